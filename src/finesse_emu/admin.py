@@ -1,0 +1,198 @@
+"""The control plane every emulated process serves (see DESIGN.md, "Control plane").
+
+``GET /emu/health``: JSON with ``name``, ``role``, ``state`` and component details.
+``GET /emu/faults``: active faults and the kinds this component knows.
+``POST /emu/faults``: ``{"kind": ..., <params>}`` creates a fault (201, Toxiproxy style).
+``DELETE /emu/faults/{id}`` removes one, ``DELETE /emu/faults`` clears all.
+
+Faults are small named resources; the component reacts to them through ``on_change``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import json
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from finesse_emu.logs import get_logger
+
+log = get_logger()
+
+ADMIN_MAX_BODY = 64 * 1024
+
+
+class FaultError(ValueError):
+    """A fault request that cannot be honoured (unknown kind, bad parameter)."""
+
+
+@dataclass(frozen=True)
+class FaultKind:
+    name: str
+    description: str
+    # parameter name -> (type, default); a default of None means required.
+    params: Mapping[str, tuple[type, Any]] = field(default_factory=dict)
+
+    def validate(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = set(raw) - set(self.params)
+        if unknown:
+            raise FaultError(f"fault {self.name!r} takes no parameter(s) {sorted(unknown)}")
+        out: dict[str, Any] = {}
+        for pname, (ptype, default) in self.params.items():
+            if pname in raw:
+                value = raw[pname]
+                if ptype is float and isinstance(value, int) and not isinstance(value, bool):
+                    value = float(value)
+                if not isinstance(value, ptype) or isinstance(value, bool) and ptype is not bool:
+                    raise FaultError(f"fault {self.name!r}: {pname} must be {ptype.__name__}")
+                out[pname] = value
+            elif default is None:
+                raise FaultError(f"fault {self.name!r}: {pname} is required")
+            else:
+                out[pname] = default
+        return out
+
+
+@dataclass(frozen=True)
+class Fault:
+    id: str
+    kind: str
+    params: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, **self.params}
+
+
+ChangeHook = Callable[[Fault, bool], Awaitable[None] | None]
+
+
+class FaultRegistry:
+    """Active faults of one component. ``on_change(fault, active)`` runs on add and on remove."""
+
+    def __init__(self, kinds: Iterable[FaultKind], on_change: ChangeHook | None = None) -> None:
+        self.kinds = {k.name: k for k in kinds}
+        self._faults: dict[str, Fault] = {}
+        self._ids = itertools.count(1)
+        self._on_change = on_change
+
+    def active(self, kind: str | None = None) -> list[Fault]:
+        return [f for f in self._faults.values() if kind is None or f.kind == kind]
+
+    def has(self, kind: str) -> bool:
+        return any(f.kind == kind for f in self._faults.values())
+
+    def first(self, kind: str) -> Fault | None:
+        return next((f for f in self._faults.values() if f.kind == kind), None)
+
+    async def add(self, kind: str, params: Mapping[str, Any]) -> Fault:
+        spec = self.kinds.get(kind)
+        if spec is None:
+            raise FaultError(f"unknown fault kind {kind!r}; known: {sorted(self.kinds)}")
+        fault = Fault(id=f"{kind}-{next(self._ids)}", kind=kind, params=spec.validate(params))
+        self._faults[fault.id] = fault
+        log.info("fault_added", fault=fault.to_json())
+        await self._notify(fault, True)
+        return fault
+
+    async def remove(self, fault_id: str) -> Fault | None:
+        fault = self._faults.pop(fault_id, None)
+        if fault is not None:
+            log.info("fault_removed", fault=fault.to_json())
+            await self._notify(fault, False)
+        return fault
+
+    async def clear(self) -> int:
+        ids = list(self._faults)
+        for fid in ids:
+            await self.remove(fid)
+        return len(ids)
+
+    async def _notify(self, fault: Fault, active: bool) -> None:
+        if self._on_change is None:
+            return
+        result = self._on_change(fault, active)
+        if inspect.isawaitable(result):
+            await result
+
+
+HealthFn = Callable[[], Mapping[str, Any]]
+
+
+def json_error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or an HTTP 400 with a clear message."""
+    try:
+        body = await request.json(loads=json.loads) if request.can_read_body else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"body is not JSON: {exc}"}), content_type="application/json"
+        ) from exc
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "body must be a JSON object"}), content_type="application/json"
+        )
+    return body
+
+
+def admin_routes(
+    name: str, role: str, health: HealthFn, faults: FaultRegistry, token: str | None = None
+) -> web.Application:
+    """An aiohttp application with the /emu routes. Add component routes to it before starting."""
+
+    @web.middleware
+    async def require_token(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if token is not None and request.headers.get("Authorization") != f"Bearer {token}":
+            return json_error(401, "admin token required (Authorization: Bearer ...)")
+        return await handler(request)
+
+    app = web.Application(client_max_size=ADMIN_MAX_BODY, middlewares=[require_token])
+
+    async def get_health(_: web.Request) -> web.Response:
+        return web.json_response({"name": name, "role": role, **health()})
+
+    async def get_faults(_: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "faults": [f.to_json() for f in faults.active()],
+                "kinds": {
+                    k.name: {"description": k.description, "params": sorted(k.params)}
+                    for k in faults.kinds.values()
+                },
+            }
+        )
+
+    async def post_fault(request: web.Request) -> web.Response:
+        body = await read_json_object(request)
+        kind = body.pop("kind", None)
+        if not isinstance(kind, str):
+            return json_error(400, f"'kind' is required; known: {sorted(faults.kinds)}")
+        try:
+            fault = await faults.add(kind, body)
+        except FaultError as exc:
+            return json_error(400, str(exc))
+        return web.json_response(fault.to_json(), status=201)
+
+    async def delete_fault(request: web.Request) -> web.Response:
+        fault = await faults.remove(request.match_info["fault_id"])
+        if fault is None:
+            return json_error(404, f"no fault {request.match_info['fault_id']!r}")
+        return web.json_response(fault.to_json())
+
+    async def delete_faults(_: web.Request) -> web.Response:
+        return web.json_response({"cleared": await faults.clear()})
+
+    app.router.add_get("/emu/health", get_health)
+    app.router.add_get("/emu/faults", get_faults)
+    app.router.add_post("/emu/faults", post_fault)
+    app.router.add_delete("/emu/faults", delete_faults)
+    app.router.add_delete("/emu/faults/{fault_id}", delete_fault)
+    return app

@@ -1,0 +1,121 @@
+"""Every timer of the emulator, in one place, with the seed document's wording beside each default.
+
+Values held by a :class:`Timers` are *effective* seconds: the seed's default multiplied by
+``time_scale``. Counts (attempts, misses) are never scaled. ``time_scale`` comes from configuration
+or from the ``FINESSE_EMU_TIME_SCALE`` environment variable, so one factor speeds up every process
+of a deployment alike (a 20 s poll runs in 200 ms at 0.01).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+ENV_TIME_SCALE = "FINESSE_EMU_TIME_SCALE"
+
+
+def _seconds(default: float, seed: str) -> Any:
+    return field(default=default, metadata={"seconds": True, "seed": seed})
+
+
+def _count(default: int, seed: str) -> Any:
+    return field(default=default, metadata={"seconds": False, "seed": seed})
+
+
+@dataclass(frozen=True)
+class Timers:
+    time_scale: float = 1.0
+
+    # CTI failover
+    cti_heartbeat_interval: float = _seconds(5.0, "heartbeat interval is five seconds")
+    cti_missed_heartbeats: int = _count(3, "Finesse misses three consecutive heartbeats")
+    cti_old_pg_extra_detection: float = _seconds(
+        40.0, "Agent PG 11.6(x) and 12.0(x) ... incurs a delay of up to 40 seconds to detect CTI failover"
+    )
+    # Not in the seed: the pause between two connection attempts while alternating A, B, A, ...
+    # (open-source clients use 0.5 s to 5 s). Chosen short so failover is dominated by detection.
+    cti_reconnect_pause: float = _seconds(1.0, "Finesse alternates between the configured servers")
+    # Not in the seed: how long the idle PG side waits before taking over from a dead active side.
+    cti_takeover_delay: float = _seconds(5.0, "models the PG side switch-over")
+    # How long a CTI client waits for OPEN_CONF (Cisco asks for >= 30 s; shorter here, see docs).
+    cti_open_timeout: float = _seconds(10.0, "clients should wait for OPEN_CONF")
+
+    # AWDB failover
+    awdb_credential_cache: float = _seconds(
+        1800.0, "the credentials are cached in Cisco Finesse for 30 minutes from the time of the request"
+    )
+    awdb_request_timeout: float = _seconds(5.0, "these requests may time out before Cisco Finesse can detect")
+
+    # Desktop failover
+    desktop_systeminfo_poll: float = _seconds(20.0, "Poll SystemInfo for publisher every 20 seconds")
+    notification_reconnect_attempts: int = _count(3, "three reconnect attempts to the Notification Service")
+    forced_logout_after_unavailable: float = _seconds(
+        60.0, "Finesse waits 60 seconds after XMPP presence becomes Unavailable"
+    )
+    browser_crash_detection: float = _seconds(120.0, "detecting a crashed browser can take up to 120 seconds")
+    refresh_token_first_warning: float = _seconds(600.0, "warning 10 minutes before the token expires")
+    refresh_token_second_warning: float = _seconds(300.0, "warning 5 minutes before the token expires")
+    refresh_token_countdown: float = _seconds(60.0, "a countdown in the last minute")
+
+    # IP Phone Agent failover
+    ippa_poll_interval: float = _seconds(5.0, "Finesse IPPA polls SystemInfo every 5 seconds")
+    ippa_attempts: int = _count(3, "After three attempts ... displays a server unavailable message")
+
+    # Not a timer but a documented constant that travels with them.
+    forced_logout_reason_code: int = _count(255, "forced logout with a reason code of 255")
+
+    @classmethod
+    def build(cls, time_scale: float | None = None, **overrides: float) -> Timers:
+        """Seed defaults (or ``overrides``, given in unscaled seconds) multiplied by ``time_scale``.
+
+        ``time_scale=None`` reads ``FINESSE_EMU_TIME_SCALE`` (default 1).
+        """
+        scale = scale_from_env() if time_scale is None else float(time_scale)
+        if not scale > 0:
+            raise ValueError(f"time_scale must be > 0, got {scale!r}")
+        known = {f.name: f for f in dataclasses.fields(cls) if f.name != "time_scale"}
+        unknown = set(overrides) - set(known)
+        if unknown:
+            raise ValueError(f"unknown timer(s): {', '.join(sorted(unknown))}")
+        values: dict[str, Any] = {"time_scale": scale}
+        for name, f in known.items():
+            base = overrides.get(name, f.default)
+            values[name] = base * scale if f.metadata["seconds"] else int(base)
+        return cls(**values)
+
+    def unscaled(self, name: str) -> float:
+        """The value of timer ``name`` in seed seconds (for reports that compare against the seed)."""
+        return float(getattr(self, name)) / self.time_scale
+
+    def describe(self) -> list[dict[str, Any]]:
+        """One row per timer: name, effective value, seed value and the seed's wording."""
+        rows = []
+        for f in dataclasses.fields(self):
+            if f.name == "time_scale":
+                continue
+            value = getattr(self, f.name)
+            rows.append(
+                {
+                    "name": f.name,
+                    "value": value,
+                    "seed_value": value / self.time_scale if f.metadata["seconds"] else value,
+                    "seconds": f.metadata["seconds"],
+                    "seed": f.metadata["seed"],
+                }
+            )
+        return rows
+
+
+def scale_from_env(default: float = 1.0) -> float:
+    raw = os.environ.get(ENV_TIME_SCALE)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{ENV_TIME_SCALE}={raw!r} is not a number") from exc
+    if not value > 0:
+        raise ValueError(f"{ENV_TIME_SCALE} must be > 0, got {raw!r}")
+    return value
