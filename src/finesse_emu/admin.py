@@ -36,6 +36,8 @@ class FaultKind:
     description: str
     # parameter name -> (type, default); a default of None means required.
     params: Mapping[str, tuple[type, Any]] = field(default_factory=dict)
+    # A one-shot fault is an action (drop sessions, hand over): applied once, never listed as active.
+    one_shot: bool = False
 
     def validate(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         unknown = set(raw) - set(self.params)
@@ -47,7 +49,7 @@ class FaultKind:
                 value = raw[pname]
                 if ptype is float and isinstance(value, int) and not isinstance(value, bool):
                     value = float(value)
-                if not isinstance(value, ptype) or isinstance(value, bool) and ptype is not bool:
+                if not isinstance(value, ptype) or (isinstance(value, bool) and ptype is not bool):
                     raise FaultError(f"fault {self.name!r}: {pname} must be {ptype.__name__}")
                 out[pname] = value
             elif default is None:
@@ -93,8 +95,9 @@ class FaultRegistry:
         if spec is None:
             raise FaultError(f"unknown fault kind {kind!r}; known: {sorted(self.kinds)}")
         fault = Fault(id=f"{kind}-{next(self._ids)}", kind=kind, params=spec.validate(params))
-        self._faults[fault.id] = fault
-        log.info("fault_added", fault=fault.to_json())
+        if not spec.one_shot:
+            self._faults[fault.id] = fault
+        log.info("fault_added", fault=fault.to_json(), one_shot=spec.one_shot)
         await self._notify(fault, True)
         return fault
 
@@ -164,7 +167,7 @@ def admin_routes(
             {
                 "faults": [f.to_json() for f in faults.active()],
                 "kinds": {
-                    k.name: {"description": k.description, "params": sorted(k.params)}
+                    k.name: {"description": k.description, "params": sorted(k.params), "one_shot": k.one_shot}
                     for k in faults.kinds.values()
                 },
             }

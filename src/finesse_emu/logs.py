@@ -27,4 +27,5 @@ def configure_logging(component: str, level: str = "INFO", stream: TextIO | None
 
 
 def get_logger(**bound: Any) -> Any:
-    return structlog.get_logger().bind(**bound)
+    # Lazy: binding now would freeze the logger before configure_logging() runs.
+    return structlog.get_logger(**bound)

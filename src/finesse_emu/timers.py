@@ -81,7 +81,7 @@ class Timers:
             raise ValueError(f"unknown timer(s): {', '.join(sorted(unknown))}")
         values: dict[str, Any] = {"time_scale": scale}
         for name, f in known.items():
-            base = overrides.get(name, f.default)
+            base: Any = overrides.get(name, f.default)
             values[name] = base * scale if f.metadata["seconds"] else int(base)
         return cls(**values)
 

@@ -54,7 +54,9 @@ _DELIVERED_TAIL = (
     "LineHandle:H LineType:H ServiceNumber:I ServiceID:I SkillGroupNumber:I SkillGroupID:I "
     "SkillGroupPriority:H"
 )
-_DEVICE_TYPES = "CallingDeviceType:H CalledDeviceType:H LastRedirectDeviceType:H LocalConnectionState:H EventCause:H"
+_DEVICE_TYPES = (
+    "CallingDeviceType:H CalledDeviceType:H LastRedirectDeviceType:H LocalConnectionState:H EventCause:H"
+)
 
 FIXED: dict[int, tuple[FixedField, ...]] = {
     M.FAILURE_CONF: _f("InvokeID:I Status:I"),
@@ -242,7 +244,9 @@ class Message:
     def for_version(self, version: int) -> Message:
         """This message as it reads after a trip through ``version`` (later fields dropped)."""
         layout = fixed_layout(self.type, version)
-        return Message(self.type, {f.name: self.fields.get(f.name, 0) for f in layout}, self.floating, self.raw)
+        return Message(
+            self.type, {f.name: self.fields.get(f.name, 0) for f in layout}, self.floating, self.raw
+        )
 
 
 def make(mtype: int, floating: Iterable[tuple[int, FloatValue]] = (), **fields: int) -> Message:
@@ -287,7 +291,10 @@ def _encode_float_data(tag: int, value: FloatValue) -> bytes:
     else:
         if not isinstance(value, int):
             raise ValueError(f"tag {tag} takes an integer")
-        data = struct.pack(_INT_CODE[kind], value)
+        try:
+            data = struct.pack(_INT_CODE[kind], value)
+        except struct.error as exc:
+            raise ValueError(f"tag {tag}: {exc}") from exc
     if max_len and len(data) > max_len:
         raise ValueError(f"tag {tag}: {len(data)} bytes exceeds the maximum {max_len}")
     return data
@@ -301,7 +308,9 @@ def encode_body(msg: Message, version: int = MAX_SUPPORTED_VERSION) -> bytes:
         body = bytearray(_fixed_struct(msg.type, version).pack(*(msg.fields.get(f.name, 0) for f in layout)))
     except struct.error as exc:
         raise ValueError(f"{msg.name}: {exc}") from exc
-    wide = tag_width(version) == 2
+    # Mirror decode_body: OPEN_REQ's floating part follows the VersionNumber it carries.
+    float_version = (msg.fields.get("VersionNumber", 0) if msg.type == MessageType.OPEN_REQ else 0) or version
+    wide = tag_width(float_version) == 2
     for tag, value in msg.floating:
         data = _encode_float_data(tag, value)
         if wide:
@@ -310,7 +319,9 @@ def encode_body(msg: Message, version: int = MAX_SUPPORTED_VERSION) -> bytes:
             body += struct.pack(">HH", tag, len(data))
         else:
             if tag > 0xFF or len(data) > 0xFF:
-                raise ValueError(f"tag {tag} ({len(data)} bytes) does not fit a 1-byte tag (version {version})")
+                raise ValueError(
+                    f"tag {tag} ({len(data)} bytes) does not fit a 1-byte tag (version {version})"
+                )
             body += struct.pack(">BB", tag, len(data))
         body += data
     return bytes(body)

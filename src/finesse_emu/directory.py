@@ -1,0 +1,126 @@
+"""The sample agent directory shared by every component (CTI stub, AWDB stub, desktops).
+
+Generated agents are predictable, so load tests and humans can sign in without a lookup:
+agent ``i`` (from 0) has id ``str(1000 + i)``, login ``agent{i+1:04d}``, password
+``pass{1000 + i}`` and extension ``str(2000 + i)``; every 10th agent from the first is a supervisor of
+its team; teams hold 25 agents.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+VOICE_MRD = 1
+# Non-voice Media Routing Domains (chat, email) every generated agent belongs to.
+DEFAULT_NON_VOICE_MRDS = (5000, 5001)
+TEAM_SIZE = 25
+
+
+@dataclass(frozen=True)
+class AgentRecord:
+    id: str
+    login: str
+    password: str
+    extension: str
+    first_name: str = ""
+    last_name: str = ""
+    team_id: int = 1
+    supervisor: bool = False
+    admin: bool = False
+    skill_groups: tuple[int, ...] = (100,)
+    non_voice_mrds: tuple[int, ...] = DEFAULT_NON_VOICE_MRDS
+    icm_agent_id: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        """The record without its password."""
+        out = asdict(self)
+        out.pop("password")
+        return out
+
+
+def generate(count: int, first_id: int = 1000) -> list[AgentRecord]:
+    if count < 0:
+        raise ValueError("count must be >= 0")
+    agents = []
+    for i in range(count):
+        num = first_id + i
+        team = 1 + i // TEAM_SIZE
+        agents.append(
+            AgentRecord(
+                id=str(num),
+                login=f"agent{i + 1:04d}",
+                password=f"pass{num}",
+                extension=str(2000 + i),
+                first_name="Agent",
+                last_name=f"{i + 1:04d}",
+                team_id=team,
+                supervisor=i % TEAM_SIZE == 0,
+                skill_groups=(100 + team,),
+                icm_agent_id=5000 + num,
+            )
+        )
+    return agents
+
+
+_FIELDS = {f for f in AgentRecord.__dataclass_fields__}
+
+
+def _record(raw: dict[str, Any], index: int) -> AgentRecord:
+    missing = {"id", "password", "extension"} - set(raw)
+    if missing:
+        raise ValueError(f"agent #{index + 1}: missing {sorted(missing)}")
+    values: dict[str, Any] = {k: v for k, v in raw.items() if k in _FIELDS}
+    values["extra"] = {k: v for k, v in raw.items() if k not in _FIELDS}
+    values["id"] = str(values["id"])
+    values["extension"] = str(values["extension"])
+    values["password"] = str(values["password"])
+    values.setdefault("login", values["id"])
+    values.setdefault("icm_agent_id", 5000 + index)
+    for key in ("skill_groups", "non_voice_mrds"):
+        if key in values:
+            items = values[key]
+            if isinstance(items, str):
+                items = [x for x in items.replace(";", " ").split() if x]
+            values[key] = tuple(int(x) for x in items)
+    for key in ("supervisor", "admin"):
+        if isinstance(values.get(key), str):
+            values[key] = values[key].strip().lower() in {"1", "true", "yes"}
+    return AgentRecord(**values)
+
+
+def load(path: str | Path) -> list[AgentRecord]:
+    """Agents from a YAML, JSON or CSV file (a list of objects with at least id, password, extension)."""
+    p = Path(path)
+    text = p.read_text(encoding="utf-8")
+    rows: Any
+    if p.suffix.lower() == ".csv":
+        rows = list(csv.DictReader(text.splitlines()))
+    elif p.suffix.lower() == ".json":
+        rows = json.loads(text)
+    else:
+        rows = yaml.safe_load(text)
+    if isinstance(rows, dict) and "agents" in rows:
+        rows = rows["agents"]
+    if not isinstance(rows, list):
+        raise ValueError(f"{path}: expected a list of agents")
+    agents = [_record(dict(r), i) for i, r in enumerate(rows)]
+    ids = [a.id for a in agents]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{path}: duplicate agent ids")
+    return agents
+
+
+def resolve(spec: str | None, default_count: int = 50) -> list[AgentRecord]:
+    """``None`` -> generated default; a number -> that many generated; otherwise a file path."""
+    if spec is None:
+        return generate(default_count)
+    if spec.isdigit():
+        return generate(int(spec))
+    return load(spec)
