@@ -131,7 +131,9 @@ class CtiServer:
         self._refusing = False
         self.admin_port: int | None = None
         self.link_port: int | None = None
-        self._ping_interval = max(0.02, 1.0 * scale)
+        self._ping_interval = max(0.05, 1.0 * scale)
+        # Death shows as EOF at once; the timeout is for a hung peer, so keep it above scheduler noise.
+        self._link_timeout = max(1.0, 3 * self._ping_interval)
 
     # -- lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -313,7 +315,7 @@ class CtiServer:
         pinger = asyncio.create_task(self._ping_link(writer))
         try:
             while True:
-                async with asyncio.timeout(self._ping_interval * 3):
+                async with asyncio.timeout(self._link_timeout):
                     line = await reader.readline()
                 if not line:
                     break

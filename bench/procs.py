@@ -1,0 +1,100 @@
+"""Start emulator components as real OS processes for benchmarks and end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import aiohttp
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Proc:
+    """A component process whose JSON log lines go to ``log_path``."""
+
+    def __init__(
+        self, name: str, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
+        self.name = name
+        self.log_path = log_path
+        self._log = log_path.open("ab")
+        self.popen = subprocess.Popen(
+            [sys.executable, *argv],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self._log.close()
+
+    def log_lines(self) -> list[str]:
+        return self.log_path.read_text(errors="replace").splitlines()
+
+
+def cti_stub_argv(
+    side: str,
+    host: str,
+    port: int,
+    admin_port: int,
+    link_port: int,
+    peer: tuple[str, int] | None,
+    agents: int | str = 50,
+    time_scale: float = 1.0,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    argv = ["-m", "cti_stub", "--side", side, "--host", host, "--port", str(port)]
+    argv += ["--admin-port", str(admin_port), "--link-port", str(link_port), "--agents", str(agents)]
+    argv += ["--time-scale", str(time_scale), *extra]
+    if peer is not None:
+        argv += ["--peer", f"{peer[0]}:{peer[1]}"]
+    return argv
+
+
+async def wait_health(
+    host: str, admin_port: int, state: str | None = None, timeout: float = 15.0
+) -> dict[str, object]:
+    """Poll /emu/health until it answers (and reports ``state``, if given)."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(f"http://{host}:{admin_port}/emu/health") as resp:
+                    body = await resp.json()
+                    if state is None or body.get("state") == state:
+                        return dict(body)
+                    last = body
+            except (aiohttp.ClientError, OSError) as exc:
+                last = exc
+            await asyncio.sleep(0.05)
+    raise TimeoutError(f"{host}:{admin_port} not healthy ({state}) in {timeout}s: {last!r}")

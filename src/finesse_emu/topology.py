@@ -1,0 +1,22 @@
+"""Where each component of an embedded deployment lives: its own loopback address, real ports.
+
+Admin (control plane) ports are the emulator's own convention; everything else is the product's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    host: str
+    port: int
+    admin_port: int
+
+
+CTI_A = Endpoint("cti-a", "127.0.10.1", 42027, 42029)
+CTI_B = Endpoint("cti-b", "127.0.10.2", 43027, 43029)
+# The private link between the PG sides (side B dials side A).
+CTI_LINK_PORT = {"A": 42028, "B": 43028}

@@ -1,0 +1,282 @@
+"""The CTI stub over real sockets on 127.0.0.1: sessions, bad input, faults, admin API, duplex."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from cti_stub.core import Role
+from cti_stub.protocol import AgentState, MessageType, Status, Tag, make
+from cti_stub.server import CtiServer, ServerConfig
+from finesse_emu.directory import generate
+from finesse_emu.timers import Timers
+from tests.gedclient import RawClient
+
+M = MessageType
+SCALE = 0.02  # heartbeat 0.1 s, takeover 0.1 s, IdleTimeout 20 -> 0.4 s
+
+
+def server(side: str, peer: tuple[str, int] | None = None, **kw: Any) -> CtiServer:
+    cfg = ServerConfig(side=side, port=0, link_port=0, admin_port=0, peer=peer, agents=generate(10), **kw)
+    return CtiServer(cfg, Timers.build(SCALE))
+
+
+async def wait_for(predicate: Any, timeout: float = 3.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def single() -> AsyncIterator[CtiServer]:
+    srv = server("A")
+    await srv.start()
+    await wait_for(lambda: srv.listening)
+    yield srv
+    await srv.stop()
+
+
+@pytest.fixture
+async def pair() -> AsyncIterator[tuple[CtiServer, CtiServer]]:
+    a = server("A", peer=("127.0.0.1", 0))
+    await a.start()
+    assert a.link_port is not None
+    b = server("B", peer=("127.0.0.1", a.link_port))
+    await b.start()
+    await wait_for(lambda: a.core.role is Role.ACTIVE and b.core.role is Role.IDLE and a.listening)
+    yield a, b
+    await b.stop()
+    await a.stop()
+
+
+async def admin(srv: CtiServer, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, f"http://127.0.0.1:{srv.admin_port}{path}", json=body) as resp,
+    ):
+        return resp.status, await resp.json()
+
+
+async def login(client: RawClient, agent_id: str, ext: str) -> None:
+    req = make(
+        M.SET_AGENT_STATE_REQ,
+        [
+            (Tag.AGENT_INSTRUMENT, ext),
+            (Tag.AGENT_ID, agent_id),
+            (Tag.AGENT_PASSWORD, f"pass{agent_id}".encode()),
+        ],
+        InvokeID=10,
+        AgentState=AgentState.LOGIN,
+    )
+    assert (await client.request(req, M.SET_AGENT_STATE_CONF))[-1]["InvokeID"] == 10
+
+
+async def set_state(client: RawClient, agent_id: str, state: AgentState, reason: int = 0) -> list[Any]:
+    req = make(
+        M.SET_AGENT_STATE_REQ,
+        [(Tag.AGENT_ID, agent_id)],
+        InvokeID=11,
+        AgentState=state,
+        EventReasonCode=reason,
+    )
+    client.send(req)
+    msgs = await client.recv_until(M.SET_AGENT_STATE_CONF)
+    return [*msgs, await client.recv()]
+
+
+async def test_open_heartbeat_and_system_event(single: CtiServer) -> None:
+    c = await RawClient.connect(single.port)
+    conf = await c.open()
+    assert conf.type == M.OPEN_CONF and conf["SessionType"] == 1
+    assert (await c.recv()).type == M.SYSTEM_EVENT
+    (hb,) = await c.request(make(M.HEARTBEAT_REQ, InvokeID=77), M.HEARTBEAT_CONF)
+    assert hb["InvokeID"] == 77
+    await c.close()
+
+
+async def test_garbage_and_truncated_frames_do_not_hurt_other_sessions(single: CtiServer) -> None:
+    good = await RawClient.connect(single.port)
+    await good.open()
+    await good.recv()
+    garbage = await RawClient.connect(single.port)
+    garbage.send(b"\xff" * 64)
+    event = await garbage.recv()
+    assert (event.type, event["Status"]) == (M.FAILURE_EVENT, Status.E_CTI_INVALID_MESSAGE_LENGTH)
+    assert await garbage.closed()
+    truncated = await RawClient.connect(single.port)
+    truncated.send((100).to_bytes(4, "big") + (5).to_bytes(4, "big") + b"1234")
+    await truncated.close()
+    before_open = await RawClient.connect(single.port)
+    (fail,) = await before_open.request(make(M.HEARTBEAT_REQ, InvokeID=5), M.FAILURE_CONF)
+    assert fail["Status"] == Status.E_CTI_SESSION_NOT_OPEN
+    (hb,) = await good.request(make(M.HEARTBEAT_REQ, InvokeID=6), M.HEARTBEAT_CONF)
+    assert hb["InvokeID"] == 6
+    assert single.core.stats["bad_frames"] >= 1
+    await good.close()
+    await before_open.close()
+
+
+async def test_idle_timeout_resets_a_silent_session(single: CtiServer) -> None:
+    c = await RawClient.connect(single.port)
+    await c.open(idle=20)  # 20 s x 0.02 = 0.4 s
+    await c.recv()
+    event = await c.recv(timeout=3)
+    assert (event.type, event["Status"]) == (M.FAILURE_EVENT, Status.E_CTI_TIMEOUT)
+    assert await c.closed()
+
+
+async def test_admin_faults_heartbeats_and_health(single: CtiServer) -> None:
+    status, health = await admin(single, "GET", "/emu/health")
+    assert status == 200
+    assert (health["name"], health["role"], health["state"], health["side"]) == (
+        "cti-a",
+        "cti",
+        "active",
+        "A",
+    )
+    status, body = await admin(single, "POST", "/emu/faults", {"kind": "no_such_fault"})
+    assert status == 400 and "known" in body["error"]
+    status, body = await admin(single, "POST", "/emu/faults", {"kind": "latency"})
+    assert status == 400 and "ms is required" in body["error"]
+    c = await RawClient.connect(single.port)
+    await c.open()
+    await c.recv()
+    status, fault = await admin(single, "POST", "/emu/faults", {"kind": "ignore_heartbeats"})
+    assert status == 201
+    c.send(make(M.HEARTBEAT_REQ, InvokeID=1))
+    with pytest.raises(TimeoutError):
+        await c.recv(timeout=0.3)
+    status, _ = await admin(single, "DELETE", f"/emu/faults/{fault['id']}")
+    assert status == 200
+    (hb,) = await c.request(make(M.HEARTBEAT_REQ, InvokeID=2), M.HEARTBEAT_CONF)
+    assert hb["InvokeID"] == 2
+    status, _ = await admin(single, "POST", "/emu/faults", {"kind": "fail_heartbeats"})
+    (fail,) = await c.request(make(M.HEARTBEAT_REQ, InvokeID=3), M.FAILURE_CONF)
+    assert fail["Status"] == Status.E_CTI_CTI_SERVER_OFFLINE
+    status, body = await admin(single, "DELETE", "/emu/faults")
+    assert body == {"cleared": 1}
+    await c.close()
+
+
+async def test_refuse_sessions_and_offline_faults(single: CtiServer) -> None:
+    c = await RawClient.connect(single.port)
+    await c.open()
+    await c.recv()
+    await admin(single, "POST", "/emu/faults", {"kind": "offline"})
+    event = await c.recv()
+    assert (event.type, event["Status"]) == (M.FAILURE_EVENT, Status.E_CTI_CTI_SERVER_OFFLINE)
+    assert await c.closed()
+    c2 = await RawClient.connect(single.port)
+    fail = await c2.open()
+    assert (fail.type, fail["Status"]) == (M.FAILURE_CONF, Status.E_CTI_CTI_SERVER_OFFLINE)
+    await admin(single, "DELETE", "/emu/faults")
+    await admin(single, "POST", "/emu/faults", {"kind": "refuse_sessions"})
+    with pytest.raises(ConnectionRefusedError):
+        await RawClient.connect(single.port)
+    await admin(single, "DELETE", "/emu/faults")
+    await wait_for(lambda: single.listening)
+    c3 = await RawClient.connect(single.port)
+    assert (await c3.open()).type == M.OPEN_CONF
+    await c3.close()
+
+
+async def test_injected_call_via_admin_api(single: CtiServer) -> None:
+    c = await RawClient.connect(single.port)
+    await c.open()
+    await c.recv()
+    await login(c, "1003", "2003")
+    await set_state(c, "1003", AgentState.AVAILABLE)
+    while True:  # drain the login events
+        try:
+            await c.recv(timeout=0.2)
+        except TimeoutError:
+            break
+    status, call = await admin(
+        single,
+        "POST",
+        "/emu/calls",
+        {"agent_id": "1003", "ani": "5550100", "answer_after": 1, "talk_time": 2},
+    )
+    assert status == 201
+    seen = [m.type for m in await c.recv_until(M.END_CALL_EVENT, timeout=3)]
+    assert seen[:2] == [M.BEGIN_CALL_EVENT, M.CALL_DELIVERED_EVENT]
+    assert M.CALL_ESTABLISHED_EVENT in seen and M.CALL_CLEARED_EVENT in seen
+    status, body = await admin(single, "POST", "/emu/calls", {"agent_id": "1004"})
+    assert status == 409 and "LOGOUT" in body["error"]
+    status, body = await admin(single, "POST", "/emu/calls", {"agent_id": "nobody"})
+    assert status == 404
+    status, body = await admin(single, "POST", f"/emu/calls/{call['call_id']}/end")
+    assert status == 409  # already ended
+    await c.close()
+
+
+async def test_idle_side_does_not_listen_and_deactivate_hands_over_with_agent_state(
+    pair: tuple[CtiServer, CtiServer],
+) -> None:
+    a, b = pair
+    assert not b.listening
+    c = await RawClient.connect(a.port)
+    await c.open()
+    await c.recv()
+    await login(c, "1001", "2001")
+    await set_state(c, "1001", AgentState.AVAILABLE)
+    await wait_for(lambda: b.model.agents["1001"].state is AgentState.AVAILABLE)
+    status, _ = await admin(a, "POST", "/emu/faults", {"kind": "deactivate"})
+    assert status == 201
+    assert await c.closed()
+    await wait_for(lambda: b.core.role is Role.ACTIVE and b.listening and not a.listening)
+    with pytest.raises(ConnectionRefusedError):
+        await RawClient.connect(a.port)
+    c2 = await RawClient.connect(b.port)
+    await c2.open()
+    await c2.recv()
+    (conf,) = await c2.request(
+        make(M.QUERY_AGENT_STATE_REQ, [(Tag.AGENT_ID, "1001")], InvokeID=3, MRDID=1), M.QUERY_AGENT_STATE_CONF
+    )
+    assert (conf["AgentState"], conf.get(Tag.AGENT_EXTENSION)) == (AgentState.AVAILABLE, "2001")
+    # The PG side switch disconnected the agent's CTI client: non-voice MRDs went to WORK.
+    assert set(b.model.agents["1001"].mrd_states.values()) == {AgentState.WORK_NOT_READY}
+    await c2.close()
+
+
+async def test_idle_side_takes_over_when_the_active_side_dies(pair: tuple[CtiServer, CtiServer]) -> None:
+    a, b = pair
+    c = await RawClient.connect(a.port)
+    await c.open()
+    await c.recv()
+    await login(c, "1005", "2005")
+    await wait_for(lambda: b.model.agents["1005"].state is AgentState.NOT_READY)
+    await a.stop()
+    assert await c.closed()
+    await wait_for(lambda: b.core.role is Role.ACTIVE and b.listening)
+    c2 = await RawClient.connect(b.port)
+    await c2.open()
+    await c2.recv()
+    (conf,) = await c2.request(
+        make(M.QUERY_AGENT_STATE_REQ, [(Tag.AGENT_ID, "1005")], InvokeID=4, MRDID=1), M.QUERY_AGENT_STATE_CONF
+    )
+    assert conf["AgentState"] == AgentState.NOT_READY
+    await c2.close()
+
+
+async def test_offline_idle_mode_answers_open_with_server_offline() -> None:
+    from cti_stub.core import IdleMode
+
+    a = server("A", peer=("127.0.0.1", 0))
+    await a.start()
+    assert a.link_port is not None
+    b = server("B", peer=("127.0.0.1", a.link_port), idle_mode=IdleMode.OFFLINE)
+    await b.start()
+    try:
+        await wait_for(lambda: b.core.role is Role.IDLE and b.listening)
+        c = await RawClient.connect(b.port)
+        fail = await c.open()
+        assert (fail.type, fail["Status"]) == (M.FAILURE_CONF, Status.E_CTI_CTI_SERVER_OFFLINE)
+        assert await c.closed()
+    finally:
+        await b.stop()
+        await a.stop()
