@@ -1,0 +1,118 @@
+"""Two real CTI stub processes and Finesse's CTI link: kill -9 side A, the link ends on side B.
+
+Seed, "CTI Failover": "if Finesse loses connection to CTI server, it attempts to connect to the
+server which is running. Finesse alternates between the configured servers until it makes a
+successful connection."
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+import pytest
+
+from cti_stub.protocol import AgentState, Message, MessageType, Tag, make
+from finesse_emu.cti import CtiClient, CtiLinkConfig, LinkDown, LinkUp
+from finesse_emu.timers import Timers
+from tests.e2e.conftest import HOST, SCALE, CtiPair
+
+M = MessageType
+pytestmark = pytest.mark.e2e
+
+
+def finesse_link(pair: CtiPair) -> CtiClient:
+    sides = [("A", HOST, pair.ports["A"]), ("B", HOST, pair.ports["B"])]
+    return CtiClient(CtiLinkConfig.from_timers(sides, Timers.build(SCALE)))
+
+
+async def set_state(client: CtiClient, agent: str, state: AgentState, reason: int = 0, ext: str = "") -> None:
+    floating: list[tuple[int, str | bytes]] = [(Tag.AGENT_ID, agent)]
+    if state is AgentState.LOGIN:
+        floating += [(Tag.AGENT_INSTRUMENT, ext), (Tag.AGENT_PASSWORD, f"pass{agent}".encode())]
+    reply = await client.request(
+        make(M.SET_AGENT_STATE_REQ, floating, AgentState=state, EventReasonCode=reason), timeout=5
+    )
+    assert reply.type == M.SET_AGENT_STATE_CONF
+
+
+async def query(client: CtiClient, agent: str) -> Message:
+    return await client.request(make(M.QUERY_AGENT_STATE_REQ, [(Tag.AGENT_ID, agent)], MRDID=1), timeout=5)
+
+
+async def test_kill_9_side_a_link_ends_on_side_b_with_agent_states(cti_pair: CtiPair) -> None:
+    client = finesse_link(cti_pair)
+    events = client.subscribe()
+    await client.start()
+    assert await client.wait_in_service(10)
+    assert client.active_side == "A"
+    await set_state(client, "1000", AgentState.LOGIN, ext="2000")
+    await set_state(client, "1000", AgentState.AVAILABLE)
+    await set_state(client, "1001", AgentState.LOGIN, ext="2001")
+    await set_state(client, "1001", AgentState.NOT_READY, reason=12)
+    await set_state(client, "1002", AgentState.LOGIN, ext="2002")
+    async with aiohttp.ClientSession() as http:
+        for _ in range(200):  # the idle side has the agents once replication caught up
+            async with http.get(f"http://{HOST}:{cti_pair.admin['B']}/emu/agents?state=AVAILABLE") as resp:
+                if [a["id"] for a in (await resp.json())["agents"]] == ["1000"]:
+                    break
+            await asyncio.sleep(0.02)
+        else:
+            pytest.fail("side B never received the agent states")
+
+    cti_pair.procs["A"].kill()  # SIGKILL: no CLOSE, no FAILURE_EVENT
+    async with asyncio.timeout(15):
+        while not isinstance(event := await events.get(), LinkDown):
+            pass
+        assert event.side == "A"
+        while not isinstance(event := await events.get(), LinkUp):
+            pass
+    assert event.side == "B" and client.active_side == "B"
+    assert client.last_heartbeat_ok is not False
+
+    states = {a: await query(client, a) for a in ("1000", "1001", "1002", "1003")}
+    assert states["1000"]["AgentState"] == AgentState.AVAILABLE
+    assert states["1000"].get(Tag.AGENT_EXTENSION) == "2000"
+    assert states["1001"]["AgentState"] == AgentState.NOT_READY
+    assert states["1002"]["AgentState"] == AgentState.NOT_READY
+    assert states["1003"]["AgentState"] == AgentState.LOGOUT
+    # Agent control keeps working on the new side.
+    await set_state(client, "1001", AgentState.AVAILABLE)
+    assert (await query(client, "1001"))["AgentState"] == AgentState.AVAILABLE
+    await client.close()
+
+    # The surviving side logged the takeover; the killed side's log ends without a stop line.
+    b_events = [json.loads(line)["event"] for line in cti_pair.procs["B"].log_lines() if line.startswith("{")]
+    assert "cti_role" in b_events and "cti_session_opened" in b_events
+    assert "cti_stopped" not in [
+        json.loads(x)["event"] for x in cti_pair.procs["A"].log_lines() if x.startswith("{")
+    ]
+
+
+async def test_restarted_side_a_comes_back_idle_behind_side_b(cti_pair: CtiPair) -> None:
+    cti_pair.procs["A"].kill()
+    await cti_pair.health("B", "active")
+    cti_pair.procs["A"].stop()
+    cti_pair.start("A")
+    health = await cti_pair.health("A", "idle")
+    assert health["listening"] is False
+    assert (await cti_pair.health("B", "active"))["peer_link"] is True
+
+
+async def test_deactivate_over_the_admin_api_moves_the_link(cti_pair: CtiPair) -> None:
+    client = finesse_link(cti_pair)
+    await client.start()
+    assert await client.wait_in_service(10)
+    await set_state(client, "1004", AgentState.LOGIN, ext="2004")
+    await asyncio.sleep(0.1)
+    async with aiohttp.ClientSession() as http:
+        url = f"http://{HOST}:{cti_pair.admin['A']}/emu/faults"
+        async with http.post(url, json={"kind": "deactivate"}) as resp:
+            assert resp.status == 201
+    await cti_pair.health("B", "active")
+    async with asyncio.timeout(10):
+        while client.active_side != "B" or not client.in_service:
+            await asyncio.sleep(0.02)
+    assert (await query(client, "1004"))["AgentState"] == AgentState.NOT_READY
+    await client.close()
