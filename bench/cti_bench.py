@@ -18,9 +18,9 @@ from typing import Any
 
 import psutil
 
-from bench.procs import Proc, cti_stub_argv, free_port, wait_health
 from cti_stub.protocol import FrameDecoder, MessageType, Service, Tag, encode, make
 from finesse_emu.logs import configure_logging
+from finesse_emu.procs import Proc, cti_stub_argv, free_port, wait_health
 
 M = MessageType
 HOST = "127.0.0.1"

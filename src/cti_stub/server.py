@@ -11,7 +11,7 @@ import contextlib
 import json
 import socket
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -71,8 +71,9 @@ class _CtiProtocol(asyncio.Protocol):
         self.server = server
         self.sid = 0
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+    def connection_made(self, base: asyncio.BaseTransport) -> None:
+        # uvloop's transports quack like asyncio.Transport without subclassing it.
+        transport = cast(asyncio.Transport, base)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -117,6 +118,7 @@ class CtiServer:
                 mrd_auto_restore=config.mrd_auto_restore,
                 pre_open_timeout=30.0 * scale,
                 idle_timeout_scale=scale,
+                idle_scan_interval=1.0 * scale,
             ),
         )
         self.faults = FaultRegistry(FAULT_KINDS, self._on_fault)

@@ -40,7 +40,7 @@ def open_req(version: int = 24, services: int = FINESSE_SERVICES, idle: int = 20
 class Harness:
     def __init__(self, role: Role = Role.ACTIVE, idle_mode: IdleMode = IdleMode.NOT_LISTENING, load: int = 0):
         self.model = PeripheralModel(generate(5), load=load)
-        self.core = CtiServerCore(self.model, CoreConfig(idle_mode=idle_mode))
+        self.core = CtiServerCore(self.model, CoreConfig(idle_mode=idle_mode, idle_scan_interval=0.0))
         if role is Role.ACTIVE:
             self.core.become_active(0.0, "test", takeover=False)
         elif role is Role.IDLE:

@@ -1,4 +1,4 @@
-"""Start emulator components as real OS processes for benchmarks and end-to-end tests."""
+"""Start emulator components as real OS processes (launcher, demo, benchmarks, end-to-end tests)."""
 
 from __future__ import annotations
 
