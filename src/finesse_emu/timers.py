@@ -47,6 +47,8 @@ class Timers:
         1800.0, "the credentials are cached in Cisco Finesse for 30 minutes from the time of the request"
     )
     awdb_request_timeout: float = _seconds(5.0, "these requests may time out before Cisco Finesse can detect")
+    auth_lockout_attempts: int = _count(5, "5 consecutive bad passwords on sign-in block the account")
+    auth_lockout: float = _seconds(300.0, "the account is blocked for 5 minutes")
 
     # Desktop failover
     desktop_systeminfo_poll: float = _seconds(20.0, "Poll SystemInfo for publisher every 20 seconds")

@@ -1,0 +1,195 @@
+"""Finesse authentication: Basic parsing, the 30-minute cache, AWDB failover policy, single flight."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import pytest
+
+from finesse_emu.auth import (
+    Authenticator,
+    AuthError,
+    AuthReason,
+    AuthUser,
+    AwdbFailover,
+    CredentialCache,
+    parse_basic,
+    user_message,
+)
+from finesse_emu.auth.awdb_client import AwdbTimeout, AwdbUnavailable, BadCredentials
+from finesse_emu.auth.failover import Outcome
+from finesse_emu.clock import LoopClock, ManualClock
+from finesse_emu.timers import Timers
+
+ALICE = AuthUser(id="1000", login="agent0001", extension="2000")
+PASSWORDS = {"1000": "pass1000", "agent0001": "pass1000"}
+
+
+class FakeAwdb:
+    """Answers like the AWDB stub; ``mode`` switches it between up, down and hanging."""
+
+    def __init__(self) -> None:
+        self.mode = "up"
+        self.calls = 0
+        self.gate: asyncio.Event | None = None
+
+    async def authenticate(self, user: str, password: str) -> AuthUser:
+        self.calls += 1
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.mode == "down":
+            raise AwdbUnavailable("both refused")
+        if self.mode == "timeout":
+            raise AwdbTimeout("awdb-a did not answer")
+        if PASSWORDS.get(user) != password:
+            raise BadCredentials(user)
+        return ALICE
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_parse_basic() -> None:
+    assert parse_basic(basic("agent0001", "p:w")) == ("agent0001", "p:w")
+    assert parse_basic("basic " + base64.b64encode(b"1000:").decode()) == ("1000", "")
+    no_colon = "Basic " + base64.b64encode(b"nocolon").decode()
+    no_user = "Basic " + base64.b64encode(b":pw").decode()
+    for bad in (None, "", "Bearer abc", "Basic", "Basic !!!", no_colon, no_user, "Basic " + "A" * 2000):
+        assert parse_basic(bad) is None, bad
+
+
+def test_cache_expires_exactly_after_the_ttl_and_is_not_extended_by_hits() -> None:
+    cache = CredentialCache(ttl=1800)
+    cache.put("agent0001", "pass1000", ALICE, now=100)
+    assert cache.get("agent0001", "pass1000", 100 + 1799.999) == ALICE
+    assert cache.get("1000", "pass1000", 1000) == ALICE  # id and login share the entry
+    assert cache.get("AGENT0001", "pass1000", 1000) == ALICE
+    assert cache.get("agent0001", "pass1000", 1900) is None  # 30 min after the request, hits or not
+    assert cache.hits == 3 and cache.misses == 1
+
+
+def test_cache_never_matches_another_password() -> None:
+    cache = CredentialCache(ttl=1800)
+    cache.put("1000", "old-secret", ALICE, now=0)
+    assert cache.get("1000", "new-secret", 1) is None
+    cache.put("1000", "new-secret", ALICE, now=2)  # the AWDB accepted the new password
+    assert cache.get("1000", "old-secret", 3) is None
+    assert cache.get("1000", "new-secret", 3) == ALICE
+
+
+def test_cache_purge_keeps_memory_flat() -> None:
+    cache = CredentialCache(ttl=10)
+    for i in range(100):
+        cache.put(str(i), "pw", AuthUser(id=str(i), login=f"l{i}"), now=i)
+    assert cache.purge(now=60) == 51
+    assert len(cache) == 49 and cache.get("l99", "pw", 60) is not None and cache.get("l10", "pw", 60) is None
+
+
+def test_failover_policy() -> None:
+    f = AwdbFailover(["awdb-a", "awdb-b"])
+    assert f.plan() == [0, 1]
+    assert f.record(0, Outcome.REFUSED) is True  # refused: the same request tries the other
+    assert f.record(1, Outcome.OK) is False
+    assert f.current_name == "awdb-b" and f.plan() == [1, 0]
+    assert f.record(1, Outcome.TIMEOUT) is False  # timeout: this request fails, the next one switches
+    assert f.plan() == [0, 1]
+    assert f.record(0, Outcome.REFUSED) is True and f.record(1, Outcome.REFUSED) is True
+    single = AwdbFailover(["awdb-a"])
+    assert single.plan() == [0] and single.record(0, Outcome.TIMEOUT) is False and single.plan() == [0]
+    with pytest.raises(ValueError, match="at most one secondary"):
+        AwdbFailover(["a", "b", "c"])
+
+
+def make_auth(clock: ManualClock | None = None) -> tuple[Authenticator, FakeAwdb, ManualClock]:
+    clock = clock or ManualClock(start=1000.0)
+    fake = FakeAwdb()
+    return Authenticator(fake, Timers.build(1.0), clock), fake, clock
+
+
+async def test_cache_hit_while_both_awdbs_are_down_then_401_after_30_minutes() -> None:
+    auth, fake, clock = make_auth()
+    assert await auth.authenticate("agent0001", "pass1000") == ALICE
+    fake.mode = "down"
+    clock.advance(1799.0)
+    assert await auth.authenticate("1000", "pass1000") == ALICE
+    assert fake.calls == 1
+    clock.advance(1.0)  # 30 minutes from the time of the request: reauthenticate against the AWDB
+    with pytest.raises(AuthError) as err:
+        await auth.authenticate("1000", "pass1000")
+    assert err.value.reason is AuthReason.AWDB_UNAVAILABLE and err.value.awdb_down
+    assert fake.calls == 2
+
+
+async def test_timeout_maps_to_its_own_reason() -> None:
+    auth, fake, _ = make_auth()
+    fake.mode = "timeout"
+    with pytest.raises(AuthError) as err:
+        await auth.authenticate("1000", "pass1000")
+    assert err.value.reason is AuthReason.AWDB_TIMEOUT
+
+
+async def test_wrong_password_is_never_cached_as_success() -> None:
+    auth, fake, _ = make_auth()
+    for _ in range(2):
+        with pytest.raises(AuthError) as err:
+            await auth.authenticate("1000", "wrong")
+        assert err.value.reason is AuthReason.BAD_CREDENTIALS
+    assert fake.calls == 2
+    await auth.authenticate("1000", "pass1000")
+    with pytest.raises(AuthError):
+        await auth.authenticate("1000", "wrong")  # a good entry does not vouch for another secret
+    assert fake.calls == 4
+
+
+async def test_concurrent_requests_during_failover_make_one_awdb_query() -> None:
+    auth, fake, _ = make_auth()
+    fake.gate = asyncio.Event()
+    waiters = [asyncio.create_task(auth.authenticate("agent0001", "pass1000")) for _ in range(50)]
+    await asyncio.sleep(0)
+    fake.gate.set()
+    assert await asyncio.gather(*waiters) == [ALICE] * 50
+    assert fake.calls == 1 and auth.awdb_lookups == 1
+    fake.gate = asyncio.Event()
+    fake.mode = "down"
+    auth.cache.invalidate("1000")
+    failing = [asyncio.create_task(auth.authenticate("1000", "pass1000")) for _ in range(20)]
+    await asyncio.sleep(0)
+    fake.gate.set()
+    results = await asyncio.gather(*failing, return_exceptions=True)
+    assert all(isinstance(r, AuthError) and r.reason is AuthReason.AWDB_UNAVAILABLE for r in results)
+    assert fake.calls == 2
+
+
+async def test_five_bad_passwords_lock_the_account_for_five_minutes() -> None:
+    auth, fake, clock = make_auth()
+    for _ in range(5):
+        with pytest.raises(AuthError):
+            await auth.authenticate("agent0001", "nope")
+    with pytest.raises(AuthError) as err:
+        await auth.authenticate("agent0001", "pass1000")
+    assert err.value.reason is AuthReason.LOCKED_OUT
+    assert fake.calls == 5  # locked out without asking the AWDB
+    clock.advance(300)
+    assert await auth.authenticate("agent0001", "pass1000") == ALICE
+
+
+@pytest.mark.looptime
+async def test_expiry_on_the_virtual_clock() -> None:
+    fake = FakeAwdb()
+    auth = Authenticator(fake, Timers.build(1.0), LoopClock())
+    await auth.authenticate("1000", "pass1000")
+    fake.mode = "down"
+    await asyncio.sleep(29 * 60)  # virtual: returns at once
+    assert await auth.authenticate("1000", "pass1000") == ALICE
+    await asyncio.sleep(60)
+    with pytest.raises(AuthError):
+        await auth.authenticate("1000", "pass1000")
+
+
+def test_user_messages_follow_the_seed() -> None:
+    assert user_message(AuthReason.AWDB_UNAVAILABLE, signed_in=False) == "Invalid user ID or password"
+    assert user_message(AuthReason.AWDB_UNAVAILABLE, signed_in=True) == "Operation timed out"
+    assert user_message(AuthReason.AWDB_TIMEOUT, signed_in=True) == "Operation timed out"
+    assert user_message(AuthReason.BAD_CREDENTIALS, signed_in=True) == "Invalid user ID or password"
