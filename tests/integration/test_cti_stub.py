@@ -280,3 +280,30 @@ async def test_offline_idle_mode_answers_open_with_server_offline() -> None:
     finally:
         await b.stop()
         await a.stop()
+
+
+async def test_latency_and_drop_sessions_faults(single: CtiServer) -> None:
+    c = await RawClient.connect(single.port)
+    await c.open()
+    await c.recv()
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await c.request(make(M.HEARTBEAT_REQ, InvokeID=1), M.HEARTBEAT_CONF)
+    fast = loop.time() - t0
+    status, fault = await admin(single, "POST", "/emu/faults", {"kind": "latency", "ms": 300})
+    assert status == 201 and fault["ms"] == 300.0
+    t0 = loop.time()
+    await c.request(make(M.HEARTBEAT_REQ, InvokeID=2), M.HEARTBEAT_CONF)
+    assert loop.time() - t0 >= 0.3 > fast
+    await admin(single, "DELETE", "/emu/faults")
+    other = await RawClient.connect(single.port)
+    await other.open()
+    await other.recv()
+    status, body = await admin(single, "POST", "/emu/faults", {"kind": "drop_sessions"})
+    assert status == 201 and body["kind"] == "drop_sessions"
+    assert await c.closed() and await other.closed()
+    _, faults = await admin(single, "GET", "/emu/faults")
+    assert faults["faults"] == []  # one-shot faults are actions, never listed as active
+    c3 = await RawClient.connect(single.port)
+    assert (await c3.open()).type == M.OPEN_CONF
+    await c3.close()
