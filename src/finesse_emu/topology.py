@@ -20,3 +20,7 @@ CTI_A = Endpoint("cti-a", "127.0.10.1", 42027, 42029)
 CTI_B = Endpoint("cti-b", "127.0.10.2", 43027, 43029)
 # The private link between the PG sides (side B dials side A).
 CTI_LINK_PORT = {"A": 42028, "B": 43028}
+# Administration & Data Servers: the query API on 1433 (SQL Server's port, where Finesse finds the
+# AWDB), the control plane on 1434.
+AWDB_A = Endpoint("awdb-a", "127.0.10.3", 1433, 1434)
+AWDB_B = Endpoint("awdb-b", "127.0.10.4", 1433, 1434)
