@@ -1,14 +1,25 @@
-"""``python -m bench`` (``make bench``): every benchmark, each printing a table."""
+"""``python -m bench`` (``make bench``): every benchmark, each printing a table.
+
+``python -m bench [cti|awdb|auth ...] [--quick]``: only those, optionally short runs.
+"""
 
 from __future__ import annotations
 
 import sys
 
-from bench import cti_bench
+from bench import auth_bench, awdb_bench, cti_bench
+
+BENCHES = {"cti": cti_bench.main, "awdb": awdb_bench.main, "auth": auth_bench.main}
 
 
 def main() -> int:
-    return cti_bench.main(sys.argv[1:])
+    args = sys.argv[1:]
+    names = [a for a in args if a in BENCHES] or list(BENCHES)
+    flags = [a for a in args if a not in BENCHES]
+    code = 0
+    for name in names:
+        code |= BENCHES[name](flags)
+    return code
 
 
 if __name__ == "__main__":
