@@ -456,6 +456,13 @@ class CtiServerCore:
         ):
             for agent in self.model.agents.values():
                 self._apply(self.model.restore_non_voice(agent))
+        # Every logged-in agent's current state (voice and non-voice MRDs), so that a client that
+        # (re)connects learns reason codes too, which QUERY_AGENT_STATE_CONF does not carry.
+        for agent in self.model.agents.values():
+            if agent.logged_in:
+                for change in [AgentChange.of(agent), *(AgentChange.of(agent, m) for m in agent.mrd_states)]:
+                    if self._wants_agent(s, change):
+                        self._send(s, self._agent_message(change))
         # Calls in progress are announced again so the client can rebuild its view
         # (EventCause CEC_CALL_PARTY_UPDATE_IND, as after a graceful v24 switchover).
         for call in list(self.model.calls.values()):
@@ -613,9 +620,8 @@ class CtiServerCore:
     def _listeners(self) -> Iterable[Session]:
         return (s for s in self.sessions.values() if s.opened and not s.standby)
 
-    def _broadcast_agent(self, change: AgentChange) -> None:
+    def _agent_message(self, change: AgentChange) -> Message:
         agent, mrd, state = change.agent, change.mrd, change.state
-        bit = AGENT_STATE_MASK_BIT.get(state, 0)
         controller = self.sessions.get(agent.controller) if agent.controller is not None else None
         floating: list[tuple[int, Any]] = []
         if controller is not None:
@@ -626,7 +632,7 @@ class CtiServerCore:
             (Tag.AGENT_INSTRUMENT, change.extension),
         ]
         sg = agent.record.skill_groups[0] if agent.record.skill_groups else NULL_ID
-        msg = make(
+        return make(
             M.AGENT_STATE_EVENT,
             floating,
             PeripheralID=self.model.peripheral_id,
@@ -644,8 +650,15 @@ class CtiServerCore:
             ICMAgentID=agent.record.icm_agent_id,
             AgentAvailabilityStatus=1 if state is AgentState.AVAILABLE else 0,
         )
+
+    def _wants_agent(self, s: Session, change: AgentChange) -> bool:
+        bit = AGENT_STATE_MASK_BIT.get(change.state, 0)
+        return bool(s.agent_mask & bit and (s.services & Service.ALL_EVENTS or s.agent_id == change.agent.id))
+
+    def _broadcast_agent(self, change: AgentChange) -> None:
+        msg = self._agent_message(change)
         for s in self._listeners():
-            if s.agent_mask & bit and (s.services & Service.ALL_EVENTS or s.agent_id == agent.id):
+            if self._wants_agent(s, change):
                 self._send(s, msg)
 
     def _wants_call(self, s: Session, mtype: int, agent_id: str) -> bool:

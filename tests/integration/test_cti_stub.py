@@ -234,9 +234,15 @@ async def test_idle_side_does_not_listen_and_deactivate_hands_over_with_agent_st
     c2 = await RawClient.connect(b.port)
     await c2.open()
     await c2.recv()
-    (conf,) = await c2.request(
+    *announced, conf = await c2.request(
         make(M.QUERY_AGENT_STATE_REQ, [(Tag.AGENT_ID, "1001")], InvokeID=3, MRDID=1), M.QUERY_AGENT_STATE_CONF
     )
+    # A new ALL_EVENTS session first hears every logged-in agent's state (voice and non-voice MRDs).
+    assert {(m.get(Tag.AGENT_ID), m["MRDID"]) for m in announced} == {
+        ("1001", 1),
+        ("1001", 5000),
+        ("1001", 5001),
+    }
     assert (conf["AgentState"], conf.get(Tag.AGENT_EXTENSION)) == (AgentState.AVAILABLE, "2001")
     # The PG side switch disconnected the agent's CTI client: non-voice MRDs went to WORK.
     assert set(b.model.agents["1001"].mrd_states.values()) == {AgentState.WORK_NOT_READY}
@@ -256,7 +262,7 @@ async def test_idle_side_takes_over_when_the_active_side_dies(pair: tuple[CtiSer
     c2 = await RawClient.connect(b.port)
     await c2.open()
     await c2.recv()
-    (conf,) = await c2.request(
+    *_, conf = await c2.request(
         make(M.QUERY_AGENT_STATE_REQ, [(Tag.AGENT_ID, "1005")], InvokeID=4, MRDID=1), M.QUERY_AGENT_STATE_CONF
     )
     assert conf["AgentState"] == AgentState.NOT_READY

@@ -168,7 +168,7 @@ class FinesseModel:
         self._set_extension(user, "" if state == "LOGOUT" else extension or user.extension)
         if not unchanged:
             user.state, user.reason_code, user.state_change_time = state, reason, now
-        user.pending_state = ""
+            user.pending_state = ""  # a pending state stays until the state actually changes
         request_id, user.request_id = user.request_id, ""
         return [UserChange(user.id, request_id)]
 

@@ -1,0 +1,674 @@
+"""One Finesse node (publisher or subscriber): CTI link, AWDB authentication, REST, notifications.
+
+The node's logic lives in pure pieces (:mod:`.status`, :mod:`.model`, :mod:`finesse_emu.auth`,
+:mod:`finesse_emu.cti.link`); this module wires them to sockets and decides what is published when.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import ssl
+import subprocess
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from cti_stub.protocol import MessageType, Tag, make
+from finesse_emu import api_xml as X
+from finesse_emu.admin import FaultKind, FaultRegistry, admin_routes
+from finesse_emu.auth import Authenticator, AuthUser, AwdbClient
+from finesse_emu.auth.awdb_client import AwdbTimeout, AwdbUnavailable
+from finesse_emu.clock import Clock, LoopClock
+from finesse_emu.cti import (
+    CtiClient,
+    CtiLinkConfig,
+    CtiRequestError,
+    HeartbeatResult,
+    LinkDown,
+    LinkUp,
+    Unsolicited,
+)
+from finesse_emu.logs import get_logger
+from finesse_emu.server.model import (
+    REQUESTABLE,
+    Change,
+    DialogChange,
+    FinesseModel,
+    MediaChange,
+    UserChange,
+)
+from finesse_emu.server.rest import API, build_app
+from finesse_emu.server.status import Dependency, ServiceState, StatusChange
+from finesse_emu.timers import Timers
+from finesse_emu.xmpp.envelope import update_document
+
+log = get_logger()
+M = MessageType
+SYSTEM_INFO_NODE = f"{API}/SystemInfo"
+# System reason codes that exist whatever the AWDB holds (clients must be able to render them).
+SYSTEM_REASON_CODES = {
+    50002: "Connection Failure",
+    50001: "System Disconnect",
+    50003: "Device Out of Service",
+    50004: "Inactivity Timeout",
+    255: "Forced Logout",
+    32767: "Call Not Answered",
+}
+
+
+class Notifier(Protocol):
+    """What the node needs of its Notification Service session (NotificationPublisher has it)."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def start(self, wait: bool = True, timeout: float = 10.0) -> None: ...
+
+    async def stop(self, timeout: float = 2.0) -> None: ...
+
+    async def ensure_node(self, node: str) -> None: ...
+
+    async def publish(self, node: str, update_xml: str, item_id: str | None = None) -> str: ...
+
+    async def subscribe_other(self, node: str, jid: str) -> None: ...
+
+
+@dataclass
+class NodeConfig:
+    name: str = "finesse-a"
+    role: str = "publisher"  # or "subscriber"
+    host: str = "127.0.0.1"  # bind address, node host and xmppDomain
+    http_port: int = 8082  # 0: any free port; -1: off
+    https_port: int = 8445  # -1: off
+    admin_port: int = 8089  # the emulator's control plane; -1: off
+    primary_host: str = ""  # SystemInfo primaryNode/host ("" = this host if publisher)
+    secondary_host: str = ""  # SystemInfo secondaryNode/host ("" = single node)
+    cti_sides: list[tuple[str, str, int]] = field(default_factory=list)
+    old_pg: bool = False
+    awdb_urls: list[str] = field(default_factory=list)
+    xmpp_host: str | None = None  # this node's Prosody (None: no notifications)
+    xmpp_port: int = 5222
+    xmpp_domain: str = ""  # "" = host
+    cert_file: str | None = None
+    key_file: str | None = None
+    run_dir: str = ""  # for the generated certificate
+    deployment_type: str = "UCCE"
+    peripheral_id: int = 5000
+    admin_token: str | None = None
+
+    @property
+    def domain(self) -> str:
+        return self.xmpp_domain or self.host
+
+
+FAULT_KINDS = [
+    FaultKind("webapp_down", "the web application stops: REST is refused, the node goes OUT_OF_SERVICE"),
+]
+
+
+class FinesseNode:
+    def __init__(
+        self,
+        config: NodeConfig,
+        timers: Timers | None = None,
+        clock: Clock | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.config = config
+        self.timers = timers or Timers.build()
+        self.clock: Clock = clock or LoopClock()
+        required = [Dependency.CTI, Dependency.WEBAPP]
+        if notifier is not None:
+            required.append(Dependency.NOTIFICATION)
+        self.status = ServiceState(0.0, tuple(required))
+        self.model = FinesseModel()
+        self.notifier = notifier
+        self.awdb = AwdbClient(config.awdb_urls, self.timers.awdb_request_timeout)
+        self.authenticator = Authenticator(self.awdb, self.timers, self.clock)
+        self.cti = CtiClient(
+            CtiLinkConfig.from_timers(config.cti_sides, self.timers, old_pg=config.old_pg), self.clock
+        )
+        self.faults = FaultRegistry(FAULT_KINDS, self._on_fault)
+        self.stats: Counter[str] = Counter()
+        self.published: deque[tuple[str, str]] = deque(maxlen=2000)  # (node, Update text), newest last
+        self.directory: dict[str, AuthUser] = {}
+        self._by_login: dict[str, str] = {}
+        self.teams: dict[int, str] = {}
+        self.mrds: dict[int, str] = {}
+        self.reason_codes: list[X.ReasonCodeView] = []
+        self.wrapup_reasons: list[X.WrapUpReasonView] = []
+        self._subscribed: set[str] = set()
+        self._dialog_views: dict[str, X.DialogView] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._runners: list[web.AppRunner] = []
+        self._rest_sites: list[web.BaseSite] = []
+        self._rest_runner: web.AppRunner | None = None
+        self.http_port: int | None = None
+        self.https_port: int | None = None
+        self.admin_port: int | None = None
+        self.config_loaded = asyncio.Event()
+        self._cti_up_at: float | None = None
+        # SystemInfo's lastCTIHeartbeatStatus: the session's open counts as a success, then every
+        # heartbeat result; a lost link is a failure.
+        self._heartbeat_ok = False
+        self._heartbeat_ok_wall: float | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.status = ServiceState(self.clock.now(), self.status.required)
+        self._apply_status(self.status.up(Dependency.WEBAPP, self.clock.now()))
+        await self._start_rest()
+        if self.config.admin_port != -1:
+            await self._start_admin()
+        self._spawn(self._load_config_then_connect())
+        if self.notifier is not None:
+            self._spawn(self.notifier.start(wait=False))
+        log.info(
+            "finesse_started",
+            name=self.config.name,
+            role=self.config.role,
+            host=self.config.host,
+            http_port=self.http_port,
+            https_port=self.https_port,
+            admin_port=self.admin_port,
+        )
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.cti.close()
+        if self.notifier is not None:
+            await self.notifier.stop()
+        for runner in self._runners:
+            await runner.cleanup()
+        await self.awdb.close()
+        log.info("finesse_stopped", name=self.config.name)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("finesse_task_failed", error=repr(task.exception()))
+
+    # -- configuration from the AWDB ---------------------------------------------------------------
+    async def _load_config_then_connect(self) -> None:
+        pause = 0.05
+        while True:
+            try:
+                await self._load_config()
+                break
+            except (AwdbUnavailable, AwdbTimeout) as exc:
+                log.warning("finesse_config_load_failed", error=str(exc))
+                await self.clock.sleep(pause)
+                pause = min(pause * 2, 2.0)
+        self.config_loaded.set()
+        events = self.cti.subscribe()
+        self._spawn(self._cti_events(events))
+        await self.cti.start()
+
+    async def _load_config(self) -> None:
+        agents = (await self.awdb.get("/awdb/v1/agents"))["agents"]
+        self.directory = {a.id: a for a in (AuthUser.from_json(x) for x in agents)}
+        self._by_login = {u.login.lower(): u.id for u in self.directory.values()}
+        self.teams = {int(t["id"]): str(t["name"]) for t in (await self.awdb.get("/awdb/v1/teams"))["teams"]}
+        self.mrds = {int(m["id"]): str(m["name"]) for m in (await self.awdb.get("/awdb/v1/mrds"))["mrds"]}
+        rows = (await self.awdb.get("/awdb/v1/reason-codes"))["reason_codes"]
+        self.reason_codes = [
+            X.ReasonCodeView(
+                id=int(r["id"]),
+                category=str(r["category"]),
+                code=int(r["code"]),
+                label=str(r["label"]),
+                system_code=bool(r.get("system", False)),
+            )
+            for r in rows
+        ]
+        known = {(rc.category, rc.code) for rc in self.reason_codes}
+        next_id = max((rc.id for rc in self.reason_codes), default=0) + 1000
+        for code, label in SYSTEM_REASON_CODES.items():
+            for category in ("NOT_READY", "LOGOUT"):
+                if (category, code) not in known:
+                    self.reason_codes.append(
+                        X.ReasonCodeView(next_id, category, code, label, system_code=True)
+                    )
+                    next_id += 1
+        wrap = (await self.awdb.get("/awdb/v1/wrapup-reasons"))["wrapup_reasons"]
+        self.wrapup_reasons = [X.WrapUpReasonView(int(w["id"]), str(w["label"])) for w in wrap]
+        log.info(
+            "finesse_config_loaded",
+            agents=len(self.directory),
+            teams=len(self.teams),
+            reason_codes=len(self.reason_codes),
+        )
+
+    def directory_user(self, key: str) -> AuthUser | None:
+        user = self.directory.get(key)
+        if user is None:
+            agent_id = self._by_login.get(key.lower())
+            user = self.directory.get(agent_id) if agent_id else None
+        return user
+
+    # -- CTI ---------------------------------------------------------------------------------------
+    async def _cti_events(self, events: asyncio.Queue[Any]) -> None:
+        while True:
+            event = await events.get()
+            try:
+                if isinstance(event, LinkUp):
+                    self._heartbeat_ok, self._heartbeat_ok_wall = True, self.clock.wall()
+                    self._spawn(self._resync_then_in_service())
+                elif isinstance(event, HeartbeatResult):
+                    self._heartbeat_ok = event.ok
+                    if event.ok:
+                        self._heartbeat_ok_wall = self.clock.wall()
+                elif isinstance(event, LinkDown):
+                    self._heartbeat_ok = False
+                    self._cti_up_at = None
+                    self.model.cti_lost()
+                    self._apply_status(self.status.down(Dependency.CTI, self.clock.now()))
+                elif isinstance(event, Unsolicited):
+                    changes = self.model.apply(event.message, self.clock.wall())
+                    if self.status.in_service:
+                        self._publish(changes)
+            except Exception:  # a bad event must not stop the node
+                log.exception("finesse_cti_event_failed", event=type(event).__name__)
+
+    async def _resync_then_in_service(self) -> None:
+        """After (re)connecting: learn every agent's state, then serve and republish."""
+        sem = asyncio.Semaphore(50)
+
+        async def query(agent_id: str) -> None:
+            async with sem:
+                msg = make(M.QUERY_AGENT_STATE_REQ, [(Tag.AGENT_ID, agent_id)], MRDID=1)
+                try:
+                    conf = await self.cti.request(msg, timeout=self.timers.cti_open_timeout)
+                except CtiRequestError:
+                    return
+                if conf.type == M.QUERY_AGENT_STATE_CONF:
+                    self.model.apply_query(agent_id, conf, self.clock.wall())
+
+        await asyncio.gather(*(query(a) for a in self.directory))
+        if self.cti.in_service:
+            self._cti_up_at = self.clock.now()
+            self._apply_status(self.status.up(Dependency.CTI, self.clock.now()))
+
+    # -- status and publishing ----------------------------------------------------------------------
+    def _apply_status(self, change: StatusChange | None) -> None:
+        if change is None:
+            return
+        log.info("finesse_status", name=self.config.name, status=change.status.value, reason=change.reason)
+        # The SystemInfo event goes out even when going OUT_OF_SERVICE: it is the desktops' trigger.
+        self._emit(SYSTEM_INFO_NODE, X.system_info_event(self.system_info_view()), "PUT", "")
+        if change.republish:
+            self._publish(self.model.republish())
+
+    def _publish(self, changes: Iterable[Change]) -> None:
+        for change in changes:
+            if isinstance(change, UserChange):
+                node = f"{API}/User/{change.user_id}"
+                if change.user_id in self.directory:
+                    self._emit(node, X.user_event(self.user_view(change.user_id)), "PUT", change.request_id)
+            elif isinstance(change, MediaChange):
+                node = f"{API}/User/{change.user_id}/Media/{change.mrd}"
+                if change.user_id in self.directory:
+                    self._emit(node, X.media_event(self.media_view(change.user_id, change.mrd)), "PUT", "")
+            elif isinstance(change, DialogChange):
+                self._publish_dialog(change)
+
+    def _publish_dialog(self, change: DialogChange) -> None:
+        node = f"{API}/User/{change.user_id}/Dialogs"
+        if change.event == "DELETE":
+            view = self._dialog_views.pop(change.dialog_id, None)
+            if view is not None:
+                self._emit(node, X.dialogs_event([view]), "DELETE", "")
+            return
+        view = self.dialog_view(change.dialog_id)
+        self._dialog_views[change.dialog_id] = view
+        if change.event == "POST":
+            self._emit(node, X.dialogs_event([view]), "POST", "")
+        else:
+            self._emit(node, X.dialog_event(view), "PUT", "", source=f"{API}/Dialog/{change.dialog_id}")
+
+    def _emit(self, node: str, data: str, event: str, request_id: str, source: str | None = None) -> None:
+        text = update_document(data, event, request_id, source or node)
+        self.published.append((node, text))
+        self.stats["events"] += 1
+        if self.notifier is not None and self.notifier.connected:
+            self._spawn(self._send(node, text))
+
+    async def _send(self, node: str, text: str) -> None:
+        assert self.notifier is not None
+        try:
+            await self.notifier.ensure_node(node)
+            await self.notifier.publish(node, text)
+        except Exception as exc:  # Prosody going away is handled by its status; log once here
+            self.stats["publish_failed"] += 1
+            log.warning("finesse_publish_failed", node=node, error=repr(exc))
+
+    def on_notification_change(self, connected: bool) -> None:
+        dep_change = (self.status.up if connected else self.status.down)(
+            Dependency.NOTIFICATION, self.clock.now()
+        )
+        if connected:
+            self._subscribed.clear()  # a new Prosody session: subscriptions are made again on demand
+        self._apply_status(dep_change)
+
+    def on_authenticated(self, user: AuthUser, password: str) -> None:
+        """First authenticated request of a user: subscribe it to its nodes (as real Finesse does)."""
+        if self.notifier is None or user.id in self._subscribed or not self.notifier.connected:
+            return
+        self._subscribed.add(user.id)
+        jid = f"{user.id.lower()}@{self.config.domain}"
+        nodes = [f"{API}/User/{user.id}", f"{API}/User/{user.id}/Dialogs", SYSTEM_INFO_NODE]
+        nodes += [f"{API}/User/{user.id}/Media/{mrd}" for mrd in user.non_voice_mrds]
+        self._spawn(self._subscribe(nodes, jid))
+
+    async def _subscribe(self, nodes: list[str], jid: str) -> None:
+        assert self.notifier is not None
+        for node in nodes:
+            try:
+                await self.notifier.ensure_node(node)
+                await self.notifier.subscribe_other(node, jid)
+            except Exception as exc:
+                log.warning("finesse_subscribe_failed", node=node, jid=jid, error=repr(exc))
+
+    # -- state changes requested over REST ---------------------------------------------------------
+    async def change_user_state(
+        self, target: AuthUser, update: X.UserUpdate, request_id: str, password: str | None
+    ) -> X.ErrorResponse | None:
+        user = self.model.user(target.id)
+        wanted = update.state.value
+        if wanted != "LOGIN" and user.state == "LOGOUT":
+            return X.invalid_input("state", "Invalid State specified for user")
+        reason = 0
+        if update.reason_code_id is not None:
+            category = "LOGOUT" if wanted == "LOGOUT" else "NOT_READY"
+            rc = next(
+                (r for r in self.reason_codes if r.id == update.reason_code_id and r.category == category),
+                None,
+            )
+            if rc is None:
+                return X.invalid_input("reasonCodeId", "Invalid reasonCodeId specified")
+            reason = rc.code
+        floating: list[tuple[int, str | bytes | int]] = [(Tag.AGENT_ID, target.id)]
+        if wanted == "LOGIN":
+            floating.append((Tag.AGENT_INSTRUMENT, update.extension or ""))
+            if password is not None:
+                floating.append((Tag.AGENT_PASSWORD, password.encode()))
+        elif user.state in ("TALKING", "RESERVED", "HOLD"):
+            user.pending_state = wanted  # applied by the CTI server when the call ends
+        msg = make(M.SET_AGENT_STATE_REQ, floating, AgentState=REQUESTABLE[wanted], EventReasonCode=reason)
+        user.request_id = request_id
+        self._spawn(self._send_state_request(target.id, msg, request_id))
+        return None
+
+    async def _send_state_request(self, user_id: str, msg: Any, request_id: str) -> None:
+        try:
+            await self.cti.request(msg, timeout=self.timers.cti_open_timeout)
+        except CtiRequestError as exc:
+            # Asynchronous error: an Update with apiErrors on the user's node, routed by requestId.
+            self.model.user(user_id).request_id = ""
+            err = X.ApiError("Invalid State", str(exc), "state", peripheral_error_code=str(exc.status or ""))
+            node = f"{API}/User/{user_id}"
+            text = update_document(X.api_errors_event([err]), "PUT", request_id, node, error=True)
+            self.published.append((node, text))
+            if self.notifier is not None and self.notifier.connected:
+                self._spawn(self.notifier.publish(node, text))
+            log.info("finesse_state_change_failed", user=user_id, error=str(exc))
+
+    # -- views -------------------------------------------------------------------------------------
+    def _reason(self, category: str, code: int) -> X.ReasonCodeView | None:
+        if not code:
+            return None
+        return next((r for r in self.reason_codes if r.category == category and r.code == code), None)
+
+    def reason_codes_for(self, category: str) -> list[X.ReasonCodeView]:
+        return [r for r in self.reason_codes if r.category == category and not r.system_code]
+
+    def reason_code_by_id(self, rc_id: int) -> X.ReasonCodeView | None:
+        return next((r for r in self.reason_codes if r.id == rc_id), None)
+
+    def user_view(self, user_id: str) -> X.UserView:
+        d = self.directory[user_id]
+        u = self.model.user(user_id)
+        category = "LOGOUT" if u.state == "LOGOUT" else "NOT_READY"
+        roles = ("Agent", "Supervisor") if d.supervisor else ("Agent",)
+        teams = tuple(X.TeamRef(t, self.teams.get(t, f"Team {t}")) for t in d.teams_supervised)
+        return X.UserView(
+            login_id=d.id,
+            login_name=d.login,
+            state=u.state,
+            first_name=d.first_name,
+            last_name=d.last_name,
+            state_change_time=u.state_change_time or None,
+            extension=u.extension,
+            roles=roles,
+            pending_state=u.pending_state,
+            reason_code=self._reason(category, u.reason_code) if u.state in ("NOT_READY", "LOGOUT") else None,
+            team_id=d.team_id,
+            team_name=self.teams.get(d.team_id, ""),
+            skill_target_id=d.icm_agent_id or None,
+            teams=teams if d.supervisor else (),
+        )
+
+    def mrds_of(self, user: AuthUser) -> list[int]:
+        return [1, *user.non_voice_mrds]
+
+    def media_view(self, user_id: str, mrd: int) -> X.MediaView:
+        u = self.model.user(user_id)
+        state = u.state if mrd == 1 else u.media.get(mrd, "LOGOUT")
+        return X.MediaView(
+            user_id=user_id,
+            mrd_id=mrd,
+            name=self.mrds.get(mrd, str(mrd)),
+            state=state,
+            routable=state not in ("LOGOUT", "WORK"),
+        )
+
+    def dialog_view(self, dialog_id: str) -> X.DialogView:
+        d = self.model.dialogs[dialog_id]
+        agent_state = {"ALERTING": "ALERTING", "ACTIVE": "ACTIVE"}.get(d.state, "DROPPED")
+        actions = {"ALERTING": ("ANSWER",), "ACTIVE": ("HOLD", "DROP", "TRANSFER_SST", "CONSULT_CALL")}
+        participants = (
+            X.ParticipantView(d.device, agent_state, actions.get(d.state, ()), "AGENT_DEVICE", d.start_time),
+            X.ParticipantView(
+                d.from_address or "unknown",
+                "ACTIVE" if d.state != "DROPPED" else "DROPPED",
+                (),
+                "",
+                d.start_time,
+            ),
+        )
+        variables = tuple(X.CallVariable(k, v) for k, v in sorted(d.variables.items()))
+        props = X.MediaPropertiesView(
+            dialed_number=d.to_address, call_type="ACD_IN", dnis=d.to_address, call_variables=variables
+        )
+        return X.DialogView(d.id, d.state, d.from_address, d.to_address, participants, props)
+
+    def team_view(self, team_id: int) -> X.TeamView | None:
+        if team_id not in self.teams:
+            return None
+        members = []
+        for a in self.directory.values():
+            if a.team_id == team_id:
+                u = self.model.user(a.id)
+                members.append(
+                    X.TeamUserView(
+                        a.id,
+                        u.state,
+                        a.first_name,
+                        a.last_name,
+                        u.extension,
+                        u.pending_state,
+                        u.state_change_time or None,
+                    )
+                )
+        return X.TeamView(team_id, self.teams[team_id], tuple(members))
+
+    def system_info_view(self) -> X.SystemInfoView:
+        cfg = self.config
+        primary = cfg.primary_host or (cfg.domain if cfg.role == "publisher" else "")
+        secondary = cfg.secondary_host or (cfg.domain if cfg.role == "subscriber" else "")
+        https = self.https_port or cfg.https_port
+        now = self.clock.now()
+        servers = tuple(
+            X.CtiServerView(
+                host,
+                int(now - self._cti_up_at) if self.cti.active_side == name and self._cti_up_at else 0,
+                self.cti.active_side == name,
+            )
+            for name, host, _port in cfg.cti_sides
+        )
+        return X.SystemInfoView(
+            current_timestamp=self.clock.wall(),
+            status=self.status.status.value,
+            status_reason=self.status.reason,
+            xmpp_domain=cfg.domain,
+            primary_node=X.NodeView(primary or cfg.domain, https, cfg.xmpp_port),
+            secondary_node=X.NodeView(secondary, https, cfg.xmpp_port) if secondary else None,
+            deployment_type=cfg.deployment_type,
+            last_cti_heartbeat_ok=self._heartbeat_ok,
+            last_success_cti_heartbeat_time=self._heartbeat_ok_wall,
+            cti_heartbeat_interval=round(self.timers.unscaled("cti_heartbeat_interval")),
+            peripheral_id=cfg.peripheral_id,
+            cti_servers=servers,
+        )
+
+    # -- HTTP servers ------------------------------------------------------------------------------
+    async def _start_rest(self) -> None:
+        runner = web.AppRunner(build_app(self), access_log=None)
+        await runner.setup()
+        self._runners.append(runner)
+        self._rest_runner = runner
+        await self._open_rest()
+
+    async def _open_rest(self) -> None:
+        assert self._rest_runner is not None
+        cfg = self.config
+        if cfg.http_port != -1:
+            site = web.TCPSite(
+                self._rest_runner, cfg.host, self.http_port or cfg.http_port, reuse_address=True
+            )
+            await site.start()
+            self._rest_sites.append(site)
+            self.http_port = _bound_port(site)
+        if cfg.https_port != -1:
+            ctx = self._tls_context()
+            if ctx is not None:
+                site = web.TCPSite(
+                    self._rest_runner,
+                    cfg.host,
+                    self.https_port or cfg.https_port,
+                    ssl_context=ctx,
+                    reuse_address=True,
+                )
+                await site.start()
+                self._rest_sites.append(site)
+                self.https_port = _bound_port(site)
+
+    async def _close_rest(self) -> None:
+        for site in self._rest_sites:
+            await site.stop()
+        self._rest_sites.clear()
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        cfg = self.config
+        cert, key = cfg.cert_file, cfg.key_file
+        if not (cert and key):
+            run = Path(cfg.run_dir or ".")
+            cert, key = str(run / f"{cfg.name}.crt"), str(run / f"{cfg.name}.key")
+            if not Path(cert).exists():
+                openssl = shutil.which("openssl")
+                if openssl is None:
+                    log.warning("finesse_https_off", reason="no certificate given and no openssl to make one")
+                    return None
+                Path(run).mkdir(parents=True, exist_ok=True)
+                subprocess.run(
+                    [
+                        openssl,
+                        "req",
+                        "-x509",
+                        "-newkey",
+                        "rsa:2048",
+                        "-nodes",
+                        "-days",
+                        "365",
+                        "-subj",
+                        f"/CN={cfg.domain}",
+                        "-keyout",
+                        key,
+                        "-out",
+                        cert,
+                    ],
+                    check=True,
+                    capture_output=True,
+                )
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert, key)
+        return ctx
+
+    async def _start_admin(self) -> None:
+        app = admin_routes(self.config.name, "finesse", self.health, self.faults, self.config.admin_token)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        self._runners.append(runner)
+        site = web.TCPSite(runner, self.config.host, self.config.admin_port, reuse_address=True)
+        await site.start()
+        self.admin_port = _bound_port(site)
+
+    async def _on_fault(self, fault: Any, active: bool) -> None:
+        if fault.kind == "webapp_down":
+            now = self.clock.now()
+            if active:
+                self._apply_status(self.status.down(Dependency.WEBAPP, now))
+                await self._close_rest()
+                if self.notifier is not None:
+                    await self.notifier.stop()  # the finesse user's presence turns Unavailable
+            else:
+                await self._open_rest()
+                if self.notifier is not None:
+                    self._spawn(self.notifier.start(wait=False))
+                self._apply_status(self.status.up(Dependency.WEBAPP, now))
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "state": self.status.status.value,
+            "status_reason": self.status.reason,
+            "node_role": self.config.role,
+            "host": self.config.host,
+            "ports": {"rest_http": self.http_port, "rest_https": self.https_port, "admin": self.admin_port},
+            "cti": {
+                "state": self.cti.state.value,
+                "side": self.cti.active_side,
+                "last_heartbeat_ok": self.cti.last_heartbeat_ok,
+            },
+            "awdb": {"current": self.awdb.current, "cached_users": len(self.authenticator.cache)},
+            "notification": None if self.notifier is None else {"connected": self.notifier.connected},
+            "signed_in_agents": len(self.model.signed_in()),
+            "config_loaded": self.config_loaded.is_set(),
+            "stats": dict(self.stats),
+        }
+
+
+def _bound_port(site: web.TCPSite) -> int:
+    server = site._server
+    assert server is not None
+    port: int = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    return port
+
+
+async def run_forever(node: FinesseNode) -> None:
+    await node.start()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.Event().wait()

@@ -1,0 +1,232 @@
+"""The Finesse REST API of one node (aiohttp): paths, XML documents and status codes of Finesse.
+
+Middleware, outermost first: echo the ``requestId`` header; answer 503 SERVER_OUT_OF_SERVICE for
+every request except SystemInfo while the node is not IN_SERVICE (clients poll SystemInfo to see it
+come back); HTTP Basic authentication against the AWDB (401 ApiErrors on any failure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from finesse_emu import api_xml as X
+from finesse_emu.auth import AuthError, AuthUser, parse_basic
+from finesse_emu.logs import get_logger
+
+if TYPE_CHECKING:
+    from finesse_emu.server.node import FinesseNode
+
+log = get_logger()
+
+API = "/finesse/api"
+XML = "application/xml"
+USER_KEY = web.RequestKey("finesse_user", AuthUser)
+NODE_KEY: web.AppKey[FinesseNode] = web.AppKey("finesse_node")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Paths that answer without credentials and whatever the service state (clients poll them).
+OPEN_PATHS = {f"{API}/SystemInfo"}
+
+
+def xml_response(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, content_type=XML, charset="utf-8")
+
+
+def error(resp: X.ErrorResponse) -> web.Response:
+    return xml_response(resp.body, resp.status)
+
+
+@web.middleware
+async def request_id_echo(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    request_id = request.headers.get("requestId")
+    if request_id is not None:
+        response.headers["requestId"] = request_id
+    return response
+
+
+@web.middleware
+async def service_gate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    node = request.app[NODE_KEY]
+    if request.path in OPEN_PATHS or not request.path.startswith(API):
+        return await handler(request)
+    if not node.status.in_service:
+        # "Any request made during this time receives a 503 Service Unavailable error message."
+        node.stats["http_503"] += 1
+        return error(X.service_unavailable())
+    return await handler(request)
+
+
+@web.middleware
+async def basic_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path in OPEN_PATHS or not request.path.startswith(API):
+        return await handler(request)
+    node = request.app[NODE_KEY]
+    creds = parse_basic(request.headers.get("Authorization"))
+    if creds is None:
+        return error(X.unauthorized(""))
+    try:
+        user = await node.authenticator.authenticate(*creds)
+    except AuthError as exc:
+        node.stats[f"auth_{exc.reason.value}"] += 1
+        log.info("rest_unauthorized", user=creds[0], reason=exc.reason.value, path=request.path)
+        response = error(X.unauthorized(creds[0]))
+        # Not a Finesse header: tells emulator clients why (the seed's desktop messages depend on it).
+        response.headers["X-Emu-Auth-Reason"] = exc.reason.value
+        return response
+    request[USER_KEY] = user
+    node.on_authenticated(user, creds[1])
+    return await handler(request)
+
+
+def build_app(node: FinesseNode) -> web.Application:
+    app = web.Application(
+        middlewares=[request_id_echo, service_gate, basic_auth], client_max_size=X.MAX_BODY_BYTES
+    )
+    app[NODE_KEY] = node
+    r = app.router
+    r.add_get(f"{API}/SystemInfo", system_info)
+    r.add_get(f"{API}/User/{{user}}", get_user)
+    r.add_put(f"{API}/User/{{user}}", put_user)
+    r.add_get(f"{API}/User/{{user}}/Dialogs", get_dialogs)
+    r.add_get(f"{API}/Dialog/{{dialog}}", get_dialog)
+    r.add_get(f"{API}/User/{{user}}/Media", get_media_list)
+    r.add_get(f"{API}/User/{{user}}/Media/{{mrd}}", get_media)
+    r.add_get(f"{API}/User/{{user}}/ReasonCodes", get_reason_codes)
+    r.add_get(f"{API}/ReasonCode/{{id}}", get_reason_code)
+    r.add_get(f"{API}/User/{{user}}/WrapUpReasons", get_wrapup_reasons)
+    r.add_get(f"{API}/Team/{{team}}", get_team)
+    return app
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+def caller(request: web.Request) -> AuthUser:
+    return request[USER_KEY]
+
+
+def target_user(request: web.Request, write: bool) -> AuthUser | web.Response:
+    """The user named in the path, if the caller may see (or change) it."""
+    node = request.app[NODE_KEY]
+    me = caller(request)
+    target = node.directory_user(request.match_info["user"])
+    if target is None:
+        return error(X.not_found(X.NotFound.USER, request.match_info["user"]))
+    if target.id == me.id or (me.admin and not write):
+        return target
+    if me.supervisor and target.team_id in (*me.teams_supervised, me.team_id):
+        return target
+    return error(X.invalid_authorization_user(me.id))
+
+
+# -- handlers ---------------------------------------------------------------------------------------
+async def system_info(request: web.Request) -> web.Response:
+    return xml_response(X.system_info(request.app[NODE_KEY].system_info_view()))
+
+
+async def get_user(request: web.Request) -> web.Response:
+    target = target_user(request, write=False)
+    if isinstance(target, web.Response):
+        return target
+    return xml_response(X.user(request.app[NODE_KEY].user_view(target.id)))
+
+
+async def put_user(request: web.Request) -> web.Response:
+    target = target_user(request, write=True)
+    if isinstance(target, web.Response):
+        return target
+    node = request.app[NODE_KEY]
+    try:
+        update = X.parse_user_update(await request.read())
+    except X.XmlInputError as exc:
+        return error(exc.response)
+    creds = parse_basic(request.headers.get("Authorization"))
+    password = creds[1] if creds and target.id == caller(request).id else None
+    problem = await node.change_user_state(target, update, request.headers.get("requestId", ""), password)
+    if problem is not None:
+        return error(problem)
+    return web.Response(status=202)
+
+
+async def get_dialogs(request: web.Request) -> web.Response:
+    target = target_user(request, write=False)
+    if isinstance(target, web.Response):
+        return target
+    node = request.app[NODE_KEY]
+    return xml_response(X.dialogs(node.dialog_view(d.id) for d in node.model.dialogs_of(target.id)))
+
+
+async def get_dialog(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    dialog = node.model.dialogs.get(request.match_info["dialog"])
+    me = caller(request)
+    if dialog is None or (dialog.agent_id != me.id and not me.supervisor):
+        return error(X.not_found(X.NotFound.DIALOG, request.match_info["dialog"]))
+    return xml_response(X.dialog(node.dialog_view(dialog.id)))
+
+
+async def get_media_list(request: web.Request) -> web.Response:
+    target = target_user(request, write=False)
+    if isinstance(target, web.Response):
+        return target
+    node = request.app[NODE_KEY]
+    return xml_response(X.media_list(node.media_view(target.id, mrd) for mrd in node.mrds_of(target)))
+
+
+async def get_media(request: web.Request) -> web.Response:
+    target = target_user(request, write=False)
+    if isinstance(target, web.Response):
+        return target
+    node = request.app[NODE_KEY]
+    try:
+        mrd = int(request.match_info["mrd"])
+    except ValueError:
+        mrd = -1
+    if mrd not in node.mrds_of(target):
+        return error(X.not_found(X.NotFound.OTHER, request.match_info["mrd"], "MRD not found"))
+    return xml_response(X.media(node.media_view(target.id, mrd)))
+
+
+async def get_reason_codes(request: web.Request) -> web.Response:
+    target = target_user(request, write=False)
+    if isinstance(target, web.Response):
+        return target
+    category = request.query.get("category", "")
+    if category not in ("NOT_READY", "LOGOUT"):
+        return error(X.invalid_input("category", "Invalid category specified"))
+    node = request.app[NODE_KEY]
+    return xml_response(X.reason_codes(node.reason_codes_for(category), category))
+
+
+async def get_reason_code(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    try:
+        rc = node.reason_code_by_id(int(request.match_info["id"]))
+    except ValueError:
+        rc = None
+    if rc is None:
+        return error(X.not_found(X.NotFound.OTHER, request.match_info["id"], "Reason Code not found"))
+    return xml_response(X.reason_code(rc))
+
+
+async def get_wrapup_reasons(request: web.Request) -> web.Response:
+    target = target_user(request, write=False)
+    if isinstance(target, web.Response):
+        return target
+    return xml_response(X.wrapup_reasons(request.app[NODE_KEY].wrapup_reasons))
+
+
+async def get_team(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    me = caller(request)
+    try:
+        team_id = int(request.match_info["team"])
+    except ValueError:
+        team_id = -1
+    view = node.team_view(team_id)
+    if view is None:
+        return error(X.not_found(X.NotFound.OTHER, request.match_info["team"], "Team not found"))
+    if not (me.admin or (me.supervisor and team_id in (*me.teams_supervised, me.team_id))):
+        return error(X.invalid_authorization_user(me.id))
+    return xml_response(X.team(view))

@@ -1,0 +1,254 @@
+"""A Finesse node over real sockets: its REST API against in-process CTI stubs and an AWDB stub.
+
+(Notifications through Prosody are covered by the XMPP tests; here the node records what it would
+publish.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+from defusedxml import ElementTree as DET
+
+from awdb_stub.db import AwdbDatabase
+from awdb_stub.seed import SeedData
+from awdb_stub.server import AwdbServer
+from awdb_stub.server import ServerConfig as AwdbConfig
+from cti_stub.core import Role
+from cti_stub.server import CtiServer
+from cti_stub.server import ServerConfig as CtiConfig
+from finesse_emu.directory import generate
+from finesse_emu.procs import free_port
+from finesse_emu.server.node import FinesseNode, NodeConfig
+from finesse_emu.timers import Timers
+
+HOST = "127.0.0.1"
+SCALE = 0.02  # heartbeat 0.1 s: a silent CTI side is detected in 0.3-0.4 s
+API = "/finesse/api"
+
+
+def basic(user: str, password: str | None = None) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password or 'pass' + user}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+@dataclass
+class Deployment:
+    a: CtiServer
+    b: CtiServer
+    awdb: AwdbServer
+    node: FinesseNode
+    http: aiohttp.ClientSession
+
+    async def call(
+        self, method: str, path: str, user: str | None = "1000", body: str | None = None, **headers: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        hdrs = dict(headers)
+        if user is not None:
+            hdrs.update(basic(user))
+        if body is not None:
+            hdrs["Content-Type"] = "application/xml"
+        url = f"http://{HOST}:{self.node.http_port}{API}{path}"
+        async with self.http.request(method, url, data=body, headers=hdrs) as resp:
+            text = await resp.read()
+            doc = DET.fromstring(text) if text else None
+            return resp.status, doc, dict(resp.headers)
+
+    async def fault(self, srv: CtiServer, kind: str) -> None:
+        async with self.http.post(f"http://{HOST}:{srv.admin_port}/emu/faults", json={"kind": kind}) as resp:
+            assert resp.status == 201
+
+    async def wait_status(self, status: str, timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            while self.node.status.status.value != status:
+                await asyncio.sleep(0.01)
+
+    def events_for(self, node: str) -> list[str]:
+        return [text for n, text in self.node.published if n == node]
+
+
+@pytest.fixture
+async def dep() -> AsyncIterator[Deployment]:
+    timers = Timers.build(SCALE)
+    agents = generate(30)
+    port_a, port_b = free_port(), free_port()
+    a = CtiServer(
+        CtiConfig(side="A", port=port_a, link_port=0, admin_port=0, peer=(HOST, 0), agents=agents), timers
+    )
+    await a.start()
+    assert a.link_port is not None
+    b = CtiServer(
+        CtiConfig(side="B", port=port_b, link_port=0, admin_port=0, peer=(HOST, a.link_port), agents=agents),
+        timers,
+    )
+    await b.start()
+    db = AwdbDatabase()
+    db.seed(SeedData(agents))
+    awdb = AwdbServer(AwdbConfig(name="awdb-a", host=HOST, port=0, admin_port=0), db)
+    await awdb.start()
+    async with asyncio.timeout(5):
+        while not (a.core.role is Role.ACTIVE and a.listening and b.core.role is Role.IDLE):
+            await asyncio.sleep(0.01)
+    cfg = NodeConfig(
+        name="finesse-a", host=HOST, http_port=0, https_port=-1, admin_port=0,
+        cti_sides=[("A", HOST, a.port), ("B", HOST, b.port)], awdb_urls=[f"http://{HOST}:{awdb.port}"],
+        secondary_host="127.0.0.2",
+    )  # fmt: skip
+    node = FinesseNode(cfg, timers)
+    await node.start()
+    http = aiohttp.ClientSession()
+    d = Deployment(a, b, awdb, node, http)
+    await d.wait_status("IN_SERVICE")
+    yield d
+    await http.close()
+    await node.stop()
+    await b.stop()
+    await a.stop()
+    await awdb.stop()
+    db.close()
+
+
+def text(doc: Any, path: str) -> str:
+    el = doc.find(path)
+    assert el is not None, path
+    return str(el.text or "")
+
+
+async def test_system_info_without_credentials(dep: Deployment) -> None:
+    status, doc, headers = await dep.call("GET", "/SystemInfo", user=None)
+    assert status == 200 and headers["Content-Type"].startswith("application/xml")
+    assert text(doc, "status") == "IN_SERVICE"
+    assert text(doc, "xmppDomain") == HOST and text(doc, "xmppPubSubDomain") == f"pubsub.{HOST}"
+    assert text(doc, "primaryNode/host") == HOST and text(doc, "secondaryNode/host") == "127.0.0.2"
+    assert text(doc, "lastCTIHeartbeatStatus") == "success"
+    assert int(text(doc, "lastSuccessCTIHeartbeatTime")) > 1_600_000_000_000
+    assert text(doc, "ctiHeartbeatInterval") == "5"
+    assert [text(s, "active") for s in doc.findall("ctiServers/ctiServer")] == ["true", "false"]
+
+
+async def test_authentication_and_authorization(dep: Deployment) -> None:
+    status, doc, _ = await dep.call("GET", "/User/1000", user=None)
+    assert status == 401 and text(doc, "ApiError/ErrorType") == "Authorization Failure"
+    async with dep.http.get(
+        f"http://{HOST}:{dep.node.http_port}{API}/User/1000", headers=basic("1000", "nope")
+    ) as resp:
+        assert resp.status == 401 and resp.headers["X-Emu-Auth-Reason"] == "bad_credentials"
+    status, doc, _ = await dep.call("GET", "/User/1000")
+    assert status == 200 and text(doc, "loginId") == "1000" and text(doc, "state") == "LOGOUT"
+    status, doc, _ = await dep.call("GET", "/User/agent0001")  # lookup by login name
+    assert status == 200 and text(doc, "loginName") == "agent0001"
+    status, doc, _ = await dep.call("GET", "/User/1002", user="1001")  # another agent: refused
+    assert status == 401 and text(doc, "ApiError/ErrorType") == "Invalid Authorization User Specified"
+    status, doc, _ = await dep.call("GET", "/User/1002", user="1000")  # 1000 supervises team 1
+    assert status == 200
+    status, doc, _ = await dep.call("GET", "/User/99999")
+    assert status == 404
+
+
+async def test_state_changes_202_request_id_and_events(dep: Deployment) -> None:
+    body = "<User><state>LOGIN</state><extension>2001</extension></User>"
+    status, _, headers = await dep.call("PUT", "/User/1001", user="1001", body=body, requestId="req-42")
+    assert status == 202 and headers["requestId"] == "req-42"
+    async with asyncio.timeout(3):
+        while not any("<requestId>req-42</requestId>" in e for e in dep.events_for(f"{API}/User/1001")):
+            await asyncio.sleep(0.01)
+    event = next(e for e in dep.events_for(f"{API}/User/1001") if "req-42" in e)
+    update = DET.fromstring(event)
+    assert text(update, "event") == "PUT" and text(update, "source") == f"{API}/User/1001"
+    assert text(update, "data/user/state") == "NOT_READY" and text(update, "data/user/extension") == "2001"
+    status, doc, _ = await dep.call("GET", "/User/1001", user="1001")
+    assert text(doc, "state") == "NOT_READY"
+    status, _, _ = await dep.call("PUT", "/User/1001", user="1001", body="<User><state>READY</state></User>")
+    assert status == 202
+    async with asyncio.timeout(3):
+        while dep.node.model.user("1001").state != "READY":
+            await asyncio.sleep(0.01)
+    status, doc, _ = await dep.call("GET", "/User/1001/ReasonCodes?category=NOT_READY", user="1001")
+    rc_id = text(doc, "ReasonCode/uri").rsplit("/", 1)[1]
+    body = f"<User><state>NOT_READY</state><reasonCodeId>{rc_id}</reasonCodeId></User>"
+    status, _, _ = await dep.call("PUT", "/User/1001", user="1001", body=body)
+    assert status == 202
+    async with asyncio.timeout(3):
+        while dep.node.model.user("1001").state != "NOT_READY":
+            await asyncio.sleep(0.01)
+    status, doc, _ = await dep.call("GET", "/User/1001", user="1001")
+    assert text(doc, "reasonCodeId") == rc_id
+
+
+async def test_bad_requests_change_nothing(dep: Deployment) -> None:
+    status, doc, _ = await dep.call(
+        "PUT", "/User/1003", user="1003", body="<User><state>READY</state></User>"
+    )
+    assert status == 400 and text(doc, "ApiError/ErrorMessage") == "Invalid State specified for user"
+    bomb = (
+        '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>'
+        "<User><state>&b;</state></User>"
+    )
+    status, doc, _ = await dep.call("PUT", "/User/1003", user="1003", body=bomb)
+    assert status == 400
+    status, doc, _ = await dep.call("PUT", "/User/1003", user="1003", body="<Dialog/>")
+    assert status == 400
+    status, doc, _ = await dep.call(
+        "PUT", "/User/1003", user="1003", body="<User><state>LOGIN</state></User>"
+    )
+    assert status == 400 and text(doc, "ApiError/ErrorType") == "Parameter Missing"
+    body = "<User><state>LOGIN</state><extension>2003</extension></User>"
+    await dep.call("PUT", "/User/1003", user="1003", body=body)
+    async with asyncio.timeout(3):
+        while dep.node.model.user("1003").state != "NOT_READY":
+            await asyncio.sleep(0.01)
+    status, doc, _ = await dep.call(
+        "PUT",
+        "/User/1003",
+        user="1003",
+        body="<User><state>NOT_READY</state><reasonCodeId>987654</reasonCodeId></User>",
+    )
+    assert status == 400 and text(doc, "ApiError/ErrorData") == "reasonCodeId"
+    assert dep.node.model.user("1003").state == "NOT_READY"
+
+
+async def test_silent_cti_side_503_then_last_state_after_side_b(dep: Deployment) -> None:
+    await dep.call(
+        "PUT", "/User/1004", user="1004", body="<User><state>LOGIN</state><extension>2004</extension></User>"
+    )
+    await dep.call("PUT", "/User/1004", user="1004", body="<User><state>READY</state></User>")
+    async with asyncio.timeout(3):
+        while dep.node.model.user("1004").state != "READY":
+            await asyncio.sleep(0.01)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await dep.fault(dep.a, "ignore_heartbeats")
+    await dep.wait_status("OUT_OF_SERVICE")
+    detection = loop.time() - t0
+    timers = dep.node.timers
+    # 3 unanswered heartbeats: between 3 and 4 intervals after the side went silent (+ scheduling slack).
+    assert detection <= 4 * timers.cti_heartbeat_interval + 0.3
+    status, doc, _ = await dep.call("GET", "/User/1004", user="1004")
+    assert status == 503 and text(doc, "ApiError/ErrorMessage") == "SERVER_OUT_OF_SERVICE"
+    status, doc, _ = await dep.call("GET", "/SystemInfo", user=None)
+    assert status == 200 and text(doc, "status") == "OUT_OF_SERVICE"
+    assert text(doc, "statusReason") == "CTI server connection lost"
+    sys_events = dep.events_for(f"{API}/SystemInfo")
+    assert "<status>OUT_OF_SERVICE</status>" in sys_events[-1]
+    before = len(dep.node.published)
+    await dep.fault(dep.a, "deactivate")  # the PG switches to side B
+    await dep.wait_status("IN_SERVICE", timeout=10)
+    assert dep.node.cti.active_side == "B"
+    # The last state is published again after the failover.
+    republished = [t for n, t in list(dep.node.published)[before:] if n == f"{API}/User/1004"]
+    assert republished, "no user event after the failover"
+    # Finesse's session to side A dropped without CLOSE_REQ: with LOAD 0 the PG put the READY agent
+    # in Not Ready - Connection Failure (50002), and that is the last state clients receive.
+    assert dep.b.model.agents["1004"].state.name == "NOT_READY"
+    event = DET.fromstring(republished[-1])
+    assert text(event, "data/user/state") == "NOT_READY"
+    rc = dep.node.reason_code_by_id(int(text(event, "data/user/reasonCodeId")))
+    assert rc is not None and (rc.code, rc.label) == (50002, "Connection Failure")
+    status, doc, _ = await dep.call("GET", "/User/1004", user="1004")
+    assert status == 200 and text(doc, "state") == "NOT_READY"
