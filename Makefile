@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test lint typecheck unit bench clean prosody
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || { \
@@ -27,8 +27,26 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# Prosody (Debian's package) is the Notification Service the XMPP tests start as a child process.
+# Installing it must not leave a system-wide prosody listening on 0.0.0.0:5222/5269: a temporary
+# policy-rc.d forbids service starts during the install, and any prosody that started anyway is
+# stopped and disabled. Never probe it with `prosody --version` (that starts a server too).
+prosody:
+	@command -v prosody >/dev/null 2>&1 || { \
+	  set -e; sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; made=; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' | $$sudo tee /usr/sbin/policy-rc.d >/dev/null; \
+	    $$sudo chmod 755 /usr/sbin/policy-rc.d; made=1; fi; \
+	  trap '[ -z "$$made" ] || $$sudo rm -f /usr/sbin/policy-rc.d' EXIT; \
+	  echo "installing prosody (apt)"; \
+	  $$sudo apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq prosody >/dev/null; \
+	  if [ -d /run/systemd/system ]; then $$sudo systemctl disable --now prosody >/dev/null 2>&1 || true; fi; \
+	  if [ -s /run/prosody/prosody.pid ]; then $$sudo kill "$$(cat /run/prosody/prosody.pid)" 2>/dev/null || true; fi; \
+	  command -v prosody >/dev/null; }
+
 # pytest exit code 5 means "no tests were collected": never let that pass as green.
-test: lint typecheck
+test: lint typecheck prosody
 	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 

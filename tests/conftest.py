@@ -1,0 +1,55 @@
+"""Fixtures shared by every test directory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from finesse_emu.procs import free_port
+from finesse_emu.xmpp.prosody import ProsodyNotFound, ProsodyProcess, prosody_binary
+
+ProsodyFactory = Callable[..., ProsodyProcess]
+
+
+def require_prosody() -> str:
+    """The prosody binary, or a FAILED test (never a skip): a missing binary is a broken set-up."""
+    try:
+        return prosody_binary()
+    except ProsodyNotFound as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+async def prosody_factory(tmp_path: Path) -> AsyncIterator[ProsodyFactory]:
+    """Build (not start) Prosody processes on free loopback ports; all are killed at teardown.
+
+    ``factory(domain="emu.test", host="127.0.0.1", **kwargs)``; each gets its own run dir under
+    tmp_path (config and prosody.log kept there for post-mortems).
+    """
+    require_prosody()
+    made: list[ProsodyProcess] = []
+
+    def factory(domain: str = "emu.test", host: str = "127.0.0.1", **kwargs: Any) -> ProsodyProcess:
+        kwargs.setdefault("c2s_port", free_port(host))
+        kwargs.setdefault("http_port", free_port(host))
+        run_dir = tmp_path / f"prosody-{len(made)}"
+        proc = ProsodyProcess(domain, host=host, run_dir=run_dir, **kwargs)
+        made.append(proc)
+        return proc
+
+    yield factory
+    for proc in made:
+        # SIGKILL: state is in memory only, and SIGTERM costs ~1 s per process.
+        proc.kill()
+        await proc.wait()
+
+
+@pytest.fixture
+async def prosody(prosody_factory: ProsodyFactory) -> ProsodyProcess:
+    """A started Prosody for domain ``emu.test`` on 127.0.0.1 (insecure auth, finesse roster)."""
+    proc = prosody_factory()
+    await proc.start()
+    return proc
