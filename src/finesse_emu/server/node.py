@@ -124,6 +124,15 @@ class FinesseNode:
         self.timers = timers or Timers.build()
         self.clock: Clock = clock or LoopClock()
         required = [Dependency.CTI, Dependency.WEBAPP]
+        if notifier is None and config.xmpp_host:
+            from finesse_emu.xmpp.publisher import NotificationPublisher
+
+            notifier = NotificationPublisher(
+                config.xmpp_host,
+                config.xmpp_port,
+                config.domain,
+                on_connection_change=lambda up: self.on_notification_change(up),
+            )
         if notifier is not None:
             required.append(Dependency.NOTIFICATION)
         self.status = ServiceState(0.0, tuple(required))

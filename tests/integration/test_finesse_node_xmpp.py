@@ -1,0 +1,140 @@
+"""A Finesse node with its Notification Service (a real Prosody): what an agent's XMPP client sees.
+
+Issue "Finesse server emulator", done-when: a slixmpp agent logs in over REST and XMPP, changes
+state and receives the pubsub event with the same requestId; a CTI side is silenced and SystemInfo
+turns OUT_OF_SERVICE within the 3-heartbeat window while other APIs return 503; after the reconnect
+to side B the agent receives its last state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+import pytest
+from defusedxml import ElementTree as DET
+
+from awdb_stub.db import AwdbDatabase
+from awdb_stub.seed import SeedData
+from awdb_stub.server import AwdbServer
+from awdb_stub.server import ServerConfig as AwdbConfig
+from cti_stub.core import Role
+from cti_stub.server import CtiServer
+from cti_stub.server import ServerConfig as CtiConfig
+from finesse_emu.directory import generate
+from finesse_emu.procs import free_port
+from finesse_emu.server.node import FinesseNode, NodeConfig
+from finesse_emu.timers import Timers
+from finesse_emu.xmpp.agent_client import AgentXmpp, PubsubEvent
+from finesse_emu.xmpp.prosody import ProsodyProcess
+from tests.conftest import ProsodyFactory
+from tests.integration.test_finesse_node import API, HOST, SCALE, Deployment, text
+
+
+@dataclass
+class XDeployment(Deployment):
+    prosody: ProsodyProcess
+
+
+@pytest.fixture
+async def dep_xmpp(prosody_factory: ProsodyFactory) -> AsyncIterator[XDeployment]:
+    prosody = prosody_factory(domain=HOST, host=HOST)
+    await prosody.start()
+    timers = Timers.build(SCALE)
+    agents = generate(30)
+    port_a, port_b = free_port(), free_port()
+    a = CtiServer(
+        CtiConfig(side="A", port=port_a, link_port=0, admin_port=0, peer=(HOST, 0), agents=agents), timers
+    )
+    await a.start()
+    assert a.link_port is not None
+    b = CtiServer(
+        CtiConfig(side="B", port=port_b, link_port=0, admin_port=0, peer=(HOST, a.link_port), agents=agents),
+        timers,
+    )
+    await b.start()
+    db = AwdbDatabase()
+    db.seed(SeedData(agents))
+    awdb = AwdbServer(AwdbConfig(name="awdb-a", host=HOST, port=0, admin_port=0), db)
+    await awdb.start()
+    async with asyncio.timeout(5):
+        while not (a.core.role is Role.ACTIVE and a.listening):
+            await asyncio.sleep(0.01)
+    cfg = NodeConfig(
+        name="finesse-a", host=HOST, http_port=0, https_port=-1, admin_port=0,
+        cti_sides=[("A", HOST, port_a), ("B", HOST, port_b)], awdb_urls=[f"http://{HOST}:{awdb.port}"],
+        xmpp_host=HOST, xmpp_port=prosody.c2s_port,
+    )  # fmt: skip
+    node = FinesseNode(cfg, timers)
+    await node.start()
+    http = aiohttp.ClientSession()
+    d = XDeployment(a, b, awdb, node, http, prosody)
+    await d.wait_status("IN_SERVICE", timeout=10)
+    yield d
+    await http.close()
+    await node.stop()
+    await b.stop()
+    await a.stop()
+    await awdb.stop()
+    db.close()
+
+
+async def next_event(agent: AgentXmpp, node: str, contains: str, timeout: float = 5.0) -> PubsubEvent:
+    async with asyncio.timeout(timeout):
+        while True:
+            event: PubsubEvent = await agent.events.get()
+            if event.node == node and contains in event.update:
+                return event
+
+
+async def test_agent_sees_its_events_the_failover_and_its_last_state(dep_xmpp: XDeployment) -> None:
+    dep = dep_xmpp
+    assert dep.node.notifier is not None and dep.node.notifier.connected
+    status, doc, _ = await dep.call("GET", "/User/1006", user="1006")  # first REST call: subscriptions
+    assert status == 200
+    agent = AgentXmpp(f"1006@{HOST}/emu", "pass1006", HOST, dep.node.config.xmpp_port)
+    await agent.connect(wait_finesse=True)
+    assert agent.finesse_available
+    await asyncio.sleep(0.2)  # subscribe-other requests are in flight
+    user_node = f"{API}/User/1006"
+
+    body = "<User><state>LOGIN</state><extension>2006</extension></User>"
+    status, _, headers = await dep.call("PUT", "/User/1006", user="1006", body=body, requestId="rq-77")
+    assert status == 202 and headers["requestId"] == "rq-77"
+    event = await next_event(agent, user_node, "<requestId>rq-77</requestId>")
+    update = DET.fromstring(event.update)
+    assert text(update, "event") == "PUT" and text(update, "data/user/state") == "NOT_READY"
+    assert text(update, "source") == user_node
+
+    await dep.call("PUT", "/User/1006", user="1006", body="<User><state>READY</state></User>")
+    await next_event(agent, user_node, "<state>READY</state>")
+
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await dep.fault(dep.a, "ignore_heartbeats")
+    event = await next_event(agent, f"{API}/SystemInfo", "<status>OUT_OF_SERVICE</status>")
+    assert loop.time() - t0 <= 4 * dep.node.timers.cti_heartbeat_interval + 0.5
+    status, _, _ = await dep.call("GET", "/User/1006", user="1006")
+    assert status == 503
+    await dep.fault(dep.a, "deactivate")
+    await next_event(agent, f"{API}/SystemInfo", "<status>IN_SERVICE</status>", timeout=10)
+    last = await next_event(agent, user_node, "<user>", timeout=5)
+    assert text(DET.fromstring(last.update), "data/user/state") == dep.b.model.agents[
+        "1006"
+    ].state.name.replace("AVAILABLE", "READY")
+    await agent.disconnect()
+
+
+async def test_notification_service_loss_takes_the_node_out_of_service(dep_xmpp: XDeployment) -> None:
+    dep = dep_xmpp
+    dep.prosody.kill()  # SIGKILL: the publisher's session dies under it
+    await dep.wait_status("OUT_OF_SERVICE")
+    status, doc, _ = await dep.call("GET", "/SystemInfo", user=None)
+    assert text(doc, "statusReason") == "Notification Service unavailable"
+    status, _, _ = await dep.call("GET", "/User/1000")
+    assert status == 503
+    await dep.prosody.wait()
+    await dep.prosody.start()  # same ports: the publisher reconnects and the node serves again
+    await dep.wait_status("IN_SERVICE", timeout=10)
