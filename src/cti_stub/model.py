@@ -227,8 +227,6 @@ class PeripheralModel:
             )
         if password and password.rstrip(b"\0") != agent.record.password.encode():
             raise ControlError("wrong agent password", failure=ControlFailure.CF_INVALID_PASSWORD_SPECIFIED)
-        if controller is not None:
-            agent.controller = controller
         changes: list[Change] = []
         if state is S.LOGIN:
             if not extension:
@@ -238,6 +236,7 @@ class PeripheralModel:
                     raise ControlError(
                         f"agent is logged in on {agent.extension}", status=Status.E_CTI_DEVICE_IN_USE
                     )
+                self._take_control(agent, controller)
                 # Re-login on the same extension (desktop failover) reports the current state again.
                 return [AgentChange.of(agent)]
             owner = self.find(None, extension, None)
@@ -245,6 +244,7 @@ class PeripheralModel:
                 raise ControlError(
                     f"extension {extension} in use by {owner.id}", status=Status.E_CTI_DEVICE_IN_USE
                 )
+            self._take_control(agent, controller)
             agent.extension = extension
             changes.append(self._set(agent, S.LOGIN, 0, now))
             changes.append(self._set(agent, S.NOT_READY, reason, now))
@@ -255,6 +255,7 @@ class PeripheralModel:
             return changes
         if not agent.logged_in:
             raise ControlError("agent is not logged in", status=Status.E_CTI_AGENT_NOT_LOGGED_ON)
+        self._take_control(agent, controller)
         if agent.call_ids:
             # During a call the request is remembered and applied when the call ends.
             agent.pending = (state, reason)
@@ -262,6 +263,12 @@ class PeripheralModel:
         if state is S.LOGOUT:
             return self._logout(agent, reason, now)
         return [self._set(agent, state, reason, now)]
+
+    @staticmethod
+    def _take_control(agent: Agent, controller: int | None) -> None:
+        """Only an accepted request makes its session the agent's controller (LOAD applies to it)."""
+        if controller is not None:
+            agent.controller = controller
 
     def _logout(self, agent: Agent, reason: int, now: float) -> list[Change]:
         changes: list[Change] = [self._set(agent, S.LOGOUT, reason, now)]
@@ -291,6 +298,7 @@ class PeripheralModel:
                 changes.extend(self._logout(agent, ReasonCode.CONNECTION_FAILURE, now))
             elif agent.call_ids:
                 agent.pending = (S.NOT_READY, ReasonCode.CONNECTION_FAILURE)
+                changes.append(AgentChange.of(agent))  # reports the current state; replicates the pending
             else:
                 changes.append(self._set(agent, S.NOT_READY, ReasonCode.CONNECTION_FAILURE, now))
         return changes
@@ -390,7 +398,8 @@ class PeripheralModel:
         call.phase, call.ended = "ended", now
         agent = self.agents[call.agent_id]
         changes: list[Change] = [CallChange("connection_cleared", call), CallChange("cleared", call)]
-        if call.call_id in agent.call_ids:
+        removed = call.call_id in agent.call_ids
+        if removed:
             agent.call_ids.remove(call.call_id)
         if agent.logged_in and not agent.call_ids:
             state, reason = agent.pending or (S.AVAILABLE, 0)
@@ -399,6 +408,9 @@ class PeripheralModel:
                 changes.extend(self._logout(agent, reason, now))
             else:
                 changes.append(self._set(agent, state, reason, now))
+        elif removed:
+            # An agent logged out during the call (LOAD 1) has one task less: the idle side must know.
+            changes.append(AgentChange.of(agent))
         changes.append(CallChange("end", call))
         del self.calls[call.call_id]
         return changes
@@ -412,8 +424,13 @@ class PeripheralModel:
         }
 
     def apply_snapshot(self, snap: dict[str, Any]) -> None:
+        # Agents the snapshot leaves out have never been touched on the active side: reset them
+        # completely, or a side with a past of its own keeps their old reason code and MRD states.
         for agent in self.agents.values():
             agent.state, agent.extension, agent.call_ids, agent.pending = S.LOGOUT, "", [], None
+            agent.reason_code, agent.state_since, agent.controller = 0, 0.0, None
+            agent.mrd_states = dict.fromkeys(agent.mrd_states, S.LOGOUT)
+            agent.mrd_before_work = {}
         for data in snap["agents"]:
             self.apply_agent(data)
         self.calls = {c["call_id"]: Call.from_json(c) for c in snap["calls"]}

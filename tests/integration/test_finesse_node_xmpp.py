@@ -92,7 +92,7 @@ async def next_event(agent: AgentXmpp, node: str, contains: str, timeout: float 
 async def test_agent_sees_its_events_the_failover_and_its_last_state(dep_xmpp: XDeployment) -> None:
     dep = dep_xmpp
     assert dep.node.notifier is not None and dep.node.notifier.connected
-    status, doc, _ = await dep.call("GET", "/User/1006", user="1006")  # first REST call: subscriptions
+    status, _, _ = await dep.call("GET", "/User/1006", user="1006")  # first REST call: subscriptions
     assert status == 200
     agent = AgentXmpp(f"1006@{HOST}/emu", "pass1006", HOST, dep.node.config.xmpp_port)
     await agent.connect(wait_finesse=True)

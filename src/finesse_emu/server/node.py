@@ -131,7 +131,7 @@ class FinesseNode:
                 config.xmpp_host,
                 config.xmpp_port,
                 config.domain,
-                on_connection_change=lambda up: self.on_notification_change(up),
+                on_connection_change=self.on_notification_change,
             )
         if notifier is not None:
             required.append(Dependency.NOTIFICATION)
