@@ -51,10 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--time-scale", type=float, default=0.1, help="timer factor (default 0.1; 1 = real time)")
     d.add_argument("--report-dir", default="reports", help="where reports go (default ./reports)")
     d.set_defaults(func=cmd_demo)
+    # "finesse-emu server ..." is dispatched in main(); listed here for --help.
+    sub.add_parser("server", help="run one Finesse node (finesse-emu server --help)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["server"]:  # everything after "server" belongs to the node's own parser
+        from finesse_emu.server.__main__ import main as server_main
+
+        return server_main(argv[1:])
     args = build_parser().parse_args(argv)
     code: int = args.func(args)
     return code

@@ -1,0 +1,104 @@
+"""``python -m finesse_emu.server --config FILE [overrides]``: one Finesse node as its own process.
+
+The config file is YAML with the fields of :class:`finesse_emu.server.node.NodeConfig`, e.g.::
+
+    name: finesse-a
+    role: publisher
+    host: 127.0.10.7
+    secondary_host: 127.0.10.8
+    cti_sides: [[A, 127.0.10.1, 42027], [B, 127.0.10.2, 43027]]
+    awdb_urls: [http://127.0.10.3:1433, http://127.0.10.4:1433]
+    xmpp_host: 127.0.10.7
+    xmpp_port: 5222
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from finesse_emu.logs import configure_logging
+from finesse_emu.server.node import FinesseNode, NodeConfig
+from finesse_emu.timers import Timers
+
+
+def load_config(path: str | None, overrides: dict[str, Any]) -> NodeConfig:
+    raw: dict[str, Any] = {}
+    if path:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping")
+        raw.update(data)
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in dataclasses.fields(NodeConfig)}
+    unknown = set(raw) - known - {"time_scale"}
+    if unknown:
+        raise ValueError(f"unknown config key(s): {sorted(unknown)}")
+    raw.pop("time_scale", None)
+    if "cti_sides" in raw:
+        raw["cti_sides"] = [(str(n), str(h), int(p)) for n, h, p in raw["cti_sides"]]
+    return NodeConfig(**raw)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m finesse_emu.server", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--config", help="YAML file with the node's settings")
+    p.add_argument("--name")
+    p.add_argument("--role", choices=["publisher", "subscriber"])
+    p.add_argument("--host")
+    p.add_argument("--http-port", type=int)
+    p.add_argument("--https-port", type=int)
+    p.add_argument("--admin-port", type=int)
+    p.add_argument("--xmpp-host")
+    p.add_argument("--xmpp-port", type=int)
+    p.add_argument("--run-dir")
+    p.add_argument("--time-scale", type=float, help="default $FINESSE_EMU_TIME_SCALE or 1")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+async def run(config: NodeConfig, timers: Timers) -> int:
+    node = FinesseNode(config, timers)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await node.start()
+    await stop.wait()
+    await node.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides = {
+        "name": args.name, "role": args.role, "host": args.host, "http_port": args.http_port,
+        "https_port": args.https_port, "admin_port": args.admin_port, "xmpp_host": args.xmpp_host,
+        "xmpp_port": args.xmpp_port, "run_dir": args.run_dir,
+    }  # fmt: skip
+    try:
+        config = load_config(args.config, overrides)
+        timers = Timers.build(args.time_scale)
+    except (OSError, ValueError, TypeError, yaml.YAMLError) as exc:
+        print(f"finesse_emu.server: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(config.name, args.log_level)
+    try:
+        return asyncio.run(run(config, timers))
+    except OSError as exc:
+        print(f"finesse_emu.server: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Every component a real process: CTI A/B, AWDB, Prosody and a Finesse node; kill -9 CTI side A.
+
+What the agent's clients see: 503 and a SystemInfo OUT_OF_SERVICE event while the node fails over,
+then SystemInfo IN_SERVICE (CTI side B) and its last state, over REST and XMPP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from pathlib import Path
+
+import aiohttp
+import pytest
+import yaml
+from defusedxml import ElementTree as DET
+
+from finesse_emu.procs import Proc, cti_stub_argv, free_port, wait_health
+from finesse_emu.xmpp.agent_client import AgentXmpp, PubsubEvent
+from tests.conftest import ProsodyFactory
+
+HOST = "127.0.0.1"
+SCALE = 0.05
+API = "/finesse/api"
+pytestmark = pytest.mark.e2e
+
+
+def auth(user: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:pass{user}".encode()).decode()}
+
+
+async def next_event(agent: AgentXmpp, node: str, contains: str, timeout: float = 10.0) -> PubsubEvent:
+    async with asyncio.timeout(timeout):
+        while True:
+            event: PubsubEvent = await agent.events.get()
+            if event.node == node and contains in event.update:
+                return event
+
+
+async def test_kill_9_cti_side_a_under_a_finesse_node(
+    tmp_path: Path, prosody_factory: ProsodyFactory
+) -> None:
+    prosody = prosody_factory(domain=HOST, host=HOST)
+    await prosody.start()
+    ports = {
+        k: free_port() for k in ("a", "b", "la", "lb", "adm_a", "adm_b", "awdb", "awdb_adm", "http", "adm")
+    }
+    procs: list[Proc] = []
+    try:
+        procs.append(
+            Proc(
+                "cti-a",
+                cti_stub_argv(
+                    "A", HOST, ports["a"], ports["adm_a"], ports["la"], (HOST, ports["lb"]), 20, SCALE
+                ),
+                tmp_path / "cti-a.log",
+            )
+        )
+        procs.append(
+            Proc(
+                "cti-b",
+                cti_stub_argv(
+                    "B", HOST, ports["b"], ports["adm_b"], ports["lb"], (HOST, ports["la"]), 20, SCALE
+                ),
+                tmp_path / "cti-b.log",
+            )
+        )
+        awdb_argv = ["-m", "awdb_stub", "--host", HOST, "--port", str(ports["awdb"])]
+        awdb_argv += ["--admin-port", str(ports["awdb_adm"]), "--agents", "20"]
+        procs.append(Proc("awdb-a", awdb_argv, tmp_path / "awdb-a.log"))
+        config = {
+            "name": "finesse-a",
+            "host": HOST,
+            "http_port": ports["http"],
+            "https_port": -1,
+            "admin_port": ports["adm"],
+            "cti_sides": [["A", HOST, ports["a"]], ["B", HOST, ports["b"]]],
+            "awdb_urls": [f"http://{HOST}:{ports['awdb']}"],
+            "xmpp_host": HOST,
+            "xmpp_port": prosody.c2s_port,
+        }
+        (tmp_path / "finesse-a.yaml").write_text(yaml.safe_dump(config))
+        node_argv = ["-m", "finesse_emu.server", "--config", str(tmp_path / "finesse-a.yaml")]
+        procs.append(Proc("finesse-a", [*node_argv, "--time-scale", str(SCALE)], tmp_path / "finesse-a.log"))
+        await wait_health(HOST, ports["adm"], "IN_SERVICE", timeout=20)
+
+        base = f"http://{HOST}:{ports['http']}{API}"
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/User/1002", headers=auth("1002")) as resp:
+                assert resp.status == 200
+            agent = AgentXmpp(f"1002@{HOST}/emu", "pass1002", HOST, prosody.c2s_port)
+            await agent.connect(wait_finesse=True)
+            await asyncio.sleep(0.3)  # subscribe-other in flight
+            body = "<User><state>LOGIN</state><extension>2002</extension></User>"
+            hdrs = {**auth("1002"), "Content-Type": "application/xml", "requestId": "e2e-1"}
+            async with http.put(f"{base}/User/1002", data=body, headers=hdrs) as resp:
+                assert resp.status == 202 and resp.headers["requestId"] == "e2e-1"
+            await next_event(agent, f"{API}/User/1002", "<requestId>e2e-1</requestId>")
+
+            procs[0].kill()  # SIGKILL cti-a
+            await next_event(agent, f"{API}/SystemInfo", "<status>OUT_OF_SERVICE</status>")
+            async with http.get(f"{base}/User/1002", headers=auth("1002")) as resp:
+                # 503 while failing over (unless the switch to side B already completed)
+                assert resp.status in (503, 200)
+            await next_event(agent, f"{API}/SystemInfo", "<status>IN_SERVICE</status>", timeout=20)
+            last = await next_event(agent, f"{API}/User/1002", "<user>")
+            assert DET.fromstring(last.update).findtext("data/user/state") == "NOT_READY"
+            async with http.get(f"{base}/SystemInfo") as resp:
+                doc = DET.fromstring(await resp.read())
+                assert doc.findtext("status") == "IN_SERVICE"
+                actives = [s.findtext("active") for s in doc.findall("ctiServers/ctiServer")]
+                assert actives == ["false", "true"]
+            await agent.disconnect()
+    finally:
+        for proc in procs:
+            proc.stop()
