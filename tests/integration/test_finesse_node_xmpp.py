@@ -21,6 +21,7 @@ from awdb_stub.seed import SeedData
 from awdb_stub.server import AwdbServer
 from awdb_stub.server import ServerConfig as AwdbConfig
 from cti_stub.core import Role
+from cti_stub.protocol import AgentState
 from cti_stub.server import CtiServer
 from cti_stub.server import ServerConfig as CtiConfig
 from finesse_emu.directory import generate
@@ -138,3 +139,29 @@ async def test_notification_service_loss_takes_the_node_out_of_service(dep_xmpp:
     await dep.prosody.wait()
     await dep.prosody.start()  # same ports: the publisher reconnects and the node serves again
     await dep.wait_status("IN_SERVICE", timeout=10)
+
+
+async def test_awdb_failover_holds_requests_while_events_keep_flowing(dep_xmpp: XDeployment) -> None:
+    """Seed: "During failover, Cisco Finesse does not process any requests, but clients can still
+    receive events." Then, both AWDBs down and nothing cached: 401 for the API request."""
+    dep = dep_xmpp
+    status, _, _ = await dep.call("GET", "/User/1007", user="1007")  # cached from now on, subscribed
+    assert status == 200
+    agent = AgentXmpp(f"1007@{HOST}/emu", "pass1007", HOST, dep.node.config.xmpp_port)
+    await agent.connect(wait_finesse=True)
+    await asyncio.sleep(0.2)
+    async with dep.http.post(
+        f"http://{HOST}:{dep.awdb.admin_port}/emu/faults", json={"kind": "hang"}
+    ) as resp:
+        assert resp.status == 201
+    held = asyncio.create_task(dep.call("GET", "/User/1008", user="1008"))  # not cached: needs the AWDB
+    await asyncio.sleep(0)
+    # Meanwhile the CTI server changes agent 1007's state: the event still reaches the desktop.
+    dep.a.core.admin_set_state("1007", AgentState.LOGIN, 0, dep.a.clock.wall(), extension="2007")
+    dep.a.flush()
+    await next_event(agent, f"{API}/User/1007", "<state>NOT_READY</state>")
+    status, _, headers = await held
+    assert status == 401 and headers["X-Emu-Auth-Reason"] == "awdb_timeout"
+    status, _, _ = await dep.call("GET", "/User/1007", user="1007")  # the cache still vouches for 1007
+    assert status == 200
+    await agent.disconnect()
