@@ -10,6 +10,7 @@ import asyncio
 import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -252,3 +253,26 @@ async def test_silent_cti_side_503_then_last_state_after_side_b(dep: Deployment)
     assert rc is not None and (rc.code, rc.label) == (50002, "Connection Failure")
     status, doc, _ = await dep.call("GET", "/User/1004", user="1004")
     assert status == 200 and text(doc, "state") == "NOT_READY"
+
+
+async def test_https_with_a_generated_self_signed_certificate(dep: Deployment, tmp_path: Path) -> None:
+    cfg = NodeConfig(
+        name="finesse-b", role="subscriber", host=HOST, http_port=-1, https_port=0, admin_port=-1,
+        cti_sides=dep.node.config.cti_sides, awdb_urls=dep.node.config.awdb_urls, run_dir=str(tmp_path),
+        primary_host="127.0.0.9",
+    )  # fmt: skip
+    node = FinesseNode(cfg, dep.node.timers)
+    await node.start()
+    try:
+        assert (tmp_path / "finesse-b.crt").exists() and (tmp_path / "finesse-b.key").exists()
+        url = f"https://{HOST}:{node.https_port}{API}/SystemInfo"
+        async with asyncio.timeout(5):
+            while True:
+                async with dep.http.get(url, ssl=False) as resp:
+                    doc = DET.fromstring(await resp.read())
+                    if text(doc, "status") == "IN_SERVICE":
+                        break
+                await asyncio.sleep(0.02)
+        assert text(doc, "primaryNode/host") == "127.0.0.9" and text(doc, "secondaryNode/host") == HOST
+    finally:
+        await node.stop()
