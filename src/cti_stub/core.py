@@ -327,6 +327,8 @@ class CtiServerCore:
             self._query_agent(s, msg)
         elif msg.type == M.SET_AGENT_STATE_REQ:
             self._set_agent_state(s, msg, now)
+        elif msg.type in (M.ANSWER_CALL_REQ, M.CLEAR_CALL_REQ, M.CLEAR_CONNECTION_REQ):
+            self._call_control(s, msg, now)
         elif msg.type in M.__members__.values() and M(msg.type).name.endswith("_REQ"):
             self._notice("cti_unsupported_request", sid=s.sid, type=msg.name)
             self._fail(s, invoke, Status.E_CTI_FUNCTION_NOT_AVAILABLE)
@@ -554,6 +556,30 @@ class CtiServerCore:
                 self._fail(s, invoke, exc.status or Status.E_CTI_UNSPECIFIED_FAILURE)
             return
         self._send(s, make(M.SET_AGENT_STATE_CONF, InvokeID=invoke))
+        self._apply(changes)
+
+    def _call_control(self, s: Session, msg: Message, now: float) -> None:
+        invoke = msg["InvokeID"]
+        if not s.services & Service.CLIENT_CONTROL:
+            self._fail(s, invoke, Status.E_CTI_FUNCTION_NOT_AVAILABLE)
+            return
+        call = self.model.calls.get(msg["ConnectionCallID"])
+        device = msg.get_str(Tag.CONNECTION_DEVID)
+        if call is None or (device and device != call.device):
+            self._notice("cti_call_control_rejected", sid=s.sid, type=msg.name, call=msg["ConnectionCallID"])
+            self._fail(s, invoke, Status.E_CTI_INVALID_CALLID)
+            return
+        answering = msg.type == M.ANSWER_CALL_REQ
+        try:
+            if answering:
+                changes = self.model.answer_call(call.call_id, now)
+            else:
+                changes = self.model.end_call(call.call_id, now)
+        except ControlError as exc:
+            self._notice("cti_call_control_rejected", sid=s.sid, type=msg.name, error=str(exc))
+            self._fail(s, invoke, exc.status or Status.E_CTI_INVALID_CALLID)
+            return
+        self._send(s, make(msg.type + 1, InvokeID=invoke))
         self._apply(changes)
 
     # -- admin operations (HTTP admin API of the shell) ------------------------------------------------

@@ -117,6 +117,14 @@ FIXED: dict[int, tuple[FixedField, ...]] = {
         "ForcedFlag:B AgentServiceReq:I"
     ),
     M.SET_AGENT_STATE_CONF: _f("InvokeID:I"),
+    # Call control: the layout of one open-source implementation (KryvkoSergii/cti-messages); the
+    # reference lists these messages by number only. Floating: ConnectionDeviceID, AgentInstrument.
+    M.ANSWER_CALL_REQ: _f("InvokeID:I PeripheralID:I ConnectionCallID:I ConnectionDeviceIDType:H"),
+    M.ANSWER_CALL_CONF: _f("InvokeID:I"),
+    M.CLEAR_CALL_REQ: _f("InvokeID:I PeripheralID:I ConnectionCallID:I ConnectionDeviceIDType:H"),
+    M.CLEAR_CALL_CONF: _f("InvokeID:I"),
+    M.CLEAR_CONNECTION_REQ: _f("InvokeID:I PeripheralID:I ConnectionCallID:I ConnectionDeviceIDType:H"),
+    M.CLEAR_CONNECTION_CONF: _f("InvokeID:I"),
     M.STANDBY_ACTIVE_EVENT_MSG: (),
     M.ACTIVE_MAINTENANCE_REQ_MSG: _f("InvokeID:I"),
     M.ACTIVE_MAINTENANCE_RESP_MSG: _f("InvokeID:I MaintenanceModeAccepted:H"),

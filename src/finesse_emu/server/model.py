@@ -73,6 +73,7 @@ class Dialog:
     start_time: float = 0.0
     # Set when the CTI link drops; cleared when the CTI server announces the call again.
     stale: bool = False
+    request_id: str = ""  # the call-control request whose result the next dialog event carries
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class DialogChange:
     dialog_id: str
     user_id: str
     event: DialogEvent
+    request_id: str = ""
 
 
 Change = UserChange | MediaChange | DialogChange
@@ -197,7 +199,7 @@ class FinesseModel:
             return []  # the dialog is announced with its first state (ALERTING or ACTIVE)
         if msg.type == M.END_CALL_EVENT:
             del self.dialogs[dialog_id]
-            return [DialogChange(dialog_id, dialog.agent_id, "DELETE")]
+            return [DialogChange(dialog_id, dialog.agent_id, "DELETE", dialog.request_id)]
         new = {
             M.CALL_DELIVERED_EVENT: "ALERTING",
             M.CALL_ESTABLISHED_EVENT: "ACTIVE",
@@ -208,7 +210,8 @@ class FinesseModel:
         if new == dialog.state and msg.type != M.CALL_DATA_UPDATE_EVENT:
             return []
         dialog.state = new
-        return [DialogChange(dialog_id, dialog.agent_id, "POST" if first else "PUT")]
+        request_id, dialog.request_id = dialog.request_id, ""
+        return [DialogChange(dialog_id, dialog.agent_id, "POST" if first else "PUT", request_id)]
 
     # -- failover ----------------------------------------------------------------------------------
     def cti_lost(self) -> None:

@@ -340,14 +340,15 @@ class FinesseNode:
         if change.event == "DELETE":
             view = self._dialog_views.pop(change.dialog_id, None)
             if view is not None:
-                self._emit(node, X.dialogs_event([view]), "DELETE", "")
+                self._emit(node, X.dialogs_event([view]), "DELETE", change.request_id)
             return
         view = self.dialog_view(change.dialog_id)
         self._dialog_views[change.dialog_id] = view
         if change.event == "POST":
-            self._emit(node, X.dialogs_event([view]), "POST", "")
+            self._emit(node, X.dialogs_event([view]), "POST", change.request_id)
         else:
-            self._emit(node, X.dialog_event(view), "PUT", "", source=f"{API}/Dialog/{change.dialog_id}")
+            source = f"{API}/Dialog/{change.dialog_id}"
+            self._emit(node, X.dialog_event(view), "PUT", change.request_id, source=source)
 
     def _emit(self, node: str, data: str, event: str, request_id: str, source: str | None = None) -> None:
         text = update_document(data, event, request_id, source or node)
@@ -435,6 +436,50 @@ class FinesseNode:
             if self.notifier is not None and self.notifier.connected:
                 self._spawn(self.notifier.publish(node, text))
             log.info("finesse_state_change_failed", user=user_id, error=str(exc))
+
+    async def dialog_action(
+        self, user: AuthUser, dialog_id: str, action: X.DialogAction, request_id: str
+    ) -> X.ErrorResponse | None:
+        """ANSWER (ANSWER_CALL_REQ) and DROP (CLEAR_CONNECTION_REQ); other actions are not emulated."""
+        dialog = self.model.dialogs[dialog_id]
+        name = action.requested_action.value
+        target = action.target_media_address
+        if target is not None and target != dialog.device:
+            return X.invalid_input("targetMediaAddress", "Invalid targetMediaAddress specified")
+        if name == "ANSWER":
+            if dialog.state != "ALERTING":
+                return X.invalid_state("requestedAction", "Invalid action for the dialog state")
+            mtype = M.ANSWER_CALL_REQ
+        elif name == "DROP":
+            if dialog.state not in ("ALERTING", "ACTIVE"):
+                return X.invalid_state("requestedAction", "Invalid action for the dialog state")
+            mtype = M.CLEAR_CONNECTION_REQ
+        else:
+            return X.not_implemented("requestedAction", f"{name} is not emulated (ANSWER and DROP are)")
+        floating: list[tuple[int, str | bytes | int]] = [
+            (Tag.CONNECTION_DEVID, dialog.device),
+            (Tag.AGENT_INSTRUMENT, dialog.device),
+        ]
+        msg = make(mtype, floating, PeripheralID=self.config.peripheral_id, ConnectionCallID=dialog.call_id)
+        dialog.request_id = request_id
+        self._spawn(self._send_call_control(user.id, dialog, msg, request_id))
+        return None
+
+    async def _send_call_control(self, user_id: str, dialog: Any, msg: Any, request_id: str) -> None:
+        try:
+            await self.cti.request(msg, timeout=self.timers.cti_open_timeout)
+        except CtiRequestError as exc:
+            err = X.ApiError(
+                "Invalid State", str(exc), "requestedAction", peripheral_error_code=str(exc.status or "")
+            )
+            node = f"{API}/User/{user_id}/Dialogs"
+            text = update_document(
+                X.api_errors_event([err]), "PUT", request_id, f"{API}/Dialog/{dialog.id}", error=True
+            )
+            self.published.append((node, text))
+            if self.notifier is not None and self.notifier.connected:
+                self._spawn(self.notifier.publish(node, text))
+            log.info("finesse_dialog_action_failed", user=user_id, dialog=dialog.id, error=str(exc))
 
     # -- views -------------------------------------------------------------------------------------
     def _reason(self, category: str, code: int) -> X.ReasonCodeView | None:
