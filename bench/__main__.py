@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import sys
 
-from bench import auth_bench, awdb_bench, cti_bench
+from bench import auth_bench, awdb_bench, cti_bench, finesse_bench
 
-BENCHES = {"cti": cti_bench.main, "awdb": awdb_bench.main, "auth": auth_bench.main}
+BENCHES = {
+    "cti": cti_bench.main,
+    "awdb": awdb_bench.main,
+    "auth": auth_bench.main,
+    "finesse": finesse_bench.main,
+}
 
 
 def main() -> int:

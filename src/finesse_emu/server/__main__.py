@@ -18,8 +18,10 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import importlib
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir")
     p.add_argument("--time-scale", type=float, help="default $FINESSE_EMU_TIME_SCALE or 1")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--uvloop", action="store_true", help="run on uvloop's event loop (must be installed)")
     return p
+
+
+def uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop factory, or None when uvloop is not installed (it is not a dependency)."""
+    try:
+        uvloop = importlib.import_module("uvloop")
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 async def run(config: NodeConfig, timers: Timers) -> int:
@@ -92,9 +105,17 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, TypeError, yaml.YAMLError) as exc:
         print(f"finesse_emu.server: {exc}", file=sys.stderr)
         return 2
+    loop_factory = None
+    if args.uvloop:
+        loop_factory = uvloop_factory()
+        if loop_factory is None:
+            hint = "--uvloop: uvloop is not installed (pip install uvloop; it is not a dependency)"
+            print(f"finesse_emu.server: {hint}", file=sys.stderr)
+            return 2
     configure_logging(config.name, args.log_level)
     try:
-        return asyncio.run(run(config, timers))
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(run(config, timers))
     except OSError as exc:
         print(f"finesse_emu.server: {exc}", file=sys.stderr)
         return 2
