@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import shutil
 import ssl
 import subprocess
@@ -51,6 +52,8 @@ from finesse_emu.xmpp.envelope import update_document
 log = get_logger()
 M = MessageType
 SYSTEM_INFO_NODE = f"{API}/SystemInfo"
+# currentTimestamp of a template rendered at epoch 0, replaced per request.
+_EPOCH_STAMP = b"<currentTimestamp>" + X.format_time(0.0).encode()
 # System reason codes that exist whatever the AWDB holds (clients must be able to render them).
 SYSTEM_REASON_CODES = {
     50002: "Connection Failure",
@@ -167,6 +170,8 @@ class FinesseNode:
         # heartbeat result; a lost link is a failure.
         self._heartbeat_ok = False
         self._heartbeat_ok_wall: float | None = None
+        self._system_info_key: X.SystemInfoView | None = None
+        self._system_info_template = b""
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -569,6 +574,20 @@ class FinesseNode:
                     )
                 )
         return X.TeamView(team_id, self.teams[team_id], tuple(members))
+
+    def system_info_document(self) -> bytes:
+        """GET SystemInfo, rendered once per change of its content and stamped per request.
+
+        Clients poll SystemInfo (desktops every 20 s, IP Phone Agents every 5 s): rendering the XML
+        was most of each request's cost, and only currentTimestamp changes between most polls.
+        """
+        view = self.system_info_view()
+        key = dataclasses.replace(view, current_timestamp=0.0)
+        if key != self._system_info_key:
+            self._system_info_key = key
+            self._system_info_template = X.system_info(key)
+        stamp = X.format_time(view.current_timestamp).encode()
+        return self._system_info_template.replace(_EPOCH_STAMP, b"<currentTimestamp>" + stamp, 1)
 
     def system_info_view(self) -> X.SystemInfoView:
         cfg = self.config
