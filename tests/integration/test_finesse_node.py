@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +132,12 @@ async def test_system_info_without_credentials(dep: Deployment) -> None:
     assert text(doc, "lastCTIHeartbeatStatus") == "success"
     assert int(text(doc, "lastSuccessCTIHeartbeatTime")) > 1_600_000_000_000
     assert text(doc, "ctiHeartbeatInterval") == "5"
+    # SystemInfo is rendered once per change of its content and stamped per request.
+    stamp = datetime.strptime(text(doc, "currentTimestamp"), "%Y-%m-%dT%H:%M:%S.%f%z")
+    assert abs(stamp.timestamp() - time.time()) < 5
+    await asyncio.sleep(0.01)
+    _, doc2, _ = await dep.call("GET", "/SystemInfo", user=None)
+    assert text(doc2, "currentTimestamp") > text(doc, "currentTimestamp")
     assert [text(s, "active") for s in doc.findall("ctiServers/ctiServer")] == ["true", "false"]
 
 
@@ -276,3 +284,94 @@ async def test_https_with_a_generated_self_signed_certificate(dep: Deployment, t
         assert text(doc, "primaryNode/host") == "127.0.0.9" and text(doc, "secondaryNode/host") == HOST
     finally:
         await node.stop()
+
+
+async def test_dialog_answer_and_drop_over_cti(dep: Deployment) -> None:
+    await dep.call(
+        "PUT", "/User/1008", user="1008", body="<User><state>LOGIN</state><extension>2008</extension></User>"
+    )
+    await dep.call("PUT", "/User/1008", user="1008", body="<User><state>READY</state></User>")
+    async with asyncio.timeout(3):
+        while dep.node.model.user("1008").state != "READY":
+            await asyncio.sleep(0.01)
+    async with dep.http.post(
+        f"http://{HOST}:{dep.a.admin_port}/emu/calls",
+        json={"agent_id": "1008", "ani": "5550001", "dnis": "8001"},
+    ) as resp:
+        call_id = str((await resp.json())["call_id"])
+    async with asyncio.timeout(3):
+        while call_id not in dep.node.model.dialogs:
+            await asyncio.sleep(0.01)
+    status, doc, _ = await dep.call("GET", "/User/1008/Dialogs", user="1008")
+    assert status == 200 and text(doc, "Dialog/id") == call_id and text(doc, "Dialog/state") == "ALERTING"
+    assert text(doc, "Dialog/fromAddress") == "5550001"
+    status, _, _ = await dep.call("GET", f"/Dialog/{call_id}", user="1009")  # not this agent's call
+    assert status == 404
+    drop = "<Dialog><requestedAction>DROP</requestedAction>"
+    drop += "<targetMediaAddress>2008</targetMediaAddress></Dialog>"
+    answer = drop.replace("DROP", "ANSWER")
+    status, doc, _ = await dep.call(
+        "PUT", f"/Dialog/{call_id}", user="1008", body=answer.replace("2008", "9999")
+    )
+    assert status == 400 and text(doc, "ApiError/ErrorData") == "targetMediaAddress"
+    status, _, headers = await dep.call(
+        "PUT", f"/Dialog/{call_id}", user="1008", body=answer, requestId="ans-1"
+    )
+    assert status == 202 and headers["requestId"] == "ans-1"
+    async with asyncio.timeout(3):
+        while dep.node.model.dialogs[call_id].state != "ACTIVE":
+            await asyncio.sleep(0.01)
+    dialog_events = dep.events_for(f"{API}/User/1008/Dialogs")
+    assert any("<requestId>ans-1</requestId>" in e and "<state>ACTIVE</state>" in e for e in dialog_events)
+    assert dep.node.model.user("1008").state == "TALKING"
+    status, doc, _ = await dep.call("PUT", f"/Dialog/{call_id}", user="1008", body=answer)  # not ALERTING now
+    assert status == 400
+    hold = drop.replace("DROP", "HOLD")
+    status, doc, _ = await dep.call("PUT", f"/Dialog/{call_id}", user="1008", body=hold)
+    assert status == 501
+    status, _, _ = await dep.call("PUT", f"/Dialog/{call_id}", user="1008", body=drop, requestId="drop-1")
+    assert status == 202
+    async with asyncio.timeout(3):
+        while call_id in dep.node.model.dialogs:
+            await asyncio.sleep(0.01)
+    events = dep.events_for(f"{API}/User/1008/Dialogs")
+    # The first event the DROP causes (the dialog DROPPED) carries its requestId; then it is deleted.
+    dropped = [e for e in events if "<requestId>drop-1</requestId>" in e]
+    assert dropped and "<state>DROPPED</state>" in dropped[0]
+    assert "<event>DELETE</event>" in events[-1]
+    assert dep.a.model.agents["1008"].state.name == "AVAILABLE"
+
+
+async def test_webapp_down_fault_refuses_rest_and_comes_back(dep: Deployment) -> None:
+    admin = f"http://{HOST}:{dep.node.admin_port}/emu/faults"
+    async with dep.http.post(admin, json={"kind": "webapp_down"}) as resp:
+        assert resp.status == 201
+    assert dep.node.status.status.value == "OUT_OF_SERVICE"
+    assert dep.node.status.reason == "Finesse web application unavailable"
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await dep.call("GET", "/SystemInfo", user=None)  # Tomcat down: nothing listens
+    async with dep.http.get(f"http://{HOST}:{dep.node.admin_port}/emu/health") as resp:
+        assert (await resp.json())["state"] == "OUT_OF_SERVICE"
+    async with dep.http.delete(admin) as resp:
+        assert resp.status == 200
+    await dep.wait_status("IN_SERVICE")
+    status, doc, _ = await dep.call("GET", "/SystemInfo", user=None)
+    assert status == 200 and text(doc, "status") == "IN_SERVICE"
+
+
+async def test_inputs_the_cti_wire_cannot_carry_and_unknown_routes(dep: Deployment) -> None:
+    body = "<User><state>LOGIN</state><extension>☃☃☃</extension></User>"
+    status, doc, _ = await dep.call("PUT", "/User/1010", user="1010", body=body)
+    assert status == 400 and text(doc, "ApiError/ErrorData") == "extension"
+    assert dep.node.model.user("1010").state == "LOGOUT"
+    status, doc, headers = await dep.call("GET", "/Users")
+    assert status == 404 and headers["Content-Type"].startswith("application/xml")
+    status, doc, _ = await dep.call("DELETE", "/User/1000")
+    assert status == 405 and text(doc, "ApiError/ErrorData") == "DELETE"
+    status, _, _ = await dep.call("GET", "/Team/\uff11")  # a full-width digit is not a team id
+    assert status == 404
+    long_user = "x" * 300
+    async with dep.http.get(
+        f"http://{HOST}:{dep.node.http_port}{API}/User/1000", headers=basic(long_user, "pw")
+    ) as resp:
+        assert resp.status == 401 and resp.headers["X-Emu-Auth-Reason"] == "bad_credentials"

@@ -91,7 +91,7 @@ class AwdbClient:
         status, data = await self.call("POST", "/awdb/v1/authenticate", {"user": user, "password": password})
         if status == 200 and isinstance(data, dict) and isinstance(data.get("agent"), dict):
             return AuthUser.from_json(data["agent"])
-        if status in (401, 403, 404):
+        if status in (400, 401, 403, 404):  # 400: the AWDB refused the user name's form
             raise BadCredentials(user)
         raise AwdbUnavailable(f"unexpected AWDB answer {status}")
 

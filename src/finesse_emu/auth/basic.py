@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 
 MAX_HEADER = 1024
 
@@ -17,7 +16,7 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and non-ASCII header text
         return None
     user, sep, password = decoded.partition(":")
     if not sep or not user:

@@ -404,6 +404,9 @@ class FinesseNode:
     ) -> X.ErrorResponse | None:
         user = self.model.user(target.id)
         wanted = update.state.value
+        if update.extension is not None and not (update.extension.isascii() and len(update.extension) < 16):
+            # An instrument is an ASCII string of at most 15 characters on the CTI wire (STRING 16).
+            return X.invalid_input("extension", "Invalid extension specified")
         if wanted != "LOGIN" and user.state == "LOGOUT":
             return X.invalid_input("state", "Invalid State specified for user")
         reason = 0
@@ -431,10 +434,11 @@ class FinesseNode:
     async def _send_state_request(self, user_id: str, msg: Any, request_id: str) -> None:
         try:
             await self.cti.request(msg, timeout=self.timers.cti_open_timeout)
-        except CtiRequestError as exc:
+        except (CtiRequestError, ValueError) as exc:  # ValueError: a field the CTI wire cannot carry
             # Asynchronous error: an Update with apiErrors on the user's node, routed by requestId.
             self.model.user(user_id).request_id = ""
-            err = X.ApiError("Invalid State", str(exc), "state", peripheral_error_code=str(exc.status or ""))
+            status = exc.status if isinstance(exc, CtiRequestError) else None
+            err = X.ApiError("Invalid State", str(exc), "state", peripheral_error_code=str(status or ""))
             node = f"{API}/User/{user_id}"
             text = update_document(X.api_errors_event([err]), "PUT", request_id, node, error=True)
             self.published.append((node, text))
@@ -446,7 +450,9 @@ class FinesseNode:
         self, user: AuthUser, dialog_id: str, action: X.DialogAction, request_id: str
     ) -> X.ErrorResponse | None:
         """ANSWER (ANSWER_CALL_REQ) and DROP (CLEAR_CONNECTION_REQ); other actions are not emulated."""
-        dialog = self.model.dialogs[dialog_id]
+        dialog = self.model.dialogs.get(dialog_id)
+        if dialog is None:  # the call ended while the request was being read
+            return X.not_found(X.NotFound.DIALOG, dialog_id)
         name = action.requested_action.value
         target = action.target_media_address
         if target is not None and target != dialog.device:
@@ -473,9 +479,10 @@ class FinesseNode:
     async def _send_call_control(self, user_id: str, dialog: Any, msg: Any, request_id: str) -> None:
         try:
             await self.cti.request(msg, timeout=self.timers.cti_open_timeout)
-        except CtiRequestError as exc:
+        except (CtiRequestError, ValueError) as exc:  # ValueError: a field the CTI wire cannot carry
+            status = exc.status if isinstance(exc, CtiRequestError) else None
             err = X.ApiError(
-                "Invalid State", str(exc), "requestedAction", peripheral_error_code=str(exc.status or "")
+                "Invalid State", str(exc), "requestedAction", peripheral_error_code=str(status or "")
             )
             node = f"{API}/User/{user_id}/Dialogs"
             text = update_document(

@@ -2,7 +2,8 @@
 
 Middleware, outermost first: echo the ``requestId`` header; answer 503 SERVER_OUT_OF_SERVICE for
 every request except SystemInfo while the node is not IN_SERVICE (clients poll SystemInfo to see it
-come back); HTTP Basic authentication against the AWDB (401 ApiErrors on any failure).
+come back); HTTP Basic authentication against the AWDB (401 ApiErrors on any failure); a request
+body aiohttp cannot read (too large, undecodable Content-Encoding) is 400 Bad Request, not 413/500.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from aiohttp import web
 from finesse_emu import api_xml as X
 from finesse_emu.auth import AuthError, AuthUser, parse_basic
 from finesse_emu.logs import get_logger
+from finesse_emu.server.openapi import OPENAPI_PATH, build_openapi
 
 if TYPE_CHECKING:
     from finesse_emu.server.node import FinesseNode
@@ -81,9 +83,35 @@ async def basic_auth(request: web.Request, handler: Handler) -> web.StreamRespon
     return await handler(request)
 
 
+@web.middleware
+async def api_not_found(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Unknown paths and methods under /finesse/api answer ApiErrors XML, like every other error."""
+    try:
+        return await handler(request)
+    except web.HTTPMethodNotAllowed:
+        if not request.path.startswith(API):
+            raise
+        return error(X.error_response(405, "Method Not Allowed", "METHOD_NOT_ALLOWED", request.method))
+    except web.HTTPNotFound:
+        if not request.path.startswith(API):
+            raise
+        return error(X.not_found(X.NotFound.OTHER, request.path))
+
+
+@web.middleware
+async def unreadable_body(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:  # over client_max_size: the parser's own cap and message
+        return error(X.bad_request("", f"Request body exceeds {X.MAX_BODY_BYTES} bytes"))
+    except web.RequestPayloadError:  # e.g. Content-Encoding: gzip with a body that is not gzip
+        return error(X.bad_request("", "Request body could not be read"))
+
+
 def build_app(node: FinesseNode) -> web.Application:
     app = web.Application(
-        middlewares=[request_id_echo, service_gate, basic_auth], client_max_size=X.MAX_BODY_BYTES
+        middlewares=[request_id_echo, api_not_found, service_gate, basic_auth, unreadable_body],
+        client_max_size=X.MAX_BODY_BYTES,
     )
     app[NODE_KEY] = node
     r = app.router
@@ -92,12 +120,14 @@ def build_app(node: FinesseNode) -> web.Application:
     r.add_put(f"{API}/User/{{user}}", put_user)
     r.add_get(f"{API}/User/{{user}}/Dialogs", get_dialogs)
     r.add_get(f"{API}/Dialog/{{dialog}}", get_dialog)
+    r.add_put(f"{API}/Dialog/{{dialog}}", put_dialog)
     r.add_get(f"{API}/User/{{user}}/Media", get_media_list)
     r.add_get(f"{API}/User/{{user}}/Media/{{mrd}}", get_media)
     r.add_get(f"{API}/User/{{user}}/ReasonCodes", get_reason_codes)
     r.add_get(f"{API}/ReasonCode/{{id}}", get_reason_code)
     r.add_get(f"{API}/User/{{user}}/WrapUpReasons", get_wrapup_reasons)
     r.add_get(f"{API}/Team/{{team}}", get_team)
+    r.add_get(OPENAPI_PATH, openapi_json)  # not under /finesse/api: no credentials, no 503 gate
     return app
 
 
@@ -121,8 +151,12 @@ def target_user(request: web.Request, write: bool) -> AuthUser | web.Response:
 
 
 # -- handlers ---------------------------------------------------------------------------------------
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(build_openapi(request.app.router))
+
+
 async def system_info(request: web.Request) -> web.Response:
-    return xml_response(X.system_info(request.app[NODE_KEY].system_info_view()))
+    return xml_response(request.app[NODE_KEY].system_info_document())
 
 
 async def get_user(request: web.Request) -> web.Response:
@@ -164,6 +198,23 @@ async def get_dialog(request: web.Request) -> web.Response:
     if dialog is None or (dialog.agent_id != me.id and not me.supervisor):
         return error(X.not_found(X.NotFound.DIALOG, request.match_info["dialog"]))
     return xml_response(X.dialog(node.dialog_view(dialog.id)))
+
+
+async def put_dialog(request: web.Request) -> web.Response:
+    """Call control: ANSWER and DROP go to the CTI server (202, then the dialog events)."""
+    node = request.app[NODE_KEY]
+    me = caller(request)
+    dialog = node.model.dialogs.get(request.match_info["dialog"])
+    if dialog is None or dialog.agent_id != me.id:
+        return error(X.not_found(X.NotFound.DIALOG, request.match_info["dialog"]))
+    try:
+        action = X.parse_dialog_action(await request.read())
+    except X.XmlInputError as exc:
+        return error(exc.response)
+    problem = await node.dialog_action(me, dialog.id, action, request.headers.get("requestId", ""))
+    if problem is not None:
+        return error(problem)
+    return web.Response(status=202)
 
 
 async def get_media_list(request: web.Request) -> web.Response:
@@ -220,10 +271,8 @@ async def get_wrapup_reasons(request: web.Request) -> web.Response:
 async def get_team(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
     me = caller(request)
-    try:
-        team_id = int(request.match_info["team"])
-    except ValueError:
-        team_id = -1
+    raw = request.match_info["team"]
+    team_id = int(raw) if raw.isascii() and raw.isdigit() else -1
     view = node.team_view(team_id)
     if view is None:
         return error(X.not_found(X.NotFound.OTHER, request.match_info["team"], "Team not found"))
