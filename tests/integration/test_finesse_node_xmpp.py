@@ -39,9 +39,12 @@ class XDeployment(Deployment):
     prosody: ProsodyProcess
 
 
-@pytest.fixture
-async def dep_xmpp(prosody_factory: ProsodyFactory) -> AsyncIterator[XDeployment]:
-    prosody = prosody_factory(domain=HOST, host=HOST)
+@pytest.fixture(params=["insecure"])
+async def dep_xmpp(
+    prosody_factory: ProsodyFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[XDeployment]:
+    checked = request.param == "internal_plain"
+    prosody = prosody_factory(domain=HOST, host=HOST, auth=request.param)
     await prosody.start()
     timers = Timers.build(SCALE)
     agents = generate(30)
@@ -67,6 +70,7 @@ async def dep_xmpp(prosody_factory: ProsodyFactory) -> AsyncIterator[XDeployment
         name="finesse-a", host=HOST, http_port=0, https_port=-1, admin_port=0,
         cti_sides=[("A", HOST, port_a), ("B", HOST, port_b)], awdb_urls=[f"http://{HOST}:{awdb.port}"],
         xmpp_host=HOST, xmpp_port=prosody.c2s_port,
+        xmpp_accounts_dir=str(prosody.config.data_path) if checked else None,
     )  # fmt: skip
     node = FinesseNode(cfg, timers)
     await node.start()
@@ -165,3 +169,18 @@ async def test_awdb_failover_holds_requests_while_events_keep_flowing(dep_xmpp: 
     status, _, _ = await dep.call("GET", "/User/1007", user="1007")  # the cache still vouches for 1007
     assert status == 200
     await agent.disconnect()
+
+
+@pytest.mark.parametrize("dep_xmpp", ["internal_plain"], indirect=True)
+async def test_xmpp_accounts_come_from_credentials_the_awdb_accepted(dep_xmpp: XDeployment) -> None:
+    dep = dep_xmpp
+    port = dep.node.config.xmpp_port
+    with pytest.raises(ConnectionError):  # no account before the agent has signed in over REST
+        await AgentXmpp(f"1011@{HOST}/emu", "pass1011", HOST, port).connect(timeout=5)
+    status, _, _ = await dep.call("GET", "/User/1011", user="1011")
+    assert status == 200 and dep.node.stats["xmpp_accounts_written"] == 1
+    agent = AgentXmpp(f"1011@{HOST}/emu", "pass1011", HOST, port)
+    await agent.connect(wait_finesse=True)
+    await agent.disconnect()
+    with pytest.raises(ConnectionError):
+        await AgentXmpp(f"1011@{HOST}/emu", "not-the-password", HOST, port).connect(timeout=5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Protocol
 
 from finesse_emu.auth.awdb_client import AwdbTimeout, AwdbUnavailable, BadCredentials
@@ -31,6 +32,8 @@ class Authenticator:
         self._locked_until: dict[str, float] = {}
         self._next_purge = 0.0
         self.awdb_lookups = 0
+        # Called with (user, password) each time the AWDB itself vouched for the credentials.
+        self.on_verified: Callable[[AuthUser, str], None] | None = None
 
     async def authenticate(self, username: str, password: str) -> AuthUser:
         """The user, or :class:`AuthError` (every reason is an HTTP 401 for the REST API)."""
@@ -75,4 +78,9 @@ class Authenticator:
         self._failures.pop(key, None)
         # "cached ... for 30 minutes from the time of the request"
         self.cache.put(username, password, user, now)
+        if self.on_verified is not None:
+            try:
+                self.on_verified(user, password)
+            except Exception:  # a hook's failure must not fail the authentication
+                log.exception("auth_on_verified_failed", user=user.id)
         return user

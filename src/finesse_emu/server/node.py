@@ -98,6 +98,9 @@ class NodeConfig:
     xmpp_host: str | None = None  # this node's Prosody (None: no notifications)
     xmpp_port: int = 5222
     xmpp_domain: str = ""  # "" = host
+    # The Prosody data directory when it checks passwords (auth internal_plain): the node writes an
+    # agent's XMPP account there once the AWDB has vouched for the agent's credentials.
+    xmpp_accounts_dir: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
     run_dir: str = ""  # for the generated certificate
@@ -143,6 +146,8 @@ class FinesseNode:
         self.notifier = notifier
         self.awdb = AwdbClient(config.awdb_urls, self.timers.awdb_request_timeout)
         self.authenticator = Authenticator(self.awdb, self.timers, self.clock)
+        if config.xmpp_accounts_dir:
+            self.authenticator.on_verified = self._provision_xmpp_account
         self.cti = CtiClient(
             CtiLinkConfig.from_timers(config.cti_sides, self.timers, old_pg=config.old_pg), self.clock
         )
@@ -378,6 +383,14 @@ class FinesseNode:
         if connected:
             self._subscribed.clear()  # a new Prosody session: subscriptions are made again on demand
         self._apply_status(dep_change)
+
+    def _provision_xmpp_account(self, user: AuthUser, password: str) -> None:
+        """The Notification Service accepts the agent with the password the AWDB just accepted."""
+        from finesse_emu.xmpp.prosody import write_accounts
+
+        assert self.config.xmpp_accounts_dir is not None
+        write_accounts(Path(self.config.xmpp_accounts_dir), self.config.domain, {user.id: password})
+        self.stats["xmpp_accounts_written"] += 1
 
     def on_authenticated(self, user: AuthUser, password: str) -> None:
         """First authenticated request of a user: subscribe it to its nodes (as real Finesse does)."""
