@@ -54,6 +54,17 @@ _HEARTBEAT_CONF_HEAD = struct.pack(">II", 4, M.HEARTBEAT_CONF)
 PRE_OPEN_TIMEOUT = 30.0  # seconds a new connection may stay silent before OPEN_REQ (scaled by the shell)
 
 
+def _device_fields(device: str) -> list[tuple[int, Any]]:
+    """AgentExtension (STRING 16) only when the device fits it; AgentInstrument (64) always.
+
+    A LOGIN may name a long instrument (a device name): it must not make every later event unsendable.
+    """
+    fields: list[tuple[int, Any]] = [(Tag.AGENT_INSTRUMENT, device)]
+    if len(device.encode("latin-1", "replace")) < 16:
+        fields.insert(0, (Tag.AGENT_EXTENSION, device))
+    return fields
+
+
 class Role(StrEnum):
     STARTING = "starting"
     ACTIVE = "active"
@@ -382,7 +393,7 @@ class CtiServerCore:
                 "cti_open_rejected", sid=s.sid, peer=s.peer, status=status.name, version=msg["VersionNumber"]
             )
             # Answer with the client's own version so it can parse the reply.
-            if MIN_SUPPORTED_VERSION <= msg["VersionNumber"] <= MAX_SUPPORTED_VERSION:
+            if not s.opened and MIN_SUPPORTED_VERSION <= msg["VersionNumber"] <= MAX_SUPPORTED_VERSION:
                 s.version = msg["VersionNumber"]
             self._fail(s, invoke, status)
             if status is not Status.E_CTI_SESSION_ALREADY_OPEN:
@@ -487,11 +498,7 @@ class CtiServerCore:
         state = agent.mrd_states.get(mrd, agent.state) if mrd not in (0, -1, VOICE_MRD) else agent.state
         floating: list[tuple[int, Any]] = []
         if agent.logged_in:
-            floating += [
-                (Tag.AGENT_ID, agent.id),
-                (Tag.AGENT_EXTENSION, agent.extension),
-                (Tag.AGENT_INSTRUMENT, agent.extension),
-            ]
+            floating += [(Tag.AGENT_ID, agent.id), *_device_fields(agent.extension)]
         for sg in agent.record.skill_groups:
             floating += [
                 (Tag.SKILL_GROUP_NUMBER, sg),
@@ -652,11 +659,7 @@ class CtiServerCore:
         floating: list[tuple[int, Any]] = []
         if controller is not None:
             floating.append((Tag.CLIENT_SIGNATURE, controller.signature[:63]))
-        floating += [
-            (Tag.AGENT_ID, agent.id),
-            (Tag.AGENT_EXTENSION, change.extension),
-            (Tag.AGENT_INSTRUMENT, change.extension),
-        ]
+        floating += [(Tag.AGENT_ID, agent.id), *_device_fields(change.extension)]
         sg = agent.record.skill_groups[0] if agent.record.skill_groups else NULL_ID
         return make(
             M.AGENT_STATE_EVENT,

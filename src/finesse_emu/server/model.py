@@ -162,7 +162,7 @@ class FinesseModel:
                 return []
             user.media[mrd] = state
             return [MediaChange(user.id, mrd)]
-        extension = msg.get_str(Tag.AGENT_EXTENSION) or ""
+        extension = msg.get_str(Tag.AGENT_EXTENSION) or msg.get_str(Tag.AGENT_INSTRUMENT) or ""
         reason = msg["EventReasonCode"] if state in ("NOT_READY", "LOGOUT") else 0
         unchanged = (state, reason, extension) == (user.state, user.reason_code, user.extension)
         if unchanged and not user.request_id:
