@@ -173,6 +173,13 @@ async def test_state_changes_202_request_id_and_events(dep: Deployment) -> None:
     assert text(update, "data/user/state") == "NOT_READY" and text(update, "data/user/extension") == "2001"
     status, doc, _ = await dep.call("GET", "/User/1001", user="1001")
     assert text(doc, "state") == "NOT_READY"
+    # The change also goes to the team node supervisors subscribe to.
+    team_events = dep.events_for(f"{API}/Team/1/Users")
+    assert team_events and text(DET.fromstring(team_events[-1]), "data/user/loginId") == "1001"
+    status, doc, _ = await dep.call("GET", "/Team/1", user="1000")  # 1000 supervises team 1
+    assert status == 200 and "1001" in [u.findtext("loginId") for u in doc.findall("users/User")]
+    status, _, _ = await dep.call("GET", "/Team/1", user="1001")  # an agent may not
+    assert status == 401
     status, _, _ = await dep.call("PUT", "/User/1001", user="1001", body="<User><state>READY</state></User>")
     assert status == 202
     async with asyncio.timeout(3):

@@ -336,8 +336,12 @@ class FinesseNode:
         for change in changes:
             if isinstance(change, UserChange):
                 node = f"{API}/User/{change.user_id}"
-                if change.user_id in self.directory:
+                agent = self.directory.get(change.user_id)
+                if agent is not None:
                     self._emit(node, X.user_event(self.user_view(change.user_id)), "PUT", change.request_id)
+                    # Supervisors subscribe to their teams' nodes explicitly (not auto-subscribed).
+                    team_node = f"{API}/Team/{agent.team_id}/Users"
+                    self._emit(team_node, X.team_user_event(self._team_user(agent)), "PUT", "")
             elif isinstance(change, MediaChange):
                 node = f"{API}/User/{change.user_id}/Media/{change.mrd}"
                 if change.user_id in self.directory:
@@ -578,22 +582,23 @@ class FinesseNode:
     def team_view(self, team_id: int) -> X.TeamView | None:
         if team_id not in self.teams:
             return None
-        members = []
-        for a in self.directory.values():
-            if a.team_id == team_id:
-                u = self.model.user(a.id)
-                members.append(
-                    X.TeamUserView(
-                        a.id,
-                        u.state,
-                        a.first_name,
-                        a.last_name,
-                        u.extension,
-                        u.pending_state,
-                        u.state_change_time or None,
-                    )
-                )
-        return X.TeamView(team_id, self.teams[team_id], tuple(members))
+        members = tuple(self._team_user(a) for a in self.directory.values() if a.team_id == team_id)
+        return X.TeamView(team_id, self.teams[team_id], members)
+
+    def _team_user(self, agent: AuthUser) -> X.TeamUserView:
+        u = self.model.user(agent.id)
+        category = "LOGOUT" if u.state == "LOGOUT" else "NOT_READY"
+        reason = self._reason(category, u.reason_code) if u.state in ("NOT_READY", "LOGOUT") else None
+        return X.TeamUserView(
+            agent.id,
+            u.state,
+            agent.first_name,
+            agent.last_name,
+            u.extension,
+            u.pending_state,
+            u.state_change_time or None,
+            reason,
+        )
 
     def system_info_document(self) -> bytes:
         """GET SystemInfo, rendered once per change of its content and stamped per request.
