@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -76,8 +77,9 @@ class Deployment:
         return [text for n, text in self.node.published if n == node]
 
 
-@pytest.fixture
-async def dep() -> AsyncIterator[Deployment]:
+@contextlib.asynccontextmanager
+async def deployment(**node_config: Any) -> AsyncIterator[Deployment]:
+    """CTI sides A (active) and B (idle), an AWDB and a Finesse node in this event loop, IN_SERVICE."""
     timers = Timers.build(SCALE)
     agents = generate(30)
     port_a, port_b = free_port(), free_port()
@@ -98,23 +100,36 @@ async def dep() -> AsyncIterator[Deployment]:
     async with asyncio.timeout(5):
         while not (a.core.role is Role.ACTIVE and a.listening and b.core.role is Role.IDLE):
             await asyncio.sleep(0.01)
-    cfg = NodeConfig(
-        name="finesse-a", host=HOST, http_port=0, https_port=-1, admin_port=0,
-        cti_sides=[("A", HOST, a.port), ("B", HOST, b.port)], awdb_urls=[f"http://{HOST}:{awdb.port}"],
-        secondary_host="127.0.0.2",
-    )  # fmt: skip
-    node = FinesseNode(cfg, timers)
+    config: dict[str, Any] = {
+        "name": "finesse-a",
+        "host": HOST,
+        "http_port": 0,
+        "https_port": -1,
+        "admin_port": 0,
+        "cti_sides": [("A", HOST, port_a), ("B", HOST, port_b)],
+        "awdb_urls": [f"http://{HOST}:{awdb.port}"],
+        **node_config,
+    }
+    node = FinesseNode(NodeConfig(**config), timers)
     await node.start()
     http = aiohttp.ClientSession()
-    d = Deployment(a, b, awdb, node, http)
-    await d.wait_status("IN_SERVICE")
-    yield d
-    await http.close()
-    await node.stop()
-    await b.stop()
-    await a.stop()
-    await awdb.stop()
-    db.close()
+    try:
+        d = Deployment(a, b, awdb, node, http)
+        await d.wait_status("IN_SERVICE", timeout=10)
+        yield d
+    finally:
+        await http.close()
+        await node.stop()
+        await b.stop()
+        await a.stop()
+        await awdb.stop()
+        db.close()
+
+
+@pytest.fixture
+async def dep() -> AsyncIterator[Deployment]:
+    async with deployment(secondary_host="127.0.0.2") as d:
+        yield d
 
 
 def text(doc: Any, path: str) -> str:
@@ -382,3 +397,23 @@ async def test_inputs_the_cti_wire_cannot_carry_and_unknown_routes(dep: Deployme
         f"http://{HOST}:{dep.node.http_port}{API}/User/1000", headers=basic(long_user, "pw")
     ) as resp:
         assert resp.status == 401 and resp.headers["X-Emu-Auth-Reason"] == "bad_credentials"
+
+
+async def test_cti_refusal_after_202_is_an_asynchronous_error_event(dep: Deployment) -> None:
+    await dep.call(
+        "PUT", "/User/1012", user="1012", body="<User><state>LOGIN</state><extension>2012</extension></User>"
+    )
+    async with asyncio.timeout(3):
+        while dep.node.model.user("1012").state != "NOT_READY":
+            await asyncio.sleep(0.01)
+    body = "<User><state>LOGIN</state><extension>2012</extension></User>"  # 1012's extension
+    status, _, _ = await dep.call("PUT", "/User/1013", user="1013", body=body, requestId="busy-1")
+    assert status == 202  # accepted; the CTI server refuses afterwards
+    node = f"{API}/User/1013"
+    async with asyncio.timeout(3):
+        while not any("busy-1" in e for e in dep.events_for(node)):
+            await asyncio.sleep(0.01)
+    update = DET.fromstring(next(e for e in dep.events_for(node) if "busy-1" in e))
+    assert text(update, "event") == "put"  # asynchronous errors use the lower-case verb (12.5 capture)
+    assert "E_CTI_DEVICE_IN_USE" in text(update, "data/apiErrors/apiError/errorMessage")
+    assert dep.node.model.user("1013").state == "LOGOUT"

@@ -12,26 +12,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import aiohttp
 import pytest
 from defusedxml import ElementTree as DET
 
-from awdb_stub.db import AwdbDatabase
-from awdb_stub.seed import SeedData
-from awdb_stub.server import AwdbServer
-from awdb_stub.server import ServerConfig as AwdbConfig
-from cti_stub.core import Role
 from cti_stub.protocol import AgentState
-from cti_stub.server import CtiServer
-from cti_stub.server import ServerConfig as CtiConfig
-from finesse_emu.directory import generate
-from finesse_emu.procs import free_port
-from finesse_emu.server.node import FinesseNode, NodeConfig
-from finesse_emu.timers import Timers
 from finesse_emu.xmpp.agent_client import AgentXmpp, PubsubEvent
 from finesse_emu.xmpp.prosody import ProsodyProcess
 from tests.conftest import ProsodyFactory
-from tests.integration.test_finesse_node import API, HOST, SCALE, Deployment, text
+from tests.integration.test_finesse_node import API, HOST, Deployment, deployment, text
 
 
 @dataclass
@@ -43,47 +31,12 @@ class XDeployment(Deployment):
 async def dep_xmpp(
     prosody_factory: ProsodyFactory, request: pytest.FixtureRequest
 ) -> AsyncIterator[XDeployment]:
-    checked = request.param == "internal_plain"
     prosody = prosody_factory(domain=HOST, host=HOST, auth=request.param)
     await prosody.start()
-    timers = Timers.build(SCALE)
-    agents = generate(30)
-    port_a, port_b = free_port(), free_port()
-    a = CtiServer(
-        CtiConfig(side="A", port=port_a, link_port=0, admin_port=0, peer=(HOST, 0), agents=agents), timers
-    )
-    await a.start()
-    assert a.link_port is not None
-    b = CtiServer(
-        CtiConfig(side="B", port=port_b, link_port=0, admin_port=0, peer=(HOST, a.link_port), agents=agents),
-        timers,
-    )
-    await b.start()
-    db = AwdbDatabase()
-    db.seed(SeedData(agents))
-    awdb = AwdbServer(AwdbConfig(name="awdb-a", host=HOST, port=0, admin_port=0), db)
-    await awdb.start()
-    async with asyncio.timeout(5):
-        while not (a.core.role is Role.ACTIVE and a.listening):
-            await asyncio.sleep(0.01)
-    cfg = NodeConfig(
-        name="finesse-a", host=HOST, http_port=0, https_port=-1, admin_port=0,
-        cti_sides=[("A", HOST, port_a), ("B", HOST, port_b)], awdb_urls=[f"http://{HOST}:{awdb.port}"],
-        xmpp_host=HOST, xmpp_port=prosody.c2s_port,
-        xmpp_accounts_dir=str(prosody.config.data_path) if checked else None,
-    )  # fmt: skip
-    node = FinesseNode(cfg, timers)
-    await node.start()
-    http = aiohttp.ClientSession()
-    d = XDeployment(a, b, awdb, node, http, prosody)
-    await d.wait_status("IN_SERVICE", timeout=10)
-    yield d
-    await http.close()
-    await node.stop()
-    await b.stop()
-    await a.stop()
-    await awdb.stop()
-    db.close()
+    checked = request.param == "internal_plain"
+    accounts = str(prosody.config.data_path) if checked else None
+    async with deployment(xmpp_host=HOST, xmpp_port=prosody.c2s_port, xmpp_accounts_dir=accounts) as d:
+        yield XDeployment(d.a, d.b, d.awdb, d.node, d.http, prosody)
 
 
 async def next_event(agent: AgentXmpp, node: str, contains: str, timeout: float = 5.0) -> PubsubEvent:

@@ -452,15 +452,9 @@ class FinesseNode:
         try:
             await self.cti.request(msg, timeout=self.timers.cti_open_timeout)
         except (CtiRequestError, ValueError) as exc:  # ValueError: a field the CTI wire cannot carry
-            # Asynchronous error: an Update with apiErrors on the user's node, routed by requestId.
             self.model.user(user_id).request_id = ""
-            status = exc.status if isinstance(exc, CtiRequestError) else None
-            err = X.ApiError("Invalid State", str(exc), "state", peripheral_error_code=str(status or ""))
             node = f"{API}/User/{user_id}"
-            text = update_document(X.api_errors_event([err]), "PUT", request_id, node, error=True)
-            self.published.append((node, text))
-            if self.notifier is not None and self.notifier.connected:
-                self._spawn(self.notifier.publish(node, text))
+            self._async_error(node, node, request_id, "state", exc)
             log.info("finesse_state_change_failed", user=user_id, error=str(exc))
 
     async def dialog_action(
@@ -497,18 +491,18 @@ class FinesseNode:
         try:
             await self.cti.request(msg, timeout=self.timers.cti_open_timeout)
         except (CtiRequestError, ValueError) as exc:  # ValueError: a field the CTI wire cannot carry
-            status = exc.status if isinstance(exc, CtiRequestError) else None
-            err = X.ApiError(
-                "Invalid State", str(exc), "requestedAction", peripheral_error_code=str(status or "")
-            )
-            node = f"{API}/User/{user_id}/Dialogs"
-            text = update_document(
-                X.api_errors_event([err]), "PUT", request_id, f"{API}/Dialog/{dialog.id}", error=True
-            )
-            self.published.append((node, text))
-            if self.notifier is not None and self.notifier.connected:
-                self._spawn(self.notifier.publish(node, text))
+            node, source = f"{API}/User/{user_id}/Dialogs", f"{API}/Dialog/{dialog.id}"
+            self._async_error(node, source, request_id, "requestedAction", exc)
             log.info("finesse_dialog_action_failed", user=user_id, dialog=dialog.id, error=str(exc))
+
+    def _async_error(self, node: str, source: str, request_id: str, data: str, exc: Exception) -> None:
+        """A CTI refusal after the 202: an Update with apiErrors on the user's node, by requestId."""
+        status = exc.status if isinstance(exc, CtiRequestError) else None
+        err = X.ApiError("Invalid State", str(exc), data, peripheral_error_code=str(status or ""))
+        text = update_document(X.api_errors_event([err]), "PUT", request_id, source, error=True)
+        self.published.append((node, text))
+        if self.notifier is not None and self.notifier.connected:
+            self._spawn(self.notifier.publish(node, text))
 
     # -- views -------------------------------------------------------------------------------------
     def _reason(self, category: str, code: int) -> X.ReasonCodeView | None:
