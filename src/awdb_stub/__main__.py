@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import sys
 
 from awdb_stub.db import AwdbDatabase
@@ -13,6 +11,7 @@ from awdb_stub.seed import SeedData, load_seed_file
 from awdb_stub.server import DEFAULT_PORT, AwdbServer, ServerConfig, json_aiohttp_logs
 from finesse_emu.directory import resolve
 from finesse_emu.logs import configure_logging, get_logger
+from finesse_emu.procs import stop_on_signals
 from finesse_emu.timers import Timers
 
 log = get_logger()
@@ -81,11 +80,7 @@ async def run(args: argparse.Namespace) -> int:
         ),
         db,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     try:
         await server.start()
         log.info("awdb_ready", name=args.name, time_scale=timers.time_scale)

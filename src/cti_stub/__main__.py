@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import sys
 
 from cti_stub.core import IdleMode
 from cti_stub.server import DEFAULT_PORTS, CtiServer, ServerConfig
 from finesse_emu.directory import resolve
 from finesse_emu.logs import configure_logging
+from finesse_emu.procs import stop_on_signals
 from finesse_emu.timers import Timers
 
 
@@ -86,11 +85,7 @@ async def run(args: argparse.Namespace) -> int:
         ),
         timers,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     await server.start()
     await stop.wait()
     await server.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -98,3 +99,13 @@ async def wait_health(
                 last = exc
             await asyncio.sleep(0.05)
     raise TimeoutError(f"{host}:{admin_port} not healthy ({state}) in {timeout}s: {last!r}")
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM: a component process's orderly stop (SIGKILL stays a fault)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import importlib
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 import yaml
 
 from finesse_emu.logs import configure_logging
+from finesse_emu.procs import stop_on_signals
 from finesse_emu.server.node import FinesseNode, NodeConfig
 from finesse_emu.timers import Timers
 
@@ -81,11 +80,7 @@ def uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 async def run(config: NodeConfig, timers: Timers) -> int:
     node = FinesseNode(config, timers)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     await node.start()
     await stop.wait()
     await node.stop()
