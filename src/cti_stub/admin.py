@@ -64,13 +64,21 @@ def add_cti_routes(app: web.Application, server: CtiServer) -> None:
             state = AgentState[str(body.get("state", "")).upper()]
         except KeyError:
             return json_error(400, f"state must be one of {[s.name for s in AgentState]}")
+        reason = body.get("reason_code", 0)
+        if not isinstance(reason, int) or isinstance(reason, bool) or not 0 <= reason <= 0xFFFF:
+            return json_error(400, "reason_code must be an integer from 0 to 65535 (a USHORT on the wire)")
+        extension = body.get("extension")
+        if extension is not None and not (
+            isinstance(extension, str)
+            and extension.isascii()
+            and extension.isprintable()
+            and 0 < len(extension) < 64
+        ):
+            # AgentInstrument is an ASCII STRING of at most 64 bytes, NUL included.
+            return json_error(400, "extension must be 1 to 63 printable ASCII characters")
         try:
             core.admin_set_state(
-                request.match_info["agent_id"],
-                state,
-                int(body.get("reason_code", 0)),
-                server.clock.wall(),
-                extension=body.get("extension"),
+                request.match_info["agent_id"], state, reason, server.clock.wall(), extension=extension
             )
         except ControlError as exc:
             return control_error(exc)

@@ -313,3 +313,19 @@ async def test_latency_and_drop_sessions_faults(single: CtiServer) -> None:
     c3 = await RawClient.connect(single.port)
     assert (await c3.open()).type == M.OPEN_CONF
     await c3.close()
+
+
+async def test_admin_state_change_validates_what_the_wire_must_carry(single: CtiServer) -> None:
+    for body in (
+        {"state": "LOGIN", "extension": "20\u20ac0"},  # not ASCII: no GED-188 string can carry it
+        {"state": "LOGIN", "extension": "9" * 64},  # AgentInstrument holds 63 characters and a NUL
+        {"state": "LOGIN", "extension": 2000},
+        {"state": "NOT_READY", "reason_code": "abc"},
+        {"state": "NOT_READY", "reason_code": 70000},
+    ):
+        status, answer = await admin(single, "POST", "/emu/agents/1000/state", body)
+        assert status == 400, (body, answer)
+    assert single.model.agents["1000"].state is AgentState.LOGOUT
+    login = {"state": "LOGIN", "extension": "2000"}
+    status, agent = await admin(single, "POST", "/emu/agents/1000/state", login)
+    assert status == 200 and agent["state"] == "NOT_READY"
