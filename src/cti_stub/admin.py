@@ -111,8 +111,16 @@ def add_cti_routes(app: web.Application, server: CtiServer) -> None:
 
         def seconds(name: str) -> float | None:
             value = body.get(name)
-            return None if value is None else float(value) * scale
+            if value is None:
+                return None
+            if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be a number of seconds >= 0")
+            return float(value) * scale
 
+        try:
+            answer_after, talk_time = seconds("answer_after"), seconds("talk_time")
+        except ValueError as exc:
+            return json_error(400, str(exc))
         try:
             call_id = core.inject_call(
                 agent_id,
@@ -120,8 +128,8 @@ def add_cti_routes(app: web.Application, server: CtiServer) -> None:
                 ani=str(body.get("ani", "")),
                 dnis=str(body.get("dnis", "")),
                 variables={str(k): str(v) for k, v in variables.items()},
-                answer_after=seconds("answer_after"),
-                talk_time=seconds("talk_time"),
+                answer_after=answer_after,
+                talk_time=talk_time,
             )
         except ControlError as exc:
             return control_error(exc)
@@ -144,7 +152,10 @@ def add_cti_routes(app: web.Application, server: CtiServer) -> None:
                 core.end_call(call_id, now)
             elif action == "data":
                 body = await read_json_object(request)
-                core.update_call_data(call_id, {str(k): str(v) for k, v in body.get("variables", {}).items()})
+                variables = body.get("variables", {})
+                if not isinstance(variables, dict):
+                    return json_error(400, "variables must be an object")
+                core.update_call_data(call_id, {str(k): str(v) for k, v in variables.items()})
             else:
                 return json_error(404, f"unknown call action {action!r}")
         except ControlError as exc:

@@ -329,3 +329,20 @@ async def test_admin_state_change_validates_what_the_wire_must_carry(single: Cti
     login = {"state": "LOGIN", "extension": "2000"}
     status, agent = await admin(single, "POST", "/emu/agents/1000/state", login)
     assert status == 200 and agent["state"] == "NOT_READY"
+
+
+async def test_call_injection_rejects_malformed_bodies(single: CtiServer) -> None:
+    await admin(single, "POST", "/emu/agents/1001/state", {"state": "LOGIN", "extension": "2001"})
+    await admin(single, "POST", "/emu/agents/1001/state", {"state": "AVAILABLE"})
+    for body in (
+        {"agent_id": "1001", "answer_after": "soon"},
+        {"agent_id": "1001", "talk_time": -1},
+        {"agent_id": "1001", "variables": ["not", "an", "object"]},
+        {"agent_id": 1001},
+    ):
+        status, answer = await admin(single, "POST", "/emu/calls", body)
+        assert status == 400, (body, answer)
+    status, call = await admin(single, "POST", "/emu/calls", {"agent_id": "1001"})
+    assert status == 201
+    status, _ = await admin(single, "POST", f"/emu/calls/{call['call_id']}/data", {"variables": [1, 2]})
+    assert status == 400
