@@ -38,6 +38,71 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_RUN_DIR = "run"
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from finesse_emu import launcher
+
+    run_dir = Path(args.run_dir)
+    if (run_dir / launcher.STATE_FILE).exists() and launcher._alive(
+        json.loads((run_dir / launcher.STATE_FILE).read_text()).get("pid")
+    ):
+        print(f"a deployment is already running from {run_dir} (finesse-emu down stops it)", file=sys.stderr)
+        return 1
+    if args.detach:
+        return _up_detached(args, run_dir)
+    configure_logging("launcher", "WARNING")
+    try:
+        return asyncio.run(launcher.up(run_dir, args.agents, args.time_scale))
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        print(f"finesse-emu up failed: {exc!r} (component logs in {run_dir})", file=sys.stderr)
+        return 1
+
+
+def _up_detached(args: argparse.Namespace, run_dir: Path) -> int:
+    import subprocess
+    import time
+
+    from finesse_emu import launcher
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "finesse_emu.cli", "up", "--run-dir", str(run_dir)]
+    argv += ["--agents", str(args.agents), "--time-scale", str(args.time_scale)]
+    with (run_dir / "launcher.log").open("ab") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            print(f"the launcher exited ({proc.returncode}); see {run_dir / 'launcher.log'}", file=sys.stderr)
+            return 1
+        if (run_dir / launcher.STATE_FILE).exists():
+            print(launcher.render_table(asyncio.run(launcher.status(run_dir))))
+            print(f"\nrunning in the background (launcher pid {proc.pid}); finesse-emu down stops it")
+            return 0
+        time.sleep(0.2)
+    print("the deployment did not become healthy in 120 s", file=sys.stderr)
+    return 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from finesse_emu import launcher
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / launcher.STATE_FILE).exists():
+        print(f"no deployment running from {run_dir}", file=sys.stderr)
+        return 1
+    report = asyncio.run(launcher.status(run_dir))
+    print(json.dumps(report, indent=2) if args.json else launcher.render_table(report))
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from finesse_emu import launcher
+
+    return launcher.down(Path(args.run_dir))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="finesse-emu", description="Emulator of a duplex Cisco Finesse deployment"
@@ -51,6 +116,19 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--time-scale", type=float, default=0.1, help="timer factor (default 0.1; 1 = real time)")
     d.add_argument("--report-dir", default="reports", help="where reports go (default ./reports)")
     d.set_defaults(func=cmd_demo)
+    u = sub.add_parser("up", help="start the whole deployment as local processes (Ctrl-C stops it)")
+    u.add_argument("--agents", type=int, default=50, help="generated agents (default 50)")
+    u.add_argument("--time-scale", type=float, default=1.0, help="timer factor (default 1)")
+    u.add_argument("--run-dir", default=DEFAULT_RUN_DIR, help="logs, state and configs (default ./run)")
+    u.add_argument("--detach", action="store_true", help="return once healthy, leave it running")
+    u.set_defaults(func=cmd_up)
+    st = sub.add_parser("status", help="each component's state")
+    st.add_argument("--json", action="store_true")
+    st.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
+    st.set_defaults(func=cmd_status)
+    dn = sub.add_parser("down", help="stop the deployment started by up")
+    dn.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
+    dn.set_defaults(func=cmd_down)
     # "finesse-emu server ..." is dispatched in main(); listed here for --help.
     sub.add_parser("server", help="run one Finesse node (finesse-emu server --help)")
     return p

@@ -24,3 +24,10 @@ CTI_LINK_PORT = {"A": 42028, "B": 43028}
 # AWDB), the control plane on 1434.
 AWDB_A = Endpoint("awdb-a", "127.0.10.3", 1433, 1434)
 AWDB_B = Endpoint("awdb-b", "127.0.10.4", 1433, 1434)
+# Each Finesse node and its Notification Service share the node's address: clients connect to the
+# xmppDomain of SystemInfo, which is the node host (as on a real Finesse server).
+FINESSE_A = Endpoint("finesse-a", "127.0.10.7", 8082, 8089)
+FINESSE_B = Endpoint("finesse-b", "127.0.10.8", 8082, 8089)
+FINESSE_HTTPS_PORT = 8445
+XMPP_C2S_PORT = 5222
+XMPP_HTTP_PORT = 7071  # BOSH /http-bind and WebSocket /ws

@@ -81,6 +81,9 @@ class Notifier(Protocol):
 
     async def subscribe_other(self, node: str, jid: str) -> None: ...
 
+    @property
+    def available_agents(self) -> frozenset[str]: ...
+
 
 @dataclass
 class NodeConfig:
@@ -747,7 +750,11 @@ class FinesseNode:
             },
             "awdb": {"current": self.awdb.current, "cached_users": len(self.authenticator.cache)},
             "notification": None if self.notifier is None else {"connected": self.notifier.connected},
-            "signed_in_agents": len(self.model.signed_in()),
+            # Agents with a live desktop session on this node: their XMPP presence here is available.
+            "signed_in_agents": 0
+            if self.notifier is None
+            else len({jid.split("/")[0] for jid in self.notifier.available_agents}),
+            "logged_in_agents": len(self.model.signed_in()),
             "config_loaded": self.config_loaded.is_set(),
             "stats": dict(self.stats),
         }

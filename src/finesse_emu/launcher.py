@@ -1,0 +1,284 @@
+"""``finesse-emu up``: the whole deployment of DESIGN.md as separate local processes.
+
+cti-a, cti-b, awdb-a, awdb-b, xmpp-a, xmpp-b (Prosody) and finesse-a (publisher), finesse-b
+(subscriber), each on its loopback address with the real ports (topology.py). The launcher waits
+for every component's health, writes ``<run_dir>/deployment.json`` (what ``status`` and ``down``
+read), supervises (a component that dies stays dead, like a killed container) and stops everything
+on SIGINT/SIGTERM, leaving no process behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from finesse_emu.directory import generate
+from finesse_emu.logs import get_logger
+from finesse_emu.procs import Proc, cti_stub_argv, stop_on_signals, wait_health
+from finesse_emu.topology import (
+    AWDB_A,
+    AWDB_B,
+    CTI_A,
+    CTI_B,
+    CTI_LINK_PORT,
+    FINESSE_A,
+    FINESSE_B,
+    FINESSE_HTTPS_PORT,
+    XMPP_C2S_PORT,
+    XMPP_HTTP_PORT,
+)
+from finesse_emu.xmpp.prosody import ProsodyProcess
+
+log = get_logger()
+STATE_FILE = "deployment.json"
+SAMPLE_AGENTS = 5
+
+
+@dataclass
+class Component:
+    name: str
+    role: str
+    host: str
+    ports: dict[str, int]
+    health_port: int | None = None  # admin port serving /emu/health (None: Prosody)
+    proc: Proc | None = None
+    prosody: ProsodyProcess | None = None
+
+    @property
+    def pid(self) -> int | None:
+        if self.proc is not None:
+            return self.proc.pid
+        return self.prosody.pid if self.prosody is not None else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "role": self.role, "host": self.host, "ports": self.ports, "pid": self.pid}
+
+
+@dataclass
+class Deployment:
+    run_dir: Path
+    agents: int = 50
+    time_scale: float = 1.0
+    components: list[Component] = field(default_factory=list)
+
+    def _argv_awdb(self, ep: Any) -> list[str]:
+        db = self.run_dir / f"{ep.name}.sqlite"
+        return [
+            "-m",
+            "awdb_stub",
+            "--name",
+            ep.name,
+            "--host",
+            ep.host,
+            "--port",
+            str(ep.port),
+            "--admin-port",
+            str(ep.admin_port),
+            "--agents",
+            str(self.agents),
+            "--db",
+            str(db),
+        ]
+
+    def _node_config(self, ep: Any, role: str) -> Path:
+        config = {
+            "name": ep.name,
+            "role": role,
+            "host": ep.host,
+            "http_port": ep.port,
+            "https_port": FINESSE_HTTPS_PORT,
+            "admin_port": ep.admin_port,
+            "primary_host": FINESSE_A.host,
+            "secondary_host": FINESSE_B.host,
+            "cti_sides": [["A", CTI_A.host, CTI_A.port], ["B", CTI_B.host, CTI_B.port]],
+            "awdb_urls": [f"http://{AWDB_A.host}:{AWDB_A.port}", f"http://{AWDB_B.host}:{AWDB_B.port}"],
+            "xmpp_host": ep.host,
+            "xmpp_port": XMPP_C2S_PORT,
+            "run_dir": str(self.run_dir / ep.name),
+        }
+        path = self.run_dir / f"{ep.name}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    async def start(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        logs = self.run_dir
+        scale = ["--time-scale", str(self.time_scale)]
+        for ep in (AWDB_A, AWDB_B):
+            c = Component(ep.name, "awdb", ep.host, {"awdb": ep.port, "admin": ep.admin_port}, ep.admin_port)
+            c.proc = Proc(ep.name, [*self._argv_awdb(ep), *scale], logs / f"{ep.name}.log")
+            self.components.append(c)
+        for side, ep, peer in (("A", CTI_A, CTI_B), ("B", CTI_B, CTI_A)):
+            other = "B" if side == "A" else "A"
+            argv = cti_stub_argv(
+                side,
+                ep.host,
+                ep.port,
+                ep.admin_port,
+                CTI_LINK_PORT[side],
+                (peer.host, CTI_LINK_PORT[other]),
+                self.agents,
+                self.time_scale,
+            )
+            c = Component(
+                ep.name,
+                "cti",
+                ep.host,
+                {"cti": ep.port, "link": CTI_LINK_PORT[side], "admin": ep.admin_port},
+                ep.admin_port,
+            )
+            c.proc = Proc(ep.name, argv, logs / f"{ep.name}.log")
+            self.components.append(c)
+        for name, ep in (("xmpp-a", FINESSE_A), ("xmpp-b", FINESSE_B)):
+            prosody = ProsodyProcess(
+                ep.host,
+                host=ep.host,
+                c2s_port=XMPP_C2S_PORT,
+                http_port=XMPP_HTTP_PORT,
+                run_dir=self.run_dir / name,
+            )
+            await prosody.start()
+            c = Component(name, "xmpp", ep.host, {"xmpp": XMPP_C2S_PORT, "http": XMPP_HTTP_PORT})
+            c.prosody = prosody
+            self.components.append(c)
+        for ep, role in ((FINESSE_A, "publisher"), (FINESSE_B, "subscriber")):
+            cfg = self._node_config(ep, role)
+            c = Component(
+                ep.name,
+                role,
+                ep.host,
+                {"rest_http": ep.port, "rest_https": FINESSE_HTTPS_PORT, "admin": ep.admin_port},
+                ep.admin_port,
+            )
+            c.proc = Proc(
+                ep.name, ["-m", "finesse_emu.server", "--config", str(cfg), *scale], logs / f"{ep.name}.log"
+            )
+            self.components.append(c)
+        for c in self.components:
+            if c.health_port is not None:
+                want = "IN_SERVICE" if c.role in ("publisher", "subscriber") else None
+                await wait_health(c.host, c.health_port, want, timeout=60)
+        self.write_state()
+
+    def write_state(self) -> None:
+        agents = generate(min(SAMPLE_AGENTS, self.agents))
+        state = {
+            "pid": os.getpid(),
+            "run_dir": str(self.run_dir),
+            "time_scale": self.time_scale,
+            "components": [c.to_json() for c in self.components],
+            "sample_agents": [
+                {"id": a.id, "login": a.login, "password": a.password, "extension": a.extension}
+                for a in agents
+            ],
+        }
+        (self.run_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
+
+    async def stop(self) -> None:
+        for c in reversed(self.components):
+            if c.proc is not None:
+                c.proc.stop()
+            if c.prosody is not None:
+                await c.prosody.stop()
+        with contextlib.suppress(FileNotFoundError):
+            (self.run_dir / STATE_FILE).unlink()
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (killed child not yet reaped by the launcher) is dead for our purposes.
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    return True
+
+
+async def status(run_dir: Path) -> dict[str, Any]:
+    """Each component's state, from deployment.json and the components' own /emu/health."""
+    state = json.loads((run_dir / STATE_FILE).read_text())
+    out = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+        for c in state["components"]:
+            item = dict(c)
+            if not _alive(c["pid"]):
+                item["state"] = "down"
+            elif c["role"] == "xmpp":
+                item["state"] = "up"
+            else:
+                try:
+                    async with http.get(f"http://{c['host']}:{c['ports']['admin']}/emu/health") as resp:
+                        health = await resp.json()
+                    item["state"] = health.get("state", "unknown")
+                    if c["role"] in ("publisher", "subscriber"):
+                        item["signed_in_agents"] = health.get("signed_in_agents", 0)
+                        item["cti_side"] = (health.get("cti") or {}).get("side")
+                except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+                    item["state"] = "unreachable"
+            out.append(item)
+    return {"components": out, "sample_agents": state["sample_agents"], "launcher_pid": state["pid"]}
+
+
+def render_table(report: dict[str, Any]) -> str:
+    lines = [f"{'component':<10} {'role':<10} {'host':<11} {'state':<14} ports"]
+    for c in report["components"]:
+        ports = " ".join(f"{k}={v}" for k, v in c["ports"].items())
+        extra = f"  agents={c['signed_in_agents']}" if "signed_in_agents" in c else ""
+        lines.append(f"{c['name']:<10} {c['role']:<10} {c['host']:<11} {c['state']:<14} {ports}{extra}")
+    lines.append("")
+    lines.append("sample agents (Basic auth id:password, extension):")
+    for a in report["sample_agents"]:
+        lines.append(f"  {a['id']}:{a['password']}  login {a['login']}  extension {a['extension']}")
+    return "\n".join(lines)
+
+
+async def up(run_dir: Path, agents: int, time_scale: float, ready: asyncio.Event | None = None) -> int:
+    deployment = Deployment(run_dir, agents, time_scale)
+    stop = stop_on_signals()
+    try:
+        await deployment.start()
+        print(render_table(await status(run_dir)), flush=True)
+        print(f"\nrunning; logs in {run_dir}; Ctrl-C (or finesse-emu down) stops everything", flush=True)
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+    finally:
+        await deployment.stop()
+    return 0
+
+
+def down(run_dir: Path, timeout: float = 20.0) -> int:
+    """Stop the deployment whose launcher wrote run_dir/deployment.json (SIGTERM to the launcher)."""
+    path = run_dir / STATE_FILE
+    if not path.exists():
+        print(f"no deployment running from {run_dir}", file=sys.stderr)
+        return 1
+    state = json.loads(path.read_text())
+    pid = int(state["pid"])
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    import time
+
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for c in state["components"]:  # anything the launcher could not stop
+        if _alive(c["pid"]):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(c["pid"]), signal.SIGKILL)
+    return 0

@@ -1,0 +1,79 @@
+"""``finesse-emu up --detach`` / ``status --json`` / ``down``: the whole deployment as processes.
+
+Uses the real addresses and ports of topology.py (127.0.10.x), as a user's deployment would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+NAMES = ["awdb-a", "awdb-b", "cti-a", "cti-b", "xmpp-a", "xmpp-b", "finesse-a", "finesse-b"]
+
+
+def emu(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "finesse_emu.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def status(run_dir: Path) -> dict[str, Any]:
+    done = emu("status", "--json", "--run-dir", str(run_dir))
+    assert done.returncode == 0, done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+
+
+def test_up_status_kill_and_down(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    up = emu("up", "--detach", "--run-dir", str(run_dir), "--agents", "10", "--time-scale", "0.05")
+    pids: list[int] = []
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "finesse-a  publisher  127.0.10.7  IN_SERVICE" in up.stdout
+        report = status(run_dir)
+        comps = {c["name"]: c for c in report["components"]}
+        pids = [c["pid"] for c in report["components"]]
+        assert list(comps) == NAMES
+        assert comps["cti-a"]["state"] == "active" and comps["cti-b"]["state"] == "idle"
+        assert comps["finesse-a"]["ports"] == {"rest_http": 8082, "rest_https": 8445, "admin": 8089}
+        assert comps["finesse-b"]["role"] == "subscriber" and comps["finesse-b"]["signed_in_agents"] == 0
+        assert report["sample_agents"][0] == {"id": "1000", "login": "agent0001", "password": "pass1000",
+                                              "extension": "2000"}  # fmt: skip
+        os.kill(comps["cti-a"]["pid"], signal.SIGKILL)  # a killed container stays dead
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            comps = {c["name"]: c for c in status(run_dir)["components"]}
+            nodes = [comps[n] for n in ("finesse-a", "finesse-b")]
+            if all(n["state"] == "IN_SERVICE" and n["cti_side"] == "B" for n in nodes):
+                break
+            time.sleep(0.2)
+        assert comps["cti-a"]["state"] == "down" and comps["cti-b"]["state"] == "active"
+        assert all(n["state"] == "IN_SERVICE" and n["cti_side"] == "B" for n in nodes), nodes
+    finally:
+        down = emu("down", "--run-dir", str(run_dir))
+    assert down.returncode == 0, down.stderr
+    time.sleep(0.5)
+    assert not [pid for pid in pids if alive(pid)], "processes left behind"
+    assert emu("status", "--run-dir", str(run_dir)).returncode == 1
