@@ -103,6 +103,17 @@ def cmd_down(args: argparse.Namespace) -> int:
     return launcher.down(Path(args.run_dir))
 
 
+def cmd_chaos(args: argparse.Namespace) -> int:
+    from finesse_emu.chaos import ChaosError, chaos
+
+    try:
+        print(asyncio.run(chaos(Path(args.run_dir), args.action, args.component, args.ms)))
+    except ChaosError as exc:
+        print(f"finesse-emu chaos: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="finesse-emu", description="Emulator of a duplex Cisco Finesse deployment"
@@ -126,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true")
     st.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
     st.set_defaults(func=cmd_status)
+    ch = sub.add_parser("chaos", help="kill/stop/start/hang/heal/latency one component of the deployment")
+    ch.add_argument("action", choices=["kill", "stop", "start", "hang", "heal", "latency"])
+    ch.add_argument("component", help="cti-a, cti-b, awdb-a, awdb-b, xmpp-a, xmpp-b, finesse-a, finesse-b")
+    ch.add_argument("--ms", type=float, help="latency in milliseconds")
+    ch.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
+    ch.set_defaults(func=cmd_chaos)
     dn = sub.add_parser("down", help="stop the deployment started by up")
     dn.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
     dn.set_defaults(func=cmd_down)

@@ -37,7 +37,7 @@ from finesse_emu.topology import (
     XMPP_C2S_PORT,
     XMPP_HTTP_PORT,
 )
-from finesse_emu.xmpp.prosody import ProsodyProcess
+from finesse_emu.xmpp.prosody import ProsodyProcess, prosody_binary
 
 log = get_logger()
 STATE_FILE = "deployment.json"
@@ -60,8 +60,24 @@ class Component:
             return self.proc.pid
         return self.prosody.pid if self.prosody is not None else None
 
+    @property
+    def command(self) -> list[str]:
+        """The command line that (re)starts this component (``finesse-emu chaos start``)."""
+        if self.proc is not None:
+            return [sys.executable, *self.proc.argv]
+        assert self.prosody is not None
+        return [prosody_binary(), "-F", "--config", str(self.prosody.config.config_path)]
+
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "role": self.role, "host": self.host, "ports": self.ports, "pid": self.pid}
+        return {
+            "name": self.name,
+            "role": self.role,
+            "host": self.host,
+            "ports": self.ports,
+            "pid": self.pid,
+            "command": self.command,
+            "log": str(self.proc.log_path) if self.proc is not None else None,
+        }
 
 
 @dataclass
@@ -185,6 +201,13 @@ class Deployment:
         (self.run_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
 
     async def stop(self) -> None:
+        # Components restored by `chaos start` run under pids this launcher did not spawn.
+        with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
+            state = json.loads((self.run_dir / STATE_FILE).read_text())
+            mine = {c.pid for c in self.components}
+            for c in state["components"]:
+                if c["pid"] not in mine and _alive(c["pid"]):
+                    os.kill(int(c["pid"]), signal.SIGTERM)
         for c in reversed(self.components):
             if c.proc is not None:
                 c.proc.stop()

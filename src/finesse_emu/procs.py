@@ -30,6 +30,7 @@ class Proc:
         self, name: str, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None
     ) -> None:
         self.name = name
+        self.argv = list(argv)
         self.log_path = log_path
         self._log = log_path.open("ab")
         self.popen = subprocess.Popen(

@@ -71,6 +71,23 @@ def test_up_status_kill_and_down(tmp_path: Path) -> None:
             time.sleep(0.2)
         assert comps["cti-a"]["state"] == "down" and comps["cti-b"]["state"] == "active"
         assert all(n["state"] == "IN_SERVICE" and n["cti_side"] == "B" for n in nodes), nodes
+        # chaos: a killed component is restored with its own command line and comes back idle.
+        assert emu("chaos", "kill", "cti-a", "--run-dir", str(run_dir)).returncode == 1  # already down
+        started = emu("chaos", "start", "cti-a", "--run-dir", str(run_dir))
+        assert started.returncode == 0, started.stderr
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and comps["cti-a"]["state"] != "idle":
+            comps = {c["name"]: c for c in status(run_dir)["components"]}
+            time.sleep(0.2)
+        assert comps["cti-a"]["state"] == "idle" and comps["cti-b"]["state"] == "active"
+        pids.append(comps["cti-a"]["pid"])
+        hang = emu("chaos", "hang", "awdb-a", "--run-dir", str(run_dir))
+        assert hang.returncode == 0 and "hang" in hang.stdout
+        heal = emu("chaos", "heal", "awdb-a", "--run-dir", str(run_dir))
+        assert heal.returncode == 0 and "1 fault(s) cleared" in heal.stdout
+        bad = emu("chaos", "latency", "xmpp-a", "--ms", "5", "--run-dir", str(run_dir))
+        assert bad.returncode == 1 and "not available" in bad.stderr
+        assert emu("chaos", "hang", "nope", "--run-dir", str(run_dir)).returncode == 1
     finally:
         down = emu("down", "--run-dir", str(run_dir))
     assert down.returncode == 0, down.stderr

@@ -1,0 +1,117 @@
+"""``finesse-emu chaos ACTION COMPONENT``: faults on the embedded deployment started by ``up``.
+
+| action | effect |
+|---|---|
+| kill | SIGKILL: the component dies at once and stays dead (like ``docker compose kill``) |
+| stop | SIGTERM: an orderly stop (like ``docker compose stop``) |
+| start | restart a stopped or killed component with its own command line |
+| hang | stop answering: CTI ignores heartbeats, AWDB never answers, Finesse web app down, |
+| | Prosody frozen (SIGSTOP) |
+| heal | clear every fault of the component (and resume a frozen Prosody) |
+| latency --ms N | delay answers: CTI messages, AWDB queries |
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from finesse_emu.launcher import STATE_FILE, _alive
+
+ACTIONS = ("kill", "stop", "start", "hang", "heal", "latency")
+HANG_FAULT = {
+    "cti": {"kind": "ignore_heartbeats"},
+    "awdb": {"kind": "hang"},
+    "publisher": {"kind": "webapp_down"},
+    "subscriber": {"kind": "webapp_down"},
+}
+
+
+class ChaosError(Exception):
+    pass
+
+
+def _state(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / STATE_FILE
+    if not path.exists():
+        raise ChaosError(f"no deployment running from {run_dir} (finesse-emu up)")
+    state: dict[str, Any] = json.loads(path.read_text())
+    return state
+
+
+def _component(state: dict[str, Any], name: str) -> dict[str, Any]:
+    for c in state["components"]:
+        if c["name"] == name:
+            return dict(c)
+    names = ", ".join(c["name"] for c in state["components"])
+    raise ChaosError(f"unknown component {name!r}; components: {names}")
+
+
+async def _post_fault(c: dict[str, Any], fault: dict[str, Any]) -> None:
+    url = f"http://{c['host']}:{c['ports']['admin']}/emu/faults"
+    async with aiohttp.ClientSession() as http, http.post(url, json=fault) as resp:
+        if resp.status != 201:
+            raise ChaosError(f"{c['name']} refused {fault}: {resp.status} {await resp.text()}")
+
+
+async def chaos(run_dir: Path, action: str, name: str, ms: float | None = None) -> str:
+    state = _state(run_dir)
+    c = _component(state, name)
+    pid = int(c["pid"]) if c.get("pid") else 0
+    if action == "kill":
+        if not _alive(pid):
+            raise ChaosError(f"{name} is already down")
+        os.kill(pid, signal.SIGKILL)
+        return f"{name} killed (pid {pid})"
+    if action == "stop":
+        if not _alive(pid):
+            raise ChaosError(f"{name} is already down")
+        os.kill(pid, signal.SIGTERM)
+        return f"{name} stopping (pid {pid})"
+    if action == "start":
+        if _alive(pid):
+            raise ChaosError(f"{name} is running (pid {pid})")
+        log = Path(c["log"]) if c.get("log") else run_dir / f"{name}.restart.log"
+        with log.open("ab") as out:
+            # Popen, not asyncio's: the component must outlive this short-lived command.
+            proc = subprocess.Popen(  # noqa: ASYNC220
+                c["command"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        for item in state["components"]:
+            if item["name"] == name:
+                item["pid"] = proc.pid
+        (run_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
+        return f"{name} started (pid {proc.pid})"
+    if not _alive(pid):
+        raise ChaosError(f"{name} is down: only 'start' applies")
+    if c["role"] == "xmpp":
+        if action == "hang":
+            os.kill(pid, signal.SIGSTOP)
+            return f"{name} frozen (SIGSTOP)"
+        if action == "heal":
+            os.kill(pid, signal.SIGCONT)
+            return f"{name} resumed"
+        raise ChaosError(f"{action} is not available for {name}")
+    if action == "hang":
+        await _post_fault(c, HANG_FAULT[c["role"]])
+        return f"{name}: {HANG_FAULT[c['role']]['kind']}"
+    if action == "heal":
+        url = f"http://{c['host']}:{c['ports']['admin']}/emu/faults"
+        async with aiohttp.ClientSession() as http, http.delete(url) as resp:
+            cleared = (await resp.json()).get("cleared", 0)
+        return f"{name}: {cleared} fault(s) cleared"
+    if action == "latency":
+        if ms is None:
+            raise ChaosError("latency needs --ms N")
+        faults = {"cti": {"kind": "latency", "ms": ms}, "awdb": {"kind": "slow", "ms": int(ms)}}
+        if c["role"] not in faults:
+            raise ChaosError(f"latency is not available for {name}")
+        await _post_fault(c, faults[c["role"]])
+        return f"{name}: +{ms:g} ms"
+    raise ChaosError(f"unknown action {action!r}; actions: {', '.join(ACTIONS)}")
