@@ -182,9 +182,23 @@ class Deployment:
             self.components.append(c)
         for c in self.components:
             if c.health_port is not None:
-                want = "IN_SERVICE" if c.role in ("publisher", "subscriber") else None
-                await wait_health(c.host, c.health_port, want, timeout=60)
+                await self._wait_healthy(c)
         self.write_state()
+
+    async def _wait_healthy(self, c: Component) -> None:
+        """Health of one component; a process that exits meanwhile fails at once with its last log lines."""
+        want = "IN_SERVICE" if c.role in ("publisher", "subscriber") else None
+        assert c.health_port is not None
+        waiter = asyncio.ensure_future(wait_health(c.host, c.health_port, want, timeout=60))
+        try:
+            while not waiter.done():
+                if c.proc is not None and c.proc.popen.poll() is not None:
+                    tail = "\n".join(c.proc.log_lines()[-5:])
+                    raise RuntimeError(f"{c.name} exited with code {c.proc.popen.returncode}:\n{tail}")
+                await asyncio.sleep(0.05)
+            waiter.result()
+        finally:
+            waiter.cancel()
 
     def write_state(self) -> None:
         agents = generate(min(SAMPLE_AGENTS, self.agents))

@@ -94,3 +94,19 @@ def test_up_status_kill_and_down(tmp_path: Path) -> None:
     time.sleep(0.5)
     assert not [pid for pid in pids if alive(pid)], "processes left behind"
     assert emu("status", "--run-dir", str(run_dir)).returncode == 1
+
+
+def test_up_fails_fast_and_clean_when_a_component_cannot_start(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:  # awdb-a's address and port are taken
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        busy.bind(("127.0.10.3", 1433))
+        busy.listen()
+        t0 = time.monotonic()
+        up = emu("up", "--run-dir", str(tmp_path / "run"), "--agents", "5")
+        elapsed = time.monotonic() - t0
+    assert up.returncode == 1
+    assert "awdb-a exited" in up.stderr and "Address already in use" in up.stderr
+    assert elapsed < 30  # not the 60 s health timeout
+    assert not (tmp_path / "run" / "deployment.json").exists()
