@@ -18,7 +18,7 @@ from aiohttp import web
 from cti_stub.core import Close, CoreConfig, CtiServerCore, IdleMode, Notice, Replicate, Role, Send
 from cti_stub.duplex import AskPeerToTakeOver, BecomeActive, BecomeIdle, DuplexArbiter
 from cti_stub.model import PeripheralModel
-from finesse_emu.admin import Fault, FaultKind, FaultRegistry, admin_routes
+from finesse_emu.admin import Fault, FaultKind, FaultRegistry, admin_routes, bound_port
 from finesse_emu.clock import Clock, LoopClock
 from finesse_emu.directory import AgentRecord
 from finesse_emu.logs import get_logger
@@ -419,6 +419,4 @@ class CtiServer:
             self._admin_runner, self.config.admin_host or self.config.host, port, reuse_address=True
         )
         await site.start()
-        server = site._server
-        assert server is not None
-        self.admin_port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self.admin_port = bound_port(site)

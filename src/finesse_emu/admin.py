@@ -199,3 +199,11 @@ def admin_routes(
     app.router.add_delete("/emu/faults", delete_faults)
     app.router.add_delete("/emu/faults/{fault_id}", delete_fault)
     return app
+
+
+def bound_port(site: web.TCPSite) -> int:
+    """The port a started site listens on (the one the OS chose when asked for port 0)."""
+    server = site._server
+    assert server is not None
+    port: int = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    return port

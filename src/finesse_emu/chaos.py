@@ -22,7 +22,8 @@ from typing import Any
 
 import aiohttp
 
-from finesse_emu.launcher import STATE_FILE, _alive
+from finesse_emu.launcher import STATE_FILE
+from finesse_emu.procs import pid_alive
 
 ACTIONS = ("kill", "stop", "start", "hang", "heal", "latency")
 HANG_FAULT = {
@@ -65,17 +66,17 @@ async def chaos(run_dir: Path, action: str, name: str, ms: float | None = None) 
     c = _component(state, name)
     pid = int(c["pid"]) if c.get("pid") else 0
     if action == "kill":
-        if not _alive(pid):
+        if not pid_alive(pid):
             raise ChaosError(f"{name} is already down")
         os.kill(pid, signal.SIGKILL)
         return f"{name} killed (pid {pid})"
     if action == "stop":
-        if not _alive(pid):
+        if not pid_alive(pid):
             raise ChaosError(f"{name} is already down")
         os.kill(pid, signal.SIGTERM)
         return f"{name} stopping (pid {pid})"
     if action == "start":
-        if _alive(pid):
+        if pid_alive(pid):
             raise ChaosError(f"{name} is running (pid {pid})")
         log = Path(c["log"]) if c.get("log") else run_dir / f"{name}.restart.log"
         with log.open("ab") as out:
@@ -88,7 +89,7 @@ async def chaos(run_dir: Path, action: str, name: str, ms: float | None = None) 
                 item["pid"] = proc.pid
         (run_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
         return f"{name} started (pid {proc.pid})"
-    if not _alive(pid):
+    if not pid_alive(pid):
         raise ChaosError(f"{name} is down: only 'start' applies")
     if c["role"] == "xmpp":
         if action == "hang":

@@ -43,9 +43,10 @@ DEFAULT_RUN_DIR = "run"
 
 def cmd_up(args: argparse.Namespace) -> int:
     from finesse_emu import launcher
+    from finesse_emu.procs import pid_alive
 
     run_dir = Path(args.run_dir)
-    if (run_dir / launcher.STATE_FILE).exists() and launcher._alive(
+    if (run_dir / launcher.STATE_FILE).exists() and pid_alive(
         json.loads((run_dir / launcher.STATE_FILE).read_text()).get("pid")
     ):
         print(f"a deployment is already running from {run_dir} (finesse-emu down stops it)", file=sys.stderr)

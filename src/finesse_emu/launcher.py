@@ -24,7 +24,7 @@ import yaml
 
 from finesse_emu.directory import generate
 from finesse_emu.logs import get_logger
-from finesse_emu.procs import Proc, cti_stub_argv, stop_on_signals, wait_health
+from finesse_emu.procs import Proc, cti_stub_argv, pid_alive, stop_on_signals, wait_health
 from finesse_emu.topology import (
     AWDB_A,
     AWDB_B,
@@ -220,7 +220,7 @@ class Deployment:
             state = json.loads((self.run_dir / STATE_FILE).read_text())
             mine = {c.pid for c in self.components}
             for c in state["components"]:
-                if c["pid"] not in mine and _alive(c["pid"]):
+                if c["pid"] not in mine and pid_alive(c["pid"]):
                     os.kill(int(c["pid"]), signal.SIGTERM)
         for c in reversed(self.components):
             if c.proc is not None:
@@ -231,21 +231,6 @@ class Deployment:
             (self.run_dir / STATE_FILE).unlink()
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (killed child not yet reaped by the launcher) is dead for our purposes.
-    with contextlib.suppress(OSError):
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    return True
-
-
 async def status(run_dir: Path) -> dict[str, Any]:
     """Each component's state, from deployment.json and the components' own /emu/health."""
     state = json.loads((run_dir / STATE_FILE).read_text())
@@ -253,7 +238,7 @@ async def status(run_dir: Path) -> dict[str, Any]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
         for c in state["components"]:
             item = dict(c)
-            if not _alive(c["pid"]):
+            if not pid_alive(c["pid"]):
                 item["state"] = "down"
             elif c["role"] == "xmpp":
                 item["state"] = "up"
@@ -312,10 +297,10 @@ def down(run_dir: Path, timeout: float = 20.0) -> int:
     import time
 
     deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     for c in state["components"]:  # anything the launcher could not stop
-        if _alive(c["pid"]):
+        if pid_alive(c["pid"]):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(c["pid"]), signal.SIGKILL)
     return 0

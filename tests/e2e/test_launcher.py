@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from finesse_emu.procs import pid_alive
+
 pytestmark = pytest.mark.e2e
 NAMES = ["awdb-a", "awdb-b", "cti-a", "cti-b", "xmpp-a", "xmpp-b", "finesse-a", "finesse-b"]
 
@@ -35,14 +37,6 @@ def status(run_dir: Path) -> dict[str, Any]:
     assert done.returncode == 0, done.stderr
     report: dict[str, Any] = json.loads(done.stdout)
     return report
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except (ProcessLookupError, FileNotFoundError):
-        return False
 
 
 def test_up_status_kill_and_down(tmp_path: Path) -> None:
@@ -92,7 +86,7 @@ def test_up_status_kill_and_down(tmp_path: Path) -> None:
         down = emu("down", "--run-dir", str(run_dir))
     assert down.returncode == 0, down.stderr
     time.sleep(0.5)
-    assert not [pid for pid in pids if alive(pid)], "processes left behind"
+    assert not [pid for pid in pids if pid_alive(pid)], "processes left behind"
     assert emu("status", "--run-dir", str(run_dir)).returncode == 1
 
 

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from cti_stub.protocol import MessageType, Tag, make
 from finesse_emu import api_xml as X
-from finesse_emu.admin import FaultKind, FaultRegistry, admin_routes
+from finesse_emu.admin import FaultKind, FaultRegistry, admin_routes, bound_port
 from finesse_emu.auth import Authenticator, AuthUser, AwdbClient
 from finesse_emu.auth.awdb_client import AwdbTimeout, AwdbUnavailable
 from finesse_emu.clock import Clock, LoopClock
@@ -657,7 +657,7 @@ class FinesseNode:
             )
             await site.start()
             self._rest_sites.append(site)
-            self.http_port = _bound_port(site)
+            self.http_port = bound_port(site)
         if cfg.https_port != -1:
             ctx = self._tls_context()
             if ctx is not None:
@@ -670,7 +670,7 @@ class FinesseNode:
                 )
                 await site.start()
                 self._rest_sites.append(site)
-                self.https_port = _bound_port(site)
+                self.https_port = bound_port(site)
 
     async def _close_rest(self) -> None:
         for site in self._rest_sites:
@@ -720,7 +720,7 @@ class FinesseNode:
         self._runners.append(runner)
         site = web.TCPSite(runner, self.config.host, self.config.admin_port, reuse_address=True)
         await site.start()
-        self.admin_port = _bound_port(site)
+        self.admin_port = bound_port(site)
 
     async def _on_fault(self, fault: Any, active: bool) -> None:
         if fault.kind == "webapp_down":
@@ -758,13 +758,6 @@ class FinesseNode:
             "config_loaded": self.config_loaded.is_set(),
             "stats": dict(self.stats),
         }
-
-
-def _bound_port(site: web.TCPSite) -> int:
-    server = site._server
-    assert server is not None
-    port: int = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-    return port
 
 
 async def run_forever(node: FinesseNode) -> None:
