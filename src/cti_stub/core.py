@@ -34,6 +34,7 @@ from cti_stub.protocol import (
     FrameDecoder,
     FramingError,
     LocalConnectionState,
+    MediaAction,
     Message,
     MessageType,
     Service,
@@ -340,6 +341,8 @@ class CtiServerCore:
             self._set_agent_state(s, msg, now)
         elif msg.type in (M.ANSWER_CALL_REQ, M.CLEAR_CALL_REQ, M.CLEAR_CONNECTION_REQ):
             self._call_control(s, msg, now)
+        elif msg.type == M.EMU_SET_MEDIA_STATE_REQ:
+            self._set_media_state(s, msg)
         elif msg.type in M.__members__.values() and M(msg.type).name.endswith("_REQ"):
             self._notice("cti_unsupported_request", sid=s.sid, type=msg.name)
             self._fail(s, invoke, Status.E_CTI_FUNCTION_NOT_AVAILABLE)
@@ -516,7 +519,7 @@ class CtiServerCore:
                 NumSkillGroups=len(agent.record.skill_groups),
                 MRDID=mrd if mrd not in (0, -1) else VOICE_MRD,
                 NumTasks=len(agent.call_ids),
-                AgentMode=1,
+                AgentMode=int(agent.mrd_routable.get(mrd, False)) if mrd in agent.mrd_states else 1,
                 MaxTaskLimit=1,
                 ICMAgentID=agent.record.icm_agent_id,
                 AgentAvailabilityStatus=1 if state is AgentState.AVAILABLE else 0,
@@ -557,12 +560,52 @@ class CtiServerCore:
                 state=requested.name,
                 error=str(exc),
             )
-            if exc.failure is not None:
-                self._send(s, make(M.CONTROL_FAILURE_CONF, InvokeID=invoke, FailureCode=exc.failure))
-            else:
-                self._fail(s, invoke, exc.status or Status.E_CTI_UNSPECIFIED_FAILURE)
+            self._refuse(s, invoke, exc)
             return
         self._send(s, make(M.SET_AGENT_STATE_CONF, InvokeID=invoke))
+        self._apply(changes)
+
+    def _refuse(self, s: Session, invoke: int, exc: ControlError) -> None:
+        if exc.failure is not None:
+            conf = make(
+                M.CONTROL_FAILURE_CONF,
+                InvokeID=invoke,
+                FailureCode=exc.failure,
+                PeripheralErrorCode=exc.peripheral_error,
+            )
+            self._send(s, conf)
+        else:
+            self._fail(s, invoke, exc.status or Status.E_CTI_UNSPECIFIED_FAILURE)
+
+    def _set_media_state(self, s: Session, msg: Message) -> None:
+        """Finesse's non-voice MRD request (emulator-private message, see constants.py)."""
+        invoke = msg["InvokeID"]
+        if not s.services & (Service.CLIENT_CONTROL | Service.AGENT_STATE_CONTROL_ONLY):
+            self._fail(s, invoke, Status.E_CTI_FUNCTION_NOT_AVAILABLE)
+            return
+        agent = self.model.find(msg.get_str(Tag.AGENT_ID), None, None)
+        if agent is None:
+            self._send(s, make(M.CONTROL_FAILURE_CONF, InvokeID=invoke, FailureCode=256))
+            return
+        mrd = msg["MRDID"]
+        try:
+            action = MediaAction(msg["Action"])
+            if action is MediaAction.SET_STATE:
+                changes = self.model.set_media_state(
+                    agent.id, mrd, AgentState(msg["AgentState"]), msg["EventReasonCode"]
+                )
+            elif action is MediaAction.SET_ROUTABLE:
+                changes = self.model.set_media_routable(agent.id, mrd, bool(msg["AgentMode"]))
+            else:
+                changes = self.model.work_to_active(agent.id, mrd)
+        except ValueError:  # an Action or AgentState number that does not exist
+            self._send(s, make(M.CONTROL_FAILURE_CONF, InvokeID=invoke, FailureCode=260))
+            return
+        except ControlError as exc:
+            self._notice("cti_media_request_rejected", sid=s.sid, agent=agent.id, mrd=mrd, error=str(exc))
+            self._refuse(s, invoke, exc)
+            return
+        self._send(s, make(M.EMU_SET_MEDIA_STATE_CONF, InvokeID=invoke))
         self._apply(changes)
 
     def _call_control(self, s: Session, msg: Message, now: float) -> None:
@@ -674,7 +717,7 @@ class CtiServerCore:
             EventReasonCode=change.reason_code,
             MRDID=mrd,
             NumTasks=len(agent.call_ids),
-            AgentMode=1,
+            AgentMode=int(change.routable),
             MaxTaskLimit=1,
             ICMAgentID=agent.record.icm_agent_id,
             AgentAvailabilityStatus=1 if state is AgentState.AVAILABLE else 0,

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from cti_stub.protocol import AgentState, ControlFailure, ReasonCode, Status
+from cti_stub.protocol import AgentState, ArmError, ControlFailure, ReasonCode, Status
 from finesse_emu.directory import VOICE_MRD, AgentRecord
 
 S = AgentState
@@ -32,10 +32,17 @@ NON_VOICE_WORK = S.WORK_NOT_READY
 class ControlError(Exception):
     """A request the PG rejects: answered with CONTROL_FAILURE_CONF (``failure``) or FAILURE_CONF."""
 
-    def __init__(self, message: str, failure: ControlFailure | None = None, status: Status | None = None):
+    def __init__(
+        self,
+        message: str,
+        failure: ControlFailure | None = None,
+        status: Status | None = None,
+        peripheral_error: int = 0,
+    ):
         super().__init__(message)
         self.failure = failure
         self.status = status
+        self.peripheral_error = peripheral_error  # CONTROL_FAILURE_CONF PeripheralErrorCode (ArmError)
 
 
 @dataclass
@@ -50,6 +57,8 @@ class Agent:
     # Non-voice MRD states, and what they were before a CTI disconnection forced WORK.
     mrd_states: dict[int, AgentState] = field(default_factory=dict)
     mrd_before_work: dict[int, AgentState] = field(default_factory=dict)
+    mrd_reasons: dict[int, int] = field(default_factory=dict)  # NOT_READY / LOGOUT reason per MRD
+    mrd_routable: dict[int, bool] = field(default_factory=dict)  # AgentMode per MRD (RONA clears it)
     controller: int | None = None  # the CTI session that last controlled the agent
     call_ids: list[int] = field(default_factory=list)
 
@@ -71,6 +80,8 @@ class Agent:
             "pending": [self.pending[0].name, self.pending[1]] if self.pending else None,
             "mrd_states": {str(k): v.name for k, v in self.mrd_states.items()},
             "mrd_before_work": {str(k): v.name for k, v in self.mrd_before_work.items()},
+            "mrd_reasons": {str(k): v for k, v in self.mrd_reasons.items()},
+            "mrd_routable": {str(k): v for k, v in self.mrd_routable.items()},
             "call_ids": list(self.call_ids),
         }
 
@@ -84,6 +95,8 @@ class Agent:
         self.pending = (AgentState[pending[0]], int(pending[1])) if pending else None
         self.mrd_states = {int(k): AgentState[v] for k, v in data["mrd_states"].items()}
         self.mrd_before_work = {int(k): AgentState[v] for k, v in data.get("mrd_before_work", {}).items()}
+        self.mrd_reasons = {int(k): int(v) for k, v in data.get("mrd_reasons", {}).items()}
+        self.mrd_routable = {int(k): bool(v) for k, v in data.get("mrd_routable", {}).items()}
         self.call_ids = [int(c) for c in data["call_ids"]]
         self.controller = None
 
@@ -137,12 +150,20 @@ class AgentChange:
     state: AgentState
     reason_code: int
     extension: str
+    routable: bool = True  # AgentMode; the voice MRD is always routable here
 
     @classmethod
     def of(cls, agent: Agent, mrd: int = VOICE_MRD) -> AgentChange:
-        state = agent.state if mrd == VOICE_MRD else agent.mrd_states[mrd]
-        reason = agent.reason_code if mrd == VOICE_MRD else 0
-        return cls(agent, mrd, state, reason, agent.extension)
+        if mrd == VOICE_MRD:
+            return cls(agent, mrd, agent.state, agent.reason_code, agent.extension)
+        return cls(
+            agent,
+            mrd,
+            agent.mrd_states[mrd],
+            agent.mrd_reasons.get(mrd, 0),
+            agent.extension,
+            agent.mrd_routable.get(mrd, False),
+        )
 
 
 CallStep = Literal["begin", "delivered", "established", "data", "connection_cleared", "cleared", "end"]
@@ -202,10 +223,19 @@ class PeripheralModel:
         agent.state_since = now
         return AgentChange.of(agent)
 
-    def _set_mrd(self, agent: Agent, mrd: int, state: AgentState) -> AgentChange | None:
-        if agent.mrd_states.get(mrd) is state:
+    def _set_mrd(
+        self, agent: Agent, mrd: int, state: AgentState, reason: int = 0, routable: bool | None = None
+    ) -> AgentChange | None:
+        reason = reason if state in (S.NOT_READY, S.LOGOUT) else 0
+        # AgentMode is the agent's own setting: sign-in and READY set it (callers pass True), RONA
+        # and the routable request change it, logging out clears it; a forced WORK keeps it.
+        routable = (
+            agent.mrd_routable.get(mrd, False) if routable is None else routable
+        ) and state is not S.LOGOUT
+        old = (agent.mrd_states.get(mrd), agent.mrd_reasons.get(mrd, 0), agent.mrd_routable.get(mrd, False))
+        if old == (state, reason, routable):
             return None
-        agent.mrd_states[mrd] = state
+        agent.mrd_states[mrd], agent.mrd_reasons[mrd], agent.mrd_routable[mrd] = state, reason, routable
         return AgentChange.of(agent, mrd)
 
     def set_state(
@@ -249,7 +279,7 @@ class PeripheralModel:
             changes.append(self._set(agent, S.LOGIN, 0, now))
             changes.append(self._set(agent, S.NOT_READY, reason, now))
             for mrd in agent.mrd_states:
-                change = self._set_mrd(agent, mrd, S.NOT_READY)
+                change = self._set_mrd(agent, mrd, S.NOT_READY, routable=True)
                 if change:
                     changes.append(change)
             return changes
@@ -333,15 +363,75 @@ class PeripheralModel:
         agent.mrd_before_work.clear()
         return changes
 
-    def work_to_active(self, agent_id: str, mrd: int) -> list[Change]:
-        """Media "Work to Active": allowed only in WORK; READY or NOT_READY is computed here."""
+    def _media_agent(self, agent_id: str, mrd: int) -> Agent:
         agent = self.agent(agent_id)
         if mrd not in agent.mrd_states:
             raise ControlError(
-                f"agent {agent_id} is not in MRD {mrd}", failure=ControlFailure.CF_INVALID_AGENT_STATE
+                f"agent {agent_id} has no skill group in MRD {mrd}",
+                failure=ControlFailure.CF_INVALID_AGENT_STATE,
+                peripheral_error=ArmError.E_ARM_STAT_INVALID_AGENT_STATE,
             )
+        return agent
+
+    def set_media_state(self, agent_id: str, mrd: int, state: AgentState, reason: int = 0) -> list[Change]:
+        """Finesse's Media PUT ``state`` in one non-voice MRD (sign in, READY, NOT_READY, LOGOUT)."""
+        agent = self._media_agent(agent_id, mrd)
+        current = agent.mrd_states[mrd]
+        if state is S.LOGIN:
+            if current is not S.LOGOUT:
+                raise ControlError(
+                    "agent already logged into MRD",
+                    failure=ControlFailure.CF_INVALID_AGENT_STATE,
+                    peripheral_error=ArmError.E_ARM_STAT_AGENT_ALREADY_LOGGED_IN,
+                )
+            if not agent.logged_in:
+                # Finesse signs an agent into its MRDs after the voice sign-in (one desktop session).
+                raise ControlError("agent is not logged in", status=Status.E_CTI_AGENT_NOT_LOGGED_ON)
+            state = S.NOT_READY
+        elif current is S.LOGOUT:
+            raise ControlError(
+                "agent not logged into MRD",
+                failure=ControlFailure.CF_INVALID_AGENT_STATE,
+                peripheral_error=ArmError.E_ARM_STAT_AGENT_NOT_LOGGED_IN,
+            )
+        elif state not in (S.AVAILABLE, S.NOT_READY, S.LOGOUT):
+            raise ControlError(
+                f"state {state.name} cannot be requested in an MRD",
+                failure=ControlFailure.CF_INVALID_AGENT_STATE,
+                peripheral_error=ArmError.E_ARM_STAT_INVALID_AGENT_STATE,
+            )
+        agent.mrd_before_work.pop(mrd, None)  # an explicit state ends a forced WORK
+        routable = True if state is S.AVAILABLE or current is S.LOGOUT else None
+        change = self._set_mrd(agent, mrd, state, reason, routable)
+        return [change] if change else [AgentChange.of(agent, mrd)]
+
+    def set_media_routable(self, agent_id: str, mrd: int, routable: bool) -> list[Change]:
+        agent = self._media_agent(agent_id, mrd)
+        if agent.mrd_states[mrd] is S.LOGOUT:
+            raise ControlError(
+                "agent not logged into MRD",
+                failure=ControlFailure.CF_INVALID_AGENT_STATE,
+                peripheral_error=ArmError.E_ARM_STAT_AGENT_NOT_LOGGED_IN,
+            )
+        if agent.mrd_routable.get(mrd, False) is routable:
+            raise ControlError(
+                "agent already in the requested mode",
+                failure=ControlFailure.CF_INVALID_AGENT_STATE,
+                peripheral_error=ArmError.E_ARM_STAT_ALREADY_IN_REQUESTED_AGENT_MODE,
+            )
+        state = agent.mrd_states[mrd]
+        change = self._set_mrd(agent, mrd, state, agent.mrd_reasons.get(mrd, 0), routable)
+        return [change] if change else []
+
+    def work_to_active(self, agent_id: str, mrd: int) -> list[Change]:
+        """Media "Work to Active": allowed only in WORK; READY or NOT_READY is computed here."""
+        agent = self._media_agent(agent_id, mrd)
         if agent.mrd_states[mrd] is not NON_VOICE_WORK:
-            raise ControlError("MRD is not in WORK", failure=ControlFailure.CF_INVALID_AGENT_STATE)
+            raise ControlError(
+                "MRD is not in WORK",
+                failure=ControlFailure.CF_INVALID_AGENT_STATE,
+                peripheral_error=ArmError.E_ARM_STAT_INVALID_AGENT_STATE,
+            )
         target = agent.mrd_before_work.pop(mrd, S.NOT_READY)
         if target not in (S.AVAILABLE, S.NOT_READY):
             target = S.NOT_READY
@@ -430,7 +520,7 @@ class PeripheralModel:
             agent.state, agent.extension, agent.call_ids, agent.pending = S.LOGOUT, "", [], None
             agent.reason_code, agent.state_since, agent.controller = 0, 0.0, None
             agent.mrd_states = dict.fromkeys(agent.mrd_states, S.LOGOUT)
-            agent.mrd_before_work = {}
+            agent.mrd_before_work, agent.mrd_reasons, agent.mrd_routable = {}, {}, {}
         for data in snap["agents"]:
             self.apply_agent(data)
         self.calls = {c["call_id"]: Call.from_json(c) for c in snap["calls"]}

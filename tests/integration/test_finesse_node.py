@@ -417,3 +417,69 @@ async def test_cti_refusal_after_202_is_an_asynchronous_error_event(dep: Deploym
     assert text(update, "event") == "put"  # asynchronous errors use the lower-case verb (12.5 capture)
     assert "E_CTI_DEVICE_IN_USE" in text(update, "data/apiErrors/apiError/errorMessage")
     assert dep.node.model.user("1013").state == "LOGOUT"
+
+
+async def wait_for_event(dep: Deployment, node: str, marker: str) -> Any:
+    async with asyncio.timeout(3):
+        while not any(marker in e for e in dep.events_for(node)):
+            await asyncio.sleep(0.01)
+    return DET.fromstring(next(e for e in dep.events_for(node) if marker in e))
+
+
+async def test_media_put_state_routable_errors_and_work_to_active(dep: Deployment) -> None:
+    """Non-voice MRD 5000: state and routable changes, ARM refusals after the 202, Work to Active."""
+    await dep.call(
+        "PUT", "/User/1014", user="1014", body="<User><state>LOGIN</state><extension>2014</extension></User>"
+    )
+    node = f"{API}/User/1014/Media/5000"
+    await wait_for_event(dep, node, "<state>NOT_READY</state>")  # the voice sign-in signs into the MRDs
+    put = "PUT", "/User/1014/Media/5000"
+    status, _, headers = await dep.call(
+        *put, user="1014", body="<Media><state>READY</state></Media>", requestId="m-1"
+    )
+    assert status == 202 and headers["requestId"] == "m-1"
+    update = await wait_for_event(dep, node, "m-1")
+    assert text(update, "data/media/state") == "READY" and text(update, "data/media/routable") == "true"
+    status, doc, _ = await dep.call("GET", "/User/1014/Media/5000", user="1014")
+    assert text(doc, "state") == "READY"
+    # Not routable, then NOT_READY with a reason code: the Media document shows both.
+    await dep.call(*put, user="1014", body="<Media><routable>false</routable></Media>", requestId="m-2")
+    assert text(await wait_for_event(dep, node, "m-2"), "data/media/routable") == "false"
+    status, doc, _ = await dep.call("GET", "/User/1014/ReasonCodes?category=NOT_READY", user="1014")
+    rc_id = text(doc, "ReasonCode/uri").rsplit("/", 1)[1]
+    body = f"<Media><state>NOT_READY</state><reasonCodeId>{rc_id}</reasonCodeId></Media>"
+    await dep.call(*put, user="1014", body=body, requestId="m-3")
+    update = await wait_for_event(dep, node, "m-3")
+    assert (
+        text(update, "data/media/state") == "NOT_READY" and text(update, "data/media/reasonCodeId") == rc_id
+    )
+    # Refused by the CTI side after the 202: an asynchronous error naming the MRD.
+    status, _, _ = await dep.call(
+        *put, user="1014", body="<Media><routable>false</routable></Media>", requestId="m-4"
+    )
+    assert status == 202
+    err = await wait_for_event(dep, node, "m-4")
+    assert text(err, "data/apiErrors/apiError/errorMessage") == "E_ARM_STAT_ALREADY_IN_REQUESTED_AGENT_MODE"
+    assert text(err, "data/apiErrors/apiError/errorMedia") == "5000"
+    login = "<Media><state>LOGIN</state><maxDialogLimit>5</maxDialogLimit></Media>"
+    await dep.call(*put, user="1014", body=login, requestId="m-5")
+    err = await wait_for_event(dep, node, "m-5")
+    assert text(err, "data/apiErrors/apiError/errorMessage") == "E_ARM_STAT_AGENT_ALREADY_LOGGED_IN"
+    # Refused at once: Work to Active outside WORK, the voice MRD, an unknown MRD, somebody else's MRD.
+    active = "<Media><state>ACTIVE</state></Media>"
+    status, doc, _ = await dep.call(*put, user="1014", body=active)
+    assert status == 400 and text(doc, "ApiError/ErrorType") == "Invalid State"
+    status, _, _ = await dep.call("PUT", "/User/1014/Media/1", user="1014", body=active)
+    assert status == 400
+    status, _, _ = await dep.call("PUT", "/User/1014/Media/4242", user="1014", body=active)
+    assert status == 404
+    status, _, _ = await dep.call(*put, user="1015", body="<Media><state>READY</state></Media>")
+    assert status == 401
+    # The CTI session drops: the PG puts the MRD in WORK and (12.5+) keeps it there after reconnect.
+    await dep.fault(dep.a, "drop_sessions")
+    await wait_for_event(dep, node, "<state>WORK</state>")
+    await dep.wait_status("IN_SERVICE", timeout=10)
+    status, _, _ = await dep.call(*put, user="1014", body=active, requestId="m-6")
+    assert status == 202
+    update = await wait_for_event(dep, node, "m-6")
+    assert text(update, "data/media/state") == "NOT_READY"  # the state before the forced WORK

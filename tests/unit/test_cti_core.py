@@ -6,7 +6,9 @@ from cti_stub.core import Close, CoreConfig, CtiServerCore, IdleMode, Notice, Re
 from cti_stub.model import PeripheralModel
 from cti_stub.protocol import (
     AgentState,
+    ArmError,
     FrameDecoder,
+    MediaAction,
     Message,
     MessageType,
     ReasonCode,
@@ -438,3 +440,98 @@ def test_one_byte_tag_session_v15() -> None:
     conf, _ = h.send(sid, open_req(version=15), 15)
     assert conf.type == M.OPEN_CONF and conf.get(Tag.FLT_PERIPHERAL_ID) == 5000
     assert h.core.sessions[sid].version == 15
+
+
+# -- non-voice MRDs: the emulator-private media request ------------------------------------------
+def media_req(agent_id: str, mrd: int, action: MediaAction, **fields: int) -> Message:
+    return make(
+        M.EMU_SET_MEDIA_STATE_REQ, [(Tag.AGENT_ID, agent_id)], InvokeID=9, MRDID=mrd, Action=action, **fields
+    )
+
+
+def refusal(replies: list[Message]) -> tuple[int, int]:
+    (conf,) = [m for m in replies if m.type == M.CONTROL_FAILURE_CONF]
+    return conf["FailureCode"], conf["PeripheralErrorCode"]
+
+
+def test_media_sign_in_state_routable_and_their_errors() -> None:
+    h = Harness()
+    sid = h.opened()
+    h.login(sid)
+    mrd = h.model.agents["1000"].record.non_voice_mrds[0]
+    h.send(sid, media_req("1000", mrd, MediaAction.SET_STATE, AgentState=AgentState.LOGOUT))
+    # Signed out of the MRD: a state change is refused with the ARM "not logged in" code.
+    replies = h.send(sid, media_req("1000", mrd, MediaAction.SET_STATE, AgentState=AgentState.AVAILABLE))
+    assert refusal(replies) == (260, ArmError.E_ARM_STAT_AGENT_NOT_LOGGED_IN)
+    replies = h.send(sid, media_req("1000", mrd, MediaAction.SET_STATE, AgentState=AgentState.LOGIN))
+    assert replies[0].type == M.EMU_SET_MEDIA_STATE_CONF
+    (event,) = [m for m in replies if m.type == M.AGENT_STATE_EVENT]
+    assert (event["MRDID"], event["AgentState"], event["AgentMode"]) == (mrd, AgentState.NOT_READY, 1)
+    replies = h.send(sid, media_req("1000", mrd, MediaAction.SET_STATE, AgentState=AgentState.LOGIN))
+    assert refusal(replies) == (260, ArmError.E_ARM_STAT_AGENT_ALREADY_LOGGED_IN)
+    replies = h.send(sid, media_req("1000", mrd, MediaAction.SET_ROUTABLE, AgentMode=1))
+    assert refusal(replies) == (260, ArmError.E_ARM_STAT_ALREADY_IN_REQUESTED_AGENT_MODE)
+    replies = h.send(sid, media_req("1000", mrd, MediaAction.SET_ROUTABLE, AgentMode=0))
+    (event,) = [m for m in replies if m.type == M.AGENT_STATE_EVENT]
+    assert event["AgentMode"] == 0
+    # NOT_READY with a reason, then READY makes the agent routable again.
+    replies = h.send(
+        sid, media_req("1000", mrd, MediaAction.SET_STATE, AgentState=AgentState.NOT_READY, EventReasonCode=7)
+    )
+    (event,) = [m for m in replies if m.type == M.AGENT_STATE_EVENT]
+    assert (event["AgentState"], event["EventReasonCode"], event["AgentMode"]) == (AgentState.NOT_READY, 7, 0)
+    replies = h.send(sid, media_req("1000", mrd, MediaAction.SET_STATE, AgentState=AgentState.AVAILABLE))
+    (event,) = [m for m in replies if m.type == M.AGENT_STATE_EVENT]
+    assert (event["AgentState"], event["AgentMode"]) == (AgentState.AVAILABLE, 1)
+    # The voice state is untouched by all this.
+    assert h.model.agents["1000"].state is AgentState.NOT_READY
+
+
+def test_media_work_to_active_only_in_work_and_bad_requests() -> None:
+    h = Harness()
+    sid = h.opened()
+    h.login(sid)
+    mrd = h.model.agents["1000"].record.non_voice_mrds[0]
+    h.send(sid, media_req("1000", mrd, MediaAction.SET_STATE, AgentState=AgentState.AVAILABLE))
+    replies = h.send(sid, media_req("1000", mrd, MediaAction.WORK_TO_ACTIVE))
+    assert refusal(replies) == (260, ArmError.E_ARM_STAT_INVALID_AGENT_STATE)
+    h.core.session_lost(sid, h.now)  # the CTI client drops: WORK on every non-voice MRD
+    assert h.model.agents["1000"].mrd_states[mrd] is AgentState.WORK_NOT_READY
+    assert h.model.agents["1000"].mrd_routable[mrd] is True  # the agent's mode survives the WORK
+    sid = h.connect()
+    h.send(sid, open_req())  # OPEN_CONF, SYSTEM_EVENT and the announcement of logged-in agents
+    replies = h.send(sid, media_req("1000", mrd, MediaAction.WORK_TO_ACTIVE))
+    assert replies[0].type == M.EMU_SET_MEDIA_STATE_CONF
+    # Computed by the PG: back to the state it had before the forced WORK (READY), routable.
+    assert h.model.agents["1000"].mrd_states[mrd] is AgentState.AVAILABLE
+    assert h.model.agents["1000"].mrd_routable[mrd] is True
+    # Unknown MRD, unknown agent, unknown action: refused, nothing changes, the session lives on.
+    assert refusal(h.send(sid, media_req("1000", 4242, MediaAction.SET_ROUTABLE, AgentMode=1)))[0] == 260
+    assert refusal(h.send(sid, media_req("nobody", mrd, MediaAction.SET_ROUTABLE, AgentMode=1)))[0] == 256
+    assert (
+        refusal(h.send(sid, make(M.EMU_SET_MEDIA_STATE_REQ, [(Tag.AGENT_ID, "1000")], MRDID=mrd, Action=9)))[
+            0
+        ]
+        == 260
+    )
+    assert h.model.agents["1000"].mrd_states[mrd] is AgentState.AVAILABLE
+    assert sid in h.core.sessions
+
+
+def test_media_states_replicate_to_the_idle_side() -> None:
+    h = Harness()
+    sid = h.opened()
+    h.login(sid)
+    mrd = h.model.agents["1000"].record.non_voice_mrds[0]
+    h.send(
+        sid, media_req("1000", mrd, MediaAction.SET_STATE, AgentState=AgentState.NOT_READY, EventReasonCode=3)
+    )
+    h.send(sid, media_req("1000", mrd, MediaAction.SET_ROUTABLE, AgentMode=0))
+    twin = PeripheralModel(generate(5))
+    twin.apply_agent(h.model.agents["1000"].to_json())
+    agent = twin.agents["1000"]
+    assert (agent.mrd_states[mrd], agent.mrd_reasons[mrd], agent.mrd_routable[mrd]) == (
+        AgentState.NOT_READY,
+        3,
+        False,
+    )

@@ -125,6 +125,11 @@ FIXED: dict[int, tuple[FixedField, ...]] = {
     M.CLEAR_CALL_CONF: _f("InvokeID:I"),
     M.CLEAR_CONNECTION_REQ: _f("InvokeID:I PeripheralID:I ConnectionCallID:I ConnectionDeviceIDType:H"),
     M.CLEAR_CONNECTION_CONF: _f("InvokeID:I"),
+    # Emulator-private (constants.py): Finesse's non-voice MRD requests. Floating: AgentID.
+    M.EMU_SET_MEDIA_STATE_REQ: _f(
+        "InvokeID:I PeripheralID:I MRDID:i Action:H AgentState:H EventReasonCode:H AgentMode:H MaxTaskLimit:I"
+    ),
+    M.EMU_SET_MEDIA_STATE_CONF: _f("InvokeID:I"),
     M.STANDBY_ACTIVE_EVENT_MSG: (),
     M.ACTIVE_MAINTENANCE_REQ_MSG: _f("InvokeID:I"),
     M.ACTIVE_MAINTENANCE_RESP_MSG: _f("InvokeID:I MaintenanceModeAccepted:H"),

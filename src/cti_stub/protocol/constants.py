@@ -90,6 +90,12 @@ class MessageType(IntEnum):
     ACTIVE_MAINTENANCE_RESP_MSG = 279
     ACTIVE_MAINTENANCE_EVENT_MSG = 280
     STOPPING_REQUESTS_TO_THIS_SIDE_IND = 281
+    # Emulator-private: Finesse's non-voice MRD requests. On a real PG these travel as ARM / task
+    # messages (v15 guide numbers 150-190) whose layouts are not public, so the emulator does not
+    # pretend to speak them; a number far from any GED-188 message keeps a real client from
+    # mistaking these for one (docs/cti.md, "Non-voice MRDs").
+    EMU_SET_MEDIA_STATE_REQ = 0x7E01
+    EMU_SET_MEDIA_STATE_CONF = 0x7E02
 
     @classmethod
     def name_of(cls, value: int) -> str:
@@ -150,6 +156,35 @@ class ControlFailure(IntEnum):
     CF_INVALID_AGENT_STATE = 260
     CF_INVALID_AGENT_REASON_CODE = 266
     CF_REASON_CODE_REQUIRED = 281
+
+
+class MediaAction(IntEnum):
+    """What an EMU_SET_MEDIA_STATE_REQ asks for in one MRD (the Media PUT bodies of Finesse)."""
+
+    SET_STATE = 0  # AgentState LOGIN, LOGOUT, NOT_READY (with EventReasonCode) or AVAILABLE
+    SET_ROUTABLE = 1  # AgentMode in Routable
+    WORK_TO_ACTIVE = 2  # "Change Agent from Work State to Active": READY or NOT_READY computed by the PG
+
+
+class ArmError(IntEnum):
+    """PeripheralErrorCode of a refused media request; Finesse reports the name in ``errorMessage``.
+
+    Names from the Finesse Media API errors (reference section 6); the numbers are the emulator's.
+    """
+
+    E_ARM_STAT_AGENT_ALREADY_LOGGED_IN = 1001
+    E_ARM_STAT_AGENT_NOT_LOGGED_IN = 1006
+    E_ARM_STAT_ALREADY_IN_REQUESTED_AGENT_MODE = 1011
+    E_ARM_STAT_INVALID_AGENT_STATE = 1020
+
+
+# errorType and errorData Finesse shows for each ArmError (reference section 6; the last is inferred).
+ARM_ERROR_TEXT: dict[ArmError, tuple[str, str]] = {
+    ArmError.E_ARM_STAT_AGENT_ALREADY_LOGGED_IN: ("Agent already logged into MRD", "1"),
+    ArmError.E_ARM_STAT_AGENT_NOT_LOGGED_IN: ("Agent not logged into MRD", "6"),
+    ArmError.E_ARM_STAT_ALREADY_IN_REQUESTED_AGENT_MODE: ("Agent already in requested mode", "1"),
+    ArmError.E_ARM_STAT_INVALID_AGENT_STATE: ("Invalid State", "0"),
+}
 
 
 class AgentState(IntEnum):

@@ -48,6 +48,17 @@ DialogEvent = Literal["POST", "PUT", "DELETE"]
 
 
 @dataclass
+class MediaSlot:
+    """A user's state in one non-voice MRD, as the CTI events report it."""
+
+    state: str = "LOGOUT"
+    reason_code: int = 0
+    routable: bool = False
+    state_change_time: float = 0.0
+    request_id: str = ""  # of the Media PUT whose result the next media event carries
+
+
+@dataclass
 class User:
     id: str
     state: str = "LOGOUT"
@@ -55,7 +66,7 @@ class User:
     extension: str = ""
     pending_state: str = ""
     state_change_time: float = 0.0
-    media: dict[int, str] = field(default_factory=dict)  # non-voice MRD -> Finesse state
+    media: dict[int, MediaSlot] = field(default_factory=dict)  # non-voice MRDs
     # requestId of the client request whose result the next user event carries (then cleared).
     request_id: str = ""
 
@@ -86,6 +97,7 @@ class UserChange:
 class MediaChange:
     user_id: str
     mrd: int
+    request_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -138,6 +150,20 @@ class FinesseModel:
         user.state, user.state_change_time, user.pending_state = state, now, ""
         return [UserChange(user.id)]
 
+    @staticmethod
+    def _media_state(user: User, mrd: int, state: str, msg: Message, now: float) -> list[Change]:
+        slot = user.media.setdefault(mrd, MediaSlot())
+        reason = msg["EventReasonCode"] if state in ("NOT_READY", "LOGOUT") else 0
+        routable = bool(msg["AgentMode"]) and state != "LOGOUT"
+        unchanged = (state, reason, routable) == (slot.state, slot.reason_code, slot.routable)
+        if unchanged and not slot.request_id:
+            return []
+        if state != slot.state:
+            slot.state_change_time = now
+        slot.state, slot.reason_code, slot.routable = state, reason, routable
+        request_id, slot.request_id = slot.request_id, ""
+        return [MediaChange(user.id, mrd, request_id)]
+
     def _set_extension(self, user: User, extension: str) -> None:
         if user.extension and self._by_extension.get(user.extension) == user.id:
             del self._by_extension[user.extension]
@@ -158,10 +184,7 @@ class FinesseModel:
         state = FINESSE_STATE[cti_state]
         mrd = msg["MRDID"]
         if mrd not in (VOICE_MRD, 0, -1):
-            if user.media.get(mrd) == state:
-                return []
-            user.media[mrd] = state
-            return [MediaChange(user.id, mrd)]
+            return self._media_state(user, mrd, state, msg, now)
         extension = msg.get_str(Tag.AGENT_EXTENSION) or msg.get_str(Tag.AGENT_INSTRUMENT) or ""
         reason = msg["EventReasonCode"] if state in ("NOT_READY", "LOGOUT") else 0
         unchanged = (state, reason, extension) == (user.state, user.reason_code, user.extension)

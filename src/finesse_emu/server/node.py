@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from cti_stub.protocol import MessageType, Tag, make
+from cti_stub.protocol import ARM_ERROR_TEXT, ArmError, MediaAction, MessageType, Tag, make
 from finesse_emu import api_xml as X
 from finesse_emu.admin import FaultKind, FaultRegistry, admin_routes, bound_port
 from finesse_emu.auth import Authenticator, AuthUser, AwdbClient
@@ -35,6 +35,7 @@ from finesse_emu.cti import (
     LinkUp,
     Unsolicited,
 )
+from finesse_emu.directory import VOICE_MRD
 from finesse_emu.logs import get_logger
 from finesse_emu.server.model import (
     REQUESTABLE,
@@ -42,6 +43,7 @@ from finesse_emu.server.model import (
     DialogChange,
     FinesseModel,
     MediaChange,
+    MediaSlot,
     UserChange,
 )
 from finesse_emu.server.rest import API, build_app
@@ -121,6 +123,16 @@ FAULT_KINDS = [
 ]
 
 
+def media_api_error(peripheral_error: int, mrd: int, detail: str) -> X.ApiError:
+    """The asynchronous ApiError of a refused Media PUT (``E_ARM_STAT_...`` in ``errorMessage``)."""
+    try:
+        arm = ArmError(peripheral_error)
+    except ValueError:
+        return X.ApiError("Invalid State", detail, "", error_media=str(mrd))
+    error_type, error_data = ARM_ERROR_TEXT[arm]
+    return X.ApiError(error_type, arm.name, error_data, error_media=str(mrd))
+
+
 class FinesseNode:
     def __init__(
         self,
@@ -161,6 +173,7 @@ class FinesseNode:
         self._by_login: dict[str, str] = {}
         self.teams: dict[int, str] = {}
         self.mrds: dict[int, str] = {}
+        self._media_limits: dict[tuple[str, int], int] = {}  # maxDialogLimit given at MRD sign-in
         self.reason_codes: list[X.ReasonCodeView] = []
         self.wrapup_reasons: list[X.WrapUpReasonView] = []
         self._subscribed: set[str] = set()
@@ -348,7 +361,8 @@ class FinesseNode:
             elif isinstance(change, MediaChange):
                 node = f"{API}/User/{change.user_id}/Media/{change.mrd}"
                 if change.user_id in self.directory:
-                    self._emit(node, X.media_event(self.media_view(change.user_id, change.mrd)), "PUT", "")
+                    view = self.media_view(change.user_id, change.mrd)
+                    self._emit(node, X.media_event(view), "PUT", change.request_id)
             elif isinstance(change, DialogChange):
                 self._publish_dialog(change)
 
@@ -547,14 +561,84 @@ class FinesseNode:
 
     def media_view(self, user_id: str, mrd: int) -> X.MediaView:
         u = self.model.user(user_id)
-        state = u.state if mrd == 1 else u.media.get(mrd, "LOGOUT")
+        name = self.mrds.get(mrd, str(mrd))
+        if mrd == VOICE_MRD:
+            reason = self._reason("NOT_READY", u.reason_code) if u.state == "NOT_READY" else None
+            return X.MediaView(
+                user_id, mrd, name, state=u.state, routable=u.state != "LOGOUT", reason_code=reason,
+                state_change_time=u.state_change_time or None,
+            )  # fmt: skip
+        slot = u.media.get(mrd) or MediaSlot()
+        category = "LOGOUT" if slot.state == "LOGOUT" else "NOT_READY"
+        reason = self._reason(category, slot.reason_code) if slot.state in ("NOT_READY", "LOGOUT") else None
         return X.MediaView(
-            user_id=user_id,
-            mrd_id=mrd,
-            name=self.mrds.get(mrd, str(mrd)),
-            state=state,
-            routable=state not in ("LOGOUT", "WORK"),
+            user_id,
+            mrd,
+            name,
+            state=slot.state,
+            state_change_time=slot.state_change_time or None,
+            routable=slot.routable,
+            reason_code=reason,
+            max_dialog_limit=self._media_limits.get((user_id, mrd), 1),
         )
+
+    # -- Media PUT (non-voice MRDs) ------------------------------------------------------------------
+    async def change_media_state(
+        self, target: AuthUser, mrd: int, update: X.MediaUpdate, request_id: str
+    ) -> X.ErrorResponse | None:
+        """Sign in, state, routable or Work to Active in one MRD: 202, then the Media event."""
+        user = self.model.user(target.id)
+        slot = user.media.get(mrd) or MediaSlot()
+        fields: dict[str, int] = {"MRDID": mrd, "PeripheralID": self.config.peripheral_id}
+        if update.work_to_active:
+            # "Users can only use this API when an agent state is WORK."
+            if slot.state != "WORK":
+                return X.invalid_state("state", "Invalid State: the agent is not in WORK in this MRD")
+            fields["Action"] = MediaAction.WORK_TO_ACTIVE
+        elif update.state is not None:
+            wanted = update.state.value
+            reason = 0
+            if update.reason_code_id is not None:
+                if wanted not in ("NOT_READY", "LOGOUT"):
+                    return X.invalid_input("reasonCodeId", "A reason code goes with NOT_READY or LOGOUT only")
+                rc = self.reason_code_by_id(update.reason_code_id)
+                if rc is None or rc.category != wanted:
+                    return X.invalid_input("reasonCodeId", "Invalid reasonCodeId specified")
+                reason = rc.code
+            fields |= {
+                "Action": MediaAction.SET_STATE,
+                "AgentState": REQUESTABLE[wanted],
+                "EventReasonCode": reason,
+            }
+            if wanted == "LOGIN":
+                fields["MaxTaskLimit"] = update.max_dialog_limit or 1
+                self._media_limits[(target.id, mrd)] = update.max_dialog_limit or 1
+        else:
+            fields |= {"Action": MediaAction.SET_ROUTABLE, "AgentMode": int(bool(update.routable))}
+        msg = make(M.EMU_SET_MEDIA_STATE_REQ, [(Tag.AGENT_ID, target.id)], **fields)
+        user.media.setdefault(mrd, slot).request_id = request_id
+        self._spawn(self._send_media_request(target.id, mrd, msg, request_id))
+        return None
+
+    async def _send_media_request(self, user_id: str, mrd: int, msg: Any, request_id: str) -> None:
+        try:
+            await self.cti.request(msg, timeout=self.timers.cti_open_timeout)
+        except CtiRequestError as exc:
+            slot = self.model.user(user_id).media.get(mrd)
+            if slot is not None:
+                slot.request_id = ""
+            node = source = f"{API}/User/{user_id}/Media/{mrd}"
+            code = (
+                exc.reply["PeripheralErrorCode"]
+                if exc.reply is not None and exc.reply.type == M.CONTROL_FAILURE_CONF
+                else 0
+            )
+            err = media_api_error(code, mrd, str(exc))
+            text = update_document(X.api_errors_event([err]), "PUT", request_id, source, error=True)
+            self.published.append((node, text))
+            if self.notifier is not None and self.notifier.connected:
+                self._spawn(self.notifier.publish(node, text))
+            log.info("finesse_media_change_failed", user=user_id, mrd=mrd, error=str(exc))
 
     def dialog_view(self, dialog_id: str) -> X.DialogView:
         d = self.model.dialogs[dialog_id]

@@ -299,7 +299,35 @@ def _schemas() -> dict[str, Schema]:
         "DialogAction": _dialog_action(),
         # The request body of PUT /finesse/api/User/{user}: what api_xml.parse_user_update accepts.
         "UserUpdate": _user_update(),
+        # The request body of PUT /finesse/api/User/{user}/Media/{mrd}: api_xml.parse_media_update.
+        "MediaUpdate": _media_update(),
     }
+
+
+def _media_update() -> Schema:
+    schema = _closed(
+        _obj(
+            "Media",
+            {
+                "state": _text(enum=[s.value for s in X.MediaState]),
+                "routable": _bool(),
+                "reasonCodeId": _int("ReasonCode database id", **_INT32),
+                "maxDialogLimit": _int("sign-in only", minimum=1, maximum=10),
+                "interruptAction": _text(enum=["ACCEPT", "IGNORE"]),
+                "dialogLogoutAction": _text(enum=["CLOSE", "TRANSFER"]),
+            },
+            (),
+        )
+    )
+    schema["description"] = (
+        "Sign in to a non-voice MRD (state LOGIN, with maxDialogLimit, interruptAction, "
+        "dialogLogoutAction), READY, NOT_READY (optional reasonCodeId), LOGOUT, routable true/false, "
+        "or Work to Active (state ACTIVE, the emulator's reading of a body no public source shows; "
+        "allowed only in WORK, else 400 Invalid State). The voice MRD (1) belongs to PUT User (400). "
+        "Refusals by the CTI side come after the 202 as an Update with apiErrors (E_ARM_STAT_...)."
+    )
+    schema["anyOf"] = [{"required": ["state"]}, {"required": ["routable"]}]
+    return schema
 
 
 def _user_update() -> Schema:
@@ -455,6 +483,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", f"{API}/User/{{user}}/Media"): Operation("A user's media (MRDs)", (200, 404), "MediaList"),
     ("GET", f"{API}/User/{{user}}/Media/{{mrd}}"): Operation(
         "A user's state in one MRD", (200, 404), "Media"
+    ),
+    ("PUT", f"{API}/User/{{user}}/Media/{{mrd}}"): Operation(
+        "Change a user's state in a non-voice MRD (sign in, state, routable, Work to Active)",
+        (202, 400, 404),
+        None,
+        "MediaUpdate",
     ),
     ("GET", f"{API}/User/{{user}}/ReasonCodes"): Operation(
         "Reason codes of a category", (200, 400, 404), "ReasonCodes", query=(_CATEGORY,)

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from finesse_emu import api_xml as X
 from finesse_emu.auth import AuthError, AuthUser, parse_basic
+from finesse_emu.directory import VOICE_MRD
 from finesse_emu.logs import get_logger
 from finesse_emu.server.openapi import OPENAPI_PATH, build_openapi
 
@@ -123,6 +124,7 @@ def build_app(node: FinesseNode) -> web.Application:
     r.add_put(f"{API}/Dialog/{{dialog}}", put_dialog)
     r.add_get(f"{API}/User/{{user}}/Media", get_media_list)
     r.add_get(f"{API}/User/{{user}}/Media/{{mrd}}", get_media)
+    r.add_put(f"{API}/User/{{user}}/Media/{{mrd}}", put_media)
     r.add_get(f"{API}/User/{{user}}/ReasonCodes", get_reason_codes)
     r.add_get(f"{API}/ReasonCode/{{id}}", get_reason_code)
     r.add_get(f"{API}/User/{{user}}/WrapUpReasons", get_wrapup_reasons)
@@ -225,18 +227,45 @@ async def get_media_list(request: web.Request) -> web.Response:
     return xml_response(X.media_list(node.media_view(target.id, mrd) for mrd in node.mrds_of(target)))
 
 
-async def get_media(request: web.Request) -> web.Response:
-    target = target_user(request, write=False)
+def target_media(request: web.Request, write: bool) -> tuple[AuthUser, int] | web.Response:
+    """The user and MRD named in the path, if the caller may see (or change) them."""
+    target = target_user(request, write)
     if isinstance(target, web.Response):
         return target
-    node = request.app[NODE_KEY]
     try:
         mrd = int(request.match_info["mrd"])
     except ValueError:
         mrd = -1
-    if mrd not in node.mrds_of(target):
+    if mrd not in request.app[NODE_KEY].mrds_of(target):
         return error(X.not_found(X.NotFound.OTHER, request.match_info["mrd"], "MRD not found"))
-    return xml_response(X.media(node.media_view(target.id, mrd)))
+    return target, mrd
+
+
+async def get_media(request: web.Request) -> web.Response:
+    found = target_media(request, write=False)
+    if isinstance(found, web.Response):
+        return found
+    target, mrd = found
+    return xml_response(X.media(request.app[NODE_KEY].media_view(target.id, mrd)))
+
+
+async def put_media(request: web.Request) -> web.Response:
+    """Non-voice MRD: sign in, state, routable, Work to Active (202, then the Media event)."""
+    found = target_media(request, write=True)
+    if isinstance(found, web.Response):
+        return found
+    target, mrd = found
+    node = request.app[NODE_KEY]
+    try:
+        update = X.parse_media_update(await request.read())
+    except X.XmlInputError as exc:
+        return error(exc.response)
+    if mrd == VOICE_MRD:  # the voice MRD's state belongs to PUT User
+        return error(X.invalid_input("mrdId", "Use PUT User to change the voice MRD"))
+    problem = await node.change_media_state(target, mrd, update, request.headers.get("requestId", ""))
+    if problem is not None:
+        return error(problem)
+    return web.Response(status=202)
 
 
 async def get_reason_codes(request: web.Request) -> web.Response:
