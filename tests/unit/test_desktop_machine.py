@@ -1,0 +1,335 @@
+"""The desktop failover algorithm, every branch, on a virtual clock (no sockets, no sleeping)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from finesse_emu.desktop.machine import (
+    CancelTimer,
+    Command,
+    ConnectNotification,
+    DesktopConfig,
+    DesktopMachine,
+    DesktopState,
+    DropNotification,
+    GetSystemInfo,
+    LoadDesktop,
+    Record,
+    Result,
+    SetTimer,
+    SignIn,
+    SignOut,
+    SystemInfo,
+)
+from finesse_emu.timers import Timers
+
+PUB, SUB = "finesse-a", "finesse-b"
+
+
+@dataclass
+class NodeSim:
+    reachable: bool = True
+    status: str = "IN_SERVICE"
+    heartbeat_ok: bool = True
+    xmpp_ok: bool = True
+    sign_in: Result = field(default_factory=lambda: Result(True))
+
+
+class World:
+    """Answers the machine's commands at once from the nodes' current health; timers on a virtual clock."""
+
+    def __init__(self, machine: Any) -> None:
+        self.m = machine
+        self.now = 0.0
+        self.nodes = {PUB: NodeSim(), SUB: NodeSim()}
+        self.timers: dict[str, float] = {}
+        self.log: list[Command] = []
+        self.records: list[Record] = []
+
+    def run(self, cmds: list[Command]) -> None:
+        queue = list(cmds)
+        while queue:
+            cmd = queue.pop(0)
+            self.log.append(cmd)
+            queue.extend(self._execute(cmd))
+
+    def _execute(self, cmd: Command) -> list[Command]:
+        m, now = self.m, self.now
+        if isinstance(cmd, Record):
+            self.records.append(cmd)
+        elif isinstance(cmd, SetTimer):
+            self.timers[cmd.name] = now + cmd.delay
+        elif isinstance(cmd, CancelTimer):
+            self.timers.pop(cmd.name, None)
+        elif isinstance(cmd, GetSystemInfo):
+            n = self.nodes[cmd.node]
+            return m.on_system_info(now, cmd.node, SystemInfo(n.reachable, n.status, n.heartbeat_ok))
+        elif isinstance(cmd, ConnectNotification):
+            n = self.nodes[cmd.node]
+            return m.on_notification(now, cmd.node, Result(n.reachable and n.xmpp_ok))
+        elif isinstance(cmd, SignIn):
+            n = self.nodes[cmd.node]
+            ok = n.reachable and n.status == "IN_SERVICE"
+            return m.on_sign_in(now, cmd.node, n.sign_in if ok or not n.sign_in.ok else Result(False, "503"))
+        elif isinstance(cmd, LoadDesktop):
+            n = self.nodes[cmd.node]
+            return m.on_loaded(now, cmd.node, Result(n.reachable))
+        return []
+
+    def advance(self, seconds: float) -> None:
+        end = self.now + seconds
+        while self.timers and min(self.timers.values()) <= end:
+            name = min(self.timers, key=lambda k: self.timers[k])
+            self.now = self.timers.pop(name)
+            self.run(self.m.on_timer(self.now, name))
+        self.now = end
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [r.fields for r in self.records if r.event == name]
+
+    def commands(self, kind: type) -> list[Any]:
+        return [c for c in self.log if isinstance(c, kind)]
+
+
+def world(**config: Any) -> World:
+    cfg = DesktopConfig(agent_id="1000", home=PUB, other=SUB, timers=Timers.build(1.0), **config)
+    w = World(DesktopMachine(cfg))
+    w.run(w.m.start(w.now))
+    return w
+
+
+def test_sign_in_loads_config_and_gadgets_then_signed_in() -> None:
+    w = world()
+    assert w.m.state is DesktopState.SIGNED_IN and w.m.node == PUB and w.m.xmpp_up
+    assert [type(c).__name__ for c in w.log if not isinstance(c, Record)] == [
+        "SignIn",
+        "ConnectNotification",
+        "LoadDesktop",
+    ]
+    assert w.commands(LoadDesktop) == [LoadDesktop(PUB, config=True)]
+    assert w.events("signed_in") == [{"agent": "1000", "node": PUB}]
+
+
+def kill_publisher(w: World) -> None:
+    w.nodes[PUB] = NodeSim(reachable=False)
+    w.run(w.m.on_notification_lost(w.now))
+
+
+def test_publisher_killed_three_notification_attempts_then_moves_to_the_subscriber() -> None:
+    w = world()
+    w.now = 100.0
+    kill_publisher(w)
+    assert w.m.state is DesktopState.RECONNECTING_NOTIFICATION
+    w.advance(9.9)
+    assert len(w.commands(ConnectNotification)) == 1 + 2  # first sign-in, then attempts 1 and 2
+    assert w.m.state is DesktopState.RECONNECTING_NOTIFICATION
+    w.advance(0.1)  # third attempt at +10 s fails: the failover logic begins
+    (detected,) = w.events("failover_detected")
+    assert detected["trigger"] == "notification" and w.now == 110.0
+    # Poll the publisher (down), the subscriber (healthy), the publisher once more (still down): move.
+    polls = [c.node for c in w.commands(GetSystemInfo)]
+    assert polls == [PUB, SUB, PUB]
+    assert w.m.state is DesktopState.SIGNED_IN and w.m.node == SUB and w.m.moved
+    assert w.commands(LoadDesktop)[-1] == LoadDesktop(SUB, config=False)  # config is not reloaded
+    (done,) = w.events("failover_done")
+    assert done["node"] == SUB and done["seconds"] == 0.0
+    assert w.events("moved") == [{"agent": "1000", "from": PUB, "to": SUB}]
+
+
+def test_no_automatic_return_after_the_publisher_recovers() -> None:
+    w = world()
+    kill_publisher(w)
+    w.advance(10)
+    assert w.m.node == SUB
+    w.nodes[PUB] = NodeSim()
+    w.advance(3600)
+    # Events about the publisher no longer concern this desktop; nothing polls or moves.
+    w.run(w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE"))
+    w.run(w.m.on_system_info_event(w.now, PUB, "IN_SERVICE"))
+    assert w.m.node == SUB and w.m.state is DesktopState.SIGNED_IN
+    assert [c.node for c in w.commands(GetSystemInfo)] == [PUB, SUB, PUB]
+    # If the subscriber fails later, the publisher is the other node: failing over to it is normal.
+    w.nodes[SUB] = NodeSim(reachable=False)
+    w.run(w.m.on_notification_lost(w.now))
+    w.advance(10)
+    assert w.m.node == PUB and w.m.state is DesktopState.SIGNED_IN
+
+
+def test_publisher_recovering_during_the_check_keeps_the_desktop_there() -> None:
+    w = world()
+    w.log.clear()
+    w.nodes[PUB].status = "OUT_OF_SERVICE"
+    machine_answer = w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE")
+    # Run the steps by hand to recover the publisher between the subscriber check and the re-check.
+    assert machine_answer[-1] == GetSystemInfo(PUB)
+    cmds = w.m.on_system_info(w.now, PUB, SystemInfo(True, "OUT_OF_SERVICE", False))
+    assert cmds == [GetSystemInfo(SUB)]
+    cmds = w.m.on_system_info(w.now, SUB, SystemInfo(True, "IN_SERVICE", True))
+    assert cmds == [GetSystemInfo(PUB)]  # "it checks the publisher one more time"
+    w.nodes[PUB].status = "IN_SERVICE"
+    w.run(w.m.on_system_info(w.now, PUB, SystemInfo(True, "IN_SERVICE", True)))
+    # XMPP stayed up (the trigger was the SystemInfo event): no Notification request, just refresh.
+    assert w.m.state is DesktopState.SIGNED_IN and w.m.node == PUB and not w.m.moved
+    assert len(w.commands(ConnectNotification)) == 0
+    assert [type(c).__name__ for c in w.log if not isinstance(c, Record)] == ["SignIn", "LoadDesktop"]
+
+
+def test_subscriber_with_a_failing_cti_heartbeat_is_not_used() -> None:
+    w = world()
+    w.nodes[PUB] = NodeSim(status="OUT_OF_SERVICE", heartbeat_ok=False)
+    w.nodes[SUB] = NodeSim(status="IN_SERVICE", heartbeat_ok=False)  # step 3 fails
+    w.run(w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE"))
+    assert w.m.state is DesktopState.FAILING_OVER
+    assert w.timers == {"systeminfo_poll": 20.0}
+    w.advance(20)
+    assert [c.node for c in w.commands(GetSystemInfo)] == [PUB, SUB, PUB, SUB]
+    w.nodes[SUB].heartbeat_ok = True
+    w.advance(20)
+    assert w.m.node == SUB and w.m.state is DesktopState.SIGNED_IN
+    assert w.events("failover_done")[0]["seconds"] == 40.0
+
+
+def test_cti_failover_both_nodes_out_of_service_then_back_on_the_same_node() -> None:
+    w = world()
+    for n in w.nodes.values():
+        n.status, n.heartbeat_ok = "OUT_OF_SERVICE", False
+    w.run(w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE"))
+    w.advance(20)
+    assert w.m.state is DesktopState.FAILING_OVER
+    for n in w.nodes.values():
+        n.status, n.heartbeat_ok = "IN_SERVICE", True
+    w.advance(20)  # the next poll finds the publisher healthy first
+    assert w.m.state is DesktopState.SIGNED_IN and w.m.node == PUB and not w.m.moved
+    assert w.events("failover_done")[0] == {
+        "agent": "1000",
+        "node": PUB,
+        "seconds": 40.0,
+        "trigger": "systeminfo",
+    }
+
+
+def test_presence_unavailable_is_a_trigger_and_a_dead_notification_is_reconnected() -> None:
+    w = world()
+    w.nodes[PUB].xmpp_ok = False  # Prosody of the publisher down, its REST fine
+    w.nodes[PUB].status = "OUT_OF_SERVICE"
+    w.run(w.m.on_finesse_presence(w.now, available=False))
+    assert w.events("failover_detected")[0]["trigger"] == "presence"
+    assert w.m.node == SUB
+    # The XMPP session to the publisher was still up: it is closed before connecting to the subscriber.
+    assert DropNotification(PUB) in w.log
+
+
+def test_notification_restored_within_three_attempts_is_not_a_failover() -> None:
+    w = world()
+    w.nodes[PUB].xmpp_ok = False
+    w.run(w.m.on_notification_lost(w.now))
+    w.nodes[PUB].xmpp_ok = True
+    w.advance(5)
+    assert w.m.state is DesktopState.SIGNED_IN and w.m.node == PUB
+    assert w.events("failover_detected") == [] and w.events("notification_restored")[0]["attempts"] == 2
+
+
+def test_triggers_are_ignored_while_failing_over_and_stale_results_are_dropped() -> None:
+    w = world()
+    w.nodes[PUB] = NodeSim(status="OUT_OF_SERVICE", heartbeat_ok=False)
+    w.nodes[SUB] = NodeSim(status="OUT_OF_SERVICE", heartbeat_ok=False)
+    w.run(w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE"))
+    before = list(w.log)
+    w.run(w.m.on_finesse_presence(w.now, False))
+    w.run(w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE"))
+    assert w.log == before and len(w.events("failover_detected")) == 1
+    # A late answer for a node the machine is not asking about changes nothing.
+    assert w.m.on_system_info(w.now, SUB, SystemInfo(True, "IN_SERVICE", True)) == []
+    assert w.m.on_sign_in(w.now, SUB, Result(True)) == []
+    assert w.m.on_loaded(w.now, SUB, Result(True)) == []
+    assert w.m.state is DesktopState.FAILING_OVER
+
+
+def test_single_node_deployment_just_keeps_polling_its_node() -> None:
+    cfg = DesktopConfig(agent_id="1000", home=PUB, other="", timers=Timers.build(1.0))
+    w = World(DesktopMachine(cfg))
+    w.run(w.m.start(0.0))
+    w.nodes[PUB].status = "OUT_OF_SERVICE"
+    w.run(w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE"))
+    w.advance(60)
+    assert [c.node for c in w.commands(GetSystemInfo)] == [PUB] * 4
+    w.nodes[PUB].status = "IN_SERVICE"
+    w.advance(20)
+    assert w.m.state is DesktopState.SIGNED_IN
+
+
+def test_sign_in_retries_while_out_of_service_and_stops_on_bad_credentials() -> None:
+    cfg = DesktopConfig(agent_id="1000", home=PUB, other=SUB, timers=Timers.build(1.0))
+    w = World(DesktopMachine(cfg))
+    w.nodes[PUB].status = "OUT_OF_SERVICE"
+    w.run(w.m.start(0.0))
+    assert w.m.state is DesktopState.SIGNING_IN and w.timers == {"sign_in_retry": 20.0}
+    w.nodes[PUB].status = "IN_SERVICE"
+    w.advance(20)
+    assert w.m.state is DesktopState.SIGNED_IN
+    cfg2 = DesktopConfig(agent_id="1001", home=PUB, other=SUB, timers=Timers.build(1.0))
+    w2 = World(DesktopMachine(cfg2))
+    w2.nodes[PUB].sign_in = Result(False, "401 Unauthorized", fatal=True)
+    w2.run(w2.m.start(0.0))
+    assert w2.m.state is DesktopState.SIGNED_OUT and w2.timers == {}
+    assert w2.events("sign_in_failed")[0]["error"] == "401 Unauthorized"
+
+
+def test_browser_close_crash_and_refresh() -> None:
+    w = world()
+    w.run(w.m.refresh(w.now))
+    assert w.log[-1] != DropNotification(PUB) and DropNotification(PUB, presence=True) in w.log
+    assert w.m.state is DesktopState.SIGNED_IN and w.commands(LoadDesktop)[-1] == LoadDesktop(
+        PUB, config=True
+    )
+    w.run(w.m.close(w.now, crash=True))
+    assert DropNotification(PUB, presence=False) in w.log and w.m.state is DesktopState.SIGNED_OUT
+    assert w.m.close(w.now) == [] and w.m.refresh(w.now) == []  # nothing left to close
+    w2 = world()
+    w2.run(w2.m.close(w2.now))
+    assert DropNotification(PUB, presence=True) in w2.log and w2.events("browser_close")
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.01])
+def test_refresh_token_warnings_countdown_and_forced_sign_out(scale: float) -> None:
+    cfg = DesktopConfig(
+        agent_id="1000", home=PUB, other=SUB, timers=Timers.build(scale), token_lifetime=3600 * scale
+    )
+    w = World(DesktopMachine(cfg))
+    w.run(w.m.start(0.0))
+    w.advance(3600 * scale + 1)
+    assert [r.event for r in w.records if r.event.startswith("token")] == [
+        "token_warning",
+        "token_warning",
+        "token_countdown",
+        "token_expired",
+    ]
+    lefts = [r.fields.get("seconds_left") for r in w.records if r.event.startswith("token_")][:3]
+    assert lefts == pytest.approx([600 * scale, 300 * scale, 60 * scale])
+    assert SignOut(PUB) in w.log and w.m.state is DesktopState.SIGNED_OUT
+
+
+def test_token_shorter_than_the_warnings_fires_the_missed_ones_at_once() -> None:
+    cfg = DesktopConfig(agent_id="1000", home=PUB, other=SUB, timers=Timers.build(1.0), token_lifetime=120)
+    w = World(DesktopMachine(cfg))
+    w.run(w.m.start(0.0))
+    assert len(w.events("token_warning")) == 2 and w.timers["token"] == 60.0
+    w.advance(120)
+    assert w.m.state is DesktopState.SIGNED_OUT
+
+
+def test_every_transition_is_recorded_with_from_and_to() -> None:
+    w = world()
+    kill_publisher(w)
+    w.advance(10)
+    hops = [(e["from"], e["to"]) for e in w.events("state")]
+    assert hops == [
+        ("SIGNED_OUT", "SIGNING_IN"),
+        ("SIGNING_IN", "SIGNED_IN"),
+        ("SIGNED_IN", "RECONNECTING_NOTIFICATION"),
+        ("RECONNECTING_NOTIFICATION", "FAILING_OVER"),
+        ("FAILING_OVER", "SIGNED_IN"),
+    ]
