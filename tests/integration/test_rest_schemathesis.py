@@ -170,8 +170,8 @@ def conformance(spec: dict[str, Any], identity: str, in_service: bool) -> ExtraC
             problems.append(f"server error {status}: {response.content[:300]!r}")
         if not in_service and guarded and status != 503:
             problems.append(f"{status} while OUT_OF_SERVICE (expected 503)")
-        if not in_service and not guarded and status != 200:
-            problems.append(f"{status} on an open path while OUT_OF_SERVICE (expected 200)")
+        if not in_service and not guarded and status == 503:
+            problems.append("503 on an open path while OUT_OF_SERVICE (open paths are not gated)")
         if in_service and guarded and identity in UNAUTHENTICATED and status != 401:
             problems.append(f"{status} without valid credentials (expected 401)")
         sent_id = case.headers.get("requestId") if case.headers else None
@@ -379,7 +379,7 @@ async def test_schemathesis_out_of_service(dep: Deployment) -> None:
     print(f"\nout of service: {report.summary()}")
     assert dep.node.status.status.value == "OUT_OF_SERVICE"
     assert not report.failures, report.summary()
-    assert set(report.statuses) == {200, 503}, report.summary()
+    assert set(report.statuses) <= {200, 404, 503} and {200, 503} <= set(report.statuses), report.summary()
     assert dep.node.stats["http_503"] - before == report.statuses[503]
 
 

@@ -443,6 +443,8 @@ _PATH_PARAMETERS: dict[str, tuple[Schema, str]] = {
     "mrd": ({"type": "integer"}, "Media Routing Domain id (anything else: 404)"),
     "id": ({"type": "integer"}, "ReasonCode database id (anything else: 404)"),
     "team": ({"type": "integer"}, "team id (anything else: 404)"),
+    "kind": ({"type": "string", "enum": ["xml", "jsp"]}, "gadget kind"),
+    "name": ({"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}, "gadget or resource name"),
 }
 _DESCRIPTIONS = {
     200: "OK",
@@ -503,6 +505,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", OPENAPI_PATH): Operation(
         "This OpenAPI description (emulator only)", (200,), "OpenApi", media_type=JSON
     ),
+    # Desktop content (emulator paths; a real Finesse serves its own under /desktop): a gadget spec
+    # (kind xml: static; jsp: rendered per request at three times the cost) and a desktop resource.
+    ("GET", "/desktop/gadgets/{kind}/{name}"): Operation("A gadget spec (kind xml or jsp)", (200, 404)),
+    ("GET", "/desktop/resources/{name}"): Operation("A desktop resource (script)", (200, 404)),
 }
 
 

@@ -17,6 +17,7 @@ from finesse_emu import api_xml as X
 from finesse_emu.auth import AuthError, AuthUser, parse_basic
 from finesse_emu.directory import VOICE_MRD
 from finesse_emu.logs import get_logger
+from finesse_emu.server import gadgets
 from finesse_emu.server.openapi import OPENAPI_PATH, build_openapi
 
 if TYPE_CHECKING:
@@ -129,6 +130,7 @@ def build_app(node: FinesseNode) -> web.Application:
     r.add_get(f"{API}/ReasonCode/{{id}}", get_reason_code)
     r.add_get(f"{API}/User/{{user}}/WrapUpReasons", get_wrapup_reasons)
     r.add_get(f"{API}/Team/{{team}}", get_team)
+    gadgets.add_routes(r)  # desktop content (not under /finesse/api: no credentials, no 503 gate)
     r.add_get(OPENAPI_PATH, openapi_json)  # not under /finesse/api: no credentials, no 503 gate
     return app
 
