@@ -147,9 +147,82 @@ def build_parser() -> argparse.ArgumentParser:
     dn = sub.add_parser("down", help="stop the deployment started by up")
     dn.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
     dn.set_defaults(func=cmd_down)
-    # "finesse-emu server ..." is dispatched in main(); listed here for --help.
+    sw = sub.add_parser("swarm", help="N desktops (and IP Phone Agents) running the failover logic")
+    sw.add_argument("--agents", type=int, default=50, help="agents of the generated directory (default 50)")
+    sw.add_argument("--gadgets", type=int, default=6, help="gadgets per desktop (default 6)")
+    sw.add_argument("--gadget-kind", choices=["xml", "jsp"], default="xml")
+    sw.add_argument("--ippa", type=int, default=0, help="how many of the agents use an IP Phone Agent")
+    sw.add_argument("--publisher", help="publisher URL, e.g. http://finesse-a:8082 (default: running up)")
+    sw.add_argument("--subscriber", help="subscriber URL")
+    sw.add_argument("--xmpp-port", type=int, default=5222, help="Notification Service port with URLs")
+    sw.add_argument("--publisher-share", type=float, default=0.5, help="share of agents on the publisher")
+    sw.add_argument("--slice", default="0/1", help="i/k: this process runs the i-th of k slices")
+    sw.add_argument("--arrival", choices=["all", "poisson"], default="all")
+    sw.add_argument("--rate", type=float, default=50.0, help="sign-ins per second with poisson arrival")
+    sw.add_argument("--seed", type=int, default=0)
+    sw.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
+    sw.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on 127.0.0.1:PORT")
+    sw.add_argument("--history", help="append the clients' history (JSON lines) to this file")
+    sw.add_argument("--time-scale", type=float, default=None, help="default: the running deployment's")
+    sw.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
+    sw.set_defaults(func=cmd_swarm)
+    # "finesse-emu server ..." and "report ..." are dispatched in main(); listed here for --help.
     sub.add_parser("server", help="run one Finesse node (finesse-emu server --help)")
+    sub.add_parser("report", help="(re)build a run's summary and HTML report: report RUN_DIR")
     return p
+
+
+def cmd_swarm(args: argparse.Namespace) -> int:
+    from finesse_emu.desktop.client import LoadPlan
+    from finesse_emu.desktop.swarm import (
+        SwarmConfig,
+        directory_agents,
+        endpoint_from_url,
+        endpoints_from_deployment,
+        parse_slice,
+        run_swarm,
+        take_slice,
+    )
+
+    configure_logging("swarm", "WARNING")
+    try:
+        if args.publisher:
+            endpoints = {"finesse-a": endpoint_from_url("finesse-a", args.publisher, args.xmpp_port)}
+            if args.subscriber:
+                endpoints["finesse-b"] = endpoint_from_url("finesse-b", args.subscriber, args.xmpp_port)
+        else:
+            endpoints = endpoints_from_deployment(Path(args.run_dir))
+        index, count = parse_slice(args.slice)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"finesse-emu swarm: {exc}", file=sys.stderr)
+        print(
+            "(no --publisher URL and no running deployment: start one with finesse-emu up --detach)",
+            file=sys.stderr,
+        )
+        return 2
+    time_scale = args.time_scale
+    if time_scale is None and not args.publisher:  # follow the running deployment's clock
+        time_scale = json.loads((Path(args.run_dir) / "deployment.json").read_text()).get("time_scale", 1.0)
+    agents = take_slice(directory_agents(args.agents), index, count)
+    config = SwarmConfig(
+        endpoints=endpoints,
+        agents=agents,
+        timers=Timers.build(time_scale),
+        ippa=min(args.ippa, len(agents)),
+        publisher_share=args.publisher_share,
+        plan=LoadPlan(gadgets=args.gadgets, kind=args.gadget_kind),
+        arrival=args.arrival,
+        rate=args.rate,
+        seed=args.seed,
+    )
+    history = Path(args.history) if args.history else None
+    return asyncio.run(run_swarm(config, history, args.duration, args.metrics_port))
+
+
+def cmd_report(argv: list[str]) -> int:
+    from finesse_emu.report import main as report_main
+
+    return report_main(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         from finesse_emu.server.__main__ import main as server_main
 
         return server_main(argv[1:])
+    if argv[:1] == ["report"]:
+        return cmd_report(argv[1:])
     args = build_parser().parse_args(argv)
     code: int = args.func(args)
     return code

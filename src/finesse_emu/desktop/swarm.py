@@ -1,0 +1,248 @@
+"""``finesse-emu swarm``: N desktops (and M IP Phone Agents) in one process.
+
+Agents are split between the publisher and the subscriber as the seed recommends ("Agents
+configured must be evenly distributed between the publisher and subscriber"), sign in all at once
+or as a Poisson arrival, and run the failover logic on their own. ``--slice i/k`` takes the i-th of
+k contiguous slices of the agents, so k processes (containers, pods) together run one swarm.
+Progress goes to the terminal, counters to Prometheus ``/metrics``, every transition to the run's
+history (docs/reports.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import signal
+import sys
+import urllib.parse
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client import Counter as PromCounter
+
+from finesse_emu.desktop.client import AgentCredentials, DesktopClient, LoadPlan, NodeEndpoint
+from finesse_emu.desktop.machine import Record
+from finesse_emu.directory import generate
+from finesse_emu.history import History
+from finesse_emu.logs import get_logger
+from finesse_emu.timers import Timers
+
+log = get_logger()
+
+
+def parse_slice(text: str) -> tuple[int, int]:
+    """``"i/k"`` with 0 <= i < k."""
+    try:
+        i, k = (int(x) for x in text.split("/"))
+    except ValueError as exc:
+        raise ValueError(f"--slice must be i/k, got {text!r}") from exc
+    if not (k > 0 and 0 <= i < k):
+        raise ValueError(f"--slice needs 0 <= i < k, got {text!r}")
+    return i, k
+
+
+def take_slice(items: list[Any], index: int, count: int) -> list[Any]:
+    """The index-th of ``count`` contiguous, near-equal slices (together: every item exactly once)."""
+    n = len(items)
+    return items[index * n // count : (index + 1) * n // count]
+
+
+def directory_agents(n: int) -> list[AgentCredentials]:
+    """The launcher's generated directory: agent 1000+i, password pass<id>, extension 2000+i."""
+    return [AgentCredentials(a.id, a.password, a.extension) for a in generate(n)]
+
+
+def endpoints_from_deployment(run_dir: Path) -> dict[str, NodeEndpoint]:
+    """finesse-a and finesse-b of a running ``finesse-emu up`` (its deployment.json)."""
+    state = json.loads((run_dir / "deployment.json").read_text())
+    comps = {c["name"]: c for c in state["components"]}
+    out: dict[str, NodeEndpoint] = {}
+    for node, xmpp in (("finesse-a", "xmpp-a"), ("finesse-b", "xmpp-b")):
+        c = comps[node]
+        x = comps.get(xmpp, {"host": c["host"], "ports": {"xmpp": 5222}})
+        out[node] = NodeEndpoint(
+            node, f"http://{c['host']}:{c['ports']['rest_http']}", x["host"], x["ports"]["xmpp"]
+        )
+    return out
+
+
+def endpoint_from_url(name: str, url: str, xmpp_port: int = 5222) -> NodeEndpoint:
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    return NodeEndpoint(name, f"{parsed.scheme}://{parsed.netloc}", parsed.hostname, xmpp_port)
+
+
+@dataclass
+class SwarmConfig:
+    endpoints: dict[str, NodeEndpoint]  # publisher first
+    agents: list[AgentCredentials]
+    timers: Timers
+    ippa: int = 0  # the last M agents are IP Phone Agents (each stays on its node)
+    publisher_share: float = 0.5
+    plan: LoadPlan = field(default_factory=LoadPlan)
+    arrival: str = "all"  # all | poisson
+    rate: float = 50.0  # sign-ins per second with poisson arrival
+    seed: int = 0
+    token_lifetime: float | None = None
+    connections: int = 512  # HTTP connection pool of the whole swarm
+
+
+class Swarm:
+    def __init__(self, config: SwarmConfig, history: History | None = None) -> None:
+        self.config = config
+        self.history = history or History()
+        self.clients: list[DesktopClient] = []
+        self.registry = CollectorRegistry()
+        self._states = Gauge(
+            "finesse_emu_clients",
+            "clients by kind, state and node",
+            ["kind", "state", "node"],
+            registry=self.registry,
+        )
+        self._failovers = Histogram(
+            "finesse_emu_failover_seconds",
+            "desktop failover time (detection to signed in again)",
+            ["node"],
+            buckets=(1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300),
+            registry=self.registry,
+        )
+        self._events = PromCounter(
+            "finesse_emu_client_events", "client history events by name", ["event"], registry=self.registry
+        )
+        self._http: aiohttp.ClientSession | None = None
+        self._starter: asyncio.Task[None] | None = None
+
+    def _on_record(self, client: DesktopClient, record: Record) -> None:
+        self._events.labels(record.event).inc()
+        if record.event == "failover_done":
+            self._failovers.labels(str(record.fields.get("node", ""))).observe(
+                float(record.fields["seconds"])
+            )
+
+    async def start(self) -> None:
+        cfg = self.config
+        nodes = list(cfg.endpoints)
+        connector = aiohttp.TCPConnector(limit=cfg.connections, limit_per_host=0, ttl_dns_cache=300)
+        self._http = aiohttp.ClientSession(connector=connector)
+        n = len(cfg.agents)
+        n_pub = round(n * cfg.publisher_share) if len(nodes) > 1 else n
+        # IP Phone Agents are the last agents of each node's group, in proportion to the group.
+        ippa_pub = round(cfg.ippa * n_pub / n) if n else 0
+        ippa_ids = {a.id for a in cfg.agents[n_pub - ippa_pub : n_pub]}
+        ippa_ids |= (
+            {a.id for a in cfg.agents[n - (cfg.ippa - ippa_pub) : n]} if cfg.ippa > ippa_pub else set()
+        )
+        for i, agent in enumerate(cfg.agents):
+            home = nodes[0] if i < n_pub or len(nodes) == 1 else nodes[1]
+            client = DesktopClient(
+                agent,
+                cfg.endpoints,
+                home,
+                self._http,
+                self.history,
+                cfg.timers,
+                ippa=agent.id in ippa_ids,
+                plan=cfg.plan,
+                token_lifetime=cfg.token_lifetime,
+            )
+            client.on_record = self._on_record
+            self.clients.append(client)
+        self._starter = asyncio.create_task(self._arrive())
+
+    async def _arrive(self) -> None:
+        rng = random.Random(self.config.seed)
+        for client in self.clients:
+            client.start()
+            if self.config.arrival == "poisson":
+                await asyncio.sleep(rng.expovariate(self.config.rate))
+            else:
+                await asyncio.sleep(0)  # let the event loop breathe between thousands of starts
+
+    async def stop(self) -> None:
+        if self._starter is not None:
+            self._starter.cancel()
+        await asyncio.gather(*(c.stop() for c in self.clients), return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()
+        self.history.flush()
+
+    # -- views -------------------------------------------------------------------------------------
+    def counts(self) -> Counter[tuple[str, str, str]]:
+        """(kind, state, node) -> clients."""
+        return Counter((c.source, c.state, c.node) for c in self.clients)
+
+    def signed_in(self, node: str | None = None, kind: str = "desktop") -> int:
+        return sum(
+            1
+            for c in self.clients
+            if c.source == kind and c.state == "SIGNED_IN" and (node is None or c.node == node)
+        )
+
+    async def wait(self, predicate: Any, timeout: float, poll: float = 0.05) -> None:
+        async with asyncio.timeout(timeout):
+            while not predicate(self):
+                await asyncio.sleep(poll)
+
+    def metrics(self) -> bytes:
+        self._states.clear()
+        for (kind, state, node), n in self.counts().items():
+            self._states.labels(kind, state, node).set(n)
+        return bytes(generate_latest(self.registry))
+
+    def progress_line(self) -> str:
+        c = self.counts()
+        parts = [f"{kind} {state} {node}: {n}" for (kind, state, node), n in sorted(c.items())]
+        return " | ".join(parts)
+
+
+async def serve_metrics(swarm: Swarm, host: str, port: int) -> web.AppRunner:
+    async def metrics(_request: web.Request) -> web.Response:
+        return web.Response(body=swarm.metrics(), content_type="text/plain", charset="utf-8")
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
+async def run_swarm(
+    config: SwarmConfig,
+    history_path: Path | None,
+    duration: float | None,
+    metrics_port: int | None,
+    progress_every: float = 2.0,
+) -> int:
+    """The CLI's main loop: start, print progress, serve /metrics, stop on Ctrl-C or after duration."""
+    history = History(history_path)
+    swarm = Swarm(config, history)
+    runner = await serve_metrics(swarm, "127.0.0.1", metrics_port) if metrics_port else None
+    await swarm.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if duration is not None:
+        loop.call_later(duration, stop.set)
+    try:
+        while not stop.is_set():
+            print(f"[swarm] {swarm.progress_line()}", file=sys.stderr, flush=True)
+            history.flush()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), progress_every)
+    finally:
+        await swarm.stop()
+        if runner is not None:
+            await runner.cleanup()
+        history.close()
+    print(f"[swarm] stopped: {swarm.progress_line()}", file=sys.stderr)
+    return 0

@@ -1,0 +1,86 @@
+"""200 desktops and 10 IP Phone Agents against the embedded deployment; the publisher VM dies.
+
+The publisher's web app and its Notification Service (finesse-a and xmpp-a) are killed, as when
+the publisher's server goes down. Every desktop must end signed in on the subscriber and stay
+there after the publisher comes back; IP Phone Agents show "server unavailable" after about three
+5 s polls, never move, and show the Sign In screen when their server returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from pathlib import Path
+
+import pytest
+
+from finesse_emu.desktop.swarm import Swarm, SwarmConfig, directory_agents, endpoints_from_deployment
+from finesse_emu.history import History
+from finesse_emu.timers import Timers
+from tests.e2e.test_launcher import emu, status
+
+pytestmark = pytest.mark.e2e
+SCALE = 0.05
+AGENTS, IPPA = 200, 10
+
+
+async def node_state(run_dir: Path, name: str) -> str:
+    report = await asyncio.to_thread(status, run_dir)
+    return str(next(c for c in report["components"] if c["name"] == name)["state"])
+
+
+async def test_publisher_killed_under_200_desktops(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    up = await asyncio.to_thread(
+        emu, "up", "--detach", "--run-dir", str(run_dir), "--agents", str(AGENTS), "--time-scale", str(SCALE)
+    )
+    assert up.returncode == 0, up.stdout + up.stderr
+    history = History(tmp_path / "history.jsonl")
+    timers = Timers.build(SCALE)
+    config = SwarmConfig(endpoints_from_deployment(run_dir), directory_agents(AGENTS), timers, ippa=IPPA)
+    swarm = Swarm(config, history)
+    try:
+        await swarm.start()
+        await swarm.wait(lambda s: s.signed_in() + s.signed_in(kind="ippa") == AGENTS, timeout=90)
+        assert swarm.signed_in("finesse-a") == swarm.signed_in("finesse-b") == (AGENTS - IPPA) // 2
+        phones = [c for c in swarm.clients if c.source == "ippa"]
+        assert {c.node for c in phones} == {"finesse-a", "finesse-b"}
+        kill_at = asyncio.get_running_loop().time()
+        for target in ("xmpp-a", "finesse-a"):  # the Notification Service first: trigger 2
+            done = await asyncio.to_thread(emu, "chaos", "kill", target, "--run-dir", str(run_dir))
+            assert done.returncode == 0, done.stderr
+        history.append("scenario", "fault", target="finesse-a+xmpp-a", action="kill")
+
+        await swarm.wait(lambda s: s.signed_in("finesse-b") == AGENTS - IPPA, timeout=90)
+        pub_phones = [c for c in phones if c.node == "finesse-a"]
+        await swarm.wait(lambda s: all(c.state == "SERVER_UNAVAILABLE" for c in pub_phones), timeout=30)
+
+        # Desktops: failover from detection, never back; the data refresh was not a config reload.
+        done_events = history.of("failover_done", "desktop")
+        assert len(done_events) == (AGENTS - IPPA) // 2
+        assert {e["trigger"] for e in done_events} == {"notification"}  # after three XMPP attempts
+        assert all(c.user_state == "NOT_READY" for c in swarm.clients if c.source == "desktop")
+        # IPPA: "server unavailable" about three 5 s attempts after the Notification Service went.
+        lost = {e["agent"]: e["t"] for e in history.of("failover_detected", "ippa")}
+        shown = {e["agent"]: e["t"] for e in history.of("server_unavailable", "ippa")}
+        delays = [(shown[a] - lost[a]) / timers.ippa_poll_interval for a in shown]
+        assert len(delays) == len(pub_phones) and 2.5 < statistics.median(delays) < 4.5, delays
+        assert {c.node for c in pub_phones} == {"finesse-a"}
+
+        # The publisher comes back: desktops stay on the subscriber, phones show the Sign In screen.
+        for target in ("xmpp-a", "finesse-a"):
+            done = await asyncio.to_thread(emu, "chaos", "start", target, "--run-dir", str(run_dir))
+            assert done.returncode == 0, done.stderr
+        async with asyncio.timeout(60):
+            while await node_state(run_dir, "finesse-a") != "IN_SERVICE":
+                await asyncio.sleep(0.2)
+        await swarm.wait(lambda s: all(c.state == "SIGN_IN_SCREEN" for c in pub_phones), timeout=30)
+        await asyncio.sleep(5 * timers.desktop_systeminfo_poll)  # five desktop polls later
+        assert swarm.signed_in("finesse-a") == 0 and swarm.signed_in("finesse-b") == AGENTS - IPPA
+        assert not [e for e in history.of("moved") if e["to"] == "finesse-a"]
+        assert {c.node for c in pub_phones} == {"finesse-a"}
+        assert asyncio.get_running_loop().time() - kill_at < 120
+    finally:
+        await swarm.stop()
+        history.close()
+        await asyncio.to_thread(emu, "down", "--run-dir", str(run_dir))
