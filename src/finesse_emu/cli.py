@@ -12,6 +12,15 @@ from finesse_emu.logs import configure_logging
 from finesse_emu.timers import Timers
 
 
+def _network(text: str) -> str:
+    from finesse_emu.topology import check_network
+
+    try:
+        return check_network(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def cmd_timers(args: argparse.Namespace) -> int:
     rows = Timers.build(args.time_scale).describe()
     if args.json:
@@ -55,7 +64,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         return _up_detached(args, run_dir)
     configure_logging("launcher", "WARNING")
     try:
-        return asyncio.run(launcher.up(run_dir, args.agents, args.time_scale))
+        return asyncio.run(launcher.up(run_dir, args.agents, args.time_scale, network=args.network))
     except (OSError, RuntimeError, TimeoutError) as exc:
         print(f"finesse-emu up failed: {exc!r} (component logs in {run_dir})", file=sys.stderr)
         return 1
@@ -69,7 +78,7 @@ def _up_detached(args: argparse.Namespace, run_dir: Path) -> int:
 
     run_dir.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "finesse_emu.cli", "up", "--run-dir", str(run_dir)]
-    argv += ["--agents", str(args.agents), "--time-scale", str(args.time_scale)]
+    argv += ["--agents", str(args.agents), "--time-scale", str(args.time_scale), "--network", args.network]
     with (run_dir / "launcher.log").open("ab") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 120
@@ -133,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--time-scale", type=float, default=1.0, help="timer factor (default 1)")
     u.add_argument("--run-dir", default=DEFAULT_RUN_DIR, help="logs, state and configs (default ./run)")
     u.add_argument("--detach", action="store_true", help="return once healthy, leave it running")
+    u.add_argument(
+        "--network",
+        type=_network,
+        default="127.0.10",
+        help="loopback /24 of the components (default 127.0.10)",
+    )
     u.set_defaults(func=cmd_up)
     st = sub.add_parser("status", help="each component's state")
     st.add_argument("--json", action="store_true")

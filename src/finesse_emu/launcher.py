@@ -31,11 +31,14 @@ from finesse_emu.topology import (
     CTI_A,
     CTI_B,
     CTI_LINK_PORT,
+    DEFAULT_NETWORK,
     FINESSE_A,
     FINESSE_B,
     FINESSE_HTTPS_PORT,
     XMPP_C2S_PORT,
     XMPP_HTTP_PORT,
+    Endpoint,
+    on_network,
 )
 from finesse_emu.xmpp.prosody import ProsodyProcess, prosody_binary
 
@@ -85,7 +88,11 @@ class Deployment:
     run_dir: Path
     agents: int = 50
     time_scale: float = 1.0
+    network: str = DEFAULT_NETWORK  # the loopback /24 of every component (127.0.10: topology.py)
     components: list[Component] = field(default_factory=list)
+
+    def ep(self, endpoint: Endpoint) -> Endpoint:
+        return on_network(endpoint, self.network)
 
     def _argv_awdb(self, ep: Any) -> list[str]:
         db = self.run_dir / f"{ep.name}.sqlite"
@@ -114,10 +121,10 @@ class Deployment:
             "http_port": ep.port,
             "https_port": FINESSE_HTTPS_PORT,
             "admin_port": ep.admin_port,
-            "primary_host": FINESSE_A.host,
-            "secondary_host": FINESSE_B.host,
-            "cti_sides": [["A", CTI_A.host, CTI_A.port], ["B", CTI_B.host, CTI_B.port]],
-            "awdb_urls": [f"http://{AWDB_A.host}:{AWDB_A.port}", f"http://{AWDB_B.host}:{AWDB_B.port}"],
+            "primary_host": self.ep(FINESSE_A).host,
+            "secondary_host": self.ep(FINESSE_B).host,
+            "cti_sides": [["A", self.ep(CTI_A).host, CTI_A.port], ["B", self.ep(CTI_B).host, CTI_B.port]],
+            "awdb_urls": [f"http://{self.ep(a).host}:{a.port}" for a in (AWDB_A, AWDB_B)],
             "xmpp_host": ep.host,
             "xmpp_port": XMPP_C2S_PORT,
             "run_dir": str(self.run_dir / ep.name),
@@ -130,11 +137,12 @@ class Deployment:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         logs = self.run_dir
         scale = ["--time-scale", str(self.time_scale)]
-        for ep in (AWDB_A, AWDB_B):
+        for ep in (self.ep(AWDB_A), self.ep(AWDB_B)):
             c = Component(ep.name, "awdb", ep.host, {"awdb": ep.port, "admin": ep.admin_port}, ep.admin_port)
             c.proc = Proc(ep.name, [*self._argv_awdb(ep), *scale], logs / f"{ep.name}.log")
             self.components.append(c)
-        for side, ep, peer in (("A", CTI_A, CTI_B), ("B", CTI_B, CTI_A)):
+        cti_a, cti_b = self.ep(CTI_A), self.ep(CTI_B)
+        for side, ep, peer in (("A", cti_a, cti_b), ("B", cti_b, cti_a)):
             other = "B" if side == "A" else "A"
             argv = cti_stub_argv(
                 side,
@@ -155,7 +163,7 @@ class Deployment:
             )
             c.proc = Proc(ep.name, argv, logs / f"{ep.name}.log")
             self.components.append(c)
-        for name, ep in (("xmpp-a", FINESSE_A), ("xmpp-b", FINESSE_B)):
+        for name, ep in (("xmpp-a", self.ep(FINESSE_A)), ("xmpp-b", self.ep(FINESSE_B))):
             prosody = ProsodyProcess(
                 ep.host,
                 host=ep.host,
@@ -167,7 +175,7 @@ class Deployment:
             c = Component(name, "xmpp", ep.host, {"xmpp": XMPP_C2S_PORT, "http": XMPP_HTTP_PORT})
             c.prosody = prosody
             self.components.append(c)
-        for ep, role in ((FINESSE_A, "publisher"), (FINESSE_B, "subscriber")):
+        for ep, role in ((self.ep(FINESSE_A), "publisher"), (self.ep(FINESSE_B), "subscriber")):
             cfg = self._node_config(ep, role)
             c = Component(
                 ep.name,
@@ -269,8 +277,14 @@ def render_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def up(run_dir: Path, agents: int, time_scale: float, ready: asyncio.Event | None = None) -> int:
-    deployment = Deployment(run_dir, agents, time_scale)
+async def up(
+    run_dir: Path,
+    agents: int,
+    time_scale: float,
+    ready: asyncio.Event | None = None,
+    network: str = DEFAULT_NETWORK,
+) -> int:
+    deployment = Deployment(run_dir, agents, time_scale, network)
     stop = stop_on_signals()
     try:
         await deployment.start()

@@ -31,3 +31,23 @@ FINESSE_B = Endpoint("finesse-b", "127.0.10.8", 8082, 8089)
 FINESSE_HTTPS_PORT = 8445
 XMPP_C2S_PORT = 5222
 XMPP_HTTP_PORT = 7071  # BOSH /http-bind and WebSocket /ws
+
+DEFAULT_NETWORK = "127.0.10"
+
+
+def on_network(ep: Endpoint, network: str) -> Endpoint:
+    """The same endpoint on another loopback /24 (``127.0.N``), so deployments can run side by side."""
+    return Endpoint(ep.name, f"{network}.{ep.host.rsplit('.', 1)[1]}", ep.port, ep.admin_port)
+
+
+def check_network(network: str) -> str:
+    """``127.0.N`` (loopback only), or ValueError."""
+    parts = network.split(".")
+    if (
+        len(parts) != 3
+        or parts[:2] != ["127", "0"]
+        or not parts[2].isdigit()
+        or not 0 <= int(parts[2]) <= 255
+    ):
+        raise ValueError(f"network must be a loopback /24 written 127.0.N, got {network!r}")
+    return network

@@ -32,8 +32,9 @@ async def node_state(run_dir: Path, name: str) -> str:
 async def test_publisher_killed_under_200_desktops(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     up = await asyncio.to_thread(
-        emu, "up", "--detach", "--run-dir", str(run_dir), "--agents", str(AGENTS), "--time-scale", str(SCALE)
-    )
+        emu, "up", "--detach", "--run-dir", str(run_dir), "--agents", str(AGENTS), "--time-scale", str(SCALE),
+        "--network", "127.0.21",  # not the default 127.0.10: runs beside a user's deployment
+    )  # fmt: skip
     assert up.returncode == 0, up.stdout + up.stderr
     history = History(tmp_path / "history.jsonl")
     timers = Timers.build(SCALE)
