@@ -170,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--publisher", help="publisher URL, e.g. http://finesse-a:8082 (default: running up)")
     sw.add_argument("--subscriber", help="subscriber URL")
     sw.add_argument("--xmpp-port", type=int, default=5222, help="Notification Service port with URLs")
+    sw.add_argument(
+        "--publisher-xmpp", help="publisher's Notification Service HOST[:PORT] (default: URL host)"
+    )
+    sw.add_argument("--subscriber-xmpp", help="subscriber's Notification Service HOST[:PORT]")
     sw.add_argument("--publisher-share", type=float, default=0.5, help="share of agents on the publisher")
     sw.add_argument("--slice", default="0/1", help="i/k: this process runs the i-th of k slices")
     sw.add_argument("--arrival", choices=["all", "poisson"], default="all")
@@ -184,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     # "finesse-emu server ..." and "report ..." are dispatched in main(); listed here for --help.
     sub.add_parser("server", help="run one Finesse node (finesse-emu server --help)")
     sub.add_parser("report", help="(re)build a run's summary and HTML report: report RUN_DIR")
+    sub.add_parser("run", help="run scenario files and check their expectations: run scenarios/X.yaml")
     return p
 
 
@@ -202,9 +207,15 @@ def cmd_swarm(args: argparse.Namespace) -> int:
     configure_logging("swarm", "WARNING")
     try:
         if args.publisher:
-            endpoints = {"finesse-a": endpoint_from_url("finesse-a", args.publisher, args.xmpp_port)}
+            endpoints = {
+                "finesse-a": endpoint_from_url(
+                    "finesse-a", args.publisher, args.xmpp_port, args.publisher_xmpp
+                )
+            }
             if args.subscriber:
-                endpoints["finesse-b"] = endpoint_from_url("finesse-b", args.subscriber, args.xmpp_port)
+                endpoints["finesse-b"] = endpoint_from_url(
+                    "finesse-b", args.subscriber, args.xmpp_port, args.subscriber_xmpp
+                )
         else:
             endpoints = endpoints_from_deployment(Path(args.run_dir))
         index, count = parse_slice(args.slice)
@@ -248,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         return server_main(argv[1:])
     if argv[:1] == ["report"]:
         return cmd_report(argv[1:])
+    if argv[:1] == ["run"]:
+        from finesse_emu.scenario.runner import main as run_main
+
+        return run_main(argv[1:])
     args = build_parser().parse_args(argv)
     code: int = args.func(args)
     return code

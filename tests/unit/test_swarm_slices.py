@@ -33,3 +33,11 @@ def test_endpoint_from_url() -> None:
     )
     with pytest.raises(ValueError):
         endpoint_from_url("x", "ftp://host")
+
+
+def test_endpoint_with_a_separate_notification_service() -> None:
+    ep = endpoint_from_url("finesse-a", "http://finesse-a:8082", 5222, "xmpp-a")
+    assert (ep.xmpp_host, ep.xmpp_port, ep.domain) == ("xmpp-a", 5222, "finesse-a")
+    assert endpoint_from_url("b", "http://b:8082", 5222, "x:5333").xmpp_port == 5333
+    with pytest.raises(ValueError):
+        endpoint_from_url("b", "http://b:8082", 5222, "x:port")

@@ -73,11 +73,20 @@ def endpoints_from_deployment(run_dir: Path) -> dict[str, NodeEndpoint]:
     return out
 
 
-def endpoint_from_url(name: str, url: str, xmpp_port: int = 5222) -> NodeEndpoint:
+def endpoint_from_url(name: str, url: str, xmpp_port: int = 5222, xmpp: str | None = None) -> NodeEndpoint:
+    """A node from its REST URL. Its Notification Service is on the same host unless ``xmpp``
+    (``HOST[:PORT]``) says otherwise, as in docker compose; the XMPP domain stays the URL's host
+    (Finesse's xmppDomain is the node's host name)."""
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ValueError(f"not an http(s) URL: {url!r}")
-    return NodeEndpoint(name, f"{parsed.scheme}://{parsed.netloc}", parsed.hostname, xmpp_port)
+    host, port = parsed.hostname, xmpp_port
+    if xmpp:
+        host, _, raw_port = xmpp.partition(":")
+        if not host or (raw_port and not raw_port.isdigit()):
+            raise ValueError(f"XMPP server must be HOST[:PORT], got {xmpp!r}")
+        port = int(raw_port) if raw_port else xmpp_port
+    return NodeEndpoint(name, f"{parsed.scheme}://{parsed.netloc}", host, port, parsed.hostname)
 
 
 @dataclass
@@ -93,6 +102,7 @@ class SwarmConfig:
     seed: int = 0
     token_lifetime: float | None = None
     connections: int = 512  # HTTP connection pool of the whole swarm
+    hold: int = 0  # the last K desktops are not opened at start (a scenario opens them later)
 
 
 class Swarm:
@@ -157,9 +167,19 @@ class Swarm:
             self.clients.append(client)
         self._starter = asyncio.create_task(self._arrive())
 
+    @property
+    def held(self) -> list[DesktopClient]:
+        """The desktops kept closed at start (``hold``) that have not been opened since, in order."""
+        desktops = [c for c in self.clients if c.source == "desktop"]
+        held = desktops[len(desktops) - self.config.hold :] if self.config.hold else []
+        return [c for c in held if not c.started]
+
     async def _arrive(self) -> None:
         rng = random.Random(self.config.seed)
+        held = {id(c) for c in self.held}
         for client in self.clients:
+            if id(client) in held:
+                continue
             client.start()
             if self.config.arrival == "poisson":
                 await asyncio.sleep(rng.expovariate(self.config.rate))

