@@ -116,3 +116,12 @@ async def chaos(run_dir: Path, action: str, name: str, ms: float | None = None) 
         await _post_fault(c, faults[c["role"]])
         return f"{name}: +{ms:g} ms"
     raise ChaosError(f"unknown action {action!r}; actions: {', '.join(ACTIONS)}")
+
+
+async def inject(run_dir: Path, name: str, fault: dict[str, Any]) -> str:
+    """Any fault a component's ``/emu/faults`` accepts (e.g. ``{"kind": "deactivate"}`` on a CTI side)."""
+    c = _component(_state(run_dir), name)
+    if c["role"] == "xmpp":
+        raise ChaosError(f"{name} has no fault API (use kill, stop, hang, heal)")
+    await _post_fault(c, fault)
+    return f"{name}: {fault}"

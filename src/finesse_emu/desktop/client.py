@@ -103,6 +103,7 @@ class DesktopClient:
         self.history = history
         self.timers = timers
         self.ippa = ippa
+        self.home = home
         self.source = "ippa" if ippa else "desktop"
         self.plan = plan or LoadPlan()
         others = [n for n in endpoints if n != home]
@@ -125,6 +126,7 @@ class DesktopClient:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self.started = False
         self._authorization = aiohttp.encode_basic_auth(agent.id, agent.password)
 
     # -- life ------------------------------------------------------------------------------------
@@ -141,6 +143,7 @@ class DesktopClient:
         return self.machine.node
 
     def start(self) -> None:
+        self.started = True
         m = self.machine
         self._run(m.sign_in(self.now) if isinstance(m, IppaMachine) else m.start(self.now))
 

@@ -1,0 +1,85 @@
+"""Watches every component of a deployment and writes its changes to the run's history.
+
+Finesse nodes: ``status`` (IN_SERVICE / OUT_OF_SERVICE; a node that does not answer counts as
+OUT_OF_SERVICE with reason ``unreachable``); CTI sides: ``role`` (active / idle / down); AWDBs and
+Prosody: ``health`` (up / down). Each is read from the component's own control plane, or the
+process table for Prosody, a few times per scaled second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from finesse_emu.history import History
+from finesse_emu.procs import pid_alive
+
+
+class Observer:
+    def __init__(self, run_dir: Path, history: History, interval: float) -> None:
+        self.run_dir = run_dir
+        self.history = history
+        self.interval = interval
+        self.latest: dict[str, str] = {}  # component -> last recorded value
+        self._task: asyncio.Task[None] | None = None
+        self._http: aiohttp.ClientSession | None = None
+
+    def _components(self) -> list[dict[str, Any]]:
+        # Read every time: ``chaos start`` rewrites the pid of a restarted component.
+        state: dict[str, Any] = json.loads((self.run_dir / "deployment.json").read_text())
+        return list(state["components"])
+
+    async def start(self) -> None:
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=max(0.5, self.interval * 4)))
+        await self.poll()
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._http is not None:
+            await self._http.close()
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            with contextlib.suppress(OSError, ValueError):
+                await self.poll()
+
+    async def poll(self) -> None:
+        components = self._components()
+        results = await asyncio.gather(*(self._probe(c) for c in components))
+        for c, (event, value, fields) in zip(components, results, strict=True):
+            if self.latest.get(c["name"]) != value:
+                self.latest[c["name"]] = value
+                self.history.append(c["name"], event, **{_FIELD[event]: value, **fields})
+
+    async def _probe(self, c: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        role = c["role"]
+        node = role in ("publisher", "subscriber")
+        event = "status" if node else "role" if role == "cti" else "health"
+        if not pid_alive(c.get("pid") or 0):
+            return event, ("OUT_OF_SERVICE" if node else "down"), {"reason": "process down"} if node else {}
+        if role == "xmpp":
+            return event, "up", {}
+        assert self._http is not None
+        try:
+            async with self._http.get(f"http://{c['host']}:{c['ports']['admin']}/emu/health") as resp:
+                health = await resp.json()
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+            return event, ("OUT_OF_SERVICE" if node else "down"), {"reason": "unreachable"} if node else {}
+        if node:
+            return event, str(health.get("state", "")), {"reason": str(health.get("status_reason", "") or "")}
+        if role == "cti":
+            return event, str(health.get("state", "down")), {}
+        return event, "up", {}
+
+
+_FIELD = {"status": "status", "role": "role", "health": "health"}
