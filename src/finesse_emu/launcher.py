@@ -227,9 +227,18 @@ class Deployment:
         with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
             state = json.loads((self.run_dir / STATE_FILE).read_text())
             mine = {c.pid for c in self.components}
-            for c in state["components"]:
-                if c["pid"] not in mine and pid_alive(c["pid"]):
-                    os.kill(int(c["pid"]), signal.SIGTERM)
+            restored = [
+                int(c["pid"]) for c in state["components"] if c["pid"] not in mine and pid_alive(c["pid"])
+            ]
+            for pid in restored:
+                os.kill(pid, signal.SIGTERM)
+            deadline = asyncio.get_running_loop().time() + 5.0
+            while any(pid_alive(p) for p in restored) and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+            for pid in restored:  # one that does not stop in time is killed: nothing is left behind
+                if pid_alive(pid):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
         for c in reversed(self.components):
             if c.proc is not None:
                 c.proc.stop()
