@@ -24,7 +24,7 @@ import yaml
 
 from finesse_emu.directory import generate
 from finesse_emu.logs import get_logger
-from finesse_emu.procs import Proc, cti_stub_argv, pid_alive, stop_on_signals, wait_health
+from finesse_emu.procs import Proc, cti_stub_argv, pid_alive, port_in_use, stop_on_signals, wait_health
 from finesse_emu.topology import (
     AWDB_A,
     AWDB_B,
@@ -134,6 +134,7 @@ class Deployment:
         return path
 
     async def start(self) -> None:
+        self.check_ports()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         logs = self.run_dir
         scale = ["--time-scale", str(self.time_scale)]
@@ -192,6 +193,24 @@ class Deployment:
             if c.health_port is not None:
                 await self._wait_healthy(c)
         self.write_state()
+
+    def check_ports(self) -> None:
+        """Fail before starting anything when an address of this deployment is taken: a health check
+        answered by a leftover process would otherwise pass for the new one."""
+        taken = []
+        for ep in (AWDB_A, AWDB_B, CTI_A, CTI_B, FINESSE_A, FINESSE_B):
+            host = self.ep(ep).host
+            ports = [ep.port, ep.admin_port]
+            if ep in (FINESSE_A, FINESSE_B):
+                ports += [FINESSE_HTTPS_PORT, XMPP_C2S_PORT, XMPP_HTTP_PORT]
+            if ep in (CTI_A, CTI_B):
+                ports.append(CTI_LINK_PORT["A" if ep is CTI_A else "B"])
+            taken += [f"{host}:{port}" for port in ports if port_in_use(host, port)]
+        if taken:
+            raise RuntimeError(
+                f"address(es) in use: {', '.join(taken)}; another deployment on {self.network}? "
+                "(finesse-emu down, or --network 127.0.N for another loopback /24)"
+            )
 
     async def _wait_healthy(self, c: Component) -> None:
         """Health of one component; a process that exits meanwhile fails at once with its last log lines."""

@@ -112,6 +112,18 @@ def stop_on_signals() -> asyncio.Event:
     return stop
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something already listens on host:port (a bind test, as the component would do)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As asyncio servers do: a port in TIME_WAIT after a stopped deployment is not "in use".
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def pid_alive(pid: int | None) -> bool:
     """Whether a process runs; a zombie (a killed child not yet reaped) counts as dead."""
     if not pid:

@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import dataclasses
 import importlib
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from finesse_emu.logs import configure_logging
+from finesse_emu.logs import configure_logging, get_logger
 from finesse_emu.procs import stop_on_signals
 from finesse_emu.server.node import FinesseNode, NodeConfig
 from finesse_emu.timers import Timers
@@ -78,12 +79,25 @@ def uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
+log = get_logger()
+STOP_TIMEOUT = 10.0
+
+
 async def run(config: NodeConfig, timers: Timers) -> int:
     node = FinesseNode(config, timers)
     stop = stop_on_signals()
     await node.start()
     await stop.wait()
-    await node.stop()
+    try:
+        # An orderly stop must not hang the process: a stuck dependency (an XMPP or CTI connection
+        # in a bad state) would leave a node nobody can stop but with SIGKILL.
+        await asyncio.wait_for(node.stop(), STOP_TIMEOUT)
+    except TimeoutError:
+        # Leave at once: the event loop's own shutdown would wait for the same stuck tasks.
+        log.warning("finesse_stop_timeout", seconds=STOP_TIMEOUT)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
     return 0
 
 
