@@ -249,6 +249,10 @@ def _count(n: int, spec: dict[str, Any], what: str) -> tuple[bool, str]:
 
 
 def _check(run: Run, name: str, arg: Any) -> tuple[bool, str]:
+    if name == "signed_in":  # desktops signed in on either node: "all" or a number
+        have = sum(1 for c in run.desktops() if c.state == "SIGNED_IN")
+        want = len(run.desktops()) if arg == "all" else int(arg)
+        return have == want, f"{have} desktops signed in, want {want}"
     if name == "desktops_on":
         return run.desktops_on(arg)
     if name == "none_returned_to":
