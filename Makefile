@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench clean prosody
+.PHONY: install demo scenarios test lint typecheck unit bench clean prosody
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || { \
@@ -17,8 +17,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: install
+demo: install prosody
 	$(BIN)/finesse-emu demo
+
+# Every scenario under scenarios/, each on a deployment of its own; reports under reports/.
+scenarios: install prosody
+	$(BIN)/finesse-emu run scenarios/*.yaml
 
 lint: install
 	$(BIN)/ruff check src tests bench

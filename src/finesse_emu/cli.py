@@ -36,15 +36,17 @@ def cmd_timers(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from finesse_emu.demo import run_demo
+    """``make demo``: the whole deployment, a swarm of desktops and phones, the publisher killed."""
+    from finesse_emu.scenario.runner import main as run_main
 
-    configure_logging("demo", "WARNING")
-    try:
-        asyncio.run(run_demo(Path(args.report_dir), args.time_scale))
-    except (OSError, RuntimeError, TimeoutError) as exc:
-        print(f"finesse-emu demo failed: {exc!r}", file=sys.stderr)
-        return 1
-    return 0
+    scenario = Path(args.scenario)
+    if not scenario.exists():
+        print(f"finesse-emu demo: {scenario} not found (run it from the repository)", file=sys.stderr)
+        return 2
+    argv = [str(scenario), "--report-dir", args.report_dir, "--network", args.network]
+    if args.time_scale is not None:
+        argv += ["--time-scale", str(args.time_scale)]
+    return run_main(argv)
 
 
 DEFAULT_RUN_DIR = "run"
@@ -133,9 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--time-scale", type=float, default=None, help="default $FINESSE_EMU_TIME_SCALE or 1")
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=cmd_timers)
-    d = sub.add_parser("demo", help="run a CTI failover scenario on real processes and write a report")
-    d.add_argument("--time-scale", type=float, default=0.1, help="timer factor (default 0.1; 1 = real time)")
+    d = sub.add_parser("demo", help="bring everything up, kill the publisher under a swarm, write a report")
+    d.add_argument("--scenario", default="scenarios/publisher-killed.yaml", help="the scenario to run")
+    d.add_argument("--time-scale", type=float, default=None, help="default: the scenario's (0.05)")
     d.add_argument("--report-dir", default="reports", help="where reports go (default ./reports)")
+    d.add_argument("--network", type=_network, default="127.0.10", help="loopback /24 (default 127.0.10)")
     d.set_defaults(func=cmd_demo)
     u = sub.add_parser("up", help="start the whole deployment as local processes (Ctrl-C stops it)")
     u.add_argument("--agents", type=int, default=50, help="generated agents (default 50)")
