@@ -495,3 +495,25 @@ def test_main_without_a_history(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main([str(tmp_path / "nowhere")]) == 1
     assert "cannot read" in capsys.readouterr().err
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_scaled_run_is_reported_in_seed_seconds(tmp_path: Path) -> None:
+    events = [
+        {"t": 0.0, "source": "scenario", "event": "start", "time_scale": 0.05},
+        {"t": 1.0, "source": "scenario", "event": "phase", "name": "kill"},
+        {"t": 1.0, "source": "scenario", "event": "fault", "target": "finesse-a", "action": "kill"},
+        {"t": 1.5, "source": "desktop", "agent": "1", "event": "failover_detected", "trigger": "presence"},
+        {
+            "t": 2.5,
+            "source": "desktop",
+            "agent": "1",
+            "event": "failover_done",
+            "node": "finesse-b",
+            "seconds": 1.0,
+        },
+    ]
+    summary = write_report(tmp_path, events)
+    assert summary["run"]["time_scale"] == 0.05
+    assert summary["totals"]["failover"]["max"] == pytest.approx(20.0)
+    assert summary["run"]["duration"] == pytest.approx(50.0)
+    assert "time_scale 0.05: 2.50 s of real time" in (tmp_path / "summary.txt").read_text()

@@ -73,11 +73,39 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def run_time_scale(events: Sequence[Event]) -> float:
+    """The run's time_scale, from the scenario's ``start`` event (1 when there is none)."""
+    for e in events:
+        if e.get("source") == "scenario" and e.get("event") == "start":
+            scale = e.get("time_scale")
+            if isinstance(scale, int | float) and scale > 0:
+                return float(scale)
+    return 1.0
+
+
+def to_seed_seconds(events: Sequence[Event], scale: float) -> Sequence[Event]:
+    """Times and durations divided by the run's time_scale, so the report speaks the seed's seconds
+    (a 20 s poll reads 20 whatever the scale the run used)."""
+    if scale == 1.0:
+        return events
+    out = History(malformed_lines=getattr(events, "malformed_lines", None))
+    for original in events:
+        e = dict(original)
+        if isinstance(e.get("t"), int | float):
+            e["t"] = e["t"] / scale
+        if e.get("event") == "failover_done" and isinstance(e.get("seconds"), int | float):
+            e["seconds"] = e["seconds"] / scale
+        out.append(e)
+    return out
+
+
 def write_report(run_dir: str | Path, events: Sequence[Event]) -> dict[str, Any]:
     """Write summary.json, summary.txt and report.html into ``run_dir``; return the summary."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    summary = summarize(events)
+    scale = run_time_scale(events)
+    summary = summarize(to_seed_seconds(events, scale))
+    summary["run"]["time_scale"] = scale
     _write(run_dir / SUMMARY_JSON, json.dumps(summary, indent=2) + "\n")
     _write(run_dir / SUMMARY_TXT, render_summary_table(summary))
     title = f"finesse-emu run report: {run_dir.resolve().name}"

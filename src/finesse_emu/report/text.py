@@ -94,6 +94,10 @@ def render_summary_table(summary: dict[str, Any]) -> str:
     clients = run["clients"]
     head += f", {clients.get('desktop', 0)} desktops, {clients.get('ippa', 0)} IP phones"
     verdict = "all passed" if exp["ok"] else "FAILED"
+    scale = run.get("time_scale", 1.0)
+    if scale != 1.0:
+        real = secs(run["duration"] * scale)
+        head += f"\ntimes in seed seconds (run at time_scale {scale:g}: {real} s of real time)"
     out = [head, f"expectations: {exp['passed']} passed, {exp['failed']} failed ({verdict})", ""]
     headers, rows, right = phase_table(summary)
     out += table(headers, rows, right)
