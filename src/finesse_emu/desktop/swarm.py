@@ -192,6 +192,9 @@ class Swarm:
         await asyncio.gather(*(c.stop() for c in self.clients), return_exceptions=True)
         if self._http is not None:
             await self._http.close()
+        # Let the XMPP send tasks cancelled just now finish, while the loop still runs (otherwise
+        # asyncio reports each as "destroyed but pending" when the loop closes).
+        await asyncio.sleep(0.05)
         self.history.flush()
 
     # -- views -------------------------------------------------------------------------------------
