@@ -101,6 +101,13 @@ def retire(client: ClientXMPP) -> None:
     task = client._run_out_filters
     if task is not None and not task.done():
         task.cancel()
+        # The loop keeps only weak references to tasks: held here until the cancellation has run,
+        # or a client dropped right away takes its task with it ("destroyed but it is pending").
+        _retiring.add(task)
+        task.add_done_callback(_retiring.discard)
+
+
+_retiring: set[asyncio.Task[None]] = set()
 
 
 def pubsub_iq(client: ClientXMPP, to: str, itype: str, child: ET.Element, owner: bool = False) -> Any:
