@@ -107,7 +107,7 @@ def retire(client: ClientXMPP) -> None:
         task.add_done_callback(_retiring.discard)
 
 
-_retiring: set[asyncio.Task[None]] = set()
+_retiring: set[asyncio.Future[Any]] = set()
 
 
 def pubsub_iq(client: ClientXMPP, to: str, itype: str, child: ET.Element, owner: bool = False) -> Any:
