@@ -125,3 +125,35 @@ async def inject(run_dir: Path, name: str, fault: dict[str, Any]) -> str:
         raise ChaosError(f"{name} has no fault API (use kill, stop, hang, heal)")
     await _post_fault(c, fault)
     return f"{name}: {fault}"
+
+
+CLIENT_ACTIONS = ("close", "back", "crash", "refresh", "glitch")
+
+
+async def chaos_clients(
+    run_dir: Path, action: str, target: str, count: int = 1, node: str | None = None, seconds: float = 60.0
+) -> str:
+    """A browser action on desktops of the swarm running against this deployment (its swarm.json):
+    ``target`` is ``desktops`` (``count`` of them, of ``node``) or ``agent:ID``."""
+    path = run_dir / "swarm.json"
+    if not path.exists():
+        raise ChaosError(f"no swarm running against {run_dir} (finesse-emu swarm)")
+    control = json.loads(path.read_text())["control"]
+    body: dict[str, Any] = {"action": action, "count": count, "seconds": seconds}
+    if target.startswith("agent:"):
+        body["agent"] = target.split(":", 1)[1]
+    elif target == "desktops":
+        body["node"] = node
+    else:
+        raise ChaosError(f"browser actions target desktops or agent:ID, not {target!r}")
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"http://{control}/emu/clients", json=body) as resp,
+        ):
+            answer = await resp.json()
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        raise ChaosError(f"the swarm at {control} does not answer: {exc}") from exc
+    if resp.status != 200:
+        raise ChaosError(str(answer.get("error", answer)))
+    return f"{action}: {', '.join(answer['agents'])}"

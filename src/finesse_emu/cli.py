@@ -116,10 +116,16 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_chaos(args: argparse.Namespace) -> int:
-    from finesse_emu.chaos import ChaosError, chaos
+    from finesse_emu.chaos import CLIENT_ACTIONS, ChaosError, chaos, chaos_clients
 
     try:
-        print(asyncio.run(chaos(Path(args.run_dir), args.action, args.component, args.ms)))
+        if args.action in CLIENT_ACTIONS:
+            message = chaos_clients(
+                Path(args.run_dir), args.action, args.component, args.count, args.node, args.seconds
+            )
+            print(asyncio.run(message))
+        else:
+            print(asyncio.run(chaos(Path(args.run_dir), args.action, args.component, args.ms)))
     except ChaosError as exc:
         print(f"finesse-emu chaos: {exc}", file=sys.stderr)
         return 1
@@ -158,9 +164,32 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
     st.set_defaults(func=cmd_status)
     ch = sub.add_parser("chaos", help="kill/stop/start/hang/heal/latency one component of the deployment")
-    ch.add_argument("action", choices=["kill", "stop", "start", "hang", "heal", "latency"])
-    ch.add_argument("component", help="cti-a, cti-b, awdb-a, awdb-b, xmpp-a, xmpp-b, finesse-a, finesse-b")
+    ch.add_argument(
+        "action",
+        choices=[
+            "kill",
+            "stop",
+            "start",
+            "hang",
+            "heal",
+            "latency",
+            "close",
+            "back",
+            "crash",
+            "refresh",
+            "glitch",
+        ],
+        help="component faults, or browser actions on desktops of a running finesse-emu swarm",
+    )
+    ch.add_argument(
+        "component",
+        help="cti-a, cti-b, awdb-a, awdb-b, xmpp-a, xmpp-b, finesse-a, finesse-b; "
+        "for browser actions: desktops (with --count, --node) or agent:ID",
+    )
     ch.add_argument("--ms", type=float, help="latency in milliseconds")
+    ch.add_argument("--count", type=int, default=1, help="browser actions: how many desktops (N of M)")
+    ch.add_argument("--node", help="browser actions: only desktops signed in on this node")
+    ch.add_argument("--seconds", type=float, default=60.0, help="glitch: seed seconds without network")
     ch.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
     ch.set_defaults(func=cmd_chaos)
     dn = sub.add_parser("down", help="stop the deployment started by up")
@@ -246,7 +275,8 @@ def cmd_swarm(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     history = Path(args.history) if args.history else None
-    return asyncio.run(run_swarm(config, history, args.duration, args.metrics_port))
+    run_dir = None if args.publisher else Path(args.run_dir)
+    return asyncio.run(run_swarm(config, history, args.duration, args.metrics_port, run_dir=run_dir))
 
 
 def cmd_report(argv: list[str]) -> int:

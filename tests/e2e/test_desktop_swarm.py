@@ -85,3 +85,67 @@ async def test_publisher_killed_under_200_desktops(tmp_path: Path) -> None:
         await swarm.stop()
         history.close()
         await asyncio.to_thread(emu, "down", "--run-dir", str(run_dir))
+
+
+async def test_swarm_cli_metrics_and_chaos_on_desktops(tmp_path: Path) -> None:
+    """finesse-emu swarm as a process against finesse-emu up; chaos on N of M desktops and one agent."""
+    import json
+    import subprocess
+    import sys
+
+    import aiohttp
+
+    run_dir = tmp_path / "run"
+    up = await asyncio.to_thread(
+        emu, "up", "--detach", "--run-dir", str(run_dir), "--agents", "12", "--time-scale", str(SCALE),
+        "--network", "127.0.22",
+    )  # fmt: skip
+    assert up.returncode == 0, up.stdout + up.stderr
+    history = tmp_path / "swarm.jsonl"
+    swarm = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "finesse_emu.cli", "swarm", "--agents", "12", "--run-dir", str(run_dir),
+        "--history", str(history), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(60):
+            while not (run_dir / "swarm.json").exists():
+                await asyncio.sleep(0.1)
+        control = json.loads((run_dir / "swarm.json").read_text())["control"]
+        async with aiohttp.ClientSession() as http:
+            async with asyncio.timeout(60):
+                while True:
+                    async with http.get(f"http://{control}/metrics") as resp:
+                        text = await resp.text()
+                    if 'finesse_emu_clients{kind="desktop",node="finesse-a",state="SIGNED_IN"} 6.0' in text:
+                        break
+                    await asyncio.sleep(0.2)
+        crash = await asyncio.to_thread(
+            emu,
+            "chaos",
+            "crash",
+            "desktops",
+            "--count",
+            "2",
+            "--node",
+            "finesse-a",
+            "--run-dir",
+            str(run_dir),
+        )
+        assert crash.returncode == 0 and crash.stdout.startswith("crash: 1000, 1001"), (
+            crash.stdout + crash.stderr
+        )
+        refresh = await asyncio.to_thread(emu, "chaos", "refresh", "agent:1010", "--run-dir", str(run_dir))
+        assert refresh.returncode == 0 and "1010" in refresh.stdout, refresh.stderr
+        too_many = await asyncio.to_thread(
+            emu, "chaos", "close", "desktops", "--count", "50", "--run-dir", str(run_dir)
+        )
+        assert too_many.returncode == 1 and "50 wanted" in too_many.stderr
+    finally:
+        swarm.terminate()
+        await asyncio.wait_for(swarm.wait(), 30)
+        await asyncio.to_thread(emu, "down", "--run-dir", str(run_dir))
+    lines = [json.loads(line) for line in history.read_text().splitlines()]
+    crashed = [e["agent"] for e in lines if e["event"] == "browser_crash"]
+    assert crashed == ["1000", "1001"]
+    assert any(e["event"] == "browser_refresh" and e["agent"] == "1010" for e in lines)
+    assert not (run_dir / "swarm.json").exists()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import signal
 import sys
@@ -27,6 +28,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
 
+from finesse_emu.admin import bound_port
 from finesse_emu.desktop.client import AgentCredentials, DesktopClient, LoadPlan, NodeEndpoint
 from finesse_emu.desktop.machine import Record
 from finesse_emu.directory import generate
@@ -35,6 +37,8 @@ from finesse_emu.logs import get_logger
 from finesse_emu.timers import Timers
 
 log = get_logger()
+CLIENT_ACTIONS = ("close", "back", "crash", "refresh", "glitch", "open")
+SWARM_FILE = "swarm.json"  # in the run directory: where chaos finds a running swarm's control port
 
 
 def parse_slice(text: str) -> tuple[int, int]:
@@ -197,6 +201,51 @@ class Swarm:
         await asyncio.sleep(0.05)
         self.history.flush()
 
+    # -- browser actions (scenarios, chaos) ---------------------------------------------------------
+    def act(
+        self,
+        action: str,
+        count: int = 1,
+        node: str | None = None,
+        agent: str | None = None,
+        seconds: float = 0.0,
+        source: str = "chaos",
+    ) -> list[str]:
+        """A browser action on ``count`` signed-in desktops (of ``node``), or on ``agent``'s.
+
+        ``close`` / ``back`` (Unavailable presence), ``crash`` (nothing sent), ``refresh``,
+        ``glitch`` (no network to its node for ``seconds``), ``open`` (desktops kept closed by
+        ``hold``). Returns the agents acted on; ValueError when there are not enough of them.
+        """
+        if action not in CLIENT_ACTIONS:
+            raise ValueError(f"unknown client action {action!r}; one of {', '.join(CLIENT_ACTIONS)}")
+        if action == "open":
+            opened = self.held[:count]
+            for client in opened:
+                client.start()
+            return [c.agent.id for c in opened]
+        if agent is not None:
+            chosen = [c for c in self.clients if c.agent.id == agent and c.source == "desktop"]
+            if not chosen:
+                raise ValueError(f"no desktop of agent {agent!r} in this swarm")
+        else:
+            signed = [c for c in self.clients if c.source == "desktop" and c.state == "SIGNED_IN"]
+            chosen = [c for c in signed if node is None or c.node == node][:count]
+            if len(chosen) < count:
+                where = f" on {node}" if node else ""
+                raise ValueError(f"{len(chosen)} signed-in desktops{where}, {count} wanted")
+        for c in chosen:
+            self.history.append(source, "client_action", action=action, agent=c.agent.id, node=c.node)
+            if action in ("close", "back"):
+                c.close_browser()
+            elif action == "crash":
+                c.close_browser(crash=True)
+            elif action == "refresh":
+                c.refresh_browser()
+            elif action == "glitch":
+                c.network_glitch(seconds)
+        return [c.agent.id for c in chosen]
+
     # -- views -------------------------------------------------------------------------------------
     def counts(self) -> Counter[tuple[str, str, str]]:
         """(kind, state, node) -> clients."""
@@ -226,16 +275,36 @@ class Swarm:
         return " | ".join(parts)
 
 
-async def serve_metrics(swarm: Swarm, host: str, port: int) -> web.AppRunner:
+async def serve_control(swarm: Swarm, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Prometheus ``/metrics`` and ``POST /emu/clients`` (browser actions) on host:port (0: any)."""
+
     async def metrics(_request: web.Request) -> web.Response:
         return web.Response(body=swarm.metrics(), content_type="text/plain", charset="utf-8")
 
-    app = web.Application()
+    async def clients(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise ValueError("a JSON object is expected")
+            agents = swarm.act(
+                str(body.get("action", "")),
+                int(body.get("count", 1)),
+                body.get("node"),
+                None if body.get("agent") is None else str(body["agent"]),
+                float(body.get("seconds", 0.0)) * swarm.config.timers.time_scale,
+            )
+        except (ValueError, TypeError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"agents": agents})
+
+    app = web.Application(client_max_size=4096)
     app.router.add_get("/metrics", metrics)
+    app.router.add_post("/emu/clients", clients)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner, bound_port(site)
 
 
 async def run_swarm(
@@ -244,11 +313,16 @@ async def run_swarm(
     duration: float | None,
     metrics_port: int | None,
     progress_every: float = 2.0,
+    run_dir: Path | None = None,
 ) -> int:
     """The CLI's main loop: start, print progress, serve /metrics, stop on Ctrl-C or after duration."""
     history = History(history_path)
     swarm = Swarm(config, history)
-    runner = await serve_metrics(swarm, "127.0.0.1", metrics_port) if metrics_port else None
+    runner, port = await serve_control(swarm, "127.0.0.1", metrics_port or 0)
+    state_file = run_dir / SWARM_FILE if run_dir is not None and run_dir.is_dir() else None  # noqa: ASYNC240
+    if state_file is not None:  # one small file at start: where chaos finds this swarm
+        state_file.write_text(json.dumps({"pid": os.getpid(), "control": f"127.0.0.1:{port}"}))
+    print(f"[swarm] metrics and control on http://127.0.0.1:{port}", file=sys.stderr, flush=True)
     await swarm.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -264,8 +338,9 @@ async def run_swarm(
                 await asyncio.wait_for(stop.wait(), progress_every)
     finally:
         await swarm.stop()
-        if runner is not None:
-            await runner.cleanup()
+        await runner.cleanup()
         history.close()
+        if state_file is not None:
+            state_file.unlink(missing_ok=True)
     print(f"[swarm] stopped: {swarm.progress_line()}", file=sys.stderr)
     return 0

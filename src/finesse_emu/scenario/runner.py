@@ -293,29 +293,15 @@ def _check(run: Run, name: str, arg: Any) -> tuple[bool, str]:
 
 def _clients(run: Run, step: Step) -> None:
     a = step.args
-    action, count, node = a["action"], a["count"], a["node"]
-    if action == "open":
-        for client in run.swarm.held[:count]:
-            client.start()
+    seconds = a["seconds"] * run.scale
+    try:
+        agents = run.swarm.act(a["action"], a["count"], a["node"], seconds=seconds, source="scenario")
+    except ValueError as exc:
+        raise ScenarioError(f"{step.where()}: {exc}") from exc
+    if a["action"] == "open":
         run.opened_held = True
-        return
-    chosen = [c for c in run.desktops() if c.state == "SIGNED_IN" and (node is None or c.node == node)][
-        :count
-    ]
-    if len(chosen) < count:
-        raise ScenarioError(f"{step.where()}: {len(chosen)} signed-in desktops, {count} wanted")
-    for c in chosen:
-        run.history.append("scenario", "client_action", action=action, agent=c.agent.id, node=c.node)
-        if action in ("close", "back"):
-            c.close_browser()
-            run.removed.add(c.agent.id)
-        elif action == "crash":
-            c.close_browser(crash=True)
-            run.removed.add(c.agent.id)
-        elif action == "refresh":
-            c.refresh_browser()
-        elif action == "glitch":
-            c.network_glitch(a["seconds"] * run.scale)
+    elif a["action"] in ("close", "back", "crash"):
+        run.removed.update(agents)
 
 
 def main(argv: list[str]) -> int:
