@@ -38,6 +38,11 @@ class NodeSim:
     sign_in: Result = field(default_factory=lambda: Result(True))
 
 
+def state(w: World) -> Any:
+    """The machine's state, read through a call (mypy would narrow ``w.m.state`` across steps)."""
+    return w.m.state
+
+
 class World:
     """Answers the machine's commands at once from the nodes' current health; timers on a virtual clock."""
 
@@ -66,17 +71,19 @@ class World:
             self.timers.pop(cmd.name, None)
         elif isinstance(cmd, GetSystemInfo):
             n = self.nodes[cmd.node]
-            return m.on_system_info(now, cmd.node, SystemInfo(n.reachable, n.status, n.heartbeat_ok))
+            return list(m.on_system_info(now, cmd.node, SystemInfo(n.reachable, n.status, n.heartbeat_ok)))
         elif isinstance(cmd, ConnectNotification):
             n = self.nodes[cmd.node]
-            return m.on_notification(now, cmd.node, Result(n.reachable and n.xmpp_ok))
+            return list(m.on_notification(now, cmd.node, Result(n.reachable and n.xmpp_ok)))
         elif isinstance(cmd, SignIn):
             n = self.nodes[cmd.node]
             ok = n.reachable and n.status == "IN_SERVICE"
-            return m.on_sign_in(now, cmd.node, n.sign_in if ok or not n.sign_in.ok else Result(False, "503"))
+            return list(
+                m.on_sign_in(now, cmd.node, n.sign_in if ok or not n.sign_in.ok else Result(False, "503"))
+            )
         elif isinstance(cmd, LoadDesktop):
             n = self.nodes[cmd.node]
-            return m.on_loaded(now, cmd.node, Result(n.reachable))
+            return list(m.on_loaded(now, cmd.node, Result(n.reachable)))
         return []
 
     def advance(self, seconds: float) -> None:
@@ -103,7 +110,7 @@ def world(**config: Any) -> World:
 
 def test_sign_in_loads_config_and_gadgets_then_signed_in() -> None:
     w = world()
-    assert w.m.state is DesktopState.SIGNED_IN and w.m.node == PUB and w.m.xmpp_up
+    assert state(w) is DesktopState.SIGNED_IN and w.m.node == PUB and w.m.xmpp_up
     assert [type(c).__name__ for c in w.log if not isinstance(c, Record)] == [
         "SignIn",
         "ConnectNotification",
@@ -122,17 +129,17 @@ def test_publisher_killed_three_notification_attempts_then_moves_to_the_subscrib
     w = world()
     w.now = 100.0
     kill_publisher(w)
-    assert w.m.state is DesktopState.RECONNECTING_NOTIFICATION
+    assert state(w) is DesktopState.RECONNECTING_NOTIFICATION
     w.advance(9.9)
     assert len(w.commands(ConnectNotification)) == 1 + 2  # first sign-in, then attempts 1 and 2
-    assert w.m.state is DesktopState.RECONNECTING_NOTIFICATION
+    assert state(w) is DesktopState.RECONNECTING_NOTIFICATION
     w.advance(0.1)  # third attempt at +10 s fails: the failover logic begins
     (detected,) = w.events("failover_detected")
     assert detected["trigger"] == "notification" and w.now == 110.0
     # Poll the publisher (down), the subscriber (healthy), the publisher once more (still down): move.
     polls = [c.node for c in w.commands(GetSystemInfo)]
     assert polls == [PUB, SUB, PUB]
-    assert w.m.state is DesktopState.SIGNED_IN and w.m.node == SUB and w.m.moved
+    assert state(w) is DesktopState.SIGNED_IN and w.m.node == SUB and w.m.moved
     assert w.commands(LoadDesktop)[-1] == LoadDesktop(SUB, config=False)  # config is not reloaded
     (done,) = w.events("failover_done")
     assert done["node"] == SUB and done["seconds"] == 0.0
@@ -149,13 +156,13 @@ def test_no_automatic_return_after_the_publisher_recovers() -> None:
     # Events about the publisher no longer concern this desktop; nothing polls or moves.
     w.run(w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE"))
     w.run(w.m.on_system_info_event(w.now, PUB, "IN_SERVICE"))
-    assert w.m.node == SUB and w.m.state is DesktopState.SIGNED_IN
+    assert w.m.node == SUB and state(w) is DesktopState.SIGNED_IN
     assert [c.node for c in w.commands(GetSystemInfo)] == [PUB, SUB, PUB]
     # If the subscriber fails later, the publisher is the other node: failing over to it is normal.
     w.nodes[SUB] = NodeSim(reachable=False)
     w.run(w.m.on_notification_lost(w.now))
     w.advance(10)
-    assert w.m.node == PUB and w.m.state is DesktopState.SIGNED_IN
+    assert w.m.node == PUB and state(w) is DesktopState.SIGNED_IN
 
 
 def test_publisher_recovering_during_the_check_keeps_the_desktop_there() -> None:
@@ -172,7 +179,7 @@ def test_publisher_recovering_during_the_check_keeps_the_desktop_there() -> None
     w.nodes[PUB].status = "IN_SERVICE"
     w.run(w.m.on_system_info(w.now, PUB, SystemInfo(True, "IN_SERVICE", True)))
     # XMPP stayed up (the trigger was the SystemInfo event): no Notification request, just refresh.
-    assert w.m.state is DesktopState.SIGNED_IN and w.m.node == PUB and not w.m.moved
+    assert state(w) is DesktopState.SIGNED_IN and w.m.node == PUB and not w.m.moved
     assert len(w.commands(ConnectNotification)) == 0
     assert [type(c).__name__ for c in w.log if not isinstance(c, Record)] == ["SignIn", "LoadDesktop"]
 
@@ -182,13 +189,13 @@ def test_subscriber_with_a_failing_cti_heartbeat_is_not_used() -> None:
     w.nodes[PUB] = NodeSim(status="OUT_OF_SERVICE", heartbeat_ok=False)
     w.nodes[SUB] = NodeSim(status="IN_SERVICE", heartbeat_ok=False)  # step 3 fails
     w.run(w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE"))
-    assert w.m.state is DesktopState.FAILING_OVER
+    assert state(w) is DesktopState.FAILING_OVER
     assert w.timers == {"systeminfo_poll": 20.0}
     w.advance(20)
     assert [c.node for c in w.commands(GetSystemInfo)] == [PUB, SUB, PUB, SUB]
     w.nodes[SUB].heartbeat_ok = True
     w.advance(20)
-    assert w.m.node == SUB and w.m.state is DesktopState.SIGNED_IN
+    assert w.m.node == SUB and state(w) is DesktopState.SIGNED_IN
     assert w.events("failover_done")[0]["seconds"] == 40.0
 
 
@@ -198,11 +205,11 @@ def test_cti_failover_both_nodes_out_of_service_then_back_on_the_same_node() -> 
         n.status, n.heartbeat_ok = "OUT_OF_SERVICE", False
     w.run(w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE"))
     w.advance(20)
-    assert w.m.state is DesktopState.FAILING_OVER
+    assert state(w) is DesktopState.FAILING_OVER
     for n in w.nodes.values():
         n.status, n.heartbeat_ok = "IN_SERVICE", True
     w.advance(20)  # the next poll finds the publisher healthy first
-    assert w.m.state is DesktopState.SIGNED_IN and w.m.node == PUB and not w.m.moved
+    assert state(w) is DesktopState.SIGNED_IN and w.m.node == PUB and not w.m.moved
     assert w.events("failover_done")[0] == {
         "agent": "1000",
         "node": PUB,
@@ -228,7 +235,7 @@ def test_notification_restored_within_three_attempts_is_not_a_failover() -> None
     w.run(w.m.on_notification_lost(w.now))
     w.nodes[PUB].xmpp_ok = True
     w.advance(5)
-    assert w.m.state is DesktopState.SIGNED_IN and w.m.node == PUB
+    assert state(w) is DesktopState.SIGNED_IN and w.m.node == PUB
     assert w.events("failover_detected") == [] and w.events("notification_restored")[0]["attempts"] == 2
 
 
@@ -245,7 +252,7 @@ def test_triggers_are_ignored_while_failing_over_and_stale_results_are_dropped()
     assert w.m.on_system_info(w.now, SUB, SystemInfo(True, "IN_SERVICE", True)) == []
     assert w.m.on_sign_in(w.now, SUB, Result(True)) == []
     assert w.m.on_loaded(w.now, SUB, Result(True)) == []
-    assert w.m.state is DesktopState.FAILING_OVER
+    assert state(w) is DesktopState.FAILING_OVER
 
 
 def test_single_node_deployment_just_keeps_polling_its_node() -> None:
@@ -258,7 +265,7 @@ def test_single_node_deployment_just_keeps_polling_its_node() -> None:
     assert [c.node for c in w.commands(GetSystemInfo)] == [PUB] * 4
     w.nodes[PUB].status = "IN_SERVICE"
     w.advance(20)
-    assert w.m.state is DesktopState.SIGNED_IN
+    assert state(w) is DesktopState.SIGNED_IN
 
 
 def test_sign_in_retries_while_out_of_service_and_stops_on_bad_credentials() -> None:
@@ -266,15 +273,15 @@ def test_sign_in_retries_while_out_of_service_and_stops_on_bad_credentials() -> 
     w = World(DesktopMachine(cfg))
     w.nodes[PUB].status = "OUT_OF_SERVICE"
     w.run(w.m.start(0.0))
-    assert w.m.state is DesktopState.SIGNING_IN and w.timers == {"sign_in_retry": 20.0}
+    assert state(w) is DesktopState.SIGNING_IN and w.timers == {"sign_in_retry": 20.0}
     w.nodes[PUB].status = "IN_SERVICE"
     w.advance(20)
-    assert w.m.state is DesktopState.SIGNED_IN
+    assert state(w) is DesktopState.SIGNED_IN
     cfg2 = DesktopConfig(agent_id="1001", home=PUB, other=SUB, timers=Timers.build(1.0))
     w2 = World(DesktopMachine(cfg2))
     w2.nodes[PUB].sign_in = Result(False, "401 Unauthorized", fatal=True)
     w2.run(w2.m.start(0.0))
-    assert w2.m.state is DesktopState.SIGNED_OUT and w2.timers == {}
+    assert state(w2) is DesktopState.SIGNED_OUT and w2.timers == {}
     assert w2.events("sign_in_failed")[0]["error"] == "401 Unauthorized"
 
 
@@ -282,11 +289,9 @@ def test_browser_close_crash_and_refresh() -> None:
     w = world()
     w.run(w.m.refresh(w.now))
     assert w.log[-1] != DropNotification(PUB) and DropNotification(PUB, presence=True) in w.log
-    assert w.m.state is DesktopState.SIGNED_IN and w.commands(LoadDesktop)[-1] == LoadDesktop(
-        PUB, config=True
-    )
+    assert state(w) is DesktopState.SIGNED_IN and w.commands(LoadDesktop)[-1] == LoadDesktop(PUB, config=True)
     w.run(w.m.close(w.now, crash=True))
-    assert DropNotification(PUB, presence=False) in w.log and w.m.state is DesktopState.SIGNED_OUT
+    assert DropNotification(PUB, presence=False) in w.log and state(w) is DesktopState.SIGNED_OUT
     assert w.m.close(w.now) == [] and w.m.refresh(w.now) == []  # nothing left to close
     w2 = world()
     w2.run(w2.m.close(w2.now))
@@ -309,7 +314,7 @@ def test_refresh_token_warnings_countdown_and_forced_sign_out(scale: float) -> N
     ]
     lefts = [r.fields.get("seconds_left") for r in w.records if r.event.startswith("token_")][:3]
     assert lefts == pytest.approx([600 * scale, 300 * scale, 60 * scale])
-    assert SignOut(PUB) in w.log and w.m.state is DesktopState.SIGNED_OUT
+    assert SignOut(PUB) in w.log and state(w) is DesktopState.SIGNED_OUT
 
 
 def test_token_shorter_than_the_warnings_fires_the_missed_ones_at_once() -> None:
@@ -318,7 +323,7 @@ def test_token_shorter_than_the_warnings_fires_the_missed_ones_at_once() -> None
     w.run(w.m.start(0.0))
     assert len(w.events("token_warning")) == 2 and w.timers["token"] == 60.0
     w.advance(120)
-    assert w.m.state is DesktopState.SIGNED_OUT
+    assert state(w) is DesktopState.SIGNED_OUT
 
 
 def test_every_transition_is_recorded_with_from_and_to() -> None:
