@@ -12,6 +12,10 @@ from finesse_emu.logs import configure_logging
 from finesse_emu.timers import Timers
 
 
+def _agents(text: str) -> int | str:
+    return int(text) if text.isdigit() else text
+
+
 def _network(text: str) -> str:
     from finesse_emu.topology import check_network
 
@@ -52,11 +56,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
 DEFAULT_RUN_DIR = "run"
 
 
+def _up_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The deployment's settings: --config FILE first, then the flags given on the command line."""
+    from finesse_emu import launcher
+
+    settings: dict[str, object] = {"agents": 50, "time_scale": 1.0, "network": "127.0.10", "run_dir": "run"}
+    settings["cti_options"] = []
+    if args.config:
+        settings.update(launcher.load_settings(Path(args.config)))
+    for key in ("agents", "time_scale", "network", "run_dir"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    return settings
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from finesse_emu import launcher
     from finesse_emu.procs import pid_alive
 
-    run_dir = Path(args.run_dir)
+    try:
+        settings = _up_settings(args)
+    except ValueError as exc:
+        print(f"finesse-emu up: {exc}", file=sys.stderr)
+        return 2
+    run_dir = Path(str(settings["run_dir"]))
     if (run_dir / launcher.STATE_FILE).exists() and pid_alive(
         json.loads((run_dir / launcher.STATE_FILE).read_text()).get("pid")
     ):
@@ -65,8 +88,18 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.detach:
         return _up_detached(args, run_dir)
     configure_logging("launcher", "WARNING")
+    agents = settings["agents"]
+    assert isinstance(agents, int | str)
     try:
-        return asyncio.run(launcher.up(run_dir, args.agents, args.time_scale, network=args.network))
+        return asyncio.run(
+            launcher.up(
+                run_dir,
+                agents,
+                float(str(settings["time_scale"])),
+                network=str(settings["network"]),
+                cti_options=[str(o) for o in settings["cti_options"]],  # type: ignore[attr-defined]
+            )
+        )
     except (OSError, RuntimeError, TimeoutError) as exc:
         print(f"finesse-emu up failed: {exc!r} (component logs in {run_dir})", file=sys.stderr)
         return 1
@@ -80,7 +113,11 @@ def _up_detached(args: argparse.Namespace, run_dir: Path) -> int:
 
     run_dir.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "finesse_emu.cli", "up", "--run-dir", str(run_dir)]
-    argv += ["--agents", str(args.agents), "--time-scale", str(args.time_scale), "--network", args.network]
+    if args.config:
+        argv += ["--config", str(Path(args.config).resolve())]
+    for flag, key in (("--agents", "agents"), ("--time-scale", "time_scale"), ("--network", "network")):
+        if getattr(args, key) is not None:
+            argv += [flag, str(getattr(args, key))]
     with (run_dir / "launcher.log").open("ab") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 120
@@ -148,14 +185,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--network", type=_network, default="127.0.10", help="loopback /24 (default 127.0.10)")
     d.set_defaults(func=cmd_demo)
     u = sub.add_parser("up", help="start the whole deployment as local processes (Ctrl-C stops it)")
-    u.add_argument("--agents", type=int, default=50, help="generated agents (default 50)")
-    u.add_argument("--time-scale", type=float, default=1.0, help="timer factor (default 1)")
-    u.add_argument("--run-dir", default=DEFAULT_RUN_DIR, help="logs, state and configs (default ./run)")
+    u.add_argument("--config", help="a YAML file: agents, time_scale, network, run_dir, cti {load, ...}")
+    u.add_argument(
+        "--agents", type=_agents, default=None, help="generated agents (default 50), or an agent file"
+    )
+    u.add_argument("--time-scale", type=float, default=None, help="timer factor (default 1)")
+    u.add_argument("--run-dir", default=None, help="logs, state and configs (default ./run)")
     u.add_argument("--detach", action="store_true", help="return once healthy, leave it running")
     u.add_argument(
         "--network",
         type=_network,
-        default="127.0.10",
+        default=None,
         help="loopback /24 of the components (default 127.0.10)",
     )
     u.set_defaults(func=cmd_up)

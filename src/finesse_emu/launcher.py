@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 import yaml
 
-from finesse_emu.directory import generate
+from finesse_emu.directory import resolve
 from finesse_emu.logs import get_logger
 from finesse_emu.procs import Proc, cti_stub_argv, pid_alive, port_in_use, stop_on_signals, wait_health
 from finesse_emu.topology import (
@@ -38,6 +38,7 @@ from finesse_emu.topology import (
     XMPP_C2S_PORT,
     XMPP_HTTP_PORT,
     Endpoint,
+    check_network,
     on_network,
 )
 from finesse_emu.xmpp.prosody import ProsodyProcess, prosody_binary
@@ -83,12 +84,60 @@ class Component:
         }
 
 
+SETTINGS_KEYS = {"agents", "time_scale", "network", "run_dir", "cti"}
+CTI_KEYS = {"load": "--load", "idle_mode": "--idle-mode", "mrd_auto_restore": "--mrd-auto-restore"}
+
+
+def load_settings(path: Path) -> dict[str, Any]:
+    """``finesse-emu up --config FILE``: agents (a number or an agent file), time_scale, network,
+    run_dir, and cti: {load: 0|1, idle_mode: not-listening|offline|standby, mrd_auto_restore: bool}.
+    Returns the settings with ``cti_options`` (cti_stub flags); ValueError names what is wrong."""
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: a mapping is expected")
+    unknown = set(raw) - SETTINGS_KEYS
+    if unknown:
+        raise ValueError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(SETTINGS_KEYS)}")
+    out: dict[str, Any] = {k: raw[k] for k in ("agents", "time_scale", "network", "run_dir") if k in raw}
+    if "agents" in out and not isinstance(out["agents"], int | str):
+        raise ValueError(f"{path}: agents is a number or an agent file")
+    if isinstance(out.get("agents"), str) and not out["agents"].isdigit():
+        agent_file = (path.parent / out["agents"]).resolve()
+        if not agent_file.exists():
+            raise ValueError(f"{path}: agent file {agent_file} not found")
+        out["agents"] = str(agent_file)
+    if "time_scale" in out and not (isinstance(out["time_scale"], int | float) and out["time_scale"] > 0):
+        raise ValueError(f"{path}: time_scale must be a number > 0")
+    if "network" in out:
+        check_network(str(out["network"]))
+    cti = raw.get("cti") or {}
+    if not isinstance(cti, dict) or set(cti) - set(CTI_KEYS):
+        raise ValueError(f"{path}: cti takes {sorted(CTI_KEYS)}")
+    options: list[str] = []
+    if "load" in cti:
+        if cti["load"] not in (0, 1):
+            raise ValueError(f"{path}: cti.load is 0 or 1")
+        options += ["--load", str(cti["load"])]
+    if "idle_mode" in cti:
+        if cti["idle_mode"] not in ("not-listening", "offline", "standby"):
+            raise ValueError(f"{path}: cti.idle_mode is not-listening, offline or standby")
+        options += ["--idle-mode", cti["idle_mode"]]
+    if cti.get("mrd_auto_restore"):
+        options.append("--mrd-auto-restore")
+    out["cti_options"] = options
+    return out
+
+
 @dataclass
 class Deployment:
     run_dir: Path
-    agents: int = 50
+    agents: int | str = 50  # a number to generate, or an agent file (YAML, JSON or CSV)
     time_scale: float = 1.0
     network: str = DEFAULT_NETWORK  # the loopback /24 of every component (127.0.10: topology.py)
+    cti_options: list[str] = field(default_factory=list)  # extra cti_stub flags (--load 1, ...)
     components: list[Component] = field(default_factory=list)
 
     def ep(self, endpoint: Endpoint) -> Endpoint:
@@ -154,6 +203,7 @@ class Deployment:
                 (peer.host, CTI_LINK_PORT[other]),
                 self.agents,
                 self.time_scale,
+                self.cti_options,
             )
             c = Component(
                 ep.name,
@@ -228,7 +278,7 @@ class Deployment:
             waiter.cancel()
 
     def write_state(self) -> None:
-        agents = generate(min(SAMPLE_AGENTS, self.agents))
+        agents = resolve(str(self.agents))[:SAMPLE_AGENTS]
         state = {
             "pid": os.getpid(),
             "run_dir": str(self.run_dir),
@@ -307,12 +357,13 @@ def render_table(report: dict[str, Any]) -> str:
 
 async def up(
     run_dir: Path,
-    agents: int,
+    agents: int | str,
     time_scale: float,
     ready: asyncio.Event | None = None,
     network: str = DEFAULT_NETWORK,
+    cti_options: list[str] | None = None,
 ) -> int:
-    deployment = Deployment(run_dir, agents, time_scale, network)
+    deployment = Deployment(run_dir, agents, time_scale, network, list(cti_options or []))
     stop = stop_on_signals()
     try:
         await deployment.start()

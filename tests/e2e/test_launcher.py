@@ -90,17 +90,50 @@ def test_up_status_kill_and_down(tmp_path: Path) -> None:
     assert emu("status", "--run-dir", str(run_dir)).returncode == 1
 
 
-def test_up_fails_fast_and_clean_when_a_component_cannot_start(tmp_path: Path) -> None:
+def test_up_refuses_a_taken_address_and_fails_fast_when_a_component_exits(tmp_path: Path) -> None:
     import socket
 
     with socket.socket() as busy:  # awdb-a's address and port are taken
         busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        busy.bind(("127.0.10.3", 1433))
+        busy.bind(("127.0.24.3", 1433))
         busy.listen()
-        t0 = time.monotonic()
-        up = emu("up", "--run-dir", str(tmp_path / "run"), "--agents", "5")
-        elapsed = time.monotonic() - t0
+        up = emu("up", "--run-dir", str(tmp_path / "run"), "--agents", "5", "--network", "127.0.24")
     assert up.returncode == 1
-    assert "awdb-a exited" in up.stderr and "Address already in use" in up.stderr
-    assert elapsed < 30  # not the 60 s health timeout
+    assert "address(es) in use: 127.0.24.3:1433" in up.stderr
     assert not (tmp_path / "run" / "deployment.json").exists()
+    # A component that exits while starting (here: an agent file that does not exist) fails up at
+    # once with its last log lines, not after the 60 s health timeout, and nothing is left running.
+    t0 = time.monotonic()
+    up = emu(
+        "up",
+        "--run-dir",
+        str(tmp_path / "run2"),
+        "--agents",
+        str(tmp_path / "nope.yaml"),
+        "--network",
+        "127.0.24",
+    )
+    elapsed = time.monotonic() - t0
+    assert up.returncode == 1
+    assert "awdb-a exited" in up.stderr and "nope.yaml" in up.stderr, up.stderr
+    assert elapsed < 30
+    assert not (tmp_path / "run2" / "deployment.json").exists()
+
+
+def test_up_with_a_config_file(tmp_path: Path) -> None:
+    """--config: agent count, time scale, network and CTI LOAD from a file; flags still override."""
+    config = tmp_path / "deployment.yaml"
+    config.write_text("agents: 6\ntime_scale: 0.05\nnetwork: 127.0.23\ncti: {load: 1}\n")
+    run_dir = tmp_path / "run"
+    up = emu("up", "--detach", "--config", str(config), "--run-dir", str(run_dir), "--agents", "7")
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        comps = {c["name"]: c for c in status(run_dir)["components"]}
+        assert comps["finesse-a"]["host"] == "127.0.23.7" and comps["finesse-a"]["state"] == "IN_SERVICE"
+        command = comps["cti-a"]["command"]
+        assert command[command.index("--load") + 1] == "1"
+        assert command[command.index("--agents") + 1] == "7"  # the flag wins over the file
+        bad = emu("up", "--config", str(tmp_path / "missing.yaml"), "--run-dir", str(tmp_path / "other"))
+        assert bad.returncode == 2 and "missing.yaml" in bad.stderr
+    finally:
+        emu("down", "--run-dir", str(run_dir))

@@ -1,0 +1,47 @@
+"""finesse-emu up --config FILE: what the file may say, and the errors for what it may not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from finesse_emu.launcher import load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "deployment.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_settings_with_cti_options_and_an_agent_file(tmp_path: Path) -> None:
+    (tmp_path / "agents.yaml").write_text("- {id: '5000', password: secret, extension: '7000'}\n")
+    path = write(
+        tmp_path,
+        "agents: agents.yaml\ntime_scale: 0.1\nnetwork: 127.0.33\n"
+        "cti: {load: 1, idle_mode: standby, mrd_auto_restore: true}\n",
+    )
+    settings = load_settings(path)
+    assert settings["agents"] == str(tmp_path / "agents.yaml")
+    assert (settings["time_scale"], settings["network"]) == (0.1, "127.0.33")
+    assert settings["cti_options"] == ["--load", "1", "--idle-mode", "standby", "--mrd-auto-restore"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("agent: 5\n", "unknown keys"),
+        ("agents: missing.yaml\n", "not found"),
+        ("time_scale: 0\n", "time_scale"),
+        ("network: 10.0.0\n", "loopback"),
+        ("cti: {load: 2}\n", "cti.load"),
+        ("cti: {idle_mode: asleep}\n", "idle_mode"),
+        ("cti: {colour: red}\n", "cti takes"),
+        ("- a list\n", "mapping"),
+        ("agents: [1, 2\n", "deployment.yaml"),
+    ],
+)
+def test_bad_settings_are_refused_with_a_reason(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        load_settings(write(tmp_path, text))
