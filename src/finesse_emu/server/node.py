@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from cti_stub.protocol import ARM_ERROR_TEXT, ArmError, MediaAction, MessageType, Tag, make
+from cti_stub.protocol import ARM_ERROR_TEXT, AgentState, ArmError, MediaAction, MessageType, Tag, make
 from finesse_emu import api_xml as X
 from finesse_emu.admin import FaultKind, FaultRegistry, admin_routes, bound_port
 from finesse_emu.auth import Authenticator, AuthUser, AwdbClient
@@ -46,8 +46,17 @@ from finesse_emu.server.model import (
     MediaSlot,
     UserChange,
 )
+from finesse_emu.server.presence import (
+    Action,
+    Cancelled,
+    ForcedLogout,
+    PresenceTracker,
+    Skipped,
+    TimerStarted,
+    WaitingForCall,
+)
 from finesse_emu.server.rest import API, build_app
-from finesse_emu.server.status import Dependency, ServiceState, StatusChange
+from finesse_emu.server.status import Dependency, ServiceState, ServiceStatus, StatusChange
 from finesse_emu.timers import Timers
 from finesse_emu.xmpp.envelope import update_document
 
@@ -152,12 +161,20 @@ class FinesseNode:
                 config.xmpp_host,
                 config.xmpp_port,
                 config.domain,
+                on_presence=self.on_agent_presence,
                 on_connection_change=self.on_notification_change,
             )
         if notifier is not None:
             required.append(Dependency.NOTIFICATION)
         self.status = ServiceState(0.0, tuple(required))
         self.model = FinesseModel()
+        # Agents' presence on this node's Notification Service -> forced logouts (reason 255).
+        self.presence = PresenceTracker(
+            self.timers.forced_logout_after_unavailable, self.timers.forced_logout_reason_code
+        )
+        self.forced_logouts: deque[ForcedLogout] = deque(maxlen=2000)  # newest last
+        self._presence_task: asyncio.Task[None] | None = None
+        self._presence_deadline: float | None = None
         self.notifier = notifier
         self.awdb = AwdbClient(config.awdb_urls, self.timers.awdb_request_timeout)
         self.authenticator = Authenticator(self.awdb, self.timers, self.clock)
@@ -314,6 +331,7 @@ class FinesseNode:
                     self._apply_status(self.status.down(Dependency.CTI, self.clock.now()))
                 elif isinstance(event, Unsolicited):
                     changes = self.model.apply(event.message, self.clock.wall())
+                    self._track_states(changes)
                     if self.status.in_service:
                         self._publish(changes)
             except Exception:  # a bad event must not stop the node
@@ -331,7 +349,7 @@ class FinesseNode:
                 except CtiRequestError:
                     return
                 if conf.type == M.QUERY_AGENT_STATE_CONF:
-                    self.model.apply_query(agent_id, conf, self.clock.wall())
+                    self._track_states(self.model.apply_query(agent_id, conf, self.clock.wall()))
 
         await asyncio.gather(*(query(a) for a in self.directory))
         if self.cti.in_service:
@@ -343,6 +361,7 @@ class FinesseNode:
         if change is None:
             return
         log.info("finesse_status", name=self.config.name, status=change.status.value, reason=change.reason)
+        self._presence_actions(self.presence.service(change.status is ServiceStatus.IN_SERVICE, change.at))
         # The SystemInfo event goes out even when going OUT_OF_SERVICE: it is the desktops' trigger.
         self._emit(SYSTEM_INFO_NODE, X.system_info_event(self.system_info_view()), "PUT", "")
         if change.republish:
@@ -404,6 +423,99 @@ class FinesseNode:
         if connected:
             self._subscribed.clear()  # a new Prosody session: subscriptions are made again on demand
         self._apply_status(dep_change)
+        if not connected:
+            self.presence.session_lost()
+
+    # -- presence and the forced logout (seed "Desktop Behavior") ------------------------------------
+    def on_agent_presence(self, full_jid: str, available: bool) -> None:
+        """An agent resource's presence changed on this node's Notification Service."""
+        bare, _, resource = full_jid.partition("/")
+        local, _, domain = bare.rpartition("@")
+        if domain != self.config.domain or not local:
+            return
+        user = self.directory_user(local) or next(  # JIDs carry the agent id lower-cased
+            (u for u in self.directory.values() if u.id.lower() == local.lower()), None
+        )
+        if user is None:
+            return
+        self._presence_actions(self.presence.presence(user.id, resource, available, self.clock.now()))
+
+    def _track_states(self, changes: Iterable[Change]) -> None:
+        now = self.clock.now()
+        for change in changes:
+            if isinstance(change, UserChange):
+                state = self.model.user(change.user_id).state
+                self._presence_actions(self.presence.agent_state(change.user_id, state, now))
+
+    def _presence_actions(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, ForcedLogout):
+                self.stats["forced_logouts"] += 1
+                self.forced_logouts.append(action)
+                log.info(
+                    "finesse_forced_logout",
+                    name=self.config.name,
+                    agent=action.agent_id,
+                    reason_code=action.reason_code,
+                    waited=round(action.waited, 3),
+                    call_wait=round(action.call_wait, 3),
+                )
+                self._spawn(self._send_forced_logout(action))
+            elif isinstance(action, TimerStarted):
+                self.stats["forced_logout_timers"] += 1
+                log.info(
+                    "finesse_agent_unavailable",
+                    name=self.config.name,
+                    agent=action.agent_id,
+                    forced_logout_in=round(action.fires_at - action.at, 3),
+                )
+            elif isinstance(action, Cancelled):
+                self.stats[f"forced_logout_cancelled_{action.reason.value}"] += 1
+                log.info(
+                    "finesse_forced_logout_cancelled",
+                    name=self.config.name,
+                    agent=action.agent_id,
+                    reason=action.reason.value,
+                    after=round(action.at - action.unavailable_since, 3),
+                )
+            elif isinstance(action, WaitingForCall):
+                log.info("finesse_forced_logout_waits_for_call", agent=action.agent_id, state=action.state)
+            elif isinstance(action, Skipped):
+                reason = action.reason.value
+                log.debug("finesse_agent_unavailable_no_timer", agent=action.agent_id, reason=reason)
+        self._rearm_presence_timer()
+
+    def _rearm_presence_timer(self) -> None:
+        deadline = self.presence.next_deadline()
+        if deadline == self._presence_deadline and (deadline is None or self._presence_task is not None):
+            return
+        if self._presence_task is not None:
+            self._presence_task.cancel()
+            self._presence_task = None
+        self._presence_deadline = deadline
+        if deadline is not None:
+            self._presence_task = self._spawn(self._presence_wake(deadline))
+
+    async def _presence_wake(self, deadline: float) -> None:
+        await self.clock.sleep(deadline - self.clock.now())
+        self._presence_task, self._presence_deadline = None, None
+        self._presence_actions(self.presence.tick(self.clock.now()))
+
+    async def _send_forced_logout(self, action: ForcedLogout) -> None:
+        """SET_AGENT_STATE_REQ LOGOUT, reason 255, forced: what the CTI server makes of it is LOAD's."""
+        msg = make(
+            M.SET_AGENT_STATE_REQ,
+            [(Tag.AGENT_ID, action.agent_id)],
+            PeripheralID=self.config.peripheral_id,
+            AgentState=AgentState.LOGOUT,
+            EventReasonCode=action.reason_code,
+            ForcedFlag=1,
+        )
+        try:
+            await self.cti.request(msg, timeout=self.timers.cti_open_timeout)
+        except CtiRequestError as exc:
+            self.stats["forced_logout_failed"] += 1
+            log.warning("finesse_forced_logout_failed", agent=action.agent_id, error=str(exc))
 
     def _provision_xmpp_account(self, user: AuthUser, password: str) -> None:
         """The Notification Service accepts the agent with the password the AWDB just accepted."""
@@ -839,6 +951,9 @@ class FinesseNode:
             if self.notifier is None
             else len({jid.split("/")[0] for jid in self.notifier.available_agents}),
             "logged_in_agents": len(self.model.signed_in()),
+            "forced_logouts_pending": {
+                agent_id: p.phase.value for agent_id, p in sorted(self.presence.pending_agents.items())
+            },
             "config_loaded": self.config_loaded.is_set(),
             "stats": dict(self.stats),
         }

@@ -10,6 +10,10 @@ WebSocket on ``/ws``. Two account schemes:
 * ``internal_plain``: real password checks against account files written here from a
   ``{user: password}`` map; rosters still come from ``mod_finesse_roster``, kept in memory.
 
+Dead clients: ``crash_detection`` (default ``Timers.browser_crash_detection``, the seed's 120 s
+scaled) makes ``mod_finesse_roster`` ping a silent c2s or WebSocket session and close it if it stays
+silent, so a crashed browser's Unavailable presence reaches ``finesse`` within that bound.
+
 Never run ``prosody --version``: in 0.12 it starts a server with the system config on 0.0.0.0.
 """
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib.resources
 import ipaddress
 import os
@@ -33,10 +38,15 @@ from pathlib import Path
 from typing import Literal
 
 from finesse_emu.logs import get_logger
+from finesse_emu.timers import Timers
 
 AuthMode = Literal["insecure", "internal_plain"]
 
 ROSTER_MODULE = "mod_finesse_roster.lua"
+# Dead-client detection (mod_finesse_roster): ping a session silent for PING_IDLE_SHARE of the
+# bound, close it if still silent PING_TIMEOUT_SHARE of the bound later. Worst case 95% of the bound.
+PING_IDLE_SHARE = 0.5
+PING_TIMEOUT_SHARE = 0.45
 INSTALL_HINT = "install it with `apt-get install prosody` (or run `make test`, which installs it)"
 
 log = get_logger()
@@ -105,6 +115,9 @@ class ProsodyConfig:
     log_level: str = "warn"
     bosh_path: str = "/http-bind"
     websocket_path: str = "/ws"
+    # Seed: a crashed browser is detected "within up to 120 seconds" (Timers.browser_crash_detection,
+    # scaled by FINESSE_EMU_TIME_SCALE by default). None: no server pings (a silent socket stays).
+    crash_detection: float | None = field(default_factory=lambda: Timers.build().browser_crash_detection)
 
     def __post_init__(self) -> None:
         if self.auth not in ("insecure", "internal_plain"):
@@ -113,6 +126,8 @@ class ProsodyConfig:
             raise ValueError(f"Prosody listens on loopback addresses only, got {self.host!r}")
         if not re.fullmatch(r"[A-Za-z0-9.\-]+", self.domain):  # host names and IPv4 literals
             raise ValueError(f"unsupported XMPP domain {self.domain!r}")
+        if self.crash_detection is not None and not self.crash_detection > 0:
+            raise ValueError(f"crash_detection must be > 0 seconds or None, got {self.crash_detection!r}")
 
     @property
     def pubsub_domain(self) -> str:
@@ -136,6 +151,16 @@ class ProsodyConfig:
 
     def as_root(self) -> bool:
         return os.geteuid() == 0 if self.run_as_root is None else self.run_as_root
+
+    @property
+    def ping_interval(self) -> float | None:
+        """Seconds of silence after which a client session gets an XEP-0199 ping."""
+        return None if self.crash_detection is None else self.crash_detection * PING_IDLE_SHARE
+
+    @property
+    def ping_timeout(self) -> float | None:
+        """Seconds a pinged session may stay silent before it is closed (and seen Unavailable)."""
+        return None if self.crash_detection is None else self.crash_detection * PING_TIMEOUT_SHARE
 
 
 def render_config(cfg: ProsodyConfig) -> str:
@@ -162,6 +187,15 @@ def render_config(cfg: ProsodyConfig) -> str:
         f"filename = {q(str(cfg.log_path))} }} }}",
         f"admins = {{ {q(service_jid)} }}",  # owner on the pubsub component: create, publish, subscribe-other
         f"finesse_service_user = {q(cfg.service_user)}",
+    ]
+    if cfg.ping_interval is not None and cfg.ping_timeout is not None:
+        # Dead clients (crashed browser, silent socket) are closed within crash_detection seconds
+        # of their last byte; mod_finesse_roster sends the pings (Prosody 0.12 cannot).
+        lines += [
+            f"finesse_ping_interval = {cfg.ping_interval:.6g}",
+            f"finesse_ping_timeout = {cfg.ping_timeout:.6g}",
+        ]
+    lines += [
         "",
         f"interfaces = {{ {host} }}",
         f"local_interfaces = {{ {host} }}",
@@ -279,6 +313,9 @@ class ProsodyProcess:
     after stop or kill) rewrites the config and reuses the same ports, like a restarted node.
     ``die_with_parent`` (Linux): Prosody gets SIGKILL when the thread that started it dies, so a
     crashed emulator leaves no server behind; turn it off when Prosody must outlive its starter.
+    ``crash_detection``: seconds within which a silent client is closed (None: never); by default
+    the seed's 120 s scaled by ``FINESSE_EMU_TIME_SCALE``, so pass ``Timers.browser_crash_detection``
+    when the time scale comes from elsewhere.
     """
 
     def __init__(
@@ -295,6 +332,7 @@ class ProsodyProcess:
         service_password: str = "finesse",
         log_level: str = "warn",
         die_with_parent: bool = True,
+        crash_detection: float | Literal["default"] | None = "default",
     ) -> None:
         self.die_with_parent = die_with_parent
         self._own_dir = run_dir is None
@@ -311,6 +349,8 @@ class ProsodyProcess:
             service_password=service_password,
             log_level=log_level,
         )
+        if crash_detection != "default":  # else the scaled seed value, from FINESSE_EMU_TIME_SCALE
+            self.config = dataclasses.replace(self.config, crash_detection=crash_detection)
         self._popen: subprocess.Popen[bytes] | None = None
         self.startup_seconds: float | None = None
 

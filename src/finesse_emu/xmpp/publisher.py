@@ -24,9 +24,12 @@ from typing import Any
 
 from slixmpp import ClientXMPP
 from slixmpp.exceptions import IqError, IqTimeout
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
 
 from finesse_emu.logs import get_logger
 from finesse_emu.xmpp._slix import (
+    PING_NS,
     PUBSUB_NS,
     iq_condition,
     make_client,
@@ -213,6 +216,10 @@ class NotificationPublisher:
         client.add_event_handler("disconnected", lambda reason: self._on_disconnected(client, reason))
         client.add_event_handler("presence_available", lambda pres: self._presence(client, pres, True))
         client.add_event_handler("presence_unavailable", lambda pres: self._presence(client, pres, False))
+        # Prosody pings silent sessions and closes those that do not answer (crash detection).
+        client.register_handler(
+            Callback("ping", MatchXPath(f"{{jabber:client}}iq/{{{PING_NS}}}ping"), self._on_ping)
+        )
         self._session_lost = asyncio.Event()
         self._available.clear()
         self._client = client
@@ -257,6 +264,12 @@ class NotificationPublisher:
         else:
             self._available.discard(full)
         self._callback(self.on_presence, full, available)
+
+    @staticmethod
+    def _on_ping(iq: Any) -> None:
+        if iq["type"] == "get":
+            with contextlib.suppress(Exception):
+                iq.reply().send()
 
     def _session_down(self) -> None:
         for fut in self._inflight:

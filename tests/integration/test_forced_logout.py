@@ -1,0 +1,251 @@
+"""The presence-driven forced logout with a real Prosody, a Finesse node and the CTI stub.
+
+Seed, "Desktop Behavior": Finesse receives the agent's Unavailable presence, waits 60 s (scaled),
+then sends a forced logout with reason code 255 to the CTI server; not if the browser came back
+(refresh); after the call if the agent is on one; a crashed browser is detected by the XMPP server
+"within up to 120 seconds", so a sign-out can take up to 180 s. Here at time_scale 0.02: 1.2 s,
+2.4 s and 3.6 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from cti_stub.protocol import AgentState
+from finesse_emu.server.presence import ForcedLogout, Phase
+from finesse_emu.timers import Timers
+from finesse_emu.xmpp.agent_client import AgentXmpp
+from tests.conftest import ProsodyFactory
+from tests.integration.test_finesse_node import HOST, SCALE, deployment
+from tests.integration.test_finesse_node_xmpp import XDeployment
+
+TIMERS = Timers.build(SCALE)
+DELAY = TIMERS.forced_logout_after_unavailable  # 60 s -> 1.2 s
+CRASH = TIMERS.browser_crash_detection  # 120 s -> 2.4 s
+SLACK = 0.5  # scheduling, CTI round trip, event delivery on a loaded 2-core machine
+
+
+@pytest.fixture
+async def dep(prosody_factory: ProsodyFactory) -> AsyncIterator[XDeployment]:
+    """A node IN_SERVICE with its Prosody, which closes silent client sessions within CRASH."""
+    prosody = prosody_factory(domain=HOST, host=HOST, crash_detection=CRASH)
+    await prosody.start()
+    async with deployment(xmpp_host=HOST, xmpp_port=prosody.c2s_port) as d:
+        yield XDeployment(d.a, d.b, d.awdb, d.node, d.http, prosody)
+
+
+class StateRequests:
+    """Every SET_AGENT_STATE_REQ the active CTI side accepted: (agent, state, reason, loop time)."""
+
+    def __init__(self, dep: XDeployment, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.seen: list[tuple[str, AgentState, int, float]] = []
+        model = dep.a.model
+        real = model.set_state
+
+        def spy(agent_id: str, state: AgentState, now: float, reason: int = 0, **kw: Any) -> Any:
+            self.seen.append((agent_id, state, reason, asyncio.get_running_loop().time()))
+            return real(agent_id, state, now, reason, **kw)
+
+        monkeypatch.setattr(model, "set_state", spy)
+
+    def forced(self, agent_id: str) -> list[tuple[str, AgentState, int, float]]:
+        return [s for s in self.seen if s[0] == agent_id and s[1] is AgentState.LOGOUT and s[2] == 255]
+
+
+@pytest.fixture
+def requests(dep: XDeployment, monkeypatch: pytest.MonkeyPatch) -> StateRequests:
+    return StateRequests(dep, monkeypatch)
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.005)
+
+
+async def signed_in_and_present(dep: XDeployment, agent_id: str, state: str = "READY") -> AgentXmpp:
+    """REST sign-in on the extension, the desktop's XMPP session, the node seeing it Available."""
+    ext = str(int(agent_id) + 1000)
+    body = f"<User><state>LOGIN</state><extension>{ext}</extension></User>"
+    status, _, _ = await dep.call("PUT", f"/User/{agent_id}", user=agent_id, body=body)
+    assert status == 202
+    await until(lambda: dep.node.model.user(agent_id).state == "NOT_READY")
+    if state == "READY":
+        body = "<User><state>READY</state></User>"
+        assert (await dep.call("PUT", f"/User/{agent_id}", user=agent_id, body=body))[0] == 202
+        await until(lambda: dep.node.model.user(agent_id).state == "READY")
+    desktop = AgentXmpp(f"{agent_id}@{HOST}/desktop", f"pass{agent_id}", HOST, dep.prosody.c2s_port)
+    await desktop.connect(wait_finesse=True)
+    await until(lambda: dep.node.presence.available(agent_id))
+    return desktop
+
+
+def cti_state(dep: XDeployment, agent_id: str) -> tuple[AgentState, int]:
+    agent = dep.a.model.agents[agent_id]
+    return agent.state, agent.reason_code
+
+
+# What the CTI server makes of the 255 is LOAD's business: LOAD 0 (the stub's default) "places the
+# agent in Not Ready state" (Not Ready - Connection Failure, 50002); LOAD 1 logs it out. A stub that
+# simply applies the request logs it out with 255.
+AFTER_FORCED_LOGOUT = {(AgentState.NOT_READY, 50002), (AgentState.LOGOUT, 50002), (AgentState.LOGOUT, 255)}
+
+
+async def test_sign_out_by_closing_the_browser_forced_logout_after_the_timer(
+    dep: XDeployment, requests: StateRequests
+) -> None:
+    desktop = await signed_in_and_present(dep, "1003")
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await desktop.disconnect()  # unavailable presence, stream closed (browser closed, Back button)
+    await until(lambda: bool(requests.forced("1003")), timeout=DELAY + 3)
+    sent_at = requests.forced("1003")[0][3]
+    assert DELAY - 0.05 <= sent_at - t0 <= DELAY + SLACK, sent_at - t0
+    print(f"\nunavailable -> forced logout at the CTI server: {sent_at - t0:.3f} s (timer {DELAY:.3f} s)")
+    [fl] = [f for f in dep.node.forced_logouts if f.agent_id == "1003"]
+    assert isinstance(fl, ForcedLogout) and fl.reason_code == 255 and fl.call_wait == 0.0
+    assert fl.waited == pytest.approx(DELAY, abs=0.1)
+    assert dep.node.stats["forced_logouts"] == 1 and dep.node.stats["forced_logout_timers"] == 1
+    await until(lambda: cti_state(dep, "1003") != (AgentState.AVAILABLE, 0))
+    assert cti_state(dep, "1003") in AFTER_FORCED_LOGOUT
+    # The node hears the CTI server's answer like any state change.
+    await until(lambda: dep.node.model.user("1003").state == cti_state(dep, "1003")[0].name)
+    await asyncio.sleep(DELAY)  # sent once
+    assert len(requests.forced("1003")) == 1
+
+
+async def test_refresh_within_the_window_keeps_the_agent(dep: XDeployment, requests: StateRequests) -> None:
+    desktop = await signed_in_and_present(dep, "1004")
+    await desktop.disconnect()
+    await until(lambda: dep.node.presence.pending("1004") is not None)
+    await asyncio.sleep(DELAY / 3)  # the page reloads
+    reloaded = AgentXmpp(f"1004@{HOST}/desktop", "pass1004", HOST, dep.prosody.c2s_port)
+    await reloaded.connect(wait_finesse=True)
+    await until(lambda: dep.node.presence.pending("1004") is None)
+    await asyncio.sleep(DELAY + SLACK)  # past the moment the timer would have fired
+    assert requests.forced("1004") == [] and dep.node.stats["forced_logouts"] == 0
+    assert dep.node.stats["forced_logout_cancelled_available"] == 1
+    assert cti_state(dep, "1004") == (AgentState.AVAILABLE, 0)
+    await reloaded.disconnect()
+
+
+async def test_signed_out_agent_closing_the_browser_gets_no_request(
+    dep: XDeployment, requests: StateRequests
+) -> None:
+    desktop = await signed_in_and_present(dep, "1005", state="NOT_READY")
+    body = "<User><state>LOGOUT</state></User>"
+    assert (await dep.call("PUT", "/User/1005", user="1005", body=body))[0] == 202
+    await until(lambda: dep.node.model.user("1005").state == "LOGOUT")
+    await desktop.disconnect()
+    await until(lambda: not dep.node.presence.available("1005"))
+    await asyncio.sleep(DELAY + SLACK)
+    assert requests.forced("1005") == [] and dep.node.presence.pending("1005") is None
+
+
+async def test_on_a_call_the_forced_logout_waits_for_the_end_of_the_call(
+    dep: XDeployment, requests: StateRequests
+) -> None:
+    desktop = await signed_in_and_present(dep, "1006")
+    call_id = dep.a.core.inject_call("1006", dep.a.clock.wall(), ani="5551234")
+    dep.a.core.answer_call(call_id, dep.a.clock.wall())
+    dep.a.flush()
+    await until(lambda: dep.node.model.user("1006").state == "TALKING")
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    desktop.abort()  # a crash the XMPP server sees at once (FIN): Unavailable now
+    await until(lambda: dep.node.presence.pending("1006") is not None)
+    await until(lambda: (p := dep.node.presence.pending("1006")) is not None and p.phase is Phase.CALL,
+                timeout=DELAY + 3)  # fmt: skip
+    assert loop.time() - t0 >= DELAY - 0.05
+    await asyncio.sleep(DELAY / 2)  # the call goes on: no request
+    assert requests.forced("1006") == [] and cti_state(dep, "1006") == (AgentState.TALKING, 0)
+    t_end = loop.time()
+    dep.a.core.end_call(call_id, dep.a.clock.wall())
+    dep.a.flush()
+    await until(lambda: bool(requests.forced("1006")))
+    assert requests.forced("1006")[0][3] - t_end <= SLACK
+    print(f"\ncall end -> forced logout at the CTI server: {requests.forced('1006')[0][3] - t_end:.3f} s")
+    [fl] = [f for f in dep.node.forced_logouts if f.agent_id == "1006"]
+    assert fl.call_wait >= DELAY / 2 and fl.waited >= DELAY + DELAY / 2
+    await until(lambda: cti_state(dep, "1006")[0] is not AgentState.AVAILABLE)
+    assert cti_state(dep, "1006") in AFTER_FORCED_LOGOUT
+
+
+# -- crash detection: a socket that just goes silent -----------------------------------------------
+
+
+async def _read_until(reader: asyncio.StreamReader, marker: bytes) -> bytes:
+    data = b""
+    while marker not in data:
+        chunk = await asyncio.wait_for(reader.read(65536), 5)
+        if not chunk:
+            raise ConnectionError(f"closed before {marker!r}: {data[-300:]!r}")
+        data += chunk
+    return data
+
+
+async def silent_desktop(
+    host: str, port: int, domain: str, user: str, resource: str = "desktop"
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw XMPP client: PLAIN, bind, initial presence, and then nothing at all, ever.
+
+    It neither reads nor answers pings nor closes: what Prosody sees of a browser that crashed behind
+    a dead network (no FIN, no RST), as opposed to a killed browser whose kernel closes the socket.
+    """
+    reader, writer = await asyncio.open_connection(host, port)
+    header = (
+        f"<?xml version='1.0'?><stream:stream to='{domain}' xmlns='jabber:client' "
+        "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+    ).encode()
+    writer.write(header)
+    await _read_until(reader, b"</stream:features>")
+    token = base64.b64encode(f"\0{user}\0pass{user}".encode()).decode()
+    writer.write(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>".encode())
+    await _read_until(reader, b"<success")
+    writer.write(header)
+    await _read_until(reader, b"</stream:features>")
+    bind = f"<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}</resource></bind>"
+    writer.write(f"<iq type='set' id='bind1'>{bind}</iq>".encode())
+    await _read_until(reader, b"</iq>")
+    writer.write(b"<presence/>")
+    await writer.drain()
+    return reader, writer
+
+
+async def test_crashed_browser_detected_within_the_bound_then_forced_logout(
+    dep: XDeployment, requests: StateRequests
+) -> None:
+    body = "<User><state>LOGIN</state><extension>2007</extension></User>"
+    assert (await dep.call("PUT", "/User/1007", user="1007", body=body))[0] == 202
+    await until(lambda: dep.node.model.user("1007").state == "NOT_READY")
+    # A live desktop idle all along must not be taken for dead: it answers the server's pings.
+    idle = await signed_in_and_present(dep, "1008")
+    loop = asyncio.get_running_loop()
+    reader, writer = await silent_desktop(HOST, dep.prosody.c2s_port, HOST, "1007")
+    t0 = loop.time()  # its last byte
+    try:
+        await until(lambda: dep.node.presence.available("1007"))
+        await until(lambda: bool(requests.forced("1007")), timeout=CRASH + DELAY + 3)
+        sent_at = requests.forced("1007")[0][3]
+    finally:
+        writer.close()
+    [fl] = [f for f in dep.node.forced_logouts if f.agent_id == "1007"]
+    detection = fl.unavailable_since - t0
+    # Prosody pings after half the bound of silence and gives the answer 45% of it: 0.95 x bound.
+    assert 0.5 * CRASH <= detection <= CRASH, detection
+    assert fl.waited == pytest.approx(DELAY, abs=0.1)
+    assert sent_at - t0 <= CRASH + DELAY + SLACK  # the seed's "up to 180 seconds", scaled
+    print(f"\ncrash detection {detection:.3f} s (bound {CRASH:.3f} s); sign-out after {sent_at - t0:.3f} s")
+    assert cti_state(dep, "1007") in AFTER_FORCED_LOGOUT
+    # The idle desktop and the node's own session survived the same silence.
+    assert dep.node.presence.available("1008") and idle.connected and idle.pings_answered >= 1
+    assert requests.forced("1008") == []
+    assert dep.node.notifier is not None and dep.node.notifier.connected
+    assert getattr(dep.node.notifier, "sessions", 1) == 1 and dep.node.status.in_service
+    await idle.disconnect()
+    del reader
