@@ -286,6 +286,12 @@ class PeripheralModel:
         if not agent.logged_in:
             raise ControlError("agent is not logged in", status=Status.E_CTI_AGENT_NOT_LOGGED_ON)
         self._take_control(agent, controller)
+        if state is S.LOGOUT and reason == ReasonCode.FINESSE_FORCED_LOGOUT:
+            # "The actual behavior ... depends on the setting for LOAD": the agent's desktop is gone.
+            # LOAD 0 puts the agent Not Ready, LOAD 1 logs it out; both show 50002 on the PG side.
+            if self.load == 0:
+                state = S.NOT_READY
+            reason = ReasonCode.CONNECTION_FAILURE
         if agent.call_ids:
             # During a call the request is remembered and applied when the call ends.
             agent.pending = (state, reason)

@@ -25,6 +25,7 @@ import yaml
 from finesse_emu.directory import resolve
 from finesse_emu.logs import get_logger
 from finesse_emu.procs import Proc, cti_stub_argv, pid_alive, port_in_use, stop_on_signals, wait_health
+from finesse_emu.timers import Timers
 from finesse_emu.topology import (
     AWDB_A,
     AWDB_B,
@@ -221,6 +222,8 @@ class Deployment:
                 c2s_port=XMPP_C2S_PORT,
                 http_port=XMPP_HTTP_PORT,
                 run_dir=self.run_dir / name,
+                # A crashed browser is detected within 120 s, scaled like every timer of the run.
+                crash_detection=Timers.build(self.time_scale).browser_crash_detection,
             )
             await prosody.start()
             c = Component(name, "xmpp", ep.host, {"xmpp": XMPP_C2S_PORT, "http": XMPP_HTTP_PORT})

@@ -535,3 +535,26 @@ def test_media_states_replicate_to_the_idle_side() -> None:
         3,
         False,
     )
+
+
+def test_finesse_forced_logout_255_follows_load() -> None:
+    """Seed: Finesse sends 255; "the actual behavior ... depends on the setting for LOAD"."""
+    for load, expected in ((0, AgentState.NOT_READY), (1, AgentState.LOGOUT)):
+        h = Harness(load=load)
+        sid = h.opened()
+        h.login(sid)
+        h.set_state(sid, "1000", AgentState.AVAILABLE)
+        h.set_state(sid, "1000", AgentState.LOGOUT, reason=255)
+        agent = h.model.agents["1000"]
+        assert (agent.state, agent.reason_code) == (expected, 50002), load
+    # On a call, LOAD 0: Not Ready - Connection Failure when the call ends.
+    h = Harness(load=0)
+    sid = h.opened()
+    h.login(sid)
+    h.set_state(sid, "1000", AgentState.AVAILABLE)
+    call_id = h.core.inject_call("1000", h.now)
+    h.core.answer_call(call_id, h.now)
+    h.set_state(sid, "1000", AgentState.LOGOUT, reason=255)
+    assert h.model.agents["1000"].state is AgentState.TALKING
+    h.core.end_call(call_id, h.now)
+    assert (h.model.agents["1000"].state, h.model.agents["1000"].reason_code) == (AgentState.NOT_READY, 50002)

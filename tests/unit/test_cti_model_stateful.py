@@ -241,6 +241,10 @@ class PeripheralModelMachine(RuleBasedStateMachine):
         if changes is None:
             return
         assert agent is not None and state in REQUESTABLE
+        if state is S.LOGOUT and reason == ReasonCode.FINESSE_FORCED_LOGOUT:
+            # Finesse's forced logout: what the PG does is LOAD's (Not Ready or Logout, 50002).
+            state = S.NOT_READY if self.model.load == 0 else S.LOGOUT
+            reason = ReasonCode.CONNECTION_FAILURE
         if had_calls:
             # Remembered, applied when the call ends; the current state is reported again.
             assert agent.pending == (state, reason)
