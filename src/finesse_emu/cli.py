@@ -239,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--agents", type=int, default=50, help="agents of the generated directory (default 50)")
     sw.add_argument("--gadgets", type=int, default=6, help="gadgets per desktop (default 6)")
     sw.add_argument("--gadget-kind", choices=["xml", "jsp"], default="xml")
+    sw.add_argument(
+        "--gadget-url",
+        action="append",
+        help="a path or URL each desktop loads after signing in, instead of the emulator's gadgets "
+        "(repeat it; for a real Finesse, e.g. /desktop/... of your layout)",
+    )
     sw.add_argument("--ippa", type=int, default=0, help="how many of the agents use an IP Phone Agent")
     sw.add_argument("--publisher", help="publisher URL, e.g. http://finesse-a:8082 (default: running up)")
     sw.add_argument("--subscriber", help="subscriber URL")
@@ -309,7 +315,7 @@ def cmd_swarm(args: argparse.Namespace) -> int:
         timers=Timers.build(time_scale),
         ippa=min(args.ippa, len(agents)),
         publisher_share=args.publisher_share,
-        plan=LoadPlan(gadgets=args.gadgets, kind=args.gadget_kind),
+        plan=LoadPlan(gadgets=args.gadgets, kind=args.gadget_kind, urls=tuple(args.gadget_url or ())),
         arrival=args.arrival,
         rate=args.rate,
         seed=args.seed,
