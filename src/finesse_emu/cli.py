@@ -249,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--publisher", help="publisher URL, e.g. http://finesse-a:8082 (default: running up)")
     sw.add_argument("--subscriber", help="subscriber URL")
     sw.add_argument("--xmpp-port", type=int, default=5222, help="Notification Service port with URLs")
+    sw.add_argument("--insecure", action="store_true", help="accept a self-signed HTTPS certificate")
     sw.add_argument(
         "--publisher-xmpp", help="publisher's Notification Service HOST[:PORT] (default: URL host)"
     )
@@ -319,6 +320,7 @@ def cmd_swarm(args: argparse.Namespace) -> int:
         arrival=args.arrival,
         rate=args.rate,
         seed=args.seed,
+        verify_tls=not args.insecure,
     )
     history = Path(args.history) if args.history else None
     run_dir = None if args.publisher else Path(args.run_dir)

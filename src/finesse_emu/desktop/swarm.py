@@ -107,6 +107,7 @@ class SwarmConfig:
     token_lifetime: float | None = None
     connections: int = 512  # HTTP connection pool of the whole swarm
     hold: int = 0  # the last K desktops are not opened at start (a scenario opens them later)
+    verify_tls: bool = True  # False: accept a lab's self-signed certificate (--insecure)
 
 
 class Swarm:
@@ -144,7 +145,9 @@ class Swarm:
     async def start(self) -> None:
         cfg = self.config
         nodes = list(cfg.endpoints)
-        connector = aiohttp.TCPConnector(limit=cfg.connections, limit_per_host=0, ttl_dns_cache=300)
+        connector = aiohttp.TCPConnector(
+            limit=cfg.connections, limit_per_host=0, ttl_dns_cache=300, ssl=None if cfg.verify_tls else False
+        )
         self._http = aiohttp.ClientSession(connector=connector)
         n = len(cfg.agents)
         n_pub = round(n * cfg.publisher_share) if len(nodes) > 1 else n
