@@ -146,7 +146,7 @@ class Swarm:
         cfg = self.config
         nodes = list(cfg.endpoints)
         connector = aiohttp.TCPConnector(
-            limit=cfg.connections, limit_per_host=0, ttl_dns_cache=300, ssl=None if cfg.verify_tls else False
+            limit=cfg.connections, limit_per_host=0, ttl_dns_cache=300, ssl=cfg.verify_tls
         )
         self._http = aiohttp.ClientSession(connector=connector)
         n = len(cfg.agents)
