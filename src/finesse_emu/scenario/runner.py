@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from finesse_emu.chaos import ChaosError, chaos, inject
 from finesse_emu.desktop.client import DesktopClient, LoadPlan
 from finesse_emu.desktop.swarm import Swarm, SwarmConfig, directory_agents, endpoints_from_deployment
@@ -188,7 +190,7 @@ async def _step(run: Run, step: Step) -> None:
         _clients(run, step)
     elif step.kind == "expect":
         for name, arg in a["checks"].items():
-            ok, detail = _check(run, name, arg)
+            ok, detail = await _cti_agent(run, arg) if name == "cti_agent" else _check(run, name, arg)
             label = f"{a['name']}: {name}"
             run.outcomes.append(Outcome(label, ok, detail))
             h.append("scenario", "expectation", name=label, ok=ok, detail=detail)
@@ -226,6 +228,32 @@ def _condition(run: Run, cond: str, arg: Any) -> tuple[bool, str]:
     if cond == "cti_active":
         return run.observer.latest.get(str(arg)) == "active", f"roles {run.observer.latest}"
     raise ScenarioError(f"unknown condition {cond}")
+
+
+async def _cti_agent(run: Run, spec: dict[str, Any]) -> tuple[bool, str]:
+    """An agent's state on the active CTI side (its admin API): ``{agent, state, reason}``."""
+    state = json.loads((run.run_dir / "deployment.json").read_text())
+    active = [
+        c
+        for c in state["components"]
+        if c["role"] == "cti" and run.observer.latest.get(c["name"]) == "active"
+    ]
+    if not active:
+        return False, "no active CTI side"
+    c = active[0]
+    url = f"http://{c['host']}:{c['ports']['admin']}/emu/agents/{spec['agent']}"
+    try:
+        async with aiohttp.ClientSession() as http, http.get(url) as resp:
+            agent = await resp.json()
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        return False, f"{c['name']}: {exc}"
+    problems = []
+    if "state" in spec and agent.get("state") != spec["state"]:
+        problems.append(f"state {agent.get('state')}, want {spec['state']}")
+    if "reason" in spec and agent.get("reason_code") != spec["reason"]:
+        problems.append(f"reason {agent.get('reason_code')}, want {spec['reason']}")
+    shown = f"agent {spec['agent']} on {c['name']}: {agent.get('state')} reason {agent.get('reason_code')}"
+    return not problems, f"{shown}; " + "; ".join(problems) if problems else shown
 
 
 def _bounds(values: list[float], spec: dict[str, Any], unit: str) -> tuple[bool, str]:

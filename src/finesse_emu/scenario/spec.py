@@ -20,6 +20,7 @@ CLIENT_ACTIONS = ("close", "crash", "back", "refresh", "glitch", "open")
 NODES = ("finesse-a", "finesse-b")
 CONDITIONS = ("all_signed_in", "desktops_on", "node_status", "ippa_state", "cti_active")
 CHECKS = (
+    "cti_agent",
     "signed_in",
     "desktops_on",
     "none_returned_to",
