@@ -426,8 +426,16 @@ async def wait_for_event(dep: Deployment, node: str, marker: str) -> Any:
     return DET.fromstring(next(e for e in dep.events_for(node) if marker in e))
 
 
-async def test_media_put_state_routable_errors_and_work_to_active(dep: Deployment) -> None:
-    """Non-voice MRD 5000: state and routable changes, ARM refusals after the 202, Work to Active."""
+@pytest.fixture
+async def dep_no_auto_work() -> AsyncIterator[Deployment]:
+    async with deployment(enable_auto_work_mode_state_change=False) as d:
+        yield d
+
+
+async def test_media_put_state_routable_errors_and_work_to_active(dep_no_auto_work: Deployment) -> None:
+    """Non-voice MRD 5000: state and routable changes, ARM refusals after the 202, Work to Active
+    (enableAutoWorkModeStateChange=false: the agent stays in WORK until the client asks)."""
+    dep = dep_no_auto_work
     await dep.call(
         "PUT", "/User/1014", user="1014", body="<User><state>LOGIN</state><extension>2014</extension></User>"
     )
@@ -483,3 +491,25 @@ async def test_media_put_state_routable_errors_and_work_to_active(dep: Deploymen
     assert status == 202
     update = await wait_for_event(dep, node, "m-6")
     assert text(update, "data/media/state") == "NOT_READY"  # the state before the forced WORK
+
+
+async def test_auto_work_mode_state_change_brings_non_voice_mrds_back(dep: Deployment) -> None:
+    """enableAutoWorkModeStateChange=true (the default): after the CTI reconnect the node itself
+    takes the agent out of WORK, back to the state it had (READY here)."""
+    await dep.call(
+        "PUT", "/User/1016", user="1016", body="<User><state>LOGIN</state><extension>2016</extension></User>"
+    )
+    node = f"{API}/User/1016/Media/5000"
+    await wait_for_event(dep, node, "<state>NOT_READY</state>")
+    await dep.call("PUT", "/User/1016/Media/5000", user="1016", body="<Media><state>READY</state></Media>")
+    await wait_for_event(dep, node, "<state>READY</state>")
+    before = len(dep.events_for(node))
+    await dep.fault(dep.a, "drop_sessions")
+    async with asyncio.timeout(10):
+        while not any("<state>WORK</state>" in e for e in dep.events_for(node)[before:]):
+            await asyncio.sleep(0.01)
+        while dep.node.model.user("1016").media[5000].state != "READY":
+            await asyncio.sleep(0.01)
+    assert dep.node.stats["auto_work_to_active"] >= 1
+    status, doc, _ = await dep.call("GET", "/User/1016/Media/5000", user="1016")
+    assert status == 200 and text(doc, "state") == "READY"

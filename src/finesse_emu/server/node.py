@@ -121,6 +121,10 @@ class NodeConfig:
     deployment_type: str = "UCCE"
     peripheral_id: int = 5000
     admin_token: str | None = None
+    # Finesse's enableAutoWorkModeStateChange: after a CTI reconnect, true (the default, the old
+    # behaviour) brings agents back from WORK on their non-voice MRDs by itself; false leaves them
+    # in WORK until the client calls the Media Work-to-Active API (UCCE 12.5+).
+    enable_auto_work_mode_state_change: bool = True
 
     @property
     def domain(self) -> str:
@@ -355,6 +359,27 @@ class FinesseNode:
         if self.cti.in_service:
             self._cti_up_at = self.clock.now()
             self._apply_status(self.status.up(Dependency.CTI, self.clock.now()))
+            if self.config.enable_auto_work_mode_state_change:
+                self._spawn(self._auto_work_to_active())
+
+    async def _auto_work_to_active(self) -> None:
+        """enableAutoWorkModeStateChange=true: every non-voice MRD the PG left in WORK goes back."""
+        for user in list(self.model.users.values()):
+            for mrd, slot in list(user.media.items()):
+                if slot.state != "WORK":
+                    continue
+                fields = {"MRDID": mrd, "PeripheralID": self.config.peripheral_id}
+                msg = make(
+                    M.EMU_SET_MEDIA_STATE_REQ,
+                    [(Tag.AGENT_ID, user.id)],
+                    Action=MediaAction.WORK_TO_ACTIVE,
+                    **fields,
+                )
+                try:
+                    await self.cti.request(msg, timeout=self.timers.cti_open_timeout)
+                    self.stats["auto_work_to_active"] += 1
+                except CtiRequestError as exc:  # e.g. the agent left WORK meanwhile
+                    log.info("finesse_auto_work_to_active_failed", user=user.id, mrd=mrd, error=str(exc))
 
     # -- status and publishing ----------------------------------------------------------------------
     def _apply_status(self, change: StatusChange | None) -> None:
