@@ -62,6 +62,7 @@ def _up_settings(args: argparse.Namespace) -> dict[str, object]:
 
     settings: dict[str, object] = {"agents": 50, "time_scale": 1.0, "network": "127.0.10", "run_dir": "run"}
     settings["cti_options"] = []
+    settings["node_options"] = {}
     if args.config:
         settings.update(launcher.load_settings(Path(args.config)))
     for key in ("agents", "time_scale", "network", "run_dir"):
@@ -98,6 +99,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 float(str(settings["time_scale"])),
                 network=str(settings["network"]),
                 cti_options=[str(o) for o in settings["cti_options"]],  # type: ignore[attr-defined]
+                node_options=dict(settings["node_options"]),  # type: ignore[call-overload]
             )
         )
     except (OSError, RuntimeError, TimeoutError) as exc:

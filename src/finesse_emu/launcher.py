@@ -85,7 +85,9 @@ class Component:
         }
 
 
-SETTINGS_KEYS = {"agents", "time_scale", "network", "run_dir", "cti"}
+SETTINGS_KEYS = {"agents", "time_scale", "network", "run_dir", "cti", "finesse"}
+# Node settings a deployment file may give both nodes (Finesse properties the emulator models).
+NODE_KEYS = {"enable_auto_work_mode_state_change": bool, "old_pg": bool}
 CTI_KEYS = {"load": "--load", "idle_mode": "--idle-mode", "mrd_auto_restore": "--mrd-auto-restore"}
 
 
@@ -114,22 +116,37 @@ def load_settings(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: time_scale must be a number > 0")
     if "network" in out:
         check_network(str(out["network"]))
-    cti = raw.get("cti") or {}
+    out["cti_options"] = cti_options(raw.get("cti") or {}, str(path))
+    out["node_options"] = node_options(raw.get("finesse") or {}, str(path))
+    return out
+
+
+def cti_options(cti: Any, where: str) -> list[str]:
+    """cti_stub flags from the ``cti:`` settings of a deployment or scenario file."""
     if not isinstance(cti, dict) or set(cti) - set(CTI_KEYS):
-        raise ValueError(f"{path}: cti takes {sorted(CTI_KEYS)}")
+        raise ValueError(f"{where}: cti takes {sorted(CTI_KEYS)}")
     options: list[str] = []
     if "load" in cti:
         if cti["load"] not in (0, 1):
-            raise ValueError(f"{path}: cti.load is 0 or 1")
+            raise ValueError(f"{where}: cti.load is 0 or 1")
         options += ["--load", str(cti["load"])]
     if "idle_mode" in cti:
         if cti["idle_mode"] not in ("not-listening", "offline", "standby"):
-            raise ValueError(f"{path}: cti.idle_mode is not-listening, offline or standby")
+            raise ValueError(f"{where}: cti.idle_mode is not-listening, offline or standby")
         options += ["--idle-mode", cti["idle_mode"]]
     if cti.get("mrd_auto_restore"):
         options.append("--mrd-auto-restore")
-    out["cti_options"] = options
-    return out
+    return options
+
+
+def node_options(raw: Any, where: str) -> dict[str, Any]:
+    """The ``finesse:`` settings of a deployment or scenario file, checked against NODE_KEYS."""
+    if not isinstance(raw, dict) or set(raw) - set(NODE_KEYS):
+        raise ValueError(f"{where}: finesse takes {sorted(NODE_KEYS)}")
+    for key, value in raw.items():
+        if not isinstance(value, NODE_KEYS[key]):
+            raise ValueError(f"{where}: finesse.{key} must be {NODE_KEYS[key].__name__}")
+    return dict(raw)
 
 
 @dataclass
@@ -139,6 +156,7 @@ class Deployment:
     time_scale: float = 1.0
     network: str = DEFAULT_NETWORK  # the loopback /24 of every component (127.0.10: topology.py)
     cti_options: list[str] = field(default_factory=list)  # extra cti_stub flags (--load 1, ...)
+    node_options: dict[str, Any] = field(default_factory=dict)  # extra node config keys (NodeConfig)
     components: list[Component] = field(default_factory=list)
 
     def ep(self, endpoint: Endpoint) -> Endpoint:
@@ -178,6 +196,7 @@ class Deployment:
             "xmpp_host": ep.host,
             "xmpp_port": XMPP_C2S_PORT,
             "run_dir": str(self.run_dir / ep.name),
+            **self.node_options,
         }
         path = self.run_dir / f"{ep.name}.yaml"
         path.write_text(yaml.safe_dump(config))
@@ -365,8 +384,11 @@ async def up(
     ready: asyncio.Event | None = None,
     network: str = DEFAULT_NETWORK,
     cti_options: list[str] | None = None,
+    node_options: dict[str, Any] | None = None,
 ) -> int:
-    deployment = Deployment(run_dir, agents, time_scale, network, list(cti_options or []))
+    deployment = Deployment(
+        run_dir, agents, time_scale, network, list(cti_options or []), dict(node_options or {})
+    )
     stop = stop_on_signals()
     try:
         await deployment.start()

@@ -126,6 +126,7 @@ class DesktopClient:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self._frozen: list[AgentXmpp] = []  # silent sessions (crash, glitch), released at stop
         self.started = False
         self._authorization = aiohttp.encode_basic_auth(agent.id, agent.password)
 
@@ -156,6 +157,9 @@ class DesktopClient:
         for task in list(self._tasks):
             task.cancel()
         await self._drop(presence)
+        for frozen in self._frozen:
+            frozen.abort()
+        self._frozen.clear()
 
     # -- browser actions and faults (scenarios) -------------------------------------------------------
     def close_browser(self, crash: bool = False) -> None:
@@ -172,8 +176,13 @@ class DesktopClient:
         self.history.append(
             self.source, "network_glitch", agent=self.agent.id, node=self.node, seconds=seconds
         )
-        if self.xmpp is not None:
-            self.xmpp.abort()  # its "disconnected" callback reports the loss to the machine
+        xmpp, self.xmpp = self.xmpp, None
+        if xmpp is not None:
+            # Nothing reaches the server: the session goes silent (the server notices only by its
+            # pings), while the desktop's own EventTunnel notices the loss and the failover starts.
+            xmpp.freeze()
+            self._frozen.append(xmpp)
+            self._run(self.machine.on_notification_lost(self.now))
 
     def _blocked(self, node: str) -> bool:
         return self.blocked_until.get(node, 0.0) > self.now
@@ -343,7 +352,8 @@ class DesktopClient:
         if presence:
             await xmpp.disconnect()
         else:
-            xmpp.abort()
+            xmpp.freeze()  # a crashed browser sends nothing: the server finds out by its pings
+            self._frozen.append(xmpp)
 
     def _presence(self, xmpp: AgentXmpp, available: bool) -> None:
         # A presence change that comes with the session's own end is reported as the disconnection.

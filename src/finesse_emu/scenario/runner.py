@@ -114,7 +114,9 @@ async def run_scenario(
         scale = float(state.get("time_scale", 1.0))
     else:
         scale = time_scale or scenario.time_scale
-        deployment = Deployment(run_dir, scenario.agents, scale, network)
+        deployment = Deployment(
+            run_dir, scenario.agents, scale, network, list(scenario.cti_options), dict(scenario.node_options)
+        )
     timers = Timers.build(scale)
     history.append("scenario", "start", name=scenario.name, time_scale=scale, agents=scenario.agents)
     observer: Observer | None = None
@@ -188,6 +190,8 @@ async def _step(run: Run, step: Step) -> None:
                 run.phase_fault_t = record["t"]
     elif step.kind == "clients":
         _clients(run, step)
+    elif step.kind == "call":
+        await _call(run, step)
     elif step.kind == "expect":
         for name, arg in a["checks"].items():
             ok, detail = await _cti_agent(run, arg) if name == "cti_agent" else _check(run, name, arg)
@@ -230,23 +234,44 @@ def _condition(run: Run, cond: str, arg: Any) -> tuple[bool, str]:
     raise ScenarioError(f"unknown condition {cond}")
 
 
-async def _cti_agent(run: Run, spec: dict[str, Any]) -> tuple[bool, str]:
-    """An agent's state on the active CTI side (its admin API): ``{agent, state, reason}``."""
+def _active_cti(run: Run) -> dict[str, Any] | None:
     state = json.loads((run.run_dir / "deployment.json").read_text())
-    active = [
-        c
-        for c in state["components"]
-        if c["role"] == "cti" and run.observer.latest.get(c["name"]) == "active"
-    ]
-    if not active:
+    latest = run.observer.latest
+    active = [c for c in state["components"] if c["role"] == "cti" and latest.get(c["name"]) == "active"]
+    return active[0] if active else None
+
+
+async def _call(run: Run, step: Step) -> None:
+    """A call offered to an agent on the active CTI side, answered and ended by the PG itself."""
+    a = step.args
+    c = _active_cti(run)
+    if c is None:
+        raise ScenarioError(f"{step.where()}: no active CTI side")
+    body = {"agent_id": a["agent"], "answer_after": a["answer_after"], "talk_time": a["talk_time"]}
+    url = f"http://{c['host']}:{c['ports']['admin']}/emu/calls"
+    async with aiohttp.ClientSession() as http, http.post(url, json=body) as resp:
+        answer = await resp.json()
+        if resp.status not in (200, 201):
+            raise ScenarioError(f"{step.where()}: {c['name']} refused the call: {answer}")
+    run.history.append("scenario", "call", agent=a["agent"], talk_time=a["talk_time"], cti=c["name"])
+
+
+async def _cti_agent(run: Run, spec: dict[str, Any]) -> tuple[bool, str]:
+    """An agent's state on the active CTI side (its admin API): ``{agent, state, reason, mrd}``."""
+    c = _active_cti(run)
+    if c is None:
         return False, "no active CTI side"
-    c = active[0]
     url = f"http://{c['host']}:{c['ports']['admin']}/emu/agents/{spec['agent']}"
     try:
         async with aiohttp.ClientSession() as http, http.get(url) as resp:
             agent = await resp.json()
     except (aiohttp.ClientError, OSError, ValueError) as exc:
         return False, f"{c['name']}: {exc}"
+    if "mrd" in spec:  # a non-voice MRD's state instead of the voice state
+        mrd_state = agent.get("mrd_states", {}).get(str(spec["mrd"]))
+        ok = mrd_state == spec.get("state")
+        detail = f"agent {spec['agent']} MRD {spec['mrd']} on {c['name']}: {mrd_state}"
+        return ok, detail if ok else f"{detail}, want {spec.get('state')}"
     problems = []
     if "state" in spec and agent.get("state") != spec["state"]:
         problems.append(f"state {agent.get('state')}, want {spec['state']}")

@@ -59,6 +59,8 @@ class Scenario:
     steps: tuple[Step, ...]
     path: Path | None = None
     tags: tuple[str, ...] = field(default=())
+    cti_options: tuple[str, ...] = ()  # cti_stub flags (deployment.cti: load, idle_mode, ...)
+    node_options: dict[str, Any] = field(default_factory=dict)  # deployment.finesse
 
 
 def load(path: Path) -> Scenario:
@@ -91,8 +93,17 @@ def parse(data: Any, path: Path | None = None) -> Scenario:
     _require(isinstance(data.get("name"), str) and data["name"], where, "name is required")
     dep = data.get("deployment") or {}
     _require(isinstance(dep, dict), where, "deployment must be a mapping")
+    unknown = set(dep) - {"agents", "time_scale", "cti", "finesse"}
+    _require(not unknown, where, f"unknown deployment keys {sorted(unknown)}")
     agents = int(_number(dep.get("agents", 40), where, "deployment.agents", 1))
     time_scale = _number(dep.get("time_scale", 0.05), where, "deployment.time_scale", 1e-4)
+    from finesse_emu.launcher import cti_options, node_options
+
+    try:
+        cti = cti_options(dep.get("cti") or {}, f"{where}: deployment")
+        node = node_options(dep.get("finesse") or {}, f"{where}: deployment")
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from exc
     swarm = dict(data.get("swarm") or {})
     unknown = set(swarm) - {
         "desktops",
@@ -119,6 +130,8 @@ def parse(data: Any, path: Path | None = None) -> Scenario:
         time_scale=time_scale,
         swarm=swarm,
         steps=steps,
+        cti_options=tuple(cti),
+        node_options=node,
         path=path,
         tags=tuple(str(t) for t in tags),
     )
@@ -179,6 +192,13 @@ def _step(raw: Any, index: int, scenario: str) -> Step:
         _require(node is None or node in NODES, where, f"node must be one of {NODES}")
         seconds = _number(value.get("seconds", 0), where, "seconds") if action == "glitch" else 0.0
         return Step(kind, {"action": action, "count": count, "node": node, "seconds": seconds}, index)
+    if kind == "call":
+        _require(
+            isinstance(value, dict) and isinstance(value.get("agent"), str), where, "call needs agent: ID"
+        )
+        answer = _number(value.get("answer_after", 1), where, "answer_after")
+        talk = _number(value.get("talk_time", 60), where, "talk_time")
+        return Step(kind, {"agent": value["agent"], "answer_after": answer, "talk_time": talk}, index)
     _require(isinstance(value, dict) and value.get("name"), where, "expect needs a name and checks")
     checks = {k: v for k, v in value.items() if k != "name"}
     _require(checks, where, "expect needs at least one check")

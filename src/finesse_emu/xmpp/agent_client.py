@@ -146,8 +146,19 @@ class AgentXmpp:
         self.abort()
 
     def abort(self) -> None:
-        """Drop the TCP connection without unavailable presence or stream close (a browser crash)."""
+        """Drop the TCP connection without unavailable presence or stream close (the peer sees it)."""
         retire(self._client)
+        self._connected = False
+
+    def freeze(self) -> None:
+        """Go silent without closing anything: the socket stays open and nothing is read or sent,
+        as when a browser dies behind a dead network. Only the server's own dead-client detection
+        (pings, within 120 s) notices; ``abort()`` later releases the socket."""
+        transport = self._client.transport
+        if transport is not None:
+            with contextlib.suppress(Exception):
+                transport.pause_reading()
+        self._client.send_raw = lambda *_args, **_kw: None  # type: ignore[method-assign]
         self._connected = False
 
     async def wait_closed(self, timeout: float = 5.0) -> None:
