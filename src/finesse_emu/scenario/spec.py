@@ -18,6 +18,7 @@ ALIASES = {"publisher": ("xmpp-a", "finesse-a"), "subscriber": ("xmpp-b", "fines
 FAULT_ACTIONS = ("kill", "stop", "start", "hang", "heal", "latency", "inject")
 CLIENT_ACTIONS = ("close", "crash", "back", "refresh", "glitch", "open")
 NODES = ("finesse-a", "finesse-b")
+STEP_KINDS = ("phase", "wait", "until", "fault", "clients", "call", "expect")
 CONDITIONS = ("all_signed_in", "desktops_on", "node_status", "ippa_state", "cti_active")
 CHECKS = (
     "cti_agent",
@@ -155,10 +156,8 @@ def _targets(value: Any, where: str) -> tuple[str, ...]:
 def _step(raw: Any, index: int, scenario: str) -> Step:
     where = f"{scenario}: step {index + 1}"
     _require(isinstance(raw, dict) and len(raw) >= 1, where, "a step is a mapping with one kind key")
-    kinds = [k for k in ("phase", "wait", "until", "fault", "clients", "expect") if k in raw]
-    _require(
-        len(kinds) == 1, where, f"exactly one of phase/wait/until/fault/clients/expect, got {sorted(raw)}"
-    )
+    kinds = [k for k in STEP_KINDS if k in raw]
+    _require(len(kinds) == 1, where, f"exactly one of {'/'.join(STEP_KINDS)}, got {sorted(raw)}")
     kind = kinds[0]
     value = raw[kind]
     if kind == "phase":
