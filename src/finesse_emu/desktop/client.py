@@ -127,6 +127,7 @@ class DesktopClient:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._frozen: list[AgentXmpp] = []  # silent sessions (crash, glitch), released at stop
+        self._reader: asyncio.Future[None] | None = None  # the current session's event reader
         self.started = False
         self._authorization = aiohttp.encode_basic_auth(agent.id, agent.password)
 
@@ -170,6 +171,11 @@ class DesktopClient:
         if isinstance(self.machine, DesktopMachine):
             self._run(self.machine.refresh(self.now))
 
+    def set_agent_state(self, state: str) -> None:
+        """The agent clicks READY or NOT_READY: PUT User (the outcome arrives as a user event)."""
+        body = f"<User><state>{state}</state></User>"
+        self._spawn(self._request("PUT", self.node, f"{API}/User/{self.agent.id}", body))
+
     def network_glitch(self, seconds: float) -> None:
         """This client loses the network to its node for ``seconds``: the XMPP socket dies silently."""
         self.blocked_until[self.node] = self.now + seconds
@@ -177,6 +183,9 @@ class DesktopClient:
             self.source, "network_glitch", agent=self.agent.id, node=self.node, seconds=seconds
         )
         xmpp, self.xmpp = self.xmpp, None
+        if self._reader is not None:
+            self._reader.cancel()
+            self._reader = None
         if xmpp is not None:
             # Nothing reaches the server: the session goes silent (the server notices only by its
             # pings), while the desktop's own EventTunnel notices the loss and the failover starts.
@@ -342,7 +351,9 @@ class DesktopClient:
             self.stats["xmpp_failed"] += 1
             return Result(False, f"notification: {type(exc).__name__}")
         self.stats["xmpp_connect_seconds_total"] += int((time.monotonic() - t0) * 1000)
-        self._spawn(self._read_events(xmpp, node))
+        self._reader = asyncio.ensure_future(self._read_events(xmpp, node))
+        self._tasks.add(self._reader)
+        self._reader.add_done_callback(self._tasks.discard)
         return Result(True)
 
     async def _drop(self, presence: bool) -> None:
@@ -368,16 +379,20 @@ class DesktopClient:
     def _lost(self, xmpp: AgentXmpp) -> None:
         if xmpp is self.xmpp and not self._closed:
             self.xmpp = None
+            if self._reader is not None:
+                self._reader.cancel()
+                self._reader = None
             self._run(self.machine.on_notification_lost(self.now))
 
     async def _read_events(self, xmpp: AgentXmpp, node: str) -> None:
-        while xmpp is self.xmpp or not xmpp.events.empty():
-            try:
-                event = await asyncio.wait_for(xmpp.events.get(), timeout=1.0)
-            except TimeoutError:
-                if not xmpp.connected:
-                    return
-                continue
+        """Pubsub events of one XMPP session, until the client stops (the task is cancelled).
+
+        No timeout on the queue: a wake-up per desktop per second was most of a 2000-desktop
+        swarm's idle CPU (docs/benchmarks.md)."""
+        while True:
+            event = await xmpp.events.get()
+            if self._closed:
+                return
             self.stats["events"] += 1
             try:
                 update = DET.fromstring(event.update)
@@ -387,6 +402,8 @@ class DesktopClient:
             if data is None or len(data) == 0:
                 continue
             doc = data[0]
+            if xmpp is not self.xmpp:
+                continue  # a late event of a session this desktop has left
             if event.node == f"{API}/SystemInfo":
                 status = doc.findtext("status") or ""
                 self._run(self.machine.on_system_info_event(self.now, node, status))

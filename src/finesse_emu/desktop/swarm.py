@@ -37,7 +37,7 @@ from finesse_emu.logs import get_logger
 from finesse_emu.timers import Timers
 
 log = get_logger()
-CLIENT_ACTIONS = ("close", "back", "crash", "refresh", "glitch", "open")
+CLIENT_ACTIONS = ("close", "back", "crash", "refresh", "glitch", "open", "ready", "not_ready")
 SWARM_FILE = "swarm.json"  # in the run directory: where chaos finds a running swarm's control port
 
 
@@ -247,6 +247,8 @@ class Swarm:
                 c.refresh_browser()
             elif action == "glitch":
                 c.network_glitch(seconds)
+            elif action in ("ready", "not_ready"):
+                c.set_agent_state(action.upper())
         return [c.agent.id for c in chosen]
 
     # -- views -------------------------------------------------------------------------------------
