@@ -1,19 +1,20 @@
 """``python -m bench`` (``make bench``): every benchmark, each printing a table.
 
-``python -m bench [cti|awdb|auth ...] [--quick]``: only those, optionally short runs.
+``python -m bench [cti|awdb|auth|finesse|desktops ...] [--quick]``: only those, optionally short runs.
 """
 
 from __future__ import annotations
 
 import sys
 
-from bench import auth_bench, awdb_bench, cti_bench, finesse_bench
+from bench import auth_bench, awdb_bench, cti_bench, desktops, finesse_bench
 
 BENCHES = {
     "cti": cti_bench.main,
     "awdb": awdb_bench.main,
     "auth": auth_bench.main,
     "finesse": finesse_bench.main,
+    "desktops": desktops.main,
 }
 
 
