@@ -87,7 +87,11 @@ class Component:
 
 SETTINGS_KEYS = {"agents", "time_scale", "network", "run_dir", "cti", "finesse"}
 # Node settings a deployment file may give both nodes (Finesse properties the emulator models).
-NODE_KEYS = {"enable_auto_work_mode_state_change": bool, "old_pg": bool}
+NODE_KEYS: dict[str, type | tuple[type, ...]] = {
+    "enable_auto_work_mode_state_change": bool,
+    "old_pg": bool,
+    "reload_rate": (int, float),
+}
 CTI_KEYS = {"load": "--load", "idle_mode": "--idle-mode", "mrd_auto_restore": "--mrd-auto-restore"}
 
 
@@ -144,8 +148,9 @@ def node_options(raw: Any, where: str) -> dict[str, Any]:
     if not isinstance(raw, dict) or set(raw) - set(NODE_KEYS):
         raise ValueError(f"{where}: finesse takes {sorted(NODE_KEYS)}")
     for key, value in raw.items():
-        if not isinstance(value, NODE_KEYS[key]):
-            raise ValueError(f"{where}: finesse.{key} must be {NODE_KEYS[key].__name__}")
+        kind = NODE_KEYS[key]
+        if not isinstance(value, kind) or (kind is bool) != isinstance(value, bool):
+            raise ValueError(f"{where}: finesse.{key} has the wrong type ({value!r})")
     return dict(raw)
 
 

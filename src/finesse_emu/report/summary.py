@@ -181,6 +181,10 @@ def _fault_info(ev: Event) -> dict[str, Any]:
     return {"t": _r(ev["t"]), "target": ev.get("target"), "action": ev.get("action")}
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def summarize(events: Sequence[Event]) -> dict[str, Any]:
     """Per-phase and whole-run numbers of a run's history (see docs/reports.md for every key).
 
@@ -208,6 +212,7 @@ def summarize(events: Sequence[Event]) -> dict[str, Any]:
     clients: dict[str, set[str]] = {s: set() for s in CLIENT_SOURCES}
     faults = heals = 0
     phase_rows: list[dict[str, Any]] = []
+    all_peak_rate: dict[str, float] = {}
 
     for ph in phases:
         fault_t: float | None = None
@@ -219,6 +224,7 @@ def summarize(events: Sequence[Event]) -> dict[str, Any]:
         triggers: Counter[str] = Counter()
         errors: Counter[tuple[str, Any, Any]] = Counter()
         passed, failed = 0, []
+        peak_rate: dict[str, float] = {}
         went_unavailable: set[str] = set()
         low = high = len(signins.where)
 
@@ -241,6 +247,10 @@ def summarize(events: Sequence[Event]) -> dict[str, Any]:
                     {"t": _r(t), "phase": ph.name, "name": str(ev.get("name")), "ok": ok}
                     | {"detail": None if ev.get("detail") is None else str(ev["detail"])}
                 )
+            elif name == "load" and _number(ev.get("requests_per_second")):
+                rate = float(ev["requests_per_second"])
+                peak_rate[source] = max(peak_rate.get(source, 0.0), rate)
+                all_peak_rate[source] = max(all_peak_rate.get(source, 0.0), rate)
             elif (status := _node_status(ev)) is not None:
                 node, value = status
                 entered = value == OUT_OF_SERVICE and last_status.get(node) != OUT_OF_SERVICE
@@ -299,6 +309,7 @@ def summarize(events: Sequence[Event]) -> dict[str, Any]:
                     "states_at_end": dict(sorted(Counter(ippa_state.values()).items())),
                 },
                 "errors": _error_rows(errors),
+                "peak_request_rate": {n: _r(v) for n, v in sorted(peak_rate.items())},
                 "expectations": {"passed": passed, "failed": len(failed), "failed_names": failed},
             }
         )
@@ -335,6 +346,7 @@ def summarize(events: Sequence[Event]) -> dict[str, Any]:
             "slowest_failovers": slowest[:SLOWEST_KEPT],
             "ended_on": {s: signins.counts(s) for s in CLIENT_SOURCES},
             "errors": _error_rows(all_errors),
+            "peak_request_rate": {n: _r(v) for n, v in sorted(all_peak_rate.items())},
             "expectations": {
                 "passed": passed_total,
                 "failed": len(expectations) - passed_total,

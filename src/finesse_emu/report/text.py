@@ -46,6 +46,8 @@ def phase_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]], se
     headers += [f"OOS {n}" for n in nodes]
     headers += ["failovers", "p50", "p95", "max", "desktops on"]
     headers += ["phones on"] if phones else []
+    loaded = bool(summary["totals"].get("peak_request_rate"))
+    headers += ["peak req/s"] if loaded else []
     headers += ["errors", "expect ok"]
 
     def row(
@@ -64,6 +66,8 @@ def phase_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]], se
         cells += [str(fo["count"]), secs(fo["p50"]), secs(fo["p95"]), secs(fo["max"])]
         cells += [on_nodes(block["ended_on"].get("desktop", {}))]
         cells += [on_nodes(block["ended_on"].get("ippa", {}))] if phones else []
+        peaks = block.get("peak_request_rate", {})
+        cells += [", ".join(f"{n} {v:.0f}" for n, v in peaks.items()) or "-"] if loaded else []
         cells += [
             str(sum(e["count"] for e in block["errors"])),
             f"{exp['passed']}/{exp['passed'] + exp['failed']}",

@@ -21,10 +21,13 @@ from finesse_emu.procs import pid_alive
 
 
 class Observer:
-    def __init__(self, run_dir: Path, history: History, interval: float) -> None:
+    def __init__(self, run_dir: Path, history: History, interval: float, time_scale: float = 1.0) -> None:
         self.run_dir = run_dir
         self.history = history
         self.interval = interval
+        self.time_scale = time_scale
+        # Request rate of each node, sampled once per seed second: (loop time, requests) at the last sample.
+        self._load: dict[str, tuple[float, int]] = {}
         self.latest: dict[str, str] = {}  # component -> last recorded value
         self._task: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -61,6 +64,20 @@ class Observer:
                 self.latest[c["name"]] = value
                 self.history.append(c["name"], event, **{_FIELD[event]: value, **fields})
 
+    def _sample_load(self, name: str, requests: int) -> None:
+        """A ``load`` event (requests per seed second) for each seed second of the run."""
+        now = asyncio.get_running_loop().time()
+        last = self._load.get(name)
+        if last is None or requests < last[1]:  # first sample, or the node restarted
+            self._load[name] = (now, requests)
+            return
+        elapsed = now - last[0]
+        if elapsed < self.time_scale:
+            return
+        rate = (requests - last[1]) * self.time_scale / elapsed
+        self._load[name] = (now, requests)
+        self.history.append(name, "load", requests_per_second=round(rate, 2))
+
     async def _probe(self, c: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         role = c["role"]
         node = role in ("publisher", "subscriber")
@@ -76,6 +93,7 @@ class Observer:
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
             return event, ("OUT_OF_SERVICE" if node else "down"), {"reason": "unreachable"} if node else {}
         if node:
+            self._sample_load(c["name"], int((health.get("stats") or {}).get("http_requests", 0)))
             return event, str(health.get("state", "")), {"reason": str(health.get("status_reason", "") or "")}
         if role == "cti":
             return event, str(health.get("state", "down")), {}

@@ -125,7 +125,7 @@ async def run_scenario(
     try:
         if deployment is not None:
             await deployment.start()
-        observer = Observer(run_dir, history, interval=max(0.02, 0.5 * scale))
+        observer = Observer(run_dir, history, interval=max(0.02, 0.5 * scale), time_scale=scale)
         await observer.start()
         swarm = Swarm(_swarm_config(scenario, run_dir, timers), history)
         run = Run(scenario, scale, history, swarm, observer, run_dir)
@@ -308,6 +308,12 @@ def _check(run: Run, name: str, arg: Any) -> tuple[bool, str]:
         return have == want, f"{have} desktops signed in, want {want}"
     if name == "desktops_on":
         return run.desktops_on(arg)
+    if name == "peak_request_rate":  # the node's busiest seed second in this phase (observer samples)
+        rates = [e["requests_per_second"] for e in run.phase_events("load", arg["node"])]
+        peak = max(rates, default=0.0)
+        ok = peak <= float(arg.get("max", float("inf"))) and peak >= float(arg.get("min", 0))
+        want = f"{arg.get('min', 0)}..{arg.get('max', '')}"
+        return ok, f"{arg['node']}: peak {peak:.0f} requests/s (want {want})"
     if name == "none_returned_to":
         back = [e for e in run.history.of("moved") if e.get("to") == arg]
         return not back, f"{len(back)} desktops moved to {arg}"

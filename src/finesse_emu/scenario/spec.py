@@ -22,6 +22,7 @@ STEP_KINDS = ("phase", "wait", "until", "fault", "clients", "call", "expect")
 CONDITIONS = ("all_signed_in", "desktops_on", "node_status", "ippa_state", "cti_active")
 CHECKS = (
     "cti_agent",
+    "peak_request_rate",
     "signed_in",
     "desktops_on",
     "none_returned_to",

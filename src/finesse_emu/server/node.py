@@ -37,6 +37,7 @@ from finesse_emu.cti import (
 )
 from finesse_emu.directory import VOICE_MRD
 from finesse_emu.logs import get_logger
+from finesse_emu.server.gadgets import PACER_KEY, Pacer
 from finesse_emu.server.model import (
     REQUESTABLE,
     Change,
@@ -125,6 +126,9 @@ class NodeConfig:
     # behaviour) brings agents back from WORK on their non-voice MRDs by itself; false leaves them
     # in WORK until the client calls the Media Work-to-Active API (UCCE 12.5+).
     enable_auto_work_mode_state_change: bool = True
+    # Reload coordination (server/gadgets.py Pacer): desktop content requests per second, in seed
+    # terms (scaled with the run's time_scale); 0 = off.
+    reload_rate: float = 0.0
 
     @property
     def domain(self) -> str:
@@ -863,7 +867,11 @@ class FinesseNode:
 
     # -- HTTP servers ------------------------------------------------------------------------------
     async def _start_rest(self) -> None:
-        runner = web.AppRunner(build_app(self), access_log=None)
+        app = build_app(self)
+        if self.config.reload_rate > 0:
+            # Requests per seed second become requests per real second divided by the time scale.
+            app[PACER_KEY] = Pacer(self.config.reload_rate / self.timers.time_scale)
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._runners.append(runner)
         self._rest_runner = runner
