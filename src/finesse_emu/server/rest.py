@@ -44,12 +44,13 @@ def error(resp: X.ErrorResponse) -> web.Response:
 
 @web.middleware
 async def request_id_echo(request: web.Request, handler: Handler) -> web.StreamResponse:
-    # Every request is counted (the load a failover puts on the node: observers sample it).
+    response = await handler(request)
+    # Every request is counted when it has been served (the load a failover puts on the node, as
+    # served: a request waiting its turn under reload coordination counts when it is answered).
     stats = request.app[NODE_KEY].stats
     stats["http_requests"] += 1
     if request.path.startswith("/desktop/"):
         stats["http_desktop_requests"] += 1
-    response = await handler(request)
     request_id = request.headers.get("requestId")
     if request_id is not None:
         response.headers["requestId"] = request_id
