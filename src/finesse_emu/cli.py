@@ -242,6 +242,16 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--gadgets", type=int, default=6, help="gadgets per desktop (default 6)")
     sw.add_argument("--gadget-kind", choices=["xml", "jsp"], default="xml")
     sw.add_argument(
+        "--bypass-server-cache",
+        action="store_true",
+        help="desktop URL with bypassServerCache=true&nocache: every reload fetches everything",
+    )
+    sw.add_argument(
+        "--no-preload-secondary",
+        action="store_true",
+        help="preLoadSecondaryResources off: a failover loads the other node's resources then",
+    )
+    sw.add_argument(
         "--gadget-url",
         action="append",
         help="a path or URL each desktop loads after signing in, instead of the emulator's gadgets "
@@ -318,7 +328,13 @@ def cmd_swarm(args: argparse.Namespace) -> int:
         timers=Timers.build(time_scale),
         ippa=min(args.ippa, len(agents)),
         publisher_share=args.publisher_share,
-        plan=LoadPlan(gadgets=args.gadgets, kind=args.gadget_kind, urls=tuple(args.gadget_url or ())),
+        plan=LoadPlan(
+            gadgets=args.gadgets,
+            kind=args.gadget_kind,
+            urls=tuple(args.gadget_url or ()),
+            bypass_cache=args.bypass_server_cache,
+            preload_secondary=not args.no_preload_secondary,
+        ),
         arrival=args.arrival,
         rate=args.rate,
         seed=args.seed,

@@ -513,3 +513,33 @@ async def test_auto_work_mode_state_change_brings_non_voice_mrds_back(dep: Deplo
     assert dep.node.stats["auto_work_to_active"] >= 1
     status, doc, _ = await dep.call("GET", "/User/1016/Media/5000", user="1016")
     assert status == 200 and text(doc, "state") == "READY"
+
+
+async def test_desktop_content_cache_bypass_and_reload_pacing() -> None:
+    """Gadget specs and resources carry an ETag: a desktop that still holds them gets 304; the
+    bypassServerCache URL parameter and JSP gadgets always get the content; reload_rate paces."""
+    async with deployment(reload_rate=20.0) as d:  # 20 per seed second = 1000/s at time_scale 0.02
+        base = f"http://{HOST}:{d.node.http_port}/desktop"
+        async with d.http.get(f"{base}/gadgets/xml/g1") as resp:
+            etag, body = resp.headers["ETag"], await resp.read()
+        assert resp.status == 200 and len(body) > 10_000
+        async with d.http.get(f"{base}/gadgets/xml/g1", headers={"If-None-Match": etag}) as resp:
+            assert resp.status == 304 and await resp.read() == b""
+        url = f"{base}/gadgets/xml/g1?bypassServerCache=true&nocache=1"
+        async with d.http.get(url, headers={"If-None-Match": etag}) as resp:
+            assert resp.status == 200 and await resp.read() == body
+        async with d.http.get(f"{base}/gadgets/jsp/g1") as resp:
+            assert resp.status == 200 and "ETag" not in resp.headers
+        async with d.http.get(f"{base}/resources/b1.js") as resp:
+            assert resp.status == 200 and "ETag" in resp.headers
+
+        # 40 requests at 1000/s take at least 39 ms: served in turn, not at once.
+        async def fetch(path: str) -> int:
+            async with d.http.get(f"{base}{path}") as resp:
+                await resp.read()
+                return resp.status
+
+        t0 = asyncio.get_running_loop().time()
+        assert set(await asyncio.gather(*(fetch(f"/resources/r{i}.js") for i in range(40)))) == {200}
+        assert asyncio.get_running_loop().time() - t0 >= 0.039
+        assert d.node.stats["http_desktop_requests"] >= 45

@@ -72,6 +72,11 @@ class LoadPlan:
     resources: int = 4
     # Paths (or absolute URLs) to load instead of the emulator's, e.g. a real Finesse's gadgets.
     urls: tuple[str, ...] = ()
+    # The desktop URL's bypassServerCache=true&nocache: every reload fetches everything again.
+    bypass_cache: bool = False
+    # preLoadSecondaryResources (default on): after the first sign-in, the desktop also loads the
+    # other node's resources, so that a failover finds them cached.
+    preload_secondary: bool = True
 
     def paths(self) -> list[str]:
         if self.urls:
@@ -127,6 +132,7 @@ class DesktopClient:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._frozen: list[AgentXmpp] = []  # silent sessions (crash, glitch), released at stop
+        self._etags: dict[tuple[str, str], str] = {}  # (node, path) -> ETag: the browser's cache
         self._reader: asyncio.Future[None] | None = None  # the current session's event reader
         self.started = False
         self._authorization = aiohttp.encode_basic_auth(agent.id, agent.password)
@@ -250,13 +256,15 @@ class DesktopClient:
             await self._request("PUT", cmd.node, f"{API}/User/{self.agent.id}", body)
 
     # -- REST --------------------------------------------------------------------------------------
-    async def _request(self, method: str, node: str, path: str, body: str | None = None) -> tuple[int, bytes]:
+    async def _request(
+        self, method: str, node: str, path: str, body: str | None = None, extra: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
         """(status, body); status 0 when there was no HTTP answer (refused, reset, timeout, glitch)."""
         if self._blocked(node):
             self.stats["unreachable"] += 1
             return 0, b""
         url = path if path.startswith("http") else self.endpoints[node].base_url + path
-        headers = {"Authorization": self._authorization}
+        headers = {"Authorization": self._authorization, **(extra or {})}
         if body is not None:
             headers["Content-Type"] = "application/xml"
         self.stats["requests"] += 1
@@ -269,6 +277,8 @@ class DesktopClient:
                 timeout=aiohttp.ClientTimeout(total=self.request_timeout),
             ) as resp:
                 data = await resp.read()
+                if method == "GET" and resp.status == 200 and "ETag" in resp.headers:
+                    self._etags[(node, path)] = resp.headers["ETag"]
         except (TimeoutError, aiohttp.ClientError, OSError):
             self.stats["unreachable"] += 1
             return 0, b""
@@ -310,15 +320,34 @@ class DesktopClient:
             return Result(False, f"401 {_error_message(data)}", fatal=True)
         return Result(False, f"{status} {_error_message(data)}" if status else "unreachable")
 
+    async def _content(self, node: str, path: str) -> tuple[int, bytes]:
+        """One gadget or resource: revalidated from the cache (If-None-Match -> 304) unless the
+        desktop URL bypasses the server cache (a fresh ``nocache`` value every time)."""
+        if self.plan.bypass_cache:
+            sep = "&" if "?" in path else "?"
+            return await self._request(
+                "GET", node, f"{path}{sep}bypassServerCache=true&nocache={time.monotonic_ns()}"
+            )
+        etag = self._etags.get((node, path))
+        status, data = await self._request("GET", node, path, extra={"If-None-Match": etag} if etag else None)
+        if status == 304:
+            self.stats["cache_hits"] += 1
+            return 200, data
+        return status, data
+
     async def _load(self, node: str, config: bool) -> Result:
-        paths = [*self.plan.paths(), f"{API}/User/{self.agent.id}", f"{API}/User/{self.agent.id}/Dialogs"]
+        data_paths = [f"{API}/User/{self.agent.id}", f"{API}/User/{self.agent.id}/Dialogs"]
         if config:  # configuration data is not reloaded during failover (seed, note on reloads)
-            paths += [
+            data_paths += [
                 f"{API}/User/{self.agent.id}/ReasonCodes?category=NOT_READY",
                 f"{API}/User/{self.agent.id}/ReasonCodes?category=LOGOUT",
                 f"{API}/User/{self.agent.id}/WrapUpReasons",
             ]
-        results = await asyncio.gather(*(self._request("GET", node, p) for p in paths))
+        content = self.plan.paths()
+        results = await asyncio.gather(
+            *(self._content(node, p) for p in content), *(self._request("GET", node, p) for p in data_paths)
+        )
+        paths = content + data_paths
         bad = [(p, s) for p, (s, _) in zip(paths, results, strict=True) if s != 200]
         for path, (status, data) in zip(paths, results, strict=True):
             if status == 200 and path == f"{API}/User/{self.agent.id}":
@@ -326,7 +355,18 @@ class DesktopClient:
                     self.user_state = DET.fromstring(data).findtext("state") or self.user_state
         if bad:
             return Result(False, f"{bad[0][1]} on {bad[0][0]}")
+        if config and self.plan.preload_secondary and not self.plan.bypass_cache:
+            self._spawn(self._preload(node))
         return Result(True)
+
+    async def _preload(self, node: str) -> None:
+        """preLoadSecondaryResources: the other node's desktop resources, loaded once in the
+        background after the first sign-in, so that a failover there finds them cached."""
+        for other in self.endpoints:
+            if other == node:
+                continue
+            resources = [p for p in self.plan.paths() if "/resources/" in p]
+            await asyncio.gather(*(self._content(other, p) for p in resources))
 
     # -- XMPP --------------------------------------------------------------------------------------
     async def _connect(self, node: str) -> Result:

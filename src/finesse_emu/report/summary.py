@@ -213,6 +213,7 @@ def summarize(events: Sequence[Event]) -> dict[str, Any]:
     faults = heals = 0
     phase_rows: list[dict[str, Any]] = []
     all_peak_rate: dict[str, float] = {}
+    all_peak_mbps: dict[str, float] = {}
 
     for ph in phases:
         fault_t: float | None = None
@@ -225,6 +226,7 @@ def summarize(events: Sequence[Event]) -> dict[str, Any]:
         errors: Counter[tuple[str, Any, Any]] = Counter()
         passed, failed = 0, []
         peak_rate: dict[str, float] = {}
+        peak_mbps: dict[str, float] = {}
         went_unavailable: set[str] = set()
         low = high = len(signins.where)
 
@@ -251,6 +253,9 @@ def summarize(events: Sequence[Event]) -> dict[str, Any]:
                 rate = float(ev["requests_per_second"])
                 peak_rate[source] = max(peak_rate.get(source, 0.0), rate)
                 all_peak_rate[source] = max(all_peak_rate.get(source, 0.0), rate)
+                if _number(ev.get("mbps")):
+                    peak_mbps[source] = max(peak_mbps.get(source, 0.0), float(ev["mbps"]))
+                    all_peak_mbps[source] = max(all_peak_mbps.get(source, 0.0), float(ev["mbps"]))
             elif (status := _node_status(ev)) is not None:
                 node, value = status
                 entered = value == OUT_OF_SERVICE and last_status.get(node) != OUT_OF_SERVICE
@@ -310,6 +315,7 @@ def summarize(events: Sequence[Event]) -> dict[str, Any]:
                 },
                 "errors": _error_rows(errors),
                 "peak_request_rate": {n: _r(v) for n, v in sorted(peak_rate.items())},
+                "peak_mbps": {n: _r(v) for n, v in sorted(peak_mbps.items())},
                 "expectations": {"passed": passed, "failed": len(failed), "failed_names": failed},
             }
         )
@@ -347,6 +353,7 @@ def summarize(events: Sequence[Event]) -> dict[str, Any]:
             "ended_on": {s: signins.counts(s) for s in CLIENT_SOURCES},
             "errors": _error_rows(all_errors),
             "peak_request_rate": {n: _r(v) for n, v in sorted(all_peak_rate.items())},
+            "peak_mbps": {n: _r(v) for n, v in sorted(all_peak_mbps.items())},
             "expectations": {
                 "passed": passed_total,
                 "failed": len(expectations) - passed_total,

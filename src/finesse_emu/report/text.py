@@ -66,8 +66,9 @@ def phase_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]], se
         cells += [str(fo["count"]), secs(fo["p50"]), secs(fo["p95"]), secs(fo["max"])]
         cells += [on_nodes(block["ended_on"].get("desktop", {}))]
         cells += [on_nodes(block["ended_on"].get("ippa", {}))] if phones else []
-        peaks = block.get("peak_request_rate", {})
-        cells += [", ".join(f"{n} {v:.0f}" for n, v in peaks.items()) or "-"] if loaded else []
+        peaks, mbps = block.get("peak_request_rate", {}), block.get("peak_mbps", {})
+        shown = [f"{n} {v:.0f}" + (f" ({mbps[n]:.1f} Mb/s)" if n in mbps else "") for n, v in peaks.items()]
+        cells += [", ".join(shown) or "-"] if loaded else []
         cells += [
             str(sum(e["count"] for e in block["errors"])),
             f"{exp['passed']}/{exp['passed'] + exp['failed']}",

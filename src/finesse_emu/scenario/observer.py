@@ -27,7 +27,7 @@ class Observer:
         self.interval = interval
         self.time_scale = time_scale
         # Request rate of each node, sampled once per seed second: (loop time, requests) at the last sample.
-        self._load: dict[str, tuple[float, int]] = {}
+        self._load: dict[str, tuple[float, int, int]] = {}
         self.latest: dict[str, str] = {}  # component -> last recorded value
         self._task: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -64,19 +64,21 @@ class Observer:
                 self.latest[c["name"]] = value
                 self.history.append(c["name"], event, **{_FIELD[event]: value, **fields})
 
-    def _sample_load(self, name: str, requests: int) -> None:
-        """A ``load`` event (requests per seed second) for each seed second of the run."""
+    def _sample_load(self, name: str, requests: int, sent: int) -> None:
+        """A ``load`` event (requests and megabits per seed second) for each seed second of the run."""
         now = asyncio.get_running_loop().time()
         last = self._load.get(name)
         if last is None or requests < last[1]:  # first sample, or the node restarted
-            self._load[name] = (now, requests)
+            self._load[name] = (now, requests, sent)
             return
         elapsed = now - last[0]
         if elapsed < self.time_scale:
             return
-        rate = (requests - last[1]) * self.time_scale / elapsed
-        self._load[name] = (now, requests)
-        self.history.append(name, "load", requests_per_second=round(rate, 2))
+        per_seed_second = self.time_scale / elapsed
+        rate = (requests - last[1]) * per_seed_second
+        mbps = (sent - last[2]) * 8 / 1e6 * per_seed_second
+        self._load[name] = (now, requests, sent)
+        self.history.append(name, "load", requests_per_second=round(rate, 2), mbps=round(mbps, 3))
 
     async def _probe(self, c: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         role = c["role"]
@@ -93,7 +95,8 @@ class Observer:
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
             return event, ("OUT_OF_SERVICE" if node else "down"), {"reason": "unreachable"} if node else {}
         if node:
-            self._sample_load(c["name"], int((health.get("stats") or {}).get("http_requests", 0)))
+            stats = health.get("stats") or {}
+            self._sample_load(c["name"], int(stats.get("http_requests", 0)), int(stats.get("http_bytes", 0)))
             return event, str(health.get("state", "")), {"reason": str(health.get("status_reason", "") or "")}
         if role == "cti":
             return event, str(health.get("state", "down")), {}

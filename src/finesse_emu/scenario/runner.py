@@ -159,7 +159,12 @@ def _swarm_config(scenario: Scenario, run_dir: Path, timers: Timers) -> SwarmCon
         timers=timers,
         ippa=int(s.get("ippa", 0)),
         publisher_share=float(s.get("publisher_share", 0.5)),
-        plan=LoadPlan(gadgets=int(s.get("gadgets", 6)), kind=str(s.get("gadget_kind", "xml"))),
+        plan=LoadPlan(
+            gadgets=int(s.get("gadgets", 6)),
+            kind=str(s.get("gadget_kind", "xml")),
+            bypass_cache=bool(s.get("bypass_cache", False)),
+            preload_secondary=bool(s.get("preload_secondary", True)),
+        ),
         hold=int(s.get("hold", 0)),
         token_lifetime=None if token is None else float(token) * timers.time_scale,
     )
@@ -312,8 +317,8 @@ def _check(run: Run, name: str, arg: Any) -> tuple[bool, str]:
         rates = [e["requests_per_second"] for e in run.phase_events("load", arg["node"])]
         peak = max(rates, default=0.0)
         ok = peak <= float(arg.get("max", float("inf"))) and peak >= float(arg.get("min", 0))
-        want = f"{arg.get('min', 0)}..{arg.get('max', '')}"
-        return ok, f"{arg['node']}: peak {peak:.0f} requests/s (want {want})"
+        bounds = f"{arg.get('min', 0)}..{arg.get('max', '')}"
+        return ok, f"{arg['node']}: peak {peak:.0f} requests/s (want {bounds})"
     if name == "none_returned_to":
         back = [e for e in run.history.of("moved") if e.get("to") == arg]
         return not back, f"{len(back)} desktops moved to {arg}"

@@ -95,11 +95,38 @@ async def _paced(request: web.Request) -> None:
             await asyncio.sleep(wait)
 
 
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+
+
+def _bypass(request: web.Request) -> bool:
+    """The desktop URL's ``bypassServerCache=true`` (with ``nocache``): no cached answer."""
+    return request.query.get("bypassServerCache", "").lower() == "true"
+
+
+def _cached_answer(request: web.Request, etag: str) -> web.Response | None:
+    """304 Not Modified when the desktop still holds this version (the web proxy / browser cache
+    of a real deployment): a reload then costs a round trip, not the content."""
+    if _bypass(request):
+        return None
+    wanted = request.headers.get("If-None-Match", "")
+    if etag in [t.strip() for t in wanted.split(",")]:
+        return web.Response(status=304, headers={"ETag": etag})
+    return None
+
+
 async def get_gadget(request: web.Request) -> web.Response:
     kind, name = request.match_info["kind"], request.match_info["name"]
     if kind not in GADGET_KINDS or not _safe(name):
         return _not_found(name)
     await _paced(request)
+    if kind == "xml":  # static: cacheable; a JSP gadget is rendered for every request
+        body = gadget(kind, name)
+        etag = _etag(body)
+        cached = _cached_answer(request, etag)
+        if cached is not None:
+            return cached
+        return web.Response(body=body, content_type="application/xml", headers={"ETag": etag})
     body = gadget(kind, name, request_salt=str(id(request)).encode())
     return web.Response(body=body, content_type="application/xml", headers={"Cache-Control": "no-cache"})
 
@@ -109,7 +136,12 @@ async def get_resource(request: web.Request) -> web.Response:
     if not _safe(name):
         return _not_found(name)
     await _paced(request)
-    return web.Response(body=_static(name, RESOURCE_BYTES), content_type="application/javascript")
+    body = _static(name, RESOURCE_BYTES)
+    etag = _etag(body)
+    cached = _cached_answer(request, etag)
+    if cached is not None:
+        return cached
+    return web.Response(body=body, content_type="application/javascript", headers={"ETag": etag})
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

@@ -49,6 +49,7 @@ async def request_id_echo(request: web.Request, handler: Handler) -> web.StreamR
     # served: a request waiting its turn under reload coordination counts when it is answered).
     stats = request.app[NODE_KEY].stats
     stats["http_requests"] += 1
+    stats["http_bytes"] += getattr(response, "content_length", None) or 0
     if request.path.startswith("/desktop/"):
         stats["http_desktop_requests"] += 1
     request_id = request.headers.get("requestId")
