@@ -115,6 +115,8 @@ def parse(data: Any, path: Path | None = None) -> Scenario:
         "hold",
         "token_lifetime",
         "publisher_share",
+        "bypass_cache",
+        "preload_secondary",
     }
     _require(not unknown, where, f"unknown swarm keys {sorted(unknown)}")
     desktops = int(_number(swarm.get("desktops", agents), where, "swarm.desktops", 0))
