@@ -133,6 +133,11 @@ class DesktopClient:
         self._closed = False
         self._frozen: list[AgentXmpp] = []  # silent sessions (crash, glitch), released at stop
         self._etags: dict[tuple[str, str], str] = {}  # (node, path) -> ETag: the browser's cache
+        # Desktop chat (seed, "Desktop Chat Failover"): the agent's chat status and its active chat
+        # sessions. Sessions live on one XMPP session: a new one (Finesse or IM&P failover) loses
+        # them; the status is the agent's and is sent again on the new session.
+        self.chat_status = ""
+        self.chats: set[str] = set()  # peers (agent ids) with an active chat session
         self._reader: asyncio.Future[None] | None = None  # the current session's event reader
         self.started = False
         self._authorization = aiohttp.encode_basic_auth(agent.id, agent.password)
@@ -176,6 +181,38 @@ class DesktopClient:
     def refresh_browser(self) -> None:
         if isinstance(self.machine, DesktopMachine):
             self._run(self.machine.refresh(self.now))
+
+    # -- desktop chat --------------------------------------------------------------------------------
+    def start_chat(self, peer: DesktopClient) -> bool:
+        """Open a chat with ``peer`` (a message through this desktop's Notification Service)."""
+        if self.xmpp is None or not self.xmpp.connected:
+            return False
+        self.chats.add(peer.agent.id)
+        self.xmpp.send_chat(f"{peer.agent.id.lower()}@{self.endpoints[self.node].domain}", "hello")
+        self.history.append(
+            self.source, "chat_started", agent=self.agent.id, peer=peer.agent.id, node=self.node
+        )
+        return True
+
+    def set_chat_status(self, status: str) -> None:
+        self.chat_status = status
+        if self.xmpp is not None:
+            self.xmpp.set_status(status)
+        self.history.append(self.source, "chat_status", agent=self.agent.id, status=status, node=self.node)
+
+    def _chat_received(self, xmpp: AgentXmpp, sender: str, body: str) -> None:
+        if xmpp is not self.xmpp or self._closed:
+            return
+        peer = sender.split("@", 1)[0]
+        if peer not in self.chats:
+            self.chats.add(peer)
+            self.history.append(self.source, "chat_joined", agent=self.agent.id, peer=peer, node=self.node)
+
+    def _end_chats(self, node: str) -> None:
+        if self.chats:
+            lost = sorted(self.chats)
+            self.chats.clear()
+            self.history.append(self.source, "chat_lost", agent=self.agent.id, peers=lost, node=node)
 
     def set_agent_state(self, state: str) -> None:
         """The agent clicks READY or NOT_READY: PUT User (the outcome arrives as a user event)."""
@@ -380,6 +417,9 @@ class DesktopClient:
         )
         xmpp.on_finesse_presence = lambda available: self._presence(xmpp, available)
         xmpp.on_disconnected = lambda: self._lost(xmpp)
+        xmpp.on_chat = lambda sender, body: self._chat_received(xmpp, sender, body)
+        xmpp.status = self.chat_status
+        self._end_chats(node)  # a new Notification Service session: active chats are gone
         self.xmpp, self.xmpp_node = xmpp, node
         t0 = time.monotonic()
         try:

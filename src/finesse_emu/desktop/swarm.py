@@ -37,7 +37,7 @@ from finesse_emu.logs import get_logger
 from finesse_emu.timers import Timers
 
 log = get_logger()
-CLIENT_ACTIONS = ("close", "back", "crash", "refresh", "glitch", "open", "ready", "not_ready")
+CLIENT_ACTIONS = ("close", "back", "crash", "refresh", "glitch", "open", "ready", "not_ready", "chat", "away")
 SWARM_FILE = "swarm.json"  # in the run directory: where chaos finds a running swarm's control port
 
 
@@ -249,6 +249,11 @@ class Swarm:
                 c.network_glitch(seconds)
             elif action in ("ready", "not_ready"):
                 c.set_agent_state(action.upper())
+            elif action == "away":
+                c.set_chat_status("away")
+        if action == "chat":  # the chosen desktops chat in pairs: 1st with 2nd, 3rd with 4th, ...
+            for a, b in zip(chosen[0::2], chosen[1::2], strict=False):
+                a.start_chat(b)
         return [c.agent.id for c in chosen]
 
     # -- views -------------------------------------------------------------------------------------

@@ -313,6 +313,13 @@ def _check(run: Run, name: str, arg: Any) -> tuple[bool, str]:
         return have == want, f"{have} desktops signed in, want {want}"
     if name == "desktops_on":
         return run.desktops_on(arg)
+    if name == "chat":  # a desktop's chat status and active chat sessions, now
+        client = next((c for c in run.swarm.clients if c.agent.id == str(arg["agent"])), None)
+        if client is None:
+            return False, f"no desktop for agent {arg['agent']}"
+        sessions, status = len(client.chats), client.chat_status
+        ok = sessions == int(arg.get("sessions", sessions)) and status == str(arg.get("status", status))
+        return ok, f"agent {arg['agent']}: {sessions} chat sessions, status {status!r}"
     if name == "peak_request_rate":  # the node's busiest seed second in this phase (observer samples)
         rates = [e["requests_per_second"] for e in run.phase_events("load", arg["node"])]
         peak = max(rates, default=0.0)

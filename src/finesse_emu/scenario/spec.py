@@ -16,11 +16,12 @@ COMPONENTS = ("cti-a", "cti-b", "awdb-a", "awdb-b", "xmpp-a", "xmpp-b", "finesse
 # "publisher" / "subscriber": the whole server of that node, its web app and its Notification Service.
 ALIASES = {"publisher": ("xmpp-a", "finesse-a"), "subscriber": ("xmpp-b", "finesse-b")}
 FAULT_ACTIONS = ("kill", "stop", "start", "hang", "heal", "latency", "inject")
-CLIENT_ACTIONS = ("close", "crash", "back", "refresh", "glitch", "open", "ready", "not_ready")
+CLIENT_ACTIONS = ("close", "crash", "back", "refresh", "glitch", "open", "ready", "not_ready", "chat", "away")
 NODES = ("finesse-a", "finesse-b")
 STEP_KINDS = ("phase", "wait", "until", "fault", "clients", "call", "expect")
 CONDITIONS = ("all_signed_in", "desktops_on", "node_status", "ippa_state", "cti_active")
 CHECKS = (
+    "chat",
     "cti_agent",
     "peak_request_rate",
     "signed_in",

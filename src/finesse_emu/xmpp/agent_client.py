@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from slixmpp import ClientXMPP
+from slixmpp import JID, ClientXMPP
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
@@ -77,6 +77,9 @@ class AgentXmpp:
         self.iq_timeout = iq_timeout
         self.on_finesse_presence = on_finesse_presence
         self.on_disconnected = on_disconnected
+        # Chat (desktop chat through the Notification Service): (sender's bare JID, body).
+        self.on_chat: Callable[[str, str], None] | None = None
+        self.status = ""  # the presence status sent at connect (the agent's chat status)
         self.events: asyncio.Queue[PubsubEvent] = asyncio.Queue()
         self.finesse_changes: asyncio.Queue[bool] = asyncio.Queue()
         self.pings_answered = 0
@@ -107,6 +110,9 @@ class AgentXmpp:
         c.register_handler(
             Callback("ping", MatchXPath(f"{{jabber:client}}iq/{{{PING_NS}}}ping"), self._on_ping)
         )
+        c.register_handler(
+            Callback("chat", MatchXPath("{jabber:client}message/{jabber:client}body"), self._on_chat)
+        )
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -133,7 +139,7 @@ class AgentXmpp:
         self._closed.clear()
         await open_session(self._client, self.host, self.port, timeout)
         self._connected = True
-        self._client.send_presence()
+        self._client.send_presence(pstatus=self.status or None)
         if wait_finesse:
             await self.wait_finesse(True, timeout)
 
@@ -239,6 +245,24 @@ class AgentXmpp:
                 text = "" if payload is None else "".join(payload.itertext())
                 self.events.put_nowait(PubsubEvent(node, item.get("id", ""), text))
         except Exception:  # a malformed event never takes the client down
+            return
+
+    def send_chat(self, to_bare: str, body: str) -> None:
+        """A one-to-one chat message (type chat) through this session's server."""
+        self._client.send_message(mto=JID(to_bare), mbody=body, mtype="chat")
+
+    def set_status(self, status: str) -> None:
+        """The agent's chat status (presence status), kept for the next connect too."""
+        self.status = status
+        if self._connected:
+            self._client.send_presence(pstatus=status)
+
+    def _on_chat(self, msg: Any) -> None:
+        try:
+            if msg["type"] not in ("chat", "normal") or self.on_chat is None:
+                return
+            self.on_chat(str(msg["from"].bare), str(msg["body"]))
+        except Exception:  # a malformed message never takes the client down
             return
 
     def _on_ping(self, iq: Any) -> None:
