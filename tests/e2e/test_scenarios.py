@@ -67,3 +67,20 @@ def test_a_failed_expectation_fails_the_run(tmp_path: Path) -> None:
         check=False,
     )
     assert bad.returncode == 2 and "missing.yaml" in bad.stderr
+
+
+def test_bench_failover_measures_detection_sign_in_and_processes(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "finesse_emu.cli", "bench", "failover", "--agents", "20",
+         "--time-scale", "0.05", "--rtt-ms", "100", "--report-dir", str(tmp_path), "--network", "127.0.43"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    (bench,) = tmp_path.glob("bench-failover-20-*/bench.json")
+    result = json.loads(bench.read_text())
+    assert result["desktops_failed_over"] == 10
+    # Three reconnect attempts 5 s apart: no detection before the floor's 10 s.
+    assert result["detection"]["p50"] >= 9.5
+    assert result["total"]["max"] >= result["floor_seconds"] == 10.0 + 9 * 0.1
+    assert {"finesse-b", "xmpp-b", "swarm"} <= set(result["processes"])
+    assert "algorithmic floor" in done.stdout

@@ -101,6 +101,7 @@ class DesktopClient:
         plan: LoadPlan | None = None,
         token_lifetime: float | None = None,
         request_timeout: float | None = None,
+        rtt: float = 0.0,
     ) -> None:
         self.agent = agent
         self.endpoints = endpoints
@@ -122,6 +123,9 @@ class DesktopClient:
             cfg.notification_retry = max(0.05, 5.0 * timers.time_scale)
             self.machine = DesktopMachine(cfg)
         self.request_timeout = request_timeout or max(2.0, 10.0 * timers.time_scale)
+        # A WAN between this desktop and the nodes, in user space (no netem here): every request and
+        # every Notification Service connect waits one round trip first (seconds, already scaled).
+        self.rtt = rtt
         self.xmpp: AgentXmpp | None = None
         self.xmpp_node = ""
         self.user_state = "LOGOUT"
@@ -300,6 +304,8 @@ class DesktopClient:
         if self._blocked(node):
             self.stats["unreachable"] += 1
             return 0, b""
+        if self.rtt > 0:
+            await asyncio.sleep(self.rtt)
         url = path if path.startswith("http") else self.endpoints[node].base_url + path
         headers = {"Authorization": self._authorization, **(extra or {})}
         if body is not None:
@@ -410,6 +416,8 @@ class DesktopClient:
         if self._blocked(node):
             return Result(False, "unreachable")
         await self._drop(presence=True)
+        if self.rtt > 0:  # TCP, stream and SASL exchanges: a few round trips
+            await asyncio.sleep(4 * self.rtt)
         ep = self.endpoints[node]
         jid = f"{self.agent.id.lower()}@{ep.domain}/{self.source}"
         xmpp = AgentXmpp(
@@ -457,6 +465,9 @@ class DesktopClient:
             self._run(self.machine.on_finesse_presence(self.now, available))
 
     def _lost(self, xmpp: AgentXmpp) -> None:
+        # The server ended the session: retire the client so that its send task is cancelled and
+        # finished while the loop runs (dropped as it is, asyncio reports it destroyed pending).
+        xmpp.abort()
         if xmpp is self.xmpp and not self._closed:
             self.xmpp = None
             if self._reader is not None:

@@ -108,6 +108,7 @@ class SwarmConfig:
     connections: int = 512  # HTTP connection pool of the whole swarm
     hold: int = 0  # the last K desktops are not opened at start (a scenario opens them later)
     verify_tls: bool = True  # False: accept a lab's self-signed certificate (--insecure)
+    rtt_ms: float = 0.0  # WAN round trip between desktops and nodes (seed milliseconds, scaled)
 
 
 class Swarm:
@@ -169,6 +170,7 @@ class Swarm:
                 ippa=agent.id in ippa_ids,
                 plan=cfg.plan,
                 token_lifetime=cfg.token_lifetime,
+                rtt=cfg.rtt_ms / 1000 * cfg.timers.time_scale,
             )
             client.on_record = self._on_record
             self.clients.append(client)

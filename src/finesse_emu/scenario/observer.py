@@ -11,18 +11,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 
 from finesse_emu.history import History
 from finesse_emu.procs import pid_alive
 
 
 class Observer:
-    def __init__(self, run_dir: Path, history: History, interval: float, time_scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        history: History,
+        interval: float,
+        time_scale: float = 1.0,
+        resources: bool = False,
+    ) -> None:
         self.run_dir = run_dir
+        # With ``resources``: CPU and memory of every component process and of this one (the swarm),
+        # once per seed second (``resources`` events), for benchmarks.
+        self.resources = resources
+        self._procs: dict[int, psutil.Process] = {}
+        self._last_resources = 0.0
         self.history = history
         self.interval = interval
         self.time_scale = time_scale
@@ -56,8 +70,28 @@ class Observer:
             with contextlib.suppress(OSError, ValueError):
                 await self.poll()
 
+    def _sample_resources(self, components: list[dict[str, Any]]) -> None:
+        now = asyncio.get_running_loop().time()
+        if now - self._last_resources < self.time_scale:
+            return
+        self._last_resources = now
+        for name, pid in [*((c["name"], c.get("pid") or 0) for c in components), ("swarm", os.getpid())]:
+            try:
+                proc = self._procs.get(pid)
+                if proc is None:
+                    proc = self._procs[pid] = psutil.Process(pid)
+                    proc.cpu_percent(None)  # primes the counter: the first reading is meaningless
+                    continue
+                cpu = proc.cpu_percent(None)
+                rss = proc.memory_info().rss / 1e6
+            except psutil.Error:
+                continue
+            self.history.append(name, "resources", cpu_percent=round(cpu, 1), rss_mb=round(rss, 1))
+
     async def poll(self) -> None:
         components = self._components()
+        if self.resources:
+            self._sample_resources(components)
         results = await asyncio.gather(*(self._probe(c) for c in components))
         for c, (event, value, fields) in zip(components, results, strict=True):
             if self.latest.get(c["name"]) != value:

@@ -103,6 +103,7 @@ async def run_scenario(
     time_scale: float | None = None,
     network: str = DEFAULT_NETWORK,
     quiet: bool = False,
+    resources: bool = False,
 ) -> bool:
     """Run one scenario; True when every expectation held. Writes the report into ``report_dir``."""
     report_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (once, before anything runs)
@@ -125,7 +126,9 @@ async def run_scenario(
     try:
         if deployment is not None:
             await deployment.start()
-        observer = Observer(run_dir, history, interval=max(0.02, 0.5 * scale), time_scale=scale)
+        observer = Observer(
+            run_dir, history, interval=max(0.02, 0.5 * scale), time_scale=scale, resources=resources
+        )
         await observer.start()
         swarm = Swarm(_swarm_config(scenario, run_dir, timers), history)
         run = Run(scenario, scale, history, swarm, observer, run_dir)
@@ -167,6 +170,7 @@ def _swarm_config(scenario: Scenario, run_dir: Path, timers: Timers) -> SwarmCon
         ),
         hold=int(s.get("hold", 0)),
         token_lifetime=None if token is None else float(token) * timers.time_scale,
+        rtt_ms=float(s.get("rtt_ms", 0.0)),
     )
 
 

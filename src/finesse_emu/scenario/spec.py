@@ -118,6 +118,7 @@ def parse(data: Any, path: Path | None = None) -> Scenario:
         "publisher_share",
         "bypass_cache",
         "preload_secondary",
+        "rtt_ms",
     }
     _require(not unknown, where, f"unknown swarm keys {sorted(unknown)}")
     desktops = int(_number(swarm.get("desktops", agents), where, "swarm.desktops", 0))
