@@ -45,3 +45,52 @@ class History:
 
     def of(self, event: str, source: str | None = None) -> list[dict[str, Any]]:
         return [e for e in self.events if e["event"] == event and (source is None or e["source"] == source)]
+
+
+def merge(paths: list[Path]) -> list[dict[str, Any]]:
+    """The histories of several processes of one run (swarm slices, say) as one timeline: ordered by
+    wall time, ``t`` counted from the earliest event of all (each file's ``t`` is its own)."""
+    events: list[dict[str, Any]] = []
+    for path in paths:
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue  # a line cut by a killed process: the report counts those, merging skips
+                if isinstance(event, dict) and isinstance(event.get("wall"), int | float):
+                    events.append(event)
+    events.sort(key=lambda e: e["wall"])
+    if events:
+        wall0 = events[0]["wall"]
+        for e in events:
+            e["t"] = round(e["wall"] - wall0, 6)
+    return events
+
+
+def main(argv: list[str]) -> int:
+    """``finesse-emu history merge OUT_DIR FILE...``: one run's history from several processes,
+    written to OUT_DIR/history.jsonl with the report (summary, report.html) built from it."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(prog="finesse-emu history", description=main.__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    m = sub.add_parser("merge", help="merge history files into one run")
+    m.add_argument("out_dir", type=Path)
+    m.add_argument("files", type=Path, nargs="+")
+    args = p.parse_args(argv)
+    missing = [str(f) for f in args.files if not f.is_file()]
+    if missing:
+        print(f"finesse-emu history merge: not found: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    events = merge(args.files)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    with (args.out_dir / "history.jsonl").open("w", encoding="utf-8") as out:
+        for e in events:
+            out.write(json.dumps(e, separators=(",", ":")) + "\n")
+    from finesse_emu.report import render_summary_table, write_report
+
+    print(render_summary_table(write_report(args.out_dir, events)))
+    print(f"merged {len(events)} events from {len(args.files)} files into {args.out_dir / 'history.jsonl'}")
+    return 0

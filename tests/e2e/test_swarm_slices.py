@@ -1,0 +1,84 @@
+"""--slice i/k: three swarm processes against one deployment cover every agent exactly once, fail
+over like one swarm, and their histories merge into one run (finesse-emu history merge)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_launcher import emu
+
+pytestmark = pytest.mark.e2e
+AGENTS, SLICES = 30, 3
+
+
+def events(path: Path) -> list[dict[str, object]]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+async def test_three_slices_one_run(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    up = await asyncio.to_thread(
+        emu, "up", "--detach", "--run-dir", str(run_dir), "--agents", str(AGENTS), "--time-scale", "0.05",
+        "--network", "127.0.25",
+    )  # fmt: skip
+    assert up.returncode == 0, up.stdout + up.stderr
+    histories = [tmp_path / f"slice{i}.jsonl" for i in range(SLICES)]
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "finesse_emu.cli",
+            "swarm",
+            "--agents",
+            str(AGENTS),
+            "--slice",
+            f"{i}/{SLICES}",
+            "--run-dir",
+            str(run_dir),
+            "--history",
+            str(histories[i]),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for i in range(SLICES)
+    ]
+    try:
+        async with asyncio.timeout(90):
+            while sum(1 for h in histories for e in events(h) if e["event"] == "signed_in") < AGENTS:
+                await asyncio.sleep(0.2)
+        for target in ("xmpp-a", "finesse-a"):
+            done = await asyncio.to_thread(emu, "chaos", "kill", target, "--run-dir", str(run_dir))
+            assert done.returncode == 0, done.stderr
+        async with asyncio.timeout(90):
+            while sum(1 for h in histories for e in events(h) if e["event"] == "failover_done") < AGENTS // 2:
+                await asyncio.sleep(0.2)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            await asyncio.wait_for(proc.wait(), 30)
+        await asyncio.to_thread(emu, "down", "--run-dir", str(run_dir))
+    per_slice = [{str(e["agent"]) for e in events(h) if e["event"] == "signed_in"} for h in histories]
+    assert sum(len(s) for s in per_slice) == AGENTS and len(set().union(*per_slice)) == AGENTS  # disjoint
+    merged = await asyncio.to_thread(emu, "history", "merge", str(tmp_path / "merged"), *map(str, histories))
+    assert merged.returncode == 0, merged.stderr
+    summary = json.loads((tmp_path / "merged" / "summary.json").read_text())
+    assert summary["run"]["clients"]["desktop"] == AGENTS
+    assert summary["totals"]["failover"]["count"] == AGENTS // 2
+    assert summary["totals"]["ended_on"]["desktop"] == {"finesse-b": AGENTS}
+    times = [e["t"] for e in events(tmp_path / "merged" / "history.jsonl")]
+    assert times == sorted(times) and times[0] == 0.0
