@@ -80,5 +80,5 @@ async def test_three_slices_one_run(tmp_path: Path) -> None:
     assert summary["run"]["clients"]["desktop"] == AGENTS
     assert summary["totals"]["failover"]["count"] == AGENTS // 2
     assert summary["totals"]["ended_on"]["desktop"] == {"finesse-b": AGENTS}
-    times = [e["t"] for e in events(tmp_path / "merged" / "history.jsonl")]
+    times = [float(str(e["t"])) for e in events(tmp_path / "merged" / "history.jsonl")]
     assert times == sorted(times) and times[0] == 0.0
