@@ -94,3 +94,39 @@ def main(argv: list[str]) -> int:
     print(render_summary_table(write_report(args.out_dir, events)))
     print(f"merged {len(events)} events from {len(args.files)} files into {args.out_dir / 'history.jsonl'}")
     return 0
+
+
+# Component log events that the history carries under the name the checker and reports use.
+LOG_EVENT_NAMES = {"finesse_forced_logout": "forced_logout"}
+_LOG_SKIP = {"event", "timestamp", "level", "component", "logger", "t", "wall", "source"}
+
+
+def ingest_logs(events: list[dict[str, Any]], logs: dict[str, Path]) -> list[dict[str, Any]]:
+    """The run's timeline with every component's JSON log lines in it (source = the component),
+    ordered by time: one history of all components and clients. ``logs``: component -> log file."""
+    from datetime import datetime
+
+    anchored = next((e for e in events if isinstance(e.get("wall"), int | float)), None)
+    if anchored is None:
+        return events
+    wall0 = float(anchored["wall"]) - float(anchored["t"])
+    out = list(events)
+    for component, path in logs.items():
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            try:
+                record = json.loads(line)
+                wall = datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00")).timestamp()
+                name = str(record["event"])
+            except (ValueError, KeyError, TypeError):
+                continue  # not a JSON log line (a traceback, Prosody's own log)
+            fields = {k: v for k, v in record.items() if k not in _LOG_SKIP}
+            out.append(
+                {"t": round(wall - wall0, 6), "wall": round(wall, 6), "source": component}
+                | {"event": LOG_EVENT_NAMES.get(name, name), **fields}
+            )
+    out.sort(key=lambda e: e["t"])
+    return out

@@ -18,7 +18,7 @@ import aiohttp
 from finesse_emu.chaos import ChaosError, chaos, inject
 from finesse_emu.desktop.client import DesktopClient, LoadPlan
 from finesse_emu.desktop.swarm import Swarm, SwarmConfig, directory_agents, endpoints_from_deployment
-from finesse_emu.history import History
+from finesse_emu.history import History, ingest_logs
 from finesse_emu.launcher import Deployment
 from finesse_emu.report import render_summary_table, write_report
 from finesse_emu.scenario.observer import Observer
@@ -145,7 +145,13 @@ async def run_scenario(
         if deployment is not None:
             await deployment.stop()
         history.close()
-    summary = write_report(report_dir, history.events)
+    # One timeline: the components' own log events join the run's history (docs/reports.md).
+    logs = {p.stem: p for p in sorted(run_dir.glob("*.log")) if p.stem != "launcher"}
+    events = ingest_logs(history.events, logs)
+    with (report_dir / "history.jsonl").open("w", encoding="utf-8") as out:
+        for e in events:
+            out.write(json.dumps(e, separators=(",", ":")) + "\n")
+    summary = write_report(report_dir, events)
     if not quiet:
         print(render_summary_table(summary))
         print(f"report: {report_dir / 'report.html'}")
