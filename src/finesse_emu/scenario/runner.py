@@ -378,6 +378,9 @@ def _clients(run: Run, step: Step) -> None:
     try:
         agents = run.swarm.act(a["action"], a["count"], a["node"], seconds=seconds, source="scenario")
     except ValueError as exc:
+        if a.get("optional"):
+            run.history.append("scenario", "client_action_skipped", action=a["action"], reason=str(exc))
+            return
         raise ScenarioError(f"{step.where()}: {exc}") from exc
     if a["action"] == "open":
         run.opened_held = True

@@ -195,7 +195,9 @@ def _step(raw: Any, index: int, scenario: str) -> Step:
         node = value.get("node")
         _require(node is None or node in NODES, where, f"node must be one of {NODES}")
         seconds = _number(value.get("seconds", 0), where, "seconds") if action == "glitch" else 0.0
-        return Step(kind, {"action": action, "count": count, "node": node, "seconds": seconds}, index)
+        args = {"action": action, "count": count, "node": node, "seconds": seconds}
+        # optional: fewer signed-in desktops than count (all failing over, say) skips the step
+        return Step(kind, args | {"optional": bool(value.get("optional", False))}, index)
     if kind == "call":
         _require(
             isinstance(value, dict) and isinstance(value.get("agent"), str), where, "call needs agent: ID"
