@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from finesse_emu.desktop.ippa import IppaConfig, IppaMachine, IppaState
-from finesse_emu.desktop.machine import GetSystemInfo, SignIn
+from finesse_emu.desktop.machine import GetSystemInfo, Result, SetTimer, SignIn, SystemInfo
 from finesse_emu.timers import Timers
 from tests.unit.test_desktop_machine import PUB, SUB, NodeSim, World, state
 
@@ -69,3 +69,18 @@ def test_failed_sign_in_shows_the_sign_in_screen_and_ignores_other_nodes() -> No
     assert state(w) is IppaState.SIGN_IN_SCREEN
     assert w.m.on_system_info_event(w.now, SUB, "OUT_OF_SERVICE") == []
     assert w.m.on_notification_lost(w.now) == []
+
+
+def test_attempts_keep_a_5_s_cadence_however_long_each_takes_to_fail() -> None:
+    m = IppaMachine(IppaConfig(agent_id="1050", node=PUB, timers=Timers.build(1.0)))
+    m.state, m.xmpp_up = IppaState.SIGNED_IN, True
+    m.on_notification_lost(0.0)  # trigger: the first attempt is due at 5 s
+    for start in (5.0, 10.0, 15.0):
+        cmds = m.on_timer(start, "ippa_retry")
+        assert SetTimer("ippa_retry", 5.0) in cmds  # the next one is armed as this one starts
+        m.on_system_info(start + 2.0, PUB, SystemInfo(False))  # each answer takes 2 s
+        m.on_notification(start + 2.0, PUB, Result(False, "refused"))
+    assert m.state is IppaState.SERVER_UNAVAILABLE  # at 17 s, not 5 + 3 x (2 + 5) = 26 s
+    # A timer firing while an attempt is still unanswered does not start a second one.
+    m.on_timer(20.0, "ippa_retry")
+    assert [type(c).__name__ for c in m.on_timer(25.0, "ippa_retry")] == ["SetTimer"]

@@ -144,6 +144,7 @@ class DesktopClient:
         self.chats: set[str] = set()  # peers (agent ids) with an active chat session
         self._reader: asyncio.Future[None] | None = None  # the current session's event reader
         self.started = False
+        self._auth_reason = ""  # X-Emu-Auth-Reason of the last 401
         self._authorization = aiohttp.encode_basic_auth(agent.id, agent.password)
 
     # -- life ------------------------------------------------------------------------------------
@@ -326,6 +327,9 @@ class DesktopClient:
             self.stats["unreachable"] += 1
             return 0, b""
         self.stats["bytes"] += len(data)
+        if resp.status == 401:
+            # The emulator says why (a real Finesse does not: then every 401 is final).
+            self._auth_reason = resp.headers.get("X-Emu-Auth-Reason", "")
         if resp.status >= 400:
             self.stats[f"http_{resp.status}"] += 1
             error = _error_message(data)
@@ -360,7 +364,10 @@ class DesktopClient:
         if status == 202:
             return Result(True)
         if status == 401:
-            return Result(False, f"401 {_error_message(data)}", fatal=True)
+            # Bad credentials end the attempt; the directory (AWDB) out of reach is worth another
+            # try later, as an agent reading "try again" would.
+            retry = self._auth_reason in ("awdb_unavailable", "awdb_timeout")
+            return Result(False, f"401 {_error_message(data)} {self._auth_reason}".strip(), fatal=not retry)
         return Result(False, f"{status} {_error_message(data)}" if status else "unreachable")
 
     async def _content(self, node: str, path: str) -> tuple[int, bytes]:

@@ -59,6 +59,7 @@ class IppaMachine:
         self.failed_attempts = 0
         self._si_ok: bool | None = None  # this attempt's SystemInfo verdict, None while pending
         self._xmpp_pending = False
+        self._attempting = False  # an attempt's SystemInfo / XMPP answers are awaited
         self._out: list[Command] = []
 
     def _record(self, event: str, **fields: Any) -> None:
@@ -119,6 +120,7 @@ class IppaMachine:
 
     def _trigger(self, trigger: str) -> None:
         self.failed_attempts = 0
+        self._attempting = False
         self._to(IppaState.RETRYING)
         self._record("failover_detected", trigger=trigger, node=self.node)
         self._out.append(SetTimer(RETRY_TIMER, self.config.timers.ippa_poll_interval))
@@ -126,6 +128,12 @@ class IppaMachine:
     # -- attempts every 5 s ------------------------------------------------------------------------------
     def on_timer(self, now: float, name: str) -> list[Command]:
         if name == RETRY_TIMER and self.state in (IppaState.RETRYING, IppaState.SERVER_UNAVAILABLE):
+            # "Every 5 seconds": the next attempt is due 5 s after this one starts, however long
+            # this one takes to fail (a refused connection, or a timeout).
+            self._out.append(SetTimer(RETRY_TIMER, self.config.timers.ippa_poll_interval))
+            if self._attempting:
+                return self._flush()  # the previous attempt has not answered yet
+            self._attempting = True
             self._si_ok = None
             self._out.append(GetSystemInfo(self.node))
             if not self.xmpp_up:
@@ -159,7 +167,9 @@ class IppaMachine:
         """An attempt ends when SystemInfo answered and XMPP (if it was down) answered too."""
         if self._si_ok is None or self._xmpp_pending:
             return
+        self._attempting = False
         if self._si_ok and self.xmpp_up:
+            self._out.append(CancelTimer(RETRY_TIMER))
             if self.state is IppaState.SERVER_UNAVAILABLE:
                 self._to(IppaState.SIGN_IN_SCREEN)  # "displays the Sign In screen"
             else:
@@ -171,4 +181,3 @@ class IppaMachine:
         if self.failed_attempts >= self.config.timers.ippa_attempts and self.state is IppaState.RETRYING:
             self._to(IppaState.SERVER_UNAVAILABLE)
             self._record("server_unavailable", node=self.node, attempts=self.failed_attempts)
-        self._out.append(SetTimer(RETRY_TIMER, self.config.timers.ippa_poll_interval))
