@@ -281,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("server", help="run one Finesse node (finesse-emu server --help)")
     sub.add_parser("report", help="(re)build a run's summary and HTML report: report RUN_DIR")
     sub.add_parser("run", help="run scenario files and check their expectations: run scenarios/X.yaml")
+    sub.add_parser("plan", help="capacity model: predicted failover time and peak bandwidth (plan --help)")
     sub.add_parser("chaos-run", help="random faults (--seed S --duration D), then the invariants checked")
     sub.add_parser("check", help="check a run's history against the seed's invariants: check REPORT_DIR")
     sub.add_parser("history", help="history merge OUT_DIR FILE...: one run from several processes' histories")
@@ -367,6 +368,10 @@ def main(argv: list[str] | None = None) -> int:
         from finesse_emu.scenario.failover_bench import main as bench_main
 
         return bench_main(argv[2:])
+    if argv[:1] == ["plan"]:
+        from finesse_emu.planner.__main__ import main as plan_main
+
+        return plan_main(argv[1:])
     if argv[:1] == ["chaos-run"]:
         from finesse_emu.scenario.chaos_run import main as chaos_run_main
 

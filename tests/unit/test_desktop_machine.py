@@ -338,3 +338,25 @@ def test_every_transition_is_recorded_with_from_and_to() -> None:
         ("RECONNECTING_NOTIFICATION", "FAILING_OVER"),
         ("FAILING_OVER", "SIGNED_IN"),
     ]
+
+
+def test_a_move_that_fails_after_connecting_elsewhere_reconnects_before_signing_in_again() -> None:
+    """The session left on the other node by a move whose sign-in failed is closed, and the
+    Notification Service request goes to the node the desktop returns to (found by the planner)."""
+    w = world()
+    w.nodes[PUB] = NodeSim(reachable=False)
+    w.nodes[SUB].sign_in = Result(False, "503 SERVER_OUT_OF_SERVICE")  # REST refuses, XMPP works
+    w.run(w.m.on_notification_lost(w.now))
+    w.advance(10)  # three attempts, then the move: XMPP on the subscriber, its sign-in refused
+    assert state(w) is DesktopState.FAILING_OVER and w.m.xmpp_node == SUB
+    w.log.clear()
+    w.nodes[PUB] = NodeSim()  # the publisher is back first
+    w.advance(20)
+    names = [(type(c).__name__, getattr(c, "node", "")) for c in w.log if not isinstance(c, Record)]
+    assert names[:4] == [
+        ("GetSystemInfo", PUB),
+        ("DropNotification", SUB),
+        ("ConnectNotification", PUB),
+        ("SignIn", PUB),
+    ]
+    assert state(w) is DesktopState.SIGNED_IN and w.m.node == PUB and w.m.xmpp_node == PUB

@@ -155,6 +155,7 @@ class DesktopMachine:
         self.node = config.home  # where the desktop is (or is trying to get back to)
         self.moved = False  # moved to the other node at least once (never moves back by itself)
         self.xmpp_up = False
+        self.xmpp_node = ""  # the node whose Notification Service the session is on
         self._phase = ""  # step of the sign-in or of the reconnection logic in progress
         self._target = ""  # node the current step talks to
         self._attempts = 0
@@ -227,8 +228,10 @@ class DesktopMachine:
 
     def _notification(self, node: str) -> None:
         """Step 4: make the Notification Service request if XMPP is down (or on another node)."""
-        if node != self.node and self.xmpp_up:
-            self._emit(DropNotification(self.node))
+        if self.xmpp_up and self.xmpp_node != node:
+            # The session is on the other node (an earlier move that did not complete, or the
+            # node being left): close it, the Notification Service request goes to ``node``.
+            self._emit(DropNotification(self.xmpp_node))
             self.xmpp_up = False
         self._phase, self._target = "notify", node
         if self.xmpp_up:
@@ -250,14 +253,14 @@ class DesktopMachine:
             return []
         if self.state is DesktopState.SIGNING_IN and self._phase == "notify":
             if result.ok:
-                self.xmpp_up = True
+                self.xmpp_up, self.xmpp_node = True, node
                 self._phase = "load"
                 self._emit(LoadDesktop(node, config=True))
             else:
                 self._sign_in_failed(result)
         elif self.state is DesktopState.RECONNECTING_NOTIFICATION:
             if result.ok:
-                self.xmpp_up = True
+                self.xmpp_up, self.xmpp_node = True, node
                 self._emit(CancelTimer(NOTIFICATION_TIMER))
                 self._phase, self._target = "", ""
                 self._to(DesktopState.SIGNED_IN)
@@ -268,7 +271,7 @@ class DesktopMachine:
                 self._emit(SetTimer(NOTIFICATION_TIMER, self.config.notification_retry))
         elif self.state is DesktopState.FAILING_OVER and self._phase == "notify":
             if result.ok:
-                self.xmpp_up = True
+                self.xmpp_up, self.xmpp_node = True, node
                 self._refresh(node)
             else:
                 self._wait()
@@ -383,7 +386,9 @@ class DesktopMachine:
     def close(self, now: float, crash: bool = False) -> list[Command]:
         """Close (best-effort Unavailable presence; also the Back button) or crash (nothing sent)."""
         if self.state is not DesktopState.SIGNED_OUT:
-            self._emit(DropNotification(self.node, presence=not crash), CancelTimer(POLL_TIMER))
+            self._emit(
+                DropNotification(self.xmpp_node or self.node, presence=not crash), CancelTimer(POLL_TIMER)
+            )
             self._emit(CancelTimer(NOTIFICATION_TIMER), CancelTimer(SIGN_IN_TIMER), CancelTimer(TOKEN_TIMER))
             self.xmpp_up = False
             self._phase, self._target = "", ""
@@ -396,7 +401,7 @@ class DesktopMachine:
         """Browser refresh: the page unloads (Unavailable presence) and signs in again, fully."""
         if self.state is DesktopState.SIGNED_OUT:
             return []
-        self._emit(DropNotification(self.node))
+        self._emit(DropNotification(self.xmpp_node or self.node))
         self.xmpp_up = False
         self._failover_since = None
         self._record("browser_refresh", node=self.node)
@@ -430,7 +435,7 @@ class DesktopMachine:
             self._record("token_countdown", seconds_left=left)
         else:
             self._record("token_expired", node=self.node)
-            self._emit(SignOut(self.node), DropNotification(self.node))
+            self._emit(SignOut(self.node), DropNotification(self.xmpp_node or self.node))
             self._emit(CancelTimer(POLL_TIMER), CancelTimer(NOTIFICATION_TIMER), CancelTimer(SIGN_IN_TIMER))
             self.xmpp_up = False
             self._phase, self._target = "", ""
