@@ -97,7 +97,12 @@ def main(argv: list[str]) -> int:
 
 
 # Component log events that the history carries under the name the checker and reports use.
-LOG_EVENT_NAMES = {"finesse_forced_logout": "forced_logout"}
+LOG_EVENT_NAMES = {
+    "finesse_forced_logout": "forced_logout",
+    "finesse_publish": "publish",
+    "finesse_request": "request",
+    "finesse_auth": "auth",
+}
 _LOG_SKIP = {"event", "timestamp", "level", "component", "logger", "t", "wall", "source"}
 
 

@@ -91,6 +91,7 @@ NODE_KEYS: dict[str, type | tuple[type, ...]] = {
     "enable_auto_work_mode_state_change": bool,
     "old_pg": bool,
     "reload_rate": (int, float),
+    "event_log": bool,
 }
 CTI_KEYS = {"load": "--load", "idle_mode": "--idle-mode", "mrd_auto_restore": "--mrd-auto-restore"}
 

@@ -34,18 +34,30 @@ class Authenticator:
         self.awdb_lookups = 0
         # Called with (user, password) each time the AWDB itself vouched for the credentials.
         self.on_verified: Callable[[AuthUser, str], None] | None = None
+        # Called with (username, ok, via, reason) for every authentication: via is "cache" or the
+        # AWDB that answered (a run's history records them: the 30-minute cache is checkable).
+        self.on_result: Callable[[str, bool, str, str], None] | None = None
+
+    def _report(self, username: str, ok: bool, via: str, reason: str = "") -> None:
+        if self.on_result is not None:
+            try:
+                self.on_result(username, ok, via, reason)
+            except Exception:  # a hook's failure must not fail the authentication
+                log.exception("auth_on_result_failed", user=username)
 
     async def authenticate(self, username: str, password: str) -> AuthUser:
         """The user, or :class:`AuthError` (every reason is an HTTP 401 for the REST API)."""
         now = self.clock.now()
         key = username.lower()
         if self._locked_until.get(key, 0.0) > now:
+            self._report(username, False, "", AuthReason.LOCKED_OUT.value)
             raise AuthError(AuthReason.LOCKED_OUT, username)
         if now >= self._next_purge:
             self.cache.purge(now)
             self._next_purge = now + self.timers.awdb_credential_cache / 10
         user = self.cache.get(username, password, now)
         if user is not None:
+            self._report(username, True, "cache")
             return user
         # Concurrent requests for the same credentials share one AWDB query (no stampede on failover).
         flight = (key, self.cache.digest(password))
@@ -54,7 +66,13 @@ class Authenticator:
             task = asyncio.ensure_future(self._lookup(username, password, now))
             self._inflight[flight] = task
             task.add_done_callback(lambda _t: self._inflight.pop(flight, None))
-        return await asyncio.shield(task)
+        try:
+            user = await asyncio.shield(task)
+        except AuthError as exc:
+            self._report(username, False, "", exc.reason.value)
+            raise
+        self._report(username, True, str(getattr(self.backend, "current", "") or "awdb"))
+        return user
 
     async def _lookup(self, username: str, password: str, now: float) -> AuthUser:
         key = username.lower()

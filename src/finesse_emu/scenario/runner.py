@@ -115,8 +115,11 @@ async def run_scenario(
         scale = float(state.get("time_scale", 1.0))
     else:
         scale = time_scale or scenario.time_scale
+        # The nodes log every publish, REST answer and authentication into the run's history (for
+        # finesse-emu check) unless the scenario says otherwise.
+        node_options = {"event_log": True, **scenario.node_options}
         deployment = Deployment(
-            run_dir, scenario.agents, scale, network, list(scenario.cti_options), dict(scenario.node_options)
+            run_dir, scenario.agents, scale, network, list(scenario.cti_options), node_options
         )
     timers = Timers.build(scale)
     history.append("scenario", "start", name=scenario.name, time_scale=scale, agents=scenario.agents)

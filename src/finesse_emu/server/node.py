@@ -129,6 +129,9 @@ class NodeConfig:
     # Reload coordination (server/gadgets.py Pacer): desktop content requests per second, in seed
     # terms (scaled with the run's time_scale); 0 = off.
     reload_rate: float = 0.0
+    # Log every pubsub publish, REST answer and authentication (finesse_publish, finesse_request,
+    # finesse_auth): a scenario run's history then lets `finesse-emu check` verify the node too.
+    event_log: bool = False
 
     @property
     def domain(self) -> str:
@@ -188,6 +191,10 @@ class FinesseNode:
         self.authenticator = Authenticator(self.awdb, self.timers, self.clock)
         if config.xmpp_accounts_dir:
             self.authenticator.on_verified = self._provision_xmpp_account
+        if config.event_log:
+            self.authenticator.on_result = lambda user, ok, via, reason: log.info(
+                "finesse_auth", agent=user, ok=ok, via=via, reason=reason
+            )
         self.cti = CtiClient(
             CtiLinkConfig.from_timers(config.cti_sides, self.timers, old_pg=config.old_pg), self.clock
         )
@@ -431,6 +438,8 @@ class FinesseNode:
 
     def _emit(self, node: str, data: str, event: str, request_id: str, source: str | None = None) -> None:
         text = update_document(data, event, request_id, source or node)
+        if self.config.event_log:
+            log.info("finesse_publish", node=node, verb=event, status=self.status.status.value)
         self.published.append((node, text))
         self.stats["events"] += 1
         if self.notifier is not None and self.notifier.connected:

@@ -47,8 +47,14 @@ async def request_id_echo(request: web.Request, handler: Handler) -> web.StreamR
     response = await handler(request)
     # Every request is counted when it has been served (the load a failover puts on the node, as
     # served: a request waiting its turn under reload coordination counts when it is answered).
-    stats = request.app[NODE_KEY].stats
+    node = request.app[NODE_KEY]
+    stats = node.stats
     stats["http_requests"] += 1
+    if node.config.event_log:
+        log.info(
+            "finesse_request", method=request.method, path=request.path, status=response.status,
+            service=node.status.status.value,
+        )  # fmt: skip
     stats["http_bytes"] += getattr(response, "content_length", None) or 0
     if request.path.startswith("/desktop/"):
         stats["http_desktop_requests"] += 1
