@@ -538,3 +538,23 @@ def test_bound_option(tmp_path: Path) -> None:
     directory = write(tmp_path, publisher_killed(end=100.0, finish=False))
     assert main([str(directory), "--only", CONVERGE]) == 0
     assert main([str(directory), "--only", CONVERGE, "--bound", "30"]) == 1
+
+
+def test_a_publish_or_answer_carrying_the_nodes_own_state_is_judged_by_it() -> None:
+    """event_log events carry the node's state at that instant: the observer's sampling lag
+    (it saw the node come back a moment later) is not a violation, a recorded OUT_OF_SERVICE is."""
+    from finesse_emu.check import check_history
+
+    events = [
+        {"t": 0.0, "wall": 1.0, "source": "scenario", "event": "start", "time_scale": 1.0},
+        {"t": 1.0, "wall": 2.0, "source": "finesse-a", "event": "status", "status": "OUT_OF_SERVICE"},
+        {"t": 5.0, "wall": 6.0, "source": "finesse-a", "event": "publish", "node": "/finesse/api/User/1000",
+         "status": "IN_SERVICE"},
+        {"t": 5.1, "wall": 6.1, "source": "finesse-a", "event": "status", "status": "IN_SERVICE"},
+        {"t": 9.0, "wall": 10.0, "source": "finesse-a", "event": "request", "method": "GET",
+         "path": "/finesse/api/User/1000", "status": 200, "service": "OUT_OF_SERVICE"},
+    ]  # fmt: skip
+    report = check_history(
+        events, only=["no-publish-while-out-of-service", "no-rest-success-while-out-of-service"]
+    )
+    assert [v.invariant for v in report.violations] == ["no-rest-success-while-out-of-service"]

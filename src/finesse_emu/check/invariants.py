@@ -53,6 +53,12 @@ def _is_system_info(path: object) -> bool:
 NO_PUBLISH = "no-publish-while-out-of-service"
 
 
+def _own_state(ev: Event, field: str) -> str | None:
+    """The node's service state recorded with the event itself (event_log), if any."""
+    value = ev.get(field)
+    return value if value in ("IN_SERVICE", "OUT_OF_SERVICE") else None
+
+
 def no_publish_while_out_of_service(run: RunView, opts: Options, notes: list[str]) -> list[Violation]:
     published = run.node_events("publish")
     if not published:
@@ -66,8 +72,14 @@ def no_publish_while_out_of_service(run: RunView, opts: Options, notes: list[str
         # The SystemInfo event announcing OUT_OF_SERVICE is the desktops' first trigger: allowed.
         if _is_system_info(ev.get("node")):
             continue
+        own = _own_state(ev, "status")
+        if own == "IN_SERVICE":
+            continue  # the node's own state at that instant beats the observer's sampled view
         hit = _inside(run.at(ev), down.get(ev["source"], []), opts.margin)
-        if hit is not None:
+        if own == "OUT_OF_SERVICE" and hit is None:
+            message = f"{ev['source']} published {ev.get('node')} at {_secs(run.at(ev))} while OUT_OF_SERVICE"
+            out.append(Violation(NO_PUBLISH, message, proof(ev)))
+        elif hit is not None:
             message = (
                 f"{ev['source']} published {ev.get('node')} at {_secs(run.at(ev))} while OUT_OF_SERVICE "
                 f"(since {_secs(hit.start)})"
@@ -94,8 +106,19 @@ def no_rest_success_while_out_of_service(run: RunView, opts: Options, notes: lis
         status = ev.get("status")
         if not isinstance(status, int) or not 200 <= status < 300 or _is_system_info(ev.get("path")):
             continue
+        if not str(ev.get("path", "")).startswith("/finesse/api"):
+            continue  # desktop content (gadgets) is not behind the 503 gate
+        own = _own_state(ev, "service")
+        if own == "IN_SERVICE":
+            continue  # the node's own state when it answered beats the observer's sampled view
         hit = _inside(run.at(ev), down.get(ev["source"], []), opts.margin)
-        if hit is not None:
+        if own == "OUT_OF_SERVICE" and hit is None:
+            message = (
+                f"{ev['source']} answered {ev.get('method', '')} {ev.get('path')} with {status} at "
+                f"{_secs(run.at(ev))} while OUT_OF_SERVICE: the seed wants 503"
+            )
+            out.append(Violation(NO_REST, message, proof(ev)))
+        elif hit is not None:
             message = (
                 f"{ev['source']} answered {ev.get('method', '')} {ev.get('path')} with {status} at "
                 f"{_secs(run.at(ev))} while OUT_OF_SERVICE (since {_secs(hit.start)}): the seed wants 503"
