@@ -38,7 +38,8 @@ def scenario(agents: int, gadgets: int, kind: str, rtt_ms: float, time_scale: fl
     half = agents // 2
     return {
         "name": f"bench failover: {agents} desktops, {gadgets} {kind} gadgets, RTT {rtt_ms:g} ms",
-        "deployment": {"agents": agents, "time_scale": time_scale},
+        # No per-request logging: it would be part of what is measured.
+        "deployment": {"agents": agents, "time_scale": time_scale, "finesse": {"event_log": False}},
         "swarm": {"desktops": agents, "gadgets": gadgets, "gadget_kind": kind, "rtt_ms": rtt_ms},
         "steps": [
             {"phase": "sign in"},
