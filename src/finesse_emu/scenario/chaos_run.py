@@ -41,8 +41,11 @@ CLIENT_FAULTS: list[tuple[int, dict[str, Any]]] = [
 ]
 
 
-def schedule(seed: int, duration: float, agents: int, time_scale: float) -> dict[str, Any]:
-    """The scenario of one chaos run: a function of its arguments only."""
+def schedule(
+    seed: int, duration: float, agents: int, time_scale: float, gap: tuple[float, float] = (20.0, 60.0)
+) -> dict[str, Any]:
+    """The scenario of one chaos run: a function of its arguments only (``gap``: seed seconds
+    between faults, drawn uniformly)."""
     rng = random.Random(seed)
     steps: list[dict[str, Any]] = [
         {"phase": "sign in"},
@@ -52,9 +55,9 @@ def schedule(seed: int, duration: float, agents: int, time_scale: float) -> dict
     down: set[str] = set()  # targets currently faulted: a second fault waits for the first's undo
     while elapsed < duration:
         n += 1
-        gap = round(rng.uniform(20, 60), 1)
-        steps.append({"wait": gap})
-        elapsed += gap
+        pause = round(rng.uniform(*gap), 1)
+        steps.append({"wait": pause})
+        elapsed += pause
         if rng.random() < 0.3:
             (fault,) = _pick(rng, CLIENT_FAULTS)
             steps.append({"phase": f"chaos {n}: {fault['action']} desktops"})
@@ -96,11 +99,18 @@ def _pick(rng: random.Random, items: list[Any]) -> Any:
 
 
 async def chaos_run(
-    seed: int, duration: float, agents: int, time_scale: float, report_dir: Path, network: str
+    seed: int,
+    duration: float,
+    agents: int,
+    time_scale: float,
+    report_dir: Path,
+    network: str,
+    gap: tuple[float, float] = (20.0, 60.0),
+    resources: bool = False,
 ) -> tuple[bool, str]:
     """Run the schedule and check the history: (everything held, the checker's text)."""
-    sc = parse(schedule(seed, duration, agents, time_scale))
-    expectations_ok = await run_scenario(sc, report_dir, network=network, quiet=True)
+    sc = parse(schedule(seed, duration, agents, time_scale, gap))
+    expectations_ok = await run_scenario(sc, report_dir, network=network, quiet=True, resources=resources)
     report = check_history(load_history(report_dir / "history.jsonl"))
     lines = [
         f"{o.name}: {'ok' if not o.violations else f'{len(o.violations)} violation(s)'}"
@@ -119,9 +129,18 @@ def main(argv: list[str]) -> int:
     p.add_argument("--time-scale", type=float, default=0.05)
     p.add_argument("--report-dir", type=Path, default=Path("reports"))
     p.add_argument("--network", default=DEFAULT_NETWORK)
+    p.add_argument(
+        "--gap",
+        type=float,
+        nargs=2,
+        default=(20.0, 60.0),
+        metavar=("MIN", "MAX"),
+        help="seed seconds between faults (default 20 60)",
+    )
+    p.add_argument("--resources", action="store_true", help="sample CPU, RSS and fds of every process")
     p.add_argument("--print", action="store_true", help="print the schedule (scenario YAML) and stop")
     args = p.parse_args(argv)
-    spec = schedule(args.seed, args.duration, args.agents, args.time_scale)
+    spec = schedule(args.seed, args.duration, args.agents, args.time_scale, tuple(args.gap))
     if args.print:
         print(yaml.safe_dump(spec, sort_keys=False))
         return 0
@@ -133,7 +152,16 @@ def main(argv: list[str]) -> int:
         return 2
     report_dir = args.report_dir / f"chaos-{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     ok, text = asyncio.run(
-        chaos_run(args.seed, args.duration, args.agents, args.time_scale, report_dir, args.network)
+        chaos_run(
+            args.seed,
+            args.duration,
+            args.agents,
+            args.time_scale,
+            report_dir,
+            args.network,
+            tuple(args.gap),
+            args.resources,
+        )
     )
     print(text)
     print(f"{'all invariants held' if ok else 'FAILED'}; report: {report_dir / 'report.html'}")

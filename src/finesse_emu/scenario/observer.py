@@ -84,9 +84,10 @@ class Observer:
                     continue
                 cpu = proc.cpu_percent(None)
                 rss = proc.memory_info().rss / 1e6
+                fds = proc.num_fds()
             except psutil.Error:
                 continue
-            self.history.append(name, "resources", cpu_percent=round(cpu, 1), rss_mb=round(rss, 1))
+            self.history.append(name, "resources", cpu_percent=round(cpu, 1), rss_mb=round(rss, 1), fds=fds)
 
     async def poll(self) -> None:
         components = self._components()
