@@ -240,6 +240,10 @@ class Deployment:
             )
             c.proc = Proc(ep.name, argv, logs / f"{ep.name}.log")
             self.components.append(c)
+            if side == "A":
+                # Side A is the preferred side: it must be active before B starts, or a slow start
+                # on a busy machine lets B take over first (the deployment would begin on side B).
+                await self._wait_healthy(c, "active")
         for name, ep in (("xmpp-a", self.ep(FINESSE_A)), ("xmpp-b", self.ep(FINESSE_B))):
             prosody = ProsodyProcess(
                 ep.host,
@@ -290,9 +294,9 @@ class Deployment:
                 "(finesse-emu down, or --network 127.0.N for another loopback /24)"
             )
 
-    async def _wait_healthy(self, c: Component) -> None:
+    async def _wait_healthy(self, c: Component, state: str | None = None) -> None:
         """Health of one component; a process that exits meanwhile fails at once with its last log lines."""
-        want = "IN_SERVICE" if c.role in ("publisher", "subscriber") else None
+        want = state or ("IN_SERVICE" if c.role in ("publisher", "subscriber") else None)
         assert c.health_port is not None
         waiter = asyncio.ensure_future(wait_health(c.host, c.health_port, want, timeout=60))
         try:

@@ -36,7 +36,11 @@ Case = schemathesis.Case[Any]
 
 def app(in_service: bool = True) -> web.Application:
     """The real app of rest.py around a stand-in node (enough for the middlewares of open paths)."""
-    node = SimpleNamespace(status=SimpleNamespace(in_service=in_service), stats=Counter())
+    node = SimpleNamespace(
+        status=SimpleNamespace(in_service=in_service),
+        stats=Counter(),
+        config=SimpleNamespace(event_log=False),
+    )
     return build_app(cast("FinesseNode", node))
 
 
