@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from finesse_emu.report import load_history, percentile, run_time_scale, to_seed_seconds
+from finesse_emu.report import load_history, run_time_scale, to_seed_seconds
+from finesse_emu.report.summary import failover_stats
 from finesse_emu.scenario.runner import run_scenario
 from finesse_emu.scenario.spec import ScenarioError, parse
 from finesse_emu.timers import Timers
@@ -86,17 +87,12 @@ def measure(report_dir: Path) -> dict[str, Any]:
     summary = json.loads((report_dir / "summary.json").read_text())
     phase = next(p for p in summary["phases"] if p["name"] == "publisher killed")
 
-    def stats(values: list[float]) -> dict[str, float | None]:
-        if not values:
-            return {"p50": None, "p95": None, "max": None}
-        return {"p50": percentile(values, 50), "p95": percentile(values, 95), "max": max(values)}
-
     return {
         "time_scale": scale,
         "desktops_failed_over": len(done),
-        "detection": stats(detection),
-        "sign_in": stats(signin),
-        "total": stats(total),
+        "detection": failover_stats(detection),
+        "sign_in": failover_stats(signin),
+        "total": failover_stats(total),
         "peak_requests_per_second": phase.get("peak_request_rate", {}).get("finesse-b"),
         "peak_mbps": phase.get("peak_mbps", {}).get("finesse-b"),
         "processes": {
