@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo scenarios test lint typecheck unit bench clean prosody
+.PHONY: install demo scenarios test lint typecheck unit bench fuzz clean prosody
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || { \
@@ -25,8 +25,8 @@ scenarios: install prosody
 	$(BIN)/finesse-emu run scenarios/*.yaml
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench fuzz
+	$(BIN)/ruff format --check src tests bench fuzz
 
 typecheck: install
 	$(BIN)/mypy
@@ -56,6 +56,12 @@ test: lint typecheck prosody
 
 bench: install
 	$(BIN)/python -m bench
+
+# Every atheris harness under fuzz/ for FUZZ_RUNS runs each: a table of runs, exec/s and crashes;
+# crashing inputs land in fuzz/crashes/ and the target fails.
+FUZZ_RUNS ?= 200000
+fuzz: install
+	$(BIN)/python fuzz/run.py --runs $(FUZZ_RUNS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info src/*.egg-info
