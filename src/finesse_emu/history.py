@@ -102,6 +102,8 @@ LOG_EVENT_NAMES = {
     "finesse_publish": "publish",
     "finesse_request": "request",
     "finesse_auth": "auth",
+    "finesse_agent_signed_in": "agent_signed_in",
+    "finesse_agent_signed_out": "agent_signed_out",
 }
 _LOG_SKIP = {"event", "timestamp", "level", "component", "logger", "t", "wall", "source"}
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from finesse_emu.check import check_history
+from finesse_emu.report import load_history
 from finesse_emu.scenario.runner import run_scenario
 from finesse_emu.scenario.spec import load
 
@@ -29,6 +31,12 @@ async def test_scenario(path: Path, tmp_path: Path) -> None:
     failed = [e for e in summary.get("expectations", []) if not e.get("ok")]
     assert ok, failed
     assert (tmp_path / "report" / "report.html").stat().st_size > 1000
+    # The nodes log who is signed in on them (event_log, on in scenario runs): one-node-per-agent
+    # compares their own view, not only the clients' (docs/check.md).
+    history = load_history(tmp_path / "report" / "history.jsonl")
+    (outcome,) = check_history(history, only=["one-node-per-agent"]).outcomes
+    assert not outcome.violations, [v.message for v in outcome.violations]
+    assert outcome.notes[0].startswith("the nodes' own view compared with the clients'"), outcome.notes
 
 
 def test_a_failed_expectation_fails_the_run(tmp_path: Path) -> None:

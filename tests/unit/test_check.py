@@ -8,6 +8,7 @@ network-glitch.yaml at time_scale 1 unless said otherwise): the same sources, ev
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -309,6 +310,125 @@ def test_a_call_keeps_the_race_window_open_until_it_ends() -> None:
 def test_node_view_does_not_count_while_the_node_is_out_of_service() -> None:
     history = with_events(publisher_killed(), ev(2.0, A, "agent_signed_in", agent="1000"))
     assert run(history, ONE_NODE) == []
+
+
+def signed(t: float, node: str, agent: str, why: str = "sign_in", **fields: Any) -> Event:
+    """A node's own view changing, as the nodes log it (event_log): ``agent_signed_in`` for
+    ``sign_in``, ``agent_signed_out`` for every other ``why``."""
+    name = "agent_signed_in" if why == "sign_in" else "agent_signed_out"
+    return ev(t, node, name, agent=agent, name=node, status="IN_SERVICE", why=why, **fields)
+
+
+def both_nodes(t_out: float, end: float = 400.0) -> list[Event]:
+    """The glitch run with both nodes' view of agent 1000: the publisher from its sign-in at 2 until
+    its forced logout at ``t_out``, the subscriber from the desktop's sign-in there at 30.3."""
+    return with_events(
+        network_glitch(end=end),
+        signed(2.0, A, "1000"),
+        signed(2.0, A, "1001"),
+        signed(30.3, B, "1000"),
+        signed(t_out, A, "1000", "forced_logout", reason_code=255),
+        ev(t_out, A, "forced_logout", agent="1000", reason_code=255, name=A),
+    )
+
+
+def one_node_notes(events: list[Event]) -> tuple[str, ...]:
+    (outcome,) = check_history(events, only=[ONE_NODE]).outcomes
+    return outcome.notes
+
+
+def test_both_nodes_holding_the_agent_inside_the_race_window_is_allowed() -> None:
+    history = both_nodes(190.0)
+    assert run(history, ONE_NODE) == []
+    notes = one_node_notes(history)
+    assert any(n.startswith("the nodes' own view compared with the clients': 2 agents") for n in notes)
+    assert not any("only the clients' own views" in n for n in notes)
+
+
+def test_both_nodes_holding_the_agent_past_the_race_window_is_caught() -> None:
+    violations = run(both_nodes(250.0), ONE_NODE)
+    nodes = [v for v in violations if "finesse-a (its own view) and finesse-b (its own view)" in v.message]
+    (v,) = nodes
+    assert "agent 1000 signed in on" in v.message and "from 30.30 s to 250.00 s" in v.message
+    assert "beyond the race window opened by" in v.message and "(it ends at 200.00 s)" in v.message
+    proves(v, (20.0, "network_glitch"), (2.0, "agent_signed_in"), (30.3, "agent_signed_in"))
+    proves(v, (250.0, "agent_signed_out"))
+    # The desktop on the subscriber against the publisher's view: the same overlap.
+    assert any("finesse-b (desktop) and finesse-a (its own view)" in x.message for x in violations)
+
+
+def test_nodes_view_alone_catches_an_agent_on_both_nodes() -> None:
+    # Agent 1007 has no client in the history (someone's own desktop): only the nodes saw it.
+    history = with_events(publisher_killed(), signed(30.0, B, "1007"), signed(80.0, A, "1007"))
+    (v,) = run(history, ONE_NODE)
+    assert v.message == (
+        "agent 1007 signed in on finesse-a (its own view) and finesse-b (its own view) at once from "
+        "80.00 s to 140.00 s, with no glitch, browser action or failover to explain it"
+    )
+    assert [(e["t"], e["source"], e["event"]) for e in v.events] == [
+        (30.0, B, "agent_signed_in"),
+        (80.0, A, "agent_signed_in"),
+    ]
+    # Signed out of the subscriber (through it, or by the CTI side) before the publisher: clean.
+    history = with_events(history, signed(79.0, B, "1007", "cti_logout", reason_code=0))
+    assert run(history, ONE_NODE) == []
+
+
+def test_clients_view_alone_is_compared_with_a_note() -> None:
+    history = with_events(network_glitch(), *sign_in(100.0, "1001", B, "ippa"))
+    (v,) = run(history, ONE_NODE)
+    assert "finesse-a (desktop) and finesse-b (ippa)" in v.message
+    (note, count) = one_node_notes(history)
+    assert note.startswith(
+        "only the clients' own views compared: the history has no finesse-*/agent_signed_in "
+    )
+    assert count == "2 agents"
+    assert run(network_glitch(), ONE_NODE) == []
+
+
+def test_a_restarted_node_signing_the_agent_in_again_opens_a_new_span() -> None:
+    # The killed publisher wrote no sign-out (its first span ends when it went OUT_OF_SERVICE); back
+    # up, it logs agent 1000 signed in again at 250 while the subscriber holds it since 32.2.
+    history = with_events(
+        publisher_killed(end=300.0), signed(2.0, A, "1000"), signed(32.2, B, "1000"), signed(250.0, A, "1000")
+    )
+    violations = run(history, ONE_NODE)
+    assert violations
+    (v, *_) = violations
+    assert "from 250.00 s to 300.00 s" in v.message and "finesse-a (its own view)" in v.message
+    proves(v, (250.0, "agent_signed_in"), (20.2, "failover_detected"))
+    # Without the second sign-in the first span, cut at 10.5, overlaps nothing.
+    history = [e for e in history if e["t"] != 250.0]
+    assert run(history, ONE_NODE) == []
+
+
+def test_node_log_lines_reach_the_checker(tmp_path: Path) -> None:
+    """The nodes' log lines (event_log) join the run's history under the names the checker reads."""
+    from finesse_emu.history import ingest_logs
+
+    start = ev(0.0, "scenario", "start", name="network glitch", time_scale=1.0, agents=1)
+    wall0 = start["wall"]
+
+    def line(dt: float, event: str, **fields: Any) -> str:
+        stamp = datetime.fromtimestamp(wall0 + dt, UTC).isoformat().replace("+00:00", "Z")
+        record = {**fields, "event": event, "component": A, "level": "info", "timestamp": stamp}
+        return json.dumps(record)
+
+    log = tmp_path / "finesse-a.log"
+    node = {"agent": "1000", "name": A, "status": "IN_SERVICE"}
+    lines = [
+        line(2.0, "finesse_agent_signed_in", **node, why="sign_in"),
+        line(9.0, "finesse_agent_signed_out", **node, why="sign_out"),
+    ]
+    log.write_text("\n".join(lines) + "\n")
+    events = ingest_logs([start, ev(10.0, "scenario", "end", ok=True)], {A: log})
+    view = RunView(events)
+    (signed_in,) = view.node_events("agent_signed_in")
+    (signed_out,) = view.node_events("agent_signed_out")
+    assert (signed_in["t"], signed_in["source"], signed_in["why"]) == (2.0, A, "sign_in")
+    assert (signed_out["t"], signed_out["why"]) == (9.0, "sign_out")
+    (span,) = view.node_view_spans("1000")
+    assert (span.node, span.start, span.end) == (A, 2.0, 9.0)
 
 
 # -- 5. no return to a node left by itself -----------------------------------------------------------------

@@ -260,13 +260,23 @@ def one_node_per_agent(run: RunView, opts: Options, notes: list[str]) -> list[Vi
             found = _overlap(run, agent, a, b, opts)
             if found is not None:
                 out.append(found)
-    if not node_view:
+    if node_view:
+        notes.append(
+            f"the nodes' own view compared with the clients': {len(node_view)} agents signed in on a "
+            "node (finesse-*/agent_signed_in until agent_signed_out or forced_logout)"
+        )
+    else:
         notes.append(
             "only the clients' own views compared: the history has no finesse-*/agent_signed_in "
             "(with agent_signed_out, forced_logout) events giving the nodes' view"
         )
     notes.append(f"{len(agents)} agents")
     return out
+
+
+def _whose(span: Span) -> str:
+    """Whose view a span is: a client's (desktop, ippa) or the node's own."""
+    return "its own view" if span.who == span.node else span.who
 
 
 def _overlap(run: RunView, agent: str, a: Span, b: Span, opts: Options) -> Violation | None:
@@ -278,7 +288,7 @@ def _overlap(run: RunView, agent: str, a: Span, b: Span, opts: Options) -> Viola
     window = race_window(run, agent, start, opts)
     if window is not None and end <= window[0] + opts.margin:
         return None
-    where = f"{a.node} ({a.who}) and {b.node} ({b.who})"
+    where = f"{a.node} ({_whose(a)}) and {b.node} ({_whose(b)})"
     message = f"agent {agent} signed in on {where} at once from {_secs(start)} to {_secs(end)}"
     if window is None:
         message += ", with no glitch, browser action or failover to explain it"

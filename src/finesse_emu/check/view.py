@@ -166,8 +166,9 @@ class RunView:
         """Where the nodes themselves think the agent is signed in (``finesse-*`` events
         ``agent_signed_in``; ``agent_signed_out`` or ``forced_logout`` end it). A node going
         OUT_OF_SERVICE ends its view too: it serves nobody then, its desktops leave on purpose, and
-        those that come back sign in again (a new ``agent_signed_in``). Empty while nodes do not
-        write these events."""
+        those that come back sign in again (a new ``agent_signed_in``). A node logs each change once,
+        so a second ``agent_signed_in`` with no end between comes from a restarted process (a killed
+        node writes nothing): it opens a new span. Empty while nodes do not write these events."""
         spans: list[Span] = []
         for node in self.nodes():
             changes: list[tuple[Event, str | None]] = []
@@ -179,7 +180,7 @@ class RunView:
                     new = None
                 else:
                     continue
-                if new != current:
+                if new != current or new is not None:
                     changes.append((ev, new))
                     current = new
             down = self.out_of_service(node)

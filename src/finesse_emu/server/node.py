@@ -48,6 +48,7 @@ from finesse_emu.server.model import (
     UserChange,
 )
 from finesse_emu.server.presence import (
+    CALL_STATES,
     Action,
     Cancelled,
     ForcedLogout,
@@ -184,6 +185,8 @@ class FinesseNode:
             self.timers.forced_logout_after_unavailable, self.timers.forced_logout_reason_code
         )
         self.forced_logouts: deque[ForcedLogout] = deque(maxlen=2000)  # newest last
+        self._sessions: set[str] = set()  # agents signed in on this node, kept for event_log only
+        self._signing_out: set[str] = set()  # agents whose sign-out through this node is under way
         self._presence_task: asyncio.Task[None] | None = None
         self._presence_deadline: float | None = None
         self.notifier = notifier
@@ -247,6 +250,7 @@ class FinesseNode:
         )
 
     async def stop(self) -> None:
+        self._end_sessions("stopped")
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -397,6 +401,8 @@ class FinesseNode:
         if change is None:
             return
         log.info("finesse_status", name=self.config.name, status=change.status.value, reason=change.reason)
+        if change.status is not ServiceStatus.IN_SERVICE:
+            self._end_sessions("out_of_service")
         self._presence_actions(self.presence.service(change.status is ServiceStatus.IN_SERVICE, change.at))
         # The SystemInfo event goes out even when going OUT_OF_SERVICE: it is the desktops' trigger.
         self._emit(SYSTEM_INFO_NODE, X.system_info_event(self.system_info_view()), "PUT", "")
@@ -482,14 +488,19 @@ class FinesseNode:
         now = self.clock.now()
         for change in changes:
             if isinstance(change, UserChange):
-                state = self.model.user(change.user_id).state
-                self._presence_actions(self.presence.agent_state(change.user_id, state, now))
+                user = self.model.user(change.user_id)
+                if user.state == "LOGOUT":
+                    why = "sign_out" if user.id in self._signing_out else "cti_logout"
+                    self._signing_out.discard(user.id)
+                    self._session(user.id, False, why, reason_code=user.reason_code)
+                self._presence_actions(self.presence.agent_state(change.user_id, user.state, now))
 
     def _presence_actions(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, ForcedLogout):
                 self.stats["forced_logouts"] += 1
                 self.forced_logouts.append(action)
+                self._session(action.agent_id, False, "forced_logout", reason_code=action.reason_code)
                 log.info(
                     "finesse_forced_logout",
                     name=self.config.name,
@@ -522,6 +533,34 @@ class FinesseNode:
                 reason = action.reason.value
                 log.debug("finesse_agent_unavailable_no_timer", agent=action.agent_id, reason=reason)
         self._rearm_presence_timer()
+
+    # -- who is signed in on this node, as the node sees it (event_log; docs/check.md) ---------------
+    def _session(self, agent_id: str, signed_in: bool, why: str, **fields: Any) -> None:
+        """An agent's session (desktop or IP phone) on this node began or ended: logged as
+        finesse_agent_signed_in / finesse_agent_signed_out. Signed in here means signed in *through
+        this node* (its REST sign-in was confirmed by the CTI server while the node was IN_SERVICE),
+        not logged in on the CTI side, which both nodes see. It ends with a sign-out through this
+        node (``sign_out``), this node's forced logout (``forced_logout``, reason 255), the CTI side
+        reporting the agent logged out (``cti_logout``: signed out through the other node, or by the
+        PG), or the node leaving IN_SERVICE or stopping (``out_of_service``, ``stopped``: its
+        clients sign in again)."""
+        if not self.config.event_log or (agent_id in self._sessions) == signed_in:
+            return
+        if signed_in and not self.status.in_service:
+            return  # confirmed after the node went out of service: the client will sign in again
+        (self._sessions.add if signed_in else self._sessions.discard)(agent_id)
+        log.info(
+            "finesse_agent_signed_in" if signed_in else "finesse_agent_signed_out",
+            agent=agent_id,
+            name=self.config.name,
+            status=self.status.status.value,
+            why=why,
+            **fields,
+        )
+
+    def _end_sessions(self, why: str) -> None:
+        for agent_id in sorted(self._sessions):
+            self._session(agent_id, False, why)
 
     def _rearm_presence_timer(self) -> None:
         deadline = self.presence.next_deadline()
@@ -616,6 +655,8 @@ class FinesseNode:
         return None
 
     async def _send_state_request(self, user_id: str, msg: Any, request_id: str) -> None:
+        if self.config.event_log and msg["AgentState"] == AgentState.LOGOUT:
+            self._signing_out.add(user_id)  # the CTI side's LOGOUT may come before the answer
         try:
             await self.cti.request(msg, timeout=self.timers.cti_open_timeout)
         except (CtiRequestError, ValueError) as exc:  # ValueError: a field the CTI wire cannot carry
@@ -623,6 +664,16 @@ class FinesseNode:
             node = f"{API}/User/{user_id}"
             self._async_error(node, node, request_id, "state", exc)
             log.info("finesse_state_change_failed", user=user_id, error=str(exc))
+            self._signing_out.discard(user_id)
+        else:
+            if msg["AgentState"] == AgentState.LOGIN:
+                self._signing_out.discard(user_id)
+                self._session(user_id, True, "sign_in")
+            elif msg["AgentState"] == AgentState.LOGOUT and self.model.user(user_id).state not in CALL_STATES:
+                # Signed out through this node (whatever LOAD makes of a 255); on a call, the CTI side
+                # logs the agent out when the call ends.
+                self._signing_out.discard(user_id)
+                self._session(user_id, False, "sign_out")
 
     async def dialog_action(
         self, user: AuthUser, dialog_id: str, action: X.DialogAction, request_id: str
