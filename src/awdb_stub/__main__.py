@@ -9,6 +9,7 @@ import sys
 from awdb_stub.db import AwdbDatabase
 from awdb_stub.seed import SeedData, load_seed_file
 from awdb_stub.server import DEFAULT_PORT, AwdbServer, ServerConfig, json_aiohttp_logs
+from finesse_emu.admin import add_admin_options, admin_access
 from finesse_emu.directory import resolve
 from finesse_emu.logs import configure_logging, get_logger
 from finesse_emu.procs import stop_on_signals
@@ -24,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="query API port (default 1433; 0 = any)")
     p.add_argument("--admin-port", type=int, help="control plane HTTP port (default port+1; -1 = none)")
     p.add_argument("--admin-host", help="control plane address (default --host)")
-    p.add_argument("--admin-token", help="require 'Authorization: Bearer TOKEN' on the control plane")
+    add_admin_options(p)
     p.add_argument("--db", help="SQLite file (default: in memory); a file that holds data is reused")
     p.add_argument("--reseed", action="store_true", help="replace the data of an existing --db file")
     p.add_argument("--seed", help="seed file (YAML or JSON): agents, teams, reason codes, ...")
@@ -67,6 +68,8 @@ async def run(args: argparse.Namespace) -> int:
     # The stub has no timers of its own (fault delays are real milliseconds); the factor is still
     # validated so a launcher can pass the same options to every component.
     timers = Timers.build(args.time_scale)
+    # No control plane (--admin-port -1): nothing to guard.
+    admin_token = None if args.admin_port == -1 else admin_access(args, args.admin_host or args.host)
     json_aiohttp_logs()
     db = open_database(args)
     server = AwdbServer(
@@ -76,7 +79,7 @@ async def run(args: argparse.Namespace) -> int:
             port=args.port,
             admin_host=args.admin_host,
             admin_port=args.admin_port,
-            admin_token=args.admin_token,
+            admin_token=admin_token,
         ),
         db,
     )

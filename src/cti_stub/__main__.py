@@ -8,6 +8,7 @@ import sys
 
 from cti_stub.core import IdleMode
 from cti_stub.server import DEFAULT_PORTS, CtiServer, ServerConfig
+from finesse_emu.admin import add_admin_options, admin_access
 from finesse_emu.directory import resolve
 from finesse_emu.logs import configure_logging
 from finesse_emu.procs import stop_on_signals
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--link-port", type=int, help="this side's private link port (default port+1)")
     p.add_argument("--admin-port", type=int, help="control plane HTTP port (default port+2; -1 = none)")
     p.add_argument("--admin-host", help="control plane address (default --host)")
-    p.add_argument("--admin-token", help="require 'Authorization: Bearer TOKEN' on the control plane")
+    add_admin_options(p)
     p.add_argument(
         "--agents", help="agent file (YAML, JSON or CSV) or a number of agents to generate (default 50)"
     )
@@ -66,6 +67,8 @@ async def run(args: argparse.Namespace) -> int:
     overrides = {} if args.takeover_delay is None else {"cti_takeover_delay": args.takeover_delay}
     timers = Timers.build(args.time_scale, **overrides)
     side = args.side.upper()
+    # No control plane (--admin-port -1): nothing to guard.
+    admin_token = None if args.admin_port == -1 else admin_access(args, args.admin_host or args.host)
     server = CtiServer(
         ServerConfig(
             side=side,
@@ -75,7 +78,7 @@ async def run(args: argparse.Namespace) -> int:
             link_port=args.link_port,
             admin_host=args.admin_host,
             admin_port=args.admin_port,
-            admin_token=args.admin_token,
+            admin_token=admin_token,
             preferred=args.preferred,
             load=args.load,
             peripheral_id=args.peripheral_id,

@@ -6,15 +6,26 @@
 ``DELETE /emu/faults/{id}`` removes one, ``DELETE /emu/faults`` clears all.
 
 Faults are small named resources; the component reacts to them through ``on_change``.
+
+Access control (docs/reliability.md, "Access control"): with a token, every route but
+``GET /emu/health`` (a read-only probe) needs ``Authorization: Bearer TOKEN``. A component refuses
+to serve its control plane on a non-loopback address without a token unless told it may
+(``--admin-insecure`` or ``FINESSE_EMU_ADMIN_INSECURE=1``): see :func:`check_admin_bind`.
 """
 
 from __future__ import annotations
 
+import argparse
+import hmac
 import inspect
+import ipaddress
 import itertools
 import json
+import os
+import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -24,6 +35,126 @@ from finesse_emu.logs import get_logger
 log = get_logger()
 
 ADMIN_MAX_BODY = 64 * 1024
+TOKEN_ENV = "FINESSE_EMU_ADMIN_TOKEN"  # the control-plane token, when no option gives one
+INSECURE_ENV = "FINESSE_EMU_ADMIN_INSECURE"  # 1: a non-loopback control plane may go without a token
+OPEN_ROUTES = {("GET", "/emu/health"), ("HEAD", "/emu/health")}  # read-only probes: no token needed
+
+
+# -- access control ----------------------------------------------------------------------------------
+def check_token(token: str, where: str = "admin token") -> str:
+    """A usable bearer token (visible ASCII, no spaces), or ValueError."""
+    if not token or not all(33 <= ord(ch) <= 126 for ch in token):
+        raise ValueError(f"{where}: a token is non-empty visible ASCII without spaces")
+    return token
+
+
+def read_token_file(path: str | Path) -> str:
+    """The token in a file (surrounding whitespace and the final newline ignored)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"admin token file {path}: {exc}") from exc
+    return check_token(text, f"admin token file {path}")
+
+
+def unauthorized() -> web.Response:
+    """The answer to a control-plane request without the right token."""
+    resp = json_error(401, "admin token required (Authorization: Bearer ...)")
+    resp.headers["WWW-Authenticate"] = 'Bearer realm="finesse-emu"'
+    return resp
+
+
+def bearer_ok(request: web.Request, token: str | None) -> bool:
+    """Whether the request carries ``Authorization: Bearer <token>`` (always true without a token)."""
+    if token is None:
+        return True
+    given = request.headers.get("Authorization", "")
+    return hmac.compare_digest(given.encode("utf-8", "replace"), f"Bearer {token}".encode())
+
+
+def auth_headers(token: str | None) -> dict[str, str]:
+    """The headers a client of a control plane sends (none without a token)."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether an address (or a name, resolved) is loopback only; ``""`` and ``0.0.0.0`` are not."""
+    if not host:
+        return False
+    try:
+        addr = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, None)
+        except OSError:
+            return False
+        return bool(infos) and all(is_loopback(str(info[4][0])) for info in infos)
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped.is_loopback
+    return addr.is_loopback
+
+
+def env_flag(name: str, environ: Mapping[str, str] | None = None) -> bool:
+    value = (os.environ if environ is None else environ).get(name, "")
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def add_admin_options(p: argparse.ArgumentParser) -> None:
+    """``--admin-token``, ``--admin-token-file`` and ``--admin-insecure`` of every component."""
+    p.add_argument(
+        "--admin-token",
+        help=f"require 'Authorization: Bearer TOKEN' on the control plane (default ${TOKEN_ENV})",
+    )
+    p.add_argument("--admin-token-file", help="the same, with the token read from FILE (e.g. mode 0600)")
+    p.add_argument(
+        "--admin-insecure",
+        action="store_true",
+        help=f"allow a control plane on a non-loopback address without a token (or {INSECURE_ENV}=1)",
+    )
+
+
+def admin_token_from(
+    args: argparse.Namespace, configured: str | None = None, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """The control-plane token: --admin-token, else --admin-token-file, else ``configured`` (a
+    config file's), else $FINESSE_EMU_ADMIN_TOKEN (empty: none), else None. ValueError if unusable."""
+    if args.admin_token is not None:
+        return check_token(args.admin_token, "--admin-token")
+    if args.admin_token_file:
+        return read_token_file(args.admin_token_file)
+    if configured is not None:
+        return check_token(configured, "admin_token")
+    env = (os.environ if environ is None else environ).get(TOKEN_ENV, "").strip()
+    return check_token(env, TOKEN_ENV) if env else None
+
+
+def check_admin_bind(
+    host: str, token: str | None, insecure: bool, hint: str = "--admin-host 127.0.0.1"
+) -> None:
+    """Refuse (ValueError) a control plane on a non-loopback address without a token, unless
+    ``insecure`` (the user's explicit choice: --admin-insecure or FINESSE_EMU_ADMIN_INSECURE=1)."""
+    if token is not None or is_loopback(host):
+        return
+    if insecure:
+        log.warning("admin_open_on_network", host=host or "*", hint=f"set {TOKEN_ENV} to require a token")
+        return
+    shown = host or "every address"
+    raise ValueError(
+        f"refusing to serve the control plane (faults, kills of sessions, agent state) on {shown}, "
+        f"which is not a loopback address, without a token: give one (--admin-token, "
+        f"--admin-token-file or {TOKEN_ENV}), keep it on loopback ({hint}), or accept an open "
+        f"control plane with --admin-insecure ({INSECURE_ENV}=1)"
+    )
+
+
+def admin_access(
+    args: argparse.Namespace, host: str, configured: str | None = None, hint: str = "--admin-host 127.0.0.1"
+) -> str | None:
+    """A component's control-plane token from its options (:func:`admin_token_from`), after the
+    bind check of :func:`check_admin_bind` for a control plane on ``host``."""
+    token = admin_token_from(args, configured)
+    check_admin_bind(host, token, args.admin_insecure or env_flag(INSECURE_ENV), hint)
+    return token
 
 
 class FaultError(ValueError):
@@ -149,12 +280,14 @@ def admin_routes(
 ) -> web.Application:
     """An aiohttp application with the /emu routes. Add component routes to it before starting."""
 
+    token = token or None  # an empty token is no token
+
     @web.middleware
     async def require_token(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        if token is not None and request.headers.get("Authorization") != f"Bearer {token}":
-            return json_error(401, "admin token required (Authorization: Bearer ...)")
+        if (request.method, request.path) not in OPEN_ROUTES and not bearer_ok(request, token):
+            return unauthorized()
         return await handler(request)
 
     app = web.Application(client_max_size=ADMIN_MAX_BODY, middlewares=[require_token])

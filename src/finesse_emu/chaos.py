@@ -9,6 +9,9 @@
 | | Prosody frozen (SIGSTOP) |
 | heal | clear every fault of the component (and resume a frozen Prosody) |
 | latency --ms N | delay answers: CTI messages, AWDB queries |
+
+Requests to the control planes carry the deployment's token (``launcher.read_admin_token``: the
+file named by deployment.json, else $FINESSE_EMU_ADMIN_TOKEN), so chaos needs no option for it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from typing import Any
 
 import aiohttp
 
-from finesse_emu.launcher import STATE_FILE
+from finesse_emu.admin import TOKEN_ENV, auth_headers
+from finesse_emu.launcher import STATE_FILE, read_admin_token
 from finesse_emu.procs import pid_alive
 
 ACTIONS = ("kill", "stop", "start", "hang", "heal", "latency")
@@ -54,11 +58,26 @@ def _component(state: dict[str, Any], name: str) -> dict[str, Any]:
     raise ChaosError(f"unknown component {name!r}; components: {names}")
 
 
-async def _post_fault(c: dict[str, Any], fault: dict[str, Any]) -> None:
+def _headers(run_dir: Path) -> dict[str, str]:
+    """The control planes' Authorization header for the deployment running from run_dir."""
+    try:
+        return auth_headers(read_admin_token(run_dir))
+    except ValueError as exc:
+        raise ChaosError(f"cannot read the deployment's admin token: {exc}") from exc
+
+
+def _refused(name: str, what: str, status: int, text: str) -> ChaosError:
+    hint = ""
+    if status == 401:
+        hint = f" (wrong or no admin token: chaos sends the file {STATE_FILE} names, else ${TOKEN_ENV})"
+    return ChaosError(f"{name} refused {what}: {status} {text}{hint}")
+
+
+async def _post_fault(c: dict[str, Any], fault: dict[str, Any], headers: dict[str, str]) -> None:
     url = f"http://{c['host']}:{c['ports']['admin']}/emu/faults"
-    async with aiohttp.ClientSession() as http, http.post(url, json=fault) as resp:
+    async with aiohttp.ClientSession() as http, http.post(url, json=fault, headers=headers) as resp:
         if resp.status != 201:
-            raise ChaosError(f"{c['name']} refused {fault}: {resp.status} {await resp.text()}")
+            raise _refused(c["name"], str(fault), resp.status, await resp.text())
 
 
 async def chaos(run_dir: Path, action: str, name: str, ms: float | None = None) -> str:
@@ -79,10 +98,12 @@ async def chaos(run_dir: Path, action: str, name: str, ms: float | None = None) 
         if pid_alive(pid):
             raise ChaosError(f"{name} is running (pid {pid})")
         log = Path(c["log"]) if c.get("log") else run_dir / f"{name}.restart.log"
+        # Its command line names its token file (if any): never a token from this shell's environment.
+        env = {**os.environ, TOKEN_ENV: ""}
         with log.open("ab") as out:
             # Popen, not asyncio's: the component must outlive this short-lived command.
             proc = subprocess.Popen(  # noqa: ASYNC220
-                c["command"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                c["command"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env
             )
         for item in state["components"]:
             if item["name"] == name:
@@ -99,12 +120,15 @@ async def chaos(run_dir: Path, action: str, name: str, ms: float | None = None) 
             os.kill(pid, signal.SIGCONT)
             return f"{name} resumed"
         raise ChaosError(f"{action} is not available for {name}")
+    headers = _headers(run_dir)
     if action == "hang":
-        await _post_fault(c, HANG_FAULT[c["role"]])
+        await _post_fault(c, HANG_FAULT[c["role"]], headers)
         return f"{name}: {HANG_FAULT[c['role']]['kind']}"
     if action == "heal":
         url = f"http://{c['host']}:{c['ports']['admin']}/emu/faults"
-        async with aiohttp.ClientSession() as http, http.delete(url) as resp:
+        async with aiohttp.ClientSession() as http, http.delete(url, headers=headers) as resp:
+            if resp.status != 200:
+                raise _refused(name, "heal", resp.status, await resp.text())
             cleared = (await resp.json()).get("cleared", 0)
         return f"{name}: {cleared} fault(s) cleared"
     if action == "latency":
@@ -113,7 +137,7 @@ async def chaos(run_dir: Path, action: str, name: str, ms: float | None = None) 
         faults = {"cti": {"kind": "latency", "ms": ms}, "awdb": {"kind": "slow", "ms": int(ms)}}
         if c["role"] not in faults:
             raise ChaosError(f"latency is not available for {name}")
-        await _post_fault(c, faults[c["role"]])
+        await _post_fault(c, faults[c["role"]], headers)
         return f"{name}: +{ms:g} ms"
     raise ChaosError(f"unknown action {action!r}; actions: {', '.join(ACTIONS)}")
 
@@ -123,7 +147,7 @@ async def inject(run_dir: Path, name: str, fault: dict[str, Any]) -> str:
     c = _component(_state(run_dir), name)
     if c["role"] == "xmpp":
         raise ChaosError(f"{name} has no fault API (use kill, stop, hang, heal)")
-    await _post_fault(c, fault)
+    await _post_fault(c, fault, _headers(run_dir))
     return f"{name}: {fault}"
 
 
@@ -146,14 +170,17 @@ async def chaos_clients(
         body["node"] = node
     else:
         raise ChaosError(f"browser actions target desktops or agent:ID, not {target!r}")
+    headers = _headers(run_dir)  # the swarm takes the deployment's token (finesse-emu swarm)
     try:
         async with (
             aiohttp.ClientSession() as http,
-            http.post(f"http://{control}/emu/clients", json=body) as resp,
+            http.post(f"http://{control}/emu/clients", json=body, headers=headers) as resp,
         ):
             answer = await resp.json()
     except (aiohttp.ClientError, OSError, ValueError) as exc:
         raise ChaosError(f"the swarm at {control} does not answer: {exc}") from exc
+    if resp.status == 401:
+        raise _refused("the swarm", action, resp.status, str(answer.get("error", answer)))
     if resp.status != 200:
         raise ChaosError(str(answer.get("error", answer)))
     return f"{action}: {', '.join(answer['agents'])}"

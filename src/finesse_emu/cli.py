@@ -68,7 +68,30 @@ def _up_settings(args: argparse.Namespace) -> dict[str, object]:
     for key in ("agents", "time_scale", "network", "run_dir"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
+    settings["admin_token"] = _up_admin_token(args, settings)
     return settings
+
+
+def _up_admin_token(args: argparse.Namespace, settings: dict[str, object]) -> str | None:
+    """The control planes' token (None: open control planes): --no-admin-token, --admin-token,
+    --admin-token-file, the config file's admin_token, $FINESSE_EMU_ADMIN_TOKEN, in that order;
+    a random token when none of them says anything. ValueError for an unusable token."""
+    import os
+
+    from finesse_emu import launcher
+    from finesse_emu.admin import TOKEN_ENV, check_token, read_token_file
+
+    if args.no_admin_token:
+        return None
+    if args.admin_token is not None:
+        return check_token(args.admin_token, "--admin-token")
+    if args.admin_token_file:
+        return read_token_file(args.admin_token_file)
+    if "admin_token" in settings:
+        configured = settings["admin_token"]
+        return None if configured is None else str(configured)
+    env = os.environ.get(TOKEN_ENV, "").strip()
+    return check_token(env, TOKEN_ENV) if env else launcher.new_admin_token()
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -86,8 +109,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     ):
         print(f"a deployment is already running from {run_dir} (finesse-emu down stops it)", file=sys.stderr)
         return 1
+    token = settings["admin_token"]
     if args.detach:
-        return _up_detached(args, run_dir)
+        return _up_detached(args, run_dir, None if token is None else str(token))
     configure_logging("launcher", "WARNING")
     agents = settings["agents"]
     assert isinstance(agents, int | str)
@@ -100,6 +124,8 @@ def cmd_up(args: argparse.Namespace) -> int:
                 network=str(settings["network"]),
                 cti_options=[str(o) for o in settings["cti_options"]],  # type: ignore[attr-defined]
                 node_options=dict(settings["node_options"]),  # type: ignore[call-overload]
+                admin_token=None if token is None else str(token),
+                no_admin_token=token is None,
             )
         )
     except (OSError, RuntimeError, TimeoutError) as exc:
@@ -107,7 +133,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 1
 
 
-def _up_detached(args: argparse.Namespace, run_dir: Path) -> int:
+def _up_detached(args: argparse.Namespace, run_dir: Path, token: str | None) -> int:
     import subprocess
     import time
 
@@ -120,12 +146,21 @@ def _up_detached(args: argparse.Namespace, run_dir: Path) -> int:
     for flag, key in (("--agents", "agents"), ("--time-scale", "time_scale"), ("--network", "network")):
         if getattr(args, key) is not None:
             argv += [flag, str(getattr(args, key))]
+    # The token decided here goes to the launcher in its 0600 file, not on its command line.
+    token_file = run_dir / launcher.TOKEN_FILE
+    if token is None:
+        argv.append("--no-admin-token")
+    else:
+        launcher.write_token_file(token_file, token)
+        argv += ["--admin-token-file", str(token_file.absolute())]
     with (run_dir / "launcher.log").open("ab") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             print(f"the launcher exited ({proc.returncode}); see {run_dir / 'launcher.log'}", file=sys.stderr)
+            if token is not None:
+                token_file.unlink(missing_ok=True)
             return 1
         if (run_dir / launcher.STATE_FILE).exists():
             print(launcher.render_table(asyncio.run(launcher.status(run_dir))))
@@ -152,6 +187,15 @@ def cmd_down(args: argparse.Namespace) -> int:
     from finesse_emu import launcher
 
     return launcher.down(Path(args.run_dir))
+
+
+def _token_arg(text: str) -> str:
+    from finesse_emu.admin import check_token
+
+    try:
+        return check_token(text, "--admin-token")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def cmd_chaos(args: argparse.Namespace) -> int:
@@ -199,6 +243,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=_network,
         default=None,
         help="loopback /24 of the components (default 127.0.10)",
+    )
+    token = u.add_mutually_exclusive_group()
+    token.add_argument(
+        "--admin-token",
+        type=_token_arg,
+        metavar="TOKEN",
+        help="the control planes' token (default $FINESSE_EMU_ADMIN_TOKEN, else a random one per "
+        "deployment); written to RUN_DIR/admin-token (mode 0600), where chaos, run and swarm find it",
+    )
+    token.add_argument("--admin-token-file", metavar="FILE", help="the same, with the token read from FILE")
+    token.add_argument(
+        "--no-admin-token",
+        action="store_true",
+        help="open control planes: faults and controls need no token (still on loopback only)",
     )
     u.set_defaults(func=cmd_up)
     st = sub.add_parser("status", help="each component's state")
@@ -275,6 +333,13 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on 127.0.0.1:PORT")
     sw.add_argument("--history", help="append the clients' history (JSON lines) to this file")
     sw.add_argument("--time-scale", type=float, default=None, help="default: the running deployment's")
+    sw.add_argument(
+        "--admin-token",
+        type=_token_arg,
+        metavar="TOKEN",
+        help="token required by POST /emu/clients (browser actions) on its control port (default: the "
+        "running deployment's, else $FINESSE_EMU_ADMIN_TOKEN, else none); /metrics needs none",
+    )
     sw.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
     sw.set_defaults(func=cmd_swarm)
     # "finesse-emu server ..." and "report ..." are dispatched in main(); listed here for --help.
@@ -300,6 +365,7 @@ def cmd_swarm(args: argparse.Namespace) -> int:
         run_swarm,
         take_slice,
     )
+    from finesse_emu.launcher import read_admin_token
 
     configure_logging("swarm", "WARNING")
     try:
@@ -316,6 +382,9 @@ def cmd_swarm(args: argparse.Namespace) -> int:
         else:
             endpoints = endpoints_from_deployment(Path(args.run_dir))
         index, count = parse_slice(args.slice)
+        # Browser actions need the deployment's token, so that chaos (which finds it the same way)
+        # can act on this swarm; with --publisher URLs, $FINESSE_EMU_ADMIN_TOKEN or none.
+        token = args.admin_token or read_admin_token(None if args.publisher else Path(args.run_dir))
     except (OSError, ValueError, KeyError) as exc:
         print(f"finesse-emu swarm: {exc}", file=sys.stderr)
         print(
@@ -347,7 +416,9 @@ def cmd_swarm(args: argparse.Namespace) -> int:
     )
     history = Path(args.history) if args.history else None
     run_dir = None if args.publisher else Path(args.run_dir)
-    return asyncio.run(run_swarm(config, history, args.duration, args.metrics_port, run_dir=run_dir))
+    return asyncio.run(
+        run_swarm(config, history, args.duration, args.metrics_port, run_dir=run_dir, admin_token=token)
+    )
 
 
 def cmd_report(argv: list[str]) -> int:

@@ -5,6 +5,12 @@ cti-a, cti-b, awdb-a, awdb-b, xmpp-a, xmpp-b (Prosody) and finesse-a (publisher)
 for every component's health, writes ``<run_dir>/deployment.json`` (what ``status`` and ``down``
 read), supervises (a component that dies stays dead, like a killed container) and stops everything
 on SIGINT/SIGTERM, leaving no process behind.
+
+Control planes: every component's admin port is on its loopback address and, unless the deployment
+is started without one, needs the deployment's token (random per deployment, or the user's). The
+token is in ``<run_dir>/admin-token`` (mode 0600), named by deployment.json's ``admin_token_file``;
+components read it from that file (``--admin-token-file``: never on a command line), and ``chaos``,
+the scenario runner and the swarm find it there (:func:`read_admin_token`).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -22,6 +29,7 @@ from typing import Any
 import aiohttp
 import yaml
 
+from finesse_emu.admin import TOKEN_ENV, check_token, read_token_file
 from finesse_emu.directory import resolve
 from finesse_emu.logs import get_logger
 from finesse_emu.procs import Proc, cti_stub_argv, pid_alive, port_in_use, stop_on_signals, wait_health
@@ -46,7 +54,38 @@ from finesse_emu.xmpp.prosody import ProsodyProcess, prosody_binary
 
 log = get_logger()
 STATE_FILE = "deployment.json"
+TOKEN_FILE = "admin-token"  # the deployment's control-plane token, mode 0600
 SAMPLE_AGENTS = 5
+
+
+def new_admin_token() -> str:
+    """A fresh control-plane token (one per deployment)."""
+    return secrets.token_urlsafe(32)
+
+
+def write_token_file(path: Path, token: str) -> None:
+    """The token in ``path``, readable by its owner only (0600, also when the file existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, f"{token}\n".encode())
+    finally:
+        os.close(fd)
+
+
+def read_admin_token(run_dir: Path | None) -> str | None:
+    """The control-plane token of the deployment running from ``run_dir`` (its deployment.json's
+    ``admin_token_file``), else $FINESSE_EMU_ADMIN_TOKEN, else None (open control planes).
+    ValueError when the token file cannot be read (another user's deployment: mode 0600)."""
+    state: Any = {}
+    if run_dir is not None:
+        with contextlib.suppress(OSError, ValueError):
+            state = json.loads((run_dir / STATE_FILE).read_text())
+    path = state.get("admin_token_file") if isinstance(state, dict) else None
+    if path:
+        return read_token_file(path)
+    env = os.environ.get(TOKEN_ENV, "").strip()
+    return env or None
 
 
 @dataclass
@@ -85,7 +124,7 @@ class Component:
         }
 
 
-SETTINGS_KEYS = {"agents", "time_scale", "network", "run_dir", "cti", "finesse"}
+SETTINGS_KEYS = {"agents", "time_scale", "network", "run_dir", "cti", "finesse", "admin_token"}
 # Node settings a deployment file may give both nodes (Finesse properties the emulator models).
 NODE_KEYS: dict[str, type | tuple[type, ...]] = {
     "enable_auto_work_mode_state_change": bool,
@@ -98,8 +137,10 @@ CTI_KEYS = {"load": "--load", "idle_mode": "--idle-mode", "mrd_auto_restore": "-
 
 def load_settings(path: Path) -> dict[str, Any]:
     """``finesse-emu up --config FILE``: agents (a number or an agent file), time_scale, network,
-    run_dir, and cti: {load: 0|1, idle_mode: not-listening|offline|standby, mrd_auto_restore: bool}.
-    Returns the settings with ``cti_options`` (cti_stub flags); ValueError names what is wrong."""
+    run_dir, cti: {load: 0|1, idle_mode: not-listening|offline|standby, mrd_auto_restore: bool},
+    and admin_token: true (a random token, the default), false (open control planes) or the token.
+    Returns the settings with ``cti_options`` (cti_stub flags) and, when the file says so,
+    ``admin_token`` (a token, or None for none); ValueError names what is wrong."""
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
@@ -121,6 +162,14 @@ def load_settings(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: time_scale must be a number > 0")
     if "network" in out:
         check_network(str(out["network"]))
+    if "admin_token" in raw:
+        token = raw["admin_token"]
+        if token is False:
+            out["admin_token"] = None
+        elif isinstance(token, str):
+            out["admin_token"] = check_token(token, f"{path}: admin_token")
+        elif token is not True:
+            raise ValueError(f"{path}: admin_token is true (random), false (none) or the token")
     out["cti_options"] = cti_options(raw.get("cti") or {}, str(path))
     out["node_options"] = node_options(raw.get("finesse") or {}, str(path))
     return out
@@ -164,6 +213,16 @@ class Deployment:
     cti_options: list[str] = field(default_factory=list)  # extra cti_stub flags (--load 1, ...)
     node_options: dict[str, Any] = field(default_factory=dict)  # extra node config keys (NodeConfig)
     components: list[Component] = field(default_factory=list)
+    # The control planes' token (random per deployment by default); None: open control planes.
+    admin_token: str | None = field(default_factory=new_admin_token)
+
+    @property
+    def token_path(self) -> Path:
+        return (self.run_dir / TOKEN_FILE).absolute()
+
+    def _admin_args(self) -> list[str]:
+        """Every component's control-plane option: the token's file, never the token itself."""
+        return [] if self.admin_token is None else ["--admin-token-file", str(self.token_path)]
 
     def ep(self, endpoint: Endpoint) -> Endpoint:
         return on_network(endpoint, self.network)
@@ -211,11 +270,19 @@ class Deployment:
     async def start(self) -> None:
         self.check_ports()
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.admin_token is not None:
+            write_token_file(self.token_path, self.admin_token)
+        else:
+            self.token_path.unlink(missing_ok=True)  # a previous deployment's: not this one's
         logs = self.run_dir
         scale = ["--time-scale", str(self.time_scale)]
+        admin = self._admin_args()
+        # No component takes a token from the launcher's environment: the file above, or none.
+        env = {TOKEN_ENV: ""}
         for ep in (self.ep(AWDB_A), self.ep(AWDB_B)):
             c = Component(ep.name, "awdb", ep.host, {"awdb": ep.port, "admin": ep.admin_port}, ep.admin_port)
-            c.proc = Proc(ep.name, [*self._argv_awdb(ep), *scale], logs / f"{ep.name}.log")
+            argv = [*self._argv_awdb(ep), *scale, *admin]
+            c.proc = Proc(ep.name, argv, logs / f"{ep.name}.log", env)
             self.components.append(c)
         cti_a, cti_b = self.ep(CTI_A), self.ep(CTI_B)
         for side, ep, peer in (("A", cti_a, cti_b), ("B", cti_b, cti_a)):
@@ -229,7 +296,7 @@ class Deployment:
                 (peer.host, CTI_LINK_PORT[other]),
                 self.agents,
                 self.time_scale,
-                self.cti_options,
+                [*self.cti_options, *admin],
             )
             c = Component(
                 ep.name,
@@ -238,7 +305,7 @@ class Deployment:
                 {"cti": ep.port, "link": CTI_LINK_PORT[side], "admin": ep.admin_port},
                 ep.admin_port,
             )
-            c.proc = Proc(ep.name, argv, logs / f"{ep.name}.log")
+            c.proc = Proc(ep.name, argv, logs / f"{ep.name}.log", env)
             self.components.append(c)
             if side == "A":
                 # Side A is the preferred side: it must be active before B starts, or a slow start
@@ -267,9 +334,8 @@ class Deployment:
                 {"rest_http": ep.port, "rest_https": FINESSE_HTTPS_PORT, "admin": ep.admin_port},
                 ep.admin_port,
             )
-            c.proc = Proc(
-                ep.name, ["-m", "finesse_emu.server", "--config", str(cfg), *scale], logs / f"{ep.name}.log"
-            )
+            argv = ["-m", "finesse_emu.server", "--config", str(cfg), *scale, *admin]
+            c.proc = Proc(ep.name, argv, logs / f"{ep.name}.log", env)
             self.components.append(c)
         for c in self.components:
             if c.health_port is not None:
@@ -315,6 +381,8 @@ class Deployment:
             "pid": os.getpid(),
             "run_dir": str(self.run_dir),
             "time_scale": self.time_scale,
+            # Where the control planes' token is (None: they take none); the token is not here.
+            "admin_token_file": None if self.admin_token is None else str(self.token_path),
             "components": [c.to_json() for c in self.components],
             "sample_agents": [
                 {"id": a.id, "login": a.login, "password": a.password, "extension": a.extension}
@@ -347,10 +415,13 @@ class Deployment:
                 await c.prosody.stop()
         with contextlib.suppress(FileNotFoundError):
             (self.run_dir / STATE_FILE).unlink()
+        if self.admin_token is not None:
+            self.token_path.unlink(missing_ok=True)
 
 
 async def status(run_dir: Path) -> dict[str, Any]:
-    """Each component's state, from deployment.json and the components' own /emu/health."""
+    """Each component's state, from deployment.json and the components' own /emu/health (a
+    read-only probe: it needs no token)."""
     state = json.loads((run_dir / STATE_FILE).read_text())
     out = []
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
@@ -371,7 +442,12 @@ async def status(run_dir: Path) -> dict[str, Any]:
                 except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
                     item["state"] = "unreachable"
             out.append(item)
-    return {"components": out, "sample_agents": state["sample_agents"], "launcher_pid": state["pid"]}
+    return {
+        "components": out,
+        "sample_agents": state["sample_agents"],
+        "launcher_pid": state["pid"],
+        "admin_token_file": state.get("admin_token_file"),
+    }
 
 
 def render_table(report: dict[str, Any]) -> str:
@@ -384,6 +460,15 @@ def render_table(report: dict[str, Any]) -> str:
     lines.append("sample agents (Basic auth id:password, extension):")
     for a in report["sample_agents"]:
         lines.append(f"  {a['id']}:{a['password']}  login {a['login']}  extension {a['extension']}")
+    lines.append("")
+    token_file = report.get("admin_token_file")
+    if token_file:
+        lines.append(f"control planes: loopback only, token in {token_file} (mode 0600)")
+        lines.append(
+            f'  curl -H "Authorization: Bearer $(cat {token_file})" http://HOST:ADMIN_PORT/emu/faults'
+        )
+    else:
+        lines.append("control planes: loopback only, no token (--no-admin-token)")
     return "\n".join(lines)
 
 
@@ -395,9 +480,19 @@ async def up(
     network: str = DEFAULT_NETWORK,
     cti_options: list[str] | None = None,
     node_options: dict[str, Any] | None = None,
+    admin_token: str | None = None,
+    no_admin_token: bool = False,
 ) -> int:
+    """Start the deployment and run it until SIGINT/SIGTERM. Its control planes take ``admin_token``,
+    or a random token when None, or none at all with ``no_admin_token``."""
     deployment = Deployment(
-        run_dir, agents, time_scale, network, list(cti_options or []), dict(node_options or {})
+        run_dir,
+        agents,
+        time_scale,
+        network,
+        list(cti_options or []),
+        dict(node_options or {}),
+        admin_token=None if no_admin_token else admin_token or new_admin_token(),
     )
     stop = stop_on_signals()
     try:
@@ -431,4 +526,6 @@ def down(run_dir: Path, timeout: float = 20.0) -> int:
         if pid_alive(c["pid"]):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(c["pid"]), signal.SIGKILL)
+    if state.get("admin_token_file"):  # the launcher removes it, unless it was killed
+        Path(state["admin_token_file"]).unlink(missing_ok=True)
     return 0

@@ -324,7 +324,8 @@ async def test_stop_does_not_wait_for_requests_held_by_a_hang() -> None:
 async def test_admin_token_guards_the_control_plane_only() -> None:
     srv = await start_stub(admin_token="s3cret")
     try:
-        status, body = await admin(srv, "GET", "/emu/health")
+        assert (await admin(srv, "GET", "/emu/health"))[0] == 200  # a read-only probe: no token
+        status, body = await admin(srv, "GET", "/emu/faults")
         assert status == 401 and "token" in body["error"]
         assert (await admin(srv, "POST", "/emu/faults", {"kind": "error"}))[0] == 401
         assert (await admin(srv, "POST", "/emu/faults", {"kind": "error"}, token="wrong"))[0] == 401

@@ -28,7 +28,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
 
-from finesse_emu.admin import bound_port
+from finesse_emu.admin import bearer_ok, bound_port, unauthorized
 from finesse_emu.desktop.client import AgentCredentials, DesktopClient, LoadPlan, NodeEndpoint
 from finesse_emu.desktop.machine import Record
 from finesse_emu.directory import generate
@@ -287,13 +287,18 @@ class Swarm:
         return " | ".join(parts)
 
 
-async def serve_control(swarm: Swarm, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Prometheus ``/metrics`` and ``POST /emu/clients`` (browser actions) on host:port (0: any)."""
+async def serve_control(
+    swarm: Swarm, host: str, port: int, token: str | None = None
+) -> tuple[web.AppRunner, int]:
+    """Prometheus ``/metrics`` and ``POST /emu/clients`` (browser actions) on host:port (0: any).
+    With ``token``, browser actions need ``Authorization: Bearer TOKEN``; /metrics only reads."""
 
     async def metrics(_request: web.Request) -> web.Response:
         return web.Response(body=swarm.metrics(), content_type="text/plain", charset="utf-8")
 
     async def clients(request: web.Request) -> web.Response:
+        if not bearer_ok(request, token):
+            return unauthorized()
         try:
             body = await request.json()
             if not isinstance(body, dict):
@@ -326,15 +331,18 @@ async def run_swarm(
     metrics_port: int | None,
     progress_every: float = 2.0,
     run_dir: Path | None = None,
+    admin_token: str | None = None,
 ) -> int:
-    """The CLI's main loop: start, print progress, serve /metrics, stop on Ctrl-C or after duration."""
+    """The CLI's main loop: start, print progress, serve /metrics, stop on Ctrl-C or after duration.
+    The control port is on loopback only; ``admin_token`` guards its browser actions."""
     history = History(history_path)
     swarm = Swarm(config, history)
-    runner, port = await serve_control(swarm, "127.0.0.1", metrics_port or 0)
+    runner, port = await serve_control(swarm, "127.0.0.1", metrics_port or 0, admin_token or None)
     state_file = run_dir / SWARM_FILE if run_dir is not None and run_dir.is_dir() else None  # noqa: ASYNC240
     if state_file is not None:  # one small file at start: where chaos finds this swarm
         state_file.write_text(json.dumps({"pid": os.getpid(), "control": f"127.0.0.1:{port}"}))
-    print(f"[swarm] metrics and control on http://127.0.0.1:{port}", file=sys.stderr, flush=True)
+    guard = " (browser actions need the admin token)" if admin_token else ""
+    print(f"[swarm] metrics and control on http://127.0.0.1:{port}{guard}", file=sys.stderr, flush=True)
     await swarm.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -15,11 +15,12 @@ from typing import Any
 
 import aiohttp
 
+from finesse_emu.admin import auth_headers
 from finesse_emu.chaos import ChaosError, chaos, inject
 from finesse_emu.desktop.client import DesktopClient, LoadPlan
 from finesse_emu.desktop.swarm import Swarm, SwarmConfig, directory_agents, endpoints_from_deployment
 from finesse_emu.history import History, ingest_logs
-from finesse_emu.launcher import Deployment
+from finesse_emu.launcher import Deployment, read_admin_token
 from finesse_emu.report import render_summary_table, write_report
 from finesse_emu.scenario.observer import Observer
 from finesse_emu.scenario.spec import Scenario, ScenarioError, Step
@@ -267,7 +268,11 @@ async def _call(run: Run, step: Step) -> None:
         raise ScenarioError(f"{step.where()}: no active CTI side")
     body = {"agent_id": a["agent"], "answer_after": a["answer_after"], "talk_time": a["talk_time"]}
     url = f"http://{c['host']}:{c['ports']['admin']}/emu/calls"
-    async with aiohttp.ClientSession() as http, http.post(url, json=body) as resp:
+    try:
+        headers = auth_headers(read_admin_token(run.run_dir))  # the deployment's control-plane token
+    except ValueError as exc:
+        raise ScenarioError(f"{step.where()}: {exc}") from exc
+    async with aiohttp.ClientSession() as http, http.post(url, json=body, headers=headers) as resp:
         answer = await resp.json()
         if resp.status not in (200, 201):
             raise ScenarioError(f"{step.where()}: {c['name']} refused the call: {answer}")
@@ -281,7 +286,8 @@ async def _cti_agent(run: Run, spec: dict[str, Any]) -> tuple[bool, str]:
         return False, "no active CTI side"
     url = f"http://{c['host']}:{c['ports']['admin']}/emu/agents/{spec['agent']}"
     try:
-        async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        headers = auth_headers(read_admin_token(run.run_dir))
+        async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as resp:
             agent = await resp.json()
     except (aiohttp.ClientError, OSError, ValueError) as exc:
         return False, f"{c['name']}: {exc}"

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from finesse_emu.admin import add_admin_options, admin_access
 from finesse_emu.logs import configure_logging, get_logger
 from finesse_emu.procs import stop_on_signals
 from finesse_emu.server.node import FinesseNode, NodeConfig
@@ -63,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--xmpp-host")
     p.add_argument("--xmpp-port", type=int)
     p.add_argument("--run-dir")
+    # The control plane listens on the node's host (its admin_port); its token, if any: these
+    # options, else the config's admin_token, else $FINESSE_EMU_ADMIN_TOKEN.
+    add_admin_options(p)
     p.add_argument("--time-scale", type=float, help="default $FINESSE_EMU_TIME_SCALE or 1")
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--uvloop", action="store_true", help="run on uvloop's event loop (must be installed)")
@@ -111,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config, overrides)
         timers = Timers.build(args.time_scale)
+        if config.admin_port != -1:
+            hint = "host: 127.0.0.1 in the node config, or --host"
+            token = admin_access(args, config.host, config.admin_token, hint)
+            config = dataclasses.replace(config, admin_token=token)
     except (OSError, ValueError, TypeError, yaml.YAMLError) as exc:
         print(f"finesse_emu.server: {exc}", file=sys.stderr)
         return 2
