@@ -402,6 +402,52 @@ def test_a_restarted_node_signing_the_agent_in_again_opens_a_new_span() -> None:
     assert run(history, ONE_NODE) == []
 
 
+def glitch(t: float, agent: str, node: str) -> list[Event]:
+    return [
+        ev(t, "scenario", "client_action", action="glitch", agent=agent, node=node),
+        ev(t, "desktop", "network_glitch", agent=agent, node=node, seconds=60.0),
+    ]
+
+
+def back_and_forth(*, third_glitch: bool = True) -> list[Event]:
+    """Chaos seed 7's shape: glitches move desktop 1000 A -> B (20), back B -> A (120), and again
+    A -> B (240), each time before the node it left noticed the silent client and forced it out (the
+    return cancels the forced logout). Each node logged its session once, at the first sign-in
+    through it (a second sign-in logs nothing), so both views stay open until the run ends at 400."""
+    history = [
+        *network_glitch(end=400.0),
+        signed(2.0, A, "1000"),
+        signed(30.3, B, "1000"),
+        *glitch(120.0, "1000", B),
+        *failover(120.0, "1000", B, A, took=0.3),
+    ]
+    if third_glitch:
+        history += [*glitch(240.0, "1000", A), *failover(240.0, "1000", A, B, took=0.3)]
+    return with_events(history)
+
+
+def test_a_client_back_on_a_node_renews_its_view() -> None:
+    # Before, the publisher's view (2-400) against the subscriber's (30.3-400) was one overlap judged
+    # by the window of the first glitch (20-200): a violation from 30.3 to 400, although at every
+    # moment the node the desktop had left was within 180 s of the glitch that made it leave.
+    assert run(back_and_forth(), ONE_NODE) == []
+    # Each node's view is renewed where the desktop signed in on it again.
+    view = RunView(back_and_forth())
+    spans = [(s.node, s.start, s.end) for s in view.node_view_spans("1000")]
+    assert spans == [(A, 2.0, 130.3), (A, 130.3, 400.0), (B, 30.3, 250.3), (B, 250.3, 400.0)]
+
+
+def test_a_node_holding_the_agent_after_the_client_came_back_is_still_caught() -> None:
+    # The desktop is back on the publisher from 130.3 (glitch at 120) and stays: the subscriber must
+    # let go by 300; it still holds the agent at 400.
+    violations = run(back_and_forth(third_glitch=False), ONE_NODE)
+    nodes = [v for v in violations if "finesse-a (its own view) and finesse-b (its own view)" in v.message]
+    (v,) = nodes
+    assert "from 130.30 s to 400.00 s" in v.message and "(it ends at 300.00 s)" in v.message
+    proves(v, (120.0, "network_glitch"), (130.3, "state"), (30.3, "agent_signed_in"))
+    assert any("finesse-a (desktop) and finesse-b (its own view)" in x.message for x in violations)
+
+
 def test_node_log_lines_reach_the_checker(tmp_path: Path) -> None:
     """The nodes' log lines (event_log) join the run's history under the names the checker reads."""
     from finesse_emu.history import ingest_logs

@@ -168,8 +168,16 @@ class RunView:
         OUT_OF_SERVICE ends its view too: it serves nobody then, its desktops leave on purpose, and
         those that come back sign in again (a new ``agent_signed_in``). A node logs each change once,
         so a second ``agent_signed_in`` with no end between comes from a restarted process (a killed
-        node writes nothing): it opens a new span. Empty while nodes do not write these events."""
+        node writes nothing): it opens a new span. Empty while nodes do not write these events.
+
+        A client of the agent signing in on the node again while the node's view is open (back from
+        the other node before the forced logout fired, which cancels it) renews the node's session:
+        the node logs nothing, since for it the agent never left, but from then on its view is the
+        client's current session again, not a leftover. So the view is split there, and the new
+        piece starts with the client's event: an overlap with the other node's view is then judged
+        from the moment it really began, not from the node's first sign-in."""
         spans: list[Span] = []
+        clients = self.client_spans("desktop", agent) + self.client_spans("ippa", agent)
         for node in self.nodes():
             changes: list[tuple[Event, str | None]] = []
             current: str | None = None
@@ -184,8 +192,24 @@ class RunView:
                     changes.append((ev, new))
                     current = new
             down = self.out_of_service(node)
-            spans.extend(self._cut(span, down) for span in self._spans(node, changes))
+            returns = sorted((c for c in clients if c.node == node), key=lambda c: c.start)
+            for span in self._spans(node, changes):
+                spans.extend(self._renewed(self._cut(span, down), returns))
         return [s for s in spans if s.end > s.start]
+
+    @staticmethod
+    def _renewed(span: Span, returns: list[Span]) -> list[Span]:
+        """A node's view split where a client of the agent signed in on that node again (a client
+        span on the node starting strictly inside the view)."""
+        out: list[Span] = []
+        for client in returns:
+            if span.start < client.start < span.end:
+                out.append(
+                    Span(span.who, span.node, span.start, client.start, span.opened_by, client.opened_by)
+                )
+                span = Span(span.who, span.node, client.start, span.end, client.opened_by, span.closed_by)
+        out.append(span)
+        return out
 
     def _spans(self, who: str, changes: list[tuple[Event, str | None]]) -> list[Span]:
         spans: list[Span] = []
