@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from finesse_emu import eventloop
 from finesse_emu.logs import configure_logging
 from finesse_emu.timers import Timers
 
@@ -416,7 +417,7 @@ def cmd_swarm(args: argparse.Namespace) -> int:
     )
     history = Path(args.history) if args.history else None
     run_dir = None if args.publisher else Path(args.run_dir)
-    return asyncio.run(
+    return eventloop.run(
         run_swarm(config, history, args.duration, args.metrics_port, run_dir=run_dir, admin_token=token)
     )
 

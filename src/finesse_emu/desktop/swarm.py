@@ -34,6 +34,7 @@ from finesse_emu.desktop.machine import Record
 from finesse_emu.directory import generate
 from finesse_emu.history import History
 from finesse_emu.logs import get_logger
+from finesse_emu.quiet_gc import QuietCollector
 from finesse_emu.timers import Timers
 
 log = get_logger()
@@ -135,8 +136,11 @@ class Swarm:
         )
         self._http: aiohttp.ClientSession | None = None
         self._starter: asyncio.Task[None] | None = None
+        self._records = 0  # client records so far: the activity the garbage collector watches
+        self.collector = QuietCollector(lambda: self._records)  # full GC passes between bursts
 
     def _on_record(self, client: DesktopClient, record: Record) -> None:
+        self._records += 1
         self._events.labels(record.event).inc()
         if record.event == "failover_done":
             self._failovers.labels(str(record.fields.get("node", ""))).observe(
@@ -175,6 +179,7 @@ class Swarm:
             client.on_record = self._on_record
             self.clients.append(client)
         self._starter = asyncio.create_task(self._arrive())
+        self.collector.start()
 
     @property
     def held(self) -> list[DesktopClient]:
@@ -199,6 +204,7 @@ class Swarm:
         if self._starter is not None:
             self._starter.cancel()
         await asyncio.gather(*(c.stop() for c in self.clients), return_exceptions=True)
+        await self.collector.stop()
         if self._http is not None:
             await self._http.close()
         # Let the XMPP send tasks cancelled just now finish, while the loop still runs (otherwise

@@ -10,7 +10,6 @@ last one every desktop must converge within the checker's bound.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import random
 import sys
 import time
@@ -19,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from finesse_emu import eventloop
 from finesse_emu.check import check_history
 from finesse_emu.report import load_history
 from finesse_emu.scenario.runner import run_scenario
@@ -151,7 +151,7 @@ def main(argv: list[str]) -> int:
         print(f"finesse-emu chaos-run: {exc}", file=sys.stderr)
         return 2
     report_dir = args.report_dir / f"chaos-{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-    ok, text = asyncio.run(
+    ok, text = eventloop.run(
         chaos_run(
             args.seed,
             args.duration,

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from finesse_emu import eventloop
 from finesse_emu.admin import auth_headers
 from finesse_emu.chaos import ChaosError, chaos, inject
 from finesse_emu.desktop.client import DesktopClient, LoadPlan
@@ -427,7 +428,7 @@ def main(argv: list[str]) -> int:
         report_dir = args.report_dir / f"{slug}-{stamp}"
         print(f"== {sc.name} ({sc.path})", flush=True)
         try:
-            ok = asyncio.run(
+            ok = eventloop.run(
                 run_scenario(
                     sc,
                     report_dir,
