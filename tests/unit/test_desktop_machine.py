@@ -146,6 +146,30 @@ def test_publisher_killed_three_notification_attempts_then_moves_to_the_subscrib
     assert w.events("moved") == [{"agent": "1000", "from": PUB, "to": SUB}]
 
 
+def test_reconnect_attempts_keep_their_cadence_when_each_failure_is_slow() -> None:
+    # Attempt k is due (k-1) x 5 s after the loss, however long the failed attempts took to fail
+    # (a loaded machine): slow failures must not push the detection back.
+    w = world()
+    w.now = 100.0
+    w.nodes[PUB] = NodeSim(reachable=False)
+    cmds = w.m.on_notification_lost(w.now)  # attempt 1 is under way: answered by hand below
+    assert ConnectNotification(PUB) in cmds
+    w.log.clear()
+    w.now = 101.5  # attempt 1 took 1.5 s to fail
+    w.run(w.m.on_notification(w.now, PUB, Result(False, "refused")))
+    assert w.timers == {"notification_retry": 105.0}
+    w.advance(3.5)  # attempt 2 at 105 s (not 106.5 s); World answers at once
+    assert [c.node for c in w.commands(ConnectNotification)] == [PUB]
+    assert w.timers == {"notification_retry": 110.0}
+    w.advance(4.9)
+    assert state(w) is DesktopState.RECONNECTING_NOTIFICATION and not w.events("failover_detected")
+    w.advance(0.1)  # attempt 3 at 110 s fails: detected at the floor, not at 111.5 s
+    (detected,) = w.events("failover_detected")
+    assert detected["trigger"] == "notification"
+    assert [c.node for c in w.commands(ConnectNotification)][:2] == [PUB, PUB]
+    assert w.m.node == SUB
+
+
 def test_no_automatic_return_after_the_publisher_recovers() -> None:
     w = world()
     kill_publisher(w)

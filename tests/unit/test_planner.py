@@ -28,9 +28,10 @@ from finesse_emu.planner.server import Kind, Network, Node, Request, SerialResou
 
 # Monotonicity holds up to this many seconds. The model is a queueing network with feedback (each
 # desktop's next request waits for its previous answer), where more load can reorder two desktops'
-# requests in the FIFO queues and let the last desktop finish up to about one service time earlier.
-# Observed over ~1000 random cases at the default bandwidth: at most 0.03 s; a JSP gadget costs 0.027 s.
-MONOTONE_TOLERANCE = 0.1
+# requests in the FIFO queues and let the last desktop finish a little earlier. Observed over ~2000
+# random cases with the 2026-11-25 calibration: at most 0.18 s, once (1 vCPU, 8 gadgets, RTT 400 ms
+# against 400.5 ms); 0.06 s or less in every other case.
+MONOTONE_TOLERANCE = 0.25
 
 
 def plan(**kw: Any) -> PlanResult:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -113,6 +114,7 @@ class DesktopClient:
         self.source = "ippa" if ippa else "desktop"
         self.plan = plan or LoadPlan()
         others = [n for n in endpoints if n != home]
+        self._retry = max(0.05, 5.0 * timers.time_scale)  # Notification Service reconnect spacing
         self.machine: DesktopMachine | IppaMachine
         if ippa:
             self.machine = IppaMachine(IppaConfig(agent.id, home, timers))
@@ -120,13 +122,18 @@ class DesktopClient:
             cfg = DesktopConfig(
                 agent.id, home, others[0] if others else "", timers, token_lifetime=token_lifetime
             )
-            cfg.notification_retry = max(0.05, 5.0 * timers.time_scale)
+            cfg.notification_retry = self._retry
             self.machine = DesktopMachine(cfg)
         self.request_timeout = request_timeout or max(2.0, 10.0 * timers.time_scale)
+        self._client_timeout = aiohttp.ClientTimeout(total=self.request_timeout)  # one per client
         # A WAN between this desktop and the nodes, in user space (no netem here): every request and
         # every Notification Service connect waits one round trip first (seconds, already scaled).
         self.rtt = rtt
         self.xmpp: AgentXmpp | None = None
+        # Unopened XMPP clients by node, reused by the next connect there: the client of a failed
+        # attempt, or one built ahead in the quiet reconnect window (_prepare_standby). Building a
+        # slixmpp client (its plugins) costs more CPU than a refused attempt or half a login.
+        self._spares: dict[str, AgentXmpp] = {}
         self.xmpp_node = ""
         self.user_state = "LOGOUT"
         self.stats: Counter[str] = Counter()
@@ -174,6 +181,7 @@ class DesktopClient:
         for task in list(self._tasks):
             task.cancel()
         await self._drop(presence)
+        self._spares.clear()
         for frozen in self._frozen:
             frozen.abort()
         self._frozen.clear()
@@ -253,6 +261,8 @@ class DesktopClient:
                 record = self.history.append(self.source, cmd.event, **cmd.fields)
                 if cmd.event == "state":
                     self.stats[f"state_{record['to']}"] += 1
+                elif cmd.event == "notification_lost":
+                    self._prepare_standby()
                 if self.on_record is not None:
                     self.on_record(self, cmd)
             elif isinstance(cmd, SetTimer):
@@ -318,7 +328,7 @@ class DesktopClient:
                 url,
                 data=body,
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(total=self.request_timeout),
+                timeout=self._client_timeout,
             ) as resp:
                 data = await resp.read()
                 if method == "GET" and resp.status == 200 and "ETag" in resp.headers:
@@ -425,14 +435,7 @@ class DesktopClient:
         await self._drop(presence=True)
         if self.rtt > 0:  # TCP, stream and SASL exchanges: a few round trips
             await asyncio.sleep(4 * self.rtt)
-        ep = self.endpoints[node]
-        jid = f"{self.agent.id.lower()}@{ep.domain}/{self.source}"
-        xmpp = AgentXmpp(
-            jid, self.agent.password, ep.xmpp_host, ep.xmpp_port, iq_timeout=self.request_timeout
-        )
-        xmpp.on_finesse_presence = lambda available: self._presence(xmpp, available)
-        xmpp.on_disconnected = lambda: self._lost(xmpp)
-        xmpp.on_chat = lambda sender, body: self._chat_received(xmpp, sender, body)
+        xmpp = self._spares.pop(node, None) or self._new_xmpp(node)
         xmpp.status = self.chat_status
         self._end_chats(node)  # a new Notification Service session: active chats are gone
         self.xmpp, self.xmpp_node = xmpp, node
@@ -443,13 +446,44 @@ class DesktopClient:
             if self.xmpp is xmpp:
                 self.xmpp = None
             xmpp.abort()
+            if not xmpp.reached:  # never reached its server: no state, no late events
+                self._spares[node] = xmpp
             self.stats["xmpp_failed"] += 1
             return Result(False, f"notification: {type(exc).__name__}")
         self.stats["xmpp_connect_seconds_total"] += int((time.monotonic() - t0) * 1000)
+        self._spares.clear()  # settled on a node: no memory held for the others
         self._reader = asyncio.ensure_future(self._read_events(xmpp, node))
         self._tasks.add(self._reader)
         self._reader.add_done_callback(self._tasks.discard)
         return Result(True)
+
+    def _prepare_standby(self) -> None:
+        """The session dropped: build the other nodes' clients now, spread over the first half of
+        the reconnect window while the machine is idle, so that a failover does not pay for them
+        when every desktop moves at once."""
+        loop = asyncio.get_running_loop()
+        # Spread by agent (deterministic: a virtual-clock run stays repeatable).
+        delay = (zlib.crc32(self.agent.id.encode()) % 1000) / 1000 * self._retry / 2
+        for node in self.endpoints:
+            if node != self.node and node not in self._spares:
+                handle = loop.call_later(delay, self._build_standby, node)
+                self._timers[f"standby:{node}"] = handle
+
+    def _build_standby(self, node: str) -> None:
+        self._timers.pop(f"standby:{node}", None)
+        if not self._closed and node not in self._spares and node != self.xmpp_node:
+            self._spares[node] = self._new_xmpp(node)
+
+    def _new_xmpp(self, node: str) -> AgentXmpp:
+        ep = self.endpoints[node]
+        jid = f"{self.agent.id.lower()}@{ep.domain}/{self.source}"
+        xmpp = AgentXmpp(
+            jid, self.agent.password, ep.xmpp_host, ep.xmpp_port, iq_timeout=self.request_timeout
+        )
+        xmpp.on_finesse_presence = lambda available: self._presence(xmpp, available)
+        xmpp.on_disconnected = lambda: self._lost(xmpp)
+        xmpp.on_chat = lambda sender, body: self._chat_received(xmpp, sender, body)
+        return xmpp
 
     async def _drop(self, presence: bool) -> None:
         xmpp, self.xmpp = self.xmpp, None

@@ -159,6 +159,7 @@ class DesktopMachine:
         self._phase = ""  # step of the sign-in or of the reconnection logic in progress
         self._target = ""  # node the current step talks to
         self._attempts = 0
+        self._lost_at = 0.0  # when the Notification Service session dropped (reconnect cadence)
         self._failover_since: float | None = None
         self._trigger: Trigger | None = None
         self._token_deadline: float | None = None
@@ -268,7 +269,10 @@ class DesktopMachine:
             elif self._attempts >= self.config.timers.notification_reconnect_attempts:
                 self._failover(now, Trigger.NOTIFICATION)
             else:
-                self._emit(SetTimer(NOTIFICATION_TIMER, self.config.notification_retry))
+                # A fixed cadence from the loss (attempt k at (k-1) x 5 s), as the IPPA's: a slow
+                # failure does not push the later attempts back.
+                due = self._lost_at + self._attempts * self.config.notification_retry
+                self._emit(SetTimer(NOTIFICATION_TIMER, max(0.0, due - now)))
         elif self.state is DesktopState.FAILING_OVER and self._phase == "notify":
             if result.ok:
                 self.xmpp_up, self.xmpp_node = True, node
@@ -365,6 +369,7 @@ class DesktopMachine:
             self._to(DesktopState.RECONNECTING_NOTIFICATION)
             self._record("notification_lost", node=self.node)
             self._attempts = 1
+            self._lost_at = now
             self._phase, self._target = "reconnect", self.node
             self._emit(ConnectNotification(self.node))
         elif self.state is DesktopState.FAILING_OVER and self._phase in ("refresh", "load"):

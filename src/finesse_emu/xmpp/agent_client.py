@@ -96,10 +96,12 @@ class AgentXmpp:
         self._finesse_down.set()
         self._closed = asyncio.Event()
         self._connected = False
+        self.reached = False  # a TCP connection was ever made (a refused client carries no state)
         c = self._client
         c.add_event_handler("presence_available", lambda p: self._presence(p, True))
         c.add_event_handler("presence_unavailable", lambda p: self._presence(p, False))
         c.add_event_handler("disconnected", self._on_disconnected)
+        c.add_event_handler("connected", self._on_transport)
         c.register_handler(
             Callback(
                 "pubsub event",
@@ -270,6 +272,9 @@ class AgentXmpp:
             return
         self.pings_answered += 1
         iq.reply().send()
+
+    def _on_transport(self, _event: Any) -> None:
+        self.reached = True
 
     def _on_disconnected(self, _reason: Any) -> None:
         before = self.finesse_available
