@@ -47,6 +47,7 @@ from typing import Any
 import psutil
 
 from bench.cti_bench import print_table, raise_fd_limit
+from finesse_emu.procs import run_cli
 
 SIZES = (500, 1000, 2000)
 QUICK_SIZES = (100,)
@@ -226,13 +227,7 @@ class BenchError(RuntimeError):
 
 
 def emu(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "finesse_emu.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_cli(*args, timeout=timeout)
 
 
 def address_busy(host: str, port: int) -> bool:

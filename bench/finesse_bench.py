@@ -145,7 +145,9 @@ class Deployment:
         argv = ["-m", "finesse_emu.server", "--config", str(cfg), "--time-scale", "1", *quiet]
         if self.uvloop:
             argv.append("--uvloop")
-        self.node = Proc("finesse-a", argv, self.workdir / "finesse-a.log")
+        # The asyncio half pins the standard loop (the node's default is uvloop when installed).
+        loop_env = {} if self.uvloop else {"FINESSE_EMU_LOOP": "asyncio"}
+        self.node = Proc("finesse-a", argv, self.workdir / "finesse-a.log", loop_env)
         self.procs.append(self.node)
         try:
             await wait_health(HOST, p["adm"], "IN_SERVICE", timeout=60)

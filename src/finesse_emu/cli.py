@@ -326,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sw.add_argument("--subscriber-xmpp", help="subscriber's Notification Service HOST[:PORT]")
     sw.add_argument("--publisher-share", type=float, default=0.5, help="share of agents on the publisher")
+    sw.add_argument("--rtt-ms", type=float, default=0.0, help="WAN round trip before every request (ms)")
     sw.add_argument("--slice", default="0/1", help="i/k: this process runs the i-th of k slices")
     sw.add_argument("--arrival", choices=["all", "poisson"], default="all")
     sw.add_argument("--rate", type=float, default=50.0, help="sign-ins per second with poisson arrival")
@@ -414,6 +415,7 @@ def cmd_swarm(args: argparse.Namespace) -> int:
         rate=args.rate,
         seed=args.seed,
         verify_tls=not args.insecure,
+        rtt_ms=args.rtt_ms,
     )
     history = Path(args.history) if args.history else None
     run_dir = None if args.publisher else Path(args.run_dir)

@@ -137,3 +137,17 @@ def pid_alive(pid: int | None) -> bool:
     with contextlib.suppress(OSError):
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     return True
+
+
+def run_cli(
+    *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``finesse-emu ARGS`` as a child process of this interpreter, output captured (tests, benches)."""
+    return subprocess.run(
+        [sys.executable, "-m", "finesse_emu.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=env,
+    )

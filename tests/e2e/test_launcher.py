@@ -9,27 +9,20 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from finesse_emu.procs import pid_alive
+from finesse_emu.procs import pid_alive, run_cli
 
 pytestmark = pytest.mark.e2e
 NAMES = ["awdb-a", "awdb-b", "cti-a", "cti-b", "xmpp-a", "xmpp-b", "finesse-a", "finesse-b"]
 
 
 def emu(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "finesse_emu.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_cli(*args, timeout=timeout)
 
 
 def status(run_dir: Path) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from finesse_emu.admin import INSECURE_ENV, TOKEN_ENV
+from finesse_emu.procs import run_cli
 
 pytestmark = pytest.mark.e2e
 NETWORK = "127.0.51"
@@ -67,14 +68,7 @@ def env_without_token(**extra: str) -> dict[str, str]:
 def emu(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "finesse_emu.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env=env or env_without_token(),
-    )
+    return run_cli(*args, timeout=timeout, env=env or env_without_token())
 
 
 def call(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from finesse_emu.procs import run_cli
 from tests.e2e.test_launcher import emu
 
 pytestmark = pytest.mark.e2e
@@ -82,3 +83,24 @@ async def test_three_slices_one_run(tmp_path: Path) -> None:
     assert summary["totals"]["ended_on"]["desktop"] == {"finesse-b": AGENTS}
     times = [float(str(e["t"])) for e in events(tmp_path / "merged" / "history.jsonl")]
     assert times == sorted(times) and times[0] == 0.0
+
+
+def test_a_scenario_swarm_over_two_processes(tmp_path: Path) -> None:
+    # bench failover with --processes 2: the runner keeps slice 0, a `finesse-emu swarm --slice 1/2`
+    # process runs the rest; until conditions count both, and the histories become one run.
+    bench = run_cli(
+        "bench", "failover", "--agents", "24", "--processes", "2", "--time-scale", "0.05",
+        "--network", "127.0.25", "--report-dir", str(tmp_path), timeout=240,
+    )  # fmt: skip
+    assert bench.returncode == 0, bench.stdout + bench.stderr
+    (report,) = tmp_path.glob("bench-failover-24-*")
+    result = json.loads((report / "bench.json").read_text())
+    assert result["swarm_processes"] == 2
+    assert result["desktops_failed_over"] == 12 and result["desktops_lost"] == 0
+    history = events(report / "history.jsonl")
+    moved = {str(e["agent"]) for e in history if e.get("event") == "failover_done"}
+    # Half of each slice was on the publisher: agents 1000-1005 (slice 0) and 1012-1017 (slice 1).
+    assert moved == {str(a) for a in [*range(1000, 1006), *range(1012, 1018)]}
+    assert any(e.get("source") == "swarm-1" and e.get("event") == "resources" for e in history)
+    times = [float(str(e["t"])) for e in history]
+    assert times == sorted(times)

@@ -14,8 +14,10 @@ async def _loop_type() -> str:
     return type(asyncio.get_running_loop()).__module__
 
 
-def test_asyncio_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_uvloop_by_default_asyncio_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FINESSE_EMU_LOOP", raising=False)
+    assert eventloop.run(_loop_type()).startswith("uvloop")  # a dependency on Linux
+    monkeypatch.setenv("FINESSE_EMU_LOOP", "asyncio")
     assert eventloop.loop_factory() is None
     assert eventloop.run(_loop_type()).startswith("asyncio")
 

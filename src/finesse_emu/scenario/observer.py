@@ -36,6 +36,7 @@ class Observer:
         # once per seed second (``resources`` events), for benchmarks.
         self.resources = resources
         self._procs: dict[int, psutil.Process] = {}
+        self.extra_processes: dict[str, int] = {}  # more processes to sample: name -> pid (swarm slices)
         self._last_resources = 0.0
         self.history = history
         self.interval = interval
@@ -75,7 +76,8 @@ class Observer:
         if now - self._last_resources < self.time_scale:
             return
         self._last_resources = now
-        for name, pid in [*((c["name"], c.get("pid") or 0) for c in components), ("swarm", os.getpid())]:
+        own = [("swarm", os.getpid()), *self.extra_processes.items()]
+        for name, pid in [*((c["name"], c.get("pid") or 0) for c in components), *own]:
             try:
                 proc = self._procs.get(pid)
                 if proc is None:

@@ -19,11 +19,18 @@ from finesse_emu import eventloop
 from finesse_emu.admin import auth_headers
 from finesse_emu.chaos import ChaosError, chaos, inject
 from finesse_emu.desktop.client import DesktopClient, LoadPlan
-from finesse_emu.desktop.swarm import Swarm, SwarmConfig, directory_agents, endpoints_from_deployment
+from finesse_emu.desktop.swarm import (
+    Swarm,
+    SwarmConfig,
+    directory_agents,
+    endpoints_from_deployment,
+    take_slice,
+)
 from finesse_emu.history import History, ingest_logs
 from finesse_emu.launcher import Deployment, read_admin_token
 from finesse_emu.report import render_summary_table, write_report
 from finesse_emu.scenario.observer import Observer
+from finesse_emu.scenario.slices import RemoteSlices
 from finesse_emu.scenario.spec import Scenario, ScenarioError, Step
 from finesse_emu.timers import Timers
 from finesse_emu.topology import DEFAULT_NETWORK
@@ -52,6 +59,7 @@ class Run:
     outcomes: list[Outcome] = field(default_factory=list)
     removed: set[str] = field(default_factory=set)  # desktops closed by the scenario
     opened_held: bool = False  # the held desktops were opened (they count from then on)
+    remote: RemoteSlices | None = None  # the swarm's other processes (swarm.processes > 1)
 
     # -- views -----------------------------------------------------------------------------------
     def phase_events(self, event: str, source: str | None = None) -> list[dict[str, Any]]:
@@ -77,7 +85,11 @@ class Run:
         problems = []
         for node, want in spec.items():
             have = sum(1 for c in self.desktops() if c.state == "SIGNED_IN" and c.node == node)
-            target = len(self.desktops()) if want == "all" else int(want)
+            total = len(self.desktops())
+            if self.remote is not None:
+                have += self.remote.signed_in(node)
+                total += self.remote.remote_desktops
+            target = total if want == "all" else int(want)
             if have != target:
                 problems.append(f"{node}: {have} desktops signed in, want {target}")
         return not problems, "; ".join(problems) or f"{spec}"
@@ -127,6 +139,9 @@ async def run_scenario(
     history.append("scenario", "start", name=scenario.name, time_scale=scale, agents=scenario.agents)
     observer: Observer | None = None
     swarm: Swarm | None = None
+    remote: RemoteSlices | None = None
+    remote_events: list[dict[str, Any]] = []
+    processes = int(scenario.swarm.get("processes", 1))
     ok = False
     try:
         if deployment is not None:
@@ -135,8 +150,13 @@ async def run_scenario(
             run_dir, history, interval=max(0.02, 0.5 * scale), time_scale=scale, resources=resources
         )
         await observer.start()
+        if processes > 1:
+            desktops = int(scenario.swarm.get("desktops", scenario.agents))
+            remote = RemoteSlices(scenario.swarm, desktops, processes, run_dir, report_dir)
+            await remote.start()
+            observer.extra_processes.update(remote.pids)
         swarm = Swarm(_swarm_config(scenario, run_dir, timers), history)
-        run = Run(scenario, scale, history, swarm, observer, run_dir)
+        run = Run(scenario, scale, history, swarm, observer, run_dir, remote=remote)
         await swarm.start()
         for step in scenario.steps:
             await _step(run, step)
@@ -145,6 +165,8 @@ async def run_scenario(
     finally:
         if swarm is not None:
             await swarm.stop()
+        if remote is not None:
+            remote_events = await remote.stop()
         if observer is not None:
             await observer.stop()
         if deployment is not None:
@@ -152,7 +174,7 @@ async def run_scenario(
         history.close()
     # One timeline: the components' own log events join the run's history (docs/reports.md).
     logs = {p.stem: p for p in sorted(run_dir.glob("*.log")) if p.stem != "launcher"}
-    events = ingest_logs(history.events, logs)
+    events = ingest_logs(_with_slices(history.events, remote_events), logs)
     with (report_dir / "history.jsonl").open("w", encoding="utf-8") as out:
         for e in events:
             out.write(json.dumps(e, separators=(",", ":")) + "\n")
@@ -163,13 +185,25 @@ async def run_scenario(
     return ok
 
 
+def _with_slices(events: list[dict[str, Any]], remote: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The run's history with the other swarm processes' events, on the run's own clock."""
+    if not remote or not events:
+        return events
+    wall0 = events[0]["wall"] - events[0]["t"]
+    for e in remote:
+        e["t"] = round(e["wall"] - wall0, 6)
+    return sorted(events + remote, key=lambda e: e["t"])
+
+
 def _swarm_config(scenario: Scenario, run_dir: Path, timers: Timers) -> SwarmConfig:
     s = scenario.swarm
     desktops = int(s.get("desktops", scenario.agents))
     token = s.get("token_lifetime")
+    processes = int(s.get("processes", 1))
     return SwarmConfig(
         endpoints=endpoints_from_deployment(run_dir),
-        agents=directory_agents(scenario.agents)[:desktops],
+        # Slice 0 here; the others in their own processes (slices.py).
+        agents=take_slice(directory_agents(scenario.agents)[:desktops], 0, processes),
         timers=timers,
         ippa=int(s.get("ippa", 0)),
         publisher_share=float(s.get("publisher_share", 0.5)),
@@ -241,8 +275,10 @@ def _condition(run: Run, cond: str, arg: Any) -> tuple[bool, str]:
     if cond == "all_signed_in":
         held = {id(c) for c in run.swarm.held} if not run.opened_held else set()
         clients = [c for c in run.swarm.clients if id(c) not in held and c.agent.id not in run.removed]
-        n = sum(1 for c in clients if c.state == "SIGNED_IN")
-        return n == len(clients), f"{n}/{len(clients)} signed in"
+        n, total = sum(1 for c in clients if c.state == "SIGNED_IN"), len(clients)
+        if run.remote is not None:
+            n, total = n + run.remote.signed_in(), total + run.remote.remote_desktops
+        return n == total, f"{n}/{total} signed in"
     if cond == "desktops_on":
         return run.desktops_on(arg)
     if cond == "node_status":

@@ -119,10 +119,17 @@ def parse(data: Any, path: Path | None = None) -> Scenario:
         "bypass_cache",
         "preload_secondary",
         "rtt_ms",
+        "processes",
     }
     _require(not unknown, where, f"unknown swarm keys {sorted(unknown)}")
     desktops = int(_number(swarm.get("desktops", agents), where, "swarm.desktops", 0))
     _require(desktops <= agents, where, f"swarm.desktops ({desktops}) exceeds deployment.agents ({agents})")
+    processes = _number(swarm.get("processes", 1), where, "swarm.processes", 1)
+    _require(processes == int(processes), where, "swarm.processes must be a whole number")
+    if processes > 1:
+        # The other processes are plain `finesse-emu swarm` slices: desktops only, all at once.
+        extra = sorted(k for k in ("ippa", "hold", "token_lifetime") if swarm.get(k))
+        _require(not extra, where, f"swarm.processes > 1 does not go with {extra}")
     steps_raw = data.get("steps")
     _require(isinstance(steps_raw, list) and steps_raw, where, "steps must be a non-empty list")
     steps = tuple(_step(raw, i, where) for i, raw in enumerate(steps_raw))

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from finesse_emu import eventloop
 from finesse_emu.admin import add_admin_options, admin_access
 from finesse_emu.eventloop import uvloop_factory
 from finesse_emu.logs import configure_logging, get_logger
@@ -116,13 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, TypeError, yaml.YAMLError) as exc:
         print(f"finesse_emu.server: {exc}", file=sys.stderr)
         return 2
-    loop_factory = None
-    if args.uvloop:
-        loop_factory = uvloop_factory()
-        if loop_factory is None:
-            hint = "--uvloop: uvloop is not installed (pip install uvloop; it is not a dependency)"
-            print(f"finesse_emu.server: {hint}", file=sys.stderr)
-            return 2
+    try:  # --uvloop, or $FINESSE_EMU_LOOP (which the launcher's children inherit)
+        loop_factory = uvloop_factory() if args.uvloop else eventloop.loop_factory()
+    except eventloop.LoopChoiceError as exc:
+        print(f"finesse_emu.server: {exc}", file=sys.stderr)
+        return 2
+    if args.uvloop and loop_factory is None:
+        hint = "--uvloop: uvloop is not installed (pip install uvloop; it is not a dependency)"
+        print(f"finesse_emu.server: {hint}", file=sys.stderr)
+        return 2
     configure_logging(config.name, args.log_level)
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
