@@ -1,13 +1,14 @@
 """``python -m bench`` (``make bench``): every benchmark, each printing a table.
 
-``python -m bench [cti|awdb|auth|finesse|desktops ...] [--quick]``: only those, optionally short runs.
+``python -m bench [cti|awdb|auth|finesse|desktops|failover ...] [--quick]``: only those, optionally
+short runs.
 """
 
 from __future__ import annotations
 
 import sys
 
-from bench import auth_bench, awdb_bench, cti_bench, desktops, finesse_bench
+from bench import auth_bench, awdb_bench, cti_bench, desktops, failover, finesse_bench
 
 BENCHES = {
     "cti": cti_bench.main,
@@ -15,6 +16,7 @@ BENCHES = {
     "auth": auth_bench.main,
     "finesse": finesse_bench.main,
     "desktops": desktops.main,
+    "failover": failover.main,
 }
 
 

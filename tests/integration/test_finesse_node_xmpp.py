@@ -18,6 +18,7 @@ from defusedxml import ElementTree as DET
 from cti_stub.protocol import AgentState
 from finesse_emu.xmpp.agent_client import AgentXmpp, PubsubEvent
 from finesse_emu.xmpp.prosody import ProsodyProcess
+from finesse_emu.xmpp.publisher import NotificationPublisher
 from tests.conftest import ProsodyFactory
 from tests.integration.test_finesse_node import API, HOST, Deployment, deployment, text
 
@@ -137,3 +138,22 @@ async def test_xmpp_accounts_come_from_credentials_the_awdb_accepted(dep_xmpp: X
     await agent.disconnect()
     with pytest.raises(ConnectionError):
         await AgentXmpp(f"1011@{HOST}/emu", "not-the-password", HOST, port).connect(timeout=5)
+
+
+async def test_every_agent_is_subscribed_before_its_first_request(dep_xmpp: XDeployment) -> None:
+    # Openfire keeps the agents' nodes and subscriptions: an agent that never called this node
+    # (as on a failover to it) finds them made, and its first request adds no pubsub work.
+    dep = dep_xmpp
+    notifier = dep.node.notifier
+    assert isinstance(notifier, NotificationPublisher)
+    agent_id = sorted(dep.node.directory)[-1]
+    jid = f"{agent_id.lower()}@{HOST}"
+    wanted = {
+        (f"{API}/User/{agent_id}", jid),
+        (f"{API}/User/{agent_id}/Dialogs", jid),
+        (f"{API}/SystemInfo", jid),
+    }
+    async with asyncio.timeout(10):  # Prosody answered every subscribe-other
+        while not wanted <= set(notifier._subscriptions):
+            await asyncio.sleep(0.05)
+    assert set(dep.node.directory) <= dep.node._subscribed

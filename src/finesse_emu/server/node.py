@@ -285,6 +285,8 @@ class FinesseNode:
                 await self.clock.sleep(pause)
                 pause = min(pause * 2, 2.0)
         self.config_loaded.set()
+        if self.notifier is not None:
+            self._spawn(self._provision_subscriptions())
         events = self.cti.subscribe()
         self._spawn(self._cti_events(events))
         await self.cti.start()
@@ -601,6 +603,20 @@ class FinesseNode:
         assert self.config.xmpp_accounts_dir is not None
         write_accounts(Path(self.config.xmpp_accounts_dir), self.config.domain, {user.id: password})
         self.stats["xmpp_accounts_written"] += 1
+
+    async def _provision_subscriptions(self) -> None:
+        """Every agent of the directory gets its nodes and subscriptions once the Notification
+        Service is up, as Openfire keeps them from the users' provisioning, rather than at the
+        agent's first request to this node: otherwise a failover is also the moment a thousand
+        agents' pubsub set-up (five requests each) lands on the subscriber's Prosody
+        (docs/benchmarks.md, failover under load). A user the directory gains later is still set up
+        at its first request."""
+        assert self.notifier is not None
+        while not self.notifier.connected:
+            await self.clock.sleep(0.1)
+        for user in list(self.directory.values()):
+            self.on_authenticated(user, "")
+            await asyncio.sleep(0)  # one agent at a time: the publisher bounds what is in flight
 
     def on_authenticated(self, user: AuthUser, password: str) -> None:
         """First authenticated request of a user: subscribe it to its nodes (as real Finesse does)."""
