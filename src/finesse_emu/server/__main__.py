@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"finesse_emu.server: {exc}", file=sys.stderr)
         return 2
     if args.uvloop and loop_factory is None:
-        hint = "--uvloop: uvloop is not installed (pip install uvloop; it is not a dependency)"
+        hint = "--uvloop: uvloop is not installed (pip install uvloop; it is a dependency on Linux only)"
         print(f"finesse_emu.server: {hint}", file=sys.stderr)
         return 2
     configure_logging(config.name, args.log_level)
