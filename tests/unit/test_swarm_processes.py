@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from finesse_emu.desktop.swarm import slice_sizes, take_slice
 from finesse_emu.scenario.failover_bench import failing, scenario
 from finesse_emu.scenario.slices import RemoteSlices
 from finesse_emu.scenario.spec import ScenarioError, parse
@@ -38,8 +39,15 @@ def test_the_other_processes_run_plain_desktops_only(key: str) -> None:
 def test_failing_desktops_are_half_of_each_slice() -> None:
     assert failing(2000, 1) == (1000, 1000)
     assert failing(2000, 2) == (500, 1000)
-    own, total = failing(25, 2)  # slices of 13 and 12: round(6.5) = 6, 6
+    own, total = failing(25, 2)  # slices of 12 and 13: 6 and round(6.5) = 6
     assert (own, total) == (6, 12)
+
+
+@pytest.mark.parametrize(("n", "k"), [(0, 1), (7, 3), (25, 2), (2000, 3), (5, 8)])
+def test_slice_sizes_are_the_lengths_of_take_slice(n: int, k: int) -> None:
+    items = list(range(n))
+    assert slice_sizes(n, k) == [len(take_slice(items, i, k)) for i in range(k)]
+    assert sum(slice_sizes(n, k)) == n
 
 
 def test_the_bench_scenario_expects_its_own_slice_and_passes_the_processes_on() -> None:

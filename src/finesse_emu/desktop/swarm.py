@@ -59,6 +59,16 @@ def take_slice(items: list[Any], index: int, count: int) -> list[Any]:
     return items[index * n // count : (index + 1) * n // count]
 
 
+def slice_sizes(n: int, count: int) -> list[int]:
+    """How many of ``n`` items each of ``count`` slices of ``take_slice`` holds."""
+    return [(i + 1) * n // count - i * n // count for i in range(count)]
+
+
+def publisher_count(n: int, share: float) -> int:
+    """How many of a swarm's ``n`` agents start on the publisher (the first ones)."""
+    return round(n * share)
+
+
 def directory_agents(n: int) -> list[AgentCredentials]:
     """The launcher's generated directory: agent 1000+i, password pass<id>, extension 2000+i."""
     return [AgentCredentials(a.id, a.password, a.extension) for a in generate(n)]
@@ -155,7 +165,7 @@ class Swarm:
         )
         self._http = aiohttp.ClientSession(connector=connector)
         n = len(cfg.agents)
-        n_pub = round(n * cfg.publisher_share) if len(nodes) > 1 else n
+        n_pub = publisher_count(n, cfg.publisher_share) if len(nodes) > 1 else n
         # IP Phone Agents are the last agents of each node's group, in proportion to the group.
         ippa_pub = round(cfg.ippa * n_pub / n) if n else 0
         ippa_ids = {a.id for a in cfg.agents[n_pub - ippa_pub : n_pub]}

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from finesse_emu import eventloop
-from finesse_emu.desktop.swarm import take_slice
+from finesse_emu.desktop.swarm import publisher_count, slice_sizes
 from finesse_emu.report import load_history, run_time_scale, to_seed_seconds
 from finesse_emu.report.summary import failover_stats
 from finesse_emu.scenario.runner import run_scenario
@@ -40,8 +40,7 @@ FAILOVER_ROUND_TRIPS = 3 + 4 + 1 + 1
 def failing(agents: int, processes: int) -> tuple[int, int]:
     """Desktops on the publisher: (in the runner's own slice, in all slices). Each slice puts half
     of its agents on the publisher (swarm.py)."""
-    sizes = [len(take_slice(list(range(agents)), i, processes)) for i in range(processes)]
-    per_slice = [round(n * 0.5) for n in sizes]
+    per_slice = [publisher_count(n, 0.5) for n in slice_sizes(agents, processes)]
     return per_slice[0], sum(per_slice)
 
 

@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
-import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from finesse_emu.desktop.swarm import directory_agents, take_slice
+from finesse_emu.desktop.swarm import slice_sizes
 from finesse_emu.history import merge
-from finesse_emu.procs import free_port
+from finesse_emu.procs import Proc, free_port
 
 START_TIMEOUT = 60.0  # a slice process answers /metrics within this (it imports, then listens)
 STOP_TIMEOUT = 20.0  # SIGTERM, then SIGKILL: a slice writes its history as it stops
@@ -47,17 +45,16 @@ class RemoteSlices:
         self.count = count
         self.run_dir = run_dir
         self.out_dir = out_dir
-        agents = directory_agents(desktops)
         # Desktops in the other processes (the runner keeps slice 0).
-        self.remote_desktops = sum(len(take_slice(agents, i, count)) for i in range(1, count))
+        self.remote_desktops = sum(slice_sizes(desktops, count)[1:])
         self.counts: Counter[tuple[str, str, str]] = Counter()  # (kind, state, node), all slices
-        self._procs: list[tuple[asyncio.subprocess.Process, int, Path, IO[bytes]]] = []
+        self._procs: list[tuple[Proc, int, Path]] = []  # (process, /metrics port, history file)
         self._poller: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
 
     def argv(self, index: int, port: int, history: Path) -> list[str]:
         s = self.swarm
-        argv = [sys.executable, "-m", "finesse_emu.cli", "swarm", "--agents", str(self.desktops)]
+        argv = ["-m", "finesse_emu.cli", "swarm", "--agents", str(self.desktops)]
         argv += ["--slice", f"{index}/{self.count}", "--run-dir", str(self.run_dir)]
         argv += [
             "--gadgets",
@@ -77,17 +74,16 @@ class RemoteSlices:
         for index in range(1, self.count):
             port = free_port()
             history = self.out_dir / f"slice-{index}.jsonl"
-            log = (self.out_dir / f"slice-{index}.log").open("wb")
-            proc = await asyncio.create_subprocess_exec(
-                *self.argv(index, port, history), stdout=log, stderr=asyncio.subprocess.STDOUT
+            proc = Proc(
+                f"swarm-{index}", self.argv(index, port, history), self.out_dir / f"slice-{index}.log"
             )
-            self._procs.append((proc, port, history, log))
+            self._procs.append((proc, port, history))
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2.0))
         deadline = time.monotonic() + START_TIMEOUT
         while not await self.poll():
-            dead = [p for p, *_ in self._procs if p.returncode is not None]
+            dead = [p.popen.returncode for p, *_ in self._procs if p.popen.poll() is not None]
             if dead or time.monotonic() > deadline:
-                why = f"exited with {dead[0].returncode}" if dead else f"no /metrics in {START_TIMEOUT:g} s"
+                why = f"exited with {dead[0]}" if dead else f"no /metrics in {START_TIMEOUT:g} s"
                 raise SliceError(f"swarm slice process {why}: see {self.out_dir}/slice-*.log")
             await asyncio.sleep(0.2)
         self._poller = asyncio.create_task(self._poll_loop())
@@ -96,7 +92,7 @@ class RemoteSlices:
         """Reads every slice's client states; False when one did not answer."""
         assert self._http is not None
         counts: Counter[tuple[str, str, str]] = Counter()
-        for _proc, port, _history, _log in self._procs:
+        for _proc, port, _history in self._procs:
             try:
                 async with self._http.get(f"http://127.0.0.1:{port}/metrics") as resp:
                     text = await resp.text()
@@ -120,7 +116,7 @@ class RemoteSlices:
     @property
     def pids(self) -> dict[str, int]:
         """swarm-1, swarm-2...: the slice processes, for the observer's resource samples."""
-        return {f"swarm-{i}": proc.pid for i, (proc, *_) in enumerate(self._procs, start=1)}
+        return {proc.name: proc.pid for proc, *_ in self._procs}
 
     def signed_in(self, node: str | None = None) -> int:
         return sum(
@@ -134,20 +130,8 @@ class RemoteSlices:
         if self._poller is not None:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
-        for proc, *_ in self._procs:
-            if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(signal.SIGTERM)
-        for proc, *_ in self._procs:
-            try:
-                await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
-        for *_, log in self._procs:
-            log.close()
+        await asyncio.gather(*(asyncio.to_thread(proc.stop, STOP_TIMEOUT) for proc, *_ in self._procs))
         if self._http is not None:
             await self._http.close()
-        histories = [h for _p, _port, h, _log in self._procs if h.is_file()]
+        histories = [h for _proc, _port, h in self._procs if h.is_file()]
         return merge(histories) if histories else []

@@ -615,8 +615,8 @@ class FinesseNode:
         while not self.notifier.connected:
             await self.clock.sleep(0.1)
         for user in list(self.directory.values()):
-            self.on_authenticated(user, "")
-            await asyncio.sleep(0)  # one agent at a time: the publisher bounds what is in flight
+            self.on_authenticated(user, "")  # spawns its set-up; the publisher bounds what is in flight
+            await asyncio.sleep(0)  # let requests in meanwhile
 
     def on_authenticated(self, user: AuthUser, password: str) -> None:
         """First authenticated request of a user: subscribe it to its nodes (as real Finesse does)."""
