@@ -8,12 +8,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# Prosody 0.12 (bookworm) is the Notification Service; openssl makes the nodes' self-signed
-# certificate. No service starts during the build (no init system in a build container), and the
-# packaged /etc/prosody config is never used: emu-prosody writes its own (loopback-rendered, then
-# bound to the container's addresses).
+# Prosody 0.12 (bookworm) is the Notification Service. No service starts during the build (no init
+# system in a build container), and the packaged /etc/prosody config is never used: emu-prosody
+# writes its own (loopback-rendered, then bound to the container's addresses). Certificates are made
+# in Python (finesse-emu secrets), not with openssl.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends prosody openssl \
+    && apt-get install -y --no-install-recommends prosody \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/finesse-emu
@@ -29,9 +29,13 @@ COPY docker/desktops-entrypoint.sh /usr/local/bin/emu-desktops
 RUN chmod 0755 /usr/local/bin/emu-prosody /usr/local/bin/emu-health /usr/local/bin/emu-desktops
 
 # Nothing needs root: every port is above 1024. Run directories (AWDB SQLite files, Prosody's
-# config and log, the nodes' certificates) live under /data in the container's own filesystem, so
+# config and log) live under /data in the container's own filesystem, so
 # `docker compose kill` + `start` keeps them, like a restarted server.
 RUN useradd --system --uid 10001 --user-group --home-dir /data --create-home --shell /usr/sbin/nologin emu
+# The mount point of compose's `secrets` volume (finesse-emu secrets /secrets): Docker gives an empty
+# named volume the owner and mode of the directory it is mounted on, so emu can write it, nobody else
+# can read it.
+RUN install -d -o emu -g emu -m 0700 /secrets
 USER emu
 WORKDIR /data
 

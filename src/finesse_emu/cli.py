@@ -190,6 +190,54 @@ def cmd_down(args: argparse.Namespace) -> int:
     return launcher.down(Path(args.run_dir))
 
 
+def secrets_hosts(nodes: list[str], hosts: list[str]) -> dict[str, list[str]]:
+    """Each node's certificate names: the node's own name, then every --hosts entry that is for it:
+    ``HOST`` (every node; ``{node}`` in it becomes the node's name) or ``NODE=HOST`` (that node)."""
+    out = {node: [node] for node in nodes}
+    for entry in hosts:
+        node, sep, host = entry.partition("=")
+        if sep and node not in out:
+            raise ValueError(f"--hosts {entry}: {node} is none of --nodes {','.join(nodes)}")
+        for name in [node] if sep else nodes:
+            value = (host if sep else entry).replace("{node}", name)
+            if value not in out[name]:
+                out[name].append(value)
+    return out
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def cmd_secrets(args: argparse.Namespace) -> int:
+    """``finesse-emu secrets DIR``: the deployment's secrets for compose and Kubernetes (the files
+    ``up`` makes in its run directory), made or kept; prints where they are, never what they hold."""
+    import stat
+
+    from finesse_emu import launcher
+
+    nodes = args.nodes or list(launcher.NODE_NAMES)
+    try:
+        hosts = secrets_hosts(nodes, [h for group in args.hosts or [] for h in group])
+        made = launcher.write_secrets(Path(args.dir), hosts)
+    except ValueError as exc:
+        print(f"finesse-emu secrets: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"finesse-emu secrets: {exc}", file=sys.stderr)
+        return 1
+    for path, how in made.listing():
+        mode = stat.S_IMODE(path.stat().st_mode)
+        print(f"{how:<5} {mode:04o} {path}")
+    for node, names in hosts.items():
+        print(f"{node}: certificate for {', '.join(names)}")
+    from finesse_emu.topology import FINESSE_HTTPS_PORT
+
+    example = f"https://{nodes[0]}:{FINESSE_HTTPS_PORT}/finesse/api/SystemInfo"
+    print(f"clients trust {made.ca_file} (e.g. curl --cacert {made.ca_file} {example})")
+    return 0
+
+
 def _token_arg(text: str) -> str:
     from finesse_emu.admin import check_token
 
@@ -293,6 +341,29 @@ def build_parser() -> argparse.ArgumentParser:
     ch.add_argument("--seconds", type=float, default=60.0, help="glitch: seed seconds without network")
     ch.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
     ch.set_defaults(func=cmd_chaos)
+    se = sub.add_parser(
+        "secrets",
+        help="write a deployment's secrets into DIR (compose, Kubernetes): passwords, CA, node certificates",
+        description="Writes xmpp-password, awdb-password (0600), ca.crt (0644), ca.key (0600) and, per "
+        "node, NODE.crt (0644) and NODE.key (0600) into DIR: the files finesse-emu up makes in its run "
+        "directory. Files that exist and still serve are kept (run it again: same CA, same passwords); "
+        "a certificate is reissued when its names change or it nears its end. Prints paths, never secrets.",
+    )
+    se.add_argument("dir", metavar="DIR", help="where the files go (made 0700 when it does not exist)")
+    se.add_argument(
+        "--nodes",
+        type=_csv,
+        default=None,
+        help="the Finesse nodes, comma separated (default finesse-a,finesse-b); a certificate each",
+    )
+    se.add_argument(
+        "--hosts",
+        type=_csv,
+        action="append",
+        help="more names and IP addresses for the certificates, comma separated (repeatable): HOST for "
+        "every node ({node} in it is the node's name, e.g. {node}.ns.svc), NODE=HOST for one node",
+    )
+    se.set_defaults(func=cmd_secrets)
     dn = sub.add_parser("down", help="stop the deployment started by up")
     dn.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
     dn.set_defaults(func=cmd_down)

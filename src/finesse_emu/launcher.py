@@ -11,6 +11,13 @@ is started without one, needs the deployment's token (random per deployment, or 
 token is in ``<run_dir>/admin-token`` (mode 0600), named by deployment.json's ``admin_token_file``;
 components read it from that file (``--admin-token-file``: never on a command line), and ``chaos``,
 the scenario runner and the swarm find it there (:func:`read_admin_token`).
+
+Per-deployment secrets (:func:`write_secrets`, also ``finesse-emu secrets DIR`` for compose and
+Kubernetes) live next to it and are kept from one ``up`` to the next: ``xmpp-password`` and
+``awdb-password`` (0600), the deployment's certificate authority ``ca.crt`` (0644) and ``ca.key``
+(0600), and each node's ``<node>.crt`` / ``<node>.key``, the certificate its HTTPS port presents,
+issued by that CA for the node's address and name (finesse_emu/tls.py). ``up`` and ``status`` print
+where ``ca.crt`` is: clients trust it instead of turning certificate checks off.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import os
 import secrets
 import signal
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +37,7 @@ from typing import Any
 import aiohttp
 import yaml
 
+from finesse_emu import tls
 from finesse_emu.admin import TOKEN_ENV, check_token, read_token_file
 from finesse_emu.directory import resolve
 from finesse_emu.logs import get_logger
@@ -55,6 +64,9 @@ from finesse_emu.xmpp.prosody import ProsodyProcess, prosody_binary
 log = get_logger()
 STATE_FILE = "deployment.json"
 TOKEN_FILE = "admin-token"  # the deployment's control-plane token, mode 0600
+XMPP_PASSWORD_FILE = "xmpp-password"  # the password of the nodes' `finesse` XMPP account, 0600
+AWDB_PASSWORD_FILE = "awdb-password"  # the AWDB query API's login password, 0600
+NODE_NAMES = (FINESSE_A.name, FINESSE_B.name)
 SAMPLE_AGENTS = 5
 
 
@@ -71,6 +83,53 @@ def write_token_file(path: Path, token: str) -> None:
         os.write(fd, f"{token}\n".encode())
     finally:
         os.close(fd)
+
+
+@dataclass(frozen=True)
+class SecretFiles:
+    """Where :func:`write_secrets` left a deployment's secrets (paths only: never the values)."""
+
+    directory: Path
+    xmpp_password_file: Path
+    awdb_password_file: Path
+    certs: tls.TlsFiles  # the CA and the nodes' certificates
+    made: tuple[Path, ...]  # the files written this time (the others were kept)
+
+    @property
+    def ca_file(self) -> Path:
+        return self.certs.ca_file
+
+    def listing(self) -> list[tuple[Path, str]]:
+        """(file, "made" or "kept") of every file, in a fixed order."""
+        files = [self.xmpp_password_file, self.awdb_password_file, self.certs.ca_file, self.certs.ca_key]
+        files += [p for pair in self.certs.nodes.values() for p in pair]
+        return [(p, "made" if p in self.made else "kept") for p in files]
+
+
+def write_secrets(directory: Path, nodes: Mapping[str, Sequence[str]]) -> SecretFiles:
+    """Every per-deployment secret in ``directory`` (nodes: node name -> the host names and IP
+    addresses its certificate names), each file kept when it exists and still serves, so that a
+    restarted deployment keeps its CA and passwords: the XMPP and AWDB passwords (random,
+    ``secrets.token_urlsafe(24)``), the CA and the nodes' certificates. Modes are set also on the
+    files kept. ``finesse-emu secrets`` and :meth:`Deployment.start` both come here. TlsError (a
+    ValueError) for a host a certificate cannot name, before anything is written."""
+    for hosts in nodes.values():
+        tls.subject_alt_names(hosts)
+    if not directory.exists():
+        directory.mkdir(mode=0o700, parents=True)
+    made: list[Path] = []
+    for name in (XMPP_PASSWORD_FILE, AWDB_PASSWORD_FILE):
+        path = directory / name
+        try:
+            value = check_token(path.read_text(encoding="utf-8").strip())
+        except (OSError, UnicodeDecodeError, ValueError):
+            value = secrets.token_urlsafe(24)
+            made.append(path)
+        write_token_file(path, value)  # also when kept: the mode is 0600 whatever it was
+    files = tls.ensure_tls(directory, nodes)
+    return SecretFiles(
+        directory, directory / XMPP_PASSWORD_FILE, directory / AWDB_PASSWORD_FILE, files, (*made, *files.made)
+    )
 
 
 def read_admin_token(run_dir: Path | None) -> str | None:
@@ -215,6 +274,7 @@ class Deployment:
     components: list[Component] = field(default_factory=list)
     # The control planes' token (random per deployment by default); None: open control planes.
     admin_token: str | None = field(default_factory=new_admin_token)
+    secret_files: SecretFiles | None = None  # written by start()
 
     @property
     def token_path(self) -> Path:
@@ -246,7 +306,17 @@ class Deployment:
             str(db),
         ]
 
+    def node_hosts(self) -> dict[str, list[str]]:
+        """What each node's certificate names: its address and its name (clients may map the name to
+        the address in /etc/hosts)."""
+        return {ep.name: [ep.host, ep.name] for ep in (self.ep(FINESSE_A), self.ep(FINESSE_B))}
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.run_dir.absolute()
+
     def _node_config(self, ep: Any, role: str) -> Path:
+        secrets_dir = self.secrets_dir
         config = {
             "name": ep.name,
             "role": role,
@@ -261,10 +331,15 @@ class Deployment:
             "xmpp_host": ep.host,
             "xmpp_port": XMPP_C2S_PORT,
             "run_dir": str(self.run_dir / ep.name),
+            # HTTPS: the certificate write_secrets issued for this node, and the CA clients trust.
+            "cert_file": str(secrets_dir / f"{ep.name}.crt"),
+            "key_file": str(secrets_dir / f"{ep.name}.key"),
+            "ca_file": str(secrets_dir / tls.CA_CERT),
             **self.node_options,
         }
         path = self.run_dir / f"{ep.name}.yaml"
-        path.write_text(yaml.safe_dump(config))
+        # 0600: the config names the node's secrets (and may hold its admin token one day).
+        tls.write_private(path, yaml.safe_dump(config).encode())
         return path
 
     async def start(self) -> None:
@@ -274,6 +349,7 @@ class Deployment:
             write_token_file(self.token_path, self.admin_token)
         else:
             self.token_path.unlink(missing_ok=True)  # a previous deployment's: not this one's
+        self.secret_files = write_secrets(self.secrets_dir, self.node_hosts())
         logs = self.run_dir
         scale = ["--time-scale", str(self.time_scale)]
         admin = self._admin_args()
@@ -383,6 +459,10 @@ class Deployment:
             "time_scale": self.time_scale,
             # Where the control planes' token is (None: they take none); the token is not here.
             "admin_token_file": None if self.admin_token is None else str(self.token_path),
+            # The deployment's CA (clients trust it for the nodes' HTTPS) and the secrets' files.
+            "ca_file": str(self.secrets_dir / tls.CA_CERT),
+            "xmpp_password_file": str(self.secrets_dir / XMPP_PASSWORD_FILE),
+            "awdb_password_file": str(self.secrets_dir / AWDB_PASSWORD_FILE),
             "components": [c.to_json() for c in self.components],
             "sample_agents": [
                 {"id": a.id, "login": a.login, "password": a.password, "extension": a.extension}
@@ -447,6 +527,7 @@ async def status(run_dir: Path) -> dict[str, Any]:
         "sample_agents": state["sample_agents"],
         "launcher_pid": state["pid"],
         "admin_token_file": state.get("admin_token_file"),
+        "ca_file": state.get("ca_file"),
     }
 
 
@@ -469,6 +550,17 @@ def render_table(report: dict[str, Any]) -> str:
         )
     else:
         lines.append("control planes: loopback only, no token (--no-admin-token)")
+    ca_file = report.get("ca_file")
+    if ca_file:
+        https = next(
+            (c for c in report["components"] if c["role"] == "publisher" and "rest_https" in c["ports"]), None
+        )
+        lines.append(f"HTTPS: the nodes' certificates are issued by the deployment's CA {ca_file}")
+        if https is not None:
+            lines.append(
+                f"  curl --cacert {ca_file} https://{https['host']}:{https['ports']['rest_https']}"
+                "/finesse/api/SystemInfo"
+            )
     return "\n".join(lines)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
+import ssl
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from cti_stub.core import Role
 from cti_stub.server import CtiServer
 from cti_stub.server import ServerConfig as CtiConfig
 from finesse_emu.directory import generate
+from finesse_emu.launcher import write_secrets
 from finesse_emu.procs import free_port
 from finesse_emu.server.node import FinesseNode, NodeConfig
 from finesse_emu.timers import Timers
@@ -285,7 +288,47 @@ async def test_silent_cti_side_503_then_last_state_after_side_b(dep: Deployment)
     assert status == 200 and text(doc, "state") == "NOT_READY"
 
 
-async def test_https_with_a_generated_self_signed_certificate(dep: Deployment, tmp_path: Path) -> None:
+async def https_get(port: int, server_hostname: str, context: ssl.SSLContext, path: str) -> bytes:
+    """GET over TLS to HOST:port, checked as ``server_hostname`` (SNI and the hostname check)."""
+    reader, writer = await asyncio.open_connection(HOST, port, ssl=context, server_hostname=server_hostname)
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {server_hostname}\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        return await reader.read()
+    finally:
+        writer.close()
+        with contextlib.suppress(ssl.SSLError, ConnectionError):
+            await writer.wait_closed()
+
+
+def client_context(ca_file: Path) -> ssl.SSLContext:
+    """What a client does: trust the CA, check the chain and the host name; strict X.509 (the default
+    of Python 3.13) on top, so that a certificate missing an extension fails here already."""
+    context = ssl.create_default_context(cafile=str(ca_file))
+    context.verify_flags |= ssl.VERIFY_X509_STRICT
+    assert context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
+    return context
+
+
+async def assert_verified(port: int, ca_file: Path, names: list[str]) -> None:
+    """Verified under each of ``names``; refused without the CA, and under a name it does not carry."""
+    context = client_context(ca_file)
+    for name in names:
+        answer = await https_get(port, name, context, f"{API}/SystemInfo")
+        assert answer.startswith(b"HTTP/1.1 200") and b"<SystemInfo>" in answer, (name, answer[:200])
+    with pytest.raises(ssl.SSLCertVerificationError, match=r"unable to get local issuer|self.signed"):
+        await https_get(port, names[0], ssl.create_default_context(), "/")
+    with pytest.raises(ssl.SSLCertVerificationError, match=r"Hostname mismatch|IP address mismatch"):
+        await https_get(port, "finesse-x", context, "/")
+    with pytest.raises(ssl.SSLCertVerificationError, match="IP address mismatch"):
+        await https_get(port, "127.0.0.2", context, "/")
+
+
+async def test_https_a_standalone_node_makes_a_ca_that_clients_verify(
+    dep: Deployment, tmp_path: Path
+) -> None:
+    """No cert_file: the node makes a CA and its certificate in run_dir (finesse_emu/tls.py), for its
+    name and address, which a client verifies with ssl.create_default_context(cafile=ca.crt)."""
     cfg = NodeConfig(
         name="finesse-b", role="subscriber", host=HOST, http_port=-1, https_port=0, admin_port=-1,
         cti_sides=dep.node.config.cti_sides, awdb_urls=dep.node.config.awdb_urls, run_dir=str(tmp_path),
@@ -294,11 +337,16 @@ async def test_https_with_a_generated_self_signed_certificate(dep: Deployment, t
     node = FinesseNode(cfg, dep.node.timers)
     await node.start()
     try:
-        assert (tmp_path / "finesse-b.crt").exists() and (tmp_path / "finesse-b.key").exists()
+        assert node.https_port is not None
+        ca_file = tmp_path / "ca.crt"
+        assert node.health()["ca_file"] == str(ca_file)
+        assert (tmp_path / "ca.key").stat().st_mode & 0o777 == 0o600
+        assert (tmp_path / "finesse-b.key").stat().st_mode & 0o777 == 0o600
+        await assert_verified(node.https_port, ca_file, [HOST, "finesse-b"])
         url = f"https://{HOST}:{node.https_port}{API}/SystemInfo"
         async with asyncio.timeout(5):
             while True:
-                async with dep.http.get(url, ssl=False) as resp:
+                async with dep.http.get(url, ssl=client_context(ca_file)) as resp:
                     doc = DET.fromstring(await resp.read())
                     if text(doc, "status") == "IN_SERVICE":
                         break
@@ -306,6 +354,45 @@ async def test_https_with_a_generated_self_signed_certificate(dep: Deployment, t
         assert text(doc, "primaryNode/host") == "127.0.0.9" and text(doc, "secondaryNode/host") == HOST
     finally:
         await node.stop()
+    # Started again: the same CA (a client that trusts it keeps trusting the node).
+    ca = (tmp_path / "ca.crt").read_bytes()
+    node = FinesseNode(cfg, dep.node.timers)
+    await node.start()
+    try:
+        assert node.https_port is not None
+        assert (tmp_path / "ca.crt").read_bytes() == ca
+        await assert_verified(node.https_port, tmp_path / "ca.crt", ["finesse-b"])
+    finally:
+        await node.stop()
+
+
+async def test_https_with_the_deployments_certificate_files(dep: Deployment, tmp_path: Path) -> None:
+    """cert_file, key_file, ca_file (what the launcher and compose give): the node only loads them."""
+    secrets = write_secrets(tmp_path / "secrets", {"finesse-a": [HOST, "finesse-a", "finesse-a.example"]})
+    cert, key = secrets.certs.nodes["finesse-a"]
+    cfg = NodeConfig(
+        name="finesse-a", host=HOST, http_port=-1, https_port=0, admin_port=-1,
+        cti_sides=dep.node.config.cti_sides, awdb_urls=dep.node.config.awdb_urls,
+        run_dir=str(tmp_path / "run"), cert_file=str(cert), key_file=str(key), ca_file=str(secrets.ca_file),
+    )  # fmt: skip
+    node = FinesseNode(cfg, dep.node.timers)
+    await node.start()
+    try:
+        assert node.https_port is not None
+        assert not (tmp_path / "run").exists()  # nothing made: loaded only
+        assert node.health()["ca_file"] == str(secrets.ca_file)
+        await assert_verified(node.https_port, secrets.ca_file, [HOST, "finesse-a", "finesse-a.example"])
+        # The webapp_down fault closes and reopens the sites: the same certificate again.
+        await node._on_fault(type("F", (), {"kind": "webapp_down"})(), True)
+        await node._on_fault(type("F", (), {"kind": "webapp_down"})(), False)
+        await assert_verified(node.https_port, secrets.ca_file, ["finesse-a"])
+    finally:
+        await node.stop()
+    bad = dataclasses.replace(cfg, key_file=str(tmp_path / "missing.key"))
+    broken = FinesseNode(bad, dep.node.timers)
+    with pytest.raises(OSError, match=r"missing\.key"):
+        await broken.start()
+    await broken.stop()
 
 
 async def test_dialog_answer_and_drop_over_cti(dep: Deployment) -> None:

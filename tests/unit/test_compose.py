@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import threading
@@ -29,15 +30,17 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from cryptography import x509
 
 import awdb_stub.__main__ as awdb_cli
 import cti_stub.__main__ as cti_cli
 import finesse_emu.cli as emu_cli
 import finesse_emu.server.__main__ as node_cli
 from finesse_emu.desktop.swarm import parse_slice, take_slice
-from finesse_emu.launcher import Deployment
+from finesse_emu.launcher import AWDB_PASSWORD_FILE, XMPP_PASSWORD_FILE, Deployment
 from finesse_emu.procs import cti_stub_argv
 from finesse_emu.server.node import NodeConfig
+from finesse_emu.tls import CA_CERT, cert_hosts
 from finesse_emu.topology import (
     AWDB_A,
     AWDB_B,
@@ -67,6 +70,12 @@ CTI = {CTI_A.name: ("A", CTI_A, CTI_B), CTI_B.name: ("B", CTI_B, CTI_A)}
 AWDB = {AWDB_A.name: AWDB_A, AWDB_B.name: AWDB_B}
 COMPONENTS = {*CTI, *AWDB, *NODES, *XMPP_OF_NODE.values()}
 DESKTOPS = "desktops"
+# The one-shot service that writes the deployment's secrets into the named volume of the same name,
+# mounted read-only at /secrets by the services that read them (the contract of finesse-emu secrets).
+SECRETS = "secrets"
+SECRETS_DIR = "/secrets"
+SECRETS_READERS = {*AWDB, *XMPP_OF_NODE.values(), *NODES}  # AWDB and XMPP passwords, the nodes' TLS
+COMPLETED = "service_completed_successfully"
 # Where each embedded address went: the compose service of that component.
 SERVICE_OF_HOST = {ep.host: ep.name for ep in (CTI_A, CTI_B, AWDB_A, AWDB_B, FINESSE_A, FINESSE_B)}
 # Every port each component really has (what may be published), and its health check port.
@@ -156,8 +165,9 @@ def module_argv(name: str, svc: dict[str, Any], module: str) -> tuple[list[str],
 # -- checks ------------------------------------------------------------------------------------------
 def check_services(compose: dict[str, Any]) -> list[str]:
     services = set(compose.get("services") or {})
-    problems = [f"no service {n}" for n in sorted((COMPONENTS | {DESKTOPS}) - services)]
-    problems += [f"unexpected service {n}" for n in sorted(services - COMPONENTS - {DESKTOPS})]
+    wanted = COMPONENTS | {DESKTOPS, SECRETS}
+    problems = [f"no service {n}" for n in sorted(wanted - services)]
+    problems += [f"unexpected service {n}" for n in sorted(services - wanted)]
     return problems
 
 
@@ -239,6 +249,10 @@ def expected_node_config(name: str, tmp: Path) -> NodeConfig:
         xmpp_host=XMPP_OF_NODE[name],
         xmpp_domain=svc(launched.domain),
         run_dir=f"/data/{name}",
+        # The launcher's run directory holds the secrets; compose's are in the volume at /secrets.
+        cert_file=f"{SECRETS_DIR}/{name}.crt",
+        key_file=f"{SECRETS_DIR}/{name}.key",
+        ca_file=f"{SECRETS_DIR}/{CA_CERT}",
     )
 
 
@@ -377,6 +391,10 @@ def check_health(compose: dict[str, Any]) -> list[str]:
     problems = []
     for name, svc in sorted(compose["services"].items()):
         hc = svc.get("healthcheck") or {}
+        if name == SECRETS:  # a one-shot: its exit code is its health (service_completed_successfully)
+            if hc and not hc.get("disable"):
+                problems.append(f"{name}: a one-shot service with a healthcheck")
+            continue
         test = [str(a) for a in hc.get("test") or []]
         if hc.get("disable") or not test:
             problems.append(f"{name}: no healthcheck")
@@ -417,6 +435,8 @@ WANT_DEPENDS = {
     **{n: {*AWDB, *CTI, XMPP_OF_NODE[n]} for n in NODES},
     DESKTOPS: set(NODES),
 }
+for _reader in SECRETS_READERS:  # the secrets are written before anything reads them
+    WANT_DEPENDS[_reader] = WANT_DEPENDS.get(_reader, set()) | {SECRETS}
 
 
 def check_depends(compose: dict[str, Any]) -> list[str]:
@@ -430,8 +450,9 @@ def check_depends(compose: dict[str, Any]) -> list[str]:
         for dep, cond in deps.items():
             if dep not in services:
                 problems.append(f"{name}: depends on {dep}, which is no service")
-            if (cond or {}).get("condition") != "service_healthy":
-                problems.append(f"{name}: depends on {dep} without condition: service_healthy")
+            want = COMPLETED if dep == SECRETS else "service_healthy"
+            if (cond or {}).get("condition") != want:
+                problems.append(f"{name}: depends on {dep} without condition: {want}")
         missing = WANT_DEPENDS.get(name, set()) - set(deps)
         if missing:
             problems.append(f"{name}: must wait for {sorted(missing)} (the launcher's order)")
@@ -440,6 +461,123 @@ def check_depends(compose: dict[str, Any]) -> list[str]:
             SMOKE.start_order(services)
         except ValueError as exc:
             problems.append(str(exc))
+    return problems
+
+
+def mounts(svc: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(source, target, read-only) of each volume of a service, short or long syntax."""
+    out = []
+    for v in svc.get("volumes") or []:
+        if isinstance(v, dict):
+            out.append((str(v.get("source", "")), str(v.get("target", "")), bool(v.get("read_only"))))
+            continue
+        parts = str(v).split(":")
+        source, target = (parts[0], parts[1]) if len(parts) > 1 else ("", parts[0])
+        out.append((source, target, len(parts) > 2 and "ro" in parts[2].split(",")))
+    return out
+
+
+def secrets_read(compose: dict[str, Any], name: str) -> set[str]:
+    """The files under /secrets a service reads: named in its command line or its config files."""
+    svc = compose["services"][name]
+    texts = [" ".join(command(svc)) if svc.get("command") else ""]
+    texts += [Path(compose["configs"][ref["source"]]["file"]).read_text() for ref in svc.get("configs") or []]
+    return set(re.findall(rf"{SECRETS_DIR}/([\w-][\w.-]*[\w-])", "\n".join(texts)))
+
+
+def run_secrets(argv: list[str], out: Path) -> tuple[int, str]:
+    """``finesse-emu secrets`` with its DIR moved to ``out``: (exit code, what it printed)."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        code = emu_cli.main(["secrets", str(out), *argv[3:]])
+    return code, printed.getvalue()
+
+
+def check_secrets(compose: dict[str, Any], tmp: Path) -> list[str]:
+    """The one-shot ``secrets`` service writes, into the named volume ``secrets``, every file the
+    others read under /secrets; they mount it read-only and start once it has exited 0. Its command
+    is run here (into ``tmp``): the files exist, and each node's certificate names its service (what
+    the other containers connect to) and localhost / 127.0.0.1 (the published ports), and loads."""
+    services = compose["services"]
+    svc = services.get(SECRETS)
+    if svc is None:
+        return [f"no service {SECRETS}"]
+    cmd = command(svc)
+    if cmd[:2] != ["finesse-emu", "secrets"]:
+        return [f"{SECRETS}: command must be finesse-emu secrets DIR ..., got {cmd[:2]}"]
+    args = parse(emu_cli.build_parser(), cmd[1:])
+    if isinstance(args, str):
+        return [f"{SECRETS}: finesse-emu rejects {cmd[1:]}: {args}"]
+    problems = []
+    if args.dir != SECRETS_DIR:
+        problems.append(f"{SECRETS}: writes {args.dir}, not {SECRETS_DIR}")
+    if mounts(svc) != [(SECRETS, SECRETS_DIR, False)]:
+        problems.append(f"{SECRETS}: must mount the volume {SECRETS} at {SECRETS_DIR}, writable")
+    if SECRETS not in (compose.get("volumes") or {}):
+        problems.append(f"no named volume {SECRETS}: the files would not outlive the one-shot container")
+    if set(args.nodes or NODES) != set(NODES):
+        problems.append(f"{SECRETS}: --nodes {args.nodes}, want {sorted(NODES)}")
+    for name in sorted(set(services) - {SECRETS}):
+        reads = secrets_read(compose, name)
+        mine = [m for m in mounts(services[name]) if m[0] == SECRETS or m[1] == SECRETS_DIR]
+        if name in SECRETS_READERS or reads:
+            if mine != [(SECRETS, SECRETS_DIR, True)]:
+                problems.append(f"{name}: must mount the volume {SECRETS} read-only at {SECRETS_DIR}")
+            cond = ((services[name].get("depends_on") or {}).get(SECRETS) or {}).get("condition")
+            if cond != COMPLETED:
+                problems.append(f"{name}: must wait for {SECRETS} (condition: {COMPLETED})")
+        elif mine:
+            problems.append(f"{name}: mounts {SECRETS} but reads nothing of it")
+    out = tmp / "secrets-volume"
+    code, printed = run_secrets(cmd, out)
+    if code != 0:
+        return [*problems, f"{SECRETS}: finesse-emu secrets exits {code}: {printed.strip()}"]
+    written = {p.name for p in out.iterdir()}
+    for name in sorted(services):
+        for missing in sorted(secrets_read(compose, name) - written):
+            problems.append(
+                f"{name}: reads {SECRETS_DIR}/{missing}, which finesse-emu secrets does not write"
+            )
+    for want in (XMPP_PASSWORD_FILE, AWDB_PASSWORD_FILE, CA_CERT):
+        if want not in written:
+            problems.append(f"{SECRETS}: no {want}")
+    for node in sorted(NODES):
+        cert_path = out / f"{node}.crt"
+        if not cert_path.exists():
+            continue  # said above, when a node config names it
+        names, addresses = cert_hosts(x509.load_pem_x509_certificate(cert_path.read_bytes()))
+        on_host = any(ip == LOOPBACK for ip, _, _ in published(services.get(node) or {}))
+        want_names = {node, "localhost"} if on_host else {node}
+        if not want_names <= set(names) or (on_host and LOOPBACK not in {str(a) for a in addresses}):
+            problems.append(
+                f"{SECRETS}: {node}'s certificate names {names} {[str(a) for a in addresses]}, "
+                f"want {sorted(want_names)}" + (f" and {LOOPBACK}" if on_host else "")
+            )
+        path = node_config_file(compose, node, f"/etc/finesse-emu/{node}.yaml")
+        if path is None:
+            continue
+        cfg = node_cli.load_config(str(path), {})
+        local = {
+            k: str(out / Path(v).name)
+            for k, v in (("cert_file", cfg.cert_file), ("key_file", cfg.key_file), ("ca_file", cfg.ca_file))
+            if v and v.startswith(f"{SECRETS_DIR}/")
+        }
+        if set(local) != {"cert_file", "key_file", "ca_file"}:
+            problems.append(f"{node}: cert_file, key_file and ca_file must be under {SECRETS_DIR}")
+            continue
+        try:  # what the node does with them
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                local["cert_file"], local["key_file"]
+            )
+            ssl.create_default_context(cafile=local["ca_file"])
+        except (OSError, ssl.SSLError) as exc:
+            problems.append(f"{node}: its certificate, key or CA does not load: {exc}")
+    if "PRIVATE KEY" in printed or any(
+        (out / f).read_text().strip() in printed
+        for f in (XMPP_PASSWORD_FILE, AWDB_PASSWORD_FILE)
+        if f in written
+    ):
+        problems.append(f"{SECRETS}: finesse-emu secrets prints a secret")
     return problems
 
 
@@ -563,6 +701,19 @@ def test_depends_on(compose: dict[str, Any]) -> None:
     )
 
 
+def test_secrets_service_writes_what_the_others_read(compose: dict[str, Any], tmp_path: Path) -> None:
+    assert check_secrets(compose, tmp_path) == []
+    order = SMOKE.start_order(compose["services"])
+    assert all(order.index(SECRETS) < order.index(n) for n in SECRETS_READERS)
+    # A second run (docker compose up again) keeps everything: same CA, same passwords.
+    cmd = command(compose["services"][SECRETS])
+    out = tmp_path / "secrets-volume"
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    code, printed = run_secrets(cmd, out)
+    assert code == 0 and "made" not in printed
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
 def test_desktops_can_scale(compose: dict[str, Any]) -> None:
     assert check_desktops(compose, raw_compose()) == []
 
@@ -616,6 +767,20 @@ def _bad_node_config(c: dict[str, Any], tmp: Path) -> None:
 
 def _wrong_xmpp_domain(c: dict[str, Any], tmp: Path) -> None:
     _arg(c, "xmpp-a", "--domain", "xmpp-a")
+
+
+def _node_reads_missing_secret(c: dict[str, Any], tmp: Path) -> None:
+    path = Path(c["configs"]["finesse-a"]["file"])
+    bad = tmp / "mutated-finesse-a.yaml"
+    bad.write_text(path.read_text().replace("ca_file: /secrets/ca.crt", "ca_file: /secrets/ca.pem"))
+    c["configs"]["finesse-a"]["file"] = str(bad)
+
+
+def _node_cert_elsewhere(c: dict[str, Any], tmp: Path) -> None:
+    path = Path(c["configs"]["finesse-b"]["file"])
+    bad = tmp / "mutated-finesse-b.yaml"
+    bad.write_text(path.read_text().replace("cert_file: /secrets/finesse-b.crt", "cert_file: /data/b.crt"))
+    c["configs"]["finesse-b"]["file"] = str(bad)
 
 
 Mutation = Callable[[dict[str, Any], Path], object]
@@ -684,6 +849,35 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
         "desktops",
     ),
     "a second image": (lambda c, _: c["services"]["cti-a"].update(image="other:1"), "image"),
+    "no secrets service": (lambda c, _: c["services"].pop(SECRETS), "secrets"),
+    "secrets into another directory": (lambda c, _: _arg(c, SECRETS, "secrets", "/data"), "secrets"),
+    "secrets for one node only": (lambda c, _: _arg(c, SECRETS, "--nodes", "finesse-a"), "secrets"),
+    "node certificates without localhost": (lambda c, _: _arg(c, SECRETS, "--hosts", "127.0.0.1"), "secrets"),
+    "a host no certificate can name": (lambda c, _: _arg(c, SECRETS, "--hosts", "not a host"), "secrets"),
+    "secrets volume not named": (lambda c, _: c.pop("volumes"), "secrets"),
+    "node without the secrets volume": (lambda c, _: c["services"]["finesse-b"].pop("volumes"), "secrets"),
+    "AWDB writing the secrets": (
+        lambda c, _: c["services"]["awdb-a"].update(volumes=["secrets:/secrets"]),
+        "secrets",
+    ),
+    "Prosody not waiting for the secrets": (
+        lambda c, _: c["services"]["xmpp-a"]["depends_on"].update(
+            {SECRETS: {"condition": "service_started"}}
+        ),
+        "secrets",
+    ),
+    "node reading a file nobody writes": (_node_reads_missing_secret, "secrets"),
+    "secrets waited for as healthy": (
+        lambda c, _: c["services"]["finesse-a"]["depends_on"].update(
+            {SECRETS: {"condition": "service_healthy"}}
+        ),
+        "depends",
+    ),
+    "node not waiting for the secrets": (
+        lambda c, _: c["services"]["finesse-b"]["depends_on"].pop(SECRETS),
+        "depends",
+    ),
+    "node certificate from elsewhere": (_node_cert_elsewhere, "commands"),
 }
 
 
@@ -696,6 +890,7 @@ def run_check(kind: str, c: dict[str, Any], tmp: Path) -> list[str]:
         "depends": lambda: check_depends(c),
         "desktops": lambda: check_desktops(c, raw_compose()),
         "image": lambda: check_image(c),
+        "secrets": lambda: check_secrets(c, tmp / f"secrets-{len(list(tmp.glob('secrets-*')))}"),
     }
     return checks[kind]()
 
@@ -714,7 +909,10 @@ def test_docs_and_dockerfile_checks_can_fail(compose: dict[str, Any]) -> None:
     assert check_docs_ports(compose, docs.replace("127.0.0.1:8083", "127.0.0.1:8084")) != []
     text = DOCKERFILE.read_text()
     assert check_dockerfile(text.replace("python:3.11-slim-bookworm", "ubuntu:24.04"), compose) != []
-    assert check_dockerfile(text.replace("prosody openssl", "openssl"), compose) != []
+    assert (
+        check_dockerfile(text.replace("--no-install-recommends prosody", "--no-install-recommends"), compose)
+        != []
+    )
     assert (
         check_dockerfile(text.replace("/usr/local/bin/emu-health\n", "/usr/local/bin/health\n"), compose)
         != []

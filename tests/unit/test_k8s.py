@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import posixpath
 import re
+import shlex
 import shutil
 import subprocess
 import time
@@ -30,6 +31,10 @@ from finesse_emu.desktop.swarm import directory_agents, parse_slice, take_slice
 from finesse_emu.topology import CTI_A, CTI_B
 
 K8S = tc.ROOT / "deploy" / "k8s"
+DOCS = tc.ROOT / "docs" / "k8s.md"
+# The Secret of `finesse-emu secrets DIR` (docs/k8s.md), compose's `secrets` volume: the pods that
+# read it mount it read-only at /secrets, and Kubernetes starts none of them before it exists.
+SECRET = "finesse-emu-secrets"
 KUSTOMIZATION = K8S / "kustomization.yaml"
 IMAGE = "finesse-emu:local"
 SETTINGS = "finesse-emu-settings"
@@ -185,6 +190,44 @@ def mounted_files(m: Manifests, pod: dict[str, Any], c: dict[str, Any]) -> dict[
     return out
 
 
+def secret_volumes(pod: dict[str, Any], c: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(compose-style volumes of the container's Secret mounts, problems): the Secret of
+    ``finesse-emu secrets`` is compose's volume ``secrets``."""
+    volumes = {v.get("name"): v for v in pod.get("volumes") or []}
+    out, problems = [], []
+    for vm in c.get("volumeMounts") or []:
+        secret = (volumes.get(vm.get("name")) or {}).get("secret")
+        if secret is None:
+            continue
+        name = secret.get("secretName")
+        source = tc.SECRETS if name == SECRET else f"secret-{name}"
+        out.append(f"{source}:{vm.get('mountPath')}" + (":ro" if vm.get("readOnly") else ""))
+        if secret.get("optional"):
+            problems.append(f"{c.get('name')}: Secret {name} is optional: the pod would start without it")
+        mode = secret.get("defaultMode", 0o644)
+        if not isinstance(mode, int) or mode & 0o007 or any("mode" in it for it in secret.get("items") or []):
+            problems.append(f"{c.get('name')}: Secret {name} files readable by others (defaultMode {mode!r})")
+    return out, problems
+
+
+def documented_secrets() -> tuple[list[str] | None, list[str]]:
+    """(the ``finesse-emu secrets`` command of docs/k8s.md with its DIR as /secrets, problems): the
+    documented way to make the Secret, checked like compose's secrets service."""
+    text = DOCS.read_text()
+    made = re.search(r"^finesse-emu secrets (.+)$", text, re.M)
+    created = re.search(rf"^kubectl create secret generic {SECRET} --from-file=(\S+)$", text, re.M)
+    if made is None or created is None:
+        wanted = f"finesse-emu secrets DIR` and `kubectl create secret generic {SECRET} --from-file=DIR"
+        return None, [f"docs/k8s.md: no `{wanted}` lines"]
+    argv = ["finesse-emu", "secrets", *shlex.split(made[1])]
+    if argv[2] != created[1]:
+        return None, [
+            f"docs/k8s.md: the Secret is made from {created[1]}, not {argv[2]} (finesse-emu secrets)"
+        ]
+    argv[2] = tc.SECRETS_DIR
+    return argv, []
+
+
 def remote_check(readiness: list[str], host: str) -> list[str]:
     """A component's readiness check as another pod runs it: against its Service, not 127.0.0.1."""
     if readiness[:1] == ["emu-health"]:
@@ -240,7 +283,9 @@ def compose_view(m: Manifests, tmp: Path) -> tuple[dict[str, Any], list[str]]:
         pods[name] = pod_spec(dep)
         cmd, p = argv(c, m)
         problems += p
-        svc: dict[str, Any] = {"command": cmd, "configs": []}
+        volumes, p = secret_volumes(pods[name], c)
+        problems += p
+        svc: dict[str, Any] = {"command": cmd, "configs": [], "volumes": volumes}
         ready = exec_probe(c, "readinessProbe")
         if ready is not None:
             svc["healthcheck"] = {"test": ["CMD", *ready]}
@@ -264,12 +309,27 @@ def compose_view(m: Manifests, tmp: Path) -> tuple[dict[str, Any], list[str]]:
     for name, pod in pods.items():
         deps, p = waits(pod, readiness)
         problems += [f"{name}: {x}" for x in p]
+        if any(v.startswith(f"{tc.SECRETS}:") for v in services[name].get("volumes") or []):
+            # The kubelet starts no container of a pod before its (non-optional) Secret exists.
+            deps[tc.SECRETS] = {"condition": tc.COMPLETED}
         services[name]["depends_on"] = deps
-    return {"services": services, "configs": configs}, problems
+    secrets_cmd, p = documented_secrets()
+    problems += p
+    if secrets_cmd is not None:
+        services[tc.SECRETS] = {"command": secrets_cmd, "volumes": [f"{tc.SECRETS}:{tc.SECRETS_DIR}"]}
+    return {"services": services, "configs": configs, "volumes": {tc.SECRETS: {}}}, problems
 
 
 def components_only(view: dict[str, Any]) -> dict[str, Any]:
     return {**view, "services": {n: s for n, s in view["services"].items() if n in tc.COMPONENTS}}
+
+
+def check_secrets(m: Manifests, tmp: Path) -> list[str]:
+    """The Secret, made as docs/k8s.md says, holds every file the pods read under /secrets; they
+    mount it read-only, not optional, unreadable by others (test_compose's check of the secrets
+    service, on the view)."""
+    view, problems = compose_view(m, tmp)
+    return problems + tc.check_secrets(view, tmp)
 
 
 # -- checks ------------------------------------------------------------------------------------------
@@ -667,6 +727,31 @@ def test_commands_follow_the_settings(manifests: Manifests, tmp_path: Path) -> N
         assert (ours.agents, ours.time_scale) == (want.agents, want.time_scale) == (7, 0.1)
 
 
+def test_the_secret_holds_what_the_pods_read(manifests: Manifests, tmp_path: Path) -> None:
+    assert check_secrets(manifests, tmp_path) == []
+    for name in tc.SECRETS_READERS:
+        pod = pod_spec(_doc(manifests, "Deployment", name))
+        assert [v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v] == [SECRET]
+
+
+def test_kubectl_makes_the_secret_from_the_documented_directory(tmp_path: Path) -> None:
+    """docs/k8s.md's two lines, run: kubectl takes every file of the directory as a key."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: the Secret's lines are checked statically only")
+    argv, problems = documented_secrets()
+    assert argv is not None, problems
+    out = tmp_path / "k8s-secrets"
+    code, printed = tc.run_secrets(argv, out)
+    assert code == 0, printed
+    create = [kubectl, "create", "secret", "generic", SECRET, f"--from-file={out}", "--dry-run=client"]
+    r = subprocess.run([*create, "-o", "yaml"], capture_output=True, text=True, check=False, timeout=60)
+    assert r.returncode == 0, r.stderr
+    secret = yaml.safe_load(r.stdout)
+    assert (secret["kind"], secret["metadata"]["name"]) == ("Secret", SECRET)
+    assert sorted(secret["data"]) == sorted(p.name for p in out.iterdir())
+
+
 def test_probes_are_composes_healthchecks(manifests: Manifests, tmp_path: Path) -> None:
     assert check_probes(manifests, tmp_path) == []
 
@@ -808,6 +893,12 @@ def _init_args(m: Manifests, name: str, wait: str) -> list[Any]:
     init = next(c for c in pod_spec(_doc(m, "Deployment", name))["initContainers"] if c["name"] == wait)
     args: list[Any] = init["args"]
     return args
+
+
+def _secret(m: Manifests, name: str) -> dict[str, Any]:
+    volume = next(v for v in pod_spec(_doc(m, "Deployment", name))["volumes"] if "secret" in v)
+    secret: dict[str, Any] = volume["secret"]
+    return secret
 
 
 Mutation = Callable[[Manifests], object]
@@ -956,6 +1047,16 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
         "job",
     ),
     "restarted slices": (lambda m: pod_spec(_doc(m, "Job", JOB)).update(restartPolicy="OnFailure"), "job"),
+    "node without the Secret": (lambda m: _main(m, "finesse-a")["volumeMounts"].pop(2), "secrets"),
+    "AWDB without the Secret": (lambda m: _main(m, "awdb-b").pop("volumeMounts"), "secrets"),
+    "Secret mounted writable": (lambda m: _main(m, "xmpp-a")["volumeMounts"][1].pop("readOnly"), "secrets"),
+    "another Secret": (lambda m: _secret(m, "finesse-b").update(secretName="other"), "secrets"),
+    "optional Secret": (lambda m: _secret(m, "finesse-a").update(optional=True), "secrets"),
+    "Secret readable by all": (lambda m: _secret(m, "awdb-a").update(defaultMode=0o444), "secrets"),
+    "node config with a CA nobody writes": (
+        lambda m: _node_config(m, "ca_file: /secrets/ca.crt", "ca_file: /secrets/ca.pem"),
+        "secrets",
+    ),
     "swarm liveness": (
         lambda m: _main(m, JOB).update(livenessProbe=copy.deepcopy(_main(m, JOB)["readinessProbe"])),
         "job",
@@ -974,6 +1075,7 @@ def run_check(kind: str, m: Manifests, tmp: Path) -> list[str]:
         "depends": lambda: check_depends(m, tmp),
         "pods": lambda: check_pods(m, tc.DOCKERFILE.read_text()),
         "job": lambda: check_job(m),
+        "secrets": lambda: check_secrets(m, tmp),
     }
     tmp.mkdir(parents=True, exist_ok=True)
     return checks[kind]()

@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import shutil
+import ipaddress
 import ssl
-import subprocess
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -117,9 +116,12 @@ class NodeConfig:
     # The Prosody data directory when it checks passwords (auth internal_plain): the node writes an
     # agent's XMPP account there once the AWDB has vouched for the agent's credentials.
     xmpp_accounts_dir: str | None = None
+    # HTTPS (finesse_emu/tls.py): the node's certificate and key, and the CA that issued it (what
+    # clients trust). Without them the node makes a CA and a certificate in run_dir.
     cert_file: str | None = None
     key_file: str | None = None
-    run_dir: str = ""  # for the generated certificate
+    ca_file: str | None = None
+    run_dir: str = ""  # the generated CA and certificate, when no cert_file is given
     deployment_type: str = "UCCE"
     peripheral_id: int = 5000
     admin_token: str | None = None
@@ -134,9 +136,24 @@ class NodeConfig:
     # finesse_auth): a scenario run's history then lets `finesse-emu check` verify the node too.
     event_log: bool = False
 
+    def __post_init__(self) -> None:
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("cert_file and key_file go together (or neither: a certificate is made)")
+
     @property
     def domain(self) -> str:
         return self.xmpp_domain or self.host
+
+    def tls_hosts(self) -> list[str]:
+        """What a certificate made for this node names: its name, XMPP domain and bind address (the
+        loopback names and addresses as well when it binds every address)."""
+        hosts = [self.name, self.domain, self.host]
+        try:
+            if ipaddress.ip_address(self.host).is_unspecified:
+                hosts = [self.name, self.domain, "localhost", "127.0.0.1", "::1"]
+        except ValueError:
+            pass
+        return list(dict.fromkeys(hosts))
 
 
 FAULT_KINDS = [
@@ -219,6 +236,8 @@ class FinesseNode:
         self._rest_runner: web.AppRunner | None = None
         self.http_port: int | None = None
         self.https_port: int | None = None
+        self._ssl_context: ssl.SSLContext | None = None  # made once: webapp_down reopens the sites
+        self.ca_file: str | None = None  # the CA of the HTTPS certificate, when known
         self.admin_port: int | None = None
         self.config_loaded = asyncio.Event()
         self._cti_up_at: float | None = None
@@ -964,58 +983,43 @@ class FinesseNode:
             self._rest_sites.append(site)
             self.http_port = bound_port(site)
         if cfg.https_port != -1:
-            ctx = self._tls_context()
-            if ctx is not None:
-                site = web.TCPSite(
-                    self._rest_runner,
-                    cfg.host,
-                    self.https_port or cfg.https_port,
-                    ssl_context=ctx,
-                    reuse_address=True,
-                )
-                await site.start()
-                self._rest_sites.append(site)
-                self.https_port = bound_port(site)
+            if self._ssl_context is None:
+                self._ssl_context = self._tls_context()
+            site = web.TCPSite(
+                self._rest_runner,
+                cfg.host,
+                self.https_port or cfg.https_port,
+                ssl_context=self._ssl_context,
+                reuse_address=True,
+            )
+            await site.start()
+            self._rest_sites.append(site)
+            self.https_port = bound_port(site)
 
     async def _close_rest(self) -> None:
         for site in self._rest_sites:
             await site.stop()
         self._rest_sites.clear()
 
-    def _tls_context(self) -> ssl.SSLContext | None:
+    def _tls_context(self) -> ssl.SSLContext:
+        """The HTTPS server context: the configured certificate and key (the node only loads them),
+        or, for a node started without any, a CA and a certificate made in its run_dir."""
+        from finesse_emu import tls
+
         cfg = self.config
-        cert, key = cfg.cert_file, cfg.key_file
+        cert, key, ca = cfg.cert_file, cfg.key_file, cfg.ca_file
         if not (cert and key):
             run = Path(cfg.run_dir or ".")
-            cert, key = str(run / f"{cfg.name}.crt"), str(run / f"{cfg.name}.key")
-            if not Path(cert).exists():
-                openssl = shutil.which("openssl")
-                if openssl is None:
-                    log.warning("finesse_https_off", reason="no certificate given and no openssl to make one")
-                    return None
-                Path(run).mkdir(parents=True, exist_ok=True)
-                subprocess.run(
-                    [
-                        openssl,
-                        "req",
-                        "-x509",
-                        "-newkey",
-                        "rsa:2048",
-                        "-nodes",
-                        "-days",
-                        "365",
-                        "-subj",
-                        f"/CN={cfg.domain}",
-                        "-keyout",
-                        key,
-                        "-out",
-                        cert,
-                    ],
-                    check=True,
-                    capture_output=True,
-                )
+            made = tls.ensure_tls(run, {cfg.name: cfg.tls_hosts()})
+            cert, key = (str(p) for p in made.nodes[cfg.name])
+            ca = str(made.ca_file.absolute())
+            log.info("finesse_tls_ca", ca_file=ca, hosts=cfg.tls_hosts(), made=[p.name for p in made.made])
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(cert, key)
+        try:
+            ctx.load_cert_chain(cert, key)
+        except (OSError, ssl.SSLError) as exc:
+            raise OSError(f"{cfg.name}: HTTPS certificate {cert} / key {key}: {exc}") from exc
+        self.ca_file = ca
         return ctx
 
     async def _start_admin(self) -> None:
@@ -1048,6 +1052,7 @@ class FinesseNode:
             "node_role": self.config.role,
             "host": self.config.host,
             "ports": {"rest_http": self.http_port, "rest_https": self.https_port, "admin": self.admin_port},
+            "ca_file": self.ca_file,  # the CA clients trust for rest_https (a path, nothing secret)
             "cti": {
                 "state": self.cti.state.value,
                 "side": self.cti.active_side,
