@@ -8,17 +8,19 @@ In a private network and mount namespace (only its own loopback interface exists
 is reachable from or beyond this machine), each service gets a 127.0.x.y address under its service
 name in a private /etc/hosts, and runs the *command line of the compose file* as an unprivileged
 user (nobody), with the compose file's config files and a private directory for the container's /data.
-Services start in depends_on order, each waiting for its dependencies' compose healthchecks; then
-the script checks SystemInfo, optionally runs one desktops replica for SECONDS (through
-emu-desktops, as replica 1 of the project) and prints what the swarm reported, kills cti-a
-(SIGKILL, as ``docker compose kill cti-a``), waits for both nodes to be IN_SERVICE on side B, and
-stops everything it started.
+Services start in depends_on order, each waiting for its dependencies' compose healthchecks (or,
+for the one-shot ``secrets``, for its exit 0; a named volume is a private directory, seen where
+compose mounts it); then the script checks SystemInfo, verifies each node's HTTPS certificate by its
+service name with the CA the secrets service made (Python ``ssl``, hostname checked), optionally
+runs one desktops replica for SECONDS (through emu-desktops, as replica 1 of the project) and prints
+what the swarm reported, kills cti-a (SIGKILL, as ``docker compose kill cti-a``), waits for both
+nodes to be IN_SERVICE on side B, and stops everything it started.
 
 What differs from Docker, and only that: every service listens on its own 127.0.x.y address instead
 of 0.0.0.0 (all services share one network namespace here, where two AWDBs on 0.0.0.0:1433 would
 clash), healthchecks ask that address instead of 127.0.0.1, and the image's commands (python,
 emu-prosody, emu-health, emu-desktops, finesse-emu) are this checkout's, run by the system python3
-with this checkout's sources.
+with this checkout's sources; a read-only volume mount (``:ro``) is not enforced.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -94,6 +97,13 @@ class Smoke:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.bin = work / "bin"
         self.data = work / "data"  # the container's /data
+        # Named volumes (compose's top-level volumes:) by their mount point: one directory each.
+        self.volumes = {
+            target: work / "volumes" / source
+            for svc in self.services.values()
+            for source, target in (str(v).split(":")[:2] for v in svc.get("volumes") or [])
+            if source in (compose.get("volumes") or {})
+        }
 
     # -- the namespace's view of the world ------------------------------------------------------
     def prepare(self) -> None:
@@ -108,6 +118,9 @@ class Smoke:
         subprocess.run(["mount", "--bind", str(hosts), "/etc/hosts"], check=True)
         self.data.mkdir()
         os.chown(self.data, self.uid, self.uid)
+        for path in self.volumes.values():  # as the image's mount point: the user's, 0700
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chown(path, self.uid, self.uid)
         self.bin.mkdir()
         # The system interpreter with this checkout's sources and the venv's packages: an unprivileged
         # user may not be able to reach the venv's base interpreter (e.g. under /root/.pyenv).
@@ -127,8 +140,11 @@ class Smoke:
             path.chmod(0o755)
 
     def host_path(self, path: str) -> str:
-        """Where a container path under /data is on this machine."""
-        return str(self.data / Path(path).relative_to("/data")) if path.startswith("/data/") else path
+        """Where a container path under /data or a named volume's mount point is on this machine."""
+        for target, local in [*self.volumes.items(), ("/data", self.data)]:
+            if path == target or path.startswith(f"{target}/"):
+                return str(local / Path(path).relative_to(target))
+        return path
 
     def argv(self, name: str) -> list[str]:
         svc = self.services[name]
@@ -136,7 +152,7 @@ class Smoke:
         for cfg in svc.get("configs") or []:
             source = Path(self.compose["configs"][cfg["source"]]["file"])
             text = source.read_text().replace("0.0.0.0", self.addr[name])
-            text = re.sub(r"(run_dir: )(/data/\S+)", lambda m: m[1] + self.host_path(m[2]), text)
+            text = re.sub(r"(: )(/\S+)", lambda m: m[1] + self.host_path(m[2]), text)
             local = self.work / "configs" / Path(cfg["target"]).name
             local.parent.mkdir(exist_ok=True)
             local.write_text(text)
@@ -184,6 +200,16 @@ class Smoke:
             time.sleep(0.3)
         raise RuntimeError(f"{name} not healthy in {timeout}s: {why}\n{self.tail(name)}")
 
+    def wait_completed(self, name: str, timeout: float = 60.0) -> None:
+        """A one-shot service (depends_on ... service_completed_successfully): ran and exited 0."""
+        try:
+            code = self.procs[name].wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"{name} still running after {timeout}s:\n{self.tail(name)}") from None
+        if code != 0:
+            raise RuntimeError(f"{name} exited {code}:\n{self.tail(name)}")
+        print(f"completed {name}", flush=True)
+
     def tail(self, name: str) -> str:
         lines = (self.work / f"{name}.log").read_text(errors="replace").splitlines()
         return "\n".join(lines[-15:])
@@ -212,9 +238,12 @@ class Smoke:
             for dep, cond in (self.services[name].get("depends_on") or {}).items():
                 if cond.get("condition") == "service_healthy":
                     self.wait_healthy(dep)
+                elif cond.get("condition") == "service_completed_successfully":
+                    self.wait_completed(dep)
             self.start(name)
         for name in order:
-            self.wait_healthy(name)
+            if "healthcheck" in self.services[name]:
+                self.wait_healthy(name)
         with urllib.request.urlopen("http://finesse-a:8082/finesse/api/SystemInfo", timeout=3) as resp:
             info = resp.read().decode()
         for want in (
@@ -224,6 +253,13 @@ class Smoke:
         ):
             assert want in info, f"SystemInfo lacks {want}:\n{info}"
         print("SystemInfo of finesse-a: xmppDomain finesse-a, nodes finesse-a and finesse-b", flush=True)
+        ca_file = self.host_path("/secrets/ca.crt")
+        trust = ssl.create_default_context(cafile=ca_file)  # hostname checked, as any client does
+        for node in ("finesse-a", "finesse-b"):
+            url = f"https://{node}:8445/finesse/api/SystemInfo"
+            with urllib.request.urlopen(url, timeout=3, context=trust) as resp:
+                assert resp.status == 200, (url, resp.status)
+        print("HTTPS of finesse-a and finesse-b verified with the secrets service's CA", flush=True)
         for node in ("finesse-a", "finesse-b"):
             h = self.health(node)
             print(f"{node}: {h['state']} cti side {h['cti']['side']} notification {h['notification']}")
