@@ -7,7 +7,7 @@ import asyncio
 import sys
 
 from awdb_stub.db import AwdbDatabase
-from awdb_stub.seed import SeedData, load_seed_file
+from awdb_stub.seed import SeedData, load_seed_file, seed_digest
 from awdb_stub.server import DEFAULT_PORT, AwdbServer, ServerConfig, json_aiohttp_logs
 from finesse_emu.admin import add_admin_options, admin_access
 from finesse_emu.directory import resolve
@@ -41,21 +41,50 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def requested_seed(args: argparse.Namespace) -> SeedData:
+    """The data --agents and --seed ask for."""
+    agents = resolve(args.agents)
+    if args.seed:
+        return load_seed_file(args.seed, agents)
+    return SeedData(agents, source=args.agents or f"generated:{len(agents)}")
+
+
 def open_database(args: argparse.Namespace) -> AwdbDatabase:
-    """The --db file as it is if it holds data (unless --reseed), otherwise freshly seeded."""
+    """The --db file, holding the data --agents and --seed ask for (see docs/awdb.md, "Reusing a
+    --db file"):
+
+    - a new or empty file, or --reseed: seeded;
+    - a file seeded from the same agents and seed, or started without --agents or --seed: reused
+      as it is, hand edits included;
+    - a file seeded from other agents and never edited since: seeded again (its data came from a
+      generator or a file, so nothing is lost), with a warning naming both;
+    - a file seeded from other agents and edited since (or seeded by an older stub that did not
+      record what it wrote): refused with ValueError, saying how to keep it or replace it.
+    """
     db = AwdbDatabase(args.db)
     try:
         if db.is_seeded() and not args.reseed:
-            log.info("awdb_db_reused", db=db.path, agents=db.agent_count(), meta=db.info())
-            if args.seed or args.agents:
-                log.warning("awdb_seed_ignored", db=db.path, hint="the file holds data; --reseed replaces it")
-            return db
-        agents = resolve(args.agents)
-        seed = (
-            load_seed_file(args.seed, agents)
-            if args.seed
-            else SeedData(agents, source=args.agents or f"generated:{len(agents)}")
-        )
+            info = db.info()
+            if not (args.seed or args.agents):
+                log.info("awdb_db_reused", db=db.path, agents=db.agent_count(), meta=info)
+                return db
+            seed = requested_seed(args)
+            recorded = db.seeded_from()
+            if recorded == seed_digest(seed) or (recorded is None and info.get("source") == seed.source):
+                log.info("awdb_db_reused", db=db.path, agents=db.agent_count(), meta=info)
+                return db
+            had = f"{db.agent_count()} agents from {info.get('source')!r}"
+            if db.changed_since_seeded() is not False:
+                why = "was changed since it was seeded" if recorded else "was seeded by an older awdb_stub"
+                raise ValueError(
+                    f"{db.path} holds {had} and {why}, but {seed.source!r} ({len(seed.agents)} agents) "
+                    f"was asked for: to keep it, ask for what it was seeded from "
+                    f"({info.get('source')!r}); to replace it, move it away or delete it (finesse-emu "
+                    f"up then seeds a new one), or start this stub with --reseed"
+                )
+            log.warning("awdb_db_regenerated", db=db.path, had=had, asked=seed.source)
+        else:
+            seed = requested_seed(args)
         count = db.seed(seed, replace=True)
         log.info("awdb_db_seeded", db=db.path, agents=count, source=seed.source)
     except BaseException:
