@@ -55,6 +55,8 @@ from finesse_emu.xmpp.prosody import ProsodyProcess, prosody_binary
 log = get_logger()
 STATE_FILE = "deployment.json"
 TOKEN_FILE = "admin-token"  # the deployment's control-plane token, mode 0600
+AWDB_PASSWORD_FILE = "awdb-password"  # the AWDBs' query-API login password, mode 0600, new each `up`
+AWDB_USER = "finesse"
 SAMPLE_AGENTS = 5
 
 
@@ -220,6 +222,10 @@ class Deployment:
     def token_path(self) -> Path:
         return (self.run_dir / TOKEN_FILE).absolute()
 
+    @property
+    def awdb_password_path(self) -> Path:
+        return (self.run_dir / AWDB_PASSWORD_FILE).absolute()
+
     def _admin_args(self) -> list[str]:
         """Every component's control-plane option: the token's file, never the token itself."""
         return [] if self.admin_token is None else ["--admin-token-file", str(self.token_path)]
@@ -244,6 +250,11 @@ class Deployment:
             str(self.agents),
             "--db",
             str(db),
+            # The login the nodes send; the password by its file, never on the command line.
+            "--login-user",
+            AWDB_USER,
+            "--login-password-file",
+            str(self.awdb_password_path),
         ]
 
     def _node_config(self, ep: Any, role: str) -> Path:
@@ -258,6 +269,8 @@ class Deployment:
             "secondary_host": self.ep(FINESSE_B).host,
             "cti_sides": [["A", self.ep(CTI_A).host, CTI_A.port], ["B", self.ep(CTI_B).host, CTI_B.port]],
             "awdb_urls": [f"http://{self.ep(a).host}:{a.port}" for a in (AWDB_A, AWDB_B)],
+            "awdb_user": AWDB_USER,
+            "awdb_password_file": str(self.awdb_password_path),
             "xmpp_host": ep.host,
             "xmpp_port": XMPP_C2S_PORT,
             "run_dir": str(self.run_dir / ep.name),
@@ -274,6 +287,7 @@ class Deployment:
             write_token_file(self.token_path, self.admin_token)
         else:
             self.token_path.unlink(missing_ok=True)  # a previous deployment's: not this one's
+        write_token_file(self.awdb_password_path, secrets.token_urlsafe(24))
         logs = self.run_dir
         scale = ["--time-scale", str(self.time_scale)]
         admin = self._admin_args()
@@ -383,6 +397,8 @@ class Deployment:
             "time_scale": self.time_scale,
             # Where the control planes' token is (None: they take none); the token is not here.
             "admin_token_file": None if self.admin_token is None else str(self.token_path),
+            # The AWDBs' query-API login (user AWDB_USER): its file, not the password.
+            "awdb_password_file": str(self.awdb_password_path),
             "components": [c.to_json() for c in self.components],
             "sample_agents": [
                 {"id": a.id, "login": a.login, "password": a.password, "extension": a.extension}
@@ -447,6 +463,7 @@ async def status(run_dir: Path) -> dict[str, Any]:
         "sample_agents": state["sample_agents"],
         "launcher_pid": state["pid"],
         "admin_token_file": state.get("admin_token_file"),
+        "awdb_password_file": state.get("awdb_password_file"),
     }
 
 
@@ -469,6 +486,9 @@ def render_table(report: dict[str, Any]) -> str:
         )
     else:
         lines.append("control planes: loopback only, no token (--no-admin-token)")
+    awdb_file = report.get("awdb_password_file")
+    if awdb_file:
+        lines.append(f"AWDB query API: login {AWDB_USER}, password in {awdb_file} (mode 0600)")
     return "\n".join(lines)
 
 
