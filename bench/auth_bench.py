@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import tempfile
 import time
 from pathlib import Path
@@ -36,12 +37,14 @@ async def run_all(agents: int = 2000, timeout: float = 1.0, quick: bool = False)
     with tempfile.TemporaryDirectory(prefix="auth-bench-") as tmp:
         for sub in ("a", "b"):
             (Path(tmp) / sub).mkdir()
-        primary, secondary = Stub(Path(tmp) / "a", agents), Stub(Path(tmp) / "b", agents)
+        password = secrets.token_urlsafe(24)  # one deployment: both AWDBs take the same login
+        primary = Stub(Path(tmp) / "a", agents, password)
+        secondary = Stub(Path(tmp) / "b", agents, password)
         try:
             await primary.ready()
             await secondary.ready()
             urls = [f"http://{HOST}:{primary.port}", f"http://{HOST}:{secondary.port}"]
-            client = AwdbClient(urls, timeout, ["awdb-a", "awdb-b"])
+            client = AwdbClient(urls, timeout, ["awdb-a", "awdb-b"], login=primary.login)
             auth = Authenticator(client, Timers.build(1.0, awdb_request_timeout=timeout))
             users = [(str(1000 + i), f"pass{1000 + i}") for i in range(n)]
             sem = asyncio.Semaphore(32)

@@ -4,6 +4,7 @@
   request adds to the event loop, since queries run synchronously there);
 - a real ``python -m awdb_stub`` process: authenticate requests/s with p50/p99 latency, one client
   in sequence and N concurrent clients on kept-alive connections, and the stub's CPU meanwhile.
+  The process requires the AWDB login, as a launched one does; every request carries it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import secrets
 import statistics
 import tempfile
 import time
@@ -24,7 +26,9 @@ import psutil
 from awdb_stub.db import AwdbDatabase
 from awdb_stub.seed import SeedData
 from bench.cti_bench import print_table
+from finesse_emu.auth.awdb_login import DEFAULT_USER, AwdbLogin
 from finesse_emu.directory import generate
+from finesse_emu.launcher import write_token_file
 from finesse_emu.logs import configure_logging
 from finesse_emu.procs import Proc, free_port, wait_health
 
@@ -64,10 +68,16 @@ def database_costs(agents: int = 2000, runs: int = 2000) -> dict[str, float]:
 
 
 class Stub:
-    def __init__(self, workdir: Path, agents: int) -> None:
+    """A stub process that requires the AWDB login (``password``, random by default)."""
+
+    def __init__(self, workdir: Path, agents: int, password: str | None = None) -> None:
         self.port, self.admin = free_port(), free_port()
+        password = password or secrets.token_urlsafe(24)
+        self.login = AwdbLogin.of(DEFAULT_USER, password)
+        write_token_file(workdir / "awdb-password", password)
         argv = ["-m", "awdb_stub", "--name", "awdb-a", "--host", HOST, "--port", str(self.port)]
         argv += ["--admin-port", str(self.admin), "--agents", str(agents), "--log-level", "WARNING"]
+        argv += ["--login-password-file", str(workdir / "awdb-password")]
         self.proc = Proc("awdb-a", argv, workdir / "awdb-a.log")
         self.ps = psutil.Process(self.proc.pid)
 
@@ -88,7 +98,8 @@ async def authenticate_load(stub: Stub, agents: int, clients: int, seconds: floa
     latencies: list[float] = []
     failures = 0
     connector = aiohttp.TCPConnector(limit=clients)
-    async with aiohttp.ClientSession(connector=connector) as http:
+    headers = {"Authorization": stub.login.header}
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as http:
         deadline = time.perf_counter() + seconds
 
         async def client(seed: int) -> None:

@@ -8,6 +8,8 @@ the measured figures). Results are JSON-ready dicts that never carry a password 
 
 from __future__ import annotations
 
+import hashlib
+import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -16,10 +18,12 @@ from typing import Any, TypedDict
 
 from awdb_stub.passwords import DUMMY_HASH, hash_password, verify_password
 from awdb_stub.schema import DATA_TABLES, DDL, SCHEMA_VERSION
-from awdb_stub.seed import CATEGORIES, SeedData, SkillGroup
+from awdb_stub.seed import CATEGORIES, SeedData, SkillGroup, seed_digest
 from finesse_emu.directory import VOICE_MRD, AgentRecord
 
 MEMORY = ":memory:"
+FILE_MODE = 0o600  # the file holds password hashes: its owner's only, as are its WAL and SHM files
+SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 class Agent(TypedDict):
@@ -126,6 +130,31 @@ def _agent(row: Sequence[Any]) -> Agent:
     )
 
 
+def _private_file(path: str) -> None:
+    """Create ``path`` (if missing) and any side file SQLite left next to it with mode 0600.
+
+    SQLite creates its WAL and SHM files with the database file's mode, so a 0600 database keeps
+    them 0600; those left by an earlier run under another mode are corrected here.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot open: {exc.strerror or exc}") from exc
+    try:
+        os.fchmod(fd, FILE_MODE)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot make it private (mode 0600): {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+    for suffix in SIDE_FILES:
+        try:
+            os.chmod(path + suffix, FILE_MODE)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise ValueError(f"{path + suffix}: cannot make it private (mode 0600): {exc}") from exc
+
+
 def _int_list(value: Any, where: str) -> list[int]:
     items = value if isinstance(value, list | tuple) else [value]
     out = []
@@ -141,6 +170,8 @@ class AwdbDatabase:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = MEMORY if path is None or str(path) == MEMORY else str(path)
+        if self.path != MEMORY:
+            _private_file(self.path)
         try:
             self._conn = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions
         except sqlite3.Error as exc:
@@ -186,6 +217,28 @@ class AwdbDatabase:
     def is_seeded(self) -> bool:
         return self._meta("seeded_at") is not None
 
+    def seeded_from(self) -> str | None:
+        """The digest of the seed the data came from (:func:`seed_digest`); None before it was
+        recorded (a file seeded by an older stub)."""
+        return self._meta("seed_sha256")
+
+    def changed_since_seeded(self) -> bool | None:
+        """Whether the data differs from what the seed wrote (someone edited the file); None when
+        the file does not say what was written (seeded by an older stub)."""
+        written = self._meta("content_sha256")
+        return None if written is None else written != self.content_digest()
+
+    def content_digest(self) -> str:
+        """A digest of every data table's rows (order-independent)."""
+        digest = hashlib.sha256()
+        for table in sorted(DATA_TABLES):  # fixed names, never input
+            columns = len(self._conn.execute(f"PRAGMA table_info({table})").fetchall())
+            order = ", ".join(str(i) for i in range(1, columns + 1))
+            rows = self._conn.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
+            digest.update(f"{table}:{len(rows)}:".encode())
+            digest.update(repr(rows).encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()
+
     # -- seeding ------------------------------------------------------------------------------------
     def seed(self, data: SeedData, *, replace: bool = False) -> int:
         """Fill the database in one transaction (all or nothing); returns the number of agents."""
@@ -211,6 +264,10 @@ class AwdbDatabase:
                 "seeded_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "source": data.source,
                 "agents": str(len(rows.agents)),
+                # What was asked for and what was written: a later start tells a file seeded for
+                # another agent set (regenerated) from one edited by hand (kept, or refused).
+                "seed_sha256": seed_digest(data),
+                "content_sha256": self.content_digest(),
             }
             conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", meta.items())
             conn.execute("COMMIT")

@@ -1,6 +1,10 @@
 """The asyncio shell around :class:`AwdbDatabase`: the query API on the main port, the control plane
 (``/emu/health``, ``/emu/faults``) on the admin port.
 
+The query API takes the AWDB's login (:mod:`awdb_stub.login`, HTTP Basic) on every route but
+``/ping``, as a SQL Server answers nothing before its login; without a configured login (a
+standalone stub on loopback) it is open.
+
 Queries run synchronously in the event loop: each is an index search of tens of microseconds
 (measured in docs/awdb.md), far cheaper than handing them to a thread. Faults act on the query port
 only, so the admin port always answers.
@@ -21,6 +25,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from awdb_stub.db import AwdbDatabase
+from awdb_stub.login import REALM, Login, PeerLog
 from awdb_stub.seed import CATEGORIES
 from finesse_emu.admin import (
     Fault,
@@ -42,6 +47,7 @@ QUERY_MAX_BODY = 16 * 1024  # an authenticate body is ~60 bytes; anything near t
 MAX_USER = 256
 MAX_PASSWORD = 1024
 MAX_SLOW_MS = 600_000.0
+OPEN_PATHS = {f"{API}/ping"}  # a liveness probe that reads nothing, like a TDS pre-login
 LOG_FIELD_MAX = 120  # user names and paths are cut in log lines: one bad request, one short line
 
 FAULT_KINDS = [
@@ -87,6 +93,7 @@ class ServerConfig:
     admin_port: int | None = None  # None: port + 1 (any free port when port is 0); -1: no admin server
     admin_token: str | None = None
     max_body: int = QUERY_MAX_BODY
+    login: Login | None = None  # the AWDB login every query route requires; None: an open API
 
 
 def _cut(value: str) -> str:
@@ -164,6 +171,7 @@ class AwdbServer:
         self.faults = _Faults(FAULT_KINDS, self._on_fault)
         self.stats: Counter[str] = Counter()
         self.held = 0  # requests waiting out a `hang` fault
+        self._refusals_logged = PeerLog()
         self.agent_count = db.agent_count()  # the database does not change while serving
         self._unhung = asyncio.Event()
         self._unhung.set()
@@ -194,6 +202,7 @@ class AwdbServer:
             admin_port=self.admin_port,
             db=self.db.path,
             agents=self.agent_count,
+            login_required=cfg.login is not None,
             seeded_at=self.db.info().get("seeded_at"),
             source=self.db.info().get("source"),
         )
@@ -270,6 +279,7 @@ class AwdbServer:
             "port": self.port,
             "listening": self.listening,
             "agents": self.agent_count,
+            "login_required": self.config.login is not None,
             "requests": self.stats["requests"],
             "held": self.held,
             "db": self.db.path,
@@ -279,7 +289,9 @@ class AwdbServer:
 
     # -- query API -----------------------------------------------------------------------------------
     def _query_app(self) -> web.Application:
-        app = web.Application(client_max_size=self.config.max_body, middlewares=[self._serve, self._errors])
+        app = web.Application(
+            client_max_size=self.config.max_body, middlewares=[self._serve, self._login, self._errors]
+        )
         r = app.router
         r.add_get(f"{API}/ping", self._ping)
         r.add_post(f"{API}/authenticate", self._authenticate)
@@ -315,6 +327,31 @@ class AwdbServer:
         else:
             response = await handler(request)
         self.stats["requests"] += 1
+        return response
+
+    @web.middleware
+    async def _login(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The AWDB login before any route (unknown routes too: nothing is told to a stranger)."""
+        login = self.config.login
+        if login is None or request.path in OPEN_PATHS or login.accepts(request.headers.get("Authorization")):
+            return await handler(request)
+        self.stats["login_refused"] += 1
+        self.stats["http_401"] += 1
+        peer = request.remote or "?"
+        seen = self._refusals_logged.note(peer)
+        if seen == "first":
+            log.warning(
+                "awdb_login_refused",
+                peer=peer,
+                method=request.method,
+                path=_cut(request.path),
+                credentials="wrong" if "Authorization" in request.headers else "missing",
+                note="logged once per peer address",
+            )
+        elif seen == "limit":
+            log.warning("awdb_login_refusals_not_logged", peers=self._refusals_logged.limit)
+        response = json_error(401, "AWDB login required (HTTP Basic)")
+        response.headers["WWW-Authenticate"] = f'Basic realm="{REALM}", charset="UTF-8"'
         return response
 
     @web.middleware

@@ -130,7 +130,10 @@ def cmd_up(args: argparse.Namespace) -> int:
             )
         )
     except (OSError, RuntimeError, TimeoutError) as exc:
-        print(f"finesse-emu up failed: {exc!r} (component logs in {run_dir})", file=sys.stderr)
+        # The message itself (a component's last log lines, its reason for exiting), not its repr.
+        print(
+            f"finesse-emu up failed: {str(exc) or repr(exc)} (component logs in {run_dir})", file=sys.stderr
+        )
         return 1
 
 

@@ -67,6 +67,7 @@ TOKEN_FILE = "admin-token"  # the deployment's control-plane token, mode 0600
 XMPP_PASSWORD_FILE = "xmpp-password"  # the password of the nodes' `finesse` XMPP account, 0600
 AWDB_PASSWORD_FILE = "awdb-password"  # the AWDB query API's login password, 0600
 NODE_NAMES = (FINESSE_A.name, FINESSE_B.name)
+AWDB_USER = "finesse"  # the AWDB login the nodes send (its password: AWDB_PASSWORD_FILE)
 SAMPLE_AGENTS = 5
 
 
@@ -106,13 +107,16 @@ class SecretFiles:
         return [(p, "made" if p in self.made else "kept") for p in files]
 
 
-def write_secrets(directory: Path, nodes: Mapping[str, Sequence[str]]) -> SecretFiles:
+def write_secrets(
+    directory: Path, nodes: Mapping[str, Sequence[str]], new_passwords: bool = False
+) -> SecretFiles:
     """Every per-deployment secret in ``directory`` (nodes: node name -> the host names and IP
     addresses its certificate names), each file kept when it exists and still serves, so that a
     restarted deployment keeps its CA and passwords: the XMPP and AWDB passwords (random,
     ``secrets.token_urlsafe(24)``), the CA and the nodes' certificates. Modes are set also on the
     files kept. ``finesse-emu secrets`` and :meth:`Deployment.start` both come here. TlsError (a
-    ValueError) for a host a certificate cannot name, before anything is written."""
+    ValueError) for a host a certificate cannot name, before anything is written. ``new_passwords``:
+    fresh XMPP and AWDB passwords even when files exist (``up``: each deployment has its own)."""
     for hosts in nodes.values():
         tls.subject_alt_names(hosts)
     if not directory.exists():
@@ -121,6 +125,8 @@ def write_secrets(directory: Path, nodes: Mapping[str, Sequence[str]]) -> Secret
     for name in (XMPP_PASSWORD_FILE, AWDB_PASSWORD_FILE):
         path = directory / name
         try:
+            if new_passwords:
+                raise ValueError("a new deployment: new passwords")
             value = check_token(path.read_text(encoding="utf-8").strip())
         except (OSError, UnicodeDecodeError, ValueError):
             value = secrets.token_urlsafe(24)
@@ -280,6 +286,10 @@ class Deployment:
     def token_path(self) -> Path:
         return (self.run_dir / TOKEN_FILE).absolute()
 
+    @property
+    def awdb_password_path(self) -> Path:
+        return self.secrets_dir / AWDB_PASSWORD_FILE
+
     def _admin_args(self) -> list[str]:
         """Every component's control-plane option: the token's file, never the token itself."""
         return [] if self.admin_token is None else ["--admin-token-file", str(self.token_path)]
@@ -304,6 +314,11 @@ class Deployment:
             str(self.agents),
             "--db",
             str(db),
+            # The login the nodes send; the password by its file, never on the command line.
+            "--login-user",
+            AWDB_USER,
+            "--login-password-file",
+            str(self.awdb_password_path),
         ]
 
     def node_hosts(self) -> dict[str, list[str]]:
@@ -328,6 +343,8 @@ class Deployment:
             "secondary_host": self.ep(FINESSE_B).host,
             "cti_sides": [["A", self.ep(CTI_A).host, CTI_A.port], ["B", self.ep(CTI_B).host, CTI_B.port]],
             "awdb_urls": [f"http://{self.ep(a).host}:{a.port}" for a in (AWDB_A, AWDB_B)],
+            "awdb_user": AWDB_USER,
+            "awdb_password_file": str(self.awdb_password_path),
             "xmpp_host": ep.host,
             "xmpp_port": XMPP_C2S_PORT,
             "run_dir": str(self.run_dir / ep.name),
@@ -349,7 +366,8 @@ class Deployment:
             write_token_file(self.token_path, self.admin_token)
         else:
             self.token_path.unlink(missing_ok=True)  # a previous deployment's: not this one's
-        self.secret_files = write_secrets(self.secrets_dir, self.node_hosts())
+        # Passwords are new with each deployment; the CA and certificates are kept (clients trust them).
+        self.secret_files = write_secrets(self.secrets_dir, self.node_hosts(), new_passwords=True)
         logs = self.run_dir
         scale = ["--time-scale", str(self.time_scale)]
         admin = self._admin_args()
@@ -528,6 +546,7 @@ async def status(run_dir: Path) -> dict[str, Any]:
         "launcher_pid": state["pid"],
         "admin_token_file": state.get("admin_token_file"),
         "ca_file": state.get("ca_file"),
+        "awdb_password_file": state.get("awdb_password_file"),
     }
 
 
@@ -561,6 +580,9 @@ def render_table(report: dict[str, Any]) -> str:
                 f"  curl --cacert {ca_file} https://{https['host']}:{https['ports']['rest_https']}"
                 "/finesse/api/SystemInfo"
             )
+    awdb_file = report.get("awdb_password_file")
+    if awdb_file:
+        lines.append(f"AWDB query API: login {AWDB_USER}, password in {awdb_file} (mode 0600)")
     return "\n".join(lines)
 
 

@@ -2,7 +2,8 @@
 
 Seed, "AWDB Failover": "If Cisco Finesse loses connection to the primary Administration & Data
 server ... it tries to reconnect to the secondary server." So killing one AWDB (SIGKILL, no goodbye)
-must leave the other answering, and a restarted one must know the same agents.
+must leave the other answering, and a restarted one must know the same agents. Both require the
+AWDB login (HTTP Basic, the password in a 0600 file), as the launcher starts them.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import stat
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -19,10 +21,14 @@ from typing import Any
 import aiohttp
 import pytest
 
+from finesse_emu.auth.awdb_login import basic_header
+from finesse_emu.launcher import write_token_file
 from finesse_emu.procs import Proc, free_port, wait_health
 
 pytestmark = pytest.mark.e2e
 HOST = "127.0.0.1"
+PASSWORD = "e2e-awdb-login-Zk81"
+AUTH = {"Authorization": basic_header("finesse", PASSWORD)}
 
 
 class AwdbPair:
@@ -32,12 +38,15 @@ class AwdbPair:
         self.ports = {name: free_port() for name in ("awdb-a", "awdb-b")}
         self.admin = {name: free_port() for name in ("awdb-a", "awdb-b")}
         self.procs: dict[str, Proc] = {}
+        self.password_file = workdir / "awdb-password"
+        write_token_file(self.password_file, PASSWORD)
 
     def argv(self, name: str, *extra: str) -> list[str]:
         return [
             "-m", "awdb_stub", "--name", name, "--host", HOST,
             "--port", str(self.ports[name]), "--admin-port", str(self.admin[name]),
-            "--db", str(self.workdir / f"{name}.db"), "--agents", str(self.agents), *extra,
+            "--db", str(self.workdir / f"{name}.db"), "--agents", str(self.agents),
+            "--login-password-file", str(self.password_file), *extra,
         ]  # fmt: skip
 
     def start(self, name: str, *extra: str) -> Proc:
@@ -70,7 +79,7 @@ async def authenticate(
     http: aiohttp.ClientSession, pair: AwdbPair, name: str, user: str, password: str
 ) -> tuple[int, Any]:
     url = f"http://{HOST}:{pair.ports[name]}/awdb/v1/authenticate"
-    async with http.post(url, json={"user": user, "password": password}) as resp:
+    async with http.post(url, json={"user": user, "password": password}, headers=AUTH) as resp:
         return resp.status, await resp.json()
 
 
@@ -93,9 +102,9 @@ async def test_kill_9_one_awdb_the_other_answers_and_a_restart_keeps_the_agents(
             assert (status, body["agent"]["id"]) == (200, str(1000 + i))
         assert (await authenticate(http, awdb_pair, "awdb-b", "1000", "pass1001"))[0] == 401
 
-        # Restarted on the same --db file: the data is reused, not re-seeded (--agents 3 is ignored).
+        # Restarted with its own command line on the same --db file: the data is reused, not re-seeded.
         a.stop()
-        restarted = awdb_pair.start("awdb-a", "--agents", "3")
+        restarted = awdb_pair.start("awdb-a")
         health = await awdb_pair.health("awdb-a")
         assert health["agents"] == 100 and health["db"] == str(awdb_pair.workdir / "awdb-a.db")
         for user, password, agent_id in (("agent0100", "pass1099", "1099"), ("1042", "pass1042", "1042")):
@@ -104,7 +113,7 @@ async def test_kill_9_one_awdb_the_other_answers_and_a_restart_keeps_the_agents(
         assert (await authenticate(http, awdb_pair, "awdb-b", "1001", "pass1001"))[0] == 200
 
     events = [json.loads(line)["event"] for line in restarted.log_lines() if line.startswith("{")]
-    assert "awdb_db_reused" in events and "awdb_seed_ignored" in events
+    assert "awdb_db_reused" in events
     assert "awdb_db_seeded" not in events[events.index("awdb_db_reused") :]
     for name in ("awdb-a", "awdb-b"):
         text = (awdb_pair.workdir / f"{name}.log").read_text()
@@ -134,9 +143,10 @@ async def test_bad_input_is_one_json_log_line_each_and_the_process_keeps_serving
         writer.close()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
         url = f"http://{HOST}:{port}/awdb/v1/authenticate"
-        async with http.post(url, data=b'{"user": "1000", "password": ') as resp:
+        async with http.post(url, data=b'{"user": "1000", "password": ', headers=AUTH) as resp:
             assert resp.status == 400 and "not JSON" in (await resp.json())["error"]
-        async with http.post(url, json={"user": "1000'; DROP TABLE agent; --", "password": "x"}) as resp:
+        body = {"user": "1000'; DROP TABLE agent; --", "password": "x"}
+        async with http.post(url, json=body, headers=AUTH) as resp:
             assert resp.status == 401
         assert (await authenticate(http, awdb_pair, "awdb-a", "1000", "pass1000"))[0] == 200
     awdb_pair.procs["awdb-a"].stop()
@@ -157,3 +167,45 @@ def test_a_file_that_is_not_an_awdb_database_is_a_clean_exit_2(tmp_path: Path) -
         check=False,
     )
     assert done.returncode == 2 and "bogus.db" in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_the_query_api_takes_only_the_login_and_the_files_are_private(awdb_pair: AwdbPair) -> None:
+    """Issue 14: a launched AWDB answered anyone (300 password guesses in 0.3 s, `GET /agents`
+    dumped the directory) and its SQLite files were 0644."""
+    port = awdb_pair.ports["awdb-a"]
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+        for headers in ({}, {"Authorization": basic_header("finesse", "guess")}):
+            async with http.get(f"http://{HOST}:{port}/awdb/v1/agents", headers=headers) as resp:
+                assert resp.status == 401 and "agents" not in await resp.json()
+            url = f"http://{HOST}:{port}/awdb/v1/authenticate"
+            async with http.post(url, json={"user": "1000", "password": "pass1000"}, headers=headers) as resp:
+                assert resp.status == 401
+        async with http.get(f"http://{HOST}:{port}/awdb/v1/agents", headers=AUTH) as resp:
+            assert resp.status == 200 and len((await resp.json())["agents"]) == 100
+        assert (await authenticate(http, awdb_pair, "awdb-a", "1000", "pass1000"))[0] == 200
+    health = await awdb_pair.health("awdb-a")
+    assert health["login_required"] is True and health["stats"]["login_refused"] == 4
+    files = [awdb_pair.workdir / f"awdb-a.db{suffix}" for suffix in ("", "-wal", "-shm")]
+    assert all(f.exists() for f in files)  # WAL mode: the side files exist while the stub runs
+    for f in files:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+    awdb_pair.procs["awdb-a"].stop()
+    lines = awdb_pair.procs["awdb-a"].log_lines()
+    refused = [json.loads(line) for line in lines if "awdb_login_refused" in line]
+    assert len(refused) == 1 and refused[0]["peer"] == HOST  # once per peer, not once per request
+    assert PASSWORD not in "\n".join(lines)
+
+
+def run_stub(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "awdb_stub", *argv], capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+def test_no_open_query_api_off_loopback_and_a_bad_password_file_is_a_clean_exit_2(tmp_path: Path) -> None:
+    done = run_stub("--host", "0.0.0.0", "--port", "0", "--admin-port", "-1")
+    assert done.returncode == 2 and "without a login: give --login-password-file" in done.stderr
+    empty = tmp_path / "awdb-password"
+    empty.write_text("\n")
+    done = run_stub("--port", "0", "--admin-port", "-1", "--login-password-file", str(empty))
+    assert done.returncode == 2 and "is empty" in done.stderr and "Traceback" not in done.stderr

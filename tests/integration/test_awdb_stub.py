@@ -1,4 +1,5 @@
-"""The AWDB stub over real sockets on 127.0.0.1: every route, bad input, each fault, the admin port."""
+"""The AWDB stub over real sockets on 127.0.0.1: every route, bad input, each fault, the admin port,
+and the AWDB login every query route requires (issue 14)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,17 @@ import pytest
 from structlog.testing import capture_logs
 
 from awdb_stub.db import AwdbDatabase
+from awdb_stub.login import Login
 from awdb_stub.seed import SeedData
 from awdb_stub.server import API, AwdbServer, ServerConfig
+from finesse_emu.auth.awdb_client import AwdbClient, AwdbUnavailable, BadCredentials
+from finesse_emu.auth.awdb_login import AwdbLogin, basic_header
 from finesse_emu.directory import generate
 
 HOST = "127.0.0.1"
+PASSWORD = "tRQ1s-awdb-login-password"
+LOGIN = Login("finesse", PASSWORD)
+AUTH = {"Authorization": basic_header("finesse", PASSWORD)}
 AGENT_KEYS = {
     "id",
     "login",
@@ -35,8 +42,10 @@ AGENT_KEYS = {
 
 
 async def start_stub(**config: Any) -> AwdbServer:
+    """A stub with 60 agents that requires LOGIN (``login=None``: an open one)."""
     db = AwdbDatabase()
     db.seed(SeedData(generate(60)))
+    config.setdefault("login", LOGIN)
     srv = AwdbServer(ServerConfig(name="awdb-a", host=HOST, port=0, admin_port=0, **config), db)
     await srv.start()
     return srv
@@ -63,11 +72,14 @@ async def api(
     data: bytes | None = None,
     headers: dict[str, str] | None = None,
     timeout: float = 5.0,
+    login: bool = True,
 ) -> tuple[int, Any]:
+    """A query, with the AWDB login unless ``login`` is false or ``headers`` say otherwise."""
+    sent = {**(AUTH if login else {}), **(headers or {})}
     async with (
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http,
         http.request(
-            method, f"http://{HOST}:{srv.port}{API}{path}", json=body, data=data, headers=headers
+            method, f"http://{HOST}:{srv.port}{API}{path}", json=body, data=data, headers=sent
         ) as resp,
     ):
         assert resp.content_type == "application/json"
@@ -257,7 +269,7 @@ async def test_hang_fault_times_out_clients_until_removed(stub: AwdbServer) -> N
 
 
 async def test_refuse_fault_closes_the_listener_and_kept_alive_connections(stub: AwdbServer) -> None:
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         url = f"http://{HOST}:{stub.port}{API}/ping"
         async with http.get(url) as resp:  # leaves a kept-alive connection in the pool
             assert resp.status == 200
@@ -339,7 +351,7 @@ async def test_admin_token_guards_the_control_plane_only() -> None:
 
 async def test_burst_of_concurrent_authentications(stub: AwdbServer) -> None:
     connector = aiohttp.TCPConnector(limit=50)
-    async with aiohttp.ClientSession(connector=connector) as http:
+    async with aiohttp.ClientSession(connector=connector, headers=AUTH) as http:
 
         async def one(i: int) -> tuple[int, str | None]:
             agent = 1000 + i % 60
@@ -361,3 +373,135 @@ async def test_burst_of_concurrent_authentications(stub: AwdbServer) -> None:
     _, health = await admin(stub, "GET", "/emu/health")
     assert health["requests"] == 400
     assert health["stats"]["authenticate_ok"] == 300 and health["stats"]["authenticate_failed"] == 100
+
+
+# -- the AWDB login (issue 14: the query API answered anyone, `GET /agents` dumped the directory) -----
+QUERY_ROUTES = [
+    ("POST", "/authenticate", {"user": "1003", "password": "pass1003"}),
+    ("GET", "/agents", None),
+    ("GET", "/agents?team_id=1", None),
+    ("GET", "/agents/1003", None),
+    ("GET", "/teams", None),
+    ("GET", "/teams/1", None),
+    ("GET", "/reason-codes", None),
+    ("GET", "/wrapup-reasons", None),
+    ("GET", "/mrds", None),
+    ("GET", "/skill-groups", None),
+]
+WRONG = [
+    {},  # no credentials at all
+    {"Authorization": basic_header("finesse", PASSWORD + "x")},
+    {"Authorization": basic_header("finesse", "")},
+    {"Authorization": basic_header("sa", PASSWORD)},
+    {"Authorization": basic_header("1003", "pass1003")},  # an agent's own credentials are not the login
+    {"Authorization": f"Bearer {PASSWORD}"},
+    {"Authorization": "Basic not*base64"},
+]
+
+
+async def test_every_query_route_requires_the_awdb_login(stub: AwdbServer) -> None:
+    for method, path, body in QUERY_ROUTES:
+        for headers in WRONG:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.request(
+                    method, f"http://{HOST}:{stub.port}{API}{path}", json=body, headers=headers
+                ) as resp,
+            ):
+                assert resp.status == 401, (method, path, headers)
+                assert resp.headers["WWW-Authenticate"] == 'Basic realm="awdb", charset="UTF-8"'
+                answer = await resp.json()
+            assert answer == {"error": "AWDB login required (HTTP Basic)"}, (method, path)
+        status, answer = await api(stub, method, path, body)
+        assert status == 200 and "error" not in answer, (method, path, answer)
+    # Unknown routes and wrong methods tell a stranger nothing either.
+    assert (await api(stub, "GET", "/nothing-here", login=False))[0] == 401
+    assert (await api(stub, "DELETE", "/agents", login=False))[0] == 401
+    assert (await api(stub, "GET", "/nothing-here"))[0] == 404
+    # The liveness probe stays open: it reads nothing (a TDS pre-login, not a query).
+    assert await api(stub, "GET", "/ping", login=False) == (200, {"ok": True, "name": "awdb-a"})
+    _, health = await admin(stub, "GET", "/emu/health")
+    refused = len(QUERY_ROUTES) * len(WRONG) + 2
+    assert health["login_required"] is True and health["stats"]["login_refused"] == refused
+    # Refusals never reach the database: no password was checked for them.
+    assert health["stats"]["authenticate_ok"] == 1 and "authenticate_failed" not in health["stats"]
+
+
+async def test_password_guesses_without_the_login_are_refused_before_any_password_check(
+    stub: AwdbServer,
+) -> None:
+    """The attack: 300 guesses of agent passwords in 0.3 s, none of them with the AWDB's login."""
+    async with aiohttp.ClientSession() as http:
+        for i in range(300):
+            url = f"http://{HOST}:{stub.port}{API}/authenticate"
+            async with http.post(url, json={"user": "1003", "password": f"guess{i}"}) as resp:
+                assert resp.status == 401
+        async with http.get(f"http://{HOST}:{stub.port}{API}/agents") as resp:
+            assert resp.status == 401 and "agents" not in await resp.json()
+    assert stub.stats["login_refused"] == 301 and stub.stats["authenticate_failed"] == 0
+    assert (await authenticate(stub, "1003", "pass1003"))[0] == 200
+
+
+async def test_refusals_are_logged_once_per_peer_without_any_secret(stub: AwdbServer) -> None:
+    with capture_logs() as logs:
+        for headers in WRONG * 3:
+            assert (await api(stub, "GET", "/agents", headers=headers, login=False))[0] == 401
+    refused = [e for e in logs if e["event"] == "awdb_login_refused"]
+    assert len(refused) == 1  # 21 refusals from one address: one line
+    assert refused[0]["peer"] == HOST and refused[0]["credentials"] == "missing"
+    text = json.dumps(logs, default=str)
+    assert PASSWORD not in text and AUTH["Authorization"] not in text and "pass1003" not in text
+
+
+async def test_without_a_configured_login_the_api_is_open() -> None:
+    srv = await start_stub(login=None)
+    try:
+        assert (await api(srv, "GET", "/agents", login=False))[0] == 200
+        assert (await admin(srv, "GET", "/emu/health"))[1]["login_required"] is False
+    finally:
+        await stop_stub(srv)
+
+
+async def test_the_node_client_sends_the_login_and_tells_a_refused_login_from_bad_credentials(
+    stub: AwdbServer,
+) -> None:
+    url = f"http://{HOST}:{stub.port}"
+    right = AwdbClient([url], 2.0, ["awdb-a"], login=AwdbLogin.of("finesse", PASSWORD))
+    wrong = AwdbClient([url], 2.0, ["awdb-a"], login=AwdbLogin.of("finesse", "stale"))
+    none = AwdbClient([url], 2.0, ["awdb-a"])
+    try:
+        assert (await right.authenticate("agent0004", "pass1003")).id == "1003"
+        with pytest.raises(BadCredentials):  # the agent's password: the AWDB answered
+            await right.authenticate("1003", "pass1004")
+        assert len((await right.get("/awdb/v1/agents"))["agents"]) == 60
+        with capture_logs() as logs:
+            for client in (wrong, wrong, none):
+                # The node's own login refused: no agent's password is wrong, the AWDB is unusable.
+                with pytest.raises(AwdbUnavailable, match="refused the AWDB login"):
+                    await client.authenticate("1003", "pass1003")
+            with pytest.raises(AwdbUnavailable):
+                await wrong.get("/awdb/v1/agents")
+        errors = [e for e in logs if e["event"] == "awdb_login_refused" and e["log_level"] == "error"]
+        assert [e["user"] for e in errors] == ["finesse", None]  # once per client and AWDB
+        assert "awdb_password_file" in errors[0]["hint"]
+    finally:
+        for client in (right, wrong, none):
+            await client.close()
+
+
+async def test_a_node_fails_over_to_the_awdb_that_takes_its_login() -> None:
+    a = await start_stub(login=Login("finesse", "another-deployment"))
+    b = await start_stub()
+    client = AwdbClient(
+        [f"http://{HOST}:{a.port}", f"http://{HOST}:{b.port}"],
+        2.0,
+        ["awdb-a", "awdb-b"],
+        login=AwdbLogin.of("finesse", PASSWORD),
+    )
+    try:
+        assert (await client.authenticate("1003", "pass1003")).id == "1003"
+        assert client.current == "awdb-b" and a.stats["login_refused"] == 1
+    finally:
+        await client.close()
+        await stop_stub(a)
+        await stop_stub(b)

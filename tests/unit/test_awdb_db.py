@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from awdb_stub import db as dbm
 from awdb_stub.__main__ import build_parser, open_database
@@ -350,10 +352,12 @@ def test_open_database_follows_the_cli_rules(tmp_path: Path) -> None:
     parse = build_parser().parse_args
     first = open_database(parse(["--db", path, "--agents", "12"]))
     assert first.agent_count() == 12
+    seeded_at = first.info()["seeded_at"]
     first.close()
-    reused = open_database(parse(["--db", path, "--agents", "3"]))  # data kept, --agents ignored
-    assert reused.agent_count() == 12
-    reused.close()
+    for argv in (["--agents", "12"], []):  # the same agents asked for, or none: reused as it is
+        reused = open_database(parse(["--db", path, *argv]))
+        assert reused.agent_count() == 12 and reused.info()["seeded_at"] == seeded_at
+        reused.close()
     reseeded = open_database(parse(["--db", path, "--agents", "3", "--reseed"]))
     assert reseeded.agent_count() == 3
     reseeded.close()
@@ -364,6 +368,91 @@ def test_open_database_follows_the_cli_rules(tmp_path: Path) -> None:
     assert memory.wrapup_reasons() == [{"id": 1, "label": "Only"}]
     memory.close()
     assert open_database(parse([])).agent_count() == 50
+
+
+def test_a_file_seeded_for_other_agents_is_seeded_again(tmp_path: Path) -> None:
+    """Issue 14: `up --agents 60` in a run dir left by `up --agents 20` kept 20 agents in the AWDB
+    while the CTI sides had 60. A file nobody edited holds generated data: it is seeded again."""
+    path = str(tmp_path / "awdb.db")
+    parse = build_parser().parse_args
+    open_database(parse(["--db", path, "--agents", "20"])).close()
+    with capture_logs() as logs:
+        again = open_database(parse(["--db", path, "--agents", "60"]))
+    assert again.agent_count() == 60 and again.authenticate("1059", "pass1059") is not None
+    again.close()
+    warned = [e for e in logs if e["event"] == "awdb_db_regenerated"]
+    assert len(warned) == 1 and warned[0]["had"] == "20 agents from '20'" and warned[0]["asked"] == "60"
+    # An agent file is compared by content: the same path with other agents in it is seeded again.
+    agents = tmp_path / "agents.yaml"
+    agents.write_text("- {id: 7001, login: jdoe, password: s3cret, extension: 3001}\n")
+    open_database(parse(["--db", path, "--agents", str(agents)])).close()
+    agents.write_text("- {id: 7002, login: bsmith, password: hunter2, extension: 3002}\n")
+    changed = open_database(parse(["--db", path, "--agents", str(agents)]))
+    assert [a["id"] for a in changed.agents()] == ["7002"]
+    changed.close()
+
+
+def test_a_hand_edited_file_is_kept_for_its_own_agents_and_never_silently_replaced(tmp_path: Path) -> None:
+    path = str(tmp_path / "awdb.db")
+    parse = build_parser().parse_args
+    open_database(parse(["--db", path, "--agents", "20"])).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE person SET first_name = 'Edited' WHERE login_name = 'agent0001'")
+    conn.close()
+    kept = open_database(parse(["--db", path, "--agents", "20"]))  # what it was seeded from: kept
+    assert kept.agent("1000")["first_name"] == "Edited"  # type: ignore[index]
+    kept.close()
+    with pytest.raises(ValueError) as refused:
+        open_database(parse(["--db", path, "--agents", "60"]))
+    message = str(refused.value)
+    assert "20 agents from '20'" in message and "changed since it was seeded" in message
+    assert "'60' (60 agents)" in message and "seeded from ('20')" in message
+    assert "move it away" in message and "--reseed" in message
+    after = AwdbDatabase(path)  # refused, and untouched
+    assert after.agent_count() == 20 and after.agent("1000")["first_name"] == "Edited"  # type: ignore[index]
+    after.close()
+    replaced = open_database(parse(["--db", path, "--agents", "60", "--reseed"]))
+    assert replaced.agent_count() == 60
+    replaced.close()
+
+
+def test_a_file_from_an_older_stub_is_reused_for_its_source_and_refused_for_another(tmp_path: Path) -> None:
+    """Files seeded before the stub recorded what it wrote: whether they were edited is unknown."""
+    path = str(tmp_path / "awdb.db")
+    parse = build_parser().parse_args
+    open_database(parse(["--db", path, "--agents", "20"])).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM meta WHERE key IN ('seed_sha256', 'content_sha256')")
+    conn.close()
+    reused = open_database(parse(["--db", path, "--agents", "20"]))
+    assert reused.agent_count() == 20
+    reused.close()
+    with pytest.raises(ValueError, match="seeded by an older awdb_stub"):
+        open_database(parse(["--db", path, "--agents", "60"]))
+
+
+def test_database_files_are_private_also_when_they_existed(tmp_path: Path) -> None:
+    """Issue 14: the SQLite files (password hashes) were 0644."""
+    path = tmp_path / "awdb.db"
+    db = AwdbDatabase(path)
+    db.seed(SeedData(generate(5)))
+    db.agents()
+    sides = [tmp_path / "awdb.db-wal", tmp_path / "awdb.db-shm"]
+    assert all(p.exists() for p in sides)  # WAL mode, while open
+    for p in (path, *sides):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+    db.close()
+    for p in (path, *sides):
+        if p.exists():
+            p.chmod(0o644)
+    (tmp_path / "awdb.db-journal").write_bytes(b"")
+    (tmp_path / "awdb.db-journal").chmod(0o644)
+    reopened = AwdbDatabase(path)
+    for p in (path, *sides, tmp_path / "awdb.db-journal"):
+        if p.exists():
+            assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+    assert reopened.agent_count() == 5
+    reopened.close()
 
 
 def test_files_that_are_not_awdb_databases_are_refused(tmp_path: Path) -> None:

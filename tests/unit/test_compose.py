@@ -63,6 +63,7 @@ DOCKER = ROOT / "docker"
 
 BIND_ALL = "0.0.0.0"
 LOOPBACK = "127.0.0.1"
+AWDB_PASSWORD = "/secrets/awdb-password"  # the run directory's awdb-password, from the secrets volume
 # The launcher's components: its Prosody processes are xmpp-a/xmpp-b on the nodes' addresses.
 XMPP_OF_NODE = {FINESSE_A.name: "xmpp-a", FINESSE_B.name: "xmpp-b"}
 NODES = {FINESSE_A.name: (FINESSE_A, "publisher"), FINESSE_B.name: (FINESSE_B, "subscriber")}
@@ -210,10 +211,13 @@ def check_awdb(name: str, svc: dict[str, Any]) -> list[str]:
     d = launcher()
     their_argv = [*d._argv_awdb(AWDB[name])[2:], "--time-scale", str(d.time_scale)]
     theirs = awdb_cli.build_parser().parse_args(their_argv)
-    # The launcher's run directory is /data here: the container's own filesystem.
-    problems = [f"{name}: {p}" for p in diff(vars(ours), vars(theirs), {"host"})]
+    # The launcher's run directory is /data here: the container's own filesystem; its secrets
+    # (the run directory's awdb-password) come from the secrets volume.
+    problems = [f"{name}: {p}" for p in diff(vars(ours), vars(theirs), {"host", "login_password_file"})]
     if ours.host != BIND_ALL:
         problems.append(f"{name}: --host {ours.host}, want {BIND_ALL}")
+    if ours.login_password_file != AWDB_PASSWORD:
+        problems.append(f"{name}: --login-password-file {ours.login_password_file}, want {AWDB_PASSWORD}")
     return problems
 
 
@@ -253,6 +257,7 @@ def expected_node_config(name: str, tmp: Path) -> NodeConfig:
         cert_file=f"{SECRETS_DIR}/{name}.crt",
         key_file=f"{SECRETS_DIR}/{name}.key",
         ca_file=f"{SECRETS_DIR}/{CA_CERT}",
+        awdb_password_file=AWDB_PASSWORD,
     )
 
 

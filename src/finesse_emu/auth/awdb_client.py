@@ -1,6 +1,10 @@
 """Finesse's client of the AWDB stub's query API (HTTP/JSON), with the seed's failover.
 
-Which AWDB to try, and when to switch, is decided by the pure :class:`AwdbFailover`.
+Which AWDB to try, and when to switch, is decided by the pure :class:`AwdbFailover`. Every request
+carries the AWDB login of the node's config (``awdb_user``, ``awdb_password_file``), as Finesse
+signs in to the AWDB's SQL Server with the login of its Administration & Data Server settings. An
+AWDB that refuses that login is of no use to any agent: the request goes to the other AWDB, and
+fails as "AWDB unavailable" (never as the agent's bad credentials) when neither takes it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from finesse_emu.auth.awdb_login import AwdbLogin
 from finesse_emu.auth.failover import AwdbFailover, Outcome
 from finesse_emu.auth.user import AuthUser
 from finesse_emu.logs import get_logger
@@ -35,13 +40,22 @@ class NotFound(Exception):
 
 
 class AwdbClient:
-    """``urls`` are base URLs (``http://127.0.0.1:1433``), primary first."""
+    """``urls`` are base URLs (``http://127.0.0.1:1433``), primary first; ``login`` the AWDB login
+    every request carries (:func:`awdb_login`)."""
 
-    def __init__(self, urls: list[str], timeout: float, names: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        urls: list[str],
+        timeout: float,
+        names: list[str] | None = None,
+        login: AwdbLogin | None = None,
+    ) -> None:
         self.urls = [u.rstrip("/") for u in urls]
         self.failover = AwdbFailover(names or [f"awdb-{'ab'[i]}" for i in range(len(urls))])
         self.timeout = timeout
+        self.login = login
         self._session: aiohttp.ClientSession | None = None
+        self._login_refused: set[str] = set()  # AWDBs whose refusal of our login was logged
         self.requests = 0
 
     @property
@@ -51,7 +65,8 @@ class AwdbClient:
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             # Timeouts are ours (asyncio.timeout), so they follow the loop's (possibly virtual) clock.
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
+            auth = {"Authorization": self.login.header} if self.login is not None else None
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None), headers=auth)
         return self._session
 
     async def close(self) -> None:
@@ -68,6 +83,8 @@ class AwdbClient:
                 async with asyncio.timeout(self.timeout):
                     async with self._http().request(method, url, json=body) as resp:
                         status = resp.status
+                        # The AWDB's login refused (the agent's bad password is a 401 without it).
+                        login_refused = status == 401 and "WWW-Authenticate" in resp.headers
                         data = await resp.json(content_type=None) if resp.content_length != 0 else None
             except TimeoutError:
                 self.failover.record(index, Outcome.TIMEOUT)
@@ -78,12 +95,26 @@ class AwdbClient:
                 self.failover.record(index, Outcome.REFUSED)
                 log.warning("awdb_unreachable", awdb=name, path=path, error=repr(exc), next=self.current)
                 continue
+            if login_refused:
+                errors.append(f"{name}: refused the AWDB login")
+                self.failover.record(index, Outcome.REFUSED)
+                if name not in self._login_refused:  # once per AWDB until it takes the login again
+                    self._login_refused.add(name)
+                    log.error(
+                        "awdb_login_refused",
+                        awdb=name,
+                        user=self.login.user if self.login is not None else None,
+                        hint="the node's awdb_user / awdb_password_file must match the AWDB's "
+                        "--login-user / --login-password-file",
+                    )
+                continue
             if status >= 500:
                 errors.append(f"{name}: HTTP {status}")
                 self.failover.record(index, Outcome.REFUSED)
                 log.warning("awdb_error", awdb=name, path=path, status=status, next=self.current)
                 continue
             self.failover.record(index, Outcome.OK)
+            self._login_refused.discard(name)
             return status, data
         raise AwdbUnavailable("; ".join(errors))
 

@@ -8,6 +8,7 @@ The config file is YAML with the fields of :class:`finesse_emu.server.node.NodeC
     secondary_host: 127.0.10.8
     cti_sides: [[A, 127.0.10.1, 42027], [B, 127.0.10.2, 43027]]
     awdb_urls: [http://127.0.10.3:1433, http://127.0.10.4:1433]
+    awdb_password_file: run/awdb-password   # the AWDBs' login (user awdb_user, default finesse)
     xmpp_host: 127.0.10.7
     xmpp_port: 5222
 """
@@ -26,6 +27,7 @@ import yaml
 
 from finesse_emu import eventloop
 from finesse_emu.admin import add_admin_options, admin_access
+from finesse_emu.auth.awdb_login import awdb_login
 from finesse_emu.eventloop import uvloop_factory
 from finesse_emu.logs import configure_logging, get_logger
 from finesse_emu.procs import stop_on_signals
@@ -109,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     }  # fmt: skip
     try:
         config = load_config(args.config, overrides)
+        awdb_login(config.awdb_user, config.awdb_password_file)  # a bad login file: exit 2, said why
         timers = Timers.build(args.time_scale)
         if config.admin_port != -1:
             hint = "host: 127.0.0.1 in the node config, or --host"

@@ -24,6 +24,7 @@ from finesse_emu import api_xml as X
 from finesse_emu.admin import FaultKind, FaultRegistry, admin_routes, bound_port
 from finesse_emu.auth import Authenticator, AuthUser, AwdbClient
 from finesse_emu.auth.awdb_client import AwdbTimeout, AwdbUnavailable
+from finesse_emu.auth.awdb_login import awdb_login
 from finesse_emu.clock import Clock, LoopClock
 from finesse_emu.cti import (
     CtiClient,
@@ -110,6 +111,10 @@ class NodeConfig:
     cti_sides: list[tuple[str, str, int]] = field(default_factory=list)
     old_pg: bool = False
     awdb_urls: list[str] = field(default_factory=list)
+    # The login every AWDB request carries (the AWDB's --login-user / --login-password-file); no
+    # file: the AWDBs are open (a standalone stub on loopback).
+    awdb_user: str = "finesse"
+    awdb_password_file: str | None = None
     xmpp_host: str | None = None  # this node's Prosody (None: no notifications)
     xmpp_port: int = 5222
     xmpp_domain: str = ""  # "" = host
@@ -207,7 +212,8 @@ class FinesseNode:
         self._presence_task: asyncio.Task[None] | None = None
         self._presence_deadline: float | None = None
         self.notifier = notifier
-        self.awdb = AwdbClient(config.awdb_urls, self.timers.awdb_request_timeout)
+        login = awdb_login(config.awdb_user, config.awdb_password_file)
+        self.awdb = AwdbClient(config.awdb_urls, self.timers.awdb_request_timeout, login=login)
         self.authenticator = Authenticator(self.awdb, self.timers, self.clock)
         if config.xmpp_accounts_dir:
             self.authenticator.on_verified = self._provision_xmpp_account
