@@ -327,8 +327,8 @@ async def test_dialog_answer_and_drop_over_cti(dep: Deployment) -> None:
     status, doc, _ = await dep.call("GET", "/User/1008/Dialogs", user="1008")
     assert status == 200 and text(doc, "Dialog/id") == call_id and text(doc, "Dialog/state") == "ALERTING"
     assert text(doc, "Dialog/fromAddress") == "5550001"
-    status, _, _ = await dep.call("GET", f"/Dialog/{call_id}", user="1009")  # not this agent's call
-    assert status == 404
+    status, doc, _ = await dep.call("GET", f"/Dialog/{call_id}", user="1009")  # not this agent's call
+    assert status == 401 and text(doc, "ApiError/ErrorType") == "Invalid Authorization User Specified"
     drop = "<Dialog><requestedAction>DROP</requestedAction>"
     drop += "<targetMediaAddress>2008</targetMediaAddress></Dialog>"
     answer = drop.replace("DROP", "ANSWER")
