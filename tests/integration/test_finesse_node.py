@@ -78,9 +78,9 @@ class Deployment:
 
 
 @contextlib.asynccontextmanager
-async def deployment(**node_config: Any) -> AsyncIterator[Deployment]:
+async def deployment(timers: Timers | None = None, **node_config: Any) -> AsyncIterator[Deployment]:
     """CTI sides A (active) and B (idle), an AWDB and a Finesse node in this event loop, IN_SERVICE."""
-    timers = Timers.build(SCALE)
+    timers = timers or Timers.build(SCALE)
     agents = generate(30)
     port_a, port_b = free_port(), free_port()
     a = CtiServer(

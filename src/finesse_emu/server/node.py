@@ -192,7 +192,13 @@ class FinesseNode:
         self._presence_deadline: float | None = None
         self.notifier = notifier
         self.awdb = AwdbClient(config.awdb_urls, self.timers.awdb_request_timeout)
-        self.authenticator = Authenticator(self.awdb, self.timers, self.clock)
+        # Lockout counts per agent whatever alias is typed: the directory resolves id or login name.
+        self.authenticator = Authenticator(
+            self.awdb,
+            self.timers,
+            self.clock,
+            resolve=lambda name: u.id if (u := self.directory_user(name)) else None,
+        )
         if config.xmpp_accounts_dir:
             self.authenticator.on_verified = self._provision_xmpp_account
         if config.event_log:
