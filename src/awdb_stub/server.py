@@ -37,6 +37,7 @@ from finesse_emu.admin import (
     read_json_object,
 )
 from finesse_emu.clock import Clock, LoopClock
+from finesse_emu.httpbody import app_runner
 from finesse_emu.logs import get_logger
 
 log = get_logger()
@@ -183,7 +184,7 @@ class AwdbServer:
     # -- lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> None:
         cfg = self.config
-        self._runner = web.AppRunner(
+        self._runner = app_runner(
             self._query_app(),
             access_log=None,
             # A client that gives up (its timeout during `hang`) ends its request here too.
@@ -242,7 +243,7 @@ class AwdbServer:
     async def _start_admin(self) -> None:
         cfg = self.config
         app = admin_routes(self.name, "awdb", self.health, self.faults, cfg.admin_token)
-        self._admin_runner = web.AppRunner(app, access_log=None)
+        self._admin_runner = app_runner(app, access_log=None)
         await self._admin_runner.setup()
         port = cfg.admin_port if cfg.admin_port is not None else (self.port + 1 if cfg.port else 0)
         sock = _listen_socket(cfg.admin_host or cfg.host, port)

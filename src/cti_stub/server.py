@@ -21,6 +21,7 @@ from cti_stub.model import PeripheralModel
 from finesse_emu.admin import Fault, FaultKind, FaultRegistry, admin_routes, bound_port
 from finesse_emu.clock import Clock, LoopClock
 from finesse_emu.directory import AgentRecord
+from finesse_emu.httpbody import app_runner
 from finesse_emu.logs import get_logger
 from finesse_emu.timers import Timers
 
@@ -408,7 +409,7 @@ class CtiServer:
             f"cti-{self.side.lower()}", "cti", self.health, self.faults, self.config.admin_token
         )
         add_cti_routes(app, self)
-        self._admin_runner = web.AppRunner(app, access_log=None)
+        self._admin_runner = app_runner(app, access_log=None)
         await self._admin_runner.setup()
         port = (
             self.config.admin_port

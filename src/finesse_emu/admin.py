@@ -30,6 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
+from finesse_emu.httpbody import BodyError, BodyTooLarge, UnsupportedEncoding, read_body
 from finesse_emu.logs import get_logger
 
 log = get_logger()
@@ -65,11 +66,14 @@ def unauthorized() -> web.Response:
 
 
 def bearer_ok(request: web.Request, token: str | None) -> bool:
-    """Whether the request carries ``Authorization: Bearer <token>`` (always true without a token)."""
+    """Whether the request carries ``Authorization: Bearer <token>`` (always true without a token).
+    The scheme is case-insensitive (RFC 9110 section 11.1: ``bearer`` is ``Bearer``)."""
     if token is None:
         return True
-    given = request.headers.get("Authorization", "")
-    return hmac.compare_digest(given.encode("utf-8", "replace"), f"Bearer {token}".encode())
+    scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode("utf-8", "replace"), token.encode())
 
 
 def auth_headers(token: str | None) -> dict[str, str]:
@@ -260,18 +264,32 @@ def json_error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
+def _json_http_error(cls: type[web.HTTPException], message: str, **kwargs: Any) -> web.HTTPException:
+    return cls(text=json.dumps({"error": message}), content_type="application/json", **kwargs)
+
+
 async def read_json_object(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object, or an HTTP 400 with a clear message."""
+    """The request body as a JSON object, or an HTTP error with a clear message: 400 (not JSON,
+    not decodable as its Content-Encoding), 413 (inflated past the app's ``client_max_size``: a
+    compressed body is never inflated further, see :mod:`finesse_emu.httpbody`), 415 (an unknown
+    Content-Encoding)."""
     try:
-        body = await request.json(loads=json.loads) if request.can_read_body else {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": f"body is not JSON: {exc}"}), content_type="application/json"
-        ) from exc
+        raw = await read_body(request) if request.can_read_body else b""
+    except BodyTooLarge as exc:
+        size = request.client_max_size
+        raise _json_http_error(
+            web.HTTPRequestEntityTooLarge, exc.message, max_size=size, actual_size=size + 1
+        ) from None
+    except UnsupportedEncoding as exc:
+        raise _json_http_error(web.HTTPUnsupportedMediaType, exc.message) from None
+    except BodyError as exc:
+        raise _json_http_error(web.HTTPBadRequest, exc.message) from None
+    try:
+        body = json.loads(raw.decode(request.charset or "utf-8")) if raw else {}
+    except (ValueError, LookupError, RecursionError) as exc:  # not JSON or UTF-8, unknown charset, too deep
+        raise _json_http_error(web.HTTPBadRequest, f"body is not JSON: {exc}") from exc
     if not isinstance(body, dict):
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": "body must be a JSON object"}), content_type="application/json"
-        )
+        raise _json_http_error(web.HTTPBadRequest, "body must be a JSON object")
     return body
 
 

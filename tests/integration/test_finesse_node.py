@@ -81,9 +81,9 @@ class Deployment:
 
 
 @contextlib.asynccontextmanager
-async def deployment(**node_config: Any) -> AsyncIterator[Deployment]:
+async def deployment(timers: Timers | None = None, **node_config: Any) -> AsyncIterator[Deployment]:
     """CTI sides A (active) and B (idle), an AWDB and a Finesse node in this event loop, IN_SERVICE."""
-    timers = Timers.build(SCALE)
+    timers = timers or Timers.build(SCALE)
     agents = generate(30)
     port_a, port_b = free_port(), free_port()
     a = CtiServer(
@@ -414,8 +414,8 @@ async def test_dialog_answer_and_drop_over_cti(dep: Deployment) -> None:
     status, doc, _ = await dep.call("GET", "/User/1008/Dialogs", user="1008")
     assert status == 200 and text(doc, "Dialog/id") == call_id and text(doc, "Dialog/state") == "ALERTING"
     assert text(doc, "Dialog/fromAddress") == "5550001"
-    status, _, _ = await dep.call("GET", f"/Dialog/{call_id}", user="1009")  # not this agent's call
-    assert status == 404
+    status, doc, _ = await dep.call("GET", f"/Dialog/{call_id}", user="1009")  # not this agent's call
+    assert status == 401 and text(doc, "ApiError/ErrorType") == "Invalid Authorization User Specified"
     drop = "<Dialog><requestedAction>DROP</requestedAction>"
     drop += "<targetMediaAddress>2008</targetMediaAddress></Dialog>"
     answer = drop.replace("DROP", "ANSWER")

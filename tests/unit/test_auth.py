@@ -175,6 +175,65 @@ async def test_five_bad_passwords_lock_the_account_for_five_minutes() -> None:
     assert await auth.authenticate("agent0001", "pass1000") == ALICE
 
 
+async def test_lockout_counts_per_agent_whatever_alias_is_typed() -> None:
+    """Issue 14: "1023" was locked while "agent0024" and "AGENT0024" still answered."""
+    clock = ManualClock(start=1000.0)
+    fake = FakeAwdb()
+    aliases = {"1000": "1000", "agent0001": "1000"}
+    auth = Authenticator(fake, Timers.build(1.0), clock, resolve=lambda name: aliases.get(name.lower()))
+    typed = ["1000", "agent0001", "AGENT0001", "Agent0001", "1000"]
+    for name in typed:
+        with pytest.raises(AuthError) as err:
+            await auth.authenticate(name, "nope")
+        assert err.value.reason is AuthReason.BAD_CREDENTIALS
+    for name in {*typed, "aGeNt0001"}:
+        with pytest.raises(AuthError) as err:
+            await auth.authenticate(name, "pass1000")
+        assert err.value.reason is AuthReason.LOCKED_OUT, name
+    assert fake.calls == 5
+    clock.advance(300)
+    assert await auth.authenticate("agent0001", "pass1000") == ALICE
+
+
+async def test_unknown_names_are_counted_under_themselves() -> None:
+    auth, fake, _clock = make_auth()  # no directory: nothing resolves
+    for name in ("nobody", "NOBODY", "Nobody", "nobody", "noBody"):
+        with pytest.raises(AuthError):
+            await auth.authenticate(name, "guess")
+    with pytest.raises(AuthError) as err:
+        await auth.authenticate("NoBoDy", "guess")
+    assert err.value.reason is AuthReason.LOCKED_OUT and fake.calls == 5
+    with pytest.raises(AuthError) as err:  # another unknown name has its own count
+        await auth.authenticate("somebody", "guess")
+    assert err.value.reason is AuthReason.BAD_CREDENTIALS
+
+
+async def test_without_a_directory_the_aliases_a_success_showed_count_together() -> None:
+    auth, _fake, _ = make_auth()
+    assert await auth.authenticate("agent0001", "pass1000") == ALICE  # the cache learns 1000's aliases
+    for name in ("1000", "AGENT0001", "1000", "agent0001", "Agent0001"):
+        with pytest.raises(AuthError):
+            await auth.authenticate(name, "nope")
+    with pytest.raises(AuthError) as err:
+        await auth.authenticate("1000", "pass1000")
+    assert err.value.reason is AuthReason.LOCKED_OUT
+
+
+async def test_a_success_starts_the_count_again_for_every_alias() -> None:
+    auth, _fake, _clock = make_auth()
+    aliases = {"1000": "1000", "agent0001": "1000"}
+    auth.resolve = lambda name: aliases.get(name.lower())
+    for name in ("1000", "agent0001", "AGENT0001", "1000"):
+        with pytest.raises(AuthError):
+            await auth.authenticate(name, "nope")
+    assert await auth.authenticate("agent0001", "pass1000") == ALICE
+    auth.cache.invalidate("1000")
+    for name in ("1000", "agent0001", "AGENT0001", "1000"):
+        with pytest.raises(AuthError) as err:
+            await auth.authenticate(name, "nope")
+        assert err.value.reason is AuthReason.BAD_CREDENTIALS
+
+
 @pytest.mark.looptime
 async def test_expiry_on_the_virtual_clock() -> None:
     fake = FakeAwdb()

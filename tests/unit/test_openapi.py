@@ -105,7 +105,7 @@ def test_status_codes_per_route() -> None:
 
     assert codes("get", "/SystemInfo") == {200}
     assert codes("get", "/User/{user}") == {200, 401, 404, 503}
-    assert codes("put", "/User/{user}") == {202, 400, 401, 404, 503}
+    assert codes("put", "/User/{user}") == {202, 400, 401, 404, 413, 415, 503}
     assert codes("get", "/User/{user}/ReasonCodes") == {200, 400, 401, 404, 503}
     assert "content" not in SPEC["paths"][f"{API}/User/{{user}}"]["put"]["responses"]["202"]
     params = SPEC["paths"][f"{API}/User/{{user}}/ReasonCodes"]["get"]["parameters"]

@@ -39,8 +39,12 @@ class CredentialCache:
     def digest(self, password: str) -> bytes:
         return hmac.new(self._key, password.encode("utf-8"), hashlib.sha256).digest()
 
+    def agent_id(self, username: str) -> str | None:
+        """The agent a user name (id or login, any case) was last seen to belong to, if known."""
+        return self._aliases.get(username.lower())
+
     def _entry(self, username: str) -> _Entry | None:
-        agent_id = self._aliases.get(username.lower())
+        agent_id = self.agent_id(username)
         return self._entries.get(agent_id) if agent_id is not None else None
 
     def get(self, username: str, password: str, now: float) -> AuthUser | None:

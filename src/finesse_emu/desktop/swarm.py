@@ -28,11 +28,12 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
 
-from finesse_emu.admin import bearer_ok, bound_port, unauthorized
+from finesse_emu.admin import bearer_ok, bound_port, read_json_object, unauthorized
 from finesse_emu.desktop.client import AgentCredentials, DesktopClient, LoadPlan, NodeEndpoint
 from finesse_emu.desktop.machine import Record
 from finesse_emu.directory import generate
 from finesse_emu.history import History
+from finesse_emu.httpbody import app_runner
 from finesse_emu.logs import get_logger
 from finesse_emu.quiet_gc import QuietCollector
 from finesse_emu.timers import Timers
@@ -316,9 +317,7 @@ async def serve_control(
         if not bearer_ok(request, token):
             return unauthorized()
         try:
-            body = await request.json()
-            if not isinstance(body, dict):
-                raise ValueError("a JSON object is expected")
+            body = await read_json_object(request)  # 400/413/415 JSON; a gzip body is capped
             agents = swarm.act(
                 str(body.get("action", "")),
                 int(body.get("count", 1)),
@@ -333,7 +332,7 @@ async def serve_control(
     app = web.Application(client_max_size=4096)
     app.router.add_get("/metrics", metrics)
     app.router.add_post("/emu/clients", clients)
-    runner = web.AppRunner(app, access_log=None)
+    runner = app_runner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -36,6 +36,7 @@ from finesse_emu.cti import (
     Unsolicited,
 )
 from finesse_emu.directory import VOICE_MRD
+from finesse_emu.httpbody import app_runner
 from finesse_emu.logs import get_logger
 from finesse_emu.server.gadgets import PACER_KEY, Pacer
 from finesse_emu.server.model import (
@@ -214,7 +215,13 @@ class FinesseNode:
         self.notifier = notifier
         login = awdb_login(config.awdb_user, config.awdb_password_file)
         self.awdb = AwdbClient(config.awdb_urls, self.timers.awdb_request_timeout, login=login)
-        self.authenticator = Authenticator(self.awdb, self.timers, self.clock)
+        # Lockout counts per agent whatever alias is typed: the directory resolves id or login name.
+        self.authenticator = Authenticator(
+            self.awdb,
+            self.timers,
+            self.clock,
+            resolve=lambda name: u.id if (u := self.directory_user(name)) else None,
+        )
         if config.xmpp_accounts_dir:
             self.authenticator.on_verified = self._provision_xmpp_account
         if config.event_log:
@@ -972,7 +979,7 @@ class FinesseNode:
         if self.config.reload_rate > 0:
             # Requests per seed second become requests per real second divided by the time scale.
             app[PACER_KEY] = Pacer(self.config.reload_rate / self.timers.time_scale)
-        runner = web.AppRunner(app, access_log=None)
+        runner = app_runner(app, access_log=None)  # bodies never inflated unread (httpbody)
         await runner.setup()
         self._runners.append(runner)
         self._rest_runner = runner
@@ -1030,7 +1037,7 @@ class FinesseNode:
 
     async def _start_admin(self) -> None:
         app = admin_routes(self.config.name, "finesse", self.health, self.faults, self.config.admin_token)
-        runner = web.AppRunner(app, access_log=None)
+        runner = app_runner(app, access_log=None)
         await runner.setup()
         self._runners.append(runner)
         site = web.TCPSite(runner, self.config.host, self.config.admin_port, reuse_address=True)

@@ -452,6 +452,8 @@ _DESCRIPTIONS = {
     400: "Bad Request / Parameter Missing / Invalid Input / Invalid State",
     401: "Authorization Failure (missing or bad credentials) or Invalid Authorization User Specified",
     404: "User Not Found / Dialog Not Found / Not Found",
+    413: "Request Entity Too Large: a compressed body that inflates past 64 KiB",
+    415: "Unsupported Media Type: a Content-Encoding other than gzip or deflate",
     501: "Not Implemented: an action the emulator (or CCE) does not carry out",
     503: "Service Unavailable (SERVER_OUT_OF_SERVICE) while the node is not IN_SERVICE",
 }
@@ -469,18 +471,20 @@ class Operation:
     media_type: str = XML
 
 
+# A body is read by PUT routes only: 413 and 415 come from its Content-Encoding (finesse_emu.httpbody).
+_PUT_STATUSES = (202, 400, 404, 413, 415)
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", f"{API}/SystemInfo"): Operation(
         "System information (no credentials needed)", (200,), "SystemInfo"
     ),
     ("GET", f"{API}/User/{{user}}"): Operation("Get a user", (200, 404), "User"),
     ("PUT", f"{API}/User/{{user}}"): Operation(
-        "Change a user's state (sign in, READY, NOT_READY, LOGOUT)", (202, 400, 404), None, "UserUpdate"
+        "Change a user's state (sign in, READY, NOT_READY, LOGOUT)", _PUT_STATUSES, None, "UserUpdate"
     ),
     ("GET", f"{API}/User/{{user}}/Dialogs"): Operation("A user's dialogs", (200, 404), "Dialogs"),
     ("GET", f"{API}/Dialog/{{dialog}}"): Operation("Get a dialog", (200, 404), "Dialog"),
     ("PUT", f"{API}/Dialog/{{dialog}}"): Operation(
-        "Call control on one of the caller's dialogs", (202, 400, 404, 501), None, "DialogAction"
+        "Call control on one of the caller's dialogs", (*_PUT_STATUSES, 501), None, "DialogAction"
     ),
     ("GET", f"{API}/User/{{user}}/Media"): Operation("A user's media (MRDs)", (200, 404), "MediaList"),
     ("GET", f"{API}/User/{{user}}/Media/{{mrd}}"): Operation(
@@ -488,7 +492,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("PUT", f"{API}/User/{{user}}/Media/{{mrd}}"): Operation(
         "Change a user's state in a non-voice MRD (sign in, state, routable, Work to Active)",
-        (202, 400, 404),
+        _PUT_STATUSES,
         None,
         "MediaUpdate",
     ),

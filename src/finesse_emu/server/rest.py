@@ -3,7 +3,14 @@
 Middleware, outermost first: echo the ``requestId`` header; answer 503 SERVER_OUT_OF_SERVICE for
 every request except SystemInfo while the node is not IN_SERVICE (clients poll SystemInfo to see it
 come back); HTTP Basic authentication against the AWDB (401 ApiErrors on any failure); a request
-body aiohttp cannot read (too large, undecodable Content-Encoding) is 400 Bad Request, not 413/500.
+body that cannot be read is an ApiErrors answer, not aiohttp's text/plain 413 or a 500: 400 when
+the raw body is over the cap or does not decode as its Content-Encoding says, 413 when it inflates
+past the cap, 415 for a Content-Encoding other than gzip or deflate. Bodies are never inflated by
+the server itself (:mod:`finesse_emu.httpbody`): only the handlers that read one decode it.
+
+Every route that names a target (a user, a dialog, a team) asks :mod:`finesse_emu.auth.access`
+whether the caller may act on it, through :func:`target_user`, :func:`target_dialog` and
+:func:`target_team`; ids in paths are ASCII digits only (``int()`` would take any Unicode digit).
 """
 
 from __future__ import annotations
@@ -15,12 +22,15 @@ from aiohttp import web
 
 from finesse_emu import api_xml as X
 from finesse_emu.auth import AuthError, AuthUser, parse_basic
+from finesse_emu.auth.access import Access, may_act_on, may_read_team
 from finesse_emu.directory import VOICE_MRD
+from finesse_emu.httpbody import BodyError, BodyTooLarge, UnsupportedEncoding, read_body
 from finesse_emu.logs import get_logger
 from finesse_emu.server import gadgets
 from finesse_emu.server.openapi import OPENAPI_PATH, build_openapi
 
 if TYPE_CHECKING:
+    from finesse_emu.server.model import Dialog
     from finesse_emu.server.node import FinesseNode
 
 log = get_logger()
@@ -119,7 +129,19 @@ async def unreadable_body(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     except web.HTTPRequestEntityTooLarge:  # over client_max_size: the parser's own cap and message
         return error(X.bad_request("", f"Request body exceeds {X.MAX_BODY_BYTES} bytes"))
-    except web.RequestPayloadError:  # e.g. Content-Encoding: gzip with a body that is not gzip
+    except web.RequestPayloadError:  # e.g. a chunked body cut short
+        return error(X.bad_request("", "Request body could not be read"))
+    except BodyTooLarge:
+        return error(
+            X.error_response(
+                413,
+                "Request Entity Too Large",
+                f"Request body exceeds {X.MAX_BODY_BYTES} bytes once inflated",
+            )
+        )
+    except UnsupportedEncoding as exc:
+        return error(X.error_response(415, "Unsupported Media Type", exc.message))
+    except BodyError:  # e.g. Content-Encoding: gzip with a body that is not gzip
         return error(X.bad_request("", "Request body could not be read"))
 
 
@@ -153,18 +175,59 @@ def caller(request: web.Request) -> AuthUser:
     return request[USER_KEY]
 
 
-def target_user(request: web.Request, write: bool) -> AuthUser | web.Response:
-    """The user named in the path, if the caller may see (or change) it."""
-    node = request.app[NODE_KEY]
-    me = caller(request)
-    target = node.directory_user(request.match_info["user"])
+def ascii_id(raw: str) -> int | None:
+    """A numeric id in a path: ASCII digits only (``int()`` reads ARABIC-INDIC DIGIT THREE as 3),
+    at most 10 of them."""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 10 else None
+
+
+def refused(request: web.Request) -> web.Response:
+    return error(X.invalid_authorization_user(caller(request).id))
+
+
+def target_user(request: web.Request, access: Access) -> AuthUser | web.Response:
+    """The user named in the path, if the caller may ``access`` it (else 401; unknown: 404)."""
+    target = request.app[NODE_KEY].directory_user(request.match_info["user"])
     if target is None:
         return error(X.not_found(X.NotFound.USER, request.match_info["user"]))
-    if target.id == me.id or (me.admin and not write):
+    if not may_act_on(caller(request), target, access):
+        return refused(request)
+    return target
+
+
+def target_dialog(request: web.Request, access: Access) -> Dialog | web.Response:
+    """The dialog named in the path, if the caller may ``access`` its agent's (else 401; unknown:
+    404). Dialog ids are sequential, so a refusal must not depend on guessing one."""
+    node = request.app[NODE_KEY]
+    dialog = node.model.dialogs.get(request.match_info["dialog"])
+    if dialog is None:
+        return error(X.not_found(X.NotFound.DIALOG, request.match_info["dialog"]))
+    owner = node.directory.get(dialog.agent_id) or AuthUser(dialog.agent_id, dialog.agent_id)
+    if not may_act_on(caller(request), owner, access):
+        return refused(request)
+    return dialog
+
+
+def target_team(request: web.Request) -> X.TeamView | web.Response:
+    """The team named in the path, if the caller may read it (else 401; unknown: 404)."""
+    team_id = ascii_id(request.match_info["team"])
+    view = None if team_id is None else request.app[NODE_KEY].team_view(team_id)
+    if team_id is None or view is None:
+        return error(X.not_found(X.NotFound.OTHER, request.match_info["team"], "Team not found"))
+    if not may_read_team(caller(request), team_id):
+        return refused(request)
+    return view
+
+
+def target_media(request: web.Request, access: Access) -> tuple[AuthUser, int] | web.Response:
+    """The user and MRD named in the path, if the caller may ``access`` them."""
+    target = target_user(request, access)
+    if isinstance(target, web.Response):
         return target
-    if me.supervisor and target.team_id in (*me.teams_supervised, me.team_id):
-        return target
-    return error(X.invalid_authorization_user(me.id))
+    mrd = ascii_id(request.match_info["mrd"])
+    if mrd is None or mrd not in request.app[NODE_KEY].mrds_of(target):
+        return error(X.not_found(X.NotFound.OTHER, request.match_info["mrd"], "MRD not found"))
+    return target, mrd
 
 
 # -- handlers ---------------------------------------------------------------------------------------
@@ -177,19 +240,19 @@ async def system_info(request: web.Request) -> web.Response:
 
 
 async def get_user(request: web.Request) -> web.Response:
-    target = target_user(request, write=False)
+    target = target_user(request, Access.READ)
     if isinstance(target, web.Response):
         return target
     return xml_response(X.user(request.app[NODE_KEY].user_view(target.id)))
 
 
 async def put_user(request: web.Request) -> web.Response:
-    target = target_user(request, write=True)
+    target = target_user(request, Access.CHANGE)
     if isinstance(target, web.Response):
         return target
     node = request.app[NODE_KEY]
     try:
-        update = X.parse_user_update(await request.read())
+        update = X.parse_user_update(await read_body(request))
     except X.XmlInputError as exc:
         return error(exc.response)
     creds = parse_basic(request.headers.get("Authorization"))
@@ -201,7 +264,7 @@ async def put_user(request: web.Request) -> web.Response:
 
 
 async def get_dialogs(request: web.Request) -> web.Response:
-    target = target_user(request, write=False)
+    target = target_user(request, Access.READ)
     if isinstance(target, web.Response):
         return target
     node = request.app[NODE_KEY]
@@ -209,55 +272,40 @@ async def get_dialogs(request: web.Request) -> web.Response:
 
 
 async def get_dialog(request: web.Request) -> web.Response:
-    node = request.app[NODE_KEY]
-    dialog = node.model.dialogs.get(request.match_info["dialog"])
-    me = caller(request)
-    if dialog is None or (dialog.agent_id != me.id and not me.supervisor):
-        return error(X.not_found(X.NotFound.DIALOG, request.match_info["dialog"]))
-    return xml_response(X.dialog(node.dialog_view(dialog.id)))
+    dialog = target_dialog(request, Access.READ)
+    if isinstance(dialog, web.Response):
+        return dialog
+    return xml_response(X.dialog(request.app[NODE_KEY].dialog_view(dialog.id)))
 
 
 async def put_dialog(request: web.Request) -> web.Response:
     """Call control: ANSWER and DROP go to the CTI server (202, then the dialog events)."""
+    dialog = target_dialog(request, Access.PARTICIPANT)
+    if isinstance(dialog, web.Response):
+        return dialog
     node = request.app[NODE_KEY]
-    me = caller(request)
-    dialog = node.model.dialogs.get(request.match_info["dialog"])
-    if dialog is None or dialog.agent_id != me.id:
-        return error(X.not_found(X.NotFound.DIALOG, request.match_info["dialog"]))
     try:
-        action = X.parse_dialog_action(await request.read())
+        action = X.parse_dialog_action(await read_body(request))
     except X.XmlInputError as exc:
         return error(exc.response)
-    problem = await node.dialog_action(me, dialog.id, action, request.headers.get("requestId", ""))
+    problem = await node.dialog_action(
+        caller(request), dialog.id, action, request.headers.get("requestId", "")
+    )
     if problem is not None:
         return error(problem)
     return web.Response(status=202)
 
 
 async def get_media_list(request: web.Request) -> web.Response:
-    target = target_user(request, write=False)
+    target = target_user(request, Access.READ)
     if isinstance(target, web.Response):
         return target
     node = request.app[NODE_KEY]
     return xml_response(X.media_list(node.media_view(target.id, mrd) for mrd in node.mrds_of(target)))
 
 
-def target_media(request: web.Request, write: bool) -> tuple[AuthUser, int] | web.Response:
-    """The user and MRD named in the path, if the caller may see (or change) them."""
-    target = target_user(request, write)
-    if isinstance(target, web.Response):
-        return target
-    try:
-        mrd = int(request.match_info["mrd"])
-    except ValueError:
-        mrd = -1
-    if mrd not in request.app[NODE_KEY].mrds_of(target):
-        return error(X.not_found(X.NotFound.OTHER, request.match_info["mrd"], "MRD not found"))
-    return target, mrd
-
-
 async def get_media(request: web.Request) -> web.Response:
-    found = target_media(request, write=False)
+    found = target_media(request, Access.READ)
     if isinstance(found, web.Response):
         return found
     target, mrd = found
@@ -266,13 +314,13 @@ async def get_media(request: web.Request) -> web.Response:
 
 async def put_media(request: web.Request) -> web.Response:
     """Non-voice MRD: sign in, state, routable, Work to Active (202, then the Media event)."""
-    found = target_media(request, write=True)
+    found = target_media(request, Access.CHANGE)
     if isinstance(found, web.Response):
         return found
     target, mrd = found
     node = request.app[NODE_KEY]
     try:
-        update = X.parse_media_update(await request.read())
+        update = X.parse_media_update(await read_body(request))
     except X.XmlInputError as exc:
         return error(exc.response)
     if mrd == VOICE_MRD:  # the voice MRD's state belongs to PUT User
@@ -284,7 +332,7 @@ async def put_media(request: web.Request) -> web.Response:
 
 
 async def get_reason_codes(request: web.Request) -> web.Response:
-    target = target_user(request, write=False)
+    target = target_user(request, Access.PERSONAL)
     if isinstance(target, web.Response):
         return target
     category = request.query.get("category", "")
@@ -295,31 +343,22 @@ async def get_reason_codes(request: web.Request) -> web.Response:
 
 
 async def get_reason_code(request: web.Request) -> web.Response:
-    node = request.app[NODE_KEY]
-    try:
-        rc = node.reason_code_by_id(int(request.match_info["id"]))
-    except ValueError:
-        rc = None
+    rc_id = ascii_id(request.match_info["id"])
+    rc = None if rc_id is None else request.app[NODE_KEY].reason_code_by_id(rc_id)
     if rc is None:
         return error(X.not_found(X.NotFound.OTHER, request.match_info["id"], "Reason Code not found"))
     return xml_response(X.reason_code(rc))
 
 
 async def get_wrapup_reasons(request: web.Request) -> web.Response:
-    target = target_user(request, write=False)
+    target = target_user(request, Access.PERSONAL)
     if isinstance(target, web.Response):
         return target
     return xml_response(X.wrapup_reasons(request.app[NODE_KEY].wrapup_reasons))
 
 
 async def get_team(request: web.Request) -> web.Response:
-    node = request.app[NODE_KEY]
-    me = caller(request)
-    raw = request.match_info["team"]
-    team_id = int(raw) if raw.isascii() and raw.isdigit() else -1
-    view = node.team_view(team_id)
-    if view is None:
-        return error(X.not_found(X.NotFound.OTHER, request.match_info["team"], "Team not found"))
-    if not (me.admin or (me.supervisor and team_id in (*me.teams_supervised, me.team_id))):
-        return error(X.invalid_authorization_user(me.id))
+    view = target_team(request)
+    if isinstance(view, web.Response):
+        return view
     return xml_response(X.team(view))

@@ -22,6 +22,7 @@ from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
+from finesse_emu.logs import get_logger
 from finesse_emu.xmpp._slix import (
     PING_NS,
     PUBSUB_NS,
@@ -32,6 +33,10 @@ from finesse_emu.xmpp._slix import (
     retire,
 )
 from finesse_emu.xmpp.envelope import PUBSUB_EVENT_NS
+
+log = get_logger()
+# Senders of refused pubsub events logged per client (each once); more are counted, not logged.
+MAX_FOREIGN_SENDERS_LOGGED = 16
 
 
 class PubsubEvent(NamedTuple):
@@ -83,6 +88,8 @@ class AgentXmpp:
         self.events: asyncio.Queue[PubsubEvent] = asyncio.Queue()
         self.finesse_changes: asyncio.Queue[bool] = asyncio.Queue()
         self.pings_answered = 0
+        self.foreign_events = 0  # event-shaped messages not from this server's pubsub service
+        self._foreign_senders: set[str] = set()
         self._client: _WireClient = make_client(jid, password, _WireClient)  # type: ignore[assignment]
         if record_wire:
             self._client.wire = []
@@ -238,6 +245,12 @@ class AgentXmpp:
 
     def _on_event(self, msg: Any) -> None:
         try:
+            # Only the pubsub service of the server this client is connected to publishes; a
+            # message shaped as an event from anyone else (another agent's client) is not one.
+            sender = str(msg["from"])
+            if sender.lower() != self.pubsub_domain.lower():
+                self._foreign_event(sender)
+                return
             items = msg.xml.find(f"{{{PUBSUB_EVENT_NS}}}event/{{{PUBSUB_EVENT_NS}}}items")
             if items is None:
                 return
@@ -248,6 +261,14 @@ class AgentXmpp:
                 self.events.put_nowait(PubsubEvent(node, item.get("id", ""), text))
         except Exception:  # a malformed event never takes the client down
             return
+
+    def _foreign_event(self, sender: str) -> None:
+        self.foreign_events += 1
+        if sender not in self._foreign_senders and len(self._foreign_senders) < MAX_FOREIGN_SENDERS_LOGGED:
+            self._foreign_senders.add(sender)
+            log.warning(
+                "xmpp_foreign_event_ignored", jid=self.jid, sender=sender[:200], expected=self.pubsub_domain
+            )
 
     def send_chat(self, to_bare: str, body: str) -> None:
         """A one-to-one chat message (type chat) through this session's server."""
