@@ -35,6 +35,7 @@ from finesse_emu.directory import resolve
 from finesse_emu.logs import get_logger
 from finesse_emu.procs import (
     Proc,
+    adopted,
     cti_stub_argv,
     pid_alive,
     port_in_use,
@@ -364,6 +365,21 @@ class Deployment:
                 await self._wait_healthy(c)
         self.write_state()
 
+    def _restored(self) -> set[int]:
+        """Components restored by ``chaos start``, running under pids this launcher did not spawn:
+        those deployment.json names, and those this process restarted itself (a scenario run: they
+        are found even if the file is gone). Only the processes of ours still running are ours: a
+        reaped one's pid may since have been reused, by the very component restarted in its place;
+        and a pid is taken only while it still runs the component's command."""
+        mine = {c.pid for c in self.components if c.running}
+        found: set[int] = set()
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            state = json.loads((self.run_dir / STATE_FILE).read_text())
+            found |= {int(c["pid"]) for c in state["components"] if runs(c["pid"], c.get("command"))}
+        commands = [c.command for c in self.components if c.proc is not None or c.prosody is not None]
+        found |= {pid for pid, argv in adopted().items() if argv in commands and runs(pid, argv)}
+        return found - mine
+
     def reap(self) -> None:
         """Collect every component process that has exited (killed by ``chaos kill``, crashed) and
         every adopted child (restarted by ``chaos start`` from this process): none stays a zombie.
@@ -431,26 +447,17 @@ class Deployment:
         (self.run_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
 
     async def stop(self) -> None:
-        # Components restored by `chaos start` run under pids this launcher did not spawn. Only the
-        # processes of ours still running are ours: a reaped one's pid may since have been reused,
-        # by the very component restarted in its place.
-        with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
-            state = json.loads((self.run_dir / STATE_FILE).read_text())
-            mine = {c.pid for c in self.components if c.running}
-            restored = [
-                int(c["pid"])
-                for c in state["components"]
-                if c["pid"] not in mine and runs(c["pid"], c.get("command"))
-            ]
-            for pid in restored:
+        restored = self._restored()
+        for pid in restored:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            deadline = asyncio.get_running_loop().time() + 5.0
-            while any(pid_alive(p) for p in restored) and asyncio.get_running_loop().time() < deadline:
-                await asyncio.sleep(0.05)
-            for pid in restored:  # one that does not stop in time is killed: nothing is left behind
-                if pid_alive(pid):
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
+        deadline = asyncio.get_running_loop().time() + 5.0
+        while any(pid_alive(p) for p in restored) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        for pid in restored:  # one that does not stop in time is killed: nothing is left behind
+            if pid_alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         for c in reversed(self.components):
             if c.proc is not None:
                 c.proc.stop()

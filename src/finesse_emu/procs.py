@@ -26,6 +26,14 @@ def adopt(popen: subprocess.Popen[bytes]) -> None:
     _adopted[popen.pid] = popen
 
 
+def adopted() -> dict[int, list[str]]:
+    """The adopted children not reaped yet: {pid: command line}."""
+    return {
+        pid: [str(a) for a in p.args] if isinstance(p.args, list | tuple) else [str(p.args)]
+        for pid, p in _adopted.items()
+    }
+
+
 def reap_adopted() -> dict[int, int]:
     """Collect the adopted children that have exited: {pid: exit status}, each reported once."""
     done = {pid: code for pid, p in list(_adopted.items()) if (code := p.poll()) is not None}

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from finesse_emu.procs import adopt, pid_alive, reap_adopted, runs
+from finesse_emu.procs import Proc, adopt, adopted, pid_alive, reap_adopted, runs
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 
@@ -46,3 +46,22 @@ def test_runs_checks_the_command_not_only_the_pid() -> None:
         child.kill()
         child.wait()
     assert not runs(child.pid, SLEEPER) and not pid_alive(child.pid)
+
+
+async def test_a_deployment_stops_what_it_restarted_even_without_its_state_file(tmp_path: Path) -> None:
+    """A scenario run restarts a component itself (chaos start): stop finds it through procs.adopted,
+    also when deployment.json is gone, and leaves neither it nor a zombie behind."""
+    from finesse_emu.launcher import Component, Deployment
+
+    deployment = Deployment(tmp_path, admin_token=None)
+    c = Component("cti-a", "cti", "127.0.0.1", {})
+    c.proc = Proc("cti-a", SLEEPER[1:], tmp_path / "cti-a.log")
+    deployment.components.append(c)
+    c.proc.kill()  # chaos kill
+    c.proc.popen.wait()
+    restarted = subprocess.Popen(c.command)  # noqa: ASYNC220 (as chaos start does, from this process)
+    adopt(restarted)
+    assert adopted()[restarted.pid] == c.command
+    assert not (tmp_path / "deployment.json").exists()
+    await deployment.stop()
+    assert restarted.pid not in adopted() and state(restarted.pid) is None
