@@ -307,7 +307,7 @@ async def api_client(run_dir: Path, time_scale: float, stop: asyncio.Event) -> i
         for c in state["components"]
         if c["role"] in ("publisher", "subscriber")
     ]
-    headers = {"Authorization": aiohttp.BasicAuth(agent["id"], agent["password"]).encode()}
+    headers = {"Authorization": aiohttp.encode_basic_auth(agent["id"], agent["password"])}
     interval = API_POLL * time_scale
     sent = 0
     timeout = aiohttp.ClientTimeout(total=max(1.0, 5 * interval))
