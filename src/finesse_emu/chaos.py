@@ -27,7 +27,7 @@ import aiohttp
 
 from finesse_emu.admin import TOKEN_ENV, auth_headers
 from finesse_emu.launcher import STATE_FILE, read_admin_token
-from finesse_emu.procs import pid_alive
+from finesse_emu.procs import adopt, pid_alive
 
 ACTIONS = ("kill", "stop", "start", "hang", "heal", "latency")
 HANG_FAULT = {
@@ -105,6 +105,10 @@ async def chaos(run_dir: Path, action: str, name: str, ms: float | None = None) 
             proc = subprocess.Popen(  # noqa: ASYNC220
                 c["command"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env
             )
+        # Inside a scenario run this process lives on and is its parent: the run's deployment reaps
+        # it when it dies (procs.reap_adopted). A `finesse-emu chaos` command exits at once, and the
+        # component is re-parented to init, which reaps it.
+        adopt(proc)
         for item in state["components"]:
             if item["name"] == name:
                 item["pid"] = proc.pid

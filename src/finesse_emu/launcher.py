@@ -3,8 +3,9 @@
 cti-a, cti-b, awdb-a, awdb-b, xmpp-a, xmpp-b (Prosody) and finesse-a (publisher), finesse-b
 (subscriber), each on its loopback address with the real ports (topology.py). The launcher waits
 for every component's health, writes ``<run_dir>/deployment.json`` (what ``status`` and ``down``
-read), supervises (a component that dies stays dead, like a killed container) and stops everything
-on SIGINT/SIGTERM, leaving no process behind.
+read), supervises (a component that dies stays dead, like a killed container, and is reaped at once:
+no <defunct> child of the launcher) and stops everything on SIGINT/SIGTERM, leaving no process
+behind, also the components ``chaos start`` restarted (their pids are in deployment.json).
 
 Control planes: every component's admin port is on its loopback address and, unless the deployment
 is started without one, needs the deployment's token (random per deployment, or the user's). The
@@ -41,7 +42,17 @@ from finesse_emu import tls
 from finesse_emu.admin import TOKEN_ENV, check_token, read_token_file
 from finesse_emu.directory import resolve
 from finesse_emu.logs import get_logger
-from finesse_emu.procs import Proc, cti_stub_argv, pid_alive, port_in_use, stop_on_signals, wait_health
+from finesse_emu.procs import (
+    Proc,
+    adopted,
+    cti_stub_argv,
+    pid_alive,
+    port_in_use,
+    reap_adopted,
+    runs,
+    stop_on_signals,
+    wait_health,
+)
 from finesse_emu.timers import Timers
 from finesse_emu.topology import (
     AWDB_A,
@@ -63,6 +74,7 @@ from finesse_emu.xmpp.prosody import ProsodyProcess, prosody_binary
 
 log = get_logger()
 STATE_FILE = "deployment.json"
+REAP_INTERVAL = 0.1  # seconds between two polls of the components' processes (a dead one is reaped)
 TOKEN_FILE = "admin-token"  # the deployment's control-plane token, mode 0600
 XMPP_PASSWORD_FILE = "xmpp-password"  # the password of the nodes' `finesse` XMPP account, 0600
 AWDB_PASSWORD_FILE = "awdb-password"  # the AWDB query API's login password, 0600
@@ -168,6 +180,14 @@ class Component:
         if self.proc is not None:
             return self.proc.pid
         return self.prosody.pid if self.prosody is not None else None
+
+    @property
+    def running(self) -> bool:
+        """Whether the process this launcher started for it still runs (polling it reaps it once
+        it has exited: ``Popen.poll``)."""
+        if self.proc is not None:
+            return self.proc.popen.poll() is None
+        return self.prosody is not None and self.prosody.running
 
     @property
     def command(self) -> list[str]:
@@ -281,6 +301,8 @@ class Deployment:
     # The control planes' token (random per deployment by default); None: open control planes.
     admin_token: str | None = field(default_factory=new_admin_token)
     secret_files: SecretFiles | None = None  # written by start()
+    _reaper: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _exited: set[str] = field(default_factory=set, init=False, repr=False)
 
     @property
     def token_path(self) -> Path:
@@ -362,6 +384,7 @@ class Deployment:
     async def start(self) -> None:
         self.check_ports()
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._reaper = asyncio.create_task(self._reap_forever())
         if self.admin_token is not None:
             write_token_file(self.token_path, self.admin_token)
         else:
@@ -436,6 +459,38 @@ class Deployment:
                 await self._wait_healthy(c)
         self.write_state()
 
+    def _restored(self) -> set[int]:
+        """Components restored by ``chaos start``, running under pids this launcher did not spawn:
+        those deployment.json names, and those this process restarted itself (a scenario run: they
+        are found even if the file is gone). Only the processes of ours still running are ours: a
+        reaped one's pid may since have been reused, by the very component restarted in its place;
+        and a pid is taken only while it still runs the component's command."""
+        mine = {c.pid for c in self.components if c.running}
+        found: set[int] = set()
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            state = json.loads((self.run_dir / STATE_FILE).read_text())
+            found |= {int(c["pid"]) for c in state["components"] if runs(c["pid"], c.get("command"))}
+        commands = [c.command for c in self.components if c.proc is not None or c.prosody is not None]
+        found |= {pid for pid, argv in adopted().items() if argv in commands and runs(pid, argv)}
+        return found - mine
+
+    def reap(self) -> None:
+        """Collect every component process that has exited (killed by ``chaos kill``, crashed) and
+        every adopted child (restarted by ``chaos start`` from this process): none stays a zombie.
+        Each exit is logged once."""
+        for c in self.components:
+            if c.name not in self._exited and (c.proc is not None or c.prosody is not None) and not c.running:
+                self._exited.add(c.name)
+                code = c.proc.popen.returncode if c.proc is not None else None  # Prosody logs its own
+                log.info("component_exited", component=c.name, pid=c.pid, returncode=code)
+        for pid, code in reap_adopted().items():
+            log.info("component_exited", pid=pid, returncode=code)
+
+    async def _reap_forever(self) -> None:
+        while True:
+            self.reap()
+            await asyncio.sleep(REAP_INTERVAL)
+
     def check_ports(self) -> None:
         """Fail before starting anything when an address of this deployment is taken: a health check
         answered by a leftover process would otherwise pass for the new one."""
@@ -490,27 +545,28 @@ class Deployment:
         (self.run_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
 
     async def stop(self) -> None:
-        # Components restored by `chaos start` run under pids this launcher did not spawn.
-        with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
-            state = json.loads((self.run_dir / STATE_FILE).read_text())
-            mine = {c.pid for c in self.components}
-            restored = [
-                int(c["pid"]) for c in state["components"] if c["pid"] not in mine and pid_alive(c["pid"])
-            ]
-            for pid in restored:
+        restored = self._restored()
+        for pid in restored:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            deadline = asyncio.get_running_loop().time() + 5.0
-            while any(pid_alive(p) for p in restored) and asyncio.get_running_loop().time() < deadline:
-                await asyncio.sleep(0.05)
-            for pid in restored:  # one that does not stop in time is killed: nothing is left behind
-                if pid_alive(pid):
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
+        deadline = asyncio.get_running_loop().time() + 5.0
+        while any(pid_alive(p) for p in restored) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        for pid in restored:  # one that does not stop in time is killed: nothing is left behind
+            if pid_alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         for c in reversed(self.components):
             if c.proc is not None:
                 c.proc.stop()
             if c.prosody is not None:
                 await c.prosody.stop()
+        if self._reaper is not None:  # it reaped whatever died meanwhile; the last ones now
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+            self._reaper = None
+        self.reap()  # restored components started from this process (a scenario run) included
         with contextlib.suppress(FileNotFoundError):
             (self.run_dir / STATE_FILE).unlink()
         if self.admin_token is not None:
@@ -625,8 +681,9 @@ def down(run_dir: Path, timeout: float = 20.0) -> int:
     """Stop the deployment whose launcher wrote run_dir/deployment.json (SIGTERM to the launcher)."""
     path = run_dir / STATE_FILE
     if not path.exists():
-        print(f"no deployment running from {run_dir}", file=sys.stderr)
-        return 1
+        # Nothing to stop is what was asked for: said, and not an error (scripts run down twice).
+        print(f"no deployment running from {run_dir}: nothing to stop")
+        return 0
     state = json.loads(path.read_text())
     pid = int(state["pid"])
     with contextlib.suppress(ProcessLookupError):
@@ -636,8 +693,8 @@ def down(run_dir: Path, timeout: float = 20.0) -> int:
     deadline = time.monotonic() + timeout
     while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    for c in state["components"]:  # anything the launcher could not stop
-        if pid_alive(c["pid"]):
+    for c in state["components"]:  # anything the launcher could not stop (still the component)
+        if runs(c["pid"], c.get("command")):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(c["pid"]), signal.SIGKILL)
     if state.get("admin_token_file"):  # the launcher removes it, unless it was killed

@@ -15,6 +15,32 @@ from pathlib import Path
 
 import aiohttp
 
+# Children this process started and then let go of (a component restarted by ``chaos start`` from
+# inside a scenario run): nobody else waits for them, so :func:`reap_adopted` does, or each would
+# stay a zombie of this process once killed (``ps`` shows it <defunct> until this process exits).
+_adopted: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def adopt(popen: subprocess.Popen[bytes]) -> None:
+    """Keep ``popen`` to be reaped by :func:`reap_adopted` when it exits."""
+    _adopted[popen.pid] = popen
+
+
+def adopted() -> dict[int, list[str]]:
+    """The adopted children not reaped yet: {pid: command line}."""
+    return {
+        pid: [str(a) for a in p.args] if isinstance(p.args, list | tuple) else [str(p.args)]
+        for pid, p in _adopted.items()
+    }
+
+
+def reap_adopted() -> dict[int, int]:
+    """Collect the adopted children that have exited: {pid: exit status}, each reported once."""
+    done = {pid: code for pid, p in list(_adopted.items()) if (code := p.poll()) is not None}
+    for pid in done:
+        del _adopted[pid]
+    return done
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
@@ -137,6 +163,22 @@ def pid_alive(pid: int | None) -> bool:
     with contextlib.suppress(OSError):
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     return True
+
+
+def runs(pid: int | None, command: Sequence[str] | None) -> bool:
+    """Whether ``pid`` is alive and still runs ``command`` (its arguments after the program: an
+    interpreter may stand first, ``lua5.4 /usr/bin/prosody ...``). Once a dead child is reaped its
+    pid can be reused, so a pid read from a file is only signalled if it is still the component."""
+    if not pid_alive(pid):
+        return False
+    if not command:
+        return True
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+    except OSError:
+        return True  # no /proc to tell (not Linux): the pid is all there is
+    args = list(command[1:])
+    return argv[len(argv) - len(args) :] == args if args else bool(argv)
 
 
 def run_cli(

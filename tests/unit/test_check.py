@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from finesse_emu.check import Options, Violation, check_history, main
-from finesse_emu.check.engine import SKIPPED, VIOLATED
+from finesse_emu.check.engine import NOT_EXERCISED, OK, SKIPPED, VIOLATED
 from finesse_emu.check.view import RunView
 
 Event = dict[str, Any]
@@ -556,6 +556,20 @@ def test_refusal_while_the_cache_is_fresh_is_caught() -> None:
     assert "refused 1000 (awdb_unavailable) 590 s after an AWDB success" in v.message
 
 
+def test_a_hit_reported_just_before_the_success_that_filled_it_is_clean() -> None:
+    """Two concurrent requests of one agent (a desktop's sign-in, an API client's read): the node fills
+    its cache when the AWDB answers and reports that success when the asking request resumes, so the
+    other request's hit on the fresh entry can be reported first (seen in chaos-run seed 11)."""
+    assert run([auth(4.6019, True, "cache"), auth(4.6040, True, "awdb-a")], CACHE) == []
+    assert (
+        run([auth(10.0, True, "awdb-a"), auth(1900.0, True, "cache"), auth(1900.1, True, "awdb-b")], CACHE)
+        == []
+    )
+    # A hit with no success before and none right after is still caught.
+    (v,) = run([auth(4.6, True, "cache"), auth(9.0, True, "awdb-a")], CACHE)
+    assert "with no AWDB success before" in v.message
+
+
 def test_cache_check_is_skipped_without_auth_events() -> None:
     assert outcome_status(publisher_killed(), CACHE) == SKIPPED
 
@@ -667,7 +681,11 @@ def test_clean_run_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main([str(write(tmp_path, publisher_killed()))]) == 0
     out = capsys.readouterr().out
     assert "clean;" in out
-    assert "skipped   credential-cache-30-min" in out
+    assert "skipped       credential-cache-30-min" in out
+    assert (
+        "ok            ippa-stays-on-its-node                IP Phone Agents that lost their node: 1" in out
+    )
+    assert out.endswith("clean; 6 invariants checked, 4 skipped, 0 not exercised\n")
 
 
 def test_violation_exits_1_and_prints_the_proof(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -724,3 +742,94 @@ def test_a_publish_or_answer_carrying_the_nodes_own_state_is_judged_by_it() -> N
         events, only=["no-publish-while-out-of-service", "no-rest-success-while-out-of-service"]
     )
     assert [v.invariant for v in report.violations] == ["no-rest-success-while-out-of-service"]
+
+
+# -- not exercised: a rule that held on nothing is not reported as held ------------------------------------
+def outcome(events: list[Event], name: str) -> Any:
+    (o,) = check_history(events, only=[name]).outcomes
+    return o
+
+
+def test_each_invariant_says_what_it_was_checked_on() -> None:
+    glitch = network_glitch()
+    assert (outcome(glitch, CONVERGE).checked_on, outcome(glitch, CONVERGE).what) == (2, "desktops judged")
+    assert outcome(glitch, NO_RETURN).checked_on == 1  # desktop 1000 moved
+    assert outcome(glitch, ONE_NODE).checked_on == 1  # 1000 was on both nodes, 1001 on one
+    assert outcome(glitch, FINISH).checked_on == 1
+    killed = publisher_killed()
+    assert outcome(killed, IPPA_STAYS).checked_on == 1 and outcome(killed, IPPA_UNAVAILABLE).checked_on == 1
+    assert outcome(both_nodes(190.0), REASON).checked_on == 1
+
+
+def test_phones_that_never_lost_their_node_do_not_exercise_the_ippa_rules() -> None:
+    # The glitch run has no phone at all: the IPPA rules held on nothing.
+    for name in (IPPA_STAYS, IPPA_UNAVAILABLE):
+        o = outcome(network_glitch(), name)
+        assert (o.status, o.checked_on) == (NOT_EXERCISED, 0)
+        assert "IP Phone Agents" in o.exercised_by
+    # A phone signed in on the subscriber while only the publisher failed: still nothing tested.
+    calm = with_events(network_glitch(), *sign_in(2.0, "1002", B, "ippa"))
+    assert outcome(calm, IPPA_STAYS).status == NOT_EXERCISED
+
+
+def test_no_forced_logout_with_the_nodes_sessions_logged_is_not_exercised() -> None:
+    # The nodes log their sessions (event_log) and no forced logout: none happened.
+    logged = with_events(network_glitch(), signed(2.0, A, "1000"), signed(2.0, A, "1001"))
+    o = outcome(logged, REASON)
+    assert (o.status, o.checked_on, o.what) == (NOT_EXERCISED, 0, "forced logouts")
+    # Without them, the history cannot tell: skipped, as before.
+    assert outcome(network_glitch(), REASON).status == SKIPPED
+
+
+def served(t: float, node: str, status: int, service: str, path: str = "/finesse/api/User/1000") -> Event:
+    return ev(t, node, "request", method="GET", path=path, status=status, service=service)
+
+
+def test_out_of_service_rules_count_only_what_a_running_node_did_while_out_of_service() -> None:
+    # The publisher killed at 10.5: it answered nothing and published nothing while down.
+    killed = with_events(
+        publisher_killed(),
+        served(5.0, A, 200, "IN_SERVICE"),
+        ev(5.0, A, "publish", node="/finesse/api/User/1000", status="IN_SERVICE"),
+        served(30.0, B, 200, "IN_SERVICE"),
+        served(62.5, A, 200, "IN_SERVICE"),  # back, just before the observer saw it
+        ev(61.9, A, "publish", node="/finesse/api/SystemInfo", status="IN_SERVICE"),
+    )
+    assert outcome(killed, NO_REST).status == NOT_EXERCISED
+    assert outcome(killed, NO_PUBLISH).status == NOT_EXERCISED
+    # The same node out of service while running (its Prosody down): answers 503, publishes SystemInfo.
+    running = with_events(
+        killed,
+        ev(10.4, A, "publish", node="/finesse/api/SystemInfo", status="OUT_OF_SERVICE"),
+        served(20.0, A, 503, "OUT_OF_SERVICE"),
+        served(21.0, A, 200, "OUT_OF_SERVICE", path="/finesse/api/SystemInfo"),  # not what the rule is about
+        served(40.0, A, 503, "OUT_OF_SERVICE"),
+    )
+    rest = outcome(running, NO_REST)
+    assert (rest.status, rest.checked_on) == (OK, 2)
+    publish = outcome(running, NO_PUBLISH)
+    assert (publish.status, publish.checked_on) == (OK, 1)
+
+
+def test_strict_fails_a_run_with_an_invariant_not_exercised(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = str(write(tmp_path, network_glitch()))
+    assert main([directory]) == 0  # no violation: check alone passes
+    out = capsys.readouterr().out
+    assert (
+        "not exercised ippa-stays-on-its-node                IP Phone Agents that lost their node: 0" in out
+    )
+    assert "exercised by: IP Phone Agents in the swarm and their node killed" in out
+    assert out.endswith("clean; 4 invariants checked, 4 skipped, 2 not exercised\n")
+    assert main([directory, "--strict"]) == 1
+    assert "FAILED: every invariant must be exercised (--strict); not: no-publish" in capsys.readouterr().out
+    assert main([directory, "--strict", "--only", CONVERGE, "--only", NO_RETURN]) == 0
+    capsys.readouterr()
+    assert main([directory, "--strict", "--only", CONVERGE, "--only", IPPA_STAYS, "--json"]) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert (result["ok"], result["strict"], result["passed"]) == (True, True, False)
+    assert [(i["name"], i["status"], i["checked_on"]) for i in result["invariants"]] == [
+        (CONVERGE, OK, 2),
+        (IPPA_STAYS, NOT_EXERCISED, 0),
+    ]

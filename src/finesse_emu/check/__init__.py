@@ -10,6 +10,7 @@ From Python (a randomised fault run checks its own history this way)::
     report = check_history(events)          # events: the dicts of a history
     for v in report.violations:
         print(v.invariant, v.message, v.events)
+    report.passed(strict=True)              # also every invariant exercised (chaos-run's verdict)
 
 docs/check.md lists the invariants, the seed sentence behind each, the events each reads, and what
 the history still lacks for the ones that are skipped.
@@ -17,7 +18,7 @@ the history still lacks for the ones that are skipped.
 
 from __future__ import annotations
 
-from finesse_emu.check.cli import main
+from finesse_emu.check.cli import judge, main
 from finesse_emu.check.engine import CheckReport, Outcome, check_history
 from finesse_emu.check.invariants import INVARIANTS, Invariant
 from finesse_emu.check.model import Options, Violation
@@ -30,5 +31,6 @@ __all__ = [
     "Outcome",
     "Violation",
     "check_history",
+    "judge",
     "main",
 ]

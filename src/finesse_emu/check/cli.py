@@ -1,4 +1,7 @@
-"""``finesse-emu check REPORT_DIR``: print the violations of a run's history, exit 1 if any."""
+"""``finesse-emu check REPORT_DIR``: print the violations of a run's history, exit 1 if any.
+
+:func:`render` is the one printer of a :class:`CheckReport`: ``finesse-emu chaos-run`` prints it
+too, so both commands show the same verdict for the same history."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from finesse_emu.check.engine import SKIPPED, VIOLATED, CheckReport, check_history
+from finesse_emu.check.engine import NOT_EXERCISED, SKIPPED, VIOLATED, CheckReport, check_history
 from finesse_emu.check.invariants import INVARIANTS
 from finesse_emu.check.model import Options, Violation, default_bound, key_fields
 from finesse_emu.report.history import HISTORY_FILE, Event, History, load_history
@@ -21,7 +24,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="finesse-emu check",
         description=f"Check the seed's invariants over REPORT_DIR/{HISTORY_FILE}. Exit status: "
-        f"{EXIT_CLEAN} clean, {EXIT_VIOLATIONS} violations, {EXIT_UNREADABLE} history unreadable.",
+        f"{EXIT_CLEAN} clean, {EXIT_VIOLATIONS} violations (with --strict, also an invariant skipped or "
+        f"not exercised), {EXIT_UNREADABLE} history unreadable.",
     )
     p.add_argument("report_dir", metavar="REPORT_DIR", help=f"a run's directory (or its {HISTORY_FILE})")
     p.add_argument(
@@ -42,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
         "--only", action="append", choices=names, metavar="NAME", help="check only these (repeatable)"
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail (exit 1) unless every invariant checked was exercised: one skipped or not exercised "
+        "fails too (what chaos-run applies to its own run)",
+    )
     return p
 
 
@@ -52,25 +62,46 @@ def _history_path(arg: str) -> Path:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    options = Options(
+        bound=args.bound, margin=args.margin, race_window=args.race_window, time_scale=args.time_scale
+    )
     path = _history_path(args.report_dir)
+    if not args.json:
+        code, text = judge(path, options, args.only, args.strict)
+        print(text, end="")
+        return code
+    events = _load(path)
+    if events is None:
+        return EXIT_UNREADABLE
+    report = check_history(events, options, only=args.only)
+    print(json.dumps(to_json(report, path, events.malformed_lines, args.strict), indent=2))
+    return EXIT_CLEAN if report.passed(args.strict) else EXIT_VIOLATIONS
+
+
+def judge(
+    path: Path, options: Options | None = None, only: list[str] | None = None, strict: bool = False
+) -> tuple[int, str]:
+    """The verdict on the history at ``path``: (exit status, the table) — what ``finesse-emu check``
+    prints and exits with, and what ``finesse-emu chaos-run`` prints and fails on (``strict``)."""
+    events = _load(path)
+    if events is None:
+        return EXIT_UNREADABLE, ""
+    report = check_history(events, options, only=only)
+    return (EXIT_CLEAN if report.passed(strict) else EXIT_VIOLATIONS), render(report, path, strict)
+
+
+def _load(path: Path) -> History | None:
+    """The history, or None after saying on stderr why it cannot be checked."""
     try:
         events = load_history(path)
     except OSError as exc:
         print(f"finesse-emu check: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_UNREADABLE
+        return None
     _warn_malformed(events)
     if not events:
         print(f"finesse-emu check: {path} holds no events", file=sys.stderr)
-        return EXIT_UNREADABLE
-    options = Options(
-        bound=args.bound, margin=args.margin, race_window=args.race_window, time_scale=args.time_scale
-    )
-    report = check_history(events, options, only=args.only)
-    if args.json:
-        print(json.dumps(to_json(report, path, events.malformed_lines), indent=2))
-    else:
-        print(render(report, path), end="")
-    return EXIT_CLEAN if report.ok else EXIT_VIOLATIONS
+        return None
+    return events
 
 
 def _warn_malformed(events: History) -> None:
@@ -97,7 +128,13 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def render(report: CheckReport, path: Path) -> str:
+LABELS = {VIOLATED: "VIOLATED", SKIPPED: "skipped", NOT_EXERCISED: "not exercised"}
+LABEL_WIDTH = max(len(label) for label in LABELS.values())
+
+
+def render(report: CheckReport, path: Path, strict: bool = False) -> str:
+    """The verdict table: per invariant its status, what it was checked on (``12 desktops judged``)
+    and its notes; then every violation with its proof; then the verdict line."""
     out = [
         f"finesse-emu check: {path}: {report.events} events, time_scale {report.time_scale:g}, "
         f"{report.start:.2f}-{report.end:.2f} seed s",
@@ -105,35 +142,60 @@ def render(report: CheckReport, path: Path) -> str:
         "",
     ]
     width = max(len(o.name) for o in report.outcomes) if report.outcomes else 0
+    pad = f"  {'':<{LABEL_WIDTH}} {'':<{width}}  "
     for o in report.outcomes:
-        label = {VIOLATED: "VIOLATED", SKIPPED: "skipped"}.get(o.status, "ok")
-        first = _count(len(o.violations), "violation") if o.violations else (o.notes[0] if o.notes else "")
-        out.append(f"  {label:<9} {o.name:<{width}}  {first}")
-        rest = o.notes if o.violations else o.notes[1:]
-        out += [f"  {'':<9} {'':<{width}}  {note}" for note in rest]
+        label = LABELS.get(o.status, "ok")
+        lines = list(o.notes)
+        if o.status == NOT_EXERCISED:
+            lines.append(f"exercised by: {o.exercised_by}")
+        first = ", ".join(
+            part
+            for part in (_count(len(o.violations), "violation") if o.violations else "", o.counted)
+            if part
+        )
+        if not first:
+            first, lines = (lines[0], lines[1:]) if lines else ("", lines)
+        out.append(f"  {label:<{LABEL_WIDTH}} {o.name:<{width}}  {first}".rstrip())
+        out += [f"{pad}{line}" for line in lines]
     out.append("")
     for v in report.violations:
         out.append(render_violation(v, report.time_scale))
-    skipped = sum(1 for o in report.outcomes if o.status == SKIPPED)
-    broken = sum(1 for o in report.outcomes if o.status == VIOLATED)
-    found = _count(len(report.violations), "violation")
-    verdict = f"{found} of {_count(broken, 'invariant')}" if broken else "clean"
-    out.append(f"{verdict}; {_count(len(report.outcomes) - skipped, 'invariant')} checked, {skipped} skipped")
+    out.append(verdict_line(report, strict))
     return "\n".join(out) + "\n"
 
 
-def to_json(report: CheckReport, path: Path, malformed: list[int]) -> dict[str, Any]:
+def verdict_line(report: CheckReport, strict: bool = False) -> str:
+    """``clean; 9 invariants checked, 1 skipped, 0 not exercised`` (and, with ``strict``, what fails)."""
+    skipped = sum(1 for o in report.outcomes if o.status == SKIPPED)
+    idle = sum(1 for o in report.outcomes if o.status == NOT_EXERCISED)
+    broken = sum(1 for o in report.outcomes if o.status == VIOLATED)
+    found = _count(len(report.violations), "violation")
+    verdict = f"{found} of {_count(broken, 'invariant')}" if broken else "clean"
+    checked = _count(len(report.outcomes) - skipped - idle, "invariant")
+    line = f"{verdict}; {checked} checked, {skipped} skipped, {idle} not exercised"
+    if strict and report.unexercised:
+        names = ", ".join(o.name for o in report.unexercised)
+        line += f"\nFAILED: every invariant must be exercised (--strict); not: {names}"
+    return line
+
+
+def to_json(report: CheckReport, path: Path, malformed: list[int], strict: bool = False) -> dict[str, Any]:
     return {
         "history": str(path),
         "events": report.events,
         "malformed_lines": malformed,
         "time_scale": report.time_scale,
         "ok": report.ok,
+        "strict": strict,
+        "passed": report.passed(strict),
         "invariants": [
             {
                 "name": o.name,
                 "summary": o.summary,
                 "status": o.status,
+                "checked_on": o.checked_on,
+                "what": o.what,
+                "exercised_by": o.exercised_by,
                 "notes": list(o.notes),
                 "violations": [{"message": v.message, "events": list(v.events)} for v in o.violations],
             }

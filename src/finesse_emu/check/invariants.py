@@ -1,9 +1,12 @@
 """The seed's invariants over a run's history, one function each.
 
 Every function takes the run (:class:`RunView`), the bounds (:class:`Options`) and a list to which
-it may append notes (what it looked at, what it could not judge), and returns the violations it
-found. It raises :class:`NotCheckable` when the history lacks the events it needs. docs/check.md
-quotes, for each, the seed sentence it comes from and the events it reads.
+it may append notes (what it looked at, what it could not judge), and returns what it found
+(:class:`Checked`): the violations, and how many things it was checked on, so that a rule that held
+on nothing (no phone lost its node, no forced logout happened) is reported as not exercised rather
+than as held. It raises :class:`NotCheckable` when the history lacks the events it needs.
+docs/check.md quotes, for each, the seed sentence it comes from, the events it reads and what a run
+must do to exercise it (:attr:`Invariant.exercised_by`).
 """
 
 from __future__ import annotations
@@ -13,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import combinations
 
-from finesse_emu.check.model import NotCheckable, Options, Violation, brief, proof
+from finesse_emu.check.model import Checked, NotCheckable, Options, Violation, brief, proof
 from finesse_emu.check.view import SESSION_BREAKERS, Interval, RunView, Span, node_of
 from finesse_emu.report.history import Event
 
-CheckFn = Callable[[RunView, Options, list[str]], list[Violation]]
+CheckFn = Callable[[RunView, Options, list[str]], Checked]
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,8 @@ class Invariant:
     name: str
     summary: str
     check: CheckFn
+    # What a run must do for the rule to be put to the test (shown when it was not exercised).
+    exercised_by: str
 
 
 def _secs(x: float) -> str:
@@ -59,7 +64,29 @@ def _own_state(ev: Event, field: str) -> str | None:
     return value if value in ("IN_SERVICE", "OUT_OF_SERVICE") else None
 
 
-def no_publish_while_out_of_service(run: RunView, opts: Options, notes: list[str]) -> list[Violation]:
+def _running_stretches(run: RunView, down: dict[str, list[Interval]], margin: float) -> int:
+    """The OUT_OF_SERVICE stretches during which the node ran: it answered or published meanwhile,
+    recording its own state as OUT_OF_SERVICE (or, in a history without it, well inside the
+    stretch). A killed node's stretch proves nothing about what a node out of service sends."""
+    count = 0
+    for node, stretches in down.items():
+        served = [
+            (run.at(e), _own_state(e, "status") or _own_state(e, "service"))
+            for e in run.events
+            if e["source"] == node and e["event"] in ("publish", "request")
+        ]
+        for i in stretches:
+            far = i.end if i.closed_by is not None else float("inf")
+            if any(
+                (own == "OUT_OF_SERVICE" and i.start - margin <= t <= far + margin)
+                or (own is None and _inside(t, [i], margin) is not None)
+                for t, own in served
+            ):
+                count += 1
+    return count
+
+
+def no_publish_while_out_of_service(run: RunView, opts: Options, notes: list[str]) -> Checked:
     published = run.node_events("publish")
     if not published:
         raise NotCheckable(
@@ -86,14 +113,16 @@ def no_publish_while_out_of_service(run: RunView, opts: Options, notes: list[str
             )
             out.append(Violation(NO_PUBLISH, message, proof(hit.opened_by, ev, hit.closed_by)))
     notes.append(f"{len(published)} publish events")
-    return out
+    return Checked(
+        out, _running_stretches(run, down, opts.margin), "out-of-service stretches of a running node"
+    )
 
 
 # -- 2. no successful REST answer while OUT_OF_SERVICE, except SystemInfo ------------------------------
 NO_REST = "no-rest-success-while-out-of-service"
 
 
-def no_rest_success_while_out_of_service(run: RunView, opts: Options, notes: list[str]) -> list[Violation]:
+def no_rest_success_while_out_of_service(run: RunView, opts: Options, notes: list[str]) -> Checked:
     answers = run.node_events("request")
     if not answers:
         raise NotCheckable(
@@ -102,9 +131,10 @@ def no_rest_success_while_out_of_service(run: RunView, opts: Options, notes: lis
         )
     down = {node: run.out_of_service(node) for node in run.nodes()}
     out: list[Violation] = []
+    gated = 0  # answers given while OUT_OF_SERVICE, whatever their status: what the rule is about
     for ev in answers:
         status = ev.get("status")
-        if not isinstance(status, int) or not 200 <= status < 300 or _is_system_info(ev.get("path")):
+        if not isinstance(status, int) or _is_system_info(ev.get("path")):
             continue
         if not str(ev.get("path", "")).startswith("/finesse/api"):
             continue  # desktop content (gadgets) is not behind the 503 gate
@@ -112,6 +142,10 @@ def no_rest_success_while_out_of_service(run: RunView, opts: Options, notes: lis
         if own == "IN_SERVICE":
             continue  # the node's own state when it answered beats the observer's sampled view
         hit = _inside(run.at(ev), down.get(ev["source"], []), opts.margin)
+        if own == "OUT_OF_SERVICE" or hit is not None:
+            gated += 1
+        if not 200 <= status < 300:
+            continue
         if own == "OUT_OF_SERVICE" and hit is None:
             message = (
                 f"{ev['source']} answered {ev.get('method', '')} {ev.get('path')} with {status} at "
@@ -125,7 +159,7 @@ def no_rest_success_while_out_of_service(run: RunView, opts: Options, notes: lis
             )
             out.append(Violation(NO_REST, message, proof(hit.opened_by, ev, hit.closed_by)))
     notes.append(f"{len(answers)} REST answers")
-    return out
+    return Checked(out, gated, "REST answers while OUT_OF_SERVICE (SystemInfo excepted)")
 
 
 # -- 3. every desktop converges to exactly one node -----------------------------------------------------
@@ -138,7 +172,7 @@ def _final_state(run: RunView, agent: str) -> str | None:
     return last if isinstance(last, str) else None
 
 
-def desktops_converge(run: RunView, opts: Options, notes: list[str]) -> list[Violation]:
+def desktops_converge(run: RunView, opts: Options, notes: list[str]) -> Checked:
     out: list[Violation] = []
     seen: Counter[str] = Counter()
     nodes = run.nodes()
@@ -166,7 +200,8 @@ def desktops_converge(run: RunView, opts: Options, notes: list[str]) -> list[Vio
             seen[verdict] += 1
     counts = ", ".join(f"{n} {k}" for k, n in sorted(seen.items()))
     notes.append(f"bound {opts.bound:g} s; desktops: {counts or 'none'}")
-    return out
+    judged = len(out) + sum(n for k, n in seen.items() if k.startswith("converged"))
+    return Checked(out, judged, "desktops judged")
 
 
 def _converged(
@@ -249,13 +284,15 @@ def race_window(run: RunView, agent: str, t: float, opts: Options) -> tuple[floa
     return end, opener
 
 
-def one_node_per_agent(run: RunView, opts: Options, notes: list[str]) -> list[Violation]:
+def one_node_per_agent(run: RunView, opts: Options, notes: list[str]) -> Checked:
     out: list[Violation] = []
     node_view = {str(e.get("agent")) for e in run.node_events("agent_signed_in")}
     agents = sorted(set(run.agents("desktop")) | set(run.agents("ippa")) | node_view)
+    both = 0  # agents seen on two nodes: the only ones whose views can overlap
     for agent in agents:
         spans = run.client_spans("desktop", agent) + run.client_spans("ippa", agent)
         spans += run.node_view_spans(agent)
+        both += len({s.node for s in spans}) > 1
         for a, b in combinations(spans, 2):
             found = _overlap(run, agent, a, b, opts)
             if found is not None:
@@ -271,7 +308,7 @@ def one_node_per_agent(run: RunView, opts: Options, notes: list[str]) -> list[Vi
             "(with agent_signed_out, forced_logout) events giving the nodes' view"
         )
     notes.append(f"{len(agents)} agents")
-    return out
+    return Checked(out, both, "agents signed in on both nodes at some time")
 
 
 def _whose(span: Span) -> str:
@@ -313,7 +350,7 @@ def _trouble(run: RunView, agent: str, node: str, start: float, end: float, marg
     return None
 
 
-def no_return_after_move(run: RunView, opts: Options, notes: list[str]) -> list[Violation]:
+def no_return_after_move(run: RunView, opts: Options, notes: list[str]) -> Checked:
     out: list[Violation] = []
     movers = 0
     for agent in run.agents("desktop"):
@@ -339,8 +376,7 @@ def no_return_after_move(run: RunView, opts: Options, notes: list[str]) -> list[
             if isinstance(to, str):
                 visited.add(to)
             arrival = move
-    notes.append(f"{movers} desktops moved")
-    return out
+    return Checked(out, movers, "desktops that moved")
 
 
 # -- 6. cached credentials are honoured for exactly 30 minutes ----------------------------------------
@@ -348,7 +384,7 @@ CACHE = "credential-cache-30-min"
 AWDB_DOWN = frozenset({"awdb_unavailable", "awdb_timeout"})
 
 
-def credential_cache(run: RunView, opts: Options, notes: list[str]) -> list[Violation]:
+def credential_cache(run: RunView, opts: Options, notes: list[str]) -> Checked:
     auths = run.node_events("auth")
     if not auths:
         raise NotCheckable(
@@ -358,14 +394,30 @@ def credential_cache(run: RunView, opts: Options, notes: list[str]) -> list[Viol
         )
     out: list[Violation] = []
     filled: dict[tuple[str, str], Event] = {}  # the AWDB success that filled each node's entry
+    judged = 0  # answers from the cache, and refusals with the AWDBs unreachable
+    # A node fills its cache when the AWDB answers, but reports that success when the request that
+    # asked resumes: a concurrent request for the same agent can be served from the fresh entry, and
+    # reported, in between. Such a hit is followed, within the margin, by the success that filled it.
+    fills: dict[tuple[str, str], list[float]] = {}
+    for ev in auths:
+        if ev.get("ok") is True and str(ev.get("via", "")).startswith("awdb"):
+            fills.setdefault((ev["source"], str(ev.get("agent"))), []).append(run.at(ev))
     for ev in auths:
         key = (ev["source"], str(ev.get("agent")))
         via, ok = ev.get("via"), ev.get("ok") is True
+        judged += (ok and via == "cache") or (not ok and ev.get("reason") in AWDB_DOWN)
         entry = filled.get(key)
         age = run.at(ev) - run.at(entry) if entry is not None else None
+        t = run.at(ev)
+        filled_meanwhile = any(t <= f <= t + opts.margin for f in fills.get(key, ()))
         if ok and isinstance(via, str) and via.startswith("awdb"):
             filled[key] = ev
-        elif ok and via == "cache" and (age is None or age > opts.cache_ttl + opts.margin):
+        elif (
+            ok
+            and via == "cache"
+            and (age is None or age > opts.cache_ttl + opts.margin)
+            and not filled_meanwhile
+        ):
             when = "with no AWDB success before" if age is None else f"{age:.0f} s after the AWDB success"
             message = f"{ev['source']} authenticated {key[1]} from its cache {when}: the entry lives 30 min"
             out.append(Violation(CACHE, message, proof(entry, ev)))
@@ -381,15 +433,18 @@ def credential_cache(run: RunView, opts: Options, notes: list[str]) -> list[Viol
             )
             out.append(Violation(CACHE, message, proof(entry, ev)))
     notes.append(f"{len(auths)} authentications")
-    return out
+    return Checked(out, judged, "authentications from the cache or refused with the AWDBs unreachable")
 
 
 # -- 7. forced logouts carry code 255 --------------------------------------------------------------------
 REASON_CODE = "forced-logout-code-255"
 
 
-def forced_logout_code(run: RunView, opts: Options, notes: list[str]) -> list[Violation]:
+def forced_logout_code(run: RunView, opts: Options, notes: list[str]) -> Checked:
     logouts = run.node_events("forced_logout")
+    if not logouts and run.node_events("agent_signed_in"):
+        # The nodes log their sessions (event_log), and with them their forced logouts: none happened.
+        return Checked([], 0, "forced logouts")
     if not logouts:
         raise NotCheckable(
             "the history has no finesse-*/forced_logout events (none happened, or nodes do not record "
@@ -402,8 +457,7 @@ def forced_logout_code(run: RunView, opts: Options, notes: list[str]) -> list[Vi
             who = f"{ev['source']} forced {ev.get('agent')} out"
             message = f"{who} with reason code {code!r}, not {opts.reason_code}"
             out.append(Violation(REASON_CODE, message, (ev,)))
-    notes.append(f"{len(logouts)} forced logouts")
-    return out
+    return Checked(out, len(logouts), "forced logouts")
 
 
 # -- 8. IPPA: never moves by itself; SERVER_UNAVAILABLE only after three failed attempts ----------------
@@ -420,12 +474,15 @@ def _manual_sign_in(run: RunView, agent: str, node: str, start: float, end: floa
     )  # fmt: skip
 
 
-def ippa_stays_on_its_node(run: RunView, opts: Options, notes: list[str]) -> list[Violation]:
+def ippa_stays_on_its_node(run: RunView, opts: Options, notes: list[str]) -> Checked:
     out: list[Violation] = []
     phones = run.agents("ippa")
+    tempted = 0  # phones that lost their node: the ones a desktop's logic would have moved
     for agent in phones:
         last: Event | None = None
-        for ev in run.client_events("ippa", agent):
+        events = run.client_events("ippa", agent)
+        tempted += any(e["event"] == "failover_detected" for e in events)
+        for ev in events:
             node = node_of(ev)
             if node is None:
                 continue
@@ -438,13 +495,13 @@ def ippa_stays_on_its_node(run: RunView, opts: Options, notes: list[str]) -> lis
                 out.append(Violation(IPPA_STAYS, message, proof(last, ev)))
             last = ev
     notes.append(f"{len(phones)} IP Phone Agents")
-    return out
+    return Checked(out, tempted, "IP Phone Agents that lost their node")
 
 
 IPPA_RESETS = frozenset({"SIGNED_IN", "SIGN_IN_SCREEN", "SIGNING_IN", "SIGNED_OUT"})
 
 
-def ippa_unavailable_after_attempts(run: RunView, opts: Options, notes: list[str]) -> list[Violation]:
+def ippa_unavailable_after_attempts(run: RunView, opts: Options, notes: list[str]) -> Checked:
     out: list[Violation] = []
     need = opts.ippa_attempts * opts.ippa_poll  # the first attempt comes one poll after detection
     shown = 0
@@ -468,8 +525,8 @@ def ippa_unavailable_after_attempts(run: RunView, opts: Options, notes: list[str
                         f"IP Phone Agent {agent} declared the server unavailable after {attempts} attempts"
                     )
                     out.append(Violation(IPPA_UNAVAILABLE, message, proof(detected, ev)))
-    notes.append(f"{shown} SERVER_UNAVAILABLE screens; at least {need:g} s after detection")
-    return out
+    notes.append(f"at least {need:g} s after detection")
+    return Checked(out, shown, "SERVER_UNAVAILABLE screens")
 
 
 def _too_early(
@@ -495,7 +552,7 @@ FAILOVERS_FINISH = "failovers-finish"
 FAILOVER_ABANDONED = frozenset({"browser_close", "browser_crash", "browser_refresh", "token_expired"})
 
 
-def failovers_finish(run: RunView, opts: Options, notes: list[str]) -> list[Violation]:
+def failovers_finish(run: RunView, opts: Options, notes: list[str]) -> Checked:
     out: list[Violation] = []
     pending = 0
     nodes = run.nodes()
@@ -528,41 +585,55 @@ def failovers_finish(run: RunView, opts: Options, notes: list[str]) -> list[Viol
             f"{_secs(max(run.at(open_at), t_anchor))})"
         )
         out.append(Violation(FAILOVERS_FINISH, message, proof(open_at, anchor, events[-1])))
-    notes.append(
-        f"{detected} failovers detected, {pending} still running at the end (within the bound or no node up)"
-    )
-    return out
+    notes.append(f"{pending} still running at the end (within the bound or no node up)")
+    return Checked(out, detected, "desktop failovers detected")
 
 
 INVARIANTS: tuple[Invariant, ...] = (
     Invariant(
         NO_PUBLISH, "no event published by a node while OUT_OF_SERVICE (SystemInfo excepted)",
         no_publish_while_out_of_service,
+        "a node out of service while it runs: its Prosody or the active CTI side down (a killed node "
+        "publishes nothing and proves nothing)",
     ),
     Invariant(
         NO_REST, "no 2xx REST answer from a node while OUT_OF_SERVICE (SystemInfo excepted)",
         no_rest_success_while_out_of_service,
+        "REST requests other than SystemInfo to a running node out of service (its Prosody or the "
+        "active CTI side down; chaos-run's API client asks every two seed seconds)",
     ),
     Invariant(
         CONVERGE, "every desktop on exactly one node within the bound after the last disturbance",
-        desktops_converge,
+        desktops_converge, "desktops signed in at the end of the run",
     ),
     Invariant(
-        ONE_NODE, "an agent never signed in on two nodes at once outside the race window", one_node_per_agent
+        ONE_NODE, "an agent never signed in on two nodes at once outside the race window", one_node_per_agent,
+        "agents that move to the other node: a node killed, a network glitch",
     ),
     Invariant(
-        NO_RETURN, "a desktop goes back to a node it left only if its new node failed", no_return_after_move
+        NO_RETURN, "a desktop goes back to a node it left only if its new node failed", no_return_after_move,
+        "desktops that move: a node or its Prosody killed, a network glitch",
     ),
-    Invariant(CACHE, "cached credentials honoured for exactly 30 minutes", credential_cache),
-    Invariant(REASON_CODE, "forced logouts carry reason code 255", forced_logout_code),
     Invariant(
-        IPPA_STAYS, "an IP Phone Agent never moves to the other node by itself", ippa_stays_on_its_node
+        CACHE, "cached credentials honoured for exactly 30 minutes", credential_cache,
+        "authentications answered from the cache (requests after a sign-in, a browser refresh) or "
+        "refused with both AWDBs unreachable",
+    ),
+    Invariant(
+        REASON_CODE, "forced logouts carry reason code 255", forced_logout_code,
+        "a forced logout: a browser closed (60 s) or crashed (120 + 60 s) while its node stays IN_SERVICE",
+    ),
+    Invariant(
+        IPPA_STAYS, "an IP Phone Agent never moves to the other node by itself", ippa_stays_on_its_node,
+        "IP Phone Agents in the swarm and their node killed",
     ),
     Invariant(
         IPPA_UNAVAILABLE, "IPPA shows SERVER_UNAVAILABLE only after 3 failed attempts (15 s)",
         ippa_unavailable_after_attempts,
+        "IP Phone Agents whose node stays down longer than three attempts (15 s)",
     ),
     Invariant(
-        FAILOVERS_FINISH, "every desktop failover_detected is followed by failover_done", failovers_finish
+        FAILOVERS_FINISH, "every desktop failover_detected is followed by failover_done", failovers_finish,
+        "desktop failovers: a node, its Prosody or the active CTI side down, a network glitch",
     ),
 )  # fmt: skip

@@ -58,6 +58,17 @@ class NotCheckable(Exception):
     """The history lacks the events an invariant needs; the message says which."""
 
 
+@dataclass(frozen=True)
+class Checked:
+    """What one invariant found, and what it was checked on: ``on`` things (``what``, a plural:
+    "forced logouts"). ``on == 0`` with no violation means the run never put the rule to the test
+    (no phone lost its node, no forced logout happened): it held on nothing, and says so."""
+
+    violations: list[Violation]
+    on: int
+    what: str
+
+
 def proof(*events: Event | None) -> tuple[Event, ...]:
     """The given events without Nones and duplicates, in time order."""
     seen: set[int] = set()
