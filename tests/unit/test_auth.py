@@ -162,6 +162,23 @@ async def test_concurrent_requests_during_failover_make_one_awdb_query() -> None
     assert fake.calls == 2
 
 
+async def test_the_awdb_success_is_reported_before_any_hit_on_the_entry_it_filled() -> None:
+    """A request served from the entry the AWDB just filled, while the request that asked has not yet
+    resumed, must not be reported first: the run's history would show a cache hit with no AWDB success
+    before it (the checker's 30-minute cache rule reads that order)."""
+    auth, _fake, _ = make_auth()
+    reported: list[tuple[str, bool, str]] = []
+    auth.on_result = lambda user, ok, via, _reason: reported.append((user, ok, via))
+    others: list[asyncio.Task[AuthUser]] = []
+    # Called inside the lookup right after the fill: this request runs before the asker resumes.
+    auth.on_verified = lambda _u, _p: others.append(
+        asyncio.ensure_future(auth.authenticate("1000", "pass1000"))
+    )
+    assert await auth.authenticate("agent0001", "pass1000") == ALICE
+    assert await others[0] == ALICE
+    assert reported == [("agent0001", True, "awdb"), ("1000", True, "cache")]
+
+
 async def test_five_bad_passwords_lock_the_account_for_five_minutes() -> None:
     auth, fake, clock = make_auth()
     for _ in range(5):

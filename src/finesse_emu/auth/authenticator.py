@@ -88,6 +88,7 @@ class Authenticator:
         # Concurrent requests for the same credentials share one AWDB query (no stampede on failover).
         flight = (key, self.cache.digest(password))
         task = self._inflight.get(flight)
+        leader = task is None
         if task is None:
             task = asyncio.ensure_future(self._lookup(username, password, key, now))
             self._inflight[flight] = task
@@ -97,8 +98,12 @@ class Authenticator:
         except AuthError as exc:
             self._report(username, False, "", exc.reason.value)
             raise
-        self._report(username, True, str(getattr(self.backend, "current", "") or "awdb"))
+        if not leader:  # the leader's success was reported by _lookup, when it filled the cache
+            self._report(username, True, self._via())
         return user
+
+    def _via(self) -> str:
+        return str(getattr(self.backend, "current", "") or "awdb")
 
     async def _lookup(self, username: str, password: str, key: str, now: float) -> AuthUser:
         self.awdb_lookups += 1
@@ -127,6 +132,9 @@ class Authenticator:
         self._failures.pop(f"agent:{user.id}", None)
         # "cached ... for 30 minutes from the time of the request"
         self.cache.put(username, password, user, now)
+        # Reported in the same step as the fill: a concurrent request's hit on the fresh entry can
+        # never be reported before the success that filled it (the history's cache rule relies on it).
+        self._report(username, True, self._via())
         if self.on_verified is not None:
             try:
                 self.on_verified(user, password)

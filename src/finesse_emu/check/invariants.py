@@ -395,29 +395,15 @@ def credential_cache(run: RunView, opts: Options, notes: list[str]) -> Checked:
     out: list[Violation] = []
     filled: dict[tuple[str, str], Event] = {}  # the AWDB success that filled each node's entry
     judged = 0  # answers from the cache, and refusals with the AWDBs unreachable
-    # A node fills its cache when the AWDB answers, but reports that success when the request that
-    # asked resumes: a concurrent request for the same agent can be served from the fresh entry, and
-    # reported, in between. Such a hit is followed, within the margin, by the success that filled it.
-    fills: dict[tuple[str, str], list[float]] = {}
-    for ev in auths:
-        if ev.get("ok") is True and str(ev.get("via", "")).startswith("awdb"):
-            fills.setdefault((ev["source"], str(ev.get("agent"))), []).append(run.at(ev))
     for ev in auths:
         key = (ev["source"], str(ev.get("agent")))
         via, ok = ev.get("via"), ev.get("ok") is True
         judged += (ok and via == "cache") or (not ok and ev.get("reason") in AWDB_DOWN)
         entry = filled.get(key)
         age = run.at(ev) - run.at(entry) if entry is not None else None
-        t = run.at(ev)
-        filled_meanwhile = any(t <= f <= t + opts.margin for f in fills.get(key, ()))
         if ok and isinstance(via, str) and via.startswith("awdb"):
             filled[key] = ev
-        elif (
-            ok
-            and via == "cache"
-            and (age is None or age > opts.cache_ttl + opts.margin)
-            and not filled_meanwhile
-        ):
+        elif ok and via == "cache" and (age is None or age > opts.cache_ttl + opts.margin):
             when = "with no AWDB success before" if age is None else f"{age:.0f} s after the AWDB success"
             message = f"{ev['source']} authenticated {key[1]} from its cache {when}: the entry lives 30 min"
             out.append(Violation(CACHE, message, proof(entry, ev)))
