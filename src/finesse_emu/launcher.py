@@ -11,6 +11,11 @@ is started without one, needs the deployment's token (random per deployment, or 
 token is in ``<run_dir>/admin-token`` (mode 0600), named by deployment.json's ``admin_token_file``;
 components read it from that file (``--admin-token-file``: never on a command line), and ``chaos``,
 the scenario runner and the swarm find it there (:func:`read_admin_token`).
+
+XMPP: each Prosody holds an account per agent of the directory (the agent's Finesse password) and
+the ``finesse`` account the nodes publish with, whose password is random per deployment, in
+``<run_dir>/xmpp-password`` (mode 0600, deployment.json's ``xmpp_password_file``), read by both
+Prosody processes and both nodes from that file, and never printed.
 """
 
 from __future__ import annotations
@@ -50,11 +55,12 @@ from finesse_emu.topology import (
     check_network,
     on_network,
 )
-from finesse_emu.xmpp.prosody import ProsodyProcess, prosody_binary
+from finesse_emu.xmpp.prosody import ProsodyProcess, agent_accounts, prosody_binary
 
 log = get_logger()
 STATE_FILE = "deployment.json"
 TOKEN_FILE = "admin-token"  # the deployment's control-plane token, mode 0600
+XMPP_PASSWORD_FILE = "xmpp-password"  # the finesse XMPP account's password, mode 0600
 SAMPLE_AGENTS = 5
 
 
@@ -220,6 +226,10 @@ class Deployment:
     def token_path(self) -> Path:
         return (self.run_dir / TOKEN_FILE).absolute()
 
+    @property
+    def xmpp_password_path(self) -> Path:
+        return (self.run_dir / XMPP_PASSWORD_FILE).absolute()
+
     def _admin_args(self) -> list[str]:
         """Every component's control-plane option: the token's file, never the token itself."""
         return [] if self.admin_token is None else ["--admin-token-file", str(self.token_path)]
@@ -260,6 +270,7 @@ class Deployment:
             "awdb_urls": [f"http://{self.ep(a).host}:{a.port}" for a in (AWDB_A, AWDB_B)],
             "xmpp_host": ep.host,
             "xmpp_port": XMPP_C2S_PORT,
+            "xmpp_password_file": str(self.xmpp_password_path),
             "run_dir": str(self.run_dir / ep.name),
             **self.node_options,
         }
@@ -311,16 +322,11 @@ class Deployment:
                 # Side A is the preferred side: it must be active before B starts, or a slow start
                 # on a busy machine lets B take over first (the deployment would begin on side B).
                 await self._wait_healthy(c, "active")
+        # The finesse account's password: new for every deployment, in a file only (never printed).
+        write_token_file(self.xmpp_password_path, secrets.token_urlsafe(24))
+        accounts = agent_accounts(self.agents)
         for name, ep in (("xmpp-a", self.ep(FINESSE_A)), ("xmpp-b", self.ep(FINESSE_B))):
-            prosody = ProsodyProcess(
-                ep.host,
-                host=ep.host,
-                c2s_port=XMPP_C2S_PORT,
-                http_port=XMPP_HTTP_PORT,
-                run_dir=self.run_dir / name,
-                # A crashed browser is detected within 120 s, scaled like every timer of the run.
-                crash_detection=Timers.build(self.time_scale).browser_crash_detection,
-            )
+            prosody = self.prosody(name, ep, accounts)
             await prosody.start()
             c = Component(name, "xmpp", ep.host, {"xmpp": XMPP_C2S_PORT, "http": XMPP_HTTP_PORT})
             c.prosody = prosody
@@ -341,6 +347,21 @@ class Deployment:
             if c.health_port is not None:
                 await self._wait_healthy(c)
         self.write_state()
+
+    def prosody(self, name: str, ep: Endpoint, accounts: dict[str, str] | None = None) -> ProsodyProcess:
+        """The Notification Service of the node at ``ep``: real password checks, every agent's
+        account (``accounts``, default: from the deployment's agents) and the finesse account's."""
+        return ProsodyProcess(
+            ep.host,
+            host=ep.host,
+            c2s_port=XMPP_C2S_PORT,
+            http_port=XMPP_HTTP_PORT,
+            run_dir=self.run_dir / name,
+            accounts=agent_accounts(self.agents) if accounts is None else accounts,
+            service_password_file=self.xmpp_password_path,
+            # A crashed browser is detected within 120 s, scaled like every timer of the run.
+            crash_detection=Timers.build(self.time_scale).browser_crash_detection,
+        )
 
     def check_ports(self) -> None:
         """Fail before starting anything when an address of this deployment is taken: a health check
@@ -383,6 +404,8 @@ class Deployment:
             "time_scale": self.time_scale,
             # Where the control planes' token is (None: they take none); the token is not here.
             "admin_token_file": None if self.admin_token is None else str(self.token_path),
+            # The finesse XMPP account's password file (0600); the password is not here.
+            "xmpp_password_file": str(self.xmpp_password_path),
             "components": [c.to_json() for c in self.components],
             "sample_agents": [
                 {"id": a.id, "login": a.login, "password": a.password, "extension": a.extension}

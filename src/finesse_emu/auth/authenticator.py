@@ -32,8 +32,6 @@ class Authenticator:
         self._locked_until: dict[str, float] = {}
         self._next_purge = 0.0
         self.awdb_lookups = 0
-        # Called with (user, password) each time the AWDB itself vouched for the credentials.
-        self.on_verified: Callable[[AuthUser, str], None] | None = None
         # Called with (username, ok, via, reason) for every authentication: via is "cache" or the
         # AWDB that answered (a run's history records them: the 30-minute cache is checkable).
         self.on_result: Callable[[str, bool, str, str], None] | None = None
@@ -96,9 +94,4 @@ class Authenticator:
         self._failures.pop(key, None)
         # "cached ... for 30 minutes from the time of the request"
         self.cache.put(username, password, user, now)
-        if self.on_verified is not None:
-            try:
-                self.on_verified(user, password)
-            except Exception:  # a hook's failure must not fail the authentication
-                log.exception("auth_on_verified_failed", user=user.id)
         return user

@@ -10,6 +10,7 @@ The config file is YAML with the fields of :class:`finesse_emu.server.node.NodeC
     awdb_urls: [http://127.0.10.3:1433, http://127.0.10.4:1433]
     xmpp_host: 127.0.10.7
     xmpp_port: 5222
+    xmpp_password_file: run/xmpp-password   # the finesse XMPP account's password (mode 0600)
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--admin-port", type=int)
     p.add_argument("--xmpp-host")
     p.add_argument("--xmpp-port", type=int)
+    p.add_argument("--xmpp-password-file", help="the file holding the finesse XMPP account's password")
     p.add_argument("--run-dir")
     # The control plane listens on the node's host (its admin_port); its token, if any: these
     # options, else the config's admin_token, else $FINESSE_EMU_ADMIN_TOKEN.
@@ -105,10 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {
         "name": args.name, "role": args.role, "host": args.host, "http_port": args.http_port,
         "https_port": args.https_port, "admin_port": args.admin_port, "xmpp_host": args.xmpp_host,
-        "xmpp_port": args.xmpp_port, "run_dir": args.run_dir,
+        "xmpp_port": args.xmpp_port, "xmpp_password_file": args.xmpp_password_file, "run_dir": args.run_dir,
     }  # fmt: skip
     try:
         config = load_config(args.config, overrides)
+        if config.xmpp_host:
+            config.xmpp_password()  # a missing or unreadable password file fails here, not at login
         timers = Timers.build(args.time_scale)
         if config.admin_port != -1:
             hint = "host: 127.0.0.1 in the node config, or --host"

@@ -114,9 +114,9 @@ class NodeConfig:
     xmpp_host: str | None = None  # this node's Prosody (None: no notifications)
     xmpp_port: int = 5222
     xmpp_domain: str = ""  # "" = host
-    # The Prosody data directory when it checks passwords (auth internal_plain): the node writes an
-    # agent's XMPP account there once the AWDB has vouched for the agent's credentials.
-    xmpp_accounts_dir: str | None = None
+    # The file holding the password of the `finesse` XMPP account this node publishes with (random
+    # per deployment, mode 0600: <run_dir>/xmpp-password, /secrets/xmpp-password in containers).
+    xmpp_password_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
     run_dir: str = ""  # for the generated certificate
@@ -137,6 +137,14 @@ class NodeConfig:
     @property
     def domain(self) -> str:
         return self.xmpp_domain or self.host
+
+    def xmpp_password(self) -> str:
+        """The ``finesse`` account's password, from ``xmpp_password_file``; ValueError if missing."""
+        from finesse_emu.xmpp.prosody import read_secret_file
+
+        if not self.xmpp_password_file:
+            raise ValueError("xmpp_host needs xmpp_password_file: the finesse XMPP account's password")
+        return read_secret_file(self.xmpp_password_file, "xmpp_password_file")
 
 
 FAULT_KINDS = [
@@ -173,6 +181,7 @@ class FinesseNode:
                 config.xmpp_host,
                 config.xmpp_port,
                 config.domain,
+                config.xmpp_password(),
                 on_presence=self.on_agent_presence,
                 on_connection_change=self.on_notification_change,
             )
@@ -192,8 +201,6 @@ class FinesseNode:
         self.notifier = notifier
         self.awdb = AwdbClient(config.awdb_urls, self.timers.awdb_request_timeout)
         self.authenticator = Authenticator(self.awdb, self.timers, self.clock)
-        if config.xmpp_accounts_dir:
-            self.authenticator.on_verified = self._provision_xmpp_account
         if config.event_log:
             self.authenticator.on_result = lambda user, ok, via, reason: log.info(
                 "finesse_auth", agent=user, ok=ok, via=via, reason=reason
@@ -595,14 +602,6 @@ class FinesseNode:
         except CtiRequestError as exc:
             self.stats["forced_logout_failed"] += 1
             log.warning("finesse_forced_logout_failed", agent=action.agent_id, error=str(exc))
-
-    def _provision_xmpp_account(self, user: AuthUser, password: str) -> None:
-        """The Notification Service accepts the agent with the password the AWDB just accepted."""
-        from finesse_emu.xmpp.prosody import write_accounts
-
-        assert self.config.xmpp_accounts_dir is not None
-        write_accounts(Path(self.config.xmpp_accounts_dir), self.config.domain, {user.id: password})
-        self.stats["xmpp_accounts_written"] += 1
 
     async def _provision_subscriptions(self) -> None:
         """Every agent of the directory gets its nodes and subscriptions once the Notification
