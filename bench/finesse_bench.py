@@ -33,7 +33,7 @@ from bench.cti_bench import print_table
 from finesse_emu.logs import configure_logging
 from finesse_emu.procs import Proc, cti_stub_argv, free_port, wait_health
 from finesse_emu.xmpp.agent_client import AgentXmpp
-from finesse_emu.xmpp.prosody import ProsodyProcess
+from finesse_emu.xmpp.prosody import ProsodyProcess, agent_accounts
 
 HOST = "127.0.0.1"
 API = "/finesse/api"
@@ -102,9 +102,11 @@ class Deployment:
             k: free_port()
             for k in ("a", "b", "la", "lb", "adm_a", "adm_b", "awdb", "awdb_adm", "http", "adm")
         }
+        # Real passwords, as every deployment: the stubs' agents, finesse's in prosody/xmpp-password.
         self.prosody = ProsodyProcess(
-            HOST, host=HOST, c2s_port=free_port(), http_port=free_port(), run_dir=workdir / "prosody"
-        )
+            HOST, host=HOST, c2s_port=free_port(), http_port=free_port(), run_dir=workdir / "prosody",
+            accounts=agent_accounts(agents),
+        )  # fmt: skip
         self.procs: list[Proc] = []
         self.node: Proc | None = None
 
@@ -139,6 +141,7 @@ class Deployment:
             "awdb_urls": [f"http://{HOST}:{p['awdb']}"],
             "xmpp_host": HOST,
             "xmpp_port": self.prosody.c2s_port,
+            "xmpp_password_file": str(self.prosody.config.password_file),
         }
         cfg = self.workdir / "finesse-a.yaml"
         cfg.write_text(yaml.safe_dump(config))

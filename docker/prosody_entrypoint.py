@@ -16,8 +16,11 @@ publishes the ports on 127.0.0.1 only). ``local_interfaces`` (local-only service
 ``s2s_interfaces`` and ``https_interfaces``, stay on 127.0.0.1. Any other line that names the
 loopback address makes this fail rather than guess.
 
-Only the ``insecure`` account scheme is offered: ``internal_plain`` needs the node to write account
-files into Prosody's data directory (``xmpp_accounts_dir``), i.e. a volume shared by two services.
+Passwords are checked, as by the launcher's Prosody: ``--agents`` (a count or an agent file, the
+same value the AWDB and CTI stubs are given) makes an account per agent with its Finesse password,
+and ``--service-password-file`` (``/secrets/xmpp-password``, the file the finesse nodes read as
+``xmpp_password_file``) holds the password of ``finesse``, the account the nodes publish with. So the
+accounts need no volume shared with the nodes.
 """
 
 from __future__ import annotations
@@ -29,8 +32,16 @@ import re
 import sys
 from pathlib import Path
 
+import yaml
+
 from finesse_emu.topology import XMPP_C2S_PORT, XMPP_HTTP_PORT
-from finesse_emu.xmpp.prosody import ProsodyConfig, ProsodyError, prepare_run_dir, prosody_binary
+from finesse_emu.xmpp.prosody import (
+    ProsodyConfig,
+    ProsodyError,
+    agent_accounts,
+    prepare_run_dir,
+    prosody_binary,
+)
 
 RENDER_HOST = "127.0.0.1"
 _INTERFACES_LINE = re.compile(r'^(?P<key>[a-z0-9_]*interfaces) = \{ "127\.0\.0\.1" \}$')
@@ -54,6 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--http-port", type=int, default=XMPP_HTTP_PORT, help=f"BOSH and WebSocket, default {XMPP_HTTP_PORT}"
     )
     p.add_argument("--run-dir", required=True, help="config, plugin, data and log directory")
+    p.add_argument(
+        "--agents",
+        required=True,
+        help="agents to generate, or an agent file (YAML, JSON or CSV): each gets an XMPP account with "
+        "its Finesse password (give the AWDB and CTI stubs' --agents)",
+    )
+    p.add_argument(
+        "--service-password-file",
+        required=True,
+        help="the file holding the password of the finesse account the nodes publish with",
+    )
     p.add_argument("--bind", type=bind_address, default="0.0.0.0", help="listen address (default 0.0.0.0)")
     p.add_argument("--log-level", default="warn", choices=["debug", "info", "warn", "error"])
     p.add_argument("--print-config", action="store_true", help="write the run directory, print, do not exec")
@@ -68,6 +90,8 @@ def config_for(args: argparse.Namespace) -> ProsodyConfig:
         host=RENDER_HOST,
         c2s_port=args.c2s_port,
         http_port=args.http_port,
+        accounts=agent_accounts(args.agents),
+        service_password_file=Path(args.service_password_file),
         log_level=args.log_level,
     )
 
@@ -99,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         prepare_run_dir(cfg)
         text = rebind(cfg.config_path.read_text(), args.bind)
         cfg.config_path.write_text(text)
-    except (OSError, ValueError, ProsodyError) as exc:
+    except (OSError, ValueError, ProsodyError, yaml.YAMLError) as exc:
         print(f"emu-prosody: {exc}", file=sys.stderr)
         return 2
     if binary is None:

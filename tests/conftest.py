@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from finesse_emu.procs import free_port
-from finesse_emu.xmpp.prosody import ProsodyNotFound, ProsodyProcess, prosody_binary
+from finesse_emu.xmpp.prosody import ProsodyNotFound, ProsodyProcess, agent_accounts, prosody_binary
 
 ProsodyFactory = Callable[..., ProsodyProcess]
+# The fixtures' agent directory: agents 1000..1099, password pass<id> (finesse_emu.directory.generate).
+FIXTURE_AGENTS = 100
 
 
 def require_prosody() -> str:
@@ -27,15 +29,20 @@ async def prosody_factory(tmp_path: Path) -> AsyncIterator[ProsodyFactory]:
     """Build (not start) Prosody processes on free loopback ports; all are killed at teardown.
 
     ``factory(domain="emu.test", host="127.0.0.1", **kwargs)``; each gets its own run dir under
-    tmp_path (config and prosody.log kept there for post-mortems).
+    tmp_path (config and prosody.log kept there for post-mortems). Passwords are checked, as in
+    every deployment mode: an account per agent of FIXTURE_AGENTS (``accounts=`` for others) and
+    ``finesse`` with a random password (``proc.service_password``).
     """
     require_prosody()
     made: list[ProsodyProcess] = []
 
     def factory(domain: str = "emu.test", host: str = "127.0.0.1", **kwargs: Any) -> ProsodyProcess:
+        if kwargs.get("auth", "internal_plain") != "internal_plain":
+            pytest.fail("test fixtures check passwords (auth='internal_plain'), as every deployment does")
+        kwargs.setdefault("accounts", agent_accounts(FIXTURE_AGENTS))
         kwargs.setdefault("c2s_port", free_port(host))
         kwargs.setdefault("http_port", free_port(host))
-        run_dir = tmp_path / f"prosody-{len(made)}"
+        run_dir = kwargs.pop("run_dir", tmp_path / f"prosody-{len(made)}")
         proc = ProsodyProcess(domain, host=host, run_dir=run_dir, **kwargs)
         made.append(proc)
         return proc
@@ -49,7 +56,7 @@ async def prosody_factory(tmp_path: Path) -> AsyncIterator[ProsodyFactory]:
 
 @pytest.fixture
 async def prosody(prosody_factory: ProsodyFactory) -> ProsodyProcess:
-    """A started Prosody for domain ``emu.test`` on 127.0.0.1 (insecure auth, finesse roster)."""
+    """A started Prosody for domain ``emu.test`` on 127.0.0.1 (real passwords, finesse roster)."""
     proc = prosody_factory()
     await proc.start()
     return proc

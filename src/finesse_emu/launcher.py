@@ -14,11 +14,17 @@ components read it from that file (``--admin-token-file``: never on a command li
 the scenario runner and the swarm find it there (:func:`read_admin_token`).
 
 Per-deployment secrets (:func:`write_secrets`, also ``finesse-emu secrets DIR`` for compose and
-Kubernetes) live next to it and are kept from one ``up`` to the next: ``xmpp-password`` and
-``awdb-password`` (0600), the deployment's certificate authority ``ca.crt`` (0644) and ``ca.key``
-(0600), and each node's ``<node>.crt`` / ``<node>.key``, the certificate its HTTPS port presents,
-issued by that CA for the node's address and name (finesse_emu/tls.py). ``up`` and ``status`` print
-where ``ca.crt`` is: clients trust it instead of turning certificate checks off.
+Kubernetes) live next to it: ``xmpp-password`` and ``awdb-password`` (0600, new with each ``up``),
+the deployment's certificate authority ``ca.crt`` (0644) and ``ca.key`` (0600), and each node's
+``<node>.crt`` / ``<node>.key``, the certificate its HTTPS port presents, issued by that CA for the
+node's address and name (finesse_emu/tls.py); the CA and certificates are kept from one ``up`` to
+the next. ``up`` and ``status`` print where ``ca.crt`` is: clients trust it instead of turning
+certificate checks off.
+
+XMPP: each Prosody holds an account per agent of the directory (the agent's Finesse password) and
+the ``finesse`` account the nodes publish with, whose password is in ``xmpp-password``
+(deployment.json's ``xmpp_password_file``), read by both Prosody processes and both nodes from that
+file, and never printed.
 """
 
 from __future__ import annotations
@@ -70,7 +76,7 @@ from finesse_emu.topology import (
     check_network,
     on_network,
 )
-from finesse_emu.xmpp.prosody import ProsodyProcess, prosody_binary
+from finesse_emu.xmpp.prosody import ProsodyProcess, agent_accounts, prosody_binary
 
 log = get_logger()
 STATE_FILE = "deployment.json"
@@ -312,6 +318,10 @@ class Deployment:
     def awdb_password_path(self) -> Path:
         return self.secrets_dir / AWDB_PASSWORD_FILE
 
+    @property
+    def xmpp_password_path(self) -> Path:
+        return self.secrets_dir / XMPP_PASSWORD_FILE
+
     def _admin_args(self) -> list[str]:
         """Every component's control-plane option: the token's file, never the token itself."""
         return [] if self.admin_token is None else ["--admin-token-file", str(self.token_path)]
@@ -369,6 +379,7 @@ class Deployment:
             "awdb_password_file": str(self.awdb_password_path),
             "xmpp_host": ep.host,
             "xmpp_port": XMPP_C2S_PORT,
+            "xmpp_password_file": str(self.xmpp_password_path),
             "run_dir": str(self.run_dir / ep.name),
             # HTTPS: the certificate write_secrets issued for this node, and the CA clients trust.
             "cert_file": str(secrets_dir / f"{ep.name}.crt"),
@@ -428,16 +439,9 @@ class Deployment:
                 # Side A is the preferred side: it must be active before B starts, or a slow start
                 # on a busy machine lets B take over first (the deployment would begin on side B).
                 await self._wait_healthy(c, "active")
+        accounts = agent_accounts(self.agents)
         for name, ep in (("xmpp-a", self.ep(FINESSE_A)), ("xmpp-b", self.ep(FINESSE_B))):
-            prosody = ProsodyProcess(
-                ep.host,
-                host=ep.host,
-                c2s_port=XMPP_C2S_PORT,
-                http_port=XMPP_HTTP_PORT,
-                run_dir=self.run_dir / name,
-                # A crashed browser is detected within 120 s, scaled like every timer of the run.
-                crash_detection=Timers.build(self.time_scale).browser_crash_detection,
-            )
+            prosody = self.prosody(name, ep, accounts)
             await prosody.start()
             c = Component(name, "xmpp", ep.host, {"xmpp": XMPP_C2S_PORT, "http": XMPP_HTTP_PORT})
             c.prosody = prosody
@@ -490,6 +494,21 @@ class Deployment:
         while True:
             self.reap()
             await asyncio.sleep(REAP_INTERVAL)
+
+    def prosody(self, name: str, ep: Endpoint, accounts: dict[str, str] | None = None) -> ProsodyProcess:
+        """The Notification Service of the node at ``ep``: real password checks, every agent's
+        account (``accounts``, default: from the deployment's agents) and the finesse account's."""
+        return ProsodyProcess(
+            ep.host,
+            host=ep.host,
+            c2s_port=XMPP_C2S_PORT,
+            http_port=XMPP_HTTP_PORT,
+            run_dir=self.run_dir / name,
+            accounts=agent_accounts(self.agents) if accounts is None else accounts,
+            service_password_file=self.xmpp_password_path,
+            # A crashed browser is detected within 120 s, scaled like every timer of the run.
+            crash_detection=Timers.build(self.time_scale).browser_crash_detection,
+        )
 
     def check_ports(self) -> None:
         """Fail before starting anything when an address of this deployment is taken: a health check

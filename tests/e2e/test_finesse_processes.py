@@ -17,6 +17,7 @@ from defusedxml import ElementTree as DET
 
 from finesse_emu.procs import Proc, cti_stub_argv, free_port, wait_health
 from finesse_emu.xmpp.agent_client import AgentXmpp, PubsubEvent
+from finesse_emu.xmpp.prosody import agent_accounts
 from tests.conftest import ProsodyFactory
 
 HOST = "127.0.0.1"
@@ -40,7 +41,7 @@ async def next_event(agent: AgentXmpp, node: str, contains: str, timeout: float 
 async def test_kill_9_cti_side_a_under_a_finesse_node(
     tmp_path: Path, prosody_factory: ProsodyFactory
 ) -> None:
-    prosody = prosody_factory(domain=HOST, host=HOST)
+    prosody = prosody_factory(domain=HOST, host=HOST, accounts=agent_accounts(20))  # the AWDB's agents
     await prosody.start()
     ports = {
         k: free_port() for k in ("a", "b", "la", "lb", "adm_a", "adm_b", "awdb", "awdb_adm", "http", "adm")
@@ -78,6 +79,7 @@ async def test_kill_9_cti_side_a_under_a_finesse_node(
             "awdb_urls": [f"http://{HOST}:{ports['awdb']}"],
             "xmpp_host": HOST,
             "xmpp_port": prosody.c2s_port,
+            "xmpp_password_file": str(prosody.config.password_file),
         }
         (tmp_path / "finesse-a.yaml").write_text(yaml.safe_dump(config))
         node_argv = ["-m", "finesse_emu.server", "--config", str(tmp_path / "finesse-a.yaml")]

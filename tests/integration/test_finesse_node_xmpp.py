@@ -11,16 +11,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from defusedxml import ElementTree as DET
 
 from cti_stub.protocol import AgentState
+from finesse_emu.server.node import FinesseNode, NodeConfig
+from finesse_emu.xmpp._slix import AuthenticationFailed
 from finesse_emu.xmpp.agent_client import AgentXmpp, PubsubEvent
-from finesse_emu.xmpp.prosody import ProsodyProcess
+from finesse_emu.xmpp.prosody import ProsodyProcess, agent_accounts
 from finesse_emu.xmpp.publisher import NotificationPublisher
 from tests.conftest import ProsodyFactory
 from tests.integration.test_finesse_node import API, HOST, Deployment, deployment, text
+
+AGENTS = 30  # test_finesse_node.deployment's directory (AWDB and CTI stubs)
 
 
 @dataclass
@@ -28,15 +33,13 @@ class XDeployment(Deployment):
     prosody: ProsodyProcess
 
 
-@pytest.fixture(params=["insecure"])
-async def dep_xmpp(
-    prosody_factory: ProsodyFactory, request: pytest.FixtureRequest
-) -> AsyncIterator[XDeployment]:
-    prosody = prosody_factory(domain=HOST, host=HOST, auth=request.param)
+@pytest.fixture
+async def dep_xmpp(prosody_factory: ProsodyFactory) -> AsyncIterator[XDeployment]:
+    # The deployment's agents (the AWDB's) with their passwords; finesse's in the run dir's file.
+    prosody = prosody_factory(domain=HOST, host=HOST, accounts=agent_accounts(AGENTS))
     await prosody.start()
-    checked = request.param == "internal_plain"
-    accounts = str(prosody.config.data_path) if checked else None
-    async with deployment(xmpp_host=HOST, xmpp_port=prosody.c2s_port, xmpp_accounts_dir=accounts) as d:
+    password_file = str(prosody.config.password_file)
+    async with deployment(xmpp_host=HOST, xmpp_port=prosody.c2s_port, xmpp_password_file=password_file) as d:
         yield XDeployment(d.a, d.b, d.awdb, d.node, d.http, prosody)
 
 
@@ -125,19 +128,29 @@ async def test_awdb_failover_holds_requests_while_events_keep_flowing(dep_xmpp: 
     await agent.disconnect()
 
 
-@pytest.mark.parametrize("dep_xmpp", ["internal_plain"], indirect=True)
-async def test_xmpp_accounts_come_from_credentials_the_awdb_accepted(dep_xmpp: XDeployment) -> None:
+async def test_xmpp_takes_the_password_rest_takes(dep_xmpp: XDeployment) -> None:
+    # Agents log in to the Notification Service with their Finesse password, before or without
+    # any REST request (the accounts come from the directory the AWDB is seeded from).
     dep = dep_xmpp
     port = dep.node.config.xmpp_port
-    with pytest.raises(ConnectionError):  # no account before the agent has signed in over REST
-        await AgentXmpp(f"1011@{HOST}/emu", "pass1011", HOST, port).connect(timeout=5)
-    status, _, _ = await dep.call("GET", "/User/1011", user="1011")
-    assert status == 200 and dep.node.stats["xmpp_accounts_written"] == 1
     agent = AgentXmpp(f"1011@{HOST}/emu", "pass1011", HOST, port)
     await agent.connect(wait_finesse=True)
+    status, _, _ = await dep.call("GET", "/User/1011", user="1011")  # the same password over REST
+    assert status == 200
+    for user, password in (("1011", "not-the-password"), ("1011", "pass1012"), (f"{AGENTS + 1000}", "pass")):
+        with pytest.raises(AuthenticationFailed):
+            await AgentXmpp(f"{user}@{HOST}/phone", password, HOST, port).connect(timeout=5)
+    # The node's own session (finesse, the deployment's password) was never disturbed.
+    assert dep.node.notifier is not None and dep.node.notifier.connected
+    assert agent.finesse_available and agent.finesse_changes.qsize() == 1
     await agent.disconnect()
-    with pytest.raises(ConnectionError):
-        await AgentXmpp(f"1011@{HOST}/emu", "not-the-password", HOST, port).connect(timeout=5)
+
+
+async def test_node_needs_the_finesse_password_file(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="xmpp_password_file"):
+        FinesseNode(NodeConfig(host=HOST, xmpp_host=HOST))
+    with pytest.raises(ValueError, match="xmpp_password_file"):
+        FinesseNode(NodeConfig(host=HOST, xmpp_host=HOST, xmpp_password_file=str(tmp_path / "none")))
 
 
 async def test_every_agent_is_subscribed_before_its_first_request(dep_xmpp: XDeployment) -> None:

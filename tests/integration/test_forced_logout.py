@@ -35,7 +35,8 @@ async def dep(prosody_factory: ProsodyFactory) -> AsyncIterator[XDeployment]:
     """A node IN_SERVICE with its Prosody, which closes silent client sessions within CRASH."""
     prosody = prosody_factory(domain=HOST, host=HOST, crash_detection=CRASH)
     await prosody.start()
-    async with deployment(xmpp_host=HOST, xmpp_port=prosody.c2s_port) as d:
+    password_file = str(prosody.config.password_file)  # the finesse account's
+    async with deployment(xmpp_host=HOST, xmpp_port=prosody.c2s_port, xmpp_password_file=password_file) as d:
         yield XDeployment(d.a, d.b, d.awdb, d.node, d.http, prosody)
 
 

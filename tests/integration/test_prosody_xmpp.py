@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import re
 import sys
@@ -17,6 +18,7 @@ import pytest
 from defusedxml import ElementTree as SafeET
 
 from finesse_emu.procs import free_port
+from finesse_emu.xmpp._slix import AuthenticationFailed
 from finesse_emu.xmpp.agent_client import AgentXmpp, PubsubEvent, XmppRequestError
 from finesse_emu.xmpp.envelope import PUBSUB_EVENT_NS, update_document
 from finesse_emu.xmpp.prosody import ProsodyError, ProsodyProcess
@@ -61,7 +63,7 @@ def publisher_for(
     p: ProsodyProcess, seen: Presences | None = None, **kwargs: object
 ) -> NotificationPublisher:
     return NotificationPublisher(
-        p.host, p.c2s_port, p.domain,
+        p.host, p.c2s_port, p.domain, p.service_password,
         on_presence=seen.on_presence if seen else None,
         on_connection_change=seen.on_connection if seen else None,
         **kwargs,  # type: ignore[arg-type]
@@ -78,7 +80,8 @@ async def publisher(prosody: ProsodyProcess) -> AsyncIterator[tuple[Notification
 
 
 async def agent(p: ProsodyProcess, agent_id: str, resource: str = "desktop", **kwargs: object) -> AgentXmpp:
-    client = AgentXmpp(f"{agent_id}@{p.domain}/{resource}", "secret", p.host, p.c2s_port, **kwargs)  # type: ignore[arg-type]
+    """A directory agent logged in with its Finesse password (pass<id>, tests.conftest.FIXTURE_AGENTS)."""
+    client = AgentXmpp(f"{agent_id}@{p.domain}/{resource}", f"pass{agent_id}", p.host, p.c2s_port, **kwargs)  # type: ignore[arg-type]
     await client.connect(timeout=5.0, wait_finesse=True)
     return client
 
@@ -362,7 +365,7 @@ async def test_websocket_and_bosh_endpoints_answer(prosody: ProsodyProcess) -> N
                 reply = await asyncio.wait_for(ws.receive_str(), 5)
                 assert reply.startswith("<open") and "urn:ietf:params:xml:ns:xmpp-framing" in reply
                 features = await asyncio.wait_for(ws.receive_str(), 5)
-                assert "<mechanism>PLAIN</mechanism>" in features
+                assert mechanisms(features) == ["PLAIN"]
 
         body = (
             f"<body content='text/xml; charset=utf-8' hold='1' rid='1000' to='{prosody.domain}' ver='1.6' "
@@ -376,7 +379,7 @@ async def test_websocket_and_bosh_endpoints_answer(prosody: ProsodyProcess) -> N
             text = await resp.text()
         root = SafeET.fromstring(text)
         assert root.tag == "{http://jabber.org/protocol/httpbind}body" and root.get("sid")
-        assert "PLAIN" in text
+        assert mechanisms(text) == ["PLAIN"]
 
 
 # -- failures of Prosody itself -----------------------------------------------------------------------
@@ -478,22 +481,128 @@ async def test_ip_literal_domain(prosody_factory: ProsodyFactory) -> None:
     await pub.stop()
 
 
-async def test_internal_plain_checks_passwords(prosody_factory: ProsodyFactory) -> None:
-    p = prosody_factory(auth="internal_plain", accounts={"1060": "pw1060"}, service_password="s3cret")
-    await p.start()
-    pub = NotificationPublisher(p.host, p.c2s_port, p.domain, password="s3cret")
-    await pub.start()
-    good = AgentXmpp(f"1060@{p.domain}/desktop", "pw1060", p.host, p.c2s_port)
-    await good.connect(timeout=5.0, wait_finesse=True)  # roster link still virtual (mod_finesse_roster)
-    bad = AgentXmpp(f"1060@{p.domain}/phone", "wrong", p.host, p.c2s_port)
-    with pytest.raises(ConnectionError, match="authentication failed"):
-        await bad.connect(timeout=5.0)
-    late = AgentXmpp(f"1061@{p.domain}/desktop", "pw1061", p.host, p.c2s_port)
-    p.write_accounts({"1061": "pw1061"})  # no restart needed
-    await late.connect(timeout=5.0, wait_finesse=True)
+# -- authentication: real passwords (attack report finding 1) --------------------------------------
+
+
+def mechanisms(features: str) -> list[str]:
+    """The SASL mechanisms a <stream:features> (or BOSH body) offers."""
+    return re.findall(r"<mechanism>([^<]*)</mechanism>", features)
+
+
+async def test_agents_log_in_with_their_finesse_password_only(
+    prosody: ProsodyProcess, publisher: tuple[NotificationPublisher, Presences]
+) -> None:
+    good = await agent(prosody, "1060")  # pass1060, its Finesse password
+    assert good.finesse_available
+    for jid, password in (
+        ("1060", "wrong"),
+        ("1060", "secret"),  # what any password used to be
+        ("1060", "pass1061"),  # another agent's password
+        ("1060", ""),
+        ("9999", "pass9999"),  # not an agent of the deployment
+    ):
+        bad = AgentXmpp(f"{jid}@{prosody.domain}/phone", password, prosody.host, prosody.c2s_port)
+        with pytest.raises(AuthenticationFailed, match="authentication failed"):
+            await bad.connect(timeout=5.0)
+        assert not bad.connected
+    assert good.connected and await good.ping() < 1.0  # the real session is untouched
     await good.disconnect()
-    await late.disconnect()
-    await pub.stop()
+
+
+async def test_nobody_else_logs_in_as_finesse(
+    prosody: ProsodyProcess, publisher: tuple[NotificationPublisher, Presences]
+) -> None:
+    # The attack: log in as finesse/finesse (kicking the publisher's session, whose resource it
+    # takes) and send unavailable presence or fake events. Every guess is refused now.
+    pub, seen = publisher
+    watcher = await agent(prosody, "1061")
+    node = USER_NODE.format("1061")
+    await pub.subscribe_other(node, f"1061@{prosody.domain}")
+    for password in ("finesse", "wrong", "pass1061", prosody.service_password.upper()):
+        forger = AgentXmpp(f"finesse@{prosody.domain}/finesse", password, prosody.host, prosody.c2s_port)
+        with pytest.raises(AuthenticationFailed):
+            await forger.connect(timeout=5.0)
+    # The publisher's session was never kicked: still its first, and desktops never saw finesse go.
+    item_id = await pub.publish(node, update_document("<user/>", "PUT", "", node))
+    assert (await next_event(watcher)).item_id == item_id
+    assert pub.connected and pub.sessions == 1 and seen.connection == [True]
+    assert watcher.finesse_available and watcher.finesse_changes.qsize() == 1  # only the first "up"
+    await watcher.disconnect()
+
+
+async def test_only_plain_is_offered_and_checked_over_every_transport(prosody: ProsodyProcess) -> None:
+    # Finesse offers SASL PLAIN; with plain-text accounts Prosody would also offer SCRAM, whose
+    # every login costs the server a PBKDF2. Over TCP: only PLAIN, and SCRAM is refused.
+    def auth(user: str, password: str, mechanism: str = "PLAIN") -> str:
+        blob = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+        return f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='{mechanism}'>{blob}</auth>"
+
+    async def tcp_login(user: str, password: str, mechanism: str = "PLAIN") -> tuple[str, str]:
+        reader, writer = await asyncio.open_connection(prosody.host, prosody.c2s_port)
+        try:
+            writer.write(
+                f"<?xml version='1.0'?><stream:stream to='{prosody.domain}' version='1.0' "
+                "xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>".encode()
+            )
+            features = await read_until(reader, b"</stream:features>")
+            writer.write(auth(user, password, mechanism).encode())
+            return features, await read_until(reader, b"</failure>", b"<success")
+        finally:
+            writer.close()
+
+    features, answer = await tcp_login("1070", "pass1070")
+    assert mechanisms(features) == ["PLAIN"] and "<success" in answer
+    _, answer = await tcp_login("1070", "wrong")
+    assert "<not-authorized/>" in answer
+    _, answer = await tcp_login("1070", "pass1070", "SCRAM-SHA-1")
+    assert "<invalid-mechanism/>" in answer
+    # WebSocket (what the desktop's EventTunnel uses): the same check.
+    url = f"http://{prosody.host}:{prosody.http_port}/ws"
+    open_frame = f'<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="{prosody.domain}" version="1.0"/>'
+    async with aiohttp.ClientSession() as http:
+        for password, want in (("wrong", "<not-authorized/>"), ("pass1071", "<success")):
+            async with http.ws_connect(url, protocols=("xmpp",)) as ws:
+                await ws.send_str(open_frame)
+                await asyncio.wait_for(ws.receive_str(), 5)  # <open/>
+                assert mechanisms(await asyncio.wait_for(ws.receive_str(), 5)) == ["PLAIN"]
+                await ws.send_str(auth("1071", password))
+                assert want in await asyncio.wait_for(ws.receive_str(), 5)
+
+
+async def read_until(reader: asyncio.StreamReader, *ends: bytes, timeout: float = 5.0) -> str:
+    data = b""
+    async with asyncio.timeout(timeout):
+        while not any(end in data for end in ends):
+            chunk = await reader.read(4096)
+            if not chunk:
+                break
+            data += chunk
+    return data.decode()
+
+
+async def test_fixtures_check_passwords(prosody_factory: ProsodyFactory) -> None:
+    assert prosody_factory().config.auth == "internal_plain"
+    with pytest.raises(pytest.fail.Exception, match="internal_plain"):
+        prosody_factory(auth="insecure")  # the benchmark's baseline, never a test's
+
+
+async def test_accounts_are_rewritten_at_each_start(prosody_factory: ProsodyFactory) -> None:
+    # A restart with another directory: the new agents get in, an agent of the old one no longer.
+    p = prosody_factory(accounts={"1080": "old-pw"})
+    await p.start()
+    await (await agent_with(p, "1080", "old-pw")).disconnect()
+    await p.stop()
+    p2 = prosody_factory(run_dir=p.config.run_dir, accounts={"1081": "new-pw"}, c2s_port=p.c2s_port)
+    await p2.start()
+    with pytest.raises(AuthenticationFailed):
+        await agent_with(p2, "1080", "old-pw")
+    await (await agent_with(p2, "1081", "new-pw")).disconnect()
+
+
+async def agent_with(p: ProsodyProcess, agent_id: str, password: str) -> AgentXmpp:
+    client = AgentXmpp(f"{agent_id}@{p.domain}/desktop", password, p.host, p.c2s_port)
+    await client.connect(timeout=5.0)
+    return client
 
 
 async def test_missing_binary_error_names_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Callable
 
 import pytest
 
@@ -33,6 +34,7 @@ class FakeAwdb:
         self.mode = "up"
         self.calls = 0
         self.gate: asyncio.Event | None = None
+        self.answering: Callable[[], object] | None = None  # called as it answers a good password
 
     async def authenticate(self, user: str, password: str) -> AuthUser:
         self.calls += 1
@@ -44,6 +46,8 @@ class FakeAwdb:
             raise AwdbTimeout("awdb-a did not answer")
         if PASSWORDS.get(user) != password:
             raise BadCredentials(user)
+        if self.answering is not None:
+            self.answering()
         return ALICE
 
 
@@ -166,13 +170,13 @@ async def test_the_awdb_success_is_reported_before_any_hit_on_the_entry_it_fille
     """A request served from the entry the AWDB just filled, while the request that asked has not yet
     resumed, must not be reported first: the run's history would show a cache hit with no AWDB success
     before it (the checker's 30-minute cache rule reads that order)."""
-    auth, _fake, _ = make_auth()
+    auth, fake, _ = make_auth()
     reported: list[tuple[str, bool, str]] = []
     auth.on_result = lambda user, ok, via, _reason: reported.append((user, ok, via))
     others: list[asyncio.Task[AuthUser]] = []
-    # Called inside the lookup right after the fill: this request runs before the asker resumes.
-    auth.on_verified = lambda _u, _p: others.append(
-        asyncio.ensure_future(auth.authenticate("1000", "pass1000"))
+    # Scheduled as the AWDB answers: the other request runs after the fill, before the asker resumes.
+    fake.answering = lambda: asyncio.get_running_loop().call_soon(
+        lambda: others.append(asyncio.ensure_future(auth.authenticate("1000", "pass1000")))
     )
     assert await auth.authenticate("agent0001", "pass1000") == ALICE
     assert await others[0] == ALICE

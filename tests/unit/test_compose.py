@@ -53,7 +53,7 @@ from finesse_emu.topology import (
     XMPP_C2S_PORT,
     XMPP_HTTP_PORT,
 )
-from finesse_emu.xmpp.prosody import ProsodyConfig, ProsodyError, ProsodyProcess, render_config
+from finesse_emu.xmpp.prosody import ProsodyConfig, ProsodyError, render_config
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -228,6 +228,10 @@ def node_config_file(compose: dict[str, Any], name: str, target: str) -> Path | 
     return None
 
 
+# The finesse XMPP account's password in the secrets volume (the launcher's <run_dir>/xmpp-password).
+SECRETS_XMPP_PASSWORD = "/secrets/xmpp-password"
+
+
 def expected_node_config(name: str, tmp: Path) -> NodeConfig:
     """The launcher's config of this node, moved onto the compose network."""
     ep, role = NODES[name]
@@ -252,6 +256,7 @@ def expected_node_config(name: str, tmp: Path) -> NodeConfig:
         awdb_urls=[url(u) for u in launched.awdb_urls],
         xmpp_host=XMPP_OF_NODE[name],
         xmpp_domain=svc(launched.domain),
+        xmpp_password_file=SECRETS_XMPP_PASSWORD,
         run_dir=f"/data/{name}",
         # The launcher's run directory holds the secrets; compose's are in the volume at /secrets.
         cert_file=f"{SECRETS_DIR}/{name}.crt",
@@ -310,13 +315,25 @@ def check_xmpp(compose: dict[str, Any], name: str, tmp: Path) -> list[str]:
                 f"{name}: {node} logs into {cfg.xmpp_host}:{cfg.xmpp_port} for {cfg.domain!r}, "
                 f"but this Prosody is {name}:{ours.c2s_port} for {ours.domain!r}"
             )
-    # Everything else as the launcher's Prosody for that node.
+    # The finesse account's password: the file the node reads too (the secrets volume).
+    if ours.service_password_file != SECRETS_XMPP_PASSWORD:
+        problems.append(
+            f"{name}: --service-password-file {ours.service_password_file}, want {SECRETS_XMPP_PASSWORD}"
+        )
+    if path is not None and cfg.xmpp_password_file != ours.service_password_file:
+        problems.append(
+            f"{name}: {node} logs in with the password in {cfg.xmpp_password_file}, "
+            f"this Prosody's is in {ours.service_password_file}"
+        )
+    # Everything else as the launcher's Prosody for that node (real passwords, the same agents).
     mine: ProsodyConfig = PROSODY_ENTRY.config_for(ours)
-    launched = ProsodyProcess(
-        ep.host, host=ep.host, c2s_port=XMPP_C2S_PORT, http_port=XMPP_HTTP_PORT, run_dir=tmp
-    )
-    theirs = launched.config
-    skip = {"domain", "run_dir", "host"}
+    theirs = Deployment(tmp).prosody(name, ep).config
+    if mine.accounts != theirs.accounts:
+        problems.append(
+            f"{name}: accounts for {len(mine.accounts)} agents (--agents {ours.agents}), the launcher's "
+            f"for {len(theirs.accounts)} (or other passwords)"
+        )
+    skip = {"domain", "run_dir", "host", "service_password_file", "accounts"}
     problems += [f"{name}: {p}" for p in diff(dataclasses.asdict(mine), dataclasses.asdict(theirs), skip)]
     return problems
 
@@ -800,6 +817,14 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
     "loopback address as host": (lambda c, _: _arg(c, "awdb-a", "--host", "127.0.10.3"), "commands"),
     "node config with a wrong port": (_bad_node_config, "commands"),
     "Prosody for another domain": (_wrong_xmpp_domain, "commands"),
+    "Prosody with other agents than the AWDB's": (
+        lambda c, _: _arg(c, "xmpp-b", "--agents", "20"),
+        "commands",
+    ),
+    "Prosody's finesse password elsewhere": (
+        lambda c, _: _arg(c, "xmpp-a", "--service-password-file", "/data/xmpp-password"),
+        "commands",
+    ),
     "published on every address": (
         lambda c, _: c["services"]["finesse-a"].update(ports=["8082:8082"]),
         "ports",
@@ -926,7 +951,10 @@ def test_docs_and_dockerfile_checks_can_fail(compose: dict[str, Any]) -> None:
 
 # -- the scripts the image runs ----------------------------------------------------------------------
 def test_prosody_entrypoint_only_rebinds_the_listeners(tmp_path: Path) -> None:
-    args = PROSODY_ENTRY.build_parser().parse_args(["--domain", "finesse-a", "--run-dir", str(tmp_path)])
+    argv = ["--domain", "finesse-a", "--run-dir", str(tmp_path), "--agents", "3"]
+    args = PROSODY_ENTRY.build_parser().parse_args(
+        [*argv, "--service-password-file", "/secrets/xmpp-password"]
+    )
     cfg: ProsodyConfig = PROSODY_ENTRY.config_for(args)
     rendered = render_config(cfg)
     rebound: str = PROSODY_ENTRY.rebind(rendered, BIND_ALL)
@@ -946,12 +974,34 @@ def test_prosody_entrypoint_only_rebinds_the_listeners(tmp_path: Path) -> None:
 
 def test_prosody_entrypoint_writes_the_run_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = tmp_path / "xmpp-a"
-    assert PROSODY_ENTRY.main(["--domain", "finesse-a", "--run-dir", str(run), "--print-config"]) == 0
+    secret = tmp_path / "xmpp-password"
+    secret.write_text("s3cret-of-this-deployment\n")
+    common = [
+        "--run-dir",
+        str(run),
+        "--agents",
+        "3",
+        "--service-password-file",
+        str(secret),
+        "--print-config",
+    ]
+    assert PROSODY_ENTRY.main(["--domain", "finesse-a", *common]) == 0
     printed = capsys.readouterr().out
     assert (run / "prosody.cfg.lua").read_text() == printed
     assert (run / "plugins" / "mod_finesse_roster.lua").exists() and (run / "data").is_dir()
     assert 'c2s_interfaces = { "0.0.0.0" }' in printed and "c2s_ports = { 5222 }" in printed
-    assert PROSODY_ENTRY.main(["--domain", "bad domain!", "--run-dir", str(run), "--print-config"]) == 2
+    # Real passwords: the agents' accounts and finesse's, readable by their owner only.
+    assert 'authentication = "internal_plain"' in printed and "insecure" not in printed
+    accounts = run / "data" / "finesse%2da" / "accounts"
+    assert sorted(p.name for p in accounts.iterdir()) == ["1000.dat", "1001.dat", "1002.dat", "finesse.dat"]
+    assert '"s3cret-of-this-deployment"' in (accounts / "finesse.dat").read_text()
+    assert '"pass1001"' in (accounts / "1001.dat").read_text()
+    assert {p.stat().st_mode & 0o777 for p in accounts.iterdir()} == {0o600}
+    assert "s3cret" not in printed
+    assert PROSODY_ENTRY.main(["--domain", "bad domain!", *common]) == 2
+    missing = [*common[:5], str(tmp_path / "none"), "--print-config"]
+    assert PROSODY_ENTRY.main(["--domain", "finesse-a", *missing]) == 2
+    assert "none" in capsys.readouterr().err
 
 
 @contextlib.contextmanager

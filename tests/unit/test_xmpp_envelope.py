@@ -10,11 +10,15 @@ from defusedxml import ElementTree as SafeET
 
 from finesse_emu.xmpp.envelope import update_document
 from finesse_emu.xmpp.prosody import (
+    DISABLED_SASL,
     ProsodyConfig,
+    ProsodyError,
+    agent_accounts,
     datamanager_encode,
     is_ip_literal,
     prepare_run_dir,
     render_config,
+    service_password,
     write_accounts,
 )
 from finesse_emu.xmpp.publisher import NotificationPublisher
@@ -57,7 +61,7 @@ def test_error_update_follows_the_capture() -> None:
 
 
 def test_item_ids_are_a_per_node_uuid_and_a_sequence() -> None:
-    pub = NotificationPublisher("127.0.0.1", 5222, "emu.test")
+    pub = NotificationPublisher("127.0.0.1", 5222, "emu.test", "pw")
     a1, a2 = pub.next_item_id("/a"), pub.next_item_id("/a")
     b1 = pub.next_item_id("/b")
     m1 = re.fullmatch(r"([0-9a-f-]{36})(\d+)", a1)
@@ -120,21 +124,38 @@ def test_config_tuned_gc_log_and_paths(tmp_path: Path) -> None:
     assert option(text, "allow_unencrypted_plain_auth") == "true"
 
 
-def test_config_insecure_default(tmp_path: Path) -> None:
+def test_config_checks_passwords_by_default(tmp_path: Path) -> None:
     text = render_config(cfg(tmp_path))
-    assert option(text, "authentication") == '"insecure"'
-    assert option(text, "storage") == '"memory"'
-    assert "insecure_open_authentication" in text
-    assert '"finesse_roster";' in option(text, "modules_enabled")
-
-
-def test_config_internal_plain(tmp_path: Path) -> None:
-    text = render_config(cfg(tmp_path, auth="internal_plain"))
     assert option(text, "authentication") == '"internal_plain"'
     assert option(text, "default_storage") == '"memory"'
     assert option(text, "storage") == '{ accounts = "internal" }'
     assert "insecure" not in text
     assert '"finesse_roster";' in option(text, "modules_enabled")
+    # PLAIN only: every SCRAM variant Prosody 0.12 offers with plain-text accounts is disabled.
+    disabled = option(text, "disable_sasl_mechanisms")
+    assert all(
+        f'"{m}";' in disabled for m in ("SCRAM-SHA-1", "SCRAM-SHA-256", "SCRAM-SHA-1-PLUS", "DIGEST-MD5")
+    )
+    assert '"PLAIN"' not in disabled and DISABLED_SASL[0] == "DIGEST-MD5"
+
+
+def test_config_insecure_is_the_benchmark_baseline_only(tmp_path: Path) -> None:
+    text = render_config(cfg(tmp_path, auth="insecure"))
+    assert option(text, "authentication") == '"insecure"'
+    assert option(text, "storage") == '"memory"'
+    with pytest.raises(ValueError, match="internal_plain"):
+        cfg(tmp_path, auth="anonymous")
+
+
+def test_an_agent_cannot_take_the_service_account(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="finesse"):
+        cfg(tmp_path, accounts={"1000": "pw", "Finesse": "mine now"})
+
+
+def test_agent_accounts_are_the_directory_ids_and_passwords() -> None:
+    accounts = agent_accounts(3)
+    assert accounts == {"1000": "pass1000", "1001": "pass1001", "1002": "pass1002"}
+    assert len(agent_accounts(None)) == 50  # the directory's default, as the AWDB and CTI stubs
 
 
 def test_run_as_root(tmp_path: Path) -> None:
@@ -175,14 +196,21 @@ def test_datamanager_encoding() -> None:
 
 
 def test_write_accounts(tmp_path: Path) -> None:
-    assert write_accounts(tmp_path, "emu.test", {"Agent1": 'p"w\\1', "1001": "x"}) == 2
     adir = tmp_path / "emu%2etest" / "accounts"
+    adir.mkdir(parents=True)
+    (adir / "1099.dat").write_text('return { ["password"] = "an earlier run\'s"; };\n')
+    assert write_accounts(tmp_path, "emu.test", {"Agent1": 'p"w\\1', "1001": "x"}) == 2
     assert (adir / "agent1.dat").read_text() == 'return { ["password"] = "p\\034w\\0921"; };\n'
     assert (adir / "1001.dat").read_text() == 'return { ["password"] = "x"; };\n'
+    # Exactly these accounts (an agent of an earlier run is gone), readable by their owner only.
+    assert sorted(p.name for p in adir.iterdir()) == ["1001.dat", "agent1.dat"]
+    assert {p.stat().st_mode & 0o777 for p in adir.iterdir()} == {0o600} and adir.stat().st_mode & 0o077 == 0
 
 
 def test_prepare_run_dir(tmp_path: Path) -> None:
-    c = cfg(tmp_path / "run", auth="internal_plain", accounts={"1000": "pw"}, service_password="fpw")
+    secret = tmp_path / "xmpp-password"
+    secret.write_text("fpw\n")
+    c = cfg(tmp_path / "run", accounts={"1000": "pw"}, service_password_file=secret)
     prepare_run_dir(c)
     assert (c.plugin_dir / "mod_finesse_roster.lua").read_text().startswith("-- mod_finesse_roster")
     assert (c.run_dir / "certs").is_dir()
@@ -190,3 +218,20 @@ def test_prepare_run_dir(tmp_path: Path) -> None:
     accounts = c.data_path / "finesse%2da%2eemu%2etest" / "accounts"
     assert sorted(p.name for p in accounts.iterdir()) == ["1000.dat", "finesse.dat"]
     assert '"fpw"' in (accounts / "finesse.dat").read_text()
+    assert "fpw" not in c.config_path.read_text() and "pw" not in repr(c)
+    assert c.data_path.stat().st_mode & 0o777 == 0o700
+
+
+def test_service_password_file(tmp_path: Path) -> None:
+    # Not given: <run_dir>/xmpp-password, random, made once (0600) and kept across restarts.
+    c = cfg(tmp_path / "run")
+    first = service_password(c)
+    assert len(first) >= 32 and service_password(c) == first
+    assert (tmp_path / "run" / "xmpp-password").stat().st_mode & 0o777 == 0o600
+    assert service_password(cfg(tmp_path / "other")) != first
+    # Given: it must exist and hold one line.
+    with pytest.raises(ProsodyError, match="missing"):
+        service_password(cfg(tmp_path, service_password_file=tmp_path / "missing"))
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(ProsodyError, match="one non-empty line"):
+        service_password(cfg(tmp_path, service_password_file=tmp_path / "empty"))

@@ -50,8 +50,6 @@ class Authenticator:
         self._locked_until: dict[str, float] = {}
         self._next_purge = 0.0
         self.awdb_lookups = 0
-        # Called with (user, password) each time the AWDB itself vouched for the credentials.
-        self.on_verified: Callable[[AuthUser, str], None] | None = None
         # Called with (username, ok, via, reason) for every authentication: via is "cache" or the
         # AWDB that answered (a run's history records them: the 30-minute cache is checkable).
         self.on_result: Callable[[str, bool, str, str], None] | None = None
@@ -135,9 +133,4 @@ class Authenticator:
         # Reported in the same step as the fill: a concurrent request's hit on the fresh entry can
         # never be reported before the success that filled it (the history's cache rule relies on it).
         self._report(username, True, self._via())
-        if self.on_verified is not None:
-            try:
-                self.on_verified(user, password)
-            except Exception:  # a hook's failure must not fail the authentication
-                log.exception("auth_on_verified_failed", user=user.id)
         return user

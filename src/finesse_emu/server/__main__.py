@@ -11,6 +11,7 @@ The config file is YAML with the fields of :class:`finesse_emu.server.node.NodeC
     awdb_password_file: run/awdb-password   # the AWDBs' login (user awdb_user, default finesse)
     xmpp_host: 127.0.10.7
     xmpp_port: 5222
+    xmpp_password_file: run/xmpp-password   # the finesse XMPP account's password (mode 0600)
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--admin-port", type=int)
     p.add_argument("--xmpp-host")
     p.add_argument("--xmpp-port", type=int)
+    p.add_argument("--xmpp-password-file", help="the file holding the finesse XMPP account's password")
     p.add_argument("--run-dir")
     # The control plane listens on the node's host (its admin_port); its token, if any: these
     # options, else the config's admin_token, else $FINESSE_EMU_ADMIN_TOKEN.
@@ -107,11 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {
         "name": args.name, "role": args.role, "host": args.host, "http_port": args.http_port,
         "https_port": args.https_port, "admin_port": args.admin_port, "xmpp_host": args.xmpp_host,
-        "xmpp_port": args.xmpp_port, "run_dir": args.run_dir,
+        "xmpp_port": args.xmpp_port, "xmpp_password_file": args.xmpp_password_file, "run_dir": args.run_dir,
     }  # fmt: skip
     try:
         config = load_config(args.config, overrides)
         awdb_login(config.awdb_user, config.awdb_password_file)  # a bad login file: exit 2, said why
+        if config.xmpp_host:
+            config.xmpp_password()  # a missing or unreadable password file fails here, not at login
         timers = Timers.build(args.time_scale)
         if config.admin_port != -1:
             hint = "host: 127.0.0.1 in the node config, or --host"

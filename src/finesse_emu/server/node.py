@@ -119,9 +119,9 @@ class NodeConfig:
     xmpp_host: str | None = None  # this node's Prosody (None: no notifications)
     xmpp_port: int = 5222
     xmpp_domain: str = ""  # "" = host
-    # The Prosody data directory when it checks passwords (auth internal_plain): the node writes an
-    # agent's XMPP account there once the AWDB has vouched for the agent's credentials.
-    xmpp_accounts_dir: str | None = None
+    # The file holding the password of the `finesse` XMPP account this node publishes with (random
+    # per deployment, mode 0600: <run_dir>/xmpp-password, /secrets/xmpp-password in containers).
+    xmpp_password_file: str | None = None
     # HTTPS (finesse_emu/tls.py): the node's certificate and key, and the CA that issued it (what
     # clients trust). Without them the node makes a CA and a certificate in run_dir.
     cert_file: str | None = None
@@ -161,6 +161,14 @@ class NodeConfig:
             pass
         return list(dict.fromkeys(hosts))
 
+    def xmpp_password(self) -> str:
+        """The ``finesse`` account's password, from ``xmpp_password_file``; ValueError if missing."""
+        from finesse_emu.xmpp.prosody import read_secret_file
+
+        if not self.xmpp_password_file:
+            raise ValueError("xmpp_host needs xmpp_password_file: the finesse XMPP account's password")
+        return read_secret_file(self.xmpp_password_file, "xmpp_password_file")
+
 
 FAULT_KINDS = [
     FaultKind("webapp_down", "the web application stops: REST is refused, the node goes OUT_OF_SERVICE"),
@@ -196,6 +204,7 @@ class FinesseNode:
                 config.xmpp_host,
                 config.xmpp_port,
                 config.domain,
+                config.xmpp_password(),
                 on_presence=self.on_agent_presence,
                 on_connection_change=self.on_notification_change,
             )
@@ -222,8 +231,6 @@ class FinesseNode:
             self.clock,
             resolve=lambda name: u.id if (u := self.directory_user(name)) else None,
         )
-        if config.xmpp_accounts_dir:
-            self.authenticator.on_verified = self._provision_xmpp_account
         if config.event_log:
             self.authenticator.on_result = lambda user, ok, via, reason: log.info(
                 "finesse_auth", agent=user, ok=ok, via=via, reason=reason
@@ -627,14 +634,6 @@ class FinesseNode:
         except CtiRequestError as exc:
             self.stats["forced_logout_failed"] += 1
             log.warning("finesse_forced_logout_failed", agent=action.agent_id, error=str(exc))
-
-    def _provision_xmpp_account(self, user: AuthUser, password: str) -> None:
-        """The Notification Service accepts the agent with the password the AWDB just accepted."""
-        from finesse_emu.xmpp.prosody import write_accounts
-
-        assert self.config.xmpp_accounts_dir is not None
-        write_accounts(Path(self.config.xmpp_accounts_dir), self.config.domain, {user.id: password})
-        self.stats["xmpp_accounts_written"] += 1
 
     async def _provision_subscriptions(self) -> None:
         """Every agent of the directory gets its nodes and subscriptions once the Notification

@@ -15,6 +15,11 @@ PING_NS = "urn:xmpp:ping"
 
 _ssl_context: ssl.SSLContext | None = None
 
+
+class AuthenticationFailed(ConnectionError):
+    """The server refused the credentials (SASL failure)."""
+
+
 # Characters XML 1.0 cannot carry: sent as-is they would make Prosody close the stream.
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
@@ -35,7 +40,11 @@ def shared_ssl_context() -> ssl.SSLContext:
 
 
 def make_client(jid: str, password: str, cls: type[ClientXMPP] = ClientXMPP) -> ClientXMPP:
-    """A ClientXMPP for SASL PLAIN over plain TCP: no TLS, no SRV lookup, no whitespace keepalive."""
+    """A ClientXMPP for SASL PLAIN over plain TCP: no TLS, no SRV lookup, no whitespace keepalive.
+
+    PLAIN only (``use_mech``), as Finesse clients: slixmpp would otherwise prefer a SCRAM mechanism
+    whenever the server offers one, and compute its PBKDF2 in pure Python (14-23 ms per login).
+    """
     client = cls(
         jid,
         password,
@@ -53,7 +62,7 @@ def make_client(jid: str, password: str, cls: type[ClientXMPP] = ClientXMPP) -> 
 async def open_session(client: ClientXMPP, host: str, port: int, timeout: float) -> None:
     """Connect to ``host:port`` (never DNS/SRV) and wait for ``session_start``.
 
-    Raises ``ConnectionError`` (refused, closed, or authentication failed) or ``TimeoutError``.
+    Raises ``ConnectionError`` (refused, closed, or :class:`AuthenticationFailed`) or ``TimeoutError``.
     slixmpp's own retry loop (exponential, up to 300 s) is cancelled: callers choose their policy.
     """
     loop = asyncio.get_running_loop()
@@ -70,7 +79,7 @@ async def open_session(client: ClientXMPP, host: str, port: int, timeout: float)
         ("session_start", lambda _e: settle(None)),
         (
             "failed_all_auth",
-            lambda _e: settle(ConnectionError(f"authentication failed for {client.boundjid}")),
+            lambda _e: settle(AuthenticationFailed(f"authentication failed for {client.boundjid.bare}")),
         ),
         ("disconnected", lambda e: settle(ConnectionError(f"disconnected during login: {e}"))),
         ("connection_failed", lambda e: settle(ConnectionError(f"cannot connect to {host}:{port}: {e}"))),

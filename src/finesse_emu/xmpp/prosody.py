@@ -3,12 +3,19 @@
 The configuration is the one measured in ``shared/reference/prosody_spike.md``: every listener bound
 to a loopback address explicitly (the Debian defaults listen on 0.0.0.0), no s2s, the tuned GC line,
 warn-level log to a file in the run directory, ``pubsub.<domain>``, BOSH on ``/http-bind`` and
-WebSocket on ``/ws``. Two account schemes:
+WebSocket on ``/ws``.
 
-* ``insecure`` (default): any JID and password log in (SASL PLAIN), everything in memory, and
-  ``mod_finesse_roster`` links every user with ``finesse`` virtually. Zero provisioning.
-* ``internal_plain``: real password checks against account files written here from a
-  ``{user: password}`` map; rosters still come from ``mod_finesse_roster``, kept in memory.
+Accounts are real (``internal_plain``): Prosody checks every password against account files written
+here at start, one per agent of the deployment's directory (the agent's Finesse password, as on a
+real Finesse, whose Notification Service takes the same credentials as its REST API) and one for
+``finesse``, the account the nodes publish with, whose password is read from a file (a random one per
+deployment: ``<run_dir>/xmpp-password``, mode 0600). Only SASL PLAIN is offered, as Finesse does: the
+SCRAM mechanisms Prosody would add are disabled, since with plain-text storage each SCRAM login
+costs the server a PBKDF2 (10000 rounds) that PLAIN does not. Rosters come from
+``mod_finesse_roster``, kept in memory, like everything but the accounts.
+
+``auth="insecure"`` (any JID, any password) survives only as the baseline of ``python -m bench
+xmpp-login``, which measures what the password check costs; no deployment mode or test fixture uses it.
 
 Dead clients: ``crash_detection`` (default ``Timers.browser_crash_detection``, the seed's 120 s
 scaled) makes ``mod_finesse_roster`` ping a silent c2s or WebSocket session and close it if it stays
@@ -26,6 +33,7 @@ import importlib.resources
 import ipaddress
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -37,16 +45,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from finesse_emu.directory import resolve
 from finesse_emu.logs import get_logger
 from finesse_emu.timers import Timers
 
-AuthMode = Literal["insecure", "internal_plain"]
+# "insecure": the benchmark's baseline only (bench/xmpp_login.py), see the module docstring.
+AuthMode = Literal["internal_plain", "insecure"]
 
 ROSTER_MODULE = "mod_finesse_roster.lua"
 # Dead-client detection (mod_finesse_roster): ping a session silent for PING_IDLE_SHARE of the
 # bound, close it if still silent PING_TIMEOUT_SHARE of the bound later. Worst case 95% of the bound.
 PING_IDLE_SHARE = 0.5
 PING_TIMEOUT_SHARE = 0.45
+PASSWORD_FILE = "xmpp-password"  # the finesse account's password, next to the config unless given
+# What Prosody 0.12 would offer besides PLAIN with plain-text accounts (util/sasl/scram.lua): each
+# SCRAM login derives the salted password on the server (PBKDF2, 10000 rounds). Finesse offers PLAIN.
+DISABLED_SASL = ["DIGEST-MD5", "SCRAM-SHA-1", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS"]
 INSTALL_HINT = "install it with `apt-get install prosody` (or run `make test`, which installs it)"
 
 log = get_logger()
@@ -68,6 +82,27 @@ def prosody_binary() -> str:
     if path is None:
         raise ProsodyNotFound(f"the `prosody` binary is not on PATH: {INSTALL_HINT}")
     return path
+
+
+def read_secret_file(path: Path | str, what: str) -> str:
+    """The one-line secret in ``path`` (surrounding whitespace ignored); ValueError naming ``what``."""
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{what} {path}: {exc}") from exc
+    if not text or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
+        raise ValueError(f"{what} {path}: expected one non-empty line")
+    return text
+
+
+def _write_private(path: Path, text: str) -> None:
+    """``text`` in ``path``, readable by its owner only (0600, also when the file existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
 
 
 def _lua_str(value: str) -> str:
@@ -107,10 +142,13 @@ class ProsodyConfig:
     host: str = "127.0.0.1"  # the loopback address every listener binds to
     c2s_port: int = 5222
     http_port: int = 7071
-    auth: AuthMode = "insecure"
-    accounts: Mapping[str, str] = field(default_factory=dict)  # internal_plain only
+    auth: AuthMode = "internal_plain"
+    # The agents' {id: Finesse password}, written as Prosody accounts at start (never printed).
+    accounts: Mapping[str, str] = field(default_factory=dict, repr=False)
     service_user: str = "finesse"
-    service_password: str = "finesse"
+    # The file holding the service user's password; None: <run_dir>/xmpp-password, made at the
+    # first start with a random password.
+    service_password_file: Path | None = None
     run_as_root: bool | None = None  # None: when this process runs as root
     log_level: str = "warn"
     bosh_path: str = "/http-bind"
@@ -120,8 +158,12 @@ class ProsodyConfig:
     crash_detection: float | None = field(default_factory=lambda: Timers.build().browser_crash_detection)
 
     def __post_init__(self) -> None:
-        if self.auth not in ("insecure", "internal_plain"):
-            raise ValueError(f"auth must be 'insecure' or 'internal_plain', got {self.auth!r}")
+        if self.auth not in ("internal_plain", "insecure"):
+            raise ValueError(
+                f"auth must be 'internal_plain' (or 'insecure', a benchmark's), got {self.auth!r}"
+            )
+        if self.service_user.lower() in (user.lower() for user in self.accounts):
+            raise ValueError(f"an agent may not be named {self.service_user!r}: that is the nodes' account")
         if not ipaddress.ip_address(self.host).is_loopback:
             raise ValueError(f"Prosody listens on loopback addresses only, got {self.host!r}")
         if not re.fullmatch(r"[A-Za-z0-9.\-]+", self.domain):  # host names and IPv4 literals
@@ -148,6 +190,11 @@ class ProsodyConfig:
     @property
     def plugin_dir(self) -> Path:
         return self.run_dir / "plugins"
+
+    @property
+    def password_file(self) -> Path:
+        """Where the service user's password is (see ``service_password_file``)."""
+        return self.service_password_file or self.run_dir / PASSWORD_FILE
 
     def as_root(self) -> bool:
         return os.geteuid() == 0 if self.run_as_root is None else self.run_as_root
@@ -221,15 +268,17 @@ def render_config(cfg: ProsodyConfig) -> str:
         f"modules_enabled = {_lua_list([q(m) for m in modules])}",
         'modules_disabled = { "s2s"; "offline"; }',
     ]
-    if cfg.auth == "insecure":
+    if cfg.auth == "insecure":  # the benchmark's baseline only: any password
         lines += [
-            'authentication = "insecure"',  # any password, SASL PLAIN only: what Finesse clients use
+            'authentication = "insecure"',
             'insecure_open_authentication = "Yes please, I know what I\'m doing!"',
-            'storage = "memory"',  # the emulator rebuilds all state on start
+            'storage = "memory"',
         ]
     else:
         lines += [
             'authentication = "internal_plain"',
+            # SASL PLAIN only, what Finesse offers and its clients use (no server-side PBKDF2).
+            f"disable_sasl_mechanisms = {_lua_list([q(m) for m in DISABLED_SASL])}",
             # Only accounts come from files; rosters stay virtual, pubsub state stays in memory.
             'default_storage = "memory"',
             'storage = { accounts = "internal" }',
@@ -245,30 +294,55 @@ def render_config(cfg: ProsodyConfig) -> str:
 
 
 def write_accounts(data_path: Path, domain: str, accounts: Mapping[str, str]) -> int:
-    """Write ``internal`` account files (plain passwords) the way ``prosodyctl`` would.
-
-    Prosody reads them on each login, so calling this again on a running server takes effect
-    without a restart. User names are lower-cased, as Prosody's nodeprep (and EventTunnel) do.
-    """
+    """Write ``internal`` account files (plain passwords, mode 0600) the way ``prosodyctl`` would,
+    and remove every other account: the set is exactly ``accounts`` (no agent of an earlier run
+    keeps a way in). Prosody reads them on each login, so no restart is needed. User names are
+    lower-cased, as Prosody's nodeprep (and EventTunnel) do."""
     adir = data_path / datamanager_encode(domain) / "accounts"
-    adir.mkdir(parents=True, exist_ok=True)
+    adir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(adir, 0o700)
+    names = set()
     for user, password in accounts.items():
-        name = datamanager_encode(user.lower())
-        (adir / f"{name}.dat").write_text(f'return {{ ["password"] = {_lua_str(password)}; }};\n')
+        name = f"{datamanager_encode(user.lower())}.dat"
+        names.add(name)
+        _write_private(adir / name, f'return {{ ["password"] = {_lua_str(password)}; }};\n')
+    for stale in adir.glob("*.dat"):
+        if stale.name not in names:
+            stale.unlink()
     return len(accounts)
+
+
+def agent_accounts(agents: int | str | None) -> dict[str, str]:
+    """Every agent's XMPP account, ``{id: Finesse password}``, from the agent directory the AWDB and
+    CTI stubs are seeded from (``agents``: a count, an agent file, or None for the default 50)."""
+    return {a.id: a.password for a in resolve(None if agents is None else str(agents))}
+
+
+def service_password(cfg: ProsodyConfig) -> str:
+    """The service user's password from ``cfg.password_file``; the default file is created with a
+    random password if it does not exist yet (a file given explicitly must exist)."""
+    path = cfg.password_file
+    if cfg.service_password_file is None and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_private(path, secrets.token_urlsafe(24) + "\n")
+    try:
+        return read_secret_file(path, f"the {cfg.service_user} account's password file")
+    except ValueError as exc:
+        raise ProsodyError(str(exc)) from None
 
 
 def prepare_run_dir(cfg: ProsodyConfig) -> None:
     """Create the run directory: config, plugin, empty certificate dir, data (and accounts)."""
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
-    cfg.data_path.mkdir(exist_ok=True)
+    cfg.data_path.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(cfg.data_path, 0o700)  # the accounts hold passwords in plain text
     (cfg.run_dir / "certs").mkdir(exist_ok=True)
     cfg.plugin_dir.mkdir(exist_ok=True)
     # Copied rather than pointed at, so it also works when the package is installed zipped.
     source = importlib.resources.files("finesse_emu.xmpp").joinpath(ROSTER_MODULE)
     (cfg.plugin_dir / ROSTER_MODULE).write_bytes(source.read_bytes())
     if cfg.auth == "internal_plain":
-        accounts = {cfg.service_user: cfg.service_password, **cfg.accounts}
+        accounts = {**cfg.accounts, cfg.service_user: service_password(cfg)}
         write_accounts(cfg.data_path, cfg.domain, accounts)
     cfg.config_path.write_text(render_config(cfg))
 
@@ -311,6 +385,8 @@ class ProsodyProcess:
 
     ``run_dir=None`` uses a fresh temporary directory, removed by :meth:`stop`. Restarting (start
     after stop or kill) rewrites the config and reuses the same ports, like a restarted node.
+    ``accounts``: the agents' ``{id: password}``; ``service_password_file``: the ``finesse``
+    account's password (default ``<run_dir>/xmpp-password``, made at the first start).
     ``die_with_parent`` (Linux): Prosody gets SIGKILL when the thread that started it dies, so a
     crashed emulator leaves no server behind; turn it off when Prosody must outlive its starter.
     ``crash_detection``: seconds within which a silent client is closed (None: never); by default
@@ -326,10 +402,10 @@ class ProsodyProcess:
         c2s_port: int = 5222,
         http_port: int = 7071,
         run_dir: Path | str | None = None,
-        auth: AuthMode = "insecure",
+        auth: AuthMode = "internal_plain",
         accounts: Mapping[str, str] | None = None,
         service_user: str = "finesse",
-        service_password: str = "finesse",
+        service_password_file: Path | str | None = None,
         log_level: str = "warn",
         die_with_parent: bool = True,
         crash_detection: float | Literal["default"] | None = "default",
@@ -346,7 +422,7 @@ class ProsodyProcess:
             auth=auth,
             accounts=dict(accounts or {}),
             service_user=service_user,
-            service_password=service_password,
+            service_password_file=None if service_password_file is None else Path(service_password_file),
             log_level=log_level,
         )
         if crash_detection != "default":  # else the scaled seed value, from FINESSE_EMU_TIME_SCALE
@@ -402,11 +478,14 @@ class ProsodyProcess:
                 parts.append(p.read_text(errors="replace"))
         return "".join(parts)
 
-    def write_accounts(self, accounts: Mapping[str, str]) -> int:
-        """Add or change accounts (``internal_plain`` only); no restart needed."""
-        if self.config.auth != "internal_plain":
-            raise ProsodyError("accounts are only checked with auth='internal_plain'")
-        return write_accounts(self.config.data_path, self.domain, accounts)
+    @property
+    def service_user(self) -> str:
+        return self.config.service_user
+
+    @property
+    def service_password(self) -> str:
+        """The ``finesse`` account's password (what the nodes' publisher logs in with)."""
+        return service_password(self.config)
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self, timeout: float = 10.0) -> float:

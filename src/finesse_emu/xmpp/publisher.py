@@ -1,10 +1,11 @@
 """The Finesse web app's side of the Notification Service: user ``finesse`` publishing pubsub events.
 
-:class:`NotificationPublisher` logs into its node's Prosody as ``finesse@<domain>`` (SASL PLAIN over
-plain TCP on loopback), sends available presence (which is what desktops watch as the health of the
-Finesse web app), creates ``/finesse/api/...`` nodes on demand, publishes ``Update`` documents as
-escaped text inside ``<notification>`` (finesse_api.md §9.3), subscribes agents on their behalf
-(``finesse`` is in Prosody's ``admins``, hence pubsub owner), and reports agents' presence.
+:class:`NotificationPublisher` logs into its node's Prosody as ``finesse@<domain>`` with the
+deployment's password (SASL PLAIN over plain TCP on loopback), sends available presence (which is
+what desktops watch as the health of the Finesse web app), creates ``/finesse/api/...`` nodes on
+demand, publishes ``Update`` documents as escaped text inside ``<notification>`` (finesse_api.md
+§9.3), subscribes agents on their behalf (``finesse`` is in Prosody's ``admins``, hence pubsub
+owner), and reports agents' presence.
 
 It keeps itself connected: when Prosody goes away it reconnects with capped exponential backoff,
 and if the new Prosody lost its in-memory state (a restart) it recreates the nodes and
@@ -31,6 +32,7 @@ from finesse_emu.logs import get_logger
 from finesse_emu.xmpp._slix import (
     PING_NS,
     PUBSUB_NS,
+    AuthenticationFailed,
     iq_condition,
     make_client,
     open_session,
@@ -69,7 +71,7 @@ class NotificationPublisher:
         host: str,
         port: int,
         domain: str,
-        password: str = "finesse",
+        password: str,
         notification_ns: str = DEFAULT_NOTIFICATION_NS,
         *,
         user: str = "finesse",
@@ -196,9 +198,14 @@ class NotificationPublisher:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # refused, timed out, auth failed: all retried
-                log.info(
-                    "xmpp_publisher_connect_failed", jid=self.jid, error=str(exc), retry_in=round(delay, 3)
+                # A refused password is a deployment mistake (the xmpp-password file), not a restart.
+                event = (
+                    "xmpp_publisher_auth_failed"
+                    if isinstance(exc, AuthenticationFailed)
+                    else "xmpp_publisher_connect_failed"
                 )
+                level = log.warning if isinstance(exc, AuthenticationFailed) else log.info
+                level(event, jid=self.jid, error=str(exc), retry_in=round(delay, 3))
                 await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # jitter: 2 nodes x N restarts
                 delay = min(delay * 2, self.reconnect_max)
                 continue

@@ -1,0 +1,105 @@
+"""``finesse-emu up``: the Notification Service checks passwords (attack report, finding 1).
+
+One deployment on 127.0.66 (no other test uses it): both Prosody processes run with real accounts,
+agents log in with their Finesse password and nothing else, and the ``finesse`` account the nodes
+publish with has a random password of this deployment, in ``<run_dir>/xmpp-password`` (0600) only:
+not in deployment.json, not on a command line, not in any output or log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from finesse_emu.admin import INSECURE_ENV, TOKEN_ENV
+from finesse_emu.procs import run_cli
+from finesse_emu.xmpp._slix import AuthenticationFailed
+from finesse_emu.xmpp.agent_client import AgentXmpp
+
+pytestmark = pytest.mark.e2e
+NETWORK = "127.0.66"
+NODES = {"xmpp-a": f"{NETWORK}.7", "xmpp-b": f"{NETWORK}.8"}  # each node's Prosody, on its address
+UP_OUTPUT = "up-output.txt"
+
+
+def emu(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in (TOKEN_ENV, INSECURE_ENV)}
+    return run_cli(*args, timeout=120, env=env)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    run = tmp_path_factory.mktemp("xmpp-auth") / "run"
+    up = emu("up", "--detach", "--run-dir", str(run), "--agents", "4", "--time-scale", "0.05",
+             "--network", NETWORK)  # fmt: skip
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        (run.parent / UP_OUTPUT).write_text(up.stdout + up.stderr)
+        yield run
+    finally:
+        assert emu("down", "--run-dir", str(run)).returncode == 0
+
+
+def password_of(run_dir: Path) -> str:
+    return (run_dir / "xmpp-password").read_text().strip()
+
+
+def test_every_prosody_checks_passwords(run_dir: Path) -> None:
+    for name in NODES:
+        config = (run_dir / name / "prosody.cfg.lua").read_text()
+        assert 'authentication = "internal_plain"' in config
+        assert "insecure" not in config
+        assert '"SCRAM-SHA-1";' in config  # disabled: PLAIN only
+
+
+def test_the_finesse_password_is_in_a_private_file_only(run_dir: Path) -> None:
+    path = run_dir / "xmpp-password"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    password = password_of(run_dir)
+    assert len(password) >= 32
+    state_text = (run_dir / "deployment.json").read_text()
+    state = json.loads(state_text)
+    assert state["xmpp_password_file"] == str(path.absolute()) and password not in state_text
+    for node in ("finesse-a", "finesse-b"):  # the nodes read it from the file
+        assert f"xmpp_password_file: {path.absolute()}" in (run_dir / f"{node}.yaml").read_text()
+    for pid in [c["pid"] for c in state["components"]] + [state["pid"]]:  # nor on a command line
+        assert password not in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    assert password not in (run_dir.parent / UP_OUTPUT).read_text()  # up's output
+    status = emu("status", "--run-dir", str(run_dir))
+    assert status.returncode == 0 and password not in status.stdout
+    # Nowhere else in the run directory (logs included) but Prosody's own account files (0600).
+    holders = set()
+    for file in run_dir.rglob("*"):
+        if file.is_file() and password.encode() in file.read_bytes():
+            holders.add(file.relative_to(run_dir).as_posix())
+    accounts = {f"{name}/data/{NODES[name].replace('.', '%2e')}/accounts/finesse.dat" for name in NODES}
+    assert holders == {"xmpp-password", *accounts}
+    assert all(stat.S_IMODE((run_dir / f).stat().st_mode) == 0o600 for f in holders)
+
+
+async def login(host: str, user: str, password: str, wait_finesse: bool = False) -> AgentXmpp:
+    client = AgentXmpp(f"{user}@{host}/test", password, host, 5222)
+    await client.connect(timeout=10, wait_finesse=wait_finesse)
+    return client
+
+
+async def test_wrong_passwords_are_refused_on_both_nodes(run_dir: Path) -> None:
+    password = password_of(run_dir)
+    for host in NODES.values():
+        # The agent's Finesse password works, and finesse (the node, logged in with the file's
+        # password) is available to it: the node's publisher got in.
+        agent = await login(host, "1001", "pass1001", wait_finesse=True)
+        for user, wrong in (("1001", "wrong"), ("1001", "pass1002"), ("1004", "pass1004"),
+                            ("finesse", "finesse"), ("finesse", password[:-1])):  # fmt: skip
+            with pytest.raises(AuthenticationFailed):
+                await login(host, user, wrong)
+        await asyncio.sleep(0)
+        assert agent.finesse_available and agent.finesse_changes.qsize() == 1  # finesse never kicked
+        await agent.disconnect()
