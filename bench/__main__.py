@@ -1,6 +1,6 @@
 """``python -m bench`` (``make bench``): every benchmark, each printing a table.
 
-``python -m bench [cti|awdb|auth|finesse|desktops|failover ...] [--quick]``: only those, optionally
+``python -m bench [cti|awdb|auth|finesse|desktops|failover|pubsub ...] [--quick]``: only those, optionally
 short runs.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import auth_bench, awdb_bench, cti_bench, desktops, failover, finesse_bench
+from bench import auth_bench, awdb_bench, cti_bench, desktops, failover, finesse_bench, pubsub_bench
 
 BENCHES = {
     "cti": cti_bench.main,
@@ -17,6 +17,7 @@ BENCHES = {
     "finesse": finesse_bench.main,
     "desktops": desktops.main,
     "failover": failover.main,
+    "pubsub": pubsub_bench.main,
 }
 
 
