@@ -336,3 +336,26 @@ async def test_access_rules_survive_a_prosody_restart(prosody_factory: ProsodyFa
     for client in (owner, other):
         await client.disconnect()
     await pub.stop()
+
+
+async def test_an_agent_id_that_is_no_jid_leaves_the_node_to_finesse(prosody_factory: ProsodyFactory) -> None:
+    """A directory id with a space cannot be a member (it would fail the whole affiliations
+    request): its nodes are made, readable by finesse and its supervisor only, and the rest works."""
+    p = await started(prosody_factory, "1070")
+    users = [
+        AuthUser(id="a b", login="ab", team_id=1),
+        AuthUser(id="1070", login="x", team_id=1, supervisor=True),
+    ]
+    pub = NotificationPublisher(
+        p.host, p.c2s_port, p.domain, node_access=PubsubAccess(p.domain, users).readers
+    )
+    await pub.start()
+    for node in (f"{API}/User/a b", f"{API}/User/a b/Dialogs"):
+        await pub.ensure_node(node)
+        assert await pub.affiliations(node) == {"finesse@emu.test": "owner", "1070@emu.test": "member"}
+    supervisor = await agent(p, "1070")
+    await supervisor.subscribe(f"{API}/User/a b")
+    await pub.publish(f"{API}/User/a b", update_document("<user/>", "PUT", "", f"{API}/User/a b"))
+    await next_event(supervisor, f"{API}/User/a b")
+    await supervisor.disconnect()
+    await pub.stop()

@@ -146,6 +146,7 @@ class NotificationPublisher:
         self._creating: dict[str, asyncio.Future[None]] = {}
         self._known_nodes: dict[str, None] = {}  # every node ever ensured, in order (for restore)
         self._subscriptions: dict[tuple[str, str], None] = {}  # (node, jid) made by subscribe_other
+        self._bad_jids: set[str] = set()  # readers that are no JID, logged once each
         self._item_prefix: dict[str, str] = {}
         self._item_seq: dict[str, itertools.count[int]] = {}
         self._inflight: set[asyncio.Future[Any]] = set()
@@ -398,30 +399,36 @@ class NotificationPublisher:
                 raise NotificationError(f"cannot create node {node!r}: {iq_condition(exc)}") from exc
             # It exists already: made by an earlier run of this node, maybe from another directory.
             if readers is not None:
-                await self._sync_members(node, readers)
+                await self._sync_members(node, self._members(readers))
             return
         if readers:
-            await self._set_affiliations(node, dict.fromkeys(readers, "member"))
+            await self._set_affiliations(node, dict.fromkeys(self._members(readers), "member"))
 
-    def _valid(self, node: str, jids: Iterable[str]) -> list[str]:
-        """JIDs Prosody can take (an invalid one would fail the whole affiliations request)."""
-        out = []
+    def _members(self, jids: Iterable[str]) -> frozenset[str]:
+        """The bare JIDs as Prosody stores them (nodeprep: lower case, ...). One that is not a bare
+        user JID (an agent id with '@', '/' or a space) is left out and logged once: it would fail
+        the whole affiliations request, or name somebody else."""
+        out = set()
         for jid in jids:
             try:
-                JID(jid)
+                parsed: JID | None = JID(jid)
             except InvalidJID:
-                log.warning("xmpp_publisher_invalid_jid", node=node, jid=jid)
+                parsed = None
+            if parsed is None or not parsed.user or parsed.resource:
+                if jid not in self._bad_jids:
+                    self._bad_jids.add(jid)
+                    log.warning("xmpp_publisher_invalid_jid", jid=jid)
                 continue
-            out.append(jid)
-        return sorted(out)
+            out.add(str(parsed.bare))
+        return frozenset(out)
 
     async def _set_affiliations(self, node: str, changes: dict[str, str]) -> None:
         """One owner request for every change on ``node`` (``member`` or ``none``)."""
-        child = ET.Element(f"{{{OWNER_NS}}}affiliations", node=node)
-        for jid in self._valid(node, changes):
-            ET.SubElement(child, f"{{{OWNER_NS}}}affiliation", jid=jid, affiliation=changes[jid])
-        if not len(child):
+        if not changes:
             return
+        child = ET.Element(f"{{{OWNER_NS}}}affiliations", node=node)
+        for jid in sorted(changes):
+            ET.SubElement(child, f"{{{OWNER_NS}}}affiliation", jid=jid, affiliation=changes[jid])
         try:
             await self._request(self._iq("set", child, owner=True))
         except IqError as exc:
@@ -460,9 +467,9 @@ class NotificationPublisher:
             log.info(
                 "xmpp_publisher_members_revoked", node=node, jids=sorted(revoked), unsubscribed=len(subs)
             )
-        changes = dict.fromkeys(wanted - current, "member") | dict.fromkeys(revoked, "none")
-        if changes:
-            await self._set_affiliations(node, changes)
+        await self._set_affiliations(
+            node, dict.fromkeys(wanted - current, "member") | dict.fromkeys(revoked, "none")
+        )
 
     def next_item_id(self, node: str) -> str:
         """Per-node UUID followed by a decimal sequence number, as in both Finesse captures."""
