@@ -1,14 +1,23 @@
 """``python -m bench`` (``make bench``): every benchmark, each printing a table.
 
-``python -m bench [cti|awdb|auth|finesse|desktops|failover|xmpp-login ...] [--quick]``: only those, optionally
-short runs.
+``python -m bench [cti|awdb|auth|finesse|desktops|failover|xmpp-login|pubsub ...] [--quick]``: only
+those, optionally short runs.
 """
 
 from __future__ import annotations
 
 import sys
 
-from bench import auth_bench, awdb_bench, cti_bench, desktops, failover, finesse_bench, xmpp_login
+from bench import (
+    auth_bench,
+    awdb_bench,
+    cti_bench,
+    desktops,
+    failover,
+    finesse_bench,
+    pubsub_bench,
+    xmpp_login,
+)
 
 BENCHES = {
     "cti": cti_bench.main,
@@ -18,6 +27,7 @@ BENCHES = {
     "desktops": desktops.main,
     "failover": failover.main,
     "xmpp-login": xmpp_login.main,
+    "pubsub": pubsub_bench.main,
 }
 
 

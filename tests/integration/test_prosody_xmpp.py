@@ -17,8 +17,10 @@ import psutil
 import pytest
 from defusedxml import ElementTree as SafeET
 
+from finesse_emu.auth.user import AuthUser
 from finesse_emu.procs import free_port
 from finesse_emu.xmpp._slix import AuthenticationFailed
+from finesse_emu.xmpp.access import PubsubAccess
 from finesse_emu.xmpp.agent_client import AgentXmpp, PubsubEvent, XmppRequestError
 from finesse_emu.xmpp.envelope import PUBSUB_EVENT_NS, update_document
 from finesse_emu.xmpp.prosody import ProsodyError, ProsodyProcess
@@ -253,10 +255,10 @@ async def test_pipelined_publishing_delivers_everything_in_order(
     await a.disconnect()
 
 
-async def test_agent_subscribes_itself_and_lists_subscriptions(
-    prosody: ProsodyProcess, publisher: tuple[NotificationPublisher, Presences]
-) -> None:
-    pub, _ = publisher
+async def test_agent_subscribes_itself_and_lists_subscriptions(prosody: ProsodyProcess) -> None:
+    supervisor = AuthUser(id="1004", login="agent0005", team_id=1, supervisor=True)  # may read Team/1
+    pub = publisher_for(prosody, node_access=PubsubAccess(prosody.domain, [supervisor]).readers)
+    await pub.start()
     team = "/finesse/api/Team/1/Users"
     await pub.ensure_node(team)
     a = await agent(prosody, "1004")
@@ -269,6 +271,7 @@ async def test_agent_subscribes_itself_and_lists_subscriptions(
     with pytest.raises(XmppRequestError, match="item-not-found"):
         await a.subscribe("/finesse/api/Queue/404")
     await a.disconnect()
+    await pub.stop()
 
 
 async def test_pings_both_ways(

@@ -61,6 +61,7 @@ from finesse_emu.server.presence import (
 from finesse_emu.server.rest import API, build_app
 from finesse_emu.server.status import Dependency, ServiceState, ServiceStatus, StatusChange
 from finesse_emu.timers import Timers
+from finesse_emu.xmpp.access import PubsubAccess
 from finesse_emu.xmpp.envelope import update_document
 
 log = get_logger()
@@ -207,6 +208,7 @@ class FinesseNode:
                 config.xmpp_password(),
                 on_presence=self.on_agent_presence,
                 on_connection_change=self.on_notification_change,
+                node_access=lambda node: self.pubsub_access.readers(node),  # noqa: PLW0108 (set later)
             )
         if notifier is not None:
             required.append(Dependency.NOTIFICATION)
@@ -244,6 +246,8 @@ class FinesseNode:
         self.directory: dict[str, AuthUser] = {}
         self._by_login: dict[str, str] = {}
         self.teams: dict[int, str] = {}
+        # Who may read which pubsub node (the REST policy), rebuilt when the directory is loaded.
+        self.pubsub_access = PubsubAccess(config.domain)
         self.mrds: dict[int, str] = {}
         self._media_limits: dict[tuple[str, int], int] = {}  # maxDialogLimit given at MRD sign-in
         self.reason_codes: list[X.ReasonCodeView] = []
@@ -334,6 +338,7 @@ class FinesseNode:
         agents = (await self.awdb.get("/awdb/v1/agents"))["agents"]
         self.directory = {a.id: a for a in (AuthUser.from_json(x) for x in agents)}
         self._by_login = {u.login.lower(): u.id for u in self.directory.values()}
+        self.pubsub_access = PubsubAccess(self.config.domain, self.directory.values())
         self.teams = {int(t["id"]): str(t["name"]) for t in (await self.awdb.get("/awdb/v1/teams"))["teams"]}
         self.mrds = {int(m["id"]): str(m["name"]) for m in (await self.awdb.get("/awdb/v1/mrds"))["mrds"]}
         rows = (await self.awdb.get("/awdb/v1/reason-codes"))["reason_codes"]

@@ -53,6 +53,9 @@ from finesse_emu.timers import Timers
 AuthMode = Literal["internal_plain", "insecure"]
 
 ROSTER_MODULE = "mod_finesse_roster.lua"
+# On the pubsub component: disco shows a user only the nodes it may read (see the module).
+PUBSUB_ACCESS_MODULE = "mod_finesse_pubsub_access.lua"
+PLUGINS = (ROSTER_MODULE, PUBSUB_ACCESS_MODULE)
 # Dead-client detection (mod_finesse_roster): ping a session silent for PING_IDLE_SHARE of the
 # bound, close it if still silent PING_TIMEOUT_SHARE of the bound later. Worst case 95% of the bound.
 PING_IDLE_SHARE = 0.5
@@ -288,6 +291,7 @@ def render_config(cfg: ProsodyConfig) -> str:
         f"VirtualHost {q(cfg.domain)}",
         "",
         f'Component {q(cfg.pubsub_domain)} "pubsub"',
+        '    modules_enabled = { "finesse_pubsub_access" }',
         "",
     ]
     return "\n".join(lines)
@@ -339,8 +343,9 @@ def prepare_run_dir(cfg: ProsodyConfig) -> None:
     (cfg.run_dir / "certs").mkdir(exist_ok=True)
     cfg.plugin_dir.mkdir(exist_ok=True)
     # Copied rather than pointed at, so it also works when the package is installed zipped.
-    source = importlib.resources.files("finesse_emu.xmpp").joinpath(ROSTER_MODULE)
-    (cfg.plugin_dir / ROSTER_MODULE).write_bytes(source.read_bytes())
+    for plugin in PLUGINS:
+        source = importlib.resources.files("finesse_emu.xmpp").joinpath(plugin)
+        (cfg.plugin_dir / plugin).write_bytes(source.read_bytes())
     if cfg.auth == "internal_plain":
         accounts = {**cfg.accounts, cfg.service_user: service_password(cfg)}
         write_accounts(cfg.data_path, cfg.domain, accounts)

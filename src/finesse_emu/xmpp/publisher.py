@@ -7,6 +7,14 @@ demand, publishes ``Update`` documents as escaped text inside ``<notification>``
 §9.3), subscribes agents on their behalf (``finesse`` is in Prosody's ``admins``, hence pubsub
 owner), and reports agents' presence.
 
+Access: every node is created with its XEP-0060 access model in the create request, and a
+``whitelist`` node's readers (``node_access``, by default :class:`~finesse_emu.xmpp.access.PubsubAccess`
+with no directory: each agent its own ``User/{id}`` nodes) get the ``member`` affiliation in one
+owner request per node. Prosody then refuses everyone else's subscriptions and item requests, and
+any subscription ``finesse`` would make for a non-member. A node that already exists (this process
+restarted, Prosody did not) gets its members brought in line with the current policy: newcomers
+added, the others unsubscribed and removed.
+
 It keeps itself connected: when Prosody goes away it reconnects with capped exponential backoff,
 and if the new Prosody lost its in-memory state (a restart) it recreates the nodes and
 subscriptions it had made, as Openfire's database would have kept them.
@@ -23,8 +31,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from slixmpp import ClientXMPP
+from slixmpp import JID, ClientXMPP
 from slixmpp.exceptions import IqError, IqTimeout
+from slixmpp.jid import InvalidJID
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
@@ -40,12 +49,37 @@ from finesse_emu.xmpp._slix import (
     retire,
     xml_safe,
 )
+from finesse_emu.xmpp.access import PubsubAccess
 from finesse_emu.xmpp.envelope import DEFAULT_NOTIFICATION_NS
 
 log = get_logger()
 
 PresenceCallback = Callable[[str, bool], None]
 ConnectionCallback = Callable[[bool], None]
+# node -> the bare JIDs that may read it besides the owner (whitelist members), None: open to all.
+NodeAccess = Callable[[str], "frozenset[str] | None"]
+OWNER_NS = f"{PUBSUB_NS}#owner"
+DATA_NS = "jabber:x:data"
+
+
+def node_config(access_model: str) -> ET.Element:
+    """The ``<configure>`` form sent with ``<create>`` (XEP-0060 create-and-configure)."""
+    configure = ET.Element(f"{{{PUBSUB_NS}}}configure")
+    form = ET.SubElement(configure, f"{{{DATA_NS}}}x", type="submit")
+    for var, value, ftype in (
+        ("FORM_TYPE", f"{PUBSUB_NS}#node_config", "hidden"),
+        ("pubsub#access_model", access_model, None),
+        ("pubsub#publish_model", "publishers", None),  # only the owner (finesse) publishes
+    ):
+        field = ET.SubElement(form, f"{{{DATA_NS}}}field", var=var)
+        if ftype:
+            field.set("type", ftype)
+        ET.SubElement(field, f"{{{DATA_NS}}}value").text = value
+    return configure
+
+
+def _bare(jid: str) -> str:
+    return jid.partition("/")[0].lower()
 
 
 class NotificationError(Exception):
@@ -84,6 +118,7 @@ class NotificationPublisher:
         restore_after_restart: bool = True,
         on_presence: PresenceCallback | None = None,
         on_connection_change: ConnectionCallback | None = None,
+        node_access: NodeAccess | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -95,6 +130,7 @@ class NotificationPublisher:
         self.notification_ns = notification_ns
         self.on_presence = on_presence
         self.on_connection_change = on_connection_change
+        self.node_access: NodeAccess = node_access or PubsubAccess(domain).readers
         self.iq_timeout = iq_timeout
         self.login_timeout = login_timeout
         self.reconnect_min = reconnect_min
@@ -112,6 +148,7 @@ class NotificationPublisher:
         self._creating: dict[str, asyncio.Future[None]] = {}
         self._known_nodes: dict[str, None] = {}  # every node ever ensured, in order (for restore)
         self._subscriptions: dict[tuple[str, str], None] = {}  # (node, jid) made by subscribe_other
+        self._bad_jids: set[str] = set()  # readers that are no JID, logged once each
         self._item_prefix: dict[str, str] = {}
         self._item_seq: dict[str, itertools.count[int]] = {}
         self._inflight: set[asyncio.Future[Any]] = set()
@@ -359,11 +396,87 @@ class NotificationPublisher:
                 del self._creating[node]
 
     async def _create(self, node: str) -> None:
+        readers = self.node_access(node)
+        iq = self._iq("set", ET.Element(f"{{{PUBSUB_NS}}}create", node=node))
+        iq.xml.find(f"{{{PUBSUB_NS}}}pubsub").append(node_config("open" if readers is None else "whitelist"))
         try:
-            await self._request(self._iq("set", ET.Element(f"{{{PUBSUB_NS}}}create", node=node)))
+            await self._request(iq)
         except IqError as exc:
-            if iq_condition(exc) != "conflict":  # conflict: it already exists, which is what we want
+            if iq_condition(exc) != "conflict":
                 raise NotificationError(f"cannot create node {node!r}: {iq_condition(exc)}") from exc
+            # It exists already: made by an earlier run of this node, maybe from another directory.
+            if readers is not None:
+                await self._sync_members(node, self._members(readers))
+            return
+        if readers:
+            await self._set_affiliations(node, dict.fromkeys(self._members(readers), "member"))
+
+    def _members(self, jids: Iterable[str]) -> frozenset[str]:
+        """The bare JIDs as Prosody stores them (nodeprep: lower case, ...). One that is not a bare
+        user JID (an agent id with '@', '/' or a space) is left out and logged once: it would fail
+        the whole affiliations request, or name somebody else."""
+        out = set()
+        for jid in jids:
+            try:
+                parsed: JID | None = JID(jid)
+            except InvalidJID:
+                parsed = None
+            if parsed is None or not parsed.user or parsed.resource:
+                if jid not in self._bad_jids:
+                    self._bad_jids.add(jid)
+                    log.warning("xmpp_publisher_invalid_jid", jid=jid)
+                continue
+            out.add(str(parsed.bare))
+        return frozenset(out)
+
+    async def _set_affiliations(self, node: str, changes: dict[str, str]) -> None:
+        """One owner request for every change on ``node`` (``member`` or ``none``)."""
+        if not changes:
+            return
+        child = ET.Element(f"{{{OWNER_NS}}}affiliations", node=node)
+        for jid in sorted(changes):
+            ET.SubElement(child, f"{{{OWNER_NS}}}affiliation", jid=jid, affiliation=changes[jid])
+        try:
+            await self._request(self._iq("set", child, owner=True))
+        except IqError as exc:
+            raise NotificationError(f"affiliations of {node!r}: {iq_condition(exc)}") from exc
+
+    async def affiliations(self, node: str) -> dict[str, str]:
+        """``{bare jid: affiliation}`` of ``node`` (owner request)."""
+        child = ET.Element(f"{{{OWNER_NS}}}affiliations", node=node)
+        try:
+            result = await self._request(self._iq("get", child, owner=True))
+        except IqError as exc:
+            raise NotificationError(f"affiliations of {node!r}: {iq_condition(exc)}") from exc
+        return {
+            el.get("jid", ""): el.get("affiliation", "")
+            for el in result.xml.iter(f"{{{OWNER_NS}}}affiliation")
+        }
+
+    async def _sync_members(self, node: str, wanted: frozenset[str]) -> None:
+        """Make ``node``'s members exactly ``wanted``: a revoked reader is unsubscribed first (on a
+        whitelist node Prosody 0.12 refuses to drop the affiliation of a subscribed JID, and events
+        go to subscribers whatever their affiliation), then every change goes in one request."""
+        current = {j for j, a in (await self.affiliations(node)).items() if a == "member"}
+        revoked = current - wanted
+        if revoked:
+            subs = [j for j in await self.subscribers(node) if _bare(j) in revoked]
+            if subs:
+                child = ET.Element(f"{{{OWNER_NS}}}subscriptions", node=node)
+                for jid in subs:
+                    ET.SubElement(child, f"{{{OWNER_NS}}}subscription", jid=jid, subscription="none")
+                try:
+                    await self._request(self._iq("set", child, owner=True))
+                except IqError as exc:
+                    raise NotificationError(f"unsubscribe from {node!r}: {iq_condition(exc)}") from exc
+            for key in [k for k in self._subscriptions if k[0] == node and _bare(k[1]) in revoked]:
+                del self._subscriptions[key]  # not restored after a Prosody restart either
+            log.info(
+                "xmpp_publisher_members_revoked", node=node, jids=sorted(revoked), unsubscribed=len(subs)
+            )
+        await self._set_affiliations(
+            node, dict.fromkeys(wanted - current, "member") | dict.fromkeys(revoked, "none")
+        )
 
     def next_item_id(self, node: str) -> str:
         """Per-node UUID followed by a decimal sequence number, as in both Finesse captures."""
@@ -403,7 +516,8 @@ class NotificationPublisher:
 
     async def subscribe_other(self, node: str, jid: str) -> None:
         """Subscribe ``jid`` (bare or full) to ``node`` on its behalf, as Finesse does for the
-        auto-subscribed User/Dialogs/Media/SystemInfo nodes. Creates the node if needed."""
+        auto-subscribed User/Dialogs/Media/SystemInfo nodes. Creates the node if needed. Prosody
+        refuses (``forbidden``) a JID that may not read the node (``node_access``)."""
         await self.ensure_node(node)
         child = ET.Element(f"{{{PUBSUB_NS}}}subscribe", node=node, jid=jid)
         try:
