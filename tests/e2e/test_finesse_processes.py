@@ -92,7 +92,11 @@ async def test_kill_9_cti_side_a_under_a_finesse_node(
                 assert resp.status == 200
             agent = AgentXmpp(f"1002@{HOST}/emu", "pass1002", HOST, prosody.c2s_port)
             await agent.connect(wait_finesse=True)
-            await asyncio.sleep(0.3)  # subscribe-other in flight
+            # The node subscribes the agent to its nodes (subscribe-other): wait until SystemInfo's is
+            # there, the event this test waits for after the kill.
+            async with asyncio.timeout(10):
+                while (f"{API}/SystemInfo", "subscribed") not in await agent.subscriptions():
+                    await asyncio.sleep(0.05)
             body = "<User><state>LOGIN</state><extension>2002</extension></User>"
             hdrs = {**auth("1002"), "Content-Type": "application/xml", "requestId": "e2e-1"}
             async with http.put(f"{base}/User/1002", data=body, headers=hdrs) as resp:

@@ -59,8 +59,12 @@ async def test_agent_sees_its_events_the_failover_and_its_last_state(dep_xmpp: X
     agent = AgentXmpp(f"1006@{HOST}/emu", "pass1006", HOST, dep.node.config.xmpp_port)
     await agent.connect(wait_finesse=True)
     assert agent.finesse_available
-    await asyncio.sleep(0.2)  # subscribe-other requests are in flight
     user_node = f"{API}/User/1006"
+    # The node subscribes the agent to its nodes (subscribe-other): wait until they are all there.
+    wanted = {(n, "subscribed") for n in (user_node, f"{user_node}/Dialogs", f"{API}/SystemInfo")}
+    async with asyncio.timeout(5):
+        while not wanted <= set(await agent.subscriptions()):
+            await asyncio.sleep(0.02)
 
     body = "<User><state>LOGIN</state><extension>2006</extension></User>"
     status, _, headers = await dep.call("PUT", "/User/1006", user="1006", body=body, requestId="rq-77")
