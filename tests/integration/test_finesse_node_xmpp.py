@@ -174,3 +174,16 @@ async def test_every_agent_is_subscribed_before_its_first_request(dep_xmpp: XDep
         while not wanted <= set(notifier._subscriptions):
             await asyncio.sleep(0.05)
     assert set(dep.node.directory) <= dep.node._subscribed
+
+
+async def test_the_node_is_in_service_once_every_agent_is_set_up(dep_xmpp: XDeployment) -> None:
+    """The deployment is IN_SERVICE (the fixture waited for it): by then every agent of the
+    directory has its nodes and subscriptions, made before the Notification Service counted as up,
+    so that no sign-in burst meets the set-up (a few hundred agents keep the node busy for seconds)."""
+    notifier = dep_xmpp.node.notifier
+    assert isinstance(notifier, NotificationPublisher)
+    assert dep_xmpp.node.health()["state"] == "IN_SERVICE"
+    agents = list(dep_xmpp.node.directory)
+    assert len(agents) == AGENTS
+    wanted = {(f"{API}/User/{a}{n}", f"{a.lower()}@{HOST}") for a in agents for n in ("", "/Dialogs")}
+    assert wanted <= set(notifier._subscriptions)

@@ -253,6 +253,10 @@ class FinesseNode:
         self.reason_codes: list[X.ReasonCodeView] = []
         self.wrapup_reasons: list[X.WrapUpReasonView] = []
         self._subscribed: set[str] = set()
+        # The directory's pubsub set-up is done: until then the Notification Service does not count
+        # as up (see on_notification_change).
+        self._provisioned = False
+        self._provisioning: asyncio.Task[None] | None = None
         self._dialog_views: dict[str, X.DialogView] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runners: list[web.AppRunner] = []
@@ -328,8 +332,6 @@ class FinesseNode:
                 await self.clock.sleep(pause)
                 pause = min(pause * 2, 2.0)
         self.config_loaded.set()
-        if self.notifier is not None:
-            self._spawn(self._provision_subscriptions())
         events = self.cti.subscribe()
         self._spawn(self._cti_events(events))
         await self.cti.start()
@@ -507,6 +509,15 @@ class FinesseNode:
             log.warning("finesse_publish_failed", node=node, error=repr(exc))
 
     def on_notification_change(self, connected: bool) -> None:
+        if connected and not self._provisioned:
+            # The first session: every agent's nodes and subscriptions are in place before the node
+            # counts its Notification Service as up, as Openfire keeps them from the users'
+            # provisioning. Serving sign-ins meanwhile would answer them late: the set-up of a few
+            # hundred agents keeps this process busy for seconds.
+            if self._provisioning is None or self._provisioning.done():
+                self._subscribed.clear()
+                self._provisioning = self._spawn(self._provision_then_up())
+            return
         dep_change = (self.status.up if connected else self.status.down)(
             Dependency.NOTIFICATION, self.clock.now()
         )
@@ -640,29 +651,39 @@ class FinesseNode:
             self.stats["forced_logout_failed"] += 1
             log.warning("finesse_forced_logout_failed", agent=action.agent_id, error=str(exc))
 
+    async def _provision_then_up(self) -> None:
+        await self.config_loaded.wait()
+        await self._provision_subscriptions()
+        self._provisioned = True
+        if self.notifier is not None and self.notifier.connected:  # up, with the set-up kept
+            self._apply_status(self.status.up(Dependency.NOTIFICATION, self.clock.now()))
+
     async def _provision_subscriptions(self) -> None:
         """Every agent of the directory gets its nodes and subscriptions once the Notification
         Service is up, as Openfire keeps them from the users' provisioning, rather than at the
         agent's first request to this node: otherwise a failover is also the moment a thousand
         agents' pubsub set-up (five requests each) lands on the subscriber's Prosody
         (docs/benchmarks.md, failover under load). A user the directory gains later is still set up
-        at its first request."""
+        at its first request. Returns when every set-up has ended (a failed request is logged)."""
         assert self.notifier is not None
-        while not self.notifier.connected:
-            await self.clock.sleep(0.1)
+        tasks = []
         for user in list(self.directory.values()):
-            self.on_authenticated(user, "")  # spawns its set-up; the publisher bounds what is in flight
+            task = self.on_authenticated(user, "")  # the publisher bounds what is in flight
+            if task is not None:
+                tasks.append(task)
             await asyncio.sleep(0)  # let requests in meanwhile
+        await asyncio.gather(*tasks, return_exceptions=True)
 
-    def on_authenticated(self, user: AuthUser, password: str) -> None:
-        """First authenticated request of a user: subscribe it to its nodes (as real Finesse does)."""
+    def on_authenticated(self, user: AuthUser, password: str) -> asyncio.Task[None] | None:
+        """First authenticated request of a user: subscribe it to its nodes (as real Finesse does).
+        Returns the set-up's task, None when there is nothing to set up."""
         if self.notifier is None or user.id in self._subscribed or not self.notifier.connected:
-            return
+            return None
         self._subscribed.add(user.id)
         jid = f"{user.id.lower()}@{self.config.domain}"
         nodes = [f"{API}/User/{user.id}", f"{API}/User/{user.id}/Dialogs", SYSTEM_INFO_NODE]
         nodes += [f"{API}/User/{user.id}/Media/{mrd}" for mrd in user.non_voice_mrds]
-        self._spawn(self._subscribe(nodes, jid))
+        return self._spawn(self._subscribe(nodes, jid))
 
     async def _subscribe(self, nodes: list[str], jid: str) -> None:
         assert self.notifier is not None
