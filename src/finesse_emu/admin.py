@@ -1,4 +1,4 @@
-"""The control plane every emulated process serves (see DESIGN.md, "Control plane").
+"""The control plane every emulated process serves (docs/design.md, "Topology").
 
 ``GET /emu/health``: JSON with ``name``, ``role``, ``state`` and component details.
 ``GET /emu/faults``: active faults and the kinds this component knows.

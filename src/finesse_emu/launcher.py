@@ -1,4 +1,4 @@
-"""``finesse-emu up``: the whole deployment of DESIGN.md as separate local processes.
+"""``finesse-emu up``: the whole deployment (docs/design.md) as separate local processes.
 
 cti-a, cti-b, awdb-a, awdb-b, xmpp-a, xmpp-b (Prosody) and finesse-a (publisher), finesse-b
 (subscriber), each on its loopback address with the real ports (topology.py). The launcher waits

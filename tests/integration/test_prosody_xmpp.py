@@ -197,7 +197,7 @@ async def test_event_envelope_reaches_subscribed_agents_only(
     assert (await next_event(a1001)).item_id == other
     assert a1001.events.empty() and a1000.events.empty()  # 1001 got nothing of 1000's node
 
-    # The exact envelope, as bytes on the wire (finesse_api.md §9.3).
+    # The exact envelope, as bytes on the wire (the Finesse notification format).
     assert b"&lt;Update&gt;" in a1000.wire and b"&lt;event&gt;PUT&lt;/event&gt;" in a1000.wire
     msg = messages_on_wire(a1000.wire)[0]
     assert msg.get("from") == f"pubsub.{prosody.domain}"

@@ -1,8 +1,9 @@
 """finesse_emu.api_xml: golden shapes against the reference samples, escaping, hostile and valid bodies.
 
-Expected documents are the samples of ``shared/reference/finesse_api.md`` (values as there, or the
-placeholder values of the captures). Our own output is trusted, so it is parsed back with the stdlib;
-request bodies only ever go through the module's defused parsers.
+Expected documents are the samples of Cisco's Finesse Web Services Developer Guide and captures of
+real servers (values as there, or the placeholder values of the captures). Our own output is
+trusted, so it is parsed back with the stdlib; request bodies only ever go through the module's
+defused parsers.
 """
 
 from __future__ import annotations

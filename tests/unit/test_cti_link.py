@@ -142,7 +142,7 @@ def test_open_req_content() -> None:
 
 
 def test_open_req_bytes_match_the_reference_example() -> None:
-    # cti_protocol.md 1.5 prints this OPEN_REQ; only ServicesRequested differs (0x16 here).
+    # The CTI Server Message Reference Guide's OPEN_REQ example; only ServicesRequested differs (0x16 here).
     link = CtiLink(config())
     link.start(0.0)
     link.connection_made(0.0)

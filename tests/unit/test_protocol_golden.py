@@ -1,7 +1,7 @@
 """Golden byte vectors and fixed-part layouts of the GED-188 codec.
 
-Expected bytes come from the protocol reference (/work/shared/reference/cti_protocol.md, sections 1.1, 1.5,
-3.5, 5.2-5.4 and 6.1), not from the codec itself.
+Expected bytes come from Cisco's CTI Server Message Reference Guide (message header, OPEN_REQ/CONF,
+heartbeats, agent state messages and floating fields), not from the codec itself.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """GED-188 numbers: message types, status codes, agent states, masks and floating-field tags.
 
-Source: ../shared/reference/cti_protocol.md (CTI Server Message Reference Guide v24/v25).
+Source: Cisco's CTI Server Message Reference Guide (Protocol Version 24/25) for Unified Contact
+Center Enterprise.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""slixmpp set-up shared by the publisher and the agent client (pitfalls measured in the spike)."""
+"""slixmpp set-up shared by the publisher and the agent client (its pitfalls at scale: docs/xmpp.md)."""
 
 from __future__ import annotations
 

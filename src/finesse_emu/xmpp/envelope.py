@@ -1,4 +1,5 @@
-"""The Finesse ``Update`` document carried by every pubsub notification (finesse_api.md §9.3).
+"""The Finesse ``Update`` document carried by every pubsub notification (the notification format of
+Cisco's Finesse Web Services Developer Guide).
 
 No XMPP dependency here, so the REST side can build event payloads without importing slixmpp.
 The publisher puts the returned text, as *escaped text*, inside ``<notification>``.

@@ -1,6 +1,6 @@
 """Prosody (the Debian package) as one Finesse node's Notification Service, run as a child process.
 
-The configuration is the one measured in ``shared/reference/prosody_spike.md``: every listener bound
+The configuration is the one measured for the emulator (docs/xmpp.md): every listener bound
 to a loopback address explicitly (the Debian defaults listen on 0.0.0.0), no s2s, the tuned GC line,
 warn-level log to a file in the run directory, ``pubsub.<domain>``, BOSH on ``/http-bind`` and
 WebSocket on ``/ws``.
@@ -227,7 +227,7 @@ def render_config(cfg: ProsodyConfig) -> str:
         lines.append("run_as_root = true")
     lines += [
         "daemonize = false",
-        # Prosody's default threshold (105) costs ~3x the server CPU under load (spike §3).
+        # Prosody's default threshold (105) costs ~3x the server CPU under load (measured: docs/xmpp.md).
         'gc = { mode = "incremental", threshold = 200, speed = 200 }',
         f"pidfile = {q(str(cfg.run_dir / 'prosody.pid'))}",
         f"data_path = {q(str(cfg.data_path))}",

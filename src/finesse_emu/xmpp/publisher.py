@@ -3,8 +3,8 @@
 :class:`NotificationPublisher` logs into its node's Prosody as ``finesse@<domain>`` with the
 deployment's password (SASL PLAIN over plain TCP on loopback), sends available presence (which is
 what desktops watch as the health of the Finesse web app), creates ``/finesse/api/...`` nodes on
-demand, publishes ``Update`` documents as escaped text inside ``<notification>`` (finesse_api.md
-§9.3), subscribes agents on their behalf (``finesse`` is in Prosody's ``admins``, hence pubsub
+demand, publishes ``Update`` documents as escaped text inside ``<notification>`` (the Finesse
+notification format), subscribes agents on their behalf (``finesse`` is in Prosody's ``admins``, hence pubsub
 owner), and reports agents' presence.
 
 Access: every node is created with its XEP-0060 access model in the create request, and a
