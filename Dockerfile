@@ -18,8 +18,12 @@ RUN apt-get update \
 
 WORKDIR /opt/finesse-emu
 COPY pyproject.toml README.md ./
-COPY src ./src
-RUN pip install . && rm -rf build src
+COPY finesse_emu ./finesse_emu
+COPY cti_stub ./cti_stub
+COPY awdb_stub ./awdb_stub
+COPY ged188 ./ged188
+COPY emu_base ./emu_base
+RUN pip install . && rm -rf build finesse_emu cti_stub awdb_stub ged188 emu_base
 
 # The container commands of docker-compose.yml: Prosody's entrypoint, the healthcheck, the
 # desktops' slice entrypoint.

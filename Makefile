@@ -25,11 +25,12 @@ scenarios: install prosody
 	$(BIN)/finesse-emu run scenarios/*.yaml
 
 lint: install
-	$(BIN)/ruff check src tests bench fuzz
-	$(BIN)/ruff format --check src tests bench fuzz
+	$(BIN)/ruff check finesse_emu cti_stub awdb_stub ged188 emu_base tests bench fuzz
+	$(BIN)/ruff format --check finesse_emu cti_stub awdb_stub ged188 emu_base tests bench fuzz
 
 typecheck: install
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Prosody (Debian's package) is the Notification Service the XMPP tests start as a child process.
 # Installing it must not leave a system-wide prosody listening on 0.0.0.0:5222/5269: a temporary
@@ -64,4 +65,4 @@ fuzz: install
 	$(BIN)/python fuzz/run.py --runs $(FUZZ_RUNS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info src/*.egg-info
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

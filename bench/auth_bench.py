@@ -19,9 +19,9 @@ import aiohttp
 
 from bench.awdb_bench import HOST, Stub
 from bench.cti_bench import print_table
-from finesse_emu.auth import Authenticator, AuthError, AwdbClient
-from finesse_emu.logs import configure_logging
-from finesse_emu.timers import Timers
+from emu_base.logs import configure_logging
+from emu_base.timers import Timers
+from finesse_emu.server.auth import Authenticator, AuthError, AwdbClient
 
 Row = tuple[str, str, str]
 

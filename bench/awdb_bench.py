@@ -26,11 +26,11 @@ import psutil
 from awdb_stub.db import AwdbDatabase
 from awdb_stub.seed import SeedData
 from bench.cti_bench import print_table
-from finesse_emu.auth.awdb_login import DEFAULT_USER, AwdbLogin
-from finesse_emu.directory import generate
-from finesse_emu.launcher import write_token_file
-from finesse_emu.logs import configure_logging
-from finesse_emu.procs import Proc, free_port, wait_health
+from emu_base.awdb_login import DEFAULT_USER, AwdbLogin
+from emu_base.directory import generate
+from emu_base.logs import configure_logging
+from emu_base.procs import Proc, free_port, wait_health
+from finesse_emu.deployment.launcher import write_token_file
 
 HOST = "127.0.0.1"
 

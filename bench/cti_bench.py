@@ -18,9 +18,9 @@ from typing import Any
 
 import psutil
 
-from cti_stub.protocol import FrameDecoder, MessageType, Service, Tag, encode, make
-from finesse_emu.logs import configure_logging
-from finesse_emu.procs import Proc, cti_stub_argv, free_port, wait_health
+from emu_base.logs import configure_logging
+from emu_base.procs import Proc, cti_stub_argv, free_port, wait_health
+from ged188 import FrameDecoder, MessageType, Service, Tag, encode, make
 
 M = MessageType
 HOST = "127.0.0.1"
@@ -141,8 +141,8 @@ async def silent_side_detection(time_scale: float, workdir: Path) -> dict[str, A
     """Seconds from the stub going silent to the Finesse CTI link declaring the loss."""
     import aiohttp
 
-    from finesse_emu.cti import CtiClient, CtiLinkConfig, HeartbeatResult, LinkDown
-    from finesse_emu.timers import Timers
+    from emu_base.timers import Timers
+    from finesse_emu.server.cti import CtiClient, CtiLinkConfig, HeartbeatResult, LinkDown
 
     stub = Stub(workdir, time_scale)
     try:

@@ -47,7 +47,7 @@ from typing import Any
 import psutil
 
 from bench.cti_bench import print_table, raise_fd_limit
-from finesse_emu.procs import run_cli
+from emu_base.procs import run_cli
 
 SIZES = (500, 1000, 2000)
 QUICK_SIZES = (100,)
@@ -114,9 +114,9 @@ async def child(
     trace: bool,
     profile_dir: Path | None,
 ) -> int:
+    from emu_base.timers import Timers
     from finesse_emu.desktop.client import LoadPlan
     from finesse_emu.desktop.swarm import Swarm, SwarmConfig, directory_agents, endpoints_from_deployment
-    from finesse_emu.timers import Timers
 
     raise_fd_limit(agents * 2 + 1000)
     me = psutil.Process()
@@ -629,7 +629,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--agents", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        from finesse_emu.logs import configure_logging
+        from emu_base.logs import configure_logging
 
         configure_logging("bench-swarm", "WARNING")
         profile_dir = Path(args.cprofile) if args.cprofile else None

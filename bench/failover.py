@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from bench.cti_bench import print_table
-from finesse_emu.procs import run_cli
+from emu_base.procs import run_cli
 
 TARGET_OVER_FLOOR = 5.0
 NETWORK = "127.0.47"  # a loopback /24 no test or default deployment uses

@@ -30,9 +30,9 @@ import psutil
 import yaml
 
 from bench.cti_bench import print_table
-from finesse_emu.logs import configure_logging
-from finesse_emu.procs import Proc, cti_stub_argv, free_port, wait_health
-from finesse_emu.xmpp.agent_client import AgentXmpp
+from emu_base.logs import configure_logging
+from emu_base.procs import Proc, cti_stub_argv, free_port, wait_health
+from finesse_emu.desktop.xmpp import AgentXmpp
 from finesse_emu.xmpp.prosody import ProsodyProcess, agent_accounts
 
 HOST = "127.0.0.1"

@@ -26,13 +26,13 @@ from pathlib import Path
 import psutil
 
 from bench.cti_bench import print_table
-from finesse_emu.auth.user import AuthUser
-from finesse_emu.directory import generate
-from finesse_emu.logs import configure_logging
-from finesse_emu.procs import free_port
-from finesse_emu.xmpp.access import API, PubsubAccess
+from emu_base.directory import generate
+from emu_base.logs import configure_logging
+from emu_base.procs import free_port
+from finesse_emu.server.auth.user import AuthUser
+from finesse_emu.server.publisher import NodeAccess, NotificationPublisher
+from finesse_emu.server.pubsub_access import API, PubsubAccess
 from finesse_emu.xmpp.prosody import ProsodyProcess
-from finesse_emu.xmpp.publisher import NodeAccess, NotificationPublisher
 
 HOST = "127.0.0.1"
 DOMAIN = "bench.test"

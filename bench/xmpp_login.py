@@ -43,13 +43,13 @@ from pathlib import Path
 import psutil
 
 from bench.cti_bench import print_table, raise_fd_limit
-from finesse_emu.eventloop import run
-from finesse_emu.logs import configure_logging
-from finesse_emu.procs import free_port
+from emu_base.eventloop import run
+from emu_base.logs import configure_logging
+from emu_base.procs import free_port
+from finesse_emu.desktop.xmpp import AgentXmpp
+from finesse_emu.server.publisher import NotificationPublisher
 from finesse_emu.xmpp._slix import AuthenticationFailed
-from finesse_emu.xmpp.agent_client import AgentXmpp
 from finesse_emu.xmpp.prosody import AuthMode, ProsodyProcess, agent_accounts
-from finesse_emu.xmpp.publisher import NotificationPublisher
 
 HOST = "127.0.0.1"
 DOMAIN = "finesse-a"

@@ -126,7 +126,7 @@ class Smoke:
         # user may not be able to reach the venv's base interpreter (e.g. under /root/.pyenv).
         site = next(Path(sys.prefix, "lib").glob("python3*/site-packages"))
         system_python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
-        py = f"env PYTHONPATH={ROOT}/src:{site} {system_python}"
+        py = f"env PYTHONPATH={ROOT}:{site} {system_python}"
         tools = {
             "python": f'exec {py} "$@"',
             "emu-prosody": f'exec {py} {ROOT}/docker/prosody_entrypoint.py "$@"',

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import yaml
 
-from finesse_emu.topology import XMPP_C2S_PORT, XMPP_HTTP_PORT
+from finesse_emu.deployment.topology import XMPP_C2S_PORT, XMPP_HTTP_PORT
 from finesse_emu.xmpp.prosody import (
     ProsodyConfig,
     ProsodyError,

@@ -1,4 +1,4 @@
-"""Coverage-guided fuzzing of the GED-188 decoder (``cti_stub.protocol``) with atheris.
+"""Coverage-guided fuzzing of the GED-188 decoder (``ged188``) with atheris.
 
 Input: byte 0 picks the protocol version, byte 1 the TCP chunk size, the rest is the byte stream a
 peer sent. The stream goes through :class:`FrameDecoder` in those chunks and each frame through
@@ -20,8 +20,8 @@ import sys
 
 import atheris  # type: ignore[import-untyped]
 
-with atheris.instrument_imports(include=["cti_stub"]):
-    from cti_stub.protocol import (
+with atheris.instrument_imports(include=["ged188"]):
+    from ged188 import (
         HEADER_SIZE,
         MAX_SUPPORTED_VERSION,
         MIN_SUPPORTED_VERSION,

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from cti_stub.core import CoreConfig, CtiServerCore, Send
 from cti_stub.model import PeripheralModel
-from cti_stub.protocol import (
+from emu_base.directory import generate
+from ged188 import (
     MIN_SUPPORTED_VERSION,
     AgentState,
     Message,
@@ -26,7 +27,6 @@ from cti_stub.protocol import (
     encode,
     make,
 )
-from finesse_emu.directory import generate
 
 M = MessageType
 CORPUS = Path(__file__).resolve().parent / "corpus"

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from finesse_emu.procs import free_port
+from emu_base.procs import free_port
 from finesse_emu.xmpp.prosody import ProsodyNotFound, ProsodyProcess, agent_accounts, prosody_binary
 
 ProsodyFactory = Callable[..., ProsodyProcess]
-# The fixtures' agent directory: agents 1000..1099, password pass<id> (finesse_emu.directory.generate).
+# The fixtures' agent directory: agents 1000..1099, password pass<id> (emu_base.directory.generate).
 FIXTURE_AGENTS = 100
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from cti_stub.protocol import FrameDecoder, Message, MessageType, Service, Tag, decode_body, encode, make
+from ged188 import FrameDecoder, Message, MessageType, Service, Tag, decode_body, encode, make
 
 M = MessageType
 FINESSE_SERVICES = Service.ALL_EVENTS | Service.CLIENT_CONTROL | Service.CALL_DATA_UPDATE

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from finesse_emu.procs import Proc, cti_stub_argv, free_port, wait_health
+from emu_base.procs import Proc, cti_stub_argv, free_port, wait_health
 
 HOST = "127.0.0.1"
 SCALE = 0.05  # heartbeat 0.25 s, takeover 0.25 s

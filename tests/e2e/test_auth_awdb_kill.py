@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from finesse_emu.auth import Authenticator, AuthError, AuthReason, AwdbClient
-from finesse_emu.procs import Proc, free_port, wait_health
-from finesse_emu.timers import Timers
+from emu_base.procs import Proc, free_port, wait_health
+from emu_base.timers import Timers
+from finesse_emu.server.auth import Authenticator, AuthError, AuthReason, AwdbClient
 
 HOST = "127.0.0.1"
 pytestmark = pytest.mark.e2e

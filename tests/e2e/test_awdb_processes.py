@@ -21,9 +21,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from finesse_emu.auth.awdb_login import basic_header
-from finesse_emu.launcher import write_token_file
-from finesse_emu.procs import Proc, free_port, wait_health
+from emu_base.awdb_login import basic_header
+from emu_base.procs import Proc, free_port, wait_health
+from finesse_emu.deployment.launcher import write_token_file
 
 pytestmark = pytest.mark.e2e
 HOST = "127.0.0.1"

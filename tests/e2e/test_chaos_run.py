@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from finesse_emu.check import check_history
-from finesse_emu.check.engine import OK
-from finesse_emu.report import load_history
-from finesse_emu.scenario.chaos_run import chaos_run
+from finesse_emu.runs.check import check_history
+from finesse_emu.runs.check.engine import OK
+from finesse_emu.runs.report import load_history
+from finesse_emu.runs.scenario.chaos_run import chaos_run
 
 pytestmark = pytest.mark.e2e
 

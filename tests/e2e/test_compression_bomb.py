@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from finesse_emu.procs import Proc, free_port, wait_health
+from emu_base.procs import Proc, free_port, wait_health
 from tests.gzipbomb import gzip_bomb, send_raw
 
 HOST = "127.0.0.1"

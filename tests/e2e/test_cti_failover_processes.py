@@ -13,9 +13,9 @@ import json
 import aiohttp
 import pytest
 
-from cti_stub.protocol import AgentState, Message, MessageType, Tag, make
-from finesse_emu.cti import CtiClient, CtiLinkConfig, LinkDown, LinkUp
-from finesse_emu.timers import Timers
+from emu_base.timers import Timers
+from finesse_emu.server.cti import CtiClient, CtiLinkConfig, LinkDown, LinkUp
+from ged188 import AgentState, Message, MessageType, Tag, make
 from tests.e2e.conftest import HOST, SCALE, CtiPair
 
 M = MessageType

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from emu_base.history import History
+from emu_base.timers import Timers
 from finesse_emu.desktop.swarm import Swarm, SwarmConfig, directory_agents, endpoints_from_deployment
-from finesse_emu.history import History
-from finesse_emu.timers import Timers
 from tests.e2e.test_launcher import emu, status
 
 pytestmark = pytest.mark.e2e

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from defusedxml import ElementTree as DET
 
-from finesse_emu.procs import Proc, cti_stub_argv, free_port, wait_health
-from finesse_emu.xmpp.agent_client import AgentXmpp, PubsubEvent
+from emu_base.procs import Proc, cti_stub_argv, free_port, wait_health
+from finesse_emu.desktop.xmpp import AgentXmpp, PubsubEvent
 from finesse_emu.xmpp.prosody import agent_accounts
 from tests.conftest import ProsodyFactory
 

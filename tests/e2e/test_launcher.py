@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from finesse_emu.procs import pid_alive, run_cli
+from emu_base.procs import pid_alive, run_cli
 
 pytestmark = pytest.mark.e2e
 NAMES = ["awdb-a", "awdb-b", "cti-a", "cti-b", "xmpp-a", "xmpp-b", "finesse-a", "finesse-b"]

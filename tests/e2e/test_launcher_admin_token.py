@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from finesse_emu.admin import INSECURE_ENV, TOKEN_ENV
-from finesse_emu.procs import run_cli
+from emu_base.admin import INSECURE_ENV, TOKEN_ENV
+from emu_base.procs import run_cli
 
 pytestmark = pytest.mark.e2e
 NETWORK = "127.0.51"

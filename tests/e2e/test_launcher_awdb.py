@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from finesse_emu.procs import run_cli
+from emu_base.procs import run_cli
 
 pytestmark = pytest.mark.e2e
 NETWORK = "127.0.24"

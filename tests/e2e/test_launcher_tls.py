@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from finesse_emu.launcher import Deployment, write_secrets
-from finesse_emu.procs import Proc, free_port, run_cli
-from finesse_emu.topology import FINESSE_HTTPS_PORT
+from emu_base.procs import Proc, free_port, run_cli
+from finesse_emu.deployment.launcher import Deployment, write_secrets
+from finesse_emu.deployment.topology import FINESSE_HTTPS_PORT
 
 pytestmark = pytest.mark.e2e
 NETWORK = "127.0.25"

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from finesse_emu.admin import INSECURE_ENV, TOKEN_ENV
-from finesse_emu.procs import run_cli
+from emu_base.admin import INSECURE_ENV, TOKEN_ENV
+from emu_base.procs import run_cli
+from finesse_emu.desktop.xmpp import AgentXmpp
 from finesse_emu.xmpp._slix import AuthenticationFailed
-from finesse_emu.xmpp.agent_client import AgentXmpp
 
 pytestmark = pytest.mark.e2e
 NETWORK = "127.0.66"

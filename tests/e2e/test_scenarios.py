@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from finesse_emu.check import check_history
-from finesse_emu.report import load_history
-from finesse_emu.scenario.runner import run_scenario
-from finesse_emu.scenario.spec import load
+from finesse_emu.runs.check import check_history
+from finesse_emu.runs.report import load_history
+from finesse_emu.runs.scenario.runner import run_scenario
+from finesse_emu.runs.scenario.spec import load
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from finesse_emu.procs import run_cli
+from emu_base.procs import run_cli
 from tests.e2e.test_launcher import emu
 
 pytestmark = pytest.mark.e2e

@@ -29,8 +29,7 @@ from awdb_stub.server import AwdbServer
 from awdb_stub.server import ServerConfig as AwdbConfig
 from cti_stub.server import CtiServer
 from cti_stub.server import ServerConfig as CtiConfig
-from finesse_emu import cli
-from finesse_emu.admin import (
+from emu_base.admin import (
     INSECURE_ENV,
     TOKEN_ENV,
     admin_token_from,
@@ -38,9 +37,10 @@ from finesse_emu.admin import (
     is_loopback,
     read_token_file,
 )
+from emu_base.directory import generate
+from emu_base.timers import Timers
+from finesse_emu import cli
 from finesse_emu.desktop.swarm import Swarm, SwarmConfig, serve_control
-from finesse_emu.directory import generate
-from finesse_emu.timers import Timers
 
 HOST = "127.0.51.20"
 TOKEN = "t0ken-of-this-test"

@@ -17,9 +17,9 @@ import pytest
 from awdb_stub.db import AwdbDatabase
 from awdb_stub.seed import SeedData
 from awdb_stub.server import AwdbServer, ServerConfig
-from finesse_emu.auth import Authenticator, AuthError, AuthReason, AwdbClient
-from finesse_emu.directory import generate
-from finesse_emu.timers import Timers
+from emu_base.directory import generate
+from emu_base.timers import Timers
+from finesse_emu.server.auth import Authenticator, AuthError, AuthReason, AwdbClient
 
 HOST = "127.0.0.1"
 TIMEOUT = 0.3  # the per-request AWDB timeout in these tests

@@ -17,9 +17,9 @@ from awdb_stub.db import AwdbDatabase
 from awdb_stub.login import Login
 from awdb_stub.seed import SeedData
 from awdb_stub.server import API, AwdbServer, ServerConfig
-from finesse_emu.auth.awdb_client import AwdbClient, AwdbUnavailable, BadCredentials
-from finesse_emu.auth.awdb_login import AwdbLogin, basic_header
-from finesse_emu.directory import generate
+from emu_base.awdb_login import AwdbLogin, basic_header
+from emu_base.directory import generate
+from finesse_emu.server.auth.awdb_client import AwdbClient, AwdbUnavailable, BadCredentials
 
 HOST = "127.0.0.1"
 PASSWORD = "tRQ1s-awdb-login-password"

@@ -15,18 +15,8 @@ from typing import Literal
 import pytest
 import structlog
 
-from cti_stub.protocol import (
-    FrameDecoder,
-    Message,
-    MessageType,
-    Status,
-    SystemEventID,
-    Tag,
-    decode_body,
-    encode,
-    make,
-)
-from finesse_emu.cti import (
+from emu_base.timers import Timers
+from finesse_emu.server.cti import (
     AttemptFailed,
     CtiClient,
     CtiLinkConfig,
@@ -38,7 +28,17 @@ from finesse_emu.cti import (
     PublicEvent,
     Unsolicited,
 )
-from finesse_emu.timers import Timers
+from ged188 import (
+    FrameDecoder,
+    Message,
+    MessageType,
+    Status,
+    SystemEventID,
+    Tag,
+    decode_body,
+    encode,
+    make,
+)
 
 M = MessageType
 LOOPBACK = "127.0.0.1"

@@ -10,10 +10,10 @@ import aiohttp
 import pytest
 
 from cti_stub.core import Role
-from cti_stub.protocol import AgentState, MessageType, Status, Tag, make
 from cti_stub.server import CtiServer, ServerConfig
-from finesse_emu.directory import generate
-from finesse_emu.timers import Timers
+from emu_base.directory import generate
+from emu_base.timers import Timers
+from ged188 import AgentState, MessageType, Status, Tag, make
 from tests.gedclient import RawClient
 
 M = MessageType

@@ -29,11 +29,11 @@ from awdb_stub.server import ServerConfig as AwdbConfig
 from cti_stub.core import Role
 from cti_stub.server import CtiServer
 from cti_stub.server import ServerConfig as CtiConfig
-from finesse_emu.directory import generate
-from finesse_emu.launcher import write_secrets
-from finesse_emu.procs import free_port
+from emu_base.directory import generate
+from emu_base.procs import free_port
+from emu_base.timers import Timers
+from finesse_emu.deployment.launcher import write_secrets
 from finesse_emu.server.node import FinesseNode, NodeConfig
-from finesse_emu.timers import Timers
 
 HOST = "127.0.0.1"
 SCALE = 0.02  # heartbeat 0.1 s: a silent CTI side is detected in 0.3-0.4 s
@@ -327,7 +327,7 @@ async def assert_verified(port: int, ca_file: Path, names: list[str]) -> None:
 async def test_https_a_standalone_node_makes_a_ca_that_clients_verify(
     dep: Deployment, tmp_path: Path
 ) -> None:
-    """No cert_file: the node makes a CA and its certificate in run_dir (finesse_emu/tls.py), for its
+    """No cert_file: the node makes a CA and its certificate in run_dir (emu_base/tls.py), for its
     name and address, which a client verifies with ssl.create_default_context(cafile=ca.crt)."""
     cfg = NodeConfig(
         name="finesse-b", role="subscriber", host=HOST, http_port=-1, https_port=0, admin_port=-1,

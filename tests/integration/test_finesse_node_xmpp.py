@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from defusedxml import ElementTree as DET
 
-from cti_stub.protocol import AgentState
+from finesse_emu.desktop.xmpp import AgentXmpp, PubsubEvent
 from finesse_emu.server.node import FinesseNode, NodeConfig
+from finesse_emu.server.publisher import NotificationPublisher
 from finesse_emu.xmpp._slix import AuthenticationFailed
-from finesse_emu.xmpp.agent_client import AgentXmpp, PubsubEvent
 from finesse_emu.xmpp.prosody import ProsodyProcess, agent_accounts
-from finesse_emu.xmpp.publisher import NotificationPublisher
+from ged188 import AgentState
 from tests.conftest import ProsodyFactory
 from tests.integration.test_finesse_node import API, HOST, Deployment, deployment, text
 

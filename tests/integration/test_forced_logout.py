@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from cti_stub.protocol import AgentState
+from emu_base.timers import Timers
+from finesse_emu.desktop.xmpp import AgentXmpp
 from finesse_emu.server.presence import ForcedLogout, Phase
-from finesse_emu.timers import Timers
-from finesse_emu.xmpp.agent_client import AgentXmpp
+from ged188 import AgentState
 from tests.conftest import ProsodyFactory
 from tests.integration.test_finesse_node import HOST, SCALE, deployment
 from tests.integration.test_finesse_node_xmpp import XDeployment

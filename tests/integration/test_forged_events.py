@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import aiohttp
 
+from emu_base.history import History
 from finesse_emu.desktop.client import AgentCredentials, DesktopClient, LoadPlan, NodeEndpoint
-from finesse_emu.history import History
-from finesse_emu.xmpp.agent_client import AgentXmpp
+from finesse_emu.desktop.xmpp import AgentXmpp
 from finesse_emu.xmpp.envelope import PUBSUB_EVENT_NS, update_document
 from tests.integration.test_finesse_node import API, HOST
 from tests.integration.test_finesse_node_xmpp import XDeployment, dep_xmpp  # noqa: F401  (fixture)

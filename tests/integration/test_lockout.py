@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from finesse_emu.timers import Timers
+from emu_base.timers import Timers
 from tests.integration.test_finesse_node import SCALE, Deployment, deployment
 
 LOCKOUT = 25.0  # seed seconds (the seed's 300 would be 6 s of real time at this scale)

@@ -17,14 +17,14 @@ import psutil
 import pytest
 from defusedxml import ElementTree as SafeET
 
-from finesse_emu.auth.user import AuthUser
-from finesse_emu.procs import free_port
+from emu_base.procs import free_port
+from finesse_emu.desktop.xmpp import AgentXmpp, PubsubEvent, XmppRequestError
+from finesse_emu.server.auth.user import AuthUser
+from finesse_emu.server.publisher import NotConnectedError, NotificationError, NotificationPublisher
+from finesse_emu.server.pubsub_access import PubsubAccess
 from finesse_emu.xmpp._slix import AuthenticationFailed
-from finesse_emu.xmpp.access import PubsubAccess
-from finesse_emu.xmpp.agent_client import AgentXmpp, PubsubEvent, XmppRequestError
 from finesse_emu.xmpp.envelope import PUBSUB_EVENT_NS, update_document
 from finesse_emu.xmpp.prosody import ProsodyError, ProsodyProcess
-from finesse_emu.xmpp.publisher import NotConnectedError, NotificationError, NotificationPublisher
 from tests.conftest import ProsodyFactory
 
 USER_NODE = "/finesse/api/User/{}"

@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 from slixmpp.exceptions import IqError, IqTimeout
 
-from finesse_emu.auth.user import AuthUser
+from finesse_emu.desktop.xmpp import AgentXmpp, PubsubEvent, XmppRequestError
+from finesse_emu.server.auth.user import AuthUser
+from finesse_emu.server.publisher import NotificationError, NotificationPublisher
+from finesse_emu.server.pubsub_access import PubsubAccess
 from finesse_emu.xmpp._slix import PUBSUB_NS, iq_condition, pubsub_iq
-from finesse_emu.xmpp.access import PubsubAccess
-from finesse_emu.xmpp.agent_client import AgentXmpp, PubsubEvent, XmppRequestError
 from finesse_emu.xmpp.envelope import update_document
 from finesse_emu.xmpp.prosody import ProsodyProcess
-from finesse_emu.xmpp.publisher import NotificationError, NotificationPublisher
 from tests.conftest import ProsodyFactory
 from tests.integration.test_finesse_node import API, HOST
 from tests.integration.test_finesse_node_xmpp import XDeployment, dep_xmpp  # noqa: F401

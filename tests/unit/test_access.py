@@ -1,11 +1,11 @@
-"""Who may act on whom (finesse_emu.auth.access): the one decision of every targeted REST route."""
+"""Who may act on whom (finesse_emu.server.auth.access): the one decision of every targeted REST route."""
 
 from __future__ import annotations
 
 import pytest
 
-from finesse_emu.auth import AuthUser
-from finesse_emu.auth.access import Access, may_act_on, may_read_team
+from finesse_emu.server.auth import AuthUser
+from finesse_emu.server.auth.access import Access, may_act_on, may_read_team
 
 AGENT = AuthUser("1001", "agent0002", team_id=1)
 PEER = AuthUser("1002", "agent0003", team_id=1)

@@ -1,4 +1,5 @@
-"""finesse_emu.api_xml: golden shapes against the reference samples, escaping, hostile and valid bodies.
+"""finesse_emu.server.api_xml: golden shapes against the reference samples, escaping, hostile and
+valid bodies.
 
 Expected documents are the samples of Cisco's Finesse Web Services Developer Guide and captures of
 real servers (values as there, or the placeholder values of the captures). Our own output is
@@ -16,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from finesse_emu import api_xml as X
+from finesse_emu.server import api_xml as X
 from finesse_emu.xmpp.envelope import update_document
 
 DECL = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'

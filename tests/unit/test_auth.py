@@ -8,7 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from finesse_emu.auth import (
+from emu_base.clock import LoopClock, ManualClock
+from emu_base.timers import Timers
+from finesse_emu.server.auth import (
     Authenticator,
     AuthError,
     AuthReason,
@@ -18,10 +20,8 @@ from finesse_emu.auth import (
     parse_basic,
     user_message,
 )
-from finesse_emu.auth.awdb_client import AwdbTimeout, AwdbUnavailable, BadCredentials
-from finesse_emu.auth.failover import Outcome
-from finesse_emu.clock import LoopClock, ManualClock
-from finesse_emu.timers import Timers
+from finesse_emu.server.auth.awdb_client import AwdbTimeout, AwdbUnavailable, BadCredentials
+from finesse_emu.server.auth.failover import Outcome
 
 ALICE = AuthUser(id="1000", login="agent0001", extension="2000")
 PASSWORDS = {"1000": "pass1000", "agent0001": "pass1000"}

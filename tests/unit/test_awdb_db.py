@@ -19,8 +19,8 @@ from awdb_stub.__main__ import build_parser, open_database
 from awdb_stub.db import AwdbDatabase
 from awdb_stub.passwords import hash_password, verify_password
 from awdb_stub.seed import LOGOUT, NOT_READY, SeedData, load_seed_file
-from finesse_emu.directory import generate
-from finesse_emu.timers import Timers
+from emu_base.directory import generate
+from emu_base.timers import Timers
 
 AGENT_KEYS = {
     "id",
@@ -84,7 +84,7 @@ def test_seeding_2000_generated_agents_is_well_under_a_second() -> None:
     assert database.agent_count() == 2000
     teams = database.teams()
     assert len(teams) == 80 and all(t["size"] == 25 for t in teams)
-    # The first agent of each team supervises it (finesse_emu.directory.generate).
+    # The first agent of each team supervises it (emu_base.directory.generate).
     assert teams[3]["supervisors"] == ["1075"]
     assert database.agent("1075") is not None
     database.close()

@@ -11,7 +11,7 @@ import pytest
 
 from awdb_stub.__main__ import build_parser, query_login
 from awdb_stub.login import Login, PeerLog
-from finesse_emu.auth.awdb_login import awdb_login, check_user, read_password_file
+from emu_base.awdb_login import awdb_login, check_user, read_password_file
 
 PASSWORD = "Zq3-random_awdb_password"
 

@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from finesse_emu.check import INVARIANTS
-from finesse_emu.scenario.chaos_run import IPPA_HOLD, KINDS, QUIET, exercised, plan, schedule
-from finesse_emu.scenario.spec import parse
+from finesse_emu.runs.check import INVARIANTS
+from finesse_emu.runs.scenario.chaos_run import IPPA_HOLD, KINDS, QUIET, exercised, plan, schedule
+from finesse_emu.runs.scenario.spec import parse
 
 NAMES = {i.name for i in INVARIANTS}
 seeds = st.integers(0, 10**6)
@@ -41,7 +41,7 @@ def test_different_seeds_give_different_schedules() -> None:
 
 
 def test_every_invariant_of_the_checker_is_exercised_by_some_kind_of_fault() -> None:
-    """A new invariant registered in finesse_emu.check with no fault kind to exercise it fails here:
+    """A new invariant registered in finesse_emu.runs.check with no fault kind to exercise it fails here:
     chaos-run would otherwise check it on nothing and fail every run."""
     by_kinds = set().union(*(k.exercises for k in KINDS))
     assert by_kinds >= NAMES, f"no fault kind exercises {sorted(NAMES - by_kinds)}"

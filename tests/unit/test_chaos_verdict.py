@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from finesse_emu.check import main as check_main
-from finesse_emu.report.history import Event
-from finesse_emu.scenario.chaos_run import verdict
+from finesse_emu.runs.check import main as check_main
+from finesse_emu.runs.report.history import Event
+from finesse_emu.runs.scenario.chaos_run import verdict
 from tests.unit.test_check import network_glitch, publisher_killed, returns, signed, with_events
 
 A = "finesse-a"

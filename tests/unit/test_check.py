@@ -1,4 +1,4 @@
-"""The history checker (finesse_emu.check): each invariant passes a clean history and catches a
+"""The history checker (finesse_emu.runs.check): each invariant passes a clean history and catches a
 seeded violation, naming the events that prove it; the command's exit codes and output.
 
 The histories are synthetic but shaped like real runs (scenarios/publisher-killed.yaml and
@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from finesse_emu.check import Options, Violation, check_history, main
-from finesse_emu.check.engine import NOT_EXERCISED, OK, SKIPPED, VIOLATED
-from finesse_emu.check.view import RunView
+from finesse_emu.runs.check import Options, Violation, check_history, main
+from finesse_emu.runs.check.engine import NOT_EXERCISED, OK, SKIPPED, VIOLATED
+from finesse_emu.runs.check.view import RunView
 
 Event = dict[str, Any]
 
@@ -450,7 +450,7 @@ def test_a_node_holding_the_agent_after_the_client_came_back_is_still_caught() -
 
 def test_node_log_lines_reach_the_checker(tmp_path: Path) -> None:
     """The nodes' log lines (event_log) join the run's history under the names the checker reads."""
-    from finesse_emu.history import ingest_logs
+    from finesse_emu.runs.history import ingest_logs
 
     start = ev(0.0, "scenario", "start", name="network glitch", time_scale=1.0, agents=1)
     wall0 = start["wall"]
@@ -713,7 +713,7 @@ def test_bound_option(tmp_path: Path) -> None:
 def test_a_publish_or_answer_carrying_the_nodes_own_state_is_judged_by_it() -> None:
     """event_log events carry the node's state at that instant: the observer's sampling lag
     (it saw the node come back a moment later) is not a violation, a recorded OUT_OF_SERVICE is."""
-    from finesse_emu.check import check_history
+    from finesse_emu.runs.check import check_history
 
     events = [
         {"t": 0.0, "wall": 1.0, "source": "scenario", "event": "start", "time_scale": 1.0},

@@ -36,12 +36,10 @@ import awdb_stub.__main__ as awdb_cli
 import cti_stub.__main__ as cti_cli
 import finesse_emu.cli as emu_cli
 import finesse_emu.server.__main__ as node_cli
-from finesse_emu.desktop.swarm import parse_slice, take_slice
-from finesse_emu.launcher import AWDB_PASSWORD_FILE, XMPP_PASSWORD_FILE, Deployment
-from finesse_emu.procs import cti_stub_argv
-from finesse_emu.server.node import NodeConfig
-from finesse_emu.tls import CA_CERT, cert_hosts
-from finesse_emu.topology import (
+from emu_base.procs import cti_stub_argv
+from emu_base.tls import CA_CERT, cert_hosts
+from finesse_emu.deployment.launcher import AWDB_PASSWORD_FILE, XMPP_PASSWORD_FILE, Deployment
+from finesse_emu.deployment.topology import (
     AWDB_A,
     AWDB_B,
     CTI_A,
@@ -53,6 +51,8 @@ from finesse_emu.topology import (
     XMPP_C2S_PORT,
     XMPP_HTTP_PORT,
 )
+from finesse_emu.desktop.swarm import parse_slice, take_slice
+from finesse_emu.server.node import NodeConfig
 from finesse_emu.xmpp.prosody import ProsodyConfig, ProsodyError, render_config
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from cti_stub.core import Close, CoreConfig, CtiServerCore, IdleMode, Notice, Replicate, Role, Send
 from cti_stub.model import PeripheralModel
-from cti_stub.protocol import (
+from emu_base.directory import generate
+from ged188 import (
     AgentState,
     ArmError,
     FrameDecoder,
@@ -19,7 +20,6 @@ from cti_stub.protocol import (
     encode,
     make,
 )
-from finesse_emu.directory import generate
 
 M = MessageType
 FINESSE_SERVICES = Service.ALL_EVENTS | Service.CLIENT_CONTROL | Service.CALL_DATA_UPDATE

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from cti_stub.core import Close, CoreConfig, CtiServerCore, Output, Send, Session
 from cti_stub.model import ControlError, PeripheralModel
-from cti_stub.protocol import (
+from emu_base.directory import generate
+from ged188 import (
     FIRST_TWO_BYTE_TAG_VERSION,
     FIXED,
     FLOAT_TYPES,
@@ -41,7 +42,6 @@ from cti_stub.protocol import (
     fixed_layout,
     make,
 )
-from finesse_emu.directory import generate
 
 M = MessageType
 VERSIONS = list(range(MIN_SUPPORTED_VERSION, MAX_SUPPORTED_VERSION + 1))

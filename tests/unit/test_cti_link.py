@@ -6,20 +6,8 @@ from typing import Any
 
 import pytest
 
-from cti_stub.protocol import (
-    NULL_ID,
-    FrameDecoder,
-    Message,
-    MessageType,
-    Service,
-    Status,
-    SystemEventID,
-    Tag,
-    decode_body,
-    encode,
-    make,
-)
-from finesse_emu.cti.link import (
+from emu_base.timers import Timers
+from finesse_emu.server.cti.link import (
     AttemptFailed,
     CloseRequested,
     ConnectRequested,
@@ -35,7 +23,19 @@ from finesse_emu.cti.link import (
     RequestFailed,
     Unsolicited,
 )
-from finesse_emu.timers import Timers
+from ged188 import (
+    NULL_ID,
+    FrameDecoder,
+    Message,
+    MessageType,
+    Service,
+    Status,
+    SystemEventID,
+    Tag,
+    decode_body,
+    encode,
+    make,
+)
 
 M = MessageType
 SIDE_A = ("A", "127.0.0.1", 42027)

@@ -25,8 +25,8 @@ from cti_stub.model import (
     ControlError,
     PeripheralModel,
 )
-from cti_stub.protocol import AgentState, ReasonCode
-from finesse_emu.directory import DEFAULT_NON_VOICE_MRDS, VOICE_MRD, generate
+from emu_base.directory import DEFAULT_NON_VOICE_MRDS, VOICE_MRD, generate
+from ged188 import AgentState, ReasonCode
 
 S = AgentState
 RECORDS = generate(6)

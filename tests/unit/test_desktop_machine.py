@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from emu_base.timers import Timers
 from finesse_emu.desktop.machine import (
     CancelTimer,
     Command,
@@ -24,7 +25,6 @@ from finesse_emu.desktop.machine import (
     SignOut,
     SystemInfo,
 )
-from finesse_emu.timers import Timers
 
 PUB, SUB = "finesse-a", "finesse-b"
 

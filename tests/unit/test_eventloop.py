@@ -7,7 +7,7 @@ import importlib.util
 
 import pytest
 
-from finesse_emu import eventloop
+from emu_base import eventloop
 
 
 async def _loop_type() -> str:

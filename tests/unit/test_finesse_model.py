@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from cti_stub.core import CoreConfig, CtiServerCore, Send
 from cti_stub.model import PeripheralModel
-from cti_stub.protocol import AgentState, FrameDecoder, Message, decode_body, encode
-from finesse_emu.directory import generate
+from emu_base.directory import generate
 from finesse_emu.server.model import DialogChange, FinesseModel, MediaChange, UserChange
 from finesse_emu.server.status import Dependency, ServiceState, ServiceStatus
+from ged188 import AgentState, FrameDecoder, Message, decode_body, encode
 from tests.unit.test_cti_core import open_req
 
 
@@ -125,7 +125,7 @@ def test_republish_after_failover_deletes_calls_that_ended_meanwhile() -> None:
 
 
 def test_query_resync_updates_state() -> None:
-    from cti_stub.protocol import MessageType, Tag, make
+    from ged188 import MessageType, Tag, make
 
     f = FinesseModel()
     conf = make(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from finesse_emu.history import ingest_logs, merge
+from finesse_emu.runs.history import ingest_logs, merge
 
 
 def test_merge_orders_by_wall_time_and_counts_t_from_the_earliest(tmp_path: Path) -> None:

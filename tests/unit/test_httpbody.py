@@ -6,7 +6,7 @@ import zlib
 
 import pytest
 
-from finesse_emu.httpbody import (
+from emu_base.httpbody import (
     BadEncoding,
     BodyTooLarge,
     UnsupportedEncoding,

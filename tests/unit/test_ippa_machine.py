@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from emu_base.timers import Timers
 from finesse_emu.desktop.ippa import IppaConfig, IppaMachine, IppaState
 from finesse_emu.desktop.machine import GetSystemInfo, Result, SetTimer, SignIn, SystemInfo
-from finesse_emu.timers import Timers
 from tests.unit.test_desktop_machine import PUB, SUB, NodeSim, World, state
 
 

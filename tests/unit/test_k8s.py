@@ -27,8 +27,8 @@ import yaml
 import finesse_emu.cli as emu_cli
 import finesse_emu.server.__main__ as node_cli
 import tests.unit.test_compose as tc
+from finesse_emu.deployment.topology import CTI_A, CTI_B
 from finesse_emu.desktop.swarm import directory_agents, parse_slice, take_slice
-from finesse_emu.topology import CTI_A, CTI_B
 
 K8S = tc.ROOT / "deploy" / "k8s"
 DOCS = tc.ROOT / "docs" / "k8s.md"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from finesse_emu.launcher import load_settings
+from finesse_emu.deployment.launcher import load_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:

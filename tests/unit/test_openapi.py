@@ -14,7 +14,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.core.result import Ok
 
-from finesse_emu import api_xml as X
+from finesse_emu.server import api_xml as X
 from finesse_emu.server.openapi import (
     NOT_XML,
     OPENAPI_PATH,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from emu_base.timers import ENV_TIME_SCALE, Timers
 from finesse_emu.server.presence import (
     CALL_STATES,
     Cancelled,
@@ -22,7 +23,6 @@ from finesse_emu.server.presence import (
     TimerStarted,
     WaitingForCall,
 )
-from finesse_emu.timers import ENV_TIME_SCALE, Timers
 from finesse_emu.xmpp.prosody import ProsodyConfig, ProsodyProcess, render_config
 
 DELAY = 60.0

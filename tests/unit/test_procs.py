@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from finesse_emu.procs import Proc, adopt, adopted, pid_alive, reap_adopted, runs
+from emu_base.procs import Proc, adopt, adopted, pid_alive, reap_adopted, runs
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 
@@ -51,7 +51,7 @@ def test_runs_checks_the_command_not_only_the_pid() -> None:
 async def test_a_deployment_stops_what_it_restarted_even_without_its_state_file(tmp_path: Path) -> None:
     """A scenario run restarts a component itself (chaos start): stop finds it through procs.adopted,
     also when deployment.json is gone, and leaves neither it nor a zombie behind."""
-    from finesse_emu.launcher import Component, Deployment
+    from finesse_emu.deployment.launcher import Component, Deployment
 
     deployment = Deployment(tmp_path, admin_token=None)
     c = Component("cti-a", "cti", "127.0.0.1", {})

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cti_stub.protocol import (
+from ged188 import (
     FIXED,
     FLOAT_TYPES,
     HEADER_SIZE,

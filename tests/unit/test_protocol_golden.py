@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from cti_stub.protocol import (
+from ged188 import (
     FIXED,
     HEADER_SIZE,
     MAX_SUPPORTED_VERSION,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cti_stub.protocol import (
+from ged188 import (
     FIRST_TWO_BYTE_TAG_VERSION,
     FIXED,
     FLOAT_TYPES,

@@ -1,4 +1,4 @@
-"""Who may read which pubsub node (finesse_emu.xmpp.access), and the Prosody set-up that enforces it.
+"""Who may read which pubsub node (finesse_emu.server.pubsub_access), and the Prosody set-up that enforces it.
 
 The rules are REST's (server/rest.py target_user and get_team); the real-socket checks, including
 REST and XMPP compared pair by pair, are in tests/integration/test_pubsub_access.py.
@@ -9,10 +9,10 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from finesse_emu.auth.user import AuthUser
-from finesse_emu.xmpp.access import PubsubAccess
+from finesse_emu.server.auth.user import AuthUser
+from finesse_emu.server.publisher import node_config
+from finesse_emu.server.pubsub_access import PubsubAccess
 from finesse_emu.xmpp.prosody import ProsodyConfig, prepare_run_dir, render_config
-from finesse_emu.xmpp.publisher import node_config
 
 API = "/finesse/api"
 D = "emu.test"

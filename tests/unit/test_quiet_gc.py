@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from finesse_emu.quiet_gc import AUTOMATIC_FULL_AFTER, QuietCollector, QuietPolicy
+from emu_base.quiet_gc import AUTOMATIC_FULL_AFTER, QuietCollector, QuietPolicy
 
 
 def test_nothing_before_any_activity_then_once_after_a_quiet_spell() -> None:

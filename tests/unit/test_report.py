@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from finesse_emu.report import (
+from finesse_emu.runs.report import (
     History,
     load_history,
     main,

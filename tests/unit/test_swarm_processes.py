@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from finesse_emu.desktop.swarm import slice_sizes, take_slice
-from finesse_emu.scenario.failover_bench import failing, scenario
-from finesse_emu.scenario.slices import RemoteSlices
-from finesse_emu.scenario.spec import ScenarioError, parse
+from finesse_emu.runs.scenario.failover_bench import failing, scenario
+from finesse_emu.runs.scenario.slices import RemoteSlices
+from finesse_emu.runs.scenario.spec import ScenarioError, parse
 
 
 def spec(**swarm: Any) -> dict[str, Any]:

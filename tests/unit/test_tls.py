@@ -1,4 +1,4 @@
-"""finesse_emu/tls.py and the secrets of a deployment (launcher.write_secrets, ``finesse-emu secrets``):
+"""emu_base/tls.py and the secrets of a deployment (launcher.write_secrets, ``finesse-emu secrets``):
 what the certificates carry, the files' modes, and that a second run keeps what still serves.
 
 Clients verifying the node over real sockets: tests/integration/test_node_tls.py and
@@ -20,10 +20,12 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from finesse_emu import cli, launcher, tls
-from finesse_emu.launcher import Deployment, write_secrets
+from emu_base import tls
+from finesse_emu import cli
+from finesse_emu.deployment import launcher
+from finesse_emu.deployment.launcher import Deployment, write_secrets
+from finesse_emu.deployment.topology import FINESSE_A, FINESSE_B
 from finesse_emu.server.node import NodeConfig
-from finesse_emu.topology import FINESSE_A, FINESSE_B
 
 NODES = {"finesse-a": ["127.0.25.7", "finesse-a"], "finesse-b": ["127.0.25.8", "finesse-b", "localhost"]}
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from defusedxml import ElementTree as SafeET
 
+from finesse_emu.server.publisher import NotificationPublisher
 from finesse_emu.xmpp.envelope import update_document
 from finesse_emu.xmpp.prosody import (
     DISABLED_SASL,
@@ -21,7 +22,6 @@ from finesse_emu.xmpp.prosody import (
     service_password,
     write_accounts,
 )
-from finesse_emu.xmpp.publisher import NotificationPublisher
 
 # -- Update document ---------------------------------------------------------------------------------
 

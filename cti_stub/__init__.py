@@ -1,0 +1,1 @@
+"""A duplex UCCE CTI Server stub speaking GED-188 (see ged188 for the wire format)."""

@@ -1,0 +1,109 @@
+"""``python -m cti_stub --side A|B ...``: one side of a duplex UCCE CTI Server (GED-188)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from cti_stub.core import IdleMode
+from cti_stub.server import DEFAULT_PORTS, CtiServer, ServerConfig
+from emu_base.admin import add_admin_options, admin_access
+from emu_base.directory import resolve
+from emu_base.logs import configure_logging
+from emu_base.procs import stop_on_signals
+from emu_base.timers import Timers
+
+
+def host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m cti_stub", description=__doc__)
+    p.add_argument("--side", choices=["A", "B", "a", "b"], default="A", help="PG side (default A)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="GED-188 port (default 42027 for A, 43027 for B; 0 = any)")
+    p.add_argument("--peer", type=host_port, help="the other side's private link address HOST:PORT")
+    p.add_argument("--link-port", type=int, help="this side's private link port (default port+1)")
+    p.add_argument("--admin-port", type=int, help="control plane HTTP port (default port+2; -1 = none)")
+    p.add_argument("--admin-host", help="control plane address (default --host)")
+    add_admin_options(p)
+    p.add_argument(
+        "--agents", help="agent file (YAML, JSON or CSV) or a number of agents to generate (default 50)"
+    )
+    p.add_argument(
+        "--load", type=int, choices=[0, 1], default=0, help="Logout On Agent Disconnect (default 0)"
+    )
+    p.add_argument(
+        "--idle-mode",
+        choices=[m.value for m in IdleMode],
+        default=IdleMode.NOT_LISTENING.value,
+        help="how the idle side answers clients (default not-listening)",
+    )
+    p.add_argument(
+        "--mrd-auto-restore",
+        action="store_true",
+        help="pre-12.5 UCCE: put non-voice MRDs back to their state when the CTI client reconnects",
+    )
+    p.add_argument("--peripheral-id", type=int, default=5000)
+    p.add_argument(
+        "--takeover-delay", type=float, help="seed seconds before the idle side takes over (default 5)"
+    )
+    p.add_argument(
+        "--preferred", action="store_true", default=None, help="this side wins when both could be active"
+    )
+    p.add_argument(
+        "--time-scale", type=float, help="multiply every timer (default $FINESSE_EMU_TIME_SCALE or 1)"
+    )
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+async def run(args: argparse.Namespace) -> int:
+    overrides = {} if args.takeover_delay is None else {"cti_takeover_delay": args.takeover_delay}
+    timers = Timers.build(args.time_scale, **overrides)
+    side = args.side.upper()
+    # No control plane (--admin-port -1): nothing to guard.
+    admin_token = None if args.admin_port == -1 else admin_access(args, args.admin_host or args.host)
+    server = CtiServer(
+        ServerConfig(
+            side=side,
+            host=args.host,
+            port=args.port if args.port is not None else DEFAULT_PORTS[side],
+            peer=args.peer,
+            link_port=args.link_port,
+            admin_host=args.admin_host,
+            admin_port=args.admin_port,
+            admin_token=admin_token,
+            preferred=args.preferred,
+            load=args.load,
+            peripheral_id=args.peripheral_id,
+            idle_mode=IdleMode(args.idle_mode),
+            mrd_auto_restore=args.mrd_auto_restore,
+            agents=resolve(args.agents),
+        ),
+        timers,
+    )
+    stop = stop_on_signals()
+    await server.start()
+    await stop.wait()
+    await server.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(f"cti-{args.side.lower()}", args.log_level)
+    try:
+        return asyncio.run(run(args))
+    except (OSError, ValueError) as exc:
+        print(f"cti_stub: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,829 @@
+"""The CTI Server as a sans-IO state machine: bytes in per session, outputs out.
+
+The asyncio shell (``cti_stub.server``) owns sockets and time; it calls ``open_session``,
+``data_received``, ``session_lost`` and ``tick(now)`` and then drains :meth:`CtiServerCore.outputs`.
+``now`` is wall-clock seconds, because agent and call times are streamed to the other PG side.
+"""
+
+from __future__ import annotations
+
+import itertools
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from cti_stub.model import AgentChange, CallChange, Change, ControlError, PeripheralModel
+from emu_base.directory import VOICE_MRD
+from ged188 import (
+    AGENT_STATE_MASK_BIT,
+    CALL_MSG_BIT,
+    IDLE_TIMEOUT_DISABLED,
+    KNOWN_SERVICES,
+    MAX_SUPPORTED_VERSION,
+    MIN_IDLE_TIMEOUT,
+    MIN_SUPPORTED_VERSION,
+    NONE_16,
+    NULL_ID,
+    PT_ENTERPRISE_AGENT,
+    AgentState,
+    CallType,
+    DecodeError,
+    DeviceType,
+    EventCause,
+    FrameDecoder,
+    FramingError,
+    LocalConnectionState,
+    MediaAction,
+    Message,
+    MessageType,
+    Service,
+    SessionType,
+    Status,
+    SystemEventID,
+    Tag,
+    decode_body,
+    encode,
+    make,
+)
+
+M = MessageType
+# HEARTBEAT_REQ is most of the traffic (every client, every few seconds): it has a fast path.
+_HEARTBEAT_REQ = struct.Struct(">III")
+_HEARTBEAT_CONF_HEAD = struct.pack(">II", 4, M.HEARTBEAT_CONF)
+PRE_OPEN_TIMEOUT = 30.0  # seconds a new connection may stay silent before OPEN_REQ (scaled by the shell)
+
+
+def _device_fields(device: str) -> list[tuple[int, Any]]:
+    """AgentExtension (STRING 16) only when the device fits it; AgentInstrument (64) always.
+
+    A LOGIN may name a long instrument (a device name): it must not make every later event unsendable.
+    """
+    fields: list[tuple[int, Any]] = [(Tag.AGENT_INSTRUMENT, device)]
+    if len(device.encode("latin-1", "replace")) < 16:
+        fields.insert(0, (Tag.AGENT_EXTENSION, device))
+    return fields
+
+
+class Role(StrEnum):
+    STARTING = "starting"
+    ACTIVE = "active"
+    IDLE = "idle"
+
+
+class IdleMode(StrEnum):
+    """How the idle PG side answers clients (the reference leaves pre-12.6 behaviour open)."""
+
+    NOT_LISTENING = "not-listening"  # TCP refused: the classic, pre-12.6 client experience (default)
+    OFFLINE = "offline"  # TCP accepted, OPEN_REQ answered FAILURE_CONF E_CTI_CTI_SERVER_OFFLINE
+    STANDBY = "standby"  # v24 Active/Standby: v24+ clients with CTI_SERVICE_ACTIVE_STANDBY may open
+
+
+@dataclass
+class CoreConfig:
+    side: str = "A"
+    peripheral_id: int = 5000
+    idle_mode: IdleMode = IdleMode.NOT_LISTENING
+    # Pre-12.5 UCCE put non-voice MRDs back to their old state when the CTI client reconnects.
+    mrd_auto_restore: bool = False
+    pre_open_timeout: float = PRE_OPEN_TIMEOUT
+    # idle_timeout_scale lets a scaled deployment honour a client's IdleTimeout in scaled seconds.
+    idle_timeout_scale: float = 1.0
+    # IdleTimeouts are >= 20 s, so scanning every session once a second is precise enough and keeps
+    # thousands of idle sessions cheap (the ticker itself runs faster, for calls and failover).
+    idle_scan_interval: float = 1.0
+
+
+@dataclass
+class Session:
+    sid: int
+    peer: str
+    created: float
+    last_rx: float
+    decoder: FrameDecoder = field(default_factory=FrameDecoder)
+    opened: bool = False
+    standby: bool = False
+    version: int = MAX_SUPPORTED_VERSION
+    services: int = 0
+    call_mask: int = 0
+    agent_mask: int = 0
+    idle_timeout: float | None = None
+    client_id: str = ""
+    signature: str = ""
+    agent_id: str | None = None  # Client Events sessions: the agent they are for
+    rx_messages: int = 0
+    tx_messages: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sid": self.sid,
+            "peer": self.peer,
+            "opened": self.opened,
+            "standby": self.standby,
+            "version": self.version,
+            "services": self.services,
+            "client_id": self.client_id,
+            "signature": self.signature,
+            "idle_timeout": self.idle_timeout,
+            "rx_messages": self.rx_messages,
+            "tx_messages": self.tx_messages,
+        }
+
+
+# -- outputs ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Send:
+    sid: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Close:
+    sid: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Replicate:
+    """A record for the other PG side (the active side streams its state to the idle side)."""
+
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something worth one log line."""
+
+    event: str
+    fields: dict[str, Any]
+
+
+Output = Send | Close | Replicate | Notice
+
+
+class CtiServerCore:
+    def __init__(self, model: PeripheralModel, config: CoreConfig | None = None) -> None:
+        self.model = model
+        self.config = config or CoreConfig()
+        self.role = Role.STARTING
+        self.sessions: dict[int, Session] = {}
+        self._sids = itertools.count(1)
+        self._out: list[Output] = []
+        # Faults (set by the shell from /emu/faults).
+        # ClientIDs whose heartbeats go unanswered ("*": everyone).
+        self.silent_clients: set[str] = set()
+        self.fail_heartbeats = False
+        self.offline = False
+        self.stats = {"bad_frames": 0, "rejected_opens": 0, "heartbeats": 0}
+        self._next_idle_scan = 0.0
+
+    # -- plumbing ----------------------------------------------------------------------------------
+    def outputs(self) -> list[Output]:
+        out, self._out = self._out, []
+        return out
+
+    def _send(self, s: Session, msg: Message) -> None:
+        s.tx_messages += 1
+        self._out.append(Send(s.sid, encode(msg, s.version)))
+
+    def _notice(self, event: str, **fields: Any) -> None:
+        self._out.append(Notice(event, fields))
+
+    def _fail(self, s: Session, invoke_id: int, status: Status) -> None:
+        self._send(s, make(M.FAILURE_CONF, InvokeID=invoke_id, Status=status))
+
+    def _close(self, s: Session, reason: str, *, client_failure: bool, now: float) -> None:
+        if self.sessions.pop(s.sid, None) is None:
+            return
+        self._out.append(Close(s.sid, reason))
+        self._notice("cti_session_closed", sid=s.sid, peer=s.peer, reason=reason, client=s.client_id)
+        if client_failure and s.opened and not s.standby and self.role is Role.ACTIVE:
+            self._apply(self.model.client_lost(s.sid, now))
+
+    # -- session lifecycle -------------------------------------------------------------------------
+    def open_session(self, now: float, peer: str = "") -> int:
+        sid = next(self._sids)
+        self.sessions[sid] = Session(sid, peer, now, now)
+        return sid
+
+    def session_lost(self, sid: int, now: float) -> None:
+        """The TCP connection went away without CLOSE_REQ (E_CTI_CLIENT_DISCONNECTED)."""
+        s = self.sessions.get(sid)
+        if s is not None:
+            self._close(s, "client disconnected", client_failure=True, now=now)
+
+    def data_received(self, sid: int, data: bytes, now: float) -> None:
+        s = self.sessions.get(sid)
+        if s is None:
+            return
+        s.last_rx = now
+        if len(data) == 12 and s.opened and not s.decoder.buffered and self._answers_heartbeats(s):
+            length, mtype, invoke = _HEARTBEAT_REQ.unpack(data)
+            if length == 4 and mtype == M.HEARTBEAT_REQ:
+                s.rx_messages += 1
+                s.tx_messages += 1
+                self.stats["heartbeats"] += 1
+                self._out.append(Send(sid, _HEARTBEAT_CONF_HEAD + invoke.to_bytes(4, "big")))
+                return
+        s.decoder.feed(data)
+        while sid in self.sessions:
+            try:
+                frame = s.decoder.next_frame()
+            except FramingError as exc:
+                # The stream cannot be resynchronised: tell the client why, then reset it.
+                self.stats["bad_frames"] += 1
+                self._notice("cti_bad_frame", sid=sid, peer=s.peer, error=str(exc), status=exc.status.name)
+                self._send(s, make(M.FAILURE_EVENT, Status=exc.status))
+                self._close(s, f"bad frame: {exc}", client_failure=True, now=now)
+                return
+            if frame is None:
+                return
+            mtype, body = frame
+            s.rx_messages += 1
+            try:
+                msg = decode_body(mtype, body, s.version)
+            except DecodeError as exc:
+                self.stats["bad_frames"] += 1
+                invoke = int.from_bytes(body[:4], "big") if len(body) >= 4 else 0
+                self._notice(
+                    "cti_bad_message", sid=sid, type=M.name_of(mtype), error=str(exc), status=exc.status.name
+                )
+                self._fail(s, invoke, exc.status)
+                continue
+            self._handle(s, msg, now)
+
+    def tick(self, now: float) -> None:
+        """Idle timeouts, and the PG's own progress of injected calls."""
+        if now >= self._next_idle_scan:
+            self._next_idle_scan = now + self.config.idle_scan_interval
+            self._scan_idle(now)
+        if self.role is Role.ACTIVE:
+            for call in list(self.model.calls.values()):
+                if call.phase == "alerting" and call.answer_at is not None and now >= call.answer_at:
+                    self._apply(self.model.answer_call(call.call_id, now))
+                elif call.phase == "talking" and call.end_at is not None and now >= call.end_at:
+                    self._apply(self.model.end_call(call.call_id, now))
+
+    def _scan_idle(self, now: float) -> None:
+        for s in list(self.sessions.values()):
+            if not s.opened:
+                if now - s.created > self.config.pre_open_timeout:
+                    self._close(s, "no OPEN_REQ", client_failure=False, now=now)
+            elif s.idle_timeout is not None and now - s.last_rx > s.idle_timeout:
+                # "if it receives no message at all for IdleTimeout seconds it declares the session failed"
+                self._send(s, make(M.FAILURE_EVENT, Status=Status.E_CTI_TIMEOUT))
+                self._close(s, "idle timeout", client_failure=True, now=now)
+
+    # -- role changes (driven by the duplex logic in the shell) --------------------------------------
+    def become_active(self, now: float, reason: str, takeover: bool) -> None:
+        if self.role is Role.ACTIVE:
+            return
+        self.role = Role.ACTIVE
+        self._notice("cti_role", role=self.role.value, reason=reason)
+        if takeover:
+            # A PG side switch disconnected every CTI client from the agents' point of view.
+            self._apply(self.model.cti_disconnected_all())
+        for s in self.sessions.values():
+            if s.standby:
+                s.standby = False
+                self._send(s, make(M.STANDBY_ACTIVE_EVENT_MSG))
+
+    def become_idle(self, now: float, reason: str) -> None:
+        if self.role is Role.IDLE:
+            return
+        self.role = Role.IDLE
+        self._notice("cti_role", role=self.role.value, reason=reason)
+        # Classic duplex: the CTI Server that stops being active closes every client connection.
+        for s in list(self.sessions.values()):
+            self._close(s, f"side going idle: {reason}", client_failure=False, now=now)
+
+    def drop_all(
+        self, now: float, reason: str, failure_event: bool = False, client: str | None = None
+    ) -> int:
+        sessions = [s for s in self.sessions.values() if client is None or s.client_id == client]
+        for s in sessions:
+            if failure_event and s.opened:
+                self._send(s, make(M.FAILURE_EVENT, Status=Status.E_CTI_CTI_SERVER_OFFLINE))
+            self._close(s, reason, client_failure=not failure_event, now=now)
+        return len(sessions)
+
+    # -- message handling ----------------------------------------------------------------------------
+    def _handle(self, s: Session, msg: Message, now: float) -> None:
+        invoke = msg.invoke_id or 0
+        if msg.type == M.OPEN_REQ:
+            self._open(s, msg, now)
+            return
+        if not s.opened:
+            self._notice("cti_request_before_open", sid=s.sid, type=msg.name)
+            self._fail(s, invoke, Status.E_CTI_SESSION_NOT_OPEN)
+            return
+        if msg.type == M.HEARTBEAT_REQ:
+            self.stats["heartbeats"] += 1
+            if self.fail_heartbeats or self.offline:
+                self._fail(s, invoke, Status.E_CTI_CTI_SERVER_OFFLINE)
+            elif self._answers_heartbeats(s):
+                self._send(s, make(M.HEARTBEAT_CONF, InvokeID=invoke))
+        elif msg.type == M.CLOSE_REQ:
+            self._send(s, make(M.CLOSE_CONF, InvokeID=invoke))
+            self._close(s, "CLOSE_REQ", client_failure=False, now=now)
+        elif s.standby:
+            # "The standby accepts only OPEN_REQ, HEARTBEAT_REQ and CLOSE_REQ."
+            self._fail(s, invoke, Status.E_CTI_FUNCTION_NOT_AVAILABLE)
+        elif self.offline:
+            self._fail(s, invoke, Status.E_CTI_CTI_SERVER_OFFLINE)
+        elif msg.type == M.CLIENT_EVENT_REPORT_REQ:
+            self._notice("cti_client_event_report", sid=s.sid, state=msg["State"], text=msg.get_str(Tag.TEXT))
+            self._send(s, make(M.CLIENT_EVENT_REPORT_CONF, InvokeID=invoke))
+        elif msg.type == M.QUERY_AGENT_STATE_REQ:
+            self._query_agent(s, msg)
+        elif msg.type == M.SET_AGENT_STATE_REQ:
+            self._set_agent_state(s, msg, now)
+        elif msg.type in (M.ANSWER_CALL_REQ, M.CLEAR_CALL_REQ, M.CLEAR_CONNECTION_REQ):
+            self._call_control(s, msg, now)
+        elif msg.type == M.EMU_SET_MEDIA_STATE_REQ:
+            self._set_media_state(s, msg)
+        elif msg.type in M.__members__.values() and M(msg.type).name.endswith("_REQ"):
+            self._notice("cti_unsupported_request", sid=s.sid, type=msg.name)
+            self._fail(s, invoke, Status.E_CTI_FUNCTION_NOT_AVAILABLE)
+        else:
+            self._notice("cti_invalid_message_type", sid=s.sid, type=msg.name)
+            self._fail(s, invoke, Status.E_CTI_INVALID_MSG_TYPE_FOR_VERSION)
+
+    def _answers_heartbeats(self, s: Session) -> bool:
+        if self.fail_heartbeats or self.offline:
+            return False
+        silent = self.silent_clients
+        return not silent or ("*" not in silent and s.client_id not in silent)
+
+    def _open_status(self, s: Session, msg: Message) -> Status | None:
+        version = msg["VersionNumber"]
+        if s.opened:
+            return Status.E_CTI_SESSION_ALREADY_OPEN
+        if not MIN_SUPPORTED_VERSION <= version <= MAX_SUPPORTED_VERSION:
+            return Status.E_CTI_INVALID_VERSION
+        if msg["Reserved1"] or msg["Reserved2"] or msg["Reserved3"]:
+            return Status.E_CTI_INVALID_RESERVED_FIELD
+        timeout = msg["IdleTimeout"]
+        if timeout != IDLE_TIMEOUT_DISABLED and timeout < MIN_IDLE_TIMEOUT:
+            return Status.E_CTI_INVALID_TIMEOUT
+        if msg.get(Tag.CLIENT_ID) is None or msg.get(Tag.CLIENT_PASSWORD) is None:
+            return Status.E_CTI_REQUIRED_DATA_MISSING
+        services = msg["ServicesRequested"]
+        if services & ~KNOWN_SERVICES:
+            return Status.E_CTI_INVALID_SERVICE_MASK
+        if services & Service.CLIENT_EVENTS:
+            ids = [msg.get_str(t) for t in (Tag.AGENT_EXTENSION, Tag.AGENT_ID, Tag.AGENT_INSTRUMENT)]
+            if not any(ids):
+                return Status.E_CTI_REQUIRED_DATA_MISSING
+            if self.model.find(ids[1], ids[0] or ids[2], None) is None:
+                return Status.E_CTI_INVALID_AGENT_DATA
+        if self.offline or self.role is Role.STARTING:
+            return Status.E_CTI_CTI_SERVER_OFFLINE
+        if self.role is Role.IDLE:
+            if self.config.idle_mode is not IdleMode.STANDBY or version < 24:
+                return Status.E_CTI_CTI_SERVER_OFFLINE
+            if not services & Service.ACTIVE_STANDBY:
+                return Status.E_CTI_INVALID_CLIENT_FOR_STANDBY
+        return None
+
+    def _open(self, s: Session, msg: Message, now: float) -> None:
+        invoke = msg["InvokeID"]
+        status = self._open_status(s, msg)
+        if status is not None:
+            self.stats["rejected_opens"] += 1
+            self._notice(
+                "cti_open_rejected", sid=s.sid, peer=s.peer, status=status.name, version=msg["VersionNumber"]
+            )
+            # Answer with the client's own version so it can parse the reply.
+            if not s.opened and MIN_SUPPORTED_VERSION <= msg["VersionNumber"] <= MAX_SUPPORTED_VERSION:
+                s.version = msg["VersionNumber"]
+            self._fail(s, invoke, status)
+            if status is not Status.E_CTI_SESSION_ALREADY_OPEN:
+                self._close(s, f"OPEN_REQ rejected: {status.name}", client_failure=False, now=now)
+            return
+        s.opened = True
+        s.version = msg["VersionNumber"]
+        s.services = msg["ServicesRequested"] & KNOWN_SERVICES
+        s.call_mask = msg["CallMsgMask"]
+        s.agent_mask = msg["AgentStateMask"]
+        timeout = msg["IdleTimeout"]
+        s.idle_timeout = (
+            None if timeout == IDLE_TIMEOUT_DISABLED else timeout * self.config.idle_timeout_scale
+        )
+        s.client_id = msg.get_str(Tag.CLIENT_ID) or ""
+        s.signature = msg.get_str(Tag.CLIENT_SIGNATURE) or s.client_id
+        s.standby = self.role is Role.IDLE
+        agent_state = AgentState.UNKNOWN
+        if s.services & Service.CLIENT_EVENTS:
+            agent = self.model.find(
+                msg.get_str(Tag.AGENT_ID),
+                msg.get_str(Tag.AGENT_EXTENSION) or msg.get_str(Tag.AGENT_INSTRUMENT),
+                None,
+            )
+            if agent is not None:
+                s.agent_id, agent_state = agent.id, agent.state
+        floating: list[tuple[int, Any]] = []
+        if s.version >= 14 and msg["PeripheralID"] == NULL_ID:
+            floating = [
+                (Tag.NUM_PERIPHERALS, 1),
+                (Tag.FLT_PERIPHERAL_ID, self.model.peripheral_id),
+                (Tag.MULTI_LINE_AGENT_CONTROL, 0),
+            ]
+        self._send(
+            s,
+            make(
+                M.OPEN_CONF,
+                floating,
+                InvokeID=invoke,
+                ServicesGranted=s.services,
+                PGStatus=0,
+                ICMCentralControllerTime=int(now),
+                PeripheralOnline=1,
+                PeripheralType=PT_ENTERPRISE_AGENT,
+                AgentState=agent_state,
+                SessionType=SessionType.STANDBY if s.standby else SessionType.ACTIVE,
+            ),
+        )
+        self._notice(
+            "cti_session_opened",
+            sid=s.sid,
+            peer=s.peer,
+            client=s.client_id,
+            version=s.version,
+            services=hex(s.services),
+            standby=s.standby,
+        )
+        if s.services & Service.ALL_EVENTS:
+            self._send(
+                s,
+                make(
+                    M.SYSTEM_EVENT,
+                    ICMCentralControllerTime=int(now),
+                    SystemEventID=SystemEventID.PERIPHERAL_ONLINE,
+                    SystemEventArg1=self.model.peripheral_id,
+                    EventDeviceType=NONE_16,
+                ),
+            )
+        if s.standby:
+            return
+        if self.config.mrd_auto_restore and s.services & (
+            Service.CLIENT_CONTROL | Service.AGENT_STATE_CONTROL_ONLY
+        ):
+            for agent in self.model.agents.values():
+                self._apply(self.model.restore_non_voice(agent))
+        # Every logged-in agent's current state (voice and non-voice MRDs), so that a client that
+        # (re)connects learns reason codes too, which QUERY_AGENT_STATE_CONF does not carry.
+        for agent in self.model.agents.values():
+            if agent.logged_in:
+                for change in [AgentChange.of(agent), *(AgentChange.of(agent, m) for m in agent.mrd_states)]:
+                    if self._wants_agent(s, change):
+                        self._send(s, self._agent_message(change))
+        # Calls in progress are announced again so the client can rebuild its view
+        # (EventCause CEC_CALL_PARTY_UPDATE_IND, as after a graceful v24 switchover).
+        for call in list(self.model.calls.values()):
+            for step in ("begin", "established" if call.phase == "talking" else "delivered"):
+                msg_out = self._call_message(CallChange(step, call), EventCause.CALL_PARTY_UPDATE_IND)
+                if self._wants_call(s, msg_out.type, call.agent_id):
+                    self._send(s, msg_out)
+
+    def _query_agent(self, s: Session, msg: Message) -> None:
+        invoke = msg["InvokeID"]
+        agent = self.model.find(
+            msg.get_str(Tag.AGENT_ID),
+            msg.get_str(Tag.AGENT_EXTENSION) or msg.get_str(Tag.AGENT_INSTRUMENT),
+            msg["ICMAgentID"],
+        )
+        if agent is None:
+            self._send(s, make(M.CONTROL_FAILURE_CONF, InvokeID=invoke, FailureCode=256))
+            return
+        mrd = msg["MRDID"]
+        state = agent.mrd_states.get(mrd, agent.state) if mrd not in (0, -1, VOICE_MRD) else agent.state
+        floating: list[tuple[int, Any]] = []
+        if agent.logged_in:
+            floating += [(Tag.AGENT_ID, agent.id), *_device_fields(agent.extension)]
+        for sg in agent.record.skill_groups:
+            floating += [
+                (Tag.SKILL_GROUP_NUMBER, sg),
+                (Tag.SKILL_GROUP_ID, sg),
+                (Tag.SKILL_GROUP_PRIORITY, 0),
+                (Tag.SKILL_GROUP_STATE, state),
+            ]
+        self._send(
+            s,
+            make(
+                M.QUERY_AGENT_STATE_CONF,
+                floating,
+                InvokeID=invoke,
+                AgentState=state,
+                NumSkillGroups=len(agent.record.skill_groups),
+                MRDID=mrd if mrd not in (0, -1) else VOICE_MRD,
+                NumTasks=len(agent.call_ids),
+                AgentMode=int(agent.mrd_routable.get(mrd, False)) if mrd in agent.mrd_states else 1,
+                MaxTaskLimit=1,
+                ICMAgentID=agent.record.icm_agent_id,
+                AgentAvailabilityStatus=1 if state is AgentState.AVAILABLE else 0,
+            ),
+        )
+
+    def _set_agent_state(self, s: Session, msg: Message, now: float) -> None:
+        invoke = msg["InvokeID"]
+        if not s.services & (Service.CLIENT_CONTROL | Service.AGENT_STATE_CONTROL_ONLY):
+            self._fail(s, invoke, Status.E_CTI_FUNCTION_NOT_AVAILABLE)
+            return
+        try:
+            requested = AgentState(msg["AgentState"])
+        except ValueError:
+            self._send(s, make(M.CONTROL_FAILURE_CONF, InvokeID=invoke, FailureCode=260))
+            return
+        instrument = msg.get_str(Tag.AGENT_INSTRUMENT)
+        agent = self.model.find(msg.get_str(Tag.AGENT_ID) or s.agent_id, instrument, None)
+        if agent is None:
+            self._send(s, make(M.CONTROL_FAILURE_CONF, InvokeID=invoke, FailureCode=256))
+            return
+        password = msg.get(Tag.AGENT_PASSWORD)
+        try:
+            changes = self.model.set_state(
+                agent.id,
+                requested,
+                now,
+                msg["EventReasonCode"],
+                extension=instrument or msg.get_str(Tag.AGENT_EXTENSION),
+                password=password if isinstance(password, bytes) else None,
+                controller=s.sid,
+            )
+        except ControlError as exc:
+            self._notice(
+                "cti_set_agent_state_rejected",
+                sid=s.sid,
+                agent=agent.id,
+                state=requested.name,
+                error=str(exc),
+            )
+            self._refuse(s, invoke, exc)
+            return
+        self._send(s, make(M.SET_AGENT_STATE_CONF, InvokeID=invoke))
+        self._apply(changes)
+
+    def _refuse(self, s: Session, invoke: int, exc: ControlError) -> None:
+        if exc.failure is not None:
+            conf = make(
+                M.CONTROL_FAILURE_CONF,
+                InvokeID=invoke,
+                FailureCode=exc.failure,
+                PeripheralErrorCode=exc.peripheral_error,
+            )
+            self._send(s, conf)
+        else:
+            self._fail(s, invoke, exc.status or Status.E_CTI_UNSPECIFIED_FAILURE)
+
+    def _set_media_state(self, s: Session, msg: Message) -> None:
+        """Finesse's non-voice MRD request (emulator-private message, see constants.py)."""
+        invoke = msg["InvokeID"]
+        if not s.services & (Service.CLIENT_CONTROL | Service.AGENT_STATE_CONTROL_ONLY):
+            self._fail(s, invoke, Status.E_CTI_FUNCTION_NOT_AVAILABLE)
+            return
+        agent = self.model.find(msg.get_str(Tag.AGENT_ID), None, None)
+        if agent is None:
+            self._send(s, make(M.CONTROL_FAILURE_CONF, InvokeID=invoke, FailureCode=256))
+            return
+        mrd = msg["MRDID"]
+        try:
+            action = MediaAction(msg["Action"])
+            if action is MediaAction.SET_STATE:
+                changes = self.model.set_media_state(
+                    agent.id, mrd, AgentState(msg["AgentState"]), msg["EventReasonCode"]
+                )
+            elif action is MediaAction.SET_ROUTABLE:
+                changes = self.model.set_media_routable(agent.id, mrd, bool(msg["AgentMode"]))
+            else:
+                changes = self.model.work_to_active(agent.id, mrd)
+        except ValueError:  # an Action or AgentState number that does not exist
+            self._send(s, make(M.CONTROL_FAILURE_CONF, InvokeID=invoke, FailureCode=260))
+            return
+        except ControlError as exc:
+            self._notice("cti_media_request_rejected", sid=s.sid, agent=agent.id, mrd=mrd, error=str(exc))
+            self._refuse(s, invoke, exc)
+            return
+        self._send(s, make(M.EMU_SET_MEDIA_STATE_CONF, InvokeID=invoke))
+        self._apply(changes)
+
+    def _call_control(self, s: Session, msg: Message, now: float) -> None:
+        invoke = msg["InvokeID"]
+        if not s.services & Service.CLIENT_CONTROL:
+            self._fail(s, invoke, Status.E_CTI_FUNCTION_NOT_AVAILABLE)
+            return
+        call = self.model.calls.get(msg["ConnectionCallID"])
+        device = msg.get_str(Tag.CONNECTION_DEVID)
+        if call is None or (device and device != call.device):
+            self._notice("cti_call_control_rejected", sid=s.sid, type=msg.name, call=msg["ConnectionCallID"])
+            self._fail(s, invoke, Status.E_CTI_INVALID_CALLID)
+            return
+        answering = msg.type == M.ANSWER_CALL_REQ
+        try:
+            if answering:
+                changes = self.model.answer_call(call.call_id, now)
+            else:
+                changes = self.model.end_call(call.call_id, now)
+        except ControlError as exc:
+            self._notice("cti_call_control_rejected", sid=s.sid, type=msg.name, error=str(exc))
+            self._fail(s, invoke, exc.status or Status.E_CTI_INVALID_CALLID)
+            return
+        self._send(s, make(msg.type + 1, InvokeID=invoke))
+        self._apply(changes)
+
+    # -- admin operations (HTTP admin API of the shell) ------------------------------------------------
+    def admin_set_state(
+        self, agent_id: str, state: AgentState, reason: int, now: float, extension: str | None = None
+    ) -> None:
+        self._apply(self.model.set_state(agent_id, state, now, reason, extension=extension))
+
+    def inject_call(
+        self,
+        agent_id: str,
+        now: float,
+        *,
+        ani: str = "",
+        dnis: str = "",
+        variables: dict[str, str] | None = None,
+        answer_after: float | None = None,
+        talk_time: float | None = None,
+    ) -> int:
+        call, changes = self.model.offer_call(agent_id, now, ani, dnis, variables)
+        call.answer_at = None if answer_after is None else now + answer_after
+        call.end_at = None if talk_time is None else (call.answer_at or now) + talk_time
+        self._apply(changes)
+        return call.call_id
+
+    def answer_call(self, call_id: int, now: float) -> None:
+        self._apply(self.model.answer_call(call_id, now))
+
+    def end_call(self, call_id: int, now: float) -> None:
+        self._apply(self.model.end_call(call_id, now))
+
+    def update_call_data(self, call_id: int, variables: dict[str, str]) -> None:
+        self._apply(self.model.update_call_data(call_id, variables))
+
+    def work_to_active(self, agent_id: str, mrd: int) -> None:
+        self._apply(self.model.work_to_active(agent_id, mrd))
+
+    # -- replication -------------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        return {"t": "snapshot", **self.model.snapshot()}
+
+    def apply_replica(self, payload: dict[str, Any]) -> None:
+        """State streamed by the active side; ignored while this side is active (split brain guard)."""
+        if self.role is Role.ACTIVE:
+            return
+        kind = payload.get("t")
+        if kind == "snapshot":
+            self.model.apply_snapshot(payload)
+        elif kind == "agent":
+            self.model.apply_agent(payload["agent"])
+        elif kind == "call":
+            self.model.apply_call(payload["call"])
+
+    # -- events ------------------------------------------------------------------------------------
+    def _apply(self, changes: Iterable[Change]) -> None:
+        for change in changes:
+            if isinstance(change, AgentChange):
+                self._out.append(Replicate({"t": "agent", "agent": change.agent.to_json()}))
+                self._broadcast_agent(change)
+            else:
+                self._out.append(Replicate({"t": "call", "call": change.call.to_json()}))
+                self._broadcast_call(change)
+
+    def _listeners(self) -> Iterable[Session]:
+        return (s for s in self.sessions.values() if s.opened and not s.standby)
+
+    def _agent_message(self, change: AgentChange) -> Message:
+        agent, mrd, state = change.agent, change.mrd, change.state
+        controller = self.sessions.get(agent.controller) if agent.controller is not None else None
+        floating: list[tuple[int, Any]] = []
+        if controller is not None:
+            floating.append((Tag.CLIENT_SIGNATURE, controller.signature[:63]))
+        floating += [(Tag.AGENT_ID, agent.id), *_device_fields(change.extension)]
+        sg = agent.record.skill_groups[0] if agent.record.skill_groups else NULL_ID
+        return make(
+            M.AGENT_STATE_EVENT,
+            floating,
+            PeripheralID=self.model.peripheral_id,
+            SessionID=agent.controller or 0,
+            PeripheralType=PT_ENTERPRISE_AGENT,
+            SkillGroupState=state,
+            SkillGroupNumber=sg,
+            SkillGroupID=sg,
+            AgentState=state,
+            EventReasonCode=change.reason_code,
+            MRDID=mrd,
+            NumTasks=len(agent.call_ids),
+            AgentMode=int(change.routable),
+            MaxTaskLimit=1,
+            ICMAgentID=agent.record.icm_agent_id,
+            AgentAvailabilityStatus=1 if state is AgentState.AVAILABLE else 0,
+        )
+
+    def _wants_agent(self, s: Session, change: AgentChange) -> bool:
+        bit = AGENT_STATE_MASK_BIT.get(change.state, 0)
+        return bool(s.agent_mask & bit and (s.services & Service.ALL_EVENTS or s.agent_id == change.agent.id))
+
+    def _broadcast_agent(self, change: AgentChange) -> None:
+        msg = self._agent_message(change)
+        for s in self._listeners():
+            if self._wants_agent(s, change):
+                self._send(s, msg)
+
+    def _wants_call(self, s: Session, mtype: int, agent_id: str) -> bool:
+        bit = CALL_MSG_BIT.get(M(mtype))
+        return bool(bit and s.call_mask & bit and (s.services & Service.ALL_EVENTS or s.agent_id == agent_id))
+
+    def _broadcast_call(self, change: CallChange) -> None:
+        msg = self._call_message(change)
+        for s in self._listeners():
+            if self._wants_call(s, msg.type, change.call.agent_id):
+                self._send(s, msg)
+
+    def _call_message(self, change: CallChange, cause: int = EventCause.NEW_CALL) -> Message:
+        call = change.call
+        head = {
+            "PeripheralID": self.model.peripheral_id,
+            "PeripheralType": PT_ENTERPRISE_AGENT,
+            "ConnectionDeviceIDType": 0,
+            "ConnectionCallID": call.call_id,
+        }
+        conn = [(Tag.CONNECTION_DEVID, call.device)]
+        data: list[tuple[int, Any]] = []
+        if call.ani:
+            data.append((Tag.ANI, call.ani[:39]))
+        if call.dnis:
+            data.append((Tag.DNIS, call.dnis[:31]))
+        for i in range(10):
+            value = call.variables.get(f"callVariable{i + 1}")
+            if value is not None:
+                data.append((Tag.CALL_VAR_1 + i, value[:40]))
+        devices = {"CallingDeviceType": 0, "CalledDeviceType": 0, "LastRedirectDeviceType": NONE_16}
+        sg = self.model.agents[call.agent_id].record.skill_groups
+        skill = {
+            "ServiceNumber": NULL_ID,
+            "ServiceID": NULL_ID,
+            "SkillGroupNumber": sg[0] if sg else NULL_ID,
+            "SkillGroupID": sg[0] if sg else NULL_ID,
+            "LineHandle": 0,
+            "LineType": 0,
+        }
+        parties = [
+            (Tag.CALLING_DEVID, call.ani[:63] or "unknown"),
+            (Tag.CALLED_DEVID, call.dnis[:63] or call.device),
+        ]
+        step = change.step
+        if step == "begin":
+            return make(M.BEGIN_CALL_EVENT, conn + data, CallType=CallType.ACD_IN, **head)
+        if step == "delivered":
+            return make(
+                M.CALL_DELIVERED_EVENT,
+                [*conn, (Tag.ALERTING_DEVID, call.device), *parties, *data],
+                AlertingDeviceType=DeviceType.AGENT_DEVICE,
+                LocalConnectionState=LocalConnectionState.ALERTING,
+                EventCause=cause,
+                **devices,
+                **skill,
+                **head,
+            )
+        if step == "established":
+            return make(
+                M.CALL_ESTABLISHED_EVENT,
+                [*conn, (Tag.ANSWERING_DEVID, call.device), *parties],
+                AnsweringDeviceType=DeviceType.AGENT_DEVICE,
+                LocalConnectionState=LocalConnectionState.CONNECT,
+                EventCause=cause,
+                **devices,
+                **skill,
+                **head,
+            )
+        if step == "data":
+            return make(
+                M.CALL_DATA_UPDATE_EVENT,
+                [*conn, (Tag.NEW_CONNECTION_DEVID, call.device), *data],
+                CallType=CallType.ACD_IN,
+                NewConnectionDeviceIDType=0,
+                NewConnectionCallID=call.call_id,
+                **head,
+            )
+        if step == "connection_cleared":
+            return make(
+                M.CALL_CONNECTION_CLEARED_EVENT,
+                [*conn, (Tag.RELEASING_DEVID, call.device)],
+                ReleasingDeviceType=DeviceType.AGENT_DEVICE,
+                LocalConnectionState=LocalConnectionState.NULL,
+                EventCause=EventCause.NONE,
+                **head,
+            )
+        if step == "cleared":
+            return make(
+                M.CALL_CLEARED_EVENT,
+                conn,
+                LocalConnectionState=LocalConnectionState.NULL,
+                EventCause=EventCause.NONE,
+                **head,
+            )
+        return make(M.END_CALL_EVENT, conn, **head)

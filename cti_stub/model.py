@@ -1,0 +1,545 @@
+"""The Agent PG's view of agents and calls: pure state, no sockets, no clock reads.
+
+Every mutation returns the changes it made, in order, so the server core can turn them into
+AGENT_STATE_EVENTs and call events, and the active side can stream them to the idle side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from emu_base.directory import VOICE_MRD, AgentRecord
+from ged188 import AgentState, ArmError, ControlFailure, ReasonCode, Status
+
+S = AgentState
+LOGGED_IN_VOICE_STATES = {
+    S.NOT_READY,
+    S.AVAILABLE,
+    S.TALKING,
+    S.WORK_NOT_READY,
+    S.WORK_READY,
+    S.RESERVED,
+    S.HOLD,
+}
+# States an agent may ask for with SET_AGENT_STATE_REQ (the rest are driven by calls).
+REQUESTABLE = {S.LOGIN, S.LOGOUT, S.NOT_READY, S.AVAILABLE, S.WORK_NOT_READY, S.WORK_READY}
+# Seed: "the agent state is changed to WORK, on the respective non-voice Media Routing Domain".
+NON_VOICE_WORK = S.WORK_NOT_READY
+
+
+class ControlError(Exception):
+    """A request the PG rejects: answered with CONTROL_FAILURE_CONF (``failure``) or FAILURE_CONF."""
+
+    def __init__(
+        self,
+        message: str,
+        failure: ControlFailure | None = None,
+        status: Status | None = None,
+        peripheral_error: int = 0,
+    ):
+        super().__init__(message)
+        self.failure = failure
+        self.status = status
+        self.peripheral_error = peripheral_error  # CONTROL_FAILURE_CONF PeripheralErrorCode (ArmError)
+
+
+@dataclass
+class Agent:
+    record: AgentRecord
+    state: AgentState = S.LOGOUT
+    reason_code: int = 0
+    extension: str = ""
+    state_since: float = 0.0
+    # A state asked for during a call: applied when the call ends (UCCE "pending" state).
+    pending: tuple[AgentState, int] | None = None
+    # Non-voice MRD states, and what they were before a CTI disconnection forced WORK.
+    mrd_states: dict[int, AgentState] = field(default_factory=dict)
+    mrd_before_work: dict[int, AgentState] = field(default_factory=dict)
+    mrd_reasons: dict[int, int] = field(default_factory=dict)  # NOT_READY / LOGOUT reason per MRD
+    mrd_routable: dict[int, bool] = field(default_factory=dict)  # AgentMode per MRD (RONA clears it)
+    controller: int | None = None  # the CTI session that last controlled the agent
+    call_ids: list[int] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def logged_in(self) -> bool:
+        return self.state is not S.LOGOUT
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "state": self.state.name,
+            "reason_code": self.reason_code,
+            "extension": self.extension,
+            "state_since": self.state_since,
+            "pending": [self.pending[0].name, self.pending[1]] if self.pending else None,
+            "mrd_states": {str(k): v.name for k, v in self.mrd_states.items()},
+            "mrd_before_work": {str(k): v.name for k, v in self.mrd_before_work.items()},
+            "mrd_reasons": {str(k): v for k, v in self.mrd_reasons.items()},
+            "mrd_routable": {str(k): v for k, v in self.mrd_routable.items()},
+            "call_ids": list(self.call_ids),
+        }
+
+    def apply_json(self, data: dict[str, Any]) -> None:
+        """Take over the state streamed from the active side (controller is local, so it is reset)."""
+        self.state = AgentState[data["state"]]
+        self.reason_code = int(data["reason_code"])
+        self.extension = str(data["extension"])
+        self.state_since = float(data["state_since"])
+        pending = data.get("pending")
+        self.pending = (AgentState[pending[0]], int(pending[1])) if pending else None
+        self.mrd_states = {int(k): AgentState[v] for k, v in data["mrd_states"].items()}
+        self.mrd_before_work = {int(k): AgentState[v] for k, v in data.get("mrd_before_work", {}).items()}
+        self.mrd_reasons = {int(k): int(v) for k, v in data.get("mrd_reasons", {}).items()}
+        self.mrd_routable = {int(k): bool(v) for k, v in data.get("mrd_routable", {}).items()}
+        self.call_ids = [int(c) for c in data["call_ids"]]
+        self.controller = None
+
+
+CallPhase = Literal["alerting", "talking", "ended"]
+
+
+@dataclass
+class Call:
+    call_id: int
+    agent_id: str
+    device: str
+    ani: str
+    dnis: str
+    variables: dict[str, str]
+    phase: CallPhase = "alerting"
+    started: float = 0.0
+    answered: float | None = None
+    ended: float | None = None
+    # Wall-clock times at which the PG answers / ends an injected call by itself (None: by admin API).
+    answer_at: float | None = None
+    end_at: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "agent_id": self.agent_id,
+            "device": self.device,
+            "ani": self.ani,
+            "dnis": self.dnis,
+            "variables": dict(self.variables),
+            "phase": self.phase,
+            "started": self.started,
+            "answered": self.answered,
+            "ended": self.ended,
+            "answer_at": self.answer_at,
+            "end_at": self.end_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Call:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class AgentChange:
+    """An agent's state on one MRD at the moment it changed (the agent object moves on)."""
+
+    agent: Agent
+    mrd: int
+    state: AgentState
+    reason_code: int
+    extension: str
+    routable: bool = True  # AgentMode; the voice MRD is always routable here
+
+    @classmethod
+    def of(cls, agent: Agent, mrd: int = VOICE_MRD) -> AgentChange:
+        if mrd == VOICE_MRD:
+            return cls(agent, mrd, agent.state, agent.reason_code, agent.extension)
+        return cls(
+            agent,
+            mrd,
+            agent.mrd_states[mrd],
+            agent.mrd_reasons.get(mrd, 0),
+            agent.extension,
+            agent.mrd_routable.get(mrd, False),
+        )
+
+
+CallStep = Literal["begin", "delivered", "established", "data", "connection_cleared", "cleared", "end"]
+
+
+@dataclass(frozen=True)
+class CallChange:
+    step: CallStep
+    call: Call
+
+
+Change = AgentChange | CallChange
+
+
+class PeripheralModel:
+    """Agents and calls of one peripheral. ``load`` is the PIM's Logout On Agent Disconnect."""
+
+    def __init__(self, agents: Iterable[AgentRecord], peripheral_id: int = 5000, load: int = 0) -> None:
+        self.peripheral_id = peripheral_id
+        self.load = load
+        self.agents: dict[str, Agent] = {}
+        for rec in agents:
+            self.agents[rec.id] = Agent(rec, mrd_states={m: S.LOGOUT for m in rec.non_voice_mrds})
+        self.calls: dict[int, Call] = {}
+        self.next_call_id = 0x1000
+
+    # -- lookups ---------------------------------------------------------------------------------
+    def agent(self, agent_id: str) -> Agent:
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            raise ControlError(
+                f"unknown agent {agent_id!r}", failure=ControlFailure.CF_INVALID_AGENT_ID_SPECIFIED
+            )
+        return agent
+
+    def find(self, agent_id: str | None, extension: str | None, icm_agent_id: int | None) -> Agent | None:
+        if agent_id:
+            return self.agents.get(agent_id)
+        for a in self.agents.values():
+            if extension and a.extension == extension and a.logged_in:
+                return a
+            if (
+                icm_agent_id is not None
+                and icm_agent_id not in (0, -1)
+                and a.record.icm_agent_id == icm_agent_id
+            ):
+                return a
+        return None
+
+    def logged_in_count(self) -> int:
+        return sum(1 for a in self.agents.values() if a.logged_in)
+
+    # -- agent state -----------------------------------------------------------------------------
+    def _set(self, agent: Agent, state: AgentState, reason: int, now: float) -> AgentChange:
+        agent.state = state
+        agent.reason_code = reason if state in (S.NOT_READY, S.LOGOUT) else 0
+        agent.state_since = now
+        return AgentChange.of(agent)
+
+    def _set_mrd(
+        self, agent: Agent, mrd: int, state: AgentState, reason: int = 0, routable: bool | None = None
+    ) -> AgentChange | None:
+        reason = reason if state in (S.NOT_READY, S.LOGOUT) else 0
+        # AgentMode is the agent's own setting: sign-in and READY set it (callers pass True), RONA
+        # and the routable request change it, logging out clears it; a forced WORK keeps it.
+        routable = (
+            agent.mrd_routable.get(mrd, False) if routable is None else routable
+        ) and state is not S.LOGOUT
+        old = (agent.mrd_states.get(mrd), agent.mrd_reasons.get(mrd, 0), agent.mrd_routable.get(mrd, False))
+        if old == (state, reason, routable):
+            return None
+        agent.mrd_states[mrd], agent.mrd_reasons[mrd], agent.mrd_routable[mrd] = state, reason, routable
+        return AgentChange.of(agent, mrd)
+
+    def set_state(
+        self,
+        agent_id: str,
+        state: AgentState,
+        now: float,
+        reason: int = 0,
+        *,
+        extension: str | None = None,
+        password: bytes | None = None,
+        controller: int | None = None,
+    ) -> list[Change]:
+        """SET_AGENT_STATE_REQ semantics. Raises :class:`ControlError` for a request UCCE rejects."""
+        agent = self.agent(agent_id)
+        if state not in REQUESTABLE:
+            raise ControlError(
+                f"state {state.name} cannot be requested", failure=ControlFailure.CF_INVALID_AGENT_STATE
+            )
+        if password and password.rstrip(b"\0") != agent.record.password.encode():
+            raise ControlError("wrong agent password", failure=ControlFailure.CF_INVALID_PASSWORD_SPECIFIED)
+        changes: list[Change] = []
+        if state is S.LOGIN:
+            if not extension:
+                raise ControlError("LOGIN needs an instrument", status=Status.E_CTI_REQUIRED_DATA_MISSING)
+            if agent.logged_in:
+                if agent.extension != extension:
+                    raise ControlError(
+                        f"agent is logged in on {agent.extension}", status=Status.E_CTI_DEVICE_IN_USE
+                    )
+                self._take_control(agent, controller)
+                # Re-login on the same extension (desktop failover) reports the current state again.
+                return [AgentChange.of(agent)]
+            owner = self.find(None, extension, None)
+            if owner is not None:
+                raise ControlError(
+                    f"extension {extension} in use by {owner.id}", status=Status.E_CTI_DEVICE_IN_USE
+                )
+            self._take_control(agent, controller)
+            agent.extension = extension
+            changes.append(self._set(agent, S.LOGIN, 0, now))
+            changes.append(self._set(agent, S.NOT_READY, reason, now))
+            for mrd in agent.mrd_states:
+                change = self._set_mrd(agent, mrd, S.NOT_READY, routable=True)
+                if change:
+                    changes.append(change)
+            return changes
+        if not agent.logged_in:
+            raise ControlError("agent is not logged in", status=Status.E_CTI_AGENT_NOT_LOGGED_ON)
+        self._take_control(agent, controller)
+        if state is S.LOGOUT and reason == ReasonCode.FINESSE_FORCED_LOGOUT:
+            # "The actual behavior ... depends on the setting for LOAD": the agent's desktop is gone.
+            # LOAD 0 puts the agent Not Ready, LOAD 1 logs it out; both show 50002 on the PG side.
+            if self.load == 0:
+                state = S.NOT_READY
+            reason = ReasonCode.CONNECTION_FAILURE
+        if agent.call_ids:
+            # During a call the request is remembered and applied when the call ends.
+            agent.pending = (state, reason)
+            return [AgentChange.of(agent)]
+        if state is S.LOGOUT:
+            return self._logout(agent, reason, now)
+        return [self._set(agent, state, reason, now)]
+
+    @staticmethod
+    def _take_control(agent: Agent, controller: int | None) -> None:
+        """Only an accepted request makes its session the agent's controller (LOAD applies to it)."""
+        if controller is not None:
+            agent.controller = controller
+
+    def _logout(self, agent: Agent, reason: int, now: float) -> list[Change]:
+        changes: list[Change] = [self._set(agent, S.LOGOUT, reason, now)]
+        agent.extension = ""
+        agent.pending = None
+        agent.mrd_before_work.clear()
+        for mrd in agent.mrd_states:
+            change = self._set_mrd(agent, mrd, S.LOGOUT)
+            if change:
+                changes.append(change)
+        return changes
+
+    def client_lost(self, controller: int, now: float) -> list[Change]:
+        """A CTI client (Finesse) dropped without CLOSE_REQ: LOAD semantics for the agents it controlled.
+
+        LOAD=0: Not Ready, Ready or Wrap-Up agents go to Not Ready - Connection Failure (50002);
+        Talking agents after the call ends. LOAD=1: Logged Out - System Failure at once.
+        Non-voice MRDs go to WORK (seed: "Prevent Non-Voice Task RONAs during CTI Reconnect").
+        """
+        changes: list[Change] = []
+        for agent in self.agents.values():
+            if agent.controller != controller or not agent.logged_in:
+                continue
+            agent.controller = None
+            changes.extend(self.force_non_voice_work(agent))
+            if self.load == 1:
+                changes.extend(self._logout(agent, ReasonCode.CONNECTION_FAILURE, now))
+            elif agent.call_ids:
+                agent.pending = (S.NOT_READY, ReasonCode.CONNECTION_FAILURE)
+                changes.append(AgentChange.of(agent))  # reports the current state; replicates the pending
+            else:
+                changes.append(self._set(agent, S.NOT_READY, ReasonCode.CONNECTION_FAILURE, now))
+        return changes
+
+    def force_non_voice_work(self, agent: Agent) -> list[Change]:
+        changes: list[Change] = []
+        for mrd, state in list(agent.mrd_states.items()):
+            if state in (S.LOGOUT, NON_VOICE_WORK):
+                continue
+            agent.mrd_before_work[mrd] = state
+            change = self._set_mrd(agent, mrd, NON_VOICE_WORK)
+            if change:
+                changes.append(change)
+        return changes
+
+    def cti_disconnected_all(self) -> list[Change]:
+        """Every logged-in agent's non-voice MRDs go to WORK (a PG side switch disconnects everyone)."""
+        changes: list[Change] = []
+        for agent in self.agents.values():
+            if agent.logged_in:
+                agent.controller = None
+                changes.extend(self.force_non_voice_work(agent))
+        return changes
+
+    def restore_non_voice(self, agent: Agent) -> list[Change]:
+        """Pre-12.5 UCCE: back to the state before the forced WORK once the CTI client reconnects."""
+        changes: list[Change] = []
+        for mrd, state in list(agent.mrd_before_work.items()):
+            change = self._set_mrd(agent, mrd, state)
+            if change:
+                changes.append(change)
+        agent.mrd_before_work.clear()
+        return changes
+
+    def _media_agent(self, agent_id: str, mrd: int) -> Agent:
+        agent = self.agent(agent_id)
+        if mrd not in agent.mrd_states:
+            raise ControlError(
+                f"agent {agent_id} has no skill group in MRD {mrd}",
+                failure=ControlFailure.CF_INVALID_AGENT_STATE,
+                peripheral_error=ArmError.E_ARM_STAT_INVALID_AGENT_STATE,
+            )
+        return agent
+
+    def set_media_state(self, agent_id: str, mrd: int, state: AgentState, reason: int = 0) -> list[Change]:
+        """Finesse's Media PUT ``state`` in one non-voice MRD (sign in, READY, NOT_READY, LOGOUT)."""
+        agent = self._media_agent(agent_id, mrd)
+        current = agent.mrd_states[mrd]
+        if state is S.LOGIN:
+            if current is not S.LOGOUT:
+                raise ControlError(
+                    "agent already logged into MRD",
+                    failure=ControlFailure.CF_INVALID_AGENT_STATE,
+                    peripheral_error=ArmError.E_ARM_STAT_AGENT_ALREADY_LOGGED_IN,
+                )
+            if not agent.logged_in:
+                # Finesse signs an agent into its MRDs after the voice sign-in (one desktop session).
+                raise ControlError("agent is not logged in", status=Status.E_CTI_AGENT_NOT_LOGGED_ON)
+            state = S.NOT_READY
+        elif current is S.LOGOUT:
+            raise ControlError(
+                "agent not logged into MRD",
+                failure=ControlFailure.CF_INVALID_AGENT_STATE,
+                peripheral_error=ArmError.E_ARM_STAT_AGENT_NOT_LOGGED_IN,
+            )
+        elif state not in (S.AVAILABLE, S.NOT_READY, S.LOGOUT):
+            raise ControlError(
+                f"state {state.name} cannot be requested in an MRD",
+                failure=ControlFailure.CF_INVALID_AGENT_STATE,
+                peripheral_error=ArmError.E_ARM_STAT_INVALID_AGENT_STATE,
+            )
+        agent.mrd_before_work.pop(mrd, None)  # an explicit state ends a forced WORK
+        routable = True if state is S.AVAILABLE or current is S.LOGOUT else None
+        change = self._set_mrd(agent, mrd, state, reason, routable)
+        return [change] if change else [AgentChange.of(agent, mrd)]
+
+    def set_media_routable(self, agent_id: str, mrd: int, routable: bool) -> list[Change]:
+        agent = self._media_agent(agent_id, mrd)
+        if agent.mrd_states[mrd] is S.LOGOUT:
+            raise ControlError(
+                "agent not logged into MRD",
+                failure=ControlFailure.CF_INVALID_AGENT_STATE,
+                peripheral_error=ArmError.E_ARM_STAT_AGENT_NOT_LOGGED_IN,
+            )
+        if agent.mrd_routable.get(mrd, False) is routable:
+            raise ControlError(
+                "agent already in the requested mode",
+                failure=ControlFailure.CF_INVALID_AGENT_STATE,
+                peripheral_error=ArmError.E_ARM_STAT_ALREADY_IN_REQUESTED_AGENT_MODE,
+            )
+        state = agent.mrd_states[mrd]
+        change = self._set_mrd(agent, mrd, state, agent.mrd_reasons.get(mrd, 0), routable)
+        return [change] if change else []
+
+    def work_to_active(self, agent_id: str, mrd: int) -> list[Change]:
+        """Media "Work to Active": allowed only in WORK; READY or NOT_READY is computed here."""
+        agent = self._media_agent(agent_id, mrd)
+        if agent.mrd_states[mrd] is not NON_VOICE_WORK:
+            raise ControlError(
+                "MRD is not in WORK",
+                failure=ControlFailure.CF_INVALID_AGENT_STATE,
+                peripheral_error=ArmError.E_ARM_STAT_INVALID_AGENT_STATE,
+            )
+        target = agent.mrd_before_work.pop(mrd, S.NOT_READY)
+        if target not in (S.AVAILABLE, S.NOT_READY):
+            target = S.NOT_READY
+        change = self._set_mrd(agent, mrd, target)
+        return [change] if change else []
+
+    # -- calls -----------------------------------------------------------------------------------
+    def offer_call(
+        self,
+        agent_id: str,
+        now: float,
+        ani: str = "",
+        dnis: str = "",
+        variables: dict[str, str] | None = None,
+    ) -> tuple[Call, list[Change]]:
+        agent = self.agent(agent_id)
+        if agent.state is not S.AVAILABLE:
+            raise ControlError(
+                f"agent {agent_id} is {agent.state.name}, not AVAILABLE",
+                failure=ControlFailure.CF_INVALID_AGENT_STATE,
+            )
+        call_id, self.next_call_id = self.next_call_id, self.next_call_id + 1
+        call = Call(call_id, agent.id, agent.extension, ani, dnis, dict(variables or {}), started=now)
+        self.calls[call.call_id] = call
+        agent.call_ids.append(call.call_id)
+        changes: list[Change] = [CallChange("begin", call), CallChange("delivered", call)]
+        changes.append(self._set(agent, S.RESERVED, 0, now))
+        return call, changes
+
+    def call(self, call_id: int) -> Call:
+        call = self.calls.get(call_id)
+        if call is None or call.phase == "ended":
+            raise ControlError(f"no active call {call_id}", status=Status.E_CTI_INVALID_CALLID)
+        return call
+
+    def answer_call(self, call_id: int, now: float) -> list[Change]:
+        call = self.call(call_id)
+        if call.phase != "alerting":
+            raise ControlError(f"call {call_id} is {call.phase}", status=Status.E_CTI_INVALID_CALLID)
+        call.phase, call.answered = "talking", now
+        agent = self.agents[call.agent_id]
+        changes: list[Change] = [CallChange("established", call)]
+        if agent.logged_in:
+            changes.append(self._set(agent, S.TALKING, 0, now))
+        return changes
+
+    def update_call_data(self, call_id: int, variables: dict[str, str]) -> list[Change]:
+        call = self.call(call_id)
+        call.variables.update(variables)
+        return [CallChange("data", call)]
+
+    def end_call(self, call_id: int, now: float) -> list[Change]:
+        call = self.call(call_id)
+        call.phase, call.ended = "ended", now
+        agent = self.agents[call.agent_id]
+        changes: list[Change] = [CallChange("connection_cleared", call), CallChange("cleared", call)]
+        removed = call.call_id in agent.call_ids
+        if removed:
+            agent.call_ids.remove(call.call_id)
+        if agent.logged_in and not agent.call_ids:
+            state, reason = agent.pending or (S.AVAILABLE, 0)
+            agent.pending = None
+            if state is S.LOGOUT:
+                changes.extend(self._logout(agent, reason, now))
+            else:
+                changes.append(self._set(agent, state, reason, now))
+        elif removed:
+            # An agent logged out during the call (LOAD 1) has one task less: the idle side must know.
+            changes.append(AgentChange.of(agent))
+        changes.append(CallChange("end", call))
+        del self.calls[call.call_id]
+        return changes
+
+    # -- replication -----------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "agents": [a.to_json() for a in self.agents.values() if a.logged_in or a.state_since],
+            "calls": [c.to_json() for c in self.calls.values()],
+            "next_call_id": self.next_call_id,
+        }
+
+    def apply_snapshot(self, snap: dict[str, Any]) -> None:
+        # Agents the snapshot leaves out have never been touched on the active side: reset them
+        # completely, or a side with a past of its own keeps their old reason code and MRD states.
+        for agent in self.agents.values():
+            agent.state, agent.extension, agent.call_ids, agent.pending = S.LOGOUT, "", [], None
+            agent.reason_code, agent.state_since, agent.controller = 0, 0.0, None
+            agent.mrd_states = dict.fromkeys(agent.mrd_states, S.LOGOUT)
+            agent.mrd_before_work, agent.mrd_reasons, agent.mrd_routable = {}, {}, {}
+        for data in snap["agents"]:
+            self.apply_agent(data)
+        self.calls = {c["call_id"]: Call.from_json(c) for c in snap["calls"]}
+        self.next_call_id = int(snap["next_call_id"])
+
+    def apply_agent(self, data: dict[str, Any]) -> None:
+        agent = self.agents.get(str(data["id"]))
+        if agent is not None:
+            agent.apply_json(data)
+
+    def apply_call(self, data: dict[str, Any]) -> None:
+        if data["phase"] == "ended":
+            self.calls.pop(int(data["call_id"]), None)
+        else:
+            self.calls[int(data["call_id"])] = Call.from_json(data)
+        self.next_call_id = max(self.next_call_id, int(data["call_id"]) + 1)

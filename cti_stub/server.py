@@ -1,0 +1,423 @@
+"""The asyncio shell around :class:`CtiServerCore` and :class:`DuplexArbiter`.
+
+One process = one PG side: the GED-188 listener, the private link to the other side (side B dials
+side A; JSON lines), the control plane on the admin port, and a ticker for timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from aiohttp import web
+
+from cti_stub.core import Close, CoreConfig, CtiServerCore, IdleMode, Notice, Replicate, Role, Send
+from cti_stub.duplex import AskPeerToTakeOver, BecomeActive, BecomeIdle, DuplexArbiter
+from cti_stub.model import PeripheralModel
+from emu_base.admin import Fault, FaultKind, FaultRegistry, admin_routes, bound_port
+from emu_base.clock import Clock, LoopClock
+from emu_base.directory import AgentRecord
+from emu_base.httpbody import app_runner
+from emu_base.logs import get_logger
+from emu_base.timers import Timers
+
+log = get_logger()
+
+DEFAULT_PORTS = {"A": 42027, "B": 43027}
+LINK_MAX_LINE = 64 * 1024 * 1024
+
+FAULT_KINDS = [
+    FaultKind(
+        "ignore_heartbeats",
+        "stop answering HEARTBEAT_REQ (the socket stays open); client='' means every client",
+        {"client": (str, "")},
+    ),
+    FaultKind("fail_heartbeats", "answer HEARTBEAT_REQ with FAILURE_CONF E_CTI_CTI_SERVER_OFFLINE"),
+    FaultKind(
+        "offline",
+        "FAILURE_EVENT E_CTI_CTI_SERVER_OFFLINE to every session, close them; refuse OPEN_REQ while set",
+    ),
+    FaultKind("refuse_sessions", "close the listening socket: new connections are refused"),
+    FaultKind("drop_sessions", "reset every client session now", {"client": (str, "")}, one_shot=True),
+    FaultKind("deactivate", "go idle and hand over to the other PG side now", one_shot=True),
+    FaultKind("latency", "delay every message sent to clients", {"ms": (float, None)}),
+]
+
+
+@dataclass
+class ServerConfig:
+    side: str = "A"
+    host: str = "127.0.0.1"
+    port: int | None = None  # None: the side's default (42027 A, 43027 B); 0: any free port
+    peer: tuple[str, int] | None = None  # the other side's private link address
+    link_host: str | None = None
+    link_port: int | None = None  # None: port + 1
+    admin_host: str | None = None
+    admin_port: int | None = None  # None: port + 2; -1: no admin server
+    admin_token: str | None = None
+    preferred: bool | None = None  # None: side A is preferred
+    load: int = 0
+    peripheral_id: int = 5000
+    idle_mode: IdleMode = IdleMode.NOT_LISTENING
+    mrd_auto_restore: bool = False
+    agents: list[AgentRecord] = field(default_factory=list)
+
+
+class _CtiProtocol(asyncio.Protocol):
+    def __init__(self, server: CtiServer) -> None:
+        self.server = server
+        self.sid = 0
+
+    def connection_made(self, base: asyncio.BaseTransport) -> None:
+        # uvloop's transports quack like asyncio.Transport without subclassing it.
+        transport = cast(asyncio.Transport, base)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = transport.get_extra_info("peername")
+        self.sid = self.server.core.open_session(
+            self.server.clock.wall(), f"{peer[0]}:{peer[1]}" if peer else ""
+        )
+        self.server.transports[self.sid] = transport
+        self.server.flush()
+
+    def data_received(self, data: bytes) -> None:
+        self.server.core.data_received(self.sid, data, self.server.clock.wall())
+        self.server.flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.transports.pop(self.sid, None)
+        self.server.core.session_lost(self.sid, self.server.clock.wall())
+        self.server.flush()
+
+
+class CtiServer:
+    def __init__(
+        self, config: ServerConfig, timers: Timers | None = None, clock: Clock | None = None
+    ) -> None:
+        self.config = config
+        self.timers = timers or Timers.build()
+        self.clock: Clock = clock or LoopClock()
+        side = config.side.upper()
+        if side not in DEFAULT_PORTS:
+            raise ValueError("side must be A or B")
+        self.side = side
+        self.port = DEFAULT_PORTS[side] if config.port is None else config.port
+        self.model = PeripheralModel(config.agents, config.peripheral_id, config.load)
+        scale = self.timers.time_scale
+        self.core = CtiServerCore(
+            self.model,
+            CoreConfig(
+                side=side,
+                peripheral_id=config.peripheral_id,
+                idle_mode=config.idle_mode,
+                mrd_auto_restore=config.mrd_auto_restore,
+                pre_open_timeout=30.0 * scale,
+                idle_timeout_scale=scale,
+                idle_scan_interval=1.0 * scale,
+            ),
+        )
+        self.faults = FaultRegistry(FAULT_KINDS, self._on_fault)
+        self.transports: dict[int, asyncio.Transport] = {}
+        self.arbiter: DuplexArbiter | None = None
+        self._listener: asyncio.Server | None = None
+        self._link_server: asyncio.Server | None = None
+        self._link_writer: asyncio.StreamWriter | None = None
+        self._admin_runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._latency = 0.0
+        self._refusing = False
+        self.admin_port: int | None = None
+        self.link_port: int | None = None
+        self._ping_interval = max(0.05, 1.0 * scale)
+        # Death shows as EOF at once; the timeout is for a hung peer, so keep it above scheduler noise.
+        self._link_timeout = max(1.0, 3 * self._ping_interval)
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        cfg = self.config
+        preferred = cfg.preferred if cfg.preferred is not None else self.side == "A"
+        self.arbiter = DuplexArbiter(
+            self.side, preferred, self.timers.cti_takeover_delay, cfg.peer is not None, self.clock.wall()
+        )
+        if cfg.peer is not None or cfg.link_port is not None:
+            link_port = cfg.link_port if cfg.link_port is not None else (self.port + 1 if self.port else 0)
+            self._link_server = await asyncio.start_server(
+                self._on_link_accepted,
+                cfg.link_host or cfg.host,
+                link_port,
+                limit=LINK_MAX_LINE,
+                reuse_address=True,
+            )
+            self.link_port = self._link_server.sockets[0].getsockname()[1]
+        if cfg.admin_port != -1:
+            await self._start_admin()
+        self._tasks.append(asyncio.create_task(self._ticker(), name=f"cti-{self.side}-ticker"))
+        if cfg.peer is not None and self.side == "B":
+            self._tasks.append(asyncio.create_task(self._dial_peer(cfg.peer), name=f"cti-{self.side}-dial"))
+        self._apply_decisions()
+        await self._update_listener()
+        log.info(
+            "cti_started",
+            side=self.side,
+            host=cfg.host,
+            port=self.port,
+            admin_port=self.admin_port,
+            link_port=self.link_port,
+            peer=cfg.peer,
+            agents=len(cfg.agents),
+            time_scale=self.timers.time_scale,
+        )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        for transport in list(self.transports.values()):
+            transport.abort()
+        if self._link_writer is not None:
+            self._link_writer.close()
+        if self._link_server is not None:
+            self._link_server.close()
+        if self._admin_runner is not None:
+            await self._admin_runner.cleanup()
+        log.info("cti_stopped", side=self.side)
+
+    # -- outputs -------------------------------------------------------------------------------------
+    def flush(self) -> None:
+        for out in self.core.outputs():
+            if isinstance(out, Send):
+                transport = self.transports.get(out.sid)
+                if transport is None or transport.is_closing():
+                    continue
+                if self._latency > 0:
+                    asyncio.get_running_loop().call_later(
+                        self._latency, self._late_write, transport, out.data
+                    )
+                else:
+                    transport.write(out.data)
+            elif isinstance(out, Close):
+                transport = self.transports.get(out.sid)
+                if transport is not None:
+                    if self._latency > 0:
+                        asyncio.get_running_loop().call_later(self._latency, transport.close)
+                    else:
+                        transport.close()
+            elif isinstance(out, Replicate):
+                self._link_send(out.payload)
+            elif isinstance(out, Notice):
+                log.info(out.event, **{"side": self.side, **out.fields})
+
+    @staticmethod
+    def _late_write(transport: asyncio.Transport, data: bytes) -> None:
+        if not transport.is_closing():
+            transport.write(data)
+
+    async def _ticker(self) -> None:
+        interval = max(0.005, self.timers.cti_heartbeat_interval / 10)
+        while True:
+            await self.clock.sleep(interval)
+            try:
+                now = self.clock.wall()
+                self.core.tick(now)
+                if self.arbiter is not None:
+                    self.arbiter.tick(now)
+                self._apply_decisions()
+                self.flush()
+                await self._update_listener()
+            except Exception:  # one bad tick must not stop timeouts for everyone else
+                log.exception("cti_tick_failed", side=self.side)
+
+    # -- duplex --------------------------------------------------------------------------------------
+    def _apply_decisions(self) -> None:
+        if self.arbiter is None:
+            return
+        now = self.clock.wall()
+        for d in self.arbiter.decisions():
+            if isinstance(d, BecomeActive):
+                self.core.become_active(now, d.reason, d.takeover)
+                self._link_send({"t": "role", "role": Role.ACTIVE.value})
+                self._link_send(self.core.snapshot())
+            elif isinstance(d, BecomeIdle):
+                self.core.become_idle(now, d.reason)
+                self._link_send({"t": "role", "role": Role.IDLE.value})
+            elif isinstance(d, AskPeerToTakeOver):
+                self._link_send({"t": "takeover"})
+        self.flush()
+
+    def _wants_listener(self) -> bool:
+        if self._refusing:
+            return False
+        return self.core.role is Role.ACTIVE or self.config.idle_mode is not IdleMode.NOT_LISTENING
+
+    async def _update_listener(self) -> None:
+        want = self._wants_listener()
+        if want and self._listener is None:
+            loop = asyncio.get_running_loop()
+            try:
+                self._listener = await loop.create_server(
+                    lambda: _CtiProtocol(self), self.config.host, self.port, reuse_address=True, backlog=4096
+                )
+            except OSError as exc:
+                log.error("cti_listen_failed", side=self.side, port=self.port, error=str(exc))
+                return
+            self.port = self._listener.sockets[0].getsockname()[1]
+            log.info("cti_listening", side=self.side, host=self.config.host, port=self.port)
+        elif not want and self._listener is not None:
+            self._listener.close()
+            self._listener = None
+            log.info("cti_not_listening", side=self.side, port=self.port)
+
+    @property
+    def listening(self) -> bool:
+        return self._listener is not None
+
+    def _link_send(self, payload: dict[str, Any]) -> None:
+        writer = self._link_writer
+        if writer is None or writer.is_closing():
+            return
+        if payload.get("t") in ("agent", "call", "snapshot") and self.core.role is not Role.ACTIVE:
+            return
+        writer.write(json.dumps(payload, separators=(",", ":")).encode() + b"\n")
+
+    async def _on_link_accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._run_link(reader, writer)
+
+    async def _dial_peer(self, peer: tuple[str, int]) -> None:
+        while True:
+            try:
+                reader, writer = await asyncio.open_connection(peer[0], peer[1], limit=LINK_MAX_LINE)
+            except OSError:
+                await self.clock.sleep(self._ping_interval)
+                continue
+            await self._run_link(reader, writer)
+            await self.clock.sleep(self._ping_interval)
+
+    async def _run_link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert self.arbiter is not None
+        if self._link_writer is not None and not self._link_writer.is_closing():
+            writer.close()  # one link at a time
+            return
+        self._link_writer = writer
+        self.arbiter.on_link_up(self.clock.wall())
+        log.info("cti_peer_link_up", side=self.side)
+        self._link_send({"t": "hello", "side": self.side, "role": self.core.role.value})
+        if self.core.role is Role.ACTIVE:
+            self._link_send(self.core.snapshot())
+        pinger = asyncio.create_task(self._ping_link(writer))
+        try:
+            while True:
+                async with asyncio.timeout(self._link_timeout):
+                    line = await reader.readline()
+                if not line:
+                    break
+                self._on_link_message(json.loads(line))
+                await self._update_listener()
+        except (TimeoutError, ConnectionError, ValueError, KeyError) as exc:
+            log.warning("cti_peer_link_error", side=self.side, error=repr(exc))
+        finally:
+            pinger.cancel()
+            writer.close()
+            if self._link_writer is writer:
+                self._link_writer = None
+                self.arbiter.on_link_down(self.clock.wall())
+                log.info("cti_peer_link_down", side=self.side)
+                self._apply_decisions()
+                await self._update_listener()
+
+    async def _ping_link(self, writer: asyncio.StreamWriter) -> None:
+        while not writer.is_closing():
+            writer.write(b'{"t":"ping"}\n')
+            await self.clock.sleep(self._ping_interval)
+
+    def _on_link_message(self, payload: dict[str, Any]) -> None:
+        assert self.arbiter is not None
+        now = self.clock.wall()
+        kind = payload["t"]
+        if kind in ("hello", "role"):
+            self.arbiter.on_peer_role(Role(payload["role"]), now)
+        elif kind == "takeover":
+            self.arbiter.on_takeover_request(now)
+        elif kind in ("snapshot", "agent", "call"):
+            self.core.apply_replica(payload)
+        self._apply_decisions()
+
+    # -- faults --------------------------------------------------------------------------------------
+    async def _on_fault(self, fault: Fault, active: bool) -> None:
+        now = self.clock.wall()
+        kind = fault.kind
+        if kind == "ignore_heartbeats":
+            client = fault.params["client"] or "*"
+            if active:
+                self.core.silent_clients.add(client)
+            else:
+                self.core.silent_clients.discard(client)
+        elif kind == "fail_heartbeats":
+            self.core.fail_heartbeats = active
+        elif kind == "offline":
+            self.core.offline = active
+            if active:
+                self.core.drop_all(now, "offline fault", failure_event=True)
+        elif kind == "refuse_sessions":
+            self._refusing = active
+        elif kind == "drop_sessions":
+            self.core.drop_all(now, "drop_sessions fault", client=fault.params["client"] or None)
+        elif kind == "deactivate" and self.arbiter is not None:
+            self.arbiter.deactivate(now)
+            self._apply_decisions()
+        elif kind == "latency":
+            self._latency = fault.params["ms"] / 1000.0 if active else 0.0
+        self.flush()
+        await self._update_listener()
+
+    # -- admin ---------------------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        sessions = list(self.core.sessions.values())
+        return {
+            "state": self.core.role.value,
+            "side": self.side,
+            "host": self.config.host,
+            "port": self.port,
+            "listening": self.listening,
+            "sessions": len(sessions),
+            "open_sessions": sum(1 for s in sessions if s.opened),
+            "logged_in_agents": self.model.logged_in_count(),
+            "active_calls": len(self.model.calls),
+            "peer_link": self._link_writer is not None,
+            "peer_role": self.arbiter.peer_role.value if self.arbiter and self.arbiter.peer_role else None,
+            "load": self.model.load,
+            "idle_mode": self.config.idle_mode.value,
+            "faults": [f.to_json() for f in self.faults.active()],
+            "stats": dict(self.core.stats),
+        }
+
+    async def _start_admin(self) -> None:
+        from cti_stub.admin import add_cti_routes
+
+        app = admin_routes(
+            f"cti-{self.side.lower()}", "cti", self.health, self.faults, self.config.admin_token
+        )
+        add_cti_routes(app, self)
+        self._admin_runner = app_runner(app, access_log=None)
+        await self._admin_runner.setup()
+        port = (
+            self.config.admin_port
+            if self.config.admin_port is not None
+            else (self.port + 2 if self.port else 0)
+        )
+        site = web.TCPSite(
+            self._admin_runner, self.config.admin_host or self.config.host, port, reuse_address=True
+        )
+        await site.start()
+        self.admin_port = bound_port(site)

@@ -1,0 +1,1 @@
+"""A deployment: topology, the launcher (`finesse-emu up`), chaos on running components."""

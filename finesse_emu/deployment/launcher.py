@@ -1,0 +1,721 @@
+"""``finesse-emu up``: the whole deployment (docs/design.md) as separate local processes.
+
+cti-a, cti-b, awdb-a, awdb-b, xmpp-a, xmpp-b (Prosody) and finesse-a (publisher), finesse-b
+(subscriber), each on its loopback address with the real ports (topology.py). The launcher waits
+for every component's health, writes ``<run_dir>/deployment.json`` (what ``status`` and ``down``
+read), supervises (a component that dies stays dead, like a killed container, and is reaped at once:
+no <defunct> child of the launcher) and stops everything on SIGINT/SIGTERM, leaving no process
+behind, also the components ``chaos start`` restarted (their pids are in deployment.json).
+
+Control planes: every component's admin port is on its loopback address and, unless the deployment
+is started without one, needs the deployment's token (random per deployment, or the user's). The
+token is in ``<run_dir>/admin-token`` (mode 0600), named by deployment.json's ``admin_token_file``;
+components read it from that file (``--admin-token-file``: never on a command line), and ``chaos``,
+the scenario runner and the swarm find it there (:func:`read_admin_token`).
+
+Per-deployment secrets (:func:`write_secrets`, also ``finesse-emu secrets DIR`` for compose and
+Kubernetes) live next to it: ``xmpp-password`` and ``awdb-password`` (0600, new with each ``up``),
+the deployment's certificate authority ``ca.crt`` (0644) and ``ca.key`` (0600), and each node's
+``<node>.crt`` / ``<node>.key``, the certificate its HTTPS port presents, issued by that CA for the
+node's address and name (emu_base/tls.py); the CA and certificates are kept from one ``up`` to
+the next. ``up`` and ``status`` print where ``ca.crt`` is: clients trust it instead of turning
+certificate checks off.
+
+XMPP: each Prosody holds an account per agent of the directory (the agent's Finesse password) and
+the ``finesse`` account the nodes publish with, whose password is in ``xmpp-password``
+(deployment.json's ``xmpp_password_file``), read by both Prosody processes and both nodes from that
+file, and never printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from emu_base import tls
+from emu_base.admin import TOKEN_ENV, check_token, read_token_file
+from emu_base.directory import resolve
+from emu_base.logs import get_logger
+from emu_base.procs import (
+    Proc,
+    adopted,
+    cti_stub_argv,
+    pid_alive,
+    port_in_use,
+    reap_adopted,
+    runs,
+    stop_on_signals,
+    wait_health,
+)
+from emu_base.timers import Timers
+from finesse_emu.deployment.topology import (
+    AWDB_A,
+    AWDB_B,
+    CTI_A,
+    CTI_B,
+    CTI_LINK_PORT,
+    DEFAULT_NETWORK,
+    FINESSE_A,
+    FINESSE_B,
+    FINESSE_HTTPS_PORT,
+    XMPP_C2S_PORT,
+    XMPP_HTTP_PORT,
+    Endpoint,
+    check_network,
+    on_network,
+)
+from finesse_emu.xmpp.prosody import ProsodyProcess, agent_accounts, prosody_binary
+
+log = get_logger()
+STATE_FILE = "deployment.json"
+REAP_INTERVAL = 0.1  # seconds between two polls of the components' processes (a dead one is reaped)
+TOKEN_FILE = "admin-token"  # the deployment's control-plane token, mode 0600
+XMPP_PASSWORD_FILE = "xmpp-password"  # the password of the nodes' `finesse` XMPP account, 0600
+AWDB_PASSWORD_FILE = "awdb-password"  # the AWDB query API's login password, 0600
+NODE_NAMES = (FINESSE_A.name, FINESSE_B.name)
+AWDB_USER = "finesse"  # the AWDB login the nodes send (its password: AWDB_PASSWORD_FILE)
+SAMPLE_AGENTS = 5
+
+
+def new_admin_token() -> str:
+    """A fresh control-plane token (one per deployment)."""
+    return secrets.token_urlsafe(32)
+
+
+def write_token_file(path: Path, token: str) -> None:
+    """The token in ``path``, readable by its owner only (0600, also when the file existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, f"{token}\n".encode())
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class SecretFiles:
+    """Where :func:`write_secrets` left a deployment's secrets (paths only: never the values)."""
+
+    directory: Path
+    xmpp_password_file: Path
+    awdb_password_file: Path
+    certs: tls.TlsFiles  # the CA and the nodes' certificates
+    made: tuple[Path, ...]  # the files written this time (the others were kept)
+
+    @property
+    def ca_file(self) -> Path:
+        return self.certs.ca_file
+
+    def listing(self) -> list[tuple[Path, str]]:
+        """(file, "made" or "kept") of every file, in a fixed order."""
+        files = [self.xmpp_password_file, self.awdb_password_file, self.certs.ca_file, self.certs.ca_key]
+        files += [p for pair in self.certs.nodes.values() for p in pair]
+        return [(p, "made" if p in self.made else "kept") for p in files]
+
+
+def write_secrets(
+    directory: Path, nodes: Mapping[str, Sequence[str]], new_passwords: bool = False
+) -> SecretFiles:
+    """Every per-deployment secret in ``directory`` (nodes: node name -> the host names and IP
+    addresses its certificate names), each file kept when it exists and still serves, so that a
+    restarted deployment keeps its CA and passwords: the XMPP and AWDB passwords (random,
+    ``secrets.token_urlsafe(24)``), the CA and the nodes' certificates. Modes are set also on the
+    files kept. ``finesse-emu secrets`` and :meth:`Deployment.start` both come here. TlsError (a
+    ValueError) for a host a certificate cannot name, before anything is written. ``new_passwords``:
+    fresh XMPP and AWDB passwords even when files exist (``up``: each deployment has its own)."""
+    for hosts in nodes.values():
+        tls.subject_alt_names(hosts)
+    if not directory.exists():
+        directory.mkdir(mode=0o700, parents=True)
+    made: list[Path] = []
+    for name in (XMPP_PASSWORD_FILE, AWDB_PASSWORD_FILE):
+        path = directory / name
+        try:
+            if new_passwords:
+                raise ValueError("a new deployment: new passwords")
+            value = check_token(path.read_text(encoding="utf-8").strip())
+        except (OSError, UnicodeDecodeError, ValueError):
+            value = secrets.token_urlsafe(24)
+            made.append(path)
+        write_token_file(path, value)  # also when kept: the mode is 0600 whatever it was
+    files = tls.ensure_tls(directory, nodes)
+    return SecretFiles(
+        directory, directory / XMPP_PASSWORD_FILE, directory / AWDB_PASSWORD_FILE, files, (*made, *files.made)
+    )
+
+
+def read_admin_token(run_dir: Path | None) -> str | None:
+    """The control-plane token of the deployment running from ``run_dir`` (its deployment.json's
+    ``admin_token_file``), else $FINESSE_EMU_ADMIN_TOKEN, else None (open control planes).
+    ValueError when the token file cannot be read (another user's deployment: mode 0600)."""
+    state: Any = {}
+    if run_dir is not None:
+        with contextlib.suppress(OSError, ValueError):
+            state = json.loads((run_dir / STATE_FILE).read_text())
+    path = state.get("admin_token_file") if isinstance(state, dict) else None
+    if path:
+        return read_token_file(path)
+    env = os.environ.get(TOKEN_ENV, "").strip()
+    return env or None
+
+
+@dataclass
+class Component:
+    name: str
+    role: str
+    host: str
+    ports: dict[str, int]
+    health_port: int | None = None  # admin port serving /emu/health (None: Prosody)
+    proc: Proc | None = None
+    prosody: ProsodyProcess | None = None
+
+    @property
+    def pid(self) -> int | None:
+        if self.proc is not None:
+            return self.proc.pid
+        return self.prosody.pid if self.prosody is not None else None
+
+    @property
+    def running(self) -> bool:
+        """Whether the process this launcher started for it still runs (polling it reaps it once
+        it has exited: ``Popen.poll``)."""
+        if self.proc is not None:
+            return self.proc.popen.poll() is None
+        return self.prosody is not None and self.prosody.running
+
+    @property
+    def command(self) -> list[str]:
+        """The command line that (re)starts this component (``finesse-emu chaos start``)."""
+        if self.proc is not None:
+            return [sys.executable, *self.proc.argv]
+        assert self.prosody is not None
+        return [prosody_binary(), "-F", "--config", str(self.prosody.config.config_path)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "role": self.role,
+            "host": self.host,
+            "ports": self.ports,
+            "pid": self.pid,
+            "command": self.command,
+            "log": str(self.proc.log_path) if self.proc is not None else None,
+        }
+
+
+SETTINGS_KEYS = {"agents", "time_scale", "network", "run_dir", "cti", "finesse", "admin_token"}
+# Node settings a deployment file may give both nodes (Finesse properties the emulator models).
+NODE_KEYS: dict[str, type | tuple[type, ...]] = {
+    "enable_auto_work_mode_state_change": bool,
+    "old_pg": bool,
+    "reload_rate": (int, float),
+    "event_log": bool,
+}
+CTI_KEYS = {"load": "--load", "idle_mode": "--idle-mode", "mrd_auto_restore": "--mrd-auto-restore"}
+
+
+def load_settings(path: Path) -> dict[str, Any]:
+    """``finesse-emu up --config FILE``: agents (a number or an agent file), time_scale, network,
+    run_dir, cti: {load: 0|1, idle_mode: not-listening|offline|standby, mrd_auto_restore: bool},
+    and admin_token: true (a random token, the default), false (open control planes) or the token.
+    Returns the settings with ``cti_options`` (cti_stub flags) and, when the file says so,
+    ``admin_token`` (a token, or None for none); ValueError names what is wrong."""
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: a mapping is expected")
+    unknown = set(raw) - SETTINGS_KEYS
+    if unknown:
+        raise ValueError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(SETTINGS_KEYS)}")
+    out: dict[str, Any] = {k: raw[k] for k in ("agents", "time_scale", "network", "run_dir") if k in raw}
+    if "agents" in out and not isinstance(out["agents"], int | str):
+        raise ValueError(f"{path}: agents is a number or an agent file")
+    if isinstance(out.get("agents"), str) and not out["agents"].isdigit():
+        agent_file = (path.parent / out["agents"]).resolve()
+        if not agent_file.exists():
+            raise ValueError(f"{path}: agent file {agent_file} not found")
+        out["agents"] = str(agent_file)
+    if "time_scale" in out and not (isinstance(out["time_scale"], int | float) and out["time_scale"] > 0):
+        raise ValueError(f"{path}: time_scale must be a number > 0")
+    if "network" in out:
+        check_network(str(out["network"]))
+    if "admin_token" in raw:
+        token = raw["admin_token"]
+        if token is False:
+            out["admin_token"] = None
+        elif isinstance(token, str):
+            out["admin_token"] = check_token(token, f"{path}: admin_token")
+        elif token is not True:
+            raise ValueError(f"{path}: admin_token is true (random), false (none) or the token")
+    out["cti_options"] = cti_options(raw.get("cti") or {}, str(path))
+    out["node_options"] = node_options(raw.get("finesse") or {}, str(path))
+    return out
+
+
+def cti_options(cti: Any, where: str) -> list[str]:
+    """cti_stub flags from the ``cti:`` settings of a deployment or scenario file."""
+    if not isinstance(cti, dict) or set(cti) - set(CTI_KEYS):
+        raise ValueError(f"{where}: cti takes {sorted(CTI_KEYS)}")
+    options: list[str] = []
+    if "load" in cti:
+        if cti["load"] not in (0, 1):
+            raise ValueError(f"{where}: cti.load is 0 or 1")
+        options += ["--load", str(cti["load"])]
+    if "idle_mode" in cti:
+        if cti["idle_mode"] not in ("not-listening", "offline", "standby"):
+            raise ValueError(f"{where}: cti.idle_mode is not-listening, offline or standby")
+        options += ["--idle-mode", cti["idle_mode"]]
+    if cti.get("mrd_auto_restore"):
+        options.append("--mrd-auto-restore")
+    return options
+
+
+def node_options(raw: Any, where: str) -> dict[str, Any]:
+    """The ``finesse:`` settings of a deployment or scenario file, checked against NODE_KEYS."""
+    if not isinstance(raw, dict) or set(raw) - set(NODE_KEYS):
+        raise ValueError(f"{where}: finesse takes {sorted(NODE_KEYS)}")
+    for key, value in raw.items():
+        kind = NODE_KEYS[key]
+        if not isinstance(value, kind) or (kind is bool) != isinstance(value, bool):
+            raise ValueError(f"{where}: finesse.{key} has the wrong type ({value!r})")
+    return dict(raw)
+
+
+@dataclass
+class Deployment:
+    run_dir: Path
+    agents: int | str = 50  # a number to generate, or an agent file (YAML, JSON or CSV)
+    time_scale: float = 1.0
+    network: str = DEFAULT_NETWORK  # the loopback /24 of every component (127.0.10: topology.py)
+    cti_options: list[str] = field(default_factory=list)  # extra cti_stub flags (--load 1, ...)
+    node_options: dict[str, Any] = field(default_factory=dict)  # extra node config keys (NodeConfig)
+    components: list[Component] = field(default_factory=list)
+    # The control planes' token (random per deployment by default); None: open control planes.
+    admin_token: str | None = field(default_factory=new_admin_token)
+    secret_files: SecretFiles | None = None  # written by start()
+    _reaper: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _exited: set[str] = field(default_factory=set, init=False, repr=False)
+
+    @property
+    def token_path(self) -> Path:
+        return (self.run_dir / TOKEN_FILE).absolute()
+
+    @property
+    def awdb_password_path(self) -> Path:
+        return self.secrets_dir / AWDB_PASSWORD_FILE
+
+    @property
+    def xmpp_password_path(self) -> Path:
+        return self.secrets_dir / XMPP_PASSWORD_FILE
+
+    def _admin_args(self) -> list[str]:
+        """Every component's control-plane option: the token's file, never the token itself."""
+        return [] if self.admin_token is None else ["--admin-token-file", str(self.token_path)]
+
+    def ep(self, endpoint: Endpoint) -> Endpoint:
+        return on_network(endpoint, self.network)
+
+    def _argv_awdb(self, ep: Any) -> list[str]:
+        db = self.run_dir / f"{ep.name}.sqlite"
+        return [
+            "-m",
+            "awdb_stub",
+            "--name",
+            ep.name,
+            "--host",
+            ep.host,
+            "--port",
+            str(ep.port),
+            "--admin-port",
+            str(ep.admin_port),
+            "--agents",
+            str(self.agents),
+            "--db",
+            str(db),
+            # The login the nodes send; the password by its file, never on the command line.
+            "--login-user",
+            AWDB_USER,
+            "--login-password-file",
+            str(self.awdb_password_path),
+        ]
+
+    def node_hosts(self) -> dict[str, list[str]]:
+        """What each node's certificate names: its address and its name (clients may map the name to
+        the address in /etc/hosts)."""
+        return {ep.name: [ep.host, ep.name] for ep in (self.ep(FINESSE_A), self.ep(FINESSE_B))}
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.run_dir.absolute()
+
+    def _node_config(self, ep: Any, role: str) -> Path:
+        secrets_dir = self.secrets_dir
+        config = {
+            "name": ep.name,
+            "role": role,
+            "host": ep.host,
+            "http_port": ep.port,
+            "https_port": FINESSE_HTTPS_PORT,
+            "admin_port": ep.admin_port,
+            "primary_host": self.ep(FINESSE_A).host,
+            "secondary_host": self.ep(FINESSE_B).host,
+            "cti_sides": [["A", self.ep(CTI_A).host, CTI_A.port], ["B", self.ep(CTI_B).host, CTI_B.port]],
+            "awdb_urls": [f"http://{self.ep(a).host}:{a.port}" for a in (AWDB_A, AWDB_B)],
+            "awdb_user": AWDB_USER,
+            "awdb_password_file": str(self.awdb_password_path),
+            "xmpp_host": ep.host,
+            "xmpp_port": XMPP_C2S_PORT,
+            "xmpp_password_file": str(self.xmpp_password_path),
+            "run_dir": str(self.run_dir / ep.name),
+            # HTTPS: the certificate write_secrets issued for this node, and the CA clients trust.
+            "cert_file": str(secrets_dir / f"{ep.name}.crt"),
+            "key_file": str(secrets_dir / f"{ep.name}.key"),
+            "ca_file": str(secrets_dir / tls.CA_CERT),
+            **self.node_options,
+        }
+        path = self.run_dir / f"{ep.name}.yaml"
+        # 0600: the config names the node's secrets (and may hold its admin token one day).
+        tls.write_private(path, yaml.safe_dump(config).encode())
+        return path
+
+    async def start(self) -> None:
+        self.check_ports()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._reaper = asyncio.create_task(self._reap_forever())
+        if self.admin_token is not None:
+            write_token_file(self.token_path, self.admin_token)
+        else:
+            self.token_path.unlink(missing_ok=True)  # a previous deployment's: not this one's
+        # Passwords are new with each deployment; the CA and certificates are kept (clients trust them).
+        self.secret_files = write_secrets(self.secrets_dir, self.node_hosts(), new_passwords=True)
+        logs = self.run_dir
+        scale = ["--time-scale", str(self.time_scale)]
+        admin = self._admin_args()
+        # No component takes a token from the launcher's environment: the file above, or none.
+        env = {TOKEN_ENV: ""}
+        for ep in (self.ep(AWDB_A), self.ep(AWDB_B)):
+            c = Component(ep.name, "awdb", ep.host, {"awdb": ep.port, "admin": ep.admin_port}, ep.admin_port)
+            argv = [*self._argv_awdb(ep), *scale, *admin]
+            c.proc = Proc(ep.name, argv, logs / f"{ep.name}.log", env)
+            self.components.append(c)
+        cti_a, cti_b = self.ep(CTI_A), self.ep(CTI_B)
+        for side, ep, peer in (("A", cti_a, cti_b), ("B", cti_b, cti_a)):
+            other = "B" if side == "A" else "A"
+            argv = cti_stub_argv(
+                side,
+                ep.host,
+                ep.port,
+                ep.admin_port,
+                CTI_LINK_PORT[side],
+                (peer.host, CTI_LINK_PORT[other]),
+                self.agents,
+                self.time_scale,
+                [*self.cti_options, *admin],
+            )
+            c = Component(
+                ep.name,
+                "cti",
+                ep.host,
+                {"cti": ep.port, "link": CTI_LINK_PORT[side], "admin": ep.admin_port},
+                ep.admin_port,
+            )
+            c.proc = Proc(ep.name, argv, logs / f"{ep.name}.log", env)
+            self.components.append(c)
+            if side == "A":
+                # Side A is the preferred side: it must be active before B starts, or a slow start
+                # on a busy machine lets B take over first (the deployment would begin on side B).
+                await self._wait_healthy(c, "active")
+        accounts = agent_accounts(self.agents)
+        for name, ep in (("xmpp-a", self.ep(FINESSE_A)), ("xmpp-b", self.ep(FINESSE_B))):
+            prosody = self.prosody(name, ep, accounts)
+            await prosody.start()
+            c = Component(name, "xmpp", ep.host, {"xmpp": XMPP_C2S_PORT, "http": XMPP_HTTP_PORT})
+            c.prosody = prosody
+            self.components.append(c)
+        for ep, role in ((self.ep(FINESSE_A), "publisher"), (self.ep(FINESSE_B), "subscriber")):
+            cfg = self._node_config(ep, role)
+            c = Component(
+                ep.name,
+                role,
+                ep.host,
+                {"rest_http": ep.port, "rest_https": FINESSE_HTTPS_PORT, "admin": ep.admin_port},
+                ep.admin_port,
+            )
+            argv = ["-m", "finesse_emu.server", "--config", str(cfg), *scale, *admin]
+            c.proc = Proc(ep.name, argv, logs / f"{ep.name}.log", env)
+            self.components.append(c)
+        for c in self.components:
+            if c.health_port is not None:
+                await self._wait_healthy(c)
+        self.write_state()
+
+    def _restored(self) -> set[int]:
+        """Components restored by ``chaos start``, running under pids this launcher did not spawn:
+        those deployment.json names, and those this process restarted itself (a scenario run: they
+        are found even if the file is gone). Only the processes of ours still running are ours: a
+        reaped one's pid may since have been reused, by the very component restarted in its place;
+        and a pid is taken only while it still runs the component's command."""
+        mine = {c.pid for c in self.components if c.running}
+        found: set[int] = set()
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            state = json.loads((self.run_dir / STATE_FILE).read_text())
+            found |= {int(c["pid"]) for c in state["components"] if runs(c["pid"], c.get("command"))}
+        commands = [c.command for c in self.components if c.proc is not None or c.prosody is not None]
+        found |= {pid for pid, argv in adopted().items() if argv in commands and runs(pid, argv)}
+        return found - mine
+
+    def reap(self) -> None:
+        """Collect every component process that has exited (killed by ``chaos kill``, crashed) and
+        every adopted child (restarted by ``chaos start`` from this process): none stays a zombie.
+        Each exit is logged once."""
+        for c in self.components:
+            if c.name not in self._exited and (c.proc is not None or c.prosody is not None) and not c.running:
+                self._exited.add(c.name)
+                code = c.proc.popen.returncode if c.proc is not None else None  # Prosody logs its own
+                log.info("component_exited", component=c.name, pid=c.pid, returncode=code)
+        for pid, code in reap_adopted().items():
+            log.info("component_exited", pid=pid, returncode=code)
+
+    async def _reap_forever(self) -> None:
+        while True:
+            self.reap()
+            await asyncio.sleep(REAP_INTERVAL)
+
+    def prosody(self, name: str, ep: Endpoint, accounts: dict[str, str] | None = None) -> ProsodyProcess:
+        """The Notification Service of the node at ``ep``: real password checks, every agent's
+        account (``accounts``, default: from the deployment's agents) and the finesse account's."""
+        return ProsodyProcess(
+            ep.host,
+            host=ep.host,
+            c2s_port=XMPP_C2S_PORT,
+            http_port=XMPP_HTTP_PORT,
+            run_dir=self.run_dir / name,
+            accounts=agent_accounts(self.agents) if accounts is None else accounts,
+            service_password_file=self.xmpp_password_path,
+            # A crashed browser is detected within 120 s, scaled like every timer of the run.
+            crash_detection=Timers.build(self.time_scale).browser_crash_detection,
+        )
+
+    def check_ports(self) -> None:
+        """Fail before starting anything when an address of this deployment is taken: a health check
+        answered by a leftover process would otherwise pass for the new one."""
+        taken = []
+        for ep in (AWDB_A, AWDB_B, CTI_A, CTI_B, FINESSE_A, FINESSE_B):
+            host = self.ep(ep).host
+            ports = [ep.port, ep.admin_port]
+            if ep in (FINESSE_A, FINESSE_B):
+                ports += [FINESSE_HTTPS_PORT, XMPP_C2S_PORT, XMPP_HTTP_PORT]
+            if ep in (CTI_A, CTI_B):
+                ports.append(CTI_LINK_PORT["A" if ep is CTI_A else "B"])
+            taken += [f"{host}:{port}" for port in ports if port_in_use(host, port)]
+        if taken:
+            raise RuntimeError(
+                f"address(es) in use: {', '.join(taken)}; another deployment on {self.network}? "
+                "(finesse-emu down, or --network 127.0.N for another loopback /24)"
+            )
+
+    async def _wait_healthy(self, c: Component, state: str | None = None) -> None:
+        """Health of one component; a process that exits meanwhile fails at once with its last log lines."""
+        want = state or ("IN_SERVICE" if c.role in ("publisher", "subscriber") else None)
+        assert c.health_port is not None
+        waiter = asyncio.ensure_future(wait_health(c.host, c.health_port, want, timeout=60))
+        try:
+            while not waiter.done():
+                if c.proc is not None and c.proc.popen.poll() is not None:
+                    tail = "\n".join(c.proc.log_lines()[-5:])
+                    raise RuntimeError(f"{c.name} exited with code {c.proc.popen.returncode}:\n{tail}")
+                await asyncio.sleep(0.05)
+            waiter.result()
+        finally:
+            waiter.cancel()
+
+    def write_state(self) -> None:
+        agents = resolve(str(self.agents))[:SAMPLE_AGENTS]
+        state = {
+            "pid": os.getpid(),
+            "run_dir": str(self.run_dir),
+            "time_scale": self.time_scale,
+            # Where the control planes' token is (None: they take none); the token is not here.
+            "admin_token_file": None if self.admin_token is None else str(self.token_path),
+            # The deployment's CA (clients trust it for the nodes' HTTPS) and the secrets' files.
+            "ca_file": str(self.secrets_dir / tls.CA_CERT),
+            "xmpp_password_file": str(self.secrets_dir / XMPP_PASSWORD_FILE),
+            "awdb_password_file": str(self.secrets_dir / AWDB_PASSWORD_FILE),
+            "components": [c.to_json() for c in self.components],
+            "sample_agents": [
+                {"id": a.id, "login": a.login, "password": a.password, "extension": a.extension}
+                for a in agents
+            ],
+        }
+        (self.run_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
+
+    async def stop(self) -> None:
+        restored = self._restored()
+        for pid in restored:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = asyncio.get_running_loop().time() + 5.0
+        while any(pid_alive(p) for p in restored) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        for pid in restored:  # one that does not stop in time is killed: nothing is left behind
+            if pid_alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        for c in reversed(self.components):
+            if c.proc is not None:
+                c.proc.stop()
+            if c.prosody is not None:
+                await c.prosody.stop()
+        if self._reaper is not None:  # it reaped whatever died meanwhile; the last ones now
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+            self._reaper = None
+        self.reap()  # restored components started from this process (a scenario run) included
+        with contextlib.suppress(FileNotFoundError):
+            (self.run_dir / STATE_FILE).unlink()
+        if self.admin_token is not None:
+            self.token_path.unlink(missing_ok=True)
+
+
+async def status(run_dir: Path) -> dict[str, Any]:
+    """Each component's state, from deployment.json and the components' own /emu/health (a
+    read-only probe: it needs no token)."""
+    state = json.loads((run_dir / STATE_FILE).read_text())
+    out = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+        for c in state["components"]:
+            item = dict(c)
+            if not pid_alive(c["pid"]):
+                item["state"] = "down"
+            elif c["role"] == "xmpp":
+                item["state"] = "up"
+            else:
+                try:
+                    async with http.get(f"http://{c['host']}:{c['ports']['admin']}/emu/health") as resp:
+                        health = await resp.json()
+                    item["state"] = health.get("state", "unknown")
+                    if c["role"] in ("publisher", "subscriber"):
+                        item["signed_in_agents"] = health.get("signed_in_agents", 0)
+                        item["cti_side"] = (health.get("cti") or {}).get("side")
+                except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+                    item["state"] = "unreachable"
+            out.append(item)
+    return {
+        "components": out,
+        "sample_agents": state["sample_agents"],
+        "launcher_pid": state["pid"],
+        "admin_token_file": state.get("admin_token_file"),
+        "ca_file": state.get("ca_file"),
+        "awdb_password_file": state.get("awdb_password_file"),
+    }
+
+
+def render_table(report: dict[str, Any]) -> str:
+    lines = [f"{'component':<10} {'role':<10} {'host':<11} {'state':<14} ports"]
+    for c in report["components"]:
+        ports = " ".join(f"{k}={v}" for k, v in c["ports"].items())
+        extra = f"  agents={c['signed_in_agents']}" if "signed_in_agents" in c else ""
+        lines.append(f"{c['name']:<10} {c['role']:<10} {c['host']:<11} {c['state']:<14} {ports}{extra}")
+    lines.append("")
+    lines.append("sample agents (Basic auth id:password, extension):")
+    for a in report["sample_agents"]:
+        lines.append(f"  {a['id']}:{a['password']}  login {a['login']}  extension {a['extension']}")
+    lines.append("")
+    token_file = report.get("admin_token_file")
+    if token_file:
+        lines.append(f"control planes: loopback only, token in {token_file} (mode 0600)")
+        lines.append(
+            f'  curl -H "Authorization: Bearer $(cat {token_file})" http://HOST:ADMIN_PORT/emu/faults'
+        )
+    else:
+        lines.append("control planes: loopback only, no token (--no-admin-token)")
+    ca_file = report.get("ca_file")
+    if ca_file:
+        https = next(
+            (c for c in report["components"] if c["role"] == "publisher" and "rest_https" in c["ports"]), None
+        )
+        lines.append(f"HTTPS: the nodes' certificates are issued by the deployment's CA {ca_file}")
+        if https is not None:
+            lines.append(
+                f"  curl --cacert {ca_file} https://{https['host']}:{https['ports']['rest_https']}"
+                "/finesse/api/SystemInfo"
+            )
+    awdb_file = report.get("awdb_password_file")
+    if awdb_file:
+        lines.append(f"AWDB query API: login {AWDB_USER}, password in {awdb_file} (mode 0600)")
+    return "\n".join(lines)
+
+
+async def up(
+    run_dir: Path,
+    agents: int | str,
+    time_scale: float,
+    ready: asyncio.Event | None = None,
+    network: str = DEFAULT_NETWORK,
+    cti_options: list[str] | None = None,
+    node_options: dict[str, Any] | None = None,
+    admin_token: str | None = None,
+    no_admin_token: bool = False,
+) -> int:
+    """Start the deployment and run it until SIGINT/SIGTERM. Its control planes take ``admin_token``,
+    or a random token when None, or none at all with ``no_admin_token``."""
+    deployment = Deployment(
+        run_dir,
+        agents,
+        time_scale,
+        network,
+        list(cti_options or []),
+        dict(node_options or {}),
+        admin_token=None if no_admin_token else admin_token or new_admin_token(),
+    )
+    stop = stop_on_signals()
+    try:
+        await deployment.start()
+        print(render_table(await status(run_dir)), flush=True)
+        print(f"\nrunning; logs in {run_dir}; Ctrl-C (or finesse-emu down) stops everything", flush=True)
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+    finally:
+        await deployment.stop()
+    return 0
+
+
+def down(run_dir: Path, timeout: float = 20.0) -> int:
+    """Stop the deployment whose launcher wrote run_dir/deployment.json (SIGTERM to the launcher)."""
+    path = run_dir / STATE_FILE
+    if not path.exists():
+        # Nothing to stop is what was asked for: said, and not an error (scripts run down twice).
+        print(f"no deployment running from {run_dir}: nothing to stop")
+        return 0
+    state = json.loads(path.read_text())
+    pid = int(state["pid"])
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    import time
+
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for c in state["components"]:  # anything the launcher could not stop (still the component)
+        if runs(c["pid"], c.get("command")):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(c["pid"]), signal.SIGKILL)
+    if state.get("admin_token_file"):  # the launcher removes it, unless it was killed
+        Path(state["admin_token_file"]).unlink(missing_ok=True)
+    return 0

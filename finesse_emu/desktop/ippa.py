@@ -1,0 +1,183 @@
+"""The Finesse IP Phone Agent's failover logic as a sans-IO state machine.
+
+Seed, "Finesse IP Phone Agent Failover": triggers are a SystemInfo event saying the server is
+OUT_OF_SERVICE and the Notification Service disconnecting. IPPA then polls SystemInfo and retries
+XMPP every 5 s; after three failed attempts (about 15 s) it shows "server unavailable". It never
+checks the subscriber: it keeps retrying the same server and shows the Sign In screen when both
+resume; moving to the other server takes an explicit sign-in there.
+
+Same commands and inputs as the desktop machine (``finesse_emu.desktop.machine``); IPPA loads no
+gadgets, so a sign-in is SignIn then ConnectNotification.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from emu_base.timers import Timers
+from finesse_emu.desktop.machine import (
+    CancelTimer,
+    Command,
+    ConnectNotification,
+    DropNotification,
+    GetSystemInfo,
+    Record,
+    Result,
+    SetTimer,
+    SignIn,
+    SystemInfo,
+)
+
+
+class IppaState(StrEnum):
+    SIGNED_OUT = "SIGNED_OUT"
+    SIGNING_IN = "SIGNING_IN"
+    SIGNED_IN = "SIGNED_IN"
+    RETRYING = "RETRYING"  # a trigger fired; attempts every 5 s, fewer than three failed so far
+    SERVER_UNAVAILABLE = "SERVER_UNAVAILABLE"  # "displays a server unavailable message"
+    SIGN_IN_SCREEN = "SIGN_IN_SCREEN"  # both services resumed: the agent has to sign in again
+
+
+RETRY_TIMER = "ippa_retry"
+
+
+@dataclass
+class IppaConfig:
+    agent_id: str
+    node: str
+    timers: Timers
+
+
+class IppaMachine:
+    def __init__(self, config: IppaConfig) -> None:
+        self.config = config
+        self.node = config.node
+        self.state = IppaState.SIGNED_OUT
+        self.xmpp_up = False
+        self.failed_attempts = 0
+        self._si_ok: bool | None = None  # this attempt's SystemInfo verdict, None while pending
+        self._xmpp_pending = False
+        self._attempting = False  # an attempt's SystemInfo / XMPP answers are awaited
+        self._out: list[Command] = []
+
+    def _record(self, event: str, **fields: Any) -> None:
+        self._out.append(Record(event, {"agent": self.config.agent_id, **fields}))
+
+    def _flush(self) -> list[Command]:
+        out, self._out = self._out, []
+        return out
+
+    def _to(self, state: IppaState) -> None:
+        if state is not self.state:
+            self._record("state", **{"from": self.state.value, "to": state.value, "node": self.node})
+            self.state = state
+
+    # -- signing in (also the agent's explicit sign-in on another server) ------------------------------
+    def sign_in(self, now: float, node: str | None = None) -> list[Command]:
+        if self.state in (IppaState.SIGNED_OUT, IppaState.SIGN_IN_SCREEN, IppaState.SERVER_UNAVAILABLE):
+            if node is not None and node != self.node:
+                # "the agent must exit the current Finesse service" and sign in to the other one.
+                if self.xmpp_up:
+                    self._out.append(DropNotification(self.node))
+                self.xmpp_up = False
+                self._out.append(CancelTimer(RETRY_TIMER))
+                self.node = node
+            self._to(IppaState.SIGNING_IN)
+            self._out.append(SignIn(self.node))
+        return self._flush()
+
+    def on_sign_in(self, now: float, node: str, result: Result) -> list[Command]:
+        if self.state is not IppaState.SIGNING_IN or node != self.node:
+            return []
+        if not result.ok:
+            self._record("sign_in_failed", node=node, error=result.error)
+            self._to(IppaState.SIGN_IN_SCREEN)
+        elif self.xmpp_up:
+            self._signed_in()
+        else:
+            self._xmpp_pending = True
+            self._out.append(ConnectNotification(node))
+        return self._flush()
+
+    def _signed_in(self) -> None:
+        self.failed_attempts = 0
+        self._to(IppaState.SIGNED_IN)
+        self._record("signed_in", node=self.node)
+
+    # -- triggers -----------------------------------------------------------------------------------
+    def on_system_info_event(self, now: float, node: str, status: str) -> list[Command]:
+        if node == self.node and status == "OUT_OF_SERVICE" and self.state is IppaState.SIGNED_IN:
+            self._trigger("systeminfo")
+        return self._flush()
+
+    def on_notification_lost(self, now: float) -> list[Command]:
+        was_up, self.xmpp_up = self.xmpp_up, False
+        if was_up and self.state is IppaState.SIGNED_IN:
+            self._trigger("notification")
+        return self._flush()
+
+    def _trigger(self, trigger: str) -> None:
+        self.failed_attempts = 0
+        self._attempting = False
+        self._to(IppaState.RETRYING)
+        self._record("failover_detected", trigger=trigger, node=self.node)
+        self._out.append(SetTimer(RETRY_TIMER, self.config.timers.ippa_poll_interval))
+
+    # -- attempts every 5 s ------------------------------------------------------------------------------
+    def on_timer(self, now: float, name: str) -> list[Command]:
+        if name == RETRY_TIMER and self.state in (IppaState.RETRYING, IppaState.SERVER_UNAVAILABLE):
+            # "Every 5 seconds": the next attempt is due 5 s after this one starts, however long
+            # this one takes to fail (a refused connection, or a timeout).
+            self._out.append(SetTimer(RETRY_TIMER, self.config.timers.ippa_poll_interval))
+            if self._attempting:
+                return self._flush()  # the previous attempt has not answered yet
+            self._attempting = True
+            self._si_ok = None
+            self._out.append(GetSystemInfo(self.node))
+            if not self.xmpp_up:
+                self._xmpp_pending = True
+                self._out.append(ConnectNotification(self.node))
+        return self._flush()
+
+    def on_system_info(self, now: float, node: str, info: SystemInfo) -> list[Command]:
+        if node != self.node or self.state not in (IppaState.RETRYING, IppaState.SERVER_UNAVAILABLE):
+            return []
+        self._si_ok = info.reachable and info.status == "IN_SERVICE"
+        self._attempt_done()
+        return self._flush()
+
+    def on_notification(self, now: float, node: str, result: Result) -> list[Command]:
+        if node != self.node or not self._xmpp_pending:
+            return []
+        self._xmpp_pending = False
+        self.xmpp_up = result.ok
+        if self.state is IppaState.SIGNING_IN:
+            if result.ok:
+                self._signed_in()
+            else:
+                self._record("sign_in_failed", node=node, error=result.error or "notification")
+                self._to(IppaState.SIGN_IN_SCREEN)
+        else:
+            self._attempt_done()
+        return self._flush()
+
+    def _attempt_done(self) -> None:
+        """An attempt ends when SystemInfo answered and XMPP (if it was down) answered too."""
+        if self._si_ok is None or self._xmpp_pending:
+            return
+        self._attempting = False
+        if self._si_ok and self.xmpp_up:
+            self._out.append(CancelTimer(RETRY_TIMER))
+            if self.state is IppaState.SERVER_UNAVAILABLE:
+                self._to(IppaState.SIGN_IN_SCREEN)  # "displays the Sign In screen"
+            else:
+                self._signed_in()  # recovered before the third failure: the agent saw nothing
+            self._si_ok = None
+            return
+        self.failed_attempts += 1
+        self._si_ok = None
+        if self.failed_attempts >= self.config.timers.ippa_attempts and self.state is IppaState.RETRYING:
+            self._to(IppaState.SERVER_UNAVAILABLE)
+            self._record("server_unavailable", node=self.node, attempts=self.failed_attempts)

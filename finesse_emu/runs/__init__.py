@@ -1,0 +1,1 @@
+"""Runs of a deployment: scenarios, their typed history, reports and the invariant checker."""

@@ -1,0 +1,103 @@
+"""Histories of a run after the fact: merging several processes' files into one timeline
+(``finesse-emu history merge``) and taking the components' JSON log lines into it.
+
+The writer every component appends to is :class:`emu_base.history.History`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def merge(paths: list[Path]) -> list[dict[str, Any]]:
+    """The histories of several processes of one run (swarm slices, say) as one timeline: ordered by
+    wall time, ``t`` counted from the earliest event of all (each file's ``t`` is its own)."""
+    events: list[dict[str, Any]] = []
+    for path in paths:
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue  # a line cut by a killed process: the report counts those, merging skips
+                if isinstance(event, dict) and isinstance(event.get("wall"), int | float):
+                    events.append(event)
+    events.sort(key=lambda e: e["wall"])
+    if events:
+        wall0 = events[0]["wall"]
+        for e in events:
+            e["t"] = round(e["wall"] - wall0, 6)
+    return events
+
+
+def main(argv: list[str]) -> int:
+    """``finesse-emu history merge OUT_DIR FILE...``: one run's history from several processes,
+    written to OUT_DIR/history.jsonl with the report (summary, report.html) built from it."""
+
+    p = argparse.ArgumentParser(prog="finesse-emu history", description=main.__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    m = sub.add_parser("merge", help="merge history files into one run")
+    m.add_argument("out_dir", type=Path)
+    m.add_argument("files", type=Path, nargs="+")
+    args = p.parse_args(argv)
+    missing = [str(f) for f in args.files if not f.is_file()]
+    if missing:
+        print(f"finesse-emu history merge: not found: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    events = merge(args.files)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    with (args.out_dir / "history.jsonl").open("w", encoding="utf-8") as out:
+        for e in events:
+            out.write(json.dumps(e, separators=(",", ":")) + "\n")
+    from finesse_emu.runs.report import render_summary_table, write_report
+
+    print(render_summary_table(write_report(args.out_dir, events)))
+    print(f"merged {len(events)} events from {len(args.files)} files into {args.out_dir / 'history.jsonl'}")
+    return 0
+
+
+# Component log events that the history carries under the name the checker and reports use.
+LOG_EVENT_NAMES = {
+    "finesse_forced_logout": "forced_logout",
+    "finesse_publish": "publish",
+    "finesse_request": "request",
+    "finesse_auth": "auth",
+    "finesse_agent_signed_in": "agent_signed_in",
+    "finesse_agent_signed_out": "agent_signed_out",
+}
+_LOG_SKIP = {"event", "timestamp", "level", "component", "logger", "t", "wall", "source"}
+
+
+def ingest_logs(events: list[dict[str, Any]], logs: dict[str, Path]) -> list[dict[str, Any]]:
+    """The run's timeline with every component's JSON log lines in it (source = the component),
+    ordered by time: one history of all components and clients. ``logs``: component -> log file."""
+    from datetime import datetime
+
+    anchored = next((e for e in events if isinstance(e.get("wall"), int | float)), None)
+    if anchored is None:
+        return events
+    wall0 = float(anchored["wall"]) - float(anchored["t"])
+    out = list(events)
+    for component, path in logs.items():
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            try:
+                record = json.loads(line)
+                wall = datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00")).timestamp()
+                name = str(record["event"])
+            except (ValueError, KeyError, TypeError):
+                continue  # not a JSON log line (a traceback, Prosody's own log)
+            fields = {k: v for k, v in record.items() if k not in _LOG_SKIP}
+            out.append(
+                {"t": round(wall - wall0, 6), "wall": round(wall, 6), "source": component}
+                | {"event": LOG_EVENT_NAMES.get(name, name), **fields}
+            )
+    out.sort(key=lambda e: e["t"])
+    return out

@@ -1,0 +1,149 @@
+"""Run reports: a run's event history turned into a summary and a self-contained HTML page.
+
+The history (the contract every emitter follows; docs/reports.md says the same) is a JSON-lines file
+``history.jsonl`` in the run directory, one object per line, ordered by time, each with at least:
+
+- ``t``: float, seconds since the run started (monotonic);
+- ``wall``: float, epoch seconds (only used for display; tolerated when missing);
+- ``source``: who emitted it: ``scenario``, ``finesse-a``, ``finesse-b``, ``cti-a``, ``cti-b``,
+  ``awdb-a``, ``awdb-b``, ``xmpp-a``, ``xmpp-b``, ``desktop``, ``ippa``;
+- ``event``: a name; the other fields depend on it.
+
+The events the summary understands (any other event is kept in the timeline table only):
+
+- ``scenario``/``phase`` ``{"name"}``: starts a phase, which lasts until the next one; events before
+  the first phase belong to an implicit phase ``start`` (left out when there are none);
+- ``scenario``/``fault`` ``{"target", "action"}`` and ``scenario``/``heal`` (same fields);
+- ``scenario``/``expectation`` ``{"name", "ok", "detail"}``: passed only when ``ok`` is JSON ``true``;
+- ``finesse-*``/``status`` ``{"status": "IN_SERVICE"|"OUT_OF_SERVICE", "reason"}``;
+- ``cti-*``/``role`` ``{"role": "active"|"idle"|"down"}``;
+- ``desktop``/``state`` ``{"agent", "from", "to", "node"}``, desktop states SIGNING_IN, SIGNED_IN,
+  RECONNECTING_NOTIFICATION, FAILING_OVER, DISCONNECTED, SIGNED_OUT;
+- ``desktop``/``failover_detected`` ``{"agent", "trigger": "systeminfo"|"notification"|"presence", "node"}``;
+- ``desktop``/``failover_done`` ``{"agent", "node", "seconds"}`` (detection to signed in again);
+- ``desktop``/``signed_in`` and ``signed_out`` ``{"agent", "node"}``;
+- ``desktop``|``ippa``/``http_error`` ``{"agent", "status", "error", "node"}``;
+- ``ippa``/``state`` ``{"agent", "to": "SERVER_UNAVAILABLE"|"SIGN_IN_SCREEN"|"SIGNED_IN", "node"}``.
+
+A line that is not a JSON object with a finite numeric ``t`` and string ``source`` and ``event`` is
+skipped and counted (``History.malformed_lines``), never fatal.
+
+Files written next to ``history.jsonl`` by :func:`write_report`: ``summary.json``, ``summary.txt``
+(the terminal table) and ``report.html``. ``finesse-emu report RUN_DIR`` (:func:`main`) rebuilds them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from finesse_emu.runs.report.history import HISTORY_FILE, Event, History, load_history, parse_event
+from finesse_emu.runs.report.html import render_html
+from finesse_emu.runs.report.summary import percentile, summarize
+from finesse_emu.runs.report.text import render_summary_table
+
+__all__ = [
+    "HISTORY_FILE",
+    "Event",
+    "History",
+    "load_history",
+    "main",
+    "parse_event",
+    "percentile",
+    "render_html",
+    "render_summary_table",
+    "summarize",
+    "write_report",
+]
+
+SUMMARY_JSON = "summary.json"
+SUMMARY_TXT = "summary.txt"
+REPORT_HTML = "report.html"
+
+
+def _write(path: Path, text: str) -> None:
+    # Through a temporary file, so that a browser or a script never reads half a report.
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def run_time_scale(events: Sequence[Event]) -> float:
+    """The run's time_scale, from the scenario's ``start`` event (1 when there is none)."""
+    for e in events:
+        if e.get("source") == "scenario" and e.get("event") == "start":
+            scale = e.get("time_scale")
+            if isinstance(scale, int | float) and scale > 0:
+                return float(scale)
+    return 1.0
+
+
+def to_seed_seconds(events: Sequence[Event], scale: float) -> Sequence[Event]:
+    """Times and durations divided by the run's time_scale, so the report speaks the seed's seconds
+    (a 20 s poll reads 20 whatever the scale the run used)."""
+    if scale == 1.0:
+        return events
+    out = History(malformed_lines=getattr(events, "malformed_lines", None))
+    for original in events:
+        e = dict(original)
+        if isinstance(e.get("t"), int | float):
+            e["t"] = e["t"] / scale
+        if e.get("event") == "failover_done" and isinstance(e.get("seconds"), int | float):
+            e["seconds"] = e["seconds"] / scale
+        out.append(e)
+    return out
+
+
+def write_report(run_dir: str | Path, events: Sequence[Event]) -> dict[str, Any]:
+    """Write summary.json, summary.txt and report.html into ``run_dir``; return the summary."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    scale = run_time_scale(events)
+    summary = summarize(to_seed_seconds(events, scale))
+    summary["run"]["time_scale"] = scale
+    _write(run_dir / SUMMARY_JSON, json.dumps(summary, indent=2) + "\n")
+    _write(run_dir / SUMMARY_TXT, render_summary_table(summary))
+    title = f"finesse-emu run report: {run_dir.resolve().name}"
+    _write(run_dir / REPORT_HTML, render_html(events, summary, title=title))
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``finesse-emu report RUN_DIR [--check]``: rebuild the report files and print the table.
+
+    ``argv`` is what follows ``report`` on the command line. Exit status 0, 1 when the history is
+    missing or unreadable, 2 (with ``--check``) when an expectation failed.
+    """
+    parser = argparse.ArgumentParser(
+        prog="finesse-emu report",
+        description=f"Rebuild {SUMMARY_JSON}, {SUMMARY_TXT} and {REPORT_HTML} from RUN_DIR/{HISTORY_FILE}.",
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help=f"a run directory holding {HISTORY_FILE}")
+    parser.add_argument("--check", action="store_true", help="exit with status 2 if any expectation failed")
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    run_dir = Path(args.run_dir)
+    try:
+        events = load_history(run_dir / HISTORY_FILE)
+    except OSError as exc:
+        print(
+            f"finesse-emu report: cannot read {run_dir / HISTORY_FILE}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
+    if events.malformed:
+        shown = ", ".join(map(str, events.malformed_lines[:10]))
+        more = ", ..." if events.malformed > 10 else ""
+        print(
+            f"finesse-emu report: skipped {events.malformed} malformed lines ({shown}{more})", file=sys.stderr
+        )
+    summary = write_report(run_dir, events)
+    print(render_summary_table(summary), end="")
+    print(f"\nreport: {run_dir / REPORT_HTML}")
+    if args.check and not summary["totals"]["expectations"]["ok"]:
+        return 2
+    return 0

@@ -1,0 +1,9 @@
+"""``python -m finesse_emu.runs.report RUN_DIR``: the same as ``finesse-emu report RUN_DIR``."""
+
+from __future__ import annotations
+
+import sys
+
+from finesse_emu.runs.report import main
+
+sys.exit(main())

@@ -1,0 +1,191 @@
+"""``finesse-emu bench failover``: the seed's failover-planning measurement on this machine.
+
+Brings up the deployment, signs N desktops in (split between the nodes), kills the publisher's
+server (web app and Notification Service) and measures, per desktop that was on it: detection
+(the fault to the desktop's failover_detected), sign-in on the subscriber (failover_detected to
+failover_done) and the total; with p50/p95/max, the subscriber's peak request rate and bandwidth,
+and the CPU and memory of every process. Times are seed seconds (the run's time_scale undone).
+
+The algorithmic floor is what the documented timers alone allow: the Notification Service fails
+on the first of three reconnect attempts 5 s apart, so detection cannot come before 10 s; the
+SystemInfo checks then find the subscriber at once; a WAN adds its round trips. Measured minus
+floor is the emulator's own overhead (and the machine's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from emu_base import eventloop
+from emu_base.timers import Timers
+from finesse_emu.deployment.topology import DEFAULT_NETWORK, check_network
+from finesse_emu.desktop.swarm import publisher_count, slice_sizes
+from finesse_emu.runs.report import load_history, run_time_scale, to_seed_seconds
+from finesse_emu.runs.report.summary import failover_stats
+from finesse_emu.runs.scenario.runner import run_scenario
+from finesse_emu.runs.scenario.spec import ScenarioError, parse
+
+# Round trips of one desktop's failover on a WAN: SystemInfo x3 (publisher, subscriber, publisher
+# again), the Notification Service connect (4), the sign-in, then the reload (one round of parallel
+# requests).
+FAILOVER_ROUND_TRIPS = 3 + 4 + 1 + 1
+
+
+def failing(agents: int, processes: int) -> tuple[int, int]:
+    """Desktops on the publisher: (in the runner's own slice, in all slices). Each slice puts half
+    of its agents on the publisher (swarm.py)."""
+    per_slice = [publisher_count(n, 0.5) for n in slice_sizes(agents, processes)]
+    return per_slice[0], sum(per_slice)
+
+
+def scenario(
+    agents: int, gadgets: int, kind: str, rtt_ms: float, time_scale: float, processes: int = 1
+) -> dict[str, Any]:
+    own, _all = failing(agents, processes)
+    swarm = {"desktops": agents, "gadgets": gadgets, "gadget_kind": kind, "rtt_ms": rtt_ms}
+    return {
+        "name": f"bench failover: {agents} desktops, {gadgets} {kind} gadgets, RTT {rtt_ms:g} ms",
+        # No per-request logging: it would be part of what is measured.
+        "deployment": {"agents": agents, "time_scale": time_scale, "finesse": {"event_log": False}},
+        "swarm": {**swarm, "processes": processes},
+        "steps": [
+            {"phase": "sign in"},
+            {"until": {"all_signed_in": True}, "timeout": 3600},
+            {"wait": 10},
+            {"phase": "publisher killed"},
+            {"fault": {"action": "kill", "target": "publisher"}},
+            {"until": {"desktops_on": {"finesse-b": "all"}}, "timeout": 3600},
+            {"wait": 5},
+            {"expect": {"name": "every desktop on the subscriber", "desktops_on": {"finesse-b": "all"}}},
+            # The runner's own slice; measure() counts every slice's.
+            {"expect": {"name": "failovers measured", "failover_seconds": {"count": own}}},
+        ],
+    }
+
+
+def floor_seconds(rtt_ms: float) -> float:
+    timers = Timers.build(1.0)
+    detection = (timers.notification_reconnect_attempts - 1) * 5.0
+    return detection + FAILOVER_ROUND_TRIPS * rtt_ms / 1000
+
+
+def measure(report_dir: Path) -> dict[str, Any]:
+    """Per-desktop figures and per-process resources of a finished run, in seed seconds."""
+    raw = load_history(report_dir / "history.jsonl")
+    scale = run_time_scale(raw)
+    events = to_seed_seconds(raw, scale)
+    fault = next(e["t"] for e in events if e["source"] == "scenario" and e["event"] == "fault")
+    detected = {
+        e["agent"]: e["t"] for e in events if e["event"] == "failover_detected" and e["source"] == "desktop"
+    }
+    done = {e["agent"]: e for e in events if e["event"] == "failover_done" and e["source"] == "desktop"}
+    detection = [detected[a] - fault for a in done if a in detected]
+    signin = [float(e["seconds"]) for e in done.values()]
+    total = [detected[a] - fault + float(e["seconds"]) for a, e in done.items() if a in detected]
+    resources: dict[str, dict[str, float]] = {}
+    for e in events:
+        if e["event"] != "resources" or e["t"] < fault:
+            continue
+        r = resources.setdefault(e["source"], {"cpu_sum": 0.0, "n": 0.0, "cpu_max": 0.0, "rss_max": 0.0})
+        r["cpu_sum"] += e["cpu_percent"]
+        r["n"] += 1
+        r["cpu_max"] = max(r["cpu_max"], e["cpu_percent"])
+        r["rss_max"] = max(r["rss_max"], e["rss_mb"])
+    summary = json.loads((report_dir / "summary.json").read_text())
+    phase = next(p for p in summary["phases"] if p["name"] == "publisher killed")
+
+    return {
+        "time_scale": scale,
+        "desktops_failed_over": len(done),
+        "detection": failover_stats(detection),
+        "sign_in": failover_stats(signin),
+        "total": failover_stats(total),
+        "peak_requests_per_second": phase.get("peak_request_rate", {}).get("finesse-b"),
+        "peak_mbps": phase.get("peak_mbps", {}).get("finesse-b"),
+        "processes": {
+            name: {
+                "cpu_mean": round(r["cpu_sum"] / r["n"], 1) if r["n"] else 0.0,
+                "cpu_max": r["cpu_max"],
+                "rss_max_mb": r["rss_max"],
+            }
+            for name, r in sorted(resources.items())
+        },
+    }
+
+
+def render(result: dict[str, Any], floor: float) -> str:
+    def f(x: float | None) -> str:
+        return "-" if x is None else f"{x:.2f}"
+
+    head = f"{result['desktops_failed_over']} desktops failed over"
+    lines = [f"{head} (time_scale {result['time_scale']:g}; seed seconds)"]
+    lines.append(f"{'':12} {'p50':>8} {'p95':>8} {'max':>8}")
+    for key in ("detection", "sign_in", "total"):
+        s = result[key]
+        lines.append(f"{key:12} {f(s['p50']):>8} {f(s['p95']):>8} {f(s['max']):>8}")
+    over = {k: None if result["total"][k] is None else result["total"][k] - floor for k in ("p95", "max")}
+    lines.append(
+        f"algorithmic floor {floor:.2f} s; measured - floor: p95 {f(over['p95'])} s, max {f(over['max'])} s"
+        " (emulator and machine)"
+    )
+    lines.append(
+        f"subscriber peak: {f(result['peak_requests_per_second'])} requests/s, {f(result['peak_mbps'])} Mb/s"
+    )
+    lines.append(f"{'process':12} {'cpu mean %':>10} {'cpu max %':>10} {'rss max MB':>11}")
+    for name, r in result["processes"].items():
+        lines.append(f"{name:12} {r['cpu_mean']:>10.1f} {r['cpu_max']:>10.1f} {r['rss_max_mb']:>11.1f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="finesse-emu bench failover", description=__doc__.split("\n\n")[0])
+    p.add_argument("--agents", type=int, default=200, help="desktops, split between the nodes (default 200)")
+    p.add_argument("--gadgets", type=int, default=6)
+    p.add_argument("--gadget-kind", choices=["xml", "jsp"], default="xml")
+    p.add_argument("--rtt-ms", type=float, default=0.0, help="WAN round trip, injected in the desktops")
+    p.add_argument("--time-scale", type=float, default=0.1)
+    p.add_argument("--report-dir", type=Path, default=Path("reports"))
+    p.add_argument("--network", default=DEFAULT_NETWORK)
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="swarm processes, one slice of the desktops each (default: 2, or 1 on one CPU)",
+    )
+    args = p.parse_args(argv)
+    try:
+        check_network(args.network)
+        if args.processes < 1:
+            raise ValueError("--processes must be at least 1")
+        sc = parse(
+            scenario(
+                args.agents, args.gadgets, args.gadget_kind, args.rtt_ms, args.time_scale, args.processes
+            )
+        )
+    except (ValueError, ScenarioError) as exc:
+        print(f"finesse-emu bench failover: {exc}", file=sys.stderr)
+        return 2
+    report_dir = args.report_dir / f"bench-failover-{args.agents}-{time.strftime('%Y%m%d-%H%M%S')}"
+    ok = eventloop.run(run_scenario(sc, report_dir, network=args.network, quiet=True, resources=True))
+    result = measure(report_dir)
+    result["swarm_processes"] = args.processes
+    expected = failing(args.agents, args.processes)[1]
+    result["desktops_lost"] = expected - result["desktops_failed_over"]
+    floor = floor_seconds(args.rtt_ms)
+    result["floor_seconds"] = floor
+    result["overhead_seconds"] = {
+        k: None if result["total"][k] is None else round(result["total"][k] - floor, 3)
+        for k in ("p50", "p95", "max")
+    }
+    (report_dir / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(render(result, floor))
+    if result["desktops_lost"]:
+        print(f"LOST: {result['desktops_lost']} of {expected} desktops did not fail over")
+    print(f"report: {report_dir / 'report.html'}")
+    return 0 if ok and not result["desktops_lost"] else 1

@@ -1,0 +1,45 @@
+"""Finesse's CTI link: a sans-IO GED-188 client core (:mod:`.link`) and its asyncio shell (:mod:`.client`)."""
+
+from finesse_emu.server.cti.client import CtiClient, CtiRequestError, PublicEvent
+from finesse_emu.server.cti.link import (
+    Action,
+    AttemptFailed,
+    CloseRequested,
+    ConnectRequested,
+    CtiLink,
+    CtiLinkConfig,
+    CtiSide,
+    Event,
+    HeartbeatResult,
+    LinkDown,
+    LinkNotOpenError,
+    LinkState,
+    LinkUp,
+    Reply,
+    RequestFailed,
+    Unsolicited,
+    default_idle_timeout,
+)
+
+__all__ = [
+    "Action",
+    "AttemptFailed",
+    "CloseRequested",
+    "ConnectRequested",
+    "CtiClient",
+    "CtiLink",
+    "CtiLinkConfig",
+    "CtiRequestError",
+    "CtiSide",
+    "Event",
+    "HeartbeatResult",
+    "LinkDown",
+    "LinkNotOpenError",
+    "LinkState",
+    "LinkUp",
+    "PublicEvent",
+    "Reply",
+    "RequestFailed",
+    "Unsolicited",
+    "default_idle_timeout",
+]

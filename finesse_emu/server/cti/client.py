@@ -1,0 +1,422 @@
+"""The asyncio shell around :class:`~finesse_emu.server.cti.link.CtiLink`: sockets, timers, futures.
+
+All protocol decisions live in the core; this module only opens and closes TCP connections when
+the core asks, feeds it bytes and time (always ``clock.now()``), writes what it produces with one
+``writer.write`` per batch, and turns its events into futures, queues and JSON log lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeAlias
+
+from emu_base.clock import Clock, LoopClock
+from emu_base.logs import get_logger
+from finesse_emu.server.cti.link import (
+    AttemptFailed,
+    CloseRequested,
+    ConnectRequested,
+    CtiLink,
+    CtiLinkConfig,
+    Event,
+    HeartbeatResult,
+    LinkDown,
+    LinkNotOpenError,
+    LinkState,
+    LinkUp,
+    Reply,
+    RequestFailed,
+    Unsolicited,
+    status_name,
+)
+from ged188 import Message, MessageType
+
+PublicEvent: TypeAlias = LinkUp | LinkDown | AttemptFailed | HeartbeatResult | Unsolicited
+
+_READ_SIZE = 64 * 1024
+
+
+class CtiRequestError(Exception):
+    """A request that got FAILURE_CONF / CONTROL_FAILURE_CONF, timed out, or lost its link."""
+
+    def __init__(self, reason: str, *, invoke_id: int | None = None, reply: Message | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.invoke_id = invoke_id
+        self.reply = reply
+
+    @property
+    def status(self) -> int | None:
+        """FAILURE_CONF Status or CONTROL_FAILURE_CONF FailureCode, when the server answered."""
+        if self.reply is None:
+            return None
+        if self.reply.type == MessageType.CONTROL_FAILURE_CONF:
+            return self.reply["FailureCode"]
+        return self.reply.fields.get("Status")
+
+
+def _failure_text(msg: Message) -> str:
+    if msg.type == MessageType.CONTROL_FAILURE_CONF:
+        code, peripheral = msg["FailureCode"], msg["PeripheralErrorCode"]
+        return f"CONTROL_FAILURE_CONF FailureCode={code} PeripheralErrorCode={peripheral}"
+    return f"FAILURE_CONF {status_name(msg['Status'])}"
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _tune_socket(writer: asyncio.StreamWriter) -> None:
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return
+    # Cisco asks CTI clients for TCP_NODELAY and SO_LINGER 0 (a dropped session is reset, not lingered).
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+class CtiClient:
+    """Finesse's CTI connection: alternates between sides A and B until one accepts, keeps it alive.
+
+    ``start()`` returns at once; watch ``subscribe()`` or ``wait_in_service()`` for the link.
+    """
+
+    def __init__(
+        self,
+        config: CtiLinkConfig,
+        clock: Clock | None = None,
+        *,
+        on_event: Callable[[PublicEvent], object] | None = None,
+    ) -> None:
+        self.config = config
+        self._clock: Clock = clock if clock is not None else LoopClock()
+        self._core = CtiLink(config)
+        self._on_event = on_event
+        self._log = get_logger()
+        self._writer: asyncio.StreamWriter | None = None
+        # Bumped on every connect and every drop, so a late callback of an abandoned attempt is ignored.
+        self._conn_gen = 0
+        self._connect_task: asyncio.Task[None] | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._timer_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closers: set[asyncio.Task[None]] = set()
+        self._rearm = asyncio.Event()
+        self._timer_target: float | None = None
+        self._waiters: dict[int, asyncio.Future[Message]] = {}
+        self._subscribers: list[asyncio.Queue[PublicEvent]] = []
+        self._in_service = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._started = False
+        self._attempts = 0
+        self._down_since: float | None = None
+        self._up_side: str | None = None  # the core forgets the side before its last events are read
+
+    # --- public API -------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> LinkState:
+        return self._core.state
+
+    @property
+    def active_side(self) -> str | None:
+        return self._core.active_side
+
+    @property
+    def in_service(self) -> bool:
+        return self._core.state is LinkState.OPEN
+
+    @property
+    def last_heartbeat_ok(self) -> bool | None:
+        return self._core.last_heartbeat_ok
+
+    @property
+    def last_heartbeat_success_wall(self) -> float | None:
+        """Epoch seconds of the last HEARTBEAT_CONF (Finesse's lastCTIHeartbeatSuccessTime)."""
+        at = self._core.last_heartbeat_success_at
+        if at is None:
+            return None
+        return self._clock.wall() - (self._clock.now() - at)
+
+    @property
+    def attempts(self) -> int:
+        """Connection attempts so far (each side tried counts one)."""
+        return self._attempts
+
+    @property
+    def link(self) -> CtiLink:
+        """The sans-IO core, for inspection."""
+        return self._core
+
+    def subscribe(self) -> asyncio.Queue[PublicEvent]:
+        """A queue receiving every LinkUp, LinkDown, AttemptFailed, HeartbeatResult and Unsolicited."""
+        queue: asyncio.Queue[PublicEvent] = asyncio.Queue()
+        self._subscribers.append(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[PublicEvent]) -> None:
+        with contextlib.suppress(ValueError):
+            self._subscribers.remove(queue)
+
+    async def start(self) -> None:
+        if self._started:
+            raise RuntimeError("CtiClient already started")
+        self._started = True
+        self._timer_task = self._spawn(self._timer_loop())
+        self._core.start(self._clock.now())
+        self._pump()
+
+    # The timeouts below run on the injected Clock, which asyncio.timeout() would bypass.
+    async def wait_in_service(self, timeout: float | None = None) -> bool:
+        """Wait until the link is OPEN; False if ``timeout`` (seconds, on the clock) passes first."""
+        if self.in_service:
+            return True
+        waiter = asyncio.ensure_future(self._in_service.wait())
+        try:
+            if timeout is None:
+                await waiter
+                return True
+            return await self._wait(waiter, timeout)
+        finally:
+            waiter.cancel()
+
+    async def request(self, msg: Message, timeout: float | None = None) -> Message:
+        """Send a request and return its CONF; raise :class:`CtiRequestError` on failure or timeout."""
+        try:
+            invoke_id = self._core.request(msg)
+        except LinkNotOpenError as exc:
+            raise CtiRequestError(str(exc)) from None
+        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._waiters[invoke_id] = fut
+        self._pump()
+        try:
+            if timeout is not None and not await self._wait(fut, timeout):
+                raise CtiRequestError(
+                    f"no reply to {msg.name} within {timeout:g} s", invoke_id=invoke_id
+                ) from None
+            return await fut
+        finally:
+            self._waiters.pop(invoke_id, None)
+            if not fut.done():
+                fut.cancel()
+                self._core.cancel_request(invoke_id)
+            elif not fut.cancelled():
+                fut.exception()  # mark retrieved: the caller may be gone
+
+    async def close(self) -> None:
+        """Graceful close (CLOSE_REQ, wait for CLOSE_CONF up to close_timeout); stops every task."""
+        self._core.close(self._clock.now())
+        if self._started:
+            self._pump()
+            closed = asyncio.ensure_future(self._closed.wait())
+            try:
+                # The timer loop ends CLOSING after close_timeout; the margin only guards against a bug.
+                if not await self._wait(closed, 2 * self.config.close_timeout + 0.1):
+                    self._log.error("cti_close_stuck", state=self._core.state.value)
+                    self._drop_connection()
+            finally:
+                closed.cancel()
+        self._closed.set()
+        current = asyncio.current_task()
+        tasks = [t for t in self._tasks if t is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, *self._closers, return_exceptions=True)
+
+    # --- core driving -----------------------------------------------------------------------------
+
+    def _pump(self) -> None:
+        data = self._core.data_to_send()
+        if data and self._writer is not None:
+            self._writer.write(data)
+        for event in self._core.events():
+            self._dispatch(event)
+        if self._core.state is LinkState.CLOSED:
+            self._closed.set()
+        deadline = self._core.next_deadline()
+        if deadline is not None and (self._timer_target is None or deadline < self._timer_target):
+            self._rearm.set()
+
+    def _dispatch(self, event: Event) -> None:
+        now = self._clock.now()
+        if isinstance(event, ConnectRequested):
+            self._attempts += 1
+            self._log.info(
+                "cti_connect", side=event.side, host=event.host, port=event.port, attempt=self._attempts
+            )
+            self._conn_gen += 1
+            self._connect_task = self._spawn(self._connect(self._conn_gen, event.host, event.port))
+        elif isinstance(event, CloseRequested):
+            self._drop_connection()
+        elif isinstance(event, Reply):
+            fut = self._waiters.get(event.invoke_id)
+            if fut is not None and not fut.done():
+                if event.ok:
+                    fut.set_result(event.message)
+                else:
+                    reason = _failure_text(event.message)
+                    fut.set_exception(CtiRequestError(reason, invoke_id=event.invoke_id, reply=event.message))
+        elif isinstance(event, RequestFailed):
+            fut = self._waiters.get(event.invoke_id)
+            if fut is not None and not fut.done():
+                fut.set_exception(CtiRequestError(event.reason, invoke_id=event.invoke_id))
+        else:
+            if isinstance(event, LinkUp):
+                conf = event.open_conf
+                down_for = None if self._down_since is None else round(now - self._down_since, 3)
+                self._log.info(
+                    "cti_link_up",
+                    side=event.side,
+                    attempts=self._attempts,
+                    out_of_service_seconds=down_for,
+                    services_granted=conf.fields.get("ServicesGranted"),
+                    pg_status=conf.fields.get("PGStatus"),
+                    peripheral_online=conf.fields.get("PeripheralOnline"),
+                )
+                self._down_since = None
+                self._up_side = event.side
+                self._in_service.set()
+            elif isinstance(event, LinkDown):
+                last_ok = self._core.last_heartbeat_success_at
+                # A close we asked for is routine; any other loss is what failover tests look for.
+                level = self._log.info if self._core.state is LinkState.CLOSING else self._log.warning
+                level(
+                    "cti_link_down",
+                    side=event.side,
+                    reason=event.reason,
+                    detection_seconds=round(event.detection_seconds, 3),
+                    since_last_heartbeat_ok=None if last_ok is None else round(now - last_ok, 3),
+                )
+                self._down_since = now
+                self._in_service.clear()
+            elif isinstance(event, AttemptFailed):
+                self._log.info("cti_connect_failed", side=event.side, reason=event.reason)
+            elif isinstance(event, HeartbeatResult) and not event.ok:
+                self._log.warning(
+                    "cti_heartbeat_missed",
+                    side=self._up_side,
+                    consecutive=event.consecutive_misses,
+                    limit=self.config.missed_heartbeats,
+                )
+            self._publish(event)
+
+    def _publish(self, event: PublicEvent) -> None:
+        for queue in self._subscribers:
+            queue.put_nowait(event)
+        if self._on_event is not None:
+            try:
+                self._on_event(event)
+            except Exception as exc:  # a broken callback must not break the link
+                self._log.error("cti_callback_failed", error=repr(exc))
+
+    # --- I/O tasks --------------------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._closers.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self._log.error("cti_task_failed", error=repr(exc))
+
+    async def _connect(self, gen: int, host: str, port: int) -> None:
+        try:
+            # The core enforces open_timeout too; this bound keeps a stuck connect from outliving it.
+            async with asyncio.timeout(self.config.open_timeout):
+                reader, writer = await asyncio.open_connection(host, port)
+        except (OSError, TimeoutError) as exc:
+            if gen == self._conn_gen:
+                self._core.connection_failed(self._clock.now(), _describe(exc))
+                self._pump()
+            return
+        if gen != self._conn_gen:  # abandoned while connecting
+            self._close_writer(writer)
+            return
+        _tune_socket(writer)
+        self._writer = writer
+        self._reader_task = self._spawn(self._read(gen, reader))
+        self._core.connection_made(self._clock.now())
+        self._pump()
+
+    async def _read(self, gen: int, reader: asyncio.StreamReader) -> None:
+        reason = "closed by peer"
+        try:
+            while True:
+                data = await reader.read(_READ_SIZE)
+                if gen != self._conn_gen:
+                    return
+                if not data:
+                    break
+                self._core.data_received(self._clock.now(), data)
+                self._pump()
+        except OSError as exc:
+            reason = _describe(exc)
+        if gen == self._conn_gen:
+            self._core.connection_lost(self._clock.now(), reason)
+            self._pump()
+
+    def _drop_connection(self) -> None:
+        self._conn_gen += 1
+        current = asyncio.current_task()
+        for task in (self._connect_task, self._reader_task):
+            if task is not None and task is not current and not task.done():
+                task.cancel()
+        self._connect_task = self._reader_task = None
+        if self._writer is not None:
+            self._close_writer(self._writer)
+            self._writer = None
+
+    def _close_writer(self, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+        async def closed() -> None:
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+        task = asyncio.get_running_loop().create_task(closed())
+        self._closers.add(task)
+        task.add_done_callback(self._closers.discard)
+
+    # --- timers -----------------------------------------------------------------------------------
+
+    async def _timer_loop(self) -> None:
+        while True:
+            self._rearm.clear()
+            deadline = self._core.next_deadline()
+            self._timer_target = deadline
+            if deadline is None:
+                if self._core.state is LinkState.CLOSED:
+                    return
+                await self._rearm.wait()
+                continue
+            delay = deadline - self._clock.now()
+            if delay > 0:
+                rearm = asyncio.ensure_future(self._rearm.wait())
+                try:
+                    await self._wait(rearm, delay)
+                finally:
+                    rearm.cancel()
+                continue
+            self._core.tick(self._clock.now())
+            self._pump()
+            await asyncio.sleep(0)  # let I/O in between, even if ticks pile up
+
+    async def _wait(self, fut: asyncio.Future[Any], seconds: float) -> bool:
+        """Wait for ``fut`` at most ``seconds`` on the clock; True if it is done."""
+        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
+        try:
+            await asyncio.wait({fut, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+        return fut.done()

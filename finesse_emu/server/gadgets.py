@@ -1,0 +1,155 @@
+"""Desktop content a node serves to desktops: gadget specs and desktop resources.
+
+The seed's failover timings are dominated by what desktops load after signing in again ("Gadget-
+initiated requests constitute the bulk of the requests made during Finesse desktop failover"; JSP
+gadgets load about three times slower than XML ones). XML gadgets and resources are static bytes,
+rendered once; a JSP gadget is rendered for every request, three times the work, so the cost shows
+up in the node's CPU the way it does on a real server. Sizes are configurable per node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from functools import lru_cache
+
+from aiohttp import web
+
+from finesse_emu.server import api_xml as X
+
+GADGET_KINDS = ("xml", "jsp")
+XML_GADGET_BYTES = 24_000
+RESOURCE_BYTES = 60_000
+JSP_COST_FACTOR = 3  # "JSP gadgets ... three times"
+
+
+@lru_cache(maxsize=256)
+def _static(name: str, size: int) -> bytes:
+    return _render(name, size, salt=b"")
+
+
+@lru_cache(maxsize=256)
+def _static_etag(name: str, size: int) -> str:
+    # A web server's ETag of a static file comes from its metadata, not a hash per request.
+    return _etag(_static(name, size))
+
+
+def _render(name: str, size: int, salt: bytes) -> bytes:
+    # Content derived by hashing, so producing it is real work proportional to its size.
+    head = f'<?xml version="1.0" encoding="UTF-8"?>\n<Module><ModulePrefs title="{name}"/><Content><![CDATA['
+    tail = "]]></Content></Module>\n"
+    chunks: list[bytes] = []
+    seed = hashlib.sha256(name.encode() + salt).digest()
+    total = len(head) + len(tail)
+    while total < size:
+        seed = hashlib.sha256(seed).digest()
+        chunk = seed.hex().encode()
+        chunks.append(chunk)
+        total += len(chunk)
+    return head.encode() + b"".join(chunks)[: max(0, size - len(head) - len(tail))] + tail.encode()
+
+
+def gadget(kind: str, name: str, size: int = XML_GADGET_BYTES, request_salt: bytes = b"") -> bytes:
+    if kind == "xml":
+        return _static(name, size)
+    body = b""
+    for i in range(JSP_COST_FACTOR):  # rendered per request, JSP_COST_FACTOR times the work
+        body = _render(name, size, request_salt + bytes([i]))
+    return body
+
+
+def _safe(name: str) -> bool:
+    return 0 < len(name) <= 64 and name.isascii() and all(c.isalnum() or c in "-_." for c in name)
+
+
+def _not_found(name: str) -> web.Response:
+    problem = X.not_found(X.NotFound.OTHER, name[:64], "Desktop content not found")
+    return web.Response(status=404, body=problem.body, content_type="application/xml", charset="utf-8")
+
+
+class Pacer:
+    """Reload coordination: desktop content is served at no more than ``rate`` requests per second,
+    first come first served; a request over the rate waits its turn instead of loading the node.
+
+    Seed: "Finesse ... coordinates the distribution of desktop reloads, such that failover and
+    consequent desktop reloads are evenly distributed to prevent overwhelming of the Finesse
+    server". How the real server does it is not documented; this is the emulator's policy, off
+    (rate 0) unless configured (``reload_rate``), and its effect shows in the run's report.
+    """
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._next = 0.0  # loop time at which the next request may start
+
+    def delay(self, now: float) -> float:
+        """Seconds the request arriving at ``now`` waits (and books its slot)."""
+        if self.rate <= 0:
+            return 0.0
+        start = max(now, self._next)
+        self._next = start + 1.0 / self.rate
+        return start - now
+
+
+PACER_KEY: web.AppKey[Pacer] = web.AppKey("pacer", Pacer)
+
+
+async def _paced(request: web.Request) -> None:
+    pacer = request.app.get(PACER_KEY)
+    if pacer is not None:
+        wait = pacer.delay(asyncio.get_running_loop().time())
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+
+
+def _bypass(request: web.Request) -> bool:
+    """The desktop URL's ``bypassServerCache=true`` (with ``nocache``): no cached answer."""
+    return request.query.get("bypassServerCache", "").lower() == "true"
+
+
+def _cached_answer(request: web.Request, etag: str) -> web.Response | None:
+    """304 Not Modified when the desktop still holds this version (the web proxy / browser cache
+    of a real deployment): a reload then costs a round trip, not the content."""
+    if _bypass(request):
+        return None
+    wanted = request.headers.get("If-None-Match", "")
+    if etag in [t.strip() for t in wanted.split(",")]:
+        return web.Response(status=304, headers={"ETag": etag})
+    return None
+
+
+async def get_gadget(request: web.Request) -> web.Response:
+    kind, name = request.match_info["kind"], request.match_info["name"]
+    if kind not in GADGET_KINDS or not _safe(name):
+        return _not_found(name)
+    await _paced(request)
+    if kind == "xml":  # static: cacheable; a JSP gadget is rendered for every request
+        body = gadget(kind, name)
+        etag = _static_etag(name, XML_GADGET_BYTES)
+        cached = _cached_answer(request, etag)
+        if cached is not None:
+            return cached
+        return web.Response(body=body, content_type="application/xml", headers={"ETag": etag})
+    body = gadget(kind, name, request_salt=str(id(request)).encode())
+    return web.Response(body=body, content_type="application/xml", headers={"Cache-Control": "no-cache"})
+
+
+async def get_resource(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if not _safe(name):
+        return _not_found(name)
+    await _paced(request)
+    body = _static(name, RESOURCE_BYTES)
+    etag = _static_etag(name, RESOURCE_BYTES)
+    cached = _cached_answer(request, etag)
+    if cached is not None:
+        return cached
+    return web.Response(body=body, content_type="application/javascript", headers={"ETag": etag})
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/desktop/gadgets/{kind}/{name}", get_gadget)
+    router.add_get("/desktop/resources/{name}", get_resource)

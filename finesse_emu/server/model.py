@@ -1,0 +1,258 @@
+"""What a Finesse node knows about users and dialogs, built from CTI events. Pure: no I/O.
+
+Each CTI event returns the changes a client should hear about (user state, media state, dialogs).
+Whether a change is published is the node's business: nothing goes out while OUT_OF_SERVICE, and
+when the node comes back :meth:`FinesseModel.republish` gives the last state of everything
+(seed: "After the failover is complete, the last state of call control, call data, or agent state
+are published as events to all clients").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from emu_base.directory import VOICE_MRD
+from ged188 import AgentState, Message, MessageType, Tag
+
+M = MessageType
+
+# CTI agent states as Finesse names them (User API "state").
+FINESSE_STATE: dict[AgentState, str] = {
+    AgentState.LOGOUT: "LOGOUT",
+    AgentState.NOT_READY: "NOT_READY",
+    AgentState.AVAILABLE: "READY",
+    AgentState.TALKING: "TALKING",
+    AgentState.WORK_NOT_READY: "WORK",
+    AgentState.WORK_READY: "WORK_READY",
+    AgentState.BUSY_OTHER: "NOT_READY",
+    AgentState.RESERVED: "RESERVED",
+    AgentState.HOLD: "HOLD",
+    AgentState.UNKNOWN: "UNKNOWN",
+    AgentState.ACTIVE: "TALKING",
+    AgentState.PAUSED: "HOLD",
+    AgentState.INTERRUPTED: "HOLD",
+    AgentState.NOT_ACTIVE: "NOT_READY",
+}
+# Finesse state names a client may ask for, and the CTI state each means.
+REQUESTABLE: dict[str, AgentState] = {
+    "LOGIN": AgentState.LOGIN,
+    "LOGOUT": AgentState.LOGOUT,
+    "NOT_READY": AgentState.NOT_READY,
+    "READY": AgentState.AVAILABLE,
+    "WORK": AgentState.WORK_NOT_READY,
+    "WORK_READY": AgentState.WORK_READY,
+}
+
+DialogEvent = Literal["POST", "PUT", "DELETE"]
+
+
+@dataclass
+class MediaSlot:
+    """A user's state in one non-voice MRD, as the CTI events report it."""
+
+    state: str = "LOGOUT"
+    reason_code: int = 0
+    routable: bool = False
+    state_change_time: float = 0.0
+    request_id: str = ""  # of the Media PUT whose result the next media event carries
+
+
+@dataclass
+class User:
+    id: str
+    state: str = "LOGOUT"
+    reason_code: int = 0  # the CTI EventReasonCode (a ReasonCode's "code")
+    extension: str = ""
+    pending_state: str = ""
+    state_change_time: float = 0.0
+    media: dict[int, MediaSlot] = field(default_factory=dict)  # non-voice MRDs
+    # requestId of the client request whose result the next user event carries (then cleared).
+    request_id: str = ""
+
+
+@dataclass
+class Dialog:
+    id: str
+    call_id: int
+    agent_id: str
+    device: str
+    state: str = "INITIATED"  # ALERTING, ACTIVE, DROPPED
+    from_address: str = ""
+    to_address: str = ""
+    variables: dict[str, str] = field(default_factory=dict)
+    start_time: float = 0.0
+    # Set when the CTI link drops; cleared when the CTI server announces the call again.
+    stale: bool = False
+    request_id: str = ""  # the call-control request whose result the next dialog event carries
+
+
+@dataclass(frozen=True)
+class UserChange:
+    user_id: str
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class MediaChange:
+    user_id: str
+    mrd: int
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class DialogChange:
+    dialog_id: str
+    user_id: str
+    event: DialogEvent
+    request_id: str = ""
+
+
+Change = UserChange | MediaChange | DialogChange
+
+
+class FinesseModel:
+    def __init__(self) -> None:
+        self.users: dict[str, User] = {}
+        self.dialogs: dict[str, Dialog] = {}
+        self._by_extension: dict[str, str] = {}
+
+    def user(self, user_id: str) -> User:
+        user = self.users.get(user_id)
+        if user is None:
+            user = self.users[user_id] = User(user_id)
+        return user
+
+    def signed_in(self) -> list[User]:
+        return [u for u in self.users.values() if u.state != "LOGOUT"]
+
+    def dialogs_of(self, user_id: str) -> list[Dialog]:
+        return [d for d in self.dialogs.values() if d.agent_id == user_id]
+
+    # -- CTI events -------------------------------------------------------------------------------
+    def apply(self, msg: Message, now: float) -> list[Change]:
+        if msg.type == M.AGENT_STATE_EVENT:
+            return self._agent_state(msg, now)
+        if msg.type in (M.BEGIN_CALL_EVENT, M.CALL_DELIVERED_EVENT, M.CALL_ESTABLISHED_EVENT,
+                        M.CALL_DATA_UPDATE_EVENT, M.CALL_CONNECTION_CLEARED_EVENT, M.CALL_CLEARED_EVENT,
+                        M.END_CALL_EVENT):  # fmt: skip
+            return self._call_event(msg, now)
+        return []
+
+    def apply_query(self, agent_id: str, conf: Message, now: float) -> list[Change]:
+        """A QUERY_AGENT_STATE_CONF (resynchronisation after a CTI reconnect)."""
+        user = self.user(agent_id)
+        state = FINESSE_STATE.get(AgentState(conf["AgentState"]), "UNKNOWN")
+        extension = conf.get_str(Tag.AGENT_EXTENSION) or ("" if state == "LOGOUT" else user.extension)
+        if (state, extension) == (user.state, user.extension):
+            return []
+        self._set_extension(user, extension)
+        user.state, user.state_change_time, user.pending_state = state, now, ""
+        return [UserChange(user.id)]
+
+    @staticmethod
+    def _media_state(user: User, mrd: int, state: str, msg: Message, now: float) -> list[Change]:
+        slot = user.media.setdefault(mrd, MediaSlot())
+        reason = msg["EventReasonCode"] if state in ("NOT_READY", "LOGOUT") else 0
+        routable = bool(msg["AgentMode"]) and state != "LOGOUT"
+        unchanged = (state, reason, routable) == (slot.state, slot.reason_code, slot.routable)
+        if unchanged and not slot.request_id:
+            return []
+        if state != slot.state:
+            slot.state_change_time = now
+        slot.state, slot.reason_code, slot.routable = state, reason, routable
+        request_id, slot.request_id = slot.request_id, ""
+        return [MediaChange(user.id, mrd, request_id)]
+
+    def _set_extension(self, user: User, extension: str) -> None:
+        if user.extension and self._by_extension.get(user.extension) == user.id:
+            del self._by_extension[user.extension]
+        user.extension = extension
+        if extension:
+            self._by_extension[extension] = user.id
+
+    def _agent_state(self, msg: Message, now: float) -> list[Change]:
+        agent_id = msg.get_str(Tag.AGENT_ID)
+        if not agent_id:
+            return []
+        cti_state = (
+            AgentState(msg["AgentState"]) if msg["AgentState"] in AgentState._value2member_map_ else None
+        )
+        if cti_state is None or cti_state is AgentState.LOGIN:
+            return []  # LOGIN is transient: the NOT_READY that follows is what clients see
+        user = self.user(agent_id)
+        state = FINESSE_STATE[cti_state]
+        mrd = msg["MRDID"]
+        if mrd not in (VOICE_MRD, 0, -1):
+            return self._media_state(user, mrd, state, msg, now)
+        extension = msg.get_str(Tag.AGENT_EXTENSION) or msg.get_str(Tag.AGENT_INSTRUMENT) or ""
+        reason = msg["EventReasonCode"] if state in ("NOT_READY", "LOGOUT") else 0
+        unchanged = (state, reason, extension) == (user.state, user.reason_code, user.extension)
+        if unchanged and not user.request_id:
+            return []
+        self._set_extension(user, "" if state == "LOGOUT" else extension or user.extension)
+        if not unchanged:
+            user.state, user.reason_code, user.state_change_time = state, reason, now
+            user.pending_state = ""  # a pending state stays until the state actually changes
+        request_id, user.request_id = user.request_id, ""
+        return [UserChange(user.id, request_id)]
+
+    def _call_event(self, msg: Message, now: float) -> list[Change]:
+        dialog_id = str(msg["ConnectionCallID"])
+        device = msg.get_str(Tag.CONNECTION_DEVID) or ""
+        dialog = self.dialogs.get(dialog_id)
+        if dialog is None:
+            if msg.type == M.END_CALL_EVENT:
+                return []
+            agent_id = self._by_extension.get(device)
+            if agent_id is None:
+                return []  # a call at a device no signed-in user owns
+            dialog = Dialog(dialog_id, msg["ConnectionCallID"], agent_id, device, start_time=now)
+            self.dialogs[dialog_id] = dialog
+        dialog.stale = False
+        for tag, attr in ((Tag.ANI, "from_address"), (Tag.DNIS, "to_address")):
+            value = msg.get_str(tag)
+            if value:
+                setattr(dialog, attr, value)
+        for i in range(10):
+            value = msg.get_str(Tag.CALL_VAR_1 + i)
+            if value is not None:
+                dialog.variables[f"callVariable{i + 1}"] = value
+        if msg.type == M.BEGIN_CALL_EVENT:
+            return []  # the dialog is announced with its first state (ALERTING or ACTIVE)
+        if msg.type == M.END_CALL_EVENT:
+            del self.dialogs[dialog_id]
+            return [DialogChange(dialog_id, dialog.agent_id, "DELETE", dialog.request_id)]
+        new = {
+            M.CALL_DELIVERED_EVENT: "ALERTING",
+            M.CALL_ESTABLISHED_EVENT: "ACTIVE",
+            M.CALL_CONNECTION_CLEARED_EVENT: "DROPPED",
+            M.CALL_CLEARED_EVENT: "DROPPED",
+        }.get(M(msg.type), dialog.state)
+        first = dialog.state == "INITIATED"
+        if new == dialog.state and msg.type != M.CALL_DATA_UPDATE_EVENT:
+            return []
+        dialog.state = new
+        request_id, dialog.request_id = dialog.request_id, ""
+        return [DialogChange(dialog_id, dialog.agent_id, "POST" if first else "PUT", request_id)]
+
+    # -- failover ----------------------------------------------------------------------------------
+    def cti_lost(self) -> None:
+        """The CTI link dropped: every known call must be announced again or it is gone."""
+        for dialog in self.dialogs.values():
+            dialog.stale = True
+
+    def republish(self) -> list[Change]:
+        """The last state of everything, after a failover; calls that ended meanwhile are deleted."""
+        changes: list[Change] = []
+        for dialog in list(self.dialogs.values()):
+            if dialog.stale:
+                del self.dialogs[dialog.id]
+                changes.append(DialogChange(dialog.id, dialog.agent_id, "DELETE"))
+        for user in self.users.values():
+            if user.state == "LOGOUT" and not user.state_change_time:
+                continue
+            changes.append(UserChange(user.id))
+            changes.extend(MediaChange(user.id, mrd) for mrd in sorted(user.media))
+        changes.extend(DialogChange(d.id, d.agent_id, "PUT") for d in self.dialogs.values())
+        return changes

@@ -1,9 +1,0 @@
-"""``python -m finesse_emu.report RUN_DIR``: the same as ``finesse-emu report RUN_DIR``."""
-
-from __future__ import annotations
-
-import sys
-
-from finesse_emu.report import main
-
-sys.exit(main())
