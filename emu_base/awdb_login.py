@@ -14,20 +14,14 @@ import base64
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emu_base.secret_files import read_secret_file
+
 DEFAULT_USER = "finesse"
 
 
 def read_password_file(path: str | Path) -> str:
     """The password in ``path`` (surrounding whitespace and the final newline ignored), or ValueError."""
-    try:
-        text = Path(path).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"AWDB password file {path}: {exc}") from exc
-    if not text:
-        raise ValueError(f"AWDB password file {path} is empty")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
-        raise ValueError(f"AWDB password file {path}: the password holds control characters")
-    return text
+    return read_secret_file(path, "AWDB password file")
 
 
 def check_user(user: str) -> str:

@@ -59,6 +59,7 @@ from emu_base.procs import (
     stop_on_signals,
     wait_health,
 )
+from emu_base.secret_files import write_private_file
 from emu_base.timers import Timers
 from finesse_emu.deployment.topology import (
     AWDB_A,
@@ -96,12 +97,7 @@ def new_admin_token() -> str:
 
 def write_token_file(path: Path, token: str) -> None:
     """The token in ``path``, readable by its owner only (0600, also when the file existed)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, f"{token}\n".encode())
-    finally:
-        os.close(fd)
+    write_private_file(path, f"{token}\n")
 
 
 @dataclass(frozen=True)

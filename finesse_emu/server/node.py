@@ -25,6 +25,7 @@ from emu_base.clock import Clock, LoopClock
 from emu_base.directory import VOICE_MRD
 from emu_base.httpbody import app_runner
 from emu_base.logs import get_logger
+from emu_base.secret_files import read_secret_file
 from emu_base.timers import Timers
 from finesse_emu.server import api_xml as X
 from finesse_emu.server.auth import Authenticator, AuthUser, AwdbClient
@@ -164,8 +165,6 @@ class NodeConfig:
 
     def xmpp_password(self) -> str:
         """The ``finesse`` account's password, from ``xmpp_password_file``; ValueError if missing."""
-        from finesse_emu.xmpp.prosody import read_secret_file
-
         if not self.xmpp_password_file:
             raise ValueError("xmpp_host needs xmpp_password_file: the finesse XMPP account's password")
         return read_secret_file(self.xmpp_password_file, "xmpp_password_file")

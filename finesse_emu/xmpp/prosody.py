@@ -47,6 +47,7 @@ from typing import Literal
 
 from emu_base.directory import resolve
 from emu_base.logs import get_logger
+from emu_base.secret_files import read_secret_file, write_private_file
 from emu_base.timers import Timers
 
 # "insecure": the benchmark's baseline only (bench/xmpp_login.py), see the module docstring.
@@ -85,27 +86,6 @@ def prosody_binary() -> str:
     if path is None:
         raise ProsodyNotFound(f"the `prosody` binary is not on PATH: {INSTALL_HINT}")
     return path
-
-
-def read_secret_file(path: Path | str, what: str) -> str:
-    """The one-line secret in ``path`` (surrounding whitespace ignored); ValueError naming ``what``."""
-    try:
-        text = Path(path).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{what} {path}: {exc}") from exc
-    if not text or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
-        raise ValueError(f"{what} {path}: expected one non-empty line")
-    return text
-
-
-def _write_private(path: Path, text: str) -> None:
-    """``text`` in ``path``, readable by its owner only (0600, also when the file existed)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, text.encode("utf-8"))
-    finally:
-        os.close(fd)
 
 
 def _lua_str(value: str) -> str:
@@ -309,7 +289,7 @@ def write_accounts(data_path: Path, domain: str, accounts: Mapping[str, str]) ->
     for user, password in accounts.items():
         name = f"{datamanager_encode(user.lower())}.dat"
         names.add(name)
-        _write_private(adir / name, f'return {{ ["password"] = {_lua_str(password)}; }};\n')
+        write_private_file(adir / name, f'return {{ ["password"] = {_lua_str(password)}; }};\n')
     for stale in adir.glob("*.dat"):
         if stale.name not in names:
             stale.unlink()
@@ -328,7 +308,7 @@ def service_password(cfg: ProsodyConfig) -> str:
     path = cfg.password_file
     if cfg.service_password_file is None and not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_private(path, secrets.token_urlsafe(24) + "\n")
+        write_private_file(path, secrets.token_urlsafe(24) + "\n")
     try:
         return read_secret_file(path, f"the {cfg.service_user} account's password file")
     except ValueError as exc:
