@@ -36,7 +36,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -47,6 +46,7 @@ from typing import Literal
 
 from emu_base.directory import resolve
 from emu_base.logs import get_logger
+from emu_base.procs import port_in_use
 from emu_base.secret_files import read_secret_file, write_private_file
 from emu_base.timers import Timers
 
@@ -344,16 +344,6 @@ def _die_with_parent() -> None:
         pass
 
 
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
 async def _accepts(host: str, port: int) -> bool:
     try:
         _reader, writer = await asyncio.open_connection(host, port)
@@ -481,7 +471,7 @@ class ProsodyProcess:
         cfg = self.config
         for port in (cfg.c2s_port, cfg.http_port):
             # Prosody only logs a failed bind and keeps running: a stale listener would pass the poll.
-            if not _port_free(cfg.host, port):
+            if port_in_use(cfg.host, port):
                 raise ProsodyError(f"{cfg.host}:{port} is already in use")
         prepare_run_dir(cfg)
         cfg.log_path.unlink(missing_ok=True)
