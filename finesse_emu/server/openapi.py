@@ -14,8 +14,8 @@ by itself; those implicit HEAD routes are not listed.
 
 Bodies are XML: the schemas carry OpenAPI ``xml`` objects (root names, attributes, wrapped lists) so a
 generator (schemathesis) writes XML-shaped documents. The request schemas follow the parsers
-(:func:`finesse_emu.server.api_xml.parse_user_update`,
-:func:`~finesse_emu.server.api_xml.parse_dialog_action`):
+(:func:`finesse_emu.server.xml.user_api.parse_user_update`,
+:func:`~finesse_emu.server.xml.dialog_api.parse_dialog_action`):
 every body they call valid parses (a unit test generates them), with two documented gaps: unknown
 elements, which the parsers ignore, are left out, and SEND_DTMF's required ``dtmfString`` ActionParam
 cannot be said in OpenAPI 3.0. Whether a change is allowed in the current state is the server's call.
@@ -29,7 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
-from finesse_emu.server import api_xml as X
+from finesse_emu.server import xml as X
 
 API = X.API
 OPENAPI_PATH = "/emu/openapi.json"
@@ -95,7 +95,7 @@ _INT32: Schema = {"minimum": -(2**31), "maximum": 2**31 - 1}
 NOT_XML = r"\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff"
 # Exactly the characters str.isspace() (and so str.strip()) takes for whitespace.
 WHITESPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-# What api_xml._address accepts: 1-64 characters, none of them whitespace.
+# What xml.parse.address accepts: 1-64 characters, none of them whitespace.
 _ADDRESS: Schema = {"minLength": 1, "maxLength": 64, "pattern": rf"^[^{WHITESPACE}{NOT_XML}]{{1,64}}$"}
 # A leaf the parser strips: something must be left after stripping.
 _NON_BLANK: Schema = {"pattern": rf"^[^{NOT_XML}]*[^{WHITESPACE}{NOT_XML}][^{NOT_XML}]*$"}
@@ -298,9 +298,9 @@ def _schemas() -> dict[str, Schema]:
             ("uri", "id", "name"),
         ),
         "DialogAction": _dialog_action(),
-        # The request body of PUT /finesse/api/User/{user}: what api_xml.parse_user_update accepts.
+        # The request body of PUT /finesse/api/User/{user}: what xml parse_user_update accepts.
         "UserUpdate": _user_update(),
-        # The request body of PUT /finesse/api/User/{user}/Media/{mrd}: api_xml.parse_media_update.
+        # The request body of PUT /finesse/api/User/{user}/Media/{mrd}: xml parse_media_update.
         "MediaUpdate": _media_update(),
     }
 
@@ -332,7 +332,7 @@ def _media_update() -> Schema:
 
 
 def _user_update() -> Schema:
-    """The body of PUT /finesse/api/User/{user}: what api_xml.parse_user_update accepts."""
+    """The body of PUT /finesse/api/User/{user}: what xml parse_user_update accepts."""
     schema = _closed(
         _obj(
             "User",
@@ -378,7 +378,7 @@ def _unless(actions: Any, required: str) -> Schema:
 
 
 def _dialog_action() -> Schema:
-    """The body of PUT /finesse/api/Dialog/{dialog}: what api_xml.parse_dialog_action accepts."""
+    """The body of PUT /finesse/api/Dialog/{dialog}: what xml parse_dialog_action accepts."""
     pair = _closed(_obj(None, {"name": _text(**_NON_BLANK), "value": _text(**_FREE_TEXT)}, ("name",)))
     schema = _closed(
         _obj(
@@ -412,9 +412,9 @@ def _dialog_action() -> Schema:
         **schema,
         "allOf": [
             # The parser's own tables, so the two cannot disagree.
-            _unless(X._NEEDS_TARGET, "targetMediaAddress"),
+            _unless(X.dialog_api.NEEDS_TARGET, "targetMediaAddress"),
             _unless({X.DialogActionName.MAKE_CALL}, "fromAddress"),
-            _unless(X._NEEDS_TO, "toAddress"),
+            _unless(X.dialog_api.NEEDS_TO, "toAddress"),
             _unless({X.DialogActionName.UPDATE_CALL_DATA}, "mediaProperties"),
         ],
     }

@@ -23,8 +23,8 @@ from aiohttp import web
 from emu_base.directory import VOICE_MRD
 from emu_base.httpbody import BodyError, BodyTooLarge, UnsupportedEncoding, read_body
 from emu_base.logs import get_logger
-from finesse_emu.server import api_xml as X
 from finesse_emu.server import gadgets
+from finesse_emu.server import xml as X
 from finesse_emu.server.auth import AuthError, AuthUser, parse_basic
 from finesse_emu.server.auth.access import Access, may_act_on, may_read_team
 from finesse_emu.server.openapi import OPENAPI_PATH, build_openapi

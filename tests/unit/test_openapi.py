@@ -14,7 +14,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.core.result import Ok
 
-from finesse_emu.server import api_xml as X
+from finesse_emu.server import xml as X
 from finesse_emu.server.openapi import (
     NOT_XML,
     OPENAPI_PATH,
@@ -123,13 +123,13 @@ def test_status_codes_per_route() -> None:
 
 
 def test_character_classes_are_the_parsers() -> None:
-    """The patterns' whitespace and not-XML classes are exactly str.isspace and api_xml's own test."""
+    """The patterns' whitespace and not-XML classes are exactly str.isspace and the XML package's own test."""
     allowed = re.compile(f"[^{WHITESPACE}{NOT_XML}]")
     for code in range(0x110000):
         if 0xD800 <= code <= 0xDFFF:
             continue  # lone surrogates cannot be sent in UTF-8
         char = chr(code)
-        parser_allows = not char.isspace() and X._NOT_XML_CHAR.search(char) is None
+        parser_allows = not char.isspace() and X.common.NOT_XML_CHAR.search(char) is None
         assert (allowed.fullmatch(char) is not None) == parser_allows, hex(code)
 
 
