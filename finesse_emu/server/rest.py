@@ -232,7 +232,7 @@ def target_media(request: web.Request, access: Access) -> tuple[AuthUser, int] |
 
 # -- handlers ---------------------------------------------------------------------------------------
 async def openapi_json(request: web.Request) -> web.Response:
-    return web.json_response(build_openapi(request.app.router))
+    return web.json_response(build_openapi(request.app.router, OPEN_PATHS))
 
 
 async def system_info(request: web.Request) -> web.Response:
