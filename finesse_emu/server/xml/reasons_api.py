@@ -25,8 +25,8 @@ class ReasonCodeView:
 
 # Child order of ReasonCode in each place it appears.
 _RC_STANDALONE = ("uri", "category", "code", "label", "forAll", "systemCode")
-RC_IN_USER = ("category", "uri", "code", "label", "forAll", "systemCode", "id")
-RC_ALPHABETICAL = ("category", "code", "forAll", "id", "label", "systemCode", "uri")
+RC_IN_USER = ("category", "uri", "code", "label", "forAll", "systemCode", "id")  # GET User
+RC_ALPHABETICAL = ("category", "code", "forAll", "id", "label", "systemCode", "uri")  # User Update
 RC_IN_MEDIA = ("category", "code", "forAll", "id", "label", "uri")
 RC_IN_TEAM = ("uri", "code", "label", "category", "id")
 
