@@ -48,7 +48,7 @@ from emu_base.logs import configure_logging
 from emu_base.procs import free_port
 from finesse_emu.desktop.xmpp import AgentXmpp
 from finesse_emu.server.publisher import NotificationPublisher
-from finesse_emu.xmpp._slix import AuthenticationFailed
+from finesse_emu.xmpp.client import AuthenticationFailed
 from finesse_emu.xmpp.prosody import AuthMode, ProsodyProcess, agent_accounts
 
 HOST = "127.0.0.1"

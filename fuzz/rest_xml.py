@@ -1,4 +1,4 @@
-"""Coverage-guided fuzzing of the Finesse node's untrusted REST bodies (``finesse_emu.server.api_xml``).
+"""Coverage-guided fuzzing of the Finesse node's untrusted REST bodies (``finesse_emu.server.xml``).
 
 Input: any bytes, given as the body of each of the three parsers the REST handlers call
 (``parse_user_update`` for PUT User, ``parse_media_update`` for PUT Media, ``parse_dialog_action``
@@ -21,7 +21,7 @@ import atheris  # type: ignore[import-untyped]
 with atheris.instrument_imports(include=["finesse_emu", "defusedxml"]):
     import defusedxml.ElementTree as safe_et
 
-    from finesse_emu.server.api_xml import (
+    from finesse_emu.server.xml import (
         DialogAction,
         MediaUpdate,
         UserUpdate,

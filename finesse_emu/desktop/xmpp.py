@@ -23,16 +23,17 @@ from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
 from emu_base.logs import get_logger
-from finesse_emu.xmpp._slix import (
+from finesse_emu.xmpp.client import (
     PING_NS,
-    PUBSUB_NS,
-    iq_condition,
+    answer_pings,
+    close,
     make_client,
     open_session,
-    pubsub_iq,
     retire,
+    watch_presence,
 )
 from finesse_emu.xmpp.envelope import PUBSUB_EVENT_NS
+from finesse_emu.xmpp.pubsub import PUBSUB_NS, iq_condition, pubsub_iq
 
 log = get_logger()
 # Senders of refused pubsub events logged per client (each once); more are counted, not logged.
@@ -105,8 +106,7 @@ class AgentXmpp:
         self._connected = False
         self.reached = False  # a TCP connection was ever made (a refused client carries no state)
         c = self._client
-        c.add_event_handler("presence_available", lambda p: self._presence(p, True))
-        c.add_event_handler("presence_unavailable", lambda p: self._presence(p, False))
+        watch_presence(c, self._presence)
         c.add_event_handler("disconnected", self._on_disconnected)
         c.add_event_handler("connected", self._on_transport)
         c.register_handler(
@@ -116,9 +116,7 @@ class AgentXmpp:
                 self._on_event,
             )
         )
-        c.register_handler(
-            Callback("ping", MatchXPath(f"{{jabber:client}}iq/{{{PING_NS}}}ping"), self._on_ping)
-        )
+        answer_pings(c, self._on_ping)
         c.register_handler(
             Callback("chat", MatchXPath("{jabber:client}message/{jabber:client}body"), self._on_chat)
         )
@@ -156,9 +154,8 @@ class AgentXmpp:
         """Unavailable presence and a clean stream close (a desktop signing out)."""
         if self._client.transport is not None:
             self._client.send_presence(ptype="unavailable")
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._client.disconnect(wait=timeout), timeout + 0.5)
-        self.abort()
+        await close(self._client, timeout)
+        self._connected = False
 
     def abort(self) -> None:
         """Drop the TCP connection without unavailable presence or stream close (the peer sees it)."""
@@ -217,12 +214,7 @@ class AgentXmpp:
         return time.monotonic() - t0
 
     # -- stanza handlers (never raise) -------------------------------------------------------------
-    def _presence(self, pres: Any, available: bool) -> None:
-        try:
-            jid = pres["from"]
-            full, bare = str(jid.full), str(jid.bare)
-        except Exception:
-            return
+    def _presence(self, full: str, bare: str, available: bool) -> None:
         if bare != self.finesse_bare:
             return
         before = self.finesse_available
@@ -288,11 +280,8 @@ class AgentXmpp:
         except Exception:  # a malformed message never takes the client down
             return
 
-    def _on_ping(self, iq: Any) -> None:
-        if iq["type"] != "get":
-            return
+    def _on_ping(self) -> None:
         self.pings_answered += 1
-        iq.reply().send()
 
     def _on_transport(self, _event: Any) -> None:
         self.reached = True

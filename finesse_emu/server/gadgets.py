@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from aiohttp import web
 
-from finesse_emu.server import api_xml as X
+from finesse_emu.server import xml as X
 
 GADGET_KINDS = ("xml", "jsp")
 XML_GADGET_BYTES = 24_000

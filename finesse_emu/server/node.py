@@ -27,7 +27,7 @@ from emu_base.httpbody import app_runner
 from emu_base.logs import get_logger
 from emu_base.secret_files import read_secret_file
 from emu_base.timers import Timers
-from finesse_emu.server import api_xml as X
+from finesse_emu.server import xml as X
 from finesse_emu.server.auth import Authenticator, AuthUser, AwdbClient
 from finesse_emu.server.auth.awdb_client import AwdbTimeout, AwdbUnavailable
 from finesse_emu.server.cti import (

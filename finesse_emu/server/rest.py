@@ -23,8 +23,8 @@ from aiohttp import web
 from emu_base.directory import VOICE_MRD
 from emu_base.httpbody import BodyError, BodyTooLarge, UnsupportedEncoding, read_body
 from emu_base.logs import get_logger
-from finesse_emu.server import api_xml as X
 from finesse_emu.server import gadgets
+from finesse_emu.server import xml as X
 from finesse_emu.server.auth import AuthError, AuthUser, parse_basic
 from finesse_emu.server.auth.access import Access, may_act_on, may_read_team
 from finesse_emu.server.openapi import OPENAPI_PATH, build_openapi
@@ -232,7 +232,7 @@ def target_media(request: web.Request, access: Access) -> tuple[AuthUser, int] |
 
 # -- handlers ---------------------------------------------------------------------------------------
 async def openapi_json(request: web.Request) -> web.Response:
-    return web.json_response(build_openapi(request.app.router))
+    return web.json_response(build_openapi(request.app.router, OPEN_PATHS))
 
 
 async def system_info(request: web.Request) -> web.Response:

@@ -21,7 +21,7 @@ import pytest
 from emu_base.admin import INSECURE_ENV, TOKEN_ENV
 from emu_base.procs import run_cli
 from finesse_emu.desktop.xmpp import AgentXmpp
-from finesse_emu.xmpp._slix import AuthenticationFailed
+from finesse_emu.xmpp.client import AuthenticationFailed
 
 pytestmark = pytest.mark.e2e
 NETWORK = "127.0.66"

@@ -22,7 +22,7 @@ from defusedxml import ElementTree as DET
 
 from emu_base.timers import Timers
 from finesse_emu.desktop.swarm import Swarm, SwarmConfig, serve_control
-from finesse_emu.server import api_xml as X
+from finesse_emu.server import xml as X
 from tests.gzipbomb import gzip, gzip_bomb, send_raw
 from tests.integration.test_finesse_node import HOST, Deployment, basic, deployment
 

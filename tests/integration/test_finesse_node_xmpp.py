@@ -19,7 +19,7 @@ from defusedxml import ElementTree as DET
 from finesse_emu.desktop.xmpp import AgentXmpp, PubsubEvent
 from finesse_emu.server.node import FinesseNode, NodeConfig
 from finesse_emu.server.publisher import NotificationPublisher
-from finesse_emu.xmpp._slix import AuthenticationFailed
+from finesse_emu.xmpp.client import AuthenticationFailed
 from finesse_emu.xmpp.prosody import ProsodyProcess, agent_accounts
 from ged188 import AgentState
 from tests.conftest import ProsodyFactory

@@ -22,7 +22,7 @@ from finesse_emu.desktop.xmpp import AgentXmpp, PubsubEvent, XmppRequestError
 from finesse_emu.server.auth.user import AuthUser
 from finesse_emu.server.publisher import NotConnectedError, NotificationError, NotificationPublisher
 from finesse_emu.server.pubsub_access import PubsubAccess
-from finesse_emu.xmpp._slix import AuthenticationFailed
+from finesse_emu.xmpp.client import AuthenticationFailed
 from finesse_emu.xmpp.envelope import PUBSUB_EVENT_NS, update_document
 from finesse_emu.xmpp.prosody import ProsodyError, ProsodyProcess
 from tests.conftest import ProsodyFactory

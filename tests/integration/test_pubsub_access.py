@@ -25,9 +25,9 @@ from finesse_emu.desktop.xmpp import AgentXmpp, PubsubEvent, XmppRequestError
 from finesse_emu.server.auth.user import AuthUser
 from finesse_emu.server.publisher import NotificationError, NotificationPublisher
 from finesse_emu.server.pubsub_access import PubsubAccess
-from finesse_emu.xmpp._slix import PUBSUB_NS, iq_condition, pubsub_iq
 from finesse_emu.xmpp.envelope import update_document
 from finesse_emu.xmpp.prosody import ProsodyProcess
+from finesse_emu.xmpp.pubsub import PUBSUB_NS, iq_condition, pubsub_iq
 from tests.conftest import ProsodyFactory
 from tests.integration.test_finesse_node import API, HOST
 from tests.integration.test_finesse_node_xmpp import XDeployment, dep_xmpp  # noqa: F401

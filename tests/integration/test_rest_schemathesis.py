@@ -50,7 +50,7 @@ from schemathesis.checks import (
 )
 from schemathesis.core.result import Ok
 
-from finesse_emu.server import api_xml as X
+from finesse_emu.server import xml as X
 from finesse_emu.server.openapi import OPENAPI_PATH
 from tests.integration import test_finesse_node as base
 from tests.integration.test_finesse_node import HOST, Deployment, basic

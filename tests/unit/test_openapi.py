@@ -14,7 +14,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.core.result import Ok
 
-from finesse_emu.server import api_xml as X
+from finesse_emu.server import xml as X
 from finesse_emu.server.openapi import (
     NOT_XML,
     OPENAPI_PATH,
@@ -53,7 +53,7 @@ def routes(application: web.Application) -> set[tuple[str, str]]:
     }
 
 
-SPEC = json.loads(json.dumps(build_openapi(app().router)))  # as served: JSON all the way
+SPEC = json.loads(json.dumps(build_openapi(app().router, OPEN_PATHS)))  # as served: JSON all the way
 SCHEMA = schemathesis.openapi.from_dict(SPEC)
 
 
@@ -79,7 +79,7 @@ def test_a_new_route_without_a_description_is_caught() -> None:
 
     application.router.add_get(f"{API}/Users", users)
     assert undocumented_routes(application.router) == [("GET", f"{API}/Users")]
-    op = build_openapi(application.router)["paths"][f"{API}/Users"]["get"]
+    op = build_openapi(application.router, OPEN_PATHS)["paths"][f"{API}/Users"]["get"]
     assert op["x-emu-undocumented"] is True and op["operationId"] == "users"
     assert {"401", "503"} <= set(op["responses"])  # what the middlewares add, still derived
 
@@ -123,13 +123,13 @@ def test_status_codes_per_route() -> None:
 
 
 def test_character_classes_are_the_parsers() -> None:
-    """The patterns' whitespace and not-XML classes are exactly str.isspace and api_xml's own test."""
+    """The patterns' whitespace and not-XML classes are exactly str.isspace and the XML package's own test."""
     allowed = re.compile(f"[^{WHITESPACE}{NOT_XML}]")
     for code in range(0x110000):
         if 0xD800 <= code <= 0xDFFF:
             continue  # lone surrogates cannot be sent in UTF-8
         char = chr(code)
-        parser_allows = not char.isspace() and X._NOT_XML_CHAR.search(char) is None
+        parser_allows = not char.isspace() and X.common.NOT_XML_CHAR.search(char) is None
         assert (allowed.fullmatch(char) is not None) == parser_allows, hex(code)
 
 

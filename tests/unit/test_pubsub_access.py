@@ -10,9 +10,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from finesse_emu.server.auth.user import AuthUser
-from finesse_emu.server.publisher import node_config
 from finesse_emu.server.pubsub_access import PubsubAccess
 from finesse_emu.xmpp.prosody import ProsodyConfig, prepare_run_dir, render_config
+from finesse_emu.xmpp.pubsub import node_config
 
 API = "/finesse/api"
 D = "emu.test"

@@ -1,4 +1,4 @@
-"""finesse_emu.server.api_xml: golden shapes against the reference samples, escaping, hostile and
+"""finesse_emu.server.xml: golden shapes against the reference samples, escaping, hostile and
 valid bodies.
 
 Expected documents are the samples of Cisco's Finesse Web Services Developer Guide and captures of
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from finesse_emu.server import api_xml as X
+from finesse_emu.server import xml as X
 from finesse_emu.xmpp.envelope import update_document
 
 DECL = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'

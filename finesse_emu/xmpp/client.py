@@ -1,16 +1,25 @@
-"""slixmpp set-up shared by the publisher and the agent client (its pitfalls at scale: docs/xmpp.md)."""
+"""The one slixmpp client set-up, shared by the publisher (``finesse``) and the agent client.
+
+Both log in the same way (SASL PLAIN over plain TCP, one SSL context for all, no SRV lookup, no
+whitespace keepalive: :func:`make_client`), wait for the session the same way and report a refused
+login as :class:`AuthenticationFailed` (:func:`open_session`), answer XEP-0199 pings by hand
+(:func:`answer_pings`), watch presence (:func:`watch_presence`) and leave the same way
+(:func:`close`, :func:`retire`). Its pitfalls at scale: docs/xmpp.md.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import ssl
-import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from typing import Any
 
 from slixmpp import ClientXMPP
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
 
-PUBSUB_NS = "http://jabber.org/protocol/pubsub"
 PING_NS = "urn:xmpp:ping"
 
 _ssl_context: ssl.SSLContext | None = None
@@ -55,7 +64,7 @@ def make_client(jid: str, password: str, cls: type[ClientXMPP] = ClientXMPP) -> 
     client.enable_starttls = False
     client.enable_plaintext = True
     client.whitespace_keepalive = False
-    # Pings are answered by hand (finesse_emu.desktop.xmpp): the disco stack is too heavy per client.
+    # Pings are answered by hand (answer_pings): the disco stack is too heavy per client.
     return client
 
 
@@ -119,21 +128,47 @@ def retire(client: ClientXMPP) -> None:
 _retiring: set[asyncio.Future[Any]] = set()
 
 
-def pubsub_iq(client: ClientXMPP, to: str, itype: str, child: ET.Element, owner: bool = False) -> Any:
-    """An ``<iq>`` carrying ``<pubsub>`` (or ``<pubsub#owner>``) with ``child`` inside."""
-    iq = client.make_iq_set(ito=to) if itype == "set" else client.make_iq_get(ito=to)
-    wrapper = ET.Element(f"{{{PUBSUB_NS}#owner}}pubsub" if owner else f"{{{PUBSUB_NS}}}pubsub")
-    wrapper.append(child)
-    iq.append(wrapper)
-    return iq
+async def close(client: ClientXMPP, timeout: float) -> None:
+    """Close the stream cleanly if there is a connection (the server then sees the session end as a
+    sign-out, not a crash), waiting at most ``timeout``; then :func:`retire` the client."""
+    if client.transport is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.disconnect(wait=timeout), timeout + 0.5)
+    retire(client)
 
 
-def iq_condition(exc: BaseException) -> str:
-    """The error condition of a slixmpp IqError ('' for anything else)."""
-    iq = getattr(exc, "iq", None)
-    if iq is None:
-        return ""
-    try:
-        return str(iq["error"]["condition"])
-    except (KeyError, TypeError):
-        return ""
+def answer_pings(client: ClientXMPP, on_ping: Callable[[], None] | None = None) -> None:
+    """Answer every XEP-0199 ping (``on_ping`` is called for each one answered).
+
+    Prosody pings silent sessions and closes those that do not answer (its dead-client detection);
+    slixmpp's ping plugin pulls in the disco stack, too heavy for thousands of clients.
+    """
+
+    def reply(iq: Any) -> None:
+        if iq["type"] != "get":
+            return
+        if on_ping is not None:
+            on_ping()
+        with contextlib.suppress(Exception):
+            iq.reply().send()
+
+    client.register_handler(Callback("ping", MatchXPath(f"{{jabber:client}}iq/{{{PING_NS}}}ping"), reply))
+
+
+PresenceHandler = Callable[[str, str, bool], None]
+
+
+def watch_presence(client: ClientXMPP, on_presence: PresenceHandler) -> None:
+    """Call ``on_presence(full_jid, bare_jid, available)`` for every presence the client receives;
+    a stanza whose ``from`` does not parse is ignored."""
+
+    def handle(pres: Any, available: bool) -> None:
+        try:
+            jid = pres["from"]
+            full, bare = str(jid.full), str(jid.bare)
+        except Exception:  # malformed from: ignore the stanza
+            return
+        on_presence(full, bare, available)
+
+    client.add_event_handler("presence_available", lambda pres: handle(pres, True))
+    client.add_event_handler("presence_unavailable", lambda pres: handle(pres, False))

@@ -1,0 +1,98 @@
+"""What the router cannot tell about each route: its summary, query parameters, request body and the
+status codes its handler gives (:data:`OPERATIONS`), and the words for path parameters and statuses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from finesse_emu.server.openapi.schema import Schema
+from finesse_emu.server.xml.common import API
+
+OPENAPI_PATH = "/emu/openapi.json"
+XML = "application/xml"
+JSON = "application/json"
+
+_CATEGORY: Schema = {
+    "name": "category",
+    "in": "query",
+    "required": True,
+    "description": "Reason code category (anything else: 400 Invalid Input)",
+    "schema": {"type": "string", "enum": ["NOT_READY", "LOGOUT"]},
+}
+PATH_PARAMETERS: dict[str, tuple[Schema, str]] = {
+    "user": ({"type": "string"}, "agent id (loginId) or login name"),
+    "dialog": ({"type": "string"}, "dialog id"),
+    "mrd": ({"type": "integer"}, "Media Routing Domain id (anything else: 404)"),
+    "id": ({"type": "integer"}, "ReasonCode database id (anything else: 404)"),
+    "team": ({"type": "integer"}, "team id (anything else: 404)"),
+    "kind": ({"type": "string", "enum": ["xml", "jsp"]}, "gadget kind"),
+    "name": ({"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}, "gadget or resource name"),
+}
+DESCRIPTIONS = {
+    200: "OK",
+    202: "Accepted: the outcome arrives as an Update on the user's XMPP node",
+    400: "Bad Request / Parameter Missing / Invalid Input / Invalid State",
+    401: "Authorization Failure (missing or bad credentials) or Invalid Authorization User Specified",
+    404: "User Not Found / Dialog Not Found / Not Found",
+    413: "Request Entity Too Large: a compressed body that inflates past 64 KiB",
+    415: "Unsupported Media Type: a Content-Encoding other than gzip or deflate",
+    501: "Not Implemented: an action the emulator (or CCE) does not carry out",
+    503: "Service Unavailable (SERVER_OUT_OF_SERVICE) while the node is not IN_SERVICE",
+}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What the router cannot tell about one route."""
+
+    summary: str
+    statuses: tuple[int, ...]  # the handler's own status codes; 401/503 of the middlewares are added
+    body: str | None = None  # schema of the 2xx body (None: no body)
+    request: str | None = None  # schema of the XML request body
+    query: tuple[Schema, ...] = ()
+    media_type: str = XML
+
+
+# A body is read by PUT routes only: 413 and 415 come from its Content-Encoding (emu_base.httpbody).
+_PUT_STATUSES = (202, 400, 404, 413, 415)
+OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("GET", f"{API}/SystemInfo"): Operation(
+        "System information (no credentials needed)", (200,), "SystemInfo"
+    ),
+    ("GET", f"{API}/User/{{user}}"): Operation("Get a user", (200, 404), "User"),
+    ("PUT", f"{API}/User/{{user}}"): Operation(
+        "Change a user's state (sign in, READY, NOT_READY, LOGOUT)", _PUT_STATUSES, None, "UserUpdate"
+    ),
+    ("GET", f"{API}/User/{{user}}/Dialogs"): Operation("A user's dialogs", (200, 404), "Dialogs"),
+    ("GET", f"{API}/Dialog/{{dialog}}"): Operation("Get a dialog", (200, 404), "Dialog"),
+    ("PUT", f"{API}/Dialog/{{dialog}}"): Operation(
+        "Call control on one of the caller's dialogs", (*_PUT_STATUSES, 501), None, "DialogAction"
+    ),
+    ("GET", f"{API}/User/{{user}}/Media"): Operation("A user's media (MRDs)", (200, 404), "MediaList"),
+    ("GET", f"{API}/User/{{user}}/Media/{{mrd}}"): Operation(
+        "A user's state in one MRD", (200, 404), "Media"
+    ),
+    ("PUT", f"{API}/User/{{user}}/Media/{{mrd}}"): Operation(
+        "Change a user's state in a non-voice MRD (sign in, state, routable, Work to Active)",
+        _PUT_STATUSES,
+        None,
+        "MediaUpdate",
+    ),
+    ("GET", f"{API}/User/{{user}}/ReasonCodes"): Operation(
+        "Reason codes of a category", (200, 400, 404), "ReasonCodes", query=(_CATEGORY,)
+    ),
+    ("GET", f"{API}/ReasonCode/{{id}}"): Operation("Get a reason code", (200, 404), "ReasonCode"),
+    ("GET", f"{API}/User/{{user}}/WrapUpReasons"): Operation(
+        "Wrap-up reasons of a user", (200, 404), "WrapUpReasons"
+    ),
+    ("GET", f"{API}/Team/{{team}}"): Operation(
+        "Get a team (its supervisors and administrators only)", (200, 401, 404), "Team"
+    ),
+    ("GET", OPENAPI_PATH): Operation(
+        "This OpenAPI description (emulator only)", (200,), "OpenApi", media_type=JSON
+    ),
+    # Desktop content (emulator paths; a real Finesse serves its own under /desktop): a gadget spec
+    # (kind xml: static; jsp: rendered per request at three times the cost) and a desktop resource.
+    ("GET", "/desktop/gadgets/{kind}/{name}"): Operation("A gadget spec (kind xml or jsp)", (200, 404)),
+    ("GET", "/desktop/resources/{name}"): Operation("A desktop resource (script)", (200, 404)),
+}
