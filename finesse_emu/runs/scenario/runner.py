@@ -1,18 +1,14 @@
-"""``finesse-emu run SCENARIO.yaml``: bring up (or attach to) a deployment, run a swarm, apply the
-steps, check the expectations, write the report. Exit code 0 only when every expectation held.
+"""``finesse-emu run SCENARIO.yaml`` (finesse_emu/cli/run.py): bring up (or attach to) a deployment,
+run a swarm, apply the steps (steps.py), check the expectations, write the report.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emu_base import eventloop
 from emu_base.history import History
 from emu_base.timers import Timers
 from finesse_emu.deployment.launcher import Deployment
@@ -29,7 +25,7 @@ from finesse_emu.runs.history import ingest_logs
 from finesse_emu.runs.report import render_summary_table, write_report
 from finesse_emu.runs.scenario.observer import Observer
 from finesse_emu.runs.scenario.slices import RemoteSlices
-from finesse_emu.runs.scenario.spec import Scenario, ScenarioError
+from finesse_emu.runs.scenario.spec import Scenario
 from finesse_emu.runs.scenario.steps import STEPS
 
 
@@ -216,57 +212,3 @@ def _swarm_config(scenario: Scenario, run_dir: Path, timers: Timers) -> SwarmCon
         token_lifetime=None if token is None else float(token) * timers.time_scale,
         rtt_ms=float(s.get("rtt_ms", 0.0)),
     )
-
-
-def main(argv: list[str]) -> int:
-    import argparse
-
-    from emu_base.logs import configure_logging
-    from finesse_emu.deployment.topology import check_network
-    from finesse_emu.runs.scenario.spec import load
-
-    p = argparse.ArgumentParser(prog="finesse-emu run", description="run scenario files and check them")
-    p.add_argument("scenarios", nargs="+", type=Path)
-    p.add_argument("--time-scale", type=float, help="override the scenario's time_scale")
-    p.add_argument(
-        "--report-dir", type=Path, default=Path("reports"), help="reports go to DIR/<name>-<time>/"
-    )
-    p.add_argument("--attach", type=Path, metavar="RUN_DIR", help="use the deployment of finesse-emu up")
-    p.add_argument("--network", default=DEFAULT_NETWORK, help="loopback /24 for the deployment it starts")
-    args = p.parse_args(argv)
-    configure_logging("run", "WARNING")
-    try:
-        check_network(args.network)
-        scenarios = [load(path) for path in args.scenarios]
-    except ScenarioError as exc:
-        print(f"finesse-emu run: {exc}", file=sys.stderr)
-        return 2
-    failed = []
-    for sc in scenarios:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        slug = (sc.path.stem if sc.path else sc.name.replace(" ", "-"))[:60]
-        report_dir = args.report_dir / f"{slug}-{stamp}"
-        print(f"== {sc.name} ({sc.path})", flush=True)
-        try:
-            ok = eventloop.run(
-                run_scenario(
-                    sc,
-                    report_dir,
-                    run_dir=args.attach,
-                    attach=args.attach is not None,
-                    time_scale=args.time_scale,
-                    network=args.network,
-                )
-            )
-        except (ScenarioError, OSError, RuntimeError) as exc:
-            print(f"finesse-emu run: {sc.name}: {exc}", file=sys.stderr)
-            ok = False
-        if not ok:
-            failed.append(sc.name)
-    with contextlib.suppress(Exception):
-        sys.stdout.flush()
-    if failed:
-        print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    print(f"all {len(scenarios)} scenario(s) passed")
-    return 0
