@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from emu_base import faults as F
 from emu_base.admin import admin_routes
+from finesse_emu import cli
 from finesse_emu.deployment import chaos
 from finesse_emu.runs.scenario.spec import ScenarioError, parse
 from finesse_emu.runs.scenario.steps import fault_actions
@@ -38,6 +39,8 @@ async def test_a_kind_added_in_one_place_reaches_chaos_the_scenario_and_the_cont
     with F.KINDS.registered(WOBBLE):
         # finesse-emu chaos: the verb and the fault it posts to an AWDB, with --ms in its parameter.
         assert "wobble" in chaos.actions()
+        # finesse-emu chaos: a verb its parser knows.
+        assert cli.build_parser().parse_args(["chaos", "wobble", "awdb-a", "--ms", "5"]).action == "wobble"
         assert chaos.fault_for("wobble", "awdb", 5.0) == ({"kind": "wobble", "ms": 5.0}, "+5 ms")
         assert chaos.fault_for("wobble", "cti", 5.0) is None  # not a CTI fault
         with pytest.raises(chaos.ChaosError, match="wobble needs --ms N"):
