@@ -57,7 +57,7 @@ class FakeHistory:
 
 
 class FakeRun:
-    """What the steps here touch of runner.Run: the history and the expectations."""
+    """What the steps here touch of context.Run: the history and the expectations."""
 
     def __init__(self) -> None:
         self.history = FakeHistory()

@@ -1,10 +1,12 @@
-"""What every scenario step, condition and check kind shares: the error, the parsed step, the
-argument checks, and the registry each kind adds itself to (docs/design.md, "Where to add")."""
+"""What every scenario step, condition and check kind shares: the error, the parsed scenario and
+step, the argument checks, and the registry each kind adds itself to (docs/design.md, "Where to
+add")."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 
@@ -20,6 +22,21 @@ class Step:
 
     def where(self) -> str:
         return f"step {self.index + 1} ({self.kind})"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    seed_section: str
+    agents: int
+    time_scale: float
+    swarm: dict[str, Any]
+    steps: tuple[Step, ...]
+    path: Path | None = None
+    tags: tuple[str, ...] = field(default=())
+    cti_options: tuple[str, ...] = ()  # cti_stub flags (deployment.cti: load, idle_mode, ...)
+    node_options: dict[str, Any] = field(default_factory=dict)  # deployment.finesse
 
 
 def require(cond: object, where: str, message: str) -> None:

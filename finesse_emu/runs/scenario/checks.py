@@ -8,16 +8,14 @@ argument are seed seconds; measured times are divided by the run's time_scale.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 
 from emu_base.admin import auth_headers
 from finesse_emu.deployment.launcher import read_admin_token
 from finesse_emu.runs.scenario.base import Named, Registry
-
-if TYPE_CHECKING:
-    from finesse_emu.runs.scenario.runner import Run
+from finesse_emu.runs.scenario.context import Run
 
 
 class Probe(Named):

@@ -9,31 +9,15 @@ multiplies them by the run's time_scale, like every timer of the emulator.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from finesse_emu.runs.scenario.base import ScenarioError, Step, number, require
+from finesse_emu.runs.scenario.base import Scenario, ScenarioError, Step, number, require
 from finesse_emu.runs.scenario.steps import parse_step
 
 __all__ = ["Scenario", "ScenarioError", "Step", "load", "parse"]
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    description: str
-    seed_section: str
-    agents: int
-    time_scale: float
-    swarm: dict[str, Any]
-    steps: tuple[Step, ...]
-    path: Path | None = None
-    tags: tuple[str, ...] = field(default=())
-    cti_options: tuple[str, ...] = ()  # cti_stub flags (deployment.cti: load, idle_mode, ...)
-    node_options: dict[str, Any] = field(default_factory=dict)  # deployment.finesse
 
 
 def load(path: Path) -> Scenario:

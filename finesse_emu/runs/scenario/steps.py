@@ -3,14 +3,14 @@ added to :data:`STEPS` (docs/scenarios.md, "Steps"; docs/design.md, "Where to ad
 
 A step is a mapping with one kind key (``- wait: 10``); :meth:`StepKind.parse` turns its value
 (and the step's other keys, ``timeout`` for ``until``) into the :class:`~.base.Step`'s arguments
-before anything starts, :meth:`StepKind.run` applies it to a running :class:`~.runner.Run`.
+before anything starts, :meth:`StepKind.run` applies it to a running :class:`~.context.Run`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 
@@ -20,9 +20,7 @@ from finesse_emu.deployment import chaos
 from finesse_emu.deployment.launcher import read_admin_token
 from finesse_emu.runs.scenario.base import Named, Registry, ScenarioError, Step, number, require
 from finesse_emu.runs.scenario.checks import CHECKS, CONDITIONS, active_cti
-
-if TYPE_CHECKING:
-    from finesse_emu.runs.scenario.runner import Run
+from finesse_emu.runs.scenario.context import Run
 
 COMPONENTS = ("cti-a", "cti-b", "awdb-a", "awdb-b", "xmpp-a", "xmpp-b", "finesse-a", "finesse-b")
 # "publisher" / "subscriber": the whole server of that node, its web app and its Notification Service.
