@@ -54,6 +54,14 @@ class Param:
     maximum: float | None = None
     help: str = ""
 
+    def shown(self) -> str:
+        """``FLOAT 0..600000 (milliseconds)``: the type, the range, the help."""
+        text = self.type.__name__.upper()
+        if self.minimum is not None or self.maximum is not None:
+            low = "" if self.minimum is None else f"{self.minimum:g}"
+            text += f" {low}..{'' if self.maximum is None else f'{self.maximum:g}'}"
+        return text + (f" ({self.help})" if self.help else "")
+
     @property
     def required(self) -> bool:
         return self.default is REQUIRED
@@ -98,6 +106,11 @@ class FaultKind:
             else:
                 out[pname] = param.default
         return out
+
+    def usage(self) -> str:
+        """One line for a help text: ``slow ms=FLOAT 0..600000 (milliseconds): delay every ...``."""
+        params = " ".join(f"{n}={p.shown()}" for n, p in self.params.items())
+        return f"{self.name}{' ' + params if params else ''}: {self.description}"
 
     def describe(self) -> dict[str, Any]:
         """What ``GET /emu/faults`` says about the kind."""

@@ -12,7 +12,19 @@ from finesse_emu.cli.options import DEFAULT_NETWORK, add_run_dir, network
 
 
 def _chaos_arguments(ch: argparse.ArgumentParser) -> None:
+    from emu_base.faults import COMPONENT_KINDS, KINDS
     from finesse_emu.deployment.chaos import CLIENT_ACTIONS, actions
+
+    # The fault kinds of each component (emu_base/faults.py): what hang and latency post, and what
+    # a scenario's inject step or POST /emu/faults may ask for.
+    lines = ["fault kinds of each component's control plane (POST /emu/faults):"]
+    for component in COMPONENT_KINDS:
+        lines.append(f"  {component}:")
+        for kind in KINDS.of(component):
+            verb = f" [chaos {kind.chaos}]" if kind.chaos else ""
+            lines.append(f"    {kind.usage()}{verb}")
+    ch.epilog = "\n".join(lines)
+    ch.formatter_class = argparse.RawDescriptionHelpFormatter
 
     ch.add_argument(
         "action",

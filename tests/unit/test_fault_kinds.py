@@ -15,6 +15,7 @@ from finesse_emu import cli
 from finesse_emu.deployment import chaos
 from finesse_emu.runs.scenario.spec import ScenarioError, parse
 from finesse_emu.runs.scenario.steps import fault_actions
+from tests.unit.test_cli import subparsers
 
 WOBBLE = F.FaultKind(
     "wobble",
@@ -40,7 +41,10 @@ async def test_a_kind_added_in_one_place_reaches_chaos_the_scenario_and_the_cont
         # finesse-emu chaos: the verb and the fault it posts to an AWDB, with --ms in its parameter.
         assert "wobble" in chaos.actions()
         # finesse-emu chaos: a verb its parser knows.
-        assert cli.build_parser().parse_args(["chaos", "wobble", "awdb-a", "--ms", "5"]).action == "wobble"
+        parser = cli.build_parser()
+        assert parser.parse_args(["chaos", "wobble", "awdb-a", "--ms", "5"]).action == "wobble"
+        chaos_help = next(s for s in subparsers(parser) if s.prog == "finesse-emu chaos").format_help()
+        assert "wobble ms=FLOAT 1..50: answer every other query late [chaos wobble]" in chaos_help
         assert chaos.fault_for("wobble", "awdb", 5.0) == ({"kind": "wobble", "ms": 5.0}, "+5 ms")
         assert chaos.fault_for("wobble", "cti", 5.0) is None  # not a CTI fault
         with pytest.raises(chaos.ChaosError, match="wobble needs --ms N"):
