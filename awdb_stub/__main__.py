@@ -3,31 +3,30 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
 from awdb_stub.db import AwdbDatabase
 from awdb_stub.login import Login
 from awdb_stub.seed import SeedData, load_seed_file, seed_digest
 from awdb_stub.server import DEFAULT_PORT, AwdbServer, ServerConfig, json_aiohttp_logs
-from emu_base.admin import add_admin_options, admin_access, is_loopback
+from emu_base.admin import admin_access, is_loopback
 from emu_base.awdb_login import DEFAULT_USER, read_password_file
 from emu_base.directory import resolve
-from emu_base.logs import configure_logging, get_logger
-from emu_base.procs import stop_on_signals
+from emu_base.entry import component_parser, run_component, serve
+from emu_base.logs import get_logger
 from emu_base.timers import Timers
 
 log = get_logger()
+PROG = "python -m awdb_stub"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m awdb_stub", description=__doc__)
+    p = component_parser(PROG, "One Administration & Data Server (AWDB) of a deployment.")
     p.add_argument("--name", default="awdb-a", help="component name in health and logs (default awdb-a)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="query API port (default 1433; 0 = any)")
     p.add_argument("--admin-port", type=int, help="control plane HTTP port (default port+1; -1 = none)")
     p.add_argument("--admin-host", help="control plane address (default --host)")
-    add_admin_options(p)
     p.add_argument(
         "--login-user", default=DEFAULT_USER, help=f"the AWDB login's user name (default {DEFAULT_USER})"
     )
@@ -44,10 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="agents to generate (default 50), or an agent file (YAML, JSON or CSV); a --seed file's "
         "agents take precedence",
     )
-    p.add_argument(
-        "--time-scale", type=float, help="multiply every timer (default $FINESSE_EMU_TIME_SCALE or 1)"
-    )
-    p.add_argument("--log-level", default="INFO")
     return p
 
 
@@ -139,25 +134,17 @@ async def run(args: argparse.Namespace) -> int:
         ),
         db,
     )
-    stop = stop_on_signals()
     try:
-        await server.start()
-        log.info("awdb_ready", name=args.name, time_scale=timers.time_scale)
-        await stop.wait()
+        return await serve(
+            server, ready=lambda: log.info("awdb_ready", name=args.name, time_scale=timers.time_scale)
+        )
     finally:
-        await server.stop()
         db.close()
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(args.name, args.log_level)
-    try:
-        return asyncio.run(run(args))
-    except (OSError, ValueError) as exc:
-        print(f"awdb_stub: {exc}", file=sys.stderr)
-        return 2
+    return run_component(PROG, args.name, args.log_level, lambda: run(args))
 
 
 if __name__ == "__main__":

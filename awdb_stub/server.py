@@ -17,7 +17,7 @@ import json
 import logging
 import socket
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,15 +27,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 from awdb_stub.db import AwdbDatabase
 from awdb_stub.login import REALM, Login, PeerLog
 from awdb_stub.seed import CATEGORIES
-from emu_base.admin import (
-    Fault,
-    FaultError,
-    FaultKind,
-    FaultRegistry,
-    admin_routes,
-    json_error,
-    read_json_object,
-)
+from emu_base import faults as F
+from emu_base.admin import admin_routes, json_error, read_json_object
 from emu_base.clock import Clock, LoopClock
 from emu_base.httpbody import app_runner
 from emu_base.logs import get_logger
@@ -47,32 +40,22 @@ DEFAULT_PORT = 1433
 QUERY_MAX_BODY = 16 * 1024  # an authenticate body is ~60 bytes; anything near this is abuse
 MAX_USER = 256
 MAX_PASSWORD = 1024
-MAX_SLOW_MS = 600_000.0
 OPEN_PATHS = {f"{API}/ping"}  # a liveness probe that reads nothing, like a TDS pre-login
 LOG_FIELD_MAX = 120  # user names and paths are cut in log lines: one bad request, one short line
 
-FAULT_KINDS = [
-    FaultKind("hang", "accept connections and read requests, answer nothing until removed (timeouts)"),
-    FaultKind("refuse", "close the query listener and drop its connections (connection refused)"),
-    FaultKind("slow", "delay every answer by ms milliseconds", {"ms": (float, None)}),
-    FaultKind("error", "answer every query with HTTP status and a JSON error", {"status": (int, 500)}),
-]
 # The health state names the most drastic active fault.
-FAULT_STATES = (("refuse", "refusing"), ("hang", "hanging"), ("error", "erroring"), ("slow", "slow"))
+FAULT_STATES = (
+    (F.AWDB_REFUSE, "refusing"),
+    (F.AWDB_HANG, "hanging"),
+    (F.AWDB_ERROR, "erroring"),
+    (F.AWDB_SLOW, "slow"),
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class _Faults(FaultRegistry):
-    """Range checks the generic registry cannot express, made before a fault becomes active."""
-
-    async def add(self, kind: str, params: Mapping[str, Any]) -> Fault:
-        ms, status = params.get("ms"), params.get("status")
-        if kind == "slow" and isinstance(ms, int | float) and not 0 <= ms <= MAX_SLOW_MS:
-            raise FaultError(f"fault 'slow': ms must be 0..{MAX_SLOW_MS:g}")
-        if kind == "error" and isinstance(status, int) and not 400 <= status <= 599:
-            raise FaultError("fault 'error': status must be 400..599")
-        return await super().add(kind, params)
+def _read(fault: F.Fault, active: bool) -> None:
+    """A fault that every request reads while it is active (``_serve``): nothing to do on a change."""
 
 
 class ClientError(Exception):
@@ -169,7 +152,11 @@ class AwdbServer:
         self.name = config.name
         self.port = config.port
         self.admin_port: int | None = None
-        self.faults = _Faults(FAULT_KINDS, self._on_fault)
+        # hang and refuse act here; slow and error are read by each request (_serve).
+        self.faults = F.FaultRegistry(
+            F.AWDB,
+            {F.AWDB_HANG: self._hang, F.AWDB_REFUSE: self._refuse, F.AWDB_SLOW: _read, F.AWDB_ERROR: _read},
+        )
         self.stats: Counter[str] = Counter()
         self.held = 0  # requests waiting out a `hang` fault
         self._refusals_logged = PeerLog()
@@ -251,23 +238,23 @@ class AwdbServer:
         await web.SockSite(self._admin_runner, sock).start()
 
     # -- faults --------------------------------------------------------------------------------------
-    async def _on_fault(self, fault: Fault, active: bool) -> None:
-        if fault.kind == "hang":
-            if self.faults.has("hang"):
-                self._unhung.clear()
-            else:
-                self._unhung.set()
-        elif fault.kind == "refuse":
-            if self.faults.has("refuse") and self._site is not None:
-                await self._close_listener()
-                log.info("awdb_not_listening", name=self.name, port=self.port)
-            elif not self.faults.has("refuse") and self._site is None and not self._stopping:
-                try:
-                    await self._open_listener()
-                except OSError as exc:
-                    log.error("awdb_listen_failed", name=self.name, port=self.port, error=str(exc))
-                    return
-                log.info("awdb_listening", name=self.name, port=self.port)
+    def _hang(self, fault: F.Fault, active: bool) -> None:
+        if self.faults.has(F.AWDB_HANG):
+            self._unhung.clear()
+        else:
+            self._unhung.set()
+
+    async def _refuse(self, fault: F.Fault, active: bool) -> None:
+        if self.faults.has(F.AWDB_REFUSE) and self._site is not None:
+            await self._close_listener()
+            log.info("awdb_not_listening", name=self.name, port=self.port)
+        elif not self.faults.has(F.AWDB_REFUSE) and self._site is None and not self._stopping:
+            try:
+                await self._open_listener()
+            except OSError as exc:
+                log.error("awdb_listen_failed", name=self.name, port=self.port, error=str(exc))
+                return
+            log.info("awdb_listening", name=self.name, port=self.port)
 
     @property
     def state(self) -> str:
@@ -317,10 +304,10 @@ class AwdbServer:
                 self.held -= 1
         if self._stopping:
             return json_error(503, "shutting down")
-        slow = self.faults.first("slow")
+        slow = self.faults.first(F.AWDB_SLOW)
         if slow is not None:
             await self.clock.sleep(slow.params["ms"] / 1000.0)
-        error = self.faults.first("error")
+        error = self.faults.first(F.AWDB_ERROR)
         if error is not None:
             status = error.params["status"]
             response: web.StreamResponse = json_error(status, f"injected fault: HTTP {status}")

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
 from cti_stub.core import IdleMode
 from cti_stub.server import DEFAULT_PORTS, CtiServer, ServerConfig
-from emu_base.admin import add_admin_options, admin_access
+from emu_base.admin import admin_access
 from emu_base.directory import resolve
-from emu_base.logs import configure_logging
-from emu_base.procs import stop_on_signals
+from emu_base.entry import component_parser, run_component, serve
 from emu_base.timers import Timers
+
+PROG = "python -m cti_stub"
 
 
 def host_port(value: str) -> tuple[str, int]:
@@ -23,7 +23,7 @@ def host_port(value: str) -> tuple[str, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m cti_stub", description=__doc__)
+    p = component_parser(PROG, "One side of a duplex UCCE CTI Server (GED-188).")
     p.add_argument("--side", choices=["A", "B", "a", "b"], default="A", help="PG side (default A)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="GED-188 port (default 42027 for A, 43027 for B; 0 = any)")
@@ -31,7 +31,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--link-port", type=int, help="this side's private link port (default port+1)")
     p.add_argument("--admin-port", type=int, help="control plane HTTP port (default port+2; -1 = none)")
     p.add_argument("--admin-host", help="control plane address (default --host)")
-    add_admin_options(p)
     p.add_argument(
         "--agents", help="agent file (YAML, JSON or CSV) or a number of agents to generate (default 50)"
     )
@@ -56,10 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--preferred", action="store_true", default=None, help="this side wins when both could be active"
     )
-    p.add_argument(
-        "--time-scale", type=float, help="multiply every timer (default $FINESSE_EMU_TIME_SCALE or 1)"
-    )
-    p.add_argument("--log-level", default="INFO")
     return p
 
 
@@ -88,21 +83,12 @@ async def run(args: argparse.Namespace) -> int:
         ),
         timers,
     )
-    stop = stop_on_signals()
-    await server.start()
-    await stop.wait()
-    await server.stop()
-    return 0
+    return await serve(server)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(f"cti-{args.side.lower()}", args.log_level)
-    try:
-        return asyncio.run(run(args))
-    except (OSError, ValueError) as exc:
-        print(f"cti_stub: {exc}", file=sys.stderr)
-        return 2
+    return run_component(PROG, f"cti-{args.side.lower()}", args.log_level, lambda: run(args))
 
 
 if __name__ == "__main__":

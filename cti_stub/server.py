@@ -18,7 +18,8 @@ from aiohttp import web
 from cti_stub.core import Close, CoreConfig, CtiServerCore, IdleMode, Notice, Replicate, Role, Send
 from cti_stub.duplex import AskPeerToTakeOver, BecomeActive, BecomeIdle, DuplexArbiter
 from cti_stub.model import PeripheralModel
-from emu_base.admin import Fault, FaultKind, FaultRegistry, admin_routes, bound_port
+from emu_base import faults as F
+from emu_base.admin import admin_routes, bound_port
 from emu_base.clock import Clock, LoopClock
 from emu_base.directory import AgentRecord
 from emu_base.httpbody import app_runner
@@ -29,23 +30,6 @@ log = get_logger()
 
 DEFAULT_PORTS = {"A": 42027, "B": 43027}
 LINK_MAX_LINE = 64 * 1024 * 1024
-
-FAULT_KINDS = [
-    FaultKind(
-        "ignore_heartbeats",
-        "stop answering HEARTBEAT_REQ (the socket stays open); client='' means every client",
-        {"client": (str, "")},
-    ),
-    FaultKind("fail_heartbeats", "answer HEARTBEAT_REQ with FAILURE_CONF E_CTI_CTI_SERVER_OFFLINE"),
-    FaultKind(
-        "offline",
-        "FAILURE_EVENT E_CTI_CTI_SERVER_OFFLINE to every session, close them; refuse OPEN_REQ while set",
-    ),
-    FaultKind("refuse_sessions", "close the listening socket: new connections are refused"),
-    FaultKind("drop_sessions", "reset every client session now", {"client": (str, "")}, one_shot=True),
-    FaultKind("deactivate", "go idle and hand over to the other PG side now", one_shot=True),
-    FaultKind("latency", "delay every message sent to clients", {"ms": (float, None)}),
-]
 
 
 @dataclass
@@ -122,7 +106,19 @@ class CtiServer:
                 idle_scan_interval=1.0 * scale,
             ),
         )
-        self.faults = FaultRegistry(FAULT_KINDS, self._on_fault)
+        self.faults = F.FaultRegistry(
+            F.CTI,
+            {
+                F.IGNORE_HEARTBEATS: self._ignore_heartbeats,
+                F.FAIL_HEARTBEATS: self._fail_heartbeats,
+                F.OFFLINE: self._offline,
+                F.REFUSE_SESSIONS: self._refuse_sessions,
+                F.DROP_SESSIONS: self._drop_sessions,
+                F.DEACTIVATE: self._deactivate,
+                F.LATENCY: self._set_latency,
+            },
+            after=self._after_fault,
+        )
         self.transports: dict[int, asyncio.Transport] = {}
         self.arbiter: DuplexArbiter | None = None
         self._listener: asyncio.Server | None = None
@@ -354,30 +350,37 @@ class CtiServer:
         self._apply_decisions()
 
     # -- faults --------------------------------------------------------------------------------------
-    async def _on_fault(self, fault: Fault, active: bool) -> None:
-        now = self.clock.wall()
-        kind = fault.kind
-        if kind == "ignore_heartbeats":
-            client = fault.params["client"] or "*"
-            if active:
-                self.core.silent_clients.add(client)
-            else:
-                self.core.silent_clients.discard(client)
-        elif kind == "fail_heartbeats":
-            self.core.fail_heartbeats = active
-        elif kind == "offline":
-            self.core.offline = active
-            if active:
-                self.core.drop_all(now, "offline fault", failure_event=True)
-        elif kind == "refuse_sessions":
-            self._refusing = active
-        elif kind == "drop_sessions":
-            self.core.drop_all(now, "drop_sessions fault", client=fault.params["client"] or None)
-        elif kind == "deactivate" and self.arbiter is not None:
-            self.arbiter.deactivate(now)
+    # The fault kinds are emu_base/faults.py; what each does to this side is bound here.
+    def _ignore_heartbeats(self, fault: F.Fault, active: bool) -> None:
+        client = fault.params["client"] or "*"
+        if active:
+            self.core.silent_clients.add(client)
+        else:
+            self.core.silent_clients.discard(client)
+
+    def _fail_heartbeats(self, fault: F.Fault, active: bool) -> None:
+        self.core.fail_heartbeats = active
+
+    def _offline(self, fault: F.Fault, active: bool) -> None:
+        self.core.offline = active
+        if active:
+            self.core.drop_all(self.clock.wall(), "offline fault", failure_event=True)
+
+    def _refuse_sessions(self, fault: F.Fault, active: bool) -> None:
+        self._refusing = active
+
+    def _drop_sessions(self, fault: F.Fault, active: bool) -> None:
+        self.core.drop_all(self.clock.wall(), "drop_sessions fault", client=fault.params["client"] or None)
+
+    def _deactivate(self, fault: F.Fault, active: bool) -> None:
+        if self.arbiter is not None:
+            self.arbiter.deactivate(self.clock.wall())
             self._apply_decisions()
-        elif kind == "latency":
-            self._latency = fault.params["ms"] / 1000.0 if active else 0.0
+
+    def _set_latency(self, fault: F.Fault, active: bool) -> None:
+        self._latency = fault.params["ms"] / 1000.0 if active else 0.0
+
+    async def _after_fault(self) -> None:
         self.flush()
         await self._update_listener()
 

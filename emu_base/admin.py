@@ -5,7 +5,8 @@
 ``POST /emu/faults``: ``{"kind": ..., <params>}`` creates a fault (201, Toxiproxy style).
 ``DELETE /emu/faults/{id}`` removes one, ``DELETE /emu/faults`` clears all.
 
-Faults are small named resources; the component reacts to them through ``on_change``.
+Faults are small named resources; their kinds and parameters are :mod:`emu_base.faults`, the
+component's :class:`~emu_base.faults.FaultRegistry` says what each does there.
 
 Access control (docs/reliability.md, "Access control"): with a token, every route but
 ``GET /emu/health`` (a read-only probe) needs ``Authorization: Bearer TOKEN``. A component refuses
@@ -17,19 +18,17 @@ from __future__ import annotations
 
 import argparse
 import hmac
-import inspect
 import ipaddress
-import itertools
 import json
 import os
 import socket
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from emu_base.faults import FaultError, FaultRegistry
 from emu_base.httpbody import BodyError, BodyTooLarge, UnsupportedEncoding, read_body
 from emu_base.logs import get_logger
 
@@ -161,102 +160,6 @@ def admin_access(
     return token
 
 
-class FaultError(ValueError):
-    """A fault request that cannot be honoured (unknown kind, bad parameter)."""
-
-
-@dataclass(frozen=True)
-class FaultKind:
-    name: str
-    description: str
-    # parameter name -> (type, default); a default of None means required.
-    params: Mapping[str, tuple[type, Any]] = field(default_factory=dict)
-    # A one-shot fault is an action (drop sessions, hand over): applied once, never listed as active.
-    one_shot: bool = False
-
-    def validate(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        unknown = set(raw) - set(self.params)
-        if unknown:
-            raise FaultError(f"fault {self.name!r} takes no parameter(s) {sorted(unknown)}")
-        out: dict[str, Any] = {}
-        for pname, (ptype, default) in self.params.items():
-            if pname in raw:
-                value = raw[pname]
-                if ptype is float and isinstance(value, int) and not isinstance(value, bool):
-                    value = float(value)
-                if not isinstance(value, ptype) or (isinstance(value, bool) and ptype is not bool):
-                    raise FaultError(f"fault {self.name!r}: {pname} must be {ptype.__name__}")
-                out[pname] = value
-            elif default is None:
-                raise FaultError(f"fault {self.name!r}: {pname} is required")
-            else:
-                out[pname] = default
-        return out
-
-
-@dataclass(frozen=True)
-class Fault:
-    id: str
-    kind: str
-    params: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, **self.params}
-
-
-ChangeHook = Callable[[Fault, bool], Awaitable[None] | None]
-
-
-class FaultRegistry:
-    """Active faults of one component. ``on_change(fault, active)`` runs on add and on remove."""
-
-    def __init__(self, kinds: Iterable[FaultKind], on_change: ChangeHook | None = None) -> None:
-        self.kinds = {k.name: k for k in kinds}
-        self._faults: dict[str, Fault] = {}
-        self._ids = itertools.count(1)
-        self._on_change = on_change
-
-    def active(self, kind: str | None = None) -> list[Fault]:
-        return [f for f in self._faults.values() if kind is None or f.kind == kind]
-
-    def has(self, kind: str) -> bool:
-        return any(f.kind == kind for f in self._faults.values())
-
-    def first(self, kind: str) -> Fault | None:
-        return next((f for f in self._faults.values() if f.kind == kind), None)
-
-    async def add(self, kind: str, params: Mapping[str, Any]) -> Fault:
-        spec = self.kinds.get(kind)
-        if spec is None:
-            raise FaultError(f"unknown fault kind {kind!r}; known: {sorted(self.kinds)}")
-        fault = Fault(id=f"{kind}-{next(self._ids)}", kind=kind, params=spec.validate(params))
-        if not spec.one_shot:
-            self._faults[fault.id] = fault
-        log.info("fault_added", fault=fault.to_json(), one_shot=spec.one_shot)
-        await self._notify(fault, True)
-        return fault
-
-    async def remove(self, fault_id: str) -> Fault | None:
-        fault = self._faults.pop(fault_id, None)
-        if fault is not None:
-            log.info("fault_removed", fault=fault.to_json())
-            await self._notify(fault, False)
-        return fault
-
-    async def clear(self) -> int:
-        ids = list(self._faults)
-        for fid in ids:
-            await self.remove(fid)
-        return len(ids)
-
-    async def _notify(self, fault: Fault, active: bool) -> None:
-        if self._on_change is None:
-            return
-        result = self._on_change(fault, active)
-        if inspect.isawaitable(result):
-            await result
-
-
 HealthFn = Callable[[], Mapping[str, Any]]
 
 
@@ -317,10 +220,7 @@ def admin_routes(
         return web.json_response(
             {
                 "faults": [f.to_json() for f in faults.active()],
-                "kinds": {
-                    k.name: {"description": k.description, "params": sorted(k.params), "one_shot": k.one_shot}
-                    for k in faults.kinds.values()
-                },
+                "kinds": {k.name: k.describe() for k in faults.kinds.values()},
             }
         )
 

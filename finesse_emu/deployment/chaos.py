@@ -10,6 +10,10 @@
 | heal | clear every fault of the component (and resume a frozen Prosody) |
 | latency --ms N | delay answers: CTI messages, AWDB queries |
 
+The fault verbs (hang, latency, and any other) come from the fault kinds (``emu_base/faults.py``:
+each kind names the verb that posts it and the components that accept it); only the process
+verbs, ``heal`` and Prosody's SIGSTOP/SIGCONT are chaos' own.
+
 Requests to the control planes carry the deployment's token (``launcher.read_admin_token``: the
 file named by deployment.json, else $FINESSE_EMU_ADMIN_TOKEN), so chaos needs no option for it.
 """
@@ -25,17 +29,39 @@ from typing import Any
 
 import aiohttp
 
+from emu_base import faults
 from emu_base.admin import TOKEN_ENV, auth_headers
 from emu_base.procs import adopt, pid_alive
 from finesse_emu.deployment.launcher import STATE_FILE, read_admin_token
 
-ACTIONS = ("kill", "stop", "start", "hang", "heal", "latency")
-HANG_FAULT = {
-    "cti": {"kind": "ignore_heartbeats"},
-    "awdb": {"kind": "hang"},
-    "publisher": {"kind": "webapp_down"},
-    "subscriber": {"kind": "webapp_down"},
+PROCESS_ACTIONS = ("kill", "stop", "start")
+HEAL = "heal"
+# The launcher's roles -> the component kinds of emu_base.faults (Prosody, "xmpp", has no control plane).
+ROLE_KINDS = {
+    "cti": faults.CTI,
+    "awdb": faults.AWDB,
+    "publisher": faults.FINESSE,
+    "subscriber": faults.FINESSE,
 }
+
+
+def actions() -> tuple[str, ...]:
+    """Every verb of ``finesse-emu chaos`` on a component: the process verbs, the fault kinds' verbs
+    (emu_base/faults.py), heal."""
+    return (*PROCESS_ACTIONS, *faults.KINDS.chaos_verbs(), HEAL)
+
+
+def fault_for(action: str, role: str, value: float | None) -> tuple[dict[str, Any], str] | None:
+    """The fault that ``chaos ACTION`` posts to a component of this role and how to say it (None:
+    not available there); ChaosError when the verb needs a number it was not given."""
+    kind = faults.KINDS.for_verb(action, ROLE_KINDS.get(role, ""))
+    if kind is None:
+        return None
+    if kind.chaos_value is None:
+        return {"kind": kind.name}, kind.name
+    if value is None:
+        raise ChaosError(f"{action} needs --{kind.chaos_value} N")
+    return {"kind": kind.name, kind.chaos_value: value}, f"+{value:g} {kind.chaos_value}"
 
 
 class ChaosError(Exception):
@@ -124,26 +150,21 @@ async def chaos(run_dir: Path, action: str, name: str, ms: float | None = None) 
             os.kill(pid, signal.SIGCONT)
             return f"{name} resumed"
         raise ChaosError(f"{action} is not available for {name}")
-    headers = _headers(run_dir)
-    if action == "hang":
-        await _post_fault(c, HANG_FAULT[c["role"]], headers)
-        return f"{name}: {HANG_FAULT[c['role']]['kind']}"
-    if action == "heal":
+    if action == HEAL:
         url = f"http://{c['host']}:{c['ports']['admin']}/emu/faults"
-        async with aiohttp.ClientSession() as http, http.delete(url, headers=headers) as resp:
+        async with aiohttp.ClientSession() as http, http.delete(url, headers=_headers(run_dir)) as resp:
             if resp.status != 200:
                 raise _refused(name, "heal", resp.status, await resp.text())
             cleared = (await resp.json()).get("cleared", 0)
         return f"{name}: {cleared} fault(s) cleared"
-    if action == "latency":
-        if ms is None:
-            raise ChaosError("latency needs --ms N")
-        faults = {"cti": {"kind": "latency", "ms": ms}, "awdb": {"kind": "slow", "ms": int(ms)}}
-        if c["role"] not in faults:
-            raise ChaosError(f"latency is not available for {name}")
-        await _post_fault(c, faults[c["role"]], headers)
-        return f"{name}: +{ms:g} ms"
-    raise ChaosError(f"unknown action {action!r}; actions: {', '.join(ACTIONS)}")
+    if action not in actions():
+        raise ChaosError(f"unknown action {action!r}; actions: {', '.join(actions())}")
+    found = fault_for(action, c["role"], ms)
+    if found is None:
+        raise ChaosError(f"{action} is not available for {name}")
+    fault, said = found
+    await _post_fault(c, fault, _headers(run_dir))
+    return f"{name}: {said}"
 
 
 async def inject(run_dir: Path, name: str, fault: dict[str, Any]) -> str:

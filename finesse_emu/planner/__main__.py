@@ -10,8 +10,8 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Sequence
 
+from finesse_emu.cli import CannotRun, alias
 from finesse_emu.planner.calibration import SEED_TABLE
 from finesse_emu.planner.model import GADGET_KINDS, PG_VERSIONS, SCENARIOS, PlanInputs, PlanResult, run_plan
 
@@ -44,13 +44,15 @@ def _seconds(text: str, positive: bool = False) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="finesse-emu plan",
-        description="Predict desktop failover time and peak bandwidth with the capacity model "
-        "(desktop failover machines on a virtual clock against a server model calibrated on the "
-        "seed's Failover Planning table; docs/planner.md).",
-    )
+DESCRIPTION = (
+    "Predict desktop failover time and peak bandwidth with the capacity model (desktop failover "
+    "machines on a virtual clock against a server model calibrated on the seed's Failover Planning "
+    "table; docs/planner.md)."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``finesse-emu plan`` (registered in finesse_emu/cli/plan.py)."""
     p.add_argument(
         "--agents",
         type=_positive_int,
@@ -72,7 +74,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed of the desktops' detection times")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.add_argument("--table", action="store_true", help="the seed's table rows next to the model's figures")
-    return p
 
 
 def _inputs(args: argparse.Namespace) -> PlanInputs:
@@ -146,8 +147,8 @@ def table(seed: int) -> list[dict[str, object]]:
     return rows
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+def run(args: argparse.Namespace) -> int:
+    """``finesse-emu plan``."""
     if args.table:
         rows = table(args.seed)
         if args.json:
@@ -166,8 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = run_plan(_inputs(args))
     except ValueError as exc:
-        print(f"finesse-emu plan: {exc}", file=sys.stderr)
-        return 2
+        raise CannotRun(str(exc)) from exc
     if args.json:
         label = BEYOND if result.beyond_seed_table else "model output"
         print(json.dumps({**result.to_json(), "label": label}))
@@ -175,6 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(render(result))
     return 0
 
+
+# ``python -m finesse_emu.planner`` and callers from Python: the same command as ``finesse-emu plan``.
+main = alias("plan")
 
 if __name__ == "__main__":
     sys.exit(main())

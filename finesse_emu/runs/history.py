@@ -1,14 +1,12 @@
 """Histories of a run after the fact: merging several processes' files into one timeline
-(``finesse-emu history merge``) and taking the components' JSON log lines into it.
+(``finesse-emu history merge``, finesse_emu/cli/report.py) and taking the components' JSON log lines into it.
 
 The writer every component appends to is :class:`emu_base.history.History`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,32 +30,6 @@ def merge(paths: list[Path]) -> list[dict[str, Any]]:
         for e in events:
             e["t"] = round(e["wall"] - wall0, 6)
     return events
-
-
-def main(argv: list[str]) -> int:
-    """``finesse-emu history merge OUT_DIR FILE...``: one run's history from several processes,
-    written to OUT_DIR/history.jsonl with the report (summary, report.html) built from it."""
-
-    p = argparse.ArgumentParser(prog="finesse-emu history", description=main.__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
-    m = sub.add_parser("merge", help="merge history files into one run")
-    m.add_argument("out_dir", type=Path)
-    m.add_argument("files", type=Path, nargs="+")
-    args = p.parse_args(argv)
-    missing = [str(f) for f in args.files if not f.is_file()]
-    if missing:
-        print(f"finesse-emu history merge: not found: {', '.join(missing)}", file=sys.stderr)
-        return 2
-    events = merge(args.files)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    with (args.out_dir / "history.jsonl").open("w", encoding="utf-8") as out:
-        for e in events:
-            out.write(json.dumps(e, separators=(",", ":")) + "\n")
-    from finesse_emu.runs.report import render_summary_table, write_report
-
-    print(render_summary_table(write_report(args.out_dir, events)))
-    print(f"merged {len(events)} events from {len(args.files)} files into {args.out_dir / 'history.jsonl'}")
-    return 0
 
 
 # Component log events that the history carries under the name the checker and reports use.

@@ -1,6 +1,32 @@
-"""``python -m finesse_emu.server --config FILE [overrides]``: one Finesse node as its own process.
+"""``python -m finesse_emu.server`` (also ``finesse-emu server``): one Finesse node as its own process.
 
-The config file is YAML with the fields of :class:`finesse_emu.server.node.NodeConfig`, e.g.::
+The parser and the settings (:func:`add_arguments`, :func:`load_config`) import nothing heavy, so
+that ``finesse-emu --help`` stays quick; the node itself is imported when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from emu_base import eventloop
+from emu_base.admin import admin_access
+from emu_base.awdb_login import awdb_login
+from emu_base.entry import cannot_run, component_parser, run_component, serve
+from emu_base.eventloop import uvloop_factory
+from emu_base.timers import Timers
+
+if TYPE_CHECKING:
+    from finesse_emu.server.node import FinesseNode, NodeConfig
+
+PROG = "python -m finesse_emu.server"
+DESCRIPTION = """One Finesse node. The config file is YAML with the fields of NodeConfig
+(finesse_emu/server/node.py), e.g.:
 
     name: finesse-a
     role: publisher
@@ -14,30 +40,10 @@ The config file is YAML with the fields of :class:`finesse_emu.server.node.NodeC
     xmpp_password_file: run/xmpp-password   # the finesse XMPP account's password (mode 0600)
 """
 
-from __future__ import annotations
-
-import argparse
-import asyncio
-import dataclasses
-import os
-import sys
-from pathlib import Path
-from typing import Any
-
-import yaml
-
-from emu_base import eventloop
-from emu_base.admin import add_admin_options, admin_access
-from emu_base.awdb_login import awdb_login
-from emu_base.eventloop import uvloop_factory
-from emu_base.logs import configure_logging, get_logger
-from emu_base.procs import stop_on_signals
-from emu_base.quiet_gc import QuietCollector
-from emu_base.timers import Timers
-from finesse_emu.server.node import FinesseNode, NodeConfig
-
 
 def load_config(path: str | None, overrides: dict[str, Any]) -> NodeConfig:
+    from finesse_emu.server.node import NodeConfig
+
     raw: dict[str, Any] = {}
     if path:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
@@ -56,56 +62,63 @@ def load_config(path: str | None, overrides: dict[str, Any]) -> NodeConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m finesse_emu.server", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("--config", help="YAML file with the node's settings")
-    p.add_argument("--name")
-    p.add_argument("--role", choices=["publisher", "subscriber"])
-    p.add_argument("--host")
-    p.add_argument("--http-port", type=int)
-    p.add_argument("--https-port", type=int)
-    p.add_argument("--admin-port", type=int)
-    p.add_argument("--xmpp-host")
-    p.add_argument("--xmpp-port", type=int)
-    p.add_argument("--xmpp-password-file", help="the file holding the finesse XMPP account's password")
-    p.add_argument("--run-dir")
-    # The control plane listens on the node's host (its admin_port); its token, if any: these
-    # options, else the config's admin_token, else $FINESSE_EMU_ADMIN_TOKEN.
-    add_admin_options(p)
-    p.add_argument("--time-scale", type=float, help="default $FINESSE_EMU_TIME_SCALE or 1")
-    p.add_argument("--log-level", default="INFO")
-    p.add_argument("--uvloop", action="store_true", help="run on uvloop's event loop (must be installed)")
+    p = component_parser(PROG, DESCRIPTION, raw_description=True)
+    add_arguments(p)
     return p
 
 
-log = get_logger()
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The node's own options, after the common ones of :func:`emu_base.entry.component_parser`."""
+    p.add_argument("--config", help="YAML file with the node's settings")
+    p.add_argument("--name", help="the node's name (default finesse-a)")
+    p.add_argument("--role", choices=["publisher", "subscriber"])
+    p.add_argument("--host", help="the address it listens on, its host name and XMPP domain")
+    p.add_argument("--http-port", type=int, help="the REST API over HTTP (default 8082)")
+    p.add_argument("--https-port", type=int, help="the REST API over HTTPS (default 8445)")
+    # The control plane listens on the node's host (its admin_port); its token, if any: the admin
+    # token options, else the config's admin_token, else $FINESSE_EMU_ADMIN_TOKEN.
+    p.add_argument("--admin-port", type=int, help="control plane HTTP port (default 8089; -1 = none)")
+    p.add_argument("--xmpp-host", help="its Notification Service (Prosody)")
+    p.add_argument("--xmpp-port", type=int, help="default 5222")
+    p.add_argument("--xmpp-password-file", help="the file holding the finesse XMPP account's password")
+    p.add_argument("--run-dir", help="where it keeps its files")
+    p.add_argument("--uvloop", action="store_true", help="run on uvloop's event loop (must be installed)")
+
+
 STOP_TIMEOUT = 10.0
 
 
+class _Node:
+    """The node, with the collector that keeps full GC passes between bursts of requests and
+    publishes, not in the middle of a failover."""
+
+    def __init__(self, node: FinesseNode) -> None:
+        from emu_base.quiet_gc import QuietCollector
+
+        self.node = node
+        self.collector = QuietCollector(lambda: node.stats["http_requests"] + node.stats["events"])
+
+    async def start(self) -> None:
+        await self.node.start()
+        self.collector.start()
+
+    async def stop(self) -> None:
+        await self.collector.stop()
+        await self.node.stop()
+
+
 async def run(config: NodeConfig, timers: Timers) -> int:
-    node = FinesseNode(config, timers)
-    stop = stop_on_signals()
-    await node.start()
-    # Full GC passes between bursts of requests and publishes, not in the middle of a failover.
-    collector = QuietCollector(lambda: node.stats["http_requests"] + node.stats["events"])
-    collector.start()
-    await stop.wait()
-    await collector.stop()
-    try:
-        # An orderly stop must not hang the process: a stuck dependency (an XMPP or CTI connection
-        # in a bad state) would leave a node nobody can stop but with SIGKILL.
-        await asyncio.wait_for(node.stop(), STOP_TIMEOUT)
-    except TimeoutError:
-        # Leave at once: the event loop's own shutdown would wait for the same stuck tasks.
-        log.warning("finesse_stop_timeout", seconds=STOP_TIMEOUT)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(1)
-    return 0
+    from finesse_emu.server.node import FinesseNode
+
+    return await serve(_Node(FinesseNode(config, timers)), stop_timeout=STOP_TIMEOUT)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return run_args(build_parser().parse_args(argv))
+
+
+def run_args(args: argparse.Namespace) -> int:
+    """Run the node that ``args`` (the options of :func:`build_parser`) describe."""
     overrides = {
         "name": args.name, "role": args.role, "host": args.host, "http_port": args.http_port,
         "https_port": args.https_port, "admin_port": args.admin_port, "xmpp_host": args.xmpp_host,
@@ -122,24 +135,16 @@ def main(argv: list[str] | None = None) -> int:
             token = admin_access(args, config.host, config.admin_token, hint)
             config = dataclasses.replace(config, admin_token=token)
     except (OSError, ValueError, TypeError, yaml.YAMLError) as exc:
-        print(f"finesse_emu.server: {exc}", file=sys.stderr)
-        return 2
+        return cannot_run(PROG, exc)
     try:  # --uvloop, or $FINESSE_EMU_LOOP (which the launcher's children inherit)
         loop_factory = uvloop_factory() if args.uvloop else eventloop.loop_factory()
     except eventloop.LoopChoiceError as exc:
-        print(f"finesse_emu.server: {exc}", file=sys.stderr)
-        return 2
+        return cannot_run(PROG, exc)
     if args.uvloop and loop_factory is None:
-        hint = "--uvloop: uvloop is not installed (pip install uvloop; it is a dependency on Linux only)"
-        print(f"finesse_emu.server: {hint}", file=sys.stderr)
-        return 2
-    configure_logging(config.name, args.log_level)
-    try:
-        with asyncio.Runner(loop_factory=loop_factory) as runner:
-            return runner.run(run(config, timers))
-    except OSError as exc:
-        print(f"finesse_emu.server: {exc}", file=sys.stderr)
-        return 2
+        return cannot_run(
+            PROG, "--uvloop: uvloop is not installed (pip install uvloop; it is a dependency on Linux only)"
+        )
+    return run_component(PROG, config.name, args.log_level, lambda: run(config, timers), loop_factory)
 
 
 if __name__ == "__main__":

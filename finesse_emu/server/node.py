@@ -19,7 +19,8 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from emu_base.admin import FaultKind, FaultRegistry, admin_routes, bound_port
+from emu_base import faults as F
+from emu_base.admin import admin_routes, bound_port
 from emu_base.awdb_login import awdb_login
 from emu_base.clock import Clock, LoopClock
 from emu_base.directory import VOICE_MRD
@@ -170,11 +171,6 @@ class NodeConfig:
         return read_secret_file(self.xmpp_password_file, "xmpp_password_file")
 
 
-FAULT_KINDS = [
-    FaultKind("webapp_down", "the web application stops: REST is refused, the node goes OUT_OF_SERVICE"),
-]
-
-
 def media_api_error(peripheral_error: int, mrd: int, detail: str) -> X.ApiError:
     """The asynchronous ApiError of a refused Media PUT (``E_ARM_STAT_...`` in ``errorMessage``)."""
     try:
@@ -239,7 +235,7 @@ class FinesseNode:
         self.cti = CtiClient(
             CtiLinkConfig.from_timers(config.cti_sides, self.timers, old_pg=config.old_pg), self.clock
         )
-        self.faults = FaultRegistry(FAULT_KINDS, self._on_fault)
+        self.faults = F.FaultRegistry(F.FINESSE, {F.WEBAPP_DOWN: self._webapp_down})
         self.stats: Counter[str] = Counter()
         self.published: deque[tuple[str, str]] = deque(maxlen=2000)  # (node, Update text), newest last
         self.directory: dict[str, AuthUser] = {}
@@ -1068,19 +1064,18 @@ class FinesseNode:
         await site.start()
         self.admin_port = bound_port(site)
 
-    async def _on_fault(self, fault: Any, active: bool) -> None:
-        if fault.kind == "webapp_down":
-            now = self.clock.now()
-            if active:
-                self._apply_status(self.status.down(Dependency.WEBAPP, now))
-                await self._close_rest()
-                if self.notifier is not None:
-                    await self.notifier.stop()  # the finesse user's presence turns Unavailable
-            else:
-                await self._open_rest()
-                if self.notifier is not None:
-                    self._spawn(self.notifier.start(wait=False))
-                self._apply_status(self.status.up(Dependency.WEBAPP, now))
+    async def _webapp_down(self, fault: F.Fault, active: bool) -> None:
+        now = self.clock.now()
+        if active:
+            self._apply_status(self.status.down(Dependency.WEBAPP, now))
+            await self._close_rest()
+            if self.notifier is not None:
+                await self.notifier.stop()  # the finesse user's presence turns Unavailable
+        else:
+            await self._open_rest()
+            if self.notifier is not None:
+                self._spawn(self.notifier.start(wait=False))
+            self._apply_status(self.status.up(Dependency.WEBAPP, now))
 
     def health(self) -> dict[str, Any]:
         return {

@@ -149,7 +149,7 @@ async def test_swarm_cli_metrics_and_chaos_on_desktops(tmp_path: Path) -> None:
         too_many = await asyncio.to_thread(
             emu, "chaos", "close", "desktops", "--count", "50", "--run-dir", str(run_dir)
         )
-        assert too_many.returncode == 1 and "50 wanted" in too_many.stderr
+        assert too_many.returncode == 2 and "50 wanted" in too_many.stderr
     finally:
         swarm.terminate()
         await asyncio.wait_for(swarm.wait(), 30)

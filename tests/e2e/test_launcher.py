@@ -59,7 +59,7 @@ def test_up_status_kill_and_down(tmp_path: Path) -> None:
         assert comps["cti-a"]["state"] == "down" and comps["cti-b"]["state"] == "active"
         assert all(n["state"] == "IN_SERVICE" and n["cti_side"] == "B" for n in nodes), nodes
         # chaos: a killed component is restored with its own command line and comes back idle.
-        assert emu("chaos", "kill", "cti-a", "--run-dir", str(run_dir)).returncode == 1  # already down
+        assert emu("chaos", "kill", "cti-a", "--run-dir", str(run_dir)).returncode == 2  # already down
         started = emu("chaos", "start", "cti-a", "--run-dir", str(run_dir))
         assert started.returncode == 0, started.stderr
         deadline = time.monotonic() + 20
@@ -73,14 +73,14 @@ def test_up_status_kill_and_down(tmp_path: Path) -> None:
         heal = emu("chaos", "heal", "awdb-a", "--run-dir", str(run_dir))
         assert heal.returncode == 0 and "1 fault(s) cleared" in heal.stdout
         bad = emu("chaos", "latency", "xmpp-a", "--ms", "5", "--run-dir", str(run_dir))
-        assert bad.returncode == 1 and "not available" in bad.stderr
-        assert emu("chaos", "hang", "nope", "--run-dir", str(run_dir)).returncode == 1
+        assert bad.returncode == 2 and "not available" in bad.stderr
+        assert emu("chaos", "hang", "nope", "--run-dir", str(run_dir)).returncode == 2
     finally:
         down = emu("down", "--run-dir", str(run_dir))
     assert down.returncode == 0, down.stderr
     time.sleep(0.5)
     assert not [pid for pid in pids if pid_alive(pid)], "processes left behind"
-    assert emu("status", "--run-dir", str(run_dir)).returncode == 1
+    assert emu("status", "--run-dir", str(run_dir)).returncode == 2  # no deployment: cannot run
 
 
 def test_up_refuses_a_taken_address_and_fails_fast_when_a_component_exits(tmp_path: Path) -> None:
@@ -91,7 +91,7 @@ def test_up_refuses_a_taken_address_and_fails_fast_when_a_component_exits(tmp_pa
         busy.bind(("127.0.24.3", 1433))
         busy.listen()
         up = emu("up", "--run-dir", str(tmp_path / "run"), "--agents", "5", "--network", "127.0.24")
-    assert up.returncode == 1
+    assert up.returncode == 2  # cannot run
     assert "address(es) in use: 127.0.24.3:1433" in up.stderr
     assert not (tmp_path / "run" / "deployment.json").exists()
     # A component that exits while starting (here: an agent file that does not exist) fails up at
@@ -107,7 +107,7 @@ def test_up_refuses_a_taken_address_and_fails_fast_when_a_component_exits(tmp_pa
         "127.0.24",
     )
     elapsed = time.monotonic() - t0
-    assert up.returncode == 1
+    assert up.returncode == 2  # cannot run
     assert "exited with code" in up.stderr and "nope.yaml" in up.stderr, up.stderr
     assert elapsed < 30
     assert not (tmp_path / "run2" / "deployment.json").exists()

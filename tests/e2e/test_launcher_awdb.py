@@ -111,7 +111,7 @@ def test_up_again_with_more_agents_signs_them_all_in_and_the_awdb_takes_only_its
         conn.execute("UPDATE person SET first_name = 'Edited' WHERE login_name = 'agent0001'")
     conn.close()
     refused = emu("up", "--run-dir", str(run_dir), "--agents", "20", "--network", NETWORK)  # fails at once
-    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "awdb-a exited with code 2" in refused.stderr
     assert "60 agents from '60' and was changed since it was seeded" in refused.stderr
     assert "ask for what it was seeded from ('60')" in refused.stderr and "move it away" in refused.stderr

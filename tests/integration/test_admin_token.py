@@ -40,6 +40,7 @@ from emu_base.admin import (
 from emu_base.directory import generate
 from emu_base.timers import Timers
 from finesse_emu import cli
+from finesse_emu.cli import deployment as cli_deployment
 from finesse_emu.desktop.swarm import Swarm, SwarmConfig, serve_control
 
 HOST = "127.0.51.20"
@@ -240,7 +241,7 @@ def up_token(tmp_path: Path, *argv: str, config: str | None = None, env: str | N
     if env is not None:
         os.environ[TOKEN_ENV] = env
     try:
-        return cli._up_settings(args)["admin_token"]
+        return cli_deployment._up_settings(args)["admin_token"]
     finally:
         os.environ.pop(TOKEN_ENV, None)
         if saved is not None:

@@ -383,8 +383,8 @@ async def test_https_with_the_deployments_certificate_files(dep: Deployment, tmp
         assert node.health()["ca_file"] == str(secrets.ca_file)
         await assert_verified(node.https_port, secrets.ca_file, [HOST, "finesse-a", "finesse-a.example"])
         # The webapp_down fault closes and reopens the sites: the same certificate again.
-        await node._on_fault(type("F", (), {"kind": "webapp_down"})(), True)
-        await node._on_fault(type("F", (), {"kind": "webapp_down"})(), False)
+        await node.faults.add("webapp_down", {})
+        assert await node.faults.clear() == 1
         await assert_verified(node.https_port, secrets.ca_file, ["finesse-a"])
     finally:
         await node.stop()

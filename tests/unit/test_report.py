@@ -486,13 +486,13 @@ def test_main_rebuilds_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert f"report: {run_dir / 'report.html'}" in out
     assert "skipped 1 malformed lines" in err
     assert json.loads((run_dir / "summary.json").read_text())["run"]["malformed_lines"] == 1
-    assert main([str(run_dir), "--check"]) == 2  # "phones back" failed
+    assert main([str(run_dir), "--check"]) == 1  # "phones back" failed: an expectation
     write_history(run_dir, [ev(1.0, "scenario", "expectation", name="fine", ok=True)])
     assert main([str(run_dir), "--check"]) == 0
 
 
 def test_main_without_a_history(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([str(tmp_path / "nowhere")]) == 1
+    assert main([str(tmp_path / "nowhere")]) == 2  # cannot run
     assert "cannot read" in capsys.readouterr().err
     assert not (tmp_path / "nowhere").exists()
 

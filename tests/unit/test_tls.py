@@ -22,6 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from emu_base import tls
 from finesse_emu import cli
+from finesse_emu.cli import deployment as cli_deployment
 from finesse_emu.deployment import launcher
 from finesse_emu.deployment.launcher import Deployment, write_secrets
 from finesse_emu.deployment.topology import FINESSE_A, FINESSE_B
@@ -211,12 +212,12 @@ def test_secrets_command_is_idempotent_and_prints_no_secret(tmp_path: Path) -> N
 
 def test_secrets_hosts() -> None:
     nodes = ["finesse-a", "finesse-b"]
-    assert cli.secrets_hosts(nodes, []) == {"finesse-a": ["finesse-a"], "finesse-b": ["finesse-b"]}
-    assert cli.secrets_hosts(nodes, ["{node}.emu.svc", "localhost", "finesse-a=10.0.0.7"]) == {
+    assert cli_deployment.secrets_hosts(nodes, []) == {"finesse-a": ["finesse-a"], "finesse-b": ["finesse-b"]}
+    assert cli_deployment.secrets_hosts(nodes, ["{node}.emu.svc", "localhost", "finesse-a=10.0.0.7"]) == {
         "finesse-a": ["finesse-a", "finesse-a.emu.svc", "localhost", "10.0.0.7"],
         "finesse-b": ["finesse-b", "finesse-b.emu.svc", "localhost"],
     }
-    assert cli.secrets_hosts(["n1"], ["n1=x", "x"]) == {"n1": ["n1", "x"]}  # each name once
+    assert cli_deployment.secrets_hosts(["n1"], ["n1=x", "x"]) == {"n1": ["n1", "x"]}  # each name once
 
 
 def test_launcher_node_config_names_the_certificates_and_is_0600(tmp_path: Path) -> None:

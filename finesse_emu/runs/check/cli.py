@@ -1,58 +1,21 @@
-"""``finesse-emu check REPORT_DIR``: print the violations of a run's history, exit 1 if any.
+"""The verdict of ``finesse-emu check REPORT_DIR`` (its options: finesse_emu/cli/check.py): the
+violations of a run's history, exit 1 if any.
 
 :func:`render` is the one printer of a :class:`CheckReport`: ``finesse-emu chaos-run`` prints it
 too, so both commands show the same verdict for the same history."""
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from finesse_emu.cli import alias
 from finesse_emu.runs.check.engine import NOT_EXERCISED, SKIPPED, VIOLATED, CheckReport, check_history
-from finesse_emu.runs.check.invariants import INVARIANTS
-from finesse_emu.runs.check.model import Options, Violation, default_bound, key_fields
+from finesse_emu.runs.check.model import Options, Violation, key_fields
 from finesse_emu.runs.report.history import HISTORY_FILE, Event, History, load_history
 
 EXIT_CLEAN, EXIT_VIOLATIONS, EXIT_UNREADABLE = 0, 1, 2
-
-
-def _parser() -> argparse.ArgumentParser:
-    names = [i.name for i in INVARIANTS]
-    p = argparse.ArgumentParser(
-        prog="finesse-emu check",
-        description=f"Check the seed's invariants over REPORT_DIR/{HISTORY_FILE}. Exit status: "
-        f"{EXIT_CLEAN} clean, {EXIT_VIOLATIONS} violations (with --strict, also an invariant skipped or "
-        f"not exercised), {EXIT_UNREADABLE} history unreadable.",
-    )
-    p.add_argument("report_dir", metavar="REPORT_DIR", help=f"a run's directory (or its {HISTORY_FILE})")
-    p.add_argument(
-        "--bound",
-        type=float,
-        default=default_bound(),
-        help="seed seconds for a desktop to converge after the last disturbance (default %(default)g: "
-        "3 notification attempts 5 s apart + a 20 s poll + 20 s to sign in)",
-    )
-    p.add_argument(
-        "--margin", type=float, default=Options.margin, help="seed seconds of slack at status edges"
-    )
-    p.add_argument(
-        "--race-window", type=float, default=Options.race_window, help="seed seconds (default %(default)g)"
-    )
-    p.add_argument("--time-scale", type=float, help="override the scenario start event's time_scale")
-    p.add_argument(
-        "--only", action="append", choices=names, metavar="NAME", help="check only these (repeatable)"
-    )
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument(
-        "--strict",
-        action="store_true",
-        help="fail (exit 1) unless every invariant checked was exercised: one skipped or not exercised "
-        "fails too (what chaos-run applies to its own run)",
-    )
-    return p
 
 
 def _history_path(arg: str) -> Path:
@@ -60,22 +23,8 @@ def _history_path(arg: str) -> Path:
     return path if path.is_file() else path / HISTORY_FILE
 
 
-def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
-    options = Options(
-        bound=args.bound, margin=args.margin, race_window=args.race_window, time_scale=args.time_scale
-    )
-    path = _history_path(args.report_dir)
-    if not args.json:
-        code, text = judge(path, options, args.only, args.strict)
-        print(text, end="")
-        return code
-    events = _load(path)
-    if events is None:
-        return EXIT_UNREADABLE
-    report = check_history(events, options, only=args.only)
-    print(json.dumps(to_json(report, path, events.malformed_lines, args.strict), indent=2))
-    return EXIT_CLEAN if report.passed(args.strict) else EXIT_VIOLATIONS
+# ``python -m finesse_emu.runs.check`` and callers from Python: the same command as ``finesse-emu check``.
+main = alias("check")
 
 
 def judge(

@@ -34,14 +34,13 @@ Files written next to ``history.jsonl`` by :func:`write_report`: ``summary.json`
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from finesse_emu.cli import alias
 from finesse_emu.runs.report.history import HISTORY_FILE, Event, History, load_history, parse_event
 from finesse_emu.runs.report.html import render_html
 from finesse_emu.runs.report.summary import percentile, summarize
@@ -113,37 +112,5 @@ def write_report(run_dir: str | Path, events: Sequence[Event]) -> dict[str, Any]
     return summary
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``finesse-emu report RUN_DIR [--check]``: rebuild the report files and print the table.
-
-    ``argv`` is what follows ``report`` on the command line. Exit status 0, 1 when the history is
-    missing or unreadable, 2 (with ``--check``) when an expectation failed.
-    """
-    parser = argparse.ArgumentParser(
-        prog="finesse-emu report",
-        description=f"Rebuild {SUMMARY_JSON}, {SUMMARY_TXT} and {REPORT_HTML} from RUN_DIR/{HISTORY_FILE}.",
-    )
-    parser.add_argument("run_dir", metavar="RUN_DIR", help=f"a run directory holding {HISTORY_FILE}")
-    parser.add_argument("--check", action="store_true", help="exit with status 2 if any expectation failed")
-    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
-    run_dir = Path(args.run_dir)
-    try:
-        events = load_history(run_dir / HISTORY_FILE)
-    except OSError as exc:
-        print(
-            f"finesse-emu report: cannot read {run_dir / HISTORY_FILE}: {exc.strerror or exc}",
-            file=sys.stderr,
-        )
-        return 1
-    if events.malformed:
-        shown = ", ".join(map(str, events.malformed_lines[:10]))
-        more = ", ..." if events.malformed > 10 else ""
-        print(
-            f"finesse-emu report: skipped {events.malformed} malformed lines ({shown}{more})", file=sys.stderr
-        )
-    summary = write_report(run_dir, events)
-    print(render_summary_table(summary), end="")
-    print(f"\nreport: {run_dir / REPORT_HTML}")
-    if args.check and not summary["totals"]["expectations"]["ok"]:
-        return 2
-    return 0
+# ``python -m finesse_emu.runs.report`` and callers from Python: the same as ``finesse-emu report``.
+main = alias("report")

@@ -19,25 +19,19 @@ its verdict is ``finesse-emu check --strict``'s, printed by the same function (:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
 import random
-import sys
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
 
-from emu_base import eventloop
 from emu_base.timers import Timers
 from finesse_emu.deployment.launcher import STATE_FILE
-from finesse_emu.deployment.topology import DEFAULT_NETWORK, check_network
 from finesse_emu.runs.check import INVARIANTS
 from finesse_emu.runs.check.cli import EXIT_CLEAN, judge
 from finesse_emu.runs.check.invariants import (
@@ -54,7 +48,7 @@ from finesse_emu.runs.check.invariants import (
 )
 from finesse_emu.runs.report import HISTORY_FILE
 from finesse_emu.runs.scenario.runner import run_scenario
-from finesse_emu.runs.scenario.spec import ScenarioError, parse
+from finesse_emu.runs.scenario.spec import parse
 
 SEED = Timers()
 MOVES = frozenset({CONVERGE, ONE_NODE, NO_RETURN, FAILOVERS_FINISH})  # desktops leave a node
@@ -365,62 +359,3 @@ def _failed_expectations(report_dir: Path) -> list[str]:
             f"{e.get('name')}: {e.get('detail')}" for e in summary.get("expectations", []) if not e.get("ok")
         ]
     return []
-
-
-def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="finesse-emu chaos-run", description=__doc__.split("\n\n")[0])
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--duration", type=float, default=600, help="seed seconds of faults (default 600)")
-    p.add_argument("--agents", type=int, default=40)
-    p.add_argument(
-        "--ippa",
-        type=int,
-        help="IP Phone Agents among the agents (default a tenth, at least 2: one per node)",
-    )
-    p.add_argument("--time-scale", type=float, default=0.05)
-    p.add_argument("--report-dir", type=Path, default=Path("reports"))
-    p.add_argument("--network", default=DEFAULT_NETWORK)
-    p.add_argument(
-        "--gap",
-        type=float,
-        nargs=2,
-        default=(20.0, 60.0),
-        metavar=("MIN", "MAX"),
-        help="seed seconds between faults (default 20 60)",
-    )
-    p.add_argument("--resources", action="store_true", help="sample CPU, RSS and fds of every process")
-    p.add_argument("--print", action="store_true", help="print the schedule (scenario YAML) and stop")
-    args = p.parse_args(argv)
-    if args.ippa is not None and not 2 <= args.ippa <= args.agents:
-        print("finesse-emu chaos-run: --ippa needs at least 2 phones (one per node), at most --agents",
-              file=sys.stderr)  # fmt: skip
-        return 2
-    spec = schedule(args.seed, args.duration, args.agents, args.time_scale, tuple(args.gap), args.ippa)
-    if args.print:
-        print(yaml.safe_dump(spec, sort_keys=False))
-        return 0
-    try:
-        check_network(args.network)
-        parse(spec)
-    except (ValueError, ScenarioError) as exc:
-        print(f"finesse-emu chaos-run: {exc}", file=sys.stderr)
-        return 2
-    report_dir = args.report_dir / f"chaos-{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-    ok, text = eventloop.run(
-        chaos_run(
-            args.seed,
-            args.duration,
-            args.agents,
-            args.time_scale,
-            report_dir,
-            args.network,
-            tuple(args.gap),
-            args.resources,
-            args.ippa,
-        )
-    )
-    print(text, end="")
-    state = "every invariant held and was exercised" if ok else "FAILED"
-    print(f"{state}; report: {report_dir / 'report.html'}")
-    print(f"(the verdict of: finesse-emu check --strict {report_dir})")
-    return 0 if ok else 1

@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from emu_base import eventloop
 from emu_base.timers import Timers
-from finesse_emu.deployment.topology import DEFAULT_NETWORK, check_network
 from finesse_emu.desktop.swarm import publisher_count, slice_sizes
 from finesse_emu.runs.report import load_history, run_time_scale, to_seed_seconds
 from finesse_emu.runs.report.summary import failover_stats
@@ -143,34 +140,14 @@ def render(result: dict[str, Any], floor: float) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="finesse-emu bench failover", description=__doc__.split("\n\n")[0])
-    p.add_argument("--agents", type=int, default=200, help="desktops, split between the nodes (default 200)")
-    p.add_argument("--gadgets", type=int, default=6)
-    p.add_argument("--gadget-kind", choices=["xml", "jsp"], default="xml")
-    p.add_argument("--rtt-ms", type=float, default=0.0, help="WAN round trip, injected in the desktops")
-    p.add_argument("--time-scale", type=float, default=0.1)
-    p.add_argument("--report-dir", type=Path, default=Path("reports"))
-    p.add_argument("--network", default=DEFAULT_NETWORK)
-    p.add_argument(
-        "--processes",
-        type=int,
-        default=min(2, os.cpu_count() or 1),
-        help="swarm processes, one slice of the desktops each (default: 2, or 1 on one CPU)",
+def bench_failover(args: argparse.Namespace) -> bool:
+    """``finesse-emu bench failover`` (its options in ``args``): True when every desktop failed
+    over; ScenarioError when the bench cannot run."""
+    if args.processes < 1:
+        raise ScenarioError("--processes must be at least 1")
+    sc = parse(
+        scenario(args.agents, args.gadgets, args.gadget_kind, args.rtt_ms, args.time_scale, args.processes)
     )
-    args = p.parse_args(argv)
-    try:
-        check_network(args.network)
-        if args.processes < 1:
-            raise ValueError("--processes must be at least 1")
-        sc = parse(
-            scenario(
-                args.agents, args.gadgets, args.gadget_kind, args.rtt_ms, args.time_scale, args.processes
-            )
-        )
-    except (ValueError, ScenarioError) as exc:
-        print(f"finesse-emu bench failover: {exc}", file=sys.stderr)
-        return 2
     report_dir = args.report_dir / f"bench-failover-{args.agents}-{time.strftime('%Y%m%d-%H%M%S')}"
     ok = eventloop.run(run_scenario(sc, report_dir, network=args.network, quiet=True, resources=True))
     result = measure(report_dir)
@@ -188,4 +165,4 @@ def main(argv: list[str]) -> int:
     if result["desktops_lost"]:
         print(f"LOST: {result['desktops_lost']} of {expected} desktops did not fail over")
     print(f"report: {report_dir / 'report.html'}")
-    return 0 if ok and not result["desktops_lost"] else 1
+    return bool(ok and not result["desktops_lost"])

@@ -1,0 +1,133 @@
+"""``finesse-emu run`` (scenario files, their expectations checked), ``finesse-emu demo`` (the
+publisher killed under a swarm) and ``finesse-emu bench failover`` (failover measured)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+from pathlib import Path
+
+from finesse_emu.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CannotRun, command, fail
+from finesse_emu.cli.options import DEFAULT_NETWORK, network
+
+
+def _run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO", help="scenario files (YAML)")
+    p.add_argument("--time-scale", type=float, help="override the scenario's time_scale")
+    p.add_argument(
+        "--report-dir", type=Path, default=Path("reports"), help="reports go to DIR/<name>-<time>/"
+    )
+    p.add_argument("--attach", type=Path, metavar="RUN_DIR", help="use the deployment of finesse-emu up")
+    p.add_argument(
+        "--network", type=network, default=DEFAULT_NETWORK, help="loopback /24 for the deployment it starts"
+    )
+
+
+@command(
+    "run",
+    "run scenario files and check their expectations: run scenarios/X.yaml",
+    _run_arguments,
+    description="Bring up (or attach to) a deployment, run a swarm, apply each scenario's steps, check "
+    "its expectations, write its report. Exit status 0 when every expectation held, 1 when one failed, "
+    "2 when a scenario cannot run.",
+)
+def run(args: argparse.Namespace) -> int:
+    return run_scenarios(args.scenarios, args.report_dir, args.attach, args.time_scale, args.network)
+
+
+def run_scenarios(
+    paths: list[Path], report_root: Path, attach: Path | None, time_scale: float | None, net: str
+) -> int:
+    from emu_base import eventloop
+    from emu_base.logs import configure_logging
+    from finesse_emu.runs.scenario.runner import run_scenario
+    from finesse_emu.runs.scenario.spec import ScenarioError, load
+
+    try:
+        scenarios = [load(path) for path in paths]
+    except ScenarioError as exc:
+        return fail("run", str(exc))
+    configure_logging("run", "WARNING")
+    failed, broken = [], []
+    for sc in scenarios:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        slug = (sc.path.stem if sc.path else sc.name.replace(" ", "-"))[:60]
+        report_dir = report_root / f"{slug}-{stamp}"
+        print(f"== {sc.name} ({sc.path})", flush=True)
+        try:
+            ok = eventloop.run(
+                run_scenario(
+                    sc,
+                    report_dir,
+                    run_dir=attach,
+                    attach=attach is not None,
+                    time_scale=time_scale,
+                    network=net,
+                )
+            )
+        except (ScenarioError, OSError, RuntimeError) as exc:
+            print(f"finesse-emu run: {sc.name}: {exc}", file=sys.stderr)
+            broken.append(sc.name)
+            continue
+        if not ok:
+            failed.append(sc.name)
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    if failed or broken:
+        print(f"FAILED: {', '.join(failed + broken)}", file=sys.stderr)
+        return EXIT_USAGE if broken else EXIT_FAILED
+    print(f"all {len(scenarios)} scenario(s) passed")
+    return EXIT_OK
+
+
+def _demo_arguments(d: argparse.ArgumentParser) -> None:
+    d.add_argument("--scenario", default="scenarios/publisher-killed.yaml", help="the scenario to run")
+    d.add_argument("--time-scale", type=float, default=None, help="default: the scenario's (0.05)")
+    d.add_argument("--report-dir", default="reports", help="where reports go (default ./reports)")
+    d.add_argument("--network", type=network, default=DEFAULT_NETWORK, help="loopback /24 (default 127.0.10)")
+
+
+@command("demo", "bring everything up, kill the publisher under a swarm, write a report", _demo_arguments)
+def demo(args: argparse.Namespace) -> int:
+    """``make demo``: the whole deployment, a swarm of desktops and phones, the publisher killed."""
+    scenario = Path(args.scenario)
+    if not scenario.exists():
+        return fail("demo", f"{scenario} not found (run it from the repository)")
+    return run_scenarios([scenario], Path(args.report_dir), None, args.time_scale, args.network)
+
+
+def _bench_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    f = sub.add_parser(
+        "failover",
+        help="the publisher killed under a swarm: detection, sign-in and total failover times",
+        description="Kill the publisher under a swarm and measure each desktop's failover (detection, "
+        "sign-in, total) against the floor the timers allow. Exit status 1 when a desktop did not "
+        "fail over.",
+    )
+    f.add_argument("--agents", type=int, default=200, help="desktops, split between the nodes (default 200)")
+    f.add_argument("--gadgets", type=int, default=6, help="gadgets per desktop (default 6)")
+    f.add_argument("--gadget-kind", choices=["xml", "jsp"], default="xml")
+    f.add_argument("--rtt-ms", type=float, default=0.0, help="WAN round trip, injected in the desktops")
+    f.add_argument("--time-scale", type=float, default=0.1, help="timer factor (default 0.1)")
+    f.add_argument("--report-dir", type=Path, default=Path("reports"), help="where reports go")
+    f.add_argument("--network", type=network, default=DEFAULT_NETWORK, help="loopback /24 (default 127.0.10)")
+    f.add_argument(
+        "--processes",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="swarm processes, one slice of the desktops each (default: 2, or 1 on one CPU)",
+    )
+
+
+@command("bench", "bench failover --agents N --gadgets G [--rtt-ms R]: failover measured", _bench_arguments)
+def bench(args: argparse.Namespace) -> int:
+    from finesse_emu.runs.scenario.failover_bench import bench_failover
+
+    try:
+        return EXIT_OK if bench_failover(args) else EXIT_FAILED
+    except ValueError as exc:  # ScenarioError: the bench's scenario cannot run
+        raise CannotRun(str(exc)) from exc

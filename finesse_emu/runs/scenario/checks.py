@@ -1,0 +1,278 @@
+"""The conditions an ``until`` step waits for and the checks an ``expect`` step makes: one class per
+kind, added to :data:`CONDITIONS` or :data:`CHECKS` (docs/scenarios.md lists them).
+
+A kind says whether it holds now, with a detail for the report: ``(ok, detail)``. Times in its
+argument are seed seconds; measured times are divided by the run's time_scale.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+
+from emu_base.admin import auth_headers
+from finesse_emu.deployment.launcher import read_admin_token
+from finesse_emu.runs.scenario.base import Named, Registry
+from finesse_emu.runs.scenario.context import Run
+
+
+class Probe(Named):
+    """A condition or a check. The same class may serve both (``desktops_on``), under two names."""
+
+    def __init__(self, name: str | None = None) -> None:
+        if name is not None:
+            self.name = name
+
+    def parse(self, arg: Any, where: str) -> Any:
+        """The argument as the scenario file gives it, checked before anything starts."""
+        return arg
+
+    async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
+        raise NotImplementedError
+
+
+CONDITIONS: Registry[Probe] = Registry("condition")
+CHECKS: Registry[Probe] = Registry("check")
+
+
+def active_cti(run: Run) -> dict[str, Any] | None:
+    """The deployment's entry of the CTI side the observer last saw active."""
+    state = json.loads((run.run_dir / "deployment.json").read_text())
+    latest = run.observer.latest
+    active = [c for c in state["components"] if c["role"] == "cti" and latest.get(c["name"]) == "active"]
+    return active[0] if active else None
+
+
+def bounds(values: list[float], spec: dict[str, Any], unit: str) -> tuple[bool, str]:
+    problems = []
+    if "count" in spec and len(values) < int(spec["count"]):
+        problems.append(f"{len(values)} values, want at least {spec['count']}")
+    if values and "max" in spec and max(values) > float(spec["max"]):
+        problems.append(f"max {max(values):.2f}{unit} > {spec['max']}{unit}")
+    if values and "min" in spec and min(values) < float(spec["min"]):
+        problems.append(f"min {min(values):.2f}{unit} < {spec['min']}{unit}")
+    if not values and spec.get("count", 1):
+        problems.append("no values")
+    shown = f"n={len(values)}" + (f", max {max(values):.2f}{unit}" if values else "")
+    return not problems, "; ".join(problems) or shown
+
+
+def count(n: int, spec: dict[str, Any], what: str) -> tuple[bool, str]:
+    lo, hi = int(spec.get("min", 0)), spec.get("max")
+    ok = n >= lo and (hi is None or n <= int(hi))
+    return ok, f"{n} {what} (want {lo}..{'' if hi is None else hi})"
+
+
+# -- conditions and checks, in the order the error messages list them -------------------------------
+class AllSignedIn(Probe):
+    """Every desktop the run counts (held ones until opened, closed ones never) is signed in."""
+
+    name = "all_signed_in"
+
+    async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
+        held = {id(c) for c in run.swarm.held} if not run.opened_held else set()
+        clients = [c for c in run.swarm.clients if id(c) not in held and c.agent.id not in run.removed]
+        n, total = sum(1 for c in clients if c.state == "SIGNED_IN"), len(clients)
+        if run.remote is not None:
+            n, total = n + run.remote.signed_in(), total + run.remote.remote_desktops
+        return n == total, f"{n}/{total} signed in"
+
+
+class DesktopsOn(Probe):
+    """``{finesse-a: all|N, ...}``: desktops signed in on each node."""
+
+    name = "desktops_on"
+
+    async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
+        return run.desktops_on(arg)
+
+
+class NodeStatus(Probe):
+    """``{finesse-a: IN_SERVICE, ...}``: each node's SystemInfo status, as the observer last saw it."""
+
+    name = "node_status"
+
+    async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
+        return run.node_status(arg)
+
+
+class IppaState(Probe):
+    """``{node, state, count}``: IP Phone Agents in a state."""
+
+    name = "ippa_state"
+
+    async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
+        return run.ippa_in(arg)
+
+
+class CtiActive(Probe):
+    """``cti-a|cti-b``: that CTI side is the active one."""
+
+    name = "cti_active"
+
+    async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
+        return run.observer.latest.get(str(arg)) == "active", f"roles {run.observer.latest}"
+
+
+class Chat(Probe):
+    """``{agent, sessions, status}``: a desktop's chat status and active chat sessions, now."""
+
+    name = "chat"
+
+    async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
+        client = next((c for c in run.swarm.clients if c.agent.id == str(arg["agent"])), None)
+        if client is None:
+            return False, f"no desktop for agent {arg['agent']}"
+        sessions, status = len(client.chats), client.chat_status
+        ok = sessions == int(arg.get("sessions", sessions)) and status == str(arg.get("status", status))
+        return ok, f"agent {arg['agent']}: {sessions} chat sessions, status {status!r}"
+
+
+class CtiAgent(Probe):
+    """``{agent, state, reason, mrd}``: an agent's state on the active CTI side (its admin API)."""
+
+    name = "cti_agent"
+
+    async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
+        spec = arg
+        c = active_cti(run)
+        if c is None:
+            return False, "no active CTI side"
+        url = f"http://{c['host']}:{c['ports']['admin']}/emu/agents/{spec['agent']}"
+        try:
+            headers = auth_headers(read_admin_token(run.run_dir))
+            async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as resp:
+                agent = await resp.json()
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            return False, f"{c['name']}: {exc}"
+        if "mrd" in spec:  # a non-voice MRD's state instead of the voice state
+            mrd_state = agent.get("mrd_states", {}).get(str(spec["mrd"]))
+            ok = mrd_state == spec.get("state")
+            detail = f"agent {spec['agent']} MRD {spec['mrd']} on {c['name']}: {mrd_state}"
+            return ok, detail if ok else f"{detail}, want {spec.get('state')}"
+        problems = []
+        if "state" in spec and agent.get("state") != spec["state"]:
+            problems.append(f"state {agent.get('state')}, want {spec['state']}")
+        if "reason" in spec and agent.get("reason_code") != spec["reason"]:
+            problems.append(f"reason {agent.get('reason_code')}, want {spec['reason']}")
+        shown = (
+            f"agent {spec['agent']} on {c['name']}: {agent.get('state')} reason {agent.get('reason_code')}"
+        )
+        return not problems, f"{shown}; " + "; ".join(problems) if problems else shown
+
+
+class PeakRequestRate(Probe):
+    """``{node, min, max}``: the node's busiest seed second in this phase (observer samples)."""
+
+    name = "peak_request_rate"
+
+    async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
+        rates = [e["requests_per_second"] for e in run.phase_events("load", arg["node"])]
+        peak = max(rates, default=0.0)
+        ok = peak <= float(arg.get("max", float("inf"))) and peak >= float(arg.get("min", 0))
+        shown = f"{arg.get('min', 0)}..{arg.get('max', '')}"
+        return ok, f"{arg['node']}: peak {peak:.0f} requests/s (want {shown})"
+
+
+class SignedIn(Probe):
+    """``all|N``: desktops signed in on either node."""
+
+    name = "signed_in"
+
+    async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
+        have = sum(1 for c in run.desktops() if c.state == "SIGNED_IN")
+        want = len(run.desktops()) if arg == "all" else int(arg)
+        return have == want, f"{have} desktops signed in, want {want}"
+
+
+class NoneReturnedTo(Probe):
+    """``finesse-a``: no desktop moved back to that node during the run."""
+
+    name = "none_returned_to"
+
+    async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
+        back = [e for e in run.history.of("moved") if e.get("to") == arg]
+        return not back, f"{len(back)} desktops moved to {arg}"
+
+
+class FailoverSeconds(Probe):
+    """``{count, min, max}``: the desktops' failover times in this phase, in seed seconds."""
+
+    name = "failover_seconds"
+
+    async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
+        done = [e["seconds"] / run.scale for e in run.phase_events("failover_done", "desktop")]
+        return bounds(done, arg, " s")
+
+
+class DetectionSeconds(Probe):
+    """``{event, source, min, max}``: seed seconds from the phase's first fault to the first event."""
+
+    name = "detection_seconds"
+
+    async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
+        detected = run.phase_events(arg.get("event", "failover_detected"), arg.get("source", "desktop"))
+        if run.phase_fault_t is None or not detected:
+            return False, "no fault or no detection in this phase"
+        first = (min(e["t"] for e in detected) - run.phase_fault_t) / run.scale
+        return bounds([first], arg, " s")
+
+
+class HttpErrors(Probe):
+    """``{status, min, max}``: HTTP errors the clients saw in this phase."""
+
+    name = "http_errors"
+
+    async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
+        errors = [
+            e for e in run.phase_events("http_error") if "status" not in arg or e["status"] == arg["status"]
+        ]
+        return count(len(errors), arg, f"HTTP {arg.get('status', '')} errors")
+
+
+class SignInFailures(Probe):
+    """``{error, min, max}``: failed sign-ins in this phase (``error``: a part of their message)."""
+
+    name = "sign_in_failures"
+
+    async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
+        fails = [
+            e for e in run.phase_events("sign_in_failed") if arg.get("error", "") in str(e.get("error", ""))
+        ]
+        return count(len(fails), arg, "failed sign-ins")
+
+
+class Events(Probe):
+    """``{event, source, where, min, max}``: history events of this phase."""
+
+    name = "events"
+
+    async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
+        items = [
+            e
+            for e in run.phase_events(arg["event"], arg.get("source"))
+            if all(e.get(k) == v for k, v in (arg.get("where") or {}).items())
+        ]
+        return count(len(items), arg, f"{arg['event']} events")
+
+
+for _condition in (AllSignedIn(), DesktopsOn(), NodeStatus(), IppaState(), CtiActive()):
+    CONDITIONS.add(_condition)
+for _check in (
+    Chat(),
+    CtiAgent(),
+    PeakRequestRate(),
+    SignedIn(),
+    DesktopsOn(),
+    NoneReturnedTo(),
+    FailoverSeconds(),
+    DetectionSeconds(),
+    IppaState("ippa"),
+    NodeStatus(),
+    HttpErrors(),
+    SignInFailures(),
+    Events(),
+):
+    CHECKS.add(_check)

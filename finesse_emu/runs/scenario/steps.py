@@ -1,0 +1,266 @@
+"""The step kinds of a scenario: one class each, parsing its entry of the file and running it,
+added to :data:`STEPS` (docs/scenarios.md, "Steps"; docs/design.md, "Where to add").
+
+A step is a mapping with one kind key (``- wait: 10``); :meth:`StepKind.parse` turns its value
+(and the step's other keys, ``timeout`` for ``until``) into the :class:`~.base.Step`'s arguments
+before anything starts, :meth:`StepKind.run` applies it to a running :class:`~.context.Run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import aiohttp
+
+from emu_base import faults
+from emu_base.admin import auth_headers
+from finesse_emu.deployment import chaos
+from finesse_emu.deployment.launcher import read_admin_token
+from finesse_emu.runs.scenario.base import Named, Registry, ScenarioError, Step, number, require
+from finesse_emu.runs.scenario.checks import CHECKS, CONDITIONS, active_cti
+from finesse_emu.runs.scenario.context import Run
+
+COMPONENTS = ("cti-a", "cti-b", "awdb-a", "awdb-b", "xmpp-a", "xmpp-b", "finesse-a", "finesse-b")
+# "publisher" / "subscriber": the whole server of that node, its web app and its Notification Service.
+ALIASES = {"publisher": ("xmpp-a", "finesse-a"), "subscriber": ("xmpp-b", "finesse-b")}
+INJECT = "inject"
+CLIENT_ACTIONS = ("close", "crash", "back", "refresh", "glitch", "open", "ready", "not_ready", "chat", "away")
+NODES = ("finesse-a", "finesse-b")
+# Waiting for a condition is not a measurement: give slow machines at least this much real time.
+MIN_UNTIL_SECONDS = 20.0
+
+
+class StepKind(Named):
+    """One kind of step: ``name`` is its key in the scenario file."""
+
+    def parse(self, value: Any, raw: dict[str, Any], where: str) -> dict[str, Any]:
+        """The step's arguments from its value (``raw``: the whole step mapping); ScenarioError."""
+        raise NotImplementedError
+
+    async def run(self, run: Run, step: Step) -> None:
+        raise NotImplementedError
+
+
+STEPS: Registry[StepKind] = Registry("step")
+
+
+def fault_actions() -> tuple[str, ...]:
+    """The ``fault`` step's actions: ``finesse-emu chaos``'s verbs (from the fault kinds) and inject."""
+    return (*chaos.actions(), INJECT)
+
+
+def targets(value: Any, where: str) -> tuple[str, ...]:
+    names = value if isinstance(value, list) else [value]
+    out: list[str] = []
+    for name in names:
+        require(isinstance(name, str), where, f"target must be a component name, got {name!r}")
+        if name in ALIASES:
+            out.extend(ALIASES[name])
+        else:
+            require(
+                name in COMPONENTS, where, f"unknown target {name!r}; one of {COMPONENTS + tuple(ALIASES)}"
+            )
+            out.append(name)
+    return tuple(out)
+
+
+class Phase(StepKind):
+    """``phase: NAME``: later checks look at the events from here on."""
+
+    name = "phase"
+
+    def parse(self, value: Any, raw: dict[str, Any], where: str) -> dict[str, Any]:
+        require(isinstance(value, str) and value, where, "phase needs a name")
+        return {"name": value}
+
+    async def run(self, run: Run, step: Step) -> None:
+        run.phase_index = len(run.history.events)
+        run.phase_fault_t = None
+        run.history.append("scenario", "phase", name=step.args["name"])
+
+
+class Wait(StepKind):
+    """``wait: SECONDS`` (seed seconds)."""
+
+    name = "wait"
+
+    def parse(self, value: Any, raw: dict[str, Any], where: str) -> dict[str, Any]:
+        return {"seconds": number(value, where, "wait")}
+
+    async def run(self, run: Run, step: Step) -> None:
+        await asyncio.sleep(step.args["seconds"] * run.scale)
+
+
+class Until(StepKind):
+    """``until: {CONDITION: ARG}`` with ``timeout`` (seed seconds, default 300): a failed
+    expectation when the condition never holds."""
+
+    name = "until"
+
+    def parse(self, value: Any, raw: dict[str, Any], where: str) -> dict[str, Any]:
+        require(isinstance(value, dict) and len(value) == 1, where, "until needs one condition")
+        ((cond, arg),) = value.items()
+        kind = CONDITIONS.get(cond)
+        require(kind is not None, where, f"unknown condition {cond!r}; one of {CONDITIONS.names()}")
+        assert kind is not None
+        timeout = number(raw.get("timeout", 300), where, "timeout", 0.001)
+        return {"condition": cond, "arg": kind.parse(arg, where), "timeout": timeout}
+
+    async def run(self, run: Run, step: Step) -> None:
+        cond, arg = step.args["condition"], step.args["arg"]
+        condition = CONDITIONS[cond]
+        deadline = time.monotonic() + max(step.args["timeout"] * run.scale, MIN_UNTIL_SECONDS)
+        detail = ""
+        while time.monotonic() < deadline:
+            ok, detail = await condition.evaluate(run, arg)
+            if ok:
+                run.history.append("scenario", "until", condition=cond, ok=True)
+                return
+            await asyncio.sleep(max(0.02, 0.2 * run.scale))
+        run.history.append("scenario", "until", condition=cond, ok=False, detail=detail)
+        run.expectation(f"until {cond}", False, f"timed out: {detail}")
+
+
+class Fault(StepKind):
+    """``fault: {action, target, ms, fault}``: a ``finesse-emu chaos`` verb on components, or
+    ``inject`` of any fault kind their control planes accept (emu_base/faults.py)."""
+
+    name = "fault"
+
+    def parse(self, value: Any, raw: dict[str, Any], where: str) -> dict[str, Any]:
+        require(isinstance(value, dict), where, "fault needs action and target")
+        action = value.get("action")
+        actions = fault_actions()
+        require(action in actions, where, f"fault action must be one of {actions}")
+        names = targets(value.get("target"), where)
+        # A verb whose fault takes a number (latency: ms) needs it.
+        for kind in faults.KINDS:
+            if kind.chaos == action and kind.chaos_value is not None:
+                number(value.get(kind.chaos_value), where, kind.chaos_value)
+        body = value.get("fault")
+        if action == INJECT:
+            require(isinstance(body, dict) and "kind" in body, where, "inject needs fault: {kind: ...}")
+            for target in names:
+                component = target.split("-")[0]
+                require(component in faults.COMPONENT_KINDS, where, f"{target} has no fault API")
+                try:
+                    faults.KINDS.validate(body, component)
+                except faults.FaultError as exc:
+                    raise ScenarioError(f"{where}: {target}: {exc}") from exc
+        return {"action": action, "targets": names, "ms": value.get("ms"), "fault": body}
+
+    async def run(self, run: Run, step: Step) -> None:
+        a = step.args
+        for target in a["targets"]:
+            try:
+                if a["action"] == INJECT:
+                    message = await chaos.inject(run.run_dir, target, a["fault"])
+                else:
+                    message = await chaos.chaos(run.run_dir, a["action"], target, a.get("ms"))
+            except chaos.ChaosError as exc:
+                raise ScenarioError(f"{step.where()}: {exc}") from exc
+            event = "heal" if a["action"] in ("start", chaos.HEAL) else "fault"
+            record = run.history.append("scenario", event, target=target, action=a["action"], detail=message)
+            if event == "fault" and run.phase_fault_t is None:
+                run.phase_fault_t = record["t"]
+
+
+class Clients(StepKind):
+    """``clients: {action, count, node, seconds, optional}``: a browser or agent action on desktops."""
+
+    name = "clients"
+
+    def parse(self, value: Any, raw: dict[str, Any], where: str) -> dict[str, Any]:
+        require(isinstance(value, dict), where, "clients needs action, count and node")
+        action = value.get("action")
+        require(action in CLIENT_ACTIONS, where, f"client action must be one of {CLIENT_ACTIONS}")
+        count = int(number(value.get("count", 1), where, "count", 1))
+        node = value.get("node")
+        require(node is None or node in NODES, where, f"node must be one of {NODES}")
+        seconds = number(value.get("seconds", 0), where, "seconds") if action == "glitch" else 0.0
+        args = {"action": action, "count": count, "node": node, "seconds": seconds}
+        # optional: fewer signed-in desktops than count (all failing over, say) skips the step
+        return args | {"optional": bool(value.get("optional", False))}
+
+    async def run(self, run: Run, step: Step) -> None:
+        a = step.args
+        seconds = a["seconds"] * run.scale
+        try:
+            agents = run.swarm.act(a["action"], a["count"], a["node"], seconds=seconds, source="scenario")
+        except ValueError as exc:
+            if a.get("optional"):
+                run.history.append("scenario", "client_action_skipped", action=a["action"], reason=str(exc))
+                return
+            raise ScenarioError(f"{step.where()}: {exc}") from exc
+        if a["action"] == "open":
+            run.opened_held = True
+        elif a["action"] in ("close", "back", "crash"):
+            run.removed.update(agents)
+
+
+class Call(StepKind):
+    """``call: {agent, answer_after, talk_time}``: a call offered to an agent on the active CTI
+    side, answered and ended by the PG itself."""
+
+    name = "call"
+
+    def parse(self, value: Any, raw: dict[str, Any], where: str) -> dict[str, Any]:
+        require(
+            isinstance(value, dict) and isinstance(value.get("agent"), str), where, "call needs agent: ID"
+        )
+        answer = number(value.get("answer_after", 1), where, "answer_after")
+        talk = number(value.get("talk_time", 60), where, "talk_time")
+        return {"agent": value["agent"], "answer_after": answer, "talk_time": talk}
+
+    async def run(self, run: Run, step: Step) -> None:
+        a = step.args
+        c = active_cti(run)
+        if c is None:
+            raise ScenarioError(f"{step.where()}: no active CTI side")
+        body = {"agent_id": a["agent"], "answer_after": a["answer_after"], "talk_time": a["talk_time"]}
+        url = f"http://{c['host']}:{c['ports']['admin']}/emu/calls"
+        try:
+            headers = auth_headers(read_admin_token(run.run_dir))  # the deployment's control-plane token
+        except ValueError as exc:
+            raise ScenarioError(f"{step.where()}: {exc}") from exc
+        async with aiohttp.ClientSession() as http, http.post(url, json=body, headers=headers) as resp:
+            answer = await resp.json()
+            if resp.status not in (200, 201):
+                raise ScenarioError(f"{step.where()}: {c['name']} refused the call: {answer}")
+        run.history.append("scenario", "call", agent=a["agent"], talk_time=a["talk_time"], cti=c["name"])
+
+
+class Expect(StepKind):
+    """``expect: {name, CHECK: ARG, ...}``: each check is one expectation of the run."""
+
+    name = "expect"
+
+    def parse(self, value: Any, raw: dict[str, Any], where: str) -> dict[str, Any]:
+        require(isinstance(value, dict) and value.get("name"), where, "expect needs a name and checks")
+        checks = {k: v for k, v in value.items() if k != "name"}
+        require(checks, where, "expect needs at least one check")
+        bad = set(checks) - set(CHECKS.names())
+        require(not bad, where, f"unknown checks {sorted(bad)}; known: {CHECKS.names()}")
+        return {"name": value["name"], "checks": {k: CHECKS[k].parse(v, where) for k, v in checks.items()}}
+
+    async def run(self, run: Run, step: Step) -> None:
+        for name, arg in step.args["checks"].items():
+            ok, detail = await CHECKS[name].evaluate(run, arg)
+            run.expectation(f"{step.args['name']}: {name}", ok, detail)
+
+
+for _step in (Phase(), Wait(), Until(), Fault(), Clients(), Call(), Expect()):
+    STEPS.add(_step)
+
+
+def parse_step(raw: Any, index: int, scenario: str) -> Step:
+    """One entry of a scenario's ``steps``: a mapping with exactly one step kind's key."""
+    where = f"{scenario}: step {index + 1}"
+    require(isinstance(raw, dict) and len(raw) >= 1, where, "a step is a mapping with one kind key")
+    kinds = [k for k in STEPS.names() if k in raw]
+    names = "/".join(STEPS.names())
+    require(len(kinds) == 1, where, f"exactly one of {names}, got {sorted(raw)}")
+    kind = kinds[0]
+    return Step(kind, STEPS[kind].parse(raw[kind], raw, where), index)

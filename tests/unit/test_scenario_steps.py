@@ -1,0 +1,112 @@
+"""Scenario step, condition and check kinds are one class each (runs/scenario/steps.py, checks.py):
+a class added to the registry is parsed and run with nothing else to change, and every example
+under scenarios/ still parses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from finesse_emu.runs.scenario import checks, steps
+from finesse_emu.runs.scenario.base import ScenarioError, Step, number
+from finesse_emu.runs.scenario.spec import load, parse
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Mark(steps.StepKind):
+    """``mark: TEXT``: a line in the history (a test step)."""
+
+    name = "mark"
+
+    def parse(self, value: Any, raw: dict[str, Any], where: str) -> dict[str, Any]:
+        if not isinstance(value, str):
+            raise ScenarioError(f"{where}: mark needs a text")
+        return {"text": value}
+
+    async def run(self, run: Any, step: Step) -> None:
+        run.history.append("scenario", "mark", text=step.args["text"])
+
+
+class AtLeast(checks.Probe):
+    """``at_least: N``: a check comparing its number with 3 (a test check)."""
+
+    name = "at_least"
+
+    def parse(self, arg: Any, where: str) -> Any:
+        return number(arg, where, "at_least")
+
+    async def evaluate(self, run: Any, arg: Any) -> tuple[bool, str]:
+        return arg <= 3, f"{arg} <= 3"
+
+
+def scenario(*step_list: dict[str, Any]) -> dict[str, Any]:
+    return {"name": "t", "deployment": {"agents": 2}, "steps": list(step_list)}
+
+
+class FakeHistory:
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def append(self, source: str, event: str, **fields: Any) -> dict[str, Any]:
+        record = {"t": float(len(self.events)), "source": source, "event": event, **fields}
+        self.events.append(record)
+        return record
+
+
+class FakeRun:
+    """What the steps here touch of context.Run: the history and the expectations."""
+
+    def __init__(self) -> None:
+        self.history = FakeHistory()
+        self.outcomes: list[tuple[str, bool, str]] = []
+
+    def expectation(self, name: str, ok: bool, detail: str) -> None:
+        self.outcomes.append((name, ok, detail))
+
+
+async def test_a_new_step_and_check_are_one_class_each() -> None:
+    with pytest.raises(ScenarioError, match="exactly one of phase/wait/until/fault/clients/call/expect"):
+        parse(scenario({"mark": "here"}))
+    steps.STEPS.add(Mark())
+    checks.CHECKS.add(AtLeast())
+    try:
+        sc = parse(scenario({"mark": "here"}, {"expect": {"name": "small", "at_least": 2}}))
+        assert [s.kind for s in sc.steps] == ["mark", "expect"]
+        with pytest.raises(ScenarioError, match="step 1: mark needs a text"):
+            parse(scenario({"mark": 5}))
+        with pytest.raises(ScenarioError, match="at_least must be a number"):
+            parse(scenario({"expect": {"name": "x", "at_least": "many"}}))
+        run = FakeRun()
+        for step in sc.steps:
+            await steps.STEPS[step.kind].run(run, step)  # type: ignore[arg-type]
+        assert run.history.events[0]["event"] == "mark" and run.history.events[0]["text"] == "here"
+        assert run.outcomes == [("small: at_least", True, "2.0 <= 3")]
+    finally:
+        steps.STEPS.remove("mark")
+        checks.CHECKS.remove("at_least")
+    with pytest.raises(ScenarioError, match="unknown checks"):
+        parse(scenario({"expect": {"name": "x", "at_least": 2}}))
+
+
+def test_the_registries_keep_the_file_format() -> None:
+    assert steps.STEPS.names() == ("phase", "wait", "until", "fault", "clients", "call", "expect")
+    assert checks.CONDITIONS.names() == (
+        "all_signed_in",
+        "desktops_on",
+        "node_status",
+        "ippa_state",
+        "cti_active",
+    )
+    assert "ippa" in checks.CHECKS and "cti_agent" in checks.CHECKS and len(checks.CHECKS.names()) == 13
+    sc = parse(scenario({"until": {"cti_active": "cti-b"}, "timeout": 5}, {"wait": 1}))
+    assert sc.steps[0].args == {"condition": "cti_active", "arg": "cti-b", "timeout": 5.0}
+    with pytest.raises(ScenarioError, match="unknown condition 'nope'"):
+        parse(scenario({"until": {"nope": 1}}))
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_example_parses(path: Path) -> None:
+    assert load(path).steps
