@@ -146,7 +146,7 @@ def test_killed_active_side_link_alternates_until_side_b_takes_over_with_agent_s
     refused = "connect failed: connection refused"
     # B first (the other side), then strictly alternating, one pause apart, until B listens.
     assert failed == [(k * PAUSE, "BA"[(k - 1) % 2], refused) for k in range(1, len(failed) + 1)]
-    assert failed[-1][1] == "A"  # B was tried last before it took over
+    assert failed[-1][1] == "A"  # the attempt after the last refusal (on A) is B, which opens
     up_at, up = pair.timed(LinkUp)[-1]
     assert up.side == "B"
     # B listens from the takeover on; the link tries B every other pause.
