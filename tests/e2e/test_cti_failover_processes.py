@@ -17,6 +17,7 @@ from emu_base.timers import Timers
 from finesse_emu.server.cti import CtiClient, CtiLinkConfig, LinkDown, LinkUp
 from ged188 import AgentState, Message, MessageType, Tag, make
 from tests.e2e.conftest import HOST, SCALE, CtiPair
+from tests.helpers import eventually
 
 M = MessageType
 pytestmark = pytest.mark.e2e
@@ -37,6 +38,15 @@ async def set_state(client: CtiClient, agent: str, state: AgentState, reason: in
     assert reply.type == M.SET_AGENT_STATE_CONF
 
 
+async def agents_on(pair: CtiPair, side: str, state: str) -> list[str]:
+    """The ids of the agents in ``state`` on one side, from its admin API."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://{HOST}:{pair.admin[side]}/emu/agents?state={state}") as resp,
+    ):
+        return [a["id"] for a in (await resp.json())["agents"]]
+
+
 async def query(client: CtiClient, agent: str) -> Message:
     return await client.request(make(M.QUERY_AGENT_STATE_REQ, [(Tag.AGENT_ID, agent)], MRDID=1), timeout=5)
 
@@ -52,14 +62,12 @@ async def test_kill_9_side_a_link_ends_on_side_b_with_agent_states(cti_pair: Cti
     await set_state(client, "1001", AgentState.LOGIN, ext="2001")
     await set_state(client, "1001", AgentState.NOT_READY, reason=12)
     await set_state(client, "1002", AgentState.LOGIN, ext="2002")
-    async with aiohttp.ClientSession() as http:
-        for _ in range(200):  # the idle side has the agents once replication caught up
-            async with http.get(f"http://{HOST}:{cti_pair.admin['B']}/emu/agents?state=AVAILABLE") as resp:
-                if [a["id"] for a in (await resp.json())["agents"]] == ["1000"]:
-                    break
-            await asyncio.sleep(0.02)
-        else:
-            pytest.fail("side B never received the agent states")
+    # The idle side has the agents once replication caught up.
+    await eventually(
+        lambda: agents_on(cti_pair, "B", "AVAILABLE"),
+        "1000 AVAILABLE on side B",
+        until=lambda ids: ids == ["1000"],
+    )
 
     cti_pair.procs["A"].kill()  # SIGKILL: no CLOSE, no FAILURE_EVENT
     async with asyncio.timeout(15):
@@ -105,14 +113,21 @@ async def test_deactivate_over_the_admin_api_moves_the_link(cti_pair: CtiPair) -
     await client.start()
     assert await client.wait_in_service(10)
     await set_state(client, "1004", AgentState.LOGIN, ext="2004")
-    await asyncio.sleep(0.1)
+    await eventually(
+        lambda: agents_on(cti_pair, "B", "NOT_READY"),
+        "1004 replicated to side B",
+        until=lambda ids: "1004" in ids,
+    )
     async with aiohttp.ClientSession() as http:
         url = f"http://{HOST}:{cti_pair.admin['A']}/emu/faults"
         async with http.post(url, json={"kind": "deactivate"}) as resp:
             assert resp.status == 201
     await cti_pair.health("B", "active")
-    async with asyncio.timeout(10):
-        while client.active_side != "B" or not client.in_service:
-            await asyncio.sleep(0.02)
+    await eventually(
+        lambda: (client.active_side, client.in_service),
+        "the link in service on side B",
+        until=lambda seen: seen == ("B", True),
+        within=10.0,
+    )
     assert (await query(client, "1004"))["AgentState"] == AgentState.NOT_READY
     await client.close()

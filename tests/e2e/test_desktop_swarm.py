@@ -18,6 +18,7 @@ from emu_base.history import History
 from emu_base.timers import Timers
 from finesse_emu.desktop.swarm import Swarm, SwarmConfig, directory_agents, endpoints_from_deployment
 from tests.e2e.test_launcher import emu, status
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
 SCALE = 0.05
@@ -82,11 +83,16 @@ async def test_publisher_killed_under_200_desktops(tmp_path: Path) -> None:
         for target in ("xmpp-a", "finesse-a"):
             done = await asyncio.to_thread(emu, "chaos", "start", target, "--run-dir", str(run_dir))
             assert done.returncode == 0, done.stderr
-        async with asyncio.timeout(60):
-            while await node_state(run_dir, "finesse-a") != "IN_SERVICE":
-                await asyncio.sleep(0.2)
+        await eventually(
+            lambda: node_state(run_dir, "finesse-a"),
+            "finesse-a IN_SERVICE again",
+            until=lambda state: state == "IN_SERVICE",
+            within=60,
+            every=0.2,
+        )
         await swarm.wait(lambda s: all(c.state == "SIGN_IN_SCREEN" for c in pub_phones), timeout=30)
-        await asyncio.sleep(5 * timers.desktop_systeminfo_poll)  # five desktop polls later
+        # A window in which nothing may move back: five desktop polls.
+        await asyncio.sleep(5 * timers.desktop_systeminfo_poll)
         assert swarm.signed_in("finesse-a") == 0 and swarm.signed_in("finesse-b") == AGENTS - IPPA
         assert not [e for e in history.of("moved") if e["to"] == "finesse-a"]
         assert {c.node for c in pub_phones} == {"finesse-a"}
@@ -117,18 +123,23 @@ async def test_swarm_cli_metrics_and_chaos_on_desktops(tmp_path: Path) -> None:
         "--history", str(history), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        async with asyncio.timeout(60):
-            while not (run_dir / "swarm.json").exists():
-                await asyncio.sleep(0.1)
+        await eventually((run_dir / "swarm.json").exists, "swarm.json written", within=60, every=0.1)
         control = json.loads((run_dir / "swarm.json").read_text())["control"]
         async with aiohttp.ClientSession() as http:
-            async with asyncio.timeout(60):
-                while True:
-                    async with http.get(f"http://{control}/metrics") as resp:
-                        text = await resp.text()
-                    if 'finesse_emu_clients{kind="desktop",node="finesse-a",state="SIGNED_IN"} 6.0' in text:
-                        break
-                    await asyncio.sleep(0.2)
+
+            async def metrics() -> str:
+                async with http.get(f"http://{control}/metrics") as resp:
+                    return await resp.text()
+
+            await eventually(
+                metrics,
+                "6 desktops SIGNED_IN on finesse-a in the swarm's metrics",
+                until=lambda text: (
+                    'finesse_emu_clients{kind="desktop",node="finesse-a",state="SIGNED_IN"} 6.0' in text
+                ),
+                within=60,
+                every=0.2,
+            )
         crash = await asyncio.to_thread(
             emu,
             "chaos",

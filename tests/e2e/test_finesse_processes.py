@@ -19,6 +19,7 @@ from emu_base.procs import Proc, cti_stub_argv, free_port, wait_health
 from finesse_emu.desktop.xmpp import AgentXmpp, PubsubEvent
 from finesse_emu.xmpp.prosody import agent_accounts
 from tests.conftest import ProsodyFactory
+from tests.helpers import eventually
 
 HOST = "127.0.0.1"
 SCALE = 0.05
@@ -94,9 +95,13 @@ async def test_kill_9_cti_side_a_under_a_finesse_node(
             await agent.connect(wait_finesse=True)
             # The node subscribes the agent to its nodes (subscribe-other): wait until SystemInfo's is
             # there, the event this test waits for after the kill.
-            async with asyncio.timeout(10):
-                while (f"{API}/SystemInfo", "subscribed") not in await agent.subscriptions():
-                    await asyncio.sleep(0.05)
+            await eventually(
+                agent.subscriptions,
+                "1002 subscribed to SystemInfo",
+                until=lambda subs: (f"{API}/SystemInfo", "subscribed") in subs,
+                within=10.0,
+                every=0.05,
+            )
             body = "<User><state>LOGIN</state><extension>2002</extension></User>"
             hdrs = {**auth("1002"), "Content-Type": "application/xml", "requestId": "e2e-1"}
             async with http.put(f"{base}/User/1002", data=body, headers=hdrs) as resp:

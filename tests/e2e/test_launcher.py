@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 
 from emu_base.procs import pid_alive, run_cli
+from tests.helpers import eventually_blocking
 
 pytestmark = pytest.mark.e2e
 NAMES = ["awdb-a", "awdb-b", "cti-a", "cti-b", "xmpp-a", "xmpp-b", "finesse-a", "finesse-b"]
+NODES = ("finesse-a", "finesse-b")
 
 
 def emu(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -49,24 +51,28 @@ def test_up_status_kill_and_down(tmp_path: Path) -> None:
         assert report["sample_agents"][0] == {"id": "1000", "login": "agent0001", "password": "pass1000",
                                               "extension": "2000"}  # fmt: skip
         os.kill(comps["cti-a"]["pid"], signal.SIGKILL)  # a killed container stays dead
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            comps = {c["name"]: c for c in status(run_dir)["components"]}
-            nodes = [comps[n] for n in ("finesse-a", "finesse-b")]
-            if all(n["state"] == "IN_SERVICE" and n["cti_side"] == "B" for n in nodes):
-                break
-            time.sleep(0.2)
+        comps = eventually_blocking(
+            lambda: {c["name"]: c for c in status(run_dir)["components"]},
+            "both nodes IN_SERVICE on CTI side B",
+            until=lambda seen: all(
+                seen[n]["state"] == "IN_SERVICE" and seen[n]["cti_side"] == "B" for n in NODES
+            ),
+            within=30,
+            every=0.2,
+        )
         assert comps["cti-a"]["state"] == "down" and comps["cti-b"]["state"] == "active"
-        assert all(n["state"] == "IN_SERVICE" and n["cti_side"] == "B" for n in nodes), nodes
         # chaos: a killed component is restored with its own command line and comes back idle.
         assert emu("chaos", "kill", "cti-a", "--run-dir", str(run_dir)).returncode == 2  # already down
         started = emu("chaos", "start", "cti-a", "--run-dir", str(run_dir))
         assert started.returncode == 0, started.stderr
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and comps["cti-a"]["state"] != "idle":
-            comps = {c["name"]: c for c in status(run_dir)["components"]}
-            time.sleep(0.2)
-        assert comps["cti-a"]["state"] == "idle" and comps["cti-b"]["state"] == "active"
+        comps = eventually_blocking(
+            lambda: {c["name"]: c for c in status(run_dir)["components"]},
+            "the restarted cti-a idle",
+            until=lambda seen: seen["cti-a"]["state"] == "idle",
+            within=20,
+            every=0.2,
+        )
+        assert comps["cti-b"]["state"] == "active"
         pids.append(comps["cti-a"]["pid"])
         hang = emu("chaos", "hang", "awdb-a", "--run-dir", str(run_dir))
         assert hang.returncode == 0 and "hang" in hang.stdout
@@ -78,8 +84,11 @@ def test_up_status_kill_and_down(tmp_path: Path) -> None:
     finally:
         down = emu("down", "--run-dir", str(run_dir))
     assert down.returncode == 0, down.stderr
-    time.sleep(0.5)
-    assert not [pid for pid in pids if pid_alive(pid)], "processes left behind"
+    eventually_blocking(
+        lambda: [pid for pid in pids if pid_alive(pid)],
+        "no process left behind",
+        until=lambda alive: alive == [],
+    )
     assert emu("status", "--run-dir", str(run_dir)).returncode == 2  # no deployment: cannot run
 
 

@@ -15,7 +15,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ import pytest
 
 from emu_base.admin import INSECURE_ENV, TOKEN_ENV
 from emu_base.procs import run_cli
+from tests.helpers import eventually_blocking
 
 pytestmark = pytest.mark.e2e
 NETWORK = "127.0.51"
@@ -85,15 +85,6 @@ def call(
             return resp.status, dict(resp.headers), resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers), exc.read()
-
-
-def wait(predicate: Any, timeout: float = 30, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out: {what}")
 
 
 def up(run_dir: Path, network: str, *extra: str, env: dict[str, str] | None = None) -> None:
@@ -179,10 +170,20 @@ def test_chaos_finds_the_token(run_dir: Path) -> None:
     ]:
         done = emu("chaos", *action, "--run-dir", str(run_dir), env=other)
         assert done.returncode == 0 and want in done.stdout, (action, done.stdout, done.stderr)
-    wait(lambda: status_of(run_dir, "finesse-b") == "OUT_OF_SERVICE", what="finesse-b down")
+    eventually_blocking(
+        lambda: status_of(run_dir, "finesse-b"),
+        "finesse-b down",
+        until=lambda s: s == "OUT_OF_SERVICE",
+        within=30,
+    )
     done = emu("chaos", "heal", "finesse-b", "--run-dir", str(run_dir))
     assert done.returncode == 0 and "1 fault(s) cleared" in done.stdout, done.stderr
-    wait(lambda: status_of(run_dir, "finesse-b") == "IN_SERVICE", what="finesse-b back")
+    eventually_blocking(
+        lambda: status_of(run_dir, "finesse-b"),
+        "finesse-b back",
+        until=lambda s: s == "IN_SERVICE",
+        within=30,
+    )
 
 
 def test_a_restarted_component_keeps_the_token(run_dir: Path) -> None:
@@ -195,13 +196,13 @@ def test_a_restarted_component_keeps_the_token(run_dir: Path) -> None:
     assert started.returncode == 0, started.stderr
     base = f"http://{ADMIN['awdb-b'][0]}:{ADMIN['awdb-b'][1]}"
 
-    def up_again() -> bool:
-        try:
-            return call("GET", f"{base}/emu/health", timeout=1)[0] == 200
-        except OSError:
-            return False
-
-    wait(up_again, what="awdb-b restarted")
+    eventually_blocking(
+        lambda: call("GET", f"{base}/emu/health", timeout=1)[0],
+        "awdb-b restarted",
+        until=lambda code: code == 200,
+        within=30,
+        retry=(OSError,),
+    )
     assert call("POST", f"{base}/emu/faults", None, {"kind": "hang"})[0] == 401
     assert call("POST", f"{base}/emu/faults", "x", {"kind": "hang"})[0] == 401
     assert call("POST", f"{base}/emu/faults", token, {"kind": "slow", "ms": 1})[0] == 201
@@ -224,14 +225,15 @@ def test_the_swarm_control_needs_the_deployments_token(run_dir: Path) -> None:
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env_without_token(),
     )  # fmt: skip
     try:
-        wait((run_dir / "swarm.json").exists, what="swarm.json")
+        eventually_blocking((run_dir / "swarm.json").exists, "swarm.json written", within=30)
         control = json.loads((run_dir / "swarm.json").read_text())["control"]
         assert control.startswith("127.0.0.1:")  # loopback only
         base = f"http://{control}"
-        wait(
-            lambda: signed_in(call("GET", f"{base}/metrics")[2].decode()) == int(AGENTS),
-            timeout=60,
-            what="every desktop signed in",
+        eventually_blocking(
+            lambda: signed_in(call("GET", f"{base}/metrics")[2].decode()),
+            "every desktop signed in",
+            until=lambda n: n == int(AGENTS),
+            within=60,
         )
         body = {"action": "refresh", "agent": "1000"}
         for given in (None, "wrong-token"):

@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from emu_base.procs import pid_alive, run_cli
+from tests.helpers import eventually_blocking
 
 pytestmark = pytest.mark.e2e
 NETWORK = "127.0.26"
@@ -53,15 +52,6 @@ def zombies(parent: int) -> list[int]:
     return [pid for pid, state in children(parent).items() if state == "Z"]
 
 
-def poll(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 def test_killed_components_are_reaped_and_a_restarted_one_is_still_stopped(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     args = ("--run-dir", str(run_dir))
@@ -80,8 +70,10 @@ def test_killed_components_are_reaped_and_a_restarted_one_is_still_stopped(tmp_p
             done = emu("chaos", "kill", name, *args)
             assert done.returncode == 0, done.stderr
         gone = {pids[name] for name in killed}
-        assert poll(lambda: not zombies(launcher) and not gone & set(children(launcher)), 5.0), (
-            f"zombies under the launcher {launcher}: {zombies(launcher)}"
+        eventually_blocking(
+            lambda: (zombies(launcher), sorted(gone & set(children(launcher)))),
+            f"the killed components reaped by the launcher {launcher} (zombies, killed still children)",
+            until=lambda seen: seen == ([], []),
         )
         assert pid_alive(launcher) and all(pid_alive(pids[n]) for n in pids if n not in killed)
         assert {c["name"]: c["state"] for c in status(run_dir)["components"]}["cti-b"] == "down"
@@ -90,17 +82,24 @@ def test_killed_components_are_reaped_and_a_restarted_one_is_still_stopped(tmp_p
         assert started.returncode == 0, started.stderr
         restarted = {c["name"]: c["pid"] for c in status(run_dir)["components"]}["cti-b"]
         assert restarted not in children(launcher) and pid_alive(restarted)
-        assert poll(
-            lambda: {c["name"]: c["state"] for c in status(run_dir)["components"]}["cti-b"] == "idle", 20
+        eventually_blocking(
+            lambda: {c["name"]: c["state"] for c in status(run_dir)["components"]}["cti-b"],
+            "the restarted cti-b idle",
+            until=lambda state: state == "idle",
+            within=20,
         )
         # The launcher lost nothing: killed again, the restarted side is not the launcher's zombie either.
         assert emu("chaos", "kill", "awdb-a", *args).returncode == 0
-        assert poll(lambda: not zombies(launcher), 5.0), zombies(launcher)
+        eventually_blocking(
+            lambda: zombies(launcher), "no zombie under the launcher", until=lambda z: z == []
+        )
     finally:
         down = emu("down", *args)
     assert down.returncode == 0, down.stderr
-    assert poll(lambda: not any(pid_alive(p) for p in [*pids.values(), restarted, launcher]), 5.0), (
-        "processes left behind"
+    eventually_blocking(
+        lambda: [p for p in [*pids.values(), restarted, launcher] if pid_alive(p)],
+        "every process gone after down (alive shown)",
+        until=lambda alive: alive == [],
     )
     again = emu("down", *args)
     assert again.returncode == 0, again.stderr

@@ -13,7 +13,6 @@ import json
 import socket
 import ssl
 import stat
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ import yaml
 from emu_base.procs import Proc, free_port, run_cli
 from finesse_emu.deployment.launcher import Deployment, write_secrets
 from finesse_emu.deployment.topology import FINESSE_HTTPS_PORT
+from tests.helpers import eventually_blocking
 
 pytestmark = pytest.mark.e2e
 NETWORK = "127.0.25"
@@ -122,10 +122,12 @@ def test_a_node_started_alone_makes_its_ca_and_logs_where_it_is(tmp_path: Path) 
     )  # fmt: skip
     proc = Proc("finesse-a", ["-m", "finesse_emu.server", "--config", str(config)], tmp_path / "node.log")
     try:
-        deadline = time.monotonic() + 30
-        while not any('"finesse_started"' in line for line in proc.log_lines()):
-            assert proc.popen.poll() is None and time.monotonic() < deadline, "\n".join(proc.log_lines())
-            time.sleep(0.05)
+
+        def started() -> bool:
+            assert proc.popen.poll() is None, "\n".join(proc.log_lines())  # exited: fail at once
+            return any('"finesse_started"' in line for line in proc.log_lines())
+
+        eventually_blocking(started, "the node logs finesse_started", within=30)
         logged = [json.loads(line) for line in proc.log_lines() if '"finesse_tls_ca"' in line]
         assert len(logged) == 1, proc.log_lines()
         ca_file = tmp_path / "run" / "ca.crt"

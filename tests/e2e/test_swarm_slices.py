@@ -13,6 +13,7 @@ import pytest
 
 from emu_base.procs import run_cli
 from tests.e2e.test_launcher import emu
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
 AGENTS, SLICES = 30, 3
@@ -58,15 +59,23 @@ async def test_three_slices_one_run(tmp_path: Path) -> None:
         for i in range(SLICES)
     ]
     try:
-        async with asyncio.timeout(90):
-            while sum(1 for h in histories for e in events(h) if e["event"] == "signed_in") < AGENTS:
-                await asyncio.sleep(0.2)
+        await eventually(
+            lambda: sum(1 for h in histories for e in events(h) if e["event"] == "signed_in"),
+            f"{AGENTS} signed_in lines in the slices' histories",
+            until=lambda n: n >= AGENTS,
+            within=90,
+            every=0.2,
+        )
         for target in ("xmpp-a", "finesse-a"):
             done = await asyncio.to_thread(emu, "chaos", "kill", target, "--run-dir", str(run_dir))
             assert done.returncode == 0, done.stderr
-        async with asyncio.timeout(90):
-            while sum(1 for h in histories for e in events(h) if e["event"] == "failover_done") < AGENTS // 2:
-                await asyncio.sleep(0.2)
+        await eventually(
+            lambda: sum(1 for h in histories for e in events(h) if e["event"] == "failover_done"),
+            f"{AGENTS // 2} failover_done lines in the slices' histories",
+            until=lambda n: n >= AGENTS // 2,
+            within=90,
+            every=0.2,
+        )
     finally:
         for proc in procs:
             proc.terminate()

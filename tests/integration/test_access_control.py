@@ -7,7 +7,6 @@ router, so a new route is tried without anyone remembering to add it.)"""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 
@@ -125,15 +124,11 @@ async def ringing_dialog(dep: Deployment, agent: str) -> str:
     sign_in = f"<User><state>LOGIN</state><extension>{2000 + int(agent) - 1000}</extension></User>"
     assert (await dep.call("PUT", f"/User/{agent}", user=agent, body=sign_in))[0] == 202
     assert (await dep.call("PUT", f"/User/{agent}", user=agent, body=BODIES["User"]))[0] == 202
-    async with asyncio.timeout(3):
-        while dep.node.model.user(agent).state != "READY":
-            await asyncio.sleep(0.01)
+    await dep.wait_user_state(agent, "READY")
     call = {"agent_id": agent, "ani": "5550001", "dnis": "8001"}
     async with dep.http.post(f"http://{HOST}:{dep.a.admin_port}/emu/calls", json=call) as resp:
         call_id = str((await resp.json())["call_id"])
-    async with asyncio.timeout(3):
-        while call_id not in dep.node.model.dialogs:
-            await asyncio.sleep(0.01)
+    await dep.wait_dialog(call_id)
     return call_id
 
 

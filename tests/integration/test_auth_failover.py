@@ -20,6 +20,7 @@ from awdb_stub.server import AwdbServer, ServerConfig
 from emu_base.directory import generate
 from emu_base.timers import Timers
 from finesse_emu.server.auth import Authenticator, AuthError, AuthReason, AwdbClient
+from tests.helpers import eventually
 
 HOST = "127.0.0.1"
 TIMEOUT = 0.3  # the per-request AWDB timeout in these tests
@@ -106,18 +107,33 @@ async def test_hanging_primary_times_out_once_then_the_retry_succeeds(pair: Pair
 
 async def test_cache_holds_with_both_awdbs_down_and_expires(pair: Pair) -> None:
     short = Pair(pair.a, pair.b, cache_seconds=0.5)
+    loop = asyncio.get_running_loop()
     try:
         await short.auth.authenticate("1007", "pass1007")
+        cached_at = loop.time()
         await short.fault(pair.a, "refuse")
         await short.fault(pair.b, "refuse")
         assert (await short.auth.authenticate("agent0008", "pass1007")).id == "1007"  # cached, by login too
         with pytest.raises(AuthError) as err:  # never cached, AWDBs down
             await short.auth.authenticate("1008", "pass1008")
         assert err.value.reason is AuthReason.AWDB_UNAVAILABLE
-        await asyncio.sleep(0.55)
-        with pytest.raises(AuthError) as err:
-            await short.auth.authenticate("1007", "pass1007")
-        assert err.value.reason is AuthReason.AWDB_UNAVAILABLE
+
+        async def outcome() -> str | AuthReason:
+            try:
+                return (await short.auth.authenticate("1007", "pass1007")).id
+            except AuthError as exc:
+                return exc.reason
+
+        # Served from the cache until it expires (a hit does not extend it), then refused.
+        reason = await eventually(
+            outcome,
+            "the cached entry of 1007 expired",
+            until=lambda seen: seen != "1007",
+            within=2.0,
+            every=0.05,
+        )
+        assert reason is AuthReason.AWDB_UNAVAILABLE
+        assert loop.time() - cached_at >= 0.5
     finally:
         await short.client.close()
 

@@ -20,6 +20,7 @@ from awdb_stub.server import API, AwdbServer, ServerConfig
 from emu_base.awdb_login import AwdbLogin, basic_header
 from emu_base.directory import generate
 from finesse_emu.server.auth.awdb_client import AwdbClient, AwdbUnavailable, BadCredentials
+from tests.helpers import eventually
 
 HOST = "127.0.0.1"
 PASSWORD = "tRQ1s-awdb-login-password"
@@ -99,12 +100,6 @@ async def admin(
 
 async def authenticate(srv: AwdbServer, user: str, password: str, **kw: Any) -> tuple[int, Any]:
     return await api(srv, "POST", "/authenticate", {"user": user, "password": password}, **kw)
-
-
-async def wait_for(predicate: Any, timeout: float = 3.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 async def test_every_route(stub: AwdbServer) -> None:
@@ -259,7 +254,7 @@ async def test_hang_fault_times_out_clients_until_removed(stub: AwdbServer) -> N
     status, health = await admin(stub, "GET", "/emu/health")  # the admin port is not affected
     assert status == 200 and health["state"] == "hanging" and health["listening"] is True
     waiting = asyncio.create_task(authenticate(stub, "1004", "pass1004"))
-    await wait_for(lambda: stub.held == 1)
+    await eventually(lambda: stub.held, "the request held by the hang", until=lambda held: held == 1)
     assert not waiting.done()
     assert (await admin(stub, "DELETE", f"/emu/faults/{fault['id']}"))[0] == 200
     status, body = await waiting  # a held request is answered once the AWDB recovers
@@ -327,7 +322,7 @@ async def test_stop_does_not_wait_for_requests_held_by_a_hang() -> None:
     srv = await start_stub()
     await admin(srv, "POST", "/emu/faults", {"kind": "hang"})
     waiting = asyncio.create_task(authenticate(srv, "1003", "pass1003"))
-    await wait_for(lambda: srv.held == 1)
+    await eventually(lambda: srv.held, "the request held by the hang", until=lambda held: held == 1)
     async with asyncio.timeout(3):
         await stop_stub(srv)
     assert await waiting == (503, {"error": "shutting down"})  # released, not cut off

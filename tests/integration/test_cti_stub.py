@@ -15,6 +15,7 @@ from emu_base.directory import generate
 from emu_base.timers import Timers
 from ged188 import AgentState, MessageType, Status, Tag, make
 from tests.gedclient import RawClient
+from tests.helpers import eventually
 
 M = MessageType
 SCALE = 0.02  # heartbeat 0.1 s, takeover 0.1 s, IdleTimeout 20 -> 0.4 s
@@ -25,17 +26,11 @@ def server(side: str, peer: tuple[str, int] | None = None, **kw: Any) -> CtiServ
     return CtiServer(cfg, Timers.build(SCALE))
 
 
-async def wait_for(predicate: Any, timeout: float = 3.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
-
-
 @pytest.fixture
 async def single() -> AsyncIterator[CtiServer]:
     srv = server("A")
     await srv.start()
-    await wait_for(lambda: srv.listening)
+    await eventually(lambda: srv.listening, "side A listens")
     yield srv
     await srv.stop()
 
@@ -47,7 +42,11 @@ async def pair() -> AsyncIterator[tuple[CtiServer, CtiServer]]:
     assert a.link_port is not None
     b = server("B", peer=("127.0.0.1", a.link_port))
     await b.start()
-    await wait_for(lambda: a.core.role is Role.ACTIVE and b.core.role is Role.IDLE and a.listening)
+    await eventually(
+        lambda: (a.core.role, b.core.role, a.listening),
+        "A active and listening, B idle",
+        until=lambda seen: seen == (Role.ACTIVE, Role.IDLE, True),
+    )
     yield a, b
     await b.stop()
     await a.stop()
@@ -178,7 +177,7 @@ async def test_refuse_sessions_and_offline_faults(single: CtiServer) -> None:
     with pytest.raises(ConnectionRefusedError):
         await RawClient.connect(single.port)
     await admin(single, "DELETE", "/emu/faults")
-    await wait_for(lambda: single.listening)
+    await eventually(lambda: single.listening, "listening again once the fault is cleared")
     c3 = await RawClient.connect(single.port)
     assert (await c3.open()).type == M.OPEN_CONF
     await c3.close()
@@ -190,11 +189,8 @@ async def test_injected_call_via_admin_api(single: CtiServer) -> None:
     await c.recv()
     await login(c, "1003", "2003")
     await set_state(c, "1003", AgentState.AVAILABLE)
-    while True:  # drain the login events
-        try:
-            await c.recv(timeout=0.2)
-        except TimeoutError:
-            break
+    # Drain the login events: the server answers in order, so they all come before this CONF.
+    await c.request(make(M.HEARTBEAT_REQ, InvokeID=99), M.HEARTBEAT_CONF)
     status, call = await admin(
         single,
         "POST",
@@ -224,11 +220,19 @@ async def test_idle_side_does_not_listen_and_deactivate_hands_over_with_agent_st
     await c.recv()
     await login(c, "1001", "2001")
     await set_state(c, "1001", AgentState.AVAILABLE)
-    await wait_for(lambda: b.model.agents["1001"].state is AgentState.AVAILABLE)
+    await eventually(
+        lambda: b.model.agents["1001"].state,
+        "1001 AVAILABLE replicated to B",
+        until=lambda seen: seen is AgentState.AVAILABLE,
+    )
     status, _ = await admin(a, "POST", "/emu/faults", {"kind": "deactivate"})
     assert status == 201
     assert await c.closed()
-    await wait_for(lambda: b.core.role is Role.ACTIVE and b.listening and not a.listening)
+    await eventually(
+        lambda: (b.core.role, b.listening, a.listening),
+        "B active and listening, A not listening",
+        until=lambda seen: seen == (Role.ACTIVE, True, False),
+    )
     with pytest.raises(ConnectionRefusedError):
         await RawClient.connect(a.port)
     c2 = await RawClient.connect(b.port)
@@ -255,10 +259,18 @@ async def test_idle_side_takes_over_when_the_active_side_dies(pair: tuple[CtiSer
     await c.open()
     await c.recv()
     await login(c, "1005", "2005")
-    await wait_for(lambda: b.model.agents["1005"].state is AgentState.NOT_READY)
+    await eventually(
+        lambda: b.model.agents["1005"].state,
+        "1005 NOT_READY replicated to B",
+        until=lambda seen: seen is AgentState.NOT_READY,
+    )
     await a.stop()
     assert await c.closed()
-    await wait_for(lambda: b.core.role is Role.ACTIVE and b.listening)
+    await eventually(
+        lambda: (b.core.role, b.listening),
+        "B takes over and listens",
+        until=lambda seen: seen == (Role.ACTIVE, True),
+    )
     c2 = await RawClient.connect(b.port)
     await c2.open()
     await c2.recv()
@@ -278,7 +290,11 @@ async def test_offline_idle_mode_answers_open_with_server_offline() -> None:
     b = server("B", peer=("127.0.0.1", a.link_port), idle_mode=IdleMode.OFFLINE)
     await b.start()
     try:
-        await wait_for(lambda: b.core.role is Role.IDLE and b.listening)
+        await eventually(
+            lambda: (b.core.role, b.listening),
+            "B idle and listening (OFFLINE idle mode)",
+            until=lambda seen: seen == (Role.IDLE, True),
+        )
         c = await RawClient.connect(b.port)
         fail = await c.open()
         assert (fail.type, fail["Status"]) == (M.FAILURE_CONF, Status.E_CTI_CTI_SERVER_OFFLINE)

@@ -34,6 +34,7 @@ from emu_base.procs import free_port
 from emu_base.timers import Timers
 from finesse_emu.deployment.launcher import write_secrets
 from finesse_emu.server.node import FinesseNode, NodeConfig
+from tests.helpers import eventually
 
 HOST = "127.0.0.1"
 SCALE = 0.02  # heartbeat 0.1 s: a silent CTI side is detected in 0.3-0.4 s
@@ -72,9 +73,36 @@ class Deployment:
             assert resp.status == 201
 
     async def wait_status(self, status: str, timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
-            while self.node.status.status.value != status:
-                await asyncio.sleep(0.01)
+        await eventually(
+            lambda: self.node.status.status.value,
+            f"the node {status}",
+            until=lambda s: s == status,
+            within=timeout,
+        )
+
+    async def wait_user_state(self, agent: str, state: str, within: float = 3.0) -> None:
+        await eventually(
+            lambda: self.node.model.user(agent).state,
+            f"user {agent} {state} on the node",
+            until=lambda s: s == state,
+            within=within,
+        )
+
+    async def wait_dialog(self, call_id: str) -> None:
+        await eventually(
+            lambda: sorted(self.node.model.dialogs),
+            f"dialog {call_id} on the node",
+            until=lambda d: call_id in d,
+        )
+
+    async def wait_event(self, node: str, marker: str, since: int = 0, within: float = 3.0) -> str:
+        """The first event published on ``node`` (from index ``since``) that contains ``marker``."""
+        found = await eventually(
+            lambda: [e for e in self.events_for(node)[since:] if marker in e],
+            f"an event with {marker!r} on {node}",
+            within=within,
+        )
+        return found[0]
 
     def events_for(self, node: str) -> list[str]:
         return [text for n, text in self.node.published if n == node]
@@ -100,9 +128,11 @@ async def deployment(timers: Timers | None = None, **node_config: Any) -> AsyncI
     db.seed(SeedData(agents))
     awdb = AwdbServer(AwdbConfig(name="awdb-a", host=HOST, port=0, admin_port=0), db)
     await awdb.start()
-    async with asyncio.timeout(5):
-        while not (a.core.role is Role.ACTIVE and a.listening and b.core.role is Role.IDLE):
-            await asyncio.sleep(0.01)
+    await eventually(
+        lambda: (a.core.role, a.listening, b.core.role),
+        "CTI side A active and listening, B idle",
+        until=lambda seen: seen == (Role.ACTIVE, True, Role.IDLE),
+    )
     config: dict[str, Any] = {
         "name": "finesse-a",
         "host": HOST,
@@ -153,9 +183,12 @@ async def test_system_info_without_credentials(dep: Deployment) -> None:
     # SystemInfo is rendered once per change of its content and stamped per request.
     stamp = datetime.strptime(text(doc, "currentTimestamp"), "%Y-%m-%dT%H:%M:%S.%f%z")
     assert abs(stamp.timestamp() - time.time()) < 5
-    await asyncio.sleep(0.01)
-    _, doc2, _ = await dep.call("GET", "/SystemInfo", user=None)
-    assert text(doc2, "currentTimestamp") > text(doc, "currentTimestamp")
+
+    async def stamp_again() -> str:
+        return text((await dep.call("GET", "/SystemInfo", user=None))[1], "currentTimestamp")
+
+    first = text(doc, "currentTimestamp")
+    await eventually(stamp_again, f"a currentTimestamp later than {first}", until=lambda later: later > first)
     assert [text(s, "active") for s in doc.findall("ctiServers/ctiServer")] == ["true", "false"]
 
 
@@ -182,10 +215,7 @@ async def test_state_changes_202_request_id_and_events(dep: Deployment) -> None:
     body = "<User><state>LOGIN</state><extension>2001</extension></User>"
     status, _, headers = await dep.call("PUT", "/User/1001", user="1001", body=body, requestId="req-42")
     assert status == 202 and headers["requestId"] == "req-42"
-    async with asyncio.timeout(3):
-        while not any("<requestId>req-42</requestId>" in e for e in dep.events_for(f"{API}/User/1001")):
-            await asyncio.sleep(0.01)
-    event = next(e for e in dep.events_for(f"{API}/User/1001") if "req-42" in e)
+    event = await dep.wait_event(f"{API}/User/1001", "<requestId>req-42</requestId>")
     update = DET.fromstring(event)
     assert text(update, "event") == "PUT" and text(update, "source") == f"{API}/User/1001"
     assert text(update, "data/user/state") == "NOT_READY" and text(update, "data/user/extension") == "2001"
@@ -200,17 +230,13 @@ async def test_state_changes_202_request_id_and_events(dep: Deployment) -> None:
     assert status == 401
     status, _, _ = await dep.call("PUT", "/User/1001", user="1001", body="<User><state>READY</state></User>")
     assert status == 202
-    async with asyncio.timeout(3):
-        while dep.node.model.user("1001").state != "READY":
-            await asyncio.sleep(0.01)
+    await dep.wait_user_state("1001", "READY")
     status, doc, _ = await dep.call("GET", "/User/1001/ReasonCodes?category=NOT_READY", user="1001")
     rc_id = text(doc, "ReasonCode/uri").rsplit("/", 1)[1]
     body = f"<User><state>NOT_READY</state><reasonCodeId>{rc_id}</reasonCodeId></User>"
     status, _, _ = await dep.call("PUT", "/User/1001", user="1001", body=body)
     assert status == 202
-    async with asyncio.timeout(3):
-        while dep.node.model.user("1001").state != "NOT_READY":
-            await asyncio.sleep(0.01)
+    await dep.wait_user_state("1001", "NOT_READY")
     status, doc, _ = await dep.call("GET", "/User/1001", user="1001")
     assert text(doc, "reasonCodeId") == rc_id
 
@@ -234,9 +260,7 @@ async def test_bad_requests_change_nothing(dep: Deployment) -> None:
     assert status == 400 and text(doc, "ApiError/ErrorType") == "Parameter Missing"
     body = "<User><state>LOGIN</state><extension>2003</extension></User>"
     await dep.call("PUT", "/User/1003", user="1003", body=body)
-    async with asyncio.timeout(3):
-        while dep.node.model.user("1003").state != "NOT_READY":
-            await asyncio.sleep(0.01)
+    await dep.wait_user_state("1003", "NOT_READY")
     status, doc, _ = await dep.call(
         "PUT",
         "/User/1003",
@@ -252,9 +276,7 @@ async def test_silent_cti_side_503_then_last_state_after_side_b(dep: Deployment)
         "PUT", "/User/1004", user="1004", body="<User><state>LOGIN</state><extension>2004</extension></User>"
     )
     await dep.call("PUT", "/User/1004", user="1004", body="<User><state>READY</state></User>")
-    async with asyncio.timeout(3):
-        while dep.node.model.user("1004").state != "READY":
-            await asyncio.sleep(0.01)
+    await dep.wait_user_state("1004", "READY")
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     await dep.fault(dep.a, "ignore_heartbeats")
@@ -344,13 +366,14 @@ async def test_https_a_standalone_node_makes_a_ca_that_clients_verify(
         assert (tmp_path / "finesse-b.key").stat().st_mode & 0o777 == 0o600
         await assert_verified(node.https_port, ca_file, [HOST, "finesse-b"])
         url = f"https://{HOST}:{node.https_port}{API}/SystemInfo"
-        async with asyncio.timeout(5):
-            while True:
-                async with dep.http.get(url, ssl=client_context(ca_file)) as resp:
-                    doc = DET.fromstring(await resp.read())
-                    if text(doc, "status") == "IN_SERVICE":
-                        break
-                await asyncio.sleep(0.02)
+
+        async def system_info() -> Any:
+            async with dep.http.get(url, ssl=client_context(ca_file)) as resp:
+                return DET.fromstring(await resp.read())
+
+        doc = await eventually(
+            system_info, "the node IN_SERVICE over HTTPS", until=lambda d: text(d, "status") == "IN_SERVICE"
+        )
         assert text(doc, "primaryNode/host") == "127.0.0.9" and text(doc, "secondaryNode/host") == HOST
     finally:
         await node.stop()
@@ -400,17 +423,13 @@ async def test_dialog_answer_and_drop_over_cti(dep: Deployment) -> None:
         "PUT", "/User/1008", user="1008", body="<User><state>LOGIN</state><extension>2008</extension></User>"
     )
     await dep.call("PUT", "/User/1008", user="1008", body="<User><state>READY</state></User>")
-    async with asyncio.timeout(3):
-        while dep.node.model.user("1008").state != "READY":
-            await asyncio.sleep(0.01)
+    await dep.wait_user_state("1008", "READY")
     async with dep.http.post(
         f"http://{HOST}:{dep.a.admin_port}/emu/calls",
         json={"agent_id": "1008", "ani": "5550001", "dnis": "8001"},
     ) as resp:
         call_id = str((await resp.json())["call_id"])
-    async with asyncio.timeout(3):
-        while call_id not in dep.node.model.dialogs:
-            await asyncio.sleep(0.01)
+    await dep.wait_dialog(call_id)
     status, doc, _ = await dep.call("GET", "/User/1008/Dialogs", user="1008")
     assert status == 200 and text(doc, "Dialog/id") == call_id and text(doc, "Dialog/state") == "ALERTING"
     assert text(doc, "Dialog/fromAddress") == "5550001"
@@ -427,9 +446,11 @@ async def test_dialog_answer_and_drop_over_cti(dep: Deployment) -> None:
         "PUT", f"/Dialog/{call_id}", user="1008", body=answer, requestId="ans-1"
     )
     assert status == 202 and headers["requestId"] == "ans-1"
-    async with asyncio.timeout(3):
-        while dep.node.model.dialogs[call_id].state != "ACTIVE":
-            await asyncio.sleep(0.01)
+    await eventually(
+        lambda: dep.node.model.dialogs[call_id].state,
+        f"dialog {call_id} ACTIVE",
+        until=lambda s: s == "ACTIVE",
+    )
     dialog_events = dep.events_for(f"{API}/User/1008/Dialogs")
     assert any("<requestId>ans-1</requestId>" in e and "<state>ACTIVE</state>" in e for e in dialog_events)
     assert dep.node.model.user("1008").state == "TALKING"
@@ -440,9 +461,9 @@ async def test_dialog_answer_and_drop_over_cti(dep: Deployment) -> None:
     assert status == 501
     status, _, _ = await dep.call("PUT", f"/Dialog/{call_id}", user="1008", body=drop, requestId="drop-1")
     assert status == 202
-    async with asyncio.timeout(3):
-        while call_id in dep.node.model.dialogs:
-            await asyncio.sleep(0.01)
+    await eventually(
+        lambda: sorted(dep.node.model.dialogs), f"dialog {call_id} gone", until=lambda d: call_id not in d
+    )
     events = dep.events_for(f"{API}/User/1008/Dialogs")
     # The first event the DROP causes (the dialog DROPPED) carries its requestId; then it is deleted.
     dropped = [e for e in events if "<requestId>drop-1</requestId>" in e]
@@ -490,27 +511,19 @@ async def test_cti_refusal_after_202_is_an_asynchronous_error_event(dep: Deploym
     await dep.call(
         "PUT", "/User/1012", user="1012", body="<User><state>LOGIN</state><extension>2012</extension></User>"
     )
-    async with asyncio.timeout(3):
-        while dep.node.model.user("1012").state != "NOT_READY":
-            await asyncio.sleep(0.01)
+    await dep.wait_user_state("1012", "NOT_READY")
     body = "<User><state>LOGIN</state><extension>2012</extension></User>"  # 1012's extension
     status, _, _ = await dep.call("PUT", "/User/1013", user="1013", body=body, requestId="busy-1")
     assert status == 202  # accepted; the CTI server refuses afterwards
     node = f"{API}/User/1013"
-    async with asyncio.timeout(3):
-        while not any("busy-1" in e for e in dep.events_for(node)):
-            await asyncio.sleep(0.01)
-    update = DET.fromstring(next(e for e in dep.events_for(node) if "busy-1" in e))
+    update = DET.fromstring(await dep.wait_event(node, "busy-1"))
     assert text(update, "event") == "put"  # asynchronous errors use the lower-case verb (12.5 capture)
     assert "E_CTI_DEVICE_IN_USE" in text(update, "data/apiErrors/apiError/errorMessage")
     assert dep.node.model.user("1013").state == "LOGOUT"
 
 
 async def wait_for_event(dep: Deployment, node: str, marker: str) -> Any:
-    async with asyncio.timeout(3):
-        while not any(marker in e for e in dep.events_for(node)):
-            await asyncio.sleep(0.01)
-    return DET.fromstring(next(e for e in dep.events_for(node) if marker in e))
+    return DET.fromstring(await dep.wait_event(node, marker))
 
 
 @pytest.fixture
@@ -592,11 +605,13 @@ async def test_auto_work_mode_state_change_brings_non_voice_mrds_back(dep: Deplo
     await wait_for_event(dep, node, "<state>READY</state>")
     before = len(dep.events_for(node))
     await dep.fault(dep.a, "drop_sessions")
-    async with asyncio.timeout(10):
-        while not any("<state>WORK</state>" in e for e in dep.events_for(node)[before:]):
-            await asyncio.sleep(0.01)
-        while dep.node.model.user("1016").media[5000].state != "READY":
-            await asyncio.sleep(0.01)
+    await dep.wait_event(node, "<state>WORK</state>", since=before, within=10.0)
+    await eventually(
+        lambda: dep.node.model.user("1016").media[5000].state,
+        "MRD 5000 of 1016 back to READY",
+        until=lambda s: s == "READY",
+        within=10.0,
+    )
     assert dep.node.stats["auto_work_to_active"] >= 1
     status, doc, _ = await dep.call("GET", "/User/1016/Media/5000", user="1016")
     assert status == 200 and text(doc, "state") == "READY"

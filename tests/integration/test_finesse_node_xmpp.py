@@ -23,6 +23,7 @@ from finesse_emu.xmpp.client import AuthenticationFailed
 from finesse_emu.xmpp.prosody import ProsodyProcess, agent_accounts
 from ged188 import AgentState
 from tests.conftest import ProsodyFactory
+from tests.helpers import eventually
 from tests.integration.test_finesse_node import API, HOST, Deployment, deployment, text
 
 AGENTS = 30  # test_finesse_node.deployment's directory (AWDB and CTI stubs)
@@ -62,9 +63,12 @@ async def test_agent_sees_its_events_the_failover_and_its_last_state(dep_xmpp: X
     user_node = f"{API}/User/1006"
     # The node subscribes the agent to its nodes (subscribe-other): wait until they are all there.
     wanted = {(n, "subscribed") for n in (user_node, f"{user_node}/Dialogs", f"{API}/SystemInfo")}
-    async with asyncio.timeout(5):
-        while not wanted <= set(await agent.subscriptions()):
-            await asyncio.sleep(0.02)
+    await eventually(
+        agent.subscriptions,
+        f"subscribed to {sorted(wanted)}",
+        until=lambda subs: wanted <= set(subs),
+        every=0.02,
+    )
 
     body = "<User><state>LOGIN</state><extension>2006</extension></User>"
     status, _, headers = await dep.call("PUT", "/User/1006", user="1006", body=body, requestId="rq-77")
@@ -114,13 +118,23 @@ async def test_awdb_failover_holds_requests_while_events_keep_flowing(dep_xmpp: 
     assert status == 200
     agent = AgentXmpp(f"1007@{HOST}/emu", "pass1007", HOST, dep.node.config.xmpp_port)
     await agent.connect(wait_finesse=True)
-    await asyncio.sleep(0.2)
+    await eventually(
+        agent.subscriptions,
+        "1007 subscribed to its User node",
+        until=lambda subs: (f"{API}/User/1007", "subscribed") in set(subs),
+        every=0.02,
+    )
     async with dep.http.post(
         f"http://{HOST}:{dep.awdb.admin_port}/emu/faults", json={"kind": "hang"}
     ) as resp:
         assert resp.status == 201
+    lookups = dep.node.authenticator.awdb_lookups
     held = asyncio.create_task(dep.call("GET", "/User/1008", user="1008"))  # not cached: needs the AWDB
-    await asyncio.sleep(0)
+    await eventually(
+        lambda: dep.node.authenticator.awdb_lookups,
+        "the node asking the AWDB for 1008",
+        until=lambda n: n > lookups,
+    )
     # Meanwhile the CTI server changes agent 1007's state: the event still reaches the desktop.
     dep.a.core.admin_set_state("1007", AgentState.LOGIN, 0, dep.a.clock.wall(), extension="2007")
     dep.a.flush()
@@ -170,9 +184,13 @@ async def test_every_agent_is_subscribed_before_its_first_request(dep_xmpp: XDep
         (f"{API}/User/{agent_id}/Dialogs", jid),
         (f"{API}/SystemInfo", jid),
     }
-    async with asyncio.timeout(10):  # Prosody answered every subscribe-other
-        while not wanted <= set(notifier._subscriptions):
-            await asyncio.sleep(0.05)
+    await eventually(  # Prosody answered every subscribe-other
+        lambda: sorted(wanted - set(notifier._subscriptions)),
+        "every subscribe-other answered (missing shown)",
+        until=lambda missing: not missing,
+        within=10.0,
+        every=0.05,
+    )
     assert set(dep.node.directory) <= dep.node._subscribed
 
 

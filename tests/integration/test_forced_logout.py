@@ -21,6 +21,7 @@ from finesse_emu.desktop.xmpp import AgentXmpp
 from finesse_emu.server.presence import ForcedLogout, Phase
 from ged188 import AgentState
 from tests.conftest import ProsodyFactory
+from tests.helpers import eventually
 from tests.integration.test_finesse_node import HOST, SCALE, deployment
 from tests.integration.test_finesse_node_xmpp import XDeployment
 
@@ -28,6 +29,7 @@ TIMERS = Timers.build(SCALE)
 DELAY = TIMERS.forced_logout_after_unavailable  # 60 s -> 1.2 s
 CRASH = TIMERS.browser_crash_detection  # 120 s -> 2.4 s
 SLACK = 0.5  # scheduling, CTI round trip, event delivery on a loaded 2-core machine
+POLL = 0.005  # fine enough for the timings measured below
 
 
 @pytest.fixture
@@ -63,10 +65,45 @@ def requests(dep: XDeployment, monkeypatch: pytest.MonkeyPatch) -> StateRequests
     return StateRequests(dep, monkeypatch)
 
 
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.005)
+async def node_state(dep: XDeployment, agent_id: str, state: str) -> None:
+    await eventually(
+        lambda: dep.node.model.user(agent_id).state,
+        f"{agent_id} {state} on the node",
+        until=lambda seen: seen == state,
+        every=POLL,
+    )
+
+
+async def presence(dep: XDeployment, agent_id: str, available: bool) -> None:
+    await eventually(
+        lambda: dep.node.presence.available(agent_id),
+        f"the node sees {agent_id} {'Available' if available else 'Unavailable'}",
+        until=lambda seen: seen is available,
+        every=POLL,
+    )
+
+
+async def forced_logout_sent(requests: StateRequests, agent_id: str, within: float = 5.0) -> float:
+    """The loop time at which the CTI side accepted the forced logout (reason 255) of ``agent_id``."""
+    sent = await eventually(
+        lambda: requests.forced(agent_id),
+        f"a forced logout of {agent_id} at the CTI side",
+        within=within,
+        every=POLL,
+    )
+    return sent[0][3]
+
+
+async def pending_phase(
+    dep: XDeployment, agent_id: str, until: Callable[[Phase | None], bool], what: str, within: float = 5.0
+) -> None:
+    await eventually(
+        lambda: p.phase if (p := dep.node.presence.pending(agent_id)) is not None else None,
+        f"{agent_id}'s pending forced logout: {what}",
+        until=until,
+        within=within,
+        every=POLL,
+    )
 
 
 async def signed_in_and_present(dep: XDeployment, agent_id: str, state: str = "READY") -> AgentXmpp:
@@ -75,14 +112,14 @@ async def signed_in_and_present(dep: XDeployment, agent_id: str, state: str = "R
     body = f"<User><state>LOGIN</state><extension>{ext}</extension></User>"
     status, _, _ = await dep.call("PUT", f"/User/{agent_id}", user=agent_id, body=body)
     assert status == 202
-    await until(lambda: dep.node.model.user(agent_id).state == "NOT_READY")
+    await node_state(dep, agent_id, "NOT_READY")
     if state == "READY":
         body = "<User><state>READY</state></User>"
         assert (await dep.call("PUT", f"/User/{agent_id}", user=agent_id, body=body))[0] == 202
-        await until(lambda: dep.node.model.user(agent_id).state == "READY")
+        await node_state(dep, agent_id, "READY")
     desktop = AgentXmpp(f"{agent_id}@{HOST}/desktop", f"pass{agent_id}", HOST, dep.prosody.c2s_port)
     await desktop.connect(wait_finesse=True)
-    await until(lambda: dep.node.presence.available(agent_id))
+    await presence(dep, agent_id, True)
     return desktop
 
 
@@ -104,18 +141,21 @@ async def test_sign_out_by_closing_the_browser_forced_logout_after_the_timer(
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     await desktop.disconnect()  # unavailable presence, stream closed (browser closed, Back button)
-    await until(lambda: bool(requests.forced("1003")), timeout=DELAY + 3)
-    sent_at = requests.forced("1003")[0][3]
+    sent_at = await forced_logout_sent(requests, "1003", within=DELAY + 3)
     assert DELAY - 0.05 <= sent_at - t0 <= DELAY + SLACK, sent_at - t0
     print(f"\nunavailable -> forced logout at the CTI server: {sent_at - t0:.3f} s (timer {DELAY:.3f} s)")
     [fl] = [f for f in dep.node.forced_logouts if f.agent_id == "1003"]
     assert isinstance(fl, ForcedLogout) and fl.reason_code == 255 and fl.call_wait == 0.0
     assert fl.waited == pytest.approx(DELAY, abs=0.1)
     assert dep.node.stats["forced_logouts"] == 1 and dep.node.stats["forced_logout_timers"] == 1
-    await until(lambda: cti_state(dep, "1003") != (AgentState.AVAILABLE, 0))
+    await eventually(
+        lambda: cti_state(dep, "1003"),
+        "1003 leaves AVAILABLE at the CTI side",
+        until=lambda s: s != (AgentState.AVAILABLE, 0),
+    )
     assert cti_state(dep, "1003") in AFTER_FORCED_LOGOUT
     # The node hears the CTI server's answer like any state change.
-    await until(lambda: dep.node.model.user("1003").state == cti_state(dep, "1003")[0].name)
+    await node_state(dep, "1003", cti_state(dep, "1003")[0].name)
     await asyncio.sleep(DELAY)  # sent once
     assert len(requests.forced("1003")) == 1
 
@@ -123,11 +163,11 @@ async def test_sign_out_by_closing_the_browser_forced_logout_after_the_timer(
 async def test_refresh_within_the_window_keeps_the_agent(dep: XDeployment, requests: StateRequests) -> None:
     desktop = await signed_in_and_present(dep, "1004")
     await desktop.disconnect()
-    await until(lambda: dep.node.presence.pending("1004") is not None)
+    await pending_phase(dep, "1004", lambda phase: phase is not None, "armed")
     await asyncio.sleep(DELAY / 3)  # the page reloads
     reloaded = AgentXmpp(f"1004@{HOST}/desktop", "pass1004", HOST, dep.prosody.c2s_port)
     await reloaded.connect(wait_finesse=True)
-    await until(lambda: dep.node.presence.pending("1004") is None)
+    await pending_phase(dep, "1004", lambda phase: phase is None, "cancelled")
     await asyncio.sleep(DELAY + SLACK)  # past the moment the timer would have fired
     assert requests.forced("1004") == [] and dep.node.stats["forced_logouts"] == 0
     assert dep.node.stats["forced_logout_cancelled_available"] == 1
@@ -141,10 +181,10 @@ async def test_signed_out_agent_closing_the_browser_gets_no_request(
     desktop = await signed_in_and_present(dep, "1005", state="NOT_READY")
     body = "<User><state>LOGOUT</state></User>"
     assert (await dep.call("PUT", "/User/1005", user="1005", body=body))[0] == 202
-    await until(lambda: dep.node.model.user("1005").state == "LOGOUT")
+    await node_state(dep, "1005", "LOGOUT")
     await desktop.disconnect()
-    await until(lambda: not dep.node.presence.available("1005"))
-    await asyncio.sleep(DELAY + SLACK)
+    await presence(dep, "1005", False)
+    await asyncio.sleep(DELAY + SLACK)  # a window in which no request may be sent
     assert requests.forced("1005") == [] and dep.node.presence.pending("1005") is None
 
 
@@ -155,25 +195,29 @@ async def test_on_a_call_the_forced_logout_waits_for_the_end_of_the_call(
     call_id = dep.a.core.inject_call("1006", dep.a.clock.wall(), ani="5551234")
     dep.a.core.answer_call(call_id, dep.a.clock.wall())
     dep.a.flush()
-    await until(lambda: dep.node.model.user("1006").state == "TALKING")
+    await node_state(dep, "1006", "TALKING")
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     desktop.abort()  # a crash the XMPP server sees at once (FIN): Unavailable now
-    await until(lambda: dep.node.presence.pending("1006") is not None)
-    await until(lambda: (p := dep.node.presence.pending("1006")) is not None and p.phase is Phase.CALL,
-                timeout=DELAY + 3)  # fmt: skip
+    await pending_phase(dep, "1006", lambda phase: phase is not None, "armed")
+    await pending_phase(
+        dep, "1006", lambda phase: phase is Phase.CALL, "waiting for the call", within=DELAY + 3
+    )
     assert loop.time() - t0 >= DELAY - 0.05
     await asyncio.sleep(DELAY / 2)  # the call goes on: no request
     assert requests.forced("1006") == [] and cti_state(dep, "1006") == (AgentState.TALKING, 0)
     t_end = loop.time()
     dep.a.core.end_call(call_id, dep.a.clock.wall())
     dep.a.flush()
-    await until(lambda: bool(requests.forced("1006")))
-    assert requests.forced("1006")[0][3] - t_end <= SLACK
+    assert await forced_logout_sent(requests, "1006") - t_end <= SLACK
     print(f"\ncall end -> forced logout at the CTI server: {requests.forced('1006')[0][3] - t_end:.3f} s")
     [fl] = [f for f in dep.node.forced_logouts if f.agent_id == "1006"]
     assert fl.call_wait >= DELAY / 2 and fl.waited >= DELAY + DELAY / 2
-    await until(lambda: cti_state(dep, "1006")[0] is not AgentState.AVAILABLE)
+    await eventually(
+        lambda: cti_state(dep, "1006")[0],
+        "1006 leaves AVAILABLE at the CTI side",
+        until=lambda s: s is not AgentState.AVAILABLE,
+    )
     assert cti_state(dep, "1006") in AFTER_FORCED_LOGOUT
 
 
@@ -223,16 +267,15 @@ async def test_crashed_browser_detected_within_the_bound_then_forced_logout(
 ) -> None:
     body = "<User><state>LOGIN</state><extension>2007</extension></User>"
     assert (await dep.call("PUT", "/User/1007", user="1007", body=body))[0] == 202
-    await until(lambda: dep.node.model.user("1007").state == "NOT_READY")
+    await node_state(dep, "1007", "NOT_READY")
     # A live desktop idle all along must not be taken for dead: it answers the server's pings.
     idle = await signed_in_and_present(dep, "1008")
     loop = asyncio.get_running_loop()
     reader, writer = await silent_desktop(HOST, dep.prosody.c2s_port, HOST, "1007")
     t0 = loop.time()  # its last byte
     try:
-        await until(lambda: dep.node.presence.available("1007"))
-        await until(lambda: bool(requests.forced("1007")), timeout=CRASH + DELAY + 3)
-        sent_at = requests.forced("1007")[0][3]
+        await presence(dep, "1007", True)
+        sent_at = await forced_logout_sent(requests, "1007", within=CRASH + DELAY + 3)
     finally:
         writer.close()
     [fl] = [f for f in dep.node.forced_logouts if f.agent_id == "1007"]

@@ -7,15 +7,13 @@ client could send a desktop a SystemInfo OUT_OF_SERVICE "event" and make it fail
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-
 import aiohttp
 
 from emu_base.history import History
 from finesse_emu.desktop.client import AgentCredentials, DesktopClient, LoadPlan, NodeEndpoint
 from finesse_emu.desktop.xmpp import AgentXmpp
 from finesse_emu.xmpp.envelope import PUBSUB_EVENT_NS, update_document
+from tests.helpers import eventually
 from tests.integration.test_finesse_node import API, HOST
 from tests.integration.test_finesse_node_xmpp import XDeployment, dep_xmpp  # noqa: F401  (fixture)
 
@@ -32,12 +30,6 @@ def forged_event(to: str, node: str, update: str) -> str:
         f"<items node='{node}'><item id='forged'><notification xmlns='urn:xmpp:push:0'>{escaped}"
         f"</notification></item></items></event></message>"
     )
-
-
-async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
 
 
 async def test_a_peer_cannot_make_a_desktop_fail_over(dep_xmpp: XDeployment) -> None:  # noqa: F811
@@ -58,7 +50,12 @@ async def test_a_peer_cannot_make_a_desktop_fail_over(dep_xmpp: XDeployment) -> 
         desktop.start()
         forger = AgentXmpp(f"1007@{HOST}/desktop", "pass1007", HOST, port)
         try:
-            await wait_for(lambda: desktop.state == "SIGNED_IN" and desktop.xmpp is not None)
+            await eventually(
+                lambda: (desktop.state, desktop.xmpp is not None),
+                "the desktop signed in with its XMPP session",
+                until=lambda seen: seen == ("SIGNED_IN", True),
+                within=10.0,
+            )
             # The forger signs in over REST first (where XMPP accounts follow AWDB-checked logins).
             assert (await dep.call("GET", "/User/1007", user="1007"))[0] == 200
             await forger.connect()
@@ -69,8 +66,16 @@ async def test_a_peer_cannot_make_a_desktop_fail_over(dep_xmpp: XDeployment) -> 
             # forged message has been handled (one sender, one route, in order).
             forger._client.send_raw(forged_event(xmpp.jid, f"{API}/SystemInfo", OUT_OF_SERVICE))
             forger.send_chat(f"1006@{HOST}", "after the forged event")
-            await wait_for(lambda: "1007" in desktop.chats)
-            await wait_for(xmpp.events.empty)  # the desktop's reader has taken whatever came
+            await eventually(
+                lambda: sorted(desktop.chats),
+                "the chat from 1007",
+                until=lambda chats: "1007" in chats,
+                within=10.0,
+            )
+            # The desktop's reader has taken whatever came.
+            await eventually(
+                xmpp.events.qsize, "the desktop's XMPP queue drained", until=lambda n: n == 0, within=10.0
+            )
             assert not history.of("failover_detected")
             assert desktop.state == "SIGNED_IN" and desktop.node == "finesse-a" and desktop.xmpp is xmpp
             assert desktop.stats["events"] == events
@@ -78,7 +83,12 @@ async def test_a_peer_cannot_make_a_desktop_fail_over(dep_xmpp: XDeployment) -> 
             # A real event from the node still arrives.
             body = "<User><state>READY</state></User>"
             assert (await dep.call("PUT", "/User/1006", user="1006", body=body))[0] == 202
-            await wait_for(lambda: desktop.user_state == "READY")
+            await eventually(
+                lambda: desktop.user_state,
+                "the desktop sees READY",
+                until=lambda s: s == "READY",
+                within=10.0,
+            )
             assert desktop.stats["events"] > events and xmpp.foreign_events == 1
             assert desktop.state == "SIGNED_IN"
         finally:

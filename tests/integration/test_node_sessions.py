@@ -9,13 +9,13 @@ this event loop (tests/integration/test_finesse_node.py), at time_scale 0.02.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, MutableMapping
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
+from tests.helpers import eventually
 from tests.integration.test_finesse_node import HOST, Deployment, deployment
 
 SESSION_EVENTS = ("finesse_agent_signed_in", "finesse_agent_signed_out")
@@ -33,32 +33,35 @@ def sessions(logs: list[MutableMapping[str, Any]]) -> list[tuple[str, str, str, 
     return [(e["event"], e["agent"], e["why"], e["status"]) for e in logs if e["event"] in SESSION_EVENTS]
 
 
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.005)
+async def session_lines(logs: list[MutableMapping[str, Any]], count: int, within: float = 5.0) -> None:
+    await eventually(
+        lambda: sessions(logs),
+        f"{count} session lines logged",
+        until=lambda seen: len(seen) == count,
+        within=within,
+    )
 
 
 async def sign_in(dep: Deployment, agent: str) -> None:
     body = LOGIN.format(ext=int(agent) + 1000)
     assert (await dep.call("PUT", f"/User/{agent}", user=agent, body=body))[0] == 202
-    await until(lambda: dep.node.model.user(agent).state == "NOT_READY")
+    await dep.wait_user_state(agent, "NOT_READY", within=5.0)
 
 
 async def set_state(dep: Deployment, agent: str, state: str) -> None:
     body = f"<User><state>{state}</state></User>"
     assert (await dep.call("PUT", f"/User/{agent}", user=agent, body=body))[0] == 202
-    await until(lambda: dep.node.model.user(agent).state == state)
+    await dep.wait_user_state(agent, state, within=5.0)
 
 
 async def test_sign_in_and_sign_out_through_the_node(dep: Deployment) -> None:
     with capture_logs() as logs:
         await sign_in(dep, "1001")
-        await until(lambda: bool(sessions(logs)))
+        await session_lines(logs, 1)
         await sign_in(dep, "1001")  # a desktop refresh signs in again: still one session
         await set_state(dep, "1001", "READY")
         await set_state(dep, "1001", "LOGOUT")
-        await until(lambda: len(sessions(logs)) == 2)
+        await session_lines(logs, 2)
     assert sessions(logs) == [
         ("finesse_agent_signed_in", "1001", "sign_in", "IN_SERVICE"),
         ("finesse_agent_signed_out", "1001", "sign_out", "IN_SERVICE"),
@@ -73,7 +76,7 @@ async def test_logged_out_on_the_cti_side_ends_the_session(dep: Deployment) -> N
         url = f"http://{HOST}:{dep.a.admin_port}/emu/agents/1002/state"
         async with dep.http.post(url, json={"state": "LOGOUT", "reason_code": 50001}) as resp:
             assert resp.status == 200
-        await until(lambda: len(sessions(logs)) == 2)
+        await session_lines(logs, 2)
     assert sessions(logs)[1] == ("finesse_agent_signed_out", "1002", "cti_logout", "IN_SERVICE")
     (out,) = [e for e in logs if e["event"] == "finesse_agent_signed_out"]
     assert out["reason_code"] == 50001
@@ -85,14 +88,16 @@ async def test_the_nodes_forced_logout_ends_the_session(dep: Deployment) -> None
         jid = f"1003@{dep.node.config.domain}/desktop"
         dep.node.on_agent_presence(jid, True)
         dep.node.on_agent_presence(jid, False)  # the browser is gone: 60 s (1.2 s here), then 255
-        await until(
-            lambda: len(sessions(logs)) == 2, timeout=dep.node.timers.forced_logout_after_unavailable + 3
-        )
+        await session_lines(logs, 2, within=dep.node.timers.forced_logout_after_unavailable + 3)
     assert sessions(logs)[1] == ("finesse_agent_signed_out", "1003", "forced_logout", "IN_SERVICE")
     (out,) = [e for e in logs if e["event"] == "finesse_agent_signed_out"]
     assert out["reason_code"] == 255
     # LOAD 0: the CTI side keeps the agent (Not Ready - Connection Failure); the node's session is over.
-    await until(lambda: dep.node.model.user("1003").reason_code == 50002)
+    await eventually(
+        lambda: dep.node.model.user("1003").reason_code,
+        "1003 in Not Ready 50002",
+        until=lambda code: code == 50002,
+    )
     assert len(sessions(logs)) == 2
 
 
@@ -100,13 +105,13 @@ async def test_out_of_service_ends_every_session_and_clients_sign_in_again(dep: 
     with capture_logs() as logs:
         await sign_in(dep, "1004")
         await sign_in(dep, "1005")
-        await until(lambda: len(sessions(logs)) == 2)
+        await session_lines(logs, 2)
         await dep.fault(dep.a, "ignore_heartbeats")
         await dep.wait_status("OUT_OF_SERVICE")
         await dep.fault(dep.a, "deactivate")  # the PG switches to side B
         await dep.wait_status("IN_SERVICE", timeout=10)
         await sign_in(dep, "1004")  # the desktop's failover signs it in again
-        await until(lambda: len(sessions(logs)) == 5)
+        await session_lines(logs, 5)
     assert sorted(sessions(logs)[2:4]) == [
         ("finesse_agent_signed_out", "1004", "out_of_service", "OUT_OF_SERVICE"),
         ("finesse_agent_signed_out", "1005", "out_of_service", "OUT_OF_SERVICE"),

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import re
 import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
@@ -26,39 +25,33 @@ from finesse_emu.xmpp.client import AuthenticationFailed
 from finesse_emu.xmpp.envelope import PUBSUB_EVENT_NS, update_document
 from finesse_emu.xmpp.prosody import ProsodyError, ProsodyProcess
 from tests.conftest import ProsodyFactory
+from tests.helpers import eventually
 
 USER_NODE = "/finesse/api/User/{}"
 ITEM_ID = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(\d+)$")
 
 
 class Presences:
-    """What a publisher's callbacks reported, with waits instead of sleeps."""
+    """What a publisher's callbacks reported."""
 
     def __init__(self) -> None:
         self.presence: list[tuple[str, bool]] = []
         self.connection: list[bool] = []
-        self._changed = asyncio.Event()
 
     def on_presence(self, jid: str, available: bool) -> None:
         self.presence.append((jid, available))
-        self._changed.set()
 
     def on_connection(self, connected: bool) -> None:
         self.connection.append(connected)
-        self._changed.set()
 
-    async def wait_for(self, predicate: object, timeout: float = 5.0) -> None:
-        assert callable(predicate)
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            self._changed.clear()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(
-                    f"condition not met; presence={self.presence} connection={self.connection}"
-                )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
+    async def wait_for(self, predicate: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+        """Until ``predicate()``; a failure shows every callback seen so far."""
+        await eventually(
+            lambda: {"presence": list(self.presence), "connection": list(self.connection)},
+            what,
+            until=lambda _: predicate(),
+            within=timeout,
+        )
 
 
 def publisher_for(
@@ -143,18 +136,18 @@ async def test_prosody_dies_with_a_crashed_parent(tmp_path: Path) -> None:
     )
     out, _ = await asyncio.wait_for(proc.communicate(), 30)
     pid = int(out.split()[-1])
-    deadline = time.monotonic() + 5.0
-    while True:
+
+    def gone() -> bool:
         try:
-            gone = psutil.Process(pid).status() == psutil.STATUS_ZOMBIE  # dead, awaiting init's reaping
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE  # dead, awaiting init's reaping
         except psutil.NoSuchProcess:
-            gone = True
-        if gone:
-            break
-        if time.monotonic() > deadline:
-            psutil.Process(pid).kill()
-            pytest.fail("prosody outlived the process that started it")
-        await asyncio.sleep(0.02)
+            return True
+
+    try:
+        await eventually(gone, "prosody gone with the process that started it", every=0.02)
+    except AssertionError:
+        psutil.Process(pid).kill()
+        raise
 
 
 async def test_graceful_stop_then_restart_on_same_ports(prosody_factory: ProsodyFactory) -> None:
@@ -335,22 +328,22 @@ async def test_agent_presence_reported_to_publisher(
     crashed = await agent(prosody, "1020", resource="desktop")
     signed_out = await agent(prosody, "1021", resource="ipad")
     jids = (f"1020@{prosody.domain}/desktop", f"1021@{prosody.domain}/ipad")
-    await seen.wait_for(lambda: all((j, True) in seen.presence for j in jids))
+    await seen.wait_for(lambda: all((j, True) in seen.presence for j in jids), "every agent Available")
     assert pub.available_agents == frozenset(jids)
 
     t0 = time.monotonic()
     crashed.abort()  # browser crash: no unavailable presence, TCP just goes away
-    await seen.wait_for(lambda: (jids[0], False) in seen.presence, timeout=2.0)
+    await seen.wait_for(lambda: (jids[0], False) in seen.presence, f"{jids[0]} Unavailable", timeout=2.0)
     assert time.monotonic() - t0 < 2.0
     await signed_out.disconnect()
-    await seen.wait_for(lambda: (jids[1], False) in seen.presence, timeout=2.0)
+    await seen.wait_for(lambda: (jids[1], False) in seen.presence, f"{jids[1]} Unavailable", timeout=2.0)
     assert pub.available_agents == frozenset()
 
     # Agents online before finesse (re)connects are reported too (Prosody probes them).
     early = await agent(prosody, "1022")
     pub.abort()
     await pub.start()
-    await seen.wait_for(lambda: seen.presence.count((early.jid, True)) == 2)
+    await seen.wait_for(lambda: seen.presence.count((early.jid, True)) == 2, f"{early.jid} Available twice")
     await early.disconnect()
 
 
@@ -398,7 +391,7 @@ async def test_prosody_sigkill_publisher_reconnects_and_restores(prosody: Prosod
 
     t0 = time.monotonic()
     prosody.kill()
-    await seen.wait_for(lambda: seen.connection[-1] is False, timeout=2.0)
+    await seen.wait_for(lambda: seen.connection[-1] is False, "the publisher disconnected", timeout=2.0)
     assert time.monotonic() - t0 < 2.0 and not pub.connected
     await a.wait_closed()
     assert not a.finesse_available
@@ -407,7 +400,7 @@ async def test_prosody_sigkill_publisher_reconnects_and_restores(prosody: Prosod
 
     await prosody.wait()
     await prosody.start()  # a new Prosody, same ports, empty memory
-    await seen.wait_for(lambda: seen.connection[-1] is True, timeout=5.0)
+    await seen.wait_for(lambda: seen.connection[-1] is True, "the publisher connected again", timeout=5.0)
     assert seen.connection == [True, False, True] and pub.sessions == 2
     # The node and the subscription finesse had made come back (as Openfire's database keeps them).
     await pub.wait_restored()

@@ -29,6 +29,7 @@ from finesse_emu.xmpp.envelope import update_document
 from finesse_emu.xmpp.prosody import ProsodyProcess
 from finesse_emu.xmpp.pubsub import PUBSUB_NS, iq_condition, pubsub_iq
 from tests.conftest import ProsodyFactory
+from tests.helpers import eventually
 from tests.integration.test_finesse_node import API, HOST
 from tests.integration.test_finesse_node_xmpp import XDeployment, dep_xmpp  # noqa: F401
 
@@ -48,9 +49,13 @@ async def provisioned(dep: XDeployment) -> None:
     notifier = dep.node.notifier
     assert isinstance(notifier, NotificationPublisher)
     wanted = {(n, f"{a.lower()}@{HOST}") for a in dep.node.directory for n in user_nodes(a)}
-    async with asyncio.timeout(20):
-        while not wanted <= set(notifier._subscriptions):
-            await asyncio.sleep(0.05)
+    await eventually(
+        lambda: len(wanted - set(notifier._subscriptions)),
+        "every agent's nodes subscribed (count missing)",
+        until=lambda missing: missing == 0,
+        within=20.0,
+        every=0.05,
+    )
 
 
 async def login(dep: XDeployment, agent_id: str) -> AgentXmpp:
@@ -134,9 +139,7 @@ async def test_stored_dialog_items_are_readable_by_the_agent_and_its_supervisor_
     assert (await dep.call("PUT", "/User/1002", user="1002", body="<User><state>READY</state></User>"))[
         0
     ] == 202
-    async with asyncio.timeout(3):
-        while dep.node.model.user("1002").state != "READY":
-            await asyncio.sleep(0.01)
+    await dep.wait_user_state("1002", "READY")
     async with dep.http.post(
         f"http://{HOST}:{dep.a.admin_port}/emu/calls",
         json={"agent_id": "1002", "ani": "5550172", "dnis": "8001"},
@@ -144,9 +147,12 @@ async def test_stored_dialog_items_are_readable_by_the_agent_and_its_supervisor_
         assert resp.status in (200, 201)
     dialogs = f"{API}/User/1002/Dialogs"
     owner, sup1, sup2, other = [await login(dep, i) for i in ("1002", SUP1, SUP2, "1001")]
-    async with asyncio.timeout(5):  # the Dialog event is stored as the node's item
-        while not any("5550172" in text for text in await items(owner, dialogs)):
-            await asyncio.sleep(0.05)
+    await eventually(  # the Dialog event is stored as the node's item
+        lambda: items(owner, dialogs),
+        "the Dialog item with 5550172",
+        until=lambda texts: any("5550172" in text for text in texts),
+        every=0.05,
+    )
     assert any("5550172" in text for text in await items(sup1, dialogs))  # 1000 supervises team 1
     for outsider in (other, sup2):  # another agent; the supervisor of team 2
         assert await refused(items(outsider, dialogs)) == "forbidden"
@@ -164,9 +170,11 @@ async def test_supervisors_read_their_teams_nodes_only(dep: XDeployment) -> None
     for member in ("1004", "1026"):  # a team member's change creates its Team node
         body = f"<User><state>LOGIN</state><extension>{int(member) + 1000}</extension></User>"
         assert (await dep.call("PUT", f"/User/{member}", user=member, body=body))[0] == 202
-    async with asyncio.timeout(5):
-        while not {team1, team2} <= notifier._nodes:
-            await asyncio.sleep(0.02)
+    await eventually(
+        lambda: sorted(notifier._nodes & {team1, team2}),
+        "both Team nodes created",
+        until=lambda made: len(made) == 2,
+    )
     for node in [*user_nodes("1004"), team1]:
         await sup1.subscribe(node)
         assert await refused(sup2.subscribe(node)) == "forbidden", node
@@ -329,9 +337,12 @@ async def test_access_rules_survive_a_prosody_restart(prosody_factory: ProsodyFa
     prosody.kill()
     await prosody.wait()
     await prosody.start()
-    async with asyncio.timeout(10):
-        while not (pub.connected and pub._restore_task is not None):
-            await asyncio.sleep(0.02)
+    await eventually(
+        lambda: (pub.connected, pub._restore_task is not None),
+        "the publisher reconnected and restoring",
+        until=lambda seen: seen == (True, True),
+        within=10.0,
+    )
     await pub.wait_restored()
     owner, other = await agent(prosody, "1060"), await agent(prosody, "1061")
     assert await refused(other.subscribe(node)) == "forbidden"

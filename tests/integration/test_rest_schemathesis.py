@@ -300,22 +300,16 @@ async def start_a_call(dep: Deployment, agent: str, extension: str) -> str:
     """Sign ``agent`` in, make it READY and have the CTI stub offer it a call: the dialog id."""
     body = f"<User><state>LOGIN</state><extension>{extension}</extension></User>"
     assert (await dep.call("PUT", f"/User/{agent}", user=agent, body=body))[0] == 202
-    async with asyncio.timeout(3):
-        while dep.node.model.user(agent).state != "NOT_READY":
-            await asyncio.sleep(0.01)
+    await dep.wait_user_state(agent, "NOT_READY")
     ready = "<User><state>READY</state></User>"
     assert (await dep.call("PUT", f"/User/{agent}", user=agent, body=ready))[0] == 202
-    async with asyncio.timeout(3):
-        while dep.node.model.user(agent).state != "READY":
-            await asyncio.sleep(0.01)
+    await dep.wait_user_state(agent, "READY")
     url = f"http://{HOST}:{dep.a.admin_port}/emu/calls"
     call = {"agent_id": agent, "ani": "5550101", "dnis": "8000", "variables": {"callVariable1": "x"}}
     async with dep.http.post(url, json=call) as resp:
         assert resp.status == 201
         call_id = str((await resp.json())["call_id"])
-    async with asyncio.timeout(3):
-        while call_id not in dep.node.model.dialogs:
-            await asyncio.sleep(0.01)
+    await dep.wait_dialog(call_id)
     return call_id
 
 

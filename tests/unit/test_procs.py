@@ -6,10 +6,10 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from emu_base.procs import Proc, adopt, adopted, pid_alive, reap_adopted, runs
+from tests.helpers import eventually_blocking
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 
@@ -26,11 +26,7 @@ def test_an_adopted_child_killed_from_outside_is_reaped() -> None:
     adopt(child)
     assert reap_adopted() == {}
     child.send_signal(signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    reaped: dict[int, int] = {}
-    while not reaped and time.monotonic() < deadline:
-        reaped = reap_adopted()
-        time.sleep(0.01)
+    reaped = eventually_blocking(reap_adopted, "the killed child reaped", every=0.01)
     assert reaped == {child.pid: -signal.SIGKILL}
     assert state(child.pid) is None  # gone, not <defunct>
     assert reap_adopted() == {}  # reported once
