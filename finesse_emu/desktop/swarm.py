@@ -31,6 +31,7 @@ from prometheus_client import Counter as PromCounter
 from emu_base.admin import bearer_ok, bound_port, read_json_object, unauthorized
 from emu_base.directory import generate
 from emu_base.history import History
+from emu_base.history_events import ClientAction
 from emu_base.httpbody import app_runner
 from emu_base.logs import get_logger
 from emu_base.quiet_gc import QuietCollector
@@ -257,7 +258,7 @@ class Swarm:
                 where = f" on {node}" if node else ""
                 raise ValueError(f"{len(chosen)} signed-in desktops{where}, {count} wanted")
         for c in chosen:
-            self.history.append(source, "client_action", action=action, agent=c.agent.id, node=c.node)
+            self.history.record(source, ClientAction(action=action, agent=c.agent.id, node=c.node))
             if action in ("close", "back"):
                 c.close_browser()
             elif action == "crash":

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import aiohttp
 
 from emu_base.history import History
+from emu_base.history_events import FailoverDetected
 from finesse_emu.desktop.client import AgentCredentials, DesktopClient, LoadPlan, NodeEndpoint
 from finesse_emu.desktop.xmpp import AgentXmpp
 from finesse_emu.xmpp.envelope import PUBSUB_EVENT_NS, update_document
@@ -71,7 +72,7 @@ async def test_a_peer_cannot_make_a_desktop_fail_over(dep_xmpp: XDeployment) -> 
             forger.send_chat(f"1006@{HOST}", "after the forged event")
             await wait_for(lambda: "1007" in desktop.chats)
             await wait_for(xmpp.events.empty)  # the desktop's reader has taken whatever came
-            assert not history.of("failover_detected")
+            assert not history.of(FailoverDetected)
             assert desktop.state == "SIGNED_IN" and desktop.node == "finesse-a" and desktop.xmpp is xmpp
             assert desktop.stats["events"] == events
             assert xmpp.foreign_events == 1

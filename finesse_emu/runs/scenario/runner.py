@@ -18,6 +18,21 @@ import aiohttp
 from emu_base import eventloop
 from emu_base.admin import auth_headers
 from emu_base.history import History
+from emu_base.history_events import (
+    Call,
+    Expectation,
+    FailoverDetected,
+    FailoverDone,
+    Fault,
+    Heal,
+    HttpError,
+    Load,
+    Moved,
+    Phase,
+    ScenarioEnd,
+    ScenarioStart,
+    SignInFailed,
+)
 from emu_base.timers import Timers
 from finesse_emu.deployment.chaos import ChaosError, chaos, inject
 from finesse_emu.deployment.launcher import Deployment, read_admin_token
@@ -137,7 +152,7 @@ async def run_scenario(
             run_dir, scenario.agents, scale, network, list(scenario.cti_options), node_options
         )
     timers = Timers.build(scale)
-    history.append("scenario", "start", name=scenario.name, time_scale=scale, agents=scenario.agents)
+    history.record("scenario", ScenarioStart(name=scenario.name, time_scale=scale, agents=scenario.agents))
     observer: Observer | None = None
     swarm: Swarm | None = None
     remote: RemoteSlices | None = None
@@ -162,7 +177,7 @@ async def run_scenario(
         for step in scenario.steps:
             await _step(run, step)
         ok = all(o.ok for o in run.outcomes)
-        history.append("scenario", "end", ok=ok, expectations=len(run.outcomes))
+        history.record("scenario", ScenarioEnd(ok=ok, expectations=len(run.outcomes)))
     finally:
         if swarm is not None:
             await swarm.stop()
@@ -225,7 +240,7 @@ async def _step(run: Run, step: Step) -> None:
     if step.kind == "phase":
         run.phase_index = len(h.events)
         run.phase_fault_t = None
-        h.append("scenario", "phase", name=a["name"])
+        h.record("scenario", Phase(name=a["name"]))
     elif step.kind == "wait":
         await asyncio.sleep(a["seconds"] * run.scale)
     elif step.kind == "until":
@@ -239,9 +254,11 @@ async def _step(run: Run, step: Step) -> None:
                     message = await chaos(run.run_dir, a["action"], target, a.get("ms"))
             except ChaosError as exc:
                 raise ScenarioError(f"{step.where()}: {exc}") from exc
-            event = "heal" if a["action"] in ("start", "heal") else "fault"
-            record = h.append("scenario", event, target=target, action=a["action"], detail=message)
-            if event == "fault" and run.phase_fault_t is None:
+            heals = a["action"] in ("start", "heal")
+            record = h.record(
+                "scenario", (Heal if heals else Fault)(target=target, action=a["action"], detail=message)
+            )
+            if not heals and run.phase_fault_t is None:
                 run.phase_fault_t = record["t"]
     elif step.kind == "clients":
         _clients(run, step)
@@ -252,7 +269,7 @@ async def _step(run: Run, step: Step) -> None:
             ok, detail = await _cti_agent(run, arg) if name == "cti_agent" else _check(run, name, arg)
             label = f"{a['name']}: {name}"
             run.outcomes.append(Outcome(label, ok, detail))
-            h.append("scenario", "expectation", name=label, ok=ok, detail=detail)
+            h.record("scenario", Expectation(name=label, ok=ok, detail=detail))
 
 
 async def _until(run: Run, step: Step) -> None:
@@ -267,9 +284,7 @@ async def _until(run: Run, step: Step) -> None:
         await asyncio.sleep(max(0.02, 0.2 * run.scale))
     run.history.append("scenario", "until", condition=cond, ok=False, detail=detail)
     run.outcomes.append(Outcome(f"until {cond}", False, f"timed out: {detail}"))
-    run.history.append(
-        "scenario", "expectation", name=f"until {cond}", ok=False, detail=f"timed out: {detail}"
-    )
+    run.history.record("scenario", Expectation(name=f"until {cond}", ok=False, detail=f"timed out: {detail}"))
 
 
 def _condition(run: Run, cond: str, arg: Any) -> tuple[bool, str]:
@@ -314,7 +329,7 @@ async def _call(run: Run, step: Step) -> None:
         answer = await resp.json()
         if resp.status not in (200, 201):
             raise ScenarioError(f"{step.where()}: {c['name']} refused the call: {answer}")
-    run.history.append("scenario", "call", agent=a["agent"], talk_time=a["talk_time"], cti=c["name"])
+    run.history.record("scenario", Call(agent=a["agent"], talk_time=a["talk_time"], cti=c["name"]))
 
 
 async def _cti_agent(run: Run, spec: dict[str, Any]) -> tuple[bool, str]:
@@ -378,19 +393,19 @@ def _check(run: Run, name: str, arg: Any) -> tuple[bool, str]:
         ok = sessions == int(arg.get("sessions", sessions)) and status == str(arg.get("status", status))
         return ok, f"agent {arg['agent']}: {sessions} chat sessions, status {status!r}"
     if name == "peak_request_rate":  # the node's busiest seed second in this phase (observer samples)
-        rates = [e["requests_per_second"] for e in run.phase_events("load", arg["node"])]
+        rates = [e["requests_per_second"] for e in run.phase_events(Load.NAME, arg["node"])]
         peak = max(rates, default=0.0)
         ok = peak <= float(arg.get("max", float("inf"))) and peak >= float(arg.get("min", 0))
         bounds = f"{arg.get('min', 0)}..{arg.get('max', '')}"
         return ok, f"{arg['node']}: peak {peak:.0f} requests/s (want {bounds})"
     if name == "none_returned_to":
-        back = [e for e in run.history.of("moved") if e.get("to") == arg]
+        back = [e for e in run.history.of(Moved) if e.get("to") == arg]
         return not back, f"{len(back)} desktops moved to {arg}"
     if name == "failover_seconds":  # seed seconds: measured / time_scale
-        done = [e["seconds"] / run.scale for e in run.phase_events("failover_done", "desktop")]
+        done = [e["seconds"] / run.scale for e in run.phase_events(FailoverDone.NAME, "desktop")]
         return _bounds(done, arg, " s")
     if name == "detection_seconds":
-        detected = run.phase_events(arg.get("event", "failover_detected"), arg.get("source", "desktop"))
+        detected = run.phase_events(arg.get("event", FailoverDetected.NAME), arg.get("source", "desktop"))
         if run.phase_fault_t is None or not detected:
             return False, "no fault or no detection in this phase"
         first = (min(e["t"] for e in detected) - run.phase_fault_t) / run.scale
@@ -401,12 +416,12 @@ def _check(run: Run, name: str, arg: Any) -> tuple[bool, str]:
         return run.node_status(arg)
     if name == "http_errors":
         errors = [
-            e for e in run.phase_events("http_error") if "status" not in arg or e["status"] == arg["status"]
+            e for e in run.phase_events(HttpError.NAME) if "status" not in arg or e["status"] == arg["status"]
         ]
         return _count(len(errors), arg, f"HTTP {arg.get('status', '')} errors")
     if name == "sign_in_failures":
         fails = [
-            e for e in run.phase_events("sign_in_failed") if arg.get("error", "") in str(e.get("error", ""))
+            e for e in run.phase_events(SignInFailed.NAME) if arg.get("error", "") in str(e.get("error", ""))
         ]
         return _count(len(fails), arg, "failed sign-ins")
     if name == "events":
