@@ -19,8 +19,9 @@ from __future__ import annotations
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
+from functools import cached_property
 from typing import Any, ClassVar, Generic, TypeVar, Union
 
 import structlog
@@ -451,13 +452,13 @@ class Entry(Generic[EV_co]):
     def name(self) -> str:
         return self.event.name if isinstance(self.event, Untyped) else self.event.NAME
 
-    @property
+    @cached_property
     def agent(self) -> str | None:
         """The agent the line names, whatever the event (indexes are by agent)."""
         agent = self.line.get("agent")
         return None if agent is None else str(agent)
 
-    @property
+    @cached_property
     def node(self) -> str | None:
         """The node a client event names (its ``node`` field), if any."""
         node = self.line.get("node")
@@ -472,55 +473,92 @@ class Entry(Generic[EV_co]):
 AnyEntry = Entry[HistoryEvent]
 
 
-_HINTS: dict[str, dict[str, Any]] = {}
+Check = Callable[[Any], bool]
 
 
-def _hints(cls: type[HistoryEvent]) -> dict[str, Any]:
-    if cls.NAME not in _HINTS:
-        _HINTS[cls.NAME] = typing.get_type_hints(cls)
-    return _HINTS[cls.NAME]
+# The exact JSON types each simple hint takes (JSON has one number type: an int is a float too).
+_SIMPLE: dict[Any, tuple[type, ...]] = {
+    type(None): (type(None),),
+    bool: (bool,),
+    int: (int,),
+    str: (str,),
+    float: (int, float),
+}
 
 
-def _fits(value: Any, hint: Any) -> bool:
-    """``value`` (from JSON) is of the declared type: bool is not a number, numbers are finite."""
-    if hint is Any:
-        return True
+def _check(hint: Any) -> Check:
+    """A test that a value (from JSON) is of the declared type: bool is not a number, numbers are
+    finite. Built once per field: a soak history has 10^5+ lines."""
     origin = typing.get_origin(hint)
     if origin in (Union, types.UnionType):
-        return any(_fits(value, h) for h in typing.get_args(hint))
+        members = typing.get_args(hint)
+        if all(m in _SIMPLE for m in members):  # the common case, ``str | None``: one set lookup
+            allowed = frozenset(t for m in members for t in _SIMPLE[m])
+            finite = float in members
+            return lambda v: type(v) in allowed and not (finite and type(v) is float and not math.isfinite(v))
+        parts = [_check(h) for h in members]
+        return lambda v: any(p(v) for p in parts)
     if origin is list:
         (item,) = typing.get_args(hint)
-        return isinstance(value, list) and all(_fits(v, item) for v in value)
+        each = _check(item)
+        return lambda v: type(v) is list and all(each(x) for x in v)
     if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+        return lambda v: v is None
     if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    return isinstance(value, hint)
+        return lambda v: type(v) in (int, float) and math.isfinite(v)
+    if hint in (bool, int, str):
+        return lambda v: type(v) is hint
+    return lambda v: isinstance(v, hint)
 
 
-def _wants_float(hint: Any) -> bool:
-    return hint is float or float in typing.get_args(hint)
+@dataclass(frozen=True)
+class _Field:
+    name: str  # the attribute
+    key: str  # the JSON key
+    fits: Check
+    required: bool  # no default: a line without a fitting value stays untyped
+    to_float: bool  # JSON has one number type: an int where a float is declared becomes one
+
+
+_SPECS: dict[str, tuple[_Field, ...]] = {}
+
+
+def _spec(cls: type[HistoryEvent]) -> tuple[_Field, ...]:
+    spec = _SPECS.get(cls.NAME)
+    if spec is None:
+        hints = typing.get_type_hints(cls)
+        spec = _SPECS[cls.NAME] = tuple(
+            _Field(
+                f.name,
+                _key(f),
+                _check(hints[f.name]),
+                f.default is MISSING and f.default_factory is MISSING,
+                hints[f.name] is float or float in typing.get_args(hints[f.name]),
+            )
+            for f in fields(cls)
+        )
+    return spec
 
 
 def parse_event(name: str, values: Mapping[str, Any]) -> HistoryEvent:
-    """The typed event for one line's name and fields. A field that is missing or of the wrong type
-    takes its default; without a default, the line stays :class:`Untyped` (no rule reads it)."""
+    """The typed event for one line's name and fields (the envelope's keys, if there, are ignored).
+    A field that is missing or of the wrong type takes its default; without a default, the line
+    stays :class:`Untyped` (no rule reads it)."""
     cls = EVENTS.get(name)
     if cls is None:
-        return Untyped(name=name, raw=dict(values))
-    hints = _hints(cls)
+        return _untyped(name, values)
     kwargs: dict[str, Any] = {}
-    for f in fields(cls):
-        value = values.get(_key(f), MISSING)
-        if value is not MISSING and _fits(value, hints[f.name]):
-            kwargs[f.name] = float(value) if isinstance(value, int) and _wants_float(hints[f.name]) else value
-        elif f.default is MISSING and f.default_factory is MISSING:
-            return Untyped(name=name, raw=dict(values))
+    for f in _spec(cls):
+        value = values.get(f.key, MISSING)
+        if value is not MISSING and f.fits(value):
+            kwargs[f.name] = float(value) if f.to_float and type(value) is int else value
+        elif f.required:
+            return _untyped(name, values)
     return cls(**kwargs)
+
+
+def _untyped(name: str, values: Mapping[str, Any]) -> Untyped:
+    return Untyped(name=name, raw={k: v for k, v in values.items() if k not in ENVELOPE})
 
 
 def parse_entry(line: Mapping[str, Any]) -> Entry[HistoryEvent] | None:
@@ -533,5 +571,5 @@ def parse_entry(line: Mapping[str, Any]) -> Entry[HistoryEvent] | None:
         return None
     wall = line.get("wall")
     wall = float(wall) if isinstance(wall, int | float) and not isinstance(wall, bool) else None
-    values = {k: v for k, v in line.items() if k not in ENVELOPE}
-    return Entry(float(t), source, parse_event(name, values), wall, line)
+    # No event has a field named as the envelope: the line serves as the fields as it is.
+    return Entry(float(t), source, parse_event(name, line), wall, line)
