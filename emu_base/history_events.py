@@ -39,8 +39,8 @@ class HistoryEvent:
     def fields(self) -> dict[str, Any]:
         """The event's fields under their JSON keys, as written to the history (an optional field
         left at None is left out, as the emitters always did)."""
-        values = ((f, getattr(self, f.name)) for f in fields(self))
-        return {_key(f): v for f, v in values if not (v is None and f.default is None)}
+        values = ((f, getattr(self, f.name)) for f in _spec(type(self)))
+        return {f.key: v for f, v in values if not (v is None and f.omit_none)}
 
 
 def _key(f: Any) -> str:
@@ -518,22 +518,24 @@ class _Field:
     fits: Check
     required: bool  # no default: a line without a fitting value stays untyped
     to_float: bool  # JSON has one number type: an int where a float is declared becomes one
+    omit_none: bool  # optional, None by default: left out of the line when None
 
 
-_SPECS: dict[str, tuple[_Field, ...]] = {}
+_SPECS: dict[type[HistoryEvent], tuple[_Field, ...]] = {}
 
 
 def _spec(cls: type[HistoryEvent]) -> tuple[_Field, ...]:
-    spec = _SPECS.get(cls.NAME)
+    spec = _SPECS.get(cls)
     if spec is None:
         hints = typing.get_type_hints(cls)
-        spec = _SPECS[cls.NAME] = tuple(
+        spec = _SPECS[cls] = tuple(
             _Field(
                 f.name,
                 _key(f),
                 _check(hints[f.name]),
                 f.default is MISSING and f.default_factory is MISSING,
                 hints[f.name] is float or float in typing.get_args(hints[f.name]),
+                f.default is None,
             )
             for f in fields(cls)
         )
