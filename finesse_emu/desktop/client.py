@@ -21,7 +21,7 @@ import aiohttp
 from defusedxml import ElementTree as DET
 
 from emu_base.history import History
-from emu_base.history_events import HttpError, NetworkGlitch
+from emu_base.history_events import HttpError, NetworkGlitch, NotificationLost, State
 from emu_base.timers import Timers
 from finesse_emu.desktop.ippa import IppaConfig, IppaMachine
 from finesse_emu.desktop.machine import (
@@ -257,10 +257,10 @@ class DesktopClient:
             return
         for cmd in cmds:
             if isinstance(cmd, Record):
-                record = self.history.record(self.source, cmd.entry)
-                if cmd.event == "state":
-                    self.stats[f"state_{record['to']}"] += 1
-                elif cmd.event == "notification_lost":
+                self.history.record(self.source, cmd.entry)
+                if isinstance(cmd.entry, State):
+                    self.stats[f"state_{cmd.entry.to}"] += 1
+                elif isinstance(cmd.entry, NotificationLost):
                     self._prepare_standby()
                 if self.on_record is not None:
                     self.on_record(self, cmd)
