@@ -57,15 +57,16 @@ E = TypeVar("E", bound=type[HistoryEvent])
 E2 = TypeVar("E2", bound=HistoryEvent)
 
 
-def event(cls: E) -> E:
+def register(cls: E) -> E:
     """Register a typed event under its ``NAME`` (one class per name)."""
-    assert cls.NAME and cls.NAME not in EVENTS, cls
+    if not cls.NAME or cls.NAME in EVENTS:
+        raise ValueError(f"{cls.__name__}: history event name {cls.NAME!r} missing or taken")
     EVENTS[cls.NAME] = cls
     return cls
 
 
 # -- the scenario (source ``scenario``; finesse_emu/runs/scenario) ------------------------------------
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class ScenarioStart(HistoryEvent):
     NAME = "start"
@@ -74,7 +75,7 @@ class ScenarioStart(HistoryEvent):
     agents: int | None = None
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class ScenarioEnd(HistoryEvent):
     NAME = "end"
@@ -82,14 +83,14 @@ class ScenarioEnd(HistoryEvent):
     expectations: int | None = None
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class Phase(HistoryEvent):
     NAME = "phase"
     name: str | None = None
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class Fault(HistoryEvent):
     """A fault the scenario put on one component (``target``; a list of names in merged histories)."""
@@ -104,13 +105,13 @@ class Fault(HistoryEvent):
         return [self.target] if isinstance(self.target, str) else list(self.target)
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class Heal(Fault):
     NAME = "heal"
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class Expectation(HistoryEvent):
     """Passed only when ``ok`` is JSON ``true``: anything else reads as False."""
@@ -121,7 +122,7 @@ class Expectation(HistoryEvent):
     detail: str | None = None
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class Call(HistoryEvent):
     """A call routed to the agent; ``talk_time`` and ``answer_after`` in seed seconds."""
@@ -133,7 +134,7 @@ class Call(HistoryEvent):
     cti: str | None = None
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class ClientAction(HistoryEvent):
     """A browser action the swarm performed on a client (source ``desktop`` or ``ippa``)."""
@@ -145,7 +146,7 @@ class ClientAction(HistoryEvent):
 
 
 # -- the observer's polls (source: the component) --------------------------------------------------
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class Status(HistoryEvent):
     """A Finesse node's service state: IN_SERVICE or OUT_OF_SERVICE."""
@@ -155,7 +156,7 @@ class Status(HistoryEvent):
     reason: str | None = None
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class Role(HistoryEvent):
     """A CTI side's role: active, idle or down."""
@@ -164,7 +165,7 @@ class Role(HistoryEvent):
     role: str
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class Health(HistoryEvent):
     """An AWDB's or a Prosody's health: up or down."""
@@ -173,7 +174,7 @@ class Health(HistoryEvent):
     health: str
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class Load(HistoryEvent):
     """A node's requests and megabits per seed second."""
@@ -183,7 +184,7 @@ class Load(HistoryEvent):
     mbps: float | None = None
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class Resources(HistoryEvent):
     """A process's CPU (percent of one core), resident memory and open files, once a seed second."""
@@ -203,7 +204,7 @@ class ClientEvent(HistoryEvent):
     node: str | None = None
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class State(HistoryEvent):
     NAME = "state"
@@ -213,27 +214,27 @@ class State(HistoryEvent):
     node: str | None = None
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class SignedIn(ClientEvent):
     NAME = "signed_in"
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class SignedOut(ClientEvent):
     NAME = "signed_out"
     reason: str | None = None
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class SignInFailed(ClientEvent):
     NAME = "sign_in_failed"
     error: str | None = None
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class FailoverDetected(ClientEvent):
     """``trigger``: systeminfo, notification or presence (IPPA: its own triggers)."""
@@ -242,7 +243,7 @@ class FailoverDetected(ClientEvent):
     trigger: str | None = None
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class FailoverDone(ClientEvent):
     """Signed in again after a failover; ``seconds`` from detection (real seconds)."""
@@ -252,7 +253,7 @@ class FailoverDone(ClientEvent):
     trigger: str | None = None
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class Moved(HistoryEvent):
     NAME = "moved"
@@ -261,20 +262,20 @@ class Moved(HistoryEvent):
     to: str
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class NotificationLost(ClientEvent):
     NAME = "notification_lost"
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class NotificationRestored(ClientEvent):
     NAME = "notification_restored"
     attempts: int | None = None
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class NetworkGlitch(ClientEvent):
     """The client lost the network to ``node`` for ``seconds`` (real seconds)."""
@@ -283,25 +284,25 @@ class NetworkGlitch(ClientEvent):
     seconds: float | None = None
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class BrowserClose(ClientEvent):
     NAME = "browser_close"
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class BrowserCrash(ClientEvent):
     NAME = "browser_crash"
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class BrowserRefresh(ClientEvent):
     NAME = "browser_refresh"
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class TokenWarning(HistoryEvent):
     NAME = "token_warning"
@@ -309,7 +310,7 @@ class TokenWarning(HistoryEvent):
     seconds_left: float | None = None
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class TokenCountdown(HistoryEvent):
     NAME = "token_countdown"
@@ -317,13 +318,13 @@ class TokenCountdown(HistoryEvent):
     seconds_left: float | None = None
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class TokenExpired(ClientEvent):
     NAME = "token_expired"
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class ServerUnavailable(ClientEvent):
     """An IP Phone Agent gave up on its node after ``attempts`` failed attempts."""
@@ -332,7 +333,7 @@ class ServerUnavailable(ClientEvent):
     attempts: int | None = None
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class HttpError(ClientEvent):
     NAME = "http_error"
@@ -342,7 +343,7 @@ class HttpError(ClientEvent):
 
 
 # -- the Finesse nodes (source ``finesse-*``; their log, with event_log) ---------------------------
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class Publish(HistoryEvent):
     """One pubsub item published; ``status`` is the node's own service state at that instant."""
@@ -353,7 +354,7 @@ class Publish(HistoryEvent):
     status: str | None = None
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class Request(HistoryEvent):
     """One REST answer; ``service`` is the node's own service state when it answered."""
@@ -365,7 +366,7 @@ class Request(HistoryEvent):
     service: str | None = None
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class Auth(HistoryEvent):
     """One authentication: ``via`` cache or the AWDB that answered; ``reason`` when refused."""
@@ -377,7 +378,7 @@ class Auth(HistoryEvent):
     reason: str | None = None
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class ForcedLogout(HistoryEvent):
     """The node forced the agent out (Cisco: reason code 255); ``name`` is the node's."""
@@ -402,13 +403,13 @@ class Session(HistoryEvent):
     reason_code: int | None = None
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class AgentSignedIn(Session):
     NAME = "agent_signed_in"
 
 
-@event
+@register
 @dataclass(frozen=True, kw_only=True)
 class AgentSignedOut(Session):
     NAME = "agent_signed_out"
