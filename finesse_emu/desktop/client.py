@@ -21,6 +21,7 @@ import aiohttp
 from defusedxml import ElementTree as DET
 
 from emu_base.history import History
+from emu_base.history_events import HttpError, NetworkGlitch, NotificationLost, State
 from emu_base.timers import Timers
 from finesse_emu.desktop.ippa import IppaConfig, IppaMachine
 from finesse_emu.desktop.machine import (
@@ -235,9 +236,7 @@ class DesktopClient:
     def network_glitch(self, seconds: float) -> None:
         """This client loses the network to its node for ``seconds``: the XMPP socket dies silently."""
         self.blocked_until[self.node] = self.now + seconds
-        self.history.append(
-            self.source, "network_glitch", agent=self.agent.id, node=self.node, seconds=seconds
-        )
+        self.history.record(self.source, NetworkGlitch(agent=self.agent.id, node=self.node, seconds=seconds))
         xmpp, self.xmpp = self.xmpp, None
         if self._reader is not None:
             self._reader.cancel()
@@ -258,10 +257,10 @@ class DesktopClient:
             return
         for cmd in cmds:
             if isinstance(cmd, Record):
-                record = self.history.append(self.source, cmd.event, **cmd.fields)
-                if cmd.event == "state":
-                    self.stats[f"state_{record['to']}"] += 1
-                elif cmd.event == "notification_lost":
+                self.history.record(self.source, cmd.entry)
+                if isinstance(cmd.entry, State):
+                    self.stats[f"state_{cmd.entry.to}"] += 1
+                elif isinstance(cmd.entry, NotificationLost):
                     self._prepare_standby()
                 if self.on_record is not None:
                     self.on_record(self, cmd)
@@ -343,14 +342,9 @@ class DesktopClient:
         if resp.status >= 400:
             self.stats[f"http_{resp.status}"] += 1
             error = _error_message(data)
-            self.history.append(
+            self.history.record(
                 self.source,
-                "http_error",
-                agent=self.agent.id,
-                node=node,
-                status=resp.status,
-                error=error,
-                path=path,
+                HttpError(agent=self.agent.id, node=node, status=resp.status, error=error, path=path),
             )
         return resp.status, data
 

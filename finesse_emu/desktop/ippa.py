@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
+from emu_base import history_events as H
+from emu_base.history_events import HistoryEvent
 from emu_base.timers import Timers
 from finesse_emu.desktop.machine import (
     CancelTimer,
@@ -62,8 +63,12 @@ class IppaMachine:
         self._attempting = False  # an attempt's SystemInfo / XMPP answers are awaited
         self._out: list[Command] = []
 
-    def _record(self, event: str, **fields: Any) -> None:
-        self._out.append(Record(event, {"agent": self.config.agent_id, **fields}))
+    def _record(self, event: HistoryEvent) -> None:
+        self._out.append(Record(event))
+
+    @property
+    def _agent(self) -> str:
+        return self.config.agent_id
 
     def _flush(self) -> list[Command]:
         out, self._out = self._out, []
@@ -71,7 +76,7 @@ class IppaMachine:
 
     def _to(self, state: IppaState) -> None:
         if state is not self.state:
-            self._record("state", **{"from": self.state.value, "to": state.value, "node": self.node})
+            self._record(H.State(agent=self._agent, from_=self.state.value, to=state.value, node=self.node))
             self.state = state
 
     # -- signing in (also the agent's explicit sign-in on another server) ------------------------------
@@ -92,7 +97,7 @@ class IppaMachine:
         if self.state is not IppaState.SIGNING_IN or node != self.node:
             return []
         if not result.ok:
-            self._record("sign_in_failed", node=node, error=result.error)
+            self._record(H.SignInFailed(agent=self._agent, node=node, error=result.error))
             self._to(IppaState.SIGN_IN_SCREEN)
         elif self.xmpp_up:
             self._signed_in()
@@ -104,7 +109,7 @@ class IppaMachine:
     def _signed_in(self) -> None:
         self.failed_attempts = 0
         self._to(IppaState.SIGNED_IN)
-        self._record("signed_in", node=self.node)
+        self._record(H.SignedIn(agent=self._agent, node=self.node))
 
     # -- triggers -----------------------------------------------------------------------------------
     def on_system_info_event(self, now: float, node: str, status: str) -> list[Command]:
@@ -122,7 +127,7 @@ class IppaMachine:
         self.failed_attempts = 0
         self._attempting = False
         self._to(IppaState.RETRYING)
-        self._record("failover_detected", trigger=trigger, node=self.node)
+        self._record(H.FailoverDetected(agent=self._agent, trigger=trigger, node=self.node))
         self._out.append(SetTimer(RETRY_TIMER, self.config.timers.ippa_poll_interval))
 
     # -- attempts every 5 s ------------------------------------------------------------------------------
@@ -157,7 +162,9 @@ class IppaMachine:
             if result.ok:
                 self._signed_in()
             else:
-                self._record("sign_in_failed", node=node, error=result.error or "notification")
+                self._record(
+                    H.SignInFailed(agent=self._agent, node=node, error=result.error or "notification")
+                )
                 self._to(IppaState.SIGN_IN_SCREEN)
         else:
             self._attempt_done()
@@ -180,4 +187,6 @@ class IppaMachine:
         self._si_ok = None
         if self.failed_attempts >= self.config.timers.ippa_attempts and self.state is IppaState.RETRYING:
             self._to(IppaState.SERVER_UNAVAILABLE)
-            self._record("server_unavailable", node=self.node, attempts=self.failed_attempts)
+            self._record(
+                H.ServerUnavailable(agent=self._agent, node=self.node, attempts=self.failed_attempts)
+            )

@@ -20,10 +20,12 @@ out the commands it returns, reporting each command's result as another input.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from emu_base import history_events as H
+from emu_base.history_events import HistoryEvent
 from emu_base.timers import Timers
 
 
@@ -94,10 +96,17 @@ class CancelTimer:
 
 @dataclass(frozen=True)
 class Record:
-    """One event for the run's history (the report's contract, docs/reports.md)."""
+    """One event for the run's history, typed (emu_base.history_events; docs/reports.md)."""
 
-    event: str
-    fields: dict[str, Any] = field(default_factory=dict)
+    entry: HistoryEvent
+
+    @property
+    def event(self) -> str:
+        return self.entry.NAME
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        return self.entry.fields()
 
 
 Command = (
@@ -170,8 +179,12 @@ class DesktopMachine:
     def _emit(self, *cmds: Command) -> None:
         self._out.extend(cmds)
 
-    def _record(self, event: str, **fields: Any) -> None:
-        self._out.append(Record(event, {"agent": self.config.agent_id, **fields}))
+    def _record(self, event: HistoryEvent) -> None:
+        self._out.append(Record(event))
+
+    @property
+    def _agent(self) -> str:
+        return self.config.agent_id
 
     def _flush(self) -> list[Command]:
         out, self._out = self._out, []
@@ -179,7 +192,7 @@ class DesktopMachine:
 
     def _to(self, state: DesktopState) -> None:
         if state is not self.state:
-            self._record("state", **{"from": self.state.value, "to": state.value, "node": self.node})
+            self._record(H.State(agent=self._agent, from_=self.state.value, to=state.value, node=self.node))
             self.state = state
 
     @property
@@ -265,7 +278,9 @@ class DesktopMachine:
                 self._emit(CancelTimer(NOTIFICATION_TIMER))
                 self._phase, self._target = "", ""
                 self._to(DesktopState.SIGNED_IN)
-                self._record("notification_restored", node=self.node, attempts=self._attempts)
+                self._record(
+                    H.NotificationRestored(agent=self._agent, node=self.node, attempts=self._attempts)
+                )
             elif self._attempts >= self.config.timers.notification_reconnect_attempts:
                 self._failover(now, Trigger.NOTIFICATION)
             else:
@@ -304,7 +319,7 @@ class DesktopMachine:
         return self._flush()
 
     def _sign_in_failed(self, result: Result) -> None:
-        self._record("sign_in_failed", node=self._target, error=result.error)
+        self._record(H.SignInFailed(agent=self._agent, node=self._target, error=result.error))
         if result.fatal:
             self._to(DesktopState.SIGNED_OUT)
             self._phase, self._target = "", ""
@@ -324,15 +339,17 @@ class DesktopMachine:
         failing_over = self.state is DesktopState.FAILING_OVER
         if failing_over and node != self.node:
             self.moved = True
-            self._record("moved", **{"from": self.node, "to": node})
+            self._record(H.Moved(agent=self._agent, from_=self.node, to=node))
         self.node = node
         self._phase, self._target = "", ""
         self._to(DesktopState.SIGNED_IN)
-        self._record("signed_in", node=node)
+        self._record(H.SignedIn(agent=self._agent, node=node))
         if failing_over and self._failover_since is not None:
             seconds = now - self._failover_since
             trigger = self._trigger.value if self._trigger else ""
-            self._record("failover_done", node=node, seconds=round(seconds, 6), trigger=trigger)
+            self._record(
+                H.FailoverDone(agent=self._agent, node=node, seconds=round(seconds, 6), trigger=trigger)
+            )
         self._failover_since, self._trigger = None, None
         return self._flush()
 
@@ -367,7 +384,7 @@ class DesktopMachine:
         was_up, self.xmpp_up = self.xmpp_up, False
         if self.state is DesktopState.SIGNED_IN and was_up:
             self._to(DesktopState.RECONNECTING_NOTIFICATION)
-            self._record("notification_lost", node=self.node)
+            self._record(H.NotificationLost(agent=self._agent, node=self.node))
             self._attempts = 1
             self._lost_at = now
             self._phase, self._target = "reconnect", self.node
@@ -383,7 +400,7 @@ class DesktopMachine:
         self._emit(CancelTimer(NOTIFICATION_TIMER))
         self._to(DesktopState.FAILING_OVER)
         self._failover_since, self._trigger = now, trigger
-        self._record("failover_detected", trigger=trigger.value, node=self.node)
+        self._record(H.FailoverDetected(agent=self._agent, trigger=trigger.value, node=self.node))
         self._phase, self._target = "poll", self.node
         self._emit(GetSystemInfo(self.node))
 
@@ -399,7 +416,7 @@ class DesktopMachine:
             self._phase, self._target = "", ""
             self._failover_since = None
             self._to(DesktopState.SIGNED_OUT)
-            self._record("browser_crash" if crash else "browser_close", node=self.node)
+            self._record((H.BrowserCrash if crash else H.BrowserClose)(agent=self._agent, node=self.node))
         return self._flush()
 
     def refresh(self, now: float) -> list[Command]:
@@ -409,7 +426,7 @@ class DesktopMachine:
         self._emit(DropNotification(self.xmpp_node or self.node))
         self.xmpp_up = False
         self._failover_since = None
-        self._record("browser_refresh", node=self.node)
+        self._record(H.BrowserRefresh(agent=self._agent, node=self.node))
         self._sign_in(self.node)
         return self._flush()
 
@@ -435,17 +452,17 @@ class DesktopMachine:
         stage, self._token_stage = self._token_stage, self._token_stage + 1
         left = round(self._token_deadline - now, 6)
         if stage < 2:
-            self._record("token_warning", seconds_left=left)
+            self._record(H.TokenWarning(agent=self._agent, seconds_left=left))
         elif stage == 2:
-            self._record("token_countdown", seconds_left=left)
+            self._record(H.TokenCountdown(agent=self._agent, seconds_left=left))
         else:
-            self._record("token_expired", node=self.node)
+            self._record(H.TokenExpired(agent=self._agent, node=self.node))
             self._emit(SignOut(self.node), DropNotification(self.xmpp_node or self.node))
             self._emit(CancelTimer(POLL_TIMER), CancelTimer(NOTIFICATION_TIMER), CancelTimer(SIGN_IN_TIMER))
             self.xmpp_up = False
             self._phase, self._target = "", ""
             self._to(DesktopState.SIGNED_OUT)
-            self._record("signed_out", node=self.node, reason="token_expired")
+            self._record(H.SignedOut(agent=self._agent, node=self.node, reason="token_expired"))
 
     def _token(self, now: float) -> None:
         if self._token_deadline is None or self.state is DesktopState.SIGNED_OUT:

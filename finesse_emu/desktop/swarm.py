@@ -31,6 +31,7 @@ from prometheus_client import Counter as PromCounter
 from emu_base.admin import bearer_ok, bound_port, read_json_object, unauthorized
 from emu_base.directory import generate
 from emu_base.history import History
+from emu_base.history_events import ClientAction, FailoverDone
 from emu_base.httpbody import app_runner
 from emu_base.logs import get_logger
 from emu_base.quiet_gc import QuietCollector
@@ -153,10 +154,9 @@ class Swarm:
     def _on_record(self, client: DesktopClient, record: Record) -> None:
         self._records += 1
         self._events.labels(record.event).inc()
-        if record.event == "failover_done":
-            self._failovers.labels(str(record.fields.get("node", ""))).observe(
-                float(record.fields["seconds"])
-            )
+        done = record.entry
+        if isinstance(done, FailoverDone) and done.seconds is not None:
+            self._failovers.labels(done.node or "").observe(done.seconds)
 
     async def start(self) -> None:
         cfg = self.config
@@ -257,7 +257,7 @@ class Swarm:
                 where = f" on {node}" if node else ""
                 raise ValueError(f"{len(chosen)} signed-in desktops{where}, {count} wanted")
         for c in chosen:
-            self.history.append(source, "client_action", action=action, agent=c.agent.id, node=c.node)
+            self.history.record(source, ClientAction(action=action, agent=c.agent.id, node=c.node))
             if action in ("close", "back"):
                 c.close_browser()
             elif action == "crash":

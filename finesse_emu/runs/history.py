@@ -1,7 +1,8 @@
 """Histories of a run after the fact: merging several processes' files into one timeline
 (``finesse-emu history merge``, finesse_emu/cli/report.py) and taking the components' JSON log lines into it.
 
-The writer every component appends to is :class:`emu_base.history.History`.
+The writer every component appends to is :class:`emu_base.history.History`; the events, typed, are
+in :mod:`emu_base.history_events`.
 """
 
 from __future__ import annotations
@@ -32,21 +33,17 @@ def merge(paths: list[Path]) -> list[dict[str, Any]]:
     return events
 
 
-# Component log events that the history carries under the name the checker and reports use.
-LOG_EVENT_NAMES = {
-    "finesse_forced_logout": "forced_logout",
-    "finesse_publish": "publish",
-    "finesse_request": "request",
-    "finesse_auth": "auth",
-    "finesse_agent_signed_in": "agent_signed_in",
-    "finesse_agent_signed_out": "agent_signed_out",
-}
+# The log's own keys: the envelope is the history's (``t``, ``wall``, ``source`` = the component).
 _LOG_SKIP = {"event", "timestamp", "level", "component", "logger", "t", "wall", "source"}
 
 
 def ingest_logs(events: list[dict[str, Any]], logs: dict[str, Path]) -> list[dict[str, Any]]:
     """The run's timeline with every component's JSON log lines in it (source = the component),
-    ordered by time: one history of all components and clients. ``logs``: component -> log file."""
+    ordered by time: one history of all components and clients. ``logs``: component -> log file.
+
+    A line keeps its name: a component emits a history event (:func:`emu_base.history_events.emit`)
+    under the name the readers parse, so nothing is translated here; the readers type the lines they
+    know and keep the others for the timeline."""
     from datetime import datetime
 
     anchored = next((e for e in events if isinstance(e.get("wall"), int | float)), None)
@@ -69,7 +66,7 @@ def ingest_logs(events: list[dict[str, Any]], logs: dict[str, Path]) -> list[dic
             fields = {k: v for k, v in record.items() if k not in _LOG_SKIP}
             out.append(
                 {"t": round(wall - wall0, 6), "wall": round(wall, 6), "source": component}
-                | {"event": LOG_EVENT_NAMES.get(name, name), **fields}
+                | {"event": name, **fields}
             )
     out.sort(key=lambda e: e["t"])
     return out

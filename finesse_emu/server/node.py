@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from emu_base import faults as F
+from emu_base import history_events as history
 from emu_base.admin import admin_routes, bound_port
 from emu_base.awdb_login import awdb_login
 from emu_base.clock import Clock, LoopClock
@@ -141,8 +142,8 @@ class NodeConfig:
     # Reload coordination (server/gadgets.py Pacer): desktop content requests per second, in seed
     # terms (scaled with the run's time_scale); 0 = off.
     reload_rate: float = 0.0
-    # Log every pubsub publish, REST answer and authentication (finesse_publish, finesse_request,
-    # finesse_auth): a scenario run's history then lets `finesse-emu check` verify the node too.
+    # Log every pubsub publish, REST answer and authentication (history events publish, request,
+    # auth): a scenario run's history then lets `finesse-emu check` verify the node too.
     event_log: bool = False
 
     def __post_init__(self) -> None:
@@ -229,8 +230,8 @@ class FinesseNode:
             resolve=lambda name: u.id if (u := self.directory_user(name)) else None,
         )
         if config.event_log:
-            self.authenticator.on_result = lambda user, ok, via, reason: log.info(
-                "finesse_auth", agent=user, ok=ok, via=via, reason=reason
+            self.authenticator.on_result = lambda user, ok, via, reason: history.emit(
+                history.Auth(agent=user, ok=ok, via=via, reason=reason), log
             )
         self.cti = CtiClient(
             CtiLinkConfig.from_timers(config.cti_sides, self.timers, old_pg=config.old_pg), self.clock
@@ -488,7 +489,7 @@ class FinesseNode:
     def _emit(self, node: str, data: str, event: str, request_id: str, source: str | None = None) -> None:
         text = update_document(data, event, request_id, source or node)
         if self.config.event_log:
-            log.info("finesse_publish", node=node, verb=event, status=self.status.status.value)
+            history.emit(history.Publish(node=node, verb=event, status=self.status.status.value), log)
         self.published.append((node, text))
         self.stats["events"] += 1
         if self.notifier is not None and self.notifier.connected:
@@ -553,13 +554,15 @@ class FinesseNode:
                 self.stats["forced_logouts"] += 1
                 self.forced_logouts.append(action)
                 self._session(action.agent_id, False, "forced_logout", reason_code=action.reason_code)
-                log.info(
-                    "finesse_forced_logout",
-                    name=self.config.name,
-                    agent=action.agent_id,
-                    reason_code=action.reason_code,
-                    waited=round(action.waited, 3),
-                    call_wait=round(action.call_wait, 3),
+                history.emit(
+                    history.ForcedLogout(
+                        name=self.config.name,
+                        agent=action.agent_id,
+                        reason_code=action.reason_code,
+                        waited=round(action.waited, 3),
+                        call_wait=round(action.call_wait, 3),
+                    ),
+                    log,
                 )
                 self._spawn(self._send_forced_logout(action))
             elif isinstance(action, TimerStarted):
@@ -587,9 +590,9 @@ class FinesseNode:
         self._rearm_presence_timer()
 
     # -- who is signed in on this node, as the node sees it (event_log; docs/check.md) ---------------
-    def _session(self, agent_id: str, signed_in: bool, why: str, **fields: Any) -> None:
-        """An agent's session (desktop or IP phone) on this node began or ended: logged as
-        finesse_agent_signed_in / finesse_agent_signed_out. Signed in here means signed in *through
+    def _session(self, agent_id: str, signed_in: bool, why: str, reason_code: int | None = None) -> None:
+        """An agent's session (desktop or IP phone) on this node began or ended: emitted as
+        agent_signed_in / agent_signed_out (emu_base.history_events). Signed in here means signed in *through
         this node* (its REST sign-in was confirmed by the CTI server while the node was IN_SERVICE),
         not logged in on the CTI side, which both nodes see. It ends with a sign-out through this
         node (``sign_out``), this node's forced logout (``forced_logout``, reason 255), the CTI side
@@ -601,14 +604,13 @@ class FinesseNode:
         if signed_in and not self.status.in_service:
             return  # confirmed after the node went out of service: the client will sign in again
         (self._sessions.add if signed_in else self._sessions.discard)(agent_id)
-        log.info(
-            "finesse_agent_signed_in" if signed_in else "finesse_agent_signed_out",
-            agent=agent_id,
-            name=self.config.name,
-            status=self.status.status.value,
-            why=why,
-            **fields,
-        )
+        history.emit(
+            (history.AgentSignedIn if signed_in else history.AgentSignedOut)(
+                agent=agent_id, name=self.config.name, status=self.status.status.value, why=why,
+                reason_code=reason_code,
+            ),
+            log,
+        )  # fmt: skip
 
     def _end_sessions(self, why: str) -> None:
         for agent_id in sorted(self._sessions):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from emu_base.directory import VOICE_MRD
+from emu_base.history_events import Request, emit
 from emu_base.httpbody import BodyError, BodyTooLarge, UnsupportedEncoding, read_body
 from emu_base.logs import get_logger
 from finesse_emu.server import gadgets
@@ -61,10 +62,8 @@ async def request_id_echo(request: web.Request, handler: Handler) -> web.StreamR
     stats = node.stats
     stats["http_requests"] += 1
     if node.config.event_log:
-        log.info(
-            "finesse_request", method=request.method, path=request.path, status=response.status,
-            service=node.status.status.value,
-        )  # fmt: skip
+        service = node.status.status.value
+        emit(Request(method=request.method, path=request.path, status=response.status, service=service), log)
     stats["http_bytes"] += getattr(response, "content_length", None) or 0
     if request.path.startswith("/desktop/"):
         stats["http_desktop_requests"] += 1

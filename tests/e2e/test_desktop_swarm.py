@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from emu_base.history import History
+from emu_base.history_events import FailoverDetected, FailoverDone, Fault, Moved, ServerUnavailable
 from emu_base.timers import Timers
 from finesse_emu.desktop.swarm import Swarm, SwarmConfig, directory_agents, endpoints_from_deployment
 from tests.e2e.test_launcher import emu, status
@@ -61,20 +62,20 @@ async def test_publisher_killed_under_200_desktops(tmp_path: Path) -> None:
         for target in ("xmpp-a", "finesse-a"):  # the Notification Service first: trigger 2
             done = await asyncio.to_thread(emu, "chaos", "kill", target, "--run-dir", str(run_dir))
             assert done.returncode == 0, done.stderr
-        history.append("scenario", "fault", target="finesse-a+xmpp-a", action="kill")
+        history.record("scenario", Fault(target="finesse-a+xmpp-a", action="kill"))
 
         await swarm.wait(lambda s: s.signed_in("finesse-b") == AGENTS - IPPA, timeout=90)
         pub_phones = [c for c in phones if c.node == "finesse-a"]
         await swarm.wait(lambda s: all(c.state == "SERVER_UNAVAILABLE" for c in pub_phones), timeout=30)
 
         # Desktops: failover from detection, never back; the data refresh was not a config reload.
-        done_events = history.of("failover_done", "desktop")
+        done_events = history.of(FailoverDone, "desktop")
         assert len(done_events) == (AGENTS - IPPA) // 2
         assert {e["trigger"] for e in done_events} == {"notification"}  # after three XMPP attempts
         assert all(c.user_state == "NOT_READY" for c in swarm.clients if c.source == "desktop")
         # IPPA: "server unavailable" about three 5 s attempts after the Notification Service went.
-        lost = {e["agent"]: e["t"] for e in history.of("failover_detected", "ippa")}
-        shown = {e["agent"]: e["t"] for e in history.of("server_unavailable", "ippa")}
+        lost = {e["agent"]: e["t"] for e in history.of(FailoverDetected, "ippa")}
+        shown = {e["agent"]: e["t"] for e in history.of(ServerUnavailable, "ippa")}
         delays = [(shown[a] - lost[a]) / timers.ippa_poll_interval for a in shown]
         assert len(delays) == len(pub_phones) and 2.5 < statistics.median(delays) < 4.5, delays
         assert {c.node for c in pub_phones} == {"finesse-a"}
@@ -94,7 +95,7 @@ async def test_publisher_killed_under_200_desktops(tmp_path: Path) -> None:
         # A window in which nothing may move back: five desktop polls.
         await asyncio.sleep(5 * timers.desktop_systeminfo_poll)
         assert swarm.signed_in("finesse-a") == 0 and swarm.signed_in("finesse-b") == AGENTS - IPPA
-        assert not [e for e in history.of("moved") if e["to"] == "finesse-a"]
+        assert not [e for e in history.of(Moved) if e["to"] == "finesse-a"]
         assert {c.node for c in pub_phones} == {"finesse-a"}
         assert asyncio.get_running_loop().time() - kill_at < 120
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import aiohttp
 
 from emu_base.history import History
+from emu_base.history_events import FailoverDetected
 from finesse_emu.desktop.client import AgentCredentials, DesktopClient, LoadPlan, NodeEndpoint
 from finesse_emu.desktop.xmpp import AgentXmpp
 from finesse_emu.xmpp.envelope import PUBSUB_EVENT_NS, update_document
@@ -76,7 +77,7 @@ async def test_a_peer_cannot_make_a_desktop_fail_over(dep_xmpp: XDeployment) -> 
             await eventually(
                 xmpp.events.qsize, "the desktop's XMPP queue drained", until=lambda n: n == 0, within=10.0
             )
-            assert not history.of("failover_detected")
+            assert not history.of(FailoverDetected)
             assert desktop.state == "SIGNED_IN" and desktop.node == "finesse-a" and desktop.xmpp is xmpp
             assert desktop.stats["events"] == events
             assert xmpp.foreign_events == 1

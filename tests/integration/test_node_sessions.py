@@ -1,6 +1,6 @@
-"""A node's own view of who is signed in on it (event_log): ``finesse_agent_signed_in`` and
-``finesse_agent_signed_out``, which the run's history carries as ``agent_signed_in`` /
-``agent_signed_out`` for ``finesse-emu check``'s one-node-per-agent invariant (docs/check.md).
+"""A node's own view of who is signed in on it (event_log): it emits ``agent_signed_in`` and
+``agent_signed_out`` (emu_base.history_events), which the run's history carries under the same
+names for ``finesse-emu check``'s one-node-per-agent invariant (docs/check.md).
 
 Signed in on a node means signed in *through* it (its REST sign-in confirmed by the CTI server),
 not logged in on the CTI side, which both nodes of a pair see. A node, its CTI sides and its AWDB in
@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from emu_base.history_events import AgentSignedIn, AgentSignedOut
 from tests.helpers import eventually
 from tests.integration.test_finesse_node import HOST, Deployment, deployment
 
-SESSION_EVENTS = ("finesse_agent_signed_in", "finesse_agent_signed_out")
+IN, OUT = AgentSignedIn.NAME, AgentSignedOut.NAME
+SESSION_EVENTS = (IN, OUT)
 LOGIN = "<User><state>LOGIN</state><extension>{ext}</extension></User>"
 
 
@@ -63,8 +65,8 @@ async def test_sign_in_and_sign_out_through_the_node(dep: Deployment) -> None:
         await set_state(dep, "1001", "LOGOUT")
         await session_lines(logs, 2)
     assert sessions(logs) == [
-        ("finesse_agent_signed_in", "1001", "sign_in", "IN_SERVICE"),
-        ("finesse_agent_signed_out", "1001", "sign_out", "IN_SERVICE"),
+        (IN, "1001", "sign_in", "IN_SERVICE"),
+        (OUT, "1001", "sign_out", "IN_SERVICE"),
     ]
     assert {e["name"] for e in logs if e["event"] in SESSION_EVENTS} == {"finesse-a"}
 
@@ -77,8 +79,8 @@ async def test_logged_out_on_the_cti_side_ends_the_session(dep: Deployment) -> N
         async with dep.http.post(url, json={"state": "LOGOUT", "reason_code": 50001}) as resp:
             assert resp.status == 200
         await session_lines(logs, 2)
-    assert sessions(logs)[1] == ("finesse_agent_signed_out", "1002", "cti_logout", "IN_SERVICE")
-    (out,) = [e for e in logs if e["event"] == "finesse_agent_signed_out"]
+    assert sessions(logs)[1] == (OUT, "1002", "cti_logout", "IN_SERVICE")
+    (out,) = [e for e in logs if e["event"] == OUT]
     assert out["reason_code"] == 50001
 
 
@@ -89,8 +91,8 @@ async def test_the_nodes_forced_logout_ends_the_session(dep: Deployment) -> None
         dep.node.on_agent_presence(jid, True)
         dep.node.on_agent_presence(jid, False)  # the browser is gone: 60 s (1.2 s here), then 255
         await session_lines(logs, 2, within=dep.node.timers.forced_logout_after_unavailable + 3)
-    assert sessions(logs)[1] == ("finesse_agent_signed_out", "1003", "forced_logout", "IN_SERVICE")
-    (out,) = [e for e in logs if e["event"] == "finesse_agent_signed_out"]
+    assert sessions(logs)[1] == (OUT, "1003", "forced_logout", "IN_SERVICE")
+    (out,) = [e for e in logs if e["event"] == OUT]
     assert out["reason_code"] == 255
     # LOAD 0: the CTI side keeps the agent (Not Ready - Connection Failure); the node's session is over.
     await eventually(
@@ -113,10 +115,10 @@ async def test_out_of_service_ends_every_session_and_clients_sign_in_again(dep: 
         await sign_in(dep, "1004")  # the desktop's failover signs it in again
         await session_lines(logs, 5)
     assert sorted(sessions(logs)[2:4]) == [
-        ("finesse_agent_signed_out", "1004", "out_of_service", "OUT_OF_SERVICE"),
-        ("finesse_agent_signed_out", "1005", "out_of_service", "OUT_OF_SERVICE"),
+        (OUT, "1004", "out_of_service", "OUT_OF_SERVICE"),
+        (OUT, "1005", "out_of_service", "OUT_OF_SERVICE"),
     ]
-    assert sessions(logs)[4] == ("finesse_agent_signed_in", "1004", "sign_in", "IN_SERVICE")
+    assert sessions(logs)[4] == (IN, "1004", "sign_in", "IN_SERVICE")
 
 
 async def test_nothing_is_logged_without_event_log() -> None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from finesse_emu.runs.check import main as check_main
-from finesse_emu.runs.report.history import Event
 from finesse_emu.runs.scenario.chaos_run import verdict
 from tests.unit.test_check import network_glitch, publisher_killed, returns, signed, with_events
 
@@ -25,7 +25,7 @@ HISTORIES = {
 }
 
 
-def write(directory: Path, events: list[Event]) -> Path:
+def write(directory: Path, events: list[dict[str, Any]]) -> Path:
     directory.mkdir()
     (directory / "history.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     return directory

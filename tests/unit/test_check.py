@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from emu_base.history_events import AgentSignedIn, AgentSignedOut
 from finesse_emu.runs.check import Options, Violation, check_history, main
 from finesse_emu.runs.check.engine import NOT_EXERCISED, OK, SKIPPED, VIOLATED
 from finesse_emu.runs.check.view import RunView
@@ -151,7 +152,7 @@ def with_events(events: list[Event], *extra: Event) -> list[Event]:
 
 def proves(v: Violation, *pairs: tuple[float, str]) -> None:
     """The violation names the events at these (t, event) pairs."""
-    shown = {(e["t"], e["event"]) for e in v.events}
+    shown = {(e.t, e.name) for e in v.events}
     for pair in pairs:
         assert pair in shown, f"{pair} not among {sorted(shown)}"
 
@@ -365,7 +366,7 @@ def test_nodes_view_alone_catches_an_agent_on_both_nodes() -> None:
         "agent 1007 signed in on finesse-a (its own view) and finesse-b (its own view) at once from "
         "80.00 s to 140.00 s, with no glitch, browser action or failover to explain it"
     )
-    assert [(e["t"], e["source"], e["event"]) for e in v.events] == [
+    assert [(e.t, e.source, e.name) for e in v.events] == [
         (30.0, B, "agent_signed_in"),
         (80.0, A, "agent_signed_in"),
     ]
@@ -449,7 +450,8 @@ def test_a_node_holding_the_agent_after_the_client_came_back_is_still_caught() -
 
 
 def test_node_log_lines_reach_the_checker(tmp_path: Path) -> None:
-    """The nodes' log lines (event_log) join the run's history under the names the checker reads."""
+    """The nodes' log lines (event_log) join the run's history under the names they were emitted with,
+    which are the names the checker parses."""
     from finesse_emu.runs.history import ingest_logs
 
     start = ev(0.0, "scenario", "start", name="network glitch", time_scale=1.0, agents=1)
@@ -463,16 +465,16 @@ def test_node_log_lines_reach_the_checker(tmp_path: Path) -> None:
     log = tmp_path / "finesse-a.log"
     node = {"agent": "1000", "name": A, "status": "IN_SERVICE"}
     lines = [
-        line(2.0, "finesse_agent_signed_in", **node, why="sign_in"),
-        line(9.0, "finesse_agent_signed_out", **node, why="sign_out"),
+        line(2.0, AgentSignedIn.NAME, **node, why="sign_in"),
+        line(9.0, AgentSignedOut.NAME, **node, why="sign_out"),
     ]
     log.write_text("\n".join(lines) + "\n")
     events = ingest_logs([start, ev(10.0, "scenario", "end", ok=True)], {A: log})
     view = RunView(events)
-    (signed_in,) = view.node_events("agent_signed_in")
-    (signed_out,) = view.node_events("agent_signed_out")
-    assert (signed_in["t"], signed_in["source"], signed_in["why"]) == (2.0, A, "sign_in")
-    assert (signed_out["t"], signed_out["why"]) == (9.0, "sign_out")
+    (signed_in,) = view.node_events(AgentSignedIn)
+    (signed_out,) = view.node_events(AgentSignedOut)
+    assert (signed_in.t, signed_in.source, signed_in.event.why) == (2.0, A, "sign_in")
+    assert (signed_out.t, signed_out.event.why) == (9.0, "sign_out")
     (span,) = view.node_view_spans("1000")
     assert (span.node, span.start, span.end) == (A, 2.0, 9.0)
 
@@ -613,7 +615,7 @@ def test_ippa_unavailable_too_early_is_caught() -> None:
 def test_ippa_timing_is_judged_in_seed_seconds() -> None:
     assert run(unavailable_at(25.3, scale=0.05), IPPA_UNAVAILABLE) == []
     (v,) = run(unavailable_at(20.2, scale=0.05), IPPA_UNAVAILABLE)
-    assert v.events[0]["t"] == pytest.approx(0.51)  # the history's own t, real seconds
+    assert v.events[0].t == pytest.approx(0.51)  # the history's own t, real seconds
 
 
 def test_ippa_unavailable_after_fewer_attempts_is_caught() -> None:

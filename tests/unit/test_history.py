@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from emu_base.history_events import ForcedLogout
 from finesse_emu.runs.history import ingest_logs, merge
 
 
@@ -19,7 +20,7 @@ def test_merge_orders_by_wall_time_and_counts_t_from_the_earliest(tmp_path: Path
 def test_component_logs_join_the_timeline(tmp_path: Path) -> None:
     log = tmp_path / "finesse-a.log"
     lines = [
-        {"agent": "1000", "reason_code": 255, "event": "finesse_forced_logout", "component": "finesse-a",
+        {"agent": "1000", "reason_code": 255, "event": ForcedLogout.NAME, "component": "finesse-a",
          "level": "info", "timestamp": "2023-11-14T22:13:25Z", "source": "spoofed"},
         {"event": "finesse_status", "status": "IN_SERVICE", "timestamp": "2023-11-14T22:13:21Z"},
     ]  # fmt: skip

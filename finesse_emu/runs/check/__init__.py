@@ -7,7 +7,7 @@ violation with the events that prove it. Exit status: 0 clean, 1 violations, 2 h
 From Python (a randomised fault run checks its own history this way)::
 
     from finesse_emu.runs.check import check_history
-    report = check_history(events)          # events: the dicts of a history
+    report = check_history(events)          # events: load_history's entries, or a history's objects
     for v in report.violations:
         print(v.invariant, v.message, v.events)
     report.passed(strict=True)              # also every invariant exercised (chaos-run's verdict)

@@ -10,10 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from emu_base.history_events import AnyEntry
 from finesse_emu.cli import alias
 from finesse_emu.runs.check.engine import NOT_EXERCISED, SKIPPED, VIOLATED, CheckReport, check_history
 from finesse_emu.runs.check.model import Options, Violation, key_fields
-from finesse_emu.runs.report.history import HISTORY_FILE, Event, History, load_history
+from finesse_emu.runs.report.history import HISTORY_FILE, History, load_history
 
 EXIT_CLEAN, EXIT_VIOLATIONS, EXIT_UNREADABLE = 0, 1, 2
 
@@ -62,9 +63,9 @@ def _warn_malformed(events: History) -> None:
         )
 
 
-def format_event(ev: Event, scale: float) -> str:
+def format_event(ev: AnyEntry, scale: float) -> str:
     """``t=2.284943 [45.70]  desktop moved  agent=1000 from=finesse-a to=finesse-b``."""
-    return f"t={ev['t']:.6f} [{ev['t'] / scale:.2f}]  {ev['source']} {ev['event']}  {key_fields(ev)}".rstrip()
+    return f"t={ev.t:.6f} [{ev.t / scale:.2f}]  {ev.source} {ev.name}  {key_fields(ev)}".rstrip()
 
 
 def render_violation(v: Violation, scale: float) -> str:
@@ -146,7 +147,10 @@ def to_json(report: CheckReport, path: Path, malformed: list[int], strict: bool 
                 "what": o.what,
                 "exercised_by": o.exercised_by,
                 "notes": list(o.notes),
-                "violations": [{"message": v.message, "events": list(v.events)} for v in o.violations],
+                "violations": [
+                    {"message": v.message, "events": [dict(e.line) | {"t": e.t} for e in v.events]}
+                    for v in o.violations
+                ],
             }
             for o in report.outcomes
         ],

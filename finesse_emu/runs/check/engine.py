@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from emu_base.history_events import AnyEntry
 from finesse_emu.runs.check.invariants import INVARIANTS, Invariant
 from finesse_emu.runs.check.model import NotCheckable, Options, Violation
 from finesse_emu.runs.check.view import RunView
-from finesse_emu.runs.report.history import Event
+from finesse_emu.runs.report.history import Line
 
 OK, VIOLATED, SKIPPED, NOT_EXERCISED = "ok", "violated", "skipped", "not exercised"
 
@@ -87,9 +88,10 @@ def run_one(invariant: Invariant, run: RunView, options: Options) -> Outcome:
 
 
 def check_history(
-    events: Sequence[Event], options: Options | None = None, only: Iterable[str] | None = None
+    events: Sequence[AnyEntry | Line], options: Options | None = None, only: Iterable[str] | None = None
 ) -> CheckReport:
-    """Every invariant (or those named in ``only``) over ``events``, the dicts of a history."""
+    """Every invariant (or those named in ``only``) over ``events``: a history's entries, or its
+    objects as written (parsed here)."""
     options = options or Options()
     run = RunView(events, options.time_scale)
     wanted = set(only) if only is not None else None

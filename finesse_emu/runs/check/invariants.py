@@ -16,9 +16,29 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import combinations
 
+from emu_base.history_events import (
+    AgentSignedIn,
+    AnyEntry,
+    Auth,
+    BrowserClose,
+    BrowserCrash,
+    BrowserRefresh,
+    Call,
+    ClientAction,
+    Entry,
+    FailoverDetected,
+    FailoverDone,
+    ForcedLogout,
+    Moved,
+    NetworkGlitch,
+    Publish,
+    Request,
+    ServerUnavailable,
+    State,
+    TokenExpired,
+)
 from finesse_emu.runs.check.model import Checked, NotCheckable, Options, Violation, brief, proof
 from finesse_emu.runs.check.view import SESSION_BREAKERS, Interval, RunView, Span, node_of
-from finesse_emu.runs.report.history import Event
 
 CheckFn = Callable[[RunView, Options, list[str]], Checked]
 
@@ -58,9 +78,10 @@ def _is_system_info(path: object) -> bool:
 NO_PUBLISH = "no-publish-while-out-of-service"
 
 
-def _own_state(ev: Event, field: str) -> str | None:
-    """The node's service state recorded with the event itself (event_log), if any."""
-    value = ev.get(field)
+def _own_state(ev: AnyEntry) -> str | None:
+    """The node's service state recorded with a publish or a REST answer itself (event_log), if any."""
+    e = ev.event
+    value = e.status if isinstance(e, Publish) else e.service if isinstance(e, Request) else None
     return value if value in ("IN_SERVICE", "OUT_OF_SERVICE") else None
 
 
@@ -71,9 +92,9 @@ def _running_stretches(run: RunView, down: dict[str, list[Interval]], margin: fl
     count = 0
     for node, stretches in down.items():
         served = [
-            (run.at(e), _own_state(e, "status") or _own_state(e, "service"))
+            (run.at(e), _own_state(e))
             for e in run.events
-            if e["source"] == node and e["event"] in ("publish", "request")
+            if e.source == node and isinstance(e.event, Publish | Request)
         ]
         for i in stretches:
             far = i.end if i.closed_by is not None else float("inf")
@@ -87,7 +108,7 @@ def _running_stretches(run: RunView, down: dict[str, list[Interval]], margin: fl
 
 
 def no_publish_while_out_of_service(run: RunView, opts: Options, notes: list[str]) -> Checked:
-    published = run.node_events("publish")
+    published = run.node_events(Publish)
     if not published:
         raise NotCheckable(
             "the history has no finesse-*/publish events; needed: one per pubsub item a node publishes, "
@@ -97,18 +118,18 @@ def no_publish_while_out_of_service(run: RunView, opts: Options, notes: list[str
     out: list[Violation] = []
     for ev in published:
         # The SystemInfo event announcing OUT_OF_SERVICE is the desktops' first trigger: allowed.
-        if _is_system_info(ev.get("node")):
+        if _is_system_info(ev.event.node):
             continue
-        own = _own_state(ev, "status")
+        own = _own_state(ev)
         if own == "IN_SERVICE":
             continue  # the node's own state at that instant beats the observer's sampled view
-        hit = _inside(run.at(ev), down.get(ev["source"], []), opts.margin)
+        hit = _inside(run.at(ev), down.get(ev.source, []), opts.margin)
         if own == "OUT_OF_SERVICE" and hit is None:
-            message = f"{ev['source']} published {ev.get('node')} at {_secs(run.at(ev))} while OUT_OF_SERVICE"
+            message = f"{ev.source} published {ev.event.node} at {_secs(run.at(ev))} while OUT_OF_SERVICE"
             out.append(Violation(NO_PUBLISH, message, proof(ev)))
         elif hit is not None:
             message = (
-                f"{ev['source']} published {ev.get('node')} at {_secs(run.at(ev))} while OUT_OF_SERVICE "
+                f"{ev.source} published {ev.event.node} at {_secs(run.at(ev))} while OUT_OF_SERVICE "
                 f"(since {_secs(hit.start)})"
             )
             out.append(Violation(NO_PUBLISH, message, proof(hit.opened_by, ev, hit.closed_by)))
@@ -123,7 +144,7 @@ NO_REST = "no-rest-success-while-out-of-service"
 
 
 def no_rest_success_while_out_of_service(run: RunView, opts: Options, notes: list[str]) -> Checked:
-    answers = run.node_events("request")
+    answers = run.node_events(Request)
     if not answers:
         raise NotCheckable(
             "the history has no finesse-*/request events; needed: one per REST answer, "
@@ -133,28 +154,28 @@ def no_rest_success_while_out_of_service(run: RunView, opts: Options, notes: lis
     out: list[Violation] = []
     gated = 0  # answers given while OUT_OF_SERVICE, whatever their status: what the rule is about
     for ev in answers:
-        status = ev.get("status")
-        if not isinstance(status, int) or _is_system_info(ev.get("path")):
+        status, path, method = ev.event.status, ev.event.path, ev.event.method
+        if _is_system_info(path):
             continue
-        if not str(ev.get("path", "")).startswith("/finesse/api"):
+        if not path.startswith("/finesse/api"):
             continue  # desktop content (gadgets) is not behind the 503 gate
-        own = _own_state(ev, "service")
+        own = _own_state(ev)
         if own == "IN_SERVICE":
             continue  # the node's own state when it answered beats the observer's sampled view
-        hit = _inside(run.at(ev), down.get(ev["source"], []), opts.margin)
+        hit = _inside(run.at(ev), down.get(ev.source, []), opts.margin)
         if own == "OUT_OF_SERVICE" or hit is not None:
             gated += 1
         if not 200 <= status < 300:
             continue
         if own == "OUT_OF_SERVICE" and hit is None:
             message = (
-                f"{ev['source']} answered {ev.get('method', '')} {ev.get('path')} with {status} at "
+                f"{ev.source} answered {method} {path} with {status} at "
                 f"{_secs(run.at(ev))} while OUT_OF_SERVICE: the seed wants 503"
             )
             out.append(Violation(NO_REST, message, proof(ev)))
         elif hit is not None:
             message = (
-                f"{ev['source']} answered {ev.get('method', '')} {ev.get('path')} with {status} at "
+                f"{ev.source} answered {method} {path} with {status} at "
                 f"{_secs(run.at(ev))} while OUT_OF_SERVICE (since {_secs(hit.start)}): the seed wants 503"
             )
             out.append(Violation(NO_REST, message, proof(hit.opened_by, ev, hit.closed_by)))
@@ -167,9 +188,8 @@ CONVERGE = "desktops-converge"
 
 
 def _final_state(run: RunView, agent: str) -> str | None:
-    states = [e.get("to") for e in run.client_events("desktop", agent) if e["event"] == "state"]
-    last = states[-1] if states else None
-    return last if isinstance(last, str) else None
+    states = [e.event.to for e in run.client_events("desktop", agent) if isinstance(e.event, State)]
+    return states[-1] if states else None
 
 
 def desktops_converge(run: RunView, opts: Options, notes: list[str]) -> Checked:
@@ -205,7 +225,8 @@ def desktops_converge(run: RunView, opts: Options, notes: list[str]) -> Checked:
 
 
 def _converged(
-    run: RunView, agent: str, spans: list[Span], anchor: tuple[float, Event | None], at: float, late: bool,
+    run: RunView, agent: str, spans: list[Span], anchor: tuple[float, AnyEntry | None], at: float,
+    late: bool,
     opts: Options,
 ) -> Violation | str:  # fmt: skip
     """A violation, or how the desktop stands at ``at`` (the deadline, or the run's end before it)."""
@@ -238,25 +259,24 @@ def _converged(
 ONE_NODE = "one-node-per-agent"
 
 
-def _opens_race(ev: Event) -> bool:
+def _opens_race(ev: AnyEntry) -> bool:
     """A moment the agent's session on its node became doubtful: from then, the node may still think
     the agent is there until its forced logout lands."""
-    if ev["event"] == "client_action":
-        return ev.get("action") in SESSION_BREAKERS
-    return ev["event"] in ("network_glitch", "browser_close", "browser_crash", "browser_refresh") or (
-        ev["event"] == "failover_detected" and ev["source"] in ("desktop", "ippa")
+    if isinstance(ev.event, ClientAction):
+        return ev.event.action in SESSION_BREAKERS
+    return isinstance(ev.event, NetworkGlitch | BrowserClose | BrowserCrash | BrowserRefresh) or (
+        isinstance(ev.event, FailoverDetected) and ev.source in ("desktop", "ippa")
     )
 
 
-def _call_end(run: RunView, call: Event) -> float | None:
+def _call_end(run: RunView, call: AnyEntry) -> float | None:
     # talk_time and answer_after are the scenario's seed seconds; answer_after defaults to the spec's 1.
-    talk, answer = call.get("talk_time"), call.get("answer_after", 1.0)
-    if not isinstance(talk, int | float) or not isinstance(answer, int | float):
+    if not isinstance(call.event, Call) or call.event.talk_time is None:
         return None
-    return run.at(call) + float(answer) + float(talk)
+    return run.at(call) + call.event.answer_after + call.event.talk_time
 
 
-def race_window(run: RunView, agent: str, t: float, opts: Options) -> tuple[float, Event] | None:
+def race_window(run: RunView, agent: str, t: float, opts: Options) -> tuple[float, AnyEntry] | None:
     """The end of the race window holding ``t`` and the event that opened it, or None.
 
     It opens at the agent's last glitch, browser action or failover detection before ``t`` and lasts
@@ -268,16 +288,16 @@ def race_window(run: RunView, agent: str, t: float, opts: Options) -> tuple[floa
     if not openers:
         return None
     opener = openers[-1]
-    if opener["event"] == "failover_detected":
+    if isinstance(opener.event, FailoverDetected):
         # A failover that follows a glitch or a browser action is its consequence: the seed's
         # 180 s run from the cause, not from the desktop noticing it.
         causes = [
             o for o in openers
-            if o["event"] != "failover_detected" and run.at(opener) - opts.race_window <= run.at(o)
+            if not isinstance(o.event, FailoverDetected) and run.at(opener) - opts.race_window <= run.at(o)
         ]  # fmt: skip
         opener = causes[-1] if causes else opener
     end = run.at(opener) + opts.race_window
-    for call in (e for e in events if e["event"] == "call" and e["source"] == "scenario"):
+    for call in (e for e in events if isinstance(e.event, Call) and e.source == "scenario"):
         call_end = _call_end(run, call)
         if call_end is not None and call_end >= run.at(opener):
             end = max(end, call_end)
@@ -286,7 +306,7 @@ def race_window(run: RunView, agent: str, t: float, opts: Options) -> tuple[floa
 
 def one_node_per_agent(run: RunView, opts: Options, notes: list[str]) -> Checked:
     out: list[Violation] = []
-    node_view = {str(e.get("agent")) for e in run.node_events("agent_signed_in")}
+    node_view = {e.event.agent for e in run.node_events(AgentSignedIn)}
     agents = sorted(set(run.agents("desktop")) | set(run.agents("ippa")) | node_view)
     both = 0  # agents seen on two nodes: the only ones whose views can overlap
     for agent in agents:
@@ -354,16 +374,16 @@ def no_return_after_move(run: RunView, opts: Options, notes: list[str]) -> Check
     out: list[Violation] = []
     movers = 0
     for agent in run.agents("desktop"):
-        moves = [e for e in run.client_events("desktop", agent) if e["event"] == "moved"]
+        moves = [m for e in run.client_events("desktop", agent) if (m := e.of(Moved)) is not None]
         spans = run.client_spans("desktop", agent)
         if not moves or not spans:
             continue
         movers += 1
         visited = {spans[0].node}
-        arrival: Event = spans[0].opened_by
+        arrival: AnyEntry = spans[0].opened_by
         for move in moves:
-            left, to = move.get("from"), move.get("to")
-            back = isinstance(to, str) and isinstance(left, str) and to in visited and to != left
+            left, to = move.event.from_, move.event.to
+            back = left is not None and to in visited and to != left
             # Going back is only normal when the node it left failed after it arrived there
             # (docs/desktop.md: "if the new node fails later, the old one is simply the other node").
             if back and _trouble(run, agent, str(left), run.at(arrival), run.at(move), opts.margin) is None:
@@ -373,8 +393,7 @@ def no_return_after_move(run: RunView, opts: Options, notes: list[str]) -> Check
                     "(no OUT_OF_SERVICE, no fault on it or its Prosody, no network glitch)"
                 )
                 out.append(Violation(NO_RETURN, message, proof(arrival, move)))
-            if isinstance(to, str):
-                visited.add(to)
+            visited.add(to)
             arrival = move
     return Checked(out, movers, "desktops that moved")
 
@@ -385,7 +404,7 @@ AWDB_DOWN = frozenset({"awdb_unavailable", "awdb_timeout"})
 
 
 def credential_cache(run: RunView, opts: Options, notes: list[str]) -> Checked:
-    auths = run.node_events("auth")
+    auths = run.node_events(Auth)
     if not auths:
         raise NotCheckable(
             "the history has no finesse-*/auth events; needed: one per authentication, "
@@ -393,28 +412,23 @@ def credential_cache(run: RunView, opts: Options, notes: list[str]) -> Checked:
             "reason: awdb_unavailable|awdb_timeout|bad_credentials|...}"
         )
     out: list[Violation] = []
-    filled: dict[tuple[str, str], Event] = {}  # the AWDB success that filled each node's entry
+    filled: dict[tuple[str, str], Entry[Auth]] = {}  # the AWDB success that filled each node's entry
     judged = 0  # answers from the cache, and refusals with the AWDBs unreachable
     for ev in auths:
-        key = (ev["source"], str(ev.get("agent")))
-        via, ok = ev.get("via"), ev.get("ok") is True
-        judged += (ok and via == "cache") or (not ok and ev.get("reason") in AWDB_DOWN)
+        key = (ev.source, ev.event.agent)
+        via, ok, reason = ev.event.via, ev.event.ok, ev.event.reason
+        judged += (ok and via == "cache") or (not ok and reason in AWDB_DOWN)
         entry = filled.get(key)
         age = run.at(ev) - run.at(entry) if entry is not None else None
         if ok and isinstance(via, str) and via.startswith("awdb"):
             filled[key] = ev
         elif ok and via == "cache" and (age is None or age > opts.cache_ttl + opts.margin):
             when = "with no AWDB success before" if age is None else f"{age:.0f} s after the AWDB success"
-            message = f"{ev['source']} authenticated {key[1]} from its cache {when}: the entry lives 30 min"
+            message = f"{ev.source} authenticated {key[1]} from its cache {when}: the entry lives 30 min"
             out.append(Violation(CACHE, message, proof(entry, ev)))
-        elif (
-            not ok
-            and ev.get("reason") in AWDB_DOWN
-            and age is not None
-            and age < opts.cache_ttl - opts.margin
-        ):
+        elif not ok and reason in AWDB_DOWN and age is not None and age < opts.cache_ttl - opts.margin:
             message = (
-                f"{ev['source']} refused {key[1]} ({ev.get('reason')}) {age:.0f} s after an AWDB success: "
+                f"{ev.source} refused {key[1]} ({reason}) {age:.0f} s after an AWDB success: "
                 "cached credentials must be honoured for 30 min even with both AWDBs down"
             )
             out.append(Violation(CACHE, message, proof(entry, ev)))
@@ -427,8 +441,8 @@ REASON_CODE = "forced-logout-code-255"
 
 
 def forced_logout_code(run: RunView, opts: Options, notes: list[str]) -> Checked:
-    logouts = run.node_events("forced_logout")
-    if not logouts and run.node_events("agent_signed_in"):
+    logouts = run.node_events(ForcedLogout)
+    if not logouts and run.node_events(AgentSignedIn):
         # The nodes log their sessions (event_log), and with them their forced logouts: none happened.
         return Checked([], 0, "forced logouts")
     if not logouts:
@@ -438,9 +452,9 @@ def forced_logout_code(run: RunView, opts: Options, notes: list[str]) -> Checked
         )
     out: list[Violation] = []
     for ev in logouts:
-        code = ev.get("reason_code")
-        if isinstance(code, bool) or code != opts.reason_code:
-            who = f"{ev['source']} forced {ev.get('agent')} out"
+        code = ev.event.reason_code
+        if code != opts.reason_code:
+            who = f"{ev.source} forced {ev.event.agent} out"
             message = f"{who} with reason code {code!r}, not {opts.reason_code}"
             out.append(Violation(REASON_CODE, message, (ev,)))
     return Checked(out, len(logouts), "forced logouts")
@@ -454,7 +468,7 @@ IPPA_UNAVAILABLE = "ippa-unavailable-after-3-attempts"
 def _manual_sign_in(run: RunView, agent: str, node: str, start: float, end: float) -> bool:
     """The agent exited and signed in elsewhere by hand: a ``client_action`` ``sign_in``."""
     return any(
-        e["event"] == "client_action" and e.get("action") == "sign_in" and node_of(e) in (None, node)
+        isinstance(e.event, ClientAction) and e.event.action == "sign_in" and node_of(e) in (None, node)
         and start <= run.at(e) <= end
         for e in run.agent_events(agent)
     )  # fmt: skip
@@ -465,9 +479,9 @@ def ippa_stays_on_its_node(run: RunView, opts: Options, notes: list[str]) -> Che
     phones = run.agents("ippa")
     tempted = 0  # phones that lost their node: the ones a desktop's logic would have moved
     for agent in phones:
-        last: Event | None = None
+        last: AnyEntry | None = None
         events = run.client_events("ippa", agent)
-        tempted += any(e["event"] == "failover_detected" for e in events)
+        tempted += any(isinstance(e.event, FailoverDetected) for e in events)
         for ev in events:
             node = node_of(ev)
             if node is None:
@@ -492,21 +506,21 @@ def ippa_unavailable_after_attempts(run: RunView, opts: Options, notes: list[str
     need = opts.ippa_attempts * opts.ippa_poll  # the first attempt comes one poll after detection
     shown = 0
     for agent in run.agents("ippa"):
-        detected: Event | None = None
+        detected: AnyEntry | None = None
         for ev in run.client_events("ippa", agent):
-            name, to = ev["event"], ev.get("to")
-            if name == "failover_detected":
+            e = ev.event
+            if isinstance(e, FailoverDetected):
                 detected = detected or ev
-            elif name == "state" and to in IPPA_RESETS:
+            elif isinstance(e, State) and e.to in IPPA_RESETS:
                 detected = None
-            elif name == "state" and to == "SERVER_UNAVAILABLE":
+            elif isinstance(e, State) and e.to == "SERVER_UNAVAILABLE":
                 shown += 1
                 found = _too_early(run, agent, detected, ev, need, opts)
                 if found is not None:
                     out.append(found)
-            elif name == "server_unavailable":
-                attempts = ev.get("attempts")
-                if isinstance(attempts, int) and attempts < opts.ippa_attempts:
+            elif isinstance(e, ServerUnavailable):
+                attempts = e.attempts
+                if attempts is not None and attempts < opts.ippa_attempts:
                     message = (
                         f"IP Phone Agent {agent} declared the server unavailable after {attempts} attempts"
                     )
@@ -516,7 +530,12 @@ def ippa_unavailable_after_attempts(run: RunView, opts: Options, notes: list[str
 
 
 def _too_early(
-    run: RunView, agent: str, detected: Event | None, ev: Event, need: float, opts: Options
+    run: RunView,
+    agent: str,
+    detected: AnyEntry | None,
+    ev: AnyEntry,
+    need: float,
+    opts: Options,
 ) -> Violation | None:
     if detected is None:
         message = f"IP Phone Agent {agent} showed SERVER_UNAVAILABLE with no failure detected before it"
@@ -535,27 +554,27 @@ def _too_early(
 FAILOVERS_FINISH = "failovers-finish"
 # Events that end a failover without failover_done: the user closed, crashed or refreshed the
 # browser, or the SSO token expired.
-FAILOVER_ABANDONED = frozenset({"browser_close", "browser_crash", "browser_refresh", "token_expired"})
+FAILOVER_ABANDONED = (BrowserClose, BrowserCrash, BrowserRefresh, TokenExpired)
 
 
 def failovers_finish(run: RunView, opts: Options, notes: list[str]) -> Checked:
     out: list[Violation] = []
     pending = 0
     nodes = run.nodes()
-    detected = len(run.of("failover_detected", "desktop"))
+    detected = len(run.of(FailoverDetected, "desktop"))
     for agent in run.agents("desktop"):
         events = run.client_events("desktop", agent)
-        open_at: Event | None = None
+        open_at: AnyEntry | None = None
         for ev in events:
-            name = ev["event"]
-            if name == "failover_detected":
+            e = ev.event
+            if isinstance(e, FailoverDetected):
                 open_at = open_at or ev
-            elif name == "failover_done":
+            elif isinstance(e, FailoverDone):
                 if open_at is None:
                     message = f"desktop {agent} reported failover_done with no failover_detected before it"
                     out.append(Violation(FAILOVERS_FINISH, message, (ev,)))
                 open_at = None
-            elif name in FAILOVER_ABANDONED or (name == "state" and ev.get("to") == "SIGNED_OUT"):
+            elif isinstance(e, FAILOVER_ABANDONED) or (isinstance(e, State) and e.to == "SIGNED_OUT"):
                 open_at = None
         if open_at is None:
             continue

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from emu_base.history_events import AnyEntry
 from emu_base.timers import Timers
-from finesse_emu.runs.report.history import Event
 
 # The seed's own numbers: a Timers at time_scale 1 holds them unscaled.
 SEED = Timers()
@@ -51,7 +51,7 @@ class Options:
 class Violation:
     invariant: str
     message: str
-    events: tuple[Event, ...]  # the events that prove it, in time order
+    events: tuple[AnyEntry, ...]  # the events that prove it, in time order
 
 
 class NotCheckable(Exception):
@@ -69,15 +69,15 @@ class Checked:
     what: str
 
 
-def proof(*events: Event | None) -> tuple[Event, ...]:
+def proof(*events: AnyEntry | None) -> tuple[AnyEntry, ...]:
     """The given events without Nones and duplicates, in time order."""
     seen: set[int] = set()
-    out: list[Event] = []
+    out: list[AnyEntry] = []
     for ev in events:
         if ev is not None and id(ev) not in seen:
             seen.add(id(ev))
             out.append(ev)
-    return tuple(sorted(out, key=lambda e: e["t"]))
+    return tuple(sorted(out, key=lambda e: e.t))
 
 
 BRIEF_FIELDS = ("agent", "target", "action", "status", "role", "health", "node", "from", "to", "trigger")
@@ -85,19 +85,19 @@ HIDDEN_FIELDS = frozenset({"t", "wall", "source", "event"})
 MAX_VALUE = 80
 
 
-def brief(ev: Event | None) -> str:
+def brief(ev: AnyEntry | None) -> str:
     """A few words for a message: ``scenario heal target=xmpp-a action=start``."""
     if ev is None:
         return "the run's start"
-    words = [str(ev["source"]), str(ev["event"])]
-    words += [f"{k}={ev[k]}" for k in BRIEF_FIELDS if k in ev]
+    words = [ev.source, ev.name]
+    words += [f"{k}={ev.line[k]}" for k in BRIEF_FIELDS if k in ev.line]
     return " ".join(words)
 
 
-def key_fields(ev: Event) -> str:
-    """Every field but t/wall/source/event, as ``k=v``, long values cut."""
+def key_fields(ev: AnyEntry) -> str:
+    """Every field of the line as written but t/wall/source/event, as ``k=v``, long values cut."""
     parts = []
-    for k, v in ev.items():
+    for k, v in ev.line.items():
         if k in HIDDEN_FIELDS:
             continue
         text = v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))

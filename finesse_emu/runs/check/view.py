@@ -12,9 +12,33 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypeVar
 
+from emu_base.history_events import (
+    AgentSignedIn,
+    AgentSignedOut,
+    AnyEntry,
+    BrowserRefresh,
+    ClientAction,
+    Entry,
+    FailoverDone,
+    Fault,
+    ForcedLogout,
+    Heal,
+    Health,
+    HistoryEvent,
+    NetworkGlitch,
+    Role,
+    ScenarioEnd,
+    SignedIn,
+    SignedOut,
+    State,
+    Status,
+)
 from finesse_emu.runs.report import run_time_scale
-from finesse_emu.runs.report.history import Event
+from finesse_emu.runs.report.history import Line, entries
+
+E = TypeVar("E", bound=HistoryEvent)
 
 CLIENT_SOURCES = ("desktop", "ippa")
 NODE_PREFIX = "finesse-"
@@ -32,7 +56,7 @@ KEEPS_NODE = {
 }
 
 # Component events the observer writes on every change: each one is a moment the deployment moved.
-COMPONENT_CHANGES = frozenset({"status", "role", "health"})
+COMPONENT_CHANGES: tuple[type[HistoryEvent], ...] = (Status, Role, Health)
 
 # Browser actions that put a client's session in doubt on its node (the race-window openers).
 SESSION_BREAKERS = frozenset({"glitch", "crash", "close", "back", "refresh"})
@@ -46,8 +70,8 @@ class Span:
     node: str
     start: float
     end: float
-    opened_by: Event
-    closed_by: Event | None  # None: still signed in when the run ended
+    opened_by: AnyEntry
+    closed_by: AnyEntry | None  # None: still signed in when the run ended
 
 
 @dataclass(frozen=True)
@@ -56,84 +80,74 @@ class Interval:
 
     start: float
     end: float
-    opened_by: Event
-    closed_by: Event | None
+    opened_by: AnyEntry
+    closed_by: AnyEntry | None
 
 
 def is_node(source: object) -> bool:
     return isinstance(source, str) and source.startswith(NODE_PREFIX)
 
 
-def node_of(ev: Event) -> str | None:
-    node = ev.get("node")
-    return node if isinstance(node, str) and node else None
-
-
-def targets(ev: Event) -> list[str]:
-    """A fault's or heal's target(s): one name, or a list of names."""
-    target = ev.get("target")
-    if isinstance(target, str):
-        return [target]
-    if isinstance(target, list):
-        return [t for t in target if isinstance(t, str)]
-    return []
+def node_of(ev: AnyEntry) -> str | None:
+    """The node a client's event names (its ``node`` field)."""
+    return ev.node
 
 
 class RunView:
-    def __init__(self, events: Sequence[Event], time_scale: float | None = None) -> None:
-        ordered = sorted(events, key=lambda e: e["t"])  # stable: interleaved writers are fine
+    def __init__(self, events: Sequence[AnyEntry | Line], time_scale: float | None = None) -> None:
+        ordered = sorted(entries(events), key=lambda e: e.t)  # stable: interleaved writers are fine
         self.scale = time_scale if time_scale and time_scale > 0 else run_time_scale(ordered)
         # Events after the scenario's `end` are the teardown (the swarm stopping, the deployment
         # going down): not part of the run under test.
-        ends = [e for e in ordered if e["source"] == "scenario" and e["event"] == "end"]
+        ends = [e for e in ordered if e.source == "scenario" and isinstance(e.event, ScenarioEnd)]
         if ends:
-            cut = ends[-1]["t"]
-            ordered = [e for e in ordered if e["t"] <= cut]
+            cut = ends[-1].t
+            ordered = [e for e in ordered if e.t <= cut]
         self.events = ordered
         self.start = min(0.0, self.at(ordered[0])) if ordered else 0.0
         self.end = self.at(ordered[-1]) if ordered else 0.0
         # Indexes (a soak history has 10^5+ events and 2000 agents: no per-agent full scans).
-        self._by_client: dict[tuple[str, str], list[Event]] = defaultdict(list)
-        self._by_agent: dict[str, list[Event]] = defaultdict(list)
+        self._by_client: dict[tuple[str, str], list[AnyEntry]] = defaultdict(list)
+        self._by_agent: dict[str, list[AnyEntry]] = defaultdict(list)
         for e in ordered:
-            agent = e.get("agent")
+            agent = e.agent
             if agent is not None:
-                self._by_client[(e["source"], str(agent))].append(e)
-                self._by_agent[str(agent)].append(e)
+                self._by_client[(e.source, agent)].append(e)
+                self._by_agent[agent].append(e)
         self._down: dict[str, list[Interval]] = {}
         self._faults: dict[str, list[Interval]] = {}
 
     # -- time ---------------------------------------------------------------------------------------
-    def at(self, ev: Event) -> float:
+    def at(self, ev: AnyEntry) -> float:
         """The event's time in seed seconds."""
-        t: float = ev["t"] / self.scale
-        return t
+        return ev.t / self.scale
 
     def seed(self, real_seconds: float) -> float:
         return real_seconds / self.scale
 
     # -- selections ---------------------------------------------------------------------------------
-    def of(self, event: str, source: str | None = None) -> list[Event]:
-        return [e for e in self.events if e["event"] == event and (source is None or e["source"] == source)]
+    def of(self, event: type[E], source: str | None = None) -> list[Entry[E]]:
+        """The entries of one event class (exactly that class: a heal is not a fault)."""
+        return [x for e in self.events if (x := e.of(event)) is not None and source in (None, e.source)]
 
-    def node_events(self, event: str) -> list[Event]:
+    def node_events(self, event: type[E]) -> list[Entry[E]]:
         """Events a Finesse node wrote about itself (source ``finesse-*``)."""
-        return [e for e in self.events if e["event"] == event and is_node(e["source"])]
+        return [x for e in self.events if (x := e.of(event)) is not None and is_node(e.source)]
 
     def agents(self, source: str) -> list[str]:
         return sorted({agent for (src, agent) in self._by_client if src == source})
 
-    def client_events(self, source: str, agent: str) -> list[Event]:
+    def client_events(self, source: str, agent: str) -> list[AnyEntry]:
         return self._by_client.get((source, agent), [])
 
-    def agent_events(self, agent: str) -> list[Event]:
+    def agent_events(self, agent: str) -> list[AnyEntry]:
         """Every event naming the agent, whoever wrote it, in time order."""
         return self._by_agent.get(agent, [])
 
     @cached_property
     def _nodes(self) -> list[str]:
-        names = {e["source"] for e in self.events if is_node(e["source"])}
-        names.update(n for e in self.events if e["source"] in CLIENT_SOURCES and is_node(n := node_of(e)))
+        names = {e.source for e in self.events if is_node(e.source)}
+        names.update(n for e in self.events if e.source in CLIENT_SOURCES and is_node(n := node_of(e)) and n)
         return sorted(names)
 
     def nodes(self) -> list[str]:
@@ -146,14 +160,14 @@ class RunView:
         ``failover_done`` and ``state`` to SIGNED_IN put it on ``node``; ``signed_out`` and any other
         ``state`` take it off, except the states of KEEPS_NODE."""
         keeps = KEEPS_NODE.get(source, frozenset())
-        changes: list[tuple[Event, str | None]] = []
+        changes: list[tuple[AnyEntry, str | None]] = []
         current: str | None = None
         for ev in self.client_events(source, agent):
-            name, to = ev["event"], ev.get("to")
+            e = ev.event
             new: str | None
-            if name in ("signed_in", "failover_done") or (name == "state" and to == SIGNED_IN):
+            if isinstance(e, SignedIn | FailoverDone) or (isinstance(e, State) and e.to == SIGNED_IN):
                 new = node_of(ev) or current or UNKNOWN_NODE
-            elif name == "signed_out" or (name == "state" and isinstance(to, str) and to not in keeps):
+            elif isinstance(e, SignedOut) or (isinstance(e, State) and e.to not in keeps):
                 new = None
             else:
                 continue
@@ -179,12 +193,12 @@ class RunView:
         spans: list[Span] = []
         clients = self.client_spans("desktop", agent) + self.client_spans("ippa", agent)
         for node in self.nodes():
-            changes: list[tuple[Event, str | None]] = []
+            changes: list[tuple[AnyEntry, str | None]] = []
             current: str | None = None
             for ev in self.client_events(node, agent):
-                if ev["event"] == "agent_signed_in":
+                if isinstance(ev.event, AgentSignedIn):
                     new: str | None = node
-                elif ev["event"] in ("agent_signed_out", "forced_logout"):
+                elif isinstance(ev.event, AgentSignedOut | ForcedLogout):
                     new = None
                 else:
                     continue
@@ -211,7 +225,7 @@ class RunView:
         out.append(span)
         return out
 
-    def _spans(self, who: str, changes: list[tuple[Event, str | None]]) -> list[Span]:
+    def _spans(self, who: str, changes: list[tuple[AnyEntry, str | None]]) -> list[Span]:
         spans: list[Span] = []
         for i, (ev, node) in enumerate(changes):
             if node is None:
@@ -237,9 +251,9 @@ class RunView:
         if node in self._down:
             return self._down[node]
         out: list[Interval] = []
-        opened: Event | None = None
-        for ev in self.of("status", node):
-            down = ev.get("status") == OUT_OF_SERVICE
+        opened: AnyEntry | None = None
+        for ev in self.of(Status, node):
+            down = isinstance(ev.event, Status) and ev.event.status == OUT_OF_SERVICE
             if down and opened is None:
                 opened = ev
             elif not down and opened is not None:
@@ -262,14 +276,14 @@ class RunView:
             return self._faults[node]
         side = node.removeprefix(NODE_PREFIX)
         out: list[Interval] = []
-        open_faults: dict[str, Event] = {}
+        open_faults: dict[str, AnyEntry] = {}
         for ev in self.events:
-            if ev["source"] != "scenario" or ev["event"] not in ("fault", "heal"):
+            if ev.source != "scenario" or not isinstance(ev.event, Fault):
                 continue
-            for target in targets(ev):
+            for target in ev.event.targets:
                 if not (target in (node, f"xmpp-{side}") or target.startswith("cti-")):
                     continue
-                if ev["event"] == "fault":
+                if not isinstance(ev.event, Heal):
                     open_faults.setdefault(target, ev)
                 elif target in open_faults:
                     start = open_faults.pop(target)
@@ -283,34 +297,35 @@ class RunView:
         node it lost."""
         out: list[tuple[Interval, str | None]] = []
         for ev in self.client_events("desktop", agent):
-            if ev["event"] == "network_glitch":
-                length = ev.get("seconds")
-                real = float(length) if isinstance(length, int | float) else 0.0
+            if isinstance(ev.event, NetworkGlitch):
+                real = ev.event.seconds or 0.0
                 start = self.at(ev)
                 out.append((Interval(start, start + self.seed(real), ev, None), node_of(ev)))
         return out
 
     # -- the last disturbance ---------------------------------------------------------------------------
     @cached_property
-    def global_disturbances(self) -> list[Event]:
+    def global_disturbances(self) -> list[AnyEntry]:
         """Scenario faults and heals, and every change a component reported (node status, CTI role,
         AWDB/Prosody health): after the last of these, the deployment holds still."""
         return [
             e
             for e in self.events
-            if (e["source"] == "scenario" and e["event"] in ("fault", "heal"))
-            or (e["event"] in COMPONENT_CHANGES and e["source"] not in CLIENT_SOURCES)
+            if (e.source == "scenario" and isinstance(e.event, Fault))
+            or (isinstance(e.event, COMPONENT_CHANGES) and e.source not in CLIENT_SOURCES)
         ]
 
-    def anchor(self, agent: str, source: str = "desktop") -> tuple[float, Event | None]:
+    def anchor(self, agent: str, source: str = "desktop") -> tuple[float, AnyEntry | None]:
         """When the last thing that could move this client happened: the last global disturbance, or
         the last browser action on it (a glitch counts from its end)."""
         last = self.global_disturbances[-1] if self.global_disturbances else None
-        best: tuple[float, Event | None] = (self.at(last), last) if last is not None else (self.start, None)
+        best: tuple[float, AnyEntry | None] = (
+            (self.at(last), last) if last is not None else (self.start, None)
+        )
         for ev in self.agent_events(agent):
             # A browser action: its client_action, or a refresh the desktop reports itself.
-            acted = ev["event"] == "client_action" or (
-                ev["event"] == "browser_refresh" and ev["source"] == source
+            acted = isinstance(ev.event, ClientAction) or (
+                isinstance(ev.event, BrowserRefresh) and ev.source == source
             )
             if acted and self.at(ev) >= best[0]:
                 best = (self.at(ev), ev)

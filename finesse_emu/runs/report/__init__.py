@@ -9,7 +9,9 @@ The history (the contract every emitter follows; docs/reports.md says the same) 
   ``awdb-a``, ``awdb-b``, ``xmpp-a``, ``xmpp-b``, ``desktop``, ``ippa``;
 - ``event``: a name; the other fields depend on it.
 
-The events the summary understands (any other event is kept in the timeline table only):
+Each event the summary (or the checker) reads is a class of :mod:`emu_base.history_events`; the
+readers parse every line into an :class:`~emu_base.history_events.Entry` holding it. The events the
+summary understands (any other event is kept in the timeline table only):
 
 - ``scenario``/``phase`` ``{"name"}``: starts a phase, which lasts until the next one; events before
   the first phase belong to an implicit phase ``start`` (left out when there are none);
@@ -37,22 +39,25 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from emu_base.history_events import AnyEntry, FailoverDone, ScenarioStart
 from finesse_emu.cli import alias
-from finesse_emu.runs.report.history import HISTORY_FILE, Event, History, load_history, parse_event
+from finesse_emu.runs.report.history import HISTORY_FILE, History, Line, entries, load_history, parse_line
 from finesse_emu.runs.report.html import render_html
 from finesse_emu.runs.report.summary import percentile, summarize
 from finesse_emu.runs.report.text import render_summary_table
 
 __all__ = [
     "HISTORY_FILE",
-    "Event",
     "History",
+    "Line",
+    "entries",
     "load_history",
     "main",
-    "parse_event",
+    "parse_line",
     "percentile",
     "render_html",
     "render_summary_table",
@@ -72,34 +77,33 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def run_time_scale(events: Sequence[Event]) -> float:
+def run_time_scale(events: Sequence[AnyEntry]) -> float:
     """The run's time_scale, from the scenario's ``start`` event (1 when there is none)."""
     for e in events:
-        if e.get("source") == "scenario" and e.get("event") == "start":
-            scale = e.get("time_scale")
-            if isinstance(scale, int | float) and scale > 0:
-                return float(scale)
+        if e.source == "scenario" and isinstance(e.event, ScenarioStart) and e.event.time_scale > 0:
+            return e.event.time_scale
     return 1.0
 
 
-def to_seed_seconds(events: Sequence[Event], scale: float) -> Sequence[Event]:
+def to_seed_seconds(events: Sequence[AnyEntry], scale: float) -> History:
     """Times and durations divided by the run's time_scale, so the report speaks the seed's seconds
     (a 20 s poll reads 20 whatever the scale the run used)."""
-    if scale == 1.0:
-        return events
     out = History(malformed_lines=getattr(events, "malformed_lines", None))
-    for original in events:
-        e = dict(original)
-        if isinstance(e.get("t"), int | float):
-            e["t"] = e["t"] / scale
-        if e.get("event") == "failover_done" and isinstance(e.get("seconds"), int | float):
-            e["seconds"] = e["seconds"] / scale
-        out.append(e)
+    if scale == 1.0:
+        out.extend(events)
+        return out
+    for e in events:
+        ev = e.event
+        if isinstance(ev, FailoverDone) and ev.seconds is not None:
+            ev = replace(ev, seconds=ev.seconds / scale)
+        out.append(replace(e, t=e.t / scale, event=ev))
     return out
 
 
-def write_report(run_dir: str | Path, events: Sequence[Event]) -> dict[str, Any]:
-    """Write summary.json, summary.txt and report.html into ``run_dir``; return the summary."""
+def write_report(run_dir: str | Path, events: Sequence[AnyEntry | Line]) -> dict[str, Any]:
+    """Write summary.json, summary.txt and report.html into ``run_dir``; return the summary.
+    ``events``: the history's entries, or its objects as written (parsed here)."""
+    events = entries(events)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     scale = run_time_scale(events)

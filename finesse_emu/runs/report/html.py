@@ -12,7 +12,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from finesse_emu.runs.report.history import Event
+from emu_base.history_events import AnyEntry, HttpError
+from finesse_emu.runs.report.history import Line, entries
 from finesse_emu.runs.report.text import faults_text, on_nodes, phase_table, secs
 
 MAX_EVENTS = 2000
@@ -257,20 +258,21 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: set[i
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _details(ev: Event) -> str:
-    rest = {k: v for k, v in ev.items() if k not in ("t", "wall", "source", "event", "agent")}
+def _details(ev: AnyEntry) -> str:
+    # Every field of the line as written: the timeline shows events no rule reads too.
+    rest = {k: v for k, v in ev.line.items() if k not in ("t", "wall", "source", "event", "agent")}
     return " ".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in rest.items())
 
 
-def _events_table(events: Sequence[Event], limit: int) -> str:
-    ordered = sorted(events, key=lambda e: e["t"])
+def _events_table(events: Sequence[AnyEntry], limit: int) -> str:
+    ordered = sorted(events, key=lambda e: e.t)
     shown = ordered[:limit]
     rows = []
     for ev in shown:
-        css = "scenario" if ev["source"] == "scenario" else "error" if ev["event"] == "http_error" else ""
+        css = "scenario" if ev.source == "scenario" else "error" if isinstance(ev.event, HttpError) else ""
         cls = f' class="{css}"' if css else ""
-        agent = "" if ev.get("agent") is None else ev["agent"]
-        cells = [secs(ev["t"]), ev["source"], ev["event"], agent, _details(ev)]
+        agent = "" if ev.agent is None else ev.agent
+        cells = [secs(ev.t), ev.source, ev.name, agent, _details(ev)]
         rows.append(f"<tr{cls}>" + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>")
     note = ""
     if len(ordered) > limit:
@@ -285,7 +287,7 @@ def _events_table(events: Sequence[Event], limit: int) -> str:
 
 
 def render_html(
-    events: Sequence[Event],
+    events: Sequence[AnyEntry | Line],
     summary: dict[str, Any],
     *,
     title: str = "finesse-emu run report",
@@ -376,7 +378,7 @@ def render_html(
         "<h2>Timeline</h2>",
         render_chart(summary),
         "<h2>Events</h2>",
-        _events_table(events, max_events),
+        _events_table(entries(events), max_events),
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

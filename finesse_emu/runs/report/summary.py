@@ -14,7 +14,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from finesse_emu.runs.report.history import Event, History
+from emu_base.history_events import (
+    AnyEntry,
+    Expectation,
+    FailoverDetected,
+    FailoverDone,
+    Fault,
+    Heal,
+    HttpError,
+    Load,
+    Phase,
+    Role,
+    SignedIn,
+    SignedOut,
+    State,
+    Status,
+)
+from finesse_emu.runs.report.history import History, Line, entries
 
 SUMMARY_VERSION = 1
 IN_SERVICE = "IN_SERVICE"
@@ -63,24 +79,20 @@ def failover_stats(seconds: Sequence[float]) -> dict[str, Any]:
     }
 
 
-def _is(ev: Event, source: str, name: str) -> bool:
-    return bool(ev["source"] == source and ev["event"] == name)
-
-
-def _node_status(ev: Event) -> tuple[str, str] | None:
-    if ev["event"] == "status" and ev["source"].startswith("finesse-") and isinstance(ev.get("status"), str):
-        return ev["source"], ev["status"]
+def _node_status(ev: AnyEntry) -> tuple[str, str] | None:
+    if isinstance(ev.event, Status) and ev.source.startswith("finesse-"):
+        return ev.source, ev.event.status
     return None
 
 
-def _cti_role(ev: Event) -> tuple[str, str] | None:
-    if ev["event"] == "role" and ev["source"].startswith("cti-") and isinstance(ev.get("role"), str):
-        return ev["source"], ev["role"]
+def _cti_role(ev: AnyEntry) -> tuple[str, str] | None:
+    if isinstance(ev.event, Role) and ev.source.startswith("cti-"):
+        return ev.source, ev.event.role
     return None
 
 
 def _changes(
-    events: Sequence[Event], pick: Callable[[Event], tuple[str, str] | None]
+    events: Sequence[AnyEntry], pick: Callable[[AnyEntry], tuple[str, str] | None]
 ) -> dict[str, list[Any]]:
     """Per key, the (t, value) points where the value changed (repeated reports are not changes)."""
     out: dict[str, list[Any]] = {}
@@ -91,7 +103,7 @@ def _changes(
         key, value = picked
         points = out.setdefault(key, [])
         if not points or points[-1][1] != value:
-            points.append((ev["t"], value))
+            points.append((ev.t, value))
     return out
 
 
@@ -115,21 +127,19 @@ class _SignIns:
         self.where: dict[tuple[str, str], str] = {}
         self.per_node: Counter[str] = Counter()  # kept up to date: a change must not cost O(clients)
 
-    def apply(self, ev: Event) -> bool:
+    def apply(self, ev: AnyEntry) -> bool:
         """Update from one event; True when a client's node changed."""
-        source = ev["source"]
-        agent = ev.get("agent")
-        if source not in CLIENT_SOURCES or agent is None:
+        agent = ev.agent
+        if ev.source not in CLIENT_SOURCES or agent is None:
             return False
-        key = (source, str(agent))
-        name = ev["event"]
-        node = ev.get("node") if isinstance(ev.get("node"), str) and ev.get("node") else None
+        key = (ev.source, agent)
+        e = ev.event
         new: str | None
-        if name in ("signed_in", "failover_done") or (name == "state" and ev.get("to") == SIGNED_IN):
-            new = node or self.where.get(key) or UNKNOWN_NODE
-        elif name == "signed_out":
+        if isinstance(e, SignedIn | FailoverDone) or (isinstance(e, State) and e.to == SIGNED_IN):
+            new = ev.node or self.where.get(key) or UNKNOWN_NODE
+        elif isinstance(e, SignedOut):
             new = None
-        elif name == "state" and isinstance(ev.get("to"), str) and ev["to"] not in KEEPS_SIGN_IN:
+        elif isinstance(e, State) and e.to not in KEEPS_SIGN_IN:
             new = None  # signing in, failing over, disconnected, server unavailable, ...
         else:
             return False
@@ -154,15 +164,15 @@ class _SignIns:
 class _Phase:
     name: str
     start: float
-    events: list[Event] = field(default_factory=list)
+    events: list[AnyEntry] = field(default_factory=list)
     end: float = 0.0
 
 
-def _split_phases(events: Sequence[Event], run_start: float, run_end: float) -> list[_Phase]:
+def _split_phases(events: Sequence[AnyEntry], run_start: float, run_end: float) -> list[_Phase]:
     phases = [_Phase(START_PHASE, run_start)]
     for ev in events:
-        if _is(ev, "scenario", "phase"):
-            phases.append(_Phase(str(ev.get("name") or "(unnamed)"), ev["t"]))
+        if ev.source == "scenario" and isinstance(ev.event, Phase):
+            phases.append(_Phase(ev.event.name or "(unnamed)", ev.t))
         phases[-1].events.append(ev)
     if len(phases) > 1 and not phases[0].events:
         phases.pop(0)  # the scenario opened its first phase at once: no implicit "start"
@@ -177,24 +187,21 @@ def _error_rows(errors: Counter[tuple[str, Any, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _fault_info(ev: Event) -> dict[str, Any]:
-    return {"t": _r(ev["t"]), "target": ev.get("target"), "action": ev.get("action")}
+def _fault_info(ev: AnyEntry, fault: Fault) -> dict[str, Any]:
+    # The target as written (one name, or a list in a merged history).
+    return {"t": _r(ev.t), "target": ev.line.get("target", fault.target), "action": fault.action}
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def summarize(events: Sequence[Event]) -> dict[str, Any]:
+def summarize(events: Sequence[AnyEntry | Line]) -> dict[str, Any]:
     """Per-phase and whole-run numbers of a run's history (see docs/reports.md for every key).
 
-    ``events`` need not be sorted (a stable sort by ``t`` is applied); when it is a
-    :class:`History`, its malformed-line count is reported too.
+    ``events`` (entries, or objects as written) need not be sorted (a stable sort by ``t`` is
+    applied); when it is a :class:`History`, its malformed-line count is reported too.
     """
-    evs = sorted(events, key=lambda e: e["t"])
     malformed = events.malformed if isinstance(events, History) else 0
-    run_start = min(0.0, evs[0]["t"]) if evs else 0.0
-    run_end = evs[-1]["t"] if evs else 0.0
+    evs = sorted(entries(events), key=lambda e: e.t)
+    run_start = min(0.0, evs[0].t) if evs else 0.0
+    run_end = evs[-1].t if evs else 0.0
     phases = _split_phases(evs, run_start, run_end)
 
     node_status = {n: _intervals(c, run_end) for n, c in sorted(_changes(evs, _node_status).items())}
@@ -231,53 +238,50 @@ def summarize(events: Sequence[Event]) -> dict[str, Any]:
         low = high = len(signins.where)
 
         for ev in ph.events:
-            source, name, t = ev["source"], ev["event"], ev["t"]
-            agent = None if ev.get("agent") is None else str(ev["agent"])
+            source, e, t, agent = ev.source, ev.event, ev.t, ev.agent
             if source in clients and agent is not None:
                 clients[source].add(agent)
-            if source == "scenario" and name == "fault":
-                ph_faults.append(_fault_info(ev))
+            if source == "scenario" and isinstance(e, Heal):
+                ph_heals.append(_fault_info(ev, e))
+            elif source == "scenario" and isinstance(e, Fault):
+                ph_faults.append(_fault_info(ev, e))
                 fault_t = t if fault_t is None else fault_t
-            elif source == "scenario" and name == "heal":
-                ph_heals.append(_fault_info(ev))
-            elif source == "scenario" and name == "expectation":
-                ok = ev.get("ok") is True  # anything but a real true is a failure
+            elif source == "scenario" and isinstance(e, Expectation):
+                ok = e.ok  # anything but a real true reads as False: a failure
                 passed += ok
                 if not ok:
-                    failed.append(str(ev.get("name")))
+                    failed.append(str(e.name))
                 expectations.append(
-                    {"t": _r(t), "phase": ph.name, "name": str(ev.get("name")), "ok": ok}
-                    | {"detail": None if ev.get("detail") is None else str(ev["detail"])}
+                    {"t": _r(t), "phase": ph.name, "name": str(e.name), "ok": ok, "detail": e.detail}
                 )
-            elif name == "load" and _number(ev.get("requests_per_second")):
-                rate = float(ev["requests_per_second"])
+            elif isinstance(e, Load):
+                rate = e.requests_per_second
                 peak_rate[source] = max(peak_rate.get(source, 0.0), rate)
                 all_peak_rate[source] = max(all_peak_rate.get(source, 0.0), rate)
-                if _number(ev.get("mbps")):
-                    peak_mbps[source] = max(peak_mbps.get(source, 0.0), float(ev["mbps"]))
-                    all_peak_mbps[source] = max(all_peak_mbps.get(source, 0.0), float(ev["mbps"]))
+                if e.mbps is not None:
+                    peak_mbps[source] = max(peak_mbps.get(source, 0.0), e.mbps)
+                    all_peak_mbps[source] = max(all_peak_mbps.get(source, 0.0), e.mbps)
             elif (status := _node_status(ev)) is not None:
                 node, value = status
                 entered = value == OUT_OF_SERVICE and last_status.get(node) != OUT_OF_SERVICE
                 if entered and fault_t is not None and detect["out_of_service"] is None:
                     detect["out_of_service"], detect["out_of_service_node"] = _r(t - fault_t), node
                 last_status[node] = value
-            elif source == "desktop" and name == "failover_detected":
-                triggers[str(ev.get("trigger"))] += 1
+            elif source == "desktop" and isinstance(e, FailoverDetected):
+                triggers[str(e.trigger)] += 1
                 if fault_t is not None and detect["desktop"] is None:
-                    detect["desktop"], detect["desktop_trigger"] = _r(t - fault_t), ev.get("trigger")
+                    detect["desktop"], detect["desktop_trigger"] = _r(t - fault_t), e.trigger
                     detect["desktop_agent"] = agent
-            elif source == "desktop" and name == "failover_done":
-                secs = ev.get("seconds")
-                if isinstance(secs, int | float) and not isinstance(secs, bool) and math.isfinite(secs):
-                    seconds.append(float(secs))
-                    slowest.append({"agent": agent, "node": ev.get("node"), "seconds": _r(secs), "t": _r(t)})
-            elif name == "http_error":
-                errors[(source, ev.get("status"), ev.get("error"))] += 1
-            elif source == "ippa" and name == "state" and agent is not None and isinstance(ev.get("to"), str):
-                ippa_state[agent] = ev["to"]
-                if ev["to"] == "SERVER_UNAVAILABLE":
-                    went_unavailable.add(agent)
+            elif source == "desktop" and isinstance(e, FailoverDone):
+                if e.seconds is not None:
+                    seconds.append(e.seconds)
+                    slowest.append({"agent": agent, "node": e.node, "seconds": _r(e.seconds), "t": _r(t)})
+            elif isinstance(e, HttpError):
+                errors[(source, e.status, e.error)] += 1
+            elif source == "ippa" and isinstance(e, State):
+                ippa_state[e.agent] = e.to
+                if e.to == "SERVER_UNAVAILABLE":
+                    went_unavailable.add(e.agent)
             if signins.apply(ev):
                 counts = signins.counts()
                 total = len(signins.where)
@@ -322,8 +326,8 @@ def summarize(events: Sequence[Event]) -> dict[str, Any]:
 
     nodes = sorted({n for _, counts in series for n in counts})
     passed_total = sum(1 for e in expectations if e["ok"])
-    first_wall = next((e for e in evs if isinstance(e.get("wall"), int | float)), None)
-    wall_start = None if first_wall is None else float(first_wall["wall"]) - first_wall["t"]
+    first_wall = next((e.wall - e.t for e in evs if e.wall is not None), None)
+    wall_start = first_wall
     slowest.sort(key=lambda s: -s["seconds"])
     return {
         "version": SUMMARY_VERSION,
@@ -337,7 +341,7 @@ def summarize(events: Sequence[Event]) -> dict[str, Any]:
             else datetime.fromtimestamp(wall_start, UTC).isoformat(timespec="seconds"),
             "events": len(evs),
             "malformed_lines": malformed,
-            "sources": dict(sorted(Counter(e["source"] for e in evs).items())),
+            "sources": dict(sorted(Counter(e.source for e in evs).items())),
             "clients": {s: len(a) for s, a in clients.items()},
         },
         "phases": phase_rows,

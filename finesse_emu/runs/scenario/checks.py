@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 
 from emu_base.admin import auth_headers
+from emu_base.history_events import FailoverDetected, FailoverDone, HttpError, Load, Moved, SignInFailed
 from finesse_emu.deployment.launcher import read_admin_token
 from finesse_emu.runs.scenario.base import Named, Registry
 from finesse_emu.runs.scenario.context import Run
@@ -169,7 +170,7 @@ class PeakRequestRate(Probe):
     name = "peak_request_rate"
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
-        rates = [e["requests_per_second"] for e in run.phase_events("load", arg["node"])]
+        rates = [e["requests_per_second"] for e in run.phase_events(Load.NAME, arg["node"])]
         peak = max(rates, default=0.0)
         ok = peak <= float(arg.get("max", float("inf"))) and peak >= float(arg.get("min", 0))
         shown = f"{arg.get('min', 0)}..{arg.get('max', '')}"
@@ -193,7 +194,7 @@ class NoneReturnedTo(Probe):
     name = "none_returned_to"
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
-        back = [e for e in run.history.of("moved") if e.get("to") == arg]
+        back = [e for e in run.history.of(Moved) if e.get("to") == arg]
         return not back, f"{len(back)} desktops moved to {arg}"
 
 
@@ -203,7 +204,7 @@ class FailoverSeconds(Probe):
     name = "failover_seconds"
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
-        done = [e["seconds"] / run.scale for e in run.phase_events("failover_done", "desktop")]
+        done = [e["seconds"] / run.scale for e in run.phase_events(FailoverDone.NAME, "desktop")]
         return bounds(done, arg, " s")
 
 
@@ -213,7 +214,7 @@ class DetectionSeconds(Probe):
     name = "detection_seconds"
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
-        detected = run.phase_events(arg.get("event", "failover_detected"), arg.get("source", "desktop"))
+        detected = run.phase_events(arg.get("event", FailoverDetected.NAME), arg.get("source", "desktop"))
         if run.phase_fault_t is None or not detected:
             return False, "no fault or no detection in this phase"
         first = (min(e["t"] for e in detected) - run.phase_fault_t) / run.scale
@@ -227,7 +228,7 @@ class HttpErrors(Probe):
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
         errors = [
-            e for e in run.phase_events("http_error") if "status" not in arg or e["status"] == arg["status"]
+            e for e in run.phase_events(HttpError.NAME) if "status" not in arg or e["status"] == arg["status"]
         ]
         return count(len(errors), arg, f"HTTP {arg.get('status', '')} errors")
 
@@ -239,7 +240,7 @@ class SignInFailures(Probe):
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
         fails = [
-            e for e in run.phase_events("sign_in_failed") if arg.get("error", "") in str(e.get("error", ""))
+            e for e in run.phase_events(SignInFailed.NAME) if arg.get("error", "") in str(e.get("error", ""))
         ]
         return count(len(fails), arg, "failed sign-ins")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from emu_base.history import History
+from emu_base.history_events import Expectation
 from finesse_emu.desktop.client import DesktopClient
 from finesse_emu.desktop.swarm import Swarm
 from finesse_emu.runs.scenario.base import Scenario
@@ -86,4 +87,4 @@ class Run:
     def expectation(self, name: str, ok: bool, detail: str) -> None:
         """One expectation's outcome, kept for the exit code and recorded in the history."""
         self.outcomes.append(Outcome(name, ok, detail))
-        self.history.append("scenario", "expectation", name=name, ok=ok, detail=detail)
+        self.history.record("scenario", Expectation(name=name, ok=ok, detail=detail))

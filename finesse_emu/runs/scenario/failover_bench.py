@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from emu_base import eventloop
+from emu_base.history_events import FailoverDetected, FailoverDone, Fault, Resources
 from emu_base.timers import Timers
 from finesse_emu.desktop.swarm import publisher_count, slice_sizes
 from finesse_emu.runs.report import load_history, run_time_scale, to_seed_seconds
@@ -77,23 +78,29 @@ def measure(report_dir: Path) -> dict[str, Any]:
     raw = load_history(report_dir / "history.jsonl")
     scale = run_time_scale(raw)
     events = to_seed_seconds(raw, scale)
-    fault = next(e["t"] for e in events if e["source"] == "scenario" and e["event"] == "fault")
+    fault = next(e.t for e in events if e.source == "scenario" and e.of(Fault) is not None)
     detected = {
-        e["agent"]: e["t"] for e in events if e["event"] == "failover_detected" and e["source"] == "desktop"
+        d.event.agent: d.t
+        for x in events
+        if x.source == "desktop" and (d := x.of(FailoverDetected)) is not None
     }
-    done = {e["agent"]: e for e in events if e["event"] == "failover_done" and e["source"] == "desktop"}
+    done = {
+        f.event.agent: f.event.seconds or 0.0
+        for x in events
+        if x.source == "desktop" and (f := x.of(FailoverDone)) is not None
+    }
     detection = [detected[a] - fault for a in done if a in detected]
-    signin = [float(e["seconds"]) for e in done.values()]
-    total = [detected[a] - fault + float(e["seconds"]) for a, e in done.items() if a in detected]
+    signin = list(done.values())
+    total = [detected[a] - fault + seconds for a, seconds in done.items() if a in detected]
     resources: dict[str, dict[str, float]] = {}
-    for e in events:
-        if e["event"] != "resources" or e["t"] < fault:
+    for x in events:
+        if (res := x.of(Resources)) is None or res.t < fault:
             continue
-        r = resources.setdefault(e["source"], {"cpu_sum": 0.0, "n": 0.0, "cpu_max": 0.0, "rss_max": 0.0})
-        r["cpu_sum"] += e["cpu_percent"]
+        r = resources.setdefault(res.source, {"cpu_sum": 0.0, "n": 0.0, "cpu_max": 0.0, "rss_max": 0.0})
+        r["cpu_sum"] += res.event.cpu_percent
         r["n"] += 1
-        r["cpu_max"] = max(r["cpu_max"], e["cpu_percent"])
-        r["rss_max"] = max(r["rss_max"], e["rss_mb"])
+        r["cpu_max"] = max(r["cpu_max"], res.event.cpu_percent)
+        r["rss_max"] = max(r["rss_max"], res.event.rss_mb)
     summary = json.loads((report_dir / "summary.json").read_text())
     phase = next(p for p in summary["phases"] if p["name"] == "publisher killed")
 

@@ -19,6 +19,7 @@ import aiohttp
 import psutil
 
 from emu_base.history import History
+from emu_base.history_events import Health, Load, Resources, Role, Status
 from emu_base.procs import pid_alive
 
 
@@ -89,17 +90,17 @@ class Observer:
                 fds = proc.num_fds()
             except psutil.Error:
                 continue
-            self.history.append(name, "resources", cpu_percent=round(cpu, 1), rss_mb=round(rss, 1), fds=fds)
+            self.history.record(name, Resources(cpu_percent=round(cpu, 1), rss_mb=round(rss, 1), fds=fds))
 
     async def poll(self) -> None:
         components = self._components()
         if self.resources:
             self._sample_resources(components)
         results = await asyncio.gather(*(self._probe(c) for c in components))
-        for c, (event, value, fields) in zip(components, results, strict=True):
+        for c, (value, event) in zip(components, results, strict=True):
             if self.latest.get(c["name"]) != value:
                 self.latest[c["name"]] = value
-                self.history.append(c["name"], event, **{_FIELD[event]: value, **fields})
+                self.history.record(c["name"], event)
 
     def _sample_load(self, name: str, requests: int, sent: int) -> None:
         """A ``load`` event (requests and megabits per seed second) for each seed second of the run."""
@@ -115,29 +116,32 @@ class Observer:
         rate = (requests - last[1]) * per_seed_second
         mbps = (sent - last[2]) * 8 / 1e6 * per_seed_second
         self._load[name] = (now, requests, sent)
-        self.history.append(name, "load", requests_per_second=round(rate, 2), mbps=round(mbps, 3))
+        self.history.record(name, Load(requests_per_second=round(rate, 2), mbps=round(mbps, 3)))
 
-    async def _probe(self, c: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    async def _probe(self, c: dict[str, Any]) -> tuple[str, Status | Role | Health]:
+        """The component's state now, and the event that records it (written when it changed)."""
         role = c["role"]
         node = role in ("publisher", "subscriber")
-        event = "status" if node else "role" if role == "cti" else "health"
+
+        def seen(value: str, reason: str = "") -> tuple[str, Status | Role | Health]:
+            if node:
+                return value, Status(status=value, reason=reason)
+            return value, Role(role=value) if role == "cti" else Health(health=value)
+
         if not pid_alive(c.get("pid") or 0):
-            return event, ("OUT_OF_SERVICE" if node else "down"), {"reason": "process down"} if node else {}
+            return seen("OUT_OF_SERVICE" if node else "down", "process down")
         if role == "xmpp":
-            return event, "up", {}
+            return seen("up")
         assert self._http is not None
         try:
             async with self._http.get(f"http://{c['host']}:{c['ports']['admin']}/emu/health") as resp:
                 health = await resp.json()
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
-            return event, ("OUT_OF_SERVICE" if node else "down"), {"reason": "unreachable"} if node else {}
+            return seen("OUT_OF_SERVICE" if node else "down", "unreachable")
         if node:
             stats = health.get("stats") or {}
             self._sample_load(c["name"], int(stats.get("http_requests", 0)), int(stats.get("http_bytes", 0)))
-            return event, str(health.get("state", "")), {"reason": str(health.get("status_reason", "") or "")}
+            return seen(str(health.get("state", "")), str(health.get("status_reason", "") or ""))
         if role == "cti":
-            return event, str(health.get("state", "down")), {}
-        return event, "up", {}
-
-
-_FIELD = {"status": "status", "role": "role", "health": "health"}
+            return seen(str(health.get("state", "down")))
+        return seen("up")

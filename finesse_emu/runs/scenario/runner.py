@@ -9,6 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from emu_base.history import History
+from emu_base.history_events import (
+    ScenarioEnd,
+    ScenarioStart,
+)
 from emu_base.timers import Timers
 from finesse_emu.deployment.launcher import Deployment
 from finesse_emu.deployment.topology import DEFAULT_NETWORK
@@ -57,7 +61,7 @@ async def run_scenario(
             run_dir, scenario.agents, scale, network, list(scenario.cti_options), node_options
         )
     timers = Timers.build(scale)
-    history.append("scenario", "start", name=scenario.name, time_scale=scale, agents=scenario.agents)
+    history.record("scenario", ScenarioStart(name=scenario.name, time_scale=scale, agents=scenario.agents))
     observer: Observer | None = None
     swarm: Swarm | None = None
     remote: RemoteSlices | None = None
@@ -82,7 +86,7 @@ async def run_scenario(
         for step in scenario.steps:
             await STEPS[step.kind].run(run, step)
         ok = all(o.ok for o in run.outcomes)
-        history.append("scenario", "end", ok=ok, expectations=len(run.outcomes))
+        history.record("scenario", ScenarioEnd(ok=ok, expectations=len(run.outcomes)))
     finally:
         if swarm is not None:
             await swarm.stop()

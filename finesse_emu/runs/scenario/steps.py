@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from emu_base import faults
+from emu_base import history_events as ev
 from emu_base.admin import auth_headers
 from finesse_emu.deployment import chaos
 from finesse_emu.deployment.launcher import read_admin_token
@@ -78,7 +79,7 @@ class Phase(StepKind):
     async def run(self, run: Run, step: Step) -> None:
         run.phase_index = len(run.history.events)
         run.phase_fault_t = None
-        run.history.append("scenario", "phase", name=step.args["name"])
+        run.history.record("scenario", ev.Phase(name=step.args["name"]))
 
 
 class Wait(StepKind):
@@ -161,9 +162,12 @@ class Fault(StepKind):
                     message = await chaos.chaos(run.run_dir, a["action"], target, a.get("ms"))
             except chaos.ChaosError as exc:
                 raise ScenarioError(f"{step.where()}: {exc}") from exc
-            event = "heal" if a["action"] in ("start", chaos.HEAL) else "fault"
-            record = run.history.append("scenario", event, target=target, action=a["action"], detail=message)
-            if event == "fault" and run.phase_fault_t is None:
+            heals = a["action"] in ("start", chaos.HEAL)
+            record = run.history.record(
+                "scenario",
+                (ev.Heal if heals else ev.Fault)(target=target, action=a["action"], detail=message),
+            )
+            if not heals and run.phase_fault_t is None:
                 run.phase_fault_t = record["t"]
 
 
@@ -229,7 +233,7 @@ class Call(StepKind):
             answer = await resp.json()
             if resp.status not in (200, 201):
                 raise ScenarioError(f"{step.where()}: {c['name']} refused the call: {answer}")
-        run.history.append("scenario", "call", agent=a["agent"], talk_time=a["talk_time"], cti=c["name"])
+        run.history.record("scenario", ev.Call(agent=a["agent"], talk_time=a["talk_time"], cti=c["name"]))
 
 
 class Expect(StepKind):
