@@ -1,12 +1,17 @@
 """The CTI Server as a sans-IO state machine: bytes in per session, outputs out.
 
-The asyncio shell (``cti_stub.server``) owns sockets and time; it calls ``open_session``,
-``data_received``, ``session_lost`` and ``tick(now)`` and then drains :meth:`CtiServerCore.outputs`.
-``now`` is wall-clock seconds, because agent and call times are streamed to the other PG side.
+It speaks the emulator's one vocabulary (:mod:`emu_base.sansio`): every input takes ``now`` first
+(``open_session``, ``data_received``, ``session_lost``, the role changes and admin operations),
+:meth:`CtiServerCore.outputs` drains what it produced, and :meth:`CtiServerCore.next_deadline` /
+:meth:`CtiServerCore.handle_timer` carry its timers (idle timeouts, the PG answering and ending
+injected calls). The asyncio shell (``cti_stub.server``) owns sockets and runs it with a
+:class:`~emu_base.sansio.Driver`. ``now`` is wall-clock seconds, because agent and call times are
+streamed to the other PG side.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import struct
 from collections.abc import Iterable
@@ -16,6 +21,7 @@ from typing import Any
 
 from cti_stub.model import AgentChange, CallChange, Change, ControlError, PeripheralModel
 from emu_base.directory import VOICE_MRD
+from emu_base.timers import Timers
 from ged188 import (
     AGENT_STATE_MASK_BIT,
     CALL_MSG_BIT,
@@ -52,7 +58,7 @@ M = MessageType
 # HEARTBEAT_REQ is most of the traffic (every client, every few seconds): it has a fast path.
 _HEARTBEAT_REQ = struct.Struct(">III")
 _HEARTBEAT_CONF_HEAD = struct.pack(">II", 4, M.HEARTBEAT_CONF)
-PRE_OPEN_TIMEOUT = 30.0  # seconds a new connection may stay silent before OPEN_REQ (scaled by the shell)
+_SEED = Timers()
 
 
 def _device_fields(device: str) -> list[tuple[int, Any]]:
@@ -87,12 +93,21 @@ class CoreConfig:
     idle_mode: IdleMode = IdleMode.NOT_LISTENING
     # Pre-12.5 UCCE put non-voice MRDs back to their old state when the CTI client reconnects.
     mrd_auto_restore: bool = False
-    pre_open_timeout: float = PRE_OPEN_TIMEOUT
+    pre_open_timeout: float = _SEED.cti_pre_open_timeout
     # idle_timeout_scale lets a scaled deployment honour a client's IdleTimeout in scaled seconds.
     idle_timeout_scale: float = 1.0
     # IdleTimeouts are >= 20 s, so scanning every session once a second is precise enough and keeps
-    # thousands of idle sessions cheap (the ticker itself runs faster, for calls and failover).
-    idle_scan_interval: float = 1.0
+    # thousands of idle sessions cheap (one deadline for all of them, not one per session).
+    idle_scan_interval: float = _SEED.cti_idle_scan_interval
+
+    @classmethod
+    def from_timers(cls, timers: Timers, **values: Any) -> CoreConfig:
+        return cls(
+            pre_open_timeout=timers.cti_pre_open_timeout,
+            idle_timeout_scale=timers.time_scale,
+            idle_scan_interval=timers.cti_idle_scan_interval,
+            **values,
+        )
 
 
 @dataclass
@@ -177,6 +192,9 @@ class CtiServerCore:
         self.offline = False
         self.stats = {"bad_frames": 0, "rejected_opens": 0, "heartbeats": 0}
         self._next_idle_scan = 0.0
+        # When an injected call is due to be answered or ended by the PG (a heap of wall times;
+        # entries made stale by an admin answer or end are harmless: the sweep finds nothing due).
+        self._call_deadlines: list[float] = []
 
     # -- plumbing ----------------------------------------------------------------------------------
     def outputs(self) -> list[Output]:
@@ -199,7 +217,7 @@ class CtiServerCore:
         self._out.append(Close(s.sid, reason))
         self._notice("cti_session_closed", sid=s.sid, peer=s.peer, reason=reason, client=s.client_id)
         if client_failure and s.opened and not s.standby and self.role is Role.ACTIVE:
-            self._apply(self.model.client_lost(s.sid, now))
+            self._apply(self.model.client_lost(now, s.sid))
 
     # -- session lifecycle -------------------------------------------------------------------------
     def open_session(self, now: float, peer: str = "") -> int:
@@ -207,13 +225,13 @@ class CtiServerCore:
         self.sessions[sid] = Session(sid, peer, now, now)
         return sid
 
-    def session_lost(self, sid: int, now: float) -> None:
+    def session_lost(self, now: float, sid: int) -> None:
         """The TCP connection went away without CLOSE_REQ (E_CTI_CLIENT_DISCONNECTED)."""
         s = self.sessions.get(sid)
         if s is not None:
             self._close(s, "client disconnected", client_failure=True, now=now)
 
-    def data_received(self, sid: int, data: bytes, now: float) -> None:
+    def data_received(self, now: float, sid: int, data: bytes) -> None:
         s = self.sessions.get(sid)
         if s is None:
             return
@@ -253,17 +271,35 @@ class CtiServerCore:
                 continue
             self._handle(s, msg, now)
 
-    def tick(self, now: float) -> None:
+    # -- timers ------------------------------------------------------------------------------------
+    def next_deadline(self) -> float | None:
+        """The next idle scan while there are sessions; the next call step while active."""
+        deadlines: list[float] = []
+        if self.sessions:
+            deadlines.append(self._next_idle_scan)
+        if self.role is Role.ACTIVE and self._call_deadlines:
+            deadlines.append(self._call_deadlines[0])
+        return min(deadlines) if deadlines else None
+
+    def handle_timer(self, now: float) -> None:
         """Idle timeouts, and the PG's own progress of injected calls."""
-        if now >= self._next_idle_scan:
+        if self.sessions and now >= self._next_idle_scan:
             self._next_idle_scan = now + self.config.idle_scan_interval
             self._scan_idle(now)
-        if self.role is Role.ACTIVE:
-            for call in list(self.model.calls.values()):
-                if call.phase == "alerting" and call.answer_at is not None and now >= call.answer_at:
-                    self._apply(self.model.answer_call(call.call_id, now))
-                elif call.phase == "talking" and call.end_at is not None and now >= call.end_at:
-                    self._apply(self.model.end_call(call.call_id, now))
+        if self.role is not Role.ACTIVE or not self._call_deadlines or now < self._call_deadlines[0]:
+            return
+        while self._call_deadlines and self._call_deadlines[0] <= now:
+            heapq.heappop(self._call_deadlines)
+        for call in list(self.model.calls.values()):
+            if call.phase == "alerting" and call.answer_at is not None and now >= call.answer_at:
+                self._apply(self.model.answer_call(now, call.call_id))
+            elif call.phase == "talking" and call.end_at is not None and now >= call.end_at:
+                self._apply(self.model.end_call(now, call.call_id))
+
+    def _schedule_call(self, answer_at: float | None, end_at: float | None) -> None:
+        for when in (answer_at, end_at):
+            if when is not None:
+                heapq.heappush(self._call_deadlines, when)
 
     def _scan_idle(self, now: float) -> None:
         for s in list(self.sessions.values()):
@@ -281,6 +317,13 @@ class CtiServerCore:
             return
         self.role = Role.ACTIVE
         self._notice("cti_role", role=self.role.value, reason=reason)
+        # Calls replicated from the side that was active go on from where it left them.
+        self._call_deadlines = []
+        for call in self.model.calls.values():
+            if call.phase == "alerting":
+                self._schedule_call(call.answer_at, call.end_at)
+            elif call.phase == "talking":
+                self._schedule_call(None, call.end_at)
         if takeover:
             # A PG side switch disconnected every CTI client from the agents' point of view.
             self._apply(self.model.cti_disconnected_all())
@@ -544,9 +587,9 @@ class CtiServerCore:
         password = msg.get(Tag.AGENT_PASSWORD)
         try:
             changes = self.model.set_state(
+                now,
                 agent.id,
                 requested,
-                now,
                 msg["EventReasonCode"],
                 extension=instrument or msg.get_str(Tag.AGENT_EXTENSION),
                 password=password if isinstance(password, bytes) else None,
@@ -622,9 +665,9 @@ class CtiServerCore:
         answering = msg.type == M.ANSWER_CALL_REQ
         try:
             if answering:
-                changes = self.model.answer_call(call.call_id, now)
+                changes = self.model.answer_call(now, call.call_id)
             else:
-                changes = self.model.end_call(call.call_id, now)
+                changes = self.model.end_call(now, call.call_id)
         except ControlError as exc:
             self._notice("cti_call_control_rejected", sid=s.sid, type=msg.name, error=str(exc))
             self._fail(s, invoke, exc.status or Status.E_CTI_INVALID_CALLID)
@@ -634,14 +677,14 @@ class CtiServerCore:
 
     # -- admin operations (HTTP admin API of the shell) ------------------------------------------------
     def admin_set_state(
-        self, agent_id: str, state: AgentState, reason: int, now: float, extension: str | None = None
+        self, now: float, agent_id: str, state: AgentState, reason: int, extension: str | None = None
     ) -> None:
-        self._apply(self.model.set_state(agent_id, state, now, reason, extension=extension))
+        self._apply(self.model.set_state(now, agent_id, state, reason, extension=extension))
 
     def inject_call(
         self,
-        agent_id: str,
         now: float,
+        agent_id: str,
         *,
         ani: str = "",
         dnis: str = "",
@@ -649,29 +692,30 @@ class CtiServerCore:
         answer_after: float | None = None,
         talk_time: float | None = None,
     ) -> int:
-        call, changes = self.model.offer_call(agent_id, now, ani, dnis, variables)
+        call, changes = self.model.offer_call(now, agent_id, ani, dnis, variables)
         call.answer_at = None if answer_after is None else now + answer_after
         call.end_at = None if talk_time is None else (call.answer_at or now) + talk_time
+        self._schedule_call(call.answer_at, call.end_at)
         self._apply(changes)
         return call.call_id
 
-    def answer_call(self, call_id: int, now: float) -> None:
-        self._apply(self.model.answer_call(call_id, now))
+    def answer_call(self, now: float, call_id: int) -> None:
+        self._apply(self.model.answer_call(now, call_id))
 
-    def end_call(self, call_id: int, now: float) -> None:
-        self._apply(self.model.end_call(call_id, now))
+    def end_call(self, now: float, call_id: int) -> None:
+        self._apply(self.model.end_call(now, call_id))
 
-    def update_call_data(self, call_id: int, variables: dict[str, str]) -> None:
+    def update_call_data(self, now: float, call_id: int, variables: dict[str, str]) -> None:
         self._apply(self.model.update_call_data(call_id, variables))
 
-    def work_to_active(self, agent_id: str, mrd: int) -> None:
+    def work_to_active(self, now: float, agent_id: str, mrd: int) -> None:
         self._apply(self.model.work_to_active(agent_id, mrd))
 
     # -- replication -------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         return {"t": "snapshot", **self.model.snapshot()}
 
-    def apply_replica(self, payload: dict[str, Any]) -> None:
+    def apply_replica(self, now: float, payload: dict[str, Any]) -> None:
         """State streamed by the active side; ignored while this side is active (split brain guard)."""
         if self.role is Role.ACTIVE:
             return

@@ -7,6 +7,10 @@ Rules (exactly one side active, the preferred side wins ties):
 - a side that has not heard an active peer for ``takeover_delay`` becomes active (models the PG
   switch-over after the active side died);
 - a deactivated side goes idle and asks the peer to take over at once.
+
+It speaks :mod:`emu_base.sansio`: inputs take ``now`` first, :meth:`DuplexArbiter.outputs` drains
+its decisions, and the takeover delay is its one deadline (:meth:`DuplexArbiter.next_deadline`,
+:meth:`DuplexArbiter.handle_timer`).
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ class DuplexArbiter:
         if not has_peer:
             self._activate(False, "no peer side configured")
 
-    def decisions(self) -> list[Decision]:
+    def outputs(self) -> list[Decision]:
         out, self._out = self._out, []
         return out
 
@@ -73,7 +77,7 @@ class DuplexArbiter:
             self._peer_active_last = now
         self.peer_role = None
 
-    def on_peer_role(self, role: Role, now: float) -> None:
+    def on_peer_role(self, now: float, role: Role) -> None:
         self.peer_role = role
         if role is Role.ACTIVE:
             self._peer_active_last = now
@@ -100,7 +104,7 @@ class DuplexArbiter:
         if self.link_up:
             self._out.append(AskPeerToTakeOver())
 
-    def tick(self, now: float) -> None:
+    def handle_timer(self, now: float) -> None:
         if self.role is Role.ACTIVE or self.peer_role is Role.ACTIVE:
             return
         if now - self._peer_active_last >= self.takeover_delay:

@@ -1,7 +1,9 @@
 """The asyncio shell around :class:`CtiServerCore` and :class:`DuplexArbiter`.
 
 One process = one PG side: the GED-188 listener, the private link to the other side (side B dials
-side A; JSON lines), the control plane on the admin port, and a ticker for timeouts.
+side A; JSON lines), the control plane on the admin port. Both cores run under an
+:class:`emu_base.sansio.Driver`, which arms their timers (idle timeouts, calls, takeover) on the
+clock; the shell feeds them inputs and turns their outputs into writes, closes and log lines.
 """
 
 from __future__ import annotations
@@ -10,25 +12,32 @@ import asyncio
 import contextlib
 import json
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from aiohttp import web
 
-from cti_stub.core import Close, CoreConfig, CtiServerCore, IdleMode, Notice, Replicate, Role, Send
-from cti_stub.duplex import AskPeerToTakeOver, BecomeActive, BecomeIdle, DuplexArbiter
+from cti_stub.admin import add_cti_routes
+from cti_stub.core import Close, CoreConfig, CtiServerCore, IdleMode, Notice, Output, Replicate, Role, Send
+from cti_stub.duplex import AskPeerToTakeOver, BecomeActive, BecomeIdle, Decision, DuplexArbiter
 from cti_stub.model import PeripheralModel
 from emu_base.admin import Fault, FaultKind, FaultRegistry, admin_routes, bound_port
 from emu_base.clock import Clock, LoopClock
 from emu_base.directory import AgentRecord
 from emu_base.httpbody import app_runner
 from emu_base.logs import get_logger
+from emu_base.sansio import Cancellable, Driver
 from emu_base.timers import Timers
 
 log = get_logger()
 
 DEFAULT_PORTS = {"A": 42027, "B": 43027}
 LINK_MAX_LINE = 64 * 1024 * 1024
+# Floors under the scaled private-link timers: at small time scales the event loop's own jitter
+# would otherwise read as a hung peer.
+MIN_PEER_PING_INTERVAL = 0.05
+MIN_PEER_LINK_TIMEOUT = 1.0
 
 FAULT_KINDS = [
     FaultKind(
@@ -67,6 +76,30 @@ class ServerConfig:
     agents: list[AgentRecord] = field(default_factory=list)
 
 
+class WallTimers:
+    """The cores count in wall seconds (agent and call times are streamed to the other side); the
+    driver's timers run on the shell's clock, whose wall time moves with its monotonic time."""
+
+    def __init__(self, clock: Clock, side: str) -> None:
+        self._clock = clock
+        self._side = side
+
+    def now(self) -> float:
+        return self._clock.wall()
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> Cancellable:
+        return self._clock.call_at(when - self._clock.wall() + self._clock.now(), self._guarded(callback))
+
+    def _guarded(self, callback: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                callback()
+            except Exception:  # one bad timer must not take the loop's handler down with it
+                log.exception("cti_tick_failed", side=self._side)
+
+        return run
+
+
 class _CtiProtocol(asyncio.Protocol):
     def __init__(self, server: CtiServer) -> None:
         self.server = server
@@ -84,16 +117,16 @@ class _CtiProtocol(asyncio.Protocol):
             self.server.clock.wall(), f"{peer[0]}:{peer[1]}" if peer else ""
         )
         self.server.transports[self.sid] = transport
-        self.server.flush()
+        self.server.pump()
 
     def data_received(self, data: bytes) -> None:
-        self.server.core.data_received(self.sid, data, self.server.clock.wall())
-        self.server.flush()
+        self.server.core.data_received(self.server.clock.wall(), self.sid, data)
+        self.server.pump()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.transports.pop(self.sid, None)
-        self.server.core.session_lost(self.sid, self.server.clock.wall())
-        self.server.flush()
+        self.server.core.session_lost(self.server.clock.wall(), self.sid)
+        self.server.pump()
 
 
 class CtiServer:
@@ -109,34 +142,36 @@ class CtiServer:
         self.side = side
         self.port = DEFAULT_PORTS[side] if config.port is None else config.port
         self.model = PeripheralModel(config.agents, config.peripheral_id, config.load)
-        scale = self.timers.time_scale
         self.core = CtiServerCore(
             self.model,
-            CoreConfig(
+            CoreConfig.from_timers(
+                self.timers,
                 side=side,
                 peripheral_id=config.peripheral_id,
                 idle_mode=config.idle_mode,
                 mrd_auto_restore=config.mrd_auto_restore,
-                pre_open_timeout=30.0 * scale,
-                idle_timeout_scale=scale,
-                idle_scan_interval=1.0 * scale,
             ),
         )
+        self._wall_timers = WallTimers(self.clock, side)
+        self._core_driver = Driver(self.core, self._wall_timers, self._on_core_output)
         self.faults = FaultRegistry(FAULT_KINDS, self._on_fault)
         self.transports: dict[int, asyncio.Transport] = {}
         self.arbiter: DuplexArbiter | None = None
+        self._arbiter_driver: Driver[Decision] | None = None
         self._listener: asyncio.Server | None = None
         self._link_server: asyncio.Server | None = None
         self._link_writer: asyncio.StreamWriter | None = None
         self._admin_runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._listener_tasks: set[asyncio.Task[None]] = set()
+        self._listener_lock = asyncio.Lock()
         self._latency = 0.0
         self._refusing = False
         self.admin_port: int | None = None
         self.link_port: int | None = None
-        self._ping_interval = max(0.05, 1.0 * scale)
+        self._ping_interval = max(MIN_PEER_PING_INTERVAL, self.timers.cti_peer_ping_interval)
         # Death shows as EOF at once; the timeout is for a hung peer, so keep it above scheduler noise.
-        self._link_timeout = max(1.0, 3 * self._ping_interval)
+        self._link_timeout = max(MIN_PEER_LINK_TIMEOUT, self.timers.cti_peer_link_timeout)
 
     # -- lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -145,6 +180,7 @@ class CtiServer:
         self.arbiter = DuplexArbiter(
             self.side, preferred, self.timers.cti_takeover_delay, cfg.peer is not None, self.clock.wall()
         )
+        self._arbiter_driver = Driver(self.arbiter, self._wall_timers, self._on_decision)
         if cfg.peer is not None or cfg.link_port is not None:
             link_port = cfg.link_port if cfg.link_port is not None else (self.port + 1 if self.port else 0)
             self._link_server = await asyncio.start_server(
@@ -157,10 +193,10 @@ class CtiServer:
             self.link_port = self._link_server.sockets[0].getsockname()[1]
         if cfg.admin_port != -1:
             await self._start_admin()
-        self._tasks.append(asyncio.create_task(self._ticker(), name=f"cti-{self.side}-ticker"))
         if cfg.peer is not None and self.side == "B":
             self._tasks.append(asyncio.create_task(self._dial_peer(cfg.peer), name=f"cti-{self.side}-dial"))
-        self._apply_decisions()
+        self._pump_arbiter()
+        self.pump()
         await self._update_listener()
         log.info(
             "cti_started",
@@ -175,9 +211,13 @@ class CtiServer:
         )
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        self._core_driver.close()
+        if self._arbiter_driver is not None:
+            self._arbiter_driver.close()
+        tasks = [*self._tasks, *self._listener_tasks]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
@@ -195,66 +235,58 @@ class CtiServer:
         log.info("cti_stopped", side=self.side)
 
     # -- outputs -------------------------------------------------------------------------------------
-    def flush(self) -> None:
-        for out in self.core.outputs():
-            if isinstance(out, Send):
-                transport = self.transports.get(out.sid)
-                if transport is None or transport.is_closing():
-                    continue
+    def pump(self) -> None:
+        """After every input fed to the core: hand its outputs to the sockets, re-arm its timer."""
+        self._core_driver.pump()
+
+    def _on_core_output(self, out: Output) -> None:
+        if isinstance(out, Send):
+            transport = self.transports.get(out.sid)
+            if transport is None or transport.is_closing():
+                return
+            if self._latency > 0:
+                asyncio.get_running_loop().call_later(self._latency, self._late_write, transport, out.data)
+            else:
+                transport.write(out.data)
+        elif isinstance(out, Close):
+            transport = self.transports.get(out.sid)
+            if transport is not None:
                 if self._latency > 0:
-                    asyncio.get_running_loop().call_later(
-                        self._latency, self._late_write, transport, out.data
-                    )
+                    asyncio.get_running_loop().call_later(self._latency, transport.close)
                 else:
-                    transport.write(out.data)
-            elif isinstance(out, Close):
-                transport = self.transports.get(out.sid)
-                if transport is not None:
-                    if self._latency > 0:
-                        asyncio.get_running_loop().call_later(self._latency, transport.close)
-                    else:
-                        transport.close()
-            elif isinstance(out, Replicate):
-                self._link_send(out.payload)
-            elif isinstance(out, Notice):
-                log.info(out.event, **{"side": self.side, **out.fields})
+                    transport.close()
+        elif isinstance(out, Replicate):
+            self._link_send(out.payload)
+        elif isinstance(out, Notice):
+            log.info(out.event, **{"side": self.side, **out.fields})
 
     @staticmethod
     def _late_write(transport: asyncio.Transport, data: bytes) -> None:
         if not transport.is_closing():
             transport.write(data)
 
-    async def _ticker(self) -> None:
-        interval = max(0.005, self.timers.cti_heartbeat_interval / 10)
-        while True:
-            await self.clock.sleep(interval)
-            try:
-                now = self.clock.wall()
-                self.core.tick(now)
-                if self.arbiter is not None:
-                    self.arbiter.tick(now)
-                self._apply_decisions()
-                self.flush()
-                await self._update_listener()
-            except Exception:  # one bad tick must not stop timeouts for everyone else
-                log.exception("cti_tick_failed", side=self.side)
-
     # -- duplex --------------------------------------------------------------------------------------
-    def _apply_decisions(self) -> None:
-        if self.arbiter is None:
-            return
+    def _pump_arbiter(self) -> None:
+        if self._arbiter_driver is not None:
+            self._arbiter_driver.pump()
+
+    def _on_decision(self, d: Decision) -> None:
         now = self.clock.wall()
-        for d in self.arbiter.decisions():
-            if isinstance(d, BecomeActive):
-                self.core.become_active(now, d.reason, d.takeover)
-                self._link_send({"t": "role", "role": Role.ACTIVE.value})
-                self._link_send(self.core.snapshot())
-            elif isinstance(d, BecomeIdle):
-                self.core.become_idle(now, d.reason)
-                self._link_send({"t": "role", "role": Role.IDLE.value})
-            elif isinstance(d, AskPeerToTakeOver):
-                self._link_send({"t": "takeover"})
-        self.flush()
+        if isinstance(d, BecomeActive):
+            self.core.become_active(now, d.reason, d.takeover)
+            self._link_send({"t": "role", "role": Role.ACTIVE.value})
+            self._link_send(self.core.snapshot())
+        elif isinstance(d, BecomeIdle):
+            self.core.become_idle(now, d.reason)
+            self._link_send({"t": "role", "role": Role.IDLE.value})
+        elif isinstance(d, AskPeerToTakeOver):
+            self._link_send({"t": "takeover"})
+        self.pump()
+        # A decision may come from the takeover timer, with nobody awaiting: open or close the
+        # listener in a task of its own.
+        task = asyncio.get_running_loop().create_task(self._update_listener())
+        self._listener_tasks.add(task)
+        task.add_done_callback(self._listener_tasks.discard)
 
     def _wants_listener(self) -> bool:
         if self._refusing:
@@ -262,6 +294,10 @@ class CtiServer:
         return self.core.role is Role.ACTIVE or self.config.idle_mode is not IdleMode.NOT_LISTENING
 
     async def _update_listener(self) -> None:
+        async with self._listener_lock:  # one create_server at a time
+            await self._reconcile_listener()
+
+    async def _reconcile_listener(self) -> None:
         want = self._wants_listener()
         if want and self._listener is None:
             loop = asyncio.get_running_loop()
@@ -311,6 +347,7 @@ class CtiServer:
             return
         self._link_writer = writer
         self.arbiter.on_link_up(self.clock.wall())
+        self._pump_arbiter()
         log.info("cti_peer_link_up", side=self.side)
         self._link_send({"t": "hello", "side": self.side, "role": self.core.role.value})
         if self.core.role is Role.ACTIVE:
@@ -333,7 +370,7 @@ class CtiServer:
                 self._link_writer = None
                 self.arbiter.on_link_down(self.clock.wall())
                 log.info("cti_peer_link_down", side=self.side)
-                self._apply_decisions()
+                self._pump_arbiter()
                 await self._update_listener()
 
     async def _ping_link(self, writer: asyncio.StreamWriter) -> None:
@@ -346,12 +383,12 @@ class CtiServer:
         now = self.clock.wall()
         kind = payload["t"]
         if kind in ("hello", "role"):
-            self.arbiter.on_peer_role(Role(payload["role"]), now)
+            self.arbiter.on_peer_role(now, Role(payload["role"]))
         elif kind == "takeover":
             self.arbiter.on_takeover_request(now)
         elif kind in ("snapshot", "agent", "call"):
-            self.core.apply_replica(payload)
-        self._apply_decisions()
+            self.core.apply_replica(now, payload)
+        self._pump_arbiter()
 
     # -- faults --------------------------------------------------------------------------------------
     async def _on_fault(self, fault: Fault, active: bool) -> None:
@@ -375,10 +412,10 @@ class CtiServer:
             self.core.drop_all(now, "drop_sessions fault", client=fault.params["client"] or None)
         elif kind == "deactivate" and self.arbiter is not None:
             self.arbiter.deactivate(now)
-            self._apply_decisions()
+            self._pump_arbiter()
         elif kind == "latency":
             self._latency = fault.params["ms"] / 1000.0 if active else 0.0
-        self.flush()
+        self.pump()
         await self._update_listener()
 
     # -- admin ---------------------------------------------------------------------------------------
@@ -403,8 +440,6 @@ class CtiServer:
         }
 
     async def _start_admin(self) -> None:
-        from cti_stub.admin import add_cti_routes
-
         app = admin_routes(
             f"cti-{self.side.lower()}", "cti", self.health, self.faults, self.config.admin_token
         )
