@@ -1,8 +1,9 @@
-"""The asyncio shell around :class:`~finesse_emu.server.cti.link.CtiLink`: sockets, timers, futures.
+"""The asyncio shell around :class:`~finesse_emu.server.cti.link.CtiLink`: sockets, futures.
 
 All protocol decisions live in the core; this module only opens and closes TCP connections when
 the core asks, feeds it bytes and time (always ``clock.now()``), writes what it produces with one
-``writer.write`` per batch, and turns its events into futures, queues and JSON log lines.
+``writer.write`` per batch, and turns its outputs into futures, queues and JSON log lines. The
+core's timer is kept by the shared :class:`emu_base.sansio.Driver`.
 """
 
 from __future__ import annotations
@@ -12,22 +13,22 @@ import contextlib
 import socket
 import struct
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from emu_base.clock import Clock, LoopClock
 from emu_base.logs import get_logger
-from finesse_emu.server.cti.link import (
+from emu_base.sansio import Driver
+from finesse_emu.server.cti.config import CtiLinkConfig
+from finesse_emu.server.cti.link import CtiLink, LinkNotOpenError, LinkState
+from finesse_emu.server.cti.outputs import (
     AttemptFailed,
     CloseRequested,
     ConnectRequested,
-    CtiLink,
-    CtiLinkConfig,
-    Event,
     HeartbeatResult,
     LinkDown,
-    LinkNotOpenError,
-    LinkState,
     LinkUp,
+    Output,
     Reply,
     RequestFailed,
     Unsolicited,
@@ -82,6 +83,30 @@ def _tune_socket(writer: asyncio.StreamWriter) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
+@dataclass(frozen=True, slots=True)
+class _Transmit:
+    data: bytes
+
+
+class _Wire:
+    """The link as the driver sees it: its bytes come out first in each drain, then its outputs,
+    so that one driver carries both (and a heartbeat sent from the timer is written too)."""
+
+    def __init__(self, link: CtiLink) -> None:
+        self.link = link
+
+    def outputs(self) -> list[_Transmit | Output]:
+        data = self.link.data_to_send()
+        outputs = self.link.outputs()
+        return [_Transmit(data), *outputs] if data else list(outputs)
+
+    def next_deadline(self) -> float | None:
+        return self.link.next_deadline()
+
+    def handle_timer(self, now: float) -> None:
+        self.link.handle_timer(now)
+
+
 class CtiClient:
     """Finesse's CTI connection: alternates between sides A and B until one accepts, keeps it alive.
 
@@ -98,6 +123,7 @@ class CtiClient:
         self.config = config
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._core = CtiLink(config)
+        self._driver = Driver(_Wire(self._core), self._clock, self._on_output)
         self._on_event = on_event
         self._log = get_logger()
         self._writer: asyncio.StreamWriter | None = None
@@ -105,11 +131,8 @@ class CtiClient:
         self._conn_gen = 0
         self._connect_task: asyncio.Task[None] | None = None
         self._reader_task: asyncio.Task[None] | None = None
-        self._timer_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closers: set[asyncio.Task[None]] = set()
-        self._rearm = asyncio.Event()
-        self._timer_target: float | None = None
         self._waiters: dict[int, asyncio.Future[Message]] = {}
         self._subscribers: list[asyncio.Queue[PublicEvent]] = []
         self._in_service = asyncio.Event()
@@ -169,7 +192,6 @@ class CtiClient:
         if self._started:
             raise RuntimeError("CtiClient already started")
         self._started = True
-        self._timer_task = self._spawn(self._timer_loop())
         self._core.start(self._clock.now())
         self._pump()
 
@@ -190,7 +212,7 @@ class CtiClient:
     async def request(self, msg: Message, timeout: float | None = None) -> Message:
         """Send a request and return its CONF; raise :class:`CtiRequestError` on failure or timeout."""
         try:
-            invoke_id = self._core.request(msg)
+            invoke_id = self._core.request(self._clock.now(), msg)
         except LinkNotOpenError as exc:
             raise CtiRequestError(str(exc)) from None
         fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
@@ -206,7 +228,7 @@ class CtiClient:
             self._waiters.pop(invoke_id, None)
             if not fut.done():
                 fut.cancel()
-                self._core.cancel_request(invoke_id)
+                self._core.cancel_request(self._clock.now(), invoke_id)
             elif not fut.cancelled():
                 fut.exception()  # mark retrieved: the caller may be gone
 
@@ -217,13 +239,14 @@ class CtiClient:
             self._pump()
             closed = asyncio.ensure_future(self._closed.wait())
             try:
-                # The timer loop ends CLOSING after close_timeout; the margin only guards against a bug.
+                # The core's timer ends CLOSING after close_timeout; the margin only guards against a bug.
                 if not await self._wait(closed, 2 * self.config.close_timeout + 0.1):
                     self._log.error("cti_close_stuck", state=self._core.state.value)
                     self._drop_connection()
             finally:
                 closed.cancel()
         self._closed.set()
+        self._driver.close()
         current = asyncio.current_task()
         tasks = [t for t in self._tasks if t is not current]
         for task in tasks:
@@ -233,18 +256,21 @@ class CtiClient:
     # --- core driving -----------------------------------------------------------------------------
 
     def _pump(self) -> None:
-        data = self._core.data_to_send()
-        if data and self._writer is not None:
-            self._writer.write(data)
-        for event in self._core.events():
-            self._dispatch(event)
+        """After every input fed to the core."""
+        self._driver.pump()
         if self._core.state is LinkState.CLOSED:
             self._closed.set()
-        deadline = self._core.next_deadline()
-        if deadline is not None and (self._timer_target is None or deadline < self._timer_target):
-            self._rearm.set()
 
-    def _dispatch(self, event: Event) -> None:
+    def _on_output(self, output: _Transmit | Output) -> None:
+        if isinstance(output, _Transmit):
+            if self._writer is not None:
+                self._writer.write(output.data)
+            return
+        self._dispatch(output)
+        if self._core.state is LinkState.CLOSED:  # the close may end on the timer, with no input
+            self._closed.set()
+
+    def _dispatch(self, event: Output) -> None:
         now = self._clock.now()
         if isinstance(event, ConnectRequested):
             self._attempts += 1
@@ -388,29 +414,7 @@ class CtiClient:
         self._closers.add(task)
         task.add_done_callback(self._closers.discard)
 
-    # --- timers -----------------------------------------------------------------------------------
-
-    async def _timer_loop(self) -> None:
-        while True:
-            self._rearm.clear()
-            deadline = self._core.next_deadline()
-            self._timer_target = deadline
-            if deadline is None:
-                if self._core.state is LinkState.CLOSED:
-                    return
-                await self._rearm.wait()
-                continue
-            delay = deadline - self._clock.now()
-            if delay > 0:
-                rearm = asyncio.ensure_future(self._rearm.wait())
-                try:
-                    await self._wait(rearm, delay)
-                finally:
-                    rearm.cancel()
-                continue
-            self._core.tick(self._clock.now())
-            self._pump()
-            await asyncio.sleep(0)  # let I/O in between, even if ticks pile up
+    # --- waiting on the clock ----------------------------------------------------------------------
 
     async def _wait(self, fut: asyncio.Future[Any], seconds: float) -> bool:
         """Wait for ``fut`` at most ``seconds`` on the clock; True if it is done."""
