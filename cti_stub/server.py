@@ -20,7 +20,17 @@ from aiohttp import web
 
 from cti_stub.admin import add_cti_routes
 from cti_stub.core import Close, CoreConfig, CtiServerCore, IdleMode, Notice, Output, Replicate, Role, Send
-from cti_stub.duplex import AskPeerToTakeOver, BecomeActive, BecomeIdle, Decision, DuplexArbiter
+from cti_stub.duplex import (
+    AskPeerToTakeOver,
+    BecomeActive,
+    BecomeIdle,
+    Decision,
+    DuplexArbiter,
+    PeerSilent,
+    PeerWatch,
+    PeerWatchOutput,
+    Ping,
+)
 from cti_stub.model import PeripheralModel
 from emu_base.admin import Fault, FaultKind, FaultRegistry, admin_routes, bound_port
 from emu_base.clock import Clock, LoopClock
@@ -352,19 +362,22 @@ class CtiServer:
         self._link_send({"t": "hello", "side": self.side, "role": self.core.role.value})
         if self.core.role is Role.ACTIVE:
             self._link_send(self.core.snapshot())
-        pinger = asyncio.create_task(self._ping_link(writer))
+        watch = PeerWatch(self.clock.now(), self._ping_interval, self._link_timeout)
+        watcher = Driver(watch, self.clock, lambda out: self._on_watch_output(writer, out))
+        watcher.pump()
         try:
             while True:
-                async with asyncio.timeout(self._link_timeout):
-                    line = await reader.readline()
+                line = await reader.readline()
                 if not line:
                     break
+                watch.line_received(self.clock.now())
+                watcher.pump()
                 self._on_link_message(json.loads(line))
                 await self._update_listener()
-        except (TimeoutError, ConnectionError, ValueError, KeyError) as exc:
+        except (ConnectionError, ValueError, KeyError) as exc:
             log.warning("cti_peer_link_error", side=self.side, error=repr(exc))
         finally:
-            pinger.cancel()
+            watcher.close()
             writer.close()
             if self._link_writer is writer:
                 self._link_writer = None
@@ -373,10 +386,16 @@ class CtiServer:
                 self._pump_arbiter()
                 await self._update_listener()
 
-    async def _ping_link(self, writer: asyncio.StreamWriter) -> None:
-        while not writer.is_closing():
+    def _on_watch_output(self, writer: asyncio.StreamWriter, out: PeerWatchOutput) -> None:
+        if writer.is_closing():
+            return
+        if isinstance(out, Ping):
             writer.write(b'{"t":"ping"}\n')
-            await self.clock.sleep(self._ping_interval)
+        elif isinstance(out, PeerSilent):
+            log.warning("cti_peer_link_error", side=self.side, error=f"peer silent for {out.seconds:.3f} s")
+            # Abort, not close: a hung peer may never drain what is queued for it. The reader then
+            # sees EOF and the link goes down.
+            writer.transport.abort()
 
     def _on_link_message(self, payload: dict[str, Any]) -> None:
         assert self.arbiter is not None

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from cti_stub.core import Role
-from cti_stub.duplex import AskPeerToTakeOver, BecomeActive, BecomeIdle, DuplexArbiter
+from cti_stub.duplex import (
+    AskPeerToTakeOver,
+    BecomeActive,
+    BecomeIdle,
+    DuplexArbiter,
+    PeerSilent,
+    PeerWatch,
+    Ping,
+)
 
 
 def test_no_peer_means_active_at_once() -> None:
@@ -89,3 +97,24 @@ def test_deactivate_hands_over_and_holds_off() -> None:
     a.on_peer_role(10.1, Role.ACTIVE)
     a.handle_timer(100)
     assert a.outputs() == [] and a.role is Role.IDLE
+
+
+def test_peer_watch_pings_and_declares_a_silent_peer() -> None:
+    watch = PeerWatch(10.0, ping_interval=1.0, timeout=3.0)
+    assert watch.next_deadline() == 10.0  # the first ping at once
+    watch.handle_timer(10.0)
+    assert watch.outputs() == [Ping()]
+    assert watch.next_deadline() == 11.0
+    watch.line_received(11.5)  # anything heard counts, pings included
+    watch.handle_timer(12.7)  # late: one ping, not two
+    assert watch.outputs() == [Ping()]
+    assert watch.next_deadline() == 13.0
+    watch.handle_timer(13.0)
+    watch.handle_timer(14.0)
+    assert watch.outputs() == [Ping(), Ping()]
+    assert watch.next_deadline() == 14.5  # silent since 11.5
+    watch.handle_timer(14.5)
+    assert watch.outputs() == [PeerSilent(3.0)]
+    assert watch.next_deadline() is None
+    watch.handle_timer(20.0)
+    assert watch.outputs() == []
