@@ -104,8 +104,10 @@ class WallTimers:
         def run() -> None:
             try:
                 callback()
-            except Exception:  # one bad timer must not take the loop's handler down with it
-                log.exception("cti_tick_failed", side=self._side)
+            except Exception:
+                # Logged with the side rather than by the loop's default handler; the next input
+                # (a heartbeat, a peer ping) pumps the driver, which arms the timer again.
+                log.exception("cti_timer_failed", side=self._side)
 
         return run
 
