@@ -116,7 +116,7 @@ class Rig:
         self.core.data_received(self.now, self.slots[slot], data)
         self.collect()
 
-    def tick(self, dt: float) -> None:
+    def advance(self, dt: float) -> None:
         self.now += dt
         self.core.handle_timer(self.now)
         self.collect()
@@ -375,7 +375,7 @@ def run(rig: Rig, action: Action) -> None:
     if action[0] == "data":
         rig.feed(action[1], action[2])
     elif action[0] == "tick":
-        rig.tick(action[1])
+        rig.advance(action[1])
     else:
         run_admin(rig, action)
 
@@ -399,7 +399,7 @@ def test_any_input_on_any_session_keeps_the_core_sound(
             rig.collect()
             rig.slots[drops[step]] = rig.connect()
         run(rig, action)  # no exception escapes
-    rig.tick(0.5)
+    rig.advance(0.5)
     for sid, session in rig.sessions.items():
         rig.received(sid)  # every Send frames and decodes with the session's version
         if sid in rig.closed:
