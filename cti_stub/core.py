@@ -4,7 +4,8 @@ It speaks the emulator's one vocabulary (:mod:`emu_base.sansio`): every input ta
 (``open_session``, ``data_received``, ``session_lost``, the role changes and admin operations),
 :meth:`CtiServerCore.outputs` drains what it produced, and :meth:`CtiServerCore.next_deadline` /
 :meth:`CtiServerCore.handle_timer` carry its timers (idle timeouts, the PG answering and ending
-injected calls). The asyncio shell (``cti_stub.server``) owns sockets and runs it with a
+injected calls). The events it broadcasts about agents and calls are built in
+:mod:`cti_stub.events`. The asyncio shell (``cti_stub.server``) owns sockets and runs it with a
 :class:`~emu_base.sansio.Driver`. ``now`` is wall-clock seconds, because agent and call times are
 streamed to the other PG side.
 """
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from cti_stub.events import agent_state_event, call_event, device_fields
 from cti_stub.model import AgentChange, CallChange, Change, ControlError, PeripheralModel
 from emu_base.directory import VOICE_MRD
 from emu_base.timers import Timers
@@ -34,13 +36,10 @@ from ged188 import (
     NULL_ID,
     PT_ENTERPRISE_AGENT,
     AgentState,
-    CallType,
     DecodeError,
-    DeviceType,
     EventCause,
     FrameDecoder,
     FramingError,
-    LocalConnectionState,
     MediaAction,
     Message,
     MessageType,
@@ -59,17 +58,6 @@ M = MessageType
 _HEARTBEAT_REQ = struct.Struct(">III")
 _HEARTBEAT_CONF_HEAD = struct.pack(">II", 4, M.HEARTBEAT_CONF)
 _SEED = Timers()
-
-
-def _device_fields(device: str) -> list[tuple[int, Any]]:
-    """AgentExtension (STRING 16) only when the device fits it; AgentInstrument (64) always.
-
-    A LOGIN may name a long instrument (a device name): it must not make every later event unsendable.
-    """
-    fields: list[tuple[int, Any]] = [(Tag.AGENT_INSTRUMENT, device)]
-    if len(device.encode("latin-1", "replace")) < 16:
-        fields.insert(0, (Tag.AGENT_EXTENSION, device))
-    return fields
 
 
 class Role(StrEnum):
@@ -544,7 +532,7 @@ class CtiServerCore:
         state = agent.mrd_states.get(mrd, agent.state) if mrd not in (0, -1, VOICE_MRD) else agent.state
         floating: list[tuple[int, Any]] = []
         if agent.logged_in:
-            floating += [(Tag.AGENT_ID, agent.id), *_device_fields(agent.extension)]
+            floating += [(Tag.AGENT_ID, agent.id), *device_fields(agent.extension)]
         for sg in agent.record.skill_groups:
             floating += [
                 (Tag.SKILL_GROUP_NUMBER, sg),
@@ -741,31 +729,10 @@ class CtiServerCore:
         return (s for s in self.sessions.values() if s.opened and not s.standby)
 
     def _agent_message(self, change: AgentChange) -> Message:
-        agent, mrd, state = change.agent, change.mrd, change.state
-        controller = self.sessions.get(agent.controller) if agent.controller is not None else None
-        floating: list[tuple[int, Any]] = []
-        if controller is not None:
-            floating.append((Tag.CLIENT_SIGNATURE, controller.signature[:63]))
-        floating += [(Tag.AGENT_ID, agent.id), *_device_fields(change.extension)]
-        sg = agent.record.skill_groups[0] if agent.record.skill_groups else NULL_ID
-        return make(
-            M.AGENT_STATE_EVENT,
-            floating,
-            PeripheralID=self.model.peripheral_id,
-            SessionID=agent.controller or 0,
-            PeripheralType=PT_ENTERPRISE_AGENT,
-            SkillGroupState=state,
-            SkillGroupNumber=sg,
-            SkillGroupID=sg,
-            AgentState=state,
-            EventReasonCode=change.reason_code,
-            MRDID=mrd,
-            NumTasks=len(agent.call_ids),
-            AgentMode=int(change.routable),
-            MaxTaskLimit=1,
-            ICMAgentID=agent.record.icm_agent_id,
-            AgentAvailabilityStatus=1 if state is AgentState.AVAILABLE else 0,
-        )
+        sid = change.agent.controller
+        controller = self.sessions.get(sid) if sid is not None else None
+        signature = controller.signature if controller is not None else None
+        return agent_state_event(change, self.model.peripheral_id, signature)
 
     def _wants_agent(self, s: Session, change: AgentChange) -> bool:
         bit = AGENT_STATE_MASK_BIT.get(change.state, 0)
@@ -788,86 +755,5 @@ class CtiServerCore:
                 self._send(s, msg)
 
     def _call_message(self, change: CallChange, cause: int = EventCause.NEW_CALL) -> Message:
-        call = change.call
-        head = {
-            "PeripheralID": self.model.peripheral_id,
-            "PeripheralType": PT_ENTERPRISE_AGENT,
-            "ConnectionDeviceIDType": 0,
-            "ConnectionCallID": call.call_id,
-        }
-        conn = [(Tag.CONNECTION_DEVID, call.device)]
-        data: list[tuple[int, Any]] = []
-        if call.ani:
-            data.append((Tag.ANI, call.ani[:39]))
-        if call.dnis:
-            data.append((Tag.DNIS, call.dnis[:31]))
-        for i in range(10):
-            value = call.variables.get(f"callVariable{i + 1}")
-            if value is not None:
-                data.append((Tag.CALL_VAR_1 + i, value[:40]))
-        devices = {"CallingDeviceType": 0, "CalledDeviceType": 0, "LastRedirectDeviceType": NONE_16}
-        sg = self.model.agents[call.agent_id].record.skill_groups
-        skill = {
-            "ServiceNumber": NULL_ID,
-            "ServiceID": NULL_ID,
-            "SkillGroupNumber": sg[0] if sg else NULL_ID,
-            "SkillGroupID": sg[0] if sg else NULL_ID,
-            "LineHandle": 0,
-            "LineType": 0,
-        }
-        parties = [
-            (Tag.CALLING_DEVID, call.ani[:63] or "unknown"),
-            (Tag.CALLED_DEVID, call.dnis[:63] or call.device),
-        ]
-        step = change.step
-        if step == "begin":
-            return make(M.BEGIN_CALL_EVENT, conn + data, CallType=CallType.ACD_IN, **head)
-        if step == "delivered":
-            return make(
-                M.CALL_DELIVERED_EVENT,
-                [*conn, (Tag.ALERTING_DEVID, call.device), *parties, *data],
-                AlertingDeviceType=DeviceType.AGENT_DEVICE,
-                LocalConnectionState=LocalConnectionState.ALERTING,
-                EventCause=cause,
-                **devices,
-                **skill,
-                **head,
-            )
-        if step == "established":
-            return make(
-                M.CALL_ESTABLISHED_EVENT,
-                [*conn, (Tag.ANSWERING_DEVID, call.device), *parties],
-                AnsweringDeviceType=DeviceType.AGENT_DEVICE,
-                LocalConnectionState=LocalConnectionState.CONNECT,
-                EventCause=cause,
-                **devices,
-                **skill,
-                **head,
-            )
-        if step == "data":
-            return make(
-                M.CALL_DATA_UPDATE_EVENT,
-                [*conn, (Tag.NEW_CONNECTION_DEVID, call.device), *data],
-                CallType=CallType.ACD_IN,
-                NewConnectionDeviceIDType=0,
-                NewConnectionCallID=call.call_id,
-                **head,
-            )
-        if step == "connection_cleared":
-            return make(
-                M.CALL_CONNECTION_CLEARED_EVENT,
-                [*conn, (Tag.RELEASING_DEVID, call.device)],
-                ReleasingDeviceType=DeviceType.AGENT_DEVICE,
-                LocalConnectionState=LocalConnectionState.NULL,
-                EventCause=EventCause.NONE,
-                **head,
-            )
-        if step == "cleared":
-            return make(
-                M.CALL_CLEARED_EVENT,
-                conn,
-                LocalConnectionState=LocalConnectionState.NULL,
-                EventCause=EventCause.NONE,
-                **head,
-            )
-        return make(M.END_CALL_EVENT, conn, **head)
+        skill_groups = self.model.agents[change.call.agent_id].record.skill_groups
+        return call_event(change, self.model.peripheral_id, skill_groups, cause)
