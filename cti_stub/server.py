@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,18 +19,9 @@ from aiohttp import web
 
 from cti_stub.admin import add_cti_routes
 from cti_stub.core import Close, CoreConfig, CtiServerCore, IdleMode, Notice, Output, Replicate, Role, Send
-from cti_stub.duplex import (
-    AskPeerToTakeOver,
-    BecomeActive,
-    BecomeIdle,
-    Decision,
-    DuplexArbiter,
-    PeerSilent,
-    PeerWatch,
-    PeerWatchOutput,
-    Ping,
-)
+from cti_stub.duplex import AskPeerToTakeOver, BecomeActive, BecomeIdle, Decision, DuplexArbiter
 from cti_stub.model import PeripheralModel
+from cti_stub.peer_link import PeerLink
 from emu_base.admin import Fault, FaultKind, FaultRegistry, admin_routes, bound_port
 from emu_base.clock import Clock, LoopClock
 from emu_base.directory import AgentRecord
@@ -43,11 +33,6 @@ from emu_base.timers import Timers
 log = get_logger()
 
 DEFAULT_PORTS = {"A": 42027, "B": 43027}
-LINK_MAX_LINE = 64 * 1024 * 1024
-# Floors under the scaled private-link timers: at small time scales the event loop's own jitter
-# would otherwise read as a hung peer.
-MIN_PEER_PING_INTERVAL = 0.05
-MIN_PEER_LINK_TIMEOUT = 1.0
 
 FAULT_KINDS = [
     FaultKind(
@@ -171,8 +156,14 @@ class CtiServer:
         self.arbiter: DuplexArbiter | None = None
         self._arbiter_driver: Driver[Decision] | None = None
         self._listener: asyncio.Server | None = None
-        self._link_server: asyncio.Server | None = None
-        self._link_writer: asyncio.StreamWriter | None = None
+        self.peer_link = PeerLink(
+            side,
+            self.clock,
+            self.timers,
+            on_up=self._peer_link_up,
+            on_message=self._peer_message,
+            on_down=self._peer_link_down,
+        )
         self._admin_runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._listener_tasks: set[asyncio.Task[None]] = set()
@@ -181,9 +172,6 @@ class CtiServer:
         self._refusing = False
         self.admin_port: int | None = None
         self.link_port: int | None = None
-        self._ping_interval = max(MIN_PEER_PING_INTERVAL, self.timers.cti_peer_ping_interval)
-        # Death shows as EOF at once; the timeout is for a hung peer, so keep it above scheduler noise.
-        self._link_timeout = max(MIN_PEER_LINK_TIMEOUT, self.timers.cti_peer_link_timeout)
 
     # -- lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -195,18 +183,12 @@ class CtiServer:
         self._arbiter_driver = Driver(self.arbiter, self._wall_timers, self._on_decision)
         if cfg.peer is not None or cfg.link_port is not None:
             link_port = cfg.link_port if cfg.link_port is not None else (self.port + 1 if self.port else 0)
-            self._link_server = await asyncio.start_server(
-                self._on_link_accepted,
-                cfg.link_host or cfg.host,
-                link_port,
-                limit=LINK_MAX_LINE,
-                reuse_address=True,
-            )
-            self.link_port = self._link_server.sockets[0].getsockname()[1]
+            self.link_port = await self.peer_link.listen(cfg.link_host or cfg.host, link_port)
         if cfg.admin_port != -1:
             await self._start_admin()
         if cfg.peer is not None and self.side == "B":
-            self._tasks.append(asyncio.create_task(self._dial_peer(cfg.peer), name=f"cti-{self.side}-dial"))
+            dial = self.peer_link.dial(cfg.peer)
+            self._tasks.append(asyncio.create_task(dial, name=f"cti-{self.side}-dial"))
         self._pump_arbiter()
         self.pump()
         await self._update_listener()
@@ -238,10 +220,7 @@ class CtiServer:
             self._listener = None
         for transport in list(self.transports.values()):
             transport.abort()
-        if self._link_writer is not None:
-            self._link_writer.close()
-        if self._link_server is not None:
-            self._link_server.close()
+        self.peer_link.close()
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()
         log.info("cti_stopped", side=self.side)
@@ -332,74 +311,19 @@ class CtiServer:
         return self._listener is not None
 
     def _link_send(self, payload: dict[str, Any]) -> None:
-        writer = self._link_writer
-        if writer is None or writer.is_closing():
-            return
         if payload.get("t") in ("agent", "call", "snapshot") and self.core.role is not Role.ACTIVE:
             return
-        writer.write(json.dumps(payload, separators=(",", ":")).encode() + b"\n")
+        self.peer_link.send(payload)
 
-    async def _on_link_accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await self._run_link(reader, writer)
-
-    async def _dial_peer(self, peer: tuple[str, int]) -> None:
-        while True:
-            try:
-                reader, writer = await asyncio.open_connection(peer[0], peer[1], limit=LINK_MAX_LINE)
-            except OSError:
-                await self.clock.sleep(self._ping_interval)
-                continue
-            await self._run_link(reader, writer)
-            await self.clock.sleep(self._ping_interval)
-
-    async def _run_link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _peer_link_up(self) -> None:
         assert self.arbiter is not None
-        if self._link_writer is not None and not self._link_writer.is_closing():
-            writer.close()  # one link at a time
-            return
-        self._link_writer = writer
         self.arbiter.on_link_up(self.clock.wall())
         self._pump_arbiter()
-        log.info("cti_peer_link_up", side=self.side)
         self._link_send({"t": "hello", "side": self.side, "role": self.core.role.value})
         if self.core.role is Role.ACTIVE:
             self._link_send(self.core.snapshot())
-        watch = PeerWatch(self.clock.now(), self._ping_interval, self._link_timeout)
-        watcher = Driver(watch, self.clock, lambda out: self._on_watch_output(writer, out))
-        watcher.pump()
-        try:
-            while True:
-                line = await reader.readline()
-                if not line:
-                    break
-                watch.line_received(self.clock.now())
-                watcher.pump()
-                self._on_link_message(json.loads(line))
-                await self._update_listener()
-        except (ConnectionError, ValueError, KeyError) as exc:
-            log.warning("cti_peer_link_error", side=self.side, error=repr(exc))
-        finally:
-            watcher.close()
-            writer.close()
-            if self._link_writer is writer:
-                self._link_writer = None
-                self.arbiter.on_link_down(self.clock.wall())
-                log.info("cti_peer_link_down", side=self.side)
-                self._pump_arbiter()
-                await self._update_listener()
 
-    def _on_watch_output(self, writer: asyncio.StreamWriter, out: PeerWatchOutput) -> None:
-        if writer.is_closing():
-            return
-        if isinstance(out, Ping):
-            writer.write(b'{"t":"ping"}\n')
-        elif isinstance(out, PeerSilent):
-            log.warning("cti_peer_link_error", side=self.side, error=f"peer silent for {out.seconds:.3f} s")
-            # Abort, not close: a hung peer may never drain what is queued for it. The reader then
-            # sees EOF and the link goes down.
-            writer.transport.abort()
-
-    def _on_link_message(self, payload: dict[str, Any]) -> None:
+    async def _peer_message(self, payload: dict[str, Any]) -> None:
         assert self.arbiter is not None
         now = self.clock.wall()
         kind = payload["t"]
@@ -410,6 +334,13 @@ class CtiServer:
         elif kind in ("snapshot", "agent", "call"):
             self.core.apply_replica(now, payload)
         self._pump_arbiter()
+        await self._update_listener()
+
+    async def _peer_link_down(self) -> None:
+        assert self.arbiter is not None
+        self.arbiter.on_link_down(self.clock.wall())
+        self._pump_arbiter()
+        await self._update_listener()
 
     # -- faults --------------------------------------------------------------------------------------
     async def _on_fault(self, fault: Fault, active: bool) -> None:
@@ -452,7 +383,7 @@ class CtiServer:
             "open_sessions": sum(1 for s in sessions if s.opened),
             "logged_in_agents": self.model.logged_in_count(),
             "active_calls": len(self.model.calls),
-            "peer_link": self._link_writer is not None,
+            "peer_link": self.peer_link.up,
             "peer_role": self.arbiter.peer_role.value if self.arbiter and self.arbiter.peer_role else None,
             "load": self.model.load,
             "idle_mode": self.config.idle_mode.value,

@@ -285,7 +285,7 @@ async def test_a_silent_peer_side_is_dropped_after_the_link_timeout() -> None:
                 pass
         await wait_for(lambda: not a.health()["peer_link"])
         silent_for = asyncio.get_running_loop().time() - heard
-        assert silent_for >= a.timers.cti_peer_link_timeout
+        assert silent_for >= a.peer_link.timeout
         async with asyncio.timeout(3.0):
             await reader.read()  # what A had sent, then EOF: A hung up
         assert reader.at_eof()
