@@ -278,13 +278,13 @@ async def test_a_silent_peer_side_is_dropped_after_the_link_timeout() -> None:
         assert a.link_port is not None
         reader, writer = await asyncio.open_connection("127.0.0.1", a.link_port)
         writer.write(b'{"t":"hello","side":"B","role":"idle"}\n')
+        said = asyncio.get_running_loop().time()  # the last line A will hear from this peer
         await wait_for(lambda: a.health()["peer_link"] and a.core.role is Role.ACTIVE)
-        heard = asyncio.get_running_loop().time()
         async with asyncio.timeout(3.0):
             while json.loads(await reader.readline()) != {"t": "ping"}:
                 pass
         await wait_for(lambda: not a.health()["peer_link"])
-        silent_for = asyncio.get_running_loop().time() - heard
+        silent_for = asyncio.get_running_loop().time() - said
         assert silent_for >= a.peer_link.timeout
         async with asyncio.timeout(3.0):
             await reader.read()  # what A had sent, then EOF: A hung up
