@@ -9,20 +9,33 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
-from cti_stub.core import Role
-from cti_stub.model import ControlError
+from cti_stub.core import CtiServerCore, Role
+from cti_stub.model import ControlError, PeripheralModel
 from emu_base.admin import json_error, read_json_object
+from emu_base.clock import Clock
+from emu_base.timers import Timers
 from ged188 import AgentState
 
-if TYPE_CHECKING:
-    from cti_stub.server import CtiServer
+
+class CtiShell(Protocol):
+    """What the routes need of the asyncio shell (:class:`cti_stub.server.CtiServer` has it); the
+    shell imports this module, so naming the class here would close an import cycle."""
+
+    side: str
+    core: CtiServerCore
+    model: PeripheralModel
+    timers: Timers
+    clock: Clock
+
+    def pump(self) -> None:
+        """Hand what the core produced to the sockets (after every admin input)."""
 
 
-def add_cti_routes(app: web.Application, server: CtiServer) -> None:
+def add_cti_routes(app: web.Application, server: CtiShell) -> None:
     core, model = server.core, server.model
     scale = server.timers.time_scale
 
@@ -78,21 +91,23 @@ def add_cti_routes(app: web.Application, server: CtiServer) -> None:
             return json_error(400, "extension must be 1 to 63 printable ASCII characters")
         try:
             core.admin_set_state(
-                request.match_info["agent_id"], state, reason, server.clock.wall(), extension=extension
+                server.clock.wall(), request.match_info["agent_id"], state, reason, extension=extension
             )
         except ControlError as exc:
             return control_error(exc)
-        server.flush()
+        server.pump()
         return web.json_response(agent_json(request.match_info["agent_id"]))
 
     async def work_to_active(request: web.Request) -> web.Response:
         if (resp := need_active()) is not None:
             return resp
         try:
-            core.work_to_active(request.match_info["agent_id"], int(request.match_info["mrd"]))
+            core.work_to_active(
+                server.clock.wall(), request.match_info["agent_id"], int(request.match_info["mrd"])
+            )
         except ControlError as exc:
             return control_error(exc)
-        server.flush()
+        server.pump()
         return web.json_response(agent_json(request.match_info["agent_id"]))
 
     async def calls(_: web.Request) -> web.Response:
@@ -123,8 +138,8 @@ def add_cti_routes(app: web.Application, server: CtiServer) -> None:
             return json_error(400, str(exc))
         try:
             call_id = core.inject_call(
-                agent_id,
                 server.clock.wall(),
+                agent_id,
                 ani=str(body.get("ani", "")),
                 dnis=str(body.get("dnis", "")),
                 variables={str(k): str(v) for k, v in variables.items()},
@@ -133,7 +148,7 @@ def add_cti_routes(app: web.Application, server: CtiServer) -> None:
             )
         except ControlError as exc:
             return control_error(exc)
-        server.flush()
+        server.pump()
         return web.json_response(model.calls[call_id].to_json(), status=201)
 
     async def call_action(request: web.Request) -> web.Response:
@@ -147,20 +162,20 @@ def add_cti_routes(app: web.Application, server: CtiServer) -> None:
         now = server.clock.wall()
         try:
             if action == "answer":
-                core.answer_call(call_id, now)
+                core.answer_call(now, call_id)
             elif action == "end":
-                core.end_call(call_id, now)
+                core.end_call(now, call_id)
             elif action == "data":
                 body = await read_json_object(request)
                 variables = body.get("variables", {})
                 if not isinstance(variables, dict):
                     return json_error(400, "variables must be an object")
-                core.update_call_data(call_id, {str(k): str(v) for k, v in variables.items()})
+                core.update_call_data(now, call_id, {str(k): str(v) for k, v in variables.items()})
             else:
                 return json_error(404, f"unknown call action {action!r}")
         except ControlError as exc:
             return control_error(exc)
-        server.flush()
+        server.pump()
         return web.json_response({"call_id": call_id, "action": action})
 
     app.router.add_get("/emu/sessions", sessions)

@@ -1,12 +1,18 @@
 """The CTI Server as a sans-IO state machine: bytes in per session, outputs out.
 
-The asyncio shell (``cti_stub.server``) owns sockets and time; it calls ``open_session``,
-``data_received``, ``session_lost`` and ``tick(now)`` and then drains :meth:`CtiServerCore.outputs`.
-``now`` is wall-clock seconds, because agent and call times are streamed to the other PG side.
+It speaks the emulator's one vocabulary (:mod:`emu_base.sansio`): every input takes ``now`` first
+(``open_session``, ``data_received``, ``session_lost``, the role changes and admin operations),
+:meth:`CtiServerCore.outputs` drains what it produced, and :meth:`CtiServerCore.next_deadline` /
+:meth:`CtiServerCore.handle_timer` carry its timers (idle timeouts, the PG answering and ending
+injected calls). The events it broadcasts about agents and calls are built in
+:mod:`cti_stub.events`. The asyncio shell (``cti_stub.server``) owns sockets and runs it with a
+:class:`~emu_base.sansio.Driver`. ``now`` is wall-clock seconds, because agent and call times are
+streamed to the other PG side.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import struct
 from collections.abc import Iterable
@@ -14,8 +20,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from cti_stub.events import agent_state_event, call_event, device_fields
 from cti_stub.model import AgentChange, CallChange, Change, ControlError, PeripheralModel
 from emu_base.directory import VOICE_MRD
+from emu_base.timers import Timers
 from ged188 import (
     AGENT_STATE_MASK_BIT,
     CALL_MSG_BIT,
@@ -28,13 +36,10 @@ from ged188 import (
     NULL_ID,
     PT_ENTERPRISE_AGENT,
     AgentState,
-    CallType,
     DecodeError,
-    DeviceType,
     EventCause,
     FrameDecoder,
     FramingError,
-    LocalConnectionState,
     MediaAction,
     Message,
     MessageType,
@@ -52,18 +57,7 @@ M = MessageType
 # HEARTBEAT_REQ is most of the traffic (every client, every few seconds): it has a fast path.
 _HEARTBEAT_REQ = struct.Struct(">III")
 _HEARTBEAT_CONF_HEAD = struct.pack(">II", 4, M.HEARTBEAT_CONF)
-PRE_OPEN_TIMEOUT = 30.0  # seconds a new connection may stay silent before OPEN_REQ (scaled by the shell)
-
-
-def _device_fields(device: str) -> list[tuple[int, Any]]:
-    """AgentExtension (STRING 16) only when the device fits it; AgentInstrument (64) always.
-
-    A LOGIN may name a long instrument (a device name): it must not make every later event unsendable.
-    """
-    fields: list[tuple[int, Any]] = [(Tag.AGENT_INSTRUMENT, device)]
-    if len(device.encode("latin-1", "replace")) < 16:
-        fields.insert(0, (Tag.AGENT_EXTENSION, device))
-    return fields
+_SEED = Timers()
 
 
 class Role(StrEnum):
@@ -87,12 +81,21 @@ class CoreConfig:
     idle_mode: IdleMode = IdleMode.NOT_LISTENING
     # Pre-12.5 UCCE put non-voice MRDs back to their old state when the CTI client reconnects.
     mrd_auto_restore: bool = False
-    pre_open_timeout: float = PRE_OPEN_TIMEOUT
+    pre_open_timeout: float = _SEED.cti_pre_open_timeout
     # idle_timeout_scale lets a scaled deployment honour a client's IdleTimeout in scaled seconds.
     idle_timeout_scale: float = 1.0
     # IdleTimeouts are >= 20 s, so scanning every session once a second is precise enough and keeps
-    # thousands of idle sessions cheap (the ticker itself runs faster, for calls and failover).
-    idle_scan_interval: float = 1.0
+    # thousands of idle sessions cheap (one deadline for all of them, not one per session).
+    idle_scan_interval: float = _SEED.cti_idle_scan_interval
+
+    @classmethod
+    def from_timers(cls, timers: Timers, **values: Any) -> CoreConfig:
+        return cls(
+            pre_open_timeout=timers.cti_pre_open_timeout,
+            idle_timeout_scale=timers.time_scale,
+            idle_scan_interval=timers.cti_idle_scan_interval,
+            **values,
+        )
 
 
 @dataclass
@@ -177,6 +180,9 @@ class CtiServerCore:
         self.offline = False
         self.stats = {"bad_frames": 0, "rejected_opens": 0, "heartbeats": 0}
         self._next_idle_scan = 0.0
+        # When an injected call is due to be answered or ended by the PG (a heap of wall times;
+        # entries made stale by an admin answer or end are harmless: the sweep finds nothing due).
+        self._call_deadlines: list[float] = []
 
     # -- plumbing ----------------------------------------------------------------------------------
     def outputs(self) -> list[Output]:
@@ -199,7 +205,7 @@ class CtiServerCore:
         self._out.append(Close(s.sid, reason))
         self._notice("cti_session_closed", sid=s.sid, peer=s.peer, reason=reason, client=s.client_id)
         if client_failure and s.opened and not s.standby and self.role is Role.ACTIVE:
-            self._apply(self.model.client_lost(s.sid, now))
+            self._apply(self.model.client_lost(now, s.sid))
 
     # -- session lifecycle -------------------------------------------------------------------------
     def open_session(self, now: float, peer: str = "") -> int:
@@ -207,13 +213,13 @@ class CtiServerCore:
         self.sessions[sid] = Session(sid, peer, now, now)
         return sid
 
-    def session_lost(self, sid: int, now: float) -> None:
+    def session_lost(self, now: float, sid: int) -> None:
         """The TCP connection went away without CLOSE_REQ (E_CTI_CLIENT_DISCONNECTED)."""
         s = self.sessions.get(sid)
         if s is not None:
             self._close(s, "client disconnected", client_failure=True, now=now)
 
-    def data_received(self, sid: int, data: bytes, now: float) -> None:
+    def data_received(self, now: float, sid: int, data: bytes) -> None:
         s = self.sessions.get(sid)
         if s is None:
             return
@@ -253,17 +259,35 @@ class CtiServerCore:
                 continue
             self._handle(s, msg, now)
 
-    def tick(self, now: float) -> None:
+    # -- timers ------------------------------------------------------------------------------------
+    def next_deadline(self) -> float | None:
+        """The next idle scan while there are sessions; the next call step while active."""
+        deadlines: list[float] = []
+        if self.sessions:
+            deadlines.append(self._next_idle_scan)
+        if self.role is Role.ACTIVE and self._call_deadlines:
+            deadlines.append(self._call_deadlines[0])
+        return min(deadlines) if deadlines else None
+
+    def handle_timer(self, now: float) -> None:
         """Idle timeouts, and the PG's own progress of injected calls."""
-        if now >= self._next_idle_scan:
+        if self.sessions and now >= self._next_idle_scan:
             self._next_idle_scan = now + self.config.idle_scan_interval
             self._scan_idle(now)
-        if self.role is Role.ACTIVE:
-            for call in list(self.model.calls.values()):
-                if call.phase == "alerting" and call.answer_at is not None and now >= call.answer_at:
-                    self._apply(self.model.answer_call(call.call_id, now))
-                elif call.phase == "talking" and call.end_at is not None and now >= call.end_at:
-                    self._apply(self.model.end_call(call.call_id, now))
+        if self.role is not Role.ACTIVE or not self._call_deadlines or now < self._call_deadlines[0]:
+            return
+        while self._call_deadlines and self._call_deadlines[0] <= now:
+            heapq.heappop(self._call_deadlines)
+        for call in list(self.model.calls.values()):
+            if call.phase == "alerting" and call.answer_at is not None and now >= call.answer_at:
+                self._apply(self.model.answer_call(now, call.call_id))
+            elif call.phase == "talking" and call.end_at is not None and now >= call.end_at:
+                self._apply(self.model.end_call(now, call.call_id))
+
+    def _schedule_call(self, answer_at: float | None, end_at: float | None) -> None:
+        for when in (answer_at, end_at):
+            if when is not None:
+                heapq.heappush(self._call_deadlines, when)
 
     def _scan_idle(self, now: float) -> None:
         for s in list(self.sessions.values()):
@@ -281,6 +305,13 @@ class CtiServerCore:
             return
         self.role = Role.ACTIVE
         self._notice("cti_role", role=self.role.value, reason=reason)
+        # Calls replicated from the side that was active go on from where it left them.
+        self._call_deadlines = []
+        for call in self.model.calls.values():
+            if call.phase == "alerting":
+                self._schedule_call(call.answer_at, call.end_at)
+            elif call.phase == "talking":
+                self._schedule_call(None, call.end_at)
         if takeover:
             # A PG side switch disconnected every CTI client from the agents' point of view.
             self._apply(self.model.cti_disconnected_all())
@@ -501,7 +532,7 @@ class CtiServerCore:
         state = agent.mrd_states.get(mrd, agent.state) if mrd not in (0, -1, VOICE_MRD) else agent.state
         floating: list[tuple[int, Any]] = []
         if agent.logged_in:
-            floating += [(Tag.AGENT_ID, agent.id), *_device_fields(agent.extension)]
+            floating += [(Tag.AGENT_ID, agent.id), *device_fields(agent.extension)]
         for sg in agent.record.skill_groups:
             floating += [
                 (Tag.SKILL_GROUP_NUMBER, sg),
@@ -544,9 +575,9 @@ class CtiServerCore:
         password = msg.get(Tag.AGENT_PASSWORD)
         try:
             changes = self.model.set_state(
+                now,
                 agent.id,
                 requested,
-                now,
                 msg["EventReasonCode"],
                 extension=instrument or msg.get_str(Tag.AGENT_EXTENSION),
                 password=password if isinstance(password, bytes) else None,
@@ -622,9 +653,9 @@ class CtiServerCore:
         answering = msg.type == M.ANSWER_CALL_REQ
         try:
             if answering:
-                changes = self.model.answer_call(call.call_id, now)
+                changes = self.model.answer_call(now, call.call_id)
             else:
-                changes = self.model.end_call(call.call_id, now)
+                changes = self.model.end_call(now, call.call_id)
         except ControlError as exc:
             self._notice("cti_call_control_rejected", sid=s.sid, type=msg.name, error=str(exc))
             self._fail(s, invoke, exc.status or Status.E_CTI_INVALID_CALLID)
@@ -634,14 +665,14 @@ class CtiServerCore:
 
     # -- admin operations (HTTP admin API of the shell) ------------------------------------------------
     def admin_set_state(
-        self, agent_id: str, state: AgentState, reason: int, now: float, extension: str | None = None
+        self, now: float, agent_id: str, state: AgentState, reason: int, extension: str | None = None
     ) -> None:
-        self._apply(self.model.set_state(agent_id, state, now, reason, extension=extension))
+        self._apply(self.model.set_state(now, agent_id, state, reason, extension=extension))
 
     def inject_call(
         self,
-        agent_id: str,
         now: float,
+        agent_id: str,
         *,
         ani: str = "",
         dnis: str = "",
@@ -649,29 +680,30 @@ class CtiServerCore:
         answer_after: float | None = None,
         talk_time: float | None = None,
     ) -> int:
-        call, changes = self.model.offer_call(agent_id, now, ani, dnis, variables)
+        call, changes = self.model.offer_call(now, agent_id, ani, dnis, variables)
         call.answer_at = None if answer_after is None else now + answer_after
         call.end_at = None if talk_time is None else (call.answer_at or now) + talk_time
+        self._schedule_call(call.answer_at, call.end_at)
         self._apply(changes)
         return call.call_id
 
-    def answer_call(self, call_id: int, now: float) -> None:
-        self._apply(self.model.answer_call(call_id, now))
+    def answer_call(self, now: float, call_id: int) -> None:
+        self._apply(self.model.answer_call(now, call_id))
 
-    def end_call(self, call_id: int, now: float) -> None:
-        self._apply(self.model.end_call(call_id, now))
+    def end_call(self, now: float, call_id: int) -> None:
+        self._apply(self.model.end_call(now, call_id))
 
-    def update_call_data(self, call_id: int, variables: dict[str, str]) -> None:
+    def update_call_data(self, now: float, call_id: int, variables: dict[str, str]) -> None:
         self._apply(self.model.update_call_data(call_id, variables))
 
-    def work_to_active(self, agent_id: str, mrd: int) -> None:
+    def work_to_active(self, now: float, agent_id: str, mrd: int) -> None:
         self._apply(self.model.work_to_active(agent_id, mrd))
 
     # -- replication -------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         return {"t": "snapshot", **self.model.snapshot()}
 
-    def apply_replica(self, payload: dict[str, Any]) -> None:
+    def apply_replica(self, now: float, payload: dict[str, Any]) -> None:
         """State streamed by the active side; ignored while this side is active (split brain guard)."""
         if self.role is Role.ACTIVE:
             return
@@ -697,31 +729,10 @@ class CtiServerCore:
         return (s for s in self.sessions.values() if s.opened and not s.standby)
 
     def _agent_message(self, change: AgentChange) -> Message:
-        agent, mrd, state = change.agent, change.mrd, change.state
-        controller = self.sessions.get(agent.controller) if agent.controller is not None else None
-        floating: list[tuple[int, Any]] = []
-        if controller is not None:
-            floating.append((Tag.CLIENT_SIGNATURE, controller.signature[:63]))
-        floating += [(Tag.AGENT_ID, agent.id), *_device_fields(change.extension)]
-        sg = agent.record.skill_groups[0] if agent.record.skill_groups else NULL_ID
-        return make(
-            M.AGENT_STATE_EVENT,
-            floating,
-            PeripheralID=self.model.peripheral_id,
-            SessionID=agent.controller or 0,
-            PeripheralType=PT_ENTERPRISE_AGENT,
-            SkillGroupState=state,
-            SkillGroupNumber=sg,
-            SkillGroupID=sg,
-            AgentState=state,
-            EventReasonCode=change.reason_code,
-            MRDID=mrd,
-            NumTasks=len(agent.call_ids),
-            AgentMode=int(change.routable),
-            MaxTaskLimit=1,
-            ICMAgentID=agent.record.icm_agent_id,
-            AgentAvailabilityStatus=1 if state is AgentState.AVAILABLE else 0,
-        )
+        sid = change.agent.controller
+        controller = self.sessions.get(sid) if sid is not None else None
+        signature = controller.signature if controller is not None else None
+        return agent_state_event(change, self.model.peripheral_id, signature)
 
     def _wants_agent(self, s: Session, change: AgentChange) -> bool:
         bit = AGENT_STATE_MASK_BIT.get(change.state, 0)
@@ -744,86 +755,5 @@ class CtiServerCore:
                 self._send(s, msg)
 
     def _call_message(self, change: CallChange, cause: int = EventCause.NEW_CALL) -> Message:
-        call = change.call
-        head = {
-            "PeripheralID": self.model.peripheral_id,
-            "PeripheralType": PT_ENTERPRISE_AGENT,
-            "ConnectionDeviceIDType": 0,
-            "ConnectionCallID": call.call_id,
-        }
-        conn = [(Tag.CONNECTION_DEVID, call.device)]
-        data: list[tuple[int, Any]] = []
-        if call.ani:
-            data.append((Tag.ANI, call.ani[:39]))
-        if call.dnis:
-            data.append((Tag.DNIS, call.dnis[:31]))
-        for i in range(10):
-            value = call.variables.get(f"callVariable{i + 1}")
-            if value is not None:
-                data.append((Tag.CALL_VAR_1 + i, value[:40]))
-        devices = {"CallingDeviceType": 0, "CalledDeviceType": 0, "LastRedirectDeviceType": NONE_16}
-        sg = self.model.agents[call.agent_id].record.skill_groups
-        skill = {
-            "ServiceNumber": NULL_ID,
-            "ServiceID": NULL_ID,
-            "SkillGroupNumber": sg[0] if sg else NULL_ID,
-            "SkillGroupID": sg[0] if sg else NULL_ID,
-            "LineHandle": 0,
-            "LineType": 0,
-        }
-        parties = [
-            (Tag.CALLING_DEVID, call.ani[:63] or "unknown"),
-            (Tag.CALLED_DEVID, call.dnis[:63] or call.device),
-        ]
-        step = change.step
-        if step == "begin":
-            return make(M.BEGIN_CALL_EVENT, conn + data, CallType=CallType.ACD_IN, **head)
-        if step == "delivered":
-            return make(
-                M.CALL_DELIVERED_EVENT,
-                [*conn, (Tag.ALERTING_DEVID, call.device), *parties, *data],
-                AlertingDeviceType=DeviceType.AGENT_DEVICE,
-                LocalConnectionState=LocalConnectionState.ALERTING,
-                EventCause=cause,
-                **devices,
-                **skill,
-                **head,
-            )
-        if step == "established":
-            return make(
-                M.CALL_ESTABLISHED_EVENT,
-                [*conn, (Tag.ANSWERING_DEVID, call.device), *parties],
-                AnsweringDeviceType=DeviceType.AGENT_DEVICE,
-                LocalConnectionState=LocalConnectionState.CONNECT,
-                EventCause=cause,
-                **devices,
-                **skill,
-                **head,
-            )
-        if step == "data":
-            return make(
-                M.CALL_DATA_UPDATE_EVENT,
-                [*conn, (Tag.NEW_CONNECTION_DEVID, call.device), *data],
-                CallType=CallType.ACD_IN,
-                NewConnectionDeviceIDType=0,
-                NewConnectionCallID=call.call_id,
-                **head,
-            )
-        if step == "connection_cleared":
-            return make(
-                M.CALL_CONNECTION_CLEARED_EVENT,
-                [*conn, (Tag.RELEASING_DEVID, call.device)],
-                ReleasingDeviceType=DeviceType.AGENT_DEVICE,
-                LocalConnectionState=LocalConnectionState.NULL,
-                EventCause=EventCause.NONE,
-                **head,
-            )
-        if step == "cleared":
-            return make(
-                M.CALL_CLEARED_EVENT,
-                conn,
-                LocalConnectionState=LocalConnectionState.NULL,
-                EventCause=EventCause.NONE,
-                **head,
-            )
-        return make(M.END_CALL_EVENT, conn, **head)
+        skill_groups = self.model.agents[change.call.agent_id].record.skill_groups
+        return call_event(change, self.model.peripheral_id, skill_groups, cause)

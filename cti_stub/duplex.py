@@ -7,6 +7,13 @@ Rules (exactly one side active, the preferred side wins ties):
 - a side that has not heard an active peer for ``takeover_delay`` becomes active (models the PG
   switch-over after the active side died);
 - a deactivated side goes idle and asks the peer to take over at once.
+
+It speaks :mod:`emu_base.sansio`: inputs take ``now`` first, :meth:`DuplexArbiter.outputs` drains
+its decisions, and the takeover delay is its one deadline (:meth:`DuplexArbiter.next_deadline`,
+:meth:`DuplexArbiter.handle_timer`).
+
+:class:`PeerWatch` keeps the private link itself honest while it is up: this side pings every
+interval, and a peer silent for the link timeout is hung (a dead peer shows as EOF at once).
 """
 
 from __future__ import annotations
@@ -50,7 +57,7 @@ class DuplexArbiter:
         if not has_peer:
             self._activate(False, "no peer side configured")
 
-    def decisions(self) -> list[Decision]:
+    def outputs(self) -> list[Decision]:
         out, self._out = self._out, []
         return out
 
@@ -73,7 +80,7 @@ class DuplexArbiter:
             self._peer_active_last = now
         self.peer_role = None
 
-    def on_peer_role(self, role: Role, now: float) -> None:
+    def on_peer_role(self, now: float, role: Role) -> None:
         self.peer_role = role
         if role is Role.ACTIVE:
             self._peer_active_last = now
@@ -100,7 +107,7 @@ class DuplexArbiter:
         if self.link_up:
             self._out.append(AskPeerToTakeOver())
 
-    def tick(self, now: float) -> None:
+    def handle_timer(self, now: float) -> None:
         if self.role is Role.ACTIVE or self.peer_role is Role.ACTIVE:
             return
         if now - self._peer_active_last >= self.takeover_delay:
@@ -110,3 +117,52 @@ class DuplexArbiter:
         if self.role is Role.ACTIVE or self.peer_role is Role.ACTIVE:
             return None
         return self._peer_active_last + self.takeover_delay
+
+
+@dataclass(frozen=True)
+class Ping:
+    """Write a ping on the private link."""
+
+
+@dataclass(frozen=True)
+class PeerSilent:
+    """Nothing heard for ``seconds``: the peer side is hung, drop the link."""
+
+    seconds: float
+
+
+PeerWatchOutput = Ping | PeerSilent
+
+
+class PeerWatch:
+    def __init__(self, now: float, ping_interval: float, timeout: float) -> None:
+        self.ping_interval = ping_interval
+        self.timeout = timeout
+        self._next_ping = now  # the first ping goes out at once
+        self._heard = now
+        self._silent = False
+        self._out: list[PeerWatchOutput] = []
+
+    def outputs(self) -> list[PeerWatchOutput]:
+        out, self._out = self._out, []
+        return out
+
+    def line_received(self, now: float) -> None:
+        self._heard = now
+
+    def next_deadline(self) -> float | None:
+        if self._silent:
+            return None
+        return min(self._next_ping, self._heard + self.timeout)
+
+    def handle_timer(self, now: float) -> None:
+        if self._silent:
+            return
+        if now >= self._heard + self.timeout:
+            self._silent = True
+            self._out.append(PeerSilent(now - self._heard))
+            return
+        if now >= self._next_ping:
+            self._out.append(Ping())
+            while self._next_ping <= now:
+                self._next_ping += self.ping_interval

@@ -217,7 +217,7 @@ class PeripheralModel:
         return sum(1 for a in self.agents.values() if a.logged_in)
 
     # -- agent state -----------------------------------------------------------------------------
-    def _set(self, agent: Agent, state: AgentState, reason: int, now: float) -> AgentChange:
+    def _set(self, now: float, agent: Agent, state: AgentState, reason: int) -> AgentChange:
         agent.state = state
         agent.reason_code = reason if state in (S.NOT_READY, S.LOGOUT) else 0
         agent.state_since = now
@@ -240,9 +240,9 @@ class PeripheralModel:
 
     def set_state(
         self,
+        now: float,
         agent_id: str,
         state: AgentState,
-        now: float,
         reason: int = 0,
         *,
         extension: str | None = None,
@@ -276,8 +276,8 @@ class PeripheralModel:
                 )
             self._take_control(agent, controller)
             agent.extension = extension
-            changes.append(self._set(agent, S.LOGIN, 0, now))
-            changes.append(self._set(agent, S.NOT_READY, reason, now))
+            changes.append(self._set(now, agent, S.LOGIN, 0))
+            changes.append(self._set(now, agent, S.NOT_READY, reason))
             for mrd in agent.mrd_states:
                 change = self._set_mrd(agent, mrd, S.NOT_READY, routable=True)
                 if change:
@@ -297,8 +297,8 @@ class PeripheralModel:
             agent.pending = (state, reason)
             return [AgentChange.of(agent)]
         if state is S.LOGOUT:
-            return self._logout(agent, reason, now)
-        return [self._set(agent, state, reason, now)]
+            return self._logout(now, agent, reason)
+        return [self._set(now, agent, state, reason)]
 
     @staticmethod
     def _take_control(agent: Agent, controller: int | None) -> None:
@@ -306,8 +306,8 @@ class PeripheralModel:
         if controller is not None:
             agent.controller = controller
 
-    def _logout(self, agent: Agent, reason: int, now: float) -> list[Change]:
-        changes: list[Change] = [self._set(agent, S.LOGOUT, reason, now)]
+    def _logout(self, now: float, agent: Agent, reason: int) -> list[Change]:
+        changes: list[Change] = [self._set(now, agent, S.LOGOUT, reason)]
         agent.extension = ""
         agent.pending = None
         agent.mrd_before_work.clear()
@@ -317,7 +317,7 @@ class PeripheralModel:
                 changes.append(change)
         return changes
 
-    def client_lost(self, controller: int, now: float) -> list[Change]:
+    def client_lost(self, now: float, controller: int) -> list[Change]:
         """A CTI client (Finesse) dropped without CLOSE_REQ: LOAD semantics for the agents it controlled.
 
         LOAD=0: Not Ready, Ready or Wrap-Up agents go to Not Ready - Connection Failure (50002);
@@ -331,12 +331,12 @@ class PeripheralModel:
             agent.controller = None
             changes.extend(self.force_non_voice_work(agent))
             if self.load == 1:
-                changes.extend(self._logout(agent, ReasonCode.CONNECTION_FAILURE, now))
+                changes.extend(self._logout(now, agent, ReasonCode.CONNECTION_FAILURE))
             elif agent.call_ids:
                 agent.pending = (S.NOT_READY, ReasonCode.CONNECTION_FAILURE)
                 changes.append(AgentChange.of(agent))  # reports the current state; replicates the pending
             else:
-                changes.append(self._set(agent, S.NOT_READY, ReasonCode.CONNECTION_FAILURE, now))
+                changes.append(self._set(now, agent, S.NOT_READY, ReasonCode.CONNECTION_FAILURE))
         return changes
 
     def force_non_voice_work(self, agent: Agent) -> list[Change]:
@@ -447,8 +447,8 @@ class PeripheralModel:
     # -- calls -----------------------------------------------------------------------------------
     def offer_call(
         self,
-        agent_id: str,
         now: float,
+        agent_id: str,
         ani: str = "",
         dnis: str = "",
         variables: dict[str, str] | None = None,
@@ -464,7 +464,7 @@ class PeripheralModel:
         self.calls[call.call_id] = call
         agent.call_ids.append(call.call_id)
         changes: list[Change] = [CallChange("begin", call), CallChange("delivered", call)]
-        changes.append(self._set(agent, S.RESERVED, 0, now))
+        changes.append(self._set(now, agent, S.RESERVED, 0))
         return call, changes
 
     def call(self, call_id: int) -> Call:
@@ -473,7 +473,7 @@ class PeripheralModel:
             raise ControlError(f"no active call {call_id}", status=Status.E_CTI_INVALID_CALLID)
         return call
 
-    def answer_call(self, call_id: int, now: float) -> list[Change]:
+    def answer_call(self, now: float, call_id: int) -> list[Change]:
         call = self.call(call_id)
         if call.phase != "alerting":
             raise ControlError(f"call {call_id} is {call.phase}", status=Status.E_CTI_INVALID_CALLID)
@@ -481,7 +481,7 @@ class PeripheralModel:
         agent = self.agents[call.agent_id]
         changes: list[Change] = [CallChange("established", call)]
         if agent.logged_in:
-            changes.append(self._set(agent, S.TALKING, 0, now))
+            changes.append(self._set(now, agent, S.TALKING, 0))
         return changes
 
     def update_call_data(self, call_id: int, variables: dict[str, str]) -> list[Change]:
@@ -489,7 +489,7 @@ class PeripheralModel:
         call.variables.update(variables)
         return [CallChange("data", call)]
 
-    def end_call(self, call_id: int, now: float) -> list[Change]:
+    def end_call(self, now: float, call_id: int) -> list[Change]:
         call = self.call(call_id)
         call.phase, call.ended = "ended", now
         agent = self.agents[call.agent_id]
@@ -501,9 +501,9 @@ class PeripheralModel:
             state, reason = agent.pending or (S.AVAILABLE, 0)
             agent.pending = None
             if state is S.LOGOUT:
-                changes.extend(self._logout(agent, reason, now))
+                changes.extend(self._logout(now, agent, reason))
             else:
-                changes.append(self._set(agent, state, reason, now))
+                changes.append(self._set(now, agent, state, reason))
         elif removed:
             # An agent logged out during the call (LOAD 1) has one task less: the idle side must know.
             changes.append(AgentChange.of(agent))

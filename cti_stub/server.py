@@ -1,35 +1,39 @@
 """The asyncio shell around :class:`CtiServerCore` and :class:`DuplexArbiter`.
 
 One process = one PG side: the GED-188 listener, the private link to the other side (side B dials
-side A; JSON lines), the control plane on the admin port, and a ticker for timeouts.
+side A; JSON lines), the control plane on the admin port. Both cores run under an
+:class:`emu_base.sansio.Driver`, which arms their timers (idle timeouts, calls, takeover) on the
+clock; the shell feeds them inputs and turns their outputs into writes, closes and log lines.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from aiohttp import web
 
-from cti_stub.core import Close, CoreConfig, CtiServerCore, IdleMode, Notice, Replicate, Role, Send
-from cti_stub.duplex import AskPeerToTakeOver, BecomeActive, BecomeIdle, DuplexArbiter
+from cti_stub.admin import add_cti_routes
+from cti_stub.core import Close, CoreConfig, CtiServerCore, IdleMode, Notice, Output, Replicate, Role, Send
+from cti_stub.duplex import AskPeerToTakeOver, BecomeActive, BecomeIdle, Decision, DuplexArbiter
 from cti_stub.model import PeripheralModel
+from cti_stub.peer_link import PeerLink
 from emu_base import faults as F
 from emu_base.admin import admin_routes, bound_port
 from emu_base.clock import Clock, LoopClock
 from emu_base.directory import AgentRecord
 from emu_base.httpbody import app_runner
 from emu_base.logs import get_logger
+from emu_base.sansio import Cancellable, Driver
 from emu_base.timers import Timers
 
 log = get_logger()
 
 DEFAULT_PORTS = {"A": 42027, "B": 43027}
-LINK_MAX_LINE = 64 * 1024 * 1024
 
 
 @dataclass
@@ -51,6 +55,32 @@ class ServerConfig:
     agents: list[AgentRecord] = field(default_factory=list)
 
 
+class WallTimers:
+    """The cores count in wall seconds (agent and call times are streamed to the other side); the
+    driver's timers run on the shell's clock, whose wall time moves with its monotonic time."""
+
+    def __init__(self, clock: Clock, side: str) -> None:
+        self._clock = clock
+        self._side = side
+
+    def now(self) -> float:
+        return self._clock.wall()
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> Cancellable:
+        return self._clock.call_at(when - self._clock.wall() + self._clock.now(), self._guarded(callback))
+
+    def _guarded(self, callback: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                callback()
+            except Exception:
+                # Logged with the side rather than by the loop's default handler; the next input
+                # (a heartbeat, a peer ping) pumps the driver, which arms the timer again.
+                log.exception("cti_timer_failed", side=self._side)
+
+        return run
+
+
 class _CtiProtocol(asyncio.Protocol):
     def __init__(self, server: CtiServer) -> None:
         self.server = server
@@ -68,16 +98,16 @@ class _CtiProtocol(asyncio.Protocol):
             self.server.clock.wall(), f"{peer[0]}:{peer[1]}" if peer else ""
         )
         self.server.transports[self.sid] = transport
-        self.server.flush()
+        self.server.pump()
 
     def data_received(self, data: bytes) -> None:
-        self.server.core.data_received(self.sid, data, self.server.clock.wall())
-        self.server.flush()
+        self.server.core.data_received(self.server.clock.wall(), self.sid, data)
+        self.server.pump()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.transports.pop(self.sid, None)
-        self.server.core.session_lost(self.sid, self.server.clock.wall())
-        self.server.flush()
+        self.server.core.session_lost(self.server.clock.wall(), self.sid)
+        self.server.pump()
 
 
 class CtiServer:
@@ -93,19 +123,18 @@ class CtiServer:
         self.side = side
         self.port = DEFAULT_PORTS[side] if config.port is None else config.port
         self.model = PeripheralModel(config.agents, config.peripheral_id, config.load)
-        scale = self.timers.time_scale
         self.core = CtiServerCore(
             self.model,
-            CoreConfig(
+            CoreConfig.from_timers(
+                self.timers,
                 side=side,
                 peripheral_id=config.peripheral_id,
                 idle_mode=config.idle_mode,
                 mrd_auto_restore=config.mrd_auto_restore,
-                pre_open_timeout=30.0 * scale,
-                idle_timeout_scale=scale,
-                idle_scan_interval=1.0 * scale,
             ),
         )
+        self._wall_timers = WallTimers(self.clock, side)
+        self._core_driver = Driver(self.core, self._wall_timers, self._on_core_output)
         self.faults = F.FaultRegistry(
             F.CTI,
             {
@@ -121,18 +150,24 @@ class CtiServer:
         )
         self.transports: dict[int, asyncio.Transport] = {}
         self.arbiter: DuplexArbiter | None = None
+        self._arbiter_driver: Driver[Decision] | None = None
         self._listener: asyncio.Server | None = None
-        self._link_server: asyncio.Server | None = None
-        self._link_writer: asyncio.StreamWriter | None = None
+        self.peer_link = PeerLink(
+            side,
+            self.clock,
+            self.timers,
+            on_up=self._peer_link_up,
+            on_message=self._peer_message,
+            on_down=self._peer_link_down,
+        )
         self._admin_runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._listener_tasks: set[asyncio.Task[None]] = set()
+        self._listener_lock = asyncio.Lock()
         self._latency = 0.0
         self._refusing = False
         self.admin_port: int | None = None
         self.link_port: int | None = None
-        self._ping_interval = max(0.05, 1.0 * scale)
-        # Death shows as EOF at once; the timeout is for a hung peer, so keep it above scheduler noise.
-        self._link_timeout = max(1.0, 3 * self._ping_interval)
 
     # -- lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -141,22 +176,17 @@ class CtiServer:
         self.arbiter = DuplexArbiter(
             self.side, preferred, self.timers.cti_takeover_delay, cfg.peer is not None, self.clock.wall()
         )
+        self._arbiter_driver = Driver(self.arbiter, self._wall_timers, self._on_decision)
         if cfg.peer is not None or cfg.link_port is not None:
             link_port = cfg.link_port if cfg.link_port is not None else (self.port + 1 if self.port else 0)
-            self._link_server = await asyncio.start_server(
-                self._on_link_accepted,
-                cfg.link_host or cfg.host,
-                link_port,
-                limit=LINK_MAX_LINE,
-                reuse_address=True,
-            )
-            self.link_port = self._link_server.sockets[0].getsockname()[1]
+            self.link_port = await self.peer_link.listen(cfg.link_host or cfg.host, link_port)
         if cfg.admin_port != -1:
             await self._start_admin()
-        self._tasks.append(asyncio.create_task(self._ticker(), name=f"cti-{self.side}-ticker"))
         if cfg.peer is not None and self.side == "B":
-            self._tasks.append(asyncio.create_task(self._dial_peer(cfg.peer), name=f"cti-{self.side}-dial"))
-        self._apply_decisions()
+            dial = self.peer_link.dial(cfg.peer)
+            self._tasks.append(asyncio.create_task(dial, name=f"cti-{self.side}-dial"))
+        self._pump_arbiter()
+        self.pump()
         await self._update_listener()
         log.info(
             "cti_started",
@@ -171,9 +201,13 @@ class CtiServer:
         )
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        self._core_driver.close()
+        if self._arbiter_driver is not None:
+            self._arbiter_driver.close()
+        tasks = [*self._tasks, *self._listener_tasks]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
@@ -182,75 +216,64 @@ class CtiServer:
             self._listener = None
         for transport in list(self.transports.values()):
             transport.abort()
-        if self._link_writer is not None:
-            self._link_writer.close()
-        if self._link_server is not None:
-            self._link_server.close()
+        self.peer_link.close()
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()
         log.info("cti_stopped", side=self.side)
 
     # -- outputs -------------------------------------------------------------------------------------
-    def flush(self) -> None:
-        for out in self.core.outputs():
-            if isinstance(out, Send):
-                transport = self.transports.get(out.sid)
-                if transport is None or transport.is_closing():
-                    continue
+    def pump(self) -> None:
+        """After every input fed to the core: hand its outputs to the sockets, re-arm its timer."""
+        self._core_driver.pump()
+
+    def _on_core_output(self, out: Output) -> None:
+        if isinstance(out, Send):
+            transport = self.transports.get(out.sid)
+            if transport is None or transport.is_closing():
+                return
+            if self._latency > 0:
+                asyncio.get_running_loop().call_later(self._latency, self._late_write, transport, out.data)
+            else:
+                transport.write(out.data)
+        elif isinstance(out, Close):
+            transport = self.transports.get(out.sid)
+            if transport is not None:
                 if self._latency > 0:
-                    asyncio.get_running_loop().call_later(
-                        self._latency, self._late_write, transport, out.data
-                    )
+                    asyncio.get_running_loop().call_later(self._latency, transport.close)
                 else:
-                    transport.write(out.data)
-            elif isinstance(out, Close):
-                transport = self.transports.get(out.sid)
-                if transport is not None:
-                    if self._latency > 0:
-                        asyncio.get_running_loop().call_later(self._latency, transport.close)
-                    else:
-                        transport.close()
-            elif isinstance(out, Replicate):
-                self._link_send(out.payload)
-            elif isinstance(out, Notice):
-                log.info(out.event, **{"side": self.side, **out.fields})
+                    transport.close()
+        elif isinstance(out, Replicate):
+            self._link_send(out.payload)
+        elif isinstance(out, Notice):
+            log.info(out.event, **{"side": self.side, **out.fields})
 
     @staticmethod
     def _late_write(transport: asyncio.Transport, data: bytes) -> None:
         if not transport.is_closing():
             transport.write(data)
 
-    async def _ticker(self) -> None:
-        interval = max(0.005, self.timers.cti_heartbeat_interval / 10)
-        while True:
-            await self.clock.sleep(interval)
-            try:
-                now = self.clock.wall()
-                self.core.tick(now)
-                if self.arbiter is not None:
-                    self.arbiter.tick(now)
-                self._apply_decisions()
-                self.flush()
-                await self._update_listener()
-            except Exception:  # one bad tick must not stop timeouts for everyone else
-                log.exception("cti_tick_failed", side=self.side)
-
     # -- duplex --------------------------------------------------------------------------------------
-    def _apply_decisions(self) -> None:
-        if self.arbiter is None:
-            return
+    def _pump_arbiter(self) -> None:
+        if self._arbiter_driver is not None:
+            self._arbiter_driver.pump()
+
+    def _on_decision(self, d: Decision) -> None:
         now = self.clock.wall()
-        for d in self.arbiter.decisions():
-            if isinstance(d, BecomeActive):
-                self.core.become_active(now, d.reason, d.takeover)
-                self._link_send({"t": "role", "role": Role.ACTIVE.value})
-                self._link_send(self.core.snapshot())
-            elif isinstance(d, BecomeIdle):
-                self.core.become_idle(now, d.reason)
-                self._link_send({"t": "role", "role": Role.IDLE.value})
-            elif isinstance(d, AskPeerToTakeOver):
-                self._link_send({"t": "takeover"})
-        self.flush()
+        if isinstance(d, BecomeActive):
+            self.core.become_active(now, d.reason, d.takeover)
+            self._link_send({"t": "role", "role": Role.ACTIVE.value})
+            self._link_send(self.core.snapshot())
+        elif isinstance(d, BecomeIdle):
+            self.core.become_idle(now, d.reason)
+            self._link_send({"t": "role", "role": Role.IDLE.value})
+        elif isinstance(d, AskPeerToTakeOver):
+            self._link_send({"t": "takeover"})
+        self.pump()
+        # A decision may come from the takeover timer, with nobody awaiting: open or close the
+        # listener in a task of its own.
+        task = asyncio.get_running_loop().create_task(self._update_listener())
+        self._listener_tasks.add(task)
+        task.add_done_callback(self._listener_tasks.discard)
 
     def _wants_listener(self) -> bool:
         if self._refusing:
@@ -258,6 +281,10 @@ class CtiServer:
         return self.core.role is Role.ACTIVE or self.config.idle_mode is not IdleMode.NOT_LISTENING
 
     async def _update_listener(self) -> None:
+        async with self._listener_lock:  # one create_server at a time
+            await self._reconcile_listener()
+
+    async def _reconcile_listener(self) -> None:
         want = self._wants_listener()
         if want and self._listener is None:
             loop = asyncio.get_running_loop()
@@ -280,74 +307,36 @@ class CtiServer:
         return self._listener is not None
 
     def _link_send(self, payload: dict[str, Any]) -> None:
-        writer = self._link_writer
-        if writer is None or writer.is_closing():
-            return
         if payload.get("t") in ("agent", "call", "snapshot") and self.core.role is not Role.ACTIVE:
             return
-        writer.write(json.dumps(payload, separators=(",", ":")).encode() + b"\n")
+        self.peer_link.send(payload)
 
-    async def _on_link_accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await self._run_link(reader, writer)
-
-    async def _dial_peer(self, peer: tuple[str, int]) -> None:
-        while True:
-            try:
-                reader, writer = await asyncio.open_connection(peer[0], peer[1], limit=LINK_MAX_LINE)
-            except OSError:
-                await self.clock.sleep(self._ping_interval)
-                continue
-            await self._run_link(reader, writer)
-            await self.clock.sleep(self._ping_interval)
-
-    async def _run_link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _peer_link_up(self) -> None:
         assert self.arbiter is not None
-        if self._link_writer is not None and not self._link_writer.is_closing():
-            writer.close()  # one link at a time
-            return
-        self._link_writer = writer
         self.arbiter.on_link_up(self.clock.wall())
-        log.info("cti_peer_link_up", side=self.side)
+        self._pump_arbiter()
         self._link_send({"t": "hello", "side": self.side, "role": self.core.role.value})
         if self.core.role is Role.ACTIVE:
             self._link_send(self.core.snapshot())
-        pinger = asyncio.create_task(self._ping_link(writer))
-        try:
-            while True:
-                async with asyncio.timeout(self._link_timeout):
-                    line = await reader.readline()
-                if not line:
-                    break
-                self._on_link_message(json.loads(line))
-                await self._update_listener()
-        except (TimeoutError, ConnectionError, ValueError, KeyError) as exc:
-            log.warning("cti_peer_link_error", side=self.side, error=repr(exc))
-        finally:
-            pinger.cancel()
-            writer.close()
-            if self._link_writer is writer:
-                self._link_writer = None
-                self.arbiter.on_link_down(self.clock.wall())
-                log.info("cti_peer_link_down", side=self.side)
-                self._apply_decisions()
-                await self._update_listener()
 
-    async def _ping_link(self, writer: asyncio.StreamWriter) -> None:
-        while not writer.is_closing():
-            writer.write(b'{"t":"ping"}\n')
-            await self.clock.sleep(self._ping_interval)
-
-    def _on_link_message(self, payload: dict[str, Any]) -> None:
+    async def _peer_message(self, payload: dict[str, Any]) -> None:
         assert self.arbiter is not None
         now = self.clock.wall()
         kind = payload["t"]
         if kind in ("hello", "role"):
-            self.arbiter.on_peer_role(Role(payload["role"]), now)
+            self.arbiter.on_peer_role(now, Role(payload["role"]))
         elif kind == "takeover":
             self.arbiter.on_takeover_request(now)
         elif kind in ("snapshot", "agent", "call"):
-            self.core.apply_replica(payload)
-        self._apply_decisions()
+            self.core.apply_replica(now, payload)
+        self._pump_arbiter()
+        await self._update_listener()
+
+    async def _peer_link_down(self) -> None:
+        assert self.arbiter is not None
+        self.arbiter.on_link_down(self.clock.wall())
+        self._pump_arbiter()
+        await self._update_listener()
 
     # -- faults --------------------------------------------------------------------------------------
     # The fault kinds are emu_base/faults.py; what each does to this side is bound here.
@@ -375,13 +364,13 @@ class CtiServer:
     def _deactivate(self, fault: F.Fault, active: bool) -> None:
         if self.arbiter is not None:
             self.arbiter.deactivate(self.clock.wall())
-            self._apply_decisions()
+            self._pump_arbiter()
 
     def _set_latency(self, fault: F.Fault, active: bool) -> None:
         self._latency = fault.params["ms"] / 1000.0 if active else 0.0
 
     async def _after_fault(self) -> None:
-        self.flush()
+        self.pump()
         await self._update_listener()
 
     # -- admin ---------------------------------------------------------------------------------------
@@ -397,7 +386,7 @@ class CtiServer:
             "open_sessions": sum(1 for s in sessions if s.opened),
             "logged_in_agents": self.model.logged_in_count(),
             "active_calls": len(self.model.calls),
-            "peer_link": self._link_writer is not None,
+            "peer_link": self.peer_link.up,
             "peer_role": self.arbiter.peer_role.value if self.arbiter and self.arbiter.peer_role else None,
             "load": self.model.load,
             "idle_mode": self.config.idle_mode.value,
@@ -406,8 +395,6 @@ class CtiServer:
         }
 
     async def _start_admin(self) -> None:
-        from cti_stub.admin import add_cti_routes
-
         app = admin_routes(
             f"cti-{self.side.lower()}", "cti", self.health, self.faults, self.config.admin_token
         )

@@ -41,6 +41,15 @@ class Timers:
     cti_takeover_delay: float = _seconds(5.0, "models the PG side switch-over")
     # How long a CTI client waits for OPEN_CONF (Cisco asks for >= 30 s; shorter here, see docs).
     cti_open_timeout: float = _seconds(10.0, "clients should wait for OPEN_CONF")
+    cti_close_timeout: float = _seconds(5.0, "Client waits <= 5 s for CLOSE_CONF, then resets TCP")
+    # Not in the seed: how long the CTI server lets a new connection stay silent before OPEN_REQ.
+    cti_pre_open_timeout: float = _seconds(30.0, "a connection that sends no OPEN_REQ is closed")
+    # Not in the seed: IdleTimeouts are >= 20 s, so the CTI server checks them once a second.
+    cti_idle_scan_interval: float = _seconds(1.0, "IdleTimeout: no message at all for that long")
+    # Not in the seed: the two PG sides' private link (a ping each interval; silent for the
+    # timeout: the peer side is hung).
+    cti_peer_ping_interval: float = _seconds(1.0, "the PG sides watch each other over a private link")
+    cti_peer_link_timeout: float = _seconds(3.0, "the PG sides watch each other over a private link")
 
     # AWDB failover
     awdb_credential_cache: float = _seconds(

@@ -83,15 +83,15 @@ def conversation(version: int) -> tuple[list[bytes], list[bytes]]:
     for i, msg in enumerate(client_requests(version)):
         frame = encode(msg, version)
         sent.append(frame)
-        core.data_received(sid, frame, now)
+        core.data_received(now, sid, frame)
         collect()
         if i == 2:  # READY: a call arrives, is answered and ends, with call variables and ANI
             call = core.inject_call(
-                "1000", now, ani="5551234", dnis="8000", variables={"callVariable1": "account 42"}
+                now, "1000", ani="5551234", dnis="8000", variables={"callVariable1": "account 42"}
             )
-            core.answer_call(call, now + 2)
-            core.update_call_data(call, {"callVariable2": "Zoë"})
-            core.end_call(call, now + 30)
+            core.answer_call(now + 2, call)
+            core.update_call_data(now + 3, call, {"callVariable2": "Zoë"})
+            core.end_call(now + 30, call)
             collect()
         now += 1.0
     return sent, received

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -279,6 +280,33 @@ async def test_idle_side_takes_over_when_the_active_side_dies(pair: tuple[CtiSer
     )
     assert conf["AgentState"] == AgentState.NOT_READY
     await c2.close()
+
+
+async def test_a_silent_peer_side_is_dropped_after_the_link_timeout() -> None:
+    """A hung peer side (socket open, nothing sent) loses the private link; pings flow until then."""
+    a = server("A", peer=("127.0.0.1", 0))
+    await a.start()
+    try:
+        assert a.link_port is not None
+        reader, writer = await asyncio.open_connection("127.0.0.1", a.link_port)
+        writer.write(b'{"t":"hello","side":"B","role":"idle"}\n')
+        said = asyncio.get_running_loop().time()  # the last line A will hear from this peer
+        await eventually(
+            lambda: bool(a.health()["peer_link"]) and a.core.role is Role.ACTIVE,
+            "side A active with the peer link up",
+        )
+        async with asyncio.timeout(3.0):
+            while json.loads(await reader.readline()) != {"t": "ping"}:
+                pass
+        await eventually(lambda: not a.health()["peer_link"], "the silent peer dropped")
+        silent_for = asyncio.get_running_loop().time() - said
+        assert silent_for >= a.peer_link.timeout
+        async with asyncio.timeout(3.0):
+            await reader.read()  # what A had sent, then EOF: A hung up
+        assert reader.at_eof()
+        writer.close()
+    finally:
+        await a.stop()
 
 
 async def test_offline_idle_mode_answers_open_with_server_offline() -> None:

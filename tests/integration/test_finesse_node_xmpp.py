@@ -136,8 +136,8 @@ async def test_awdb_failover_holds_requests_while_events_keep_flowing(dep_xmpp: 
         until=lambda n: n > lookups,
     )
     # Meanwhile the CTI server changes agent 1007's state: the event still reaches the desktop.
-    dep.a.core.admin_set_state("1007", AgentState.LOGIN, 0, dep.a.clock.wall(), extension="2007")
-    dep.a.flush()
+    dep.a.core.admin_set_state(dep.a.clock.wall(), "1007", AgentState.LOGIN, 0, extension="2007")
+    dep.a.pump()
     await next_event(agent, f"{API}/User/1007", "<state>NOT_READY</state>")
     status, _, headers = await held
     assert status == 401 and headers["X-Emu-Auth-Reason"] == "awdb_timeout"

@@ -50,9 +50,9 @@ class StateRequests:
         model = dep.a.model
         real = model.set_state
 
-        def spy(agent_id: str, state: AgentState, now: float, reason: int = 0, **kw: Any) -> Any:
+        def spy(now: float, agent_id: str, state: AgentState, reason: int = 0, **kw: Any) -> Any:
             self.seen.append((agent_id, state, reason, asyncio.get_running_loop().time()))
-            return real(agent_id, state, now, reason, **kw)
+            return real(now, agent_id, state, reason, **kw)
 
         monkeypatch.setattr(model, "set_state", spy)
 
@@ -192,9 +192,9 @@ async def test_on_a_call_the_forced_logout_waits_for_the_end_of_the_call(
     dep: XDeployment, requests: StateRequests
 ) -> None:
     desktop = await signed_in_and_present(dep, "1006")
-    call_id = dep.a.core.inject_call("1006", dep.a.clock.wall(), ani="5551234")
-    dep.a.core.answer_call(call_id, dep.a.clock.wall())
-    dep.a.flush()
+    call_id = dep.a.core.inject_call(dep.a.clock.wall(), "1006", ani="5551234")
+    dep.a.core.answer_call(dep.a.clock.wall(), call_id)
+    dep.a.pump()
     await node_state(dep, "1006", "TALKING")
     loop = asyncio.get_running_loop()
     t0 = loop.time()
@@ -207,8 +207,8 @@ async def test_on_a_call_the_forced_logout_waits_for_the_end_of_the_call(
     await asyncio.sleep(DELAY / 2)  # the call goes on: no request
     assert requests.forced("1006") == [] and cti_state(dep, "1006") == (AgentState.TALKING, 0)
     t_end = loop.time()
-    dep.a.core.end_call(call_id, dep.a.clock.wall())
-    dep.a.flush()
+    dep.a.core.end_call(dep.a.clock.wall(), call_id)
+    dep.a.pump()
     assert await forced_logout_sent(requests, "1006") - t_end <= SLACK
     print(f"\ncall end -> forced logout at the CTI server: {requests.forced('1006')[0][3] - t_end:.3f} s")
     [fl] = [f for f in dep.node.forced_logouts if f.agent_id == "1006"]

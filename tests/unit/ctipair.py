@@ -25,24 +25,19 @@ from cti_stub.core import Close, CoreConfig, CtiServerCore, IdleMode, Notice, Re
 from cti_stub.core import Output as ServerOutput
 from cti_stub.duplex import AskPeerToTakeOver, BecomeActive, BecomeIdle, Decision, DuplexArbiter
 from cti_stub.model import PeripheralModel
+from cti_stub.peer_link import MIN_PEER_LINK_TIMEOUT
 from emu_base.clock import ManualClock
 from emu_base.directory import generate
 from emu_base.timers import Timers
-from finesse_emu.server.cti.link import (
-    CloseRequested,
-    ConnectRequested,
-    CtiLink,
-    CtiLinkConfig,
-    Event,
-)
+from finesse_emu.server.cti import CloseRequested, ConnectRequested, CtiLink, CtiLinkConfig, Output
 from ged188 import Message
 
 
 class Cores:
     """Every call the pair makes into the three cores, in one place.
 
-    The cores' vocabulary is being unified (``tick`` becomes ``handle_timer``, the arbiter's
-    ``decisions`` becomes ``outputs``, ``now`` comes first): only this class has to follow.
+    The cores speak one vocabulary (``emu_base.sansio``: ``now`` first, ``outputs()``,
+    ``next_deadline()`` / ``handle_timer(now)``); this class is where the pair meets it.
     """
 
     # --- Finesse's CtiLink (monotonic time) ---
@@ -68,15 +63,15 @@ class Cores:
 
     @staticmethod
     def link_handle_timer(link: CtiLink, now: float) -> None:
-        link.tick(now)
+        link.handle_timer(now)
 
     @staticmethod
     def link_next_deadline(link: CtiLink) -> float | None:
         return link.next_deadline()
 
     @staticmethod
-    def link_outputs(link: CtiLink) -> list[Event]:
-        return link.events()
+    def link_outputs(link: CtiLink) -> list[Output]:
+        return link.outputs()
 
     @staticmethod
     def link_data_to_send(link: CtiLink) -> bytes:
@@ -84,7 +79,7 @@ class Cores:
 
     @staticmethod
     def link_request(link: CtiLink, now: float, msg: Message) -> int:
-        return link.request(msg)
+        return link.request(now, msg)
 
     # --- the PG side's CtiServerCore (wall time, as the stub's shell passes it) ---
     @staticmethod
@@ -93,15 +88,19 @@ class Cores:
 
     @staticmethod
     def server_data_received(core: CtiServerCore, now: float, sid: int, data: bytes) -> None:
-        core.data_received(sid, data, now)
+        core.data_received(now, sid, data)
 
     @staticmethod
     def server_session_lost(core: CtiServerCore, now: float, sid: int) -> None:
-        core.session_lost(sid, now)
+        core.session_lost(now, sid)
 
     @staticmethod
     def server_handle_timer(core: CtiServerCore, now: float) -> None:
-        core.tick(now)
+        core.handle_timer(now)
+
+    @staticmethod
+    def server_next_deadline(core: CtiServerCore) -> float | None:
+        return core.next_deadline()
 
     @staticmethod
     def server_outputs(core: CtiServerCore) -> list[ServerOutput]:
@@ -125,7 +124,7 @@ class Cores:
 
     @staticmethod
     def server_apply_replica(core: CtiServerCore, now: float, payload: dict[str, Any]) -> None:
-        core.apply_replica(payload)
+        core.apply_replica(now, payload)
 
     # --- the PG side's DuplexArbiter (wall time) ---
     @staticmethod
@@ -136,11 +135,11 @@ class Cores:
 
     @staticmethod
     def arbiter_outputs(arbiter: DuplexArbiter) -> list[Decision]:
-        return arbiter.decisions()
+        return arbiter.outputs()
 
     @staticmethod
     def arbiter_handle_timer(arbiter: DuplexArbiter, now: float) -> None:
-        arbiter.tick(now)
+        arbiter.handle_timer(now)
 
     @staticmethod
     def arbiter_next_deadline(arbiter: DuplexArbiter) -> float | None:
@@ -156,7 +155,7 @@ class Cores:
 
     @staticmethod
     def arbiter_peer_role(arbiter: DuplexArbiter, now: float, role: Role) -> None:
-        arbiter.on_peer_role(role, now)
+        arbiter.on_peer_role(now, role)
 
     @staticmethod
     def arbiter_takeover_request(arbiter: DuplexArbiter, now: float) -> None:
@@ -181,7 +180,6 @@ class PgSide:
     core: CtiServerCore
     arbiter: DuplexArbiter
     idle_mode: IdleMode
-    next_tick: float  # monotonic: the shell's ticker runs the core every tick interval
     alive: bool = True
     hung: bool = False  # SIGSTOPped: the kernel still accepts TCP, the process answers nothing
     refusing: bool = False  # the refuse_sessions fault
@@ -240,12 +238,10 @@ class CtiPair:
         self._load = load
         self._idle_modes = idle_mode or {}
         self._has_peer = len(sides) > 1
-        # The stub's shell: ticker every heartbeat/10, private link pinged every 1 s (scaled) and
-        # declared dead after three silent pings.
-        self.tick_interval = max(0.005, t.cti_heartbeat_interval / 10)
-        self.peer_link_timeout = max(1.0, 3 * max(0.05, 1.0 * t.time_scale))
+        # The stub's shell: the private link declares a silent peer dead after its timeout.
+        self.peer_link_timeout = max(MIN_PEER_LINK_TIMEOUT, t.cti_peer_link_timeout)
         self.sides: dict[str, PgSide] = {}
-        self.events: list[tuple[float, Event]] = []  # every link output, with its monotonic time
+        self.events: list[tuple[float, Output]] = []  # every link output, with its monotonic time
         self._conn: _Connection | None = None
         self._peer_link = False
         self._peer_queue: list[tuple[str, str]] = []  # (to side, JSON line) on the private link
@@ -273,7 +269,9 @@ class CtiPair:
             out.append(link_deadline)
         for side in self.sides.values():
             if side.running:
-                out.append(side.next_tick)
+                server_deadline = Cores.server_next_deadline(side.core)
+                if server_deadline is not None:
+                    out.append(self._mono(server_deadline))
                 arbiter_deadline = Cores.arbiter_next_deadline(side.arbiter)
                 if arbiter_deadline is not None:
                     out.append(self._mono(arbiter_deadline))
@@ -291,8 +289,8 @@ class CtiPair:
         for side in self.sides.values():
             if not side.running:
                 continue
-            if side.next_tick <= now:
-                side.next_tick = now + self.tick_interval
+            deadline = Cores.server_next_deadline(side.core)
+            if deadline is not None and deadline <= wall:
                 Cores.server_handle_timer(side.core, wall)
             deadline = Cores.arbiter_next_deadline(side.arbiter)
             if deadline is not None and deadline <= wall:
@@ -367,7 +365,7 @@ class CtiPair:
             self._on_peer_message(target, json.loads(line))
         return moved
 
-    def _on_link_output(self, event: Event) -> None:
+    def _on_link_output(self, event: Output) -> None:
         now = self.now()
         if isinstance(event, ConnectRequested):
             side = self.sides.get(event.side)
@@ -457,19 +455,14 @@ class CtiPair:
 
     def _new_side(self, name: str) -> PgSide:
         t = self.timers
-        scale = t.time_scale
         core = CtiServerCore(
             PeripheralModel(generate(self._agents), load=self._load),
-            CoreConfig(
-                side=name,
-                idle_mode=self._idle_modes.get(name, IdleMode.NOT_LISTENING),
-                pre_open_timeout=30.0 * scale,
-                idle_timeout_scale=scale,
-                idle_scan_interval=1.0 * scale,
+            CoreConfig.from_timers(
+                t, side=name, idle_mode=self._idle_modes.get(name, IdleMode.NOT_LISTENING)
             ),
         )
         arbiter = Cores.arbiter_new(name, name == "A", t.cti_takeover_delay, self._has_peer, self.wall())
-        return PgSide(name, core, arbiter, core.config.idle_mode, self.now() + self.tick_interval)
+        return PgSide(name, core, arbiter, core.config.idle_mode)
 
     # --- what a test does --------------------------------------------------------------------------
 

@@ -55,7 +55,7 @@ class Harness:
 
     def send(self, sid: int, msg: Message | bytes, version: int = 24) -> list[Message]:
         data = msg if isinstance(msg, bytes) else encode(msg, version)
-        self.core.data_received(sid, data, self.now)
+        self.core.data_received(self.now, sid, data)
         return self.received(sid, version)
 
     def received(self, sid: int, version: int = 24) -> list[Message]:
@@ -177,7 +177,7 @@ def test_unknown_and_unsupported_message_types() -> None:
 def test_oversized_length_closes_only_that_session() -> None:
     h = Harness()
     bad, good = h.opened(), h.opened()
-    h.core.data_received(bad, (12493).to_bytes(4, "big") + (5).to_bytes(4, "big"), h.now)
+    h.core.data_received(h.now, bad, (12493).to_bytes(4, "big") + (5).to_bytes(4, "big"))
     outs = h.core.outputs()
     assert any(isinstance(o, Close) and o.sid == bad for o in outs)
     assert any(isinstance(o, Notice) and o.event == "cti_bad_frame" for o in outs)
@@ -201,13 +201,44 @@ def test_idle_timeout_resets_the_session_and_applies_load() -> None:
     sid = h.opened()
     h.login(sid)
     h.now += 19.9
-    h.core.tick(h.now)
+    h.core.handle_timer(h.now)
     assert sid in h.core.sessions
     h.now += 0.2
-    h.core.tick(h.now)
+    h.core.handle_timer(h.now)
     assert sid not in h.core.sessions
     agent = h.model.agents["1000"]
     assert (agent.state, agent.reason_code) == (AgentState.NOT_READY, ReasonCode.CONNECTION_FAILURE)
+
+
+def test_timers_are_one_deadline() -> None:
+    """The idle scan runs while there are sessions; an injected call's steps only while active."""
+    model = PeripheralModel(generate(5))
+    core = CtiServerCore(model, CoreConfig(idle_scan_interval=1.0))
+    assert core.next_deadline() is None
+    core.become_active(0.0, "test", takeover=False)
+    sid = core.open_session(10.0, "test")
+    assert core.next_deadline() == 0.0  # never scanned yet: due at once
+    core.handle_timer(10.0)
+    assert core.next_deadline() == 11.0
+    core.admin_set_state(10.0, "1000", AgentState.LOGIN, 0, extension="2000")
+    core.admin_set_state(10.0, "1000", AgentState.AVAILABLE, 0)
+    core.session_lost(10.5, sid)
+    call_id = core.inject_call(10.5, "1000", answer_after=2.0, talk_time=3.0)
+
+    def phase() -> str:
+        return model.calls[call_id].phase
+
+    assert core.next_deadline() == 12.5
+    core.handle_timer(12.5)
+    assert phase() == "talking"
+    assert core.next_deadline() == 15.5
+    core.become_idle(13.0, "test")
+    assert core.next_deadline() is None  # the active side progresses calls, not this one
+    core.become_active(14.0, "back", takeover=False)
+    assert core.next_deadline() == 15.5  # the replicated call goes on where it was left
+    core.handle_timer(15.5)
+    assert call_id not in model.calls  # ended
+    assert core.next_deadline() is None
 
 
 def test_login_ready_not_ready_events() -> None:
@@ -273,20 +304,20 @@ def test_injected_call_event_sequence_and_pending_state() -> None:
     h.login(sid)
     h.set_state(sid, "1000", AgentState.AVAILABLE)
     call_id = h.core.inject_call(
-        "1000", h.now, ani="5551234", dnis="8000", variables={"callVariable1": "acct-7"}
+        h.now, "1000", ani="5551234", dnis="8000", variables={"callVariable1": "acct-7"}
     )
     msgs = h.received(sid)
     assert [m.type for m in msgs] == [M.BEGIN_CALL_EVENT, M.CALL_DELIVERED_EVENT, M.AGENT_STATE_EVENT]
     assert msgs[0]["ConnectionCallID"] == call_id
     assert msgs[0].get(Tag.CALL_VAR_1) == "acct-7" and msgs[1].get(Tag.ANI) == "5551234"
-    h.core.answer_call(call_id, h.now)
+    h.core.answer_call(h.now, call_id)
     msgs = h.received(sid)
     assert [m.type for m in msgs] == [M.CALL_ESTABLISHED_EVENT, M.AGENT_STATE_EVENT]
     assert msgs[1]["AgentState"] == AgentState.TALKING
     # NOT_READY during the call is pending: applied when the call ends.
     replies = h.set_state(sid, "1000", AgentState.NOT_READY, reason=7)
     assert [m["AgentState"] for m in replies if m.type == M.AGENT_STATE_EVENT] == [AgentState.TALKING]
-    h.core.end_call(call_id, h.now)
+    h.core.end_call(h.now, call_id)
     msgs = h.received(sid)
     assert [m.type for m in msgs] == [
         M.CALL_CONNECTION_CLEARED_EVENT,
@@ -302,13 +333,13 @@ def test_call_progresses_by_itself_when_scheduled() -> None:
     sid = h.opened()
     h.login(sid)
     h.set_state(sid, "1000", AgentState.AVAILABLE)
-    h.core.inject_call("1000", h.now, answer_after=2.0, talk_time=10.0)
+    h.core.inject_call(h.now, "1000", answer_after=2.0, talk_time=10.0)
     h.received(sid)
     h.now += 2.0
-    h.core.tick(h.now)
+    h.core.handle_timer(h.now)
     assert M.CALL_ESTABLISHED_EVENT in [m.type for m in h.received(sid)]
     h.now += 10.0
-    h.core.tick(h.now)
+    h.core.handle_timer(h.now)
     assert M.END_CALL_EVENT in [m.type for m in h.received(sid)]
     assert h.model.agents["1000"].state is AgentState.AVAILABLE
 
@@ -318,7 +349,7 @@ def test_client_loss_load0_not_ready_and_non_voice_work() -> None:
     sid = h.opened()
     h.login(sid)
     h.set_state(sid, "1000", AgentState.AVAILABLE)
-    h.core.session_lost(sid, h.now)
+    h.core.session_lost(h.now, sid)
     agent = h.model.agents["1000"]
     assert (agent.state, agent.reason_code) == (AgentState.NOT_READY, 50002)
     assert set(agent.mrd_states.values()) == {AgentState.WORK_NOT_READY}
@@ -329,9 +360,9 @@ def test_client_loss_load1_logs_out_even_on_a_call() -> None:
     sid = h.opened()
     h.login(sid)
     h.set_state(sid, "1000", AgentState.AVAILABLE)
-    call_id = h.core.inject_call("1000", h.now)
-    h.core.answer_call(call_id, h.now)
-    h.core.session_lost(sid, h.now)
+    call_id = h.core.inject_call(h.now, "1000")
+    h.core.answer_call(h.now, call_id)
+    h.core.session_lost(h.now, sid)
     agent = h.model.agents["1000"]
     assert (agent.state, agent.reason_code) == (AgentState.LOGOUT, 50002)
 
@@ -341,11 +372,11 @@ def test_client_loss_load0_talking_agent_goes_not_ready_after_the_call() -> None
     sid = h.opened()
     h.login(sid)
     h.set_state(sid, "1000", AgentState.AVAILABLE)
-    call_id = h.core.inject_call("1000", h.now)
-    h.core.answer_call(call_id, h.now)
-    h.core.session_lost(sid, h.now)
+    call_id = h.core.inject_call(h.now, "1000")
+    h.core.answer_call(h.now, call_id)
+    h.core.session_lost(h.now, sid)
     assert h.model.agents["1000"].state is AgentState.TALKING
-    h.core.end_call(call_id, h.now)
+    h.core.end_call(h.now, call_id)
     agent = h.model.agents["1000"]
     assert (agent.state, agent.reason_code) == (AgentState.NOT_READY, 50002)
 
@@ -397,16 +428,16 @@ def test_replication_snapshot_restores_agents_on_the_other_side() -> None:
     active.login(sid, "1002", "2002")
     active.set_state(sid, "1002", AgentState.AVAILABLE)
     idle = Harness(role=Role.IDLE)
-    idle.core.apply_replica(active.core.snapshot())
+    idle.core.apply_replica(idle.now, active.core.snapshot())
     agent = idle.model.agents["1002"]
     assert (agent.state, agent.extension) == (AgentState.AVAILABLE, "2002")
-    active.core.admin_set_state("1002", AgentState.NOT_READY, 3, active.now)
+    active.core.admin_set_state(active.now, "1002", AgentState.NOT_READY, 3)
     for out in active.core.outputs():
         if isinstance(out, Replicate):
-            idle.core.apply_replica(out.payload)
+            idle.core.apply_replica(idle.now, out.payload)
     assert (agent.state, agent.reason_code) == (AgentState.NOT_READY, 3)
     # An active side ignores replicas (split-brain guard).
-    active.core.apply_replica({"t": "agent", "agent": {**agent.to_json(), "state": "LOGOUT"}})
+    active.core.apply_replica(active.now, {"t": "agent", "agent": {**agent.to_json(), "state": "LOGOUT"}})
     assert active.model.agents["1002"].state is AgentState.NOT_READY
 
 
@@ -495,7 +526,7 @@ def test_media_work_to_active_only_in_work_and_bad_requests() -> None:
     h.send(sid, media_req("1000", mrd, MediaAction.SET_STATE, AgentState=AgentState.AVAILABLE))
     replies = h.send(sid, media_req("1000", mrd, MediaAction.WORK_TO_ACTIVE))
     assert refusal(replies) == (260, ArmError.E_ARM_STAT_INVALID_AGENT_STATE)
-    h.core.session_lost(sid, h.now)  # the CTI client drops: WORK on every non-voice MRD
+    h.core.session_lost(h.now, sid)  # the CTI client drops: WORK on every non-voice MRD
     assert h.model.agents["1000"].mrd_states[mrd] is AgentState.WORK_NOT_READY
     assert h.model.agents["1000"].mrd_routable[mrd] is True  # the agent's mode survives the WORK
     sid = h.connect()
@@ -552,9 +583,9 @@ def test_finesse_forced_logout_255_follows_load() -> None:
     sid = h.opened()
     h.login(sid)
     h.set_state(sid, "1000", AgentState.AVAILABLE)
-    call_id = h.core.inject_call("1000", h.now)
-    h.core.answer_call(call_id, h.now)
+    call_id = h.core.inject_call(h.now, "1000")
+    h.core.answer_call(h.now, call_id)
     h.set_state(sid, "1000", AgentState.LOGOUT, reason=255)
     assert h.model.agents["1000"].state is AgentState.TALKING
-    h.core.end_call(call_id, h.now)
+    h.core.end_call(h.now, call_id)
     assert (h.model.agents["1000"].state, h.model.agents["1000"].reason_code) == (AgentState.NOT_READY, 50002)

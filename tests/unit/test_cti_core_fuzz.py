@@ -113,12 +113,12 @@ class Rig:
     def feed(self, slot: int, data: bytes) -> None:
         if self.slots[slot] in self.closed:
             self.slots[slot] = self.connect()  # the client reconnects
-        self.core.data_received(self.slots[slot], data, self.now)
+        self.core.data_received(self.now, self.slots[slot], data)
         self.collect()
 
-    def tick(self, dt: float) -> None:
+    def advance(self, dt: float) -> None:
         self.now += dt
-        self.core.tick(self.now)
+        self.core.handle_timer(self.now)
         self.collect()
 
     def received(self, sid: int) -> list[Message]:
@@ -358,14 +358,14 @@ def run_admin(rig: Rig, action: Action) -> None:
     core, now = rig.core, rig.now
     try:
         if action[0] == "ready":
-            core.admin_set_state(action[1], AgentState.LOGIN, 0, now, extension=action[2])
-            core.admin_set_state(action[1], AgentState.AVAILABLE, 0, now)
+            core.admin_set_state(now, action[1], AgentState.LOGIN, 0, extension=action[2])
+            core.admin_set_state(now, action[1], AgentState.AVAILABLE, 0)
         elif action[0] == "call":
-            core.inject_call(action[1], now, ani="5551234", answer_after=action[2], talk_time=action[3])
+            core.inject_call(now, action[1], ani="5551234", answer_after=action[2], talk_time=action[3])
         elif action[0] == "end":
             calls = sorted(core.model.calls)
             if calls:
-                core.end_call(calls[action[1] % len(calls)], now)
+                core.end_call(now, calls[action[1] % len(calls)])
     except ControlError:
         pass
     rig.collect()
@@ -375,7 +375,7 @@ def run(rig: Rig, action: Action) -> None:
     if action[0] == "data":
         rig.feed(action[1], action[2])
     elif action[0] == "tick":
-        rig.tick(action[1])
+        rig.advance(action[1])
     else:
         run_admin(rig, action)
 
@@ -395,11 +395,11 @@ def test_any_input_on_any_session_keeps_the_core_sound(
     for step, action in enumerate(script[1]):
         if step in drops:
             # That slot's TCP connection goes away; a new one takes the slot.
-            rig.core.session_lost(rig.slots[drops[step]], rig.now)
+            rig.core.session_lost(rig.now, rig.slots[drops[step]])
             rig.collect()
             rig.slots[drops[step]] = rig.connect()
         run(rig, action)  # no exception escapes
-    rig.tick(0.5)
+    rig.advance(0.5)
     for sid, session in rig.sessions.items():
         rig.received(sid)  # every Send frames and decodes with the session's version
         if sid in rig.closed:

@@ -19,7 +19,7 @@ import pytest
 
 from cti_stub.core import IdleMode, Role
 from emu_base.timers import Timers
-from finesse_emu.server.cti.link import (
+from finesse_emu.server.cti import (
     AttemptFailed,
     HeartbeatResult,
     LinkDown,

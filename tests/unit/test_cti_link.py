@@ -7,18 +7,18 @@ from typing import Any
 import pytest
 
 from emu_base.timers import Timers
-from finesse_emu.server.cti.link import (
+from finesse_emu.server.cti import (
     AttemptFailed,
     CloseRequested,
     ConnectRequested,
     CtiLink,
     CtiLinkConfig,
-    Event,
     HeartbeatResult,
     LinkDown,
     LinkNotOpenError,
     LinkState,
     LinkUp,
+    Output,
     Reply,
     RequestFailed,
     Unsolicited,
@@ -84,7 +84,7 @@ def bring_up(link: CtiLink, now: float, *, start: bool = True) -> Message:
     """start (optionally), connect, answer OPEN_REQ; return the OPEN_CONF that was fed."""
     if start:
         link.start(now)
-        assert link.events() == [CONNECT_A]
+        assert link.outputs() == [CONNECT_A]
     link.connection_made(now)
     (req,) = sent(link)
     assert req.type == M.OPEN_REQ
@@ -112,7 +112,7 @@ def test_start_connects_to_side_a_first() -> None:
     assert state(link) is LinkState.IDLE
     assert link.next_deadline() is None
     link.start(100.0)
-    assert link.events() == [CONNECT_A]
+    assert link.outputs() == [CONNECT_A]
     assert state(link) is LinkState.CONNECTING
     assert link.active_side == "A"
     assert link.next_deadline() == 110.0  # open_timeout bounds the TCP connect too
@@ -123,7 +123,7 @@ def test_start_connects_to_side_a_first() -> None:
 def test_open_req_content() -> None:
     link = CtiLink(config())
     link.start(0.0)
-    link.events()
+    link.outputs()
     link.connection_made(1.0)
     (req,) = sent(link)
     assert req.type == M.OPEN_REQ
@@ -138,7 +138,7 @@ def test_open_req_content() -> None:
     assert req.floating == ((Tag.CLIENT_ID, "Finesse"), (Tag.CLIENT_PASSWORD, b""))
     assert state(link) is LinkState.OPENING
     assert link.next_deadline() == 11.0
-    assert link.events() == []
+    assert link.outputs() == []
 
 
 def test_open_req_bytes_match_the_reference_example() -> None:
@@ -181,7 +181,7 @@ def test_config_validation() -> None:
 def test_link_up_on_open_conf() -> None:
     link = CtiLink(config())
     conf = bring_up(link, 2.0)
-    (event,) = link.events()
+    (event,) = link.outputs()
     assert isinstance(event, LinkUp)
     assert event.side == "A"
     assert event.open_conf == conf.for_version(24)
@@ -198,7 +198,7 @@ def test_events_after_open_conf_in_the_same_chunk_are_unsolicited() -> None:
     online = make(M.SYSTEM_EVENT, SystemEventID=SystemEventID.PERIPHERAL_ONLINE, SystemEventArg1=5000)
     link.data_received(0.0, wire(online)[:5])  # a frame split across reads
     link.data_received(0.0, wire(online)[5:] + wire(open_conf(req["InvokeID"])) + wire(online))
-    events = link.events()
+    events = link.outputs()
     # The SYSTEM_EVENT before OPEN_CONF is not for an unopened session; the one after is delivered.
     assert [type(e) for e in events] == [ConnectRequested, LinkUp, Unsolicited]
     assert isinstance(events[2], Unsolicited)
@@ -208,13 +208,13 @@ def test_events_after_open_conf_in_the_same_chunk_are_unsolicited() -> None:
 def test_mismatched_open_conf_is_ignored_then_open_times_out() -> None:
     link = CtiLink(config())
     link.start(0.0)
-    link.events()
+    link.outputs()
     link.connection_made(0.0)
     (req,) = sent(link)
     link.data_received(1.0, wire(open_conf(req["InvokeID"] + 7)))
     assert state(link) is LinkState.OPENING
-    link.tick(10.0)
-    assert link.events() == [AttemptFailed("A", "open timeout: no OPEN_CONF"), CloseRequested()]
+    link.handle_timer(10.0)
+    assert link.outputs() == [AttemptFailed("A", "open timeout: no OPEN_CONF"), CloseRequested()]
 
 
 # --- heartbeats --------------------------------------------------------------------------------------
@@ -223,19 +223,19 @@ def test_mismatched_open_conf_is_ignored_then_open_times_out() -> None:
 def test_heartbeat_cadence_and_success() -> None:
     link = CtiLink(config())
     bring_up(link, 0.0)
-    link.events()
+    link.outputs()
     assert link.data_to_send() == b""
-    link.tick(4.999)
+    link.handle_timer(4.999)
     assert link.data_to_send() == b""
     seen = []
     for k in range(1, 5):
         now = 5.0 * k
         assert link.next_deadline() == now
-        link.tick(now)
+        link.handle_timer(now)
         (hb,) = heartbeat_ids(link)
         seen.append(hb)
         answer(link, now + 0.01, hb)
-        assert link.events() == [HeartbeatResult(True, 0)]
+        assert link.outputs() == [HeartbeatResult(True, 0)]
         assert link.last_heartbeat_ok is True
         assert link.last_heartbeat_success_at == now + 0.01
     assert seen == [2, 3, 4, 5]  # InvokeID 1 was OPEN_REQ; the counter is shared
@@ -245,16 +245,16 @@ def test_heartbeat_cadence_and_success() -> None:
 def test_silent_side_lost_after_three_missed_heartbeats() -> None:
     link = CtiLink(config())
     bring_up(link, 0.0)
-    link.events()
-    link.tick(5.0)
+    link.outputs()
+    link.handle_timer(5.0)
     (hb,) = heartbeat_ids(link)
     answer(link, 5.002, hb)  # the last answered heartbeat
-    assert link.events() == [HeartbeatResult(True, 0)]
-    # From here the server is silent. HB at 10 goes unanswered; each later tick finds it unconfirmed.
-    timeline: list[tuple[float, list[Event], int]] = []
+    assert link.outputs() == [HeartbeatResult(True, 0)]
+    # From here the server is silent. HB at 10 goes unanswered; each later timer finds it unconfirmed.
+    timeline: list[tuple[float, list[Output], int]] = []
     for now in (10.0, 15.0, 20.0, 24.999, 25.0):
-        link.tick(now)
-        timeline.append((now, link.events(), len(sent(link))))
+        link.handle_timer(now)
+        timeline.append((now, link.outputs(), len(sent(link))))
     assert timeline == [
         (10.0, [], 1),
         (15.0, [HeartbeatResult(False, 1)], 1),
@@ -267,19 +267,19 @@ def test_silent_side_lost_after_three_missed_heartbeats() -> None:
     assert link.last_heartbeat_success_at == 5.002
     assert link.active_side is None
     assert link.next_deadline() == 26.0  # reconnect_pause
-    link.tick(26.0)
-    assert link.events() == [CONNECT_B]
+    link.handle_timer(26.0)
+    assert link.outputs() == [CONNECT_B]
 
 
 def test_session_never_answering_heartbeats_is_lost_at_15s_after_the_first() -> None:
     link = CtiLink(config())
     bring_up(link, 0.0)
-    link.events()
+    link.outputs()
     for now in (5.0, 10.0, 15.0):
-        link.tick(now)
+        link.handle_timer(now)
     assert state(link) is LinkState.OPEN
-    link.tick(20.0)
-    events = link.events()
+    link.handle_timer(20.0)
+    events = link.outputs()
     assert events[-2:] == [LinkDown("A", HB_LOSS, 15.0), CloseRequested()]
     assert [e for e in events if isinstance(e, HeartbeatResult)] == [
         HeartbeatResult(False, 1),
@@ -291,13 +291,13 @@ def test_session_never_answering_heartbeats_is_lost_at_15s_after_the_first() -> 
 def test_detection_scales_with_time_scale() -> None:
     link = CtiLink(config(time_scale=0.01))
     bring_up(link, 1000.0)
-    link.events()
+    link.outputs()
     down: list[tuple[float, LinkDown]] = []
     now = 1000.0
     while not down:
         now = link.next_deadline() or 0.0
-        link.tick(now)
-        down += [(now, e) for e in link.events() if isinstance(e, LinkDown)]
+        link.handle_timer(now)
+        down += [(now, e) for e in link.outputs() if isinstance(e, LinkDown)]
     at, event = down[0]
     assert at == pytest.approx(1000.20)  # heartbeats at .05, .10, .15 unanswered, loss at .20
     assert event.detection_seconds == pytest.approx(0.15)
@@ -307,40 +307,40 @@ def test_detection_scales_with_time_scale() -> None:
 def test_heartbeat_conf_for_a_later_heartbeat_confirms_earlier_ones() -> None:
     link = CtiLink(config())
     bring_up(link, 0.0)
-    link.events()
-    link.tick(5.0)
+    link.outputs()
+    link.handle_timer(5.0)
     (hb1,) = heartbeat_ids(link)
-    link.tick(10.0)
+    link.handle_timer(10.0)
     (hb2,) = heartbeat_ids(link)
-    assert link.events() == [HeartbeatResult(False, 1)]
+    assert link.outputs() == [HeartbeatResult(False, 1)]
     answer(link, 10.1, hb2)
-    assert link.events() == [HeartbeatResult(True, 0)]
+    assert link.outputs() == [HeartbeatResult(True, 0)]
     answer(link, 10.2, hb1)  # a stale CONF changes nothing
     answer(link, 10.3, 9999)  # nor does one we never sent
-    assert link.events() == []
-    link.tick(15.0)
-    assert link.events() == []  # hb1 and hb2 both answered: no miss
+    assert link.outputs() == []
+    link.handle_timer(15.0)
+    assert link.outputs() == []  # hb1 and hb2 both answered: no miss
     assert link.consecutive_misses == 0
 
 
 def test_old_pg_delays_heartbeat_detection_by_40s() -> None:
     link = CtiLink(config(old_pg=True))
     bring_up(link, 0.0)
-    link.events()
+    link.outputs()
     for now in (5.0, 10.0, 15.0, 20.0):
-        link.tick(now)
-    events = link.events()
+        link.handle_timer(now)
+    events = link.outputs()
     assert events[-1] == HeartbeatResult(False, 3)
     assert state(link) is LinkState.OPEN  # the third miss opens the 40 s window instead
     assert len(heartbeat_ids(link)) == 4
     for now in (25.0, 30.0, 35.0, 40.0, 45.0, 50.0, 55.0, 59.999):
         assert link.next_deadline() == (now if now % 5 == 0 else 60.0)
-        link.tick(now)
+        link.handle_timer(now)
     assert state(link) is LinkState.OPEN
     assert len(heartbeat_ids(link)) == 7  # heartbeats keep going so a recovered server can answer
     assert link.consecutive_misses == 10
-    link.tick(60.0)
-    events = link.events()
+    link.handle_timer(60.0)
+    events = link.outputs()
     reason = HB_LOSS + " (+40 s old PG delay)"
     assert events[-2:] == [LinkDown("A", reason, 55.0), CloseRequested()]
 
@@ -349,29 +349,29 @@ def test_old_pg_window_cancelled_by_a_late_heartbeat_conf() -> None:
     link = CtiLink(config(old_pg=True))
     bring_up(link, 0.0)
     for now in (5.0, 10.0, 15.0, 20.0, 25.0):
-        link.tick(now)
+        link.handle_timer(now)
     ids = heartbeat_ids(link)
-    link.events()
+    link.outputs()
     answer(link, 27.0, ids[-1])  # the server comes back inside the window
-    assert link.events() == [HeartbeatResult(True, 0)]
+    assert link.outputs() == [HeartbeatResult(True, 0)]
     assert link.next_deadline() == 30.0
     for now in (30.0, 35.0, 40.0, 45.0, 50.0, 55.0, 60.0):
-        link.tick(now)
+        link.handle_timer(now)
         (hb,) = heartbeat_ids(link)
         answer(link, now + 0.01, hb)
     assert state(link) is LinkState.OPEN
-    assert not any(isinstance(e, LinkDown) for e in link.events())
+    assert not any(isinstance(e, LinkDown) for e in link.outputs())
 
 
 def test_failure_conf_to_heartbeat_loses_the_link_at_once_even_with_old_pg() -> None:
     link = CtiLink(config(old_pg=True))
     bring_up(link, 0.0)
-    link.events()
-    link.tick(5.0)
+    link.outputs()
+    link.handle_timer(5.0)
     (hb,) = heartbeat_ids(link)
     offline = make(M.FAILURE_CONF, InvokeID=hb, Status=Status.E_CTI_CTI_SERVER_OFFLINE)
     link.data_received(5.5, wire(offline))
-    assert link.events() == [
+    assert link.outputs() == [
         LinkDown("A", "heartbeat rejected: E_CTI_CTI_SERVER_OFFLINE", 0.5),
         CloseRequested(),
     ]
@@ -384,7 +384,7 @@ def test_failure_conf_to_heartbeat_loses_the_link_at_once_even_with_old_pg() -> 
 def test_alternates_a_b_a_b_through_refusals_and_offline_sides() -> None:
     link = CtiLink(config())
     link.start(0.0)
-    log: list[tuple[float, Event]] = [(0.0, e) for e in link.events()]
+    log: list[tuple[float, Output]] = [(0.0, e) for e in link.outputs()]
     now = 0.0
     # A refuses TCP, B accepts TCP but is the idle side, A refuses, B offline again, then A accepts.
     for outcome in ("refused", "offline", "refused", "offline"):
@@ -395,13 +395,13 @@ def test_alternates_a_b_a_b_through_refusals_and_offline_sides() -> None:
             (req,) = sent(link)
             rejected = make(M.FAILURE_CONF, InvokeID=req["InvokeID"], Status=Status.E_CTI_CTI_SERVER_OFFLINE)
             link.data_received(now, wire(rejected))
-        log += [(now, e) for e in link.events()]
+        log += [(now, e) for e in link.outputs()]
         assert state(link) is LinkState.WAITING
         now = link.next_deadline() or 0.0
-        link.tick(now)
-        log += [(now, e) for e in link.events()]
+        link.handle_timer(now)
+        log += [(now, e) for e in link.outputs()]
     bring_up(link, now, start=False)
-    log += [(now, e) for e in link.events()]
+    log += [(now, e) for e in link.outputs()]
     refused = "connect failed: ConnectionRefusedError"
     offline = "open rejected: E_CTI_CTI_SERVER_OFFLINE"
     assert [(t, type(e).__name__, getattr(e, "side", None), getattr(e, "reason", None)) for t, e in log] == [
@@ -424,39 +424,39 @@ def test_first_retry_after_a_lost_session_goes_to_the_other_side() -> None:
     link = CtiLink(config())
     link.start(0.0)
     link.connection_failed(0.0, "refused")
-    link.tick(1.0)
-    assert link.events()[-1] == CONNECT_B
+    link.handle_timer(1.0)
+    assert link.outputs()[-1] == CONNECT_B
     bring_up(link, 1.0, start=False)
     assert link.active_side == "B"
     link.connection_lost(3.0, "ConnectionResetError")
-    assert link.events()[-2:] == [
+    assert link.outputs()[-2:] == [
         LinkDown("B", "connection lost: ConnectionResetError", 0.0),
         CloseRequested(),
     ]
-    link.tick(4.0)
-    assert link.events() == [CONNECT_A]
+    link.handle_timer(4.0)
+    assert link.outputs() == [CONNECT_A]
     bring_up(link, 4.0, start=False)
     link.connection_lost(5.0, "closed by peer")
-    link.tick(6.0)
-    assert link.events()[-1] == CONNECT_B
+    link.handle_timer(6.0)
+    assert link.outputs()[-1] == CONNECT_B
 
 
 def test_single_side_retries_the_same_side() -> None:
     link = CtiLink(CtiLinkConfig([SIDE_A], reconnect_pause=2.0))
     link.start(0.0)
     link.connection_failed(0.0, "refused")
-    link.tick(2.0)
-    assert link.events()[-1] == CONNECT_A
+    link.handle_timer(2.0)
+    assert link.outputs()[-1] == CONNECT_A
 
 
 def test_connect_timeout() -> None:
     link = CtiLink(config())
     link.start(0.0)
-    link.events()
-    link.tick(9.99)
-    assert link.events() == []
-    link.tick(10.0)
-    assert link.events() == [AttemptFailed("A", "connect timeout"), CloseRequested()]
+    link.outputs()
+    link.handle_timer(9.99)
+    assert link.outputs() == []
+    link.handle_timer(10.0)
+    assert link.outputs() == [AttemptFailed("A", "connect timeout"), CloseRequested()]
     link.connection_made(10.5)  # a connect that completes after we gave up is ignored
     assert link.data_to_send() == b""
     assert state(link) is LinkState.WAITING
@@ -465,36 +465,36 @@ def test_connect_timeout() -> None:
 def test_open_timeout() -> None:
     link = CtiLink(config(time_scale=0.1))
     link.start(0.0)
-    link.events()
+    link.outputs()
     link.connection_made(0.2)
     link.data_to_send()
     assert link.next_deadline() == pytest.approx(1.2)
-    link.tick(1.2)
-    assert link.events() == [AttemptFailed("A", "open timeout: no OPEN_CONF"), CloseRequested()]
+    link.handle_timer(1.2)
+    assert link.outputs() == [AttemptFailed("A", "open timeout: no OPEN_CONF"), CloseRequested()]
     assert link.next_deadline() == pytest.approx(1.3)
-    link.tick(1.3)
-    assert link.events() == [CONNECT_B]
+    link.handle_timer(1.3)
+    assert link.outputs() == [CONNECT_B]
 
 
 def test_connection_lost_while_opening_is_an_attempt_failure() -> None:
     link = CtiLink(config())
     link.start(0.0)
-    link.events()
+    link.outputs()
     link.connection_made(0.0)
     link.connection_lost(0.5, "closed by peer")
-    assert link.events() == [AttemptFailed("A", "connection lost: closed by peer"), CloseRequested()]
+    assert link.outputs() == [AttemptFailed("A", "connection lost: closed by peer"), CloseRequested()]
 
 
 def test_failure_event_loses_the_link() -> None:
     link = CtiLink(config())
     bring_up(link, 0.0)
-    link.events()
+    link.outputs()
     event = make(M.FAILURE_EVENT, Status=Status.E_CTI_CTI_SERVER_OFFLINE)
     agent = make(M.AGENT_STATE_EVENT, AgentState=2)
     link.data_received(2.0, wire(event) + wire(agent))  # nothing after the FAILURE_EVENT is delivered
-    assert link.events() == [LinkDown("A", "FAILURE_EVENT: E_CTI_CTI_SERVER_OFFLINE", 0.0), CloseRequested()]
-    link.tick(3.0)
-    assert link.events() == [CONNECT_B]
+    assert link.outputs() == [LinkDown("A", "FAILURE_EVENT: E_CTI_CTI_SERVER_OFFLINE", 0.0), CloseRequested()]
+    link.handle_timer(3.0)
+    assert link.outputs() == [CONNECT_B]
 
 
 @pytest.mark.parametrize(
@@ -508,26 +508,26 @@ def test_failure_event_loses_the_link() -> None:
 def test_garbage_from_the_server_drops_the_link_once(garbage: bytes) -> None:
     link = CtiLink(config())
     bring_up(link, 0.0)
-    link.events()
+    link.outputs()
     link.data_received(1.0, garbage)
-    events = link.events()
+    events = link.outputs()
     assert [type(e) for e in events] == [LinkDown, CloseRequested]
     assert isinstance(events[0], LinkDown)
     assert events[0].reason.startswith("protocol error: ")
     link.data_received(1.1, garbage)  # more bytes from the dead connection are ignored
     link.connection_lost(1.2, "closed")
-    assert link.events() == []
-    link.tick(2.0)
-    assert link.events() == [CONNECT_B]
+    assert link.outputs() == []
+    link.handle_timer(2.0)
+    assert link.outputs() == [CONNECT_B]
 
 
 def test_garbage_while_opening_fails_the_attempt() -> None:
     link = CtiLink(config())
     link.start(0.0)
-    link.events()
+    link.outputs()
     link.connection_made(0.0)
     link.data_received(0.1, b"\x7f" * 12)
-    events = link.events()
+    events = link.outputs()
     assert [type(e) for e in events] == [AttemptFailed, CloseRequested]
 
 
@@ -541,10 +541,10 @@ def set_agent_state(agent_id: str = "1001") -> Message:
 def test_request_and_reply_matching() -> None:
     link = CtiLink(config())
     bring_up(link, 0.0)
-    link.events()
-    first = link.request(set_agent_state())
-    second = link.request(make(M.QUERY_AGENT_STATE_REQ, [(Tag.AGENT_ID, "1002")], PeripheralID=5000))
-    third = link.request(set_agent_state("1003"))
+    link.outputs()
+    first = link.request(0.5, set_agent_state())
+    second = link.request(0.5, make(M.QUERY_AGENT_STATE_REQ, [(Tag.AGENT_ID, "1002")], PeripheralID=5000))
+    third = link.request(0.5, set_agent_state("1003"))
     reqs = sent(link)
     assert [(m.type, m["InvokeID"]) for m in reqs] == [
         (M.SET_AGENT_STATE_REQ, first),
@@ -561,7 +561,7 @@ def test_request_and_reply_matching() -> None:
     failure = make(M.CONTROL_FAILURE_CONF, InvokeID=third, FailureCode=256, PeripheralErrorCode=0)
     link.data_received(1.0, wire(query_conf) + wire(agent_event) + wire(wrong_type) + wire(failure))
     link.data_received(1.1, wire(make(M.SET_AGENT_STATE_CONF, InvokeID=first)))
-    events = link.events()
+    events = link.outputs()
     assert events == [
         Reply(second, query_conf.for_version(24)),
         Unsolicited(agent_event.for_version(24)),
@@ -577,35 +577,35 @@ def test_request_and_reply_matching() -> None:
 def test_failure_conf_answers_a_request() -> None:
     link = CtiLink(config())
     bring_up(link, 0.0)
-    link.events()
-    invoke_id = link.request(set_agent_state())
+    link.outputs()
+    invoke_id = link.request(0.5, set_agent_state())
     link.data_to_send()
     failure = make(M.FAILURE_CONF, InvokeID=invoke_id, Status=Status.E_CTI_INVALID_AGENT_DATA)
     link.data_received(1.0, wire(failure))
-    assert link.events() == [Reply(invoke_id, failure)]
+    assert link.outputs() == [Reply(invoke_id, failure)]
     assert state(link) is LinkState.OPEN
 
 
 def test_cancelled_request_reply_is_dropped() -> None:
     link = CtiLink(config())
     bring_up(link, 0.0)
-    link.events()
-    invoke_id = link.request(set_agent_state())
-    link.cancel_request(invoke_id)
+    link.outputs()
+    invoke_id = link.request(0.5, set_agent_state())
+    link.cancel_request(0.5, invoke_id)
     link.data_received(1.0, wire(make(M.SET_AGENT_STATE_CONF, InvokeID=invoke_id)))
-    assert link.events() == []
+    assert link.outputs() == []
 
 
 def test_pending_requests_fail_when_the_link_is_lost() -> None:
     link = CtiLink(config())
     bring_up(link, 0.0)
-    link.events()
-    first = link.request(set_agent_state())
-    second = link.request(set_agent_state("1002"))
-    link.tick(5.0)  # a heartbeat goes out with them
+    link.outputs()
+    first = link.request(0.5, set_agent_state())
+    second = link.request(0.5, set_agent_state("1002"))
+    link.handle_timer(5.0)  # a heartbeat goes out with them
     link.connection_lost(6.0, "ConnectionResetError")
     reason = "connection lost: ConnectionResetError"
-    assert link.events() == [
+    assert link.outputs() == [
         LinkDown("A", reason, 1.0),
         RequestFailed(first, f"CTI link lost: {reason}"),
         RequestFailed(second, f"CTI link lost: {reason}"),
@@ -618,21 +618,21 @@ def test_pending_requests_fail_when_the_link_is_lost() -> None:
 def test_request_rules() -> None:
     link = CtiLink(config())
     with pytest.raises(LinkNotOpenError):
-        link.request(set_agent_state())
+        link.request(0.5, set_agent_state())
     bring_up(link, 0.0)
     with pytest.raises(ValueError):
-        link.request(make(M.HEARTBEAT_REQ))
+        link.request(0.5, make(M.HEARTBEAT_REQ))
     with pytest.raises(ValueError):
-        link.request(make(M.AGENT_STATE_EVENT))
+        link.request(0.5, make(M.AGENT_STATE_EVENT))
     with pytest.raises(ValueError):  # too long for AGENT_ID: never left pending
-        link.request(set_agent_state("x" * 40))
+        link.request(0.5, set_agent_state("x" * 40))
     assert link.pending_requests == 0
-    raw = link.request(Message(M.SNAPSHOT_DEVICE_REQ, raw=bytes(4) + b"\x00\x00\x13\x88"))
+    raw = link.request(0.5, Message(M.SNAPSHOT_DEVICE_REQ, raw=bytes(4) + b"\x00\x00\x13\x88"))
     (msg,) = sent(link)
     assert msg.raw == raw.to_bytes(4, "big") + b"\x00\x00\x13\x88"
     conf = Message(M.SNAPSHOT_DEVICE_REQ + 1, raw=raw.to_bytes(4, "big") + b"\x00\x01")
     link.data_received(1.0, wire(conf))
-    assert link.events()[-1] == Reply(raw, conf)
+    assert link.outputs()[-1] == Reply(raw, conf)
 
 
 # --- close -------------------------------------------------------------------------------------------
@@ -641,39 +641,39 @@ def test_request_rules() -> None:
 def test_close_handshake() -> None:
     link = CtiLink(config())
     bring_up(link, 0.0)
-    link.events()
-    pending = link.request(set_agent_state())
+    link.outputs()
+    pending = link.request(0.5, set_agent_state())
     link.data_to_send()
     link.close(2.0)
     (close_req,) = sent(link)
     assert close_req.type == M.CLOSE_REQ
     assert close_req["Status"] == Status.E_CTI_NO_ERROR
     assert state(link) is LinkState.CLOSING
-    assert link.events() == [
+    assert link.outputs() == [
         LinkDown("A", "closed by client", 0.0),
         RequestFailed(pending, "link closed by client"),
     ]
     assert link.next_deadline() == 7.0
-    link.tick(5.0)  # no heartbeats while closing
+    link.handle_timer(5.0)  # no heartbeats while closing
     assert link.data_to_send() == b""
     link.data_received(2.1, wire(make(M.CLOSE_CONF, InvokeID=close_req["InvokeID"])))
-    assert link.events() == [CloseRequested()]
+    assert link.outputs() == [CloseRequested()]
     assert state(link) is LinkState.CLOSED
     assert link.next_deadline() is None
     link.close(3.0)  # idempotent
-    assert link.events() == []
+    assert link.outputs() == []
 
 
 def test_close_without_close_conf_times_out() -> None:
     link = CtiLink(config())
     bring_up(link, 0.0)
-    link.events()
+    link.outputs()
     link.close(2.0)
     link.data_to_send()
-    link.tick(6.999)
-    assert link.events() == [LinkDown("A", "closed by client", 0.0)]
-    link.tick(7.0)
-    assert link.events() == [CloseRequested()]
+    link.handle_timer(6.999)
+    assert link.outputs() == [LinkDown("A", "closed by client", 0.0)]
+    link.handle_timer(7.0)
+    assert link.outputs() == [CloseRequested()]
     assert state(link) is LinkState.CLOSED
 
 
@@ -681,16 +681,16 @@ def test_close_while_waiting_or_connecting() -> None:
     link = CtiLink(config())
     link.start(0.0)
     link.connection_failed(0.0, "refused")
-    link.events()
+    link.outputs()
     link.close(0.5)
-    assert link.events() == []
+    assert link.outputs() == []
     assert state(link) is LinkState.CLOSED
-    link.tick(10.0)
-    assert link.events() == []  # no further attempts
+    link.handle_timer(10.0)
+    assert link.outputs() == []  # no further attempts
 
     link = CtiLink(config())
     link.start(0.0)
-    link.events()
+    link.outputs()
     link.close(0.1)
-    assert link.events() == [CloseRequested()]
+    assert link.outputs() == [CloseRequested()]
     assert state(link) is LinkState.CLOSED

@@ -68,10 +68,10 @@ def stale_model(load: int) -> PeripheralModel:
     """A model that has lived its own life (a PG side that was active before): everyone logged in."""
     model = PeripheralModel(generate(6), load=load)
     for i, agent_id in enumerate(AGENT_IDS):
-        model.set_state(agent_id, S.LOGIN, 5.0, extension=f"90{i}")
+        model.set_state(5.0, agent_id, S.LOGIN, extension=f"90{i}")
     model.cti_disconnected_all()
     for agent_id in AGENT_IDS:
-        model.set_state(agent_id, S.NOT_READY, 6.0, 77, controller=9)
+        model.set_state(6.0, agent_id, S.NOT_READY, 77, controller=9)
     return model
 
 
@@ -178,9 +178,9 @@ class PeripheralModelMachine(RuleBasedStateMachine):
         secret = {"none": None, "right": f"pass{agent_id}".encode(), "wrong": b"nope"}[password]
         changes = self._attempt(
             lambda: self.model.set_state(
+                self.now,
                 agent_id,
                 S.LOGIN,
-                self.now,
                 reason,
                 extension=extension,
                 password=secret,
@@ -236,7 +236,7 @@ class PeripheralModelMachine(RuleBasedStateMachine):
         had_calls = agent is not None and bool(agent.call_ids)
         extension = agent.extension if agent is not None else ""
         changes = self._attempt(
-            lambda: self.model.set_state(agent_id, state, self.now, reason, controller=controller)
+            lambda: self.model.set_state(self.now, agent_id, state, reason, controller=controller)
         )
         if changes is None:
             return
@@ -260,7 +260,7 @@ class PeripheralModelMachine(RuleBasedStateMachine):
     @rule(agent_id=agent_ids_or_unknown)
     def offer_call(self, agent_id: str) -> None:
         next_id = self.model.next_call_id
-        changes = self._attempt(lambda: self.model.offer_call(agent_id, self.now, "5551234", "8000")[1])
+        changes = self._attempt(lambda: self.model.offer_call(self.now, agent_id, "5551234", "8000")[1])
         if changes is None:
             return
         agent = self.model.agents[agent_id]
@@ -278,7 +278,7 @@ class PeripheralModelMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def answer_call(self, data: st.DataObject) -> None:
         call_id = self._call_id(data)
-        changes = self._attempt(lambda: self.model.answer_call(call_id, self.now))
+        changes = self._attempt(lambda: self.model.answer_call(self.now, call_id))
         if changes is None:
             return
         call = self.model.calls[call_id]
@@ -294,7 +294,7 @@ class PeripheralModelMachine(RuleBasedStateMachine):
         agent = self.model.agents[call.agent_id] if call is not None else None
         pending = agent.pending if agent is not None else None
         was_logged_in = agent is not None and agent.logged_in
-        changes = self._attempt(lambda: self.model.end_call(call_id, self.now))
+        changes = self._attempt(lambda: self.model.end_call(self.now, call_id))
         if changes is None:
             return
         assert call is not None and agent is not None and call_id not in self.model.calls
@@ -326,7 +326,7 @@ class PeripheralModelMachine(RuleBasedStateMachine):
         controlled = [a.id for a in self.model.agents.values() if a.controller == controller and a.logged_in]
         talking = {a: bool(self.model.agents[a].call_ids) for a in controlled}
         others = {a.id: full_state(a) for a in self.model.agents.values() if a.id not in controlled}
-        changes = self._attempt(lambda: self.model.client_lost(controller, self.now))
+        changes = self._attempt(lambda: self.model.client_lost(self.now, controller))
         assert changes is not None
         # Only the agents that session controlled are affected.
         assert {a: full_state(self.model.agents[a]) for a in others} == others

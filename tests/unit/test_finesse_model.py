@@ -35,7 +35,7 @@ class Pipe:
         self.core = CtiServerCore(self.pg, CoreConfig())
         self.core.become_active(0, "test", takeover=False)
         self.sid = self.core.open_session(0)
-        self.core.data_received(self.sid, encode(open_req()), 0)
+        self.core.data_received(0, self.sid, encode(open_req()))
         self.finesse = FinesseModel()
         self.now = 100.0
         self.drain()
@@ -54,30 +54,30 @@ class Pipe:
 
 def test_agent_state_events_become_user_changes() -> None:
     p = Pipe()
-    p.core.admin_set_state("1000", AgentState.LOGIN, 0, p.now, extension="2000")
+    p.core.admin_set_state(p.now, "1000", AgentState.LOGIN, 0, extension="2000")
     p.finesse.user("1000").request_id = "req-1"
     changes = p.drain()
     assert changes[0] == UserChange("1000", "req-1")  # LOGIN itself is skipped; NOT_READY carries the id
     user = p.finesse.users["1000"]
     assert (user.state, user.extension) == ("NOT_READY", "2000")
     assert {c.mrd for c in changes if isinstance(c, MediaChange)} == {5000, 5001}
-    p.core.admin_set_state("1000", AgentState.AVAILABLE, 0, p.now)
+    p.core.admin_set_state(p.now, "1000", AgentState.AVAILABLE, 0)
     assert p.drain() == [UserChange("1000", "")]
     assert user.state == "READY" and user.reason_code == 0
-    p.core.admin_set_state("1000", AgentState.NOT_READY, 32, p.now)
+    p.core.admin_set_state(p.now, "1000", AgentState.NOT_READY, 32)
     p.drain()
     assert (user.state, user.reason_code) == ("NOT_READY", 32)
-    p.core.admin_set_state("1000", AgentState.LOGOUT, 5, p.now)
+    p.core.admin_set_state(p.now, "1000", AgentState.LOGOUT, 5)
     p.drain()
     assert (user.state, user.extension, user.reason_code) == ("LOGOUT", "", 5)
 
 
 def test_call_events_become_dialogs() -> None:
     p = Pipe()
-    p.core.admin_set_state("1001", AgentState.LOGIN, 0, p.now, extension="2001")
-    p.core.admin_set_state("1001", AgentState.AVAILABLE, 0, p.now)
+    p.core.admin_set_state(p.now, "1001", AgentState.LOGIN, 0, extension="2001")
+    p.core.admin_set_state(p.now, "1001", AgentState.AVAILABLE, 0)
     p.drain()
-    call_id = p.core.inject_call("1001", p.now, ani="5551000", dnis="8000", variables={"callVariable2": "v2"})
+    call_id = p.core.inject_call(p.now, "1001", ani="5551000", dnis="8000", variables={"callVariable2": "v2"})
     changes = p.drain()
     dialog_id = str(call_id)
     assert DialogChange(dialog_id, "1001", "POST") in changes
@@ -85,13 +85,13 @@ def test_call_events_become_dialogs() -> None:
     assert (dialog.state, dialog.from_address, dialog.to_address) == ("ALERTING", "5551000", "8000")
     assert dialog.variables == {"callVariable2": "v2"}
     assert p.finesse.users["1001"].state == "RESERVED"
-    p.core.answer_call(call_id, p.now)
+    p.core.answer_call(p.now, call_id)
     assert DialogChange(dialog_id, "1001", "PUT") in p.drain()
     assert dialog.state == "ACTIVE" and p.finesse.users["1001"].state == "TALKING"
-    p.core.update_call_data(call_id, {"callVariable1": "acct"})
+    p.core.update_call_data(p.now, call_id, {"callVariable1": "acct"})
     assert p.drain() == [DialogChange(dialog_id, "1001", "PUT")]
     assert dialog.variables["callVariable1"] == "acct"
-    p.core.end_call(call_id, p.now)
+    p.core.end_call(p.now, call_id)
     changes = p.drain()
     assert changes[-1] == DialogChange(dialog_id, "1001", "DELETE")
     assert dialog_id not in p.finesse.dialogs and p.finesse.users["1001"].state == "READY"
@@ -100,22 +100,22 @@ def test_call_events_become_dialogs() -> None:
 def test_republish_after_failover_deletes_calls_that_ended_meanwhile() -> None:
     p = Pipe()
     for agent, ext in (("1000", "2000"), ("1001", "2001")):
-        p.core.admin_set_state(agent, AgentState.LOGIN, 0, p.now, extension=ext)
-        p.core.admin_set_state(agent, AgentState.AVAILABLE, 0, p.now)
-    ended = p.core.inject_call("1000", p.now)
-    kept = p.core.inject_call("1001", p.now)
-    p.core.answer_call(kept, p.now)
+        p.core.admin_set_state(p.now, agent, AgentState.LOGIN, 0, extension=ext)
+        p.core.admin_set_state(p.now, agent, AgentState.AVAILABLE, 0)
+    ended = p.core.inject_call(p.now, "1000")
+    kept = p.core.inject_call(p.now, "1001")
+    p.core.answer_call(p.now, kept)
     p.drain()
     p.finesse.cti_lost()
     # During the outage the first call ends; no session hears it.
-    p.core.session_lost(p.sid, p.now)
+    p.core.session_lost(p.now, p.sid)
     p.core.outputs()
-    p.core.end_call(ended, p.now)
+    p.core.end_call(p.now, ended)
     p.core.outputs()
     # Reconnect: the CTI server announces the call still in progress.
 
     p.sid = p.core.open_session(p.now)
-    p.core.data_received(p.sid, encode(open_req()), p.now)
+    p.core.data_received(p.now, p.sid, encode(open_req()))
     p.drain()
     changes = p.finesse.republish()
     assert DialogChange(str(ended), "1000", "DELETE") in changes

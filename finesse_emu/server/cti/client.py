@@ -1,33 +1,33 @@
-"""The asyncio shell around :class:`~finesse_emu.server.cti.link.CtiLink`: sockets, timers, futures.
+"""The asyncio shell around :class:`~finesse_emu.server.cti.link.CtiLink`: sockets, futures.
 
 All protocol decisions live in the core; this module only opens and closes TCP connections when
 the core asks, feeds it bytes and time (always ``clock.now()``), writes what it produces with one
-``writer.write`` per batch, and turns its events into futures, queues and JSON log lines.
+``writer.write`` per batch, and turns its outputs into futures, queues and JSON log lines. The
+core's timer is kept by the shared :class:`emu_base.sansio.Driver`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-import struct
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from emu_base.clock import Clock, LoopClock
 from emu_base.logs import get_logger
-from finesse_emu.server.cti.link import (
+from emu_base.sansio import Driver
+from finesse_emu.server.cti.config import CtiLinkConfig
+from finesse_emu.server.cti.connection import LinkConnection
+from finesse_emu.server.cti.link import CtiLink, LinkNotOpenError, LinkState
+from finesse_emu.server.cti.outputs import (
     AttemptFailed,
     CloseRequested,
     ConnectRequested,
-    CtiLink,
-    CtiLinkConfig,
-    Event,
     HeartbeatResult,
     LinkDown,
-    LinkNotOpenError,
-    LinkState,
     LinkUp,
+    Output,
     Reply,
     RequestFailed,
     Unsolicited,
@@ -36,8 +36,6 @@ from finesse_emu.server.cti.link import (
 from ged188 import Message, MessageType
 
 PublicEvent: TypeAlias = LinkUp | LinkDown | AttemptFailed | HeartbeatResult | Unsolicited
-
-_READ_SIZE = 64 * 1024
 
 
 class CtiRequestError(Exception):
@@ -66,20 +64,53 @@ def _failure_text(msg: Message) -> str:
     return f"FAILURE_CONF {status_name(msg['Status'])}"
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+@dataclass(frozen=True, slots=True)
+class _Transmit:
+    data: bytes
 
 
-def _tune_socket(writer: asyncio.StreamWriter) -> None:
-    sock = writer.get_extra_info("socket")
-    if sock is None:
-        return
-    # Cisco asks CTI clients for TCP_NODELAY and SO_LINGER 0 (a dropped session is reset, not lingered).
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+class _Wire:
+    """The link as the driver sees it: its bytes come out first in each drain, then its outputs,
+    so that one driver carries both (and a heartbeat sent from the timer is written too)."""
+
+    def __init__(self, link: CtiLink) -> None:
+        self.link = link
+
+    def outputs(self) -> list[_Transmit | Output]:
+        data = self.link.data_to_send()
+        outputs = self.link.outputs()
+        return [_Transmit(data), *outputs] if data else list(outputs)
+
+    def next_deadline(self) -> float | None:
+        return self.link.next_deadline()
+
+    def handle_timer(self, now: float) -> None:
+        self.link.handle_timer(now)
+
+
+class _Feed:
+    """The connection's reports, fed to the core with the clock's ``now``, each followed by a pump."""
+
+    def __init__(self, link: CtiLink, clock: Clock, pump: Callable[[], None]) -> None:
+        self._link = link
+        self._clock = clock
+        self._pump = pump
+
+    def connection_made(self) -> None:
+        self._link.connection_made(self._clock.now())
+        self._pump()
+
+    def connection_failed(self, reason: str) -> None:
+        self._link.connection_failed(self._clock.now(), reason)
+        self._pump()
+
+    def data_received(self, data: bytes) -> None:
+        self._link.data_received(self._clock.now(), data)
+        self._pump()
+
+    def connection_lost(self, reason: str) -> None:
+        self._link.connection_lost(self._clock.now(), reason)
+        self._pump()
 
 
 class CtiClient:
@@ -98,18 +129,10 @@ class CtiClient:
         self.config = config
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._core = CtiLink(config)
+        self._driver = Driver(_Wire(self._core), self._clock, self._on_output)
         self._on_event = on_event
         self._log = get_logger()
-        self._writer: asyncio.StreamWriter | None = None
-        # Bumped on every connect and every drop, so a late callback of an abandoned attempt is ignored.
-        self._conn_gen = 0
-        self._connect_task: asyncio.Task[None] | None = None
-        self._reader_task: asyncio.Task[None] | None = None
-        self._timer_task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._closers: set[asyncio.Task[None]] = set()
-        self._rearm = asyncio.Event()
-        self._timer_target: float | None = None
+        self._connection = LinkConnection(_Feed(self._core, self._clock, self._pump), config.open_timeout)
         self._waiters: dict[int, asyncio.Future[Message]] = {}
         self._subscribers: list[asyncio.Queue[PublicEvent]] = []
         self._in_service = asyncio.Event()
@@ -169,7 +192,6 @@ class CtiClient:
         if self._started:
             raise RuntimeError("CtiClient already started")
         self._started = True
-        self._timer_task = self._spawn(self._timer_loop())
         self._core.start(self._clock.now())
         self._pump()
 
@@ -190,7 +212,7 @@ class CtiClient:
     async def request(self, msg: Message, timeout: float | None = None) -> Message:
         """Send a request and return its CONF; raise :class:`CtiRequestError` on failure or timeout."""
         try:
-            invoke_id = self._core.request(msg)
+            invoke_id = self._core.request(self._clock.now(), msg)
         except LinkNotOpenError as exc:
             raise CtiRequestError(str(exc)) from None
         fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
@@ -206,7 +228,7 @@ class CtiClient:
             self._waiters.pop(invoke_id, None)
             if not fut.done():
                 fut.cancel()
-                self._core.cancel_request(invoke_id)
+                self._core.cancel_request(self._clock.now(), invoke_id)
             elif not fut.cancelled():
                 fut.exception()  # mark retrieved: the caller may be gone
 
@@ -217,44 +239,42 @@ class CtiClient:
             self._pump()
             closed = asyncio.ensure_future(self._closed.wait())
             try:
-                # The timer loop ends CLOSING after close_timeout; the margin only guards against a bug.
+                # The core's timer ends CLOSING after close_timeout; the margin only guards against a bug.
                 if not await self._wait(closed, 2 * self.config.close_timeout + 0.1):
                     self._log.error("cti_close_stuck", state=self._core.state.value)
-                    self._drop_connection()
+                    self._connection.drop()
             finally:
                 closed.cancel()
         self._closed.set()
-        current = asyncio.current_task()
-        tasks = [t for t in self._tasks if t is not current]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, *self._closers, return_exceptions=True)
+        self._driver.close()
+        await self._connection.shutdown()
 
     # --- core driving -----------------------------------------------------------------------------
 
     def _pump(self) -> None:
-        data = self._core.data_to_send()
-        if data and self._writer is not None:
-            self._writer.write(data)
-        for event in self._core.events():
-            self._dispatch(event)
+        """After every input fed to the core."""
+        self._driver.pump()
         if self._core.state is LinkState.CLOSED:
             self._closed.set()
-        deadline = self._core.next_deadline()
-        if deadline is not None and (self._timer_target is None or deadline < self._timer_target):
-            self._rearm.set()
 
-    def _dispatch(self, event: Event) -> None:
+    def _on_output(self, output: _Transmit | Output) -> None:
+        if isinstance(output, _Transmit):
+            self._connection.write(output.data)
+            return
+        self._dispatch(output)
+        if self._core.state is LinkState.CLOSED:  # the close may end on the timer, with no input
+            self._closed.set()
+
+    def _dispatch(self, event: Output) -> None:
         now = self._clock.now()
         if isinstance(event, ConnectRequested):
             self._attempts += 1
             self._log.info(
                 "cti_connect", side=event.side, host=event.host, port=event.port, attempt=self._attempts
             )
-            self._conn_gen += 1
-            self._connect_task = self._spawn(self._connect(self._conn_gen, event.host, event.port))
+            self._connection.open(event.host, event.port)
         elif isinstance(event, CloseRequested):
-            self._drop_connection()
+            self._connection.drop()
         elif isinstance(event, Reply):
             fut = self._waiters.get(event.invoke_id)
             if fut is not None and not fut.done():
@@ -316,101 +336,7 @@ class CtiClient:
             except Exception as exc:  # a broken callback must not break the link
                 self._log.error("cti_callback_failed", error=repr(exc))
 
-    # --- I/O tasks --------------------------------------------------------------------------------
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._closers.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            self._log.error("cti_task_failed", error=repr(exc))
-
-    async def _connect(self, gen: int, host: str, port: int) -> None:
-        try:
-            # The core enforces open_timeout too; this bound keeps a stuck connect from outliving it.
-            async with asyncio.timeout(self.config.open_timeout):
-                reader, writer = await asyncio.open_connection(host, port)
-        except (OSError, TimeoutError) as exc:
-            if gen == self._conn_gen:
-                self._core.connection_failed(self._clock.now(), _describe(exc))
-                self._pump()
-            return
-        if gen != self._conn_gen:  # abandoned while connecting
-            self._close_writer(writer)
-            return
-        _tune_socket(writer)
-        self._writer = writer
-        self._reader_task = self._spawn(self._read(gen, reader))
-        self._core.connection_made(self._clock.now())
-        self._pump()
-
-    async def _read(self, gen: int, reader: asyncio.StreamReader) -> None:
-        reason = "closed by peer"
-        try:
-            while True:
-                data = await reader.read(_READ_SIZE)
-                if gen != self._conn_gen:
-                    return
-                if not data:
-                    break
-                self._core.data_received(self._clock.now(), data)
-                self._pump()
-        except OSError as exc:
-            reason = _describe(exc)
-        if gen == self._conn_gen:
-            self._core.connection_lost(self._clock.now(), reason)
-            self._pump()
-
-    def _drop_connection(self) -> None:
-        self._conn_gen += 1
-        current = asyncio.current_task()
-        for task in (self._connect_task, self._reader_task):
-            if task is not None and task is not current and not task.done():
-                task.cancel()
-        self._connect_task = self._reader_task = None
-        if self._writer is not None:
-            self._close_writer(self._writer)
-            self._writer = None
-
-    def _close_writer(self, writer: asyncio.StreamWriter) -> None:
-        writer.close()
-
-        async def closed() -> None:
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-
-        task = asyncio.get_running_loop().create_task(closed())
-        self._closers.add(task)
-        task.add_done_callback(self._closers.discard)
-
-    # --- timers -----------------------------------------------------------------------------------
-
-    async def _timer_loop(self) -> None:
-        while True:
-            self._rearm.clear()
-            deadline = self._core.next_deadline()
-            self._timer_target = deadline
-            if deadline is None:
-                if self._core.state is LinkState.CLOSED:
-                    return
-                await self._rearm.wait()
-                continue
-            delay = deadline - self._clock.now()
-            if delay > 0:
-                rearm = asyncio.ensure_future(self._rearm.wait())
-                try:
-                    await self._wait(rearm, delay)
-                finally:
-                    rearm.cancel()
-                continue
-            self._core.tick(self._clock.now())
-            self._pump()
-            await asyncio.sleep(0)  # let I/O in between, even if ticks pile up
+    # --- waiting on the clock ----------------------------------------------------------------------
 
     async def _wait(self, fut: asyncio.Future[Any], seconds: float) -> bool:
         """Wait for ``fut`` at most ``seconds`` on the clock; True if it is done."""

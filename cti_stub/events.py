@@ -1,0 +1,157 @@
+"""What the PG tells CTI clients about agents and calls: AGENT_STATE_EVENT and the call events
+(BEGIN_CALL_EVENT, CALL_DELIVERED_EVENT, CALL_ESTABLISHED_EVENT, CALL_DATA_UPDATE_EVENT,
+CALL_CONNECTION_CLEARED_EVENT, CALL_CLEARED_EVENT, END_CALL_EVENT), built from the model's changes.
+
+Pure functions: which sessions receive them is the server core's business (``cti_stub.core``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from cti_stub.model import AgentChange, CallChange
+from ged188 import (
+    NONE_16,
+    NULL_ID,
+    PT_ENTERPRISE_AGENT,
+    AgentState,
+    CallType,
+    DeviceType,
+    EventCause,
+    LocalConnectionState,
+    Message,
+    MessageType,
+    Tag,
+    make,
+)
+
+M = MessageType
+
+
+def device_fields(device: str) -> list[tuple[int, Any]]:
+    """AgentExtension (STRING 16) only when the device fits it; AgentInstrument (64) always.
+
+    A LOGIN may name a long instrument (a device name): it must not make every later event unsendable.
+    """
+    fields: list[tuple[int, Any]] = [(Tag.AGENT_INSTRUMENT, device)]
+    if len(device.encode("latin-1", "replace")) < 16:
+        fields.insert(0, (Tag.AGENT_EXTENSION, device))
+    return fields
+
+
+def agent_state_event(change: AgentChange, peripheral_id: int, signature: str | None) -> Message:
+    """AGENT_STATE_EVENT for one change; ``signature``: the ClientSignature of the controlling session."""
+    agent, mrd, state = change.agent, change.mrd, change.state
+    floating: list[tuple[int, Any]] = []
+    if signature is not None:
+        floating.append((Tag.CLIENT_SIGNATURE, signature[:63]))
+    floating += [(Tag.AGENT_ID, agent.id), *device_fields(change.extension)]
+    sg = agent.record.skill_groups[0] if agent.record.skill_groups else NULL_ID
+    return make(
+        M.AGENT_STATE_EVENT,
+        floating,
+        PeripheralID=peripheral_id,
+        SessionID=agent.controller or 0,
+        PeripheralType=PT_ENTERPRISE_AGENT,
+        SkillGroupState=state,
+        SkillGroupNumber=sg,
+        SkillGroupID=sg,
+        AgentState=state,
+        EventReasonCode=change.reason_code,
+        MRDID=mrd,
+        NumTasks=len(agent.call_ids),
+        AgentMode=int(change.routable),
+        MaxTaskLimit=1,
+        ICMAgentID=agent.record.icm_agent_id,
+        AgentAvailabilityStatus=1 if state is AgentState.AVAILABLE else 0,
+    )
+
+
+def call_event(
+    change: CallChange, peripheral_id: int, skill_groups: Sequence[int], cause: int = EventCause.NEW_CALL
+) -> Message:
+    """The call event for one step of a call (BEGIN_CALL_EVENT ... END_CALL_EVENT)."""
+    call = change.call
+    head = {
+        "PeripheralID": peripheral_id,
+        "PeripheralType": PT_ENTERPRISE_AGENT,
+        "ConnectionDeviceIDType": 0,
+        "ConnectionCallID": call.call_id,
+    }
+    conn = [(Tag.CONNECTION_DEVID, call.device)]
+    data: list[tuple[int, Any]] = []
+    if call.ani:
+        data.append((Tag.ANI, call.ani[:39]))
+    if call.dnis:
+        data.append((Tag.DNIS, call.dnis[:31]))
+    for i in range(10):
+        value = call.variables.get(f"callVariable{i + 1}")
+        if value is not None:
+            data.append((Tag.CALL_VAR_1 + i, value[:40]))
+    devices = {"CallingDeviceType": 0, "CalledDeviceType": 0, "LastRedirectDeviceType": NONE_16}
+    sg = skill_groups
+    skill = {
+        "ServiceNumber": NULL_ID,
+        "ServiceID": NULL_ID,
+        "SkillGroupNumber": sg[0] if sg else NULL_ID,
+        "SkillGroupID": sg[0] if sg else NULL_ID,
+        "LineHandle": 0,
+        "LineType": 0,
+    }
+    parties = [
+        (Tag.CALLING_DEVID, call.ani[:63] or "unknown"),
+        (Tag.CALLED_DEVID, call.dnis[:63] or call.device),
+    ]
+    step = change.step
+    if step == "begin":
+        return make(M.BEGIN_CALL_EVENT, conn + data, CallType=CallType.ACD_IN, **head)
+    if step == "delivered":
+        return make(
+            M.CALL_DELIVERED_EVENT,
+            [*conn, (Tag.ALERTING_DEVID, call.device), *parties, *data],
+            AlertingDeviceType=DeviceType.AGENT_DEVICE,
+            LocalConnectionState=LocalConnectionState.ALERTING,
+            EventCause=cause,
+            **devices,
+            **skill,
+            **head,
+        )
+    if step == "established":
+        return make(
+            M.CALL_ESTABLISHED_EVENT,
+            [*conn, (Tag.ANSWERING_DEVID, call.device), *parties],
+            AnsweringDeviceType=DeviceType.AGENT_DEVICE,
+            LocalConnectionState=LocalConnectionState.CONNECT,
+            EventCause=cause,
+            **devices,
+            **skill,
+            **head,
+        )
+    if step == "data":
+        return make(
+            M.CALL_DATA_UPDATE_EVENT,
+            [*conn, (Tag.NEW_CONNECTION_DEVID, call.device), *data],
+            CallType=CallType.ACD_IN,
+            NewConnectionDeviceIDType=0,
+            NewConnectionCallID=call.call_id,
+            **head,
+        )
+    if step == "connection_cleared":
+        return make(
+            M.CALL_CONNECTION_CLEARED_EVENT,
+            [*conn, (Tag.RELEASING_DEVID, call.device)],
+            ReleasingDeviceType=DeviceType.AGENT_DEVICE,
+            LocalConnectionState=LocalConnectionState.NULL,
+            EventCause=EventCause.NONE,
+            **head,
+        )
+    if step == "cleared":
+        return make(
+            M.CALL_CLEARED_EVENT,
+            conn,
+            LocalConnectionState=LocalConnectionState.NULL,
+            EventCause=EventCause.NONE,
+            **head,
+        )
+    return make(M.END_CALL_EVENT, conn, **head)
