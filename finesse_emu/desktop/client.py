@@ -1,8 +1,9 @@
 """The asyncio shell of a desktop or IP Phone Agent: REST with aiohttp, XMPP with slixmpp.
 
-It carries out the commands of a sans-IO machine (``machine.py``, ``ippa.py``) and reports each
-result back to it; timers are loop timers, so under ``looptime`` the whole client runs on virtual
-time. It speaks only the documented Finesse REST and XMPP surface (plus the gadget URLs it is
+It drives a sans-IO machine (``machine.py``, ``ippa.py``) through ``emu_base.sansio.Driver``:
+carries out each command the machine outputs and reports the result back as an input; the
+machine's one deadline is a loop timer (``Clock.call_at``), so under ``looptime`` the whole client
+runs on virtual time. It speaks only the documented Finesse REST and XMPP surface (plus the gadget URLs it is
 given), so it can be aimed at a real Finesse as well as at the emulator.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import zlib
 from collections import Counter
@@ -20,21 +22,21 @@ from typing import Any
 import aiohttp
 from defusedxml import ElementTree as DET
 
+from emu_base.clock import LoopClock
 from emu_base.history import History
+from emu_base.sansio import Cancellable, Driver
 from emu_base.timers import Timers
 from finesse_emu.desktop.ippa import IppaConfig, IppaMachine
 from finesse_emu.desktop.machine import (
-    CancelTimer,
-    Command,
     ConnectNotification,
     DesktopConfig,
     DesktopMachine,
     DropNotification,
     GetSystemInfo,
     LoadDesktop,
+    Output,
     Record,
     Result,
-    SetTimer,
     SignIn,
     SignOut,
     SystemInfo,
@@ -114,7 +116,6 @@ class DesktopClient:
         self.source = "ippa" if ippa else "desktop"
         self.plan = plan or LoadPlan()
         others = [n for n in endpoints if n != home]
-        self._retry = max(0.05, 5.0 * timers.time_scale)  # Notification Service reconnect spacing
         self.machine: DesktopMachine | IppaMachine
         if ippa:
             self.machine = IppaMachine(IppaConfig(agent.id, home, timers))
@@ -122,9 +123,10 @@ class DesktopClient:
             cfg = DesktopConfig(
                 agent.id, home, others[0] if others else "", timers, token_lifetime=token_lifetime
             )
-            cfg.notification_retry = self._retry
             self.machine = DesktopMachine(cfg)
-        self.request_timeout = request_timeout or max(2.0, 10.0 * timers.time_scale)
+        self.clock = LoopClock()
+        self._driver: Driver[Output] = Driver(self.machine, self.clock, self._on_output)
+        self.request_timeout = request_timeout or timers.desktop_timeout
         self._client_timeout = aiohttp.ClientTimeout(total=self.request_timeout)  # one per client
         # A WAN between this desktop and the nodes, in user space (no netem here): every request and
         # every Notification Service connect waits one round trip first (seconds, already scaled).
@@ -139,7 +141,7 @@ class DesktopClient:
         self.stats: Counter[str] = Counter()
         self.blocked_until: dict[str, float] = {}  # network glitch: node unreachable until then
         self.on_record: Callable[[DesktopClient, Record], None] | None = None
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._standby: dict[str, Cancellable] = {}  # node -> timer building its standby client
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._frozen: list[AgentXmpp] = []  # silent sessions (crash, glitch), released at stop
@@ -157,7 +159,7 @@ class DesktopClient:
     # -- life ------------------------------------------------------------------------------------
     @property
     def now(self) -> float:
-        return asyncio.get_running_loop().time()
+        return self.clock.now()
 
     @property
     def state(self) -> str:
@@ -170,14 +172,19 @@ class DesktopClient:
     def start(self) -> None:
         self.started = True
         m = self.machine
-        self._run(m.sign_in(self.now) if isinstance(m, IppaMachine) else m.start(self.now))
+        if isinstance(m, IppaMachine):
+            m.sign_in(self.now)
+        else:
+            m.start(self.now)
+        self._pump()
 
     async def stop(self, presence: bool = True) -> None:
         """Stop the client (test teardown): no more commands, timers or tasks; XMPP closed."""
         self._closed = True
-        for handle in self._timers.values():
+        self._driver.close()
+        for handle in self._standby.values():
             handle.cancel()
-        self._timers.clear()
+        self._standby.clear()
         for task in list(self._tasks):
             task.cancel()
         await self._drop(presence)
@@ -189,11 +196,13 @@ class DesktopClient:
     # -- browser actions and faults (scenarios) -------------------------------------------------------
     def close_browser(self, crash: bool = False) -> None:
         if isinstance(self.machine, DesktopMachine):
-            self._run(self.machine.close(self.now, crash))
+            self.machine.close(self.now, crash)
+            self._pump()
 
     def refresh_browser(self) -> None:
         if isinstance(self.machine, DesktopMachine):
-            self._run(self.machine.refresh(self.now))
+            self.machine.refresh(self.now)
+            self._pump()
 
     # -- desktop chat --------------------------------------------------------------------------------
     def start_chat(self, peer: DesktopClient) -> bool:
@@ -247,65 +256,61 @@ class DesktopClient:
             # pings), while the desktop's own EventTunnel notices the loss and the failover starts.
             xmpp.freeze()
             self._frozen.append(xmpp)
-            self._run(self.machine.on_notification_lost(self.now))
+            self.machine.on_notification_lost(self.now)
+            self._pump()
 
     def _blocked(self, node: str) -> bool:
         return self.blocked_until.get(node, 0.0) > self.now
 
-    # -- command loop ------------------------------------------------------------------------------
-    def _run(self, cmds: list[Command]) -> None:
+    # -- driving the machine -----------------------------------------------------------------------
+    def _pump(self) -> None:
+        """After every input: carry out what the machine produced, re-arm its deadline."""
+        if not self._closed:
+            self._driver.pump()
+
+    def _on_output(self, cmd: Output) -> None:
         if self._closed:
             return
-        for cmd in cmds:
-            if isinstance(cmd, Record):
-                record = self.history.append(self.source, cmd.event, **cmd.fields)
-                if cmd.event == "state":
-                    self.stats[f"state_{record['to']}"] += 1
-                elif cmd.event == "notification_lost":
-                    self._prepare_standby()
-                if self.on_record is not None:
-                    self.on_record(self, cmd)
-            elif isinstance(cmd, SetTimer):
-                old = self._timers.pop(cmd.name, None)
-                if old is not None:
-                    old.cancel()
-                loop = asyncio.get_running_loop()
-                self._timers[cmd.name] = loop.call_later(cmd.delay, self._fire, cmd.name)
-            elif isinstance(cmd, CancelTimer):
-                handle = self._timers.pop(cmd.name, None)
-                if handle is not None:
-                    handle.cancel()
-            elif isinstance(cmd, DropNotification):
-                self._spawn(self._drop(cmd.presence))
-            else:
-                self._spawn(self._execute(cmd))
+        if isinstance(cmd, Record):
+            self._log_record(cmd)
+        elif isinstance(cmd, DropNotification):
+            self._spawn(self._drop(cmd.presence))
+        else:
+            self._spawn(self._execute(cmd))
+
+    def _log_record(self, cmd: Record) -> None:
+        """The one place a machine's record reaches the run's history (and the swarm's counters)."""
+        record = self.history.append(self.source, cmd.event, **cmd.fields)
+        if cmd.event == "state":
+            self.stats[f"state_{record['to']}"] += 1
+        elif cmd.event == "notification_lost":
+            self._prepare_standby()
+        if self.on_record is not None:
+            self.on_record(self, cmd)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _fire(self, name: str) -> None:
-        self._timers.pop(name, None)
-        self._run(self.machine.on_timer(self.now, name))
-
-    async def _execute(self, cmd: Command) -> None:
+    async def _execute(self, cmd: Output) -> None:
         m = self.machine
         if isinstance(cmd, GetSystemInfo):
             info = await self._system_info(cmd.node)
-            self._run(m.on_system_info(self.now, cmd.node, info))
+            m.on_system_info(self.now, cmd.node, info)
         elif isinstance(cmd, ConnectNotification):
             result = await self._connect(cmd.node)
-            self._run(m.on_notification(self.now, cmd.node, result))
+            m.on_notification(self.now, cmd.node, result)
         elif isinstance(cmd, SignIn):
             result = await self._sign_in(cmd.node)
-            self._run(m.on_sign_in(self.now, cmd.node, result))
+            m.on_sign_in(self.now, cmd.node, result)
         elif isinstance(cmd, LoadDesktop) and isinstance(m, DesktopMachine):
             result = await self._load(cmd.node, cmd.config)
-            self._run(m.on_loaded(self.now, cmd.node, result))
+            m.on_loaded(self.now, cmd.node, result)
         elif isinstance(cmd, SignOut):
             body = "<User><state>LOGOUT</state></User>"
             await self._request("PUT", cmd.node, f"{API}/User/{self.agent.id}", body)
+        self._pump()
 
     # -- REST --------------------------------------------------------------------------------------
     async def _request(
@@ -461,16 +466,16 @@ class DesktopClient:
         """The session dropped: build the other nodes' clients now, spread over the first half of
         the reconnect window while the machine is idle, so that a failover does not pay for them
         when every desktop moves at once."""
-        loop = asyncio.get_running_loop()
         # Spread by agent (deterministic: a virtual-clock run stays repeatable).
-        delay = (zlib.crc32(self.agent.id.encode()) % 1000) / 1000 * self._retry / 2
+        spread = (zlib.crc32(self.agent.id.encode()) % 1000) / 1000
+        at = self.now + spread * self.timers.desktop_reconnect_pause / 2
         for node in self.endpoints:
-            if node != self.node and node not in self._spares:
-                handle = loop.call_later(delay, self._build_standby, node)
-                self._timers[f"standby:{node}"] = handle
+            # One pending build per node: a later loss finds it still due, and sooner.
+            if node != self.node and node not in self._spares and node not in self._standby:
+                self._standby[node] = self.clock.call_at(at, functools.partial(self._build_standby, node))
 
     def _build_standby(self, node: str) -> None:
-        self._timers.pop(f"standby:{node}", None)
+        self._standby.pop(node, None)
         if not self._closed and node not in self._spares and node != self.xmpp_node:
             self._spares[node] = self._new_xmpp(node)
 
@@ -503,7 +508,8 @@ class DesktopClient:
             and not self._closed
             and isinstance(self.machine, DesktopMachine)
         ):
-            self._run(self.machine.on_finesse_presence(self.now, available))
+            self.machine.on_finesse_presence(self.now, available)
+            self._pump()
 
     def _lost(self, xmpp: AgentXmpp) -> None:
         # The server ended the session: retire the client so that its send task is cancelled and
@@ -514,7 +520,8 @@ class DesktopClient:
             if self._reader is not None:
                 self._reader.cancel()
                 self._reader = None
-            self._run(self.machine.on_notification_lost(self.now))
+            self.machine.on_notification_lost(self.now)
+            self._pump()
 
     async def _read_events(self, xmpp: AgentXmpp, node: str) -> None:
         """Pubsub events of one XMPP session, until the client stops (the task is cancelled).
@@ -538,7 +545,8 @@ class DesktopClient:
                 continue  # a late event of a session this desktop has left
             if event.node == f"{API}/SystemInfo":
                 status = doc.findtext("status") or ""
-                self._run(self.machine.on_system_info_event(self.now, node, status))
+                self.machine.on_system_info_event(self.now, node, status)
+                self._pump()
             elif event.node == f"{API}/User/{self.agent.id}" and doc.tag.lower() == "user":
                 self.user_state = doc.findtext("state") or self.user_state
 
