@@ -25,12 +25,12 @@ def _count(default: int, seed: str) -> Any:
 
 
 def _scaled(f: dataclasses.Field[Any]) -> bool:
-    return bool(f.metadata["seconds"]) and not f.metadata.get("floor")
+    return bool(f.metadata["seconds"]) and not f.metadata.get("real")
 
 
-def _floor(default: float, seed: str) -> Any:
+def _real(default: float, seed: str) -> Any:
     """Real seconds, never scaled: a small ``time_scale`` does not make the host any faster."""
-    return field(default=default, metadata={"seconds": True, "floor": True, "seed": seed})
+    return field(default=default, metadata={"seconds": True, "real": True, "seed": seed})
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,8 @@ class Timers:
     # Not in the seed: how long a desktop waits for a REST answer or a Notification Service login.
     desktop_request_timeout: float = _seconds(10.0, "a browser's request timeout (not in the seed)")
     # Floors of the two above in real seconds (a loaded host at a small time_scale still needs them).
-    desktop_min_reconnect_pause: float = _floor(0.05, "never scaled: the emulator's floor (not in the seed)")
-    desktop_min_request_timeout: float = _floor(2.0, "never scaled: the emulator's floor (not in the seed)")
+    desktop_min_reconnect_pause: float = _real(0.05, "never scaled: the emulator's floor (not in the seed)")
+    desktop_min_request_timeout: float = _real(2.0, "never scaled: the emulator's floor (not in the seed)")
     forced_logout_after_unavailable: float = _seconds(
         60.0, "Finesse waits 60 seconds after XMPP presence becomes Unavailable"
     )
@@ -83,6 +83,13 @@ class Timers:
     # IP Phone Agent failover
     ippa_poll_interval: float = _seconds(5.0, "Finesse IPPA polls SystemInfo every 5 seconds")
     ippa_attempts: int = _count(3, "After three attempts ... displays a server unavailable message")
+
+    # The emulator's own waits, in real seconds (never scaled, not in the seed).
+    swarm_progress_interval: float = _real(2.0, "a swarm prints its progress this often (not in the seed)")
+    swarm_poll: float = _real(0.05, "a swarm checks a condition it waits for this often (not in the seed)")
+    swarm_stop_grace: float = _real(
+        0.05, "a stopping swarm lets its cancelled XMPP tasks finish this long (not in the seed)"
+    )
 
     # Not a timer but a documented constant that travels with them.
     forced_logout_reason_code: int = _count(255, "forced logout with a reason code of 255")
@@ -103,7 +110,7 @@ class Timers:
         values: dict[str, Any] = {"time_scale": scale}
         for name, f in known.items():
             base: Any = overrides.get(name, f.default)
-            if f.metadata.get("floor"):
+            if f.metadata.get("real"):
                 values[name] = float(base)
             else:
                 values[name] = base * scale if f.metadata["seconds"] else int(base)

@@ -27,6 +27,7 @@ class Calibration:
     costs: Costs
     # Client side
     bosh_detect_window: float  # a desktop notices the dead host within [0, this) of the fault
+    presence_spread: float  # webapp: the Notification Service tells every session within this
     dead_timeout: float  # a request to the dead host gives up after this long
     initial_window: int
     browser_connections: int
@@ -62,6 +63,7 @@ CALIBRATION = Calibration(
         xmpp_bytes=12_000,
     ),
     bosh_detect_window=33.0,  # fitted: the 1000-agent LAN row
+    presence_spread=0.05,  # chosen: one presence broadcast, sent to the sessions one by one
     dead_timeout=3.0,  # chosen: a LAN host that is gone: ARP gives up after 3 x 1 s
     initial_window=14_600,  # RFC 6928: 10 segments of 1460 bytes
     browser_connections=6,  # what browsers open per host

@@ -154,7 +154,8 @@ def _inject(world: World, desktops: list[SimDesktop], inputs: PlanInputs) -> Non
     elif inputs.scenario == "webapp":
         pub.web_up = False
         for d in desktops:  # the Notification Service tells every session at once
-            sim.at(net.one_way + 0.05 * _uniform(inputs.seed, d.index), d.finesse_presence, (PUB, False))
+            at = net.one_way + cal.presence_spread * _uniform(inputs.seed, d.index)
+            sim.at(at, d.finesse_presence, (PUB, False))
     else:
         _cti_failover(world, desktops, inputs)
 
