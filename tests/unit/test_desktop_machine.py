@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from emu_base.clock import ManualClock
+from emu_base.sansio import Driver
 from emu_base.timers import Timers
 from finesse_emu.desktop.machine import (
     ConnectNotification,
@@ -404,3 +406,54 @@ def test_a_move_that_fails_after_connecting_elsewhere_reconnects_before_signing_
         ("SignIn", PUB),
     ]
     assert state(w) is DesktopState.SIGNED_IN and w.m.node == PUB and w.m.xmpp_node == PUB
+
+
+def test_driven_by_the_shared_driver_on_a_manual_clock() -> None:
+    """The shells' path: ``emu_base.sansio.Driver`` arms the machine's one deadline on a clock;
+    the three Notification Service attempts fall at 0, 5 and 10 s of the loss with nothing else."""
+    clock = ManualClock(start=100.0)
+    cfg = DesktopConfig(agent_id="1000", home=PUB, other=SUB, timers=Timers.build(1.0))
+    m = DesktopMachine(cfg)
+    sent: list[tuple[float, Output]] = []
+
+    def carry_out(cmd: Output) -> None:
+        sent.append((clock.now(), cmd))
+        if isinstance(cmd, ConnectNotification):
+            m.on_notification(clock.now(), cmd.node, Result(cmd.node == SUB))
+        elif isinstance(cmd, GetSystemInfo):
+            m.on_system_info(clock.now(), cmd.node, SystemInfo(cmd.node == SUB, "IN_SERVICE", True))
+        elif isinstance(cmd, SignIn):
+            m.on_sign_in(clock.now(), cmd.node, Result(True))
+        elif isinstance(cmd, LoadDesktop):
+            m.on_loaded(clock.now(), cmd.node, Result(True))
+        driver.pump()  # as a shell does after every input (the driver drains it without recursing)
+
+    driver = Driver(m, clock, carry_out)
+    m.state, m.xmpp_up, m.xmpp_node = DesktopState.SIGNED_IN, True, PUB
+    m.on_notification_lost(clock.now())
+    driver.pump()  # attempt 1 answered at once (refused); attempt 2 armed at 105 s
+    assert clock.next_timer() == 105.0
+    clock.advance(20)
+    attempts = [t for t, c in sent if isinstance(c, ConnectNotification) and c.node == PUB]
+    assert attempts == [100.0, 105.0, 110.0]
+    assert m.state is DesktopState.SIGNED_IN and m.node == SUB and clock.next_timer() is None
+
+
+def test_a_refresh_during_the_reconnect_attempts_drops_their_timer() -> None:
+    # The attempts' timer belongs to the reconnect step: a refresh starts a sign-in, and a later
+    # loss starts a fresh series of attempts from its own time (no attempt left over from before).
+    w = world()
+    w.nodes[PUB].xmpp_ok = False
+    w.m.on_notification_lost(w.now)
+    w.run()
+    assert w.m.next_deadline() == 5.0
+    w.nodes[PUB].xmpp_ok = True
+    w.now = 1.0
+    w.m.refresh(w.now)
+    w.run()
+    assert state(w) is DesktopState.SIGNED_IN and w.m.next_deadline() is None
+    w.nodes[PUB].xmpp_ok = False
+    w.now = 3.0
+    w.m.on_notification_lost(w.now)
+    w.run()
+    assert w.m.next_deadline() == 8.0
