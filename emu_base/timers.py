@@ -90,6 +90,12 @@ class Timers:
     swarm_stop_grace: float = _real(
         0.05, "a stopping swarm lets its cancelled XMPP tasks finish this long (not in the seed)"
     )
+    xmpp_close_wait: float = _real(
+        2.0, "a desktop closing its XMPP stream waits this long for the server's end of it (not in the seed)"
+    )
+    xmpp_close_margin: float = _real(
+        0.5, "beyond that wait, so that slixmpp gives up first (not in the seed)"
+    )
 
     # Not a timer but a documented constant that travels with them.
     forced_logout_reason_code: int = _count(255, "forced logout with a reason code of 255")
