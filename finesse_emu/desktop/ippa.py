@@ -27,6 +27,7 @@ from finesse_emu.desktop.machine import (
     Result,
     SignIn,
     SystemInfo,
+    Trigger,
 )
 
 
@@ -113,18 +114,18 @@ class IppaMachine:
     # -- triggers -----------------------------------------------------------------------------------
     def on_system_info_event(self, now: float, node: str, status: str) -> None:
         if node == self.node and status == "OUT_OF_SERVICE" and self.state is IppaState.SIGNED_IN:
-            self._trigger(now, "systeminfo")
+            self._trigger(now, Trigger.SYSTEMINFO)
 
     def on_notification_lost(self, now: float) -> None:
         was_up, self.xmpp_up = self.xmpp_up, False
         if was_up and self.state is IppaState.SIGNED_IN:
-            self._trigger(now, "notification")
+            self._trigger(now, Trigger.NOTIFICATION)
 
-    def _trigger(self, now: float, trigger: str) -> None:
+    def _trigger(self, now: float, trigger: Trigger) -> None:
         self.failed_attempts = 0
         self._attempting = False
         self._to(IppaState.RETRYING)
-        self._record("failover_detected", trigger=trigger, node=self.node)
+        self._record("failover_detected", trigger=trigger.value, node=self.node)
         self._retry_due = now + self.config.timers.ippa_poll_interval
 
     # -- attempts every 5 s ------------------------------------------------------------------------------
