@@ -24,6 +24,15 @@ def _count(default: int, seed: str) -> Any:
     return field(default=default, metadata={"seconds": False, "seed": seed})
 
 
+def _scaled(f: dataclasses.Field[Any]) -> bool:
+    return bool(f.metadata["seconds"]) and not f.metadata.get("real")
+
+
+def _real(default: float, seed: str) -> Any:
+    """Real seconds, never scaled: a small ``time_scale`` does not make the host any faster."""
+    return field(default=default, metadata={"seconds": True, "real": True, "seed": seed})
+
+
 @dataclass(frozen=True)
 class Timers:
     time_scale: float = 1.0
@@ -62,6 +71,16 @@ class Timers:
     # Desktop failover
     desktop_systeminfo_poll: float = _seconds(20.0, "Poll SystemInfo for publisher every 20 seconds")
     notification_reconnect_attempts: int = _count(3, "three reconnect attempts to the Notification Service")
+    # Not in the seed: it gives the three attempts but no pause between them. Attempt k starts
+    # (k-1) pauses after the loss, so the third failure is detected two pauses in (10 s).
+    notification_reconnect_pause: float = _seconds(
+        5.0, "three reconnect attempts to the Notification Service (the seed gives no pause between them)"
+    )
+    # Not in the seed: how long a desktop waits for a REST answer or a Notification Service login.
+    desktop_request_timeout: float = _seconds(10.0, "a browser's request timeout (not in the seed)")
+    # Floors of the two above in real seconds (a loaded host at a small time_scale still needs them).
+    desktop_min_reconnect_pause: float = _real(0.05, "never scaled: the emulator's floor (not in the seed)")
+    desktop_min_request_timeout: float = _real(2.0, "never scaled: the emulator's floor (not in the seed)")
     forced_logout_after_unavailable: float = _seconds(
         60.0, "Finesse waits 60 seconds after XMPP presence becomes Unavailable"
     )
@@ -73,6 +92,19 @@ class Timers:
     # IP Phone Agent failover
     ippa_poll_interval: float = _seconds(5.0, "Finesse IPPA polls SystemInfo every 5 seconds")
     ippa_attempts: int = _count(3, "After three attempts ... displays a server unavailable message")
+
+    # The emulator's own waits, in real seconds (never scaled, not in the seed).
+    swarm_progress_interval: float = _real(2.0, "a swarm prints its progress this often (not in the seed)")
+    swarm_poll: float = _real(0.05, "a swarm checks a condition it waits for this often (not in the seed)")
+    swarm_stop_grace: float = _real(
+        0.05, "a stopping swarm lets its cancelled XMPP tasks finish this long (not in the seed)"
+    )
+    xmpp_close_wait: float = _real(
+        2.0, "a desktop closing its XMPP stream waits this long for the server's end of it (not in the seed)"
+    )
+    xmpp_close_margin: float = _real(
+        0.5, "beyond that wait, so that slixmpp gives up first (not in the seed)"
+    )
 
     # Not a timer but a documented constant that travels with them.
     forced_logout_reason_code: int = _count(255, "forced logout with a reason code of 255")
@@ -93,8 +125,21 @@ class Timers:
         values: dict[str, Any] = {"time_scale": scale}
         for name, f in known.items():
             base: Any = overrides.get(name, f.default)
-            values[name] = base * scale if f.metadata["seconds"] else int(base)
+            if f.metadata.get("real"):
+                values[name] = float(base)
+            else:
+                values[name] = base * scale if f.metadata["seconds"] else int(base)
         return cls(**values)
+
+    @property
+    def desktop_reconnect_pause(self) -> float:
+        """The Notification Service reconnect pause a desktop uses: scaled, with its real floor."""
+        return max(self.desktop_min_reconnect_pause, self.notification_reconnect_pause)
+
+    @property
+    def desktop_timeout(self) -> float:
+        """The request timeout a desktop uses: scaled, with its real floor."""
+        return max(self.desktop_min_request_timeout, self.desktop_request_timeout)
 
     def unscaled(self, name: str) -> float:
         """The value of timer ``name`` in seed seconds (for reports that compare against the seed)."""
@@ -111,7 +156,7 @@ class Timers:
                 {
                     "name": f.name,
                     "value": value,
-                    "seed_value": value / self.time_scale if f.metadata["seconds"] else value,
+                    "seed_value": value / self.time_scale if _scaled(f) else value,
                     "seconds": f.metadata["seconds"],
                     "seed": f.metadata["seed"],
                 }

@@ -1,90 +1,51 @@
-"""The asyncio shell of a desktop or IP Phone Agent: REST with aiohttp, XMPP with slixmpp.
+"""The asyncio shell of a desktop or IP Phone Agent: REST with aiohttp (``rest.py``), XMPP with
+slixmpp (``xmpp.py``).
 
-It carries out the commands of a sans-IO machine (``machine.py``, ``ippa.py``) and reports each
-result back to it; timers are loop timers, so under ``looptime`` the whole client runs on virtual
-time. It speaks only the documented Finesse REST and XMPP surface (plus the gadget URLs it is
-given), so it can be aimed at a real Finesse as well as at the emulator.
+It drives a sans-IO machine (``machine.py``, ``ippa.py``) through ``emu_base.sansio.Driver``:
+carries out each command the machine outputs and reports the result back as an input; the
+machine's one deadline is a loop timer (``Clock.call_at``), so under ``looptime`` the whole client
+runs on virtual time. It speaks only the documented Finesse REST and XMPP surface (plus the gadget
+URLs it is given), so it can be aimed at a real Finesse as well as at the emulator.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import time
 import zlib
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from defusedxml import ElementTree as DET
 
+from emu_base.clock import LoopClock
 from emu_base.history import History
 from emu_base.history_events import HttpError, NetworkGlitch, NotificationLost, State
+from emu_base.sansio import Cancellable, Driver
 from emu_base.timers import Timers
-from finesse_emu.desktop.ippa import IppaConfig, IppaMachine
+from finesse_emu.desktop.ippa import IppaConfig, IppaMachine, IppaState
 from finesse_emu.desktop.machine import (
-    CancelTimer,
-    Command,
     ConnectNotification,
     DesktopConfig,
     DesktopMachine,
+    DesktopState,
     DropNotification,
     GetSystemInfo,
     LoadDesktop,
+    Output,
     Record,
     Result,
-    SetTimer,
     SignIn,
     SignOut,
-    SystemInfo,
 )
+from finesse_emu.desktop.rest import API, AgentCredentials, DesktopRest, LoadPlan, NodeEndpoint
 from finesse_emu.desktop.xmpp import AgentXmpp
 
-API = "/finesse/api"
-
-
-@dataclass(frozen=True)
-class NodeEndpoint:
-    name: str  # finesse-a, finesse-b (or any label)
-    base_url: str  # http://127.0.10.7:8082
-    xmpp_host: str
-    xmpp_port: int = 5222
-    xmpp_domain: str = ""  # "" = xmpp_host (Finesse's xmppDomain is the node's host name)
-
-    @property
-    def domain(self) -> str:
-        return self.xmpp_domain or self.xmpp_host
-
-
-@dataclass(frozen=True)
-class AgentCredentials:
-    id: str
-    password: str
-    extension: str
-
-
-@dataclass(frozen=True)
-class LoadPlan:
-    """What a desktop loads after signing in: G gadgets of one kind, desktop resources, data."""
-
-    gadgets: int = 6
-    kind: str = "xml"  # xml | jsp
-    resources: int = 4
-    # Paths (or absolute URLs) to load instead of the emulator's, e.g. a real Finesse's gadgets.
-    urls: tuple[str, ...] = ()
-    # The desktop URL's bypassServerCache=true&nocache: every reload fetches everything again.
-    bypass_cache: bool = False
-    # preLoadSecondaryResources (default on): after the first sign-in, the desktop also loads the
-    # other node's resources, so that a failover finds them cached.
-    preload_secondary: bool = True
-
-    def paths(self) -> list[str]:
-        if self.urls:
-            return list(self.urls)
-        gadgets = [f"/desktop/gadgets/{self.kind}/gadget{i}" for i in range(self.gadgets)]
-        return gadgets + [f"/desktop/resources/bundle{i}.js" for i in range(self.resources)]
+# The client's public face: callers build one from these.
+__all__ = ["AgentCredentials", "DesktopClient", "LoadPlan", "NodeEndpoint"]
 
 
 class DesktopClient:
@@ -107,7 +68,6 @@ class DesktopClient:
     ) -> None:
         self.agent = agent
         self.endpoints = endpoints
-        self.http = http
         self.history = history
         self.timers = timers
         self.ippa = ippa
@@ -115,7 +75,6 @@ class DesktopClient:
         self.source = "ippa" if ippa else "desktop"
         self.plan = plan or LoadPlan()
         others = [n for n in endpoints if n != home]
-        self._retry = max(0.05, 5.0 * timers.time_scale)  # Notification Service reconnect spacing
         self.machine: DesktopMachine | IppaMachine
         if ippa:
             self.machine = IppaMachine(IppaConfig(agent.id, home, timers))
@@ -123,13 +82,25 @@ class DesktopClient:
             cfg = DesktopConfig(
                 agent.id, home, others[0] if others else "", timers, token_lifetime=token_lifetime
             )
-            cfg.notification_retry = self._retry
             self.machine = DesktopMachine(cfg)
-        self.request_timeout = request_timeout or max(2.0, 10.0 * timers.time_scale)
-        self._client_timeout = aiohttp.ClientTimeout(total=self.request_timeout)  # one per client
+        self.clock = LoopClock()
+        self._driver: Driver[Output] = Driver(self.machine, self.clock, self._on_output)
+        self.request_timeout = request_timeout or timers.desktop_timeout
         # A WAN between this desktop and the nodes, in user space (no netem here): every request and
         # every Notification Service connect waits one round trip first (seconds, already scaled).
         self.rtt = rtt
+        self.stats: Counter[str] = Counter()
+        self.rest = DesktopRest(
+            agent,
+            endpoints,
+            http,
+            self.plan,
+            self.clock,
+            self.request_timeout,
+            rtt,
+            self.stats,
+            self._http_error,
+        )
         self.xmpp: AgentXmpp | None = None
         # Unopened XMPP clients by node, reused by the next connect there: the client of a failed
         # attempt, or one built ahead in the quiet reconnect window (_prepare_standby). Building a
@@ -137,14 +108,11 @@ class DesktopClient:
         self._spares: dict[str, AgentXmpp] = {}
         self.xmpp_node = ""
         self.user_state = "LOGOUT"
-        self.stats: Counter[str] = Counter()
-        self.blocked_until: dict[str, float] = {}  # network glitch: node unreachable until then
         self.on_record: Callable[[DesktopClient, Record], None] | None = None
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._standby: dict[str, Cancellable] = {}  # node -> timer building its standby client
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._frozen: list[AgentXmpp] = []  # silent sessions (crash, glitch), released at stop
-        self._etags: dict[tuple[str, str], str] = {}  # (node, path) -> ETag: the browser's cache
         # Desktop chat (seed, "Desktop Chat Failover"): the agent's chat status and its active chat
         # sessions. Sessions live on one XMPP session: a new one (Finesse or IM&P failover) loses
         # them; the status is the agent's and is sent again on the new session.
@@ -152,17 +120,20 @@ class DesktopClient:
         self.chats: set[str] = set()  # peers (agent ids) with an active chat session
         self._reader: asyncio.Future[None] | None = None  # the current session's event reader
         self.started = False
-        self._auth_reason = ""  # X-Emu-Auth-Reason of the last 401
-        self._authorization = aiohttp.encode_basic_auth(agent.id, agent.password)
 
     # -- life ------------------------------------------------------------------------------------
     @property
     def now(self) -> float:
-        return asyncio.get_running_loop().time()
+        return self.clock.now()
 
     @property
     def state(self) -> str:
         return self.machine.state.value
+
+    @property
+    def signed_in(self) -> bool:
+        m = self.machine
+        return m.state is (IppaState.SIGNED_IN if isinstance(m, IppaMachine) else DesktopState.SIGNED_IN)
 
     @property
     def node(self) -> str:
@@ -171,14 +142,19 @@ class DesktopClient:
     def start(self) -> None:
         self.started = True
         m = self.machine
-        self._run(m.sign_in(self.now) if isinstance(m, IppaMachine) else m.start(self.now))
+        if isinstance(m, IppaMachine):
+            m.sign_in(self.now)
+        else:
+            m.start(self.now)
+        self._pump()
 
     async def stop(self, presence: bool = True) -> None:
         """Stop the client (test teardown): no more commands, timers or tasks; XMPP closed."""
         self._closed = True
-        for handle in self._timers.values():
+        self._driver.close()
+        for handle in self._standby.values():
             handle.cancel()
-        self._timers.clear()
+        self._standby.clear()
         for task in list(self._tasks):
             task.cancel()
         await self._drop(presence)
@@ -190,11 +166,13 @@ class DesktopClient:
     # -- browser actions and faults (scenarios) -------------------------------------------------------
     def close_browser(self, crash: bool = False) -> None:
         if isinstance(self.machine, DesktopMachine):
-            self._run(self.machine.close(self.now, crash))
+            self.machine.close(self.now, crash)
+            self._pump()
 
     def refresh_browser(self) -> None:
         if isinstance(self.machine, DesktopMachine):
-            self._run(self.machine.refresh(self.now))
+            self.machine.refresh(self.now)
+            self._pump()
 
     # -- desktop chat --------------------------------------------------------------------------------
     def start_chat(self, peer: DesktopClient) -> bool:
@@ -230,12 +208,11 @@ class DesktopClient:
 
     def set_agent_state(self, state: str) -> None:
         """The agent clicks READY or NOT_READY: PUT User (the outcome arrives as a user event)."""
-        body = f"<User><state>{state}</state></User>"
-        self._spawn(self._request("PUT", self.node, f"{API}/User/{self.agent.id}", body))
+        self._spawn(self.rest.set_state(self.node, state))
 
     def network_glitch(self, seconds: float) -> None:
         """This client loses the network to its node for ``seconds``: the XMPP socket dies silently."""
-        self.blocked_until[self.node] = self.now + seconds
+        self.rest.blocked_until[self.node] = self.now + seconds
         self.history.record(self.source, NetworkGlitch(agent=self.agent.id, node=self.node, seconds=seconds))
         xmpp, self.xmpp = self.xmpp, None
         if self._reader is not None:
@@ -246,185 +223,74 @@ class DesktopClient:
             # pings), while the desktop's own EventTunnel notices the loss and the failover starts.
             xmpp.freeze()
             self._frozen.append(xmpp)
-            self._run(self.machine.on_notification_lost(self.now))
+            self.machine.on_notification_lost(self.now)
+            self._pump()
 
-    def _blocked(self, node: str) -> bool:
-        return self.blocked_until.get(node, 0.0) > self.now
+    # -- driving the machine -----------------------------------------------------------------------
+    def _pump(self) -> None:
+        """After every input: carry out what the machine produced, re-arm its deadline."""
+        if not self._closed:
+            self._driver.pump()
 
-    # -- command loop ------------------------------------------------------------------------------
-    def _run(self, cmds: list[Command]) -> None:
+    def _on_output(self, cmd: Output) -> None:
         if self._closed:
             return
-        for cmd in cmds:
-            if isinstance(cmd, Record):
-                self.history.record(self.source, cmd.entry)
-                if isinstance(cmd.entry, State):
-                    self.stats[f"state_{cmd.entry.to}"] += 1
-                elif isinstance(cmd.entry, NotificationLost):
-                    self._prepare_standby()
-                if self.on_record is not None:
-                    self.on_record(self, cmd)
-            elif isinstance(cmd, SetTimer):
-                old = self._timers.pop(cmd.name, None)
-                if old is not None:
-                    old.cancel()
-                loop = asyncio.get_running_loop()
-                self._timers[cmd.name] = loop.call_later(cmd.delay, self._fire, cmd.name)
-            elif isinstance(cmd, CancelTimer):
-                handle = self._timers.pop(cmd.name, None)
-                if handle is not None:
-                    handle.cancel()
-            elif isinstance(cmd, DropNotification):
-                self._spawn(self._drop(cmd.presence))
-            else:
-                self._spawn(self._execute(cmd))
+        if isinstance(cmd, Record):
+            self._log_record(cmd)
+        elif isinstance(cmd, DropNotification):
+            self._spawn(self._drop(cmd.presence))
+        else:
+            self._spawn(self._execute(cmd))
+
+    def _log_record(self, cmd: Record) -> None:
+        """The one place a machine's record reaches the run's history (and the swarm's counters)."""
+        self.history.record(self.source, cmd.entry)
+        if isinstance(cmd.entry, State):
+            self.stats[f"state_{cmd.entry.to}"] += 1
+        elif isinstance(cmd.entry, NotificationLost):
+            self._prepare_standby()
+        if self.on_record is not None:
+            self.on_record(self, cmd)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _fire(self, name: str) -> None:
-        self._timers.pop(name, None)
-        self._run(self.machine.on_timer(self.now, name))
-
-    async def _execute(self, cmd: Command) -> None:
+    async def _execute(self, cmd: Output) -> None:
         m = self.machine
         if isinstance(cmd, GetSystemInfo):
-            info = await self._system_info(cmd.node)
-            self._run(m.on_system_info(self.now, cmd.node, info))
+            info = await self.rest.system_info(cmd.node)
+            m.on_system_info(self.now, cmd.node, info)
         elif isinstance(cmd, ConnectNotification):
             result = await self._connect(cmd.node)
-            self._run(m.on_notification(self.now, cmd.node, result))
+            m.on_notification(self.now, cmd.node, result)
         elif isinstance(cmd, SignIn):
-            result = await self._sign_in(cmd.node)
-            self._run(m.on_sign_in(self.now, cmd.node, result))
+            result = await self.rest.sign_in(cmd.node)
+            m.on_sign_in(self.now, cmd.node, result)
         elif isinstance(cmd, LoadDesktop) and isinstance(m, DesktopMachine):
             result = await self._load(cmd.node, cmd.config)
-            self._run(m.on_loaded(self.now, cmd.node, result))
+            m.on_loaded(self.now, cmd.node, result)
         elif isinstance(cmd, SignOut):
-            body = "<User><state>LOGOUT</state></User>"
-            await self._request("PUT", cmd.node, f"{API}/User/{self.agent.id}", body)
-
-    # -- REST --------------------------------------------------------------------------------------
-    async def _request(
-        self, method: str, node: str, path: str, body: str | None = None, extra: dict[str, str] | None = None
-    ) -> tuple[int, bytes]:
-        """(status, body); status 0 when there was no HTTP answer (refused, reset, timeout, glitch)."""
-        if self._blocked(node):
-            self.stats["unreachable"] += 1
-            return 0, b""
-        if self.rtt > 0:
-            await asyncio.sleep(self.rtt)
-        url = path if path.startswith("http") else self.endpoints[node].base_url + path
-        headers = {"Authorization": self._authorization, **(extra or {})}
-        if body is not None:
-            headers["Content-Type"] = "application/xml"
-        self.stats["requests"] += 1
-        try:
-            async with self.http.request(
-                method,
-                url,
-                data=body,
-                headers=headers,
-                timeout=self._client_timeout,
-            ) as resp:
-                data = await resp.read()
-                if method == "GET" and resp.status == 200 and "ETag" in resp.headers:
-                    self._etags[(node, path)] = resp.headers["ETag"]
-        except (TimeoutError, aiohttp.ClientError, OSError):
-            self.stats["unreachable"] += 1
-            return 0, b""
-        self.stats["bytes"] += len(data)
-        if resp.status == 401:
-            # The emulator says why (a real Finesse does not: then every 401 is final).
-            self._auth_reason = resp.headers.get("X-Emu-Auth-Reason", "")
-        if resp.status >= 400:
-            self.stats[f"http_{resp.status}"] += 1
-            error = _error_message(data)
-            self.history.record(
-                self.source,
-                HttpError(agent=self.agent.id, node=node, status=resp.status, error=error, path=path),
-            )
-        return resp.status, data
-
-    async def _system_info(self, node: str) -> SystemInfo:
-        status, data = await self._request("GET", node, f"{API}/SystemInfo")
-        if status != 200:
-            return SystemInfo(reachable=False)  # SystemInfo answers 200 even out of service
-        try:
-            root = DET.fromstring(data)
-        except Exception:
-            return SystemInfo(reachable=False)
-        return SystemInfo(
-            reachable=True,
-            status=root.findtext("status") or "",
-            heartbeat_ok=(root.findtext("lastCTIHeartbeatStatus") or "").lower() == "success",
-        )
-
-    async def _sign_in(self, node: str) -> Result:
-        body = f"<User><state>LOGIN</state><extension>{self.agent.extension}</extension></User>"
-        status, data = await self._request("PUT", node, f"{API}/User/{self.agent.id}", body)
-        if status == 202:
-            return Result(True)
-        if status == 401:
-            # Bad credentials end the attempt; the directory (AWDB) out of reach is worth another
-            # try later, as an agent reading "try again" would.
-            retry = self._auth_reason in ("awdb_unavailable", "awdb_timeout")
-            return Result(False, f"401 {_error_message(data)} {self._auth_reason}".strip(), fatal=not retry)
-        return Result(False, f"{status} {_error_message(data)}" if status else "unreachable")
-
-    async def _content(self, node: str, path: str) -> tuple[int, bytes]:
-        """One gadget or resource: revalidated from the cache (If-None-Match -> 304) unless the
-        desktop URL bypasses the server cache (a fresh ``nocache`` value every time)."""
-        if self.plan.bypass_cache:
-            sep = "&" if "?" in path else "?"
-            return await self._request(
-                "GET", node, f"{path}{sep}bypassServerCache=true&nocache={time.monotonic_ns()}"
-            )
-        etag = self._etags.get((node, path))
-        status, data = await self._request("GET", node, path, extra={"If-None-Match": etag} if etag else None)
-        if status == 304:
-            self.stats["cache_hits"] += 1
-            return 200, data
-        return status, data
+            await self.rest.set_state(cmd.node, "LOGOUT")
+        self._pump()
 
     async def _load(self, node: str, config: bool) -> Result:
-        data_paths = [f"{API}/User/{self.agent.id}", f"{API}/User/{self.agent.id}/Dialogs"]
-        if config:  # configuration data is not reloaded during failover (seed, note on reloads)
-            data_paths += [
-                f"{API}/User/{self.agent.id}/ReasonCodes?category=NOT_READY",
-                f"{API}/User/{self.agent.id}/ReasonCodes?category=LOGOUT",
-                f"{API}/User/{self.agent.id}/WrapUpReasons",
-            ]
-        content = self.plan.paths()
-        results = await asyncio.gather(
-            *(self._content(node, p) for p in content), *(self._request("GET", node, p) for p in data_paths)
+        result, user_state = await self.rest.load(node, config)
+        self.user_state = user_state or self.user_state
+        if result.ok and config and self.plan.preload_secondary and not self.plan.bypass_cache:
+            self._spawn(self.rest.preload(node))
+        return result
+
+    def _http_error(self, node: str, status: int, error: str, path: str) -> None:
+        self.history.record(
+            self.source, HttpError(agent=self.agent.id, node=node, status=status, error=error, path=path)
         )
-        paths = content + data_paths
-        bad = [(p, s) for p, (s, _) in zip(paths, results, strict=True) if s != 200]
-        for path, (status, data) in zip(paths, results, strict=True):
-            if status == 200 and path == f"{API}/User/{self.agent.id}":
-                with contextlib.suppress(Exception):
-                    self.user_state = DET.fromstring(data).findtext("state") or self.user_state
-        if bad:
-            return Result(False, f"{bad[0][1]} on {bad[0][0]}")
-        if config and self.plan.preload_secondary and not self.plan.bypass_cache:
-            self._spawn(self._preload(node))
-        return Result(True)
 
-    async def _preload(self, node: str) -> None:
-        """preLoadSecondaryResources: the other node's desktop resources, loaded once in the
-        background after the first sign-in, so that a failover there finds them cached."""
-        for other in self.endpoints:
-            if other == node:
-                continue
-            resources = [p for p in self.plan.paths() if "/resources/" in p]
-            await asyncio.gather(*(self._content(other, p) for p in resources))
-
+    # -- REST --------------------------------------------------------------------------------------
     # -- XMPP --------------------------------------------------------------------------------------
     async def _connect(self, node: str) -> Result:
-        if self._blocked(node):
+        if self.rest.blocked(node):
             return Result(False, "unreachable")
         await self._drop(presence=True)
         if self.rtt > 0:  # TCP, stream and SASL exchanges: a few round trips
@@ -455,16 +321,16 @@ class DesktopClient:
         """The session dropped: build the other nodes' clients now, spread over the first half of
         the reconnect window while the machine is idle, so that a failover does not pay for them
         when every desktop moves at once."""
-        loop = asyncio.get_running_loop()
         # Spread by agent (deterministic: a virtual-clock run stays repeatable).
-        delay = (zlib.crc32(self.agent.id.encode()) % 1000) / 1000 * self._retry / 2
+        spread = (zlib.crc32(self.agent.id.encode()) % 1000) / 1000
+        at = self.now + spread * self.timers.desktop_reconnect_pause / 2
         for node in self.endpoints:
-            if node != self.node and node not in self._spares:
-                handle = loop.call_later(delay, self._build_standby, node)
-                self._timers[f"standby:{node}"] = handle
+            # One pending build per node: a later loss finds it still due, and sooner.
+            if node != self.node and node not in self._spares and node not in self._standby:
+                self._standby[node] = self.clock.call_at(at, functools.partial(self._build_standby, node))
 
     def _build_standby(self, node: str) -> None:
-        self._timers.pop(f"standby:{node}", None)
+        self._standby.pop(node, None)
         if not self._closed and node not in self._spares and node != self.xmpp_node:
             self._spares[node] = self._new_xmpp(node)
 
@@ -497,7 +363,8 @@ class DesktopClient:
             and not self._closed
             and isinstance(self.machine, DesktopMachine)
         ):
-            self._run(self.machine.on_finesse_presence(self.now, available))
+            self.machine.on_finesse_presence(self.now, available)
+            self._pump()
 
     def _lost(self, xmpp: AgentXmpp) -> None:
         # The server ended the session: retire the client so that its send task is cancelled and
@@ -508,7 +375,8 @@ class DesktopClient:
             if self._reader is not None:
                 self._reader.cancel()
                 self._reader = None
-            self._run(self.machine.on_notification_lost(self.now))
+            self.machine.on_notification_lost(self.now)
+            self._pump()
 
     async def _read_events(self, xmpp: AgentXmpp, node: str) -> None:
         """Pubsub events of one XMPP session, until the client stops (the task is cancelled).
@@ -532,14 +400,7 @@ class DesktopClient:
                 continue  # a late event of a session this desktop has left
             if event.node == f"{API}/SystemInfo":
                 status = doc.findtext("status") or ""
-                self._run(self.machine.on_system_info_event(self.now, node, status))
+                self.machine.on_system_info_event(self.now, node, status)
+                self._pump()
             elif event.node == f"{API}/User/{self.agent.id}" and doc.tag.lower() == "user":
                 self.user_state = doc.findtext("state") or self.user_state
-
-
-def _error_message(data: bytes) -> str:
-    try:
-        root = DET.fromstring(data)
-    except Exception:
-        return ""
-    return root.findtext("ApiError/ErrorMessage") or root.findtext("ApiError/ErrorType") or ""

@@ -6,8 +6,9 @@ XMPP every 5 s; after three failed attempts (about 15 s) it shows "server unavai
 checks the subscriber: it keeps retrying the same server and shows the Sign In screen when both
 resume; moving to the other server takes an explicit sign-in there.
 
-Same commands and inputs as the desktop machine (``finesse_emu.desktop.machine``); IPPA loads no
-gadgets, so a sign-in is SignIn then ConnectNotification.
+Same commands, inputs and sans-IO surface as the desktop machine (``finesse_emu.desktop.machine``):
+outputs pulled with ``outputs()``, the 5 s attempts as ``next_deadline()`` / ``handle_timer(now)``.
+IPPA loads no gadgets, so a sign-in is SignIn then ConnectNotification.
 """
 
 from __future__ import annotations
@@ -19,16 +20,15 @@ from emu_base import history_events as H
 from emu_base.history_events import HistoryEvent
 from emu_base.timers import Timers
 from finesse_emu.desktop.machine import (
-    CancelTimer,
-    Command,
     ConnectNotification,
     DropNotification,
     GetSystemInfo,
+    Output,
     Record,
     Result,
-    SetTimer,
     SignIn,
     SystemInfo,
+    Trigger,
 )
 
 
@@ -39,9 +39,6 @@ class IppaState(StrEnum):
     RETRYING = "RETRYING"  # a trigger fired; attempts every 5 s, fewer than three failed so far
     SERVER_UNAVAILABLE = "SERVER_UNAVAILABLE"  # "displays a server unavailable message"
     SIGN_IN_SCREEN = "SIGN_IN_SCREEN"  # both services resumed: the agent has to sign in again
-
-
-RETRY_TIMER = "ippa_retry"
 
 
 @dataclass
@@ -61,7 +58,21 @@ class IppaMachine:
         self._si_ok: bool | None = None  # this attempt's SystemInfo verdict, None while pending
         self._xmpp_pending = False
         self._attempting = False  # an attempt's SystemInfo / XMPP answers are awaited
-        self._out: list[Command] = []
+        self._retry_due: float | None = None  # the next attempt ("every 5 seconds")
+        self._out: list[Output] = []
+
+    # -- the sans-IO surface -----------------------------------------------------------------------
+    def outputs(self) -> list[Output]:
+        out, self._out = self._out, []
+        return out
+
+    def next_deadline(self) -> float | None:
+        return self._retry_due
+
+    def handle_timer(self, now: float) -> None:
+        if self._retry_due is not None and self._retry_due <= now:
+            self._retry_due = None
+            self._attempt(now)
 
     def _record(self, event: HistoryEvent) -> None:
         self._out.append(Record(event))
@@ -70,32 +81,27 @@ class IppaMachine:
     def _agent(self) -> str:
         return self.config.agent_id
 
-    def _flush(self) -> list[Command]:
-        out, self._out = self._out, []
-        return out
-
     def _to(self, state: IppaState) -> None:
         if state is not self.state:
             self._record(H.State(agent=self._agent, from_=self.state.value, to=state.value, node=self.node))
             self.state = state
 
     # -- signing in (also the agent's explicit sign-in on another server) ------------------------------
-    def sign_in(self, now: float, node: str | None = None) -> list[Command]:
+    def sign_in(self, now: float, node: str | None = None) -> None:
         if self.state in (IppaState.SIGNED_OUT, IppaState.SIGN_IN_SCREEN, IppaState.SERVER_UNAVAILABLE):
             if node is not None and node != self.node:
                 # "the agent must exit the current Finesse service" and sign in to the other one.
                 if self.xmpp_up:
                     self._out.append(DropNotification(self.node))
                 self.xmpp_up = False
-                self._out.append(CancelTimer(RETRY_TIMER))
+                self._retry_due = None
                 self.node = node
             self._to(IppaState.SIGNING_IN)
             self._out.append(SignIn(self.node))
-        return self._flush()
 
-    def on_sign_in(self, now: float, node: str, result: Result) -> list[Command]:
+    def on_sign_in(self, now: float, node: str, result: Result) -> None:
         if self.state is not IppaState.SIGNING_IN or node != self.node:
-            return []
+            return
         if not result.ok:
             self._record(H.SignInFailed(agent=self._agent, node=node, error=result.error))
             self._to(IppaState.SIGN_IN_SCREEN)
@@ -104,7 +110,6 @@ class IppaMachine:
         else:
             self._xmpp_pending = True
             self._out.append(ConnectNotification(node))
-        return self._flush()
 
     def _signed_in(self) -> None:
         self.failed_attempts = 0
@@ -112,50 +117,47 @@ class IppaMachine:
         self._record(H.SignedIn(agent=self._agent, node=self.node))
 
     # -- triggers -----------------------------------------------------------------------------------
-    def on_system_info_event(self, now: float, node: str, status: str) -> list[Command]:
+    def on_system_info_event(self, now: float, node: str, status: str) -> None:
         if node == self.node and status == "OUT_OF_SERVICE" and self.state is IppaState.SIGNED_IN:
-            self._trigger("systeminfo")
-        return self._flush()
+            self._trigger(now, Trigger.SYSTEMINFO)
 
-    def on_notification_lost(self, now: float) -> list[Command]:
+    def on_notification_lost(self, now: float) -> None:
         was_up, self.xmpp_up = self.xmpp_up, False
         if was_up and self.state is IppaState.SIGNED_IN:
-            self._trigger("notification")
-        return self._flush()
+            self._trigger(now, Trigger.NOTIFICATION)
 
-    def _trigger(self, trigger: str) -> None:
+    def _trigger(self, now: float, trigger: Trigger) -> None:
         self.failed_attempts = 0
         self._attempting = False
         self._to(IppaState.RETRYING)
-        self._record(H.FailoverDetected(agent=self._agent, trigger=trigger, node=self.node))
-        self._out.append(SetTimer(RETRY_TIMER, self.config.timers.ippa_poll_interval))
+        self._record(H.FailoverDetected(agent=self._agent, trigger=trigger.value, node=self.node))
+        self._retry_due = now + self.config.timers.ippa_poll_interval
 
     # -- attempts every 5 s ------------------------------------------------------------------------------
-    def on_timer(self, now: float, name: str) -> list[Command]:
-        if name == RETRY_TIMER and self.state in (IppaState.RETRYING, IppaState.SERVER_UNAVAILABLE):
-            # "Every 5 seconds": the next attempt is due 5 s after this one starts, however long
-            # this one takes to fail (a refused connection, or a timeout).
-            self._out.append(SetTimer(RETRY_TIMER, self.config.timers.ippa_poll_interval))
-            if self._attempting:
-                return self._flush()  # the previous attempt has not answered yet
-            self._attempting = True
-            self._si_ok = None
-            self._out.append(GetSystemInfo(self.node))
-            if not self.xmpp_up:
-                self._xmpp_pending = True
-                self._out.append(ConnectNotification(self.node))
-        return self._flush()
+    def _attempt(self, now: float) -> None:
+        if self.state not in (IppaState.RETRYING, IppaState.SERVER_UNAVAILABLE):
+            return
+        # "Every 5 seconds": the next attempt is due 5 s after this one starts, however long
+        # this one takes to fail (a refused connection, or a timeout).
+        self._retry_due = now + self.config.timers.ippa_poll_interval
+        if self._attempting:
+            return  # the previous attempt has not answered yet
+        self._attempting = True
+        self._si_ok = None
+        self._out.append(GetSystemInfo(self.node))
+        if not self.xmpp_up:
+            self._xmpp_pending = True
+            self._out.append(ConnectNotification(self.node))
 
-    def on_system_info(self, now: float, node: str, info: SystemInfo) -> list[Command]:
+    def on_system_info(self, now: float, node: str, info: SystemInfo) -> None:
         if node != self.node or self.state not in (IppaState.RETRYING, IppaState.SERVER_UNAVAILABLE):
-            return []
+            return
         self._si_ok = info.reachable and info.status == "IN_SERVICE"
         self._attempt_done()
-        return self._flush()
 
-    def on_notification(self, now: float, node: str, result: Result) -> list[Command]:
+    def on_notification(self, now: float, node: str, result: Result) -> None:
         if node != self.node or not self._xmpp_pending:
-            return []
+            return
         self._xmpp_pending = False
         self.xmpp_up = result.ok
         if self.state is IppaState.SIGNING_IN:
@@ -168,7 +170,6 @@ class IppaMachine:
                 self._to(IppaState.SIGN_IN_SCREEN)
         else:
             self._attempt_done()
-        return self._flush()
 
     def _attempt_done(self) -> None:
         """An attempt ends when SystemInfo answered and XMPP (if it was down) answered too."""
@@ -176,7 +177,7 @@ class IppaMachine:
             return
         self._attempting = False
         if self._si_ok and self.xmpp_up:
-            self._out.append(CancelTimer(RETRY_TIMER))
+            self._retry_due = None
             if self.state is IppaState.SERVER_UNAVAILABLE:
                 self._to(IppaState.SIGN_IN_SCREEN)  # "displays the Sign In screen"
             else:

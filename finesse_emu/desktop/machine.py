@@ -14,14 +14,17 @@ reconnection logic, numbered as in the seed:
 Publisher preference: when the other node is found available, check the current one once more and
 move only if it is still down; after moving, never move back by itself.
 
-The machine never touches a socket or a clock: the shell feeds it inputs with ``now`` and carries
-out the commands it returns, reporting each command's result as another input.
+The machine speaks the sans-IO vocabulary (``emu_base.sansio``): it never touches a socket or a
+clock; every input takes ``now`` first; the shell pulls the commands with ``outputs()``, carries
+them out and reports each result as another input; its timers (the 20 s poll, the Notification
+Service attempts, the sign-in retry, the SSO token marks) stay inside, seen from outside only as
+``next_deadline()`` and fired by ``handle_timer(now)``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any
 
 from emu_base import history_events as H
@@ -84,17 +87,6 @@ class SignOut:
 
 
 @dataclass(frozen=True)
-class SetTimer:
-    name: str
-    delay: float
-
-
-@dataclass(frozen=True)
-class CancelTimer:
-    name: str
-
-
-@dataclass(frozen=True)
 class Record:
     """One event for the run's history, typed (emu_base.history_events; docs/reports.md)."""
 
@@ -109,10 +101,7 @@ class Record:
         return self.entry.fields()
 
 
-Command = (
-    GetSystemInfo | ConnectNotification | DropNotification | SignIn | LoadDesktop | SignOut | SetTimer
-    | CancelTimer | Record
-)  # fmt: skip
+Output = GetSystemInfo | ConnectNotification | DropNotification | SignIn | LoadDesktop | SignOut | Record
 
 
 # -- inputs (shell -> machine) --------------------------------------------------------------------
@@ -139,10 +128,21 @@ class Result:
     fatal: bool = False
 
 
-POLL_TIMER = "systeminfo_poll"
-NOTIFICATION_TIMER = "notification_retry"
-SIGN_IN_TIMER = "sign_in_retry"
-TOKEN_TIMER = "token"
+class Step(Enum):
+    """Where in the sign-in or in the reconnection logic the desktop is: the request awaited, or
+    the timer it waits on. A step's timer belongs to it: changing step drops the timer."""
+
+    NONE = "none"  # nothing in progress (SIGNED_IN, SIGNED_OUT)
+    SIGN_IN = "sign_in"  # SignIn sent (signing in)
+    RETRY = "retry"  # a sign-in failed: the next one after a poll interval (timer)
+    RECONNECT = "reconnect"  # the three Notification Service attempts (timer between them)
+    POLL = "poll"  # step 1: SystemInfo of the node the desktop is on
+    ALTERNATE = "alternate"  # SystemInfo of the other node
+    RECHECK = "recheck"  # publisher preference: the desktop's node once more
+    NOTIFY = "notify"  # step 4: ConnectNotification sent
+    REFRESH = "refresh"  # step 5: signing in again
+    LOAD = "load"  # LoadDesktop sent
+    WAIT = "wait"  # the reconnection logic waits for its next poll (timer)
 
 
 @dataclass
@@ -151,8 +151,6 @@ class DesktopConfig:
     home: str  # the node the desktop signs in to first
     other: str  # the other node of the pair ("" for a single node)
     timers: Timers
-    # Not in the seed: the pause between the Notification Service reconnect attempts.
-    notification_retry: float = 5.0
     # SSO refresh-token lifetime in seconds (None: not SSO).
     token_lifetime: float | None = None
 
@@ -165,18 +163,44 @@ class DesktopMachine:
         self.moved = False  # moved to the other node at least once (never moves back by itself)
         self.xmpp_up = False
         self.xmpp_node = ""  # the node whose Notification Service the session is on
-        self._phase = ""  # step of the sign-in or of the reconnection logic in progress
+        self.step = Step.NONE  # step of the sign-in or of the reconnection logic in progress
         self._target = ""  # node the current step talks to
+        self._step_due: float | None = None  # the current step's timer (RETRY, RECONNECT, WAIT)
         self._attempts = 0
         self._lost_at = 0.0  # when the Notification Service session dropped (reconnect cadence)
         self._failover_since: float | None = None
         self._trigger: Trigger | None = None
         self._token_deadline: float | None = None
+        self._token_due: float | None = None  # the next SSO token mark
         self._token_stage = 0
-        self._out: list[Command] = []
+        self._out: list[Output] = []
+
+    # -- the sans-IO surface -----------------------------------------------------------------------
+    def outputs(self) -> list[Output]:
+        out, self._out = self._out, []
+        return out
+
+    def next_deadline(self) -> float | None:
+        step, token = self._step_due, self._token_due
+        if step is None or token is None:
+            return token if step is None else step
+        return min(step, token)
+
+    def handle_timer(self, now: float) -> None:
+        """Fire whatever is due at ``now``, the earlier first (the step's timer on a tie)."""
+        while True:
+            step, token = self._step_due, self._token_due
+            if step is not None and step <= now and (token is None or step <= token):
+                self._step_due = None
+                self._step_timer(now)
+            elif token is not None and token <= now:
+                self._token_due = None
+                self._token(now)
+            else:
+                return
 
     # -- helpers -----------------------------------------------------------------------------------
-    def _emit(self, *cmds: Command) -> None:
+    def _emit(self, *cmds: Output) -> None:
         self._out.extend(cmds)
 
     def _record(self, event: HistoryEvent) -> None:
@@ -186,21 +210,21 @@ class DesktopMachine:
     def _agent(self) -> str:
         return self.config.agent_id
 
-    def _flush(self) -> list[Command]:
-        out, self._out = self._out, []
-        return out
-
     def _to(self, state: DesktopState) -> None:
         if state is not self.state:
             self._record(H.State(agent=self._agent, from_=self.state.value, to=state.value, node=self.node))
             self.state = state
+
+    def _go(self, step: Step, target: str = "", due: float | None = None) -> None:
+        """Enter ``step`` (talking to ``target``); its timer, if any, fires at ``due``."""
+        self.step, self._target, self._step_due = step, target, due
 
     @property
     def _poll(self) -> float:
         return self.config.timers.desktop_systeminfo_poll
 
     # -- public inputs -----------------------------------------------------------------------------
-    def start(self, now: float) -> list[Command]:
+    def start(self, now: float) -> None:
         """Open the desktop and sign in to the home node (reason codes and workflows included)."""
         if self.state is DesktopState.SIGNED_OUT:
             self._sign_in(self.node)
@@ -208,34 +232,32 @@ class DesktopMachine:
                 self._token_deadline = now + self.config.token_lifetime
                 self._token_stage = 0
                 self._arm_token(now)
-        return self._flush()
 
     def _sign_in(self, node: str) -> None:
         self._to(DesktopState.SIGNING_IN)
-        self._phase, self._target = "signin", node
+        self._go(Step.SIGN_IN, node)
         self._emit(SignIn(node))
 
-    def on_system_info(self, now: float, node: str, info: SystemInfo) -> list[Command]:
+    def on_system_info(self, now: float, node: str, info: SystemInfo) -> None:
         if self.state is not DesktopState.FAILING_OVER or node != self._target:
-            return []
-        if self._phase == "poll":  # steps 1-3 on the node the desktop is on
+            return
+        if self.step is Step.POLL:  # steps 1-3 on the node the desktop is on
             if info.healthy:
                 self._notification(self.node)
             elif self.config.other:
-                self._phase, self._target = "alternate", self._other()
+                self._go(Step.ALTERNATE, self._other())
                 self._emit(GetSystemInfo(self._target))
             else:
-                self._wait()
-        elif self._phase == "alternate":
+                self._wait(now)
+        elif self.step is Step.ALTERNATE:
             if info.healthy:
                 # Publisher preference: "it checks the publisher one more time".
-                self._phase, self._target = "recheck", self.node
+                self._go(Step.RECHECK, self.node)
                 self._emit(GetSystemInfo(self.node))
             else:
-                self._wait()
-        elif self._phase == "recheck":
+                self._wait(now)
+        elif self.step is Step.RECHECK:
             self._notification(self.node if info.healthy else self._other())
-        return self._flush()
 
     def _other(self) -> str:
         return self.config.other if self.node == self.config.home else self.config.home
@@ -247,7 +269,7 @@ class DesktopMachine:
             # node being left): close it, the Notification Service request goes to ``node``.
             self._emit(DropNotification(self.xmpp_node))
             self.xmpp_up = False
-        self._phase, self._target = "notify", node
+        self._go(Step.NOTIFY, node)
         if self.xmpp_up:
             self._refresh(node)
         else:
@@ -255,28 +277,26 @@ class DesktopMachine:
 
     def _refresh(self, node: str) -> None:
         """Step 5: sign in again there (pending states are lost) and reload the desktop's data."""
-        self._phase, self._target = "refresh", node
+        self._go(Step.REFRESH, node)
         self._emit(SignIn(node))
 
-    def _wait(self) -> None:
-        self._phase, self._target = "wait", ""
-        self._emit(SetTimer(POLL_TIMER, self._poll))
+    def _wait(self, now: float) -> None:
+        self._go(Step.WAIT, due=now + self._poll)
 
-    def on_notification(self, now: float, node: str, result: Result) -> list[Command]:
+    def on_notification(self, now: float, node: str, result: Result) -> None:
         if node != self._target:
-            return []
-        if self.state is DesktopState.SIGNING_IN and self._phase == "notify":
+            return
+        if self.state is DesktopState.SIGNING_IN and self.step is Step.NOTIFY:
             if result.ok:
                 self.xmpp_up, self.xmpp_node = True, node
-                self._phase = "load"
+                self._go(Step.LOAD, node)
                 self._emit(LoadDesktop(node, config=True))
             else:
-                self._sign_in_failed(result)
+                self._sign_in_failed(now, result)
         elif self.state is DesktopState.RECONNECTING_NOTIFICATION:
             if result.ok:
                 self.xmpp_up, self.xmpp_node = True, node
-                self._emit(CancelTimer(NOTIFICATION_TIMER))
-                self._phase, self._target = "", ""
+                self._go(Step.NONE)
                 self._to(DesktopState.SIGNED_IN)
                 self._record(
                     H.NotificationRestored(agent=self._agent, node=self.node, attempts=self._attempts)
@@ -286,62 +306,59 @@ class DesktopMachine:
             else:
                 # A fixed cadence from the loss (attempt k at (k-1) x 5 s), as the IPPA's: a slow
                 # failure does not push the later attempts back.
-                due = self._lost_at + self._attempts * self.config.notification_retry
-                self._emit(SetTimer(NOTIFICATION_TIMER, max(0.0, due - now)))
-        elif self.state is DesktopState.FAILING_OVER and self._phase == "notify":
+                due = self._lost_at + self._attempts * self.config.timers.desktop_reconnect_pause
+                self._step_due = max(due, now)
+        elif self.state is DesktopState.FAILING_OVER and self.step is Step.NOTIFY:
             if result.ok:
                 self.xmpp_up, self.xmpp_node = True, node
                 self._refresh(node)
             else:
-                self._wait()
-        return self._flush()
+                self._wait(now)
 
-    def on_sign_in(self, now: float, node: str, result: Result) -> list[Command]:
+    def on_sign_in(self, now: float, node: str, result: Result) -> None:
         if node != self._target:
-            return []
-        if self.state is DesktopState.SIGNING_IN and self._phase == "signin":
+            return
+        if self.state is DesktopState.SIGNING_IN and self.step is Step.SIGN_IN:
             if result.ok:
                 self.node = node
-                self._phase = "notify"
                 if self.xmpp_up:
-                    self._phase = "load"
+                    self._go(Step.LOAD, node)
                     self._emit(LoadDesktop(node, config=True))
                 else:
+                    self._go(Step.NOTIFY, node)
                     self._emit(ConnectNotification(node))
             else:
-                self._sign_in_failed(result)
-        elif self.state is DesktopState.FAILING_OVER and self._phase == "refresh":
+                self._sign_in_failed(now, result)
+        elif self.state is DesktopState.FAILING_OVER and self.step is Step.REFRESH:
             if result.ok:
-                self._phase = "load"
+                self._go(Step.LOAD, node)
                 self._emit(LoadDesktop(node, config=False))
             else:
-                self._wait()
-        return self._flush()
+                self._wait(now)
 
-    def _sign_in_failed(self, result: Result) -> None:
+    def _sign_in_failed(self, now: float, result: Result) -> None:
         self._record(H.SignInFailed(agent=self._agent, node=self._target, error=result.error))
         if result.fatal:
             self._to(DesktopState.SIGNED_OUT)
-            self._phase, self._target = "", ""
+            self._go(Step.NONE)
         else:
-            self._phase = "retry"
-            self._emit(SetTimer(SIGN_IN_TIMER, self._poll))
+            self._go(Step.RETRY, self._target, due=now + self._poll)
 
-    def on_loaded(self, now: float, node: str, result: Result) -> list[Command]:
-        if node != self._target or self._phase != "load":
-            return []
+    def on_loaded(self, now: float, node: str, result: Result) -> None:
+        if node != self._target or self.step is not Step.LOAD:
+            return
         if not result.ok:
             if self.state is DesktopState.FAILING_OVER:
-                self._wait()
+                self._wait(now)
             else:
-                self._sign_in_failed(result)
-            return self._flush()
+                self._sign_in_failed(now, result)
+            return
         failing_over = self.state is DesktopState.FAILING_OVER
         if failing_over and node != self.node:
             self.moved = True
             self._record(H.Moved(agent=self._agent, from_=self.node, to=node))
         self.node = node
-        self._phase, self._target = "", ""
+        self._go(Step.NONE)
         self._to(DesktopState.SIGNED_IN)
         self._record(H.SignedIn(agent=self._agent, node=node))
         if failing_over and self._failover_since is not None:
@@ -351,35 +368,30 @@ class DesktopMachine:
                 H.FailoverDone(agent=self._agent, node=node, seconds=round(seconds, 6), trigger=trigger)
             )
         self._failover_since, self._trigger = None, None
-        return self._flush()
 
-    def on_timer(self, now: float, name: str) -> list[Command]:
-        if name == POLL_TIMER and self.state is DesktopState.FAILING_OVER and self._phase == "wait":
-            self._phase, self._target = "poll", self.node
+    def _step_timer(self, now: float) -> None:
+        """The current step's timer (only WAIT, RECONNECT and RETRY arm one)."""
+        if self.step is Step.WAIT:
+            self._go(Step.POLL, self.node)
             self._emit(GetSystemInfo(self.node))
-        elif name == NOTIFICATION_TIMER and self.state is DesktopState.RECONNECTING_NOTIFICATION:
+        elif self.step is Step.RECONNECT:
             self._attempts += 1
             self._emit(ConnectNotification(self.node))
-        elif name == SIGN_IN_TIMER and self.state is DesktopState.SIGNING_IN and self._phase == "retry":
+        elif self.step is Step.RETRY:
             self._sign_in(self._target or self.node)
-        elif name == TOKEN_TIMER:
-            self._token(now)
-        return self._flush()
 
     # -- triggers ----------------------------------------------------------------------------------
-    def on_system_info_event(self, now: float, node: str, status: str) -> list[Command]:
+    def on_system_info_event(self, now: float, node: str, status: str) -> None:
         """A SystemInfo pubsub event: OUT_OF_SERVICE of the desktop's node is trigger 1."""
         if self.state is DesktopState.SIGNED_IN and node == self.node and status == "OUT_OF_SERVICE":
             self._failover(now, Trigger.SYSTEMINFO)
-        return self._flush()
 
-    def on_finesse_presence(self, now: float, available: bool) -> list[Command]:
+    def on_finesse_presence(self, now: float, available: bool) -> None:
         """The ``finesse`` user's presence (while the XMPP session itself is up): trigger 3."""
         if not available and self.state is DesktopState.SIGNED_IN:
             self._failover(now, Trigger.PRESENCE)
-        return self._flush()
 
-    def on_notification_lost(self, now: float) -> list[Command]:
+    def on_notification_lost(self, now: float) -> None:
         """The XMPP session dropped: trigger 2, after three reconnect attempts."""
         was_up, self.xmpp_up = self.xmpp_up, False
         if self.state is DesktopState.SIGNED_IN and was_up:
@@ -387,48 +399,42 @@ class DesktopMachine:
             self._record(H.NotificationLost(agent=self._agent, node=self.node))
             self._attempts = 1
             self._lost_at = now
-            self._phase, self._target = "reconnect", self.node
+            self._go(Step.RECONNECT, self.node)
             self._emit(ConnectNotification(self.node))
-        elif self.state is DesktopState.FAILING_OVER and self._phase in ("refresh", "load"):
+        elif self.state is DesktopState.FAILING_OVER and self.step in (Step.REFRESH, Step.LOAD):
             # Lost again while refreshing: the notification step has to be done again.
-            self._wait()
-        elif self.state is DesktopState.SIGNING_IN and self._phase == "load":
-            self._sign_in_failed(Result(False, "notification lost while loading"))
-        return self._flush()
+            self._wait(now)
+        elif self.state is DesktopState.SIGNING_IN and self.step is Step.LOAD:
+            self._sign_in_failed(now, Result(False, "notification lost while loading"))
 
     def _failover(self, now: float, trigger: Trigger) -> None:
-        self._emit(CancelTimer(NOTIFICATION_TIMER))
         self._to(DesktopState.FAILING_OVER)
         self._failover_since, self._trigger = now, trigger
         self._record(H.FailoverDetected(agent=self._agent, trigger=trigger.value, node=self.node))
-        self._phase, self._target = "poll", self.node
+        self._go(Step.POLL, self.node)
         self._emit(GetSystemInfo(self.node))
 
     # -- browser actions -----------------------------------------------------------------------------
-    def close(self, now: float, crash: bool = False) -> list[Command]:
+    def close(self, now: float, crash: bool = False) -> None:
         """Close (best-effort Unavailable presence; also the Back button) or crash (nothing sent)."""
         if self.state is not DesktopState.SIGNED_OUT:
-            self._emit(
-                DropNotification(self.xmpp_node or self.node, presence=not crash), CancelTimer(POLL_TIMER)
-            )
-            self._emit(CancelTimer(NOTIFICATION_TIMER), CancelTimer(SIGN_IN_TIMER), CancelTimer(TOKEN_TIMER))
+            self._emit(DropNotification(self.xmpp_node or self.node, presence=not crash))
             self.xmpp_up = False
-            self._phase, self._target = "", ""
+            self._go(Step.NONE)
+            self._token_due = None
             self._failover_since = None
             self._to(DesktopState.SIGNED_OUT)
             self._record((H.BrowserCrash if crash else H.BrowserClose)(agent=self._agent, node=self.node))
-        return self._flush()
 
-    def refresh(self, now: float) -> list[Command]:
+    def refresh(self, now: float) -> None:
         """Browser refresh: the page unloads (Unavailable presence) and signs in again, fully."""
         if self.state is DesktopState.SIGNED_OUT:
-            return []
+            return
         self._emit(DropNotification(self.xmpp_node or self.node))
         self.xmpp_up = False
         self._failover_since = None
         self._record(H.BrowserRefresh(agent=self._agent, node=self.node))
         self._sign_in(self.node)
-        return self._flush()
 
     # -- SSO refresh token -------------------------------------------------------------------------
     def _arm_token(self, now: float) -> None:
@@ -443,7 +449,7 @@ class DesktopMachine:
         while self._token_stage < len(marks):
             at = self._token_deadline - marks[self._token_stage]
             if at > now + 1e-9:
-                self._emit(SetTimer(TOKEN_TIMER, at - now))
+                self._token_due = at
                 return
             self._fire_token_stage(now)
 
@@ -458,9 +464,8 @@ class DesktopMachine:
         else:
             self._record(H.TokenExpired(agent=self._agent, node=self.node))
             self._emit(SignOut(self.node), DropNotification(self.xmpp_node or self.node))
-            self._emit(CancelTimer(POLL_TIMER), CancelTimer(NOTIFICATION_TIMER), CancelTimer(SIGN_IN_TIMER))
             self.xmpp_up = False
-            self._phase, self._target = "", ""
+            self._go(Step.NONE)
             self._to(DesktopState.SIGNED_OUT)
             self._record(H.SignedOut(agent=self._agent, node=self.node, reason="token_expired"))
 

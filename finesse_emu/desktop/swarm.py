@@ -220,7 +220,7 @@ class Swarm:
             await self._http.close()
         # Let the XMPP send tasks cancelled just now finish, while the loop still runs (otherwise
         # asyncio reports each as "destroyed but pending" when the loop closes).
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(self.config.timers.swarm_stop_grace)
         self.history.flush()
 
     # -- browser actions (scenarios, chaos) ---------------------------------------------------------
@@ -251,7 +251,7 @@ class Swarm:
             if not chosen:
                 raise ValueError(f"no desktop of agent {agent!r} in this swarm")
         else:
-            signed = [c for c in self.clients if c.source == "desktop" and c.state == "SIGNED_IN"]
+            signed = [c for c in self.clients if c.source == "desktop" and c.signed_in]
             chosen = [c for c in signed if node is None or c.node == node][:count]
             if len(chosen) < count:
                 where = f" on {node}" if node else ""
@@ -282,15 +282,13 @@ class Swarm:
 
     def signed_in(self, node: str | None = None, kind: str = "desktop") -> int:
         return sum(
-            1
-            for c in self.clients
-            if c.source == kind and c.state == "SIGNED_IN" and (node is None or c.node == node)
+            1 for c in self.clients if c.source == kind and c.signed_in and (node is None or c.node == node)
         )
 
-    async def wait(self, predicate: Any, timeout: float, poll: float = 0.05) -> None:
+    async def wait(self, predicate: Any, timeout: float, poll: float | None = None) -> None:
         async with asyncio.timeout(timeout):
             while not predicate(self):
-                await asyncio.sleep(poll)
+                await asyncio.sleep(poll or self.config.timers.swarm_poll)
 
     def metrics(self) -> bytes:
         self._states.clear()
@@ -344,7 +342,7 @@ async def run_swarm(
     history_path: Path | None,
     duration: float | None,
     metrics_port: int | None,
-    progress_every: float = 2.0,
+    progress_every: float | None = None,
     run_dir: Path | None = None,
     admin_token: str | None = None,
 ) -> int:
@@ -370,7 +368,7 @@ async def run_swarm(
             print(f"[swarm] {swarm.progress_line()}", file=sys.stderr, flush=True)
             history.flush()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), progress_every)
+                await asyncio.wait_for(stop.wait(), progress_every or config.timers.swarm_progress_interval)
     finally:
         await swarm.stop()
         await runner.cleanup()

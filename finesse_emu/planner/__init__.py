@@ -7,6 +7,7 @@ model calibrated on the seed's Failover Planning table (docs/planner.md).
 
 from __future__ import annotations
 
-from finesse_emu.planner.model import PlanInputs, PlanResult, run_plan
+from finesse_emu.planner.inputs import PlanInputs
+from finesse_emu.planner.model import PlanResult, run_plan
 
 __all__ = ["PlanInputs", "PlanResult", "run_plan"]

@@ -13,7 +13,8 @@ import sys
 
 from finesse_emu.cli import CannotRun, alias
 from finesse_emu.planner.calibration import SEED_TABLE
-from finesse_emu.planner.model import GADGET_KINDS, PG_VERSIONS, SCENARIOS, PlanInputs, PlanResult, run_plan
+from finesse_emu.planner.inputs import GADGET_KINDS, PG_VERSIONS, SCENARIOS, PlanInputs
+from finesse_emu.planner.model import PlanResult, run_plan
 
 BEYOND = "model output beyond the seed's table"
 SCENARIO_TEXT = {

@@ -16,20 +16,18 @@ gadgets" and "Expected bandwidth utilization reaches up to approximately 250 Mbp
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from finesse_emu.planner.inputs import PlanInputs
 from finesse_emu.planner.server import Costs
-
-if TYPE_CHECKING:
-    from finesse_emu.planner.model import PlanInputs
 
 
 @dataclass(frozen=True)
 class Calibration:
     costs: Costs
     # Client side
-    notification_retry: float  # the spacing of the Notification Service attempts, from the loss
     bosh_detect_window: float  # a desktop notices the dead host within [0, this) of the fault
+    presence_spread: float  # webapp: the Notification Service tells every session within this
     dead_timeout: float  # a request to the dead host gives up after this long
     initial_window: int
     browser_connections: int
@@ -64,8 +62,8 @@ CALIBRATION = Calibration(
         resource_full_bytes=60_000,  # the emulator's RESOURCE_BYTES
         xmpp_bytes=12_000,
     ),
-    notification_retry=5.0,  # emulator: desktop/client.py (5 s; the seed gives no pause)
     bosh_detect_window=33.0,  # fitted: the 1000-agent LAN row
+    presence_spread=0.05,  # chosen: one presence broadcast, sent to the sessions one by one
     dead_timeout=3.0,  # chosen: a LAN host that is gone: ARP gives up after 3 x 1 s
     initial_window=14_600,  # RFC 6928: 10 segments of 1460 bytes
     browser_connections=6,  # what browsers open per host

@@ -1,12 +1,14 @@
 """The planner's shell around one unchanged ``DesktopMachine``: the virtual-time twin of
 ``desktop/client.py``.
 
-It carries out every command the machine returns and reports each outcome back through the same
-input the asyncio client uses (GetSystemInfo -> ``on_system_info``, ConnectNotification ->
-``on_notification``, SignIn -> ``on_sign_in``, LoadDesktop -> ``on_loaded``, SetTimer ->
-``on_timer``; the world calls ``on_notification_lost``, ``on_system_info_event`` and
-``on_finesse_presence`` when a fault reaches the desktop). Only the transport differs: requests
-go to the server model (``server.py``) and take virtual time instead of sockets.
+It drives the machine with the asyncio client's ``emu_base.sansio.Driver`` on the simulator's
+clock (``events.SimClock``): carries out every command the machine outputs and reports each
+outcome back through the same input the asyncio client uses (GetSystemInfo -> ``on_system_info``,
+ConnectNotification -> ``on_notification``, SignIn -> ``on_sign_in``, LoadDesktop ->
+``on_loaded``; the machine's deadline -> ``handle_timer``; the world calls
+``on_notification_lost``, ``on_system_info_event`` and ``on_finesse_presence`` when a fault
+reaches the desktop). Only the transport differs: requests go to the server model (``server.py``)
+and take virtual time instead of sockets.
 
 What a browser does that costs time is modelled here, because it belongs to the client:
 * at most ``browser_connections`` requests in flight per node (browsers open six per host);
@@ -21,46 +23,28 @@ What a browser does that costs time is modelled here, because it belongs to the 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from emu_base.sansio import Driver
 from finesse_emu.desktop.machine import (
-    CancelTimer,
-    Command,
     ConnectNotification,
     DesktopMachine,
     DropNotification,
     GetSystemInfo,
     LoadDesktop,
+    Output,
     Record,
     Result,
-    SetTimer,
     SignIn,
     SignOut,
     SystemInfo,
 )
+from finesse_emu.planner.events import SimClock
 from finesse_emu.planner.server import Kind, Request
-
-if TYPE_CHECKING:
-    from finesse_emu.planner.model import World
+from finesse_emu.planner.world import World
 
 _GADGETS = (Kind.XML_GADGET, Kind.JSP_GADGET)
 _OK = Result(True)
 _FAILED = Result(False, "unavailable")
-
-
-@dataclass(frozen=True)
-class Browser:
-    """The client-side costs of one desktop (see the module docstring)."""
-
-    browser_connections: int = 6
-    connect_round_trips: int = 3  # TCP handshake, then a TLS 1.2 handshake (2 RTTs)
-    xmpp_round_trips: int = 8
-    gadgets: int = 6
-    gadget_assets: int = 2  # scripts and styles a rendered gadget names (revalidated: 304)
-    jsp: bool = False
-    resources: int = 4
-    preload_secondary: bool = True  # the seed's default: resources of the other node preloaded
 
 
 class _Load:
@@ -78,9 +62,9 @@ class _Load:
 class SimDesktop:
     __slots__ = (
         "_cached",
+        "_driver",
         "_load",
         "_ready",
-        "_tokens",
         "detected_at",
         "done_at",
         "failover_seconds",
@@ -96,7 +80,7 @@ class SimDesktop:
         self.index = index
         self.machine = machine
         self.xmpp_node = ""  # the node of the live Notification Service session ("" = none)
-        self._tokens: dict[str, int] = {}  # timer name -> generation (a stale callback is ignored)
+        self._driver: Driver[Output] = Driver(machine, SimClock(world.sim), self._execute)
         self._ready: dict[str, float] = {}  # node -> when the browser's connections to it are up
         self._cached: set[str] = set()  # nodes whose desktop resources the browser holds
         self._load: _Load | None = None
@@ -105,42 +89,37 @@ class SimDesktop:
         self.failover_seconds: float | None = None  # the failover_done record's ``seconds``
         self.moved = False
 
-    # -- the command loop (client.py's _run) ---------------------------------------------------------
-    def execute(self, cmds: list[Command]) -> None:
-        for cmd in cmds:
-            kind = type(cmd)
-            if kind is Record:
-                assert isinstance(cmd, Record)
-                self._record(cmd)
-            elif kind is GetSystemInfo:
-                assert isinstance(cmd, GetSystemInfo)
-                self._send(cmd.node, Kind.SYSTEMINFO, self._on_system_info)
-            elif kind is ConnectNotification:
-                assert isinstance(cmd, ConnectNotification)
-                self._connect(cmd.node)
-            elif kind is SignIn:
-                assert isinstance(cmd, SignIn)
-                self._send(cmd.node, Kind.SIGN_IN, self._on_sign_in)
-            elif kind is LoadDesktop:
-                assert isinstance(cmd, LoadDesktop)
-                self._start_load(cmd.node, cmd.config)
-            elif kind is SetTimer:
-                assert isinstance(cmd, SetTimer)
-                token = self._tokens.get(cmd.name, 0) + 1
-                self._tokens[cmd.name] = token
-                self.world.sim.after(cmd.delay, self._fire, (cmd.name, token))
-            elif kind is CancelTimer:
-                assert isinstance(cmd, CancelTimer)
-                if cmd.name in self._tokens:
-                    self._tokens[cmd.name] += 1
-            elif kind is DropNotification:
-                assert isinstance(cmd, DropNotification)
-                if self.xmpp_node == cmd.node:
-                    self.xmpp_node = ""  # leaving costs the client nothing worth modelling
-            elif kind is SignOut:
-                pass  # only SSO token expiry signs out; the planner runs no tokens
-            else:  # pragma: no cover - a new command in machine.py must be handled here
-                raise TypeError(f"unhandled command {cmd!r}")
+    def start(self) -> None:
+        """Open the desktop: it signs in to its home node."""
+        self.machine.start(self.world.sim.now)
+        self._driver.pump()
+
+    # -- the commands (client.py's _on_output) --------------------------------------------------------
+    def _execute(self, cmd: Output) -> None:
+        kind = type(cmd)
+        if kind is Record:
+            assert isinstance(cmd, Record)
+            self._record(cmd)
+        elif kind is GetSystemInfo:
+            assert isinstance(cmd, GetSystemInfo)
+            self._send(cmd.node, Kind.SYSTEMINFO, self._on_system_info)
+        elif kind is ConnectNotification:
+            assert isinstance(cmd, ConnectNotification)
+            self._connect(cmd.node)
+        elif kind is SignIn:
+            assert isinstance(cmd, SignIn)
+            self._send(cmd.node, Kind.SIGN_IN, self._on_sign_in)
+        elif kind is LoadDesktop:
+            assert isinstance(cmd, LoadDesktop)
+            self._start_load(cmd.node, cmd.config)
+        elif kind is DropNotification:
+            assert isinstance(cmd, DropNotification)
+            if self.xmpp_node == cmd.node:
+                self.xmpp_node = ""  # leaving costs the client nothing worth modelling
+        elif kind is SignOut:
+            pass  # only SSO token expiry signs out; the planner runs no tokens
+        else:  # pragma: no cover - a new command in machine.py must be handled here
+            raise TypeError(f"unhandled command {cmd!r}")
 
     def _record(self, cmd: Record) -> None:
         event = cmd.event
@@ -153,11 +132,6 @@ class SimDesktop:
             self.done_at = world.sim.now
         elif event == "moved":
             self.moved = True
-
-    def _fire(self, arg: tuple[str, int]) -> None:
-        name, token = arg
-        if self._tokens.get(name) == token:
-            self.execute(self.machine.on_timer(self.world.sim.now, name))
 
     # -- transport -------------------------------------------------------------------------------------
     def _send(self, node_name: str, kind: Kind, done: Callable[[Request], None]) -> None:
@@ -215,17 +189,20 @@ class SimDesktop:
             if request.ok
             else SystemInfo(reachable=False)
         )
-        self.execute(self.machine.on_system_info(self.world.sim.now, request.node, info))
+        self.machine.on_system_info(self.world.sim.now, request.node, info)
+        self._driver.pump()
 
     def _on_notification(self, arg: tuple[str, bool]) -> None:
         node, ok = arg
         if ok:
             self.xmpp_node = node
-        self.execute(self.machine.on_notification(self.world.sim.now, node, _OK if ok else _FAILED))
+        self.machine.on_notification(self.world.sim.now, node, _OK if ok else _FAILED)
+        self._driver.pump()
 
     def _on_sign_in(self, request: Request) -> None:
         result = _OK if request.ok else _FAILED
-        self.execute(self.machine.on_sign_in(self.world.sim.now, request.node, result))
+        self.machine.on_sign_in(self.world.sim.now, request.node, result)
+        self._driver.pump()
 
     # -- LoadDesktop (client.py's _load) ---------------------------------------------------------------
     def _start_load(self, node: str, config: bool) -> None:
@@ -252,7 +229,8 @@ class SimDesktop:
 
     def _loaded_at_once(self, arg: tuple[str, bool]) -> None:
         node, ok = arg
-        self.execute(self.machine.on_loaded(self.world.sim.now, node, _OK if ok else _FAILED))
+        self.machine.on_loaded(self.world.sim.now, node, _OK if ok else _FAILED)
+        self._driver.pump()
 
     def _next_load_request(self) -> None:
         load = self._load
@@ -279,20 +257,24 @@ class SimDesktop:
             self._load = None
             self.world.nodes[load.node].release(self)
             result = _FAILED if load.failed else _OK
-            self.execute(self.machine.on_loaded(self.world.sim.now, load.node, result))
+            self.machine.on_loaded(self.world.sim.now, load.node, result)
+            self._driver.pump()
 
     # -- faults reaching the desktop (client.py's _lost, _presence, _read_events) ------------------
     def notification_lost(self, node: str) -> None:
         if self.xmpp_node == node:
             self.xmpp_node = ""
-            self.execute(self.machine.on_notification_lost(self.world.sim.now))
+            self.machine.on_notification_lost(self.world.sim.now)
+            self._driver.pump()
 
     def system_info_event(self, arg: tuple[str, str]) -> None:
         node, status = arg
         if self.xmpp_node == node:  # events reach only a live session on that node
-            self.execute(self.machine.on_system_info_event(self.world.sim.now, node, status))
+            self.machine.on_system_info_event(self.world.sim.now, node, status)
+            self._driver.pump()
 
     def finesse_presence(self, arg: tuple[str, bool]) -> None:
         node, available = arg
         if self.xmpp_node == node:
-            self.execute(self.machine.on_finesse_presence(self.world.sim.now, available))
+            self.machine.on_finesse_presence(self.world.sim.now, available)
+            self._driver.pump()

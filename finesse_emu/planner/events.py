@@ -5,8 +5,9 @@ time and calls it. ``seq`` breaks ties in scheduling order, so two runs with the
 the same callbacks in the same order (the planner's determinism rests on this).
 
 The loop is the planner's inner loop (a 24,000-agent run pops about two million entries), so it is
-kept to bare tuples and ``heapq``: no handle objects. Cancellation is left to the caller, which
-keeps a token per timer and ignores a callback whose token is stale (see ``desktop.py``).
+kept to bare tuples and ``heapq``: no handle objects. ``SimClock`` lends the loop to
+``emu_base.sansio.Driver`` (one small handle per machine deadline, which a cancel marks stale), so
+the planner drives the desktop machine with the same driver as the asyncio client.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 from typing import Any
+
+from emu_base.sansio import Cancellable
 
 Callback = Callable[[Any], None]
 
@@ -49,3 +52,36 @@ class Simulator:
 
     def __len__(self) -> int:
         return len(self._heap)
+
+
+class _SimTimer:
+    __slots__ = ("callback", "cancelled")
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def _fire(timer: _SimTimer) -> None:
+    if not timer.cancelled:
+        timer.callback()
+
+
+class SimClock:
+    """A :class:`Simulator` seen as the clock of ``emu_base.sansio.Driver`` (``now``, ``call_at``)."""
+
+    __slots__ = ("sim",)
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    def now(self) -> float:
+        return self.sim.now
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> Cancellable:
+        timer = _SimTimer(callback)
+        self.sim.at(when, _fire, timer)
+        return timer

@@ -1,7 +1,8 @@
 """The planner's wiring: a deployment, a fault, N desktop machines on a virtual clock, the figures.
 
-``run_plan(PlanInputs(...))`` builds two nodes and the Agent PG (``server.py``), one unchanged
-``DesktopMachine`` per affected agent behind a ``SimDesktop`` shell (``desktop.py``), signs every
+``run_plan(PlanInputs(...))`` builds the world (``world.py``: two nodes and the Agent PG of
+``server.py``), one unchanged ``DesktopMachine`` per affected agent behind a ``SimDesktop`` shell
+(``desktop.py``), signs every
 desktop in (the warm-up: through the machine, answered at once, not timed), injects the fault at
 virtual time 0 and runs the event loop until every desktop is signed in again (or the horizon).
 
@@ -31,46 +32,12 @@ from typing import Any
 from emu_base.timers import Timers
 from finesse_emu.desktop.machine import DesktopConfig, DesktopMachine, DesktopState
 from finesse_emu.planner.calibration import CALIBRATION, Calibration, seed_row
-from finesse_emu.planner.desktop import Browser, SimDesktop
-from finesse_emu.planner.events import Simulator
-from finesse_emu.planner.server import Network, Node, SerialResource
+from finesse_emu.planner.desktop import SimDesktop
+from finesse_emu.planner.inputs import PlanInputs
+from finesse_emu.planner.server import Node
+from finesse_emu.planner.world import PUB, SUB, World
 
-PUB, SUB = "finesse-a", "finesse-b"
-SCENARIOS = ("publisher", "webapp", "cti")
-GADGET_KINDS = ("xml", "jsp")
-PG_VERSIONS = ("12.5", "12.0", "11.6")  # 12.5 means "12.5(1) or later"
 HORIZON = 3600.0  # virtual seconds: a desktop not signed in again by then is reported lost
-
-
-@dataclass(frozen=True)
-class PlanInputs:
-    agents: int = 2000
-    gadgets: int = 6
-    gadget_kind: str = "xml"
-    rtt_ms: float = 1.0  # LAN
-    vcpus: int = 4  # the Finesse OVA's standard size (docs/planner.md)
-    bandwidth_mbps: float = 1000.0  # the node's 1 GbE vNIC
-    scenario: str = "publisher"
-    pg: str = "12.5"
-    seed: int = 0
-
-    def check(self) -> None:
-        if self.agents < 1:
-            raise ValueError("agents must be >= 1")
-        if self.gadgets < 0:
-            raise ValueError("gadgets must be >= 0")
-        if self.gadget_kind not in GADGET_KINDS:
-            raise ValueError(f"gadget kind must be one of {GADGET_KINDS}")
-        if not (self.rtt_ms >= 0 and math.isfinite(self.rtt_ms)):
-            raise ValueError("rtt must be >= 0")
-        if self.vcpus < 1:
-            raise ValueError("vcpus must be >= 1")
-        if not (self.bandwidth_mbps > 0 and math.isfinite(self.bandwidth_mbps)):
-            raise ValueError("bandwidth must be > 0")
-        if self.scenario not in SCENARIOS:
-            raise ValueError(f"scenario must be one of {SCENARIOS}")
-        if self.pg not in PG_VERSIONS:
-            raise ValueError(f"pg must be one of {PG_VERSIONS}")
 
 
 @dataclass(frozen=True)
@@ -116,37 +83,6 @@ class PlanResult:
         }
 
 
-class World:
-    """Everything one run shares: the loop, the nodes, the network, the browser profile."""
-
-    def __init__(self, inputs: PlanInputs, cal: Calibration) -> None:
-        self.sim = Simulator(start=-1.0)  # the warm-up happens before the fault at t = 0
-        self.cal = cal
-        self.net = Network(
-            rtt=inputs.rtt_ms / 1000.0, initial_window=cal.initial_window, dead_timeout=cal.dead_timeout
-        )
-        self.browser = Browser(
-            browser_connections=cal.browser_connections,
-            connect_round_trips=cal.connect_round_trips,
-            xmpp_round_trips=cal.xmpp_round_trips,
-            gadgets=inputs.gadgets,
-            gadget_assets=cal.gadget_assets,
-            jsp=inputs.gadget_kind == "jsp",
-            resources=cal.resources,
-        )
-        self.pg = SerialResource(self.sim)
-        self.nodes = {
-            name: Node(name, self.sim, self.net, cal.costs, inputs.vcpus, inputs.bandwidth_mbps, self.pg)
-            for name in (PUB, SUB)
-        }
-        for node in self.nodes.values():
-            node.reload_slots = cal.reload_slots_per_vcpu * inputs.vcpus
-        self.instant = False
-        self.records: dict[str, int] = {}
-        self.desktops: list[SimDesktop] = []
-        self.in_service_at: dict[str, float] = {}
-
-
 def _uniform(seed: int, index: int) -> float:
     """A uniform [0, 1) number for (seed, index): splitmix64, so each desktop's draw depends on its
     own index only; adding agents never changes the draws of the others (monotone in N)."""
@@ -173,29 +109,29 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
-def _desktops(world: World, inputs: PlanInputs, timers: Timers) -> None:
+def _desktops(world: World, inputs: PlanInputs, timers: Timers) -> list[SimDesktop]:
     homes = [PUB] * inputs.agents
     if inputs.scenario == "cti":  # every agent is affected: split evenly between the nodes
         homes = [PUB if i % 2 == 0 else SUB for i in range(inputs.agents)]
+    desktops: list[SimDesktop] = []
     for i, home in enumerate(homes):
         other = SUB if home == PUB else PUB
-        config = DesktopConfig(
-            str(1000 + i), home, other, timers, notification_retry=world.cal.notification_retry
-        )
-        world.desktops.append(SimDesktop(world, i, DesktopMachine(config)))
+        config = DesktopConfig(str(1000 + i), home, other, timers)
+        desktops.append(SimDesktop(world, i, DesktopMachine(config)))
+    return desktops
 
 
-def _warm_up(world: World) -> None:
+def _warm_up(world: World, desktops: list[SimDesktop]) -> None:
     """Every desktop signs in through its machine (SignIn, ConnectNotification, LoadDesktop with
     configuration, preloading the other node's resources), answered at once: not part of the
     measured failover, but it leaves each machine SIGNED_IN with a live XMPP session, as the fault
     must find it."""
     world.instant = True
-    for d in world.desktops:
-        d.execute(d.machine.start(world.sim.now))
+    for d in desktops:
+        d.start()
     world.sim.run(until=-0.5)
     world.instant = False
-    for d in world.desktops:
+    for d in desktops:
         if d.machine.state is not DesktopState.SIGNED_IN:  # pragma: no cover - a broken warm-up
             raise RuntimeError(f"desktop {d.index} did not sign in before the fault: {d.machine.state}")
     for node in world.nodes.values():
@@ -206,24 +142,25 @@ def _warm_up(world: World) -> None:
     world.sim.run(until=0.0)
 
 
-def _inject(world: World, inputs: PlanInputs) -> None:
+def _inject(world: World, desktops: list[SimDesktop], inputs: PlanInputs) -> None:
     sim, cal, net = world.sim, world.cal, world.net
     pub = world.nodes[PUB]  # the failing node (publisher and webapp scenarios)
     if inputs.scenario == "publisher":
         pub.host_up = pub.web_up = pub.xmpp_up = False
-        for d in world.desktops:
+        for d in desktops:
             # The desktop's pending BOSH long poll to the dead host gives up at a time that depends
             # on when it was sent: uniform over the window.
             sim.at(cal.bosh_detect_window * _uniform(inputs.seed, d.index), d.notification_lost, PUB)
     elif inputs.scenario == "webapp":
         pub.web_up = False
-        for d in world.desktops:  # the Notification Service tells every session at once
-            sim.at(net.one_way + 0.05 * _uniform(inputs.seed, d.index), d.finesse_presence, (PUB, False))
+        for d in desktops:  # the Notification Service tells every session at once
+            at = net.one_way + cal.presence_spread * _uniform(inputs.seed, d.index)
+            sim.at(at, d.finesse_presence, (PUB, False))
     else:
-        _cti_failover(world, inputs)
+        _cti_failover(world, desktops, inputs)
 
 
-def _cti_failover(world: World, inputs: PlanInputs) -> None:
+def _cti_failover(world: World, desktops: list[SimDesktop], inputs: PlanInputs) -> None:
     """CTI side A goes silent at t = 0; each node detects it on its own heartbeat phase."""
     timers = Timers.build(1.0)
     detect = timers.cti_heartbeat_interval * timers.cti_missed_heartbeats
@@ -233,7 +170,8 @@ def _cti_failover(world: World, inputs: PlanInputs) -> None:
         # The first unanswered heartbeat comes up to one interval after the side went silent.
         phase = timers.cti_heartbeat_interval * _uniform(inputs.seed, -1 - k)
         first_miss = phase + timers.cti_heartbeat_interval  # its answer is due one interval later
-        _CtiNode(world, world.nodes[name], first_miss, phase + detect, timers.cti_reconnect_pause)
+        node = world.nodes[name]
+        _CtiNode(world, desktops, node, first_miss, phase + detect, timers.cti_reconnect_pause)
 
 
 class _CtiNode:
@@ -248,11 +186,18 @@ class _CtiNode:
     about to go OUT_OF_SERVICE (the seed's note on step 3)."""
 
     def __init__(
-        self, world: World, node: Node, first_miss: float, out_at: float, reconnect_pause: float
+        self,
+        world: World,
+        desktops: list[SimDesktop],
+        node: Node,
+        first_miss: float,
+        out_at: float,
+        reconnect_pause: float,
     ) -> None:
         self.world = world
+        self.desktops = desktops
         self.node = node
-        self.left = sum(1 for d in world.desktops if d.machine.config.home == node.name)
+        self.left = sum(1 for d in desktops if d.machine.config.home == node.name)
         world.sim.at(first_miss, self._heartbeat_missed)
         world.sim.at(out_at, self._out)
         world.sim.at(out_at + reconnect_pause + world.cal.cti_resync_base, self._reconnected)
@@ -262,7 +207,7 @@ class _CtiNode:
 
     def _out(self, _: object) -> None:
         self.node.status, self.node.heartbeat_ok = "OUT_OF_SERVICE", False
-        for d in self.world.desktops:
+        for d in self.desktops:
             self.world.sim.after(
                 self.world.net.one_way, d.system_info_event, (self.node.name, "OUT_OF_SERVICE")
             )
@@ -288,14 +233,14 @@ def run_plan(inputs: PlanInputs, cal: Calibration = CALIBRATION) -> PlanResult:
     started = time.perf_counter()
     timers = Timers.build(1.0)
     world = World(inputs, cal)
-    _desktops(world, inputs, timers)
-    _warm_up(world)
-    _inject(world, inputs)
+    desktops = _desktops(world, inputs, timers)
+    _warm_up(world, desktops)
+    _inject(world, desktops, inputs)
     world.sim.run(until=HORIZON)
 
     totals: list[float] = []
     detections: list[float] = []
-    for d in world.desktops:
+    for d in desktops:
         if d.failover_seconds is not None and d.detected_at is not None:
             # The machine measures from its own detection; the fault was at t = 0.
             totals.append(d.detected_at + d.failover_seconds)
@@ -314,10 +259,10 @@ def run_plan(inputs: PlanInputs, cal: Calibration = CALIBRATION) -> PlanResult:
         seconds_above_half_peak=busiest.seconds_above(0.5),
         peak_requests_per_second=busiest.peak_requests,
         cti_failover_seconds=None if cti is None else round(cti, 3),
-        desktops=len(world.desktops),
+        desktops=len(desktops),
         failed_over=len(totals),
-        moved=sum(1 for d in world.desktops if d.moved),
-        lost=len(world.desktops) - len(totals),
+        moved=sum(1 for d in desktops if d.moved),
+        lost=len(desktops) - len(totals),
         seed_row=seed_row(inputs),
         events=world.sim.processed,
         wall_seconds=time.perf_counter() - started,

@@ -20,6 +20,8 @@ from slixmpp import ClientXMPP
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
+from emu_base.timers import Timers
+
 PING_NS = "urn:xmpp:ping"
 
 _ssl_context: ssl.SSLContext | None = None
@@ -133,7 +135,7 @@ async def close(client: ClientXMPP, timeout: float) -> None:
     sign-out, not a crash), waiting at most ``timeout``; then :func:`retire` the client."""
     if client.transport is not None:
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(client.disconnect(wait=timeout), timeout + 0.5)
+            await asyncio.wait_for(client.disconnect(wait=timeout), timeout + Timers().xmpp_close_margin)
     retire(client)
 
 

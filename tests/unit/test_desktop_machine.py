@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from emu_base.clock import ManualClock
+from emu_base.sansio import Driver
 from emu_base.timers import Timers
 from finesse_emu.desktop.machine import (
-    CancelTimer,
-    Command,
     ConnectNotification,
     DesktopConfig,
     DesktopMachine,
@@ -18,11 +18,12 @@ from finesse_emu.desktop.machine import (
     DropNotification,
     GetSystemInfo,
     LoadDesktop,
+    Output,
     Record,
     Result,
-    SetTimer,
     SignIn,
     SignOut,
+    Step,
     SystemInfo,
 )
 
@@ -44,54 +45,48 @@ def state(w: World) -> Any:
 
 
 class World:
-    """Answers the machine's commands at once from the nodes' current health; timers on a virtual clock."""
+    """Answers the machine's commands at once from the nodes' health; its timers on a virtual clock."""
 
     def __init__(self, machine: Any) -> None:
         self.m = machine
         self.now = 0.0
         self.nodes = {PUB: NodeSim(), SUB: NodeSim()}
-        self.timers: dict[str, float] = {}
-        self.log: list[Command] = []
+        self.log: list[Output] = []
         self.records: list[Record] = []
 
-    def run(self, cmds: list[Command]) -> None:
-        queue = list(cmds)
+    def run(self) -> None:
+        """Carry out what the machine produced, in order, and what it produces in answer."""
+        queue = self.m.outputs()
         while queue:
             cmd = queue.pop(0)
             self.log.append(cmd)
-            queue.extend(self._execute(cmd))
+            self._execute(cmd)
+            queue.extend(self.m.outputs())
 
-    def _execute(self, cmd: Command) -> list[Command]:
+    def _execute(self, cmd: Output) -> None:
         m, now = self.m, self.now
         if isinstance(cmd, Record):
             self.records.append(cmd)
-        elif isinstance(cmd, SetTimer):
-            self.timers[cmd.name] = now + cmd.delay
-        elif isinstance(cmd, CancelTimer):
-            self.timers.pop(cmd.name, None)
         elif isinstance(cmd, GetSystemInfo):
             n = self.nodes[cmd.node]
-            return list(m.on_system_info(now, cmd.node, SystemInfo(n.reachable, n.status, n.heartbeat_ok)))
+            m.on_system_info(now, cmd.node, SystemInfo(n.reachable, n.status, n.heartbeat_ok))
         elif isinstance(cmd, ConnectNotification):
             n = self.nodes[cmd.node]
-            return list(m.on_notification(now, cmd.node, Result(n.reachable and n.xmpp_ok)))
+            m.on_notification(now, cmd.node, Result(n.reachable and n.xmpp_ok))
         elif isinstance(cmd, SignIn):
             n = self.nodes[cmd.node]
             ok = n.reachable and n.status == "IN_SERVICE"
-            return list(
-                m.on_sign_in(now, cmd.node, n.sign_in if ok or not n.sign_in.ok else Result(False, "503"))
-            )
+            m.on_sign_in(now, cmd.node, n.sign_in if ok or not n.sign_in.ok else Result(False, "503"))
         elif isinstance(cmd, LoadDesktop):
             n = self.nodes[cmd.node]
-            return list(m.on_loaded(now, cmd.node, Result(n.reachable)))
-        return []
+            m.on_loaded(now, cmd.node, Result(n.reachable))
 
     def advance(self, seconds: float) -> None:
         end = self.now + seconds
-        while self.timers and min(self.timers.values()) <= end:
-            name = min(self.timers, key=lambda k: self.timers[k])
-            self.now = self.timers.pop(name)
-            self.run(self.m.on_timer(self.now, name))
+        while (due := self.m.next_deadline()) is not None and due <= end:
+            self.now = due
+            self.m.handle_timer(due)
+            self.run()
         self.now = end
 
     def events(self, name: str) -> list[dict[str, Any]]:
@@ -104,7 +99,8 @@ class World:
 def world(**config: Any) -> World:
     cfg = DesktopConfig(agent_id="1000", home=PUB, other=SUB, timers=Timers.build(1.0), **config)
     w = World(DesktopMachine(cfg))
-    w.run(w.m.start(w.now))
+    w.m.start(w.now)
+    w.run()
     return w
 
 
@@ -122,7 +118,8 @@ def test_sign_in_loads_config_and_gadgets_then_signed_in() -> None:
 
 def kill_publisher(w: World) -> None:
     w.nodes[PUB] = NodeSim(reachable=False)
-    w.run(w.m.on_notification_lost(w.now))
+    w.m.on_notification_lost(w.now)
+    w.run()
 
 
 def test_publisher_killed_three_notification_attempts_then_moves_to_the_subscriber() -> None:
@@ -152,15 +149,16 @@ def test_reconnect_attempts_keep_their_cadence_when_each_failure_is_slow() -> No
     w = world()
     w.now = 100.0
     w.nodes[PUB] = NodeSim(reachable=False)
-    cmds = w.m.on_notification_lost(w.now)  # attempt 1 is under way: answered by hand below
-    assert ConnectNotification(PUB) in cmds
+    w.m.on_notification_lost(w.now)  # attempt 1 is under way: answered by hand below
+    assert ConnectNotification(PUB) in w.m.outputs()
     w.log.clear()
     w.now = 101.5  # attempt 1 took 1.5 s to fail
-    w.run(w.m.on_notification(w.now, PUB, Result(False, "refused")))
-    assert w.timers == {"notification_retry": 105.0}
+    w.m.on_notification(w.now, PUB, Result(False, "refused"))
+    w.run()
+    assert w.m.step is Step.RECONNECT and w.m.next_deadline() == 105.0
     w.advance(3.5)  # attempt 2 at 105 s (not 106.5 s); World answers at once
     assert [c.node for c in w.commands(ConnectNotification)] == [PUB]
-    assert w.timers == {"notification_retry": 110.0}
+    assert w.m.step is Step.RECONNECT and w.m.next_deadline() == 110.0
     w.advance(4.9)
     assert state(w) is DesktopState.RECONNECTING_NOTIFICATION and not w.events("failover_detected")
     w.advance(0.1)  # attempt 3 at 110 s fails: detected at the floor, not at 111.5 s
@@ -178,13 +176,16 @@ def test_no_automatic_return_after_the_publisher_recovers() -> None:
     w.nodes[PUB] = NodeSim()
     w.advance(3600)
     # Events about the publisher no longer concern this desktop; nothing polls or moves.
-    w.run(w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE"))
-    w.run(w.m.on_system_info_event(w.now, PUB, "IN_SERVICE"))
+    w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE")
+    w.run()
+    w.m.on_system_info_event(w.now, PUB, "IN_SERVICE")
+    w.run()
     assert w.m.node == SUB and state(w) is DesktopState.SIGNED_IN
     assert [c.node for c in w.commands(GetSystemInfo)] == [PUB, SUB, PUB]
     # If the subscriber fails later, the publisher is the other node: failing over to it is normal.
     w.nodes[SUB] = NodeSim(reachable=False)
-    w.run(w.m.on_notification_lost(w.now))
+    w.m.on_notification_lost(w.now)
+    w.run()
     w.advance(10)
     assert w.m.node == PUB and state(w) is DesktopState.SIGNED_IN
 
@@ -193,15 +194,16 @@ def test_publisher_recovering_during_the_check_keeps_the_desktop_there() -> None
     w = world()
     w.log.clear()
     w.nodes[PUB].status = "OUT_OF_SERVICE"
-    machine_answer = w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE")
+    w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE")
     # Run the steps by hand to recover the publisher between the subscriber check and the re-check.
-    assert machine_answer[-1] == GetSystemInfo(PUB)
-    cmds = w.m.on_system_info(w.now, PUB, SystemInfo(True, "OUT_OF_SERVICE", False))
-    assert cmds == [GetSystemInfo(SUB)]
-    cmds = w.m.on_system_info(w.now, SUB, SystemInfo(True, "IN_SERVICE", True))
-    assert cmds == [GetSystemInfo(PUB)]  # "it checks the publisher one more time"
+    assert w.m.outputs()[-1] == GetSystemInfo(PUB)
+    w.m.on_system_info(w.now, PUB, SystemInfo(True, "OUT_OF_SERVICE", False))
+    assert w.m.outputs() == [GetSystemInfo(SUB)]
+    w.m.on_system_info(w.now, SUB, SystemInfo(True, "IN_SERVICE", True))
+    assert w.m.outputs() == [GetSystemInfo(PUB)]  # "it checks the publisher one more time"
     w.nodes[PUB].status = "IN_SERVICE"
-    w.run(w.m.on_system_info(w.now, PUB, SystemInfo(True, "IN_SERVICE", True)))
+    w.m.on_system_info(w.now, PUB, SystemInfo(True, "IN_SERVICE", True))
+    w.run()
     # XMPP stayed up (the trigger was the SystemInfo event): no Notification request, just refresh.
     assert state(w) is DesktopState.SIGNED_IN and w.m.node == PUB and not w.m.moved
     assert len(w.commands(ConnectNotification)) == 0
@@ -212,9 +214,10 @@ def test_subscriber_with_a_failing_cti_heartbeat_is_not_used() -> None:
     w = world()
     w.nodes[PUB] = NodeSim(status="OUT_OF_SERVICE", heartbeat_ok=False)
     w.nodes[SUB] = NodeSim(status="IN_SERVICE", heartbeat_ok=False)  # step 3 fails
-    w.run(w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE"))
+    w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE")
+    w.run()
     assert state(w) is DesktopState.FAILING_OVER
-    assert w.timers == {"systeminfo_poll": 20.0}
+    assert w.m.step is Step.WAIT and w.m.next_deadline() == 20.0
     w.advance(20)
     assert [c.node for c in w.commands(GetSystemInfo)] == [PUB, SUB, PUB, SUB]
     w.nodes[SUB].heartbeat_ok = True
@@ -227,7 +230,8 @@ def test_cti_failover_both_nodes_out_of_service_then_back_on_the_same_node() -> 
     w = world()
     for n in w.nodes.values():
         n.status, n.heartbeat_ok = "OUT_OF_SERVICE", False
-    w.run(w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE"))
+    w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE")
+    w.run()
     w.advance(20)
     assert state(w) is DesktopState.FAILING_OVER
     for n in w.nodes.values():
@@ -246,7 +250,8 @@ def test_presence_unavailable_is_a_trigger_and_a_dead_notification_is_reconnecte
     w = world()
     w.nodes[PUB].xmpp_ok = False  # Prosody of the publisher down, its REST fine
     w.nodes[PUB].status = "OUT_OF_SERVICE"
-    w.run(w.m.on_finesse_presence(w.now, available=False))
+    w.m.on_finesse_presence(w.now, available=False)
+    w.run()
     assert w.events("failover_detected")[0]["trigger"] == "presence"
     assert w.m.node == SUB
     # The XMPP session to the publisher was still up: it is closed before connecting to the subscriber.
@@ -256,7 +261,8 @@ def test_presence_unavailable_is_a_trigger_and_a_dead_notification_is_reconnecte
 def test_notification_restored_within_three_attempts_is_not_a_failover() -> None:
     w = world()
     w.nodes[PUB].xmpp_ok = False
-    w.run(w.m.on_notification_lost(w.now))
+    w.m.on_notification_lost(w.now)
+    w.run()
     w.nodes[PUB].xmpp_ok = True
     w.advance(5)
     assert state(w) is DesktopState.SIGNED_IN and w.m.node == PUB
@@ -267,24 +273,30 @@ def test_triggers_are_ignored_while_failing_over_and_stale_results_are_dropped()
     w = world()
     w.nodes[PUB] = NodeSim(status="OUT_OF_SERVICE", heartbeat_ok=False)
     w.nodes[SUB] = NodeSim(status="OUT_OF_SERVICE", heartbeat_ok=False)
-    w.run(w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE"))
+    w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE")
+    w.run()
     before = list(w.log)
-    w.run(w.m.on_finesse_presence(w.now, False))
-    w.run(w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE"))
+    w.m.on_finesse_presence(w.now, False)
+    w.run()
+    w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE")
+    w.run()
     assert w.log == before and len(w.events("failover_detected")) == 1
     # A late answer for a node the machine is not asking about changes nothing.
-    assert w.m.on_system_info(w.now, SUB, SystemInfo(True, "IN_SERVICE", True)) == []
-    assert w.m.on_sign_in(w.now, SUB, Result(True)) == []
-    assert w.m.on_loaded(w.now, SUB, Result(True)) == []
+    w.m.on_system_info(w.now, SUB, SystemInfo(True, "IN_SERVICE", True))
+    w.m.on_sign_in(w.now, SUB, Result(True))
+    w.m.on_loaded(w.now, SUB, Result(True))
+    assert w.m.outputs() == []
     assert state(w) is DesktopState.FAILING_OVER
 
 
 def test_single_node_deployment_just_keeps_polling_its_node() -> None:
     cfg = DesktopConfig(agent_id="1000", home=PUB, other="", timers=Timers.build(1.0))
     w = World(DesktopMachine(cfg))
-    w.run(w.m.start(0.0))
+    w.m.start(0.0)
+    w.run()
     w.nodes[PUB].status = "OUT_OF_SERVICE"
-    w.run(w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE"))
+    w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE")
+    w.run()
     w.advance(60)
     assert [c.node for c in w.commands(GetSystemInfo)] == [PUB] * 4
     w.nodes[PUB].status = "IN_SERVICE"
@@ -296,29 +308,36 @@ def test_sign_in_retries_while_out_of_service_and_stops_on_bad_credentials() -> 
     cfg = DesktopConfig(agent_id="1000", home=PUB, other=SUB, timers=Timers.build(1.0))
     w = World(DesktopMachine(cfg))
     w.nodes[PUB].status = "OUT_OF_SERVICE"
-    w.run(w.m.start(0.0))
-    assert state(w) is DesktopState.SIGNING_IN and w.timers == {"sign_in_retry": 20.0}
+    w.m.start(0.0)
+    w.run()
+    assert state(w) is DesktopState.SIGNING_IN and w.m.step is Step.RETRY and w.m.next_deadline() == 20.0
     w.nodes[PUB].status = "IN_SERVICE"
     w.advance(20)
     assert state(w) is DesktopState.SIGNED_IN
     cfg2 = DesktopConfig(agent_id="1001", home=PUB, other=SUB, timers=Timers.build(1.0))
     w2 = World(DesktopMachine(cfg2))
     w2.nodes[PUB].sign_in = Result(False, "401 Unauthorized", fatal=True)
-    w2.run(w2.m.start(0.0))
-    assert state(w2) is DesktopState.SIGNED_OUT and w2.timers == {}
+    w2.m.start(0.0)
+    w2.run()
+    assert state(w2) is DesktopState.SIGNED_OUT and w2.m.next_deadline() is None
     assert w2.events("sign_in_failed")[0]["error"] == "401 Unauthorized"
 
 
 def test_browser_close_crash_and_refresh() -> None:
     w = world()
-    w.run(w.m.refresh(w.now))
+    w.m.refresh(w.now)
+    w.run()
     assert w.log[-1] != DropNotification(PUB) and DropNotification(PUB, presence=True) in w.log
     assert state(w) is DesktopState.SIGNED_IN and w.commands(LoadDesktop)[-1] == LoadDesktop(PUB, config=True)
-    w.run(w.m.close(w.now, crash=True))
+    w.m.close(w.now, crash=True)
+    w.run()
     assert DropNotification(PUB, presence=False) in w.log and state(w) is DesktopState.SIGNED_OUT
-    assert w.m.close(w.now) == [] and w.m.refresh(w.now) == []  # nothing left to close
+    w.m.close(w.now)
+    w.m.refresh(w.now)
+    assert w.m.outputs() == []  # nothing left to close
     w2 = world()
-    w2.run(w2.m.close(w2.now))
+    w2.m.close(w2.now)
+    w2.run()
     assert DropNotification(PUB, presence=True) in w2.log and w2.events("browser_close")
 
 
@@ -328,7 +347,8 @@ def test_refresh_token_warnings_countdown_and_forced_sign_out(scale: float) -> N
         agent_id="1000", home=PUB, other=SUB, timers=Timers.build(scale), token_lifetime=3600 * scale
     )
     w = World(DesktopMachine(cfg))
-    w.run(w.m.start(0.0))
+    w.m.start(0.0)
+    w.run()
     w.advance(3600 * scale + 1)
     assert [r.event for r in w.records if r.event.startswith("token")] == [
         "token_warning",
@@ -344,8 +364,9 @@ def test_refresh_token_warnings_countdown_and_forced_sign_out(scale: float) -> N
 def test_token_shorter_than_the_warnings_fires_the_missed_ones_at_once() -> None:
     cfg = DesktopConfig(agent_id="1000", home=PUB, other=SUB, timers=Timers.build(1.0), token_lifetime=120)
     w = World(DesktopMachine(cfg))
-    w.run(w.m.start(0.0))
-    assert len(w.events("token_warning")) == 2 and w.timers["token"] == 60.0
+    w.m.start(0.0)
+    w.run()
+    assert len(w.events("token_warning")) == 2 and w.m.next_deadline() == 60.0
     w.advance(120)
     assert state(w) is DesktopState.SIGNED_OUT
 
@@ -370,7 +391,8 @@ def test_a_move_that_fails_after_connecting_elsewhere_reconnects_before_signing_
     w = world()
     w.nodes[PUB] = NodeSim(reachable=False)
     w.nodes[SUB].sign_in = Result(False, "503 SERVER_OUT_OF_SERVICE")  # REST refuses, XMPP works
-    w.run(w.m.on_notification_lost(w.now))
+    w.m.on_notification_lost(w.now)
+    w.run()
     w.advance(10)  # three attempts, then the move: XMPP on the subscriber, its sign-in refused
     assert state(w) is DesktopState.FAILING_OVER and w.m.xmpp_node == SUB
     w.log.clear()
@@ -384,3 +406,54 @@ def test_a_move_that_fails_after_connecting_elsewhere_reconnects_before_signing_
         ("SignIn", PUB),
     ]
     assert state(w) is DesktopState.SIGNED_IN and w.m.node == PUB and w.m.xmpp_node == PUB
+
+
+def test_driven_by_the_shared_driver_on_a_manual_clock() -> None:
+    """The shells' path: ``emu_base.sansio.Driver`` arms the machine's one deadline on a clock;
+    the three Notification Service attempts fall at 0, 5 and 10 s of the loss with nothing else."""
+    clock = ManualClock(start=100.0)
+    cfg = DesktopConfig(agent_id="1000", home=PUB, other=SUB, timers=Timers.build(1.0))
+    m = DesktopMachine(cfg)
+    sent: list[tuple[float, Output]] = []
+
+    def carry_out(cmd: Output) -> None:
+        sent.append((clock.now(), cmd))
+        if isinstance(cmd, ConnectNotification):
+            m.on_notification(clock.now(), cmd.node, Result(cmd.node == SUB))
+        elif isinstance(cmd, GetSystemInfo):
+            m.on_system_info(clock.now(), cmd.node, SystemInfo(cmd.node == SUB, "IN_SERVICE", True))
+        elif isinstance(cmd, SignIn):
+            m.on_sign_in(clock.now(), cmd.node, Result(True))
+        elif isinstance(cmd, LoadDesktop):
+            m.on_loaded(clock.now(), cmd.node, Result(True))
+        driver.pump()  # as a shell does after every input (the driver drains it without recursing)
+
+    driver = Driver(m, clock, carry_out)
+    m.state, m.xmpp_up, m.xmpp_node = DesktopState.SIGNED_IN, True, PUB
+    m.on_notification_lost(clock.now())
+    driver.pump()  # attempt 1 answered at once (refused); attempt 2 armed at 105 s
+    assert clock.next_timer() == 105.0
+    clock.advance(20)
+    attempts = [t for t, c in sent if isinstance(c, ConnectNotification) and c.node == PUB]
+    assert attempts == [100.0, 105.0, 110.0]
+    assert m.state is DesktopState.SIGNED_IN and m.node == SUB and clock.next_timer() is None
+
+
+def test_a_refresh_during_the_reconnect_attempts_drops_their_timer() -> None:
+    # The attempts' timer belongs to the reconnect step: a refresh starts a sign-in, and a later
+    # loss starts a fresh series of attempts from its own time (no attempt left over from before).
+    w = world()
+    w.nodes[PUB].xmpp_ok = False
+    w.m.on_notification_lost(w.now)
+    w.run()
+    assert w.m.next_deadline() == 5.0
+    w.nodes[PUB].xmpp_ok = True
+    w.now = 1.0
+    w.m.refresh(w.now)
+    w.run()
+    assert state(w) is DesktopState.SIGNED_IN and w.m.next_deadline() is None
+    w.nodes[PUB].xmpp_ok = False
+    w.now = 3.0
+    w.m.on_notification_lost(w.now)
+    w.run()
+    assert w.m.next_deadline() == 8.0

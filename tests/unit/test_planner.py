@@ -11,19 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from finesse_emu.desktop.machine import (
-    Command,
-    DesktopMachine,
-    GetSystemInfo,
-    LoadDesktop,
-    Record,
-    SetTimer,
-)
+from finesse_emu.desktop.machine import DesktopMachine, GetSystemInfo, LoadDesktop, Output, Record
 from finesse_emu.planner import model as planner_model
 from finesse_emu.planner.__main__ import BEYOND, main
 from finesse_emu.planner.calibration import CALIBRATION, SEED_TABLE, seed_row
 from finesse_emu.planner.events import Simulator
-from finesse_emu.planner.model import PlanInputs, PlanResult, run_plan
+from finesse_emu.planner.inputs import PlanInputs
+from finesse_emu.planner.model import PlanResult, run_plan
 from finesse_emu.planner.server import Kind, Network, Node, Request, SerialResource
 
 # Monotonicity holds up to this many seconds. The model is a queueing network with feedback (each
@@ -178,44 +172,62 @@ def test_less_bandwidth_or_fewer_vcpus_is_slower_at_scale() -> None:
 
 # -- the machine, driven through its inputs only ----------------------------------------------------------
 class SpyMachine(DesktopMachine):
-    """The unchanged machine; every public input and the commands it returned are logged."""
+    """The unchanged machine; every public input is logged with its time, the commands it output
+    and the deadline it left."""
 
-    log: list[tuple[str, list[Command]]]
+    log: list[tuple[str, list[Output]]]
     times: list[float]
+    deadlines: list[float | None]
 
-    def _spy(self, name: str, now: float, cmds: list[Command]) -> list[Command]:
+    def _spy(self, name: str, now: float) -> None:
         if not hasattr(self, "log"):
-            self.log, self.times = [], []
-        self.log.append((name, list(cmds)))
+            self.log, self.times, self.deadlines = [], [], []
+        self.log.append((name, []))
         self.times.append(now)
-        return cmds
+        self.deadlines.append(None)
 
-    def start(self, now: float) -> list[Command]:
-        return self._spy("start", now, super().start(now))
+    def outputs(self) -> list[Output]:
+        # The driver pulls right after each input: what comes out belongs to the last one.
+        out = super().outputs()
+        self.log[-1][1].extend(out)
+        self.deadlines[-1] = self.next_deadline()
+        return out
 
-    def on_system_info(self, now: float, node: str, info: Any) -> list[Command]:
-        return self._spy("on_system_info", now, super().on_system_info(now, node, info))
+    def start(self, now: float) -> None:
+        self._spy("start", now)
+        super().start(now)
 
-    def on_notification(self, now: float, node: str, result: Any) -> list[Command]:
-        return self._spy("on_notification", now, super().on_notification(now, node, result))
+    def on_system_info(self, now: float, node: str, info: Any) -> None:
+        self._spy("on_system_info", now)
+        super().on_system_info(now, node, info)
 
-    def on_sign_in(self, now: float, node: str, result: Any) -> list[Command]:
-        return self._spy("on_sign_in", now, super().on_sign_in(now, node, result))
+    def on_notification(self, now: float, node: str, result: Any) -> None:
+        self._spy("on_notification", now)
+        super().on_notification(now, node, result)
 
-    def on_loaded(self, now: float, node: str, result: Any) -> list[Command]:
-        return self._spy("on_loaded", now, super().on_loaded(now, node, result))
+    def on_sign_in(self, now: float, node: str, result: Any) -> None:
+        self._spy("on_sign_in", now)
+        super().on_sign_in(now, node, result)
 
-    def on_timer(self, now: float, name: str) -> list[Command]:
-        return self._spy("on_timer", now, super().on_timer(now, name))
+    def on_loaded(self, now: float, node: str, result: Any) -> None:
+        self._spy("on_loaded", now)
+        super().on_loaded(now, node, result)
 
-    def on_notification_lost(self, now: float) -> list[Command]:
-        return self._spy("on_notification_lost", now, super().on_notification_lost(now))
+    def handle_timer(self, now: float) -> None:
+        self._spy("handle_timer", now)
+        super().handle_timer(now)
 
-    def on_system_info_event(self, now: float, node: str, status: str) -> list[Command]:
-        return self._spy("on_system_info_event", now, super().on_system_info_event(now, node, status))
+    def on_notification_lost(self, now: float) -> None:
+        self._spy("on_notification_lost", now)
+        super().on_notification_lost(now)
 
-    def on_finesse_presence(self, now: float, available: bool) -> list[Command]:
-        return self._spy("on_finesse_presence", now, super().on_finesse_presence(now, available))
+    def on_system_info_event(self, now: float, node: str, status: str) -> None:
+        self._spy("on_system_info_event", now)
+        super().on_system_info_event(now, node, status)
+
+    def on_finesse_presence(self, now: float, available: bool) -> None:
+        self._spy("on_finesse_presence", now)
+        super().on_finesse_presence(now, available)
 
 
 @pytest.fixture
@@ -243,9 +255,9 @@ def test_publisher_death_goes_through_every_step_of_the_machine(spied: list[SpyM
             *WARM_UP,
             "on_notification_lost",  # the BOSH session to the dead host gives up
             "on_notification",  # attempt 1 fails
-            "on_timer",
+            "handle_timer",
             "on_notification",  # attempt 2
-            "on_timer",
+            "handle_timer",
             "on_notification",  # attempt 3: the failover logic starts
             "on_system_info",  # the publisher: no answer
             "on_system_info",  # the subscriber: healthy
@@ -289,9 +301,15 @@ def test_cti_failover_waits_on_the_20_s_poll(spied: list[SpyMachine]) -> None:
     names = [name for name, _ in m.log]
     after = names[len(WARM_UP) :]
     assert after[0] == "on_system_info_event"  # trigger 1
-    assert "on_timer" in after and "on_notification" not in after  # XMPP stayed up
+    assert "handle_timer" in after and "on_notification" not in after  # XMPP stayed up
     assert after[-2:] == ["on_sign_in", "on_loaded"]
-    delays = [c.delay for _, out in m.log for c in out if isinstance(c, SetTimer)]
+    # Every timer the machine armed (a deadline that changed, not to None) was the 20 s poll.
+    before = [None, *m.deadlines[:-1]]
+    delays = [
+        round(due - now, 6)
+        for now, due, prev in zip(m.times, m.deadlines, before, strict=True)
+        if due is not None and due != prev
+    ]
     assert delays and set(delays) == {20.0}
 
 

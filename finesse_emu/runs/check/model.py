@@ -11,9 +11,8 @@ from emu_base.timers import Timers
 # The seed's own numbers: a Timers at time_scale 1 holds them unscaled.
 SEED = Timers()
 
-# Not in the seed: the pause between the desktop's three Notification Service attempts
-# (DesktopConfig.notification_retry; docs/desktop.md).
-NOTIFICATION_RETRY = 5.0
+# Not in the seed: the pause between the desktop's three Notification Service attempts.
+NOTIFICATION_RETRY = SEED.notification_reconnect_pause
 # Not in the seed either: what a sign-in and a desktop reload may take once a node is found healthy
 # in a small swarm. The seed's failover table gives 50-110 s for 1000-2000 agents: pass --bound for those.
 SIGN_IN_ALLOWANCE = 20.0

@@ -69,7 +69,7 @@ def scenario(
 
 def floor_seconds(rtt_ms: float) -> float:
     timers = Timers.build(1.0)
-    detection = (timers.notification_reconnect_attempts - 1) * 5.0
+    detection = (timers.notification_reconnect_attempts - 1) * timers.notification_reconnect_pause
     return detection + FAILOVER_ROUND_TRIPS * rtt_ms / 1000
 
 

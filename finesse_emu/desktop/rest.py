@@ -1,0 +1,228 @@
+"""A desktop's REST side: the documented Finesse REST API and the desktop's gadgets and
+resources, fetched as a browser does (its cache, its request timeout, a WAN's round trip).
+
+Each call answers what the machine needs as its input (``SystemInfo``, ``Result``); the asyncio
+client (``client.py``) feeds those to the machine. Nothing here knows the failover logic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+from defusedxml import ElementTree as DET
+
+from emu_base.sansio import TimerClock
+from finesse_emu.desktop.machine import Result, SystemInfo
+
+API = "/finesse/api"
+
+
+@dataclass(frozen=True)
+class NodeEndpoint:
+    name: str  # finesse-a, finesse-b (or any label)
+    base_url: str  # http://127.0.10.7:8082
+    xmpp_host: str
+    xmpp_port: int = 5222
+    xmpp_domain: str = ""  # "" = xmpp_host (Finesse's xmppDomain is the node's host name)
+
+    @property
+    def domain(self) -> str:
+        return self.xmpp_domain or self.xmpp_host
+
+
+@dataclass(frozen=True)
+class AgentCredentials:
+    id: str
+    password: str
+    extension: str
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """What a desktop loads after signing in: G gadgets of one kind, desktop resources, data."""
+
+    gadgets: int = 6
+    kind: str = "xml"  # xml | jsp
+    resources: int = 4
+    # Paths (or absolute URLs) to load instead of the emulator's, e.g. a real Finesse's gadgets.
+    urls: tuple[str, ...] = ()
+    # The desktop URL's bypassServerCache=true&nocache: every reload fetches everything again.
+    bypass_cache: bool = False
+    # preLoadSecondaryResources (default on): after the first sign-in, the desktop also loads the
+    # other node's resources, so that a failover finds them cached.
+    preload_secondary: bool = True
+
+    def paths(self) -> list[str]:
+        if self.urls:
+            return list(self.urls)
+        gadgets = [f"/desktop/gadgets/{self.kind}/gadget{i}" for i in range(self.gadgets)]
+        return gadgets + [f"/desktop/resources/bundle{i}.js" for i in range(self.resources)]
+
+
+# (node, status, error, path) of an HTTP error answer: the client logs it.
+HttpErrorHook = Callable[[str, int, str, str], None]
+
+
+class DesktopRest:
+    """One browser's HTTP client towards the nodes of a pair."""
+
+    def __init__(
+        self,
+        agent: AgentCredentials,
+        endpoints: dict[str, NodeEndpoint],
+        http: aiohttp.ClientSession,
+        plan: LoadPlan,
+        clock: TimerClock,
+        timeout: float,
+        rtt: float,
+        stats: Counter[str],
+        on_http_error: HttpErrorHook,
+    ) -> None:
+        self.agent = agent
+        self.endpoints = endpoints
+        self.http = http
+        self.plan = plan
+        self.clock = clock
+        self._client_timeout = aiohttp.ClientTimeout(total=timeout)  # one per client
+        # A WAN between this desktop and the nodes, in user space (no netem here): every request
+        # waits one round trip first (seconds, already scaled).
+        self.rtt = rtt
+        self.stats = stats
+        self._on_http_error = on_http_error
+        self.blocked_until: dict[str, float] = {}  # network glitch: node unreachable until then
+        self._etags: dict[tuple[str, str], str] = {}  # (node, path) -> ETag: the browser's cache
+        self._auth_reason = ""  # X-Emu-Auth-Reason of the last 401
+        self._authorization = aiohttp.encode_basic_auth(agent.id, agent.password)
+
+    def blocked(self, node: str) -> bool:
+        return self.blocked_until.get(node, 0.0) > self.clock.now()
+
+    async def request(
+        self, method: str, node: str, path: str, body: str | None = None, extra: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        """(status, body); status 0 when there was no HTTP answer (refused, reset, timeout, glitch)."""
+        if self.blocked(node):
+            self.stats["unreachable"] += 1
+            return 0, b""
+        if self.rtt > 0:
+            await asyncio.sleep(self.rtt)
+        url = path if path.startswith("http") else self.endpoints[node].base_url + path
+        headers = {"Authorization": self._authorization, **(extra or {})}
+        if body is not None:
+            headers["Content-Type"] = "application/xml"
+        self.stats["requests"] += 1
+        try:
+            async with self.http.request(
+                method,
+                url,
+                data=body,
+                headers=headers,
+                timeout=self._client_timeout,
+            ) as resp:
+                data = await resp.read()
+                if method == "GET" and resp.status == 200 and "ETag" in resp.headers:
+                    self._etags[(node, path)] = resp.headers["ETag"]
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            self.stats["unreachable"] += 1
+            return 0, b""
+        self.stats["bytes"] += len(data)
+        if resp.status == 401:
+            # The emulator says why (a real Finesse does not: then every 401 is final).
+            self._auth_reason = resp.headers.get("X-Emu-Auth-Reason", "")
+        if resp.status >= 400:
+            self.stats[f"http_{resp.status}"] += 1
+            self._on_http_error(node, resp.status, error_message(data), path)
+        return resp.status, data
+
+    async def system_info(self, node: str) -> SystemInfo:
+        status, data = await self.request("GET", node, f"{API}/SystemInfo")
+        if status != 200:
+            return SystemInfo(reachable=False)  # SystemInfo answers 200 even out of service
+        try:
+            root = DET.fromstring(data)
+        except Exception:
+            return SystemInfo(reachable=False)
+        return SystemInfo(
+            reachable=True,
+            status=root.findtext("status") or "",
+            heartbeat_ok=(root.findtext("lastCTIHeartbeatStatus") or "").lower() == "success",
+        )
+
+    async def sign_in(self, node: str) -> Result:
+        body = f"<User><state>LOGIN</state><extension>{self.agent.extension}</extension></User>"
+        status, data = await self.request("PUT", node, f"{API}/User/{self.agent.id}", body)
+        if status == 202:
+            return Result(True)
+        if status == 401:
+            # Bad credentials end the attempt; the directory (AWDB) out of reach is worth another
+            # try later, as an agent reading "try again" would.
+            retry = self._auth_reason in ("awdb_unavailable", "awdb_timeout")
+            return Result(False, f"401 {error_message(data)} {self._auth_reason}".strip(), fatal=not retry)
+        return Result(False, f"{status} {error_message(data)}" if status else "unreachable")
+
+    async def _content(self, node: str, path: str) -> tuple[int, bytes]:
+        """One gadget or resource: revalidated from the cache (If-None-Match -> 304) unless the
+        desktop URL bypasses the server cache (a fresh ``nocache`` value every time)."""
+        if self.plan.bypass_cache:
+            sep = "&" if "?" in path else "?"
+            return await self.request(
+                "GET", node, f"{path}{sep}bypassServerCache=true&nocache={time.monotonic_ns()}"
+            )
+        etag = self._etags.get((node, path))
+        status, data = await self.request("GET", node, path, extra={"If-None-Match": etag} if etag else None)
+        if status == 304:
+            self.stats["cache_hits"] += 1
+            return 200, data
+        return status, data
+
+    async def set_state(self, node: str, state: str) -> None:
+        """PUT User with a new state (READY, NOT_READY, LOGOUT); the outcome arrives as an event."""
+        await self.request("PUT", node, f"{API}/User/{self.agent.id}", f"<User><state>{state}</state></User>")
+
+    async def load(self, node: str, config: bool) -> tuple[Result, str]:
+        """LoadDesktop: every gadget and resource, then the user's data; with the user's state
+        read from the User document ("" if it was not read)."""
+        user_state = ""
+        data_paths = [f"{API}/User/{self.agent.id}", f"{API}/User/{self.agent.id}/Dialogs"]
+        if config:  # configuration data is not reloaded during failover (seed, note on reloads)
+            data_paths += [
+                f"{API}/User/{self.agent.id}/ReasonCodes?category=NOT_READY",
+                f"{API}/User/{self.agent.id}/ReasonCodes?category=LOGOUT",
+                f"{API}/User/{self.agent.id}/WrapUpReasons",
+            ]
+        content = self.plan.paths()
+        results = await asyncio.gather(
+            *(self._content(node, p) for p in content), *(self.request("GET", node, p) for p in data_paths)
+        )
+        paths = content + data_paths
+        bad = [(p, s) for p, (s, _) in zip(paths, results, strict=True) if s != 200]
+        for path, (status, data) in zip(paths, results, strict=True):
+            if status == 200 and path == f"{API}/User/{self.agent.id}":
+                with contextlib.suppress(Exception):
+                    user_state = DET.fromstring(data).findtext("state") or ""
+        if bad:
+            return Result(False, f"{bad[0][1]} on {bad[0][0]}"), user_state
+        return Result(True), user_state
+
+    async def preload(self, node: str) -> None:
+        """preLoadSecondaryResources: the other node's desktop resources, loaded once in the
+        background after the first sign-in, so that a failover there finds them cached."""
+        for other in self.endpoints:
+            if other == node:
+                continue
+            resources = [p for p in self.plan.paths() if "/resources/" in p]
+            await asyncio.gather(*(self._content(other, p) for p in resources))
+
+
+def error_message(data: bytes) -> str:
+    try:
+        root = DET.fromstring(data)
+    except Exception:
+        return ""
+    return root.findtext("ApiError/ErrorMessage") or root.findtext("ApiError/ErrorType") or ""
