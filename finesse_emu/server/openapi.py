@@ -7,7 +7,7 @@ the handler gives. A route without an entry is still listed (marked ``x-emu-undo
 :func:`undocumented_routes` / :func:`stale_operations` let a unit test fail on either kind of drift.
 
 What the middlewares of ``rest.py`` add is derived from their own rule, not written per route: every
-path under ``/finesse/api`` except the open ones (``rest.OPEN_PATHS``: SystemInfo) requires HTTP Basic
+path under ``/finesse/api`` except the open ones (``paths.OPEN_PATHS``: SystemInfo) requires HTTP Basic
 (401 ``ApiErrors``) and answers 503 ``SERVER_OUT_OF_SERVICE`` while the node is not IN_SERVICE; every
 path echoes the ``requestId`` request header in the response. aiohttp answers HEAD on every GET route
 by itself; those implicit HEAD routes are not listed.
@@ -30,6 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from finesse_emu.server import api_xml as X
+from finesse_emu.server.paths import OPEN_PATHS
 
 API = X.API
 OPENAPI_PATH = "/emu/openapi.json"
@@ -595,8 +596,6 @@ def _operation(method: str, path: str, handler: str, open_paths: frozenset[str])
 
 def build_openapi(router: web.UrlDispatcher) -> dict[str, Any]:
     """The OpenAPI 3.0 document (a JSON-ready dict) of the routes registered on ``router``."""
-    from finesse_emu.server.rest import OPEN_PATHS  # rest imports this module
-
     open_paths = frozenset(OPEN_PATHS)
     paths: dict[str, dict[str, Schema]] = {}
     for method, path, handler in _routes(router):
