@@ -105,8 +105,8 @@ class NodeCore:
         self.sessions = Sessions(config.event_log)
         self.updates = Updates()
         self._system_info = views.SystemInfoDocument()
-        # The CTI link: up per its events; the session's resync (queries to send, answers awaited).
-        self._link_up = False
+        # The CTI link's session (a LinkDown ends it: answers to its resync are then ignored), the
+        # resync's queries to send and answers awaited, the Work to Active requests to make.
         self._generation = 0
         self._resync_todo: deque[str] = deque()
         self._resync_waiting = 0
@@ -160,7 +160,6 @@ class NodeCore:
     def cti_event(self, now: float, event: LinkEvent) -> None:
         """An event of the CTI link (:mod:`finesse_emu.server.cti.link`); others are ignored."""
         if isinstance(event, LinkUp):
-            self._link_up = True
             self._heartbeat_ok, self._heartbeat_ok_wall = True, self.wall(now)
             self._start_resync(now)
         elif isinstance(event, HeartbeatResult):
@@ -168,7 +167,6 @@ class NodeCore:
             if event.ok:
                 self._heartbeat_ok_wall = self.wall(now)
         elif isinstance(event, LinkDown):
-            self._link_up = False
             self._generation += 1  # the session's resync ends with it
             self._resync_todo.clear()
             self._resync_waiting = 0
@@ -275,8 +273,6 @@ class NodeCore:
             self._resync_done(now)
 
     def _resync_done(self, now: float) -> None:
-        if not self._link_up:
-            return
         self._cti_up_at = now
         self._apply_status(now, self.status.up(Dependency.CTI, now))
         if self.config.enable_auto_work_mode_state_change:
