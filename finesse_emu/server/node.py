@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 from collections import Counter, deque
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from aiohttp import web
 
-from emu_base import tls
 from emu_base.admin import FaultKind, FaultRegistry, admin_routes, bound_port
 from emu_base.awdb_login import awdb_login
 from emu_base.clock import Clock, LoopClock
@@ -25,70 +23,24 @@ from emu_base.httpbody import app_runner
 from emu_base.logs import get_logger
 from emu_base.sansio import Driver
 from emu_base.timers import Timers
-from finesse_emu.server import api_xml as X
 from finesse_emu.server.auth import Authenticator, AuthUser, AwdbClient
 from finesse_emu.server.auth.awdb_client import AwdbTimeout, AwdbUnavailable
 from finesse_emu.server.config import NodeConfig
-from finesse_emu.server.core import (
-    CtiFailure,
-    CtiPurpose,
-    CtiRequestRefused,
-    Directory,
-    NodeCore,
-    Output,
-    Publish,
-    SendToCti,
-    SessionChanged,
-    StatusChanged,
-)
+from finesse_emu.server.core import CtiFailure, Directory, NodeCore, Output, Publish, SendToCti
 from finesse_emu.server.cti import CtiClient, CtiLinkConfig, CtiRequestError, PublicEvent
 from finesse_emu.server.gadgets import PACER_KEY, Pacer
+from finesse_emu.server.listeners import RestListeners
 from finesse_emu.server.model import FinesseModel
-from finesse_emu.server.paths import subscription_nodes
-from finesse_emu.server.presence import (
-    Cancelled,
-    ForcedLogout,
-    PresenceTracker,
-    Skipped,
-    TimerStarted,
-    WaitingForCall,
-)
-from finesse_emu.server.pubsub_access import PubsubAccess
+from finesse_emu.server.node_log import log_output
+from finesse_emu.server.presence import ForcedLogout, PresenceTracker
 from finesse_emu.server.rest import build_app
 from finesse_emu.server.status import ServiceState
+from finesse_emu.server.subscriptions import Notifier, Subscriptions
 
 __all__ = ["FAULT_KINDS", "FinesseNode", "NodeConfig", "Notifier", "run_forever"]
 
 log = get_logger()
-
-# The log line of each CTI request the core gave up on: (event, level, the user field's name).
-_REFUSED = {
-    CtiPurpose.STATE_CHANGE: ("finesse_state_change_failed", "info", "user"),
-    CtiPurpose.MEDIA_CHANGE: ("finesse_media_change_failed", "info", "user"),
-    CtiPurpose.DIALOG_ACTION: ("finesse_dialog_action_failed", "info", "user"),
-    CtiPurpose.AUTO_WORK_TO_ACTIVE: ("finesse_auto_work_to_active_failed", "info", "user"),
-    CtiPurpose.FORCED_LOGOUT: ("finesse_forced_logout_failed", "warning", "agent"),
-}
-
-
-class Notifier(Protocol):
-    """What the node needs of its Notification Service session (NotificationPublisher has it)."""
-
-    @property
-    def connected(self) -> bool: ...
-
-    async def start(self, wait: bool = True, timeout: float = 10.0) -> None: ...
-
-    async def stop(self, timeout: float = 2.0) -> None: ...
-
-    async def ensure_node(self, node: str) -> None: ...
-
-    async def publish(self, node: str, update_xml: str, item_id: str | None = None) -> str: ...
-
-    async def subscribe_other(self, node: str, jid: str) -> None: ...
-
-    @property
-    def available_agents(self) -> frozenset[str]: ...
+R = TypeVar("R")
 
 
 FAULT_KINDS = [
@@ -117,7 +69,7 @@ class FinesseNode:
                 config.xmpp_password(),
                 on_presence=self.on_agent_presence,
                 on_connection_change=self.on_notification_change,
-                node_access=lambda node: self.pubsub_access.readers(node),  # noqa: PLW0108 (set later)
+                node_access=self._pubsub_readers,
             )
         self.notifier = notifier
         self.cti = CtiClient(
@@ -134,30 +86,29 @@ class FinesseNode:
             self.awdb,
             self.timers,
             self.clock,
-            resolve=lambda name: u.id if (u := self.directory_user(name)) else None,
+            resolve=lambda name: u.id if (u := self.core.directory.user(name)) else None,
         )
         if config.event_log:
             self.authenticator.on_result = lambda user, ok, via, reason: log.info(
                 "finesse_auth", agent=user, ok=ok, via=via, reason=reason
             )
         self.faults = FaultRegistry(FAULT_KINDS, self._on_fault)
-        self._subscribed: set[str] = set()
+        self.subscriptions = None if notifier is None else Subscriptions(notifier, config.domain, self._spawn)
         # The directory's pubsub set-up is done: until then the Notification Service does not count
         # as up (see on_notification_change).
         self._provisioned = False
         self._provisioning: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runners: list[web.AppRunner] = []
-        self._rest_sites: list[web.BaseSite] = []
         self._rest_runner: web.AppRunner | None = None
+        self.rest: RestListeners | None = None
         self.http_port: int | None = None
         self.https_port: int | None = None
-        self._ssl_context: ssl.SSLContext | None = None  # made once: webapp_down reopens the sites
         self.ca_file: str | None = None  # the CA of the HTTPS certificate, when known
         self.admin_port: int | None = None
         self.config_loaded = asyncio.Event()
 
-    # -- the core's state, as the REST API, health and tests read it -------------------------------
+    # -- the core: its state (health, tests), and every input at the node's now ------------------
     @property
     def status(self) -> ServiceState:
         return self.core.status
@@ -178,75 +129,23 @@ class FinesseNode:
     def directory(self) -> dict[str, AuthUser]:
         return self.core.directory.agents
 
-    @property
-    def pubsub_access(self) -> PubsubAccess:
-        return self.core.directory.pubsub_access
+    def now(self) -> float:
+        return self.clock.now()
 
-    @property
-    def reason_codes(self) -> list[X.ReasonCodeView]:
-        return self.core.directory.reason_codes
+    def _pubsub_readers(self, node: str) -> frozenset[str] | None:
+        # Who may read a pubsub node: the REST policy, from the directory (loaded after start).
+        return self.core.directory.pubsub_access.readers(node)
 
-    @property
-    def wrapup_reasons(self) -> Sequence[X.WrapUpReasonView]:
-        return self.core.directory.wrapup_reasons
-
-    def directory_user(self, key: str) -> AuthUser | None:
-        return self.core.directory.user(key)
-
-    def mrds_of(self, user: AuthUser) -> list[int]:
-        return self.core.directory.mrds_of(user)
-
-    def reason_codes_for(self, category: str) -> list[X.ReasonCodeView]:
-        return self.core.directory.reason_codes_for(category)
-
-    def reason_code_by_id(self, rc_id: int) -> X.ReasonCodeView | None:
-        return self.core.directory.reason_code_by_id(rc_id)
-
-    def user_view(self, user_id: str) -> X.UserView:
-        return self.core.user_view(user_id)
-
-    def media_view(self, user_id: str, mrd: int) -> X.MediaView:
-        return self.core.media_view(user_id, mrd)
-
-    def dialog_view(self, dialog_id: str) -> X.DialogView:
-        return self.core.dialog_view(dialog_id)
-
-    def team_view(self, team_id: int) -> X.TeamView | None:
-        return self.core.team_view(team_id)
-
-    def system_info_view(self) -> X.SystemInfoView:
-        return self.core.system_info_view(self.clock.now())
-
-    def system_info_document(self) -> bytes:
-        return self.core.system_info_document(self.clock.now())
-
-    # -- REST commands: the core decides; 202 or its ApiErrors --------------------------------------
-    def change_user_state(
-        self, target: AuthUser, update: X.UserUpdate, request_id: str, password: str | None
-    ) -> X.ErrorResponse | None:
-        return self._pumped(
-            self.core.change_user_state(self.clock.now(), target, update, request_id, password)
-        )
-
-    def change_media_state(
-        self, target: AuthUser, mrd: int, update: X.MediaUpdate, request_id: str
-    ) -> X.ErrorResponse | None:
-        return self._pumped(self.core.change_media_state(self.clock.now(), target, mrd, update, request_id))
-
-    def dialog_action(
-        self, user: AuthUser, dialog_id: str, action: X.DialogAction, request_id: str
-    ) -> X.ErrorResponse | None:
-        return self._pumped(self.core.dialog_action(self.clock.now(), user, dialog_id, action, request_id))
-
-    def _pumped(self, result: X.ErrorResponse | None) -> X.ErrorResponse | None:
+    def command(self, run: Callable[[float], R]) -> R:
+        """Feed the core one input at ``now``; what it outputs is acted on before this returns."""
+        result = run(self.clock.now())
         self.driver.pump()
         return result
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
         self.core.wall_offset = self.clock.wall() - self.clock.now()
-        self.core.start(self.clock.now())
-        self.driver.pump()
+        self.command(self.core.start)
         await self._start_rest()
         if self.config.admin_port != -1:
             await self._start_admin()
@@ -264,8 +163,7 @@ class FinesseNode:
         )
 
     async def stop(self) -> None:
-        self.core.stop(self.clock.now())
-        self.driver.pump()
+        self.command(self.core.stop)
         self.driver.close()
         for task in list(self._tasks):
             task.cancel()
@@ -300,7 +198,7 @@ class FinesseNode:
                 log.warning("finesse_config_load_failed", error=str(exc))
                 await self.clock.sleep(pause)
                 pause = min(pause * 2, 2.0)
-        self.core.directory_loaded(self.clock.now(), directory)
+        self.command(lambda now: self.core.directory_loaded(now, directory))
         log.info(
             "finesse_config_loaded",
             agents=len(directory.agents),
@@ -332,7 +230,7 @@ class FinesseNode:
                 self.core.cti_event(self.clock.now(), event)
             except Exception:  # a bad event must not stop the node
                 log.exception("finesse_cti_event_failed", event=type(event).__name__)
-            self.driver.pump()
+            self.driver.pump()  # what the core decided before a failure still goes out
 
     async def _cti_request(self, out: SendToCti) -> None:
         try:
@@ -349,49 +247,14 @@ class FinesseNode:
 
     # -- the core's outputs ------------------------------------------------------------------------
     def _on_output(self, out: Output) -> None:
-        name = self.config.name
         if isinstance(out, Publish):
             self._publish(out)
         elif isinstance(out, SendToCti):
             self._spawn(self._cti_request(out))
-        elif isinstance(out, StatusChanged):
-            log.info("finesse_status", name=name, status=out.change.status.value, reason=out.change.reason)
-        elif isinstance(out, SessionChanged):
-            fields = {} if out.reason_code is None else {"reason_code": out.reason_code}
-            log.info(
-                "finesse_agent_signed_in" if out.signed_in else "finesse_agent_signed_out",
-                agent=out.agent_id, name=name, status=out.status, why=out.why, **fields,
-            )  # fmt: skip
-        elif isinstance(out, CtiRequestRefused):
-            self._log_refused(out)
-        elif isinstance(out, ForcedLogout):
-            self.forced_logouts.append(out)
-            log.info(
-                "finesse_forced_logout", name=name, agent=out.agent_id, reason_code=out.reason_code,
-                waited=round(out.waited, 3), call_wait=round(out.call_wait, 3),
-            )  # fmt: skip
-        elif isinstance(out, TimerStarted):
-            waits = round(out.fires_at - out.at, 3)
-            log.info("finesse_agent_unavailable", name=name, agent=out.agent_id, forced_logout_in=waits)
-        elif isinstance(out, Cancelled):
-            after = round(out.at - out.unavailable_since, 3)
-            log.info(
-                "finesse_forced_logout_cancelled", name=name, agent=out.agent_id, reason=out.reason.value,
-                after=after,
-            )  # fmt: skip
-        elif isinstance(out, WaitingForCall):
-            log.info("finesse_forced_logout_waits_for_call", agent=out.agent_id, state=out.state)
-        elif isinstance(out, Skipped):
-            log.debug("finesse_agent_unavailable_no_timer", agent=out.agent_id, reason=out.reason.value)
-
-    def _log_refused(self, out: CtiRequestRefused) -> None:
-        event, level, who = _REFUSED[out.purpose]
-        fields: dict[str, Any] = {who: out.user_id}
-        if out.mrd is not None:
-            fields["mrd"] = out.mrd
-        if out.dialog_id is not None:
-            fields["dialog"] = out.dialog_id
-        getattr(log, level)(event, **fields, error=out.error)
+        else:
+            if isinstance(out, ForcedLogout):
+                self.forced_logouts.append(out)
+            log_output(self.config.name, out)
 
     def _publish(self, out: Publish) -> None:
         self.published.append((out.node, out.text))
@@ -419,65 +282,34 @@ class FinesseNode:
     # -- the Notification Service: presence, connection, the agents' pubsub set-up -----------------
     def on_agent_presence(self, full_jid: str, available: bool) -> None:
         """An agent resource's presence changed on this node's Notification Service."""
-        self.core.agent_presence(self.clock.now(), full_jid, available)
-        self.driver.pump()
+        self.command(lambda now: self.core.agent_presence(now, full_jid, available))
 
     def on_notification_change(self, connected: bool) -> None:
+        assert self.subscriptions is not None
         if connected and not self._provisioned:
             # The first session: every agent's nodes and subscriptions are in place before the node
             # counts its Notification Service as up, as Openfire keeps them from the users'
             # provisioning. Serving sign-ins meanwhile would answer them late: the set-up of a few
             # hundred agents keeps this process busy for seconds.
             if self._provisioning is None or self._provisioning.done():
-                self._subscribed.clear()
+                self.subscriptions.reset()
                 self._provisioning = self._spawn(self._provision_then_up())
             return
         if connected:
-            self._subscribed.clear()  # a new Prosody session: subscriptions are made again on demand
-        self.core.notification(self.clock.now(), connected)
-        self.driver.pump()
+            self.subscriptions.reset()
+        self.command(lambda now: self.core.notification(now, connected))
 
     async def _provision_then_up(self) -> None:
+        assert self.subscriptions is not None
         await self.config_loaded.wait()
-        await self._provision_subscriptions()
+        await self.subscriptions.provision(self.directory.values())
         self._provisioned = True
         if self.notifier is not None and self.notifier.connected:  # up, with the set-up kept
-            self.core.notification(self.clock.now(), True)
-            self.driver.pump()
-
-    async def _provision_subscriptions(self) -> None:
-        """Every agent of the directory gets its nodes and subscriptions once the Notification
-        Service is up, as Openfire keeps them from the users' provisioning, rather than at the
-        agent's first request to this node: otherwise a failover is also the moment a thousand
-        agents' pubsub set-up (five requests each) lands on the subscriber's Prosody
-        (docs/benchmarks.md, failover under load). A user the directory gains later is still set up
-        at its first request. Returns when every set-up has ended (a failed request is logged)."""
-        assert self.notifier is not None
-        tasks = []
-        for user in list(self.directory.values()):
-            task = self.on_authenticated(user, "")  # the publisher bounds what is in flight
-            if task is not None:
-                tasks.append(task)
-            await asyncio.sleep(0)  # let requests in meanwhile
-        await asyncio.gather(*tasks, return_exceptions=True)
+            self.command(lambda now: self.core.notification(now, True))
 
     def on_authenticated(self, user: AuthUser, password: str) -> asyncio.Task[None] | None:
-        """First authenticated request of a user: subscribe it to its nodes (as real Finesse does).
-        Returns the set-up's task, None when there is nothing to set up."""
-        if self.notifier is None or user.id in self._subscribed or not self.notifier.connected:
-            return None
-        self._subscribed.add(user.id)
-        jid = f"{user.id.lower()}@{self.config.domain}"
-        return self._spawn(self._subscribe(subscription_nodes(user), jid))
-
-    async def _subscribe(self, nodes: list[str], jid: str) -> None:
-        assert self.notifier is not None
-        for node in nodes:
-            try:
-                await self.notifier.ensure_node(node)
-                await self.notifier.subscribe_other(node, jid)
-            except Exception as exc:
-                log.warning("finesse_subscribe_failed", node=node, jid=jid, error=repr(exc))
+        """First authenticated request of a user: subscribe it to its nodes (as real Finesse does)."""
+        return None if self.subscriptions is None else self.subscriptions.user(user)
 
     # -- HTTP servers ------------------------------------------------------------------------------
     async def _start_rest(self) -> None:
@@ -489,43 +321,18 @@ class FinesseNode:
         await runner.setup()
         self._runners.append(runner)
         self._rest_runner = runner
+        self.rest = RestListeners(runner, self.config)
         await self._open_rest()
 
     async def _open_rest(self) -> None:
-        assert self._rest_runner is not None
-        cfg = self.config
-        if cfg.http_port != -1:
-            port = self.http_port or cfg.http_port
-            site = web.TCPSite(self._rest_runner, cfg.host, port, reuse_address=True)
-            await site.start()
-            self._rest_sites.append(site)
-            self.http_port = bound_port(site)
-        if cfg.https_port != -1:
-            if self._ssl_context is None:
-                self._ssl_context = self._tls_context()
-            port = self.https_port or cfg.https_port
-            site = web.TCPSite(
-                self._rest_runner, cfg.host, port, ssl_context=self._ssl_context, reuse_address=True
-            )
-            await site.start()
-            self._rest_sites.append(site)
-            self.https_port = self.core.https_port = bound_port(site)
-
-    async def _close_rest(self) -> None:
-        for site in self._rest_sites:
-            await site.stop()
-        self._rest_sites.clear()
-
-    def _tls_context(self) -> ssl.SSLContext:
-        cfg = self.config
-        made = tls.server_context(
-            cfg.name, cfg.tls_hosts(), cfg.cert_file, cfg.key_file, cfg.ca_file, cfg.run_dir
+        assert self.rest is not None
+        await self.rest.open()
+        self.http_port, self.https_port, self.ca_file = (
+            self.rest.http_port,
+            self.rest.https_port,
+            self.rest.ca_file,
         )
-        if made.made is not None:
-            files = [p.name for p in made.made.made]
-            log.info("finesse_tls_ca", ca_file=made.ca_file, hosts=cfg.tls_hosts(), made=files)
-        self.ca_file = made.ca_file
-        return made.context
+        self.core.https_port = self.https_port
 
     async def _start_admin(self) -> None:
         app = admin_routes(self.config.name, "finesse", self.health, self.faults, self.config.admin_token)
@@ -539,17 +346,16 @@ class FinesseNode:
     async def _on_fault(self, fault: Any, active: bool) -> None:
         if fault.kind == "webapp_down":
             if active:
-                self.core.webapp(self.clock.now(), False)
-                self.driver.pump()
-                await self._close_rest()
+                self.command(lambda now: self.core.webapp(now, False))
+                assert self.rest is not None
+                await self.rest.close()
                 if self.notifier is not None:
                     await self.notifier.stop()  # the finesse user's presence turns Unavailable
             else:
                 await self._open_rest()
                 if self.notifier is not None:
                     self._spawn(self.notifier.start(wait=False))
-                self.core.webapp(self.clock.now(), True)
-                self.driver.pump()
+                self.command(lambda now: self.core.webapp(now, True))
 
     def health(self) -> dict[str, Any]:
         return {

@@ -19,7 +19,7 @@ the node only :class:`RestNode`, a protocol: it does not import the node's modul
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 from aiohttp import web
@@ -32,10 +32,10 @@ from finesse_emu.server import gadgets
 from finesse_emu.server.auth import Authenticator, AuthError, AuthUser, parse_basic
 from finesse_emu.server.auth.access import Access, may_act_on, may_read_team
 from finesse_emu.server.config import NodeConfig
-from finesse_emu.server.model import Dialog, FinesseModel
+from finesse_emu.server.core import NodeCore
+from finesse_emu.server.model import Dialog
 from finesse_emu.server.openapi import OPENAPI_PATH, build_openapi
 from finesse_emu.server.paths import API, OPEN_PATHS
-from finesse_emu.server.status import ServiceState
 
 __all__ = ["API", "NODE_KEY", "OPEN_PATHS", "RestNode", "build_app"]
 
@@ -43,11 +43,14 @@ log = get_logger()
 
 XML = "application/xml"
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class RestNode(Protocol):
-    """What the REST API needs of a node (:class:`finesse_emu.server.node.FinesseNode` has it): its
-    state, views and commands. The API depends on this, not on the node's module."""
+    """What the REST API needs of a node (:class:`finesse_emu.server.node.FinesseNode` has it): the
+    core it reads (views, directory, model, service state) and feeds commands to (:meth:`command`
+    runs one at the node's ``now`` and hands its outputs to the node), the authenticator, the
+    counters. The API depends on this, not on the node's module."""
 
     @property
     def config(self) -> NodeConfig: ...
@@ -56,51 +59,16 @@ class RestNode(Protocol):
     def stats(self) -> Counter[str]: ...
 
     @property
-    def status(self) -> ServiceState: ...
-
-    @property
     def authenticator(self) -> Authenticator: ...
 
     @property
-    def model(self) -> FinesseModel: ...
+    def core(self) -> NodeCore: ...
 
-    @property
-    def directory(self) -> Mapping[str, AuthUser]: ...
+    def now(self) -> float: ...
 
-    @property
-    def wrapup_reasons(self) -> Sequence[X.WrapUpReasonView]: ...
+    def command(self, run: Callable[[float], R]) -> R: ...
 
     def on_authenticated(self, user: AuthUser, password: str) -> object: ...
-
-    def directory_user(self, key: str) -> AuthUser | None: ...
-
-    def mrds_of(self, user: AuthUser) -> list[int]: ...
-
-    def reason_codes_for(self, category: str) -> list[X.ReasonCodeView]: ...
-
-    def reason_code_by_id(self, rc_id: int) -> X.ReasonCodeView | None: ...
-
-    def user_view(self, user_id: str) -> X.UserView: ...
-
-    def media_view(self, user_id: str, mrd: int) -> X.MediaView: ...
-
-    def dialog_view(self, dialog_id: str) -> X.DialogView: ...
-
-    def team_view(self, team_id: int) -> X.TeamView | None: ...
-
-    def system_info_document(self) -> bytes: ...
-
-    def change_user_state(
-        self, target: AuthUser, update: X.UserUpdate, request_id: str, password: str | None
-    ) -> X.ErrorResponse | None: ...
-
-    def change_media_state(
-        self, target: AuthUser, mrd: int, update: X.MediaUpdate, request_id: str
-    ) -> X.ErrorResponse | None: ...
-
-    def dialog_action(
-        self, user: AuthUser, dialog_id: str, action: X.DialogAction, request_id: str
-    ) -> X.ErrorResponse | None: ...
 
 
 USER_KEY = web.RequestKey("finesse_user", AuthUser)
@@ -127,7 +95,7 @@ async def request_id_echo(request: web.Request, handler: Handler) -> web.StreamR
     if node.config.event_log:
         log.info(
             "finesse_request", method=request.method, path=request.path, status=response.status,
-            service=node.status.status.value,
+            service=node.core.status.status.value,
         )  # fmt: skip
     stats["http_bytes"] += getattr(response, "content_length", None) or 0
     if request.path.startswith("/desktop/"):
@@ -143,7 +111,7 @@ async def service_gate(request: web.Request, handler: Handler) -> web.StreamResp
     node = request.app[NODE_KEY]
     if request.path in OPEN_PATHS or not request.path.startswith(API):
         return await handler(request)
-    if not node.status.in_service:
+    if not node.core.status.in_service:
         # "Any request made during this time receives a 503 Service Unavailable error message."
         node.stats["http_503"] += 1
         return error(X.service_unavailable())
@@ -278,7 +246,7 @@ def user(access: Access) -> Lookup[AuthUser]:
     """The user named in the path, if the caller may ``access`` it (else 401; unknown: 404)."""
 
     def lookup(request: web.Request, node: RestNode) -> AuthUser | web.Response:
-        target = node.directory_user(request.match_info["user"])
+        target = node.core.directory.user(request.match_info["user"])
         if target is None:
             return error(X.not_found(X.NotFound.USER, request.match_info["user"]))
         if not may_act_on(caller(request), target, access):
@@ -293,10 +261,10 @@ def dialog(access: Access) -> Lookup[Dialog]:
     404). Dialog ids are sequential, so a refusal must not depend on guessing one."""
 
     def lookup(request: web.Request, node: RestNode) -> Dialog | web.Response:
-        found = node.model.dialogs.get(request.match_info["dialog"])
+        found = node.core.model.dialogs.get(request.match_info["dialog"])
         if found is None:
             return error(X.not_found(X.NotFound.DIALOG, request.match_info["dialog"]))
-        owner = node.directory.get(found.agent_id) or AuthUser(found.agent_id, found.agent_id)
+        owner = node.core.directory.agents.get(found.agent_id) or AuthUser(found.agent_id, found.agent_id)
         if not may_act_on(caller(request), owner, access):
             return refused(request)
         return found
@@ -307,7 +275,7 @@ def dialog(access: Access) -> Lookup[Dialog]:
 def team(request: web.Request, node: RestNode) -> X.TeamView | web.Response:
     """The team named in the path, if the caller may read it (else 401; unknown: 404)."""
     team_id = ascii_id(request.match_info["team"])
-    view = None if team_id is None else node.team_view(team_id)
+    view = None if team_id is None else node.core.team_view(team_id)
     if team_id is None or view is None:
         return error(X.not_found(X.NotFound.OTHER, request.match_info["team"], "Team not found"))
     if not may_read_team(caller(request), team_id):
@@ -324,7 +292,7 @@ def media(access: Access) -> Lookup[tuple[AuthUser, int]]:
         if isinstance(target, web.Response):
             return target
         mrd = ascii_id(request.match_info["mrd"])
-        if mrd is None or mrd not in node.mrds_of(target):
+        if mrd is None or mrd not in node.core.directory.mrds_of(target):
             return error(X.not_found(X.NotFound.OTHER, request.match_info["mrd"], "MRD not found"))
         return target, mrd
 
@@ -342,12 +310,13 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 
 async def system_info(request: web.Request) -> web.Response:
-    return xml_response(request.app[NODE_KEY].system_info_document())
+    node = request.app[NODE_KEY]
+    return xml_response(node.core.system_info_document(node.now()))
 
 
 @on_target(user(Access.READ))
 async def get_user(request: web.Request, node: RestNode, target: AuthUser) -> web.Response:
-    return xml_response(X.user(node.user_view(target.id)))
+    return xml_response(X.user(node.core.user_view(target.id)))
 
 
 @on_target(user(Access.CHANGE))
@@ -358,17 +327,20 @@ async def put_user(request: web.Request, node: RestNode, target: AuthUser) -> we
         return error(exc.response)
     creds = parse_basic(request.headers.get("Authorization"))
     password = creds[1] if creds and target.id == caller(request).id else None
-    return accepted(node.change_user_state(target, update, request.headers.get("requestId", ""), password))
+    request_id = request.headers.get("requestId", "")
+    return accepted(
+        node.command(lambda now: node.core.change_user_state(now, target, update, request_id, password))
+    )
 
 
 @on_target(user(Access.READ))
 async def get_dialogs(request: web.Request, node: RestNode, target: AuthUser) -> web.Response:
-    return xml_response(X.dialogs(node.dialog_view(d.id) for d in node.model.dialogs_of(target.id)))
+    return xml_response(X.dialogs(node.core.dialog_view(d.id) for d in node.core.model.dialogs_of(target.id)))
 
 
 @on_target(dialog(Access.READ))
 async def get_dialog(request: web.Request, node: RestNode, target: Dialog) -> web.Response:
-    return xml_response(X.dialog(node.dialog_view(target.id)))
+    return xml_response(X.dialog(node.core.dialog_view(target.id)))
 
 
 @on_target(dialog(Access.PARTICIPANT))
@@ -378,20 +350,23 @@ async def put_dialog(request: web.Request, node: RestNode, target: Dialog) -> we
         action = X.parse_dialog_action(await read_body(request))
     except X.XmlInputError as exc:
         return error(exc.response)
+    who, request_id = caller(request), request.headers.get("requestId", "")
     return accepted(
-        node.dialog_action(caller(request), target.id, action, request.headers.get("requestId", ""))
+        node.command(lambda now: node.core.dialog_action(now, who, target.id, action, request_id))
     )
 
 
 @on_target(user(Access.READ))
 async def get_media_list(request: web.Request, node: RestNode, target: AuthUser) -> web.Response:
-    return xml_response(X.media_list(node.media_view(target.id, mrd) for mrd in node.mrds_of(target)))
+    return xml_response(
+        X.media_list(node.core.media_view(target.id, mrd) for mrd in node.core.directory.mrds_of(target))
+    )
 
 
 @on_target(media(Access.READ))
 async def get_media(request: web.Request, node: RestNode, found: tuple[AuthUser, int]) -> web.Response:
     target, mrd = found
-    return xml_response(X.media(node.media_view(target.id, mrd)))
+    return xml_response(X.media(node.core.media_view(target.id, mrd)))
 
 
 @on_target(media(Access.CHANGE))
@@ -404,7 +379,10 @@ async def put_media(request: web.Request, node: RestNode, found: tuple[AuthUser,
         return error(exc.response)
     if mrd == VOICE_MRD:  # the voice MRD's state belongs to PUT User
         return error(X.invalid_input("mrdId", "Use PUT User to change the voice MRD"))
-    return accepted(node.change_media_state(target, mrd, update, request.headers.get("requestId", "")))
+    request_id = request.headers.get("requestId", "")
+    return accepted(
+        node.command(lambda now: node.core.change_media_state(now, target, mrd, update, request_id))
+    )
 
 
 @on_target(user(Access.PERSONAL))
@@ -412,12 +390,12 @@ async def get_reason_codes(request: web.Request, node: RestNode, target: AuthUse
     category = request.query.get("category", "")
     if category not in ("NOT_READY", "LOGOUT"):
         return error(X.invalid_input("category", "Invalid category specified"))
-    return xml_response(X.reason_codes(node.reason_codes_for(category), category))
+    return xml_response(X.reason_codes(node.core.directory.reason_codes_for(category), category))
 
 
 async def get_reason_code(request: web.Request) -> web.Response:
     rc_id = ascii_id(request.match_info["id"])
-    rc = None if rc_id is None else request.app[NODE_KEY].reason_code_by_id(rc_id)
+    rc = None if rc_id is None else request.app[NODE_KEY].core.directory.reason_code_by_id(rc_id)
     if rc is None:
         return error(X.not_found(X.NotFound.OTHER, request.match_info["id"], "Reason Code not found"))
     return xml_response(X.reason_code(rc))
@@ -425,7 +403,7 @@ async def get_reason_code(request: web.Request) -> web.Response:
 
 @on_target(user(Access.PERSONAL))
 async def get_wrapup_reasons(request: web.Request, node: RestNode, target: AuthUser) -> web.Response:
-    return xml_response(X.wrapup_reasons(node.wrapup_reasons))
+    return xml_response(X.wrapup_reasons(node.core.directory.wrapup_reasons))
 
 
 @on_target(team)
