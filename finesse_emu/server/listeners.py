@@ -11,7 +11,6 @@ import ssl
 
 from aiohttp import web
 
-from emu_base import tls
 from emu_base.admin import bound_port
 from emu_base.logs import get_logger
 from finesse_emu.server.config import NodeConfig
@@ -51,6 +50,8 @@ class RestListeners:
         self._sites.clear()
 
     def _tls_context(self) -> ssl.SSLContext:
+        from emu_base import tls  # cryptography only loads when a node serves HTTPS
+
         cfg = self.config
         loaded = tls.server_context(
             cfg.name, cfg.tls_hosts(), cfg.cert_file, cfg.key_file, cfg.ca_file, cfg.run_dir
