@@ -26,7 +26,7 @@ from finesse_emu.server.core import (
     SessionChanged,
     StatusChanged,
 )
-from finesse_emu.server.core.node_core import RESYNC_WINDOW
+from finesse_emu.server.core.resync import WINDOW as RESYNC_WINDOW
 from finesse_emu.server.cti.link import HeartbeatResult, LinkDown, LinkUp, Unsolicited
 from finesse_emu.server.status import ServiceStatus
 from ged188 import AgentState, MediaAction, Message, MessageType, Tag, make

@@ -4,6 +4,7 @@
 - :mod:`.node_core`: service state, the model, presence, resync, REST commands, what is published;
 - :mod:`.outputs`: what the core asks of its shell (send to CTI, publish, status, sessions, ...);
 - :mod:`.requests`: REST commands checked and turned into GED-188 requests;
+- :mod:`.resync`: which agents to query after the CTI link (re)opens, and when that is done;
 - :mod:`.events`: which Update a change of the model publishes, and where;
 - :mod:`.views`: the resources as REST and the notifications show them;
 - :mod:`.directory`: agents, teams, MRDs and reason codes from the AWDB;

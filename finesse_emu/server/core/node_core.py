@@ -41,6 +41,7 @@ from finesse_emu.server.core.outputs import (
     SendToCti,
     StatusChanged,
 )
+from finesse_emu.server.core.resync import Resync
 from finesse_emu.server.core.sessions import Sessions
 from finesse_emu.server.cti.link import Event as LinkEvent
 from finesse_emu.server.cti.link import HeartbeatResult, LinkDown, LinkUp, Unsolicited
@@ -58,8 +59,6 @@ from finesse_emu.xmpp.envelope import update_document
 from ged188 import AgentState, Message, MessageType
 
 M = MessageType
-# QUERY_AGENT_STATE_REQs in flight at once during a resync (a few hundred agents, one link).
-RESYNC_WINDOW = 50
 
 
 class CtiSideView(Protocol):
@@ -77,7 +76,7 @@ class _Request:
     mrd: int | None = None
     dialog_id: str | None = None
     agent_state: int | None = None
-    generation: int = 0  # of the link session a resync query belongs to
+    session: int = 0  # the link session (Resync.session) a resync or Work to Active request is of
 
 
 class NodeCore:
@@ -105,12 +104,7 @@ class NodeCore:
         self.sessions = Sessions(config.event_log)
         self.updates = Updates()
         self._system_info = views.SystemInfoDocument()
-        # The CTI link's session (a LinkDown ends it: answers to its resync are then ignored), the
-        # resync's queries to send and answers awaited, the Work to Active requests to make.
-        self._generation = 0
-        self._resync_todo: deque[str] = deque()
-        self._resync_waiting = 0
-        self._work_todo: deque[tuple[str, int]] = deque()
+        self.resync = Resync()
         self._cti_up_at: float | None = None
         # SystemInfo's lastCTIHeartbeatStatus: the session's open counts as a success, then every
         # heartbeat result; a lost link is a failure.
@@ -167,10 +161,7 @@ class NodeCore:
             if event.ok:
                 self._heartbeat_ok_wall = self.wall(now)
         elif isinstance(event, LinkDown):
-            self._generation += 1  # the session's resync ends with it
-            self._resync_todo.clear()
-            self._resync_waiting = 0
-            self._work_todo.clear()
+            self.resync.end()
             self._heartbeat_ok = False
             self._cti_up_at = None
             self.model.cti_lost()
@@ -187,13 +178,13 @@ class NodeCore:
             return
         purpose = req.purpose
         if purpose is CtiPurpose.RESYNC:
-            if req.generation == self._generation:
+            if req.session == self.resync.session:
                 if conf.type == M.QUERY_AGENT_STATE_CONF:
                     self._track_states(now, self.model.apply_query(req.user_id, conf, self.wall(now)))
                 self._resync_answered(now)
         elif purpose is CtiPurpose.AUTO_WORK_TO_ACTIVE:
             self.stats["auto_work_to_active"] += 1
-            self._next_work_to_active(req.generation)
+            self._next_work_to_active(req.session)
         elif purpose is CtiPurpose.STATE_CHANGE:
             if req.agent_state == AgentState.LOGIN:
                 self.sessions.signing_out.discard(req.user_id)
@@ -212,12 +203,12 @@ class NodeCore:
             return
         purpose, user_id = req.purpose, req.user_id
         if purpose is CtiPurpose.RESYNC:
-            if req.generation == self._generation:
+            if req.session == self.resync.session:
                 self._resync_answered(now)
             return
         self._out.append(CtiRequestRefused(purpose, user_id, failure.reason, req.mrd, req.dialog_id))
         if purpose is CtiPurpose.AUTO_WORK_TO_ACTIVE:  # e.g. the agent left WORK meanwhile
-            self._next_work_to_active(req.generation)
+            self._next_work_to_active(req.session)
         elif purpose is CtiPurpose.FORCED_LOGOUT:
             self.stats["forced_logout_failed"] += 1
         elif purpose is CtiPurpose.STATE_CHANGE:
@@ -251,46 +242,36 @@ class NodeCore:
 
     def _start_resync(self, now: float) -> None:
         """After (re)connecting: learn every agent's state, then serve and republish."""
-        self._generation += 1
-        self._resync_todo = deque(self.directory.agents)
-        self._resync_waiting = 0
-        self._work_todo.clear()
-        self._resync_send()
-        if not self._resync_todo and not self._resync_waiting:
+        self._query(self.resync.start(self.directory.agents))
+        if self.resync.done:
             self._resync_done(now)
-
-    def _resync_send(self) -> None:
-        while self._resync_todo and self._resync_waiting < RESYNC_WINDOW:
-            agent_id = self._resync_todo.popleft()
-            self._resync_waiting += 1
-            req = _Request(CtiPurpose.RESYNC, agent_id, generation=self._generation)
-            self._send(requests.query_agent_state(agent_id), req)
 
     def _resync_answered(self, now: float) -> None:
-        self._resync_waiting -= 1
-        self._resync_send()
-        if not self._resync_todo and not self._resync_waiting:
+        self._query(self.resync.answered())
+        if self.resync.done:
             self._resync_done(now)
+
+    def _query(self, agents: list[str]) -> None:
+        for agent_id in agents:
+            req = _Request(CtiPurpose.RESYNC, agent_id, session=self.resync.session)
+            self._send(requests.query_agent_state(agent_id), req)
 
     def _resync_done(self, now: float) -> None:
         self._cti_up_at = now
         self._apply_status(now, self.status.up(Dependency.CTI, now))
         if self.config.enable_auto_work_mode_state_change:
-            # enableAutoWorkModeStateChange=true: every non-voice MRD the PG left in WORK goes back,
-            # one request after the other.
-            self._work_todo = deque((u.id, mrd) for u in self.model.users.values() for mrd in u.media)
-            self._next_work_to_active(self._generation)
+            # enableAutoWorkModeStateChange=true: every non-voice MRD the PG left in WORK goes back.
+            self.resync.work.extend((u.id, mrd) for u in self.model.users.values() for mrd in u.media)
+            self._next_work_to_active(self.resync.session)
 
-    def _next_work_to_active(self, generation: int) -> None:
-        if generation != self._generation:
-            return
-        while self._work_todo:
-            user_id, mrd = self._work_todo.popleft()
+    def _next_work_to_active(self, session: int) -> None:
+        while session == self.resync.session and self.resync.work:
+            user_id, mrd = self.resync.work.popleft()
             slot = self.model.user(user_id).media.get(mrd)
             if slot is not None and slot.state == "WORK":
                 message = requests.work_to_active(self.config.peripheral_id, user_id, mrd)
                 self._send(
-                    message, _Request(CtiPurpose.AUTO_WORK_TO_ACTIVE, user_id, mrd=mrd, generation=generation)
+                    message, _Request(CtiPurpose.AUTO_WORK_TO_ACTIVE, user_id, mrd=mrd, session=session)
                 )
                 return
 
