@@ -167,7 +167,7 @@ class NodeCore:
             self.model.cti_lost()
             self._apply_status(now, self.status.down(Dependency.CTI, now))
         elif isinstance(event, Unsolicited):
-            changes = self.model.apply(event.message, self.wall(now))
+            changes = self.model.apply(self.wall(now), event.message)
             self._track_states(now, changes)
             if self.status.in_service:
                 self._publish(now, changes)
@@ -180,7 +180,7 @@ class NodeCore:
         if purpose is CtiPurpose.RESYNC:
             if req.session == self.resync.session:
                 if conf.type == M.QUERY_AGENT_STATE_CONF:
-                    self._track_states(now, self.model.apply_query(req.user_id, conf, self.wall(now)))
+                    self._track_states(now, self.model.apply_query(self.wall(now), req.user_id, conf))
                 self._resync_answered(now)
         elif purpose is CtiPurpose.AUTO_WORK_TO_ACTIVE:
             self.stats["auto_work_to_active"] += 1
