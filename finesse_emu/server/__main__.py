@@ -1,6 +1,6 @@
 """``python -m finesse_emu.server --config FILE [overrides]``: one Finesse node as its own process.
 
-The config file is YAML with the fields of :class:`finesse_emu.server.node.NodeConfig`, e.g.::
+The config file is YAML with the fields of :class:`finesse_emu.server.config.NodeConfig`, e.g.::
 
     name: finesse-a
     role: publisher
