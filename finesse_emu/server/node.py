@@ -24,9 +24,9 @@ from emu_base.logs import get_logger
 from emu_base.sansio import Driver
 from emu_base.timers import Timers
 from finesse_emu.server.auth import Authenticator, AuthUser, AwdbClient
-from finesse_emu.server.auth.awdb_client import AwdbTimeout, AwdbUnavailable
+from finesse_emu.server.awdb_directory import load_directory
 from finesse_emu.server.config import NodeConfig
-from finesse_emu.server.core import CtiFailure, Directory, NodeCore, Output, Publish, SendToCti
+from finesse_emu.server.core import CtiFailure, NodeCore, Output, Publish, SendToCti
 from finesse_emu.server.cti import CtiClient, CtiLinkConfig, CtiRequestError, PublicEvent
 from finesse_emu.server.gadgets import PACER_KEY, Pacer
 from finesse_emu.server.listeners import RestListeners
@@ -189,15 +189,7 @@ class FinesseNode:
 
     # -- configuration from the AWDB, then the CTI link --------------------------------------------
     async def _load_config_then_connect(self) -> None:
-        pause = 0.05
-        while True:
-            try:
-                directory = await self._load_config()
-                break
-            except (AwdbUnavailable, AwdbTimeout) as exc:
-                log.warning("finesse_config_load_failed", error=str(exc))
-                await self.clock.sleep(pause)
-                pause = min(pause * 2, 2.0)
+        directory = await load_directory(self.awdb, self.config.domain, self.clock)
         self.command(lambda now: self.core.directory_loaded(now, directory))
         log.info(
             "finesse_config_loaded",
@@ -209,19 +201,6 @@ class FinesseNode:
         events = self.cti.subscribe()
         self._spawn(self._cti_events(events))
         await self.cti.start()
-
-    async def _load_config(self) -> Directory:
-        rows = [
-            (await self.awdb.get(f"/awdb/v1/{path}"))[key]
-            for path, key in (
-                ("agents", "agents"),
-                ("teams", "teams"),
-                ("mrds", "mrds"),
-                ("reason-codes", "reason_codes"),
-                ("wrapup-reasons", "wrapup_reasons"),
-            )
-        ]
-        return Directory.from_awdb(self.config.domain, *rows)
 
     async def _cti_events(self, events: asyncio.Queue[PublicEvent]) -> None:
         while True:
