@@ -1,7 +1,7 @@
 """Pubsub node set-up at start: what the access rules cost (a real Prosody, the node's publisher).
 
 A Finesse node sets up every agent's nodes and subscriptions once connected to its Prosody
-(server/node.py ``_provision_subscriptions``): per agent User, Dialogs and two Media nodes created
+(server/subscriptions.py ``Subscriptions.provision``): per agent User, Dialogs and two Media nodes created
 and subscribed, plus a subscription to SystemInfo, one task per agent with at most 100 requests in
 flight. This runs the same requests for N generated agents, twice per round on a fresh Prosody:
 
@@ -65,7 +65,7 @@ async def set_up(agents: list[AuthUser], access: NodeAccess, run_dir: Path) -> t
         proc = psutil.Process(prosody.pid)
         cpu0, own0 = sum(proc.cpu_times()[:2]), time.process_time()
 
-        async def one(user: AuthUser) -> None:  # as FinesseNode._subscribe: one node after the other
+        async def one(user: AuthUser) -> None:  # as Subscriptions._subscribe: one node after the other
             jid = f"{user.id.lower()}@{DOMAIN}"
             nodes = [f"{API}/User/{user.id}", f"{API}/User/{user.id}/Dialogs", f"{API}/SystemInfo"]
             nodes += [f"{API}/User/{user.id}/Media/{mrd}" for mrd in user.non_voice_mrds]

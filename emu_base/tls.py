@@ -28,6 +28,7 @@ import ipaddress
 import os
 import re
 import secrets
+import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -314,3 +315,37 @@ def ensure_tls(directory: Path, nodes: Mapping[str, Sequence[str]]) -> TlsFiles:
     ca = ensure_authority(directory, made)
     files = {name: ensure_node_cert(directory, ca, name, hosts, made) for name, hosts in nodes.items()}
     return TlsFiles(directory / CA_CERT, directory / CA_KEY, files, made)
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    """An HTTPS server's context, the CA that issued its certificate (when known: what clients
+    trust), and what was made for want of a configured certificate (None: loaded only)."""
+
+    context: ssl.SSLContext
+    ca_file: str | None
+    made: TlsFiles | None
+
+
+def server_context(
+    name: str,
+    hosts: Sequence[str],
+    cert_file: str | None,
+    key_file: str | None,
+    ca_file: str | None,
+    run_dir: str,
+) -> ServerTls:
+    """The configured certificate and key (a server only loads them), or, for a server started
+    without any, a CA and a certificate for ``hosts`` made (or kept) in ``run_dir``. OSError naming
+    the files when they do not load."""
+    cert, key, ca, made = cert_file, key_file, ca_file, None
+    if not (cert and key):
+        made = ensure_tls(Path(run_dir or "."), {name: hosts})
+        cert, key = (str(p) for p in made.nodes[name])
+        ca = str(made.ca_file.absolute())
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        ctx.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise OSError(f"{name}: HTTPS certificate {cert} / key {key}: {exc}") from exc
+    return ServerTls(ctx, ca, made)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from finesse_emu.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
+from finesse_emu.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, alias, command
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
@@ -70,3 +70,7 @@ def check(args: argparse.Namespace) -> int:
     report = check_history(events, options, only=args.only)
     print(json.dumps(to_json(report, path, events.malformed_lines, args.strict), indent=2))
     return EXIT_OK if report.passed(args.strict) else EXIT_FAILED
+
+
+# Callers from Python: the same command as ``finesse-emu check``.
+main = alias("check")

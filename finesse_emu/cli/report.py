@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from finesse_emu.cli import EXIT_FAILED, EXIT_OK, CannotRun, command, fail
+from finesse_emu.cli import EXIT_FAILED, EXIT_OK, CannotRun, alias, command, fail
 
 
 def _report_arguments(p: argparse.ArgumentParser) -> None:
@@ -84,3 +84,7 @@ def history(args: argparse.Namespace) -> int:
     print(render_summary_table(write_report(args.out_dir, events)))
     print(f"merged {len(events)} events from {len(args.files)} files into {args.out_dir / 'history.jsonl'}")
     return EXIT_OK
+
+
+# Callers from Python: the same command as ``finesse-emu report``.
+main = alias("report")

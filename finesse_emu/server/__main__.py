@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 PROG = "python -m finesse_emu.server"
 DESCRIPTION = """One Finesse node. The config file is YAML with the fields of NodeConfig
-(finesse_emu/server/node.py), e.g.:
+(finesse_emu/server/config.py), e.g.:
 
     name: finesse-a
     role: publisher

@@ -130,7 +130,8 @@ class FinesseModel:
         return [d for d in self.dialogs.values() if d.agent_id == user_id]
 
     # -- CTI events -------------------------------------------------------------------------------
-    def apply(self, msg: Message, now: float) -> list[Change]:
+    def apply(self, now: float, msg: Message) -> list[Change]:
+        """A CTI event at ``now`` (epoch seconds: the stateChangeTime clients see)."""
         if msg.type == M.AGENT_STATE_EVENT:
             return self._agent_state(msg, now)
         if msg.type in (M.BEGIN_CALL_EVENT, M.CALL_DELIVERED_EVENT, M.CALL_ESTABLISHED_EVENT,
@@ -139,7 +140,7 @@ class FinesseModel:
             return self._call_event(msg, now)
         return []
 
-    def apply_query(self, agent_id: str, conf: Message, now: float) -> list[Change]:
+    def apply_query(self, now: float, agent_id: str, conf: Message) -> list[Change]:
         """A QUERY_AGENT_STATE_CONF (resynchronisation after a CTI reconnect)."""
         user = self.user(agent_id)
         state = FINESSE_STATE.get(AgentState(conf["AgentState"]), "UNKNOWN")

@@ -10,8 +10,10 @@ already signed out".
 
 :class:`PresenceTracker` is told about presence per resource (``presence``), the agent's voice state
 as the node knows it from CTI events (``agent_state``), the node's service status (``service``) and
-the passing of time (``tick``); each returns the actions the node must take, and ``next_deadline``
-says when ``tick`` is next due. Every input carries an explicit ``now``: no clock, no I/O.
+the passing of time (``handle_timer``); each returns the actions the node must take, and
+``next_deadline`` says when ``handle_timer`` is next due. Every input takes ``now`` first: no clock,
+no I/O. It is a part of the node core (:mod:`finesse_emu.server.core`), which turns the actions into
+its outputs.
 
 Rules (the choices where the seed is silent are in docs/finesse.md):
 
@@ -145,7 +147,7 @@ class PresenceTracker:
         return dict(self._pending)
 
     def next_deadline(self) -> float | None:
-        """When :meth:`tick` is next due (the earliest running timer), or None."""
+        """When :meth:`handle_timer` is next due (the earliest running timer), or None."""
         return min((p.fires_at for p in self._pending.values() if p.phase is Phase.TIMER), default=None)
 
     def _agent(self, agent_id: str) -> _Agent:
@@ -155,7 +157,7 @@ class PresenceTracker:
         return agent
 
     # -- inputs ------------------------------------------------------------------------------------
-    def presence(self, agent_id: str, resource: str, available: bool, now: float) -> list[Action]:
+    def presence(self, now: float, agent_id: str, resource: str, available: bool) -> list[Action]:
         """One resource of ``agent_id`` became (un)available."""
         agent = self._agent(agent_id)
         was_available = bool(agent.resources)
@@ -175,7 +177,7 @@ class PresenceTracker:
         self._pending[agent_id] = pending
         return [TimerStarted(agent_id, now, pending.fires_at)]
 
-    def agent_state(self, agent_id: str, state: str, now: float) -> list[Action]:
+    def agent_state(self, now: float, agent_id: str, state: str) -> list[Action]:
         """The agent's voice state as the node now knows it (User ``state``: READY, TALKING, ...)."""
         self._agent(agent_id).state = state
         pending = self._pending.get(agent_id)
@@ -187,7 +189,7 @@ class PresenceTracker:
             return [self._fire(pending, now)]
         return []
 
-    def service(self, in_service: bool, now: float) -> list[Action]:
+    def service(self, now: float, in_service: bool) -> list[Action]:
         """The node's status changed; leaving IN_SERVICE cancels every pending forced logout."""
         self.in_service = in_service
         if in_service:
@@ -206,7 +208,7 @@ class PresenceTracker:
         for agent in self._agents.values():
             agent.resources.clear()
 
-    def tick(self, now: float) -> list[Action]:
+    def handle_timer(self, now: float) -> list[Action]:
         """Fire every timer due at ``now``."""
         actions: list[Action] = []
         due = [p for p in self._pending.values() if p.phase is Phase.TIMER and p.fires_at <= now]

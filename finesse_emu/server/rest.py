@@ -9,14 +9,18 @@ past the cap, 415 for a Content-Encoding other than gzip or deflate. Bodies are 
 the server itself (:mod:`emu_base.httpbody`): only the handlers that read one decode it.
 
 Every route that names a target (a user, a dialog, a team) asks :mod:`finesse_emu.server.auth.access`
-whether the caller may act on it, through :func:`target_user`, :func:`target_dialog` and
-:func:`target_team`; ids in paths are ASCII digits only (``int()`` would take any Unicode digit).
+whether the caller may act on it, through one decorator, :func:`on_target`, and the
+lookup of what the path names (:func:`user`, :func:`dialog`, :func:`team`, :func:`media`): 404 when it
+does not exist, 401 when the caller may not act on it, else the handler runs with the node and the
+target. Ids in paths are ASCII digits only (``int()`` would take any Unicode digit). The API needs of
+the node only :class:`RestNode`, a protocol: it does not import the node's module.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import Protocol, TypeVar
 
 from aiohttp import web
 
@@ -26,23 +30,51 @@ from emu_base.httpbody import BodyError, BodyTooLarge, UnsupportedEncoding, read
 from emu_base.logs import get_logger
 from finesse_emu.server import gadgets
 from finesse_emu.server import xml as X
-from finesse_emu.server.auth import AuthError, AuthUser, parse_basic
+from finesse_emu.server.auth import Authenticator, AuthError, AuthUser, parse_basic
 from finesse_emu.server.auth.access import Access, may_act_on, may_read_team
+from finesse_emu.server.config import NodeConfig
+from finesse_emu.server.core import NodeCore
+from finesse_emu.server.model import Dialog
 from finesse_emu.server.openapi import OPENAPI_PATH, build_openapi
+from finesse_emu.server.paths import API, OPEN_PATHS
 
-if TYPE_CHECKING:
-    from finesse_emu.server.model import Dialog
-    from finesse_emu.server.node import FinesseNode
+__all__ = ["API", "NODE_KEY", "OPEN_PATHS", "RestNode", "build_app"]
 
 log = get_logger()
 
-API = "/finesse/api"
 XML = "application/xml"
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class RestNode(Protocol):
+    """What the REST API needs of a node (:class:`finesse_emu.server.node.FinesseNode` has it): the
+    core it reads (views, directory, model, service state) and feeds commands to (:meth:`command`
+    runs one at the node's ``now`` and hands its outputs to the node), the authenticator, the
+    counters. The API depends on this, not on the node's module."""
+
+    @property
+    def config(self) -> NodeConfig: ...
+
+    @property
+    def stats(self) -> Counter[str]: ...
+
+    @property
+    def authenticator(self) -> Authenticator: ...
+
+    @property
+    def core(self) -> NodeCore: ...
+
+    def now(self) -> float: ...
+
+    def command(self, run: Callable[[float], R]) -> R: ...
+
+    def on_authenticated(self, user: AuthUser, password: str) -> object: ...
+
+
 USER_KEY = web.RequestKey("finesse_user", AuthUser)
-NODE_KEY: web.AppKey[FinesseNode] = web.AppKey("finesse_node")
+NODE_KEY: web.AppKey[RestNode] = web.AppKey("finesse_node")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-# Paths that answer without credentials and whatever the service state (clients poll them).
-OPEN_PATHS = {f"{API}/SystemInfo"}
 
 
 def xml_response(body: bytes, status: int = 200) -> web.Response:
@@ -62,7 +94,7 @@ async def request_id_echo(request: web.Request, handler: Handler) -> web.StreamR
     stats = node.stats
     stats["http_requests"] += 1
     if node.config.event_log:
-        service = node.status.status.value
+        service = node.core.status.status.value
         emit(Request(method=request.method, path=request.path, status=response.status, service=service), log)
     stats["http_bytes"] += getattr(response, "content_length", None) or 0
     if request.path.startswith("/desktop/"):
@@ -78,7 +110,7 @@ async def service_gate(request: web.Request, handler: Handler) -> web.StreamResp
     node = request.app[NODE_KEY]
     if request.path in OPEN_PATHS or not request.path.startswith(API):
         return await handler(request)
-    if not node.status.in_service:
+    if not node.core.status.in_service:
         # "Any request made during this time receives a 503 Service Unavailable error message."
         node.stats["http_503"] += 1
         return error(X.service_unavailable())
@@ -144,7 +176,7 @@ async def unreadable_body(request: web.Request, handler: Handler) -> web.StreamR
         return error(X.bad_request("", "Request body could not be read"))
 
 
-def build_app(node: FinesseNode) -> web.Application:
+def build_app(node: RestNode) -> web.Application:
     app = web.Application(
         middlewares=[request_id_echo, api_not_found, service_gate, basic_auth, unreadable_body],
         client_max_size=X.MAX_BODY_BYTES,
@@ -169,7 +201,7 @@ def build_app(node: FinesseNode) -> web.Application:
     return app
 
 
-# -- helpers ----------------------------------------------------------------------------------------
+# -- the target of a request: looked up and checked in one place -----------------------------------
 def caller(request: web.Request) -> AuthUser:
     return request[USER_KEY]
 
@@ -184,33 +216,65 @@ def refused(request: web.Request) -> web.Response:
     return error(X.invalid_authorization_user(caller(request).id))
 
 
-def target_user(request: web.Request, access: Access) -> AuthUser | web.Response:
+# A lookup finds what the path names and checks the caller may act on it: the target, or the
+# answer that refuses the request (401, 404).
+Lookup = Callable[[web.Request, RestNode], "T | web.Response"]
+TargetHandler = Callable[[web.Request, RestNode, T], Awaitable[web.Response]]
+
+
+def on_target(lookup: Lookup[T]) -> Callable[[TargetHandler[T]], Handler]:
+    """The handler runs with the node and the target ``lookup`` found, or never (the refusal is the
+    answer). Every route that names a user, a dialog, a team or an MRD goes through one."""
+
+    def wrap(handler: TargetHandler[T]) -> Handler:
+        async def run(request: web.Request) -> web.StreamResponse:
+            node = request.app[NODE_KEY]
+            found = lookup(request, node)
+            if isinstance(found, web.Response):
+                return found
+            return await handler(request, node, found)
+
+        run.__name__ = handler.__name__
+        run.__doc__ = handler.__doc__
+        return run
+
+    return wrap
+
+
+def user(access: Access) -> Lookup[AuthUser]:
     """The user named in the path, if the caller may ``access`` it (else 401; unknown: 404)."""
-    target = request.app[NODE_KEY].directory_user(request.match_info["user"])
-    if target is None:
-        return error(X.not_found(X.NotFound.USER, request.match_info["user"]))
-    if not may_act_on(caller(request), target, access):
-        return refused(request)
-    return target
+
+    def lookup(request: web.Request, node: RestNode) -> AuthUser | web.Response:
+        target = node.core.directory.user(request.match_info["user"])
+        if target is None:
+            return error(X.not_found(X.NotFound.USER, request.match_info["user"]))
+        if not may_act_on(caller(request), target, access):
+            return refused(request)
+        return target
+
+    return lookup
 
 
-def target_dialog(request: web.Request, access: Access) -> Dialog | web.Response:
+def dialog(access: Access) -> Lookup[Dialog]:
     """The dialog named in the path, if the caller may ``access`` its agent's (else 401; unknown:
     404). Dialog ids are sequential, so a refusal must not depend on guessing one."""
-    node = request.app[NODE_KEY]
-    dialog = node.model.dialogs.get(request.match_info["dialog"])
-    if dialog is None:
-        return error(X.not_found(X.NotFound.DIALOG, request.match_info["dialog"]))
-    owner = node.directory.get(dialog.agent_id) or AuthUser(dialog.agent_id, dialog.agent_id)
-    if not may_act_on(caller(request), owner, access):
-        return refused(request)
-    return dialog
+
+    def lookup(request: web.Request, node: RestNode) -> Dialog | web.Response:
+        found = node.core.model.dialogs.get(request.match_info["dialog"])
+        if found is None:
+            return error(X.not_found(X.NotFound.DIALOG, request.match_info["dialog"]))
+        owner = node.core.directory.agents.get(found.agent_id) or AuthUser(found.agent_id, found.agent_id)
+        if not may_act_on(caller(request), owner, access):
+            return refused(request)
+        return found
+
+    return lookup
 
 
-def target_team(request: web.Request) -> X.TeamView | web.Response:
+def team(request: web.Request, node: RestNode) -> X.TeamView | web.Response:
     """The team named in the path, if the caller may read it (else 401; unknown: 404)."""
     team_id = ascii_id(request.match_info["team"])
-    view = None if team_id is None else request.app[NODE_KEY].team_view(team_id)
+    view = None if team_id is None else node.core.team_view(team_id)
     if team_id is None or view is None:
         return error(X.not_found(X.NotFound.OTHER, request.match_info["team"], "Team not found"))
     if not may_read_team(caller(request), team_id):
@@ -218,15 +282,25 @@ def target_team(request: web.Request) -> X.TeamView | web.Response:
     return view
 
 
-def target_media(request: web.Request, access: Access) -> tuple[AuthUser, int] | web.Response:
+def media(access: Access) -> Lookup[tuple[AuthUser, int]]:
     """The user and MRD named in the path, if the caller may ``access`` them."""
-    target = target_user(request, access)
-    if isinstance(target, web.Response):
-        return target
-    mrd = ascii_id(request.match_info["mrd"])
-    if mrd is None or mrd not in request.app[NODE_KEY].mrds_of(target):
-        return error(X.not_found(X.NotFound.OTHER, request.match_info["mrd"], "MRD not found"))
-    return target, mrd
+    of_user = user(access)
+
+    def lookup(request: web.Request, node: RestNode) -> tuple[AuthUser, int] | web.Response:
+        target = of_user(request, node)
+        if isinstance(target, web.Response):
+            return target
+        mrd = ascii_id(request.match_info["mrd"])
+        if mrd is None or mrd not in node.core.directory.mrds_of(target):
+            return error(X.not_found(X.NotFound.OTHER, request.match_info["mrd"], "MRD not found"))
+        return target, mrd
+
+    return lookup
+
+
+def accepted(problem: X.ErrorResponse | None) -> web.Response:
+    """A command's answer: 202 (its outcome comes as an Update), or why it was refused at once."""
+    return web.Response(status=202) if problem is None else error(problem)
 
 
 # -- handlers ---------------------------------------------------------------------------------------
@@ -235,129 +309,102 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 
 async def system_info(request: web.Request) -> web.Response:
-    return xml_response(request.app[NODE_KEY].system_info_document())
-
-
-async def get_user(request: web.Request) -> web.Response:
-    target = target_user(request, Access.READ)
-    if isinstance(target, web.Response):
-        return target
-    return xml_response(X.user(request.app[NODE_KEY].user_view(target.id)))
-
-
-async def put_user(request: web.Request) -> web.Response:
-    target = target_user(request, Access.CHANGE)
-    if isinstance(target, web.Response):
-        return target
     node = request.app[NODE_KEY]
+    return xml_response(node.core.system_info_document(node.now()))
+
+
+@on_target(user(Access.READ))
+async def get_user(request: web.Request, node: RestNode, target: AuthUser) -> web.Response:
+    return xml_response(X.user(node.core.user_view(target.id)))
+
+
+@on_target(user(Access.CHANGE))
+async def put_user(request: web.Request, node: RestNode, target: AuthUser) -> web.Response:
     try:
         update = X.parse_user_update(await read_body(request))
     except X.XmlInputError as exc:
         return error(exc.response)
     creds = parse_basic(request.headers.get("Authorization"))
     password = creds[1] if creds and target.id == caller(request).id else None
-    problem = await node.change_user_state(target, update, request.headers.get("requestId", ""), password)
-    if problem is not None:
-        return error(problem)
-    return web.Response(status=202)
+    request_id = request.headers.get("requestId", "")
+    return accepted(
+        node.command(lambda now: node.core.change_user_state(now, target, update, request_id, password))
+    )
 
 
-async def get_dialogs(request: web.Request) -> web.Response:
-    target = target_user(request, Access.READ)
-    if isinstance(target, web.Response):
-        return target
-    node = request.app[NODE_KEY]
-    return xml_response(X.dialogs(node.dialog_view(d.id) for d in node.model.dialogs_of(target.id)))
+@on_target(user(Access.READ))
+async def get_dialogs(request: web.Request, node: RestNode, target: AuthUser) -> web.Response:
+    return xml_response(X.dialogs(node.core.dialog_view(d.id) for d in node.core.model.dialogs_of(target.id)))
 
 
-async def get_dialog(request: web.Request) -> web.Response:
-    dialog = target_dialog(request, Access.READ)
-    if isinstance(dialog, web.Response):
-        return dialog
-    return xml_response(X.dialog(request.app[NODE_KEY].dialog_view(dialog.id)))
+@on_target(dialog(Access.READ))
+async def get_dialog(request: web.Request, node: RestNode, target: Dialog) -> web.Response:
+    return xml_response(X.dialog(node.core.dialog_view(target.id)))
 
 
-async def put_dialog(request: web.Request) -> web.Response:
+@on_target(dialog(Access.PARTICIPANT))
+async def put_dialog(request: web.Request, node: RestNode, target: Dialog) -> web.Response:
     """Call control: ANSWER and DROP go to the CTI server (202, then the dialog events)."""
-    dialog = target_dialog(request, Access.PARTICIPANT)
-    if isinstance(dialog, web.Response):
-        return dialog
-    node = request.app[NODE_KEY]
     try:
         action = X.parse_dialog_action(await read_body(request))
     except X.XmlInputError as exc:
         return error(exc.response)
-    problem = await node.dialog_action(
-        caller(request), dialog.id, action, request.headers.get("requestId", "")
+    who, request_id = caller(request), request.headers.get("requestId", "")
+    return accepted(
+        node.command(lambda now: node.core.dialog_action(now, who, target.id, action, request_id))
     )
-    if problem is not None:
-        return error(problem)
-    return web.Response(status=202)
 
 
-async def get_media_list(request: web.Request) -> web.Response:
-    target = target_user(request, Access.READ)
-    if isinstance(target, web.Response):
-        return target
-    node = request.app[NODE_KEY]
-    return xml_response(X.media_list(node.media_view(target.id, mrd) for mrd in node.mrds_of(target)))
+@on_target(user(Access.READ))
+async def get_media_list(request: web.Request, node: RestNode, target: AuthUser) -> web.Response:
+    return xml_response(
+        X.media_list(node.core.media_view(target.id, mrd) for mrd in node.core.directory.mrds_of(target))
+    )
 
 
-async def get_media(request: web.Request) -> web.Response:
-    found = target_media(request, Access.READ)
-    if isinstance(found, web.Response):
-        return found
+@on_target(media(Access.READ))
+async def get_media(request: web.Request, node: RestNode, found: tuple[AuthUser, int]) -> web.Response:
     target, mrd = found
-    return xml_response(X.media(request.app[NODE_KEY].media_view(target.id, mrd)))
+    return xml_response(X.media(node.core.media_view(target.id, mrd)))
 
 
-async def put_media(request: web.Request) -> web.Response:
+@on_target(media(Access.CHANGE))
+async def put_media(request: web.Request, node: RestNode, found: tuple[AuthUser, int]) -> web.Response:
     """Non-voice MRD: sign in, state, routable, Work to Active (202, then the Media event)."""
-    found = target_media(request, Access.CHANGE)
-    if isinstance(found, web.Response):
-        return found
     target, mrd = found
-    node = request.app[NODE_KEY]
     try:
         update = X.parse_media_update(await read_body(request))
     except X.XmlInputError as exc:
         return error(exc.response)
     if mrd == VOICE_MRD:  # the voice MRD's state belongs to PUT User
         return error(X.invalid_input("mrdId", "Use PUT User to change the voice MRD"))
-    problem = await node.change_media_state(target, mrd, update, request.headers.get("requestId", ""))
-    if problem is not None:
-        return error(problem)
-    return web.Response(status=202)
+    request_id = request.headers.get("requestId", "")
+    return accepted(
+        node.command(lambda now: node.core.change_media_state(now, target, mrd, update, request_id))
+    )
 
 
-async def get_reason_codes(request: web.Request) -> web.Response:
-    target = target_user(request, Access.PERSONAL)
-    if isinstance(target, web.Response):
-        return target
+@on_target(user(Access.PERSONAL))
+async def get_reason_codes(request: web.Request, node: RestNode, target: AuthUser) -> web.Response:
     category = request.query.get("category", "")
     if category not in ("NOT_READY", "LOGOUT"):
         return error(X.invalid_input("category", "Invalid category specified"))
-    node = request.app[NODE_KEY]
-    return xml_response(X.reason_codes(node.reason_codes_for(category), category))
+    return xml_response(X.reason_codes(node.core.directory.reason_codes_for(category), category))
 
 
 async def get_reason_code(request: web.Request) -> web.Response:
     rc_id = ascii_id(request.match_info["id"])
-    rc = None if rc_id is None else request.app[NODE_KEY].reason_code_by_id(rc_id)
+    rc = None if rc_id is None else request.app[NODE_KEY].core.directory.reason_code_by_id(rc_id)
     if rc is None:
         return error(X.not_found(X.NotFound.OTHER, request.match_info["id"], "Reason Code not found"))
     return xml_response(X.reason_code(rc))
 
 
-async def get_wrapup_reasons(request: web.Request) -> web.Response:
-    target = target_user(request, Access.PERSONAL)
-    if isinstance(target, web.Response):
-        return target
-    return xml_response(X.wrapup_reasons(request.app[NODE_KEY].wrapup_reasons))
+@on_target(user(Access.PERSONAL))
+async def get_wrapup_reasons(request: web.Request, node: RestNode, target: AuthUser) -> web.Response:
+    return xml_response(X.wrapup_reasons(node.core.directory.wrapup_reasons))
 
 
-async def get_team(request: web.Request) -> web.Response:
-    view = target_team(request)
-    if isinstance(view, web.Response):
-        return view
+@on_target(team)
+async def get_team(request: web.Request, node: RestNode, view: X.TeamView) -> web.Response:
     return xml_response(X.team(view))

@@ -304,7 +304,7 @@ async def test_silent_cti_side_503_then_last_state_after_side_b(dep: Deployment)
     assert dep.b.model.agents["1004"].state.name == "NOT_READY"
     event = DET.fromstring(republished[-1])
     assert text(event, "data/user/state") == "NOT_READY"
-    rc = dep.node.reason_code_by_id(int(text(event, "data/user/reasonCodeId")))
+    rc = dep.node.core.directory.reason_code_by_id(int(text(event, "data/user/reasonCodeId")))
     assert rc is not None and (rc.code, rc.label) == (50002, "Connection Failure")
     status, doc, _ = await dep.call("GET", "/User/1004", user="1004")
     assert status == 200 and text(doc, "state") == "NOT_READY"

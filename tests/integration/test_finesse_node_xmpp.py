@@ -191,7 +191,7 @@ async def test_every_agent_is_subscribed_before_its_first_request(dep_xmpp: XDep
         within=10.0,
         every=0.05,
     )
-    assert set(dep.node.directory) <= dep.node._subscribed
+    assert dep.node.subscriptions is not None and set(dep.node.directory) <= dep.node.subscriptions.subscribed
 
 
 async def test_the_node_is_in_service_once_every_agent_is_set_up(dep_xmpp: XDeployment) -> None:

@@ -314,7 +314,7 @@ async def start_a_call(dep: Deployment, agent: str, extension: str) -> str:
 
 
 def hints_for(dep: Deployment, dialog_id: str) -> Hints:
-    reason_code_ids = [rc.id for rc in dep.node.reason_codes[:4]]
+    reason_code_ids = [rc.id for rc in dep.node.core.directory.reason_codes[:4]]
     return Hints(
         path={
             "user": ["1000", "1001", "1002", "1026", "agent0001", "AGENT0002", "99999"],

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from finesse_emu.runs.check import main as check_main
+from finesse_emu.cli.check import main as check_main
 from finesse_emu.runs.scenario.chaos_run import verdict
 from tests.unit.test_check import network_glitch, publisher_killed, returns, signed, with_events
 

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from emu_base.history_events import AgentSignedIn, AgentSignedOut
-from finesse_emu.runs.check import Options, Violation, check_history, main
+from finesse_emu.cli.check import main
+from finesse_emu.runs.check import Options, Violation, check_history
 from finesse_emu.runs.check.engine import NOT_EXERCISED, OK, SKIPPED, VIOLATED
 from finesse_emu.runs.check.view import RunView
 

@@ -15,8 +15,8 @@ import awdb_stub.__main__ as awdb_main
 import cti_stub.__main__ as cti_main
 import finesse_emu.server.__main__ as node_main
 from finesse_emu import cli
-from finesse_emu.runs.check import main as check_main
-from finesse_emu.runs.report import main as report_main
+from finesse_emu.cli.check import main as check_main
+from finesse_emu.cli.report import main as report_main
 
 COMMANDS = {
     "bench", "chaos", "chaos-run", "check", "demo", "down", "history", "plan", "report", "run",

@@ -48,7 +48,7 @@ class Pipe:
         changes: list[object] = []
         while (frame := dec.next_frame()) is not None:
             msg: Message = decode_body(frame[0], frame[1])
-            changes += self.finesse.apply(msg, self.now)
+            changes += self.finesse.apply(self.now, msg)
         return changes
 
 
@@ -131,6 +131,6 @@ def test_query_resync_updates_state() -> None:
     conf = make(
         MessageType.QUERY_AGENT_STATE_CONF, [(Tag.AGENT_EXTENSION, "2003")], AgentState=AgentState.AVAILABLE
     )
-    assert f.apply_query("1003", conf, 5) == [UserChange("1003")]
+    assert f.apply_query(5, "1003", conf) == [UserChange("1003")]
     assert (f.users["1003"].state, f.users["1003"].extension) == ("READY", "2003")
-    assert f.apply_query("1003", conf, 6) == []
+    assert f.apply_query(6, "1003", conf) == []

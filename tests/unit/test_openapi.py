@@ -24,12 +24,10 @@ from finesse_emu.server.openapi import (
     stale_operations,
     undocumented_routes,
 )
-from finesse_emu.server.rest import API, OPEN_PATHS, build_app
+from finesse_emu.server.rest import API, OPEN_PATHS, RestNode, build_app
 
 if TYPE_CHECKING:
     from aiohttp import web
-
-    from finesse_emu.server.node import FinesseNode
 
 Case = schemathesis.Case[Any]
 
@@ -37,11 +35,11 @@ Case = schemathesis.Case[Any]
 def app(in_service: bool = True) -> web.Application:
     """The real app of rest.py around a stand-in node (enough for the middlewares of open paths)."""
     node = SimpleNamespace(
-        status=SimpleNamespace(in_service=in_service),
+        core=SimpleNamespace(status=SimpleNamespace(in_service=in_service)),
         stats=Counter(),
         config=SimpleNamespace(event_log=False),
     )
-    return build_app(cast("FinesseNode", node))
+    return build_app(cast("RestNode", node))
 
 
 def routes(application: web.Application) -> set[tuple[str, str]]:

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from finesse_emu.cli.plan import BEYOND, main
 from finesse_emu.desktop.machine import DesktopMachine, GetSystemInfo, LoadDesktop, Output, Record
 from finesse_emu.planner import model as planner_model
-from finesse_emu.planner.__main__ import BEYOND, main
 from finesse_emu.planner.calibration import CALIBRATION, SEED_TABLE, seed_row
 from finesse_emu.planner.events import Simulator
 from finesse_emu.planner.inputs import PlanInputs

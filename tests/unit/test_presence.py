@@ -32,111 +32,112 @@ def tracker(state: str = "READY", *agents: str) -> PresenceTracker:
     """IN_SERVICE, agents (default 1000) available on resource "desktop" in ``state``."""
     t = PresenceTracker(DELAY, 255, in_service=True)
     for agent in agents or ("1000",):
-        assert t.agent_state(agent, state, 0.0) == []
-        assert t.presence(agent, "desktop", True, 0.0) == []
+        assert t.agent_state(0.0, agent, state) == []
+        assert t.presence(0.0, agent, "desktop", True) == []
     return t
 
 
 def test_unavailable_then_sixty_seconds_then_forced_logout_255() -> None:
     t = tracker()
-    assert t.presence("1000", "desktop", False, 10.0) == [TimerStarted("1000", 10.0, 70.0)]
+    assert t.presence(10.0, "1000", "desktop", False) == [TimerStarted("1000", 10.0, 70.0)]
     assert t.next_deadline() == 70.0 and not t.available("1000")
     pending = t.pending("1000")
     assert pending is not None and pending.phase is Phase.TIMER and pending.unavailable_since == 10.0
-    assert t.tick(69.999) == []
-    [action] = t.tick(70.0)
+    assert t.handle_timer(69.999) == []
+    [action] = t.handle_timer(70.0)
     assert action == ForcedLogout("1000", 70.0, 255, 10.0, 0.0)
     assert isinstance(action, ForcedLogout) and action.waited == DELAY
     assert t.pending("1000") is None and t.next_deadline() is None
-    assert t.tick(200.0) == []  # once
+    assert t.handle_timer(200.0) == []  # once
 
 
 def test_timers_come_from_the_seed_values() -> None:
     timers = Timers.build(0.02)
     t = PresenceTracker(timers.forced_logout_after_unavailable, timers.forced_logout_reason_code, True)
-    t.agent_state("1000", "NOT_READY", 0.0)
-    t.presence("1000", "desktop", True, 0.0)
-    [started] = t.presence("1000", "desktop", False, 1.0)
+    t.agent_state(0.0, "1000", "NOT_READY")
+    t.presence(0.0, "1000", "desktop", True)
+    [started] = t.presence(1.0, "1000", "desktop", False)
     assert isinstance(started, TimerStarted) and (started.agent_id, started.at) == ("1000", 1.0)
     assert started.fires_at == pytest.approx(2.2)
-    [action] = t.tick(2.2)
+    [action] = t.handle_timer(2.2)
     assert isinstance(action, ForcedLogout) and action.reason_code == 255
 
 
 def test_refresh_available_again_before_the_timer_cancels_it() -> None:
     t = tracker()
-    t.presence("1000", "desktop", False, 10.0)
-    assert t.presence("1000", "desktop", True, 12.5) == [
+    t.presence(10.0, "1000", "desktop", False)
+    assert t.presence(12.5, "1000", "desktop", True) == [
         Cancelled("1000", 12.5, CancelReason.AVAILABLE, 10.0)
     ]
     assert t.available("1000") and t.next_deadline() is None
-    assert t.tick(100.0) == []
+    assert t.handle_timer(100.0) == []
 
 
 def test_refresh_on_another_resource_also_cancels() -> None:
     t = tracker()
-    t.presence("1000", "desktop", False, 10.0)
-    [action] = t.presence("1000", "reloaded", True, 11.0)
+    t.presence(10.0, "1000", "desktop", False)
+    [action] = t.presence(11.0, "1000", "reloaded", True)
     assert isinstance(action, Cancelled) and action.reason is CancelReason.AVAILABLE
 
 
 def test_agent_already_signed_out_gets_no_request() -> None:
     """Seed: the agent closes the browser after signing out: "that agent is already signed out"."""
     t = tracker("LOGOUT")
-    assert t.presence("1000", "desktop", False, 5.0) == [Skipped("1000", 5.0, CancelReason.SIGNED_OUT)]
-    assert t.next_deadline() is None and t.tick(1000.0) == []
+    assert t.presence(5.0, "1000", "desktop", False) == [Skipped("1000", 5.0, CancelReason.SIGNED_OUT)]
+    assert t.next_deadline() is None and t.handle_timer(1000.0) == []
 
 
 def test_unknown_agent_counts_as_signed_out() -> None:
     t = PresenceTracker(DELAY, in_service=True)
     assert t.state("2000") == "LOGOUT" and not t.available("2000")
-    t.presence("2000", "desktop", True, 0.0)
-    assert t.presence("2000", "desktop", False, 1.0) == [Skipped("2000", 1.0, CancelReason.SIGNED_OUT)]
+    t.presence(0.0, "2000", "desktop", True)
+    assert t.presence(1.0, "2000", "desktop", False) == [Skipped("2000", 1.0, CancelReason.SIGNED_OUT)]
 
 
 def test_no_timer_while_out_of_service() -> None:
     """The network-glitch rule applies because "Finesse is IN_SERVICE"."""
     t = tracker()
-    assert t.service(False, 3.0) == []
-    assert t.presence("1000", "desktop", False, 5.0) == [Skipped("1000", 5.0, CancelReason.OUT_OF_SERVICE)]
-    assert t.service(True, 6.0) == []  # coming back does not start one retroactively
-    assert t.next_deadline() is None and t.tick(1000.0) == []
+    assert t.service(3.0, False) == []
+    assert t.presence(5.0, "1000", "desktop", False) == [Skipped("1000", 5.0, CancelReason.OUT_OF_SERVICE)]
+    assert t.service(6.0, True) == []  # coming back does not start one retroactively
+    assert t.next_deadline() is None and t.handle_timer(1000.0) == []
 
 
 def test_a_new_tracker_is_out_of_service_until_told() -> None:
     t = PresenceTracker(DELAY)
-    t.agent_state("1000", "READY", 0.0)
-    t.presence("1000", "desktop", True, 0.0)
-    assert t.presence("1000", "desktop", False, 1.0) == [Skipped("1000", 1.0, CancelReason.OUT_OF_SERVICE)]
+    t.agent_state(0.0, "1000", "READY")
+    t.presence(0.0, "1000", "desktop", True)
+    assert t.presence(1.0, "1000", "desktop", False) == [Skipped("1000", 1.0, CancelReason.OUT_OF_SERVICE)]
 
 
 def test_going_out_of_service_cancels_every_pending_forced_logout() -> None:
     t = tracker("READY", "1000", "1001")
-    t.agent_state("1001", "TALKING", 0.0)
-    t.presence("1000", "desktop", False, 10.0)
-    t.presence("1001", "desktop", False, 20.0)
-    assert [type(a) for a in t.tick(80.0)] == [ForcedLogout, WaitingForCall]  # 1001 waits for its call
-    t.presence("1000", "desktop", True, 81.0)
-    t.presence("1000", "desktop", False, 82.0)
-    assert t.service(False, 90.0) == [
+    t.agent_state(0.0, "1001", "TALKING")
+    t.presence(10.0, "1000", "desktop", False)
+    t.presence(20.0, "1001", "desktop", False)
+    # 1001 waits for its call
+    assert [type(a) for a in t.handle_timer(80.0)] == [ForcedLogout, WaitingForCall]
+    t.presence(81.0, "1000", "desktop", True)
+    t.presence(82.0, "1000", "desktop", False)
+    assert t.service(90.0, False) == [
         Cancelled("1001", 90.0, CancelReason.OUT_OF_SERVICE, 20.0),
         Cancelled("1000", 90.0, CancelReason.OUT_OF_SERVICE, 82.0),
     ]
     assert t.pending_agents == {} and t.next_deadline() is None
-    assert t.agent_state("1001", "READY", 95.0) == []  # the call ends: nothing is waiting any more
+    assert t.agent_state(95.0, "1001", "READY") == []  # the call ends: nothing is waiting any more
 
 
 def test_on_a_call_the_request_waits_until_the_call_ends() -> None:
     t = tracker("TALKING")
-    assert t.presence("1000", "desktop", False, 10.0) == [TimerStarted("1000", 10.0, 70.0)]
-    assert t.agent_state("1000", "HOLD", 50.0) == []  # still the 60 s
-    assert t.tick(70.0) == [WaitingForCall("1000", 70.0, "HOLD")]
+    assert t.presence(10.0, "1000", "desktop", False) == [TimerStarted("1000", 10.0, 70.0)]
+    assert t.agent_state(50.0, "1000", "HOLD") == []  # still the 60 s
+    assert t.handle_timer(70.0) == [WaitingForCall("1000", 70.0, "HOLD")]
     pending = t.pending("1000")
     assert pending is not None and pending.phase is Phase.CALL and pending.call_wait_since == 70.0
     assert t.next_deadline() is None  # no timer: the call's end decides
-    assert t.tick(500.0) == []
-    assert t.agent_state("1000", "TALKING", 80.0) == []  # held call picked up again
-    [action] = t.agent_state("1000", "READY", 100.0)  # the call ended (the CTI server said AVAILABLE)
+    assert t.handle_timer(500.0) == []
+    assert t.agent_state(80.0, "1000", "TALKING") == []  # held call picked up again
+    [action] = t.agent_state(100.0, "1000", "READY")  # the call ended (the CTI server said AVAILABLE)
     assert action == ForcedLogout("1000", 100.0, 255, 10.0, 30.0)
     assert isinstance(action, ForcedLogout) and action.waited == 90.0
 
@@ -144,9 +145,9 @@ def test_on_a_call_the_request_waits_until_the_call_ends() -> None:
 @pytest.mark.parametrize("after_call", ["WORK", "WORK_READY", "NOT_READY"])
 def test_wrap_up_or_not_ready_after_the_call_is_the_end_of_it(after_call: str) -> None:
     t = tracker("RESERVED")
-    t.presence("1000", "desktop", False, 0.0)
-    t.tick(60.0)
-    [action] = t.agent_state("1000", after_call, 61.0)
+    t.presence(0.0, "1000", "desktop", False)
+    t.handle_timer(60.0)
+    [action] = t.agent_state(61.0, "1000", after_call)
     assert isinstance(action, ForcedLogout) and action.call_wait == 1.0
 
 
@@ -157,84 +158,84 @@ def test_call_states_are_the_seeds_on_a_call() -> None:
 def test_logged_out_during_the_call_wait_cancels() -> None:
     """E.g. a LOGOUT the agent asked for before (pending) applied by the CTI server at the call's end."""
     t = tracker("TALKING")
-    t.presence("1000", "desktop", False, 0.0)
-    t.tick(60.0)
-    assert t.agent_state("1000", "LOGOUT", 65.0) == [Cancelled("1000", 65.0, CancelReason.SIGNED_OUT, 0.0)]
+    t.presence(0.0, "1000", "desktop", False)
+    t.handle_timer(60.0)
+    assert t.agent_state(65.0, "1000", "LOGOUT") == [Cancelled("1000", 65.0, CancelReason.SIGNED_OUT, 0.0)]
     assert t.pending("1000") is None
 
 
 def test_desktop_back_during_the_call_wait_cancels() -> None:
     t = tracker("TALKING")
-    t.presence("1000", "desktop", False, 0.0)
-    t.tick(60.0)
-    assert t.presence("1000", "desktop", True, 62.0) == [Cancelled("1000", 62.0, CancelReason.AVAILABLE, 0.0)]
-    assert t.agent_state("1000", "READY", 70.0) == []
+    t.presence(0.0, "1000", "desktop", False)
+    t.handle_timer(60.0)
+    assert t.presence(62.0, "1000", "desktop", True) == [Cancelled("1000", 62.0, CancelReason.AVAILABLE, 0.0)]
+    assert t.agent_state(70.0, "1000", "READY") == []
 
 
 def test_signed_out_while_the_timer_runs_cancels() -> None:
     t = tracker()
-    t.presence("1000", "desktop", False, 0.0)
-    assert t.agent_state("1000", "LOGOUT", 30.0) == [Cancelled("1000", 30.0, CancelReason.SIGNED_OUT, 0.0)]
-    assert t.next_deadline() is None and t.tick(60.0) == []
+    t.presence(0.0, "1000", "desktop", False)
+    assert t.agent_state(30.0, "1000", "LOGOUT") == [Cancelled("1000", 30.0, CancelReason.SIGNED_OUT, 0.0)]
+    assert t.next_deadline() is None and t.handle_timer(60.0) == []
 
 
 def test_state_changes_during_the_timer_do_not_fire_it() -> None:
     """Signed in again on the other node (same CTI agent): the publisher's timer still fires (seed race)."""
     t = tracker()
-    t.presence("1000", "desktop", False, 0.0)
-    assert t.agent_state("1000", "NOT_READY", 20.0) == []
-    assert t.agent_state("1000", "READY", 30.0) == []
-    [action] = t.tick(60.0)
+    t.presence(0.0, "1000", "desktop", False)
+    assert t.agent_state(20.0, "1000", "NOT_READY") == []
+    assert t.agent_state(30.0, "1000", "READY") == []
+    [action] = t.handle_timer(60.0)
     assert isinstance(action, ForcedLogout)
 
 
 def test_state_without_a_pending_forced_logout_is_only_recorded() -> None:
     t = tracker()
-    assert t.agent_state("1000", "TALKING", 1.0) == [] and t.state("1000") == "TALKING"
+    assert t.agent_state(1.0, "1000", "TALKING") == [] and t.state("1000") == "TALKING"
 
 
 def test_unavailable_of_a_resource_while_another_stays_is_nothing() -> None:
     t = tracker()
-    t.presence("1000", "phone", True, 1.0)
-    assert t.presence("1000", "desktop", False, 2.0) == []  # "phone" keeps the agent present
+    t.presence(1.0, "1000", "phone", True)
+    assert t.presence(2.0, "1000", "desktop", False) == []  # "phone" keeps the agent present
     assert t.available("1000") and t.next_deadline() is None
-    assert t.presence("1000", "phone", False, 3.0) == [TimerStarted("1000", 3.0, 63.0)]
+    assert t.presence(3.0, "1000", "phone", False) == [TimerStarted("1000", 3.0, 63.0)]
 
 
 def test_repeated_or_unknown_resource_reports_are_ignored() -> None:
     t = tracker()
-    assert t.presence("1000", "desktop", True, 1.0) == []  # already available
-    assert t.presence("1000", "nothing", False, 2.0) == []  # never seen, agent still available
-    t.presence("1000", "desktop", False, 3.0)
-    assert t.presence("1000", "desktop", False, 4.0) == []  # the timer is not restarted
+    assert t.presence(1.0, "1000", "desktop", True) == []  # already available
+    assert t.presence(2.0, "1000", "nothing", False) == []  # never seen, agent still available
+    t.presence(3.0, "1000", "desktop", False)
+    assert t.presence(4.0, "1000", "desktop", False) == []  # the timer is not restarted
     assert t.next_deadline() == 63.0
 
 
 def test_several_timers_fire_in_order_and_the_deadline_is_the_earliest() -> None:
     t = tracker("READY", "1000", "1001", "1002")
-    t.presence("1002", "desktop", False, 5.0)
-    t.presence("1000", "desktop", False, 1.0)
-    t.presence("1001", "desktop", False, 1.0)
+    t.presence(5.0, "1002", "desktop", False)
+    t.presence(1.0, "1000", "desktop", False)
+    t.presence(1.0, "1001", "desktop", False)
     assert t.next_deadline() == 61.0
-    assert [a.agent_id for a in t.tick(61.0)] == ["1000", "1001"]
+    assert [a.agent_id for a in t.handle_timer(61.0)] == ["1000", "1001"]
     assert t.next_deadline() == 65.0
-    assert [a.agent_id for a in t.tick(65.0)] == ["1002"]
+    assert [a.agent_id for a in t.handle_timer(65.0)] == ["1002"]
 
 
 def test_session_lost_forgets_resources_but_keeps_states() -> None:
     t = tracker()
     t.session_lost()
     assert not t.available("1000") and t.state("1000") == "READY"
-    assert t.presence("1000", "desktop", True, 5.0) == []  # re-reported after the reconnect
-    assert t.presence("1000", "desktop", False, 6.0) == [TimerStarted("1000", 6.0, 66.0)]
+    assert t.presence(5.0, "1000", "desktop", True) == []  # re-reported after the reconnect
+    assert t.presence(6.0, "1000", "desktop", False) == [TimerStarted("1000", 6.0, 66.0)]
 
 
 def test_zero_delay_fires_on_the_next_tick_and_negative_is_refused() -> None:
     t = PresenceTracker(0.0, in_service=True)
-    t.agent_state("1000", "READY", 0.0)
-    t.presence("1000", "d", True, 0.0)
-    assert t.presence("1000", "d", False, 1.0) == [TimerStarted("1000", 1.0, 1.0)]
-    assert [type(a) for a in t.tick(1.0)] == [ForcedLogout]
+    t.agent_state(0.0, "1000", "READY")
+    t.presence(0.0, "1000", "d", True)
+    assert t.presence(1.0, "1000", "d", False) == [TimerStarted("1000", 1.0, 1.0)]
+    assert [type(a) for a in t.handle_timer(1.0)] == [ForcedLogout]
     with pytest.raises(ValueError, match="delay"):
         PresenceTracker(-1.0)
 

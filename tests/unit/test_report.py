@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from finesse_emu.cli.report import main
 from finesse_emu.runs.report import (
     History,
     load_history,
-    main,
     percentile,
     render_html,
     render_summary_table,

@@ -263,3 +263,23 @@ def test_node_config_takes_a_certificate_with_its_key() -> None:
         "n", "n.example", "localhost", "127.0.0.1", "::1",
     ]  # fmt: skip
     assert NodeConfig(name="finesse-a", host="127.0.25.7").tls_hosts() == ["finesse-a", "127.0.25.7"]
+
+
+def test_a_server_context_is_loaded_from_the_given_files_or_made_in_the_run_dir(tmp_path: Path) -> None:
+    """What a node's HTTPS listener gets (finesse_emu/server/listeners.py): the deployment's
+    certificate and key loaded as they are, or, without them, a CA and a certificate made once in
+    its run_dir and kept on the next start."""
+    made = tls.server_context(
+        "finesse-a", ["finesse-a", "127.0.0.1"], None, None, None, str(tmp_path / "run")
+    )
+    assert made.made is not None and made.ca_file == str((tmp_path / "run" / tls.CA_CERT).absolute())
+    assert {p.name for p in made.made.made} == {"ca.crt", "ca.key", "finesse-a.crt", "finesse-a.key"}
+    again = tls.server_context(
+        "finesse-a", ["finesse-a", "127.0.0.1"], None, None, None, str(tmp_path / "run")
+    )
+    assert again.made is not None and again.made.made == []  # kept, not made again
+    cert, key = (str(tmp_path / "run" / f"finesse-a.{ext}") for ext in ("crt", "key"))
+    loaded = tls.server_context("finesse-a", ["x"], cert, key, "/the/ca.crt", str(tmp_path / "other"))
+    assert loaded.made is None and loaded.ca_file == "/the/ca.crt" and not (tmp_path / "other").exists()
+    with pytest.raises(OSError, match=r"finesse-a: HTTPS certificate .*finesse-a\.crt / key .*missing\.key"):
+        tls.server_context("finesse-a", ["x"], cert, str(tmp_path / "missing.key"), None, "")

@@ -18,7 +18,7 @@ the history still lacks for the ones that are skipped.
 
 from __future__ import annotations
 
-from finesse_emu.runs.check.cli import judge, main
+from finesse_emu.runs.check.cli import judge
 from finesse_emu.runs.check.engine import CheckReport, Outcome, check_history
 from finesse_emu.runs.check.invariants import INVARIANTS, Invariant
 from finesse_emu.runs.check.model import Options, Violation
@@ -32,5 +32,4 @@ __all__ = [
     "Violation",
     "check_history",
     "judge",
-    "main",
 ]

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from finesse_emu.runs.check import main
+from finesse_emu.cli import main
 
-sys.exit(main(sys.argv[1:]))
+sys.exit(main(["check", *sys.argv[1:]]))

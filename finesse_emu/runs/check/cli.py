@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from emu_base.history_events import AnyEntry
-from finesse_emu.cli import alias
 from finesse_emu.runs.check.engine import NOT_EXERCISED, SKIPPED, VIOLATED, CheckReport, check_history
 from finesse_emu.runs.check.model import Options, Violation, key_fields
 from finesse_emu.runs.report.history import HISTORY_FILE, History, load_history
@@ -22,10 +21,6 @@ EXIT_CLEAN, EXIT_VIOLATIONS, EXIT_UNREADABLE = 0, 1, 2
 def _history_path(arg: str) -> Path:
     path = Path(arg)
     return path if path.is_file() else path / HISTORY_FILE
-
-
-# ``python -m finesse_emu.runs.check`` and callers from Python: the same command as ``finesse-emu check``.
-main = alias("check")
 
 
 def judge(

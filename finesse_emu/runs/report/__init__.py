@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import Any
 
 from emu_base.history_events import AnyEntry, FailoverDone, ScenarioStart
-from finesse_emu.cli import alias
 from finesse_emu.runs.report.history import HISTORY_FILE, History, Line, entries, load_history, parse_line
 from finesse_emu.runs.report.html import render_html
 from finesse_emu.runs.report.summary import percentile, summarize
@@ -56,7 +55,6 @@ __all__ = [
     "Line",
     "entries",
     "load_history",
-    "main",
     "parse_line",
     "percentile",
     "render_html",
@@ -114,7 +112,3 @@ def write_report(run_dir: str | Path, events: Sequence[AnyEntry | Line]) -> dict
     title = f"finesse-emu run report: {run_dir.resolve().name}"
     _write(run_dir / REPORT_HTML, render_html(events, summary, title=title))
     return summary
-
-
-# ``python -m finesse_emu.runs.report`` and callers from Python: the same as ``finesse-emu report``.
-main = alias("report")

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from finesse_emu.runs.report import main
+from finesse_emu.cli import main
 
-sys.exit(main())
+sys.exit(main(["report", *sys.argv[1:]]))

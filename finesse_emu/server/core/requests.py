@@ -1,0 +1,135 @@
+"""REST commands checked against the node's state and turned into GED-188 requests. Pure.
+
+Each function returns the CTI request to send (the REST answer is then 202, and the outcome an
+Update on the user's node) or the ApiErrors answer that refuses the command at once. Cisco's
+wording on each check is beside it.
+"""
+
+from __future__ import annotations
+
+from finesse_emu.server import xml as X
+from finesse_emu.server.auth.user import AuthUser
+from finesse_emu.server.core.directory import Directory
+from finesse_emu.server.model import REQUESTABLE, Dialog, MediaSlot, User
+from ged188 import ARM_ERROR_TEXT, AgentState, ArmError, MediaAction, Message, MessageType, Tag, make
+
+M = MessageType
+Floating = list[tuple[int, str | bytes | int]]
+
+
+def user_state(
+    d: Directory, user: User, update: X.UserUpdate, password: str | None
+) -> Message | X.ErrorResponse:
+    """PUT User: SET_AGENT_STATE_REQ (sign-in with extension and password, state, sign-out)."""
+    wanted = update.state.value
+    if update.extension is not None and not (update.extension.isascii() and len(update.extension) < 16):
+        # An instrument is an ASCII string of at most 15 characters on the CTI wire (STRING 16).
+        return X.invalid_input("extension", "Invalid extension specified")
+    if wanted != "LOGIN" and user.state == "LOGOUT":
+        return X.invalid_input("state", "Invalid State specified for user")
+    reason = 0
+    if update.reason_code_id is not None:
+        category = "LOGOUT" if wanted == "LOGOUT" else "NOT_READY"
+        rc = next(
+            (r for r in d.reason_codes if r.id == update.reason_code_id and r.category == category),
+            None,
+        )
+        if rc is None:
+            return X.invalid_input("reasonCodeId", "Invalid reasonCodeId specified")
+        reason = rc.code
+    floating: Floating = [(Tag.AGENT_ID, user.id)]
+    if wanted == "LOGIN":
+        floating.append((Tag.AGENT_INSTRUMENT, update.extension or ""))
+        if password is not None:
+            floating.append((Tag.AGENT_PASSWORD, password.encode()))
+    return make(M.SET_AGENT_STATE_REQ, floating, AgentState=REQUESTABLE[wanted], EventReasonCode=reason)
+
+
+def media_state(
+    d: Directory, peripheral_id: int, target: AuthUser, slot: MediaSlot, mrd: int, update: X.MediaUpdate
+) -> Message | X.ErrorResponse:
+    """PUT Media (a non-voice MRD): sign in, state, routable or Work to Active."""
+    fields: dict[str, int] = {"MRDID": mrd, "PeripheralID": peripheral_id}
+    if update.work_to_active:
+        # "Users can only use this API when an agent state is WORK."
+        if slot.state != "WORK":
+            return X.invalid_state("state", "Invalid State: the agent is not in WORK in this MRD")
+        fields["Action"] = MediaAction.WORK_TO_ACTIVE
+    elif update.state is not None:
+        wanted = update.state.value
+        reason = 0
+        if update.reason_code_id is not None:
+            if wanted not in ("NOT_READY", "LOGOUT"):
+                return X.invalid_input("reasonCodeId", "A reason code goes with NOT_READY or LOGOUT only")
+            rc = d.reason_code_by_id(update.reason_code_id)
+            if rc is None or rc.category != wanted:
+                return X.invalid_input("reasonCodeId", "Invalid reasonCodeId specified")
+            reason = rc.code
+        fields |= {
+            "Action": MediaAction.SET_STATE,
+            "AgentState": REQUESTABLE[wanted],
+            "EventReasonCode": reason,
+        }
+        if wanted == "LOGIN":
+            fields["MaxTaskLimit"] = update.max_dialog_limit or 1
+    else:
+        fields |= {"Action": MediaAction.SET_ROUTABLE, "AgentMode": int(bool(update.routable))}
+    return make(M.EMU_SET_MEDIA_STATE_REQ, [(Tag.AGENT_ID, target.id)], **fields)
+
+
+def dialog_action(peripheral_id: int, dialog: Dialog, action: X.DialogAction) -> Message | X.ErrorResponse:
+    """PUT Dialog: ANSWER (ANSWER_CALL_REQ) and DROP (CLEAR_CONNECTION_REQ); other actions are not
+    emulated."""
+    name = action.requested_action.value
+    target = action.target_media_address
+    if target is not None and target != dialog.device:
+        return X.invalid_input("targetMediaAddress", "Invalid targetMediaAddress specified")
+    if name == "ANSWER":
+        if dialog.state != "ALERTING":
+            return X.invalid_state("requestedAction", "Invalid action for the dialog state")
+        mtype = M.ANSWER_CALL_REQ
+    elif name == "DROP":
+        if dialog.state not in ("ALERTING", "ACTIVE"):
+            return X.invalid_state("requestedAction", "Invalid action for the dialog state")
+        mtype = M.CLEAR_CONNECTION_REQ
+    else:
+        return X.not_implemented("requestedAction", f"{name} is not emulated (ANSWER and DROP are)")
+    floating: Floating = [(Tag.CONNECTION_DEVID, dialog.device), (Tag.AGENT_INSTRUMENT, dialog.device)]
+    return make(mtype, floating, PeripheralID=peripheral_id, ConnectionCallID=dialog.call_id)
+
+
+def query_agent_state(agent_id: str) -> Message:
+    """The resync after a (re)connect: every agent's voice state."""
+    return make(M.QUERY_AGENT_STATE_REQ, [(Tag.AGENT_ID, agent_id)], MRDID=1)
+
+
+def work_to_active(peripheral_id: int, agent_id: str, mrd: int) -> Message:
+    return make(
+        M.EMU_SET_MEDIA_STATE_REQ,
+        [(Tag.AGENT_ID, agent_id)],
+        Action=MediaAction.WORK_TO_ACTIVE,
+        MRDID=mrd,
+        PeripheralID=peripheral_id,
+    )
+
+
+def forced_logout(peripheral_id: int, agent_id: str, reason_code: int) -> Message:
+    """SET_AGENT_STATE_REQ LOGOUT, reason 255, forced: what the CTI server makes of it is LOAD's."""
+    return make(
+        M.SET_AGENT_STATE_REQ,
+        [(Tag.AGENT_ID, agent_id)],
+        PeripheralID=peripheral_id,
+        AgentState=AgentState.LOGOUT,
+        EventReasonCode=reason_code,
+        ForcedFlag=1,
+    )
+
+
+def media_api_error(peripheral_error: int, mrd: int, detail: str) -> X.ApiError:
+    """The asynchronous ApiError of a refused Media PUT (``E_ARM_STAT_...`` in ``errorMessage``)."""
+    try:
+        arm = ArmError(peripheral_error)
+    except ValueError:
+        return X.ApiError("Invalid State", detail, "", error_media=str(mrd))
+    error_type, error_data = ARM_ERROR_TEXT[arm]
+    return X.ApiError(error_type, arm.name, error_data, error_media=str(mrd))

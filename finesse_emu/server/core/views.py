@@ -1,0 +1,186 @@
+"""The node's resources as the REST API and the notifications show them (views of the model).
+
+Each function reads the directory (:mod:`.directory`) and the model (:mod:`finesse_emu.server.model`)
+and returns the view that :mod:`finesse_emu.server.xml` renders; the same view serves a GET and
+the Update published when the resource changes. Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from emu_base.directory import VOICE_MRD
+from emu_base.timers import Timers
+from finesse_emu.server import xml as X
+from finesse_emu.server.auth.user import AuthUser
+from finesse_emu.server.config import NodeConfig
+from finesse_emu.server.core.directory import Directory
+from finesse_emu.server.model import FinesseModel, MediaSlot
+from finesse_emu.server.status import ServiceState
+
+# currentTimestamp of a template rendered at epoch 0, replaced per request.
+_EPOCH_STAMP = b"<currentTimestamp>" + X.format_time(0.0).encode()
+
+
+def user_view(d: Directory, model: FinesseModel, user_id: str) -> X.UserView:
+    a = d.agents[user_id]
+    u = model.user(user_id)
+    category = "LOGOUT" if u.state == "LOGOUT" else "NOT_READY"
+    roles = ("Agent", "Supervisor") if a.supervisor else ("Agent",)
+    teams = tuple(X.TeamRef(t, d.teams.get(t, f"Team {t}")) for t in a.teams_supervised)
+    return X.UserView(
+        login_id=a.id,
+        login_name=a.login,
+        state=u.state,
+        first_name=a.first_name,
+        last_name=a.last_name,
+        state_change_time=u.state_change_time or None,
+        extension=u.extension,
+        roles=roles,
+        pending_state=u.pending_state,
+        reason_code=d.reason(category, u.reason_code) if u.state in ("NOT_READY", "LOGOUT") else None,
+        team_id=a.team_id,
+        team_name=d.teams.get(a.team_id, ""),
+        skill_target_id=a.icm_agent_id or None,
+        teams=teams if a.supervisor else (),
+    )
+
+
+def media_view(
+    d: Directory, model: FinesseModel, limits: Mapping[tuple[str, int], int], user_id: str, mrd: int
+) -> X.MediaView:
+    """``limits``: the maxDialogLimit each (user, MRD) was signed in with."""
+    u = model.user(user_id)
+    name = d.mrd_names.get(mrd, str(mrd))
+    if mrd == VOICE_MRD:
+        reason = d.reason("NOT_READY", u.reason_code) if u.state == "NOT_READY" else None
+        return X.MediaView(
+            user_id, mrd, name, state=u.state, routable=u.state != "LOGOUT", reason_code=reason,
+            state_change_time=u.state_change_time or None,
+        )  # fmt: skip
+    slot = u.media.get(mrd) or MediaSlot()
+    category = "LOGOUT" if slot.state == "LOGOUT" else "NOT_READY"
+    reason = d.reason(category, slot.reason_code) if slot.state in ("NOT_READY", "LOGOUT") else None
+    return X.MediaView(
+        user_id,
+        mrd,
+        name,
+        state=slot.state,
+        state_change_time=slot.state_change_time or None,
+        routable=slot.routable,
+        reason_code=reason,
+        max_dialog_limit=limits.get((user_id, mrd), 1),
+    )
+
+
+def dialog_view(model: FinesseModel, dialog_id: str) -> X.DialogView:
+    d = model.dialogs[dialog_id]
+    agent_state = {"ALERTING": "ALERTING", "ACTIVE": "ACTIVE"}.get(d.state, "DROPPED")
+    actions = {"ALERTING": ("ANSWER",), "ACTIVE": ("HOLD", "DROP", "TRANSFER_SST", "CONSULT_CALL")}
+    participants = (
+        X.ParticipantView(d.device, agent_state, actions.get(d.state, ()), "AGENT_DEVICE", d.start_time),
+        X.ParticipantView(
+            d.from_address or "unknown",
+            "ACTIVE" if d.state != "DROPPED" else "DROPPED",
+            (),
+            "",
+            d.start_time,
+        ),
+    )
+    variables = tuple(X.CallVariable(k, v) for k, v in sorted(d.variables.items()))
+    props = X.MediaPropertiesView(
+        dialed_number=d.to_address, call_type="ACD_IN", dnis=d.to_address, call_variables=variables
+    )
+    return X.DialogView(d.id, d.state, d.from_address, d.to_address, participants, props)
+
+
+def team_view(d: Directory, model: FinesseModel, team_id: int) -> X.TeamView | None:
+    if team_id not in d.teams:
+        return None
+    members = tuple(team_user(d, model, a) for a in d.agents.values() if a.team_id == team_id)
+    return X.TeamView(team_id, d.teams[team_id], members)
+
+
+def team_user(d: Directory, model: FinesseModel, agent: AuthUser) -> X.TeamUserView:
+    u = model.user(agent.id)
+    category = "LOGOUT" if u.state == "LOGOUT" else "NOT_READY"
+    reason = d.reason(category, u.reason_code) if u.state in ("NOT_READY", "LOGOUT") else None
+    return X.TeamUserView(
+        agent.id,
+        u.state,
+        agent.first_name,
+        agent.last_name,
+        u.extension,
+        u.pending_state,
+        u.state_change_time or None,
+        reason,
+    )
+
+
+class SystemInfoDocument:
+    """GET SystemInfo, rendered once per change of its content and stamped per request.
+
+    Clients poll SystemInfo (desktops every 20 s, IP Phone Agents every 5 s): rendering the XML
+    was most of each request's cost, and only currentTimestamp changes between most polls.
+    """
+
+    def __init__(self) -> None:
+        self._key: X.SystemInfoView | None = None
+        self._template = b""
+
+    def render(self, view: X.SystemInfoView) -> bytes:
+        key = dataclasses.replace(view, current_timestamp=0.0)
+        if key != self._key:
+            self._key = key
+            self._template = X.system_info(key)
+        stamp = X.format_time(view.current_timestamp).encode()
+        return self._template.replace(_EPOCH_STAMP, b"<currentTimestamp>" + stamp, 1)
+
+
+@dataclass(frozen=True)
+class CtiInfo:
+    """What SystemInfo says of the CTI link: the side connected or being tried, since when the
+    node has served on it, and the last heartbeat's outcome (the open counts as a success)."""
+
+    active_side: str | None
+    up_at: float | None
+    heartbeat_ok: bool
+    heartbeat_ok_wall: float | None
+
+
+def system_info_view(
+    cfg: NodeConfig,
+    timers: Timers,
+    status: ServiceState,
+    https_port: int | None,
+    cti: CtiInfo,
+    now: float,
+    wall: float,
+) -> X.SystemInfoView:
+    primary = cfg.primary_host or (cfg.domain if cfg.role == "publisher" else "")
+    secondary = cfg.secondary_host or (cfg.domain if cfg.role == "subscriber" else "")
+    https = https_port or cfg.https_port
+    servers = tuple(
+        X.CtiServerView(
+            host,
+            int(now - cti.up_at) if cti.active_side == name and cti.up_at else 0,
+            cti.active_side == name,
+        )
+        for name, host, _port in cfg.cti_sides
+    )
+    return X.SystemInfoView(
+        current_timestamp=wall,
+        status=status.status.value,
+        status_reason=status.reason,
+        xmpp_domain=cfg.domain,
+        primary_node=X.NodeView(primary or cfg.domain, https, cfg.xmpp_port),
+        secondary_node=X.NodeView(secondary, https, cfg.xmpp_port) if secondary else None,
+        deployment_type=cfg.deployment_type,
+        last_cti_heartbeat_ok=cti.heartbeat_ok,
+        last_success_cti_heartbeat_time=cti.heartbeat_ok_wall,
+        cti_heartbeat_interval=round(timers.unscaled("cti_heartbeat_interval")),
+        peripheral_id=cfg.peripheral_id,
+        cti_servers=servers,
+    )
