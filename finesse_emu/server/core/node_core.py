@@ -167,9 +167,13 @@ class NodeCore:
             self.model.cti_lost()
             self._apply_status(now, self.status.down(Dependency.CTI, now))
         elif isinstance(event, Unsolicited):
+            # Learnt at once; published only IN_SERVICE (_put). A call that begins and ends while the
+            # node is OUT_OF_SERVICE is thus never published: "If an agent either makes or answers a
+            # call, and then ends that call during failover (that is, the entire call takes place
+            # during failover), the corresponding events are not published."
             changes = self.model.apply(self.wall(now), event.message)
             self._track_states(now, changes)
-            if self.status.in_service:
+            if self.status.in_service:  # (not even rendered while OUT_OF_SERVICE)
                 self._publish(now, changes)
 
     def cti_reply(self, now: float, ref: int, conf: Message) -> None:
@@ -338,14 +342,27 @@ class NodeCore:
 
     def _publish(self, now: float, changes: Iterable[Change]) -> None:
         for update in self.updates.of_changes(self.directory, self.model, changes):
-            self._out.append(Publish(update.node, update.text, update.verb, self.status.status.value))
+            self._put(Publish(update.node, update.text, update.verb, self.status.status.value))
 
     def _emit(self, node: str, data: str, event: str, request_id: str) -> None:
         text = update_document(data, event, request_id, node)
         self._out.append(Publish(node, text, event, self.status.status.value))
 
     def _publish_error(self, node: str, text: str) -> None:
-        self._out.append(Publish(node, text, "PUT", self.status.status.value, error=True))
+        self._put(Publish(node, text, "PUT", self.status.status.value, error=True))
+
+    def _put(self, publish: Publish) -> None:
+        """Every Update but the SystemInfo of a transition (:meth:`_emit`) goes out through here.
+
+        Seed, "CTI Failover": "During this period, Finesse does not entertain client requests or
+        send out events." Nothing is published while OUT_OF_SERVICE: not the events the CTI server
+        sends during the resync (the last state goes out once IN_SERVICE), nor the apiErrors of a
+        request accepted before the loss and failed by it (the refusal is logged, CtiRequestRefused).
+        """
+        if not self.status.in_service:
+            self.stats["events_withheld_out_of_service"] += 1
+            return
+        self._out.append(publish)
 
     def _async_error(self, node: str, source: str, request_id: str, data: str, failure: CtiFailure) -> None:
         """A CTI refusal after the 202: an Update with apiErrors on the user's node, by requestId."""
