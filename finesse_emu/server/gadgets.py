@@ -5,6 +5,11 @@ initiated requests constitute the bulk of the requests made during Finesse deskt
 gadgets load about three times slower than XML ones). XML gadgets and resources are static bytes,
 rendered once; a JSP gadget is rendered for every request, three times the work, so the cost shows
 up in the node's CPU the way it does on a real server. Sizes are configurable per node.
+
+Served while the node is OUT_OF_SERVICE too (no 503): the chapter's 503 is for the requests Finesse
+"entertains", its REST API ("usual operations result in a 503 Service Unavailable response", Cisco's
+SystemInfo.Statuses); the web server that serves the desktop stays up (docs/finesse.md, Service
+status, has the evidence).
 """
 
 from __future__ import annotations
