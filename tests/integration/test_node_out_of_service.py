@@ -11,6 +11,7 @@ tests/unit/test_node_core_out_of_service.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -30,18 +31,32 @@ SYSTEM_INFO = f"{API}/SystemInfo"
 REQUEST_TIMEOUT = 100.0  # seed seconds: 2 s at SCALE
 
 
-@pytest.fixture
-async def dep_oos(prosody_factory: ProsodyFactory) -> AsyncIterator[XDeployment]:
+@contextlib.asynccontextmanager
+async def xmpp_deployment(
+    prosody_factory: ProsodyFactory, scale: float = SCALE, **timers: float
+) -> AsyncIterator[XDeployment]:
     prosody = prosody_factory(domain=HOST, host=HOST, accounts=agent_accounts(AGENTS))
     await prosody.start()
-    timers = Timers.build(SCALE, cti_open_timeout=REQUEST_TIMEOUT)
     async with deployment(
-        timers,
+        Timers.build(scale, **timers),
         xmpp_host=HOST,
         xmpp_port=prosody.c2s_port,
         xmpp_password_file=str(prosody.config.password_file),
     ) as d:
         yield XDeployment(d.a, d.b, d.awdb, d.node, d.http, prosody)
+
+
+@pytest.fixture
+async def dep_oos(prosody_factory: ProsodyFactory) -> AsyncIterator[XDeployment]:
+    async with xmpp_deployment(prosody_factory, cti_open_timeout=REQUEST_TIMEOUT) as d:
+        yield d
+
+
+@pytest.fixture
+async def dep_slow_heartbeats(prosody_factory: ProsodyFactory) -> AsyncIterator[XDeployment]:
+    """Heartbeats every 1 s (2 s for a CONF): a side answering 0.5 s late keeps its session."""
+    async with xmpp_deployment(prosody_factory, scale=0.2) as d:
+        yield d
 
 
 async def signed_in_client(dep: XDeployment, agent: str) -> AgentXmpp:
@@ -185,3 +200,34 @@ async def test_desktop_content_is_served_while_out_of_service(dep: Deployment) -
     assert status == 503 and text(doc, "ApiError/ErrorMessage") == "SERVER_OUT_OF_SERVICE"
     status, doc, _ = await dep.call("GET", "/SystemInfo", user=None)
     assert status == 200 and text(doc, "status") == "OUT_OF_SERVICE"
+
+
+async def test_a_seen_call_that_ends_during_the_resync_is_deleted(dep_slow_heartbeats: XDeployment) -> None:
+    """A call the client saw, announced again by the new CTI side and ended before the node's
+    resync is over (the node learns it OUT_OF_SERVICE, publishing nothing): once IN_SERVICE the
+    client gets the dialog's DELETE with the last state."""
+    dep = dep_slow_heartbeats
+    client = await signed_in_client(dep, "1009")
+    call_id = (await admin(dep, "/emu/calls", {"agent_id": "1009"}))["call_id"]
+    await admin(dep, f"/emu/calls/{call_id}/answer")
+    await next_event(client, f"{API}/User/1009/Dialogs", "<state>ACTIVE</state>")
+    await dep.fault(dep.a, "refuse_sessions")
+    await dep.fault(dep.a, "drop_sessions")
+    await next_event(client, SYSTEM_INFO, "<status>OUT_OF_SERVICE</status>", timeout=5)
+    # Side B answers 0.5 s late: its OPEN_CONF (with the call announced again) and, behind it, the
+    # end of the call reach the node before the answers to its resync queries.
+    async with dep.http.post(
+        f"http://{HOST}:{dep.b.admin_port}/emu/faults", json={"kind": "latency", "ms": 500}
+    ) as resp:
+        assert resp.status == 201
+    await dep.fault(dep.a, "deactivate")
+    await eventually(
+        lambda: [s.opened for s in dep.b.core.sessions.values()], "Finesse's session open on B", until=any
+    )
+    async with dep.http.post(f"http://{HOST}:{dep.b.admin_port}/emu/calls/{call_id}/end") as resp:
+        assert resp.status == 200, await resp.text()
+    between = await until_in_service(client)
+    assert [e.node for e in between] == [SYSTEM_INFO]
+    deleted = await next_event(client, f"{API}/User/1009/Dialogs", f"<id>{call_id}</id>")
+    assert "<event>DELETE</event>" in deleted.update
+    await client.disconnect()

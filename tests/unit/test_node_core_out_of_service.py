@@ -104,3 +104,27 @@ def test_a_call_entirely_inside_the_failover_is_never_published_a_live_one_is() 
     assert not any("<id>71</id>" in p.text for p in publishes(out))
     [live] = dialogs  # the call still alive, republished after the resync
     assert "<id>70</id>" in live.text and "<state>ACTIVE</state>" in live.text
+
+
+def test_a_published_call_that_ends_during_the_resync_is_deleted_once_in_service() -> None:
+    """Its END_CALL_EVENT comes while the node is still OUT_OF_SERVICE (learnt, not published):
+    clients that saw the call get its DELETE with the last state, not a dialog left on screen."""
+    n = signed_in()
+    for e in whole_call(72, "2000")[:3]:
+        n.cti(e)
+    n.take()
+    n.link_down()
+    n.link.active_side = "B"
+    n.cti(LinkUp("B", make(M.OPEN_CONF)))
+    queries = [o for o in n.take() if isinstance(o, SendToCti)]
+    for e in whole_call(72, "2000")[2:]:  # announced again, then it ends
+        n.cti(e)
+    assert publishes(n.take()) == [] and "72" not in n.core.model.dialogs
+    for q in queries:
+        agent_id = q.message.get_str(Tag.AGENT_ID) or ""
+        extension = [(Tag.AGENT_EXTENSION, "2" + agent_id[1:])]
+        n.reply(q, make(M.QUERY_AGENT_STATE_CONF, extension, AgentState=AgentState.AVAILABLE))
+    out = n.take()
+    assert statuses(out) == [ServiceStatus.IN_SERVICE]
+    [deleted] = publishes(out, f"{API}/User/1000/Dialogs")
+    assert deleted.verb == "DELETE" and "<id>72</id>" in deleted.text

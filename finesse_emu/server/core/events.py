@@ -32,6 +32,7 @@ class Updates:
         # maxDialogLimit given at MRD sign-in (the Media resource shows it; the CTI events do not).
         self.media_limits: dict[tuple[str, int], int] = {}
         self._dialog_views: dict[str, X.DialogView] = {}  # as last published, for the DELETE
+        self._dialog_users: dict[str, str] = {}  # whose Dialogs node each of them went to
 
     def of_changes(self, d: Directory, model: FinesseModel, changes: Iterable[Change]) -> list[Update]:
         out: list[Update] = []
@@ -55,13 +56,26 @@ class Updates:
                 out += self._dialog(model, change)
         return out
 
+    def gone(self, model: FinesseModel) -> list[DialogChange]:
+        """After a failover: the DELETE of every published dialog the model no longer has. A call
+        clients saw that ended while the node was OUT_OF_SERVICE, even after the link was back
+        (during the resync: its END_CALL_EVENT was learnt, not published), must not stay on their
+        desktops ("the last state of call control ... published as events to all clients")."""
+        return [
+            DialogChange(dialog_id, user_id, "DELETE")
+            for dialog_id, user_id in self._dialog_users.items()
+            if dialog_id not in model.dialogs
+        ]
+
     def _dialog(self, model: FinesseModel, change: DialogChange) -> list[Update]:
         node = paths.dialogs_node(change.user_id)
         if change.event == "DELETE":
+            self._dialog_users.pop(change.dialog_id, None)
             old = self._dialog_views.pop(change.dialog_id, None)
             return [] if old is None else [_update(node, X.dialogs_event([old]), "DELETE", change.request_id)]
         view = views.dialog_view(model, change.dialog_id)
         self._dialog_views[change.dialog_id] = view
+        self._dialog_users[change.dialog_id] = change.user_id
         if change.event == "POST":
             return [_update(node, X.dialogs_event([view]), "POST", change.request_id)]
         source = paths.dialog_path(change.dialog_id)

@@ -338,7 +338,8 @@ class NodeCore:
         # The SystemInfo event goes out even when going OUT_OF_SERVICE: it is the desktops' trigger.
         self._emit(paths.SYSTEM_INFO_NODE, X.system_info_event(self.system_info_view(now)), "PUT", "")
         if change.republish:
-            self._publish(now, self.model.republish())
+            changes = self.model.republish()  # (before gone(): it drops the stale dialogs)
+            self._publish(now, [*changes, *self.updates.gone(self.model)])
 
     def _publish(self, now: float, changes: Iterable[Change]) -> None:
         for update in self.updates.of_changes(self.directory, self.model, changes):
