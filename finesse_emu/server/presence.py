@@ -20,8 +20,9 @@ Rules (the choices where the seed is silent are in docs/finesse.md):
 * An agent is Available while at least one of its resources is; the last one going Unavailable is
   the agent going Unavailable (a second tab or device keeps the agent present).
 * On Unavailable, a timer of ``delay`` (Timers.forced_logout_after_unavailable) starts only if the
-  node is IN_SERVICE and the agent is signed in (voice state not LOGOUT); otherwise nothing is done
-  (:class:`Skipped`).
+  node is IN_SERVICE; otherwise nothing is done (:class:`Skipped`). An agent already signed out
+  gets the timer too: "Finesse tries to sign the agent out; however, that agent is already signed
+  out" (the node sends the request and takes the CTI server's refusal).
 * Available again before it fires (a refresh, or the desktop reconnecting): cancelled.
 * Signed out meanwhile (by the desktop on another node, or by the CTI server): cancelled.
 * When it fires: on a call (TALKING, HOLD, RESERVED), the request waits
@@ -47,7 +48,7 @@ class Phase(StrEnum):
 
 class CancelReason(StrEnum):
     AVAILABLE = "available"  # the desktop came back (refresh, reconnect) before the request
-    SIGNED_OUT = "signed_out"  # the agent is signed out already: nothing to force
+    SIGNED_OUT = "signed_out"  # the agent signed out while the timer ran (or the call lasted)
     OUT_OF_SERVICE = "out_of_service"  # the node left IN_SERVICE
 
 
@@ -71,7 +72,7 @@ class TimerStarted:
 
 @dataclass(frozen=True)
 class Skipped:
-    """Unavailable, but no timer: the agent is signed out, or the node is not IN_SERVICE."""
+    """Unavailable, but no timer: the node is not IN_SERVICE."""
 
     agent_id: str
     at: float
@@ -171,8 +172,6 @@ class PresenceTracker:
             return self._cancel(agent_id, now, CancelReason.AVAILABLE)
         if not self.in_service:
             return [Skipped(agent_id, now, CancelReason.OUT_OF_SERVICE)]
-        if agent.state == SIGNED_OUT:
-            return [Skipped(agent_id, now, CancelReason.SIGNED_OUT)]
         pending = Pending(agent_id, unavailable_since=now, fires_at=now + self.delay)
         self._pending[agent_id] = pending
         return [TimerStarted(agent_id, now, pending.fires_at)]

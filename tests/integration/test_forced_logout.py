@@ -175,17 +175,33 @@ async def test_refresh_within_the_window_keeps_the_agent(dep: XDeployment, reque
     await reloaded.disconnect()
 
 
-async def test_signed_out_agent_closing_the_browser_gets_no_request(
+async def test_signed_out_agent_closing_the_browser_the_node_tries_and_takes_the_refusal(
     dep: XDeployment, requests: StateRequests
 ) -> None:
+    """Seed, race conditions: "The agent closes the browser window. Finesse receives a presence
+    notification of Unavailable for the user. Finesse tries to sign the agent out; however, that
+    agent is already signed out." The request goes after the timer, the CTI server refuses it; the
+    node logs it once and publishes nothing."""
     desktop = await signed_in_and_present(dep, "1005", state="NOT_READY")
     body = "<User><state>LOGOUT</state></User>"
     assert (await dep.call("PUT", "/User/1005", user="1005", body=body))[0] == 202
     await node_state(dep, "1005", "LOGOUT")
+    published = len(dep.node.published)
     await desktop.disconnect()
     await presence(dep, "1005", False)
-    await asyncio.sleep(DELAY + SLACK)  # a window in which no request may be sent
-    assert requests.forced("1005") == [] and dep.node.presence.pending("1005") is None
+    await forced_logout_sent(requests, "1005", within=DELAY + 3)  # tried at the CTI side ...
+    await eventually(  # ... refused there, and the refusal handled by the node
+        lambda: dep.node.stats["forced_logout_already_signed_out"],
+        "the node handling the CTI server's refusal",
+        until=lambda n: n == 1,
+        every=POLL,
+    )
+    assert cti_state(dep, "1005")[0] is AgentState.LOGOUT
+    assert dep.node.stats["forced_logout_failed"] == 1 and dep.node.presence.pending("1005") is None
+    assert not [n for n, _ in list(dep.node.published)[published:] if "/User/1005" in n]  # no event
+    assert dep.node.status.in_service and len(requests.forced("1005")) == 1
+    status, _, _ = await dep.call("GET", "/User/1005", user="1005")  # the node still serves
+    assert status == 200
 
 
 async def test_on_a_call_the_forced_logout_waits_for_the_end_of_the_call(

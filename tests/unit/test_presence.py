@@ -1,7 +1,8 @@
 """The presence-driven forced logout (server/presence.py): every branch, on explicit times.
 
 Seed, "Desktop Behavior": Unavailable -> 60 s -> forced logout with reason 255, unless the browser
-came back (refresh); after the call if the agent is on one; nothing for an agent already signed out.
+came back (refresh); after the call if the agent is on one; for an agent already signed out too
+("Finesse tries to sign the agent out; however, that agent is already signed out").
 And the generated Prosody configuration that detects a crashed browser within the seed's 120 s.
 """
 
@@ -80,18 +81,20 @@ def test_refresh_on_another_resource_also_cancels() -> None:
     assert isinstance(action, Cancelled) and action.reason is CancelReason.AVAILABLE
 
 
-def test_agent_already_signed_out_gets_no_request() -> None:
-    """Seed: the agent closes the browser after signing out: "that agent is already signed out"."""
+def test_agent_already_signed_out_still_gets_the_request() -> None:
+    """Seed: the agent closes the browser after signing out: "Finesse tries to sign the agent out;
+    however, that agent is already signed out" (the CTI server refuses; the node core handles it)."""
     t = tracker("LOGOUT")
-    assert t.presence(5.0, "1000", "desktop", False) == [Skipped("1000", 5.0, CancelReason.SIGNED_OUT)]
-    assert t.next_deadline() is None and t.handle_timer(1000.0) == []
+    assert t.presence(5.0, "1000", "desktop", False) == [TimerStarted("1000", 5.0, 5.0 + DELAY)]
+    [fired] = t.handle_timer(5.0 + DELAY)
+    assert isinstance(fired, ForcedLogout) and fired.agent_id == "1000" and fired.reason_code == 255
 
 
 def test_unknown_agent_counts_as_signed_out() -> None:
     t = PresenceTracker(DELAY, in_service=True)
     assert t.state("2000") == "LOGOUT" and not t.available("2000")
     t.presence(0.0, "2000", "desktop", True)
-    assert t.presence(1.0, "2000", "desktop", False) == [Skipped("2000", 1.0, CancelReason.SIGNED_OUT)]
+    assert t.presence(1.0, "2000", "desktop", False) == [TimerStarted("2000", 1.0, 1.0 + DELAY)]
 
 
 def test_no_timer_while_out_of_service() -> None:

@@ -215,6 +215,10 @@ class NodeCore:
             self._next_work_to_active(req.session)
         elif purpose is CtiPurpose.FORCED_LOGOUT:
             self.stats["forced_logout_failed"] += 1
+            if self.model.user(user_id).state == "LOGOUT":
+                # The browser-close race: "Finesse tries to sign the agent out; however, that agent
+                # is already signed out." The refusal is logged (CtiRequestRefused); nothing else.
+                self.stats["forced_logout_already_signed_out"] += 1
         elif purpose is CtiPurpose.STATE_CHANGE:
             self.model.user(user_id).request_id = ""
             node = paths.user_node(user_id)
