@@ -123,13 +123,12 @@ class SystemInfo:
 class Result:
     """Outcome of SignIn / LoadDesktop / ConnectNotification or of a signed-in user's request.
 
-    ``fatal``: do not retry. ``status`` (0: no HTTP answer), ``timed_out`` (the desktop's request
+    ``status`` (0: no HTTP answer), ``timed_out`` (the desktop's request
     timeout ran out) and ``seconds`` are what the wire showed: the desktop's messages come from them.
     """
 
     ok: bool
     error: str = ""
-    fatal: bool = False
     status: int = 0
     timed_out: bool = False
     seconds: float | None = None
@@ -392,11 +391,9 @@ class DesktopMachine:
     def _sign_in_failed(self, now: float, result: Result) -> None:
         self._record(H.SignInFailed(agent=self._agent, node=self._target, error=result.error))
         self._show(self._target, "sign_in", result, signed_in=False)
-        if result.fatal:
-            self._to(DesktopState.SIGNED_OUT)
-            self._go(Step.NONE)
-        else:
-            self._go(Step.RETRY, self._target, due=now + self._poll)
+        # Always tried again a poll later: no answer of a real Finesse tells a hopeless sign-in
+        # (a wrong password) from one worth repeating (the AWDBs out of reach: the same 401).
+        self._go(Step.RETRY, self._target, due=now + self._poll)
 
     def on_loaded(self, now: float, node: str, result: Result) -> None:
         if node != self._target or self.step is not Step.LOAD:
