@@ -236,6 +236,24 @@ class SignInFailed(ClientEvent):
 
 @register
 @dataclass(frozen=True, kw_only=True)
+class ErrorShown(ClientEvent):
+    """An error message the desktop shows its user, derived from what the node put on the wire.
+
+    ``message`` is the seed's wording ("Invalid user ID or password" on a refused sign-in, "Operation
+    timed out" on a signed-in user's refused or unanswered request); ``request`` is what was asked
+    (``sign_in`` or the request's method and path); ``status`` its HTTP status (0: no answer in
+    time); ``seconds`` how long the answer took (the node's wait on the AWDB shows here).
+    """
+
+    NAME = "error_shown"
+    message: str
+    request: str
+    status: int
+    seconds: float | None = None
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
 class FailoverDetected(ClientEvent):
     """``trigger``: systeminfo, notification or presence (IPPA: its own triggers)."""
 

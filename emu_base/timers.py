@@ -77,10 +77,11 @@ class Timers:
         5.0, "three reconnect attempts to the Notification Service (the seed gives no pause between them)"
     )
     # Not in the seed: how long a desktop waits for a REST answer or a Notification Service login.
+    # Scaled like every other timer, with no floor in real seconds: at time_scale 0.05 a hung peer
+    # costs the desktop 0.5 s, which is the seed's 10 s (a floor made it 2 s, i.e. 40 seed seconds).
+    # The price: a request the host cannot answer within the scaled time fails as a timeout, so a
+    # run's time_scale must leave a loaded host that time (docs/timers.md, the minimum time_scale).
     desktop_request_timeout: float = _seconds(10.0, "a browser's request timeout (not in the seed)")
-    # Floors of the two above in real seconds (a loaded host at a small time_scale still needs them).
-    desktop_min_reconnect_pause: float = _real(0.05, "never scaled: the emulator's floor (not in the seed)")
-    desktop_min_request_timeout: float = _real(2.0, "never scaled: the emulator's floor (not in the seed)")
     forced_logout_after_unavailable: float = _seconds(
         60.0, "Finesse waits 60 seconds after XMPP presence becomes Unavailable"
     )
@@ -93,7 +94,10 @@ class Timers:
     ippa_poll_interval: float = _seconds(5.0, "Finesse IPPA polls SystemInfo every 5 seconds")
     ippa_attempts: int = _count(3, "After three attempts ... displays a server unavailable message")
 
-    # The emulator's own waits, in real seconds (never scaled, not in the seed).
+    # The emulator's own housekeeping, in real seconds (never scaled, not in the seed): how often a
+    # swarm prints or polls, and how long a closing socket lingers. None is a duration of the
+    # emulated system or a floor under one (every Finesse, CTI, AWDB and desktop timer above is
+    # scaled with no minimum).
     swarm_progress_interval: float = _real(2.0, "a swarm prints its progress this often (not in the seed)")
     swarm_poll: float = _real(0.05, "a swarm checks a condition it waits for this often (not in the seed)")
     swarm_stop_grace: float = _real(
@@ -130,16 +134,6 @@ class Timers:
             else:
                 values[name] = base * scale if f.metadata["seconds"] else int(base)
         return cls(**values)
-
-    @property
-    def desktop_reconnect_pause(self) -> float:
-        """The Notification Service reconnect pause a desktop uses: scaled, with its real floor."""
-        return max(self.desktop_min_reconnect_pause, self.notification_reconnect_pause)
-
-    @property
-    def desktop_timeout(self) -> float:
-        """The request timeout a desktop uses: scaled, with its real floor."""
-        return max(self.desktop_min_request_timeout, self.desktop_request_timeout)
 
     def unscaled(self, name: str) -> float:
         """The value of timer ``name`` in seed seconds (for reports that compare against the seed)."""

@@ -85,7 +85,7 @@ class DesktopClient:
             self.machine = DesktopMachine(cfg)
         self.clock = LoopClock()
         self._driver: Driver[Output] = Driver(self.machine, self.clock, self._on_output)
-        self.request_timeout = request_timeout or timers.desktop_timeout
+        self.request_timeout = request_timeout or timers.desktop_request_timeout
         # A WAN between this desktop and the nodes, in user space (no netem here): every request and
         # every Notification Service connect waits one round trip first (seconds, already scaled).
         self.rtt = rtt
@@ -207,8 +207,15 @@ class DesktopClient:
             self.history.append(self.source, "chat_lost", agent=self.agent.id, peers=lost, node=node)
 
     def set_agent_state(self, state: str) -> None:
-        """The agent clicks READY or NOT_READY: PUT User (the outcome arrives as a user event)."""
-        self._spawn(self.rest.set_state(self.node, state))
+        """The agent clicks READY or NOT_READY: PUT User (the new state arrives as a user event;
+        a refusal or no answer may be an error message the desktop shows)."""
+        self._spawn(self._set_state(self.node, state))
+
+    async def _set_state(self, node: str, state: str) -> None:
+        result = await self.rest.set_state(node, state)
+        if isinstance(self.machine, DesktopMachine) and not self._closed:
+            self.machine.on_request(self.now, node, f"PUT {API}/User/{self.agent.id}", result)
+            self._pump()
 
     def network_glitch(self, seconds: float) -> None:
         """This client loses the network to its node for ``seconds``: the XMPP socket dies silently."""
@@ -323,7 +330,7 @@ class DesktopClient:
         when every desktop moves at once."""
         # Spread by agent (deterministic: a virtual-clock run stays repeatable).
         spread = (zlib.crc32(self.agent.id.encode()) % 1000) / 1000
-        at = self.now + spread * self.timers.desktop_reconnect_pause / 2
+        at = self.now + spread * self.timers.notification_reconnect_pause / 2
         for node in self.endpoints:
             # One pending build per node: a later loss finds it still due, and sooner.
             if node != self.node and node not in self._spares and node not in self._standby:

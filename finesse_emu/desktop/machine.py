@@ -121,11 +121,41 @@ class SystemInfo:
 
 @dataclass(frozen=True)
 class Result:
-    """Outcome of SignIn / LoadDesktop / ConnectNotification. ``fatal``: do not retry (bad password)."""
+    """Outcome of SignIn / LoadDesktop / ConnectNotification or of a signed-in user's request.
+
+    ``status`` (0: no HTTP answer), ``timed_out`` (the desktop's request
+    timeout ran out) and ``seconds`` are what the wire showed: the desktop's messages come from them.
+    """
 
     ok: bool
     error: str = ""
-    fatal: bool = False
+    status: int = 0
+    timed_out: bool = False
+    seconds: float | None = None
+
+
+# Seed, "AWDB Failover": "If Cisco Finesse cannot connect to either of the Administration & Data
+# servers and the cache has expired, the systems returns the following errors:"
+INVALID_CREDENTIALS = "Invalid user ID or password"
+OPERATION_TIMED_OUT = "Operation timed out"
+
+
+def seed_message(result: Result, signed_in: bool) -> str | None:
+    """The error message a desktop shows for a failed request, from what a real Finesse puts on the
+    wire (a 401 says no more than "Unauthorized"), or None when the seed gives none.
+
+    "Agents and supervisors who attempt to sign in to the Finesse desktop receive an 'Invalid user
+    ID or password' error message." -- a sign-in answered 401.
+    "Users who are already signed in to Cisco Finesse receive an 'Operation timed out' error
+    message." -- a signed-in user's request answered 401 (the password that signed the user in no
+    longer checks: the node's request to the AWDB timed out or was refused, and the 401 comes only
+    after that wait), or not answered before the desktop's own request timeout.
+    """
+    if result.ok:
+        return None
+    if signed_in:
+        return OPERATION_TIMED_OUT if result.status == 401 or result.timed_out else None
+    return INVALID_CREDENTIALS if result.status == 401 else None
 
 
 class Step(Enum):
@@ -306,7 +336,7 @@ class DesktopMachine:
             else:
                 # A fixed cadence from the loss (attempt k at (k-1) x 5 s), as the IPPA's: a slow
                 # failure does not push the later attempts back.
-                due = self._lost_at + self._attempts * self.config.timers.desktop_reconnect_pause
+                due = self._lost_at + self._attempts * self.config.timers.notification_reconnect_pause
                 self._step_due = max(due, now)
         elif self.state is DesktopState.FAILING_OVER and self.step is Step.NOTIFY:
             if result.ok:
@@ -334,15 +364,36 @@ class DesktopMachine:
                 self._go(Step.LOAD, node)
                 self._emit(LoadDesktop(node, config=False))
             else:
+                # Still signed in to the desktop: its refresh refused is the signed-in user's case.
+                self._show(node, "sign_in", result, signed_in=True)
                 self._wait(now)
+
+    def on_request(self, now: float, node: str, request: str, result: Result) -> None:
+        """The outcome of a request the signed-in user made (``request``: method and path, e.g. an
+        agent state change); its events arrive separately. Only a message is derived from it."""
+        if self.state not in (DesktopState.SIGNED_OUT, DesktopState.SIGNING_IN):
+            self._show(node, request, result, signed_in=True)
+
+    def _show(self, node: str, request: str, result: Result, signed_in: bool) -> None:
+        message = seed_message(result, signed_in)
+        if message is not None:
+            self._record(
+                H.ErrorShown(
+                    agent=self._agent,
+                    node=node,
+                    message=message,
+                    request=request,
+                    status=result.status,
+                    seconds=None if result.seconds is None else round(result.seconds, 6),
+                )
+            )
 
     def _sign_in_failed(self, now: float, result: Result) -> None:
         self._record(H.SignInFailed(agent=self._agent, node=self._target, error=result.error))
-        if result.fatal:
-            self._to(DesktopState.SIGNED_OUT)
-            self._go(Step.NONE)
-        else:
-            self._go(Step.RETRY, self._target, due=now + self._poll)
+        self._show(self._target, "sign_in", result, signed_in=False)
+        # Always tried again a poll later: no answer of a real Finesse tells a hopeless sign-in
+        # (a wrong password) from one worth repeating (the AWDBs out of reach: the same 401).
+        self._go(Step.RETRY, self._target, due=now + self._poll)
 
     def on_loaded(self, now: float, node: str, result: Result) -> None:
         if node != self._target or self.step is not Step.LOAD:

@@ -65,6 +65,33 @@ class LoadPlan:
         return gadgets + [f"/desktop/resources/bundle{i}.js" for i in range(self.resources)]
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One request's answer as the wire showed it (status 0: none; ``timed_out``: the desktop's
+    request timeout ran out rather than the connection being refused or reset)."""
+
+    status: int
+    data: bytes
+    timed_out: bool
+    seconds: float
+
+
+def result(answer: Answer, ok: int) -> Result:
+    """The machine's view of an answer: everything it may derive a message from, nothing more.
+
+    A refused sign-in (401) is tried again later like any other failure, as an agent reading the
+    message types the password again: a real Finesse's 401 does not say whether the password was
+    wrong or the AWDB out of reach, so the desktop cannot tell a hopeless attempt from one worth
+    repeating once an AWDB is back."""
+    if answer.status == ok:
+        return Result(True, status=answer.status, seconds=answer.seconds)
+    if answer.status:
+        error = f"{answer.status} {error_message(answer.data)}"
+    else:
+        error = "timed out" if answer.timed_out else "unreachable"
+    return Result(False, error, status=answer.status, timed_out=answer.timed_out, seconds=answer.seconds)
+
+
 # (node, status, error, path) of an HTTP error answer: the client logs it.
 HttpErrorHook = Callable[[str, int, str, str], None]
 
@@ -97,7 +124,6 @@ class DesktopRest:
         self._on_http_error = on_http_error
         self.blocked_until: dict[str, float] = {}  # network glitch: node unreachable until then
         self._etags: dict[tuple[str, str], str] = {}  # (node, path) -> ETag: the browser's cache
-        self._auth_reason = ""  # X-Emu-Auth-Reason of the last 401
         self._authorization = aiohttp.encode_basic_auth(agent.id, agent.password)
 
     def blocked(self, node: str) -> bool:
@@ -107,9 +133,18 @@ class DesktopRest:
         self, method: str, node: str, path: str, body: str | None = None, extra: dict[str, str] | None = None
     ) -> tuple[int, bytes]:
         """(status, body); status 0 when there was no HTTP answer (refused, reset, timeout, glitch)."""
+        answer = await self.exchange(method, node, path, body, extra)
+        return answer.status, answer.data
+
+    async def exchange(
+        self, method: str, node: str, path: str, body: str | None = None, extra: dict[str, str] | None = None
+    ) -> Answer:
+        """The request's answer as the wire showed it: status, body, whether the desktop's request
+        timeout ran out, and how long it took."""
         if self.blocked(node):
             self.stats["unreachable"] += 1
-            return 0, b""
+            return Answer(0, b"", False, 0.0)
+        started = self.clock.now()
         if self.rtt > 0:
             await asyncio.sleep(self.rtt)
         url = path if path.startswith("http") else self.endpoints[node].base_url + path
@@ -128,17 +163,18 @@ class DesktopRest:
                 data = await resp.read()
                 if method == "GET" and resp.status == 200 and "ETag" in resp.headers:
                     self._etags[(node, path)] = resp.headers["ETag"]
-        except (TimeoutError, aiohttp.ClientError, OSError):
+        except TimeoutError:
             self.stats["unreachable"] += 1
-            return 0, b""
+            self.stats["timeouts"] += 1
+            return Answer(0, b"", True, self.clock.now() - started)
+        except (aiohttp.ClientError, OSError):
+            self.stats["unreachable"] += 1
+            return Answer(0, b"", False, self.clock.now() - started)
         self.stats["bytes"] += len(data)
-        if resp.status == 401:
-            # The emulator says why (a real Finesse does not: then every 401 is final).
-            self._auth_reason = resp.headers.get("X-Emu-Auth-Reason", "")
         if resp.status >= 400:
             self.stats[f"http_{resp.status}"] += 1
             self._on_http_error(node, resp.status, error_message(data), path)
-        return resp.status, data
+        return Answer(resp.status, data, False, self.clock.now() - started)
 
     async def system_info(self, node: str) -> SystemInfo:
         status, data = await self.request("GET", node, f"{API}/SystemInfo")
@@ -156,15 +192,7 @@ class DesktopRest:
 
     async def sign_in(self, node: str) -> Result:
         body = f"<User><state>LOGIN</state><extension>{self.agent.extension}</extension></User>"
-        status, data = await self.request("PUT", node, f"{API}/User/{self.agent.id}", body)
-        if status == 202:
-            return Result(True)
-        if status == 401:
-            # Bad credentials end the attempt; the directory (AWDB) out of reach is worth another
-            # try later, as an agent reading "try again" would.
-            retry = self._auth_reason in ("awdb_unavailable", "awdb_timeout")
-            return Result(False, f"401 {error_message(data)} {self._auth_reason}".strip(), fatal=not retry)
-        return Result(False, f"{status} {error_message(data)}" if status else "unreachable")
+        return result(await self.exchange("PUT", node, f"{API}/User/{self.agent.id}", body), 202)
 
     async def _content(self, node: str, path: str) -> tuple[int, bytes]:
         """One gadget or resource: revalidated from the cache (If-None-Match -> 304) unless the
@@ -181,9 +209,11 @@ class DesktopRest:
             return 200, data
         return status, data
 
-    async def set_state(self, node: str, state: str) -> None:
-        """PUT User with a new state (READY, NOT_READY, LOGOUT); the outcome arrives as an event."""
-        await self.request("PUT", node, f"{API}/User/{self.agent.id}", f"<User><state>{state}</state></User>")
+    async def set_state(self, node: str, state: str) -> Result:
+        """PUT User with a new state (READY, NOT_READY, LOGOUT): accepted (202) or not; the new
+        state itself arrives as an event."""
+        body = f"<User><state>{state}</state></User>"
+        return result(await self.exchange("PUT", node, f"{API}/User/{self.agent.id}", body), 202)
 
     async def load(self, node: str, config: bool) -> tuple[Result, str]:
         """LoadDesktop: every gadget and resource, then the user's data; with the user's state

@@ -76,9 +76,9 @@ async def test_every_guarded_route_needs_valid_credentials(dep: Deployment) -> N
         status, _, headers = await dep.call(
             method, concrete(path)[len(API) :], user=None, body=body, Authorization="Basic MTAwMTp3cm9uZw=="
         )  # 1001:wrong
-        # After 5 bad passwords the account is locked for 5 minutes: still a 401, another reason.
-        reason = headers.get("X-Emu-Auth-Reason")
-        assert status == 401 and reason in ("bad_credentials", "locked_out"), (method, path)
+        # After 5 bad passwords the account is locked for 5 minutes: still a 401, the same answer
+        # (the reason is the node's to log; a real Finesse's 401 does not carry it).
+        assert status == 401 and not any(h.lower().startswith("x-emu") for h in headers), (method, path)
 
 
 async def test_an_agent_reads_and_changes_only_itself(dep: Deployment) -> None:

@@ -18,7 +18,6 @@ from finesse_emu.server.auth import (
     AwdbFailover,
     CredentialCache,
     parse_basic,
-    user_message,
 )
 from finesse_emu.server.auth.awdb_client import AwdbTimeout, AwdbUnavailable, BadCredentials
 from finesse_emu.server.auth.failover import Outcome
@@ -266,10 +265,3 @@ async def test_expiry_on_the_virtual_clock() -> None:
     await asyncio.sleep(60)
     with pytest.raises(AuthError):
         await auth.authenticate("1000", "pass1000")
-
-
-def test_user_messages_follow_the_seed() -> None:
-    assert user_message(AuthReason.AWDB_UNAVAILABLE, signed_in=False) == "Invalid user ID or password"
-    assert user_message(AuthReason.AWDB_UNAVAILABLE, signed_in=True) == "Operation timed out"
-    assert user_message(AuthReason.AWDB_TIMEOUT, signed_in=True) == "Operation timed out"
-    assert user_message(AuthReason.BAD_CREDENTIALS, signed_in=True) == "Invalid user ID or password"

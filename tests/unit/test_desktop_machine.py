@@ -25,6 +25,7 @@ from finesse_emu.desktop.machine import (
     SignOut,
     Step,
     SystemInfo,
+    seed_message,
 )
 
 PUB, SUB = "finesse-a", "finesse-b"
@@ -304,7 +305,7 @@ def test_single_node_deployment_just_keeps_polling_its_node() -> None:
     assert state(w) is DesktopState.SIGNED_IN
 
 
-def test_sign_in_retries_while_out_of_service_and_stops_on_bad_credentials() -> None:
+def test_sign_in_retries_while_out_of_service() -> None:
     cfg = DesktopConfig(agent_id="1000", home=PUB, other=SUB, timers=Timers.build(1.0))
     w = World(DesktopMachine(cfg))
     w.nodes[PUB].status = "OUT_OF_SERVICE"
@@ -314,13 +315,6 @@ def test_sign_in_retries_while_out_of_service_and_stops_on_bad_credentials() -> 
     w.nodes[PUB].status = "IN_SERVICE"
     w.advance(20)
     assert state(w) is DesktopState.SIGNED_IN
-    cfg2 = DesktopConfig(agent_id="1001", home=PUB, other=SUB, timers=Timers.build(1.0))
-    w2 = World(DesktopMachine(cfg2))
-    w2.nodes[PUB].sign_in = Result(False, "401 Unauthorized", fatal=True)
-    w2.m.start(0.0)
-    w2.run()
-    assert state(w2) is DesktopState.SIGNED_OUT and w2.m.next_deadline() is None
-    assert w2.events("sign_in_failed")[0]["error"] == "401 Unauthorized"
 
 
 def test_browser_close_crash_and_refresh() -> None:
@@ -457,3 +451,79 @@ def test_a_refresh_during_the_reconnect_attempts_drops_their_timer() -> None:
     w.m.on_notification_lost(w.now)
     w.run()
     assert w.m.next_deadline() == 8.0
+
+
+def test_reconnect_cadence_scales_with_no_floor() -> None:
+    # At time_scale 0.001 the three attempts are 5 ms apart (a 50 ms real floor made them 10 x too slow).
+    cfg = DesktopConfig(agent_id="1000", home=PUB, other=SUB, timers=Timers.build(0.001))
+    w = World(DesktopMachine(cfg))
+    w.m.start(0.0)
+    w.run()
+    w.now = 1.0
+    w.nodes[PUB].xmpp_ok = False
+    w.m.on_notification_lost(w.now)
+    w.run()
+    assert w.m.next_deadline() == pytest.approx(1.005)
+    w.advance(0.0101)
+    assert w.events("failover_detected")
+
+
+# -- "AWDB Failover": both AWDBs down, the cache expired --------------------------------------------
+UNAUTHORIZED = Result(False, "401 Authorization Failure", status=401, seconds=5.0)
+
+
+def test_seed_messages_come_from_the_wire_alone() -> None:
+    # A 401 says no more than "Unauthorized": sign-in or not decides the message.
+    assert seed_message(UNAUTHORIZED, signed_in=False) == "Invalid user ID or password"
+    assert seed_message(UNAUTHORIZED, signed_in=True) == "Operation timed out"
+    unanswered = Result(False, "timed out", timed_out=True)
+    assert seed_message(unanswered, signed_in=True) == "Operation timed out"
+    assert seed_message(Result(False, "unreachable"), signed_in=True) is None  # refused: a failover's
+    assert seed_message(Result(False, "503", status=503), signed_in=False) is None
+    assert seed_message(Result(True, status=202), signed_in=True) is None
+
+
+def test_a_sign_in_refused_shows_invalid_user_id_or_password_and_is_tried_again() -> None:
+    cfg = DesktopConfig(agent_id="1001", home=PUB, other=SUB, timers=Timers.build(1.0))
+    w = World(DesktopMachine(cfg))
+    w.nodes[PUB].sign_in = UNAUTHORIZED
+    w.m.start(0.0)
+    w.run()
+    assert w.events("error_shown") == [
+        {
+            "agent": "1001",
+            "node": PUB,
+            "message": "Invalid user ID or password",
+            "request": "sign_in",
+            "status": 401,
+            "seconds": 5.0,
+        }
+    ]
+    # The 401 cannot say the AWDBs are down rather than the password wrong: tried again a poll later.
+    assert state(w) is DesktopState.SIGNING_IN and w.m.next_deadline() == 20.0
+    w.nodes[PUB].sign_in = Result(True)
+    w.advance(20)
+    assert state(w) is DesktopState.SIGNED_IN
+
+
+def test_a_signed_in_users_request_refused_or_unanswered_shows_operation_timed_out() -> None:
+    w = world()
+    w.m.on_request(w.now, PUB, "PUT /finesse/api/User/1000", UNAUTHORIZED)
+    w.m.on_request(w.now, PUB, "PUT /finesse/api/User/1000", Result(False, "timed out", timed_out=True))
+    w.m.on_request(w.now, PUB, "PUT /finesse/api/User/1000", Result(True, status=202))
+    w.run()
+    assert [(e["message"], e["status"]) for e in w.events("error_shown")] == [
+        ("Operation timed out", 401),
+        ("Operation timed out", 0),
+    ]
+    assert state(w) is DesktopState.SIGNED_IN  # a message, nothing more
+
+
+def test_a_refresh_refused_during_failover_is_the_signed_in_users_message() -> None:
+    w = world()
+    w.nodes[PUB] = NodeSim(reachable=False)
+    w.nodes[SUB].sign_in = UNAUTHORIZED
+    w.m.on_system_info_event(w.now, PUB, "OUT_OF_SERVICE")
+    w.run()
+    assert [e["message"] for e in w.events("error_shown")] == ["Operation timed out"]
+    assert state(w) is DesktopState.FAILING_OVER and w.m.step is Step.WAIT

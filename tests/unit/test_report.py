@@ -247,6 +247,51 @@ def test_errors_by_source_status_and_error(summary: dict[str, Any]) -> None:
     assert phase(summary, "cti side A killed")["errors"] == []
 
 
+def test_error_messages_the_desktops_showed_are_in_the_summary_and_its_table() -> None:
+    shown = [
+        ev(0.0, "scenario", "phase", name="both AWDBs killed"),
+        *(
+            ev(
+                1.0 + i,
+                "desktop",
+                "error_shown",
+                agent=f"10{i:02}",
+                node="finesse-a",
+                message="Invalid user ID or password",
+                request="sign_in",
+                status=401,
+            )
+            for i in range(3)
+        ),
+        ev(
+            5.0,
+            "desktop",
+            "error_shown",
+            agent="1020",
+            node="finesse-a",
+            message="Operation timed out",
+            request="PUT /finesse/api/User/1020",
+            status=401,
+            seconds=5.0,
+        ),
+    ]
+    s = summarize(shown)
+    expected = [
+        {"message": "Invalid user ID or password", "request": "sign_in", "status": 401, "count": 3},
+        {
+            "message": "Operation timed out",
+            "request": "PUT /finesse/api/User/{id}",
+            "status": 401,
+            "count": 1,
+        },
+    ]
+    assert s["totals"]["messages"] == expected
+    assert phase(s, "both AWDBs killed")["messages"] == expected
+    text = render_summary_table(s)
+    assert "error messages shown by the desktops" in text and "Operation timed out" in text
+    assert "Invalid user ID or password" in render_html(shown, s)
+
+
 def test_expectations(summary: dict[str, Any]) -> None:
     assert phase(summary, "publisher killed")["expectations"] == {
         "passed": 1,

@@ -346,6 +346,11 @@ def render_html(
         [[e["source"], e["status"], e["error"], e["count"]] for e in totals["errors"]],
         {3},
     )
+    messages = _table(
+        ["message", "request", "status", "count"],
+        [[m["message"], m["request"], m["status"], m["count"]] for m in totals.get("messages", [])],
+        {3},
+    )
     exp_rows = "".join(
         f"<tr><td class=num>{secs(e['t'])}</td><td>{_e(e['phase'])}</td><td>{_e(e['name'])}</td>"
         f"<td>{'<span class=pass>pass</span>' if e['ok'] else '<span class=fail>FAIL</span>'}</td>"
@@ -373,6 +378,8 @@ def render_html(
         oos if summary["node_status"] else "<p>No node status events.</p>",
         "<h2>Errors</h2>",
         errors if totals["errors"] else "<p>No HTTP errors.</p>",
+        "<h3>Error messages the desktops showed</h3>",
+        messages if totals.get("messages") else "<p>None.</p>",
         "<h2>Expectations</h2>",
         expectations,
         "<h2>Timeline</h2>",

@@ -16,6 +16,7 @@ from typing import Any
 
 from emu_base.history_events import (
     AnyEntry,
+    ErrorShown,
     Expectation,
     FailoverDetected,
     FailoverDone,
@@ -187,6 +188,12 @@ def _error_rows(errors: Counter[tuple[str, Any, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def _message_rows(messages: Counter[tuple[str, str, int]]) -> list[dict[str, Any]]:
+    """The error messages the desktops showed (the seed's wording), with what was asked."""
+    ordered = sorted(messages.items(), key=lambda item: (-item[1], item[0]))
+    return [{"message": m, "request": r, "status": st, "count": n} for (m, r, st), n in ordered]
+
+
 def _fault_info(ev: AnyEntry, fault: Fault) -> dict[str, Any]:
     # The target as written (one name, or a list in a merged history).
     return {"t": _r(ev.t), "target": ev.line.get("target", fault.target), "action": fault.action}
@@ -214,6 +221,7 @@ def summarize(events: Sequence[AnyEntry | Line]) -> dict[str, Any]:
     all_seconds: list[float] = []
     all_triggers: Counter[str] = Counter()
     all_errors: Counter[tuple[str, Any, Any]] = Counter()
+    all_messages: Counter[tuple[str, str, int]] = Counter()
     slowest: list[dict[str, Any]] = []
     expectations: list[dict[str, Any]] = []
     clients: dict[str, set[str]] = {s: set() for s in CLIENT_SOURCES}
@@ -231,6 +239,7 @@ def summarize(events: Sequence[AnyEntry | Line]) -> dict[str, Any]:
         seconds: list[float] = []
         triggers: Counter[str] = Counter()
         errors: Counter[tuple[str, Any, Any]] = Counter()
+        messages: Counter[tuple[str, str, int]] = Counter()
         passed, failed = 0, []
         peak_rate: dict[str, float] = {}
         peak_mbps: dict[str, float] = {}
@@ -278,6 +287,10 @@ def summarize(events: Sequence[AnyEntry | Line]) -> dict[str, Any]:
                     slowest.append({"agent": agent, "node": e.node, "seconds": _r(e.seconds), "t": _r(t)})
             elif isinstance(e, HttpError):
                 errors[(source, e.status, e.error)] += 1
+            elif isinstance(e, ErrorShown):
+                # A sign-in's path is the agent's own: one row per kind of request, not per agent.
+                request = e.request.replace(f"/{e.agent}", "/{id}")
+                messages[(e.message, request, e.status)] += 1
             elif source == "ippa" and isinstance(e, State):
                 ippa_state[e.agent] = e.to
                 if e.to == "SERVER_UNAVAILABLE":
@@ -296,6 +309,7 @@ def summarize(events: Sequence[AnyEntry | Line]) -> dict[str, Any]:
         all_seconds += seconds
         all_triggers += triggers
         all_errors += errors
+        all_messages += messages
         phase_rows.append(
             {
                 "name": ph.name,
@@ -318,6 +332,7 @@ def summarize(events: Sequence[AnyEntry | Line]) -> dict[str, Any]:
                     "states_at_end": dict(sorted(Counter(ippa_state.values()).items())),
                 },
                 "errors": _error_rows(errors),
+                "messages": _message_rows(messages),
                 "peak_request_rate": {n: _r(v) for n, v in sorted(peak_rate.items())},
                 "peak_mbps": {n: _r(v) for n, v in sorted(peak_mbps.items())},
                 "expectations": {"passed": passed, "failed": len(failed), "failed_names": failed},
@@ -356,6 +371,7 @@ def summarize(events: Sequence[AnyEntry | Line]) -> dict[str, Any]:
             "slowest_failovers": slowest[:SLOWEST_KEPT],
             "ended_on": {s: signins.counts(s) for s in CLIENT_SOURCES},
             "errors": _error_rows(all_errors),
+            "messages": _message_rows(all_messages),
             "peak_request_rate": {n: _r(v) for n, v in sorted(all_peak_rate.items())},
             "peak_mbps": {n: _r(v) for n, v in sorted(all_peak_mbps.items())},
             "expectations": {

@@ -87,7 +87,8 @@ def phase_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]], se
 
 
 def render_summary_table(summary: dict[str, Any]) -> str:
-    """The summary as plain text: a run line, the phase table, errors, failed expectations."""
+    """The summary as plain text: a run line, the phase table, errors, the desktops' error
+    messages, failed expectations."""
     run, totals = summary["run"], summary["totals"]
     exp = totals["expectations"]
     head = f"run: {secs(run['duration'])} s"
@@ -111,6 +112,13 @@ def render_summary_table(summary: dict[str, Any]) -> str:
         out += table(
             ["source", "status", "error", "count"],
             [[e["source"], str(e["status"]), str(e["error"]), str(e["count"])] for e in totals["errors"]],
+            {3},
+        )
+    if totals.get("messages"):
+        out += ["", "error messages shown by the desktops"]
+        out += table(
+            ["message", "request", "status", "count"],
+            [[m["message"], m["request"], str(m["status"]), str(m["count"])] for m in totals["messages"]],
             {3},
         )
     failed = [e for e in summary["expectations"] if not e["ok"]]

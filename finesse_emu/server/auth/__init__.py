@@ -4,7 +4,7 @@ from emu_base.basic_auth import parse_basic
 from finesse_emu.server.auth.authenticator import Authenticator
 from finesse_emu.server.auth.awdb_client import AwdbClient
 from finesse_emu.server.auth.cache import CredentialCache
-from finesse_emu.server.auth.errors import AuthError, AuthReason, user_message
+from finesse_emu.server.auth.errors import AuthError, AuthReason
 from finesse_emu.server.auth.failover import AwdbFailover
 from finesse_emu.server.auth.user import AuthUser
 
@@ -17,5 +17,4 @@ __all__ = [
     "AwdbFailover",
     "CredentialCache",
     "parse_basic",
-    "user_message",
 ]

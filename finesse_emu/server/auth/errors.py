@@ -1,4 +1,7 @@
-"""Why a request is not authenticated, and what the seed says the user sees."""
+"""Why a request is not authenticated (the node's log and history; the wire shows only a 401).
+
+What the user then sees is the desktop's to derive from that 401 (finesse_emu/desktop/machine.py,
+``seed_message``), as a real desktop does: a real Finesse says no more on the wire."""
 
 from __future__ import annotations
 
@@ -25,14 +28,3 @@ class AuthError(Exception):
     @property
     def awdb_down(self) -> bool:
         return self.reason in (AuthReason.AWDB_UNAVAILABLE, AuthReason.AWDB_TIMEOUT)
-
-
-def user_message(reason: AuthReason, signed_in: bool) -> str:
-    """The message a desktop shows, per the seed's "AWDB Failover" section."""
-    if reason in (AuthReason.AWDB_UNAVAILABLE, AuthReason.AWDB_TIMEOUT) and signed_in:
-        # "Users who are already signed in to Cisco Finesse receive an 'Operation timed out' error message."
-        return "Operation timed out"
-    if reason is AuthReason.LOCKED_OUT:
-        return "Your account is locked. Try again in 5 minutes."
-    # "Agents and supervisors who attempt to sign in ... receive an 'Invalid user ID or password'."
-    return "Invalid user ID or password"

@@ -88,11 +88,6 @@ def _operation(method: str, path: str, handler: str, open_paths: frozenset[str])
         if spec is not None and spec.body is not None:
             ok["content"] = {spec.media_type: {"schema": ref(spec.body)}}
         responses[str(status)] = ok
-    if "401" in responses and guarded:
-        responses["401"]["headers"]["X-Emu-Auth-Reason"] = {
-            "description": "Emulator only: why authentication failed (missing, bad_credentials, ...)",
-            "schema": {"type": "string"},
-        }
     op: Schema = {
         "operationId": handler,
         "summary": spec.summary if spec else handler,
