@@ -458,3 +458,32 @@ async def test_pg_side_switch_puts_not_ready_agents_in_connection_failure_and_re
     events = [(m["AgentState"], m["EventReasonCode"]) for m in msgs if m.type == M.AGENT_STATE_EVENT]
     assert events == [(AgentState.NOT_READY, 50002)]
     await c2.close()
+
+
+async def test_a_sign_in_again_loses_the_pending_state(single: CtiServer) -> None:
+    """ "The pending state change is lost during the failover, as the agent will be logged out, and
+    logged in again": the desktop that failed over signs in again on its extension (a new session)."""
+    c = await RawClient.connect(single.port)
+    await c.open()
+    await c.recv()
+    await login(c, "1009", "2009")
+    await set_state(c, "1009", AgentState.AVAILABLE)
+    status, call = await admin(single, "POST", "/emu/calls", {"agent_id": "1009"})
+    assert status == 201
+    assert (await admin(single, "POST", f"/emu/calls/{call['call_id']}/answer"))[0] == 200
+    await set_state(c, "1009", AgentState.NOT_READY, reason=12)
+    _, agent = await admin(single, "GET", "/emu/agents/1009")
+    assert agent["pending"] == ["NOT_READY", 12]
+    # The desktop fails over to the other node (whose CTI session signs the agent in); the first
+    # node's session stays up, so this is no CTI disconnect.
+    c2 = await RawClient.connect(single.port)
+    await c2.open()
+    await c2.request(make(M.HEARTBEAT_REQ, InvokeID=96), M.HEARTBEAT_CONF)
+    await login(c2, "1009", "2009")
+    _, agent = await admin(single, "GET", "/emu/agents/1009")
+    assert (agent["state"], agent["pending"]) == ("TALKING", None)
+    assert (await admin(single, "POST", f"/emu/calls/{call['call_id']}/end"))[0] == 200
+    _, agent = await admin(single, "GET", "/emu/agents/1009")
+    assert agent["state"] == "AVAILABLE"  # not the NOT_READY asked for before the failover
+    await c2.close()
+    await c.close()
