@@ -314,7 +314,7 @@ class CtiServerCore:
                 self._schedule_call(None, call.end_at)
         if takeover:
             # A PG side switch disconnected every CTI client from the agents' point of view.
-            self._apply(self.model.cti_disconnected_all())
+            self._apply(self.model.cti_disconnected_all(now))
         for s in self.sessions.values():
             if s.standby:
                 s.standby = False

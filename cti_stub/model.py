@@ -54,6 +54,11 @@ class Agent:
     state_since: float = 0.0
     # A state asked for during a call: applied when the call ends (UCCE "pending" state).
     pending: tuple[AgentState, int] | None = None
+    # Whether ``pending`` is the agent's own request (lost when the desktop signs in again) rather
+    # than the PG's Not Ready - Connection Failure after a CTI disconnection (kept).
+    pending_by_agent: bool = False
+    # Ready when the CTI client was lost: the next change to Not Ready is Connection Failure.
+    connection_failure_next: bool = False
     # Non-voice MRD states, and what they were before a CTI disconnection forced WORK.
     mrd_states: dict[int, AgentState] = field(default_factory=dict)
     mrd_before_work: dict[int, AgentState] = field(default_factory=dict)
@@ -78,6 +83,8 @@ class Agent:
             "extension": self.extension,
             "state_since": self.state_since,
             "pending": [self.pending[0].name, self.pending[1]] if self.pending else None,
+            "pending_by_agent": self.pending_by_agent,
+            "connection_failure_next": self.connection_failure_next,
             "mrd_states": {str(k): v.name for k, v in self.mrd_states.items()},
             "mrd_before_work": {str(k): v.name for k, v in self.mrd_before_work.items()},
             "mrd_reasons": {str(k): v for k, v in self.mrd_reasons.items()},
@@ -93,6 +100,8 @@ class Agent:
         self.state_since = float(data["state_since"])
         pending = data.get("pending")
         self.pending = (AgentState[pending[0]], int(pending[1])) if pending else None
+        self.pending_by_agent = bool(data.get("pending_by_agent", False))
+        self.connection_failure_next = bool(data.get("connection_failure_next", False))
         self.mrd_states = {int(k): AgentState[v] for k, v in data["mrd_states"].items()}
         self.mrd_before_work = {int(k): AgentState[v] for k, v in data.get("mrd_before_work", {}).items()}
         self.mrd_reasons = {int(k): int(v) for k, v in data.get("mrd_reasons", {}).items()}
@@ -218,6 +227,10 @@ class PeripheralModel:
 
     # -- agent state -----------------------------------------------------------------------------
     def _set(self, now: float, agent: Agent, state: AgentState, reason: int) -> AgentChange:
+        if state is S.NOT_READY and agent.connection_failure_next:
+            # Chapter "Finesse Failover Mechanisms": "If agent is in Ready State before Failover,
+            # agent moves to Not Ready — Connection Failure upon his next state change to Not Ready."
+            reason, agent.connection_failure_next = ReasonCode.CONNECTION_FAILURE, False
         agent.state = state
         agent.reason_code = reason if state in (S.NOT_READY, S.LOGOUT) else 0
         agent.state_since = now
@@ -267,6 +280,10 @@ class PeripheralModel:
                         f"agent is logged in on {agent.extension}", status=Status.E_CTI_DEVICE_IN_USE
                     )
                 self._take_control(agent, controller)
+                if agent.pending_by_agent:
+                    # Chapter "Finesse Failover Mechanisms": "The pending state change is lost
+                    # during the failover, as the agent will be logged out, and logged in again."
+                    agent.pending, agent.pending_by_agent = None, False
                 # Re-login on the same extension (desktop failover) reports the current state again.
                 return [AgentChange.of(agent)]
             owner = self.find(None, extension, None)
@@ -286,15 +303,22 @@ class PeripheralModel:
         if not agent.logged_in:
             raise ControlError("agent is not logged in", status=Status.E_CTI_AGENT_NOT_LOGGED_ON)
         self._take_control(agent, controller)
+        by_agent = True
         if state is S.LOGOUT and reason == ReasonCode.FINESSE_FORCED_LOGOUT:
             # "The actual behavior ... depends on the setting for LOAD": the agent's desktop is gone.
             # LOAD 0 puts the agent Not Ready, LOAD 1 logs it out; both show 50002 on the PG side.
+            by_agent, reason = False, ReasonCode.CONNECTION_FAILURE
             if self.load == 0:
                 state = S.NOT_READY
-            reason = ReasonCode.CONNECTION_FAILURE
+            elif agent.call_ids:
+                # Chapter "Finesse Failover Mechanisms", LOAD parameter = 1: "When the agent's current
+                # state is Talking, the Agent goes to Logged Out - System Failure immediately even
+                # though the call is still active." (the call ends by itself later: end_call).
+                return self._logout(now, agent, reason)
         if agent.call_ids:
-            # During a call the request is remembered and applied when the call ends.
-            agent.pending = (state, reason)
+            # During a call the request is remembered and applied when the call ends (LOAD 0, 255:
+            # "the Agent goes into Not Ready - Connection Failure state after the call ends").
+            agent.pending, agent.pending_by_agent = (state, reason), by_agent
             return [AgentChange.of(agent)]
         if state is S.LOGOUT:
             return self._logout(now, agent, reason)
@@ -309,7 +333,7 @@ class PeripheralModel:
     def _logout(self, now: float, agent: Agent, reason: int) -> list[Change]:
         changes: list[Change] = [self._set(now, agent, S.LOGOUT, reason)]
         agent.extension = ""
-        agent.pending = None
+        agent.pending, agent.pending_by_agent, agent.connection_failure_next = None, False, False
         agent.mrd_before_work.clear()
         for mrd in agent.mrd_states:
             change = self._set_mrd(agent, mrd, S.LOGOUT)
@@ -318,25 +342,36 @@ class PeripheralModel:
         return changes
 
     def client_lost(self, now: float, controller: int) -> list[Change]:
-        """A CTI client (Finesse) dropped without CLOSE_REQ: LOAD semantics for the agents it controlled.
-
-        LOAD=0: Not Ready, Ready or Wrap-Up agents go to Not Ready - Connection Failure (50002);
-        Talking agents after the call ends. LOAD=1: Logged Out - System Failure at once.
-        Non-voice MRDs go to WORK (seed: "Prevent Non-Voice Task RONAs during CTI Reconnect").
-        """
+        """A CTI client (Finesse) dropped without CLOSE_REQ: the agents it controlled lost their CTI."""
         changes: list[Change] = []
         for agent in self.agents.values():
-            if agent.controller != controller or not agent.logged_in:
-                continue
-            agent.controller = None
-            changes.extend(self.force_non_voice_work(agent))
-            if self.load == 1:
-                changes.extend(self._logout(now, agent, ReasonCode.CONNECTION_FAILURE))
-            elif agent.call_ids:
-                agent.pending = (S.NOT_READY, ReasonCode.CONNECTION_FAILURE)
-                changes.append(AgentChange.of(agent))  # reports the current state; replicates the pending
-            else:
-                changes.append(self._set(now, agent, S.NOT_READY, ReasonCode.CONNECTION_FAILURE))
+            if agent.controller == controller and agent.logged_in:
+                changes.extend(self._connection_lost(now, agent))
+        return changes
+
+    def _connection_lost(self, now: float, agent: Agent) -> list[Change]:
+        """One agent's CTI client is gone (its Finesse's session dropped, or a PG side switch).
+
+        Chapter "Finesse Failover Mechanisms": "If agent is in Not Ready State before Failover,
+        agent moves to Not Ready — Connection Failure after CTI Disconnect or Reconnect. If agent is
+        in Ready State before Failover, agent moves to Not Ready — Connection Failure upon his next
+        state change to Not Ready." So LOAD=0: Not Ready and Wrap-Up agents go to Not Ready -
+        Connection Failure (50002) now, Ready agents at their next Not Ready, Talking agents after
+        the call ends (their own pending state is lost). LOAD=1: Logged Out - System Failure at once.
+        Non-voice MRDs go to WORK (seed: "Prevent Non-Voice Task RONAs during CTI Reconnect").
+        """
+        agent.controller = None
+        changes = self.force_non_voice_work(agent)
+        if self.load == 1:
+            changes.extend(self._logout(now, agent, ReasonCode.CONNECTION_FAILURE))
+        elif agent.call_ids:
+            agent.pending, agent.pending_by_agent = (S.NOT_READY, ReasonCode.CONNECTION_FAILURE), False
+            changes.append(AgentChange.of(agent))  # reports the current state; replicates the pending
+        elif agent.state is S.AVAILABLE:
+            agent.connection_failure_next = True
+            changes.append(AgentChange.of(agent))  # the same state; replicates the mark
+        else:
+            changes.append(self._set(now, agent, S.NOT_READY, ReasonCode.CONNECTION_FAILURE))
         return changes
 
     def force_non_voice_work(self, agent: Agent) -> list[Change]:
@@ -350,13 +385,13 @@ class PeripheralModel:
                 changes.append(change)
         return changes
 
-    def cti_disconnected_all(self) -> list[Change]:
-        """Every logged-in agent's non-voice MRDs go to WORK (a PG side switch disconnects everyone)."""
+    def cti_disconnected_all(self, now: float) -> list[Change]:
+        """A PG side switch disconnects every CTI client: each logged-in agent lost its connection
+        (:meth:`_connection_lost`: the chapter's "after CTI Disconnect or Reconnect")."""
         changes: list[Change] = []
         for agent in self.agents.values():
             if agent.logged_in:
-                agent.controller = None
-                changes.extend(self.force_non_voice_work(agent))
+                changes.extend(self._connection_lost(now, agent))
         return changes
 
     def restore_non_voice(self, agent: Agent) -> list[Change]:
@@ -499,7 +534,7 @@ class PeripheralModel:
             agent.call_ids.remove(call.call_id)
         if agent.logged_in and not agent.call_ids:
             state, reason = agent.pending or (S.AVAILABLE, 0)
-            agent.pending = None
+            agent.pending, agent.pending_by_agent = None, False
             if state is S.LOGOUT:
                 changes.extend(self._logout(now, agent, reason))
             else:
@@ -524,6 +559,7 @@ class PeripheralModel:
         # completely, or a side with a past of its own keeps their old reason code and MRD states.
         for agent in self.agents.values():
             agent.state, agent.extension, agent.call_ids, agent.pending = S.LOGOUT, "", [], None
+            agent.pending_by_agent, agent.connection_failure_next = False, False
             agent.reason_code, agent.state_since, agent.controller = 0, 0.0, None
             agent.mrd_states = dict.fromkeys(agent.mrd_states, S.LOGOUT)
             agent.mrd_before_work, agent.mrd_reasons, agent.mrd_routable = {}, {}, {}

@@ -239,9 +239,25 @@ class FinesseModel:
 
     # -- failover ----------------------------------------------------------------------------------
     def cti_lost(self) -> None:
-        """The CTI link dropped: every known call must be announced again or it is gone."""
+        """The CTI link dropped: every known call must be announced again or it is gone.
+
+        Pending states are lost with it (chapter "Finesse Failover Mechanisms": "After the failover,
+        the pending state of an agent will not be displayed [...]. The pending state change is lost
+        during the failover"): the CTI server replaced them (cti_stub.model's lost connection), so
+        the last state republished after the failover shows an empty ``pendingState``.
+        """
         for dialog in self.dialogs.values():
             dialog.stale = True
+        for user in self.users.values():
+            user.pending_state = ""
+
+    def signed_in_again(self, user_id: str) -> None:
+        """The CTI server accepted a LOGIN for ``user_id`` (a desktop signing in after a failover).
+
+        "The pending state change is lost during the failover, as the agent will be logged out, and
+        logged in again": the CTI server dropped it, and the user event that follows shows none.
+        """
+        self.user(user_id).pending_state = ""
 
     def republish(self) -> list[Change]:
         """The last state of everything, after a failover; calls that ended meanwhile are deleted."""

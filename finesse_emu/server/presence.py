@@ -27,6 +27,10 @@ Rules (the choices where the seed is silent are in docs/finesse.md):
 * Signed out meanwhile (by the desktop on another node, or by the CTI server): cancelled.
 * When it fires: on a call (TALKING, HOLD, RESERVED), the request waits
   until the call ends (the agent's state leaves those states); otherwise :class:`ForcedLogout`.
+  This is the node's side of the glitch row and holds whatever LOAD is ("The agent will be signed
+  out or put into Not Ready state when the call ends"). LOAD decides what the CTI server does with
+  a 255 that reaches it during a call (cti_stub.model: with LOAD 1 "the Agent goes to Logged Out -
+  System Failure immediately even though the call is still active").
 * The node going OUT_OF_SERVICE cancels every pending forced logout: the seed sends it because
   "Finesse is IN_SERVICE", and desktops leave an out-of-service node on purpose (failover).
 """

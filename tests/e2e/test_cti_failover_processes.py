@@ -47,6 +47,16 @@ async def agents_on(pair: CtiPair, side: str, state: str) -> list[str]:
         return [a["id"] for a in (await resp.json())["agents"]]
 
 
+async def agent_on(pair: CtiPair, side: str, agent: str) -> tuple[str, int]:
+    """One agent's (state, reason code) on one side, from its admin API."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://{HOST}:{pair.admin[side]}/emu/agents/{agent}") as resp,
+    ):
+        body = await resp.json()
+        return body["state"], body["reason_code"]
+
+
 async def query(client: CtiClient, agent: str) -> Message:
     return await client.request(make(M.QUERY_AGENT_STATE_REQ, [(Tag.AGENT_ID, agent)], MRDID=1), timeout=5)
 
@@ -85,9 +95,19 @@ async def test_kill_9_side_a_link_ends_on_side_b_with_agent_states(cti_pair: Cti
     assert states["1001"]["AgentState"] == AgentState.NOT_READY
     assert states["1002"]["AgentState"] == AgentState.NOT_READY
     assert states["1003"]["AgentState"] == AgentState.LOGOUT
+    # Chapter "Finesse Failover Mechanisms": "If agent is in Not Ready State before Failover, agent
+    # moves to Not Ready — Connection Failure after CTI Disconnect or Reconnect. If agent is in Ready
+    # State before Failover, agent moves to Not Ready — Connection Failure upon his next state change
+    # to Not Ready." A killed side is a PG side switch: a CTI disconnect for every agent.
+    assert await agent_on(cti_pair, "B", "1001") == ("NOT_READY", 50002)
+    assert await agent_on(cti_pair, "B", "1000") == ("AVAILABLE", 0)
+    await set_state(client, "1000", AgentState.NOT_READY, reason=12)
+    assert await agent_on(cti_pair, "B", "1000") == ("NOT_READY", 50002)
     # Agent control keeps working on the new side.
     await set_state(client, "1001", AgentState.AVAILABLE)
     assert (await query(client, "1001"))["AgentState"] == AgentState.AVAILABLE
+    await set_state(client, "1001", AgentState.NOT_READY, reason=12)  # the mark was used once
+    assert await agent_on(cti_pair, "B", "1001") == ("NOT_READY", 12)
     await client.close()
 
     # The surviving side logged the takeover; the killed side's log ends without a stop line.

@@ -1,7 +1,9 @@
 """Every component a real process: CTI A/B, AWDB, Prosody and a Finesse node; kill -9 CTI side A.
 
 What the agent's clients see: 503 and a SystemInfo OUT_OF_SERVICE event while the node fails over,
-then SystemInfo IN_SERVICE (CTI side B) and its last state, over REST and XMPP.
+then SystemInfo IN_SERVICE (CTI side B) and its last state, over REST and XMPP: the agent, Talking
+with a pending NOT_READY when side A dies, shows no pendingState after the failover and goes to Not
+Ready - Connection Failure when the call ends.
 """
 
 from __future__ import annotations
@@ -39,6 +41,14 @@ async def next_event(agent: AgentXmpp, node: str, contains: str, timeout: float 
                 return event
 
 
+async def put_state(http: aiohttp.ClientSession, base: str, user: str, state: str) -> None:
+    """PUT User ``state``, with a requestId: its event is published even when the state stays."""
+    body = f"<User><state>{state}</state></User>"
+    hdrs = {**auth(user), "Content-Type": "application/xml", "requestId": f"e2e-{state}"}
+    async with http.put(f"{base}/User/{user}", data=body, headers=hdrs) as resp:
+        assert resp.status == 202, await resp.text()
+
+
 async def test_kill_9_cti_side_a_under_a_finesse_node(
     tmp_path: Path, prosody_factory: ProsodyFactory
 ) -> None:
@@ -58,6 +68,8 @@ async def test_kill_9_cti_side_a_under_a_finesse_node(
                 tmp_path / "cti-a.log",
             )
         )
+        # Side A active before side B starts: B started first on a loaded machine takes over alone.
+        await wait_health(HOST, ports["adm_a"], "active")
         procs.append(
             Proc(
                 "cti-b",
@@ -67,6 +79,7 @@ async def test_kill_9_cti_side_a_under_a_finesse_node(
                 tmp_path / "cti-b.log",
             )
         )
+        await wait_health(HOST, ports["adm_b"], "idle")
         awdb_argv = ["-m", "awdb_stub", "--host", HOST, "--port", str(ports["awdb"])]
         awdb_argv += ["--admin-port", str(ports["awdb_adm"]), "--agents", "20"]
         procs.append(Proc("awdb-a", awdb_argv, tmp_path / "awdb-a.log"))
@@ -107,6 +120,19 @@ async def test_kill_9_cti_side_a_under_a_finesse_node(
             async with http.put(f"{base}/User/1002", data=body, headers=hdrs) as resp:
                 assert resp.status == 202 and resp.headers["requestId"] == "e2e-1"
             await next_event(agent, f"{API}/User/1002", "<requestId>e2e-1</requestId>")
+            # On a call, NOT_READY is the pending state (chapter "Finesse Failover Mechanisms": "The
+            # pending state change is lost during the failover").
+            await put_state(http, base, "1002", "READY")
+            await next_event(agent, f"{API}/User/1002", "<state>READY</state>")
+            cti_a = f"http://{HOST}:{ports['adm_a']}/emu/calls"
+            async with http.post(cti_a, json={"agent_id": "1002"}) as resp:
+                assert resp.status == 201, await resp.text()
+                call_id = (await resp.json())["call_id"]
+            async with http.post(f"{cti_a}/{call_id}/answer") as resp:
+                assert resp.status == 200
+            await next_event(agent, f"{API}/User/1002", "<state>TALKING</state>")
+            await put_state(http, base, "1002", "NOT_READY")
+            await next_event(agent, f"{API}/User/1002", "<pendingState>NOT_READY</pendingState>")
 
             procs[0].kill()  # SIGKILL cti-a
             await next_event(agent, f"{API}/SystemInfo", "<status>OUT_OF_SERVICE</status>")
@@ -115,7 +141,17 @@ async def test_kill_9_cti_side_a_under_a_finesse_node(
                 assert resp.status in (503, 200)
             await next_event(agent, f"{API}/SystemInfo", "<status>IN_SERVICE</status>", timeout=20)
             last = await next_event(agent, f"{API}/User/1002", "<user>")
-            assert DET.fromstring(last.update).findtext("data/user/state") == "NOT_READY"
+            user = DET.fromstring(last.update).find("data/user")
+            assert user is not None
+            assert (user.findtext("state"), user.findtext("pendingState")) == ("TALKING", "")
+            async with http.get(f"{base}/User/1002", headers=auth("1002")) as resp:
+                assert DET.fromstring(await resp.read()).findtext("pendingState") == ""
+            # The PG side switch was a CTI disconnect: "the Agent goes into Not Ready - Connection
+            # Failure state after the call ends" (LOAD 0), not the state asked for during the call.
+            async with http.post(f"http://{HOST}:{ports['adm_b']}/emu/calls/{call_id}/end") as resp:
+                assert resp.status == 200
+            ended = await next_event(agent, f"{API}/User/1002", "<state>NOT_READY</state>")
+            assert DET.fromstring(ended.update).findtext("data/user/ReasonCode/code") == "50002"
             async with http.get(f"{base}/SystemInfo") as resp:
                 doc = DET.fromstring(await resp.read())
                 assert doc.findtext("status") == "IN_SERVICE"

@@ -390,3 +390,100 @@ async def test_call_injection_rejects_malformed_bodies(single: CtiServer) -> Non
     assert status == 201
     status, _ = await admin(single, "POST", f"/emu/calls/{call['call_id']}/data", {"variables": [1, 2]})
     assert status == 400
+
+
+async def test_load1_forced_logout_while_talking_logs_out_at_once() -> None:
+    """Chapter "Finesse Failover Mechanisms", LOAD parameter = 1: "When the agent's current state is
+    Talking, the Agent goes to Logged Out - System Failure immediately even though the call is still
+    active." """
+    srv = server("A", load=1)
+    await srv.start()
+    try:
+        await eventually(lambda: srv.listening, "side A listens")
+        c = await RawClient.connect(srv.port)
+        await c.open()
+        await c.recv()
+        await login(c, "1006", "2006")
+        await set_state(c, "1006", AgentState.AVAILABLE)
+        status, call = await admin(srv, "POST", "/emu/calls", {"agent_id": "1006"})
+        assert status == 201
+        assert (await admin(srv, "POST", f"/emu/calls/{call['call_id']}/answer"))[0] == 200
+        await c.request(make(M.HEARTBEAT_REQ, InvokeID=98), M.HEARTBEAT_CONF)  # drains the call events
+        msgs = await set_state(c, "1006", AgentState.LOGOUT, reason=255)
+        events = [(m["AgentState"], m["EventReasonCode"]) for m in msgs if m.type == M.AGENT_STATE_EVENT]
+        assert events[0] == (AgentState.LOGOUT, 50002)
+        _, agent = await admin(srv, "GET", "/emu/agents/1006")
+        assert (agent["state"], agent["reason_code"], agent["pending"]) == ("LOGOUT", 50002, None)
+        _, calls = await admin(srv, "GET", "/emu/calls")
+        assert [c_["phase"] for c_ in calls["calls"]] == ["talking"]  # the call is still active
+        assert (await admin(srv, "POST", f"/emu/calls/{call['call_id']}/end"))[0] == 200
+        _, agent = await admin(srv, "GET", "/emu/agents/1006")
+        assert (agent["state"], agent["call_ids"]) == ("LOGOUT", [])
+        await c.close()
+    finally:
+        await srv.stop()
+
+
+async def test_pg_side_switch_puts_not_ready_agents_in_connection_failure_and_ready_ones_later(
+    pair: tuple[CtiServer, CtiServer],
+) -> None:
+    """ "If agent is in Not Ready State before Failover, agent moves to Not Ready — Connection Failure
+    after CTI Disconnect or Reconnect. If agent is in Ready State before Failover, agent moves to Not
+    Ready — Connection Failure upon his next state change to Not Ready." A deactivated side is a PG
+    side switch: a CTI disconnect for every agent."""
+    a, b = pair
+    c = await RawClient.connect(a.port)
+    await c.open()
+    await c.recv()
+    await login(c, "1007", "2007")
+    await set_state(c, "1007", AgentState.AVAILABLE)
+    await login(c, "1008", "2008")
+    await set_state(c, "1008", AgentState.NOT_READY, reason=12)
+    await eventually(
+        lambda: (b.model.agents["1007"].state, b.model.agents["1008"].reason_code),
+        "1007 READY and 1008 NOT_READY 12 replicated to B",
+        until=lambda seen: seen == (AgentState.AVAILABLE, 12),
+    )
+    assert (await admin(a, "POST", "/emu/faults", {"kind": "deactivate"}))[0] == 201
+    assert await c.closed()
+    await eventually(lambda: b.listening, "B takes over and listens")
+    _, not_ready = await admin(b, "GET", "/emu/agents/1008")
+    _, ready = await admin(b, "GET", "/emu/agents/1007")
+    assert (not_ready["state"], not_ready["reason_code"]) == ("NOT_READY", 50002)
+    assert (ready["state"], ready["connection_failure_next"]) == ("AVAILABLE", True)
+    c2 = await RawClient.connect(b.port)
+    await c2.open()
+    await c2.request(make(M.HEARTBEAT_REQ, InvokeID=97), M.HEARTBEAT_CONF)  # drains the announcements
+    msgs = await set_state(c2, "1007", AgentState.NOT_READY, reason=12)
+    events = [(m["AgentState"], m["EventReasonCode"]) for m in msgs if m.type == M.AGENT_STATE_EVENT]
+    assert events == [(AgentState.NOT_READY, 50002)]
+    await c2.close()
+
+
+async def test_a_sign_in_again_loses_the_pending_state(single: CtiServer) -> None:
+    """ "The pending state change is lost during the failover, as the agent will be logged out, and
+    logged in again": the desktop that failed over signs in again on its extension (a new session)."""
+    c = await RawClient.connect(single.port)
+    await c.open()
+    await c.recv()
+    await login(c, "1009", "2009")
+    await set_state(c, "1009", AgentState.AVAILABLE)
+    status, call = await admin(single, "POST", "/emu/calls", {"agent_id": "1009"})
+    assert status == 201
+    assert (await admin(single, "POST", f"/emu/calls/{call['call_id']}/answer"))[0] == 200
+    await set_state(c, "1009", AgentState.NOT_READY, reason=12)
+    _, agent = await admin(single, "GET", "/emu/agents/1009")
+    assert agent["pending"] == ["NOT_READY", 12]
+    # The desktop fails over to the other node (whose CTI session signs the agent in); the first
+    # node's session stays up, so this is no CTI disconnect.
+    c2 = await RawClient.connect(single.port)
+    await c2.open()
+    await c2.request(make(M.HEARTBEAT_REQ, InvokeID=96), M.HEARTBEAT_CONF)
+    await login(c2, "1009", "2009")
+    _, agent = await admin(single, "GET", "/emu/agents/1009")
+    assert (agent["state"], agent["pending"]) == ("TALKING", None)
+    assert (await admin(single, "POST", f"/emu/calls/{call['call_id']}/end"))[0] == 200
+    _, agent = await admin(single, "GET", "/emu/agents/1009")
+    assert agent["state"] == "AVAILABLE"  # not the NOT_READY asked for before the failover
+    await c2.close()
+    await c.close()

@@ -301,15 +301,19 @@ async def test_silent_cti_side_503_then_last_state_after_side_b(dep: Deployment)
     # The last state is published again after the failover.
     republished = [t for n, t in list(dep.node.published)[before:] if n == f"{API}/User/1004"]
     assert republished, "no user event after the failover"
-    # Finesse's session to side A dropped without CLOSE_REQ: with LOAD 0 the PG put the READY agent
-    # in Not Ready - Connection Failure (50002), and that is the last state clients receive.
-    assert dep.b.model.agents["1004"].state.name == "NOT_READY"
+    # The PG switched sides: a CTI disconnect. Chapter "Finesse Failover Mechanisms": "If agent is
+    # in Ready State before Failover, agent moves to Not Ready — Connection Failure upon his next
+    # state change to Not Ready": READY is the last state clients receive...
+    assert dep.b.model.agents["1004"].state.name == "AVAILABLE"
     event = DET.fromstring(republished[-1])
-    assert text(event, "data/user/state") == "NOT_READY"
-    rc = dep.node.core.directory.reason_code_by_id(int(text(event, "data/user/reasonCodeId")))
-    assert rc is not None and (rc.code, rc.label) == (50002, "Connection Failure")
+    assert text(event, "data/user/state") == "READY"
+    # ... and the agent's next Not Ready is Not Ready - Connection Failure (50002).
+    await dep.call("PUT", "/User/1004", user="1004", body="<User><state>NOT_READY</state></User>")
+    await dep.wait_user_state("1004", "NOT_READY")
     status, doc, _ = await dep.call("GET", "/User/1004", user="1004")
     assert status == 200 and text(doc, "state") == "NOT_READY"
+    rc = dep.node.core.directory.reason_code_by_id(int(text(doc, "reasonCodeId")))
+    assert rc is not None and (rc.code, rc.label) == (50002, "Connection Failure")
 
 
 async def https_get(port: int, server_hostname: str, context: ssl.SSLContext, path: str) -> bytes:

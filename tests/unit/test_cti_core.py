@@ -345,14 +345,73 @@ def test_call_progresses_by_itself_when_scheduled() -> None:
 
 
 def test_client_loss_load0_not_ready_and_non_voice_work() -> None:
+    """ "If agent is in Not Ready State before Failover, agent moves to Not Ready — Connection
+    Failure after CTI Disconnect or Reconnect." """
+    h = Harness(load=0)
+    sid = h.opened()
+    h.login(sid)
+    h.set_state(sid, "1000", AgentState.NOT_READY, reason=7)
+    h.core.session_lost(h.now, sid)
+    agent = h.model.agents["1000"]
+    assert (agent.state, agent.reason_code) == (AgentState.NOT_READY, 50002)
+    assert set(agent.mrd_states.values()) == {AgentState.WORK_NOT_READY}
+
+
+def test_client_loss_load0_ready_agent_fails_at_its_next_not_ready() -> None:
+    """ "If agent is in Ready State before Failover, agent moves to Not Ready — Connection Failure
+    upon his next state change to Not Ready." """
     h = Harness(load=0)
     sid = h.opened()
     h.login(sid)
     h.set_state(sid, "1000", AgentState.AVAILABLE)
     h.core.session_lost(h.now, sid)
     agent = h.model.agents["1000"]
+    assert agent.state is AgentState.AVAILABLE
+    sid2 = h.connect()  # Finesse reconnects
+    h.send(sid2, open_req(24))
+    h.set_state(sid2, "1000", AgentState.NOT_READY, reason=7)
     assert (agent.state, agent.reason_code) == (AgentState.NOT_READY, 50002)
-    assert set(agent.mrd_states.values()) == {AgentState.WORK_NOT_READY}
+    # Once only: the next Not Ready keeps the reason asked for.
+    h.set_state(sid2, "1000", AgentState.AVAILABLE)
+    h.set_state(sid2, "1000", AgentState.NOT_READY, reason=7)
+    assert (agent.state, agent.reason_code) == (AgentState.NOT_READY, 7)
+
+
+def test_pg_side_switch_is_a_cti_disconnect_for_the_agents() -> None:
+    """A PG side switch (the idle side taking over) applies the same rule as a dropped session."""
+    h = Harness(load=0)
+    sid = h.opened()
+    h.login(sid, "1000", "9000")
+    h.login(sid, "1001", "9001")
+    h.set_state(sid, "1000", AgentState.NOT_READY, reason=7)
+    h.set_state(sid, "1001", AgentState.AVAILABLE)
+    idle = CtiServerCore(PeripheralModel(generate(5), load=0), CoreConfig(side="B"))
+    idle.become_idle(h.now, "test")
+    idle.apply_replica(h.now, h.core.snapshot())
+    idle.become_active(h.now, "peer lost", takeover=True)
+    nr, ready = idle.model.agents["1000"], idle.model.agents["1001"]
+    assert (nr.state, nr.reason_code) == (AgentState.NOT_READY, 50002)
+    assert ready.state is AgentState.AVAILABLE and ready.connection_failure_next
+    idle.admin_set_state(h.now, "1001", AgentState.NOT_READY, 7)
+    assert (ready.state, ready.reason_code) == (AgentState.NOT_READY, 50002)
+
+
+def test_pending_state_is_lost_when_the_desktop_signs_in_again() -> None:
+    """ "The pending state change is lost during the failover, as the agent will be logged out, and
+    logged in again." The PG's own Connection Failure after a call is not a pending request."""
+    h = Harness(load=0)
+    sid = h.opened()
+    h.login(sid)
+    h.set_state(sid, "1000", AgentState.AVAILABLE)
+    call_id = h.core.inject_call(h.now, "1000")
+    h.core.answer_call(h.now, call_id)
+    h.set_state(sid, "1000", AgentState.NOT_READY, reason=7)
+    agent = h.model.agents["1000"]
+    assert agent.pending == (AgentState.NOT_READY, 7)
+    h.login(sid)  # the desktop, failed over, signs in again on the same extension
+    assert agent.pending is None
+    h.core.end_call(h.now, call_id)
+    assert agent.state is AgentState.AVAILABLE
 
 
 def test_client_loss_load1_logs_out_even_on_a_call() -> None:
@@ -589,3 +648,24 @@ def test_finesse_forced_logout_255_follows_load() -> None:
     assert h.model.agents["1000"].state is AgentState.TALKING
     h.core.end_call(h.now, call_id)
     assert (h.model.agents["1000"].state, h.model.agents["1000"].reason_code) == (AgentState.NOT_READY, 50002)
+
+
+def test_forced_logout_255_load1_talking_logs_out_at_once() -> None:
+    """LOAD parameter = 1: "When the agent's current state is Talking, the Agent goes to Logged Out -
+    System Failure immediately even though the call is still active." """
+    h = Harness(load=1)
+    sid = h.opened()
+    h.login(sid)
+    h.set_state(sid, "1000", AgentState.AVAILABLE)
+    call_id = h.core.inject_call(h.now, "1000")
+    h.core.answer_call(h.now, call_id)
+    h.received(sid)
+    replies = h.set_state(sid, "1000", AgentState.LOGOUT, reason=255)
+    agent = h.model.agents["1000"]
+    assert (agent.state, agent.reason_code, agent.pending) == (AgentState.LOGOUT, 50002, None)
+    assert (AgentState.LOGOUT, 50002) in [
+        (m["AgentState"], m["EventReasonCode"]) for m in replies if m.type == M.AGENT_STATE_EVENT
+    ]
+    assert h.model.calls[call_id].phase == "talking"  # the call is still active
+    h.core.end_call(h.now, call_id)
+    assert agent.state is AgentState.LOGOUT and not agent.call_ids

@@ -53,8 +53,14 @@ def login(agent_id: str) -> Message:
     )
 
 
-def set_state(agent_id: str, state: AgentState) -> Message:
-    return make(M.SET_AGENT_STATE_REQ, [(Tag.AGENT_ID, agent_id)], InvokeID=0, AgentState=state)
+def set_state(agent_id: str, state: AgentState, reason: int = 0) -> Message:
+    return make(
+        M.SET_AGENT_STATE_REQ,
+        [(Tag.AGENT_ID, agent_id)],
+        InvokeID=0,
+        AgentState=state,
+        EventReasonCode=reason,
+    )
 
 
 def query(agent_id: str) -> Message:
@@ -130,6 +136,7 @@ def test_killed_active_side_link_alternates_until_side_b_takes_over_with_agent_s
     pair = open_pair()
     ready_agent(pair, "1001")
     assert pair.side("B").model.agents["1001"].state is AgentState.AVAILABLE  # replicated
+    reply_to(pair, pair.request(login("1004")))  # Not Ready
     pending = pair.request(query("1002"), deliver=False)  # in flight when the side dies
     killed = pair.now()
     pair.kill("A")
@@ -154,6 +161,14 @@ def test_killed_active_side_link_alternates_until_side_b_takes_over_with_agent_s
     assert "cti_role" in pair.side("B").notice_events()
     # The switch disconnected the agents' CTI client (load 0): the voice state survives it.
     assert agent_state(pair, "1001") == AgentState.AVAILABLE
+    # Chapter "Finesse Failover Mechanisms": "If agent is in Not Ready State before Failover, agent
+    # moves to Not Ready — Connection Failure after CTI Disconnect or Reconnect. If agent is in Ready
+    # State before Failover, agent moves to Not Ready — Connection Failure upon his next state change
+    # to Not Ready."
+    agents = pair.side("B").model.agents
+    assert (agents["1004"].state, agents["1004"].reason_code) == (AgentState.NOT_READY, 50002)
+    reply_to(pair, pair.request(set_state("1001", AgentState.NOT_READY, 7)))
+    assert (agents["1001"].state, agents["1001"].reason_code) == (AgentState.NOT_READY, 50002)
 
 
 def test_deactivated_side_hands_over_at_once_and_the_link_follows_in_one_pause() -> None:

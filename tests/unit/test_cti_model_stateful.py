@@ -69,8 +69,10 @@ def stale_model(load: int) -> PeripheralModel:
     model = PeripheralModel(generate(6), load=load)
     for i, agent_id in enumerate(AGENT_IDS):
         model.set_state(5.0, agent_id, S.LOGIN, extension=f"90{i}")
-    model.cti_disconnected_all()
-    for agent_id in AGENT_IDS:
+    model.cti_disconnected_all(5.5)  # LOAD 1 logs everyone out: they sign in again
+    for i, agent_id in enumerate(AGENT_IDS):
+        if not model.agents[agent_id].logged_in:
+            model.set_state(5.6, agent_id, S.LOGIN, extension=f"90{i}")
         model.set_state(6.0, agent_id, S.NOT_READY, 77, controller=9)
     return model
 
@@ -175,6 +177,7 @@ class PeripheralModelMachine(RuleBasedStateMachine):
         was_logged_in = agent is not None and agent.logged_in
         had_calls = agent is not None and bool(agent.call_ids)
         before = mrd_view(agent) if agent is not None else {}
+        pending_before = (agent.pending, agent.pending_by_agent) if agent is not None else (None, False)
         secret = {"none": None, "right": f"pass{agent_id}".encode(), "wrong": b"nope"}[password]
         changes = self._attempt(
             lambda: self.model.set_state(
@@ -197,6 +200,10 @@ class PeripheralModelMachine(RuleBasedStateMachine):
             # Re-login on the same extension: the current state, reported again, and nothing else.
             state, reason_now = before[VOICE_MRD]
             assert self._seen(changes) == [(VOICE_MRD, state, reason_now, extension)]
+            # "The pending state change is lost during the failover, as the agent will be logged
+            # out, and logged in again"; the PG's own Connection Failure after the call is kept.
+            expected_pending = None if pending_before[1] else pending_before[0]
+            assert agent.pending == expected_pending
             return
         expected = [(VOICE_MRD, S.LOGIN, 0, extension), (VOICE_MRD, S.NOT_READY, reason, extension)]
         expected += [(mrd, S.NOT_READY, 0, extension) for mrd in DEFAULT_NON_VOICE_MRDS]
@@ -235,6 +242,7 @@ class PeripheralModelMachine(RuleBasedStateMachine):
         agent = self.model.agents.get(agent_id)
         had_calls = agent is not None and bool(agent.call_ids)
         extension = agent.extension if agent is not None else ""
+        failure_next = agent is not None and agent.connection_failure_next
         changes = self._attempt(
             lambda: self.model.set_state(self.now, agent_id, state, reason, controller=controller)
         )
@@ -242,9 +250,11 @@ class PeripheralModelMachine(RuleBasedStateMachine):
             return
         assert agent is not None and state in REQUESTABLE
         if state is S.LOGOUT and reason == ReasonCode.FINESSE_FORCED_LOGOUT:
-            # Finesse's forced logout: what the PG does is LOAD's (Not Ready or Logout, 50002).
+            # Finesse's forced logout: what the PG does is LOAD's (Not Ready or Logout, 50002);
+            # LOAD 1 logs a Talking agent out at once, "even though the call is still active".
             state = S.NOT_READY if self.model.load == 0 else S.LOGOUT
             reason = ReasonCode.CONNECTION_FAILURE
+            had_calls = had_calls and self.model.load == 0
         if had_calls:
             # Remembered, applied when the call ends; the current state is reported again.
             assert agent.pending == (state, reason)
@@ -255,6 +265,8 @@ class PeripheralModelMachine(RuleBasedStateMachine):
             assert self._seen(changes) == expected
         else:
             shown = reason if state is S.NOT_READY else 0
+            if state is S.NOT_READY and failure_next:  # Ready before the CTI failover
+                shown = ReasonCode.CONNECTION_FAILURE
             assert self._seen(changes) == [(VOICE_MRD, state, shown, extension)]
 
     @rule(agent_id=agent_ids_or_unknown)
@@ -293,6 +305,7 @@ class PeripheralModelMachine(RuleBasedStateMachine):
         call = self.model.calls.get(call_id)
         agent = self.model.agents[call.agent_id] if call is not None else None
         pending = agent.pending if agent is not None else None
+        failure_next = agent is not None and agent.connection_failure_next
         was_logged_in = agent is not None and agent.logged_in
         changes = self._attempt(lambda: self.model.end_call(self.now, call_id))
         if changes is None:
@@ -304,6 +317,8 @@ class PeripheralModelMachine(RuleBasedStateMachine):
         if was_logged_in:
             # The state asked for during the call, else back to AVAILABLE (calls go to AVAILABLE agents).
             state, reason = pending or (S.AVAILABLE, 0)
+            if state is S.NOT_READY and failure_next:
+                reason = ReasonCode.CONNECTION_FAILURE
             assert agent.state is state
             assert agent.reason_code == (reason if state in (S.NOT_READY, S.LOGOUT) else 0)
         else:
@@ -324,19 +339,27 @@ class PeripheralModelMachine(RuleBasedStateMachine):
 
     def _client_lost(self, controller: int) -> None:
         controlled = [a.id for a in self.model.agents.values() if a.controller == controller and a.logged_in]
-        talking = {a: bool(self.model.agents[a].call_ids) for a in controlled}
         others = {a.id: full_state(a) for a in self.model.agents.values() if a.id not in controlled}
-        changes = self._attempt(lambda: self.model.client_lost(self.now, controller))
-        assert changes is not None
+        self._connection_lost(controlled, lambda: self.model.client_lost(self.now, controller))
         # Only the agents that session controlled are affected.
         assert {a: full_state(self.model.agents[a]) for a in others} == others
-        for agent_id in controlled:
+
+    def _connection_lost(self, agent_ids: list[str], lose: Callable[[], list[Change]]) -> None:
+        before = {a: (self.model.agents[a].state, bool(self.model.agents[a].call_ids)) for a in agent_ids}
+        changes = self._attempt(lose)
+        assert changes is not None
+        for agent_id, (state, talking) in before.items():
             agent = self.model.agents[agent_id]
             assert agent.controller is None
             if self.LOAD == 1:
                 assert (agent.state, agent.reason_code) == (S.LOGOUT, ReasonCode.CONNECTION_FAILURE)
-            elif talking[agent_id]:
+            elif talking:
                 assert agent.pending == (S.NOT_READY, ReasonCode.CONNECTION_FAILURE)
+                assert not agent.pending_by_agent
+            elif state is S.AVAILABLE:
+                # "If agent is in Ready State before Failover, agent moves to Not Ready — Connection
+                # Failure upon his next state change to Not Ready."
+                assert agent.state is S.AVAILABLE and agent.connection_failure_next
             else:
                 assert (agent.state, agent.reason_code) == (S.NOT_READY, ReasonCode.CONNECTION_FAILURE)
             if agent.logged_in:
@@ -344,12 +367,9 @@ class PeripheralModelMachine(RuleBasedStateMachine):
 
     @rule()
     def cti_disconnected_all(self) -> None:
-        changes = self._attempt(self.model.cti_disconnected_all)
-        assert changes is not None
-        for agent in self.model.agents.values():
-            if agent.logged_in:
-                assert agent.controller is None
-                assert set(agent.mrd_states.values()) == {NON_VOICE_WORK}
+        """A PG side switch: every logged-in agent lost its CTI connection."""
+        logged_in = [a.id for a in self.model.agents.values() if a.logged_in]
+        self._connection_lost(logged_in, lambda: self.model.cti_disconnected_all(self.now))
 
     @rule(agent_id=agent_ids)
     def restore_non_voice(self, agent_id: str) -> None:
@@ -377,6 +397,7 @@ class PeripheralModelMachine(RuleBasedStateMachine):
             assert set(agent.mrd_states) == set(agent.record.non_voice_mrds)
             if not agent.logged_in:
                 assert agent.extension == "" and agent.pending is None, agent
+                assert not agent.connection_failure_next and not agent.pending_by_agent, agent
                 assert set(agent.mrd_states.values()) == {S.LOGOUT}, agent
                 assert not agent.mrd_before_work, agent
                 continue
@@ -387,6 +408,7 @@ class PeripheralModelMachine(RuleBasedStateMachine):
             for mrd, before in agent.mrd_before_work.items():
                 assert agent.mrd_states[mrd] is NON_VOICE_WORK, agent
                 assert before in (S.AVAILABLE, S.NOT_READY), agent
+            assert agent.pending is not None or not agent.pending_by_agent, agent
             if agent.pending is not None:
                 # Only a call defers a request; LOGIN is never deferred.
                 assert agent.call_ids, agent

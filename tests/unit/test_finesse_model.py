@@ -134,3 +134,16 @@ def test_query_resync_updates_state() -> None:
     assert f.apply_query(5, "1003", conf) == [UserChange("1003")]
     assert (f.users["1003"].state, f.users["1003"].extension) == ("READY", "2003")
     assert f.apply_query(6, "1003", conf) == []
+
+
+def test_pending_states_are_lost_with_the_cti_link_and_at_a_sign_in_again() -> None:
+    """Chapter "Finesse Failover Mechanisms": "The pending state change is lost during the failover,
+    as the agent will be logged out, and logged in again." """
+    f = FinesseModel()
+    for user_id in ("1000", "1001"):
+        f.user(user_id).state, f.user(user_id).pending_state = "TALKING", "NOT_READY"
+    f.signed_in_again("1000")
+    assert (f.users["1000"].pending_state, f.users["1001"].pending_state) == ("", "NOT_READY")
+    f.cti_lost()
+    assert f.users["1001"].pending_state == ""
+    assert UserChange("1001") in f.republish()  # the last state, without it, goes out again

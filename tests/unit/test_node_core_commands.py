@@ -178,3 +178,43 @@ def test_a_dialog_action_on_an_unknown_dialog_is_404() -> None:
     answer = X.DialogAction(X.DialogActionName.ANSWER)
     refused = n.core.dialog_action(n.now, n.agents[0], "424242", answer, "d1")
     assert refused is not None and refused.status == 404
+
+
+# -- the pending state is lost in a failover (chapter "Finesse Failover Mechanisms") ---------------
+def pending_not_ready(n: Node) -> None:
+    """Agent 1000, Talking, asks for NOT_READY: the node shows it as the pending state."""
+    update = X.UserUpdate(X.UserState.NOT_READY, reason_code_id=11)
+    assert n.core.change_user_state(n.now, n.agents[0], update, "req-p", None) is None
+    n.driver.pump()
+    [request] = requests_of(n, CtiPurpose.STATE_CHANGE)
+    n.reply(request, make(M.SET_AGENT_STATE_CONF))
+    n.cti(state_event("1000", AgentState.TALKING))  # the CTI server reports the current state again
+    assert n.core.user_view("1000").pending_state == "NOT_READY"
+    n.take()
+
+
+def test_a_cti_failover_loses_the_pending_state() -> None:
+    """ "After the failover, the pending state of an agent will not be displayed [...]. The pending
+    state change is lost during the failover" """
+    n = signed_in(AgentState.TALKING)
+    pending_not_ready(n)
+    n.link_down()
+    out = n.link_up(side="B", states={"1000": AgentState.TALKING})
+    assert n.core.user_view("1000").pending_state == ""
+    [user] = publishes(out, f"{API}/User/1000")  # the last state, republished
+    assert "<pendingState></pendingState>" in user.text and "<state>TALKING</state>" in user.text
+
+
+def test_signing_in_again_loses_the_pending_state() -> None:
+    """ "The pending state change is lost during the failover, as the agent will be logged out, and
+    logged in again." """
+    n = signed_in(AgentState.TALKING)
+    pending_not_ready(n)
+    login = X.UserUpdate(X.UserState.LOGIN, "2000")
+    assert n.core.change_user_state(n.now, n.agents[0], login, "req-l", "pw") is None
+    n.driver.pump()
+    [request] = requests_of(n, CtiPurpose.STATE_CHANGE)
+    n.reply(request, make(M.SET_AGENT_STATE_CONF))
+    n.cti(state_event("1000", AgentState.TALKING))  # a re-login reports the current state again
+    [user] = publishes(n.take(), f"{API}/User/1000")
+    assert "<requestId>req-l</requestId>" in user.text and "<pendingState></pendingState>" in user.text

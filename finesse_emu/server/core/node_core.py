@@ -191,6 +191,7 @@ class NodeCore:
             self._next_work_to_active(req.session)
         elif purpose is CtiPurpose.STATE_CHANGE:
             if req.agent_state == AgentState.LOGIN:
+                self.model.signed_in_again(req.user_id)
                 self.sessions.signing_out.discard(req.user_id)
                 self._session(req.user_id, True, "sign_in")
             elif (
