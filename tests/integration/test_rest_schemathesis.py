@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -50,6 +50,7 @@ from schemathesis.checks import (
 )
 from schemathesis.core.result import Ok
 
+from emu_base.timers import Timers
 from finesse_emu.server import xml as X
 from finesse_emu.server.openapi import OPENAPI_PATH
 from tests.integration import test_finesse_node as base
@@ -57,6 +58,17 @@ from tests.integration.test_finesse_node import HOST, Deployment, basic
 
 Case = schemathesis.Case[Any]
 dep = base.dep  # the deployment fixture: CTI stubs A/B, AWDB stub, one node, all IN_SERVICE
+
+
+@pytest.fixture
+async def steady_dep() -> AsyncIterator[Deployment]:
+    """The same deployment on slower timers (time_scale 0.2: heartbeats 1 s apart). The in-service
+    run must stay IN_SERVICE for the whole Hypothesis run, whose generation shares this process's
+    GIL with the event loop; at ``base.SCALE`` a stall of a few tenths of a second on a loaded
+    machine is a real CTI heartbeat loss and turns the node OUT_OF_SERVICE mid-run."""
+    async with base.deployment(Timers.build(0.2), secondary_host="127.0.0.2") as d:
+        yield d
+
 
 API = "/finesse/api"
 XML = "application/xml"
@@ -347,7 +359,8 @@ OUT_OF_SERVICE_PLAN: Plan = [
 
 
 @pytest.mark.timeout(240)
-async def test_schemathesis_in_service(dep: Deployment) -> None:
+async def test_schemathesis_in_service(steady_dep: Deployment) -> None:
+    dep = steady_dep
     hints = hints_for(dep, await start_a_call(dep, "1001", "2001"))
     base_url = f"http://{HOST}:{dep.node.http_port}"
     report = await asyncio.to_thread(run_plan, base_url, IN_SERVICE_PLAN, True, hints)
