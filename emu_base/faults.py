@@ -262,12 +262,28 @@ AWDB_ERROR = KINDS.register(
 )
 
 # -- the Finesse node (finesse_emu/server/node.py) -------------------------------------------------
+# The Finesse Failover Mechanisms chapter lists two of the desktop's failover reasons apart: "When the
+# Finesse Tomcat Service becomes Unavailable" and "When the Finesse REST API Service becomes
+# Unavailable". Cisco's Finesse developer guide tells them apart as a client sees them: "If the Cisco
+# Finesse Tomcat is running, Finesse rejects any API requests and returns an HTTP 503 error ... If the
+# Cisco Finesse Tomcat service is not running, Finesse returns a Connection Timeout error"; in both
+# the 'finesse' user's presence becomes UNAVAILABLE ("Cisco Finesse Tomcat goes down", "Finesse web
+# app goes down", its Failure Scenarios).
 WEBAPP_DOWN = KINDS.register(
     FaultKind(
         "webapp_down",
         (FINESSE,),
-        "the web application stops: REST is refused, the node goes OUT_OF_SERVICE",
+        "Finesse Tomcat stops: nothing answers on the node's web ports (REST, SystemInfo, desktop"
+        " content refused), the finesse user turns Unavailable, the node goes OUT_OF_SERVICE",
         chaos="hang",
+    )
+)
+REST_API_DOWN = KINDS.register(
+    FaultKind(
+        "rest_api_down",
+        (FINESSE,),
+        "the Finesse REST API service stops inside a running Tomcat: the API answers 503, SystemInfo"
+        " says OUT_OF_SERVICE, desktop content is still served, the finesse user turns Unavailable",
     )
 )
 

@@ -89,7 +89,9 @@ class FinesseNode:
             self.authenticator.on_result = lambda user, ok, via, reason: history.emit(
                 history.Auth(agent=user, ok=ok, via=via, reason=reason), log
             )
-        self.faults = F.FaultRegistry(F.FINESSE, {F.WEBAPP_DOWN: self._webapp_down})
+        self.faults = F.FaultRegistry(
+            F.FINESSE, {F.WEBAPP_DOWN: self._webapp_down, F.REST_API_DOWN: self._rest_api_down}
+        )
         self.subscriptions = None if notifier is None else Subscriptions(notifier, config.domain, self._spawn)
         # The directory's pubsub set-up is done: until then the Notification Service does not count
         # as up (see on_notification_change).
@@ -332,6 +334,18 @@ class FinesseNode:
             if self.notifier is not None:
                 self._spawn(self.notifier.start(wait=False))
             self.command(lambda now: self.core.webapp(now, True))
+
+    async def _rest_api_down(self, fault: F.Fault, active: bool) -> None:
+        # Tomcat keeps its listeners: the API answers 503 and SystemInfo OUT_OF_SERVICE (the node is
+        # out of service), the desktop content is served; the web app's own XMPP session ends.
+        if active:
+            self.command(lambda now: self.core.rest_api(now, False))
+            if self.notifier is not None:
+                await self.notifier.stop()  # "Finesse web app goes down": 'finesse' turns Unavailable
+        else:
+            if self.notifier is not None:
+                self._spawn(self.notifier.start(wait=False))
+            self.command(lambda now: self.core.rest_api(now, True))
 
     def health(self) -> dict[str, Any]:
         return {

@@ -22,14 +22,18 @@ class ServiceStatus(StrEnum):
 class Dependency(StrEnum):
     CTI = "cti"  # the CTI link (heartbeats answered)
     NOTIFICATION = "notification"  # the node's own session to its Notification Service
-    WEBAPP = "webapp"  # the web application itself (a fault can take it down)
+    WEBAPP = "webapp"  # Finesse Tomcat, the web server itself (the webapp_down fault)
+    REST_API = "rest_api"  # the REST API web application inside a running Tomcat (rest_api_down)
 
 
 REASONS = {
     Dependency.CTI: "CTI server connection lost",
     Dependency.NOTIFICATION: "Notification Service unavailable",
     Dependency.WEBAPP: "Finesse web application unavailable",
+    Dependency.REST_API: "Finesse REST API service unavailable",
 }
+# Up from the start: only a fault takes them down.
+STARTS_UP = frozenset({Dependency.WEBAPP, Dependency.REST_API})
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class StatusChange:
 class ServiceState:
     def __init__(self, now: float, required: tuple[Dependency, ...] = tuple(Dependency)) -> None:
         self.required = required
-        self._down: set[Dependency] = set(required) - {Dependency.WEBAPP}
+        self._down: set[Dependency] = set(required) - STARTS_UP
         self.status = ServiceStatus.OUT_OF_SERVICE
         self.since = now
         self.transitions = 0
@@ -58,7 +62,7 @@ class ServiceState:
     def reason(self) -> str:
         if self.in_service:
             return ""
-        if not self._ever_in_service and self._down == set(self.required) - {Dependency.WEBAPP}:
+        if not self._ever_in_service and self._down == set(self.required) - STARTS_UP:
             return "Finesse is starting"
         return "; ".join(REASONS[d] for d in Dependency if d in self._down)
 

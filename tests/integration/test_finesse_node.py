@@ -486,6 +486,8 @@ async def test_webapp_down_fault_refuses_rest_and_comes_back(dep: Deployment) ->
     assert dep.node.status.reason == "Finesse web application unavailable"
     with pytest.raises(aiohttp.ClientConnectionError):
         await dep.call("GET", "/SystemInfo", user=None)  # Tomcat down: nothing listens
+    with pytest.raises(aiohttp.ClientConnectionError):  # nor the desktop's own content
+        await dep.http.get(f"http://{HOST}:{dep.node.http_port}/desktop/resources/finesse.js")
     async with dep.http.get(f"http://{HOST}:{dep.node.admin_port}/emu/health") as resp:
         assert (await resp.json())["state"] == "OUT_OF_SERVICE"
     async with dep.http.delete(admin) as resp:
@@ -493,6 +495,29 @@ async def test_webapp_down_fault_refuses_rest_and_comes_back(dep: Deployment) ->
     await dep.wait_status("IN_SERVICE")
     status, doc, _ = await dep.call("GET", "/SystemInfo", user=None)
     assert status == 200 and text(doc, "status") == "IN_SERVICE"
+
+
+async def test_rest_api_down_fault_answers_503_while_tomcat_serves(dep: Deployment) -> None:
+    """The REST API service down inside a running Tomcat, unlike webapp_down (Tomcat down): the
+    web ports answer, the API says 503, SystemInfo says (and publishes) OUT_OF_SERVICE, the desktop
+    content is still served."""
+    admin = f"http://{HOST}:{dep.node.admin_port}/emu/faults"
+    since = len(dep.events_for(f"{API}/SystemInfo"))
+    async with dep.http.post(admin, json={"kind": "rest_api_down"}) as resp:
+        assert resp.status == 201
+    assert dep.node.status.reason == "Finesse REST API service unavailable"
+    await dep.wait_event(f"{API}/SystemInfo", "<status>OUT_OF_SERVICE</status>", since=since)
+    status, doc, _ = await dep.call("GET", "/User/1000")
+    assert status == 503 and text(doc, "ApiError/ErrorMessage") == "SERVER_OUT_OF_SERVICE"
+    status, doc, _ = await dep.call("GET", "/SystemInfo", user=None)
+    assert status == 200 and text(doc, "status") == "OUT_OF_SERVICE"
+    async with dep.http.get(f"http://{HOST}:{dep.node.http_port}/desktop/resources/finesse.js") as resp:
+        assert resp.status == 200 and len(await resp.read()) > 1000
+    async with dep.http.delete(admin) as resp:
+        assert resp.status == 200
+    await dep.wait_status("IN_SERVICE")
+    status, doc, _ = await dep.call("GET", "/User/1000")
+    assert status == 200
 
 
 async def test_inputs_the_cti_wire_cannot_carry_and_unknown_routes(dep: Deployment) -> None:

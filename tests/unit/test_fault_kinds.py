@@ -121,8 +121,20 @@ def test_defaults_and_ints_for_floats() -> None:
     assert F.KINDS.validate({"kind": "latency", "ms": 5}, F.CTI)[1] == {"ms": 5.0}
 
 
+def test_tomcat_down_and_rest_api_down_are_two_finesse_kinds() -> None:
+    """The chapter's "Finesse Tomcat Service becomes Unavailable" and "Finesse REST API Service
+    becomes Unavailable": two kinds of the node, the chaos verb hang keeps posting Tomcat down."""
+    assert {k.name for k in F.KINDS.of(F.FINESSE)} == {"webapp_down", "rest_api_down"}
+    assert F.KINDS.validate({"kind": "rest_api_down"}, F.FINESSE) == (F.REST_API_DOWN, {})
+    with pytest.raises(F.FaultError, match="unknown fault kind 'rest_api_down'"):
+        F.KINDS.validate({"kind": "rest_api_down"}, F.CTI)
+    parse(scenario({"action": "inject", "target": "finesse-a", "fault": {"kind": "rest_api_down"}}))
+
+
 async def test_a_registry_names_a_fault_of_another_component() -> None:
-    registry = F.FaultRegistry(F.FINESSE, {F.WEBAPP_DOWN: lambda fault, active: None})
+    registry = F.FaultRegistry(
+        F.FINESSE, {F.WEBAPP_DOWN: lambda fault, active: None, F.REST_API_DOWN: lambda fault, active: None}
+    )
     with pytest.raises(F.FaultError, match=r"unknown fault kind 'hang' here \(a fault of awdb\)"):
         await registry.add("hang", {})
     with pytest.raises(ValueError, match="not for this component"):

@@ -27,6 +27,21 @@ def test_status_needs_every_dependency_and_reports_why() -> None:
     assert change is not None and change.republish and s.since == 6 and s.transitions == 3
 
 
+def test_tomcat_and_the_rest_api_are_two_dependencies() -> None:
+    """Two of the chapter's desktop failover reasons: either takes the node OUT_OF_SERVICE on its
+    own, and the node comes back only when both are back."""
+    s = ServiceState(now=0)
+    s.up(Dependency.CTI, 1)
+    s.up(Dependency.NOTIFICATION, 1)
+    change = s.down(Dependency.REST_API, 2)
+    assert change is not None and change.reason == "Finesse REST API service unavailable"
+    s.down(Dependency.WEBAPP, 3)
+    assert s.up(Dependency.REST_API, 4) is None  # Tomcat still down
+    assert s.reason == "Finesse web application unavailable"
+    change = s.up(Dependency.WEBAPP, 5)
+    assert change is not None and change.status is ServiceStatus.IN_SERVICE
+
+
 class Pipe:
     """CTI stub core -> bytes -> decoded messages -> Finesse model."""
 

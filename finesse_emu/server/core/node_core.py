@@ -84,7 +84,7 @@ class NodeCore:
         self.config = config
         self.timers = timers
         self._cti = cti
-        required = [Dependency.CTI, Dependency.WEBAPP]
+        required = [Dependency.CTI, Dependency.WEBAPP, Dependency.REST_API]
         if notification:
             required.append(Dependency.NOTIFICATION)
         self.status = ServiceState(0.0, tuple(required))
@@ -139,8 +139,12 @@ class NodeCore:
         self.directory = directory
 
     def webapp(self, now: float, up: bool) -> None:
-        """The web application went down (the webapp_down fault) or came back."""
+        """Finesse Tomcat went down (the webapp_down fault) or came back."""
         self._apply_status(now, (self.status.up if up else self.status.down)(Dependency.WEBAPP, now))
+
+    def rest_api(self, now: float, up: bool) -> None:
+        """The REST API web application went down inside a running Tomcat (rest_api_down) or came back."""
+        self._apply_status(now, (self.status.up if up else self.status.down)(Dependency.REST_API, now))
 
     def notification(self, now: float, connected: bool) -> None:
         """The node's session to its Notification Service, once its agents' set-up is done."""
