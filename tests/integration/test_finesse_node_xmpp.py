@@ -207,3 +207,30 @@ async def test_the_node_is_in_service_once_every_agent_is_set_up(dep_xmpp: XDepl
     assert len(agents) == AGENTS
     wanted = {(f"{API}/User/{a}{n}", f"{a.lower()}@{HOST}") for a in agents for n in ("", "/Dialogs")}
     assert wanted <= set(notifier._subscriptions)
+
+
+async def test_rest_api_down_agent_sees_system_info_then_finesse_unavailable(dep_xmpp: XDeployment) -> None:
+    """The REST API service down (Tomcat up): the agent's XMPP client receives the SystemInfo
+    OUT_OF_SERVICE event, then the 'finesse' user's presence turns Unavailable ("Finesse web app
+    goes down", Cisco's Failure Scenarios); both come back when the fault is removed."""
+    dep = dep_xmpp
+    status, _, _ = await dep.call("GET", "/User/1007", user="1007")  # first REST call: subscriptions
+    assert status == 200
+    agent = AgentXmpp(f"1007@{HOST}/emu", "pass1007", HOST, dep.node.config.xmpp_port)
+    await agent.connect(wait_finesse=True)
+    system_info = f"{API}/SystemInfo"
+    await eventually(
+        agent.subscriptions,
+        "subscribed to SystemInfo",
+        until=lambda subs: (system_info, "subscribed") in set(subs),
+        every=0.02,
+    )
+    await dep.node.faults.add("rest_api_down", {})
+    await next_event(agent, system_info, "<status>OUT_OF_SERVICE</status>")
+    await eventually(lambda: agent.finesse_available, "'finesse' Unavailable", until=lambda up: not up)
+    status, _, _ = await dep.call("GET", "/User/1007", user="1007")
+    assert status == 503  # the web server answers: no connection error
+    await dep.node.faults.clear()
+    await eventually(lambda: agent.finesse_available, "'finesse' Available again", within=10)
+    await dep.wait_status("IN_SERVICE", timeout=10)
+    await agent.disconnect()
