@@ -279,7 +279,7 @@ class DesktopClient:
             result = await self._load(cmd.node, cmd.config)
             m.on_loaded(self.now, cmd.node, result)
         elif isinstance(cmd, SignOut):
-            await self.rest.set_state(cmd.node, "LOGOUT")
+            await self.rest.set_state(cmd.node, "LOGOUT", cmd.reason_code or None)
         self._pump()
 
     async def _load(self, node: str, config: bool) -> Result:

@@ -83,7 +83,11 @@ class LoadDesktop:
 
 @dataclass(frozen=True)
 class SignOut:
+    """PUT User LOGOUT. ``reason_code``: the reasonCodeId it carries (0: none). The SSO token's
+    expiry sends the forced logout's 255, which the node forwards to the CTI server (seed)."""
+
     node: str
+    reason_code: int = 0
 
 
 @dataclass(frozen=True)
@@ -514,7 +518,12 @@ class DesktopMachine:
             self._record(H.TokenCountdown(agent=self._agent, seconds_left=left))
         else:
             self._record(H.TokenExpired(agent=self._agent, node=self.node))
-            self._emit(SignOut(self.node), DropNotification(self.xmpp_node or self.node))
+            # Chapter "Finesse Failover Mechanisms", The Refresh Token has expired: "Finesse desktop
+            # sends a forced logout request to the CTI server." / "The Finesse server forwards the
+            # forced logout request to the CTI server." So the sign-out carries the forced logout's
+            # reason code (255), and the CTI server's LOAD decides: Not Ready or Logged Out.
+            forced = SignOut(self.node, self.config.timers.forced_logout_reason_code)
+            self._emit(forced, DropNotification(self.xmpp_node or self.node))
             self.xmpp_up = False
             self._go(Step.NONE)
             self._to(DesktopState.SIGNED_OUT)

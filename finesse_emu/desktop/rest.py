@@ -209,10 +209,11 @@ class DesktopRest:
             return 200, data
         return status, data
 
-    async def set_state(self, node: str, state: str) -> Result:
-        """PUT User with a new state (READY, NOT_READY, LOGOUT): accepted (202) or not; the new
-        state itself arrives as an event."""
-        body = f"<User><state>{state}</state></User>"
+    async def set_state(self, node: str, state: str, reason_code_id: int | None = None) -> Result:
+        """PUT User with a new state (READY, NOT_READY, LOGOUT) and, if given, its reasonCodeId:
+        accepted (202) or not; the new state itself arrives as an event."""
+        reason = "" if reason_code_id is None else f"<reasonCodeId>{reason_code_id}</reasonCodeId>"
+        body = f"<User><state>{state}</state>{reason}</User>"
         return result(await self.exchange("PUT", node, f"{API}/User/{self.agent.id}", body), 202)
 
     async def load(self, node: str, config: bool) -> tuple[Result, str]:

@@ -121,6 +121,28 @@ def test_a_state_change_goes_to_the_cti_server_and_its_event_carries_the_request
     assert "<requestId>req-7</requestId>" in user.text and "<state>NOT_READY</state>" in user.text
 
 
+def test_a_logout_with_reason_code_id_255_goes_on_as_the_forced_logout() -> None:
+    """The Refresh Token has expired: "The Finesse server forwards the forced logout request to the
+    CTI server." The desktop's LOGOUT with reasonCodeId 255 is a forced LOGOUT with 255 at the CTI
+    server (so LOAD decides); a NOT_READY with 255 is no such thing and is refused."""
+    n = signed_in()
+    update = X.UserUpdate(X.UserState.LOGOUT, reason_code_id=255)
+    assert n.core.change_user_state(n.now, n.agents[0], update, "req-9", None) is None
+    n.driver.pump()
+    [request] = requests_of(n, CtiPurpose.STATE_CHANGE)
+    msg = request.message
+    assert (msg.type, msg.get_str(Tag.AGENT_ID)) == (M.SET_AGENT_STATE_REQ, "1000")
+    assert (msg["AgentState"], msg["EventReasonCode"], msg["ForcedFlag"]) == (AgentState.LOGOUT, 255, 1)
+    plain = X.UserUpdate(X.UserState.LOGOUT)
+    assert n.core.change_user_state(n.now, n.agents[0], plain, "req-10", None) is None
+    n.driver.pump()
+    [request] = requests_of(n, CtiPurpose.STATE_CHANGE)
+    assert (request.message["EventReasonCode"], request.message["ForcedFlag"]) == (0, 0)
+    not_ready = X.UserUpdate(X.UserState.NOT_READY, reason_code_id=255)
+    refused = n.core.change_user_state(n.now, n.agents[0], not_ready, "", None)
+    assert refused is not None and b"reasonCodeId" in refused.body
+
+
 def test_a_refused_state_change_is_an_api_error_update_by_request_id() -> None:
     n = signed_in()
     n.core.change_user_state(n.now, n.agents[0], X.UserUpdate(X.UserState.READY), "req-8", None)

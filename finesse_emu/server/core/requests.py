@@ -27,22 +27,39 @@ def user_state(
         return X.invalid_input("extension", "Invalid extension specified")
     if wanted != "LOGIN" and user.state == "LOGOUT":
         return X.invalid_input("state", "Invalid State specified for user")
-    reason = 0
+    reason, forced = 0, 0
     if update.reason_code_id is not None:
         category = "LOGOUT" if wanted == "LOGOUT" else "NOT_READY"
         rc = next(
             (r for r in d.reason_codes if r.id == update.reason_code_id and r.category == category),
             None,
         )
-        if rc is None:
+        if rc is not None:
+            reason = rc.code
+        elif wanted == "LOGOUT" and update.reason_code_id == FORCED_LOGOUT_REASON_CODE:
+            # Chapter "Finesse Failover Mechanisms", The Refresh Token has expired: "Finesse desktop
+            # sends a forced logout request to the CTI server." / "The Finesse server forwards the
+            # forced logout request to the CTI server." The desktop's LOGOUT with reasonCodeId 255
+            # goes on as the forced logout itself (255, forced), so LOAD decides the outcome.
+            reason, forced = FORCED_LOGOUT_REASON_CODE, 1
+        else:
             return X.invalid_input("reasonCodeId", "Invalid reasonCodeId specified")
-        reason = rc.code
     floating: Floating = [(Tag.AGENT_ID, user.id)]
     if wanted == "LOGIN":
         floating.append((Tag.AGENT_INSTRUMENT, update.extension or ""))
         if password is not None:
             floating.append((Tag.AGENT_PASSWORD, password.encode()))
-    return make(M.SET_AGENT_STATE_REQ, floating, AgentState=REQUESTABLE[wanted], EventReasonCode=reason)
+    return make(
+        M.SET_AGENT_STATE_REQ,
+        floating,
+        AgentState=REQUESTABLE[wanted],
+        EventReasonCode=reason,
+        ForcedFlag=forced,
+    )
+
+
+# "Cisco Finesse sends a code of 255 to the CTI server": the system LOGOUT code "Forced Logout".
+FORCED_LOGOUT_REASON_CODE = 255
 
 
 def media_state(
