@@ -43,12 +43,14 @@ class CtiPair:
 @pytest.fixture
 async def cti_pair(tmp_path: Path) -> AsyncIterator[CtiPair]:
     pair = CtiPair(tmp_path)
-    pair.start("A")
-    pair.start("B")
-    await pair.health("A", "active")
-    await pair.health("B", "idle")
-    yield pair
-    pair.stop()
+    try:  # a set-up that fails (a side never healthy) must not leave the processes running
+        pair.start("A")
+        pair.start("B")
+        await pair.health("A", "active")
+        await pair.health("B", "idle")
+        yield pair
+    finally:
+        pair.stop()
 
 
 ProcFactory = Callable[[str], Proc]
