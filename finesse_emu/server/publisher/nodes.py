@@ -32,7 +32,7 @@ from finesse_emu.server.publisher.session import (
     PublisherSession,
 )
 from finesse_emu.server.pubsub_access import PubsubAccess
-from finesse_emu.xmpp.client import xml_safe
+from finesse_emu.server.xml.common import xml_safe
 from finesse_emu.xmpp.envelope import DEFAULT_NOTIFICATION_NS
 from finesse_emu.xmpp.pubsub import OWNER_NS, PUBSUB_NS, iq_condition, node_config
 
