@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cti_stub.core import Close, CoreConfig, CtiServerCore, IdleMode, Notice, Replicate, Role, Send
 from cti_stub.model import PeripheralModel
 from emu_base.directory import generate
@@ -40,9 +42,16 @@ def open_req(version: int = 24, services: int = FINESSE_SERVICES, idle: int = 20
 
 
 class Harness:
-    def __init__(self, role: Role = Role.ACTIVE, idle_mode: IdleMode = IdleMode.NOT_LISTENING, load: int = 0):
+    def __init__(
+        self,
+        role: Role = Role.ACTIVE,
+        idle_mode: IdleMode = IdleMode.NOT_LISTENING,
+        load: int = 0,
+        mrd_auto_restore: bool = False,
+    ):
         self.model = PeripheralModel(generate(5), load=load)
-        self.core = CtiServerCore(self.model, CoreConfig(idle_mode=idle_mode, idle_scan_interval=0.0))
+        config = CoreConfig(idle_mode=idle_mode, idle_scan_interval=0.0, mrd_auto_restore=mrd_auto_restore)
+        self.core = CtiServerCore(self.model, config)
         if role is Role.ACTIVE:
             self.core.become_active(0.0, "test", takeover=False)
         elif role is Role.IDLE:
@@ -606,6 +615,26 @@ def test_media_work_to_active_only_in_work_and_bad_requests() -> None:
     )
     assert h.model.agents["1000"].mrd_states[mrd] is AgentState.AVAILABLE
     assert sid in h.core.sessions
+
+
+@pytest.mark.parametrize("auto_restore", [False, True])
+def test_mrds_after_the_cti_client_reconnects(auto_restore: bool) -> None:
+    """12.5(1) keeps the forced WORK until the desktop asks (Work to Active); "Previous releases of
+    Unified CCE used to change the agent states back to an available state when the CTI connection
+    is re-established": that is ``mrd_auto_restore`` (``--mrd-auto-restore``)."""
+    h = Harness(mrd_auto_restore=auto_restore)
+    sid = h.opened()
+    h.login(sid)
+    mrd = h.model.agents["1000"].record.non_voice_mrds[0]
+    h.send(sid, media_req("1000", mrd, MediaAction.SET_STATE, AgentState=AgentState.AVAILABLE))
+    h.core.session_lost(h.now, sid)
+    assert h.model.agents["1000"].mrd_states[mrd] is AgentState.WORK_NOT_READY
+    sid = h.connect()
+    replies = h.send(sid, open_req())
+    media_events = [m for m in replies if m.type == M.AGENT_STATE_EVENT and m.fields.get("MRDID") == mrd]
+    want = AgentState.AVAILABLE if auto_restore else AgentState.WORK_NOT_READY
+    assert h.model.agents["1000"].mrd_states[mrd] is want
+    assert media_events and media_events[-1]["AgentState"] == want
 
 
 def test_media_states_replicate_to_the_idle_side() -> None:
