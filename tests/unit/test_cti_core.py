@@ -679,6 +679,40 @@ def test_finesse_forced_logout_255_follows_load() -> None:
     assert (h.model.agents["1000"].state, h.model.agents["1000"].reason_code) == (AgentState.NOT_READY, 50002)
 
 
+def _agent_in(h: Harness, sid: int, state: str) -> None:
+    h.login(sid)
+    if state == "ready":
+        h.set_state(sid, "1000", AgentState.AVAILABLE)
+    elif state == "not_ready":
+        h.set_state(sid, "1000", AgentState.NOT_READY, reason=7)
+    else:  # wrap-up: WORK_NOT_READY requested during a call, entered when it ends
+        h.set_state(sid, "1000", AgentState.AVAILABLE)
+        call_id = h.core.inject_call(h.now, "1000")
+        h.core.answer_call(h.now, call_id)
+        h.set_state(sid, "1000", AgentState.WORK_NOT_READY)
+        h.core.end_call(h.now, call_id)
+        assert h.model.agents["1000"].state is AgentState.WORK_NOT_READY
+
+
+@pytest.mark.parametrize("state", ["ready", "not_ready", "wrap_up"])
+@pytest.mark.parametrize("load", [0, 1])
+def test_forced_logout_255_from_not_ready_ready_or_wrap_up(load: int, state: str) -> None:
+    """LOAD 0: "When the agent's current state is Not Ready, Ready, or Wrap-Up, the agent's state
+    after force logout is changed to Not Ready - Connection Failure." LOAD 1: "... the agent goes
+    to Logged Out - System Failure." (50002 on both: the reason code a desktop shows.)"""
+    h = Harness(load=load)
+    sid = h.opened()
+    _agent_in(h, sid, state)
+    h.received(sid)
+    replies = h.set_state(sid, "1000", AgentState.LOGOUT, reason=255)
+    want = AgentState.NOT_READY if load == 0 else AgentState.LOGOUT
+    agent = h.model.agents["1000"]
+    assert (agent.state, agent.reason_code, agent.pending) == (want, 50002, None)
+    assert (want, 50002) in [
+        (m["AgentState"], m["EventReasonCode"]) for m in replies if m.type == M.AGENT_STATE_EVENT
+    ]
+
+
 def test_forced_logout_255_load1_talking_logs_out_at_once() -> None:
     """LOAD parameter = 1: "When the agent's current state is Talking, the Agent goes to Logged Out -
     System Failure immediately even though the call is still active." """
