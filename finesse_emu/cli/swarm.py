@@ -72,6 +72,7 @@ def swarm(args: argparse.Namespace) -> int:
         directory_agents,
         endpoint_from_url,
         endpoints_from_deployment,
+        imp_from_deployment,
         parse_slice,
         run_swarm,
         take_slice,
@@ -120,6 +121,8 @@ def swarm(args: argparse.Namespace) -> int:
         seed=args.seed,
         verify_tls=not args.insecure,
         rtt_ms=args.rtt_ms,
+        # Desktop chat's IM&P nodes: those of the running deployment (none with --publisher URLs).
+        imp=[] if args.publisher else imp_from_deployment(Path(args.run_dir)),
     )
     history = Path(args.history) if args.history else None
     run_dir = None if args.publisher else Path(args.run_dir)
