@@ -35,6 +35,14 @@ from emu_base.timers import Timers
 from finesse_emu.desktop.xmpp import AgentXmpp
 
 
+def gadget_reloads(page: str, node: str, full: bool) -> bool:
+    """Whether the desktop loading its page on Finesse ``node`` (``full``: a browser (re)load, else a
+    data refresh) loads the chat gadget again, given the node of the page it lives in now (``page``,
+    "" for none): a first load, a browser reload or a move to the other node (Finesse failover) do;
+    a data refresh in place (CTI failover) does not."""
+    return full or node != page
+
+
 @dataclass(frozen=True)
 class ImpServer:
     """One IM&P node the chat gadget may sign in to."""
@@ -101,7 +109,9 @@ class DesktopChat:
         A data refresh on the same node (after a CTI failover) leaves the session alone."""
         if not self.servers or self._closed:
             return
-        if node == self.page and not full and (self.xmpp is not None or self._connecting is not None):
+        if not gadget_reloads(self.page, node, full) and (
+            self.xmpp is not None or self._connecting is not None
+        ):
             return
         self.page = node
         self._drop(f"page loaded on {node}")
