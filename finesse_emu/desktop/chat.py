@@ -85,6 +85,7 @@ class DesktopChat:
         self.page = ""  # the Finesse node whose desktop page the gadget was loaded in
         self._index = 0  # the IM&P node tried first (the publisher, then the one that answered)
         self._connecting: asyncio.Task[None] | None = None
+        self.signing_in: AgentXmpp | None = None  # the client of the sign-in under way
         self._old: set[asyncio.Task[Any]] = set()
         self._closed = False
 
@@ -145,8 +146,9 @@ class DesktopChat:
     def set_status(self, status: str) -> None:
         """The agent's chat status: sent to IM&P now if signed in there, and at every sign-in."""
         self.status = status
-        if self.xmpp is not None:
-            self.xmpp.set_status(status)
+        for xmpp in (self.xmpp, self.signing_in):  # a sign-in under way sends it too
+            if xmpp is not None:
+                xmpp.set_status(status)
         self.history.append(
             self.source, "chat_status", agent=self.agent_id, status=status, server=self.server, node=self.page
         )
@@ -164,7 +166,7 @@ class DesktopChat:
         try:
             while not self._closed:
                 server = self.servers[self._index % len(self.servers)]
-                xmpp = self._new_xmpp(server)
+                xmpp = self.signing_in = self._new_xmpp(server)
                 try:
                     await xmpp.connect(timeout=self.request_timeout)
                     # A round trip (XEP-0199) after the initial presence: IM&P has taken the
@@ -180,14 +182,14 @@ class DesktopChat:
                     if tried % len(self.servers) == 0:
                         await asyncio.sleep(self.timers.chat_reconnect_pause)
                     continue
-                self.xmpp, self.server = xmpp, server.name
+                self.xmpp, self.server, self.signing_in = xmpp, server.name, None
                 self.history.append(
                     self.source, "chat_connected", agent=self.agent_id, server=server.name, node=self.page
                 )
                 return
         finally:
             if self._connecting is asyncio.current_task():
-                self._connecting = None
+                self._connecting, self.signing_in = None, None
 
     def _new_xmpp(self, server: ImpServer) -> AgentXmpp:
         jid = f"{self.agent_id.lower()}@{server.presence_domain}/{self.source}"
@@ -221,7 +223,7 @@ class DesktopChat:
         """End the current session (and any sign-in under way); its chat sessions are lost."""
         if self._connecting is not None:
             self._connecting.cancel()
-            self._connecting = None
+            self._connecting, self.signing_in = None, None
         self._end_sessions(why)
         xmpp, self.xmpp, self.server = self.xmpp, None, ""
         if xmpp is None:

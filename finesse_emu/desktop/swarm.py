@@ -254,6 +254,8 @@ class Swarm:
         """
         if action not in CLIENT_ACTIONS:
             raise ValueError(f"unknown client action {action!r}; one of {', '.join(CLIENT_ACTIONS)}")
+        if action in ("chat", "away") and not self.config.imp:
+            raise ValueError(f"{action}: these desktops have no chat gadget (swarm chat: true, --chat)")
         if action == "open":
             opened = self.held[:count]
             for client in opened:

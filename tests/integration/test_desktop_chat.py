@@ -64,8 +64,10 @@ async def test_the_three_rows(
     one, two, history = chats
     for chat in (one, two):
         chat.page_loaded("finesse-a", full=True)  # signed in: the desktop page loads
+    await eventually(lambda: one.signing_in, "1000's gadget signing in to IM&P")
+    one.set_status("away")  # while the gadget is still signing in
+    for chat in (one, two):
         await on(chat, "imp-a")
-    one.set_status("away")
     assert one.session_status == "away"
     await chatting(one, two)
 

@@ -142,5 +142,7 @@ def _swarm_config(scenario: Scenario, run_dir: Path, timers: Timers) -> SwarmCon
         hold=int(s.get("hold", 0)),
         token_lifetime=None if token is None else float(token) * timers.time_scale,
         rtt_ms=float(s.get("rtt_ms", 0.0)),
-        imp=imp_from_deployment(run_dir),
+        # The chat gadget in the desktops' layout: each signs in to IM&P too (off by default, so
+        # that load runs pay for no second XMPP session per desktop).
+        imp=imp_from_deployment(run_dir) if s.get("chat") else [],
     )
