@@ -116,10 +116,14 @@ def imp_nodes(run_dir: Path) -> dict[str, tuple[str, int, str]]:
     }
 
 
-async def imp_login(node: tuple[str, int, str], user: str, secret: str) -> AgentXmpp:
+async def imp_login(node: tuple[str, int, str], user: str, secret: str, timeout: float = 10) -> AgentXmpp:
     host, port, domain = node
     client = AgentXmpp(f"{user}@{domain}/chat", secret, host, port)
-    await client.connect(timeout=10)
+    try:
+        await client.connect(timeout=timeout)
+    except BaseException:
+        client.abort()
+        raise
     return client
 
 
@@ -151,3 +155,17 @@ async def test_imp_is_a_cluster_of_its_own_that_checks_passwords(run_dir: Path) 
         assert await asyncio.wait_for(got.get(), 10) == f"1001@{domain}"
         await agent.disconnect()
         await peer.disconnect()
+
+
+async def test_chaos_freezes_and_resumes_an_imp_node(run_dir: Path) -> None:
+    """IM&P's nodes take Prosody's chaos verbs (no control plane): hang is SIGSTOP, heal SIGCONT."""
+    node = imp_nodes(run_dir)["imp-b"]
+    hang = emu("chaos", "hang", "imp-b", "--run-dir", str(run_dir))
+    assert hang.returncode == 0 and "frozen" in hang.stdout, hang.stdout + hang.stderr
+    with pytest.raises((TimeoutError, OSError)):
+        await imp_login(node, "1003", "pass1003", timeout=0.5)
+    heal = emu("chaos", "heal", "imp-b", "--run-dir", str(run_dir))
+    assert heal.returncode == 0 and "resumed" in heal.stdout, heal.stdout + heal.stderr
+    await (await imp_login(node, "1003", "pass1003")).disconnect()
+    refused = emu("chaos", "latency", "imp-b", "--ms", "5", "--run-dir", str(run_dir))
+    assert refused.returncode != 0 and "not available" in refused.stderr
