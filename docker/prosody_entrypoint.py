@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""``emu-prosody``: the container command of xmpp-a / xmpp-b (one node's Notification Service).
+"""``emu-prosody``: the container command of xmpp-a / xmpp-b (one node's Notification Service) and of
+imp-a / imp-b (Cisco IM&P's nodes, the desktop chat's server: no ``--service-password-file``).
 
 It does what the embedded launcher does through ``finesse_emu.xmpp.prosody.ProsodyProcess``:
 ``prepare_run_dir()`` writes the run directory (``prosody.cfg.lua`` rendered by ``render_config()``,
@@ -73,8 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--service-password-file",
-        required=True,
-        help="the file holding the password of the finesse account the nodes publish with",
+        help="the file holding the password of the finesse account the nodes publish with (none, as "
+        "for Cisco IM&P's nodes, where no node logs in: a random one of its own in the run directory)",
     )
     p.add_argument("--bind", type=bind_address, default="0.0.0.0", help="listen address (default 0.0.0.0)")
     p.add_argument("--log-level", default="warn", choices=["debug", "info", "warn", "error"])
@@ -91,7 +92,9 @@ def config_for(args: argparse.Namespace) -> ProsodyConfig:
         c2s_port=args.c2s_port,
         http_port=args.http_port,
         accounts=agent_accounts(args.agents),
-        service_password_file=Path(args.service_password_file),
+        service_password_file=None
+        if args.service_password_file is None
+        else Path(args.service_password_file),
         log_level=args.log_level,
     )
 

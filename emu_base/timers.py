@@ -76,6 +76,11 @@ class Timers:
     notification_reconnect_pause: float = _seconds(
         5.0, "three reconnect attempts to the Notification Service (the seed gives no pause between them)"
     )
+    # Not in the seed: the chat gadget's pause between two rounds of sign-in attempts over the
+    # IM&P nodes (it tries the other node at once when its session drops).
+    chat_reconnect_pause: float = _seconds(
+        5.0, "Cisco IM&P server failover: the desktop chat status is retained (no pause given)"
+    )
     # Not in the seed: how long a desktop waits for a REST answer or a Notification Service login.
     # Scaled like every other timer, with no floor in real seconds: at time_scale 0.05 a hung peer
     # costs the desktop 0.5 s, which is the seed's 10 s (a floor made it 2 s, i.e. 40 seed seconds).

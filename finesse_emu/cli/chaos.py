@@ -33,7 +33,7 @@ def _chaos_arguments(ch: argparse.ArgumentParser) -> None:
     )
     ch.add_argument(
         "component",
-        help="cti-a, cti-b, awdb-a, awdb-b, xmpp-a, xmpp-b, finesse-a, finesse-b; "
+        help="cti-a, cti-b, awdb-a, awdb-b, xmpp-a, xmpp-b, imp-a, imp-b, finesse-a, finesse-b; "
         "for browser actions: desktops (with --count, --node) or agent:ID",
     )
     ch.add_argument("--ms", type=float, help="latency in milliseconds")

@@ -40,6 +40,11 @@ def _arguments(sw: argparse.ArgumentParser) -> None:
     sw.add_argument("--subscriber-xmpp", help="subscriber's Notification Service HOST[:PORT]")
     sw.add_argument("--publisher-share", type=float, default=0.5, help="share of agents on the publisher")
     sw.add_argument("--rtt-ms", type=float, default=0.0, help="WAN round trip before every request (ms)")
+    sw.add_argument(
+        "--chat",
+        action="store_true",
+        help="desktops with the chat gadget: each signs in to the deployment's Cisco IM&P (imp-a, imp-b)",
+    )
     sw.add_argument("--slice", default="0/1", help="i/k: this process runs the i-th of k slices")
     sw.add_argument("--arrival", choices=["all", "poisson"], default="all")
     sw.add_argument("--rate", type=float, default=50.0, help="sign-ins per second with poisson arrival")
@@ -72,6 +77,7 @@ def swarm(args: argparse.Namespace) -> int:
         directory_agents,
         endpoint_from_url,
         endpoints_from_deployment,
+        imp_from_deployment,
         parse_slice,
         run_swarm,
         take_slice,
@@ -120,6 +126,8 @@ def swarm(args: argparse.Namespace) -> int:
         seed=args.seed,
         verify_tls=not args.insecure,
         rtt_ms=args.rtt_ms,
+        # Desktop chat's IM&P nodes, with --chat: the running deployment's (none with --publisher URLs).
+        imp=imp_from_deployment(Path(args.run_dir)) if args.chat and not args.publisher else [],
     )
     history = Path(args.history) if args.history else None
     run_dir = None if args.publisher else Path(args.run_dir)

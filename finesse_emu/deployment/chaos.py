@@ -36,6 +36,8 @@ from finesse_emu.deployment.launcher import STATE_FILE, read_admin_token
 
 PROCESS_ACTIONS = ("kill", "stop", "start")
 HEAL = "heal"
+# Prosody processes, without a control plane: the Notification Services and Cisco IM&P's nodes.
+PROSODY_ROLES = ("xmpp", "imp")
 # The launcher's roles -> the component kinds of emu_base.faults (Prosody, "xmpp", has no control plane).
 ROLE_KINDS = {
     "cti": faults.CTI,
@@ -142,7 +144,7 @@ async def chaos(run_dir: Path, action: str, name: str, ms: float | None = None) 
         return f"{name} started (pid {proc.pid})"
     if not pid_alive(pid):
         raise ChaosError(f"{name} is down: only 'start' applies")
-    if c["role"] == "xmpp":
+    if c["role"] in PROSODY_ROLES:
         if action == "hang":
             os.kill(pid, signal.SIGSTOP)
             return f"{name} frozen (SIGSTOP)"
@@ -170,7 +172,7 @@ async def chaos(run_dir: Path, action: str, name: str, ms: float | None = None) 
 async def inject(run_dir: Path, name: str, fault: dict[str, Any]) -> str:
     """Any fault a component's ``/emu/faults`` accepts (e.g. ``{"kind": "deactivate"}`` on a CTI side)."""
     c = _component(_state(run_dir), name)
-    if c["role"] == "xmpp":
+    if c["role"] in PROSODY_ROLES:
         raise ChaosError(f"{name} has no fault API (use kill, stop, hang, heal)")
     await _post_fault(c, fault, _headers(run_dir))
     return f"{name}: {fault}"

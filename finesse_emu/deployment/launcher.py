@@ -1,11 +1,12 @@
 """``finesse-emu up``: the whole deployment (docs/design.md) as separate local processes.
 
-cti-a, cti-b, awdb-a, awdb-b, xmpp-a, xmpp-b (Prosody) and finesse-a (publisher), finesse-b
-(subscriber), each on its loopback address with the real ports (topology.py). The launcher waits
-for every component's health, writes ``<run_dir>/deployment.json`` (what ``status`` and ``down``
-read), supervises (a component that dies stays dead, like a killed container, and is reaped at once:
-no <defunct> child of the launcher) and stops everything on SIGINT/SIGTERM, leaving no process
-behind, also the components ``chaos start`` restarted (their pids are in deployment.json).
+cti-a, cti-b, awdb-a, awdb-b, xmpp-a, xmpp-b (Prosody), imp-a, imp-b (Cisco IM&P, the desktop
+chat's server: Prosody too) and finesse-a (publisher), finesse-b (subscriber), each on its loopback
+address with the real ports (topology.py). The launcher waits for every component's health,
+writes ``<run_dir>/deployment.json`` (what ``status`` and ``down`` read), supervises (a component
+that dies stays dead, like a killed container, and is reaped at once: no <defunct> child of the
+launcher) and stops everything on SIGINT/SIGTERM, leaving no process behind, also the components
+``chaos start`` restarted (their pids are in deployment.json).
 
 Control planes: every component's admin port is on its loopback address and, unless the deployment
 is started without one, needs the deployment's token (random per deployment, or the user's). The
@@ -25,6 +26,10 @@ XMPP: each Prosody holds an account per agent of the directory (the agent's Fine
 the ``finesse`` account the nodes publish with, whose password is in ``xmpp-password``
 (deployment.json's ``xmpp_password_file``), read by both Prosody processes and both nodes from that
 file, and never printed.
+
+IM&P: imp-a and imp-b hold the same agent accounts (chat signs in with the agent's own password,
+checked there) on one presence domain (topology.IMP_DOMAIN); their ``finesse`` account is not the
+nodes' (its password stays in each one's run directory): nothing of Finesse publishes there.
 """
 
 from __future__ import annotations
@@ -71,6 +76,10 @@ from finesse_emu.deployment.topology import (
     FINESSE_A,
     FINESSE_B,
     FINESSE_HTTPS_PORT,
+    IMP_A,
+    IMP_B,
+    IMP_DOMAIN,
+    IMP_HTTP_PORT,
     XMPP_C2S_PORT,
     XMPP_HTTP_PORT,
     Endpoint,
@@ -176,6 +185,7 @@ class Component:
     health_port: int | None = None  # admin port serving /emu/health (None: Prosody)
     proc: Proc | None = None
     prosody: ProsodyProcess | None = None
+    domain: str = ""  # an XMPP server's domain, when it is not its host (IM&P's presence domain)
 
     @property
     def pid(self) -> int | None:
@@ -208,6 +218,7 @@ class Component:
             "pid": self.pid,
             "command": self.command,
             "log": str(self.proc.log_path) if self.proc is not None else None,
+            **({"domain": self.domain} if self.domain else {}),
         }
 
 
@@ -442,6 +453,16 @@ class Deployment:
             c = Component(name, "xmpp", ep.host, {"xmpp": XMPP_C2S_PORT, "http": XMPP_HTTP_PORT})
             c.prosody = prosody
             self.components.append(c)
+        for ep in (self.ep(IMP_A), self.ep(IMP_B)):
+            # Cisco IM&P: the desktop chat's own server cluster, the same Prosody set-up as the
+            # Notification Service's (real password checks) on its own address and domain.
+            prosody = self.prosody(ep.name, ep, accounts, domain=IMP_DOMAIN, http_port=IMP_HTTP_PORT)
+            await prosody.start()
+            c = Component(
+                ep.name, "imp", ep.host, {"xmpp": ep.port, "http": IMP_HTTP_PORT}, domain=IMP_DOMAIN
+            )
+            c.prosody = prosody
+            self.components.append(c)
         for ep, role in ((self.ep(FINESSE_A), "publisher"), (self.ep(FINESSE_B), "subscriber")):
             cfg = self._node_config(ep, role)
             c = Component(
@@ -491,17 +512,27 @@ class Deployment:
             self.reap()
             await asyncio.sleep(REAP_INTERVAL)
 
-    def prosody(self, name: str, ep: Endpoint, accounts: dict[str, str] | None = None) -> ProsodyProcess:
+    def prosody(
+        self,
+        name: str,
+        ep: Endpoint,
+        accounts: dict[str, str] | None = None,
+        *,
+        domain: str | None = None,
+        http_port: int = XMPP_HTTP_PORT,
+    ) -> ProsodyProcess:
         """The Notification Service of the node at ``ep``: real password checks, every agent's
-        account (``accounts``, default: from the deployment's agents) and the finesse account's."""
+        account (``accounts``, default: from the deployment's agents) and the finesse account's.
+        With ``domain``: an IM&P node at ``ep`` (its own domain, c2s port and finesse password)."""
         return ProsodyProcess(
-            ep.host,
+            domain or ep.host,
             host=ep.host,
-            c2s_port=XMPP_C2S_PORT,
-            http_port=XMPP_HTTP_PORT,
+            c2s_port=XMPP_C2S_PORT if domain is None else ep.port,
+            http_port=http_port,
             run_dir=self.run_dir / name,
             accounts=agent_accounts(self.agents) if accounts is None else accounts,
-            service_password_file=self.xmpp_password_path,
+            # IM&P's finesse account is none of the nodes' business: a password of its own.
+            service_password_file=self.xmpp_password_path if domain is None else None,
             # A crashed browser is detected within 120 s, scaled like every timer of the run.
             crash_detection=Timers.build(self.time_scale).browser_crash_detection,
         )
@@ -518,6 +549,9 @@ class Deployment:
             if ep in (CTI_A, CTI_B):
                 ports.append(CTI_LINK_PORT["A" if ep is CTI_A else "B"])
             taken += [f"{host}:{port}" for port in ports if port_in_use(host, port)]
+        for ep in (IMP_A, IMP_B):
+            host = self.ep(ep).host
+            taken += [f"{host}:{port}" for port in (ep.port, IMP_HTTP_PORT) if port_in_use(host, port)]
         if taken:
             raise RuntimeError(
                 f"address(es) in use: {', '.join(taken)}; another deployment on {self.network}? "
@@ -598,7 +632,7 @@ async def status(run_dir: Path) -> dict[str, Any]:
             item = dict(c)
             if not pid_alive(c["pid"]):
                 item["state"] = "down"
-            elif c["role"] == "xmpp":
+            elif c["role"] in ("xmpp", "imp"):
                 item["state"] = "up"
             else:
                 try:

@@ -31,6 +31,14 @@ FINESSE_B = Endpoint("finesse-b", "127.0.10.8", 8082, 8089)
 FINESSE_HTTPS_PORT = 8445
 XMPP_C2S_PORT = 5222
 XMPP_HTTP_PORT = 7071  # BOSH /http-bind and WebSocket /ws
+# Cisco Unified CM IM and Presence (IM&P), the desktop chat's server: a cluster of its own (publisher
+# imp-a, subscriber imp-b), separate from the Finesse nodes and their Notification Service. It has no
+# control plane of the emulator's (admin_port 0): its faults are the process verbs (kill, hang...).
+# Both nodes serve one presence domain, so an agent's chat JID is the same on either.
+IMP_A = Endpoint("imp-a", "127.0.10.11", 5222, 0)
+IMP_B = Endpoint("imp-b", "127.0.10.12", 5222, 0)
+IMP_HTTP_PORT = 7071
+IMP_DOMAIN = "imp.finesse-emu"
 
 DEFAULT_NETWORK = "127.0.10"
 

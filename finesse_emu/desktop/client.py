@@ -15,7 +15,7 @@ import functools
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -26,6 +26,7 @@ from emu_base.history import History
 from emu_base.history_events import HttpError, NetworkGlitch, NotificationLost, State
 from emu_base.sansio import Cancellable, Driver
 from emu_base.timers import Timers
+from finesse_emu.desktop.chat import DesktopChat, ImpServer
 from finesse_emu.desktop.ippa import IppaConfig, IppaMachine, IppaState
 from finesse_emu.desktop.machine import (
     ConnectNotification,
@@ -45,7 +46,7 @@ from finesse_emu.desktop.rest import API, AgentCredentials, DesktopRest, LoadPla
 from finesse_emu.desktop.xmpp import AgentXmpp
 
 # The client's public face: callers build one from these.
-__all__ = ["AgentCredentials", "DesktopClient", "LoadPlan", "NodeEndpoint"]
+__all__ = ["AgentCredentials", "DesktopClient", "ImpServer", "LoadPlan", "NodeEndpoint"]
 
 
 class DesktopClient:
@@ -65,6 +66,7 @@ class DesktopClient:
         token_lifetime: float | None = None,
         request_timeout: float | None = None,
         rtt: float = 0.0,
+        imp: Sequence[ImpServer] = (),
     ) -> None:
         self.agent = agent
         self.endpoints = endpoints
@@ -113,11 +115,17 @@ class DesktopClient:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._frozen: list[AgentXmpp] = []  # silent sessions (crash, glitch), released at stop
-        # Desktop chat (seed, "Desktop Chat Failover"): the agent's chat status and its active chat
-        # sessions. Sessions live on one XMPP session: a new one (Finesse or IM&P failover) loses
-        # them; the status is the agent's and is sent again on the new session.
-        self.chat_status = ""
-        self.chats: set[str] = set()  # peers (agent ids) with an active chat session
+        # Desktop chat: the chat gadget's session on Cisco IM&P (``imp``: its nodes, publisher
+        # first), not on the Notification Service; chat.py says how each failover treats it.
+        self.chat = DesktopChat(
+            agent.id,
+            agent.password,
+            () if ippa else imp,
+            history,
+            timers,
+            source=self.source,
+            request_timeout=self.request_timeout,
+        )
         self._reader: asyncio.Future[None] | None = None  # the current session's event reader
         self.started = False
 
@@ -158,6 +166,7 @@ class DesktopClient:
         for task in list(self._tasks):
             task.cancel()
         await self._drop(presence)
+        await self.chat.stop()
         self._spares.clear()
         for frozen in self._frozen:
             frozen.abort()
@@ -166,6 +175,7 @@ class DesktopClient:
     # -- browser actions and faults (scenarios) -------------------------------------------------------
     def close_browser(self, crash: bool = False) -> None:
         if isinstance(self.machine, DesktopMachine):
+            self.chat.close(crash)
             self.machine.close(self.now, crash)
             self._pump()
 
@@ -175,36 +185,21 @@ class DesktopClient:
             self._pump()
 
     # -- desktop chat --------------------------------------------------------------------------------
+    @property
+    def chat_status(self) -> str:
+        return self.chat.status
+
+    @property
+    def chats(self) -> set[str]:
+        """Peers (agent ids) with an active chat session."""
+        return self.chat.sessions
+
     def start_chat(self, peer: DesktopClient) -> bool:
-        """Open a chat with ``peer`` (a message through this desktop's Notification Service)."""
-        if self.xmpp is None or not self.xmpp.connected:
-            return False
-        self.chats.add(peer.agent.id)
-        self.xmpp.send_chat(f"{peer.agent.id.lower()}@{self.endpoints[self.node].domain}", "hello")
-        self.history.append(
-            self.source, "chat_started", agent=self.agent.id, peer=peer.agent.id, node=self.node
-        )
-        return True
+        """Open a chat with ``peer`` (a message through this desktop's IM&P session)."""
+        return self.chat.start(peer.agent.id)
 
     def set_chat_status(self, status: str) -> None:
-        self.chat_status = status
-        if self.xmpp is not None:
-            self.xmpp.set_status(status)
-        self.history.append(self.source, "chat_status", agent=self.agent.id, status=status, node=self.node)
-
-    def _chat_received(self, xmpp: AgentXmpp, sender: str, body: str) -> None:
-        if xmpp is not self.xmpp or self._closed:
-            return
-        peer = sender.split("@", 1)[0]
-        if peer not in self.chats:
-            self.chats.add(peer)
-            self.history.append(self.source, "chat_joined", agent=self.agent.id, peer=peer, node=self.node)
-
-    def _end_chats(self, node: str) -> None:
-        if self.chats:
-            lost = sorted(self.chats)
-            self.chats.clear()
-            self.history.append(self.source, "chat_lost", agent=self.agent.id, peers=lost, node=node)
+        self.chat.set_status(status)
 
     def set_agent_state(self, state: str) -> None:
         """The agent clicks READY or NOT_READY: PUT User (the new state arrives as a user event;
@@ -277,6 +272,10 @@ class DesktopClient:
             m.on_sign_in(self.now, cmd.node, result)
         elif isinstance(cmd, LoadDesktop) and isinstance(m, DesktopMachine):
             result = await self._load(cmd.node, cmd.config)
+            if result.ok and not self._closed:
+                # The chat gadget is part of the page: a page load (sign-in, browser refresh, a
+                # move to the other node) loads it again; a data refresh in place does not.
+                self.chat.page_loaded(cmd.node, full=cmd.config)
             m.on_loaded(self.now, cmd.node, result)
         elif isinstance(cmd, SignOut):
             await self.rest.set_state(cmd.node, "LOGOUT", cmd.reason_code or None)
@@ -303,8 +302,6 @@ class DesktopClient:
         if self.rtt > 0:  # TCP, stream and SASL exchanges: a few round trips
             await asyncio.sleep(4 * self.rtt)
         xmpp = self._spares.pop(node, None) or self._new_xmpp(node)
-        xmpp.status = self.chat_status
-        self._end_chats(node)  # a new Notification Service session: active chats are gone
         self.xmpp, self.xmpp_node = xmpp, node
         t0 = time.monotonic()
         try:
@@ -349,7 +346,6 @@ class DesktopClient:
         )
         xmpp.on_finesse_presence = lambda available: self._presence(xmpp, available)
         xmpp.on_disconnected = lambda: self._lost(xmpp)
-        xmpp.on_chat = lambda sender, body: self._chat_received(xmpp, sender, body)
         return xmpp
 
     async def _drop(self, presence: bool) -> None:

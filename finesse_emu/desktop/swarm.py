@@ -36,7 +36,7 @@ from emu_base.httpbody import app_runner
 from emu_base.logs import get_logger
 from emu_base.quiet_gc import QuietCollector
 from emu_base.timers import Timers
-from finesse_emu.desktop.client import AgentCredentials, DesktopClient, LoadPlan, NodeEndpoint
+from finesse_emu.desktop.client import AgentCredentials, DesktopClient, ImpServer, LoadPlan, NodeEndpoint
 from finesse_emu.desktop.machine import Record
 
 log = get_logger()
@@ -90,6 +90,17 @@ def endpoints_from_deployment(run_dir: Path) -> dict[str, NodeEndpoint]:
     return out
 
 
+def imp_from_deployment(run_dir: Path) -> list[ImpServer]:
+    """The Cisco IM&P nodes of a running ``finesse-emu up`` (publisher first), for desktop chat;
+    none for a deployment file that names none."""
+    state = json.loads((run_dir / "deployment.json").read_text())
+    return [
+        ImpServer(c["name"], c["host"], c["ports"]["xmpp"], c.get("domain", ""))
+        for c in state["components"]
+        if c.get("role") == "imp"
+    ]
+
+
 def endpoint_from_url(name: str, url: str, xmpp_port: int = 5222, xmpp: str | None = None) -> NodeEndpoint:
     """A node from its REST URL. Its Notification Service is on the same host unless ``xmpp``
     (``HOST[:PORT]``) says otherwise, as in docker compose; the XMPP domain stays the URL's host
@@ -122,6 +133,7 @@ class SwarmConfig:
     hold: int = 0  # the last K desktops are not opened at start (a scenario opens them later)
     verify_tls: bool = True  # False: accept a lab's self-signed certificate (--insecure)
     rtt_ms: float = 0.0  # WAN round trip between desktops and nodes (seed milliseconds, scaled)
+    imp: list[ImpServer] = field(default_factory=list)  # Cisco IM&P nodes for desktop chat
 
 
 class Swarm:
@@ -186,6 +198,7 @@ class Swarm:
                 plan=cfg.plan,
                 token_lifetime=cfg.token_lifetime,
                 rtt=cfg.rtt_ms / 1000 * cfg.timers.time_scale,
+                imp=cfg.imp,
             )
             client.on_record = self._on_record
             self.clients.append(client)
@@ -241,6 +254,8 @@ class Swarm:
         """
         if action not in CLIENT_ACTIONS:
             raise ValueError(f"unknown client action {action!r}; one of {', '.join(CLIENT_ACTIONS)}")
+        if action in ("chat", "away") and not self.config.imp:
+            raise ValueError(f"{action}: these desktops have no chat gadget (swarm chat: true, --chat)")
         if action == "open":
             opened = self.held[:count]
             for client in opened:

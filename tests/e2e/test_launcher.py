@@ -19,7 +19,7 @@ from emu_base.procs import pid_alive, run_cli
 from tests.helpers import eventually_blocking
 
 pytestmark = pytest.mark.e2e
-NAMES = ["awdb-a", "awdb-b", "cti-a", "cti-b", "xmpp-a", "xmpp-b", "finesse-a", "finesse-b"]
+NAMES = ["awdb-a", "awdb-b", "cti-a", "cti-b", "xmpp-a", "xmpp-b", "imp-a", "imp-b", "finesse-a", "finesse-b"]
 NODES = ("finesse-a", "finesse-b")
 
 

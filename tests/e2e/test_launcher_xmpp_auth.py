@@ -3,11 +3,13 @@
 One deployment on 127.0.66 (no other test uses it): both Prosody processes run with real accounts,
 agents log in with their Finesse password and nothing else, and the ``finesse`` account the nodes
 publish with has a random password of this deployment, in ``<run_dir>/xmpp-password`` (0600) only:
-not in deployment.json, not on a command line, not in any output or log.
+not in deployment.json, not on a command line, not in any output or log. Cisco IM&P's nodes (imp-a,
+imp-b, the desktop chat's server) check passwords the same way.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
@@ -102,3 +104,68 @@ async def test_wrong_passwords_are_refused_on_both_nodes(run_dir: Path) -> None:
         await agent.ping()  # its answer comes after anything Prosody queued for the agent before it
         assert agent.finesse_available and agent.finesse_changes.qsize() == 1  # finesse never kicked
         await agent.disconnect()
+
+
+def imp_nodes(run_dir: Path) -> dict[str, tuple[str, int, str]]:
+    """Cisco IM&P's nodes from deployment.json: name -> (host, c2s port, presence domain)."""
+    state = json.loads((run_dir / "deployment.json").read_text())
+    return {
+        c["name"]: (c["host"], c["ports"]["xmpp"], c["domain"])
+        for c in state["components"]
+        if c["role"] == "imp"
+    }
+
+
+async def imp_login(node: tuple[str, int, str], user: str, secret: str, timeout: float = 10) -> AgentXmpp:
+    host, port, domain = node
+    client = AgentXmpp(f"{user}@{domain}/chat", secret, host, port)
+    try:
+        await client.connect(timeout=timeout)
+    except BaseException:
+        client.abort()
+        raise
+    return client
+
+
+async def test_imp_is_a_cluster_of_its_own_that_checks_passwords(run_dir: Path) -> None:
+    """IM&P (the desktop chat's server) on its own addresses: an agent signs in to chat with its own
+    password only, never as another agent, and the nodes' ``finesse`` password is no key there."""
+    nodes = imp_nodes(run_dir)
+    assert {name: host for name, (host, _, _) in nodes.items()} == {
+        "imp-a": f"{NETWORK}.11",
+        "imp-b": f"{NETWORK}.12",
+    }
+    password = password_of(run_dir)
+    for name, node in nodes.items():
+        domain = node[2]
+        config = (run_dir / name / "prosody.cfg.lua").read_text()
+        assert 'authentication = "internal_plain"' in config and "insecure" not in config
+        assert f'VirtualHost "{domain}"' in config
+        agent = await imp_login(node, "1001", "pass1001")
+        peer = await imp_login(node, "1002", "pass1002")
+        for user, wrong in (("1001", "wrong"), ("1001", "pass1002"), ("1002", "pass1001"),
+                            ("finesse", password)):  # fmt: skip
+            with pytest.raises(AuthenticationFailed):
+                await imp_login(node, user, wrong)
+        # The one signed in as 1001 is 1001 to the others: a chat from it names it.
+        got: asyncio.Queue[str] = asyncio.Queue()
+        peer.on_chat = lambda sender, _body, got=got: got.put_nowait(sender)
+        await peer.ping()
+        agent.send_chat(f"1002@{domain}", "hello")
+        assert await asyncio.wait_for(got.get(), 10) == f"1001@{domain}"
+        await agent.disconnect()
+        await peer.disconnect()
+
+
+async def test_chaos_freezes_and_resumes_an_imp_node(run_dir: Path) -> None:
+    """IM&P's nodes take Prosody's chaos verbs (no control plane): hang is SIGSTOP, heal SIGCONT."""
+    node = imp_nodes(run_dir)["imp-b"]
+    hang = emu("chaos", "hang", "imp-b", "--run-dir", str(run_dir))
+    assert hang.returncode == 0 and "frozen" in hang.stdout, hang.stdout + hang.stderr
+    with pytest.raises((TimeoutError, OSError)):
+        await imp_login(node, "1003", "pass1003", timeout=0.5)
+    heal = emu("chaos", "heal", "imp-b", "--run-dir", str(run_dir))
+    assert heal.returncode == 0 and "resumed" in heal.stdout, heal.stdout + heal.stderr
+    await (await imp_login(node, "1003", "pass1003")).disconnect()
+    refused = emu("chaos", "latency", "imp-b", "--ms", "5", "--run-dir", str(run_dir))
+    assert refused.returncode != 0 and "not available" in refused.stderr

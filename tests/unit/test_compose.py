@@ -48,6 +48,10 @@ from finesse_emu.deployment.topology import (
     FINESSE_A,
     FINESSE_B,
     FINESSE_HTTPS_PORT,
+    IMP_A,
+    IMP_B,
+    IMP_DOMAIN,
+    IMP_HTTP_PORT,
     XMPP_C2S_PORT,
     XMPP_HTTP_PORT,
 )
@@ -69,7 +73,9 @@ XMPP_OF_NODE = {FINESSE_A.name: "xmpp-a", FINESSE_B.name: "xmpp-b"}
 NODES = {FINESSE_A.name: (FINESSE_A, "publisher"), FINESSE_B.name: (FINESSE_B, "subscriber")}
 CTI = {CTI_A.name: ("A", CTI_A, CTI_B), CTI_B.name: ("B", CTI_B, CTI_A)}
 AWDB = {AWDB_A.name: AWDB_A, AWDB_B.name: AWDB_B}
-COMPONENTS = {*CTI, *AWDB, *NODES, *XMPP_OF_NODE.values()}
+# Cisco IM&P's nodes (the desktop chat's server): Prosody on a presence domain of their own.
+IMP = {IMP_A.name: IMP_A, IMP_B.name: IMP_B}
+COMPONENTS = {*CTI, *AWDB, *NODES, *XMPP_OF_NODE.values(), *IMP}
 DESKTOPS = "desktops"
 # The one-shot service that writes the deployment's secrets into the named volume of the same name,
 # mounted read-only at /secrets by the services that read them (the contract of finesse-emu secrets).
@@ -85,6 +91,7 @@ REAL_PORTS: dict[str, set[int]] = {
     **{n: {ep.port, ep.admin_port} for n, ep in AWDB.items()},
     **{n: {ep.port, FINESSE_HTTPS_PORT, ep.admin_port} for n, (ep, _) in NODES.items()},
     **{x: {XMPP_C2S_PORT, XMPP_HTTP_PORT} for x in XMPP_OF_NODE.values()},
+    **{n: {ep.port, IMP_HTTP_PORT} for n, ep in IMP.items()},
 }
 ADMIN_PORT = {n: ep.admin_port for n, (_, ep, _) in CTI.items()} | {
     n: ep.admin_port for n, ep in AWDB.items()
@@ -338,6 +345,36 @@ def check_xmpp(compose: dict[str, Any], name: str, tmp: Path) -> list[str]:
     return problems
 
 
+def check_imp(compose: dict[str, Any], name: str, tmp: Path) -> list[str]:
+    """An IM&P node: emu-prosody as the launcher's Prosody for it (its domain, ports, accounts), with
+    no finesse password of the nodes'."""
+    cmd = command(compose["services"][name])
+    if cmd[:1] != ["emu-prosody"]:
+        return [f"{name}: command must be emu-prosody (docker/prosody_entrypoint.py), got {cmd[:1]}"]
+    ours = parse(PROSODY_ENTRY.build_parser(), cmd[1:])
+    if isinstance(ours, str):
+        return [f"{name}: emu-prosody rejects {cmd[1:]}: {ours}"]
+    problems = []
+    if (ours.domain, ours.c2s_port, ours.http_port) != (IMP_DOMAIN, IMP[name].port, IMP_HTTP_PORT):
+        problems.append(
+            f"{name}: {ours.domain} on {ours.c2s_port}/{ours.http_port}, "
+            f"want {IMP_DOMAIN} on {IMP[name].port}/{IMP_HTTP_PORT}"
+        )
+    if ours.bind != BIND_ALL:
+        problems.append(f"{name}: --bind {ours.bind}, want {BIND_ALL}")
+    if ours.service_password_file is not None:
+        problems.append(f"{name}: --service-password-file: no node logs in to IM&P, it needs none")
+    mine: ProsodyConfig = PROSODY_ENTRY.config_for(ours)
+    theirs = Deployment(tmp).prosody(name, IMP[name], domain=IMP_DOMAIN, http_port=IMP_HTTP_PORT).config
+    if mine.accounts != theirs.accounts:
+        problems.append(
+            f"{name}: accounts for {len(mine.accounts)} agents, the launcher's for {len(theirs.accounts)}"
+        )
+    skip = {"run_dir", "host", "accounts"}
+    problems += [f"{name}: {p}" for p in diff(dataclasses.asdict(mine), dataclasses.asdict(theirs), skip)]
+    return problems
+
+
 def check_commands(compose: dict[str, Any], tmp: Path) -> list[str]:
     services = compose["services"]
     problems: list[str] = []
@@ -348,6 +385,8 @@ def check_commands(compose: dict[str, Any], tmp: Path) -> list[str]:
             problems += check_awdb(name, services[name])
         elif name in NODES:
             problems += check_node(compose, name, tmp)
+        elif name in IMP:
+            problems += check_imp(compose, name, tmp)
         else:
             problems += check_xmpp(compose, name, tmp)
         for arg in command(services[name]):
@@ -424,7 +463,7 @@ def check_health(compose: dict[str, Any]) -> list[str]:
         if test[0] != "CMD":
             problems.append(f"{name}: healthcheck must be exec form [CMD, ...], got {test[0]}")
             continue
-        if name in XMPP_OF_NODE.values():
+        if name in XMPP_OF_NODE.values() or name in IMP:
             ports = {int(p) for p in re.findall(r"/dev/tcp/127\.0\.0\.1/(\d+)", " ".join(test))}
             if test[1:3] != ["bash", "-c"] or ports != {XMPP_C2S_PORT, XMPP_HTTP_PORT}:
                 problems.append(
@@ -808,6 +847,14 @@ def _node_cert_elsewhere(c: dict[str, Any], tmp: Path) -> None:
 Mutation = Callable[[dict[str, Any], Path], object]
 MUTATIONS: dict[str, tuple[Mutation, str]] = {
     "missing component": (lambda c, _: c["services"].pop("awdb-b"), "services"),
+    "no IM&P subscriber": (lambda c, _: c["services"].pop("imp-b"), "services"),
+    "IM&P node on the node's domain": (lambda c, _: _arg(c, "imp-a", "--domain", "finesse-a"), "commands"),
+    "IM&P with the nodes' finesse password": (
+        lambda c, _: c["services"]["imp-b"]["command"].extend(
+            ["--service-password-file", "/secrets/xmpp-password"]
+        ),
+        "commands",
+    ),
     "cti-a on side B's port": (lambda c, _: _arg(c, "cti-a", "--port", "43027"), "commands"),
     "cti-b peer on the wrong link port": (lambda c, _: _arg(c, "cti-b", "--peer", "cti-a:42027"), "commands"),
     "flag the CLI rejects": (

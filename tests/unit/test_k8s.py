@@ -689,7 +689,7 @@ def check_job(m: Manifests) -> list[str]:
 def test_every_manifest_is_wellformed(manifests: Manifests) -> None:
     assert check_wellformed(manifests) == []
     kinds = sorted(o["kind"] for o in objects(manifests))
-    assert kinds.count("Deployment") == kinds.count("Service") == len(tc.COMPONENTS) == 8
+    assert kinds.count("Deployment") == kinds.count("Service") == len(tc.COMPONENTS) == 10
     assert kinds.count("Job") == 1 and kinds.count("ConfigMap") == 2
 
 

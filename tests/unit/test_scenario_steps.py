@@ -99,6 +99,7 @@ def test_the_registries_keep_the_file_format() -> None:
         "node_status",
         "ippa_state",
         "cti_active",
+        "chat",  # a desktop's chat signed in to an IM&P node (waited for after an IM&P failover)
     )
     assert "ippa" in checks.CHECKS and "cti_agent" in checks.CHECKS and len(checks.CHECKS.names()) == 13
     sc = parse(scenario({"until": {"cti_active": "cti-b"}, "timeout": 5}, {"wait": 1}))

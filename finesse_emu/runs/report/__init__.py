@@ -6,7 +6,7 @@ The history (the contract every emitter follows; docs/reports.md says the same) 
 - ``t``: float, seconds since the run started (monotonic);
 - ``wall``: float, epoch seconds (only used for display; tolerated when missing);
 - ``source``: who emitted it: ``scenario``, ``finesse-a``, ``finesse-b``, ``cti-a``, ``cti-b``,
-  ``awdb-a``, ``awdb-b``, ``xmpp-a``, ``xmpp-b``, ``desktop``, ``ippa``;
+  ``awdb-a``, ``awdb-b``, ``xmpp-a``, ``xmpp-b``, ``imp-a``, ``imp-b``, ``desktop``, ``ippa``;
 - ``event``: a name; the other fields depend on it.
 
 Each event the summary (or the checker) reads is a class of :mod:`emu_base.history_events`; the

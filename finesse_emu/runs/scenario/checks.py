@@ -118,7 +118,9 @@ class CtiActive(Probe):
 
 
 class Chat(Probe):
-    """``{agent, sessions, status}``: a desktop's chat status and active chat sessions, now."""
+    """``{agent, sessions, status, server}``: a desktop's chat status, active chat sessions and the
+    Cisco IM&P node its chat is signed in to (``server``; "" while it is signed in nowhere), now.
+    The status is the one its IM&P session carries (its presence), "" while there is none."""
 
     name = "chat"
 
@@ -126,9 +128,15 @@ class Chat(Probe):
         client = next((c for c in run.swarm.clients if c.agent.id == str(arg["agent"])), None)
         if client is None:
             return False, f"no desktop for agent {arg['agent']}"
-        sessions, status = len(client.chats), client.chat_status
-        ok = sessions == int(arg.get("sessions", sessions)) and status == str(arg.get("status", status))
-        return ok, f"agent {arg['agent']}: {sessions} chat sessions, status {status!r}"
+        chat = client.chat
+        sessions, status, server = len(chat.sessions), chat.session_status, chat.server
+        ok = (
+            sessions == int(arg.get("sessions", sessions))
+            and status == str(arg.get("status", status))
+            and server == str(arg.get("server", server))
+        )
+        where = server or "no IM&P"
+        return ok, f"agent {arg['agent']}: {sessions} chat sessions, status {status!r}, on {where}"
 
 
 class CtiAgent(Probe):
@@ -259,7 +267,7 @@ class Events(Probe):
         return count(len(items), arg, f"{arg['event']} events")
 
 
-for _condition in (AllSignedIn(), DesktopsOn(), NodeStatus(), IppaState(), CtiActive()):
+for _condition in (AllSignedIn(), DesktopsOn(), NodeStatus(), IppaState(), CtiActive(), Chat()):
     CONDITIONS.add(_condition)
 for _check in (
     Chat(),

@@ -130,7 +130,7 @@ class Observer:
 
         if not pid_alive(c.get("pid") or 0):
             return seen("OUT_OF_SERVICE" if node else "down", "process down")
-        if role == "xmpp":
+        if role in ("xmpp", "imp"):  # Prosody (a Notification Service, an IM&P node): no control plane
             return seen("up")
         assert self._http is not None
         try:

@@ -22,6 +22,7 @@ from finesse_emu.desktop.swarm import (
     SwarmConfig,
     directory_agents,
     endpoints_from_deployment,
+    imp_from_deployment,
     take_slice,
 )
 from finesse_emu.runs.history import ingest_logs
@@ -141,4 +142,7 @@ def _swarm_config(scenario: Scenario, run_dir: Path, timers: Timers) -> SwarmCon
         hold=int(s.get("hold", 0)),
         token_lifetime=None if token is None else float(token) * timers.time_scale,
         rtt_ms=float(s.get("rtt_ms", 0.0)),
+        # The chat gadget in the desktops' layout: each signs in to IM&P too (off by default, so
+        # that load runs pay for no second XMPP session per desktop).
+        imp=imp_from_deployment(run_dir) if s.get("chat") else [],
     )

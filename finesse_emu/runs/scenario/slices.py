@@ -64,6 +64,8 @@ class RemoteSlices:
         ]
         argv += ["--publisher-share", str(float(s.get("publisher_share", 0.5)))]
         argv += ["--rtt-ms", str(float(s.get("rtt_ms", 0.0)))]
+        if s.get("chat"):
+            argv.append("--chat")
         if s.get("bypass_cache"):
             argv.append("--bypass-server-cache")
         if not s.get("preload_secondary", True):

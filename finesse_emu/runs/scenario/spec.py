@@ -60,6 +60,7 @@ def parse(data: Any, path: Path | None = None) -> Scenario:
         "preload_secondary",
         "rtt_ms",
         "processes",
+        "chat",  # the chat gadget: desktops sign in to Cisco IM&P too
     }
     require(not unknown, where, f"unknown swarm keys {sorted(unknown)}")
     desktops = int(number(swarm.get("desktops", agents), where, "swarm.desktops", 0))

@@ -23,7 +23,10 @@ from finesse_emu.runs.scenario.base import Named, Registry, ScenarioError, Step,
 from finesse_emu.runs.scenario.checks import CHECKS, CONDITIONS, active_cti
 from finesse_emu.runs.scenario.context import Run
 
-COMPONENTS = ("cti-a", "cti-b", "awdb-a", "awdb-b", "xmpp-a", "xmpp-b", "finesse-a", "finesse-b")
+COMPONENTS = (
+    *("cti-a", "cti-b", "awdb-a", "awdb-b", "xmpp-a", "xmpp-b", "finesse-a", "finesse-b"),
+    *("imp-a", "imp-b"),  # Cisco IM&P, the desktop chat's server cluster
+)
 # "publisher" / "subscriber": the whole server of that node, its web app and its Notification Service.
 ALIASES = {"publisher": ("xmpp-a", "finesse-a"), "subscriber": ("xmpp-b", "finesse-b")}
 INJECT = "inject"
