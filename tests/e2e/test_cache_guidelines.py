@@ -38,7 +38,7 @@ async def test_a_default_desktop_fails_the_cache_scenarios_expectations(tmp_path
     renders no gadget spec, while every desktop still fails over."""
     bypass = load(ROOT / "scenarios" / "bypass-server-cache.yaml")
     default = dataclasses.replace(bypass, swarm={"desktops": 20, "gadgets": 6}, node_options={})
-    ok = await run_scenario(default, tmp_path / "report", network="127.0.43", quiet=True)
+    ok = await run_scenario(default, tmp_path / "report", network="127.0.46", quiet=True)
     seen = expectations(tmp_path / "report")
     assert not ok
     assert seen["every desktop on the subscriber: desktops_on"]["ok"]
@@ -90,7 +90,7 @@ async def test_browsers_that_defeat_their_cache_fetch_in_full(
     reopen = "  - wait: 5\n  - clients: {action: open, count: 4}\n" if action == "close" else ""
     path = tmp_path / "browsers.yaml"
     path.write_text(BROWSERS.format(options=options, action=action, reopen=reopen))
-    ok = await run_scenario(load(path), tmp_path / "report", network="127.0.44", quiet=True)
+    ok = await run_scenario(load(path), tmp_path / "report", network="127.0.47", quiet=True)
     detail = expectations(tmp_path / "report")["reloads: node_load"]["detail"]
     assert ok, detail
     served = megabytes(detail)
