@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections import Counter
 
 import aiohttp
+from aiohttp import web
 from defusedxml import ElementTree as DET
 
+from emu_base.admin import bound_port
 from emu_base.clock import LoopClock
 from finesse_emu.desktop.rest import AgentCredentials, DesktopRest, LoadPlan, NodeEndpoint
 from tests.integration.test_finesse_node import HOST, Deployment, basic, deployment
@@ -150,3 +152,35 @@ async def test_desktop_properties_document() -> None:
         assert await rest(d, LoadPlan()).desktop_properties("finesse-a") == {
             "preLoadSecondaryResources": "true"
         }
+
+
+async def test_a_node_without_the_route_leaves_the_default_and_no_error() -> None:
+    """A real Finesse has no DesktopProperties route (404): the desktop keeps the product's default
+    (preload on) and reports no HTTP error for it."""
+    runner = web.AppRunner(web.Application())  # every path 404
+    await runner.setup()
+    site = web.TCPSite(runner, HOST, 0)
+    await site.start()
+    try:
+        url = f"http://{HOST}:{bound_port(site)}"
+        endpoints = {"finesse-a": NodeEndpoint("finesse-a", url, HOST)}
+        errors: list[tuple[str, int, str, str]] = []
+        async with aiohttp.ClientSession() as http:
+            desktop = DesktopRest(
+                AgentCredentials("1000", "pass1000", "2000"),
+                endpoints,
+                http,
+                LoadPlan(),
+                LoopClock(),
+                5.0,
+                0.0,
+                Counter(),
+                lambda *e: errors.append(e),
+            )
+            assert await desktop.desktop_properties("finesse-a") == {}
+            assert await desktop.preload("finesse-a") is True  # no other node to load here
+            assert errors == [] and desktop.stats["http_404"] == 0
+            assert (await desktop.request("GET", "finesse-a", "/finesse/api/User/1000"))[0] == 404
+            assert len(errors) == 1  # any other 404 is reported
+    finally:
+        await runner.cleanup()

@@ -51,7 +51,6 @@ def test_the_desktop_url_carries_each_cache_parameter_on_its_own() -> None:
     assert only.startswith(f"{path}?nocache=") and "bypassServerCache" not in only
     both = rest(LoadPlan(bypass_server_cache=True, nocache=True))._url(f"{path}?x=1")
     assert both.startswith(f"{path}?x=1&bypassServerCache=true&nocache=")
-    assert LoadPlan(nocache=True).bypass_cache and not LoadPlan().bypass_cache
 
 
 def test_desktop_properties_default_override_and_errors() -> None:
