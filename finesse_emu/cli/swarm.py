@@ -16,12 +16,36 @@ def _arguments(sw: argparse.ArgumentParser) -> None:
     sw.add_argument(
         "--bypass-server-cache",
         action="store_true",
-        help="desktop URL with bypassServerCache=true&nocache: every reload fetches everything",
+        help="desktop URL with bypassServerCache=true (bypass the web proxy cache): no 304, every "
+        "reload fetches everything",
+    )
+    sw.add_argument(
+        "--nocache",
+        action="store_true",
+        help="desktop URL with nocache (bypass the Shindig cache): the node renders every gadget again",
+    )
+    sw.add_argument(
+        "--rcwn",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="Firefox Race Cache With Network on: this fraction of revalidations become full fetches",
+    )
+    sw.add_argument(
+        "--clear-cache-on-launch",
+        action="store_true",
+        help="the browser's cache is cleared at every launch: a (re)opened desktop fetches everything",
+    )
+    sw.add_argument(
+        "--slow-network",
+        action="store_true",
+        help="a slow client network: a closed browser's Unavailable presence never reaches Finesse",
     )
     sw.add_argument(
         "--no-preload-secondary",
         action="store_true",
-        help="preLoadSecondaryResources off: a failover loads the other node's resources then",
+        help="preLoadSecondaryResources off whatever the node's desktop property says: a failover "
+        "loads the other node's resources then (default: as the node says)",
     )
     sw.add_argument(
         "--gadget-url",
@@ -118,8 +142,11 @@ def swarm(args: argparse.Namespace) -> int:
             gadgets=args.gadgets,
             kind=args.gadget_kind,
             urls=tuple(args.gadget_url or ()),
-            bypass_cache=args.bypass_server_cache,
-            preload_secondary=not args.no_preload_secondary,
+            bypass_server_cache=args.bypass_server_cache,
+            nocache=args.nocache,
+            preload_secondary=False if args.no_preload_secondary else None,
+            rcwn=args.rcwn,
+            clear_cache_on_launch=args.clear_cache_on_launch,
         ),
         arrival=args.arrival,
         rate=args.rate,
@@ -128,6 +155,7 @@ def swarm(args: argparse.Namespace) -> int:
         rtt_ms=args.rtt_ms,
         # Desktop chat's IM&P nodes, with --chat: the running deployment's (none with --publisher URLs).
         imp=imp_from_deployment(Path(args.run_dir)) if args.chat and not args.publisher else [],
+        slow_network=args.slow_network,
     )
     history = Path(args.history) if args.history else None
     run_dir = None if args.publisher else Path(args.run_dir)

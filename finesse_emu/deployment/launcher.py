@@ -86,6 +86,7 @@ from finesse_emu.deployment.topology import (
     check_network,
     on_network,
 )
+from finesse_emu.server.config import desktop_properties
 from finesse_emu.xmpp.prosody import ProsodyProcess, agent_accounts, prosody_binary
 
 log = get_logger()
@@ -228,6 +229,7 @@ NODE_KEYS: dict[str, type | tuple[type, ...]] = {
     "enable_auto_work_mode_state_change": bool,
     "old_pg": bool,
     "reload_rate": (int, float),
+    "desktop_properties": dict,  # e.g. {preLoadSecondaryResources: false} (server/config.py)
     "event_log": bool,
 }
 CTI_KEYS = {"load": "--load", "idle_mode": "--idle-mode", "mrd_auto_restore": "--mrd-auto-restore"}
@@ -299,6 +301,11 @@ def node_options(raw: Any, where: str) -> dict[str, Any]:
         kind = NODE_KEYS[key]
         if not isinstance(value, kind) or (kind is bool) != isinstance(value, bool):
             raise ValueError(f"{where}: finesse.{key} has the wrong type ({value!r})")
+    if "desktop_properties" in raw:  # checked here, not when the node starts
+        try:
+            desktop_properties(raw["desktop_properties"])
+        except ValueError as exc:
+            raise ValueError(f"{where}: finesse.desktop_properties: {exc}") from exc
     return dict(raw)
 
 

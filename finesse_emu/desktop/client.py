@@ -67,6 +67,7 @@ class DesktopClient:
         request_timeout: float | None = None,
         rtt: float = 0.0,
         imp: Sequence[ImpServer] = (),
+        slow_network: bool = False,
     ) -> None:
         self.agent = agent
         self.endpoints = endpoints
@@ -91,6 +92,12 @@ class DesktopClient:
         # A WAN between this desktop and the nodes, in user space (no netem here): every request and
         # every Notification Service connect waits one round trip first (seconds, already scaled).
         self.rtt = rtt
+        # "If the Finesse desktop is running over a slower network connection, Finesse may not
+        # always receive an Unavailable presence notification from the client browser. In this
+        # situation, the behavior mimics a browser crash": a closed browser's best-effort
+        # Unavailable never reaches the node, which finds the session dead by its pings.
+        self.slow_network = slow_network
+        self._unload_lost = False  # set while closing on a slow network: the presence is lost
         self.stats: Counter[str] = Counter()
         self.rest = DesktopRest(
             agent,
@@ -148,6 +155,9 @@ class DesktopClient:
         return self.machine.node
 
     def start(self) -> None:
+        """Open the browser (a first launch, or again after it was closed) and sign in."""
+        if self.plan.clear_cache_on_launch:
+            self.rest.clear_cache()  # a freshly opened browser holds nothing to revalidate
         self.started = True
         m = self.machine
         if isinstance(m, IppaMachine):
@@ -176,8 +186,12 @@ class DesktopClient:
     def close_browser(self, crash: bool = False) -> None:
         if isinstance(self.machine, DesktopMachine):
             self.chat.close(crash)
-            self.machine.close(self.now, crash)
-            self._pump()
+            self._unload_lost = not crash and self.slow_network
+            try:
+                self.machine.close(self.now, crash)
+                self._pump()  # the drop is carried out here, synchronously
+            finally:
+                self._unload_lost = False
 
     def refresh_browser(self) -> None:
         if isinstance(self.machine, DesktopMachine):
@@ -240,7 +254,9 @@ class DesktopClient:
         if isinstance(cmd, Record):
             self._log_record(cmd)
         elif isinstance(cmd, DropNotification):
-            self._spawn(self._drop(cmd.presence))
+            if self._unload_lost and cmd.presence:
+                self.stats["presence_lost"] += 1
+            self._spawn(self._drop(cmd.presence and not self._unload_lost))
         else:
             self._spawn(self._execute(cmd))
 
@@ -284,7 +300,9 @@ class DesktopClient:
     async def _load(self, node: str, config: bool) -> Result:
         result, user_state = await self.rest.load(node, config)
         self.user_state = user_state or self.user_state
-        if result.ok and config and self.plan.preload_secondary and not self.plan.bypass_cache:
+        # After the first sign-in: preLoadSecondaryResources, as the node's desktop property says
+        # (pointless when every reload fetches in full anyway: bypassServerCache).
+        if result.ok and config and not self.plan.bypass_server_cache:
             self._spawn(self.rest.preload(node))
         return result
 

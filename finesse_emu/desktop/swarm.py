@@ -134,6 +134,7 @@ class SwarmConfig:
     verify_tls: bool = True  # False: accept a lab's self-signed certificate (--insecure)
     rtt_ms: float = 0.0  # WAN round trip between desktops and nodes (seed milliseconds, scaled)
     imp: list[ImpServer] = field(default_factory=list)  # Cisco IM&P nodes for desktop chat
+    slow_network: bool = False  # a closed browser's Unavailable presence never arrives (client.py)
 
 
 class Swarm:
@@ -199,6 +200,7 @@ class Swarm:
                 token_lifetime=cfg.token_lifetime,
                 rtt=cfg.rtt_ms / 1000 * cfg.timers.time_scale,
                 imp=cfg.imp,
+                slow_network=cfg.slow_network,
             )
             client.on_record = self._on_record
             self.clients.append(client)
@@ -250,14 +252,18 @@ class Swarm:
 
         ``close`` / ``back`` (Unavailable presence), ``crash`` (nothing sent), ``refresh``,
         ``glitch`` (no network to its node for ``seconds``), ``open`` (desktops kept closed by
-        ``hold``). Returns the agents acted on; ValueError when there are not enough of them.
+        ``hold``, then desktops closed earlier: the browser launched again). Returns the agents
+        acted on; ValueError when there are not enough of them.
         """
         if action not in CLIENT_ACTIONS:
             raise ValueError(f"unknown client action {action!r}; one of {', '.join(CLIENT_ACTIONS)}")
         if action in ("chat", "away") and not self.config.imp:
             raise ValueError(f"{action}: these desktops have no chat gadget (swarm chat: true, --chat)")
         if action == "open":
-            opened = self.held[:count]
+            closed = [
+                c for c in self.clients if c.source == "desktop" and c.started and c.state == "SIGNED_OUT"
+            ]
+            opened = (self.held + closed)[:count]
             for client in opened:
                 client.start()
             return [c.agent.id for c in opened]

@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 
 from emu_base.secret_files import read_secret_file
 
+# Desktop properties the node gives its desktops (GET .../User/{id}/DesktopProperties), with the
+# product's defaults: "By default, the preLoadSecondaryResources property is enabled."
+DESKTOP_PROPERTIES: dict[str, bool] = {"preLoadSecondaryResources": True}
+
 
 @dataclass
 class NodeConfig:
@@ -47,6 +51,9 @@ class NodeConfig:
     # Reload coordination (server/gadgets.py Pacer): desktop content requests per second, in seed
     # terms (scaled with the run's time_scale); 0 = off.
     reload_rate: float = 0.0
+    # Desktop properties (names as Finesse's, values true/false): the ones given replace the
+    # defaults of DESKTOP_PROPERTIES; an unknown name is an error.
+    desktop_properties: dict[str, bool] = field(default_factory=dict)
     # Log every pubsub publish, REST answer and authentication (finesse_publish, finesse_request,
     # finesse_auth): a scenario run's history then lets `finesse-emu check` verify the node too.
     event_log: bool = False
@@ -54,6 +61,7 @@ class NodeConfig:
     def __post_init__(self) -> None:
         if bool(self.cert_file) != bool(self.key_file):
             raise ValueError("cert_file and key_file go together (or neither: a certificate is made)")
+        self.desktop_properties = desktop_properties(self.desktop_properties)
 
     @property
     def domain(self) -> str:
@@ -75,3 +83,17 @@ class NodeConfig:
         if not self.xmpp_password_file:
             raise ValueError("xmpp_host needs xmpp_password_file: the finesse XMPP account's password")
         return read_secret_file(self.xmpp_password_file, "xmpp_password_file")
+
+
+def desktop_properties(given: object) -> dict[str, bool]:
+    """The defaults of :data:`DESKTOP_PROPERTIES` with ``given`` over them; ValueError names an
+    unknown property or a value that is not true/false."""
+    if not isinstance(given, dict):
+        raise ValueError(f"desktop_properties must be a mapping, got {given!r}")
+    unknown = sorted(set(given) - set(DESKTOP_PROPERTIES))
+    if unknown:
+        raise ValueError(f"unknown desktop properties {unknown}; known: {sorted(DESKTOP_PROPERTIES)}")
+    wrong = sorted(k for k, v in given.items() if not isinstance(v, bool))
+    if wrong:
+        raise ValueError(f"desktop properties {wrong} must be true or false")
+    return {**DESKTOP_PROPERTIES, **given}

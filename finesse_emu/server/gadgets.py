@@ -6,6 +6,13 @@ gadgets load about three times slower than XML ones). XML gadgets and resources 
 rendered once; a JSP gadget is rendered for every request, three times the work, so the cost shows
 up in the node's CPU the way it does on a real server. Sizes are configurable per node.
 
+The desktop URL's two cache parameters are distinct, as the chapter has them: "The
+**bypassServerCache** is to bypass Webproxy cache, and **nocache** is to bypass Shindig cache."
+``nocache`` (present, any value) makes the node render the gadget spec again instead of serving
+its rendered copy (real work, counted in the node's ``content_renders`` and
+``content_rendered_bytes``); ``bypassServerCache=true`` denies the cached answer (no 304: the
+content travels in full). Either alone, or both as the chapter's URL has them.
+
 Served while the node is OUT_OF_SERVICE too (no 503): the chapter's 503 is for the requests Finesse
 "entertains", its REST API ("usual operations result in a 503 Service Unavailable response", Cisco's
 SystemInfo.Statuses); the web server that serves the desktop stays up (docs/finesse.md, Service
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import Counter
 from functools import lru_cache
 
 from aiohttp import web
@@ -26,6 +34,8 @@ GADGET_KINDS = ("xml", "jsp")
 XML_GADGET_BYTES = 24_000
 RESOURCE_BYTES = 60_000
 JSP_COST_FACTOR = 3  # "JSP gadgets ... three times"
+# The node's counters (its ``stats``, shown in /emu/health): set by the app that serves these routes.
+STATS_KEY: web.AppKey[Counter[str]] = web.AppKey("content_stats", Counter)
 
 
 @lru_cache(maxsize=256)
@@ -54,12 +64,29 @@ def _render(name: str, size: int, salt: bytes) -> bytes:
     return head.encode() + b"".join(chunks)[: max(0, size - len(head) - len(tail))] + tail.encode()
 
 
-def gadget(kind: str, name: str, size: int = XML_GADGET_BYTES, request_salt: bytes = b"") -> bytes:
+def gadget(
+    kind: str,
+    name: str,
+    size: int = XML_GADGET_BYTES,
+    request_salt: bytes = b"",
+    stats: Counter[str] | None = None,
+    nocache: bool = False,
+) -> bytes:
+    """The gadget spec: an XML one from the rendered copy (rendered again with ``nocache``), a JSP
+    one rendered for the request; every render is counted in ``stats``."""
     if kind == "xml":
-        return _static(name, size)
-    body = b""
-    for i in range(JSP_COST_FACTOR):  # rendered per request, JSP_COST_FACTOR times the work
-        body = _render(name, size, request_salt + bytes([i]))
+        if not nocache:
+            return _static(name, size)
+        body = _render(name, size, salt=b"")  # the same spec, produced again: the work, not a copy
+        renders = 1
+    else:
+        body = b""
+        for i in range(JSP_COST_FACTOR):  # rendered per request, JSP_COST_FACTOR times the work
+            body = _render(name, size, request_salt + bytes([i]))
+        renders = JSP_COST_FACTOR
+    if stats is not None:
+        stats["content_renders"] += renders
+        stats["content_rendered_bytes"] += renders * len(body)
     return body
 
 
@@ -111,8 +138,18 @@ def _etag(body: bytes) -> str:
 
 
 def _bypass(request: web.Request) -> bool:
-    """The desktop URL's ``bypassServerCache=true`` (with ``nocache``): no cached answer."""
+    """The desktop URL's ``bypassServerCache=true``: "to bypass Webproxy cache", no cached answer."""
     return request.query.get("bypassServerCache", "").lower() == "true"
+
+
+def _nocache(request: web.Request) -> bool:
+    """The desktop URL's ``nocache`` (a bare flag, or with a value): "to bypass Shindig cache", the
+    gadget spec is rendered again."""
+    return "nocache" in request.query
+
+
+def _stats(request: web.Request) -> Counter[str] | None:
+    return request.app.get(STATS_KEY)
 
 
 def _cached_answer(request: web.Request, etag: str) -> web.Response | None:
@@ -122,6 +159,9 @@ def _cached_answer(request: web.Request, etag: str) -> web.Response | None:
         return None
     wanted = request.headers.get("If-None-Match", "")
     if etag in [t.strip() for t in wanted.split(",")]:
+        stats = _stats(request)
+        if stats is not None:
+            stats["content_not_modified"] += 1
         return web.Response(status=304, headers={"ETag": etag})
     return None
 
@@ -131,14 +171,16 @@ async def get_gadget(request: web.Request) -> web.Response:
     if kind not in GADGET_KINDS or not _safe(name):
         return _not_found(name)
     await _paced(request)
+    stats = _stats(request)
     if kind == "xml":  # static: cacheable; a JSP gadget is rendered for every request
-        body = gadget(kind, name)
+        # nocache: rendered again before the web proxy's answer (a 304 is still possible).
+        body = gadget(kind, name, stats=stats, nocache=_nocache(request))
         etag = _static_etag(name, XML_GADGET_BYTES)
         cached = _cached_answer(request, etag)
         if cached is not None:
             return cached
         return web.Response(body=body, content_type="application/xml", headers={"ETag": etag})
-    body = gadget(kind, name, request_salt=str(id(request)).encode())
+    body = gadget(kind, name, request_salt=str(id(request)).encode(), stats=stats)
     return web.Response(body=body, content_type="application/xml", headers={"Cache-Control": "no-cache"})
 
 

@@ -182,6 +182,7 @@ def build_app(node: RestNode) -> web.Application:
         client_max_size=X.MAX_BODY_BYTES,
     )
     app[NODE_KEY] = node
+    app[gadgets.STATS_KEY] = node.stats  # desktop content's renders and 304s, in the node's counters
     r = app.router
     r.add_get(f"{API}/SystemInfo", system_info)
     r.add_get(f"{API}/User/{{user}}", get_user)
@@ -196,6 +197,7 @@ def build_app(node: RestNode) -> web.Application:
     r.add_get(f"{API}/ReasonCode/{{id}}", get_reason_code)
     r.add_get(f"{API}/User/{{user}}/WrapUpReasons", get_wrapup_reasons)
     r.add_get(f"{API}/Team/{{team}}", get_team)
+    r.add_get(f"{API}/User/{{user}}/DesktopProperties", get_desktop_properties)
     gadgets.add_routes(r)  # desktop content (not under /finesse/api: no credentials, no 503 gate)
     r.add_get(OPENAPI_PATH, openapi_json)  # not under /finesse/api: no credentials, no 503 gate
     return app
@@ -330,6 +332,11 @@ async def put_user(request: web.Request, node: RestNode, target: AuthUser) -> we
     return accepted(
         node.command(lambda now: node.core.change_user_state(now, target, update, request_id, password))
     )
+
+
+@on_target(user(Access.PARTICIPANT))  # the user's own desktop: nobody else's credentials
+async def get_desktop_properties(request: web.Request, node: RestNode, target: AuthUser) -> web.Response:
+    return xml_response(X.desktop_properties(node.config.desktop_properties))
 
 
 @on_target(user(Access.READ))

@@ -92,6 +92,7 @@ async def test_an_agent_reads_and_changes_only_itself(dep: Deployment) -> None:
         ("PUT", f"{other}/Media/5000", "<Media><state>READY</state></Media>"),
         ("GET", f"{other}/ReasonCodes?category=NOT_READY", None),
         ("GET", f"{other}/WrapUpReasons", None),
+        ("GET", f"{other}/DesktopProperties", None),
     ]:
         status, doc, _ = await dep.call(method, path, user="1001", body=body)
         assert status == 401, (method, path)
@@ -117,6 +118,9 @@ async def test_supervisors_see_their_own_team_only(dep: Deployment) -> None:
     assert (await dep.call("GET", "/User/1001/ReasonCodes?category=NOT_READY", user="1000"))[0] == 401
     assert (await dep.call("GET", "/User/1001/WrapUpReasons", user="1000"))[0] == 401
     assert (await dep.call("GET", "/User/1000/WrapUpReasons", user="1000"))[0] == 200
+    # A desktop's properties are its own user's: not even its supervisor reads them.
+    assert (await dep.call("GET", "/User/1001/DesktopProperties", user="1000"))[0] == 401
+    assert (await dep.call("GET", "/User/1001/DesktopProperties", user="1001"))[0] == 200
 
 
 async def ringing_dialog(dep: Deployment, agent: str) -> str:

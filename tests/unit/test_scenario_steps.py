@@ -101,7 +101,8 @@ def test_the_registries_keep_the_file_format() -> None:
         "cti_active",
         "chat",  # a desktop's chat signed in to an IM&P node (waited for after an IM&P failover)
     )
-    assert "ippa" in checks.CHECKS and "cti_agent" in checks.CHECKS and len(checks.CHECKS.names()) == 13
+    assert "ippa" in checks.CHECKS and "cti_agent" in checks.CHECKS and len(checks.CHECKS.names()) == 15
+    assert "node_load" in checks.CHECKS and "node_counter" in checks.CHECKS
     sc = parse(scenario({"until": {"cti_active": "cti-b"}, "timeout": 5}, {"wait": 1}))
     assert sc.steps[0].args == {"condition": "cti_active", "arg": "cti-b", "timeout": 5.0}
     with pytest.raises(ScenarioError, match="unknown condition 'nope'"):

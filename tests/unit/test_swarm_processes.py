@@ -61,12 +61,14 @@ def test_the_bench_scenario_expects_its_own_slice_and_passes_the_processes_on() 
 
 def test_remote_slices_command_lines(tmp_path: Path) -> None:
     swarm = {"gadgets": 4, "gadget_kind": "jsp", "rtt_ms": 400}
-    swarm |= {"bypass_cache": True, "preload_secondary": False}
+    swarm |= {"bypass_server_cache": True, "nocache": True, "preload_secondary": False}
+    swarm |= {"rcwn": 0.5, "clear_cache_on_launch": True, "slow_network": True}
     r = RemoteSlices(swarm, desktops=30, count=3, run_dir=tmp_path / "run", out_dir=tmp_path)
     assert r.remote_desktops == 20
     argv = r.argv(2, 4242, tmp_path / "slice-2.jsonl")
     joined = " ".join(argv)
     for part in ("swarm --agents 30", "--slice 2/3", "--gadgets 4", "--gadget-kind jsp", "--rtt-ms 400.0"):
         assert part in joined
-    assert "--bypass-server-cache" in argv and "--no-preload-secondary" in argv
+    assert "--bypass-server-cache" in argv and "--no-preload-secondary" in argv and "--nocache" in argv
+    assert "--rcwn 0.5" in joined and "--clear-cache-on-launch" in argv and "--slow-network" in argv
     assert argv[-4:] == ["--history", str(tmp_path / "slice-2.jsonl"), "--metrics-port", "4242"]

@@ -185,6 +185,55 @@ class PeakRequestRate(Probe):
         return ok, f"{arg['node']}: peak {peak:.0f} requests/s (want {shown})"
 
 
+class NodeLoad(Probe):
+    """``{node, requests: {min, max}, megabytes: {min, max}}``: what the node served in this phase,
+    in all (the observer's samples summed over their intervals): the load a failover puts on it."""
+
+    name = "node_load"
+
+    async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
+        node, requests, megabits = arg["node"], 0.0, 0.0
+        previous: float | None = None
+        for i, e in enumerate(run.history.events):
+            if e["event"] != Load.NAME or e["source"] != node:
+                continue
+            if previous is not None and i >= run.phase_index:
+                seed_seconds = (e["t"] - previous) / run.scale  # a sample's rates cover this interval
+                requests += e["requests_per_second"] * seed_seconds
+                megabits += (e.get("mbps") or 0.0) * seed_seconds
+            previous = e["t"]
+        served = {"requests": requests, "megabytes": megabits / 8}
+        problems = []
+        for key, value in served.items():
+            spec = arg.get(key) or {}
+            if value < float(spec.get("min", 0)) or value > float(spec.get("max", float("inf"))):
+                problems.append(f"{key} {value:.1f}, want {spec.get('min', 0)}..{spec.get('max', '')}")
+        shown = f"{node}: {requests:.0f} requests, {megabits / 8:.2f} MB in this phase"
+        return not problems, shown + ("; " + "; ".join(problems) if problems else "")
+
+
+class NodeCounter(Probe):
+    """``{node, counter, min, max}``: one of the node's counters (its /emu/health ``stats``, since it
+    started), e.g. ``content_renders``: gadget specs it rendered for a request (JSP, ``nocache``)."""
+
+    name = "node_counter"
+
+    async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
+        state = json.loads((run.run_dir / "deployment.json").read_text())
+        found = [c for c in state["components"] if c["name"] == arg["node"]]
+        if not found:
+            return False, f"no component {arg['node']}"
+        c = found[0]
+        url = f"http://{c['host']}:{c['ports']['admin']}/emu/health"
+        try:
+            async with aiohttp.ClientSession() as http, http.get(url) as resp:
+                health = await resp.json()
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            return False, f"{c['name']}: {exc}"
+        value = int((health.get("stats") or {}).get(arg["counter"], 0))
+        return count(value, arg, f"{arg['counter']} on {arg['node']}")
+
+
 class SignedIn(Probe):
     """``all|N``: desktops signed in on either node."""
 
@@ -273,6 +322,8 @@ for _check in (
     Chat(),
     CtiAgent(),
     PeakRequestRate(),
+    NodeLoad(),
+    NodeCounter(),
     SignedIn(),
     DesktopsOn(),
     NoneReturnedTo(),

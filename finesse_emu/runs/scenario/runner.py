@@ -136,8 +136,11 @@ def _swarm_config(scenario: Scenario, run_dir: Path, timers: Timers) -> SwarmCon
         plan=LoadPlan(
             gadgets=int(s.get("gadgets", 6)),
             kind=str(s.get("gadget_kind", "xml")),
-            bypass_cache=bool(s.get("bypass_cache", False)),
-            preload_secondary=bool(s.get("preload_secondary", True)),
+            bypass_server_cache=bool(s.get("bypass_server_cache", False)),
+            nocache=bool(s.get("nocache", False)),
+            preload_secondary=None if s.get("preload_secondary") is None else bool(s["preload_secondary"]),
+            rcwn=float(s.get("rcwn", 0.0)),
+            clear_cache_on_launch=bool(s.get("clear_cache_on_launch", False)),
         ),
         hold=int(s.get("hold", 0)),
         token_lifetime=None if token is None else float(token) * timers.time_scale,
@@ -145,4 +148,5 @@ def _swarm_config(scenario: Scenario, run_dir: Path, timers: Timers) -> SwarmCon
         # The chat gadget in the desktops' layout: each signs in to IM&P too (off by default, so
         # that load runs pay for no second XMPP session per desktop).
         imp=imp_from_deployment(run_dir) if s.get("chat") else [],
+        slow_network=bool(s.get("slow_network", False)),
     )

@@ -66,10 +66,18 @@ class RemoteSlices:
         argv += ["--rtt-ms", str(float(s.get("rtt_ms", 0.0)))]
         if s.get("chat"):
             argv.append("--chat")
-        if s.get("bypass_cache"):
+        if s.get("bypass_server_cache"):
             argv.append("--bypass-server-cache")
-        if not s.get("preload_secondary", True):
+        if s.get("nocache"):
+            argv.append("--nocache")
+        if s.get("preload_secondary") is False:
             argv.append("--no-preload-secondary")
+        if s.get("rcwn"):
+            argv += ["--rcwn", str(float(s["rcwn"]))]
+        if s.get("clear_cache_on_launch"):
+            argv.append("--clear-cache-on-launch")
+        if s.get("slow_network"):
+            argv.append("--slow-network")
         return [*argv, "--history", str(history), "--metrics-port", str(port)]
 
     async def start(self) -> None:

@@ -56,8 +56,12 @@ def parse(data: Any, path: Path | None = None) -> Scenario:
         "hold",
         "token_lifetime",
         "publisher_share",
-        "bypass_cache",
+        "bypass_server_cache",
+        "nocache",
         "preload_secondary",
+        "rcwn",
+        "clear_cache_on_launch",
+        "slow_network",
         "rtt_ms",
         "processes",
         "chat",  # the chat gadget: desktops sign in to Cisco IM&P too

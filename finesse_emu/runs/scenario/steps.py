@@ -203,6 +203,7 @@ class Clients(StepKind):
             raise ScenarioError(f"{step.where()}: {exc}") from exc
         if a["action"] == "open":
             run.opened_held = True
+            run.removed.difference_update(agents)  # a closed browser launched again
         elif a["action"] in ("close", "back", "crash"):
             run.removed.update(agents)
 

@@ -199,6 +199,7 @@ def document_schemas() -> dict[str, Schema]:
                 )
             },
         ),
+        "DesktopProperties": obj("DesktopProperties", {"preLoadSecondaryResources": boolean()}),
         "Team": obj(
             "Team",
             {"uri": text(), "id": text(), "name": text(), "users": array(team_user, "User", "users")},

@@ -85,6 +85,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", f"{API}/User/{{user}}/WrapUpReasons"): Operation(
         "Wrap-up reasons of a user", (200, 404), "WrapUpReasons"
     ),
+    ("GET", f"{API}/User/{{user}}/DesktopProperties"): Operation(
+        "The user's desktop properties (emulator only: a real desktop receives them with its "
+        "container page; the user's own credentials only)",
+        (200, 401, 404),
+        "DesktopProperties",
+    ),
     ("GET", f"{API}/Team/{{team}}"): Operation(
         "Get a team (its supervisors and administrators only)", (200, 401, 404), "Team"
     ),

@@ -19,7 +19,8 @@ agent's current state is the server's business.
 
 One module per resource holds its views, its documents and events, and the parser of its request
 body: :mod:`.user_api`, :mod:`.media_api`, :mod:`.dialog_api`, :mod:`.team_api`, :mod:`.system_info_api`,
-:mod:`.reasons_api` (ReasonCode and WrapUpReason), :mod:`.errors` (ApiErrors); :mod:`.common` has
+:mod:`.reasons_api` (ReasonCode and WrapUpReason), :mod:`.desktop_api` (the desktop's properties,
+emulator only), :mod:`.errors` (ApiErrors); :mod:`.common` has
 the builders and text rules they share, :mod:`.parse` the defusedxml parsing and field readers.
 This package re-exports every name, so callers write ``from finesse_emu.server import xml as X``.
 """
@@ -27,6 +28,7 @@ This package re-exports every name, so callers write ``from finesse_emu.server i
 from __future__ import annotations
 
 from finesse_emu.server.xml.common import API, XML_DECLARATION, epoch_ms, format_time, xml_safe
+from finesse_emu.server.xml.desktop_api import desktop_properties
 from finesse_emu.server.xml.dialog_api import (
     ActionParam,
     CallVariable,
@@ -138,6 +140,7 @@ __all__ = [
     "api_errors",
     "api_errors_event",
     "bad_request",
+    "desktop_properties",
     "dialog",
     "dialog_event",
     "dialogs",
