@@ -116,6 +116,22 @@ class Tunnel:
         )
         return str(next(m for m in found if m.startswith(prefix) and contains in m))
 
+    async def subscribed(self, node: str) -> None:
+        """Until the pubsub service lists ``node`` among the user's subscriptions (SUBSCRIPTIONS_REQ):
+        the node subscribes the agents in the background, an event published earlier is lost."""
+
+        async def ask() -> list[str]:
+            await self.send(f"{SUBSCRIPTIONS_REQ}|")
+            return await self.of_type(SUBSCRIPTIONS_REQ)
+
+        await eventually(
+            ask,
+            f"a subscription to {node} listed",
+            until=lambda listings: any(f'"node":"{node}"' in m for m in listings),
+            within=10.0,
+            every=0.1,
+        )
+
     async def of_type(self, type_: str) -> list[str]:
         return [m for m in await self.messages() if m.startswith(f"{type_}|")]
 
@@ -156,11 +172,11 @@ async def test_10x_tunnel_relays_the_users_update_over_bosh(
     t = await open_tunnel(browser, parent_origin, dep)
     await sign_in_10x(t, "1006", "pass1006")
     await t.wait(STATUS, "connected", "4|connected (after the finesse user's presence)")
-    presences = await t.of_type(PRESENCE)
-    assert any(f"<from>finesse@{HOST}" in p for p in presences), presences
+    await t.wait(PRESENCE, f"<from>finesse@{HOST}")
+    assert any("over bosh" in m for m in await t.of_type("13"))  # the default without type 12
     resource = (await t.of_type(RESOURCEID))[-1].split("|", 1)[1]
     assert resource  # generated, as the 10.x library sends none
-
+    await t.subscribed(f"{API}/User/1006")
     await log_in(dep, "1006", requestId="rq-tunnel")
     event = await t.wait(EVENT, "<requestId>rq-tunnel</requestId>")
     # "0|" + the node path + the Update document, unescaped, as the library parses it.
@@ -185,9 +201,8 @@ async def test_12x_connect_request_over_websocket_subscribes_and_lists(
     assert (await t.of_type(RESOURCEID))[-1] == "3|gadget-1"
     assert any("over websocket" in m for m in await t.of_type("13"))
 
-    await t.send(SUBSCRIPTIONS_REQ + "|")
-    listing = await t.wait(SUBSCRIPTIONS_REQ, f"{API}/User/1008")
-    assert '"status":"subscribed"' in listing
+    await t.subscribed(f"{API}/User/1008")
+    assert '"status":"subscribed"' in (await t.of_type(SUBSCRIPTIONS_REQ))[-1]
     await t.send(f"7|{API}/User/1008")  # an explicit subscription answers "7|node"
     assert await t.wait(SUBSCRIBE) == f"7|{API}/User/1008"
 
@@ -226,6 +241,8 @@ async def test_an_agents_tunnel_never_receives_another_agents_events(
     await sign_in_10x(other, "1011", "pass1011")
     await mine.wait(STATUS, "connected")
     await other.wait(STATUS, "connected")
+    await mine.subscribed(f"{API}/User/1010")
+    await other.subscribed(f"{API}/User/1011")
     # 1011 changes state first; 1010's own event, later, shows 1010's tunnel had the time to get it.
     await log_in(dep, "1011")
     await other.wait(EVENT, f"{API}/User/1011")
@@ -253,8 +270,25 @@ async def test_garbage_messages_never_break_the_tunnel(
 
     await sign_in_10x(t, "1012", "pass1012")
     await t.wait(STATUS, "connected")
+    await t.subscribed(f"{API}/User/1012")
     await log_in(dep, "1012")
     await t.wait(EVENT, f"{API}/User/1012")
+
+
+async def test_the_notification_service_going_away_is_reported_disconnected(
+    dep_xmpp: XDeployment, browser: Browser, parent_origin: str
+) -> None:
+    dep = dep_xmpp
+    bosh = await open_tunnel(browser, parent_origin, dep)
+    ws = await open_tunnel(browser, parent_origin, dep)
+    await sign_in_10x(bosh, "1013", "pass1013")
+    await ws.send("12|websocket")
+    await sign_in_10x(ws, "1014", "pass1014")
+    await bosh.wait(STATUS, "connected")
+    await ws.wait(STATUS, "connected")
+    dep.prosody.kill()
+    await bosh.wait(STATUS, "disconnected", "the BOSH tunnel's 4|disconnected")
+    await ws.wait(STATUS, "disconnected", "the WebSocket tunnel's 4|disconnected")
 
 
 async def test_the_node_serves_the_12x_script_on_its_web_port(dep_xmpp: XDeployment) -> None:
