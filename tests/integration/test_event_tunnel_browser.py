@@ -136,18 +136,19 @@ class Tunnel:
         return [m for m in await self.messages() if m.startswith(f"{type_}|")]
 
 
-async def open_tunnel(browser: Browser, parent: str, dep: XDeployment) -> Tunnel:
+async def open_tunnel(browser: Browser, parent: str, dep: XDeployment | str) -> Tunnel:
+    """The parent page with its iframe on ``dep``'s Notification Service (or the origin given)."""
     page = await browser.new_page()
-    tunnel_origin = f"http://{dep.prosody.host}:{dep.prosody.http_port}"
-    await page.goto(f"{parent}/parent.html?tunnel={tunnel_origin}")
+    origin = dep if isinstance(dep, str) else f"http://{dep.prosody.host}:{dep.prosody.http_port}"
+    await page.goto(f"{parent}/parent.html?tunnel={origin}")
     t = Tunnel(page)
     await t.wait(STATUS, "loaded", "the tunnel's 4|loaded")
     return t
 
 
-async def sign_in_10x(t: Tunnel, agent: str, password: str) -> None:
+async def sign_in_10x(t: Tunnel, agent: str, password: str, domain: str = HOST) -> None:
     """What the 10.x library sends after "loaded" (it never sends a connection type)."""
-    for message in (f"1|{agent}", f"5|{HOST}", f"2|{password}", f"6|pubsub.{HOST}"):
+    for message in (f"1|{agent}", f"5|{domain}", f"2|{password}", f"6|pubsub.{domain}"):
         await t.send(message)
 
 
