@@ -38,7 +38,7 @@ def test_a_server_that_is_not_a_notification_service_serves_no_tunnel(tmp_path: 
 
 def test_the_page_loads_the_script_and_starts_the_tunnel(tmp_path: Path) -> None:
     page = tunnel_file(PAGE).decode()
-    assert f'<script src="{SCRIPT}"></script>' in page
+    assert f'<script src="{TUNNEL_PATH}/{SCRIPT}"></script>' in page  # also right at /tunnel
     assert "new finesse.EventTunnel().init()" in page
     script = tunnel_file(SCRIPT).decode()
     # The documented message types, by value.
