@@ -11,7 +11,9 @@ Chromium missing fails the run (``make test`` installs it), it never skips.
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -290,6 +292,41 @@ async def test_the_notification_service_going_away_is_reported_disconnected(
     dep.prosody.kill()
     await bosh.wait(STATUS, "disconnected", "the BOSH tunnel's 4|disconnected")
     await ws.wait(STATUS, "disconnected", "the WebSocket tunnel's 4|disconnected")
+
+
+async def test_a_second_login_with_the_same_resource_is_a_conflict_for_the_first(
+    dep_xmpp: XDeployment, browser: Browser, parent_origin: str
+) -> None:
+    first = await open_tunnel(browser, parent_origin, dep_xmpp)
+    second = await open_tunnel(browser, parent_origin, dep_xmpp)
+    for t in (first, second):
+        await t.send("3|desk")
+    await sign_in_10x(first, "1015", "pass1015")
+    await first.wait(STATUS, "connected")
+    await sign_in_10x(second, "1015", "pass1015")
+    await second.wait(STATUS, "connected")
+    await first.wait(STATUS, "conflict", "4|conflict on the tunnel whose session was replaced")
+
+
+async def test_unanswered_pings_are_a_disconnect_after_the_configured_retries(
+    dep_xmpp: XDeployment, browser: Browser, parent_origin: str
+) -> None:
+    """XMPP_DISCONNECT_PROPERTIES (15) sets the WebSocket ping: a hung server (SIGSTOP: the socket
+    stays open, nothing answers) is reported disconnected after the retries, not never."""
+    t = await open_tunnel(browser, parent_origin, dep_xmpp)
+    props = {"xmppFailoverDetectionPingInterval": "200", "xmppRequestTimeout": "200"}
+    await t.send("15|" + json.dumps({**props, "xmppFailoverRequestMaxRetry": "2"}))
+    await t.send("12|websocket")
+    await sign_in_10x(t, "1016", "pass1016")
+    await t.wait(STATUS, "connected")
+    pid = dep_xmpp.prosody.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        await t.wait(STATUS, "disconnected", "4|disconnected after two unanswered pings", within=5)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert any("no answer to 2 pings" in m for m in await t.of_type("13"))
 
 
 async def test_the_node_serves_the_12x_script_on_its_web_port(dep_xmpp: XDeployment) -> None:
