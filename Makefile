@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo scenarios test lint typecheck unit bench fuzz clean prosody
+.PHONY: install demo scenarios test lint typecheck unit bench fuzz clean prosody chromium
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || { \
@@ -50,8 +50,18 @@ prosody:
 	  if [ -s /run/prosody/prosody.pid ]; then $$sudo kill "$$(cat /run/prosody/prosody.pid)" 2>/dev/null || true; fi; \
 	  command -v prosody >/dev/null; }
 
+# Debian's chromium is the real browser the EventTunnel tests drive with Playwright (the pip package
+# is only the driver: never `playwright install`). The tests fail, not skip, without it.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  set -e; sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  echo "installing chromium (apt)"; \
+	  $$sudo apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null; \
+	  command -v chromium >/dev/null; }
+
 # pytest exit code 5 means "no tests were collected": never let that pass as green.
-test: lint typecheck prosody
+test: lint typecheck prosody chromium
 	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 

@@ -542,6 +542,7 @@ class Deployment:
             service_password_file=self.xmpp_password_path if domain is None else None,
             # A crashed browser is detected within 120 s, scaled like every timer of the run.
             crash_detection=Timers.build(self.time_scale).browser_crash_detection,
+            event_tunnel=domain is None,  # the EventTunnel is Finesse's, not IM&P's
         )
 
     def check_ports(self) -> None:

@@ -28,7 +28,7 @@ from emu_base.directory import VOICE_MRD
 from emu_base.history_events import Request, emit
 from emu_base.httpbody import BodyError, BodyTooLarge, UnsupportedEncoding, read_body
 from emu_base.logs import get_logger
-from finesse_emu.server import gadgets
+from finesse_emu.server import event_tunnel, gadgets
 from finesse_emu.server import xml as X
 from finesse_emu.server.auth import Authenticator, AuthError, AuthUser, parse_basic
 from finesse_emu.server.auth.access import Access, may_act_on, may_read_team
@@ -199,6 +199,7 @@ def build_app(node: RestNode) -> web.Application:
     r.add_get(f"{API}/Team/{{team}}", get_team)
     r.add_get(f"{API}/User/{{user}}/DesktopProperties", get_desktop_properties)
     gadgets.add_routes(r)  # desktop content (not under /finesse/api: no credentials, no 503 gate)
+    event_tunnel.add_routes(r)  # /tunnel/EventTunnel.js, static like the gadgets
     r.add_get(OPENAPI_PATH, openapi_json)  # not under /finesse/api: no credentials, no 503 gate
     return app
 

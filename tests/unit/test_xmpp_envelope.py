@@ -114,7 +114,7 @@ def test_config_tuned_gc_log_and_paths(tmp_path: Path) -> None:
     assert option(text, "pidfile") == f'"{tmp_path}/prosody.pid"'
     assert option(text, "data_path") == f'"{tmp_path}/data"'
     assert option(text, "plugin_paths") == f'{{ "{tmp_path}/plugins" }}'
-    assert option(text, "http_paths") == '{ websocket = "/ws"; bosh = "/http-bind" }'
+    assert option(text, "http_paths") == '{ websocket = "/ws"; bosh = "/http-bind"; files = "/tunnel"; }'
     assert option(text, "http_default_host") == '"finesse-a.emu.test"'
     assert option(text, "admins") == '{ "finesse@finesse-a.emu.test" }'
     assert 'VirtualHost "finesse-a.emu.test"' in text

@@ -101,4 +101,5 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     # (kind xml: static; jsp: rendered per request at three times the cost) and a desktop resource.
     ("GET", "/desktop/gadgets/{kind}/{name}"): Operation("A gadget spec (kind xml or jsp)", (200, 404)),
     ("GET", "/desktop/resources/{name}"): Operation("A desktop resource (script)", (200, 404)),
+    ("GET", "/tunnel/EventTunnel.js"): Operation("The EventTunnel script (12.x)", (200,)),
 }
