@@ -218,6 +218,9 @@ NODE_KEYS: dict[str, type | tuple[type, ...]] = {
     "old_pg": bool,
     "reload_rate": (int, float),
     "event_log": bool,
+    "layout": (list, dict),  # the desktop layout (server/layout.py): gadget URLs, or counts by kind
+    "team_layouts": dict,
+    "vcpus": int,
 }
 CTI_KEYS = {"load": "--load", "idle_mode": "--idle-mode", "mrd_auto_restore": "--mrd-auto-restore"}
 
