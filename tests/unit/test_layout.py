@@ -145,3 +145,19 @@ def test_the_desktop_loads_the_layout_unless_its_plan_overrides_it() -> None:
         "/desktop/gadgets/jsp/gadget0",
         "/desktop/gadgets/jsp/gadget1",
     ]
+
+
+def test_a_deployment_file_gives_the_layout_to_both_nodes() -> None:
+    from finesse_emu.deployment.launcher import node_options
+
+    given = {"layout": {"xml": 2, "cuic_jsp": 1}, "team_layouts": {2: ["/desktop/gadgets/xml/a"]}, "vcpus": 8}
+    assert node_options(given, "deployment.yaml") == given
+    bad_options: list[dict[str, object]] = [
+        {"layout": "xml"},
+        {"vcpus": "8"},
+        {"vcpus": True},
+        {"team_layouts": []},
+    ]
+    for bad in bad_options:
+        with pytest.raises(ValueError, match="finesse"):
+            node_options(bad, "deployment.yaml")
