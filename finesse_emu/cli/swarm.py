@@ -11,8 +11,13 @@ from finesse_emu.cli.options import add_run_dir, admin_token
 
 def _arguments(sw: argparse.ArgumentParser) -> None:
     sw.add_argument("--agents", type=int, default=50, help="agents of the generated directory (default 50)")
-    sw.add_argument("--gadgets", type=int, default=6, help="gadgets per desktop (default 6)")
-    sw.add_argument("--gadget-kind", choices=["xml", "jsp"], default="xml")
+    sw.add_argument(
+        "--gadgets",
+        type=int,
+        help="gadgets per desktop, of --gadget-kind, instead of the node's desktop layout (default: "
+        "the layout each node serves; finesse-emu layout show)",
+    )
+    sw.add_argument("--gadget-kind", choices=["xml", "jsp"], default="xml", help="with --gadgets")
     sw.add_argument(
         "--bypass-server-cache",
         action="store_true",

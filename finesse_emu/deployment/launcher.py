@@ -231,6 +231,9 @@ NODE_KEYS: dict[str, type | tuple[type, ...]] = {
     "reload_rate": (int, float),
     "desktop_properties": dict,  # e.g. {preLoadSecondaryResources: false} (server/config.py)
     "event_log": bool,
+    "layout": (list, dict),  # the desktop layout (server/layout.py): gadget URLs, or counts by kind
+    "team_layouts": dict,
+    "vcpus": int,
 }
 CTI_KEYS = {"load": "--load", "idle_mode": "--idle-mode", "mrd_auto_restore": "--mrd-auto-restore"}
 

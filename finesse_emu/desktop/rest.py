@@ -13,7 +13,7 @@ import random
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -45,12 +45,20 @@ class AgentCredentials:
     extension: str
 
 
+DEFAULT_GADGETS = 6  # the default desktop: six XML gadgets
+
+
 @dataclass(frozen=True)
 class LoadPlan:
-    """What a desktop loads after signing in: G gadgets of one kind, desktop resources, data."""
+    """What a desktop loads after signing in: the gadgets of the desktop layout the node holds for
+    its user (``GET .../User/{id}/LayoutConfig``: "Configuring fewer gadgets in the desktop layout
+    results in faster desktop failover and startup"), desktop resources, data.
 
-    gadgets: int = 6
-    kind: str = "xml"  # xml | jsp
+    ``gadgets`` set: G of the emulator's gadgets of ``kind`` instead of the node's layout (an
+    experiment's override); ``urls``: exactly these instead of everything."""
+
+    gadgets: int | None = None  # None: the node's layout
+    kind: str = "xml"  # xml | jsp, with ``gadgets``
     resources: int = 4
     # Paths (or absolute URLs) to load instead of the emulator's, e.g. a real Finesse's gadgets.
     urls: tuple[str, ...] = ()
@@ -74,10 +82,21 @@ class LoadPlan:
     # first load after a (re)launch fetches everything in full (no If-None-Match).
     clear_cache_on_launch: bool = False
 
-    def paths(self) -> list[str]:
+    @property
+    def from_layout(self) -> bool:
+        """Whether the gadgets come from the node's layout (no override)."""
+        return self.gadgets is None and not self.urls
+
+    def paths(self, layout: Sequence[str] | None = None) -> list[str]:
+        """What to load: ``layout`` (the node's gadget URLs) unless the plan overrides it; without
+        either (a node that serves no layout), the default desktop's gadgets."""
         if self.urls:
             return list(self.urls)
-        gadgets = [f"/desktop/gadgets/{self.kind}/gadget{i}" for i in range(self.gadgets)]
+        if self.gadgets is None and layout is not None:
+            gadgets = list(layout)
+        else:
+            count = DEFAULT_GADGETS if self.gadgets is None else self.gadgets
+            gadgets = [f"/desktop/gadgets/{self.kind}/gadget{i}" for i in range(count)]
         return gadgets + [f"/desktop/resources/bundle{i}.js" for i in range(self.resources)]
 
 
@@ -278,7 +297,13 @@ class DesktopRest:
                 f"{API}/User/{self.agent.id}/ReasonCodes?category=LOGOUT",
                 f"{API}/User/{self.agent.id}/WrapUpReasons",
             ]
-        content = self.plan.paths()
+        layout: list[str] | None = None
+        if self.plan.from_layout:
+            found = await self.layout(node)
+            if isinstance(found, Result):
+                return found, user_state
+            layout = found
+        content = self.plan.paths(layout)
         results = await asyncio.gather(
             *(self._content(node, p) for p in content), *(self.request("GET", node, p) for p in data_paths)
         )
@@ -291,6 +316,27 @@ class DesktopRest:
         if bad:
             return Result(False, f"{bad[0][1]} on {bad[0][0]}"), user_state
         return Result(True), user_state
+
+    async def layout(self, node: str) -> list[str] | Result | None:
+        """The gadget URLs of the user's desktop layout on ``node``, in order; None when the node
+        serves no layout (404: e.g. a real Finesse, whose desktop page carries it); a failed
+        Result when it could not be read (the load fails as any of its requests would)."""
+        path = f"{API}/User/{self.agent.id}/LayoutConfig"
+        answer = await self.exchange("GET", node, path, optional=True)
+        if answer.status == 404:
+            return None
+        if answer.status != 200:
+            failed = result(answer, 200)
+            return Result(
+                False, f"{failed.error} on {path}", status=answer.status, timed_out=answer.timed_out
+            )
+        try:
+            text = DET.fromstring(answer.data).findtext("layoutxml") or ""
+            inner = DET.fromstring(text)
+        except Exception:
+            return Result(False, f"unreadable layout on {path}")
+        # finesseLayout is namespaced (http://www.cisco.com/vtg/finesse): match the local name.
+        return [(el.text or "").strip() for el in inner.iter() if el.tag.rpartition("}")[2] == "gadget"]
 
     async def desktop_properties(self, node: str) -> dict[str, str]:
         """The node's desktop properties for this agent (name -> text); {} when it does not say (a

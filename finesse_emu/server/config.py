@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from typing import Any
 
 from emu_base.secret_files import read_secret_file
+from finesse_emu.server.layout import STANDARD_VCPUS, DesktopLayout
 
 # Desktop properties the node gives its desktops (GET .../User/{id}/DesktopProperties), with the
 # product's defaults: "By default, the preLoadSecondaryResources property is enabled."
@@ -57,11 +59,26 @@ class NodeConfig:
     # Log every pubsub publish, REST answer and authentication (finesse_publish, finesse_request,
     # finesse_auth): a scenario run's history then lets `finesse-emu check` verify the node too.
     event_log: bool = False
+    # The desktop layout (server/layout.py): a list of gadget URLs, or counts of the emulator's
+    # gadgets by kind ({xml: 6} when None: the default desktop); team layouts by team id override it.
+    layout: Any = None
+    team_layouts: dict[Any, Any] = field(default_factory=dict)
+    # The node's vCPUs (the Finesse OVA's size): the 8 vCPU recommendation is checked against it.
+    vcpus: int = STANDARD_VCPUS
 
     def __post_init__(self) -> None:
         if bool(self.cert_file) != bool(self.key_file):
             raise ValueError("cert_file and key_file go together (or neither: a certificate is made)")
         self.desktop_properties = desktop_properties(self.desktop_properties)
+        if isinstance(self.vcpus, bool) or not isinstance(self.vcpus, int) or self.vcpus < 1:
+            raise ValueError("vcpus: a whole number >= 1")
+        self.desktop_layout()  # a layout that does not parse stops the node at start
+
+    def desktop_layout(self) -> DesktopLayout:
+        """The configured layouts (ValueError when they do not parse)."""
+        if not isinstance(self.team_layouts, dict):
+            raise ValueError("team_layouts: a mapping of team id to layout")
+        return DesktopLayout.from_config(self.layout, self.team_layouts)
 
     @property
     def domain(self) -> str:

@@ -25,6 +25,7 @@ from emu_base.httpbody import app_runner
 from emu_base.logs import get_logger
 from emu_base.sansio import Driver
 from emu_base.timers import Timers
+from finesse_emu.server import layout_admin
 from finesse_emu.server.auth import Authenticator, AuthUser, AwdbClient
 from finesse_emu.server.awdb_directory import load_directory
 from finesse_emu.server.config import NodeConfig
@@ -106,6 +107,11 @@ class FinesseNode:
         self.ca_file: str | None = None  # the CA of the HTTPS certificate, when known
         self.admin_port: int | None = None
         self.config_loaded = asyncio.Event()
+        # The desktop layout served to desktops (changed live by the control plane), and the 8 vCPU
+        # recommendation checked against it and the configured users.
+        self.layouts = layout_admin.LayoutState(
+            config.desktop_layout(), config.vcpus, lambda: (u.team_id for u in self.directory.values())
+        )
 
     # -- the core: its state (health, tests), and every input at the node's now ------------------
     @property
@@ -196,6 +202,7 @@ class FinesseNode:
             teams=len(directory.teams),
             reason_codes=len(directory.reason_codes),
         )
+        self.layouts.check()  # the configured users are known now
         self.config_loaded.set()
         events = self.cti.subscribe()
         self._spawn(self._cti_events(events))
@@ -314,6 +321,7 @@ class FinesseNode:
 
     async def _start_admin(self) -> None:
         app = admin_routes(self.config.name, "finesse", self.health, self.faults, self.config.admin_token)
+        layout_admin.add_routes(app, self.layouts)
         runner = app_runner(app, access_log=None)
         await runner.setup()
         self._runners.append(runner)
@@ -371,6 +379,7 @@ class FinesseNode:
                 agent_id: p.phase.value for agent_id, p in sorted(self.presence.pending_agents.items())
             },
             "config_loaded": self.config_loaded.is_set(),
+            "layout": self.layouts.to_json(),
             "stats": dict(self.stats),
         }
 

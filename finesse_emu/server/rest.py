@@ -34,9 +34,11 @@ from finesse_emu.server.auth import Authenticator, AuthError, AuthUser, parse_ba
 from finesse_emu.server.auth.access import Access, may_act_on, may_read_team
 from finesse_emu.server.config import NodeConfig
 from finesse_emu.server.core import NodeCore
+from finesse_emu.server.layout_admin import LayoutState
 from finesse_emu.server.model import Dialog
 from finesse_emu.server.openapi import OPENAPI_PATH, build_openapi
 from finesse_emu.server.paths import API, OPEN_PATHS
+from finesse_emu.server.xml.layout_api import layout_config
 
 __all__ = ["API", "NODE_KEY", "OPEN_PATHS", "RestNode", "build_app"]
 
@@ -64,6 +66,9 @@ class RestNode(Protocol):
 
     @property
     def core(self) -> NodeCore: ...
+
+    @property
+    def layouts(self) -> LayoutState: ...
 
     def now(self) -> float: ...
 
@@ -198,6 +203,7 @@ def build_app(node: RestNode) -> web.Application:
     r.add_get(f"{API}/User/{{user}}/WrapUpReasons", get_wrapup_reasons)
     r.add_get(f"{API}/Team/{{team}}", get_team)
     r.add_get(f"{API}/User/{{user}}/DesktopProperties", get_desktop_properties)
+    r.add_get(f"{API}/User/{{user}}/LayoutConfig", get_layout_config)
     gadgets.add_routes(r)  # desktop content (not under /finesse/api: no credentials, no 503 gate)
     event_tunnel.add_routes(r)  # /tunnel/EventTunnel.js, static like the gadgets
     r.add_get(OPENAPI_PATH, openapi_json)  # not under /finesse/api: no credentials, no 503 gate
@@ -411,6 +417,15 @@ async def get_reason_code(request: web.Request) -> web.Response:
 @on_target(user(Access.PERSONAL))
 async def get_wrapup_reasons(request: web.Request, node: RestNode, target: AuthUser) -> web.Response:
     return xml_response(X.wrapup_reasons(node.core.directory.wrapup_reasons))
+
+
+@on_target(user(Access.PERSONAL))
+async def get_layout_config(request: web.Request, node: RestNode, target: AuthUser) -> web.Response:
+    """The desktop layout the user's desktop loads after sign-in: its team's, else the default
+    (server/layout.py). Only the user itself (or an administrator) reads it."""
+    layouts = node.layouts.layout
+    gadgets = layouts.for_team(target.team_id)
+    return xml_response(layout_config(target.id, gadgets, use_default=target.team_id not in layouts.teams))
 
 
 @on_target(team)

@@ -72,3 +72,6 @@ def test_remote_slices_command_lines(tmp_path: Path) -> None:
     assert "--bypass-server-cache" in argv and "--no-preload-secondary" in argv and "--nocache" in argv
     assert "--rcwn 0.5" in joined and "--clear-cache-on-launch" in argv and "--slow-network" in argv
     assert argv[-4:] == ["--history", str(tmp_path / "slice-2.jsonl"), "--metrics-port", "4242"]
+    # Without gadgets in the scenario, every slice loads the node's desktop layout (no override).
+    default = RemoteSlices({}, desktops=30, count=3, run_dir=tmp_path / "run", out_dir=tmp_path)
+    assert "--gadgets" not in default.argv(1, 4242, tmp_path / "slice-1.jsonl")

@@ -134,7 +134,8 @@ def _swarm_config(scenario: Scenario, run_dir: Path, timers: Timers) -> SwarmCon
         ippa=int(s.get("ippa", 0)),
         publisher_share=float(s.get("publisher_share", 0.5)),
         plan=LoadPlan(
-            gadgets=int(s.get("gadgets", 6)),
+            # Without gadgets: the node's desktop layout (the deployment's finesse.layout).
+            gadgets=int(s["gadgets"]) if "gadgets" in s else None,
             kind=str(s.get("gadget_kind", "xml")),
             bypass_server_cache=bool(s.get("bypass_server_cache", False)),
             nocache=bool(s.get("nocache", False)),

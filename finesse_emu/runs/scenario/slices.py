@@ -56,12 +56,8 @@ class RemoteSlices:
         s = self.swarm
         argv = ["-m", "finesse_emu.cli", "swarm", "--agents", str(self.desktops)]
         argv += ["--slice", f"{index}/{self.count}", "--run-dir", str(self.run_dir)]
-        argv += [
-            "--gadgets",
-            str(int(s.get("gadgets", 6))),
-            "--gadget-kind",
-            str(s.get("gadget_kind", "xml")),
-        ]
+        if "gadgets" in s:  # else the node's desktop layout, as in the runner's own slice
+            argv += ["--gadgets", str(int(s["gadgets"])), "--gadget-kind", str(s.get("gadget_kind", "xml"))]
         argv += ["--publisher-share", str(float(s.get("publisher_share", 0.5)))]
         argv += ["--rtt-ms", str(float(s.get("rtt_ms", 0.0)))]
         if s.get("chat"):

@@ -205,4 +205,13 @@ def document_schemas() -> dict[str, Schema]:
             {"uri": text(), "id": text(), "name": text(), "users": array(team_user, "User", "users")},
             ("uri", "id", "name"),
         ),
+        "LayoutConfig": obj(
+            "LayoutConfig",
+            {
+                "uri": text(),
+                "layoutxml": text("the finesseLayout document (its gadget URLs, in order), as text"),
+                "useDefault": boolean(),
+            },
+            ("uri", "layoutxml", "useDefault"),
+        ),
     }

@@ -91,6 +91,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         (200, 401, 404),
         "DesktopProperties",
     ),
+    ("GET", f"{API}/User/{{user}}/LayoutConfig"): Operation(
+        "The desktop layout a user's desktop loads (its team's or the default; emulator's path)",
+        (200, 401, 404),
+        "LayoutConfig",
+    ),
     ("GET", f"{API}/Team/{{team}}"): Operation(
         "Get a team (its supervisors and administrators only)", (200, 401, 404), "Team"
     ),

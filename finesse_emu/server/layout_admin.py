@@ -1,0 +1,85 @@
+"""The node's live desktop layout (:mod:`.layout`) and its control-plane routes.
+
+``GET /emu/layout``: the layouts, the gadgets per user on average, the vCPUs and the capacity
+warning. ``PUT /emu/layout`` (``{"layout": ..., "team_layouts": {...}}``, as in the node's config)
+replaces them. ``POST /emu/layout/update-cuic-gadget-url`` is Cisco's ``utils finesse layout
+updateCuicGadgetUrl``: "automatically changes the JSP references to XML with no functional
+changes". Both take effect for the desktops that load afterwards, as on a real server. The control
+plane's token guards them (emu_base/admin.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from aiohttp import web
+
+from emu_base.admin import json_error, read_json_object
+from emu_base.logs import get_logger
+from finesse_emu.server.layout import DesktopLayout, capacity_warning, gadget_load
+
+log = get_logger()
+
+
+class LayoutState:
+    """The layouts a node serves now, and the 8 vCPU recommendation for them."""
+
+    def __init__(self, layout: DesktopLayout, vcpus: int, user_teams: Callable[[], Iterable[int]]) -> None:
+        self.layout = layout
+        self.vcpus = vcpus
+        self._user_teams = user_teams  # the team id of every configured user (the directory)
+        self.warning: str | None = None
+
+    def set(self, layout: DesktopLayout) -> None:
+        self.layout = layout
+        log.info("finesse_layout_changed", layout=layout.to_json())
+        self.check()
+
+    def check(self) -> None:
+        """Compute the recommendation again; log it when it appears or changes (not on every call)."""
+        warning = capacity_warning(gadget_load(self.layout, self._user_teams()), self.vcpus)
+        if warning is not None and warning != self.warning:
+            log.warning("finesse_capacity_recommendation", message=warning, vcpus=self.vcpus)
+        self.warning = warning
+
+    def to_json(self) -> dict[str, Any]:
+        load = gadget_load(self.layout, self._user_teams())
+        return {
+            **self.layout.to_json(),
+            "users": load.users,
+            "xml_gadgets_per_user": round(load.xml, 3),
+            "jsp_gadgets_per_user": round(load.jsp, 3),
+            "vcpus": self.vcpus,
+            "capacity_warning": self.warning,
+        }
+
+
+def add_routes(app: web.Application, state: LayoutState) -> None:
+    async def get_layout(_: web.Request) -> web.Response:
+        return web.json_response(state.to_json())
+
+    async def put_layout(request: web.Request) -> web.Response:
+        body = await read_json_object(request)
+        unknown = set(body) - {"layout", "team_layouts"}
+        if unknown:
+            return json_error(400, f"unknown keys {sorted(unknown)}; known: layout, team_layouts")
+        try:
+            team_layouts = body.get("team_layouts") or {}
+            if not isinstance(team_layouts, dict):
+                raise ValueError("team_layouts: a mapping of team id to layout")
+            layout = DesktopLayout.from_config(body.get("layout"), team_layouts)
+        except ValueError as exc:
+            return json_error(400, str(exc))
+        state.set(layout)
+        return web.json_response(state.to_json())
+
+    async def update_cuic_gadget_url(_: web.Request) -> web.Response:
+        layout, changed = state.layout.update_cuic_gadget_urls()
+        if changed:
+            state.set(layout)
+        return web.json_response({"changed": changed, **state.to_json()})
+
+    app.router.add_get("/emu/layout", get_layout)
+    app.router.add_put("/emu/layout", put_layout)
+    app.router.add_post("/emu/layout/update-cuic-gadget-url", update_cuic_gadget_url)
