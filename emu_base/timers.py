@@ -99,6 +99,15 @@ class Timers:
     ippa_poll_interval: float = _seconds(5.0, "Finesse IPPA polls SystemInfo every 5 seconds")
     ippa_attempts: int = _count(3, "After three attempts ... displays a server unavailable message")
 
+    # Reload distribution (finesse_emu/server/reload.py); the seed gives no figures. The content of
+    # every desktop of a node is spread over reload_spread, shorter than desktop_request_timeout so
+    # that the last request of a full reload is served before the browser gives up; reload_burst
+    # worth of that rate is served at once, so a quiet node never waits.
+    reload_spread: float = _seconds(
+        8.0, "desktop reloads are evenly distributed to prevent overwhelming of the Finesse server"
+    )
+    reload_burst: float = _seconds(0.5, "reload distribution: served at once (not in the seed)")
+
     # The emulator's own housekeeping, in real seconds (never scaled, not in the seed): how often a
     # swarm prints or polls, and how long a closing socket lingers. None is a duration of the
     # emulated system or a floor under one (every Finesse, CTI, AWDB and desktop timer above is

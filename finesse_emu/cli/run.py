@@ -116,6 +116,12 @@ def _bench_arguments(p: argparse.ArgumentParser) -> None:
     f.add_argument("--report-dir", type=Path, default=Path("reports"), help="where reports go")
     f.add_argument("--network", type=network, default=DEFAULT_NETWORK, help="loopback /24 (default 127.0.10)")
     f.add_argument(
+        "--reload-distribution",
+        choices=["on", "off"],
+        default="on",
+        help="the nodes' reload distribution (default on, as every deployment; off: for comparison)",
+    )
+    f.add_argument(
         "--processes",
         type=int,
         default=min(2, os.cpu_count() or 1),

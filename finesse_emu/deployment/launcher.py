@@ -228,6 +228,7 @@ SETTINGS_KEYS = {"agents", "time_scale", "network", "run_dir", "cti", "finesse",
 NODE_KEYS: dict[str, type | tuple[type, ...]] = {
     "enable_auto_work_mode_state_change": bool,
     "old_pg": bool,
+    "reload_distribution": bool,
     "reload_rate": (int, float),
     "desktop_properties": dict,  # e.g. {preLoadSecondaryResources: false} (server/config.py)
     "event_log": bool,

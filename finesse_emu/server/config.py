@@ -50,8 +50,12 @@ class NodeConfig:
     # behaviour) brings agents back from WORK on their non-voice MRDs by itself; false leaves them
     # in WORK until the client calls the Media Work-to-Active API (UCCE 12.5+).
     enable_auto_work_mode_state_change: bool = True
-    # Reload coordination (server/gadgets.py Pacer): desktop content requests per second, in seed
-    # terms (scaled with the run's time_scale); 0 = off.
+    # Reload distribution (server/reload.py), on by default: desktop content (gadgets, resources)
+    # is admitted at a rate derived from the node's agents (every desktop's content spread over
+    # Timers.reload_spread, a Timers.reload_burst's worth at once). false: off, every request served
+    # at once (for comparison). reload_rate > 0: an explicit rate instead, in requests per seed
+    # second (scaled with the run's time_scale), with no burst.
+    reload_distribution: bool = True
     reload_rate: float = 0.0
     # Desktop properties (names as Finesse's, values true/false): the ones given replace the
     # defaults of DESKTOP_PROPERTIES; an unknown name is an error.

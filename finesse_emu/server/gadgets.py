@@ -29,6 +29,7 @@ from functools import lru_cache
 from aiohttp import web
 
 from finesse_emu.server import xml as X
+from finesse_emu.server.reload import ReloadGate
 
 GADGET_KINDS = ("xml", "jsp")
 XML_GADGET_BYTES = 24_000
@@ -99,36 +100,14 @@ def _not_found(name: str) -> web.Response:
     return web.Response(status=404, body=problem.body, content_type="application/xml", charset="utf-8")
 
 
-class Pacer:
-    """Reload coordination: desktop content is served at no more than ``rate`` requests per second,
-    first come first served; a request over the rate waits its turn instead of loading the node.
-
-    Seed: "Finesse ... coordinates the distribution of desktop reloads, such that failover and
-    consequent desktop reloads are evenly distributed to prevent overwhelming of the Finesse
-    server". How the real server does it is not documented; this is the emulator's policy, off
-    (rate 0) unless configured (``reload_rate``), and its effect shows in the run's report.
-    """
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self._next = 0.0  # loop time at which the next request may start
-
-    def delay(self, now: float) -> float:
-        """Seconds the request arriving at ``now`` waits (and books its slot)."""
-        if self.rate <= 0:
-            return 0.0
-        start = max(now, self._next)
-        self._next = start + 1.0 / self.rate
-        return start - now
-
-
-PACER_KEY: web.AppKey[Pacer] = web.AppKey("pacer", Pacer)
+# Reload distribution (server/reload.py): the node installs its gate here unless it is switched off.
+RELOAD_KEY: web.AppKey[ReloadGate] = web.AppKey("reload_gate", ReloadGate)
 
 
 async def _paced(request: web.Request) -> None:
-    pacer = request.app.get(PACER_KEY)
-    if pacer is not None:
-        wait = pacer.delay(asyncio.get_running_loop().time())
+    gate = request.app.get(RELOAD_KEY)
+    if gate is not None:
+        wait = gate.delay(asyncio.get_running_loop().time())
         if wait > 0:
             await asyncio.sleep(wait)
 

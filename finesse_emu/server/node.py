@@ -31,11 +31,12 @@ from finesse_emu.server.awdb_directory import load_directory
 from finesse_emu.server.config import NodeConfig
 from finesse_emu.server.core import CtiFailure, NodeCore, Output, Publish, SendToCti
 from finesse_emu.server.cti import CtiClient, CtiLinkConfig, CtiRequestError, PublicEvent
-from finesse_emu.server.gadgets import PACER_KEY, Pacer
+from finesse_emu.server.gadgets import RELOAD_KEY
 from finesse_emu.server.listeners import RestListeners
 from finesse_emu.server.model import FinesseModel
 from finesse_emu.server.node_log import log_output
 from finesse_emu.server.presence import ForcedLogout, PresenceTracker
+from finesse_emu.server.reload import ReloadDistribution, ReloadGate
 from finesse_emu.server.rest import build_app
 from finesse_emu.server.status import ServiceState
 from finesse_emu.server.subscriptions import Notifier, Subscriptions
@@ -299,9 +300,12 @@ class FinesseNode:
     # -- HTTP servers ------------------------------------------------------------------------------
     async def _start_rest(self) -> None:
         app = build_app(self)
-        if self.config.reload_rate > 0:
-            # Requests per seed second become requests per real second divided by the time scale.
-            app[PACER_KEY] = Pacer(self.config.reload_rate / self.timers.time_scale)
+        if self.config.reload_distribution:
+            # On by default (server/reload.py); an explicit reload_rate is per seed second, so per
+            # real second it is divided by the time scale.
+            rate = self.config.reload_rate / self.timers.time_scale if self.config.reload_rate > 0 else None
+            policy = ReloadDistribution(self.timers.reload_spread, self.timers.reload_burst, rate)
+            app[RELOAD_KEY] = ReloadGate(policy, lambda: len(self.directory))
         runner = app_runner(app, access_log=None)  # bodies never inflated unread (httpbody)
         await runner.setup()
         self._runners.append(runner)

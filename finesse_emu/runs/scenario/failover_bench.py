@@ -43,14 +43,22 @@ def failing(agents: int, processes: int) -> tuple[int, int]:
 
 
 def scenario(
-    agents: int, gadgets: int, kind: str, rtt_ms: float, time_scale: float, processes: int = 1
+    agents: int,
+    gadgets: int,
+    kind: str,
+    rtt_ms: float,
+    time_scale: float,
+    processes: int = 1,
+    reload_distribution: bool = True,
 ) -> dict[str, Any]:
     own, _all = failing(agents, processes)
     swarm = {"desktops": agents, "gadgets": gadgets, "gadget_kind": kind, "rtt_ms": rtt_ms}
+    # No per-request logging: it would be part of what is measured.
+    finesse = {"event_log": False, "reload_distribution": reload_distribution}
+    off = "" if reload_distribution else ", reload distribution off"
     return {
-        "name": f"bench failover: {agents} desktops, {gadgets} {kind} gadgets, RTT {rtt_ms:g} ms",
-        # No per-request logging: it would be part of what is measured.
-        "deployment": {"agents": agents, "time_scale": time_scale, "finesse": {"event_log": False}},
+        "name": f"bench failover: {agents} desktops, {gadgets} {kind} gadgets, RTT {rtt_ms:g} ms{off}",
+        "deployment": {"agents": agents, "time_scale": time_scale, "finesse": finesse},
         "swarm": {**swarm, "processes": processes},
         "steps": [
             {"phase": "sign in"},
@@ -128,6 +136,8 @@ def render(result: dict[str, Any], floor: float) -> str:
         return "-" if x is None else f"{x:.2f}"
 
     head = f"{result['desktops_failed_over']} desktops failed over"
+    if not result.get("reload_distribution", True):
+        head += ", reload distribution off"
     lines = [f"{head} (time_scale {result['time_scale']:g}; seed seconds)"]
     lines.append(f"{'':12} {'p50':>8} {'p95':>8} {'max':>8}")
     for key in ("detection", "sign_in", "total"):
@@ -152,13 +162,23 @@ def bench_failover(args: argparse.Namespace) -> bool:
     over; ScenarioError when the bench cannot run."""
     if args.processes < 1:
         raise ScenarioError("--processes must be at least 1")
+    distribution = args.reload_distribution == "on"
     sc = parse(
-        scenario(args.agents, args.gadgets, args.gadget_kind, args.rtt_ms, args.time_scale, args.processes)
+        scenario(
+            args.agents,
+            args.gadgets,
+            args.gadget_kind,
+            args.rtt_ms,
+            args.time_scale,
+            args.processes,
+            distribution,
+        )
     )
     report_dir = args.report_dir / f"bench-failover-{args.agents}-{time.strftime('%Y%m%d-%H%M%S')}"
     ok = eventloop.run(run_scenario(sc, report_dir, network=args.network, quiet=True, resources=True))
     result = measure(report_dir)
     result["swarm_processes"] = args.processes
+    result["reload_distribution"] = distribution
     expected = failing(args.agents, args.processes)[1]
     result["desktops_lost"] = expected - result["desktops_failed_over"]
     floor = floor_seconds(args.rtt_ms)
