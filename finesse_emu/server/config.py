@@ -50,6 +50,12 @@ class NodeConfig:
     # Log every pubsub publish, REST answer and authentication (finesse_publish, finesse_request,
     # finesse_auth): a scenario run's history then lets `finesse-emu check` verify the node too.
     event_log: bool = False
+    # Same-origin hosting (server/thirdparty.py): the folder served at /3rdpartygadget/files/ on the
+    # web ports ("" = none: 404).
+    thirdparty_dir: str = ""
+    # CORS (server/cors.py): the origins allowed to call the REST API and the Notification Service
+    # from a page of theirs (empty: CORS off, Finesse's default); changed live on the control plane.
+    cors_origins: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if bool(self.cert_file) != bool(self.key_file):

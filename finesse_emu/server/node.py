@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -29,13 +29,15 @@ from finesse_emu.server.auth import Authenticator, AuthUser, AwdbClient
 from finesse_emu.server.awdb_directory import load_directory
 from finesse_emu.server.config import NodeConfig
 from finesse_emu.server.core import CtiFailure, NodeCore, Output, Publish, SendToCti
+from finesse_emu.server.cors import CorsPolicy
+from finesse_emu.server.cors_control import add_cors_routes
 from finesse_emu.server.cti import CtiClient, CtiLinkConfig, CtiRequestError, PublicEvent
 from finesse_emu.server.gadgets import PACER_KEY, Pacer
 from finesse_emu.server.listeners import RestListeners
 from finesse_emu.server.model import FinesseModel
 from finesse_emu.server.node_log import log_output
 from finesse_emu.server.presence import ForcedLogout, PresenceTracker
-from finesse_emu.server.rest import build_app
+from finesse_emu.server.rest import CORS_KEY, build_app
 from finesse_emu.server.status import ServiceState
 from finesse_emu.server.subscriptions import Notifier, Subscriptions
 
@@ -106,6 +108,7 @@ class FinesseNode:
         self.ca_file: str | None = None  # the CA of the HTTPS certificate, when known
         self.admin_port: int | None = None
         self.config_loaded = asyncio.Event()
+        self.cors = CorsPolicy.of(config.cors_origins)  # ValueError on a malformed origin
 
     # -- the core: its state (health, tests), and every input at the node's now ------------------
     @property
@@ -289,9 +292,18 @@ class FinesseNode:
         """First authenticated request of a user: subscribe it to its nodes (as real Finesse does)."""
         return None if self.subscriptions is None else self.subscriptions.user(user)
 
+    # -- CORS ----------------------------------------------------------------------------------------
+    def set_cors_origins(self, origins: Iterable[str]) -> list[str]:
+        """Replace the allowed origins (ValueError, nothing changed, on a malformed one); the REST
+        API follows at once. What the control plane, and the administration API, call."""
+        listed = self.cors.set_origins(origins)
+        log.info("finesse_cors_origins", name=self.config.name, origins=listed)
+        return listed
+
     # -- HTTP servers ------------------------------------------------------------------------------
     async def _start_rest(self) -> None:
         app = build_app(self)
+        app[CORS_KEY] = self.cors
         if self.config.reload_rate > 0:
             # Requests per seed second become requests per real second divided by the time scale.
             app[PACER_KEY] = Pacer(self.config.reload_rate / self.timers.time_scale)
@@ -314,6 +326,7 @@ class FinesseNode:
 
     async def _start_admin(self) -> None:
         app = admin_routes(self.config.name, "finesse", self.health, self.faults, self.config.admin_token)
+        add_cors_routes(app, lambda: self.cors.origins, self.set_cors_origins)
         runner = app_runner(app, access_log=None)
         await runner.setup()
         self._runners.append(runner)
@@ -371,6 +384,7 @@ class FinesseNode:
                 agent_id: p.phase.value for agent_id, p in sorted(self.presence.pending_agents.items())
             },
             "config_loaded": self.config_loaded.is_set(),
+            "cors_origins": self.cors.origins,
             "stats": dict(self.stats),
         }
 
