@@ -139,6 +139,10 @@ class ProsodyConfig:
     # Seed: a crashed browser is detected "within up to 120 seconds" (Timers.browser_crash_detection,
     # scaled by FINESSE_EMU_TIME_SCALE by default). None: no server pings (a silent socket stays).
     crash_detection: float | None = field(default_factory=lambda: Timers.build().browser_crash_detection)
+    # CORS of BOSH and WebSocket: the node's allowed origins (empty: off, Finesse's default;
+    # finesse_emu/server/cors.py). Taken at start: a change on the node's control plane reaches
+    # Prosody at its next start.
+    cors_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.auth not in ("internal_plain", "insecure"):
@@ -250,6 +254,9 @@ def render_config(cfg: ProsodyConfig) -> str:
         "",
         f"modules_enabled = {_lua_list([q(m) for m in modules])}",
         'modules_disabled = { "s2s"; "offline"; }',
+        # Prosody's BOSH and WebSocket answer every origin by default (Access-Control-Allow-Origin
+        # echoing it); Finesse's Notification Service has CORS off unless an origin is allowed.
+        f"http_cors_override = {{ bosh = {_cors(cfg.cors_origins)}; websocket = {_cors(cfg.cors_origins)} }}",
     ]
     if cfg.auth == "insecure":  # the benchmark's baseline only: any password
         lines += [
@@ -275,6 +282,12 @@ def render_config(cfg: ProsodyConfig) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _cors(origins: tuple[str, ...]) -> str:
+    if not origins:
+        return "{ enabled = false }"
+    return f"{{ enabled = true; credentials = true; origins = {_lua_list([_lua_str(o) for o in origins])} }}"
 
 
 def write_accounts(data_path: Path, domain: str, accounts: Mapping[str, str]) -> int:
@@ -384,6 +397,7 @@ class ProsodyProcess:
         log_level: str = "warn",
         die_with_parent: bool = True,
         crash_detection: float | Literal["default"] | None = "default",
+        cors_origins: tuple[str, ...] = (),
     ) -> None:
         self.die_with_parent = die_with_parent
         self._own_dir = run_dir is None
@@ -399,6 +413,7 @@ class ProsodyProcess:
             service_user=service_user,
             service_password_file=None if service_password_file is None else Path(service_password_file),
             log_level=log_level,
+            cors_origins=tuple(cors_origins),
         )
         if crash_detection != "default":  # else the scaled seed value, from FINESSE_EMU_TIME_SCALE
             self.config = dataclasses.replace(self.config, crash_detection=crash_detection)

@@ -6,6 +6,8 @@ A node in this event loop (tests/integration/test_finesse_node.py's deployment: 
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +16,9 @@ import pytest
 from multidict import CIMultiDict
 from yarl import URL
 
+from emu_base.directory import AgentRecord, generate, voice_only
+from finesse_emu.cli import main
+from finesse_emu.deployment.launcher import STATE_FILE
 from tests.integration.test_finesse_node import API, HOST, Deployment, basic, deployment, text
 
 TOKEN = "s3cret"
@@ -211,3 +216,52 @@ async def test_who_may_ask_for_devices(dep: Deployment) -> None:
     assert (await dep.call("GET", path, user="1025"))[0] == 401  # the supervisor of another team
     assert (await dep.call("GET", path, user="1002"))[0] == 200  # the agent itself
     assert (await dep.call("GET", path, user="1000"))[0] == 200  # its team's supervisor
+
+
+# -- voice-only agents -----------------------------------------------------------------------------
+async def signed_in_events(agents: list[AgentRecord] | None) -> list[str]:
+    """The nodes the node published on for agent 1001's voice sign-in, up to its NOT_READY."""
+    async with deployment(agents=agents) as d:
+        sign_in = "<User><state>LOGIN</state><extension>2001</extension></User>"
+        assert (await d.call("PUT", "/User/1001", user="1001", body=sign_in))[0] == 202
+        await d.wait_event(f"{API}/User/1001", "<state>NOT_READY</state>")
+        if agents is None:  # the default directory: the sign-in reaches the chat and email MRDs too
+            await d.wait_event(f"{API}/User/1001/Media/5001", "<state>NOT_READY</state>")
+        status, doc, _ = await d.call("GET", "/User/1001/Media", user="1001")
+        assert status == 200
+        mrds = [m.findtext("id") for m in doc.findall("Media")]
+        return [n for n, _ in d.node.published if "/Media" in n] + [f"GET Media: {mrds}"]
+
+
+async def test_a_voice_only_directory_publishes_no_media_event_at_sign_in() -> None:
+    media = await signed_in_events(voice_only(generate(30)))
+    assert media == ["GET Media: ['1']"]  # the voice MRD only, and no Media event
+    default = await signed_in_events(None)
+    assert {f"{API}/User/1001/Media/5000", f"{API}/User/1001/Media/5001"} <= set(default)
+
+
+# -- finesse-emu cors --------------------------------------------------------------------------------
+async def test_the_cors_command_changes_a_running_node(dep: Deployment, tmp_path: Path) -> None:
+    """``finesse-emu cors`` finds the nodes in deployment.json and sends the deployment's token."""
+    token_file = tmp_path / "admin-token"
+    token_file.write_text(TOKEN)
+    node = {"name": "finesse-a", "role": "publisher", "host": HOST, "ports": {"admin": dep.node.admin_port}}
+    state = {"components": [node], "admin_token_file": str(token_file)}
+    (tmp_path / STATE_FILE).write_text(json.dumps(state))
+
+    def cli(*argv: str) -> int:
+        return main(["cors", *argv, "--run-dir", str(tmp_path)])
+
+    assert await asyncio.to_thread(cli, "add", PAGE, OTHER) == 0
+    assert dep.node.cors.origins == sorted([PAGE, OTHER])
+    assert (await preflight(dep, PAGE))[0] == 200  # live
+    assert await asyncio.to_thread(cli, "remove", OTHER, "--node", "finesse-a") == 0
+    assert dep.node.cors.origins == [PAGE]
+    assert await asyncio.to_thread(cli, "add", "*") == 2  # refused by the node: nothing changes
+    assert await asyncio.to_thread(cli, "list", "--node", "finesse-b") == 2  # no such node
+    token_file.write_text("wrong")
+    assert await asyncio.to_thread(cli, "set") == 2  # the node refuses a wrong token
+    assert dep.node.cors.origins == [PAGE]
+    token_file.write_text(TOKEN)
+    assert await asyncio.to_thread(cli, "set") == 0  # an empty list: CORS off
+    assert dep.node.cors.origins == [] and (await preflight(dep, PAGE))[0] == 403

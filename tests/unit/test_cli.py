@@ -19,7 +19,7 @@ from finesse_emu.cli.check import main as check_main
 from finesse_emu.cli.report import main as report_main
 
 COMMANDS = {
-    "bench", "chaos", "chaos-run", "check", "demo", "down", "history", "plan", "report", "run",
+    "bench", "chaos", "chaos-run", "check", "cors", "demo", "down", "history", "plan", "report", "run",
     "secrets", "server", "status", "swarm", "timers", "up",
 }  # fmt: skip
 

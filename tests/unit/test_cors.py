@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from finesse_emu.server.__main__ import build_parser, load_config, main
 from finesse_emu.server.cors import CorsPolicy, normalize_origin
+from finesse_emu.xmpp.prosody import ProsodyConfig, render_config
 
 PAGE = "https://gadgets.example.com:8443"
 
@@ -83,3 +87,21 @@ def test_the_list_changes_live() -> None:
     assert policy.preflight(PAGE, "GET", "").status == 200
     policy.set_origins([])
     assert policy.preflight(PAGE, "GET", "").status == 403
+
+
+def test_prosody_bosh_and_websocket_follow_the_allow_list(tmp_path: Path) -> None:
+    off = render_config(ProsodyConfig(domain="emu.test", run_dir=tmp_path))
+    assert "http_cors_override = { bosh = { enabled = false }; websocket = { enabled = false } }" in off
+    on = render_config(ProsodyConfig(domain="emu.test", run_dir=tmp_path, cors_origins=(PAGE,)))
+    allowed = f'{{ enabled = true; credentials = true; origins = {{ "{PAGE}"; }} }}'
+    assert f"http_cors_override = {{ bosh = {allowed}; websocket = {allowed} }}" in on
+
+
+def test_the_node_command_line_takes_the_folder_and_the_origins(tmp_path: Path) -> None:
+    args = build_parser().parse_args(
+        ["--thirdparty-dir", str(tmp_path), "--cors-origin", PAGE, "--cors-origin", "http://a.example"]
+    )
+    config = load_config(None, {"thirdparty_dir": args.thirdparty_dir, "cors_origins": args.cors_origins})
+    assert config.thirdparty_dir == str(tmp_path)
+    assert config.cors_origins == [PAGE, "http://a.example"]
+    assert main(["--cors-origin", "*", "--admin-port", "-1", "--http-port", "-1"]) == 2  # refused at start
