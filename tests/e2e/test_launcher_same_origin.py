@@ -20,10 +20,8 @@ NETWORK = "127.0.65"
 PAGE = "http://127.0.0.9:8000"
 
 
-def request(
-    url: str, method: str = "GET", data: bytes | None = None, **headers: str
-) -> tuple[int, dict[str, str], str]:
-    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+def request(url: str, method: str = "GET", **headers: str) -> tuple[int, dict[str, str], str]:
+    req = urllib.request.Request(url, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, dict(resp.headers), resp.read().decode()
