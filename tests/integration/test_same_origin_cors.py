@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -91,6 +92,14 @@ async def test_the_folder_is_served_on_the_web_port_without_credentials(dep: Dep
 async def test_no_listing_and_nothing_outside_the_folder(dep: Deployment, raw: str) -> None:
     status, body, _ = await get_raw(dep, raw)
     assert status == 404 and b"not for browsers" not in body, raw
+
+
+async def test_the_folder_is_served_on_the_https_port_too(folder: Path, tmp_path: Path) -> None:
+    async with deployment(https_port=0, run_dir=str(tmp_path / "run"), thirdparty_dir=str(folder)) as d:
+        ca = ssl.create_default_context(cafile=d.node.ca_file)
+        url = f"https://{HOST}:{d.node.https_port}/3rdpartygadget/files/sample/index.html"
+        async with d.http.get(url, ssl=ca) as resp:
+            assert resp.status == 200 and (await resp.read()).startswith(b"<!doctype html>")
 
 
 async def test_without_a_folder_every_path_is_404() -> None:
