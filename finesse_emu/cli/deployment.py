@@ -17,7 +17,11 @@ def _agents(text: str) -> int | str:
 
 
 def _up_arguments(u: argparse.ArgumentParser) -> None:
-    u.add_argument("--config", help="a YAML file: agents, time_scale, network, run_dir, cti {load, ...}")
+    u.add_argument(
+        "--config",
+        help="a YAML file: agents, time_scale, network, run_dir, voice_only, cti {load, ...}, "
+        "finesse {reload_rate, thirdparty_dir, cors_origins, ...}",
+    )
     u.add_argument(
         "--agents", type=_agents, default=None, help="generated agents (default 50), or an agent file"
     )

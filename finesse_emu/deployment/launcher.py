@@ -227,7 +227,9 @@ CTI_KEYS = {"load": "--load", "idle_mode": "--idle-mode", "mrd_auto_restore": "-
 
 def load_settings(path: Path) -> dict[str, Any]:
     """``finesse-emu up --config FILE``: agents (a number or an agent file), time_scale, network,
-    run_dir, cti: {load: 0|1, idle_mode: not-listening|offline|standby, mrd_auto_restore: bool},
+    run_dir, voice_only (agents without non-voice MRDs), finesse: {NODE_KEYS} (a relative
+    thirdparty_dir is taken from the file's folder),
+    cti: {load: 0|1, idle_mode: not-listening|offline|standby, mrd_auto_restore: bool},
     and admin_token: true (a random token, the default), false (open control planes) or the token.
     Returns the settings with ``cti_options`` (cti_stub flags) and, when the file says so,
     ``admin_token`` (a token, or None for none); ValueError names what is wrong."""
