@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,10 @@ class AgentRecord:
         return out
 
 
-def generate(count: int, first_id: int = 1000) -> list[AgentRecord]:
+def generate(
+    count: int, first_id: int = 1000, non_voice_mrds: tuple[int, ...] = DEFAULT_NON_VOICE_MRDS
+) -> list[AgentRecord]:
+    """``count`` predictable agents (module docstring); ``non_voice_mrds=()``: voice-only agents."""
     if count < 0:
         raise ValueError("count must be >= 0")
     agents = []
@@ -63,6 +66,7 @@ def generate(count: int, first_id: int = 1000) -> list[AgentRecord]:
                 team_id=team,
                 supervisor=i % TEAM_SIZE == 0,
                 skill_groups=(100 + team,),
+                non_voice_mrds=tuple(non_voice_mrds),
                 icm_agent_id=5000 + num,
             )
         )
@@ -115,6 +119,24 @@ def load(path: str | Path) -> list[AgentRecord]:
     if len(set(ids)) != len(ids):
         raise ValueError(f"{path}: duplicate agent ids")
     return agents
+
+
+def voice_only(agents: list[AgentRecord]) -> list[AgentRecord]:
+    """The same agents without non-voice MRDs: each voice sign-in then publishes no Media event
+    (samples written for voice-only deployments read any Update's first ``<id>`` as a dialog's)."""
+    return [replace(a, non_voice_mrds=()) for a in agents]
+
+
+def dump(agents: list[AgentRecord]) -> str:
+    """An agent file (YAML) that :func:`load` reads back as ``agents``."""
+    rows = []
+    for a in agents:
+        row = asdict(a)
+        extra = row.pop("extra")
+        row["skill_groups"] = list(a.skill_groups)
+        row["non_voice_mrds"] = list(a.non_voice_mrds)
+        rows.append({**row, **extra})
+    return yaml.safe_dump(rows, sort_keys=False)
 
 
 def resolve(spec: str | None, default_count: int = 50) -> list[AgentRecord]:

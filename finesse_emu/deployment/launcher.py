@@ -51,7 +51,7 @@ import yaml
 
 from emu_base import tls
 from emu_base.admin import TOKEN_ENV, check_token, read_token_file
-from emu_base.directory import resolve
+from emu_base.directory import dump, resolve, voice_only
 from emu_base.logs import get_logger
 from emu_base.procs import (
     Proc,
@@ -87,6 +87,7 @@ from finesse_emu.deployment.topology import (
     on_network,
 )
 from finesse_emu.server.config import desktop_properties
+from finesse_emu.server.cors import normalize_origin
 from finesse_emu.xmpp.prosody import ProsodyProcess, agent_accounts, prosody_binary
 
 log = get_logger()
@@ -223,7 +224,7 @@ class Component:
         }
 
 
-SETTINGS_KEYS = {"agents", "time_scale", "network", "run_dir", "cti", "finesse", "admin_token"}
+SETTINGS_KEYS = {"agents", "time_scale", "network", "run_dir", "cti", "finesse", "admin_token", "voice_only"}
 # Node settings a deployment file may give both nodes (Finesse properties the emulator models).
 NODE_KEYS: dict[str, type | tuple[type, ...]] = {
     "enable_auto_work_mode_state_change": bool,
@@ -235,13 +236,17 @@ NODE_KEYS: dict[str, type | tuple[type, ...]] = {
     "layout": (list, dict),  # the desktop layout (server/layout.py): gadget URLs, or counts by kind
     "team_layouts": dict,
     "vcpus": int,
+    "thirdparty_dir": str,  # same-origin hosting: the folder served at /3rdpartygadget/files/
+    "cors_origins": list,  # the origins allowed cross-origin (REST and Notification Service)
 }
 CTI_KEYS = {"load": "--load", "idle_mode": "--idle-mode", "mrd_auto_restore": "--mrd-auto-restore"}
 
 
 def load_settings(path: Path) -> dict[str, Any]:
     """``finesse-emu up --config FILE``: agents (a number or an agent file), time_scale, network,
-    run_dir, cti: {load: 0|1, idle_mode: not-listening|offline|standby, mrd_auto_restore: bool},
+    run_dir, voice_only (agents without non-voice MRDs), finesse: {NODE_KEYS} (a relative
+    thirdparty_dir is taken from the file's folder),
+    cti: {load: 0|1, idle_mode: not-listening|offline|standby, mrd_auto_restore: bool},
     and admin_token: true (a random token, the default), false (open control planes) or the token.
     Returns the settings with ``cti_options`` (cti_stub flags) and, when the file says so,
     ``admin_token`` (a token, or None for none); ValueError names what is wrong."""
@@ -255,6 +260,10 @@ def load_settings(path: Path) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(SETTINGS_KEYS)}")
     out: dict[str, Any] = {k: raw[k] for k in ("agents", "time_scale", "network", "run_dir") if k in raw}
+    if "voice_only" in raw:
+        if not isinstance(raw["voice_only"], bool):
+            raise ValueError(f"{path}: voice_only is true or false")
+        out["voice_only"] = raw["voice_only"]
     if "agents" in out and not isinstance(out["agents"], int | str):
         raise ValueError(f"{path}: agents is a number or an agent file")
     if isinstance(out.get("agents"), str) and not out["agents"].isdigit():
@@ -276,6 +285,11 @@ def load_settings(path: Path) -> dict[str, Any]:
             raise ValueError(f"{path}: admin_token is true (random), false (none) or the token")
     out["cti_options"] = cti_options(raw.get("cti") or {}, str(path))
     out["node_options"] = node_options(raw.get("finesse") or {}, str(path))
+    if "thirdparty_dir" in out["node_options"]:  # relative to the file that names it
+        folder = (path.parent / out["node_options"]["thirdparty_dir"]).resolve()
+        if not folder.is_dir():
+            raise ValueError(f"{path}: finesse.thirdparty_dir {folder} is not a directory")
+        out["node_options"]["thirdparty_dir"] = str(folder)
     return out
 
 
@@ -310,7 +324,26 @@ def node_options(raw: Any, where: str) -> dict[str, Any]:
             desktop_properties(raw["desktop_properties"])
         except ValueError as exc:
             raise ValueError(f"{where}: finesse.desktop_properties: {exc}") from exc
-    return dict(raw)
+    out = dict(raw)
+    if "cors_origins" in out:
+        if not all(isinstance(o, str) for o in out["cors_origins"]):
+            raise ValueError(f"{where}: finesse.cors_origins is a list of origins (scheme://host[:port])")
+        try:
+            out["cors_origins"] = [normalize_origin(o) for o in out["cors_origins"]]
+        except ValueError as exc:
+            raise ValueError(f"{where}: finesse.cors_origins: {exc}") from None
+    return out
+
+
+VOICE_ONLY_AGENTS = "agents-voice-only.yaml"
+
+
+def write_voice_only_agents(agents: int | str, run_dir: Path) -> Path:
+    """The deployment's agents (a number or an agent file) without non-voice MRDs, as an agent
+    file in run_dir (mode 0600: it holds the agents' passwords) that every component is given."""
+    path = (run_dir / VOICE_ONLY_AGENTS).absolute()
+    write_private_file(path, dump(voice_only(resolve(str(agents)))))
+    return path
 
 
 @dataclass
@@ -325,6 +358,8 @@ class Deployment:
     # The control planes' token (random per deployment by default); None: open control planes.
     admin_token: str | None = field(default_factory=new_admin_token)
     secret_files: SecretFiles | None = None  # written by start()
+    # Agents without the non-voice (chat, email) MRDs: a voice sign-in publishes no Media event.
+    voice_only: bool = False
     _reaper: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _exited: set[str] = field(default_factory=set, init=False, repr=False)
 
@@ -413,6 +448,8 @@ class Deployment:
     async def start(self) -> None:
         self.check_ports()
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.voice_only:  # every component reads the same agent file
+            self.agents = str(write_voice_only_agents(self.agents, self.run_dir))
         self._reaper = asyncio.create_task(self._reap_forever())
         if self.admin_token is not None:
             write_token_file(self.token_path, self.admin_token)
@@ -547,6 +584,7 @@ class Deployment:
             # A crashed browser is detected within 120 s, scaled like every timer of the run.
             crash_detection=Timers.build(self.time_scale).browser_crash_detection,
             event_tunnel=domain is None,  # the EventTunnel is Finesse's, not IM&P's
+            cors_origins=tuple(self.node_options.get("cors_origins", ())),
         )
 
     def check_ports(self) -> None:
@@ -713,6 +751,7 @@ async def up(
     node_options: dict[str, Any] | None = None,
     admin_token: str | None = None,
     no_admin_token: bool = False,
+    voice_only: bool = False,
 ) -> int:
     """Start the deployment and run it until SIGINT/SIGTERM. Its control planes take ``admin_token``,
     or a random token when None, or none at all with ``no_admin_token``."""
@@ -724,6 +763,7 @@ async def up(
         list(cti_options or []),
         dict(node_options or {}),
         admin_token=None if no_admin_token else admin_token or new_admin_token(),
+        voice_only=voice_only,
     )
     stop = stop_on_signals()
     try:

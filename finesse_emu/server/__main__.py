@@ -20,6 +20,7 @@ from emu_base.awdb_login import awdb_login
 from emu_base.entry import cannot_run, component_parser, run_component, serve
 from emu_base.eventloop import uvloop_factory
 from emu_base.timers import Timers
+from finesse_emu.server.cors import CorsPolicy
 
 if TYPE_CHECKING:
     from finesse_emu.server.node import FinesseNode, NodeConfig
@@ -82,6 +83,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--xmpp-port", type=int, help="default 5222")
     p.add_argument("--xmpp-password-file", help="the file holding the finesse XMPP account's password")
     p.add_argument("--run-dir", help="where it keeps its files")
+    p.add_argument(
+        "--thirdparty-dir", help="the folder served at /3rdpartygadget/files/ on the web ports (default none)"
+    )
+    p.add_argument(
+        "--cors-origin",
+        action="append",
+        dest="cors_origins",
+        metavar="ORIGIN",
+        help="an origin allowed cross-origin (scheme://host[:port]; repeat for more; default none: CORS off)",
+    )
     p.add_argument("--uvloop", action="store_true", help="run on uvloop's event loop (must be installed)")
 
 
@@ -123,9 +134,11 @@ def run_args(args: argparse.Namespace) -> int:
         "name": args.name, "role": args.role, "host": args.host, "http_port": args.http_port,
         "https_port": args.https_port, "admin_port": args.admin_port, "xmpp_host": args.xmpp_host,
         "xmpp_port": args.xmpp_port, "xmpp_password_file": args.xmpp_password_file, "run_dir": args.run_dir,
+        "thirdparty_dir": args.thirdparty_dir, "cors_origins": args.cors_origins,
     }  # fmt: skip
     try:
         config = load_config(args.config, overrides)
+        CorsPolicy.of(config.cors_origins)  # a malformed origin: exit 2, said why
         awdb_login(config.awdb_user, config.awdb_password_file)  # a bad login file: exit 2, said why
         if config.xmpp_host:
             config.xmpp_password()  # a missing or unreadable password file fails here, not at login

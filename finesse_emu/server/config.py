@@ -69,6 +69,12 @@ class NodeConfig:
     team_layouts: dict[Any, Any] = field(default_factory=dict)
     # The node's vCPUs (the Finesse OVA's size): the 8 vCPU recommendation is checked against it.
     vcpus: int = STANDARD_VCPUS
+    # Same-origin hosting (server/thirdparty.py): the folder served at /3rdpartygadget/files/ on the
+    # web ports ("" = none: 404).
+    thirdparty_dir: str = ""
+    # CORS (server/cors.py): the origins allowed to call the REST API and the Notification Service
+    # from a page of theirs (empty: CORS off, Finesse's default); changed live on the control plane.
+    cors_origins: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if bool(self.cert_file) != bool(self.key_file):

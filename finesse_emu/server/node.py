@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -30,6 +30,8 @@ from finesse_emu.server.auth import Authenticator, AuthUser, AwdbClient
 from finesse_emu.server.awdb_directory import load_directory
 from finesse_emu.server.config import NodeConfig
 from finesse_emu.server.core import CtiFailure, NodeCore, Output, Publish, SendToCti
+from finesse_emu.server.cors import CorsPolicy
+from finesse_emu.server.cors_control import add_cors_routes
 from finesse_emu.server.cti import CtiClient, CtiLinkConfig, CtiRequestError, PublicEvent
 from finesse_emu.server.gadgets import RELOAD_KEY
 from finesse_emu.server.listeners import RestListeners
@@ -37,7 +39,7 @@ from finesse_emu.server.model import FinesseModel
 from finesse_emu.server.node_log import log_output
 from finesse_emu.server.presence import ForcedLogout, PresenceTracker
 from finesse_emu.server.reload import ReloadDistribution, ReloadGate
-from finesse_emu.server.rest import build_app
+from finesse_emu.server.rest import CORS_KEY, build_app
 from finesse_emu.server.status import ServiceState
 from finesse_emu.server.subscriptions import Notifier, Subscriptions
 
@@ -113,6 +115,7 @@ class FinesseNode:
         self.layouts = layout_admin.LayoutState(
             config.desktop_layout(), config.vcpus, lambda: (u.team_id for u in self.directory.values())
         )
+        self.cors = CorsPolicy.of(config.cors_origins)  # ValueError on a malformed origin
 
     # -- the core: its state (health, tests), and every input at the node's now ------------------
     @property
@@ -297,9 +300,18 @@ class FinesseNode:
         """First authenticated request of a user: subscribe it to its nodes (as real Finesse does)."""
         return None if self.subscriptions is None else self.subscriptions.user(user)
 
+    # -- CORS ----------------------------------------------------------------------------------------
+    def set_cors_origins(self, origins: Iterable[str]) -> list[str]:
+        """Replace the allowed origins (ValueError, nothing changed, on a malformed one); the REST
+        API follows at once. What the control plane, and the administration API, call."""
+        listed = self.cors.set_origins(origins)
+        log.info("finesse_cors_origins", name=self.config.name, origins=listed)
+        return listed
+
     # -- HTTP servers ------------------------------------------------------------------------------
     async def _start_rest(self) -> None:
         app = build_app(self)
+        app[CORS_KEY] = self.cors
         if self.config.reload_distribution:
             # On by default (server/reload.py); an explicit reload_rate is per seed second, so per
             # real second it is divided by the time scale.
@@ -326,6 +338,7 @@ class FinesseNode:
     async def _start_admin(self) -> None:
         app = admin_routes(self.config.name, "finesse", self.health, self.faults, self.config.admin_token)
         layout_admin.add_routes(app, self.layouts)
+        add_cors_routes(app, lambda: self.cors.origins, self.set_cors_origins)
         runner = app_runner(app, access_log=None)
         await runner.setup()
         self._runners.append(runner)
@@ -384,6 +397,7 @@ class FinesseNode:
             },
             "config_loaded": self.config_loaded.is_set(),
             "layout": self.layouts.to_json(),
+            "cors_origins": self.cors.origins,
             "stats": dict(self.stats),
         }
 

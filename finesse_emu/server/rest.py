@@ -28,19 +28,21 @@ from emu_base.directory import VOICE_MRD
 from emu_base.history_events import Request, emit
 from emu_base.httpbody import BodyError, BodyTooLarge, UnsupportedEncoding, read_body
 from emu_base.logs import get_logger
-from finesse_emu.server import event_tunnel, gadgets
+from finesse_emu.server import event_tunnel, gadgets, thirdparty
 from finesse_emu.server import xml as X
 from finesse_emu.server.auth import Authenticator, AuthError, AuthUser, parse_basic
 from finesse_emu.server.auth.access import Access, may_act_on, may_read_team
 from finesse_emu.server.config import NodeConfig
 from finesse_emu.server.core import NodeCore
+from finesse_emu.server.cors import CorsPolicy
 from finesse_emu.server.layout_admin import LayoutState
 from finesse_emu.server.model import Dialog
 from finesse_emu.server.openapi import OPENAPI_PATH, build_openapi
 from finesse_emu.server.paths import API, OPEN_PATHS
+from finesse_emu.server.xml.devices_api import devices, phone_of
 from finesse_emu.server.xml.layout_api import layout_config
 
-__all__ = ["API", "NODE_KEY", "OPEN_PATHS", "RestNode", "build_app"]
+__all__ = ["API", "CORS_KEY", "NODE_KEY", "OPEN_PATHS", "RestNode", "build_app"]
 
 log = get_logger()
 
@@ -79,6 +81,8 @@ class RestNode(Protocol):
 
 USER_KEY = web.RequestKey("finesse_user", AuthUser)
 NODE_KEY: web.AppKey[RestNode] = web.AppKey("finesse_node")
+# The node's allowed origins (server/cors.py), shared with its control plane so a change is live.
+CORS_KEY: web.AppKey[CorsPolicy] = web.AppKey("finesse_cors", CorsPolicy)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -107,6 +111,27 @@ async def request_id_echo(request: web.Request, handler: Handler) -> web.StreamR
     request_id = request.headers.get("requestId")
     if request_id is not None:
         response.headers["requestId"] = request_id
+    return response
+
+
+@web.middleware
+async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Cross-origin requests as :mod:`.cors` decides: a preflight is answered here, before any
+    credentials are asked for; any other answer (errors included) gets the headers of its origin."""
+    policy = request.app.get(CORS_KEY) or CorsPolicy()
+    origin = request.headers.get("Origin")
+    asked = request.headers.get("Access-Control-Request-Method")
+    if CorsPolicy.is_preflight(request.method, origin, asked):
+        assert origin is not None and asked is not None
+        answer = policy.preflight(origin, asked, request.headers.get("Access-Control-Request-Headers", ""))
+        return web.Response(status=answer.status, headers=answer.headers)
+    headers = policy.response_headers(origin)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # aiohttp's own 404/405 outside /finesse/api
+        exc.headers.update(headers)
+        raise
+    response.headers.update(headers)
     return response
 
 
@@ -183,7 +208,7 @@ async def unreadable_body(request: web.Request, handler: Handler) -> web.StreamR
 
 def build_app(node: RestNode) -> web.Application:
     app = web.Application(
-        middlewares=[request_id_echo, api_not_found, service_gate, basic_auth, unreadable_body],
+        middlewares=[request_id_echo, cors, api_not_found, service_gate, basic_auth, unreadable_body],
         client_max_size=X.MAX_BODY_BYTES,
     )
     app[NODE_KEY] = node
@@ -204,9 +229,11 @@ def build_app(node: RestNode) -> web.Application:
     r.add_get(f"{API}/Team/{{team}}", get_team)
     r.add_get(f"{API}/User/{{user}}/DesktopProperties", get_desktop_properties)
     r.add_get(f"{API}/User/{{user}}/LayoutConfig", get_layout_config)
+    r.add_get(f"{API}/Devices", get_devices)
     gadgets.add_routes(r)  # desktop content (not under /finesse/api: no credentials, no 503 gate)
     event_tunnel.add_routes(r)  # /tunnel/EventTunnel.js, static like the gadgets
     r.add_get(OPENAPI_PATH, openapi_json)  # not under /finesse/api: no credentials, no 503 gate
+    r.add_get(thirdparty.THIRDPARTY_ROUTE, thirdparty_file)  # same-origin hosting: no credentials
     return app
 
 
@@ -431,3 +458,23 @@ async def get_layout_config(request: web.Request, node: RestNode, target: AuthUs
 @on_target(team)
 async def get_team(request: web.Request, node: RestNode, view: X.TeamView) -> web.Response:
     return xml_response(X.team(view))
+
+
+async def get_devices(request: web.Request) -> web.Response:
+    """The devices of an extension (``?extension=N``): 400 without a valid one, 404 when no agent
+    has it, 401 when the caller may not read that agent (an agent: its own extension only; a
+    supervisor: its teams'; an administrator: any, as for GET User)."""
+    node = request.app[NODE_KEY]
+    extension = request.query.get("extension", "")
+    if not (extension.isascii() and extension.isdigit() and len(extension) <= 15):
+        return error(X.bad_request("extension", "Invalid extension specified"))
+    owner = next((u for u in node.core.directory.agents.values() if u.extension == extension), None)
+    if owner is None:
+        return error(X.not_found(X.NotFound.OTHER, extension, "No devices for this extension"))
+    if not may_act_on(caller(request), owner, Access.READ):
+        return refused(request)
+    return xml_response(devices([phone_of(extension)]))
+
+
+async def thirdparty_file(request: web.Request) -> web.StreamResponse:
+    return await thirdparty.serve(request, request.app[NODE_KEY].config.thirdparty_dir or None)

@@ -144,6 +144,10 @@ class ProsodyConfig:
     # Finesse JavaScript library's iframe, on BOSH's and WebSocket's origin. Off for a server that
     # is not a Finesse Notification Service.
     event_tunnel: bool = True
+    # CORS of BOSH and WebSocket: the node's allowed origins (empty: off, Finesse's default;
+    # finesse_emu/server/cors.py). Taken at start: a change on the node's control plane reaches
+    # Prosody at its next start.
+    cors_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.auth not in ("internal_plain", "insecure"):
@@ -263,6 +267,9 @@ def render_config(cfg: ProsodyConfig) -> str:
         "",
         f"modules_enabled = {_lua_list([q(m) for m in modules])}",
         'modules_disabled = { "s2s"; "offline"; }',
+        # Prosody's BOSH and WebSocket answer every origin by default (Access-Control-Allow-Origin
+        # echoing it); Finesse's Notification Service has CORS off unless an origin is allowed.
+        f"http_cors_override = {{ bosh = {_cors(cfg.cors_origins)}; websocket = {_cors(cfg.cors_origins)} }}",
     ]
     if cfg.event_tunnel:
         lines.append(f"http_files_dir = {q(str(cfg.tunnel_dir))}")
@@ -290,6 +297,12 @@ def render_config(cfg: ProsodyConfig) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _cors(origins: tuple[str, ...]) -> str:
+    if not origins:
+        return "{ enabled = false }"
+    return f"{{ enabled = true; credentials = true; origins = {_lua_list([_lua_str(o) for o in origins])} }}"
 
 
 def write_accounts(data_path: Path, domain: str, accounts: Mapping[str, str]) -> int:
@@ -404,6 +417,7 @@ class ProsodyProcess:
         die_with_parent: bool = True,
         crash_detection: float | Literal["default"] | None = "default",
         event_tunnel: bool = True,
+        cors_origins: tuple[str, ...] = (),
     ) -> None:
         self.die_with_parent = die_with_parent
         self._own_dir = run_dir is None
@@ -420,6 +434,7 @@ class ProsodyProcess:
             service_password_file=None if service_password_file is None else Path(service_password_file),
             log_level=log_level,
             event_tunnel=event_tunnel,
+            cors_origins=tuple(cors_origins),
         )
         if crash_detection != "default":  # else the scaled seed value, from FINESSE_EMU_TIME_SCALE
             self.config = dataclasses.replace(self.config, crash_detection=crash_detection)

@@ -371,11 +371,33 @@ async def test_websocket_and_bosh_endpoints_answer(prosody: ProsodyProcess) -> N
         headers = {"Content-Type": "text/xml; charset=utf-8", "Origin": "http://desktop.example"}
         async with http.post(prosody.bosh_url, data=body, headers=headers) as resp:
             assert resp.status == 200
-            assert resp.headers.get("Access-Control-Allow-Origin") in ("http://desktop.example", "*")
+            # CORS is off by default, as on Finesse's Notification Service: no origin is allowed.
+            assert "Access-Control-Allow-Origin" not in resp.headers
             text = await resp.text()
         root = SafeET.fromstring(text)
         assert root.tag == "{http://jabber.org/protocol/httpbind}body" and root.get("sid")
         assert mechanisms(text) == ["PLAIN"]
+
+
+async def test_bosh_and_websocket_cors_follow_the_allowed_origins(prosody_factory: ProsodyFactory) -> None:
+    """With an origin allowed (the node's cors_origins), BOSH answers its preflight and its requests
+    with that origin and credentials, and nothing to another origin."""
+    page, other = "https://gadgets.example:8443", "https://evil.example"
+    prosody = prosody_factory(cors_origins=(page,))
+    await prosody.start()
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    async with aiohttp.ClientSession() as http:
+        for url in (prosody.bosh_url, f"http://{prosody.host}:{prosody.http_port}/ws"):
+            async with http.options(url, headers={"Origin": page, **preflight}) as resp:
+                assert resp.headers.get("Access-Control-Allow-Origin") == page, url
+                assert resp.headers.get("Access-Control-Allow-Credentials") == "true", url
+            async with http.options(url, headers={"Origin": other, **preflight}) as resp:
+                assert "Access-Control-Allow-Origin" not in resp.headers, url
+        body = f"<body rid='1' to='{prosody.domain}' wait='5' hold='1' xmlns='http://jabber.org/protocol/httpbind'/>"
+        for origin, allowed in ((page, page), (other, None)):
+            headers = {"Content-Type": "text/xml; charset=utf-8", "Origin": origin}
+            async with http.post(prosody.bosh_url, data=body, headers=headers) as resp:
+                assert resp.status == 200 and resp.headers.get("Access-Control-Allow-Origin") == allowed
 
 
 # -- failures of Prosody itself -----------------------------------------------------------------------

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from finesse_emu.server import xml as X
+from finesse_emu.server.xml.devices_api import devices, phone_of
 from finesse_emu.xmpp.envelope import update_document
 
 DECL = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
@@ -1409,3 +1410,14 @@ def test_valid_dialog_bodies() -> None:
         b"<wrapUpReason>Done</wrapUpReason></mediaProperties></Dialog>"
     )
     assert (wrap_only.wrap_up_reason, wrap_only.call_variables) == ("Done", None)
+
+
+def test_devices_document_has_the_documented_shape() -> None:
+    body = devices([phone_of("2001"), phone_of("not digits")]).decode()
+    assert body.endswith(
+        "<Devices><Device><deviceId>SEP0000000007D1</deviceId><deviceType>30018</deviceType>"
+        "<deviceTypeName>Cisco 7961</deviceTypeName></Device>"
+        "<Device><deviceId>SEP000000000000</deviceId><deviceType>30018</deviceType>"
+        "<deviceTypeName>Cisco 7961</deviceTypeName></Device></Devices>"
+    )
+    assert body.startswith('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>')

@@ -200,6 +200,15 @@ def document_schemas() -> dict[str, Schema]:
             },
         ),
         "DesktopProperties": obj("DesktopProperties", {"preLoadSecondaryResources": boolean()}),
+        "Devices": obj(
+            "Devices",
+            {
+                "Device": array(
+                    obj(None, {"deviceId": text(), "deviceType": integer(), "deviceTypeName": text()}),
+                    "Device",
+                )
+            },
+        ),
         "Team": obj(
             "Team",
             {"uri": text(), "id": text(), "name": text(), "users": array(team_user, "User", "users")},

@@ -27,10 +27,19 @@ PATH_PARAMETERS: dict[str, tuple[Schema, str]] = {
     "team": ({"type": "integer"}, "team id (anything else: 404)"),
     "kind": ({"type": "string", "enum": ["xml", "jsp"]}, "gadget kind"),
     "name": ({"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}, "gadget or resource name"),
+    "path": ({"type": "string"}, "a file's path inside the node's third-party gadget folder"),
+}
+_EXTENSION: Schema = {
+    "name": "extension",
+    "in": "query",
+    "required": True,
+    "description": "an agent's extension (ASCII digits; anything else: 400)",
+    "schema": {"type": "string", "pattern": "^[0-9]{1,15}$"},
 }
 DESCRIPTIONS = {
     200: "OK",
     202: "Accepted: the outcome arrives as an Update on the user's XMPP node",
+    304: "Not Modified: the ETag given in If-None-Match still matches",
     400: "Bad Request / Parameter Missing / Invalid Input / Invalid State",
     401: "Authorization Failure (missing or bad credentials) or Invalid Authorization User Specified",
     404: "User Not Found / Dialog Not Found / Not Found",
@@ -99,6 +108,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", f"{API}/Team/{{team}}"): Operation(
         "Get a team (its supervisors and administrators only)", (200, 401, 404), "Team"
     ),
+    ("GET", f"{API}/Devices"): Operation(
+        "The devices of an extension (its agent, the agent's supervisors, administrators)",
+        (200, 400, 401, 404),
+        "Devices",
+        query=(_EXTENSION,),
+    ),
     ("GET", OPENAPI_PATH): Operation(
         "This OpenAPI description (emulator only)", (200,), "OpenApi", media_type=JSON
     ),
@@ -107,4 +122,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/desktop/gadgets/{kind}/{name}"): Operation("A gadget spec (kind xml or jsp)", (200, 404)),
     ("GET", "/desktop/resources/{name}"): Operation("A desktop resource (script)", (200, 404)),
     ("GET", "/tunnel/EventTunnel.js"): Operation("The EventTunnel script (12.x)", (200,)),
+    # Same-origin hosting: the node's third-party gadget folder, as static files (no credentials).
+    ("GET", "/3rdpartygadget/files/{path}"): Operation(
+        "A file of the third-party gadget folder (304 on a matching If-None-Match; 404 outside it)",
+        (200, 304, 404),
+        media_type="application/octet-stream",
+    ),
 }
