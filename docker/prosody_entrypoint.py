@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the file holding the password of the finesse account the nodes publish with (none, as "
         "for Cisco IM&P's nodes, where no node logs in: a random one of its own in the run directory)",
     )
+    p.add_argument(
+        "--no-event-tunnel",
+        dest="event_tunnel",
+        action="store_false",
+        help="serve no EventTunnel page at /tunnel/ (Cisco IM&P's nodes; a Notification Service serves it)",
+    )
     p.add_argument("--bind", type=bind_address, default="0.0.0.0", help="listen address (default 0.0.0.0)")
     p.add_argument("--log-level", default="warn", choices=["debug", "info", "warn", "error"])
     p.add_argument("--print-config", action="store_true", help="write the run directory, print, do not exec")
@@ -96,6 +102,7 @@ def config_for(args: argparse.Namespace) -> ProsodyConfig:
         if args.service_password_file is None
         else Path(args.service_password_file),
         log_level=args.log_level,
+        event_tunnel=args.event_tunnel,
     )
 
 

@@ -13,7 +13,7 @@ from defusedxml import ElementTree as DET
 
 from emu_base.admin import bound_port
 from emu_base.clock import LoopClock
-from finesse_emu.desktop.rest import AgentCredentials, DesktopRest, LoadPlan, NodeEndpoint
+from finesse_emu.desktop.rest import DEFAULT_GADGETS, AgentCredentials, DesktopRest, LoadPlan, NodeEndpoint
 from tests.integration.test_finesse_node import HOST, Deployment, basic, deployment
 
 GADGET = "/desktop/gadgets/xml/g1"
@@ -76,7 +76,7 @@ async def test_a_desktop_with_nocache_costs_the_node_renders_a_normal_reload_doe
             assert (await desktop.load("finesse-a", False))[0].ok  # a reload (failover, refresh)
             costs[name] = d.node.stats["content_renders"] - before
             assert desktop.stats["cache_hits"] == len(plan.paths())  # 304s all the same
-        assert costs == {"normal": 0, "nocache": LoadPlan().gadgets}
+        assert costs == {"normal": 0, "nocache": DEFAULT_GADGETS}
 
 
 async def test_desktop_properties_answer_the_agent_alone() -> None:
