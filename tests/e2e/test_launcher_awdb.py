@@ -1,4 +1,4 @@
-"""``finesse-emu up`` and the AWDBs (issue 14), as processes on 127.0.24.
+"""``finesse-emu up`` and the AWDBs (issue 14), as processes on 127.0.27.
 
 - The AWDBs' query API takes the deployment's login (``RUN_DIR/awdb-password``, 0600) and nothing
   else, while the nodes, which have it in their config, sign agents in.
@@ -24,7 +24,7 @@ import pytest
 from emu_base.procs import run_cli
 
 pytestmark = pytest.mark.e2e
-NETWORK = "127.0.24"
+NETWORK = "127.0.27"
 NODES = {"finesse-a": f"{NETWORK}.7", "finesse-b": f"{NETWORK}.8"}
 AWDBS = {"awdb-a": f"{NETWORK}.3", "awdb-b": f"{NETWORK}.4"}
 

@@ -35,7 +35,7 @@ async def test_three_slices_one_run(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     up = await asyncio.to_thread(
         emu, "up", "--detach", "--run-dir", str(run_dir), "--agents", str(AGENTS), "--time-scale", "0.05",
-        "--network", "127.0.25",
+        "--network", "127.0.28",
     )  # fmt: skip
     assert up.returncode == 0, up.stdout + up.stderr
     histories = [tmp_path / f"slice{i}.jsonl" for i in range(SLICES)]
@@ -99,7 +99,7 @@ def test_a_scenario_swarm_over_two_processes(tmp_path: Path) -> None:
     # process runs the rest; until conditions count both, and the histories become one run.
     bench = run_cli(
         "bench", "failover", "--agents", "24", "--processes", "2", "--time-scale", "0.05",
-        "--network", "127.0.25", "--report-dir", str(tmp_path), timeout=240,
+        "--network", "127.0.28", "--report-dir", str(tmp_path), timeout=240,
     )  # fmt: skip
     assert bench.returncode == 0, bench.stdout + bench.stderr
     (report,) = tmp_path.glob("bench-failover-24-*")
