@@ -162,16 +162,28 @@ class WebSocketProxy:
             )
         return self._session
 
-    async def close(self) -> None:
-        """Close every relay (a stopping web server would wait for them) and the client session."""
+    async def close_relays(self) -> None:
+        """End every relay now (1001, going away): the web server they pass through is going down."""
         for ws in list(self._open):
             with contextlib.suppress(Exception):
                 await ws.close(code=WSCloseCode.GOING_AWAY)
+
+    async def close(self) -> None:
+        """Close every relay (a stopping web server would wait for them) and the client session."""
+        await self.close_relays()
         if self._session is not None:
             await self._session.close()
 
 
 PROXY_KEY: web.AppKey[WebSocketProxy] = web.AppKey("finesse_ws_proxy", WebSocketProxy)
+
+
+async def drop_relays(app: web.Application) -> None:
+    """The web application going down takes the WebSockets through it along (the node's
+    ``webapp_down`` fault: Tomcat stops, and so does 12.6's notification path through it)."""
+    proxy = app.get(PROXY_KEY)
+    if proxy is not None:
+        await proxy.close_relays()
 
 
 def install(app: web.Application, proxy: WebSocketProxy) -> None:
