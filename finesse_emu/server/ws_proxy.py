@@ -126,14 +126,17 @@ class WebSocketProxy:
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             log.warning("ws_proxy_upstream_failed", upstream=self.upstream, error=repr(exc))
             return web.Response(status=502, text="the Notification Service does not answer\n")
-        await ws.prepare(request)
         self._open.add(ws)
         self.relays += 1
         try:
+            await ws.prepare(request)
             await self._relay(ws, upstream)
         finally:
             self.relays -= 1
             self._open.discard(ws)
+            if not upstream.closed:  # the client went away during the upgrade, or we were cancelled
+                with contextlib.suppress(Exception):
+                    await upstream.close(code=WSCloseCode.GOING_AWAY)
         return ws
 
     async def _relay(self, client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:
