@@ -107,6 +107,11 @@ class Timers:
         8.0, "desktop reloads are evenly distributed to prevent overwhelming of the Finesse server"
     )
     reload_burst: float = _seconds(0.5, "reload distribution: served at once (not in the seed)")
+    # Not in the seed: the web port's WebSocket (/ws/, 12.6; server/ws_proxy.py) gives up reaching its
+    # node's Notification Service after this long (a hung one accepts and never answers): a 502.
+    ws_proxy_connect_timeout: float = _seconds(
+        10.0, "the web port's WebSocket reaches the Notification Service"
+    )
 
     # The emulator's own housekeeping, in real seconds (never scaled, not in the seed): how often a
     # swarm prints or polls, and how long a closing socket lingers. None is a duration of the

@@ -22,7 +22,12 @@ node's address and name (emu_base/tls.py); the CA and certificates are kept from
 the next. ``up`` and ``status`` print where ``ca.crt`` is: clients trust it instead of turning
 certificate checks off.
 
-XMPP: each Prosody holds an account per agent of the directory (the agent's Finesse password) and
+XMPP: each node's Prosody also listens with TLS, presenting the node's certificate ("Finesse
+Notification Service shares the same certificate with Cisco Finesse Tomcat"): XMPP on 5223 and, for
+``finesse: {version: "12.5"}``, https BOSH, wss and the EventTunnel page on 7443; a 12.6 node (the
+default) relays ``wss://<node>:8445/ws/`` to it instead (server/versions.py, server/ws_proxy.py).
+
+Each Prosody holds an account per agent of the directory (the agent's Finesse password) and
 the ``finesse`` account the nodes publish with, whose password is in ``xmpp-password``
 (deployment.json's ``xmpp_password_file``), read by both Prosody processes and both nodes from that
 file, and never printed.
@@ -81,13 +86,16 @@ from finesse_emu.deployment.topology import (
     IMP_DOMAIN,
     IMP_HTTP_PORT,
     XMPP_C2S_PORT,
+    XMPP_C2S_TLS_PORT,
     XMPP_HTTP_PORT,
+    XMPP_HTTPS_PORT,
     Endpoint,
     check_network,
     on_network,
 )
 from finesse_emu.server.config import desktop_properties
 from finesse_emu.server.cors import normalize_origin
+from finesse_emu.server.versions import DEFAULT_VERSION, check_version, offers
 from finesse_emu.xmpp.prosody import ProsodyProcess, agent_accounts, prosody_binary
 
 log = get_logger()
@@ -238,6 +246,7 @@ NODE_KEYS: dict[str, type | tuple[type, ...]] = {
     "vcpus": int,
     "thirdparty_dir": str,  # same-origin hosting: the folder served at /3rdpartygadget/files/
     "cors_origins": list,  # the origins allowed cross-origin (REST and Notification Service)
+    "version": (str, float),  # the Finesse release, "12.5" or "12.6": its secure ports (server/versions.py)
 }
 CTI_KEYS = {"load": "--load", "idle_mode": "--idle-mode", "mrd_auto_restore": "--mrd-auto-restore"}
 
@@ -325,6 +334,11 @@ def node_options(raw: Any, where: str) -> dict[str, Any]:
         except ValueError as exc:
             raise ValueError(f"{where}: finesse.desktop_properties: {exc}") from exc
     out = dict(raw)
+    if "version" in out:
+        try:
+            out["version"] = check_version(out["version"])
+        except ValueError as exc:
+            raise ValueError(f"{where}: finesse.version: {exc}") from None
     if "cors_origins" in out:
         if not all(isinstance(o, str) for o in out["cors_origins"]):
             raise ValueError(f"{where}: finesse.cors_origins is a list of origins (scheme://host[:port])")
@@ -432,6 +446,8 @@ class Deployment:
             "awdb_password_file": str(self.awdb_password_path),
             "xmpp_host": ep.host,
             "xmpp_port": XMPP_C2S_PORT,
+            "xmpp_secure_port": XMPP_C2S_TLS_PORT,
+            "xmpp_http_port": XMPP_HTTP_PORT,
             "xmpp_password_file": str(self.xmpp_password_path),
             "run_dir": str(self.run_dir / ep.name),
             # HTTPS: the certificate write_secrets issued for this node, and the CA clients trust.
@@ -498,7 +514,9 @@ class Deployment:
         for name, ep in (("xmpp-a", self.ep(FINESSE_A)), ("xmpp-b", self.ep(FINESSE_B))):
             prosody = self.prosody(name, ep, accounts)
             await prosody.start()
-            c = Component(name, "xmpp", ep.host, {"xmpp": XMPP_C2S_PORT, "http": XMPP_HTTP_PORT})
+            c = Component(
+                name, "xmpp", ep.host, {"xmpp": XMPP_C2S_PORT, "http": XMPP_HTTP_PORT, **self.tls_ports}
+            )
             c.prosody = prosody
             self.components.append(c)
         for ep in (self.ep(IMP_A), self.ep(IMP_B)):
@@ -560,6 +578,18 @@ class Deployment:
             self.reap()
             await asyncio.sleep(REAP_INTERVAL)
 
+    @property
+    def version(self) -> str:
+        return str(self.node_options.get("version", DEFAULT_VERSION))
+
+    @property
+    def tls_ports(self) -> dict[str, int]:
+        """The secure ports of a node's Prosody for the deployment's release, by name."""
+        ports = {"xmpp_tls": XMPP_C2S_TLS_PORT} if offers(self.version).xmpp_direct_tls else {}
+        if offers(self.version).notification_https:
+            ports["https"] = XMPP_HTTPS_PORT
+        return ports
+
     def prosody(
         self,
         name: str,
@@ -585,7 +615,18 @@ class Deployment:
             crash_detection=Timers.build(self.time_scale).browser_crash_detection,
             event_tunnel=domain is None,  # the EventTunnel is Finesse's, not IM&P's
             cors_origins=tuple(self.node_options.get("cors_origins", ())),
+            # The node's certificate (the one its 8445 presents) on the secure ports; IM&P has none.
+            **({} if domain is not None else self._prosody_tls(ep)),
         )
+
+    def _prosody_tls(self, ep: Endpoint) -> dict[str, Any]:
+        ports = self.tls_ports
+        return {
+            "c2s_tls_port": ports.get("xmpp_tls"),
+            "https_port": ports.get("https"),
+            "tls_cert": self.secrets_dir / f"{ep.name}.crt",
+            "tls_key": self.secrets_dir / f"{ep.name}.key",
+        }
 
     def check_ports(self) -> None:
         """Fail before starting anything when an address of this deployment is taken: a health check
@@ -595,7 +636,7 @@ class Deployment:
             host = self.ep(ep).host
             ports = [ep.port, ep.admin_port]
             if ep in (FINESSE_A, FINESSE_B):
-                ports += [FINESSE_HTTPS_PORT, XMPP_C2S_PORT, XMPP_HTTP_PORT]
+                ports += [FINESSE_HTTPS_PORT, XMPP_C2S_PORT, XMPP_HTTP_PORT, *self.tls_ports.values()]
             if ep in (CTI_A, CTI_B):
                 ports.append(CTI_LINK_PORT["A" if ep is CTI_A else "B"])
             taken += [f"{host}:{port}" for port in ports if port_in_use(host, port)]

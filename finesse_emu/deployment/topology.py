@@ -31,6 +31,10 @@ FINESSE_B = Endpoint("finesse-b", "127.0.10.8", 8082, 8089)
 FINESSE_HTTPS_PORT = 8445
 XMPP_C2S_PORT = 5222
 XMPP_HTTP_PORT = 7071  # BOSH /http-bind and WebSocket /ws
+# The secure ports, with the node's certificate (server/versions.py says which a release offers):
+# XMPP with direct TLS, and HTTPS BOSH, WebSocket and the EventTunnel page (12.0/12.5).
+XMPP_C2S_TLS_PORT = 5223
+XMPP_HTTPS_PORT = 7443
 # Cisco Unified CM IM and Presence (IM&P), the desktop chat's server: a cluster of its own (publisher
 # imp-a, subscriber imp-b), separate from the Finesse nodes and their Notification Service. It has no
 # control plane of the emulator's (admin_port 0): its faults are the process verbs (kill, hang...).

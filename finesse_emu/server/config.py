@@ -8,6 +8,7 @@ from typing import Any
 
 from emu_base.secret_files import read_secret_file
 from finesse_emu.server.layout import STANDARD_VCPUS, DesktopLayout
+from finesse_emu.server.versions import DEFAULT_VERSION, SecurePorts, check_version, offers
 
 # Desktop properties the node gives its desktops (GET .../User/{id}/DesktopProperties), with the
 # product's defaults: "By default, the preLoadSecondaryResources property is enabled."
@@ -33,6 +34,11 @@ class NodeConfig:
     awdb_password_file: str | None = None
     xmpp_host: str | None = None  # this node's Prosody (None: no notifications)
     xmpp_port: int = 5222
+    # Its Prosody's XMPP direct-TLS port (5223 in a deployment), advertised as SystemInfo's
+    # xmppSecurePort; -1: none listens, none advertised.
+    xmpp_secure_port: int = -1
+    # Its Prosody's plain HTTP port: where the web port's WebSocket (/ws/, 12.6) is relayed to.
+    xmpp_http_port: int = 7071
     xmpp_domain: str = ""  # "" = host
     # The file holding the password of the `finesse` XMPP account this node publishes with (random
     # per deployment, mode 0600: <run_dir>/xmpp-password, /secrets/xmpp-password in containers).
@@ -75,8 +81,12 @@ class NodeConfig:
     # CORS (server/cors.py): the origins allowed to call the REST API and the Notification Service
     # from a page of theirs (empty: CORS off, Finesse's default); changed live on the control plane.
     cors_origins: list[str] = field(default_factory=list)
+    # The Finesse release emulated, "12.5" or "12.6" (server/versions.py): which secure notification
+    # ports are offered and which ports SystemInfo names.
+    version: str = DEFAULT_VERSION
 
     def __post_init__(self) -> None:
+        self.version = check_version(self.version)
         if bool(self.cert_file) != bool(self.key_file):
             raise ValueError("cert_file and key_file go together (or neither: a certificate is made)")
         self.desktop_properties = desktop_properties(self.desktop_properties)
@@ -89,6 +99,10 @@ class NodeConfig:
         if not isinstance(self.team_layouts, dict):
             raise ValueError("team_layouts: a mapping of team id to layout")
         return DesktopLayout.from_config(self.layout, self.team_layouts)
+
+    @property
+    def secure_ports(self) -> SecurePorts:
+        return offers(self.version)
 
     @property
     def domain(self) -> str:

@@ -3,6 +3,7 @@
 The webapp_down fault closes them and opens them again on the same ports, with the same
 certificate: the HTTPS context is made once, from the node's configuration (the certificate and key
 the deployment gives, or a CA and certificate made in its run_dir: :func:`emu_base.tls.server_context`).
+Closing them also ends the WebSockets relayed through the web port (12.6, :mod:`.ws_proxy`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from aiohttp import web
 
 from emu_base.admin import bound_port
 from emu_base.logs import get_logger
+from finesse_emu.server import ws_proxy
 from finesse_emu.server.config import NodeConfig
 
 log = get_logger()
@@ -48,6 +50,8 @@ class RestListeners:
         for site in self._sites:
             await site.stop()
         self._sites.clear()
+        # A stopped site keeps its open connections: the WebSockets through the web port end here.
+        await ws_proxy.drop_relays(self.runner.app)
 
     def _tls_context(self) -> ssl.SSLContext:
         from emu_base import tls  # cryptography only loads when a node serves HTTPS

@@ -25,7 +25,7 @@ from emu_base.httpbody import app_runner
 from emu_base.logs import get_logger
 from emu_base.sansio import Driver
 from emu_base.timers import Timers
-from finesse_emu.server import layout_admin
+from finesse_emu.server import layout_admin, ws_proxy
 from finesse_emu.server.auth import Authenticator, AuthUser, AwdbClient
 from finesse_emu.server.awdb_directory import load_directory
 from finesse_emu.server.config import NodeConfig
@@ -318,6 +318,11 @@ class FinesseNode:
             rate = self.config.reload_rate / self.timers.time_scale if self.config.reload_rate > 0 else None
             policy = ReloadDistribution(self.timers.reload_spread, self.timers.reload_burst, rate)
             app[RELOAD_KEY] = ReloadGate(policy, lambda: len(self.directory))
+        if self.config.xmpp_host and self.config.secure_ports.web_port_websocket:  # 12.6: wss://node:8445/ws/
+            upstream = f"ws://{self.config.xmpp_host}:{self.config.xmpp_http_port}/ws"
+            ws_proxy.install(
+                app, ws_proxy.WebSocketProxy(upstream, self.cors, self.timers.ws_proxy_connect_timeout)
+            )
         runner = app_runner(app, access_log=None)  # bodies never inflated unread (httpbody)
         await runner.setup()
         self._runners.append(runner)

@@ -5,6 +5,13 @@ to a loopback address explicitly (the Debian defaults listen on 0.0.0.0), no s2s
 warn-level log to a file in the run directory, ``pubsub.<domain>``, BOSH on ``/http-bind`` and
 WebSocket on ``/ws``.
 
+Secure ports (off unless given, with a certificate and key): XMPP with direct TLS
+(``c2s_tls_port``, Finesse's 5223) and HTTPS for BOSH, WebSocket and the EventTunnel page
+(``https_port``, Finesse's 7443 of 12.0/12.5). "Finesse Notification Service shares the same
+certificate with Cisco Finesse Tomcat": a deployment gives the node's certificate, issued by its CA
+(emu_base/tls.py). The certificate is set per listener (``c2s_direct_tls_ssl``, ``https_ssl``), never
+for the host, so the plain c2s port offers no STARTTLS and stays as it was.
+
 Accounts are real (``internal_plain``): Prosody checks every password against account files written
 here at start, one per agent of the deployment's directory (the agent's Finesse password, as on a
 real Finesse, whose Notification Service takes the same credentials as its REST API) and one for
@@ -148,6 +155,12 @@ class ProsodyConfig:
     # finesse_emu/server/cors.py). Taken at start: a change on the node's control plane reaches
     # Prosody at its next start.
     cors_origins: tuple[str, ...] = ()
+    # Secure ports (module docstring): None, off. Either needs tls_cert and tls_key, PEM files
+    # Prosody can read (the node's certificate and key in a deployment).
+    c2s_tls_port: int | None = None
+    https_port: int | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     def __post_init__(self) -> None:
         if self.auth not in ("internal_plain", "insecure"):
@@ -162,6 +175,17 @@ class ProsodyConfig:
             raise ValueError(f"unsupported XMPP domain {self.domain!r}")
         if self.crash_detection is not None and not self.crash_detection > 0:
             raise ValueError(f"crash_detection must be > 0 seconds or None, got {self.crash_detection!r}")
+        if self.tls_ports and not (self.tls_cert and self.tls_key):
+            raise ValueError("the TLS ports (c2s_tls_port, https_port) need tls_cert and tls_key")
+
+    @property
+    def tls_ports(self) -> list[int]:
+        return [p for p in (self.c2s_tls_port, self.https_port) if p is not None]
+
+    @property
+    def ports(self) -> list[int]:
+        """Every port it listens on."""
+        return [self.c2s_port, self.http_port, *self.tls_ports]
 
     @property
     def pubsub_domain(self) -> str:
@@ -242,23 +266,31 @@ def render_config(cfg: ProsodyConfig) -> str:
             f"finesse_ping_interval = {cfg.ping_interval:.6g}",
             f"finesse_ping_timeout = {cfg.ping_timeout:.6g}",
         ]
+    c2s_tls = "{ }" if cfg.c2s_tls_port is None else f"{{ {cfg.c2s_tls_port} }}"
+    https = "{ }" if cfg.https_port is None else f"{{ {cfg.https_port} }}"
     lines += [
         "",
         f"interfaces = {{ {host} }}",
         f"local_interfaces = {{ {host} }}",
         f"c2s_ports = {{ {cfg.c2s_port} }}",
         "c2s_interfaces = { " + host + " }",
-        "c2s_direct_tls_ports = { }",
+        f"c2s_direct_tls_ports = {c2s_tls}",  # on `interfaces`
         "legacy_ssl_ports = { }",
         "s2s_ports = { }",
         "s2s_interfaces = { " + host + " }",
         "s2s_direct_tls_ports = { }",
         f"http_ports = {{ {cfg.http_port} }}",
         f"http_interfaces = {{ {host} }}",
-        "https_ports = { }",
+        f"https_ports = {https}",
         f"https_interfaces = {{ {host} }}",
         f"http_default_host = {q(cfg.domain)}",  # Host: 127.0.0.1:<port> reaches the vhost
         "http_paths = { " + "".join(f"{k} = {q(v)}; " for k, v in http_paths.items()) + "}",
+    ]
+    if cfg.tls_cert and cfg.tls_key:
+        # Per listener, not per host: a host certificate would make the plain c2s port offer STARTTLS.
+        ssl = f"{{ certificate = {q(str(cfg.tls_cert))}; key = {q(str(cfg.tls_key))}; }}"
+        lines += [f"c2s_direct_tls_ssl = {ssl}", f"https_ssl = {ssl}"]
+    lines += [
         "",
         "c2s_require_encryption = false",
         "allow_unencrypted_plain_auth = true",
@@ -418,6 +450,10 @@ class ProsodyProcess:
         crash_detection: float | Literal["default"] | None = "default",
         event_tunnel: bool = True,
         cors_origins: tuple[str, ...] = (),
+        c2s_tls_port: int | None = None,
+        https_port: int | None = None,
+        tls_cert: Path | str | None = None,
+        tls_key: Path | str | None = None,
     ) -> None:
         self.die_with_parent = die_with_parent
         self._own_dir = run_dir is None
@@ -435,6 +471,10 @@ class ProsodyProcess:
             log_level=log_level,
             event_tunnel=event_tunnel,
             cors_origins=tuple(cors_origins),
+            c2s_tls_port=c2s_tls_port,
+            https_port=https_port,
+            tls_cert=None if tls_cert is None else Path(tls_cert).resolve(),
+            tls_key=None if tls_key is None else Path(tls_key).resolve(),
         )
         if crash_detection != "default":  # else the scaled seed value, from FINESSE_EMU_TIME_SCALE
             self.config = dataclasses.replace(self.config, crash_detection=crash_detection)
@@ -471,6 +511,19 @@ class ProsodyProcess:
         return f"ws://{self.host}:{self.http_port}{self.config.websocket_path}"
 
     @property
+    def c2s_tls_port(self) -> int | None:
+        return self.config.c2s_tls_port
+
+    @property
+    def https_port(self) -> int | None:
+        return self.config.https_port
+
+    @property
+    def https_origin(self) -> str | None:
+        """``https://host:port`` of the HTTPS port (BOSH, WebSocket, the EventTunnel), if any."""
+        return None if self.https_port is None else f"https://{self.host}:{self.https_port}"
+
+    @property
     def pid(self) -> int | None:
         return None if self._popen is None else self._popen.pid
 
@@ -500,12 +553,12 @@ class ProsodyProcess:
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self, timeout: float = 10.0) -> float:
-        """Start Prosody and wait until the c2s and HTTP ports accept; returns the seconds taken."""
+        """Start Prosody and wait until every port accepts; returns the seconds taken."""
         if self.running:
             raise ProsodyError(f"prosody already running (pid {self.pid})")
         binary = prosody_binary()
         cfg = self.config
-        for port in (cfg.c2s_port, cfg.http_port):
+        for port in cfg.ports:
             # Prosody only logs a failed bind and keeps running: a stale listener would pass the poll.
             if port_in_use(cfg.host, port):
                 raise ProsodyError(f"{cfg.host}:{port} is already in use")
@@ -529,7 +582,7 @@ class ProsodyProcess:
         finally:
             out.close()
         deadline = t0 + timeout
-        pending = {cfg.c2s_port, cfg.http_port}
+        pending = set(cfg.ports)
         while pending:
             if self._popen.poll() is not None:
                 rc = self._popen.returncode
@@ -537,6 +590,9 @@ class ProsodyProcess:
             if time.monotonic() > deadline:
                 self.kill()
                 raise ProsodyError(f"prosody ports {sorted(pending)} not accepting after {timeout}s")
+            if pending & set(cfg.tls_ports) and "Error binding encrypted port" in self.log_text():
+                self.kill()  # a certificate it cannot load: the port would never open
+                raise ProsodyError(f"prosody could not open its TLS ports:\n{self.log_text()[-2000:]}")
             for port in list(pending):
                 if await _accepts(cfg.host, port):
                     pending.discard(port)
@@ -548,7 +604,8 @@ class ProsodyProcess:
         self.startup_seconds = time.monotonic() - t0
         log.info(
             "prosody_started", pid=self.pid, domain=self.domain, host=self.host,
-            c2s_port=self.c2s_port, http_port=self.http_port, seconds=round(self.startup_seconds, 3),
+            c2s_port=self.c2s_port, http_port=self.http_port, tls_ports=cfg.tls_ports,
+            seconds=round(self.startup_seconds, 3),
         )  # fmt: skip
         return self.startup_seconds
 

@@ -150,6 +150,10 @@ class CtiInfo:
     heartbeat_ok_wall: float | None
 
 
+def _listening(port: int | None) -> int | None:
+    return port if port is not None and port > 0 else None
+
+
 def system_info_view(
     cfg: NodeConfig,
     timers: Timers,
@@ -162,6 +166,17 @@ def system_info_view(
     primary = cfg.primary_host or (cfg.domain if cfg.role == "publisher" else "")
     secondary = cfg.secondary_host or (cfg.domain if cfg.role == "subscriber" else "")
     https = https_port or cfg.https_port
+
+    def node(host: str) -> X.NodeView:
+        # SystemInfo names only the ports that listen (no Notification Service: no XMPP port).
+        return X.NodeView(
+            host,
+            https_port=_listening(https),
+            xmpp_port=_listening(cfg.xmpp_port) if cfg.xmpp_host else None,
+            xmpp_secure_port=_listening(cfg.xmpp_secure_port) if cfg.xmpp_host else None,
+            ports=cfg.secure_ports.system_info_ports,
+        )
+
     servers = tuple(
         X.CtiServerView(
             host,
@@ -175,8 +190,8 @@ def system_info_view(
         status=status.status.value,
         status_reason=status.reason,
         xmpp_domain=cfg.domain,
-        primary_node=X.NodeView(primary or cfg.domain, https, cfg.xmpp_port),
-        secondary_node=X.NodeView(secondary, https, cfg.xmpp_port) if secondary else None,
+        primary_node=node(primary or cfg.domain),
+        secondary_node=node(secondary) if secondary else None,
         deployment_type=cfg.deployment_type,
         last_cti_heartbeat_ok=cti.heartbeat_ok,
         last_success_cti_heartbeat_time=cti.heartbeat_ok_wall,

@@ -1,4 +1,8 @@
-"""SystemInfo: ``GET /finesse/api/SystemInfo`` (the 12.6+ structure) and the SystemInfo ``Update``."""
+"""SystemInfo: ``GET /finesse/api/SystemInfo`` (the 12.6+ structure) and the SystemInfo ``Update``.
+
+A node element names the ports it has: 12.5's hold only ``<host>`` (``NodeView.ports`` False), and
+a port that does not listen is left out rather than advertised (``None``; server/versions.py).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,10 @@ from finesse_emu.server.xml.common import API, document, epoch_ms, format_time, 
 @dataclass(frozen=True)
 class NodeView:
     host: str
-    https_port: int = 8445
-    xmpp_port: int = 5222
-    xmpp_secure_port: int = 5223
+    https_port: int | None = 8445
+    xmpp_port: int | None = 5222
+    xmpp_secure_port: int | None = 5223
+    ports: bool = True  # False: the 12.5 element, <host> only
 
 
 @dataclass(frozen=True)
@@ -51,9 +56,15 @@ class SystemInfoView:
 def _node(parent: ET.Element, tag: str, node: NodeView) -> None:
     el = ET.SubElement(parent, tag)
     sub(el, "host", node.host)
-    sub(el, "httpsPort", node.https_port)
-    sub(el, "xmppPort", node.xmpp_port)
-    sub(el, "xmppSecurePort", node.xmpp_secure_port)
+    if not node.ports:
+        return
+    for name, port in (
+        ("httpsPort", node.https_port),
+        ("xmppPort", node.xmpp_port),
+        ("xmppSecurePort", node.xmpp_secure_port),
+    ):
+        if port is not None:
+            sub(el, name, port)
 
 
 def _system_info_element(v: SystemInfoView, root: str) -> ET.Element:
