@@ -23,6 +23,8 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
+from emu_base.timers import Timers
+
 GZIP_MAGIC = b"\x1f\x8b"
 # A body of many empty gzip members inflates to nothing but costs a decompressor each.
 MAX_GZIP_MEMBERS = 64
@@ -53,6 +55,9 @@ class BadEncoding(BodyError):
 def app_runner(app: web.Application, **kwargs: Any) -> web.AppRunner:
     """An ``AppRunner`` whose HTTP parser never inflates request bodies (see the module docstring).
     Every aiohttp server of the project is made here."""
+    # A stopping component (a kill -TERM, a test's teardown) does not wait aiohttp's 60 s for a
+    # handler still in flight, such as a relayed WebSocket: a real server going down drops them.
+    kwargs.setdefault("shutdown_timeout", Timers.build(1.0).http_shutdown_grace)
     return web.AppRunner(app, auto_decompress=False, **kwargs)
 
 

@@ -128,6 +128,11 @@ class Timers:
     xmpp_close_margin: float = _real(
         0.5, "beyond that wait, so that slixmpp gives up first (not in the seed)"
     )
+    http_shutdown_grace: float = _real(
+        1.0,
+        "a stopping HTTP server waits this long for requests in flight, WebSockets included "
+        "(aiohttp's own default is 60 s; not in the seed)",
+    )
 
     # Not a timer but a documented constant that travels with them.
     forced_logout_reason_code: int = _count(255, "forced logout with a reason code of 255")

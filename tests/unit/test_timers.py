@@ -13,6 +13,7 @@ HOUSEKEEPING = {
     "swarm_stop_grace",
     "xmpp_close_wait",
     "xmpp_close_margin",
+    "http_shutdown_grace",
 }
 
 
