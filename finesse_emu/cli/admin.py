@@ -29,6 +29,7 @@ RESOURCES: dict[str, tuple[str, str, str | None]] = {
     "cors-config": ("CorsConfig", "CorsConfig", None),
     "reason-codes": ("ReasonCodes", "ReasonCode", None),
     "wrapup-reasons": ("WrapUpReasons", "WrapUpReason", None),
+    "default-layout": ("LayoutConfig/default", "LayoutConfig", None),
 }
 COLLECTIONS = {"reason-codes": "ReasonCode", "wrapup-reasons": "WrapUpReason"}
 ACTIONS = ("get", "set", "create", "delete")
@@ -127,6 +128,8 @@ def request(args: argparse.Namespace) -> tuple[str, str, bytes | None]:
         return "GET", f"/{entry}/{ids[0]}" if ids and entry else f"/{path}", None
     if args.action in ("create", "delete") and entry is None:
         raise CannotRun(f"{args.action} is for reason-codes and wrapup-reasons")
+    if args.resource == "default-layout":
+        raise CannotRun("default-layout: get only (PUT the finesseLayout document to the API itself)")
     if args.action == "create":
         return "POST", f"/{path}", body(args.resource, rest)
     if entry is not None and not ids:

@@ -5,10 +5,11 @@
 its next connection attempt, so a new B side is the one the next failover tries),
 ``GET|PUT /finesse/api/EnterpriseDatabaseConfig`` (the AWDBs: from the next request on),
 ``GET|PUT /finesse/api/ClusterConfig`` (the secondary node, as SystemInfo shows it),
-``GET|PUT /finesse/api/DesktopProperties`` and ``GET|PUT /finesse/api/CorsConfig`` (emulator paths
-for what a real node sets with its CLI), ``GET|POST /finesse/api/ReasonCodes``,
-``PUT|DELETE /finesse/api/ReasonCode/{id}``, ``GET|POST /finesse/api/WrapUpReasons``,
-``GET|PUT|DELETE /finesse/api/WrapUpReason/{id}``.
+``GET|PUT /finesse/api/LayoutConfig/default`` and ``/finesse/api/Team/{id}/LayoutConfig`` (the
+desktop layouts: the desktops that load next), ``GET|PUT /finesse/api/DesktopProperties`` and
+``GET|PUT /finesse/api/CorsConfig`` (emulator paths for what a real node sets with its CLI),
+``GET|POST /finesse/api/ReasonCodes``, ``PUT|DELETE /finesse/api/ReasonCode/{id}``,
+``GET|POST /finesse/api/WrapUpReasons``, ``GET|PUT|DELETE /finesse/api/WrapUpReason/{id}``.
 
 The 503 gate of an OUT_OF_SERVICE node does not apply to them (:func:`configuration_route`).
 Every route: the caller is authenticated like any REST request (so with both AWDBs down and the
@@ -41,11 +42,19 @@ from finesse_emu.server.config import DESKTOP_PROPERTIES, NodeConfig
 from finesse_emu.server.core import NodeCore
 from finesse_emu.server.cors import CorsPolicy
 from finesse_emu.server.cti.config import CtiSide
+from finesse_emu.server.layout import DesktopLayout
+from finesse_emu.server.layout_admin import LayoutState
 from finesse_emu.server.xml.cluster_config_api import cluster_config, parse_cluster_config
 from finesse_emu.server.xml.common import API
 from finesse_emu.server.xml.cors_config_api import cors_config, parse_cors_config
 from finesse_emu.server.xml.database_config_api import database_config, parse_database_config
 from finesse_emu.server.xml.desktop_api import desktop_properties, parse_desktop_properties
+from finesse_emu.server.xml.layout_api import (
+    default_layout_config,
+    parse_default_layout_config,
+    parse_team_layout_config,
+    team_layout_config,
+)
 from finesse_emu.server.xml.reasons_api import (
     parse_reason_code,
     parse_wrapup_reason,
@@ -84,6 +93,9 @@ class AdminNode(Protocol):
 
     @property
     def cors(self) -> CorsPolicy: ...
+
+    @property
+    def layouts(self) -> LayoutState: ...
 
     def set_cors_origins(self, origins: Iterable[str]) -> list[str]: ...
 
@@ -262,6 +274,58 @@ async def put_cors_config(request: web.Request, node: AdminNode) -> web.Response
     return _xml(cors_config(listed))
 
 
+# -- LayoutConfig: the default layout and the teams' -------------------------------------------
+@administrator
+async def get_default_layout(request: web.Request, node: AdminNode) -> web.Response:
+    return _xml(default_layout_config(node.layouts.layout.default))
+
+
+@administrator
+async def put_default_layout(request: web.Request, node: AdminNode) -> web.Response:
+    try:
+        gadgets = parse_default_layout_config(await _body(request))
+    except X.XmlInputError as exc:
+        return _error(exc.response)
+    current = node.layouts.layout
+    node.layouts.set(DesktopLayout(gadgets, current.teams))  # the desktops that load next
+    return _xml(default_layout_config(gadgets))
+
+
+def _team(request: web.Request, node: AdminNode) -> int | X.ErrorResponse:
+    team_id = _id(request)
+    if team_id is None or team_id not in node.core.directory.teams:
+        return X.not_found(X.NotFound.OTHER, request.match_info["id"], "Team not found")
+    return team_id
+
+
+def _team_layout(node: AdminNode, team_id: int) -> bytes:
+    layout = node.layouts.layout
+    return team_layout_config(team_id, layout.for_team(team_id), team_id not in layout.teams)
+
+
+@administrator
+async def get_team_layout(request: web.Request, node: AdminNode) -> web.Response:
+    team_id = _team(request, node)
+    return _error(team_id) if isinstance(team_id, X.ErrorResponse) else _xml(_team_layout(node, team_id))
+
+
+@administrator
+async def put_team_layout(request: web.Request, node: AdminNode) -> web.Response:
+    team_id = _team(request, node)
+    if isinstance(team_id, X.ErrorResponse):
+        return _error(team_id)
+    try:
+        gadgets = parse_team_layout_config(await _body(request))
+    except X.XmlInputError as exc:
+        return _error(exc.response)
+    current = node.layouts.layout
+    teams = {t: g for t, g in current.teams.items() if t != team_id}
+    if gadgets is not None:
+        teams[team_id] = gadgets
+    node.layouts.set(DesktopLayout(current.default, teams))
+    return _xml(_team_layout(node, team_id))
+
+
 # -- reason codes ----------------------------------------------------------------------------------
 @administrator
 async def list_reason_codes(request: web.Request, node: AdminNode) -> web.Response:
@@ -381,6 +445,10 @@ ROUTES: tuple[tuple[str, str, Callable[[web.Request], Awaitable[web.Response]]],
     ("PUT", f"{API}/DesktopProperties", put_desktop_properties_admin),
     ("GET", f"{API}/CorsConfig", get_cors_config),
     ("PUT", f"{API}/CorsConfig", put_cors_config),
+    ("GET", f"{API}/LayoutConfig/default", get_default_layout),
+    ("PUT", f"{API}/LayoutConfig/default", put_default_layout),
+    ("GET", f"{API}/Team/{{id}}/LayoutConfig", get_team_layout),
+    ("PUT", f"{API}/Team/{{id}}/LayoutConfig", put_team_layout),
     ("GET", f"{API}/ReasonCodes", list_reason_codes),
     ("POST", f"{API}/ReasonCodes", create_reason_code),
     ("PUT", f"{API}/ReasonCode/{{id}}", put_reason_code),

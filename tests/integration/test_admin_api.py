@@ -294,3 +294,37 @@ async def test_reason_codes_and_wrapup_reasons_crud(dep: Deployment) -> None:
     assert (await dep.call("GET", f"/WrapUpReason/{wid}", user="9000"))[0] == 404
     status, doc, _ = await dep.call("POST", "/WrapUpReasons", user="9000", body="<WrapUpReason><label>")
     assert (status, text(doc, "ApiError/ErrorType")) == (400, "Bad Request")
+
+
+async def test_default_and_team_layouts_through_the_administration_api(dep: Deployment) -> None:
+    """ "The administrator must configure the team or desktop layouts": the default layout and a
+    team's own, as the desktops that load next see them (GET User/{id}/LayoutConfig)."""
+    status, doc, _ = await dep.call("GET", "/LayoutConfig/default", user="9000")
+    assert status == 200 and "finesseLayout" in text(doc, "layoutxml")
+    layout = (
+        '<finesseLayout xmlns="http://www.cisco.com/vtg/finesse"><layout><role>Agent</role><tabs><tab>'
+        "<id>home</id><gadgets><gadget>/desktop/gadgets/xml/gadget0</gadget>"
+        "<gadget>/desktop/gadgets/jsp/cuic0</gadget></gadgets></tab></tabs></layout></finesseLayout>"
+    )
+    escaped = layout.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    body = f"<LayoutConfig><layoutxml>{escaped}</layoutxml></LayoutConfig>"
+    assert (await dep.call("PUT", "/LayoutConfig/default", user="9000", body=body))[0] == 200
+    assert dep.node.layouts.layout.default == ("/desktop/gadgets/xml/gadget0", "/desktop/gadgets/jsp/cuic0")
+    status, doc, _ = await dep.call("GET", "/User/1001/LayoutConfig", user="1001")
+    assert "/desktop/gadgets/jsp/cuic0" in text(doc, "layoutxml")
+    # Team 2 gets its own (the layout as an element this time), then goes back to the default.
+    team = (
+        f"<TeamLayoutConfig><useDefault>false</useDefault><layoutxml>{layout}</layoutxml></TeamLayoutConfig>"
+    )
+    team = team.replace("jsp/cuic0", "xml/gadget9")
+    status, doc, _ = await dep.call("PUT", "/Team/2/LayoutConfig", user="9000", body=team)
+    assert status == 200 and text(doc, "useDefault") == "false"
+    assert dep.node.layouts.layout.for_team(2)[-1] == "/desktop/gadgets/xml/gadget9"
+    assert dep.node.layouts.layout.for_team(1)[-1] == "/desktop/gadgets/jsp/cuic0"
+    back = "<TeamLayoutConfig><useDefault>true</useDefault></TeamLayoutConfig>"
+    status, doc, _ = await dep.call("PUT", "/Team/2/LayoutConfig", user="9000", body=back)
+    assert status == 200 and text(doc, "useDefault") == "true" and 2 not in dep.node.layouts.layout.teams
+    assert (await dep.call("GET", "/Team/77/LayoutConfig", user="9000"))[0] == 404
+    for bad in ("<LayoutConfig/>", "<LayoutConfig><layoutxml>&lt;other/&gt;</layoutxml></LayoutConfig>"):
+        assert (await dep.call("PUT", "/LayoutConfig/default", user="9000", body=bad))[0] == 400
+    assert dep.node.layouts.layout.default[-1] == "/desktop/gadgets/jsp/cuic0"  # unchanged by refusals

@@ -21,6 +21,7 @@ from finesse_emu.server.xml.database_config_api import (
     parse_database_config,
 )
 from finesse_emu.server.xml.desktop_api import parse_desktop_properties
+from finesse_emu.server.xml.layout_api import parse_default_layout_config, parse_team_layout_config
 from finesse_emu.server.xml.reasons_api import (
     ReasonCodeInput,
     WrapUpReasonInput,
@@ -232,3 +233,29 @@ def test_bodies_that_parse() -> None:
     assert parse_reason_code(
         b"<ReasonCode><category>LOGOUT</category><code>5</code><label>Home</label><forAll>true</forAll></ReasonCode>"
     ) == ReasonCodeInput("LOGOUT", 5, "Home", True)
+
+
+def test_layout_bodies() -> None:
+    layout = (
+        '<finesseLayout xmlns="http://www.cisco.com/vtg/finesse"><layout><tabs><tab><gadgets>'
+        "<gadget>/a.xml</gadget><gadget> https://b.example/b.xml </gadget></gadgets></tab></tabs></layout>"
+        "</finesseLayout>"
+    )
+    as_text = layout.replace("<", "&lt;").replace(">", "&gt;")
+    for inner in (layout, as_text):
+        body = f"<LayoutConfig><layoutxml>{inner}</layoutxml></LayoutConfig>".encode()
+        assert parse_default_layout_config(body) == ("/a.xml", "https://b.example/b.xml")
+    # useDefault true: the layoutxml is ignored.
+    use_default = (
+        f"<TeamLayoutConfig><useDefault>true</useDefault><layoutxml>{layout}</layoutxml></TeamLayoutConfig>"
+    )
+    assert parse_team_layout_config(use_default.encode()) is None
+    for bad, error_type in [
+        (b"<LayoutConfig/>", "Parameter Missing"),
+        (b"<LayoutConfig><layoutxml>&lt;x/&gt;</layoutxml></LayoutConfig>", "Invalid Input"),
+        (b"<LayoutConfig><layoutxml>&lt;finesseLayout&gt;</layoutxml></LayoutConfig>", "Bad Request"),
+        (b"<TeamLayoutConfig><useDefault>false</useDefault></TeamLayoutConfig>", "Parameter Missing"),
+    ]:
+        with pytest.raises(X.XmlInputError) as caught:
+            (parse_team_layout_config if b"Team" in bad else parse_default_layout_config)(bad)
+        assert caught.value.error.error_type == error_type, bad

@@ -44,11 +44,17 @@ def test_set_sends_only_the_named_fields_under_their_element() -> None:
 
 def test_entries_by_id() -> None:
     assert A.request(args("get", "reason-codes")) == ("GET", "/ReasonCodes", None)
+    assert A.request(args("get", "default-layout")) == ("GET", "/LayoutConfig/default", None)
     assert A.request(args("get", "wrapup-reasons", "id=3")) == ("GET", "/WrapUpReason/3", None)
     assert A.request(args("delete", "reason-codes", "id=100000")) == ("DELETE", "/ReasonCode/100000", None)
     method, path, _ = A.request(args("set", "wrapup-reasons", "id=4", "label=x"))
     assert (method, path) == ("PUT", "/WrapUpReason/4")
-    for wrong in (("delete", "system-config"), ("set", "reason-codes", "label=x"), ("set", "system-config")):
+    for wrong in (
+        ("delete", "system-config"),
+        ("set", "reason-codes", "label=x"),
+        ("set", "system-config"),
+        ("set", "default-layout", "layoutxml=x"),
+    ):
         with pytest.raises(cli.CannotRun):
             A.request(args(*wrong))
     with pytest.raises(cli.CannotRun):

@@ -279,4 +279,14 @@ def admin_document_schemas() -> dict[str, Schema]:
             ("uri", "enabled"),
         ),
         "WrapUpReason": obj("WrapUpReason", {"uri": text(), "label": text(), "forAll": boolean()}, ("uri",)),
+        "DefaultLayoutConfig": obj(
+            "LayoutConfig",
+            {"uri": text(), "layoutxml": text("the finesseLayout document, as text")},
+            ("uri", "layoutxml"),
+        ),
+        "TeamLayoutConfig": obj(
+            "TeamLayoutConfig",
+            {"uri": text(), "useDefault": boolean(), "layoutxml": text("empty when useDefault")},
+            ("uri", "useDefault"),
+        ),
     }

@@ -24,7 +24,7 @@ PATH_PARAMETERS: dict[str, tuple[Schema, str]] = {
     "user": ({"type": "string"}, "agent id (loginId) or login name"),
     "dialog": ({"type": "string"}, "dialog id"),
     "mrd": ({"type": "integer"}, "Media Routing Domain id (anything else: 404)"),
-    "id": ({"type": "integer"}, "ReasonCode database id (anything else: 404)"),
+    "id": ({"type": "integer"}, "a ReasonCode's, WrapUpReason's or team's id (anything else: 404)"),
     "team": ({"type": "integer"}, "team id (anything else: 404)"),
     "kind": ({"type": "string", "enum": ["xml", "jsp"]}, "gadget kind"),
     "name": ({"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}, "gadget or resource name"),
@@ -163,6 +163,24 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "AdminDesktopProperties",
     ),
     **_admin_get_put("CorsConfig", "The origins allowed cross-origin (emulator path; CLI on a real node)"),
+    ("GET", f"{API}/LayoutConfig/default"): _admin(
+        "The default desktop layout (administrators)", (200, 403), "DefaultLayoutConfig"
+    ),
+    ("PUT", f"{API}/LayoutConfig/default"): _admin(
+        "Change the default desktop layout (the desktops that load next)",
+        _ADMIN_WRITE,
+        "DefaultLayoutConfig",
+        "DefaultLayoutConfigUpdate",
+    ),
+    ("GET", f"{API}/Team/{{id}}/LayoutConfig"): _admin(
+        "A team's desktop layout (administrators)", (200, 403, 404), "TeamLayoutConfig"
+    ),
+    ("PUT", f"{API}/Team/{{id}}/LayoutConfig"): _admin(
+        "Change a team's desktop layout, or use the default",
+        (*_ADMIN_WRITE, 404),
+        "TeamLayoutConfig",
+        "TeamLayoutConfigUpdate",
+    ),
     ("GET", f"{API}/ReasonCodes"): _admin(
         "The configured reason codes (administrators)",
         (200, 400, 403),

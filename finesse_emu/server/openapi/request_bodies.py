@@ -107,6 +107,19 @@ def _admin_bodies() -> dict[str, Schema]:
                 ("origins",),
             )
         ),
+        "DefaultLayoutConfigUpdate": closed(
+            obj(
+                "LayoutConfig",
+                {"layoutxml": text("a finesseLayout document (its gadget elements are the layout)")},
+                ("layoutxml",),
+            )
+        ),
+        "TeamLayoutConfigUpdate": closed(
+            obj(
+                "TeamLayoutConfig",
+                {"useDefault": boolean(), "layoutxml": text("a finesseLayout document, unless useDefault")},
+            )
+        ),
         "ReasonCodeInput": closed(
             obj(
                 "ReasonCode",
