@@ -6,7 +6,8 @@ its next connection attempt, so a new B side is the one the next failover tries)
 ``GET|PUT /finesse/api/EnterpriseDatabaseConfig`` (the AWDBs: from the next request on),
 ``GET|PUT /finesse/api/ClusterConfig`` (the secondary node, as SystemInfo shows it),
 ``GET|PUT /finesse/api/LayoutConfig/default`` and ``/finesse/api/Team/{id}/LayoutConfig`` (the
-desktop layouts: the desktops that load next), ``GET|PUT /finesse/api/DesktopProperties`` and
+desktop layouts: the desktops that load next), ``GET|PUT /finesse/api/Team/{id}/ReasonCodes`` and
+``.../WrapUpReasons`` (a team's non-global ones), ``GET|PUT /finesse/api/DesktopProperties`` and
 ``GET|PUT /finesse/api/CorsConfig`` (emulator paths for what a real node sets with its CLI),
 ``GET|POST /finesse/api/ReasonCodes``, ``PUT|DELETE /finesse/api/ReasonCode/{id}``,
 ``GET|POST /finesse/api/WrapUpReasons``, ``GET|PUT|DELETE /finesse/api/WrapUpReason/{id}``.
@@ -57,8 +58,10 @@ from finesse_emu.server.xml.layout_api import (
 )
 from finesse_emu.server.xml.reasons_api import (
     parse_reason_code,
+    parse_team_assignment,
     parse_wrapup_reason,
     reason_codes_admin,
+    team_reason_codes,
     wrapup_reasons_admin,
 )
 from finesse_emu.server.xml.system_config_api import parse_system_config, system_config
@@ -326,6 +329,53 @@ async def put_team_layout(request: web.Request, node: AdminNode) -> web.Response
     return _xml(_team_layout(node, team_id))
 
 
+# -- a team's resources: its non-global reason codes and wrap-up reasons --------------------------
+@administrator
+async def get_team_reason_codes(request: web.Request, node: AdminNode) -> web.Response:
+    team_id = _team(request, node)
+    if isinstance(team_id, X.ErrorResponse):
+        return _error(team_id)
+    return _xml(team_reason_codes(A.team_reason_codes(node.core.directory, team_id)))
+
+
+@administrator
+async def put_team_reason_codes(request: web.Request, node: AdminNode) -> web.Response:
+    team_id = _team(request, node)
+    if isinstance(team_id, X.ErrorResponse):
+        return _error(team_id)
+    try:
+        ids = parse_team_assignment(await _body(request), "ReasonCodes", "ReasonCode")
+    except X.XmlInputError as exc:
+        return _error(exc.response)
+    problem = A.assign_reason_codes(node.core.directory, team_id, ids)
+    if problem is not None:
+        return _error(problem)
+    return _xml(team_reason_codes(A.team_reason_codes(node.core.directory, team_id)))
+
+
+@administrator
+async def get_team_wrapup_reasons(request: web.Request, node: AdminNode) -> web.Response:
+    team_id = _team(request, node)
+    if isinstance(team_id, X.ErrorResponse):
+        return _error(team_id)
+    return _xml(wrapup_reasons_admin(A.team_wrapup_reasons(node.core.directory, team_id)))
+
+
+@administrator
+async def put_team_wrapup_reasons(request: web.Request, node: AdminNode) -> web.Response:
+    team_id = _team(request, node)
+    if isinstance(team_id, X.ErrorResponse):
+        return _error(team_id)
+    try:
+        ids = parse_team_assignment(await _body(request), "WrapUpReasons", "WrapUpReason")
+    except X.XmlInputError as exc:
+        return _error(exc.response)
+    problem = A.assign_wrapup_reasons(node.core.directory, team_id, ids)
+    if problem is not None:
+        return _error(problem)
+    return _xml(wrapup_reasons_admin(A.team_wrapup_reasons(node.core.directory, team_id)))
+
+
 # -- reason codes ----------------------------------------------------------------------------------
 @administrator
 async def list_reason_codes(request: web.Request, node: AdminNode) -> web.Response:
@@ -449,6 +499,10 @@ ROUTES: tuple[tuple[str, str, Callable[[web.Request], Awaitable[web.Response]]],
     ("PUT", f"{API}/LayoutConfig/default", put_default_layout),
     ("GET", f"{API}/Team/{{id}}/LayoutConfig", get_team_layout),
     ("PUT", f"{API}/Team/{{id}}/LayoutConfig", put_team_layout),
+    ("GET", f"{API}/Team/{{id}}/ReasonCodes", get_team_reason_codes),
+    ("PUT", f"{API}/Team/{{id}}/ReasonCodes", put_team_reason_codes),
+    ("GET", f"{API}/Team/{{id}}/WrapUpReasons", get_team_wrapup_reasons),
+    ("PUT", f"{API}/Team/{{id}}/WrapUpReasons", put_team_wrapup_reasons),
     ("GET", f"{API}/ReasonCodes", list_reason_codes),
     ("POST", f"{API}/ReasonCodes", create_reason_code),
     ("PUT", f"{API}/ReasonCode/{{id}}", put_reason_code),

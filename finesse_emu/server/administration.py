@@ -175,6 +175,7 @@ def delete_reason_code(directory: Directory, rc_id: int) -> X.ErrorResponse | No
     if isinstance(current, X.ErrorResponse):
         return current
     directory.reason_codes.remove(current)
+    directory.reason_code_teams.pop(rc_id, None)
     return None
 
 
@@ -240,4 +241,45 @@ def delete_wrapup_reason(directory: Directory, wid: int) -> X.ErrorResponse | No
     if isinstance(current, X.ErrorResponse):
         return current
     directory.wrapup_reasons.remove(current)
+    directory.wrapup_reason_teams.pop(wid, None)
+    return None
+
+
+# -- a team's resources: the non-global reason codes and wrap-up reasons assigned to it -------------
+def team_reason_codes(directory: Directory, team_id: int) -> list[X.ReasonCodeView]:
+    return [r for r in directory.reason_codes if team_id in directory.reason_code_teams.get(r.id, ())]
+
+
+def team_wrapup_reasons(directory: Directory, team_id: int) -> list[X.WrapUpReasonView]:
+    return [w for w in directory.wrapup_reasons if team_id in directory.wrapup_reason_teams.get(w.id, ())]
+
+
+def assign_reason_codes(directory: Directory, team_id: int, ids: Sequence[int]) -> X.ErrorResponse | None:
+    """Replace the team's reason codes with ``ids``: configured, non-global codes only (a global one
+    is every team's already); nothing changes on a refusal."""
+    for rc_id in ids:
+        rc = directory.reason_code_by_id(rc_id)
+        if rc is None or rc.system_code:
+            return finesse_api_error(str(rc_id), "The reason code does not exist")
+        if rc.for_all:
+            return finesse_api_error(str(rc_id), "A global reason code (forAll) is not assigned to teams")
+    for teams in directory.reason_code_teams.values():
+        teams.discard(team_id)
+    for rc_id in ids:
+        directory.reason_code_teams.setdefault(rc_id, set()).add(team_id)
+    return None
+
+
+def assign_wrapup_reasons(directory: Directory, team_id: int, ids: Sequence[int]) -> X.ErrorResponse | None:
+    """Replace the team's wrap-up reasons with ``ids`` (non-global ones only)."""
+    known = {w.id: w for w in directory.wrapup_reasons}
+    for wid in ids:
+        if wid not in known:
+            return finesse_api_error(str(wid), "The wrap-up reason does not exist")
+        if known[wid].for_all:
+            return finesse_api_error(str(wid), "A global wrap-up reason (forAll) is not assigned to teams")
+    for teams in directory.wrapup_reason_teams.values():
+        teams.discard(team_id)
+    for wid in ids:
+        directory.wrapup_reason_teams.setdefault(wid, set()).add(team_id)
     return None

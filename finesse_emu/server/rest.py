@@ -433,7 +433,8 @@ async def get_reason_codes(request: web.Request, node: RestNode, target: AuthUse
     category = request.query.get("category", "")
     if category not in ("NOT_READY", "LOGOUT"):
         return error(X.invalid_input("category", "Invalid category specified"))
-    return xml_response(X.reason_codes(node.core.directory.reason_codes_for(category), category))
+    codes = node.core.directory.reason_codes_for(category, target.team_id)  # global, and its team's
+    return xml_response(X.reason_codes(codes, category))
 
 
 async def get_reason_code(request: web.Request) -> web.Response:
@@ -446,7 +447,7 @@ async def get_reason_code(request: web.Request) -> web.Response:
 
 @on_target(user(Access.PERSONAL))
 async def get_wrapup_reasons(request: web.Request, node: RestNode, target: AuthUser) -> web.Response:
-    return xml_response(X.wrapup_reasons(node.core.directory.wrapup_reasons))
+    return xml_response(X.wrapup_reasons(node.core.directory.wrapup_reasons_for(target.team_id)))
 
 
 @on_target(user(Access.PERSONAL))

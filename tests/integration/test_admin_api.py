@@ -328,3 +328,50 @@ async def test_default_and_team_layouts_through_the_administration_api(dep: Depl
     for bad in ("<LayoutConfig/>", "<LayoutConfig><layoutxml>&lt;other/&gt;</layoutxml></LayoutConfig>"):
         assert (await dep.call("PUT", "/LayoutConfig/default", user="9000", body=bad))[0] == 400
     assert dep.node.layouts.layout.default[-1] == "/desktop/gadgets/jsp/cuic0"  # unchanged by refusals
+
+
+async def test_non_global_reason_codes_and_wrapup_reasons_reach_their_teams_only(dep: Deployment) -> None:
+    """A reason code with forAll false is seen only by the teams it is assigned to (1001 is in team 1,
+    1026 in team 2); a global one by everyone."""
+    body = (
+        "<ReasonCode><category>NOT_READY</category><code>88</code><label>Team One Huddle</label>"
+        "<forAll>false</forAll></ReasonCode>"
+    )
+    status, doc, _ = await dep.call("POST", "/ReasonCodes", user="9000", body=body)
+    assert status == 200
+    uri = text(doc, "uri")
+
+    async def labels(agent: str) -> list[str | None]:
+        _, doc, _ = await dep.call("GET", f"/User/{agent}/ReasonCodes?category=NOT_READY", user=agent)
+        return [e.text for e in doc.iter("label")]
+
+    assert "Team One Huddle" not in await labels("1001")  # assigned to no team yet
+    assign = f"<ReasonCodes><ReasonCode><uri>{uri}</uri></ReasonCode></ReasonCodes>"
+    status, doc, _ = await dep.call("PUT", "/Team/1/ReasonCodes", user="9000", body=assign)
+    assert status == 200 and text(doc, "ReasonCode/uri") == uri
+    assert "Team One Huddle" in await labels("1001")
+    assert "Team One Huddle" not in await labels("1026")
+    global_uri = "/finesse/api/ReasonCode/1"
+    refused = f"<ReasonCodes><ReasonCode><uri>{global_uri}</uri></ReasonCode></ReasonCodes>"
+    status, doc, _ = await dep.call("PUT", "/Team/1/ReasonCodes", user="9000", body=refused)
+    assert (status, text(doc, "ApiError/ErrorType")) == (400, "Finesse API Error")
+    assert "Team One Huddle" in await labels("1001")  # nothing changed by the refusal
+    status, doc, _ = await dep.call("GET", "/Team/1/ReasonCodes", user="9000")
+    assert [e.text for e in doc.iter("uri")] == [uri]
+    assert (await dep.call("PUT", "/Team/1/ReasonCodes", user="9000", body="<ReasonCodes/>"))[0] == 200
+    assert "Team One Huddle" not in await labels("1001")
+
+    status, doc, _ = await dep.call(
+        "POST",
+        "/WrapUpReasons",
+        user="9000",
+        body="<WrapUpReason><label>Escalated</label><forAll>false</forAll></WrapUpReason>",
+    )
+    wrapup = text(doc, "uri")
+    assign = f"<WrapUpReasons><WrapUpReason><uri>{wrapup}</uri></WrapUpReason></WrapUpReasons>"
+    assert (await dep.call("PUT", "/Team/2/WrapUpReasons", user="9000", body=assign))[0] == 200
+    _, doc, _ = await dep.call("GET", "/User/1026/WrapUpReasons", user="1026")
+    assert "Escalated" in [e.text for e in doc.iter("label")]
+    _, doc, _ = await dep.call("GET", "/User/1001/WrapUpReasons", user="1001")
+    assert "Escalated" not in [e.text for e in doc.iter("label")]
+    assert (await dep.call("GET", "/Team/99/WrapUpReasons", user="9000"))[0] == 404

@@ -26,6 +26,7 @@ from finesse_emu.server.xml.reasons_api import (
     ReasonCodeInput,
     WrapUpReasonInput,
     parse_reason_code,
+    parse_team_assignment,
     parse_wrapup_reason,
 )
 from finesse_emu.server.xml.system_config_api import SystemConfigUpdate, parse_system_config
@@ -259,3 +260,30 @@ def test_layout_bodies() -> None:
         with pytest.raises(X.XmlInputError) as caught:
             (parse_team_layout_config if b"Team" in bad else parse_default_layout_config)(bad)
         assert caught.value.error.error_type == error_type, bad
+
+
+def test_team_assignments_filter_the_users_lists() -> None:
+    d = directory()
+    private = A.create_reason_code(d, ReasonCodeInput("NOT_READY", 12, "Huddle", False))
+    assert isinstance(private, X.ReasonCodeView)
+    assert [r.label for r in d.reason_codes_for("NOT_READY", 1)] == ["Lunch"]
+    assert A.assign_reason_codes(d, 1, [private.id]) is None
+    assert [r.label for r in d.reason_codes_for("NOT_READY", 1)] == ["Lunch", "Huddle"]
+    assert [r.label for r in d.reason_codes_for("NOT_READY", 2)] == ["Lunch"]
+    assert len(d.reason_codes_for("NOT_READY")) == 2  # no team named: every configured code
+    refused = A.assign_reason_codes(d, 1, [1])  # Lunch is global
+    assert refused is not None and refused.error.error_type == "Finesse API Error"
+    assert A.team_reason_codes(d, 1) == [private]  # unchanged by the refusal
+    assert A.delete_reason_code(d, private.id) is None and private.id not in d.reason_code_teams
+    ids = parse_team_assignment(
+        b"<ReasonCodes><ReasonCode><uri>/finesse/api/ReasonCode/7</uri></ReasonCode></ReasonCodes>",
+        "ReasonCodes",
+        "ReasonCode",
+    )
+    assert ids == [7]
+    with pytest.raises(X.XmlInputError):
+        parse_team_assignment(
+            b"<ReasonCodes><ReasonCode><uri>/finesse/api/Team/7</uri></ReasonCode></ReasonCodes>",
+            "ReasonCodes",
+            "ReasonCode",
+        )

@@ -279,6 +279,7 @@ def admin_document_schemas() -> dict[str, Schema]:
             ("uri", "enabled"),
         ),
         "WrapUpReason": obj("WrapUpReason", {"uri": text(), "label": text(), "forAll": boolean()}, ("uri",)),
+        "TeamReasonCodes": obj("ReasonCodes", {"ReasonCode": array(ref("ReasonCode"), "ReasonCode")}),
         "DefaultLayoutConfig": obj(
             "LayoutConfig",
             {"uri": text(), "layoutxml": text("the finesseLayout document, as text")},

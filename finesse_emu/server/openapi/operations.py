@@ -181,6 +181,24 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "TeamLayoutConfig",
         "TeamLayoutConfigUpdate",
     ),
+    ("GET", f"{API}/Team/{{id}}/ReasonCodes"): _admin(
+        "A team's non-global reason codes (administrators)", (200, 403, 404), "TeamReasonCodes"
+    ),
+    ("PUT", f"{API}/Team/{{id}}/ReasonCodes"): _admin(
+        "Assign non-global reason codes to a team (replacing its list)",
+        (*_ADMIN_WRITE, 404),
+        "TeamReasonCodes",
+        "TeamReasonCodesUpdate",
+    ),
+    ("GET", f"{API}/Team/{{id}}/WrapUpReasons"): _admin(
+        "A team's non-global wrap-up reasons (administrators)", (200, 403, 404), "WrapUpReasons"
+    ),
+    ("PUT", f"{API}/Team/{{id}}/WrapUpReasons"): _admin(
+        "Assign non-global wrap-up reasons to a team (replacing its list)",
+        (*_ADMIN_WRITE, 404),
+        "WrapUpReasons",
+        "TeamWrapUpReasonsUpdate",
+    ),
     ("GET", f"{API}/ReasonCodes"): _admin(
         "The configured reason codes (administrators)",
         (200, 400, 403),

@@ -107,6 +107,22 @@ def _admin_bodies() -> dict[str, Schema]:
                 ("origins",),
             )
         ),
+        "TeamReasonCodesUpdate": obj(
+            "ReasonCodes",
+            {
+                "ReasonCode": array(
+                    obj(None, {"uri": text("/finesse/api/ReasonCode/{id}")}, ("uri",)), "ReasonCode"
+                )
+            },
+        ),
+        "TeamWrapUpReasonsUpdate": obj(
+            "WrapUpReasons",
+            {
+                "WrapUpReason": array(
+                    obj(None, {"uri": text("/finesse/api/WrapUpReason/{id}")}, ("uri",)), "WrapUpReason"
+                )
+            },
+        ),
         "DefaultLayoutConfigUpdate": closed(
             obj(
                 "LayoutConfig",

@@ -157,3 +157,31 @@ def reason_codes_admin(views: Iterable[ReasonCodeView], category: str) -> bytes:
     for rc in views:
         root.append(reason_code_element(rc, (*_RC_STANDALONE, "id")))
     return document(root)
+
+
+def parse_team_assignment(body: bytes, root: str, item: str) -> list[int]:
+    """The ids of ``PUT /finesse/api/Team/{id}/ReasonCodes`` (``<ReasonCodes><ReasonCode><uri>
+    /finesse/api/ReasonCode/{id}</uri></ReasonCode>...``) or ``.../WrapUpReasons``: each item named
+    by its URI; 400 for anything else. An empty list unassigns them all."""
+    holder = safe_parse(body, root)
+    prefix = f"{API}/{item}/"
+    ids: list[int] = []
+    for el in holder:
+        if el.tag != item:
+            continue
+        uri = leaf(children(el, ("uri",)), "uri") or ""
+        raw = uri[len(prefix) :] if uri.startswith(prefix) else ""
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 10):
+            raise XmlInputError(invalid_input("uri", f"Invalid {item} uri specified"))
+        ids.append(int(raw))
+    if len(ids) > 1000:
+        raise XmlInputError(invalid_input(root, f"Too many {item} items"))
+    return ids
+
+
+def team_reason_codes(views: Iterable[ReasonCodeView]) -> bytes:
+    """``GET /finesse/api/Team/{id}/ReasonCodes``: the non-global codes assigned to the team."""
+    root = ET.Element("ReasonCodes")
+    for rc in views:
+        root.append(reason_code_element(rc, _RC_STANDALONE))
+    return document(root)
