@@ -26,6 +26,7 @@ from emu_base.logs import get_logger
 from emu_base.sansio import Driver
 from emu_base.timers import Timers
 from finesse_emu.server import layout_admin, ws_proxy
+from finesse_emu.server.admin_api import ADMIN_KEY
 from finesse_emu.server.auth import Authenticator, AuthUser, AwdbClient
 from finesse_emu.server.awdb_directory import load_directory
 from finesse_emu.server.config import NodeConfig
@@ -312,6 +313,7 @@ class FinesseNode:
     async def _start_rest(self) -> None:
         app = build_app(self)
         app[CORS_KEY] = self.cors
+        app[ADMIN_KEY] = self  # the administration API (server/admin_api.py)
         if self.config.reload_distribution:
             # On by default (server/reload.py); an explicit reload_rate is per seed second, so per
             # real second it is divided by the time scale.

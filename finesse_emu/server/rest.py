@@ -28,7 +28,7 @@ from emu_base.directory import VOICE_MRD
 from emu_base.history_events import Request, emit
 from emu_base.httpbody import BodyError, BodyTooLarge, UnsupportedEncoding, read_body
 from emu_base.logs import get_logger
-from finesse_emu.server import event_tunnel, gadgets, thirdparty
+from finesse_emu.server import admin_api, event_tunnel, gadgets, thirdparty
 from finesse_emu.server import xml as X
 from finesse_emu.server.auth import Authenticator, AuthError, AuthUser, parse_basic
 from finesse_emu.server.auth.access import Access, may_act_on, may_read_team
@@ -140,6 +140,8 @@ async def service_gate(request: web.Request, handler: Handler) -> web.StreamResp
     node = request.app[NODE_KEY]
     if request.path in OPEN_PATHS or not request.path.startswith(API):
         return await handler(request)
+    if admin_api.configuration_route(request.method, request.path):  # configured while out of service
+        return await handler(request)
     if not node.core.status.in_service:
         # "Any request made during this time receives a 503 Service Unavailable error message."
         node.stats["http_503"] += 1
@@ -230,6 +232,7 @@ def build_app(node: RestNode) -> web.Application:
     r.add_get(f"{API}/User/{{user}}/DesktopProperties", get_desktop_properties)
     r.add_get(f"{API}/User/{{user}}/LayoutConfig", get_layout_config)
     r.add_get(f"{API}/Devices", get_devices)
+    admin_api.add_routes(app, USER_KEY)  # the administration API (administrators, publisher only)
     gadgets.add_routes(r)  # desktop content (not under /finesse/api: no credentials, no 503 gate)
     event_tunnel.add_routes(r)  # /tunnel/EventTunnel.js, static like the gadgets
     r.add_get(OPENAPI_PATH, openapi_json)  # not under /finesse/api: no credentials, no 503 gate
@@ -430,7 +433,8 @@ async def get_reason_codes(request: web.Request, node: RestNode, target: AuthUse
     category = request.query.get("category", "")
     if category not in ("NOT_READY", "LOGOUT"):
         return error(X.invalid_input("category", "Invalid category specified"))
-    return xml_response(X.reason_codes(node.core.directory.reason_codes_for(category), category))
+    codes = node.core.directory.reason_codes_for(category, target.team_id)  # global, and its team's
+    return xml_response(X.reason_codes(codes, category))
 
 
 async def get_reason_code(request: web.Request) -> web.Response:
@@ -443,7 +447,7 @@ async def get_reason_code(request: web.Request) -> web.Response:
 
 @on_target(user(Access.PERSONAL))
 async def get_wrapup_reasons(request: web.Request, node: RestNode, target: AuthUser) -> web.Response:
-    return xml_response(X.wrapup_reasons(node.core.directory.wrapup_reasons))
+    return xml_response(X.wrapup_reasons(node.core.directory.wrapup_reasons_for(target.team_id)))
 
 
 @on_target(user(Access.PERSONAL))

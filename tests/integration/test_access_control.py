@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from finesse_emu.server import admin_api
 from finesse_emu.server.openapi import OPENAPI_PATH
 from finesse_emu.server.rest import API, OPEN_PATHS
 from tests.integration.test_finesse_node import HOST, Deployment, deployment, text
@@ -45,6 +46,9 @@ UNTARGETED = {("GET", f"{API}/ReasonCode/{{id}}")}
 # Guarded routes whose target is in the query: Devices names an agent by its extension
 # (tests/integration/test_same_origin_cors.py tries each caller on it).
 QUERY_TARGETED = {("GET", f"{API}/Devices")}
+# The administration API: administrators only, whatever they name (tests/integration/test_admin_api.py
+# tries every caller on each).
+ADMINISTRATION = set(admin_api.PATHS)
 BODIES = {
     "User": "<User><state>READY</state></User>",
     "Media": "<Media><state>READY</state></Media>",
@@ -146,7 +150,8 @@ async def test_a_supervisor_of_another_team_is_refused_on_every_targeted_route(d
     state = dep.node.model.user("1002").state  # RESERVED: its phone rings
     routes = guarded_routes(dep)
     targeted = [(m, p) for m, p in routes if TARGETS & set(re.findall(r"\{(\w+)\}", p))]
-    assert set(routes) - set(targeted) == UNTARGETED | QUERY_TARGETED  # a new route is placed on one side
+    # A new route is placed on one side.
+    assert set(routes) - set(targeted) == UNTARGETED | QUERY_TARGETED | ADMINISTRATION
     assert len(targeted) >= 11
     for method, path in targeted:
         url = concrete(path, dialog=dialog, team="1")[len(API) :]

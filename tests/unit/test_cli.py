@@ -19,8 +19,8 @@ from finesse_emu.cli.check import main as check_main
 from finesse_emu.cli.report import main as report_main
 
 COMMANDS = {
-    "bench", "chaos", "chaos-run", "check", "cors", "demo", "down", "history", "layout", "plan", "report",
-    "run", "secrets", "server", "status", "swarm", "timers", "up",
+    "admin", "bench", "chaos", "chaos-run", "check", "cors", "demo", "down", "history", "layout", "plan",
+    "report", "run", "secrets", "server", "status", "swarm", "timers", "up",
 }  # fmt: skip
 
 

@@ -57,6 +57,26 @@ class AwdbClient:
         self._session: aiohttp.ClientSession | None = None
         self._login_refused: set[str] = set()  # AWDBs whose refusal of our login was logged
         self.requests = 0
+        self._retired: list[aiohttp.ClientSession] = []  # sessions of an earlier login, closed at the end
+
+    def configure(self, urls: list[str], login: AwdbLogin | bool | None = True) -> None:
+        """New AWDBs (the administration API's EnterpriseDatabaseConfig), used from the next
+        request on: "The secondary AWDB host is configured through the Cisco Finesse administration
+        console". ``login``: a new AWDB login, None for none, True to keep the current one. A
+        request under way finishes with the AWDBs it started with."""
+        if not 1 <= len(urls) <= 2:
+            raise ValueError("one primary and at most one secondary AWDB")
+        names = [f"awdb-{'ab'[i]}" for i in range(len(urls))]
+        self.urls = [u.rstrip("/") for u in urls]
+        if names != self.failover.names:
+            self.failover = AwdbFailover(names)
+        self.failover.current = min(self.failover.current, len(urls) - 1)
+        if login is not True:
+            self.login = login if isinstance(login, AwdbLogin) else None
+            old, self._session = self._session, None  # the next request opens one with the login
+            if old is not None:
+                self._retired.append(old)
+        self._login_refused.clear()
 
     @property
     def current(self) -> str:
@@ -70,8 +90,9 @@ class AwdbClient:
         return self._session
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        for session in [*self._retired, self._session]:
+            if session is not None:
+                await session.close()
 
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
         """One API request, failing over as the seed describes. Returns (status, JSON body)."""

@@ -45,6 +45,10 @@ class Directory:
         self.mrd_names: dict[int, str] = dict(mrds or {})
         self.reason_codes: list[X.ReasonCodeView] = list(reason_codes)
         self.wrapup_reasons: list[X.WrapUpReasonView] = list(wrapup_reasons)
+        # The teams a non-global reason code or wrap-up reason (forAll false) is assigned to, by its
+        # id (the administration API's Team/{id}/ReasonCodes and WrapUpReasons).
+        self.reason_code_teams: dict[int, set[int]] = {}
+        self.wrapup_reason_teams: dict[int, set[int]] = {}
 
     @classmethod
     def from_awdb(
@@ -108,8 +112,22 @@ class Directory:
             return None
         return next((r for r in self.reason_codes if r.category == category and r.code == code), None)
 
-    def reason_codes_for(self, category: str) -> list[X.ReasonCodeView]:
-        return [r for r in self.reason_codes if r.category == category and not r.system_code]
+    def reason_codes_for(self, category: str, team_id: int | None = None) -> list[X.ReasonCodeView]:
+        """The configured codes of ``category``; for a user of ``team_id``, the global ones and those
+        assigned to the team ("Whether a reason code is global (true) or non-global (false)")."""
+        return [
+            r
+            for r in self.reason_codes
+            if r.category == category
+            and not r.system_code
+            and (team_id is None or r.for_all or team_id in self.reason_code_teams.get(r.id, ()))
+        ]
+
+    def wrapup_reasons_for(self, team_id: int) -> list[X.WrapUpReasonView]:
+        """A user's wrap-up reasons: the global ones and those assigned to the user's team."""
+        return [
+            w for w in self.wrapup_reasons if w.for_all or team_id in self.wrapup_reason_teams.get(w.id, ())
+        ]
 
     def reason_code_by_id(self, rc_id: int) -> X.ReasonCodeView | None:
         return next((r for r in self.reason_codes if r.id == rc_id), None)

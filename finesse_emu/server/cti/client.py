@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from emu_base.clock import Clock, LoopClock
 from emu_base.logs import get_logger
 from emu_base.sansio import Driver
-from finesse_emu.server.cti.config import CtiLinkConfig
+from finesse_emu.server.cti.config import CtiLinkConfig, CtiSide
 from finesse_emu.server.cti.connection import LinkConnection
 from finesse_emu.server.cti.link import CtiLink, LinkNotOpenError, LinkState
 from finesse_emu.server.cti.outputs import (
@@ -177,6 +177,18 @@ class CtiClient:
     def link(self) -> CtiLink:
         """The sans-IO core, for inspection."""
         return self._core
+
+    @property
+    def sides(self) -> tuple[CtiSide, ...]:
+        """The CTI servers the next attempt chooses from (A first)."""
+        return self._core.config.side_list
+
+    def set_sides(self, sides: Sequence[tuple[str, str, int]]) -> None:
+        """New CTI servers for the next connection attempt (:meth:`CtiLink.set_sides`)."""
+        self._core.set_sides(self._clock.now(), sides)
+        self.config = self._core.config
+        self._log.info("cti_sides_changed", sides=[list(s) for s in self.config.side_list])
+        self._pump()
 
     def subscribe(self) -> asyncio.Queue[PublicEvent]:
         """A queue receiving every LinkUp, LinkDown, AttemptFailed, HeartbeatResult and Unsolicited."""

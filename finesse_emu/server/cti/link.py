@@ -17,6 +17,8 @@ interval is five seconds"; with ``old_pg`` the loss is declared ``old_pg_extra_d
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
+from dataclasses import replace
 
 from finesse_emu.server.cti.config import CtiLinkConfig
 from finesse_emu.server.cti.outputs import (
@@ -125,6 +127,18 @@ class CtiLink:
         return None
 
     # --- inputs -----------------------------------------------------------------------------------
+
+    def set_sides(self, now: float, sides: Sequence[tuple[str, str, int]]) -> None:
+        """New CTI servers (the administration API's SystemConfig), for the next connection
+        attempt: the session or attempt under way keeps its side ("The B Side CTI host and port
+        must be configured through the Finesse administration console"; a real node reads them at
+        its next start, the emulator at its next attempt, so a change of side B shows at the next
+        failover). ValueError, nothing changed, when the sides are not valid."""
+        config = replace(self.config, sides=sides)
+        self.config = config
+        self._sides = config.side_list
+        if self._side_index >= len(self._sides):
+            self._side_index = 0
 
     def start(self, now: float) -> None:
         if self._state is not LinkState.IDLE:

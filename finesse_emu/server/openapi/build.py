@@ -75,7 +75,7 @@ def _operation(method: str, path: str, handler: str, open_paths: frozenset[str])
     parameters.append({"$ref": "#/components/parameters/requestId"})
     statuses = set(spec.statuses if spec else ())
     if guarded:
-        statuses |= {401, 503}
+        statuses |= {401, 503} if spec is None or spec.gated else {401}
     responses: dict[str, Schema] = {}
     for status in sorted(statuses):
         if status >= 400:

@@ -187,7 +187,7 @@ def document_schemas() -> dict[str, Schema]:
         "ReasonCodes": obj(
             "ReasonCodes",
             {
-                "category": {**text(enum=["NOT_READY", "LOGOUT"]), "xml": {"attribute": True}},
+                "category": {**text(enum=["NOT_READY", "LOGOUT", "ALL"]), "xml": {"attribute": True}},
                 "ReasonCode": array(ref("ReasonCode"), "ReasonCode"),
             },
         ),
@@ -200,6 +200,7 @@ def document_schemas() -> dict[str, Schema]:
             },
         ),
         "DesktopProperties": obj("DesktopProperties", {"preLoadSecondaryResources": boolean()}),
+        **admin_document_schemas(),
         "Devices": obj(
             "Devices",
             {
@@ -222,5 +223,71 @@ def document_schemas() -> dict[str, Schema]:
                 "useDefault": boolean(),
             },
             ("uri", "layoutxml", "useDefault"),
+        ),
+    }
+
+
+def admin_document_schemas() -> dict[str, Schema]:
+    """The administration API's documents (server/admin_api.py)."""
+    host = obj(None, {"host": text()})
+    return {
+        "SystemConfig": obj(
+            "SystemConfig",
+            {
+                "uri": text(),
+                "cti": obj(
+                    None,
+                    {
+                        "host": text("side A"),
+                        "port": integer(),
+                        "backupHost": text("side B"),
+                        "backupPort": integer(),
+                        "peripheralId": integer(),
+                        "secure": boolean(),
+                    },
+                ),
+            },
+            ("uri", "cti"),
+        ),
+        "EnterpriseDatabaseConfig": obj(
+            "EnterpriseDatabaseConfig",
+            {
+                "uri": text(),
+                "host": text(),
+                "backupHost": text(),
+                "port": integer(),
+                "backupPort": integer("emulator: only when the secondary AWDB's port differs"),
+                "databaseName": text(),
+                "domain": text(),
+                "username": text(),
+                "password": text("never answered (empty)"),
+            },
+            ("uri", "host", "port"),
+        ),
+        "ClusterConfig": obj(
+            "ClusterConfig",
+            {"uri": text(), "primaryNode": host, "secondaryNode": host},
+            ("uri", "secondaryNode"),
+        ),
+        "AdminDesktopProperties": obj(
+            "DesktopProperties",
+            {"preLoadSecondaryResources": boolean(), "enableAutoWorkModeStateChange": boolean()},
+        ),
+        "CorsConfig": obj(
+            "CorsConfig",
+            {"uri": text(), "enabled": boolean(), "origins": array(text(), "origin", "origins")},
+            ("uri", "enabled"),
+        ),
+        "WrapUpReason": obj("WrapUpReason", {"uri": text(), "label": text(), "forAll": boolean()}, ("uri",)),
+        "TeamReasonCodes": obj("ReasonCodes", {"ReasonCode": array(ref("ReasonCode"), "ReasonCode")}),
+        "DefaultLayoutConfig": obj(
+            "LayoutConfig",
+            {"uri": text(), "layoutxml": text("the finesseLayout document, as text")},
+            ("uri", "layoutxml"),
+        ),
+        "TeamLayoutConfig": obj(
+            "TeamLayoutConfig",
+            {"uri": text(), "useDefault": boolean(), "layoutxml": text("empty when useDefault")},
+            ("uri", "useDefault"),
         ),
     }

@@ -4,6 +4,7 @@ status codes its handler gives (:data:`OPERATIONS`), and the words for path para
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from finesse_emu.server.openapi.schema import Schema
 from finesse_emu.server.xml.common import API
@@ -23,11 +24,18 @@ PATH_PARAMETERS: dict[str, tuple[Schema, str]] = {
     "user": ({"type": "string"}, "agent id (loginId) or login name"),
     "dialog": ({"type": "string"}, "dialog id"),
     "mrd": ({"type": "integer"}, "Media Routing Domain id (anything else: 404)"),
-    "id": ({"type": "integer"}, "ReasonCode database id (anything else: 404)"),
+    "id": ({"type": "integer"}, "a ReasonCode's, WrapUpReason's or team's id (anything else: 404)"),
     "team": ({"type": "integer"}, "team id (anything else: 404)"),
     "kind": ({"type": "string", "enum": ["xml", "jsp"]}, "gadget kind"),
     "name": ({"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}, "gadget or resource name"),
     "path": ({"type": "string"}, "a file's path inside the node's third-party gadget folder"),
+}
+_ADMIN_CATEGORY: Schema = {
+    "name": "category",
+    "in": "query",
+    "required": False,
+    "description": "Reason code category (default ALL; anything else: 400 Invalid Input)",
+    "schema": {"type": "string", "enum": ["NOT_READY", "LOGOUT", "ALL"]},
 }
 _EXTENSION: Schema = {
     "name": "extension",
@@ -41,7 +49,9 @@ DESCRIPTIONS = {
     202: "Accepted: the outcome arrives as an Update on the user's XMPP node",
     304: "Not Modified: the ETag given in If-None-Match still matches",
     400: "Bad Request / Parameter Missing / Invalid Input / Invalid State",
-    401: "Authorization Failure (missing or bad credentials) or Invalid Authorization User Specified",
+    401: "Authorization Failure (missing or bad credentials; for the administration API, a caller who "
+    "is not an administrator) or Invalid Authorization User Specified",
+    403: "Forbidden: a configuration API run against the secondary node",
     404: "User Not Found / Dialog Not Found / Not Found",
     413: "Request Entity Too Large: a compressed body that inflates past 64 KiB",
     415: "Unsupported Media Type: a Content-Encoding other than gzip or deflate",
@@ -60,6 +70,30 @@ class Operation:
     request: str | None = None  # schema of the XML request body
     query: tuple[Schema, ...] = ()
     media_type: str = XML
+    gated: bool = True  # 503 while the node is out of service (the administration API is not)
+
+
+# An administration API write: 200 with the resource as it is now, 400 for a body it refuses, 403 on
+# the subscriber, 413/415 from the body's Content-Encoding.
+_ADMIN_WRITE = (200, 400, 403, 413, 415)
+
+
+def _admin_get_put(name: str, summary: str, schema: str | None = None) -> dict[tuple[str, str], Operation]:
+    """GET and PUT of one administration resource, the same document both ways."""
+    body = schema or name
+    return {
+        ("GET", f"{API}/{name}"): _admin(f"{summary} (administrators)", (200, 403), body),
+        ("PUT", f"{API}/{name}"): _admin(
+            f"Change it: {summary[0].lower()}{summary[1:]}", _ADMIN_WRITE, body, f"{body}Update"
+        ),
+    }
+
+
+def _admin(
+    summary: str, statuses: tuple[int, ...], body: str | None = None, request: str | None = None, **more: Any
+) -> Operation:
+    """An administration route: answered while the node is out of service (no 503)."""
+    return Operation(summary, statuses, body, request, gated=False, **more)
 
 
 # A body is read by PUT routes only: 413 and 415 come from its Content-Encoding (emu_base.httpbody).
@@ -113,6 +147,85 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         (200, 400, 401, 404),
         "Devices",
         query=(_EXTENSION,),
+    ),
+    # The administration API (server/admin_api.py): administrators only (401 otherwise), on the
+    # publisher only (403 on the subscriber).
+    **_admin_get_put(
+        "SystemConfig", "The CTI servers, A and B (a change is used from the next connection attempt)"
+    ),
+    **_admin_get_put(
+        "EnterpriseDatabaseConfig", "The AWDBs, primary and secondary (used from the next request)"
+    ),
+    **_admin_get_put("ClusterConfig", "The cluster's publisher and subscriber (SystemInfo's nodes)"),
+    **_admin_get_put(
+        "DesktopProperties",
+        "Desktop properties and enableAutoWorkModeStateChange, changed live (emulator path)",
+        "AdminDesktopProperties",
+    ),
+    **_admin_get_put("CorsConfig", "The origins allowed cross-origin (emulator path; CLI on a real node)"),
+    ("GET", f"{API}/LayoutConfig/default"): _admin(
+        "The default desktop layout (administrators)", (200, 403), "DefaultLayoutConfig"
+    ),
+    ("PUT", f"{API}/LayoutConfig/default"): _admin(
+        "Change the default desktop layout (the desktops that load next)",
+        _ADMIN_WRITE,
+        "DefaultLayoutConfig",
+        "DefaultLayoutConfigUpdate",
+    ),
+    ("GET", f"{API}/Team/{{id}}/LayoutConfig"): _admin(
+        "A team's desktop layout (administrators)", (200, 403, 404), "TeamLayoutConfig"
+    ),
+    ("PUT", f"{API}/Team/{{id}}/LayoutConfig"): _admin(
+        "Change a team's desktop layout, or use the default",
+        (*_ADMIN_WRITE, 404),
+        "TeamLayoutConfig",
+        "TeamLayoutConfigUpdate",
+    ),
+    ("GET", f"{API}/Team/{{id}}/ReasonCodes"): _admin(
+        "A team's non-global reason codes (administrators)", (200, 403, 404), "TeamReasonCodes"
+    ),
+    ("PUT", f"{API}/Team/{{id}}/ReasonCodes"): _admin(
+        "Assign non-global reason codes to a team (replacing its list)",
+        (*_ADMIN_WRITE, 404),
+        "TeamReasonCodes",
+        "TeamReasonCodesUpdate",
+    ),
+    ("GET", f"{API}/Team/{{id}}/WrapUpReasons"): _admin(
+        "A team's non-global wrap-up reasons (administrators)", (200, 403, 404), "WrapUpReasons"
+    ),
+    ("PUT", f"{API}/Team/{{id}}/WrapUpReasons"): _admin(
+        "Assign non-global wrap-up reasons to a team (replacing its list)",
+        (*_ADMIN_WRITE, 404),
+        "WrapUpReasons",
+        "TeamWrapUpReasonsUpdate",
+    ),
+    ("GET", f"{API}/ReasonCodes"): _admin(
+        "The configured reason codes (administrators)",
+        (200, 400, 403),
+        "ReasonCodes",
+        query=(_ADMIN_CATEGORY,),
+    ),
+    ("POST", f"{API}/ReasonCodes"): _admin(
+        "Create a reason code (administrators)", _ADMIN_WRITE, "ReasonCode", "ReasonCodeInput"
+    ),
+    ("PUT", f"{API}/ReasonCode/{{id}}"): _admin(
+        "Change a reason code (administrators)", (*_ADMIN_WRITE, 404), "ReasonCode", "ReasonCodeInput"
+    ),
+    ("DELETE", f"{API}/ReasonCode/{{id}}"): _admin("Delete a reason code (administrators)", (200, 403, 404)),
+    ("GET", f"{API}/WrapUpReasons"): _admin(
+        "The configured wrap-up reasons (administrators)", (200, 403), "WrapUpReasons"
+    ),
+    ("POST", f"{API}/WrapUpReasons"): _admin(
+        "Create a wrap-up reason (administrators)", _ADMIN_WRITE, "WrapUpReason", "WrapUpReasonInput"
+    ),
+    ("GET", f"{API}/WrapUpReason/{{id}}"): _admin(
+        "Get a wrap-up reason (administrators)", (200, 403, 404), "WrapUpReason"
+    ),
+    ("PUT", f"{API}/WrapUpReason/{{id}}"): _admin(
+        "Change a wrap-up reason (administrators)", (*_ADMIN_WRITE, 404), "WrapUpReason", "WrapUpReasonInput"
+    ),
+    ("DELETE", f"{API}/WrapUpReason/{{id}}"): _admin(
+        "Delete a wrap-up reason (administrators)", (200, 403, 404)
     ),
     ("GET", OPENAPI_PATH): Operation(
         "This OpenAPI description (emulator only)", (200,), "OpenApi", media_type=JSON

@@ -37,6 +37,122 @@ def request_schemas() -> dict[str, Schema]:
         "UserUpdate": _user_update(),
         # The request body of PUT /finesse/api/User/{user}/Media/{mrd}: parse_media_update.
         "MediaUpdate": _media_update(),
+        **_admin_bodies(),
+    }
+
+
+def _admin_bodies() -> dict[str, Schema]:
+    """The administration API's request bodies (server/admin_api.py): each field optional (what is
+    left out is kept), at least one given."""
+    host: Schema = text(pattern="^[A-Za-z0-9.-]{1,253}$")
+    port = integer(minimum=1, maximum=65535)
+    return {
+        "SystemConfigUpdate": closed(
+            obj(
+                "SystemConfig",
+                {
+                    "cti": closed(
+                        obj(
+                            None,
+                            {
+                                "host": host,
+                                "port": port,
+                                "backupHost": host,
+                                "backupPort": port,
+                                "peripheralId": integer(minimum=1, maximum=32767),
+                                "secure": {"type": "boolean", "enum": [False]},
+                            },
+                        )
+                    )
+                },
+                ("cti",),
+            )
+        ),
+        "EnterpriseDatabaseConfigUpdate": closed(
+            obj(
+                "EnterpriseDatabaseConfig",
+                {
+                    "host": host,
+                    "backupHost": text("empty: no secondary AWDB", pattern="^[A-Za-z0-9.-]{0,253}$"),
+                    "port": port,
+                    "backupPort": port,
+                    "databaseName": text(**_FREE_TEXT),
+                    "domain": text(**_FREE_TEXT),
+                    "username": text("with password", **_FREE_TEXT),
+                    "password": text(**_FREE_TEXT),
+                },
+            )
+        ),
+        "ClusterConfigUpdate": closed(
+            obj(
+                "ClusterConfig",
+                {
+                    "secondaryNode": closed(
+                        obj(None, {"host": text(pattern="^[A-Za-z0-9.-]{0,253}$")}, ("host",))
+                    )
+                },
+                ("secondaryNode",),
+            )
+        ),
+        "AdminDesktopPropertiesUpdate": closed(
+            obj(
+                "DesktopProperties",
+                {"preLoadSecondaryResources": boolean(), "enableAutoWorkModeStateChange": boolean()},
+            )
+        ),
+        "CorsConfigUpdate": closed(
+            obj(
+                "CorsConfig",
+                {"origins": array(text("scheme://host[:port]"), "origin", "origins")},
+                ("origins",),
+            )
+        ),
+        "TeamReasonCodesUpdate": obj(
+            "ReasonCodes",
+            {
+                "ReasonCode": array(
+                    obj(None, {"uri": text("/finesse/api/ReasonCode/{id}")}, ("uri",)), "ReasonCode"
+                )
+            },
+        ),
+        "TeamWrapUpReasonsUpdate": obj(
+            "WrapUpReasons",
+            {
+                "WrapUpReason": array(
+                    obj(None, {"uri": text("/finesse/api/WrapUpReason/{id}")}, ("uri",)), "WrapUpReason"
+                )
+            },
+        ),
+        "DefaultLayoutConfigUpdate": closed(
+            obj(
+                "LayoutConfig",
+                {"layoutxml": text("a finesseLayout document (its gadget elements are the layout)")},
+                ("layoutxml",),
+            )
+        ),
+        "TeamLayoutConfigUpdate": closed(
+            obj(
+                "TeamLayoutConfig",
+                {"useDefault": boolean(), "layoutxml": text("a finesseLayout document, unless useDefault")},
+            )
+        ),
+        "ReasonCodeInput": closed(
+            obj(
+                "ReasonCode",
+                {
+                    "category": text(enum=["NOT_READY", "LOGOUT"]),
+                    "code": integer(minimum=1, maximum=65535),
+                    "label": text("at most 40 characters", maxLength=40, **_FREE_TEXT),
+                    "forAll": boolean(),
+                },
+            )
+        ),
+        "WrapUpReasonInput": closed(
+            obj(
+                "WrapUpReason",
+                {"label": text("at most 39 bytes", maxLength=39, **_FREE_TEXT), "forAll": boolean()},
+            )
+        ),
     }
 
 

@@ -22,7 +22,10 @@ body: :mod:`.user_api`, :mod:`.media_api`, :mod:`.dialog_api`, :mod:`.team_api`,
 :mod:`.reasons_api` (ReasonCode and WrapUpReason), :mod:`.desktop_api` (the desktop's properties,
 emulator only), :mod:`.errors` (ApiErrors); :mod:`.common` has
 the builders and text rules they share, :mod:`.parse` the defusedxml parsing and field readers.
-This package re-exports every name, so callers write ``from finesse_emu.server import xml as X``.
+This package re-exports every name of those, so callers write ``from finesse_emu.server import xml as
+X``. The administration API's documents (:mod:`.system_config_api`, :mod:`.database_config_api`,
+:mod:`.cluster_config_api`, :mod:`.cors_config_api`, and the request bodies of :mod:`.reasons_api`
+and :mod:`.desktop_api`) are imported from their modules by ``server/admin_api.py``.
 """
 
 from __future__ import annotations
