@@ -244,9 +244,13 @@ def fuzz(
         operation = result.ok()
         if wanted is not None and operation.label not in wanted:
             continue
+        # The administration API (its routes document 403, the subscriber's refusal) answers none of
+        # these identities past authentication, so a few examples prove its 401; its bodies are
+        # and access rules are tested with an administrator in test_admin_api.py.
+        examples = min(max_examples, 3) if "403" in operation.definition.raw["responses"] else max_examples
 
         @settings(
-            max_examples=max_examples,
+            max_examples=examples,
             derandomize=True,
             database=None,
             deadline=None,
@@ -346,20 +350,18 @@ def hints_for(dep: Deployment, dialog_id: str) -> Hints:
     )
 
 
-# Examples per operation: the API has grown past 60 operations (the administration API among them),
-# so these counts keep the run near a minute in all while still reaching every handler's paths.
 IN_SERVICE_PLAN: Plan = [
-    (SUPERVISOR, GenerationMode.POSITIVE, 20),
-    (SUPERVISOR, GenerationMode.NEGATIVE, 12),
-    (AGENT, GenerationMode.POSITIVE, 12),
-    (ANONYMOUS, GenerationMode.POSITIVE, 5),
-    (WRONG_PASSWORD, GenerationMode.POSITIVE, 5),
-    (GENERATED, GenerationMode.NEGATIVE, 5),
+    (SUPERVISOR, GenerationMode.POSITIVE, 40),
+    (SUPERVISOR, GenerationMode.NEGATIVE, 25),
+    (AGENT, GenerationMode.POSITIVE, 25),
+    (ANONYMOUS, GenerationMode.POSITIVE, 10),
+    (WRONG_PASSWORD, GenerationMode.POSITIVE, 10),
+    (GENERATED, GenerationMode.NEGATIVE, 10),
 ]
 OUT_OF_SERVICE_PLAN: Plan = [
-    (SUPERVISOR, GenerationMode.POSITIVE, 8),
-    (SUPERVISOR, GenerationMode.NEGATIVE, 5),
-    (ANONYMOUS, GenerationMode.POSITIVE, 5),
+    (SUPERVISOR, GenerationMode.POSITIVE, 15),
+    (SUPERVISOR, GenerationMode.NEGATIVE, 10),
+    (ANONYMOUS, GenerationMode.POSITIVE, 10),
 ]
 
 
