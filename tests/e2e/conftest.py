@@ -44,9 +44,11 @@ class CtiPair:
 async def cti_pair(tmp_path: Path) -> AsyncIterator[CtiPair]:
     pair = CtiPair(tmp_path)
     try:  # a set-up that fails (a side never healthy) must not leave the processes running
+        # Side A first, active before B starts (as the launcher does): B started beside a slow A
+        # finds no active peer and takes over, and the pair would begin on side B.
         pair.start("A")
-        pair.start("B")
         await pair.health("A", "active")
+        pair.start("B")
         await pair.health("B", "idle")
         yield pair
     finally:

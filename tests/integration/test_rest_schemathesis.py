@@ -351,9 +351,9 @@ def hints_for(dep: Deployment, dialog_id: str) -> Hints:
 
 
 IN_SERVICE_PLAN: Plan = [
-    (SUPERVISOR, GenerationMode.POSITIVE, 40),
-    (SUPERVISOR, GenerationMode.NEGATIVE, 25),
-    (AGENT, GenerationMode.POSITIVE, 25),
+    (SUPERVISOR, GenerationMode.POSITIVE, 30),
+    (SUPERVISOR, GenerationMode.NEGATIVE, 15),
+    (AGENT, GenerationMode.POSITIVE, 15),
     (ANONYMOUS, GenerationMode.POSITIVE, 10),
     (WRONG_PASSWORD, GenerationMode.POSITIVE, 10),
     (GENERATED, GenerationMode.NEGATIVE, 10),
