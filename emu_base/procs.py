@@ -42,11 +42,20 @@ def reap_adopted() -> dict[int, int]:
     return done
 
 
+_handed_out: set[tuple[str, int]] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A port free on ``host`` now, and never one this process handed out before: the kernel may
+    give a just-released port again, and two calls in a row (a side's port and its link port)
+    once got the same one."""
+    while True:
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port: int = s.getsockname()[1]
+        if (host, port) not in _handed_out:
+            _handed_out.add((host, port))
+            return port
 
 
 class Proc:

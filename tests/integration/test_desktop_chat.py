@@ -64,7 +64,8 @@ async def test_the_three_rows(
     one, two, history = chats
     for chat in (one, two):
         chat.page_loaded("finesse-a", full=True)  # signed in: the desktop page loads
-    await eventually(lambda: one.signing_in, "1000's gadget signing in to IM&P")
+    # Polled at every turn of the loop: the sign-in is a few round trips, a coarser poll can miss it.
+    await eventually(lambda: one.signing_in, "1000's gadget signing in to IM&P", every=0)
     one.set_status("away")  # while the gadget is still signing in
     for chat in (one, two):
         await on(chat, "imp-a")
