@@ -11,11 +11,11 @@ Prosody is the container's main process and ``docker compose kill xmpp-a`` kills
 One difference, and why: ``ProsodyConfig`` accepts only a loopback listen address (the embedded
 deployment never listens beyond this machine), but in a container the node and the desktops reach
 Prosody over the compose network. So the configuration is rendered for 127.0.0.1 and the three
-listener lines clients need, ``interfaces``, ``c2s_interfaces`` and ``http_interfaces``, and nothing
-else, are then rewritten to ``--bind`` (default 0.0.0.0, every address of the container; the host
-publishes the ports on 127.0.0.1 only). ``local_interfaces`` (local-only services), and the unused
-``s2s_interfaces`` and ``https_interfaces``, stay on 127.0.0.1. Any other line that names the
-loopback address makes this fail rather than guess.
+listener lines clients need, ``interfaces`` (c2s, direct-TLS c2s), ``c2s_interfaces``,
+``http_interfaces`` and ``https_interfaces``, and nothing else, are then rewritten to ``--bind``
+(default 0.0.0.0, every address of the container; the host publishes the ports on 127.0.0.1 only).
+``local_interfaces`` (local-only services) and the unused ``s2s_interfaces`` stay on 127.0.0.1.
+Any other line that names the loopback address makes this fail rather than guess.
 
 Passwords are checked, as by the launcher's Prosody: ``--agents`` (a count or an agent file, the
 same value the AWDB and CTI stubs are given) makes an account per agent with its Finesse password,
@@ -35,7 +35,12 @@ from pathlib import Path
 
 import yaml
 
-from finesse_emu.deployment.topology import XMPP_C2S_PORT, XMPP_HTTP_PORT
+from finesse_emu.deployment.topology import (
+    XMPP_C2S_PORT,
+    XMPP_C2S_TLS_PORT,
+    XMPP_HTTP_PORT,
+    XMPP_HTTPS_PORT,
+)
 from finesse_emu.xmpp.prosody import (
     ProsodyConfig,
     ProsodyError,
@@ -46,8 +51,9 @@ from finesse_emu.xmpp.prosody import (
 
 RENDER_HOST = "127.0.0.1"
 _INTERFACES_LINE = re.compile(r'^(?P<key>[a-z0-9_]*interfaces) = \{ "127\.0\.0\.1" \}$')
-REBOUND = frozenset({"interfaces", "c2s_interfaces", "http_interfaces"})  # what clients connect to
-KEPT = frozenset({"local_interfaces", "s2s_interfaces", "https_interfaces"})  # local-only or unused
+# What clients connect to (``interfaces`` carries the direct-TLS c2s port too).
+REBOUND = frozenset({"interfaces", "c2s_interfaces", "http_interfaces", "https_interfaces"})
+KEPT = frozenset({"local_interfaces", "s2s_interfaces"})  # local-only or unused
 
 
 def bind_address(value: str) -> str:
@@ -66,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--http-port", type=int, default=XMPP_HTTP_PORT, help=f"BOSH and WebSocket, default {XMPP_HTTP_PORT}"
     )
     p.add_argument("--run-dir", required=True, help="config, plugin, data and log directory")
+    # The secure notification ports of the node's release (finesse_emu/server/versions.py): XMPP
+    # over direct TLS (5223) and, for 12.5, https BOSH / wss (7443). Off unless given.
+    p.add_argument("--c2s-tls-port", type=int, help=f"XMPP over direct TLS (a node's: {XMPP_C2S_TLS_PORT})")
+    p.add_argument("--https-port", type=int, help=f"https BOSH and wss (12.5's {XMPP_HTTPS_PORT})")
+    p.add_argument("--tls-cert", help="PEM certificate of the secure ports (the node's, from the secrets)")
+    p.add_argument("--tls-key", help="its PEM private key")
     p.add_argument(
         "--agents",
         required=True,
@@ -103,6 +115,10 @@ def config_for(args: argparse.Namespace) -> ProsodyConfig:
         else Path(args.service_password_file),
         log_level=args.log_level,
         event_tunnel=args.event_tunnel,
+        c2s_tls_port=args.c2s_tls_port,
+        https_port=args.https_port,
+        tls_cert=None if args.tls_cert is None else Path(args.tls_cert),
+        tls_key=None if args.tls_key is None else Path(args.tls_key),
     )
 
 

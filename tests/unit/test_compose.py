@@ -53,6 +53,7 @@ from finesse_emu.deployment.topology import (
     IMP_DOMAIN,
     IMP_HTTP_PORT,
     XMPP_C2S_PORT,
+    XMPP_C2S_TLS_PORT,
     XMPP_HTTP_PORT,
 )
 from finesse_emu.desktop.swarm import parse_slice, take_slice
@@ -90,7 +91,7 @@ REAL_PORTS: dict[str, set[int]] = {
     **{n: {ep.port, CTI_LINK_PORT[side], ep.admin_port} for n, (side, ep, _) in CTI.items()},
     **{n: {ep.port, ep.admin_port} for n, ep in AWDB.items()},
     **{n: {ep.port, FINESSE_HTTPS_PORT, ep.admin_port} for n, (ep, _) in NODES.items()},
-    **{x: {XMPP_C2S_PORT, XMPP_HTTP_PORT} for x in XMPP_OF_NODE.values()},
+    **{x: {XMPP_C2S_PORT, XMPP_HTTP_PORT, XMPP_C2S_TLS_PORT} for x in XMPP_OF_NODE.values()},
     **{n: {ep.port, IMP_HTTP_PORT} for n, ep in IMP.items()},
 }
 ADMIN_PORT = {n: ep.admin_port for n, (_, ep, _) in CTI.items()} | {
@@ -270,8 +271,6 @@ def expected_node_config(name: str, tmp: Path) -> NodeConfig:
         key_file=f"{SECRETS_DIR}/{name}.key",
         ca_file=f"{SECRETS_DIR}/{CA_CERT}",
         awdb_password_file=AWDB_PASSWORD,
-        # Compose's Prosody has no TLS port yet (docs/compose.md): nothing to advertise.
-        xmpp_secure_port=-1,
     )
 
 
@@ -342,9 +341,15 @@ def check_xmpp(compose: dict[str, Any], name: str, tmp: Path) -> list[str]:
             f"{name}: accounts for {len(mine.accounts)} agents (--agents {ours.agents}), the launcher's "
             f"for {len(theirs.accounts)} (or other passwords)"
         )
-    # The secure ports (5223, 7443) are the launcher's only, so far (docs/compose.md).
-    skip = {"domain", "run_dir", "host", "service_password_file", "accounts"}
-    skip |= {"c2s_tls_port", "https_port", "tls_cert", "tls_key"}
+    # The secure ports (5223; 7443 for 12.5) as the launcher's, with the node's certificate from the
+    # secrets volume (the launcher's run directory holds the same files).
+    for key in ("tls_cert", "tls_key"):
+        want = theirs_path = getattr(theirs, key)
+        if theirs_path is not None:
+            want = Path(SECRETS_DIR) / Path(theirs_path).name
+        if getattr(mine, key) != want:
+            problems.append(f"{name}: --{key.replace('_', '-')} {getattr(mine, key)}, want {want}")
+    skip = {"domain", "run_dir", "host", "service_password_file", "accounts", "tls_cert", "tls_key"}
     problems += [f"{name}: {p}" for p in diff(dataclasses.asdict(mine), dataclasses.asdict(theirs), skip)]
     return problems
 
@@ -469,9 +474,13 @@ def check_health(compose: dict[str, Any]) -> list[str]:
             continue
         if name in XMPP_OF_NODE.values() or name in IMP:
             ports = {int(p) for p in re.findall(r"/dev/tcp/127\.0\.0\.1/(\d+)", " ".join(test))}
-            if test[1:3] != ["bash", "-c"] or ports != {XMPP_C2S_PORT, XMPP_HTTP_PORT}:
+            # A node's Notification Service is healthy when its secure port listens too.
+            want_ports = {XMPP_C2S_PORT, XMPP_HTTP_PORT} | (
+                {XMPP_C2S_TLS_PORT} if name in XMPP_OF_NODE.values() else set()
+            )
+            if test[1:3] != ["bash", "-c"] or ports != want_ports:
                 problems.append(
-                    f"{name}: healthcheck must connect to 5222 and 7071 (bash /dev/tcp), got {test}"
+                    f"{name}: healthcheck must connect to {sorted(want_ports)} (bash /dev/tcp), got {test}"
                 )
             continue
         args = parse(HEALTH.build_parser(), test[2:]) if test[1] == "emu-health" else "not emu-health"
@@ -1014,6 +1023,7 @@ def test_prosody_entrypoint_only_rebinds_the_listeners(tmp_path: Path) -> None:
         'interfaces = { "0.0.0.0" }',
         'c2s_interfaces = { "0.0.0.0" }',
         'http_interfaces = { "0.0.0.0" }',
+        'https_interfaces = { "0.0.0.0" }',
     ]
     assert 'local_interfaces = { "127.0.0.1" }' in rebound.splitlines()
     assert 'VirtualHost "finesse-a"' in rebound and 'Component "pubsub.finesse-a" "pubsub"' in rebound
