@@ -33,14 +33,24 @@ def _shown(value: object) -> str:
     return text if len(text) <= _MAX_REPR else text[: _MAX_REPR - 3] + "..."
 
 
-def _failure(
-    what: str, within: float, seen: bool, last: object, error: BaseException | None
-) -> AssertionError:
-    last_text = _shown(last) if seen else "nothing (the probe never returned)"
-    message = f"not within {within:g} s: {what}; last value seen: {last_text}"
-    if error is not None:
-        message += f"; last error: {error!r}"
-    return AssertionError(message)
+class _Poll:
+    """What one wait has seen so far: the last value or error, for the failure message. Both loops
+    below share it and differ only in how they sleep and await."""
+
+    def __init__(self, what: str, within: float, until: Callable[[Any], object]) -> None:
+        self.what, self.within, self.until = what, within, until
+        self.seen, self.last, self.error = False, cast(object, None), cast(BaseException | None, None)
+
+    def holds(self, value: object) -> bool:
+        self.seen, self.last, self.error = True, value, None
+        return bool(self.until(value))
+
+    def failure(self) -> AssertionError:
+        last = _shown(self.last) if self.seen else "nothing (the probe never returned)"
+        message = f"not within {self.within:g} s: {self.what}; last value seen: {last}"
+        if self.error is not None:
+            message += f"; last error: {self.error!r}"
+        return AssertionError(message)
 
 
 @overload
@@ -82,20 +92,18 @@ async def eventually(
     open yet, say); any other exception fails the test at once.
     """
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    seen, last, error = False, cast(object, None), cast(BaseException | None, None)
+    deadline, poll = loop.time() + within, _Poll(what, within, until)
     while True:
         try:
             result = probe()
             value = await result if inspect.isawaitable(result) else result
         except retry as exc:
-            error = exc
+            poll.error = exc
         else:
-            seen, last, error = True, value, None
-            if until(value):
+            if poll.holds(value):
                 return value
         if loop.time() >= deadline:
-            raise _failure(what, within, seen, last, error)
+            raise poll.failure()
         await asyncio.sleep(every)
 
 
@@ -109,17 +117,15 @@ def eventually_blocking(
     retry: tuple[type[BaseException], ...] = (),
 ) -> T:
     """:func:`eventually` for a test that is not a coroutine (blocking probes, real time)."""
-    deadline = time.monotonic() + within
-    seen, last, error = False, cast(object, None), cast(BaseException | None, None)
+    deadline, poll = time.monotonic() + within, _Poll(what, within, until)
     while True:
         try:
             value = probe()
         except retry as exc:
-            error = exc
+            poll.error = exc
         else:
-            seen, last, error = True, value, None
-            if until(value):
+            if poll.holds(value):
                 return value
         if time.monotonic() >= deadline:
-            raise _failure(what, within, seen, last, error)
+            raise poll.failure()
         time.sleep(every)
