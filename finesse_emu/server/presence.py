@@ -10,10 +10,10 @@ already signed out".
 
 :class:`PresenceTracker` is told about presence per resource (``presence``), the agent's voice state
 as the node knows it from CTI events (``agent_state``), the node's service status (``service``) and
-the passing of time (``handle_timer``); each returns the actions the node must take, and
-``next_deadline`` says when ``handle_timer`` is next due. Every input takes ``now`` first: no clock,
-no I/O. It is a part of the node core (:mod:`finesse_emu.server.core`), which turns the actions into
-its outputs.
+the passing of time (``handle_timer``); ``outputs()`` drains the actions the node must take, in
+order, and ``next_deadline`` says when ``handle_timer`` is next due (the vocabulary of
+emu_base/sansio.py). Every input takes ``now`` first: no clock, no I/O. It is a part of the node
+core (:mod:`finesse_emu.server.core`), which turns the actions into its outputs.
 
 Rules (the choices where the seed is silent are in docs/finesse.md):
 
@@ -134,6 +134,7 @@ class PresenceTracker:
         self.in_service = in_service
         self._agents: dict[str, _Agent] = {}
         self._pending: dict[str, Pending] = {}
+        self._out: list[Action] = []
 
     # -- queries -----------------------------------------------------------------------------------
     def available(self, agent_id: str) -> bool:
@@ -162,8 +163,16 @@ class PresenceTracker:
         return agent
 
     # -- inputs ------------------------------------------------------------------------------------
-    def presence(self, now: float, agent_id: str, resource: str, available: bool) -> list[Action]:
+    def outputs(self) -> list[Action]:
+        """Every action since the last call, in order."""
+        out, self._out = self._out, []
+        return out
+
+    def presence(self, now: float, agent_id: str, resource: str, available: bool) -> None:
         """One resource of ``agent_id`` became (un)available."""
+        self._out += self._presence(now, agent_id, resource, available)
+
+    def _presence(self, now: float, agent_id: str, resource: str, available: bool) -> list[Action]:
         agent = self._agent(agent_id)
         was_available = bool(agent.resources)
         if available:
@@ -180,8 +189,11 @@ class PresenceTracker:
         self._pending[agent_id] = pending
         return [TimerStarted(agent_id, now, pending.fires_at)]
 
-    def agent_state(self, now: float, agent_id: str, state: str) -> list[Action]:
+    def agent_state(self, now: float, agent_id: str, state: str) -> None:
         """The agent's voice state as the node now knows it (User ``state``: READY, TALKING, ...)."""
+        self._out += self._agent_state(now, agent_id, state)
+
+    def _agent_state(self, now: float, agent_id: str, state: str) -> list[Action]:
         self._agent(agent_id).state = state
         pending = self._pending.get(agent_id)
         if pending is None:
@@ -192,15 +204,12 @@ class PresenceTracker:
             return [self._fire(pending, now)]
         return []
 
-    def service(self, now: float, in_service: bool) -> list[Action]:
+    def service(self, now: float, in_service: bool) -> None:
         """The node's status changed; leaving IN_SERVICE cancels every pending forced logout."""
         self.in_service = in_service
-        if in_service:
-            return []
-        actions: list[Action] = []
-        for agent_id in list(self._pending):
-            actions += self._cancel(agent_id, now, CancelReason.OUT_OF_SERVICE)
-        return actions
+        if not in_service:
+            for agent_id in list(self._pending):
+                self._out += self._cancel(agent_id, now, CancelReason.OUT_OF_SERVICE)
 
     def session_lost(self) -> None:
         """The node's own session to its Notification Service ended: every resource is forgotten.
@@ -211,9 +220,9 @@ class PresenceTracker:
         for agent in self._agents.values():
             agent.resources.clear()
 
-    def handle_timer(self, now: float) -> list[Action]:
+    def handle_timer(self, now: float) -> None:
         """Fire every timer due at ``now``."""
-        actions: list[Action] = []
+        actions = self._out
         due = [p for p in self._pending.values() if p.phase is Phase.TIMER and p.fires_at <= now]
         for pending in sorted(due, key=lambda p: (p.fires_at, p.agent_id)):
             # A timer runs only while IN_SERVICE and signed in: service() and agent_state() cancel it.
@@ -223,7 +232,6 @@ class PresenceTracker:
                 actions.append(WaitingForCall(pending.agent_id, now, state))
             else:
                 actions.append(self._fire(pending, now))
-        return actions
 
     # -- internals ---------------------------------------------------------------------------------
     def _cancel(self, agent_id: str, now: float, reason: CancelReason) -> list[Action]:

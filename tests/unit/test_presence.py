@@ -9,12 +9,14 @@ And the generated Prosody configuration that detects a crashed browser within th
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from emu_base.timers import ENV_TIME_SCALE, Timers
 from finesse_emu.server.presence import (
     CALL_STATES,
+    Action,
     Cancelled,
     CancelReason,
     ForcedLogout,
@@ -29,9 +31,36 @@ from finesse_emu.xmpp.prosody import ProsodyConfig, ProsodyProcess, render_confi
 DELAY = 60.0
 
 
-def tracker(state: str = "READY", *agents: str) -> PresenceTracker:
+class Stepped:
+    """A tracker whose every input answers the outputs it produced (drained with ``outputs()``):
+    what these tests compare, one input at a time."""
+
+    def __init__(self, tracker: PresenceTracker) -> None:
+        self.tracker = tracker
+
+    def presence(self, now: float, agent_id: str, resource: str, available: bool) -> list[Action]:
+        self.tracker.presence(now, agent_id, resource, available)
+        return self.tracker.outputs()
+
+    def agent_state(self, now: float, agent_id: str, state: str) -> list[Action]:
+        self.tracker.agent_state(now, agent_id, state)
+        return self.tracker.outputs()
+
+    def service(self, now: float, in_service: bool) -> list[Action]:
+        self.tracker.service(now, in_service)
+        return self.tracker.outputs()
+
+    def handle_timer(self, now: float) -> list[Action]:
+        self.tracker.handle_timer(now)
+        return self.tracker.outputs()
+
+    def __getattr__(self, name: str) -> Any:  # the queries: next_deadline, pending, state, ...
+        return getattr(self.tracker, name)
+
+
+def tracker(state: str = "READY", *agents: str) -> Stepped:
     """IN_SERVICE, agents (default 1000) available on resource "desktop" in ``state``."""
-    t = PresenceTracker(DELAY, 255, in_service=True)
+    t = Stepped(PresenceTracker(DELAY, 255, in_service=True))
     for agent in agents or ("1000",):
         assert t.agent_state(0.0, agent, state) == []
         assert t.presence(0.0, agent, "desktop", True) == []
@@ -54,7 +83,9 @@ def test_unavailable_then_sixty_seconds_then_forced_logout_255() -> None:
 
 def test_timers_come_from_the_seed_values() -> None:
     timers = Timers.build(0.02)
-    t = PresenceTracker(timers.forced_logout_after_unavailable, timers.forced_logout_reason_code, True)
+    t = Stepped(
+        PresenceTracker(timers.forced_logout_after_unavailable, timers.forced_logout_reason_code, True)
+    )
     t.agent_state(0.0, "1000", "NOT_READY")
     t.presence(0.0, "1000", "desktop", True)
     [started] = t.presence(1.0, "1000", "desktop", False)
@@ -91,7 +122,7 @@ def test_agent_already_signed_out_still_gets_the_request() -> None:
 
 
 def test_unknown_agent_counts_as_signed_out() -> None:
-    t = PresenceTracker(DELAY, in_service=True)
+    t = Stepped(PresenceTracker(DELAY, in_service=True))
     assert t.state("2000") == "LOGOUT" and not t.available("2000")
     t.presence(0.0, "2000", "desktop", True)
     assert t.presence(1.0, "2000", "desktop", False) == [TimerStarted("2000", 1.0, 1.0 + DELAY)]
@@ -107,7 +138,7 @@ def test_no_timer_while_out_of_service() -> None:
 
 
 def test_a_new_tracker_is_out_of_service_until_told() -> None:
-    t = PresenceTracker(DELAY)
+    t = Stepped(PresenceTracker(DELAY))
     t.agent_state(0.0, "1000", "READY")
     t.presence(0.0, "1000", "desktop", True)
     assert t.presence(1.0, "1000", "desktop", False) == [Skipped("1000", 1.0, CancelReason.OUT_OF_SERVICE)]
@@ -234,7 +265,7 @@ def test_session_lost_forgets_resources_but_keeps_states() -> None:
 
 
 def test_zero_delay_fires_on_the_next_tick_and_negative_is_refused() -> None:
-    t = PresenceTracker(0.0, in_service=True)
+    t = Stepped(PresenceTracker(0.0, in_service=True))
     t.agent_state(0.0, "1000", "READY")
     t.presence(0.0, "1000", "d", True)
     assert t.presence(1.0, "1000", "d", False) == [TimerStarted("1000", 1.0, 1.0)]

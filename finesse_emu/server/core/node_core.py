@@ -121,7 +121,8 @@ class NodeCore:
         return self.presence.next_deadline()
 
     def handle_timer(self, now: float) -> None:
-        self._presence_actions(self.presence.handle_timer(now))
+        self.presence.handle_timer(now)
+        self._presence_actions(self.presence.outputs())
 
     def wall(self, now: float) -> float:
         return now + self.wall_offset
@@ -343,7 +344,8 @@ class NodeCore:
         self._out.append(StatusChanged(change))
         if change.status is not ServiceStatus.IN_SERVICE:
             self._out.extend(self.sessions.end_all(self.status, "out_of_service"))
-        self._presence_actions(self.presence.service(change.at, change.status is ServiceStatus.IN_SERVICE))
+        self.presence.service(change.at, change.status is ServiceStatus.IN_SERVICE)
+        self._presence_actions(self.presence.outputs())
         # The SystemInfo event goes out even when going OUT_OF_SERVICE: it is the desktops' trigger.
         self._emit(paths.SYSTEM_INFO_NODE, X.system_info_event(self.system_info_view(now)), "PUT", "")
         if change.republish:
@@ -387,7 +389,8 @@ class NodeCore:
         found = self.directory.user_of_jid(full_jid)
         if found is not None:
             user, resource = found
-            self._presence_actions(self.presence.presence(now, user.id, resource, available))
+            self.presence.presence(now, user.id, resource, available)
+            self._presence_actions(self.presence.outputs())
 
     def _track_states(self, now: float, changes: Iterable[Change]) -> None:
         for change in changes:
@@ -397,7 +400,8 @@ class NodeCore:
                     why = "sign_out" if user.id in self.sessions.signing_out else "cti_logout"
                     self.sessions.signing_out.discard(user.id)
                     self._session(user.id, False, why, reason_code=user.reason_code)
-                self._presence_actions(self.presence.agent_state(now, change.user_id, user.state))
+                self.presence.agent_state(now, change.user_id, user.state)
+                self._presence_actions(self.presence.outputs())
 
     def _presence_actions(self, actions: list[Action]) -> None:
         for action in actions:
