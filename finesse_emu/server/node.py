@@ -323,7 +323,10 @@ class FinesseNode:
         if self.config.xmpp_host and self.config.secure_ports.web_port_websocket:  # 12.6: wss://node:8445/ws/
             upstream = f"ws://{self.config.xmpp_host}:{self.config.xmpp_http_port}/ws"
             ws_proxy.install(
-                app, ws_proxy.WebSocketProxy(upstream, self.cors, self.timers.ws_proxy_connect_timeout)
+                app,
+                ws_proxy.WebSocketProxy(
+                    upstream, self.cors, self.timers.ws_proxy_connect_timeout, self.timers.http_shutdown_grace
+                ),
             )
         runner = app_runner(app, access_log=None)  # bodies never inflated unread (httpbody)
         await runner.setup()
