@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from aiohttp import web
 
@@ -41,6 +41,7 @@ from finesse_emu.server.auth.awdb_client import AwdbClient
 from finesse_emu.server.auth.user import AuthUser
 from finesse_emu.server.config import DESKTOP_PROPERTIES, NodeConfig
 from finesse_emu.server.core import NodeCore
+from finesse_emu.server.core.directory import Directory
 from finesse_emu.server.cors import CorsPolicy
 from finesse_emu.server.cti.config import CtiSide
 from finesse_emu.server.layout import DesktopLayout
@@ -57,6 +58,8 @@ from finesse_emu.server.xml.layout_api import (
     team_layout_config,
 )
 from finesse_emu.server.xml.reasons_api import (
+    ReasonCodeInput,
+    WrapUpReasonInput,
     parse_reason_code,
     parse_team_assignment,
     parse_wrapup_reason,
@@ -117,6 +120,7 @@ NAMES_KEY: web.AppKey[DatabaseNames] = web.AppKey("finesse_admin_database_names"
 # Where the REST API's authentication put the caller (rest.py's key, handed over at registration).
 CALLER_KEY: web.AppKey[web.RequestKey[AuthUser]] = web.AppKey("finesse_admin_caller_key")
 Handler = Callable[[web.Request, AdminNode], Awaitable[web.Response]]
+Route = Callable[[web.Request], Awaitable[web.Response]]
 
 
 def _xml(body: bytes, status: int = 200) -> web.Response:
@@ -127,7 +131,7 @@ def _error(resp: X.ErrorResponse) -> web.Response:
     return _xml(resp.body, resp.status)
 
 
-def administrator(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+def administrator(handler: Handler) -> Route:
     """The handler runs for an administrator on the publisher, else the refusal is the answer."""
 
     async def run(request: web.Request) -> web.Response:
@@ -329,54 +333,128 @@ async def put_team_layout(request: web.Request, node: AdminNode) -> web.Response
     return _xml(_team_layout(node, team_id))
 
 
-# -- a team's resources: its non-global reason codes and wrap-up reasons --------------------------
-@administrator
-async def get_team_reason_codes(request: web.Request, node: AdminNode) -> web.Response:
-    team_id = _team(request, node)
-    if isinstance(team_id, X.ErrorResponse):
-        return _error(team_id)
-    return _xml(team_reason_codes(A.team_reason_codes(node.core.directory, team_id)))
+# -- reason codes and wrap-up reasons: one set of handlers, one table row per kind ---------------
+V = TypeVar("V", X.ReasonCodeView, X.WrapUpReasonView)
+In = TypeVar("In", ReasonCodeInput, WrapUpReasonInput)
 
 
-@administrator
-async def put_team_reason_codes(request: web.Request, node: AdminNode) -> web.Response:
-    team_id = _team(request, node)
-    if isinstance(team_id, X.ErrorResponse):
-        return _error(team_id)
-    try:
-        ids = parse_team_assignment(await _body(request), "ReasonCodes", "ReasonCode")
-    except X.XmlInputError as exc:
-        return _error(exc.response)
-    problem = A.assign_reason_codes(node.core.directory, team_id, ids)
-    if problem is not None:
-        return _error(problem)
-    return _xml(team_reason_codes(A.team_reason_codes(node.core.directory, team_id)))
+@dataclass(frozen=True)
+class Reasons(Generic[V, In]):
+    """One kind of reason an administrator manages: its documents and its decisions
+    (:mod:`.administration`). Both kinds are served by the same handlers (:func:`reason_routes`)."""
+
+    item: str  # "ReasonCode": the resource's path and element; its list is item + "s"
+    title: str  # "Reason Code": in the 404 for an unknown id
+    parse: Callable[[bytes], In]
+    render: Callable[[V], bytes]
+    create: Callable[[Directory, In], V | X.ErrorResponse]
+    update: Callable[[Directory, int, In], V | X.ErrorResponse]
+    delete: Callable[[Directory, int], X.ErrorResponse | None]
+    team: Callable[[Directory, int], list[V]]  # the non-global ones assigned to a team
+    render_team: Callable[[list[V]], bytes]
+    assign: Callable[[Directory, int, Sequence[int]], X.ErrorResponse | None]
+
+    @property
+    def items(self) -> str:
+        return f"{self.item}s"
+
+    def not_found(self, request: web.Request) -> X.ErrorResponse:
+        return X.not_found(X.NotFound.OTHER, request.match_info["id"], f"{self.title} not found")
 
 
-@administrator
-async def get_team_wrapup_reasons(request: web.Request, node: AdminNode) -> web.Response:
-    team_id = _team(request, node)
-    if isinstance(team_id, X.ErrorResponse):
-        return _error(team_id)
-    return _xml(wrapup_reasons_admin(A.team_wrapup_reasons(node.core.directory, team_id)))
+REASON_CODES: Reasons[X.ReasonCodeView, ReasonCodeInput] = Reasons(
+    "ReasonCode",
+    "Reason Code",
+    parse_reason_code,
+    X.reason_code,
+    A.create_reason_code,
+    A.update_reason_code,
+    A.delete_reason_code,
+    A.team_reason_codes,
+    team_reason_codes,
+    A.assign_reason_codes,
+)
+WRAPUP_REASONS: Reasons[X.WrapUpReasonView, WrapUpReasonInput] = Reasons(
+    "WrapUpReason",
+    "Wrap-Up Reason",
+    parse_wrapup_reason,
+    X.wrapup_reason,
+    A.create_wrapup_reason,
+    A.update_wrapup_reason,
+    A.delete_wrapup_reason,
+    A.team_wrapup_reasons,
+    wrapup_reasons_admin,
+    A.assign_wrapup_reasons,
+)
 
 
-@administrator
-async def put_team_wrapup_reasons(request: web.Request, node: AdminNode) -> web.Response:
-    team_id = _team(request, node)
-    if isinstance(team_id, X.ErrorResponse):
-        return _error(team_id)
-    try:
-        ids = parse_team_assignment(await _body(request), "WrapUpReasons", "WrapUpReason")
-    except X.XmlInputError as exc:
-        return _error(exc.response)
-    problem = A.assign_wrapup_reasons(node.core.directory, team_id, ids)
-    if problem is not None:
-        return _error(problem)
-    return _xml(wrapup_reasons_admin(A.team_wrapup_reasons(node.core.directory, team_id)))
+def _named(handler: Handler, name: str) -> Route:
+    handler.__name__ = name
+    return administrator(handler)
 
 
-# -- reason codes ----------------------------------------------------------------------------------
+def reason_routes(kind: Reasons[V, In]) -> list[tuple[str, str, Route]]:
+    """A team's assignment (get, replace), then create, replace and delete of one ``kind``."""
+    slug = kind.item.lower()
+
+    async def get_team(request: web.Request, node: AdminNode) -> web.Response:
+        team_id = _team(request, node)
+        if isinstance(team_id, X.ErrorResponse):
+            return _error(team_id)
+        return _xml(kind.render_team(kind.team(node.core.directory, team_id)))
+
+    async def put_team(request: web.Request, node: AdminNode) -> web.Response:
+        team_id = _team(request, node)
+        if isinstance(team_id, X.ErrorResponse):
+            return _error(team_id)
+        try:
+            ids = parse_team_assignment(await _body(request), kind.items, kind.item)
+        except X.XmlInputError as exc:
+            return _error(exc.response)
+        problem = kind.assign(node.core.directory, team_id, ids)
+        if problem is not None:
+            return _error(problem)
+        return _xml(kind.render_team(kind.team(node.core.directory, team_id)))
+
+    async def create(request: web.Request, node: AdminNode) -> web.Response:
+        try:
+            given = kind.parse(await _body(request))
+        except X.XmlInputError as exc:
+            return _error(exc.response)
+        made = kind.create(node.core.directory, given)
+        if isinstance(made, X.ErrorResponse):
+            return _error(made)
+        log.info("finesse_admin_reason_created", kind=kind.item, id=made.id, label=made.label)
+        response = _xml(kind.render(made))
+        response.headers["Location"] = made.uri
+        return response
+
+    async def put(request: web.Request, node: AdminNode) -> web.Response:
+        item_id = _id(request)
+        if item_id is None:
+            return _error(kind.not_found(request))
+        try:
+            given = kind.parse(await _body(request))
+        except X.XmlInputError as exc:
+            return _error(exc.response)
+        changed = kind.update(node.core.directory, item_id, given)
+        return _error(changed) if isinstance(changed, X.ErrorResponse) else _xml(kind.render(changed))
+
+    async def delete(request: web.Request, node: AdminNode) -> web.Response:
+        item_id = _id(request)
+        problem = kind.not_found(request) if item_id is None else kind.delete(node.core.directory, item_id)
+        return _error(problem) if problem is not None else web.Response(status=200)
+
+    return [
+        ("GET", f"{API}/Team/{{id}}/{kind.items}", _named(get_team, f"get_team_{slug}s")),
+        ("PUT", f"{API}/Team/{{id}}/{kind.items}", _named(put_team, f"put_team_{slug}s")),
+        ("POST", f"{API}/{kind.items}", _named(create, f"create_{slug}")),
+        ("PUT", f"{API}/{kind.item}/{{id}}", _named(put, f"put_{slug}")),
+        ("DELETE", f"{API}/{kind.item}/{{id}}", _named(delete, f"delete_{slug}")),
+    ]
+
+
+# What differs: the reason codes' list is by category; a wrap-up reason is also read by id here.
 @administrator
 async def list_reason_codes(request: web.Request, node: AdminNode) -> web.Response:
     category = request.query.get("category", "ALL")
@@ -387,48 +465,6 @@ async def list_reason_codes(request: web.Request, node: AdminNode) -> web.Respon
 
 
 @administrator
-async def create_reason_code(request: web.Request, node: AdminNode) -> web.Response:
-    try:
-        given = parse_reason_code(await _body(request))
-    except X.XmlInputError as exc:
-        return _error(exc.response)
-    made = A.create_reason_code(node.core.directory, given)
-    if isinstance(made, X.ErrorResponse):
-        return _error(made)
-    log.info("finesse_admin_reason_code_created", id=made.id, category=made.category, code=made.code)
-    response = _xml(X.reason_code(made))
-    response.headers["Location"] = made.uri
-    return response
-
-
-@administrator
-async def put_reason_code(request: web.Request, node: AdminNode) -> web.Response:
-    rc_id = _id(request)
-    if rc_id is None:
-        return _error(X.not_found(X.NotFound.OTHER, request.match_info["id"], "Reason Code not found"))
-    try:
-        given = parse_reason_code(await _body(request))
-    except X.XmlInputError as exc:
-        return _error(exc.response)
-    changed = A.update_reason_code(node.core.directory, rc_id, given)
-    if isinstance(changed, X.ErrorResponse):
-        return _error(changed)
-    return _xml(X.reason_code(changed))
-
-
-@administrator
-async def delete_reason_code(request: web.Request, node: AdminNode) -> web.Response:
-    rc_id = _id(request)
-    problem = (
-        X.not_found(X.NotFound.OTHER, request.match_info["id"], "Reason Code not found")
-        if rc_id is None
-        else A.delete_reason_code(node.core.directory, rc_id)
-    )
-    return _error(problem) if problem is not None else web.Response(status=200)
-
-
-# -- wrap-up reasons -------------------------------------------------------------------------------
-@administrator
 async def list_wrapup_reasons(request: web.Request, node: AdminNode) -> web.Response:
     return _xml(wrapup_reasons_admin(node.core.directory.wrapup_reasons))
 
@@ -437,54 +473,12 @@ async def list_wrapup_reasons(request: web.Request, node: AdminNode) -> web.Resp
 async def get_wrapup_reason(request: web.Request, node: AdminNode) -> web.Response:
     wid = _id(request)
     found = (
-        X.not_found(X.NotFound.OTHER, request.match_info["id"], "Wrap-Up Reason not found")
-        if wid is None
-        else A.wrapup_reason_by_id(node.core.directory, wid)
+        WRAPUP_REASONS.not_found(request) if wid is None else A.wrapup_reason_by_id(node.core.directory, wid)
     )
     return _error(found) if isinstance(found, X.ErrorResponse) else _xml(X.wrapup_reason(found))
 
 
-@administrator
-async def create_wrapup_reason(request: web.Request, node: AdminNode) -> web.Response:
-    try:
-        given = parse_wrapup_reason(await _body(request))
-    except X.XmlInputError as exc:
-        return _error(exc.response)
-    made = A.create_wrapup_reason(node.core.directory, given)
-    if isinstance(made, X.ErrorResponse):
-        return _error(made)
-    response = _xml(X.wrapup_reason(made))
-    response.headers["Location"] = made.uri
-    return response
-
-
-@administrator
-async def put_wrapup_reason(request: web.Request, node: AdminNode) -> web.Response:
-    wid = _id(request)
-    if wid is None:
-        return _error(X.not_found(X.NotFound.OTHER, request.match_info["id"], "Wrap-Up Reason not found"))
-    try:
-        given = parse_wrapup_reason(await _body(request))
-    except X.XmlInputError as exc:
-        return _error(exc.response)
-    changed = A.update_wrapup_reason(node.core.directory, wid, given)
-    if isinstance(changed, X.ErrorResponse):
-        return _error(changed)
-    return _xml(X.wrapup_reason(changed))
-
-
-@administrator
-async def delete_wrapup_reason(request: web.Request, node: AdminNode) -> web.Response:
-    wid = _id(request)
-    problem = (
-        X.not_found(X.NotFound.OTHER, request.match_info["id"], "Wrap-Up Reason not found")
-        if wid is None
-        else A.delete_wrapup_reason(node.core.directory, wid)
-    )
-    return _error(problem) if problem is not None else web.Response(status=200)
-
-
-ROUTES: tuple[tuple[str, str, Callable[[web.Request], Awaitable[web.Response]]], ...] = (
+ROUTES: tuple[tuple[str, str, Route], ...] = (
     ("GET", f"{API}/SystemConfig", get_system_config),
     ("PUT", f"{API}/SystemConfig", put_system_config),
     ("GET", f"{API}/EnterpriseDatabaseConfig", get_database_config),
@@ -499,19 +493,11 @@ ROUTES: tuple[tuple[str, str, Callable[[web.Request], Awaitable[web.Response]]],
     ("PUT", f"{API}/LayoutConfig/default", put_default_layout),
     ("GET", f"{API}/Team/{{id}}/LayoutConfig", get_team_layout),
     ("PUT", f"{API}/Team/{{id}}/LayoutConfig", put_team_layout),
-    ("GET", f"{API}/Team/{{id}}/ReasonCodes", get_team_reason_codes),
-    ("PUT", f"{API}/Team/{{id}}/ReasonCodes", put_team_reason_codes),
-    ("GET", f"{API}/Team/{{id}}/WrapUpReasons", get_team_wrapup_reasons),
-    ("PUT", f"{API}/Team/{{id}}/WrapUpReasons", put_team_wrapup_reasons),
     ("GET", f"{API}/ReasonCodes", list_reason_codes),
-    ("POST", f"{API}/ReasonCodes", create_reason_code),
-    ("PUT", f"{API}/ReasonCode/{{id}}", put_reason_code),
-    ("DELETE", f"{API}/ReasonCode/{{id}}", delete_reason_code),
+    *reason_routes(REASON_CODES),
     ("GET", f"{API}/WrapUpReasons", list_wrapup_reasons),
-    ("POST", f"{API}/WrapUpReasons", create_wrapup_reason),
     ("GET", f"{API}/WrapUpReason/{{id}}", get_wrapup_reason),
-    ("PUT", f"{API}/WrapUpReason/{{id}}", put_wrapup_reason),
-    ("DELETE", f"{API}/WrapUpReason/{{id}}", delete_wrapup_reason),
+    *reason_routes(WRAPUP_REASONS),
 )
 PATHS = frozenset((method, path) for method, path, _ in ROUTES)
 _PATTERNS = tuple(

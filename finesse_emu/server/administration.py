@@ -14,7 +14,8 @@ administration console."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from finesse_emu.server import xml as X
@@ -109,8 +110,65 @@ def cluster_config_view(primary: str, secondary: str) -> ClusterConfigView:
 
 
 # -- reason codes and wrap-up reasons (the node's directory) ---------------------------------------
+V = TypeVar("V", X.ReasonCodeView, X.WrapUpReasonView)
+
+
 def _next_id(ids: Sequence[int]) -> int:
     return max([FIRST_ADMIN_ID - 1, *ids]) + 1
+
+
+def _stored(
+    items: list[V], current: V | None, made: V, problem: X.ErrorResponse | None
+) -> V | X.ErrorResponse:
+    """``made`` in ``items`` (in place of ``current``, or added), unless ``problem`` refuses it."""
+    if problem is not None:
+        return problem
+    if current is None:
+        items.append(made)
+    else:
+        items[items.index(current)] = made
+    return made
+
+
+def _created(
+    items: list[V], make: Callable[[int], V], duplicate: Callable[[V], X.ErrorResponse | None]
+) -> V | X.ErrorResponse:
+    """A new one (``make`` given its id) added to ``items``, unless ``duplicate`` refuses it."""
+    made = make(_next_id([item.id for item in items]))
+    return _stored(items, None, made, duplicate(made))
+
+
+def _replaced(
+    items: list[V],
+    current: V | X.ErrorResponse,
+    change: Callable[[V], V],
+    duplicate: Callable[[V], X.ErrorResponse | None],
+) -> V | X.ErrorResponse:
+    """``current`` changed in ``items``, unless it is not there (``current`` is the error) or
+    ``duplicate`` refuses the change."""
+    if isinstance(current, X.ErrorResponse):
+        return current
+    made = change(current)
+    return _stored(items, current, made, duplicate(made))
+
+
+def _removed(
+    items: list[V], teams: dict[int, set[int]], current: V | X.ErrorResponse
+) -> X.ErrorResponse | None:
+    """``current`` gone from ``items`` and from every team it was assigned to."""
+    if isinstance(current, X.ErrorResponse):
+        return current
+    items.remove(current)
+    teams.pop(current.id, None)
+    return None
+
+
+def _assigned(teams: dict[int, set[int]], team_id: int, ids: Sequence[int]) -> None:
+    """The team's assignment replaced by ``ids`` (already checked)."""
+    for assigned in teams.values():
+        assigned.discard(team_id)
+    for item_id in ids:
+        teams.setdefault(item_id, set()).add(team_id)
 
 
 def _editable_reason(directory: Directory, rc_id: int) -> X.ReasonCodeView | X.ErrorResponse:
@@ -136,47 +194,33 @@ def create_reason_code(directory: Directory, given: ReasonCodeInput) -> X.Reason
         if value is None:
             return X.parameter_missing(name)
     assert given.category is not None and given.code is not None and given.label is not None
-    rc = X.ReasonCodeView(
-        _next_id([r.id for r in directory.reason_codes]),
-        given.category,
-        given.code,
-        given.label,
-        True if given.for_all is None else given.for_all,
+    category, code, label = given.category, given.code, given.label
+    for_all = True if given.for_all is None else given.for_all
+    return _created(
+        directory.reason_codes,
+        lambda new_id: X.ReasonCodeView(new_id, category, code, label, for_all),
+        lambda rc: _duplicate(directory, rc),
     )
-    problem = _duplicate(directory, rc)
-    if problem is not None:
-        return problem
-    directory.reason_codes.append(rc)
-    return rc
 
 
 def update_reason_code(
     directory: Directory, rc_id: int, given: ReasonCodeInput
 ) -> X.ReasonCodeView | X.ErrorResponse:
+    def changed(current: X.ReasonCodeView) -> X.ReasonCodeView:
+        return X.ReasonCodeView(
+            current.id,
+            given.category or current.category,
+            current.code if given.code is None else given.code,
+            given.label or current.label,
+            current.for_all if given.for_all is None else given.for_all,
+        )
+
     current = _editable_reason(directory, rc_id)
-    if isinstance(current, X.ErrorResponse):
-        return current
-    rc = X.ReasonCodeView(
-        current.id,
-        given.category or current.category,
-        current.code if given.code is None else given.code,
-        given.label or current.label,
-        current.for_all if given.for_all is None else given.for_all,
-    )
-    problem = _duplicate(directory, rc)
-    if problem is not None:
-        return problem
-    directory.reason_codes[directory.reason_codes.index(current)] = rc
-    return rc
+    return _replaced(directory.reason_codes, current, changed, lambda rc: _duplicate(directory, rc))
 
 
 def delete_reason_code(directory: Directory, rc_id: int) -> X.ErrorResponse | None:
-    current = _editable_reason(directory, rc_id)
-    if isinstance(current, X.ErrorResponse):
-        return current
-    directory.reason_codes.remove(current)
-    directory.reason_code_teams.pop(rc_id, None)
-    return None
+    return _removed(directory.reason_codes, directory.reason_code_teams, _editable_reason(directory, rc_id))
 
 
 def reason_codes_of(directory: Directory, category: str) -> list[X.ReasonCodeView] | X.ErrorResponse:
@@ -208,41 +252,27 @@ def create_wrapup_reason(
 ) -> X.WrapUpReasonView | X.ErrorResponse:
     if given.label is None:
         return X.parameter_missing("label")
-    w = X.WrapUpReasonView(
-        _next_id([x.id for x in directory.wrapup_reasons]),
-        given.label,
-        True if given.for_all is None else given.for_all,
+    label, for_all = given.label, True if given.for_all is None else given.for_all
+    return _created(
+        directory.wrapup_reasons,
+        lambda new_id: X.WrapUpReasonView(new_id, label, for_all),
+        lambda w: _duplicate_wrapup(directory, w),
     )
-    problem = _duplicate_wrapup(directory, w)
-    if problem is not None:
-        return problem
-    directory.wrapup_reasons.append(w)
-    return w
 
 
 def update_wrapup_reason(
     directory: Directory, wid: int, given: WrapUpReasonInput
 ) -> X.WrapUpReasonView | X.ErrorResponse:
+    def changed(current: X.WrapUpReasonView) -> X.WrapUpReasonView:
+        for_all = current.for_all if given.for_all is None else given.for_all
+        return X.WrapUpReasonView(current.id, given.label or current.label, for_all)
+
     current = _wrapup(directory, wid)
-    if isinstance(current, X.ErrorResponse):
-        return current
-    w = X.WrapUpReasonView(
-        current.id, given.label or current.label, current.for_all if given.for_all is None else given.for_all
-    )
-    problem = _duplicate_wrapup(directory, w)
-    if problem is not None:
-        return problem
-    directory.wrapup_reasons[directory.wrapup_reasons.index(current)] = w
-    return w
+    return _replaced(directory.wrapup_reasons, current, changed, lambda w: _duplicate_wrapup(directory, w))
 
 
 def delete_wrapup_reason(directory: Directory, wid: int) -> X.ErrorResponse | None:
-    current = _wrapup(directory, wid)
-    if isinstance(current, X.ErrorResponse):
-        return current
-    directory.wrapup_reasons.remove(current)
-    directory.wrapup_reason_teams.pop(wid, None)
-    return None
+    return _removed(directory.wrapup_reasons, directory.wrapup_reason_teams, _wrapup(directory, wid))
 
 
 # -- a team's resources: the non-global reason codes and wrap-up reasons assigned to it -------------
@@ -263,10 +293,7 @@ def assign_reason_codes(directory: Directory, team_id: int, ids: Sequence[int]) 
             return finesse_api_error(str(rc_id), "The reason code does not exist")
         if rc.for_all:
             return finesse_api_error(str(rc_id), "A global reason code (forAll) is not assigned to teams")
-    for teams in directory.reason_code_teams.values():
-        teams.discard(team_id)
-    for rc_id in ids:
-        directory.reason_code_teams.setdefault(rc_id, set()).add(team_id)
+    _assigned(directory.reason_code_teams, team_id, ids)
     return None
 
 
@@ -278,8 +305,5 @@ def assign_wrapup_reasons(directory: Directory, team_id: int, ids: Sequence[int]
             return finesse_api_error(str(wid), "The wrap-up reason does not exist")
         if known[wid].for_all:
             return finesse_api_error(str(wid), "A global wrap-up reason (forAll) is not assigned to teams")
-    for teams in directory.wrapup_reason_teams.values():
-        teams.discard(team_id)
-    for wid in ids:
-        directory.wrapup_reason_teams.setdefault(wid, set()).add(team_id)
+    _assigned(directory.wrapup_reason_teams, team_id, ids)
     return None

@@ -21,6 +21,7 @@ from emu_base import history_events as history
 from emu_base.admin import admin_routes, bound_port
 from emu_base.awdb_login import awdb_login
 from emu_base.clock import Clock, LoopClock
+from emu_base.dropped_peers import DroppedPeers
 from emu_base.httpbody import app_runner
 from emu_base.logs import get_logger
 from emu_base.sansio import Driver
@@ -79,6 +80,8 @@ class FinesseNode:
         )
         self.core = NodeCore(config, self.timers, self.cti, notification=notifier is not None)
         self.driver: Driver[Output] = Driver(self.core, self.clock, self._on_output)
+        # Clients that go away mid-request: counted in the node's stats, logged once per kind.
+        self.dropped_peers = DroppedPeers(self.core.stats, "finesse")
         self.forced_logouts: deque[ForcedLogout] = deque(maxlen=2000)  # newest last
         self.published: deque[tuple[str, str]] = deque(maxlen=2000)  # (node, Update text), newest last
         login = awdb_login(config.awdb_user, config.awdb_password_file)
@@ -323,8 +326,14 @@ class FinesseNode:
         if self.config.xmpp_host and self.config.secure_ports.web_port_websocket:  # 12.6: wss://node:8445/ws/
             upstream = f"ws://{self.config.xmpp_host}:{self.config.xmpp_http_port}/ws"
             ws_proxy.install(
-                app, ws_proxy.WebSocketProxy(upstream, self.cors, self.timers.ws_proxy_connect_timeout)
+                app,
+                ws_proxy.WebSocketProxy(
+                    upstream, self.cors, self.timers.ws_proxy_connect_timeout, self.timers.http_shutdown_grace
+                ),
             )
+        app.middlewares.insert(
+            0, self.dropped_peers.middleware(lambda r: "ws_relay" if r.path in ws_proxy.WS_PATHS else "rest")
+        )
         runner = app_runner(app, access_log=None)  # bodies never inflated unread (httpbody)
         await runner.setup()
         self._runners.append(runner)
@@ -346,6 +355,7 @@ class FinesseNode:
         app = admin_routes(self.config.name, "finesse", self.health, self.faults, self.config.admin_token)
         layout_admin.add_routes(app, self.layouts)
         add_cors_routes(app, lambda: self.cors.origins, self.set_cors_origins)
+        app.middlewares.insert(0, self.dropped_peers.middleware(lambda _r: "admin"))
         runner = app_runner(app, access_log=None)
         await runner.setup()
         self._runners.append(runner)

@@ -85,6 +85,11 @@ async def _forward(src: _Socket, dst: _Socket) -> int:
             return src.close_code or WSCloseCode.GOING_AWAY
 
 
+async def _close(ws: web.WebSocketResponse) -> None:
+    with contextlib.suppress(Exception):  # the client may be gone already
+        await ws.close(code=WSCloseCode.GOING_AWAY)
+
+
 def _sendable(code: int) -> int:
     # 1005/1006 (no status, abnormal) only describe what happened; the other side hears "going away".
     return code if code in _SENDABLE or 3000 <= code <= 4999 else WSCloseCode.GOING_AWAY
@@ -93,14 +98,23 @@ def _sendable(code: int) -> int:
 class WebSocketProxy:
     """One node's relay to ``upstream`` (its Prosody's ``ws://host:port/ws``)."""
 
-    def __init__(self, upstream: str, cors: CorsPolicy, connect_timeout: float, max_frame: int = MAX_FRAME):
+    def __init__(
+        self,
+        upstream: str,
+        cors: CorsPolicy,
+        connect_timeout: float,
+        close_grace: float,
+        max_frame: int = MAX_FRAME,
+    ):
         self.upstream = upstream
         self.cors = cors
         self.connect_timeout = connect_timeout
+        # How long closing the relays may wait for their clients (Timers.http_shutdown_grace).
+        self.close_grace = close_grace
         self.max_frame = max_frame
         self.relays = 0  # relays open now
         self._session: aiohttp.ClientSession | None = None
-        self._open: set[web.WebSocketResponse] = set()
+        self._open: dict[web.WebSocketResponse, web.Request] = {}
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(protocols=(SUBPROTOCOL,), max_msg_size=self.max_frame)
@@ -126,14 +140,14 @@ class WebSocketProxy:
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             log.warning("ws_proxy_upstream_failed", upstream=self.upstream, error=repr(exc))
             return web.Response(status=502, text="the Notification Service does not answer\n")
-        self._open.add(ws)
+        self._open[ws] = request
         self.relays += 1
         try:
             await ws.prepare(request)
             await self._relay(ws, upstream)
         finally:
             self.relays -= 1
-            self._open.discard(ws)
+            self._open.pop(ws, None)
             if not upstream.closed:  # the client went away during the upgrade, or we were cancelled
                 with contextlib.suppress(Exception):
                     await upstream.close(code=WSCloseCode.GOING_AWAY)
@@ -166,10 +180,24 @@ class WebSocketProxy:
         return self._session
 
     async def close_relays(self) -> None:
-        """End every relay now (1001, going away): the web server they pass through is going down."""
-        for ws in list(self._open):
-            with contextlib.suppress(Exception):
-                await ws.close(code=WSCloseCode.GOING_AWAY)
+        """End every relay now (1001, going away): the web server they pass through is going down.
+
+        The closing handshakes get :attr:`close_grace` in all: a client that no longer reads its
+        socket would keep a close waiting for ever (its send buffer full), so what is still open
+        then has its connection cut, as a server going down does."""
+        relays = dict(self._open)
+        if not relays:
+            return
+        closes = {asyncio.ensure_future(_close(ws)): request for ws, request in relays.items()}
+        _done, late = await asyncio.wait(closes, timeout=self.close_grace)
+        for task in late:
+            task.cancel()
+            transport = closes[task].transport
+            if transport is not None:
+                transport.abort()
+        if late:
+            await asyncio.wait(late, timeout=self.close_grace)  # the cancels run (bounded all the same)
+            log.info("ws_proxy_relays_cut", relays=len(late), grace=self.close_grace)
 
     async def close(self) -> None:
         """Close every relay (a stopping web server would wait for them) and the client session."""

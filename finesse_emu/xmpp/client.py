@@ -96,7 +96,10 @@ async def open_session(client: ClientXMPP, host: str, port: int, timeout: float)
         client.add_event_handler(name, handler)
     try:
         client.connect(host, port)
-        await asyncio.wait_for(outcome, timeout)
+        # Not asyncio.wait_for: on Python 3.11 it drops a cancel that arrives in the same loop turn
+        # as the session, and the caller (a stopping publisher) then waits for a task that goes on.
+        async with asyncio.timeout(timeout):
+            await outcome
     except BaseException:
         retire(client)
         raise

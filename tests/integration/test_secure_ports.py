@@ -431,3 +431,25 @@ async def test_the_10x_tunnel_from_the_https_port_gets_an_event_over_wss(
     await log_in(dep_tls, "1015", requestId="rq-wss")  # type: ignore[arg-type]
     event = await t.wait(EVENT, "<requestId>rq-wss</requestId>")
     assert event.startswith(f"0|{API}/User/1015<Update>")
+
+
+async def test_the_web_application_going_down_ends_its_websockets(dep_tls: TlsDeployment) -> None:
+    """12.6's notifications pass through the web server: the webapp_down fault (Tomcat down) drops
+    them, while the Notification Service's own ports stay up."""
+    async with (
+        xmpp_ws(dep_tls.wss_web_port, dep_tls.ssl()) as through_web,
+        xmpp_ws(dep_tls.wss_7443, dep_tls.ssl()) as direct,
+    ):
+        await through_web.sign_in("1016", "pass1016")
+        await direct.sign_in("1017", "pass1017")
+        await dep_tls.node.faults.add("webapp_down", {})
+        try:
+            while (msg := await through_web.ws.receive(timeout=TIMEOUT)).type is WSMsgType.TEXT:
+                pass
+            assert msg.type is WSMsgType.CLOSE and msg.data == 1001, msg
+            await direct.send(
+                "<iq xmlns='jabber:client' type='get' id='ping1'><ping xmlns='urn:xmpp:ping'/></iq>"
+            )
+            await direct.expect("id=['\"]ping1['\"]", "the ping's answer on 7443")
+        finally:
+            await dep_tls.node.faults.clear()

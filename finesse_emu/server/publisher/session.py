@@ -14,7 +14,6 @@ their members, restoring them after a Prosody restart) is the subclass's busines
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -152,7 +151,7 @@ class PublisherSession:
         """Close the session cleanly (Prosody then broadcasts ``finesse`` unavailable) and stop."""
         client = self._client
         self._stopping = True
-        await self._cancel_supervisor()
+        await self._cancel_supervisor(timeout)
         if client is not None:
             await close(client, timeout)
         self._session_down()
@@ -170,12 +169,17 @@ class PublisherSession:
         self._session_down()
         self._client = None
 
-    async def _cancel_supervisor(self) -> None:
-        for task in (self._supervisor, self._restore_task):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+    async def _cancel_supervisor(self, timeout: float) -> None:
+        # Waited for at most ``timeout``: a stop is bounded whatever the tasks do with the cancel.
+        # asyncio.wait, unlike awaiting the task under suppress(CancelledError), never swallows a
+        # cancel of the caller itself.
+        tasks = {t for t in (self._supervisor, self._restore_task) if t is not None and not t.done()}
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=timeout)
+            for task in pending:
+                log.warning("xmpp_publisher_task_not_stopped", jid=self.jid, task=task.get_name())
         self._supervisor = None
         self._restore_task = None
 
@@ -198,6 +202,8 @@ class PublisherSession:
                 await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # jitter: 2 nodes x N restarts
                 delay = min(delay * 2, self.reconnect_max)
                 continue
+            if self._stopping:  # stop() came while the session opened: it closes the client
+                return
             delay = self.reconnect_min
             assert self._session_lost is not None
             await self._session_lost.wait()
