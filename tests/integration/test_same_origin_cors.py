@@ -17,7 +17,7 @@ import pytest
 from multidict import CIMultiDict
 from yarl import URL
 
-from emu_base.directory import AgentRecord, generate, voice_only
+from emu_base.directory import resolve
 from finesse_emu.cli import main
 from finesse_emu.deployment.launcher import STATE_FILE
 from tests.integration.test_finesse_node import API, HOST, Deployment, basic, deployment, text
@@ -228,13 +228,15 @@ async def test_who_may_ask_for_devices(dep: Deployment) -> None:
 
 
 # -- voice-only agents -----------------------------------------------------------------------------
-async def signed_in_events(agents: list[AgentRecord] | None) -> list[str]:
-    """The nodes the node published on for agent 1001's voice sign-in, up to its NOT_READY."""
+async def signed_in_events(spec: str) -> list[str]:
+    """The nodes the node published on for agent 1001's voice sign-in, up to its NOT_READY, with
+    the directory of the agents spec every component is given (``30``, ``30+chat+email``)."""
+    agents = resolve(spec)
     async with deployment(agents=agents) as d:
         sign_in = "<User><state>LOGIN</state><extension>2001</extension></User>"
         assert (await d.call("PUT", "/User/1001", user="1001", body=sign_in))[0] == 202
         await d.wait_event(f"{API}/User/1001", "<state>NOT_READY</state>")
-        if agents is None:  # the default directory: the sign-in reaches the chat and email MRDs too
+        if agents[1].non_voice_mrds:  # opted in: the sign-in reaches the chat and email MRDs too
             await d.wait_event(f"{API}/User/1001/Media/5001", "<state>NOT_READY</state>")
         status, doc, _ = await d.call("GET", "/User/1001/Media", user="1001")
         assert status == 200
@@ -242,11 +244,11 @@ async def signed_in_events(agents: list[AgentRecord] | None) -> list[str]:
         return [n for n, _ in d.node.published if "/Media" in n] + [f"GET Media: {mrds}"]
 
 
-async def test_a_voice_only_directory_publishes_no_media_event_at_sign_in() -> None:
-    media = await signed_in_events(voice_only(generate(30)))
+async def test_the_default_directory_publishes_no_media_event_at_sign_in() -> None:
+    media = await signed_in_events("30")
     assert media == ["GET Media: ['1']"]  # the voice MRD only, and no Media event
-    default = await signed_in_events(None)
-    assert {f"{API}/User/1001/Media/5000", f"{API}/User/1001/Media/5001"} <= set(default)
+    opted_in = await signed_in_events("30+chat+email")
+    assert {f"{API}/User/1001/Media/5000", f"{API}/User/1001/Media/5001"} <= set(opted_in)
 
 
 # -- finesse-emu cors --------------------------------------------------------------------------------
