@@ -215,6 +215,26 @@ async def test_devices_of_an_extension(dep: Deployment) -> None:
         assert status == 400, query
 
 
+async def test_the_user_document_names_the_device_devices_lists(dep: Deployment) -> None:
+    """A client asks Devices for the extension, then reads activeDeviceId from GET User."""
+    status, doc, _ = await dep.call("GET", "/User/1003", user="1003")
+    assert status == 200 and doc.find("activeDeviceId") is None  # signed out: no device
+    sign_in = "<User><state>LOGIN</state><extension>2003</extension></User>"
+    assert (await dep.call("PUT", "/User/1003", user="1003", body=sign_in))[0] == 202
+    await dep.wait_event(f"{API}/User/1003", "<state>NOT_READY</state>")
+    _, devices_doc, _ = await dep.call("GET", "/Devices?extension=2003", user="1003")
+    status, doc, _ = await dep.call("GET", "/User/1003", user="1003")
+    assert (
+        status == 200
+        and text(doc, "activeDeviceId") == text(devices_doc, "Device/deviceId") == "SEP0000000007D3"
+    )
+    logout = "<User><state>LOGOUT</state></User>"
+    assert (await dep.call("PUT", "/User/1003", user="1003", body=logout))[0] == 202
+    await dep.wait_event(f"{API}/User/1003", "<state>LOGOUT</state>")
+    _, doc, _ = await dep.call("GET", "/User/1003", user="1003")
+    assert doc.find("activeDeviceId") is None
+
+
 async def test_who_may_ask_for_devices(dep: Deployment) -> None:
     path = "/Devices?extension=2002"  # agent 1002's, in team 1
     assert (await dep.call("GET", path, user=None))[0] == 401
