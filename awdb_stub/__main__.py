@@ -40,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", help="seed file (YAML or JSON): agents, teams, reason codes, ...")
     p.add_argument(
         "--agents",
-        help="agents to generate (default 50), or an agent file (YAML, JSON or CSV); a --seed file's "
-        "agents take precedence",
+        help="agents to generate (default 50, voice-only; 50+chat+email: also in those MRDs), or an "
+        "agent file (YAML, JSON or CSV); a --seed file's agents take precedence",
     )
     return p
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from emu_base.directory import DEFAULT_NON_VOICE_MRDS, VOICE_MRD, AgentRecord
+from emu_base.directory import NON_VOICE_MRDS, VOICE_MRD, AgentRecord
 from emu_base.directory import load as load_agents
 
 NOT_READY = "NOT_READY"
@@ -74,8 +74,8 @@ class TeamSpec:
 
 DEFAULT_MRDS = (
     Mrd(VOICE_MRD, "Voice", voice=True),
-    Mrd(DEFAULT_NON_VOICE_MRDS[0], "Chat"),
-    Mrd(DEFAULT_NON_VOICE_MRDS[1], "Email"),
+    Mrd(NON_VOICE_MRDS["chat"], "Chat"),
+    Mrd(NON_VOICE_MRDS["email"], "Email"),
 )
 
 # User codes a desktop offers, plus the system codes UCCE and Finesse use on their own (the

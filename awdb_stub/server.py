@@ -227,10 +227,13 @@ class AwdbServer:
         for conn in server.connections if server is not None else []:
             conn.force_close()  # kept-alive connections would otherwise still be answered
 
+    def admin_app(self) -> web.Application:
+        """The control plane (the /emu routes of every component; the AWDB stub adds none)."""
+        return admin_routes(self.name, "awdb", self.health, self.faults, self.config.admin_token)
+
     async def _start_admin(self) -> None:
         cfg = self.config
-        app = admin_routes(self.name, "awdb", self.health, self.faults, cfg.admin_token)
-        self._admin_runner = app_runner(app, access_log=None)
+        self._admin_runner = app_runner(self.admin_app(), access_log=None)
         await self._admin_runner.setup()
         port = cfg.admin_port if cfg.admin_port is not None else (self.port + 1 if cfg.port else 0)
         sock = _listen_socket(cfg.admin_host or cfg.host, port)

@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--admin-port", type=int, help="control plane HTTP port (default port+2; -1 = none)")
     p.add_argument("--admin-host", help="control plane address (default --host)")
     p.add_argument(
-        "--agents", help="agent file (YAML, JSON or CSV) or a number of agents to generate (default 50)"
+        "--agents",
+        help="agent file (YAML, JSON or CSV) or a number of agents to generate (default 50, voice-only; "
+        "50+chat+email: also in those MRDs)",
     )
     p.add_argument(
         "--load", type=int, choices=[0, 1], default=0, help="Logout On Agent Disconnect (default 0)"

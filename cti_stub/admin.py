@@ -17,6 +17,7 @@ from cti_stub.core import CtiServerCore, Role
 from cti_stub.model import ControlError, PeripheralModel
 from emu_base.admin import json_error, read_json_object
 from emu_base.clock import Clock
+from emu_base.control_openapi import BODY, ControlOperation, describe, json_object
 from emu_base.timers import Timers
 from ged188 import AgentState
 
@@ -33,6 +34,56 @@ class CtiShell(Protocol):
 
     def pump(self) -> None:
         """Hand what the core produced to the sockets (after every admin input)."""
+
+
+_STATE: dict[str, Any] = {"type": "string", "description": "an AgentState name (READY, NOT_READY, ...)"}
+_SECONDS: dict[str, Any] = {"type": "number", "minimum": 0, "description": "seed seconds (x time_scale)"}
+# The CTI stub's own routes (docs/cti.md): 409 on the idle side, or for a change the state refuses.
+CTI_OPERATIONS = {
+    ("GET", "/emu/sessions"): ControlOperation("The CTI sessions open on this side", (200,)),
+    ("GET", "/emu/agents"): ControlOperation(
+        "The agents, optionally those in one state",
+        (200,),
+        query=({"name": "state", "in": "query", "required": False, "schema": _STATE},),
+    ),
+    ("GET", "/emu/agents/{agent_id}"): ControlOperation("One agent", (200, 404)),
+    ("POST", "/emu/agents/{agent_id}/state"): ControlOperation(
+        "Change an agent's voice state as the PG would (active side)",
+        (200, 404, 409, *BODY),
+        json_object(
+            {
+                "state": _STATE,
+                "reason_code": {"type": "integer", "minimum": 0, "maximum": 65535},
+                "extension": {"type": "string"},
+            },
+            ("state",),
+        ),
+    ),
+    ("POST", "/emu/agents/{agent_id}/media/{mrd}/work-to-active"): ControlOperation(
+        "A non-voice MRD from WORK to active (active side)", (200, 400, 404, 409)
+    ),
+    ("GET", "/emu/calls"): ControlOperation("The calls in progress", (200,)),
+    ("POST", "/emu/calls"): ControlOperation(
+        "Ring a call at an agent's extension (active side)",
+        (201, 404, 409, *BODY),
+        json_object(
+            {
+                "agent_id": {"type": "string"},
+                "ani": {"type": "string"},
+                "dnis": {"type": "string"},
+                "variables": {"type": "object", "additionalProperties": {"type": "string"}},
+                "answer_after": _SECONDS,
+                "talk_time": _SECONDS,
+            },
+            ("agent_id",),
+        ),
+    ),
+    ("POST", "/emu/calls/{call_id}/{action}"): ControlOperation(
+        "Answer, end or update a call (action answer, end or data: {variables})",
+        (200, 404, 409, *BODY),
+        json_object({"variables": {"type": "object", "additionalProperties": {"type": "string"}}}),
+    ),
+}
 
 
 def add_cti_routes(app: web.Application, server: CtiShell) -> None:
@@ -101,10 +152,11 @@ def add_cti_routes(app: web.Application, server: CtiShell) -> None:
     async def work_to_active(request: web.Request) -> web.Response:
         if (resp := need_active()) is not None:
             return resp
+        mrd = request.match_info["mrd"]
+        if not (mrd.isascii() and mrd.isdigit() and len(mrd) <= 10):
+            return json_error(400, "the MRD id is a number")
         try:
-            core.work_to_active(
-                server.clock.wall(), request.match_info["agent_id"], int(request.match_info["mrd"])
-            )
+            core.work_to_active(server.clock.wall(), request.match_info["agent_id"], int(mrd))
         except ControlError as exc:
             return control_error(exc)
         server.pump()
@@ -186,3 +238,4 @@ def add_cti_routes(app: web.Application, server: CtiShell) -> None:
     app.router.add_get("/emu/calls", calls)
     app.router.add_post("/emu/calls", inject)
     app.router.add_post("/emu/calls/{call_id}/{action}", call_action)
+    describe(app, CTI_OPERATIONS)

@@ -394,12 +394,16 @@ class CtiServer:
             "stats": dict(self.core.stats),
         }
 
-    async def _start_admin(self) -> None:
+    def admin_app(self) -> web.Application:
+        """The control plane: the /emu routes of every component and the CTI stub's own."""
         app = admin_routes(
             f"cti-{self.side.lower()}", "cti", self.health, self.faults, self.config.admin_token
         )
         add_cti_routes(app, self)
-        self._admin_runner = app_runner(app, access_log=None)
+        return app
+
+    async def _start_admin(self) -> None:
+        self._admin_runner = app_runner(self.admin_app(), access_log=None)
         await self._admin_runner.setup()
         port = (
             self.config.admin_port

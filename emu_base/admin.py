@@ -4,14 +4,16 @@
 ``GET /emu/faults``: active faults and the kinds this component knows.
 ``POST /emu/faults``: ``{"kind": ..., <params>}`` creates a fault (201, Toxiproxy style).
 ``DELETE /emu/faults/{id}`` removes one, ``DELETE /emu/faults`` clears all.
+``GET /emu/control/openapi.json``: the OpenAPI description of this control plane, with the routes
+the component adds (:mod:`emu_base.control_openapi`).
 
 Faults are small named resources; their kinds and parameters are :mod:`emu_base.faults`, the
 component's :class:`~emu_base.faults.FaultRegistry` says what each does there.
 
 Access control (docs/reliability.md, "Access control"): with a token, every route but
-``GET /emu/health`` (a read-only probe) needs ``Authorization: Bearer TOKEN``. A component refuses
-to serve its control plane on a non-loopback address without a token unless told it may
-(``--admin-insecure`` or ``FINESSE_EMU_ADMIN_INSECURE=1``): see :func:`check_admin_bind`.
+``GET /emu/health`` (a read-only probe) and the description needs ``Authorization: Bearer TOKEN``.
+A component refuses to serve its control plane on a non-loopback address without a token unless
+told it may (``--admin-insecure`` or ``FINESSE_EMU_ADMIN_INSECURE=1``): see :func:`check_admin_bind`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
+from emu_base import control_openapi
 from emu_base.faults import FaultError, FaultRegistry
 from emu_base.httpbody import BodyError, BodyTooLarge, UnsupportedEncoding, read_body
 from emu_base.logs import get_logger
@@ -37,7 +40,8 @@ log = get_logger()
 ADMIN_MAX_BODY = 64 * 1024
 TOKEN_ENV = "FINESSE_EMU_ADMIN_TOKEN"  # the control-plane token, when no option gives one
 INSECURE_ENV = "FINESSE_EMU_ADMIN_INSECURE"  # 1: a non-loopback control plane may go without a token
-OPEN_ROUTES = {("GET", "/emu/health"), ("HEAD", "/emu/health")}  # read-only probes: no token needed
+# Read-only: the health probe and the control plane's OpenAPI description need no token.
+OPEN_ROUTES = control_openapi.OPEN_ROUTES
 
 
 # -- access control ----------------------------------------------------------------------------------
@@ -249,6 +253,8 @@ def admin_routes(
     app.router.add_post("/emu/faults", post_fault)
     app.router.add_delete("/emu/faults", delete_faults)
     app.router.add_delete("/emu/faults/{fault_id}", delete_fault)
+    control_openapi.serve(app, f"{name} ({role})")
+    control_openapi.describe(app, control_openapi.COMMON)  # components describe the routes they add
     return app
 
 

@@ -4,21 +4,30 @@ Generated agents are predictable, so load tests and humans can sign in without a
 agent ``i`` (from 0) has id ``str(1000 + i)``, login ``agent{i+1:04d}``, password
 ``pass{1000 + i}`` and extension ``str(2000 + i)``; every 10th agent from the first is a supervisor of
 its team; teams hold 25 agents.
+
+The directory is voice-only by default: a generated agent belongs to the voice MRD alone, so a
+voice sign-in publishes no Media event (samples written for voice-only deployments read any
+Update's first ``<id>`` as a dialog's). The chat and email MRDs are an option, named in the agents
+spec that every component is given (``--agents 50+chat+email``, :func:`parse_spec`); an agent
+file says each agent's ``non_voice_mrds``.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict, dataclass, field, replace
+import re
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 VOICE_MRD = 1
-# Non-voice Media Routing Domains (chat, email) every generated agent belongs to.
-DEFAULT_NON_VOICE_MRDS = (5000, 5001)
+# The non-voice Media Routing Domains an agent can be given (the AWDB seed names them Chat, Email).
+NON_VOICE_MRDS = {"chat": 5000, "email": 5001}
+CHAT_AND_EMAIL = tuple(NON_VOICE_MRDS.values())
+_SPEC = re.compile(r"(\d+)((?:\+[a-z]+)*)")
 TEAM_SIZE = 25
 
 
@@ -34,7 +43,7 @@ class AgentRecord:
     supervisor: bool = False
     admin: bool = False
     skill_groups: tuple[int, ...] = (100,)
-    non_voice_mrds: tuple[int, ...] = DEFAULT_NON_VOICE_MRDS
+    non_voice_mrds: tuple[int, ...] = ()  # voice-only unless the directory says otherwise
     icm_agent_id: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -45,10 +54,9 @@ class AgentRecord:
         return out
 
 
-def generate(
-    count: int, first_id: int = 1000, non_voice_mrds: tuple[int, ...] = DEFAULT_NON_VOICE_MRDS
-) -> list[AgentRecord]:
-    """``count`` predictable agents (module docstring); ``non_voice_mrds=()``: voice-only agents."""
+def generate(count: int, first_id: int = 1000, non_voice_mrds: tuple[int, ...] = ()) -> list[AgentRecord]:
+    """``count`` predictable agents (module docstring), voice-only unless ``non_voice_mrds`` names
+    the MRDs each also belongs to (:data:`CHAT_AND_EMAIL`)."""
     if count < 0:
         raise ValueError("count must be >= 0")
     agents = []
@@ -121,12 +129,6 @@ def load(path: str | Path) -> list[AgentRecord]:
     return agents
 
 
-def voice_only(agents: list[AgentRecord]) -> list[AgentRecord]:
-    """The same agents without non-voice MRDs: each voice sign-in then publishes no Media event
-    (samples written for voice-only deployments read any Update's first ``<id>`` as a dialog's)."""
-    return [replace(a, non_voice_mrds=()) for a in agents]
-
-
 def dump(agents: list[AgentRecord]) -> str:
     """An agent file (YAML) that :func:`load` reads back as ``agents``."""
     rows = []
@@ -139,10 +141,37 @@ def dump(agents: list[AgentRecord]) -> str:
     return yaml.safe_dump(rows, sort_keys=False)
 
 
+def parse_spec(spec: str) -> tuple[int, tuple[int, ...]] | None:
+    """A generated directory's spec: ``"50"`` (fifty voice-only agents) or the count followed by
+    the non-voice MRDs each agent also belongs to, ``"50+chat"``, ``"50+chat+email"``. Returns
+    (count, MRD ids), or None when ``spec`` is no such spec (it is then an agent file's path).
+    ValueError for a count with an MRD that does not exist."""
+    match = _SPEC.fullmatch(spec.strip())
+    if match is None:
+        return None
+    names = [n for n in match.group(2).split("+") if n]
+    unknown = sorted(set(names) - set(NON_VOICE_MRDS))
+    if unknown:
+        raise ValueError(f"agents {spec!r}: unknown MRD {unknown}; known: {sorted(NON_VOICE_MRDS)}")
+    mrds = tuple(NON_VOICE_MRDS[n] for n in NON_VOICE_MRDS if n in names)  # one order, no repeats
+    return int(match.group(1)), mrds
+
+
+def spec_count(spec: int | str) -> int:
+    """How many agents a generated directory's spec makes (``"50+chat+email"``: 50);
+    ValueError for an agent file's path."""
+    parsed = parse_spec(str(spec))
+    if parsed is None:
+        raise ValueError(f"agents {spec!r}: a number, optionally +chat, +email")
+    return parsed[0]
+
+
 def resolve(spec: str | None, default_count: int = 50) -> list[AgentRecord]:
-    """``None`` -> generated default; a number -> that many generated; otherwise a file path."""
+    """``None`` -> the generated default (voice-only); a spec (:func:`parse_spec`: ``"50"``,
+    ``"50+chat+email"``) -> those agents generated; otherwise an agent file's path."""
     if spec is None:
         return generate(default_count)
-    if spec.isdigit():
-        return generate(int(spec))
+    parsed = parse_spec(spec)
+    if parsed is not None:
+        return generate(parsed[0], non_voice_mrds=parsed[1])
     return load(spec)

@@ -19,21 +19,19 @@ def _agents(text: str) -> int | str:
 def _up_arguments(u: argparse.ArgumentParser) -> None:
     u.add_argument(
         "--config",
-        help="a YAML file: agents, time_scale, network, run_dir, voice_only, cti {load, ...}, "
+        help="a YAML file: agents, time_scale, network, run_dir, cti {load, ...}, "
         "finesse {reload_rate, thirdparty_dir, cors_origins, ...}",
     )
     u.add_argument(
-        "--agents", type=_agents, default=None, help="generated agents (default 50), or an agent file"
+        "--agents",
+        type=_agents,
+        default=None,
+        help="generated agents, voice-only (default 50); 50+chat+email: each also in the chat and "
+        "email MRDs (a voice sign-in then publishes their Media events); or an agent file",
     )
     u.add_argument("--time-scale", type=float, default=None, help="timer factor (default 1)")
     u.add_argument("--run-dir", default=None, help=f"logs, state and configs (default ./{DEFAULT_RUN_DIR})")
     u.add_argument("--detach", action="store_true", help="return once healthy, leave it running")
-    u.add_argument(
-        "--voice-only",
-        action="store_true",
-        default=None,
-        help="agents without the chat and email MRDs: a voice sign-in publishes no Media event",
-    )
     u.add_argument(
         "--network",
         type=network,
@@ -65,8 +63,7 @@ def _up_settings(args: argparse.Namespace) -> dict[str, object]:
     settings["node_options"] = {}
     if args.config:
         settings.update(launcher.load_settings(Path(args.config)))
-    settings["voice_only"] = settings.get("voice_only", False)
-    for key in ("agents", "time_scale", "network", "run_dir", "voice_only"):
+    for key in ("agents", "time_scale", "network", "run_dir"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
     settings["admin_token"] = _up_admin_token(args, settings)
@@ -127,7 +124,6 @@ def up(args: argparse.Namespace) -> int:
                 node_options=dict(settings["node_options"]),  # type: ignore[call-overload]
                 admin_token=None if token is None else str(token),
                 no_admin_token=token is None,
-                voice_only=bool(settings["voice_only"]),
             )
         )
     except (OSError, RuntimeError, TimeoutError) as exc:
@@ -148,8 +144,6 @@ def _up_detached(args: argparse.Namespace, run_dir: Path, token: str | None) -> 
     for flag, key in (("--agents", "agents"), ("--time-scale", "time_scale"), ("--network", "network")):
         if getattr(args, key) is not None:
             argv += [flag, str(getattr(args, key))]
-    if args.voice_only:
-        argv.append("--voice-only")
     # The token decided here goes to the launcher in its 0600 file, not on its command line.
     token_file = run_dir / launcher.TOKEN_FILE
     if token is None:

@@ -5,12 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from emu_base.directory import spec_count
 from finesse_emu.cli import CannotRun, command
 from finesse_emu.cli.options import add_run_dir, admin_token
 
 
 def _arguments(sw: argparse.ArgumentParser) -> None:
-    sw.add_argument("--agents", type=int, default=50, help="agents of the generated directory (default 50)")
+    sw.add_argument(
+        "--agents",
+        type=spec_count,
+        default=50,
+        help="agents of the generated directory (default 50; the deployment's spec, 50+chat+email, too)",
+    )
     sw.add_argument(
         "--gadgets",
         type=int,

@@ -56,7 +56,7 @@ import yaml
 
 from emu_base import tls
 from emu_base.admin import TOKEN_ENV, check_token, read_token_file
-from emu_base.directory import dump, resolve, voice_only
+from emu_base.directory import parse_spec, resolve
 from emu_base.logs import get_logger
 from emu_base.procs import (
     Proc,
@@ -232,7 +232,7 @@ class Component:
         }
 
 
-SETTINGS_KEYS = {"agents", "time_scale", "network", "run_dir", "cti", "finesse", "admin_token", "voice_only"}
+SETTINGS_KEYS = {"agents", "time_scale", "network", "run_dir", "cti", "finesse", "admin_token"}
 # Node settings a deployment file may give both nodes (Finesse properties the emulator models).
 NODE_KEYS: dict[str, type | tuple[type, ...]] = {
     "enable_auto_work_mode_state_change": bool,
@@ -252,8 +252,9 @@ CTI_KEYS = {"load": "--load", "idle_mode": "--idle-mode", "mrd_auto_restore": "-
 
 
 def load_settings(path: Path) -> dict[str, Any]:
-    """``finesse-emu up --config FILE``: agents (a number or an agent file), time_scale, network,
-    run_dir, voice_only (agents without non-voice MRDs), finesse: {NODE_KEYS} (a relative
+    """``finesse-emu up --config FILE``: agents (a number of voice-only agents, the number with
+    the non-voice MRDs they also belong to, ``50+chat+email``, or an agent file), time_scale,
+    network, run_dir, finesse: {NODE_KEYS} (a relative
     thirdparty_dir is taken from the file's folder),
     cti: {load: 0|1, idle_mode: not-listening|offline|standby, mrd_auto_restore: bool},
     and admin_token: true (a random token, the default), false (open control planes) or the token.
@@ -269,13 +270,9 @@ def load_settings(path: Path) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(SETTINGS_KEYS)}")
     out: dict[str, Any] = {k: raw[k] for k in ("agents", "time_scale", "network", "run_dir") if k in raw}
-    if "voice_only" in raw:
-        if not isinstance(raw["voice_only"], bool):
-            raise ValueError(f"{path}: voice_only is true or false")
-        out["voice_only"] = raw["voice_only"]
     if "agents" in out and not isinstance(out["agents"], int | str):
-        raise ValueError(f"{path}: agents is a number or an agent file")
-    if isinstance(out.get("agents"), str) and not out["agents"].isdigit():
+        raise ValueError(f"{path}: agents is a number (50, 50+chat+email) or an agent file")
+    if isinstance(out.get("agents"), str) and parse_spec(out["agents"]) is None:
         agent_file = (path.parent / out["agents"]).resolve()
         if not agent_file.exists():
             raise ValueError(f"{path}: agent file {agent_file} not found")
@@ -349,21 +346,12 @@ def node_options(raw: Any, where: str) -> dict[str, Any]:
     return out
 
 
-VOICE_ONLY_AGENTS = "agents-voice-only.yaml"
-
-
-def write_voice_only_agents(agents: int | str, run_dir: Path) -> Path:
-    """The deployment's agents (a number or an agent file) without non-voice MRDs, as an agent
-    file in run_dir (mode 0600: it holds the agents' passwords) that every component is given."""
-    path = (run_dir / VOICE_ONLY_AGENTS).absolute()
-    write_private_file(path, dump(voice_only(resolve(str(agents)))))
-    return path
-
-
 @dataclass
 class Deployment:
     run_dir: Path
-    agents: int | str = 50  # a number to generate, or an agent file (YAML, JSON or CSV)
+    # A number of voice-only agents to generate, "50+chat+email" (also in those MRDs), or an agent
+    # file (YAML, JSON or CSV); every component is given the same spec (emu_base/directory.py).
+    agents: int | str = 50
     time_scale: float = 1.0
     network: str = DEFAULT_NETWORK  # the loopback /24 of every component (127.0.10: topology.py)
     cti_options: list[str] = field(default_factory=list)  # extra cti_stub flags (--load 1, ...)
@@ -372,8 +360,6 @@ class Deployment:
     # The control planes' token (random per deployment by default); None: open control planes.
     admin_token: str | None = field(default_factory=new_admin_token)
     secret_files: SecretFiles | None = None  # written by start()
-    # Agents without the non-voice (chat, email) MRDs: a voice sign-in publishes no Media event.
-    voice_only: bool = False
     _reaper: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _exited: set[str] = field(default_factory=set, init=False, repr=False)
 
@@ -464,8 +450,6 @@ class Deployment:
     async def start(self) -> None:
         self.check_ports()
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self.voice_only:  # every component reads the same agent file
-            self.agents = str(write_voice_only_agents(self.agents, self.run_dir))
         self._reaper = asyncio.create_task(self._reap_forever())
         if self.admin_token is not None:
             write_token_file(self.token_path, self.admin_token)
@@ -792,7 +776,6 @@ async def up(
     node_options: dict[str, Any] | None = None,
     admin_token: str | None = None,
     no_admin_token: bool = False,
-    voice_only: bool = False,
 ) -> int:
     """Start the deployment and run it until SIGINT/SIGTERM. Its control planes take ``admin_token``,
     or a random token when None, or none at all with ``no_admin_token``."""
@@ -804,7 +787,6 @@ async def up(
         list(cti_options or []),
         dict(node_options or {}),
         admin_token=None if no_admin_token else admin_token or new_admin_token(),
-        voice_only=voice_only,
     )
     stop = stop_on_signals()
     try:

@@ -28,7 +28,9 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
 
+from emu_base import control_openapi
 from emu_base.admin import bearer_ok, bound_port, read_json_object, unauthorized
+from emu_base.control_openapi import ControlOperation, json_object
 from emu_base.directory import generate
 from emu_base.history import History
 from emu_base.history_events import ClientAction, FailoverDone
@@ -323,11 +325,42 @@ class Swarm:
         return " | ".join(parts)
 
 
+CONTROL_OPERATIONS = {
+    ("GET", "/metrics"): ControlOperation(
+        "The swarm's Prometheus metrics (no token: it only reads)", (200,), open=True, media_type="text/plain"
+    ),
+    ("POST", "/emu/clients"): ControlOperation(
+        "Act on browsers: close, crash, refresh, reopen, ... (count of them, on a node, or one agent)",
+        (200, 400, 413, 415),
+        json_object(
+            {
+                "action": {"type": "string"},
+                "count": {"type": "integer", "minimum": 0},
+                "node": {"type": "string"},
+                "agent": {"type": "string"},
+                "seconds": {"type": "number", "minimum": 0},
+            },
+            ("action",),
+        ),
+    ),
+}
+
+
 async def serve_control(
     swarm: Swarm, host: str, port: int, token: str | None = None
 ) -> tuple[web.AppRunner, int]:
-    """Prometheus ``/metrics`` and ``POST /emu/clients`` (browser actions) on host:port (0: any).
-    With ``token``, browser actions need ``Authorization: Bearer TOKEN``; /metrics only reads."""
+    """:func:`control_app` on host:port (0: any)."""
+    runner = app_runner(control_app(swarm, token), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner, bound_port(site)
+
+
+def control_app(swarm: Swarm, token: str | None = None) -> web.Application:
+    """Prometheus ``/metrics``, ``POST /emu/clients`` (browser actions) and the description of both
+    (``GET /emu/control/openapi.json``). With ``token``, browser actions need ``Authorization:
+    Bearer TOKEN``; /metrics and the description only read."""
 
     async def metrics(_request: web.Request) -> web.Response:
         return web.Response(body=swarm.metrics(), content_type="text/plain", charset="utf-8")
@@ -351,11 +384,9 @@ async def serve_control(
     app = web.Application(client_max_size=4096)
     app.router.add_get("/metrics", metrics)
     app.router.add_post("/emu/clients", clients)
-    runner = app_runner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    return runner, bound_port(site)
+    control_openapi.serve(app, "desktop swarm")
+    control_openapi.describe(app, CONTROL_OPERATIONS)
+    return app
 
 
 async def run_swarm(

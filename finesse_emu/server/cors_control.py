@@ -15,9 +15,29 @@ from collections.abc import Callable, Iterable
 from aiohttp import web
 
 from emu_base.admin import json_error, read_json_object
+from emu_base.control_openapi import BODY, ControlOperation, describe, json_object
 from finesse_emu.server.cors import normalize_origin
 
 CORS_ROUTE = "/emu/cors"
+
+
+_ORIGIN = {"type": "string", "description": "scheme://host[:port]"}
+CORS_OPERATIONS = {
+    ("GET", CORS_ROUTE): ControlOperation("The origins allowed cross-origin", (200,)),
+    ("PUT", CORS_ROUTE): ControlOperation(
+        "Replace the allowed origins",
+        (200, *BODY),
+        json_object({"origins": {"type": "array", "items": _ORIGIN}}, ("origins",)),
+    ),
+    ("POST", CORS_ROUTE): ControlOperation(
+        "Allow one more origin", (200, *BODY), json_object({"origin": _ORIGIN}, ("origin",))
+    ),
+    ("DELETE", CORS_ROUTE): ControlOperation(
+        "Stop allowing an origin",
+        (200, 400, 404),
+        query=({"name": "origin", "in": "query", "required": True, "schema": _ORIGIN},),
+    ),
+}
 
 
 def add_cors_routes(
@@ -65,3 +85,4 @@ def add_cors_routes(
     app.router.add_put(CORS_ROUTE, put)
     app.router.add_post(CORS_ROUTE, post)
     app.router.add_delete(CORS_ROUTE, delete)
+    describe(app, CORS_OPERATIONS)

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from emu_base.admin import json_error, read_json_object
+from emu_base.control_openapi import BODY, ControlOperation, describe, json_object
 from emu_base.logs import get_logger
 from finesse_emu.server.layout import DesktopLayout, capacity_warning, gadget_load
 
@@ -55,6 +56,19 @@ class LayoutState:
         }
 
 
+LAYOUT_OPERATIONS = {
+    ("GET", "/emu/layout"): ControlOperation("The node's desktop layout and team layouts", (200,)),
+    ("PUT", "/emu/layout"): ControlOperation(
+        "Replace the desktop layout (the desktops that load next)",
+        (200, *BODY),
+        json_object({"layout": {}, "team_layouts": {"type": "object"}}),
+    ),
+    ("POST", "/emu/layout/update-cuic-gadget-url"): ControlOperation(
+        "Rewrite the layout's CUIC gadget URLs as the administration console's command does", (200,)
+    ),
+}
+
+
 def add_routes(app: web.Application, state: LayoutState) -> None:
     async def get_layout(_: web.Request) -> web.Response:
         return web.json_response(state.to_json())
@@ -83,3 +97,4 @@ def add_routes(app: web.Application, state: LayoutState) -> None:
     app.router.add_get("/emu/layout", get_layout)
     app.router.add_put("/emu/layout", put_layout)
     app.router.add_post("/emu/layout/update-cuic-gadget-url", update_cuic_gadget_url)
+    describe(app, LAYOUT_OPERATIONS)

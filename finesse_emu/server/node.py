@@ -313,7 +313,9 @@ class FinesseNode:
         return listed
 
     # -- HTTP servers ------------------------------------------------------------------------------
-    async def _start_rest(self) -> None:
+    def rest_app(self) -> web.Application:
+        """The node's web application: the REST API of rest.py and what this node adds to it (the
+        administration API's key, reload distribution, 12.6's WebSocket through the web port)."""
         app = build_app(self)
         app[CORS_KEY] = self.cors
         app[ADMIN_KEY] = self  # the administration API (server/admin_api.py)
@@ -334,7 +336,10 @@ class FinesseNode:
         app.middlewares.insert(
             0, self.dropped_peers.middleware(lambda r: "ws_relay" if r.path in ws_proxy.WS_PATHS else "rest")
         )
-        runner = app_runner(app, access_log=None)  # bodies never inflated unread (httpbody)
+        return app
+
+    async def _start_rest(self) -> None:
+        runner = app_runner(self.rest_app(), access_log=None)  # bodies never inflated unread (httpbody)
         await runner.setup()
         self._runners.append(runner)
         self._rest_runner = runner
@@ -351,12 +356,16 @@ class FinesseNode:
         )
         self.core.https_port = self.https_port
 
-    async def _start_admin(self) -> None:
+    def admin_app(self) -> web.Application:
+        """The node's control plane: the /emu routes of every component and the node's own."""
         app = admin_routes(self.config.name, "finesse", self.health, self.faults, self.config.admin_token)
         layout_admin.add_routes(app, self.layouts)
         add_cors_routes(app, lambda: self.cors.origins, self.set_cors_origins)
         app.middlewares.insert(0, self.dropped_peers.middleware(lambda _r: "admin"))
-        runner = app_runner(app, access_log=None)
+        return app
+
+    async def _start_admin(self) -> None:
+        runner = app_runner(self.admin_app(), access_log=None)
         await runner.setup()
         self._runners.append(runner)
         site = web.TCPSite(runner, self.config.host, self.config.admin_port, reuse_address=True)

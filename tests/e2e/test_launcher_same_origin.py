@@ -29,12 +29,12 @@ def request(url: str, method: str = "GET", **headers: str) -> tuple[int, dict[st
         return exc.code, dict(exc.headers), exc.read().decode()
 
 
-def test_a_deployment_with_a_folder_origins_and_voice_only_agents(tmp_path: Path) -> None:
+def test_a_deployment_with_a_folder_origins_and_the_default_voice_only_agents(tmp_path: Path) -> None:
     (tmp_path / "gadgets").mkdir()
     (tmp_path / "gadgets" / "index.html").write_text("<!doctype html><title>sample</title>")
     config = tmp_path / "deployment.yaml"
     config.write_text(
-        f"agents: 6\ntime_scale: 0.05\nnetwork: {NETWORK}\nvoice_only: true\n"
+        f"agents: 6\ntime_scale: 0.05\nnetwork: {NETWORK}\n"
         f"finesse: {{thirdparty_dir: gadgets, cors_origins: ['{PAGE}']}}\n"
     )
     run_dir = tmp_path / "run"
@@ -53,13 +53,13 @@ def test_a_deployment_with_a_folder_origins_and_voice_only_agents(tmp_path: Path
             asked = {"Origin": origin, "Access-Control-Request-Method": "POST"}
             _, headers, _ = request(bosh, "OPTIONS", **asked)
             assert headers.get("Access-Control-Allow-Origin") == allowed
-        # Voice-only agents: the AWDB the node loaded its directory from has no non-voice MRD.
+        # The default directory is voice-only: the AWDB the node loaded it from has no non-voice MRD.
         auth = "Basic " + base64.b64encode(b"1001:pass1001").decode()
         status, _, media = request(f"{node}/finesse/api/User/1001/Media", Authorization=auth)
         assert status == 200 and "<id>1</id>" in media and "5000" not in media and "5001" not in media
         state = json.loads((run_dir / "deployment.json").read_text())
         cti = next(c for c in state["components"] if c["name"] == "cti-a")
-        assert cti["command"][cti["command"].index("--agents") + 1].endswith("agents-voice-only.yaml")
+        assert cti["command"][cti["command"].index("--agents") + 1] == "6"  # generated, by every component
         # finesse-emu cors, live on both nodes.
         done = run_cli("cors", "remove", PAGE, "--run-dir", str(run_dir))
         assert done.returncode == 0, done.stderr

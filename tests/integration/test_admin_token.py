@@ -31,6 +31,7 @@ from cti_stub.server import CtiServer
 from cti_stub.server import ServerConfig as CtiConfig
 from emu_base.admin import (
     INSECURE_ENV,
+    OPEN_ROUTES,
     TOKEN_ENV,
     admin_token_from,
     check_admin_bind,
@@ -47,7 +48,7 @@ HOST = "127.0.51.20"
 TOKEN = "t0ken-of-this-test"
 WRONG = {"Authorization": "Bearer not-the-token"}
 RIGHT = {"Authorization": f"Bearer {TOKEN}"}
-OPEN = {("GET", "/emu/health"), ("HEAD", "/emu/health")}
+OPEN = OPEN_ROUTES  # the health probe and the control plane's OpenAPI description
 VALUES = {"fault_id": "latency-1", "agent_id": "1000", "mrd": "5000", "call_id": "1", "action": "end"}
 
 

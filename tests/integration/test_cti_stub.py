@@ -12,7 +12,7 @@ import pytest
 
 from cti_stub.core import Role
 from cti_stub.server import CtiServer, ServerConfig
-from emu_base.directory import generate
+from emu_base.directory import CHAT_AND_EMAIL, generate
 from emu_base.timers import Timers
 from ged188 import AgentState, MessageType, Status, Tag, make
 from tests.gedclient import RawClient
@@ -22,8 +22,11 @@ M = MessageType
 SCALE = 0.02  # heartbeat 0.1 s, takeover 0.1 s, IdleTimeout 20 -> 0.4 s
 
 
+AGENTS = generate(10, non_voice_mrds=CHAT_AND_EMAIL)  # the MRD tests need chat and email
+
+
 def server(side: str, peer: tuple[str, int] | None = None, **kw: Any) -> CtiServer:
-    cfg = ServerConfig(side=side, port=0, link_port=0, admin_port=0, peer=peer, agents=generate(10), **kw)
+    cfg = ServerConfig(side=side, port=0, link_port=0, admin_port=0, peer=peer, agents=AGENTS, **kw)
     return CtiServer(cfg, Timers.build(SCALE))
 
 

@@ -29,7 +29,7 @@ from awdb_stub.server import ServerConfig as AwdbConfig
 from cti_stub.core import Role
 from cti_stub.server import CtiServer
 from cti_stub.server import ServerConfig as CtiConfig
-from emu_base.directory import AgentRecord, generate
+from emu_base.directory import CHAT_AND_EMAIL, AgentRecord, generate
 from emu_base.procs import free_port
 from emu_base.timers import Timers
 from finesse_emu.deployment.launcher import write_secrets
@@ -115,7 +115,7 @@ async def deployment(
     """CTI sides A (active) and B (idle), an AWDB and a Finesse node in this event loop, IN_SERVICE;
     ``agents``: the directory (default 30 generated agents)."""
     timers = timers or Timers.build(SCALE)
-    agents = generate(30) if agents is None else agents
+    agents = generate(30, non_voice_mrds=CHAT_AND_EMAIL) if agents is None else agents
     port_a, port_b = free_port(), free_port()
     a = CtiServer(
         CtiConfig(side="A", port=port_a, link_port=0, admin_port=0, peer=(HOST, 0), agents=agents), timers

@@ -249,14 +249,7 @@ def fuzz(
         # and access rules are tested with an administrator in test_admin_api.py.
         examples = min(max_examples, 3) if "403" in operation.definition.raw["responses"] else max_examples
 
-        @settings(
-            max_examples=examples,
-            derandomize=True,
-            database=None,
-            deadline=None,
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
+        @bounded(examples)
         @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
         def run(case: Case, data: st.DataObject) -> None:
             if hints is not None:
@@ -285,6 +278,19 @@ def fuzz(
             # Negative mode on an operation with nothing to make invalid (SystemInfo, the description).
             assert mode is GenerationMode.NEGATIVE, operation.label
     session.close()
+
+
+def bounded(examples: int) -> settings:
+    """A bounded, deterministic hypothesis run: ``examples`` per operation, derandomized, no example
+    database, no shrinking, no deadline (the server shares the machine)."""
+    return settings(
+        max_examples=examples,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
 
 
 def load_schema(base_url: str) -> tuple[schemathesis.schemas.BaseSchema, dict[str, Any]]:

@@ -17,7 +17,7 @@ import pytest
 from multidict import CIMultiDict
 from yarl import URL
 
-from emu_base.directory import AgentRecord, generate, voice_only
+from emu_base.directory import resolve
 from finesse_emu.cli import main
 from finesse_emu.deployment.launcher import STATE_FILE
 from tests.integration.test_finesse_node import API, HOST, Deployment, basic, deployment, text
@@ -215,6 +215,26 @@ async def test_devices_of_an_extension(dep: Deployment) -> None:
         assert status == 400, query
 
 
+async def test_the_user_document_names_the_device_devices_lists(dep: Deployment) -> None:
+    """A client asks Devices for the extension, then reads activeDeviceId from GET User."""
+    status, doc, _ = await dep.call("GET", "/User/1003", user="1003")
+    assert status == 200 and doc.find("activeDeviceId") is None  # signed out: no device
+    sign_in = "<User><state>LOGIN</state><extension>2003</extension></User>"
+    assert (await dep.call("PUT", "/User/1003", user="1003", body=sign_in))[0] == 202
+    await dep.wait_event(f"{API}/User/1003", "<state>NOT_READY</state>")
+    _, devices_doc, _ = await dep.call("GET", "/Devices?extension=2003", user="1003")
+    status, doc, _ = await dep.call("GET", "/User/1003", user="1003")
+    assert (
+        status == 200
+        and text(doc, "activeDeviceId") == text(devices_doc, "Device/deviceId") == "SEP0000000007D3"
+    )
+    logout = "<User><state>LOGOUT</state></User>"
+    assert (await dep.call("PUT", "/User/1003", user="1003", body=logout))[0] == 202
+    await dep.wait_event(f"{API}/User/1003", "<state>LOGOUT</state>")
+    _, doc, _ = await dep.call("GET", "/User/1003", user="1003")
+    assert doc.find("activeDeviceId") is None
+
+
 async def test_who_may_ask_for_devices(dep: Deployment) -> None:
     path = "/Devices?extension=2002"  # agent 1002's, in team 1
     assert (await dep.call("GET", path, user=None))[0] == 401
@@ -228,13 +248,15 @@ async def test_who_may_ask_for_devices(dep: Deployment) -> None:
 
 
 # -- voice-only agents -----------------------------------------------------------------------------
-async def signed_in_events(agents: list[AgentRecord] | None) -> list[str]:
-    """The nodes the node published on for agent 1001's voice sign-in, up to its NOT_READY."""
+async def signed_in_events(spec: str) -> list[str]:
+    """The nodes the node published on for agent 1001's voice sign-in, up to its NOT_READY, with
+    the directory of the agents spec every component is given (``30``, ``30+chat+email``)."""
+    agents = resolve(spec)
     async with deployment(agents=agents) as d:
         sign_in = "<User><state>LOGIN</state><extension>2001</extension></User>"
         assert (await d.call("PUT", "/User/1001", user="1001", body=sign_in))[0] == 202
         await d.wait_event(f"{API}/User/1001", "<state>NOT_READY</state>")
-        if agents is None:  # the default directory: the sign-in reaches the chat and email MRDs too
+        if agents[1].non_voice_mrds:  # opted in: the sign-in reaches the chat and email MRDs too
             await d.wait_event(f"{API}/User/1001/Media/5001", "<state>NOT_READY</state>")
         status, doc, _ = await d.call("GET", "/User/1001/Media", user="1001")
         assert status == 200
@@ -242,11 +264,11 @@ async def signed_in_events(agents: list[AgentRecord] | None) -> list[str]:
         return [n for n, _ in d.node.published if "/Media" in n] + [f"GET Media: {mrds}"]
 
 
-async def test_a_voice_only_directory_publishes_no_media_event_at_sign_in() -> None:
-    media = await signed_in_events(voice_only(generate(30)))
+async def test_the_default_directory_publishes_no_media_event_at_sign_in() -> None:
+    media = await signed_in_events("30")
     assert media == ["GET Media: ['1']"]  # the voice MRD only, and no Media event
-    default = await signed_in_events(None)
-    assert {f"{API}/User/1001/Media/5000", f"{API}/User/1001/Media/5001"} <= set(default)
+    opted_in = await signed_in_events("30+chat+email")
+    assert {f"{API}/User/1001/Media/5000", f"{API}/User/1001/Media/5001"} <= set(opted_in)
 
 
 # -- finesse-emu cors --------------------------------------------------------------------------------

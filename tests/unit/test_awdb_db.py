@@ -102,7 +102,7 @@ def test_lookup_by_agent_id_and_by_login(db: AwdbDatabase) -> None:
         "supervisor": True,
         "admin": False,
         "skill_groups": [101],
-        "non_voice_mrds": [5000, 5001],
+        "non_voice_mrds": [],  # the generated directory is voice-only
         "icm_agent_id": 6000,
         "teams_supervised": [1],
     }

@@ -6,7 +6,7 @@ import pytest
 
 from cti_stub.core import Close, CoreConfig, CtiServerCore, IdleMode, Notice, Replicate, Role, Send
 from cti_stub.model import PeripheralModel
-from emu_base.directory import generate
+from emu_base.directory import CHAT_AND_EMAIL, generate
 from ged188 import (
     AgentState,
     ArmError,
@@ -49,7 +49,7 @@ class Harness:
         load: int = 0,
         mrd_auto_restore: bool = False,
     ):
-        self.model = PeripheralModel(generate(5), load=load)
+        self.model = PeripheralModel(generate(5, non_voice_mrds=CHAT_AND_EMAIL), load=load)
         config = CoreConfig(idle_mode=idle_mode, idle_scan_interval=0.0, mrd_auto_restore=mrd_auto_restore)
         self.core = CtiServerCore(self.model, config)
         if role is Role.ACTIVE:
@@ -646,7 +646,7 @@ def test_media_states_replicate_to_the_idle_side() -> None:
         sid, media_req("1000", mrd, MediaAction.SET_STATE, AgentState=AgentState.NOT_READY, EventReasonCode=3)
     )
     h.send(sid, media_req("1000", mrd, MediaAction.SET_ROUTABLE, AgentMode=0))
-    twin = PeripheralModel(generate(5))
+    twin = PeripheralModel(generate(5, non_voice_mrds=CHAT_AND_EMAIL))
     twin.apply_agent(h.model.agents["1000"].to_json())
     agent = twin.agents["1000"]
     assert (agent.mrd_states[mrd], agent.mrd_reasons[mrd], agent.mrd_routable[mrd]) == (

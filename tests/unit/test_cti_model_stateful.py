@@ -25,11 +25,11 @@ from cti_stub.model import (
     ControlError,
     PeripheralModel,
 )
-from emu_base.directory import DEFAULT_NON_VOICE_MRDS, VOICE_MRD, generate
+from emu_base.directory import CHAT_AND_EMAIL, VOICE_MRD, generate
 from ged188 import AgentState, ReasonCode
 
 S = AgentState
-RECORDS = generate(6)
+RECORDS = generate(6, non_voice_mrds=CHAT_AND_EMAIL)  # the MRD rules need non-voice MRDs
 AGENT_IDS = [r.id for r in RECORDS]
 # Three extensions for six agents, so LOGIN collisions are frequent.
 EXTENSIONS = ["2000", "2001", "2002"]
@@ -66,7 +66,7 @@ def mrd_view(agent: Agent) -> dict[int, tuple[AgentState, int]]:
 
 def stale_model(load: int) -> PeripheralModel:
     """A model that has lived its own life (a PG side that was active before): everyone logged in."""
-    model = PeripheralModel(generate(6), load=load)
+    model = PeripheralModel(RECORDS, load=load)
     for i, agent_id in enumerate(AGENT_IDS):
         model.set_state(5.0, agent_id, S.LOGIN, extension=f"90{i}")
     model.cti_disconnected_all(5.5)  # LOAD 1 logs everyone out: they sign in again
@@ -82,9 +82,9 @@ class PeripheralModelMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.model = PeripheralModel(generate(6), load=self.LOAD)
+        self.model = PeripheralModel(RECORDS, load=self.LOAD)
         # The idle side, fed only with what the core replicates: each change's agent/call record.
-        self.replica = PeripheralModel(generate(6), load=self.LOAD)
+        self.replica = PeripheralModel(RECORDS, load=self.LOAD)
         self.now = 1000.0
         # LOAD 1 logs agents out during a call; they may log in again while that call lasts.
         self.relogged_during_call: set[str] = set()
@@ -206,7 +206,7 @@ class PeripheralModelMachine(RuleBasedStateMachine):
             assert agent.pending == expected_pending
             return
         expected = [(VOICE_MRD, S.LOGIN, 0, extension), (VOICE_MRD, S.NOT_READY, reason, extension)]
-        expected += [(mrd, S.NOT_READY, 0, extension) for mrd in DEFAULT_NON_VOICE_MRDS]
+        expected += [(mrd, S.NOT_READY, 0, extension) for mrd in CHAT_AND_EMAIL]
         assert self._seen(changes) == expected
         if had_calls:
             self.relogged_during_call.add(agent_id)
@@ -261,7 +261,7 @@ class PeripheralModelMachine(RuleBasedStateMachine):
             assert self._seen(changes) == [(VOICE_MRD, agent.state, agent.reason_code, extension)]
         elif state is S.LOGOUT:
             expected = [(VOICE_MRD, S.LOGOUT, reason, extension)]
-            expected += [(mrd, S.LOGOUT, 0, "") for mrd in DEFAULT_NON_VOICE_MRDS]
+            expected += [(mrd, S.LOGOUT, 0, "") for mrd in CHAT_AND_EMAIL]
             assert self._seen(changes) == expected
         else:
             shown = reason if state is S.NOT_READY else 0
@@ -377,7 +377,7 @@ class PeripheralModelMachine(RuleBasedStateMachine):
         self._attempt(lambda: self.model.restore_non_voice(agent))
         assert not agent.mrd_before_work
 
-    @rule(agent_id=agent_ids_or_unknown, mrd=st.sampled_from([*DEFAULT_NON_VOICE_MRDS, VOICE_MRD, 4242]))
+    @rule(agent_id=agent_ids_or_unknown, mrd=st.sampled_from([*CHAT_AND_EMAIL, VOICE_MRD, 4242]))
     def work_to_active(self, agent_id: str, mrd: int) -> None:
         changes = self._attempt(lambda: self.model.work_to_active(agent_id, mrd))
         if changes is None:
@@ -448,7 +448,7 @@ class PeripheralModelMachine(RuleBasedStateMachine):
         snap = json.loads(json.dumps(self.model.snapshot()))
         expected = {a.id: a.to_json() for a in self.model.agents.values()}
         calls = {c.call_id: c.to_json() for c in self.model.calls.values()}
-        for other in (PeripheralModel(generate(6), load=self.LOAD), stale_model(self.LOAD)):
+        for other in (PeripheralModel(RECORDS, load=self.LOAD), stale_model(self.LOAD)):
             other.apply_snapshot(snap)
             assert {a.id: a.to_json() for a in other.agents.values()} == expected
             assert {c.call_id: c.to_json() for c in other.calls.values()} == calls

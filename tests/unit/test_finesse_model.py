@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cti_stub.core import CoreConfig, CtiServerCore, Send
 from cti_stub.model import PeripheralModel
-from emu_base.directory import generate
+from emu_base.directory import CHAT_AND_EMAIL, generate
 from finesse_emu.server.model import DialogChange, FinesseModel, MediaChange, UserChange
 from finesse_emu.server.status import Dependency, ServiceState, ServiceStatus
 from ged188 import AgentState, FrameDecoder, Message, decode_body, encode
@@ -46,7 +46,7 @@ class Pipe:
     """CTI stub core -> bytes -> decoded messages -> Finesse model."""
 
     def __init__(self) -> None:
-        self.pg = PeripheralModel(generate(4))
+        self.pg = PeripheralModel(generate(4, non_voice_mrds=CHAT_AND_EMAIL))
         self.core = CtiServerCore(self.pg, CoreConfig())
         self.core.become_active(0, "test", takeover=False)
         self.sid = self.core.open_session(0)

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from emu_base.directory import generate, resolve
-from finesse_emu.deployment.launcher import load_settings, write_voice_only_agents
+from finesse_emu.deployment.launcher import load_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -52,11 +51,11 @@ def test_node_settings_for_same_origin_hosting_and_cors(tmp_path: Path) -> None:
     (tmp_path / "gadgets").mkdir()
     path = write(
         tmp_path,
-        "voice_only: true\n"
+        "agents: 12+chat+email\n"
         "finesse: {thirdparty_dir: gadgets, cors_origins: ['HTTPS://Page.example:443/', 'http://127.0.0.1:8000']}\n",
     )
     settings = load_settings(path)
-    assert settings["voice_only"] is True
+    assert settings["agents"] == "12+chat+email"  # a generated directory's spec, not an agent file
     # The folder is relative to the file that names it; origins are kept as browsers send them.
     assert settings["node_options"]["thirdparty_dir"] == str(tmp_path / "gadgets")
     assert settings["node_options"]["cors_origins"] == ["https://page.example", "http://127.0.0.1:8000"]
@@ -65,7 +64,8 @@ def test_node_settings_for_same_origin_hosting_and_cors(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("voice_only: 1\n", "voice_only"),
+        ("voice_only: true\n", "unknown keys"),  # voice-only is the default now
+        ("agents: 12+fax\n", "unknown MRD"),
         ("finesse: {thirdparty_dir: nowhere}\n", "not a directory"),
         ("finesse: {cors_origins: '*'}\n", "wrong type"),
         ("finesse: {cors_origins: ['*']}\n", "not an origin"),
@@ -75,17 +75,3 @@ def test_node_settings_for_same_origin_hosting_and_cors(tmp_path: Path) -> None:
 def test_bad_node_settings_are_refused(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         load_settings(write(tmp_path, text))
-
-
-def test_a_voice_only_deployment_gives_every_component_an_agent_file_without_non_voice_mrds(
-    tmp_path: Path,
-) -> None:
-    path = write_voice_only_agents(30, tmp_path)
-    agents = resolve(str(path))
-    assert [a.id for a in agents] == [a.id for a in generate(30)]
-    assert all(a.non_voice_mrds == () for a in agents)
-    assert path.stat().st_mode & 0o777 == 0o600  # it holds the agents' passwords
-    # From an agent file too: only the MRDs go.
-    (tmp_path / "mine.yaml").write_text("- {id: '7', password: p, extension: '77', non_voice_mrds: [5000]}\n")
-    (agent,) = resolve(str(write_voice_only_agents(str(tmp_path / "mine.yaml"), tmp_path)))
-    assert (agent.id, agent.password, agent.extension, agent.non_voice_mrds) == ("7", "p", "77", ())

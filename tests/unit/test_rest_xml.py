@@ -1421,3 +1421,26 @@ def test_devices_document_has_the_documented_shape() -> None:
         "<deviceTypeName>Cisco 7961</deviceTypeName></Device></Devices>"
     )
     assert body.startswith('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>')
+
+
+def test_a_signed_in_users_active_device_is_the_one_devices_lists() -> None:
+    view = X.UserView(
+        login_id="1001",
+        login_name="agent0002",
+        state="NOT_READY",
+        extension="2001",
+        active_device=phone_of("2001"),
+    )
+    doc = rest(X.user(view))
+    names_ = names(doc)
+    assert names_[names_.index("extension") + 1] == "activeDeviceId"  # beside the extension it names
+    assert doc.findtext("activeDeviceId") == "SEP0000000007D1"
+    assert doc.findtext("activeDeviceId") == ET.fromstring(devices([phone_of("2001")])).findtext(
+        "Device/deviceId"
+    )
+    # Signed out (no device), and in the User Update, whose captured element set has none.
+    assert (
+        rest(X.user(X.UserView(login_id="1001", login_name="a", state="LOGOUT"))).find("activeDeviceId")
+        is None
+    )
+    assert "activeDeviceId" not in X.user_event(view)

@@ -37,6 +37,8 @@ class Scenario:
     tags: tuple[str, ...] = field(default=())
     cti_options: tuple[str, ...] = ()  # cti_stub flags (deployment.cti: load, idle_mode, ...)
     node_options: dict[str, Any] = field(default_factory=dict)  # deployment.finesse
+    # deployment.agents as every component is given it: "8" (voice-only), "8+chat+email".
+    agent_spec: str = ""
 
 
 def require(cond: object, where: str, message: str) -> None:

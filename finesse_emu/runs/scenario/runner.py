@@ -59,7 +59,12 @@ async def run_scenario(
         # finesse-emu check) unless the scenario says otherwise.
         node_options = {"event_log": True, **scenario.node_options}
         deployment = Deployment(
-            run_dir, scenario.agents, scale, network, list(scenario.cti_options), node_options
+            run_dir,
+            scenario.agent_spec or scenario.agents,
+            scale,
+            network,
+            list(scenario.cti_options),
+            node_options,
         )
     timers = Timers.build(scale)
     history.record("scenario", ScenarioStart(name=scenario.name, time_scale=scale, agents=scenario.agents))

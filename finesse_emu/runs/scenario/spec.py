@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from emu_base.directory import spec_count
 from finesse_emu.runs.scenario.base import Scenario, ScenarioError, Step, number, require
 from finesse_emu.runs.scenario.steps import parse_step
 
@@ -38,7 +39,15 @@ def parse(data: Any, path: Path | None = None) -> Scenario:
     require(isinstance(dep, dict), where, "deployment must be a mapping")
     unknown = set(dep) - {"agents", "time_scale", "cti", "finesse"}
     require(not unknown, where, f"unknown deployment keys {sorted(unknown)}")
-    agents = int(number(dep.get("agents", 40), where, "deployment.agents", 1))
+    agent_spec = dep.get("agents", 40)
+    if isinstance(agent_spec, str):  # "8+chat+email": eight agents, each also in those MRDs
+        try:
+            agents = spec_count(agent_spec)
+        except ValueError as exc:
+            raise ScenarioError(f"{where}: deployment.{exc}") from exc
+        require(agents >= 1, where, "deployment.agents must be >= 1")
+    else:
+        agents = int(number(agent_spec, where, "deployment.agents", 1))
     time_scale = number(dep.get("time_scale", 0.05), where, "deployment.time_scale", 1e-4)
     from finesse_emu.deployment.launcher import cti_options, node_options
 
@@ -85,6 +94,7 @@ def parse(data: Any, path: Path | None = None) -> Scenario:
         description=str(data.get("description", "")),
         seed_section=str(data.get("seed", "")),
         agents=agents,
+        agent_spec=str(agent_spec),
         time_scale=time_scale,
         swarm=swarm,
         steps=steps,

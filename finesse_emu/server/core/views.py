@@ -19,6 +19,7 @@ from finesse_emu.server.config import NodeConfig
 from finesse_emu.server.core.directory import Directory
 from finesse_emu.server.model import FinesseModel, MediaSlot
 from finesse_emu.server.status import ServiceState
+from finesse_emu.server.xml.devices_api import phone_of
 
 # currentTimestamp of a template rendered at epoch 0, replaced per request.
 _EPOCH_STAMP = b"<currentTimestamp>" + X.format_time(0.0).encode()
@@ -38,6 +39,8 @@ def user_view(d: Directory, model: FinesseModel, user_id: str) -> X.UserView:
         last_name=a.last_name,
         state_change_time=u.state_change_time or None,
         extension=u.extension,
+        # The device Devices lists for the extension: the one the agent signed in on.
+        active_device=phone_of(u.extension) if u.extension else None,
         roles=roles,
         pending_state=u.pending_state,
         reason_code=d.reason(category, u.reason_code) if u.state in ("NOT_READY", "LOGOUT") else None,

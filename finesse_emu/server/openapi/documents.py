@@ -166,6 +166,9 @@ def document_schemas() -> dict[str, Schema]:
                     {"wrapUpOnIncoming": text(), "wrapUpOnOutgoing": text(), "deviceSelection": text()},
                 ),
                 "extension": text(),
+                "activeDeviceId": text(
+                    "while signed in: the deviceId that Devices?extension= lists for the extension"
+                ),
                 "mobileAgent": mobile_agent_out,
                 "firstName": text(),
                 "lastName": text(),

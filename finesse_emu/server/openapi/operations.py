@@ -45,17 +45,21 @@ _EXTENSION: Schema = {
     "schema": {"type": "string", "pattern": "^[0-9]{1,15}$"},
 }
 DESCRIPTIONS = {
+    101: "Switching Protocols: the WebSocket (RFC 7395, subprotocol xmpp) is relayed to the node's "
+    "Notification Service",
     200: "OK",
     202: "Accepted: the outcome arrives as an Update on the user's XMPP node",
     304: "Not Modified: the ETag given in If-None-Match still matches",
     400: "Bad Request / Parameter Missing / Invalid Input / Invalid State",
     401: "Authorization Failure (missing or bad credentials; for the administration API, a caller who "
     "is not an administrator) or Invalid Authorization User Specified",
-    403: "Forbidden: a configuration API run against the secondary node",
+    403: "Forbidden: a configuration API run against the secondary node (for /ws: an origin not allowed)",
     404: "User Not Found / Dialog Not Found / Not Found",
     413: "Request Entity Too Large: a compressed body that inflates past 64 KiB",
     415: "Unsupported Media Type: a Content-Encoding other than gzip or deflate",
-    501: "Not Implemented: an action the emulator (or CCE) does not carry out",
+    501: "Not Implemented: an action the emulator (or CCE) does not carry out (for /ws: a WebSocket "
+    "that does not offer the xmpp subprotocol)",
+    502: "Bad Gateway: the node's Notification Service does not answer",
     503: "Service Unavailable (SERVER_OUT_OF_SERVICE) while the node is not IN_SERVICE",
 }
 
@@ -94,6 +98,45 @@ def _admin(
 ) -> Operation:
     """An administration route: answered while the node is out of service (no 503)."""
     return Operation(summary, statuses, body, request, gated=False, **more)
+
+
+def _team_get_put(
+    name: str, summary: str, change: str, schema: str, request: str | None = None
+) -> dict[tuple[str, str], Operation]:
+    """GET and PUT ``Team/{id}/<name>``: a team's own configuration (404 for an unknown team)."""
+    return {
+        ("GET", f"{API}/Team/{{id}}/{name}"): _admin(f"{summary} (administrators)", (200, 403, 404), schema),
+        ("PUT", f"{API}/Team/{{id}}/{name}"): _admin(
+            change, (*_ADMIN_WRITE, 404), schema, request or f"{schema}Update"
+        ),
+    }
+
+
+def _configured(
+    name: str, what: str, query: tuple[Schema, ...] = (), get_one: bool = True
+) -> dict[tuple[str, str], Operation]:
+    """The administration API of one kind of configured item: the list (``<name>s``), creating one,
+    and one by id (GET unless agents have their own, PUT, DELETE); a reason code's list reads
+    ``category`` too (400 otherwise)."""
+    listed = (200, 400, 403) if query else (200, 403)
+    one: dict[tuple[str, str], Operation] = (
+        {("GET", f"{API}/{name}/{{id}}"): _admin(f"Get a {what} (administrators)", (200, 403, 404), name)}
+        if get_one
+        else {}
+    )
+    return {
+        **one,
+        ("GET", f"{API}/{name}s"): _admin(
+            f"The configured {what}s (administrators)", listed, f"{name}s", query=query
+        ),
+        ("POST", f"{API}/{name}s"): _admin(
+            f"Create a {what} (administrators)", _ADMIN_WRITE, name, f"{name}Input"
+        ),
+        ("PUT", f"{API}/{name}/{{id}}"): _admin(
+            f"Change a {what} (administrators)", (*_ADMIN_WRITE, 404), name, f"{name}Input"
+        ),
+        ("DELETE", f"{API}/{name}/{{id}}"): _admin(f"Delete a {what} (administrators)", (200, 403, 404)),
+    }
 
 
 # A body is read by PUT routes only: 413 and 415 come from its Content-Encoding (emu_base.httpbody).
@@ -172,61 +215,28 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "DefaultLayoutConfig",
         "DefaultLayoutConfigUpdate",
     ),
-    ("GET", f"{API}/Team/{{id}}/LayoutConfig"): _admin(
-        "A team's desktop layout (administrators)", (200, 403, 404), "TeamLayoutConfig"
-    ),
-    ("PUT", f"{API}/Team/{{id}}/LayoutConfig"): _admin(
+    **_team_get_put(
+        "LayoutConfig",
+        "A team's desktop layout",
         "Change a team's desktop layout, or use the default",
-        (*_ADMIN_WRITE, 404),
         "TeamLayoutConfig",
-        "TeamLayoutConfigUpdate",
     ),
-    ("GET", f"{API}/Team/{{id}}/ReasonCodes"): _admin(
-        "A team's non-global reason codes (administrators)", (200, 403, 404), "TeamReasonCodes"
-    ),
-    ("PUT", f"{API}/Team/{{id}}/ReasonCodes"): _admin(
+    **_team_get_put(
+        "ReasonCodes",
+        "A team's non-global reason codes",
         "Assign non-global reason codes to a team (replacing its list)",
-        (*_ADMIN_WRITE, 404),
         "TeamReasonCodes",
-        "TeamReasonCodesUpdate",
     ),
-    ("GET", f"{API}/Team/{{id}}/WrapUpReasons"): _admin(
-        "A team's non-global wrap-up reasons (administrators)", (200, 403, 404), "WrapUpReasons"
-    ),
-    ("PUT", f"{API}/Team/{{id}}/WrapUpReasons"): _admin(
+    **_team_get_put(
+        "WrapUpReasons",
+        "A team's non-global wrap-up reasons",
         "Assign non-global wrap-up reasons to a team (replacing its list)",
-        (*_ADMIN_WRITE, 404),
         "WrapUpReasons",
         "TeamWrapUpReasonsUpdate",
     ),
-    ("GET", f"{API}/ReasonCodes"): _admin(
-        "The configured reason codes (administrators)",
-        (200, 400, 403),
-        "ReasonCodes",
-        query=(_ADMIN_CATEGORY,),
-    ),
-    ("POST", f"{API}/ReasonCodes"): _admin(
-        "Create a reason code (administrators)", _ADMIN_WRITE, "ReasonCode", "ReasonCodeInput"
-    ),
-    ("PUT", f"{API}/ReasonCode/{{id}}"): _admin(
-        "Change a reason code (administrators)", (*_ADMIN_WRITE, 404), "ReasonCode", "ReasonCodeInput"
-    ),
-    ("DELETE", f"{API}/ReasonCode/{{id}}"): _admin("Delete a reason code (administrators)", (200, 403, 404)),
-    ("GET", f"{API}/WrapUpReasons"): _admin(
-        "The configured wrap-up reasons (administrators)", (200, 403), "WrapUpReasons"
-    ),
-    ("POST", f"{API}/WrapUpReasons"): _admin(
-        "Create a wrap-up reason (administrators)", _ADMIN_WRITE, "WrapUpReason", "WrapUpReasonInput"
-    ),
-    ("GET", f"{API}/WrapUpReason/{{id}}"): _admin(
-        "Get a wrap-up reason (administrators)", (200, 403, 404), "WrapUpReason"
-    ),
-    ("PUT", f"{API}/WrapUpReason/{{id}}"): _admin(
-        "Change a wrap-up reason (administrators)", (*_ADMIN_WRITE, 404), "WrapUpReason", "WrapUpReasonInput"
-    ),
-    ("DELETE", f"{API}/WrapUpReason/{{id}}"): _admin(
-        "Delete a wrap-up reason (administrators)", (200, 403, 404)
-    ),
+    # GET ReasonCode/{id} is every user's (above).
+    **_configured("ReasonCode", "reason code", query=(_ADMIN_CATEGORY,), get_one=False),
+    **_configured("WrapUpReason", "wrap-up reason"),
     ("GET", OPENAPI_PATH): Operation(
         "This OpenAPI description (emulator only)", (200,), "OpenApi", media_type=JSON
     ),
@@ -235,6 +245,15 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/desktop/gadgets/{kind}/{name}"): Operation("A gadget spec (kind xml or jsp)", (200, 404)),
     ("GET", "/desktop/resources/{name}"): Operation("A desktop resource (script)", (200, 404)),
     ("GET", "/tunnel/EventTunnel.js"): Operation("The EventTunnel script (12.x)", (200,)),
+    # 12.6's WebSocket through the web port (server/ws_proxy.py), routed when the node's release
+    # offers it: 400 for a request that is no WebSocket upgrade, 403 for an origin not allowed.
+    **{
+        ("GET", path): Operation(
+            "The Notification Service's WebSocket through the web port (12.6; RFC 7395)",
+            (101, 400, 403, 501, 502),
+        )
+        for path in ("/ws", "/ws/")
+    },
     # Same-origin hosting: the node's third-party gadget folder, as static files (no credentials).
     ("GET", "/3rdpartygadget/files/{path}"): Operation(
         "A file of the third-party gadget folder (304 on a matching If-None-Match; 404 outside it)",

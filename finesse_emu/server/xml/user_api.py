@@ -1,4 +1,11 @@
-"""User: ``GET /finesse/api/User/{id}`` and ``/Users``, the User ``Update``, and the PUT User body."""
+"""User: ``GET /finesse/api/User/{id}`` and ``/Users``, the User ``Update``, and the PUT User body.
+
+``activeDeviceId`` is the device the agent signed in on, the ``deviceId`` that ``GET
+/finesse/api/Devices?extension=N`` lists for the agent's extension (``devices_api.py``): public
+clients ask Devices for the extension, then read the User document's ``activeDeviceId``. GET User
+carries it while the agent is signed in on an extension; the 12.5 User ``Update`` captured from a
+real node has no such element, so the event keeps the captured set.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from finesse_emu.server.xml.common import API, document, format_time, serialize, sub
+from finesse_emu.server.xml.devices_api import DeviceView
 from finesse_emu.server.xml.errors import XmlInputError, invalid_input, parameter_missing
 from finesse_emu.server.xml.parse import address, bool_field, children, int_field, leaf, required, safe_parse
 from finesse_emu.server.xml.reasons_api import (
@@ -39,6 +47,7 @@ class UserView:
     last_name: str = ""
     state_change_time: float | None = None
     extension: str = ""  # empty when logged out
+    active_device: DeviceView | None = None  # the extension's device while signed in; GET only
     roles: tuple[str, ...] = ("Agent",)
     media_type: int = 1
     pending_state: str = ""
@@ -99,6 +108,8 @@ def _user_get_element(v: UserView, root: str) -> ET.Element:
     if v.device_selection is not None:
         sub(settings, "deviceSelection", v.device_selection)
     sub(el, "extension", v.extension)
+    if v.active_device is not None:
+        sub(el, "activeDeviceId", v.active_device.device_id)
     if v.mobile_agent is not None:
         _mobile_agent(el, v.mobile_agent)
     sub(el, "firstName", v.first_name)
