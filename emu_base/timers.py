@@ -105,6 +105,12 @@ class Timers:
         36000.0,
         "the session expiry warning appears before the Refresh Token expires (IdS default 10 hours)",
     )
+    # Not in the seed: the desktop ends an SSO session this long before its refresh token expires,
+    # so that its forced logout still carries a valid access token (the last one dies with the
+    # refresh token): one request timeout, the longest the LOGOUT may take to reach the node.
+    sso_logout_margin: float = _seconds(
+        10.0, "The agent is forcefully logged out when the timer reaches zero (margin not in the seed)"
+    )
     sso_authorization_code_lifetime: float = _seconds(
         60.0, "the authorization code is exchanged for the tokens (IdS default 1 minute, not in the seed)"
     )

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from emu_base.directory import generate, resolve
-from finesse_emu.deployment.launcher import load_settings, write_voice_only_agents
+from finesse_emu.deployment.launcher import Deployment, load_settings, write_voice_only_agents
+from finesse_emu.deployment.topology import FINESSE_A
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -89,3 +91,28 @@ def test_a_voice_only_deployment_gives_every_component_an_agent_file_without_non
     (tmp_path / "mine.yaml").write_text("- {id: '7', password: p, extension: '77', non_voice_mrds: [5000]}\n")
     (agent,) = resolve(str(write_voice_only_agents(str(tmp_path / "mine.yaml"), tmp_path)))
     assert (agent.id, agent.password, agent.extension, agent.non_voice_mrds) == ("7", "p", "77", ())
+
+
+def test_single_sign_on_settings_and_what_the_components_are_given(tmp_path: Path) -> None:
+    assert "sso" not in load_settings(write(tmp_path, "sso: false\n"))
+    assert load_settings(write(tmp_path, "sso: true\n"))["sso"] == {}
+    sso = load_settings(write(tmp_path, "sso: {refresh_token_lifetime: 700, access_token_lifetime: 300}\n"))
+    assert sso["sso"] == {"refresh_token_lifetime": 700.0, "access_token_lifetime": 300.0}
+    for bad in ("sso: {refresh: 1}\n", "sso: {access_token_lifetime: 0}\n", "sso: yes please\n"):
+        with pytest.raises(ValueError, match="sso"):
+            load_settings(write(tmp_path, bad))
+    dep = Deployment(tmp_path, 10, 0.01, "127.0.70", sso=sso["sso"])
+    # The Identity Service: HTTPS on 8553 with a certificate of the deployment's CA, the signing key's
+    # file, the directory and the lifetimes in seed seconds (the component scales them).
+    argv = dep._argv_ids()
+    assert argv[:2] == ["-m", "finesse_emu.ids"] and "127.0.70.13" in argv and "8553" in argv
+    assert argv[argv.index("--signing-key-file") + 1] == str(tmp_path / "sso-signing-key")
+    assert argv[argv.index("--cert-file") + 1] == str(tmp_path / "ids.crt")
+    assert argv[argv.index("--refresh-token-lifetime") + 1] == "700.0"
+    assert "ids" in dep.node_hosts() and "ids" not in Deployment(tmp_path).node_hosts()
+    # Both nodes in SSO mode with the same key.
+    config = yaml.safe_load(dep._node_config(dep.ep(FINESSE_A), "publisher").read_text())
+    assert (config["auth_mode"], config["sso_signing_key_file"]) == ("SSO", str(tmp_path / "sso-signing-key"))
+    assert "auth_mode" not in yaml.safe_load(
+        Deployment(tmp_path)._node_config(dep.ep(FINESSE_A), "p").read_text()
+    )

@@ -37,6 +37,8 @@ class Scenario:
     tags: tuple[str, ...] = field(default=())
     cti_options: tuple[str, ...] = ()  # cti_stub flags (deployment.cti: load, idle_mode, ...)
     node_options: dict[str, Any] = field(default_factory=dict)  # deployment.finesse
+    # deployment.sso: single sign-on (None: off; else the token lifetimes in seed seconds).
+    sso: dict[str, float] | None = None
 
 
 def require(cond: object, where: str, message: str) -> None:
