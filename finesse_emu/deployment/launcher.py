@@ -828,9 +828,17 @@ def render_table(report: dict[str, Any]) -> str:
         extra = f"  agents={c['signed_in_agents']}" if "signed_in_agents" in c else ""
         lines.append(f"{c['name']:<10} {c['role']:<10} {c['host']:<11} {c['state']:<14} {ports}{extra}")
     lines.append("")
-    lines.append("sample agents (Basic auth id:password, extension):")
+    ids = next((c for c in report["components"] if c["role"] == "ids"), None)
+    # Single sign-on: the same credentials, typed at the Identity Service's sign-in, not as Basic.
+    how = "Basic auth" if ids is None else "single sign-on at the Identity Service"
+    lines.append(f"sample agents ({how} id:password, extension):")
     for a in report["sample_agents"]:
         lines.append(f"  {a['id']}:{a['password']}  login {a['login']}  extension {a['extension']}")
+    if ids is not None:
+        lines.append(
+            f"single sign-on: tokens from https://{ids['host']}:{ids['ports']['ids']}/ids/v1/oauth/authorize "
+            "and /token; REST takes 'Authorization: Bearer <access token>', Basic only for administrators"
+        )
     lines.append("")
     token_file = report.get("admin_token_file")
     if token_file:

@@ -116,3 +116,15 @@ def test_single_sign_on_settings_and_what_the_components_are_given(tmp_path: Pat
     assert "auth_mode" not in yaml.safe_load(
         Deployment(tmp_path)._node_config(dep.ep(FINESSE_A), "p").read_text()
     )
+
+
+def test_the_status_table_says_how_agents_sign_in_with_single_sign_on() -> None:
+    from finesse_emu.deployment.launcher import render_table
+
+    ids = {"name": "ids", "role": "ids", "host": "127.0.70.13", "state": "running", "ports": {"ids": 8553}}
+    agent = {"id": "1000", "password": "pass1000", "login": "agent0001", "extension": "2000"}
+    report = {"components": [ids], "sample_agents": [agent], "admin_token_file": None}
+    table = render_table(report)
+    assert "single sign-on at the Identity Service id:password" in table
+    assert "https://127.0.70.13:8553/ids/v1/oauth/authorize" in table
+    assert "Basic auth id:password" in render_table({**report, "components": []})
