@@ -233,8 +233,10 @@ class DesktopMachine:
         return out
 
     def next_deadline(self) -> float | None:
-        due = [d for d in (self._step_due, self._token_due, self._refresh_due) if d is not None]
-        return min(due, default=None)
+        step, token, refresh = self._step_due, self._token_due, self._refresh_due
+        if token is None and refresh is None:  # no single sign-on: the common case, kept cheap
+            return step
+        return min(d for d in (step, token, refresh) if d is not None)
 
     def handle_timer(self, now: float) -> None:
         """Fire whatever is due at ``now``, the earlier first (the step's timer, then the token
