@@ -85,6 +85,7 @@ class FinesseNode:
         self.forced_logouts: deque[ForcedLogout] = deque(maxlen=2000)  # newest last
         self.published: deque[tuple[str, str]] = deque(maxlen=2000)  # (node, Update text), newest last
         login = awdb_login(config.awdb_user, config.awdb_password_file)
+        self.sso_key = config.sso_key()  # single sign-on: the IdS's signing key (None: NON_SSO)
         self.awdb = AwdbClient(config.awdb_urls, self.timers.awdb_request_timeout, login=login)
         # Lockout counts per agent whatever alias is typed: the directory resolves id or login name.
         self.authenticator = Authenticator(
@@ -144,6 +145,10 @@ class FinesseNode:
 
     def now(self) -> float:
         return self.clock.now()
+
+    def wall(self) -> float:
+        """Wall seconds: the time single sign-on tokens carry (issued by the IdS, another process)."""
+        return self.clock.wall()
 
     def _pubsub_readers(self, node: str) -> frozenset[str] | None:
         # Who may read a pubsub node: the REST policy, from the directory (loaded after start).

@@ -201,4 +201,5 @@ def system_info_view(
         cti_heartbeat_interval=round(timers.unscaled("cti_heartbeat_interval")),
         peripheral_id=cfg.peripheral_id,
         cti_servers=servers,
+        system_auth_mode=cfg.auth_mode,
     )
