@@ -532,6 +532,7 @@ class Deployment:
             c.proc = Proc(ep.name, argv, logs / f"{ep.name}.log", env)
             self.components.append(c)
         cti_a, cti_b = self.ep(CTI_A), self.ep(CTI_B)
+        ctis: list[tuple[Component, list[str]]] = []
         for side, ep, peer in (("A", cti_a, cti_b), ("B", cti_b, cti_a)):
             other = "B" if side == "A" else "A"
             argv = cti_stub_argv(
@@ -552,38 +553,55 @@ class Deployment:
                 {"cti": ep.port, "link": CTI_LINK_PORT[side], "admin": ep.admin_port},
                 ep.admin_port,
             )
-            c.proc = Proc(ep.name, argv, logs / f"{ep.name}.log", env)
-            self.components.append(c)
-            if side == "A":
-                # Side A is the preferred side: it must be active before B starts, or a slow start
-                # on a busy machine lets B take over first (the deployment would begin on side B).
-                await self._wait_healthy(c, "active")
+            ctis.append((c, argv))
+        (cti_a_c, argv_a), (cti_b_c, argv_b) = ctis
+        cti_a_c.proc = Proc(cti_a_c.name, argv_a, logs / f"{cti_a_c.name}.log", env)
+        self.components.append(cti_a_c)
         if self.sso is not None:
             # A new signing key with each deployment: tokens of another one never validate here.
             write_token_file(self.sso_key_path, secrets.token_urlsafe(32))
             ep = self.ep(IDS)
-            c = Component(ep.name, "ids", ep.host, {"ids": ep.port, "admin": ep.admin_port}, ep.admin_port)
-            c.proc = Proc(ep.name, [*self._argv_ids(), *scale, *admin], logs / f"{ep.name}.log", env)
-            self.components.append(c)
-        accounts = agent_accounts(self.agents)
-        for name, ep in (("xmpp-a", self.ep(FINESSE_A)), ("xmpp-b", self.ep(FINESSE_B))):
-            prosody = self.prosody(name, ep, accounts)
-            await prosody.start()
-            c = Component(
-                name, "xmpp", ep.host, {"xmpp": XMPP_C2S_PORT, "http": XMPP_HTTP_PORT, **self.tls_ports}
+            ids = Component(ep.name, "ids", ep.host, {"ids": ep.port, "admin": ep.admin_port}, ep.admin_port)
+            ids.proc = Proc(ep.name, [*self._argv_ids(), *scale, *admin], logs / f"{ep.name}.log", env)
+            self.components.append(ids)
+        xmpps: list[Component] = []
+
+        async def side_b() -> None:
+            # Side A is the preferred side: it must be active before B starts, or a slow start
+            # on a busy machine lets B take over first (the deployment would begin on side B).
+            await self._wait_healthy(cti_a_c, "active")
+            cti_b_c.proc = Proc(cti_b_c.name, argv_b, logs / f"{cti_b_c.name}.log", env)
+
+        async def xmpp_servers() -> None:
+            accounts = agent_accounts(self.agents)
+            for name, ep in (("xmpp-a", self.ep(FINESSE_A)), ("xmpp-b", self.ep(FINESSE_B))):
+                c = Component(
+                    name, "xmpp", ep.host, {"xmpp": XMPP_C2S_PORT, "http": XMPP_HTTP_PORT, **self.tls_ports}
+                )
+                c.prosody = self.prosody(name, ep, accounts)
+                xmpps.append(c)
+            for ep in (self.ep(IMP_A), self.ep(IMP_B)):
+                # Cisco IM&P: the desktop chat's own server cluster, the same Prosody set-up as the
+                # Notification Service's (real password checks) on its own address and domain.
+                prosody = self.prosody(ep.name, ep, accounts, domain=IMP_DOMAIN, http_port=IMP_HTTP_PORT)
+                c = Component(
+                    ep.name, "imp", ep.host, {"xmpp": ep.port, "http": IMP_HTTP_PORT}, domain=IMP_DOMAIN
+                )
+                c.prosody = prosody
+                xmpps.append(c)
+            started = await asyncio.gather(
+                *(c.prosody.start() for c in xmpps if c.prosody is not None), return_exceptions=True
             )
-            c.prosody = prosody
-            self.components.append(c)
-        for ep in (self.ep(IMP_A), self.ep(IMP_B)):
-            # Cisco IM&P: the desktop chat's own server cluster, the same Prosody set-up as the
-            # Notification Service's (real password checks) on its own address and domain.
-            prosody = self.prosody(ep.name, ep, accounts, domain=IMP_DOMAIN, http_port=IMP_HTTP_PORT)
-            await prosody.start()
-            c = Component(
-                ep.name, "imp", ep.host, {"xmpp": ep.port, "http": IMP_HTTP_PORT}, domain=IMP_DOMAIN
-            )
-            c.prosody = prosody
-            self.components.append(c)
+            _raise_first(started)
+
+        # The four Prosody processes start while side A comes up, none waiting for another; each
+        # one started is recorded (stopped by stop()) even when another part failed. Side A's
+        # failure (its exit and last log lines) is the one reported when both fail.
+        results = await asyncio.gather(side_b(), xmpp_servers(), return_exceptions=True)
+        if cti_b_c.proc is not None:
+            self.components.append(cti_b_c)
+        self.components += [c for c in xmpps if c.pid is not None]
+        _raise_first(results)
         for ep, role in ((self.ep(FINESSE_A), "publisher"), (self.ep(FINESSE_B), "subscriber")):
             cfg = self._node_config(ep, role)
             c = Component(
@@ -754,11 +772,24 @@ class Deployment:
             if pid_alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-        for c in reversed(self.components):
-            if c.proc is not None:
-                c.proc.stop()
-            if c.prosody is not None:
-                await c.prosody.stop()
+        # In the reverse order of the start, one tier at a time (the nodes, their XMPP servers, then
+        # the CTI and AWDB stubs), the processes of a tier at once: each waits for none of its tier.
+        nodes, xmpp = ("publisher", "subscriber"), ("xmpp", "imp")
+        tiers = [
+            [c for c in self.components if c.role in nodes],
+            [c for c in self.components if c.role in xmpp],
+            [c for c in self.components if c.role not in nodes + xmpp],
+        ]
+        for members in tiers:
+            procs = [c.proc for c in members if c.proc is not None]
+            for proc in procs:
+                proc.terminate()
+            await asyncio.gather(
+                *(proc.exited() for proc in procs),
+                *(c.prosody.stop() for c in members if c.prosody is not None),
+            )
+            for proc in procs:
+                proc.stop()  # one still running after the grace period is killed; its log closed
         if self._reaper is not None:  # it reaped whatever died meanwhile; the last ones now
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -769,6 +800,13 @@ class Deployment:
             (self.run_dir / STATE_FILE).unlink()
         if self.admin_token is not None:
             self.token_path.unlink(missing_ok=True)
+
+
+def _raise_first(results: Sequence[object]) -> None:
+    """Raise the first exception among ``asyncio.gather(..., return_exceptions=True)``'s results."""
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 async def status(run_dir: Path) -> dict[str, Any]:

@@ -159,5 +159,7 @@ async def test_kill_9_cti_side_a_under_a_finesse_node(
                 assert actives == ["false", "true"]
             await agent.disconnect()
     finally:
+        for proc in procs:  # SIGTERM to all first: they stop together
+            proc.terminate()
         for proc in procs:
             proc.stop()
