@@ -18,6 +18,7 @@ from aiohttp import web
 from emu_base.admin import json_error, read_json_object
 from emu_base.logs import get_logger
 from finesse_emu.server.layout import DesktopLayout, capacity_warning, gadget_load
+from finesse_emu.server.reload import DesktopContent, desktop_content
 
 log = get_logger()
 
@@ -30,6 +31,9 @@ class LayoutState:
         self.vcpus = vcpus
         self._user_teams = user_teams  # the team id of every configured user (the directory)
         self.warning: str | None = None
+        # What the desktops load on a reload (reload distribution's rate): computed here, when the
+        # layout or the users change, not at each content request it paces.
+        self.content: DesktopContent = desktop_content(layout, ())
 
     def set(self, layout: DesktopLayout) -> None:
         self.layout = layout
@@ -37,7 +41,9 @@ class LayoutState:
         self.check()
 
     def check(self) -> None:
-        """Compute the recommendation again; log it when it appears or changes (not on every call)."""
+        """Compute the recommendation and the desktops' content again (the layout or the users
+        changed); log the recommendation when it appears or changes (not on every call)."""
+        self.content = desktop_content(self.layout, self._user_teams())
         warning = capacity_warning(gadget_load(self.layout, self._user_teams()), self.vcpus)
         if warning is not None and warning != self.warning:
             log.warning("finesse_capacity_recommendation", message=warning, vcpus=self.vcpus)
