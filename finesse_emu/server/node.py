@@ -329,7 +329,7 @@ class FinesseNode:
             # real second it is divided by the time scale.
             rate = self.config.reload_rate / self.timers.time_scale if self.config.reload_rate > 0 else None
             policy = ReloadDistribution(self.timers.reload_spread, self.timers.reload_burst, rate)
-            app[RELOAD_KEY] = ReloadGate(policy, lambda: len(self.directory))
+            app[RELOAD_KEY] = ReloadGate(policy, lambda: self.layouts.content)
         if self.config.xmpp_host and self.config.secure_ports.web_port_websocket:  # 12.6: wss://node:8445/ws/
             upstream = f"ws://{self.config.xmpp_host}:{self.config.xmpp_http_port}/ws"
             ws_proxy.install(
