@@ -57,6 +57,7 @@ async def test_by_default_a_burst_of_reloads_is_spread() -> None:
             assert i + 1 <= burst + rate * t + 1, (i, t)
         # Evenly over the spread (no request waits longer: tests/unit/test_reload_distribution.py).
         assert done[-1] >= (len(done) - burst) / rate
+        assert d.node.stats["content_paced"] > 0
 
 
 async def test_switched_off_a_burst_of_reloads_is_served_at_once() -> None:
@@ -64,8 +65,9 @@ async def test_switched_off_a_burst_of_reloads_is_served_at_once() -> None:
     async with deployment(timers, reload_distribution=False) as d:
         desktops, done = await reload_everyone(d)
         rate, burst = bounds(desktops, timers)
-        # Faster than the default policy would ever allow.
-        assert done[-1] < (len(done) - burst) / rate, done[-1]
+        # No request was held (how fast they came back depends on the host: no time bound here);
+        # the same reload under the default policy holds most of them.
+        assert len(done) > burst and d.node.stats["content_paced"] == 0
 
 
 async def test_the_rate_follows_the_nodes_layout() -> None:
