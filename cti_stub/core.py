@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from cti_stub.events import agent_state_event, call_event, device_fields
+from cti_stub.events import agent_state_event, call_data_of, call_event, device_fields
 from cti_stub.model import AgentChange, CallChange, Change, ControlError, PeripheralModel
 from emu_base.directory import VOICE_MRD
 from emu_base.timers import Timers
@@ -267,6 +267,9 @@ class CtiServerCore:
             deadlines.append(self._next_idle_scan)
         if self.role is Role.ACTIVE and self._call_deadlines:
             deadlines.append(self._call_deadlines[0])
+        wrapup = self.model.next_wrapup_deadline() if self.role is Role.ACTIVE else None
+        if wrapup is not None:
+            deadlines.append(wrapup)
         return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float) -> None:
@@ -274,6 +277,8 @@ class CtiServerCore:
         if self.sessions and now >= self._next_idle_scan:
             self._next_idle_scan = now + self.config.idle_scan_interval
             self._scan_idle(now)
+        if self.role is Role.ACTIVE:
+            self._apply(self.model.wrapup_expired(now))  # the wrap-up timers
         if self.role is not Role.ACTIVE or not self._call_deadlines or now < self._call_deadlines[0]:
             return
         while self._call_deadlines and self._call_deadlines[0] <= now:
@@ -374,6 +379,8 @@ class CtiServerCore:
             self._call_control(s, msg, now)
         elif msg.type == M.EMU_SET_MEDIA_STATE_REQ:
             self._set_media_state(s, msg)
+        elif msg.type == M.SET_CALL_DATA_REQ:
+            self._set_call_data(s, msg)
         elif msg.type in M.__members__.values() and M(msg.type).name.endswith("_REQ"):
             self._notice("cti_unsupported_request", sid=s.sid, type=msg.name)
             self._fail(s, invoke, Status.E_CTI_FUNCTION_NOT_AVAILABLE)
@@ -663,6 +670,22 @@ class CtiServerCore:
         self._send(s, make(msg.type + 1, InvokeID=invoke))
         self._apply(changes)
 
+    def _set_call_data(self, s: Session, msg: Message) -> None:
+        """SET_CALL_DATA_REQ: call variables, ECC variables and wrap-up data, during the call or its
+        wrap-up; every client hears the CALL_DATA_UPDATE_EVENT."""
+        invoke = msg["InvokeID"]
+        if not s.services & Service.CLIENT_CONTROL:
+            self._fail(s, invoke, Status.E_CTI_FUNCTION_NOT_AVAILABLE)
+            return
+        try:
+            changes = self.model.update_call_data(msg["ConnectionCallID"], call_data_of(msg))
+        except ControlError as exc:
+            self._notice("cti_call_control_rejected", sid=s.sid, type=msg.name, error=str(exc))
+            self._fail(s, invoke, exc.status or Status.E_CTI_INVALID_CALLID)
+            return
+        self._send(s, make(M.SET_CALL_DATA_CONF, InvokeID=invoke))
+        self._apply(changes)
+
     # -- admin operations (HTTP admin API of the shell) ------------------------------------------------
     def admin_set_state(
         self, now: float, agent_id: str, state: AgentState, reason: int, extension: str | None = None
@@ -713,7 +736,7 @@ class CtiServerCore:
         elif kind == "agent":
             self.model.apply_agent(payload["agent"])
         elif kind == "call":
-            self.model.apply_call(payload["call"])
+            self.model.apply_call(payload["call"], str(payload.get("step", "end")))
 
     # -- events ------------------------------------------------------------------------------------
     def _apply(self, changes: Iterable[Change]) -> None:
@@ -722,7 +745,8 @@ class CtiServerCore:
                 self._out.append(Replicate({"t": "agent", "agent": change.agent.to_json()}))
                 self._broadcast_agent(change)
             else:
-                self._out.append(Replicate({"t": "call", "call": change.call.to_json()}))
+                payload = {"t": "call", "call": change.call.to_json(), "step": change.step}
+                self._out.append(Replicate(payload))
                 self._broadcast_call(change)
 
     def _listeners(self) -> Iterable[Session]:
