@@ -381,6 +381,8 @@ class CtiServerCore:
             self._set_media_state(s, msg)
         elif msg.type == M.SET_CALL_DATA_REQ:
             self._set_call_data(s, msg)
+        elif msg.type == M.SEND_DTMF_SIGNAL_REQ:
+            self._send_dtmf(s, msg)
         elif msg.type in M.__members__.values() and M(msg.type).name.endswith("_REQ"):
             self._notice("cti_unsupported_request", sid=s.sid, type=msg.name)
             self._fail(s, invoke, Status.E_CTI_FUNCTION_NOT_AVAILABLE)
@@ -685,6 +687,22 @@ class CtiServerCore:
             return
         self._send(s, make(M.SET_CALL_DATA_CONF, InvokeID=invoke))
         self._apply(changes)
+
+    def _send_dtmf(self, s: Session, msg: Message) -> None:
+        """SEND_DTMF_SIGNAL_REQ: the CONF for a call in progress at the device, logged; no event."""
+        invoke = msg["InvokeID"]
+        if not s.services & Service.CLIENT_CONTROL:
+            self._fail(s, invoke, Status.E_CTI_FUNCTION_NOT_AVAILABLE)
+            return
+        call_id, digits = msg["ConnectionCallID"], msg.get_str(Tag.DTMF_STRING) or ""
+        try:
+            self.model.send_dtmf(call_id, msg.get_str(Tag.CONNECTION_DEVID) or "", digits)
+        except ControlError as exc:
+            self._notice("cti_call_control_rejected", sid=s.sid, type=msg.name, error=str(exc))
+            self._fail(s, invoke, exc.status or Status.E_CTI_INVALID_CALLID)
+            return
+        self._notice("cti_dtmf_sent", sid=s.sid, call=call_id, digits=digits)
+        self._send(s, make(M.SEND_DTMF_SIGNAL_CONF, InvokeID=invoke))
 
     # -- admin operations (HTTP admin API of the shell) ------------------------------------------------
     def admin_set_state(

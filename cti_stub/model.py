@@ -33,6 +33,8 @@ NON_VOICE_WORK = S.WORK_NOT_READY
 # enters WORK_READY state after a call is dropped", or WORK when "the agent chooses NOT_READY while on
 # a call". NOT_ALLOWED is the only mode without wrap-up.
 WRAP_UP_MODES = ("REQUIRED", "REQUIRED_WITH_WRAP_UP_DATA", "OPTIONAL", "NOT_ALLOWED")
+# The tones of a DTMF string (the sixteen of the DTMF keypad).
+DTMF_DIGITS = frozenset("0123456789*#ABCD")
 # The call data key of the wrap-up data (GED-188 CallWrapupData; Finesse's wrapUpReason).
 WRAPUP_DATA = "CallWrapupData"
 
@@ -584,6 +586,15 @@ class PeripheralModel:
         call = self.data_call(call_id)
         call.variables.update(variables)
         return [CallChange("data", call)]
+
+    def send_dtmf(self, call_id: int, device: str, digits: str) -> None:
+        """SEND_DTMF_SIGNAL_REQ: only on a call in progress at ``device`` (the tones themselves are not
+        emulated: nobody listens)."""
+        call = self.call(call_id)
+        if call.phase != "talking" or (device and device != call.device):
+            raise ControlError(f"call {call_id} is {call.phase}", status=Status.E_CTI_INVALID_CALLID)
+        if not digits or any(c not in DTMF_DIGITS for c in digits):
+            raise ControlError(f"not DTMF: {digits!r}", status=Status.E_CTI_INVALID_DIGITS)
 
     def data_call(self, call_id: int) -> Call:
         """A call whose data may change (SET_CALL_DATA_REQ): active, or ended and in wrap-up

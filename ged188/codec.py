@@ -132,6 +132,14 @@ FIXED: dict[int, tuple[FixedField, ...]] = {
         "NumNamedArrays:H CallType:H CalledPartyDisposition:H CampaignID:I QueryRuleID:I"
     ),
     M.SET_CALL_DATA_CONF: _f("InvokeID:I"),
+    # DTMF: Cisco's CTI protocol reference for Unified CCX (developer.cisco.com/docs/contact-center-
+    # express, SEND_DTMF_SIGNAL_REQ): InvokeID, a reserved UINT (PeripheralID here), the call id,
+    # ConnectionDeviceType, ToneDuration (USHORT), PauseDuration (UINT). Floating: ConnectionDeviceID,
+    # DTMFString (67, STRING 32), AgentInstrument.
+    M.SEND_DTMF_SIGNAL_REQ: _f(
+        "InvokeID:I PeripheralID:I ConnectionCallID:I ConnectionDeviceIDType:H ToneDuration:H PauseDuration:I"
+    ),
+    M.SEND_DTMF_SIGNAL_CONF: _f("InvokeID:I"),
     # Emulator-private (constants.py): Finesse's non-voice MRD requests. Floating: AgentID.
     M.EMU_SET_MEDIA_STATE_REQ: _f(
         "InvokeID:I PeripheralID:I MRDID:i Action:H AgentState:H EventReasonCode:H AgentMode:H MaxTaskLimit:I"
@@ -174,6 +182,7 @@ FLOAT_TYPES: dict[int, tuple[FloatKind, int]] = {
     Tag.SKILL_GROUP_PRIORITY: ("u16", 2),
     Tag.SKILL_GROUP_STATE: ("u16", 2),
     Tag.OBJECT_NAME: ("str", 128),
+    Tag.DTMF_STRING: ("str", 32),
     Tag.POSITION_ID: ("str", 12),
     Tag.SUPERVISOR_ID: ("str", 12),
     Tag.ROUTER_CALL_KEY_DAY: ("u32", 4),

@@ -71,6 +71,7 @@ async def answered_call(dep: XDeployment, xmpp: AgentXmpp, agent_id: str) -> str
     assert (await dep.call("PUT", f"/Dialog/{call_id}", user=agent_id, body=body))[0] == 202
     event = await next_event(xmpp, dialogs, "<state>ACTIVE</state>")
     assert "<action>UPDATE_CALL_DATA</action>" in event.update
+    assert "<action>SEND_DTMF</action>" in event.update
     return call_id
 
 
@@ -82,6 +83,14 @@ def call_data(variables: dict[str, str], wrap_up: str | None = None) -> str:
     return (
         "<Dialog><requestedAction>UPDATE_CALL_DATA</requestedAction><mediaProperties>"
         f"{reason}<callvariables>{cvs}</callvariables></mediaProperties></Dialog>"
+    )
+
+
+def dtmf(digits: str, ext: str = "2008") -> str:
+    param = f"<ActionParam><name>dtmfString</name><value>{digits}</value></ActionParam>"
+    return (
+        f"<Dialog><requestedAction>SEND_DTMF</requestedAction><targetMediaAddress>{ext}</targetMediaAddress>"
+        f"<actionParams>{param}</actionParams></Dialog>"
     )
 
 
@@ -103,8 +112,13 @@ async def test_call_data_wrap_up_and_its_timer_over_xmpp(dep: XDeployment) -> No
     assert "<name>callVariable2</name><value>acct-42</value>" in event.update
     assert "<name>user.case</name><value>C-7</value>" in event.update
 
+    # DTMF while the call is active: SEND_DTMF_SIGNAL_REQ, 202.
+    assert (await dep.call("PUT", f"/Dialog/{call_id}", user="1008", body=dtmf("12#")))[0] == 202
+
     # Bad input: each the product's error, and nothing else breaks.
     refusals = [
+        ("1008", dtmf("12x"), 400, "Invalid Input"),
+        ("1009", dtmf("1"), 401, "Invalid Authorization User Specified"),
         ("1009", call_data({}, wrap_up="Sale"), 401, "Invalid Authorization User Specified"),
         ("1008", call_data({}, wrap_up="No such reason"), 400, "Invalid Input"),
         ("1008", call_data({"callVariable1": "x" * 41}), 400, "Invalid Input"),
@@ -121,6 +135,8 @@ async def test_call_data_wrap_up_and_its_timer_over_xmpp(dep: XDeployment) -> No
     await next_event(xmpp, user_node, "<state>WORK_READY</state>")
     event = await next_event(xmpp, dialogs, "<action>UPDATE_CALL_DATA</action>")
     assert "<state>DROPPED</state>" in event.update
+    status, doc, _ = await dep.call("PUT", f"/Dialog/{call_id}", user="1008", body=dtmf("1"))
+    assert (status, doc.findtext("ApiError/ErrorType")) == (400, "Invalid State")  # no active call
     status, _, _ = await dep.call(
         "PUT", f"/Dialog/{call_id}", user="1008", body=call_data({}, wrap_up="Sale"), requestId="wr-1"
     )

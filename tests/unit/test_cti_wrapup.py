@@ -307,3 +307,38 @@ def test_wrap_up_invariants(ops: list[tuple[str, float]], mode: str) -> None:
         m.wrapup_expired(deadline)
     assert m.agents["1000"].wrapup_call is None and m.next_wrapup_deadline() is None
     assert all(c.phase != "ended" for c in m.calls.values())
+
+
+# -- SEND_DTMF_SIGNAL_REQ --------------------------------------------------------------------------
+def send_dtmf(call_id: int, digits: str, device: str = "2000", invoke: int = 21) -> bytes:
+    floating: list[tuple[int, str | bytes | int]] = [
+        (Tag.CONNECTION_DEVID, device),
+        (Tag.DTMF_STRING, digits),
+    ]
+    msg = make(M.SEND_DTMF_SIGNAL_REQ, floating, InvokeID=invoke, PeripheralID=5000, ConnectionCallID=call_id)
+    return encode(msg)
+
+
+def test_send_dtmf_only_on_a_call_in_progress_at_the_device() -> None:
+    h = wrapup_harness()
+    sid = h.opened()
+    h.login(sid)
+    h.set_state(sid, "1000", S.AVAILABLE)
+    call_id = h.core.inject_call(h.now, "1000")
+    h.core.outputs()
+
+    def answer_to(data: bytes) -> list[tuple[int, int]]:
+        h.core.data_received(h.now, sid, data)
+        return [(m.type, m.fields.get("Status", 0)) for m in h.received(sid)]
+
+    assert answer_to(send_dtmf(call_id, "123")) == [(M.FAILURE_CONF, Status.E_CTI_INVALID_CALLID)]  # alerting
+    h.core.answer_call(h.now, call_id)
+    h.core.outputs()
+    assert answer_to(send_dtmf(call_id, "12#*AD")) == [(M.SEND_DTMF_SIGNAL_CONF, 0)]
+    assert answer_to(send_dtmf(call_id, "12x")) == [(M.FAILURE_CONF, Status.E_CTI_INVALID_DIGITS)]
+    assert answer_to(send_dtmf(call_id, "1", device="2001")) == [
+        (M.FAILURE_CONF, Status.E_CTI_INVALID_CALLID)
+    ]
+    h.core.end_call(h.now, call_id)
+    h.core.outputs()
+    assert answer_to(send_dtmf(call_id, "1")) == [(M.FAILURE_CONF, Status.E_CTI_INVALID_CALLID)]  # wrap-up

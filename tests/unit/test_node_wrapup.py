@@ -153,3 +153,35 @@ def test_update_call_data_refusals_are_invalid_input() -> None:
     # Forty bytes is the limit, not over it.
     ok = update_call_data((("callVariable1", "x" * 40),))
     assert n.core.dialog_action(n.now, n.agents[0], dialog_id, ok, "") is None
+
+
+def dtmf(digits: str) -> X.DialogAction:
+    return X.DialogAction(
+        X.DialogActionName.SEND_DTMF, "2000", action_params=(X.ActionParam("dtmfString", digits),)
+    )
+
+
+def test_send_dtmf_goes_as_send_dtmf_signal_req_only_while_active() -> None:
+    n = node()
+    pg = Pg(n)
+    call, changes = pg.model.offer_call(1.0, "1000")
+    pg.feed(changes)
+    dialog_id = str(call.call_id)
+    refused = n.core.dialog_action(n.now, n.agents[0], dialog_id, dtmf("1"), "")
+    assert refused is not None and (refused.status, refused.errors[0].error_type) == (400, "Invalid State")
+    pg.feed(pg.model.answer_call(2.0, call.call_id))
+    for bad in ("", "12x", "1 2", "1" * 32):
+        refused = n.core.dialog_action(n.now, n.agents[0], dialog_id, dtmf(bad), "")
+        assert refused is not None and (refused.status, refused.errors[0].error_data) == (
+            400,
+            "dtmfString",
+        ), bad
+    n.take()
+    assert n.core.dialog_action(n.now, n.agents[0], dialog_id, dtmf("0123456789*#ABCD"), "t1") is None
+    n.driver.pump()
+    [request] = [o for o in n.take() if isinstance(o, SendToCti)]
+    msg = decode(encode(request.message))
+    assert msg.type == M.SEND_DTMF_SIGNAL_REQ and msg.get_str(Tag.DTMF_STRING) == "0123456789*#ABCD"
+    assert msg["ConnectionCallID"] == call.call_id and msg.get_str(Tag.CONNECTION_DEVID) == "2000"
+    # DTMF changes no dialog: the next dialog event is not this request's.
+    assert n.core.model.dialogs[dialog_id].request_id == ""

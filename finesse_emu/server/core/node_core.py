@@ -338,7 +338,8 @@ class NodeCore:
             message = requests.dialog_action(self.config.peripheral_id, dialog, action)
         if isinstance(message, X.ErrorResponse):
             return message
-        dialog.request_id = request_id
+        if action.requested_action is not X.DialogActionName.SEND_DTMF:  # DTMF changes no dialog
+            dialog.request_id = request_id
         self._send(message, _Request(CtiPurpose.DIALOG_ACTION, user.id, request_id, dialog_id=dialog.id))
         return None
 

@@ -105,8 +105,8 @@ def media_state(
 
 
 def dialog_action(peripheral_id: int, dialog: Dialog, action: X.DialogAction) -> Message | X.ErrorResponse:
-    """PUT Dialog: ANSWER (ANSWER_CALL_REQ) and DROP (CLEAR_CONNECTION_REQ); other actions are not
-    emulated."""
+    """PUT Dialog: ANSWER (ANSWER_CALL_REQ), DROP (CLEAR_CONNECTION_REQ) and SEND_DTMF
+    (SEND_DTMF_SIGNAL_REQ); UPDATE_CALL_DATA is :func:`call_data`; other actions are not emulated."""
     name = action.requested_action.value
     target = action.target_media_address
     if target is not None and target != dialog.device:
@@ -119,8 +119,12 @@ def dialog_action(peripheral_id: int, dialog: Dialog, action: X.DialogAction) ->
         if dialog.state not in ("ALERTING", "ACTIVE"):
             return X.invalid_state("requestedAction", "Invalid action for the dialog state")
         mtype = M.CLEAR_CONNECTION_REQ
+    elif name == "SEND_DTMF":
+        return send_dtmf(peripheral_id, dialog, action.param("dtmfString") or "")
     else:
-        return X.not_implemented("requestedAction", f"{name} is not emulated (ANSWER and DROP are)")
+        return X.not_implemented(
+            "requestedAction", f"{name} is not emulated (ANSWER, DROP, SEND_DTMF and UPDATE_CALL_DATA are)"
+        )
     floating: Floating = [(Tag.CONNECTION_DEVID, dialog.device), (Tag.AGENT_INSTRUMENT, dialog.device)]
     return make(mtype, floating, PeripheralID=peripheral_id, ConnectionCallID=dialog.call_id)
 
@@ -177,6 +181,25 @@ def call_data(
         ConnectionCallID=dialog.call_id,
         NumNamedVariables=sum(1 for tag, _ in floating if tag == Tag.NAMED_VARIABLE),
     )
+
+
+# The DTMF keypad's sixteen tones; GED-188 DTMFString is a STRING 32 (31 tones and the NUL).
+DTMF_DIGITS = frozenset("0123456789*#ABCD")
+DTMF_MAX = 31
+
+
+def send_dtmf(peripheral_id: int, dialog: Dialog, digits: str) -> Message | X.ErrorResponse:
+    """PUT Dialog SEND_DTMF: SEND_DTMF_SIGNAL_REQ, only while the agent's call is active."""
+    if dialog.state != "ACTIVE":
+        return X.invalid_state("requestedAction", "Invalid action for the dialog state")
+    if not digits or len(digits) > DTMF_MAX or any(c not in DTMF_DIGITS for c in digits):
+        return X.invalid_input("dtmfString", "Invalid dtmfString specified")
+    floating: Floating = [
+        (Tag.CONNECTION_DEVID, dialog.device),
+        (Tag.DTMF_STRING, digits),
+        (Tag.AGENT_INSTRUMENT, dialog.device),
+    ]
+    return make(M.SEND_DTMF_SIGNAL_REQ, floating, PeripheralID=peripheral_id, ConnectionCallID=dialog.call_id)
 
 
 def query_agent_state(agent_id: str) -> Message:

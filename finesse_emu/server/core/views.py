@@ -22,7 +22,7 @@ from finesse_emu.server.status import ServiceState
 from finesse_emu.server.xml.devices_api import phone_of
 
 # What an agent may do with its active call's data; in wrap-up, UPDATE_CALL_DATA only.
-CALL_DATA_ACTIONS = ("UPDATE_CALL_DATA",)
+CALL_DATA_ACTIONS = ("UPDATE_CALL_DATA", "SEND_DTMF")
 WRAP_UP_STATES = ("WORK", "WORK_READY")
 
 # currentTimestamp of a template rendered at epoch 0, replaced per request.
