@@ -58,8 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
             choices=WRAP_UP_MODES,
             default="NOT_ALLOWED",
             help=f"Agent Desk Settings: work mode on {kind} calls, for agents whose file says none "
-            "(default NOT_ALLOWED; the wrap-up time is the wrap_up_time timer)",
+            "(default NOT_ALLOWED)",
         )
+    p.add_argument(
+        "--wrap-up-time",
+        type=float,
+        help="seed seconds before the wrap-up timer ends a wrap-up, for agents whose file says none (7200)",
+    )
     p.add_argument(
         "--takeover-delay", type=float, help="seed seconds before the idle side takes over (default 5)"
     )
@@ -71,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def run(args: argparse.Namespace) -> int:
     overrides = {} if args.takeover_delay is None else {"cti_takeover_delay": args.takeover_delay}
+    if args.wrap_up_time is not None:
+        overrides["wrap_up_time"] = args.wrap_up_time
     timers = Timers.build(args.time_scale, **overrides)
     side = args.side.upper()
     # No control plane (--admin-port -1): nothing to guard.
