@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from cti_stub.events import agent_state_event, call_data_of, call_event, device_fields
-from cti_stub.model import AgentChange, CallChange, Change, ControlError, PeripheralModel
+from cti_stub.model import AgentChange, CallChange, CallStep, Change, ControlError, PeripheralModel
 from emu_base.directory import VOICE_MRD
 from emu_base.timers import Timers
 from ged188 import (
@@ -58,6 +58,10 @@ M = MessageType
 _HEARTBEAT_REQ = struct.Struct(">III")
 _HEARTBEAT_CONF_HEAD = struct.pack(">II", 4, M.HEARTBEAT_CONF)
 _SEED = Timers()
+
+
+# How a call in progress is announced to a client that opens a session, by its phase.
+_ANNOUNCED_AS: dict[str, CallStep] = {"talking": "established", "ended": "cleared"}
 
 
 class Role(StrEnum):
@@ -520,9 +524,11 @@ class CtiServerCore:
                     if self._wants_agent(s, change):
                         self._send(s, self._agent_message(change))
         # Calls in progress are announced again so the client can rebuild its view
-        # (EventCause CEC_CALL_PARTY_UPDATE_IND, as after a graceful v24 switchover).
+        # (EventCause CEC_CALL_PARTY_UPDATE_IND, as after a graceful v24 switchover); a call that
+        # ended and waits for its agent's wrap-up is announced cleared (its END_CALL comes later).
         for call in list(self.model.calls.values()):
-            for step in ("begin", "established" if call.phase == "talking" else "delivered"):
+            last: CallStep = _ANNOUNCED_AS.get(call.phase, "delivered")
+            for step in ("begin", last):
                 msg_out = self._call_message(CallChange(step, call), EventCause.CALL_PARTY_UPDATE_IND)
                 if self._wants_call(s, msg_out.type, call.agent_id):
                     self._send(s, msg_out)

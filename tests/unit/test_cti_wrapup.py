@@ -33,7 +33,7 @@ from ged188 import (
     make,
     named_variable,
 )
-from tests.unit.test_cti_core import Harness
+from tests.unit.test_cti_core import Harness, open_req
 
 S = AgentState
 M = MessageType
@@ -342,3 +342,23 @@ def test_send_dtmf_only_on_a_call_in_progress_at_the_device() -> None:
     h.core.end_call(h.now, call_id)
     h.core.outputs()
     assert answer_to(send_dtmf(call_id, "1")) == [(M.FAILURE_CONF, Status.E_CTI_INVALID_CALLID)]  # wrap-up
+
+
+def test_a_client_opening_during_a_wrap_up_learns_the_call_as_cleared() -> None:
+    """OPEN_CONF announces calls in progress again; a call waiting for its agent's wrap-up is
+    cleared (not offered again), so the client's dialog comes back DROPPED, not ALERTING."""
+    h = wrapup_harness()
+    sid = h.opened()
+    h.login(sid)
+    h.set_state(sid, "1000", S.AVAILABLE)
+    call_id = h.core.inject_call(h.now, "1000")
+    h.core.answer_call(h.now, call_id)
+    h.core.end_call(h.now, call_id)
+    h.core.outputs()
+    late = h.connect()
+
+    msgs = h.send(late, open_req())
+    calls = [(m.type, m["ConnectionCallID"]) for m in msgs if "ConnectionCallID" in m.fields]
+    assert calls == [(M.BEGIN_CALL_EVENT, call_id), (M.CALL_CLEARED_EVENT, call_id)]
+    states = [m["AgentState"] for m in msgs if m.type == M.AGENT_STATE_EVENT and m["MRDID"] == 1]
+    assert states == [S.WORK_READY]
