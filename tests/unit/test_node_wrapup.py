@@ -8,12 +8,16 @@ recognized, or there are duplicate call variable names": 400 Invalid Input.
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from cti_stub.events import agent_state_event, call_data_of, call_event
-from cti_stub.model import AgentChange, Change, DeskSettings, PeripheralModel
+from cti_stub.model import AgentChange, Change, ControlError, DeskSettings, PeripheralModel
 from emu_base.directory import generate
 from finesse_emu.server import xml as X
-from finesse_emu.server.core import CtiPurpose, Directory, SendToCti
+from finesse_emu.server.core import CtiPurpose, Directory, SendToCti, views
 from finesse_emu.server.cti.outputs import Unsolicited
+from finesse_emu.server.model import FINESSE_STATE, FinesseModel
 from ged188 import AgentState, MessageType, Tag, decode, encode, make, named_variable
 from tests.unit.test_node_core import API, REASONS, Node, agent, publishes
 from tests.unit.test_node_core_commands import requests_of
@@ -185,3 +189,65 @@ def test_send_dtmf_goes_as_send_dtmf_signal_req_only_while_active() -> None:
     assert msg["ConnectionCallID"] == call.call_id and msg.get_str(Tag.CONNECTION_DEVID) == "2000"
     # DTMF changes no dialog: the next dialog event is not this request's.
     assert n.core.model.dialogs[dialog_id].request_id == ""
+
+
+# -- the node mirrors the CTI server through wrap-ups (property) ------------------------------------
+OPS = st.lists(
+    st.sampled_from(["offer", "answer", "end", "ready", "not_ready", "data", "tick", "lost"]), max_size=30
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(OPS, st.sampled_from(["REQUIRED", "OPTIONAL", "NOT_ALLOWED"]))
+def test_the_node_model_mirrors_the_cti_server_through_wrap_ups(ops: list[str], mode: str) -> None:
+    """Whatever the CTI server does, the node's user state is the agent's, it holds a dialog for
+    each call the server still holds (a wrapped-up one DROPPED, offering only UPDATE_CALL_DATA), and
+    none once every wrap-up has ended."""
+    pg = PeripheralModel(generate(2), desk=DeskSettings(mode, mode, 30.0))
+    node = FinesseModel()
+    now = 1.0
+
+    def feed(changes: list[Change]) -> None:
+        for change in changes:
+            if isinstance(change, AgentChange):
+                msg = agent_state_event(change, 5000, None)
+            else:
+                msg = call_event(change, 5000, (100,))
+            node.apply(now, decode(encode(msg)))
+
+    feed(pg.set_state(now, "1000", AgentState.LOGIN, extension="2000", controller=1))
+    feed(pg.set_state(now, "1000", AgentState.AVAILABLE))
+    for op in ops:
+        now += 7.0
+        agent = pg.agents["1000"]
+        try:
+            if op == "offer":
+                feed(pg.offer_call(now, "1000")[1])
+            elif op == "answer" and agent.call_ids:
+                feed(pg.answer_call(now, agent.call_ids[0]))
+            elif op == "end" and agent.call_ids:
+                feed(pg.end_call(now, agent.call_ids[0]))
+            elif op in ("ready", "not_ready"):
+                state = AgentState.AVAILABLE if op == "ready" else AgentState.NOT_READY
+                feed(pg.set_state(now, "1000", state, 7))
+            elif op == "data" and agent.wrapup_call is not None:
+                feed(pg.update_call_data(agent.wrapup_call, {"CallWrapupData": "Sale"}))
+            elif op == "tick":
+                feed(pg.wrapup_expired(now))
+            elif op == "lost":
+                feed(pg.client_lost(now, 1))
+        except ControlError:
+            pass
+        user = node.user("1000")
+        assert user.state == FINESSE_STATE[agent.state]
+        assert set(node.dialogs) == {str(c) for c in pg.calls}
+        for dialog_id, dialog in node.dialogs.items():
+            wrapped_up = pg.calls[int(dialog_id)].phase == "ended"
+            assert (dialog.state == "DROPPED") == wrapped_up
+            if wrapped_up:
+                view = views.dialog_view(node, dialog_id)
+                assert view.participants[0].actions == ("UPDATE_CALL_DATA",)
+    now += 31.0
+    feed(pg.wrapup_expired(now))
+    assert set(node.dialogs) == {str(c) for c in pg.calls if pg.calls[c].phase != "ended"}
+    assert node.user("1000").state not in ("WORK", "WORK_READY")
