@@ -379,6 +379,11 @@ class PeripheralModel:
             return [AgentChange.of(agent)]
         if agent.wrapup_call is not None and state not in (S.WORK_READY, S.WORK_NOT_READY):
             # "To leave WORK state, agents can set their state to READY [or] NOT_READY."
+            if state is not S.LOGOUT and self._wrapup_data_missing(agent):
+                raise ControlError(
+                    "wrap-up data required before leaving wrap-up",
+                    failure=ControlFailure.CF_INVALID_AGENT_STATE,
+                )
             return self._end_wrapup(now, agent, state, reason)
         if state is S.LOGOUT:
             return self._logout(now, agent, reason)
@@ -642,8 +647,7 @@ class PeripheralModel:
         call (its pending state, applied when the wrap-up ends); nothing when its mode is NOT_ALLOWED
         or it asked to log out. Calls are incoming unless the call says ``outgoing``."""
         settings = self.desk_of(agent)
-        outgoing = bool(getattr(call, "outgoing", False))
-        mode = settings.wrap_up_on_outgoing if outgoing else settings.wrap_up_on_incoming
+        mode = self._mode(agent, call)
         state, _ = agent.pending or (S.AVAILABLE, 0)
         if mode == "NOT_ALLOWED" or state not in (S.AVAILABLE, S.NOT_READY):
             return []
@@ -652,6 +656,21 @@ class PeripheralModel:
         agent.wrapup_call, agent.wrapup_until = call.call_id, now + settings.wrap_up_time
         self._wrapping.add(agent.id)
         return [self._set(now, agent, S.WORK_NOT_READY if state is S.NOT_READY else S.WORK_READY, 0)]
+
+    def _mode(self, agent: Agent, call: Call) -> str:
+        settings = self.desk_of(agent)
+        outgoing = bool(getattr(call, "outgoing", False))
+        return settings.wrap_up_on_outgoing if outgoing else settings.wrap_up_on_incoming
+
+    def _wrapup_data_missing(self, agent: Agent) -> bool:
+        """REQUIRED_WITH_WRAP_UP_DATA: the agent may not leave wrap-up before the call has its
+        wrap-up data (the timer still ends the wrap-up)."""
+        call = self.calls.get(agent.wrapup_call) if agent.wrapup_call is not None else None
+        return (
+            call is not None
+            and self._mode(agent, call) == "REQUIRED_WITH_WRAP_UP_DATA"
+            and not call.variables.get(WRAPUP_DATA)
+        )
 
     def _end_wrapup(self, now: float, agent: Agent, state: AgentState, reason: int) -> list[Change]:
         agent.pending, agent.pending_by_agent = None, False

@@ -27,10 +27,14 @@ WRAP_UP_SECONDS = 50.0  # seed seconds: 1 s at the deployment's time scale (0.02
 
 @pytest.fixture
 async def dep(prosody_factory: ProsodyFactory) -> AsyncIterator[XDeployment]:
-    """Agent 1008 must wrap up incoming calls (its agent file says so); the others may not."""
+    """Agent 1008 must wrap up incoming calls, 1009 with wrap-up data (their agent file says so);
+    the others may not."""
     agents = generate(AGENTS, non_voice_mrds=CHAT_AND_EMAIL)
     agents[8] = dataclasses.replace(
         agents[8], extra={"wrap_up_on_incoming": "REQUIRED", "wrap_up_time": WRAP_UP_SECONDS}
+    )
+    agents[9] = dataclasses.replace(
+        agents[9], extra={"wrap_up_on_incoming": "REQUIRED_WITH_WRAP_UP_DATA", "wrap_up_time": 5000}
     )
     prosody = prosody_factory(domain=HOST, host=HOST, accounts=agent_accounts(AGENTS))
     await prosody.start()
@@ -176,4 +180,25 @@ async def test_an_agent_without_wrap_up_is_ready_after_the_call(dep: XDeployment
     assert (await dep.call("PUT", f"/Dialog/{call_id}", user="1007", body=drop("2007")))[0] == 202
     await next_event(xmpp, f"{API}/User/1007/Dialogs", "<event>DELETE</event>")
     assert dep.node.model.user("1007").state == "READY"
+    await xmpp.disconnect()
+
+
+async def test_wrap_up_data_required_before_leaving_wrap_up(dep: XDeployment) -> None:
+    xmpp = await signed_in_ready(dep, "1009")
+    user_node, dialogs = f"{API}/User/1009", f"{API}/User/1009/Dialogs"
+    call_id = await answered_call(dep, xmpp, "1009")
+    assert (await dep.call("PUT", f"/Dialog/{call_id}", user="1009", body=drop("2009")))[0] == 202
+    await next_event(xmpp, user_node, "<state>WORK_READY</state>")
+    ready = "<User><state>READY</state></User>"
+    # Refused after the 202 by the CTI server: an Update with apiErrors, by requestId.
+    assert (await dep.call("PUT", "/User/1009", user="1009", body=ready, requestId="early"))[0] == 202
+    event = await next_event(xmpp, user_node, "<requestId>early</requestId>")
+    assert "<apiErrors>" in event.update and dep.a.model.agents["1009"].state.name == "WORK_READY"
+    body = call_data({}, wrap_up="Sale")
+    assert (await dep.call("PUT", f"/Dialog/{call_id}", user="1009", body=body))[0] == 202
+    await next_event(xmpp, dialogs, "<wrapUpReason>Sale</wrapUpReason>")
+    assert (await dep.call("PUT", "/User/1009", user="1009", body=ready, requestId="late"))[0] == 202
+    event = await next_event(xmpp, user_node, "<requestId>late</requestId>")
+    assert "<state>READY</state>" in event.update
+    await next_event(xmpp, dialogs, "<event>DELETE</event>")
     await xmpp.disconnect()

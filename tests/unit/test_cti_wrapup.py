@@ -264,7 +264,7 @@ OPS = st.lists(
 
 
 @settings(max_examples=150, deadline=None)
-@given(OPS, st.sampled_from(["REQUIRED", "OPTIONAL", "NOT_ALLOWED"]))
+@given(OPS, st.sampled_from(["REQUIRED", "REQUIRED_WITH_WRAP_UP_DATA", "OPTIONAL", "NOT_ALLOWED"]))
 def test_wrap_up_invariants(ops: list[tuple[str, float]], mode: str) -> None:
     """An agent in wrap-up has no active call; every wrap-up ends, by the timer or the agent, and its
     call's end comes with it (no ended call is left behind)."""
@@ -362,3 +362,22 @@ def test_a_client_opening_during_a_wrap_up_learns_the_call_as_cleared() -> None:
     assert calls == [(M.BEGIN_CALL_EVENT, call_id), (M.CALL_CLEARED_EVENT, call_id)]
     states = [m["AgentState"] for m in msgs if m.type == M.AGENT_STATE_EVENT and m["MRDID"] == 1]
     assert states == [S.WORK_READY]
+
+
+def test_required_with_wrap_up_data_keeps_the_agent_in_wrap_up_until_it_has_data() -> None:
+    m = model(DeskSettings("REQUIRED_WITH_WRAP_UP_DATA", "NOT_ALLOWED", 60.0))
+    call_id = talking(m)
+    m.end_call(2.0, call_id)
+    with pytest.raises(ControlError) as refused:
+        m.set_state(3.0, "1000", S.AVAILABLE)
+    assert refused.value.failure is not None and m.agents["1000"].state is S.WORK_READY
+    m.update_call_data(call_id, {WRAPUP_DATA: "Sale"})
+    assert steps(m.set_state(4.0, "1000", S.AVAILABLE)) == ["AVAILABLE", "end"]
+
+
+def test_required_with_wrap_up_data_still_ends_by_its_timer_or_a_logout() -> None:
+    m = model(DeskSettings("REQUIRED_WITH_WRAP_UP_DATA", "NOT_ALLOWED", 60.0))
+    m.end_call(2.0, talking(m))
+    assert steps(m.wrapup_expired(62.0)) == ["AVAILABLE", "end"]
+    m.end_call(70.0, talking(m, 65.0))
+    assert steps(m.set_state(71.0, "1000", S.LOGOUT, 1)) == ["LOGOUT", "end"]

@@ -198,7 +198,7 @@ OPS = st.lists(
 
 
 @settings(max_examples=120, deadline=None)
-@given(OPS, st.sampled_from(["REQUIRED", "OPTIONAL", "NOT_ALLOWED"]))
+@given(OPS, st.sampled_from(["REQUIRED", "REQUIRED_WITH_WRAP_UP_DATA", "OPTIONAL", "NOT_ALLOWED"]))
 def test_the_node_model_mirrors_the_cti_server_through_wrap_ups(ops: list[str], mode: str) -> None:
     """Whatever the CTI server does, the node's user state is the agent's, it holds a dialog for
     each call the server still holds (a wrapped-up one DROPPED, offering only UPDATE_CALL_DATA), and
