@@ -154,6 +154,14 @@ class Timers:
         "(aiohttp's own default is 60 s; not in the seed)",
     )
 
+    # Wrap-up (UCCE Agent Desk Settings "Wrap up time"; Finesse shows it as the User's wrapUpTimer,
+    # 7200 in a captured 12.5 User). An agent file may give an agent its own (``wrap_up_time``).
+    wrap_up_time: float = _seconds(
+        7200.0,
+        "When the wrap-up timer expires, the user transitions to NOT_READY state (WORK) / to READY "
+        "state (WORK_READY)",
+    )
+
     # Not a timer but a documented constant that travels with them.
     forced_logout_reason_code: int = _count(255, "forced logout with a reason code of 255")
 

@@ -264,7 +264,16 @@ NODE_KEYS: dict[str, type | tuple[type, ...]] = {
     "cors_origins": list,  # the origins allowed cross-origin (REST and Notification Service)
     "version": (str, float),  # the Finesse release, "12.5" or "12.6": its secure ports (server/versions.py)
 }
-CTI_KEYS = {"load": "--load", "idle_mode": "--idle-mode", "mrd_auto_restore": "--mrd-auto-restore"}
+CTI_KEYS = {
+    "load": "--load",
+    "idle_mode": "--idle-mode",
+    "mrd_auto_restore": "--mrd-auto-restore",
+    "wrap_up_on_incoming": "--wrap-up-on-incoming",
+    "wrap_up_on_outgoing": "--wrap-up-on-outgoing",
+    "wrap_up_time": "--wrap-up-time",
+}
+# The CTI stub's wrap-up modes (cti_stub.model.WRAP_UP_MODES; the runs do not import the stub).
+WRAP_UP_MODES = ("REQUIRED", "REQUIRED_WITH_WRAP_UP_DATA", "OPTIONAL", "NOT_ALLOWED")
 
 
 def load_settings(path: Path) -> dict[str, Any]:
@@ -272,7 +281,8 @@ def load_settings(path: Path) -> dict[str, Any]:
     the non-voice MRDs they also belong to, ``50+chat+email``, or an agent file), time_scale,
     network, run_dir, finesse: {NODE_KEYS} (a relative
     thirdparty_dir is taken from the file's folder),
-    cti: {load: 0|1, idle_mode: not-listening|offline|standby, mrd_auto_restore: bool},
+    cti: {load: 0|1, idle_mode: not-listening|offline|standby, mrd_auto_restore: bool,
+    wrap_up_on_incoming / wrap_up_on_outgoing: a wrap-up mode, wrap_up_time: seed seconds},
     and admin_token: true (a random token, the default), false (open control planes) or the token.
     Returns the settings with ``cti_options`` (cti_stub flags) and, when the file says so,
     ``admin_token`` (a token, or None for none); ValueError names what is wrong."""
@@ -348,6 +358,16 @@ def cti_options(cti: Any, where: str) -> list[str]:
         options += ["--idle-mode", cti["idle_mode"]]
     if cti.get("mrd_auto_restore"):
         options.append("--mrd-auto-restore")
+    for key in ("wrap_up_on_incoming", "wrap_up_on_outgoing"):  # Agent Desk Settings (docs/cti.md)
+        if key in cti:
+            if cti[key] not in WRAP_UP_MODES:
+                raise ValueError(f"{where}: cti.{key} is one of {', '.join(WRAP_UP_MODES)}")
+            options += [CTI_KEYS[key], cti[key]]
+    if "wrap_up_time" in cti:
+        value = cti["wrap_up_time"]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ValueError(f"{where}: cti.wrap_up_time is a number of seconds > 0")
+        options += ["--wrap-up-time", str(value)]
     return options
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from emu_base.directory import VOICE_MRD
-from ged188 import AgentState, Message, MessageType, Tag
+from ged188 import AgentState, Message, MessageType, Tag, parse_named_variable
 
 M = MessageType
 
@@ -85,6 +85,7 @@ class Dialog:
     # Set when the CTI link drops; cleared when the CTI server announces the call again.
     stale: bool = False
     request_id: str = ""  # the call-control request whose result the next dialog event carries
+    wrap_up_reason: str = ""  # GED-188 CallWrapupData (mediaProperties/wrapUpReason)
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,12 @@ class FinesseModel:
             user.state, user.reason_code, user.state_change_time = state, reason, now
             user.pending_state = ""  # a pending state stays until the state actually changes
         request_id, user.request_id = user.request_id, ""
-        return [UserChange(user.id, request_id)]
+        changes: list[Change] = [UserChange(user.id, request_id)]
+        if not unchanged and state in ("WORK", "WORK_READY"):
+            # Its dropped call now offers UPDATE_CALL_DATA (the wrap-up reason): clients hear it.
+            dropped = (d for d in self.dialogs_of(user.id) if d.state == "DROPPED")
+            changes.extend(DialogChange(d.id, d.agent_id, "PUT") for d in dropped)
+        return changes
 
     def _call_event(self, msg: Message, now: float) -> list[Change]:
         dialog_id = str(msg["ConnectionCallID"])
@@ -219,6 +225,7 @@ class FinesseModel:
             value = msg.get_str(Tag.CALL_VAR_1 + i)
             if value is not None:
                 dialog.variables[f"callVariable{i + 1}"] = value
+        self._extra_call_data(dialog, msg)
         if msg.type == M.BEGIN_CALL_EVENT:
             return []  # the dialog is announced with its first state (ALERTING or ACTIVE)
         if msg.type == M.END_CALL_EVENT:
@@ -236,6 +243,17 @@ class FinesseModel:
         dialog.state = new
         request_id, dialog.request_id = dialog.request_id, ""
         return [DialogChange(dialog_id, dialog.agent_id, "POST" if first else "PUT", request_id)]
+
+    @staticmethod
+    def _extra_call_data(dialog: Dialog, msg: Message) -> None:
+        """ECC variables (NamedVariable, "user.name") and the wrap-up data of a call event."""
+        for raw in msg.get_all(Tag.NAMED_VARIABLE):
+            pair = parse_named_variable(raw) if isinstance(raw, bytes) else None
+            if pair is not None:
+                dialog.variables[pair[0]] = pair[1]
+        wrapup = msg.get_str(Tag.CALL_WRAPUP_DATA)
+        if wrapup is not None:
+            dialog.wrap_up_reason = wrapup
 
     # -- failover ----------------------------------------------------------------------------------
     def cti_lost(self) -> None:

@@ -64,7 +64,7 @@ async def test_switched_off_a_burst_of_reloads_is_served_at_once() -> None:
     timers = Timers.build(SCALE)
     async with deployment(timers, reload_distribution=False) as d:
         desktops, done = await reload_everyone(d)
-        rate, burst = bounds(desktops, timers)
+        _rate, burst = bounds(desktops, timers)
         # No request was held (how fast they came back depends on the host: no time bound here);
         # the same reload under the default policy holds most of them.
         assert len(done) > burst and d.node.stats["content_paced"] == 0

@@ -30,6 +30,20 @@ def test_settings_with_cti_options_and_an_agent_file(tmp_path: Path) -> None:
     assert settings["cti_options"] == ["--load", "1", "--idle-mode", "standby", "--mrd-auto-restore"]
 
 
+def test_wrap_up_settings_become_cti_stub_flags(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "cti: {wrap_up_on_incoming: REQUIRED, wrap_up_on_outgoing: OPTIONAL, wrap_up_time: 30}\n"
+    )
+    assert load_settings(path)["cti_options"] == [
+        "--wrap-up-on-incoming",
+        "REQUIRED",
+        "--wrap-up-on-outgoing",
+        "OPTIONAL",
+        "--wrap-up-time",
+        "30",
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -40,6 +54,8 @@ def test_settings_with_cti_options_and_an_agent_file(tmp_path: Path) -> None:
         ("cti: {load: 2}\n", "cti.load"),
         ("cti: {idle_mode: asleep}\n", "idle_mode"),
         ("cti: {colour: red}\n", "cti takes"),
+        ("cti: {wrap_up_on_incoming: SOMETIMES}\n", "cti.wrap_up_on_incoming"),
+        ("cti: {wrap_up_time: 0}\n", "cti.wrap_up_time"),
         ("- a list\n", "mapping"),
         ("agents: [1, 2\n", "deployment.yaml"),
     ],

@@ -330,10 +330,16 @@ class NodeCore:
         dialog = self.model.dialogs.get(dialog_id)
         if dialog is None:  # the call ended while the request was being read
             return X.not_found(X.NotFound.DIALOG, dialog_id)
-        message = requests.dialog_action(self.config.peripheral_id, dialog, action)
+        if action.requested_action is X.DialogActionName.UPDATE_CALL_DATA:
+            owner = self.directory.agents.get(dialog.agent_id)
+            team = owner.team_id if owner is not None else 0
+            message = requests.call_data(self.directory, team, self.config.peripheral_id, dialog, action)
+        else:
+            message = requests.dialog_action(self.config.peripheral_id, dialog, action)
         if isinstance(message, X.ErrorResponse):
             return message
-        dialog.request_id = request_id
+        if action.requested_action is not X.DialogActionName.SEND_DTMF:  # DTMF changes no dialog
+            dialog.request_id = request_id
         self._send(message, _Request(CtiPurpose.DIALOG_ACTION, user.id, request_id, dialog_id=dialog.id))
         return None
 

@@ -11,7 +11,17 @@ from finesse_emu.server import xml as X
 from finesse_emu.server.auth.user import AuthUser
 from finesse_emu.server.core.directory import Directory
 from finesse_emu.server.model import REQUESTABLE, Dialog, MediaSlot, User
-from ged188 import ARM_ERROR_TEXT, AgentState, ArmError, MediaAction, Message, MessageType, Tag, make
+from ged188 import (
+    ARM_ERROR_TEXT,
+    AgentState,
+    ArmError,
+    MediaAction,
+    Message,
+    MessageType,
+    Tag,
+    make,
+    named_variable,
+)
 
 M = MessageType
 Floating = list[tuple[int, str | bytes | int]]
@@ -95,8 +105,8 @@ def media_state(
 
 
 def dialog_action(peripheral_id: int, dialog: Dialog, action: X.DialogAction) -> Message | X.ErrorResponse:
-    """PUT Dialog: ANSWER (ANSWER_CALL_REQ) and DROP (CLEAR_CONNECTION_REQ); other actions are not
-    emulated."""
+    """PUT Dialog: ANSWER (ANSWER_CALL_REQ), DROP (CLEAR_CONNECTION_REQ) and SEND_DTMF
+    (SEND_DTMF_SIGNAL_REQ); UPDATE_CALL_DATA is :func:`call_data`; other actions are not emulated."""
     name = action.requested_action.value
     target = action.target_media_address
     if target is not None and target != dialog.device:
@@ -109,10 +119,87 @@ def dialog_action(peripheral_id: int, dialog: Dialog, action: X.DialogAction) ->
         if dialog.state not in ("ALERTING", "ACTIVE"):
             return X.invalid_state("requestedAction", "Invalid action for the dialog state")
         mtype = M.CLEAR_CONNECTION_REQ
+    elif name == "SEND_DTMF":
+        return send_dtmf(peripheral_id, dialog, action.param("dtmfString") or "")
     else:
-        return X.not_implemented("requestedAction", f"{name} is not emulated (ANSWER and DROP are)")
+        return X.not_implemented(
+            "requestedAction", f"{name} is not emulated (ANSWER, DROP, SEND_DTMF and UPDATE_CALL_DATA are)"
+        )
     floating: Floating = [(Tag.CONNECTION_DEVID, dialog.device), (Tag.AGENT_INSTRUMENT, dialog.device)]
     return make(mtype, floating, PeripheralID=peripheral_id, ConnectionCallID=dialog.call_id)
+
+
+# Dialog—Update Call Variable Data: "Call variable: 40 bytes"; a wrap-up reason is at most 39 bytes
+# (a WrapUpReason's label), GED-188 CallWrapupData (STRING 40). ECC variables are "prepended with
+# user"; "the call variable name [...] is invalid or not recognized, or there are duplicate call
+# variable names": 400 Invalid Input.
+CALL_VARIABLE_BYTES = 40
+WRAP_UP_REASON_BYTES = 39
+NAMED_VARIABLE_BYTES = 251  # a NamedVariable floating field, both NULs included
+_CALL_VARIABLES = {f"callVariable{i}": Tag.CALL_VAR_1 + i - 1 for i in range(1, 11)}
+
+
+def _latin1_len(value: str) -> int | None:
+    """The wire length of ``value`` (GED-188 strings are single-byte), None when it is not ASCII:
+    "With Unified CCE, Cisco Finesse does not support the use of extended ASCII characters"."""
+    return len(value) if value.isascii() else None
+
+
+def call_data(
+    d: Directory, team_id: int, peripheral_id: int, dialog: Dialog, action: X.DialogAction
+) -> Message | X.ErrorResponse:
+    """PUT Dialog UPDATE_CALL_DATA: SET_CALL_DATA_REQ with the call variables, ECC variables and the
+    wrap-up reason (one of the agent's: the global ones and its team's)."""
+    floating: Floating = [(Tag.CONNECTION_DEVID, dialog.device)]
+    seen: set[str] = set()
+    for cv in action.call_variables or ():
+        size = _latin1_len(cv.value)
+        if cv.name in seen:
+            return X.invalid_input("callvariables", f"Duplicate call variable {cv.name}")
+        seen.add(cv.name)
+        if cv.name in _CALL_VARIABLES:
+            if size is None or size > CALL_VARIABLE_BYTES:
+                return X.invalid_input(cv.name, f"Value of {cv.name} exceeds {CALL_VARIABLE_BYTES} bytes")
+            floating.append((_CALL_VARIABLES[cv.name], cv.value))
+        elif cv.name.startswith("user.") and len(cv.name) > 5 and cv.name.isascii():
+            if size is None or len(cv.name) + size + 2 > NAMED_VARIABLE_BYTES:
+                return X.invalid_input(cv.name, f"Value of {cv.name} is too long")
+            floating.append((Tag.NAMED_VARIABLE, named_variable(cv.name, cv.value)))
+        else:
+            return X.invalid_input("callvariables", f"Invalid call variable name {cv.name[:64]}")
+    if action.wrap_up_reason is not None:
+        labels = {w.label for w in d.wrapup_reasons_for(team_id)}
+        if action.wrap_up_reason not in labels:
+            return X.invalid_input("wrapUpReason", "Invalid wrapUpReason specified")
+        floating.append((Tag.CALL_WRAPUP_DATA, action.wrap_up_reason[:WRAP_UP_REASON_BYTES]))
+    if len(floating) == 1:
+        return X.parameter_missing("callvariables")
+    return make(
+        M.SET_CALL_DATA_REQ,
+        floating,
+        PeripheralID=peripheral_id,
+        ConnectionCallID=dialog.call_id,
+        NumNamedVariables=sum(1 for tag, _ in floating if tag == Tag.NAMED_VARIABLE),
+    )
+
+
+# The DTMF keypad's sixteen tones; GED-188 DTMFString is a STRING 32 (31 tones and the NUL).
+DTMF_DIGITS = frozenset("0123456789*#ABCD")
+DTMF_MAX = 31
+
+
+def send_dtmf(peripheral_id: int, dialog: Dialog, digits: str) -> Message | X.ErrorResponse:
+    """PUT Dialog SEND_DTMF: SEND_DTMF_SIGNAL_REQ, only while the agent's call is active."""
+    if dialog.state != "ACTIVE":
+        return X.invalid_state("requestedAction", "Invalid action for the dialog state")
+    if not digits or len(digits) > DTMF_MAX or any(c not in DTMF_DIGITS for c in digits):
+        return X.invalid_input("dtmfString", "Invalid dtmfString specified")
+    floating: Floating = [
+        (Tag.CONNECTION_DEVID, dialog.device),
+        (Tag.DTMF_STRING, digits),
+        (Tag.AGENT_INSTRUMENT, dialog.device),
+    ]
+    return make(M.SEND_DTMF_SIGNAL_REQ, floating, PeripheralID=peripheral_id, ConnectionCallID=dialog.call_id)
 
 
 def query_agent_state(agent_id: str) -> Message:

@@ -21,6 +21,10 @@ from finesse_emu.server.model import FinesseModel, MediaSlot
 from finesse_emu.server.status import ServiceState
 from finesse_emu.server.xml.devices_api import phone_of
 
+# What an agent may do with its active call's data; in wrap-up, UPDATE_CALL_DATA only.
+CALL_DATA_ACTIONS = ("UPDATE_CALL_DATA", "SEND_DTMF")
+WRAP_UP_STATES = ("WORK", "WORK_READY")
+
 # currentTimestamp of a template rendered at epoch 0, replaced per request.
 _EPOCH_STAMP = b"<currentTimestamp>" + X.format_time(0.0).encode()
 
@@ -81,9 +85,14 @@ def media_view(
 def dialog_view(model: FinesseModel, dialog_id: str) -> X.DialogView:
     d = model.dialogs[dialog_id]
     agent_state = {"ALERTING": "ALERTING", "ACTIVE": "ACTIVE"}.get(d.state, "DROPPED")
-    actions = {"ALERTING": ("ANSWER",), "ACTIVE": ("HOLD", "DROP", "TRANSFER_SST", "CONSULT_CALL")}
+    actions = {
+        "ALERTING": ("ANSWER",),
+        "ACTIVE": ("HOLD", "DROP", "TRANSFER_SST", "CONSULT_CALL", *CALL_DATA_ACTIONS),
+    }.get(d.state, ())
+    if d.state == "DROPPED" and model.user(d.agent_id).state in WRAP_UP_STATES:
+        actions = ("UPDATE_CALL_DATA",)  # the wrap-up reason, "while you are in WrapUp state"
     participants = (
-        X.ParticipantView(d.device, agent_state, actions.get(d.state, ()), "AGENT_DEVICE", d.start_time),
+        X.ParticipantView(d.device, agent_state, actions, "AGENT_DEVICE", d.start_time),
         X.ParticipantView(
             d.from_address or "unknown",
             "ACTIVE" if d.state != "DROPPED" else "DROPPED",
@@ -94,7 +103,11 @@ def dialog_view(model: FinesseModel, dialog_id: str) -> X.DialogView:
     )
     variables = tuple(X.CallVariable(k, v) for k, v in sorted(d.variables.items()))
     props = X.MediaPropertiesView(
-        dialed_number=d.to_address, call_type="ACD_IN", dnis=d.to_address, call_variables=variables
+        dialed_number=d.to_address,
+        call_type="ACD_IN",
+        dnis=d.to_address,
+        call_variables=variables,
+        wrap_up_reason=d.wrap_up_reason or None,
     )
     return X.DialogView(d.id, d.state, d.from_address, d.to_address, participants, props)
 

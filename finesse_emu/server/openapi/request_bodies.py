@@ -256,8 +256,8 @@ def _dialog_action() -> Schema:
     schema["description"] = (
         "A call control action. SEND_DTMF also needs the dtmfString ActionParam (400 Parameter Missing "
         "otherwise; OpenAPI 3.0 cannot say so). The parser ignores unknown elements. Which actions are "
-        "emulated (ANSWER, DROP; others 501) and whether one is allowed in the dialog's state is "
-        "decided by the server."
+        "emulated (ANSWER, DROP, SEND_DTMF, UPDATE_CALL_DATA; others 501) and whether one is allowed "
+        "in the dialog's state is decided by the server."
     )
     return {
         **schema,
