@@ -65,6 +65,9 @@ class User:
     reason_code: int = 0  # the CTI EventReasonCode (a ReasonCode's "code")
     extension: str = ""
     pending_state: str = ""
+    # A pendingState set by a PUT during a call that no User event has shown yet: the CTI server's
+    # answer (the state unchanged) is published for it even when the PUT carried no requestId.
+    pending_unpublished: bool = False
     state_change_time: float = 0.0
     media: dict[int, MediaSlot] = field(default_factory=dict)  # non-voice MRDs
     # requestId of the client request whose result the next user event carries (then cleared).
@@ -190,8 +193,9 @@ class FinesseModel:
         extension = msg.get_str(Tag.AGENT_EXTENSION) or msg.get_str(Tag.AGENT_INSTRUMENT) or ""
         reason = msg["EventReasonCode"] if state in ("NOT_READY", "LOGOUT") else 0
         unchanged = (state, reason, extension) == (user.state, user.reason_code, user.extension)
-        if unchanged and not user.request_id:
+        if unchanged and not user.request_id and not user.pending_unpublished:
             return []
+        user.pending_unpublished = False
         self._set_extension(user, "" if state == "LOGOUT" else extension or user.extension)
         if not unchanged:
             user.state, user.reason_code, user.state_change_time = state, reason, now

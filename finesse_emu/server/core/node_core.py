@@ -300,7 +300,9 @@ class NodeCore:
             return message
         wanted = update.state.value
         if wanted != "LOGIN" and user.state in ("TALKING", "RESERVED", "HOLD"):
-            user.pending_state = wanted  # applied by the CTI server when the call ends
+            # Applied by the CTI server when the call ends; its answer carries it to the clients.
+            user.pending_unpublished = user.pending_unpublished or user.pending_state != wanted
+            user.pending_state = wanted
         user.request_id = request_id
         state = message["AgentState"]
         if self.config.event_log and state == AgentState.LOGOUT:
