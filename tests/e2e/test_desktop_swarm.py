@@ -73,11 +73,15 @@ async def test_publisher_killed_under_200_desktops(tmp_path: Path) -> None:
         assert len(done_events) == (AGENTS - IPPA) // 2
         assert {e["trigger"] for e in done_events} == {"notification"}  # after three XMPP attempts
         assert all(c.user_state == "NOT_READY" for c in swarm.clients if c.source == "desktop")
-        # IPPA: "server unavailable" about three 5 s attempts after the Notification Service went.
+        # IPPA: "After three attempts ... displays a server unavailable message": three failed 5 s
+        # polls after the Notification Service went, so never sooner than about three intervals (a
+        # loaded host may make them later: the count is what is checked, not an upper time bound).
         lost = {e["agent"]: e["t"] for e in history.of(FailoverDetected, "ippa")}
-        shown = {e["agent"]: e["t"] for e in history.of(ServerUnavailable, "ippa")}
+        unavailable = history.of(ServerUnavailable, "ippa")
+        shown = {e["agent"]: e["t"] for e in unavailable}
         delays = [(shown[a] - lost[a]) / timers.ippa_poll_interval for a in shown]
-        assert len(delays) == len(pub_phones) and 2.5 < statistics.median(delays) < 4.5, delays
+        assert len(delays) == len(pub_phones) and statistics.median(delays) > 2.5, delays
+        assert {e["attempts"] for e in unavailable} == {timers.ippa_attempts}
         assert {c.node for c in pub_phones} == {"finesse-a"}
 
         # The publisher comes back: desktops stay on the subscriber, phones show the Sign In screen.
