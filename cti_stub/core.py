@@ -792,6 +792,15 @@ class CtiServerCore:
     def answer_call(self, now: float, call_id: int) -> None:
         self._apply(self.model.answer_call(now, call_id))
 
+    def hold_call(self, now: float, call_id: int, device: str | None = None) -> None:
+        self._apply(self.model.hold_call(now, call_id, device))
+
+    def retrieve_call(self, now: float, call_id: int, device: str | None = None) -> None:
+        self._apply(self.model.retrieve_call(now, call_id, device))
+
+    def clear_connection(self, now: float, call_id: int, device: str | None = None) -> None:
+        self._apply(self.model.clear_connection(now, call_id, device))
+
     def make_call(self, now: float, agent_id: str, dialed: str) -> int:
         call, changes = self.model.make_call(now, agent_id, dialed, None, self.config.outside_answer_after)
         self._schedule_connections(call)

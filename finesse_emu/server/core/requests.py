@@ -10,6 +10,7 @@ from __future__ import annotations
 from finesse_emu.server import xml as X
 from finesse_emu.server.auth.user import AuthUser
 from finesse_emu.server.core.directory import Directory
+from finesse_emu.server.core.views import participant_actions
 from finesse_emu.server.model import REQUESTABLE, Dialog, MediaSlot, User
 from ged188 import ARM_ERROR_TEXT, AgentState, ArmError, MediaAction, Message, MessageType, Tag, make
 
@@ -94,25 +95,62 @@ def media_state(
     return make(M.EMU_SET_MEDIA_STATE_REQ, [(Tag.AGENT_ID, target.id)], **fields)
 
 
-def dialog_action(peripheral_id: int, dialog: Dialog, action: X.DialogAction) -> Message | X.ErrorResponse:
-    """PUT Dialog: ANSWER (ANSWER_CALL_REQ) and DROP (CLEAR_CONNECTION_REQ); other actions are not
-    emulated."""
+# Call control the emulator carries out, each as its GED-188 request. The CCX-only actions (and
+# those not emulated yet) answer 501.
+DIALOG_REQUESTS = {
+    "ANSWER": M.ANSWER_CALL_REQ,
+    "HOLD": M.HOLD_CALL_REQ,
+    "RETRIEVE": M.RETRIEVE_CALL_REQ,
+    "DROP": M.CLEAR_CONNECTION_REQ,
+}
+
+
+def dialog_action(
+    peripheral_id: int, dialog: Dialog, action: X.DialogAction, user: User
+) -> Message | X.ErrorResponse:
+    """PUT Dialog: ANSWER, HOLD, RETRIEVE and DROP on the user's own participant, when the
+    participant lists the action ("Only actions listed in the participant's actions are allowed")."""
     name = action.requested_action.value
+    if name == "MAKE_CALL":  # a new call is a POST to the user's Dialogs
+        return X.invalid_input("requestedAction", "Invalid requestedAction specified for dialog")
+    mtype = DIALOG_REQUESTS.get(name)
+    if mtype is None:
+        return X.not_implemented(
+            "requestedAction", f"{name} is not emulated (ANSWER, HOLD, RETRIEVE, DROP are)"
+        )
     target = action.target_media_address
-    if target is not None and target != dialog.device:
+    participant = dialog.participants.get(target or "")
+    if participant is None or participant.user_id != user.id:
+        # An agent acts on its own device's participant only.
         return X.invalid_input("targetMediaAddress", "Invalid targetMediaAddress specified")
-    if name == "ANSWER":
-        if dialog.state != "ALERTING":
-            return X.invalid_state("requestedAction", "Invalid action for the dialog state")
-        mtype = M.ANSWER_CALL_REQ
-    elif name == "DROP":
-        if dialog.state not in ("ALERTING", "ACTIVE"):
-            return X.invalid_state("requestedAction", "Invalid action for the dialog state")
-        mtype = M.CLEAR_CONNECTION_REQ
-    else:
-        return X.not_implemented("requestedAction", f"{name} is not emulated (ANSWER and DROP are)")
-    floating: Floating = [(Tag.CONNECTION_DEVID, dialog.device), (Tag.AGENT_INSTRUMENT, dialog.device)]
+    if name not in participant_actions(participant):
+        return X.invalid_state("requestedAction", "Invalid action for the dialog state")
+    device = participant.address
+    floating: Floating = [(Tag.CONNECTION_DEVID, device), (Tag.AGENT_INSTRUMENT, device)]
     return make(mtype, floating, PeripheralID=peripheral_id, ConnectionCallID=dialog.call_id)
+
+
+def make_call(peripheral_id: int, user: User, action: X.DialogAction) -> Message | X.ErrorResponse:
+    """POST User/{id}/Dialogs MAKE_CALL: MAKE_CALL_REQ from the user's extension to toAddress.
+
+    "fromAddress must be the extension the user is signed in with"; 400 Invalid Destination when
+    toAddress is fromAddress."""
+    if action.requested_action is not X.DialogActionName.MAKE_CALL:
+        return X.invalid_input("requestedAction", "Invalid requestedAction specified for dialog")
+    if user.state == "LOGOUT" or not user.extension:
+        return X.invalid_state("state", "Invalid State specified for user")
+    if action.from_address != user.extension:
+        return X.invalid_input("fromAddress", "Invalid fromAddress specified")
+    to = action.to_address or ""
+    if to == action.from_address:
+        return X.invalid_destination("toAddress")
+    if not (to.isascii() and 0 < len(to) < 40):  # DialedNumber is a STRING 40 on the CTI wire
+        return X.invalid_destination("toAddress")
+    floating: Floating = [(Tag.AGENT_INSTRUMENT, user.extension), (Tag.DIALED_NUMBER, to)]
+    for cv in action.call_variables or ():
+        if cv.name.startswith("callVariable") and cv.name[12:].isdigit() and 1 <= int(cv.name[12:]) <= 10:
+            floating.append((Tag.CALL_VAR_1 + int(cv.name[12:]) - 1, cv.value[:40]))
+    return make(M.MAKE_CALL_REQ, floating, PeripheralID=peripheral_id, Reserved=0xFFFFFFFF)
 
 
 def query_agent_state(agent_id: str) -> Message:

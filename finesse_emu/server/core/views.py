@@ -17,7 +17,7 @@ from finesse_emu.server import xml as X
 from finesse_emu.server.auth.user import AuthUser
 from finesse_emu.server.config import NodeConfig
 from finesse_emu.server.core.directory import Directory
-from finesse_emu.server.model import FinesseModel, MediaSlot
+from finesse_emu.server.model import FinesseModel, MediaSlot, Participant
 from finesse_emu.server.status import ServiceState
 from finesse_emu.server.xml.devices_api import phone_of
 
@@ -78,23 +78,40 @@ def media_view(
     )
 
 
+# What a signed-in user's participant may do in each state: a client offers only these, and PUT
+# Dialog accepts only these (requests.dialog_action). "Only actions listed in the participant's
+# actions are allowed."
+PARTICIPANT_ACTIONS: dict[str, tuple[str, ...]] = {
+    "ALERTING": ("ANSWER",),
+    "INITIATING": ("DROP",),
+    "INITIATED": ("DROP",),
+    "ACTIVE": ("HOLD", "DROP"),
+    "HELD": ("RETRIEVE", "DROP"),
+}
+
+
+def participant_actions(p: Participant) -> tuple[str, ...]:
+    """A device that is no agent of the deployment is acted on by nobody here."""
+    return PARTICIPANT_ACTIONS.get(p.state, ()) if p.user_id is not None else ()
+
+
 def dialog_view(model: FinesseModel, dialog_id: str) -> X.DialogView:
     d = model.dialogs[dialog_id]
-    agent_state = {"ALERTING": "ALERTING", "ACTIVE": "ACTIVE"}.get(d.state, "DROPPED")
-    actions = {"ALERTING": ("ANSWER",), "ACTIVE": ("HOLD", "DROP", "TRANSFER_SST", "CONSULT_CALL")}
-    participants = (
-        X.ParticipantView(d.device, agent_state, actions.get(d.state, ()), "AGENT_DEVICE", d.start_time),
+    participants = tuple(
         X.ParticipantView(
-            d.from_address or "unknown",
-            "ACTIVE" if d.state != "DROPPED" else "DROPPED",
-            (),
-            "",
-            d.start_time,
-        ),
+            p.address,
+            p.state,
+            participant_actions(p),
+            "AGENT_DEVICE" if p.user_id is not None else "",
+            p.start_time,
+            p.state_cause,
+            p.state_change_time,
+        )
+        for p in d.participants.values()
     )
     variables = tuple(X.CallVariable(k, v) for k, v in sorted(d.variables.items()))
     props = X.MediaPropertiesView(
-        dialed_number=d.to_address, call_type="ACD_IN", dnis=d.to_address, call_variables=variables
+        dialed_number=d.to_address, call_type=d.call_type, dnis=d.to_address, call_variables=variables
     )
     return X.DialogView(d.id, d.state, d.from_address, d.to_address, participants, props)
 
