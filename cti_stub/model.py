@@ -211,6 +211,9 @@ class Call:
             "dnis": self.dnis,
             "variables": dict(self.variables),
             "kind": self.kind,
+            # Derived (not read back): the agent and device the call is about, as before connections.
+            "agent_id": self.agent_id,
+            "device": self.device,
             "phase": self.phase,
             "started": self.started,
             "answered": self.answered,
@@ -221,7 +224,7 @@ class Call:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Call:
-        fields = {k: v for k, v in data.items() if k not in ("connections", "phase")}
+        fields = {k: v for k, v in data.items() if k not in ("connections", "phase", "agent_id", "device")}
         return cls(connections=[Connection.from_json(c) for c in data["connections"]], **fields)
 
 
