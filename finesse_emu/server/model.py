@@ -308,11 +308,12 @@ class FinesseModel:
             dialog.to_address = msg.get_str(Tag.CALLED_DEVID) or dialog.to_address
             dialog.state = "INITIATED"
         elif t == M.CALL_DELIVERED_EVENT:
+            self._move(self._participant(dialog, device, "ALERTING", now), "ALERTING", now)
             calling = msg.get_str(Tag.CALLING_DEVID)
             if calling and calling != device:
-                # The caller of a delivered call shows INITIATED until the call is answered.
+                # The caller of a delivered call shows INITIATED until the call is answered, after
+                # the alerting agent when it is new (Cisco's capture of an incoming call).
                 self._participant(dialog, calling, "INITIATED", now)
-            self._move(self._participant(dialog, device, "ALERTING", now), "ALERTING", now)
             dialog.state = "ALERTING"
         elif t == M.CALL_ESTABLISHED_EVENT:
             self._move(self._participant(dialog, device, "ACTIVE", now), "ACTIVE", now)

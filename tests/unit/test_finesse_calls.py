@@ -104,9 +104,9 @@ def test_an_inbound_call_shows_the_caller_initiated_until_answered() -> None:
     p = pipe(ready=True)
     call_id = p.core.inject_call(p.now, A, ani="5551234", dnis="8000")
     p.drain()
-    assert parts(p, str(call_id)) == [
-        ("5551234", "INITIATED", (), ""),
+    assert parts(p, str(call_id)) == [  # the agent first, as in Cisco's capture
         ("2000", "ALERTING", ("ANSWER",), "AGENT_DEVICE"),
+        ("5551234", "INITIATED", (), ""),
     ]
     p.core.answer_call(p.now, call_id)
     p.drain()
