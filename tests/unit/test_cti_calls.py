@@ -16,9 +16,22 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
+from cti_stub.core import Send
 from cti_stub.model import ACTIVE_STATES, AgentChange, CallChange, Change, ControlError, PeripheralModel
 from emu_base.directory import generate
-from ged188 import AgentState, CallType, DeviceType, LocalConnectionState, Message, Status, Tag, make
+from ged188 import (
+    AgentState,
+    CallType,
+    DeviceType,
+    FrameDecoder,
+    LocalConnectionState,
+    Message,
+    Service,
+    Status,
+    Tag,
+    encode,
+    make,
+)
 from tests.unit.test_cti_core import Harness, M
 
 S = AgentState
@@ -434,3 +447,27 @@ def test_call_model_invariants() -> None:
     run_state_machine_as_test(
         CallModelMachine, settings=settings(max_examples=150, stateful_step_count=30, deadline=None)
     )
+
+
+def test_an_agents_client_events_session_hears_the_calls_that_reach_it() -> None:
+    """A Client Events session (one agent's desktop) gets the events of a call another agent made
+    to it, not only of calls delivered to it by the ACD."""
+    h, sid, _, b = _two_agents()
+    desk = h.connect()
+    req = make(
+        M.OPEN_REQ,
+        [(Tag.CLIENT_ID, "desk"), (Tag.CLIENT_PASSWORD, b""), (Tag.AGENT_ID, b)],
+        InvokeID=1, VersionNumber=24, IdleTimeout=20, PeripheralID=5000,
+        ServicesRequested=Service.CLIENT_EVENTS, CallMsgMask=0xFFFFFFFF, AgentStateMask=0x3FFF,
+    )  # fmt: skip
+    h.send(desk, req)
+    h.core.data_received(h.now, sid, encode(_make_call_req("2000", "2001")))
+    outs = h.core.outputs()
+    dec = FrameDecoder()
+    for out in outs:
+        if isinstance(out, Send) and out.sid == desk:
+            dec.feed(out.data)
+    seen = []
+    while (frame := dec.next_frame()) is not None:
+        seen.append(frame[0])
+    assert M.BEGIN_CALL_EVENT in seen and M.CALL_DELIVERED_EVENT in seen
