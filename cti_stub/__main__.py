@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from cti_stub.core import IdleMode
+from cti_stub.model import WRAP_UP_MODES
 from cti_stub.server import DEFAULT_PORTS, CtiServer, ServerConfig
 from emu_base.admin import admin_access
 from emu_base.directory import resolve
@@ -51,6 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="pre-12.5 UCCE: put non-voice MRDs back to their state when the CTI client reconnects",
     )
     p.add_argument("--peripheral-id", type=int, default=5000)
+    for kind in ("incoming", "outgoing"):
+        p.add_argument(
+            f"--wrap-up-on-{kind}",
+            choices=WRAP_UP_MODES,
+            default="NOT_ALLOWED",
+            help=f"Agent Desk Settings: work mode on {kind} calls, for agents whose file says none "
+            "(default NOT_ALLOWED)",
+        )
+    p.add_argument(
+        "--wrap-up-time",
+        type=float,
+        help="seed seconds before the wrap-up timer ends a wrap-up, for agents whose file says none (7200)",
+    )
     p.add_argument(
         "--takeover-delay", type=float, help="seed seconds before the idle side takes over (default 5)"
     )
@@ -62,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def run(args: argparse.Namespace) -> int:
     overrides = {} if args.takeover_delay is None else {"cti_takeover_delay": args.takeover_delay}
+    if args.wrap_up_time is not None:
+        overrides["wrap_up_time"] = args.wrap_up_time
     timers = Timers.build(args.time_scale, **overrides)
     side = args.side.upper()
     # No control plane (--admin-port -1): nothing to guard.
@@ -82,6 +98,8 @@ async def run(args: argparse.Namespace) -> int:
             idle_mode=IdleMode(args.idle_mode),
             mrd_auto_restore=args.mrd_auto_restore,
             agents=resolve(args.agents),
+            wrap_up_on_incoming=args.wrap_up_on_incoming,
+            wrap_up_on_outgoing=args.wrap_up_on_outgoing,
         ),
         timers,
     )

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from cti_stub.events import agent_state_event, call_event, device_fields
+from cti_stub.events import agent_state_event, call_data_of, call_event, device_fields
 from cti_stub.model import AgentChange, Call, CallChange, Change, ControlError, PeripheralModel
 from emu_base.directory import VOICE_MRD
 from emu_base.timers import Timers
@@ -281,6 +281,9 @@ class CtiServerCore:
             deadlines.append(self._next_idle_scan)
         if self.role is Role.ACTIVE and self._call_deadlines:
             deadlines.append(self._call_deadlines[0])
+        wrapup = self.model.next_wrapup_deadline() if self.role is Role.ACTIVE else None
+        if wrapup is not None:
+            deadlines.append(wrapup)
         return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float) -> None:
@@ -288,6 +291,8 @@ class CtiServerCore:
         if self.sessions and now >= self._next_idle_scan:
             self._next_idle_scan = now + self.config.idle_scan_interval
             self._scan_idle(now)
+        if self.role is Role.ACTIVE:
+            self._apply(self.model.wrapup_expired(now))  # the wrap-up timers
         if self.role is not Role.ACTIVE or not self._call_deadlines or now < self._call_deadlines[0]:
             return
         while self._call_deadlines and self._call_deadlines[0] <= now:
@@ -406,6 +411,10 @@ class CtiServerCore:
             self._make_call(s, msg, now)
         elif msg.type == M.EMU_SET_MEDIA_STATE_REQ:
             self._set_media_state(s, msg)
+        elif msg.type == M.SET_CALL_DATA_REQ:
+            self._set_call_data(s, msg)
+        elif msg.type == M.SEND_DTMF_SIGNAL_REQ:
+            self._send_dtmf(s, msg)
         elif msg.type in M.__members__.values() and M(msg.type).name.endswith("_REQ"):
             self._notice("cti_unsupported_request", sid=s.sid, type=msg.name)
             self._fail(s, invoke, Status.E_CTI_FUNCTION_NOT_AVAILABLE)
@@ -543,7 +552,8 @@ class CtiServerCore:
                     if self._wants_agent(s, change):
                         self._send(s, self._agent_message(change))
         # Calls in progress are announced again so the client can rebuild its view
-        # (EventCause CEC_CALL_PARTY_UPDATE_IND, as after a graceful v24 switchover).
+        # (EventCause CEC_CALL_PARTY_UPDATE_IND, as after a graceful v24 switchover); a call that
+        # ended and waits for its agent's wrap-up is announced cleared (its END_CALL comes later).
         for call in list(self.model.calls.values()):
             for step in self._call_replay(call):
                 msg_out = self._call_message(step, EventCause.CALL_PARTY_UPDATE_IND)
@@ -555,6 +565,8 @@ class CtiServerCore:
         """A call in progress as a (re)connecting client learns it: BEGIN_CALL, then each live
         connection in its state (a held one as established, then held)."""
         changes = [CallChange("begin", call)]
+        if call.phase == "ended":
+            return [*changes, CallChange("cleared", call)]  # waits for its agents' wrap-up
         for conn in call.live:
             if conn.state is LCS.INITIATE:
                 changes.append(CallChange("originated", call, conn.device, conn.state))
@@ -765,6 +777,38 @@ class CtiServerCore:
         self._send(s, conf)
         self._apply(changes)
 
+    def _set_call_data(self, s: Session, msg: Message) -> None:
+        """SET_CALL_DATA_REQ: call variables, ECC variables and wrap-up data, during the call or its
+        wrap-up; every client hears the CALL_DATA_UPDATE_EVENT."""
+        invoke = msg["InvokeID"]
+        if not s.services & Service.CLIENT_CONTROL:
+            self._fail(s, invoke, Status.E_CTI_FUNCTION_NOT_AVAILABLE)
+            return
+        try:
+            changes = self.model.update_call_data(msg["ConnectionCallID"], call_data_of(msg))
+        except ControlError as exc:
+            self._notice("cti_call_control_rejected", sid=s.sid, type=msg.name, error=str(exc))
+            self._fail(s, invoke, exc.status or Status.E_CTI_INVALID_CALLID)
+            return
+        self._send(s, make(M.SET_CALL_DATA_CONF, InvokeID=invoke))
+        self._apply(changes)
+
+    def _send_dtmf(self, s: Session, msg: Message) -> None:
+        """SEND_DTMF_SIGNAL_REQ: the CONF for a call in progress at the device, logged; no event."""
+        invoke = msg["InvokeID"]
+        if not s.services & Service.CLIENT_CONTROL:
+            self._fail(s, invoke, Status.E_CTI_FUNCTION_NOT_AVAILABLE)
+            return
+        call_id, digits = msg["ConnectionCallID"], msg.get_str(Tag.DTMF_STRING) or ""
+        try:
+            self.model.send_dtmf(call_id, msg.get_str(Tag.CONNECTION_DEVID) or "", digits)
+        except ControlError as exc:
+            self._notice("cti_call_control_rejected", sid=s.sid, type=msg.name, error=str(exc))
+            self._fail(s, invoke, exc.status or Status.E_CTI_INVALID_CALLID)
+            return
+        self._notice("cti_dtmf_sent", sid=s.sid, call=call_id, digits=digits)
+        self._send(s, make(M.SEND_DTMF_SIGNAL_CONF, InvokeID=invoke))
+
     # -- admin operations (HTTP admin API of the shell) ------------------------------------------------
     def admin_set_state(
         self, now: float, agent_id: str, state: AgentState, reason: int, extension: str | None = None
@@ -830,7 +874,7 @@ class CtiServerCore:
         elif kind == "agent":
             self.model.apply_agent(payload["agent"])
         elif kind == "call":
-            self.model.apply_call(payload["call"])
+            self.model.apply_call(payload["call"], str(payload.get("step", "end")))
 
     # -- events ------------------------------------------------------------------------------------
     def _apply(self, changes: Iterable[Change]) -> None:
@@ -839,7 +883,8 @@ class CtiServerCore:
                 self._out.append(Replicate({"t": "agent", "agent": change.agent.to_json()}))
                 self._broadcast_agent(change)
             else:
-                self._out.append(Replicate({"t": "call", "call": change.call.to_json()}))
+                payload = {"t": "call", "call": change.call.to_json(), "step": change.step}
+                self._out.append(Replicate(payload))
                 self._broadcast_call(change)
 
     def _listeners(self) -> Iterable[Session]:

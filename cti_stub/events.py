@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cti_stub.model import AgentChange, Call, CallChange
+from cti_stub.model import WRAPUP_DATA, AgentChange, Call, CallChange
 from ged188 import (
     NONE_16,
     NULL_ID,
@@ -26,6 +26,8 @@ from ged188 import (
     MessageType,
     Tag,
     make,
+    named_variable,
+    parse_named_variable,
 )
 
 M = MessageType
@@ -108,6 +110,12 @@ def call_event(
         value = call.variables.get(f"callVariable{i + 1}")
         if value is not None:
             data.append((Tag.CALL_VAR_1 + i, value[:40]))
+    wrapup = call.variables.get(WRAPUP_DATA)
+    if wrapup is not None:
+        data.append((Tag.CALL_WRAPUP_DATA, wrapup[:39]))
+    for name, value in call.variables.items():
+        if not name.startswith(_FIXED_DATA) and len(named_variable(name, value)) <= 251:
+            data.append((Tag.NAMED_VARIABLE, named_variable(name, value)))
     calling = call.ani[:63] or "unknown"
     called = call.dnis[:63] or call.device
     devices = {
@@ -219,3 +227,23 @@ def call_event(
             **head,
         )
     return make(M.END_CALL_EVENT, conn, **head)
+
+
+_FIXED_DATA = ("callVariable", WRAPUP_DATA)
+
+
+def call_data_of(msg: Message) -> dict[str, str]:
+    """The call data a SET_CALL_DATA_REQ sets: callVariableN, the wrap-up data, ECC variables."""
+    data: dict[str, str] = {}
+    for i in range(10):
+        value = msg.get_str(Tag.CALL_VAR_1 + i)
+        if value is not None:
+            data[f"callVariable{i + 1}"] = value
+    wrapup = msg.get_str(Tag.CALL_WRAPUP_DATA)
+    if wrapup is not None:
+        data[WRAPUP_DATA] = wrapup
+    for raw in msg.get_all(Tag.NAMED_VARIABLE):
+        pair = parse_named_variable(raw) if isinstance(raw, bytes) else None
+        if pair is not None:
+            data[pair[0]] = pair[1]
+    return data

@@ -28,6 +28,45 @@ REQUESTABLE = {S.LOGIN, S.LOGOUT, S.NOT_READY, S.AVAILABLE, S.WORK_NOT_READY, S.
 # Seed: "the agent state is changed to WORK, on the respective non-voice Media Routing Domain".
 NON_VOICE_WORK = S.WORK_NOT_READY
 
+# UCCE Agent Desk Settings "Work mode on incoming" / "Work mode on outgoing", as Finesse names them in
+# the User's settings (wrapUpOnIncoming, wrapUpOnOutgoing). Finesse: "If wrap-up is enabled, an agent
+# enters WORK_READY state after a call is dropped", or WORK when "the agent chooses NOT_READY while on
+# a call". NOT_ALLOWED is the only mode without wrap-up.
+WRAP_UP_MODES = ("REQUIRED", "REQUIRED_WITH_WRAP_UP_DATA", "OPTIONAL", "NOT_ALLOWED")
+# The tones of a DTMF string (the sixteen of the DTMF keypad).
+DTMF_DIGITS = frozenset("0123456789*#ABCD")
+# The call data key of the wrap-up data (GED-188 CallWrapupData; Finesse's wrapUpReason).
+WRAPUP_DATA = "CallWrapupData"
+
+
+@dataclass(frozen=True)
+class DeskSettings:
+    """The deployment's default desk settings (``--wrap-up-on-incoming`` ...); an agent file overrides
+    them per agent (``wrap_up_on_incoming``, ``wrap_up_on_outgoing``, ``wrap_up_time`` in seed
+    seconds). ``wrap_up_time`` here is effective (scaled) seconds."""
+
+    wrap_up_on_incoming: str = "NOT_ALLOWED"
+    wrap_up_on_outgoing: str = "NOT_ALLOWED"
+    wrap_up_time: float = 7200.0
+
+    def __post_init__(self) -> None:
+        for mode in (self.wrap_up_on_incoming, self.wrap_up_on_outgoing):
+            if mode not in WRAP_UP_MODES:
+                raise ValueError(f"wrap-up mode {mode!r}: one of {', '.join(WRAP_UP_MODES)}")
+        if not self.wrap_up_time > 0:
+            raise ValueError(f"wrap_up_time must be > 0, got {self.wrap_up_time!r}")
+
+    def of(self, record: AgentRecord, time_scale: float) -> DeskSettings:
+        """This agent's settings: its agent file's, else these."""
+        extra = record.extra
+        if not any(k in extra for k in ("wrap_up_on_incoming", "wrap_up_on_outgoing", "wrap_up_time")):
+            return self
+        return DeskSettings(
+            str(extra.get("wrap_up_on_incoming", self.wrap_up_on_incoming)).upper(),
+            str(extra.get("wrap_up_on_outgoing", self.wrap_up_on_outgoing)).upper(),
+            float(extra["wrap_up_time"]) * time_scale if "wrap_up_time" in extra else self.wrap_up_time,
+        )
+
 
 class ControlError(Exception):
     """A request the PG rejects: answered with CONTROL_FAILURE_CONF (``failure``) or FAILURE_CONF."""
@@ -66,6 +105,9 @@ class Agent:
     mrd_routable: dict[int, bool] = field(default_factory=dict)  # AgentMode per MRD (RONA clears it)
     controller: int | None = None  # the CTI session that last controlled the agent
     call_ids: list[int] = field(default_factory=list)
+    # Wrap-up: the call the agent wraps up (its END_CALL_EVENT waits) and when the timer ends it.
+    wrapup_call: int | None = None
+    wrapup_until: float | None = None
 
     @property
     def id(self) -> str:
@@ -90,6 +132,8 @@ class Agent:
             "mrd_reasons": {str(k): v for k, v in self.mrd_reasons.items()},
             "mrd_routable": {str(k): v for k, v in self.mrd_routable.items()},
             "call_ids": list(self.call_ids),
+            "wrapup_call": self.wrapup_call,
+            "wrapup_until": self.wrapup_until,
         }
 
     def apply_json(self, data: dict[str, Any]) -> None:
@@ -107,6 +151,9 @@ class Agent:
         self.mrd_reasons = {int(k): int(v) for k, v in data.get("mrd_reasons", {}).items()}
         self.mrd_routable = {int(k): bool(v) for k, v in data.get("mrd_routable", {}).items()}
         self.call_ids = [int(c) for c in data["call_ids"]]
+        wrapup_call, until = data.get("wrapup_call"), data.get("wrapup_until")
+        self.wrapup_call = None if wrapup_call is None else int(wrapup_call)
+        self.wrapup_until = None if until is None else float(until)
         self.controller = None
 
 
@@ -190,6 +237,11 @@ class Call:
     @property
     def agent_id(self) -> str:
         return self.primary.agent_id or ""
+
+    def made_by(self, agent_id: str) -> bool:
+        """Whether the agent made the call (MAKE_CALL_REQ): its connection is the first, the
+        originating one; an inbound call's first connection is the caller."""
+        return self.kind != "inbound" and self.connections[0].agent_id == agent_id
 
     @property
     def device(self) -> str:
@@ -290,9 +342,19 @@ Change = AgentChange | CallChange
 class PeripheralModel:
     """Agents and calls of one peripheral. ``load`` is the PIM's Logout On Agent Disconnect."""
 
-    def __init__(self, agents: Iterable[AgentRecord], peripheral_id: int = 5000, load: int = 0) -> None:
+    def __init__(
+        self,
+        agents: Iterable[AgentRecord],
+        peripheral_id: int = 5000,
+        load: int = 0,
+        desk: DeskSettings | None = None,
+        time_scale: float = 1.0,
+    ) -> None:
         self.peripheral_id = peripheral_id
         self.load = load
+        self.desk = desk or DeskSettings()
+        self.time_scale = time_scale
+        self._wrapping: set[str] = set()  # agents in wrap-up (their timers)
         self.agents: dict[str, Agent] = {}
         for rec in agents:
             self.agents[rec.id] = Agent(rec, mrd_states={m: S.LOGOUT for m in rec.non_voice_mrds})
@@ -420,6 +482,14 @@ class PeripheralModel:
             # "the Agent goes into Not Ready - Connection Failure state after the call ends").
             agent.pending, agent.pending_by_agent = (state, reason), by_agent
             return [AgentChange.of(agent)]
+        if agent.wrapup_call is not None and state not in (S.WORK_READY, S.WORK_NOT_READY):
+            # "To leave WORK state, agents can set their state to READY [or] NOT_READY."
+            if state is not S.LOGOUT and self._wrapup_data_missing(agent):
+                raise ControlError(
+                    "wrap-up data required before leaving wrap-up",
+                    failure=ControlFailure.CF_INVALID_AGENT_STATE,
+                )
+            return self._end_wrapup(now, agent, state, reason)
         if state is S.LOGOUT:
             return self._logout(now, agent, reason)
         return [self._set(now, agent, state, reason)]
@@ -439,6 +509,7 @@ class PeripheralModel:
             change = self._set_mrd(agent, mrd, S.LOGOUT)
             if change:
                 changes.append(change)
+        changes.extend(self._release_wrapup(agent))
         return changes
 
     def client_lost(self, now: float, controller: int) -> list[Change]:
@@ -467,6 +538,8 @@ class PeripheralModel:
         elif agent.call_ids:
             agent.pending, agent.pending_by_agent = (S.NOT_READY, ReasonCode.CONNECTION_FAILURE), False
             changes.append(AgentChange.of(agent))  # reports the current state; replicates the pending
+        elif agent.wrapup_call is not None:  # a Wrap-Up agent: its wrap-up ends here
+            changes.extend(self._end_wrapup(now, agent, S.NOT_READY, ReasonCode.CONNECTION_FAILURE))
         elif agent.state is S.AVAILABLE:
             agent.connection_failure_next = True
             changes.append(AgentChange.of(agent))  # the same state; replicates the mark
@@ -599,15 +672,18 @@ class PeripheralModel:
                 return call, conn
         return None
 
-    def _sync_agent(self, now: float, agent_id: str | None) -> list[Change]:
-        """The agent's state and task list from its connections (see above)."""
+    def _sync_agent(self, now: float, call: Call, agent_id: str | None) -> list[Change]:
+        """The agent's state and task list from its connections (see above); ``call`` is the call
+        whose connection changed."""
         agent = self.agents.get(agent_id) if agent_id else None
         if agent is None:
             return []
-        states = [c.state for call in self.calls.values() if call.ended is None for c in call.live
+        states = [c.state for other in self.calls.values() if other.ended is None for c in other.live
                   if c.agent_id == agent.id]  # fmt: skip
         call_ids = [
-            call.call_id for call in self.calls.values() if call.ended is None and agent.id in call.agent_ids
+            other.call_id
+            for other in self.calls.values()
+            if other.ended is None and agent.id in other.agent_ids
         ]
         tasks_changed = call_ids != agent.call_ids
         agent.call_ids = call_ids
@@ -615,7 +691,12 @@ class PeripheralModel:
             # An agent logged out during the call (LOAD 1) has one task less: the idle side must know.
             return [AgentChange.of(agent)] if tasks_changed else []
         if not states:
-            return self._after_call(now, agent) if tasks_changed else []
+            return self._after_call(now, agent, call) if tasks_changed else []
+        changes: list[Change] = []
+        if agent.wrapup_call is not None and any(st in ACTIVE_STATES for st in states):
+            # A call taken part in during the wrap-up of the previous one (made from WORK_READY) ends
+            # that wrap-up: its timer must not move a talking agent; the old call's END_CALL_EVENT is due.
+            changes.extend(self._release_wrapup(agent))
         if any(st in ACTIVE_STATES for st in states):
             wanted = S.TALKING
         elif LCS.HOLD in states:
@@ -627,11 +708,17 @@ class PeripheralModel:
         else:
             wanted = agent.state
         if wanted is not agent.state:
-            return [self._set(now, agent, wanted, 0)]
-        return [AgentChange.of(agent)] if tasks_changed else []
+            return [*changes, self._set(now, agent, wanted, 0)]
+        return [*changes, AgentChange.of(agent)] if tasks_changed else changes
 
-    def _after_call(self, now: float, agent: Agent) -> list[Change]:
-        """The agent's last call ended: the state asked for during the call, else Ready."""
+    def _after_call(self, now: float, agent: Agent, call: Call) -> list[Change]:
+        """The agent's last call ended. The single place deciding the agent's state after a call:
+        the wrap-up when the agent's desk settings ask for one for this call, incoming or outgoing
+        (WORK_READY, or WORK when it chose NOT_READY during the call: :meth:`_start_wrapup`); else
+        the state asked for during the call, else Ready."""
+        wrapup = self._start_wrapup(now, agent, call)
+        if wrapup:
+            return wrapup
         state, reason = agent.pending or (S.AVAILABLE, 0)
         agent.pending, agent.pending_by_agent = None, False
         if state is S.LOGOUT:
@@ -641,7 +728,7 @@ class PeripheralModel:
     def _sync(self, now: float, call: Call, *agent_ids: str | None) -> list[Change]:
         changes: list[Change] = []
         for agent_id in dict.fromkeys(agent_ids or [c.agent_id for c in call.connections]):
-            changes.extend(self._sync_agent(now, agent_id))
+            changes.extend(self._sync_agent(now, call, agent_id))
         return changes
 
     def offer_call(
@@ -774,9 +861,28 @@ class PeripheralModel:
         ]
 
     def update_call_data(self, call_id: int, variables: dict[str, str]) -> list[Change]:
-        call = self.call(call_id)
+        call = self.data_call(call_id)
         call.variables.update(variables)
         return [CallChange("data", call)]
+
+    def send_dtmf(self, call_id: int, device: str, digits: str) -> None:
+        """SEND_DTMF_SIGNAL_REQ: only on a connected connection of a call in progress (at ``device``
+        when given; the tones themselves are not emulated: nobody listens)."""
+        self._conn(self.call(call_id), device or None, LCS.CONNECT)
+        if not digits or any(c not in DTMF_DIGITS for c in digits):
+            raise ControlError(f"not DTMF: {digits!r}", status=Status.E_CTI_INVALID_DIGITS)
+
+    def data_call(self, call_id: int) -> Call:
+        """A call whose data may change (SET_CALL_DATA_REQ): active, or ended and in wrap-up
+        (Finesse: "during a call or while you are in WrapUp state after the call ends")."""
+        call = self.calls.get(call_id)
+        if call is not None and call.phase == "ended" and self._wrapped_up(call_id):
+            return call
+        return self.call(call_id)
+
+    def _wrapped_up(self, call_id: int) -> bool:
+        """Whether an agent still wraps the call up (its END_CALL_EVENT waits for the wrap-up)."""
+        return any(self.agents[a].wrapup_call == call_id for a in self._wrapping)
 
     def clear_connection(self, now: float, call_id: int, device: str | None = None) -> list[Change]:
         """CLEAR_CONNECTION_REQ: one party leaves; the call ends when fewer than two remain."""
@@ -806,8 +912,80 @@ class PeripheralModel:
         call.ended = now
         changes.append(CallChange("cleared", call))
         changes.extend(self._sync(now, call, *(c.agent_id for c in live)))
+        if self._wrapped_up(call.call_id):
+            return changes  # END_CALL_EVENT when the wrap-up ends: the call's data stays settable
         changes.append(CallChange("end", call))
         del self.calls[call.call_id]
+        return changes
+
+    # -- wrap-up ---------------------------------------------------------------------------------
+    def desk_of(self, agent: Agent) -> DeskSettings:
+        return self.desk.of(agent.record, self.time_scale)
+
+    def _start_wrapup(self, now: float, agent: Agent, call: Call) -> list[Change]:
+        """After the agent's last call: WORK_READY, or WORK when the agent chose NOT_READY during the
+        call (its pending state, applied when the wrap-up ends); nothing when its mode is NOT_ALLOWED
+        or it asked to log out. A call is outgoing for the agent that made it, incoming for the
+        others (:meth:`Call.made_by`)."""
+        settings = self.desk_of(agent)
+        mode = self._mode(agent, call)
+        state, _ = agent.pending or (S.AVAILABLE, 0)
+        if mode == "NOT_ALLOWED" or state not in (S.AVAILABLE, S.NOT_READY):
+            return []
+        if state is S.AVAILABLE:
+            agent.pending, agent.pending_by_agent = None, False
+        agent.wrapup_call, agent.wrapup_until = call.call_id, now + settings.wrap_up_time
+        self._wrapping.add(agent.id)
+        return [self._set(now, agent, S.WORK_NOT_READY if state is S.NOT_READY else S.WORK_READY, 0)]
+
+    def _mode(self, agent: Agent, call: Call) -> str:
+        settings = self.desk_of(agent)
+        return settings.wrap_up_on_outgoing if call.made_by(agent.id) else settings.wrap_up_on_incoming
+
+    def _wrapup_data_missing(self, agent: Agent) -> bool:
+        """REQUIRED_WITH_WRAP_UP_DATA: the agent may not leave wrap-up before the call has its
+        wrap-up data (the timer still ends the wrap-up)."""
+        call = self.calls.get(agent.wrapup_call) if agent.wrapup_call is not None else None
+        return (
+            call is not None
+            and self._mode(agent, call) == "REQUIRED_WITH_WRAP_UP_DATA"
+            and not call.variables.get(WRAPUP_DATA)
+        )
+
+    def _end_wrapup(self, now: float, agent: Agent, state: AgentState, reason: int) -> list[Change]:
+        agent.pending, agent.pending_by_agent = None, False
+        if state is S.LOGOUT:
+            return self._logout(now, agent, reason)  # (releases the wrap-up)
+        return [self._set(now, agent, state, reason), *self._release_wrapup(agent)]
+
+    def _release_wrapup(self, agent: Agent) -> list[Change]:
+        """The wrap-up is over: the call's END_CALL_EVENT, unless another agent still wraps it up."""
+        call_id = agent.wrapup_call
+        agent.wrapup_call = agent.wrapup_until = None
+        self._wrapping.discard(agent.id)
+        call = self.calls.get(call_id) if call_id is not None else None
+        if call is None or call.phase != "ended":
+            return []
+        if any(self.agents[a].wrapup_call == call_id for a in self._wrapping):
+            return []
+        del self.calls[call.call_id]
+        return [CallChange("end", call)]
+
+    def next_wrapup_deadline(self) -> float | None:
+        times = [self.agents[a].wrapup_until for a in self._wrapping]
+        return min((t for t in times if t is not None), default=None)
+
+    def wrapup_expired(self, now: float) -> list[Change]:
+        """The wrap-up timer: "Agents automatically transition to NOT_READY [from WORK] after the
+        wrap-up timer expires", to READY from WORK_READY; a pending Not Ready keeps its reason."""
+        changes: list[Change] = []
+        for agent_id in sorted(self._wrapping):
+            agent = self.agents[agent_id]
+            if agent.wrapup_until is None or agent.wrapup_until > now:
+                continue
+            default = (S.NOT_READY, 0) if agent.state is S.WORK_NOT_READY else (S.AVAILABLE, 0)
+            state, reason = agent.pending or default
+            changes.extend(self._end_wrapup(now, agent, state, reason))
         return changes
 
     # -- replication -----------------------------------------------------------------------------
@@ -827,6 +1005,8 @@ class PeripheralModel:
             agent.reason_code, agent.state_since, agent.controller = 0, 0.0, None
             agent.mrd_states = dict.fromkeys(agent.mrd_states, S.LOGOUT)
             agent.mrd_before_work, agent.mrd_reasons, agent.mrd_routable = {}, {}, {}
+            agent.wrapup_call = agent.wrapup_until = None
+        self._wrapping.clear()
         for data in snap["agents"]:
             self.apply_agent(data)
         self.calls = {c["call_id"]: Call.from_json(c) for c in snap["calls"]}
@@ -836,9 +1016,15 @@ class PeripheralModel:
         agent = self.agents.get(str(data["id"]))
         if agent is not None:
             agent.apply_json(data)
+            if agent.wrapup_call is None:
+                self._wrapping.discard(agent.id)
+            else:
+                self._wrapping.add(agent.id)
 
-    def apply_call(self, data: dict[str, Any]) -> None:
-        if data["phase"] == "ended":
+    def apply_call(self, data: dict[str, Any], step: str = "end") -> None:
+        """A call streamed by the active side; an ended call stays until its ``end`` step (it may be
+        wrapped up)."""
+        if data["phase"] == "ended" and step == "end":
             self.calls.pop(int(data["call_id"]), None)
         else:
             self.calls[int(data["call_id"])] = Call.from_json(data)

@@ -20,7 +20,7 @@ from aiohttp import web
 from cti_stub.admin import add_cti_routes
 from cti_stub.core import Close, CoreConfig, CtiServerCore, IdleMode, Notice, Output, Replicate, Role, Send
 from cti_stub.duplex import AskPeerToTakeOver, BecomeActive, BecomeIdle, Decision, DuplexArbiter
-from cti_stub.model import PeripheralModel
+from cti_stub.model import DeskSettings, PeripheralModel
 from cti_stub.peer_link import PeerLink
 from emu_base import faults as F
 from emu_base.admin import admin_routes, bound_port
@@ -53,6 +53,9 @@ class ServerConfig:
     idle_mode: IdleMode = IdleMode.NOT_LISTENING
     mrd_auto_restore: bool = False
     agents: list[AgentRecord] = field(default_factory=list)
+    # Agent Desk Settings for agents whose file says none (cti_stub.model.DeskSettings).
+    wrap_up_on_incoming: str = "NOT_ALLOWED"
+    wrap_up_on_outgoing: str = "NOT_ALLOWED"
 
 
 class WallTimers:
@@ -122,7 +125,10 @@ class CtiServer:
             raise ValueError("side must be A or B")
         self.side = side
         self.port = DEFAULT_PORTS[side] if config.port is None else config.port
-        self.model = PeripheralModel(config.agents, config.peripheral_id, config.load)
+        desk = DeskSettings(config.wrap_up_on_incoming, config.wrap_up_on_outgoing, self.timers.wrap_up_time)
+        self.model = PeripheralModel(
+            config.agents, config.peripheral_id, config.load, desk, self.timers.time_scale
+        )
         self.core = CtiServerCore(
             self.model,
             CoreConfig.from_timers(

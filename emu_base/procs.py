@@ -75,6 +75,7 @@ class Proc:
             env={**os.environ, **(env or {})},
             start_new_session=True,
         )
+        self._terminated = False  # SIGTERM sent once: a second one could cut its orderly stop short
 
     @property
     def pid(self) -> int:
@@ -84,9 +85,23 @@ class Proc:
         if self.popen.poll() is None:
             self.popen.send_signal(sig)
 
+    def terminate(self) -> None:
+        """SIGTERM (an orderly stop) without waiting: several processes stop at once, each then
+        waited for by :meth:`stop`, which does not signal it again."""
+        if self.popen.poll() is None and not self._terminated:
+            self.popen.send_signal(signal.SIGTERM)
+            self._terminated = True
+
+    async def exited(self, timeout: float = 5.0) -> bool:
+        """Wait (without blocking the loop) until the process has exited, at most ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while self.popen.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        return self.popen.poll() is not None
+
     def stop(self, timeout: float = 5.0) -> None:
         if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
+            self.terminate()
             try:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:

@@ -97,6 +97,26 @@ class Timers:
     refresh_token_first_warning: float = _seconds(600.0, "warning 10 minutes before the token expires")
     refresh_token_second_warning: float = _seconds(300.0, "warning 5 minutes before the token expires")
     refresh_token_countdown: float = _seconds(60.0, "a countdown in the last minute")
+    # Single sign-on (finesse_emu/ids/): the Cisco Identity Service's token lifetimes, configurable
+    # in its administration as on the product. The defaults are IdS's as remembered from its
+    # administration guide (access token 60 minutes, refresh token 10 hours, authorization code 1
+    # minute): not in the seed, and marked UNCERTAIN in docs/finesse.md.
+    sso_access_token_lifetime: float = _seconds(
+        3600.0, "Access Token: it accesses protected resources (IdS default 60 minutes, not in the seed)"
+    )
+    sso_refresh_token_lifetime: float = _seconds(
+        36000.0,
+        "the session expiry warning appears before the Refresh Token expires (IdS default 10 hours)",
+    )
+    # Not in the seed: the desktop ends an SSO session this long before its refresh token expires,
+    # so that its forced logout still carries a valid access token (the last one dies with the
+    # refresh token): one request timeout, the longest the LOGOUT may take to reach the node.
+    sso_logout_margin: float = _seconds(
+        10.0, "The agent is forcefully logged out when the timer reaches zero (margin not in the seed)"
+    )
+    sso_authorization_code_lifetime: float = _seconds(
+        60.0, "the authorization code is exchanged for the tokens (IdS default 1 minute, not in the seed)"
+    )
 
     # IP Phone Agent failover
     ippa_poll_interval: float = _seconds(5.0, "Finesse IPPA polls SystemInfo every 5 seconds")
@@ -135,6 +155,14 @@ class Timers:
         1.0,
         "a stopping HTTP server waits this long for requests in flight, WebSockets included "
         "(aiohttp's own default is 60 s; not in the seed)",
+    )
+
+    # Wrap-up (UCCE Agent Desk Settings "Wrap up time"; Finesse shows it as the User's wrapUpTimer,
+    # 7200 in a captured 12.5 User). An agent file may give an agent its own (``wrap_up_time``).
+    wrap_up_time: float = _seconds(
+        7200.0,
+        "When the wrap-up timer expires, the user transitions to NOT_READY state (WORK) / to READY "
+        "state (WORK_READY)",
     )
 
     # Not a timer but a documented constant that travels with them.

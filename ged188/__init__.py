@@ -14,6 +14,8 @@ from ged188.codec import (
     encode_body,
     fixed_layout,
     make,
+    named_variable,
+    parse_named_variable,
     tag_width,
 )
 from ged188.constants import (
@@ -101,5 +103,7 @@ __all__ = [
     "encode_body",
     "fixed_layout",
     "make",
+    "named_variable",
+    "parse_named_variable",
     "tag_width",
 ]

@@ -158,6 +158,21 @@ FIXED: dict[int, tuple[FixedField, ...]] = {
     M.MAKE_CALL_CONF: _f(
         "InvokeID:I NewConnectionCallID:I NewConnectionDeviceIDType:H LineHandle:H LineType:H"
     ),
+    # Call data: the layout of nshimaza/ucce-ctidriver (MessageRec.hs, SetCallDataReqR). Floating:
+    # ConnectionDeviceID, CallVariable1..10, CallWrapupData, NamedVariable (ECC), ...
+    M.SET_CALL_DATA_REQ: _f(
+        "InvokeID:I PeripheralID:I ConnectionDeviceIDType:H ConnectionCallID:I NumNamedVariables:H "
+        "NumNamedArrays:H CallType:H CalledPartyDisposition:H CampaignID:I QueryRuleID:I"
+    ),
+    M.SET_CALL_DATA_CONF: _f("InvokeID:I"),
+    # DTMF: Cisco's CTI protocol reference for Unified CCX (developer.cisco.com/docs/contact-center-
+    # express, SEND_DTMF_SIGNAL_REQ): InvokeID, a reserved UINT (PeripheralID here), the call id,
+    # ConnectionDeviceType, ToneDuration (USHORT), PauseDuration (UINT). Floating: ConnectionDeviceID,
+    # DTMFString (67, STRING 32), AgentInstrument.
+    M.SEND_DTMF_SIGNAL_REQ: _f(
+        "InvokeID:I PeripheralID:I ConnectionCallID:I ConnectionDeviceIDType:H ToneDuration:H PauseDuration:I"
+    ),
+    M.SEND_DTMF_SIGNAL_CONF: _f("InvokeID:I"),
     # Emulator-private (constants.py): Finesse's non-voice MRD requests. Floating: AgentID.
     M.EMU_SET_MEDIA_STATE_REQ: _f(
         "InvokeID:I PeripheralID:I MRDID:i Action:H AgentState:H EventReasonCode:H AgentMode:H MaxTaskLimit:I"
@@ -200,6 +215,7 @@ FLOAT_TYPES: dict[int, tuple[FloatKind, int]] = {
     Tag.SKILL_GROUP_PRIORITY: ("u16", 2),
     Tag.SKILL_GROUP_STATE: ("u16", 2),
     Tag.OBJECT_NAME: ("str", 128),
+    Tag.DTMF_STRING: ("str", 32),
     Tag.POSITION_ID: ("str", 12),
     Tag.SUPERVISOR_ID: ("str", 12),
     Tag.ROUTER_CALL_KEY_DAY: ("u32", 4),
@@ -478,3 +494,16 @@ class FrameDecoder:
         body = bytes(self._buf[HEADER_SIZE:end])
         del self._buf[:end]
         return mtype, body
+
+
+def named_variable(name: str, value: str) -> bytes:
+    """A NamedVariable floating field (an ECC variable): the name and the value, each NUL-ended."""
+    return name.encode("latin-1", "replace") + b"\0" + value.encode("latin-1", "replace") + b"\0"
+
+
+def parse_named_variable(data: bytes) -> tuple[str, str] | None:
+    """(name, value) of a NamedVariable, or None when it is not two NUL-ended strings."""
+    parts = data.split(b"\0")
+    if len(parts) < 3 or not parts[0]:
+        return None
+    return parts[0].decode("latin-1"), parts[1].decode("latin-1")

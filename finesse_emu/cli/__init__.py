@@ -67,7 +67,38 @@ def command(
     return register
 
 
-def _load_commands() -> None:
+# Which module registers which command, so that ``finesse-emu NAME`` imports that module only: the
+# suite and the scenario runner start the CLI hundreds of times, and importing every command module
+# (the planner, the runs, the swarm) costs about a second of CPU each time. ``--help`` and an
+# unknown name load them all; tests/unit/test_cli.py checks this table against the registrations.
+COMMAND_MODULES: dict[str, str] = {
+    "admin": "admin",
+    "bench": "run",
+    "chaos": "chaos",
+    "chaos-run": "chaos",
+    "check": "check",
+    "cors": "cors",
+    "demo": "run",
+    "down": "deployment",
+    "history": "report",
+    "layout": "layout",
+    "plan": "plan",
+    "report": "report",
+    "run": "run",
+    "secrets": "deployment",
+    "server": "server",
+    "status": "deployment",
+    "swarm": "swarm",
+    "timers": "timers",
+    "up": "deployment",
+}
+
+
+def _load_commands(name: str | None = None) -> None:
+    """Import the module of command ``name``, or every command module (``name`` None or unknown)."""
+    if name in COMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{COMMAND_MODULES[name]}")
+        return
     for module in pkgutil.iter_modules(__path__):
         if not module.name.startswith("_"):
             importlib.import_module(f"{__name__}.{module.name}")
@@ -80,8 +111,9 @@ def version() -> str:
         return "unknown (not installed)"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    _load_commands()
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of command ``only`` alone when it is a known name."""
+    _load_commands(only)
     p = argparse.ArgumentParser(
         prog=PROG,
         description="Emulator of a duplex Cisco Finesse deployment. Exit status: 0 ok, 1 an expectation "
@@ -90,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"{PROG} {version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for cmd in sorted(COMMANDS.values(), key=lambda c: c.name):
+        if only in COMMAND_MODULES and cmd.name != only:
+            continue  # loaded with its module, not asked for
         sp = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description or cmd.help)
         cmd.arguments(sp)
         sp.set_defaults(func=cmd.run)
@@ -103,7 +137,8 @@ def fail(name: str, message: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:
         code: int = args.func(args)
     except CannotRun as exc:

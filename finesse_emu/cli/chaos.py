@@ -33,8 +33,8 @@ def _chaos_arguments(ch: argparse.ArgumentParser) -> None:
     )
     ch.add_argument(
         "component",
-        help="cti-a, cti-b, awdb-a, awdb-b, xmpp-a, xmpp-b, imp-a, imp-b, finesse-a, finesse-b; "
-        "for browser actions: desktops (with --count, --node) or agent:ID",
+        help="cti-a, cti-b, awdb-a, awdb-b, xmpp-a, xmpp-b, imp-a, imp-b, finesse-a, finesse-b, "
+        "ids (with --sso); for browser actions: desktops (with --count, --node) or agent:ID",
     )
     ch.add_argument("--ms", type=float, help="latency in milliseconds")
     ch.add_argument("--count", type=int, default=1, help="browser actions: how many desktops (N of M)")

@@ -20,7 +20,14 @@ def _up_arguments(u: argparse.ArgumentParser) -> None:
     u.add_argument(
         "--config",
         help="a YAML file: agents, time_scale, network, run_dir, cti {load, ...}, "
-        "finesse {reload_rate, thirdparty_dir, cors_origins, ...}",
+        "finesse {reload_rate, thirdparty_dir, cors_origins, ...}, sso (true, or "
+        "{access_token_lifetime, refresh_token_lifetime})",
+    )
+    u.add_argument(
+        "--sso",
+        action="store_true",
+        default=None,
+        help="single sign-on: start the Identity Service (https on 8553) and put both nodes in SSO mode",
     )
     u.add_argument(
         "--agents",
@@ -66,6 +73,8 @@ def _up_settings(args: argparse.Namespace) -> dict[str, object]:
     for key in ("agents", "time_scale", "network", "run_dir"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
+    if args.sso:  # on, with the config file's lifetimes if it gives any
+        settings["sso"] = settings.get("sso") or {}
     settings["admin_token"] = _up_admin_token(args, settings)
     return settings
 
@@ -124,6 +133,7 @@ def up(args: argparse.Namespace) -> int:
                 node_options=dict(settings["node_options"]),  # type: ignore[call-overload]
                 admin_token=None if token is None else str(token),
                 no_admin_token=token is None,
+                sso=settings.get("sso"),  # type: ignore[arg-type]
             )
         )
     except (OSError, RuntimeError, TimeoutError) as exc:
@@ -144,6 +154,8 @@ def _up_detached(args: argparse.Namespace, run_dir: Path, token: str | None) -> 
     for flag, key in (("--agents", "agents"), ("--time-scale", "time_scale"), ("--network", "network")):
         if getattr(args, key) is not None:
             argv += [flag, str(getattr(args, key))]
+    if args.sso:
+        argv.append("--sso")
     # The token decided here goes to the launcher in its 0600 file, not on its command line.
     token_file = run_dir / launcher.TOKEN_FILE
     if token is None:

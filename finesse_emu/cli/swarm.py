@@ -112,6 +112,7 @@ def swarm(args: argparse.Namespace) -> int:
         directory_agents,
         endpoint_from_url,
         endpoints_from_deployment,
+        ids_from_deployment,
         imp_from_deployment,
         parse_slice,
         run_swarm,
@@ -143,6 +144,8 @@ def swarm(args: argparse.Namespace) -> int:
     if time_scale is None and not args.publisher:  # follow the running deployment's clock
         time_scale = json.loads((Path(args.run_dir) / "deployment.json").read_text()).get("time_scale", 1.0)
     agents = take_slice(directory_agents(args.agents), index, count)
+    # Single sign-on: the running deployment's Identity Service, if it has one.
+    ids_url, ca_file = (None, None) if args.publisher else ids_from_deployment(Path(args.run_dir))
     config = SwarmConfig(
         endpoints=endpoints,
         agents=agents,
@@ -167,6 +170,8 @@ def swarm(args: argparse.Namespace) -> int:
         # Desktop chat's IM&P nodes, with --chat: the running deployment's (none with --publisher URLs).
         imp=imp_from_deployment(Path(args.run_dir)) if args.chat and not args.publisher else [],
         slow_network=args.slow_network,
+        ids_url=ids_url,
+        ca_file=ca_file,
     )
     history = Path(args.history) if args.history else None
     run_dir = None if args.publisher else Path(args.run_dir)

@@ -81,6 +81,7 @@ from finesse_emu.deployment.topology import (
     FINESSE_A,
     FINESSE_B,
     FINESSE_HTTPS_PORT,
+    IDS,
     IMP_A,
     IMP_B,
     IMP_DOMAIN,
@@ -104,6 +105,12 @@ REAP_INTERVAL = 0.1  # seconds between two polls of the components' processes (a
 TOKEN_FILE = "admin-token"  # the deployment's control-plane token, mode 0600
 XMPP_PASSWORD_FILE = "xmpp-password"  # the password of the nodes' `finesse` XMPP account, 0600
 AWDB_PASSWORD_FILE = "awdb-password"  # the AWDB query API's login password, 0600
+SSO_KEY_FILE = "sso-signing-key"  # single sign-on: the key the IdS signs tokens with, 0600
+# The settings of single sign-on (seed seconds, scaled by time_scale like every timer).
+SSO_KEYS = {
+    "access_token_lifetime": "--access-token-lifetime",
+    "refresh_token_lifetime": "--refresh-token-lifetime",
+}
 NODE_NAMES = (FINESSE_A.name, FINESSE_B.name)
 AWDB_USER = "finesse"  # the AWDB login the nodes send (its password: AWDB_PASSWORD_FILE)
 SAMPLE_AGENTS = 5
@@ -232,7 +239,16 @@ class Component:
         }
 
 
-SETTINGS_KEYS = {"agents", "time_scale", "network", "run_dir", "cti", "finesse", "admin_token"}
+SETTINGS_KEYS = {
+    "agents",
+    "time_scale",
+    "network",
+    "run_dir",
+    "cti",
+    "finesse",
+    "admin_token",
+    "sso",
+}
 # Node settings a deployment file may give both nodes (Finesse properties the emulator models).
 NODE_KEYS: dict[str, type | tuple[type, ...]] = {
     "enable_auto_work_mode_state_change": bool,
@@ -248,7 +264,16 @@ NODE_KEYS: dict[str, type | tuple[type, ...]] = {
     "cors_origins": list,  # the origins allowed cross-origin (REST and Notification Service)
     "version": (str, float),  # the Finesse release, "12.5" or "12.6": its secure ports (server/versions.py)
 }
-CTI_KEYS = {"load": "--load", "idle_mode": "--idle-mode", "mrd_auto_restore": "--mrd-auto-restore"}
+CTI_KEYS = {
+    "load": "--load",
+    "idle_mode": "--idle-mode",
+    "mrd_auto_restore": "--mrd-auto-restore",
+    "wrap_up_on_incoming": "--wrap-up-on-incoming",
+    "wrap_up_on_outgoing": "--wrap-up-on-outgoing",
+    "wrap_up_time": "--wrap-up-time",
+}
+# The CTI stub's wrap-up modes (cti_stub.model.WRAP_UP_MODES; the runs do not import the stub).
+WRAP_UP_MODES = ("REQUIRED", "REQUIRED_WITH_WRAP_UP_DATA", "OPTIONAL", "NOT_ALLOWED")
 
 
 def load_settings(path: Path) -> dict[str, Any]:
@@ -256,7 +281,8 @@ def load_settings(path: Path) -> dict[str, Any]:
     the non-voice MRDs they also belong to, ``50+chat+email``, or an agent file), time_scale,
     network, run_dir, finesse: {NODE_KEYS} (a relative
     thirdparty_dir is taken from the file's folder),
-    cti: {load: 0|1, idle_mode: not-listening|offline|standby, mrd_auto_restore: bool},
+    cti: {load: 0|1, idle_mode: not-listening|offline|standby, mrd_auto_restore: bool,
+    wrap_up_on_incoming / wrap_up_on_outgoing: a wrap-up mode, wrap_up_time: seed seconds},
     and admin_token: true (a random token, the default), false (open control planes) or the token.
     Returns the settings with ``cti_options`` (cti_stub flags) and, when the file says so,
     ``admin_token`` (a token, or None for none); ValueError names what is wrong."""
@@ -290,6 +316,9 @@ def load_settings(path: Path) -> dict[str, Any]:
         elif token is not True:
             raise ValueError(f"{path}: admin_token is true (random), false (none) or the token")
     out["cti_options"] = cti_options(raw.get("cti") or {}, str(path))
+    sso = sso_options(raw.get("sso", False), str(path))
+    if sso is not None:
+        out["sso"] = sso
     out["node_options"] = node_options(raw.get("finesse") or {}, str(path))
     if "thirdparty_dir" in out["node_options"]:  # relative to the file that names it
         folder = (path.parent / out["node_options"]["thirdparty_dir"]).resolve()
@@ -297,6 +326,21 @@ def load_settings(path: Path) -> dict[str, Any]:
             raise ValueError(f"{path}: finesse.thirdparty_dir {folder} is not a directory")
         out["node_options"]["thirdparty_dir"] = str(folder)
     return out
+
+
+def sso_options(raw: Any, where: str) -> dict[str, float] | None:
+    """The ``sso:`` setting of a deployment or scenario file: false (off, the default), true (on,
+    the Identity Service's default token lifetimes) or a mapping of SSO_KEYS in seed seconds."""
+    if raw is False or raw is None:
+        return None
+    if raw is True:
+        return {}
+    if not isinstance(raw, dict) or set(raw) - set(SSO_KEYS):
+        raise ValueError(f"{where}: sso is true, false or a mapping of {sorted(SSO_KEYS)}")
+    for key, value in raw.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ValueError(f"{where}: sso.{key} is a number of seconds > 0")
+    return {k: float(v) for k, v in raw.items()}
 
 
 def cti_options(cti: Any, where: str) -> list[str]:
@@ -314,6 +358,16 @@ def cti_options(cti: Any, where: str) -> list[str]:
         options += ["--idle-mode", cti["idle_mode"]]
     if cti.get("mrd_auto_restore"):
         options.append("--mrd-auto-restore")
+    for key in ("wrap_up_on_incoming", "wrap_up_on_outgoing"):  # Agent Desk Settings (docs/cti.md)
+        if key in cti:
+            if cti[key] not in WRAP_UP_MODES:
+                raise ValueError(f"{where}: cti.{key} is one of {', '.join(WRAP_UP_MODES)}")
+            options += [CTI_KEYS[key], cti[key]]
+    if "wrap_up_time" in cti:
+        value = cti["wrap_up_time"]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ValueError(f"{where}: cti.wrap_up_time is a number of seconds > 0")
+        options += ["--wrap-up-time", str(value)]
     return options
 
 
@@ -360,6 +414,9 @@ class Deployment:
     # The control planes' token (random per deployment by default); None: open control planes.
     admin_token: str | None = field(default_factory=new_admin_token)
     secret_files: SecretFiles | None = None  # written by start()
+    # Single sign-on (None: off): the Identity Service runs and both nodes are in SSO mode; the
+    # mapping gives token lifetimes (SSO_KEYS, seed seconds) other than the IdS's defaults.
+    sso: dict[str, float] | None = None
     _reaper: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _exited: set[str] = field(default_factory=set, init=False, repr=False)
 
@@ -408,8 +465,30 @@ class Deployment:
 
     def node_hosts(self) -> dict[str, list[str]]:
         """What each node's certificate names: its address and its name (clients may map the name to
-        the address in /etc/hosts)."""
-        return {ep.name: [ep.host, ep.name] for ep in (self.ep(FINESSE_A), self.ep(FINESSE_B))}
+        the address in /etc/hosts); with single sign-on, the Identity Service's too."""
+        nodes = (self.ep(FINESSE_A), self.ep(FINESSE_B), *((self.ep(IDS),) if self.sso is not None else ()))
+        return {ep.name: [ep.host, ep.name] for ep in nodes}
+
+    @property
+    def sso_key_path(self) -> Path:
+        return self.secrets_dir / SSO_KEY_FILE
+
+    def _argv_ids(self) -> list[str]:
+        ep, secrets_dir = self.ep(IDS), self.secrets_dir
+        argv = ["-m", "finesse_emu.ids", "--name", ep.name, "--host", ep.host, "--port", str(ep.port)]
+        argv += ["--admin-port", str(ep.admin_port), "--agents", str(self.agents)]
+        argv += ["--signing-key-file", str(self.sso_key_path)]
+        # HTTPS with the certificate write_secrets issued for it, from the deployment's CA.
+        argv += [
+            "--cert-file",
+            str(secrets_dir / f"{ep.name}.crt"),
+            "--key-file",
+            str(secrets_dir / f"{ep.name}.key"),
+        ]
+        for key, flag in SSO_KEYS.items():
+            if key in (self.sso or {}):
+                argv += [flag, str((self.sso or {})[key])]
+        return argv
 
     @property
     def secrets_dir(self) -> Path:
@@ -440,6 +519,11 @@ class Deployment:
             "cert_file": str(secrets_dir / f"{ep.name}.crt"),
             "key_file": str(secrets_dir / f"{ep.name}.key"),
             "ca_file": str(secrets_dir / tls.CA_CERT),
+            **(
+                {"auth_mode": "SSO", "sso_signing_key_file": str(self.sso_key_path)}
+                if self.sso is not None
+                else {}
+            ),
             **self.node_options,
         }
         path = self.run_dir / f"{ep.name}.yaml"
@@ -468,6 +552,7 @@ class Deployment:
             c.proc = Proc(ep.name, argv, logs / f"{ep.name}.log", env)
             self.components.append(c)
         cti_a, cti_b = self.ep(CTI_A), self.ep(CTI_B)
+        ctis: list[tuple[Component, list[str]]] = []
         for side, ep, peer in (("A", cti_a, cti_b), ("B", cti_b, cti_a)):
             other = "B" if side == "A" else "A"
             argv = cti_stub_argv(
@@ -488,31 +573,55 @@ class Deployment:
                 {"cti": ep.port, "link": CTI_LINK_PORT[side], "admin": ep.admin_port},
                 ep.admin_port,
             )
-            c.proc = Proc(ep.name, argv, logs / f"{ep.name}.log", env)
-            self.components.append(c)
-            if side == "A":
-                # Side A is the preferred side: it must be active before B starts, or a slow start
-                # on a busy machine lets B take over first (the deployment would begin on side B).
-                await self._wait_healthy(c, "active")
-        accounts = agent_accounts(self.agents)
-        for name, ep in (("xmpp-a", self.ep(FINESSE_A)), ("xmpp-b", self.ep(FINESSE_B))):
-            prosody = self.prosody(name, ep, accounts)
-            await prosody.start()
-            c = Component(
-                name, "xmpp", ep.host, {"xmpp": XMPP_C2S_PORT, "http": XMPP_HTTP_PORT, **self.tls_ports}
+            ctis.append((c, argv))
+        (cti_a_c, argv_a), (cti_b_c, argv_b) = ctis
+        cti_a_c.proc = Proc(cti_a_c.name, argv_a, logs / f"{cti_a_c.name}.log", env)
+        self.components.append(cti_a_c)
+        if self.sso is not None:
+            # A new signing key with each deployment: tokens of another one never validate here.
+            write_token_file(self.sso_key_path, secrets.token_urlsafe(32))
+            ep = self.ep(IDS)
+            ids = Component(ep.name, "ids", ep.host, {"ids": ep.port, "admin": ep.admin_port}, ep.admin_port)
+            ids.proc = Proc(ep.name, [*self._argv_ids(), *scale, *admin], logs / f"{ep.name}.log", env)
+            self.components.append(ids)
+        xmpps: list[Component] = []
+
+        async def side_b() -> None:
+            # Side A is the preferred side: it must be active before B starts, or a slow start
+            # on a busy machine lets B take over first (the deployment would begin on side B).
+            await self._wait_healthy(cti_a_c, "active")
+            cti_b_c.proc = Proc(cti_b_c.name, argv_b, logs / f"{cti_b_c.name}.log", env)
+
+        async def xmpp_servers() -> None:
+            accounts = agent_accounts(self.agents)
+            for name, ep in (("xmpp-a", self.ep(FINESSE_A)), ("xmpp-b", self.ep(FINESSE_B))):
+                c = Component(
+                    name, "xmpp", ep.host, {"xmpp": XMPP_C2S_PORT, "http": XMPP_HTTP_PORT, **self.tls_ports}
+                )
+                c.prosody = self.prosody(name, ep, accounts)
+                xmpps.append(c)
+            for ep in (self.ep(IMP_A), self.ep(IMP_B)):
+                # Cisco IM&P: the desktop chat's own server cluster, the same Prosody set-up as the
+                # Notification Service's (real password checks) on its own address and domain.
+                prosody = self.prosody(ep.name, ep, accounts, domain=IMP_DOMAIN, http_port=IMP_HTTP_PORT)
+                c = Component(
+                    ep.name, "imp", ep.host, {"xmpp": ep.port, "http": IMP_HTTP_PORT}, domain=IMP_DOMAIN
+                )
+                c.prosody = prosody
+                xmpps.append(c)
+            started = await asyncio.gather(
+                *(c.prosody.start() for c in xmpps if c.prosody is not None), return_exceptions=True
             )
-            c.prosody = prosody
-            self.components.append(c)
-        for ep in (self.ep(IMP_A), self.ep(IMP_B)):
-            # Cisco IM&P: the desktop chat's own server cluster, the same Prosody set-up as the
-            # Notification Service's (real password checks) on its own address and domain.
-            prosody = self.prosody(ep.name, ep, accounts, domain=IMP_DOMAIN, http_port=IMP_HTTP_PORT)
-            await prosody.start()
-            c = Component(
-                ep.name, "imp", ep.host, {"xmpp": ep.port, "http": IMP_HTTP_PORT}, domain=IMP_DOMAIN
-            )
-            c.prosody = prosody
-            self.components.append(c)
+            _raise_first(started)
+
+        # The four Prosody processes start while side A comes up, none waiting for another; each
+        # one started is recorded (stopped by stop()) even when another part failed. Side A's
+        # failure (its exit and last log lines) is the one reported when both fail.
+        results = await asyncio.gather(side_b(), xmpp_servers(), return_exceptions=True)
+        if cti_b_c.proc is not None:
+            self.components.append(cti_b_c)
+        self.components += [c for c in xmpps if c.pid is not None]
+        _raise_first(results)
         for ep, role in ((self.ep(FINESSE_A), "publisher"), (self.ep(FINESSE_B), "subscriber")):
             cfg = self._node_config(ep, role)
             c = Component(
@@ -627,6 +736,9 @@ class Deployment:
         for ep in (IMP_A, IMP_B):
             host = self.ep(ep).host
             taken += [f"{host}:{port}" for port in (ep.port, IMP_HTTP_PORT) if port_in_use(host, port)]
+        if self.sso is not None:
+            host = self.ep(IDS).host
+            taken += [f"{host}:{p}" for p in (IDS.port, IDS.admin_port) if port_in_use(host, p)]
         if taken:
             raise RuntimeError(
                 f"address(es) in use: {', '.join(taken)}; another deployment on {self.network}? "
@@ -680,11 +792,24 @@ class Deployment:
             if pid_alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-        for c in reversed(self.components):
-            if c.proc is not None:
-                c.proc.stop()
-            if c.prosody is not None:
-                await c.prosody.stop()
+        # In the reverse order of the start, one tier at a time (the nodes, their XMPP servers, then
+        # the CTI and AWDB stubs), the processes of a tier at once: each waits for none of its tier.
+        nodes, xmpp = ("publisher", "subscriber"), ("xmpp", "imp")
+        tiers = [
+            [c for c in self.components if c.role in nodes],
+            [c for c in self.components if c.role in xmpp],
+            [c for c in self.components if c.role not in nodes + xmpp],
+        ]
+        for members in tiers:
+            procs = [c.proc for c in members if c.proc is not None]
+            for proc in procs:
+                proc.terminate()
+            await asyncio.gather(
+                *(proc.exited() for proc in procs),
+                *(c.prosody.stop() for c in members if c.prosody is not None),
+            )
+            for proc in procs:
+                proc.stop()  # one still running after the grace period is killed; its log closed
         if self._reaper is not None:  # it reaped whatever died meanwhile; the last ones now
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -695,6 +820,13 @@ class Deployment:
             (self.run_dir / STATE_FILE).unlink()
         if self.admin_token is not None:
             self.token_path.unlink(missing_ok=True)
+
+
+def _raise_first(results: Sequence[object]) -> None:
+    """Raise the first exception among ``asyncio.gather(..., return_exceptions=True)``'s results."""
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 async def status(run_dir: Path) -> dict[str, Any]:
@@ -737,9 +869,17 @@ def render_table(report: dict[str, Any]) -> str:
         extra = f"  agents={c['signed_in_agents']}" if "signed_in_agents" in c else ""
         lines.append(f"{c['name']:<10} {c['role']:<10} {c['host']:<11} {c['state']:<14} {ports}{extra}")
     lines.append("")
-    lines.append("sample agents (Basic auth id:password, extension):")
+    ids = next((c for c in report["components"] if c["role"] == "ids"), None)
+    # Single sign-on: the same credentials, typed at the Identity Service's sign-in, not as Basic.
+    how = "Basic auth" if ids is None else "single sign-on at the Identity Service"
+    lines.append(f"sample agents ({how} id:password, extension):")
     for a in report["sample_agents"]:
         lines.append(f"  {a['id']}:{a['password']}  login {a['login']}  extension {a['extension']}")
+    if ids is not None:
+        lines.append(
+            f"single sign-on: tokens from https://{ids['host']}:{ids['ports']['ids']}/ids/v1/oauth/authorize "
+            "and /token; REST takes 'Authorization: Bearer <access token>', Basic only for administrators"
+        )
     lines.append("")
     token_file = report.get("admin_token_file")
     if token_file:
@@ -776,6 +916,7 @@ async def up(
     node_options: dict[str, Any] | None = None,
     admin_token: str | None = None,
     no_admin_token: bool = False,
+    sso: dict[str, float] | None = None,
 ) -> int:
     """Start the deployment and run it until SIGINT/SIGTERM. Its control planes take ``admin_token``,
     or a random token when None, or none at all with ``no_admin_token``."""
@@ -787,6 +928,7 @@ async def up(
         list(cti_options or []),
         dict(node_options or {}),
         admin_token=None if no_admin_token else admin_token or new_admin_token(),
+        sso=sso,
     )
     stop = stop_on_signals()
     try:

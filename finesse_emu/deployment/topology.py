@@ -43,6 +43,9 @@ IMP_A = Endpoint("imp-a", "127.0.10.11", 5222, 0)
 IMP_B = Endpoint("imp-b", "127.0.10.12", 5222, 0)
 IMP_HTTP_PORT = 7071
 IMP_DOMAIN = "imp.finesse-emu"
+# Cisco Identity Service (single sign-on, off unless the deployment asks for it): HTTPS on 8553,
+# Cisco's IdS port; the control plane on 8554.
+IDS = Endpoint("ids", "127.0.10.13", 8553, 8554)
 
 DEFAULT_NETWORK = "127.0.10"
 

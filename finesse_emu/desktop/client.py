@@ -38,11 +38,15 @@ from finesse_emu.desktop.machine import (
     LoadDesktop,
     Output,
     Record,
+    RefreshToken,
     Result,
     SignIn,
     SignOut,
 )
 from finesse_emu.desktop.rest import API, AgentCredentials, DesktopRest, LoadPlan, NodeEndpoint
+from finesse_emu.desktop.sso import SsoError, Tokens
+from finesse_emu.desktop.sso import refresh as sso_refresh
+from finesse_emu.desktop.sso import sign_in as sso_sign_in
 from finesse_emu.desktop.xmpp import AgentXmpp
 
 # The client's public face: callers build one from these.
@@ -63,7 +67,7 @@ class DesktopClient:
         *,
         ippa: bool = False,
         plan: LoadPlan | None = None,
-        token_lifetime: float | None = None,
+        ids_url: str | None = None,
         request_timeout: float | None = None,
         rtt: float = 0.0,
         imp: Sequence[ImpServer] = (),
@@ -77,14 +81,16 @@ class DesktopClient:
         self.home = home
         self.source = "ippa" if ippa else "desktop"
         self.plan = plan or LoadPlan()
+        # Single sign-on: the Identity Service the desktop gets its tokens from (None: Basic), and
+        # the tokens of the current session there.
+        self.ids_url = ids_url
+        self._tokens: Tokens | None = None
         others = [n for n in endpoints if n != home]
         self.machine: DesktopMachine | IppaMachine
         if ippa:
             self.machine = IppaMachine(IppaConfig(agent.id, home, timers))
         else:
-            cfg = DesktopConfig(
-                agent.id, home, others[0] if others else "", timers, token_lifetime=token_lifetime
-            )
+            cfg = DesktopConfig(agent.id, home, others[0] if others else "", timers)
             self.machine = DesktopMachine(cfg)
         self.clock = LoopClock()
         self._driver: Driver[Output] = Driver(self.machine, self.clock, self._on_output)
@@ -284,8 +290,11 @@ class DesktopClient:
             result = await self._connect(cmd.node)
             m.on_notification(self.now, cmd.node, result)
         elif isinstance(cmd, SignIn):
-            result = await self.rest.sign_in(cmd.node)
+            refused = await self._sso_sign_in(cmd.node)
+            result = refused or await self.rest.sign_in(cmd.node)
             m.on_sign_in(self.now, cmd.node, result)
+        elif isinstance(cmd, RefreshToken) and isinstance(m, DesktopMachine):
+            await self._sso_refresh(m)
         elif isinstance(cmd, LoadDesktop) and isinstance(m, DesktopMachine):
             result = await self._load(cmd.node, cmd.config)
             if result.ok and not self._closed:
@@ -295,7 +304,57 @@ class DesktopClient:
             m.on_loaded(self.now, cmd.node, result)
         elif isinstance(cmd, SignOut):
             await self.rest.set_state(cmd.node, "LOGOUT", cmd.reason_code or None)
+            self._tokens = None  # signed out: the next sign-in goes through the Identity Service
         self._pump()
+
+    # -- single sign-on ------------------------------------------------------------------------------
+    async def _sso_sign_in(self, node: str) -> Result | None:
+        """Before the REST sign-in, tokens from the Identity Service if the desktop holds none (a
+        browser refresh or a move to the other node keeps them). None, or the failed sign-in."""
+        if self.ids_url is None or self._tokens is not None or not isinstance(self.machine, DesktopMachine):
+            return None
+        redirect = f"{self.endpoints[node].base_url}/desktop/sso/authcode"
+        asked = self.now
+        try:
+            tokens = await sso_sign_in(
+                self.rest.http,
+                self.ids_url,
+                self.agent.id,
+                self.agent.password,
+                redirect,
+                self.request_timeout,
+            )
+        except SsoError as exc:
+            self.stats["sso_sign_in_failed"] += 1
+            return Result(False, f"single sign-on: {exc}", exc.status)
+        self._tokens = tokens
+        self.rest.use_bearer(tokens.access_token)
+        self.stats["sso_sign_ins"] += 1
+        self._on_tokens(self.machine, tokens, asked, True)
+        return None
+
+    async def _sso_refresh(self, m: DesktopMachine) -> None:
+        if self.ids_url is None or self._tokens is None:
+            return
+        asked = self.now
+        try:
+            tokens = await sso_refresh(
+                self.rest.http, self.ids_url, self._tokens.refresh_token, self.request_timeout
+            )
+        except SsoError:
+            self.stats["sso_refresh_failed"] += 1
+            m.on_token_refresh_failed(self.now)
+            return
+        self._tokens = tokens
+        self.rest.use_bearer(tokens.access_token)
+        self.stats["sso_refreshes"] += 1
+        self._on_tokens(m, tokens, asked, False)
+
+    def _on_tokens(self, m: DesktopMachine, tokens: Tokens, asked: float, signed_in: bool) -> None:
+        """The lifetimes counted from when the tokens were asked for: the IdS issued them after that,
+        so the desktop never believes a token lives longer than it does."""
+        late = self.now - asked
+        m.on_tokens(self.now, tokens.expires_in - late, tokens.refresh_expires_in - late, signed_in)
 
     async def _load(self, node: str, config: bool) -> Result:
         result, user_state = await self.rest.load(node, config)

@@ -105,7 +105,26 @@ class Record:
         return self.entry.fields()
 
 
-Output = GetSystemInfo | ConnectNotification | DropNotification | SignIn | LoadDesktop | SignOut | Record
+@dataclass(frozen=True)
+class RefreshToken:
+    """Single sign-on: ask the Identity Service for a new access token (answered with
+    :meth:`DesktopMachine.on_tokens`, or :meth:`DesktopMachine.on_token_refresh_failed`)."""
+
+
+Output = (
+    GetSystemInfo
+    | ConnectNotification
+    | DropNotification
+    | SignIn
+    | LoadDesktop
+    | SignOut
+    | RefreshToken
+    | Record
+)
+
+# Cisco's guidance for clients of the Identity Service: refresh the access token "after 75% of the
+# token expiry time has elapsed".
+REFRESH_AT = 0.75
 
 
 # -- inputs (shell -> machine) --------------------------------------------------------------------
@@ -185,8 +204,6 @@ class DesktopConfig:
     home: str  # the node the desktop signs in to first
     other: str  # the other node of the pair ("" for a single node)
     timers: Timers
-    # SSO refresh-token lifetime in seconds (None: not SSO).
-    token_lifetime: float | None = None
 
 
 class DesktopMachine:
@@ -207,6 +224,7 @@ class DesktopMachine:
         self._token_deadline: float | None = None
         self._token_due: float | None = None  # the next SSO token mark
         self._token_stage = 0
+        self._refresh_due: float | None = None  # when the SSO access token is refreshed
         self._out: list[Output] = []
 
     # -- the sans-IO surface -----------------------------------------------------------------------
@@ -215,23 +233,30 @@ class DesktopMachine:
         return out
 
     def next_deadline(self) -> float | None:
-        step, token = self._step_due, self._token_due
-        if step is None or token is None:
-            return token if step is None else step
-        return min(step, token)
+        step, token, refresh = self._step_due, self._token_due, self._refresh_due
+        if token is None and refresh is None:  # no single sign-on: the common case, kept cheap
+            return step
+        return min(d for d in (step, token, refresh) if d is not None)
 
     def handle_timer(self, now: float) -> None:
-        """Fire whatever is due at ``now``, the earlier first (the step's timer on a tie)."""
+        """Fire whatever is due at ``now``, the earlier first (the step's timer, then the token
+        marks, then the access token's refresh on a tie)."""
         while True:
-            step, token = self._step_due, self._token_due
-            if step is not None and step <= now and (token is None or step <= token):
+            step, token, refresh = self._step_due, self._token_due, self._refresh_due
+            due = [d for d in (step, token, refresh) if d is not None and d <= now]
+            if not due:
+                return
+            first = min(due)
+            if step == first:
                 self._step_due = None
                 self._step_timer(now)
-            elif token is not None and token <= now:
+            elif token == first:
                 self._token_due = None
                 self._token(now)
             else:
-                return
+                self._refresh_due = None
+                if self.state is not DesktopState.SIGNED_OUT:
+                    self._emit(RefreshToken())
 
     # -- helpers -----------------------------------------------------------------------------------
     def _emit(self, *cmds: Output) -> None:
@@ -262,10 +287,6 @@ class DesktopMachine:
         """Open the desktop and sign in to the home node (reason codes and workflows included)."""
         if self.state is DesktopState.SIGNED_OUT:
             self._sign_in(self.node)
-            if self.config.token_lifetime is not None:
-                self._token_deadline = now + self.config.token_lifetime
-                self._token_stage = 0
-                self._arm_token(now)
 
     def _sign_in(self, node: str) -> None:
         self._to(DesktopState.SIGNING_IN)
@@ -476,7 +497,7 @@ class DesktopMachine:
             self._emit(DropNotification(self.xmpp_node or self.node, presence=not crash))
             self.xmpp_up = False
             self._go(Step.NONE)
-            self._token_due = None
+            self._token_due = self._refresh_due = self._token_deadline = None
             self._failover_since = None
             self._to(DesktopState.SIGNED_OUT)
             self._record((H.BrowserCrash if crash else H.BrowserClose)(agent=self._agent, node=self.node))
@@ -492,6 +513,33 @@ class DesktopMachine:
         self._sign_in(self.node)
 
     # -- SSO refresh token -------------------------------------------------------------------------
+    def on_tokens(
+        self, now: float, access_expires_in: float, refresh_expires_in: float, signed_in: bool
+    ) -> None:
+        """Single sign-on: tokens from the Identity Service (``signed_in``: a sign-in there, else a
+        refresh). The session ends with the refresh token: a sign-in sets the chapter's marks from
+        its expiry; a refresh keeps them (the refresh token is not renewed) and only moves the next
+        refresh of the access token."""
+        if signed_in:
+            # The forced logout must still carry a valid access token, and the last access token
+            # dies with the refresh token: the session ends a margin before (docs/finesse.md).
+            margin = min(self.config.timers.sso_logout_margin, refresh_expires_in / 2)
+            self._token_deadline = now + refresh_expires_in - margin
+            self._token_stage = 0
+            self._token_due = None
+            self._arm_token(now)
+        deadline = self._token_deadline
+        if deadline is not None and now + access_expires_in < deadline:
+            self._refresh_due = now + REFRESH_AT * access_expires_in
+        else:
+            self._refresh_due = None  # this access token lasts to the end of the session
+
+    def on_token_refresh_failed(self, now: float) -> None:
+        """The Identity Service did not answer the refresh: try again a request timeout later (an
+        expired refresh token changes nothing: the marks end the session)."""
+        if self.state is not DesktopState.SIGNED_OUT and self._token_deadline is not None:
+            self._refresh_due = min(now + self.config.timers.desktop_request_timeout, self._token_deadline)
+
     def _arm_token(self, now: float) -> None:
         assert self._token_deadline is not None
         t = self.config.timers
@@ -525,6 +573,7 @@ class DesktopMachine:
             forced = SignOut(self.node, self.config.timers.forced_logout_reason_code)
             self._emit(forced, DropNotification(self.xmpp_node or self.node))
             self.xmpp_up = False
+            self._refresh_due = None
             self._go(Step.NONE)
             self._to(DesktopState.SIGNED_OUT)
             self._record(H.SignedOut(agent=self._agent, node=self.node, reason="token_expired"))

@@ -163,6 +163,13 @@ class DesktopRest:
         self._race = random.Random(zlib.crc32(agent.id.encode()))
         self._authorization = aiohttp.encode_basic_auth(agent.id, agent.password)
 
+    def use_bearer(self, access_token: str | None) -> None:
+        """Single sign-on: every request carries the Identity Service's access token (None: Basic)."""
+        if access_token is None:
+            self._authorization = aiohttp.encode_basic_auth(self.agent.id, self.agent.password)
+        else:
+            self._authorization = f"Bearer {access_token}"
+
     def blocked(self, node: str) -> bool:
         return self.blocked_until.get(node, 0.0) > self.clock.now()
 

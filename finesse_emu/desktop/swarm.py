@@ -16,6 +16,7 @@ import json
 import os
 import random
 import signal
+import ssl
 import sys
 import urllib.parse
 from collections import Counter
@@ -92,6 +93,16 @@ def endpoints_from_deployment(run_dir: Path) -> dict[str, NodeEndpoint]:
     return out
 
 
+def ids_from_deployment(run_dir: Path) -> tuple[str | None, str | None]:
+    """The Identity Service's URL of a running ``finesse-emu up`` with single sign-on, and the
+    deployment's CA its certificate comes from; (None, None) without single sign-on."""
+    state = json.loads((run_dir / "deployment.json").read_text())
+    ids = next((c for c in state["components"] if c.get("role") == "ids"), None)
+    if ids is None:
+        return None, None
+    return f"https://{ids['host']}:{ids['ports']['ids']}", state.get("ca_file")
+
+
 def imp_from_deployment(run_dir: Path) -> list[ImpServer]:
     """The Cisco IM&P nodes of a running ``finesse-emu up`` (publisher first), for desktop chat;
     none for a deployment file that names none."""
@@ -130,7 +141,10 @@ class SwarmConfig:
     arrival: str = "all"  # all | poisson
     rate: float = 50.0  # sign-ins per second with poisson arrival
     seed: int = 0
-    token_lifetime: float | None = None
+    # Single sign-on: the Identity Service the desktops get their tokens from (None: Basic), and a
+    # CA file the swarm trusts besides the system's (the deployment's, which issued its certificate).
+    ids_url: str | None = None
+    ca_file: str | None = None
     connections: int = 512  # HTTP connection pool of the whole swarm
     hold: int = 0  # the last K desktops are not opened at start (a scenario opens them later)
     verify_tls: bool = True  # False: accept a lab's self-signed certificate (--insecure)
@@ -176,9 +190,11 @@ class Swarm:
     async def start(self) -> None:
         cfg = self.config
         nodes = list(cfg.endpoints)
-        connector = aiohttp.TCPConnector(
-            limit=cfg.connections, limit_per_host=0, ttl_dns_cache=300, ssl=cfg.verify_tls
-        )
+        tls: ssl.SSLContext | bool = cfg.verify_tls
+        if cfg.verify_tls and cfg.ca_file:  # the deployment's CA trusted too, as a lab browser would be
+            tls = ssl.create_default_context(cafile=cfg.ca_file)
+            tls.load_default_certs()
+        connector = aiohttp.TCPConnector(limit=cfg.connections, limit_per_host=0, ttl_dns_cache=300, ssl=tls)
         self._http = aiohttp.ClientSession(connector=connector)
         n = len(cfg.agents)
         n_pub = publisher_count(n, cfg.publisher_share) if len(nodes) > 1 else n
@@ -199,7 +215,7 @@ class Swarm:
                 cfg.timers,
                 ippa=agent.id in ippa_ids,
                 plan=cfg.plan,
-                token_lifetime=cfg.token_lifetime,
+                ids_url=None if agent.id in ippa_ids else cfg.ids_url,
                 rtt=cfg.rtt_ms / 1000 * cfg.timers.time_scale,
                 imp=cfg.imp,
                 slow_network=cfg.slow_network,

@@ -500,9 +500,19 @@ ROUTES: tuple[tuple[str, str, Route], ...] = (
     *reason_routes(WRAPUP_REASONS),
 )
 PATHS = frozenset((method, path) for method, path, _ in ROUTES)
-_PATTERNS = tuple(
-    (method, re.compile(re.escape(path).replace(re.escape("{id}"), "[^/]+"))) for method, path in PATHS
-)
+
+
+def _pattern(path: str) -> str:
+    return re.escape(path).replace(re.escape("{id}"), "[^/]+")
+
+
+# One pattern per method, every administration path of that method in it: one match per request
+# asked about (a loop over each path's own pattern cost tens of microseconds, as much as a tenth of
+# what serving a REST request costs).
+_BY_METHOD = {
+    method: re.compile("|".join(sorted(_pattern(p) for m, p in PATHS if m == method)))
+    for method in {m for m, _ in PATHS}
+}
 
 
 def configuration_route(method: str, path: str) -> bool:
@@ -510,7 +520,8 @@ def configuration_route(method: str, path: str) -> bool:
     A node that is out of service is still configured through its administration console (a new
     node is OUT_OF_SERVICE until its CTI servers are set there), so the configuration APIs answer
     while the desktop APIs answer 503."""
-    return any(m == method and pattern.fullmatch(path) for m, pattern in _PATTERNS)
+    pattern = _BY_METHOD.get(method)
+    return pattern is not None and pattern.fullmatch(path) is not None
 
 
 def add_routes(app: web.Application, caller: web.RequestKey[AuthUser]) -> None:

@@ -10,6 +10,9 @@ from emu_base.secret_files import read_secret_file
 from finesse_emu.server.layout import STANDARD_VCPUS, DesktopLayout
 from finesse_emu.server.versions import DEFAULT_VERSION, SecurePorts, check_version, offers
 
+# SystemInfo systemAuthMode: "SSO", "NON_SSO" or "HYBRID" (the developer guide's SystemInfo).
+AUTH_MODES = ("NON_SSO", "SSO", "HYBRID")
+
 # Desktop properties the node gives its desktops (GET .../User/{id}/DesktopProperties), with the
 # product's defaults: "By default, the preLoadSecondaryResources property is enabled."
 DESKTOP_PROPERTIES: dict[str, bool] = {"preLoadSecondaryResources": True}
@@ -84,12 +87,22 @@ class NodeConfig:
     # The Finesse release emulated, "12.5" or "12.6" (server/versions.py): which secure notification
     # ports are offered and which ports SystemInfo names.
     version: str = DEFAULT_VERSION
+    # Single sign-on (SystemInfo's systemAuthMode): "NON_SSO" (HTTP Basic against the AWDB, the
+    # default), "SSO" (REST takes ``Authorization: Bearer <access token>`` of the deployment's
+    # Identity Service, finesse_emu/ids/; Basic is refused but for administrators) or "HYBRID" (both,
+    # for every user). A node checks tokens itself with the deployment's signing key, this file.
+    auth_mode: str = "NON_SSO"
+    sso_signing_key_file: str | None = None
 
     def __post_init__(self) -> None:
         self.version = check_version(self.version)
         if bool(self.cert_file) != bool(self.key_file):
             raise ValueError("cert_file and key_file go together (or neither: a certificate is made)")
         self.desktop_properties = desktop_properties(self.desktop_properties)
+        if self.auth_mode not in AUTH_MODES:
+            raise ValueError(f"auth_mode: one of {', '.join(AUTH_MODES)}, got {self.auth_mode!r}")
+        if self.auth_mode != "NON_SSO" and not self.sso_signing_key_file:
+            raise ValueError(f"auth_mode {self.auth_mode} needs sso_signing_key_file (the IdS's signing key)")
         if isinstance(self.vcpus, bool) or not isinstance(self.vcpus, int) or self.vcpus < 1:
             raise ValueError("vcpus: a whole number >= 1")
         self.desktop_layout()  # a layout that does not parse stops the node at start
@@ -118,6 +131,12 @@ class NodeConfig:
         except ValueError:
             pass
         return list(dict.fromkeys(hosts))
+
+    def sso_key(self) -> bytes | None:
+        """The key single sign-on tokens are signed with (None: NON_SSO); ValueError if unreadable."""
+        if self.auth_mode == "NON_SSO" or not self.sso_signing_key_file:
+            return None
+        return read_secret_file(self.sso_signing_key_file, "sso_signing_key_file").encode()
 
     def xmpp_password(self) -> str:
         """The ``finesse`` account's password, from ``xmpp_password_file``; ValueError if missing."""

@@ -109,6 +109,9 @@ async def _paced(request: web.Request) -> None:
     if gate is not None:
         wait = gate.delay(asyncio.get_running_loop().time())
         if wait > 0:
+            stats = _stats(request)
+            if stats is not None:
+                stats["content_paced"] += 1  # held by the gate: what a test observes, not a time
             await asyncio.sleep(wait)
 
 

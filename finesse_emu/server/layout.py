@@ -148,10 +148,14 @@ class GadgetLoad:
 def gadget_load(layout: DesktopLayout, user_teams: Iterable[int]) -> GadgetLoad:
     """The average number of XML and JSP gadgets per user, each user with its team's layout."""
     users = xml = jsp = 0
+    per_team: dict[int, tuple[int, int]] = {}  # team -> (xml, jsp) of its layout, counted once
     for team in user_teams:
-        urls = layout.for_team(team)
-        n_jsp = sum(gadget_kind(u) == "jsp" for u in urls)
-        users, jsp, xml = users + 1, jsp + n_jsp, xml + len(urls) - n_jsp
+        counts = per_team.get(team)
+        if counts is None:
+            urls = layout.for_team(team)
+            n_jsp = sum(gadget_kind(u) == "jsp" for u in urls)
+            counts = per_team[team] = (len(urls) - n_jsp, n_jsp)
+        users, xml, jsp = users + 1, xml + counts[0], jsp + counts[1]
     return GadgetLoad(users, xml / users if users else 0.0, jsp / users if users else 0.0)
 
 

@@ -18,7 +18,8 @@ from aiohttp import web
 from emu_base.admin import json_error, read_json_object
 from emu_base.control_openapi import BODY, ControlOperation, describe, json_object
 from emu_base.logs import get_logger
-from finesse_emu.server.layout import DesktopLayout, capacity_warning, gadget_load
+from finesse_emu.server.layout import DesktopLayout, GadgetLoad, capacity_warning, gadget_load
+from finesse_emu.server.reload import DesktopContent, desktop_content
 
 log = get_logger()
 
@@ -31,6 +32,12 @@ class LayoutState:
         self.vcpus = vcpus
         self._user_teams = user_teams  # the team id of every configured user (the directory)
         self.warning: str | None = None
+        # The gadgets per user and what the desktops load on a reload (reload distribution's rate):
+        # computed here when the layout or the users change, not at each /emu/health poll (twice a
+        # second from a run's observer: a walk over 2000 users each time held the node's loop) or
+        # at each content request the bucket paces.
+        self.load: GadgetLoad = gadget_load(layout, ())
+        self.content: DesktopContent = desktop_content(layout, ())
 
     def set(self, layout: DesktopLayout) -> None:
         self.layout = layout
@@ -38,14 +45,18 @@ class LayoutState:
         self.check()
 
     def check(self) -> None:
-        """Compute the recommendation again; log it when it appears or changes (not on every call)."""
-        warning = capacity_warning(gadget_load(self.layout, self._user_teams()), self.vcpus)
+        """Compute the recommendation and the desktops' content again (the layout or the users
+        changed); log the recommendation when it appears or changes (not on every call)."""
+        teams = list(self._user_teams())
+        self.load = gadget_load(self.layout, teams)
+        self.content = desktop_content(self.layout, teams)
+        warning = capacity_warning(self.load, self.vcpus)
         if warning is not None and warning != self.warning:
             log.warning("finesse_capacity_recommendation", message=warning, vcpus=self.vcpus)
         self.warning = warning
 
     def to_json(self) -> dict[str, Any]:
-        load = gadget_load(self.layout, self._user_teams())
+        load = self.load
         return {
             **self.layout.to_json(),
             "users": load.users,

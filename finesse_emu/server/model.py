@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from emu_base.directory import VOICE_MRD
-from ged188 import AgentState, Message, MessageType, Tag
+from ged188 import AgentState, Message, MessageType, Tag, parse_named_variable
 
 M = MessageType
 
@@ -80,6 +80,9 @@ class User:
     reason_code: int = 0  # the CTI EventReasonCode (a ReasonCode's "code")
     extension: str = ""
     pending_state: str = ""
+    # A pendingState set by a PUT during a call that no User event has shown yet: the CTI server's
+    # answer (the state unchanged) is published for it even when the PUT carried no requestId.
+    pending_unpublished: bool = False
     state_change_time: float = 0.0
     media: dict[int, MediaSlot] = field(default_factory=dict)  # non-voice MRDs
     # requestId of the client request whose result the next user event carries (then cleared).
@@ -117,6 +120,7 @@ class Dialog:
     stale: bool = False
     request_id: str = ""  # the call-control request whose result the next dialog event carries
     call_type: str = "ACD_IN"
+    wrap_up_reason: str = ""  # GED-188 CallWrapupData (mediaProperties/wrapUpReason)
     participants: dict[str, Participant] = field(default_factory=dict)  # by mediaAddress, in order
     announced: set[str] = field(default_factory=set)  # users whose Dialogs node has it (POSTed)
 
@@ -230,14 +234,20 @@ class FinesseModel:
         extension = msg.get_str(Tag.AGENT_EXTENSION) or msg.get_str(Tag.AGENT_INSTRUMENT) or ""
         reason = msg["EventReasonCode"] if state in ("NOT_READY", "LOGOUT") else 0
         unchanged = (state, reason, extension) == (user.state, user.reason_code, user.extension)
-        if unchanged and not user.request_id:
+        if unchanged and not user.request_id and not user.pending_unpublished:
             return []
+        user.pending_unpublished = False
         self._set_extension(user, "" if state == "LOGOUT" else extension or user.extension)
         if not unchanged:
             user.state, user.reason_code, user.state_change_time = state, reason, now
             user.pending_state = ""  # a pending state stays until the state actually changes
         request_id, user.request_id = user.request_id, ""
-        return [UserChange(user.id, request_id)]
+        changes: list[Change] = [UserChange(user.id, request_id)]
+        if not unchanged and state in ("WORK", "WORK_READY"):
+            # Its dropped call now offers UPDATE_CALL_DATA (the wrap-up reason): clients hear it.
+            dropped = (d for d in self.dialogs_of(user.id) if d.state == "DROPPED")
+            changes.extend(DialogChange(d.id, user.id, "PUT") for d in dropped if user.id in d.announced)
+        return changes
 
     def _call_event(self, msg: Message, now: float) -> list[Change]:
         """A call event: the dialog's participants and state; one change per user taking part."""
@@ -261,6 +271,7 @@ class FinesseModel:
             value = msg.get_str(Tag.CALL_VAR_1 + i)
             if value is not None:
                 dialog.variables[f"callVariable{i + 1}"] = value
+        self._extra_call_data(dialog, msg)
         if msg.type == M.BEGIN_CALL_EVENT:
             dialog.call_type = CALL_TYPE_NAMES.get(msg["CallType"], dialog.call_type)
             return []  # the dialog is announced with its first state
@@ -335,6 +346,17 @@ class FinesseModel:
             for p in dialog.participants.values():
                 self._move(p, "DROPPED", now)
             dialog.state = "DROPPED"
+
+    @staticmethod
+    def _extra_call_data(dialog: Dialog, msg: Message) -> None:
+        """ECC variables (NamedVariable, "user.name") and the wrap-up data of a call event."""
+        for raw in msg.get_all(Tag.NAMED_VARIABLE):
+            pair = parse_named_variable(raw) if isinstance(raw, bytes) else None
+            if pair is not None:
+                dialog.variables[pair[0]] = pair[1]
+        wrapup = msg.get_str(Tag.CALL_WRAPUP_DATA)
+        if wrapup is not None:
+            dialog.wrap_up_reason = wrapup
 
     # -- failover ----------------------------------------------------------------------------------
     def cti_lost(self) -> None:

@@ -85,6 +85,7 @@ class FinesseNode:
         self.forced_logouts: deque[ForcedLogout] = deque(maxlen=2000)  # newest last
         self.published: deque[tuple[str, str]] = deque(maxlen=2000)  # (node, Update text), newest last
         login = awdb_login(config.awdb_user, config.awdb_password_file)
+        self.sso_key = config.sso_key()  # single sign-on: the IdS's signing key (None: NON_SSO)
         self.awdb = AwdbClient(config.awdb_urls, self.timers.awdb_request_timeout, login=login)
         # Lockout counts per agent whatever alias is typed: the directory resolves id or login name.
         self.authenticator = Authenticator(
@@ -144,6 +145,10 @@ class FinesseNode:
 
     def now(self) -> float:
         return self.clock.now()
+
+    def wall(self) -> float:
+        """Wall seconds: the time single sign-on tokens carry (issued by the IdS, another process)."""
+        return self.clock.wall()
 
     def _pubsub_readers(self, node: str) -> frozenset[str] | None:
         # Who may read a pubsub node: the REST policy, from the directory (loaded after start).
@@ -324,7 +329,7 @@ class FinesseNode:
             # real second it is divided by the time scale.
             rate = self.config.reload_rate / self.timers.time_scale if self.config.reload_rate > 0 else None
             policy = ReloadDistribution(self.timers.reload_spread, self.timers.reload_burst, rate)
-            app[RELOAD_KEY] = ReloadGate(policy, lambda: len(self.directory))
+            app[RELOAD_KEY] = ReloadGate(policy, lambda: self.layouts.content)
         if self.config.xmpp_host and self.config.secure_ports.web_port_websocket:  # 12.6: wss://node:8445/ws/
             upstream = f"ws://{self.config.xmpp_host}:{self.config.xmpp_http_port}/ws"
             ws_proxy.install(

@@ -2,7 +2,8 @@
 
 Middleware, outermost first: echo the ``requestId`` header; answer 503 SERVER_OUT_OF_SERVICE for
 every request except SystemInfo while the node is not IN_SERVICE (clients poll SystemInfo to see it
-come back); HTTP Basic authentication against the AWDB (401 ApiErrors on any failure); a request
+come back); HTTP Basic authentication against the AWDB or, in single sign-on mode, a bearer token
+(:mod:`.auth.sso`; 401 ApiErrors on any failure); a request
 body that cannot be read is an ApiErrors answer, not aiohttp's text/plain 413 or a 500: 400 when
 the raw body is over the cap or does not decode as its Content-Encoding says, 413 when it inflates
 past the cap, 415 for a Content-Encoding other than gzip or deflate. Bodies are never inflated by
@@ -28,9 +29,10 @@ from emu_base.directory import VOICE_MRD
 from emu_base.history_events import Request, emit
 from emu_base.httpbody import BodyError, BodyTooLarge, UnsupportedEncoding, read_body
 from emu_base.logs import get_logger
+from finesse_emu.ids.tokens import bearer
 from finesse_emu.server import admin_api, event_tunnel, gadgets, thirdparty
 from finesse_emu.server import xml as X
-from finesse_emu.server.auth import Authenticator, AuthError, AuthUser, parse_basic
+from finesse_emu.server.auth import Authenticator, AuthError, AuthUser, parse_basic, sso
 from finesse_emu.server.auth.access import Access, may_act_on, may_read_team
 from finesse_emu.server.config import NodeConfig
 from finesse_emu.server.core import NodeCore
@@ -73,6 +75,11 @@ class RestNode(Protocol):
     def layouts(self) -> LayoutState: ...
 
     def now(self) -> float: ...
+
+    def wall(self) -> float: ...
+
+    @property
+    def sso_key(self) -> bytes | None: ...
 
     def command(self, run: Callable[[float], R]) -> R: ...
 
@@ -138,23 +145,38 @@ async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
 @web.middleware
 async def service_gate(request: web.Request, handler: Handler) -> web.StreamResponse:
     node = request.app[NODE_KEY]
-    if request.path in OPEN_PATHS or not request.path.startswith(API):
+    # In service (nearly every request) nothing more to ask: the administration routes matter only
+    # to a node out of service, so their match is not paid on every desktop request.
+    if node.core.status.in_service or request.path in OPEN_PATHS or not request.path.startswith(API):
         return await handler(request)
     if admin_api.configuration_route(request.method, request.path):  # configured while out of service
         return await handler(request)
-    if not node.core.status.in_service:
-        # "Any request made during this time receives a 503 Service Unavailable error message."
-        node.stats["http_503"] += 1
-        return error(X.service_unavailable())
-    return await handler(request)
+    # "Any request made during this time receives a 503 Service Unavailable error message."
+    node.stats["http_503"] += 1
+    return error(X.service_unavailable())
 
 
 @web.middleware
-async def basic_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def authentication(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """HTTP Basic against the AWDB or, in SSO and HYBRID modes (:mod:`.auth.sso`), a bearer token
+    of the deployment's Identity Service checked with its signing key."""
     if request.path in OPEN_PATHS or not request.path.startswith(API):
         return await handler(request)
     node = request.app[NODE_KEY]
-    creds = parse_basic(request.headers.get("Authorization"))
+    mode = node.config.auth_mode
+    header = request.headers.get("Authorization")
+    token = bearer(header)
+    if token is not None and sso.takes_bearer(mode):
+        try:
+            user = sso.bearer_user(node.sso_key, token, node.wall(), node.core.directory.user)
+        except sso.BearerRefused as exc:
+            node.stats[f"auth_{exc.reason}"] += 1
+            log.info("rest_unauthorized", user=exc.subject, reason=exc.reason, path=request.path)
+            return error(X.unauthorized(exc.subject))
+        request[USER_KEY] = user
+        node.on_authenticated(user, "")
+        return await handler(request)
+    creds = parse_basic(header)
     if creds is None:
         return error(X.unauthorized(""))
     try:
@@ -165,6 +187,10 @@ async def basic_auth(request: web.Request, handler: Handler) -> web.StreamRespon
         # Whatever the reason, the wire shows what a real Finesse's does: "Users who make API
         # requests receive an 401 'Unauthorized' HTTP error message." The reason stays in the
         # node's log, stats and history (Auth); a desktop derives its message from the 401 itself.
+        return error(X.unauthorized(creds[0]))
+    if not sso.basic_allowed(mode, user):  # SSO: agents and supervisors sign in through the IdS
+        node.stats["auth_sso_basic_refused"] += 1
+        log.info("rest_unauthorized", user=creds[0], reason="sso_basic_refused", path=request.path)
         return error(X.unauthorized(creds[0]))
     request[USER_KEY] = user
     node.on_authenticated(user, creds[1])
@@ -210,7 +236,7 @@ async def unreadable_body(request: web.Request, handler: Handler) -> web.StreamR
 
 def build_app(node: RestNode) -> web.Application:
     app = web.Application(
-        middlewares=[request_id_echo, cors, api_not_found, service_gate, basic_auth, unreadable_body],
+        middlewares=[request_id_echo, cors, api_not_found, service_gate, authentication, unreadable_body],
         client_max_size=X.MAX_BODY_BYTES,
     )
     app[NODE_KEY] = node

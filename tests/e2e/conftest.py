@@ -36,6 +36,8 @@ class CtiPair:
         return await wait_health(HOST, self.admin[side], state)
 
     def stop(self) -> None:
+        for proc in self.procs.values():  # SIGTERM to all first: they stop together
+            proc.terminate()
         for proc in self.procs.values():
             proc.stop()
 

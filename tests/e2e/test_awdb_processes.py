@@ -58,6 +58,8 @@ class AwdbPair:
         return dict(await wait_health(HOST, self.admin[name], "up"))
 
     def stop(self) -> None:
+        for proc in self.procs.values():  # SIGTERM to all first: they stop together
+            proc.terminate()
         for proc in self.procs.values():
             proc.stop()
 

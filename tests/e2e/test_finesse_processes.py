@@ -118,6 +118,8 @@ async def processes(tmp_path: Path, prosody_factory: ProsodyFactory) -> AsyncIte
         yield Processes(ports, procs, prosody.c2s_port)
 
     finally:
+        for proc in procs:  # SIGTERM to all first: they stop together
+            proc.terminate()
         for proc in procs:
             proc.stop()
 

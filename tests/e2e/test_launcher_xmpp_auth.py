@@ -5,11 +5,18 @@ agents log in with their Finesse password and nothing else, and the ``finesse`` 
 publish with has a random password of this deployment, in ``<run_dir>/xmpp-password`` (0600) only:
 not in deployment.json, not on a command line, not in any output or log. Cisco IM&P's nodes (imp-a,
 imp-b, the desktop chat's server) check passwords the same way.
+
+The same deployment's EventTunnel, in headless Chromium (last: it signs agent 1001 in). Node A's
+Notification Service (Prosody, its own process, on the node's address) serves the tunnel page at
+``/tunnel/`` on 7071; the node serves ``/tunnel/EventTunnel.js`` on 8082. A page of another origin
+embeds the tunnel as the 10.x library does, the agent signs in over REST and sees its User update
+arrive as an EVENT message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import stat
@@ -17,17 +24,31 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
+from playwright.async_api import Browser
 
 from emu_base.admin import INSECURE_ENV, TOKEN_ENV
 from emu_base.procs import run_cli
 from finesse_emu.desktop.xmpp import AgentXmpp
 from finesse_emu.xmpp.client import AuthenticationFailed
+from finesse_emu.xmpp.event_tunnel import SCRIPT, tunnel_file
+from tests.integration.test_event_tunnel_browser import (
+    EVENT,
+    STATUS,
+    browser,
+    open_tunnel,
+    parent_origin,
+    sign_in_10x,
+)
 
+__all__ = ["browser", "parent_origin"]  # fixtures
 pytestmark = pytest.mark.e2e
 NETWORK = "127.0.66"
 NODES = {"xmpp-a": f"{NETWORK}.7", "xmpp-b": f"{NETWORK}.8"}  # each node's Prosody, on its address
 UP_OUTPUT = "up-output.txt"
+NODE_A = f"{NETWORK}.7"  # finesse-a and its Prosody (xmppDomain = the node's address)
+API = "/finesse/api"
 
 
 def emu(*args: str) -> subprocess.CompletedProcess[str]:
@@ -169,3 +190,27 @@ async def test_chaos_freezes_and_resumes_an_imp_node(run_dir: Path) -> None:
     await (await imp_login(node, "1003", "pass1003")).disconnect()
     refused = emu("chaos", "latency", "imp-b", "--ms", "5", "--run-dir", str(run_dir))
     assert refused.returncode != 0 and "not available" in refused.stderr
+
+
+def basic(agent: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{agent}:pass{agent}".encode()).decode()}
+
+
+async def test_a_deployments_tunnel_relays_the_agents_update(
+    run_dir: Path, browser: Browser, parent_origin: str
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://{NODE_A}:8082/tunnel/{SCRIPT}") as resp:
+            assert resp.status == 200 and await resp.read() == tunnel_file(SCRIPT)
+        async with http.get(f"http://{NODE_A}:8082{API}/User/1001", headers=basic("1001")) as resp:
+            assert resp.status == 200
+        t = await open_tunnel(browser, parent_origin, f"http://{NODE_A}:7071")
+        await sign_in_10x(t, "1001", "pass1001", domain=NODE_A)
+        await t.wait(STATUS, "connected", within=20)
+        await t.subscribed(f"{API}/User/1001")
+        body = "<User><state>LOGIN</state><extension>2001</extension></User>"
+        headers = {**basic("1001"), "Content-Type": "application/xml", "requestId": "rq-e2e"}
+        async with http.put(f"http://{NODE_A}:8082{API}/User/1001", data=body, headers=headers) as resp:
+            assert resp.status == 202
+        event = await t.wait(EVENT, "<requestId>rq-e2e</requestId>", within=20)
+        assert event.startswith(f"{EVENT}|{API}/User/1001<Update>")

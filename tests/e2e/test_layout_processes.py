@@ -10,6 +10,7 @@ AWDB, seven CUIC JSP gadgets per user and 4 vCPUs prints the warning and shows i
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,19 +42,32 @@ async def put_layout(url: str, layout: dict[str, int]) -> dict[str, Any]:
         return data
 
 
+@pytest.fixture(scope="module")
+def awdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
+    """One AWDB process with 2000 users for both nodes (they only read it): (port, admin port)."""
+    workdir = tmp_path_factory.mktemp("awdb")
+    port, admin = free_port(), free_port()
+    proc = Proc(
+        "awdb-a",
+        ["-m", "awdb_stub", "--host", HOST, "--port", str(port), "--admin-port", str(admin),
+         "--agents", "2000"],
+        workdir / "awdb-a.log",
+    )  # fmt: skip
+    try:
+        yield port, admin
+    finally:
+        proc.stop()
+
+
 def warnings_logged(log: Path) -> list[dict[str, Any]]:
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     return [e for e in lines if e.get("event") == "finesse_capacity_recommendation"]
 
 
-async def test_the_node_warns_at_2000_users_with_seven_jsp_gadgets_until_they_are_xml(tmp_path: Path) -> None:
-    awdb_port, awdb_admin = free_port(), free_port()
-    awdb = Proc(
-        "awdb-a",
-        ["-m", "awdb_stub", "--host", HOST, "--port", str(awdb_port), "--admin-port", str(awdb_admin),
-         "--agents", "2000"],
-        tmp_path / "awdb-a.log",
-    )  # fmt: skip
+async def test_the_node_warns_at_2000_users_with_seven_jsp_gadgets_until_they_are_xml(
+    tmp_path: Path, awdb: tuple[int, int]
+) -> None:
+    awdb_port, awdb_admin = awdb
     http_port, admin_port = free_port(), free_port()
     config = {
         "name": "finesse-a",
@@ -108,18 +122,11 @@ async def test_the_node_warns_at_2000_users_with_seven_jsp_gadgets_until_they_ar
         assert (await put_layout(url, {"xml": 8, "cuic_jsp": 6}))["capacity_warning"] is None
     finally:
         node.stop()
-        awdb.stop()
 
 
-async def test_the_node_does_not_warn_with_8_vcpus(tmp_path: Path) -> None:
+async def test_the_node_does_not_warn_with_8_vcpus(tmp_path: Path, awdb: tuple[int, int]) -> None:
     """The same users and gadgets on the recommended OVA: no warning."""
-    awdb_port, awdb_admin = free_port(), free_port()
-    awdb = Proc(
-        "awdb-a",
-        ["-m", "awdb_stub", "--host", HOST, "--port", str(awdb_port), "--admin-port", str(awdb_admin),
-         "--agents", "2000"],
-        tmp_path / "awdb-a.log",
-    )  # fmt: skip
+    awdb_port, awdb_admin = awdb
     admin_port = free_port()
     config = {
         "host": HOST,
@@ -147,4 +154,3 @@ async def test_the_node_does_not_warn_with_8_vcpus(tmp_path: Path) -> None:
         assert warnings_logged(node_log) == []
     finally:
         node.stop()
-        awdb.stop()

@@ -1,5 +1,7 @@
-"""SSO refresh-token expiry: the emulated desktop's forced logout reaches the CTI server as 255, so
-the CTI server's LOAD decides the outcome. Real sockets, a real Prosody, a real desktop client.
+"""SSO refresh-token expiry: the desktop signs in through the emulated Identity Service, refreshes
+its access token while it works, and at the end of its refresh token sends the forced logout, which
+reaches the CTI server as 255, so the CTI server's LOAD decides the outcome. Real sockets, a real
+Prosody, the Identity Service's server, a node in SSO mode (Bearer only), a real desktop client.
 
 Chapter "Finesse Failover Mechanisms", The Refresh Token has expired: "Finesse desktop sends a forced
 logout request to the CTI server." / "The Finesse server forwards the forced logout request to the
@@ -11,13 +13,19 @@ to Logged Out - System Failure immediately even though the call is still active.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from emu_base.directory import generate
 from emu_base.history import History
+from emu_base.timers import Timers
 from finesse_emu.desktop.client import AgentCredentials, DesktopClient, LoadPlan, NodeEndpoint
+from finesse_emu.ids.core import IdpUser, IdsCore
+from finesse_emu.ids.server import IdsConfig, IdsServer
 from finesse_emu.xmpp.prosody import agent_accounts
 from ged188 import AgentState
 from tests.conftest import ProsodyFactory
@@ -25,19 +33,43 @@ from tests.helpers import eventually
 from tests.integration.test_finesse_node import HOST, deployment
 from tests.integration.test_finesse_node_xmpp import AGENTS, XDeployment
 
-LIFETIME = 4.0  # real seconds of the SSO refresh token: the warnings fire at once, expiry after 4 s
+# Real seconds: the refresh token lives 4 s (the warnings fire at once at the node's time scale), the
+# access token 1 s, refreshed at 0.75 s: three refreshes before the session ends.
+LIFETIMES = {"sso_refresh_token_lifetime": 4.0, "sso_access_token_lifetime": 1.0}
+KEY = "token-expiry-signing-key"
+
+
+@dataclass
+class SsoDeployment(XDeployment):
+    ids: IdsServer
 
 
 @pytest.fixture
-async def dep(prosody_factory: ProsodyFactory) -> AsyncIterator[XDeployment]:
+async def dep(prosody_factory: ProsodyFactory, tmp_path: Path) -> AsyncIterator[SsoDeployment]:
     prosody = prosody_factory(domain=HOST, host=HOST, accounts=agent_accounts(AGENTS))
     await prosody.start()
     password_file = str(prosody.config.password_file)
-    async with deployment(xmpp_host=HOST, xmpp_port=prosody.c2s_port, xmpp_password_file=password_file) as d:
-        yield XDeployment(d.a, d.b, d.awdb, d.node, d.http, prosody)
+    key_file = tmp_path / "sso-signing-key"
+    key_file.write_text(KEY)
+    users = [IdpUser(a.id, a.login, a.password) for a in generate(AGENTS)]
+    ids = IdsServer(
+        IdsConfig(host=HOST, port=0), IdsCore(KEY.encode(), Timers.build(1.0, **LIFETIMES), users)
+    )
+    await ids.start()
+    try:
+        async with deployment(
+            xmpp_host=HOST,
+            xmpp_port=prosody.c2s_port,
+            xmpp_password_file=password_file,
+            auth_mode="SSO",
+            sso_signing_key_file=str(key_file),
+        ) as d:
+            yield SsoDeployment(d.a, d.b, d.awdb, d.node, d.http, prosody, ids)
+    finally:
+        await ids.stop()
 
 
-def desktop(dep: XDeployment, http: aiohttp.ClientSession, n: int) -> DesktopClient:
+def desktop(dep: SsoDeployment, http: aiohttp.ClientSession, n: int) -> DesktopClient:
     endpoint = NodeEndpoint(
         "finesse-a", f"http://{HOST}:{dep.node.http_port}", HOST, dep.node.config.xmpp_port
     )
@@ -49,11 +81,11 @@ def desktop(dep: XDeployment, http: aiohttp.ClientSession, n: int) -> DesktopCli
         History(None),
         dep.node.timers,
         plan=LoadPlan(gadgets=1, resources=1, preload_secondary=False),
-        token_lifetime=LIFETIME,
+        ids_url=dep.ids.url,
     )
 
 
-def spy_requests(dep: XDeployment, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, AgentState, int]]:
+def spy_requests(dep: SsoDeployment, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, AgentState, int]]:
     """Every SET_AGENT_STATE_REQ the active CTI side got: (agent, state, reason)."""
     seen: list[tuple[str, AgentState, int]] = []
     real = dep.a.model.set_state
@@ -66,13 +98,13 @@ def spy_requests(dep: XDeployment, monkeypatch: pytest.MonkeyPatch) -> list[tupl
     return seen
 
 
-def cti_state(dep: XDeployment, agent_id: str) -> tuple[AgentState, int]:
+def cti_state(dep: SsoDeployment, agent_id: str) -> tuple[AgentState, int]:
     agent = dep.a.model.agents[agent_id]
     return agent.state, agent.reason_code
 
 
 async def test_token_expiry_is_a_forced_logout_load_0(
-    dep: XDeployment, monkeypatch: pytest.MonkeyPatch
+    dep: SsoDeployment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen = spy_requests(dep, monkeypatch)
     async with aiohttp.ClientSession() as http:
@@ -80,6 +112,13 @@ async def test_token_expiry_is_a_forced_logout_load_0(
         try:
             d.start()
             await eventually(lambda: d.state, "1012 signed in", until=lambda s: s == "SIGNED_IN", within=10)
+            # It keeps working across access-token refreshes (each 1 s token replaced at 0.75 s).
+            await eventually(lambda: d.stats["sso_refreshes"], "two refreshes", until=lambda n: n >= 2)
+            d.set_agent_state("READY")
+            await eventually(
+                lambda: cti_state(dep, "1012")[0], "1012 Ready", until=lambda s: s is AgentState.AVAILABLE
+            )
+            assert dep.node.stats["auth_token_expired"] == 0 and d.stats["http_401"] == 0
             await eventually(lambda: d.state, "1012 signed out", until=lambda s: s == "SIGNED_OUT", within=15)
             # LOAD 0 (the stub's default): Not Ready - Connection Failure, not a plain sign-out.
             await eventually(
@@ -94,7 +133,7 @@ async def test_token_expiry_is_a_forced_logout_load_0(
 
 
 async def test_token_expiry_while_talking_with_load_1_logs_out_at_once(
-    dep: XDeployment, monkeypatch: pytest.MonkeyPatch
+    dep: SsoDeployment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dep.a.model.load = dep.b.model.load = 1
     seen = spy_requests(dep, monkeypatch)

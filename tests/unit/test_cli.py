@@ -5,6 +5,8 @@ one exit status convention: 0 ok, 1 an expectation or invariant failed, 2 usage 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -113,3 +115,27 @@ def test_module_aliases_run_the_same_command(tmp_path: Path, capsys: pytest.Capt
         assert capsys.readouterr().out.startswith(f"usage: finesse-emu {name} ")
         assert main([str(tmp_path / "nowhere")]) == cli.EXIT_USAGE
         assert "cannot read" in capsys.readouterr().err
+
+
+def test_each_command_is_in_the_table_of_its_module() -> None:
+    cli.build_parser()  # every module loaded
+    registered = {
+        name: c.run.__module__.removeprefix("finesse_emu.cli.")
+        for name, c in cli.COMMANDS.items()
+        if c.run.__module__.startswith("finesse_emu.cli.")
+    }
+    assert registered == cli.COMMAND_MODULES
+
+
+def test_a_command_loads_its_own_module_only() -> None:
+    # In a fresh interpreter: `finesse-emu status` never imports the planner or the scenario runner.
+    probe = (
+        "import sys; from finesse_emu import cli; p = cli.build_parser('status'); "
+        "p.parse_args(['status']); "
+        "print(sorted(m for m in ('finesse_emu.planner', 'finesse_emu.runs.scenario', "
+        "'finesse_emu.cli.plan', 'finesse_emu.cli.swarm') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+    with pytest.raises(SystemExit):  # another command's name is no option of this parser
+        cli.build_parser("status").parse_args(["up"])

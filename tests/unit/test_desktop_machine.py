@@ -20,6 +20,7 @@ from finesse_emu.desktop.machine import (
     LoadDesktop,
     Output,
     Record,
+    RefreshToken,
     Result,
     SignIn,
     SignOut,
@@ -27,6 +28,8 @@ from finesse_emu.desktop.machine import (
     SystemInfo,
     seed_message,
 )
+from finesse_emu.ids.core import Grant, IdpUser, IdsCore, OAuthError
+from finesse_emu.ids.tokens import TokenError, TokenType, validate
 
 PUB, SUB = "finesse-a", "finesse-b"
 
@@ -54,6 +57,11 @@ class World:
         self.nodes = {PUB: NodeSim(), SUB: NodeSim()}
         self.log: list[Output] = []
         self.records: list[Record] = []
+        # Single sign-on: the Identity Service's pure core, and the access token the desktop holds.
+        self.ids: IdsCore | None = None
+        self.grant: Grant | None = None
+        self.ids_up = True
+        self.sign_out_token_valid: list[bool] = []
 
     def run(self) -> None:
         """Carry out what the machine produced, in order, and what it produces in answer."""
@@ -81,6 +89,46 @@ class World:
         elif isinstance(cmd, LoadDesktop):
             n = self.nodes[cmd.node]
             m.on_loaded(now, cmd.node, Result(n.reachable))
+        elif isinstance(cmd, RefreshToken):
+            assert self.ids is not None and self.grant is not None
+            try:
+                if not self.ids_up:
+                    raise OAuthError(0, "", "unreachable")
+                form = {"grant_type": "refresh_token", "refresh_token": self.grant.refresh_token}
+                self.grant = self.ids.token(now, form)
+            except OAuthError:
+                m.on_token_refresh_failed(now)
+            else:
+                m.on_tokens(now, self.grant.expires_in, self.grant.refresh_expires_in, False)
+        elif isinstance(cmd, SignOut) and self.ids is not None and self.grant is not None:
+            try:
+                validate(self.ids.key, self.grant.access_token, now, TokenType.ACCESS)
+                self.sign_out_token_valid.append(True)
+            except TokenError:
+                self.sign_out_token_valid.append(False)
+
+    def sso_sign_in(self, timers: Timers) -> None:
+        """What the shell does before the REST sign-in: the Identity Service's code flow."""
+        self.ids = IdsCore(b"key", timers, [IdpUser("1000", "agent0001", "pass1000")])
+        redirect = "https://desktop/sso"
+        code, _ = self.ids.sign_in(
+            self.now,
+            {
+                "response_type": "code",
+                "client_id": "desktop",
+                "redirect_uri": redirect,
+                "username": "1000",
+                "password": "pass1000",
+            },
+        )
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": "desktop",
+            "redirect_uri": redirect,
+        }
+        self.grant = self.ids.token(self.now, form)
+        self.m.on_tokens(self.now, self.grant.expires_in, self.grant.refresh_expires_in, True)
 
     def advance(self, seconds: float) -> None:
         end = self.now + seconds
@@ -335,15 +383,27 @@ def test_browser_close_crash_and_refresh() -> None:
     assert DropNotification(PUB, presence=True) in w2.log and w2.events("browser_close")
 
 
+def sso_world(scale: float = 1.0, **lifetimes: float) -> World:
+    timers = Timers.build(scale, **lifetimes)
+    w = World(DesktopMachine(DesktopConfig(agent_id="1000", home=PUB, other=SUB, timers=timers)))
+    w.m.start(w.now)
+    w.sso_sign_in(timers)
+    w.run()
+    return w
+
+
 @pytest.mark.parametrize("scale", [1.0, 0.01])
 def test_refresh_token_warnings_countdown_and_forced_sign_out(scale: float) -> None:
-    cfg = DesktopConfig(
-        agent_id="1000", home=PUB, other=SUB, timers=Timers.build(scale), token_lifetime=3600 * scale
-    )
-    w = World(DesktopMachine(cfg))
-    w.m.start(0.0)
-    w.run()
-    w.advance(3600 * scale + 1)
+    """The marks come from the Identity Service's refresh token (IdS default 10 hours), while the
+    access token (60 minutes) is refreshed at 75 % of its life all along."""
+    w = sso_world(scale)
+    end = 36000 - 10  # the session ends a margin (sso_logout_margin) before the refresh token
+    w.advance((end - 601) * scale)
+    assert [r.event for r in w.records if r.event.startswith("token")] == []
+    # Refreshed at 45, 90, ..., 540 minutes: every access token replaced before it expires, until
+    # the twelfth one's, which the IdS cuts to the refresh token's expiry: it lasts to the end.
+    assert len(w.commands(RefreshToken)) == 12
+    w.advance(601 * scale + 1)
     assert [r.event for r in w.records if r.event.startswith("token")] == [
         "token_warning",
         "token_warning",
@@ -352,19 +412,42 @@ def test_refresh_token_warnings_countdown_and_forced_sign_out(scale: float) -> N
     ]
     lefts = [r.fields.get("seconds_left") for r in w.records if r.event.startswith("token_")][:3]
     assert lefts == pytest.approx([600 * scale, 300 * scale, 60 * scale])
-    # "Finesse desktop sends a forced logout request to the CTI server": the LOGOUT carries 255.
+    # "Finesse desktop sends a forced logout request to the CTI server": the LOGOUT carries 255,
+    # with an access token still valid (the session ends a margin before the refresh token).
     assert SignOut(PUB, reason_code=255) in w.log and state(w) is DesktopState.SIGNED_OUT
-    assert SignOut(PUB) not in w.log
+    assert SignOut(PUB) not in w.log and w.sign_out_token_valid == [True]
+    assert w.m.next_deadline() is None  # no refresh and no mark after the end
 
 
 def test_token_shorter_than_the_warnings_fires_the_missed_ones_at_once() -> None:
-    cfg = DesktopConfig(agent_id="1000", home=PUB, other=SUB, timers=Timers.build(1.0), token_lifetime=120)
-    w = World(DesktopMachine(cfg))
-    w.m.start(0.0)
-    w.run()
-    assert len(w.events("token_warning")) == 2 and w.m.next_deadline() == 60.0
+    w = sso_world(1.0, sso_refresh_token_lifetime=130)  # the session ends at 120 s (10 s margin)
+    assert len(w.events("token_warning")) == 2 and w.m.next_deadline() == pytest.approx(60.0)
     w.advance(120)
-    assert state(w) is DesktopState.SIGNED_OUT
+    assert state(w) is DesktopState.SIGNED_OUT and w.sign_out_token_valid == [True]
+
+
+def test_an_access_token_that_lasts_the_session_is_never_refreshed() -> None:
+    w = sso_world(1.0, sso_access_token_lifetime=3600, sso_refresh_token_lifetime=1800)
+    w.advance(1800)
+    assert w.commands(RefreshToken) == [] and state(w) is DesktopState.SIGNED_OUT
+
+
+def test_a_failed_refresh_is_tried_again_a_request_timeout_later() -> None:
+    w = sso_world(1.0)
+    w.ids_up = False
+    w.advance(2700)
+    assert len(w.commands(RefreshToken)) == 1
+    w.ids_up = True
+    w.advance(10)  # desktop_request_timeout
+    assert len(w.commands(RefreshToken)) == 2
+    assert w.grant is not None and w.grant.expires_in == 3600
+
+
+def test_closing_the_browser_stops_the_token_timers() -> None:
+    w = sso_world(1.0)
+    w.m.close(w.now)
+    w.run()
+    assert w.m.next_deadline() is None
 
 
 def test_every_transition_is_recorded_with_from_and_to() -> None:

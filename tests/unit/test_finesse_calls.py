@@ -8,6 +8,7 @@ import pytest
 
 from finesse_emu.server import xml as X
 from finesse_emu.server.core import requests
+from finesse_emu.server.core.directory import Directory
 from finesse_emu.server.core.views import dialog_view
 from finesse_emu.server.model import DialogChange
 from ged188 import AgentState, MessageType, Tag, encode
@@ -17,6 +18,10 @@ from tests.unit.test_finesse_model import Pipe
 M = MessageType
 A, B = "1000", "1001"
 OUTSIDE = "5550100"
+
+
+# An active agent participant: call control, and the call data actions (UPDATE_CALL_DATA, SEND_DTMF).
+ACTIVE_ACTIONS = ("HOLD", "DROP", "UPDATE_CALL_DATA", "SEND_DTMF")
 
 
 def pipe(ready: bool = False) -> Pipe:
@@ -66,8 +71,8 @@ def test_agent_calls_agent_both_desktops_see_one_dialog_step_by_step() -> None:
     p.drain()
     assert dialog_view(p.finesse, d).state == "ACTIVE"
     assert parts(p, d) == [
-        ("2000", "ACTIVE", ("HOLD", "DROP"), "AGENT_DEVICE"),
-        ("2001", "ACTIVE", ("HOLD", "DROP"), "AGENT_DEVICE"),
+        ("2000", "ACTIVE", ACTIVE_ACTIONS, "AGENT_DEVICE"),
+        ("2001", "ACTIVE", ACTIVE_ACTIONS, "AGENT_DEVICE"),
     ]
     p.core.hold_call(p.now, call_id, "2000")
     assert [(c.user_id, c.event) for c in p.drain() if isinstance(c, DialogChange)] == [
@@ -78,7 +83,7 @@ def test_agent_calls_agent_both_desktops_see_one_dialog_step_by_step() -> None:
     assert p.finesse.users[A].state == "HOLD" and p.finesse.users[B].state == "TALKING"
     p.core.retrieve_call(p.now, call_id, "2000")
     p.drain()
-    assert parts(p, d)[0][:3] == ("2000", "ACTIVE", ("HOLD", "DROP"))
+    assert parts(p, d)[0][:3] == ("2000", "ACTIVE", ACTIVE_ACTIONS)
     p.core.clear_connection(p.now, call_id, "2000")
     changes = [c for c in p.drain() if isinstance(c, DialogChange)]
     assert changes[-2:] == [DialogChange(d, A, "DELETE"), DialogChange(d, B, "DELETE")]
@@ -94,7 +99,7 @@ def test_a_call_to_an_outside_number_has_one_agent_participant() -> None:
     view = dialog_view(p.finesse, d)
     assert (view.state, view.media_properties.call_type) == ("ACTIVE", "AGENT_OUT")
     assert parts(p, d) == [
-        ("2000", "ACTIVE", ("HOLD", "DROP"), "AGENT_DEVICE"),
+        ("2000", "ACTIVE", ACTIVE_ACTIONS, "AGENT_DEVICE"),
         (OUTSIDE, "ACTIVE", (), ""),
     ]
     assert p.finesse.dialogs_of(A) and not p.finesse.dialogs_of(B)
@@ -131,6 +136,9 @@ def test_a_held_call_is_republished_held_after_a_cti_failover() -> None:
     assert [s for _, s, _, _ in parts(p, d)] == ["HELD", "ACTIVE"]
 
 
+NO_DIRECTORY = Directory("emu.test")  # no wrap-up reasons: these actions do not read them
+
+
 # -- PUT Dialog and POST Dialogs checks ---------------------------------------------------------------
 def test_put_dialog_checks_target_and_the_participants_actions() -> None:
     p = pipe()
@@ -138,7 +146,7 @@ def test_put_dialog_checks_target_and_the_participants_actions() -> None:
     p.drain()
     dialog, a, b = p.finesse.dialogs[str(call_id)], p.finesse.users[A], p.finesse.users[B]
     # B answers its own participant: ANSWER_CALL_REQ on B's connection.
-    msg = requests.dialog_action(5000, dialog, action("ANSWER", "2001"), b)
+    msg = requests.dialog_action(NO_DIRECTORY, 5000, dialog, action("ANSWER", "2001"), b)
     assert not isinstance(msg, X.ErrorResponse)
     assert (msg.type, msg["ConnectionCallID"], msg.get(Tag.CONNECTION_DEVID)) == (
         M.ANSWER_CALL_REQ,
@@ -147,19 +155,19 @@ def test_put_dialog_checks_target_and_the_participants_actions() -> None:
     )
     # HOLD is not among A's actions while dialling; ANSWER not either.
     for name in ("HOLD", "ANSWER", "RETRIEVE"):
-        err = requests.dialog_action(5000, dialog, action(name, "2000"), a)
+        err = requests.dialog_action(NO_DIRECTORY, 5000, dialog, action(name, "2000"), a)
         assert isinstance(err, X.ErrorResponse) and err.status == 400, name
     # A may not act on B's participant, nor on a device that is no participant.
     for target in ("2001", "7777"):
-        err = requests.dialog_action(5000, dialog, action("DROP", target), a)
+        err = requests.dialog_action(NO_DIRECTORY, 5000, dialog, action("DROP", target), a)
         assert isinstance(err, X.ErrorResponse) and err.status == 400
-    drop = requests.dialog_action(5000, dialog, action("DROP", "2000"), a)
+    drop = requests.dialog_action(NO_DIRECTORY, 5000, dialog, action("DROP", "2000"), a)
     assert not isinstance(drop, X.ErrorResponse) and drop.type == M.CLEAR_CONNECTION_REQ
     # MAKE_CALL belongs to POST Dialogs; actions not emulated (and the CCX-only ones) answer 501.
-    err = requests.dialog_action(5000, dialog, action("MAKE_CALL", to="2001", frm="2000"), a)
+    err = requests.dialog_action(NO_DIRECTORY, 5000, dialog, action("MAKE_CALL", to="2001", frm="2000"), a)
     assert isinstance(err, X.ErrorResponse) and err.status == 400
     for name in ("TRANSFER_SST", "CONFERENCE", "ACCEPT", "REJECT"):
-        err = requests.dialog_action(5000, dialog, action(name, "2000", to="2001"), a)
+        err = requests.dialog_action(NO_DIRECTORY, 5000, dialog, action(name, "2000", to="2001"), a)
         assert isinstance(err, X.ErrorResponse) and err.status == 501, name
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
-from finesse_emu.deployment.launcher import load_settings
+from finesse_emu.deployment.launcher import Deployment, load_settings
+from finesse_emu.deployment.topology import FINESSE_A
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -28,6 +30,20 @@ def test_settings_with_cti_options_and_an_agent_file(tmp_path: Path) -> None:
     assert settings["cti_options"] == ["--load", "1", "--idle-mode", "standby", "--mrd-auto-restore"]
 
 
+def test_wrap_up_settings_become_cti_stub_flags(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "cti: {wrap_up_on_incoming: REQUIRED, wrap_up_on_outgoing: OPTIONAL, wrap_up_time: 30}\n"
+    )
+    assert load_settings(path)["cti_options"] == [
+        "--wrap-up-on-incoming",
+        "REQUIRED",
+        "--wrap-up-on-outgoing",
+        "OPTIONAL",
+        "--wrap-up-time",
+        "30",
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -38,6 +54,8 @@ def test_settings_with_cti_options_and_an_agent_file(tmp_path: Path) -> None:
         ("cti: {load: 2}\n", "cti.load"),
         ("cti: {idle_mode: asleep}\n", "idle_mode"),
         ("cti: {colour: red}\n", "cti takes"),
+        ("cti: {wrap_up_on_incoming: SOMETIMES}\n", "cti.wrap_up_on_incoming"),
+        ("cti: {wrap_up_time: 0}\n", "cti.wrap_up_time"),
         ("- a list\n", "mapping"),
         ("agents: [1, 2\n", "deployment.yaml"),
     ],
@@ -75,3 +93,40 @@ def test_node_settings_for_same_origin_hosting_and_cors(tmp_path: Path) -> None:
 def test_bad_node_settings_are_refused(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         load_settings(write(tmp_path, text))
+
+
+def test_single_sign_on_settings_and_what_the_components_are_given(tmp_path: Path) -> None:
+    assert "sso" not in load_settings(write(tmp_path, "sso: false\n"))
+    assert load_settings(write(tmp_path, "sso: true\n"))["sso"] == {}
+    sso = load_settings(write(tmp_path, "sso: {refresh_token_lifetime: 700, access_token_lifetime: 300}\n"))
+    assert sso["sso"] == {"refresh_token_lifetime": 700.0, "access_token_lifetime": 300.0}
+    for bad in ("sso: {refresh: 1}\n", "sso: {access_token_lifetime: 0}\n", "sso: yes please\n"):
+        with pytest.raises(ValueError, match="sso"):
+            load_settings(write(tmp_path, bad))
+    dep = Deployment(tmp_path, 10, 0.01, "127.0.70", sso=sso["sso"])
+    # The Identity Service: HTTPS on 8553 with a certificate of the deployment's CA, the signing key's
+    # file, the directory and the lifetimes in seed seconds (the component scales them).
+    argv = dep._argv_ids()
+    assert argv[:2] == ["-m", "finesse_emu.ids"] and "127.0.70.13" in argv and "8553" in argv
+    assert argv[argv.index("--signing-key-file") + 1] == str(tmp_path / "sso-signing-key")
+    assert argv[argv.index("--cert-file") + 1] == str(tmp_path / "ids.crt")
+    assert argv[argv.index("--refresh-token-lifetime") + 1] == "700.0"
+    assert "ids" in dep.node_hosts() and "ids" not in Deployment(tmp_path).node_hosts()
+    # Both nodes in SSO mode with the same key.
+    config = yaml.safe_load(dep._node_config(dep.ep(FINESSE_A), "publisher").read_text())
+    assert (config["auth_mode"], config["sso_signing_key_file"]) == ("SSO", str(tmp_path / "sso-signing-key"))
+    assert "auth_mode" not in yaml.safe_load(
+        Deployment(tmp_path)._node_config(dep.ep(FINESSE_A), "p").read_text()
+    )
+
+
+def test_the_status_table_says_how_agents_sign_in_with_single_sign_on() -> None:
+    from finesse_emu.deployment.launcher import render_table
+
+    ids = {"name": "ids", "role": "ids", "host": "127.0.70.13", "state": "running", "ports": {"ids": 8553}}
+    agent = {"id": "1000", "password": "pass1000", "login": "agent0001", "extension": "2000"}
+    report = {"components": [ids], "sample_agents": [agent], "admin_token_file": None}
+    table = render_table(report)
+    assert "single sign-on at the Identity Service id:password" in table
+    assert "https://127.0.70.13:8553/ids/v1/oauth/authorize" in table
+    assert "Basic auth id:password" in render_table({**report, "components": []})

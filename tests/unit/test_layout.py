@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from finesse_emu.desktop.rest import LoadPlan
@@ -14,8 +16,10 @@ from finesse_emu.server.layout import (
     cuic_to_xml,
     gadget_kind,
     gadget_load,
+    gadgets_from_counts,
     parse_gadgets,
 )
+from finesse_emu.server.layout_admin import LayoutState
 from finesse_emu.server.xml.layout_api import layout_config
 from tests.unit.test_rest_xml import parse_ours, rest
 
@@ -161,3 +165,28 @@ def test_a_deployment_file_gives_the_layout_to_both_nodes() -> None:
     for bad in bad_options:
         with pytest.raises(ValueError, match="finesse"):
             node_options(bad, "deployment.yaml")
+
+
+def test_the_node_walks_its_users_when_the_layout_or_the_users_change_not_at_each_health_poll() -> None:
+    """/emu/health (polled twice a second by a run's observer) shows the gadgets per user: they are
+    counted when the layout or the directory changes, not by a walk over every user at each poll
+    (2000 users: tens of milliseconds of the node's loop, twice a second, in the middle of a
+    failover)."""
+    walks = 0
+    teams = [1] * 1500 + [2] * 500
+
+    def user_teams() -> Iterator[int]:
+        nonlocal walks
+        walks += 1
+        yield from teams
+
+    state = LayoutState(DesktopLayout(teams={2: gadgets_from_counts({"jsp": 2})}), 4, user_teams)
+    state.check()  # the directory loaded
+    assert walks == 1
+    for _ in range(10):
+        shown = state.to_json()
+    assert walks == 1
+    assert (shown["users"], shown["xml_gadgets_per_user"], shown["jsp_gadgets_per_user"]) == (2000, 4.5, 0.5)
+    state.set(DesktopLayout(gadgets_from_counts({"xml": 2})))  # a layout change: counted again
+    assert walks == 2
+    assert state.to_json()["xml_gadgets_per_user"] == 2.0

@@ -240,3 +240,19 @@ def test_signing_in_again_loses_the_pending_state() -> None:
     n.cti(state_event("1000", AgentState.TALKING))  # a re-login reports the current state again
     [user] = publishes(n.take(), f"{API}/User/1000")
     assert "<requestId>req-l</requestId>" in user.text and "<pendingState></pendingState>" in user.text
+
+
+def test_a_pending_state_is_published_even_without_a_request_id() -> None:
+    """A client that sends no requestId header still sees the pendingState its PUT set during a call
+    (the CTI server's answer reports the state unchanged: once, not at every later report)."""
+    n = signed_in(AgentState.TALKING)
+    update = X.UserUpdate(X.UserState.NOT_READY, reason_code_id=11)
+    assert n.core.change_user_state(n.now, n.agents[0], update, "", None) is None
+    n.driver.pump()
+    [request] = requests_of(n, CtiPurpose.STATE_CHANGE)
+    n.reply(request, make(M.SET_AGENT_STATE_CONF))
+    n.cti(state_event("1000", AgentState.TALKING))
+    [user] = publishes(n.take(), f"{API}/User/1000")
+    assert "<pendingState>NOT_READY</pendingState>" in user.text and "<state>TALKING</state>" in user.text
+    n.cti(state_event("1000", AgentState.TALKING))  # the same report again: nothing new to show
+    assert publishes(n.take(), f"{API}/User/1000") == []

@@ -87,7 +87,8 @@ def test_a_new_route_without_a_description_is_caught() -> None:
 
 def test_middleware_rules_are_derived() -> None:
     assert SPEC["components"]["securitySchemes"]["basicAuth"] == {"type": "http", "scheme": "basic"}
-    assert SPEC["security"] == [{"basicAuth": []}]
+    assert SPEC["components"]["securitySchemes"]["bearerAuth"] == {"type": "http", "scheme": "bearer"}
+    assert SPEC["security"] == [{"basicAuth": []}, {"bearerAuth": []}]  # Basic, or SSO's token
     for path, ops in SPEC["paths"].items():
         guarded = path.startswith(API) and path not in OPEN_PATHS
         for method, op in ops.items():

@@ -29,11 +29,20 @@ def test_processes_is_a_whole_number_of_at_least_one() -> None:
             parse(spec(processes=bad))
 
 
-@pytest.mark.parametrize("key", ["ippa", "hold", "token_lifetime"])
+@pytest.mark.parametrize("key", ["ippa", "hold"])
 def test_the_other_processes_run_plain_desktops_only(key: str) -> None:
     with pytest.raises(ScenarioError, match=key):
         parse(spec(processes=2, **{key: 1}))
     parse(spec(processes=1, **{key: 1}))  # one process: anything goes
+
+
+def test_single_sign_on_runs_in_one_swarm_process() -> None:
+    sso = {**spec(processes=2), "deployment": {"agents": 10, "sso": {"refresh_token_lifetime": 700}}}
+    with pytest.raises(ScenarioError, match="sso"):
+        parse(sso)
+    assert parse({**sso, "swarm": {}}).sso == {"refresh_token_lifetime": 700.0}
+    with pytest.raises(ScenarioError, match="sso"):
+        parse({**sso, "swarm": {}, "deployment": {"sso": {"refresh_token_lifetime": -1}}})
 
 
 def test_failing_desktops_are_half_of_each_slice() -> None:

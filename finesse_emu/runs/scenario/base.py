@@ -39,6 +39,8 @@ class Scenario:
     node_options: dict[str, Any] = field(default_factory=dict)  # deployment.finesse
     # deployment.agents as every component is given it: "8" (voice-only), "8+chat+email".
     agent_spec: str = ""
+    # deployment.sso: single sign-on (None: off; else the token lifetimes in seed seconds).
+    sso: dict[str, float] | None = None
 
 
 def require(cond: object, where: str, message: str) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -190,7 +191,7 @@ def schedule(
             steps.append({"clients": dict(kind.clients)})
             continue
         assert kind.fault is not None and kind.undo is not None
-        pause = max(pause, round(quiet + 0.05, 1))  # a pending forced logout is let land first
+        pause = max(pause, _past(quiet))  # a pending forced logout is let land first
         steps.append({"wait": pause})
         quiet = 0.0
         target = active if kind.fault["target"] == "active-cti" else kind.fault["target"]
@@ -206,7 +207,7 @@ def schedule(
     steps += [
         {"phase": "settle"},
         {"until": {"node_status": BOTH_IN_SERVICE}, "timeout": 600},
-        {"wait": max(SETTLE, round(quiet + 0.05, 1))},
+        {"wait": max(SETTLE, _past(quiet))},
         {"expect": {"name": "every desktop signed in after the last fault", "signed_in": "all"}},
     ]
     return {
@@ -269,6 +270,13 @@ def exercised(spec: dict[str, Any]) -> dict[str, list[str]]:
             elif target.startswith("awdb-"):
                 credit({CACHE})
     return found
+
+
+def _past(quiet: float) -> float:
+    """A wait in tenths of a second that ends after ``quiet``: the next tenth up, plus one. Waits
+    are sums of tenths in floating point, so 110.3 + 109.7 may fall short of 220; a tenth to spare
+    keeps every sum past the quiet stretch it must cover."""
+    return math.ceil(round(quiet * 10, 6)) / 10 + 0.1
 
 
 def _waits_after(steps: list[dict[str, Any]], i: int) -> float:

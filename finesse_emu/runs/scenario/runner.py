@@ -22,6 +22,7 @@ from finesse_emu.desktop.swarm import (
     SwarmConfig,
     directory_agents,
     endpoints_from_deployment,
+    ids_from_deployment,
     imp_from_deployment,
     take_slice,
 )
@@ -65,6 +66,7 @@ async def run_scenario(
             network,
             list(scenario.cti_options),
             node_options,
+            sso=scenario.sso,
         )
     timers = Timers.build(scale)
     history.record("scenario", ScenarioStart(name=scenario.name, time_scale=scale, agents=scenario.agents))
@@ -129,7 +131,7 @@ def _with_slices(events: list[dict[str, Any]], remote: list[dict[str, Any]]) -> 
 def _swarm_config(scenario: Scenario, run_dir: Path, timers: Timers) -> SwarmConfig:
     s = scenario.swarm
     desktops = int(s.get("desktops", scenario.agents))
-    token = s.get("token_lifetime")
+    ids_url, ca_file = ids_from_deployment(run_dir)
     processes = int(s.get("processes", 1))
     return SwarmConfig(
         endpoints=endpoints_from_deployment(run_dir),
@@ -149,7 +151,8 @@ def _swarm_config(scenario: Scenario, run_dir: Path, timers: Timers) -> SwarmCon
             clear_cache_on_launch=bool(s.get("clear_cache_on_launch", False)),
         ),
         hold=int(s.get("hold", 0)),
-        token_lifetime=None if token is None else float(token) * timers.time_scale,
+        ids_url=ids_url,  # single sign-on when the deployment runs an Identity Service
+        ca_file=ca_file,
         rtt_ms=float(s.get("rtt_ms", 0.0)),
         # The chat gadget in the desktops' layout: each signs in to IM&P too (off by default, so
         # that load runs pay for no second XMPP session per desktop).

@@ -37,7 +37,7 @@ def parse(data: Any, path: Path | None = None) -> Scenario:
     require(isinstance(data.get("name"), str) and data["name"], where, "name is required")
     dep = data.get("deployment") or {}
     require(isinstance(dep, dict), where, "deployment must be a mapping")
-    unknown = set(dep) - {"agents", "time_scale", "cti", "finesse"}
+    unknown = set(dep) - {"agents", "time_scale", "cti", "finesse", "sso"}
     require(not unknown, where, f"unknown deployment keys {sorted(unknown)}")
     agent_spec = dep.get("agents", 40)
     if isinstance(agent_spec, str):  # "8+chat+email": eight agents, each also in those MRDs
@@ -49,11 +49,12 @@ def parse(data: Any, path: Path | None = None) -> Scenario:
     else:
         agents = int(number(agent_spec, where, "deployment.agents", 1))
     time_scale = number(dep.get("time_scale", 0.05), where, "deployment.time_scale", 1e-4)
-    from finesse_emu.deployment.launcher import cti_options, node_options
+    from finesse_emu.deployment.launcher import cti_options, node_options, sso_options
 
     try:
         cti = cti_options(dep.get("cti") or {}, f"{where}: deployment")
         node = node_options(dep.get("finesse") or {}, f"{where}: deployment")
+        sso = sso_options(dep.get("sso", False), f"{where}: deployment")
     except ValueError as exc:
         raise ScenarioError(str(exc)) from exc
     swarm = dict(data.get("swarm") or {})
@@ -63,7 +64,6 @@ def parse(data: Any, path: Path | None = None) -> Scenario:
         "gadgets",
         "gadget_kind",
         "hold",
-        "token_lifetime",
         "publisher_share",
         "bypass_server_cache",
         "nocache",
@@ -82,8 +82,10 @@ def parse(data: Any, path: Path | None = None) -> Scenario:
     require(processes == int(processes), where, "swarm.processes must be a whole number")
     if processes > 1:
         # The other processes are plain `finesse-emu swarm` slices: desktops only, all at once.
-        extra = sorted(k for k in ("ippa", "hold", "token_lifetime") if swarm.get(k))
+        extra = sorted(k for k in ("ippa", "hold") if swarm.get(k))
         require(not extra, where, f"swarm.processes > 1 does not go with {extra}")
+        # The other processes are given the nodes only, not the Identity Service.
+        require(sso is None, where, "swarm.processes > 1 does not go with deployment.sso")
     steps_raw = data.get("steps")
     require(isinstance(steps_raw, list) and steps_raw, where, "steps must be a non-empty list")
     steps = tuple(parse_step(raw, i, where) for i, raw in enumerate(steps_raw))
@@ -100,6 +102,7 @@ def parse(data: Any, path: Path | None = None) -> Scenario:
         steps=steps,
         cti_options=tuple(cti),
         node_options=node,
+        sso=sso,
         path=path,
         tags=tuple(str(t) for t in tags),
     )

@@ -303,7 +303,9 @@ class NodeCore:
             return message
         wanted = update.state.value
         if wanted != "LOGIN" and user.state in ("TALKING", "RESERVED", "HOLD"):
-            user.pending_state = wanted  # applied by the CTI server when the call ends
+            # Applied by the CTI server when the call ends; its answer carries it to the clients.
+            user.pending_unpublished = user.pending_unpublished or user.pending_state != wanted
+            user.pending_state = wanted
         user.request_id = request_id
         state = message["AgentState"]
         if self.config.event_log and state == AgentState.LOGOUT:
@@ -329,15 +331,18 @@ class NodeCore:
     def dialog_action(
         self, now: float, user: AuthUser, dialog_id: str, action: X.DialogAction, request_id: str
     ) -> X.ErrorResponse | None:
-        """PUT Dialog: ANSWER, HOLD, RETRIEVE and DROP go to the CTI server (202, then the dialog
-        events)."""
+        """PUT Dialog: ANSWER, HOLD, RETRIEVE, DROP, SEND_DTMF and UPDATE_CALL_DATA go to the CTI
+        server (202, then the dialog events; SEND_DTMF changes no dialog)."""
         dialog = self.model.dialogs.get(dialog_id)
         if dialog is None:  # the call ended while the request was being read
             return X.not_found(X.NotFound.DIALOG, dialog_id)
-        message = requests.dialog_action(self.config.peripheral_id, dialog, action, self.model.user(user.id))
+        message = requests.dialog_action(
+            self.directory, self.config.peripheral_id, dialog, action, self.model.user(user.id)
+        )
         if isinstance(message, X.ErrorResponse):
             return message
-        dialog.request_id = request_id
+        if action.requested_action is not X.DialogActionName.SEND_DTMF:  # DTMF changes no dialog
+            dialog.request_id = request_id
         self._send(message, _Request(CtiPurpose.DIALOG_ACTION, user.id, request_id, dialog_id=dialog.id))
         return None
 

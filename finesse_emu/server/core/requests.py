@@ -12,7 +12,17 @@ from finesse_emu.server.auth.user import AuthUser
 from finesse_emu.server.core.directory import Directory
 from finesse_emu.server.core.views import participant_actions
 from finesse_emu.server.model import REQUESTABLE, Dialog, MediaSlot, User
-from ged188 import ARM_ERROR_TEXT, AgentState, ArmError, MediaAction, Message, MessageType, Tag, make
+from ged188 import (
+    ARM_ERROR_TEXT,
+    AgentState,
+    ArmError,
+    MediaAction,
+    Message,
+    MessageType,
+    Tag,
+    make,
+    named_variable,
+)
 
 M = MessageType
 Floating = list[tuple[int, str | bytes | int]]
@@ -102,30 +112,41 @@ DIALOG_REQUESTS = {
     "HOLD": M.HOLD_CALL_REQ,
     "RETRIEVE": M.RETRIEVE_CALL_REQ,
     "DROP": M.CLEAR_CONNECTION_REQ,
+    "SEND_DTMF": M.SEND_DTMF_SIGNAL_REQ,
+    "UPDATE_CALL_DATA": M.SET_CALL_DATA_REQ,
 }
 
 
 def dialog_action(
-    peripheral_id: int, dialog: Dialog, action: X.DialogAction, user: User
+    d: Directory, peripheral_id: int, dialog: Dialog, action: X.DialogAction, user: User
 ) -> Message | X.ErrorResponse:
-    """PUT Dialog: ANSWER, HOLD, RETRIEVE and DROP on the user's own participant, when the
-    participant lists the action ("Only actions listed in the participant's actions are allowed")."""
+    """PUT Dialog: ANSWER, HOLD, RETRIEVE, DROP, SEND_DTMF and UPDATE_CALL_DATA on the user's own
+    participant, when the participant lists the action ("Only actions listed in the participant's
+    actions are allowed"). UPDATE_CALL_DATA names no targetMediaAddress: it is the user's own."""
     name = action.requested_action.value
     if name == "MAKE_CALL":  # a new call is a POST to the user's Dialogs
         return X.invalid_input("requestedAction", "Invalid requestedAction specified for dialog")
     mtype = DIALOG_REQUESTS.get(name)
     if mtype is None:
         return X.not_implemented(
-            "requestedAction", f"{name} is not emulated (ANSWER, HOLD, RETRIEVE, DROP are)"
+            "requestedAction", f"{name} is not emulated ({', '.join(DIALOG_REQUESTS)} are)"
         )
     target = action.target_media_address
-    participant = dialog.participants.get(target or "")
+    if target is None and mtype == M.SET_CALL_DATA_REQ:
+        participant = dialog.participant_of(user.id)
+    else:
+        participant = dialog.participants.get(target or "")
     if participant is None or participant.user_id != user.id:
         # An agent acts on its own device's participant only.
         return X.invalid_input("targetMediaAddress", "Invalid targetMediaAddress specified")
-    if name not in participant_actions(participant):
+    if name not in participant_actions(participant, user.state):
         return X.invalid_state("requestedAction", "Invalid action for the dialog state")
     device = participant.address
+    if mtype == M.SET_CALL_DATA_REQ:
+        agent = d.agents.get(user.id)
+        return call_data(d, agent.team_id if agent is not None else 0, peripheral_id, dialog, action, device)
+    if mtype == M.SEND_DTMF_SIGNAL_REQ:
+        return send_dtmf(peripheral_id, dialog, action.param("dtmfString") or "", device)
     floating: Floating = [(Tag.CONNECTION_DEVID, device), (Tag.AGENT_INSTRUMENT, device)]
     return make(mtype, floating, PeripheralID=peripheral_id, ConnectionCallID=dialog.call_id)
 
@@ -151,6 +172,77 @@ def make_call(peripheral_id: int, user: User, action: X.DialogAction) -> Message
         if cv.name.startswith("callVariable") and cv.name[12:].isdigit() and 1 <= int(cv.name[12:]) <= 10:
             floating.append((Tag.CALL_VAR_1 + int(cv.name[12:]) - 1, cv.value[:40]))
     return make(M.MAKE_CALL_REQ, floating, PeripheralID=peripheral_id, Reserved=0xFFFFFFFF)
+
+
+# Dialog—Update Call Variable Data: "Call variable: 40 bytes"; a wrap-up reason is at most 39 bytes
+# (a WrapUpReason's label), GED-188 CallWrapupData (STRING 40). ECC variables are "prepended with
+# user"; "the call variable name [...] is invalid or not recognized, or there are duplicate call
+# variable names": 400 Invalid Input.
+CALL_VARIABLE_BYTES = 40
+WRAP_UP_REASON_BYTES = 39
+NAMED_VARIABLE_BYTES = 251  # a NamedVariable floating field, both NULs included
+_CALL_VARIABLES = {f"callVariable{i}": Tag.CALL_VAR_1 + i - 1 for i in range(1, 11)}
+
+
+def _latin1_len(value: str) -> int | None:
+    """The wire length of ``value`` (GED-188 strings are single-byte), None when it is not ASCII:
+    "With Unified CCE, Cisco Finesse does not support the use of extended ASCII characters"."""
+    return len(value) if value.isascii() else None
+
+
+def call_data(
+    d: Directory, team_id: int, peripheral_id: int, dialog: Dialog, action: X.DialogAction, device: str
+) -> Message | X.ErrorResponse:
+    """PUT Dialog UPDATE_CALL_DATA: SET_CALL_DATA_REQ with the call variables, ECC variables and the
+    wrap-up reason (one of the agent's: the global ones and its team's)."""
+    floating: Floating = [(Tag.CONNECTION_DEVID, device)]
+    seen: set[str] = set()
+    for cv in action.call_variables or ():
+        size = _latin1_len(cv.value)
+        if cv.name in seen:
+            return X.invalid_input("callvariables", f"Duplicate call variable {cv.name}")
+        seen.add(cv.name)
+        if cv.name in _CALL_VARIABLES:
+            if size is None or size > CALL_VARIABLE_BYTES:
+                return X.invalid_input(cv.name, f"Value of {cv.name} exceeds {CALL_VARIABLE_BYTES} bytes")
+            floating.append((_CALL_VARIABLES[cv.name], cv.value))
+        elif cv.name.startswith("user.") and len(cv.name) > 5 and cv.name.isascii():
+            if size is None or len(cv.name) + size + 2 > NAMED_VARIABLE_BYTES:
+                return X.invalid_input(cv.name, f"Value of {cv.name} is too long")
+            floating.append((Tag.NAMED_VARIABLE, named_variable(cv.name, cv.value)))
+        else:
+            return X.invalid_input("callvariables", f"Invalid call variable name {cv.name[:64]}")
+    if action.wrap_up_reason is not None:
+        labels = {w.label for w in d.wrapup_reasons_for(team_id)}
+        if action.wrap_up_reason not in labels:
+            return X.invalid_input("wrapUpReason", "Invalid wrapUpReason specified")
+        floating.append((Tag.CALL_WRAPUP_DATA, action.wrap_up_reason[:WRAP_UP_REASON_BYTES]))
+    if len(floating) == 1:
+        return X.parameter_missing("callvariables")
+    return make(
+        M.SET_CALL_DATA_REQ,
+        floating,
+        PeripheralID=peripheral_id,
+        ConnectionCallID=dialog.call_id,
+        NumNamedVariables=sum(1 for tag, _ in floating if tag == Tag.NAMED_VARIABLE),
+    )
+
+
+# The DTMF keypad's sixteen tones; GED-188 DTMFString is a STRING 32 (31 tones and the NUL).
+DTMF_DIGITS = frozenset("0123456789*#ABCD")
+DTMF_MAX = 31
+
+
+def send_dtmf(peripheral_id: int, dialog: Dialog, digits: str, device: str) -> Message | X.ErrorResponse:
+    """PUT Dialog SEND_DTMF: SEND_DTMF_SIGNAL_REQ from the user's active connection."""
+    if not digits or len(digits) > DTMF_MAX or any(c not in DTMF_DIGITS for c in digits):
+        return X.invalid_input("dtmfString", "Invalid dtmfString specified")
+    floating: Floating = [
+        (Tag.CONNECTION_DEVID, device),
+        (Tag.DTMF_STRING, digits),
+        (Tag.AGENT_INSTRUMENT, device),
+    ]
+    return make(M.SEND_DTMF_SIGNAL_REQ, floating, PeripheralID=peripheral_id, ConnectionCallID=dialog.call_id)
 
 
 def query_agent_state(agent_id: str) -> Message:

@@ -21,6 +21,10 @@ from finesse_emu.server.model import FinesseModel, MediaSlot, Participant
 from finesse_emu.server.status import ServiceState
 from finesse_emu.server.xml.devices_api import phone_of
 
+# What an agent may do with its active call's data; in wrap-up, UPDATE_CALL_DATA only.
+CALL_DATA_ACTIONS = ("UPDATE_CALL_DATA", "SEND_DTMF")
+WRAP_UP_STATES = ("WORK", "WORK_READY")
+
 # currentTimestamp of a template rendered at epoch 0, replaced per request.
 _EPOCH_STAMP = b"<currentTimestamp>" + X.format_time(0.0).encode()
 
@@ -85,14 +89,25 @@ PARTICIPANT_ACTIONS: dict[str, tuple[str, ...]] = {
     "ALERTING": ("ANSWER",),
     "INITIATING": ("DROP",),
     "INITIATED": ("DROP",),
-    "ACTIVE": ("HOLD", "DROP"),
+    "ACTIVE": ("HOLD", "DROP", *CALL_DATA_ACTIONS),
     "HELD": ("RETRIEVE", "DROP"),
 }
 
 
-def participant_actions(p: Participant) -> tuple[str, ...]:
-    """A device that is no agent of the deployment is acted on by nobody here."""
-    return PARTICIPANT_ACTIONS.get(p.state, ()) if p.user_id is not None else ()
+def participant_actions(p: Participant, user_state: str = "") -> tuple[str, ...]:
+    """A device that is no agent of the deployment is acted on by nobody here. ``user_state`` is
+    the state of the participant's user: once dropped, a user in wrap-up may still set the call's
+    data (the wrap-up reason, "while you are in WrapUp state after the call ends")."""
+    if p.user_id is None:
+        return ()
+    if p.state == "DROPPED" and user_state in WRAP_UP_STATES:
+        return ("UPDATE_CALL_DATA",)
+    return PARTICIPANT_ACTIONS.get(p.state, ())
+
+
+def _user_state(model: FinesseModel, user_id: str | None) -> str:
+    user = model.users.get(user_id) if user_id is not None else None
+    return user.state if user is not None else ""
 
 
 def dialog_view(model: FinesseModel, dialog_id: str) -> X.DialogView:
@@ -101,7 +116,7 @@ def dialog_view(model: FinesseModel, dialog_id: str) -> X.DialogView:
         X.ParticipantView(
             p.address,
             p.state,
-            participant_actions(p),
+            participant_actions(p, _user_state(model, p.user_id)),
             "AGENT_DEVICE" if p.user_id is not None else "",
             p.start_time,
             p.state_cause,
@@ -111,7 +126,11 @@ def dialog_view(model: FinesseModel, dialog_id: str) -> X.DialogView:
     )
     variables = tuple(X.CallVariable(k, v) for k, v in sorted(d.variables.items()))
     props = X.MediaPropertiesView(
-        dialed_number=d.to_address, call_type=d.call_type, dnis=d.to_address, call_variables=variables
+        dialed_number=d.to_address,
+        call_type=d.call_type,
+        dnis=d.to_address,
+        call_variables=variables,
+        wrap_up_reason=d.wrap_up_reason or None,
     )
     return X.DialogView(d.id, d.state, d.from_address, d.to_address, participants, props)
 
@@ -218,4 +237,5 @@ def system_info_view(
         cti_heartbeat_interval=round(timers.unscaled("cti_heartbeat_interval")),
         peripheral_id=cfg.peripheral_id,
         cti_servers=servers,
+        system_auth_mode=cfg.auth_mode,
     )

@@ -20,6 +20,8 @@ from finesse_emu.server.openapi.schema import Schema, ref
 from finesse_emu.server.xml.common import API
 
 SECURITY_SCHEME = "basicAuth"
+# Single sign-on (auth_mode SSO or HYBRID, docs/finesse.md): the Identity Service's access token.
+BEARER_SCHEME = "bearerAuth"
 # Generated from a route's canonical path: /finesse/api/User/{user} -> ["user"].
 _PATH_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
 
@@ -122,16 +124,20 @@ def build_openapi(router: web.UrlDispatcher, open_paths: Iterable[str]) -> dict[
             "version": "1.0",
             "description": (
                 "The REST surface of one emulated Finesse node. Every /finesse/api path but SystemInfo "
-                "needs HTTP Basic (agent id or login name) and answers 503 SERVER_OUT_OF_SERVICE while "
-                "the node is not IN_SERVICE. Errors are ApiErrors documents. HEAD is answered on every "
-                "GET path."
+                "needs HTTP Basic (agent id or login name) or, on a node in single sign-on mode, a "
+                "bearer access token of the deployment's Identity Service, and answers 503 "
+                "SERVER_OUT_OF_SERVICE while the node is not IN_SERVICE. Errors are ApiErrors "
+                "documents. HEAD is answered on every GET path."
             ),
         },
         "servers": [{"url": "/"}],
-        "security": [{SECURITY_SCHEME: []}],
+        "security": [{SECURITY_SCHEME: []}, {BEARER_SCHEME: []}],
         "paths": paths,
         "components": {
-            "securitySchemes": {SECURITY_SCHEME: {"type": "http", "scheme": "basic"}},
+            "securitySchemes": {
+                SECURITY_SCHEME: {"type": "http", "scheme": "basic"},
+                BEARER_SCHEME: {"type": "http", "scheme": "bearer"},
+            },
             "parameters": {"requestId": _REQUEST_ID},
             "headers": {
                 "requestId": {
