@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from cti_stub.model import DeskSettings
 from finesse_emu.server import xml as X
 from finesse_emu.server.core import requests
 from finesse_emu.server.core.directory import Directory
@@ -196,3 +197,37 @@ def test_make_call_needs_a_signed_in_user() -> None:
     p.drain()
     err = requests.make_call(5000, p.finesse.users[A], action("MAKE_CALL", to="2001", frm="2000"))
     assert isinstance(err, X.ErrorResponse) and err.status == 400
+
+
+def test_after_a_made_call_the_caller_in_wrap_up_may_only_set_the_call_data() -> None:
+    """1000 (wrap-up on outgoing calls) called 1001 (none on incoming); the call is dropped. The
+    dialog stays DROPPED for 1000's wrap-up: its participant lists UPDATE_CALL_DATA only (sent without
+    a targetMediaAddress, from its own device), 1001's nothing; SEND_DTMF is refused."""
+    p = pipe(ready=True)
+    p.pg.desk = DeskSettings("NOT_ALLOWED", "REQUIRED", 60.0)
+    call_id = p.core.make_call(p.now, A, "2001")
+    p.core.answer_call(p.now, call_id)
+    p.drain()
+    p.core.end_call(p.now, call_id)
+    changes = p.drain()
+    d = str(call_id)
+    a, b = p.finesse.users[A], p.finesse.users[B]
+    assert (a.state, b.state) == ("WORK_READY", "READY")
+    assert DialogChange(d, A, "PUT") in changes  # published again on entering WORK_READY
+    assert parts(p, d) == [
+        ("2000", "DROPPED", ("UPDATE_CALL_DATA",), "AGENT_DEVICE"),
+        ("2001", "DROPPED", (), "AGENT_DEVICE"),
+    ]
+    dialog = p.finesse.dialogs[d]
+    wrapup = X.DialogAction(X.DialogActionName.UPDATE_CALL_DATA, wrap_up_reason="Sale")
+    directory = Directory("emu.test", wrapup_reasons=[X.WrapUpReasonView(1, "Sale")])
+    msg = requests.dialog_action(directory, 5000, dialog, wrapup, a)
+    assert not isinstance(msg, X.ErrorResponse)
+    assert (msg.type, msg.get(Tag.CONNECTION_DEVID), msg.get(Tag.CALL_WRAPUP_DATA)) == (
+        M.SET_CALL_DATA_REQ,
+        "2000",
+        "Sale",
+    )
+    for user, act in ((b, wrapup), (a, action("SEND_DTMF", "2000")), (a, action("DROP", "2000"))):
+        err = requests.dialog_action(directory, 5000, dialog, act, user)
+        assert isinstance(err, X.ErrorResponse) and err.status == 400
