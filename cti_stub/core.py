@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from cti_stub.events import agent_state_event, call_data_of, call_event, device_fields
-from cti_stub.model import AgentChange, CallChange, CallStep, Change, ControlError, PeripheralModel
+from cti_stub.model import AgentChange, Call, CallChange, Change, ControlError, PeripheralModel
 from emu_base.directory import VOICE_MRD
 from emu_base.timers import Timers
 from ged188 import (
@@ -40,6 +40,8 @@ from ged188 import (
     EventCause,
     FrameDecoder,
     FramingError,
+    LineType,
+    LocalConnectionState,
     MediaAction,
     Message,
     MessageType,
@@ -58,10 +60,15 @@ M = MessageType
 _HEARTBEAT_REQ = struct.Struct(">III")
 _HEARTBEAT_CONF_HEAD = struct.pack(">II", 4, M.HEARTBEAT_CONF)
 _SEED = Timers()
-
-
-# How a call in progress is announced to a client that opens a session, by its phase.
-_ANNOUNCED_AS: dict[str, CallStep] = {"talking": "established", "ended": "cleared"}
+LCS = LocalConnectionState
+# Requests on a connection of an existing call: ConnectionCallID and ConnectionDeviceID name it.
+_CALL_CONTROL = (
+    M.ANSWER_CALL_REQ,
+    M.CLEAR_CALL_REQ,
+    M.CLEAR_CONNECTION_REQ,
+    M.HOLD_CALL_REQ,
+    M.RETRIEVE_CALL_REQ,
+)
 
 
 class Role(StrEnum):
@@ -91,6 +98,8 @@ class CoreConfig:
     # IdleTimeouts are >= 20 s, so scanning every session once a second is precise enough and keeps
     # thousands of idle sessions cheap (one deadline for all of them, not one per session).
     idle_scan_interval: float = _SEED.cti_idle_scan_interval
+    # How long an outside number dialled with MAKE_CALL_REQ rings before the far end answers.
+    outside_answer_after: float = _SEED.cti_outside_answer_after
 
     @classmethod
     def from_timers(cls, timers: Timers, **values: Any) -> CoreConfig:
@@ -98,6 +107,7 @@ class CoreConfig:
             pre_open_timeout=timers.cti_pre_open_timeout,
             idle_timeout_scale=timers.time_scale,
             idle_scan_interval=timers.cti_idle_scan_interval,
+            outside_answer_after=timers.cti_outside_answer_after,
             **values,
         )
 
@@ -288,7 +298,17 @@ class CtiServerCore:
         while self._call_deadlines and self._call_deadlines[0] <= now:
             heapq.heappop(self._call_deadlines)
         for call in list(self.model.calls.values()):
-            if call.phase == "alerting" and call.answer_at is not None and now >= call.answer_at:
+            due = [
+                c
+                for c in call.live
+                if c.state is LCS.ALERTING and c.answer_at is not None and now >= c.answer_at
+            ]
+            if due:  # an outside number the agent dialled answers
+                try:
+                    self._apply(self.model.answer_call(now, call.call_id, due[0].device))
+                except ControlError as exc:  # cannot happen (an outside number is in one call)
+                    self._notice("cti_outside_answer_failed", call=call.call_id, error=str(exc))
+            elif call.phase == "alerting" and call.answer_at is not None and now >= call.answer_at:
                 self._apply(self.model.answer_call(now, call.call_id))
             elif call.phase == "talking" and call.end_at is not None and now >= call.end_at:
                 self._apply(self.model.end_call(now, call.call_id))
@@ -297,6 +317,11 @@ class CtiServerCore:
         for when in (answer_at, end_at):
             if when is not None:
                 heapq.heappush(self._call_deadlines, when)
+
+    def _schedule_connections(self, call: Call) -> None:
+        for conn in call.live:
+            if conn.state is LCS.ALERTING and conn.answer_at is not None:
+                heapq.heappush(self._call_deadlines, conn.answer_at)
 
     def _scan_idle(self, now: float) -> None:
         for s in list(self.sessions.values()):
@@ -317,6 +342,7 @@ class CtiServerCore:
         # Calls replicated from the side that was active go on from where it left them.
         self._call_deadlines = []
         for call in self.model.calls.values():
+            self._schedule_connections(call)
             if call.phase == "alerting":
                 self._schedule_call(call.answer_at, call.end_at)
             elif call.phase == "talking":
@@ -379,8 +405,10 @@ class CtiServerCore:
             self._query_agent(s, msg)
         elif msg.type == M.SET_AGENT_STATE_REQ:
             self._set_agent_state(s, msg, now)
-        elif msg.type in (M.ANSWER_CALL_REQ, M.CLEAR_CALL_REQ, M.CLEAR_CONNECTION_REQ):
+        elif msg.type in _CALL_CONTROL:
             self._call_control(s, msg, now)
+        elif msg.type == M.MAKE_CALL_REQ:
+            self._make_call(s, msg, now)
         elif msg.type == M.EMU_SET_MEDIA_STATE_REQ:
             self._set_media_state(s, msg)
         elif msg.type == M.SET_CALL_DATA_REQ:
@@ -527,11 +555,28 @@ class CtiServerCore:
         # (EventCause CEC_CALL_PARTY_UPDATE_IND, as after a graceful v24 switchover); a call that
         # ended and waits for its agent's wrap-up is announced cleared (its END_CALL comes later).
         for call in list(self.model.calls.values()):
-            last: CallStep = _ANNOUNCED_AS.get(call.phase, "delivered")
-            for step in ("begin", last):
-                msg_out = self._call_message(CallChange(step, call), EventCause.CALL_PARTY_UPDATE_IND)
-                if self._wants_call(s, msg_out.type, call.agent_id):
+            for step in self._call_replay(call):
+                msg_out = self._call_message(step, EventCause.CALL_PARTY_UPDATE_IND)
+                if self._wants_call(s, msg_out.type, call):
                     self._send(s, msg_out)
+
+    @staticmethod
+    def _call_replay(call: Call) -> list[CallChange]:
+        """A call in progress as a (re)connecting client learns it: BEGIN_CALL, then each live
+        connection in its state (a held one as established, then held)."""
+        changes = [CallChange("begin", call)]
+        if call.phase == "ended":
+            return [*changes, CallChange("cleared", call)]  # waits for its agents' wrap-up
+        for conn in call.live:
+            if conn.state is LCS.INITIATE:
+                changes.append(CallChange("originated", call, conn.device, conn.state))
+            elif conn.state is LCS.ALERTING:
+                changes.append(CallChange("delivered", call, conn.device, conn.state))
+            else:
+                changes.append(CallChange("established", call, conn.device, LCS.CONNECT))
+                if conn.state is LCS.HOLD:
+                    changes.append(CallChange("held", call, conn.device, LCS.HOLD))
+        return changes
 
     def _query_agent(self, s: Session, msg: Message) -> None:
         invoke = msg["InvokeID"]
@@ -655,27 +700,81 @@ class CtiServerCore:
         self._apply(changes)
 
     def _call_control(self, s: Session, msg: Message, now: float) -> None:
+        """ANSWER, CLEAR_CALL, CLEAR_CONNECTION, HOLD and RETRIEVE on a connection of a call."""
         invoke = msg["InvokeID"]
         if not s.services & Service.CLIENT_CONTROL:
             self._fail(s, invoke, Status.E_CTI_FUNCTION_NOT_AVAILABLE)
             return
         call = self.model.calls.get(msg["ConnectionCallID"])
-        device = msg.get_str(Tag.CONNECTION_DEVID)
-        if call is None or (device and device != call.device):
+        device = msg.get_str(Tag.CONNECTION_DEVID) or None
+        if msg.type == M.ANSWER_CALL_REQ:
+            # "Since there is no formal connection between a call and an alerting device, the
+            # ConnectionDeviceID of the calling connection is used here": AgentInstrument, when
+            # given, names the device that answers.
+            device = msg.get_str(Tag.AGENT_INSTRUMENT) or device
+        if call is None or (device is not None and all(c.device != device for c in call.live)):
             self._notice("cti_call_control_rejected", sid=s.sid, type=msg.name, call=msg["ConnectionCallID"])
             self._fail(s, invoke, Status.E_CTI_INVALID_CALLID)
             return
-        answering = msg.type == M.ANSWER_CALL_REQ
         try:
-            if answering:
-                changes = self.model.answer_call(now, call.call_id)
+            if msg.type == M.ANSWER_CALL_REQ:
+                alerting = call.connection(device) if device else None
+                answer_at = device if alerting is not None and alerting.state is LCS.ALERTING else None
+                changes = self.model.answer_call(now, call.call_id, answer_at)
+            elif msg.type == M.HOLD_CALL_REQ:
+                changes = self.model.hold_call(now, call.call_id, device)
+            elif msg.type == M.RETRIEVE_CALL_REQ:
+                changes = self.model.retrieve_call(now, call.call_id, device)
+            elif msg.type == M.CLEAR_CONNECTION_REQ:
+                changes = self.model.clear_connection(now, call.call_id, device)
             else:
                 changes = self.model.end_call(now, call.call_id)
         except ControlError as exc:
             self._notice("cti_call_control_rejected", sid=s.sid, type=msg.name, error=str(exc))
-            self._fail(s, invoke, exc.status or Status.E_CTI_INVALID_CALLID)
+            self._refuse(s, invoke, exc)
             return
         self._send(s, make(msg.type + 1, InvokeID=invoke))
+        self._apply(changes)
+
+    def _make_call(self, s: Session, msg: Message, now: float) -> None:
+        """MAKE_CALL_REQ from an agent's instrument: MAKE_CALL_CONF with the new connection, then
+        BEGIN_CALL, SERVICE_INITIATED, ORIGINATED, DELIVERED (and ESTABLISHED when answered)."""
+        invoke = msg["InvokeID"]
+        if not s.services & Service.CLIENT_CONTROL:
+            self._fail(s, invoke, Status.E_CTI_FUNCTION_NOT_AVAILABLE)
+            return
+        instrument = msg.get_str(Tag.AGENT_INSTRUMENT) or ""
+        agent = self.model.find(None, instrument, None) if instrument else None
+        if agent is None:
+            self._notice("cti_make_call_rejected", sid=s.sid, instrument=instrument, error="no agent")
+            self._send(s, make(M.CONTROL_FAILURE_CONF, InvokeID=invoke, FailureCode=256))
+            return
+        variables = {
+            f"callVariable{i + 1}": v for i in range(10) if (v := msg.get_str(Tag.CALL_VAR_1 + i)) is not None
+        }
+        try:
+            call, changes = self.model.make_call(
+                now,
+                agent.id,
+                msg.get_str(Tag.DIALED_NUMBER) or "",
+                variables,
+                self.config.outside_answer_after,
+            )
+        except ControlError as exc:
+            self._notice("cti_make_call_rejected", sid=s.sid, agent=agent.id, error=str(exc))
+            self._refuse(s, invoke, exc)
+            return
+        self._schedule_connections(call)
+        conf = make(
+            M.MAKE_CALL_CONF,
+            [(Tag.NEW_CONNECTION_DEVID, instrument)],
+            InvokeID=invoke,
+            NewConnectionCallID=call.call_id,
+            NewConnectionDeviceIDType=0,
+            LineHandle=NONE_16,
+            LineType=LineType.INSIDE,
+        )
+        self._send(s, conf)
         self._apply(changes)
 
     def _set_call_data(self, s: Session, msg: Message) -> None:
@@ -737,6 +836,21 @@ class CtiServerCore:
     def answer_call(self, now: float, call_id: int) -> None:
         self._apply(self.model.answer_call(now, call_id))
 
+    def hold_call(self, now: float, call_id: int, device: str | None = None) -> None:
+        self._apply(self.model.hold_call(now, call_id, device))
+
+    def retrieve_call(self, now: float, call_id: int, device: str | None = None) -> None:
+        self._apply(self.model.retrieve_call(now, call_id, device))
+
+    def clear_connection(self, now: float, call_id: int, device: str | None = None) -> None:
+        self._apply(self.model.clear_connection(now, call_id, device))
+
+    def make_call(self, now: float, agent_id: str, dialed: str) -> int:
+        call, changes = self.model.make_call(now, agent_id, dialed, None, self.config.outside_answer_after)
+        self._schedule_connections(call)
+        self._apply(changes)
+        return call.call_id
+
     def end_call(self, now: float, call_id: int) -> None:
         self._apply(self.model.end_call(now, call_id))
 
@@ -792,16 +906,22 @@ class CtiServerCore:
             if self._wants_agent(s, change):
                 self._send(s, msg)
 
-    def _wants_call(self, s: Session, mtype: int, agent_id: str) -> bool:
+    def _wants_call(self, s: Session, mtype: int, call: Call) -> bool:
+        """ALL_EVENTS sessions, and the Client Events session of every agent the call has reached."""
         bit = CALL_MSG_BIT.get(M(mtype))
-        return bool(bit and s.call_mask & bit and (s.services & Service.ALL_EVENTS or s.agent_id == agent_id))
+        if not (bit and s.call_mask & bit):
+            return False
+        if s.services & Service.ALL_EVENTS:
+            return True
+        return s.agent_id is not None and any(c.agent_id == s.agent_id for c in call.connections)
 
     def _broadcast_call(self, change: CallChange) -> None:
         msg = self._call_message(change)
         for s in self._listeners():
-            if self._wants_call(s, msg.type, change.call.agent_id):
+            if self._wants_call(s, msg.type, change.call):
                 self._send(s, msg)
 
     def _call_message(self, change: CallChange, cause: int = EventCause.NEW_CALL) -> Message:
-        skill_groups = self.model.agents[change.call.agent_id].record.skill_groups
+        agent = self.model.agents.get(change.call.agent_id)
+        skill_groups = agent.record.skill_groups if agent is not None else ()
         return call_event(change, self.model.peripheral_id, skill_groups, cause)

@@ -1,5 +1,6 @@
 """What the PG tells CTI clients about agents and calls: AGENT_STATE_EVENT and the call events
-(BEGIN_CALL_EVENT, CALL_DELIVERED_EVENT, CALL_ESTABLISHED_EVENT, CALL_DATA_UPDATE_EVENT,
+(BEGIN_CALL_EVENT, CALL_SERVICE_INITIATED_EVENT, CALL_ORIGINATED_EVENT, CALL_DELIVERED_EVENT,
+CALL_ESTABLISHED_EVENT, CALL_HELD_EVENT, CALL_RETRIEVED_EVENT, CALL_DATA_UPDATE_EVENT,
 CALL_CONNECTION_CLEARED_EVENT, CALL_CLEARED_EVENT, END_CALL_EVENT), built from the model's changes.
 
 Pure functions: which sessions receive them is the server core's business (``cti_stub.core``).
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cti_stub.model import WRAPUP_DATA, AgentChange, CallChange
+from cti_stub.model import WRAPUP_DATA, AgentChange, Call, CallChange
 from ged188 import (
     NONE_16,
     NULL_ID,
@@ -19,6 +20,7 @@ from ged188 import (
     CallType,
     DeviceType,
     EventCause,
+    LineType,
     LocalConnectionState,
     Message,
     MessageType,
@@ -70,18 +72,35 @@ def agent_state_event(change: AgentChange, peripheral_id: int, signature: str | 
     )
 
 
+_CALL_TYPE = {"inbound": CallType.ACD_IN, "internal": CallType.AGENT_INSIDE, "outbound": CallType.AGENT_OUT}
+
+
+def _device_type(call: Call, device: str) -> int:
+    """AGENT_DEVICE for an agent's connection, EXTERNAL for an outside number (the caller of an
+    inbound call keeps the historical DEVICE_IDENTIFIER)."""
+    conn = next((c for c in call.connections if c.device == device), None)
+    if conn is not None and conn.agent_id is not None:
+        return DeviceType.AGENT_DEVICE
+    return DeviceType.EXTERNAL if call.kind == "outbound" else DeviceType.DEVICE_IDENTIFIER
+
+
 def call_event(
     change: CallChange, peripheral_id: int, skill_groups: Sequence[int], cause: int = EventCause.NEW_CALL
 ) -> Message:
-    """The call event for one step of a call (BEGIN_CALL_EVENT ... END_CALL_EVENT)."""
+    """The call event for one step of a call (BEGIN_CALL_EVENT ... END_CALL_EVENT).
+
+    ConnectionDeviceID names the connection the event is about (``change.device``) and
+    LocalConnectionState is that connection's state at the time of the change.
+    """
     call = change.call
+    device = change.connection_device
     head = {
         "PeripheralID": peripheral_id,
         "PeripheralType": PT_ENTERPRISE_AGENT,
         "ConnectionDeviceIDType": 0,
         "ConnectionCallID": call.call_id,
     }
-    conn = [(Tag.CONNECTION_DEVID, call.device)]
+    conn = [(Tag.CONNECTION_DEVID, device)]
     data: list[tuple[int, Any]] = []
     if call.ani:
         data.append((Tag.ANI, call.ani[:39]))
@@ -97,7 +116,13 @@ def call_event(
     for name, value in call.variables.items():
         if not name.startswith(_FIXED_DATA) and len(named_variable(name, value)) <= 251:
             data.append((Tag.NAMED_VARIABLE, named_variable(name, value)))
-    devices = {"CallingDeviceType": 0, "CalledDeviceType": 0, "LastRedirectDeviceType": NONE_16}
+    calling = call.ani[:63] or "unknown"
+    called = call.dnis[:63] or call.device
+    devices = {
+        "CallingDeviceType": _device_type(call, calling),
+        "CalledDeviceType": _device_type(call, called),
+        "LastRedirectDeviceType": NONE_16,
+    }
     sg = skill_groups
     skill = {
         "ServiceNumber": NULL_ID,
@@ -105,21 +130,42 @@ def call_event(
         "SkillGroupNumber": sg[0] if sg else NULL_ID,
         "SkillGroupID": sg[0] if sg else NULL_ID,
         "LineHandle": 0,
-        "LineType": 0,
+        "LineType": LineType.INBOUND_ACD if call.kind == "inbound" else LineType.INSIDE,
     }
-    parties = [
-        (Tag.CALLING_DEVID, call.ani[:63] or "unknown"),
-        (Tag.CALLED_DEVID, call.dnis[:63] or call.device),
-    ]
+    parties = [(Tag.CALLING_DEVID, calling), (Tag.CALLED_DEVID, called)]
+    state = LocalConnectionState.NULL if change.state is None else change.state
     step = change.step
+    if change.cause is not None:
+        cause = change.cause
     if step == "begin":
-        return make(M.BEGIN_CALL_EVENT, conn + data, CallType=CallType.ACD_IN, **head)
+        return make(M.BEGIN_CALL_EVENT, conn + data, CallType=_CALL_TYPE[call.kind], **head)
+    if step == "service_initiated":
+        return make(
+            M.CALL_SERVICE_INITIATED_EVENT,
+            [*conn, (Tag.CALLING_DEVID, device)],
+            CallingDeviceType=DeviceType.AGENT_DEVICE,
+            LocalConnectionState=state,
+            EventCause=cause,
+            **skill,
+            **head,
+        )
+    if step == "originated":
+        return make(
+            M.CALL_ORIGINATED_EVENT,
+            [*conn, *parties],
+            CallingDeviceType=devices["CallingDeviceType"],
+            CalledDeviceType=devices["CalledDeviceType"],
+            LocalConnectionState=state,
+            EventCause=cause,
+            **skill,
+            **head,
+        )
     if step == "delivered":
         return make(
             M.CALL_DELIVERED_EVENT,
-            [*conn, (Tag.ALERTING_DEVID, call.device), *parties, *data],
-            AlertingDeviceType=DeviceType.AGENT_DEVICE,
-            LocalConnectionState=LocalConnectionState.ALERTING,
+            [*conn, (Tag.ALERTING_DEVID, device), *parties, *data],
+            AlertingDeviceType=_device_type(call, device),
+            LocalConnectionState=state,
             EventCause=cause,
             **devices,
             **skill,
@@ -128,19 +174,37 @@ def call_event(
     if step == "established":
         return make(
             M.CALL_ESTABLISHED_EVENT,
-            [*conn, (Tag.ANSWERING_DEVID, call.device), *parties],
-            AnsweringDeviceType=DeviceType.AGENT_DEVICE,
-            LocalConnectionState=LocalConnectionState.CONNECT,
+            [*conn, (Tag.ANSWERING_DEVID, device), *parties],
+            AnsweringDeviceType=_device_type(call, device),
+            LocalConnectionState=state,
             EventCause=cause,
             **devices,
             **skill,
             **head,
         )
+    if step == "held":
+        return make(
+            M.CALL_HELD_EVENT,
+            [*conn, (Tag.HOLDING_DEVID, device)],
+            HoldingDeviceType=_device_type(call, device),
+            LocalConnectionState=state,
+            EventCause=EventCause.NONE,
+            **head,
+        )
+    if step == "retrieved":
+        return make(
+            M.CALL_RETRIEVED_EVENT,
+            [*conn, (Tag.RETRIEVING_DEVID, device)],
+            RetrievingDeviceType=_device_type(call, device),
+            LocalConnectionState=state,
+            EventCause=EventCause.NONE,
+            **head,
+        )
     if step == "data":
         return make(
             M.CALL_DATA_UPDATE_EVENT,
-            [*conn, (Tag.NEW_CONNECTION_DEVID, call.device), *data],
-            CallType=CallType.ACD_IN,
+            [*conn, (Tag.NEW_CONNECTION_DEVID, device), *data],
+            CallType=_CALL_TYPE[call.kind],
             NewConnectionDeviceIDType=0,
             NewConnectionCallID=call.call_id,
             **head,
@@ -148,8 +212,8 @@ def call_event(
     if step == "connection_cleared":
         return make(
             M.CALL_CONNECTION_CLEARED_EVENT,
-            [*conn, (Tag.RELEASING_DEVID, call.device)],
-            ReleasingDeviceType=DeviceType.AGENT_DEVICE,
+            [*conn, (Tag.RELEASING_DEVID, device)],
+            ReleasingDeviceType=_device_type(call, device),
             LocalConnectionState=LocalConnectionState.NULL,
             EventCause=EventCause.NONE,
             **head,

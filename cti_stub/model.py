@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from emu_base.directory import VOICE_MRD, AgentRecord
-from ged188 import AgentState, ArmError, ControlFailure, ReasonCode, Status
+from ged188 import AgentState, ArmError, ControlFailure, LocalConnectionState, ReasonCode, Status
 
 S = AgentState
 LOGGED_IN_VOICE_STATES = {
@@ -158,17 +158,57 @@ class Agent:
 
 
 CallPhase = Literal["alerting", "talking", "ended"]
+# The connection states of GED-188's LocalConnectionState the call model uses.
+LCS = LocalConnectionState
+# A connection that takes part in the call ("each party in at most one active connection").
+ACTIVE_STATES = frozenset({LCS.INITIATE, LCS.CONNECT})
+CallKind = Literal["inbound", "internal", "outbound"]
+
+
+@dataclass
+class Connection:
+    """One party of a call: a device and its connection state.
+
+    ``agent_id`` is None for a device that is no agent of the peripheral (a caller, an outside
+    number); ``answer_at`` is when the emulator answers such a device by itself.
+    """
+
+    device: str
+    agent_id: str | None
+    state: LocalConnectionState
+    since: float = 0.0
+    answer_at: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "agent_id": self.agent_id,
+            "state": self.state.name,
+            "since": self.since,
+            "answer_at": self.answer_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Connection:
+        return cls(
+            str(data["device"]),
+            None if data["agent_id"] is None else str(data["agent_id"]),
+            LocalConnectionState[data["state"]],
+            float(data["since"]),
+            None if data["answer_at"] is None else float(data["answer_at"]),
+        )
 
 
 @dataclass
 class Call:
+    """A call and its connections. ``ani`` is the calling number, ``dnis`` the called one."""
+
     call_id: int
-    agent_id: str
-    device: str
+    connections: list[Connection]
     ani: str
     dnis: str
     variables: dict[str, str]
-    phase: CallPhase = "alerting"
+    kind: CallKind = "inbound"
     started: float = 0.0
     answered: float | None = None
     ended: float | None = None
@@ -176,14 +216,56 @@ class Call:
     answer_at: float | None = None
     end_at: float | None = None
 
+    def connection(self, device: str) -> Connection | None:
+        return next((c for c in self.connections if c.device == device and c.state is not LCS.NULL), None)
+
+    @property
+    def live(self) -> list[Connection]:
+        return [c for c in self.connections if c.state is not LCS.NULL]
+
+    @property
+    def agent_ids(self) -> set[str]:
+        return {c.agent_id for c in self.live if c.agent_id is not None}
+
+    @property
+    def primary(self) -> Connection:
+        """The agent's connection the call is about: the one it was delivered to (inbound) or the
+        originator's (made calls); the first connection when no agent is left."""
+        agents = [c for c in self.connections if c.agent_id is not None]
+        return agents[0] if agents else self.connections[0]
+
+    @property
+    def agent_id(self) -> str:
+        return self.primary.agent_id or ""
+
+    def made_by(self, agent_id: str) -> bool:
+        """Whether the agent made the call (MAKE_CALL_REQ): its connection is the first, the
+        originating one; an inbound call's first connection is the caller."""
+        return self.kind != "inbound" and self.connections[0].agent_id == agent_id
+
+    @property
+    def device(self) -> str:
+        return self.primary.device
+
+    @property
+    def phase(self) -> CallPhase:
+        if self.ended is not None:
+            return "ended"
+        if any(c.state is LCS.ALERTING for c in self.connections):
+            return "alerting"
+        return "talking"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "call_id": self.call_id,
-            "agent_id": self.agent_id,
-            "device": self.device,
+            "connections": [c.to_json() for c in self.connections],
             "ani": self.ani,
             "dnis": self.dnis,
             "variables": dict(self.variables),
+            "kind": self.kind,
+            # Derived (not read back): the agent and device the call is about, as before connections.
+            "agent_id": self.agent_id,
+            "device": self.device,
             "phase": self.phase,
             "started": self.started,
             "answered": self.answered,
@@ -194,7 +276,8 @@ class Call:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Call:
-        return cls(**data)
+        fields = {k: v for k, v in data.items() if k not in ("connections", "phase", "agent_id", "device")}
+        return cls(connections=[Connection.from_json(c) for c in data["connections"]], **fields)
 
 
 @dataclass(frozen=True)
@@ -222,13 +305,35 @@ class AgentChange:
         )
 
 
-CallStep = Literal["begin", "delivered", "established", "data", "connection_cleared", "cleared", "end"]
+CallStep = Literal[
+    "begin",
+    "service_initiated",
+    "originated",
+    "delivered",
+    "established",
+    "held",
+    "retrieved",
+    "data",
+    "connection_cleared",
+    "cleared",
+    "end",
+]
 
 
 @dataclass(frozen=True)
 class CallChange:
+    """One call event. ``device`` is the connection it is about (the call's primary device when
+    empty) and ``state`` that connection's state at the time (the call object moves on)."""
+
     step: CallStep
     call: Call
+    device: str = ""
+    state: LocalConnectionState | None = None
+    cause: int | None = None
+
+    @property
+    def connection_device(self) -> str:
+        return self.device or self.call.device
 
 
 Change = AgentChange | CallChange
@@ -548,6 +653,84 @@ class PeripheralModel:
         return [change] if change else []
 
     # -- calls -----------------------------------------------------------------------------------
+    # A call has connections (a device and its LocalConnectionState). Every change to a connection
+    # is one call event, and the agents whose connections changed get the state their connections
+    # give them (TALKING while any is active, HOLD while all are held, the state after the call
+    # once none is left). A call ends when fewer than two parties remain.
+    def _new_call(self, now: float, connections: list[Connection], ani: str, dnis: str,
+                  variables: dict[str, str] | None, kind: CallKind) -> Call:  # fmt: skip
+        call_id, self.next_call_id = self.next_call_id, self.next_call_id + 1
+        call = Call(call_id, connections, ani, dnis, dict(variables or {}), kind, started=now)
+        self.calls[call_id] = call
+        return call
+
+    def _active_connection(self, device: str) -> tuple[Call, Connection] | None:
+        """The device's active connection (INITIATE or CONNECT), if any: at most one per party."""
+        for call in self.calls.values():
+            conn = call.connection(device)
+            if conn is not None and conn.state in ACTIVE_STATES:
+                return call, conn
+        return None
+
+    def _sync_agent(self, now: float, call: Call, agent_id: str | None) -> list[Change]:
+        """The agent's state and task list from its connections (see above); ``call`` is the call
+        whose connection changed."""
+        agent = self.agents.get(agent_id) if agent_id else None
+        if agent is None:
+            return []
+        states = [c.state for other in self.calls.values() if other.ended is None for c in other.live
+                  if c.agent_id == agent.id]  # fmt: skip
+        call_ids = [
+            other.call_id
+            for other in self.calls.values()
+            if other.ended is None and agent.id in other.agent_ids
+        ]
+        tasks_changed = call_ids != agent.call_ids
+        agent.call_ids = call_ids
+        if not agent.logged_in:
+            # An agent logged out during the call (LOAD 1) has one task less: the idle side must know.
+            return [AgentChange.of(agent)] if tasks_changed else []
+        if not states:
+            return self._after_call(now, agent, call) if tasks_changed else []
+        changes: list[Change] = []
+        if agent.wrapup_call is not None and any(st in ACTIVE_STATES for st in states):
+            # A call taken part in during the wrap-up of the previous one (made from WORK_READY) ends
+            # that wrap-up: its timer must not move a talking agent; the old call's END_CALL_EVENT is due.
+            changes.extend(self._release_wrapup(agent))
+        if any(st in ACTIVE_STATES for st in states):
+            wanted = S.TALKING
+        elif LCS.HOLD in states:
+            wanted = S.HOLD
+        elif agent.state in (S.AVAILABLE, S.TALKING, S.HOLD):
+            # Only alerting: a Ready agent (or one whose other call just ended) is reserved for
+            # it, so no other call is routed to it; a Not Ready agent's phone just rings.
+            wanted = S.RESERVED
+        else:
+            wanted = agent.state
+        if wanted is not agent.state:
+            return [*changes, self._set(now, agent, wanted, 0)]
+        return [*changes, AgentChange.of(agent)] if tasks_changed else changes
+
+    def _after_call(self, now: float, agent: Agent, call: Call) -> list[Change]:
+        """The agent's last call ended. The single place deciding the agent's state after a call:
+        the wrap-up when the agent's desk settings ask for one for this call, incoming or outgoing
+        (WORK_READY, or WORK when it chose NOT_READY during the call: :meth:`_start_wrapup`); else
+        the state asked for during the call, else Ready."""
+        wrapup = self._start_wrapup(now, agent, call)
+        if wrapup:
+            return wrapup
+        state, reason = agent.pending or (S.AVAILABLE, 0)
+        agent.pending, agent.pending_by_agent = None, False
+        if state is S.LOGOUT:
+            return self._logout(now, agent, reason)
+        return [self._set(now, agent, state, reason)]
+
+    def _sync(self, now: float, call: Call, *agent_ids: str | None) -> list[Change]:
+        changes: list[Change] = []
+        for agent_id in dict.fromkeys(agent_ids or [c.agent_id for c in call.connections]):
+            changes.extend(self._sync_agent(now, call, agent_id))
+        return changes
+
     def offer_call(
         self,
         now: float,
@@ -556,18 +739,66 @@ class PeripheralModel:
         dnis: str = "",
         variables: dict[str, str] | None = None,
     ) -> tuple[Call, list[Change]]:
+        """An ACD call from a caller (a device that is no agent) delivered to a Ready agent."""
         agent = self.agent(agent_id)
         if agent.state is not S.AVAILABLE:
             raise ControlError(
                 f"agent {agent_id} is {agent.state.name}, not AVAILABLE",
                 failure=ControlFailure.CF_INVALID_AGENT_STATE,
             )
-        call_id, self.next_call_id = self.next_call_id, self.next_call_id + 1
-        call = Call(call_id, agent.id, agent.extension, ani, dnis, dict(variables or {}), started=now)
-        self.calls[call.call_id] = call
-        agent.call_ids.append(call.call_id)
-        changes: list[Change] = [CallChange("begin", call), CallChange("delivered", call)]
-        changes.append(self._set(now, agent, S.RESERVED, 0))
+        caller = Connection(ani, None, LCS.CONNECT, now)
+        conn = Connection(agent.extension, agent.id, LCS.ALERTING, now)
+        call = self._new_call(now, [caller, conn], ani, dnis, variables, "inbound")
+        changes: list[Change] = [
+            CallChange("begin", call, conn.device),
+            CallChange("delivered", call, conn.device, LCS.ALERTING),
+        ]
+        changes.extend(self._sync(now, call, agent.id))
+        return call, changes
+
+    def make_call(
+        self,
+        now: float,
+        agent_id: str,
+        dialed: str,
+        variables: dict[str, str] | None = None,
+        outside_answer_after: float | None = None,
+    ) -> tuple[Call, list[Change]]:
+        """MAKE_CALL_REQ from an agent's instrument to another agent's extension (delivered to that
+        agent, who answers) or to an outside number (a device that is no agent, answered by the
+        emulator ``outside_answer_after`` seconds later; at once when 0; never when None)."""
+        agent = self.agent(agent_id)
+        if not agent.logged_in:
+            raise ControlError("agent is not logged in", status=Status.E_CTI_AGENT_NOT_LOGGED_ON)
+        if not dialed:
+            raise ControlError("no DialedNumber", status=Status.E_CTI_REQUIRED_DATA_MISSING)
+        if dialed == agent.extension:
+            raise ControlError("an agent cannot call itself", status=Status.E_CTI_INVALID_DIGITS)
+        if self._active_connection(agent.extension) is not None:
+            raise ControlError(
+                f"{agent.extension} is already in an active call",
+                failure=ControlFailure.CF_INVALID_AGENT_STATE,
+            )
+        callee = self.find(None, dialed, None)
+        if callee is None and any(call.connection(dialed) for call in self.calls.values()):
+            # An outside number is one far end: busy while it takes part in a call.
+            raise ControlError(f"{dialed} is busy", status=Status.E_CTI_DEVICE_IN_USE)
+        origin = Connection(agent.extension, agent.id, LCS.INITIATE, now)
+        dest = Connection(dialed, callee.id if callee else None, LCS.ALERTING, now)
+        if callee is None and outside_answer_after is not None:
+            dest.answer_at = now + outside_answer_after
+        kind: CallKind = "internal" if callee else "outbound"
+        call = self._new_call(now, [origin, dest], agent.extension, dialed, variables, kind)
+        changes: list[Change] = [
+            CallChange("begin", call, origin.device),
+            CallChange("service_initiated", call, origin.device, LCS.INITIATE),
+            *self._sync(now, call, agent.id),
+            CallChange("originated", call, origin.device, LCS.INITIATE),
+            CallChange("delivered", call, dest.device, LCS.ALERTING),
+            *self._sync(now, call, dest.agent_id),
+        ]
+        if dest.answer_at is not None and dest.answer_at <= now:
+            changes.extend(self.answer_call(now, call.call_id, dest.device))
         return call, changes
 
     def call(self, call_id: int) -> Call:
@@ -576,16 +807,58 @@ class PeripheralModel:
             raise ControlError(f"no active call {call_id}", status=Status.E_CTI_INVALID_CALLID)
         return call
 
-    def answer_call(self, now: float, call_id: int) -> list[Change]:
+    @staticmethod
+    def _conn(call: Call, device: str | None, *states: LocalConnectionState) -> Connection:
+        """The call's connection at ``device`` in one of ``states``; without a device, the first
+        such connection of an agent (else of any party)."""
+        found = [c for c in call.live if (device is None or c.device == device) and c.state in states]
+        found.sort(key=lambda c: c.agent_id is None)
+        if not found:
+            where = f" at {device}" if device else ""
+            wanted = "/".join(st.name for st in states)
+            raise ControlError(
+                f"call {call.call_id} has no {wanted} connection{where}", status=Status.E_CTI_INVALID_CALLID
+            )
+        return found[0]
+
+    def answer_call(self, now: float, call_id: int, device: str | None = None) -> list[Change]:
         call = self.call(call_id)
-        if call.phase != "alerting":
-            raise ControlError(f"call {call_id} is {call.phase}", status=Status.E_CTI_INVALID_CALLID)
-        call.phase, call.answered = "talking", now
-        agent = self.agents[call.agent_id]
-        changes: list[Change] = [CallChange("established", call)]
-        if agent.logged_in:
-            changes.append(self._set(now, agent, S.TALKING, 0))
+        conn = self._conn(call, device, LCS.ALERTING)
+        busy = self._active_connection(conn.device)
+        if busy is not None:
+            raise ControlError(
+                f"{conn.device} is already active in call {busy[0].call_id}",
+                failure=ControlFailure.CF_INVALID_AGENT_STATE,
+            )
+        conn.state, conn.since, conn.answer_at = LCS.CONNECT, now, None
+        call.answered = call.answered or now
+        for other in call.live:
+            if other.state is LCS.INITIATE:  # the originator hears the answer
+                other.state, other.since = LCS.CONNECT, now
+        changes: list[Change] = [CallChange("established", call, conn.device, LCS.CONNECT)]
+        changes.extend(self._sync(now, call))
         return changes
+
+    def hold_call(self, now: float, call_id: int, device: str | None = None) -> list[Change]:
+        call = self.call(call_id)
+        conn = self._conn(call, device, LCS.CONNECT)
+        conn.state, conn.since = LCS.HOLD, now
+        return [CallChange("held", call, conn.device, LCS.HOLD), *self._sync(now, call, conn.agent_id)]
+
+    def retrieve_call(self, now: float, call_id: int, device: str | None = None) -> list[Change]:
+        call = self.call(call_id)
+        conn = self._conn(call, device, LCS.HOLD)
+        busy = self._active_connection(conn.device)
+        if busy is not None:
+            raise ControlError(
+                f"{conn.device} is already active in call {busy[0].call_id}",
+                failure=ControlFailure.CF_INVALID_AGENT_STATE,
+            )
+        conn.state, conn.since = LCS.CONNECT, now
+        return [
+            CallChange("retrieved", call, conn.device, LCS.CONNECT),
+            *self._sync(now, call, conn.agent_id),
+        ]
 
     def update_call_data(self, call_id: int, variables: dict[str, str]) -> list[Change]:
         call = self.data_call(call_id)
@@ -593,11 +866,9 @@ class PeripheralModel:
         return [CallChange("data", call)]
 
     def send_dtmf(self, call_id: int, device: str, digits: str) -> None:
-        """SEND_DTMF_SIGNAL_REQ: only on a call in progress at ``device`` (the tones themselves are not
-        emulated: nobody listens)."""
-        call = self.call(call_id)
-        if call.phase != "talking" or (device and device != call.device):
-            raise ControlError(f"call {call_id} is {call.phase}", status=Status.E_CTI_INVALID_CALLID)
+        """SEND_DTMF_SIGNAL_REQ: only on a connected connection of a call in progress (at ``device``
+        when given; the tones themselves are not emulated: nobody listens)."""
+        self._conn(self.call(call_id), device or None, LCS.CONNECT)
         if not digits or any(c not in DTMF_DIGITS for c in digits):
             raise ControlError(f"not DTMF: {digits!r}", status=Status.E_CTI_INVALID_DIGITS)
 
@@ -605,35 +876,44 @@ class PeripheralModel:
         """A call whose data may change (SET_CALL_DATA_REQ): active, or ended and in wrap-up
         (Finesse: "during a call or while you are in WrapUp state after the call ends")."""
         call = self.calls.get(call_id)
-        if (
-            call is not None
-            and call.phase == "ended"
-            and any(self.agents[a].wrapup_call == call_id for a in self._wrapping)
-        ):
+        if call is not None and call.phase == "ended" and self._wrapped_up(call_id):
             return call
         return self.call(call_id)
 
-    def end_call(self, now: float, call_id: int) -> list[Change]:
+    def _wrapped_up(self, call_id: int) -> bool:
+        """Whether an agent still wraps the call up (its END_CALL_EVENT waits for the wrap-up)."""
+        return any(self.agents[a].wrapup_call == call_id for a in self._wrapping)
+
+    def clear_connection(self, now: float, call_id: int, device: str | None = None) -> list[Change]:
+        """CLEAR_CONNECTION_REQ: one party leaves; the call ends when fewer than two remain."""
         call = self.call(call_id)
-        call.phase, call.ended = "ended", now
-        agent = self.agents[call.agent_id]
-        changes: list[Change] = [CallChange("connection_cleared", call), CallChange("cleared", call)]
-        removed = call.call_id in agent.call_ids
-        if removed:
-            agent.call_ids.remove(call.call_id)
-        if agent.logged_in and not agent.call_ids and (wrapup := self._start_wrapup(now, agent, call)):
-            changes.extend(wrapup)
+        conn = self._conn(call, device, LCS.INITIATE, LCS.ALERTING, LCS.CONNECT, LCS.HOLD)
+        if len(call.live) - 1 < 2:
+            return self._end(now, call, first=conn)
+        conn.state, conn.since = LCS.NULL, now
+        return [
+            CallChange("connection_cleared", call, conn.device, LCS.NULL),
+            *self._sync(now, call, conn.agent_id),
+        ]
+
+    def end_call(self, now: float, call_id: int) -> list[Change]:
+        """CLEAR_CALL_REQ (and the admin API / the PG ending an injected call): every party leaves."""
+        return self._end(now, self.call(call_id))
+
+    def _end(self, now: float, call: Call, first: Connection | None = None) -> list[Change]:
+        live = sorted(call.live, key=lambda c: c.agent_id is None)  # the agents' connections first
+        if first is not None:
+            live.remove(first)
+            live.insert(0, first)
+        changes: list[Change] = []
+        for conn in live:
+            conn.state, conn.since = LCS.NULL, now
+            changes.append(CallChange("connection_cleared", call, conn.device, LCS.NULL))
+        call.ended = now
+        changes.append(CallChange("cleared", call))
+        changes.extend(self._sync(now, call, *(c.agent_id for c in live)))
+        if self._wrapped_up(call.call_id):
             return changes  # END_CALL_EVENT when the wrap-up ends: the call's data stays settable
-        if agent.logged_in and not agent.call_ids:
-            state, reason = agent.pending or (S.AVAILABLE, 0)
-            agent.pending, agent.pending_by_agent = None, False
-            if state is S.LOGOUT:
-                changes.extend(self._logout(now, agent, reason))
-            else:
-                changes.append(self._set(now, agent, state, reason))
-        elif removed:
-            # An agent logged out during the call (LOAD 1) has one task less: the idle side must know.
-            changes.append(AgentChange.of(agent))
         changes.append(CallChange("end", call))
         del self.calls[call.call_id]
         return changes
@@ -645,7 +925,8 @@ class PeripheralModel:
     def _start_wrapup(self, now: float, agent: Agent, call: Call) -> list[Change]:
         """After the agent's last call: WORK_READY, or WORK when the agent chose NOT_READY during the
         call (its pending state, applied when the wrap-up ends); nothing when its mode is NOT_ALLOWED
-        or it asked to log out. Calls are incoming unless the call says ``outgoing``."""
+        or it asked to log out. A call is outgoing for the agent that made it, incoming for the
+        others (:meth:`Call.made_by`)."""
         settings = self.desk_of(agent)
         mode = self._mode(agent, call)
         state, _ = agent.pending or (S.AVAILABLE, 0)
@@ -659,8 +940,7 @@ class PeripheralModel:
 
     def _mode(self, agent: Agent, call: Call) -> str:
         settings = self.desk_of(agent)
-        outgoing = bool(getattr(call, "outgoing", False))
-        return settings.wrap_up_on_outgoing if outgoing else settings.wrap_up_on_incoming
+        return settings.wrap_up_on_outgoing if call.made_by(agent.id) else settings.wrap_up_on_incoming
 
     def _wrapup_data_missing(self, agent: Agent) -> bool:
         """REQUIRED_WITH_WRAP_UP_DATA: the agent may not leave wrap-up before the call has its

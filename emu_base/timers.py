@@ -59,6 +59,9 @@ class Timers:
     # timeout: the peer side is hung).
     cti_peer_ping_interval: float = _seconds(1.0, "the PG sides watch each other over a private link")
     cti_peer_link_timeout: float = _seconds(3.0, "the PG sides watch each other over a private link")
+    # Not in the seed: how long an outside number an agent dials (MAKE_CALL_REQ) rings before the
+    # emulated far end answers (0: at once).
+    cti_outside_answer_after: float = _seconds(2.0, "an outside number the agent dials answers")
 
     # AWDB failover
     awdb_credential_cache: float = _seconds(

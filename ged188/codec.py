@@ -81,6 +81,17 @@ FIXED: dict[int, tuple[FixedField, ...]] = {
     M.CALL_HELD_EVENT: _f(f"{_CALL_HEAD} HoldingDeviceType:H LocalConnectionState:H EventCause:H"),
     M.CALL_RETRIEVED_EVENT: _f(f"{_CALL_HEAD} RetrievingDeviceType:H LocalConnectionState:H EventCause:H"),
     M.CALL_CLEARED_EVENT: _f(f"{_CALL_HEAD} LocalConnectionState:H EventCause:H"),
+    # CALL_ORIGINATED_EVENT (15) and CALL_SERVICE_INITIATED_EVENT (20): the field order of
+    # nshimaza/ucce-ctidriver src/Network/CceCti/MessageRec.hs (CallOriginatedEventR,
+    # CallServiceInitiatedEventR). Floating: ConnectionDeviceID, CallingDeviceID, CalledDeviceID
+    # (originated); ConnectionDeviceID, CallingDeviceID (service initiated).
+    M.CALL_ORIGINATED_EVENT: _f(
+        f"{_CALL_HEAD} {_DELIVERED_TAIL} CallingDeviceType:H CalledDeviceType:H LocalConnectionState:H "
+        "EventCause:H"
+    ),
+    M.CALL_SERVICE_INITIATED_EVENT: _f(
+        f"{_CALL_HEAD} {_DELIVERED_TAIL} CallingDeviceType:H LocalConnectionState:H EventCause:H"
+    ),
     M.CALL_CONNECTION_CLEARED_EVENT: _f(
         f"{_CALL_HEAD} ReleasingDeviceType:H LocalConnectionState:H EventCause:H"
     ),
@@ -125,6 +136,28 @@ FIXED: dict[int, tuple[FixedField, ...]] = {
     M.CLEAR_CALL_CONF: _f("InvokeID:I"),
     M.CLEAR_CONNECTION_REQ: _f("InvokeID:I PeripheralID:I ConnectionCallID:I ConnectionDeviceIDType:H"),
     M.CLEAR_CONNECTION_CONF: _f("InvokeID:I"),
+    # HOLD_CALL_REQ / RETRIEVE_CALL_REQ (54, 62): Cisco's CTI protocol pages for Unified CCX
+    # (developer.cisco.com/docs/contact-center-express hold_call_req, retrieve_call_req), whose
+    # "reserved, set to 1" UINT is UCCE's PeripheralID. HOLD's trailing BOOL is reserved there.
+    # Floating: ConnectionDeviceID (the held connection), AgentInstrument.
+    M.HOLD_CALL_REQ: _f("InvokeID:I PeripheralID:I ConnectionCallID:I ConnectionDeviceIDType:H Reserved:H"),
+    M.HOLD_CALL_CONF: _f("InvokeID:I"),
+    M.RETRIEVE_CALL_REQ: _f("InvokeID:I PeripheralID:I ConnectionCallID:I ConnectionDeviceIDType:H"),
+    M.RETRIEVE_CALL_CONF: _f("InvokeID:I"),
+    # MAKE_CALL_REQ (56): CTI Server Message Reference Guide (Protocol Version 15/17), Table 5-110
+    # "MAKE_CALL_REQ Message Format"; the UINT after NumNamedArrays exists from version 14 (CCX
+    # make_call_req: "reserved (Version 14 and later) ... NULL_CSQ"). Floating: AgentInstrument,
+    # DialedNumber, CallVariable1..10, CallWrapupData, NamedVariable/NamedArray.
+    M.MAKE_CALL_REQ: _f(
+        "InvokeID:I PeripheralID:I CallPlacementType:H CallMannerType:H AlertRings:H CallOption:H "
+        "FacilityType:H AnsweringMachine:H Priority:H PostRoute:H NumNamedVariables:H "
+        "NumNamedArrays:H Reserved:I@14"
+    ),
+    # MAKE_CALL_CONF (57): CCX make_call_conf, whose reserved 0xffff and 3 are UCCE's LineHandle
+    # and LineType. Floating: NewConnectionDeviceID (the originating connection).
+    M.MAKE_CALL_CONF: _f(
+        "InvokeID:I NewConnectionCallID:I NewConnectionDeviceIDType:H LineHandle:H LineType:H"
+    ),
     # Call data: the layout of nshimaza/ucce-ctidriver (MessageRec.hs, SetCallDataReqR). Floating:
     # ConnectionDeviceID, CallVariable1..10, CallWrapupData, NamedVariable (ECC), ...
     M.SET_CALL_DATA_REQ: _f(

@@ -75,10 +75,13 @@ class MessageType(IntEnum):
     CONSULTATION_CALL_REQ = 50
     DEFLECT_CALL_REQ = 52
     HOLD_CALL_REQ = 54
+    HOLD_CALL_CONF = 55
     MAKE_CALL_REQ = 56
+    MAKE_CALL_CONF = 57
     MAKE_PREDICTIVE_CALL_REQ = 58
     RECONNECT_CALL_REQ = 60
     RETRIEVE_CALL_REQ = 62
+    RETRIEVE_CALL_CONF = 63
     TRANSFER_CALL_REQ = 64
     QUERY_DEVICE_INFO_REQ = 78
     SNAPSHOT_CALL_REQ = 82
@@ -254,6 +257,7 @@ class CallMsg(IntFlag):
     CALL_CLEARED = 0x20
     CALL_CONNECTION_CLEARED = 0x40
     CALL_ORIGINATED = 0x80
+    CALL_SERVICE_INITIATED = 0x800
     BEGIN_CALL = 0x2000
     END_CALL = 0x4000
     CALL_DATA_UPDATE = 0x8000
@@ -266,6 +270,8 @@ CALL_MSG_BIT: dict[MessageType, CallMsg] = {
     MessageType.CALL_RETRIEVED_EVENT: CallMsg.CALL_RETRIEVED,
     MessageType.CALL_CLEARED_EVENT: CallMsg.CALL_CLEARED,
     MessageType.CALL_CONNECTION_CLEARED_EVENT: CallMsg.CALL_CONNECTION_CLEARED,
+    MessageType.CALL_ORIGINATED_EVENT: CallMsg.CALL_ORIGINATED,
+    MessageType.CALL_SERVICE_INITIATED_EVENT: CallMsg.CALL_SERVICE_INITIATED,
     MessageType.BEGIN_CALL_EVENT: CallMsg.BEGIN_CALL,
     MessageType.END_CALL_EVENT: CallMsg.END_CALL,
     MessageType.CALL_DATA_UPDATE_EVENT: CallMsg.CALL_DATA_UPDATE,
@@ -302,6 +308,13 @@ class SessionType(IntEnum):
 PT_ENTERPRISE_AGENT = 17
 
 
+class LineType(IntEnum):
+    INBOUND_ACD = 0
+    OUTBOUND_ACD = 1
+    INSIDE = 2
+    UNKNOWN = 3
+
+
 class LocalConnectionState(IntEnum):
     NULL = 0
     INITIATE = 1
@@ -321,12 +334,15 @@ class EventCause(IntEnum):
 class CallType(IntEnum):
     ACD_IN = 1
     AGENT_OUT = 8
+    OUT = 9
+    AGENT_INSIDE = 10
     NULL = 0xFFFF
 
 
 class DeviceType(IntEnum):
     DEVICE_IDENTIFIER = 0
     TRUNK = 70
+    EXTERNAL = 75
     AGENT_DEVICE = 76
     QUEUE = 77
     NONE = 0xFFFF

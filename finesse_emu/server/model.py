@@ -45,6 +45,21 @@ REQUESTABLE: dict[str, AgentState] = {
 }
 
 DialogEvent = Literal["POST", "PUT", "DELETE"]
+_CALL_EVENTS = frozenset(
+    {
+        M.BEGIN_CALL_EVENT,
+        M.CALL_SERVICE_INITIATED_EVENT,
+        M.CALL_ORIGINATED_EVENT,
+        M.CALL_DELIVERED_EVENT,
+        M.CALL_ESTABLISHED_EVENT,
+        M.CALL_HELD_EVENT,
+        M.CALL_RETRIEVED_EVENT,
+        M.CALL_DATA_UPDATE_EVENT,
+        M.CALL_CONNECTION_CLEARED_EVENT,
+        M.CALL_CLEARED_EVENT,
+        M.END_CALL_EVENT,
+    }
+)
 
 
 @dataclass
@@ -75,12 +90,28 @@ class User:
 
 
 @dataclass
+class Participant:
+    """One party of a dialog as Finesse shows it: a device (mediaAddress) and its state."""
+
+    address: str
+    user_id: str | None  # the signed-in user whose extension it is; None: a device that is no agent
+    state: str  # INITIATING, INITIATED, ALERTING, ACTIVE, HELD, DROPPED
+    start_time: float = 0.0
+    state_change_time: float = 0.0
+    state_cause: str = ""
+
+
+# GED-188 CallType as the Dialog's mediaProperties/callType names it.
+CALL_TYPE_NAMES = {1: "ACD_IN", 6: "OTHER_IN", 8: "AGENT_OUT", 9: "OUT", 10: "AGENT_INSIDE"}
+
+
+@dataclass
 class Dialog:
     id: str
     call_id: int
-    agent_id: str
+    agent_id: str  # the user the call first reached (kept for the dialog's first publication)
     device: str
-    state: str = "INITIATED"  # ALERTING, ACTIVE, DROPPED
+    state: str = "INITIATED"  # INITIATING, INITIATED, ALERTING, ACTIVE, DROPPED
     from_address: str = ""
     to_address: str = ""
     variables: dict[str, str] = field(default_factory=dict)
@@ -88,7 +119,19 @@ class Dialog:
     # Set when the CTI link drops; cleared when the CTI server announces the call again.
     stale: bool = False
     request_id: str = ""  # the call-control request whose result the next dialog event carries
+    call_type: str = "ACD_IN"
     wrap_up_reason: str = ""  # GED-188 CallWrapupData (mediaProperties/wrapUpReason)
+    participants: dict[str, Participant] = field(default_factory=dict)  # by mediaAddress, in order
+    announced: set[str] = field(default_factory=set)  # users whose Dialogs node has it (POSTed)
+
+    @property
+    def user_ids(self) -> list[str]:
+        """Every signed-in user taking part (each sees the dialog on its Dialogs node)."""
+        ids = [p.user_id for p in self.participants.values() if p.user_id is not None]
+        return list(dict.fromkeys([self.agent_id, *ids]))
+
+    def participant_of(self, user_id: str) -> Participant | None:
+        return next((p for p in self.participants.values() if p.user_id == user_id), None)
 
 
 @dataclass(frozen=True)
@@ -131,16 +174,14 @@ class FinesseModel:
         return [u for u in self.users.values() if u.state != "LOGOUT"]
 
     def dialogs_of(self, user_id: str) -> list[Dialog]:
-        return [d for d in self.dialogs.values() if d.agent_id == user_id]
+        return [d for d in self.dialogs.values() if user_id in d.user_ids]
 
     # -- CTI events -------------------------------------------------------------------------------
     def apply(self, now: float, msg: Message) -> list[Change]:
         """A CTI event at ``now`` (epoch seconds: the stateChangeTime clients see)."""
         if msg.type == M.AGENT_STATE_EVENT:
             return self._agent_state(msg, now)
-        if msg.type in (M.BEGIN_CALL_EVENT, M.CALL_DELIVERED_EVENT, M.CALL_ESTABLISHED_EVENT,
-                        M.CALL_DATA_UPDATE_EVENT, M.CALL_CONNECTION_CLEARED_EVENT, M.CALL_CLEARED_EVENT,
-                        M.END_CALL_EVENT):  # fmt: skip
+        if msg.type in _CALL_EVENTS:
             return self._call_event(msg, now)
         return []
 
@@ -205,10 +246,11 @@ class FinesseModel:
         if not unchanged and state in ("WORK", "WORK_READY"):
             # Its dropped call now offers UPDATE_CALL_DATA (the wrap-up reason): clients hear it.
             dropped = (d for d in self.dialogs_of(user.id) if d.state == "DROPPED")
-            changes.extend(DialogChange(d.id, d.agent_id, "PUT") for d in dropped)
+            changes.extend(DialogChange(d.id, user.id, "PUT") for d in dropped if user.id in d.announced)
         return changes
 
     def _call_event(self, msg: Message, now: float) -> list[Change]:
+        """A call event: the dialog's participants and state; one change per user taking part."""
         dialog_id = str(msg["ConnectionCallID"])
         device = msg.get_str(Tag.CONNECTION_DEVID) or ""
         dialog = self.dialogs.get(dialog_id)
@@ -231,22 +273,79 @@ class FinesseModel:
                 dialog.variables[f"callVariable{i + 1}"] = value
         self._extra_call_data(dialog, msg)
         if msg.type == M.BEGIN_CALL_EVENT:
-            return []  # the dialog is announced with its first state (ALERTING or ACTIVE)
+            dialog.call_type = CALL_TYPE_NAMES.get(msg["CallType"], dialog.call_type)
+            return []  # the dialog is announced with its first state
         if msg.type == M.END_CALL_EVENT:
             del self.dialogs[dialog_id]
-            return [DialogChange(dialog_id, dialog.agent_id, "DELETE", dialog.request_id)]
-        new = {
-            M.CALL_DELIVERED_EVENT: "ALERTING",
-            M.CALL_ESTABLISHED_EVENT: "ACTIVE",
-            M.CALL_CONNECTION_CLEARED_EVENT: "DROPPED",
-            M.CALL_CLEARED_EVENT: "DROPPED",
-        }.get(M(msg.type), dialog.state)
-        first = dialog.state == "INITIATED"
-        if new == dialog.state and msg.type != M.CALL_DATA_UPDATE_EVENT:
+            return [DialogChange(dialog_id, uid, "DELETE", dialog.request_id) for uid in dialog.user_ids]
+        before = self._dialog_key(dialog)
+        self._participants(dialog, msg, device, now)
+        if self._dialog_key(dialog) == before and msg.type != M.CALL_DATA_UPDATE_EVENT:
             return []
-        dialog.state = new
         request_id, dialog.request_id = dialog.request_id, ""
-        return [DialogChange(dialog_id, dialog.agent_id, "POST" if first else "PUT", request_id)]
+        changes: list[Change] = []
+        for uid in dialog.user_ids:
+            first = uid not in dialog.announced
+            dialog.announced.add(uid)
+            changes.append(DialogChange(dialog_id, uid, "POST" if first else "PUT", request_id))
+        return changes
+
+    @staticmethod
+    def _dialog_key(dialog: Dialog) -> tuple[str, tuple[tuple[str, str], ...]]:
+        return dialog.state, tuple((a, p.state) for a, p in dialog.participants.items())
+
+    def _participant(self, dialog: Dialog, address: str, state: str, now: float) -> Participant:
+        """The participant at ``address``, added in ``state`` when new."""
+        p = dialog.participants.get(address)
+        if p is None:
+            p = Participant(address, self._by_extension.get(address), state, now, now)
+            dialog.participants[address] = p
+        return p
+
+    @staticmethod
+    def _move(p: Participant, state: str, now: float) -> None:
+        if p.state != state:
+            p.state, p.state_change_time = state, now
+
+    def _participants(self, dialog: Dialog, msg: Message, device: str, now: float) -> None:
+        """Each call event as the participants' states (and the dialog's) change."""
+        t = msg.type
+        if t == M.CALL_SERVICE_INITIATED_EVENT:
+            self._move(self._participant(dialog, device, "INITIATING", now), "INITIATING", now)
+            dialog.state = "INITIATING"
+        elif t == M.CALL_ORIGINATED_EVENT:
+            self._move(self._participant(dialog, device, "INITIATED", now), "INITIATED", now)
+            dialog.from_address = msg.get_str(Tag.CALLING_DEVID) or dialog.from_address
+            dialog.to_address = msg.get_str(Tag.CALLED_DEVID) or dialog.to_address
+            dialog.state = "INITIATED"
+        elif t == M.CALL_DELIVERED_EVENT:
+            self._move(self._participant(dialog, device, "ALERTING", now), "ALERTING", now)
+            calling = msg.get_str(Tag.CALLING_DEVID)
+            if calling and calling != device:
+                # The caller of a delivered call shows INITIATED until the call is answered, after
+                # the alerting agent when it is new (Cisco's capture of an incoming call).
+                self._participant(dialog, calling, "INITIATED", now)
+            dialog.state = "ALERTING"
+        elif t == M.CALL_ESTABLISHED_EVENT:
+            self._move(self._participant(dialog, device, "ACTIVE", now), "ACTIVE", now)
+            for p in dialog.participants.values():
+                if p.state in ("INITIATING", "INITIATED"):
+                    self._move(p, "ACTIVE", now)
+            dialog.state = "ACTIVE"
+        elif t == M.CALL_HELD_EVENT:
+            self._move(self._participant(dialog, device, "HELD", now), "HELD", now)
+        elif t == M.CALL_RETRIEVED_EVENT:
+            self._move(self._participant(dialog, device, "ACTIVE", now), "ACTIVE", now)
+        elif t == M.CALL_CONNECTION_CLEARED_EVENT:
+            leaving = dialog.participants.get(device)
+            if leaving is not None:
+                self._move(leaving, "DROPPED", now)
+            if sum(p.state != "DROPPED" for p in dialog.participants.values()) < 2:
+                dialog.state = "DROPPED"  # fewer than two parties: the call is over
+        elif t == M.CALL_CLEARED_EVENT:
+            for p in dialog.participants.values():
+                self._move(p, "DROPPED", now)
+            dialog.state = "DROPPED"
 
     @staticmethod
     def _extra_call_data(dialog: Dialog, msg: Message) -> None:
@@ -287,11 +386,12 @@ class FinesseModel:
         for dialog in list(self.dialogs.values()):
             if dialog.stale:
                 del self.dialogs[dialog.id]
-                changes.append(DialogChange(dialog.id, dialog.agent_id, "DELETE"))
+                changes.extend(DialogChange(dialog.id, uid, "DELETE") for uid in dialog.user_ids)
         for user in self.users.values():
             if user.state == "LOGOUT" and not user.state_change_time:
                 continue
             changes.append(UserChange(user.id))
             changes.extend(MediaChange(user.id, mrd) for mrd in sorted(user.media))
-        changes.extend(DialogChange(d.id, d.agent_id, "PUT") for d in self.dialogs.values())
+        for d in self.dialogs.values():
+            changes.extend(DialogChange(d.id, uid, "PUT") for uid in d.user_ids)
         return changes

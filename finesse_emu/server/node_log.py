@@ -22,6 +22,7 @@ _REFUSED = {
     CtiPurpose.STATE_CHANGE: ("finesse_state_change_failed", "info", "user"),
     CtiPurpose.MEDIA_CHANGE: ("finesse_media_change_failed", "info", "user"),
     CtiPurpose.DIALOG_ACTION: ("finesse_dialog_action_failed", "info", "user"),
+    CtiPurpose.MAKE_CALL: ("finesse_make_call_failed", "info", "user"),
     CtiPurpose.AUTO_WORK_TO_ACTIVE: ("finesse_auto_work_to_active_failed", "info", "user"),
     CtiPurpose.FORCED_LOGOUT: ("finesse_forced_logout_failed", "warning", "agent"),
 }

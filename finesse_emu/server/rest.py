@@ -246,6 +246,7 @@ def build_app(node: RestNode) -> web.Application:
     r.add_get(f"{API}/User/{{user}}", get_user)
     r.add_put(f"{API}/User/{{user}}", put_user)
     r.add_get(f"{API}/User/{{user}}/Dialogs", get_dialogs)
+    r.add_post(f"{API}/User/{{user}}/Dialogs", post_dialogs)
     r.add_get(f"{API}/Dialog/{{dialog}}", get_dialog)
     r.add_put(f"{API}/Dialog/{{dialog}}", put_dialog)
     r.add_get(f"{API}/User/{{user}}/Media", get_media_list)
@@ -321,15 +322,16 @@ def user(access: Access) -> Lookup[AuthUser]:
 
 
 def dialog(access: Access) -> Lookup[Dialog]:
-    """The dialog named in the path, if the caller may ``access`` its agent's (else 401; unknown:
-    404). Dialog ids are sequential, so a refusal must not depend on guessing one."""
+    """The dialog named in the path, if the caller may ``access`` one of its agents' (else 401;
+    unknown: 404). Dialog ids are sequential, so a refusal must not depend on guessing one."""
 
     def lookup(request: web.Request, node: RestNode) -> Dialog | web.Response:
         found = node.core.model.dialogs.get(request.match_info["dialog"])
         if found is None:
             return error(X.not_found(X.NotFound.DIALOG, request.match_info["dialog"]))
-        owner = node.core.directory.agents.get(found.agent_id) or AuthUser(found.agent_id, found.agent_id)
-        if not may_act_on(caller(request), owner, access):
+        me = caller(request)
+        owners = (node.core.directory.agents.get(uid) or AuthUser(uid, uid) for uid in found.user_ids)
+        if not any(may_act_on(me, owner, access) for owner in owners):
             return refused(request)
         return found
 
@@ -412,9 +414,22 @@ async def get_dialog(request: web.Request, node: RestNode, target: Dialog) -> we
     return xml_response(X.dialog(node.core.dialog_view(target.id)))
 
 
+@on_target(user(Access.PARTICIPANT))  # a call is made from one's own extension only
+async def post_dialogs(request: web.Request, node: RestNode, target: AuthUser) -> web.Response:
+    """MAKE_CALL (fromAddress, toAddress): MAKE_CALL_REQ to the CTI server (202, then the dialog
+    events on the Dialogs node of every agent the call reaches)."""
+    try:
+        action = X.parse_dialog_action(await read_body(request))
+    except X.XmlInputError as exc:
+        return error(exc.response)
+    request_id = request.headers.get("requestId", "")
+    return accepted(node.command(lambda now: node.core.make_call(now, target, action, request_id)))
+
+
 @on_target(dialog(Access.PARTICIPANT))
 async def put_dialog(request: web.Request, node: RestNode, target: Dialog) -> web.Response:
-    """Call control: ANSWER and DROP go to the CTI server (202, then the dialog events)."""
+    """Call control: ANSWER, HOLD, RETRIEVE and DROP go to the CTI server (202, then the dialog
+    events); CCX-only actions and those not emulated answer 501."""
     try:
         action = X.parse_dialog_action(await read_body(request))
     except X.XmlInputError as exc:

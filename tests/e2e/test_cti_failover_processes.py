@@ -151,3 +151,64 @@ async def test_deactivate_over_the_admin_api_moves_the_link(cti_pair: CtiPair) -
     )
     assert (await query(client, "1004"))["AgentState"] == AgentState.NOT_READY
     await client.close()
+
+
+async def test_kill_9_side_a_a_held_call_goes_on_held_on_side_b(cti_pair: CtiPair) -> None:
+    """Agent 1000 calls agent 1001, who answers; 1000 holds; side A is killed. Side B announces the
+    call again as held (what Finesse republishes), and call control goes on there."""
+    client = finesse_link(cti_pair)
+    events = client.subscribe()
+    await client.start()
+    assert await client.wait_in_service(10)
+    await set_state(client, "1000", AgentState.LOGIN, ext="2000")
+    await set_state(client, "1001", AgentState.LOGIN, ext="2001")
+    conf = await client.request(
+        make(M.MAKE_CALL_REQ, [(Tag.AGENT_INSTRUMENT, "2000"), (Tag.DIALED_NUMBER, "2001")]), timeout=5
+    )
+    assert conf.type == M.MAKE_CALL_CONF
+    call_id = conf["NewConnectionCallID"]
+
+    def control(mtype: int, device: str) -> Message:
+        return make(mtype, [(Tag.CONNECTION_DEVID, device)], ConnectionCallID=call_id)
+
+    assert (await client.request(control(M.ANSWER_CALL_REQ, "2001"), timeout=5)).type == M.ANSWER_CALL_CONF
+    assert (await client.request(control(M.HOLD_CALL_REQ, "2000"), timeout=5)).type == M.HOLD_CALL_CONF
+
+    async def held_on_b() -> list[tuple[str, str]]:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://{HOST}:{cti_pair.admin['B']}/emu/calls") as r,
+        ):
+            calls = (await r.json())["calls"]
+        return [(c["device"], c["state"]) for call in calls for c in call["connections"]]
+
+    await eventually(held_on_b, "the held call on side B", until=lambda c: ("2000", "HOLD") in c)
+
+    cti_pair.procs["A"].kill()  # SIGKILL: no CLOSE, no FAILURE_EVENT
+    replay: list[Message] = []
+    async with asyncio.timeout(15):
+        while not isinstance(await events.get(), LinkDown):  # (the call events side A sent first)
+            pass
+        while not isinstance(await events.get(), LinkUp):
+            pass
+        while len(replay) < 4:
+            event = await events.get()
+            message = getattr(event, "message", None)
+            if isinstance(message, Message) and message.type not in (M.AGENT_STATE_EVENT, M.SYSTEM_EVENT):
+                replay.append(message)
+    assert client.active_side == "B"
+    assert [(m.type, m.get(Tag.CONNECTION_DEVID)) for m in replay] == [
+        (M.BEGIN_CALL_EVENT, "2000"),
+        (M.CALL_ESTABLISHED_EVENT, "2000"),
+        (M.CALL_HELD_EVENT, "2000"),
+        (M.CALL_ESTABLISHED_EVENT, "2001"),
+    ]
+    assert all(m["ConnectionCallID"] == call_id for m in replay)
+    # The call goes on on side B: the held party retrieves, then drops, and the call ends.
+    assert (
+        await client.request(control(M.RETRIEVE_CALL_REQ, "2000"), timeout=5)
+    ).type == M.RETRIEVE_CALL_CONF
+    reply = await client.request(control(M.CLEAR_CONNECTION_REQ, "2000"), timeout=5)
+    assert reply.type == M.CLEAR_CONNECTION_CONF
+    assert await held_on_b() == []
+    await client.close()

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -49,9 +52,22 @@ async def put_state(http: aiohttp.ClientSession, base: str, user: str, state: st
         assert resp.status == 202, await resp.text()
 
 
-async def test_kill_9_cti_side_a_under_a_finesse_node(
-    tmp_path: Path, prosody_factory: ProsodyFactory
-) -> None:
+@dataclass
+class Processes:
+    """CTI sides A and B, an AWDB and a Finesse node, each a process, with a real Prosody."""
+
+    ports: dict[str, int]
+    procs: list[Proc]
+    prosody_port: int
+
+    @property
+    def base(self) -> str:
+        return f"http://{HOST}:{self.ports['http']}{API}"
+
+
+@asynccontextmanager
+async def processes(tmp_path: Path, prosody_factory: ProsodyFactory) -> AsyncIterator[Processes]:
+    """The deployment IN_SERVICE on CTI side A; every process stopped at the end."""
     prosody = prosody_factory(domain=HOST, host=HOST, accounts=agent_accounts(20))  # the AWDB's agents
     await prosody.start()
     ports = {
@@ -99,12 +115,24 @@ async def test_kill_9_cti_side_a_under_a_finesse_node(
         node_argv = ["-m", "finesse_emu.server", "--config", str(tmp_path / "finesse-a.yaml")]
         procs.append(Proc("finesse-a", [*node_argv, "--time-scale", str(SCALE)], tmp_path / "finesse-a.log"))
         await wait_health(HOST, ports["adm"], "IN_SERVICE", timeout=20)
+        yield Processes(ports, procs, prosody.c2s_port)
 
-        base = f"http://{HOST}:{ports['http']}{API}"
+    finally:
+        for proc in procs:  # SIGTERM to all first: they stop together
+            proc.terminate()
+        for proc in procs:
+            proc.stop()
+
+
+async def test_kill_9_cti_side_a_under_a_finesse_node(
+    tmp_path: Path, prosody_factory: ProsodyFactory
+) -> None:
+    async with processes(tmp_path, prosody_factory) as dep:
+        ports, procs, prosody_port, base = dep.ports, dep.procs, dep.prosody_port, dep.base
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{base}/User/1002", headers=auth("1002")) as resp:
                 assert resp.status == 200
-            agent = AgentXmpp(f"1002@{HOST}/emu", "pass1002", HOST, prosody.c2s_port)
+            agent = AgentXmpp(f"1002@{HOST}/emu", "pass1002", HOST, prosody_port)
             await agent.connect(wait_finesse=True)
             # The node subscribes the agent to its nodes (subscribe-other): wait until SystemInfo's is
             # there, the event this test waits for after the kill.
@@ -158,8 +186,90 @@ async def test_kill_9_cti_side_a_under_a_finesse_node(
                 actives = [s.findtext("active") for s in doc.findall("ctiServers/ctiServer")]
                 assert actives == ["false", "true"]
             await agent.disconnect()
-    finally:
-        for proc in procs:  # SIGTERM to all first: they stop together
-            proc.terminate()
-        for proc in procs:
-            proc.stop()
+
+
+async def desktop(dep: Processes, http: aiohttp.ClientSession, user: str, extension: str) -> AgentXmpp:
+    """The agent's XMPP client subscribed to its Dialogs and SystemInfo nodes, signed in over REST."""
+    async with http.get(f"{dep.base}/User/{user}", headers=auth(user)) as resp:
+        assert resp.status == 200
+    agent = AgentXmpp(f"{user}@{HOST}/emu", f"pass{user}", HOST, dep.prosody_port)
+    await agent.connect(wait_finesse=True)
+    wanted = {(f"{API}/User/{user}/Dialogs", "subscribed"), (f"{API}/SystemInfo", "subscribed")}
+    await eventually(
+        agent.subscriptions, "subscribed", until=lambda s: wanted <= set(s), within=10.0, every=0.05
+    )
+    body = f"<User><state>LOGIN</state><extension>{extension}</extension></User>"
+    hdrs = {**auth(user), "Content-Type": "application/xml", "requestId": f"in-{user}"}
+    async with http.put(f"{dep.base}/User/{user}", data=body, headers=hdrs) as resp:
+        assert resp.status == 202
+    await next_event(agent, f"{API}/User/{user}", f"<requestId>in-{user}</requestId>")
+    return agent
+
+
+async def dialog_call(
+    http: aiohttp.ClientSession, url: str, user: str, body: str, request_id: str, method: str = "PUT"
+) -> None:
+    hdrs = {**auth(user), "Content-Type": "application/xml", "requestId": request_id}
+    async with http.request(method, url, data=body, headers=hdrs) as resp:
+        assert resp.status == 202, await resp.text()
+
+
+def participant_states(update: str) -> dict[str, str]:
+    doc = DET.fromstring(update)
+    return {p.findtext("mediaAddress") or "": p.findtext("state") or "" for p in doc.iter("Participant")}
+
+
+async def test_kill_9_cti_side_a_a_held_call_is_republished_held(
+    tmp_path: Path, prosody_factory: ProsodyFactory
+) -> None:
+    """Agent 1003 calls agent 1004 through REST, 1004 answers, 1003 holds; CTI side A is SIGKILLed.
+    Once the node is IN_SERVICE on side B both desktops get the dialog again, still held, and the
+    held party retrieves and drops it there."""
+    async with processes(tmp_path, prosody_factory) as dep, aiohttp.ClientSession() as http:
+        caller, callee = await desktop(dep, http, "1003", "2003"), await desktop(dep, http, "1004", "2004")
+        make_call = (
+            "<Dialog><requestedAction>MAKE_CALL</requestedAction><fromAddress>2003</fromAddress>"
+            "<toAddress>2004</toAddress></Dialog>"
+        )
+        await dialog_call(http, f"{dep.base}/User/1003/Dialogs", "1003", make_call, "mk", "POST")
+        ringing = await next_event(callee, f"{API}/User/1004/Dialogs", "<state>ALERTING</state>")
+        call_id = DET.fromstring(ringing.update).findtext("data/dialogs/Dialog/id")
+        assert call_id
+
+        def act(action: str, target: str) -> str:
+            return (
+                f"<Dialog><requestedAction>{action}</requestedAction>"
+                f"<targetMediaAddress>{target}</targetMediaAddress></Dialog>"
+            )
+
+        dialog_url = f"{dep.base}/Dialog/{call_id}"
+        await dialog_call(http, dialog_url, "1004", act("ANSWER", "2004"), "ans")
+        await next_event(caller, f"{API}/User/1003/Dialogs", "<requestId>ans</requestId>")
+        await dialog_call(http, dialog_url, "1003", act("HOLD", "2003"), "hold")
+        held = await next_event(caller, f"{API}/User/1003/Dialogs", "<requestId>hold</requestId>")
+        assert participant_states(held.update) == {"2003": "HELD", "2004": "ACTIVE"}
+        await next_event(callee, f"{API}/User/1004/Dialogs", "<requestId>hold</requestId>")
+        # Side B has the held call (replicated) before side A dies.
+        adm_b = f"http://{HOST}:{dep.ports['adm_b']}/emu/calls"
+
+        async def held_on_b() -> list[tuple[str, str]]:
+            async with http.get(adm_b) as resp:
+                calls = (await resp.json())["calls"]
+            return [(c["device"], c["state"]) for call in calls for c in call["connections"]]
+
+        await eventually(held_on_b, "held on side B", until=lambda c: ("2003", "HOLD") in c, within=10.0)
+
+        dep.procs[0].kill()  # SIGKILL cti-a
+        for agent in (caller, callee):
+            await next_event(agent, f"{API}/SystemInfo", "<status>OUT_OF_SERVICE</status>")
+            await next_event(agent, f"{API}/SystemInfo", "<status>IN_SERVICE</status>", timeout=20)
+        for agent, user in ((caller, "1003"), (callee, "1004")):
+            again = await next_event(agent, f"{API}/User/{user}/Dialogs", f"<id>{call_id}</id>")
+            assert participant_states(again.update) == {"2003": "HELD", "2004": "ACTIVE"}
+        await dialog_call(http, dialog_url, "1003", act("RETRIEVE", "2003"), "ret")
+        back = await next_event(caller, f"{API}/User/1003/Dialogs", "<requestId>ret</requestId>")
+        assert participant_states(back.update) == {"2003": "ACTIVE", "2004": "ACTIVE"}
+        await dialog_call(http, dialog_url, "1003", act("DROP", "2003"), "drop")
+        await next_event(callee, f"{API}/User/1004/Dialogs", "<event>DELETE</event>")
+        await caller.disconnect()
+        await callee.disconnect()

@@ -465,9 +465,19 @@ async def test_dialog_answer_and_drop_over_cti(dep: Deployment) -> None:
     assert dep.node.model.user("1008").state == "TALKING"
     status, doc, _ = await dep.call("PUT", f"/Dialog/{call_id}", user="1008", body=answer)  # not ALERTING now
     assert status == 400
-    hold = drop.replace("DROP", "HOLD")
-    status, doc, _ = await dep.call("PUT", f"/Dialog/{call_id}", user="1008", body=hold)
-    assert status == 501
+
+    def participant_state() -> str:
+        return dep.node.model.dialogs[call_id].participants["2008"].state
+
+    for verb, state in (("HOLD", "HELD"), ("RETRIEVE", "ACTIVE")):
+        status, _, _ = await dep.call(
+            "PUT", f"/Dialog/{call_id}", user="1008", body=drop.replace("DROP", verb)
+        )
+        assert status == 202, verb
+        await eventually(participant_state, f"participant {state}", until=state.__eq__)
+    sst = drop.replace("DROP", "TRANSFER_SST").replace("</Dialog>", "<toAddress>2009</toAddress></Dialog>")
+    status, doc, _ = await dep.call("PUT", f"/Dialog/{call_id}", user="1008", body=sst)
+    assert status == 501  # not emulated yet
     status, _, _ = await dep.call("PUT", f"/Dialog/{call_id}", user="1008", body=drop, requestId="drop-1")
     assert status == 202
     await eventually(

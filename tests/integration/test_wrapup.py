@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
+from defusedxml import ElementTree as DET
 
 from emu_base.directory import CHAT_AND_EMAIL, generate
 from finesse_emu.desktop.xmpp import AgentXmpp
@@ -27,9 +28,12 @@ WRAP_UP_SECONDS = 50.0  # seed seconds: 1 s at the deployment's time scale (0.02
 
 @pytest.fixture
 async def dep(prosody_factory: ProsodyFactory) -> AsyncIterator[XDeployment]:
-    """Agent 1008 must wrap up incoming calls, 1009 with wrap-up data (their agent file says so);
-    the others may not."""
+    """Agent 1008 must wrap up incoming calls, 1009 with wrap-up data, 1006 the calls it makes (their
+    agent file says so); the others may not."""
     agents = generate(AGENTS, non_voice_mrds=CHAT_AND_EMAIL)
+    agents[6] = dataclasses.replace(
+        agents[6], extra={"wrap_up_on_outgoing": "REQUIRED", "wrap_up_time": 5000}
+    )
     agents[8] = dataclasses.replace(
         agents[8], extra={"wrap_up_on_incoming": "REQUIRED", "wrap_up_time": WRAP_UP_SECONDS}
     )
@@ -202,3 +206,49 @@ async def test_wrap_up_data_required_before_leaving_wrap_up(dep: XDeployment) ->
     assert "<state>READY</state>" in event.update
     await next_event(xmpp, dialogs, "<event>DELETE</event>")
     await xmpp.disconnect()
+
+
+def participant_actions(update: str) -> dict[str, list[str]]:
+    doc = DET.fromstring(update)
+    return {
+        p.findtext("mediaAddress") or "": [a.text or "" for a in p.iter("action")]
+        for p in doc.iter("Participant")
+    }
+
+
+async def test_a_call_made_with_wrap_up_on_outgoing_calls_ends_in_work_ready(dep: XDeployment) -> None:
+    """1006 (wrap-up REQUIRED on outgoing calls) calls 1007 (no wrap-up) with MAKE_CALL; 1007 answers,
+    1006 drops: 1006 is in WORK_READY with the dropped dialog still there for its wrap-up reason, and
+    1007, for whom the call was incoming, is READY."""
+    caller, callee = await signed_in_ready(dep, "1006"), await signed_in_ready(dep, "1007")
+    dialogs_a, dialogs_b = f"{API}/User/1006/Dialogs", f"{API}/User/1007/Dialogs"
+    make = (
+        "<Dialog><requestedAction>MAKE_CALL</requestedAction><fromAddress>2006</fromAddress>"
+        "<toAddress>2007</toAddress></Dialog>"
+    )
+    assert (await dep.call("POST", "/User/1006/Dialogs", user="1006", body=make))[0] == 202
+    ringing = await next_event(callee, dialogs_b, "<state>ALERTING</state>")
+    call_id = DET.fromstring(ringing.update).findtext("data/dialogs/Dialog/id") or ""
+    answer = drop("2007").replace("DROP", "ANSWER")
+    assert (await dep.call("PUT", f"/Dialog/{call_id}", user="1007", body=answer))[0] == 202
+    await next_event(caller, dialogs_a, "<state>ACTIVE</state>")
+    assert (await dep.call("PUT", f"/Dialog/{call_id}", user="1006", body=drop("2006")))[0] == 202
+    await next_event(caller, f"{API}/User/1006", "<state>WORK_READY</state>")
+    await next_event(callee, f"{API}/User/1007", "<state>READY</state>")
+    # Published again on entering WORK_READY: only the wrap-up's UPDATE_CALL_DATA is left, for 1006.
+    event = await next_event(caller, dialogs_a, "<action>UPDATE_CALL_DATA</action>")
+    assert "<state>DROPPED</state>" in event.update
+    assert participant_actions(event.update) == {"2006": ["UPDATE_CALL_DATA"], "2007": []}
+    assert dep.a.model.agents["1006"].wrapup_call == int(call_id)
+    assert dep.a.model.agents["1007"].wrapup_call is None
+    # The wrap-up reason, then READY: the wrap-up ends and both agents' dialogs are deleted.
+    body = call_data({}, wrap_up="Sale")
+    assert (await dep.call("PUT", f"/Dialog/{call_id}", user="1006", body=body))[0] == 202
+    await next_event(caller, dialogs_a, "<wrapUpReason>Sale</wrapUpReason>")
+    ready = "<User><state>READY</state></User>"
+    assert (await dep.call("PUT", "/User/1006", user="1006", body=ready))[0] == 202
+    for xmpp, node in ((caller, dialogs_a), (callee, dialogs_b)):
+        await next_event(xmpp, node, "<event>DELETE</event>")
+    assert call_id not in dep.node.model.dialogs and dep.a.model.calls == {}
+    await caller.disconnect()
+    await callee.disconnect()

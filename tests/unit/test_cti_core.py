@@ -178,7 +178,7 @@ def test_unknown_and_unsupported_message_types() -> None:
     (fail,) = h.send(sid, (4).to_bytes(4, "big") + (999).to_bytes(4, "big") + (42).to_bytes(4, "big"))
     assert (fail["InvokeID"], fail["Status"]) == (42, Status.E_CTI_INVALID_MSG_TYPE_FOR_VERSION)
     (fail,) = h.send(
-        sid, (4).to_bytes(4, "big") + int(M.MAKE_CALL_REQ).to_bytes(4, "big") + (43).to_bytes(4, "big")
+        sid, (4).to_bytes(4, "big") + int(M.CONFERENCE_CALL_REQ).to_bytes(4, "big") + (43).to_bytes(4, "big")
     )
     assert (fail["InvokeID"], fail["Status"]) == (43, Status.E_CTI_FUNCTION_NOT_AVAILABLE)
 
@@ -329,12 +329,14 @@ def test_injected_call_event_sequence_and_pending_state() -> None:
     h.core.end_call(h.now, call_id)
     msgs = h.received(sid)
     assert [m.type for m in msgs] == [
-        M.CALL_CONNECTION_CLEARED_EVENT,
+        M.CALL_CONNECTION_CLEARED_EVENT,  # the agent's connection
+        M.CALL_CONNECTION_CLEARED_EVENT,  # the caller's: every connection of an ended call clears
         M.CALL_CLEARED_EVENT,
         M.AGENT_STATE_EVENT,
         M.END_CALL_EVENT,
     ]
-    assert (msgs[2]["AgentState"], msgs[2]["EventReasonCode"]) == (AgentState.NOT_READY, 7)
+    assert [m.get(Tag.CONNECTION_DEVID) for m in msgs[:2]] == ["2000", "5551234"]
+    assert (msgs[3]["AgentState"], msgs[3]["EventReasonCode"]) == (AgentState.NOT_READY, 7)
 
 
 def test_call_progresses_by_itself_when_scheduled() -> None:

@@ -312,7 +312,7 @@ class PeripheralModelMachine(RuleBasedStateMachine):
             return
         assert call is not None and agent is not None and call_id not in self.model.calls
         steps = [c.step for c in changes if isinstance(c, CallChange)]
-        assert steps == ["connection_cleared", "cleared", "end"]
+        assert steps == ["connection_cleared", "connection_cleared", "cleared", "end"]  # agent, caller
         assert call_id not in agent.call_ids and agent.pending is None
         if was_logged_in:
             # The state asked for during the call, else back to AVAILABLE (calls go to AVAILABLE agents).

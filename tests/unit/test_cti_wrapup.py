@@ -62,7 +62,13 @@ def steps(changes: list[Change]) -> list[str]:
 def test_not_allowed_is_the_default_and_ends_the_call_at_once() -> None:
     m = model(DeskSettings())
     call_id = talking(m)
-    assert steps(m.end_call(2.0, call_id)) == ["connection_cleared", "cleared", "AVAILABLE", "end"]
+    assert steps(m.end_call(2.0, call_id)) == [
+        "connection_cleared",
+        "connection_cleared",
+        "cleared",
+        "AVAILABLE",
+        "end",
+    ]
     assert call_id not in m.calls and m.next_wrapup_deadline() is None
 
 
@@ -71,7 +77,7 @@ def test_a_ready_agent_wraps_up_in_work_ready_and_the_call_waits_for_its_end() -
     call_id = talking(m)
     changes = m.end_call(2.0, call_id)
     # Finesse: "If wrap-up is enabled, an agent enters WORK_READY state after a call is dropped."
-    assert steps(changes) == ["connection_cleared", "cleared", "WORK_READY"]
+    assert steps(changes) == ["connection_cleared", "connection_cleared", "cleared", "WORK_READY"]
     agent = m.agents["1000"]
     assert agent.wrapup_call == call_id and agent.call_ids == []
     assert m.next_wrapup_deadline() == 62.0
@@ -129,7 +135,13 @@ def test_logout_pending_skips_the_wrap_up() -> None:
     m = model()
     call_id = talking(m)
     m.set_state(1.5, "1000", S.LOGOUT, 1)
-    assert steps(m.end_call(2.0, call_id)) == ["connection_cleared", "cleared", "LOGOUT", "end"]
+    assert steps(m.end_call(2.0, call_id)) == [
+        "connection_cleared",
+        "connection_cleared",
+        "cleared",
+        "LOGOUT",
+        "end",
+    ]
 
 
 def test_an_agent_file_overrides_the_desk_settings_with_scaled_time() -> None:
@@ -179,11 +191,12 @@ def test_core_events_of_a_wrap_up_ended_by_its_timer() -> None:
     h.core.end_call(h.now, call_id)
     msgs = h.received(sid)
     assert [m.type for m in msgs] == [
+        M.CALL_CONNECTION_CLEARED_EVENT,  # the agent's connection, then the caller's
         M.CALL_CONNECTION_CLEARED_EVENT,
         M.CALL_CLEARED_EVENT,
         M.AGENT_STATE_EVENT,
     ]
-    assert msgs[2]["AgentState"] == S.WORK_READY  # GED-188 AGENT_STATE_WORK_READY (6)
+    assert msgs[3]["AgentState"] == S.WORK_READY  # GED-188 AGENT_STATE_WORK_READY (6)
     assert h.model.next_wrapup_deadline() == h.now + 5.0
     h.core.handle_timer(h.now + 4.0)
     assert h.received(sid) == []
@@ -251,14 +264,87 @@ def test_set_call_data_during_the_call_and_the_wrap_up_reaches_every_client() ->
     assert [(m.type, m["Status"]) for m in msgs] == [(M.FAILURE_CONF, Status.E_CTI_INVALID_CALLID)]
 
 
+# -- wrap-up after calls an agent made (the call model: a call's connections) -----------------------
+def two_agents(desk: DeskSettings) -> PeripheralModel:
+    m = model(desk)
+    m.set_state(0.0, "1001", S.LOGIN, extension="2001", controller=1)
+    m.set_state(0.0, "1001", S.AVAILABLE)
+    return m
+
+
+def internal_call(m: PeripheralModel, now: float = 1.0) -> int:
+    """1000 calls 1001, who answers."""
+    call, _ = m.make_call(now, "1000", "2001")
+    m.answer_call(now, call.call_id, "2001")
+    return call.call_id
+
+
+def test_a_call_an_agent_made_is_outgoing_for_it_and_incoming_for_the_called_agent() -> None:
+    """Work mode on outgoing calls applies to the caller, on incoming calls to the called agent."""
+    m = two_agents(DeskSettings("NOT_ALLOWED", "REQUIRED", 60.0))
+    call_id = internal_call(m)
+    assert m.calls[call_id].made_by("1000") and not m.calls[call_id].made_by("1001")
+    changes = m.clear_connection(2.0, call_id, "2000")
+    assert [(c.agent.id, c.state.name) for c in changes if isinstance(c, AgentChange)] == [
+        ("1000", "WORK_READY"),
+        ("1001", "AVAILABLE"),
+    ]
+    assert "end" not in steps(changes)  # END_CALL_EVENT waits for the caller's wrap-up
+    assert m.agents["1000"].wrapup_call == call_id and m.agents["1001"].wrapup_call is None
+    assert steps(m.set_state(3.0, "1000", S.AVAILABLE)) == ["AVAILABLE", "end"]
+    assert m.calls == {}
+    # The other way round: the called agent wraps up (incoming), the caller does not (outgoing).
+    m = two_agents(DeskSettings("REQUIRED", "NOT_ALLOWED", 60.0))
+    call_id = internal_call(m)
+    changes = m.clear_connection(2.0, call_id, "2001")
+    assert [(c.agent.id, c.state.name) for c in changes if isinstance(c, AgentChange)] == [
+        ("1001", "WORK_READY"),
+        ("1000", "AVAILABLE"),
+    ]
+
+
+def test_an_injected_call_is_incoming_and_an_outside_call_outgoing() -> None:
+    m = model(DeskSettings("NOT_ALLOWED", "REQUIRED", 60.0))
+    assert steps(m.end_call(2.0, talking(m)))[-2:] == ["AVAILABLE", "end"]
+    call, _ = m.make_call(3.0, "1000", "5550100", outside_answer_after=0.0)
+    assert steps(m.end_call(4.0, call.call_id))[-1] == "WORK_READY"
+
+
+def test_the_call_ends_once_every_agent_in_it_has_wrapped_up() -> None:
+    m = two_agents(DeskSettings("REQUIRED", "REQUIRED", 60.0))
+    call_id = internal_call(m)
+    m.clear_connection(2.0, call_id, "2000")
+    assert {a: m.agents[a].state for a in ("1000", "1001")} == {"1000": S.WORK_READY, "1001": S.WORK_READY}
+    assert steps(m.set_state(3.0, "1000", S.AVAILABLE)) == ["AVAILABLE"]
+    assert m.calls[call_id].phase == "ended"  # 1001 still wraps it up: its data stays settable
+    m.update_call_data(call_id, {WRAPUP_DATA: "Sale"})
+    assert steps(m.set_state(4.0, "1001", S.NOT_READY, 3)) == ["NOT_READY", "end"]
+    assert m.calls == {}
+
+
+def test_a_call_made_during_the_wrap_up_ends_it() -> None:
+    """From WORK_READY the agent dials again: TALKING, the wrap-up is over (END_CALL of the old call)
+    and its timer no longer fires."""
+    m = model()
+    old = talking(m)
+    m.end_call(2.0, old)
+    assert m.agents["1000"].state is S.WORK_READY
+    call, changes = m.make_call(3.0, "1000", "5550100")
+    assert [(type(c).__name__, steps([c])[0]) for c in changes][:4] == [
+        ("CallChange", "begin"),
+        ("CallChange", "service_initiated"),
+        ("CallChange", "end"),
+        ("AgentChange", "TALKING"),
+    ]
+    assert old not in m.calls and m.agents["1000"].wrapup_call is None
+    assert m.next_wrapup_deadline() is None and m.wrapup_expired(1000.0) == []
+    assert m.agents["1000"].state.name == "TALKING" and m.calls[call.call_id].phase == "alerting"
+
+
 # -- invariants ------------------------------------------------------------------------------------
+OP_NAMES = ("offer", "make", "answer", "hold", "end", "ready", "not_ready", "logout", "login", "lost")
 OPS = st.lists(
-    st.tuples(
-        st.sampled_from(
-            ["offer", "answer", "end", "ready", "not_ready", "logout", "login", "lost", "data", "tick"]
-        ),
-        st.floats(min_value=0.0, max_value=30.0),
-    ),
+    st.tuples(st.sampled_from([*OP_NAMES, "data", "tick"]), st.floats(min_value=0.0, max_value=30.0)),
     max_size=40,
 )
 
@@ -267,7 +353,8 @@ OPS = st.lists(
 @given(OPS, st.sampled_from(["REQUIRED", "REQUIRED_WITH_WRAP_UP_DATA", "OPTIONAL", "NOT_ALLOWED"]))
 def test_wrap_up_invariants(ops: list[tuple[str, float]], mode: str) -> None:
     """An agent in wrap-up has no active call; every wrap-up ends, by the timer or the agent, and its
-    call's end comes with it (no ended call is left behind)."""
+    call's end comes with it (no ended call is left behind). Agent 1000 takes calls and makes them
+    (to an outside number that answers at once, even from WORK_READY)."""
     m = model(DeskSettings(mode, mode, 20.0))
     now = 1.0
     for op, dt in ops:
@@ -276,6 +363,10 @@ def test_wrap_up_invariants(ops: list[tuple[str, float]], mode: str) -> None:
         try:
             if op == "offer":
                 m.offer_call(now, "1000")
+            elif op == "make":
+                m.make_call(now, "1000", "5550100", outside_answer_after=0.0)
+            elif op == "hold" and agent.call_ids:
+                m.hold_call(now, agent.call_ids[0], "2000")
             elif op == "answer" and agent.call_ids:
                 m.answer_call(now, agent.call_ids[0])
             elif op == "end" and agent.call_ids:
@@ -294,7 +385,7 @@ def test_wrap_up_invariants(ops: list[tuple[str, float]], mode: str) -> None:
         except ControlError:
             pass
         if agent.wrapup_call is not None:
-            assert not agent.call_ids
+            assert not agent.call_ids and m.next_wrapup_deadline() is not None
             assert agent.state in (S.WORK_READY, S.WORK_NOT_READY)
             assert m.calls[agent.wrapup_call].phase == "ended"
         elif agent.logged_in:

@@ -188,6 +188,8 @@ FIXED_SIZES = [
     *[(M.OPEN_CONF, v, _open_conf_size(v)) for v in ALL_VERSIONS],
     *[(M.AGENT_STATE_EVENT, v, 62 if v >= 19 else 58) for v in ALL_VERSIONS],
     *[(M.QUERY_AGENT_STATE_CONF, v, 34 if v >= 19 else 30) for v in ALL_VERSIONS],
+    # Table 5-110: 28 bytes of fixed part, 32 with the version-14 UINT.
+    *[(M.MAKE_CALL_REQ, v, 32 if v >= 14 else 28) for v in ALL_VERSIONS],
     *[
         (mtype, v, size)
         for v in ALL_VERSIONS
@@ -202,6 +204,13 @@ FIXED_SIZES = [
             (M.CALL_RETRIEVED_EVENT, 22),
             (M.CALL_CLEARED_EVENT, 20),
             (M.CALL_CONNECTION_CLEARED_EVENT, 22),
+            (M.CALL_ORIGINATED_EVENT, 46),
+            (M.CALL_SERVICE_INITIATED_EVENT, 44),
+            (M.HOLD_CALL_REQ, 16),
+            (M.HOLD_CALL_CONF, 4),
+            (M.RETRIEVE_CALL_REQ, 14),
+            (M.RETRIEVE_CALL_CONF, 4),
+            (M.MAKE_CALL_CONF, 14),
             (M.SYSTEM_EVENT, 26),
             (M.OPEN_REQ, 44),
             (M.FAILURE_CONF, 8),
@@ -381,6 +390,21 @@ CALL_EVENT_ORDER: dict[int, list[str]] = {
     M.CALL_RETRIEVED_EVENT: [*_HEAD, "RetrievingDeviceType", "LocalConnectionState", "EventCause"],
     M.CALL_CLEARED_EVENT: [*_HEAD, "LocalConnectionState", "EventCause"],
     M.CALL_CONNECTION_CLEARED_EVENT: [*_HEAD, "ReleasingDeviceType", "LocalConnectionState", "EventCause"],
+    M.CALL_ORIGINATED_EVENT: [
+        *_HEAD,
+        *_DELIVERED_MID,
+        "CallingDeviceType",
+        "CalledDeviceType",
+        "LocalConnectionState",
+        "EventCause",
+    ],
+    M.CALL_SERVICE_INITIATED_EVENT: [
+        *_HEAD,
+        *_DELIVERED_MID,
+        "CallingDeviceType",
+        "LocalConnectionState",
+        "EventCause",
+    ],
 }
 _UINT_FIELDS = {
     "MonitorID",
@@ -558,3 +582,40 @@ def test_every_layout_has_unique_field_names_and_known_codes() -> None:
         names = [f.name for f in layout]
         assert len(names) == len(set(names)), M.name_of(mtype)
         assert {f.code for f in layout} <= {"B", "H", "I", "i"}, M.name_of(mtype)
+
+
+# --- Call control requests (MAKE_CALL, HOLD, RETRIEVE) -------------------------------------------------
+
+
+def test_make_call_req_layout_bytes() -> None:
+    """Table 5-110: InvokeID, PeripheralID, eight USHORT/BOOL options, the named counts, and from
+    version 14 one more UINT; AgentInstrument and DialedNumber float."""
+    msg = make(
+        M.MAKE_CALL_REQ,
+        [(Tag.AGENT_INSTRUMENT, "1001"), (Tag.DIALED_NUMBER, "1002")],
+        InvokeID=7,
+        PeripheralID=5000,
+        AlertRings=3,
+        Reserved=NULL_ID,
+    )
+    v13 = hx("00000007 00001388 0000 0000 0003 0000 0000 0000 0000 0000 0000 0000")
+    assert encode_body(msg, 13) == v13 + hx("06 05 31303031 00 0b 05 31303032 00")
+    assert encode_body(msg, 24) == v13 + hx("ffffffff") + hx("0006 0005 31303031 00 000b 0005 31303032 00")
+    assert decode_body(M.MAKE_CALL_REQ, encode_body(msg, 24), 24) == msg
+
+
+def test_hold_and_retrieve_req_layout_bytes() -> None:
+    hold = make(M.HOLD_CALL_REQ, [(Tag.CONNECTION_DEVID, "1001")], InvokeID=1, PeripheralID=5000,
+                ConnectionCallID=0x1000)  # fmt: skip
+    assert encode_body(hold, 24) == hx("00000001 00001388 00001000 0000 0000 0019 0005 31303031 00")
+    retrieve = make(M.RETRIEVE_CALL_REQ, [(Tag.CONNECTION_DEVID, "1001")], InvokeID=2, PeripheralID=5000,
+                    ConnectionCallID=0x1000)  # fmt: skip
+    assert encode_body(retrieve, 24) == hx("00000002 00001388 00001000 0000 0019 0005 31303031 00")
+
+
+def test_make_call_conf_carries_the_new_connection() -> None:
+    conf = make(M.MAKE_CALL_CONF, [(Tag.NEW_CONNECTION_DEVID, "1001")], InvokeID=7,
+                NewConnectionCallID=0x1001, LineHandle=0xFFFF, LineType=3)  # fmt: skip
+    wire = hx("00000007 00001001 0000 ffff 0003 002f 0005 31303031 00")
+    assert encode_body(conf, 24) == wire
+    assert decode_body(M.MAKE_CALL_CONF, wire, 24) == conf

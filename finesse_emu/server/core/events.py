@@ -31,8 +31,9 @@ class Updates:
     def __init__(self) -> None:
         # maxDialogLimit given at MRD sign-in (the Media resource shows it; the CTI events do not).
         self.media_limits: dict[tuple[str, int], int] = {}
-        self._dialog_views: dict[str, X.DialogView] = {}  # as last published, for the DELETE
-        self._dialog_users: dict[str, str] = {}  # whose Dialogs node each of them went to
+        # As last published to each user's Dialogs node (a dialog has a participant per user), for
+        # the DELETE.
+        self._dialog_views: dict[tuple[str, str], X.DialogView] = {}
 
     def of_changes(self, d: Directory, model: FinesseModel, changes: Iterable[Change]) -> list[Update]:
         out: list[Update] = []
@@ -63,19 +64,18 @@ class Updates:
         desktops ("the last state of call control ... published as events to all clients")."""
         return [
             DialogChange(dialog_id, user_id, "DELETE")
-            for dialog_id, user_id in self._dialog_users.items()
+            for dialog_id, user_id in self._dialog_views
             if dialog_id not in model.dialogs
         ]
 
     def _dialog(self, model: FinesseModel, change: DialogChange) -> list[Update]:
         node = paths.dialogs_node(change.user_id)
+        key = (change.dialog_id, change.user_id)
         if change.event == "DELETE":
-            self._dialog_users.pop(change.dialog_id, None)
-            old = self._dialog_views.pop(change.dialog_id, None)
+            old = self._dialog_views.pop(key, None)
             return [] if old is None else [_update(node, X.dialogs_event([old]), "DELETE", change.request_id)]
         view = views.dialog_view(model, change.dialog_id)
-        self._dialog_views[change.dialog_id] = view
-        self._dialog_users[change.dialog_id] = change.user_id
+        self._dialog_views[key] = view
         if change.event == "POST":
             return [_update(node, X.dialogs_event([view]), "POST", change.request_id)]
         source = paths.dialog_path(change.dialog_id)

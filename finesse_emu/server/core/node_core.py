@@ -234,6 +234,9 @@ class NodeCore:
             assert req.dialog_id is not None
             node, source = paths.dialogs_node(user_id), paths.dialog_path(req.dialog_id)
             self._async_error(node, source, req.request_id, "requestedAction", failure)
+        elif purpose is CtiPurpose.MAKE_CALL:  # no dialog yet: the error is the Dialogs node's
+            node = paths.dialogs_node(user_id)
+            self._async_error(node, node, req.request_id, "requestedAction", failure)
         elif purpose is CtiPurpose.MEDIA_CHANGE:
             assert req.mrd is not None
             slot = self.model.user(user_id).media.get(req.mrd)
@@ -328,21 +331,29 @@ class NodeCore:
     def dialog_action(
         self, now: float, user: AuthUser, dialog_id: str, action: X.DialogAction, request_id: str
     ) -> X.ErrorResponse | None:
-        """PUT Dialog: ANSWER and DROP go to the CTI server (202, then the dialog events)."""
+        """PUT Dialog: ANSWER, HOLD, RETRIEVE, DROP, SEND_DTMF and UPDATE_CALL_DATA go to the CTI
+        server (202, then the dialog events; SEND_DTMF changes no dialog)."""
         dialog = self.model.dialogs.get(dialog_id)
         if dialog is None:  # the call ended while the request was being read
             return X.not_found(X.NotFound.DIALOG, dialog_id)
-        if action.requested_action is X.DialogActionName.UPDATE_CALL_DATA:
-            owner = self.directory.agents.get(dialog.agent_id)
-            team = owner.team_id if owner is not None else 0
-            message = requests.call_data(self.directory, team, self.config.peripheral_id, dialog, action)
-        else:
-            message = requests.dialog_action(self.config.peripheral_id, dialog, action)
+        message = requests.dialog_action(
+            self.directory, self.config.peripheral_id, dialog, action, self.model.user(user.id)
+        )
         if isinstance(message, X.ErrorResponse):
             return message
         if action.requested_action is not X.DialogActionName.SEND_DTMF:  # DTMF changes no dialog
             dialog.request_id = request_id
         self._send(message, _Request(CtiPurpose.DIALOG_ACTION, user.id, request_id, dialog_id=dialog.id))
+        return None
+
+    def make_call(
+        self, now: float, user: AuthUser, action: X.DialogAction, request_id: str
+    ) -> X.ErrorResponse | None:
+        """POST User/{id}/Dialogs MAKE_CALL: MAKE_CALL_REQ (202, then the new dialog's events)."""
+        message = requests.make_call(self.config.peripheral_id, self.model.user(user.id), action)
+        if isinstance(message, X.ErrorResponse):
+            return message
+        self._send(message, _Request(CtiPurpose.MAKE_CALL, user.id, request_id))
         return None
 
     # -- status and publishing ---------------------------------------------------------------------

@@ -23,6 +23,7 @@ class CtiPurpose(StrEnum):
     STATE_CHANGE = "state_change"  # PUT User
     MEDIA_CHANGE = "media_change"  # PUT Media
     DIALOG_ACTION = "dialog_action"  # PUT Dialog
+    MAKE_CALL = "make_call"  # POST User/{id}/Dialogs
     FORCED_LOGOUT = "forced_logout"  # presence Unavailable for 60 s
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from finesse_emu.server import xml as X
 from finesse_emu.server.auth.user import AuthUser
 from finesse_emu.server.core.directory import Directory
+from finesse_emu.server.core.views import participant_actions
 from finesse_emu.server.model import REQUESTABLE, Dialog, MediaSlot, User
 from ged188 import (
     ARM_ERROR_TEXT,
@@ -104,29 +105,73 @@ def media_state(
     return make(M.EMU_SET_MEDIA_STATE_REQ, [(Tag.AGENT_ID, target.id)], **fields)
 
 
-def dialog_action(peripheral_id: int, dialog: Dialog, action: X.DialogAction) -> Message | X.ErrorResponse:
-    """PUT Dialog: ANSWER (ANSWER_CALL_REQ), DROP (CLEAR_CONNECTION_REQ) and SEND_DTMF
-    (SEND_DTMF_SIGNAL_REQ); UPDATE_CALL_DATA is :func:`call_data`; other actions are not emulated."""
+# Call control the emulator carries out, each as its GED-188 request. The CCX-only actions (and
+# those not emulated yet) answer 501.
+DIALOG_REQUESTS = {
+    "ANSWER": M.ANSWER_CALL_REQ,
+    "HOLD": M.HOLD_CALL_REQ,
+    "RETRIEVE": M.RETRIEVE_CALL_REQ,
+    "DROP": M.CLEAR_CONNECTION_REQ,
+    "SEND_DTMF": M.SEND_DTMF_SIGNAL_REQ,
+    "UPDATE_CALL_DATA": M.SET_CALL_DATA_REQ,
+}
+
+
+def dialog_action(
+    d: Directory, peripheral_id: int, dialog: Dialog, action: X.DialogAction, user: User
+) -> Message | X.ErrorResponse:
+    """PUT Dialog: ANSWER, HOLD, RETRIEVE, DROP, SEND_DTMF and UPDATE_CALL_DATA on the user's own
+    participant, when the participant lists the action ("Only actions listed in the participant's
+    actions are allowed"). UPDATE_CALL_DATA names no targetMediaAddress: it is the user's own."""
     name = action.requested_action.value
-    target = action.target_media_address
-    if target is not None and target != dialog.device:
-        return X.invalid_input("targetMediaAddress", "Invalid targetMediaAddress specified")
-    if name == "ANSWER":
-        if dialog.state != "ALERTING":
-            return X.invalid_state("requestedAction", "Invalid action for the dialog state")
-        mtype = M.ANSWER_CALL_REQ
-    elif name == "DROP":
-        if dialog.state not in ("ALERTING", "ACTIVE"):
-            return X.invalid_state("requestedAction", "Invalid action for the dialog state")
-        mtype = M.CLEAR_CONNECTION_REQ
-    elif name == "SEND_DTMF":
-        return send_dtmf(peripheral_id, dialog, action.param("dtmfString") or "")
-    else:
+    if name == "MAKE_CALL":  # a new call is a POST to the user's Dialogs
+        return X.invalid_input("requestedAction", "Invalid requestedAction specified for dialog")
+    mtype = DIALOG_REQUESTS.get(name)
+    if mtype is None:
         return X.not_implemented(
-            "requestedAction", f"{name} is not emulated (ANSWER, DROP, SEND_DTMF and UPDATE_CALL_DATA are)"
+            "requestedAction", f"{name} is not emulated ({', '.join(DIALOG_REQUESTS)} are)"
         )
-    floating: Floating = [(Tag.CONNECTION_DEVID, dialog.device), (Tag.AGENT_INSTRUMENT, dialog.device)]
+    target = action.target_media_address
+    if target is None and mtype == M.SET_CALL_DATA_REQ:
+        participant = dialog.participant_of(user.id)
+    else:
+        participant = dialog.participants.get(target or "")
+    if participant is None or participant.user_id != user.id:
+        # An agent acts on its own device's participant only.
+        return X.invalid_input("targetMediaAddress", "Invalid targetMediaAddress specified")
+    if name not in participant_actions(participant, user.state):
+        return X.invalid_state("requestedAction", "Invalid action for the dialog state")
+    device = participant.address
+    if mtype == M.SET_CALL_DATA_REQ:
+        agent = d.agents.get(user.id)
+        return call_data(d, agent.team_id if agent is not None else 0, peripheral_id, dialog, action, device)
+    if mtype == M.SEND_DTMF_SIGNAL_REQ:
+        return send_dtmf(peripheral_id, dialog, action.param("dtmfString") or "", device)
+    floating: Floating = [(Tag.CONNECTION_DEVID, device), (Tag.AGENT_INSTRUMENT, device)]
     return make(mtype, floating, PeripheralID=peripheral_id, ConnectionCallID=dialog.call_id)
+
+
+def make_call(peripheral_id: int, user: User, action: X.DialogAction) -> Message | X.ErrorResponse:
+    """POST User/{id}/Dialogs MAKE_CALL: MAKE_CALL_REQ from the user's extension to toAddress.
+
+    "fromAddress must be the extension the user is signed in with"; 400 Invalid Destination when
+    toAddress is fromAddress."""
+    if action.requested_action is not X.DialogActionName.MAKE_CALL:
+        return X.invalid_input("requestedAction", "Invalid requestedAction specified for dialog")
+    if user.state == "LOGOUT" or not user.extension:
+        return X.invalid_state("state", "Invalid State specified for user")
+    if action.from_address != user.extension:
+        return X.invalid_input("fromAddress", "Invalid fromAddress specified")
+    to = action.to_address or ""
+    if to == action.from_address:
+        return X.invalid_destination("toAddress")
+    if not (to.isascii() and 0 < len(to) < 40):  # DialedNumber is a STRING 40 on the CTI wire
+        return X.invalid_destination("toAddress")
+    floating: Floating = [(Tag.AGENT_INSTRUMENT, user.extension), (Tag.DIALED_NUMBER, to)]
+    for cv in action.call_variables or ():
+        if cv.name.startswith("callVariable") and cv.name[12:].isdigit() and 1 <= int(cv.name[12:]) <= 10:
+            floating.append((Tag.CALL_VAR_1 + int(cv.name[12:]) - 1, cv.value[:40]))
+    return make(M.MAKE_CALL_REQ, floating, PeripheralID=peripheral_id, Reserved=0xFFFFFFFF)
 
 
 # Dialog—Update Call Variable Data: "Call variable: 40 bytes"; a wrap-up reason is at most 39 bytes
@@ -146,11 +191,11 @@ def _latin1_len(value: str) -> int | None:
 
 
 def call_data(
-    d: Directory, team_id: int, peripheral_id: int, dialog: Dialog, action: X.DialogAction
+    d: Directory, team_id: int, peripheral_id: int, dialog: Dialog, action: X.DialogAction, device: str
 ) -> Message | X.ErrorResponse:
     """PUT Dialog UPDATE_CALL_DATA: SET_CALL_DATA_REQ with the call variables, ECC variables and the
     wrap-up reason (one of the agent's: the global ones and its team's)."""
-    floating: Floating = [(Tag.CONNECTION_DEVID, dialog.device)]
+    floating: Floating = [(Tag.CONNECTION_DEVID, device)]
     seen: set[str] = set()
     for cv in action.call_variables or ():
         size = _latin1_len(cv.value)
@@ -188,16 +233,14 @@ DTMF_DIGITS = frozenset("0123456789*#ABCD")
 DTMF_MAX = 31
 
 
-def send_dtmf(peripheral_id: int, dialog: Dialog, digits: str) -> Message | X.ErrorResponse:
-    """PUT Dialog SEND_DTMF: SEND_DTMF_SIGNAL_REQ, only while the agent's call is active."""
-    if dialog.state != "ACTIVE":
-        return X.invalid_state("requestedAction", "Invalid action for the dialog state")
+def send_dtmf(peripheral_id: int, dialog: Dialog, digits: str, device: str) -> Message | X.ErrorResponse:
+    """PUT Dialog SEND_DTMF: SEND_DTMF_SIGNAL_REQ from the user's active connection."""
     if not digits or len(digits) > DTMF_MAX or any(c not in DTMF_DIGITS for c in digits):
         return X.invalid_input("dtmfString", "Invalid dtmfString specified")
     floating: Floating = [
-        (Tag.CONNECTION_DEVID, dialog.device),
+        (Tag.CONNECTION_DEVID, device),
         (Tag.DTMF_STRING, digits),
-        (Tag.AGENT_INSTRUMENT, dialog.device),
+        (Tag.AGENT_INSTRUMENT, device),
     ]
     return make(M.SEND_DTMF_SIGNAL_REQ, floating, PeripheralID=peripheral_id, ConnectionCallID=dialog.call_id)
 

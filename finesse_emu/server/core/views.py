@@ -17,7 +17,7 @@ from finesse_emu.server import xml as X
 from finesse_emu.server.auth.user import AuthUser
 from finesse_emu.server.config import NodeConfig
 from finesse_emu.server.core.directory import Directory
-from finesse_emu.server.model import FinesseModel, MediaSlot
+from finesse_emu.server.model import FinesseModel, MediaSlot, Participant
 from finesse_emu.server.status import ServiceState
 from finesse_emu.server.xml.devices_api import phone_of
 
@@ -82,29 +82,52 @@ def media_view(
     )
 
 
+# What a signed-in user's participant may do in each state: a client offers only these, and PUT
+# Dialog accepts only these (requests.dialog_action). "Only actions listed in the participant's
+# actions are allowed."
+PARTICIPANT_ACTIONS: dict[str, tuple[str, ...]] = {
+    "ALERTING": ("ANSWER",),
+    "INITIATING": ("DROP",),
+    "INITIATED": ("DROP",),
+    "ACTIVE": ("HOLD", "DROP", *CALL_DATA_ACTIONS),
+    "HELD": ("RETRIEVE", "DROP"),
+}
+
+
+def participant_actions(p: Participant, user_state: str = "") -> tuple[str, ...]:
+    """A device that is no agent of the deployment is acted on by nobody here. ``user_state`` is
+    the state of the participant's user: once dropped, a user in wrap-up may still set the call's
+    data (the wrap-up reason, "while you are in WrapUp state after the call ends")."""
+    if p.user_id is None:
+        return ()
+    if p.state == "DROPPED" and user_state in WRAP_UP_STATES:
+        return ("UPDATE_CALL_DATA",)
+    return PARTICIPANT_ACTIONS.get(p.state, ())
+
+
+def _user_state(model: FinesseModel, user_id: str | None) -> str:
+    user = model.users.get(user_id) if user_id is not None else None
+    return user.state if user is not None else ""
+
+
 def dialog_view(model: FinesseModel, dialog_id: str) -> X.DialogView:
     d = model.dialogs[dialog_id]
-    agent_state = {"ALERTING": "ALERTING", "ACTIVE": "ACTIVE"}.get(d.state, "DROPPED")
-    actions = {
-        "ALERTING": ("ANSWER",),
-        "ACTIVE": ("HOLD", "DROP", "TRANSFER_SST", "CONSULT_CALL", *CALL_DATA_ACTIONS),
-    }.get(d.state, ())
-    if d.state == "DROPPED" and model.user(d.agent_id).state in WRAP_UP_STATES:
-        actions = ("UPDATE_CALL_DATA",)  # the wrap-up reason, "while you are in WrapUp state"
-    participants = (
-        X.ParticipantView(d.device, agent_state, actions, "AGENT_DEVICE", d.start_time),
+    participants = tuple(
         X.ParticipantView(
-            d.from_address or "unknown",
-            "ACTIVE" if d.state != "DROPPED" else "DROPPED",
-            (),
-            "",
-            d.start_time,
-        ),
+            p.address,
+            p.state,
+            participant_actions(p, _user_state(model, p.user_id)),
+            "AGENT_DEVICE" if p.user_id is not None else "",
+            p.start_time,
+            p.state_cause,
+            p.state_change_time,
+        )
+        for p in d.participants.values()
     )
     variables = tuple(X.CallVariable(k, v) for k, v in sorted(d.variables.items()))
     props = X.MediaPropertiesView(
         dialed_number=d.to_address,
-        call_type="ACD_IN",
+        call_type=d.call_type,
         dnis=d.to_address,
         call_variables=variables,
         wrap_up_reason=d.wrap_up_reason or None,

@@ -150,6 +150,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Change a user's state (sign in, READY, NOT_READY, LOGOUT)", _PUT_STATUSES, None, "UserUpdate"
     ),
     ("GET", f"{API}/User/{{user}}/Dialogs"): Operation("A user's dialogs", (200, 404), "Dialogs"),
+    ("POST", f"{API}/User/{{user}}/Dialogs"): Operation(
+        "Make a call from the user's own extension (MAKE_CALL, fromAddress, toAddress)",
+        _PUT_STATUSES,
+        None,
+        "DialogAction",
+    ),
     ("GET", f"{API}/Dialog/{{dialog}}"): Operation("Get a dialog", (200, 404), "Dialog"),
     ("PUT", f"{API}/Dialog/{{dialog}}"): Operation(
         "Call control on one of the caller's dialogs", (*_PUT_STATUSES, 501), None, "DialogAction"
