@@ -3,7 +3,8 @@
 ``GET /emu/sessions``; ``GET /emu/agents[?state=S]``, ``GET /emu/agents/{id}``,
 ``POST /emu/agents/{id}/state`` ``{"state": "AVAILABLE", "reason_code": 0, "extension": "2000"}``,
 ``POST /emu/agents/{id}/media/{mrd}/work-to-active``; ``GET /emu/calls``,
-``POST /emu/calls`` ``{"agent_id", "ani", "dnis", "variables", "answer_after", "talk_time"}``,
+``POST /emu/calls`` ``{"agent_id", "ani", "dnis", "variables", "answer_after", "talk_time"}`` (no
+``agent_id``: the caller dials the queue and reaches the agent Ready the longest),
 ``POST /emu/calls/{id}/answer|end|data``. Times are in seed seconds (scaled like every timer).
 """
 
@@ -64,7 +65,7 @@ CTI_OPERATIONS = {
     ),
     ("GET", "/emu/calls"): ControlOperation("The calls in progress", (200,)),
     ("POST", "/emu/calls"): ControlOperation(
-        "Ring a call at an agent's extension (active side)",
+        "Ring a call at an agent's extension, or (no agent_id) at the agent Ready the longest (active side)",
         (201, 404, 409, *BODY),
         json_object(
             {
@@ -75,7 +76,7 @@ CTI_OPERATIONS = {
                 "answer_after": _SECONDS,
                 "talk_time": _SECONDS,
             },
-            ("agent_id",),
+            (),
         ),
     ),
     ("POST", "/emu/calls/{call_id}/{action}"): ControlOperation(
@@ -170,8 +171,14 @@ def add_cti_routes(app: web.Application, server: CtiShell) -> None:
             return resp
         body = await read_json_object(request)
         agent_id = body.get("agent_id")
+        if agent_id is None:
+            # No agent named: a caller dialling the queue, routed to the agent Ready the longest.
+            try:
+                agent_id = model.longest_available().id
+            except ControlError as exc:
+                return control_error(exc)
         if not isinstance(agent_id, str):
-            return json_error(400, "agent_id (string) is required")
+            return json_error(400, "agent_id must be a string (or absent: routed to a Ready agent)")
         variables = body.get("variables") or {}
         if not isinstance(variables, dict):
             return json_error(400, "variables must be an object")

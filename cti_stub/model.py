@@ -731,6 +731,16 @@ class PeripheralModel:
             changes.extend(self._sync_agent(now, call, agent_id))
         return changes
 
+    def longest_available(self) -> Agent:
+        """The ACD's pick for a call to the queue: of the agents Ready with no call, the one Ready
+        the longest (the usual longest-available-agent routing); none Ready: refused."""
+        ready = [a for a in self.agents.values() if a.state is S.AVAILABLE and not a.call_ids]
+        if not ready:
+            raise ControlError(
+                "no agent is Ready to take the call", failure=ControlFailure.CF_INVALID_AGENT_STATE
+            )
+        return min(ready, key=lambda a: (a.state_since, a.id))
+
     def offer_call(
         self,
         now: float,

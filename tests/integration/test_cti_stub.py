@@ -211,6 +211,17 @@ async def test_injected_call_via_admin_api(single: CtiServer) -> None:
     assert status == 404
     status, body = await admin(single, "POST", f"/emu/calls/{call['call_id']}/end")
     assert status == 409  # already ended
+    # A caller dialling the queue (no agent named) reaches the Ready agent, who is 1003 here.
+    # (1003 was back to Ready before the END_CALL_EVENT above.)
+    status, routed = await admin(single, "POST", "/emu/calls", {"ani": "5550101"})
+    assert status == 201 and routed["agent_id"] == "1003", routed
+    seen = [m.type for m in await c.recv_until(M.CALL_DELIVERED_EVENT, timeout=3)]
+    assert M.BEGIN_CALL_EVENT in seen
+    # Nobody else is Ready: the next caller is refused, and a wrong agent_id type is a 400.
+    status, body = await admin(single, "POST", "/emu/calls", {"ani": "5550102"})
+    assert status == 409 and body["code"] == "CF_INVALID_AGENT_STATE", body
+    status, body = await admin(single, "POST", "/emu/calls", {"agent_id": 1003})
+    assert status == 400
     await c.close()
 
 

@@ -67,6 +67,18 @@ def states(model: PeripheralModel, call_id: int) -> dict[str, str]:
 
 
 # -- the pure model, one transition at a time -------------------------------------------------------
+def test_a_call_to_the_queue_goes_to_the_agent_ready_the_longest() -> None:
+    model = signed_in(A, B, C)
+    model.set_state(5.0, B, S.AVAILABLE)
+    model.set_state(3.0, C, S.AVAILABLE)  # C Ready before B; A Not Ready
+    assert model.longest_available().id == C
+    model.offer_call(6.0, C, ani=OUTSIDE)
+    assert model.longest_available().id == B  # C has a call now
+    model.set_state(7.0, B, S.NOT_READY)
+    with pytest.raises(ControlError, match="Ready"):
+        model.longest_available()
+
+
 def test_make_call_to_another_agent_delivers_to_that_agent() -> None:
     model = signed_in(A, B)
     call, changes = model.make_call(10.0, A, EXT[B])
