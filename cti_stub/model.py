@@ -672,6 +672,15 @@ class PeripheralModel:
                 return call, conn
         return None
 
+    def _refuse_if_active(self, device: str) -> None:
+        """Answering or retrieving would give ``device`` a second active connection: refused."""
+        busy = self._active_connection(device)
+        if busy is not None:
+            raise ControlError(
+                f"{device} is already active in call {busy[0].call_id}",
+                failure=ControlFailure.CF_INVALID_AGENT_STATE,
+            )
+
     def _sync_agent(self, now: float, call: Call, agent_id: str | None) -> list[Change]:
         """The agent's state and task list from its connections (see above); ``call`` is the call
         whose connection changed."""
@@ -834,12 +843,7 @@ class PeripheralModel:
     def answer_call(self, now: float, call_id: int, device: str | None = None) -> list[Change]:
         call = self.call(call_id)
         conn = self._conn(call, device, LCS.ALERTING)
-        busy = self._active_connection(conn.device)
-        if busy is not None:
-            raise ControlError(
-                f"{conn.device} is already active in call {busy[0].call_id}",
-                failure=ControlFailure.CF_INVALID_AGENT_STATE,
-            )
+        self._refuse_if_active(conn.device)
         conn.state, conn.since, conn.answer_at = LCS.CONNECT, now, None
         call.answered = call.answered or now
         for other in call.live:
@@ -858,12 +862,7 @@ class PeripheralModel:
     def retrieve_call(self, now: float, call_id: int, device: str | None = None) -> list[Change]:
         call = self.call(call_id)
         conn = self._conn(call, device, LCS.HOLD)
-        busy = self._active_connection(conn.device)
-        if busy is not None:
-            raise ControlError(
-                f"{conn.device} is already active in call {busy[0].call_id}",
-                failure=ControlFailure.CF_INVALID_AGENT_STATE,
-            )
+        self._refuse_if_active(conn.device)
         conn.state, conn.since = LCS.CONNECT, now
         return [
             CallChange("retrieved", call, conn.device, LCS.CONNECT),
