@@ -2,7 +2,7 @@
 """Run docker-compose.yml's services without Docker, as far as that can go: a smoke test for a machine
 that has no Docker engine (Linux, root, util-linux ``unshare``, Prosody installed).
 
-    sudo .venv/bin/python docker/netns_smoke.py [--time-scale 0.1] [--agents 20] [--desktops SECONDS]
+    sudo .venv/bin/python docker/netns_smoke.py [--time-scale 0.1] [--agents 20] [--desktops SECONDS] [--sso]
 
 In a private network and mount namespace (only its own loopback interface exists there, so nothing
 is reachable from or beyond this machine), each service gets a 127.0.x.y address under its service
@@ -14,7 +14,10 @@ compose mounts it); then the script checks SystemInfo, verifies each node's HTTP
 service name with the CA the secrets service made (Python ``ssl``, hostname checked), optionally
 runs one desktops replica for SECONDS (through emu-desktops, as replica 1 of the project) and prints
 what the swarm reported, kills cti-a (SIGKILL, as ``docker compose kill cti-a``), waits for both
-nodes to be IN_SERVICE on side B, and stops everything it started.
+nodes to be IN_SERVICE on side B, and stops everything it started. ``--sso`` runs docker-compose.yml
+merged with docker-compose.sso.yml (Compose's merge, :func:`merge`) and also signs agent 1001 in at
+the Identity Service (https://ids:8553, verified with the same CA) and checks that both nodes take its
+access token and refuse the agent's Basic credentials.
 
 What differs from Docker, and only that: every service listens on its own 127.0.x.y address instead
 of 0.0.0.0 (all services share one network namespace here, where two AWDBs on 0.0.0.0:1433 would
@@ -45,6 +48,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
+SSO_OVERRIDE = ROOT / "docker-compose.sso.yml"  # single sign-on: docs/compose.md
 INNER = "FINESSE_EMU_NETNS_SMOKE"
 DESKTOPS = "desktops"
 DESKTOPS_HOSTNAME = "c0ffee0001"  # a container id, as Docker sets the hostname
@@ -67,6 +71,30 @@ def interpolate(value: Any, env: dict[str, str]) -> Any:
     if isinstance(value, dict):
         return {k: interpolate(v, env) for k, v in value.items()}
     return value
+
+
+def _mount_target(volume: Any) -> str:
+    if isinstance(volume, dict):
+        return str(volume.get("target", ""))
+    parts = str(volume).split(":")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def merge(base: Any, override: Any, key: str = "") -> Any:
+    """Compose's merge of an override file (the compose specification's "Merge and override"):
+    mappings merge key by key; ``volumes`` merge by their target and ``ports`` keep both; any other
+    sequence (command, healthcheck test, ...) is the override's."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        out = dict(base)
+        for k, v in override.items():
+            out[k] = merge(base[k], v, k) if k in base else v
+        return out
+    if isinstance(base, list) and isinstance(override, list) and key == "volumes":
+        targets = {_mount_target(v) for v in override}
+        return [v for v in base if _mount_target(v) not in targets] + override
+    if isinstance(base, list) and isinstance(override, list) and key == "ports":
+        return base + [p for p in override if p not in base]
+    return override
 
 
 def start_order(services: dict[str, Any]) -> list[str]:
@@ -263,6 +291,8 @@ class Smoke:
         for node in ("finesse-a", "finesse-b"):
             h = self.health(node)
             print(f"{node}: {h['state']} cti side {h['cti']['side']} notification {h['notification']}")
+        if "ids" in self.services:
+            self.check_sso(trust)
         if desktops_seconds > 0:
             self.run_desktops(desktops_seconds)
         print("kill -9 cti-a", flush=True)
@@ -277,6 +307,38 @@ class Smoke:
             time.sleep(0.2)
         else:
             raise RuntimeError(f"no failover to side B: {states}")
+
+    def check_sso(self, trust: ssl.SSLContext) -> None:
+        """Single sign-on: agent 1001 signs in at the IdS with the emulated desktop's own client
+        (its certificate verified by the name ids); both nodes take the token, not Basic."""
+        import asyncio
+
+        import aiohttp
+
+        sys.path.insert(0, str(ROOT))
+        from finesse_emu.desktop.sso import sign_in
+
+        async def flow() -> dict[str, tuple[int, int, str]]:
+            out = {}
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=trust)) as http:
+                redirect = "https://finesse-a:8445/desktop/sso/authcode"
+                tokens = await sign_in(http, "https://ids:8553", "1001", "pass1001", redirect, 10.0)
+                for node in ("finesse-a", "finesse-b"):
+                    url = f"https://{node}:8445/finesse/api"
+                    bearer = {"Authorization": f"Bearer {tokens.access_token}"}
+                    basic = {"Authorization": aiohttp.encode_basic_auth("1001", "pass1001")}
+                    async with (
+                        http.get(f"{url}/User/1001", headers=bearer) as r1,
+                        http.get(f"{url}/User/1001", headers=basic) as r2,
+                        http.get(f"{url}/SystemInfo") as r3,
+                    ):
+                        out[node] = (r1.status, r2.status, await r3.text())
+            return out
+
+        for node, (with_token, with_basic, info) in asyncio.run(flow()).items():
+            assert "<systemAuthMode>SSO</systemAuthMode>" in info, f"{node} is not in SSO mode"
+            assert (with_token, with_basic) == (200, 401), (node, with_token, with_basic)
+        print("SSO: 1001 signed in at https://ids:8553; both nodes take its token, refuse Basic", flush=True)
 
     def run_desktops(self, seconds: float) -> None:
         """One desktops replica for ``seconds``, then SIGTERM; prints what the swarm reported."""
@@ -297,6 +359,7 @@ def main() -> int:
     p.add_argument("--agents", default="20", help="FINESSE_EMU_AGENTS for the run (default 20)")
     p.add_argument("--uid", type=int, default=65534, help="the unprivileged user (default nobody)")
     p.add_argument("--desktops", type=float, default=0, help="also run one desktops replica for S seconds")
+    p.add_argument("--sso", action="store_true", help="with docker-compose.sso.yml (single sign-on)")
     args = p.parse_args()
     if os.environ.get(INNER) != "1":
         if os.geteuid() != 0 or shutil.which("unshare") is None:
@@ -307,7 +370,10 @@ def main() -> int:
         return subprocess.run(cmd, env=env, check=False).returncode
     env = {"FINESSE_EMU_TIME_SCALE": args.time_scale, "FINESSE_EMU_AGENTS": args.agents}
     env["COMPOSE_PROJECT_NAME"] = "finesse-emu"
-    compose = interpolate(yaml.safe_load(COMPOSE.read_text()), env)
+    raw = yaml.safe_load(COMPOSE.read_text())
+    if args.sso:
+        raw = merge(raw, yaml.safe_load(SSO_OVERRIDE.read_text()))
+    compose = interpolate(raw, env)
     for cfg in compose.get("configs", {}).values():
         cfg["file"] = str((ROOT / cfg["file"]).resolve())
     with tempfile.TemporaryDirectory(prefix="finesse-emu-netns-") as tmp:

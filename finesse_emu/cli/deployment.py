@@ -233,6 +233,12 @@ def _secrets_arguments(se: argparse.ArgumentParser) -> None:
         help="more names and IP addresses for the certificates, comma separated (repeatable): HOST for "
         "every node ({node} in it is the node's name, e.g. {node}.ns.svc), NODE=HOST for one node",
     )
+    se.add_argument(
+        "--sso",
+        action="store_true",
+        help="single sign-on too: the token signing key (sso-signing-key, 0600) and a certificate for "
+        "the Identity Service, ids (--hosts apply to it as to a node; ids=HOST for it alone)",
+    )
 
 
 @command(
@@ -241,19 +247,23 @@ def _secrets_arguments(se: argparse.ArgumentParser) -> None:
     _secrets_arguments,
     description="Writes xmpp-password, awdb-password (0600), ca.crt (0644), ca.key (0600) and, per "
     "node, NODE.crt (0644) and NODE.key (0600) into DIR: the files finesse-emu up makes in its run "
-    "directory. Files that exist and still serve are kept (run it again: same CA, same passwords); "
-    "a certificate is reissued when its names change or it nears its end. Prints paths, never secrets.",
+    "directory; with --sso also sso-signing-key (0600), ids.crt and ids.key, what finesse-emu up --sso "
+    "makes. Files that exist and still serve are kept (run it again: same CA, same passwords, same "
+    "signing key); a certificate is reissued when its names change or it nears its end. Prints paths, "
+    "never secrets.",
 )
 def secrets(args: argparse.Namespace) -> int:
     import stat
 
     from finesse_emu.deployment import launcher
-    from finesse_emu.deployment.topology import FINESSE_HTTPS_PORT
+    from finesse_emu.deployment.topology import FINESSE_HTTPS_PORT, IDS
 
     nodes = args.nodes or list(launcher.NODE_NAMES)
+    # The Identity Service presents a certificate of the same CA, named like the nodes'.
+    named = [*nodes, *([IDS.name] if args.sso and IDS.name not in nodes else [])]
     try:
-        hosts = secrets_hosts(nodes, [h for group in args.hosts or [] for h in group])
-        made = launcher.write_secrets(Path(args.dir), hosts)
+        hosts = secrets_hosts(named, [h for group in args.hosts or [] for h in group])
+        made = launcher.write_secrets(Path(args.dir), hosts, sso=args.sso)
     except (ValueError, OSError) as exc:
         return fail("secrets", str(exc))
     for path, how in made.listing():

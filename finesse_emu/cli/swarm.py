@@ -70,6 +70,15 @@ def _arguments(sw: argparse.ArgumentParser) -> None:
     sw.add_argument("--xmpp-port", type=int, default=5222, help="Notification Service port with URLs")
     sw.add_argument("--insecure", action="store_true", help="accept a self-signed HTTPS certificate")
     sw.add_argument(
+        "--ids",
+        metavar="URL",
+        help="single sign-on with URLs: the Identity Service, e.g. https://ids:8553 (default: the running "
+        "deployment's, if it has one; with --publisher, none: Basic)",
+    )
+    sw.add_argument(
+        "--ca-file", help="the CA that the Identity Service's certificate comes from (with --ids)"
+    )
+    sw.add_argument(
         "--publisher-xmpp", help="publisher's Notification Service HOST[:PORT] (default: URL host)"
     )
     sw.add_argument("--subscriber-xmpp", help="subscriber's Notification Service HOST[:PORT]")
@@ -144,8 +153,11 @@ def swarm(args: argparse.Namespace) -> int:
     if time_scale is None and not args.publisher:  # follow the running deployment's clock
         time_scale = json.loads((Path(args.run_dir) / "deployment.json").read_text()).get("time_scale", 1.0)
     agents = take_slice(directory_agents(args.agents), index, count)
-    # Single sign-on: the running deployment's Identity Service, if it has one.
-    ids_url, ca_file = (None, None) if args.publisher else ids_from_deployment(Path(args.run_dir))
+    # Single sign-on: the Identity Service given, else the running deployment's, if it has one.
+    if args.ids or args.publisher:
+        ids_url, ca_file = args.ids, args.ca_file
+    else:
+        ids_url, ca_file = ids_from_deployment(Path(args.run_dir))
     config = SwarmConfig(
         endpoints=endpoints,
         agents=agents,

@@ -19,8 +19,10 @@ Kubernetes) live next to it: ``xmpp-password`` and ``awdb-password`` (0600, new 
 the deployment's certificate authority ``ca.crt`` (0644) and ``ca.key`` (0600), and each node's
 ``<node>.crt`` / ``<node>.key``, the certificate its HTTPS port presents, issued by that CA for the
 node's address and name (emu_base/tls.py); the CA and certificates are kept from one ``up`` to
-the next. ``up`` and ``status`` print where ``ca.crt`` is: clients trust it instead of turning
-certificate checks off.
+the next. With single sign-on, also ``sso-signing-key`` (0600, new with each ``up``), which the
+Identity Service signs tokens with and both nodes check them with, and ``ids.crt`` / ``ids.key``.
+``up`` and ``status`` print where ``ca.crt`` is: clients trust it instead of turning certificate
+checks off.
 
 XMPP: each node's Prosody also listens with TLS, presenting the node's certificate ("Finesse
 Notification Service shares the same certificate with Cisco Finesse Tomcat"): XMPP on 5223 and, for
@@ -133,8 +135,9 @@ class SecretFiles:
     directory: Path
     xmpp_password_file: Path
     awdb_password_file: Path
-    certs: tls.TlsFiles  # the CA and the nodes' certificates
+    certs: tls.TlsFiles  # the CA and the certificates (the nodes', and the IdS's with single sign-on)
     made: tuple[Path, ...]  # the files written this time (the others were kept)
+    sso_key_file: Path | None = None  # single sign-on: the IdS's token signing key (None: no SSO)
 
     @property
     def ca_file(self) -> Path:
@@ -142,39 +145,50 @@ class SecretFiles:
 
     def listing(self) -> list[tuple[Path, str]]:
         """(file, "made" or "kept") of every file, in a fixed order."""
-        files = [self.xmpp_password_file, self.awdb_password_file, self.certs.ca_file, self.certs.ca_key]
+        files = [self.xmpp_password_file, self.awdb_password_file]
+        files += [self.sso_key_file] if self.sso_key_file is not None else []
+        files += [self.certs.ca_file, self.certs.ca_key]
         files += [p for pair in self.certs.nodes.values() for p in pair]
         return [(p, "made" if p in self.made else "kept") for p in files]
 
 
 def write_secrets(
-    directory: Path, nodes: Mapping[str, Sequence[str]], new_passwords: bool = False
+    directory: Path, nodes: Mapping[str, Sequence[str]], new_passwords: bool = False, sso: bool = False
 ) -> SecretFiles:
     """Every per-deployment secret in ``directory`` (nodes: node name -> the host names and IP
     addresses its certificate names), each file kept when it exists and still serves, so that a
     restarted deployment keeps its CA and passwords: the XMPP and AWDB passwords (random,
-    ``secrets.token_urlsafe(24)``), the CA and the nodes' certificates. Modes are set also on the
-    files kept. ``finesse-emu secrets`` and :meth:`Deployment.start` both come here. TlsError (a
-    ValueError) for a host a certificate cannot name, before anything is written. ``new_passwords``:
-    fresh XMPP and AWDB passwords even when files exist (``up``: each deployment has its own)."""
+    ``secrets.token_urlsafe(24)``), the CA and the nodes' certificates; with ``sso``, also the key
+    the Identity Service signs tokens with and the nodes check them with (SSO_KEY_FILE, random,
+    ``secrets.token_urlsafe(32)``; the IdS's certificate is one more entry of ``nodes``). Modes are
+    set also on the files kept. ``finesse-emu secrets`` and :meth:`Deployment.start` both come here.
+    TlsError (a ValueError) for a host a certificate cannot name, before anything is written.
+    ``new_passwords``: fresh passwords and signing key even when files exist (``up``: each deployment
+    has its own, so that tokens of another deployment never validate)."""
     for hosts in nodes.values():
         tls.subject_alt_names(hosts)
     if not directory.exists():
         directory.mkdir(mode=0o700, parents=True)
     made: list[Path] = []
-    for name in (XMPP_PASSWORD_FILE, AWDB_PASSWORD_FILE):
+    keep = ((XMPP_PASSWORD_FILE, 24), (AWDB_PASSWORD_FILE, 24), *(((SSO_KEY_FILE, 32),) if sso else ()))
+    for name, size in keep:
         path = directory / name
         try:
             if new_passwords:
-                raise ValueError("a new deployment: new passwords")
+                raise ValueError("a new deployment: new secrets")
             value = check_token(path.read_text(encoding="utf-8").strip())
         except (OSError, UnicodeDecodeError, ValueError):
-            value = secrets.token_urlsafe(24)
+            value = secrets.token_urlsafe(size)
             made.append(path)
         write_token_file(path, value)  # also when kept: the mode is 0600 whatever it was
     files = tls.ensure_tls(directory, nodes)
     return SecretFiles(
-        directory, directory / XMPP_PASSWORD_FILE, directory / AWDB_PASSWORD_FILE, files, (*made, *files.made)
+        directory,
+        directory / XMPP_PASSWORD_FILE,
+        directory / AWDB_PASSWORD_FILE,
+        files,
+        (*made, *files.made),
+        directory / SSO_KEY_FILE if sso else None,
     )
 
 
@@ -540,7 +554,9 @@ class Deployment:
         else:
             self.token_path.unlink(missing_ok=True)  # a previous deployment's: not this one's
         # Passwords are new with each deployment; the CA and certificates are kept (clients trust them).
-        self.secret_files = write_secrets(self.secrets_dir, self.node_hosts(), new_passwords=True)
+        self.secret_files = write_secrets(
+            self.secrets_dir, self.node_hosts(), new_passwords=True, sso=self.sso is not None
+        )
         logs = self.run_dir
         scale = ["--time-scale", str(self.time_scale)]
         admin = self._admin_args()
@@ -577,9 +593,7 @@ class Deployment:
         (cti_a_c, argv_a), (cti_b_c, argv_b) = ctis
         cti_a_c.proc = Proc(cti_a_c.name, argv_a, logs / f"{cti_a_c.name}.log", env)
         self.components.append(cti_a_c)
-        if self.sso is not None:
-            # A new signing key with each deployment: tokens of another one never validate here.
-            write_token_file(self.sso_key_path, secrets.token_urlsafe(32))
+        if self.sso is not None:  # its signing key: write_secrets', new with each deployment
             ep = self.ep(IDS)
             ids = Component(ep.name, "ids", ep.host, {"ids": ep.port, "admin": ep.admin_port}, ep.admin_port)
             ids.proc = Proc(ep.name, [*self._argv_ids(), *scale, *admin], logs / f"{ep.name}.log", env)

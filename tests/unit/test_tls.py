@@ -210,6 +210,47 @@ def test_secrets_command_is_idempotent_and_prints_no_secret(tmp_path: Path) -> N
     assert code == 2 and "finesse-c is none of --nodes" in err
 
 
+def test_secrets_sso_writes_the_signing_key_0600_and_keeps_it(tmp_path: Path) -> None:
+    """``finesse-emu secrets --sso``: the IdS's signing key (0600, kept when it exists, like the
+    passwords) and the IdS's certificate, named like the nodes'; without --sso, neither."""
+    out = tmp_path / "s"
+    code, printed, _ = run_cli("secrets", str(out), "--hosts", "localhost,127.0.0.1", "--sso")
+    assert code == 0
+    key = out / launcher.SSO_KEY_FILE
+    assert mode(key) == 0o600 and f"made  0600 {key}" in printed
+    value = key.read_text().strip()
+    assert len(value) >= 43 and value not in printed  # token_urlsafe(32), never printed
+    assert tls.cert_hosts(load(out / "ids.crt")) == (
+        ["ids", "localhost"],
+        [ipaddress.ip_address("127.0.0.1")],
+    )
+    assert mode(out / "ids.key") == 0o600
+    before = contents(out)
+    key.chmod(0o644)
+    code, printed, _ = run_cli("secrets", str(out), "--hosts", "localhost,127.0.0.1", "--sso")
+    assert code == 0 and "made" not in printed and f"kept  0600 {key}" in printed
+    assert contents(out) == before and mode(key) == 0o600
+    # A key of one's own is kept; an empty one is replaced; `up` (new_passwords) makes a new one.
+    launcher.write_token_file(key, "my-own-signing-key")
+    assert write_secrets(out, {}, sso=True).sso_key_file == key
+    assert key.read_text().strip() == "my-own-signing-key"
+    key.write_text("")
+    write_secrets(out, {}, sso=True)
+    assert len(key.read_text().strip()) >= 43 and mode(key) == 0o600
+    renewed = key.read_text()
+    write_secrets(out, {}, new_passwords=True, sso=True)
+    assert key.read_text() != renewed
+    # Without --sso: no key, no IdS certificate.
+    plain = tmp_path / "plain"
+    assert run_cli("secrets", str(plain))[0] == 0
+    assert not (plain / launcher.SSO_KEY_FILE).exists() and not (plain / "ids.crt").exists()
+    assert write_secrets(plain, {}).sso_key_file is None
+    code, _, err = run_cli("secrets", str(plain), "--hosts", "ids=10.0.0.9")
+    assert code == 2 and "ids is none of --nodes" in err
+    assert run_cli("secrets", str(plain), "--sso", "--hosts", "ids=10.0.0.9")[0] == 0
+    assert tls.cert_hosts(load(plain / "ids.crt")) == (["ids"], [ipaddress.ip_address("10.0.0.9")])
+
+
 def test_secrets_hosts() -> None:
     nodes = ["finesse-a", "finesse-b"]
     assert cli_deployment.secrets_hosts(nodes, []) == {"finesse-a": ["finesse-a"], "finesse-b": ["finesse-b"]}
