@@ -294,11 +294,18 @@ class NodeCore:
 
     # -- REST commands -----------------------------------------------------------------------------
     def change_user_state(
-        self, now: float, target: AuthUser, update: X.UserUpdate, request_id: str, password: str | None
+        self,
+        now: float,
+        target: AuthUser,
+        update: X.UserUpdate,
+        request_id: str,
+        password: str | None,
+        by: AuthUser | None = None,
     ) -> X.ErrorResponse | None:
-        """PUT User: None (202, the outcome comes as the user's event) or the refusal."""
+        """PUT User: None (202, the outcome comes as the user's event) or the refusal. ``by``: the
+        supervisor changing a team member's state (None: the user itself)."""
         user = self.model.user(target.id)
-        message = requests.user_state(self.directory, user, update, password)
+        message = requests.user_state(self.directory, user, update, password, by)
         if isinstance(message, X.ErrorResponse):
             return message
         wanted = update.state.value
