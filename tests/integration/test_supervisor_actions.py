@@ -142,6 +142,14 @@ async def test_who_may_monitor_and_change_an_agents_state(dep_xmpp: XDeployment)
         status, _, _ = await dep.call("POST", f"/User/{SUP}/Dialogs", user=SUP2, body=body)
         assert status == 401
         assert [c.kind for c in dep.a.model.calls.values()] == ["inbound"]  # nothing reached the PG
+        # An agent not TALKING (OTHER is NOT_READY) is the CTI server's refusal, after the 202: an
+        # asynchronous apiErrors Update on the supervisor's Dialogs node, with the requestId.
+        body = supervise("SILENT_MONITOR", ext(SUP), ext(OTHER))
+        status, _, _ = await dep.call("POST", f"/User/{SUP}/Dialogs", user=SUP, body=body, requestId="sm-x")
+        assert status == 202
+        refused = await dep.wait_event(f"{API}/User/{SUP}/Dialogs", "<requestId>sm-x</requestId>")
+        assert "<apiErrors>" in refused and "<errorType>Invalid State</errorType>" in refused
+        assert dep.node.model.user(SUP).state == "NOT_READY"
 
         # The agent's state, by its supervisor: NOT_READY is refused while it talks, a reason code
         # always; LOGOUT while talking is pending, with the supervisor's 999.
