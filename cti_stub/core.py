@@ -48,6 +48,7 @@ from ged188 import (
     Service,
     SessionType,
     Status,
+    SupervisoryAction,
     SystemEventID,
     Tag,
     decode_body,
@@ -415,6 +416,8 @@ class CtiServerCore:
             self._set_call_data(s, msg)
         elif msg.type == M.SEND_DTMF_SIGNAL_REQ:
             self._send_dtmf(s, msg)
+        elif msg.type == M.SUPERVISE_CALL_REQ:
+            self._supervise_call(s, msg, now)
         elif msg.type in M.__members__.values() and M(msg.type).name.endswith("_REQ"):
             self._notice("cti_unsupported_request", sid=s.sid, type=msg.name)
             self._fail(s, invoke, Status.E_CTI_FUNCTION_NOT_AVAILABLE)
@@ -808,6 +811,63 @@ class CtiServerCore:
             return
         self._notice("cti_dtmf_sent", sid=s.sid, call=call_id, digits=digits)
         self._send(s, make(M.SEND_DTMF_SIGNAL_CONF, InvokeID=invoke))
+
+    # -- supervisor actions -------------------------------------------------------------------------
+    def _supervise_call(self, s: Session, msg: Message, now: float) -> None:
+        """SUPERVISE_CALL_REQ: MONITOR starts a silent monitor of the agent's call (the supervisor has
+        no call: SupervisorConnectionCallID 0xFFFFFFFF), BARGE_IN joins the call the supervisor
+        monitors, CLEAR ends the supervisor's monitor call. SUPERVISE_CALL_CONF names the agent's
+        connection ("the connection between the call and the agent device that is being
+        supervised"), then the call events. WHISPER and INTERCEPT are not emulated: FAILURE_CONF
+        E_CTI_FUNCTION_NOT_AVAILABLE (Finesse offers neither)."""
+        invoke = msg["InvokeID"]
+        if not s.services & Service.CLIENT_CONTROL:
+            self._fail(s, invoke, Status.E_CTI_FUNCTION_NOT_AVAILABLE)
+            return
+        instrument = msg.get_str(Tag.SUPERVISOR_INSTRUMENT) or ""
+        supervisor = self.model.find(None, instrument, None) if instrument else None
+        agent_device = msg.get_str(Tag.AGENT_CONNECTION_DEVID) or msg.get_str(Tag.AGENT_INSTRUMENT) or ""
+        try:
+            action = SupervisoryAction(msg["SupervisoryAction"])
+        except ValueError:
+            action = None
+        if supervisor is None:
+            self._notice("cti_supervise_rejected", sid=s.sid, instrument=instrument, error="no supervisor")
+            self._send(s, make(M.CONTROL_FAILURE_CONF, InvokeID=invoke, FailureCode=256))
+            return
+        try:
+            if action is SupervisoryAction.MONITOR:
+                monitor, changes = self.model.silent_monitor(now, supervisor.id, agent_device)
+                agent_call = monitor.monitored or 0
+            elif action is SupervisoryAction.BARGE_IN:
+                agent_call = msg["AgentConnectionCallID"]
+                changes = self.model.barge_in(
+                    now, supervisor.id, agent_call, msg["SupervisorConnectionCallID"]
+                )
+            elif action is SupervisoryAction.CLEAR:
+                agent_call = msg["AgentConnectionCallID"]
+                changes = self.model.clear_connection(
+                    now, msg["SupervisorConnectionCallID"], supervisor.extension
+                )
+            else:
+                self._notice(
+                    "cti_unsupported_request", sid=s.sid, type=msg.name, action=msg["SupervisoryAction"]
+                )
+                self._fail(s, invoke, Status.E_CTI_FUNCTION_NOT_AVAILABLE)
+                return
+        except ControlError as exc:
+            self._notice("cti_supervise_rejected", sid=s.sid, supervisor=supervisor.id, error=str(exc))
+            self._refuse(s, invoke, exc)
+            return
+        conf = make(
+            M.SUPERVISE_CALL_CONF,
+            [(Tag.CONNECTION_DEVID, agent_device)],
+            InvokeID=invoke,
+            ConnectionCallID=agent_call,
+            ConnectionDeviceIDType=0,
+        )
+        self._send(s, conf)
+        self._apply(changes)
 
     # -- admin operations (HTTP admin API of the shell) ------------------------------------------------
     def admin_set_state(

@@ -72,7 +72,12 @@ def agent_state_event(change: AgentChange, peripheral_id: int, signature: str | 
     )
 
 
-_CALL_TYPE = {"inbound": CallType.ACD_IN, "internal": CallType.AGENT_INSIDE, "outbound": CallType.AGENT_OUT}
+_CALL_TYPE = {
+    "inbound": CallType.ACD_IN,
+    "internal": CallType.AGENT_INSIDE,
+    "outbound": CallType.AGENT_OUT,
+    "monitor": CallType.SUPERVISOR_MONITOR,  # a supervisor's silent monitor (model.silent_monitor)
+}
 
 
 def _device_type(call: Call, device: str) -> int:

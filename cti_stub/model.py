@@ -162,7 +162,7 @@ CallPhase = Literal["alerting", "talking", "ended"]
 LCS = LocalConnectionState
 # A connection that takes part in the call ("each party in at most one active connection").
 ACTIVE_STATES = frozenset({LCS.INITIATE, LCS.CONNECT})
-CallKind = Literal["inbound", "internal", "outbound"]
+CallKind = Literal["inbound", "internal", "outbound", "monitor"]
 
 
 @dataclass
@@ -215,6 +215,8 @@ class Call:
     # Wall-clock times at which the PG answers / ends an injected call by itself (None: by admin API).
     answer_at: float | None = None
     end_at: float | None = None
+    # A supervisor's silent-monitor call (kind "monitor"): the call it monitors.
+    monitored: int | None = None
 
     def connection(self, device: str) -> Connection | None:
         return next((c for c in self.connections if c.device == device and c.state is not LCS.NULL), None)
@@ -272,6 +274,7 @@ class Call:
             "ended": self.ended,
             "answer_at": self.answer_at,
             "end_at": self.end_at,
+            "monitored": self.monitored,
         }
 
     @classmethod
@@ -668,9 +671,15 @@ class PeripheralModel:
         """The device's active connection (INITIATE or CONNECT), if any: at most one per party."""
         for call in self.calls.values():
             conn = call.connection(device)
-            if conn is not None and conn.state in ACTIVE_STATES:
+            if conn is not None and conn.state in ACTIVE_STATES and not self.watched(call, conn):
                 return call, conn
         return None
+
+    @staticmethod
+    def watched(call: Call, conn: Connection) -> bool:
+        """A silent monitor's connection at the monitored agent's device: the supervisor's view of
+        the agent, no connection of the agent's own (see "supervisor actions")."""
+        return call.kind == "monitor" and conn.agent_id is None
 
     def _refuse_if_active(self, device: str) -> None:
         """Answering or retrieving would give ``device`` a second active connection: refused."""
@@ -903,6 +912,7 @@ class PeripheralModel:
         return [
             CallChange("connection_cleared", call, conn.device, LCS.NULL),
             *self._sync(now, call, conn.agent_id),
+            *self._end_monitors(now, call, conn.device),
         ]
 
     def end_call(self, now: float, call_id: int) -> list[Change]:
@@ -921,6 +931,7 @@ class PeripheralModel:
         call.ended = now
         changes.append(CallChange("cleared", call))
         changes.extend(self._sync(now, call, *(c.agent_id for c in live)))
+        changes.extend(self._end_monitors(now, call, None))
         if self._wrapped_up(call.call_id):
             return changes  # END_CALL_EVENT when the wrap-up ends: the call's data stays settable
         changes.append(CallChange("end", call))
@@ -948,6 +959,8 @@ class PeripheralModel:
         return [self._set(now, agent, S.WORK_NOT_READY if state is S.NOT_READY else S.WORK_READY, 0)]
 
     def _mode(self, agent: Agent, call: Call) -> str:
+        if call.kind == "monitor":
+            return "NOT_ALLOWED"  # a silent monitor is no call to wrap up
         settings = self.desk_of(agent)
         return settings.wrap_up_on_outgoing if call.made_by(agent.id) else settings.wrap_up_on_incoming
 
@@ -995,6 +1008,122 @@ class PeripheralModel:
             default = (S.NOT_READY, 0) if agent.state is S.WORK_NOT_READY else (S.AVAILABLE, 0)
             state, reason = agent.pending or default
             changes.extend(self._end_wrapup(now, agent, state, reason))
+        return changes
+
+    # -- supervisor actions ----------------------------------------------------------------------
+    # Cisco Finesse Web Services Developer Guide (12.5), Dialog—Make a Silent Monitor Call: "Agent to
+    # be monitored must be assigned to a team that the supervisor is responsible for. A supervisor can
+    # silently monitor any call except a silent monitor call. If an agent drops from or transfers the
+    # call that the supervisor is monitoring, the silent monitoring session ends." With Unified CCE:
+    # "The supervisor must be in NOT_READY state to start a silent monitoring session and the agent
+    # must be in TALKING state. After the supervisor starts the silent monitoring session, the
+    # supervisor transitions to TALKING state."
+    #
+    # A silent monitor is a call of its own (kind "monitor", ``monitored``: the agent's call): the
+    # supervisor's connection and one at the agent's device that belongs to no agent, so the agent
+    # neither gets the call's events on its Client Events session nor counts it as a call of its
+    # own, and the agent's call never has the supervisor among its parties. A barge-in ends the
+    # monitor call and adds the supervisor's connection to the agent's call, which then has three
+    # parties (a conference: "the supervisor is added as a new party to the conference").
+    @staticmethod
+    def teams_supervised(agent: Agent) -> tuple[int, ...]:
+        """The AWDB's rule (awdb_stub/db.py): the directory's ``teams_supervised``, else a
+        supervisor's own team."""
+        if not agent.record.supervisor:
+            return ()
+        teams = agent.record.extra.get("teams_supervised")
+        return tuple(int(t) for t in teams) if teams else (agent.record.team_id,)
+
+    def _supervisor_of(self, supervisor_id: str, agent: Agent) -> Agent:
+        supervisor = self.agent(supervisor_id)
+        if not supervisor.logged_in:
+            raise ControlError("supervisor is not logged in", status=Status.E_CTI_AGENT_NOT_LOGGED_ON)
+        if agent.record.team_id not in self.teams_supervised(supervisor):
+            raise ControlError(
+                f"{supervisor_id} does not supervise agent {agent.id}'s team",
+                failure=ControlFailure.CF_INVALID_AGENT_ID_SPECIFIED,
+            )
+        return supervisor
+
+    def silent_monitor(self, now: float, supervisor_id: str, agent_device: str) -> tuple[Call, list[Change]]:
+        """SUPERVISE_CALL_REQ (MONITOR): the supervisor starts monitoring the agent's active call."""
+        agent = self.find(None, agent_device, None)
+        if agent is None:
+            raise ControlError(f"no agent at {agent_device}", status=Status.E_CTI_INVALID_CALLID)
+        supervisor = self._supervisor_of(supervisor_id, agent)
+        if supervisor.id == agent.id:
+            raise ControlError(
+                "a supervisor cannot monitor itself", failure=ControlFailure.CF_INVALID_AGENT_STATE
+            )
+        if supervisor.state is not S.NOT_READY or supervisor.call_ids:
+            raise ControlError(
+                f"supervisor is {supervisor.state.name}, not NOT_READY",
+                failure=ControlFailure.CF_INVALID_AGENT_STATE,
+            )
+        found = self._active_connection(agent.extension)
+        if agent.state is not S.TALKING or found is None or found[0].kind == "monitor":
+            raise ControlError(
+                f"agent {agent.id} is {agent.state.name}, not TALKING on a call",
+                failure=ControlFailure.CF_INVALID_AGENT_STATE,
+            )
+        target = found[0]
+        sup = Connection(supervisor.extension, supervisor.id, LCS.CONNECT, now)
+        watched = Connection(agent.extension, None, LCS.CONNECT, now)
+        call = self._new_call(now, [sup, watched], supervisor.extension, agent.extension, None, "monitor")
+        call.monitored, call.answered = target.call_id, now
+        # Back to Not Ready (its reason kept) when the monitoring ends [UNCERTAIN: the state a UCCE
+        # supervisor returns to after a silent monitor is not documented; it had to be NOT_READY].
+        supervisor.pending, supervisor.pending_by_agent = (S.NOT_READY, supervisor.reason_code), False
+        changes: list[Change] = [
+            CallChange("begin", call, sup.device),
+            CallChange("service_initiated", call, sup.device, LCS.INITIATE),
+            CallChange("originated", call, sup.device, LCS.INITIATE),
+            CallChange("established", call, watched.device, LCS.CONNECT),
+            *self._sync(now, call, supervisor.id),
+        ]
+        return call, changes
+
+    def monitors_of(self, call_id: int) -> list[Call]:
+        return [c for c in self.calls.values() if c.monitored == call_id and c.ended is None]
+
+    def barge_in(self, now: float, supervisor_id: str, call_id: int, monitor_id: int) -> list[Change]:
+        """SUPERVISE_CALL_REQ (BARGE_IN) on the call the supervisor monitors: "Supervisors [...] can
+        only barge in to calls they are already silent monitoring"; "If the original call is not a
+        conference call, after the barge request succeeds, the call becomes a conference call"."""
+        monitor = self.calls.get(monitor_id)
+        call = self.call(call_id)
+        if monitor is None or monitor.monitored != call_id or monitor.ended is not None:
+            raise ControlError(
+                f"call {monitor_id} monitors no call {call_id}", status=Status.E_CTI_INVALID_CALLID
+            )
+        sup = self._conn(monitor, None, LCS.CONNECT)
+        if sup.agent_id != supervisor_id:
+            raise ControlError("not this supervisor's monitor call", status=Status.E_CTI_INVALID_CALLID)
+        changes: list[Change] = []
+        # The monitor call ends and the supervisor joins the agent's call in one step: it is never in
+        # two active connections, and its state stays TALKING.
+        for conn in monitor.live:
+            conn.state, conn.since = LCS.NULL, now
+            changes.append(CallChange("connection_cleared", monitor, conn.device, LCS.NULL))
+        monitor.ended = now
+        joined = Connection(sup.device, supervisor_id, LCS.CONNECT, now)
+        call.connections.append(joined)
+        del self.calls[monitor.call_id]
+        changes += [
+            CallChange("cleared", monitor),
+            CallChange("end", monitor),
+            CallChange("established", call, joined.device, LCS.CONNECT),
+            *self._sync(now, call, supervisor_id),
+        ]
+        return changes
+
+    def _end_monitors(self, now: float, call: Call, left: str | None) -> list[Change]:
+        """The silent monitors of ``call`` end when the monitored agent leaves it (``left``: the
+        device whose connection was cleared; None: the call ended)."""
+        changes: list[Change] = []
+        for monitor in self.monitors_of(call.call_id):
+            if left is None or monitor.connections[1].device == left:
+                changes.extend(self._end(now, monitor))
         return changes
 
     # -- replication -----------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from ged188.constants import (
     Service,
     SessionType,
     Status,
+    SupervisoryAction,
     SystemEventID,
     Tag,
 )
@@ -95,6 +96,7 @@ __all__ = [
     "Service",
     "SessionType",
     "Status",
+    "SupervisoryAction",
     "SystemEventID",
     "Tag",
     "decode",

@@ -173,6 +173,22 @@ FIXED: dict[int, tuple[FixedField, ...]] = {
         "InvokeID:I PeripheralID:I ConnectionCallID:I ConnectionDeviceIDType:H ToneDuration:H PauseDuration:I"
     ),
     M.SEND_DTMF_SIGNAL_CONF: _f("InvokeID:I"),
+    # -- supervisor actions ------------------------------------------------------------------------
+    # SUPERVISE_CALL_REQ (124): nshimaza's Scala ctidriver, MessageType.scala fixed-part table
+    # ("124: SUPERVISE_CALL_REQ List(InvokeID, PeripheralID, AgentConnectionCallID,
+    # SupervisorConnectionCallID, AgentConnectionDeviceIDType, SupervisorConnectionDeviceIDType,
+    # SupervisoryActionTag)"); the same order in Cisco's Unified CCX page supervise_call_req, whose
+    # "reserved, set to 1" UINT is UCCE's PeripheralID and whose SupervisorCallID "must be set to
+    # 0xffffffff" when the supervisor has no call. Floating: AgentConnectionDeviceID (90),
+    # SupervisorConnectionDeviceID (91), AgentInstrument (6), SupervisorInstrument (85).
+    M.SUPERVISE_CALL_REQ: _f(
+        "InvokeID:I PeripheralID:I AgentConnectionCallID:I SupervisorConnectionCallID:I "
+        "AgentConnectionDeviceIDType:H SupervisorConnectionDeviceIDType:H SupervisoryAction:H"
+    ),
+    # SUPERVISE_CALL_CONF (125): both sources: InvokeID, the call id, ConnectionDeviceIDType;
+    # floating ConnectionDeviceID ("the connection between the call and the agent device that is
+    # being supervised").
+    M.SUPERVISE_CALL_CONF: _f("InvokeID:I ConnectionCallID:I ConnectionDeviceIDType:H"),
     # Emulator-private (constants.py): Finesse's non-voice MRD requests. Floating: AgentID.
     M.EMU_SET_MEDIA_STATE_REQ: _f(
         "InvokeID:I PeripheralID:I MRDID:i Action:H AgentState:H EventReasonCode:H AgentMode:H MaxTaskLimit:I"
@@ -221,6 +237,9 @@ FLOAT_TYPES: dict[int, tuple[FloatKind, int]] = {
     Tag.ROUTER_CALL_KEY_DAY: ("u32", 4),
     Tag.ROUTER_CALL_KEY_CALLID: ("u32", 4),
     Tag.NAMED_VARIABLE: ("bytes", 251),
+    Tag.SUPERVISOR_INSTRUMENT: ("str", 64),
+    Tag.AGENT_CONNECTION_DEVID: ("str", 64),
+    Tag.SUPERVISOR_CONNECTION_DEVID: ("str", 64),
     Tag.NAMED_ARRAY: ("bytes", 252),
     Tag.CUSTOMER_PHONE_NUMBER: ("str", 20),
     Tag.CUSTOMER_ACCOUNT_NUMBER: ("str", 32),

@@ -91,6 +91,10 @@ class MessageType(IntEnum):
     MONITOR_START_REQ = 93
     MONITOR_STOP_REQ = 95
     CHANGE_MONITOR_MASK_REQ = 97
+    # Supervisor actions (numbers: nshimaza's Scala ctidriver MessageType.scala, and the Unified CCX
+    # CTI protocol pages supervise_call_req / supervise_call_conf).
+    SUPERVISE_CALL_REQ = 124
+    SUPERVISE_CALL_CONF = 125
     STANDBY_ACTIVE_EVENT_MSG = 277
     ACTIVE_MAINTENANCE_REQ_MSG = 278
     ACTIVE_MAINTENANCE_RESP_MSG = 279
@@ -336,7 +340,25 @@ class CallType(IntEnum):
     AGENT_OUT = 8
     OUT = 9
     AGENT_INSIDE = 10
+    # The supervisor's silent-monitor call (Finesse's callType SUPERVISOR_MONITOR). The number is from
+    # memory of the CTI Server Message Reference's CallType table (... 19 ASSIST, 20 EMERGENCY,
+    # 21 SUPERVISOR_MONITOR, 22 SUPERVISOR_WHISPER, 23 SUPERVISOR_BARGEIN, 24 SUPERVISOR_INTERCEPT)
+    # [UNCERTAIN: no public source found for these numbers].
+    SUPERVISOR_MONITOR = 21
     NULL = 0xFFFF
+
+
+class SupervisoryAction(IntEnum):
+    """SUPERVISE_CALL_REQ's SupervisoryAction (USHORT): nshimaza's Scala ctidriver (SupervisoryAction:
+    CLEAR 0, MONITOR 1, WHISPER 2, BARGE_IN 3, INTERCEPT 4); Cisco's Unified CCX page names them
+    SUPERVISOR_CLEAR ... ("send a SUPERVISE_CALL_REQ message with SUPERVISOR_CLEAR as the
+    SupervisorAction value to disconnect the supervisor's device from the call")."""
+
+    CLEAR = 0
+    MONITOR = 1
+    WHISPER = 2
+    BARGE_IN = 3
+    INTERCEPT = 4
 
 
 class DeviceType(IntEnum):
@@ -407,6 +429,11 @@ class Tag(IntEnum):
     ROUTER_CALL_KEY_CALLID = 73
     NAMED_VARIABLE = 82
     NAMED_ARRAY = 83
+    # SUPERVISE_CALL_REQ's floating part (nshimaza/ucce-ctidriver FloatElem.txt: 85
+    # SupervisorInstrument, 90 AgentConnDevID, 91 SupervisorConnDevID, each STRING 64).
+    SUPERVISOR_INSTRUMENT = 85
+    AGENT_CONNECTION_DEVID = 90
+    SUPERVISOR_CONNECTION_DEVID = 91
     CUSTOMER_PHONE_NUMBER = 95
     CUSTOMER_ACCOUNT_NUMBER = 96
     APP_PATH_ID = 97

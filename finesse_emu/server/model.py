@@ -102,7 +102,14 @@ class Participant:
 
 
 # GED-188 CallType as the Dialog's mediaProperties/callType names it.
-CALL_TYPE_NAMES = {1: "ACD_IN", 6: "OTHER_IN", 8: "AGENT_OUT", 9: "OUT", 10: "AGENT_INSIDE"}
+CALL_TYPE_NAMES = {
+    1: "ACD_IN",
+    6: "OTHER_IN",
+    8: "AGENT_OUT",
+    9: "OUT",
+    10: "AGENT_INSIDE",
+    21: "SUPERVISOR_MONITOR",  # (ged188 CallType.SUPERVISOR_MONITOR: the number is UNCERTAIN)
+}
 
 
 @dataclass
@@ -298,7 +305,12 @@ class FinesseModel:
         """The participant at ``address``, added in ``state`` when new."""
         p = dialog.participants.get(address)
         if p is None:
-            p = Participant(address, self._by_extension.get(address), state, now, now)
+            user_id = self._by_extension.get(address)
+            if dialog.call_type == "SUPERVISOR_MONITOR" and address != dialog.device:
+                # The monitored agent is shown on the supervisor's silent monitor dialog only: the
+                # call is not the agent's (it does not see it, nor the supervisor).
+                user_id = None
+            p = Participant(address, user_id, state, now, now)
             dialog.participants[address] = p
         return p
 

@@ -392,10 +392,12 @@ async def put_user(request: web.Request, node: RestNode, target: AuthUser) -> we
     except X.XmlInputError as exc:
         return error(exc.response)
     creds = parse_basic(request.headers.get("Authorization"))
-    password = creds[1] if creds and target.id == caller(request).id else None
+    who = caller(request)
+    password = creds[1] if creds and target.id == who.id else None
     request_id = request.headers.get("requestId", "")
+    by = who if who.id != target.id else None  # a supervisor on a member of its team
     return accepted(
-        node.command(lambda now: node.core.change_user_state(now, target, update, request_id, password))
+        node.command(lambda now: node.core.change_user_state(now, target, update, request_id, password, by))
     )
 
 

@@ -54,7 +54,7 @@ class Updates:
                     node = paths.media_node(change.user_id, change.mrd)
                     out.append(_update(node, X.media_event(view), "PUT", change.request_id))
             elif isinstance(change, DialogChange):
-                out += self._dialog(model, change)
+                out += self._dialog(d, model, change)
         return out
 
     def gone(self, model: FinesseModel) -> list[DialogChange]:
@@ -68,13 +68,13 @@ class Updates:
             if dialog_id not in model.dialogs
         ]
 
-    def _dialog(self, model: FinesseModel, change: DialogChange) -> list[Update]:
+    def _dialog(self, d: Directory, model: FinesseModel, change: DialogChange) -> list[Update]:
         node = paths.dialogs_node(change.user_id)
         key = (change.dialog_id, change.user_id)
         if change.event == "DELETE":
             old = self._dialog_views.pop(key, None)
             return [] if old is None else [_update(node, X.dialogs_event([old]), "DELETE", change.request_id)]
-        view = views.dialog_view(model, change.dialog_id)
+        view = views.dialog_view(model, change.dialog_id, d)
         self._dialog_views[key] = view
         if change.event == "POST":
             return [_update(node, X.dialogs_event([view]), "POST", change.request_id)]

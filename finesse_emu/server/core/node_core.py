@@ -29,7 +29,7 @@ from finesse_emu.server import paths
 from finesse_emu.server import xml as X
 from finesse_emu.server.auth.user import AuthUser
 from finesse_emu.server.config import NodeConfig
-from finesse_emu.server.core import requests, views
+from finesse_emu.server.core import requests, supervision, views
 from finesse_emu.server.core.directory import Directory
 from finesse_emu.server.core.events import Updates, api_errors
 from finesse_emu.server.core.outputs import (
@@ -294,11 +294,18 @@ class NodeCore:
 
     # -- REST commands -----------------------------------------------------------------------------
     def change_user_state(
-        self, now: float, target: AuthUser, update: X.UserUpdate, request_id: str, password: str | None
+        self,
+        now: float,
+        target: AuthUser,
+        update: X.UserUpdate,
+        request_id: str,
+        password: str | None,
+        by: AuthUser | None = None,
     ) -> X.ErrorResponse | None:
-        """PUT User: None (202, the outcome comes as the user's event) or the refusal."""
+        """PUT User: None (202, the outcome comes as the user's event) or the refusal. ``by``: the
+        supervisor changing a team member's state (None: the user itself)."""
         user = self.model.user(target.id)
-        message = requests.user_state(self.directory, user, update, password)
+        message = requests.user_state(self.directory, user, update, password, by)
         if isinstance(message, X.ErrorResponse):
             return message
         wanted = update.state.value
@@ -336,9 +343,12 @@ class NodeCore:
         dialog = self.model.dialogs.get(dialog_id)
         if dialog is None:  # the call ended while the request was being read
             return X.not_found(X.NotFound.DIALOG, dialog_id)
-        message = requests.dialog_action(
-            self.directory, self.config.peripheral_id, dialog, action, self.model.user(user.id)
-        )
+        if action.requested_action is X.DialogActionName.PARTICIPANT_DROP:  # a supervisor's
+            message = supervision.participant_drop(self.config.peripheral_id, dialog, action, user)
+        else:
+            message = requests.dialog_action(
+                self.directory, self.config.peripheral_id, dialog, action, self.model.user(user.id)
+            )
         if isinstance(message, X.ErrorResponse):
             return message
         if action.requested_action is not X.DialogActionName.SEND_DTMF:  # DTMF changes no dialog
@@ -349,8 +359,14 @@ class NodeCore:
     def make_call(
         self, now: float, user: AuthUser, action: X.DialogAction, request_id: str
     ) -> X.ErrorResponse | None:
-        """POST User/{id}/Dialogs MAKE_CALL: MAKE_CALL_REQ (202, then the new dialog's events)."""
-        message = requests.make_call(self.config.peripheral_id, self.model.user(user.id), action)
+        """POST User/{id}/Dialogs MAKE_CALL: MAKE_CALL_REQ (202, then the new dialog's events); a
+        supervisor's SILENT_MONITOR and BARGE_CALL: SUPERVISE_CALL_REQ (core/supervision.py)."""
+        if action.requested_action in X.SUPERVISOR_POSTS:
+            message = supervision.supervise(
+                self.directory, self.model, self.config.peripheral_id, user, action
+            )
+        else:
+            message = requests.make_call(self.config.peripheral_id, self.model.user(user.id), action)
         if isinstance(message, X.ErrorResponse):
             return message
         self._send(message, _Request(CtiPurpose.MAKE_CALL, user.id, request_id))
@@ -452,7 +468,7 @@ class NodeCore:
         return views.media_view(self.directory, self.model, self.updates.media_limits, user_id, mrd)
 
     def dialog_view(self, dialog_id: str) -> X.DialogView:
-        return views.dialog_view(self.model, dialog_id)
+        return views.dialog_view(self.model, dialog_id, self.directory)
 
     def team_view(self, team_id: int) -> X.TeamView | None:
         return views.team_view(self.directory, self.model, team_id)

@@ -29,10 +29,15 @@ Floating = list[tuple[int, str | bytes | int]]
 
 
 def user_state(
-    d: Directory, user: User, update: X.UserUpdate, password: str | None
+    d: Directory, user: User, update: X.UserUpdate, password: str | None, by: AuthUser | None = None
 ) -> Message | X.ErrorResponse:
-    """PUT User: SET_AGENT_STATE_REQ (sign-in with extension and password, state, sign-out)."""
+    """PUT User: SET_AGENT_STATE_REQ (sign-in with extension and password, state, sign-out).
+
+    ``by`` is the supervisor changing a team member's state (None: the user itself); the REST
+    layer already checked that it supervises the user's team (auth/access.py)."""
     wanted = update.state.value
+    if by is not None and by.id != user.id:
+        return supervisor_user_state(user, update)
     if update.extension is not None and not (update.extension.isascii() and len(update.extension) < 16):
         # An instrument is an ASCII string of at most 15 characters on the CTI wire (STRING 16).
         return X.invalid_input("extension", "Invalid extension specified")
@@ -71,6 +76,59 @@ def user_state(
 
 # "Cisco Finesse sends a code of 255 to the CTI server": the system LOGOUT code "Forced Logout".
 FORCED_LOGOUT_REASON_CODE = 255
+
+# -- supervisor actions: a team member's state ---------------------------------------------------
+# User—Change Agent State (Finesse Web Services Developer Guide 12.5, "The following statements apply
+# to a supervisor using this API to change the state of an agent or other supervisor"):
+# "A supervisor can only set the state of another user to NOT_READY, READY, or LOGOUT."
+# "A supervisor can set the state of a user to LOGOUT only if that user is in READY, NOT_READY,
+# RESERVED, RESERVED_OUTBOUND, RESERVED_OUTBOUND_PREVIEW, TALKING, HOLD, WORK, or WORK_READY state."
+# "A supervisor can set the state of a user to NOT_READY only if that user is in READY, WORK, or
+# WORK_READY state."
+# "When a supervisor uses this API to set the state of a user to NOT_READY, a reason code must not
+# be used. If a reason code is provided, Finesse rejects it and returns a 400 Invalid Input error.
+# Finesse sends a hard-coded reason code to indicate that the state change was performed by the
+# supervisor." ("Stand-alone Finesse with Unified CCE: Finesse sends a hard-coded reason code of 999".)
+SUPERVISOR_REASON_CODE = 999
+SUPERVISOR_SETTABLE_FROM = {
+    "LOGOUT": frozenset(
+        {
+            "READY",
+            "NOT_READY",
+            "RESERVED",
+            "RESERVED_OUTBOUND",
+            "RESERVED_OUTBOUND_PREVIEW",
+            "TALKING",
+            "HOLD",
+            "WORK",
+            "WORK_READY",
+        }
+    ),
+    "NOT_READY": frozenset({"READY", "WORK", "WORK_READY"}),
+}
+
+
+def supervisor_user_state(user: User, update: X.UserUpdate) -> Message | X.ErrorResponse:
+    """A supervisor's PUT User on a member of its team: READY, NOT_READY or LOGOUT, never with a
+    reason code; NOT_READY and LOGOUT carry the hard-coded 999. The refusals are synchronous 400s
+    (which ErrorType a state the rules exclude gets is not documented: Invalid State, as for an
+    agent's own state change from a state that does not allow it) [UNCERTAIN]."""
+    wanted = update.state.value
+    if wanted not in ("READY", "NOT_READY", "LOGOUT") or update.extension is not None:
+        return X.invalid_input("state", "Invalid State specified for user")
+    if update.reason_code_id is not None:
+        return X.invalid_input("reasonCodeId", "A supervisor may not give a reason code")
+    allowed = SUPERVISOR_SETTABLE_FROM.get(wanted)
+    if allowed is not None and user.state not in allowed:
+        return X.invalid_state("state", "Invalid State specified for user")
+    reason = 0 if wanted == "READY" else SUPERVISOR_REASON_CODE
+    return make(
+        M.SET_AGENT_STATE_REQ,
+        [(Tag.AGENT_ID, user.id)],
+        AgentState=REQUESTABLE[wanted],
+        EventReasonCode=reason,
+        ForcedFlag=0,
+    )
 
 
 def media_state(

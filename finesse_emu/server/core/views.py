@@ -16,6 +16,7 @@ from emu_base.timers import Timers
 from finesse_emu.server import xml as X
 from finesse_emu.server.auth.user import AuthUser
 from finesse_emu.server.config import NodeConfig
+from finesse_emu.server.core import supervision
 from finesse_emu.server.core.directory import Directory
 from finesse_emu.server.model import FinesseModel, MediaSlot, Participant
 from finesse_emu.server.status import ServiceState
@@ -110,13 +111,22 @@ def _user_state(model: FinesseModel, user_id: str | None) -> str:
     return user.state if user is not None else ""
 
 
-def dialog_view(model: FinesseModel, dialog_id: str) -> X.DialogView:
+def dialog_view(model: FinesseModel, dialog_id: str, directory: Directory | None = None) -> X.DialogView:
+    """``directory``: who is a supervisor (their actions: core/supervision.py)."""
     d = model.dialogs[dialog_id]
+    agents = directory.agents if directory is not None else {}
+
+    def supervisor(user_id: str | None) -> bool:
+        agent = agents.get(user_id) if user_id is not None else None
+        return agent is not None and agent.supervisor
+
     participants = tuple(
         X.ParticipantView(
             p.address,
             p.state,
-            participant_actions(p, _user_state(model, p.user_id)),
+            supervision.actions(
+                d, p, participant_actions(p, _user_state(model, p.user_id)), supervisor(p.user_id)
+            ),
             "AGENT_DEVICE" if p.user_id is not None else "",
             p.start_time,
             p.state_cause,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from finesse_emu.server.openapi.schema import Schema, array, boolean, closed, integer, obj, text
-from finesse_emu.server.xml.dialog_api import NEEDS_TARGET, NEEDS_TO, DialogActionName
+from finesse_emu.server.xml.dialog_api import NEEDS_TARGET, NEEDS_TO, SUPERVISOR_POSTS, DialogActionName
 from finesse_emu.server.xml.media_api import MediaState
 from finesse_emu.server.xml.user_api import MobileAgentMode, UserState
 
@@ -239,6 +239,9 @@ def _dialog_action() -> Schema:
                 "targetMediaAddress": text("the participant acted on", **_ADDRESS),
                 "fromAddress": text(**_ADDRESS),
                 "toAddress": text(**_ADDRESS),
+                "associatedDialogUri": text(
+                    "BARGE_CALL: the supervisor's silent monitor dialog", **_FREE_TEXT
+                ),
                 "mediaProperties": closed(
                     obj(
                         None,
@@ -256,8 +259,9 @@ def _dialog_action() -> Schema:
     schema["description"] = (
         "A call control action. SEND_DTMF also needs the dtmfString ActionParam (400 Parameter Missing "
         "otherwise; OpenAPI 3.0 cannot say so). The parser ignores unknown elements. Which actions are "
-        "emulated (PUT Dialog: ANSWER, DROP, HOLD, RETRIEVE, SEND_DTMF, UPDATE_CALL_DATA; POST User/{id}/"
-        "Dialogs: MAKE_CALL; others 501) and whether one is allowed in the participant's state is decided "
+        "emulated (PUT Dialog: ANSWER, DROP, HOLD, RETRIEVE, SEND_DTMF, UPDATE_CALL_DATA, and a "
+        "supervisor's PARTICIPANT_DROP; POST User/{id}/Dialogs: MAKE_CALL, a supervisor's SILENT_MONITOR "
+        "and BARGE_CALL; others 501) and whether one is allowed in the participant's state is decided "
         "by the server."
     )
     return {
@@ -265,8 +269,9 @@ def _dialog_action() -> Schema:
         "allOf": [
             # The parser's own tables, so the two cannot disagree.
             _unless(NEEDS_TARGET, "targetMediaAddress"),
-            _unless({DialogActionName.MAKE_CALL}, "fromAddress"),
-            _unless(NEEDS_TO, "toAddress"),
+            _unless({DialogActionName.MAKE_CALL, *SUPERVISOR_POSTS}, "fromAddress"),
+            _unless(NEEDS_TO | SUPERVISOR_POSTS, "toAddress"),
+            _unless({DialogActionName.BARGE_CALL}, "associatedDialogUri"),
             _unless({DialogActionName.UPDATE_CALL_DATA}, "mediaProperties"),
         ],
     }

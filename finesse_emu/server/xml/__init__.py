@@ -33,6 +33,7 @@ from __future__ import annotations
 from finesse_emu.server.xml.common import API, XML_DECLARATION, epoch_ms, format_time, xml_safe
 from finesse_emu.server.xml.desktop_api import desktop_properties
 from finesse_emu.server.xml.dialog_api import (
+    SUPERVISOR_POSTS,
     ActionParam,
     CallVariable,
     DialogAction,
@@ -111,6 +112,7 @@ __all__ = [
     "API",
     "MAX_BODY_BYTES",
     "MAX_DEPTH",
+    "SUPERVISOR_POSTS",
     "XML_DECLARATION",
     "ActionParam",
     "ApiError",

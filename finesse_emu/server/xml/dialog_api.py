@@ -229,6 +229,11 @@ NEEDS_TARGET = frozenset(
 NEEDS_TO = frozenset(
     {DialogActionName.MAKE_CALL, DialogActionName.CONSULT_CALL, DialogActionName.TRANSFER_SST}
 )
+# Supervisor actions, POST User/{id}/Dialogs (Dialog—Make a Silent Monitor Call, Dialog—Make a
+# Barge Call): "fromAddress (required): The extension of the supervisor", "toAddress (required): The
+# extension of the agent"; BARGE_CALL also "associatedDialogUri (required): The relative URI of the
+# silent monitor dialog on which the supervisor wants to barge in".
+SUPERVISOR_POSTS = frozenset({DialogActionName.SILENT_MONITOR, DialogActionName.BARGE_CALL})
 
 
 @dataclass(frozen=True)
@@ -240,6 +245,7 @@ class DialogAction:
     call_variables: tuple[CallVariable, ...] | None = None  # None: no mediaProperties/callvariables
     wrap_up_reason: str | None = None
     action_params: tuple[ActionParam, ...] = ()
+    associated_dialog_uri: str | None = None  # BARGE_CALL: the supervisor's silent monitor dialog
 
     def param(self, name: str) -> str | None:
         for p in self.action_params:
@@ -276,6 +282,7 @@ def parse_dialog_action(body: bytes) -> DialogAction:
             "toAddress",
             "mediaProperties",
             "actionParams",
+            "associatedDialogUri",
         ),
     )
     raw_action = required(f, "requestedAction")
@@ -297,10 +304,13 @@ def parse_dialog_action(body: bytes) -> DialogAction:
         wrap_up_reason = leaf(mpf, "wrapUpReason", strip=False)
     params = tuple(ActionParam(n, v) for n, v in _pairs(f.get("actionParams"), "ActionParam", "ActionParam"))
 
-    if action is DialogActionName.MAKE_CALL and from_address is None:
+    associated = leaf(f, "associatedDialogUri")
+    if action in (DialogActionName.MAKE_CALL, *SUPERVISOR_POSTS) and from_address is None:
         raise XmlInputError(parameter_missing("fromAddress"))
-    if action in NEEDS_TO and to_address is None:
+    if (action in NEEDS_TO or action in SUPERVISOR_POSTS) and to_address is None:
         raise XmlInputError(parameter_missing("toAddress"))
+    if action is DialogActionName.BARGE_CALL and not associated:
+        raise XmlInputError(parameter_missing("associatedDialogUri"))
     if action in NEEDS_TARGET and target is None:
         raise XmlInputError(parameter_missing("targetMediaAddress"))
     if action is DialogActionName.SEND_DTMF and not any(p.name == "dtmfString" and p.value for p in params):
@@ -315,4 +325,5 @@ def parse_dialog_action(body: bytes) -> DialogAction:
         call_variables=call_variables,
         wrap_up_reason=wrap_up_reason,
         action_params=params,
+        associated_dialog_uri=associated,
     )
