@@ -91,6 +91,8 @@ PARTICIPANT_ACTIONS: dict[str, tuple[str, ...]] = {
     "INITIATED": ("DROP",),
     "ACTIVE": ("HOLD", "DROP", *CALL_DATA_ACTIONS),
     "HELD": ("RETRIEVE", "DROP"),
+    # Cisco's "State (Participant) Parameter Values": FAILED allows DROP.
+    "FAILED": ("DROP",),
 }
 
 
