@@ -255,3 +255,22 @@ def test_finesse_shows_a_failed_make_call_as_a_failed_dialog() -> None:
     busy.drain()
     (dialog,) = [d for d in busy.finesse.dialogs.values() if d.agent_id == "1001"]
     assert dialog_view(busy.finesse, dialog.id).participants[0].state_cause == "BUSY"
+
+
+def test_a_queued_call_goes_to_the_agent_whose_call_ends() -> None:
+    """The end of a call makes its agent Ready (no wrap-up): the core hands it the queue's oldest."""
+    h, sid, a, _ = _two_agents()
+    h.core.admin_set_state(h.now, a, S.AVAILABLE, 0)
+    first = h.core.inject_call(h.now, a, ani="5550111")
+    h.core.answer_call(h.now + 1, first)
+    waiting = h.core.inject_call(h.now + 2, None, ani="5550112", dnis="8000")
+    h.received(sid)
+    assert h.model.calls[waiting].phase == "queued"
+    h.core.end_call(h.now + 3, first)
+    types = [m.type for m in h.received(sid)]
+    assert (
+        types.index(M.END_CALL_EVENT)
+        < types.index(M.CALL_DEQUEUED_EVENT)
+        < types.index(M.CALL_DELIVERED_EVENT)
+    )
+    assert h.model.calls[waiting].agent_id == a and h.model.agents[a].state is S.RESERVED
