@@ -7,7 +7,7 @@ import sys
 
 from awdb_stub.db import AwdbDatabase
 from awdb_stub.login import Login
-from awdb_stub.seed import SeedData, load_seed_file, seed_digest
+from awdb_stub.seed import WRAP_UP_MODES, SeedData, load_seed_file, seed_digest, with_desk_defaults
 from awdb_stub.server import DEFAULT_PORT, AwdbServer, ServerConfig, json_aiohttp_logs
 from emu_base.admin import admin_access, is_loopback
 from emu_base.awdb_login import DEFAULT_USER, read_password_file
@@ -43,15 +43,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="agents to generate (default 50, voice-only; 50+chat+email: also in those MRDs), or an "
         "agent file (YAML, JSON or CSV); a --seed file's agents take precedence",
     )
+    for kind in ("incoming", "outgoing"):
+        p.add_argument(
+            f"--wrap-up-on-{kind}",
+            choices=WRAP_UP_MODES,
+            help=f"Agent Desk Settings: work mode on {kind} calls, for agents whose file says none "
+            "(default NOT_ALLOWED; Finesse shows it in the User's settings)",
+        )
+    p.add_argument(
+        "--wrap-up-time",
+        type=int,
+        help="Agent Desk Settings: wrap-up seconds, for agents whose file says none (7200)",
+    )
     return p
 
 
 def requested_seed(args: argparse.Namespace) -> SeedData:
-    """The data --agents and --seed ask for."""
+    """The data --agents and --seed ask for; each agent with the deployment's desk settings
+    (--wrap-up-on-incoming ...) where its own file says none."""
+    defaults = {
+        "wrap_up_on_incoming": getattr(args, "wrap_up_on_incoming", None),
+        "wrap_up_on_outgoing": getattr(args, "wrap_up_on_outgoing", None),
+        "wrap_up_time": getattr(args, "wrap_up_time", None),
+    }
     agents = resolve(args.agents)
-    if args.seed:
-        return load_seed_file(args.seed, agents)
-    return SeedData(agents, source=args.agents or f"generated:{len(agents)}")
+    seed = (
+        load_seed_file(args.seed, agents)
+        if args.seed
+        else SeedData(agents, source=args.agents or f"generated:{len(agents)}")
+    )
+    seed.agents = with_desk_defaults(seed.agents, defaults)
+    return seed
 
 
 def open_database(args: argparse.Namespace) -> AwdbDatabase:

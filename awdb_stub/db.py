@@ -18,7 +18,7 @@ from typing import Any, TypedDict
 
 from awdb_stub.passwords import DUMMY_HASH, hash_password, verify_password
 from awdb_stub.schema import DATA_TABLES, DDL, SCHEMA_VERSION
-from awdb_stub.seed import CATEGORIES, SeedData, SkillGroup, seed_digest
+from awdb_stub.seed import CATEGORIES, SeedData, SkillGroup, desk_settings, seed_digest
 from emu_base.directory import VOICE_MRD, AgentRecord
 
 MEMORY = ":memory:"
@@ -39,6 +39,10 @@ class Agent(TypedDict):
     non_voice_mrds: list[int]
     icm_agent_id: int
     teams_supervised: list[int]
+    # Agent Desk Settings: work mode on incoming / outgoing calls (a wrap-up mode), wrap-up time (s).
+    wrap_up_on_incoming: str
+    wrap_up_on_outgoing: str
+    wrap_up_time: int
 
 
 class Team(TypedDict):
@@ -86,7 +90,8 @@ SELECT a.skill_target_id, a.peripheral_number, p.login_name, p.first_name, p.las
          WHERE m.skill_target_id = a.skill_target_id),
        (SELECT group_concat(d.mrd_id) FROM agent_mrd d WHERE d.skill_target_id = a.skill_target_id),
        (SELECT group_concat(s.team_id) FROM agent_team_supervisor s
-         WHERE s.skill_target_id = a.skill_target_id)
+         WHERE s.skill_target_id = a.skill_target_id),
+       a.work_mode_on_incoming, a.work_mode_on_outgoing, a.wrapup_time
   FROM agent a JOIN person p ON p.person_id = a.person_id
 """
 AGENT_BY_ID = AGENT_SELECT + " WHERE a.peripheral_number = ?"
@@ -127,6 +132,9 @@ def _agent(row: Sequence[Any]) -> Agent:
         non_voice_mrds=_ints(row[10]),
         icm_agent_id=row[0],
         teams_supervised=_ints(row[11]),
+        wrap_up_on_incoming=row[12],
+        wrap_up_on_outgoing=row[13],
+        wrap_up_time=row[14],
     )
 
 
@@ -254,7 +262,7 @@ class AwdbDatabase:
             conn.executemany("INSERT INTO agent_team VALUES (?, ?)", rows.teams)
             conn.executemany("INSERT INTO skill_group VALUES (?, ?, ?)", rows.skill_groups)
             conn.executemany("INSERT INTO person VALUES (?, ?, ?, ?, ?)", rows.persons)
-            conn.executemany("INSERT INTO agent VALUES (?, ?, ?, ?, ?, ?, ?)", rows.agents)
+            conn.executemany("INSERT INTO agent VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows.agents)
             conn.executemany("INSERT INTO agent_team_supervisor VALUES (?, ?)", rows.supervisors)
             conn.executemany("INSERT INTO skill_group_member VALUES (?, ?)", rows.members)
             conn.executemany("INSERT INTO agent_mrd VALUES (?, ?)", rows.agent_mrds)
@@ -373,7 +381,7 @@ class _SeedRows:
         groups: dict[int, SkillGroup] = {g.id: g for g in data.skill_groups}
         team_names = {t.id: t.name for t in data.teams}
         self.persons: list[tuple[int, str, str, str, str]] = []
-        self.agents: list[tuple[int, int, str, str, int, int, int]] = []
+        self.agents: list[tuple[int, int, str, str, int, int, int, str, str, int]] = []
         supervised: set[tuple[int, int]] = set()
         members: set[tuple[int, int]] = set()
         agent_mrds: set[tuple[int, int]] = set()
@@ -412,8 +420,9 @@ class _SeedRows:
                 (person_id, login, rec.first_name, rec.last_name, hash_password(rec.password))
             )
             self.agents.append(
-                (stid, person_id, rec.id, rec.extension, rec.team_id, int(rec.supervisor), int(rec.admin))
-            )
+                (stid, person_id, rec.id, rec.extension, rec.team_id, int(rec.supervisor), int(rec.admin),
+                 *desk_settings(rec, where))
+            )  # fmt: skip
         for spec in data.teams:
             for agent_id in spec.supervisors:
                 if agent_id not in by_agent_id:
@@ -422,8 +431,8 @@ class _SeedRows:
         # Supervising a team makes an agent a supervisor, whichever way it was declared.
         supervisors = {stid for _, stid in supervised}
         self.agents = [
-            (stid, pid, agent_id, ext, team, int(sup or stid in supervisors), admin)
-            for stid, pid, agent_id, ext, team, sup, admin in self.agents
+            (stid, pid, agent_id, ext, team, int(sup or stid in supervisors), admin, inc, out, wrap)
+            for stid, pid, agent_id, ext, team, sup, admin, inc, out, wrap in self.agents
         ]
         for g in groups.values():
             if g.mrd_id not in voice:

@@ -2,7 +2,9 @@
 
 - ``person`` (``t_Person``): login name (unique, case-insensitive), first/last name, password hash;
 - ``agent`` (``t_Agent``): ``skill_target_id`` (the ICM agent id), ``peripheral_number`` (the agent
-  id Finesse shows), extension, team, supervisor and admin roles;
+  id Finesse shows), extension, team, supervisor and admin roles, and the agent's desk settings
+  (``t_Agent_Desk_Settings``, flattened into the agent's row: ``work_mode_on_incoming``,
+  ``work_mode_on_outgoing``, ``wrapup_time``), which Finesse shows as the User's ``settings``;
 - ``agent_team`` (``t_Agent_Team``) and ``agent_team_supervisor`` (``t_Agent_Team_Supervisor``: a
   supervisor may supervise several teams);
 - ``media_routing_domain``, ``skill_group``, ``skill_group_member`` (the ``t_`` tables of those names);
@@ -15,7 +17,7 @@ An agent belongs to one team (as in UCCE). Every lookup the API makes is an inde
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the agents' desk settings
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -43,7 +45,10 @@ CREATE TABLE IF NOT EXISTS agent (
     extension TEXT NOT NULL DEFAULT '',
     team_id INTEGER NOT NULL REFERENCES agent_team (team_id),
     supervisor INTEGER NOT NULL DEFAULT 0 CHECK (supervisor IN (0, 1)),
-    admin INTEGER NOT NULL DEFAULT 0 CHECK (admin IN (0, 1))
+    admin INTEGER NOT NULL DEFAULT 0 CHECK (admin IN (0, 1)),
+    work_mode_on_incoming TEXT NOT NULL DEFAULT 'NOT_ALLOWED',
+    work_mode_on_outgoing TEXT NOT NULL DEFAULT 'NOT_ALLOWED',
+    wrapup_time INTEGER NOT NULL DEFAULT 7200
 );
 CREATE INDEX IF NOT EXISTS agent_by_team ON agent (team_id);
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +127,42 @@ def seed_digest(seed: SeedData) -> str:
     data = {key: [vars(item) for item in getattr(seed, key)] for key in sorted(SEED_LISTS)}
     text = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# Agent Desk Settings' work modes (Finesse's wrapUpOnIncoming / wrapUpOnOutgoing values) and their
+# keys in an agent file; the CTI stub reads the same keys (cti_stub.model.DeskSettings).
+WRAP_UP_MODES = ("REQUIRED", "REQUIRED_WITH_WRAP_UP_DATA", "OPTIONAL", "NOT_ALLOWED")
+DESK_KEYS = ("wrap_up_on_incoming", "wrap_up_on_outgoing", "wrap_up_time")
+DESK_DEFAULTS: dict[str, Any] = {"wrap_up_on_incoming": "NOT_ALLOWED", "wrap_up_on_outgoing": "NOT_ALLOWED",
+                                 "wrap_up_time": 7200}  # fmt: skip
+
+
+def desk_settings(rec: AgentRecord, where: str) -> tuple[str, str, int]:
+    """An agent's desk settings from its record (its file's keys, else :data:`DESK_DEFAULTS`)."""
+    values = {k: rec.extra.get(k, DESK_DEFAULTS[k]) for k in DESK_KEYS}
+    modes = [str(values[k]).upper() for k in DESK_KEYS[:2]]
+    for key, mode in zip(DESK_KEYS, modes, strict=False):
+        if mode not in WRAP_UP_MODES:
+            raise ValueError(f"{where}: {key} must be one of {', '.join(WRAP_UP_MODES)}, got {mode!r}")
+    seconds = values["wrap_up_time"]
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float | str):
+        raise ValueError(f"{where}: wrap_up_time must be a number of seconds, got {seconds!r}")
+    try:
+        time = max(1, round(float(seconds)))  # whole seconds, as the AWDB holds them
+    except ValueError:
+        raise ValueError(f"{where}: wrap_up_time must be a number of seconds, got {seconds!r}") from None
+    if float(seconds) <= 0:
+        raise ValueError(f"{where}: wrap_up_time must be > 0, got {seconds!r}")
+    return modes[0], modes[1], time
+
+
+def with_desk_defaults(agents: list[AgentRecord], defaults: dict[str, Any]) -> list[AgentRecord]:
+    """The agents, each given the deployment's desk settings (``defaults``, the stub's
+    ``--wrap-up-on-incoming`` ...) where its own file says none."""
+    wanted = {k: v for k, v in defaults.items() if v is not None}
+    if not wanted:
+        return agents
+    return [replace(a, extra={**wanted, **a.extra}) for a in agents]
 
 
 SEED_KEYS = {"agents", "teams", "skill_groups", "mrds", "reason_codes", "wrapup_reasons"}

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from cti_stub.core import IdleMode
-from cti_stub.model import WRAP_UP_MODES
+from cti_stub.model import OUTSIDE_NUMBERS, WRAP_UP_MODES
 from cti_stub.server import DEFAULT_PORTS, CtiServer, ServerConfig
 from emu_base.admin import admin_access
 from emu_base.directory import resolve
@@ -66,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="seed seconds before the wrap-up timer ends a wrap-up, for agents whose file says none (7200)",
     )
     p.add_argument(
+        "--outside-numbers",
+        type=_pattern,
+        default=OUTSIDE_NUMBERS,
+        help="dial plan: a regular expression the outside numbers agents dial match whole; a number "
+        "that is neither an agent's extension nor outside fails (CALL_FAILED_EVENT) "
+        f"(default {OUTSIDE_NUMBERS.replace('%', '%%')})",
+    )
+    p.add_argument(
         "--takeover-delay", type=float, help="seed seconds before the idle side takes over (default 5)"
     )
     p.add_argument(
@@ -100,10 +109,19 @@ async def run(args: argparse.Namespace) -> int:
             agents=resolve(args.agents),
             wrap_up_on_incoming=args.wrap_up_on_incoming,
             wrap_up_on_outgoing=args.wrap_up_on_outgoing,
+            outside_numbers=args.outside_numbers,
         ),
         timers,
     )
     return await serve(server)
+
+
+def _pattern(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"not a regular expression: {exc}") from exc
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

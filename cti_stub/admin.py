@@ -4,8 +4,11 @@
 ``POST /emu/agents/{id}/state`` ``{"state": "AVAILABLE", "reason_code": 0, "extension": "2000"}``,
 ``POST /emu/agents/{id}/media/{mrd}/work-to-active``; ``GET /emu/calls``,
 ``POST /emu/calls`` ``{"agent_id", "ani", "dnis", "variables", "answer_after", "talk_time"}`` (no
-``agent_id``: the caller dials the queue and reaches the agent Ready the longest),
-``POST /emu/calls/{id}/answer|end|data``. Times are in seed seconds (scaled like every timer).
+``agent_id``: the caller dials the queue and reaches the agent Ready the longest; with nobody Ready
+it waits in the queue, in arrival order, until an agent becomes Ready: ``answer_after`` and
+``talk_time`` count from then), ``POST /emu/calls/{id}/answer|end|data|hangup`` (``hangup``: the
+caller, the party that is no agent, hangs up by itself; a queued caller leaves the queue). Times are
+in seed seconds (scaled like every timer).
 """
 
 from __future__ import annotations
@@ -63,9 +66,12 @@ CTI_OPERATIONS = {
     ("POST", "/emu/agents/{agent_id}/media/{mrd}/work-to-active"): ControlOperation(
         "A non-voice MRD from WORK to active (active side)", (200, 400, 404, 409)
     ),
-    ("GET", "/emu/calls"): ControlOperation("The calls in progress", (200,)),
+    ("GET", "/emu/calls"): ControlOperation(
+        "The calls in progress, queued ones included (phase queued)", (200,)
+    ),
     ("POST", "/emu/calls"): ControlOperation(
-        "Ring a call at an agent's extension, or (no agent_id) at the agent Ready the longest (active side)",
+        "Ring a call at an agent's extension, or (no agent_id) at the agent Ready the longest, or queue it "
+        "until one is Ready (active side)",
         (201, 404, 409, *BODY),
         json_object(
             {
@@ -80,7 +86,7 @@ CTI_OPERATIONS = {
         ),
     ),
     ("POST", "/emu/calls/{call_id}/{action}"): ControlOperation(
-        "Answer, end or update a call (action answer, end or data: {variables})",
+        "Answer, end or update a call, or its caller hangs up (answer, end, data: {variables}, hangup)",
         (200, 404, 409, *BODY),
         json_object({"variables": {"type": "object", "additionalProperties": {"type": "string"}}}),
     ),
@@ -171,13 +177,8 @@ def add_cti_routes(app: web.Application, server: CtiShell) -> None:
             return resp
         body = await read_json_object(request)
         agent_id = body.get("agent_id")
-        if agent_id is None:
-            # No agent named: a caller dialling the queue, routed to the agent Ready the longest.
-            try:
-                agent_id = model.longest_available().id
-            except ControlError as exc:
-                return control_error(exc)
-        if not isinstance(agent_id, str):
+        # No agent named: a caller dialling the queue (the agent Ready the longest, else it waits).
+        if agent_id is not None and not isinstance(agent_id, str):
             return json_error(400, "agent_id must be a string (or absent: routed to a Ready agent)")
         variables = body.get("variables") or {}
         if not isinstance(variables, dict):
@@ -224,6 +225,8 @@ def add_cti_routes(app: web.Application, server: CtiShell) -> None:
                 core.answer_call(now, call_id)
             elif action == "end":
                 core.end_call(now, call_id)
+            elif action == "hangup":
+                core.caller_hangup(now, call_id)
             elif action == "data":
                 body = await read_json_object(request)
                 variables = body.get("variables", {})

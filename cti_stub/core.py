@@ -351,6 +351,7 @@ class CtiServerCore:
         if takeover:
             # A PG side switch disconnected every CTI client from the agents' point of view.
             self._apply(self.model.cti_disconnected_all(now))
+        self._dispatch_queue()  # calls left waiting by the side that was active, agents Ready here
         for s in self.sessions.values():
             if s.standby:
                 s.standby = False
@@ -570,6 +571,12 @@ class CtiServerCore:
         changes = [CallChange("begin", call)]
         if call.phase == "ended":
             return [*changes, CallChange("cleared", call)]  # waits for its agents' wrap-up
+        queued = next((c for c in call.live if c.state is LCS.QUEUED), None)
+        if queued is not None:  # a caller waiting in the queue
+            return [
+                CallChange("begin", call, queued.device),
+                CallChange("queued", call, queued.device, LCS.QUEUED),
+            ]
         for conn in call.live:
             if conn.state is LCS.INITIATE:
                 changes.append(CallChange("originated", call, conn.device, conn.state))
@@ -878,7 +885,7 @@ class CtiServerCore:
     def inject_call(
         self,
         now: float,
-        agent_id: str,
+        agent_id: str | None,
         *,
         ani: str = "",
         dnis: str = "",
@@ -886,12 +893,20 @@ class CtiServerCore:
         answer_after: float | None = None,
         talk_time: float | None = None,
     ) -> int:
-        call, changes = self.model.offer_call(now, agent_id, ani, dnis, variables)
-        call.answer_at = None if answer_after is None else now + answer_after
-        call.end_at = None if talk_time is None else (call.answer_at or now) + talk_time
+        """A call from a caller to ``agent_id``, or (None) to the queue: the agent Ready the longest,
+        else the call waits in the queue (:meth:`PeripheralModel.queue_call`)."""
+        if agent_id is None:
+            call, changes = self.model.queue_call(now, ani, dnis, variables, answer_after, talk_time)
+        else:
+            call, changes = self.model.offer_call(now, agent_id, ani, dnis, variables)
+            call.answer_at = None if answer_after is None else now + answer_after
+            call.end_at = None if talk_time is None else (call.answer_at or now) + talk_time
         self._schedule_call(call.answer_at, call.end_at)
         self._apply(changes)
         return call.call_id
+
+    def caller_hangup(self, now: float, call_id: int) -> None:
+        self._apply(self.model.caller_hangup(now, call_id))
 
     def answer_call(self, now: float, call_id: int) -> None:
         self._apply(self.model.answer_call(now, call_id))
@@ -938,14 +953,28 @@ class CtiServerCore:
 
     # -- events ------------------------------------------------------------------------------------
     def _apply(self, changes: Iterable[Change]) -> None:
+        ready = False
         for change in changes:
             if isinstance(change, AgentChange):
                 self._out.append(Replicate({"t": "agent", "agent": change.agent.to_json()}))
                 self._broadcast_agent(change)
+                ready = ready or (change.mrd == VOICE_MRD and change.state is AgentState.AVAILABLE)
             else:
                 payload = {"t": "call", "call": change.call.to_json(), "step": change.step}
                 self._out.append(Replicate(payload))
                 self._broadcast_call(change)
+        if ready:
+            self._dispatch_queue()
+
+    def _dispatch_queue(self) -> None:
+        """An agent became Ready: the calls waiting in the queue go to it (and the next ones)."""
+        if self.role is not Role.ACTIVE:
+            return
+        changes = self.model.dispatch_queue()
+        for change in changes:
+            if isinstance(change, CallChange) and change.step == "delivered":
+                self._schedule_call(change.call.answer_at, change.call.end_at)
+        self._apply(changes)
 
     def _listeners(self) -> Iterable[Session]:
         return (s for s in self.sessions.values() if s.opened and not s.standby)
@@ -984,4 +1013,5 @@ class CtiServerCore:
     def _call_message(self, change: CallChange, cause: int = EventCause.NEW_CALL) -> Message:
         agent = self.model.agents.get(change.call.agent_id)
         skill_groups = agent.record.skill_groups if agent is not None else ()
-        return call_event(change, self.model.peripheral_id, skill_groups, cause)
+        queued = len(self.model.queued_calls()) if change.step in ("queued", "dequeued") else 0
+        return call_event(change, self.model.peripheral_id, skill_groups, cause, queued)

@@ -1,5 +1,6 @@
 """What the PG tells CTI clients about agents and calls: AGENT_STATE_EVENT and the call events
-(BEGIN_CALL_EVENT, CALL_SERVICE_INITIATED_EVENT, CALL_ORIGINATED_EVENT, CALL_DELIVERED_EVENT,
+(BEGIN_CALL_EVENT, CALL_SERVICE_INITIATED_EVENT, CALL_ORIGINATED_EVENT, CALL_QUEUED_EVENT,
+CALL_DEQUEUED_EVENT, CALL_DELIVERED_EVENT, CALL_FAILED_EVENT,
 CALL_ESTABLISHED_EVENT, CALL_HELD_EVENT, CALL_RETRIEVED_EVENT, CALL_DATA_UPDATE_EVENT,
 CALL_CONNECTION_CLEARED_EVENT, CALL_CLEARED_EVENT, END_CALL_EVENT), built from the model's changes.
 
@@ -90,12 +91,17 @@ def _device_type(call: Call, device: str) -> int:
 
 
 def call_event(
-    change: CallChange, peripheral_id: int, skill_groups: Sequence[int], cause: int = EventCause.NEW_CALL
+    change: CallChange,
+    peripheral_id: int,
+    skill_groups: Sequence[int],
+    cause: int = EventCause.NEW_CALL,
+    num_queued: int = 0,
 ) -> Message:
     """The call event for one step of a call (BEGIN_CALL_EVENT ... END_CALL_EVENT).
 
     ConnectionDeviceID names the connection the event is about (``change.device``) and
-    LocalConnectionState is that connection's state at the time of the change.
+    LocalConnectionState is that connection's state at the time of the change. ``num_queued``:
+    CALL_QUEUED/DEQUEUED_EVENT's NumQueued (the calls in the queue when the event is sent).
     """
     call = change.call
     device = change.connection_device
@@ -228,10 +234,62 @@ def call_event(
             M.CALL_CLEARED_EVENT,
             conn,
             LocalConnectionState=LocalConnectionState.NULL,
-            EventCause=EventCause.NONE,
+            EventCause=EventCause.NONE if change.cause is None else change.cause,
             **head,
         )
+    if step in ("queued", "dequeued", "failed"):
+        return _queue_event(change, head, skill_groups, num_queued, cause)
     return make(M.END_CALL_EVENT, conn, **head)
+
+
+def _queue_event(
+    change: CallChange, head: dict[str, int], skill_groups: Sequence[int], num_queued: int, cause: int
+) -> Message:
+    """CALL_QUEUED_EVENT and CALL_DEQUEUED_EVENT (ConnectionDeviceID: the queue), CALL_FAILED_EVENT
+    (ConnectionDeviceID: the agent's failed connection; FailingDeviceID: the number dialled)."""
+    call, device = change.call, change.connection_device
+    conn = [(Tag.CONNECTION_DEVID, device)]
+    state = LocalConnectionState.NULL if change.state is None else change.state
+    if change.step == "failed":
+        failing = call.dnis[:63]
+        failing_type = DeviceType.AGENT_DEVICE if call.kind == "internal" else DeviceType.EXTERNAL
+        return make(
+            M.CALL_FAILED_EVENT,
+            [*conn, (Tag.FAILING_DEVID, failing), (Tag.CALLED_DEVID, failing)],
+            FailingDeviceType=failing_type,
+            CalledDeviceType=failing_type,
+            LocalConnectionState=state,
+            EventCause=cause,
+            **head,
+        )
+    skills: list[tuple[int, Any]] = []
+    for sg in skill_groups:
+        skills += [(Tag.SKILL_GROUP_NUMBER, sg), (Tag.SKILL_GROUP_ID, sg), (Tag.SKILL_GROUP_PRIORITY, 0)]
+    common = {"ServiceNumber": NULL_ID, "ServiceID": NULL_ID, "QueueDeviceType": DeviceType.QUEUE}
+    counts = {"NumQueued": num_queued, "NumSkillGroups": len(skill_groups)}
+    if change.step == "dequeued":
+        return make(
+            M.CALL_DEQUEUED_EVENT,
+            [*conn, *skills],
+            LocalConnectionState=state,
+            EventCause=EventCause.NONE,
+            **common,
+            **counts,
+            **head,
+        )
+    calling = call.ani[:63] or "unknown"
+    return make(
+        M.CALL_QUEUED_EVENT,
+        [*conn, (Tag.QUEUE_DEVID, device), (Tag.CALLING_DEVID, calling), (Tag.CALLED_DEVID, device), *skills],
+        CallingDeviceType=DeviceType.DEVICE_IDENTIFIER,
+        CalledDeviceType=DeviceType.QUEUE,
+        LastRedirectDeviceType=NONE_16,
+        LocalConnectionState=state,
+        EventCause=cause,
+        **common,
+        **counts,
+        **head,
+    )
 
 
 _FIXED_DATA = ("callVariable", WRAPUP_DATA)

@@ -6,12 +6,13 @@ AGENT_STATE_EVENTs and call events, and the active side can stream them to the i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from emu_base.directory import VOICE_MRD, AgentRecord
-from ged188 import AgentState, ArmError, ControlFailure, LocalConnectionState, ReasonCode, Status
+from ged188 import AgentState, ArmError, ControlFailure, EventCause, LocalConnectionState, ReasonCode, Status
 
 S = AgentState
 LOGGED_IN_VOICE_STATES = {
@@ -37,6 +38,14 @@ WRAP_UP_MODES = ("REQUIRED", "REQUIRED_WITH_WRAP_UP_DATA", "OPTIONAL", "NOT_ALLO
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
 # The call data key of the wrap-up data (GED-188 CallWrapupData; Finesse's wrapUpReason).
 WRAPUP_DATA = "CallWrapupData"
+# The dial plan of the emulated deployment (MAKE_CALL_REQ's DialedNumber): an agent's extension (its
+# agent file's, or the one it logged in on) is internal; a number matching this pattern (``cti_stub
+# --outside-numbers``) is an outside number, answered by the far end; anything else is a number the
+# deployment does not know, and the call fails (CALL_FAILED_EVENT, CEC_DEST_NOT_OBTAINABLE).
+OUTSIDE_NUMBERS = r"\+?[0-9]{5,20}"
+# The queue a caller dials when the control plane names no agent (QueueDeviceID; the call's DNIS
+# when it has one).
+QUEUE_DEVICE = "queue"
 
 
 @dataclass(frozen=True)
@@ -157,11 +166,12 @@ class Agent:
         self.controller = None
 
 
-CallPhase = Literal["alerting", "talking", "ended"]
+CallPhase = Literal["queued", "alerting", "talking", "ended"]
 # The connection states of GED-188's LocalConnectionState the call model uses.
 LCS = LocalConnectionState
-# A connection that takes part in the call ("each party in at most one active connection").
-ACTIVE_STATES = frozenset({LCS.INITIATE, LCS.CONNECT})
+# A connection that takes part in the call ("each party in at most one active connection"). A failed
+# one (a MAKE_CALL that met a busy or unknown number) keeps the phone off hook until the agent drops.
+ACTIVE_STATES = frozenset({LCS.INITIATE, LCS.CONNECT, LCS.FAIL})
 CallKind = Literal["inbound", "internal", "outbound", "monitor"]
 
 
@@ -217,6 +227,9 @@ class Call:
     end_at: float | None = None
     # A supervisor's silent-monitor call (kind "monitor"): the call it monitors.
     monitored: int | None = None
+    # A queued call's answer_after / talk_time (effective seconds): they start once it is delivered.
+    answer_after: float | None = None
+    talk_time: float | None = None
 
     def connection(self, device: str) -> Connection | None:
         return next((c for c in self.connections if c.device == device and c.state is not LCS.NULL), None)
@@ -253,6 +266,8 @@ class Call:
     def phase(self) -> CallPhase:
         if self.ended is not None:
             return "ended"
+        if any(c.state is LCS.QUEUED for c in self.connections):
+            return "queued"
         if any(c.state is LCS.ALERTING for c in self.connections):
             return "alerting"
         return "talking"
@@ -275,6 +290,8 @@ class Call:
             "answer_at": self.answer_at,
             "end_at": self.end_at,
             "monitored": self.monitored,
+            "answer_after": self.answer_after,
+            "talk_time": self.talk_time,
         }
 
     @classmethod
@@ -320,6 +337,9 @@ CallStep = Literal[
     "connection_cleared",
     "cleared",
     "end",
+    "queued",
+    "dequeued",
+    "failed",
 ]
 
 
@@ -352,8 +372,10 @@ class PeripheralModel:
         load: int = 0,
         desk: DeskSettings | None = None,
         time_scale: float = 1.0,
+        outside_numbers: str = OUTSIDE_NUMBERS,
     ) -> None:
         self.peripheral_id = peripheral_id
+        self.outside_numbers = re.compile(outside_numbers)
         self.load = load
         self.desk = desk or DeskSettings()
         self.time_scale = time_scale
@@ -751,13 +773,14 @@ class PeripheralModel:
 
     def longest_available(self) -> Agent:
         """The ACD's pick for a call to the queue: of the agents Ready with no call, the one Ready
-        the longest (the usual longest-available-agent routing); none Ready: refused."""
-        ready = [a for a in self.agents.values() if a.state is S.AVAILABLE and not a.call_ids]
-        if not ready:
+        the longest (the usual longest-available-agent routing); none Ready: refused (a caller then
+        waits in the queue: :meth:`queue_call`)."""
+        agent = self._longest_ready()
+        if agent is None:
             raise ControlError(
                 "no agent is Ready to take the call", failure=ControlFailure.CF_INVALID_AGENT_STATE
             )
-        return min(ready, key=lambda a: (a.state_since, a.id))
+        return agent
 
     def offer_call(
         self,
@@ -808,9 +831,11 @@ class PeripheralModel:
                 failure=ControlFailure.CF_INVALID_AGENT_STATE,
             )
         callee = self.find(None, dialed, None)
-        if callee is None and any(call.connection(dialed) for call in self.calls.values()):
-            # An outside number is one far end: busy while it takes part in a call.
-            raise ControlError(f"{dialed} is busy", status=Status.E_CTI_DEVICE_IN_USE)
+        failure = self._dial_failure(dialed, callee)
+        if failure is not None:
+            return self._failed_call(
+                now, agent, dialed, variables, "internal" if callee else "outbound", failure
+            )
         origin = Connection(agent.extension, agent.id, LCS.INITIATE, now)
         dest = Connection(dialed, callee.id if callee else None, LCS.ALERTING, now)
         if callee is None and outside_answer_after is not None:
@@ -905,7 +930,7 @@ class PeripheralModel:
     def clear_connection(self, now: float, call_id: int, device: str | None = None) -> list[Change]:
         """CLEAR_CONNECTION_REQ: one party leaves; the call ends when fewer than two remain."""
         call = self.call(call_id)
-        conn = self._conn(call, device, LCS.INITIATE, LCS.ALERTING, LCS.CONNECT, LCS.HOLD)
+        conn = self._conn(call, device, LCS.INITIATE, LCS.ALERTING, LCS.CONNECT, LCS.HOLD, LCS.FAIL)
         if len(call.live) - 1 < 2:
             return self._end(now, call, first=conn)
         conn.state, conn.since = LCS.NULL, now
@@ -919,7 +944,12 @@ class PeripheralModel:
         """CLEAR_CALL_REQ (and the admin API / the PG ending an injected call): every party leaves."""
         return self._end(now, self.call(call_id))
 
-    def _end(self, now: float, call: Call, first: Connection | None = None) -> list[Change]:
+    def _end(
+        self, now: float, call: Call, first: Connection | None = None, *, quiet: bool = False,
+        cause: int | None = None,
+    ) -> list[Change]:  # fmt: skip
+        """Every party leaves; ``quiet``: without a CALL_CONNECTION_CLEARED for each (the far end hung
+        up: :meth:`caller_hangup` announced its own); ``cause``: CALL_CLEARED's EventCause."""
         live = sorted(call.live, key=lambda c: c.agent_id is None)  # the agents' connections first
         if first is not None:
             live.remove(first)
@@ -927,9 +957,10 @@ class PeripheralModel:
         changes: list[Change] = []
         for conn in live:
             conn.state, conn.since = LCS.NULL, now
-            changes.append(CallChange("connection_cleared", call, conn.device, LCS.NULL))
+            if not quiet:
+                changes.append(CallChange("connection_cleared", call, conn.device, LCS.NULL))
         call.ended = now
-        changes.append(CallChange("cleared", call))
+        changes.append(CallChange("cleared", call, cause=cause))
         changes.extend(self._sync(now, call, *(c.agent_id for c in live)))
         changes.extend(self._end_monitors(now, call, None))
         if self._wrapped_up(call.call_id):
@@ -937,6 +968,133 @@ class PeripheralModel:
         changes.append(CallChange("end", call))
         del self.calls[call.call_id]
         return changes
+
+    # -- the queue, the far end hanging up, failed calls ------------------------------------------
+    # A caller dialling the queue with nobody Ready waits in it (CALL_QUEUED_EVENT, its connection at
+    # the queue in LocalConnectionState QUEUED) and is delivered, in arrival order, to the agent Ready
+    # the longest once one is (CALL_DEQUEUED_EVENT, then the usual CALL_DELIVERED_EVENT). The queue
+    # is the calls themselves (phase "queued", ordered by arrival): the peer-sync snapshot and the
+    # streamed calls carry it to the other side.
+    def queued_calls(self) -> list[Call]:
+        return sorted(
+            (c for c in self.calls.values() if c.phase == "queued"), key=lambda c: (c.started, c.call_id)
+        )
+
+    def _longest_ready(self) -> Agent | None:
+        ready = [a for a in self.agents.values() if a.state is S.AVAILABLE and not a.call_ids]
+        return min(ready, key=lambda a: (a.state_since, a.id)) if ready else None
+
+    def queue_call(
+        self,
+        now: float,
+        ani: str = "",
+        dnis: str = "",
+        variables: dict[str, str] | None = None,
+        answer_after: float | None = None,
+        talk_time: float | None = None,
+    ) -> tuple[Call, list[Change]]:
+        """A caller dials the queue: delivered at once to the agent Ready the longest; with nobody
+        Ready, it waits in the queue. ``answer_after``/``talk_time`` (effective seconds) start when
+        the call is delivered."""
+        agent = self._longest_ready()
+        if agent is not None:
+            call, changes = self.offer_call(now, agent.id, ani, dnis, variables)
+        else:
+            caller = Connection(ani, None, LCS.CONNECT, now)
+            queue = Connection(dnis or QUEUE_DEVICE, None, LCS.QUEUED, now)
+            call = self._new_call(now, [caller, queue], ani, dnis, variables, "inbound")
+            changes = [
+                CallChange("begin", call, queue.device),
+                CallChange("queued", call, queue.device, LCS.QUEUED),
+            ]
+        call.answer_after, call.talk_time = answer_after, talk_time
+        if agent is not None:
+            self._start_timers(call, now)
+        return call, changes
+
+    @staticmethod
+    def _start_timers(call: Call, now: float) -> None:
+        if call.answer_after is not None:
+            call.answer_at = now + call.answer_after
+        if call.talk_time is not None:
+            call.end_at = (call.answer_at or now) + call.talk_time
+
+    def dispatch_queue(self) -> list[Change]:
+        """Deliver the queued calls, oldest first, while an agent is Ready with no call. Each is
+        delivered when its agent became Ready (its ``state_since``): that is the input that freed
+        the agent, so the core needs no clock of its own here."""
+        changes: list[Change] = []
+        for call in self.queued_calls():
+            agent = self._longest_ready()
+            if agent is None:
+                break
+            now = max(agent.state_since, call.started)
+            queue = next(c for c in call.live if c.state is LCS.QUEUED)
+            queue.state, queue.since = LCS.NULL, now
+            conn = Connection(agent.extension, agent.id, LCS.ALERTING, now)
+            call.connections.append(conn)
+            self._start_timers(call, now)
+            changes += [
+                CallChange("dequeued", call, queue.device, LCS.NULL),
+                CallChange("delivered", call, conn.device, LCS.ALERTING),
+                *self._sync(now, call, agent.id),
+            ]
+        return changes
+
+    def caller_hangup(self, now: float, call_id: int) -> list[Change]:
+        """The party that is no agent (the caller, or the outside number an agent dialled) hangs up
+        by itself: its CALL_CONNECTION_CLEARED_EVENT, then, unless two parties remain (a conference),
+        CALL_CLEARED_EVENT: with CECX_ABAND_LOCAL_QUEUE when it waited in the queue (it leaves the
+        queue), CECX_ABAND_RING when an agent's phone was ringing. Not a DROP by the agent."""
+        call = self.call(call_id)
+        caller = next((c for c in call.live if c.agent_id is None and c.state is not LCS.QUEUED), None)
+        if caller is None:
+            raise ControlError(
+                f"call {call_id} has no party that is no agent", status=Status.E_CTI_INVALID_CALLID
+            )
+        phase = call.phase
+        caller.state, caller.since = LCS.NULL, now
+        changes: list[Change] = [CallChange("connection_cleared", call, caller.device, LCS.NULL)]
+        if phase != "queued" and len(call.live) >= 2:
+            return [*changes, *self._sync(now, call)]
+        cause = {"queued": EventCause.ABAND_LOCAL_QUEUE, "alerting": EventCause.ABAND_RING}.get(phase)
+        return [*changes, *self._end(now, call, quiet=True, cause=cause)]
+
+    def _dial_failure(self, dialed: str, callee: Agent | None) -> EventCause | None:
+        """Why a MAKE_CALL to ``dialed`` fails at the far end (the dial plan: :data:`OUTSIDE_NUMBERS`),
+        or None: an agent already ringing or in an active call is busy, so is an agent's extension
+        with nobody logged in on it (the emulator has no phone without its agent), and an outside
+        number already in a call; a number neither an extension nor outside is not obtainable."""
+        if callee is not None:
+            engaged = ACTIVE_STATES | {LCS.ALERTING}
+            conns = (c for call in self.calls.values() if call.ended is None for c in call.live)
+            busy = any(c.device == callee.extension and c.state in engaged for c in conns)
+            return EventCause.BUSY if busy else None
+        if any(a.record.extension == dialed for a in self.agents.values()):
+            return EventCause.BUSY
+        if not self.outside_numbers.fullmatch(dialed):
+            return EventCause.DEST_NOT_OBTAINABLE
+        if any(call.connection(dialed) for call in self.calls.values()):
+            return EventCause.BUSY  # an outside number is one far end
+        return None
+
+    def _failed_call(
+        self, now: float, agent: Agent, dialed: str, variables: dict[str, str] | None, kind: CallKind,
+        cause: EventCause,
+    ) -> tuple[Call, list[Change]]:  # fmt: skip
+        """MAKE_CALL_REQ accepted, then the far end fails: BEGIN_CALL, SERVICE_INITIATED, ORIGINATED
+        and CALL_FAILED_EVENT (the agent's connection in LocalConnectionState FAIL, EventCause BUSY or
+        DEST_NOT_OBTAINABLE); the call stays until the agent drops it (the phone is off hook)."""
+        origin = Connection(agent.extension, agent.id, LCS.FAIL, now)
+        dest = Connection(dialed, None, LCS.NULL, now)  # never reached
+        call = self._new_call(now, [origin, dest], agent.extension, dialed, variables, kind)
+        return call, [
+            CallChange("begin", call, origin.device),
+            CallChange("service_initiated", call, origin.device, LCS.INITIATE),
+            *self._sync(now, call, agent.id),
+            CallChange("originated", call, origin.device, LCS.INITIATE),
+            CallChange("failed", call, origin.device, LCS.FAIL, cause),
+        ]
 
     # -- wrap-up ---------------------------------------------------------------------------------
     def desk_of(self, agent: Agent) -> DeskSettings:

@@ -20,7 +20,7 @@ from aiohttp import web
 from cti_stub.admin import add_cti_routes
 from cti_stub.core import Close, CoreConfig, CtiServerCore, IdleMode, Notice, Output, Replicate, Role, Send
 from cti_stub.duplex import AskPeerToTakeOver, BecomeActive, BecomeIdle, Decision, DuplexArbiter
-from cti_stub.model import DeskSettings, PeripheralModel
+from cti_stub.model import OUTSIDE_NUMBERS, DeskSettings, PeripheralModel
 from cti_stub.peer_link import PeerLink
 from emu_base import faults as F
 from emu_base.admin import admin_routes, bound_port
@@ -56,6 +56,8 @@ class ServerConfig:
     # Agent Desk Settings for agents whose file says none (cti_stub.model.DeskSettings).
     wrap_up_on_incoming: str = "NOT_ALLOWED"
     wrap_up_on_outgoing: str = "NOT_ALLOWED"
+    # The dial plan's outside numbers (a regular expression a DialedNumber must match whole).
+    outside_numbers: str = OUTSIDE_NUMBERS
 
 
 class WallTimers:
@@ -127,7 +129,12 @@ class CtiServer:
         self.port = DEFAULT_PORTS[side] if config.port is None else config.port
         desk = DeskSettings(config.wrap_up_on_incoming, config.wrap_up_on_outgoing, self.timers.wrap_up_time)
         self.model = PeripheralModel(
-            config.agents, config.peripheral_id, config.load, desk, self.timers.time_scale
+            config.agents,
+            config.peripheral_id,
+            config.load,
+            desk,
+            self.timers.time_scale,
+            outside_numbers=config.outside_numbers,
         )
         self.core = CtiServerCore(
             self.model,

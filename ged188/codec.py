@@ -95,6 +95,27 @@ FIXED: dict[int, tuple[FixedField, ...]] = {
     M.CALL_CONNECTION_CLEARED_EVENT: _f(
         f"{_CALL_HEAD} ReleasingDeviceType:H LocalConnectionState:H EventCause:H"
     ),
+    # CALL_FAILED_EVENT (16), CALL_QUEUED_EVENT (21): nshimaza/ucce-ctidriver MessageRec.hs
+    # (CallFailedEventR, CallQueuedEventR) and its sample frames. Floating: ConnectionDeviceID,
+    # FailingDeviceID (34), CalledDeviceID (failed); ConnectionDeviceID, QueueDeviceID (45),
+    # CallingDeviceID, CalledDeviceID, LastRedirectDeviceID, then SkillGroupNumber/ID/Priority per
+    # skill group (queued).
+    M.CALL_FAILED_EVENT: _f(
+        f"{_CALL_HEAD} FailingDeviceType:H CalledDeviceType:H LocalConnectionState:H EventCause:H"
+    ),
+    M.CALL_QUEUED_EVENT: _f(
+        f"{_CALL_HEAD} ServiceNumber:I ServiceID:I QueueDeviceType:H CallingDeviceType:H "
+        "CalledDeviceType:H LastRedirectDeviceType:H NumQueued:H NumSkillGroups:H LocalConnectionState:H "
+        "EventCause:H"
+    ),
+    # CALL_DEQUEUED_EVENT (86): flobirn/actidriver DecoderSpec.scala ("decoding CALL_DEQUEUED_EVENT");
+    # QueueDeviceType comes before ServiceNumber here, unlike CALL_QUEUED_EVENT. Floating:
+    # ConnectionDeviceID, then SkillGroupNumber/ID/Priority per skill group. (Cisco's change log adds
+    # DeQueueType in a later protocol version; its place is unsourced, so it is not sent.)
+    M.CALL_DEQUEUED_EVENT: _f(
+        f"{_CALL_HEAD} QueueDeviceType:H ServiceNumber:I ServiceID:I NumQueued:H NumSkillGroups:H "
+        "LocalConnectionState:H EventCause:H"
+    ),
     M.BEGIN_CALL_EVENT: _f(
         "MonitorID:I PeripheralID:I PeripheralType:H NumCTIClients:H NumNamedVariables:H NumNamedArrays:H "
         "CallType:H ConnectionDeviceIDType:H ConnectionCallID:I CalledPartyDisposition:H"
@@ -223,6 +244,8 @@ FLOAT_TYPES: dict[int, tuple[FloatKind, int]] = {
     Tag.CTI_CLIENT_SIGNATURE: ("str", 64),
     Tag.CTI_CLIENT_TIMESTAMP: ("u32", 4),
     **{t: ("str", 64) for t in range(Tag.CONNECTION_DEVID, Tag.RELEASING_DEVID + 1)},
+    Tag.FAILING_DEVID: ("str", 64),
+    Tag.QUEUE_DEVID: ("str", 64),
     Tag.CALL_WRAPUP_DATA: ("str", 40),
     Tag.NEW_CONNECTION_DEVID: ("str", 64),
     Tag.AGENT_PASSWORD: ("bytes", 64),

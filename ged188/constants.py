@@ -86,6 +86,7 @@ class MessageType(IntEnum):
     QUERY_DEVICE_INFO_REQ = 78
     SNAPSHOT_CALL_REQ = 82
     SNAPSHOT_DEVICE_REQ = 84
+    CALL_DEQUEUED_EVENT = 86
     SEND_DTMF_SIGNAL_REQ = 91
     SEND_DTMF_SIGNAL_CONF = 92
     MONITOR_START_REQ = 93
@@ -265,6 +266,8 @@ class CallMsg(IntFlag):
     BEGIN_CALL = 0x2000
     END_CALL = 0x4000
     CALL_DATA_UPDATE = 0x8000
+    CALL_FAILED = 0x10000
+    CALL_DEQUEUED = 0x40000
 
 
 CALL_MSG_BIT: dict[MessageType, CallMsg] = {
@@ -279,6 +282,9 @@ CALL_MSG_BIT: dict[MessageType, CallMsg] = {
     MessageType.BEGIN_CALL_EVENT: CallMsg.BEGIN_CALL,
     MessageType.END_CALL_EVENT: CallMsg.END_CALL,
     MessageType.CALL_DATA_UPDATE_EVENT: CallMsg.CALL_DATA_UPDATE,
+    MessageType.CALL_QUEUED_EVENT: CallMsg.CALL_QUEUED,
+    MessageType.CALL_DEQUEUED_EVENT: CallMsg.CALL_DEQUEUED,
+    MessageType.CALL_FAILED_EVENT: CallMsg.CALL_FAILED,
 }
 
 
@@ -330,8 +336,16 @@ class LocalConnectionState(IntEnum):
 
 
 class EventCause(IntEnum):
+    """EventCause (Cisco's CTI Server Message Reference, "EventCause Values" and "Extended Call
+    Cleared Event Causes")."""
+
+    BUSY = 3
+    DEST_NOT_OBTAINABLE = 13
     NEW_CALL = 22
     CALL_PARTY_UPDATE_IND = 50
+    # Extended call-cleared causes: the caller hung up in the queue / while the agent's phone rang.
+    ABAND_LOCAL_QUEUE = 1002
+    ABAND_RING = 1003
     NONE = 0xFFFF
 
 
@@ -414,6 +428,8 @@ class Tag(IntEnum):
     HOLDING_DEVID = 31
     RETRIEVING_DEVID = 32
     RELEASING_DEVID = 33
+    FAILING_DEVID = 34
+    QUEUE_DEVID = 45
     CALL_WRAPUP_DATA = 46
     NEW_CONNECTION_DEVID = 47
     AGENT_PASSWORD = 49

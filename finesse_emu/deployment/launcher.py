@@ -475,7 +475,19 @@ class Deployment:
             AWDB_USER,
             "--login-password-file",
             str(self.awdb_password_path),
+            # The agents' desk settings: the deployment's cti: wrap-up keys, the CTI stub's too (one
+            # value for both: the AWDB, where Finesse reads them, and the PG that applies them).
+            *self._desk_args(),
         ]
+
+    def _desk_args(self) -> list[str]:
+        options = list(self.cti_options)
+        out: list[str] = []
+        for flag in ("--wrap-up-on-incoming", "--wrap-up-on-outgoing", "--wrap-up-time"):
+            if flag in options[:-1]:
+                value = options[options.index(flag) + 1]
+                out += [flag, value]
+        return out
 
     def node_hosts(self) -> dict[str, list[str]]:
         """What each node's certificate names: its address and its name (clients may map the name to

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from emu_base.directory import VOICE_MRD
-from ged188 import AgentState, Message, MessageType, Tag, parse_named_variable
+from ged188 import AgentState, EventCause, Message, MessageType, Tag, parse_named_variable
 
 M = MessageType
 
@@ -58,8 +58,13 @@ _CALL_EVENTS = frozenset(
         M.CALL_CONNECTION_CLEARED_EVENT,
         M.CALL_CLEARED_EVENT,
         M.END_CALL_EVENT,
+        M.CALL_FAILED_EVENT,
     }
 )
+# A FAILED participant's stateCause from CALL_FAILED_EVENT's EventCause (Cisco's Finesse developer
+# guide, Dialog.ReasonStates: BUSY; BAD_DESTINATION, "making a call to a non-existence extension";
+# OTHER, "all the other reasons"). Which EventCause the real Finesse maps to each is UNCERTAIN.
+FAILED_CAUSES: dict[int, str] = {EventCause.BUSY: "BUSY", EventCause.DEST_NOT_OBTAINABLE: "BAD_DESTINATION"}
 
 
 @dataclass
@@ -95,7 +100,7 @@ class Participant:
 
     address: str
     user_id: str | None  # the signed-in user whose extension it is; None: a device that is no agent
-    state: str  # INITIATING, INITIATED, ALERTING, ACTIVE, HELD, DROPPED
+    state: str  # INITIATING, INITIATED, ALERTING, ACTIVE, HELD, DROPPED, FAILED
     start_time: float = 0.0
     state_change_time: float = 0.0
     state_cause: str = ""
@@ -358,6 +363,13 @@ class FinesseModel:
             for p in dialog.participants.values():
                 self._move(p, "DROPPED", now)
             dialog.state = "DROPPED"
+        elif t == M.CALL_FAILED_EVENT:
+            # Finesse: participant state FAILED ("The dialog failed (BUSY)", desktop "Busy" or
+            # "Error"), its reason in stateCause; the dialog "has failed" (state FAILED).
+            failed = self._participant(dialog, device, "FAILED", now)
+            self._move(failed, "FAILED", now)
+            failed.state_cause = FAILED_CAUSES.get(msg["EventCause"], "OTHER")
+            dialog.state = "FAILED"
 
     @staticmethod
     def _extra_call_data(dialog: Dialog, msg: Message) -> None:

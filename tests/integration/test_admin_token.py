@@ -129,6 +129,28 @@ async def test_every_cti_control_route_needs_the_token(cti: CtiServer) -> None:
             assert resp.status == 200 and (await resp.json()) == {"cleared": 1}
 
 
+async def test_queueing_a_caller_and_hanging_up_need_the_token(cti: CtiServer) -> None:
+    """POST /emu/calls without agent_id (a caller waiting in queue) and POST /emu/calls/{id}/hangup:
+    refused without the token and with a wrong one (nothing queued, nobody hung up), done with it."""
+    base = f"http://{HOST}:{cti.admin_port}"
+    async with aiohttp.ClientSession() as http:
+        for headers in ({}, WRONG):
+            async with http.post(f"{base}/emu/calls", json={"ani": "5550100"}, headers=headers) as resp:
+                assert resp.status == 401
+        assert cti.model.calls == {}
+        async with http.post(f"{base}/emu/calls", json={"ani": "5550100"}, headers=RIGHT) as resp:
+            assert resp.status == 201
+            call = await resp.json()
+        assert call["phase"] == "queued"
+        for headers in ({}, WRONG):
+            async with http.post(f"{base}/emu/calls/{call['call_id']}/hangup", headers=headers) as resp:
+                assert resp.status == 401
+        assert [c.call_id for c in cti.model.queued_calls()] == [call["call_id"]]
+        async with http.post(f"{base}/emu/calls/{call['call_id']}/hangup", headers=RIGHT) as resp:
+            assert resp.status == 200
+        assert cti.model.calls == {}
+
+
 async def test_every_awdb_control_route_needs_the_token(awdb: AwdbServer) -> None:
     assert awdb._admin_runner is not None
     base = f"http://{HOST}:{awdb.admin_port}"

@@ -39,6 +39,10 @@ AGENT_KEYS = {
     "non_voice_mrds",
     "icm_agent_id",
     "teams_supervised",
+    # The agent's desk settings (Agent Desk Settings: Finesse's User settings).
+    "wrap_up_on_incoming",
+    "wrap_up_on_outgoing",
+    "wrap_up_time",
 }
 
 

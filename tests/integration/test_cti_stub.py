@@ -217,11 +217,59 @@ async def test_injected_call_via_admin_api(single: CtiServer) -> None:
     assert status == 201 and routed["agent_id"] == "1003", routed
     seen = [m.type for m in await c.recv_until(M.CALL_DELIVERED_EVENT, timeout=3)]
     assert M.BEGIN_CALL_EVENT in seen
-    # Nobody else is Ready: the next caller is refused, and a wrong agent_id type is a 400.
-    status, body = await admin(single, "POST", "/emu/calls", {"ani": "5550102"})
-    assert status == 409 and body["code"] == "CF_INVALID_AGENT_STATE", body
+    # Nobody else is Ready: the next caller waits in queue (it was refused with a 409 before), and
+    # GET /emu/calls shows it; a wrong agent_id type is a 400.
+    status, queued = await admin(single, "POST", "/emu/calls", {"ani": "5550102", "dnis": "8000"})
+    assert status == 201 and queued["phase"] == "queued", queued
+    heard = await c.recv_until(M.CALL_QUEUED_EVENT, timeout=3)
+    assert heard[-1]["ConnectionCallID"] == queued["call_id"]
+    status, listed = await admin(single, "GET", "/emu/calls")
+    assert [k["phase"] for k in listed["calls"] if k["call_id"] == queued["call_id"]] == ["queued"]
     status, body = await admin(single, "POST", "/emu/calls", {"agent_id": 1003})
     assert status == 400
+    # The first caller hangs up while 1003's phone rings: only its connection, then the call, clear;
+    # 1003 is Ready again and the queued call comes out of the queue to it.
+    status, _ = await admin(single, "POST", f"/emu/calls/{routed['call_id']}/hangup")
+    assert status == 200
+    seen = [m.type for m in await c.recv_until(M.CALL_DELIVERED_EVENT, timeout=3)]
+    assert seen.index(M.CALL_CONNECTION_CLEARED_EVENT) < seen.index(M.CALL_CLEARED_EVENT)
+    assert M.CALL_DEQUEUED_EVENT in seen
+    assert single.model.calls[queued["call_id"]].agent_id == "1003"
+    # The caller of a call that is gone cannot hang up any more.
+    status, _ = await admin(single, "POST", f"/emu/calls/{routed['call_id']}/hangup")
+    assert status == 409
+    await c.close()
+
+
+async def test_the_queue_survives_a_cti_side_failover(pair: tuple[CtiServer, CtiServer]) -> None:
+    """Callers waiting on side A wait on side B once it took over, in arrival order, and are
+    delivered there when an agent becomes Ready."""
+    a, b = pair
+    ids = []
+    for ani in ("5550201", "5550202"):
+        status, call = await admin(a, "POST", "/emu/calls", {"ani": ani, "dnis": "8000"})
+        assert status == 201 and call["phase"] == "queued"
+        ids.append(call["call_id"])
+    await eventually(
+        lambda: [c.call_id for c in b.model.queued_calls()],
+        "the queue replicated to B",
+        until=lambda seen: seen == ids,
+    )
+    await a.stop()
+    await eventually(lambda: b.core.role, "B takes over", until=lambda role: role is Role.ACTIVE)
+    status, listed = await admin(b, "GET", "/emu/calls")
+    assert [k["call_id"] for k in listed["calls"] if k["phase"] == "queued"] == ids
+    c = await RawClient.connect(b.port)
+    await c.open()
+    await c.recv()
+    await login(c, "1006", "2006")
+    await set_state(c, "1006", AgentState.AVAILABLE)
+    await eventually(
+        lambda: b.model.calls[ids[0]].agent_id,
+        "the oldest queued call delivered to 1006 on B",
+        until=lambda agent: agent == "1006",
+    )
+    assert [k.call_id for k in b.model.queued_calls()] == ids[1:]
     await c.close()
 
 

@@ -158,6 +158,29 @@ async def test_agent_calls_an_outside_number(dep_xmpp: XDeployment) -> None:
         await dialog_event(desk_a, A, "<event>DELETE</event>", f"<id>{call_id}</id>")
 
 
+async def test_a_call_to_a_busy_agent_or_an_unknown_number_fails(dep_xmpp: XDeployment) -> None:
+    """CALL_FAILED_EVENT on the wire, as the desktop sees it: the dialog FAILED, the agent's
+    participant FAILED with stateCause BUSY (an agent nobody is logged in on) or BAD_DESTINATION
+    (a number outside the dial plan), DROP its only action; the drop ends it."""
+    dep = dep_xmpp
+    async with desktop(dep, A) as desk_a:
+        for dialed, cause in ((EXT[B], "BUSY"), ("2999", "BAD_DESTINATION")):
+            status, _, _ = await dep.call(
+                "POST", f"/User/{A}/Dialogs", user=A, body=make_call(EXT[A], dialed)
+            )
+            assert status == 202
+            failed = await dialog_event(
+                desk_a, A, "<state>FAILED</state>", f"<stateCause>{cause}</stateCause>"
+            )
+            doc = DET.fromstring(failed)
+            assert text(doc, "data/dialog/state") == "FAILED"
+            assert participants(failed)[EXT[A]] == ("FAILED", ["DROP"])
+            call_id = text(doc, "data/dialog/id")
+            status, _, _ = await dep.call("PUT", f"/Dialog/{call_id}", user=A, body=act("DROP", EXT[A]))
+            assert status == 202
+            await dialog_event(desk_a, A, "<event>DELETE</event>", f"<id>{call_id}</id>")
+
+
 async def test_access_control_and_bad_input(dep_xmpp: XDeployment) -> None:
     dep = dep_xmpp
     async with desktop(dep, A), desktop(dep, B), desktop(dep, C):

@@ -35,6 +35,10 @@ AGENT_KEYS = {
     "non_voice_mrds",
     "icm_agent_id",
     "teams_supervised",
+    # The agent's desk settings (Agent Desk Settings: Finesse's User settings).
+    "wrap_up_on_incoming",
+    "wrap_up_on_outgoing",
+    "wrap_up_time",
 }
 
 
@@ -72,7 +76,7 @@ def test_schema_has_the_awdb_tables_and_lookups_are_index_searches(db: AwdbDatab
         plan = db.explain(sql, params)
         assert not any(step.startswith("SCAN") for step in plan), (sql, plan)
         assert "INDEX" in plan[0] or "PRIMARY KEY" in plan[0], plan
-    assert db.info()["schema_version"] == "1"
+    assert db.info()["schema_version"] == "2"
 
 
 def test_seeding_2000_generated_agents_is_well_under_a_second() -> None:
@@ -105,6 +109,9 @@ def test_lookup_by_agent_id_and_by_login(db: AwdbDatabase) -> None:
         "non_voice_mrds": [],  # the generated directory is voice-only
         "icm_agent_id": 6000,
         "teams_supervised": [1],
+        "wrap_up_on_incoming": "NOT_ALLOWED",  # no desk settings asked for: no wrap-up
+        "wrap_up_on_outgoing": "NOT_ALLOWED",
+        "wrap_up_time": 7200,
     }
     assert db.agent("agent0001") == by_id
     assert db.agent("AGENT0001") == by_id  # login names are case-insensitive, as in UCCE
@@ -473,3 +480,31 @@ def test_files_that_are_not_awdb_databases_are_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(ValueError, match="schema version 99"):
         AwdbDatabase(newer)
+
+
+def test_an_agents_desk_settings_come_from_its_file_else_the_deployments() -> None:
+    """Agent Desk Settings (work mode on incoming / outgoing calls, wrap-up time): an agent file's
+    keys (the ones the CTI stub reads), else the stub's --wrap-up-on-incoming ... defaults."""
+    from dataclasses import replace
+
+    from awdb_stub.__main__ import build_parser, requested_seed
+
+    agents = generate(3)
+    agents[1] = replace(agents[1], extra={"wrap_up_on_outgoing": "required", "wrap_up_time": 30})
+    database = AwdbDatabase()
+    database.seed(SeedData(agents))
+    assert [
+        (a["wrap_up_on_incoming"], a["wrap_up_on_outgoing"], a["wrap_up_time"]) for a in database.agents()
+    ] == [
+        ("NOT_ALLOWED", "NOT_ALLOWED", 7200),
+        ("NOT_ALLOWED", "REQUIRED", 30),
+        ("NOT_ALLOWED", "NOT_ALLOWED", 7200),
+    ]
+    database.close()
+    args = build_parser().parse_args(
+        ["--agents", "2", "--wrap-up-on-incoming", "OPTIONAL", "--wrap-up-time", "60"]
+    )
+    seed = requested_seed(args)
+    assert [a.extra for a in seed.agents] == [{"wrap_up_on_incoming": "OPTIONAL", "wrap_up_time": 60.0}] * 2
+    with pytest.raises(ValueError, match="wrap_up_on_incoming must be one of"):
+        AwdbDatabase().seed(SeedData([replace(agents[0], extra={"wrap_up_on_incoming": "SOMETIMES"})]))

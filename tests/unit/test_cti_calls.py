@@ -355,7 +355,7 @@ def test_a_reconnecting_client_learns_a_held_call() -> None:
 
 # -- invariants, under any sequence ----------------------------------------------------------------
 AGENTS = [A, B, C]
-DEVICES = [*EXT.values(), OUTSIDE]
+DEVICES = [*EXT.values(), OUTSIDE, "2999"]  # 2999: a number the deployment does not know
 
 
 class CallModelMachine(RuleBasedStateMachine):
@@ -376,6 +376,8 @@ class CallModelMachine(RuleBasedStateMachine):
             return
         if isinstance(changes, tuple):
             changes = changes[1]
+        # As the core does once an agent is Ready: the queue goes to it.
+        changes = [*changes, *self.model.dispatch_queue()]
         for change in changes:  # what the core streams to the idle side, in order
             if isinstance(change, AgentChange):
                 self.replica.apply_agent(json.loads(json.dumps(change.agent.to_json())))
@@ -420,6 +422,19 @@ class CallModelMachine(RuleBasedStateMachine):
     def clear_call(self, data: st.DataObject) -> None:
         self._run(lambda: self.model.end_call(self.now, self._call_id(data)))
 
+    @rule()
+    def dial_the_queue(self) -> None:
+        self._run(lambda: self.model.queue_call(self.now, f"556{int(self.now)}", "8000"))
+
+    @rule(data=st.data())
+    def caller_hangs_up(self, data: st.DataObject) -> None:
+        self._run(lambda: self.model.caller_hangup(self.now, self._call_id(data)))
+
+    @invariant()
+    def nobody_ready_while_calls_wait(self) -> None:
+        if self.model.queued_calls():
+            assert all(a.state is not S.AVAILABLE or a.call_ids for a in self.model.agents.values())
+
     @invariant()
     def one_active_connection_per_party(self) -> None:
         active = [
@@ -430,7 +445,9 @@ class CallModelMachine(RuleBasedStateMachine):
     @invariant()
     def live_calls_have_two_parties(self) -> None:
         for call in self.model.calls.values():
-            assert call.ended is None and len(call.live) >= 2, call
+            # (a failed MAKE_CALL keeps only the agent's FAIL connection until the agent drops it)
+            failed = [c.state for c in call.live] == [LCS.FAIL]
+            assert call.ended is None and (len(call.live) >= 2 or failed), call
 
     @invariant()
     def agent_state_follows_its_connections(self) -> None:

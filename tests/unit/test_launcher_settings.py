@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from finesse_emu.deployment.launcher import Deployment, load_settings
-from finesse_emu.deployment.topology import FINESSE_A
+from finesse_emu.deployment.topology import AWDB_A, FINESSE_A
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -93,6 +93,17 @@ def test_node_settings_for_same_origin_hosting_and_cors(tmp_path: Path) -> None:
 def test_bad_node_settings_are_refused(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         load_settings(write(tmp_path, text))
+
+
+def test_the_awdb_is_given_the_same_desk_settings_as_the_cti_stub(tmp_path: Path) -> None:
+    """One value for the deployment: the cti: wrap-up keys reach both the CTI stub (which applies
+    them) and the AWDB (where the Finesse nodes read the User's settings)."""
+    path = write(tmp_path, "cti: {load: 1, wrap_up_on_incoming: REQUIRED, wrap_up_time: 30}\n")
+    options = load_settings(path)["cti_options"]
+    argv = Deployment(tmp_path, 4, 0.01, "127.0.70", cti_options=options)._argv_awdb(AWDB_A)
+    assert argv[argv.index("--wrap-up-on-incoming") + 1] == "REQUIRED"
+    assert argv[argv.index("--wrap-up-time") + 1] == "30" and "--load" not in argv
+    assert "--wrap-up-on-incoming" not in Deployment(tmp_path)._argv_awdb(AWDB_A)
 
 
 def test_single_sign_on_settings_and_what_the_components_are_given(tmp_path: Path) -> None:

@@ -4,14 +4,22 @@ under scenarios/ still parses."""
 
 from __future__ import annotations
 
+import json
+import types
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cti_stub.server import CtiServer
+from cti_stub.server import ServerConfig as CtiConfig
+from emu_base.directory import generate
+from emu_base.timers import Timers
 from finesse_emu.runs.scenario import checks, steps
 from finesse_emu.runs.scenario.base import ScenarioError, Step, number
 from finesse_emu.runs.scenario.spec import load, parse
+from ged188 import AgentState
+from tests.helpers import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,7 +76,9 @@ class FakeRun:
 
 
 async def test_a_new_step_and_check_are_one_class_each() -> None:
-    with pytest.raises(ScenarioError, match="exactly one of phase/wait/until/fault/clients/call/expect"):
+    with pytest.raises(
+        ScenarioError, match="exactly one of phase/wait/until/fault/clients/call/hangup/expect"
+    ):
         parse(scenario({"mark": "here"}))
     steps.STEPS.add(Mark())
     checks.CHECKS.add(AtLeast())
@@ -92,7 +102,7 @@ async def test_a_new_step_and_check_are_one_class_each() -> None:
 
 
 def test_the_registries_keep_the_file_format() -> None:
-    assert steps.STEPS.names() == ("phase", "wait", "until", "fault", "clients", "call", "expect")
+    assert steps.STEPS.names() == ("phase", "wait", "until", "fault", "clients", "call", "hangup", "expect")
     assert checks.CONDITIONS.names() == (
         "all_signed_in",
         "desktops_on",
@@ -100,8 +110,9 @@ def test_the_registries_keep_the_file_format() -> None:
         "ippa_state",
         "cti_active",
         "chat",  # a desktop's chat signed in to an IM&P node (waited for after an IM&P failover)
+        "cti_calls",  # calls in progress and waiting in queue on the active CTI side
     )
-    assert "ippa" in checks.CHECKS and "cti_agent" in checks.CHECKS and len(checks.CHECKS.names()) == 15
+    assert "ippa" in checks.CHECKS and "cti_agent" in checks.CHECKS and len(checks.CHECKS.names()) == 16
     assert "node_load" in checks.CHECKS and "node_counter" in checks.CHECKS
     sc = parse(scenario({"until": {"cti_active": "cti-b"}, "timeout": 5}, {"wait": 1}))
     assert sc.steps[0].args == {"condition": "cti_active", "arg": "cti-b", "timeout": 5.0}
@@ -112,3 +123,74 @@ def test_the_registries_keep_the_file_format() -> None:
 @pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_example_parses(path: Path) -> None:
     assert load(path).steps
+
+
+# -- the call steps against a real CTI stub (its control plane, with a token) -------------------------
+class CtiRun(FakeRun):
+    """A run whose deployment is one CTI side (deployment.json, the observer seeing it active)."""
+
+    def __init__(self, run_dir: Path, admin_port: int, token_file: Path) -> None:
+        super().__init__()
+        component = {"name": "cti-a", "role": "cti", "host": "127.0.0.1", "ports": {"admin": admin_port}}
+        state = {"components": [component], "admin_token_file": str(token_file)}
+        (run_dir / "deployment.json").write_text(json.dumps(state))
+        self.run_dir = run_dir
+        self.observer = types.SimpleNamespace(latest={"cti-a": "active"})
+        self.history.record = lambda source, event: self.history.append(source, event.NAME, **event.fields())  # type: ignore[attr-defined]
+
+
+def test_call_and_hangup_steps_parse() -> None:
+    sc = parse(scenario({"call": {"ani": "5550150", "talk_time": 30}}, {"hangup": {"ani": "5550150"}}))
+    assert sc.steps[0].args == {"agent": None, "answer_after": 1.0, "talk_time": 30.0, "ani": "5550150"}
+    assert sc.steps[1].args == {"ani": "5550150"}
+    assert parse(scenario({"hangup": {"agent": "1000"}})).steps[0].args == {"agent": "1000"}
+    bad: dict[str, Any]
+    for bad in ({"hangup": {}}, {"hangup": {"ani": "1", "agent": "2"}}, {"hangup": "5550150"}):
+        with pytest.raises(ScenarioError, match="hangup needs one of"):
+            parse(scenario(bad))
+    with pytest.raises(ScenarioError, match="call ani must be a string"):
+        parse(scenario({"call": {"ani": 5550150}}))
+    with pytest.raises(ScenarioError, match="cti_calls needs"):
+        parse(scenario({"expect": {"name": "x", "cti_calls": {"waiting": 1}}}))
+
+
+async def test_a_caller_dials_the_queue_is_answered_after_n_seconds_and_hangs_up(tmp_path: Path) -> None:
+    """``call`` without agent waits in queue; delivered once the agent is Ready, answered after
+    ``answer_after`` seed seconds; ``hangup`` ends it from the caller's side; ``cti_calls`` sees it."""
+    token = "step-test-token"
+    token_file = tmp_path / "token"
+    token_file.write_text(token)
+    token_file.chmod(0o600)
+    cfg = CtiConfig(side="A", port=0, link_port=0, admin_port=0, agents=generate(2), admin_token=token)
+    srv = CtiServer(cfg, Timers.build(0.01))
+    await srv.start()
+    try:
+        await eventually(lambda: srv.listening, "the CTI side listens")
+        assert srv.admin_port is not None
+        run = CtiRun(tmp_path, srv.admin_port, token_file)
+        sc = parse(
+            scenario(
+                {"call": {"ani": "5550150", "dnis": "8000", "answer_after": 20, "talk_time": 6000}},
+                {"expect": {"name": "queued", "cti_calls": {"queued": 1, "calls": 1}}},
+            )
+        )
+        for step in sc.steps:
+            await steps.STEPS[step.kind].run(run, step)  # type: ignore[arg-type]
+        assert run.outcomes == [("queued: cti_calls", True, "cti-a: 1 calls, 1 queued")]
+        assert [e["event"] for e in run.history.events] == ["call", "call_queued"]
+        now = srv.clock.wall()
+        srv.core.admin_set_state(now, "1000", AgentState.LOGIN, 0, extension="2000")
+        srv.core.admin_set_state(now, "1000", AgentState.AVAILABLE, 0)
+        srv.pump()
+        (call,) = srv.model.calls.values()
+        assert call.phase == "alerting" and call.answer_at is not None
+        assert call.answer_at - now == pytest.approx(20 * 0.01, abs=0.05)  # from the delivery
+        await eventually(lambda: call.phase, "answered by the PG", until=lambda phase: phase == "talking")
+        (hangup,) = parse(scenario({"hangup": {"agent": "1000"}})).steps
+        await steps.STEPS["hangup"].run(run, hangup)  # type: ignore[arg-type]
+        assert srv.model.calls == {} and srv.model.agents["1000"].state is AgentState.AVAILABLE
+        assert run.history.events[-1]["event"] == "caller_hangup"
+        with pytest.raises(ScenarioError, match="no call in progress"):
+            await steps.STEPS["hangup"].run(run, hangup)  # type: ignore[arg-type]
+    finally:
+        await srv.stop()

@@ -15,7 +15,7 @@ import aiohttp
 from emu_base.admin import auth_headers
 from emu_base.history_events import FailoverDetected, FailoverDone, HttpError, Load, Moved, SignInFailed
 from finesse_emu.deployment.launcher import read_admin_token
-from finesse_emu.runs.scenario.base import Named, Registry
+from finesse_emu.runs.scenario.base import Named, Registry, ScenarioError
 from finesse_emu.runs.scenario.context import Run
 
 
@@ -172,6 +172,36 @@ class CtiAgent(Probe):
         return not problems, f"{shown}; " + "; ".join(problems) if problems else shown
 
 
+class CtiCalls(Probe):
+    """``{queued, calls}``: how many calls wait in queue, and how many are in progress (queued ones
+    included), on the active CTI side (its ``GET /emu/calls``); a condition and a check."""
+
+    name = "cti_calls"
+
+    def parse(self, arg: Any, where: str) -> Any:
+        ok = isinstance(arg, dict) and arg and set(arg) <= {"queued", "calls"}
+        if not ok or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in arg.values()):
+            raise ScenarioError(f"{where}: cti_calls needs {{queued: N, calls: N}} (counts)")
+        return arg
+
+    async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
+        c = active_cti(run)
+        if c is None:
+            return False, "no active CTI side"
+        url = f"http://{c['host']}:{c['ports']['admin']}/emu/calls"
+        try:
+            headers = auth_headers(read_admin_token(run.run_dir))
+            async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as resp:
+                calls = (await resp.json())["calls"]
+        except (aiohttp.ClientError, OSError, ValueError, KeyError) as exc:
+            return False, f"{c['name']}: {exc}"
+        live = [k for k in calls if k.get("phase") != "ended"]
+        seen = {"queued": sum(k.get("phase") == "queued" for k in live), "calls": len(live)}
+        detail = f"{c['name']}: {seen['calls']} calls, {seen['queued']} queued"
+        wrong = [f"want {k} {v}" for k, v in arg.items() if seen[k] != v]
+        return not wrong, "; ".join([detail, *wrong])
+
+
 class PeakRequestRate(Probe):
     """``{node, min, max}``: the node's busiest seed second in this phase (observer samples)."""
 
@@ -316,11 +346,12 @@ class Events(Probe):
         return count(len(items), arg, f"{arg['event']} events")
 
 
-for _condition in (AllSignedIn(), DesktopsOn(), NodeStatus(), IppaState(), CtiActive(), Chat()):
+for _condition in (AllSignedIn(), DesktopsOn(), NodeStatus(), IppaState(), CtiActive(), Chat(), CtiCalls()):
     CONDITIONS.add(_condition)
 for _check in (
     Chat(),
     CtiAgent(),
+    CtiCalls(),
     PeakRequestRate(),
     NodeLoad(),
     NodeCounter(),

@@ -208,36 +208,91 @@ class Clients(StepKind):
             run.removed.update(agents)
 
 
+async def cti_admin(run: Run, step: Step, method: str, path: str, body: Any = None) -> tuple[int, Any, str]:
+    """One request to the active CTI side's control plane (with the deployment's token): its status,
+    its JSON answer and the side's name; ScenarioError without an active side or a token."""
+    c = active_cti(run)
+    if c is None:
+        raise ScenarioError(f"{step.where()}: no active CTI side")
+    url = f"http://{c['host']}:{c['ports']['admin']}{path}"
+    try:
+        headers = auth_headers(read_admin_token(run.run_dir))  # the deployment's control-plane token
+    except ValueError as exc:
+        raise ScenarioError(f"{step.where()}: {exc}") from exc
+    async with aiohttp.ClientSession() as http, http.request(method, url, json=body, headers=headers) as resp:
+        return resp.status, await resp.json(), str(c["name"])
+
+
 class Call(StepKind):
-    """``call: {agent, answer_after, talk_time}``: a call offered to an agent on the active CTI
-    side, answered and ended by the PG itself."""
+    """``call: {agent, ani, dnis, answer_after, talk_time}``: a caller's call on the active CTI side,
+    answered and ended by the PG itself: offered to ``agent`` (who must be Ready), or without
+    ``agent`` dialling the queue: the agent Ready the longest, else it waits in queue until an agent
+    becomes Ready (``answer_after``/``talk_time`` then count from its delivery)."""
 
     name = "call"
 
     def parse(self, value: Any, raw: dict[str, Any], where: str) -> dict[str, Any]:
-        require(
-            isinstance(value, dict) and isinstance(value.get("agent"), str), where, "call needs agent: ID"
-        )
+        require(isinstance(value, dict), where, "call needs {agent: ID} or, for the queue, {ani: NUMBER}")
+        for key in ("agent", "ani", "dnis"):
+            require(
+                value.get(key) is None or isinstance(value[key], str), where, f"call {key} must be a string"
+            )
         answer = number(value.get("answer_after", 1), where, "answer_after")
         talk = number(value.get("talk_time", 60), where, "talk_time")
-        return {"agent": value["agent"], "answer_after": answer, "talk_time": talk}
+        args = {"agent": value.get("agent"), "answer_after": answer, "talk_time": talk}
+        return args | {k: value[k] for k in ("ani", "dnis") if value.get(k) is not None}
 
     async def run(self, run: Run, step: Step) -> None:
         a = step.args
-        c = active_cti(run)
-        if c is None:
-            raise ScenarioError(f"{step.where()}: no active CTI side")
-        body = {"agent_id": a["agent"], "answer_after": a["answer_after"], "talk_time": a["talk_time"]}
-        url = f"http://{c['host']}:{c['ports']['admin']}/emu/calls"
-        try:
-            headers = auth_headers(read_admin_token(run.run_dir))  # the deployment's control-plane token
-        except ValueError as exc:
-            raise ScenarioError(f"{step.where()}: {exc}") from exc
-        async with aiohttp.ClientSession() as http, http.post(url, json=body, headers=headers) as resp:
-            answer = await resp.json()
-            if resp.status not in (200, 201):
-                raise ScenarioError(f"{step.where()}: {c['name']} refused the call: {answer}")
-        run.history.record("scenario", ev.Call(agent=a["agent"], talk_time=a["talk_time"], cti=c["name"]))
+        body = {"answer_after": a["answer_after"], "talk_time": a["talk_time"]}
+        body |= {k: a[k] for k in ("ani", "dnis") if k in a}
+        if a["agent"] is not None:
+            body["agent_id"] = a["agent"]
+        status, answer, cti = await cti_admin(run, step, "POST", "/emu/calls", body)
+        if status not in (200, 201):
+            raise ScenarioError(f"{step.where()}: {cti} refused the call: {answer}")
+        # A queued call has no agent yet ("").
+        agent = a["agent"] or str(answer.get("agent_id") or "")
+        run.history.record(
+            "scenario",
+            ev.Call(agent=agent, talk_time=a["talk_time"], answer_after=a["answer_after"], cti=cti),
+        )
+        if answer.get("phase") == "queued":
+            run.history.append(
+                "scenario", "call_queued", call_id=answer.get("call_id"), ani=a.get("ani"), cti=cti
+            )
+
+
+class Hangup(StepKind):
+    """``hangup: {ani: NUMBER}`` or ``hangup: {agent: ID}``: the caller of the call (the one with that
+    ANI, or the one the agent is on) hangs up by itself, waiting in queue or not (not the agent's
+    drop: docs/cti.md, "Calls")."""
+
+    name = "hangup"
+
+    def parse(self, value: Any, raw: dict[str, Any], where: str) -> dict[str, Any]:
+        keys = [k for k in ("ani", "agent") if isinstance(value, dict) and isinstance(value.get(k), str)]
+        require(len(keys) == 1 and len(value) == 1, where, "hangup needs one of {ani: NUMBER} or {agent: ID}")
+        return {keys[0]: value[keys[0]]}
+
+    async def run(self, run: Run, step: Step) -> None:
+        a = step.args
+        status, listed, cti = await cti_admin(run, step, "GET", "/emu/calls")
+        calls = listed.get("calls", []) if status == 200 else []
+
+        def wanted(call: dict[str, Any]) -> bool:
+            if "ani" in a:
+                return bool(call.get("ani") == a["ani"])
+            return a["agent"] in {k.get("agent_id") for k in call.get("connections", [])}
+
+        found = [c for c in calls if c.get("phase") != "ended" and wanted(c)]
+        if not found:
+            raise ScenarioError(f"{step.where()}: {cti} has no call in progress for {a}")
+        call_id = found[0]["call_id"]
+        status, answer, _ = await cti_admin(run, step, "POST", f"/emu/calls/{call_id}/hangup")
+        if status != 200:
+            raise ScenarioError(f"{step.where()}: {cti} refused the hang-up: {answer}")
+        run.history.append("scenario", "caller_hangup", call_id=call_id, phase=found[0].get("phase"), cti=cti)
 
 
 class Expect(StepKind):
@@ -259,7 +314,7 @@ class Expect(StepKind):
             run.expectation(f"{step.args['name']}: {name}", ok, detail)
 
 
-for _step in (Phase(), Wait(), Until(), Fault(), Clients(), Call(), Expect()):
+for _step in (Phase(), Wait(), Until(), Fault(), Clients(), Call(), Hangup(), Expect()):
     STEPS.add(_step)
 
 

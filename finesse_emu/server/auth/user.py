@@ -20,6 +20,11 @@ class AuthUser:
     skill_groups: tuple[int, ...] = ()
     non_voice_mrds: tuple[int, ...] = ()
     icm_agent_id: int = 0
+    # The agent's desk settings in the AWDB (Agent Desk Settings), shown in the User's settings:
+    # work mode on incoming / outgoing calls ("" when the AWDB gives none) and the wrap-up seconds.
+    wrap_up_on_incoming: str = ""
+    wrap_up_on_outgoing: str = ""
+    wrap_up_time: int = 7200
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AuthUser:
@@ -36,4 +41,7 @@ class AuthUser:
             skill_groups=tuple(int(t) for t in data.get("skill_groups", ())),
             non_voice_mrds=tuple(int(t) for t in data.get("non_voice_mrds", ())),
             icm_agent_id=int(data.get("icm_agent_id", 0)),
+            wrap_up_on_incoming=str(data.get("wrap_up_on_incoming", "")),
+            wrap_up_on_outgoing=str(data.get("wrap_up_on_outgoing", "")),
+            wrap_up_time=int(data.get("wrap_up_time", 7200)),
         )

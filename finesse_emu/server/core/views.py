@@ -53,6 +53,10 @@ def user_view(d: Directory, model: FinesseModel, user_id: str) -> X.UserView:
         team_name=d.teams.get(a.team_id, ""),
         skill_target_id=a.icm_agent_id or None,
         teams=teams if a.supervisor else (),
+        # The agent's desk settings, as the AWDB holds them (where real Finesse reads them).
+        wrap_up_on_incoming=a.wrap_up_on_incoming,
+        wrap_up_on_outgoing=a.wrap_up_on_outgoing,
+        wrap_up_timer=a.wrap_up_time,
     )
 
 
@@ -92,6 +96,8 @@ PARTICIPANT_ACTIONS: dict[str, tuple[str, ...]] = {
     "INITIATED": ("DROP",),
     "ACTIVE": ("HOLD", "DROP", *CALL_DATA_ACTIONS),
     "HELD": ("RETRIEVE", "DROP"),
+    # Cisco's "State (Participant) Parameter Values": FAILED allows DROP.
+    "FAILED": ("DROP",),
 }
 
 
