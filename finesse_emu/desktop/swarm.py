@@ -20,6 +20,7 @@ import ssl
 import sys
 import urllib.parse
 from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,11 +35,12 @@ from emu_base.admin import bearer_ok, bound_port, read_json_object, unauthorized
 from emu_base.control_openapi import ControlOperation, json_object
 from emu_base.directory import generate
 from emu_base.history import History
-from emu_base.history_events import ClientAction, FailoverDone
+from emu_base.history_events import CallsPlaced, ClientAction, FailoverDone
 from emu_base.httpbody import app_runner
 from emu_base.logs import get_logger
 from emu_base.quiet_gc import QuietCollector
 from emu_base.timers import Timers
+from finesse_emu.desktop.calls import KINDS, OUTSIDE_NUMBER, CallKind
 from finesse_emu.desktop.client import AgentCredentials, DesktopClient, ImpServer, LoadPlan, NodeEndpoint
 from finesse_emu.desktop.machine import Record
 
@@ -313,6 +315,58 @@ class Swarm:
             for a, b in zip(chosen[0::2], chosen[1::2], strict=False):
                 a.start_chat(b)
         return [c.agent.id for c in chosen]
+
+    # -- calls (scenarios) -----------------------------------------------------------------------------
+    def call_plan(
+        self, share: float, kinds: Sequence[str], seed: int = 0
+    ) -> list[tuple[CallKind, list[DesktopClient]]]:
+        """Which signed-in desktops go on which kind of call: ``share`` of the signed-in desktops
+        that hold no dialog, drawn with ``seed`` (a run is repeatable), the kinds taken in turn
+        (a kind of two desktops takes two). ValueError for an unknown kind."""
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown or not kinds:
+            raise ValueError(f"unknown call kinds {unknown}; known: {', '.join(KINDS)}")
+        free = [c for c in self.clients if c.source == "desktop" and c.signed_in and not c.calls.dialogs]
+        wanted = round(share * len([c for c in self.clients if c.source == "desktop"]))
+        random.Random(seed).shuffle(free)
+        plan: list[tuple[CallKind, list[DesktopClient]]] = []
+        i = used = 0
+        while True:
+            kind = KINDS[kinds[i % len(kinds)]]
+            if used + kind.desktops > min(wanted, len(free)):
+                break
+            plan.append((kind, free[used : used + kind.desktops]))
+            used += kind.desktops
+            i += 1
+        return plan
+
+    async def place_calls(
+        self,
+        share: float,
+        kinds: Sequence[str],
+        ring: Callable[[DesktopClient], Awaitable[None]],
+        seed: int = 0,
+        source: str = "scenario",
+    ) -> list[tuple[CallKind, list[str]]]:
+        """Put ``share`` of the desktops on calls (:meth:`call_plan`): each desktop gets its kind's
+        script; the caller dials the other desktop's extension or an outside number, or ``ring``
+        has an outside caller ring it (the CTI server's control plane: the shell knows where).
+        Returns the kinds and their agents, as recorded (``calls_placed``)."""
+        placed: list[tuple[CallKind, list[str]]] = []
+        for kind, desktops in self.call_plan(share, kinds, seed):
+            to = {"agent": desktops[-1].agent.extension, "outside": OUTSIDE_NUMBER}.get(kind.dial, "")
+            for k, (client, script) in enumerate(zip(desktops, kind.scripts, strict=True)):
+                client.place_call(script, to if k == 0 else "")
+            if kind.dial == "queue":
+                await ring(desktops[0])
+            agents = [c.agent.id for c in desktops]
+            self.history.record(source, CallsPlaced(kind=kind.name, agents=agents, to=to or None))
+            placed.append((kind, agents))
+        return placed
+
+    def call_states(self) -> Counter[str]:
+        """The state of each desktop's own participant in each dialog it holds, counted."""
+        return Counter(s for c in self.clients if c.source == "desktop" for s in c.calls.states().values())
 
     # -- views -------------------------------------------------------------------------------------
     def counts(self) -> Counter[tuple[str, str, str]]:
