@@ -347,13 +347,22 @@ class Swarm:
         ring: Callable[[DesktopClient], Awaitable[None]],
         seed: int = 0,
         source: str = "scenario",
+        ready_within: float | None = None,
     ) -> list[tuple[CallKind, list[str]]]:
         """Put ``share`` of the desktops on calls (:meth:`call_plan`): each desktop gets its kind's
         script; the caller dials the other desktop's extension or an outside number, or ``ring``
         has an outside caller ring it (the CTI server's control plane: the shell knows where).
-        Returns the kinds and their agents, as recorded (``calls_placed``)."""
+        A queue call goes to a Ready agent only: those agents click READY first, and the calls ring
+        once every one of them shows READY (TimeoutError after ``ready_within`` seconds, default the
+        desktop's request timeout). Returns the kinds and their agents, as recorded (``calls_placed``)."""
+        plan = self.call_plan(share, kinds, seed)
+        called = [desktops[0] for kind, desktops in plan if kind.dial == "queue"]
+        for client in called:
+            client.set_agent_state("READY")
+        timeout = self.config.timers.desktop_request_timeout if ready_within is None else ready_within
+        await self.wait(lambda _s: all(c.user_state == "READY" for c in called), timeout)
         placed: list[tuple[CallKind, list[str]]] = []
-        for kind, desktops in self.call_plan(share, kinds, seed):
+        for kind, desktops in plan:
             to = {"agent": desktops[-1].agent.extension, "outside": OUTSIDE_NUMBER}.get(kind.dial, "")
             for k, (client, script) in enumerate(zip(desktops, kind.scripts, strict=True)):
                 client.place_call(script, to if k == 0 else "")
