@@ -38,7 +38,7 @@ class CallKind:
     """A kind of call the swarm puts desktops on.
 
     ``dial``: ``"agent"`` (the first desktop MAKE_CALLs the second's extension), ``"outside"`` (the
-    first MAKE_CALLs :data:`OUTSIDE_NUMBER`, which the CTI stub answers by itself) or ``"queue"`` (an
+    first MAKE_CALLs an :func:`outside_number`, which the CTI stub answers by itself) or ``"queue"`` (an
     outside caller rings the first desktop's extension through the CTI server's control plane).
     ``scripts``: per desktop, the actions its agent takes in order, each once its participant lists
     it. ``settled``: per desktop, the state its own participant shows once the script is done; the
@@ -54,8 +54,12 @@ class CallKind:
         return len(self.scripts)
 
 
-# Not an agent's extension in the generated directory (2000+i): a device that is no agent.
-OUTSIDE_NUMBER = "5550100"
+def outside_number(n: int) -> str:
+    """The ``n``-th outside number: a device that is no agent (the generated directory's extensions
+    are 2000+i). One per call: a device is in at most one active connection, so a second call to
+    the same number while the first lasts is refused."""
+    return f"555{n % 10_000:04d}"
+
 
 KINDS: dict[str, CallKind] = {
     k.name: k

@@ -40,7 +40,7 @@ from emu_base.httpbody import app_runner
 from emu_base.logs import get_logger
 from emu_base.quiet_gc import QuietCollector
 from emu_base.timers import Timers
-from finesse_emu.desktop.calls import KINDS, OUTSIDE_NUMBER, CallKind
+from finesse_emu.desktop.calls import KINDS, CallKind, outside_number
 from finesse_emu.desktop.client import AgentCredentials, DesktopClient, ImpServer, LoadPlan, NodeEndpoint
 from finesse_emu.desktop.machine import Record
 
@@ -363,7 +363,9 @@ class Swarm:
         await self.wait(lambda _s: all(c.user_state == "READY" for c in called), timeout)
         placed: list[tuple[CallKind, list[str]]] = []
         for kind, desktops in plan:
-            to = {"agent": desktops[-1].agent.extension, "outside": OUTSIDE_NUMBER}.get(kind.dial, "")
+            to = {"agent": desktops[-1].agent.extension, "outside": outside_number(len(placed))}.get(
+                kind.dial, ""
+            )
             for k, (client, script) in enumerate(zip(desktops, kind.scripts, strict=True)):
                 client.place_call(script, to if k == 0 else "")
             if kind.dial == "queue":
