@@ -179,6 +179,8 @@ class Swarm:
         )
         self._http: aiohttp.ClientSession | None = None
         self._starter: asyncio.Task[None] | None = None
+        # The calls place_calls set up: each kind with its desktops (calls_settled judges them).
+        self.placed: list[tuple[CallKind, list[DesktopClient]]] = []
         self._records = 0  # client records so far: the activity the garbage collector watches
         self.collector = QuietCollector(lambda: self._records)  # full GC passes between bursts
 
@@ -373,7 +375,20 @@ class Swarm:
             agents = [c.agent.id for c in desktops]
             self.history.record(source, CallsPlaced(kind=kind.name, agents=agents, to=to or None))
             placed.append((kind, agents))
+            self.placed.append((kind, desktops))
         return placed
+
+    def calls_settled(self) -> tuple[bool, str]:
+        """Whether every desktop put on a call shows its own participant in the state its kind
+        settles in (KINDS: ``settled``), and which do not."""
+        off = [
+            f"{c.agent.id} ({kind.name}): {sorted(c.calls.states().values()) or 'no call'}, want {state}"
+            for kind, desktops in self.placed
+            for c, state in zip(desktops, kind.settled, strict=True)
+            if list(c.calls.states().values()) != [state]
+        ]
+        placed = sum(len(d) for _, d in self.placed)
+        return not off and placed > 0, "; ".join(off[:5]) or f"{placed} desktops on calls, each as set up"
 
     def call_states(self) -> Counter[str]:
         """The state of each desktop's own participant in each dialog it holds, counted."""

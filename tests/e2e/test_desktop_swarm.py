@@ -24,8 +24,7 @@ import pytest
 from emu_base.history import History
 from emu_base.history_events import FailoverDetected, FailoverDone, Fault, Moved, ServerUnavailable
 from emu_base.timers import Timers
-from finesse_emu.desktop.calls import KINDS, CallKind
-from finesse_emu.desktop.client import DesktopClient
+from finesse_emu.desktop.calls import KINDS
 from finesse_emu.desktop.swarm import Swarm, SwarmConfig, directory_agents, endpoints_from_deployment
 from finesse_emu.runs.check import CALL_INVARIANTS, Options, check_history
 from finesse_emu.runs.report import render_summary_table, summarize
@@ -37,15 +36,6 @@ pytestmark = pytest.mark.e2e
 SCALE = 0.05
 AGENTS, IPPA = 200, 10
 CALL_SHARE = 0.3  # of the desktops, on calls of every kind when the publisher dies
-
-
-def settled(placed: list[tuple[CallKind, list[DesktopClient]]]) -> bool:
-    """Every desktop on a call shows its participant in the state its kind settles in."""
-    return all(
-        list(c.calls.states().values()) == [state]
-        for kind, desktops in placed
-        for c, state in zip(desktops, kind.settled, strict=True)
-    )
 
 
 async def node_state(run_dir: Path, name: str) -> str:
@@ -93,7 +83,7 @@ async def test_publisher_killed_under_200_desktops(tmp_path: Path) -> None:
         assert 0 <= round(CALL_SHARE * (AGENTS - IPPA)) - len(on_calls) <= 1
         assert {k.name for k, _ in placed} == set(KINDS)
         assert {by_id[a].node for a in on_calls} == {"finesse-a", "finesse-b"}
-        await swarm.wait(lambda _s: settled(placed), timeout=30)
+        await swarm.wait(lambda s: s.calls_settled()[0], timeout=30)
         before = swarm.call_states()
         assert before["HELD"] and before["ACTIVE"] and sum(before.values()) == len(on_calls)
 
@@ -114,7 +104,7 @@ async def test_publisher_killed_under_200_desktops(tmp_path: Path) -> None:
         desktops = [c for c in swarm.clients if c.source == "desktop"]
         assert all(c.user_state == "NOT_READY" for c in desktops if c.agent.id not in on_calls)
         # The calls: each seen again on the subscriber as it was (the refresh's GET of the dialogs).
-        await swarm.wait(lambda _s: settled(placed), timeout=30)
+        await swarm.wait(lambda s: s.calls_settled()[0], timeout=30)
         assert swarm.call_states() == before
         assert {by_id[a].user_state for a in on_calls} <= {"TALKING", "HOLD"}
         # IPPA: "After three attempts ... displays a server unavailable message": three failed 5 s
