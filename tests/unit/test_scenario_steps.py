@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from finesse_emu.desktop.calls import KINDS
 from finesse_emu.runs.scenario import checks, steps
 from finesse_emu.runs.scenario.base import ScenarioError, Step, number
 from finesse_emu.runs.scenario.spec import load, parse
@@ -68,7 +69,9 @@ class FakeRun:
 
 
 async def test_a_new_step_and_check_are_one_class_each() -> None:
-    with pytest.raises(ScenarioError, match="exactly one of phase/wait/until/fault/clients/call/expect"):
+    with pytest.raises(
+        ScenarioError, match="exactly one of phase/wait/until/fault/clients/call/calls/expect"
+    ):
         parse(scenario({"mark": "here"}))
     steps.STEPS.add(Mark())
     checks.CHECKS.add(AtLeast())
@@ -92,7 +95,7 @@ async def test_a_new_step_and_check_are_one_class_each() -> None:
 
 
 def test_the_registries_keep_the_file_format() -> None:
-    assert steps.STEPS.names() == ("phase", "wait", "until", "fault", "clients", "call", "expect")
+    assert steps.STEPS.names() == ("phase", "wait", "until", "fault", "clients", "call", "calls", "expect")
     assert checks.CONDITIONS.names() == (
         "all_signed_in",
         "desktops_on",
@@ -100,8 +103,10 @@ def test_the_registries_keep_the_file_format() -> None:
         "ippa_state",
         "cti_active",
         "chat",  # a desktop's chat signed in to an IM&P node (waited for after an IM&P failover)
+        "calls_settled",  # every desktop put on a call shows the state its kind settles in
     )
-    assert "ippa" in checks.CHECKS and "cti_agent" in checks.CHECKS and len(checks.CHECKS.names()) == 15
+    assert "ippa" in checks.CHECKS and "cti_agent" in checks.CHECKS and len(checks.CHECKS.names()) == 17
+    assert "calls_settled" in checks.CHECKS and "call_invariants" in checks.CHECKS
     assert "node_load" in checks.CHECKS and "node_counter" in checks.CHECKS
     sc = parse(scenario({"until": {"cti_active": "cti-b"}, "timeout": 5}, {"wait": 1}))
     assert sc.steps[0].args == {"condition": "cti_active", "arg": "cti-b", "timeout": 5.0}
@@ -112,3 +117,13 @@ def test_the_registries_keep_the_file_format() -> None:
 @pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_example_parses(path: Path) -> None:
     assert load(path).steps
+
+
+def test_calls_step_parses_share_and_kinds() -> None:
+    sc = parse(scenario({"calls": {"share": 0.3, "kinds": ["incoming", "agent_held"]}}))
+    assert sc.steps[0].args == {"share": 0.3, "kinds": ["incoming", "agent_held"], "seed": 0}
+    assert parse(scenario({"calls": {"share": 1}})).steps[0].args["kinds"] == list(KINDS)
+    with pytest.raises(ScenarioError, match="kinds must be a list of"):
+        parse(scenario({"calls": {"share": 0.3, "kinds": ["conference_of_ten"]}}))
+    with pytest.raises(ScenarioError, match="share must be in"):
+        parse(scenario({"calls": {"share": 1.5}}))
