@@ -9,7 +9,7 @@ from typing import Any
 from finesse_emu.runs.check import check_history
 from finesse_emu.runs.check.calls import CALLS_SURVIVE, NO_ENDED_PUBLISH, PUBLISHED_ONCE
 from finesse_emu.runs.check.engine import OK, VIOLATED
-from finesse_emu.runs.report import render_summary_table, summarize
+from finesse_emu.runs.report import entries, render_html, render_summary_table, summarize
 from tests.unit.test_check import ev, failover, sign_in
 
 Event = dict[str, Any]
@@ -70,6 +70,9 @@ def test_clean_history_passes_and_report_counts_calls() -> None:
     assert summary["calls"]["placed"] == {"incoming": 1, "incoming_held": 1}
     text = render_summary_table(summary)
     assert "calls seen by the desktops" in text and "HELD" in text
+    page = render_html(entries(clean()), summary)
+    assert "<h2>Calls</h2>" in page and "incoming_held 1" in page
+    assert "<h2>Calls</h2>" not in render_html(entries(no_calls), summarize(no_calls))
 
 
 def test_lost_call_is_caught() -> None:
