@@ -41,8 +41,11 @@ class CallKind:
     first MAKE_CALLs an :func:`outside_number`, which the CTI stub answers by itself) or ``"queue"`` (an
     outside caller rings the first desktop's extension through the CTI server's control plane).
     ``scripts``: per desktop, the actions its agent takes in order, each once its participant lists
-    it. ``settled``: per desktop, the state its own participant shows once the script is done; the
-    checker wants the same state again after a failover."""
+    it; ``"ACTION>N"`` sends the action with ``toAddress`` the extension of the kind's N-th desktop
+    (``"ACTION>outside"``: a fresh outside number), as CONSULT_CALL needs. ``settled``: per desktop,
+    the states of its own participant in the dialogs it holds once the scripts are done, sorted and
+    joined by ``+`` (``"ACTIVE+HELD"`` for a consult; ``""`` for none, a call transferred away); the
+    checker wants each call in the same state again after a failover."""
 
     name: str
     dial: str
@@ -138,10 +141,36 @@ def parse_dialogs(doc: Any) -> list[SeenDialog]:
 # -- commands (core -> shell) ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class ActOnDialog:
-    """PUT Dialog/{dialog} with ``requestedAction`` on the agent's own participant."""
+    """PUT Dialog/{dialog} with ``requestedAction`` on the agent's own participant (and
+    ``toAddress`` when ``to`` is set: a consult)."""
 
     dialog: str
     action: str
+    to: str = ""
+
+
+def step(entry: str) -> tuple[str, str]:
+    """A script entry as (action, to): ``"HOLD"`` -> ("HOLD", ""), ``"CONSULT_CALL>2013"`` ->
+    ("CONSULT_CALL", "2013")."""
+    action, _, to = entry.partition(">")
+    return action, to
+
+
+def resolve(script: tuple[str, ...], extensions: list[str], outside: str) -> list[str]:
+    """A kind's script for real desktops: ``>N`` becomes the N-th desktop's extension,
+    ``>outside`` the outside number."""
+    out = []
+    for entry in script:
+        action, to = step(entry)
+        if to:
+            to = outside if to == "outside" else extensions[int(to)]
+        out.append(f"{action}>{to}" if to else action)
+    return out
+
+
+def settled_states(states: Iterable[str]) -> str:
+    """A desktop's own participant states as :class:`CallKind`'s ``settled`` writes them."""
+    return "+".join(sorted(states))
 
 
 @dataclass(frozen=True)
@@ -221,7 +250,7 @@ class DialogBook:
                 )
             )
         )
-        if status == 202 and self.script and self.script[0] == action:
+        if status == 202 and self.script and step(self.script[0])[0] == action:
             self.script.pop(0)  # accepted: the script moves on (its effect arrives as an Update)
             self._advance()
 
@@ -264,7 +293,7 @@ class DialogBook:
         per state of that dialog (asked again only after the dialog changed)."""
         if not self.script:
             return
-        action = self.script[0]
+        action, to = step(self.script[0])
         for d in self.dialogs.values():
             party = d.party(self.extension)
             if party is None or action not in party.actions:
@@ -272,5 +301,5 @@ class DialogBook:
             if self._asked.get(d.id) == (action, d.digest):
                 return  # asked already on this very state: its answer or its Update is awaited
             self._asked[d.id] = (action, d.digest)
-            self._out.append(ActOnDialog(d.id, action))
+            self._out.append(ActOnDialog(d.id, action, to))
             return

@@ -263,7 +263,7 @@ class DesktopClient:
             if not self._closed:
                 self.calls.on_make_call_result(self.now, cmd.to, status)
         else:
-            status = await self.rest.dialog_action(node, cmd.dialog, cmd.action)
+            status = await self.rest.dialog_action(node, cmd.dialog, cmd.action, cmd.to)
             if not self._closed:
                 self.calls.on_action_result(self.now, cmd.dialog, cmd.action, status)
         self._pump_calls()

@@ -330,11 +330,13 @@ class DesktopRest:
             return Result(False, f"{bad[0][1]} on {bad[0][0]}"), user_state
         return Result(True), user_state
 
-    async def dialog_action(self, node: str, dialog_id: str, action: str) -> int:
-        """PUT Dialog/{id} with ``action`` on the agent's own participant (its extension): the
-        HTTP status (202 accepted; the change arrives as an Update), 0 without an answer."""
+    async def dialog_action(self, node: str, dialog_id: str, action: str, to: str = "") -> int:
+        """PUT Dialog/{id} with ``action`` on the agent's own participant (its extension), with
+        ``toAddress`` when given (CONSULT_CALL): the HTTP status (202 accepted; the change arrives
+        as an Update), 0 without an answer."""
+        to_address = f"<toAddress>{to}</toAddress>" if to else ""
         body = (
-            f"<Dialog><requestedAction>{action}</requestedAction>"
+            f"<Dialog><requestedAction>{action}</requestedAction>{to_address}"
             f"<targetMediaAddress>{self.agent.extension}</targetMediaAddress></Dialog>"
         )
         return (await self.exchange("PUT", node, f"{API}/Dialog/{dialog_id}", body)).status

@@ -40,7 +40,7 @@ from emu_base.httpbody import app_runner
 from emu_base.logs import get_logger
 from emu_base.quiet_gc import QuietCollector
 from emu_base.timers import Timers
-from finesse_emu.desktop.calls import KINDS, CallKind, outside_number
+from finesse_emu.desktop.calls import KINDS, CallKind, outside_number, resolve, settled_states
 from finesse_emu.desktop.client import AgentCredentials, DesktopClient, ImpServer, LoadPlan, NodeEndpoint
 from finesse_emu.desktop.machine import Record
 
@@ -365,11 +365,13 @@ class Swarm:
         await self.wait(lambda _s: all(c.user_state == "READY" for c in called), timeout)
         placed: list[tuple[CallKind, list[str]]] = []
         for kind, desktops in plan:
-            to = {"agent": desktops[-1].agent.extension, "outside": outside_number(len(placed))}.get(
+            outside = outside_number(len(placed))
+            to = {"agent": desktops[1].agent.extension if len(desktops) > 1 else "", "outside": outside}.get(
                 kind.dial, ""
             )
+            extensions = [c.agent.extension for c in desktops]
             for k, (client, script) in enumerate(zip(desktops, kind.scripts, strict=True)):
-                client.place_call(script, to if k == 0 else "")
+                client.place_call(resolve(script, extensions, outside), to if k == 0 else "")
             if kind.dial == "queue":
                 await ring(desktops[0])
             agents = [c.agent.id for c in desktops]
@@ -385,7 +387,7 @@ class Swarm:
             f"{c.agent.id} ({kind.name}): {sorted(c.calls.states().values()) or 'no call'}, want {state}"
             for kind, desktops in self.placed
             for c, state in zip(desktops, kind.settled, strict=True)
-            if list(c.calls.states().values()) != [state]
+            if settled_states(c.calls.states().values()) != state
         ]
         placed = sum(len(d) for _, d in self.placed)
         return not off and placed > 0, "; ".join(off[:5]) or f"{placed} desktops on calls, each as set up"

@@ -7,7 +7,15 @@ from __future__ import annotations
 from defusedxml import ElementTree as DET
 
 from emu_base.history_events import DialogAction, DialogSeen
-from finesse_emu.desktop.calls import KINDS, ActOnDialog, DialogBook, MakeCall, parse_dialogs
+from finesse_emu.desktop.calls import (
+    KINDS,
+    ActOnDialog,
+    DialogBook,
+    MakeCall,
+    parse_dialogs,
+    resolve,
+    settled_states,
+)
 from finesse_emu.desktop.machine import Record
 from finesse_emu.server import xml as X
 
@@ -102,3 +110,19 @@ def test_a_load_reports_the_dialogs_gone_and_a_delete_removes() -> None:
     assert [(s.dialog, s.verb) for s in seen if isinstance(s, DialogSeen)] == [("7", "GONE"), ("8", "GET")]
     book.on_update(2.0, "finesse-b", "DELETE", update(view("8", "DROPPED", (), state="DROPPED")))
     assert book.dialogs == {}
+
+
+def test_a_step_with_a_target_sends_its_to_address() -> None:
+    """``ACTION>N`` in a kind's script: the action with toAddress the kind's N-th desktop (a consult)."""
+    assert resolve(("ANSWER", "CONSULT_CALL>1", "HOLD>outside"), ["2010", "2011"], "5550007") == [
+        "ANSWER",
+        "CONSULT_CALL>2011",
+        "HOLD>5550007",
+    ]
+    book = DialogBook("1010", ME)
+    book.place(0.0, ["CONSULT_CALL>2012"])
+    book.on_update(1.0, "finesse-a", "PUT", update(view("7", "ACTIVE", ("HOLD", "CONSULT_CALL")), put=True))
+    assert records(book)[1] == [ActOnDialog("7", "CONSULT_CALL", "2012")]
+    book.on_action_result(1.1, "7", "CONSULT_CALL", 202)
+    assert book.script == []
+    assert settled_states(["HELD", "ACTIVE"]) == "ACTIVE+HELD" and settled_states([]) == ""
