@@ -4,8 +4,11 @@ heard of by its end are each caught, with the events that prove it."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+from finesse_emu.cli.check import main
 from finesse_emu.runs.check import check_history
 from finesse_emu.runs.check.calls import CALLS_SURVIVE, NO_ENDED_PUBLISH, PUBLISHED_ONCE
 from finesse_emu.runs.check.engine import OK, VIOLATED
@@ -118,3 +121,9 @@ def test_call_first_heard_of_by_its_end_is_caught() -> None:
     events = [*clean(), seen(125.0, "1001", "9", "DROPPED", verb="DELETE", node="finesse-b")]
     (v,) = outcomes(sorted(events, key=lambda e: e["t"]))[NO_ENDED_PUBLISH].violations
     assert "call 9" in v.message
+
+
+def test_the_command_checks_a_calls_invariant_by_name(tmp_path: Path) -> None:
+    history = tmp_path / "history.jsonl"
+    history.write_text("".join(json.dumps(e) + "\n" for e in clean()))
+    assert main([str(tmp_path), "--only", PUBLISHED_ONCE]) == 0
