@@ -360,6 +360,52 @@ class HttpError(ClientEvent):
     path: str | None = None
 
 
+@register
+@dataclass(frozen=True, kw_only=True)
+class DialogSeen(ClientEvent):
+    """A dialog as one desktop saw it (finesse_emu/desktop/calls.py): ``via`` ``xmpp`` (an Update
+    on the user's Dialogs node, ``verb`` POST, PUT or DELETE) or ``rest`` (the GET of
+    User/{id}/Dialogs when the desktop loads: ``verb`` GET, or GONE for a dialog the desktop held
+    that the load no longer lists). ``mine``: the state of the agent's own participant ("" when it
+    has none); ``parties``: ``address=STATE`` of every participant; ``digest``: a hash of what a
+    client reads in the dialog (states, actions, call data), equal for two identical publishes."""
+
+    NAME = "dialog_seen"
+    dialog: str
+    via: str
+    verb: str
+    state: str
+    mine: str = ""
+    parties: list[str] = field(default_factory=list)
+    digest: str = ""
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class DialogAction(ClientEvent):
+    """A call-control request a desktop made: ``action`` ANSWER, HOLD, ... on ``dialog`` (PUT
+    Dialog), or MAKE_CALL to ``to`` (POST User/{id}/Dialogs, ``dialog`` empty); ``status`` the HTTP
+    answer (0: none)."""
+
+    NAME = "dialog_action"
+    action: str
+    dialog: str = ""
+    to: str | None = None
+    status: int = 0
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class CallsPlaced(HistoryEvent):
+    """Desktops put on calls (``Swarm.place_calls``): ``kind`` (finesse_emu/desktop/calls.py, KINDS)
+    and its ``agents``, the first one the caller or the called."""
+
+    NAME = "calls_placed"
+    kind: str
+    agents: list[str] = field(default_factory=list)
+    to: str | None = None
+
+
 # -- the Finesse nodes (source ``finesse-*``; their log, with event_log) ---------------------------
 @register
 @dataclass(frozen=True, kw_only=True)

@@ -9,6 +9,7 @@ from finesse_emu.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, alias, command
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
+    from finesse_emu.runs.check.calls import CALL_INVARIANTS
     from finesse_emu.runs.check.invariants import INVARIANTS
     from finesse_emu.runs.check.model import Options, default_bound
     from finesse_emu.runs.report.history import HISTORY_FILE
@@ -31,7 +32,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--only",
         action="append",
-        choices=[i.name for i in INVARIANTS],
+        choices=[i.name for i in (*INVARIANTS, *CALL_INVARIANTS)],
         metavar="NAME",
         help="check only these (repeatable)",
     )

@@ -11,6 +11,7 @@ URLs it is given), so it can be aimed at a real Finesse as well as at the emulat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
 import zlib
@@ -26,6 +27,7 @@ from emu_base.history import History
 from emu_base.history_events import HttpError, NetworkGlitch, NotificationLost, State
 from emu_base.sansio import Cancellable, Driver
 from emu_base.timers import Timers
+from finesse_emu.desktop import calls as C
 from finesse_emu.desktop.chat import DesktopChat, ImpServer
 from finesse_emu.desktop.ippa import IppaConfig, IppaMachine, IppaState
 from finesse_emu.desktop.machine import (
@@ -141,6 +143,9 @@ class DesktopClient:
         )
         self._reader: asyncio.Future[None] | None = None  # the current session's event reader
         self.started = False
+        # The desktop's calls (calls.py): the dialogs it reads and the call control it does.
+        self.calls = C.DialogBook(agent.id, agent.extension)
+        self._calls: Driver[C.Output] = Driver(self.calls, self.clock, self._on_call_output)
 
     # -- life ------------------------------------------------------------------------------------
     @property
@@ -176,6 +181,7 @@ class DesktopClient:
         """Stop the client (test teardown): no more commands, timers or tasks; XMPP closed."""
         self._closed = True
         self._driver.close()
+        self._calls.close()
         for handle in self._standby.values():
             handle.cancel()
         self._standby.clear()
@@ -231,6 +237,36 @@ class DesktopClient:
         if isinstance(self.machine, DesktopMachine) and not self._closed:
             self.machine.on_request(self.now, node, f"PUT {API}/User/{self.agent.id}", result)
             self._pump()
+
+    # -- calls ---------------------------------------------------------------------------------------
+    def place_call(self, script: Sequence[str], dial: str = "") -> None:
+        """Put the agent on a call: the call-control actions to take in order (each once its
+        participant lists it), and the number to dial if the agent places the call."""
+        self.calls.place(self.now, script, dial)
+        self._pump_calls()
+
+    def _pump_calls(self) -> None:
+        if not self._closed:
+            self._calls.pump()
+
+    def _on_call_output(self, cmd: C.Output) -> None:
+        if self._closed:
+            return
+        if isinstance(cmd, Record):
+            self._log_record(cmd)
+        else:
+            self._spawn(self._call_control(self.node, cmd))
+
+    async def _call_control(self, node: str, cmd: C.ActOnDialog | C.MakeCall) -> None:
+        if isinstance(cmd, C.MakeCall):
+            status = await self.rest.make_call(node, cmd.to)
+            if not self._closed:
+                self.calls.on_make_call_result(self.now, cmd.to, status)
+        else:
+            status = await self.rest.dialog_action(node, cmd.dialog, cmd.action, cmd.to)
+            if not self._closed:
+                self.calls.on_action_result(self.now, cmd.dialog, cmd.action, status)
+        self._pump_calls()
 
     def network_glitch(self, seconds: float) -> None:
         """This client loses the network to its node for ``seconds``: the XMPP socket dies silently."""
@@ -359,6 +395,11 @@ class DesktopClient:
     async def _load(self, node: str, config: bool) -> Result:
         result, user_state = await self.rest.load(node, config)
         self.user_state = user_state or self.user_state
+        if result.ok and self.rest.last_dialogs is not None and not self._closed:
+            with contextlib.suppress(Exception):  # an unreadable list: the Updates still follow
+                dialogs = C.parse_dialogs(DET.fromstring(self.rest.last_dialogs))
+                self.calls.on_loaded(self.now, node, dialogs)
+            self._pump_calls()
         # After the first sign-in: preLoadSecondaryResources, as the node's desktop property says
         # (pointless when every reload fetches in full anyway: bypassServerCache).
         if result.ok and config and not self.plan.bypass_server_cache:
@@ -482,5 +523,9 @@ class DesktopClient:
                 status = doc.findtext("status") or ""
                 self.machine.on_system_info_event(self.now, node, status)
                 self._pump()
+            elif event.node == f"{API}/User/{self.agent.id}/Dialogs":
+                verb = update.findtext("event") or ""
+                self.calls.on_update(self.now, node, verb, C.parse_dialogs(doc))
+                self._pump_calls()
             elif event.node == f"{API}/User/{self.agent.id}" and doc.tag.lower() == "user":
                 self.user_state = doc.findtext("state") or self.user_state

@@ -162,6 +162,9 @@ class DesktopRest:
         # Which revalidations the network wins (rcwn), per agent: a run is repeatable.
         self._race = random.Random(zlib.crc32(agent.id.encode()))
         self._authorization = aiohttp.encode_basic_auth(agent.id, agent.password)
+        # The body of User/{id}/Dialogs as the last load read it (None: not read): the dialogs the
+        # desktop shows after a sign-in or a failover's refresh.
+        self.last_dialogs: bytes | None = None
 
     def use_bearer(self, access_token: str | None) -> None:
         """Single sign-on: every request carries the Identity Service's access token (None: Basic)."""
@@ -316,13 +319,35 @@ class DesktopRest:
         )
         paths = content + data_paths
         bad = [(p, s) for p, (s, _) in zip(paths, results, strict=True) if s != 200]
+        self.last_dialogs = None
         for path, (status, data) in zip(paths, results, strict=True):
             if status == 200 and path == f"{API}/User/{self.agent.id}":
                 with contextlib.suppress(Exception):
                     user_state = DET.fromstring(data).findtext("state") or ""
+            elif status == 200 and path == f"{API}/User/{self.agent.id}/Dialogs":
+                self.last_dialogs = data
         if bad:
             return Result(False, f"{bad[0][1]} on {bad[0][0]}"), user_state
         return Result(True), user_state
+
+    async def dialog_action(self, node: str, dialog_id: str, action: str, to: str = "") -> int:
+        """PUT Dialog/{id} with ``action`` on the agent's own participant (its extension), with
+        ``toAddress`` when given (CONSULT_CALL): the HTTP status (202 accepted; the change arrives
+        as an Update), 0 without an answer."""
+        to_address = f"<toAddress>{to}</toAddress>" if to else ""
+        body = (
+            f"<Dialog><requestedAction>{action}</requestedAction>{to_address}"
+            f"<targetMediaAddress>{self.agent.extension}</targetMediaAddress></Dialog>"
+        )
+        return (await self.exchange("PUT", node, f"{API}/Dialog/{dialog_id}", body)).status
+
+    async def make_call(self, node: str, to: str) -> int:
+        """POST User/{id}/Dialogs: MAKE_CALL from the agent's extension to ``to`` (202 accepted)."""
+        body = (
+            "<Dialog><requestedAction>MAKE_CALL</requestedAction>"
+            f"<fromAddress>{self.agent.extension}</fromAddress><toAddress>{to}</toAddress></Dialog>"
+        )
+        return (await self.exchange("POST", node, f"{API}/User/{self.agent.id}/Dialogs", body)).status
 
     async def layout(self, node: str) -> list[str] | Result | None:
         """The gadget URLs of the user's desktop layout on ``node``, in order; None when the node

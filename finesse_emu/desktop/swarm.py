@@ -20,6 +20,7 @@ import ssl
 import sys
 import urllib.parse
 from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,11 +35,12 @@ from emu_base.admin import bearer_ok, bound_port, read_json_object, unauthorized
 from emu_base.control_openapi import ControlOperation, json_object
 from emu_base.directory import generate
 from emu_base.history import History
-from emu_base.history_events import ClientAction, FailoverDone
+from emu_base.history_events import CallsPlaced, ClientAction, FailoverDone
 from emu_base.httpbody import app_runner
 from emu_base.logs import get_logger
 from emu_base.quiet_gc import QuietCollector
 from emu_base.timers import Timers
+from finesse_emu.desktop.calls import KINDS, CallKind, outside_number, resolve, settled_states
 from finesse_emu.desktop.client import AgentCredentials, DesktopClient, ImpServer, LoadPlan, NodeEndpoint
 from finesse_emu.desktop.machine import Record
 
@@ -177,6 +179,8 @@ class Swarm:
         )
         self._http: aiohttp.ClientSession | None = None
         self._starter: asyncio.Task[None] | None = None
+        # The calls place_calls set up: each kind with its desktops (calls_settled judges them).
+        self.placed: list[tuple[CallKind, list[DesktopClient]]] = []
         self._records = 0  # client records so far: the activity the garbage collector watches
         self.collector = QuietCollector(lambda: self._records)  # full GC passes between bursts
 
@@ -313,6 +317,84 @@ class Swarm:
             for a, b in zip(chosen[0::2], chosen[1::2], strict=False):
                 a.start_chat(b)
         return [c.agent.id for c in chosen]
+
+    # -- calls (scenarios) -----------------------------------------------------------------------------
+    def call_plan(
+        self, share: float, kinds: Sequence[str], seed: int = 0
+    ) -> list[tuple[CallKind, list[DesktopClient]]]:
+        """Which signed-in desktops go on which kind of call: ``share`` of the signed-in desktops
+        that hold no dialog, drawn with ``seed`` (a run is repeatable), the kinds taken in turn
+        (a kind of two desktops takes two). ValueError for an unknown kind."""
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown or not kinds:
+            raise ValueError(f"unknown call kinds {unknown}; known: {', '.join(KINDS)}")
+        free = [c for c in self.clients if c.source == "desktop" and c.signed_in and not c.calls.dialogs]
+        wanted = round(share * len([c for c in self.clients if c.source == "desktop"]))
+        random.Random(seed).shuffle(free)
+        plan: list[tuple[CallKind, list[DesktopClient]]] = []
+        i = used = 0
+        while True:
+            kind = KINDS[kinds[i % len(kinds)]]
+            if used + kind.desktops > min(wanted, len(free)):
+                break
+            plan.append((kind, free[used : used + kind.desktops]))
+            used += kind.desktops
+            i += 1
+        return plan
+
+    async def place_calls(
+        self,
+        share: float,
+        kinds: Sequence[str],
+        ring: Callable[[DesktopClient], Awaitable[None]],
+        seed: int = 0,
+        source: str = "scenario",
+        ready_within: float | None = None,
+    ) -> list[tuple[CallKind, list[str]]]:
+        """Put ``share`` of the desktops on calls (:meth:`call_plan`): each desktop gets its kind's
+        script; the caller dials the other desktop's extension or an outside number, or ``ring``
+        has an outside caller ring it (the CTI server's control plane: the shell knows where).
+        A queue call goes to a Ready agent only: those agents click READY first, and the calls ring
+        once every one of them shows READY (TimeoutError after ``ready_within`` seconds, default the
+        desktop's request timeout). Returns the kinds and their agents, as recorded (``calls_placed``)."""
+        plan = self.call_plan(share, kinds, seed)
+        called = [desktops[0] for kind, desktops in plan if kind.dial == "queue"]
+        for client in called:
+            client.set_agent_state("READY")
+        timeout = self.config.timers.desktop_request_timeout if ready_within is None else ready_within
+        await self.wait(lambda _s: all(c.user_state == "READY" for c in called), timeout)
+        placed: list[tuple[CallKind, list[str]]] = []
+        for kind, desktops in plan:
+            outside = outside_number(len(placed))
+            to = {"agent": desktops[1].agent.extension if len(desktops) > 1 else "", "outside": outside}.get(
+                kind.dial, ""
+            )
+            extensions = [c.agent.extension for c in desktops]
+            for k, (client, script) in enumerate(zip(desktops, kind.scripts, strict=True)):
+                client.place_call(resolve(script, extensions, outside), to if k == 0 else "")
+            if kind.dial == "queue":
+                await ring(desktops[0])
+            agents = [c.agent.id for c in desktops]
+            self.history.record(source, CallsPlaced(kind=kind.name, agents=agents, to=to or None))
+            placed.append((kind, agents))
+            self.placed.append((kind, desktops))
+        return placed
+
+    def calls_settled(self) -> tuple[bool, str]:
+        """Whether every desktop put on a call shows its own participant in the state its kind
+        settles in (KINDS: ``settled``), and which do not."""
+        off = [
+            f"{c.agent.id} ({kind.name}): {sorted(c.calls.states().values()) or 'no call'}, want {state}"
+            for kind, desktops in self.placed
+            for c, state in zip(desktops, kind.settled, strict=True)
+            if settled_states(c.calls.states().values()) != state
+        ]
+        placed = sum(len(d) for _, d in self.placed)
+        return not off and placed > 0, "; ".join(off[:5]) or f"{placed} desktops on calls, each as set up"
+
+    def call_states(self) -> Counter[str]:
+        """The state of each desktop's own participant in each dialog it holds, counted."""
+        return Counter(s for c in self.clients if c.source == "desktop" for s in c.calls.states().values())
 
     # -- views -------------------------------------------------------------------------------------
     def counts(self) -> Counter[tuple[str, str, str]]:

@@ -4,6 +4,12 @@ The publisher's web app and its Notification Service (finesse-a and xmpp-a) are 
 the publisher's server goes down. Every desktop must end signed in on the subscriber and stay
 there after the publisher comes back; IP Phone Agents show "server unavailable" after about three
 5 s polls, never move, and show the Sign In screen when their server returns.
+
+30% of the desktops are on calls of every kind (finesse_emu/desktop/calls.py, KINDS: answered from
+a caller, agent to agent, to an outside number, each also held) when the publisher dies: each call
+is seen again in the same state once its desktop is on the subscriber, none is published twice
+(the checker's calls invariants), and the report's calls table shows the same calls by state
+before and after.
 """
 
 from __future__ import annotations
@@ -12,18 +18,24 @@ import asyncio
 import statistics
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from emu_base.history import History
 from emu_base.history_events import FailoverDetected, FailoverDone, Fault, Moved, ServerUnavailable
 from emu_base.timers import Timers
+from finesse_emu.desktop.calls import KINDS
 from finesse_emu.desktop.swarm import Swarm, SwarmConfig, directory_agents, endpoints_from_deployment
+from finesse_emu.runs.check import CALL_INVARIANTS, Options, check_history
+from finesse_emu.runs.report import render_summary_table, summarize
+from finesse_emu.runs.scenario.call_control import ringer
 from tests.e2e.test_launcher import emu, status
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
 SCALE = 0.05
 AGENTS, IPPA = 200, 10
+CALL_SHARE = 0.3  # of the desktops, on calls of every kind when the publisher dies
 
 
 async def node_state(run_dir: Path, name: str) -> str:
@@ -58,6 +70,23 @@ async def test_publisher_killed_under_200_desktops(tmp_path: Path) -> None:
         assert swarm.signed_in("finesse-a") == swarm.signed_in("finesse-b") == (AGENTS - IPPA) // 2
         phones = [c for c in swarm.clients if c.source == "ippa"]
         assert {c.node for c in phones} == {"finesse-a", "finesse-b"}
+
+        # 30% of the desktops on calls, every kind in turn; all set up before the publisher dies.
+        async with aiohttp.ClientSession() as http:
+            placed_ids = await swarm.place_calls(
+                CALL_SHARE, list(KINDS), ringer(run_dir, http), ready_within=30
+            )
+        by_id = {c.agent.id: c for c in swarm.clients}
+        placed = [(kind, [by_id[a] for a in agents]) for kind, agents in placed_ids]
+        on_calls = {c.agent.id for _, desktops in placed for c in desktops}
+        # The share, less one where the last kind takes two desktops and only one is left.
+        assert 0 <= round(CALL_SHARE * (AGENTS - IPPA)) - len(on_calls) <= 1
+        assert {k.name for k, _ in placed} == set(KINDS)
+        assert {by_id[a].node for a in on_calls} == {"finesse-a", "finesse-b"}
+        await swarm.wait(lambda s: s.calls_settled()[0], timeout=30)
+        before = swarm.call_states()
+        assert before["HELD"] and before["ACTIVE"] and sum(before.values()) == len(on_calls)
+
         kill_at = asyncio.get_running_loop().time()
         for target in ("xmpp-a", "finesse-a"):  # the Notification Service first: trigger 2
             done = await asyncio.to_thread(emu, "chaos", "kill", target, "--run-dir", str(run_dir))
@@ -72,7 +101,12 @@ async def test_publisher_killed_under_200_desktops(tmp_path: Path) -> None:
         done_events = history.of(FailoverDone, "desktop")
         assert len(done_events) == (AGENTS - IPPA) // 2
         assert {e["trigger"] for e in done_events} == {"notification"}  # after three XMPP attempts
-        assert all(c.user_state == "NOT_READY" for c in swarm.clients if c.source == "desktop")
+        desktops = [c for c in swarm.clients if c.source == "desktop"]
+        assert all(c.user_state == "NOT_READY" for c in desktops if c.agent.id not in on_calls)
+        # The calls: each seen again on the subscriber as it was (the refresh's GET of the dialogs).
+        await swarm.wait(lambda s: s.calls_settled()[0], timeout=30)
+        assert swarm.call_states() == before
+        assert {by_id[a].user_state for a in on_calls} <= {"TALKING", "HOLD"}
         # IPPA: "After three attempts ... displays a server unavailable message": three failed 5 s
         # polls after the Notification Service went, so never sooner than about three intervals (a
         # loaded host may make them later: the count is what is checked, not an upper time bound).
@@ -102,6 +136,22 @@ async def test_publisher_killed_under_200_desktops(tmp_path: Path) -> None:
         assert not [e for e in history.of(Moved) if e["to"] == "finesse-a"]
         assert {c.node for c in pub_phones} == {"finesse-a"}
         assert asyncio.get_running_loop().time() - kill_at < 120
+
+        # The checker's calls invariants (this history has no node or observer events for the others):
+        # no call lost or published twice, none first heard of by its end; the publisher's desktops
+        # each had their call checked across their failover.
+        names = [i.name for i in CALL_INVARIANTS]
+        report = check_history(history.events, Options(time_scale=SCALE), only=names)
+        outcomes = {o.name: o for o in report.outcomes}
+        assert report.ok, [v.message for v in report.violations][:5]
+        assert {n: o.status for n, o in outcomes.items()} == dict.fromkeys(names, "ok")
+        moved_calls = sum(1 for a in on_calls if any(e["agent"] == a for e in done_events))
+        assert outcomes["calls-survive-failover"].checked_on == moved_calls > 0
+        # The report: the calls by state before the publisher died and at the end, the same.
+        calls = summarize(history.events)["calls"]
+        assert calls["before"] == calls["after"] == dict(sorted(before.items()))
+        assert calls["placed"] == {k: sum(1 for kind, _ in placed if kind.name == k) for k in sorted(KINDS)}
+        assert "calls seen by the desktops" in render_summary_table(summarize(history.events))
     finally:
         await swarm.stop()
         history.close()

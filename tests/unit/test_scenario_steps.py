@@ -15,6 +15,7 @@ from cti_stub.server import CtiServer
 from cti_stub.server import ServerConfig as CtiConfig
 from emu_base.directory import generate
 from emu_base.timers import Timers
+from finesse_emu.desktop.calls import KINDS
 from finesse_emu.runs.scenario import checks, steps
 from finesse_emu.runs.scenario.base import ScenarioError, Step, number
 from finesse_emu.runs.scenario.spec import load, parse
@@ -77,7 +78,7 @@ class FakeRun:
 
 async def test_a_new_step_and_check_are_one_class_each() -> None:
     with pytest.raises(
-        ScenarioError, match="exactly one of phase/wait/until/fault/clients/call/hangup/expect"
+        ScenarioError, match="exactly one of phase/wait/until/fault/clients/call/hangup/calls/expect"
     ):
         parse(scenario({"mark": "here"}))
     steps.STEPS.add(Mark())
@@ -102,7 +103,17 @@ async def test_a_new_step_and_check_are_one_class_each() -> None:
 
 
 def test_the_registries_keep_the_file_format() -> None:
-    assert steps.STEPS.names() == ("phase", "wait", "until", "fault", "clients", "call", "hangup", "expect")
+    assert steps.STEPS.names() == (
+        "phase",
+        "wait",
+        "until",
+        "fault",
+        "clients",
+        "call",
+        "hangup",
+        "calls",
+        "expect",
+    )
     assert checks.CONDITIONS.names() == (
         "all_signed_in",
         "desktops_on",
@@ -111,8 +122,10 @@ def test_the_registries_keep_the_file_format() -> None:
         "cti_active",
         "chat",  # a desktop's chat signed in to an IM&P node (waited for after an IM&P failover)
         "cti_calls",  # calls in progress and waiting in queue on the active CTI side
+        "calls_settled",  # every desktop put on a call shows the state its kind settles in
     )
-    assert "ippa" in checks.CHECKS and "cti_agent" in checks.CHECKS and len(checks.CHECKS.names()) == 16
+    assert "ippa" in checks.CHECKS and "cti_agent" in checks.CHECKS and len(checks.CHECKS.names()) == 18
+    assert "calls_settled" in checks.CHECKS and "call_invariants" in checks.CHECKS
     assert "node_load" in checks.CHECKS and "node_counter" in checks.CHECKS
     sc = parse(scenario({"until": {"cti_active": "cti-b"}, "timeout": 5}, {"wait": 1}))
     assert sc.steps[0].args == {"condition": "cti_active", "arg": "cti-b", "timeout": 5.0}
@@ -194,3 +207,13 @@ async def test_a_caller_dials_the_queue_is_answered_after_n_seconds_and_hangs_up
             await steps.STEPS["hangup"].run(run, hangup)  # type: ignore[arg-type]
     finally:
         await srv.stop()
+
+
+def test_calls_step_parses_share_and_kinds() -> None:
+    sc = parse(scenario({"calls": {"share": 0.3, "kinds": ["incoming", "agent_held"]}}))
+    assert sc.steps[0].args == {"share": 0.3, "kinds": ["incoming", "agent_held"], "seed": 0}
+    assert parse(scenario({"calls": {"share": 1}})).steps[0].args["kinds"] == list(KINDS)
+    with pytest.raises(ScenarioError, match="kinds must be a list of"):
+        parse(scenario({"calls": {"share": 0.3, "kinds": ["conference_of_ten"]}}))
+    with pytest.raises(ScenarioError, match="share must be in"):
+        parse(scenario({"calls": {"share": 1.5}}))

@@ -18,12 +18,14 @@ the history still lacks for the ones that are skipped.
 
 from __future__ import annotations
 
+from finesse_emu.runs.check.calls import CALL_INVARIANTS
 from finesse_emu.runs.check.cli import judge
 from finesse_emu.runs.check.engine import CheckReport, Outcome, check_history
 from finesse_emu.runs.check.invariants import INVARIANTS, Invariant
 from finesse_emu.runs.check.model import Options, Violation
 
 __all__ = [
+    "CALL_INVARIANTS",
     "INVARIANTS",
     "CheckReport",
     "Invariant",

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from emu_base.history_events import AnyEntry
+from finesse_emu.runs.check.calls import CALL_INVARIANTS, applies
 from finesse_emu.runs.check.invariants import INVARIANTS, Invariant
 from finesse_emu.runs.check.model import NotCheckable, Options, Violation
 from finesse_emu.runs.check.view import RunView
@@ -96,5 +97,9 @@ def check_history(
     run = RunView(events, options.time_scale)
     wanted = set(only) if only is not None else None
     chosen = [i for i in INVARIANTS if wanted is None or i.name in wanted]
+    # The calls invariants judge runs that put desktops on calls (or when named).
+    chosen += [
+        i for i in CALL_INVARIANTS if (wanted is None and applies(run)) or (wanted and i.name in wanted)
+    ]
     outcomes = tuple(run_one(i, run, options) for i in chosen)
     return CheckReport(outcomes, len(run.events), run.scale, run.start, run.end)

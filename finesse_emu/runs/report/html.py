@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from emu_base.history_events import AnyEntry, HttpError
+from finesse_emu.runs.report.calls import calls_table
 from finesse_emu.runs.report.history import Line, entries
 from finesse_emu.runs.report.text import faults_text, on_nodes, phase_table, secs
 
@@ -286,6 +287,16 @@ def _events_table(events: Sequence[AnyEntry], limit: int) -> str:
     )
 
 
+def _calls_section(calls: dict[str, Any] | None) -> list[str]:
+    """The calls the desktops saw, by state, before the first fault and at the end (none: nothing)."""
+    if not calls:
+        return []
+    headers, rows = calls_table(calls)
+    placed = ", ".join(f"{_e(k)} {n}" for k, n in calls["placed"].items())
+    note = f'<p class="note">Calls placed: {placed}.</p>' if placed else ""
+    return ["<h2>Calls</h2>", note, _table(headers, rows, {1, 2})]
+
+
 def render_html(
     events: Sequence[AnyEntry | Line],
     summary: dict[str, Any],
@@ -380,6 +391,7 @@ def render_html(
         errors if totals["errors"] else "<p>No HTTP errors.</p>",
         "<h3>Error messages the desktops showed</h3>",
         messages if totals.get("messages") else "<p>None.</p>",
+        *_calls_section(summary.get("calls")),
         "<h2>Expectations</h2>",
         expectations,
         "<h2>Timeline</h2>",

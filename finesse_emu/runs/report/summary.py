@@ -31,6 +31,7 @@ from emu_base.history_events import (
     State,
     Status,
 )
+from finesse_emu.runs.report.calls import calls_summary
 from finesse_emu.runs.report.history import History, Line, entries
 
 SUMMARY_VERSION = 1
@@ -381,6 +382,7 @@ def summarize(events: Sequence[AnyEntry | Line]) -> dict[str, Any]:
             },
         },
         "expectations": expectations,
+        "calls": calls_summary(evs),
         "node_status": node_status,
         "cti_roles": cti_roles,
         "signed_in": {

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from finesse_emu.runs.report.calls import calls_table
+
 
 def secs(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}"
@@ -121,6 +123,12 @@ def render_summary_table(summary: dict[str, Any]) -> str:
             [[m["message"], m["request"], str(m["status"]), str(m["count"])] for m in totals["messages"]],
             {3},
         )
+    if summary.get("calls"):
+        calls = summary["calls"]
+        placed = ", ".join(f"{k} {n}" for k, n in calls["placed"].items())
+        out += ["", "calls seen by the desktops" + (f" (placed: {placed})" if placed else "")]
+        headers, rows = calls_table(calls)
+        out += table(headers, rows, {1, 2})
     failed = [e for e in summary["expectations"] if not e["ok"]]
     if failed:
         out += ["", "failed expectations"]

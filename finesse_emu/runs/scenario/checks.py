@@ -15,6 +15,7 @@ import aiohttp
 from emu_base.admin import auth_headers
 from emu_base.history_events import FailoverDetected, FailoverDone, HttpError, Load, Moved, SignInFailed
 from finesse_emu.deployment.launcher import read_admin_token
+from finesse_emu.runs.check import CALL_INVARIANTS, Options, check_history
 from finesse_emu.runs.scenario.base import Named, Registry, ScenarioError
 from finesse_emu.runs.scenario.context import Run
 
@@ -346,7 +347,42 @@ class Events(Probe):
         return count(len(items), arg, f"{arg['event']} events")
 
 
-for _condition in (AllSignedIn(), DesktopsOn(), NodeStatus(), IppaState(), CtiActive(), Chat(), CtiCalls()):
+class CallsSettled(Probe):
+    """``calls_settled: true``: every desktop the ``calls`` steps put on a call shows its own
+    participant in the state its kind settles in (finesse_emu/desktop/calls.py, KINDS), as its
+    desktop last read it (an Update, or the reload after a failover)."""
+
+    name = "calls_settled"
+
+    async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
+        return run.swarm.calls_settled()
+
+
+class CallInvariants(Probe):
+    """``call_invariants: true``: the checker's calls invariants (finesse_emu/runs/check/calls.py)
+    over what the desktops saw so far: no call lost or changed across a failover, no dialog
+    published twice, no call first heard of by its end."""
+
+    name = "call_invariants"
+
+    async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
+        names = [i.name for i in CALL_INVARIANTS]
+        report = check_history(run.history.events, Options(time_scale=run.scale), only=names)
+        if report.violations:
+            return False, "; ".join(v.message for v in report.violations[:3])
+        return True, ", ".join(f"{o.name}: {o.status} ({o.counted})" for o in report.outcomes)
+
+
+for _condition in (
+    AllSignedIn(),
+    DesktopsOn(),
+    NodeStatus(),
+    IppaState(),
+    CtiActive(),
+    Chat(),
+    CtiCalls(),
+    CallsSettled(),
+):
     CONDITIONS.add(_condition)
 for _check in (
     Chat(),
@@ -365,5 +401,7 @@ for _check in (
     HttpErrors(),
     SignInFailures(),
     Events(),
+    CallsSettled(),
+    CallInvariants(),
 ):
     CHECKS.add(_check)

@@ -19,7 +19,9 @@ from emu_base import history_events as ev
 from emu_base.admin import auth_headers
 from finesse_emu.deployment import chaos
 from finesse_emu.deployment.launcher import read_admin_token
+from finesse_emu.desktop.calls import KINDS
 from finesse_emu.runs.scenario.base import Named, Registry, ScenarioError, Step, number, require
+from finesse_emu.runs.scenario.call_control import RingError, ringer
 from finesse_emu.runs.scenario.checks import CHECKS, CONDITIONS, active_cti
 from finesse_emu.runs.scenario.context import Run
 
@@ -295,6 +297,36 @@ class Hangup(StepKind):
         run.history.append("scenario", "caller_hangup", call_id=call_id, phase=found[0].get("phase"), cti=cti)
 
 
+class Calls(StepKind):
+    """``calls: {share, kinds, seed}``: ``share`` of the swarm's desktops put on calls, the kinds
+    (finesse_emu/desktop/calls.py, KINDS; default all) taken in turn: each desktop follows its
+    dialogs and carries out its kind's script through the REST API; a queue call rings through the
+    active CTI side's control plane."""
+
+    name = "calls"
+
+    def parse(self, value: Any, raw: dict[str, Any], where: str) -> dict[str, Any]:
+        require(isinstance(value, dict), where, "calls needs share (and kinds, seed)")
+        share = number(value.get("share"), where, "share")
+        require(0 < share <= 1, where, f"share must be in (0, 1], got {share}")
+        kinds = value.get("kinds", list(KINDS))
+        require(
+            isinstance(kinds, list) and kinds and all(k in KINDS for k in kinds),
+            where,
+            f"kinds must be a list of {', '.join(KINDS)}",
+        )
+        return {"share": share, "kinds": kinds, "seed": int(number(value.get("seed", 0), where, "seed"))}
+
+    async def run(self, run: Run, step: Step) -> None:
+        a = step.args
+        try:
+            async with aiohttp.ClientSession() as http:
+                ring = ringer(run.run_dir, http)
+                await run.swarm.place_calls(a["share"], a["kinds"], ring, a["seed"])
+        except (ValueError, RingError, TimeoutError) as exc:
+            raise ScenarioError(f"{step.where()}: {exc!r}") from exc
+
+
 class Expect(StepKind):
     """``expect: {name, CHECK: ARG, ...}``: each check is one expectation of the run."""
 
@@ -314,7 +346,7 @@ class Expect(StepKind):
             run.expectation(f"{step.args['name']}: {name}", ok, detail)
 
 
-for _step in (Phase(), Wait(), Until(), Fault(), Clients(), Call(), Hangup(), Expect()):
+for _step in (Phase(), Wait(), Until(), Fault(), Clients(), Call(), Hangup(), Calls(), Expect()):
     STEPS.add(_step)
 
 
