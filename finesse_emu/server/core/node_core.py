@@ -331,13 +331,19 @@ class NodeCore:
     def dialog_action(
         self, now: float, user: AuthUser, dialog_id: str, action: X.DialogAction, request_id: str
     ) -> X.ErrorResponse | None:
-        """PUT Dialog: ANSWER, HOLD, RETRIEVE, DROP, SEND_DTMF and UPDATE_CALL_DATA go to the CTI
-        server (202, then the dialog events; SEND_DTMF changes no dialog)."""
+        """PUT Dialog: ANSWER, HOLD, RETRIEVE, DROP, SEND_DTMF, UPDATE_CALL_DATA, CONSULT_CALL,
+        TRANSFER_SST, TRANSFER and CONFERENCE go to the CTI server (202, then the dialog events;
+        SEND_DTMF changes no dialog)."""
         dialog = self.model.dialogs.get(dialog_id)
         if dialog is None:  # the call ended while the request was being read
             return X.not_found(X.NotFound.DIALOG, dialog_id)
         message = requests.dialog_action(
-            self.directory, self.config.peripheral_id, dialog, action, self.model.user(user.id)
+            self.directory,
+            self.config.peripheral_id,
+            dialog,
+            action,
+            self.model.user(user.id),
+            self.model.other_call(dialog, user.id),
         )
         if isinstance(message, X.ErrorResponse):
             return message

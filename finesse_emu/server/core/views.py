@@ -17,7 +17,7 @@ from finesse_emu.server import xml as X
 from finesse_emu.server.auth.user import AuthUser
 from finesse_emu.server.config import NodeConfig
 from finesse_emu.server.core.directory import Directory
-from finesse_emu.server.model import FinesseModel, MediaSlot, Participant
+from finesse_emu.server.model import Dialog, FinesseModel, MediaSlot, Participant
 from finesse_emu.server.status import ServiceState
 from finesse_emu.server.xml.devices_api import phone_of
 
@@ -89,20 +89,45 @@ PARTICIPANT_ACTIONS: dict[str, tuple[str, ...]] = {
     "ALERTING": ("ANSWER",),
     "INITIATING": ("DROP",),
     "INITIATED": ("DROP",),
-    "ACTIVE": ("HOLD", "DROP", *CALL_DATA_ACTIONS),
+    # Cisco's developer guide: CONSULT_CALL is refused "while the call is alerting" and "while the
+    # call is on HOLD"; TRANSFER_SST "is sent on the Dialog URL of an existing active call".
+    "ACTIVE": ("HOLD", "DROP", *CALL_DATA_ACTIONS, "CONSULT_CALL", "TRANSFER_SST"),
     "HELD": ("RETRIEVE", "DROP"),
+}
+# While the user has another call going on (a consult), by the state of its participant there.
+# TRANSFER and CONFERENCE go to the held call's dialog ("The action must have been available for
+# the agent's Participant of the Dialog which means there is both a held and active call"): TRANSFER
+# as soon as the consult is dialled (a transfer while it rings), CONFERENCE once it is answered (no
+# blind conference). The held call offers no RETRIEVE and the active one no HOLD, CONSULT_CALL or
+# TRANSFER_SST while the other is up: UNCERTAIN (docs/finesse.md, "Consult, transfer, conference").
+WITH_OTHER_CALL: dict[tuple[str, str], tuple[str, ...]] = {
+    ("HELD", "ACTIVE"): ("TRANSFER", "CONFERENCE", "DROP"),
+    ("HELD", "INITIATED"): ("TRANSFER", "DROP"),
+    ("HELD", "INITIATING"): ("TRANSFER", "DROP"),
+    ("ACTIVE", "HELD"): ("DROP", *CALL_DATA_ACTIONS),
 }
 
 
-def participant_actions(p: Participant, user_state: str = "") -> tuple[str, ...]:
+def participant_actions(p: Participant, user_state: str = "", other: str = "") -> tuple[str, ...]:
     """A device that is no agent of the deployment is acted on by nobody here. ``user_state`` is
     the state of the participant's user: once dropped, a user in wrap-up may still set the call's
-    data (the wrap-up reason, "while you are in WrapUp state after the call ends")."""
+    data (the wrap-up reason, "while you are in WrapUp state after the call ends"). ``other`` is
+    the state of the user's participant in its other call going on, if any (:data:`WITH_OTHER_CALL`)."""
     if p.user_id is None:
         return ()
     if p.state == "DROPPED" and user_state in WRAP_UP_STATES:
         return ("UPDATE_CALL_DATA",)
+    if other and (p.state, other) in WITH_OTHER_CALL:
+        return WITH_OTHER_CALL[(p.state, other)]
     return PARTICIPANT_ACTIONS.get(p.state, ())
+
+
+def other_call_state(model: FinesseModel, dialog: Dialog, p: Participant) -> str:
+    """The state of ``p``'s user in its other call going on ("" when none)."""
+    if p.user_id is None or p.state not in ("HELD", "ACTIVE"):
+        return ""
+    other = model.other_call(dialog, p.user_id)
+    return other[1].state if other is not None else ""
 
 
 def _user_state(model: FinesseModel, user_id: str | None) -> str:
@@ -116,7 +141,7 @@ def dialog_view(model: FinesseModel, dialog_id: str) -> X.DialogView:
         X.ParticipantView(
             p.address,
             p.state,
-            participant_actions(p, _user_state(model, p.user_id)),
+            participant_actions(p, _user_state(model, p.user_id), other_call_state(model, d, p)),
             "AGENT_DEVICE" if p.user_id is not None else "",
             p.start_time,
             p.state_cause,
