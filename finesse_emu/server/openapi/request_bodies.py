@@ -257,8 +257,8 @@ def _dialog_action() -> Schema:
         "A call control action. SEND_DTMF also needs the dtmfString ActionParam (400 Parameter Missing "
         "otherwise; OpenAPI 3.0 cannot say so). The parser ignores unknown elements. Which actions are "
         "emulated (PUT Dialog: ANSWER, DROP, HOLD, RETRIEVE, SEND_DTMF, UPDATE_CALL_DATA, CONSULT_CALL, "
-        "TRANSFER_SST, TRANSFER, CONFERENCE; POST User/{id}/Dialogs: MAKE_CALL; others 501) and whether one is allowed in the participant's state is decided "
-        "by the server."
+        "TRANSFER_SST, TRANSFER, CONFERENCE; POST User/{id}/Dialogs: MAKE_CALL; others 501) and whether "
+        "one is allowed in the participant's state is decided by the server."
     )
     return {
         **schema,
