@@ -132,6 +132,9 @@ class Dialog:
     wrap_up_reason: str = ""  # GED-188 CallWrapupData (mediaProperties/wrapUpReason)
     participants: dict[str, Participant] = field(default_factory=dict)  # by mediaAddress, in order
     announced: set[str] = field(default_factory=set)  # users whose Dialogs node has it (POSTed)
+    # Users whose desktops see this conference wrongly until they drop off it (the opt-in
+    # conference_glitch fault: FinesseModel.glitch_conferences).
+    glitched: set[str] = field(default_factory=set)
 
     @property
     def user_ids(self) -> list[str]:
@@ -175,6 +178,8 @@ class FinesseModel:
         # The dialogs each user has taken part in (ids; those since deleted are skipped): a user's
         # other call (:meth:`other_call`) without a scan of every dialog.
         self._user_dialogs: dict[str, set[str]] = {}
+        # The opt-in conference_glitch fault (emu_base.faults.CONFERENCE_GLITCH) is active.
+        self.conference_glitch = False
 
     def user(self, user_id: str) -> User:
         user = self.users.get(user_id)
@@ -296,6 +301,7 @@ class FinesseModel:
             return [DialogChange(dialog_id, uid, "DELETE", dialog.request_id) for uid in dialog.user_ids]
         before = self._dialog_key(dialog)
         self._participants(dialog, msg, device, now)
+        self._unglitch(dialog)
         if self._dialog_key(dialog) == before and msg.type != M.CALL_DATA_UPDATE_EVENT:
             return []
         return self._dialog_changed(dialog)
@@ -425,6 +431,28 @@ class FinesseModel:
         found.sort(key=lambda pair: pair[1].state == "HELD")
         return found[0] if found else None
 
+    def glitch_conferences(self, user_id: str | None = None) -> None:
+        """With the opt-in conference_glitch fault: every agent (or ``user_id`` alone, signing in)
+        in a conference that has a device that is no agent sees it wrongly from now on
+        (:data:`emu_base.faults.CONFERENCE_GLITCH`; views.dialog_view), until it drops off."""
+        if not self.conference_glitch:
+            return
+        for dialog in self.dialogs.values():
+            live = [p for p in dialog.participants.values() if p.state != "DROPPED"]
+            if dialog.call_type != "CONFERENCE" or all(p.user_id is not None for p in live):
+                continue
+            users = {p.user_id for p in live if p.user_id is not None}
+            dialog.glitched |= users if user_id is None else users & {user_id}
+
+    @staticmethod
+    def _unglitch(dialog: Dialog) -> None:
+        """Chapter: "Desktop behavior returns to usual after the agent or supervisor drops off the
+        conference call."""
+        for uid in list(dialog.glitched):
+            p = dialog.participant_of(uid)
+            if p is None or p.state == "DROPPED":
+                dialog.glitched.discard(uid)
+
     # -- failover ----------------------------------------------------------------------------------
     def cti_lost(self) -> None:
         """The CTI link dropped: every known call must be announced again or it is gone.
@@ -446,6 +474,7 @@ class FinesseModel:
         logged in again": the CTI server dropped it, and the user event that follows shows none.
         """
         self.user(user_id).pending_state = ""
+        self.glitch_conferences(user_id)
 
     def republish(self) -> list[Change]:
         """The last state of everything, after a failover; calls that ended meanwhile are deleted."""
@@ -459,6 +488,9 @@ class FinesseModel:
                 continue
             changes.append(UserChange(user.id))
             changes.extend(MediaChange(user.id, mrd) for mrd in sorted(user.media))
+        self.glitch_conferences()
         for d in self.dialogs.values():
-            changes.extend(DialogChange(d.id, uid, "PUT") for uid in d.user_ids)
+            changes.extend(
+                DialogChange(d.id, uid, "DELETE" if uid in d.glitched else "PUT") for uid in d.user_ids
+            )
         return changes

@@ -146,3 +146,48 @@ async def test_a_conference_survives_a_cti_side_kill(dep_xmpp: XDeployment) -> N
             EXT[B]: "ACTIVE",
             CUSTOMER: "ACTIVE",
         }
+
+
+async def test_the_conference_glitch_fault_after_a_cti_side_kill(dep_xmpp: XDeployment) -> None:
+    """The opt-in conference_glitch fault (the chapter's conference note): after the failover the
+    conference with the customer (a device that is no agent) is DELETEd on A's desktop and absent
+    from its GET Dialogs, then shown without the customer and without A; once A drops off, its
+    desktop is itself again."""
+    dep = dep_xmpp
+    async with desktop(dep, A) as desk_a, desktop(dep, B) as desk_b:
+        held, _ = await consult_answered(dep, desk_a, desk_b)
+        status, _, _ = await dep.call("PUT", f"/Dialog/{held}", user=A, body=act("CONFERENCE", EXT[A]))
+        assert status == 202
+        await dialog_event(desk_a, A, f"<id>{held}</id>", f"<mediaAddress>{EXT[B]}</mediaAddress>")
+        await dep.node.faults.add("conference_glitch", {})
+
+        def replicated() -> int:
+            call = dep.b.model.calls.get(int(held))
+            return len(call.live) if call is not None and call.role == "conference" else 0
+
+        await eventually(replicated, "the conference replicated to side B", until=(3).__eq__)
+        await dep.a.stop()
+        await next_event(desk_a, f"{API}/SystemInfo", "<status>IN_SERVICE</status>", timeout=30)
+        await dialog_event(desk_a, A, "<event>DELETE</event>", f"<id>{held}</id>")
+        status, doc, _ = await dep.call("GET", f"/User/{A}/Dialogs", user=A)
+        assert status == 200 and doc.find("Dialog") is None
+        # The call goes on: B holds, and A's desktop gets a PUT of a dialog it was told is gone,
+        # without the customer and without A.
+        status, _, _ = await dep.call(
+            "PUT", f"/Dialog/{held}", user=B, body=act("HOLD", EXT[B]), requestId="h"
+        )
+        assert status == 202
+        odd = await dialog_event(desk_a, A, "<requestId>h</requestId>")
+        assert participants(odd) == {EXT[B]: ("HELD", ["RETRIEVE", "DROP"])}
+        # "Desktop behavior returns to usual after the agent or supervisor drops off the conference call."
+        status, _, _ = await dep.call(
+            "PUT", f"/Dialog/{held}", user=A, body=act("DROP", EXT[A]), requestId="d"
+        )
+        assert status == 202
+        usual = await dialog_event(desk_a, A, "<requestId>d</requestId>")
+        assert {k: v[0] for k, v in participants(usual).items()} == {
+            EXT[A]: "DROPPED",
+            EXT[B]: "HELD",
+            CUSTOMER: "ACTIVE",
+        }
+        await dep.node.faults.clear()

@@ -163,3 +163,66 @@ def reconnect(p: Pipe) -> None:
     p.drain()
     changes = p.finesse.republish()
     assert not any(isinstance(c, DialogChange) and c.event == "DELETE" for c in changes)
+
+
+# -- the opt-in conference_glitch fault (the chapter's conference note) ----------------------------
+def outside_conference(p: Pipe) -> str:
+    """A conferences its customer (an outside number) and B: a conference with a device that is no
+    agent."""
+    held, consult = consulting(p)
+    put(p, consult, B, action("ANSWER", "2001"))
+    put(p, held, A, action("CONFERENCE", "2000"))
+    return held
+
+
+def republish(p: Pipe) -> list[object]:
+    p.finesse.cti_lost()
+    p.core.session_lost(p.now, p.sid)
+    p.core.outputs()
+    p.sid = p.core.open_session(p.now)
+    p.core.data_received(p.now, p.sid, encode(open_req()))
+    p.drain()
+    return list(p.finesse.republish())
+
+
+def test_without_the_fault_a_conference_is_republished_whole() -> None:
+    p = pipe()
+    held = outside_conference(p)
+    changes = republish(p)
+    assert DialogChange(held, A, "PUT") in changes and not p.finesse.dialogs[held].glitched
+    assert len(dialog_view(p.finesse, held, A).participants) == 3
+
+
+def test_conference_glitch_until_the_agent_drops_off() -> None:
+    p = pipe()
+    held = outside_conference(p)
+    p.finesse.conference_glitch = True
+    changes = republish(p)
+    # "The Finesse receives inconsistent call notifications": the desktops are told the call is gone
+    # (while it goes on, and later PUTs of it arrive) ...
+    assert DialogChange(held, A, "DELETE") in changes and DialogChange(held, B, "DELETE") in changes
+    # ... "does not show all participants", "does not show that the signed-in agent [...] is in an
+    # active call": A's view has B only, B's has A only.
+    assert [v.media_address for v in dialog_view(p.finesse, held, A).participants] == ["2001"]
+    assert [v.media_address for v in dialog_view(p.finesse, held, B).participants] == ["2000"]
+    assert len(dialog_view(p.finesse, held).participants) == 3  # the call itself is whole
+    # "Desktop behavior returns to usual after the agent or supervisor drops off the conference call."
+    put(p, held, A, action("DROP", "2000"))
+    assert p.finesse.dialogs[held].glitched == {B}
+    assert [(v.media_address, v.state) for v in dialog_view(p.finesse, held, A).participants] == [
+        ("2000", "DROPPED"),
+        (OUTSIDE, "ACTIVE"),
+        ("2001", "ACTIVE"),
+    ]
+
+
+def test_conference_glitch_needs_a_device_that_is_no_agent() -> None:
+    p = pipe()
+    held, consult = consulting(p)
+    put(p, consult, B, action("ANSWER", "2001"))
+    p.finesse.conference_glitch = True
+    republish(p)  # a consult, no conference: nothing
+    assert not p.finesse.dialogs[held].glitched
+    put(p, held, A, action("CONFERENCE", "2000"))
+    p.finesse.signed_in_again(A)  # "An agent [...] who signs in after being on an active conference"
+    assert p.finesse.dialogs[held].glitched == {A}

@@ -135,8 +135,17 @@ def _user_state(model: FinesseModel, user_id: str | None) -> str:
     return user.state if user is not None else ""
 
 
-def dialog_view(model: FinesseModel, dialog_id: str) -> X.DialogView:
+def dialog_view(model: FinesseModel, dialog_id: str, user_id: str | None = None) -> X.DialogView:
+    """The dialog as ``user_id``'s desktop gets it (None: as it is). A user the opt-in
+    conference_glitch fault affects (``Dialog.glitched``) sees neither the devices that are no agent
+    ("does not show all participants") nor itself ("does not show that the signed-in agent [...] is
+    in an active call")."""
     d = model.dialogs[dialog_id]
+    shown = [
+        p
+        for p in d.participants.values()
+        if user_id not in d.glitched or (p.user_id is not None and p.user_id != user_id)
+    ]
     participants = tuple(
         X.ParticipantView(
             p.address,
@@ -147,7 +156,7 @@ def dialog_view(model: FinesseModel, dialog_id: str) -> X.DialogView:
             p.state_cause,
             p.state_change_time,
         )
-        for p in d.participants.values()
+        for p in shown
     )
     variables = tuple(X.CallVariable(k, v) for k, v in sorted(d.variables.items()))
     props = X.MediaPropertiesView(
