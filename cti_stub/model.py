@@ -1019,6 +1019,12 @@ class PeripheralModel:
         held, active = self.call(held_id), self.call(active_id)
         h = self._conn(held, device, LCS.HOLD)
         a = self._conn(active, h.device, *active_states)
+        for conn in active.live:
+            if conn.device != h.device and held.connection(conn.device) is not None:
+                # A party of both calls would have two connections in one call.
+                raise ControlError(
+                    f"{conn.device} is already in call {held_id}", status=Status.E_CTI_DEVICE_IN_USE
+                )
         return held, active, h, a
 
     def transfer_call(
@@ -1056,6 +1062,8 @@ class PeripheralModel:
     ) -> list[Change]:
         """TRANSFER_CALL_REQ without an active call (single-step, Finesse's TRANSFER_SST): a consult
         to ``dialed`` transferred at once, while it alerts."""
+        if self.call(call_id).connection(dialed) is not None:
+            raise ControlError(f"{dialed} is already in call {call_id}", status=Status.E_CTI_DEVICE_IN_USE)
         consult, changes = self.consult_call(now, call_id, device, dialed, None, outside_answer_after)
         origin = consult.connections[0].device
         return [*changes, *self.transfer_call(now, call_id, consult.call_id, origin)]

@@ -10,7 +10,7 @@ import json
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import rule, run_state_machine_as_test
+from hypothesis.stateful import initialize, precondition, rule, run_state_machine_as_test
 
 from cti_stub.model import Change, ControlError, PeripheralModel
 from ged188 import NULL_ID, CallType, LocalConnectionState, Message, Tag, make
@@ -173,6 +173,21 @@ def test_merged_calls_survive_a_snapshot() -> None:
     assert {c.device for c in replica.calls[held].live} == {OUTSIDE, "2000", "2001"}
 
 
+def test_no_transfer_to_a_party_already_in_the_call() -> None:
+    """B transferring A's call to A itself (found by the state machine): A would have two
+    connections in one call; refused, and a refused single-step transfer changes nothing."""
+    model = signed_in(A, B)
+    call, _ = model.make_call(1.0, A, EXT[B])
+    model.answer_call(2.0, call.call_id, EXT[B])
+    before = json.dumps(model.snapshot(), sort_keys=True)
+    with pytest.raises(ControlError, match="already in call"):
+        model.single_step_transfer(3.0, call.call_id, EXT[B], EXT[A])
+    assert json.dumps(model.snapshot(), sort_keys=True) == before
+    consult, _ = model.consult_call(4.0, call.call_id, EXT[B], EXT[A])
+    with pytest.raises(ControlError, match="already in call"):
+        model.transfer_call(5.0, call.call_id, consult.call_id, EXT[B])
+
+
 # -- the wire --------------------------------------------------------------------------------------
 def _consult_req(call_id: int, device: str, dialed: str) -> Message:
     floating = [(Tag.ACTIVE_CONN_DEVID, device), (Tag.DIALED_NUMBER, dialed), (Tag.AGENT_INSTRUMENT, device)]
@@ -253,19 +268,90 @@ def test_refused_transfer_on_the_wire() -> None:
 
 # -- invariants, under any sequence ----------------------------------------------------------------
 class MergeMachine(CallModelMachine):
-    """The call model's machine with consults, transfers and conferences among its steps."""
+    """The call model's machine with consults, transfers and conferences among its steps. Each
+    step picks what can succeed when there is one (a connected agent to consult from, a device with
+    a held and an active call to merge), else anything (refusals must change nothing)."""
 
-    @rule(data=st.data(), device=st.sampled_from(DEVICES), dialed=st.sampled_from(DEVICES),
-          after=st.sampled_from([None, 0.0]))  # fmt: skip
-    def consult(self, data: st.DataObject, device: str, dialed: str, after: float | None) -> None:
-        self._run(lambda: self.model.consult_call(self.now, self._call_id(data), device, dialed, None, after))
+    def _connected(self, data: st.DataObject) -> tuple[int, str]:
+        """A call and an agent's device connected in it, or anything."""
+        choices = [(k, c.device) for k, call in self.model.calls.items() for c in call.live
+                   if c.state is LCS.CONNECT and c.agent_id is not None]  # fmt: skip
+        if choices:
+            return data.draw(st.sampled_from(choices))
+        return self._call_id(data), data.draw(st.sampled_from(DEVICES))
 
-    @rule(data=st.data(), device=st.sampled_from([EXT[a] for a in AGENTS]), conference=st.booleans())
-    def merge(self, data: st.DataObject, device: str, conference: bool) -> None:
-        held, active = self._call_id(data), self._call_id(data)
-        if conference:
-            self._run(lambda: self.model.conference_call(self.now, held, active, device))
+    def _pair(self, data: st.DataObject, answered: bool = False) -> tuple[int, int, str]:
+        """A held call and an active one at the same agent device (``answered``: every party of
+        the active call connected), or anything."""
+        pairs = [
+            (h, a, c.device)
+            for h, held in self.model.calls.items()
+            for c in held.live
+            if c.state is LCS.HOLD and c.agent_id is not None
+            for a, active in self.model.calls.items()
+            if a != h
+            and (o := active.connection(c.device)) is not None
+            and o.state in (LCS.CONNECT, LCS.INITIATE)
+            and not (answered and any(x.state is not LCS.CONNECT for x in active.live))
+        ]
+        if pairs:
+            return data.draw(st.sampled_from(pairs))
+        return self._call_id(data), self._call_id(data), data.draw(st.sampled_from([EXT[a] for a in AGENTS]))
+
+    @initialize(start=st.sampled_from(["idle", "consulting agent", "consulting outside", "ringing"]))
+    def start(self, start: str) -> None:
+        """Most runs start with A consulting about its customer call (merges need two calls)."""
+        if start == "idle":
             return
+        self._run(lambda: self.model.make_call(self.now, A, "5550210", None, 0.0))
+        held = next(iter(self.model.calls))
+        dialed, after = ("5550211", 0.0) if start == "consulting outside" else (EXT[B], None)
+        self._run(lambda: self.model.consult_call(self.now, held, EXT[A], dialed, None, after))
+        if start == "consulting agent":
+            consult = max(self.model.calls)
+            self._run(lambda: self.model.answer_call(self.now, consult, EXT[B]))
+
+    @rule(agent=st.sampled_from(AGENTS), n=st.integers(0, 3))
+    def customer_call(self, agent: str, n: int) -> None:
+        """The agent calls one of several outside numbers, which answers at once."""
+        self._run(lambda: self.model.make_call(self.now, agent, f"555020{n}", None, 0.0))
+
+    @rule(data=st.data())
+    def answer_ringing(self, data: st.DataObject) -> None:
+        ringing = [(k, c.device) for k, call in self.model.calls.items() for c in call.live
+                   if c.state is LCS.ALERTING and c.agent_id is not None]  # fmt: skip
+        if ringing:
+            call_id, device = data.draw(st.sampled_from(ringing))
+            self._run(lambda: self.model.answer_call(self.now, call_id, device))
+
+    @rule(
+        data=st.data(),
+        dialed=st.sampled_from([*DEVICES, "5550298", "5550299"]),
+        after=st.sampled_from([0.0, 0.0, None]),
+    )
+    def consult(self, data: st.DataObject, dialed: str, after: float | None) -> None:
+        call_id, device = self._connected(data)
+        self._run(lambda: self.model.consult_call(self.now, call_id, device, dialed, None, after))
+
+    def _answered_pairs(self) -> bool:
+        return any(
+            a.connection(c.device) is not None and all(x.state is LCS.CONNECT for x in a.live)
+            for h in self.model.calls.values()
+            for c in h.live
+            if c.state is LCS.HOLD and c.agent_id is not None
+            for a in self.model.calls.values()
+            if a is not h
+        )
+
+    @precondition(lambda self: self._answered_pairs())  # (rare otherwise; refusals: the unit tests)
+    @rule(data=st.data())
+    def conference(self, data: st.DataObject) -> None:
+        held, active, device = self._pair(data, answered=True)
+        self._run(lambda: self.model.conference_call(self.now, held, active, device))
+
+    @rule(data=st.data())
+    def transfer(self, data: st.DataObject) -> None:
+        held, active, device = self._pair(data)
         done: list[bool] = []
 
         def transfer() -> list[Change]:
@@ -279,9 +365,10 @@ class MergeMachine(CallModelMachine):
             call = self.model.calls.get(held)
             assert call is None or call.connection(device) is None
 
-    @rule(data=st.data(), device=st.sampled_from(DEVICES), dialed=st.sampled_from(DEVICES))
-    def single_step(self, data: st.DataObject, device: str, dialed: str) -> None:
-        self._run(lambda: self.model.single_step_transfer(self.now, self._call_id(data), device, dialed))
+    @rule(data=st.data(), dialed=st.sampled_from(DEVICES))
+    def single_step(self, data: st.DataObject, dialed: str) -> None:
+        call_id, device = self._connected(data)
+        self._run(lambda: self.model.single_step_transfer(self.now, call_id, device, dialed))
 
 
 def test_merge_invariants() -> None:
