@@ -411,6 +411,8 @@ class CtiServerCore:
             self._call_control(s, msg, now)
         elif msg.type == M.MAKE_CALL_REQ:
             self._make_call(s, msg, now)
+        elif msg.type in (M.CONSULTATION_CALL_REQ, M.TRANSFER_CALL_REQ, M.CONFERENCE_CALL_REQ):
+            self._consult_transfer_conference(s, msg, now)
         elif msg.type == M.EMU_SET_MEDIA_STATE_REQ:
             self._set_media_state(s, msg)
         elif msg.type == M.SET_CALL_DATA_REQ:
@@ -784,6 +786,77 @@ class CtiServerCore:
             LineHandle=NONE_16,
             LineType=LineType.INSIDE,
         )
+        self._send(s, conf)
+        self._apply(changes)
+
+    # -- consult, transfer, conference -----------------------------------------------------------
+    def _consult_transfer_conference(self, s: Session, msg: Message, now: float) -> None:
+        """CONSULTATION_CALL_REQ (CONF: the consult's new connection), TRANSFER_CALL_REQ (with no
+        active call: a single-step transfer to DialedNumber) and CONFERENCE_CALL_REQ (CONF: the
+        surviving call and its parties)."""
+        invoke = msg["InvokeID"]
+        if not s.services & Service.CLIENT_CONTROL:
+            self._fail(s, invoke, Status.E_CTI_FUNCTION_NOT_AVAILABLE)
+            return
+        active_dev = msg.get_str(Tag.ACTIVE_CONN_DEVID) or msg.get_str(Tag.AGENT_INSTRUMENT) or None
+        held_dev = msg.get_str(Tag.HELD_CONN_DEVID) or active_dev
+        dialed = msg.get_str(Tag.DIALED_NUMBER) or ""
+        after = self.config.outside_answer_after
+        new_call: Call | None = None
+        try:
+            if msg.type == M.CONSULTATION_CALL_REQ:
+                variables = {
+                    f"callVariable{i + 1}": v
+                    for i in range(10)
+                    if (v := msg.get_str(Tag.CALL_VAR_1 + i)) is not None
+                }
+                new_call, changes = self.model.consult_call(
+                    now, msg["ActiveConnectionCallID"], active_dev, dialed, variables, after
+                )
+            elif msg.type == M.TRANSFER_CALL_REQ and msg["ActiveConnectionCallID"] == NULL_ID:
+                changes = self.model.single_step_transfer(
+                    now, msg["HeldConnectionCallID"], held_dev, dialed, after
+                )
+            elif msg.type == M.TRANSFER_CALL_REQ:
+                changes = self.model.transfer_call(
+                    now, msg["HeldConnectionCallID"], msg["ActiveConnectionCallID"], held_dev
+                )
+            else:
+                changes = self.model.conference_call(
+                    now, msg["HeldConnectionCallID"], msg["ActiveConnectionCallID"], held_dev
+                )
+        except ControlError as exc:
+            self._notice("cti_call_control_rejected", sid=s.sid, type=msg.name, error=str(exc))
+            self._refuse(s, invoke, exc)
+            return
+        if msg.type == M.CONSULTATION_CALL_REQ and new_call is not None:
+            self._schedule_connections(new_call)
+            conf = make(
+                M.CONSULTATION_CALL_CONF,
+                [(Tag.NEW_CONNECTION_DEVID, new_call.connections[0].device)],
+                InvokeID=invoke,
+                NewConnectionCallID=new_call.call_id,
+                LineHandle=NONE_16,
+                LineType=LineType.INSIDE,
+            )
+        else:
+            primary = self.model.calls.get(msg["HeldConnectionCallID"])
+            if primary is not None:
+                self._schedule_connections(primary)  # an outside number moved in still rings
+            parties = primary.live if primary is not None else []
+            floating: list[tuple[int, Any]] = [(Tag.NEW_CONNECTION_DEVID, held_dev or "")]
+            for conn in parties:
+                floating += [(Tag.PARTY_CALLID, msg["HeldConnectionCallID"]), (Tag.PARTY_DEVID_TYPE, 0),
+                             (Tag.PARTY_DEVID, conn.device)]  # fmt: skip
+            conf = make(
+                msg.type + 1,
+                floating,
+                InvokeID=invoke,
+                NewConnectionCallID=msg["HeldConnectionCallID"],
+                NumParties=len(parties),
+                LineHandle=NONE_16,
+                LineType=LineType.INSIDE,
+            )
         self._send(s, conf)
         self._apply(changes)
 

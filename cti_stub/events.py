@@ -2,7 +2,8 @@
 (BEGIN_CALL_EVENT, CALL_SERVICE_INITIATED_EVENT, CALL_ORIGINATED_EVENT, CALL_QUEUED_EVENT,
 CALL_DEQUEUED_EVENT, CALL_DELIVERED_EVENT, CALL_FAILED_EVENT,
 CALL_ESTABLISHED_EVENT, CALL_HELD_EVENT, CALL_RETRIEVED_EVENT, CALL_DATA_UPDATE_EVENT,
-CALL_CONNECTION_CLEARED_EVENT, CALL_CLEARED_EVENT, END_CALL_EVENT), built from the model's changes.
+CALL_CONNECTION_CLEARED_EVENT, CALL_CLEARED_EVENT, END_CALL_EVENT, CALL_TRANSFERRED_EVENT,
+CALL_CONFERENCED_EVENT), built from the model's changes.
 
 Pure functions: which sessions receive them is the server core's business (``cti_stub.core``).
 """
@@ -79,6 +80,16 @@ _CALL_TYPE = {
     "outbound": CallType.AGENT_OUT,
     "monitor": CallType.SUPERVISOR_MONITOR,  # a supervisor's silent monitor (model.silent_monitor)
 }
+# A call's role, once call control gave it one, is its CallType from then on.
+_ROLE_TYPE = {
+    "consult": CallType.CONSULT,
+    "conference": CallType.CONFERENCE,
+    "transfer": CallType.TRANSFER_IN,
+}
+
+
+def call_type(call: Call) -> CallType:
+    return _ROLE_TYPE[call.role] if call.role else _CALL_TYPE[call.kind]
 
 
 def _device_type(call: Call, device: str) -> int:
@@ -149,7 +160,7 @@ def call_event(
     if change.cause is not None:
         cause = change.cause
     if step == "begin":
-        return make(M.BEGIN_CALL_EVENT, conn + data, CallType=_CALL_TYPE[call.kind], **head)
+        return make(M.BEGIN_CALL_EVENT, conn + data, CallType=call_type(call), **head)
     if step == "service_initiated":
         return make(
             M.CALL_SERVICE_INITIATED_EVENT,
@@ -215,7 +226,7 @@ def call_event(
         return make(
             M.CALL_DATA_UPDATE_EVENT,
             [*conn, (Tag.NEW_CONNECTION_DEVID, device), *data],
-            CallType=_CALL_TYPE[call.kind],
+            CallType=call_type(call),
             NewConnectionDeviceIDType=0,
             NewConnectionCallID=call.call_id,
             **head,
@@ -239,6 +250,8 @@ def call_event(
         )
     if step in ("queued", "dequeued", "failed"):
         return _queue_event(change, head, skill_groups, num_queued, cause)
+    if step in ("transferred", "conferenced"):
+        return merge_event(change, peripheral_id, skill["SkillGroupNumber"])
     return make(M.END_CALL_EVENT, conn, **head)
 
 
@@ -289,6 +302,50 @@ def _queue_event(
         **common,
         **counts,
         **head,
+    )
+
+
+def merge_event(change: CallChange, peripheral_id: int, skill_group: int) -> Message:
+    """CALL_TRANSFERRED_EVENT / CALL_CONFERENCED_EVENT: the primary call (the held call that
+    survives) and the secondary one merged into it, the transferring / controlling device and the
+    transferred-to / added party, then every party of the primary call (CCX's example of a
+    conferenced call lists each connected party as ConnectedPartyCallID / DeviceType / DeviceID)."""
+    call, device = change.call, change.connection_device
+    transfer = change.step == "transferred"
+    parties = call.live
+    floating: list[tuple[int, Any]] = [
+        (Tag.PRIMARY_DEVID, device),
+        (Tag.SECONDARY_DEVID, device),
+        (Tag.TRANSFERRING_DEVID if transfer else Tag.CONTROLLER_DEVID, device),
+        (Tag.TRANSFERRED_DEVID if transfer else Tag.ADDED_PARTY_DEVID, change.party),
+    ]
+    for conn in parties:
+        floating += [
+            (Tag.PARTY_CALLID, call.call_id),
+            (Tag.PARTY_DEVID_TYPE, 0),
+            (Tag.PARTY_DEVID, conn.device),
+        ]
+    kinds = {
+        "TransferringDeviceType" if transfer else "ControllerDeviceType": _device_type(call, device),
+        "TransferredDeviceType" if transfer else "AddedPartyDeviceType": _device_type(call, change.party),
+    }
+    return make(
+        M.CALL_TRANSFERRED_EVENT if transfer else M.CALL_CONFERENCED_EVENT,
+        floating,
+        PeripheralID=peripheral_id,
+        PeripheralType=PT_ENTERPRISE_AGENT,
+        PrimaryDeviceIDType=0,
+        PrimaryCallID=call.call_id,
+        LineHandle=NONE_16,
+        LineType=LineType.INSIDE,
+        SkillGroupNumber=skill_group,
+        SkillGroupID=skill_group,
+        NumParties=len(parties),
+        SecondaryDeviceIDType=0,
+        SecondaryCallID=change.secondary if change.secondary is not None else NULL_ID,
+        LocalConnectionState=LocalConnectionState.NULL if change.state is None else change.state,
+        EventCause=EventCause.TRANSFER if transfer else EventCause.NONE,
+        **kinds,
     )
 
 

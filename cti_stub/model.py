@@ -173,6 +173,9 @@ LCS = LocalConnectionState
 # one (a MAKE_CALL that met a busy or unknown number) keeps the phone off hook until the agent drops.
 ACTIVE_STATES = frozenset({LCS.INITIATE, LCS.CONNECT, LCS.FAIL})
 CallKind = Literal["inbound", "internal", "outbound", "monitor"]
+# What a call became through call control (its GED-188 CallType from then on): a consultation call
+# (CONSULT), the call of a conference (CONFERENCE), a call transferred to its new party (TRANSFER_IN).
+CallRole = Literal["", "consult", "conference", "transfer"]
 
 
 @dataclass
@@ -230,6 +233,8 @@ class Call:
     # A queued call's answer_after / talk_time (effective seconds): they start once it is delivered.
     answer_after: float | None = None
     talk_time: float | None = None
+    role: CallRole = ""
+    consult_of: int | None = None  # a consultation call: the call held for it
 
     def connection(self, device: str) -> Connection | None:
         return next((c for c in self.connections if c.device == device and c.state is not LCS.NULL), None)
@@ -292,6 +297,8 @@ class Call:
             "monitored": self.monitored,
             "answer_after": self.answer_after,
             "talk_time": self.talk_time,
+            "role": self.role,
+            "consult_of": self.consult_of,
         }
 
     @classmethod
@@ -340,6 +347,8 @@ CallStep = Literal[
     "queued",
     "dequeued",
     "failed",
+    "transferred",
+    "conferenced",
 ]
 
 
@@ -353,6 +362,10 @@ class CallChange:
     device: str = ""
     state: LocalConnectionState | None = None
     cause: int | None = None
+    # transferred / conferenced: the call merged into this one, and the party it brought (the
+    # transferred-to / added device); ``device`` is the transferring / controlling device.
+    secondary: int | None = None
+    party: str = ""
 
     @property
     def connection_device(self) -> str:
@@ -1095,6 +1108,174 @@ class PeripheralModel:
             CallChange("originated", call, origin.device, LCS.INITIATE),
             CallChange("failed", call, origin.device, LCS.FAIL, cause),
         ]
+
+    # -- consult, transfer, conference ----------------------------------------------------------
+    # GED-188 semantics (CCX's CTI pages): CONSULTATION_CALL_REQ is "the combined action of placing
+    # an active call on hold and then making a new call", whose call context is by default the
+    # active call's; TRANSFER_CALL_REQ "merges the two calls with connections to a single common
+    # device. Both of the connections with the common device become NULL"; CONFERENCE_CALL_REQ
+    # merges "an existing held call with another active call [...] the two connections at the
+    # conferencing device are in the connected state". The held call survives the merge (the
+    # primary call); the other (secondary) ends, its parties moved into the primary.
+    def consult_call(
+        self,
+        now: float,
+        call_id: int,
+        device: str | None,
+        dialed: str,
+        variables: dict[str, str] | None = None,
+        outside_answer_after: float | None = None,
+    ) -> tuple[Call, list[Change]]:
+        """CONSULTATION_CALL_REQ: hold the agent's connected connection, then call ``dialed`` from
+        the same instrument (a call of type CONSULT whose data starts as the held call's)."""
+        call = self.call(call_id)
+        conn = self._conn(call, device, LCS.CONNECT)
+        agent = self.agents.get(conn.agent_id or "")
+        if agent is None:
+            raise ControlError(
+                f"{conn.device} is no agent's device", failure=ControlFailure.CF_INVALID_AGENT_ID_SPECIFIED
+            )
+        saved = (
+            conn.state,
+            conn.since,
+            agent.state,
+            agent.reason_code,
+            agent.state_since,
+            list(agent.call_ids),
+        )
+        changes = self.hold_call(now, call_id, conn.device)
+        try:
+            consult, made = self.make_call(
+                now, agent.id, dialed, {**call.variables, **(variables or {})}, outside_answer_after
+            )
+        except ControlError:
+            # Refused as a whole: the held connection and the agent are as they were.
+            conn.state, conn.since = saved[0], saved[1]
+            agent.state, agent.reason_code, agent.state_since, agent.call_ids = saved[2:]
+            raise
+        consult.role, consult.consult_of = "consult", call_id
+        return consult, [*changes, *made]
+
+    def _merge_parties(self, now: float, primary: Call, secondary: Call, device: str) -> list[Connection]:
+        """Move every party of ``secondary`` but ``device`` into ``primary`` (same state); their old
+        connections become NULL. Returns the moved connections (in ``primary``)."""
+        moved: list[Connection] = []
+        for old in secondary.live:
+            if old.device == device:
+                continue
+            new = Connection(old.device, old.agent_id, old.state, now, old.answer_at)
+            primary.connections.append(new)
+            moved.append(new)
+        return moved
+
+    def _close_secondary(self, now: float, secondary: Call) -> list[Change]:
+        """The merged call ends: each of its connections cleared, then the call (no wrap-up of
+        its own: its parties go on in the primary call)."""
+        changes: list[Change] = []
+        for conn in sorted(secondary.live, key=lambda c: c.agent_id is None):
+            conn.state, conn.since = LCS.NULL, now
+            changes.append(CallChange("connection_cleared", secondary, conn.device, LCS.NULL))
+        secondary.ended = now
+        changes += [CallChange("cleared", secondary), CallChange("end", secondary)]
+        del self.calls[secondary.call_id]
+        changes.extend(self._end_monitors(now, secondary, None))  # a monitor ends with its call
+        return changes
+
+    def _merge_pair(
+        self, held_id: int, active_id: int, device: str | None, *active_states: LocalConnectionState
+    ) -> tuple[Call, Call, Connection, Connection]:
+        if held_id == active_id:
+            raise ControlError("held and active call are the same call", status=Status.E_CTI_INVALID_CALLID)
+        held, active = self.call(held_id), self.call(active_id)
+        h = self._conn(held, device, LCS.HOLD)
+        a = self._conn(active, h.device, *active_states)
+        for conn in active.live:
+            if conn.device != h.device and held.connection(conn.device) is not None:
+                # A party of both calls would have two connections in one call.
+                raise ControlError(
+                    f"{conn.device} is already in call {held_id}", status=Status.E_CTI_DEVICE_IN_USE
+                )
+        return held, active, h, a
+
+    def transfer_call(
+        self, now: float, held_id: int, active_id: int, device: str | None = None
+    ) -> list[Change]:
+        """TRANSFER_CALL_REQ: the agent leaves both calls; the active call's other parties join the
+        held call (alerting ones go on alerting there: a transfer before the consult is answered),
+        which becomes TRANSFER_IN; the active call ends."""
+        held, active, h, _a = self._merge_pair(held_id, active_id, device, LCS.CONNECT, LCS.INITIATE)
+        moved = self._merge_parties(now, held, active, h.device)
+        if not moved:
+            raise ControlError(
+                f"call {active_id} has nobody to transfer to", status=Status.E_CTI_INVALID_CALLID
+            )
+        h.state, h.since = LCS.NULL, now
+        held.role = "transfer"
+        changes: list[Change] = [
+            CallChange(
+                "transferred", held, h.device, LCS.NULL, secondary=active.call_id, party=moved[0].device
+            ),
+            CallChange("connection_cleared", held, h.device, LCS.NULL),
+            *self._close_secondary(now, active),
+            CallChange("data", held),
+        ]
+        changes.extend(self._sync(now, held, h.agent_id, *(c.agent_id for c in moved)))
+        # "If an agent drops from or transfers the call that the supervisor is monitoring, the
+        # silent monitoring session ends."
+        changes.extend(self._end_monitors(now, held, h.device))
+        return changes
+
+    def single_step_transfer(
+        self,
+        now: float,
+        call_id: int,
+        device: str | None,
+        dialed: str,
+        outside_answer_after: float | None = None,
+    ) -> list[Change]:
+        """TRANSFER_CALL_REQ without an active call (single-step, Finesse's TRANSFER_SST): a consult
+        to ``dialed`` transferred at once, while it alerts."""
+        if self.call(call_id).connection(dialed) is not None:
+            raise ControlError(f"{dialed} is already in call {call_id}", status=Status.E_CTI_DEVICE_IN_USE)
+        # A destination that would fail (busy, not obtainable) refuses the single-step transfer as a
+        # whole: the agent keeps its call as it was, with no failed consult to drop.
+        failure = self._dial_failure(dialed, self.find(None, dialed, None))
+        if failure is not None:
+            raise ControlError(
+                f"{dialed}: {failure.name.lower()}", status=Status.E_CTI_INVALID_DIGITS if
+                failure is EventCause.DEST_NOT_OBTAINABLE else Status.E_CTI_DEVICE_IN_USE
+            )  # fmt: skip
+        consult, changes = self.consult_call(now, call_id, device, dialed, None, outside_answer_after)
+        origin = consult.connections[0].device
+        return [*changes, *self.transfer_call(now, call_id, consult.call_id, origin)]
+
+    def conference_call(
+        self, now: float, held_id: int, active_id: int, device: str | None = None
+    ) -> list[Change]:
+        """CONFERENCE_CALL_REQ: the active call's other parties join the held call and the
+        agent's held connection is connected again (the conference's controller); the call becomes
+        CONFERENCE and the active call ends. Every party of the active call must have answered
+        (no blind conference)."""
+        held, active, h, _a = self._merge_pair(held_id, active_id, device, LCS.CONNECT, LCS.INITIATE)
+        if any(c.state is not LCS.CONNECT for c in active.live):
+            raise ControlError(
+                f"call {active_id} is not answered: no blind conference",
+                failure=ControlFailure.CF_INVALID_AGENT_STATE,
+            )
+        moved = self._merge_parties(now, held, active, h.device)
+        if not moved:
+            raise ControlError(f"call {active_id} has nobody to add", status=Status.E_CTI_INVALID_CALLID)
+        h.state, h.since = LCS.CONNECT, now  # (its connection in the active call is cleared below)
+        held.role = "conference"
+        changes: list[Change] = [
+            CallChange(
+                "conferenced", held, h.device, LCS.CONNECT, secondary=active.call_id, party=moved[0].device
+            ),
+            *self._close_secondary(now, active),
+            CallChange("data", held),
+        ]
+        changes.extend(self._sync(now, held, h.agent_id, *(c.agent_id for c in moved)))
+        return changes
 
     # -- wrap-up ---------------------------------------------------------------------------------
     def desk_of(self, agent: Agent) -> DeskSettings:

@@ -287,6 +287,27 @@ REST_API_DOWN = KINDS.register(
     )
 )
 
+# Opt-in (never part of a default chaos run): chapter "Finesse Failover Mechanisms", CTI Failover:
+# "An agent or supervisor who signs in after being on an active conference with other devices
+# (which are not associated with another agent or supervisor) may experience unpredictable
+# behavior with the Finesse desktop due to incorrect call notifications from Unified CCE. These
+# limitations also encompass failover scenarios where a failover occurs while the agent or
+# supervisor is participating in a conference call." ... "The Finesse desktop does not show all
+# participants in a conference call. The Finesse desktop does not show that the signed-in agent or
+# supervisor is in an active call. The Finesse receives inconsistent call notifications from
+# Unified CCE." ... "Desktop behavior returns to usual after the agent or supervisor drops off the
+# conference call."
+CONFERENCE_GLITCH = KINDS.register(
+    FaultKind(
+        "conference_glitch",
+        (FINESSE,),
+        "the chapter's conference note: after a failover (or a sign-in) during a conference with a"
+        " device that is no agent, until the agent drops off it, the agent's desktop does not list the"
+        " conference (DELETE, absent from GET Dialogs), then gets PUTs of it without the devices that"
+        " are no agent and without itself",
+    )
+)
+
 
 @dataclass(frozen=True)
 class Fault:

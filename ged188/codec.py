@@ -210,6 +210,61 @@ FIXED: dict[int, tuple[FixedField, ...]] = {
     # floating ConnectionDeviceID ("the connection between the call and the agent device that is
     # being supervised").
     M.SUPERVISE_CALL_CONF: _f("InvokeID:I ConnectionCallID:I ConnectionDeviceIDType:H"),
+    # -- Consult, transfer, conference ---------------------------------------------------------------
+    # Requests and confirmations: Cisco's CTI protocol pages for Unified CCX (developer.cisco.com/
+    # docs/contact-center-express consult_call_req, transfer_call_req, conference_call_req and their
+    # _conf), whose "reserved, set to 1" UINT is UCCE's PeripheralID and whose reserved 0xffff / 3
+    # are LineHandle / LineType, as for MAKE_CALL. The reserved USHORTs and BOOLs carry UCCE's
+    # MAKE_CALL_REQ names (CallPlacementType ... PostRoute) where the counts agree; the one CCX lists
+    # beyond them is ``Reserved``. The pages name no version-dependent field in these requests.
+    # Floating: ActiveConnectionDeviceID (50), DialedNumber, CallVariable1..10, AgentInstrument
+    # (consult); ActiveConnectionDeviceID (50), HeldConnectionDeviceID (53), AgentInstrument
+    # (transfer, conference), with DialedNumber for a single-step transfer (no active call:
+    # ActiveConnectionCallID NULL_CALLID).
+    M.CONSULTATION_CALL_REQ: _f(
+        "InvokeID:I PeripheralID:I ActiveConnectionCallID:I ActiveConnectionDeviceIDType:H "
+        "CallPlacementType:H CallMannerType:H ConsultType:H AlertRings:H CallOption:H FacilityType:H "
+        "AnsweringMachine:H Reserved:H Priority:H PostRoute:H NumNamedVariables:H NumNamedArrays:H"
+    ),
+    M.CONSULTATION_CALL_CONF: _f(
+        "InvokeID:I NewConnectionCallID:I NewConnectionDeviceIDType:H LineHandle:H LineType:H"
+    ),
+    M.TRANSFER_CALL_REQ: _f(
+        "InvokeID:I PeripheralID:I ActiveConnectionCallID:I HeldConnectionCallID:I "
+        "ActiveConnectionDeviceIDType:H HeldConnectionDeviceIDType:H CallPlacementType:H CallMannerType:H "
+        "AlertRings:H CallOption:H FacilityType:H AnsweringMachine:H Reserved:H Priority:H PostRoute:H "
+        "NumNamedVariables:H NumNamedArrays:H"
+    ),
+    M.TRANSFER_CALL_CONF: _f(
+        "InvokeID:I NewConnectionCallID:I NewConnectionDeviceIDType:H NumParties:H LineHandle:H LineType:H"
+    ),
+    M.CONFERENCE_CALL_REQ: _f(
+        "InvokeID:I PeripheralID:I HeldConnectionCallID:I ActiveConnectionCallID:I "
+        "HeldConnectionDeviceIDType:H ActiveConnectionDeviceIDType:H CallPlacementType:H CallMannerType:H "
+        "AlertRings:H CallOption:H FacilityType:H AnsweringMachine:H Reserved:H Priority:H PostRoute:H "
+        "NumNamedVariables:H NumNamedArrays:H"
+    ),
+    M.CONFERENCE_CALL_CONF: _f(
+        "InvokeID:I NewConnectionCallID:I NewConnectionDeviceIDType:H NumParties:H LineHandle:H LineType:H"
+    ),
+    # CALL_CONFERENCED_EVENT (17) and CALL_TRANSFERRED_EVENT (18): the field order of
+    # nshimaza/ucce-ctidriver MessageRec.hs (CallConferencedEventR, CallTransferredEventR); CCX's
+    # call_transferred_event page marks lineType "(Version 14 and later)". Floating: PrimaryDeviceID,
+    # SecondaryDeviceID, ControllerDeviceID / TransferringDeviceID, AddedPartyDeviceID /
+    # TransferredDeviceID, then NumParties triples ConnectedPartyCallID (39), ConnectedPartyDeviceType
+    # (40), ConnectedPartyDeviceID (41).
+    M.CALL_CONFERENCED_EVENT: _f(
+        "MonitorID:I PeripheralID:I PeripheralType:H PrimaryDeviceIDType:H PrimaryCallID:I LineHandle:H "
+        "LineType:H@14 SkillGroupNumber:I SkillGroupID:I SkillGroupPriority:H NumParties:H "
+        "SecondaryDeviceIDType:H SecondaryCallID:I ControllerDeviceType:H AddedPartyDeviceType:H "
+        "LocalConnectionState:H EventCause:H"
+    ),
+    M.CALL_TRANSFERRED_EVENT: _f(
+        "MonitorID:I PeripheralID:I PeripheralType:H PrimaryDeviceIDType:H PrimaryCallID:I LineHandle:H "
+        "LineType:H@14 SkillGroupNumber:I SkillGroupID:I SkillGroupPriority:H NumParties:H "
+        "SecondaryDeviceIDType:H SecondaryCallID:I TransferringDeviceType:H TransferredDeviceType:H "
+        "LocalConnectionState:H EventCause:H"
+    ),
     # Emulator-private (constants.py): Finesse's non-voice MRD requests. Floating: AgentID.
     M.EMU_SET_MEDIA_STATE_REQ: _f(
         "InvokeID:I PeripheralID:I MRDID:i Action:H AgentState:H EventReasonCode:H AgentMode:H MaxTaskLimit:I"
@@ -243,8 +298,14 @@ FLOAT_TYPES: dict[int, tuple[FloatKind, int]] = {
     **{Tag.CALL_VAR_1 + i: ("str", 41) for i in range(10)},
     Tag.CTI_CLIENT_SIGNATURE: ("str", 64),
     Tag.CTI_CLIENT_TIMESTAMP: ("u32", 4),
-    **{t: ("str", 64) for t in range(Tag.CONNECTION_DEVID, Tag.RELEASING_DEVID + 1)},
-    Tag.FAILING_DEVID: ("str", 64),
+    **{t: ("str", 64) for t in range(Tag.CONNECTION_DEVID, Tag.ADDED_PARTY_DEVID + 1)},
+    Tag.PARTY_CALLID: ("u32", 4),
+    Tag.PARTY_DEVID_TYPE: ("u16", 2),
+    Tag.PARTY_DEVID: ("str", 64),
+    Tag.TRANSFERRING_DEVID: ("str", 64),
+    Tag.TRANSFERRED_DEVID: ("str", 64),
+    Tag.ACTIVE_CONN_DEVID: ("str", 64),
+    Tag.HELD_CONN_DEVID: ("str", 64),
     Tag.QUEUE_DEVID: ("str", 64),
     Tag.CALL_WRAPUP_DATA: ("str", 40),
     Tag.NEW_CONNECTION_DEVID: ("str", 64),

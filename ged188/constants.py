@@ -72,7 +72,9 @@ class MessageType(IntEnum):
     CLEAR_CONNECTION_REQ = 46
     CLEAR_CONNECTION_CONF = 47
     CONFERENCE_CALL_REQ = 48
+    CONFERENCE_CALL_CONF = 49
     CONSULTATION_CALL_REQ = 50
+    CONSULTATION_CALL_CONF = 51
     DEFLECT_CALL_REQ = 52
     HOLD_CALL_REQ = 54
     HOLD_CALL_CONF = 55
@@ -83,6 +85,7 @@ class MessageType(IntEnum):
     RETRIEVE_CALL_REQ = 62
     RETRIEVE_CALL_CONF = 63
     TRANSFER_CALL_REQ = 64
+    TRANSFER_CALL_CONF = 65
     QUERY_DEVICE_INFO_REQ = 78
     SNAPSHOT_CALL_REQ = 82
     SNAPSHOT_DEVICE_REQ = 84
@@ -262,6 +265,8 @@ class CallMsg(IntFlag):
     CALL_CLEARED = 0x20
     CALL_CONNECTION_CLEARED = 0x40
     CALL_ORIGINATED = 0x80
+    CALL_CONFERENCED = 0x100
+    CALL_TRANSFERRED = 0x200
     CALL_SERVICE_INITIATED = 0x800
     BEGIN_CALL = 0x2000
     END_CALL = 0x4000
@@ -279,6 +284,8 @@ CALL_MSG_BIT: dict[MessageType, CallMsg] = {
     MessageType.CALL_CONNECTION_CLEARED_EVENT: CallMsg.CALL_CONNECTION_CLEARED,
     MessageType.CALL_ORIGINATED_EVENT: CallMsg.CALL_ORIGINATED,
     MessageType.CALL_SERVICE_INITIATED_EVENT: CallMsg.CALL_SERVICE_INITIATED,
+    MessageType.CALL_CONFERENCED_EVENT: CallMsg.CALL_CONFERENCED,
+    MessageType.CALL_TRANSFERRED_EVENT: CallMsg.CALL_TRANSFERRED,
     MessageType.BEGIN_CALL_EVENT: CallMsg.BEGIN_CALL,
     MessageType.END_CALL_EVENT: CallMsg.END_CALL,
     MessageType.CALL_DATA_UPDATE_EVENT: CallMsg.CALL_DATA_UPDATE,
@@ -342,15 +349,18 @@ class EventCause(IntEnum):
     BUSY = 3
     DEST_NOT_OBTAINABLE = 13
     NEW_CALL = 22
+    TRANSFER = 32
     CALL_PARTY_UPDATE_IND = 50
     # Extended call-cleared causes: the caller hung up in the queue / while the agent's phone rang.
     ABAND_LOCAL_QUEUE = 1002
     ABAND_RING = 1003
+    CONSULT = 51
     NONE = 0xFFFF
 
 
 class CallType(IntEnum):
     ACD_IN = 1
+    TRANSFER_IN = 4
     AGENT_OUT = 8
     OUT = 9
     AGENT_INSIDE = 10
@@ -359,6 +369,8 @@ class CallType(IntEnum):
     # 21 SUPERVISOR_MONITOR, 22 SUPERVISOR_WHISPER, 23 SUPERVISOR_BARGEIN, 24 SUPERVISOR_INTERCEPT)
     # [UNCERTAIN: no public source found for these numbers].
     SUPERVISOR_MONITOR = 21
+    CONSULT = 12
+    CONFERENCE = 15
     NULL = 0xFFFF
 
 
@@ -428,11 +440,24 @@ class Tag(IntEnum):
     HOLDING_DEVID = 31
     RETRIEVING_DEVID = 32
     RELEASING_DEVID = 33
+    # Consult, transfer and conference (GED-188 tag table; CCX's CTI pages name the same numbers:
+    # ConnectedPartyCallID[39], NewConnectionDeviceID[47], ActiveConnectionDeviceID[50], ...).
     FAILING_DEVID = 34
+    PRIMARY_DEVID = 35
+    SECONDARY_DEVID = 36
+    CONTROLLER_DEVID = 37
+    ADDED_PARTY_DEVID = 38
+    PARTY_CALLID = 39
+    PARTY_DEVID_TYPE = 40
+    PARTY_DEVID = 41
+    TRANSFERRING_DEVID = 42
+    TRANSFERRED_DEVID = 43
     QUEUE_DEVID = 45
     CALL_WRAPUP_DATA = 46
     NEW_CONNECTION_DEVID = 47
     AGENT_PASSWORD = 49
+    ACTIVE_CONN_DEVID = 50
+    HELD_CONN_DEVID = 53
     SKILL_GROUP_NUMBER = 62
     SKILL_GROUP_ID = 63
     SKILL_GROUP_PRIORITY = 64

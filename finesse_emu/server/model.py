@@ -109,10 +109,13 @@ class Participant:
 # GED-188 CallType as the Dialog's mediaProperties/callType names it.
 CALL_TYPE_NAMES = {
     1: "ACD_IN",
+    4: "TRANSFER",
     6: "OTHER_IN",
     8: "AGENT_OUT",
     9: "OUT",
     10: "AGENT_INSIDE",
+    12: "CONSULT",
+    15: "CONFERENCE",
     21: "SUPERVISOR_MONITOR",  # (ged188 CallType.SUPERVISOR_MONITOR: the number is UNCERTAIN)
 }
 
@@ -135,6 +138,9 @@ class Dialog:
     wrap_up_reason: str = ""  # GED-188 CallWrapupData (mediaProperties/wrapUpReason)
     participants: dict[str, Participant] = field(default_factory=dict)  # by mediaAddress, in order
     announced: set[str] = field(default_factory=set)  # users whose Dialogs node has it (POSTed)
+    # Users whose desktops see this conference wrongly until they drop off it (the opt-in
+    # conference_glitch fault: FinesseModel.glitch_conferences).
+    glitched: set[str] = field(default_factory=set)
 
     @property
     def user_ids(self) -> list[str]:
@@ -175,6 +181,11 @@ class FinesseModel:
         self.users: dict[str, User] = {}
         self.dialogs: dict[str, Dialog] = {}
         self._by_extension: dict[str, str] = {}
+        # The dialogs each user has taken part in (ids; those since deleted are skipped): a user's
+        # other call (:meth:`other_call`) without a scan of every dialog.
+        self._user_dialogs: dict[str, set[str]] = {}
+        # The opt-in conference_glitch fault (emu_base.faults.CONFERENCE_GLITCH) is active.
+        self.conference_glitch = False
 
     def user(self, user_id: str) -> User:
         user = self.users.get(user_id)
@@ -195,6 +206,8 @@ class FinesseModel:
             return self._agent_state(msg, now)
         if msg.type in _CALL_EVENTS:
             return self._call_event(msg, now)
+        if msg.type in (M.CALL_TRANSFERRED_EVENT, M.CALL_CONFERENCED_EVENT):
+            return self._merge_event(msg, now)
         return []
 
     def apply_query(self, now: float, agent_id: str, conf: Message) -> list[Change]:
@@ -284,22 +297,29 @@ class FinesseModel:
             if value is not None:
                 dialog.variables[f"callVariable{i + 1}"] = value
         self._extra_call_data(dialog, msg)
-        if msg.type == M.BEGIN_CALL_EVENT:
+        if msg.type in (M.BEGIN_CALL_EVENT, M.CALL_DATA_UPDATE_EVENT):
+            # (a call's type changes when it becomes a conference or is transferred)
             dialog.call_type = CALL_TYPE_NAMES.get(msg["CallType"], dialog.call_type)
+        if msg.type == M.BEGIN_CALL_EVENT:
             return []  # the dialog is announced with its first state
         if msg.type == M.END_CALL_EVENT:
             del self.dialogs[dialog_id]
             return [DialogChange(dialog_id, uid, "DELETE", dialog.request_id) for uid in dialog.user_ids]
         before = self._dialog_key(dialog)
         self._participants(dialog, msg, device, now)
+        self._unglitch(dialog)
         if self._dialog_key(dialog) == before and msg.type != M.CALL_DATA_UPDATE_EVENT:
             return []
+        return self._dialog_changed(dialog)
+
+    def _dialog_changed(self, dialog: Dialog) -> list[Change]:
+        """One change per user taking part: POST for a user that has not seen the dialog yet."""
         request_id, dialog.request_id = dialog.request_id, ""
         changes: list[Change] = []
         for uid in dialog.user_ids:
             first = uid not in dialog.announced
             dialog.announced.add(uid)
-            changes.append(DialogChange(dialog_id, uid, "POST" if first else "PUT", request_id))
+            changes.append(DialogChange(dialog.id, uid, "POST" if first else "PUT", request_id))
         return changes
 
     @staticmethod
@@ -317,6 +337,8 @@ class FinesseModel:
                 user_id = None
             p = Participant(address, user_id, state, now, now)
             dialog.participants[address] = p
+            if p.user_id is not None:
+                self._user_dialogs.setdefault(p.user_id, set()).add(dialog.id)
         return p
 
     @staticmethod
@@ -382,6 +404,73 @@ class FinesseModel:
         if wrapup is not None:
             dialog.wrap_up_reason = wrapup
 
+    # -- consult, transfer, conference ---------------------------------------------------------------
+    def _merge_event(self, msg: Message, now: float) -> list[Change]:
+        """CALL_TRANSFERRED_EVENT / CALL_CONFERENCED_EVENT: the secondary call's parties join the
+        primary dialog (the held call, which survives), in the state they had there; a conference's
+        controller is active again. The transferring device leaves with the CALL_CONNECTION_CLEARED
+        that follows, and the secondary dialog ends with its own events (DELETE)."""
+        primary_id = str(msg["PrimaryCallID"])
+        secondary = self.dialogs.get(str(msg["SecondaryCallID"]))
+        parties = [v for v in msg.get_all(Tag.PARTY_DEVID) if isinstance(v, str)]
+        dialog = self.dialogs.get(primary_id)
+        if dialog is None:  # a call this node knew nothing of, now with one of its users
+            owner = next((d for d in parties if d in self._by_extension), None)
+            if owner is None:
+                return []
+            agent_id = self._by_extension[owner]
+            dialog = Dialog(primary_id, msg["PrimaryCallID"], agent_id, owner, start_time=now)
+            self.dialogs[primary_id] = dialog
+        dialog.stale = False
+        for device in parties:
+            if device not in dialog.participants:
+                was = secondary.participants.get(device) if secondary is not None else None
+                state = was.state if was is not None and was.state in ("ALERTING", "ACTIVE") else "ACTIVE"
+                self._participant(dialog, device, state, now)
+        controller = msg.get_str(Tag.CONTROLLER_DEVID)
+        if msg.type == M.CALL_CONFERENCED_EVENT and controller in dialog.participants:
+            self._move(dialog.participants[controller], "ACTIVE", now)
+        if any(p.state == "ACTIVE" for p in dialog.participants.values()):
+            dialog.state = "ACTIVE"
+        return self._dialog_changed(dialog)
+
+    def other_call(self, dialog: Dialog, user_id: str) -> tuple[Dialog, Participant] | None:
+        """The user's participant in another call still going on (its consult while ``dialog`` is
+        held, or the held call while ``dialog`` is the consult); an active one first."""
+        found: list[tuple[Dialog, Participant]] = []
+        for dialog_id in list(self._user_dialogs.get(user_id, ())):
+            other = self.dialogs.get(dialog_id)
+            if other is None:
+                self._user_dialogs[user_id].discard(dialog_id)
+                continue
+            p = other.participant_of(user_id)
+            if other is not dialog and p is not None and p.state != "DROPPED" and other.state != "DROPPED":
+                found.append((other, p))
+        found.sort(key=lambda pair: pair[1].state == "HELD")
+        return found[0] if found else None
+
+    def glitch_conferences(self, user_id: str | None = None) -> None:
+        """With the opt-in conference_glitch fault: every agent (or ``user_id`` alone, signing in)
+        in a conference that has a device that is no agent sees it wrongly from now on
+        (:data:`emu_base.faults.CONFERENCE_GLITCH`; views.dialog_view), until it drops off."""
+        if not self.conference_glitch:
+            return
+        for dialog in self.dialogs.values():
+            live = [p for p in dialog.participants.values() if p.state != "DROPPED"]
+            if dialog.call_type != "CONFERENCE" or all(p.user_id is not None for p in live):
+                continue
+            users = {p.user_id for p in live if p.user_id is not None}
+            dialog.glitched |= users if user_id is None else users & {user_id}
+
+    @staticmethod
+    def _unglitch(dialog: Dialog) -> None:
+        """Chapter: "Desktop behavior returns to usual after the agent or supervisor drops off the
+        conference call."""
+        for uid in list(dialog.glitched):
+            p = dialog.participant_of(uid)
+            if p is None or p.state == "DROPPED":
+                dialog.glitched.discard(uid)
+
     # -- failover ----------------------------------------------------------------------------------
     def cti_lost(self) -> None:
         """The CTI link dropped: every known call must be announced again or it is gone.
@@ -403,6 +492,7 @@ class FinesseModel:
         logged in again": the CTI server dropped it, and the user event that follows shows none.
         """
         self.user(user_id).pending_state = ""
+        self.glitch_conferences(user_id)
 
     def republish(self) -> list[Change]:
         """The last state of everything, after a failover; calls that ended meanwhile are deleted."""
@@ -416,6 +506,9 @@ class FinesseModel:
                 continue
             changes.append(UserChange(user.id))
             changes.extend(MediaChange(user.id, mrd) for mrd in sorted(user.media))
+        self.glitch_conferences()
         for d in self.dialogs.values():
-            changes.extend(DialogChange(d.id, uid, "PUT") for uid in d.user_ids)
+            changes.extend(
+                DialogChange(d.id, uid, "DELETE" if uid in d.glitched else "PUT") for uid in d.user_ids
+            )
         return changes

@@ -99,7 +99,12 @@ class FinesseNode:
                 history.Auth(agent=user, ok=ok, via=via, reason=reason), log
             )
         self.faults = F.FaultRegistry(
-            F.FINESSE, {F.WEBAPP_DOWN: self._webapp_down, F.REST_API_DOWN: self._rest_api_down}
+            F.FINESSE,
+            {
+                F.WEBAPP_DOWN: self._webapp_down,
+                F.REST_API_DOWN: self._rest_api_down,
+                F.CONFERENCE_GLITCH: self._conference_glitch,
+            },
         )
         self.subscriptions = None if notifier is None else Subscriptions(notifier, config.domain, self._spawn)
         # The directory's pubsub set-up is done: until then the Notification Service does not count
@@ -390,6 +395,9 @@ class FinesseNode:
             if self.notifier is not None:
                 self._spawn(self.notifier.start(wait=False))
             self.command(lambda now: self.core.webapp(now, True))
+
+    def _conference_glitch(self, fault: F.Fault, active: bool) -> None:
+        self.command(lambda now: self.core.conference_glitch(now, active))
 
     async def _rest_api_down(self, fault: F.Fault, active: bool) -> None:
         # Tomcat keeps its listeners: the API answers 503 and SystemInfo OUT_OF_SERVICE (the node is

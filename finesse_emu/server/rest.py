@@ -408,7 +408,8 @@ async def get_desktop_properties(request: web.Request, node: RestNode, target: A
 
 @on_target(user(Access.READ))
 async def get_dialogs(request: web.Request, node: RestNode, target: AuthUser) -> web.Response:
-    return xml_response(X.dialogs(node.core.dialog_view(d.id) for d in node.core.model.dialogs_of(target.id)))
+    listed = node.core.dialogs_listed(target.id)
+    return xml_response(X.dialogs(node.core.dialog_view(d, target.id) for d in listed))
 
 
 @on_target(dialog(Access.READ))

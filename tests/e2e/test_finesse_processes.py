@@ -222,11 +222,17 @@ def participant_states(update: str) -> dict[str, str]:
 async def test_kill_9_cti_side_a_a_held_call_is_republished_held(
     tmp_path: Path, prosody_factory: ProsodyFactory
 ) -> None:
-    """Agent 1003 calls agent 1004 through REST, 1004 answers, 1003 holds; CTI side A is SIGKILLed.
-    Once the node is IN_SERVICE on side B both desktops get the dialog again, still held, and the
-    held party retrieves and drops it there."""
+    """Agent 1003 calls agent 1004 through REST, 1004 answers, 1003 holds; meanwhile agent 1005
+    consults agent 1006 about its call with an outside number. CTI side A is SIGKILLed. Once the
+    node is IN_SERVICE on side B the desktops get the dialogs again: the held call still held,
+    the consult with both legs (the customer call held, the consult active); the held party
+    retrieves and drops its call there, and 1005 makes a conference of its two calls."""
     async with processes(tmp_path, prosody_factory) as dep, aiohttp.ClientSession() as http:
         caller, callee = await desktop(dep, http, "1003", "2003"), await desktop(dep, http, "1004", "2004")
+        consulting, consulted = (
+            await desktop(dep, http, "1005", "2005"),
+            await desktop(dep, http, "1006", "2006"),
+        )
         make_call = (
             "<Dialog><requestedAction>MAKE_CALL</requestedAction><fromAddress>2003</fromAddress>"
             "<toAddress>2004</toAddress></Dialog>"
@@ -258,9 +264,14 @@ async def test_kill_9_cti_side_a_a_held_call_is_republished_held(
             return [(c["device"], c["state"]) for call in calls for c in call["connections"]]
 
         await eventually(held_on_b, "held on side B", until=lambda c: ("2003", "HOLD") in c, within=10.0)
+        customer_id, consult_id = await consult_in_progress(dep, http, consulting, consulted)
+        on_b = ("2005", "HOLD"), ("5550155", "CONNECT"), ("2005", "CONNECT"), ("2006", "CONNECT")
+        await eventually(
+            held_on_b, "the consult's legs on side B", until=lambda c: set(on_b) <= set(c), within=10.0
+        )
 
         dep.procs[0].kill()  # SIGKILL cti-a
-        for agent in (caller, callee):
+        for agent in (caller, callee, consulting, consulted):
             await next_event(agent, f"{API}/SystemInfo", "<status>OUT_OF_SERVICE</status>")
             await next_event(agent, f"{API}/SystemInfo", "<status>IN_SERVICE</status>", timeout=20)
         for agent, user in ((caller, "1003"), (callee, "1004")):
@@ -271,5 +282,44 @@ async def test_kill_9_cti_side_a_a_held_call_is_republished_held(
         assert participant_states(back.update) == {"2003": "ACTIVE", "2004": "ACTIVE"}
         await dialog_call(http, dialog_url, "1003", act("DROP", "2003"), "drop")
         await next_event(callee, f"{API}/User/1004/Dialogs", "<event>DELETE</event>")
-        await caller.disconnect()
-        await callee.disconnect()
+        # Both legs of the consult were republished to 1005, and 1005 conferences them on side B.
+        seen: dict[str, str] = {}
+        while set(seen) != {customer_id, consult_id}:  # republished in either order
+            event = await next_event(consulting, f"{API}/User/1005/Dialogs", "<Participant>")
+            seen[DET.fromstring(event.update).findtext("data/dialog/id") or ""] = event.update
+        assert participant_states(seen[customer_id]) == {"2005": "HELD", "5550155": "ACTIVE"}
+        assert participant_states(seen[consult_id]) == {"2005": "ACTIVE", "2006": "ACTIVE"}
+        await dialog_call(http, f"{dep.base}/Dialog/{customer_id}", "1005", act("CONFERENCE", "2005"), "conf")
+        conf = await next_event(consulted, f"{API}/User/1006/Dialogs", f"<id>{customer_id}</id>")
+        assert participant_states(conf.update) == {"2005": "ACTIVE", "5550155": "ACTIVE", "2006": "ACTIVE"}
+        for agent in (caller, callee, consulting, consulted):
+            await agent.disconnect()
+
+
+async def consult_in_progress(
+    dep: Processes, http: aiohttp.ClientSession, consulting: AgentXmpp, consulted: AgentXmpp
+) -> tuple[str, str]:
+    """1005 calls an outside number (which answers by itself) and consults 1006, who answers:
+    the ids of the customer call (held) and of the consult."""
+    body = (
+        "<Dialog><requestedAction>MAKE_CALL</requestedAction><fromAddress>2005</fromAddress>"
+        "<toAddress>5550155</toAddress></Dialog>"
+    )
+    await dialog_call(http, f"{dep.base}/User/1005/Dialogs", "1005", body, "mk5", "POST")
+    node = f"{API}/User/1005/Dialogs"
+    talking = await next_event(consulting, node, "<state>ACTIVE</state>")
+    customer_id = DET.fromstring(talking.update).findtext("data/dialog/id") or ""
+    body = (
+        "<Dialog><requestedAction>CONSULT_CALL</requestedAction><toAddress>2006</toAddress>"
+        "<targetMediaAddress>2005</targetMediaAddress></Dialog>"
+    )
+    await dialog_call(http, f"{dep.base}/Dialog/{customer_id}", "1005", body, "cons")
+    ringing = await next_event(consulted, f"{API}/User/1006/Dialogs", "<state>ALERTING</state>")
+    consult_id = DET.fromstring(ringing.update).findtext("data/dialogs/Dialog/id") or ""
+    body = (
+        "<Dialog><requestedAction>ANSWER</requestedAction>"
+        "<targetMediaAddress>2006</targetMediaAddress></Dialog>"
+    )
+    await dialog_call(http, f"{dep.base}/Dialog/{consult_id}", "1006", body, "ans6")
+    await next_event(consulting, node, "<requestId>ans6</requestId>")
+    return customer_id, consult_id

@@ -22,7 +22,7 @@ __all__ = ["dep_xmpp"]  # the fixture these tests use
 A, B, C = "1010", "1011", "1012"
 EXT = {A: "2010", B: "2011", C: "2012"}
 # An active agent participant's actions: call control and the call data ones.
-ACTIVE_ACTIONS = ["HOLD", "DROP", "UPDATE_CALL_DATA", "SEND_DTMF"]
+ACTIVE_ACTIONS = ["HOLD", "DROP", "UPDATE_CALL_DATA", "SEND_DTMF", "CONSULT_CALL", "TRANSFER_SST"]
 
 
 @asynccontextmanager

@@ -475,9 +475,9 @@ async def test_dialog_answer_and_drop_over_cti(dep: Deployment) -> None:
         )
         assert status == 202, verb
         await eventually(participant_state, f"participant {state}", until=state.__eq__)
-    sst = drop.replace("DROP", "TRANSFER_SST").replace("</Dialog>", "<toAddress>2009</toAddress></Dialog>")
-    status, doc, _ = await dep.call("PUT", f"/Dialog/{call_id}", user="1008", body=sst)
-    assert status == 501  # not emulated yet
+    recording = drop.replace("DROP", "START_RECORDING")
+    status, doc, _ = await dep.call("PUT", f"/Dialog/{call_id}", user="1008", body=recording)
+    assert status == 501  # not emulated
     status, _, _ = await dep.call("PUT", f"/Dialog/{call_id}", user="1008", body=drop, requestId="drop-1")
     assert status == 202
     await eventually(

@@ -178,7 +178,7 @@ def test_unknown_and_unsupported_message_types() -> None:
     (fail,) = h.send(sid, (4).to_bytes(4, "big") + (999).to_bytes(4, "big") + (42).to_bytes(4, "big"))
     assert (fail["InvokeID"], fail["Status"]) == (42, Status.E_CTI_INVALID_MSG_TYPE_FOR_VERSION)
     (fail,) = h.send(
-        sid, (4).to_bytes(4, "big") + int(M.CONFERENCE_CALL_REQ).to_bytes(4, "big") + (43).to_bytes(4, "big")
+        sid, (4).to_bytes(4, "big") + int(M.DEFLECT_CALL_REQ).to_bytes(4, "big") + (43).to_bytes(4, "big")
     )
     assert (fail["InvokeID"], fail["Status"]) == (43, Status.E_CTI_FUNCTION_NOT_AVAILABLE)
 

@@ -101,6 +101,21 @@ def test_the_monitor_ends_when_the_agent_drops_and_the_supervisor_is_not_ready_a
     assert (model.agents[SUP].state, model.agents[SUP].reason_code) == (S.NOT_READY, 7)
 
 
+def test_the_monitor_ends_when_the_agent_transfers_the_call() -> None:
+    """ "If an agent drops from or transfers the call that the supervisor is monitoring, the silent
+    monitoring session ends": A consults B, B answers, A transfers; the caller and B go on."""
+    model, call_id = talking(B)
+    model.set_state(4.0, B, S.AVAILABLE)
+    monitor, _ = model.silent_monitor(5.0, SUP, EXT[A])
+    consult, _ = model.consult_call(6.0, call_id, EXT[A], EXT[B])
+    model.answer_call(7.0, consult.call_id, EXT[B])
+    changes = model.transfer_call(8.0, call_id, consult.call_id, EXT[A])
+    ended = [c.call.call_id for c in changes if isinstance(c, CallChange) and c.step == "end"]
+    assert monitor.call_id in ended and monitor.call_id not in model.calls
+    assert model.agents[SUP].state is S.NOT_READY
+    assert {c.device for c in model.calls[call_id].live} == {CALLER, EXT[B]}
+
+
 def test_the_supervisor_ends_its_monitor_with_a_drop() -> None:
     model, call_id = talking()
     monitor, _ = model.silent_monitor(5.0, SUP, EXT[A])

@@ -124,7 +124,7 @@ def test_defaults_and_ints_for_floats() -> None:
 def test_tomcat_down_and_rest_api_down_are_two_finesse_kinds() -> None:
     """The chapter's "Finesse Tomcat Service becomes Unavailable" and "Finesse REST API Service
     becomes Unavailable": two kinds of the node, the chaos verb hang keeps posting Tomcat down."""
-    assert {k.name for k in F.KINDS.of(F.FINESSE)} == {"webapp_down", "rest_api_down"}
+    assert {k.name for k in F.KINDS.of(F.FINESSE)} == {"webapp_down", "rest_api_down", "conference_glitch"}
     assert F.KINDS.validate({"kind": "rest_api_down"}, F.FINESSE) == (F.REST_API_DOWN, {})
     with pytest.raises(F.FaultError, match="unknown fault kind 'rest_api_down'"):
         F.KINDS.validate({"kind": "rest_api_down"}, F.CTI)
@@ -133,9 +133,21 @@ def test_tomcat_down_and_rest_api_down_are_two_finesse_kinds() -> None:
 
 async def test_a_registry_names_a_fault_of_another_component() -> None:
     registry = F.FaultRegistry(
-        F.FINESSE, {F.WEBAPP_DOWN: lambda fault, active: None, F.REST_API_DOWN: lambda fault, active: None}
+        F.FINESSE,
+        {k: lambda fault, active: None for k in (F.WEBAPP_DOWN, F.REST_API_DOWN, F.CONFERENCE_GLITCH)},
     )
     with pytest.raises(F.FaultError, match=r"unknown fault kind 'hang' here \(a fault of awdb\)"):
         await registry.add("hang", {})
     with pytest.raises(ValueError, match="not for this component"):
         F.FaultRegistry(F.CTI, {F.WEBAPP_DOWN: lambda fault, active: None})
+
+
+def test_the_conference_glitch_is_an_opt_in_finesse_kind() -> None:
+    """The chapter's conference note is a fault a run asks for: a kind of the node, in no chaos
+    verb and not drawn by a chaos run."""
+    from finesse_emu.runs.scenario.chaos_run import KINDS as CHAOS_KINDS
+
+    assert F.KINDS.validate({"kind": "conference_glitch"}, F.FINESSE) == (F.CONFERENCE_GLITCH, {})
+    assert F.CONFERENCE_GLITCH.chaos is None
+    assert "conference_glitch" not in {k.name for k in CHAOS_KINDS}
+    parse(scenario({"action": "inject", "target": "finesse-a", "fault": {"kind": "conference_glitch"}}))

@@ -22,7 +22,7 @@ OUTSIDE = "5550100"
 
 
 # An active agent participant: call control, and the call data actions (UPDATE_CALL_DATA, SEND_DTMF).
-ACTIVE_ACTIONS = ("HOLD", "DROP", "UPDATE_CALL_DATA", "SEND_DTMF")
+ACTIVE_ACTIONS = ("HOLD", "DROP", "UPDATE_CALL_DATA", "SEND_DTMF", "CONSULT_CALL", "TRANSFER_SST")
 
 
 def pipe(ready: bool = False) -> Pipe:
@@ -167,9 +167,13 @@ def test_put_dialog_checks_target_and_the_participants_actions() -> None:
     # MAKE_CALL belongs to POST Dialogs; actions not emulated (and the CCX-only ones) answer 501.
     err = requests.dialog_action(NO_DIRECTORY, 5000, dialog, action("MAKE_CALL", to="2001", frm="2000"), a)
     assert isinstance(err, X.ErrorResponse) and err.status == 400
-    for name in ("TRANSFER_SST", "CONFERENCE", "ACCEPT", "REJECT"):
+    for name in ("ACCEPT", "REJECT"):
         err = requests.dialog_action(NO_DIRECTORY, 5000, dialog, action(name, "2000", to="2001"), a)
         assert isinstance(err, X.ErrorResponse) and err.status == 501, name
+    # Consult, transfer and conference are emulated, but none is listed while dialling.
+    for name in ("CONSULT_CALL", "TRANSFER_SST", "TRANSFER", "CONFERENCE"):
+        err = requests.dialog_action(NO_DIRECTORY, 5000, dialog, action(name, "2000", to="2001"), a)
+        assert isinstance(err, X.ErrorResponse) and err.status == 400, name
 
 
 @pytest.mark.parametrize(

@@ -226,11 +226,11 @@ def test_unknown_message_type_decodes_to_raw() -> None:
 
 
 def test_known_type_without_layout_decodes_to_raw_with_invoke_id() -> None:
-    assert M.CONFERENCE_CALL_REQ not in FIXED
-    msg = decode_body(M.CONFERENCE_CALL_REQ, hx("00 00 01 00 00 00 13 88"), 19)
+    assert M.DEFLECT_CALL_REQ not in FIXED
+    msg = decode_body(M.DEFLECT_CALL_REQ, hx("00 00 01 00 00 00 13 88"), 19)
     assert msg.raw == hx("00 00 01 00 00 00 13 88")
     assert msg.invoke_id == 256
-    assert msg.name == "CONFERENCE_CALL_REQ"
+    assert msg.name == "DEFLECT_CALL_REQ"
 
 
 def test_unknown_type_with_short_body_has_no_invoke_id() -> None:
@@ -329,7 +329,7 @@ def test_make_rejects_unknown_fields_and_types() -> None:
     with pytest.raises(TypeError):
         make(M.OPEN_CONF, SessionTyp=1)
     with pytest.raises(ValueError):
-        make(M.CONFERENCE_CALL_REQ, InvokeID=1)
+        make(M.DEFLECT_CALL_REQ, InvokeID=1)
     with pytest.raises(ValueError):
         make(9999)
 

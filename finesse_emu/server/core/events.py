@@ -74,7 +74,7 @@ class Updates:
         if change.event == "DELETE":
             old = self._dialog_views.pop(key, None)
             return [] if old is None else [_update(node, X.dialogs_event([old]), "DELETE", change.request_id)]
-        view = views.dialog_view(model, change.dialog_id, d)
+        view = views.dialog_view(model, change.dialog_id, d, change.user_id)
         self._dialog_views[key] = view
         if change.event == "POST":
             return [_update(node, X.dialogs_event([view]), "POST", change.request_id)]

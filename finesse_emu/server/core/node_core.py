@@ -45,7 +45,7 @@ from finesse_emu.server.core.resync import Resync
 from finesse_emu.server.core.sessions import Sessions
 from finesse_emu.server.cti.outputs import HeartbeatResult, LinkDown, LinkUp, Unsolicited
 from finesse_emu.server.cti.outputs import Output as LinkEvent
-from finesse_emu.server.model import Change, FinesseModel, MediaSlot, UserChange
+from finesse_emu.server.model import Change, DialogChange, FinesseModel, MediaSlot, UserChange
 from finesse_emu.server.presence import (
     CALL_STATES,
     Action,
@@ -338,8 +338,9 @@ class NodeCore:
     def dialog_action(
         self, now: float, user: AuthUser, dialog_id: str, action: X.DialogAction, request_id: str
     ) -> X.ErrorResponse | None:
-        """PUT Dialog: ANSWER, HOLD, RETRIEVE, DROP, SEND_DTMF and UPDATE_CALL_DATA go to the CTI
-        server (202, then the dialog events; SEND_DTMF changes no dialog)."""
+        """PUT Dialog: ANSWER, HOLD, RETRIEVE, DROP, SEND_DTMF, UPDATE_CALL_DATA, CONSULT_CALL,
+        TRANSFER_SST, TRANSFER and CONFERENCE go to the CTI server (202, then the dialog events;
+        SEND_DTMF changes no dialog)."""
         dialog = self.model.dialogs.get(dialog_id)
         if dialog is None:  # the call ended while the request was being read
             return X.not_found(X.NotFound.DIALOG, dialog_id)
@@ -347,7 +348,12 @@ class NodeCore:
             message = supervision.participant_drop(self.config.peripheral_id, dialog, action, user)
         else:
             message = requests.dialog_action(
-                self.directory, self.config.peripheral_id, dialog, action, self.model.user(user.id)
+                self.directory,
+                self.config.peripheral_id,
+                dialog,
+                action,
+                self.model.user(user.id),
+                self.model.other_call(dialog, user.id),
             )
         if isinstance(message, X.ErrorResponse):
             return message
@@ -467,8 +473,25 @@ class NodeCore:
     def media_view(self, user_id: str, mrd: int) -> X.MediaView:
         return views.media_view(self.directory, self.model, self.updates.media_limits, user_id, mrd)
 
-    def dialog_view(self, dialog_id: str) -> X.DialogView:
-        return views.dialog_view(self.model, dialog_id, self.directory)
+    def dialog_view(self, dialog_id: str, user_id: str | None = None) -> X.DialogView:
+        return views.dialog_view(self.model, dialog_id, self.directory, user_id)
+
+    def dialogs_listed(self, user_id: str) -> list[str]:
+        """The dialogs GET User/{id}/Dialogs lists: the user's, but a conference the opt-in
+        conference_glitch fault hides from it."""
+        return [d.id for d in self.model.dialogs_of(user_id) if user_id not in d.glitched]
+
+    def conference_glitch(self, now: float, on: bool) -> None:
+        """The opt-in conference_glitch fault set or cleared (clearing it mends every desktop)."""
+        self.model.conference_glitch = on
+        if on:
+            return
+        changes: list[Change] = []
+        for dialog in self.model.dialogs.values():
+            if dialog.glitched:
+                dialog.glitched.clear()
+                changes.extend(DialogChange(dialog.id, uid, "PUT") for uid in dialog.user_ids)
+        self._publish(now, changes)
 
     def team_view(self, team_id: int) -> X.TeamView | None:
         return views.team_view(self.directory, self.model, team_id)

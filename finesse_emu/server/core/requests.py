@@ -11,9 +11,10 @@ from finesse_emu.server import xml as X
 from finesse_emu.server.auth.user import AuthUser
 from finesse_emu.server.core.directory import Directory
 from finesse_emu.server.core.views import participant_actions
-from finesse_emu.server.model import REQUESTABLE, Dialog, MediaSlot, User
+from finesse_emu.server.model import REQUESTABLE, Dialog, MediaSlot, Participant, User
 from ged188 import (
     ARM_ERROR_TEXT,
+    NULL_ID,
     AgentState,
     ArmError,
     MediaAction,
@@ -172,15 +173,26 @@ DIALOG_REQUESTS = {
     "DROP": M.CLEAR_CONNECTION_REQ,
     "SEND_DTMF": M.SEND_DTMF_SIGNAL_REQ,
     "UPDATE_CALL_DATA": M.SET_CALL_DATA_REQ,
+    "CONSULT_CALL": M.CONSULTATION_CALL_REQ,
+    "TRANSFER_SST": M.TRANSFER_CALL_REQ,
+    "TRANSFER": M.TRANSFER_CALL_REQ,
+    "CONFERENCE": M.CONFERENCE_CALL_REQ,
 }
 
 
 def dialog_action(
-    d: Directory, peripheral_id: int, dialog: Dialog, action: X.DialogAction, user: User
+    d: Directory,
+    peripheral_id: int,
+    dialog: Dialog,
+    action: X.DialogAction,
+    user: User,
+    other: tuple[Dialog, Participant] | None = None,
 ) -> Message | X.ErrorResponse:
-    """PUT Dialog: ANSWER, HOLD, RETRIEVE, DROP, SEND_DTMF and UPDATE_CALL_DATA on the user's own
-    participant, when the participant lists the action ("Only actions listed in the participant's
-    actions are allowed"). UPDATE_CALL_DATA names no targetMediaAddress: it is the user's own."""
+    """PUT Dialog: ANSWER, HOLD, RETRIEVE, DROP, SEND_DTMF, UPDATE_CALL_DATA, CONSULT_CALL,
+    TRANSFER_SST, TRANSFER and CONFERENCE on the user's own participant, when the participant lists
+    the action ("Only actions listed in the participant's actions are allowed"). UPDATE_CALL_DATA
+    names no targetMediaAddress: it is the user's own. ``other``: the user's other call going on
+    and its participant there (the consult, for TRANSFER and CONFERENCE on the held call)."""
     name = action.requested_action.value
     if name == "MAKE_CALL":  # a new call is a POST to the user's Dialogs
         return X.invalid_input("requestedAction", "Invalid requestedAction specified for dialog")
@@ -197,9 +209,12 @@ def dialog_action(
     if participant is None or participant.user_id != user.id:
         # An agent acts on its own device's participant only.
         return X.invalid_input("targetMediaAddress", "Invalid targetMediaAddress specified")
-    if name not in participant_actions(participant, user.state):
+    other_state = other[1].state if other is not None and participant.state in ("HELD", "ACTIVE") else ""
+    if name not in participant_actions(participant, user.state, other_state):
         return X.invalid_state("requestedAction", "Invalid action for the dialog state")
     device = participant.address
+    if mtype in (M.CONSULTATION_CALL_REQ, M.TRANSFER_CALL_REQ, M.CONFERENCE_CALL_REQ):
+        return consult_transfer_conference(peripheral_id, dialog, name, device, action.to_address, other)
     if mtype == M.SET_CALL_DATA_REQ:
         agent = d.agents.get(user.id)
         return call_data(d, agent.team_id if agent is not None else 0, peripheral_id, dialog, action, device)
@@ -230,6 +245,54 @@ def make_call(peripheral_id: int, user: User, action: X.DialogAction) -> Message
         if cv.name.startswith("callVariable") and cv.name[12:].isdigit() and 1 <= int(cv.name[12:]) <= 10:
             floating.append((Tag.CALL_VAR_1 + int(cv.name[12:]) - 1, cv.value[:40]))
     return make(M.MAKE_CALL_REQ, floating, PeripheralID=peripheral_id, Reserved=0xFFFFFFFF)
+
+
+def consult_transfer_conference(
+    peripheral_id: int,
+    dialog: Dialog,
+    name: str,
+    device: str,
+    to: str | None,
+    other: tuple[Dialog, Participant] | None,
+) -> Message | X.ErrorResponse:
+    """CONSULT_CALL (CONSULTATION_CALL_REQ from the active call to toAddress), TRANSFER_SST
+    (TRANSFER_CALL_REQ with no active call and the DialedNumber), TRANSFER and CONFERENCE (the held
+    call, this dialog, with the user's active one)."""
+    floating: Floating = [(Tag.ACTIVE_CONN_DEVID, device), (Tag.AGENT_INSTRUMENT, device)]
+    if name in ("CONSULT_CALL", "TRANSFER_SST"):
+        dialed = to or ""
+        # Dialog—Make a Consult Call / Initiate a Single Step Transfer: toAddress is required; "400:
+        # Invalid Destination" as for MAKE_CALL (DialedNumber is a STRING 40 on the CTI wire).
+        if not dialed:
+            return X.parameter_missing("toAddress")
+        if dialed == device or not (dialed.isascii() and len(dialed) < 40):
+            return X.invalid_destination("toAddress")
+        floating.append((Tag.DIALED_NUMBER, dialed))
+        if name == "CONSULT_CALL":
+            return make(
+                M.CONSULTATION_CALL_REQ,
+                floating,
+                PeripheralID=peripheral_id,
+                ActiveConnectionCallID=dialog.call_id,
+            )
+        floating.append((Tag.HELD_CONN_DEVID, device))
+        return make(
+            M.TRANSFER_CALL_REQ,
+            floating,
+            PeripheralID=peripheral_id,
+            HeldConnectionCallID=dialog.call_id,
+            ActiveConnectionCallID=NULL_ID,
+        )
+    if other is None:  # (the participant would not have listed the action)
+        return X.invalid_state("requestedAction", "Invalid action for the dialog state")
+    floating.append((Tag.HELD_CONN_DEVID, device))
+    return make(
+        M.TRANSFER_CALL_REQ if name == "TRANSFER" else M.CONFERENCE_CALL_REQ,
+        floating,
+        PeripheralID=peripheral_id,
+        HeldConnectionCallID=dialog.call_id,
+        ActiveConnectionCallID=other[0].call_id,
+    )
 
 
 # Dialog—Update Call Variable Data: "Call variable: 40 bytes"; a wrap-up reason is at most 39 bytes

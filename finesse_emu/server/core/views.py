@@ -18,7 +18,7 @@ from finesse_emu.server.auth.user import AuthUser
 from finesse_emu.server.config import NodeConfig
 from finesse_emu.server.core import supervision
 from finesse_emu.server.core.directory import Directory
-from finesse_emu.server.model import FinesseModel, MediaSlot, Participant
+from finesse_emu.server.model import Dialog, FinesseModel, MediaSlot, Participant
 from finesse_emu.server.status import ServiceState
 from finesse_emu.server.xml.devices_api import phone_of
 
@@ -94,22 +94,47 @@ PARTICIPANT_ACTIONS: dict[str, tuple[str, ...]] = {
     "ALERTING": ("ANSWER",),
     "INITIATING": ("DROP",),
     "INITIATED": ("DROP",),
-    "ACTIVE": ("HOLD", "DROP", *CALL_DATA_ACTIONS),
+    # Cisco's developer guide: CONSULT_CALL is refused "while the call is alerting" and "while the
+    # call is on HOLD"; TRANSFER_SST "is sent on the Dialog URL of an existing active call".
+    "ACTIVE": ("HOLD", "DROP", *CALL_DATA_ACTIONS, "CONSULT_CALL", "TRANSFER_SST"),
     "HELD": ("RETRIEVE", "DROP"),
     # Cisco's "State (Participant) Parameter Values": FAILED allows DROP.
     "FAILED": ("DROP",),
 }
+# While the user has another call going on (a consult), by the state of its participant there.
+# TRANSFER and CONFERENCE go to the held call's dialog ("The action must have been available for
+# the agent's Participant of the Dialog which means there is both a held and active call"): TRANSFER
+# as soon as the consult is dialled (a transfer while it rings), CONFERENCE once it is answered (no
+# blind conference). The held call offers no RETRIEVE and the active one no HOLD, CONSULT_CALL or
+# TRANSFER_SST while the other is up: UNCERTAIN (docs/finesse.md, "Consult, transfer, conference").
+WITH_OTHER_CALL: dict[tuple[str, str], tuple[str, ...]] = {
+    ("HELD", "ACTIVE"): ("TRANSFER", "CONFERENCE", "DROP"),
+    ("HELD", "INITIATED"): ("TRANSFER", "DROP"),
+    ("HELD", "INITIATING"): ("TRANSFER", "DROP"),
+    ("ACTIVE", "HELD"): ("DROP", *CALL_DATA_ACTIONS),
+}
 
 
-def participant_actions(p: Participant, user_state: str = "") -> tuple[str, ...]:
+def participant_actions(p: Participant, user_state: str = "", other: str = "") -> tuple[str, ...]:
     """A device that is no agent of the deployment is acted on by nobody here. ``user_state`` is
     the state of the participant's user: once dropped, a user in wrap-up may still set the call's
-    data (the wrap-up reason, "while you are in WrapUp state after the call ends")."""
+    data (the wrap-up reason, "while you are in WrapUp state after the call ends"). ``other`` is
+    the state of the user's participant in its other call going on, if any (:data:`WITH_OTHER_CALL`)."""
     if p.user_id is None:
         return ()
     if p.state == "DROPPED" and user_state in WRAP_UP_STATES:
         return ("UPDATE_CALL_DATA",)
+    if other and (p.state, other) in WITH_OTHER_CALL:
+        return WITH_OTHER_CALL[(p.state, other)]
     return PARTICIPANT_ACTIONS.get(p.state, ())
+
+
+def other_call_state(model: FinesseModel, dialog: Dialog, p: Participant) -> str:
+    """The state of ``p``'s user in its other call going on ("" when none)."""
+    if p.user_id is None or p.state not in ("HELD", "ACTIVE"):
+        return ""
+    other = model.other_call(dialog, p.user_id)
+    return other[1].state if other is not None else ""
 
 
 def _user_state(model: FinesseModel, user_id: str | None) -> str:
@@ -117,8 +142,13 @@ def _user_state(model: FinesseModel, user_id: str | None) -> str:
     return user.state if user is not None else ""
 
 
-def dialog_view(model: FinesseModel, dialog_id: str, directory: Directory | None = None) -> X.DialogView:
-    """``directory``: who is a supervisor (their actions: core/supervision.py)."""
+def dialog_view(
+    model: FinesseModel, dialog_id: str, directory: Directory | None = None, user_id: str | None = None
+) -> X.DialogView:
+    """The dialog as ``user_id``'s desktop gets it (None: as it is). ``directory``: who is a
+    supervisor (their actions: core/supervision.py). A user the opt-in conference_glitch fault
+    affects (``Dialog.glitched``) sees neither the devices that are no agent ("does not show all
+    participants") nor itself ("does not show that the signed-in agent [...] is in an active call")."""
     d = model.dialogs[dialog_id]
     agents = directory.agents if directory is not None else {}
 
@@ -126,19 +156,27 @@ def dialog_view(model: FinesseModel, dialog_id: str, directory: Directory | None
         agent = agents.get(user_id) if user_id is not None else None
         return agent is not None and agent.supervisor
 
+    shown = [
+        p
+        for p in d.participants.values()
+        if user_id not in d.glitched or (p.user_id is not None and p.user_id != user_id)
+    ]
     participants = tuple(
         X.ParticipantView(
             p.address,
             p.state,
             supervision.actions(
-                d, p, participant_actions(p, _user_state(model, p.user_id)), supervisor(p.user_id)
+                d,
+                p,
+                participant_actions(p, _user_state(model, p.user_id), other_call_state(model, d, p)),
+                supervisor(p.user_id),
             ),
             "AGENT_DEVICE" if p.user_id is not None else "",
             p.start_time,
             p.state_cause,
             p.state_change_time,
         )
-        for p in d.participants.values()
+        for p in shown
     )
     variables = tuple(X.CallVariable(k, v) for k, v in sorted(d.variables.items()))
     props = X.MediaPropertiesView(
