@@ -4,6 +4,12 @@ What the agent's clients see: 503 and a SystemInfo OUT_OF_SERVICE event while th
 then SystemInfo IN_SERVICE (CTI side B) and its last state, over REST and XMPP: the agent, Talking
 with a pending NOT_READY when side A dies, shows no pendingState after the failover and goes to Not
 Ready - Connection Failure when the call ends.
+
+Call control as a client developer drives it (REST in, XMPP Dialog notifications out, both agents'
+desktops checked step by step): MAKE_CALL, hold, consult, TRANSFER, TRANSFER_SST and conferences,
+each kind of call carried through one SIGKILL of CTI side A and one of the node itself; the opt-in
+conference_glitch fault injected through the node's control plane (with its token) and each of the
+chapter's conference-note behaviours seen over XMPP and REST until the agent drops off.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ HOST = "127.0.0.1"
 SCALE = 0.05
 API = "/finesse/api"
 pytestmark = pytest.mark.e2e
+ADMIN_TOKEN = "e2e-admin-token-of-this-deployment"
 
 
 def auth(user: str) -> dict[str, str]:
@@ -110,6 +117,7 @@ async def processes(tmp_path: Path, prosody_factory: ProsodyFactory) -> AsyncIte
             "xmpp_host": HOST,
             "xmpp_port": prosody.c2s_port,
             "xmpp_password_file": str(prosody.config.password_file),
+            "admin_token": ADMIN_TOKEN,  # the control plane's, as a deployment has one
         }
         (tmp_path / "finesse-a.yaml").write_text(yaml.safe_dump(config))
         node_argv = ["-m", "finesse_emu.server", "--config", str(tmp_path / "finesse-a.yaml")]
@@ -127,6 +135,10 @@ async def processes(tmp_path: Path, prosody_factory: ProsodyFactory) -> AsyncIte
 async def test_kill_9_cti_side_a_under_a_finesse_node(
     tmp_path: Path, prosody_factory: ProsodyFactory
 ) -> None:
+    """Agent 1002 Talking with a pending NOT_READY; agents 1013 and 1014 in a conference with a
+    customer, the conference_glitch fault set (POST /emu/faults, the deployment's token). CTI side A
+    is SIGKILLed: 1002's pending state is lost; 1013's and 1014's desktops show the conference note
+    until each drops off (or the fault is removed)."""
     async with processes(tmp_path, prosody_factory) as dep:
         ports, procs, prosody_port, base = dep.ports, dep.procs, dep.prosody_port, dep.base
         async with aiohttp.ClientSession() as http:
@@ -161,6 +173,14 @@ async def test_kill_9_cti_side_a_under_a_finesse_node(
             await next_event(agent, f"{API}/User/1002", "<state>TALKING</state>")
             await put_state(http, base, "1002", "NOT_READY")
             await next_event(agent, f"{API}/User/1002", "<pendingState>NOT_READY</pendingState>")
+            # Meanwhile 1013 is in a conference with agent 1014 and a customer (no agent), and the
+            # opt-in conference_glitch fault is set through the node's control plane.
+            desk_a, desk_b = (
+                await desktop(dep, http, "1013", "2013"),
+                await desktop(dep, http, "1014", "2014"),
+            )
+            conference_id = await conference_with_a_customer(dep, http, desk_a, desk_b)
+            await inject_the_conference_glitch(dep, http)
 
             procs[0].kill()  # SIGKILL cti-a
             await next_event(agent, f"{API}/SystemInfo", "<status>OUT_OF_SERVICE</status>")
@@ -185,7 +205,105 @@ async def test_kill_9_cti_side_a_under_a_finesse_node(
                 assert doc.findtext("status") == "IN_SERVICE"
                 actives = [s.findtext("active") for s in doc.findall("ctiServers/ctiServer")]
                 assert actives == ["false", "true"]
-            await agent.disconnect()
+            await the_conference_glitch_until_the_agent_drops_off(dep, http, desk_a, desk_b, conference_id)
+            for desk in (agent, desk_a, desk_b):
+                await desk.disconnect()
+
+
+FAULTS = "/emu/faults"
+GLITCH = {"kind": "conference_glitch"}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def faults_of(dep: Processes, http: aiohttp.ClientSession) -> list[str]:
+    async with http.get(f"http://{HOST}:{dep.ports['adm']}{FAULTS}", headers=bearer(ADMIN_TOKEN)) as resp:
+        assert resp.status == 200
+        return [f["kind"] for f in (await resp.json())["faults"]]
+
+
+async def inject_the_conference_glitch(dep: Processes, http: aiohttp.ClientSession) -> None:
+    """POST /emu/faults on the node's control plane: refused without the deployment's token or
+    with another (401, nothing set), created with it."""
+    url = f"http://{HOST}:{dep.ports['adm']}{FAULTS}"
+    for headers in ({}, bearer("not-the-token"), {"Authorization": f"Basic {ADMIN_TOKEN}"}):
+        async with http.post(url, json=GLITCH, headers=headers) as resp:
+            assert resp.status == 401, await resp.text()
+    assert await faults_of(dep, http) == []
+    async with http.post(url, json=GLITCH, headers=bearer(ADMIN_TOKEN)) as resp:
+        assert resp.status == 201, await resp.text()
+    assert await faults_of(dep, http) == ["conference_glitch"]
+
+
+async def conference_with_a_customer(
+    dep: Processes, http: aiohttp.ClientSession, a: AgentXmpp, b: AgentXmpp
+) -> str:
+    """1013 calls a customer (who answers by itself), consults agent 1014, who answers, and makes
+    a conference of the three, replicated to CTI side B: its id."""
+    call_id = await outside_call(dep, http, a, "1013", "2013", "5550113")
+    await dialog_call(
+        http, f"{dep.base}/Dialog/{call_id}", "1013", act("CONSULT_CALL", "2013", "2014"), "c13"
+    )
+    ringing = await next_event(b, f"{API}/User/1014/Dialogs", "<state>ALERTING</state>")
+    consult_id = step_of(ringing.update)[1]
+    await dialog_call(http, f"{dep.base}/Dialog/{consult_id}", "1014", act("ANSWER", "2014"), "ans14")
+    await next_event(a, f"{API}/User/1013/Dialogs", "<requestId>ans14</requestId>")
+    await dialog_call(http, f"{dep.base}/Dialog/{call_id}", "1013", act("CONFERENCE", "2013"), "conf13")
+    for desk, user in ((a, "1013"), (b, "1014")):
+        event = await next_event(desk, f"{API}/User/{user}/Dialogs", "<callType>CONFERENCE</callType>")
+        everyone = {"2013": ("ACTIVE", TALKS), "2014": ("ACTIVE", TALKS), "5550113": ("ACTIVE", NONE)}
+        assert step_of(event.update)[4] == everyone
+    adm_b = f"http://{HOST}:{dep.ports['adm_b']}/emu/calls"
+
+    async def parties_on_b() -> set[str]:
+        async with http.get(adm_b) as resp:
+            calls = (await resp.json())["calls"]
+        return {c["device"] for call in calls if len(call["connections"]) == 3 for c in call["connections"]}
+
+    await eventually(parties_on_b, "the conference on side B", until={"2013", "2014", "5550113"}.__eq__)
+    return call_id
+
+
+async def the_conference_glitch_until_the_agent_drops_off(
+    dep: Processes, http: aiohttp.ClientSession, a: AgentXmpp, b: AgentXmpp, call_id: str
+) -> None:
+    """The chapter's conference note after the CTI failover, with the fault set: "the desktop does
+    not show that the signed-in agent [...] is in an active call" (a DELETE, GET Dialogs leaves it
+    out), "does not show all participants" and "inconsistent call notifications" (a PUT of a
+    dialog it was told is gone, without the customer and without the agent), until "Desktop
+    behavior returns to usual after the agent or supervisor drops off the conference call"."""
+    for desk, user in ((a, "1013"), (b, "1014")):
+        gone = await republished(desk, user, {call_id})
+        assert [(s[0], s[1]) for s in gone] == [("DELETE", call_id)], gone
+        assert await dialogs_of(dep, http, user) == {}
+    # The call goes on and takes every action: 1014 holds.
+    await dialog_call(http, f"{dep.base}/Dialog/{call_id}", "1014", act("HOLD", "2014"), "h14")
+    odd = await dialog_steps(a, "1013", 1)
+    assert odd == [("PUT", call_id, "CONFERENCE", "ACTIVE", {"2014": ("HELD", HELD)})]
+    assert await dialog_steps(b, "1014", 1) == [
+        ("PUT", call_id, "CONFERENCE", "ACTIVE", {"2013": ("ACTIVE", TALKS)})
+    ]
+    await dialog_call(http, f"{dep.base}/Dialog/{call_id}", "1013", act("DROP", "2013"), "d13")
+    usual = {"2013": ("DROPPED", NONE), "2014": ("HELD", HELD), "5550113": ("ACTIVE", NONE)}
+    assert await dialog_steps(a, "1013", 1) == [("PUT", call_id, "CONFERENCE", "ACTIVE", usual)]
+    assert await dialogs_of(dep, http, "1013") == {call_id: ("CONFERENCE", "ACTIVE", usual)}
+    # 1014 is still on the conference: still glitched, until the fault is removed (refused
+    # without the token: nothing changes), which mends its desktop.
+    url = f"http://{HOST}:{dep.ports['adm']}{FAULTS}"
+    for headers in ({}, bearer("not-the-token")):
+        async with http.delete(url, headers=headers) as resp:
+            assert resp.status == 401
+    assert await faults_of(dep, http) == ["conference_glitch"]
+    async with http.delete(url, headers=bearer(ADMIN_TOKEN)) as resp:
+        assert resp.status in (200, 204)
+    assert await dialog_steps(b, "1014", 2) == [
+        ("PUT", call_id, "CONFERENCE", "ACTIVE", {"2013": ("DROPPED", NONE)}),  # 1013 left (glitched)
+        ("PUT", call_id, "CONFERENCE", "ACTIVE", usual),  # the fault removed
+    ]
+    assert await dialogs_of(dep, http, "1014") == {call_id: ("CONFERENCE", "ACTIVE", usual)}
+    assert await faults_of(dep, http) == []
 
 
 async def desktop(dep: Processes, http: aiohttp.ClientSession, user: str, extension: str) -> AgentXmpp:
