@@ -411,7 +411,8 @@ async def test_kill_9_cti_side_a_then_the_node_every_call_is_republished(
     again (a desktop failover: "If the publisher recovers its state, the desktop notifies the agent
     that it has reconnected"): each desktop signs in again and GET User/{id}/Dialogs shows each
     call as it was. The calls are still controlled there: the held party retrieves and drops its
-    call, 1005 makes a conference of its two calls."""
+    call, 1005 makes a conference of its two calls, 1008 leaves its conference, 1012 holds the
+    call transferred to it."""
     held_call = {"2003": ("HELD", HELD), "2004": ("ACTIVE", TALKS)}
     async with processes(tmp_path, prosody_factory) as dep, aiohttp.ClientSession() as http:
         desks = {user: await desktop(dep, http, user, "2" + user[1:]) for user in USERS}
@@ -482,6 +483,13 @@ async def test_kill_9_cti_side_a_then_the_node_every_call_is_republished(
         await dialog_call(http, f"{dep.base}/Dialog/{customer_id}", "1005", act("CONFERENCE", "2005"), "conf")
         conf = await next_event(consulted, f"{API}/User/1006/Dialogs", f"<id>{customer_id}</id>")
         assert participant_states(conf.update) == {"2005": "ACTIVE", "5550155": "ACTIVE", "2006": "ACTIVE"}
+        # The conference goes on without 1008; the transferred call is held by the agent it went to.
+        await dialog_call(http, f"{dep.base}/Dialog/{conference_id}", "1008", act("DROP", "2008"), "d8")
+        left = await next_event(desks["1007"], f"{API}/User/1007/Dialogs", "<requestId>d8</requestId>")
+        assert participant_states(left.update) == {"2007": "ACTIVE", "2008": "DROPPED", "5550177": "ACTIVE"}
+        await dialog_call(http, f"{dep.base}/Dialog/{sst_id}", "1012", act("HOLD", "2012"), "h12")
+        on_hold = await next_event(desks["1012"], f"{API}/User/1012/Dialogs", "<requestId>h12</requestId>")
+        assert step_of(on_hold.update)[4] == {"5550111": ("ACTIVE", NONE), "2012": ("HELD", HELD)}
         for agent in desks.values():
             await agent.disconnect()
     if known_bugs:
