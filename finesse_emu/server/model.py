@@ -120,6 +120,10 @@ CALL_TYPE_NAMES = {
 }
 
 
+# A user's state in its other call, as far as its held call's actions depend on it.
+_HELD_ACTIONS_KEY = {"INITIATING": "dialling", "INITIATED": "dialling", "ACTIVE": "answered"}
+
+
 @dataclass
 class Dialog:
     id: str
@@ -138,6 +142,9 @@ class Dialog:
     wrap_up_reason: str = ""  # GED-188 CallWrapupData (mediaProperties/wrapUpReason)
     participants: dict[str, Participant] = field(default_factory=dict)  # by mediaAddress, in order
     announced: set[str] = field(default_factory=set)  # users whose Dialogs node has it (POSTed)
+    # Per user held here: its state in its other call when this dialog was last published (a held
+    # participant's actions follow it: TRANSFER while the consult rings, CONFERENCE once answered).
+    other_seen: dict[str, str] = field(default_factory=dict)
     # Users whose desktops see this conference wrongly until they drop off it (the opt-in
     # conference_glitch fault: FinesseModel.glitch_conferences).
     glitched: set[str] = field(default_factory=set)
@@ -146,7 +153,11 @@ class Dialog:
     def user_ids(self) -> list[str]:
         """Every signed-in user taking part (each sees the dialog on its Dialogs node)."""
         ids = [p.user_id for p in self.participants.values() if p.user_id is not None]
-        return list(dict.fromkeys([self.agent_id, *ids]))
+        # The call's first agent until the parties are known; after that only if it is one of them
+        # (a node started again learns a transferred call from the CTI server with the agent that
+        # transferred it away as its device, but that agent is no party of it any more).
+        first = [self.agent_id] if not self.participants or self.agent_id in ids else []
+        return list(dict.fromkeys([*first, *ids]))
 
     def participant_of(self, user_id: str) -> Participant | None:
         return next((p for p in self.participants.values() if p.user_id == user_id), None)
@@ -320,6 +331,26 @@ class FinesseModel:
             first = uid not in dialog.announced
             dialog.announced.add(uid)
             changes.append(DialogChange(dialog.id, uid, "POST" if first else "PUT", request_id))
+            changes.extend(self._held_calls_changed(dialog, uid))
+        return changes
+
+    def _held_calls_changed(self, dialog: Dialog, uid: str) -> list[Change]:
+        """A PUT of each call ``uid`` holds whose actions changed with ``dialog`` (its consult rang,
+        was answered or ended): a client offers only the actions a dialog lists, so the held call
+        is published again, once per change of the user's state in its other call."""
+        changes: list[Change] = []
+        for dialog_id in list(self._user_dialogs.get(uid, ())):
+            held = self.dialogs.get(dialog_id)
+            mine = held.participant_of(uid) if held is not None and held is not dialog else None
+            if held is None or mine is None or mine.state != "HELD" or uid not in held.announced:
+                continue
+            other = self.other_call(held, uid)
+            # The held participant's actions differ only between a consult dialling and answered
+            # (core/views.py WITH_OTHER_CALL): INITIATING then INITIATED is one PUT, not two alike.
+            key = _HELD_ACTIONS_KEY.get(other[1].state, "") if other is not None else ""
+            if held.other_seen.get(uid, "") != key:
+                held.other_seen[uid] = key
+                changes.append(DialogChange(held.id, uid, "PUT"))
         return changes
 
     @staticmethod

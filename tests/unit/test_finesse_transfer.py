@@ -71,11 +71,9 @@ def test_consult_call_holds_the_call_and_the_held_call_offers_transfer() -> None
     assert isinstance(err, X.ErrorResponse) and err.status == 400
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (docs/finesse.md): the held call is not published again")
 def test_the_held_call_is_published_again_when_the_consult_is_answered() -> None:
     """A client only offers the actions a dialog lists: once the consult is answered the held call
-    offers CONFERENCE (GET shows it), so A's desktop must get the held call again (a PUT); the
-    e2e test (tests/e2e/test_finesse_processes.py) shows the desktop never does."""
+    offers CONFERENCE (GET shows it), so A's desktop must get the held call again (a PUT)."""
     p = pipe()
     held, consult = consulting(p)
     changes = put(p, consult, B, action("ANSWER", "2001"))
@@ -83,6 +81,25 @@ def test_the_held_call_is_published_again_when_the_consult_is_answered() -> None
     assert DialogChange(held, A, "PUT") in [
         DialogChange(c.dialog_id, c.user_id, c.event) for c in changes if isinstance(c, DialogChange)
     ]
+
+
+def test_the_held_call_is_published_once_per_change_of_its_actions() -> None:
+    """While the consult dials, the held call offers TRANSFER (one PUT however many steps the
+    dialling takes); once answered, CONFERENCE too (one PUT); once the consult ends, RETRIEVE again."""
+    p = pipe()
+    held = talking_to_outside(p)
+
+    def held_puts(changes: list[object]) -> int:
+        return sum(isinstance(c, DialogChange) and (c.dialog_id, c.user_id) == (held, A) for c in changes)
+
+    changes = put(p, held, A, action("CONSULT_CALL", "2000", to="2001"))
+    assert held_puts(changes) == 2  # held, then dialling: TRANSFER offered
+    assert parts(p, held)[0][2] == ("TRANSFER", "DROP")
+    consult = next(c.dialog_id for c in changes if isinstance(c, DialogChange) and c.dialog_id != held)
+    assert held_puts(put(p, consult, B, action("ANSWER", "2001"))) == 1
+    assert parts(p, held)[0][2] == ("TRANSFER", "CONFERENCE", "DROP")
+    assert held_puts(put(p, consult, A, action("DROP", "2000"))) == 1
+    assert parts(p, held)[0][2] == ("RETRIEVE", "DROP")
 
 
 def test_transfer_gives_the_customer_call_to_the_consulted_agent() -> None:
