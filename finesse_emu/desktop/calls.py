@@ -251,7 +251,7 @@ class DialogBook:
     dialogs: dict[str, SeenDialog] = field(default_factory=dict)
     script: list[str] = field(default_factory=list)  # the actions still to take, in order
     node: str = ""  # the node the desktop reads (recorded with each sighting)
-    _asked: dict[str, tuple[str, str]] = field(default_factory=dict)  # dialog -> (action, digest asked on)
+    _asked: dict[str, tuple[str, str]] = field(default_factory=dict)  # dialog -> (entry, digest asked on)
     _out: list[Output] = field(default_factory=list)
 
     # -- the sans-IO surface -----------------------------------------------------------------------
@@ -316,12 +316,17 @@ class DialogBook:
     def on_refused(self, now: float, node: str, source: str, refusals: Iterable[Refusal]) -> None:
         """An ``apiErrors`` Update on the user's Dialogs node: a request accepted (202) that the
         CTI server then refused. ``source`` names the dialog (``.../Dialog/{id}``: the action the
-        book last asked on it) or the Dialogs node (a MAKE_CALL). Recorded only: the script does not
-        go back (the history shows which step stalled and why)."""
+        book last asked on it) or the Dialogs node (a MAKE_CALL). Recorded (the history shows which
+        step stalled and why); a refused script step goes back to the head of the script, to be
+        taken again on a dialog that lists it (another one, or this one once it changes), as an
+        agent clicks again. A refused MAKE_CALL is not dialled again."""
         self.node = node
         _, _, last = source.rstrip("/").rpartition("/")
         dialog = last if "/Dialog/" in source else ""
-        action = self._asked[dialog][0] if dialog in self._asked else ("" if dialog else "MAKE_CALL")
+        entry = self._asked[dialog][0] if dialog in self._asked else ""
+        action = step(entry)[0] if entry else ("" if dialog else "MAKE_CALL")
+        if entry and entry not in self.script[:1]:
+            self.script.insert(0, entry)
         for r in refusals:
             self._out.append(
                 Record(
@@ -336,6 +341,7 @@ class DialogBook:
                     )
                 )
             )
+        self._advance()
 
     def on_make_call_result(self, now: float, to: str, status: int) -> None:
         self._out.append(
@@ -384,8 +390,8 @@ class DialogBook:
             party = d.party(self.extension)
             if party is None or not all(a in party.actions for a in wanted):
                 continue
-            if self._asked.get(d.id) == (action, d.digest):
+            if self._asked.get(d.id) == (self.script[0], d.digest):
                 return  # asked already on this very state: its answer or its Update is awaited
-            self._asked[d.id] = (action, d.digest)
+            self._asked[d.id] = (self.script[0], d.digest)
             self._out.append(ActOnDialog(d.id, action, to))
             return

@@ -153,7 +153,8 @@ def test_a_guarded_step_waits_for_both_actions_and_a_dropped_call_is_not_held() 
 
 def test_a_request_refused_after_its_202_is_recorded() -> None:
     """An apiErrors Update on the Dialogs node: recorded with the action asked on that dialog (or
-    MAKE_CALL when the source is the Dialogs node); the script does not go back."""
+    MAKE_CALL when the source is the Dialogs node); the refused step goes back to the script and is
+    asked again once the dialog changes (a refused MAKE_CALL is not dialled again)."""
     book = DialogBook("1010", ME)
     book.place(0.0, ["HOLD"], dial="5550001")
     book.on_update(1.0, "finesse-a", "POST", update(view("7", "ACTIVE", ("HOLD", "DROP"))))
@@ -165,12 +166,16 @@ def test_a_request_refused_after_its_202_is_recorded() -> None:
     for source in ("/finesse/api/Dialog/7", "/finesse/api/User/1010/Dialogs"):
         doc = DET.fromstring(X.api_errors_event([err]))
         book.on_refused(2.0, "finesse-a", source, parse_api_errors(doc))
-    refused = [
-        o.entry for o in book.outputs() if isinstance(o, Record) and isinstance(o.entry, DialogRefused)
-    ]
+    out = book.outputs()
+    refused = [o.entry for o in out if isinstance(o, Record) and isinstance(o.entry, DialogRefused)]
+    assert not [o for o in out if isinstance(o, ActOnDialog | MakeCall)]  # not on the same state
     assert [(r.dialog, r.action, r.message, r.code) for r in refused] == [
         ("7", "HOLD", "CF_GENERIC_UNSPECIFIED_REJECTION", "16"),
         ("", "MAKE_CALL", "CF_GENERIC_UNSPECIFIED_REJECTION", "16"),
     ]
-    assert book.script == []
+    assert book.script == ["HOLD"]
+    book.on_update(
+        3.0, "finesse-a", "PUT", update(view("7", "ACTIVE", ("HOLD", "DROP", "SEND_DTMF")), put=True)
+    )
+    assert records(book)[1] == [ActOnDialog("7", "HOLD")]
     assert parse_api_errors(DET.fromstring(X.dialogs_event([view("7", "ACTIVE", ())]))) == []
