@@ -396,6 +396,22 @@ class DialogAction(ClientEvent):
 
 @register
 @dataclass(frozen=True, kw_only=True)
+class DialogRefused(ClientEvent):
+    """A call-control request the CTI server refused after the node's 202: an ``apiErrors`` Update
+    on the user's Dialogs node (finesse_emu/desktop/calls.py). ``dialog``: the dialog it named (""
+    for a MAKE_CALL); ``action``: the request the desktop had made on it; ``error_type``,
+    ``message`` and ``code`` (the peripheralErrorCode) as the Update gave them."""
+
+    NAME = "dialog_refused"
+    action: str
+    dialog: str = ""
+    error_type: str = ""
+    message: str = ""
+    code: str = ""
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
 class CallsPlaced(HistoryEvent):
     """Desktops put on calls (``Swarm.place_calls``): ``kind`` (finesse_emu/desktop/calls.py, KINDS)
     and its ``agents``, the first one the caller or the called."""

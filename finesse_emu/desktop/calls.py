@@ -10,12 +10,14 @@ published as events to all clients", and the desktop's reload reads it too.
 its agent may take), records each dialog as seen (``dialog_seen``: the checker's calls invariants
 and the report's calls table read them) and carries out a *script*: the call-control actions its
 agent takes, each as soon as its own participant lists it ("Only actions listed in the
-participant's actions are allowed"). It speaks the sans-IO vocabulary (``emu_base.sansio``): inputs
+participant's actions are allowed"). A request the CTI server refuses after its 202 comes back as
+an ``apiErrors`` Update on the user's Dialogs node: the book records it (``dialog_refused``), so a
+run shows why a script stalled. It speaks the sans-IO vocabulary (``emu_base.sansio``): inputs
 take ``now`` first, outputs are pulled with :meth:`DialogBook.outputs`; it has no timer.
 
 :data:`KINDS` is the one place a kind of call is defined: who dials what, each desktop's script,
 and the state each desktop's participant must show once the call is set up (and again after a
-failover). A new kind (consult, transfer, conference) is one more entry there.
+failover): calls answered, held, consulted, transferred (consultative and blind) and conferenced.
 """
 
 from __future__ import annotations
@@ -42,10 +44,13 @@ class CallKind:
     outside caller rings the first desktop's extension through the CTI server's control plane).
     ``scripts``: per desktop, the actions its agent takes in order, each once its participant lists
     it; ``"ACTION>N"`` sends the action with ``toAddress`` the extension of the kind's N-th desktop
-    (``"ACTION>outside"``: a fresh outside number), as CONSULT_CALL needs. ``settled``: per desktop,
-    the states of its own participant in the dialogs it holds once the scripts are done, sorted and
-    joined by ``+`` (``"ACTIVE+HELD"`` for a consult; ``""`` for none, a call transferred away); the
-    checker wants each call in the same state again after a failover."""
+    (``"ACTION>outside"``: a fresh outside number), as CONSULT_CALL and TRANSFER_SST need;
+    ``"ACTION?OTHER"`` waits until the participant lists OTHER too (``"TRANSFER?CONFERENCE"``: the
+    held call lists TRANSFER while its consult rings, and CONFERENCE only once it is answered: a
+    transfer after talking to the consulted agent). ``settled``: per desktop, the states of its own
+    participant in the dialogs it holds once the scripts are done, sorted and joined by ``+``
+    (``"ACTIVE+HELD"`` for a consult; ``""`` for none, a call transferred away); the checker wants
+    each call in the same state again after a failover."""
 
     name: str
     dial: str
@@ -73,6 +78,31 @@ KINDS: dict[str, CallKind] = {
         CallKind("agent_held", "agent", (("HOLD",), ("ANSWER",)), ("HELD", "ACTIVE")),
         CallKind("outside", "outside", ((),), ("ACTIVE",)),
         CallKind("outside_held", "outside", (("HOLD",),), ("HELD",)),
+        # docs/finesse.md, "Consult, transfer, conference": the first desktop calls an outside
+        # number (the customer) and consults the second, which answers: the customer held, the
+        # consult talking.
+        CallKind("consult", "outside", (("CONSULT_CALL>1",), ("ANSWER",)), ("ACTIVE+HELD", "ACTIVE")),
+        # ... then transfers: the second desktop has the customer, the first nothing.
+        CallKind(
+            "transfer", "outside", (("CONSULT_CALL>1", "TRANSFER?CONFERENCE"), ("ANSWER",)), ("", "ACTIVE")
+        ),
+        # Blind: the customer goes to the second desktop without a consult, which answers.
+        CallKind("transfer_sst", "outside", (("TRANSFER_SST>1",), ("ANSWER",)), ("", "ACTIVE")),
+        # Agent to agent, then the first consults a third and conferences: three agents talking.
+        CallKind(
+            "conference",
+            "agent",
+            (("CONSULT_CALL>2", "CONFERENCE"), ("ANSWER",), ("ANSWER",)),
+            ("ACTIVE", "ACTIVE", "ACTIVE"),
+        ),
+        # A conference with the outside number (a device that is no agent): the calls the
+        # conference_glitch fault is about.
+        CallKind(
+            "conference_outside",
+            "outside",
+            (("CONSULT_CALL>1", "CONFERENCE"), ("ANSWER",)),
+            ("ACTIVE", "ACTIVE"),
+        ),
     )
 }
 
@@ -90,7 +120,7 @@ class SeenDialog:
     id: str
     state: str
     parties: tuple[Party, ...] = ()
-    data: tuple[tuple[str, str], ...] = ()  # call variables and wrap-up reason, as read
+    data: tuple[tuple[str, str], ...] = ()  # call variables, wrap-up reason and callType, as read
 
     def party(self, address: str) -> Party | None:
         return next((p for p in self.parties if p.address == address), None)
@@ -132,8 +162,8 @@ def parse_dialogs(doc: Any) -> list[SeenDialog]:
                 parties.append(Party(_text(sub, "mediaAddress"), _text(sub, "state"), actions))
             elif tag == "CallVariable":
                 data.append((_text(sub, "name"), _text(sub, "value")))
-            elif tag == "wrapUpReason":
-                data.append(("wrapUpReason", (sub.text or "").strip()))
+            elif tag in ("wrapUpReason", "callType"):  # a call becomes a TRANSFER, a CONFERENCE
+                data.append((tag, (sub.text or "").strip()))
         out.append(SeenDialog(_text(el, "id"), _text(el, "state"), tuple(parties), tuple(data)))
     return out
 
@@ -151,9 +181,17 @@ class ActOnDialog:
 
 def step(entry: str) -> tuple[str, str]:
     """A script entry as (action, to): ``"HOLD"`` -> ("HOLD", ""), ``"CONSULT_CALL>2013"`` ->
-    ("CONSULT_CALL", "2013")."""
+    ("CONSULT_CALL", "2013"), ``"TRANSFER?CONFERENCE"`` -> ("TRANSFER", "")."""
     action, _, to = entry.partition(">")
-    return action, to
+    return action.partition("?")[0], to
+
+
+def _wanted(entry: str) -> tuple[str, ...]:
+    """The actions the participant must list before the entry's action is taken: the action, and
+    the one after ``?`` if any."""
+    head = entry.partition(">")[0]
+    action, _, also = head.partition("?")
+    return (action, also) if also else (action,)
 
 
 def resolve(script: tuple[str, ...], extensions: list[str], outside: str) -> list[str]:
@@ -161,7 +199,7 @@ def resolve(script: tuple[str, ...], extensions: list[str], outside: str) -> lis
     ``>outside`` the outside number."""
     out = []
     for entry in script:
-        action, to = step(entry)
+        action, _, to = entry.partition(">")  # the action with its ``?`` condition, if any
         if to:
             to = outside if to == "outside" else extensions[int(to)]
         out.append(f"{action}>{to}" if to else action)
@@ -183,6 +221,27 @@ class MakeCall:
 Output = ActOnDialog | MakeCall | Record
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """One ``apiError`` of an asynchronous error Update (a request refused after its 202)."""
+
+    error_type: str
+    message: str
+    code: str = ""  # peripheralErrorCode: the CTI server's failure code
+
+
+def parse_api_errors(doc: Any) -> list[Refusal]:
+    """The ``apiError``s of an ``<apiErrors>`` document (the data of an error Update); [] for any
+    other document."""
+    if _local(doc.tag) != "apiErrors":
+        return []
+    return [
+        Refusal(_text(e, "errorType"), _text(e, "errorMessage"), _text(e, "peripheralErrorCode"))
+        for e in doc
+        if _local(e.tag) == "apiError"
+    ]
+
+
 @dataclass
 class DialogBook:
     """One desktop's dialogs: its view, its records, its script."""
@@ -192,7 +251,7 @@ class DialogBook:
     dialogs: dict[str, SeenDialog] = field(default_factory=dict)
     script: list[str] = field(default_factory=list)  # the actions still to take, in order
     node: str = ""  # the node the desktop reads (recorded with each sighting)
-    _asked: dict[str, tuple[str, str]] = field(default_factory=dict)  # dialog -> (action, digest asked on)
+    _asked: dict[str, tuple[str, str]] = field(default_factory=dict)  # dialog -> (entry, digest asked on)
     _out: list[Output] = field(default_factory=list)
 
     # -- the sans-IO surface -----------------------------------------------------------------------
@@ -254,6 +313,36 @@ class DialogBook:
             self.script.pop(0)  # accepted: the script moves on (its effect arrives as an Update)
             self._advance()
 
+    def on_refused(self, now: float, node: str, source: str, refusals: Iterable[Refusal]) -> None:
+        """An ``apiErrors`` Update on the user's Dialogs node: a request accepted (202) that the
+        CTI server then refused. ``source`` names the dialog (``.../Dialog/{id}``: the action the
+        book last asked on it) or the Dialogs node (a MAKE_CALL). Recorded (the history shows which
+        step stalled and why); a refused script step goes back to the head of the script, to be
+        taken again on a dialog that lists it (another one, or this one once it changes), as an
+        agent clicks again. A refused MAKE_CALL is not dialled again."""
+        self.node = node
+        _, _, last = source.rstrip("/").rpartition("/")
+        dialog = last if "/Dialog/" in source else ""
+        entry = self._asked[dialog][0] if dialog in self._asked else ""
+        action = step(entry)[0] if entry else ("" if dialog else "MAKE_CALL")
+        if entry and entry not in self.script[:1]:
+            self.script.insert(0, entry)
+        for r in refusals:
+            self._out.append(
+                Record(
+                    H.DialogRefused(
+                        agent=self.agent_id,
+                        node=node,
+                        dialog=dialog,
+                        action=action,
+                        error_type=r.error_type,
+                        message=r.message,
+                        code=r.code,
+                    )
+                )
+            )
+        self._advance()
+
     def on_make_call_result(self, now: float, to: str, status: int) -> None:
         self._out.append(
             Record(
@@ -267,8 +356,10 @@ class DialogBook:
         return party.state if party is not None else ""
 
     def states(self) -> dict[str, str]:
-        """Dialog id -> the state of the agent's own participant, for every dialog held."""
-        return {i: self.mine(d) for i, d in self.dialogs.items()}
+        """Dialog id -> the state of the agent's own participant, for every dialog held: not those
+        it dropped off (a call it transferred away stays on its Dialogs node, its participant
+        DROPPED, until the call ends: docs/finesse.md, "Consult, transfer, conference")."""
+        return {i: m for i, d in self.dialogs.items() if (m := self.mine(d)) not in ENDED}
 
     # -- helpers -----------------------------------------------------------------------------------
     def _seen(self, d: SeenDialog, via: str, verb: str) -> None:
@@ -294,12 +385,13 @@ class DialogBook:
         if not self.script:
             return
         action, to = step(self.script[0])
+        wanted = _wanted(self.script[0])
         for d in self.dialogs.values():
             party = d.party(self.extension)
-            if party is None or action not in party.actions:
+            if party is None or not all(a in party.actions for a in wanted):
                 continue
-            if self._asked.get(d.id) == (action, d.digest):
+            if self._asked.get(d.id) == (self.script[0], d.digest):
                 return  # asked already on this very state: its answer or its Update is awaited
-            self._asked[d.id] = (action, d.digest)
+            self._asked[d.id] = (self.script[0], d.digest)
             self._out.append(ActOnDialog(d.id, action, to))
             return

@@ -524,8 +524,12 @@ class DesktopClient:
                 self.machine.on_system_info_event(self.now, node, status)
                 self._pump()
             elif event.node == f"{API}/User/{self.agent.id}/Dialogs":
-                verb = update.findtext("event") or ""
-                self.calls.on_update(self.now, node, verb, C.parse_dialogs(doc))
+                refusals = C.parse_api_errors(doc)
+                if refusals:  # a call-control request refused after its 202
+                    self.calls.on_refused(self.now, node, update.findtext("source") or "", refusals)
+                else:
+                    verb = update.findtext("event") or ""
+                    self.calls.on_update(self.now, node, verb, C.parse_dialogs(doc))
                 self._pump_calls()
             elif event.node == f"{API}/User/{self.agent.id}" and doc.tag.lower() == "user":
                 self.user_state = doc.findtext("state") or self.user_state

@@ -127,3 +127,71 @@ def test_the_command_checks_a_calls_invariant_by_name(tmp_path: Path) -> None:
     history = tmp_path / "history.jsonl"
     history.write_text("".join(json.dumps(e) + "\n" for e in clean()))
     assert main([str(tmp_path), "--only", PUBLISHED_ONCE]) == 0
+
+
+def consulting() -> list[Event]:
+    """Agent 1000 called an outside number (call 7) and consults agent 1001 (call 8), who answered:
+    1000 holds 7 and talks on 8. The publisher dies at 100; both desktops move to the subscriber."""
+    out = [ev(0.0, "scenario", "start", name="calls", time_scale=1.0)]
+    out += sign_in(1.0, "1000", "finesse-a") + sign_in(1.0, "1001", "finesse-a")
+    out += [ev(5.0, "scenario", "calls_placed", kind="consult", agents=["1000", "1001"])]
+    out += [seen(6.0, "1000", "7", "ACTIVE", verb="POST"), seen(8.0, "1000", "7", "HELD")]
+    out += [ev(7.9, "desktop", "dialog_action", agent="1000", action="CONSULT_CALL", dialog="7", status=202)]
+    out += [seen(8.0, "1000", "8", "INITIATED", verb="POST"), seen(9.0, "1000", "8", "ACTIVE")]
+    out += [seen(8.0, "1001", "8", "ALERTING", verb="POST"), seen(9.0, "1001", "8", "ACTIVE")]
+    out += [ev(100.0, "scenario", "fault", target="finesse-a", action="kill")]
+    for agent in ("1000", "1001"):
+        out += failover(100.0, agent, "finesse-a", "finesse-b")
+    return out
+
+
+def test_a_consult_seen_again_with_both_legs_passes() -> None:
+    events = consulting()
+    events += [
+        seen(121.0, "1000", d, m, via="rest", verb="GET", node="finesse-b")
+        for d, m in (("7", "HELD"), ("8", "ACTIVE"))
+    ]
+    events += [seen(121.0, "1001", "8", "ACTIVE", via="rest", verb="GET", node="finesse-b")]
+    found = outcomes(sorted(events, key=lambda e: e["t"]))
+    assert {n: o.status for n, o in found.items()} == dict.fromkeys(CALLS, OK)
+    assert found[CALLS_SURVIVE].checked_on == 3
+
+
+def test_a_consults_held_leg_lost_across_the_failover_is_caught() -> None:
+    # The reload lists the consult only: the customer call 1000 held is gone.
+    events = consulting()
+    events += [seen(121.0, "1000", "8", "ACTIVE", via="rest", verb="GET", node="finesse-b")]
+    events += [seen(121.0, "1001", "8", "ACTIVE", via="rest", verb="GET", node="finesse-b")]
+    (v,) = outcomes(sorted(events, key=lambda e: e["t"]))[CALLS_SURVIVE].violations
+    assert "1000" in v.message and "call 7" in v.message and "lost" in v.message
+    # Listed gone by the reload: lost too.
+    gone = [*events, seen(121.0, "1000", "7", "HELD", via="rest", verb="GONE", node="finesse-b")]
+    assert outcomes(sorted(gone, key=lambda e: e["t"]))[CALLS_SURVIVE].status == VIOLATED
+
+
+def test_a_transfer_across_the_failover_is_no_loss_and_no_ended_call() -> None:
+    """1000 transfers just before the publisher dies; the effect is seen after the failover: 1000's
+    calls ended by its own request (not lost), 1001 first hears of the customer call it was given
+    (not a call first heard of by its end), its consult merged away (ended by 1000's request)."""
+    events = consulting()
+    events += [ev(99.0, "desktop", "dialog_action", agent="1000", action="TRANSFER", dialog="7", status=202)]
+    events += [seen(121.0, "1000", "7", "DROPPED", via="rest", verb="GET", node="finesse-b")]
+    events += [seen(121.0, "1000", "8", "ACTIVE", via="rest", verb="GONE", node="finesse-b")]
+    events += [seen(121.0, "1001", "7", "ACTIVE", via="rest", verb="GET", node="finesse-b")]
+    events += [seen(121.0, "1001", "8", "ACTIVE", via="rest", verb="GONE", node="finesse-b")]
+    found = outcomes(sorted(events, key=lambda e: e["t"]))
+    assert {n: o.violations for n, o in found.items()} == dict.fromkeys(CALLS, ()), found
+    # Without 1000's request, the same picture is three calls lost or ended with nobody asking.
+    asked = [e for e in events if not (e["event"] == "dialog_action" and e["action"] == "TRANSFER")]
+    assert len(outcomes(sorted(asked, key=lambda e: e["t"]))[CALLS_SURVIVE].violations) == 3
+    # Transferred over XMPP (no failover between): 1001 hears of call 7 by its POST, then 8's end.
+    live = consulting()[:-12]  # before the publisher dies
+    live += [ev(50.0, "desktop", "dialog_action", agent="1000", action="TRANSFER", dialog="7", status=202)]
+    live += [seen(51.0, "1001", "7", "ACTIVE", verb="POST"), seen(51.0, "1001", "8", "ACTIVE", verb="DELETE")]
+    live += [seen(51.0, "1000", "8", "ACTIVE", verb="DELETE"), seen(51.0, "1000", "7", "DROPPED")]
+    live += [seen(60.0, "1000", "7", "DROPPED", verb="DELETE")]  # the call ends: its last picture removed
+    found = outcomes(sorted(live, key=lambda e: e["t"]))
+    assert {n: o.violations for n, o in found.items()} == dict.fromkeys(CALLS, ()), found
+    # The same DELETE twice is a duplicate.
+    twice = [*live, seen(60.5, "1000", "7", "DROPPED", verb="DELETE")]
+    assert outcomes(sorted(twice, key=lambda e: e["t"]))[PUBLISHED_ONCE].status == VIOLATED

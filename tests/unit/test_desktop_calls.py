@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from defusedxml import ElementTree as DET
 
-from emu_base.history_events import DialogAction, DialogSeen
+from emu_base.history_events import DialogAction, DialogRefused, DialogSeen
 from finesse_emu.desktop.calls import (
     KINDS,
     ActOnDialog,
     DialogBook,
     MakeCall,
+    parse_api_errors,
     parse_dialogs,
     resolve,
     settled_states,
@@ -126,3 +127,55 @@ def test_a_step_with_a_target_sends_its_to_address() -> None:
     book.on_action_result(1.1, "7", "CONSULT_CALL", 202)
     assert book.script == []
     assert settled_states(["HELD", "ACTIVE"]) == "ACTIVE+HELD" and settled_states([]) == ""
+
+
+def test_a_guarded_step_waits_for_both_actions_and_a_dropped_call_is_not_held() -> None:
+    """``TRANSFER?CONFERENCE``: the held call lists TRANSFER while its consult rings, CONFERENCE too
+    once it is answered; the transfer waits for that. The call it leaves (its participant DROPPED)
+    is no longer one of its calls."""
+    assert resolve(("CONSULT_CALL>1", "TRANSFER?CONFERENCE"), ["2010", "2011"], "") == [
+        "CONSULT_CALL>2011",
+        "TRANSFER?CONFERENCE",
+    ]
+    book = DialogBook("1010", ME)
+    book.place(0.0, ["TRANSFER?CONFERENCE"])
+    book.on_update(1.0, "finesse-a", "PUT", update(view("7", "HELD", ("TRANSFER", "DROP")), put=True))
+    assert records(book)[1] == []  # the consult still rings
+    book.on_update(
+        2.0, "finesse-a", "PUT", update(view("7", "HELD", ("TRANSFER", "CONFERENCE", "DROP")), put=True)
+    )
+    assert records(book)[1] == [ActOnDialog("7", "TRANSFER")]
+    book.on_action_result(2.1, "7", "TRANSFER", 202)
+    assert book.script == []
+    book.on_update(3.0, "finesse-a", "PUT", update(view("7", "DROPPED", ()), put=True))
+    assert book.states() == {} and settled_states(book.states().values()) == KINDS["transfer"].settled[0]
+
+
+def test_a_request_refused_after_its_202_is_recorded() -> None:
+    """An apiErrors Update on the Dialogs node: recorded with the action asked on that dialog (or
+    MAKE_CALL when the source is the Dialogs node); the refused step goes back to the script and is
+    asked again once the dialog changes (a refused MAKE_CALL is not dialled again)."""
+    book = DialogBook("1010", ME)
+    book.place(0.0, ["HOLD"], dial="5550001")
+    book.on_update(1.0, "finesse-a", "POST", update(view("7", "ACTIVE", ("HOLD", "DROP"))))
+    book.on_action_result(1.1, "7", "HOLD", 202)
+    book.outputs()
+    err = X.ApiError(
+        "Invalid State", "CF_GENERIC_UNSPECIFIED_REJECTION", "requestedAction", peripheral_error_code="16"
+    )
+    for source in ("/finesse/api/Dialog/7", "/finesse/api/User/1010/Dialogs"):
+        doc = DET.fromstring(X.api_errors_event([err]))
+        book.on_refused(2.0, "finesse-a", source, parse_api_errors(doc))
+    out = book.outputs()
+    refused = [o.entry for o in out if isinstance(o, Record) and isinstance(o.entry, DialogRefused)]
+    assert not [o for o in out if isinstance(o, ActOnDialog | MakeCall)]  # not on the same state
+    assert [(r.dialog, r.action, r.message, r.code) for r in refused] == [
+        ("7", "HOLD", "CF_GENERIC_UNSPECIFIED_REJECTION", "16"),
+        ("", "MAKE_CALL", "CF_GENERIC_UNSPECIFIED_REJECTION", "16"),
+    ]
+    assert book.script == ["HOLD"]
+    book.on_update(
+        3.0, "finesse-a", "PUT", update(view("7", "ACTIVE", ("HOLD", "DROP", "SEND_DTMF")), put=True)
+    )
+    assert records(book)[1] == [ActOnDialog("7", "HOLD")]
+    assert parse_api_errors(DET.fromstring(X.dialogs_event([view("7", "ACTIVE", ())]))) == []

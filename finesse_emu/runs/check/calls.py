@@ -55,12 +55,37 @@ def _ended(e: DialogSeen) -> bool:
     return e.verb in ("DELETE", "GONE") or e.mine in ENDED or e.state in ("DROPPED", "FAILED")
 
 
+# The requests that end the requesting agent's part in its calls: a transfer leaves the held call
+# to the consulted party and removes the consult; a conference merges the consult into the held
+# call (docs/finesse.md, "Consult, transfer, conference").
+MERGES = frozenset({"TRANSFER", "TRANSFER_SST", "CONFERENCE"})
+
+
+def ended_by_request(run: RunView) -> set[str]:
+    """The calls some desktop ended (for itself or for all) by its own request: the dialog a DROP
+    names, and for a transfer or a conference every dialog its agent had seen by then (the held
+    call it leaves, and the consult merged away, which ends for the consulted agent too)."""
+    out: set[str] = set()
+    for agent in run.agents("desktop"):
+        seen: set[str] = set()
+        for ev in run.client_events("desktop", agent):
+            e = ev.event
+            if isinstance(e, DialogSeen):
+                seen.add(e.dialog)
+            elif isinstance(e, DialogAction) and e.action == "DROP":
+                out.add(e.dialog)
+            elif isinstance(e, DialogAction) and e.action in MERGES:
+                out |= seen | {e.dialog}
+    return out
+
+
 def calls_survive_failover(run: RunView, opts: Options, notes: list[str]) -> Checked:
     """Every call a desktop held when it detected a failover is seen again after it (by the
     refresh's GET or an Update) with its agent's participant in the same state; the call may have
-    ended only if some desktop asked to DROP it."""
+    ended only if some desktop asked for it (a DROP, or a transfer or conference that ends it:
+    :func:`ended_by_request`)."""
     _need_sightings(run)
-    drops = {e.event.dialog for e in run.of(DialogAction, "desktop") if e.event.action == "DROP"}
+    drops = ended_by_request(run)
     out: list[Violation] = []
     checked = 0
     for agent in run.agents("desktop"):
@@ -110,13 +135,16 @@ def calls_survive_failover(run: RunView, opts: Options, notes: list[str]) -> Che
                     held[e.dialog] = entry
                 else:
                     held.pop(e.dialog, None)
-    notes.append(f"{len(drops)} calls dropped by a desktop (their end is no loss)")
+    notes.append(
+        f"{len(drops)} calls dropped, transferred or conferenced by a desktop (their end is no loss)"
+    )
     return Checked(out, checked, "calls held through a desktop failover")
 
 
 def dialog_published_once(run: RunView, opts: Options, notes: list[str]) -> Checked:
     """No desktop receives the same dialog twice in a row over XMPP without a change between: each
-    change, and the republish after a failover, arrives once. A new Notification Service session
+    change, and the republish after a failover, arrives once (a DELETE after a PUT of the same
+    picture is the dialog's removal, a change). A new Notification Service session
     (a failover detected, the session lost) starts afresh: the republish it gets is its first."""
     _need_sightings(run)
     out: list[Violation] = []
@@ -130,7 +158,14 @@ def dialog_published_once(run: RunView, opts: Options, notes: list[str]) -> Chec
             elif isinstance(e, DialogSeen) and e.via == "xmpp":
                 checked += 1
                 prev = last.get(e.dialog)
-                if prev is not None and isinstance(prev.event, DialogSeen) and prev.event.digest == e.digest:
+                if (
+                    prev is not None
+                    and isinstance(prev.event, DialogSeen)
+                    and prev.event.digest == e.digest
+                    # A DELETE is news even with the last PUT's contents (a call that ends, or
+                    # one the agent left by a transfer, is removed with its last picture).
+                    and (prev.event.verb == "DELETE") == (e.verb == "DELETE")
+                ):
                     message = (
                         f"desktop {agent} received call {e.dialog} twice unchanged "
                         f"({prev.event.verb} then {e.verb}, {e.state}, own participant {e.mine or '-'})"
