@@ -37,11 +37,7 @@ pytestmark = pytest.mark.e2e
 SCALE = 0.05
 AGENTS, IPPA = 200, 10
 CALL_SHARE = 0.3  # of the desktops, on calls of every kind when the publisher dies
-# The kinds that end in a consultative transfer or a conference wait for the node to republish
-# the held dialog when its consult changes (tests/unit/test_held_dialog_actions_published.py):
-# until then a desktop never sees TRANSFER or CONFERENCE offered and the call stays a consult.
-STALLED = ("transfer", "conference", "conference_outside")
-RUN_KINDS = [k for k in KINDS if k not in STALLED]
+RUN_KINDS = list(KINDS)
 
 
 async def node_state(run_dir: Path, name: str) -> str:

@@ -22,17 +22,7 @@ from tests.integration.test_finesse_node_xmpp import XDeployment, dep_xmpp
 
 __all__ = ["dep_xmpp"]  # the fixture these tests use
 
-# The node does not republish the held dialog when its consult changes, so a desktop never sees
-# TRANSFER (once the consult is answered) or CONFERENCE listed on it: these kinds stall until the
-# node is fixed (tests/unit/test_held_dialog_actions_published.py).
-HELD_ACTIONS_STALE = pytest.mark.xfail(
-    strict=True, reason="node bug: the held dialog is not republished when its consult changes"
-)
-NEW_KINDS = [
-    "consult",
-    "transfer_sst",
-    *(pytest.param(k, marks=HELD_ACTIONS_STALE) for k in ("transfer", "conference", "conference_outside")),
-]
+NEW_KINDS = ["consult", "transfer_sst", "transfer", "conference", "conference_outside"]
 
 
 async def signed_in(

@@ -5,8 +5,6 @@ agents see after every step (participants, their actions, callType), fed through
 
 from __future__ import annotations
 
-import pytest
-
 from finesse_emu.server import xml as X
 from finesse_emu.server.core import requests
 from finesse_emu.server.core.views import dialog_view
