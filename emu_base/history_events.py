@@ -449,13 +449,16 @@ class Request(HistoryEvent):
 @register
 @dataclass(frozen=True, kw_only=True)
 class Auth(HistoryEvent):
-    """One authentication: ``via`` cache or the AWDB that answered; ``reason`` when refused."""
+    """One authentication: ``via`` cache or the AWDB that answered; ``reason`` when refused;
+    ``cache_ttl`` the node's credential cache lifetime in seed seconds when configured (None: the
+    seed's 30 minutes)."""
 
     NAME = "auth"
     agent: str
     ok: bool
     via: str | None = None
     reason: str | None = None
+    cache_ttl: float | None = None
 
 
 @register

@@ -277,6 +277,7 @@ NODE_KEYS: dict[str, type | tuple[type, ...]] = {
     "thirdparty_dir": str,  # same-origin hosting: the folder served at /3rdpartygadget/files/
     "cors_origins": list,  # the origins allowed cross-origin (REST and Notification Service)
     "version": (str, float),  # the Finesse release, "12.5" or "12.6": its secure ports (server/versions.py)
+    "credential_cache": (int, float),  # seed seconds (default Cisco's 30 minutes; server/config.py)
 }
 CTI_KEYS = {
     "load": "--load",
@@ -393,6 +394,8 @@ def node_options(raw: Any, where: str) -> dict[str, Any]:
         kind = NODE_KEYS[key]
         if not isinstance(value, kind) or (kind is bool) != isinstance(value, bool):
             raise ValueError(f"{where}: finesse.{key} has the wrong type ({value!r})")
+    if "credential_cache" in raw and not raw["credential_cache"] > 0:
+        raise ValueError(f"{where}: finesse.credential_cache is a number of seconds > 0")
     if "desktop_properties" in raw:  # checked here, not when the node starts
         try:
             desktop_properties(raw["desktop_properties"])

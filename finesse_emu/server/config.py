@@ -93,6 +93,12 @@ class NodeConfig:
     # for every user). A node checks tokens itself with the deployment's signing key, this file.
     auth_mode: str = "NON_SSO"
     sso_signing_key_file: str | None = None
+    # The credential cache's lifetime in seed seconds (scaled like every timer). None: Cisco's "the
+    # credentials are cached in Cisco Finesse for 30 minutes from the time of the request" (a real
+    # Finesse offers no such setting). A shorter one lets a run reach "the cache has expired"
+    # without waiting out the 30 minutes (scenario awdb-both-down-expired); the history's auth
+    # events carry it, so `finesse-emu check` judges the cache by the lifetime the node had.
+    credential_cache: float | None = None
 
     def __post_init__(self) -> None:
         self.version = check_version(self.version)
@@ -106,6 +112,11 @@ class NodeConfig:
         if isinstance(self.vcpus, bool) or not isinstance(self.vcpus, int) or self.vcpus < 1:
             raise ValueError("vcpus: a whole number >= 1")
         self.desktop_layout()  # a layout that does not parse stops the node at start
+        cache = self.credential_cache
+        if cache is not None and (
+            isinstance(cache, bool) or not isinstance(cache, int | float) or cache <= 0
+        ):
+            raise ValueError(f"credential_cache: seconds > 0 (None: 30 minutes), got {cache!r}")
 
     def desktop_layout(self) -> DesktopLayout:
         """The configured layouts (ValueError when they do not parse)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -61,6 +62,9 @@ class FinesseNode:
     ) -> None:
         self.config = config
         self.timers = timers or Timers.build()
+        if config.credential_cache is not None:  # seed seconds, scaled like the 30 minutes it replaces
+            cache = config.credential_cache * self.timers.time_scale
+            self.timers = dataclasses.replace(self.timers, awdb_credential_cache=cache)
         self.clock: Clock = clock or LoopClock()
         if notifier is None and config.xmpp_host:
             from finesse_emu.server.publisher import NotificationPublisher
@@ -95,8 +99,11 @@ class FinesseNode:
             resolve=lambda name: u.id if (u := self.core.directory.user(name)) else None,
         )
         if config.event_log:
+            # A lifetime of its own travels with every authentication (the checker's bound for it).
+            configured = config.credential_cache is not None
+            cache_ttl = self.timers.unscaled("awdb_credential_cache") if configured else None
             self.authenticator.on_result = lambda user, ok, via, reason: history.emit(
-                history.Auth(agent=user, ok=ok, via=via, reason=reason), log
+                history.Auth(agent=user, ok=ok, via=via, reason=reason, cache_ttl=cache_ttl), log
             )
         self.faults = F.FaultRegistry(
             F.FINESSE,

@@ -265,3 +265,30 @@ async def test_expiry_on_the_virtual_clock() -> None:
     await asyncio.sleep(60)
     with pytest.raises(AuthError):
         await auth.authenticate("1000", "pass1000")
+
+
+# -- finesse.credential_cache: a node's own cache lifetime ---------------------------------------------
+
+
+def test_a_nodes_credential_cache_lifetime_is_configurable_in_seed_seconds() -> None:
+    from finesse_emu.deployment.launcher import node_options
+    from finesse_emu.server.node import FinesseNode, NodeConfig
+
+    def config(cache: float | None = None) -> NodeConfig:
+        cti = [("A", "127.0.0.1", 42027)]
+        return NodeConfig(cti_sides=cti, awdb_urls=["http://127.0.0.1:1434"], credential_cache=cache)
+
+    # Cisco's 30 minutes by default, scaled like every timer; a configured lifetime is scaled alike.
+    default = FinesseNode(config(), Timers.build(0.02))
+    assert default.timers.awdb_credential_cache == pytest.approx(36.0)
+    node = FinesseNode(config(120), Timers.build(0.02, awdb_request_timeout=1.0))
+    assert node.timers.awdb_credential_cache == pytest.approx(2.4)
+    assert node.authenticator.cache.ttl == pytest.approx(2.4)
+    assert node.timers.unscaled("awdb_credential_cache") == pytest.approx(120.0)
+    assert node.timers.awdb_request_timeout == pytest.approx(0.02)  # the other timers as given
+    for bad in (0, -5, True, "120"):
+        with pytest.raises(ValueError, match="credential_cache"):
+            NodeConfig(credential_cache=bad)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="credential_cache"):
+            node_options({"credential_cache": bad}, "deployment.yaml")
+    assert node_options({"credential_cache": 90}, "deployment.yaml") == {"credential_cache": 90}

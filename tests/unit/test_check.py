@@ -559,6 +559,20 @@ def test_refusal_while_the_cache_is_fresh_is_caught() -> None:
     assert "refused 1000 (awdb_unavailable) 590 s after an AWDB success" in v.message
 
 
+def test_a_node_with_a_cache_lifetime_of_its_own_is_judged_by_it() -> None:
+    """finesse.credential_cache: the AWDB success that fills the entry carries the node's lifetime."""
+    filled = ev(10.0, A, "auth", agent="1000", ok=True, via="awdb-a", reason="", cache_ttl=120.0)
+    expired = auth(200.0, False, None, "awdb_unavailable")
+    assert run([filled, auth(100.0, True, "cache"), expired], CACHE) == []
+    (v,) = run([filled, auth(200.0, True, "cache")], CACHE)
+    assert "from its cache 190 s after the AWDB success: the entry lives 2 min" in v.message
+    (v,) = run([filled, auth(100.0, False, None, "awdb_unavailable")], CACHE)
+    assert "90 s after an AWDB success: cached credentials must be honoured for 2 min" in v.message
+    # Without it, the same refusal is one inside the seed's 30 minutes.
+    (v,) = run([auth(10.0, True, "awdb-a"), expired], CACHE)
+    assert "must be honoured for 30 min" in v.message
+
+
 def test_cache_check_is_skipped_without_auth_events() -> None:
     assert outcome_status(publisher_killed(), CACHE) == SKIPPED
 

@@ -420,16 +420,20 @@ def credential_cache(run: RunView, opts: Options, notes: list[str]) -> Checked:
         judged += (ok and via == "cache") or (not ok and reason in AWDB_DOWN)
         entry = filled.get(key)
         age = run.at(ev) - run.at(entry) if entry is not None else None
+        # The lifetime the node had when it filled the entry: its own when configured (the event
+        # says so, finesse.credential_cache), else the seed's 30 minutes.
+        ttl = entry.event.cache_ttl if entry is not None and entry.event.cache_ttl else opts.cache_ttl
+        lives = f"{ttl / 60:g} min"
         if ok and isinstance(via, str) and via.startswith("awdb"):
             filled[key] = ev
-        elif ok and via == "cache" and (age is None or age > opts.cache_ttl + opts.margin):
+        elif ok and via == "cache" and (age is None or age > ttl + opts.margin):
             when = "with no AWDB success before" if age is None else f"{age:.0f} s after the AWDB success"
-            message = f"{ev.source} authenticated {key[1]} from its cache {when}: the entry lives 30 min"
+            message = f"{ev.source} authenticated {key[1]} from its cache {when}: the entry lives {lives}"
             out.append(Violation(CACHE, message, proof(entry, ev)))
-        elif not ok and reason in AWDB_DOWN and age is not None and age < opts.cache_ttl - opts.margin:
+        elif not ok and reason in AWDB_DOWN and age is not None and age < ttl - opts.margin:
             message = (
                 f"{ev.source} refused {key[1]} ({reason}) {age:.0f} s after an AWDB success: "
-                "cached credentials must be honoured for 30 min even with both AWDBs down"
+                f"cached credentials must be honoured for {lives} even with both AWDBs down"
             )
             out.append(Violation(CACHE, message, proof(entry, ev)))
     notes.append(f"{len(auths)} authentications")
