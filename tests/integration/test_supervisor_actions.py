@@ -105,9 +105,11 @@ async def test_silent_monitor_barge_in_and_drop_the_agent(dep_xmpp: XDeployment)
         assert status == 202
         joined = await dialog_event(desk_agent, AGENT, f"<id>{call_id}</id>", f"<mediaAddress>{ext(SUP)}")
         assert set(participants(joined)) == {"5550001", ext(AGENT), ext(SUP)}
-        await dialog_event(desk_sup, SUP, "<event>DELETE</event>", f"<id>{monitor}</id>")
+        # "the call becomes a conference call": CALL_CONFERENCED_EVENT, then the monitor call's end.
         posted = await dialog_event(desk_sup, SUP, "<event>POST</event>", f"<id>{call_id}</id>")
         assert "PARTICIPANT_DROP" in participants(posted)[ext(SUP)][1]
+        await dialog_event(desk_sup, SUP, "<event>DELETE</event>", f"<id>{monitor}</id>")
+        await dialog_event(desk_agent, AGENT, f"<id>{call_id}</id>", "<callType>CONFERENCE</callType>")
 
         # The agent may not drop its supervisor; the supervisor drops the agent and stays on the call.
         drop = act("PARTICIPANT_DROP", ext(SUP))
