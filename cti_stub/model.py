@@ -877,11 +877,17 @@ class PeripheralModel:
             raise ControlError(f"no active call {call_id}", status=Status.E_CTI_INVALID_CALLID)
         return call
 
-    @staticmethod
-    def _conn(call: Call, device: str | None, *states: LocalConnectionState) -> Connection:
+    def _conn(self, call: Call, device: str | None, *states: LocalConnectionState) -> Connection:
         """The call's connection at ``device`` in one of ``states``; without a device, the first
-        such connection of an agent (else of any party)."""
-        found = [c for c in call.live if (device is None or c.device == device) and c.state in states]
+        such connection of an agent (else of any party). A silent monitor's connection at the
+        monitored agent's device is never one: it is no connection of the agent's, so no request
+        at that device (hold, drop, a transfer or conference merging the monitor call into the
+        agent's own) acts on it."""
+        found = [
+            c
+            for c in call.live
+            if (device is None or c.device == device) and c.state in states and not self.watched(call, c)
+        ]
         found.sort(key=lambda c: c.agent_id is None)
         if not found:
             where = f" at {device}" if device else ""
@@ -1064,7 +1070,14 @@ class PeripheralModel:
         CALL_CLEARED_EVENT: with CECX_ABAND_LOCAL_QUEUE when it waited in the queue (it leaves the
         queue), CECX_ABAND_RING when an agent's phone was ringing. Not a DROP by the agent."""
         call = self.call(call_id)
-        caller = next((c for c in call.live if c.agent_id is None and c.state is not LCS.QUEUED), None)
+        caller = next(
+            (
+                c
+                for c in call.live
+                if c.agent_id is None and c.state is not LCS.QUEUED and not self.watched(call, c)
+            ),
+            None,
+        )
         if caller is None:
             raise ControlError(
                 f"call {call_id} has no party that is no agent", status=Status.E_CTI_INVALID_CALLID

@@ -9,6 +9,7 @@ Directory: ``generate(27)``: 1000 supervises team 1 (1000-1024), 1025 team 2 (10
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 from hypothesis import settings
@@ -357,3 +358,27 @@ def test_supervised_call_model_invariants() -> None:
     run_state_machine_as_test(
         SupervisedCallMachine, settings=settings(max_examples=150, stateful_step_count=30, deadline=None)
     )
+
+
+def test_no_request_at_the_agents_device_acts_on_its_silent_monitor() -> None:
+    """The monitor call's connection at the agent's device is the supervisor's view, no connection of
+    the agent's: a conference or transfer of the agent's held call with the monitor call (which would
+    put the supervisor in the agent's call, the agent active in two calls), a hold or drop there, or
+    a "caller" hang-up of the monitor call, are refused and change nothing (found by
+    test_cti_call_control.py's machine)."""
+    model, call_id = talking(B)
+    consult, _ = model.consult_call(5.0, call_id, EXT[A], EXT[B])  # A held, its consult ringing B
+    monitor, _ = model.silent_monitor(6.0, SUP, EXT[A])
+    assert monitor.monitored == consult.call_id
+    before = json.dumps(model.snapshot(), sort_keys=True)
+    refusals: list[Callable[[], object]] = [
+        lambda: model.conference_call(7.0, call_id, monitor.call_id, EXT[A]),
+        lambda: model.transfer_call(7.0, call_id, monitor.call_id, EXT[A]),
+        lambda: model.hold_call(7.0, monitor.call_id, EXT[A]),
+        lambda: model.clear_connection(7.0, monitor.call_id, EXT[A]),
+        lambda: model.caller_hangup(7.0, monitor.call_id),
+    ]
+    for refused in refusals:
+        with pytest.raises(ControlError):
+            refused()
+        assert json.dumps(model.snapshot(), sort_keys=True) == before
