@@ -11,7 +11,7 @@ from cti_stub.model import PeripheralModel
 from emu_base.directory import generate
 from finesse_emu.server import xml as X
 from finesse_emu.server.auth.user import AuthUser
-from finesse_emu.server.core import supervision
+from finesse_emu.server.core import requests, supervision
 from finesse_emu.server.core.directory import Directory
 from finesse_emu.server.core.views import dialog_view
 from finesse_emu.server.model import DialogChange
@@ -188,3 +188,34 @@ def test_the_monitor_dialog_goes_when_the_agent_hangs_up() -> None:
     changes = [c for c in p.drain() if isinstance(c, DialogChange)]
     assert DialogChange(monitor, SUP, "DELETE") in changes and monitor not in p.finesse.dialogs
     assert p.finesse.users[SUP].state == "NOT_READY"
+
+
+def test_a_barged_call_is_a_conference_the_conference_glitch_reaches() -> None:
+    """The opt-in conference_glitch fault (chapter "Finesse Failover Mechanisms": "An agent or
+    supervisor who signs in after being on an active conference call with other devices (which are
+    not associated with any other agent or supervisor)"): a barged call is such a conference (the
+    caller is no agent), so the supervisor signing in again sees it wrongly until it drops off."""
+    p, call, monitor = monitoring()
+    barge = supervision.supervise(
+        DIRECTORY,
+        p.finesse,
+        5000,
+        USERS[SUP],
+        post("BARGE_CALL", EXT[SUP], EXT[A], f"{X.API}/Dialog/{monitor}"),
+    )
+    assert isinstance(barge, Message)
+    send(p, barge)
+    p.finesse.conference_glitch = True
+    p.finesse.signed_in_again(SUP)
+    assert p.finesse.dialogs[call].glitched == {SUP}
+    p.core.data_received(p.now, p.sid, encode(supervision_drop(p, call)))
+    p.drain()
+    assert not p.finesse.dialogs[call].glitched  # "returns to usual after [it] drops off"
+
+
+def supervision_drop(p: Pipe, call: str) -> Message:
+    """The supervisor's own DROP of its participant in the barged call (CLEAR_CONNECTION_REQ)."""
+    drop = X.DialogAction(X.DialogActionName.DROP, EXT[SUP])
+    msg = requests.dialog_action(DIRECTORY, 5000, p.finesse.dialogs[call], drop, p.finesse.user(SUP))
+    assert isinstance(msg, Message)
+    return msg
