@@ -79,6 +79,20 @@ async def consult_answered(dep: XDeployment, desk_a: AgentXmpp, desk_b: AgentXmp
     return held, consult_id
 
 
+async def kill_side_a_with_the_conference(dep: XDeployment, desk_a: AgentXmpp, held: str) -> None:
+    """Once the conference of three is replicated to side B, the active PG side A dies; B takes
+    over, the node reconnects to it and is IN_SERVICE again (A's desktop sees both SystemInfos)."""
+
+    def replicated() -> int:
+        call = dep.b.model.calls.get(int(held))
+        return len(call.live) if call is not None and call.role == "conference" else 0
+
+    await eventually(replicated, "the conference replicated to side B", until=(3).__eq__)
+    await dep.a.stop()
+    await next_event(desk_a, f"{API}/SystemInfo", "<status>OUT_OF_SERVICE</status>", timeout=15)
+    await next_event(desk_a, f"{API}/SystemInfo", "<status>IN_SERVICE</status>", timeout=30)
+
+
 async def test_consult_then_transfer_to_another_agent(dep_xmpp: XDeployment) -> None:
     dep = dep_xmpp
     async with desktop(dep, A) as desk_a, desktop(dep, B) as desk_b:
@@ -123,14 +137,7 @@ async def test_a_conference_survives_a_cti_side_kill(dep_xmpp: XDeployment) -> N
 
         await eventually(seen, "the conference", until=everyone.__eq__)
 
-        def replicated() -> int:
-            call = dep.b.model.calls.get(int(held))
-            return len(call.live) if call is not None and call.role == "conference" else 0
-
-        await eventually(replicated, "the conference replicated to side B", until=(3).__eq__)
-        await dep.a.stop()  # the active PG side dies; B takes over, the node reconnects to it
-        await next_event(desk_a, f"{API}/SystemInfo", "<status>OUT_OF_SERVICE</status>", timeout=15)
-        await next_event(desk_a, f"{API}/SystemInfo", "<status>IN_SERVICE</status>", timeout=30)
+        await kill_side_a_with_the_conference(dep, desk_a, held)
         for desk, agent_id in ((desk_a, A), (desk_b, B)):
             again = await dialog_event(desk, agent_id, f"<id>{held}</id>", "<Participant>")
             assert participants(again) == everyone
@@ -161,13 +168,7 @@ async def test_the_conference_glitch_fault_after_a_cti_side_kill(dep_xmpp: XDepl
         await dialog_event(desk_a, A, f"<id>{held}</id>", f"<mediaAddress>{EXT[B]}</mediaAddress>")
         await dep.node.faults.add("conference_glitch", {})
 
-        def replicated() -> int:
-            call = dep.b.model.calls.get(int(held))
-            return len(call.live) if call is not None and call.role == "conference" else 0
-
-        await eventually(replicated, "the conference replicated to side B", until=(3).__eq__)
-        await dep.a.stop()
-        await next_event(desk_a, f"{API}/SystemInfo", "<status>IN_SERVICE</status>", timeout=30)
+        await kill_side_a_with_the_conference(dep, desk_a, held)
         await dialog_event(desk_a, A, "<event>DELETE</event>", f"<id>{held}</id>")
         status, doc, _ = await dep.call("GET", f"/User/{A}/Dialogs", user=A)
         assert status == 200 and doc.find("Dialog") is None

@@ -155,13 +155,8 @@ def test_consult_and_conference_survive_a_cti_failover() -> None:
 
 
 def reconnect(p: Pipe) -> None:
-    p.finesse.cti_lost()
-    p.core.session_lost(p.now, p.sid)
-    p.core.outputs()
-    p.sid = p.core.open_session(p.now)
-    p.core.data_received(p.now, p.sid, encode(open_req()))
-    p.drain()
-    changes = p.finesse.republish()
+    """The CTI link lost and opened again (:func:`republish`), no dialog told gone."""
+    changes = republish(p)
     assert not any(isinstance(c, DialogChange) and c.event == "DELETE" for c in changes)
 
 
@@ -176,6 +171,8 @@ def outside_conference(p: Pipe) -> str:
 
 
 def republish(p: Pipe) -> list[object]:
+    """The node loses its CTI session and opens a new one; the CTI server replays the calls; the
+    node's republish changes."""
     p.finesse.cti_lost()
     p.core.session_lost(p.now, p.sid)
     p.core.outputs()
