@@ -93,14 +93,25 @@ async def kill_side_a_with_the_conference(dep: XDeployment, desk_a: AgentXmpp, h
     await next_event(desk_a, f"{API}/SystemInfo", "<status>IN_SERVICE</status>", timeout=30)
 
 
+async def a_acts(dep: XDeployment, held: str, name: str) -> None:
+    """A's ``name`` action on its participant in the held call's dialog (requestId: the action's
+    name), accepted (202)."""
+    status, _, _ = await dep.call("PUT", f"/Dialog/{held}", user=A, body=act(name, EXT[A]), requestId=name)
+    assert status == 202
+
+
+async def a_drops_off(dep: XDeployment, desk: AgentXmpp, user: str, held: str) -> dict[str, str]:
+    """A drops off the conference: the participants' states as ``user``'s desktop then sees them."""
+    await a_acts(dep, held, "DROP")
+    left = await dialog_event(desk, user, "<requestId>DROP</requestId>")
+    return {k: v[0] for k, v in participants(left).items()}
+
+
 async def test_consult_then_transfer_to_another_agent(dep_xmpp: XDeployment) -> None:
     dep = dep_xmpp
     async with desktop(dep, A) as desk_a, desktop(dep, B) as desk_b:
         held, consult_id = await consult_answered(dep, desk_a, desk_b)
-        status, _, _ = await dep.call(
-            "PUT", f"/Dialog/{held}", user=A, body=act("TRANSFER", EXT[A]), requestId="t"
-        )
-        assert status == 202
+        await a_acts(dep, held, "TRANSFER")
         # B gets the customer call (POSTed: new to B), as TRANSFER, with the customer and itself.
         got = await dialog_event(desk_b, B, "<event>POST</event>", f"<id>{held}</id>")
         assert participants(got)[CUSTOMER] == ("ACTIVE", [])
@@ -119,10 +130,7 @@ async def test_a_conference_survives_a_cti_side_kill(dep_xmpp: XDeployment) -> N
     dep = dep_xmpp
     async with desktop(dep, A) as desk_a, desktop(dep, B) as desk_b:
         held, _ = await consult_answered(dep, desk_a, desk_b)
-        status, _, _ = await dep.call(
-            "PUT", f"/Dialog/{held}", user=A, body=act("CONFERENCE", EXT[A]), requestId="conf"
-        )
-        assert status == 202
+        await a_acts(dep, held, "CONFERENCE")
         conf = await dialog_event(desk_b, B, f"<id>{held}</id>", f"<mediaAddress>{CUSTOMER}</mediaAddress>")
         assert set(participants(conf)) == {EXT[A], EXT[B], CUSTOMER}
         everyone = {
@@ -143,12 +151,7 @@ async def test_a_conference_survives_a_cti_side_kill(dep_xmpp: XDeployment) -> N
             assert participants(again) == everyone
             assert text(DET.fromstring(again), "data/dialog/mediaProperties/callType") == "CONFERENCE"
         # ... and still controllable on side B: A drops off, B and the customer go on.
-        status, _, _ = await dep.call(
-            "PUT", f"/Dialog/{held}", user=A, body=act("DROP", EXT[A]), requestId="d"
-        )
-        assert status == 202
-        left = await dialog_event(desk_b, B, "<requestId>d</requestId>")
-        assert {k: v[0] for k, v in participants(left).items()} == {
+        assert await a_drops_off(dep, desk_b, B, held) == {
             EXT[A]: "DROPPED",
             EXT[B]: "ACTIVE",
             CUSTOMER: "ACTIVE",
@@ -163,8 +166,7 @@ async def test_the_conference_glitch_fault_after_a_cti_side_kill(dep_xmpp: XDepl
     dep = dep_xmpp
     async with desktop(dep, A) as desk_a, desktop(dep, B) as desk_b:
         held, _ = await consult_answered(dep, desk_a, desk_b)
-        status, _, _ = await dep.call("PUT", f"/Dialog/{held}", user=A, body=act("CONFERENCE", EXT[A]))
-        assert status == 202
+        await a_acts(dep, held, "CONFERENCE")
         await dialog_event(desk_a, A, f"<id>{held}</id>", f"<mediaAddress>{EXT[B]}</mediaAddress>")
         await dep.node.faults.add("conference_glitch", {})
 
@@ -181,12 +183,7 @@ async def test_the_conference_glitch_fault_after_a_cti_side_kill(dep_xmpp: XDepl
         odd = await dialog_event(desk_a, A, "<requestId>h</requestId>")
         assert participants(odd) == {EXT[B]: ("HELD", ["RETRIEVE", "DROP"])}
         # "Desktop behavior returns to usual after the agent or supervisor drops off the conference call."
-        status, _, _ = await dep.call(
-            "PUT", f"/Dialog/{held}", user=A, body=act("DROP", EXT[A]), requestId="d"
-        )
-        assert status == 202
-        usual = await dialog_event(desk_a, A, "<requestId>d</requestId>")
-        assert {k: v[0] for k, v in participants(usual).items()} == {
+        assert await a_drops_off(dep, desk_a, A, held) == {
             EXT[A]: "DROPPED",
             EXT[B]: "HELD",
             CUSTOMER: "ACTIVE",
