@@ -1185,9 +1185,13 @@ class PeripheralModel:
             moved.append(new)
         return moved
 
-    def _close_secondary(self, now: float, secondary: Call) -> list[Change]:
+    def _close_secondary(self, now: float, secondary: Call, primary: Call) -> list[Change]:
         """The merged call ends: each of its connections cleared, then the call (no wrap-up of
-        its own: its parties go on in the primary call)."""
+        its own: its parties go on in the primary call). A silent monitor of an agent that goes on
+        in the primary call follows it there ("If an agent drops from or transfers the call that
+        the supervisor is monitoring, the silent monitoring session ends": an agent transferred to,
+        conferenced in or conferencing neither drops nor transfers) [UNCERTAIN: whether the
+        product's monitoring session follows the merge]; any other monitor ends with its call."""
         changes: list[Change] = []
         for conn in sorted(secondary.live, key=lambda c: c.agent_id is None):
             conn.state, conn.since = LCS.NULL, now
@@ -1195,7 +1199,13 @@ class PeripheralModel:
         secondary.ended = now
         changes += [CallChange("cleared", secondary), CallChange("end", secondary)]
         del self.calls[secondary.call_id]
-        changes.extend(self._end_monitors(now, secondary, None))  # a monitor ends with its call
+        for monitor in self.monitors_of(secondary.call_id):
+            agent = primary.connection(monitor.connections[1].device)
+            if agent is not None and agent.agent_id is not None and not monitor.agent_ids & primary.agent_ids:
+                monitor.monitored = primary.call_id
+                changes.append(CallChange("data", monitor))  # (replicates the monitored call)
+            else:
+                changes.extend(self._end(now, monitor))
         return changes
 
     def _merge_pair(
@@ -1233,7 +1243,7 @@ class PeripheralModel:
                 "transferred", held, h.device, LCS.NULL, secondary=active.call_id, party=moved[0].device
             ),
             CallChange("connection_cleared", held, h.device, LCS.NULL),
-            *self._close_secondary(now, active),
+            *self._close_secondary(now, active, held),
             CallChange("data", held),
         ]
         changes.extend(self._sync(now, held, h.agent_id, *(c.agent_id for c in moved)))
@@ -1301,7 +1311,7 @@ class PeripheralModel:
                 secondary=secondary.call_id,
                 party=moved[0].device,
             ),
-            *self._close_secondary(now, secondary),
+            *self._close_secondary(now, secondary, primary),
             CallChange("data", primary),
         ]
         changes.extend(self._sync(now, primary, controller.agent_id, *(c.agent_id for c in moved)))

@@ -382,3 +382,33 @@ def test_no_request_at_the_agents_device_acts_on_its_silent_monitor() -> None:
         with pytest.raises(ControlError):
             refused()
         assert json.dumps(model.snapshot(), sort_keys=True) == before
+
+
+@pytest.mark.parametrize("merge", ["transfer", "conference"])
+def test_a_silent_monitor_follows_the_agent_transferred_to_or_conferenced_in(merge: str) -> None:
+    """ "If an agent drops from or transfers the call that the supervisor is monitoring, the silent
+    monitoring session ends": B, monitored on A's consult, is transferred the customer call (or
+    conferenced into it), neither dropping nor transferring, so the monitor follows B into the
+    surviving call, where the supervisor can barge in; A's own monitor ends with its transfer."""
+    model, call_id = talking(B)
+    consult, _ = model.consult_call(5.0, call_id, EXT[A], EXT[B])
+    model.answer_call(6.0, consult.call_id, EXT[B])
+    monitor, _ = model.silent_monitor(7.0, SUP, EXT[B])
+    assert monitor.monitored == consult.call_id
+    if merge == "transfer":
+        model.transfer_call(8.0, call_id, consult.call_id, EXT[A])
+    else:
+        model.conference_call(8.0, call_id, consult.call_id, EXT[A])
+    assert model.calls[monitor.call_id].monitored == call_id and model.agents[SUP].state is S.TALKING
+    if merge == "transfer":  # (B does not control A's conference: no barge-in there)
+        model.barge_in(9.0, SUP, call_id, monitor.call_id)
+        assert model.calls[call_id].agent_ids == {B, SUP}
+
+
+def test_a_silent_monitor_of_the_transferring_agent_ends() -> None:
+    model, call_id = talking(B)
+    consult, _ = model.consult_call(5.0, call_id, EXT[A], EXT[B])
+    model.answer_call(6.0, consult.call_id, EXT[B])
+    monitor, _ = model.silent_monitor(7.0, SUP, EXT[A])
+    model.transfer_call(8.0, call_id, consult.call_id, EXT[A])
+    assert monitor.call_id not in model.calls and model.agents[SUP].state is S.NOT_READY
