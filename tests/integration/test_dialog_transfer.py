@@ -189,3 +189,28 @@ async def test_the_conference_glitch_fault_after_a_cti_side_kill(dep_xmpp: XDepl
             CUSTOMER: "ACTIVE",
         }
         await dep.node.faults.clear()
+
+
+async def test_a_failed_consult_is_dropped_before_the_held_call_is_retrieved(dep_xmpp: XDeployment) -> None:
+    """A consults a number the deployment does not know: the consult dialog FAILED, the held call
+    offering DROP only until A drops the failed consult (the CTI server would refuse a RETRIEVE
+    while the phone is off hook); then A retrieves its customer."""
+    dep = dep_xmpp
+    async with desktop(dep, A) as desk_a:
+        held = await customer_call(dep, desk_a)
+        status, _, _ = await dep.call("PUT", f"/Dialog/{held}", user=A, body=consult("99", EXT[A]))
+        assert status == 202
+        failed = await dialog_event(desk_a, A, "<state>FAILED</state>")
+        failed_id = text(DET.fromstring(failed), "data/dialog/id")
+        view = await eventually(
+            lambda: dep.node.core.dialog_view(held), "the held call with the failed consult",
+            until=lambda v: v.participants[0].state == "HELD",
+        )  # fmt: skip
+        assert view.participants[0].actions == ("DROP",)
+        status, _, _ = await dep.call("PUT", f"/Dialog/{failed_id}", user=A, body=act("DROP", EXT[A]))
+        assert status == 202
+        await dialog_event(desk_a, A, "<event>DELETE</event>", f"<id>{failed_id}</id>")
+        retrieve = act("RETRIEVE", EXT[A])
+        assert (await dep.call("PUT", f"/Dialog/{held}", user=A, body=retrieve, requestId="r"))[0] == 202
+        back = await dialog_event(desk_a, A, "<requestId>r</requestId>")
+        assert participants(back)[EXT[A]][0] == "ACTIVE"
