@@ -36,6 +36,7 @@ from ged188 import (
     NULL_ID,
     PT_ENTERPRISE_AGENT,
     AgentState,
+    ControlFailure,
     DecodeError,
     EventCause,
     FrameDecoder,
@@ -598,7 +599,7 @@ class CtiServerCore:
             msg["ICMAgentID"],
         )
         if agent is None:
-            self._send(s, make(M.CONTROL_FAILURE_CONF, InvokeID=invoke, FailureCode=256))
+            self._no_agent(s, invoke)
             return
         mrd = msg["MRDID"]
         state = agent.mrd_states.get(mrd, agent.state) if mrd not in (0, -1, VOICE_MRD) else agent.state
@@ -642,7 +643,7 @@ class CtiServerCore:
         instrument = msg.get_str(Tag.AGENT_INSTRUMENT)
         agent = self.model.find(msg.get_str(Tag.AGENT_ID) or s.agent_id, instrument, None)
         if agent is None:
-            self._send(s, make(M.CONTROL_FAILURE_CONF, InvokeID=invoke, FailureCode=256))
+            self._no_agent(s, invoke)
             return
         password = msg.get(Tag.AGENT_PASSWORD)
         try:
@@ -668,6 +669,12 @@ class CtiServerCore:
         self._send(s, make(M.SET_AGENT_STATE_CONF, InvokeID=invoke))
         self._apply(changes)
 
+    def _no_agent(self, s: Session, invoke: int) -> None:
+        """The request names no agent the PG knows (by id, extension or instrument)."""
+        self._refuse(
+            s, invoke, ControlError("no agent", failure=ControlFailure.CF_INVALID_AGENT_ID_SPECIFIED)
+        )
+
     def _refuse(self, s: Session, invoke: int, exc: ControlError) -> None:
         if exc.failure is not None:
             conf = make(
@@ -688,7 +695,7 @@ class CtiServerCore:
             return
         agent = self.model.find(msg.get_str(Tag.AGENT_ID), None, None)
         if agent is None:
-            self._send(s, make(M.CONTROL_FAILURE_CONF, InvokeID=invoke, FailureCode=256))
+            self._no_agent(s, invoke)
             return
         mrd = msg["MRDID"]
         try:
@@ -759,7 +766,7 @@ class CtiServerCore:
         agent = self.model.find(None, instrument, None) if instrument else None
         if agent is None:
             self._notice("cti_make_call_rejected", sid=s.sid, instrument=instrument, error="no agent")
-            self._send(s, make(M.CONTROL_FAILURE_CONF, InvokeID=invoke, FailureCode=256))
+            self._no_agent(s, invoke)
             return
         variables = {
             f"callVariable{i + 1}": v for i in range(10) if (v := msg.get_str(Tag.CALL_VAR_1 + i)) is not None
@@ -913,7 +920,7 @@ class CtiServerCore:
             action = None
         if supervisor is None:
             self._notice("cti_supervise_rejected", sid=s.sid, instrument=instrument, error="no supervisor")
-            self._send(s, make(M.CONTROL_FAILURE_CONF, InvokeID=invoke, FailureCode=256))
+            self._no_agent(s, invoke)
             return
         try:
             if action is SupervisoryAction.MONITOR:

@@ -235,6 +235,9 @@ class Call:
     talk_time: float | None = None
     role: CallRole = ""
     consult_of: int | None = None  # a consultation call: the call held for it
+    # A conference's controller: the device whose CONFERENCE_CALL_REQ (or whose call a supervisor
+    # barged in on) made the call a conference.
+    controller: str = ""
 
     def connection(self, device: str) -> Connection | None:
         return next((c for c in self.connections if c.device == device and c.state is not LCS.NULL), None)
@@ -299,6 +302,7 @@ class Call:
             "talk_time": self.talk_time,
             "role": self.role,
             "consult_of": self.consult_of,
+            "controller": self.controller,
         }
 
     @classmethod
@@ -873,11 +877,17 @@ class PeripheralModel:
             raise ControlError(f"no active call {call_id}", status=Status.E_CTI_INVALID_CALLID)
         return call
 
-    @staticmethod
-    def _conn(call: Call, device: str | None, *states: LocalConnectionState) -> Connection:
+    def _conn(self, call: Call, device: str | None, *states: LocalConnectionState) -> Connection:
         """The call's connection at ``device`` in one of ``states``; without a device, the first
-        such connection of an agent (else of any party)."""
-        found = [c for c in call.live if (device is None or c.device == device) and c.state in states]
+        such connection of an agent (else of any party). A silent monitor's connection at the
+        monitored agent's device is never one: it is no connection of the agent's, so no request
+        at that device (hold, drop, a transfer or conference merging the monitor call into the
+        agent's own) acts on it."""
+        found = [
+            c
+            for c in call.live
+            if (device is None or c.device == device) and c.state in states and not self.watched(call, c)
+        ]
         found.sort(key=lambda c: c.agent_id is None)
         if not found:
             where = f" at {device}" if device else ""
@@ -1060,7 +1070,14 @@ class PeripheralModel:
         CALL_CLEARED_EVENT: with CECX_ABAND_LOCAL_QUEUE when it waited in the queue (it leaves the
         queue), CECX_ABAND_RING when an agent's phone was ringing. Not a DROP by the agent."""
         call = self.call(call_id)
-        caller = next((c for c in call.live if c.agent_id is None and c.state is not LCS.QUEUED), None)
+        caller = next(
+            (
+                c
+                for c in call.live
+                if c.agent_id is None and c.state is not LCS.QUEUED and not self.watched(call, c)
+            ),
+            None,
+        )
         if caller is None:
             raise ControlError(
                 f"call {call_id} has no party that is no agent", status=Status.E_CTI_INVALID_CALLID
@@ -1168,9 +1185,13 @@ class PeripheralModel:
             moved.append(new)
         return moved
 
-    def _close_secondary(self, now: float, secondary: Call) -> list[Change]:
+    def _close_secondary(self, now: float, secondary: Call, primary: Call) -> list[Change]:
         """The merged call ends: each of its connections cleared, then the call (no wrap-up of
-        its own: its parties go on in the primary call)."""
+        its own: its parties go on in the primary call). A silent monitor of an agent that goes on
+        in the primary call follows it there ("If an agent drops from or transfers the call that
+        the supervisor is monitoring, the silent monitoring session ends": an agent transferred to,
+        conferenced in or conferencing neither drops nor transfers) [UNCERTAIN: whether the
+        product's monitoring session follows the merge]; any other monitor ends with its call."""
         changes: list[Change] = []
         for conn in sorted(secondary.live, key=lambda c: c.agent_id is None):
             conn.state, conn.since = LCS.NULL, now
@@ -1178,7 +1199,13 @@ class PeripheralModel:
         secondary.ended = now
         changes += [CallChange("cleared", secondary), CallChange("end", secondary)]
         del self.calls[secondary.call_id]
-        changes.extend(self._end_monitors(now, secondary, None))  # a monitor ends with its call
+        for monitor in self.monitors_of(secondary.call_id):
+            agent = primary.connection(monitor.connections[1].device)
+            if agent is not None and agent.agent_id is not None and not monitor.agent_ids & primary.agent_ids:
+                monitor.monitored = primary.call_id
+                changes.append(CallChange("data", monitor))  # (replicates the monitored call)
+            else:
+                changes.extend(self._end(now, monitor))
         return changes
 
     def _merge_pair(
@@ -1216,7 +1243,7 @@ class PeripheralModel:
                 "transferred", held, h.device, LCS.NULL, secondary=active.call_id, party=moved[0].device
             ),
             CallChange("connection_cleared", held, h.device, LCS.NULL),
-            *self._close_secondary(now, active),
+            *self._close_secondary(now, active, held),
             CallChange("data", held),
         ]
         changes.extend(self._sync(now, held, h.agent_id, *(c.agent_id for c in moved)))
@@ -1266,15 +1293,28 @@ class PeripheralModel:
         if not moved:
             raise ControlError(f"call {active_id} has nobody to add", status=Status.E_CTI_INVALID_CALLID)
         h.state, h.since = LCS.CONNECT, now  # (its connection in the active call is cleared below)
-        held.role = "conference"
+        return self._conferenced(now, held, active, h, moved)
+
+    def _conferenced(
+        self, now: float, primary: Call, secondary: Call, controller: Connection, moved: list[Connection]
+    ) -> list[Change]:
+        """``moved`` (the secondary call's parties, already in ``primary``) joined ``primary``, which
+        becomes CONFERENCE with ``controller`` its controller: CALL_CONFERENCED_EVENT, the secondary
+        call's end, CALL_DATA_UPDATE_EVENT (the new CallType). A conference and a barge-in alike."""
+        primary.role, primary.controller = "conference", controller.device
         changes: list[Change] = [
             CallChange(
-                "conferenced", held, h.device, LCS.CONNECT, secondary=active.call_id, party=moved[0].device
+                "conferenced",
+                primary,
+                controller.device,
+                LCS.CONNECT,
+                secondary=secondary.call_id,
+                party=moved[0].device,
             ),
-            *self._close_secondary(now, active),
-            CallChange("data", held),
+            *self._close_secondary(now, secondary, primary),
+            CallChange("data", primary),
         ]
-        changes.extend(self._sync(now, held, h.agent_id, *(c.agent_id for c in moved)))
+        changes.extend(self._sync(now, primary, controller.agent_id, *(c.agent_id for c in moved)))
         return changes
 
     # -- wrap-up ---------------------------------------------------------------------------------
@@ -1361,9 +1401,8 @@ class PeripheralModel:
     # A silent monitor is a call of its own (kind "monitor", ``monitored``: the agent's call): the
     # supervisor's connection and one at the agent's device that belongs to no agent, so the agent
     # neither gets the call's events on its Client Events session nor counts it as a call of its
-    # own, and the agent's call never has the supervisor among its parties. A barge-in ends the
-    # monitor call and adds the supervisor's connection to the agent's call, which then has three
-    # parties (a conference: "the supervisor is added as a new party to the conference").
+    # own, and the agent's call never has the supervisor among its parties. A barge-in conferences
+    # the monitor call into the agent's call (:meth:`barge_in`), which then has three parties.
     @staticmethod
     def teams_supervised(agent: Agent) -> tuple[int, ...]:
         """The AWDB's rule (awdb_stub/db.py): the directory's ``teams_supervised``, else a
@@ -1427,8 +1466,15 @@ class PeripheralModel:
 
     def barge_in(self, now: float, supervisor_id: str, call_id: int, monitor_id: int) -> list[Change]:
         """SUPERVISE_CALL_REQ (BARGE_IN) on the call the supervisor monitors: "Supervisors [...] can
-        only barge in to calls they are already silent monitoring"; "If the original call is not a
-        conference call, after the barge request succeeds, the call becomes a conference call"."""
+        only barge in to calls they are already silent monitoring"; "When a supervisor makes a barge
+        call, the supervisor is added as a new party to the conference"; "If the original call is
+        not a conference call, after the barge request succeeds, the call becomes a conference call
+        and the agent is the conference controller. If the original call is a conference call and
+        the agent is not the conference controller, the supervisor's barge request fails"; it fails
+        too when "the agent already has an outstanding consult call" (Cisco Finesse Web Services
+        Developer Guide, Dialog—Make a Barge Call). The monitor call is merged into the agent's call
+        as a conference's active call is (:meth:`_conferenced`): the supervisor's connection moves,
+        the watched one at the agent's device goes with the monitor call."""
         monitor = self.calls.get(monitor_id)
         call = self.call(call_id)
         if monitor is None or monitor.monitored != call_id or monitor.ended is not None:
@@ -1438,23 +1484,27 @@ class PeripheralModel:
         sup = self._conn(monitor, None, LCS.CONNECT)
         if sup.agent_id != supervisor_id:
             raise ControlError("not this supervisor's monitor call", status=Status.E_CTI_INVALID_CALLID)
-        changes: list[Change] = []
-        # The monitor call ends and the supervisor joins the agent's call in one step: it is never in
-        # two active connections, and its state stays TALKING.
-        for conn in monitor.live:
-            conn.state, conn.since = LCS.NULL, now
-            changes.append(CallChange("connection_cleared", monitor, conn.device, LCS.NULL))
-        monitor.ended = now
-        joined = Connection(sup.device, supervisor_id, LCS.CONNECT, now)
-        call.connections.append(joined)
-        del self.calls[monitor.call_id]
-        changes += [
-            CallChange("cleared", monitor),
-            CallChange("end", monitor),
-            CallChange("established", call, joined.device, LCS.CONNECT),
-            *self._sync(now, call, supervisor_id),
-        ]
-        return changes
+        agent_device = monitor.connections[1].device
+        agent = self.find(None, agent_device, None)
+        controller = call.connection(agent_device)
+        if (
+            agent is None
+            or controller is None
+            or controller.state is not LCS.CONNECT
+            or len(agent.call_ids) > 1
+        ):
+            raise ControlError(
+                f"{agent_device} is not connected to call {call_id} alone (an outstanding consult)",
+                failure=ControlFailure.CF_INVALID_AGENT_STATE,
+            )
+        if call.role == "conference" and call.controller != agent_device:
+            raise ControlError(
+                f"{agent_device} is not the conference controller of call {call_id}",
+                failure=ControlFailure.CF_INVALID_AGENT_STATE,
+            )
+        # The supervisor is never in two active connections, and its state stays TALKING.
+        moved = self._merge_parties(now, call, monitor, agent_device)
+        return self._conferenced(now, call, monitor, controller, moved)
 
     def _end_monitors(self, now: float, call: Call, left: str | None) -> list[Change]:
         """The silent monitors of ``call`` end when the monitored agent leaves it (``left``: the

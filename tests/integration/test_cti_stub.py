@@ -91,6 +91,16 @@ async def set_state(client: RawClient, agent_id: str, state: AgentState, reason:
     return [*msgs, await client.recv()]
 
 
+async def ready_client(port: int, agent_id: str, ext: str) -> RawClient:
+    """A client session opened (its first event read) that logs the agent in and makes it Ready."""
+    c = await RawClient.connect(port)
+    await c.open()
+    await c.recv()
+    await login(c, agent_id, ext)
+    await set_state(c, agent_id, AgentState.AVAILABLE)
+    return c
+
+
 async def test_open_heartbeat_and_system_event(single: CtiServer) -> None:
     c = await RawClient.connect(single.port)
     conf = await c.open()
@@ -188,11 +198,7 @@ async def test_refuse_sessions_and_offline_faults(single: CtiServer) -> None:
 
 
 async def test_injected_call_via_admin_api(single: CtiServer) -> None:
-    c = await RawClient.connect(single.port)
-    await c.open()
-    await c.recv()
-    await login(c, "1003", "2003")
-    await set_state(c, "1003", AgentState.AVAILABLE)
+    c = await ready_client(single.port, "1003", "2003")
     # Drain the login events: the server answers in order, so they all come before this CONF.
     await c.request(make(M.HEARTBEAT_REQ, InvokeID=99), M.HEARTBEAT_CONF)
     status, call = await admin(
@@ -259,11 +265,7 @@ async def test_the_queue_survives_a_cti_side_failover(pair: tuple[CtiServer, Cti
     await eventually(lambda: b.core.role, "B takes over", until=lambda role: role is Role.ACTIVE)
     status, listed = await admin(b, "GET", "/emu/calls")
     assert [k["call_id"] for k in listed["calls"] if k["phase"] == "queued"] == ids
-    c = await RawClient.connect(b.port)
-    await c.open()
-    await c.recv()
-    await login(c, "1006", "2006")
-    await set_state(c, "1006", AgentState.AVAILABLE)
+    c = await ready_client(b.port, "1006", "2006")
     await eventually(
         lambda: b.model.calls[ids[0]].agent_id,
         "the oldest queued call delivered to 1006 on B",
@@ -278,11 +280,7 @@ async def test_idle_side_does_not_listen_and_deactivate_hands_over_with_agent_st
 ) -> None:
     a, b = pair
     assert not b.listening
-    c = await RawClient.connect(a.port)
-    await c.open()
-    await c.recv()
-    await login(c, "1001", "2001")
-    await set_state(c, "1001", AgentState.AVAILABLE)
+    c = await ready_client(a.port, "1001", "2001")
     await eventually(
         lambda: b.model.agents["1001"].state,
         "1001 AVAILABLE replicated to B",

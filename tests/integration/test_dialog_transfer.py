@@ -79,14 +79,39 @@ async def consult_answered(dep: XDeployment, desk_a: AgentXmpp, desk_b: AgentXmp
     return held, consult_id
 
 
+async def kill_side_a_with_the_conference(dep: XDeployment, desk_a: AgentXmpp, held: str) -> None:
+    """Once the conference of three is replicated to side B, the active PG side A dies; B takes
+    over, the node reconnects to it and is IN_SERVICE again (A's desktop sees both SystemInfos)."""
+
+    def replicated() -> int:
+        call = dep.b.model.calls.get(int(held))
+        return len(call.live) if call is not None and call.role == "conference" else 0
+
+    await eventually(replicated, "the conference replicated to side B", until=(3).__eq__)
+    await dep.a.stop()
+    await next_event(desk_a, f"{API}/SystemInfo", "<status>OUT_OF_SERVICE</status>", timeout=15)
+    await next_event(desk_a, f"{API}/SystemInfo", "<status>IN_SERVICE</status>", timeout=30)
+
+
+async def a_acts(dep: XDeployment, held: str, name: str) -> None:
+    """A's ``name`` action on its participant in the held call's dialog (requestId: the action's
+    name), accepted (202)."""
+    status, _, _ = await dep.call("PUT", f"/Dialog/{held}", user=A, body=act(name, EXT[A]), requestId=name)
+    assert status == 202
+
+
+async def a_drops_off(dep: XDeployment, desk: AgentXmpp, user: str, held: str) -> dict[str, str]:
+    """A drops off the conference: the participants' states as ``user``'s desktop then sees them."""
+    await a_acts(dep, held, "DROP")
+    left = await dialog_event(desk, user, "<requestId>DROP</requestId>")
+    return {k: v[0] for k, v in participants(left).items()}
+
+
 async def test_consult_then_transfer_to_another_agent(dep_xmpp: XDeployment) -> None:
     dep = dep_xmpp
     async with desktop(dep, A) as desk_a, desktop(dep, B) as desk_b:
         held, consult_id = await consult_answered(dep, desk_a, desk_b)
-        status, _, _ = await dep.call(
-            "PUT", f"/Dialog/{held}", user=A, body=act("TRANSFER", EXT[A]), requestId="t"
-        )
-        assert status == 202
+        await a_acts(dep, held, "TRANSFER")
         # B gets the customer call (POSTed: new to B), as TRANSFER, with the customer and itself.
         got = await dialog_event(desk_b, B, "<event>POST</event>", f"<id>{held}</id>")
         assert participants(got)[CUSTOMER] == ("ACTIVE", [])
@@ -105,10 +130,7 @@ async def test_a_conference_survives_a_cti_side_kill(dep_xmpp: XDeployment) -> N
     dep = dep_xmpp
     async with desktop(dep, A) as desk_a, desktop(dep, B) as desk_b:
         held, _ = await consult_answered(dep, desk_a, desk_b)
-        status, _, _ = await dep.call(
-            "PUT", f"/Dialog/{held}", user=A, body=act("CONFERENCE", EXT[A]), requestId="conf"
-        )
-        assert status == 202
+        await a_acts(dep, held, "CONFERENCE")
         conf = await dialog_event(desk_b, B, f"<id>{held}</id>", f"<mediaAddress>{CUSTOMER}</mediaAddress>")
         assert set(participants(conf)) == {EXT[A], EXT[B], CUSTOMER}
         everyone = {
@@ -123,25 +145,13 @@ async def test_a_conference_survives_a_cti_side_kill(dep_xmpp: XDeployment) -> N
 
         await eventually(seen, "the conference", until=everyone.__eq__)
 
-        def replicated() -> int:
-            call = dep.b.model.calls.get(int(held))
-            return len(call.live) if call is not None and call.role == "conference" else 0
-
-        await eventually(replicated, "the conference replicated to side B", until=(3).__eq__)
-        await dep.a.stop()  # the active PG side dies; B takes over, the node reconnects to it
-        await next_event(desk_a, f"{API}/SystemInfo", "<status>OUT_OF_SERVICE</status>", timeout=15)
-        await next_event(desk_a, f"{API}/SystemInfo", "<status>IN_SERVICE</status>", timeout=30)
+        await kill_side_a_with_the_conference(dep, desk_a, held)
         for desk, agent_id in ((desk_a, A), (desk_b, B)):
             again = await dialog_event(desk, agent_id, f"<id>{held}</id>", "<Participant>")
             assert participants(again) == everyone
             assert text(DET.fromstring(again), "data/dialog/mediaProperties/callType") == "CONFERENCE"
         # ... and still controllable on side B: A drops off, B and the customer go on.
-        status, _, _ = await dep.call(
-            "PUT", f"/Dialog/{held}", user=A, body=act("DROP", EXT[A]), requestId="d"
-        )
-        assert status == 202
-        left = await dialog_event(desk_b, B, "<requestId>d</requestId>")
-        assert {k: v[0] for k, v in participants(left).items()} == {
+        assert await a_drops_off(dep, desk_b, B, held) == {
             EXT[A]: "DROPPED",
             EXT[B]: "ACTIVE",
             CUSTOMER: "ACTIVE",
@@ -156,18 +166,11 @@ async def test_the_conference_glitch_fault_after_a_cti_side_kill(dep_xmpp: XDepl
     dep = dep_xmpp
     async with desktop(dep, A) as desk_a, desktop(dep, B) as desk_b:
         held, _ = await consult_answered(dep, desk_a, desk_b)
-        status, _, _ = await dep.call("PUT", f"/Dialog/{held}", user=A, body=act("CONFERENCE", EXT[A]))
-        assert status == 202
+        await a_acts(dep, held, "CONFERENCE")
         await dialog_event(desk_a, A, f"<id>{held}</id>", f"<mediaAddress>{EXT[B]}</mediaAddress>")
         await dep.node.faults.add("conference_glitch", {})
 
-        def replicated() -> int:
-            call = dep.b.model.calls.get(int(held))
-            return len(call.live) if call is not None and call.role == "conference" else 0
-
-        await eventually(replicated, "the conference replicated to side B", until=(3).__eq__)
-        await dep.a.stop()
-        await next_event(desk_a, f"{API}/SystemInfo", "<status>IN_SERVICE</status>", timeout=30)
+        await kill_side_a_with_the_conference(dep, desk_a, held)
         await dialog_event(desk_a, A, "<event>DELETE</event>", f"<id>{held}</id>")
         status, doc, _ = await dep.call("GET", f"/User/{A}/Dialogs", user=A)
         assert status == 200 and doc.find("Dialog") is None
@@ -180,14 +183,34 @@ async def test_the_conference_glitch_fault_after_a_cti_side_kill(dep_xmpp: XDepl
         odd = await dialog_event(desk_a, A, "<requestId>h</requestId>")
         assert participants(odd) == {EXT[B]: ("HELD", ["RETRIEVE", "DROP"])}
         # "Desktop behavior returns to usual after the agent or supervisor drops off the conference call."
-        status, _, _ = await dep.call(
-            "PUT", f"/Dialog/{held}", user=A, body=act("DROP", EXT[A]), requestId="d"
-        )
-        assert status == 202
-        usual = await dialog_event(desk_a, A, "<requestId>d</requestId>")
-        assert {k: v[0] for k, v in participants(usual).items()} == {
+        assert await a_drops_off(dep, desk_a, A, held) == {
             EXT[A]: "DROPPED",
             EXT[B]: "HELD",
             CUSTOMER: "ACTIVE",
         }
         await dep.node.faults.clear()
+
+
+async def test_a_failed_consult_is_dropped_before_the_held_call_is_retrieved(dep_xmpp: XDeployment) -> None:
+    """A consults a number the deployment does not know: the consult dialog FAILED, the held call
+    offering DROP only until A drops the failed consult (the CTI server would refuse a RETRIEVE
+    while the phone is off hook); then A retrieves its customer."""
+    dep = dep_xmpp
+    async with desktop(dep, A) as desk_a:
+        held = await customer_call(dep, desk_a)
+        status, _, _ = await dep.call("PUT", f"/Dialog/{held}", user=A, body=consult("99", EXT[A]))
+        assert status == 202
+        failed = await dialog_event(desk_a, A, "<state>FAILED</state>")
+        failed_id = text(DET.fromstring(failed), "data/dialog/id")
+        view = await eventually(
+            lambda: dep.node.core.dialog_view(held), "the held call with the failed consult",
+            until=lambda v: v.participants[0].state == "HELD",
+        )  # fmt: skip
+        assert view.participants[0].actions == ("DROP",)
+        status, _, _ = await dep.call("PUT", f"/Dialog/{failed_id}", user=A, body=act("DROP", EXT[A]))
+        assert status == 202
+        await dialog_event(desk_a, A, "<event>DELETE</event>", f"<id>{failed_id}</id>")
+        retrieve = act("RETRIEVE", EXT[A])
+        assert (await dep.call("PUT", f"/Dialog/{held}", user=A, body=retrieve, requestId="r"))[0] == 202
+        back = await dialog_event(desk_a, A, "<requestId>r</requestId>")
+        assert participants(back)[EXT[A]][0] == "ACTIVE"

@@ -105,9 +105,11 @@ async def test_silent_monitor_barge_in_and_drop_the_agent(dep_xmpp: XDeployment)
         assert status == 202
         joined = await dialog_event(desk_agent, AGENT, f"<id>{call_id}</id>", f"<mediaAddress>{ext(SUP)}")
         assert set(participants(joined)) == {"5550001", ext(AGENT), ext(SUP)}
-        await dialog_event(desk_sup, SUP, "<event>DELETE</event>", f"<id>{monitor}</id>")
+        # "the call becomes a conference call": CALL_CONFERENCED_EVENT, then the monitor call's end.
         posted = await dialog_event(desk_sup, SUP, "<event>POST</event>", f"<id>{call_id}</id>")
         assert "PARTICIPANT_DROP" in participants(posted)[ext(SUP)][1]
+        await dialog_event(desk_sup, SUP, "<event>DELETE</event>", f"<id>{monitor}</id>")
+        await dialog_event(desk_agent, AGENT, f"<id>{call_id}</id>", "<callType>CONFERENCE</callType>")
 
         # The agent may not drop its supervisor; the supervisor drops the agent and stays on the call.
         drop = act("PARTICIPANT_DROP", ext(SUP))
@@ -197,3 +199,48 @@ async def test_a_silent_monitor_survives_a_cti_side_kill(dep_xmpp: XDeployment) 
         body = supervise("BARGE_CALL", ext(SUP), ext(AGENT), f"{API}/Dialog/{monitor}")
         assert (await dep.call("POST", f"/User/{SUP}/Dialogs", user=SUP, body=body))[0] == 202
         await dialog_event(desk_agent, AGENT, f"<id>{call_id}</id>", f"<mediaAddress>{ext(SUP)}")
+
+
+async def test_a_silent_monitor_follows_the_agent_it_was_transferred_to(dep_xmpp: XDeployment) -> None:
+    """The agent consults OTHER, the supervisor monitors OTHER on the consult, the agent transfers:
+    OTHER neither dropped nor transferred ("If an agent drops from or transfers the call that the
+    supervisor is monitoring, the silent monitoring session ends"), so the monitor goes on, now of
+    the customer call, and the supervisor barges in there."""
+    dep = dep_xmpp
+    async with (
+        desktop(dep, SUP) as desk_sup,
+        desktop(dep, AGENT) as desk_agent,
+        desktop(dep, OTHER) as desk_other,
+    ):
+        call_id = await agent_talking(dep, desk_agent)
+        consult = (
+            f"<Dialog><requestedAction>CONSULT_CALL</requestedAction><toAddress>{ext(OTHER)}</toAddress>"
+            f"<targetMediaAddress>{ext(AGENT)}</targetMediaAddress></Dialog>"
+        )
+        assert (await dep.call("PUT", f"/Dialog/{call_id}", user=AGENT, body=consult))[0] == 202
+        ringing = await dialog_event(desk_other, OTHER, "<event>POST</event>", "<state>ALERTING</state>")
+        consult_id = text(DET.fromstring(ringing), "data/dialogs/Dialog/id")
+        answer = act("ANSWER", ext(OTHER))
+        assert (await dep.call("PUT", f"/Dialog/{consult_id}", user=OTHER, body=answer))[0] == 202
+        await dep.wait_user_state(OTHER, "TALKING")
+        body = supervise("SILENT_MONITOR", ext(SUP), ext(OTHER))
+        assert (await dep.call("POST", f"/User/{SUP}/Dialogs", user=SUP, body=body))[0] == 202
+        posted = await dialog_event(desk_sup, SUP, "<event>POST</event>", "SUPERVISOR_MONITOR")
+        monitor = text(DET.fromstring(posted), "data/dialogs/Dialog/id")
+        await eventually(
+            lambda: dep.node.core.dialog_view(call_id).participants[0].actions, "TRANSFER offered",
+            until=lambda actions: "TRANSFER" in actions,
+        )  # fmt: skip
+        transfer = act("TRANSFER", ext(AGENT))
+        assert (await dep.call("PUT", f"/Dialog/{call_id}", user=AGENT, body=transfer))[0] == 202
+        await dialog_event(desk_other, OTHER, "<event>POST</event>", f"<id>{call_id}</id>")
+        await eventually(
+            lambda: dep.a.model.calls.get(int(monitor)), "the monitor follows OTHER",
+            until=lambda call: call is not None and call.monitored == int(call_id),
+        )  # fmt: skip
+        assert monitor in dep.node.model.dialogs
+        body = supervise("BARGE_CALL", ext(SUP), ext(OTHER), f"{API}/Dialog/{monitor}")
+        assert (await dep.call("POST", f"/User/{SUP}/Dialogs", user=SUP, body=body))[0] == 202
+        joined = await dialog_event(desk_other, OTHER, f"<id>{call_id}</id>", f"<mediaAddress>{ext(SUP)}")
+        live = {k for k, (state, _) in participants(joined).items() if state != "DROPPED"}
+        assert live == {"5550001", ext(OTHER), ext(SUP)}  # (the agent who transferred: DROPPED)

@@ -9,6 +9,7 @@ Directory: ``generate(27)``: 1000 supervises team 1 (1000-1024), 1025 team 2 (10
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 from hypothesis import settings
@@ -135,20 +136,59 @@ def test_the_agent_retrieves_its_held_call_while_monitored() -> None:
 
 
 # -- barge-in and drop a participant ---------------------------------------------------------------
-def test_barge_in_joins_the_agents_call_which_the_agent_then_sees() -> None:
+def test_barge_in_conferences_the_supervisor_into_the_agents_call() -> None:
+    """ "If the original call is not a conference call, after the barge request succeeds, the call
+    becomes a conference call and the agent is the conference controller": the monitor call merges
+    into the agent's call as a conference's consult does (CALL_CONFERENCED, the monitor call's end,
+    the CallType CONFERENCE in a CALL_DATA_UPDATE)."""
     model, call_id = talking()
     monitor, _ = model.silent_monitor(5.0, SUP, EXT[A])
     changes = model.barge_in(6.0, SUP, call_id, monitor.call_id)
-    assert steps(changes)[:5] == [
+    assert steps(changes)[:6] == [
+        ("conferenced", EXT[A], "CONNECT"),
         ("connection_cleared", EXT[SUP], "NULL"),
         ("connection_cleared", EXT[A], "NULL"),
         ("cleared", EXT[SUP], ""),
         ("end", EXT[SUP], ""),
-        ("established", EXT[SUP], "CONNECT"),
+        ("data", EXT[A], ""),
     ]
+    merged = changes[0]
+    assert isinstance(merged, CallChange)
+    assert (merged.secondary, merged.party) == (monitor.call_id, EXT[SUP])
     assert monitor.call_id not in model.calls
-    assert model.calls[call_id].agent_ids == {A, SUP} and len(model.calls[call_id].live) == 3
+    call = model.calls[call_id]
+    assert call.agent_ids == {A, SUP} and len(call.live) == 3
+    assert (call.role, call.controller) == ("conference", EXT[A])
     assert model.agents[SUP].state is S.TALKING and model.agents[SUP].call_ids == [call_id]
+
+
+def test_barge_in_refused_while_the_agent_consults() -> None:
+    """Dialog—Make a Barge Call: 20999 "Barge via non-conference-controller or the agent already has
+    an outstanding consult call"; refused, the model is as it was."""
+    model, call_id = talking(B)
+    monitor, _ = model.silent_monitor(5.0, SUP, EXT[A])
+    model.consult_call(6.0, call_id, EXT[A], EXT[B])
+    before = json.dumps(model.snapshot(), sort_keys=True)
+    with pytest.raises(ControlError):
+        model.barge_in(7.0, SUP, call_id, monitor.call_id)
+    assert json.dumps(model.snapshot(), sort_keys=True) == before
+
+
+def test_barge_in_on_a_conference_only_through_its_controller() -> None:
+    """ "If the original call is a conference call and the agent is not the conference controller,
+    the supervisor's barge request fails"; through the controller it succeeds."""
+    model, call_id = talking(B)
+    consult, _ = model.consult_call(5.0, call_id, EXT[A], EXT[B])
+    model.answer_call(6.0, consult.call_id, EXT[B])
+    model.conference_call(7.0, call_id, consult.call_id, EXT[A])
+    monitor, _ = model.silent_monitor(8.0, SUP, EXT[B])  # B joined A's conference
+    with pytest.raises(ControlError):
+        model.barge_in(9.0, SUP, call_id, monitor.call_id)
+    model.clear_connection(10.0, monitor.call_id, EXT[SUP])
+    model.set_state(11.0, SUP, S.NOT_READY)
+    monitor, _ = model.silent_monitor(12.0, SUP, EXT[A])
+    model.barge_in(13.0, SUP, call_id, monitor.call_id)
+    assert model.calls[call_id].agent_ids == {A, B, SUP}
 
 
 def test_barge_in_only_on_the_call_one_monitors() -> None:
@@ -227,16 +267,22 @@ def test_supervise_call_req_monitor_then_barge_in_on_the_wire() -> None:
     assert (msgs[5].get(Tag.AGENT_ID), msgs[5]["AgentState"]) == (SUP, S.TALKING)
 
     msgs = h.send(sid, supervise(SupervisoryAction.BARGE_IN, EXT[SUP], EXT[A], call_id, monitor_id))
-    assert [m.type for m in msgs][:6] == [
+    assert [m.type for m in msgs][:7] == [
         M.SUPERVISE_CALL_CONF,
+        M.CALL_CONFERENCED_EVENT,
         M.CALL_CONNECTION_CLEARED_EVENT,
         M.CALL_CONNECTION_CLEARED_EVENT,
         M.CALL_CLEARED_EVENT,
         M.END_CALL_EVENT,
-        M.CALL_ESTABLISHED_EVENT,
+        M.CALL_DATA_UPDATE_EVENT,
     ]
-    joined = msgs[5]
-    assert (joined["ConnectionCallID"], joined.get(Tag.CONNECTION_DEVID)) == (call_id, EXT[SUP])
+    conferenced, data = msgs[1], msgs[6]
+    assert (conferenced["PrimaryCallID"], conferenced["SecondaryCallID"]) == (call_id, monitor_id)
+    assert (conferenced.get(Tag.CONTROLLER_DEVID), conferenced.get(Tag.ADDED_PARTY_DEVID)) == (
+        EXT[A],
+        EXT[SUP],
+    )
+    assert (data["ConnectionCallID"], data["CallType"]) == (call_id, CallType.CONFERENCE)
 
 
 def test_supervise_call_req_refusals_on_the_wire() -> None:
@@ -312,3 +358,57 @@ def test_supervised_call_model_invariants() -> None:
     run_state_machine_as_test(
         SupervisedCallMachine, settings=settings(max_examples=150, stateful_step_count=30, deadline=None)
     )
+
+
+def test_no_request_at_the_agents_device_acts_on_its_silent_monitor() -> None:
+    """The monitor call's connection at the agent's device is the supervisor's view, no connection of
+    the agent's: a conference or transfer of the agent's held call with the monitor call (which would
+    put the supervisor in the agent's call, the agent active in two calls), a hold or drop there, or
+    a "caller" hang-up of the monitor call, are refused and change nothing (found by
+    test_cti_call_control.py's machine)."""
+    model, call_id = talking(B)
+    consult, _ = model.consult_call(5.0, call_id, EXT[A], EXT[B])  # A held, its consult ringing B
+    monitor, _ = model.silent_monitor(6.0, SUP, EXT[A])
+    assert monitor.monitored == consult.call_id
+    before = json.dumps(model.snapshot(), sort_keys=True)
+    refusals: list[Callable[[], object]] = [
+        lambda: model.conference_call(7.0, call_id, monitor.call_id, EXT[A]),
+        lambda: model.transfer_call(7.0, call_id, monitor.call_id, EXT[A]),
+        lambda: model.hold_call(7.0, monitor.call_id, EXT[A]),
+        lambda: model.clear_connection(7.0, monitor.call_id, EXT[A]),
+        lambda: model.caller_hangup(7.0, monitor.call_id),
+    ]
+    for refused in refusals:
+        with pytest.raises(ControlError):
+            refused()
+        assert json.dumps(model.snapshot(), sort_keys=True) == before
+
+
+@pytest.mark.parametrize("merge", ["transfer", "conference"])
+def test_a_silent_monitor_follows_the_agent_transferred_to_or_conferenced_in(merge: str) -> None:
+    """ "If an agent drops from or transfers the call that the supervisor is monitoring, the silent
+    monitoring session ends": B, monitored on A's consult, is transferred the customer call (or
+    conferenced into it), neither dropping nor transferring, so the monitor follows B into the
+    surviving call, where the supervisor can barge in; A's own monitor ends with its transfer."""
+    model, call_id = talking(B)
+    consult, _ = model.consult_call(5.0, call_id, EXT[A], EXT[B])
+    model.answer_call(6.0, consult.call_id, EXT[B])
+    monitor, _ = model.silent_monitor(7.0, SUP, EXT[B])
+    assert monitor.monitored == consult.call_id
+    if merge == "transfer":
+        model.transfer_call(8.0, call_id, consult.call_id, EXT[A])
+    else:
+        model.conference_call(8.0, call_id, consult.call_id, EXT[A])
+    assert model.calls[monitor.call_id].monitored == call_id and model.agents[SUP].state is S.TALKING
+    if merge == "transfer":  # (B does not control A's conference: no barge-in there)
+        model.barge_in(9.0, SUP, call_id, monitor.call_id)
+        assert model.calls[call_id].agent_ids == {B, SUP}
+
+
+def test_a_silent_monitor_of_the_transferring_agent_ends() -> None:
+    model, call_id = talking(B)
+    consult, _ = model.consult_call(5.0, call_id, EXT[A], EXT[B])
+    model.answer_call(6.0, consult.call_id, EXT[B])
+    monitor, _ = model.silent_monitor(7.0, SUP, EXT[A])
+    model.transfer_call(8.0, call_id, consult.call_id, EXT[A])
+    assert monitor.call_id not in model.calls and model.agents[SUP].state is S.NOT_READY

@@ -165,9 +165,11 @@ def test_put_dialog_checks_target_and_the_participants_actions() -> None:
     drop = requests.dialog_action(NO_DIRECTORY, 5000, dialog, action("DROP", "2000"), a)
     assert not isinstance(drop, X.ErrorResponse) and drop.type == M.CLEAR_CONNECTION_REQ
     # MAKE_CALL belongs to POST Dialogs; actions not emulated (and the CCX-only ones) answer 501.
-    err = requests.dialog_action(NO_DIRECTORY, 5000, dialog, action("MAKE_CALL", to="2001", frm="2000"), a)
-    assert isinstance(err, X.ErrorResponse) and err.status == 400
-    for name in ("ACCEPT", "REJECT"):
+    # So do a supervisor's SILENT_MONITOR and BARGE_CALL (emulated there, so no 501 here).
+    for name in ("MAKE_CALL", "SILENT_MONITOR", "BARGE_CALL"):
+        err = requests.dialog_action(NO_DIRECTORY, 5000, dialog, action(name, to="2001", frm="2000"), a)
+        assert isinstance(err, X.ErrorResponse) and err.status == 400, name
+    for name in ("ACCEPT", "REJECT", "CLOSE", "RECLASSIFY", "START_RECORDING"):
         err = requests.dialog_action(NO_DIRECTORY, 5000, dialog, action(name, "2000", to="2001"), a)
         assert isinstance(err, X.ErrorResponse) and err.status == 501, name
     # Consult, transfer and conference are emulated, but none is listed while dialling.

@@ -186,13 +186,8 @@ def test_consult_and_conference_survive_a_cti_failover() -> None:
 
 
 def reconnect(p: Pipe) -> None:
-    p.finesse.cti_lost()
-    p.core.session_lost(p.now, p.sid)
-    p.core.outputs()
-    p.sid = p.core.open_session(p.now)
-    p.core.data_received(p.now, p.sid, encode(open_req()))
-    p.drain()
-    changes = p.finesse.republish()
+    """The CTI link lost and opened again (:func:`republish`), no dialog told gone."""
+    changes = republish(p)
     assert not any(isinstance(c, DialogChange) and c.event == "DELETE" for c in changes)
 
 
@@ -207,6 +202,8 @@ def outside_conference(p: Pipe) -> str:
 
 
 def republish(p: Pipe) -> list[object]:
+    """The node loses its CTI session and opens a new one; the CTI server replays the calls; the
+    node's republish changes."""
     p.finesse.cti_lost()
     p.core.session_lost(p.now, p.sid)
     p.core.outputs()
@@ -257,3 +254,19 @@ def test_conference_glitch_needs_a_device_that_is_no_agent() -> None:
     put(p, held, A, action("CONFERENCE", "2000"))
     p.finesse.signed_in_again(A)  # "An agent [...] who signs in after being on an active conference"
     assert p.finesse.dialogs[held].glitched == {A}
+
+
+def test_a_failed_consult_is_dropped_before_the_held_call_is_retrieved() -> None:
+    """A consult to a number that fails (CALL_FAILED: the agent's phone stays off hook, an active
+    connection) leaves the held call offering DROP only, not RETRIEVE, which the CTI server would
+    refuse (a second active connection); once the failed consult is dropped, RETRIEVE is back."""
+    p = pipe()
+    held = talking_to_outside(p)
+    changes = put(p, held, A, action("CONSULT_CALL", "2000", to="99"))  # no such number
+    failed = next(c.dialog_id for c in changes if isinstance(c, DialogChange) and c.dialog_id != held)
+    assert parts(p, failed)[0][:3] == ("2000", "FAILED", ("DROP",))
+    assert parts(p, held)[0][:3] == ("2000", "HELD", ("DROP",))
+    put(p, failed, A, action("DROP", "2000"))
+    assert parts(p, held)[0][:3] == ("2000", "HELD", ("RETRIEVE", "DROP"))
+    put(p, held, A, action("RETRIEVE", "2000"))
+    assert parts(p, held)[0][1] == "ACTIVE"

@@ -194,7 +194,9 @@ def dialog_action(
     names no targetMediaAddress: it is the user's own. ``other``: the user's other call going on
     and its participant there (the consult, for TRANSFER and CONFERENCE on the held call)."""
     name = action.requested_action.value
-    if name == "MAKE_CALL":  # a new call is a POST to the user's Dialogs
+    if name == "MAKE_CALL" or action.requested_action in X.SUPERVISOR_POSTS:
+        # A new call (MAKE_CALL, a supervisor's SILENT_MONITOR and BARGE_CALL) is a POST to the
+        # user's Dialogs: emulated there, no action on an existing dialog (so no 501).
         return X.invalid_input("requestedAction", "Invalid requestedAction specified for dialog")
     mtype = DIALOG_REQUESTS.get(name)
     if mtype is None:

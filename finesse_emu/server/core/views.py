@@ -112,6 +112,9 @@ WITH_OTHER_CALL: dict[tuple[str, str], tuple[str, ...]] = {
     ("HELD", "INITIATED"): ("TRANSFER", "DROP"),
     ("HELD", "INITIATING"): ("TRANSFER", "DROP"),
     ("ACTIVE", "HELD"): ("DROP", *CALL_DATA_ACTIONS),
+    # A consult that failed (CALL_FAILED: the phone stays off hook, an active connection for the CTI
+    # server) is dropped first; RETRIEVE would be refused until then, TRANSFER and CONFERENCE too.
+    ("HELD", "FAILED"): ("DROP",),
 }
 
 

@@ -261,7 +261,8 @@ def _dialog_action() -> Schema:
         "otherwise; OpenAPI 3.0 cannot say so). The parser ignores unknown elements. Which actions are "
         "emulated (PUT Dialog: ANSWER, DROP, HOLD, RETRIEVE, SEND_DTMF, UPDATE_CALL_DATA, CONSULT_CALL, "
         "TRANSFER_SST, TRANSFER, CONFERENCE, and a supervisor's PARTICIPANT_DROP; POST User/{id}/Dialogs: "
-        "MAKE_CALL, a supervisor's SILENT_MONITOR and BARGE_CALL; others 501) and whether one is allowed "
+        "MAKE_CALL, a supervisor's SILENT_MONITOR and BARGE_CALL, 400 Invalid Input in a PUT Dialog; "
+        "START_RECORDING, ACCEPT, CLOSE, REJECT, RECLASSIFY: 501) and whether one is allowed "
         "in the participant's state is decided by the server."
     )
     return {
