@@ -589,6 +589,17 @@ def dialed(src: str, dst: str, dialog_id: str, call_type: str, dst_actions: tupl
     ]
 
 
+def held_call(
+    call_id: str,
+    call_type: str,
+    ext: str,
+    actions: tuple[str, ...],
+    others: dict[str, tuple[str, tuple[str, ...]]],
+) -> Step:
+    """The PUT of a call ``ext`` holds, offering ``actions`` (they follow its other call)."""
+    return ("PUT", call_id, call_type, "ACTIVE", {ext: ("HELD", actions), **others})
+
+
 def consult_dialed(
     src: str, dst: str, consult_id: str, dst_actions: tuple[str, ...], held: Step
 ) -> list[Step]:
@@ -640,13 +651,7 @@ async def conference_with_an_outside_number(
     answered = {"2007": ("ACTIVE", CONSULTS), "5550177": ("ACTIVE", NONE)}
 
     def held_offering(actions: tuple[str, ...]) -> Step:
-        return (
-            "PUT",
-            call_id,
-            "AGENT_INSIDE",
-            "ACTIVE",
-            {"2007": ("HELD", actions), "2008": ("ACTIVE", TALKS)},
-        )
+        return held_call(call_id, "AGENT_INSIDE", "2007", actions, {"2008": ("ACTIVE", TALKS)})
 
     assert steps == [
         held,
@@ -684,13 +689,7 @@ async def consult_transfer(dep: Processes, http: aiohttp.ClientSession, a: Agent
     consult_id = steps[1][1]
 
     def held_offering(actions: tuple[str, ...]) -> Step:
-        return (
-            "PUT",
-            call_id,
-            "AGENT_OUT",
-            "ACTIVE",
-            {"2009": ("HELD", actions), "5550109": ("ACTIVE", NONE)},
-        )
+        return held_call(call_id, "AGENT_OUT", "2009", actions, {"5550109": ("ACTIVE", NONE)})
 
     assert steps == [
         held_offering(HELD),

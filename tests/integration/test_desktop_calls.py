@@ -11,39 +11,26 @@ import aiohttp
 from emu_base.history import History
 from emu_base.history_events import CallsPlaced, DialogAction, DialogSeen, FailoverDone
 from finesse_emu.desktop.calls import KINDS
-from finesse_emu.desktop.client import AgentCredentials, DesktopClient, LoadPlan, NodeEndpoint
 from finesse_emu.runs.check import CALL_INVARIANTS, check_history
 from tests.helpers import eventually
+from tests.integration.test_desktop_call_kinds import signed_in
 from tests.integration.test_finesse_node import HOST
 from tests.integration.test_finesse_node_xmpp import XDeployment, dep_xmpp
 
 __all__ = ["dep_xmpp"]  # the fixture these tests use
 
-AGENT, EXT = "1010", "2010"
+AGENT = "1010"  # extension 2010
 
 
 async def test_desktop_answers_holds_and_keeps_its_held_call_through_a_cti_failover(
     dep_xmpp: XDeployment,
 ) -> None:
     dep = dep_xmpp
-    endpoint = NodeEndpoint(
-        "finesse-a", f"http://{HOST}:{dep.node.http_port}", HOST, dep.node.config.xmpp_port
-    )
     history = History(None)
     kind = KINDS["incoming_held"]
     async with aiohttp.ClientSession() as http:
-        desktop = DesktopClient(
-            AgentCredentials(AGENT, f"pass{AGENT}", EXT),
-            {"finesse-a": endpoint},
-            "finesse-a",
-            http,
-            history,
-            dep.node.timers,
-            plan=LoadPlan(gadgets=1, resources=1, preload_secondary=False),
-        )
-        desktop.start()
+        (desktop,) = await signed_in(dep, http, history, [AGENT])
         try:
-            await eventually(lambda: desktop.state, "signed in", until="SIGNED_IN".__eq__, within=10.0)
             # A queue call reaches a Ready agent only.
             desktop.set_agent_state("READY")
             await eventually(lambda: desktop.user_state, "READY", until="READY".__eq__, within=10.0)
