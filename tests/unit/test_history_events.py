@@ -160,6 +160,9 @@ def test_emit_writes_one_log_line_that_the_history_reads_typed(tmp_path: Path) -
     out = io.StringIO()
     logger = structlog.wrap_logger(
         structlog.PrintLogger(out),
+        # Its own wrapper: another test's structlog.configure (a CLI run in-process at a quieter
+        # level) must not filter this info line out.
+        wrapper_class=structlog.BoundLogger,
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
