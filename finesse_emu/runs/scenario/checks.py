@@ -47,6 +47,21 @@ def active_cti(run: Run) -> dict[str, Any] | None:
     return active[0] if active else None
 
 
+async def active_cti_get(run: Run, path: str) -> tuple[dict[str, Any] | None, Any]:
+    """GET ``path`` on the active CTI side's control plane, with the deployment's token: the side
+    and its JSON answer, or (None or the side, why it could not be read)."""
+    c = active_cti(run)
+    if c is None:
+        return None, "no active CTI side"
+    url = f"http://{c['host']}:{c['ports']['admin']}{path}"
+    try:
+        headers = auth_headers(read_admin_token(run.run_dir))
+        async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as resp:
+            return c, await resp.json()
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        return c, f"{c['name']}: {exc}"
+
+
 def bounds(values: list[float], spec: dict[str, Any], unit: str) -> tuple[bool, str]:
     problems = []
     if "count" in spec and len(values) < int(spec["count"]):
@@ -147,16 +162,9 @@ class CtiAgent(Probe):
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
         spec = arg
-        c = active_cti(run)
-        if c is None:
-            return False, "no active CTI side"
-        url = f"http://{c['host']}:{c['ports']['admin']}/emu/agents/{spec['agent']}"
-        try:
-            headers = auth_headers(read_admin_token(run.run_dir))
-            async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as resp:
-                agent = await resp.json()
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
-            return False, f"{c['name']}: {exc}"
+        c, agent = await active_cti_get(run, f"/emu/agents/{spec['agent']}")
+        if c is None or isinstance(agent, str):
+            return False, str(agent)
         if "mrd" in spec:  # a non-voice MRD's state instead of the voice state
             mrd_state = agent.get("mrd_states", {}).get(str(spec["mrd"]))
             ok = mrd_state == spec.get("state")
@@ -186,16 +194,12 @@ class CtiCalls(Probe):
         return arg
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
-        c = active_cti(run)
-        if c is None:
-            return False, "no active CTI side"
-        url = f"http://{c['host']}:{c['ports']['admin']}/emu/calls"
-        try:
-            headers = auth_headers(read_admin_token(run.run_dir))
-            async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as resp:
-                calls = (await resp.json())["calls"]
-        except (aiohttp.ClientError, OSError, ValueError, KeyError) as exc:
-            return False, f"{c['name']}: {exc}"
+        c, answer = await active_cti_get(run, "/emu/calls")
+        if c is None or isinstance(answer, str):
+            return False, str(answer)
+        calls = answer.get("calls") if isinstance(answer, dict) else None
+        if not isinstance(calls, list):
+            return False, f"{c['name']}: no calls in {answer}"
         live = [k for k in calls if k.get("phase") != "ended"]
         seen = {"queued": sum(k.get("phase") == "queued" for k in live), "calls": len(live)}
         detail = f"{c['name']}: {seen['calls']} calls, {seen['queued']} queued"
