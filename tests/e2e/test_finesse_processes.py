@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -354,6 +355,11 @@ def step_of(update: str) -> Step:
     if dialog is None:
         dialog = doc.find("data/dialogs/Dialog")
     assert dialog is not None, update
+    return dialog_step(doc.findtext("event") or "", dialog)
+
+
+def dialog_step(event: str, dialog: Any) -> Step:
+    """One Dialog element (of a notification or of GET Dialogs) as a step."""
     parties = {
         p.findtext("mediaAddress") or "": (
             p.findtext("state") or "",
@@ -362,13 +368,7 @@ def step_of(update: str) -> Step:
         for p in dialog.iter("Participant")
     }
     call_type = dialog.findtext("mediaProperties/callType") or ""
-    return (
-        doc.findtext("event") or "",
-        dialog.findtext("id") or "",
-        call_type,
-        dialog.findtext("state") or "",
-        parties,
-    )
+    return (event, dialog.findtext("id") or "", call_type, dialog.findtext("state") or "", parties)
 
 
 async def dialog_steps(agent: AgentXmpp, user: str, count: int, timeout: float = 10.0) -> list[Step]:
@@ -512,18 +512,7 @@ async def dialogs_of(dep: Processes, http: aiohttp.ClientSession, user: str) -> 
     async with http.get(f"{dep.base}/User/{user}/Dialogs", headers=auth(user)) as resp:
         assert resp.status == 200, await resp.text()
         doc = DET.fromstring(await resp.read())
-    steps: list[Step] = []
-    for dialog in doc.findall("Dialog"):
-        parties = {
-            p.findtext("mediaAddress") or "": (
-                p.findtext("state") or "",
-                tuple(a.text or "" for a in p.iter("action")),
-            )
-            for p in dialog.iter("Participant")
-        }
-        call_type = dialog.findtext("mediaProperties/callType") or ""
-        steps.append(("GET", dialog.findtext("id") or "", call_type, dialog.findtext("state") or "", parties))
-    return picture_of(steps)
+    return picture_of([dialog_step("GET", dialog) for dialog in doc.findall("Dialog")])
 
 
 async def republished(agent: AgentXmpp, user: str, dialog_ids: set[str], timeout: float = 20.0) -> list[Step]:
