@@ -26,6 +26,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from awdb_stub.db import AwdbDatabase
 from awdb_stub.login import REALM, Login, PeerLog
+from awdb_stub.metrics import AwdbMetrics
 from awdb_stub.seed import CATEGORIES
 from emu_base import faults as F
 from emu_base.admin import admin_routes, json_error, read_json_object
@@ -167,6 +168,7 @@ class AwdbServer:
         self._runner: web.AppRunner | None = None
         self._site: web.SockSite | None = None
         self._admin_runner: web.AppRunner | None = None
+        self.metrics = AwdbMetrics(self)  # GET /metrics on the control plane (docs/metrics.md)
 
     # -- lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -229,7 +231,9 @@ class AwdbServer:
 
     def admin_app(self) -> web.Application:
         """The control plane (the /emu routes of every component; the AWDB stub adds none)."""
-        return admin_routes(self.name, "awdb", self.health, self.faults, self.config.admin_token)
+        return admin_routes(
+            self.name, "awdb", self.health, self.faults, self.config.admin_token, self.metrics.registry
+        )
 
     async def _start_admin(self) -> None:
         cfg = self.config
@@ -281,7 +285,9 @@ class AwdbServer:
     # -- query API -----------------------------------------------------------------------------------
     def _query_app(self) -> web.Application:
         app = web.Application(
-            client_max_size=self.config.max_body, middlewares=[self._serve, self._login, self._errors]
+            client_max_size=self.config.max_body,
+            # Metrics outermost: a query's latency includes a slow fault, its status an injected one.
+            middlewares=[self.metrics.middleware(), self._serve, self._login, self._errors],
         )
         r = app.router
         r.add_get(f"{API}/ping", self._ping)

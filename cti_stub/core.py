@@ -12,6 +12,7 @@ streamed to the other PG side.
 
 from __future__ import annotations
 
+import collections
 import heapq
 import itertools
 import struct
@@ -195,6 +196,9 @@ class CtiServerCore:
         self.fail_heartbeats = False
         self.offline = False
         self.stats = {"bad_frames": 0, "rejected_opens": 0, "heartbeats": 0}
+        # GED-188 messages by type name, received and sent (the shell's /metrics reads them).
+        self.received: collections.Counter[str] = collections.Counter()
+        self.sent: collections.Counter[str] = collections.Counter()
         self._next_idle_scan = 0.0
         # When an injected call is due to be answered or ended by the PG (a heap of wall times;
         # entries made stale by an admin answer or end are harmless: the sweep finds nothing due).
@@ -207,6 +211,7 @@ class CtiServerCore:
 
     def _send(self, s: Session, msg: Message) -> None:
         s.tx_messages += 1
+        self.sent[msg.name] += 1
         self._out.append(Send(s.sid, encode(msg, s.version)))
 
     def _notice(self, event: str, **fields: Any) -> None:
@@ -246,6 +251,8 @@ class CtiServerCore:
                 s.rx_messages += 1
                 s.tx_messages += 1
                 self.stats["heartbeats"] += 1
+                self.received["HEARTBEAT_REQ"] += 1
+                self.sent["HEARTBEAT_CONF"] += 1
                 self._out.append(Send(sid, _HEARTBEAT_CONF_HEAD + invoke.to_bytes(4, "big")))
                 return
         s.decoder.feed(data)
@@ -263,6 +270,8 @@ class CtiServerCore:
                 return
             mtype, body = frame
             s.rx_messages += 1
+            name = M.name_of(mtype)  # a label value: every unknown type is one "UNKNOWN"
+            self.received["UNKNOWN" if name.startswith("UNKNOWN_") else name] += 1
             try:
                 msg = decode_body(mtype, body, s.version)
             except DecodeError as exc:

@@ -20,6 +20,7 @@ from aiohttp import web
 from cti_stub.admin import add_cti_routes
 from cti_stub.core import Close, CoreConfig, CtiServerCore, IdleMode, Notice, Output, Replicate, Role, Send
 from cti_stub.duplex import AskPeerToTakeOver, BecomeActive, BecomeIdle, Decision, DuplexArbiter
+from cti_stub.metrics import CtiMetrics
 from cti_stub.model import OUTSIDE_NUMBERS, DeskSettings, PeripheralModel
 from cti_stub.peer_link import PeerLink
 from emu_base import faults as F
@@ -181,6 +182,7 @@ class CtiServer:
         self._refusing = False
         self.admin_port: int | None = None
         self.link_port: int | None = None
+        self.metrics = CtiMetrics(self)  # GET /metrics on the control plane (docs/metrics.md)
 
     # -- lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -410,7 +412,12 @@ class CtiServer:
     def admin_app(self) -> web.Application:
         """The control plane: the /emu routes of every component and the CTI stub's own."""
         app = admin_routes(
-            f"cti-{self.side.lower()}", "cti", self.health, self.faults, self.config.admin_token
+            f"cti-{self.side.lower()}",
+            "cti",
+            self.health,
+            self.faults,
+            self.config.admin_token,
+            self.metrics.registry,
         )
         add_cti_routes(app, self)
         return app

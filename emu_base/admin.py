@@ -4,6 +4,9 @@
 ``GET /emu/faults``: active faults and the kinds this component knows.
 ``POST /emu/faults``: ``{"kind": ..., <params>}`` creates a fault (201, Toxiproxy style).
 ``DELETE /emu/faults/{id}`` removes one, ``DELETE /emu/faults`` clears all.
+``GET /metrics``: the component's Prometheus metrics (:mod:`emu_base.metrics`, docs/metrics.md);
+guarded by the token like the rest of the control plane (Prometheus sends it with
+``authorization: credentials_file``).
 ``GET /emu/control/openapi.json``: the OpenAPI description of this control plane, with the routes
 the component adds (:mod:`emu_base.control_openapi`).
 
@@ -29,11 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from emu_base import control_openapi
 from emu_base.faults import FaultError, FaultRegistry
 from emu_base.httpbody import BodyError, BodyTooLarge, UnsupportedEncoding, read_body
 from emu_base.logs import get_logger
+from emu_base.metrics import metrics_response
 
 log = get_logger()
 
@@ -201,9 +206,15 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
 
 
 def admin_routes(
-    name: str, role: str, health: HealthFn, faults: FaultRegistry, token: str | None = None
+    name: str,
+    role: str,
+    health: HealthFn,
+    faults: FaultRegistry,
+    token: str | None = None,
+    registry: CollectorRegistry | None = None,
 ) -> web.Application:
-    """An aiohttp application with the /emu routes. Add component routes to it before starting."""
+    """An aiohttp application with the /emu routes and ``GET /metrics`` (``registry``: the component
+    instance's own; none: an empty one). Add component routes to it before starting."""
 
     token = token or None  # an empty token is no token
 
@@ -248,11 +259,17 @@ def admin_routes(
     async def delete_faults(_: web.Request) -> web.Response:
         return web.json_response({"cleared": await faults.clear()})
 
+    metrics_registry = registry if registry is not None else CollectorRegistry()
+
+    async def get_metrics(_: web.Request) -> web.Response:
+        return metrics_response(metrics_registry)
+
     app.router.add_get("/emu/health", get_health)
     app.router.add_get("/emu/faults", get_faults)
     app.router.add_post("/emu/faults", post_fault)
     app.router.add_delete("/emu/faults", delete_faults)
     app.router.add_delete("/emu/faults/{fault_id}", delete_fault)
+    app.router.add_get("/metrics", get_metrics)
     control_openapi.serve(app, f"{name} ({role})")
     control_openapi.describe(app, control_openapi.COMMON)  # components describe the routes they add
     return app

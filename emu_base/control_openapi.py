@@ -77,6 +77,12 @@ COMMON: Operations = {
     ),
     ("DELETE", "/emu/faults"): ControlOperation("Clear every fault", (200,)),
     ("DELETE", "/emu/faults/{fault_id}"): ControlOperation("Clear one fault", (200, 404)),
+    # Guarded like the rest: counts of agents, sessions and requests are the deployment's business.
+    ("GET", "/metrics"): ControlOperation(
+        "The component's Prometheus metrics (Prometheus text format; docs/metrics.md)",
+        (200,),
+        media_type="text/plain",
+    ),
 }
 _DESCRIPTION = ControlOperation("This OpenAPI description", (200,), open=True)
 OPEN_ROUTES = frozenset(

@@ -21,17 +21,20 @@ from __future__ import annotations
 
 import html
 import ssl
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import Metric
 
 from emu_base.admin import admin_routes, bound_port
 from emu_base.clock import Clock, LoopClock
 from emu_base.faults import FaultRegistry
 from emu_base.httpbody import app_runner
 from emu_base.logs import get_logger
+from emu_base.metrics import HttpMetrics, SnapshotCollector, counter
 from emu_base.sansio import Cancellable, Driver
 from finesse_emu.ids.core import MAX_FIELD_CHARS, IdsCore, Issued, OAuthError, Output, Refused
 
@@ -115,6 +118,14 @@ class IdsServer:
         self.issued = 0
         self.refused = 0
         self._runners: list[web.AppRunner] = []
+        # GET /metrics on the control plane (docs/metrics.md): its own registry, requests by route.
+        self.registry = CollectorRegistry()
+        self.requests = HttpMetrics(self.registry, "finesse_emu_ids")
+        self.registry.register(SnapshotCollector(self._metrics))
+
+    def _metrics(self) -> Iterable[Metric]:
+        yield counter("finesse_emu_ids_tokens_issued", "tokens issued (any grant)", self.issued)
+        yield counter("finesse_emu_ids_tokens_refused", "token requests refused", self.refused)
 
     # -- outputs ------------------------------------------------------------------------------------
     def _on_output(self, output: Output) -> None:
@@ -180,7 +191,7 @@ class IdsServer:
         return {"state": "running", "port": self.port, "issued": self.issued, "refused": self.refused}
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_FORM_BYTES)
+        app = web.Application(client_max_size=MAX_FORM_BYTES, middlewares=[self.requests.middleware()])
         app.router.add_get(AUTHORIZE, self._authorize_page)
         app.router.add_post(AUTHORIZE, self._authorize)
         app.router.add_post(TOKEN, self._token)
@@ -198,7 +209,8 @@ class IdsServer:
         self.port = bound_port(site)
         if cfg.admin_port != -1:
             admin = app_runner(
-                admin_routes(cfg.name, "ids", self.health, self.faults, cfg.admin_token), access_log=None
+                admin_routes(cfg.name, "ids", self.health, self.faults, cfg.admin_token, self.registry),
+                access_log=None,
             )
             await admin.setup()
             self._runners.append(admin)

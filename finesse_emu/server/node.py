@@ -38,6 +38,7 @@ from finesse_emu.server.cors_control import add_cors_routes
 from finesse_emu.server.cti import CtiClient, CtiLinkConfig, CtiRequestError, PublicEvent
 from finesse_emu.server.gadgets import RELOAD_KEY
 from finesse_emu.server.listeners import RestListeners
+from finesse_emu.server.metrics import NodeMetrics
 from finesse_emu.server.model import FinesseModel
 from finesse_emu.server.node_log import log_output
 from finesse_emu.server.presence import ForcedLogout, PresenceTracker
@@ -133,6 +134,7 @@ class FinesseNode:
             config.desktop_layout(), config.vcpus, lambda: (u.team_id for u in self.directory.values())
         )
         self.cors = CorsPolicy.of(config.cors_origins)  # ValueError on a malformed origin
+        self.metrics = NodeMetrics(self)  # GET /metrics on the control plane (docs/metrics.md)
 
     # -- the core: its state (health, tests), and every input at the node's now ------------------
     @property
@@ -268,6 +270,7 @@ class FinesseNode:
 
     def _publish(self, out: Publish) -> None:
         self.published.append((out.node, out.text))
+        self.metrics.published(out.node, out.error)
         connected = self.notifier is not None and self.notifier.connected
         if out.error:  # a refusal after the 202: on the user's node as it stands
             if connected:
@@ -350,6 +353,7 @@ class FinesseNode:
                     upstream, self.cors, self.timers.ws_proxy_connect_timeout, self.timers.http_shutdown_grace
                 ),
             )
+        app.middlewares.insert(0, self.metrics.rest_middleware())  # every answer, 401s and 503s too
         app.middlewares.insert(
             0, self.dropped_peers.middleware(lambda r: "ws_relay" if r.path in ws_proxy.WS_PATHS else "rest")
         )
@@ -375,7 +379,14 @@ class FinesseNode:
 
     def admin_app(self) -> web.Application:
         """The node's control plane: the /emu routes of every component and the node's own."""
-        app = admin_routes(self.config.name, "finesse", self.health, self.faults, self.config.admin_token)
+        app = admin_routes(
+            self.config.name,
+            "finesse",
+            self.health,
+            self.faults,
+            self.config.admin_token,
+            self.metrics.registry,
+        )
         layout_admin.add_routes(app, self.layouts)
         add_cors_routes(app, lambda: self.cors.origins, self.set_cors_origins)
         app.middlewares.insert(0, self.dropped_peers.middleware(lambda _r: "admin"))
