@@ -10,9 +10,14 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from emu_base.timers import Timers
+from finesse_emu.desktop.sso import sign_in
+from finesse_emu.ids.core import IdpUser, IdsCore
+from finesse_emu.ids.server import IdsConfig, IdsServer
 from tests.helpers import eventually
 from tests.integration.test_finesse_node import HOST, Deployment, deployment
 
@@ -104,3 +109,32 @@ async def test_the_grafana_dashboard_plots_only_series_the_components_serve(dep:
             names = set(re.findall(r"\b((?:finesse_emu|cti_stub|awdb_stub)_[a-z_]+)", target["expr"]))
             assert names, (panel["title"], target["expr"])
             assert names <= served, (panel["title"], names - served)
+
+
+async def test_the_identity_service_counts_its_requests_and_tokens_behind_the_token() -> None:
+    users = [IdpUser("1001", "agent0001", "pass1001")]
+    ids = IdsServer(
+        IdsConfig(host=HOST, port=0, admin_port=0, admin_token="ids-token"),
+        IdsCore(b"deployment-signing-key-0123456789", Timers.build(1.0), users),
+    )
+    await ids.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            await sign_in(http, ids.url, "1001", "pass1001", f"http://{HOST}/desktop/sso/authcode", 5.0)
+            url = f"http://{HOST}:{ids.admin_port}/metrics"
+            for headers in ({}, {"Authorization": "Bearer wrong"}):
+                async with http.get(url, headers=headers) as resp:
+                    assert resp.status == 401
+            async with http.get(url, headers={"Authorization": "Bearer ids-token"}) as resp:
+                assert resp.status == 200
+                families = list(text_string_to_metric_families(await resp.text()))
+    finally:
+        await ids.stop()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
+    assert samples[("finesse_emu_ids_tokens_issued_total", ())] == 1
+    posts = [
+        dict(labels)["route"]
+        for (name, labels), v in samples.items()
+        if name == "finesse_emu_ids_requests_total" and dict(labels)["method"] == "POST" and v >= 1
+    ]
+    assert posts and all("{" in r or r.startswith("/") for r in posts)  # route templates, counted
