@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, Metric
 
 from cti_stub.core import CtiServerCore, Role
-from cti_stub.model import PeripheralModel
+from cti_stub.model import FIRST_CALL_ID, PeripheralModel
 from emu_base.metrics import SnapshotCollector, counter, gauge, state_gauge
 
 PREFIX = "cti_stub"
@@ -78,3 +78,8 @@ class CtiMetrics:
             self._server.model.logged_in_count(),
         )
         yield gauge(f"{PREFIX}_calls", "calls in progress on the peripheral", len(self._server.model.calls))
+        yield counter(
+            f"{PREFIX}_calls_started",
+            "calls started on the peripheral (the active side's count, replicated to the idle side)",
+            self._server.model.next_call_id - FIRST_CALL_ID,
+        )

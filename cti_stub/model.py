@@ -25,6 +25,7 @@ LOGGED_IN_VOICE_STATES = {
     S.HOLD,
 }
 # States an agent may ask for with SET_AGENT_STATE_REQ (the rest are driven by calls).
+FIRST_CALL_ID = 0x1000  # call ids count up from here: the calls started are next_call_id - FIRST_CALL_ID
 REQUESTABLE = {S.LOGIN, S.LOGOUT, S.NOT_READY, S.AVAILABLE, S.WORK_NOT_READY, S.WORK_READY}
 # Seed: "the agent state is changed to WORK, on the respective non-voice Media Routing Domain".
 NON_VOICE_WORK = S.WORK_NOT_READY
@@ -401,7 +402,7 @@ class PeripheralModel:
         for rec in agents:
             self.agents[rec.id] = Agent(rec, mrd_states={m: S.LOGOUT for m in rec.non_voice_mrds})
         self.calls: dict[int, Call] = {}
-        self.next_call_id = 0x1000
+        self.next_call_id = FIRST_CALL_ID
 
     # -- lookups ---------------------------------------------------------------------------------
     def agent(self, agent_id: str) -> Agent:

@@ -20,6 +20,7 @@ from emu_base.metrics import HttpMetrics
 from finesse_emu.server.auth import AwdbClient
 from finesse_emu.server.auth.failover import Outcome
 from finesse_emu.server.metrics import NodeMetrics, publish_kind
+from ged188.constants import AgentState
 from ged188.constants import MessageType as M
 from tests.unit.test_cti_core import Harness
 
@@ -182,6 +183,10 @@ def test_a_cti_side_counts_sessions_heartbeats_and_messages_by_type() -> None:
     assert value(m.registry, "cti_stub_messages_sent_total", type="HEARTBEAT_CONF") == 2
     h.login(sid)
     assert value(m.registry, "cti_stub_logged_in_agents") == 1
+    assert (value(m.registry, "cti_stub_calls"), value(m.registry, "cti_stub_calls_started_total")) == (0, 0)
+    h.core.admin_set_state(h.now, "1000", AgentState.AVAILABLE, 0)
+    h.core.inject_call(h.now, "1000", answer_after=2.0, talk_time=3.0)
+    assert (value(m.registry, "cti_stub_calls"), value(m.registry, "cti_stub_calls_started_total")) == (1, 1)
     h.core.become_idle(h.now, "test")
     assert (value(m.registry, "cti_stub_active"), value(m.registry, "cti_stub_role", role="idle")) == (0, 1)
 
