@@ -9,9 +9,13 @@ from __future__ import annotations
 import pytest
 from finesse_client import FinesseClient, Node, Seen
 
+from finesse_emu.testing import AsyncDeployment
+
 
 @pytest.mark.asyncio
-async def test_the_client_follows_its_agent_to_the_subscriber(finesse_deployment_async):  # type: ignore[no-untyped-def]
+async def test_the_client_follows_its_agent_to_the_subscriber(
+    finesse_deployment_async: AsyncDeployment,
+) -> None:
     emu = finesse_deployment_async
     publisher, subscriber = emu.addresses.publisher, emu.addresses.subscriber
     agent = emu.agents[0]
