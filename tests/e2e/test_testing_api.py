@@ -16,13 +16,16 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_a_deployment_heals_what_a_test_broke_and_stops_leaving_nothing_listening() -> None:
-    d = await Deployment.start(agents=4, time_scale=0.1)
+    d = await Deployment.start(agents=6, time_scale=0.1)
     try:
         assert FIRST <= int(d.network.rsplit(".", 1)[1]) <= LAST
         listening = [(n.host, 8082) for n in d.addresses.nodes.values()]
         listening += [(c.host, c.port) for c in (*d.addresses.cti.values(), *d.addresses.awdb.values())]
         attached = Deployment.attach(d.run_dir)
-        assert [a.id for a in attached.agents] == [a.id for a in d.agents] == ["1000", "1001", "1002", "1003"]
+        # The whole directory, not the five sample agents `status` shows: deployment.json names its spec.
+        assert (
+            [a.id for a in attached.agents] == [a.id for a in d.agents] == [str(1000 + i) for i in range(6)]
+        )
         assert attached.addresses == d.addresses
         assert await d.system_info_status("finesse-a") == "IN_SERVICE" and await d.cti_active() == "cti-a"
 
