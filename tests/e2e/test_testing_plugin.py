@@ -66,5 +66,8 @@ def test_an_installed_package_gives_a_project_the_fixture(tmp_path: Path) -> Non
     done = _run(argv, project, env, 150)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "test_failover.py::test_the_client_follows_its_agent_to_the_subscriber PASSED" in done.stdout
-    assert "test_cti_takeover.py::test_cti_side_b_takes_over_and_the_nodes_serve_again PASSED" in done.stdout
+    assert (
+        "test_cti_takeover.py::test_the_idle_cti_side_takes_over_and_the_nodes_serve_again PASSED"
+        in done.stdout
+    )
     assert "2 passed" in done.stdout
