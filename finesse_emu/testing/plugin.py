@@ -88,6 +88,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A bad option is a usage error at once, not a failure of every test that uses the fixture."""
+    try:
+        settings_from(config.getoption)
+    except ValueError as exc:
+        raise pytest.UsageError(f"finesse-emu: {exc}") from None
+
+
 @pytest.fixture(scope="session")
 def finesse_deployment_session(request: pytest.FixtureRequest) -> Iterator[Any]:
     """The session's deployment (started on first use, stopped at the end); tests use the fixtures below."""

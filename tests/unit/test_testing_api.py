@@ -11,7 +11,7 @@ import pytest
 from finesse_emu.testing.deployment import addresses_from_state
 from finesse_emu.testing.healing import ClearFault, Healing, Restart, Resume
 from finesse_emu.testing.network import FIRST, LAST, NetworkClaim, candidates, claim_network, pick, try_lock
-from finesse_emu.testing.plugin import Settings, settings_from
+from finesse_emu.testing.plugin import Settings, pytest_configure, settings_from
 
 
 # -- the free /24 ------------------------------------------------------------------------------------
@@ -113,6 +113,15 @@ def test_settings_take_each_option() -> None:
 def test_bad_options_are_refused_naming_the_option(given: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         settings_from(options(**given))
+
+
+def test_a_bad_option_stops_pytest_with_a_usage_error() -> None:
+    class Config:
+        getoption = staticmethod(options(finesse_emu_time_scale="0"))
+
+    with pytest.raises(pytest.UsageError, match="finesse-emu: --finesse-emu-time-scale must be above 0"):
+        pytest_configure(Config())  # type: ignore[arg-type]
+    pytest_configure(type("Fine", (), {"getoption": staticmethod(options())})())
 
 
 # -- healing -----------------------------------------------------------------------------------------
