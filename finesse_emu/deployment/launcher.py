@@ -802,6 +802,8 @@ class Deployment:
             "xmpp_password_file": str(self.secrets_dir / XMPP_PASSWORD_FILE),
             "awdb_password_file": str(self.secrets_dir / AWDB_PASSWORD_FILE),
             "components": [c.to_json() for c in self.components],
+            # The directory's spec (a count, 50+chat+email or an agent file): what attaches resolve.
+            "agents": str(self.agents),
             "sample_agents": [
                 {"id": a.id, "login": a.login, "password": a.password, "extension": a.extension}
                 for a in agents

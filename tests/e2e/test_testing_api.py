@@ -1,0 +1,58 @@
+"""finesse_emu.testing's Deployment over real processes: a free /24 of the tests' range, attach,
+faults of any kind by component name, a frozen Prosody and a killed AWDB, a swarm, healing, and a
+teardown that leaves nothing listening."""
+
+from __future__ import annotations
+
+import psutil
+import pytest
+
+from emu_base.procs import port_in_use
+from finesse_emu.deployment.launcher import STATE_FILE
+from finesse_emu.testing import Deployment, DeploymentError
+from finesse_emu.testing.network import FIRST, LAST
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_a_deployment_heals_what_a_test_broke_and_stops_leaving_nothing_listening() -> None:
+    d = await Deployment.start(agents=6, time_scale=0.1)
+    try:
+        assert FIRST <= int(d.network.rsplit(".", 1)[1]) <= LAST
+        listening = [(n.host, 8082) for n in d.addresses.nodes.values()]
+        listening += [(c.host, c.port) for c in (*d.addresses.cti.values(), *d.addresses.awdb.values())]
+        attached = Deployment.attach(d.run_dir)
+        # The whole directory, not the five sample agents `status` shows: deployment.json names its spec.
+        assert (
+            [a.id for a in attached.agents] == [a.id for a in d.agents] == [str(1000 + i) for i in range(6)]
+        )
+        assert attached.addresses == d.addresses
+        assert await d.system_info_status("finesse-a") == "IN_SERVICE" and await d.cti_active() == "cti-a"
+
+        swarm = await d.swarm(2)
+        await d.wait_until(swarm.signed_in, "both desktops signed in", until=lambda n: n == 2, timeout=30)
+        await d.wait_agent_state("1000", "NOT_READY")
+
+        fault = await d.inject("cti-a", "ignore_heartbeats")
+        assert [f["id"] for f in await d.faults("cti-a")] == [fault]
+        with pytest.raises(DeploymentError, match="unknown fault kind 'no_such_kind'"):
+            await d.inject("cti-a", "no_such_kind")
+        await d.hang("xmpp-b")
+        xmpp_b = psutil.Process(next(c["pid"] for c in d.state()["components"] if c["name"] == "xmpp-b"))
+        await d.wait_until(xmpp_b.status, "xmpp-b frozen", until=lambda s: s == psutil.STATUS_STOPPED)
+        await d.kill("awdb-b")
+        assert d.down_components() == ["awdb-b"]
+
+        await d.heal()
+        assert await d.faults("cti-a") == []
+        assert d.down_components() == [] and await d.health("awdb-b") is not None
+        await d.wait_until(xmpp_b.status, "xmpp-b resumed", until=lambda s: s != psutil.STATUS_STOPPED)
+        assert all(c._closed for c in swarm.clients) and d.healing.clean  # the swarm stopped
+        with pytest.raises(AssertionError, match=r"not within 0.2 s: four; last value seen: 3"):
+            await d.wait_until(lambda: 3, "four", until=lambda v: v == 4, timeout=0.2)
+        await attached.close()  # an attached deployment is healed, never stopped
+        assert await d.system_info_status("finesse-b") == "IN_SERVICE"
+    finally:
+        await d.close()
+    assert not (d.run_dir / STATE_FILE).exists()
+    assert [hp for hp in listening if port_in_use(*hp)] == []
