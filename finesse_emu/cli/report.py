@@ -29,7 +29,6 @@ def report(args: argparse.Namespace) -> int:
         HISTORY_FILE,
         REPORT_HTML,
         load_history,
-        render_summary_table,
         write_report,
     )
 
@@ -44,8 +43,10 @@ def report(args: argparse.Namespace) -> int:
         print(
             f"finesse-emu report: skipped {events.malformed} malformed lines ({shown}{more})", file=sys.stderr
         )
+    from finesse_emu.cli.progress import print_summary
+
     summary = write_report(run_dir, events)
-    print(render_summary_table(summary), end="")
+    print_summary(summary)  # its tables fitted to the terminal (summary.txt has them at full width)
     print(f"\nreport: {run_dir / REPORT_HTML}")
     if args.check and not summary["totals"]["expectations"]["ok"]:
         return EXIT_FAILED
