@@ -275,7 +275,7 @@ def _fault_text(faults: list[dict[str, Any]] | None) -> str:
         return "?"
     shown = []
     for f in faults:
-        params = " ".join(f"{k}={v}" for k, v in f.items() if k not in ("id", "kind"))
+        params = " ".join(f"{k}={v}" for k, v in f.items() if k not in ("id", "kind") and v not in (None, ""))
         shown.append(f"{f.get('kind')} {params}".strip())
     return ", ".join(shown) or "-"
 

@@ -35,7 +35,9 @@ def plain(monkeypatch: pytest.MonkeyPatch, columns: int | None = None) -> tuple[
     return console(file=buf, force_terminal=False), buf
 
 
-def progress(step: int, elapsed: float, phase: str = "sign in", doing: str = "until all_signed_in") -> Progress:
+def progress(
+    step: int, elapsed: float, phase: str = "sign in", doing: str = "until all_signed_in"
+) -> Progress:
     return Progress("demo", phase, step, 5, doing, elapsed, 12.0, open_ended=True)
 
 
