@@ -5,6 +5,7 @@ left; status --watch's lines."""
 from __future__ import annotations
 
 import io
+import os
 import re
 from typing import Any
 
@@ -155,3 +156,14 @@ def test_status_watch_prints_a_line_per_change() -> None:
     assert lines == ["cti-a: active, faults: hang"]
     assert _fault_text([{"id": "latency-1", "kind": "latency", "ms": 200}]) == "latency ms=200"
     assert _fault_text(None) == "?"
+
+
+def test_no_color_option_sets_no_color(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from finesse_emu import cli
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert cli.main(["--no-color", "timers"]) == cli.EXIT_OK
+    assert os.environ["NO_COLOR"] == "1"  # what console() reads, and the commands' children inherit
+    assert "\x1b[" not in capsys.readouterr().out
