@@ -14,7 +14,7 @@ from finesse_emu.cli import EXIT_OK, CannotRun, command, fail
 from finesse_emu.cli.options import DEFAULT_RUN_DIR, add_run_dir, admin_token, csv, network
 
 if TYPE_CHECKING:
-    from rich.table import Table
+    from finesse_emu.runs.report.text import TableSpec
 
 
 def _agents(text: str) -> int | str:
@@ -222,12 +222,11 @@ def status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return EXIT_OK
-    from finesse_emu.cli.progress import console
+    from finesse_emu.cli.progress import console, print_table
 
-    out = console()
-    out.print(_status_table(report))
+    print_table(console(), _status_table(report))
     # The rest of the launcher's text: sample agents, the control planes' token, the CA.
-    print(launcher.render_table(report).partition("\n\n")[2])
+    print("\n" + launcher.render_table(report).partition("\n\n")[2])
     return EXIT_OK
 
 
@@ -280,8 +279,8 @@ def _fault_text(faults: list[dict[str, Any]] | None) -> str:
     return ", ".join(shown) or "-"
 
 
-def _status_table(report: dict[str, Any]) -> Table:
-    from finesse_emu.cli.progress import rich_table
+def _status_table(report: dict[str, Any]) -> TableSpec:
+    from finesse_emu.runs.report.text import TableSpec
 
     rows = []
     for c in report["components"]:
@@ -289,7 +288,7 @@ def _status_table(report: dict[str, Any]) -> Table:
         agents = str(c["signed_in_agents"]) if "signed_in_agents" in c else ""
         faults = _fault_text(c.get("faults"))
         rows.append([c["name"], c["role"], c["host"], c["state"], faults, agents, ports])
-    return rich_table(["component", "role", "host", "state", "faults", "agents", "ports"], rows, {5})
+    return TableSpec(["component", "role", "host", "state", "faults", "agents", "ports"], rows, {5})
 
 
 def _watch_lines(before: dict[str, str], report: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
@@ -306,16 +305,18 @@ async def _watch(run_dir: Path, interval: float, as_json: bool) -> None:
     """Poll every ``interval`` seconds: redraw in place on a terminal, else a line per change."""
     import time
 
+    from rich.console import Group
     from rich.live import Live
 
-    from finesse_emu.cli.progress import console
+    from finesse_emu.cli.progress import console, fitted
 
     out = console()
     before: dict[str, str] = {}
     if out.is_terminal and not as_json:
         with Live(console=out, auto_refresh=False) as live:
             while True:
-                live.update(_status_table(await _status(run_dir)), refresh=True)
+                tables = fitted(_status_table(await _status(run_dir)), out.width)
+                live.update(Group(*tables), refresh=True)
                 await asyncio.sleep(interval)
     while True:
         report = await _status(run_dir)

@@ -72,38 +72,42 @@ def rich_table(
     rows: Sequence[Sequence[str]],
     right: set[int] | None = None,
     columns: Sequence[int] | None = None,
+    no_wrap: set[int] | None = None,
 ) -> Table:
-    """A table (of ``columns`` only, when given) whose text cells wrap, and fold what cannot wrap,
-    to fit the console's width; numbers (``right``) never break."""
+    """A table (of ``columns`` only, when given) whose cells wrap, and fold what cannot wrap, to
+    fit the console's width; numbers (``right``) and ``no_wrap`` columns never break."""
     right = right or set()
+    keep = right | (no_wrap or set())
     t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
     shown = list(range(len(headers))) if columns is None else list(columns)
     for i in shown:
-        numeric = i in right
-        t.add_column(headers[i], justify="right" if numeric else "left", overflow="fold", no_wrap=numeric)
+        t.add_column(
+            headers[i], justify="right" if i in right else "left", overflow="fold", no_wrap=i in keep
+        )
     for r in rows:
         t.add_row(*(r[i] for i in shown))
     return t
 
 
-# A text cell wider than this wraps rather than push the table into another block.
+# A text cell wider than this wraps rather than push the table into another block; one narrower
+# never wraps (a host, a state, a number).
 CELL_WRAP = 28
-GAP = 2  # between two columns
+GAP = 3  # between two columns: a space of padding each side and the divider
 
 
 def fitted(spec: TableSpec, width: int) -> list[Table]:
     """The table in blocks of columns that each fit ``width``, every block led by the first column
     (the phase, the component): a 20-column phase table on an 80-column terminal reads as two or
     three tables one under the other, rather than as columns three characters wide."""
-
-    def need(i: int) -> int:
-        cells = [spec.headers[i], *(r[i] for r in spec.rows)]
-        natural = max(len(c) for c in cells)
-        longest_word = max([len(w) for w in spec.headers[i].split()] or [1])
-        return natural if i in spec.right else max(min(natural, CELL_WRAP), longest_word)
-
     if not spec.headers:
         return [rich_table(spec.headers, spec.rows, spec.right)]
+    natural = [max(len(c) for c in [h, *(r[i] for r in spec.rows)]) for i, h in enumerate(spec.headers)]
+    short = {i for i, n in enumerate(natural) if n <= CELL_WRAP}
+
+    def need(i: int) -> int:
+        longest_word = max([len(w) for w in spec.headers[i].split()] or [1])
+        return natural[i] if i in spec.right or i in short else max(CELL_WRAP, longest_word)
+
     first = need(0)
     blocks: list[list[int]] = [[0]]
     used = first
@@ -114,7 +118,7 @@ def fitted(spec: TableSpec, width: int) -> list[Table]:
             used = first
         blocks[-1].append(i)
         used += w
-    return [rich_table(spec.headers, spec.rows, spec.right, block) for block in blocks]
+    return [rich_table(spec.headers, spec.rows, spec.right, block, short) for block in blocks]
 
 
 def print_table(out: Console, spec: TableSpec) -> None:
