@@ -116,7 +116,10 @@ def test_status_shows_an_injected_fault_and_watch_follows_it(run_dir: Path, tmp_
             return (tmp_path / "watch.out").read_text().splitlines()
 
         first = eventually_blocking(
-            lines, "watch's first lines", until=lambda ls: any(" finesse-b: " in line for line in ls)
+            lines,
+            "watch's first lines",
+            until=lambda ls: any(" finesse-b: " in line for line in ls),
+            within=60,  # a CLI's start on a loaded machine
         )
         assert any(line.endswith(" cti-a: active") for line in first), first
         hang = run_cli("chaos", "hang", "cti-a", "--run-dir", str(run_dir), env=env())
@@ -131,6 +134,7 @@ def test_status_shows_an_injected_fault_and_watch_follows_it(run_dir: Path, tmp_
             lines,
             "the fault in watch",
             until=lambda ls: any(x.endswith("faults: ignore_heartbeats") for x in ls),
+            within=30,
         )
         # The nodes go out of service while cti-a ignores their heartbeats: watch says so too.
         eventually_blocking(
@@ -145,7 +149,9 @@ def test_status_shows_an_injected_fault_and_watch_follows_it(run_dir: Path, tmp_
         def cti_lines(ls: list[str]) -> list[str]:
             return [line.split(" ", 1)[1] for line in ls if " cti-a: " in line]
 
-        seen = eventually_blocking(lines, "the heal in watch", until=lambda ls: len(cti_lines(ls)) >= 3)
+        seen = eventually_blocking(
+            lines, "the heal in watch", until=lambda ls: len(cti_lines(ls)) >= 3, within=30
+        )
         fault = "cti-a: active, faults: ignore_heartbeats"
         assert cti_lines(seen) == ["cti-a: active", fault, "cti-a: active"], seen
         watch.send_signal(signal.SIGINT)
