@@ -71,8 +71,9 @@ def _history_arguments(p: argparse.ArgumentParser) -> None:
     _history_arguments,
 )
 def history(args: argparse.Namespace) -> int:
+    from finesse_emu.cli.progress import print_summary
     from finesse_emu.runs.history import merge
-    from finesse_emu.runs.report import render_summary_table, write_report
+    from finesse_emu.runs.report import write_report
 
     missing = [str(f) for f in args.files if not f.is_file()]
     if missing:
@@ -82,7 +83,8 @@ def history(args: argparse.Namespace) -> int:
     with (args.out_dir / "history.jsonl").open("w", encoding="utf-8") as out:
         for e in events:
             out.write(json.dumps(e, separators=(",", ":")) + "\n")
-    print(render_summary_table(write_report(args.out_dir, events)))
+    print_summary(write_report(args.out_dir, events))
+    print()
     print(f"merged {len(events)} events from {len(args.files)} files into {args.out_dir / 'history.jsonl'}")
     return EXIT_OK
 
