@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Callable, Sequence
@@ -120,6 +121,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "or invariant failed, 2 usage error or cannot run.",
     )
     p.add_argument("--version", action="version", version=f"{PROG} {version()}")
+    p.add_argument("--no-color", action="store_true", help="no colour or style codes (as NO_COLOR=1 does)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for cmd in sorted(COMMANDS.values(), key=lambda c: c.name):
         if only in COMMAND_MODULES and cmd.name != only:
@@ -138,7 +140,10 @@ def fail(name: str, message: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(argv[0] if argv else None).parse_args(argv)
+    command_name = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command_name).parse_args(argv)
+    if args.no_color:  # read by finesse_emu/cli/progress.py, and by the commands' child processes
+        os.environ["NO_COLOR"] = "1"
     try:
         code: int = args.func(args)
     except CannotRun as exc:

@@ -112,20 +112,24 @@ def chaos_run(args: argparse.Namespace) -> int:
         parse(spec)
     except ScenarioError as exc:
         return fail("chaos-run", str(exc))
+    from finesse_emu.cli.progress import RunProgress
+
     report_dir = args.report_dir / f"chaos-{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-    ok, text = eventloop.run(
-        chaos_run(
-            args.seed,
-            args.duration,
-            args.agents,
-            args.time_scale,
-            report_dir,
-            args.network,
-            tuple(args.gap),
-            args.resources,
-            args.ippa,
+    with RunProgress() as progress:  # on stderr: a live line on a terminal, a line per step otherwise
+        ok, text = eventloop.run(
+            chaos_run(
+                args.seed,
+                args.duration,
+                args.agents,
+                args.time_scale,
+                report_dir,
+                args.network,
+                tuple(args.gap),
+                args.resources,
+                args.ippa,
+                progress,
+            )
         )
-    )
     print(text, end="")
     state = "every invariant held and was exercised" if ok else "FAILED"
     print(f"{state}; report: {report_dir / 'report.html'}")

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from finesse_emu.cli import EXIT_OK, CannotRun, command, fail
 from finesse_emu.cli.options import DEFAULT_RUN_DIR, add_run_dir, admin_token, csv, network
+
+if TYPE_CHECKING:
+    from finesse_emu.runs.report.text import TableSpec
 
 
 def _agents(text: str) -> int | str:
@@ -181,19 +186,148 @@ def _up_detached(args: argparse.Namespace, run_dir: Path, token: str | None) -> 
 
 def _status_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object")
+    p.add_argument(
+        "--watch",
+        action="store_true",
+        help="follow the states and faults: redrawn in place on a terminal, a line per change "
+        "otherwise; Ctrl-C ends it (status 0)",
+    )
+    p.add_argument(
+        "--interval", type=float, default=1.0, metavar="SECONDS", help="--watch: seconds between polls"
+    )
     add_run_dir(p)
 
 
-@command("status", "each component's state", _status_arguments)
+@command(
+    "status",
+    "each component's state and active faults (--watch follows them)",
+    _status_arguments,
+    description="Each component's state (its /emu/health) and its active faults (GET /emu/faults on its "
+    "control plane, with the deployment's admin token); a frozen Notification Service (chaos hang) "
+    "shows as frozen. With --watch it follows them until Ctrl-C.",
+)
 def status(args: argparse.Namespace) -> int:
     from finesse_emu.deployment import launcher
 
     run_dir = Path(args.run_dir)
     if not (run_dir / launcher.STATE_FILE).exists():
         raise CannotRun(f"no deployment running from {run_dir}")
-    report = asyncio.run(launcher.status(run_dir))
-    print(json.dumps(report, indent=2) if args.json else launcher.render_table(report))
+    if args.interval <= 0:
+        raise CannotRun("--interval must be more than 0")
+    if args.watch:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a watch ends
+            asyncio.run(_watch(run_dir, args.interval, args.json))
+        return EXIT_OK
+    report = asyncio.run(_status(run_dir))
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return EXIT_OK
+    from finesse_emu.cli.progress import console, print_table
+
+    print_table(console(), _status_table(report))
+    # The rest of the launcher's text: sample agents, the control planes' token, the CA.
+    print("\n" + launcher.render_table(report).partition("\n\n")[2])
     return EXIT_OK
+
+
+async def _status(run_dir: Path) -> dict[str, Any]:
+    """launcher.status, with each component's active faults (``faults``: None when its control
+    plane did not say) and Prosody frozen by SIGSTOP shown as ``frozen``."""
+    import aiohttp
+    import psutil
+
+    from finesse_emu.deployment import launcher
+
+    report = await launcher.status(run_dir)
+    try:
+        token = launcher.read_admin_token(run_dir)
+    except ValueError:
+        token = None  # another user's deployment: GET /emu/faults answers 401, shown as unknown
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+        for c in report["components"]:
+            c["faults"] = []
+            if c["state"] in ("down", "unreachable"):
+                continue
+            if c["role"] in ("xmpp", "imp"):  # no control plane: chaos hang stops the process
+                try:
+                    if psutil.Process(int(c["pid"])).status() == psutil.STATUS_STOPPED:
+                        c["state"] = "frozen"
+                except (psutil.Error, ValueError):
+                    pass
+                continue
+            if "admin" not in c["ports"]:
+                continue
+            url = f"http://{c['host']}:{c['ports']['admin']}/emu/faults"
+            try:
+                async with http.get(url, headers=headers) as resp:
+                    body = await resp.json() if resp.status == 200 else {}
+                c["faults"] = body.get("faults") if resp.status == 200 else None
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+                c["faults"] = None
+    return report
+
+
+def _fault_text(faults: list[dict[str, Any]] | None) -> str:
+    """``hang``, ``latency ms=200``; ``?`` when the control plane did not say; ``-`` for none."""
+    if faults is None:
+        return "?"
+    shown = []
+    for f in faults:
+        params = " ".join(f"{k}={v}" for k, v in f.items() if k not in ("id", "kind") and v not in (None, ""))
+        shown.append(f"{f.get('kind')} {params}".strip())
+    return ", ".join(shown) or "-"
+
+
+def _status_table(report: dict[str, Any]) -> TableSpec:
+    from finesse_emu.runs.report.text import TableSpec
+
+    rows = []
+    for c in report["components"]:
+        ports = " ".join(f"{k}={v}" for k, v in c["ports"].items())
+        agents = str(c["signed_in_agents"]) if "signed_in_agents" in c else ""
+        faults = _fault_text(c.get("faults"))
+        rows.append([c["name"], c["role"], c["host"], c["state"], faults, agents, ports])
+    return TableSpec(["component", "role", "host", "state", "faults", "agents", "ports"], rows, {5})
+
+
+def _watch_lines(before: dict[str, str], report: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """The components whose state or faults changed since ``before``: one line each."""
+    now: dict[str, str] = {}
+    for c in report["components"]:
+        faults = _fault_text(c.get("faults"))
+        now[c["name"]] = c["state"] + ("" if faults == "-" else f", faults: {faults}")
+    changed = [f"{name}: {what}" for name, what in now.items() if before.get(name) != what]
+    return now, changed
+
+
+async def _watch(run_dir: Path, interval: float, as_json: bool) -> None:
+    """Poll every ``interval`` seconds: redraw in place on a terminal, else a line per change."""
+    import time
+
+    from rich.console import Group
+    from rich.live import Live
+
+    from finesse_emu.cli.progress import console, fitted
+
+    out = console()
+    before: dict[str, str] = {}
+    if out.is_terminal and not as_json:
+        with Live(console=out, auto_refresh=False) as live:
+            while True:
+                tables = fitted(_status_table(await _status(run_dir)), out.width)
+                live.update(Group(*tables), refresh=True)
+                await asyncio.sleep(interval)
+    while True:
+        report = await _status(run_dir)
+        before, changed = _watch_lines(before, report)
+        stamp = time.strftime("%H:%M:%S")
+        for line in changed:
+            if as_json:
+                print(json.dumps({"time": stamp, "change": line}), flush=True)
+            else:
+                print(f"{stamp} {line}", flush=True)
+        await asyncio.sleep(interval)
 
 
 @command("down", "stop the deployment started by up", add_run_dir)

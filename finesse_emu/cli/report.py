@@ -29,7 +29,6 @@ def report(args: argparse.Namespace) -> int:
         HISTORY_FILE,
         REPORT_HTML,
         load_history,
-        render_summary_table,
         write_report,
     )
 
@@ -44,8 +43,10 @@ def report(args: argparse.Namespace) -> int:
         print(
             f"finesse-emu report: skipped {events.malformed} malformed lines ({shown}{more})", file=sys.stderr
         )
+    from finesse_emu.cli.progress import print_summary
+
     summary = write_report(run_dir, events)
-    print(render_summary_table(summary), end="")
+    print_summary(summary)  # its tables fitted to the terminal (summary.txt has them at full width)
     print(f"\nreport: {run_dir / REPORT_HTML}")
     if args.check and not summary["totals"]["expectations"]["ok"]:
         return EXIT_FAILED
@@ -70,8 +71,9 @@ def _history_arguments(p: argparse.ArgumentParser) -> None:
     _history_arguments,
 )
 def history(args: argparse.Namespace) -> int:
+    from finesse_emu.cli.progress import print_summary
     from finesse_emu.runs.history import merge
-    from finesse_emu.runs.report import render_summary_table, write_report
+    from finesse_emu.runs.report import write_report
 
     missing = [str(f) for f in args.files if not f.is_file()]
     if missing:
@@ -81,7 +83,8 @@ def history(args: argparse.Namespace) -> int:
     with (args.out_dir / "history.jsonl").open("w", encoding="utf-8") as out:
         for e in events:
             out.write(json.dumps(e, separators=(",", ":")) + "\n")
-    print(render_summary_table(write_report(args.out_dir, events)))
+    print_summary(write_report(args.out_dir, events))
+    print()
     print(f"merged {len(events)} events from {len(args.files)} files into {args.out_dir / 'history.jsonl'}")
     return EXIT_OK
 

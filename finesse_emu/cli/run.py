@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 import time
@@ -43,6 +44,8 @@ def run_scenarios(
 ) -> int:
     from emu_base import eventloop
     from emu_base.logs import configure_logging
+    from finesse_emu.cli.progress import RunProgress, print_summary
+    from finesse_emu.runs.report import SUMMARY_JSON
     from finesse_emu.runs.scenario.runner import run_scenario
     from finesse_emu.runs.scenario.spec import ScenarioError, load
 
@@ -58,20 +61,26 @@ def run_scenarios(
         report_dir = report_root / f"{slug}-{stamp}"
         print(f"== {sc.name} ({sc.path})", flush=True)
         try:
-            ok = eventloop.run(
-                run_scenario(
-                    sc,
-                    report_dir,
-                    run_dir=attach,
-                    attach=attach is not None,
-                    time_scale=time_scale,
-                    network=net,
+            # Progress on stderr (a live line on a terminal); the summary on stdout, fitted to it.
+            with RunProgress() as progress:
+                ok = eventloop.run(
+                    run_scenario(
+                        sc,
+                        report_dir,
+                        run_dir=attach,
+                        attach=attach is not None,
+                        time_scale=time_scale,
+                        network=net,
+                        quiet=True,
+                        progress=progress,
+                    )
                 )
-            )
         except (ScenarioError, OSError, RuntimeError) as exc:
             print(f"finesse-emu run: {sc.name}: {exc}", file=sys.stderr)
             broken.append(sc.name)
             continue
+        print_summary(json.loads((report_dir / SUMMARY_JSON).read_text()))
+        print(f"report: {report_dir / 'report.html'}", flush=True)
         if not ok:
             failed.append(sc.name)
     with contextlib.suppress(Exception):
@@ -131,9 +140,11 @@ def _bench_arguments(p: argparse.ArgumentParser) -> None:
 
 @command("bench", "bench failover --agents N --gadgets G [--rtt-ms R]: failover measured", _bench_arguments)
 def bench(args: argparse.Namespace) -> int:
+    from finesse_emu.cli.progress import RunProgress
     from finesse_emu.runs.scenario.failover_bench import bench_failover
 
     try:
-        return EXIT_OK if bench_failover(args) else EXIT_FAILED
+        with RunProgress() as progress:
+            return EXIT_OK if bench_failover(args, progress) else EXIT_FAILED
     except ValueError as exc:  # ScenarioError: the bench's scenario cannot run
         raise CannotRun(str(exc)) from exc

@@ -187,6 +187,18 @@ def swarm(args: argparse.Namespace) -> int:
     )
     history = Path(args.history) if args.history else None
     run_dir = None if args.publisher else Path(args.run_dir)
-    return eventloop.run(
-        run_swarm(config, history, args.duration, args.metrics_port, run_dir=run_dir, admin_token=token)
-    )
+    from finesse_emu.cli.progress import LineProgress
+
+    # The counts in place on a terminal; elsewhere a line only when they change.
+    with LineProgress("[swarm] ") as progress:
+        return eventloop.run(
+            run_swarm(
+                config,
+                history,
+                args.duration,
+                args.metrics_port,
+                run_dir=run_dir,
+                admin_token=token,
+                progress=progress,
+            )
+        )

@@ -495,9 +495,12 @@ async def run_swarm(
     progress_every: float | None = None,
     run_dir: Path | None = None,
     admin_token: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> int:
-    """The CLI's main loop: start, print progress, serve /metrics, stop on Ctrl-C or after duration.
-    The control port is on loopback only; ``admin_token`` guards its browser actions."""
+    """The CLI's main loop: start, report progress, serve /metrics, stop on Ctrl-C or after duration.
+    The control port is on loopback only; ``admin_token`` guards its browser actions. ``progress``
+    hears the counts line at every interval (the CLI shows it once per change); without it, the
+    line goes to stderr each time."""
     history = History(history_path)
     swarm = Swarm(config, history)
     runner, port = await serve_control(swarm, "127.0.0.1", metrics_port or 0, admin_token or None)
@@ -515,7 +518,10 @@ async def run_swarm(
         loop.call_later(duration, stop.set)
     try:
         while not stop.is_set():
-            print(f"[swarm] {swarm.progress_line()}", file=sys.stderr, flush=True)
+            if progress is not None:
+                progress(swarm.progress_line())
+            else:
+                print(f"[swarm] {swarm.progress_line()}", file=sys.stderr, flush=True)
             history.flush()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), progress_every or config.timers.swarm_progress_interval)

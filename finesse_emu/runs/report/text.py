@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from finesse_emu.runs.report.calls import calls_table
@@ -88,9 +89,20 @@ def phase_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]], se
     return headers, rows, right
 
 
-def render_summary_table(summary: dict[str, Any]) -> str:
-    """The summary as plain text: a run line, the phase table, errors, the desktops' error
-    messages, failed expectations."""
+@dataclass(frozen=True)
+class TableSpec:
+    """One table of the summary: headers, rows, right-aligned columns (numbers). The plain text
+    joins them with two spaces (:func:`table`); ``finesse-emu`` renders them fitted to the
+    terminal (finesse_emu/cli/progress.py)."""
+
+    headers: list[str]
+    rows: list[list[str]]
+    right: set[int] = field(default_factory=set)
+
+
+def summary_parts(summary: dict[str, Any]) -> list[str | TableSpec]:
+    """The summary as lines of text and tables, in order: a run line, the phase table, errors, the
+    desktops' error messages, calls, failed expectations."""
     run, totals = summary["run"], summary["totals"]
     exp = totals["expectations"]
     head = f"run: {secs(run['duration'])} s"
@@ -103,38 +115,53 @@ def render_summary_table(summary: dict[str, Any]) -> str:
     head += f", {clients.get('desktop', 0)} desktops, {clients.get('ippa', 0)} IP phones"
     verdict = "all passed" if exp["ok"] else "FAILED"
     scale = run.get("time_scale", 1.0)
+    out: list[str | TableSpec] = [head]
     if scale != 1.0:
         real = secs(run["duration"] * scale)
-        head += f"\ntimes in seed seconds (run at time_scale {scale:g}: {real} s of real time)"
-    out = [head, f"expectations: {exp['passed']} passed, {exp['failed']} failed ({verdict})", ""]
+        out.append(f"times in seed seconds (run at time_scale {scale:g}: {real} s of real time)")
+    out += [f"expectations: {exp['passed']} passed, {exp['failed']} failed ({verdict})", ""]
     headers, rows, right = phase_table(summary)
-    out += table(headers, rows, right)
+    out.append(TableSpec(headers, rows, right))
     if totals["errors"]:
         out += ["", "errors"]
-        out += table(
-            ["source", "status", "error", "count"],
-            [[e["source"], str(e["status"]), str(e["error"]), str(e["count"])] for e in totals["errors"]],
-            {3},
+        out.append(
+            TableSpec(
+                ["source", "status", "error", "count"],
+                [[e["source"], str(e["status"]), str(e["error"]), str(e["count"])] for e in totals["errors"]],
+                {3},
+            )
         )
     if totals.get("messages"):
         out += ["", "error messages shown by the desktops"]
-        out += table(
-            ["message", "request", "status", "count"],
-            [[m["message"], m["request"], str(m["status"]), str(m["count"])] for m in totals["messages"]],
-            {3},
+        out.append(
+            TableSpec(
+                ["message", "request", "status", "count"],
+                [[m["message"], m["request"], str(m["status"]), str(m["count"])] for m in totals["messages"]],
+                {3},
+            )
         )
     if summary.get("calls"):
         calls = summary["calls"]
         placed = ", ".join(f"{k} {n}" for k, n in calls["placed"].items())
         out += ["", "calls seen by the desktops" + (f" (placed: {placed})" if placed else "")]
         headers, rows = calls_table(calls)
-        out += table(headers, rows, {1, 2})
+        out.append(TableSpec(headers, rows, {1, 2}))
     failed = [e for e in summary["expectations"] if not e["ok"]]
     if failed:
         out += ["", "failed expectations"]
-        out += table(
-            ["t", "phase", "expectation", "detail"],
-            [[secs(e["t"]), e["phase"], e["name"], e["detail"] or ""] for e in failed],
-            {0},
+        out.append(
+            TableSpec(
+                ["t", "phase", "expectation", "detail"],
+                [[secs(e["t"]), e["phase"], e["name"], e["detail"] or ""] for e in failed],
+                {0},
+            )
         )
+    return out
+
+
+def render_summary_table(summary: dict[str, Any]) -> str:
+    """The summary as plain text (summary.txt): :func:`summary_parts`, tables at their full width."""
+    out: list[str] = []
+    for part in summary_parts(summary):
+        out += [part] if isinstance(part, str) else table(part.headers, part.rows, part.right)
     return "\n".join(out) + "\n"

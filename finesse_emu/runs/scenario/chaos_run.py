@@ -48,7 +48,7 @@ from finesse_emu.runs.check.invariants import (
     REASON_CODE,
 )
 from finesse_emu.runs.report import HISTORY_FILE
-from finesse_emu.runs.scenario.runner import run_scenario
+from finesse_emu.runs.scenario.runner import Reporter, run_scenario
 from finesse_emu.runs.scenario.spec import parse
 
 SEED = Timers()
@@ -336,14 +336,18 @@ async def chaos_run(
     gap: tuple[float, float] = (20.0, 60.0),
     resources: bool = False,
     ippa: int | None = None,
+    progress: Reporter | None = None,
 ) -> tuple[bool, str]:
     """Run the schedule and check the history: (every expectation met and every invariant held and
-    exercised, the verdict's text as ``finesse-emu check --strict`` prints it)."""
+    exercised, the verdict's text as ``finesse-emu check --strict`` prints it). ``progress``: as
+    for :func:`run_scenario`."""
     sc = parse(schedule(seed, duration, agents, time_scale, gap, ippa))
     stop = asyncio.Event()
     client = asyncio.create_task(api_client(report_dir / "deployment", time_scale, stop))
     try:
-        expectations_ok = await run_scenario(sc, report_dir, network=network, quiet=True, resources=resources)
+        expectations_ok = await run_scenario(
+            sc, report_dir, network=network, quiet=True, resources=resources, progress=progress
+        )
     finally:
         stop.set()
         await client

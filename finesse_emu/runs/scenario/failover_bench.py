@@ -26,7 +26,7 @@ from emu_base.timers import Timers
 from finesse_emu.desktop.swarm import publisher_count, slice_sizes
 from finesse_emu.runs.report import load_history, run_time_scale, to_seed_seconds
 from finesse_emu.runs.report.summary import failover_stats
-from finesse_emu.runs.scenario.runner import run_scenario
+from finesse_emu.runs.scenario.runner import Reporter, run_scenario
 from finesse_emu.runs.scenario.spec import ScenarioError, parse
 
 # Round trips of one desktop's failover on a WAN: SystemInfo x3 (publisher, subscriber, publisher
@@ -157,9 +157,9 @@ def render(result: dict[str, Any], floor: float) -> str:
     return "\n".join(lines)
 
 
-def bench_failover(args: argparse.Namespace) -> bool:
+def bench_failover(args: argparse.Namespace, progress: Reporter | None = None) -> bool:
     """``finesse-emu bench failover`` (its options in ``args``): True when every desktop failed
-    over; ScenarioError when the bench cannot run."""
+    over; ScenarioError when the bench cannot run. ``progress``: as for :func:`run_scenario`."""
     if args.processes < 1:
         raise ScenarioError("--processes must be at least 1")
     distribution = args.reload_distribution == "on"
@@ -175,7 +175,9 @@ def bench_failover(args: argparse.Namespace) -> bool:
         )
     )
     report_dir = args.report_dir / f"bench-failover-{args.agents}-{time.strftime('%Y%m%d-%H%M%S')}"
-    ok = eventloop.run(run_scenario(sc, report_dir, network=args.network, quiet=True, resources=True))
+    ok = eventloop.run(
+        run_scenario(sc, report_dir, network=args.network, quiet=True, resources=True, progress=progress)
+    )
     result = measure(report_dir)
     result["swarm_processes"] = args.processes
     result["reload_distribution"] = distribution

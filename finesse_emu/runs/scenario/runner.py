@@ -1,10 +1,16 @@
 """``finesse-emu run SCENARIO.yaml`` (finesse_emu/cli/run.py): bring up (or attach to) a deployment,
 run a swarm, apply the steps (steps.py), check the expectations, write the report.
+
+Progress goes to a :data:`Reporter` the caller passes in (the CLI's live line, finesse_emu/cli/progress.py):
+this layer says where the run is, never how it is shown.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +37,46 @@ from finesse_emu.runs.report import render_summary_table, write_report
 from finesse_emu.runs.scenario.context import Run
 from finesse_emu.runs.scenario.observer import Observer
 from finesse_emu.runs.scenario.slices import RemoteSlices
-from finesse_emu.runs.scenario.spec import Scenario
+from finesse_emu.runs.scenario.spec import Scenario, Step
 from finesse_emu.runs.scenario.steps import STEPS
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run is: its phase, the step it is on (0 before the steps), real seconds since it
+    began, and the real seconds its remaining waits take (``open_ended``: an ``until`` remains too,
+    so that is a minimum)."""
+
+    scenario: str
+    phase: str
+    step: int
+    steps: int
+    doing: str
+    elapsed: float
+    left: float | None
+    open_ended: bool = False
+
+
+Reporter = Callable[[Progress], None]
+
+
+def describe(step: Step) -> str:
+    """A step in a few words, for the progress line."""
+    args = step.args
+    if step.kind == "wait":
+        return f"wait {args['seconds']:g} s"
+    if step.kind == "until":
+        return f"until {args['condition']}"
+    if step.kind == "phase":
+        return "phase"
+    words = [str(v) for v in args.values() if isinstance(v, str | int | float) and not isinstance(v, bool)]
+    return " ".join([step.kind, *words])[:60]
+
+
+def time_left(steps: list[Step], scale: float) -> tuple[float, bool]:
+    """Real seconds the waits of ``steps`` take, and whether an ``until`` among them makes it open."""
+    waits = sum(float(s.args["seconds"]) for s in steps if s.kind == "wait") * scale
+    return waits, any(s.kind == "until" for s in steps)
 
 
 async def run_scenario(
@@ -45,8 +89,19 @@ async def run_scenario(
     network: str = DEFAULT_NETWORK,
     quiet: bool = False,
     resources: bool = False,
+    progress: Reporter | None = None,
 ) -> bool:
-    """Run one scenario; True when every expectation held. Writes the report into ``report_dir``."""
+    """Run one scenario; True when every expectation held. Writes the report into ``report_dir``.
+    ``progress`` hears of each phase and step (finesse_emu/cli/progress.py shows them)."""
+    began = time.monotonic()
+    steps = list(scenario.steps)
+    phase = ""
+
+    def report(what: str, step: int = 0, left: float | None = None, open_ended: bool = False) -> None:
+        if progress is not None:
+            elapsed = time.monotonic() - began
+            progress(Progress(scenario.name, phase, step, len(steps), what, elapsed, left, open_ended))
+
     report_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (once, before anything runs)
     run_dir = run_dir or report_dir / "deployment"
     history = History(report_dir / "history.jsonl")
@@ -78,6 +133,7 @@ async def run_scenario(
     ok = False
     try:
         if deployment is not None:
+            report("starting the deployment")
             await deployment.start()
         observer = Observer(
             run_dir, history, interval=max(0.02, 0.5 * scale), time_scale=scale, resources=resources
@@ -90,8 +146,12 @@ async def run_scenario(
             observer.extra_processes.update(remote.pids)
         swarm = Swarm(_swarm_config(scenario, run_dir, timers), history)
         run = Run(scenario, scale, history, swarm, observer, run_dir, remote=remote)
+        report("starting the swarm")
         await swarm.start()
-        for step in scenario.steps:
+        for i, step in enumerate(steps):
+            if step.kind == "phase":
+                phase = step.args["name"]
+            report(describe(step), i + 1, *time_left(steps[i:], scale))
             await STEPS[step.kind].run(run, step)
         ok = all(o.ok for o in run.outcomes)
         history.record("scenario", ScenarioEnd(ok=ok, expectations=len(run.outcomes)))
@@ -105,6 +165,7 @@ async def run_scenario(
         if deployment is not None:
             await deployment.stop()
         history.close()
+    report("writing the report", len(steps), 0.0)
     # One timeline: the components' own log events join the run's history (docs/reports.md).
     logs = {p.stem: p for p in sorted(run_dir.glob("*.log")) if p.stem != "launcher"}
     events = ingest_logs(_with_slices(history.events, remote_events), logs)
