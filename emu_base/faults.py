@@ -350,6 +350,8 @@ CLIENT_BANDWIDTH = KINDS.register(
         (EDGE,),
         "limit the bytes between clients and the node to rate_kb_s kilobytes per second",
         {"rate_kb_s": Param(float, minimum=0.001, help="kilobytes (1000 bytes) per second"), **_EDGE_WHERE},
+        chaos="bandwidth",
+        chaos_value="rate_kb_s",
     )
 )
 CLIENT_SLICER = KINDS.register(
@@ -362,6 +364,8 @@ CLIENT_SLICER = KINDS.register(
             "delay_ms": Param(float, 0.0, minimum=0, maximum=MAX_SLOW_MS, help="milliseconds between pieces"),
             **_EDGE_WHERE,
         },
+        chaos="slicer",
+        chaos_value="size_bytes",
     )
 )
 CLIENT_TIMEOUT = KINDS.register(
@@ -374,6 +378,7 @@ CLIENT_TIMEOUT = KINDS.register(
             "close_after_ms": Param(float, 0.0, minimum=0, maximum=MAX_SLOW_MS, help="milliseconds"),
             **_EDGE_WHERE,
         },
+        chaos="timeout",
     )
 )
 CLIENT_RESET = KINDS.register(
@@ -383,6 +388,7 @@ CLIENT_RESET = KINDS.register(
         "reset (TCP RST) the connections between clients and the node after_ms milliseconds after the"
         " fault reaches them, new ones included",
         {"after_ms": Param(float, 0.0, minimum=0, maximum=MAX_SLOW_MS, help="milliseconds"), **_EDGE_WHERE},
+        chaos="reset",
     )
 )
 

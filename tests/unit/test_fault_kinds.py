@@ -82,7 +82,9 @@ async def test_a_kind_added_in_one_place_reaches_chaos_the_scenario_and_the_cont
 
 
 def test_chaos_verbs_post_the_faults_they_always_did() -> None:
-    assert chaos.actions() == ("kill", "stop", "start", "hang", "latency", "heal")
+    # The client-path verbs (bandwidth ... reset) are the node's proxy's (finesse_emu/edge/).
+    verbs = ("kill", "stop", "start", "hang", "latency", "bandwidth", "slicer", "timeout", "reset", "heal")
+    assert chaos.actions() == verbs
     hang = {role: chaos.fault_for("hang", role, None) for role in ("cti", "awdb", "publisher", "subscriber")}
     assert {role: found and found[0] for role, found in hang.items()} == {
         "cti": {"kind": "ignore_heartbeats"},
@@ -92,7 +94,18 @@ def test_chaos_verbs_post_the_faults_they_always_did() -> None:
     }
     assert chaos.fault_for("latency", "cti", 20.0) == ({"kind": "latency", "ms": 20.0}, "+20 ms")
     assert chaos.fault_for("latency", "awdb", 20.0) == ({"kind": "slow", "ms": 20.0}, "+20 ms")
-    assert chaos.fault_for("latency", "publisher", 20.0) is None
+    assert chaos.fault_for("latency", "publisher", 20.0) is None  # chaos() sends it to the node's proxy
+    where = {"port": "rest", "direction": None, "rate_kb_s": None}
+    assert chaos.fault_for("latency", "edge", 20.0, where) == (
+        {"kind": "client_latency", "ms": 20.0, "port": "rest"},
+        "+20 ms",
+    )
+    assert chaos.fault_for("reset", "edge", None, where) == (
+        {"kind": "client_reset", "port": "rest"},
+        "client_reset",
+    )
+    with pytest.raises(chaos.ChaosError, match="bandwidth needs --rate-kb-s N"):
+        chaos.fault_for("bandwidth", "edge", None, where)
     assert fault_actions() == (*chaos.actions(), "inject")
 
 
