@@ -164,3 +164,14 @@ def test_the_conference_glitch_is_an_opt_in_finesse_kind() -> None:
     assert F.CONFERENCE_GLITCH.chaos is None
     assert "conference_glitch" not in {k.name for k in CHAOS_KINDS}
     parse(scenario({"action": "inject", "target": "finesse-a", "fault": {"kind": "conference_glitch"}}))
+
+
+def test_a_scenario_injects_client_path_faults_on_a_node() -> None:
+    """The client_* kinds are the node's proxy's (finesse_emu/edge/): a scenario names the node."""
+    body = {"kind": "client_bandwidth", "rate_kb_s": 50, "port": "bosh", "direction": "both"}
+    parse(scenario({"action": "inject", "target": "finesse-a", "fault": body}))
+    parse(scenario({"action": "latency", "target": "finesse-b", "ms": 300}))
+    with pytest.raises(ScenarioError, match="port must be one of"):
+        parse(scenario({"action": "inject", "target": "finesse-a", "fault": {**body, "port": "ftp"}}))
+    with pytest.raises(ScenarioError, match="unknown fault kind 'client_reset'"):  # a CTI side has no proxy
+        parse(scenario({"action": "inject", "target": "cti-a", "fault": {"kind": "client_reset"}}))
