@@ -34,6 +34,7 @@ def _chaos_arguments(ch: argparse.ArgumentParser) -> None:
     ch.add_argument(
         "component",
         help="cti-a, cti-b, awdb-a, awdb-b, xmpp-a, xmpp-b, imp-a, imp-b, finesse-a, finesse-b, "
+        "edge-a, edge-b (the nodes' client-path proxies; their faults also go by the node's name), "
         "ids (with --sso); for browser actions: desktops (with --count, --node) or agent:ID",
     )
     ch.add_argument("--ms", type=float, help="latency in milliseconds")
