@@ -480,17 +480,19 @@ class Deployment:
             ports["bosh_https"] = tls["https"]
         return {kind: (port, port) for kind, port in ports.items()}
 
+    def edge_argv(self, node: Endpoint) -> list[str]:
+        """The command line of a node's client-path proxy (``python`` and what follows)."""
+        behind = self.inner(node).host
+        argv = ["-m", "finesse_emu.edge", "--name", edge_name(node)]
+        for kind, (port, port_behind) in self.edge_routes(node).items():
+            argv += ["--route", f"{kind}={node.host}:{port},{behind}:{port_behind}"]
+        return [*argv, "--admin-host", node.host, "--admin-port", str(EDGE_ADMIN_PORT), *self._admin_args()]
+
     def _edge(self, node: Endpoint, env: dict[str, str]) -> Component:
         name = edge_name(node)
-        behind = self.inner(node).host
-        routes = self.edge_routes(node)
-        argv = ["-m", "finesse_emu.edge", "--name", name]
-        for kind, (port, port_behind) in routes.items():
-            argv += ["--route", f"{kind}={node.host}:{port},{behind}:{port_behind}"]
-        argv += ["--admin-host", node.host, "--admin-port", str(EDGE_ADMIN_PORT), *self._admin_args()]
-        ports = {kind: port for kind, (port, _) in routes.items()}
+        ports = {kind: port for kind, (port, _) in self.edge_routes(node).items()}
         c = Component(name, "edge", node.host, {**ports, "admin": EDGE_ADMIN_PORT}, EDGE_ADMIN_PORT)
-        c.proc = Proc(name, argv, self.run_dir / f"{name}.log", env)
+        c.proc = Proc(name, self.edge_argv(node), self.run_dir / f"{name}.log", env)
         return c
 
     def _argv_awdb(self, ep: Any) -> list[str]:
