@@ -29,7 +29,10 @@ log = get_logger()
 CTI = "cti"
 AWDB = "awdb"
 FINESSE = "finesse"
-COMPONENT_KINDS = (CTI, AWDB, FINESSE)
+# The client-path proxy in front of a node's client-facing ports (finesse_emu/edge/): its faults are
+# Toxiproxy's toxics on the bytes between a client and the node or its Notification Service.
+EDGE = "edge"
+COMPONENT_KINDS = (CTI, AWDB, FINESSE, EDGE)
 
 
 class FaultError(ValueError):
@@ -53,10 +56,11 @@ class Param:
     minimum: float | None = None
     maximum: float | None = None
     help: str = ""
+    choices: tuple[str, ...] = ()  # a string parameter's allowed values (empty: any)
 
     def shown(self) -> str:
         """``FLOAT 0..600000 (milliseconds)``: the type, the range, the help."""
-        text = self.type.__name__.upper()
+        text = "|".join(self.choices) if self.choices else self.type.__name__.upper()
         if self.minimum is not None or self.maximum is not None:
             low = "" if self.minimum is None else f"{self.minimum:g}"
             text += f" {low}..{'' if self.maximum is None else f'{self.maximum:g}'}"
@@ -75,6 +79,8 @@ class Param:
         high = float("inf") if self.maximum is None else self.maximum
         if isinstance(value, int | float) and not low <= value <= high:
             raise FaultError(f"fault {fault!r}: {name} must be {low:g}..{high:g}")
+        if self.choices and value not in self.choices:
+            raise FaultError(f"fault {fault!r}: {name} must be one of {list(self.choices)}")
         return value
 
 
@@ -305,6 +311,84 @@ CONFERENCE_GLITCH = KINDS.register(
         " device that is no agent, until the agent drops off it, the agent's desktop does not list the"
         " conference (DELETE, absent from GET Dialogs), then gets PUTs of it without the devices that"
         " are no agent and without itself",
+    )
+)
+
+
+# -- the client-path proxy (finesse_emu/edge/server.py) --------------------------------------------
+# Toxiproxy's toxics, on the bytes between a client and one node's client-facing ports; ``port``
+# picks the port kind, ``direction`` the way the bytes go (upstream: client to node, downstream:
+# node to client; Toxiproxy's default is downstream). They reach new and existing connections.
+EDGE_PORTS = ("all", "rest", "rest_https", "xmpp", "xmpp_tls", "bosh", "bosh_https")
+EDGE_DIRECTIONS = ("downstream", "upstream", "both")
+_EDGE_WHERE = {
+    "port": Param(str, "all", help="the node's port kind, or all", choices=EDGE_PORTS),
+    "direction": Param(
+        str,
+        "downstream",
+        help="upstream: client to node; downstream: node to client",
+        choices=EDGE_DIRECTIONS,
+    ),
+}
+CLIENT_LATENCY = KINDS.register(
+    FaultKind(
+        "client_latency",
+        (EDGE,),
+        "delay the bytes between clients and the node by ms milliseconds, plus or minus jitter_ms",
+        {
+            "ms": Param(float, minimum=0, maximum=MAX_SLOW_MS, help="milliseconds"),
+            "jitter_ms": Param(float, 0.0, minimum=0, maximum=MAX_SLOW_MS, help="milliseconds, uniform +-"),
+            **_EDGE_WHERE,
+        },
+        chaos="latency",
+        chaos_value="ms",
+    )
+)
+CLIENT_BANDWIDTH = KINDS.register(
+    FaultKind(
+        "client_bandwidth",
+        (EDGE,),
+        "limit the bytes between clients and the node to rate_kb_s kilobytes per second",
+        {"rate_kb_s": Param(float, minimum=0.001, help="kilobytes (1000 bytes) per second"), **_EDGE_WHERE},
+        chaos="bandwidth",
+        chaos_value="rate_kb_s",
+    )
+)
+CLIENT_SLICER = KINDS.register(
+    FaultKind(
+        "client_slicer",
+        (EDGE,),
+        "cut the bytes between clients and the node in pieces of size_bytes, delay_ms apart",
+        {
+            "size_bytes": Param(int, minimum=1, help="bytes per piece"),
+            "delay_ms": Param(float, 0.0, minimum=0, maximum=MAX_SLOW_MS, help="milliseconds between pieces"),
+            **_EDGE_WHERE,
+        },
+        chaos="slicer",
+        chaos_value="size_bytes",
+    )
+)
+CLIENT_TIMEOUT = KINDS.register(
+    FaultKind(
+        "client_timeout",
+        (EDGE,),
+        "black hole: the bytes between clients and the node are dropped; connections are closed"
+        " close_after_ms milliseconds after the fault reaches them (0: held open until healed)",
+        {
+            "close_after_ms": Param(float, 0.0, minimum=0, maximum=MAX_SLOW_MS, help="milliseconds"),
+            **_EDGE_WHERE,
+        },
+        chaos="timeout",
+    )
+)
+CLIENT_RESET = KINDS.register(
+    FaultKind(
+        "client_reset",
+        (EDGE,),
+        "reset (TCP RST) the connections between clients and the node after_ms milliseconds after the"
+        " fault reaches them, new ones included",
+        {"after_ms": Param(float, 0.0, minimum=0, maximum=MAX_SLOW_MS, help="milliseconds"), **_EDGE_WHERE},
+        chaos="reset",
     )
 )
 

@@ -12,7 +12,7 @@ from finesse_emu.cli.options import DEFAULT_NETWORK, add_run_dir, network
 
 
 def _chaos_arguments(ch: argparse.ArgumentParser) -> None:
-    from emu_base.faults import COMPONENT_KINDS, KINDS
+    from emu_base.faults import COMPONENT_KINDS, EDGE_DIRECTIONS, EDGE_PORTS, KINDS
     from finesse_emu.deployment.chaos import CLIENT_ACTIONS, actions
 
     # The fault kinds of each component (emu_base/faults.py): what hang and latency post, and what
@@ -34,9 +34,28 @@ def _chaos_arguments(ch: argparse.ArgumentParser) -> None:
     ch.add_argument(
         "component",
         help="cti-a, cti-b, awdb-a, awdb-b, xmpp-a, xmpp-b, imp-a, imp-b, finesse-a, finesse-b, "
+        "edge-a, edge-b (the nodes' client-path proxies; their faults also go by the node's name), "
         "ids (with --sso); for browser actions: desktops (with --count, --node) or agent:ID",
     )
     ch.add_argument("--ms", type=float, help="latency in milliseconds")
+    # The client-path faults of a node (its proxy's: emu_base/faults.py, client_*).
+    ch.add_argument(
+        "--port", choices=EDGE_PORTS, help="client-path faults: the node's port kind (default all)"
+    )
+    ch.add_argument(
+        "--direction",
+        choices=EDGE_DIRECTIONS,
+        help="client-path faults: upstream, downstream (default), both",
+    )
+    for flag, what in (
+        ("--jitter-ms", "latency: plus or minus milliseconds"),
+        ("--rate-kb-s", "bandwidth: kilobytes (1000 bytes) per second"),
+        ("--delay-ms", "slicer: milliseconds between pieces"),
+        ("--close-after-ms", "timeout: close the connections after milliseconds (default never)"),
+        ("--after-ms", "reset: after milliseconds (default at once)"),
+    ):
+        ch.add_argument(flag, type=float, help=what)
+    ch.add_argument("--size-bytes", type=int, help="slicer: bytes per piece")
     ch.add_argument("--count", type=int, default=1, help="browser actions: how many desktops (N of M)")
     ch.add_argument("--node", help="browser actions: only desktops signed in on this node")
     ch.add_argument("--seconds", type=float, default=60.0, help="glitch: seed seconds without network")
@@ -53,7 +72,9 @@ def chaos(args: argparse.Namespace) -> int:
             message = chaos_clients(run_dir, args.action, args.component, args.count, args.node, args.seconds)
             print(asyncio.run(message))
         else:
-            print(asyncio.run(chaos(run_dir, args.action, args.component, args.ms)))
+            names = ("port", "direction", "jitter_ms", "rate_kb_s", "size_bytes", "delay_ms")
+            params = {n: getattr(args, n) for n in (*names, "close_after_ms", "after_ms")}
+            print(asyncio.run(chaos(run_dir, args.action, args.component, args.ms, params)))
     except ChaosError as exc:
         raise CannotRun(str(exc)) from exc
     return EXIT_OK

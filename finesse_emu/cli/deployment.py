@@ -45,6 +45,12 @@ def _up_arguments(u: argparse.ArgumentParser) -> None:
     u.add_argument("--run-dir", default=None, help=f"logs, state and configs (default ./{DEFAULT_RUN_DIR})")
     u.add_argument("--detach", action="store_true", help="return once healthy, leave it running")
     u.add_argument(
+        "--no-client-proxy",
+        action="store_true",
+        help="no client-path proxy in front of the nodes (no client_* faults; for benchmarks: the proxy "
+        "costs a copy of every byte and a hop, docs/reliability.md)",
+    )
+    u.add_argument(
         "--network",
         type=network,
         default=None,
@@ -139,6 +145,7 @@ def up(args: argparse.Namespace) -> int:
                 admin_token=None if token is None else str(token),
                 no_admin_token=token is None,
                 sso=settings.get("sso"),  # type: ignore[arg-type]
+                client_proxy=not args.no_client_proxy,
             )
         )
     except (OSError, RuntimeError, TimeoutError) as exc:
@@ -161,6 +168,8 @@ def _up_detached(args: argparse.Namespace, run_dir: Path, token: str | None) -> 
             argv += [flag, str(getattr(args, key))]
     if args.sso:
         argv.append("--sso")
+    if args.no_client_proxy:
+        argv.append("--no-client-proxy")
     # The token decided here goes to the launcher in its 0600 file, not on its command line.
     token_file = run_dir / launcher.TOKEN_FILE
     if token is None:

@@ -8,7 +8,11 @@
 | hang | stop answering: CTI ignores heartbeats, AWDB never answers, Finesse web app down, |
 | | Prosody frozen (SIGSTOP) |
 | heal | clear every fault of the component (and resume a frozen Prosody) |
-| latency --ms N | delay answers: CTI messages, AWDB queries |
+| latency --ms N | delay answers: CTI messages, AWDB queries; on a node: its clients' bytes |
+| bandwidth --rate-kb-s N, slicer --size-bytes N, timeout, reset | a node's clients' bytes |
+
+On a node (finesse-a, finesse-b), the client-path faults (``client_latency`` ...: ``--port``,
+``--direction``) go to the node's client-path proxy (edge-a, edge-b), and ``heal`` heals both.
 
 The fault verbs (hang, latency, and any other) come from the fault kinds (``emu_base/faults.py``:
 each kind names the verb that posts it and the components that accept it); only the process
@@ -44,7 +48,9 @@ ROLE_KINDS = {
     "awdb": faults.AWDB,
     "publisher": faults.FINESSE,
     "subscriber": faults.FINESSE,
+    "edge": faults.EDGE,
 }
+NODE_ROLES = ("publisher", "subscriber")
 
 
 def actions() -> tuple[str, ...]:
@@ -53,17 +59,24 @@ def actions() -> tuple[str, ...]:
     return (*PROCESS_ACTIONS, *faults.KINDS.chaos_verbs(), HEAL)
 
 
-def fault_for(action: str, role: str, value: float | None) -> tuple[dict[str, Any], str] | None:
+def fault_for(
+    action: str, role: str, value: float | None, params: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], str] | None:
     """The fault that ``chaos ACTION`` posts to a component of this role and how to say it (None:
-    not available there); ChaosError when the verb needs a number it was not given."""
+    not available there); ChaosError when the verb needs a number it was not given. ``params``:
+    other parameters given (``port``, ``direction``...), those the kind takes."""
     kind = faults.KINDS.for_verb(action, ROLE_KINDS.get(role, ""))
     if kind is None:
         return None
+    given = {k: v for k, v in (params or {}).items() if v is not None and k in kind.params}
+    if kind.chaos_value is not None and value is not None:
+        given[kind.chaos_value] = value
     if kind.chaos_value is None:
-        return {"kind": kind.name}, kind.name
-    if value is None:
-        raise ChaosError(f"{action} needs --{kind.chaos_value} N")
-    return {"kind": kind.name, kind.chaos_value: value}, f"+{value:g} {kind.chaos_value}"
+        return {"kind": kind.name, **given}, kind.name
+    if kind.chaos_value not in given:
+        raise ChaosError(f"{action} needs --{kind.chaos_value.replace('_', '-')} N")
+    shown = f"+{given[kind.chaos_value]:g} {kind.chaos_value}"
+    return {"kind": kind.name, **given}, shown
 
 
 class ChaosError(Exception):
@@ -101,6 +114,15 @@ def _refused(name: str, what: str, status: int, text: str) -> ChaosError:
     return ChaosError(f"{name} refused {what}: {status} {text}{hint}")
 
 
+async def _clear(c: dict[str, Any], headers: dict[str, str]) -> int:
+    url = f"http://{c['host']}:{c['ports']['admin']}/emu/faults"
+    async with aiohttp.ClientSession() as http, http.delete(url, headers=headers) as resp:
+        if resp.status != 200:
+            raise _refused(c["name"], "heal", resp.status, await resp.text())
+        cleared: int = (await resp.json()).get("cleared", 0)
+        return cleared
+
+
 async def _post_fault(c: dict[str, Any], fault: dict[str, Any], headers: dict[str, str]) -> None:
     url = f"http://{c['host']}:{c['ports']['admin']}/emu/faults"
     async with aiohttp.ClientSession() as http, http.post(url, json=fault, headers=headers) as resp:
@@ -108,9 +130,30 @@ async def _post_fault(c: dict[str, Any], fault: dict[str, Any], headers: dict[st
             raise _refused(c["name"], str(fault), resp.status, await resp.text())
 
 
-async def chaos(run_dir: Path, action: str, name: str, ms: float | None = None) -> str:
+def _edge_of(state: dict[str, Any], c: dict[str, Any]) -> dict[str, Any] | None:
+    """A node's client-path proxy (None: the deployment runs without)."""
+    if c["role"] not in NODE_ROLES:
+        return None
+    name = "edge-" + c["name"].rsplit("-", 1)[1]
+    return next((dict(e) for e in state["components"] if e["name"] == name and e["role"] == "edge"), None)
+
+
+async def chaos(
+    run_dir: Path, action: str, name: str, ms: float | None = None, params: dict[str, Any] | None = None
+) -> str:
     state = _state(run_dir)
     c = _component(state, name)
+    edge = _edge_of(state, c)
+    # A client-path verb on a node (latency: the node has none of its own) is its proxy's.
+    if (
+        edge is not None
+        and faults.KINDS.for_verb(action, faults.FINESSE) is None
+        and faults.KINDS.for_verb(action, faults.EDGE) is not None
+    ):
+        found = fault_for(action, "edge", ms, params)
+        assert found is not None
+        await _post_fault(edge, found[0], _headers(run_dir))
+        return f"{name} (clients' path, {edge['name']}): {found[1]}"
     pid = int(c["pid"]) if c.get("pid") else 0
     if action == "kill":
         if not pid_alive(pid):
@@ -158,10 +201,12 @@ async def chaos(run_dir: Path, action: str, name: str, ms: float | None = None) 
             if resp.status != 200:
                 raise _refused(name, "heal", resp.status, await resp.text())
             cleared = (await resp.json()).get("cleared", 0)
+        if edge is not None:
+            cleared += await _clear(edge, _headers(run_dir))
         return f"{name}: {cleared} fault(s) cleared"
     if action not in actions():
         raise ChaosError(f"unknown action {action!r}; actions: {', '.join(actions())}")
-    found = fault_for(action, c["role"], ms)
+    found = fault_for(action, c["role"], ms, params)
     if found is None:
         raise ChaosError(f"{action} is not available for {name}")
     fault, said = found
@@ -171,9 +216,14 @@ async def chaos(run_dir: Path, action: str, name: str, ms: float | None = None) 
 
 async def inject(run_dir: Path, name: str, fault: dict[str, Any]) -> str:
     """Any fault a component's ``/emu/faults`` accepts (e.g. ``{"kind": "deactivate"}`` on a CTI side)."""
-    c = _component(_state(run_dir), name)
+    state = _state(run_dir)
+    c = _component(state, name)
     if c["role"] in PROSODY_ROLES:
         raise ChaosError(f"{name} has no fault API (use kill, stop, hang, heal)")
+    kind = faults.KINDS.get(str(fault.get("kind")))
+    edge = _edge_of(state, c)
+    if edge is not None and kind is not None and faults.EDGE in kind.components:
+        c = edge  # a client-path fault on a node: its proxy's
     await _post_fault(c, fault, _headers(run_dir))
     return f"{name}: {fault}"
 

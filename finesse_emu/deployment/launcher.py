@@ -80,6 +80,7 @@ from finesse_emu.deployment.topology import (
     CTI_B,
     CTI_LINK_PORT,
     DEFAULT_NETWORK,
+    EDGE_ADMIN_PORT,
     FINESSE_A,
     FINESSE_B,
     FINESSE_HTTPS_PORT,
@@ -94,6 +95,8 @@ from finesse_emu.deployment.topology import (
     XMPP_HTTPS_PORT,
     Endpoint,
     check_network,
+    edge_name,
+    internal,
     on_network,
 )
 from finesse_emu.server.config import desktop_properties
@@ -434,6 +437,8 @@ class Deployment:
     # Single sign-on (None: off): the Identity Service runs and both nodes are in SSO mode; the
     # mapping gives token lifetimes (SSO_KEYS, seed seconds) other than the IdS's defaults.
     sso: dict[str, float] | None = None
+    # Each node's client-path proxy (finesse_emu/edge/): on by default, off for benchmarks.
+    client_proxy: bool = True
     _reaper: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _exited: set[str] = field(default_factory=set, init=False, repr=False)
 
@@ -455,6 +460,40 @@ class Deployment:
 
     def ep(self, endpoint: Endpoint) -> Endpoint:
         return on_network(endpoint, self.network)
+
+    def inner(self, node: Endpoint) -> Endpoint:
+        """Where a node and its Prosody listen: behind its client-path proxy, the internal address."""
+        return internal(node) if self.client_proxy else node
+
+    def edge_routes(self, node: Endpoint) -> dict[str, tuple[int, int]]:
+        """The client-path proxy's port kinds: the node's public port -> the port behind (the same)."""
+        ports = {
+            "rest": node.port,
+            "rest_https": FINESSE_HTTPS_PORT,
+            "xmpp": XMPP_C2S_PORT,
+            "bosh": XMPP_HTTP_PORT,
+        }
+        tls = self.tls_ports
+        if "xmpp_tls" in tls:
+            ports["xmpp_tls"] = tls["xmpp_tls"]
+        if "https" in tls:
+            ports["bosh_https"] = tls["https"]
+        return {kind: (port, port) for kind, port in ports.items()}
+
+    def edge_argv(self, node: Endpoint) -> list[str]:
+        """The command line of a node's client-path proxy (``python`` and what follows)."""
+        behind = self.inner(node).host
+        argv = ["-m", "finesse_emu.edge", "--name", edge_name(node)]
+        for kind, (port, port_behind) in self.edge_routes(node).items():
+            argv += ["--route", f"{kind}={node.host}:{port},{behind}:{port_behind}"]
+        return [*argv, "--admin-host", node.host, "--admin-port", str(EDGE_ADMIN_PORT), *self._admin_args()]
+
+    def _edge(self, node: Endpoint, env: dict[str, str]) -> Component:
+        name = edge_name(node)
+        ports = {kind: port for kind, (port, _) in self.edge_routes(node).items()}
+        c = Component(name, "edge", node.host, {**ports, "admin": EDGE_ADMIN_PORT}, EDGE_ADMIN_PORT)
+        c.proc = Proc(name, self.edge_argv(node), self.run_dir / f"{name}.log", env)
+        return c
 
     def _argv_awdb(self, ep: Any) -> list[str]:
         db = self.run_dir / f"{ep.name}.sqlite"
@@ -528,7 +567,10 @@ class Deployment:
         config = {
             "name": ep.name,
             "role": role,
-            "host": ep.host,
+            # Behind the client-path proxy the node listens on its internal address; it is known by
+            # its public one (SystemInfo, xmppDomain, certificate) and keeps its control plane there.
+            "host": self.inner(ep).host,
+            **({"admin_host": ep.host, "xmpp_domain": ep.host} if self.client_proxy else {}),
             "http_port": ep.port,
             "https_port": FINESSE_HTTPS_PORT,
             "admin_port": ep.admin_port,
@@ -538,7 +580,7 @@ class Deployment:
             "awdb_urls": [f"http://{self.ep(a).host}:{a.port}" for a in (AWDB_A, AWDB_B)],
             "awdb_user": AWDB_USER,
             "awdb_password_file": str(self.awdb_password_path),
-            "xmpp_host": ep.host,
+            "xmpp_host": self.inner(ep).host,
             "xmpp_port": XMPP_C2S_PORT,
             "xmpp_secure_port": XMPP_C2S_TLS_PORT,
             "xmpp_http_port": XMPP_HTTP_PORT,
@@ -651,6 +693,8 @@ class Deployment:
             self.components.append(cti_b_c)
         self.components += [c for c in xmpps if c.pid is not None]
         _raise_first(results)
+        if self.client_proxy:
+            self.components += [self._edge(self.ep(node), env) for node in (FINESSE_A, FINESSE_B)]
         for ep, role in ((self.ep(FINESSE_A), "publisher"), (self.ep(FINESSE_B), "subscriber")):
             cfg = self._node_config(ep, role)
             c = Component(
@@ -726,7 +770,7 @@ class Deployment:
         With ``domain``: an IM&P node at ``ep`` (its own domain, c2s port and finesse password)."""
         return ProsodyProcess(
             domain or ep.host,
-            host=ep.host,
+            host=ep.host if domain is not None else self.inner(ep).host,
             c2s_port=XMPP_C2S_PORT if domain is None else ep.port,
             http_port=http_port,
             run_dir=self.run_dir / name,
@@ -758,7 +802,12 @@ class Deployment:
             host = self.ep(ep).host
             ports = [ep.port, ep.admin_port]
             if ep in (FINESSE_A, FINESSE_B):
-                ports += [FINESSE_HTTPS_PORT, XMPP_C2S_PORT, XMPP_HTTP_PORT, *self.tls_ports.values()]
+                client = [FINESSE_HTTPS_PORT, XMPP_C2S_PORT, XMPP_HTTP_PORT, *self.tls_ports.values()]
+                ports += client
+                if self.client_proxy:
+                    ports.append(EDGE_ADMIN_PORT)
+                    behind = self.inner(self.ep(ep)).host
+                    taken += [f"{behind}:{p}" for p in [ep.port, *client] if port_in_use(behind, p)]
             if ep in (CTI_A, CTI_B):
                 ports.append(CTI_LINK_PORT["A" if ep is CTI_A else "B"])
             taken += [f"{host}:{port}" for port in ports if port_in_use(host, port)]
@@ -948,9 +997,11 @@ async def up(
     admin_token: str | None = None,
     no_admin_token: bool = False,
     sso: dict[str, float] | None = None,
+    client_proxy: bool = True,
 ) -> int:
     """Start the deployment and run it until SIGINT/SIGTERM. Its control planes take ``admin_token``,
-    or a random token when None, or none at all with ``no_admin_token``."""
+    or a random token when None, or none at all with ``no_admin_token``; ``client_proxy``: each
+    node behind its client-path proxy (finesse_emu/edge/)."""
     deployment = Deployment(
         run_dir,
         agents,
@@ -960,6 +1011,7 @@ async def up(
         dict(node_options or {}),
         admin_token=None if no_admin_token else admin_token or new_admin_token(),
         sso=sso,
+        client_proxy=client_proxy,
     )
     stop = stop_on_signals()
     try:

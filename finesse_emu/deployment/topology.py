@@ -47,7 +47,25 @@ IMP_DOMAIN = "imp.finesse-emu"
 # Cisco's IdS port; the control plane on 8554.
 IDS = Endpoint("ids", "127.0.10.13", 8553, 8554)
 
+# The client-path proxy (finesse_emu/edge/) of each node owns the node's client-facing ports on the
+# node's address and carries the bytes to the node and its Prosody, which then listen on the node's
+# internal address (the same /24, last number + 100: 127.0.10.107 for finesse-a); faults on the
+# client's path go to its control plane. `finesse-emu up --no-client-proxy` leaves it out.
+EDGE_ADMIN_PORT = 8090
+INTERNAL_OFFSET = 100
+
 DEFAULT_NETWORK = "127.0.10"
+
+
+def edge_name(node: Endpoint) -> str:
+    """The client-path proxy of a node: edge-a for finesse-a."""
+    return "edge-" + node.name.rsplit("-", 1)[1]
+
+
+def internal(ep: Endpoint) -> Endpoint:
+    """Where a node (and its Prosody) listens behind its client-path proxy."""
+    prefix, last = ep.host.rsplit(".", 1)
+    return Endpoint(ep.name, f"{prefix}.{int(last) + INTERNAL_OFFSET}", ep.port, ep.admin_port)
 
 
 def on_network(ep: Endpoint, network: str) -> Endpoint:

@@ -145,7 +145,7 @@ def run_args(args: argparse.Namespace) -> int:
         timers = Timers.build(args.time_scale)
         if config.admin_port != -1:
             hint = "host: 127.0.0.1 in the node config, or --host"
-            token = admin_access(args, config.host, config.admin_token, hint)
+            token = admin_access(args, config.admin_host or config.host, config.admin_token, hint)
             config = dataclasses.replace(config, admin_token=token)
     except (OSError, ValueError, TypeError, yaml.YAMLError) as exc:
         return cannot_run(PROG, exc)

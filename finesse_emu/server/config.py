@@ -26,6 +26,9 @@ class NodeConfig:
     http_port: int = 8082  # 0: any free port; -1: off
     https_port: int = 8445  # -1: off
     admin_port: int = 8089  # the emulator's control plane; -1: off
+    # Its address ("" = host): behind a client-path proxy the node listens on an internal address
+    # and keeps its control plane on its public one (finesse_emu/edge/).
+    admin_host: str = ""
     primary_host: str = ""  # SystemInfo primaryNode/host ("" = this host if publisher)
     secondary_host: str = ""  # SystemInfo secondaryNode/host ("" = single node)
     cti_sides: list[tuple[str, str, int]] = field(default_factory=list)

@@ -396,7 +396,8 @@ class FinesseNode:
         runner = app_runner(self.admin_app(), access_log=None)
         await runner.setup()
         self._runners.append(runner)
-        site = web.TCPSite(runner, self.config.host, self.config.admin_port, reuse_address=True)
+        host = self.config.admin_host or self.config.host
+        site = web.TCPSite(runner, host, self.config.admin_port, reuse_address=True)
         await site.start()
         self.admin_port = bound_port(site)
 

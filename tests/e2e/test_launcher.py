@@ -19,7 +19,11 @@ from emu_base.procs import pid_alive, run_cli
 from tests.helpers import eventually_blocking
 
 pytestmark = pytest.mark.e2e
-NAMES = ["awdb-a", "awdb-b", "cti-a", "cti-b", "xmpp-a", "xmpp-b", "imp-a", "imp-b", "finesse-a", "finesse-b"]
+# edge-a, edge-b: the nodes' client-path proxies (finesse_emu/edge/), started before the nodes.
+NAMES = [
+    "awdb-a", "awdb-b", "cti-a", "cti-b", "xmpp-a", "xmpp-b", "imp-a", "imp-b", "edge-a", "edge-b",
+    "finesse-a", "finesse-b",
+]  # fmt: skip
 NODES = ("finesse-a", "finesse-b")
 
 

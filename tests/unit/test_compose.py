@@ -212,7 +212,8 @@ def check_services(compose: dict[str, Any], sso: bool = False) -> list[str]:
 
 def launcher(sso: bool = False) -> Deployment:
     # The launcher's defaults: agents, time_scale; `up --sso` with the IdS's default lifetimes.
-    return Deployment(Path("/data"), sso={} if sso else None)
+    # Compose runs no client-path proxy (docs/compose.md): the launcher's `up --no-client-proxy`.
+    return Deployment(Path("/data"), sso={} if sso else None, client_proxy=False)
 
 
 def check_cti(name: str, svc: dict[str, Any]) -> list[str]:
@@ -277,7 +278,7 @@ def expected_node_config(name: str, tmp: Path, sso: bool = False) -> NodeConfig:
     run_dir = tmp / "launcher"
     run_dir.mkdir(exist_ok=True)
     launched = node_cli.load_config(
-        str(Deployment(run_dir, sso={} if sso else None)._node_config(ep, role)), {}
+        str(Deployment(run_dir, sso={} if sso else None, client_proxy=False)._node_config(ep, role)), {}
     )
 
     def svc(host: str) -> str:

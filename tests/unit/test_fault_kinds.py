@@ -82,7 +82,9 @@ async def test_a_kind_added_in_one_place_reaches_chaos_the_scenario_and_the_cont
 
 
 def test_chaos_verbs_post_the_faults_they_always_did() -> None:
-    assert chaos.actions() == ("kill", "stop", "start", "hang", "latency", "heal")
+    # The client-path verbs (bandwidth ... reset) are the node's proxy's (finesse_emu/edge/).
+    verbs = ("kill", "stop", "start", "hang", "latency", "bandwidth", "slicer", "timeout", "reset", "heal")
+    assert chaos.actions() == verbs
     hang = {role: chaos.fault_for("hang", role, None) for role in ("cti", "awdb", "publisher", "subscriber")}
     assert {role: found and found[0] for role, found in hang.items()} == {
         "cti": {"kind": "ignore_heartbeats"},
@@ -92,7 +94,18 @@ def test_chaos_verbs_post_the_faults_they_always_did() -> None:
     }
     assert chaos.fault_for("latency", "cti", 20.0) == ({"kind": "latency", "ms": 20.0}, "+20 ms")
     assert chaos.fault_for("latency", "awdb", 20.0) == ({"kind": "slow", "ms": 20.0}, "+20 ms")
-    assert chaos.fault_for("latency", "publisher", 20.0) is None
+    assert chaos.fault_for("latency", "publisher", 20.0) is None  # chaos() sends it to the node's proxy
+    where = {"port": "rest", "direction": None, "rate_kb_s": None}
+    assert chaos.fault_for("latency", "edge", 20.0, where) == (
+        {"kind": "client_latency", "ms": 20.0, "port": "rest"},
+        "+20 ms",
+    )
+    assert chaos.fault_for("reset", "edge", None, where) == (
+        {"kind": "client_reset", "port": "rest"},
+        "client_reset",
+    )
+    with pytest.raises(chaos.ChaosError, match="bandwidth needs --rate-kb-s N"):
+        chaos.fault_for("bandwidth", "edge", None, where)
     assert fault_actions() == (*chaos.actions(), "inject")
 
 
@@ -151,3 +164,14 @@ def test_the_conference_glitch_is_an_opt_in_finesse_kind() -> None:
     assert F.CONFERENCE_GLITCH.chaos is None
     assert "conference_glitch" not in {k.name for k in CHAOS_KINDS}
     parse(scenario({"action": "inject", "target": "finesse-a", "fault": {"kind": "conference_glitch"}}))
+
+
+def test_a_scenario_injects_client_path_faults_on_a_node() -> None:
+    """The client_* kinds are the node's proxy's (finesse_emu/edge/): a scenario names the node."""
+    body = {"kind": "client_bandwidth", "rate_kb_s": 50, "port": "bosh", "direction": "both"}
+    parse(scenario({"action": "inject", "target": "finesse-a", "fault": body}))
+    parse(scenario({"action": "latency", "target": "finesse-b", "ms": 300}))
+    with pytest.raises(ScenarioError, match="port must be one of"):
+        parse(scenario({"action": "inject", "target": "finesse-a", "fault": {**body, "port": "ftp"}}))
+    with pytest.raises(ScenarioError, match="unknown fault kind 'client_reset'"):  # a CTI side has no proxy
+        parse(scenario({"action": "inject", "target": "cti-a", "fault": {"kind": "client_reset"}}))

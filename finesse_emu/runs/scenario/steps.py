@@ -151,6 +151,14 @@ class Fault(StepKind):
             for target in names:
                 component = target.split("-")[0]
                 require(component in faults.COMPONENT_KINDS, where, f"{target} has no fault API")
+                # A node's client-path faults (client_latency ...) go to its proxy (deployment/chaos.py).
+                edge_kind = faults.KINDS.get(str(body.get("kind")))
+                if (
+                    component == faults.FINESSE
+                    and edge_kind is not None
+                    and faults.EDGE in edge_kind.components
+                ):
+                    component = faults.EDGE
                 try:
                     faults.KINDS.validate(body, component)
                 except faults.FaultError as exc:
