@@ -135,3 +135,12 @@ def test_near_misses_rank_the_closest_requests_first() -> None:
     assert describe({**near[0], "node_name": "finesse-a"}) == (
         "#2 finesse-a PUT /finesse/api/User/1001 -> 202 agent=1001"
     )
+
+
+def test_the_node_config_sizes_the_journal() -> None:
+    from finesse_emu.server.config import NodeConfig
+
+    assert NodeConfig().journal_size == 10_000 and NodeConfig(journal_size=0).journal_size == 0
+    for bad in (-1, True, 1.5):
+        with pytest.raises(ValueError, match="journal_size"):
+            NodeConfig(journal_size=bad)  # type: ignore[arg-type]
