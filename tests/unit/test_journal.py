@@ -3,9 +3,13 @@ and the client's near misses (finesse_emu/deployment/journal.py)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from finesse_emu.deployment.journal import describe, near_misses
+from finesse_emu.deployment.journal import Journal as Reader
+from finesse_emu.deployment.journal import JournalError, describe, near_misses
 from finesse_emu.server.journal import BODY_LIMIT, TRUNCATED, Journal, Query, agents_of_node, truncate
 
 
@@ -144,3 +148,23 @@ def test_the_node_config_sizes_the_journal() -> None:
     for bad in (-1, True, 1.5):
         with pytest.raises(ValueError, match="journal_size"):
             NodeConfig(journal_size=bad)  # type: ignore[arg-type]
+
+
+def test_the_client_finds_the_nodes_and_token_of_a_run(tmp_path: Path) -> None:
+    token = tmp_path / "admin-token"
+    token.write_text("tok\n")
+    components = [
+        {"name": "cti-a", "role": "cti", "host": "127.0.0.1", "ports": {"admin": 1}},
+        {"name": "finesse-a", "role": "publisher", "host": "127.0.104.5", "ports": {"admin": 8089}},
+        {"name": "finesse-b", "role": "subscriber", "host": "127.0.104.6", "ports": {"admin": 8089}},
+    ]
+    state = {"components": components, "admin_token_file": str(token)}
+    (tmp_path / "deployment.json").write_text(json.dumps(state))
+    both = Reader.of_run(tmp_path)
+    assert both.nodes == {"finesse-a": "http://127.0.104.5:8089", "finesse-b": "http://127.0.104.6:8089"}
+    assert both._headers == {"Authorization": "Bearer tok"}
+    assert list(Reader.of_run(tmp_path, ["finesse-b"]).nodes) == ["finesse-b"]
+    with pytest.raises(JournalError, match="no Finesse node"):
+        Reader.of_run(tmp_path, ["cti-a"])
+    with pytest.raises(JournalError, match="no deployment"):
+        Reader.of_run(tmp_path / "nowhere")
