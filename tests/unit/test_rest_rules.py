@@ -98,3 +98,30 @@ def test_an_injected_error_is_finesse_api_errors_xml() -> None:
     assert doc.findtext("ApiError/ErrorType") == "Internal Server Error"
     assert doc.findtext("ApiError/ErrorMessage") == "INTERNAL_SERVER_ERROR"
     assert error_answer(418, "<teapot/>").body == b"<teapot/>"
+
+
+def test_a_scenario_injects_a_rule_checked_against_its_kind() -> None:
+    from finesse_emu.runs.scenario.spec import ScenarioError, parse
+
+    def scenario(fault: dict[str, Any]) -> dict[str, Any]:
+        step = {"action": "inject", "target": "finesse-a", "fault": fault}
+        return {"name": "t", "deployment": {"agents": 2}, "steps": [{"fault": step}]}
+
+    parse(scenario({"kind": "rest_rule", "path": "/finesse/api/User/*", "status": 503, "count": 2}))
+    with pytest.raises(ScenarioError, match="finesse-a: fault 'rest_rule': path is required"):
+        parse(scenario({"kind": "rest_rule", "status": 503}))
+    with pytest.raises(ScenarioError, match="unknown fault kind 'rest_rule'"):
+        parse(
+            {
+                **scenario({}),
+                "steps": [
+                    {
+                        "fault": {
+                            "action": "inject",
+                            "target": "cti-a",
+                            "fault": {"kind": "rest_rule", "path": "/"},
+                        }
+                    }
+                ],
+            }
+        )
