@@ -83,6 +83,10 @@ async def test_filters_clear_and_bad_parameters(dep: Deployment) -> None:
     assert status == 400 and "kind: one of rest, notification" in answer["error"]
     status, answer = await journal(dep, after="soon")
     assert status == 400 and "after: an integer" in answer["error"]
+    async with dep.http.get(f"http://{HOST}:{dep.node.http_port}/nowhere?x=1") as resp:  # aiohttp's 404
+        assert resp.status == 404
+    _, answer = await journal(dep, path="/nowhere")
+    assert [(e["status"], e["query"], e["agent"]) for e in answer["entries"]] == [(404, "x=1", None)]
     async with dep.http.delete(admin(dep, "/emu/journal"), headers=AUTH) as resp:
         assert resp.status == 200 and (await resp.json())["cleared"] >= 3
     _, answer = await journal(dep, path="/finesse/api/SystemInfo")
