@@ -366,9 +366,8 @@ class FinesseNode:
     def _journal_rest(self, app: web.Application) -> None:
         # The journal outermost (the answer the client gets); the fault rules innermost, after
         # authentication (the journal names the agent of a faulted request).
-        agent = lambda r: u.id if (u := r.get(USER_KEY)) is not None else None  # noqa: E731
         app.middlewares.insert(
-            0, journal.rest_middleware(self.journal, self.clock.now, self.clock.wall, agent)
+            0, journal.rest_middleware(self.journal, self.clock.now, self.clock.wall, _agent)
         )
         app.middlewares.append(rest_rules.middleware(self.rest_rules, self.clock))
 
@@ -470,6 +469,12 @@ class FinesseNode:
             "cors_origins": self.cors.origins,
             "stats": dict(self.stats),
         }
+
+
+def _agent(request: web.Request) -> str | None:
+    """The user a REST request authenticated as (None: no credentials, or refused)."""
+    user = request.get(USER_KEY)
+    return None if user is None else user.id
 
 
 async def run_forever(node: FinesseNode) -> None:
