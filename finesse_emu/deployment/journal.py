@@ -46,7 +46,7 @@ class Journal:
 
     Entries of several nodes are merged in time order, each with ``node_name`` (the Finesse node's
     name) added. Filters are those of ``GET /emu/journal`` (kind, agent, method, path glob, since,
-    after, limit) plus ``status`` (checked here)."""
+    after, status, limit)."""
 
     def __init__(self, nodes: Mapping[str, str], token: str | None = None, timeout: float = 10.0) -> None:
         if not nodes:
@@ -117,7 +117,7 @@ class Journal:
         answers = await asyncio.gather(*(self._get(n, u, params) for n, u in self.nodes.items()))
         return dict(zip(self.nodes, answers, strict=True))
 
-    async def entries(self, status: int | None = None, **filters: Any) -> list[Entry]:
+    async def entries(self, **filters: Any) -> list[Entry]:
         """The entries the filters select on every node, in time order, each with its ``node_name``."""
         out = [
             {**entry, "node_name": name}
@@ -125,7 +125,8 @@ class Journal:
             for entry in answer["entries"]
         ]
         out.sort(key=lambda e: (e["t"], e["seq"]))
-        return [e for e in out if status is None or e.get("status") == status]
+        limit = filters.get("limit")
+        return out[len(out) - int(limit) :] if limit else ([] if limit == 0 else out)  # over the nodes
 
     async def count(self, method: str | None = None, path: str | None = None, **filters: Any) -> int:
         return len(await self.entries(method=method, path=path, **filters))

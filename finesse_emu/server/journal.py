@@ -17,7 +17,8 @@ seconds) and ``kind``:
   DELETE), ``agents`` (the agent whose User node it is published on; empty for a team's or
   SystemInfo's node), ``error`` (an ApiErrors published after a 202), ``body`` (truncated as above).
 
-``GET /emu/journal`` on the node's control plane answers the entries a :class:`Query` selects;
+``GET /emu/journal`` on the node's control plane answers the entries a :class:`Query` selects
+(kind, agent, method, path glob, status, since, after, limit);
 ``DELETE /emu/journal`` clears them (:func:`add_routes`).
 """
 
@@ -88,11 +89,12 @@ class Query:
     since: float | None = None  # t >= since
     after: int | None = None  # seq > after
     limit: int | None = None  # the newest `limit` of those selected
+    status: int | None = None  # REST entries answered with this status
 
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> Query:
         """The query of a request's parameters; ValueError with the reason for a bad one."""
-        known = {"kind", "agent", "method", "path", "since", "after", "limit"}
+        known = {"kind", "agent", "method", "path", "since", "after", "limit", "status"}
         unknown = sorted(set(params) - known)
         if unknown:
             raise ValueError(f"unknown parameter(s) {unknown}; known: {sorted(known)}")
@@ -102,6 +104,7 @@ class Query:
         since = _number(params, "since", float)
         after = _number(params, "after", int)
         limit = _number(params, "limit", int)
+        status = _number(params, "status", int)
         if limit is not None and not 0 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit: 0..{MAX_LIMIT}, got {limit}")
         if after is not None and after < 0:
@@ -115,6 +118,7 @@ class Query:
             since,
             after,
             limit,
+            status,
         )
 
     def matches(self, entry: Entry) -> bool:
@@ -126,6 +130,8 @@ class Query:
             return False
         rest = entry["kind"] == "rest"
         if self.method is not None and (not rest or entry["method"] != self.method):
+            return False
+        if self.status is not None and (not rest or entry["status"] != self.status):
             return False
         if self.path is not None and not fnmatch.fnmatchcase(
             entry["path"] if rest else entry["node"], self.path
@@ -305,6 +311,7 @@ JOURNAL_OPERATIONS = {
                 ),
                 ("since", {"type": "number"}, "entries at or after this wall-clock t"),
                 ("after", {"type": "integer"}, "entries after this seq"),
+                ("status", {"type": "integer"}, "REST entries answered with this status"),
                 ("limit", {"type": "integer"}, f"the newest N of those selected (0..{MAX_LIMIT})"),
             )
         ),

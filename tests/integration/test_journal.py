@@ -167,6 +167,7 @@ async def test_the_control_plane_describes_the_journal(dep: Deployment) -> None:
         "kind",
         "agent",
         "method",
+        "status",
         "path",
         "since",
         "after",

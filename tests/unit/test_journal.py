@@ -90,6 +90,8 @@ def test_a_journal_of_size_zero_keeps_nothing() -> None:
         ({"after": "3"}, [4, 5]),
         ({"limit": "2"}, [4, 5]),
         ({"limit": "0"}, []),
+        ({"status": "202"}, [2]),
+        ({"status": "401", "limit": "5"}, [4]),
         ({"kind": "rest", "agent": "1001", "path": "/finesse/api/User/100?", "limit": "1"}, [2]),
     ],
 )
