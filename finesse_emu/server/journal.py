@@ -64,8 +64,15 @@ def truncate(data: bytes | str | None, limit: int = BODY_LIMIT) -> str | None:
     """A body as the journal keeps it: text, at most ``limit`` characters and the marker."""
     if data is None:
         return None
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    return text if len(text) <= limit else text[:limit] + TRUNCATED
+    # Only the head of a large body is decoded (desktop content runs to hundreds of KB): a
+    # character takes at most 4 bytes, so `limit` of them are within the first 4 * limit bytes.
+    if isinstance(data, bytes):
+        head = data[: 4 * limit]
+        text = head.decode("utf-8", "replace")
+        cut = len(data) > len(head) or len(text) > limit
+    else:
+        text, cut = data, len(data) > limit
+    return text[:limit] + TRUNCATED if cut else text
 
 
 def agents_of_node(node: str) -> list[str]:

@@ -170,3 +170,11 @@ def test_the_client_finds_the_nodes_and_token_of_a_run(tmp_path: Path) -> None:
         Reader.of_run(tmp_path, ["cti-a"])
     with pytest.raises(JournalError, match="no deployment"):
         Reader.of_run(tmp_path / "nowhere")
+
+
+def test_only_the_head_of_a_large_body_is_kept() -> None:
+    big = ("é" * BODY_LIMIT).encode() + b"x" * 1_000_000  # 2 bytes a character, then a long tail
+    assert truncate(big) == "é" * BODY_LIMIT + TRUNCATED
+    assert truncate(b"x" * BODY_LIMIT) == "x" * BODY_LIMIT  # exactly the limit: kept whole
+    assert truncate(b"x" * (BODY_LIMIT + 1)) == "x" * BODY_LIMIT + TRUNCATED
+    assert truncate(b"x" * (4 * BODY_LIMIT + 1)) == "x" * BODY_LIMIT + TRUNCATED
