@@ -11,8 +11,8 @@ seconds) and ``kind``:
 - ``rest``: ``method``, ``path``, ``query`` (the raw query string), ``status``, ``agent`` (the
   authenticated user's id, null when the request had none), ``duration_ms`` (on the node's clock),
   ``request_body`` and ``response_body`` (decoded as UTF-8, the first :data:`BODY_LIMIT`
-  characters, then ``...[truncated]``; null when there is none), ``fault`` (the id of the REST
-  fault rule that answered, else null).
+  characters, then ``...[truncated]``; null when there is none, or for a request body the node
+  answered without reading), ``fault`` (the id of the REST fault rule that answered, else null).
 - ``notification``: ``node`` (the pubsub node), ``verb`` (the Update's event verb: POST, PUT,
   DELETE), ``agents`` (the agent whose User node it is published on; empty for a team's or
   SystemInfo's node), ``error`` (an ApiErrors published after a 202), ``body`` (truncated as above).
@@ -291,9 +291,10 @@ def rest_middleware(
 
 
 async def _request_body(request: web.Request) -> bytes | None:
-    """The body as received (not inflated): the one the handler read, else read now; None when
-    there is none or it cannot be read (cut short, over the cap)."""
-    if not request.body_exists:
+    """The body as received (not inflated) when the handler read it; None when there is none or
+    the node answered without reading it (a 401, an injected fault, a body over the cap): the
+    journal never waits for a body the node did not (a slow client would hold the answer)."""
+    if not request.body_exists or not request.content.at_eof():
         return None
     try:
         return await request.read()  # cached by aiohttp once a handler has read it

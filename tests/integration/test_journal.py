@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -175,3 +176,22 @@ async def test_the_control_plane_describes_the_journal(dep: Deployment) -> None:
     }
     assert {"200", "400", "401"} <= set(get["responses"])
     assert "delete" in doc["paths"]["/emu/journal"]
+
+
+async def test_the_journal_never_waits_for_a_body_the_node_did_not_read(dep: Deployment) -> None:
+    """A PUT without credentials whose body has not all arrived: the 401 goes out at once (the
+    journal does not read the rest), and its entry has no request body."""
+    reader, writer = await asyncio.open_connection(HOST, dep.node.http_port)
+    try:
+        head = (
+            "PUT /finesse/api/User/1008 HTTP/1.1\r\nHost: x\r\nContent-Type: application/xml\r\n"
+            "Content-Length: 100\r\n\r\n<User>"
+        )
+        writer.write(head.encode())
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 10.0)  # generous: no body is coming
+        assert status_line.startswith(b"HTTP/1.1 401")
+    finally:
+        writer.close()
+    _, answer = await journal(dep, path="/finesse/api/User/1008")
+    assert [(e["status"], e["request_body"]) for e in answer["entries"]] == [(401, None)]
