@@ -394,6 +394,40 @@ CLIENT_RESET = KINDS.register(
 
 
 @dataclass(frozen=True)
+class _AnswerStatus(Param):
+    """An HTTP status a fault answers with, or 0 for none (only the delay)."""
+
+    def check(self, fault: str, name: str, value: Any) -> Any:
+        value = super().check(fault, name, value)
+        if value != 0 and not 100 <= value <= 599:
+            raise FaultError(f"fault {fault!r}: {name} must be 0 (no answer, only the delay) or 100..599")
+        return value
+
+
+# "REST fault rules per route and method (status code, delay, probability, count)": WireMock's
+# faults and Toxiproxy's toxics for the REST API of one node (finesse_emu/server/rest_rules.py;
+# docs/finesse.md, "REST fault rules"). Several may be active at once; the oldest matching one fires.
+REST_RULE = KINDS.register(
+    FaultKind(
+        "rest_rule",
+        (FINESSE,),
+        "answer the REST requests matching method and path (a glob) with status (ApiErrors XML, or"
+        " body) after delay_ms, with probability (seeded RNG), count times (0: until removed)",
+        {
+            "path": Param(str, help="a glob on the request path, e.g. /finesse/api/User/*"),
+            "method": Param(str, "*", help="GET, PUT, POST, DELETE; * any"),
+            "status": _AnswerStatus(int, 503, minimum=0, maximum=599, help="the HTTP status; 0: only delay"),
+            "delay_ms": Param(float, 0.0, minimum=0, maximum=MAX_SLOW_MS, help="milliseconds"),
+            "probability": Param(float, 1.0, minimum=0, maximum=1, help="0..1 per matching request"),
+            "count": Param(int, 0, minimum=0, help="how many times it fires; 0 no limit"),
+            "body": Param(str, "", help="the answer's body; '' an ApiErrors document"),
+            "seed": Param(int, 0, help="the seed of the rule's RNG (probability)"),
+        },
+    )
+)
+
+
+@dataclass(frozen=True)
 class Fault:
     id: str
     kind: str

@@ -102,6 +102,9 @@ class NodeConfig:
     # without waiting out the 30 minutes (scenario awdb-both-down-expired); the history's auth
     # events carry it, so `finesse-emu check` judges the cache by the lifetime the node had.
     credential_cache: float | None = None
+    # The journal's size (server/journal.py, GET /emu/journal): the newest entries kept, REST
+    # requests and notifications together; 0: no journal.
+    journal_size: int = 10_000
 
     def __post_init__(self) -> None:
         self.version = check_version(self.version)
@@ -114,6 +117,12 @@ class NodeConfig:
             raise ValueError(f"auth_mode {self.auth_mode} needs sso_signing_key_file (the IdS's signing key)")
         if isinstance(self.vcpus, bool) or not isinstance(self.vcpus, int) or self.vcpus < 1:
             raise ValueError("vcpus: a whole number >= 1")
+        if (
+            isinstance(self.journal_size, bool)
+            or not isinstance(self.journal_size, int)
+            or self.journal_size < 0
+        ):
+            raise ValueError(f"journal_size: a whole number >= 0, got {self.journal_size!r}")
         self.desktop_layout()  # a layout that does not parse stops the node at start
         cache = self.credential_cache
         if cache is not None and (

@@ -27,7 +27,7 @@ from emu_base.httpbody import app_runner
 from emu_base.logs import get_logger
 from emu_base.sansio import Driver
 from emu_base.timers import Timers
-from finesse_emu.server import layout_admin, ws_proxy
+from finesse_emu.server import journal, layout_admin, rest_rules, ws_proxy
 from finesse_emu.server.admin_api import ADMIN_KEY
 from finesse_emu.server.auth import Authenticator, AuthUser, AwdbClient
 from finesse_emu.server.awdb_directory import load_directory
@@ -43,7 +43,7 @@ from finesse_emu.server.model import FinesseModel
 from finesse_emu.server.node_log import log_output
 from finesse_emu.server.presence import ForcedLogout, PresenceTracker
 from finesse_emu.server.reload import ReloadDistribution, ReloadGate
-from finesse_emu.server.rest import CORS_KEY, build_app
+from finesse_emu.server.rest import CORS_KEY, USER_KEY, build_app
 from finesse_emu.server.status import ServiceState
 from finesse_emu.server.subscriptions import Notifier, Subscriptions
 
@@ -112,8 +112,13 @@ class FinesseNode:
                 F.WEBAPP_DOWN: self._webapp_down,
                 F.REST_API_DOWN: self._rest_api_down,
                 F.CONFERENCE_GLITCH: self._conference_glitch,
+                F.REST_RULE: self._rest_rule,
             },
         )
+        # Every REST request and notification, for tests (server/journal.py), and the REST fault
+        # rules (server/rest_rules.py).
+        self.journal = journal.Journal(config.journal_size)
+        self.rest_rules = rest_rules.RestRules()
         self.subscriptions = None if notifier is None else Subscriptions(notifier, config.domain, self._spawn)
         # The directory's pubsub set-up is done: until then the Notification Service does not count
         # as up (see on_notification_change).
@@ -271,6 +276,8 @@ class FinesseNode:
     def _publish(self, out: Publish) -> None:
         self.published.append((out.node, out.text))
         self.metrics.published(out.node, out.error)
+        if self.journal.size:
+            self.journal.notification(self.clock.wall(), out.node, out.verb, out.text, out.error)
         connected = self.notifier is not None and self.notifier.connected
         if out.error:  # a refusal after the 202: on the user's node as it stands
             if connected:
@@ -353,11 +360,20 @@ class FinesseNode:
                     upstream, self.cors, self.timers.ws_proxy_connect_timeout, self.timers.http_shutdown_grace
                 ),
             )
+        self._journal_rest(app)
         app.middlewares.insert(0, self.metrics.rest_middleware())  # every answer, 401s and 503s too
         app.middlewares.insert(
             0, self.dropped_peers.middleware(lambda r: "ws_relay" if r.path in ws_proxy.WS_PATHS else "rest")
         )
         return app
+
+    def _journal_rest(self, app: web.Application) -> None:
+        # The journal outermost (the answer the client gets); the fault rules innermost, after
+        # authentication (the journal names the agent of a faulted request).
+        app.middlewares.insert(
+            0, journal.rest_middleware(self.journal, self.clock.now, self.clock.wall, _agent)
+        )
+        app.middlewares.append(rest_rules.middleware(self.rest_rules, self.clock))
 
     async def _start_rest(self) -> None:
         runner = app_runner(self.rest_app(), access_log=None)  # bodies never inflated unread (httpbody)
@@ -389,6 +405,7 @@ class FinesseNode:
         )
         layout_admin.add_routes(app, self.layouts)
         add_cors_routes(app, lambda: self.cors.origins, self.set_cors_origins)
+        journal.add_routes(app, self.journal)
         app.middlewares.insert(0, self.dropped_peers.middleware(lambda _r: "admin"))
         return app
 
@@ -414,6 +431,12 @@ class FinesseNode:
             if self.notifier is not None:
                 self._spawn(self.notifier.start(wait=False))
             self.command(lambda now: self.core.webapp(now, True))
+
+    def _rest_rule(self, fault: F.Fault, active: bool) -> None:
+        if active:
+            self.rest_rules.add(rest_rules.RestRule.of(fault.id, fault.params))
+        else:
+            self.rest_rules.remove(fault.id)
 
     def _conference_glitch(self, fault: F.Fault, active: bool) -> None:
         self.command(lambda now: self.core.conference_glitch(now, active))
@@ -458,6 +481,12 @@ class FinesseNode:
             "cors_origins": self.cors.origins,
             "stats": dict(self.stats),
         }
+
+
+def _agent(request: web.Request) -> str | None:
+    """The user a REST request authenticated as (None: no credentials, or refused)."""
+    user = request.get(USER_KEY)
+    return None if user is None else user.id
 
 
 async def run_forever(node: FinesseNode) -> None:

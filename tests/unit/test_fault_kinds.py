@@ -137,7 +137,12 @@ def test_defaults_and_ints_for_floats() -> None:
 def test_tomcat_down_and_rest_api_down_are_two_finesse_kinds() -> None:
     """The chapter's "Finesse Tomcat Service becomes Unavailable" and "Finesse REST API Service
     becomes Unavailable": two kinds of the node, the chaos verb hang keeps posting Tomcat down."""
-    assert {k.name for k in F.KINDS.of(F.FINESSE)} == {"webapp_down", "rest_api_down", "conference_glitch"}
+    assert {k.name for k in F.KINDS.of(F.FINESSE)} == {
+        "webapp_down",
+        "rest_api_down",
+        "conference_glitch",
+        "rest_rule",
+    }
     assert F.KINDS.validate({"kind": "rest_api_down"}, F.FINESSE) == (F.REST_API_DOWN, {})
     with pytest.raises(F.FaultError, match="unknown fault kind 'rest_api_down'"):
         F.KINDS.validate({"kind": "rest_api_down"}, F.CTI)
@@ -147,7 +152,7 @@ def test_tomcat_down_and_rest_api_down_are_two_finesse_kinds() -> None:
 async def test_a_registry_names_a_fault_of_another_component() -> None:
     registry = F.FaultRegistry(
         F.FINESSE,
-        {k: lambda fault, active: None for k in (F.WEBAPP_DOWN, F.REST_API_DOWN, F.CONFERENCE_GLITCH)},
+        {k: lambda fault, active: None for k in F.KINDS.of(F.FINESSE)},
     )
     with pytest.raises(F.FaultError, match=r"unknown fault kind 'hang' here \(a fault of awdb\)"):
         await registry.add("hang", {})
