@@ -37,6 +37,27 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]
     return [line(headers)] + [line(r) for r in rows]
 
 
+def ms(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1f}"
+
+
+def route_table(routes: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows of the per-route REST table (shared with the HTML page)."""
+    headers = ["method", "route", "count", "status codes", "p50 ms", "p95 ms"]
+    rows = [
+        [
+            r["method"],
+            r["route"],
+            str(r["count"]),
+            ", ".join(f"{code} {n}" for code, n in r["statuses"].items()),
+            ms(r["p50_ms"]),
+            ms(r["p95_ms"]),
+        ]
+        for r in routes
+    ]
+    return headers, rows
+
+
 def phase_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]], set[int]]:
     """Headers, rows (one per phase, then the run total) and right-aligned columns of the phase table.
 
@@ -105,7 +126,7 @@ def render_summary_table(summary: dict[str, Any]) -> str:
     scale = run.get("time_scale", 1.0)
     if scale != 1.0:
         real = secs(run["duration"] * scale)
-        head += f"\ntimes in seed seconds (run at time_scale {scale:g}: {real} s of real time)"
+        head += f"\ntimes in emulated seconds (run at time_scale {scale:g}: {real} s of real time)"
     out = [head, f"expectations: {exp['passed']} passed, {exp['failed']} failed ({verdict})", ""]
     headers, rows, right = phase_table(summary)
     out += table(headers, rows, right)
@@ -129,6 +150,10 @@ def render_summary_table(summary: dict[str, Any]) -> str:
         out += ["", "calls seen by the desktops" + (f" (placed: {placed})" if placed else "")]
         headers, rows = calls_table(calls)
         out += table(headers, rows, {1, 2})
+    routes = summary.get("requests", {}).get("routes", [])
+    if routes:
+        out += ["", "REST requests per route (latency: the node's, real ms)"]
+        out += table(*route_table(routes), {2, 4, 5})
     failed = [e for e in summary["expectations"] if not e["ok"]]
     if failed:
         out += ["", "failed expectations"]
