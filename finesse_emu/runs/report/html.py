@@ -12,11 +12,11 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from emu_base.history_events import AnyEntry, Fault, HttpError
+from emu_base.history_events import AnyEntry, HttpError
 from finesse_emu.runs.report.calls import calls_table
 from finesse_emu.runs.report.history import Line, entries
 from finesse_emu.runs.report.text import faults_text, on_nodes, phase_table, route_table, secs
-from finesse_emu.runs.report.traffic import FaultGroup, around_faults, nice_step
+from finesse_emu.runs.report.traffic import FaultGroup, around_faults, is_fault, nice_step
 
 MAX_EVENTS = 2000
 STATUS_COLOURS = {"IN_SERVICE": "#43a047", "OUT_OF_SERVICE": "#e53935"}
@@ -405,7 +405,7 @@ def _details(ev: AnyEntry) -> str:
 def _event_rows(events: Sequence[AnyEntry]) -> str:
     rows = []
     for ev in events:
-        fault = ev.source == "scenario" and isinstance(ev.event, Fault)
+        fault = is_fault(ev)
         css = "fault" if fault else "scenario" if ev.source == "scenario" else ""
         css = "error" if isinstance(ev.event, HttpError) else css
         cls = f' class="{css}"' if css else ""

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from emu_base.history_events import AnyEntry, FailoverDone, Fault, Request
+from emu_base.history_events import AnyEntry, FailoverDone, Fault, Heal, Request
 
 TARGET_BINS = 60  # about this many bins over the run: enough to see a failover's dip and burst
 NO_ROUTE = "(not recorded)"  # a request event written before routes were recorded
@@ -61,6 +61,11 @@ def nice_step(span: float, target: int = 10) -> float:
     raw = max(span, 1e-9) / target
     mag = 10.0 ** math.floor(math.log10(raw))
     return next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+
+
+def is_fault(e: AnyEntry) -> bool:
+    """A fault the scenario injected (a heal is a Fault event too: not one of them)."""
+    return e.source == "scenario" and isinstance(e.event, Fault) and not isinstance(e.event, Heal)
 
 
 def _requests(events: Sequence[AnyEntry]) -> list[tuple[AnyEntry, Request]]:
@@ -145,7 +150,7 @@ def fault_window(events: Sequence[AnyEntry], run_start: float, run_end: float) -
     """``first_fault`` (the first scenario fault), ``last_recovered`` (the last desktop
     ``failover_done`` after it, or the last fault when no desktop failed over later) and the shown
     ``start``/``end``: that span with a margin each side, kept within the run. None without faults."""
-    faults = [e.t for e in events if e.source == "scenario" and isinstance(e.event, Fault)]
+    faults = [e.t for e in events if is_fault(e)]
     if not faults:
         return None
     first = min(faults)
@@ -186,7 +191,7 @@ def around_faults(
     ordered = sorted(events, key=lambda e: e.t)
     groups: list[FaultGroup] = []
     for e in ordered:
-        if e.source == "scenario" and isinstance(e.event, Fault):
+        if is_fault(e):
             if groups and e.t - before <= groups[-1].end:
                 groups[-1].end = max(groups[-1].end, e.t + after)
                 groups[-1].faults.append(e)
