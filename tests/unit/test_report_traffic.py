@@ -239,3 +239,10 @@ def test_text_names_emulated_seconds(scale: float) -> None:
     text = render_summary_table(summary)
     assert "seed" not in text
     assert ("times in emulated seconds" in text) == (scale != 1.0)
+
+
+def test_the_page_says_how_emulated_seconds_relate_to_real_time() -> None:
+    summary = summarize(failover_run())
+    assert "time_scale 1, in real time" in render_html([], summary)
+    summary["run"]["time_scale"] = 0.05
+    assert "each real second standing for 20 emulated seconds" in render_html([], summary)

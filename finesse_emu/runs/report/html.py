@@ -553,10 +553,14 @@ def render_html(
         else "<p>No expectations in this run.</p>"
     )
     scale = run.get("time_scale", 1.0)
+    pace = (
+        f"the run went at time_scale {scale:g}, each real second standing for {1 / scale:g} emulated seconds"
+        if scale != 1.0
+        else "the run went at time_scale 1, in real time"
+    )
     units = (
-        '<p class="note">Times are emulated seconds: the product\'s own time (the run went at '
-        f"time_scale {scale:g}, each real second standing for {1 / scale:g} emulated seconds; timers "
-        "as Cisco Finesse Failover Mechanisms states them read as written).</p>"
+        '<p class="note">Times are emulated seconds: the product\'s own time (' + pace + "; timers "
+        "as Cisco Finesse Failover Mechanisms states them read as written). REST latencies are real ms.</p>"
     )
     window = summary.get("fault_window")
     focused = (
