@@ -437,13 +437,18 @@ class Publish(HistoryEvent):
 @register
 @dataclass(frozen=True, kw_only=True)
 class Request(HistoryEvent):
-    """One REST answer; ``service`` is the node's own service state when it answered."""
+    """One REST answer; ``service`` is the node's own service state when it answered; ``route`` the
+    pattern of the route that matched (``/finesse/api/User/{user}``, ``unmatched`` for none: bounded,
+    unlike ``path``); ``ms`` the time the node took to answer (real milliseconds, measured: the work
+    is not scaled by the run's time_scale)."""
 
     NAME = "request"
     method: str
     path: str
     status: int
     service: str | None = None
+    route: str | None = None
+    ms: float | None = None
 
 
 @register

@@ -19,6 +19,7 @@ the node only :class:`RestNode`, a protocol: it does not import the node's modul
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
@@ -29,6 +30,7 @@ from emu_base.directory import VOICE_MRD
 from emu_base.history_events import Request, emit
 from emu_base.httpbody import BodyError, BodyTooLarge, UnsupportedEncoding, read_body
 from emu_base.logs import get_logger
+from emu_base.metrics import route_template
 from finesse_emu.ids.tokens import bearer
 from finesse_emu.server import admin_api, event_tunnel, gadgets, thirdparty
 from finesse_emu.server import xml as X
@@ -103,6 +105,7 @@ def error(resp: X.ErrorResponse) -> web.Response:
 
 @web.middleware
 async def request_id_echo(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()  # a latency measured (real ms), not a time of day
     response = await handler(request)
     # Every request is counted when it has been served (the load a failover puts on the node, as
     # served: a request waiting its turn under reload coordination counts when it is answered).
@@ -111,7 +114,18 @@ async def request_id_echo(request: web.Request, handler: Handler) -> web.StreamR
     stats["http_requests"] += 1
     if node.config.event_log:
         service = node.core.status.status.value
-        emit(Request(method=request.method, path=request.path, status=response.status, service=service), log)
+        ms = round((time.perf_counter() - started) * 1000, 3)
+        emit(
+            Request(
+                method=request.method,
+                path=request.path,
+                status=response.status,
+                service=service,
+                route=route_template(request),
+                ms=ms,
+            ),
+            log,
+        )
     stats["http_bytes"] += getattr(response, "content_length", None) or 0
     if request.path.startswith("/desktop/"):
         stats["http_desktop_requests"] += 1

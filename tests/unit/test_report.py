@@ -458,7 +458,7 @@ def test_html_is_well_formed_and_self_contained(summary: dict[str, Any]) -> None
     page = render_html(events, summarize(events))
     checker = HtmlChecker.check(page)
     assert checker.errors == []
-    assert checker.tags["svg"] == 1
+    assert checker.tags["svg"] == 3  # the fault window, the failover CDF, the whole run (no requests)
     assert checker.tags["script"] == 1
     assert checker.tags["link"] == 0
     assert checker.tags["img"] == 0
@@ -493,7 +493,7 @@ def test_html_escapes_hostile_text() -> None:
     checker = HtmlChecker.check(page)
     assert checker.errors == []
     assert checker.tags["script"] == 1  # ours, with no data in it
-    assert checker.tags["svg"] == 1
+    assert checker.tags["svg"] == 2  # the fault window and the whole run
     for tag in ("img", "b", "i", "u"):
         assert checker.tags[tag] == 0
     assert hostile not in page
@@ -542,7 +542,7 @@ def test_main_without_a_history(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert not (tmp_path / "nowhere").exists()
 
 
-def test_a_scaled_run_is_reported_in_seed_seconds(tmp_path: Path) -> None:
+def test_a_scaled_run_is_reported_in_emulated_seconds(tmp_path: Path) -> None:
     events = [
         {"t": 0.0, "source": "scenario", "event": "start", "time_scale": 0.05},
         {"t": 1.0, "source": "scenario", "event": "phase", "name": "kill"},

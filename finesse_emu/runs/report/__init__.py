@@ -46,8 +46,9 @@ from typing import Any
 from emu_base.history_events import AnyEntry, FailoverDone, ScenarioStart
 from finesse_emu.runs.report.history import HISTORY_FILE, History, Line, entries, load_history, parse_line
 from finesse_emu.runs.report.html import render_html
-from finesse_emu.runs.report.summary import percentile, summarize
+from finesse_emu.runs.report.summary import summarize
 from finesse_emu.runs.report.text import render_summary_table
+from finesse_emu.runs.report.traffic import percentile
 
 __all__ = [
     "HISTORY_FILE",
@@ -84,8 +85,8 @@ def run_time_scale(events: Sequence[AnyEntry]) -> float:
 
 
 def to_seed_seconds(events: Sequence[AnyEntry], scale: float) -> History:
-    """Times and durations divided by the run's time_scale, so the report speaks the seed's seconds
-    (a 20 s poll reads 20 whatever the scale the run used)."""
+    """Times and durations divided by the run's time_scale, so the report speaks emulated seconds:
+    the product's own time (a 20 s poll reads 20 whatever the scale the run used)."""
     out = History(malformed_lines=getattr(events, "malformed_lines", None))
     if scale == 1.0:
         out.extend(events)
@@ -105,10 +106,12 @@ def write_report(run_dir: str | Path, events: Sequence[AnyEntry | Line]) -> dict
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     scale = run_time_scale(events)
-    summary = summarize(to_seed_seconds(events, scale))
+    emulated = to_seed_seconds(events, scale)
+    summary = summarize(emulated)
     summary["run"]["time_scale"] = scale
     _write(run_dir / SUMMARY_JSON, json.dumps(summary, indent=2) + "\n")
     _write(run_dir / SUMMARY_TXT, render_summary_table(summary))
     title = f"finesse-emu run report: {run_dir.resolve().name}"
-    _write(run_dir / REPORT_HTML, render_html(events, summary, title=title))
+    # The events table in the same emulated seconds as the charts it sits under.
+    _write(run_dir / REPORT_HTML, render_html(emulated, summary, title=title))
     return summary

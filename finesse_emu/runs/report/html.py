@@ -9,13 +9,14 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from emu_base.history_events import AnyEntry, HttpError
 from finesse_emu.runs.report.calls import calls_table
 from finesse_emu.runs.report.history import Line, entries
-from finesse_emu.runs.report.text import faults_text, on_nodes, phase_table, secs
+from finesse_emu.runs.report.text import faults_text, on_nodes, phase_table, route_table, secs
+from finesse_emu.runs.report.traffic import FaultGroup, around_faults, is_fault, nice_step
 
 MAX_EVENTS = 2000
 STATUS_COLOURS = {"IN_SERVICE": "#43a047", "OUT_OF_SERVICE": "#e53935"}
@@ -44,17 +45,20 @@ th{background:#eceff1}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .pass{color:#fff;background:#43a047;padding:0 6px;border-radius:3px}
 .fail{color:#fff;background:#e53935;padding:0 6px;border-radius:3px}
 tr.scenario td{background:#fff8e1}tr.error td{background:#ffebee}
+tr.fault td{background:#ffcdd2;font-weight:bold}
 .legend span.sw{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}
 svg{width:100%;height:auto;max-width:1400px}svg text{font:11px system-ui,sans-serif}
-#events td{font-family:ui-monospace,monospace;font-size:12px}
+table.events td{font-family:ui-monospace,monospace;font-size:12px}
 .note{color:#616161}
+.wide{max-width:100%;overflow-x:auto}
+table.events td{white-space:nowrap}table.events td:last-child{white-space:normal;overflow-wrap:anywhere}
 """
 
 # Filters the events table by a substring; static text, never built from the history.
 JS = """
 document.getElementById('filter').addEventListener('input', function (e) {
   var q = e.target.value.toLowerCase();
-  document.querySelectorAll('#events tbody tr').forEach(function (r) {
+  document.querySelectorAll('table.events tbody tr').forEach(function (r) {
     r.style.display = r.textContent.toLowerCase().indexOf(q) >= 0 ? '' : 'none';
   });
 });
@@ -70,13 +74,6 @@ def _n(x: float) -> str:
     return f"{x:.1f}" if math.isfinite(x) else "0"
 
 
-def nice_step(span: float, target: int = 10) -> float:
-    """A 1/2/5 x 10^k step giving about ``target`` ticks over ``span``."""
-    raw = max(span, 1e-9) / target
-    mag = 10.0 ** math.floor(math.log10(raw))
-    return next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
-
-
 class _Chart:
     """Maps run seconds to x and collects SVG elements."""
 
@@ -85,7 +82,13 @@ class _Chart:
         self.parts: list[str] = []
 
     def x(self, t: float) -> float:
-        return LEFT + (t - self.t0) / (self.t1 - self.t0) * (WIDTH - LEFT - RIGHT)
+        # Kept inside the plot: a focused chart shows a part of the run, and what lies outside it
+        # folds onto its edges instead of spilling over the labels.
+        x = LEFT + (t - self.t0) / (self.t1 - self.t0) * (WIDTH - LEFT - RIGHT)
+        return min(max(x, LEFT), WIDTH - RIGHT)
+
+    def inside(self, t: float) -> bool:
+        return self.t0 <= t <= self.t1
 
     def add(self, part: str) -> None:
         self.parts.append(part)
@@ -169,10 +172,12 @@ def _stacked(chart: _Chart, top: float, signed_in: dict[str, Any], end: float) -
     return legend
 
 
-def render_chart(summary: dict[str, Any]) -> str:
-    """The timeline: phases, fault and heal markers, node status and CTI role lanes, clients per node."""
+def render_chart(summary: dict[str, Any], window: dict[str, Any] | None = None) -> str:
+    """The timeline: phases, fault and heal markers, node status and CTI role lanes, clients per node.
+    With ``window`` (the summary's ``fault_window``), only that part of the run, the span from the
+    first fault to the last desktop back shaded."""
     run = summary["run"]
-    chart = _Chart(run["start"], run["end"])
+    chart = _Chart(*((window["start"], window["end"]) if window else (run["start"], run["end"])))
     y = 0.0
     plot_w = WIDTH - LEFT - RIGHT
     # Phase lane.
@@ -206,11 +211,21 @@ def render_chart(summary: dict[str, Any]) -> str:
         f'<line x1="{LEFT}" y1="{_n(bottom)}" x2="{WIDTH - RIGHT}" y2="{_n(bottom)}" stroke="#616161"/>'
     )
     # Phase boundaries, then faults and heals on top of everything.
-    for ph in summary["phases"][1:]:
+    for ph in [p for p in summary["phases"][1:] if chart.inside(p["start"])]:
         chart.vline(ph["start"], lanes_y - GAP, bottom, "#9e9e9e", "3,3")
     marks = [(f, FAULT_COLOUR, "") for p in summary["phases"] for f in p["faults"]]
     marks += [(h, HEAL_COLOUR, "6,3") for p in summary["phases"] for h in p["heals"]]
     marks.sort(key=lambda m: m[0]["t"])
+    marks = [m for m in marks if chart.inside(m[0]["t"])]
+    if window:
+        x0, x1 = chart.x(window["first_fault"]), chart.x(window["last_recovered"])
+        span = f"{secs(window['first_fault'])}-{secs(window['last_recovered'])} s"
+        tip = f"first fault to last desktop back: {span}"
+        chart.add(
+            f'<rect class="fault-window" x="{_n(x0)}" y="{_n(marks_y)}" width="{_n(max(x1 - x0, 0.5))}" '
+            f'height="{_n(bottom - marks_y)}" fill="{FAULT_COLOUR}" fill-opacity="0.08" '
+            f'stroke="{FAULT_COLOUR}" stroke-opacity="0.4"><title>{_e(tip)}</title></rect>'
+        )
     for i, (mark, colour, dash) in enumerate(marks):
         chart.vline(mark["t"], marks_y + (i % 2) * MARKS / 2, bottom, colour, dash)
         text = faults_text([mark]) if colour == FAULT_COLOUR else f"heal {mark.get('target')}"
@@ -227,8 +242,9 @@ def render_chart(summary: dict[str, Any]) -> str:
         chart.add(f'<text x="{_n(chart.x(t))}" y="{_n(bottom + 18)}" text-anchor="middle">{t:g} s</text>')
         k += 1
     height = bottom + AXIS
+    what, ident = ("the fault window", "focused-timeline") if window else ("the run", "timeline")
     svg = (
-        f'<svg viewBox="0 0 {WIDTH} {_n(height)}" role="img" aria-label="timeline of the run">'
+        f'<svg id="{ident}" viewBox="0 0 {WIDTH} {_n(height)}" role="img" aria-label="timeline of {what}">'
         f'<rect x="{LEFT}" y="0" width="{plot_w}" height="{_n(height - AXIS)}" fill="none"/>'
         + "".join(chart.parts)
         + "</svg>"
@@ -247,6 +263,127 @@ def render_chart(summary: dict[str, Any]) -> str:
     )
 
 
+PANEL = 150  # height of one panel of the traffic chart and of the CDF
+
+
+def _y_axis(chart: _Chart, top: float, peak: float, label: str) -> Callable[[float], float]:
+    """Grid lines and values on the left for 0..``peak``; returns the value-to-y mapping."""
+    bottom = top + PANEL
+    peak = peak if peak > 0 else 1.0
+    step = nice_step(peak, 4)
+    v = 0.0
+    while v <= peak + 1e-9:
+        gy = bottom - v / peak * (PANEL - 24)
+        chart.add(f'<line x1="{LEFT}" y1="{_n(gy)}" x2="{WIDTH - RIGHT}" y2="{_n(gy)}" stroke="#e0e0e0"/>')
+        chart.add(f'<text x="{LEFT - 8}" y="{_n(gy + 4)}" text-anchor="end">{v:g}</text>')
+        v += step
+    chart.add(f'<text x="{LEFT - 8}" y="{_n(top + 9)}" text-anchor="end">{_e(label)}</text>')
+    axis = f'<line x1="{LEFT}" y1="{_n(bottom)}" x2="{WIDTH - RIGHT}" y2="{_n(bottom)}" stroke="#616161"/>'
+    chart.add(axis)
+    return lambda value: bottom - value / peak * (PANEL - 24)
+
+
+def _time_axis(chart: _Chart, y: float) -> None:
+    step = nice_step(chart.t1 - chart.t0)
+    k = math.ceil(chart.t0 / step)
+    while k * step <= chart.t1 + 1e-9:
+        t = k * step
+        chart.vline(t, y, y + 5, "#616161")
+        chart.add(f'<text x="{_n(chart.x(t))}" y="{_n(y + 18)}" text-anchor="middle">{t:g} s</text>')
+        k += 1
+
+
+def _polyline(points: list[tuple[float, float]], colour: str, dash: str = "") -> str:
+    dashed = f' stroke-dasharray="{dash}"' if dash else ""
+    coords = " ".join(f"{_n(x)},{_n(y)}" for x, y in points)
+    return f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="1.5"{dashed}/>'
+
+
+def render_traffic(summary: dict[str, Any]) -> str:
+    """REST answers per node over the run: rate (per emulated second) and latency (p50 dashed, p95)."""
+    req = summary.get("requests") or {}
+    series: dict[str, list[list[Any]]] = req.get("series") or {}
+    if not series:
+        return "<p>No REST requests recorded (the nodes write them when their event log is on).</p>"
+    first = min(rows[0][0] for rows in series.values())
+    chart = _Chart(first, max(summary["run"]["end"], first + req["bin"]))
+    half = req["bin"] / 2  # a bin's value drawn at its middle
+    rate_y = _y_axis(chart, 0, max(r[2] for rows in series.values() for r in rows), "req/s")
+    lat_top = PANEL + 2 * GAP + AXIS
+    peak_ms = max([r[4] for rows in series.values() for r in rows if r[4] is not None] + [1.0])
+    lat_y = _y_axis(chart, lat_top, peak_ms, "ms")
+    legend = []
+    for k, (node, rows) in enumerate(series.items()):
+        colour = NODE_COLOURS[k % len(NODE_COLOURS)]
+        chart.add(_polyline([(chart.x(r[0] + half), rate_y(r[2])) for r in rows], colour))
+        for col, dash in ((3, "4,3"), (4, "")):
+            run_pts: list[tuple[float, float]] = []
+            for r in [*rows, [0, 0, 0, None, None]]:  # a sentinel closes the last run of points
+                if r[col] is None:
+                    if run_pts:
+                        chart.add(_polyline(run_pts, colour, dash))
+                    run_pts = []
+                else:
+                    run_pts.append((chart.x(r[0] + half), lat_y(r[col])))
+        legend.append(f'<span class="sw" style="background:{colour}"></span>{_e(node)}')
+    window = summary.get("fault_window")
+    if window:
+        x0, x1 = chart.x(window["first_fault"]), chart.x(window["last_recovered"])
+        chart.add(
+            f'<rect x="{_n(x0)}" y="0" width="{_n(max(x1 - x0, 0.5))}" height="{_n(lat_top + PANEL)}" '
+            f'fill="{FAULT_COLOUR}" fill-opacity="0.08"/>'
+        )
+    for t in [f["t"] for p in summary["phases"] for f in p["faults"]]:
+        chart.vline(t, 0, lat_top + PANEL, FAULT_COLOUR)
+    _time_axis(chart, PANEL)
+    _time_axis(chart, lat_top + PANEL)
+    height = lat_top + PANEL + AXIS
+    svg = (
+        f'<svg id="traffic" viewBox="0 0 {WIDTH} {_n(height)}" role="img" '
+        f'aria-label="REST requests per node over time">' + "".join(chart.parts) + "</svg>"
+    )
+    note = (
+        f'<p class="legend">{"".join(legend)}<span class="sw" style="background:{FAULT_COLOUR}"></span>'
+        f"fault. Top: REST answers per emulated second, per {secs(req['bin'])} s bin. Bottom: the "
+        "node's time to answer (real ms): p95 solid, p50 dashed.</p>"
+    )
+    return svg + note
+
+
+def render_cdf(summary: dict[str, Any]) -> str:
+    """The desktops' failover times (detection to signed in again) as a cumulative distribution."""
+    points: list[list[float]] = summary.get("failover_cdf") or []
+    if not points:
+        return "<p>No desktop failed over.</p>"
+    top_s = points[-1][0]
+    chart = _Chart(0.0, top_s * 1.05 if top_s > 0 else 1.0)
+    y = _y_axis(chart, 0, 1.0, "share")
+    d = [f"M{_n(chart.x(0))},{_n(y(0))}"]
+    for s, frac in points:
+        d.append(f"H{_n(chart.x(s))}V{_n(y(frac))}")
+    d.append(f"H{_n(chart.x(chart.t1))}")
+    chart.add(f'<path d="{"".join(d)}" fill="none" stroke="{NODE_COLOURS[0]}" stroke-width="2"/>')
+    fo = summary["totals"]["failover"]
+    for name in ("p50", "p95"):
+        if fo.get(name) is not None:
+            x = chart.x(fo[name])
+            chart.vline(fo[name], 0, PANEL, "#616161", "3,3")
+            # Left of the line near the right edge, so the label stays inside the chart.
+            anchor = ' text-anchor="end"' if x > WIDTH - RIGHT - 100 else ""
+            dx = -3 if anchor else 3
+            text = f"{name} {secs(fo[name])} s"
+            chart.add(f'<text x="{_n(x + dx)}" y="{12 if name == "p50" else 24}"{anchor}>{text}</text>')
+    _time_axis(chart, PANEL)
+    svg = (
+        f'<svg id="failover-cdf" viewBox="0 0 {WIDTH} {_n(PANEL + AXIS)}" role="img" '
+        f'aria-label="failover time CDF">' + "".join(chart.parts) + "</svg>"
+    )
+    return svg + (
+        f'<p class="note">{len(points)} desktop failovers: the share of them signed in again within '
+        "x emulated seconds of detecting the failure.</p>"
+    )
+
+
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: set[int] | None = None) -> str:
     numeric = numeric or set()
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
@@ -256,7 +393,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: set[i
         + "</tr>"
         for r in rows
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _details(ev: AnyEntry) -> str:
@@ -265,25 +402,66 @@ def _details(ev: AnyEntry) -> str:
     return " ".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in rest.items())
 
 
-def _events_table(events: Sequence[AnyEntry], limit: int) -> str:
-    ordered = sorted(events, key=lambda e: e.t)
-    shown = ordered[:limit]
+def _event_rows(events: Sequence[AnyEntry]) -> str:
     rows = []
-    for ev in shown:
-        css = "scenario" if ev.source == "scenario" else "error" if isinstance(ev.event, HttpError) else ""
+    for ev in events:
+        fault = is_fault(ev)
+        css = "fault" if fault else "scenario" if ev.source == "scenario" else ""
+        css = "error" if isinstance(ev.event, HttpError) else css
         cls = f' class="{css}"' if css else ""
         agent = "" if ev.agent is None else ev.agent
         cells = [secs(ev.t), ev.source, ev.name, agent, _details(ev)]
         rows.append(f"<tr{cls}>" + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>")
-    note = ""
-    if len(ordered) > limit:
-        note = f'<p class="note">Showing the first {limit} of {len(ordered)} events'
-        note += "; history.jsonl has them all.</p>"
-    head = "".join(f"<th>{h}</th>" for h in ("t (s)", "source", "event", "agent", "details"))
+    return "".join(rows)
+
+
+EVENT_HEAD = "".join(f"<th>{h}</th>" for h in ("t (emulated s)", "source", "event", "agent", "details"))
+
+
+def _event_table(events: Sequence[AnyEntry], ident: str = "") -> str:
+    attr = f' id="{ident}"' if ident else ""
     return (
-        note
-        + '<p><label>filter <input id="filter" type="search" placeholder="text in any column"></label></p>'
-        + f'<table id="events"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        f'<div class="wide"><table class="events"{attr}><thead><tr>{EVENT_HEAD}</tr></thead>'
+        f"<tbody>{_event_rows(events)}</tbody></table></div>"
+    )
+
+
+def _group_title(g: FaultGroup) -> str:
+    faults = ", ".join(
+        f"{ev.line.get('action')} {ev.line.get('target')} at {secs(ev.t)} s" for ev in g.faults
+    )
+    return f"{faults} ({secs(g.start)}-{secs(g.end)} s)"
+
+
+def _events_table(events: Sequence[AnyEntry], limit: int) -> str:
+    """The events around each fault first (one table per fault, linked from a list), then the others
+    collapsed; without faults, the first ``limit`` events."""
+    groups, rest = around_faults(events)
+    out = ['<p><label>filter <input id="filter" type="search" placeholder="text in any column"></label></p>']
+    if groups:
+        links = "".join(
+            f'<li><a href="#fault-{i + 1}">{_e(_group_title(g))}</a>: {len(g.events)} events</li>'
+            for i, g in enumerate(groups)
+        )
+        out.append(f'<ul>{links}<li><a href="#other-events">the other events</a>: {len(rest)}</li></ul>')
+        for i, g in enumerate(groups):
+            more = f" ({g.left_out} more in this span: history.jsonl has them)" if g.left_out else ""
+            out.append(f'<h3 id="fault-{i + 1}">Around {_e(_group_title(g))}{more}</h3>')
+            out.append('<p class="note">REST request events are under the other events.</p>')
+            out.append(_event_table(g.events))
+    shown = rest[:limit]
+    note = ""
+    if len(rest) > limit:
+        note = f'<p class="note">Showing the first {limit} of {len(rest)} events'
+        note += "; history.jsonl has them all.</p>"
+    if not groups:
+        return "".join(out) + note + _event_table(shown, "events")
+    return (
+        "".join(out)
+        + f'<details id="other-events"><summary>The other {len(rest)} events</summary>'
+        + note
+        + _event_table(shown, "events")
+        + "</details>"
     )
 
 
@@ -369,14 +547,40 @@ def render_html(
         for e in summary["expectations"]
     )
     expectations = (
-        "<table><thead><tr><th>t (s)</th><th>phase</th><th>expectation</th><th>result</th>"
-        f"<th>detail</th></tr></thead><tbody>{exp_rows}</tbody></table>"
+        '<div class="wide"><table><thead><tr><th>t (s)</th><th>phase</th><th>expectation</th><th>result</th>'
+        f"<th>detail</th></tr></thead><tbody>{exp_rows}</tbody></table></div>"
         if exp_rows
         else "<p>No expectations in this run.</p>"
     )
+    scale = run.get("time_scale", 1.0)
+    pace = (
+        f"the run went at time_scale {scale:g}, each real second standing for {1 / scale:g} emulated seconds"
+        if scale != 1.0
+        else "the run went at time_scale 1, in real time"
+    )
+    units = (
+        '<p class="note">Times are emulated seconds: the product\'s own time (' + pace + "; timers "
+        "as Cisco Finesse Failover Mechanisms states them read as written). REST latencies are real ms.</p>"
+    )
+    window = summary.get("fault_window")
+    focused = (
+        [
+            "<h2>Fault window</h2>",
+            f'<p class="note">From a little before the first fault ({secs(window["first_fault"])} s) to a '
+            f"little after the last desktop signed in again ({secs(window['last_recovered'])} s), shaded; "
+            'the <a href="#run-timeline">whole run</a> is further down.</p>',
+            render_chart(summary, window),
+        ]
+        if window
+        else []
+    )
+    routes = summary.get("requests", {}).get("routes", [])
+    route_headers, route_rows = route_table(routes)
     body = [
         f"<h1>{_e(title)} {verdict}</h1>",
         overview,
+        units,
+        *focused,
         "<h2>Phases</h2>",
         '<p class="note">Detection: from the phase\'s first fault to the first desktop failover_detected and '
         "to the first node going OUT_OF_SERVICE. Failover: failover_done seconds (detection to signed in "
@@ -384,7 +588,13 @@ def render_html(
         _table(headers, rows, right),
         "<h2>Desktop failovers</h2>",
         failover,
+        "<h3>Failover time CDF</h3>",
+        render_cdf(summary),
         "<h3>Slowest</h3>" + slowest if totals["slowest_failovers"] else "",
+        "<h2>REST requests</h2>",
+        render_traffic(summary),
+        "<h3>Per route</h3>",
+        _table(route_headers, route_rows, {2, 4, 5}) if routes else "<p>None recorded.</p>",
         "<h2>Out of service</h2>",
         oos if summary["node_status"] else "<p>No node status events.</p>",
         "<h2>Errors</h2>",
@@ -394,7 +604,7 @@ def render_html(
         *_calls_section(summary.get("calls")),
         "<h2>Expectations</h2>",
         expectations,
-        "<h2>Timeline</h2>",
+        '<h2 id="run-timeline">Timeline of the whole run</h2>',
         render_chart(summary),
         "<h2>Events</h2>",
         _events_table(entries(events), max_events),

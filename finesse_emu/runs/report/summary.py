@@ -7,7 +7,6 @@ documented in docs/reports.md.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +32,13 @@ from emu_base.history_events import (
 )
 from finesse_emu.runs.report.calls import calls_summary
 from finesse_emu.runs.report.history import History, Line, entries
+from finesse_emu.runs.report.traffic import (
+    failover_cdf,
+    fault_window,
+    percentile,
+    request_series,
+    route_stats,
+)
 
 SUMMARY_VERSION = 1
 IN_SERVICE = "IN_SERVICE"
@@ -52,20 +58,6 @@ Interval = list[Any]  # [start, end, value]: JSON has no tuples
 
 def _r(x: float) -> float:
     return round(x, 6)
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile: the smallest value with at least ``p`` % of the values at or below it.
-
-    Always one of the values (no interpolation), so a p95 can be matched to a real desktop.
-    """
-    if not values:
-        raise ValueError("percentile of no values")
-    if not 0 < p <= 100:
-        raise ValueError(f"percentile {p} outside (0, 100]")
-    ordered = sorted(values)
-    rank = math.ceil(p * len(ordered) / 100)  # p * n first: 0.95 * 20 is not exactly 19 in floats
-    return ordered[max(rank, 1) - 1]
 
 
 def failover_stats(seconds: Sequence[float]) -> dict[str, Any]:
@@ -190,7 +182,7 @@ def _error_rows(errors: Counter[tuple[str, Any, Any]]) -> list[dict[str, Any]]:
 
 
 def _message_rows(messages: Counter[tuple[str, str, int]]) -> list[dict[str, Any]]:
-    """The error messages the desktops showed (the seed's wording), with what was asked."""
+    """The error messages the desktops showed (Cisco's wording), with what was asked."""
     ordered = sorted(messages.items(), key=lambda item: (-item[1], item[0]))
     return [{"message": m, "request": r, "status": st, "count": n} for (m, r, st), n in ordered]
 
@@ -382,6 +374,9 @@ def summarize(events: Sequence[AnyEntry | Line]) -> dict[str, Any]:
             },
         },
         "expectations": expectations,
+        "failover_cdf": failover_cdf(all_seconds),
+        "fault_window": fault_window(evs, run_start, run_end),
+        "requests": request_series(evs, run_end) | {"routes": route_stats(evs)},
         "calls": calls_summary(evs),
         "node_status": node_status,
         "cti_roles": cti_roles,

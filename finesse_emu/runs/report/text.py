@@ -38,6 +38,27 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]
     return [line(headers)] + [line(r) for r in rows]
 
 
+def ms(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1f}"
+
+
+def route_table(routes: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows of the per-route REST table (shared with the HTML page)."""
+    headers = ["method", "route", "count", "status codes", "p50 ms", "p95 ms"]
+    rows = [
+        [
+            r["method"],
+            r["route"],
+            str(r["count"]),
+            ", ".join(f"{code} {n}" for code, n in r["statuses"].items()),
+            ms(r["p50_ms"]),
+            ms(r["p95_ms"]),
+        ]
+        for r in routes
+    ]
+    return headers, rows
+
+
 def phase_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]], set[int]]:
     """Headers, rows (one per phase, then the run total) and right-aligned columns of the phase table.
 
@@ -118,7 +139,7 @@ def summary_parts(summary: dict[str, Any]) -> list[str | TableSpec]:
     out: list[str | TableSpec] = [head]
     if scale != 1.0:
         real = secs(run["duration"] * scale)
-        out.append(f"times in seed seconds (run at time_scale {scale:g}: {real} s of real time)")
+        out.append(f"times in emulated seconds (run at time_scale {scale:g}: {real} s of real time)")
     out += [f"expectations: {exp['passed']} passed, {exp['failed']} failed ({verdict})", ""]
     headers, rows, right = phase_table(summary)
     out.append(TableSpec(headers, rows, right))
@@ -146,6 +167,11 @@ def summary_parts(summary: dict[str, Any]) -> list[str | TableSpec]:
         out += ["", "calls seen by the desktops" + (f" (placed: {placed})" if placed else "")]
         headers, rows = calls_table(calls)
         out.append(TableSpec(headers, rows, {1, 2}))
+    routes = summary.get("requests", {}).get("routes", [])
+    if routes:
+        out += ["", "REST requests per route (latency: the node's, real ms)"]
+        headers, rows = route_table(routes)
+        out.append(TableSpec(headers, rows, {2, 4, 5}))
     failed = [e for e in summary["expectations"] if not e["ok"]]
     if failed:
         out += ["", "failed expectations"]
