@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from emu_base.procs import pid_alive, run_cli
+from finesse_emu.deployment.launcher import Deployment, write_secrets
 from tests.helpers import eventually_blocking
 
 pytestmark = pytest.mark.e2e
@@ -90,6 +91,9 @@ def test_up_status_kill_and_down(tmp_path: Path) -> None:
         until=lambda alive: alive == [],
     )
     assert emu("status", "--run-dir", str(run_dir)).returncode == 2  # no deployment: cannot run
+    # The CA and the certificates outlive the deployment: the next up keeps them (nothing made).
+    again = write_secrets(run_dir.absolute(), Deployment(run_dir).node_hosts())
+    assert again.made == () and (run_dir / "ca.crt").exists()
 
 
 def test_up_refuses_a_taken_address_and_fails_fast_when_a_component_exits(tmp_path: Path) -> None:
