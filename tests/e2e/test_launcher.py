@@ -124,22 +124,3 @@ def test_up_refuses_a_taken_address_and_fails_fast_when_a_component_exits(tmp_pa
     assert "exited with code" in up.stderr and "nope.yaml" in up.stderr, up.stderr
     assert elapsed < 30
     assert not (tmp_path / "run2" / "deployment.json").exists()
-
-
-def test_up_with_a_config_file(tmp_path: Path) -> None:
-    """--config: agent count, time scale, network and CTI LOAD from a file; flags still override."""
-    config = tmp_path / "deployment.yaml"
-    config.write_text("agents: 6\ntime_scale: 0.05\nnetwork: 127.0.23\ncti: {load: 1}\n")
-    run_dir = tmp_path / "run"
-    up = emu("up", "--detach", "--config", str(config), "--run-dir", str(run_dir), "--agents", "7")
-    try:
-        assert up.returncode == 0, up.stdout + up.stderr
-        comps = {c["name"]: c for c in status(run_dir)["components"]}
-        assert comps["finesse-a"]["host"] == "127.0.23.7" and comps["finesse-a"]["state"] == "IN_SERVICE"
-        command = comps["cti-a"]["command"]
-        assert command[command.index("--load") + 1] == "1"
-        assert command[command.index("--agents") + 1] == "7"  # the flag wins over the file
-        bad = emu("up", "--config", str(tmp_path / "missing.yaml"), "--run-dir", str(tmp_path / "other"))
-        assert bad.returncode == 2 and "missing.yaml" in bad.stderr
-    finally:
-        emu("down", "--run-dir", str(run_dir))
