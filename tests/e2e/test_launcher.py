@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from emu_base.procs import pid_alive, run_cli
+from finesse_emu.deployment.launcher import Deployment, write_secrets
 from tests.helpers import eventually_blocking
 
 pytestmark = pytest.mark.e2e
@@ -94,6 +95,9 @@ def test_up_status_kill_and_down(tmp_path: Path) -> None:
         until=lambda alive: alive == [],
     )
     assert emu("status", "--run-dir", str(run_dir)).returncode == 2  # no deployment: cannot run
+    # The CA and the certificates outlive the deployment: the next up keeps them (nothing made).
+    again = write_secrets(run_dir.absolute(), Deployment(run_dir).node_hosts())
+    assert again.made == () and (run_dir / "ca.crt").exists()
 
 
 def test_up_refuses_a_taken_address_and_fails_fast_when_a_component_exits(tmp_path: Path) -> None:
@@ -124,22 +128,3 @@ def test_up_refuses_a_taken_address_and_fails_fast_when_a_component_exits(tmp_pa
     assert "exited with code" in up.stderr and "nope.yaml" in up.stderr, up.stderr
     assert elapsed < 30
     assert not (tmp_path / "run2" / "deployment.json").exists()
-
-
-def test_up_with_a_config_file(tmp_path: Path) -> None:
-    """--config: agent count, time scale, network and CTI LOAD from a file; flags still override."""
-    config = tmp_path / "deployment.yaml"
-    config.write_text("agents: 6\ntime_scale: 0.05\nnetwork: 127.0.23\ncti: {load: 1}\n")
-    run_dir = tmp_path / "run"
-    up = emu("up", "--detach", "--config", str(config), "--run-dir", str(run_dir), "--agents", "7")
-    try:
-        assert up.returncode == 0, up.stdout + up.stderr
-        comps = {c["name"]: c for c in status(run_dir)["components"]}
-        assert comps["finesse-a"]["host"] == "127.0.23.7" and comps["finesse-a"]["state"] == "IN_SERVICE"
-        command = comps["cti-a"]["command"]
-        assert command[command.index("--load") + 1] == "1"
-        assert command[command.index("--agents") + 1] == "7"  # the flag wins over the file
-        bad = emu("up", "--config", str(tmp_path / "missing.yaml"), "--run-dir", str(tmp_path / "other"))
-        assert bad.returncode == 2 and "missing.yaml" in bad.stderr
-    finally:
-        emu("down", "--run-dir", str(run_dir))

@@ -1,9 +1,9 @@
 """``finesse-emu up`` guards every control plane with a token of its own (issue 9), as processes.
 
-One deployment on 127.0.51 (no other test uses it) for the module: the token file and where it is
-not; each component's control plane and the swarm's refusing requests without the token and with a
-wrong one; ``finesse-emu chaos`` finding the token by itself, also for a component it restarts.
-Then ``--no-admin-token`` and a user's own token, each on 127.0.52.
+The shared deployment (tests/e2e/shared.py, 127.0.66; test_launcher_xmpp_auth's too): the token
+file and where it is not; each component's control plane and the swarm's refusing requests without
+the token and with a wrong one; ``finesse-emu chaos`` finding the token by itself, also for a
+component it restarts. Then ``--no-admin-token`` and a user's own token, each on 127.0.52.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,14 @@ import pytest
 
 from emu_base.admin import INSECURE_ENV, TOKEN_ENV
 from emu_base.procs import run_cli
+from tests.e2e import shared
 from tests.helpers import eventually_blocking
 
 pytestmark = pytest.mark.e2e
-NETWORK = "127.0.51"
+NETWORK = shared.NETWORK
 OTHER_NETWORK = "127.0.52"
-SCALE = "0.05"
-AGENTS = "4"
+SCALE = shared.SCALE
+AGENTS = shared.AGENTS
 # The control plane of every component but Prosody: (address, admin port) on the module's network.
 ADMIN = {
     "awdb-a": (f"{NETWORK}.3", 1434),
@@ -97,14 +97,9 @@ def up(run_dir: Path, network: str, *extra: str, env: dict[str, str] | None = No
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    run = tmp_path_factory.mktemp("admin-token") / "run"
-    up(run, NETWORK)
-    try:
-        yield run
-    finally:
-        assert emu("down", "--run-dir", str(run)).returncode == 0
+@pytest.fixture
+def run_dir(shared_deployment: Path) -> Path:
+    return shared_deployment
 
 
 def token_of(run_dir: Path) -> str:

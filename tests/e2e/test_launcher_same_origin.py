@@ -1,6 +1,7 @@
 """``finesse-emu up`` with a deployment file that names a gadget folder, allowed origins and voice-only
 agents: every process gets its part (the nodes, both Prosodys, the CTI stubs and AWDBs), and
-``finesse-emu cors`` changes the running nodes.
+``finesse-emu cors`` changes the running nodes. The same deployment shows ``--config`` itself: agent
+count, time scale, network and CTI LOAD from the file, a flag (``--agents``) winning over it.
 """
 
 from __future__ import annotations
@@ -34,11 +35,11 @@ def test_a_deployment_with_a_folder_origins_and_the_default_voice_only_agents(tm
     (tmp_path / "gadgets" / "index.html").write_text("<!doctype html><title>sample</title>")
     config = tmp_path / "deployment.yaml"
     config.write_text(
-        f"agents: 6\ntime_scale: 0.05\nnetwork: {NETWORK}\n"
+        f"agents: 6\ntime_scale: 0.05\nnetwork: {NETWORK}\ncti: {{load: 1}}\n"
         f"finesse: {{thirdparty_dir: gadgets, cors_origins: ['{PAGE}']}}\n"
     )
     run_dir = tmp_path / "run"
-    up = run_cli("up", "--detach", "--config", str(config), "--run-dir", str(run_dir))
+    up = run_cli("up", "--detach", "--config", str(config), "--run-dir", str(run_dir), "--agents", "7")
     node = f"http://{NETWORK}.7:8082"
     try:
         assert up.returncode == 0, up.stdout + up.stderr
@@ -58,8 +59,14 @@ def test_a_deployment_with_a_folder_origins_and_the_default_voice_only_agents(tm
         status, _, media = request(f"{node}/finesse/api/User/1001/Media", Authorization=auth)
         assert status == 200 and "<id>1</id>" in media and "5000" not in media and "5001" not in media
         state = json.loads((run_dir / "deployment.json").read_text())
-        cti = next(c for c in state["components"] if c["name"] == "cti-a")
-        assert cti["command"][cti["command"].index("--agents") + 1] == "6"  # generated, by every component
+        cti = next(c for c in state["components"] if c["name"] == "cti-a")["command"]
+        assert cti[cti.index("--agents") + 1] == "7"  # generated, by every component; the flag wins
+        assert cti[cti.index("--load") + 1] == "1"  # the file's CTI LOAD
+        report = json.loads(run_cli("status", "--json", "--run-dir", str(run_dir)).stdout)
+        node_a = next(c for c in report["components"] if c["name"] == "finesse-a")
+        assert node_a["host"] == f"{NETWORK}.7" and node_a["state"] == "IN_SERVICE"
+        bad = run_cli("up", "--config", str(tmp_path / "missing.yaml"), "--run-dir", str(tmp_path / "other"))
+        assert bad.returncode == 2 and "missing.yaml" in bad.stderr
         # finesse-emu cors, live on both nodes.
         done = run_cli("cors", "remove", PAGE, "--run-dir", str(run_dir))
         assert done.returncode == 0, done.stderr

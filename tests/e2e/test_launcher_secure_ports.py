@@ -4,6 +4,7 @@ on, verified with the deployment's CA, and the SystemInfo that names them (docs/
 12.5: XMPP over direct TLS on 5223 and https (BOSH, wss, the EventTunnel page) on 7443, no web-port
 WebSocket, SystemInfo's node elements with <host> only. 12.6 (the default): 5223, the WebSocket
 through the node's 8445, nothing on 7443, SystemInfo naming httpsPort, xmppPort and xmppSecurePort.
+12.5 on a deployment of its own; the default release is the shared deployment's (tests/e2e/shared.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from defusedxml import ElementTree as DET
 
 from emu_base.procs import port_in_use, run_cli
+from tests.e2e import shared
 
 pytestmark = pytest.mark.e2e
 NETWORK = "127.0.67"
@@ -44,10 +46,9 @@ def xmpp_tls_features(host: str, ca_file: Path) -> bytes:
         return data
 
 
-async def up(tmp_path: Path, version: str | None) -> tuple[Path, Path]:
+async def up(tmp_path: Path, version: str) -> tuple[Path, Path]:
     config = tmp_path / "deployment.yaml"
-    finesse = "" if version is None else f'finesse: {{version: "{version}"}}\n'
-    config.write_text(f"agents: 4\ntime_scale: 0.05\nnetwork: {NETWORK}\n{finesse}")
+    config.write_text(f'agents: 4\ntime_scale: 0.05\nnetwork: {NETWORK}\nfinesse: {{version: "{version}"}}\n')
     run_dir = tmp_path / "run"
     started = await asyncio.to_thread(
         run_cli, "up", "--detach", "--config", str(config), "--run-dir", str(run_dir)
@@ -76,32 +77,37 @@ async def ws_login(session: aiohttp.ClientSession, url: str, context: ssl.SSLCon
         return await ws.receive_str(timeout=10)
 
 
-async def test_each_release_listens_on_its_secure_ports_with_the_deployments_ca(tmp_path: Path) -> None:
-    for version in ("12.5", None):
-        where = tmp_path / (version or "default")
-        where.mkdir()
-        run_dir, ca_file = await up(where, version)
-        try:
-            context = ssl.create_default_context(cafile=str(ca_file))
-            async with aiohttp.ClientSession() as session:
-                for host in NODES.values():
-                    # 5223 in both releases, the node's certificate (issued by the deployment's CA).
-                    assert b"PLAIN" in await asyncio.to_thread(xmpp_tls_features, host, ca_file)
-                    info = await system_info_node(session, host)
-                    if version == "12.5":
-                        assert info == {"host": f"{NETWORK}.7"}
-                        async with session.get(f"https://{host}:7443/tunnel/", ssl=context) as resp:
-                            assert resp.status == 200
-                        assert "<success" in await ws_login(session, f"wss://{host}:7443/ws/", context)
-                        assert port_in_use(host, 7443)
-                    else:
-                        assert info == {
-                            "host": f"{NETWORK}.7",
-                            "httpsPort": "8445",
-                            "xmppPort": "5222",
-                            "xmppSecurePort": "5223",
-                        }
-                        assert not port_in_use(host, 7443)  # deprecated in 12.6: nothing listens
-                        assert "<success" in await ws_login(session, f"wss://{host}:8445/ws/", context)
-        finally:
-            await asyncio.to_thread(run_cli, "down", "--run-dir", str(run_dir))
+async def test_release_12_5_listens_on_5223_and_7443_with_the_deployments_ca(tmp_path: Path) -> None:
+    run_dir, ca_file = await up(tmp_path, "12.5")
+    try:
+        context = ssl.create_default_context(cafile=str(ca_file))
+        async with aiohttp.ClientSession() as session:
+            for host in NODES.values():
+                # 5223 in both releases, the node's certificate (issued by the deployment's CA).
+                assert b"PLAIN" in await asyncio.to_thread(xmpp_tls_features, host, ca_file)
+                assert await system_info_node(session, host) == {"host": f"{NETWORK}.7"}
+                async with session.get(f"https://{host}:7443/tunnel/", ssl=context) as resp:
+                    assert resp.status == 200
+                assert "<success" in await ws_login(session, f"wss://{host}:7443/ws/", context)
+                assert port_in_use(host, 7443)
+    finally:
+        await asyncio.to_thread(run_cli, "down", "--run-dir", str(run_dir))
+
+
+async def test_the_default_release_listens_on_5223_and_8445_with_the_deployments_ca(
+    shared_deployment: Path,
+) -> None:
+    """12.6, the default: the shared deployment (tests/e2e/shared.py) is one, with no version given."""
+    ca_file = (shared_deployment / "ca.crt").absolute()
+    context = ssl.create_default_context(cafile=str(ca_file))
+    async with aiohttp.ClientSession() as session:
+        for host in (f"{shared.NETWORK}.7", f"{shared.NETWORK}.8"):
+            assert b"PLAIN" in await asyncio.to_thread(xmpp_tls_features, host, ca_file)
+            assert await system_info_node(session, host) == {
+                "host": f"{shared.NETWORK}.7",
+                "httpsPort": "8445",
+                "xmppPort": "5222",
+                "xmppSecurePort": "5223",
+            }
+            assert not port_in_use(host, 7443)  # deprecated in 12.6: nothing listens
+            assert "<success" in await ws_login(session, f"wss://{host}:8445/ws/", context)

@@ -19,12 +19,12 @@ import pytest
 import yaml
 
 from emu_base.procs import Proc, free_port, run_cli
-from finesse_emu.deployment.launcher import Deployment, write_secrets
 from finesse_emu.deployment.topology import FINESSE_HTTPS_PORT
+from tests.e2e import shared
 from tests.helpers import eventually_blocking
 
 pytestmark = pytest.mark.e2e
-NETWORK = "127.0.25"
+NETWORK = shared.NETWORK
 SECRET_FILES = ["admin-token", "xmpp-password", "awdb-password", "ca.key", "finesse-a.key", "finesse-b.key"]
 
 
@@ -63,50 +63,41 @@ def assert_verified(host: str, port: int, ca_file: Path, names: list[str]) -> No
         https_get(host, port, names[0], ssl.create_default_context())
 
 
-def test_up_makes_a_ca_clients_verify_the_nodes_with(tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
-    up = run_cli(
-        "up", "--detach", "--run-dir", str(run_dir), "--agents", "5", "--time-scale", "0.05",
-        "--network", NETWORK,
-    )  # fmt: skip
-    try:
-        assert up.returncode == 0, up.stdout + up.stderr
-        ca_file = (run_dir / "ca.crt").absolute()
-        assert f"the deployment's CA {ca_file}" in up.stdout
-        assert (
-            f"curl --cacert {ca_file} https://{NETWORK}.7:{FINESSE_HTTPS_PORT}/finesse/api/SystemInfo"
-            in up.stdout
-        )
-        st = run_cli("status", "--run-dir", str(run_dir))
-        assert st.returncode == 0 and f"the deployment's CA {ca_file}" in st.stdout
-        report = json.loads(run_cli("status", "--json", "--run-dir", str(run_dir)).stdout)
-        assert report["ca_file"] == str(ca_file)
-        state = json.loads((run_dir / "deployment.json").read_text())
-        assert state["ca_file"] == str(ca_file)
-        assert state["xmpp_password_file"] == str(ca_file.parent / "xmpp-password")
-        assert state["awdb_password_file"] == str(ca_file.parent / "awdb-password")
-        # Secrets 0600, certificates 0644, the node configs (which name the keys) 0600.
-        assert {n: mode(run_dir / n) for n in SECRET_FILES} == dict.fromkeys(SECRET_FILES, 0o600)
-        assert {mode(run_dir / n) for n in ("ca.crt", "finesse-a.crt", "finesse-b.crt")} == {0o644}
-        for node in ("finesse-a", "finesse-b"):
-            config = run_dir / f"{node}.yaml"
-            assert mode(config) == 0o600
-            assert yaml.safe_load(config.read_text())["ca_file"] == str(ca_file)
-        # Never printed: not by up, not by status.
-        for secret in ("xmpp-password", "awdb-password"):
-            value = (run_dir / secret).read_text().strip()
-            assert value not in up.stdout + up.stderr + st.stdout
-        # Python's ssl with the deployment's CA: each node by address and by name.
-        assert_verified(f"{NETWORK}.7", FINESSE_HTTPS_PORT, ca_file, [f"{NETWORK}.7", "finesse-a"])
-        assert_verified(f"{NETWORK}.8", FINESSE_HTTPS_PORT, ca_file, [f"{NETWORK}.8", "finesse-b"])
-        with pytest.raises(ssl.SSLCertVerificationError, match="mismatch"):  # finesse-a's is not b's
-            https_get(f"{NETWORK}.7", FINESSE_HTTPS_PORT, "finesse-b", client_context(ca_file))
-    finally:
-        down = run_cli("down", "--run-dir", str(run_dir))
-    assert down.returncode == 0, down.stderr
-    # The CA and the certificates outlive the deployment: the next up keeps them (nothing made).
-    again = write_secrets(run_dir.absolute(), Deployment(run_dir, network=NETWORK).node_hosts())
-    assert again.made == () and (run_dir / "ca.crt").exists()
+def test_up_makes_a_ca_clients_verify_the_nodes_with(shared_deployment: Path) -> None:
+    """On the shared deployment (tests/e2e/shared.py). That the CA and the certificates outlive
+    ``down`` (the next ``up`` keeps them) is checked by test_launcher's test_up_status_kill_and_down."""
+    run_dir = shared_deployment
+    up_output = (run_dir.parent / shared.UP_OUTPUT).read_text()  # up's stdout and stderr
+    ca_file = (run_dir / "ca.crt").absolute()
+    assert f"the deployment's CA {ca_file}" in up_output
+    assert (
+        f"curl --cacert {ca_file} https://{NETWORK}.7:{FINESSE_HTTPS_PORT}/finesse/api/SystemInfo"
+        in up_output
+    )
+    st = run_cli("status", "--run-dir", str(run_dir))
+    assert st.returncode == 0 and f"the deployment's CA {ca_file}" in st.stdout
+    report = json.loads(run_cli("status", "--json", "--run-dir", str(run_dir)).stdout)
+    assert report["ca_file"] == str(ca_file)
+    state = json.loads((run_dir / "deployment.json").read_text())
+    assert state["ca_file"] == str(ca_file)
+    assert state["xmpp_password_file"] == str(ca_file.parent / "xmpp-password")
+    assert state["awdb_password_file"] == str(ca_file.parent / "awdb-password")
+    # Secrets 0600, certificates 0644, the node configs (which name the keys) 0600.
+    assert {n: mode(run_dir / n) for n in SECRET_FILES} == dict.fromkeys(SECRET_FILES, 0o600)
+    assert {mode(run_dir / n) for n in ("ca.crt", "finesse-a.crt", "finesse-b.crt")} == {0o644}
+    for node in ("finesse-a", "finesse-b"):
+        config = run_dir / f"{node}.yaml"
+        assert mode(config) == 0o600
+        assert yaml.safe_load(config.read_text())["ca_file"] == str(ca_file)
+    # Never printed: not by up, not by status.
+    for secret in ("xmpp-password", "awdb-password"):
+        value = (run_dir / secret).read_text().strip()
+        assert value not in up_output + st.stdout
+    # Python's ssl with the deployment's CA: each node by address and by name.
+    assert_verified(f"{NETWORK}.7", FINESSE_HTTPS_PORT, ca_file, [f"{NETWORK}.7", "finesse-a"])
+    assert_verified(f"{NETWORK}.8", FINESSE_HTTPS_PORT, ca_file, [f"{NETWORK}.8", "finesse-b"])
+    with pytest.raises(ssl.SSLCertVerificationError, match="mismatch"):  # finesse-a's is not b's
+        https_get(f"{NETWORK}.7", FINESSE_HTTPS_PORT, "finesse-b", client_context(ca_file))
 
 
 def test_a_node_started_alone_makes_its_ca_and_logs_where_it_is(tmp_path: Path) -> None:

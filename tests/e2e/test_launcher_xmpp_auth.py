@@ -1,10 +1,11 @@
 """``finesse-emu up``: the Notification Service checks passwords (attack report, finding 1).
 
-One deployment on 127.0.66 (no other test uses it): both Prosody processes run with real accounts,
-agents log in with their Finesse password and nothing else, and the ``finesse`` account the nodes
-publish with has a random password of this deployment, in ``<run_dir>/xmpp-password`` (0600) only:
-not in deployment.json, not on a command line, not in any output or log. Cisco IM&P's nodes (imp-a,
-imp-b, the desktop chat's server) check passwords the same way.
+The shared deployment (tests/e2e/shared.py, 127.0.66; test_launcher_admin_token's too): both
+Prosody processes run with real accounts, agents log in with their Finesse password and nothing
+else, and the ``finesse`` account the nodes publish with has a random password of this deployment,
+in ``<run_dir>/xmpp-password`` (0600) only: not in deployment.json, not on a command line, not in
+any output or log. Cisco IM&P's nodes (imp-a, imp-b, the desktop chat's server) check passwords the
+same way.
 
 The same deployment's EventTunnel, in headless Chromium (last: it signs agent 1001 in). Node A's
 Notification Service (Prosody, its own process, on the node's address) serves the tunnel page at
@@ -21,7 +22,6 @@ import json
 import os
 import stat
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -33,6 +33,7 @@ from emu_base.procs import run_cli
 from finesse_emu.desktop.xmpp import AgentXmpp
 from finesse_emu.xmpp.client import AuthenticationFailed
 from finesse_emu.xmpp.event_tunnel import SCRIPT, tunnel_file
+from tests.e2e import shared
 from tests.integration.test_event_tunnel_browser import (
     EVENT,
     STATUS,
@@ -44,9 +45,9 @@ from tests.integration.test_event_tunnel_browser import (
 
 __all__ = ["browser", "parent_origin"]  # fixtures
 pytestmark = pytest.mark.e2e
-NETWORK = "127.0.66"
+NETWORK = shared.NETWORK
 NODES = {"xmpp-a": f"{NETWORK}.7", "xmpp-b": f"{NETWORK}.8"}  # each node's Prosody, on its address
-UP_OUTPUT = "up-output.txt"
+UP_OUTPUT = shared.UP_OUTPUT
 NODE_A = f"{NETWORK}.7"  # finesse-a and its Prosody (xmppDomain = the node's address)
 API = "/finesse/api"
 
@@ -56,17 +57,9 @@ def emu(*args: str) -> subprocess.CompletedProcess[str]:
     return run_cli(*args, timeout=120, env=env)
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    run = tmp_path_factory.mktemp("xmpp-auth") / "run"
-    up = emu("up", "--detach", "--run-dir", str(run), "--agents", "4", "--time-scale", "0.05",
-             "--network", NETWORK)  # fmt: skip
-    try:
-        assert up.returncode == 0, up.stdout + up.stderr
-        (run.parent / UP_OUTPUT).write_text(up.stdout + up.stderr)
-        yield run
-    finally:
-        assert emu("down", "--run-dir", str(run)).returncode == 0
+@pytest.fixture
+def run_dir(shared_deployment: Path) -> Path:
+    return shared_deployment
 
 
 def password_of(run_dir: Path) -> str:
