@@ -15,7 +15,12 @@ from finesse_emu.cli.options import DEFAULT_NETWORK, network
 
 
 def _run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO", help="scenario files (YAML)")
+    p.add_argument(
+        "scenarios",
+        nargs="+",
+        metavar="SCENARIO",
+        help="scenario files (YAML), or names of shipped scenarios (finesse-emu scenarios list)",
+    )
     p.add_argument("--time-scale", type=float, help="override the scenario's time_scale")
     p.add_argument(
         "--report-dir", type=Path, default=Path("reports"), help="reports go to DIR/<name>-<time>/"
@@ -28,7 +33,7 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
 
 @command(
     "run",
-    "run scenario files and check their expectations: run scenarios/X.yaml",
+    "run scenarios and check their expectations: run FILE.yaml or run NAME",
     _run_arguments,
     description="Bring up (or attach to) a deployment, run a swarm, apply each scenario's steps, check "
     "its expectations, write its report. Exit status 0 when every expectation held, 1 when one failed, "
@@ -39,15 +44,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_scenarios(
-    paths: list[Path], report_root: Path, attach: Path | None, time_scale: float | None, net: str
+    paths: list[str] | list[Path], report_root: Path, attach: Path | None, time_scale: float | None, net: str
 ) -> int:
     from emu_base import eventloop
     from emu_base.logs import configure_logging
+    from finesse_emu.runs.scenario.catalog import resolve
     from finesse_emu.runs.scenario.runner import run_scenario
     from finesse_emu.runs.scenario.spec import ScenarioError, load
 
     try:
-        scenarios = [load(path) for path in paths]
+        scenarios = [load(resolve(path)) for path in paths]
     except ScenarioError as exc:
         return fail("run", str(exc))
     configure_logging("run", "WARNING")
@@ -84,7 +90,11 @@ def run_scenarios(
 
 
 def _demo_arguments(d: argparse.ArgumentParser) -> None:
-    d.add_argument("--scenario", default="scenarios/publisher-killed.yaml", help="the scenario to run")
+    d.add_argument(
+        "--scenario",
+        default="publisher-killed",
+        help="a shipped scenario's name or a file (default publisher-killed)",
+    )
     d.add_argument("--time-scale", type=float, default=None, help="default: the scenario's (0.05)")
     d.add_argument("--report-dir", default="reports", help="where reports go (default ./reports)")
     d.add_argument("--network", type=network, default=DEFAULT_NETWORK, help="loopback /24 (default 127.0.10)")
@@ -93,10 +103,50 @@ def _demo_arguments(d: argparse.ArgumentParser) -> None:
 @command("demo", "bring everything up, kill the publisher under a swarm, write a report", _demo_arguments)
 def demo(args: argparse.Namespace) -> int:
     """``make demo``: the whole deployment, a swarm of desktops and phones, the publisher killed."""
-    scenario = Path(args.scenario)
+    from finesse_emu.runs.scenario.catalog import resolve
+    from finesse_emu.runs.scenario.spec import ScenarioError
+
+    try:
+        scenario = resolve(args.scenario)
+    except ScenarioError as exc:
+        return fail("demo", str(exc))
     if not scenario.exists():
-        return fail("demo", f"{scenario} not found (run it from the repository)")
+        return fail("demo", f"{scenario} not found")
     return run_scenarios([scenario], Path(args.report_dir), None, args.time_scale, args.network)
+
+
+def _scenarios_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sub.add_parser("list", help="the shipped scenarios: name and one line of description")
+    show = sub.add_parser("show", help="print a shipped scenario's file (copy it to make your own)")
+    show.add_argument("name", help="a name from finesse-emu scenarios list")
+
+
+@command(
+    "scenarios",
+    "the scenarios shipped with finesse-emu: scenarios list, scenarios show NAME",
+    _scenarios_arguments,
+    description="The scenarios shipped in the package, runnable from any directory with "
+    "finesse-emu run NAME.",
+)
+def scenarios(args: argparse.Namespace) -> int:
+    from finesse_emu.runs.scenario.catalog import find, shipped
+    from finesse_emu.runs.scenario.spec import ScenarioError, load
+
+    if args.action == "list":
+        files = shipped()
+        width = max(len(p.stem) for p in files)
+        for path in files:
+            sc = load(path)
+            line = " ".join(sc.description.split())
+            first = line.split(". ")[0].rstrip(".")
+            print(f"{path.stem:<{width}}  {first[:100]}")
+        return EXIT_OK
+    try:
+        print(find(args.name).read_text(), end="")
+    except ScenarioError as exc:
+        return fail("scenarios", str(exc))
+    return EXIT_OK
 
 
 def _bench_arguments(p: argparse.ArgumentParser) -> None:

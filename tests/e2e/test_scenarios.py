@@ -1,4 +1,4 @@
-"""The scenarios tagged ``ci`` under scenarios/, each on a deployment of its own, at their small
+"""The scenarios tagged ``ci`` under finesse_emu/scenarios/, each on a deployment of its own, at their small
 time_scale; and ``finesse-emu run`` failing (exit 1) on a scenario whose expectation cannot hold."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from finesse_emu.runs.scenario.spec import load
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-CI_SCENARIOS = sorted(p for p in (ROOT / "scenarios").glob("*.yaml") if "ci" in load(p).tags)
+CI_SCENARIOS = sorted(p for p in (ROOT / "finesse_emu" / "scenarios").glob("*.yaml") if "ci" in load(p).tags)
 
 
 def test_at_least_four_scenarios_run_in_ci() -> None:

@@ -1,6 +1,6 @@
 """Scenario step, condition and check kinds are one class each (runs/scenario/steps.py, checks.py):
 a class added to the registry is parsed and run with nothing else to change, and every example
-under scenarios/ still parses."""
+under finesse_emu/scenarios/ still parses."""
 
 from __future__ import annotations
 
@@ -18,11 +18,10 @@ from emu_base.timers import Timers
 from finesse_emu.desktop.calls import KINDS
 from finesse_emu.runs.scenario import checks, steps
 from finesse_emu.runs.scenario.base import ScenarioError, Step, number
+from finesse_emu.runs.scenario.catalog import shipped
 from finesse_emu.runs.scenario.spec import load, parse
 from ged188 import AgentState
 from tests.helpers import eventually
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class Mark(steps.StepKind):
@@ -133,7 +132,7 @@ def test_the_registries_keep_the_file_format() -> None:
         parse(scenario({"until": {"nope": 1}}))
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", shipped(), ids=lambda p: p.stem)
 def test_every_example_parses(path: Path) -> None:
     assert load(path).steps
 
