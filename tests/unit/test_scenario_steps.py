@@ -14,6 +14,7 @@ import pytest
 from cti_stub.server import CtiServer
 from cti_stub.server import ServerConfig as CtiConfig
 from emu_base.directory import generate
+from emu_base.history_events import HistoryEvent
 from emu_base.timers import Timers
 from finesse_emu.desktop.calls import KINDS
 from finesse_emu.runs.scenario import checks, steps
@@ -62,6 +63,9 @@ class FakeHistory:
         record = {"t": float(len(self.events)), "source": source, "event": event, **fields}
         self.events.append(record)
         return record
+
+    def record(self, source: str, event: HistoryEvent) -> dict[str, Any]:
+        return self.append(source, event.NAME, **event.fields())
 
 
 class FakeRun:

@@ -37,6 +37,9 @@ class Run:
     removed: set[str] = field(default_factory=set)  # desktops closed by the scenario
     opened_held: bool = False  # the held desktops were opened (they count from then on)
     remote: RemoteSlices | None = None  # the swarm's other processes (swarm.processes > 1)
+    # Faults the run's steps left in place, component -> the chaos action that undoes it ("start"
+    # after kill/stop, "heal" otherwise): healed when the run ends on an attached deployment.
+    injected: dict[str, str] = field(default_factory=dict)
 
     # -- views -----------------------------------------------------------------------------------
     def phase_events(self, event: str, source: str | None = None) -> list[dict[str, Any]]:

@@ -5,11 +5,15 @@ run a swarm, apply the steps (steps.py), check the expectations, write the repor
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from emu_base.history import History
 from emu_base.history_events import (
+    Heal,
     ScenarioEnd,
     ScenarioStart,
 )
@@ -54,6 +58,14 @@ async def run_scenario(
     if attach:
         state = json.loads((run_dir / "deployment.json").read_text())
         scale = float(state.get("time_scale", 1.0))
+        wanted = time_scale or scenario.time_scale
+        if wanted != scale and not quiet:
+            # The deployment's timers run at the scale it was started with; the run's waits must too.
+            print(
+                f"using the deployment's time scale {scale:g} (from {run_dir}), not "
+                f"{'--time-scale' if time_scale else 'the scenario'}'s {wanted:g}",
+                flush=True,
+            )
     else:
         scale = time_scale or scenario.time_scale
         # The nodes log every publish, REST answer and authentication into the run's history (for
@@ -76,6 +88,7 @@ async def run_scenario(
     remote_events: list[dict[str, Any]] = []
     processes = int(scenario.swarm.get("processes", 1))
     ok = False
+    injected: dict[str, str] = {}
     try:
         if deployment is not None:
             await deployment.start()
@@ -89,13 +102,17 @@ async def run_scenario(
             await remote.start()
             observer.extra_processes.update(remote.pids)
         swarm = Swarm(_swarm_config(scenario, run_dir, timers), history)
-        run = Run(scenario, scale, history, swarm, observer, run_dir, remote=remote)
+        run = Run(scenario, scale, history, swarm, observer, run_dir, remote=remote, injected=injected)
         await swarm.start()
         for step in scenario.steps:
             await STEPS[step.kind].run(run, step)
         ok = all(o.ok for o in run.outcomes)
         history.record("scenario", ScenarioEnd(ok=ok, expectations=len(run.outcomes)))
     finally:
+        if attach:
+            # Someone else's deployment: leave it as it was found, even when the run failed or was
+            # interrupted (a deployment started here stops with the run anyway).
+            await heal(run_dir, injected, history)
         if swarm is not None:
             await swarm.stop()
         if remote is not None:
@@ -108,6 +125,9 @@ async def run_scenario(
     # One timeline: the components' own log events join the run's history (docs/reports.md).
     logs = {p.stem: p for p in sorted(run_dir.glob("*.log")) if p.stem != "launcher"}
     events = ingest_logs(_with_slices(history.events, remote_events), logs)
+    if attach:
+        # An attached deployment's logs go back to its `up`: the run's timeline starts with the run.
+        events = [e for e in events if e["t"] >= 0]
     with (report_dir / "history.jsonl").open("w", encoding="utf-8") as out:
         for e in events:
             out.write(json.dumps(e, separators=(",", ":")) + "\n")
@@ -116,6 +136,25 @@ async def run_scenario(
         print(render_summary_table(summary))
         print(f"report: {report_dir / 'report.html'}")
     return ok
+
+
+async def heal(run_dir: Path, injected: dict[str, str], history: History) -> None:
+    """Undo every fault the run left in place (``Run.injected``), each recorded as a heal; one that
+    cannot be undone is recorded and said, never raised (the run's own outcome comes first)."""
+    from finesse_emu.deployment import chaos
+
+    for target, action in list(injected.items()):
+        try:
+            message = await chaos.chaos(run_dir, action, target)
+        except (chaos.ChaosError, OSError, aiohttp.ClientError) as exc:
+            if action == "start" and "is running" in str(exc):
+                injected.pop(target)  # restarted already (by a later step or its supervisor)
+                continue
+            history.append("scenario", "heal_failed", target=target, action=action, reason=str(exc))
+            print(f"could not heal {target} ({action}): {exc}", file=sys.stderr, flush=True)
+            continue
+        history.record("scenario", Heal(target=target, action=action, detail=f"{message} (run ended)"))
+        injected.pop(target)
 
 
 def _with_slices(events: list[dict[str, Any]], remote: list[dict[str, Any]]) -> list[dict[str, Any]]:

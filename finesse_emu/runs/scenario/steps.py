@@ -168,6 +168,10 @@ class Fault(StepKind):
             except chaos.ChaosError as exc:
                 raise ScenarioError(f"{step.where()}: {exc}") from exc
             heals = a["action"] in ("start", chaos.HEAL)
+            if heals:
+                run.injected.pop(target, None)
+            else:
+                run.injected[target] = "start" if a["action"] in ("kill", "stop") else chaos.HEAL
             record = run.history.record(
                 "scenario",
                 (ev.Heal if heals else ev.Fault)(target=target, action=a["action"], detail=message),
