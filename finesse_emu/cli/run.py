@@ -25,7 +25,15 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--report-dir", type=Path, default=Path("reports"), help="reports go to DIR/<name>-<time>/"
     )
-    p.add_argument("--attach", type=Path, metavar="RUN_DIR", help="use the deployment of finesse-emu up")
+    p.add_argument(
+        "--attach",
+        type=Path,
+        metavar="RUN_DIR",
+        help="use the deployment of finesse-emu up (its time scale; what the run injects is healed)",
+    )
+    p.add_argument(
+        "--junit", type=Path, metavar="FILE", help="also write the expectations as JUnit XML (for CI)"
+    )
     p.add_argument(
         "--network", type=network, default=DEFAULT_NETWORK, help="loopback /24 for the deployment it starts"
     )
@@ -40,15 +48,23 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     "2 when a scenario cannot run.",
 )
 def run(args: argparse.Namespace) -> int:
-    return run_scenarios(args.scenarios, args.report_dir, args.attach, args.time_scale, args.network)
+    return run_scenarios(
+        args.scenarios, args.report_dir, args.attach, args.time_scale, args.network, junit=args.junit
+    )
 
 
 def run_scenarios(
-    paths: list[str] | list[Path], report_root: Path, attach: Path | None, time_scale: float | None, net: str
+    paths: list[str] | list[Path],
+    report_root: Path,
+    attach: Path | None,
+    time_scale: float | None,
+    net: str,
+    junit: Path | None = None,
 ) -> int:
     from emu_base import eventloop
     from emu_base.logs import configure_logging
     from finesse_emu.runs.scenario.catalog import resolve
+    from finesse_emu.runs.scenario.junit import ScenarioResult, write_junit
     from finesse_emu.runs.scenario.runner import run_scenario
     from finesse_emu.runs.scenario.spec import ScenarioError, load
 
@@ -58,11 +74,15 @@ def run_scenarios(
         return fail("run", str(exc))
     configure_logging("run", "WARNING")
     failed, broken = [], []
+    results: list[ScenarioResult] = []
     for sc in scenarios:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         slug = (sc.path.stem if sc.path else sc.name.replace(" ", "-"))[:60]
         report_dir = report_root / f"{slug}-{stamp}"
         print(f"== {sc.name} ({sc.path})", flush=True)
+        result = ScenarioResult(sc.name, slug, report=report_dir)
+        results.append(result)
+        started = time.monotonic()
         try:
             ok = eventloop.run(
                 run_scenario(
@@ -72,12 +92,18 @@ def run_scenarios(
                     attach=attach is not None,
                     time_scale=time_scale,
                     network=net,
+                    outcomes=result.outcomes,
                 )
             )
         except (ScenarioError, OSError, RuntimeError) as exc:
             print(f"finesse-emu run: {sc.name}: {exc}", file=sys.stderr)
             broken.append(sc.name)
+            result.error = str(exc)
             continue
+        finally:
+            result.seconds = time.monotonic() - started
+            if junit is not None:  # after each scenario: an interrupted run still leaves the ones done
+                write_junit(junit, results)
         if not ok:
             failed.append(sc.name)
     with contextlib.suppress(Exception):
@@ -98,6 +124,7 @@ def _demo_arguments(d: argparse.ArgumentParser) -> None:
     d.add_argument("--time-scale", type=float, default=None, help="default: the scenario's (0.05)")
     d.add_argument("--report-dir", default="reports", help="where reports go (default ./reports)")
     d.add_argument("--network", type=network, default=DEFAULT_NETWORK, help="loopback /24 (default 127.0.10)")
+    d.add_argument("--junit", type=Path, metavar="FILE", help="also write the expectations as JUnit XML")
 
 
 @command("demo", "bring everything up, kill the publisher under a swarm, write a report", _demo_arguments)
@@ -112,7 +139,9 @@ def demo(args: argparse.Namespace) -> int:
         return fail("demo", str(exc))
     if not scenario.exists():
         return fail("demo", f"{scenario} not found")
-    return run_scenarios([scenario], Path(args.report_dir), None, args.time_scale, args.network)
+    return run_scenarios(
+        [scenario], Path(args.report_dir), None, args.time_scale, args.network, junit=args.junit
+    )
 
 
 def _scenarios_arguments(p: argparse.ArgumentParser) -> None:

@@ -74,9 +74,11 @@ class FakeRun:
     def __init__(self) -> None:
         self.history = FakeHistory()
         self.outcomes: list[tuple[str, bool, str]] = []
+        self.expected: list[tuple[str, int]] = []  # what each expectation asked for, its step
 
-    def expectation(self, name: str, ok: bool, detail: str) -> None:
+    def expectation(self, name: str, ok: bool, detail: str, expected: str = "", step: int = 0) -> None:
         self.outcomes.append((name, ok, detail))
+        self.expected.append((expected, step))
 
 
 async def test_a_new_step_and_check_are_one_class_each() -> None:
@@ -98,6 +100,7 @@ async def test_a_new_step_and_check_are_one_class_each() -> None:
             await steps.STEPS[step.kind].run(run, step)  # type: ignore[arg-type]
         assert run.history.events[0]["event"] == "mark" and run.history.events[0]["text"] == "here"
         assert run.outcomes == [("small: at_least", True, "2.0 <= 3")]
+        assert run.expected == [("2", 2)]  # for JUnit: the argument as written, step 2
     finally:
         steps.STEPS.remove("mark")
         checks.CHECKS.remove("at_least")

@@ -32,7 +32,7 @@ from finesse_emu.desktop.swarm import (
 )
 from finesse_emu.runs.history import ingest_logs
 from finesse_emu.runs.report import render_summary_table, write_report
-from finesse_emu.runs.scenario.context import Run
+from finesse_emu.runs.scenario.context import Outcome, Run
 from finesse_emu.runs.scenario.observer import Observer
 from finesse_emu.runs.scenario.slices import RemoteSlices
 from finesse_emu.runs.scenario.spec import Scenario
@@ -49,8 +49,10 @@ async def run_scenario(
     network: str = DEFAULT_NETWORK,
     quiet: bool = False,
     resources: bool = False,
+    outcomes: list[Outcome] | None = None,
 ) -> bool:
-    """Run one scenario; True when every expectation held. Writes the report into ``report_dir``."""
+    """Run one scenario; True when every expectation held. Writes the report into ``report_dir``;
+    ``outcomes`` (when given) receives every expectation's outcome, also when a step failed."""
     report_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (once, before anything runs)
     run_dir = run_dir or report_dir / "deployment"
     history = History(report_dir / "history.jsonl")
@@ -89,6 +91,7 @@ async def run_scenario(
     processes = int(scenario.swarm.get("processes", 1))
     ok = False
     injected: dict[str, str] = {}
+    run: Run | None = None
     try:
         if deployment is not None:
             await deployment.start()
@@ -109,6 +112,8 @@ async def run_scenario(
         ok = all(o.ok for o in run.outcomes)
         history.record("scenario", ScenarioEnd(ok=ok, expectations=len(run.outcomes)))
     finally:
+        if run is not None and outcomes is not None:
+            outcomes.extend(run.outcomes)
         if attach:
             # Someone else's deployment: leave it as it was found, even when the run failed or was
             # interrupted (a deployment started here stops with the run anyway).

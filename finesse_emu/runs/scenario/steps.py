@@ -126,7 +126,8 @@ class Until(StepKind):
                 return
             await asyncio.sleep(max(0.02, 0.2 * run.scale))
         run.history.append("scenario", "until", condition=cond, ok=False, detail=detail)
-        run.expectation(f"until {cond}", False, f"timed out: {detail}")
+        within = f"{cond}: {_shown(arg)} within {step.args['timeout']:g} s"
+        run.expectation(f"until {cond}", False, f"timed out: {detail}", within, step.index + 1)
 
 
 class Fault(StepKind):
@@ -347,7 +348,18 @@ class Expect(StepKind):
     async def run(self, run: Run, step: Step) -> None:
         for name, arg in step.args["checks"].items():
             ok, detail = await CHECKS[name].evaluate(run, arg)
-            run.expectation(f"{step.args['name']}: {name}", ok, detail)
+            run.expectation(f"{step.args['name']}: {name}", ok, detail, _shown(arg), step.index + 1)
+
+
+def _shown(arg: Any) -> str:
+    """A check's argument as the scenario file wrote it (``{finesse-a: 0, finesse-b: all}``)."""
+    if isinstance(arg, dict):
+        return "{" + ", ".join(f"{k}: {_shown(v)}" for k, v in arg.items()) + "}"
+    if isinstance(arg, list | tuple):
+        return "[" + ", ".join(_shown(v) for v in arg) + "]"
+    if isinstance(arg, bool):
+        return str(arg).lower()
+    return f"{arg:g}" if isinstance(arg, float) else str(arg)
 
 
 for _step in (Phase(), Wait(), Until(), Fault(), Clients(), Call(), Hangup(), Calls(), Expect()):
