@@ -32,6 +32,11 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
         help="use the deployment of finesse-emu up (its time scale; what the run injects is healed)",
     )
     p.add_argument(
+        "--check-only",
+        action="store_true",
+        help="check the files and run nothing: every error, with its file:line (exit 2 if any)",
+    )
+    p.add_argument(
         "--junit", type=Path, metavar="FILE", help="also write the expectations as JUnit XML (for CI)"
     )
     p.add_argument(
@@ -48,9 +53,36 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     "2 when a scenario cannot run.",
 )
 def run(args: argparse.Namespace) -> int:
+    if args.check_only:
+        return check_scenarios(args.scenarios)
     return run_scenarios(
         args.scenarios, args.report_dir, args.attach, args.time_scale, args.network, junit=args.junit
     )
+
+
+def check_scenarios(names: list[str] | list[Path], quiet: bool = False) -> int:
+    """Every problem of every file at once, ``FILE:LINE: message`` on stderr; EXIT_USAGE if any."""
+    from finesse_emu.runs.scenario.catalog import resolve
+    from finesse_emu.runs.scenario.spec import ScenarioError
+    from finesse_emu.runs.scenario.validate import Problem, check_file
+
+    problems: list[Problem] = []
+    for name in names:
+        try:
+            path = resolve(name)
+        except ScenarioError as exc:
+            problems.append(Problem(str(name), 0, str(exc).removeprefix(f"{name}: ")))
+            continue
+        found = check_file(path)
+        problems += found
+        if not found and not quiet:
+            print(f"{path}: ok")
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        files = len({p.file for p in problems})
+        return fail("run", f"{len(problems)} problem(s) in {files} file(s), nothing run")
+    return EXIT_OK
 
 
 def run_scenarios(
@@ -68,6 +100,9 @@ def run_scenarios(
     from finesse_emu.runs.scenario.runner import run_scenario
     from finesse_emu.runs.scenario.spec import ScenarioError, load
 
+    # Every problem of every file before anything starts (not the first one, one run at a time).
+    if check_scenarios(paths, quiet=True) != EXIT_OK:
+        return EXIT_USAGE
     try:
         scenarios = [load(resolve(path)) for path in paths]
     except ScenarioError as exc:

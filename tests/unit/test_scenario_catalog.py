@@ -30,7 +30,7 @@ def test_run_names_resolve_from_any_directory(tmp_path: Path, monkeypatch: pytes
     (tmp_path / "publisher-killed.yaml").write_text("name: mine\n")
     assert catalog.resolve("publisher-killed.yaml") == Path("publisher-killed.yaml")  # a file wins
     assert catalog.resolve(tmp_path / "no" / "x.yaml") == tmp_path / "no" / "x.yaml"
-    with pytest.raises(ScenarioError, match="did you mean publisher-killed"):
+    with pytest.raises(ScenarioError, match=r"\(did you mean publisher-killed or "):
         catalog.resolve("publisher-kiled")
 
 

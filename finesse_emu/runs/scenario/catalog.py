@@ -29,7 +29,7 @@ def find(name: str) -> Path:
     if path.is_file():
         return path
     near = difflib.get_close_matches(name, names(), n=3)
-    hint = f"; did you mean {' or '.join(near)}?" if near else "; finesse-emu scenarios list shows them"
+    hint = f" (did you mean {' or '.join(near)}?)" if near else " (finesse-emu scenarios list shows them)"
     raise ScenarioError(f"{name}: no such file, nor a shipped scenario{hint}")
 
 
