@@ -184,11 +184,12 @@ def _scenarios_arguments(p: argparse.ArgumentParser) -> None:
     sub.add_parser("list", help="the shipped scenarios: name and one line of description")
     show = sub.add_parser("show", help="print a shipped scenario's file (copy it to make your own)")
     show.add_argument("name", help="a name from finesse-emu scenarios list")
+    sub.add_parser("schema", help="the JSON Schema of scenario files (for editors)")
 
 
 @command(
     "scenarios",
-    "the scenarios shipped with finesse-emu: scenarios list, scenarios show NAME",
+    "the scenarios shipped with finesse-emu: scenarios list, show NAME, schema",
     _scenarios_arguments,
     description="The scenarios shipped in the package, runnable from any directory with "
     "finesse-emu run NAME.",
@@ -197,6 +198,11 @@ def scenarios(args: argparse.Namespace) -> int:
     from finesse_emu.runs.scenario.catalog import find, shipped
     from finesse_emu.runs.scenario.spec import ScenarioError, load
 
+    if args.action == "schema":
+        from finesse_emu.runs.scenario.model import schema_text
+
+        print(schema_text(), end="")
+        return EXIT_OK
     if args.action == "list":
         files = shipped()
         width = max(len(p.stem) for p in files)

@@ -155,7 +155,6 @@ class CtiRun(FakeRun):
         (run_dir / "deployment.json").write_text(json.dumps(state))
         self.run_dir = run_dir
         self.observer = types.SimpleNamespace(latest={"cti-a": "active"})
-        self.history.record = lambda source, event: self.history.append(source, event.NAME, **event.fields())  # type: ignore[attr-defined]
 
 
 def test_call_and_hangup_steps_parse() -> None:

@@ -11,6 +11,7 @@ from finesse_emu.runs.scenario.base import ScenarioError
 
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 DEMO = "publisher-killed"
+SCHEMA_FILE = SHIPPED_DIR / "scenario.schema.json"  # finesse-emu scenarios schema, committed
 
 
 def shipped() -> list[Path]:

@@ -16,19 +16,17 @@ import yaml
 
 from emu_base.directory import spec_count
 from finesse_emu.runs.scenario.base import Scenario, ScenarioError, Step, number, require
+from finesse_emu.runs.scenario.model import Deployment, ScenarioFile, model_errors
+from finesse_emu.runs.scenario.model import Swarm as SwarmSettings
 from finesse_emu.runs.scenario.steps import parse_step
 
 __all__ = ["Scenario", "ScenarioError", "Step", "load", "parse"]
 
 
-TOP_KEYS = ("name", "description", "seed", "deployment", "swarm", "steps", "tags")
-DEPLOYMENT_KEYS = ("agents", "time_scale", "cti", "finesse", "sso")
-SWARM_KEYS = (
-    *("desktops", "ippa", "gadgets", "gadget_kind", "hold", "publisher_share", "bypass_server_cache"),
-    *("nocache", "preload_secondary", "rcwn", "clear_cache_on_launch", "slow_network", "rtt_ms"),
-    "processes",
-    "chat",  # the chat gadget: desktops sign in to Cisco IM&P too
-)
+# The file's keys are the model's (model.py: its JSON Schema), listed nowhere else.
+TOP_KEYS = tuple(ScenarioFile.model_fields)
+DEPLOYMENT_KEYS = tuple(Deployment.model_fields)
+SWARM_KEYS = tuple(SwarmSettings.model_fields)
 
 
 def load(path: Path) -> Scenario:
@@ -85,6 +83,9 @@ def parse(data: Any, path: Path | None = None) -> Scenario:
     steps = tuple(parse_step(raw, i, where) for i, raw in enumerate(steps_raw))
     tags = data.get("tags") or []
     require(isinstance(tags, list), where, "tags must be a list")
+    # The model (the kinds' own types) checks what the checks above do not: a check's argument type.
+    problems = [f"{'.'.join(str(p) for p in loc)}: {msg}" for loc, msg in model_errors(data)]
+    require(not problems, where, "; ".join(problems))
     return Scenario(
         name=data["name"],
         description=str(data.get("description", "")),

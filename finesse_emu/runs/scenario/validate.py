@@ -18,10 +18,9 @@ import yaml
 
 from finesse_emu.runs.scenario.base import ScenarioError
 from finesse_emu.runs.scenario.checks import CHECKS, CONDITIONS
+from finesse_emu.runs.scenario.model import model_errors
 from finesse_emu.runs.scenario.spec import DEPLOYMENT_KEYS, SWARM_KEYS, TOP_KEYS, parse
 from finesse_emu.runs.scenario.steps import STEPS
-
-STEP_KEYS = ("timeout",)  # a step's keys besides its kind (until's timeout)
 
 
 @dataclass(frozen=True)
@@ -109,6 +108,13 @@ def check_data(data: Any, lines: Lines, file: str) -> list[Problem]:
         steps = []
     for i, raw in enumerate(steps):
         _check_step(raw, i, add)
+    # The model's types (a check's argument, a value's range), each error at its line; a line
+    # already said wrong above is not said again in the model's words.
+    said = {p.line for p in problems}
+    for loc, msg in model_errors(data):
+        if lines.of(*loc) not in said:
+            steps_at = f"step {int(loc[1]) + 1}: " if len(loc) > 1 and loc[0] == "steps" else ""
+            add(f"{steps_at}{'.'.join(str(p) for p in loc)}: {msg}", *loc)
     if not problems:
         # What only the whole file shows (swarm.desktops against deployment.agents, the options of the
         # components): the parser's own check, at the line of the part it names.
@@ -134,14 +140,15 @@ def _check_step(raw: Any, i: int, add: Callable[..., None]) -> None:
         add(f"{where}: a step is a mapping with one kind key ({'/'.join(STEPS.names())})", *at)
         return
     kinds = [k for k in raw if k in STEPS]
+    step_keys = sorted({k for kind in STEPS for k in kind.extra_keys})  # until's timeout
     for key in raw:
-        if key not in STEPS and key not in STEP_KEYS:
-            hint = did_you_mean(key, (*STEPS.names(), *STEP_KEYS))
+        if key not in STEPS and key not in step_keys:
+            hint = did_you_mean(key, (*STEPS.names(), *step_keys))
             add(f"{where}: unknown step {key!r}{hint}; steps: {', '.join(STEPS.names())}", *at, key)
     if len(kinds) > 1:
         add(f"{where}: one kind per step, got {', '.join(kinds)}", *at)
     if len(kinds) != 1:
-        if not kinds and all(k in STEP_KEYS for k in raw):
+        if not kinds and all(k in step_keys for k in raw):
             add(f"{where}: no step kind ({'/'.join(STEPS.names())})", *at)
         return
     kind = kinds[0]
