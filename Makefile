@@ -20,9 +20,9 @@ install: $(STAMP)
 demo: install prosody
 	$(BIN)/finesse-emu demo
 
-# Every scenario under scenarios/, each on a deployment of its own; reports under reports/.
+# Every scenario under finesse_emu/scenarios/, each on a deployment of its own; reports under reports/.
 scenarios: install prosody
-	$(BIN)/finesse-emu run scenarios/*.yaml
+	$(BIN)/finesse-emu run finesse_emu/scenarios/*.yaml
 
 lint: install
 	$(BIN)/ruff check finesse_emu cti_stub awdb_stub ged188 emu_base tests bench fuzz

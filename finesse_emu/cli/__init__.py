@@ -86,6 +86,7 @@ COMMAND_MODULES: dict[str, str] = {
     "plan": "plan",
     "report": "report",
     "run": "run",
+    "scenarios": "run",
     "secrets": "deployment",
     "server": "server",
     "status": "deployment",

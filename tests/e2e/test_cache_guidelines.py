@@ -36,7 +36,7 @@ async def test_a_default_desktop_fails_the_cache_scenarios_expectations(tmp_path
     """The same failover as bypass-server-cache.yaml with desktops that keep their cache and preload
     (the node's default): the subscriber serves well under the 3 MB those scenarios expect and
     renders no gadget spec, while every desktop still fails over."""
-    bypass = load(ROOT / "scenarios" / "bypass-server-cache.yaml")
+    bypass = load(ROOT / "finesse_emu" / "scenarios" / "bypass-server-cache.yaml")
     default = dataclasses.replace(bypass, swarm={"desktops": 20, "gadgets": 6}, node_options={})
     ok = await run_scenario(default, tmp_path / "report", network="127.0.46", quiet=True)
     seen = expectations(tmp_path / "report")
@@ -46,7 +46,7 @@ async def test_a_default_desktop_fails_the_cache_scenarios_expectations(tmp_path
     renders = seen["every gadget and resource in full, every gadget spec rendered again: node_counter"]
     assert not load_check["ok"] and megabytes(load_check["detail"]) < 2.5, load_check
     assert not renders["ok"] and renders["detail"].startswith("0 content_renders"), renders
-    preload = load(ROOT / "scenarios" / "no-preload-secondary.yaml")
+    preload = load(ROOT / "finesse_emu" / "scenarios" / "no-preload-secondary.yaml")
     assert {"node_load": {"node": "finesse-b", "megabytes": {"min": 3.0}}} in [
         s.args["checks"] for s in preload.steps if s.kind == "expect"
     ]  # the same bound, which the default failed above

@@ -4,7 +4,7 @@ with the deployment's signing key, on their own: tokens keep working on either n
 IdS process is down. Access tokens expire and are refused; refresh tokens give new ones.
 
 (The desktop's side, its refreshes and its forced logout at the refresh token's expiry, run over
-processes in scenarios/token-expiry*.yaml, tests/e2e/test_scenarios.py.)"""
+processes in finesse_emu/scenarios/token-expiry*.yaml, tests/e2e/test_scenarios.py.)"""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_without_the_slow_network_the_close_path_signs_out_at_60_s(tmp_path: Path) -> None:
-    scenario = load(ROOT / "scenarios" / "slow-network-close.yaml")
+    scenario = load(ROOT / "finesse_emu" / "scenarios" / "slow-network-close.yaml")
     assert scenario.swarm.get("slow_network") is True
     # The same steps up to the first expectation, which is what a normal network must fail.
     first = next(i for i, step in enumerate(scenario.steps) if step.kind == "expect")

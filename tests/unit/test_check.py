@@ -1,7 +1,7 @@
 """The history checker (finesse_emu.runs.check): each invariant passes a clean history and catches a
 seeded violation, naming the events that prove it; the command's exit codes and output.
 
-The histories are synthetic but shaped like real runs (scenarios/publisher-killed.yaml and
+The histories are synthetic but shaped like real runs (finesse_emu/scenarios/publisher-killed.yaml and
 network-glitch.yaml at time_scale 1 unless said otherwise): the same sources, events and fields.
 """
 

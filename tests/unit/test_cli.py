@@ -22,7 +22,7 @@ from finesse_emu.cli.report import main as report_main
 
 COMMANDS = {
     "admin", "bench", "chaos", "chaos-run", "check", "cors", "demo", "down", "history", "layout", "plan",
-    "report", "run", "secrets", "server", "status", "swarm", "timers", "up",
+    "report", "run", "scenarios", "secrets", "server", "status", "swarm", "timers", "up",
 }  # fmt: skip
 
 

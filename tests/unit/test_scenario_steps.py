@@ -1,6 +1,6 @@
 """Scenario step, condition and check kinds are one class each (runs/scenario/steps.py, checks.py):
 a class added to the registry is parsed and run with nothing else to change, and every example
-under scenarios/ still parses."""
+under finesse_emu/scenarios/ still parses."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ import pytest
 from cti_stub.server import CtiServer
 from cti_stub.server import ServerConfig as CtiConfig
 from emu_base.directory import generate
+from emu_base.history_events import HistoryEvent
 from emu_base.timers import Timers
 from finesse_emu.desktop.calls import KINDS
 from finesse_emu.runs.scenario import checks, steps
 from finesse_emu.runs.scenario.base import ScenarioError, Step, number
+from finesse_emu.runs.scenario.catalog import shipped
 from finesse_emu.runs.scenario.spec import load, parse
 from ged188 import AgentState
 from tests.helpers import eventually
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class Mark(steps.StepKind):
@@ -64,6 +64,9 @@ class FakeHistory:
         self.events.append(record)
         return record
 
+    def record(self, source: str, event: HistoryEvent) -> dict[str, Any]:
+        return self.append(source, event.NAME, **event.fields())
+
 
 class FakeRun:
     """What the steps here touch of context.Run: the history and the expectations."""
@@ -71,9 +74,11 @@ class FakeRun:
     def __init__(self) -> None:
         self.history = FakeHistory()
         self.outcomes: list[tuple[str, bool, str]] = []
+        self.expected: list[tuple[str, int]] = []  # what each expectation asked for, its step
 
-    def expectation(self, name: str, ok: bool, detail: str) -> None:
+    def expectation(self, name: str, ok: bool, detail: str, expected: str = "", step: int = 0) -> None:
         self.outcomes.append((name, ok, detail))
+        self.expected.append((expected, step))
 
 
 async def test_a_new_step_and_check_are_one_class_each() -> None:
@@ -95,6 +100,7 @@ async def test_a_new_step_and_check_are_one_class_each() -> None:
             await steps.STEPS[step.kind].run(run, step)  # type: ignore[arg-type]
         assert run.history.events[0]["event"] == "mark" and run.history.events[0]["text"] == "here"
         assert run.outcomes == [("small: at_least", True, "2.0 <= 3")]
+        assert run.expected == [("2", 2)]  # for JUnit: the argument as written, step 2
     finally:
         steps.STEPS.remove("mark")
         checks.CHECKS.remove("at_least")
@@ -133,7 +139,7 @@ def test_the_registries_keep_the_file_format() -> None:
         parse(scenario({"until": {"nope": 1}}))
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", shipped(), ids=lambda p: p.stem)
 def test_every_example_parses(path: Path) -> None:
     assert load(path).steps
 
@@ -149,7 +155,6 @@ class CtiRun(FakeRun):
         (run_dir / "deployment.json").write_text(json.dumps(state))
         self.run_dir = run_dir
         self.observer = types.SimpleNamespace(latest={"cti-a": "active"})
-        self.history.record = lambda source, event: self.history.append(source, event.NAME, **event.fields())  # type: ignore[attr-defined]
 
 
 def test_call_and_hangup_steps_parse() -> None:

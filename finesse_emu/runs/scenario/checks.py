@@ -8,9 +8,10 @@ argument are seed seconds; measured times are divided by the run's time_scale.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import aiohttp
+from pydantic import Field
 
 from emu_base.admin import auth_headers
 from emu_base.history_events import FailoverDetected, FailoverDone, HttpError, Load, Moved, SignInFailed
@@ -21,7 +22,10 @@ from finesse_emu.runs.scenario.context import Run
 
 
 class Probe(Named):
-    """A condition or a check. The same class may serve both (``desktops_on``), under two names."""
+    """A condition or a check. The same class may serve both (``desktops_on``), under two names.
+    ``arg_type``: the type of its argument in the scenario file's model (model.py)."""
+
+    arg_type: Any = Any
 
     def __init__(self, name: str | None = None) -> None:
         if name is not None:
@@ -87,6 +91,7 @@ class AllSignedIn(Probe):
     """Every desktop the run counts (held ones until opened, closed ones never) is signed in."""
 
     name = "all_signed_in"
+    arg_type = bool
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
         held = {id(c) for c in run.swarm.held} if not run.opened_held else set()
@@ -101,6 +106,7 @@ class DesktopsOn(Probe):
     """``{finesse-a: all|N, ...}``: desktops signed in on each node."""
 
     name = "desktops_on"
+    arg_type = dict[str, int | Literal["all"]]
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
         return run.desktops_on(arg)
@@ -110,6 +116,7 @@ class NodeStatus(Probe):
     """``{finesse-a: IN_SERVICE, ...}``: each node's SystemInfo status, as the observer last saw it."""
 
     name = "node_status"
+    arg_type = dict[str, str]
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
         return run.node_status(arg)
@@ -119,6 +126,7 @@ class IppaState(Probe):
     """``{node, state, count}``: IP Phone Agents in a state."""
 
     name = "ippa_state"
+    arg_type = dict[str, Any]
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
         return run.ippa_in(arg)
@@ -128,6 +136,7 @@ class CtiActive(Probe):
     """``cti-a|cti-b``: that CTI side is the active one."""
 
     name = "cti_active"
+    arg_type = str
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
         return run.observer.latest.get(str(arg)) == "active", f"roles {run.observer.latest}"
@@ -139,6 +148,7 @@ class Chat(Probe):
     The status is the one its IM&P session carries (its presence), "" while there is none."""
 
     name = "chat"
+    arg_type = dict[str, Any]
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
         client = next((c for c in run.swarm.clients if c.agent.id == str(arg["agent"])), None)
@@ -159,6 +169,7 @@ class CtiAgent(Probe):
     """``{agent, state, reason, mrd}``: an agent's state on the active CTI side (its admin API)."""
 
     name = "cti_agent"
+    arg_type = dict[str, Any]
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
         spec = arg
@@ -186,6 +197,7 @@ class CtiCalls(Probe):
     included), on the active CTI side (its ``GET /emu/calls``); a condition and a check."""
 
     name = "cti_calls"
+    arg_type = dict[Literal["queued", "calls"], Annotated[int, Field(ge=0)]]
 
     def parse(self, arg: Any, where: str) -> Any:
         ok = isinstance(arg, dict) and arg and set(arg) <= {"queued", "calls"}
@@ -211,6 +223,7 @@ class PeakRequestRate(Probe):
     """``{node, min, max}``: the node's busiest seed second in this phase (observer samples)."""
 
     name = "peak_request_rate"
+    arg_type = dict[str, Any]
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
         rates = [e["requests_per_second"] for e in run.phase_events(Load.NAME, arg["node"])]
@@ -225,6 +238,7 @@ class NodeLoad(Probe):
     in all (the observer's samples summed over their intervals): the load a failover puts on it."""
 
     name = "node_load"
+    arg_type = dict[str, Any]
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
         node, requests, megabits = arg["node"], 0.0, 0.0
@@ -252,6 +266,7 @@ class NodeCounter(Probe):
     started), e.g. ``content_renders``: gadget specs it rendered for a request (JSP, ``nocache``)."""
 
     name = "node_counter"
+    arg_type = dict[str, Any]
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
         state = json.loads((run.run_dir / "deployment.json").read_text())
@@ -273,6 +288,7 @@ class SignedIn(Probe):
     """``all|N``: desktops signed in on either node."""
 
     name = "signed_in"
+    arg_type = int | Literal["all"]
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
         have = sum(1 for c in run.desktops() if c.state == "SIGNED_IN")
@@ -284,6 +300,7 @@ class NoneReturnedTo(Probe):
     """``finesse-a``: no desktop moved back to that node during the run."""
 
     name = "none_returned_to"
+    arg_type = str
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
         back = [e for e in run.history.of(Moved) if e.get("to") == arg]
@@ -294,6 +311,7 @@ class FailoverSeconds(Probe):
     """``{count, min, max}``: the desktops' failover times in this phase, in seed seconds."""
 
     name = "failover_seconds"
+    arg_type = dict[str, float]
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
         done = [e["seconds"] / run.scale for e in run.phase_events(FailoverDone.NAME, "desktop")]
@@ -304,6 +322,7 @@ class DetectionSeconds(Probe):
     """``{event, source, min, max}``: seed seconds from the phase's first fault to the first event."""
 
     name = "detection_seconds"
+    arg_type = dict[str, Any]
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
         detected = run.phase_events(arg.get("event", FailoverDetected.NAME), arg.get("source", "desktop"))
@@ -317,6 +336,7 @@ class HttpErrors(Probe):
     """``{status, min, max}``: HTTP errors the clients saw in this phase."""
 
     name = "http_errors"
+    arg_type = dict[str, Any]
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
         errors = [
@@ -329,6 +349,7 @@ class SignInFailures(Probe):
     """``{error, min, max}``: failed sign-ins in this phase (``error``: a part of their message)."""
 
     name = "sign_in_failures"
+    arg_type = dict[str, Any]
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
         fails = [
@@ -341,6 +362,7 @@ class Events(Probe):
     """``{event, source, where, min, max}``: history events of this phase."""
 
     name = "events"
+    arg_type = dict[str, Any]
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
         items = [
@@ -357,6 +379,7 @@ class CallsSettled(Probe):
     desktop last read it (an Update, or the reload after a failover)."""
 
     name = "calls_settled"
+    arg_type = bool
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
         return run.swarm.calls_settled()
@@ -368,6 +391,7 @@ class CallInvariants(Probe):
     published twice, no call first heard of by its end."""
 
     name = "call_invariants"
+    arg_type = bool
 
     async def evaluate(self, run: Run, arg: Any) -> tuple[bool, str]:
         names = [i.name for i in CALL_INVARIANTS]

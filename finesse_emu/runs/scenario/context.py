@@ -20,7 +20,9 @@ from finesse_emu.runs.scenario.slices import RemoteSlices
 class Outcome:
     name: str
     ok: bool
-    detail: str
+    detail: str  # what was seen
+    expected: str = ""  # what the scenario file asked for (the check's argument), for JUnit
+    step: int = 0  # the step's number in the file (1-based)
 
 
 @dataclass
@@ -37,6 +39,9 @@ class Run:
     removed: set[str] = field(default_factory=set)  # desktops closed by the scenario
     opened_held: bool = False  # the held desktops were opened (they count from then on)
     remote: RemoteSlices | None = None  # the swarm's other processes (swarm.processes > 1)
+    # Faults the run's steps left in place, component -> the chaos action that undoes it ("start"
+    # after kill/stop, "heal" otherwise): healed when the run ends on an attached deployment.
+    injected: dict[str, str] = field(default_factory=dict)
 
     # -- views -----------------------------------------------------------------------------------
     def phase_events(self, event: str, source: str | None = None) -> list[dict[str, Any]]:
@@ -84,7 +89,7 @@ class Run:
         bad = {n: self.observer.latest.get(n) for n, s in spec.items() if self.observer.latest.get(n) != s}
         return not bad, f"now {bad}" if bad else f"{spec}"
 
-    def expectation(self, name: str, ok: bool, detail: str) -> None:
+    def expectation(self, name: str, ok: bool, detail: str, expected: str = "", step: int = 0) -> None:
         """One expectation's outcome, kept for the exit code and recorded in the history."""
-        self.outcomes.append(Outcome(name, ok, detail))
+        self.outcomes.append(Outcome(name, ok, detail, expected, step))
         self.history.record("scenario", Expectation(name=name, ok=ok, detail=detail))

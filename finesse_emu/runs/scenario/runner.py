@@ -8,14 +8,18 @@ this layer says where the run is, never how it is shown.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from emu_base.history import History
 from emu_base.history_events import (
+    Heal,
     ScenarioEnd,
     ScenarioStart,
 )
@@ -34,7 +38,7 @@ from finesse_emu.desktop.swarm import (
 )
 from finesse_emu.runs.history import ingest_logs
 from finesse_emu.runs.report import render_summary_table, write_report
-from finesse_emu.runs.scenario.context import Run
+from finesse_emu.runs.scenario.context import Outcome, Run
 from finesse_emu.runs.scenario.observer import Observer
 from finesse_emu.runs.scenario.slices import RemoteSlices
 from finesse_emu.runs.scenario.spec import Scenario, Step
@@ -90,9 +94,11 @@ async def run_scenario(
     quiet: bool = False,
     resources: bool = False,
     progress: Reporter | None = None,
+    outcomes: list[Outcome] | None = None,
 ) -> bool:
     """Run one scenario; True when every expectation held. Writes the report into ``report_dir``.
-    ``progress`` hears of each phase and step (finesse_emu/cli/progress.py shows them)."""
+    ``progress`` hears of each phase and step (finesse_emu/cli/progress.py shows them); ``outcomes``
+    (when given) receives every expectation's outcome, also when a step failed."""
     began = time.monotonic()
     steps = list(scenario.steps)
     phase = ""
@@ -109,6 +115,14 @@ async def run_scenario(
     if attach:
         state = json.loads((run_dir / "deployment.json").read_text())
         scale = float(state.get("time_scale", 1.0))
+        wanted = time_scale or scenario.time_scale
+        if wanted != scale and not quiet:
+            # The deployment's timers run at the scale it was started with; the run's waits must too.
+            print(
+                f"using the deployment's time scale {scale:g} (from {run_dir}), not "
+                f"{'--time-scale' if time_scale else 'the scenario'}'s {wanted:g}",
+                flush=True,
+            )
     else:
         scale = time_scale or scenario.time_scale
         # The nodes log every publish, REST answer and authentication into the run's history (for
@@ -131,6 +145,8 @@ async def run_scenario(
     remote_events: list[dict[str, Any]] = []
     processes = int(scenario.swarm.get("processes", 1))
     ok = False
+    injected: dict[str, str] = {}
+    run: Run | None = None
     try:
         if deployment is not None:
             report("starting the deployment")
@@ -145,7 +161,7 @@ async def run_scenario(
             await remote.start()
             observer.extra_processes.update(remote.pids)
         swarm = Swarm(_swarm_config(scenario, run_dir, timers), history)
-        run = Run(scenario, scale, history, swarm, observer, run_dir, remote=remote)
+        run = Run(scenario, scale, history, swarm, observer, run_dir, remote=remote, injected=injected)
         report("starting the swarm")
         await swarm.start()
         for i, step in enumerate(steps):
@@ -156,6 +172,12 @@ async def run_scenario(
         ok = all(o.ok for o in run.outcomes)
         history.record("scenario", ScenarioEnd(ok=ok, expectations=len(run.outcomes)))
     finally:
+        if run is not None and outcomes is not None:
+            outcomes.extend(run.outcomes)
+        if attach:
+            # Someone else's deployment: leave it as it was found, even when the run failed or was
+            # interrupted (a deployment started here stops with the run anyway).
+            await heal(run_dir, injected, history)
         if swarm is not None:
             await swarm.stop()
         if remote is not None:
@@ -169,6 +191,9 @@ async def run_scenario(
     # One timeline: the components' own log events join the run's history (docs/reports.md).
     logs = {p.stem: p for p in sorted(run_dir.glob("*.log")) if p.stem != "launcher"}
     events = ingest_logs(_with_slices(history.events, remote_events), logs)
+    if attach:
+        # An attached deployment's logs go back to its `up`: the run's timeline starts with the run.
+        events = [e for e in events if e["t"] >= 0]
     with (report_dir / "history.jsonl").open("w", encoding="utf-8") as out:
         for e in events:
             out.write(json.dumps(e, separators=(",", ":")) + "\n")
@@ -177,6 +202,25 @@ async def run_scenario(
         print(render_summary_table(summary))
         print(f"report: {report_dir / 'report.html'}")
     return ok
+
+
+async def heal(run_dir: Path, injected: dict[str, str], history: History) -> None:
+    """Undo every fault the run left in place (``Run.injected``), each recorded as a heal; one that
+    cannot be undone is recorded and said, never raised (the run's own outcome comes first)."""
+    from finesse_emu.deployment import chaos
+
+    for target, action in list(injected.items()):
+        try:
+            message = await chaos.chaos(run_dir, action, target)
+        except (chaos.ChaosError, OSError, aiohttp.ClientError) as exc:
+            if action == "start" and "is running" in str(exc):
+                injected.pop(target)  # restarted already (by a later step or its supervisor)
+                continue
+            history.append("scenario", "heal_failed", target=target, action=action, reason=str(exc))
+            print(f"could not heal {target} ({action}): {exc}", file=sys.stderr, flush=True)
+            continue
+        history.record("scenario", Heal(target=target, action=action, detail=f"{message} (run ended)"))
+        injected.pop(target)
 
 
 def _with_slices(events: list[dict[str, Any]], remote: list[dict[str, Any]]) -> list[dict[str, Any]]:

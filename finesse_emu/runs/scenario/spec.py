@@ -16,9 +16,17 @@ import yaml
 
 from emu_base.directory import spec_count
 from finesse_emu.runs.scenario.base import Scenario, ScenarioError, Step, number, require
+from finesse_emu.runs.scenario.model import Deployment, ScenarioFile, model_errors
+from finesse_emu.runs.scenario.model import Swarm as SwarmSettings
 from finesse_emu.runs.scenario.steps import parse_step
 
 __all__ = ["Scenario", "ScenarioError", "Step", "load", "parse"]
+
+
+# The file's keys are the model's (model.py: its JSON Schema), listed nowhere else.
+TOP_KEYS = tuple(ScenarioFile.model_fields)
+DEPLOYMENT_KEYS = tuple(Deployment.model_fields)
+SWARM_KEYS = tuple(SwarmSettings.model_fields)
 
 
 def load(path: Path) -> Scenario:
@@ -32,12 +40,12 @@ def load(path: Path) -> Scenario:
 def parse(data: Any, path: Path | None = None) -> Scenario:
     where = str(path or "scenario")
     require(isinstance(data, dict), where, "a scenario is a mapping")
-    unknown = set(data) - {"name", "description", "seed", "deployment", "swarm", "steps", "tags"}
+    unknown = set(data) - set(TOP_KEYS)
     require(not unknown, where, f"unknown keys {sorted(unknown)}")
     require(isinstance(data.get("name"), str) and data["name"], where, "name is required")
     dep = data.get("deployment") or {}
     require(isinstance(dep, dict), where, "deployment must be a mapping")
-    unknown = set(dep) - {"agents", "time_scale", "cti", "finesse", "sso"}
+    unknown = set(dep) - set(DEPLOYMENT_KEYS)
     require(not unknown, where, f"unknown deployment keys {sorted(unknown)}")
     agent_spec = dep.get("agents", 40)
     if isinstance(agent_spec, str):  # "8+chat+email": eight agents, each also in those MRDs
@@ -58,23 +66,7 @@ def parse(data: Any, path: Path | None = None) -> Scenario:
     except ValueError as exc:
         raise ScenarioError(str(exc)) from exc
     swarm = dict(data.get("swarm") or {})
-    unknown = set(swarm) - {
-        "desktops",
-        "ippa",
-        "gadgets",
-        "gadget_kind",
-        "hold",
-        "publisher_share",
-        "bypass_server_cache",
-        "nocache",
-        "preload_secondary",
-        "rcwn",
-        "clear_cache_on_launch",
-        "slow_network",
-        "rtt_ms",
-        "processes",
-        "chat",  # the chat gadget: desktops sign in to Cisco IM&P too
-    }
+    unknown = set(swarm) - set(SWARM_KEYS)
     require(not unknown, where, f"unknown swarm keys {sorted(unknown)}")
     desktops = int(number(swarm.get("desktops", agents), where, "swarm.desktops", 0))
     require(desktops <= agents, where, f"swarm.desktops ({desktops}) exceeds deployment.agents ({agents})")
@@ -91,6 +83,9 @@ def parse(data: Any, path: Path | None = None) -> Scenario:
     steps = tuple(parse_step(raw, i, where) for i, raw in enumerate(steps_raw))
     tags = data.get("tags") or []
     require(isinstance(tags, list), where, "tags must be a list")
+    # The model (the kinds' own types) checks what the checks above do not: a check's argument type.
+    problems = [f"{'.'.join(str(p) for p in loc)}: {msg}" for loc, msg in model_errors(data)]
+    require(not problems, where, "; ".join(problems))
     return Scenario(
         name=data["name"],
         description=str(data.get("description", "")),

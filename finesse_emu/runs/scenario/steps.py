@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import aiohttp
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from emu_base import faults
 from emu_base import history_events as ev
@@ -38,8 +39,24 @@ NODES = ("finesse-a", "finesse-b")
 MIN_UNTIL_SECONDS = 20.0
 
 
+def closed(name: str, doc: str, fields: dict[str, Any], **schema: Any) -> type[BaseModel]:
+    """A mapping of these keys only (a step's value in the scenario file's model, model.py)."""
+    config = ConfigDict(extra="forbid", json_schema_extra=schema or None)
+    return create_model(name, __config__=config, __doc__=doc, **fields)
+
+
+def one_of(values: tuple[str, ...]) -> Any:
+    return Literal[values]
+
+
 class StepKind(Named):
-    """One kind of step: ``name`` is its key in the scenario file."""
+    """One kind of step: ``name`` is its key in the scenario file; :meth:`value_type` the type of its
+    value in the file's model (model.py: its JSON Schema), ``extra_keys`` its other keys."""
+
+    extra_keys: dict[str, Any] = {}
+
+    def value_type(self) -> Any:
+        return Any
 
     def parse(self, value: Any, raw: dict[str, Any], where: str) -> dict[str, Any]:
         """The step's arguments from its value (``raw``: the whole step mapping); ScenarioError."""
@@ -77,6 +94,9 @@ class Phase(StepKind):
 
     name = "phase"
 
+    def value_type(self) -> Any:
+        return Annotated[str, Field(min_length=1)]
+
     def parse(self, value: Any, raw: dict[str, Any], where: str) -> dict[str, Any]:
         require(isinstance(value, str) and value, where, "phase needs a name")
         return {"name": value}
@@ -92,6 +112,9 @@ class Wait(StepKind):
 
     name = "wait"
 
+    def value_type(self) -> Any:
+        return Annotated[float, Field(ge=0, description="emulated seconds")]
+
     def parse(self, value: Any, raw: dict[str, Any], where: str) -> dict[str, Any]:
         return {"seconds": number(value, where, "wait")}
 
@@ -104,6 +127,12 @@ class Until(StepKind):
     expectation when the condition never holds."""
 
     name = "until"
+
+    extra_keys = {"timeout": Annotated[float, Field(gt=0, description="emulated seconds (default 300)")]}
+
+    def value_type(self) -> Any:
+        fields = {c.name: (c.arg_type, None) for c in CONDITIONS}
+        return closed("Condition", "One condition.", fields, minProperties=1, maxProperties=1)
 
     def parse(self, value: Any, raw: dict[str, Any], where: str) -> dict[str, Any]:
         require(isinstance(value, dict) and len(value) == 1, where, "until needs one condition")
@@ -126,7 +155,8 @@ class Until(StepKind):
                 return
             await asyncio.sleep(max(0.02, 0.2 * run.scale))
         run.history.append("scenario", "until", condition=cond, ok=False, detail=detail)
-        run.expectation(f"until {cond}", False, f"timed out: {detail}")
+        within = f"{cond}: {_shown(arg)} within {step.args['timeout']:g} s"
+        run.expectation(f"until {cond}", False, f"timed out: {detail}", within, step.index + 1)
 
 
 class Fault(StepKind):
@@ -134,6 +164,17 @@ class Fault(StepKind):
     ``inject`` of any fault kind their control planes accept (emu_base/faults.py)."""
 
     name = "fault"
+
+    def value_type(self) -> Any:
+        target = one_of(COMPONENTS + tuple(ALIASES))
+        fields: dict[str, Any] = {
+            "action": (one_of(fault_actions()), ...),
+            "target": (target | list[target], ...),  # type: ignore[valid-type]
+            "fault": (dict[str, Any] | None, Field(None, description="inject: {kind: ..., ...}")),
+        }
+        # The number a verb's fault takes (latency: ms), as the fault kinds name it.
+        fields |= {k.chaos_value: (float | None, None) for k in faults.KINDS if k.chaos_value}
+        return closed("FaultValue", self.__doc__ or "", fields)
 
     def parse(self, value: Any, raw: dict[str, Any], where: str) -> dict[str, Any]:
         require(isinstance(value, dict), where, "fault needs action and target")
@@ -176,6 +217,10 @@ class Fault(StepKind):
             except chaos.ChaosError as exc:
                 raise ScenarioError(f"{step.where()}: {exc}") from exc
             heals = a["action"] in ("start", chaos.HEAL)
+            if heals:
+                run.injected.pop(target, None)
+            else:
+                run.injected[target] = "start" if a["action"] in ("kill", "stop") else chaos.HEAL
             record = run.history.record(
                 "scenario",
                 (ev.Heal if heals else ev.Fault)(target=target, action=a["action"], detail=message),
@@ -188,6 +233,16 @@ class Clients(StepKind):
     """``clients: {action, count, node, seconds, optional}``: a browser or agent action on desktops."""
 
     name = "clients"
+
+    def value_type(self) -> Any:
+        fields = {
+            "action": (one_of(CLIENT_ACTIONS), ...),
+            "count": (Annotated[int, Field(ge=1)], 1),
+            "node": (one_of(NODES) | None, None),
+            "seconds": (Annotated[float, Field(ge=0)], 0.0),
+            "optional": (bool, False),
+        }
+        return closed("ClientsValue", self.__doc__ or "", fields)
 
     def parse(self, value: Any, raw: dict[str, Any], where: str) -> dict[str, Any]:
         require(isinstance(value, dict), where, "clients needs action, count and node")
@@ -241,6 +296,11 @@ class Call(StepKind):
 
     name = "call"
 
+    def value_type(self) -> Any:
+        fields: dict[str, Any] = {k: (str | None, None) for k in ("agent", "ani", "dnis")}
+        fields |= {k: (Annotated[float, Field(ge=0)], None) for k in ("answer_after", "talk_time")}
+        return closed("CallValue", self.__doc__ or "", fields)
+
     def parse(self, value: Any, raw: dict[str, Any], where: str) -> dict[str, Any]:
         require(isinstance(value, dict), where, "call needs {agent: ID} or, for the queue, {ani: NUMBER}")
         for key in ("agent", "ani", "dnis"):
@@ -280,6 +340,10 @@ class Hangup(StepKind):
 
     name = "hangup"
 
+    def value_type(self) -> Any:
+        fields = {k: (str | None, None) for k in ("ani", "agent")}
+        return closed("HangupValue", self.__doc__ or "", fields, minProperties=1, maxProperties=1)
+
     def parse(self, value: Any, raw: dict[str, Any], where: str) -> dict[str, Any]:
         keys = [k for k in ("ani", "agent") if isinstance(value, dict) and isinstance(value.get(k), str)]
         require(len(keys) == 1 and len(value) == 1, where, "hangup needs one of {ani: NUMBER} or {agent: ID}")
@@ -313,6 +377,14 @@ class Calls(StepKind):
 
     name = "calls"
 
+    def value_type(self) -> Any:
+        fields = {
+            "share": (Annotated[float, Field(gt=0, le=1)], ...),
+            "kinds": (list[one_of(tuple(KINDS))] | None, None),  # type: ignore[misc]
+            "seed": (Annotated[int, Field(ge=0)], 0),
+        }
+        return closed("CallsValue", self.__doc__ or "", fields)
+
     def parse(self, value: Any, raw: dict[str, Any], where: str) -> dict[str, Any]:
         require(isinstance(value, dict), where, "calls needs share (and kinds, seed)")
         share = number(value.get("share"), where, "share")
@@ -340,6 +412,11 @@ class Expect(StepKind):
 
     name = "expect"
 
+    def value_type(self) -> Any:
+        fields: dict[str, Any] = {"name": (Annotated[str, Field(min_length=1)], ...)}
+        fields |= {c.name: (c.arg_type, None) for c in CHECKS}
+        return closed("ExpectValue", self.__doc__ or "", fields, minProperties=2)
+
     def parse(self, value: Any, raw: dict[str, Any], where: str) -> dict[str, Any]:
         require(isinstance(value, dict) and value.get("name"), where, "expect needs a name and checks")
         checks = {k: v for k, v in value.items() if k != "name"}
@@ -351,7 +428,18 @@ class Expect(StepKind):
     async def run(self, run: Run, step: Step) -> None:
         for name, arg in step.args["checks"].items():
             ok, detail = await CHECKS[name].evaluate(run, arg)
-            run.expectation(f"{step.args['name']}: {name}", ok, detail)
+            run.expectation(f"{step.args['name']}: {name}", ok, detail, _shown(arg), step.index + 1)
+
+
+def _shown(arg: Any) -> str:
+    """A check's argument as the scenario file wrote it (``{finesse-a: 0, finesse-b: all}``)."""
+    if isinstance(arg, dict):
+        return "{" + ", ".join(f"{k}: {_shown(v)}" for k, v in arg.items()) + "}"
+    if isinstance(arg, list | tuple):
+        return "[" + ", ".join(_shown(v) for v in arg) + "]"
+    if isinstance(arg, bool):
+        return str(arg).lower()
+    return f"{arg:g}" if isinstance(arg, float) else str(arg)
 
 
 for _step in (Phase(), Wait(), Until(), Fault(), Clients(), Call(), Hangup(), Calls(), Expect()):
