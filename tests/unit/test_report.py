@@ -542,7 +542,7 @@ def test_main_without_a_history(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert not (tmp_path / "nowhere").exists()
 
 
-def test_a_scaled_run_is_reported_in_seed_seconds(tmp_path: Path) -> None:
+def test_a_scaled_run_is_reported_in_emulated_seconds(tmp_path: Path) -> None:
     events = [
         {"t": 0.0, "source": "scenario", "event": "start", "time_scale": 0.05},
         {"t": 1.0, "source": "scenario", "event": "phase", "name": "kill"},

@@ -169,7 +169,7 @@ def test_call_and_hangup_steps_parse() -> None:
 
 async def test_a_caller_dials_the_queue_is_answered_after_n_seconds_and_hangs_up(tmp_path: Path) -> None:
     """``call`` without agent waits in queue; delivered once the agent is Ready, answered after
-    ``answer_after`` seed seconds; ``hangup`` ends it from the caller's side; ``cti_calls`` sees it."""
+    ``answer_after`` emulated seconds; ``hangup`` ends it from the caller's side; ``cti_calls`` sees it."""
     token = "step-test-token"
     token_file = tmp_path / "token"
     token_file.write_text(token)

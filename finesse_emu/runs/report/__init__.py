@@ -83,8 +83,8 @@ def run_time_scale(events: Sequence[AnyEntry]) -> float:
     return 1.0
 
 
-def to_seed_seconds(events: Sequence[AnyEntry], scale: float) -> History:
-    """Times and durations divided by the run's time_scale, so the report speaks the seed's seconds
+def to_emulated_seconds(events: Sequence[AnyEntry], scale: float) -> History:
+    """Times and durations divided by the run's time_scale, so the report speaks Cisco's seconds
     (a 20 s poll reads 20 whatever the scale the run used)."""
     out = History(malformed_lines=getattr(events, "malformed_lines", None))
     if scale == 1.0:
@@ -105,7 +105,7 @@ def write_report(run_dir: str | Path, events: Sequence[AnyEntry | Line]) -> dict
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     scale = run_time_scale(events)
-    summary = summarize(to_seed_seconds(events, scale))
+    summary = summarize(to_emulated_seconds(events, scale))
     summary["run"]["time_scale"] = scale
     _write(run_dir / SUMMARY_JSON, json.dumps(summary, indent=2) + "\n")
     _write(run_dir / SUMMARY_TXT, render_summary_table(summary))

@@ -190,7 +190,7 @@ def _error_rows(errors: Counter[tuple[str, Any, Any]]) -> list[dict[str, Any]]:
 
 
 def _message_rows(messages: Counter[tuple[str, str, int]]) -> list[dict[str, Any]]:
-    """The error messages the desktops showed (the seed's wording), with what was asked."""
+    """The error messages the desktops showed (Cisco's wording), with what was asked."""
     ordered = sorted(messages.items(), key=lambda item: (-item[1], item[0]))
     return [{"message": m, "request": r, "status": st, "count": n} for (m, r, st), n in ordered]
 

@@ -118,7 +118,7 @@ def summary_parts(summary: dict[str, Any]) -> list[str | TableSpec]:
     out: list[str | TableSpec] = [head]
     if scale != 1.0:
         real = secs(run["duration"] * scale)
-        out.append(f"times in seed seconds (run at time_scale {scale:g}: {real} s of real time)")
+        out.append(f"times in emulated seconds (run at time_scale {scale:g}: {real} s of real time)")
     out += [f"expectations: {exp['passed']} passed, {exp['failed']} failed ({verdict})", ""]
     headers, rows, right = phase_table(summary)
     out.append(TableSpec(headers, rows, right))

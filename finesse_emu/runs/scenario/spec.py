@@ -3,7 +3,7 @@
 The kinds of steps, conditions and checks are classes in ``steps.py`` and ``checks.py``, each
 parsing its own entry; this module reads the rest of the file.
 
-Times in a scenario are seed seconds (what the seed document says: "every 20 seconds"); the runner
+Times in a scenario are emulated seconds (what Cisco's chapter says: "every 20 seconds"); the runner
 multiplies them by the run's time_scale, like every timer of the emulator.
 """
 
@@ -94,7 +94,7 @@ def parse(data: Any, path: Path | None = None) -> Scenario:
     return Scenario(
         name=data["name"],
         description=str(data.get("description", "")),
-        seed_section=str(data.get("seed", "")),
+        cisco_section=str(data.get("seed", "")),
         agents=agents,
         agent_spec=str(agent_spec),
         time_scale=time_scale,
