@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--wrap-up-time",
         type=float,
-        help="emulated seconds before the wrap-up timer ends a wrap-up, for agents whose file says none (7200)",
+        help="emulated seconds before the wrap-up timer ends a wrap-up, for agents whose file says none "
+        "(7200)",
     )
     p.add_argument(
         "--outside-numbers",

@@ -450,7 +450,8 @@ class Request(HistoryEvent):
 @dataclass(frozen=True, kw_only=True)
 class Auth(HistoryEvent):
     """One authentication: ``via`` cache or the AWDB that answered; ``reason`` when refused;
-    ``cache_ttl`` the node's credential cache lifetime in emulated seconds when configured (None: Cisco's 30 minutes)."""
+    ``cache_ttl`` the node's credential cache lifetime in emulated seconds when configured (None:
+    Cisco's 30 minutes)."""
 
     NAME = "auth"
     agent: str

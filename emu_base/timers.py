@@ -77,7 +77,7 @@ class Timers:
     # Not in Cisco's chapter: it gives the three attempts but no pause between them. Attempt k starts
     # (k-1) pauses after the loss, so the third failure is detected two pauses in (10 s).
     notification_reconnect_pause: float = _seconds(
-        5.0, "three reconnect attempts to the Notification Service (Cisco's chapter gives no pause between them)"
+        5.0, "three reconnect attempts to the Notification Service (Cisco gives no pause between them)"
     )
     # Not in Cisco's chapter: the chat gadget's pause between two rounds of sign-in attempts over the
     # IM&P nodes (it tries the other node at once when its session drops).
@@ -148,9 +148,7 @@ class Timers:
     xmpp_close_wait: float = _real(
         2.0, "a desktop closing its XMPP stream waits this long for the server's end of it (not Cisco's)"
     )
-    xmpp_close_margin: float = _real(
-        0.5, "beyond that wait, so that slixmpp gives up first (not Cisco's)"
-    )
+    xmpp_close_margin: float = _real(0.5, "beyond that wait, so that slixmpp gives up first (not Cisco's)")
     http_shutdown_grace: float = _real(
         1.0,
         "a stopping HTTP server waits this long for requests in flight, WebSockets included "
@@ -191,7 +189,7 @@ class Timers:
         return cls(**values)
 
     def unscaled(self, name: str) -> float:
-        """The value of timer ``name`` in emulated seconds (for reports that compare against Cisco's chapter)."""
+        """The value of timer ``name`` in emulated seconds (for reports that compare against Cisco's)."""
         return float(getattr(self, name)) / self.time_scale
 
     def describe(self) -> list[dict[str, Any]]:

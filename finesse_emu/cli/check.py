@@ -1,4 +1,5 @@
-"""``finesse-emu check REPORT_DIR``: the invariants of Cisco's chapter over a run's history (docs/check.md)."""
+"""``finesse-emu check REPORT_DIR``: the invariants of Cisco's chapter over a run's history
+(docs/check.md)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,10 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         "--margin", type=float, default=Options.margin, help="emulated seconds of slack at status edges"
     )
     p.add_argument(
-        "--race-window", type=float, default=Options.race_window, help="emulated seconds (default %(default)g)"
+        "--race-window",
+        type=float,
+        default=Options.race_window,
+        help="emulated seconds (default %(default)g)",
     )
     p.add_argument("--time-scale", type=float, help="override the scenario start event's time_scale")
     p.add_argument(
@@ -49,7 +53,8 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     "check",
     "check a run's history against the invariants of Cisco's chapter: check REPORT_DIR",
     _arguments,
-    description="Check the invariants of Cisco's chapter over REPORT_DIR/history.jsonl. Exit status: 0 clean, "
+    description="Check the invariants of Cisco's chapter over REPORT_DIR/history.jsonl. Exit status: "
+    "0 clean, "
     "1 violations (with --strict, also an invariant skipped or not exercised), 2 history unreadable.",
 )
 def check(args: argparse.Namespace) -> int:

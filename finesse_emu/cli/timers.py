@@ -25,6 +25,7 @@ def timers(args: argparse.Namespace) -> int:
     for r in rows:
         unit = "s" if r["seconds"] else ""
         print(
-            f"{r['name']:<{width}}  {r['value']:>10g}{unit:1}  (default {r['default_value']:g}{unit}: {r['wording']})"
+            f"{r['name']:<{width}}  {r['value']:>10g}{unit:1}  "
+            f"(default {r['default_value']:g}{unit}: {r['wording']})"
         )
     return EXIT_OK

@@ -41,7 +41,7 @@ class Calibration:
 
 
 # "fitted": solved from Cisco's figures (docs/planner.md, "How it was calibrated");
-# "chosen": a plausible value fixed beforehand and left alone; "seed"/"emulator": taken from there.
+# "chosen": a plausible value fixed beforehand and left alone; "Cisco"/"emulator": taken from there.
 CALIBRATION = Calibration(
     costs=Costs(
         systeminfo=0.002,  # chosen: a small cached document

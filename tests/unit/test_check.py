@@ -543,7 +543,7 @@ def test_cache_within_30_minutes_is_clean() -> None:
         auth(10.0, True, "awdb-a"),
         auth(1000.0, True, "cache"),
         auth(1805.0, True, "cache"),  # 1795 s after the AWDB request: still fresh
-        auth(1900.0, False, None, "awdb_unavailable"),  # expired, both AWDBs down: refused, as Cisco's chapter says
+        auth(1900.0, False, None, "awdb_unavailable"),  # expired, both AWDBs down: refused, as Cisco says
     ]
     assert run(history, CACHE) == []
 

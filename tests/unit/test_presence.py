@@ -214,7 +214,7 @@ def test_signed_out_while_the_timer_runs_cancels() -> None:
 
 
 def test_state_changes_during_the_timer_do_not_fire_it() -> None:
-    """Signed in again on the other node (same CTI agent): the publisher's timer still fires (Cisco's race)."""
+    """Signed in again on the other node (same CTI agent): the publisher's timer still fires (the race)."""
     t = tracker()
     t.presence(0.0, "1000", "desktop", False)
     assert t.agent_state(20.0, "1000", "NOT_READY") == []

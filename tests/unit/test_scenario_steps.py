@@ -135,7 +135,16 @@ def test_the_registries_keep_the_file_format() -> None:
 
 @pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_example_parses(path: Path) -> None:
-    assert load(path).steps
+    sc = load(path)
+    assert sc.steps and sc.cisco_section  # each names the section of Cisco's chapter it reproduces
+
+
+def test_seed_is_the_deprecated_name_of_cisco_section() -> None:
+    base = {"name": "x", "steps": [{"wait": 1}]}
+    assert parse({**base, "cisco_section": "CTI Failover"}).cisco_section == "CTI Failover"
+    assert parse({**base, "seed": "CTI Failover"}).cisco_section == "CTI Failover"  # older files
+    with pytest.raises(ScenarioError, match="deprecated name seed"):
+        parse({**base, "seed": "CTI Failover", "cisco_section": "CTI Failover"})
 
 
 # -- the call steps against a real CTI stub (its control plane, with a token) -------------------------

@@ -12,8 +12,8 @@ From Python (a randomised fault run checks its own history this way)::
         print(v.invariant, v.message, v.events)
     report.passed(strict=True)              # also every invariant exercised (chaos-run's verdict)
 
-docs/check.md lists the invariants, the sentence of Cisco's chapter behind each, the events each reads, and what
-the history still lacks for the ones that are skipped.
+docs/check.md lists the invariants, the sentence of Cisco's chapter behind each, the events each reads,
+and what the history still lacks for the ones that are skipped.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ it may append notes (what it looked at, what it could not judge), and returns wh
 (:class:`Checked`): the violations, and how many things it was checked on, so that a rule that held
 on nothing (no phone lost its node, no forced logout happened) is reported as not exercised rather
 than as held. It raises :class:`NotCheckable` when the history lacks the events it needs.
-docs/check.md quotes, for each, the sentence of Cisco's chapter it comes from, the events it reads and what a run
-must do to exercise it (:attr:`Invariant.exercised_by`).
+docs/check.md quotes, for each, the sentence of Cisco's chapter it comes from, the events it reads and
+what a run must do to exercise it (:attr:`Invariant.exercised_by`).
 """
 
 from __future__ import annotations
@@ -176,7 +176,8 @@ def no_rest_success_while_out_of_service(run: RunView, opts: Options, notes: lis
         elif hit is not None:
             message = (
                 f"{ev.source} answered {method} {path} with {status} at "
-                f"{_secs(run.at(ev))} while OUT_OF_SERVICE (since {_secs(hit.start)}): Cisco's chapter wants 503"
+                f"{_secs(run.at(ev))} while OUT_OF_SERVICE (since {_secs(hit.start)}): "
+                "Cisco's chapter wants 503"
             )
             out.append(Violation(NO_REST, message, proof(hit.opened_by, ev, hit.closed_by)))
     notes.append(f"{len(answers)} REST answers")

@@ -212,7 +212,8 @@ def schedule(
     ]
     return {
         "name": f"chaos run, seed {seed}, {duration:g} s",
-        "description": "random faults, each healed; then the history against the invariants of Cisco's chapter",
+        "description": "random faults, each healed; then the history against the invariants of "
+        "Cisco's chapter",
         "deployment": {"agents": agents, "time_scale": time_scale},
         "swarm": {"desktops": agents, "ippa": phones},
         "steps": steps,

@@ -42,7 +42,8 @@ class Observer:
         self.history = history
         self.interval = interval
         self.time_scale = time_scale
-        # Request rate of each node, sampled once per emulated second: (loop time, requests) at the last sample.
+        # Request rate of each node, sampled once per emulated second: (loop time, requests) at the last
+        # sample.
         self._load: dict[str, tuple[float, int, int]] = {}
         self.latest: dict[str, str] = {}  # component -> last recorded value
         self._task: asyncio.Task[None] | None = None
@@ -103,7 +104,7 @@ class Observer:
                 self.history.record(c["name"], event)
 
     def _sample_load(self, name: str, requests: int, sent: int) -> None:
-        """A ``load`` event (requests and megabits per emulated second) for each emulated second of the run."""
+        """A ``load`` event (requests and megabits per emulated second) for each emulated second."""
         now = asyncio.get_running_loop().time()
         last = self._load.get(name)
         if last is None or requests < last[1]:  # first sample, or the node restarted

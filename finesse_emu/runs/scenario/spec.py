@@ -32,8 +32,15 @@ def load(path: Path) -> Scenario:
 def parse(data: Any, path: Path | None = None) -> Scenario:
     where = str(path or "scenario")
     require(isinstance(data, dict), where, "a scenario is a mapping")
-    unknown = set(data) - {"name", "description", "seed", "deployment", "swarm", "steps", "tags"}
+    keys = {"name", "description", "cisco_section", "seed", "deployment", "swarm", "steps", "tags"}
+    unknown = set(data) - keys
     require(not unknown, where, f"unknown keys {sorted(unknown)}")
+    # `seed` is the deprecated name of `cisco_section` (docs/scenarios.md), still read.
+    require(
+        not ("seed" in data and "cisco_section" in data),
+        where,
+        "cisco_section and its deprecated name seed are both given: keep cisco_section",
+    )
     require(isinstance(data.get("name"), str) and data["name"], where, "name is required")
     dep = data.get("deployment") or {}
     require(isinstance(dep, dict), where, "deployment must be a mapping")
@@ -94,7 +101,7 @@ def parse(data: Any, path: Path | None = None) -> Scenario:
     return Scenario(
         name=data["name"],
         description=str(data.get("description", "")),
-        cisco_section=str(data.get("seed", "")),
+        cisco_section=str(data.get("cisco_section", data.get("seed", ""))),
         agents=agents,
         agent_spec=str(agent_spec),
         time_scale=time_scale,
