@@ -5,7 +5,7 @@ Each row is one ``finesse-emu bench failover`` run on a fresh deployment (its ow
 ``--report-dir``); the table gives the total failover time per desktop (p50/p95/max), the
 algorithmic floor, p95 minus the floor (the target: under 5 s) and the desktops lost (the target:
 none). ``--quick``: 200 and 400 desktops at time_scale 0.1, a smoke run with no target (the
-machine's own overhead counts ten times in seed seconds there).
+machine's own overhead counts ten times in emulated seconds there).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def row(
         (
             f"{name}: p95 - floor ({r['floor_seconds']:g} s), lost",
             f"{over['p95']:.2f} s, {r['desktops_lost']}",
-            # At time_scale 0.1 the machine's overhead counts ten times in seed seconds.
+            # At time_scale 0.1 the machine's overhead counts ten times in emulated seconds.
             "-" if quick else f"< {TARGET_OVER_FLOOR:g} s, 0: {'met' if met else 'NOT met'}",
         )
     )

@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--wrap-up-time",
         type=float,
-        help="seed seconds before the wrap-up timer ends a wrap-up, for agents whose file says none (7200)",
+        help="emulated seconds before the wrap-up timer ends a wrap-up, for agents whose file says none "
+        "(7200)",
     )
     p.add_argument(
         "--outside-numbers",
@@ -75,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default {OUTSIDE_NUMBERS.replace('%', '%%')})",
     )
     p.add_argument(
-        "--takeover-delay", type=float, help="seed seconds before the idle side takes over (default 5)"
+        "--takeover-delay", type=float, help="emulated seconds before the idle side takes over (default 5)"
     )
     p.add_argument(
         "--preferred", action="store_true", default=None, help="this side wins when both could be active"

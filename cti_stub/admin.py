@@ -8,7 +8,7 @@
 it waits in the queue, in arrival order, until an agent becomes Ready: ``answer_after`` and
 ``talk_time`` count from then), ``POST /emu/calls/{id}/answer|end|data|hangup`` (``hangup``: the
 caller, the party that is no agent, hangs up by itself; a queued caller leaves the queue). Times are
-in seed seconds (scaled like every timer).
+in emulated seconds (scaled like every timer).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class CtiShell(Protocol):
 
 
 _STATE: dict[str, Any] = {"type": "string", "description": "an AgentState name (READY, NOT_READY, ...)"}
-_SECONDS: dict[str, Any] = {"type": "number", "minimum": 0, "description": "seed seconds (x time_scale)"}
+_SECONDS: dict[str, Any] = {"type": "number", "minimum": 0, "description": "emulated seconds (x time_scale)"}
 # The CTI stub's own routes (docs/cti.md): 409 on the idle side, or for a change the state refuses.
 CTI_OPERATIONS = {
     ("GET", "/emu/sessions"): ControlOperation("The CTI sessions open on this side", (200,)),

@@ -62,7 +62,7 @@ M = MessageType
 # HEARTBEAT_REQ is most of the traffic (every client, every few seconds): it has a fast path.
 _HEARTBEAT_REQ = struct.Struct(">III")
 _HEARTBEAT_CONF_HEAD = struct.pack(">II", 4, M.HEARTBEAT_CONF)
-_SEED = Timers()
+_DEFAULTS = Timers()
 LCS = LocalConnectionState
 # Requests on a connection of an existing call: ConnectionCallID and ConnectionDeviceID name it.
 _CALL_CONTROL = (
@@ -95,14 +95,14 @@ class CoreConfig:
     idle_mode: IdleMode = IdleMode.NOT_LISTENING
     # Pre-12.5 UCCE put non-voice MRDs back to their old state when the CTI client reconnects.
     mrd_auto_restore: bool = False
-    pre_open_timeout: float = _SEED.cti_pre_open_timeout
+    pre_open_timeout: float = _DEFAULTS.cti_pre_open_timeout
     # idle_timeout_scale lets a scaled deployment honour a client's IdleTimeout in scaled seconds.
     idle_timeout_scale: float = 1.0
     # IdleTimeouts are >= 20 s, so scanning every session once a second is precise enough and keeps
     # thousands of idle sessions cheap (one deadline for all of them, not one per session).
-    idle_scan_interval: float = _SEED.cti_idle_scan_interval
+    idle_scan_interval: float = _DEFAULTS.cti_idle_scan_interval
     # How long an outside number dialled with MAKE_CALL_REQ rings before the far end answers.
-    outside_answer_after: float = _SEED.cti_outside_answer_after
+    outside_answer_after: float = _DEFAULTS.cti_outside_answer_after
 
     @classmethod
     def from_timers(cls, timers: Timers, **values: Any) -> CoreConfig:

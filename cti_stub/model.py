@@ -27,7 +27,7 @@ LOGGED_IN_VOICE_STATES = {
 # States an agent may ask for with SET_AGENT_STATE_REQ (the rest are driven by calls).
 FIRST_CALL_ID = 0x1000  # call ids count up from here: the calls started are next_call_id - FIRST_CALL_ID
 REQUESTABLE = {S.LOGIN, S.LOGOUT, S.NOT_READY, S.AVAILABLE, S.WORK_NOT_READY, S.WORK_READY}
-# Seed: "the agent state is changed to WORK, on the respective non-voice Media Routing Domain".
+# Cisco: "the agent state is changed to WORK, on the respective non-voice Media Routing Domain".
 NON_VOICE_WORK = S.WORK_NOT_READY
 
 # UCCE Agent Desk Settings "Work mode on incoming" / "Work mode on outgoing", as Finesse names them in
@@ -52,7 +52,7 @@ QUEUE_DEVICE = "queue"
 @dataclass(frozen=True)
 class DeskSettings:
     """The deployment's default desk settings (``--wrap-up-on-incoming`` ...); an agent file overrides
-    them per agent (``wrap_up_on_incoming``, ``wrap_up_on_outgoing``, ``wrap_up_time`` in seed
+    them per agent (``wrap_up_on_incoming``, ``wrap_up_on_outgoing``, ``wrap_up_time`` in emulated
     seconds). ``wrap_up_time`` here is effective (scaled) seconds."""
 
     wrap_up_on_incoming: str = "NOT_ALLOWED"
@@ -572,7 +572,7 @@ class PeripheralModel:
         state change to Not Ready." So LOAD=0: Not Ready and Wrap-Up agents go to Not Ready -
         Connection Failure (50002) now, Ready agents at their next Not Ready, Talking agents after
         the call ends (their own pending state is lost). LOAD=1: Logged Out - System Failure at once.
-        Non-voice MRDs go to WORK (seed: "Prevent Non-Voice Task RONAs during CTI Reconnect").
+        Non-voice MRDs go to WORK (Cisco: "Prevent Non-Voice Task RONAs during CTI Reconnect").
         """
         agent.controller = None
         changes = self.force_non_voice_work(agent)

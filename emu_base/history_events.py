@@ -125,7 +125,7 @@ class Expectation(HistoryEvent):
 @register
 @dataclass(frozen=True, kw_only=True)
 class Call(HistoryEvent):
-    """A call routed to the agent; ``talk_time`` and ``answer_after`` in seed seconds."""
+    """A call routed to the agent; ``talk_time`` and ``answer_after`` in emulated seconds."""
 
     NAME = "call"
     agent: str
@@ -177,7 +177,7 @@ class Health(HistoryEvent):
 @register
 @dataclass(frozen=True, kw_only=True)
 class Load(HistoryEvent):
-    """A node's requests and megabits per seed second."""
+    """A node's requests and megabits per emulated second."""
 
     NAME = "load"
     requests_per_second: float
@@ -187,7 +187,7 @@ class Load(HistoryEvent):
 @register
 @dataclass(frozen=True, kw_only=True)
 class Resources(HistoryEvent):
-    """A process's CPU (percent of one core), resident memory and open files, once a seed second."""
+    """A process's CPU (percent of one core), resident memory and open files, once a emulated second."""
 
     NAME = "resources"
     cpu_percent: float
@@ -239,7 +239,7 @@ class SignInFailed(ClientEvent):
 class ErrorShown(ClientEvent):
     """An error message the desktop shows its user, derived from what the node put on the wire.
 
-    ``message`` is the seed's wording ("Invalid user ID or password" on a refused sign-in, "Operation
+    ``message`` is Cisco's wording ("Invalid user ID or password" on a refused sign-in, "Operation
     timed out" on a signed-in user's refused or unanswered request); ``request`` is what was asked
     (``sign_in`` or the request's method and path); ``status`` its HTTP status (0: no answer in
     time); ``seconds`` how long the answer took (the node's wait on the AWDB shows here).
@@ -455,8 +455,8 @@ class Request(HistoryEvent):
 @dataclass(frozen=True, kw_only=True)
 class Auth(HistoryEvent):
     """One authentication: ``via`` cache or the AWDB that answered; ``reason`` when refused;
-    ``cache_ttl`` the node's credential cache lifetime in seed seconds when configured (None: the
-    seed's 30 minutes)."""
+    ``cache_ttl`` the node's credential cache lifetime in emulated seconds when configured (None:
+    Cisco's 30 minutes)."""
 
     NAME = "auth"
     agent: str

@@ -58,7 +58,7 @@ def _chaos_arguments(ch: argparse.ArgumentParser) -> None:
     ch.add_argument("--size-bytes", type=int, help="slicer: bytes per piece")
     ch.add_argument("--count", type=int, default=1, help="browser actions: how many desktops (N of M)")
     ch.add_argument("--node", help="browser actions: only desktops signed in on this node")
-    ch.add_argument("--seconds", type=float, default=60.0, help="glitch: seed seconds without network")
+    ch.add_argument("--seconds", type=float, default=60.0, help="glitch: emulated seconds without network")
     add_run_dir(ch)
 
 
@@ -82,7 +82,7 @@ def chaos(args: argparse.Namespace) -> int:
 
 def _chaos_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, required=True, help="the schedule is a function of the seed alone")
-    p.add_argument("--duration", type=float, default=600, help="seed seconds of faults (default 600)")
+    p.add_argument("--duration", type=float, default=600, help="emulated seconds of faults (default 600)")
     p.add_argument("--agents", type=int, default=40, help="agents of the deployment (default 40)")
     p.add_argument(
         "--ippa",
@@ -91,7 +91,7 @@ def _chaos_run_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--time-scale", type=float, default=0.05, help="timer factor (default 0.05)")
     p.add_argument(
-        "--report-dir", type=Path, default=Path("reports"), help="reports go to DIR/chaos-SEED-TIME/"
+        "--report-dir", type=Path, default=Path("reports"), help="reports go to DIR/chaos-DEFAULTS-TIME/"
     )
     p.add_argument("--network", type=network, default=DEFAULT_NETWORK, help="loopback /24 (default 127.0.10)")
     p.add_argument(
@@ -100,7 +100,7 @@ def _chaos_run_arguments(p: argparse.ArgumentParser) -> None:
         nargs=2,
         default=(20.0, 60.0),
         metavar=("MIN", "MAX"),
-        help="seed seconds between faults (default 20 60)",
+        help="emulated seconds between faults (default 20 60)",
     )
     p.add_argument("--resources", action="store_true", help="sample CPU, RSS and fds of every process")
     p.add_argument("--print", action="store_true", help="print the schedule (scenario YAML) and stop")
@@ -110,7 +110,7 @@ def _chaos_run_arguments(p: argparse.ArgumentParser) -> None:
     "chaos-run",
     "random faults (--seed S --duration D), then the invariants checked",
     _chaos_run_arguments,
-    description="Random faults on a deployment with a swarm, then the run's history against the seed's "
+    description="Random faults on a deployment with a swarm, then the run's history against Cisco's "
     "invariants (finesse-emu check --strict). The same seed gives the same schedule; faults come in "
     "pairs that end healed. Exit status 1 when an invariant was violated, skipped or not exercised.",
 )

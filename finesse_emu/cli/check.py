@@ -1,4 +1,5 @@
-"""``finesse-emu check REPORT_DIR``: the seed's invariants over a run's history (docs/check.md)."""
+"""``finesse-emu check REPORT_DIR``: the invariants of Cisco's chapter over a run's history
+(docs/check.md)."""
 
 from __future__ import annotations
 
@@ -19,14 +20,17 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         "--bound",
         type=float,
         default=default_bound(),
-        help="seed seconds for a desktop to converge after the last disturbance (default %(default)g: "
+        help="emulated seconds for a desktop to converge after the last disturbance (default %(default)g: "
         "3 notification attempts 5 s apart + a 20 s poll + 20 s to sign in)",
     )
     p.add_argument(
-        "--margin", type=float, default=Options.margin, help="seed seconds of slack at status edges"
+        "--margin", type=float, default=Options.margin, help="emulated seconds of slack at status edges"
     )
     p.add_argument(
-        "--race-window", type=float, default=Options.race_window, help="seed seconds (default %(default)g)"
+        "--race-window",
+        type=float,
+        default=Options.race_window,
+        help="emulated seconds (default %(default)g)",
     )
     p.add_argument("--time-scale", type=float, help="override the scenario start event's time_scale")
     p.add_argument(
@@ -47,9 +51,10 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 
 @command(
     "check",
-    "check a run's history against the seed's invariants: check REPORT_DIR",
+    "check a run's history against the invariants of Cisco's chapter: check REPORT_DIR",
     _arguments,
-    description="Check the seed's invariants over REPORT_DIR/history.jsonl. Exit status: 0 clean, "
+    description="Check the invariants of Cisco's chapter over REPORT_DIR/history.jsonl. Exit status: "
+    "0 clean, "
     "1 violations (with --strict, also an invariant skipped or not exercised), 2 history unreadable.",
 )
 def check(args: argparse.Namespace) -> int:

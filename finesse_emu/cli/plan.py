@@ -2,7 +2,7 @@
 (finesse_emu/planner, docs/planner.md).
 
 finesse-emu plan --agents 3000 --gadgets 10 --rtt-ms 200 --vcpus 8 [--json]
-finesse-emu plan --table        # the seed's rows next to the model's figures
+finesse-emu plan --table        # Cisco's rows next to the model's figures
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import json
 import math
 
 from finesse_emu.cli import CannotRun, alias, command
-from finesse_emu.planner.calibration import SEED_TABLE
+from finesse_emu.planner.calibration import CISCO_TABLE
 from finesse_emu.planner.inputs import GADGET_KINDS, PG_VERSIONS, SCENARIOS, PlanInputs
 from finesse_emu.planner.model import PlanResult, run_plan
 
-BEYOND = "model output beyond the seed's table"
+BEYOND = "model output beyond Cisco's table"
 SCENARIO_TEXT = {
     "publisher": "the publisher's host dies",
     "webapp": "the publisher's web app dies (Notification Service up)",
@@ -47,7 +47,7 @@ def _seconds(text: str, positive: bool = False) -> float:
 
 DESCRIPTION = (
     "Predict desktop failover time and peak bandwidth with the capacity model (desktop failover "
-    "machines on a virtual clock against a server model calibrated on the seed's Failover Planning "
+    "machines on a virtual clock against a server model calibrated on Cisco's Failover Planning "
     "table; docs/planner.md)."
 )
 
@@ -74,7 +74,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pg", choices=PG_VERSIONS, default="12.5", help="Agent PG (default: 12.5 or later)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the desktops' detection times")
     p.add_argument("--json", action="store_true", help="one JSON object")
-    p.add_argument("--table", action="store_true", help="the seed's table rows next to the model's figures")
+    p.add_argument("--table", action="store_true", help="Cisco's table rows next to the model's figures")
 
 
 def _inputs(args: argparse.Namespace) -> PlanInputs:
@@ -111,24 +111,24 @@ def render(result: PlanResult) -> str:
         f"{result.failed_over} of {result.desktops} desktops signed in again "
         f"({result.moved} moved to the other node, {result.lost} not within the horizon)"
     )
-    row = result.seed_row
+    row = result.cisco_row
     if row is None:
         lines.append(f"{BEYOND} (its rows: 1000 or 2000 agents, 6 XML gadgets, LAN or 400 ms WAN, 4 vCPUs)")
     else:
-        low, high = row["seed_seconds"]
+        low, high = row["cisco_range_seconds"]
         lines.append(
-            "model output for a row of the seed's table "
+            "model output for a row of Cisco's table "
             f"({row['agents']} agents, {row['gadgets']} XML gadgets, {row['network']}): "
-            f"the seed says {low:g}-{high:g} s"
+            f"Cisco's chapter says {low:g}-{high:g} s"
         )
     lines.append(f"({result.events} events simulated in {result.wall_seconds:.2f} s)")
     return "\n".join(lines)
 
 
 def table(seed: int) -> list[dict[str, object]]:
-    """The calibration table: every seed row with the model's figure (docs/planner.md)."""
+    """The calibration table: every row of Cisco's table with the model's figure (docs/planner.md)."""
     rows: list[dict[str, object]] = []
-    for row in SEED_TABLE:
+    for row in CISCO_TABLE:
         r = run_plan(PlanInputs(agents=row.agents, gadgets=row.gadgets, rtt_ms=row.rtt_ms, seed=seed))
         model = {"model_max_seconds": r.failover_seconds["max"], "peak_mbps": round(r.peak_mbps, 1)}
         rows.append({**row.to_json(), **model})
@@ -140,7 +140,7 @@ def table(seed: int) -> list[dict[str, object]]:
             "gadgets": 6,
             "gadget_kind": "xml",
             "network": "LAN, 8 vCPUs",
-            "seed_seconds": "20% faster than 4 vCPUs",
+            "cisco_range_seconds": "20% faster than 4 vCPUs",
             "model_max_seconds": eight,
             "improvement": round(1 - eight / base, 3),
         }
@@ -156,13 +156,13 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(rows, indent=2))
         else:
             for r in rows:
-                seed_says = r["seed_seconds"]
-                if isinstance(seed_says, list):
-                    seed_says = f"{seed_says[0]:g}-{seed_says[1]:g} s"
+                cisco_says = r["cisco_range_seconds"]
+                if isinstance(cisco_says, list):
+                    cisco_says = f"{cisco_says[0]:g}-{cisco_says[1]:g} s"
                 extra = f" ({r['improvement']:.0%} faster)" if "improvement" in r else ""
                 print(
                     f"{r['agents']:>5} agents  {r['gadgets']} XML  {r['network']:<32} "
-                    f"seed {seed_says!s:<26} model {r['model_max_seconds']:.1f} s{extra}"
+                    f"Cisco {cisco_says!s:<26} model {r['model_max_seconds']:.1f} s{extra}"
                 )
         return 0
     try:
@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CannotRun(str(exc)) from exc
     if args.json:
-        label = BEYOND if result.beyond_seed_table else "model output"
+        label = BEYOND if result.beyond_cisco_table else "model output"
         print(json.dumps({**result.to_json(), "label": label}))
     else:
         print(render(result))

@@ -1,4 +1,4 @@
-"""``finesse-emu timers``: every timer with its seed value and Cisco's wording."""
+"""``finesse-emu timers``: every timer with its default and Cisco's wording."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON list")
 
 
-@command("timers", "every timer with its seed value and wording", _arguments)
+@command("timers", "every timer with its default and wording", _arguments)
 def timers(args: argparse.Namespace) -> int:
     from emu_base.timers import Timers
 
@@ -25,6 +25,7 @@ def timers(args: argparse.Namespace) -> int:
     for r in rows:
         unit = "s" if r["seconds"] else ""
         print(
-            f"{r['name']:<{width}}  {r['value']:>10g}{unit:1}  (seed {r['seed_value']:g}{unit}: {r['seed']})"
+            f"{r['name']:<{width}}  {r['value']:>10g}{unit:1}  "
+            f"(default {r['default_value']:g}{unit}: {r['wording']})"
         )
     return EXIT_OK

@@ -111,7 +111,7 @@ TOKEN_FILE = "admin-token"  # the deployment's control-plane token, mode 0600
 XMPP_PASSWORD_FILE = "xmpp-password"  # the password of the nodes' `finesse` XMPP account, 0600
 AWDB_PASSWORD_FILE = "awdb-password"  # the AWDB query API's login password, 0600
 SSO_KEY_FILE = "sso-signing-key"  # single sign-on: the key the IdS signs tokens with, 0600
-# The settings of single sign-on (seed seconds, scaled by time_scale like every timer).
+# The settings of single sign-on (emulated seconds, scaled by time_scale like every timer).
 SSO_KEYS = {
     "access_token_lifetime": "--access-token-lifetime",
     "refresh_token_lifetime": "--refresh-token-lifetime",
@@ -280,7 +280,7 @@ NODE_KEYS: dict[str, type | tuple[type, ...]] = {
     "thirdparty_dir": str,  # same-origin hosting: the folder served at /3rdpartygadget/files/
     "cors_origins": list,  # the origins allowed cross-origin (REST and Notification Service)
     "version": (str, float),  # the Finesse release, "12.5" or "12.6": its secure ports (server/versions.py)
-    "credential_cache": (int, float),  # seed seconds (default Cisco's 30 minutes; server/config.py)
+    "credential_cache": (int, float),  # emulated seconds (default Cisco's 30 minutes; server/config.py)
 }
 CTI_KEYS = {
     "load": "--load",
@@ -300,7 +300,7 @@ def load_settings(path: Path) -> dict[str, Any]:
     network, run_dir, finesse: {NODE_KEYS} (a relative
     thirdparty_dir is taken from the file's folder),
     cti: {load: 0|1, idle_mode: not-listening|offline|standby, mrd_auto_restore: bool,
-    wrap_up_on_incoming / wrap_up_on_outgoing: a wrap-up mode, wrap_up_time: seed seconds},
+    wrap_up_on_incoming / wrap_up_on_outgoing: a wrap-up mode, wrap_up_time: emulated seconds},
     and admin_token: true (a random token, the default), false (open control planes) or the token.
     Returns the settings with ``cti_options`` (cti_stub flags) and, when the file says so,
     ``admin_token`` (a token, or None for none); ValueError names what is wrong."""
@@ -348,7 +348,7 @@ def load_settings(path: Path) -> dict[str, Any]:
 
 def sso_options(raw: Any, where: str) -> dict[str, float] | None:
     """The ``sso:`` setting of a deployment or scenario file: false (off, the default), true (on,
-    the Identity Service's default token lifetimes) or a mapping of SSO_KEYS in seed seconds."""
+    the Identity Service's default token lifetimes) or a mapping of SSO_KEYS in emulated seconds."""
     if raw is False or raw is None:
         return None
     if raw is True:
@@ -435,7 +435,7 @@ class Deployment:
     admin_token: str | None = field(default_factory=new_admin_token)
     secret_files: SecretFiles | None = None  # written by start()
     # Single sign-on (None: off): the Identity Service runs and both nodes are in SSO mode; the
-    # mapping gives token lifetimes (SSO_KEYS, seed seconds) other than the IdS's defaults.
+    # mapping gives token lifetimes (SSO_KEYS, emulated seconds) other than the IdS's defaults.
     sso: dict[str, float] | None = None
     # Each node's client-path proxy (finesse_emu/edge/): on by default, off for benchmarks.
     client_proxy: bool = True

@@ -1,6 +1,6 @@
 """The Finesse IP Phone Agent's failover logic as a sans-IO state machine.
 
-Seed, "Finesse IP Phone Agent Failover": triggers are a SystemInfo event saying the server is
+Cisco, "Finesse IP Phone Agent Failover": triggers are a SystemInfo event saying the server is
 OUT_OF_SERVICE and the Notification Service disconnecting. IPPA then polls SystemInfo and retries
 XMPP every 5 s; after three failed attempts (about 15 s) it shows "server unavailable". It never
 checks the subscriber: it keeps retrying the same server and shows the Sign In screen when both

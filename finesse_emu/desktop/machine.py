@@ -1,9 +1,9 @@
 """The Finesse desktop's failover logic as a sans-IO state machine.
 
-Seed, "Finesse Desktop Failover": three triggers (a SystemInfo event saying the node is
+Cisco, "Finesse Desktop Failover": three triggers (a SystemInfo event saying the node is
 OUT_OF_SERVICE, the Notification Service disconnected, the ``finesse`` user's presence turning
 Unavailable); three reconnect attempts first when the Notification Service is the source; then the
-reconnection logic, numbered as in the seed:
+reconnection logic, numbered as in Cisco's chapter:
 
 1. poll SystemInfo of the node the desktop is on every 20 s;
 2. if it is IN_SERVICE, check the Notification Service;
@@ -75,7 +75,7 @@ class SignIn:
 @dataclass(frozen=True)
 class LoadDesktop:
     """Gadgets and desktop resources, then the user's data. ``config``: reason codes, wrap-up
-    reasons and workflows too, which a failover does not reload (seed, note on reloads)."""
+    reasons and workflows too, which a failover does not reload (Cisco, note on reloads)."""
 
     node: str
     config: bool
@@ -84,7 +84,7 @@ class LoadDesktop:
 @dataclass(frozen=True)
 class SignOut:
     """PUT User LOGOUT. ``reason_code``: the reasonCodeId it carries (0: none). The SSO token's
-    expiry sends the forced logout's 255, which the node forwards to the CTI server (seed)."""
+    expiry sends the forced logout's 255, which the node forwards to the CTI server (Cisco)."""
 
     node: str
     reason_code: int = 0
@@ -157,15 +157,15 @@ class Result:
     seconds: float | None = None
 
 
-# Seed, "AWDB Failover": "If Cisco Finesse cannot connect to either of the Administration & Data
+# Cisco, "AWDB Failover": "If Cisco Finesse cannot connect to either of the Administration & Data
 # servers and the cache has expired, the systems returns the following errors:"
 INVALID_CREDENTIALS = "Invalid user ID or password"
 OPERATION_TIMED_OUT = "Operation timed out"
 
 
-def seed_message(result: Result, signed_in: bool) -> str | None:
+def cisco_message(result: Result, signed_in: bool) -> str | None:
     """The error message a desktop shows for a failed request, from what a real Finesse puts on the
-    wire (a 401 says no more than "Unauthorized"), or None when the seed gives none.
+    wire (a 401 says no more than "Unauthorized"), or None when Cisco's chapter gives none.
 
     "Agents and supervisors who attempt to sign in to the Finesse desktop receive an 'Invalid user
     ID or password' error message." -- a sign-in answered 401.
@@ -400,7 +400,7 @@ class DesktopMachine:
             self._show(node, request, result, signed_in=True)
 
     def _show(self, node: str, request: str, result: Result, signed_in: bool) -> None:
-        message = seed_message(result, signed_in)
+        message = cisco_message(result, signed_in)
         if message is not None:
             self._record(
                 H.ErrorShown(

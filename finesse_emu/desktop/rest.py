@@ -301,7 +301,7 @@ class DesktopRest:
         read from the User document ("" if it was not read)."""
         user_state = ""
         data_paths = [f"{API}/User/{self.agent.id}", f"{API}/User/{self.agent.id}/Dialogs"]
-        if config:  # configuration data is not reloaded during failover (seed, note on reloads)
+        if config:  # configuration data is not reloaded during failover (Cisco, note on reloads)
             data_paths += [
                 f"{API}/User/{self.agent.id}/ReasonCodes?category=NOT_READY",
                 f"{API}/User/{self.agent.id}/ReasonCodes?category=LOGOUT",

@@ -1,6 +1,6 @@
 """``finesse-emu swarm``: N desktops (and M IP Phone Agents) in one process.
 
-Agents are split between the publisher and the subscriber as the seed recommends ("Agents
+Agents are split between the publisher and the subscriber as Cisco's chapter recommends ("Agents
 configured must be evenly distributed between the publisher and subscriber"), sign in all at once
 or as a Poisson arrival, and run the failover logic on their own. ``--slice i/k`` takes the i-th of
 k contiguous slices of the agents, so k processes (containers, pods) together run one swarm.
@@ -150,7 +150,7 @@ class SwarmConfig:
     connections: int = 512  # HTTP connection pool of the whole swarm
     hold: int = 0  # the last K desktops are not opened at start (a scenario opens them later)
     verify_tls: bool = True  # False: accept a lab's self-signed certificate (--insecure)
-    rtt_ms: float = 0.0  # WAN round trip between desktops and nodes (seed milliseconds, scaled)
+    rtt_ms: float = 0.0  # WAN round trip between desktops and nodes (emulated milliseconds, scaled)
     imp: list[ImpServer] = field(default_factory=list)  # Cisco IM&P nodes for desktop chat
     slow_network: bool = False  # a closed browser's Unavailable presence never arrives (client.py)
 

@@ -39,9 +39,9 @@ from finesse_emu.xmpp.pubsub import PUBSUB_NS, iq_condition, pubsub_iq
 log = get_logger()
 # Senders of refused pubsub events logged per client (each once); more are counted, not logged.
 MAX_FOREIGN_SENDERS_LOGGED = 16
-# Defaults for callers that pass no timeouts (tests, benchmarks): the seed's, unscaled. The desktop
+# Defaults for callers that pass no timeouts (tests, benchmarks): Cisco's, unscaled. The desktop
 # client passes its own, scaled.
-_SEED = Timers()
+_DEFAULTS = Timers()
 
 
 class PubsubEvent(NamedTuple):
@@ -77,7 +77,7 @@ class AgentXmpp:
         *,
         service_user: str = "finesse",
         record_wire: bool = False,
-        iq_timeout: float = _SEED.desktop_request_timeout,
+        iq_timeout: float = _DEFAULTS.desktop_request_timeout,
         on_finesse_presence: Callable[[bool], None] | None = None,
         on_disconnected: Callable[[], None] | None = None,
     ) -> None:
@@ -140,14 +140,14 @@ class AgentXmpp:
         return b"".join(self._client.wire or [])
 
     async def wait_finesse(
-        self, available: bool = True, timeout: float = _SEED.desktop_request_timeout
+        self, available: bool = True, timeout: float = _DEFAULTS.desktop_request_timeout
     ) -> None:
         """Wait until ``finesse``'s presence is (un)available."""
         await asyncio.wait_for((self._finesse_up if available else self._finesse_down).wait(), timeout)
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def connect(
-        self, timeout: float = _SEED.desktop_request_timeout, wait_finesse: bool = False
+        self, timeout: float = _DEFAULTS.desktop_request_timeout, wait_finesse: bool = False
     ) -> None:
         """Log in and send initial presence; with ``wait_finesse``, also wait for finesse available
         (the EventTunnel only reports "connected" then)."""
@@ -158,7 +158,7 @@ class AgentXmpp:
         if wait_finesse:
             await self.wait_finesse(True, timeout)
 
-    async def disconnect(self, timeout: float = _SEED.xmpp_close_wait) -> None:
+    async def disconnect(self, timeout: float = _DEFAULTS.xmpp_close_wait) -> None:
         """Unavailable presence and a clean stream close (a desktop signing out)."""
         if self._client.transport is not None:
             self._client.send_presence(ptype="unavailable")

@@ -4,7 +4,7 @@ It signs tokens with the deployment's signing key (``--signing-key-file``, the f
 writes beside the other secrets and gives the Finesse nodes too), signs in the users of the
 deployment's directory (``--agents``: a number or an agent file, as every component takes) and
 serves HTTPS with the deployment CA's certificate (``--cert-file``/``--key-file``; plain HTTP
-without them). Token lifetimes are IdS's defaults unless given, in seed seconds, scaled by
+without them). Token lifetimes are IdS's defaults unless given, in emulated seconds, scaled by
 ``--time-scale`` like every timer.
 """
 
@@ -37,8 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--signing-key-file", required=True, help="the deployment's token signing key")
     p.add_argument("--cert-file", help="HTTPS certificate (with --key-file; default: plain HTTP)")
     p.add_argument("--key-file", help="HTTPS private key")
-    p.add_argument("--access-token-lifetime", type=float, help="seed seconds (IdS default 3600)")
-    p.add_argument("--refresh-token-lifetime", type=float, help="seed seconds (IdS default 36000)")
+    p.add_argument("--access-token-lifetime", type=float, help="emulated seconds (IdS default 3600)")
+    p.add_argument("--refresh-token-lifetime", type=float, help="emulated seconds (IdS default 36000)")
     return p
 
 

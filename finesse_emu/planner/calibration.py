@@ -1,6 +1,6 @@
-"""The calibration: every constant of the model, chosen once against the seed's table.
+"""The calibration: every constant of the model, chosen once against Cisco's table.
 
-Seed, "Failover Planning" (Agent PG 12.5(1), out-of-the-box gadgets):
+Cisco, "Failover Planning" (Agent PG 12.5(1), out-of-the-box gadgets):
 
     Affected Users  Number of Gadgets (XML)  LAN or WAN                     Time Taken (seconds)
     1000            6                        LAN                            50-55
@@ -36,19 +36,19 @@ class Calibration:
     gadget_assets: int  # scripts and styles each gadget names, revalidated after its spec
     resources: int  # desktop resources (JS/CSS bundles) a desktop revalidates on reload
     reload_slots_per_vcpu: int  # desktops a node lets reload at once, per vCPU (reload coordination)
-    # CTI failover (scenario cti; not calibrated against rows: the seed gives only a range)
+    # CTI failover (scenario cti; not calibrated against rows: Cisco's chapter gives only a range)
     cti_resync_base: float  # from reconnecting to side B until the agents' rebuild starts
 
 
-# "fitted": solved from the seed's figures (docs/planner.md, "How it was calibrated");
-# "chosen": a plausible value fixed beforehand and left alone; "seed"/"emulator": taken from there.
+# "fitted": solved from Cisco's figures (docs/planner.md, "How it was calibrated");
+# "chosen": a plausible value fixed beforehand and left alone; "Cisco"/"emulator": taken from there.
 CALIBRATION = Calibration(
     costs=Costs(
         systeminfo=0.002,  # chosen: a small cached document
         rest=0.004,  # chosen: User, Dialogs (an XML document built per agent)
         sign_in=0.004,  # chosen: the node's part of PUT User LOGIN
         xml_gadget=0.011,  # fitted: the 2000-agent LAN row (a desktop costs 111 ms of CPU in all)
-        jsp_factor=3.0,  # seed: "JSP-based gadgets take thrice the time to load"
+        jsp_factor=3.0,  # Cisco: "JSP-based gadgets take thrice the time to load"
         resource=0.001,  # chosen: a 304 revalidation
         resource_full=0.004,  # chosen
         xmpp=0.015,  # chosen: TLS, BOSH session, SASL, bind, presence, subscriptions
@@ -79,7 +79,7 @@ LAN_MAX_RTT_MS = 2.0  # the table's "LAN": a round trip of at most 2 ms
 
 
 @dataclass(frozen=True)
-class SeedRow:
+class CiscoRow:
     agents: int
     gadgets: int
     network: str
@@ -93,30 +93,30 @@ class SeedRow:
             "gadgets": self.gadgets,
             "gadget_kind": "xml",
             "network": self.network,
-            "seed_seconds": [self.low, self.high],
+            "cisco_range_seconds": [self.low, self.high],
         }
 
 
-SEED_TABLE = (
-    SeedRow(1000, 6, "LAN", 1.0, 50.0, 55.0),
-    SeedRow(2000, 6, "LAN", 1.0, 70.0, 80.0),
-    SeedRow(2000, 6, "WAN (RTT of 400 milliseconds)", 400.0, 80.0, 110.0),
+CISCO_TABLE = (
+    CiscoRow(1000, 6, "LAN", 1.0, 50.0, 55.0),
+    CiscoRow(2000, 6, "LAN", 1.0, 70.0, 80.0),
+    CiscoRow(2000, 6, "WAN (RTT of 400 milliseconds)", 400.0, 80.0, 110.0),
 )
-SEED_VCPUS = 4  # the table's rows are for the standard OVA (the seed recommends 8 beyond them)
-SEED_BANDWIDTH_MBPS = 1000.0
+CISCO_VCPUS = 4  # the table's rows are for the standard OVA (Cisco's chapter recommends 8 beyond them)
+CISCO_BANDWIDTH_MBPS = 1000.0
 
 
-def seed_row(inputs: PlanInputs) -> dict[str, Any] | None:
-    """The seed's row these inputs reproduce, or None: the prediction is beyond the table."""
+def cisco_row(inputs: PlanInputs) -> dict[str, Any] | None:
+    """Cisco's row these inputs reproduce, or None: the prediction is beyond the table."""
     if (
         inputs.scenario != "publisher"
         or inputs.pg != "12.5"
         or inputs.gadget_kind != "xml"
-        or inputs.vcpus != SEED_VCPUS
-        or inputs.bandwidth_mbps != SEED_BANDWIDTH_MBPS
+        or inputs.vcpus != CISCO_VCPUS
+        or inputs.bandwidth_mbps != CISCO_BANDWIDTH_MBPS
     ):
         return None
-    for row in SEED_TABLE:
+    for row in CISCO_TABLE:
         lan = row.network == "LAN"
         if (
             row.agents == inputs.agents

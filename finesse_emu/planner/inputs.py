@@ -1,6 +1,6 @@
 """What a plan is asked: the deployment, the fault and the load (``finesse-emu plan``'s options).
 
-Its own module, below the calibration (which recognises the seed's rows from these inputs) and the
+Its own module, below the calibration (which recognises Cisco's rows from these inputs) and the
 model (which runs them), so that neither has to import the other.
 """
 

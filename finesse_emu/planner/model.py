@@ -7,7 +7,7 @@ desktop in (the warm-up: through the machine, answered at once, not timed), inje
 virtual time 0 and runs the event loop until every desktop is signed in again (or the horizon).
 
 Scenarios (``PlanInputs.scenario``):
-* ``publisher`` (the seed's table): the publisher's host dies. Each desktop finds out when its
+* ``publisher`` (Cisco's table): the publisher's host dies. Each desktop finds out when its
   pending BOSH request to the dead host gives up, uniformly within ``bosh_detect_window``; then
   the machine's three Notification Service attempts, the SystemInfo checks (the publisher does
   not answer: ``dead_timeout`` each) and the move to the subscriber.
@@ -18,7 +18,7 @@ Scenarios (``PlanInputs.scenario``):
   their agents' state on their vCPUs and return IN_SERVICE; desktops poll every 20 s and sign in
   again where they are.
 
-``N`` (``agents``) is the number of affected users, the seed table's first column: the desktops
+``N`` (``agents``) is the number of affected users, the first column of Cisco's table: the desktops
 on the publisher for ``publisher`` and ``webapp``, all desktops (split evenly) for ``cti``.
 """
 
@@ -31,7 +31,7 @@ from typing import Any
 
 from emu_base.timers import Timers
 from finesse_emu.desktop.machine import DesktopConfig, DesktopMachine, DesktopState
-from finesse_emu.planner.calibration import CALIBRATION, Calibration, seed_row
+from finesse_emu.planner.calibration import CALIBRATION, Calibration, cisco_row
 from finesse_emu.planner.desktop import SimDesktop
 from finesse_emu.planner.inputs import PlanInputs
 from finesse_emu.planner.server import Node
@@ -53,22 +53,22 @@ class PlanResult:
     failed_over: int
     moved: int
     lost: int  # not signed in again within the horizon
-    seed_row: dict[str, Any] | None  # the seed's row these inputs are, if any
+    cisco_row: dict[str, Any] | None  # Cisco's row these inputs are, if any
     events: int
     wall_seconds: float
     records: dict[str, int] = field(default_factory=dict)  # machine records by event
 
     @property
-    def beyond_seed_table(self) -> bool:
-        return self.seed_row is None
+    def beyond_cisco_table(self) -> bool:
+        return self.cisco_row is None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "failover_seconds": self.failover_seconds,
             "peak_mbps": round(self.peak_mbps, 1),
             "model_output": True,
-            "beyond_seed_table": self.beyond_seed_table,
-            "seed_row": self.seed_row,
+            "beyond_cisco_table": self.beyond_cisco_table,
+            "cisco_row": self.cisco_row,
             "inputs": asdict(self.inputs),
             "detection_seconds": self.detection_seconds,
             "seconds_above_half_peak": self.seconds_above_half_peak,
@@ -183,7 +183,7 @@ class _CtiNode:
 
     The early heartbeat failure matters: the node that detects last is still IN_SERVICE when the
     other node's desktops check it, and only its failed heartbeat keeps them from moving to a node
-    about to go OUT_OF_SERVICE (the seed's note on step 3)."""
+    about to go OUT_OF_SERVICE (Cisco's note on step 3)."""
 
     def __init__(
         self,
@@ -263,7 +263,7 @@ def run_plan(inputs: PlanInputs, cal: Calibration = CALIBRATION) -> PlanResult:
         failed_over=len(totals),
         moved=sum(1 for d in desktops if d.moved),
         lost=len(desktops) - len(totals),
-        seed_row=seed_row(inputs),
+        cisco_row=cisco_row(inputs),
         events=world.sim.processed,
         wall_seconds=time.perf_counter() - started,
         records=dict(world.records),

@@ -47,7 +47,7 @@ class Costs:
     """Per-request service time (CPU seconds on one vCPU) and response size (bytes) by kind.
 
     The values are the calibration's (``calibration.py``); see docs/planner.md for how they were
-    chosen. JSP gadgets cost ``jsp_factor`` times an XML gadget: the seed's "The JSP-based gadgets
+    chosen. JSP gadgets cost ``jsp_factor`` times an XML gadget: Cisco's "The JSP-based gadgets
     take thrice the time to load than the XML-based gadgets"."""
 
     systeminfo: float

@@ -28,7 +28,7 @@ class Browser:
     gadget_assets: int = 2  # scripts and styles a rendered gadget names (revalidated: 304)
     jsp: bool = False
     resources: int = 4
-    preload_secondary: bool = True  # the seed's default: resources of the other node preloaded
+    preload_secondary: bool = True  # Cisco's default: resources of the other node preloaded
 
 
 class World:

@@ -65,7 +65,7 @@ class NodeConfig:
     # Reload distribution (server/reload.py), on by default: desktop content (gadgets, resources)
     # is admitted at a rate derived from the node's agents (every desktop's content spread over
     # Timers.reload_spread, a Timers.reload_burst's worth at once). false: off, every request served
-    # at once (for comparison). reload_rate > 0: an explicit rate instead, in requests per seed
+    # at once (for comparison). reload_rate > 0: an explicit rate instead, in requests per emulated
     # second (scaled with the run's time_scale), with no burst.
     reload_distribution: bool = True
     reload_rate: float = 0.0
@@ -96,7 +96,7 @@ class NodeConfig:
     # for every user). A node checks tokens itself with the deployment's signing key, this file.
     auth_mode: str = "NON_SSO"
     sso_signing_key_file: str | None = None
-    # The credential cache's lifetime in seed seconds (scaled like every timer). None: Cisco's "the
+    # The credential cache's lifetime in emulated seconds (scaled like every timer). None: Cisco's "the
     # credentials are cached in Cisco Finesse for 30 minutes from the time of the request" (a real
     # Finesse offers no such setting). A shorter one lets a run reach "the cache has expired"
     # without waiting out the 30 minutes (scenario awdb-both-down-expired); the history's auth

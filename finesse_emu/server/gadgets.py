@@ -1,6 +1,6 @@
 """Desktop content a node serves to desktops: gadget specs and desktop resources.
 
-The seed's failover timings are dominated by what desktops load after signing in again ("Gadget-
+Cisco's failover timings are dominated by what desktops load after signing in again ("Gadget-
 initiated requests constitute the bulk of the requests made during Finesse desktop failover"; JSP
 gadgets load about three times slower than XML ones). XML gadgets and resources are static bytes,
 rendered once; a JSP gadget is rendered for every request, three times the work, so the cost shows

@@ -37,7 +37,7 @@ ACTIVE_USERS = 2000  # "Deployments with 2000 active users"
 XML_GADGETS_PER_USER = 8  # "more than eight XML-gadgets per user on average"
 JSP_GADGETS_PER_USER = 6  # "or more than six JSP-based gadgets per user on average"
 RECOMMENDED_VCPUS = 8  # "recommended to deploy Cisco Finesse OVA with 8 vCPUs"
-STANDARD_VCPUS = 4  # the standard Finesse OVA (the planner's SEED_VCPUS, PlanInputs.vcpus)
+STANDARD_VCPUS = 4  # the standard Finesse OVA (the planner's CISCO_VCPUS, PlanInputs.vcpus)
 
 # The emulator's route (/desktop/gadgets/jsp/cuic...) and a CUIC server's own gadget URL
 # (.../cuic/gadget/LiveData/LiveDataGadget.jsp?...): the JSP reference becomes the XML one.

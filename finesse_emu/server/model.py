@@ -3,7 +3,7 @@
 Each CTI event returns the changes a client should hear about (user state, media state, dialogs).
 Whether a change is published is the node's business: nothing goes out while OUT_OF_SERVICE, and
 when the node comes back :meth:`FinesseModel.republish` gives the last state of everything
-(seed: "After the failover is complete, the last state of call control, call data, or agent state
+(Cisco: "After the failover is complete, the last state of call control, call data, or agent state
 are published as events to all clients").
 """
 

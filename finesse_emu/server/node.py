@@ -63,7 +63,7 @@ class FinesseNode:
     ) -> None:
         self.config = config
         self.timers = timers or Timers.build()
-        if config.credential_cache is not None:  # seed seconds, scaled like the 30 minutes it replaces
+        if config.credential_cache is not None:  # emulated seconds, scaled like the 30 minutes it replaces
             cache = config.credential_cache * self.timers.time_scale
             self.timers = dataclasses.replace(self.timers, awdb_credential_cache=cache)
         self.clock: Clock = clock or LoopClock()
@@ -347,7 +347,7 @@ class FinesseNode:
         app[CORS_KEY] = self.cors
         app[ADMIN_KEY] = self  # the administration API (server/admin_api.py)
         if self.config.reload_distribution:
-            # On by default (server/reload.py); an explicit reload_rate is per seed second, so per
+            # On by default (server/reload.py); an explicit reload_rate is per emulated second, so per
             # real second it is divided by the time scale.
             rate = self.config.reload_rate / self.timers.time_scale if self.config.reload_rate > 0 else None
             policy = ReloadDistribution(self.timers.reload_spread, self.timers.reload_burst, rate)

@@ -1,6 +1,6 @@
 """Presence-driven forced logout, pure: agents' XMPP presence in, forced logout requests out.
 
-Seed, "Desktop Behavior": "Finesse receives a presence notification of Unavailable from the client.
+Cisco, "Desktop Behavior": "Finesse receives a presence notification of Unavailable from the client.
 Finesse waits 60 seconds, and then sends a forced logout request to the CTI server", "to allow the
 browser to reconnect after the refresh"; "Cisco Finesse sends a code of 255 to the CTI server";
 network glitch: "Finesse is IN_SERVICE, so it sends a forced logout request to the CTI server for
@@ -15,7 +15,7 @@ order, and ``next_deadline`` says when ``handle_timer`` is next due (the vocabul
 emu_base/sansio.py). Every input takes ``now`` first: no clock, no I/O. It is a part of the node
 core (:mod:`finesse_emu.server.core`), which turns the actions into its outputs.
 
-Rules (the choices where the seed is silent are in docs/finesse.md):
+Rules (the choices where Cisco's chapter is silent are in docs/finesse.md):
 
 * An agent is Available while at least one of its resources is; the last one going Unavailable is
   the agent going Unavailable (a second tab or device keeps the agent present).
@@ -31,7 +31,7 @@ Rules (the choices where the seed is silent are in docs/finesse.md):
   out or put into Not Ready state when the call ends"). LOAD decides what the CTI server does with
   a 255 that reaches it during a call (cti_stub.model: with LOAD 1 "the Agent goes to Logged Out -
   System Failure immediately even though the call is still active").
-* The node going OUT_OF_SERVICE cancels every pending forced logout: the seed sends it because
+* The node going OUT_OF_SERVICE cancels every pending forced logout: Finesse sends it because
   "Finesse is IN_SERVICE", and desktops leave an out-of-service node on purpose (failover).
 """
 

@@ -1,6 +1,6 @@
 """A Finesse node's service status, pure: IN_SERVICE only while every dependency is healthy.
 
-Seed, "CTI Failover": "While failover is in progress, Finesse transitions to OUT_OF_SERVICE state.
+Cisco, "CTI Failover": "While failover is in progress, Finesse transitions to OUT_OF_SERVICE state.
 During this period, Finesse does not entertain client requests or send out events. Any request made
 during this time receives a 503 Service Unavailable error message. After reconnecting to a CTI
 server and transitioning to IN_SERVICE state, Finesse responds to client requests and publishes

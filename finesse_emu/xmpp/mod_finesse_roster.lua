@@ -38,7 +38,7 @@ module:hook("resource-bind", function (event)
 	end
 end);
 
--- Dead-client detection (the seed: a crashed browser is detected "within up to 120 seconds").
+-- Dead-client detection (Cisco: a crashed browser is detected "within up to 120 seconds").
 -- A browser that crashes behind a dead network sends no FIN, and Prosody 0.12 only pings clients
 -- that ping it (mod_ping answers, it never asks); its read timeout sends a whitespace keepalive,
 -- which a half-open TCP socket swallows. So, as Openfire does with xmpp.client.idle: a session

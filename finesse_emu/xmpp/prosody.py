@@ -24,7 +24,7 @@ costs the server a PBKDF2 (10000 rounds) that PLAIN does not. Rosters come from
 ``auth="insecure"`` (any JID, any password) survives only as the baseline of ``python -m bench
 xmpp-login``, which measures what the password check costs; no deployment mode or test fixture uses it.
 
-Dead clients: ``crash_detection`` (default ``Timers.browser_crash_detection``, the seed's 120 s
+Dead clients: ``crash_detection`` (default ``Timers.browser_crash_detection``, Cisco's 120 s
 scaled) makes ``mod_finesse_roster`` ping a silent c2s or WebSocket session and close it if it stays
 silent, so a crashed browser's Unavailable presence reaches ``finesse`` within that bound.
 
@@ -144,7 +144,7 @@ class ProsodyConfig:
     log_level: str = "warn"
     bosh_path: str = "/http-bind"
     websocket_path: str = "/ws"
-    # Seed: a crashed browser is detected "within up to 120 seconds" (Timers.browser_crash_detection,
+    # Cisco: a crashed browser is detected "within up to 120 seconds" (Timers.browser_crash_detection,
     # scaled by FINESSE_EMU_TIME_SCALE by default). None: no server pings (a silent socket stays).
     crash_detection: float | None = field(default_factory=lambda: Timers.build().browser_crash_detection)
     # The EventTunnel page at /tunnel/ on the HTTP port (finesse_emu/xmpp/event_tunnel.py): the
@@ -429,7 +429,7 @@ class ProsodyProcess:
     ``event_tunnel``: serve the EventTunnel page at ``/tunnel/`` (a Notification Service does; IM&P
     does not).
     ``crash_detection``: seconds within which a silent client is closed (None: never); by default
-    the seed's 120 s scaled by ``FINESSE_EMU_TIME_SCALE``, so pass ``Timers.browser_crash_detection``
+    Cisco's 120 s scaled by ``FINESSE_EMU_TIME_SCALE``, so pass ``Timers.browser_crash_detection``
     when the time scale comes from elsewhere.
     """
 
@@ -476,7 +476,7 @@ class ProsodyProcess:
             tls_cert=None if tls_cert is None else Path(tls_cert).resolve(),
             tls_key=None if tls_key is None else Path(tls_key).resolve(),
         )
-        if crash_detection != "default":  # else the scaled seed value, from FINESSE_EMU_TIME_SCALE
+        if crash_detection != "default":  # else the scaled default, from FINESSE_EMU_TIME_SCALE
             self.config = dataclasses.replace(self.config, crash_detection=crash_detection)
         self._popen: subprocess.Popen[bytes] | None = None
         self.startup_seconds: float | None = None

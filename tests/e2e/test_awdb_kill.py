@@ -9,7 +9,7 @@ primary Administration & Data server ... it tries to reconnect to the secondary 
 continues to be authenticated until 30 minutes pass, even if both AWDBs are down"; and
 "Administrators cannot update or retrieve settings in the Cisco Finesse administration console"
 once both AWDBs are down and the credentials have left the cache. The node's credential cache is
-20 seed seconds here, 1 s of real time at time_scale 0.05."""
+20 emulated seconds here, 1 s of real time at time_scale 0.05."""
 
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ async def test_primary_killed_then_both_killed_and_the_administrator_is_refused_
             await auth.authenticate("1000", "wrong")
         assert err.value.reason is AuthReason.AWDB_UNAVAILABLE
 
-        # The node's cached credentials (20 seed seconds) hold, then expire; from then on, 401.
+        # The node's cached credentials (20 emulated seconds) hold, then expire; from then on, 401.
         await eventually(status, "the administrator refused", until=lambda s: s == 401, within=30)
         body = "<SystemConfig><cti><backupPort>44027</backupPort></cti></SystemConfig>"
         headers = {**AUTH, "Content-Type": "application/xml"}

@@ -1,6 +1,6 @@
 """Two real AWDB stub processes (awdb-a, awdb-b), each with its own --db file.
 
-Seed, "AWDB Failover": "If Cisco Finesse loses connection to the primary Administration & Data
+Cisco, "AWDB Failover": "If Cisco Finesse loses connection to the primary Administration & Data
 server ... it tries to reconnect to the secondary server." So killing one AWDB (SIGKILL, no goodbye)
 must leave the other answering, and a restarted one must know the same agents. Both require the
 AWDB login (HTTP Basic, the password in a 0600 file), as the launcher starts them.

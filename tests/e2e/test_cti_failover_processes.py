@@ -1,6 +1,6 @@
 """Two real CTI stub processes and Finesse's CTI link: kill -9 side A, the link ends on side B.
 
-Seed, "CTI Failover": "if Finesse loses connection to CTI server, it attempts to connect to the
+Cisco, "CTI Failover": "if Finesse loses connection to CTI server, it attempts to connect to the
 server which is running. Finesse alternates between the configured servers until it makes a
 successful connection."
 """

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.e2e
 NETWORK = "127.0.70"
 NODES = {"finesse-a": f"{NETWORK}.7", "finesse-b": f"{NETWORK}.8"}
 IDS = f"https://{NETWORK}.13:8553"
-# Seed seconds at time_scale 0.05: the access token lives 10 s, the refresh token 30 s.
+# Emulated seconds at time_scale 0.05: the access token lives 10 s, the refresh token 30 s.
 CONFIG = "sso: {access_token_lifetime: 200, refresh_token_lifetime: 600}\n"
 
 

@@ -1,6 +1,6 @@
 """Finesse authentication against two real AWDB stubs over 127.0.0.1: failover, cache, no stampede.
 
-Seed, "AWDB Failover": per-request failover to the secondary, 30-minute credential cache that holds
+Cisco, "AWDB Failover": per-request failover to the secondary, 30-minute credential cache that holds
 while both AWDBs are down, 401 once it has expired, and requests that may time out before the
 failover is detected (a retry then succeeds).
 """

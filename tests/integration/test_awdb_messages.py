@@ -1,7 +1,7 @@
 """Both AWDBs down and the credential cache expired: what the desktop shows, decided from what the
 node puts on the wire (a 401, and how long it took), over real sockets and a real Prosody.
 
-Seed, "AWDB Failover": "If Cisco Finesse cannot connect to either of the Administration & Data
+Cisco, "AWDB Failover": "If Cisco Finesse cannot connect to either of the Administration & Data
 servers and the cache has expired, the systems returns the following errors: Agents and supervisors
 who attempt to sign in to the Finesse desktop receive an 'Invalid user ID or password' error
 message. ... Users who are already signed in to Cisco Finesse receive an 'Operation timed out' error
@@ -26,7 +26,7 @@ from tests.integration.test_finesse_node import API, HOST, deployment
 from tests.integration.test_finesse_node_xmpp import AGENTS, XDeployment
 
 SCALE = 0.05  # the AWDB request timeout 0.25 s, a desktop's 0.5 s
-CACHE = 20.0  # seed seconds the credentials stay cached here (1 s of real time)
+CACHE = 20.0  # emulated seconds the credentials stay cached here (1 s of real time)
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def desktop(dep: XDeployment, http: aiohttp.ClientSession, history: History, n: 
     )
 
 
-async def test_sign_in_and_signed_in_users_see_the_seeds_messages(dep: XDeployment) -> None:
+async def test_sign_in_and_signed_in_users_see_ciscos_messages(dep: XDeployment) -> None:
     history = History(None)
     async with aiohttp.ClientSession() as http:
         signed = desktop(dep, http, history, 12)

@@ -666,7 +666,7 @@ async def test_auto_work_mode_state_change_brings_non_voice_mrds_back(dep: Deplo
 async def test_desktop_content_cache_bypass_and_reload_pacing() -> None:
     """Gadget specs and resources carry an ETag: a desktop that still holds them gets 304; the
     bypassServerCache URL parameter and JSP gadgets always get the content; reload_rate paces."""
-    async with deployment(reload_rate=20.0) as d:  # 20 per seed second = 1000/s at time_scale 0.02
+    async with deployment(reload_rate=20.0) as d:  # 20 per emulated second = 1000/s at time_scale 0.02
         base = f"http://{HOST}:{d.node.http_port}/desktop"
         async with d.http.get(f"{base}/gadgets/xml/g1") as resp:
             etag, body = resp.headers["ETag"], await resp.read()

@@ -111,7 +111,7 @@ async def test_notification_service_loss_takes_the_node_out_of_service(dep_xmpp:
 
 
 async def test_awdb_failover_holds_requests_while_events_keep_flowing(dep_xmpp: XDeployment) -> None:
-    """Seed: "During failover, Cisco Finesse does not process any requests, but clients can still
+    """Cisco: "During failover, Cisco Finesse does not process any requests, but clients can still
     receive events." Then, both AWDBs down and nothing cached: 401 for the API request."""
     dep = dep_xmpp
     status, _, _ = await dep.call("GET", "/User/1007", user="1007")  # cached from now on, subscribed

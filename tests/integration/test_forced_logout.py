@@ -1,6 +1,6 @@
 """The presence-driven forced logout with a real Prosody, a Finesse node and the CTI stub.
 
-Seed, "Desktop Behavior": Finesse receives the agent's Unavailable presence, waits 60 s (scaled),
+Cisco, "Desktop Behavior": Finesse receives the agent's Unavailable presence, waits 60 s (scaled),
 then sends a forced logout with reason code 255 to the CTI server; not if the browser came back
 (refresh); after the call if the agent is on one; a crashed browser is detected by the XMPP server
 "within up to 120 seconds", so a sign-out can take up to 180 s. Here at time_scale 0.02: 1.2 s,
@@ -25,7 +25,7 @@ from tests.helpers import eventually
 from tests.integration.test_finesse_node import HOST, SCALE, deployment
 from tests.integration.test_finesse_node_xmpp import XDeployment
 
-# The AWDB's request timeout given room (25 seed s -> 0.5 s): at SCALE its 0.1 s is shorter than a
+# The AWDB's request timeout given room (25 emulated s -> 0.5 s): at SCALE its 0.1 s is shorter than a
 # cold first authentication on a loaded machine, and these tests are about presence, not the AWDB.
 TIMERS = Timers.build(SCALE, awdb_request_timeout=25.0)
 DELAY = TIMERS.forced_logout_after_unavailable  # 60 s -> 1.2 s
@@ -182,7 +182,7 @@ async def test_refresh_within_the_window_keeps_the_agent(dep: XDeployment, reque
 async def test_signed_out_agent_closing_the_browser_the_node_tries_and_takes_the_refusal(
     dep: XDeployment, requests: StateRequests
 ) -> None:
-    """Seed, race conditions: "The agent closes the browser window. Finesse receives a presence
+    """Cisco, race conditions: "The agent closes the browser window. Finesse receives a presence
     notification of Unavailable for the user. Finesse tries to sign the agent out; however, that
     agent is already signed out." The request goes after the timer, the CTI server refuses it; the
     node logs it once and publishes nothing."""
@@ -303,7 +303,7 @@ async def test_crashed_browser_detected_within_the_bound_then_forced_logout(
     # Prosody pings after half the bound of silence and gives the answer 45% of it: 0.95 x bound.
     assert 0.5 * CRASH <= detection <= CRASH, detection
     assert fl.waited == pytest.approx(DELAY, abs=0.1)
-    assert sent_at - t0 <= CRASH + DELAY + SLACK  # the seed's "up to 180 seconds", scaled
+    assert sent_at - t0 <= CRASH + DELAY + SLACK  # Cisco's "up to 180 seconds", scaled
     print(f"\ncrash detection {detection:.3f} s (bound {CRASH:.3f} s); sign-out after {sent_at - t0:.3f} s")
     assert cti_state(dep, "1007") in AFTER_FORCED_LOGOUT
     # The idle desktop and the node's own session survived the same silence.

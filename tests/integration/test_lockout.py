@@ -3,7 +3,7 @@ whatever alias is typed.
 
 Before: the count was kept per typed string, so "1023" was locked while "agent0024" and
 "AGENT0024" still answered, and switching alias dodged the rule. Generated agent 1023 has the
-login name agent0024. The lockout lasts 25 seed seconds here (0.5 s at the time scale).
+login name agent0024. The lockout lasts 25 emulated seconds here (0.5 s at the time scale).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from emu_base.timers import Timers
 from tests.helpers import eventually
 from tests.integration.test_finesse_node import SCALE, Deployment, deployment
 
-LOCKOUT = 25.0  # seed seconds (the seed's 300 would be 6 s of real time at this scale)
+LOCKOUT = 25.0  # emulated seconds (Cisco's 300 would be 6 s of real time at this scale)
 
 
 @pytest.fixture

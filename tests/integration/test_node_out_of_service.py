@@ -1,7 +1,7 @@
 """What an agent's XMPP client receives while its Finesse node is OUT_OF_SERVICE: SystemInfo only.
 
 Real sockets: two CTI stub sides, an AWDB stub, a Finesse node and a real Prosody; the agents are
-slixmpp clients subscribed to their nodes. Seed, "CTI Failover": "During this period, Finesse does
+slixmpp clients subscribed to their nodes. Cisco, "CTI Failover": "During this period, Finesse does
 not entertain client requests or send out events." and "If an agent either makes or answers a call,
 and then ends that call during failover (that is, the entire call takes place during failover), the
 corresponding events are not published." The pure rules are in
@@ -27,8 +27,8 @@ from tests.integration.test_finesse_node_xmpp import AGENTS, XDeployment, next_e
 
 SYSTEM_INFO = f"{API}/SystemInfo"
 # A request outlives the 3-heartbeat detection (0.3-0.4 s at SCALE): the link's loss fails it, not
-# its own timeout (10 s of the seed's OPEN_CONF wait, 0.2 s at SCALE, would end it first).
-REQUEST_TIMEOUT = 100.0  # seed seconds: 2 s at SCALE
+# its own timeout (10 s of Cisco's OPEN_CONF wait, 0.2 s at SCALE, would end it first).
+REQUEST_TIMEOUT = 100.0  # emulated seconds: 2 s at SCALE
 
 
 @contextlib.asynccontextmanager

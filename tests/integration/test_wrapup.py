@@ -23,7 +23,7 @@ from tests.helpers import eventually
 from tests.integration.test_finesse_node import API, HOST, deployment
 from tests.integration.test_finesse_node_xmpp import AGENTS, XDeployment, next_event
 
-WRAP_UP_SECONDS = 50.0  # seed seconds: 1 s at the deployment's time scale (0.02)
+WRAP_UP_SECONDS = 50.0  # emulated seconds: 1 s at the deployment's time scale (0.02)
 
 
 @pytest.fixture

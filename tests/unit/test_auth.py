@@ -270,7 +270,7 @@ async def test_expiry_on_the_virtual_clock() -> None:
 # -- finesse.credential_cache: a node's own cache lifetime ---------------------------------------------
 
 
-def test_a_nodes_credential_cache_lifetime_is_configurable_in_seed_seconds() -> None:
+def test_a_nodes_credential_cache_lifetime_is_configurable_in_emulated_seconds() -> None:
     from finesse_emu.deployment.launcher import node_options
     from finesse_emu.server.node import FinesseNode, NodeConfig
 

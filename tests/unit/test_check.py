@@ -70,12 +70,12 @@ MOVED = 10.2 + 10.0 + 12.0
 
 def publisher_killed(end: float = 140.0, scale: float = 1.0, finish: bool = True) -> list[Event]:
     """The history as written by a run at ``scale`` (real seconds)."""
-    return scaled(seed_publisher_killed(end, scale, finish), scale)
+    return scaled(emulated_publisher_killed(end, scale, finish), scale)
 
 
-def seed_publisher_killed(end: float = 140.0, scale: float = 1.0, finish: bool = True) -> list[Event]:
+def emulated_publisher_killed(end: float = 140.0, scale: float = 1.0, finish: bool = True) -> list[Event]:
     """Desktops 1000 (publisher) and 1001 (subscriber), IP phone 1002 on the publisher; xmpp-a and
-    finesse-a killed at 10, restarted at 60; the run ends at ``end``. Times in seed seconds; desktop
+    finesse-a killed at 10, restarted at 60; the run ends at ``end``. Times in emulated seconds; desktop
     1000 stays FAILING_OVER unless ``finish``."""
     h = [
         ev(0.0, "scenario", "start", name="publisher killed", time_scale=scale, agents=3),
@@ -107,7 +107,7 @@ def seed_publisher_killed(end: float = 140.0, scale: float = 1.0, finish: bool =
 
 
 def scaled(events: list[Event], scale: float) -> list[Event]:
-    """Seed-second times turned into a run's real seconds (what history.jsonl holds)."""
+    """Emulated-second times turned into a run's real seconds (what history.jsonl holds)."""
     if scale == 1.0:
         return events
     out = []
@@ -167,7 +167,7 @@ def test_clean_histories_have_no_violations(history: list[Event]) -> None:
     assert {"desktops-converge", "no-return-after-move", "failovers-finish"} <= checked
 
 
-def test_seed_seconds_come_from_the_start_event() -> None:
+def test_emulated_seconds_come_from_the_start_event() -> None:
     view = RunView(publisher_killed(scale=0.05))
     assert view.scale == 0.05
     assert view.end == pytest.approx(140.0)
@@ -543,7 +543,7 @@ def test_cache_within_30_minutes_is_clean() -> None:
         auth(10.0, True, "awdb-a"),
         auth(1000.0, True, "cache"),
         auth(1805.0, True, "cache"),  # 1795 s after the AWDB request: still fresh
-        auth(1900.0, False, None, "awdb_unavailable"),  # expired, both AWDBs down: refused, as the seed says
+        auth(1900.0, False, None, "awdb_unavailable"),  # expired, both AWDBs down: refused, as Cisco says
     ]
     assert run(history, CACHE) == []
 
@@ -568,7 +568,7 @@ def test_a_node_with_a_cache_lifetime_of_its_own_is_judged_by_it() -> None:
     assert "from its cache 190 s after the AWDB success: the entry lives 2 min" in v.message
     (v,) = run([filled, auth(100.0, False, None, "awdb_unavailable")], CACHE)
     assert "90 s after an AWDB success: cached credentials must be honoured for 2 min" in v.message
-    # Without it, the same refusal is one inside the seed's 30 minutes.
+    # Without it, the same refusal is one inside Cisco's 30 minutes.
     (v,) = run([auth(10.0, True, "awdb-a"), expired], CACHE)
     assert "must be honoured for 30 min" in v.message
 
@@ -612,7 +612,7 @@ def test_ippa_signed_in_elsewhere_by_the_agent_is_fine() -> None:
 
 def unavailable_at(t: float, attempts: int = 3, scale: float = 1.0) -> list[Event]:
     history = [
-        e for e in seed_publisher_killed(scale=scale) if not (e.get("agent") == "1002" and e["t"] == 25.4)
+        e for e in emulated_publisher_killed(scale=scale) if not (e.get("agent") == "1002" and e["t"] == 25.4)
     ]
     history += [
         state(t, "1002", "RETRYING", "SERVER_UNAVAILABLE", A, "ippa"),
@@ -627,7 +627,7 @@ def test_ippa_unavailable_too_early_is_caught() -> None:
     proves(v, (10.2, "failover_detected"), (20.2, "state"))
 
 
-def test_ippa_timing_is_judged_in_seed_seconds() -> None:
+def test_ippa_timing_is_judged_in_emulated_seconds() -> None:
     assert run(unavailable_at(25.3, scale=0.05), IPPA_UNAVAILABLE) == []
     (v,) = run(unavailable_at(20.2, scale=0.05), IPPA_UNAVAILABLE)
     assert v.events[0].t == pytest.approx(0.51)  # the history's own t, real seconds

@@ -659,7 +659,7 @@ def test_media_states_replicate_to_the_idle_side() -> None:
 
 
 def test_finesse_forced_logout_255_follows_load() -> None:
-    """Seed: Finesse sends 255; "the actual behavior ... depends on the setting for LOAD"."""
+    """Cisco: Finesse sends 255; "the actual behavior ... depends on the setting for LOAD"."""
     for load, expected in ((0, AgentState.NOT_READY), (1, AgentState.LOGOUT)):
         h = Harness(load=load)
         sid = h.opened()

@@ -26,7 +26,7 @@ from finesse_emu.desktop.machine import (
     SignOut,
     Step,
     SystemInfo,
-    seed_message,
+    cisco_message,
 )
 from finesse_emu.ids.core import Grant, IdpUser, IdsCore, OAuthError
 from finesse_emu.ids.tokens import TokenError, TokenType, validate
@@ -557,15 +557,15 @@ def test_reconnect_cadence_scales_with_no_floor() -> None:
 UNAUTHORIZED = Result(False, "401 Authorization Failure", status=401, seconds=5.0)
 
 
-def test_seed_messages_come_from_the_wire_alone() -> None:
+def test_cisco_messages_come_from_the_wire_alone() -> None:
     # A 401 says no more than "Unauthorized": sign-in or not decides the message.
-    assert seed_message(UNAUTHORIZED, signed_in=False) == "Invalid user ID or password"
-    assert seed_message(UNAUTHORIZED, signed_in=True) == "Operation timed out"
+    assert cisco_message(UNAUTHORIZED, signed_in=False) == "Invalid user ID or password"
+    assert cisco_message(UNAUTHORIZED, signed_in=True) == "Operation timed out"
     unanswered = Result(False, "timed out", timed_out=True)
-    assert seed_message(unanswered, signed_in=True) == "Operation timed out"
-    assert seed_message(Result(False, "unreachable"), signed_in=True) is None  # refused: a failover's
-    assert seed_message(Result(False, "503", status=503), signed_in=False) is None
-    assert seed_message(Result(True, status=202), signed_in=True) is None
+    assert cisco_message(unanswered, signed_in=True) == "Operation timed out"
+    assert cisco_message(Result(False, "unreachable"), signed_in=True) is None  # refused: a failover's
+    assert cisco_message(Result(False, "503", status=503), signed_in=False) is None
+    assert cisco_message(Result(True, status=202), signed_in=True) is None
 
 
 def test_a_sign_in_refused_shows_invalid_user_id_or_password_and_is_tried_again() -> None:

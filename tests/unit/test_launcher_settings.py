@@ -116,7 +116,7 @@ def test_single_sign_on_settings_and_what_the_components_are_given(tmp_path: Pat
             load_settings(write(tmp_path, bad))
     dep = Deployment(tmp_path, 10, 0.01, "127.0.70", sso=sso["sso"])
     # The Identity Service: HTTPS on 8553 with a certificate of the deployment's CA, the signing key's
-    # file, the directory and the lifetimes in seed seconds (the component scales them).
+    # file, the directory and the lifetimes in emulated seconds (the component scales them).
     argv = dep._argv_ids()
     assert argv[:2] == ["-m", "finesse_emu.ids"] and "127.0.70.13" in argv and "8553" in argv
     assert argv[argv.index("--signing-key-file") + 1] == str(tmp_path / "sso-signing-key")

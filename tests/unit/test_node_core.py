@@ -1,6 +1,6 @@
 """The Finesse node core (server/core/) on a ManualClock, driven as the asyncio shell drives it.
 
-Seed, "CTI Failover": OUT_OF_SERVICE while the CTI link is down ("does not entertain client requests
+Cisco, "CTI Failover": OUT_OF_SERVICE while the CTI link is down ("does not entertain client requests
 or send out events"), IN_SERVICE again once reconnected, and then "the last state of call control,
 call data, or agent state are published as events to all clients". No sockets, no Prosody.
 """

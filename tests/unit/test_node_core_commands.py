@@ -1,6 +1,6 @@
 """The node core's REST commands and presence-driven forced logout, on a ManualClock.
 
-Seed, "Desktop Behavior": "Finesse receives a presence notification of Unavailable from the client.
+Cisco, "Desktop Behavior": "Finesse receives a presence notification of Unavailable from the client.
 Finesse waits 60 seconds, and then sends a forced logout request to the CTI server"; "Cisco Finesse
 sends a code of 255 to the CTI server". A refused state change after the 202 is an Update with
 apiErrors on the user's node, by requestId.

@@ -1,6 +1,6 @@
 """While OUT_OF_SERVICE the node core publishes nothing but the SystemInfo of the transition.
 
-Seed, "CTI Failover": "While failover is in progress, Finesse transitions to OUT_OF_SERVICE state.
+Cisco, "CTI Failover": "While failover is in progress, Finesse transitions to OUT_OF_SERVICE state.
 During this period, Finesse does not entertain client requests or send out events." And "If an agent
 either makes or answers a call, and then ends that call during failover (that is, the entire call
 takes place during failover), the corresponding events are not published." On a ManualClock, no

@@ -1,6 +1,6 @@
 """The browser-close race on the node core (ManualClock): the forced logout of a signed-out agent.
 
-Seed, "Desktop Behavior", race conditions: "The agent closes the browser window. Finesse receives a
+Cisco, "Desktop Behavior", race conditions: "The agent closes the browser window. Finesse receives a
 presence notification of Unavailable for the user. Finesse tries to sign the agent out; however,
 that agent is already signed out." The node sends the forced logout 60 s after the Unavailable and
 takes the CTI server's refusal: logged once (CtiRequestRefused), counted, no event, no crash. The

@@ -1,4 +1,4 @@
-"""The capacity model (finesse_emu.planner): the seed's table, determinism, monotonicity, the machine's
+"""The capacity model (finesse_emu.planner): Cisco's table, determinism, monotonicity, the machine's
 branches, the server model and the command line. Every run is a discrete-event simulation in-process."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from finesse_emu.cli.plan import BEYOND, main
 from finesse_emu.desktop.machine import DesktopMachine, GetSystemInfo, LoadDesktop, Output, Record
 from finesse_emu.planner import model as planner_model
-from finesse_emu.planner.calibration import CALIBRATION, SEED_TABLE, seed_row
+from finesse_emu.planner.calibration import CALIBRATION, CISCO_TABLE, cisco_row
 from finesse_emu.planner.events import Simulator
 from finesse_emu.planner.inputs import PlanInputs
 from finesse_emu.planner.model import PlanResult, run_plan
@@ -35,31 +35,31 @@ def last(**kw: Any) -> float:
     return plan(**kw).failover_seconds["max"]
 
 
-# -- the seed's table ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("row", SEED_TABLE, ids=lambda r: f"{r.agents}-{r.network[:3]}")
-def test_every_seed_row_inside_its_published_range(row: Any) -> None:
+# -- Cisco's table ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("row", CISCO_TABLE, ids=lambda r: f"{r.agents}-{r.network[:3]}")
+def test_every_cisco_row_inside_its_published_range(row: Any) -> None:
     result = plan(agents=row.agents, gadgets=row.gadgets, rtt_ms=row.rtt_ms)
     assert row.low <= result.failover_seconds["max"] <= row.high
     assert result.lost == 0 and result.failed_over == row.agents
-    assert result.seed_row is not None and not result.beyond_seed_table
+    assert result.cisco_row is not None and not result.beyond_cisco_table
 
 
 def test_table_holds_for_other_seeds() -> None:
     for seed in (1, 2, 3):
-        for row in SEED_TABLE:
+        for row in CISCO_TABLE:
             assert row.low <= last(agents=row.agents, rtt_ms=row.rtt_ms, seed=seed) <= row.high
 
 
 def test_eight_vcpus_improve_the_2000_agent_failover_by_about_20_percent() -> None:
-    # Seed: "the time taken for ... desktop failover improves by 20 percent". Tolerance 15-25%:
-    # the seed gives one round figure for every deployment, and its own table rows are ranges of
+    # Cisco: "the time taken for ... desktop failover improves by 20 percent". Tolerance 15-25%:
+    # Cisco's chapter gives one round figure for every deployment, and its own table rows are ranges of
     # +-7% (70-80) to +-16% (80-110) around their middles.
     four, eight = last(agents=2000, vcpus=4), last(agents=2000, vcpus=8)
     assert 0.15 <= 1 - eight / four <= 0.25
 
 
 def test_eight_vcpus_improve_the_2000_agent_cti_failover_by_about_20_percent() -> None:
-    # Seed: "the time taken for CTI server/Agent PG failover ... improves by 20 percent" (Agent PG
+    # Cisco: "the time taken for CTI server/Agent PG failover ... improves by 20 percent" (Agent PG
     # 12.5(1); an older PG's extra 40 s of detection is not the server's work and does not shrink).
     four = plan(agents=2000, scenario="cti", vcpus=4).cti_failover_seconds
     eight = plan(agents=2000, scenario="cti", vcpus=8).cti_failover_seconds
@@ -68,7 +68,7 @@ def test_eight_vcpus_improve_the_2000_agent_cti_failover_by_about_20_percent() -
 
 
 def test_peak_bandwidth_near_250_mbps_for_2000_agents() -> None:
-    # Seed: "Expected bandwidth utilization reaches up to approximately 250 Mbps ... 2000 agents".
+    # Cisco: "Expected bandwidth utilization reaches up to approximately 250 Mbps ... 2000 agents".
     for rtt in (1.0, 400.0):
         assert 225 <= plan(agents=2000, rtt_ms=rtt).peak_mbps <= 275
 
@@ -92,10 +92,10 @@ def test_gadget_load_time_three_times_slower_on_an_idle_node() -> None:
     assert done[Kind.JSP_GADGET] / done[Kind.XML_GADGET] == pytest.approx(3.0, rel=0.1)
 
 
-def test_seed_rows_are_recognised_and_the_rest_is_beyond_the_table() -> None:
-    assert seed_row(PlanInputs(agents=1000)) is not None
-    assert seed_row(PlanInputs(agents=2000, rtt_ms=0.2)) is not None
-    assert seed_row(PlanInputs(agents=2000, rtt_ms=400)) is not None
+def test_cisco_rows_are_recognised_and_the_rest_is_beyond_the_table() -> None:
+    assert cisco_row(PlanInputs(agents=1000)) is not None
+    assert cisco_row(PlanInputs(agents=2000, rtt_ms=0.2)) is not None
+    assert cisco_row(PlanInputs(agents=2000, rtt_ms=400)) is not None
     for inputs in (
         PlanInputs(agents=3000),
         PlanInputs(agents=2000, rtt_ms=200),
@@ -106,12 +106,12 @@ def test_seed_rows_are_recognised_and_the_rest_is_beyond_the_table() -> None:
         PlanInputs(agents=2000, scenario="cti"),
         PlanInputs(agents=1000, rtt_ms=400),
     ):
-        assert seed_row(inputs) is None, inputs
+        assert cisco_row(inputs) is None, inputs
 
 
-# -- CTI failover (seed: 35-75 s with Agent PG 12.5, 75-120 s with 12.0/11.6) ----------------------------
+# -- CTI failover (Cisco: 35-75 s with Agent PG 12.5, 75-120 s with 12.0/11.6) ----------------------------
 @pytest.mark.parametrize("agents", [2, 100, 1000, 2000])
-def test_cti_failover_inside_the_seed_ranges(agents: int) -> None:
+def test_cti_failover_inside_ciscos_ranges(agents: int) -> None:
     new, old = plan(agents=agents, scenario="cti"), plan(agents=agents, scenario="cti", pg="12.0")
     assert new.cti_failover_seconds is not None and old.cti_failover_seconds is not None
     assert 35 <= new.cti_failover_seconds <= 75
@@ -398,7 +398,7 @@ def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert set(out["failover_seconds"]) == {"min", "p50", "p95", "max"}
     assert out["failover_seconds"]["min"] <= out["failover_seconds"]["p50"] <= out["failover_seconds"]["max"]
     assert out["peak_mbps"] > 0
-    assert out["model_output"] is True and out["beyond_seed_table"] is True
+    assert out["model_output"] is True and out["beyond_cisco_table"] is True
     assert out["label"] == BEYOND
     assert out["inputs"] == {
         "agents": 300,
@@ -416,18 +416,18 @@ def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
 def test_cli_text_labels_predictions_beyond_the_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--agents", "3000", "--gadget-kind", "jsp"]) == 0
     out = capsys.readouterr().out
-    assert "model output beyond the seed's table" in out and "max" in out and "Mbps" in out
+    assert "model output beyond Cisco's table" in out and "max" in out and "Mbps" in out
     assert main(["--agents", "1000"]) == 0
     out = capsys.readouterr().out
-    assert "beyond" not in out and "the seed says 50-55 s" in out
+    assert "beyond" not in out and "Cisco's chapter says 50-55 s" in out
 
 
 def test_cli_table_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--table", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert len(rows) == len(SEED_TABLE) + 1
-    for row in rows[: len(SEED_TABLE)]:
-        low, high = row["seed_seconds"]
+    assert len(rows) == len(CISCO_TABLE) + 1
+    for row in rows[: len(CISCO_TABLE)]:
+        low, high = row["cisco_range_seconds"]
         assert low <= row["model_max_seconds"] <= high
     with pytest.raises(SystemExit):
         main(["--agents", "0"])

@@ -1,9 +1,9 @@
 """The presence-driven forced logout (server/presence.py): every branch, on explicit times.
 
-Seed, "Desktop Behavior": Unavailable -> 60 s -> forced logout with reason 255, unless the browser
+Cisco, "Desktop Behavior": Unavailable -> 60 s -> forced logout with reason 255, unless the browser
 came back (refresh); after the call if the agent is on one; for an agent already signed out too
 ("Finesse tries to sign the agent out; however, that agent is already signed out").
-And the generated Prosody configuration that detects a crashed browser within the seed's 120 s.
+And the generated Prosody configuration that detects a crashed browser within Cisco's 120 s.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def test_unavailable_then_sixty_seconds_then_forced_logout_255() -> None:
     assert t.handle_timer(200.0) == []  # once
 
 
-def test_timers_come_from_the_seed_values() -> None:
+def test_timers_come_from_ciscos_values() -> None:
     timers = Timers.build(0.02)
     t = Stepped(
         PresenceTracker(timers.forced_logout_after_unavailable, timers.forced_logout_reason_code, True)
@@ -113,7 +113,7 @@ def test_refresh_on_another_resource_also_cancels() -> None:
 
 
 def test_agent_already_signed_out_still_gets_the_request() -> None:
-    """Seed: the agent closes the browser after signing out: "Finesse tries to sign the agent out;
+    """Cisco: the agent closes the browser after signing out: "Finesse tries to sign the agent out;
     however, that agent is already signed out" (the CTI server refuses; the node core handles it)."""
     t = tracker("LOGOUT")
     assert t.presence(5.0, "1000", "desktop", False) == [TimerStarted("1000", 5.0, 5.0 + DELAY)]
@@ -185,7 +185,7 @@ def test_wrap_up_or_not_ready_after_the_call_is_the_end_of_it(after_call: str) -
     assert isinstance(action, ForcedLogout) and action.call_wait == 1.0
 
 
-def test_call_states_are_the_seeds_on_a_call() -> None:
+def test_call_states_are_ciscos_on_a_call() -> None:
     assert {"TALKING", "HOLD", "RESERVED"} == CALL_STATES
 
 
@@ -214,7 +214,7 @@ def test_signed_out_while_the_timer_runs_cancels() -> None:
 
 
 def test_state_changes_during_the_timer_do_not_fire_it() -> None:
-    """Signed in again on the other node (same CTI agent): the publisher's timer still fires (seed race)."""
+    """Signed in again on the other node (same CTI agent): the publisher's timer still fires (the race)."""
     t = tracker()
     t.presence(0.0, "1000", "desktop", False)
     assert t.agent_state(20.0, "1000", "NOT_READY") == []
@@ -275,7 +275,7 @@ def test_zero_delay_fires_on_the_next_tick_and_negative_is_refused() -> None:
 
 
 def test_generated_prosody_config_detects_a_dead_client_within_the_bound(tmp_path: Path) -> None:
-    """Seed: a crashed browser is detected "within up to 120 seconds": ping after 60 s of silence,
+    """Cisco: a crashed browser is detected "within up to 120 seconds": ping after 60 s of silence,
     close 54 s later if still silent (mod_finesse_roster), 114 s in the worst case."""
     bound = Timers.build(1.0).browser_crash_detection
     cfg = ProsodyConfig(domain="emu.test", run_dir=tmp_path, crash_detection=bound)

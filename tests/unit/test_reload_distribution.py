@@ -74,7 +74,7 @@ def test_a_failover_burst_is_spread_evenly_over_the_spread() -> None:
 def test_the_rate_follows_the_node_size_and_the_time_scale() -> None:
     t = Timers.build(0.05)
     p = ReloadDistribution(t.reload_spread, t.reload_burst)
-    # 2000 agents: 20000 requests over 8 seed seconds = 0.4 real seconds at time_scale 0.05.
+    # 2000 agents: 20000 requests over 8 emulated seconds = 0.4 real seconds at time_scale 0.05.
     assert p.rate_for(desktops(2000)) == 2000 * PER_DESKTOP / (8.0 * 0.05)
     assert p.rate_for(desktops(2000)) == 50 * p.rate_for(desktops(40))
     assert p.rate_for(desktops(0)) == p.rate_for(desktops(1))  # no directory yet: one desktop's worth

@@ -141,7 +141,16 @@ def test_the_registries_keep_the_file_format() -> None:
 
 @pytest.mark.parametrize("path", shipped(), ids=lambda p: p.stem)
 def test_every_example_parses(path: Path) -> None:
-    assert load(path).steps
+    sc = load(path)
+    assert sc.steps and sc.cisco_section  # each names the section of Cisco's chapter it reproduces
+
+
+def test_seed_is_the_deprecated_name_of_cisco_section() -> None:
+    base = {"name": "x", "steps": [{"wait": 1}]}
+    assert parse({**base, "cisco_section": "CTI Failover"}).cisco_section == "CTI Failover"
+    assert parse({**base, "seed": "CTI Failover"}).cisco_section == "CTI Failover"  # older files
+    with pytest.raises(ScenarioError, match="deprecated name seed"):
+        parse({**base, "seed": "CTI Failover", "cisco_section": "CTI Failover"})
 
 
 # -- the call steps against a real CTI stub (its control plane, with a token) -------------------------
@@ -174,7 +183,7 @@ def test_call_and_hangup_steps_parse() -> None:
 
 async def test_a_caller_dials_the_queue_is_answered_after_n_seconds_and_hangs_up(tmp_path: Path) -> None:
     """``call`` without agent waits in queue; delivered once the agent is Ready, answered after
-    ``answer_after`` seed seconds; ``hangup`` ends it from the caller's side; ``cti_calls`` sees it."""
+    ``answer_after`` emulated seconds; ``hangup`` ends it from the caller's side; ``cti_calls`` sees it."""
     token = "step-test-token"
     token_file = tmp_path / "token"
     token_file.write_text(token)

@@ -1,4 +1,4 @@
-"""The history checker: the seed's invariants over a run's ``history.jsonl``.
+"""The history checker: the invariants of Cisco's chapter over a run's ``history.jsonl``.
 
 ``finesse-emu check REPORT_DIR`` (:func:`main`) reads ``REPORT_DIR/history.jsonl`` with
 :func:`finesse_emu.runs.report.load_history`, runs every invariant of :data:`INVARIANTS` and prints each
@@ -12,8 +12,8 @@ From Python (a randomised fault run checks its own history this way)::
         print(v.invariant, v.message, v.events)
     report.passed(strict=True)              # also every invariant exercised (chaos-run's verdict)
 
-docs/check.md lists the invariants, the seed sentence behind each, the events each reads, and what
-the history still lacks for the ones that are skipped.
+docs/check.md lists the invariants, the sentence of Cisco's chapter behind each, the events each reads,
+and what the history still lacks for the ones that are skipped.
 """
 
 from __future__ import annotations

@@ -82,8 +82,8 @@ def render(report: CheckReport, path: Path, strict: bool = False) -> str:
     and its notes; then every violation with its proof; then the verdict line."""
     out = [
         f"finesse-emu check: {path}: {report.events} events, time_scale {report.time_scale:g}, "
-        f"{report.start:.2f}-{report.end:.2f} seed s",
-        "times: history t (real seconds) [seed seconds]; bounds in seed seconds",
+        f"{report.start:.2f}-{report.end:.2f} emulated s",
+        "times: history t (real seconds) [emulated seconds]; bounds in emulated seconds",
         "",
     ]
     width = max(len(o.name) for o in report.outcomes) if report.outcomes else 0

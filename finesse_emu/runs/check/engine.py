@@ -45,7 +45,7 @@ class CheckReport:
     outcomes: tuple[Outcome, ...]
     events: int
     time_scale: float
-    start: float  # seed seconds
+    start: float  # emulated seconds
     end: float
 
     @property

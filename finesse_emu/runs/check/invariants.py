@@ -1,12 +1,12 @@
-"""The seed's invariants over a run's history, one function each.
+"""The invariants of Cisco's chapter over a run's history, one function each.
 
 Every function takes the run (:class:`RunView`), the bounds (:class:`Options`) and a list to which
 it may append notes (what it looked at, what it could not judge), and returns what it found
 (:class:`Checked`): the violations, and how many things it was checked on, so that a rule that held
 on nothing (no phone lost its node, no forced logout happened) is reported as not exercised rather
 than as held. It raises :class:`NotCheckable` when the history lacks the events it needs.
-docs/check.md quotes, for each, the seed sentence it comes from, the events it reads and what a run
-must do to exercise it (:attr:`Invariant.exercised_by`).
+docs/check.md quotes, for each, the sentence of Cisco's chapter it comes from, the events it reads and
+what a run must do to exercise it (:attr:`Invariant.exercised_by`).
 """
 
 from __future__ import annotations
@@ -170,13 +170,14 @@ def no_rest_success_while_out_of_service(run: RunView, opts: Options, notes: lis
         if own == "OUT_OF_SERVICE" and hit is None:
             message = (
                 f"{ev.source} answered {method} {path} with {status} at "
-                f"{_secs(run.at(ev))} while OUT_OF_SERVICE: the seed wants 503"
+                f"{_secs(run.at(ev))} while OUT_OF_SERVICE: Cisco's chapter wants 503"
             )
             out.append(Violation(NO_REST, message, proof(ev)))
         elif hit is not None:
             message = (
                 f"{ev.source} answered {method} {path} with {status} at "
-                f"{_secs(run.at(ev))} while OUT_OF_SERVICE (since {_secs(hit.start)}): the seed wants 503"
+                f"{_secs(run.at(ev))} while OUT_OF_SERVICE (since {_secs(hit.start)}): "
+                "Cisco's chapter wants 503"
             )
             out.append(Violation(NO_REST, message, proof(hit.opened_by, ev, hit.closed_by)))
     notes.append(f"{len(answers)} REST answers")
@@ -202,7 +203,7 @@ def desktops_converge(run: RunView, opts: Options, notes: list[str]) -> Checked:
             seen["never signed in"] += 1
             continue
         # SIGNED_OUT is only reached on purpose: closed, crashed, token expired, or a sign-in
-        # refused (401: e.g. both AWDBs down and no cached credentials, which the seed allows).
+        # refused (401: e.g. both AWDBs down and no cached credentials, which Cisco's chapter allows).
         if _final_state(run, agent) == "SIGNED_OUT":
             seen["signed out at the end (closed, crashed, token expired or refused)"] += 1
             continue
@@ -270,7 +271,7 @@ def _opens_race(ev: AnyEntry) -> bool:
 
 
 def _call_end(run: RunView, call: AnyEntry) -> float | None:
-    # talk_time and answer_after are the scenario's seed seconds; answer_after defaults to the spec's 1.
+    # talk_time and answer_after are the scenario's emulated seconds; answer_after defaults to the spec's 1.
     if not isinstance(call.event, Call) or call.event.talk_time is None:
         return None
     return run.at(call) + call.event.answer_after + call.event.talk_time
@@ -289,7 +290,7 @@ def race_window(run: RunView, agent: str, t: float, opts: Options) -> tuple[floa
         return None
     opener = openers[-1]
     if isinstance(opener.event, FailoverDetected):
-        # A failover that follows a glitch or a browser action is its consequence: the seed's
+        # A failover that follows a glitch or a browser action is its consequence: Cisco's
         # 180 s run from the cause, not from the desktop noticing it.
         causes = [
             o for o in openers
@@ -421,7 +422,7 @@ def credential_cache(run: RunView, opts: Options, notes: list[str]) -> Checked:
         entry = filled.get(key)
         age = run.at(ev) - run.at(entry) if entry is not None else None
         # The lifetime the node had when it filled the entry: its own when configured (the event
-        # says so, finesse.credential_cache), else the seed's 30 minutes.
+        # says so, finesse.credential_cache), else Cisco's 30 minutes.
         ttl = entry.event.cache_ttl if entry is not None and entry.event.cache_ttl else opts.cache_ttl
         lives = f"{ttl / 60:g} min"
         if ok and isinstance(via, str) and via.startswith("awdb"):
@@ -609,7 +610,7 @@ INVARIANTS: tuple[Invariant, ...] = (
         NO_REST, "no 2xx REST answer from a node while OUT_OF_SERVICE (SystemInfo excepted)",
         no_rest_success_while_out_of_service,
         "REST requests other than SystemInfo to a running node out of service (its Prosody or the "
-        "active CTI side down; chaos-run's API client asks every two seed seconds)",
+        "active CTI side down; chaos-run's API client asks every two emulated seconds)",
     ),
     Invariant(
         CONVERGE, "every desktop on exactly one node within the bound after the last disturbance",

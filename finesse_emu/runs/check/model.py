@@ -1,4 +1,4 @@
-"""What a check produces (violations, outcomes) and the bounds it uses, in seed seconds."""
+"""What a check produces (violations, outcomes) and the bounds it uses, in emulated seconds."""
 
 from __future__ import annotations
 
@@ -8,25 +8,25 @@ from dataclasses import dataclass, field
 from emu_base.history_events import AnyEntry
 from emu_base.timers import Timers
 
-# The seed's own numbers: a Timers at time_scale 1 holds them unscaled.
-SEED = Timers()
+# Cisco's own numbers: a Timers at time_scale 1 holds them unscaled.
+DEFAULTS = Timers()
 
-# Not in the seed: the pause between the desktop's three Notification Service attempts.
-NOTIFICATION_RETRY = SEED.notification_reconnect_pause
-# Not in the seed either: what a sign-in and a desktop reload may take once a node is found healthy
-# in a small swarm. The seed's failover table gives 50-110 s for 1000-2000 agents: pass --bound for those.
+# Not in Cisco's chapter: the pause between the desktop's three Notification Service attempts.
+NOTIFICATION_RETRY = DEFAULTS.notification_reconnect_pause
+# Not in Cisco's chapter either: what a sign-in and a desktop reload may take once a node is found healthy
+# in a small swarm. Cisco's failover table gives 50-110 s for 1000-2000 agents: pass --bound for those.
 SIGN_IN_ALLOWANCE = 20.0
 
 
 def default_bound() -> float:
     """Three Notification Service attempts, one SystemInfo poll, one sign-in: 15 + 20 + 20 = 55 s."""
-    attempts = SEED.notification_reconnect_attempts * NOTIFICATION_RETRY
-    return attempts + SEED.desktop_systeminfo_poll + SIGN_IN_ALLOWANCE
+    attempts = DEFAULTS.notification_reconnect_attempts * NOTIFICATION_RETRY
+    return attempts + DEFAULTS.desktop_systeminfo_poll + SIGN_IN_ALLOWANCE
 
 
 @dataclass(frozen=True)
 class Options:
-    """Every bound in seed seconds (the history's ``t`` divided by the run's time_scale)."""
+    """Every bound in emulated seconds (the history's ``t`` divided by the run's time_scale)."""
 
     # A desktop has converged this long after the last disturbance (fault, heal, status change,
     # browser action on it); an unfinished failover is late after this long too.
@@ -36,11 +36,11 @@ class Options:
     margin: float = 1.0
     # The network-glitch / browser-crash race: up to 120 s to notice the silent client, then 60 s
     # before the forced logout ("Finesse can take up to 180 seconds to sign out the agent").
-    race_window: float = SEED.browser_crash_detection + SEED.forced_logout_after_unavailable
-    cache_ttl: float = SEED.awdb_credential_cache
-    ippa_poll: float = SEED.ippa_poll_interval
-    ippa_attempts: int = SEED.ippa_attempts
-    reason_code: int = SEED.forced_logout_reason_code
+    race_window: float = DEFAULTS.browser_crash_detection + DEFAULTS.forced_logout_after_unavailable
+    cache_ttl: float = DEFAULTS.awdb_credential_cache
+    ippa_poll: float = DEFAULTS.ippa_poll_interval
+    ippa_attempts: int = DEFAULTS.ippa_attempts
+    reason_code: int = DEFAULTS.forced_logout_reason_code
     # Timer-exact comparisons (IPPA's 3 x 5 s) allow this much for rounding of ``t``.
     tolerance: float = 0.05
     time_scale: float | None = None  # None: the scenario's start event (1 without one)

@@ -1,8 +1,8 @@
-"""The history as the checker reads it: events in time order, seed seconds, who was signed in where,
+"""The history as the checker reads it: events in time order, emulated seconds, who was signed in where,
 and when a node or a client was in trouble.
 
-Times handed out by :class:`RunView` are **seed seconds** (history ``t`` divided by the run's
-time_scale, as the report does), so every bound of the checker is written with the seed's numbers.
+Times handed out by :class:`RunView` are **emulated seconds** (history ``t`` divided by the run's
+time_scale, as the report does), so every bound of the checker is written with Cisco's numbers.
 The events themselves are kept untouched: a violation shows them as the history has them.
 """
 
@@ -49,7 +49,7 @@ UNKNOWN_NODE = "unknown"
 
 # States in which a client is still signed in on its node although it is not SIGNED_IN: a desktop
 # retrying its Notification Service keeps its REST session; an IP Phone Agent that retries or shows
-# "server unavailable" is still "signed into the current service" (seed, IPPA failover).
+# "server unavailable" is still "signed into the current service" (Cisco, IPPA failover).
 KEEPS_NODE = {
     "desktop": frozenset({"RECONNECTING_NOTIFICATION"}),
     "ippa": frozenset({"RETRYING", "SERVER_UNAVAILABLE"}),
@@ -119,10 +119,10 @@ class RunView:
 
     # -- time ---------------------------------------------------------------------------------------
     def at(self, ev: AnyEntry) -> float:
-        """The event's time in seed seconds."""
+        """The event's time in emulated seconds."""
         return ev.t / self.scale
 
-    def seed(self, real_seconds: float) -> float:
+    def emulated(self, real_seconds: float) -> float:
         return real_seconds / self.scale
 
     # -- selections ---------------------------------------------------------------------------------
@@ -300,7 +300,7 @@ class RunView:
             if isinstance(ev.event, NetworkGlitch):
                 real = ev.event.seconds or 0.0
                 start = self.at(ev)
-                out.append((Interval(start, start + self.seed(real), ev, None), node_of(ev)))
+                out.append((Interval(start, start + self.emulated(real), ev, None), node_of(ev)))
         return out
 
     # -- the last disturbance ---------------------------------------------------------------------------

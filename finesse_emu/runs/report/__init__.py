@@ -84,7 +84,7 @@ def run_time_scale(events: Sequence[AnyEntry]) -> float:
     return 1.0
 
 
-def to_seed_seconds(events: Sequence[AnyEntry], scale: float) -> History:
+def to_emulated_seconds(events: Sequence[AnyEntry], scale: float) -> History:
     """Times and durations divided by the run's time_scale, so the report speaks emulated seconds:
     the product's own time (a 20 s poll reads 20 whatever the scale the run used)."""
     out = History(malformed_lines=getattr(events, "malformed_lines", None))
@@ -106,7 +106,7 @@ def write_report(run_dir: str | Path, events: Sequence[AnyEntry | Line]) -> dict
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     scale = run_time_scale(events)
-    emulated = to_seed_seconds(events, scale)
+    emulated = to_emulated_seconds(events, scale)
     summary = summarize(emulated)
     summary["run"]["time_scale"] = scale
     _write(run_dir / SUMMARY_JSON, json.dumps(summary, indent=2) + "\n")

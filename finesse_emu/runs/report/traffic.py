@@ -1,7 +1,7 @@
 """The numbers of the REST traffic and the fault window: what the summary adds to the phase table.
 
 All pure functions of a history already in emulated seconds (the run's times divided by its
-time_scale, :func:`finesse_emu.runs.report.to_seed_seconds`):
+time_scale, :func:`finesse_emu.runs.report.to_emulated_seconds`):
 
 - :func:`request_series`: per node, the REST answers (``request`` events) per time bin: count, rate
   (answers per emulated second) and latency p50/p95 (the node's own measure, real milliseconds);

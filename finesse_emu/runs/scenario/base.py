@@ -28,7 +28,7 @@ class Step:
 class Scenario:
     name: str
     description: str
-    seed_section: str
+    cisco_section: str
     agents: int
     time_scale: float
     swarm: dict[str, Any]
@@ -39,7 +39,7 @@ class Scenario:
     node_options: dict[str, Any] = field(default_factory=dict)  # deployment.finesse
     # deployment.agents as every component is given it: "8" (voice-only), "8+chat+email".
     agent_spec: str = ""
-    # deployment.sso: single sign-on (None: off; else the token lifetimes in seed seconds).
+    # deployment.sso: single sign-on (None: off; else the token lifetimes in emulated seconds).
     sso: dict[str, float] | None = None
 
 

@@ -1,5 +1,5 @@
 """``finesse-emu chaos-run --seed S --duration D``: random faults on a deployment with a swarm,
-then the run's history against the seed's invariants (``finesse-emu check --strict``).
+then the run's history against the invariants of Cisco's chapter (``finesse-emu check --strict``).
 
 The fault schedule is a scenario generated from the seed alone, so the same seed gives the same
 schedule (and ``--print`` shows it as the YAML ``finesse-emu run`` would take). Faults come in
@@ -12,7 +12,7 @@ has IP Phone Agents on both nodes and the first component fault kills a node tha
 long enough to show SERVER_UNAVAILABLE; a browser is closed and another crashes, each followed by a
 quiet stretch (no component fault) long enough for its node's forced logout; the active CTI side or
 a Prosody goes down while its node keeps running. Meanwhile an API client (a wallboard, say) reads
-an agent on both nodes every two seed seconds, so that a node out of service is asked something
+an agent on both nodes every two emulated seconds, so that a node out of service is asked something
 else than SystemInfo. A run in which an invariant was nonetheless skipped or not exercised fails:
 its verdict is ``finesse-emu check --strict``'s, printed by the same function (:func:`judge`).
 """
@@ -51,7 +51,7 @@ from finesse_emu.runs.report import HISTORY_FILE
 from finesse_emu.runs.scenario.runner import Reporter, run_scenario
 from finesse_emu.runs.scenario.spec import parse
 
-SEED = Timers()
+DEFAULTS = Timers()
 MOVES = frozenset({CONVERGE, ONE_NODE, NO_RETURN, FAILOVERS_FINISH})  # desktops leave a node
 IPPA = frozenset({IPPA_STAYS, IPPA_UNAVAILABLE})
 RUNNING_OUT_OF_SERVICE = frozenset({NO_PUBLISH, NO_REST})
@@ -59,16 +59,16 @@ RUNNING_OUT_OF_SERVICE = frozenset({NO_PUBLISH, NO_REST})
 # A node kill that its phones must see through three failed attempts 5 s apart (SERVER_UNAVAILABLE
 # after about 15 s), with room for detection: the phones' fault holds at least this long.
 IPPA_HOLD = 30.0
-HOLD = (15.0, 90.0)  # seed seconds a component fault lasts before its undo
-# Seed seconds without a component fault after a browser action whose forced logout must land:
+HOLD = (15.0, 90.0)  # emulated seconds a component fault lasts before its undo
+# Emulated seconds without a component fault after a browser action whose forced logout must land:
 # a close sends Unavailable and the node waits 60 s; a crash sends nothing, Prosody notices the
 # silent client within 120 s, then the 60 s. Margins for the observer and a loaded machine.
 QUIET = {
-    "close": SEED.forced_logout_after_unavailable + 30.0,
-    "crash": SEED.browser_crash_detection + SEED.forced_logout_after_unavailable + 40.0,
+    "close": DEFAULTS.forced_logout_after_unavailable + 30.0,
+    "crash": DEFAULTS.browser_crash_detection + DEFAULTS.forced_logout_after_unavailable + 40.0,
 }
-SETTLE = 120.0  # seed seconds after the last fault before the last expectation
-API_POLL = 2.0  # seed seconds between two reads of the API client
+SETTLE = 120.0  # emulated seconds after the last fault before the last expectation
+API_POLL = 2.0  # emulated seconds between two reads of the API client
 BOTH_IN_SERVICE = {"finesse-a": "IN_SERVICE", "finesse-b": "IN_SERVICE"}
 
 
@@ -138,7 +138,7 @@ def plan(seed: int, duration: float, gap: tuple[float, float] = (20.0, 60.0)) ->
 
     The first component fault kills a node that has phones (after it, its phones wait on the Sign
     In screen for the agent, so a later node fault would find none there); the browser close and
-    crash are always in; random draws fill about ``duration`` seed seconds; any invariant still
+    crash are always in; random draws fill about ``duration`` emulated seconds; any invariant still
     not exercised gets a kind that exercises it, at a random place."""
     rng = random.Random(seed)
     first = rng.choice(["kill-publisher", "kill-subscriber"])
@@ -168,7 +168,7 @@ def schedule(
     gap: tuple[float, float] = (20.0, 60.0),
     ippa: int | None = None,
 ) -> dict[str, Any]:
-    """The scenario of one chaos run: a function of its arguments only (``gap``: seed seconds
+    """The scenario of one chaos run: a function of its arguments only (``gap``: emulated seconds
     between faults, drawn uniformly; ``ippa``: phones among the agents, at least one per node)."""
     rng = random.Random(seed)
     phones = default_ippa(agents) if ippa is None else ippa
@@ -176,7 +176,7 @@ def schedule(
         {"phase": "sign in"},
         {"until": {"all_signed_in": True}, "timeout": 1200},
     ]
-    active, quiet, first = "cti-a", 0.0, True  # quiet: seed s still owed to a forced logout
+    active, quiet, first = "cti-a", 0.0, True  # quiet: emulated s still owed to a forced logout
     for n, name in enumerate(plan(seed, duration, gap), 1):
         kind = BY_NAME[name]
         pause = round(rng.uniform(*gap), 1)
@@ -212,7 +212,8 @@ def schedule(
     ]
     return {
         "name": f"chaos run, seed {seed}, {duration:g} s",
-        "description": "random faults, each healed; then the history against the seed's invariants",
+        "description": "random faults, each healed; then the history against the invariants of "
+        "Cisco's chapter",
         "deployment": {"agents": agents, "time_scale": time_scale},
         "swarm": {"desktops": agents, "ippa": phones},
         "steps": steps,
@@ -280,7 +281,7 @@ def _past(quiet: float) -> float:
 
 
 def _waits_after(steps: list[dict[str, Any]], i: int) -> float:
-    """Seed seconds of waits after step ``i`` before the next fault step (a fault's undo, or the
+    """Emulated seconds of waits after step ``i`` before the next fault step (a fault's undo, or the
     next component fault) or the run's end: how long a fault held, how long the quiet lasted."""
     waited = 0.0
     for step in steps[i + 1 :]:
@@ -292,7 +293,7 @@ def _waits_after(steps: list[dict[str, Any]], i: int) -> float:
 
 async def api_client(run_dir: Path, time_scale: float, stop: asyncio.Event) -> int:
     """A third-party client of the REST API (a wallboard, a CRM connector): GET User of the first
-    sample agent on both nodes every ``API_POLL`` seed seconds, from the moment the deployment in
+    sample agent on both nodes every ``API_POLL`` emulated seconds, from the moment the deployment in
     ``run_dir`` is up until ``stop``. A node out of service must answer it 503: the nodes log each
     answer (event_log), which is what ``no-rest-success-while-out-of-service`` judges. Returns the
     requests sent."""

@@ -2,7 +2,7 @@
 kind, added to :data:`CONDITIONS` or :data:`CHECKS` (docs/scenarios.md lists them).
 
 A kind says whether it holds now, with a detail for the report: ``(ok, detail)``. Times in its
-argument are seed seconds; measured times are divided by the run's time_scale.
+argument are emulated seconds; measured times are divided by the run's time_scale.
 """
 
 from __future__ import annotations
@@ -220,7 +220,7 @@ class CtiCalls(Probe):
 
 
 class PeakRequestRate(Probe):
-    """``{node, min, max}``: the node's busiest seed second in this phase (observer samples)."""
+    """``{node, min, max}``: the node's busiest emulated second in this phase (observer samples)."""
 
     name = "peak_request_rate"
     arg_type = dict[str, Any]
@@ -247,9 +247,9 @@ class NodeLoad(Probe):
             if e["event"] != Load.NAME or e["source"] != node:
                 continue
             if previous is not None and i >= run.phase_index:
-                seed_seconds = (e["t"] - previous) / run.scale  # a sample's rates cover this interval
-                requests += e["requests_per_second"] * seed_seconds
-                megabits += (e.get("mbps") or 0.0) * seed_seconds
+                emulated_seconds = (e["t"] - previous) / run.scale  # a sample's rates cover this interval
+                requests += e["requests_per_second"] * emulated_seconds
+                megabits += (e.get("mbps") or 0.0) * emulated_seconds
             previous = e["t"]
         served = {"requests": requests, "megabytes": megabits / 8}
         problems = []
@@ -308,7 +308,7 @@ class NoneReturnedTo(Probe):
 
 
 class FailoverSeconds(Probe):
-    """``{count, min, max}``: the desktops' failover times in this phase, in seed seconds."""
+    """``{count, min, max}``: the desktops' failover times in this phase, in emulated seconds."""
 
     name = "failover_seconds"
     arg_type = dict[str, float]
@@ -319,7 +319,7 @@ class FailoverSeconds(Probe):
 
 
 class DetectionSeconds(Probe):
-    """``{event, source, min, max}``: seed seconds from the phase's first fault to the first event."""
+    """``{event, source, min, max}``: emulated seconds from the phase's first fault to the first event."""
 
     name = "detection_seconds"
     arg_type = dict[str, Any]

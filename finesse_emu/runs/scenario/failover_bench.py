@@ -1,10 +1,10 @@
-"""``finesse-emu bench failover``: the seed's failover-planning measurement on this machine.
+"""``finesse-emu bench failover``: Cisco's failover-planning measurement on this machine.
 
 Brings up the deployment, signs N desktops in (split between the nodes), kills the publisher's
 server (web app and Notification Service) and measures, per desktop that was on it: detection
 (the fault to the desktop's failover_detected), sign-in on the subscriber (failover_detected to
 failover_done) and the total; with p50/p95/max, the subscriber's peak request rate and bandwidth,
-and the CPU and memory of every process. Times are seed seconds (the run's time_scale undone).
+and the CPU and memory of every process. Times are emulated seconds (the run's time_scale undone).
 
 The algorithmic floor is what the documented timers alone allow: the Notification Service fails
 on the first of three reconnect attempts 5 s apart, so detection cannot come before 10 s; the
@@ -24,7 +24,7 @@ from emu_base import eventloop
 from emu_base.history_events import FailoverDetected, FailoverDone, Fault, Resources
 from emu_base.timers import Timers
 from finesse_emu.desktop.swarm import publisher_count, slice_sizes
-from finesse_emu.runs.report import load_history, run_time_scale, to_seed_seconds
+from finesse_emu.runs.report import load_history, run_time_scale, to_emulated_seconds
 from finesse_emu.runs.report.summary import failover_stats
 from finesse_emu.runs.scenario.runner import Reporter, run_scenario
 from finesse_emu.runs.scenario.spec import ScenarioError, parse
@@ -82,10 +82,10 @@ def floor_seconds(rtt_ms: float) -> float:
 
 
 def measure(report_dir: Path) -> dict[str, Any]:
-    """Per-desktop figures and per-process resources of a finished run, in seed seconds."""
+    """Per-desktop figures and per-process resources of a finished run, in emulated seconds."""
     raw = load_history(report_dir / "history.jsonl")
     scale = run_time_scale(raw)
-    events = to_seed_seconds(raw, scale)
+    events = to_emulated_seconds(raw, scale)
     fault = next(e.t for e in events if e.source == "scenario" and e.of(Fault) is not None)
     detected = {
         d.event.agent: d.t
@@ -138,7 +138,7 @@ def render(result: dict[str, Any], floor: float) -> str:
     head = f"{result['desktops_failed_over']} desktops failed over"
     if not result.get("reload_distribution", True):
         head += ", reload distribution off"
-    lines = [f"{head} (time_scale {result['time_scale']:g}; seed seconds)"]
+    lines = [f"{head} (time_scale {result['time_scale']:g}; emulated seconds)"]
     lines.append(f"{'':12} {'p50':>8} {'p95':>8} {'max':>8}")
     for key in ("detection", "sign_in", "total"):
         s = result[key]

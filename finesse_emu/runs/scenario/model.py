@@ -80,7 +80,8 @@ class ScenarioFile(Strict):
 
     name: str = Field(min_length=1)
     description: str = ""
-    seed: str = Field("", description="the section of Cisco Finesse Failover Mechanisms it follows")
+    cisco_section: str = Field("", description="the section of Cisco Finesse Failover Mechanisms it follows")
+    seed: str = Field("", description="deprecated: the old name of cisco_section", deprecated=True)
     deployment: Deployment | None = None
     swarm: Swarm | None = None
     steps: list[Any] = Field(min_length=1)

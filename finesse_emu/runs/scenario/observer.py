@@ -34,7 +34,7 @@ class Observer:
     ) -> None:
         self.run_dir = run_dir
         # With ``resources``: CPU and memory of every component process and of this one (the swarm),
-        # once per seed second (``resources`` events), for benchmarks.
+        # once per emulated second (``resources`` events), for benchmarks.
         self.resources = resources
         self._procs: dict[int, psutil.Process] = {}
         self.extra_processes: dict[str, int] = {}  # more processes to sample: name -> pid (swarm slices)
@@ -42,7 +42,8 @@ class Observer:
         self.history = history
         self.interval = interval
         self.time_scale = time_scale
-        # Request rate of each node, sampled once per seed second: (loop time, requests) at the last sample.
+        # Request rate of each node, sampled once per emulated second: (loop time, requests) at the last
+        # sample.
         self._load: dict[str, tuple[float, int, int]] = {}
         self.latest: dict[str, str] = {}  # component -> last recorded value
         self._task: asyncio.Task[None] | None = None
@@ -103,7 +104,7 @@ class Observer:
                 self.history.record(c["name"], event)
 
     def _sample_load(self, name: str, requests: int, sent: int) -> None:
-        """A ``load`` event (requests and megabits per seed second) for each seed second of the run."""
+        """A ``load`` event (requests and megabits per emulated second) for each emulated second."""
         now = asyncio.get_running_loop().time()
         last = self._load.get(name)
         if last is None or requests < last[1]:  # first sample, or the node restarted
@@ -112,9 +113,9 @@ class Observer:
         elapsed = now - last[0]
         if elapsed < self.time_scale:
             return
-        per_seed_second = self.time_scale / elapsed
-        rate = (requests - last[1]) * per_seed_second
-        mbps = (sent - last[2]) * 8 / 1e6 * per_seed_second
+        per_emulated_second = self.time_scale / elapsed
+        rate = (requests - last[1]) * per_emulated_second
+        mbps = (sent - last[2]) * 8 / 1e6 * per_emulated_second
         self._load[name] = (now, requests, sent)
         self.history.record(name, Load(requests_per_second=round(rate, 2), mbps=round(mbps, 3)))
 

@@ -3,7 +3,7 @@
 The kinds of steps, conditions and checks are classes in ``steps.py`` and ``checks.py``, each
 parsing its own entry; this module reads the rest of the file.
 
-Times in a scenario are seed seconds (what the seed document says: "every 20 seconds"); the runner
+Times in a scenario are emulated seconds (what Cisco's chapter says: "every 20 seconds"); the runner
 multiplies them by the run's time_scale, like every timer of the emulator.
 """
 
@@ -42,6 +42,12 @@ def parse(data: Any, path: Path | None = None) -> Scenario:
     require(isinstance(data, dict), where, "a scenario is a mapping")
     unknown = set(data) - set(TOP_KEYS)
     require(not unknown, where, f"unknown keys {sorted(unknown)}")
+    # `seed` is the deprecated name of `cisco_section` (docs/scenarios.md), still read.
+    require(
+        not ("seed" in data and "cisco_section" in data),
+        where,
+        "cisco_section and its deprecated name seed are both given: keep cisco_section",
+    )
     require(isinstance(data.get("name"), str) and data["name"], where, "name is required")
     dep = data.get("deployment") or {}
     require(isinstance(dep, dict), where, "deployment must be a mapping")
@@ -89,7 +95,7 @@ def parse(data: Any, path: Path | None = None) -> Scenario:
     return Scenario(
         name=data["name"],
         description=str(data.get("description", "")),
-        seed_section=str(data.get("seed", "")),
+        cisco_section=str(data.get("cisco_section", data.get("seed", ""))),
         agents=agents,
         agent_spec=str(agent_spec),
         time_scale=time_scale,

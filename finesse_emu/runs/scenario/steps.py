@@ -108,7 +108,7 @@ class Phase(StepKind):
 
 
 class Wait(StepKind):
-    """``wait: SECONDS`` (seed seconds)."""
+    """``wait: SECONDS`` (emulated seconds)."""
 
     name = "wait"
 
@@ -123,7 +123,7 @@ class Wait(StepKind):
 
 
 class Until(StepKind):
-    """``until: {CONDITION: ARG}`` with ``timeout`` (seed seconds, default 300): a failed
+    """``until: {CONDITION: ARG}`` with ``timeout`` (emulated seconds, default 300): a failed
     expectation when the condition never holds."""
 
     name = "until"

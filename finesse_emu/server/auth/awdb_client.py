@@ -1,4 +1,4 @@
-"""Finesse's client of the AWDB stub's query API (HTTP/JSON), with the seed's failover.
+"""Finesse's client of the AWDB stub's query API (HTTP/JSON), with Cisco's failover.
 
 Which AWDB to try, and when to switch, is decided by the pure :class:`AwdbFailover`. Every request
 carries the AWDB login of the node's config (``awdb_user``, ``awdb_password_file``), as Finesse
@@ -95,7 +95,7 @@ class AwdbClient:
                 await session.close()
 
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-        """One API request, failing over as the seed describes. Returns (status, JSON body)."""
+        """One API request, failing over as Cisco's chapter describes. Returns (status, JSON body)."""
         self.requests += 1
         errors = []
         for index in self.failover.plan():

@@ -1,6 +1,6 @@
 """The credential cache, pure: no clock reads (``now`` comes in), no I/O.
 
-Seed: "the credentials are cached in Cisco Finesse for 30 minutes from the time of the request.
+Cisco: "the credentials are cached in Cisco Finesse for 30 minutes from the time of the request.
 After a user is authenticated, that user continues to be authenticated until 30 minutes pass, even
 if both AWDBs are down. Cisco Finesse attempts to reauthenticate the user against the AWDB only
 after the cache expires." So a hit neither refreshes nor extends an entry.

@@ -1,7 +1,7 @@
 """Why a request is not authenticated (the node's log and history; the wire shows only a 401).
 
 What the user then sees is the desktop's to derive from that 401 (finesse_emu/desktop/machine.py,
-``seed_message``), as a real desktop does: a real Finesse says no more on the wire."""
+``cisco_message``), as a real desktop does: a real Finesse says no more on the wire."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class AuthReason(StrEnum):
 
 
 class AuthError(Exception):
-    """Every reason maps to HTTP 401 (seed: API requests "receive an 401 'Unauthorized'")."""
+    """Every reason maps to HTTP 401 (Cisco: API requests "receive an 401 'Unauthorized'")."""
 
     def __init__(self, reason: AuthReason, user: str = "", detail: str = "") -> None:
         super().__init__(f"{reason.value}: {detail or user}")

@@ -1,4 +1,4 @@
-"""Which AWDB to ask, pure: the seed's per-request failover between primary and secondary.
+"""Which AWDB to ask, pure: Cisco's per-request failover between primary and secondary.
 
 "After Cisco Finesse loses connection to the primary Administration & Data server, it tries to
 reconnect to the secondary server. Cisco Finesse repeats this process for every API request until it

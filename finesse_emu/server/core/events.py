@@ -1,6 +1,6 @@
 """Which ``<Update>`` a change of the model publishes, on which pubsub node, with which verb.
 
-Seed, "Finesse Notifications": each Update carries the resource as the REST GET shows it, the
+Cisco, "Finesse Notifications": each Update carries the resource as the REST GET shows it, the
 ``event`` (POST, PUT, DELETE), the ``requestId`` of the client request it answers and its
 ``source``. A user's state goes to the user's node and, for supervisors, to the team's; a media
 state to the user's Media node; a dialog to the user's Dialogs node (a DELETE carries the dialog

@@ -1,6 +1,6 @@
 """The Finesse node's logic, sans-IO: service state, model, presence, directory, requests, events.
 
-Seed, "CTI Failover": "While failover is in progress, Finesse transitions to OUT_OF_SERVICE state.
+Cisco, "CTI Failover": "While failover is in progress, Finesse transitions to OUT_OF_SERVICE state.
 During this period, Finesse does not entertain client requests or send out events. [...] After
 reconnecting to a CTI server and transitioning to IN_SERVICE state, Finesse responds to client
 requests and publishes events." And "After the failover is complete, the last state of call control,
@@ -407,7 +407,7 @@ class NodeCore:
     def _put(self, publish: Publish) -> None:
         """Every Update but the SystemInfo of a transition (:meth:`_emit`) goes out through here.
 
-        Seed, "CTI Failover": "During this period, Finesse does not entertain client requests or
+        Cisco, "CTI Failover": "During this period, Finesse does not entertain client requests or
         send out events." Nothing is published while OUT_OF_SERVICE: not the events the CTI server
         sends during the resync (the last state goes out once IN_SERVICE), nor the apiErrors of a
         request accepted before the loss and failed by it (the refusal is logged, CtiRequestRefused).
@@ -424,7 +424,7 @@ class NodeCore:
         )
         self._publish_error(node, api_errors(source, request_id, err))
 
-    # -- presence and the forced logout (seed "Desktop Behavior") ----------------------------------
+    # -- presence and the forced logout (Cisco's "Desktop Behavior") ----------------------------------
     def agent_presence(self, now: float, full_jid: str, available: bool) -> None:
         """An agent resource's presence changed on this node's Notification Service."""
         found = self.directory.user_of_jid(full_jid)

@@ -1,6 +1,6 @@
 """The resync after the CTI link (re)opens, pure: which agents to query, and when it is done.
 
-Seed, "CTI Failover": after reconnecting, Finesse learns the agents' state before it serves again
+Cisco, "CTI Failover": after reconnecting, Finesse learns the agents' state before it serves again
 ("After the failover is complete, the last state [...] are published as events to all clients").
 Each LinkUp starts a session: every agent of the directory is queried (QUERY_AGENT_STATE_REQ), at
 most :data:`WINDOW` at once; when every query is answered (or refused) the node may go IN_SERVICE.

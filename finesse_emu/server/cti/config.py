@@ -11,7 +11,7 @@ from emu_base.timers import Timers
 from ged188 import MAX_SUPPORTED_VERSION, MIN_IDLE_TIMEOUT, MIN_SUPPORTED_VERSION, Service
 
 DEFAULT_SERVICES = int(Service.ALL_EVENTS | Service.CLIENT_CONTROL | Service.CALL_DATA_UPDATE)
-_SEED = Timers()
+_DEFAULTS = Timers()
 
 
 class CtiSide(NamedTuple):
@@ -42,14 +42,14 @@ class CtiLinkConfig:
     agent_state_mask: int = 0x3FFF
     # None: derive from heartbeat_interval (see default_idle_timeout).
     idle_timeout: int | None = None
-    heartbeat_interval: float = _SEED.cti_heartbeat_interval
-    missed_heartbeats: int = _SEED.cti_missed_heartbeats
-    reconnect_pause: float = _SEED.cti_reconnect_pause
-    open_timeout: float = _SEED.cti_open_timeout
+    heartbeat_interval: float = _DEFAULTS.cti_heartbeat_interval
+    missed_heartbeats: int = _DEFAULTS.cti_missed_heartbeats
+    reconnect_pause: float = _DEFAULTS.cti_reconnect_pause
+    open_timeout: float = _DEFAULTS.cti_open_timeout
     # Cisco: "Client waits <= 5 s for CLOSE_CONF, then resets TCP".
-    close_timeout: float = _SEED.cti_close_timeout
+    close_timeout: float = _DEFAULTS.cti_close_timeout
     old_pg: bool = False
-    old_pg_extra_detection: float = _SEED.cti_old_pg_extra_detection
+    old_pg_extra_detection: float = _DEFAULTS.cti_old_pg_extra_detection
 
     def __post_init__(self) -> None:
         sides = tuple(CtiSide(str(n), str(h), int(p)) for n, h, p in self.sides)

@@ -7,7 +7,7 @@ heartbeat results, replies, unsolicited messages) and :meth:`CtiLink.data_to_sen
 and calls :meth:`CtiLink.handle_timer` at :meth:`CtiLink.next_deadline`. The asyncio shell in
 :mod:`finesse_emu.server.cti.client` does the I/O.
 
-Behaviour (seed, "CTI Failover"): connect to side A first; on any failure wait ``reconnect_pause``
+Behaviour (Cisco, "CTI Failover"): connect to side A first; on any failure wait ``reconnect_pause``
 and try the other side ("Finesse alternates between the configured servers until it makes a
 successful connection"); a lost session also retries the other side first. While OPEN, heartbeats
 keep the session alive (:mod:`.session`: "Finesse misses three consecutive heartbeats ... heartbeat

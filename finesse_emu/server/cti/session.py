@@ -1,7 +1,7 @@
 """The bookkeeping beside the CTI link's state machine: one session's heartbeats, and the requests
 in flight.
 
-Heartbeats (seed, "CTI Failover"): while OPEN, a HEARTBEAT_REQ goes out every
+Heartbeats (Cisco, "CTI Failover"): while OPEN, a HEARTBEAT_REQ goes out every
 ``heartbeat_interval``; each heartbeat has one interval to be answered, and ``missed_heartbeats``
 consecutive unanswered ones lose the link ("Finesse misses three consecutive heartbeats ...
 heartbeat interval is five seconds"). With ``old_pg`` the loss is declared
