@@ -1,4 +1,5 @@
-"""The example of docs/testing.md: the small client of finesse_client.py, its publisher killed under it.
+"""The example of docs/testing.md: the small client of finesse_client.py, its publisher killed under it,
+and the nodes' request journal showing what the client asked of each node and what each published.
 
 Uses the ``finesse_deployment_async`` fixture of finesse-emu's pytest plugin (installed with the
 package: nothing to import or configure) and pytest-asyncio.
@@ -22,10 +23,14 @@ async def test_the_client_follows_its_agent_to_the_subscriber(
     nodes = [Node(n.rest_http, n.xmpp_host, n.xmpp_port) for n in (publisher, subscriber)]
     # Cisco's desktop polls every 20 s; this test's client polls faster to keep the test short.
     client = FinesseClient(nodes, agent.id, agent.password, agent.extension, poll_interval=0.5)
+    # The fixture empties the journal after each test: this test sees its own traffic only.
+    assert await emu.journal.entries() == []
     try:
         await client.start()
         await emu.wait_until(lambda: client.seen, "the sign-in's User notification")
         assert client.seen[0] == Seen(publisher.host, "NOT_READY")
+        user = f"/finesse/api/User/{agent.id}"
+        await emu.journal.verify("PUT", user, count=1, status=202, agent=agent.id, node=publisher.name)
 
         await emu.kill(publisher.name)  # SIGKILL: the publisher and its REST API are gone
 
@@ -39,5 +44,14 @@ async def test_the_client_follows_its_agent_to_the_subscriber(
             lambda: Seen(subscriber.host, "READY") in client.seen, "READY published by the subscriber"
         )
         assert all(s.node == publisher.host for s in client.seen[:1])
+
+        # The journal of the subscriber (the publisher's is gone with its process): the client
+        # signed in again there as its agent, and every state it was told came from a notification
+        # the subscriber published on the agent's User node.
+        signed_in = await emu.journal.verify("PUT", user, status=202, agent=agent.id, node=subscriber.name)
+        assert "<state>LOGIN</state>" in signed_in[0]["request_body"]
+        published = await emu.journal.entries(kind="notification", agent=agent.id, node=subscriber.name)
+        told = {s.state for s in client.seen if s.node == subscriber.host}
+        assert told and all(any(f"<state>{s}</state>" in e["body"] for e in published) for s in told), told
     finally:
         await client.close()

@@ -46,7 +46,7 @@ class Journal:
 
     Entries of several nodes are merged in time order, each with ``node_name`` (the Finesse node's
     name) added. Filters are those of ``GET /emu/journal`` (kind, agent, method, path glob, since,
-    after, status, limit)."""
+    after, status, limit), and ``node``: one node's journal only (its name, e.g. ``finesse-b``)."""
 
     def __init__(self, nodes: Mapping[str, str], token: str | None = None, timeout: float = 10.0) -> None:
         if not nodes:
@@ -111,11 +111,20 @@ class Journal:
         except aiohttp.ClientError as exc:
             raise JournalError(f"{name}: GET /emu/journal failed: {exc!r}") from exc
 
-    async def read(self, **filters: Any) -> dict[str, dict[str, Any]]:
-        """Each node's whole answer (``entries``, ``dropped``, ``last_seq``), by node name."""
+    def _select(self, node: str | None) -> dict[str, str]:
+        if node is None:
+            return self.nodes
+        if node not in self.nodes:
+            raise JournalError(f"no Finesse node {node!r}; nodes: {sorted(self.nodes)}")
+        return {node: self.nodes[node]}
+
+    async def read(self, node: str | None = None, **filters: Any) -> dict[str, dict[str, Any]]:
+        """Each node's whole answer (``entries``, ``dropped``, ``last_seq``), by node name (all the
+        nodes, or ``node``)."""
         params = {k: str(v) for k, v in filters.items() if v is not None}
-        answers = await asyncio.gather(*(self._get(n, u, params) for n, u in self.nodes.items()))
-        return dict(zip(self.nodes, answers, strict=True))
+        nodes = self._select(node)
+        answers = await asyncio.gather(*(self._get(n, u, params) for n, u in nodes.items()))
+        return dict(zip(nodes, answers, strict=True))
 
     async def entries(self, **filters: Any) -> list[Entry]:
         """The entries the filters select on every node, in time order, each with its ``node_name``."""
@@ -131,13 +140,15 @@ class Journal:
     async def count(self, method: str | None = None, path: str | None = None, **filters: Any) -> int:
         return len(await self.entries(method=method, path=path, **filters))
 
-    async def clear(self) -> None:
+    async def clear(self, node: str | None = None) -> None:
+        """Empty the journals (of every node, or of ``node``)."""
+
         async def one(name: str, url: str) -> None:
             async with self._session().delete(f"{url}/emu/journal") as resp:
                 if resp.status != 200:
                     raise JournalError(f"{name} refused DELETE /emu/journal: {resp.status}")
 
-        await asyncio.gather(*(one(n, u) for n, u in self.nodes.items()))
+        await asyncio.gather(*(one(n, u) for n, u in self._select(node).items()))
 
     async def verify(
         self,
@@ -165,7 +176,7 @@ class Journal:
         wanted += f" agent={agent}" if agent is not None else ""
         expected = f"exactly {count}" if count is not None else f"at least {at_least or 1}"
         seen = await self.entries(
-            kind="rest", **{k: v for k, v in filters.items() if k in ("since", "after")}
+            kind="rest", **{k: v for k, v in filters.items() if k in ("since", "after", "node")}
         )
         near = near_misses(seen, method, path, status, agent)
         lines = [f"expected {expected} request(s) {wanted}, found {len(found)}"]

@@ -13,15 +13,17 @@ from finesse_emu.testing.deployment import (
     NodeAddresses,
     ServiceAddresses,
 )
-from finesse_emu.testing.sync import AsyncDeployment, SyncDeployment
+from finesse_emu.testing.sync import AsyncDeployment, AsyncJournal, SyncDeployment, SyncJournal
 
 __all__ = [
     "Addresses",
     "Agent",
     "AsyncDeployment",
+    "AsyncJournal",
     "Deployment",
     "DeploymentError",
     "NodeAddresses",
     "ServiceAddresses",
     "SyncDeployment",
+    "SyncJournal",
 ]

@@ -8,12 +8,16 @@ claimed for this process (network.py); :meth:`Deployment.attach` uses a deployme
 - the agents of the deployment's directory (:class:`Agent`: ids, extensions, passwords, teams,
   supervisors);
 - faults by component name (:meth:`inject`, any kind a component's ``/emu/faults`` accepts: the
-  kinds of emu_base/faults.py, none named here) and the process verbs ``finesse-emu chaos`` uses
-  (:meth:`kill`, :meth:`stop`, :meth:`restart`, :meth:`hang`, or any verb with :meth:`chaos`);
+  kinds of emu_base/faults.py, none named here; a client-path kind on a node goes to the node's
+  client-path proxy, as ``finesse-emu chaos`` sends it: :meth:`client_fault`, and :meth:`rest_rule`
+  for the node's REST fault rules) and the process verbs ``finesse-emu chaos`` uses (:meth:`kill`,
+  :meth:`stop`, :meth:`restart`, :meth:`hang`, or any verb with :meth:`chaos`);
+- the nodes' request journal (:attr:`journal`: deployment/journal.py's reader of ``/emu/journal``);
 - waits on observable state (:meth:`wait_until` and the ones built on it);
 - a swarm of emulated desktops in this process (:meth:`swarm`);
 - :meth:`heal`: every fault injected through it cleared, every frozen Prosody resumed, every
-  component down restarted, every swarm stopped, and the deployment healthy again; :meth:`close`
+  component down restarted, every swarm stopped, the deployment healthy again and the nodes'
+  journals emptied (the next test sees only its own traffic); :meth:`close`
   heals and, for a deployment it started, stops every process.
 
 Everything here is a coroutine on one event loop; :mod:`finesse_emu.testing.sync` runs it on a
@@ -39,12 +43,14 @@ from typing import Any
 import aiohttp
 from defusedxml import ElementTree
 
+from emu_base import faults as fault_kinds
 from emu_base.admin import auth_headers
 from emu_base.directory import AgentRecord, resolve
 from emu_base.procs import pid_alive
 from emu_base.timers import Timers
 from finesse_emu.deployment import chaos as chaos_verbs
 from finesse_emu.deployment import launcher
+from finesse_emu.deployment.journal import Journal, JournalError
 from finesse_emu.deployment.topology import XMPP_C2S_PORT, XMPP_HTTP_PORT
 from finesse_emu.desktop.client import AgentCredentials
 from finesse_emu.desktop.swarm import (
@@ -205,9 +211,7 @@ class Deployment:
         self._owned_dir = owned_dir
         self._swarms: list[Swarm] = []
         self._http: aiohttp.ClientSession | None = None
-        # The request journal of each node (GET /emu/journal) is wired here after it lands: an
-        # object reading it for this deployment, set by __init__ (see docs/testing.md).
-        self.journal: Any = None
+        self._journal: Journal | None = None
 
     # -- life -------------------------------------------------------------------------------------
     @classmethod
@@ -284,6 +288,9 @@ class Deployment:
             if self._http is not None:
                 await self._http.close()
                 self._http = None
+            if self._journal is not None:
+                await self._journal.close()
+                self._journal = None
             if self._launched is not None:
                 await self._launched.stop()
                 self._launched = None
@@ -341,16 +348,51 @@ class Deployment:
         """The control planes' Authorization header (the deployment's token)."""
         return auth_headers(launcher.read_admin_token(self.run_dir))
 
+    @property
+    def journal(self) -> Journal:
+        """Both nodes' request journals (``GET /emu/journal``): ``entries``, ``count``, ``clear``,
+        ``verify``, ``wait_for``, each taking ``node=`` for one node's; emptied by :meth:`heal`."""
+        if self._journal is None:
+            try:
+                self._journal = Journal.of_run(self.run_dir)
+            except JournalError as exc:
+                raise DeploymentError(str(exc)) from exc
+        return self._journal
+
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT))
         return self._http
 
     # -- faults and process verbs -----------------------------------------------------------------
+    def _edge(self, node: str) -> str:
+        """The name of a node's client-path proxy (edge-a for finesse-a); DeploymentError when the
+        deployment runs without (``--no-client-proxy``)."""
+        state = self.state()
+        edge = chaos_verbs._edge_of(state, chaos_verbs._component(state, node))
+        if edge is None:
+            raise DeploymentError(
+                f"{node} has no client-path proxy (the deployment runs with --no-client-proxy):"
+                " no client-path fault there"
+            )
+        return str(edge["name"])
+
+    def _fault_target(self, component: str, kind: str) -> str:
+        """Where a fault of ``kind`` on ``component`` is posted: a client-path kind on a node goes
+        to the node's proxy (as ``finesse-emu chaos`` sends it), anything else to the component."""
+        c = self._component(component)
+        known = fault_kinds.KINDS.get(kind)
+        if c["role"] in NODE_ROLES and known is not None and fault_kinds.EDGE in known.components:
+            return self._edge(component)
+        return component
+
     async def inject(self, component: str, kind: str, **params: Any) -> str:
         """Post a fault of any kind the component accepts (``inject("cti-a", "ignore_heartbeats")``);
-        its id. The control plane's own 400 (unknown kind, bad parameter) is raised as it says it."""
-        c = self._component(component)
+        its id. A client-path kind (``client_latency`` ...) on a node is posted to the node's
+        client-path proxy. The control plane's own 400 (unknown kind, bad parameter) is raised as
+        it says it."""
+        target = self._fault_target(component, kind)
+        c = self._component(target)
         if c["role"] in chaos_verbs.PROSODY_ROLES:
             raise DeploymentError(f"{component} has no fault API: use kill, stop, hang or restart")
         url = f"http://{c['host']}:{c['ports']['admin']}/emu/faults"
@@ -359,10 +401,35 @@ class Deployment:
         ) as resp:
             body = await resp.text()
             if resp.status != 201:
-                raise DeploymentError(f"{component} refused fault {kind!r}: {resp.status} {body}")
+                where = component if target == component else f"{component}'s proxy {target}"
+                raise DeploymentError(f"{where} refused fault {kind!r}: {resp.status} {body}")
         fault_id = str(json.loads(body)["id"])
-        self.healing.injected(component, fault_id)
+        self.healing.injected(target, fault_id)
         return fault_id
+
+    async def client_fault(self, node: str, kind: str, **params: Any) -> str:
+        """A fault on the path between the clients and ``node`` (its client-path proxy):
+        ``client_fault("finesse-a", "latency", ms=200, port="rest")``; ``kind`` with or without
+        its ``client_`` prefix (latency, bandwidth, slicer, timeout, reset). Its id (on the proxy:
+        :meth:`clear` it on :meth:`client_proxy` of the node)."""
+        if self._component(node)["role"] not in NODE_ROLES:
+            raise DeploymentError(f"{node} is not a Finesse node: client-path faults are the nodes'")
+        name = kind if kind.startswith("client_") else f"client_{kind}"
+        known = fault_kinds.KINDS.get(name)
+        if known is None or fault_kinds.EDGE not in known.components:
+            edge_kinds = ", ".join(k.name for k in fault_kinds.KINDS.of(fault_kinds.EDGE))
+            raise DeploymentError(f"no client-path fault {kind!r}; kinds: {edge_kinds}")
+        return await self.inject(node, name, **params)
+
+    def client_proxy(self, node: str) -> str:
+        """The name of the node's client-path proxy (edge-a for finesse-a)."""
+        return self._edge(node)
+
+    async def rest_rule(self, node: str, path: str, **params: Any) -> str:
+        """A REST fault rule on ``node``: the requests on ``path`` (a glob) answered as the rule
+        says (``method``, ``status``, ``delay_ms``, ``probability``, ``count``, ``body``, ``seed``:
+        docs/finesse.md, "REST fault rules"); its id, also the ``fault`` of their journal entries."""
+        return await self.inject(node, "rest_rule", path=path, **params)
 
     async def clear(self, component: str, fault_id: str) -> None:
         c = self._component(component)
@@ -395,13 +462,27 @@ class Deployment:
             self.healing.started(component)
         elif c["role"] in chaos_verbs.PROSODY_ROLES:
             (self.healing.froze if verb == "hang" else self.healing.resumed)(component)
-        elif verb == chaos_verbs.HEAL:
-            self.healing.faults = [(n, f) for n, f in self.healing.faults if n != component]
-        else:  # a fault verb: the fault it posted is the component's newest of its kind
-            listed = await self.faults(component)
+        elif verb == chaos_verbs.HEAL:  # on a node, its proxy is healed too
+            healed = {component}
+            if c["role"] in NODE_ROLES and self._has_edge(component):
+                healed.add(self._edge(component))
+            self.healing.faults = [(n, f) for n, f in self.healing.faults if n not in healed]
+        else:  # a fault verb: the fault it posted is the newest of where it went (node or proxy)
+            where = component
+            if (
+                c["role"] in NODE_ROLES
+                and fault_kinds.KINDS.for_verb(verb, fault_kinds.FINESSE) is None
+                and fault_kinds.KINDS.for_verb(verb, fault_kinds.EDGE) is not None
+            ):
+                where = self._edge(component)
+            listed = await self.faults(where)
             if listed:
-                self.healing.injected(component, str(listed[-1]["id"]))
+                self.healing.injected(where, str(listed[-1]["id"]))
         return said
+
+    def _has_edge(self, node: str) -> bool:
+        state = self.state()
+        return chaos_verbs._edge_of(state, chaos_verbs._component(state, node)) is not None
 
     async def kill(self, component: str) -> None:
         """SIGKILL: the component dies at once and stays down until :meth:`restart` or :meth:`heal`."""
@@ -591,3 +672,5 @@ class Deployment:
                 timeout=timeout,
                 until=lambda h: h is not None and h.get("state") == "IN_SERVICE",
             )
+        # Last: the next test's journal holds its own traffic only.
+        await self.journal.clear()

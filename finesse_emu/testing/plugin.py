@@ -7,12 +7,13 @@ Fixtures:
   for tests run by pytest-asyncio.
 
 Both are the one deployment of the session (starting one takes about ten seconds), healed after
-each test (faults cleared, components restarted, swarms stopped, both nodes IN_SERVICE again) and
-stopped at the end of the session. Options: ``--finesse-emu-attach RUN_DIR`` (use a deployment
-``finesse-emu up --run-dir RUN_DIR`` started: healed, never stopped), ``--finesse-emu-network
-127.0.N`` (default: a free /24 of 127.0.150-199), ``--finesse-emu-time-scale`` and
-``--finesse-emu-agents``. A deployment that cannot start (no Prosody, no free network) fails the
-tests that use it with the reason: never a silent skip.
+each test (faults cleared on the components and on the nodes' client-path proxies, components
+restarted, swarms stopped, both nodes IN_SERVICE again, the nodes' journals emptied: each test's
+journal holds its own traffic) and stopped at the end of the session. Options:
+``--finesse-emu-attach RUN_DIR`` (use a deployment ``finesse-emu up --run-dir RUN_DIR`` started:
+healed, never stopped), ``--finesse-emu-network 127.0.N`` (default: a free /24 of 127.0.150-199),
+``--finesse-emu-time-scale`` and ``--finesse-emu-agents``. A deployment that cannot start (no
+Prosody, no free network) fails the tests that use it with the reason: never a silent skip.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def finesse_deployment_session(request: pytest.FixtureRequest) -> Iterator[Any]:
     """The session's deployment (started on first use, stopped at the end); tests use the fixtures below."""
+    from finesse_emu.deployment.journal import JournalError
     from finesse_emu.testing.deployment import DeploymentError
     from finesse_emu.testing.sync import SyncDeployment
 
@@ -110,7 +112,9 @@ def finesse_deployment_session(request: pytest.FixtureRequest) -> Iterator[Any]:
             deployment = SyncDeployment.start(
                 agents=settings.agents, time_scale=settings.time_scale, network=settings.network
             )
-    except (DeploymentError, ValueError) as exc:
+        # The first test, too, sees only its own traffic in the journal (not the start's).
+        deployment.journal.clear()
+    except (DeploymentError, ValueError, JournalError) as exc:
         pytest.fail(f"finesse-emu: {exc}", pytrace=False)
     try:
         yield deployment

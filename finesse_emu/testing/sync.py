@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+from finesse_emu.deployment.journal import Entry, Journal
 from finesse_emu.testing.deployment import Addresses, Agent, Deployment
 
 T = TypeVar("T")
@@ -83,12 +84,68 @@ class _Facade:
     def admin_headers(self) -> dict[str, str]:
         return self.deployment.admin_headers
 
-    @property
-    def journal(self) -> Any:
-        return self.deployment.journal
-
     def agent(self, agent_id: str) -> Agent:
         return self.deployment.agent(agent_id)
+
+    def client_proxy(self, node: str) -> str:
+        return self.deployment.client_proxy(node)
+
+
+class SyncJournal:
+    """The deployment's :class:`~finesse_emu.deployment.journal.Journal`, its calls blocking."""
+
+    def __init__(self, journal: Journal, portal: Portal) -> None:
+        self._journal = journal
+        self._portal = portal
+
+    @property
+    def nodes(self) -> dict[str, str]:
+        return self._journal.nodes
+
+    def entries(self, **filters: Any) -> list[Entry]:
+        return self._portal.call(self._journal.entries(**filters))
+
+    def count(self, method: str | None = None, path: str | None = None, **filters: Any) -> int:
+        return self._portal.call(self._journal.count(method, path, **filters))
+
+    def clear(self, node: str | None = None) -> None:
+        self._portal.call(self._journal.clear(node))
+
+    def verify(self, method: str, path: str, **options: Any) -> list[Entry]:
+        return self._portal.call(self._journal.verify(method, path, **options))
+
+    def wait_for(self, kind: str | None = None, **options: Any) -> list[Entry]:
+        return self._portal.call(self._journal.wait_for(kind, **options))
+
+
+class AsyncJournal:
+    """The deployment's :class:`~finesse_emu.deployment.journal.Journal`, coroutines of the caller's loop."""
+
+    def __init__(self, journal: Journal, portal: Portal) -> None:
+        self._journal = journal
+        self._portal = portal
+
+    async def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return await asyncio.wrap_future(self._portal.submit(coro))
+
+    @property
+    def nodes(self) -> dict[str, str]:
+        return self._journal.nodes
+
+    async def entries(self, **filters: Any) -> list[Entry]:
+        return await self._call(self._journal.entries(**filters))
+
+    async def count(self, method: str | None = None, path: str | None = None, **filters: Any) -> int:
+        return await self._call(self._journal.count(method, path, **filters))
+
+    async def clear(self, node: str | None = None) -> None:
+        await self._call(self._journal.clear(node))
+
+    async def verify(self, method: str, path: str, **options: Any) -> list[Entry]:
+        return await self._call(self._journal.verify(method, path, **options))
+
+    async def wait_for(self, kind: str | None = None, **options: Any) -> list[Entry]:
+        return await self._call(self._journal.wait_for(kind, **options))
 
 
 class SyncDeployment(_Facade):
@@ -118,8 +175,19 @@ class SyncDeployment(_Facade):
         """Any coroutine on the deployment's loop (e.g. a swarm's ``place_calls``)."""
         return self.portal.call(coro)
 
+    @property
+    def journal(self) -> SyncJournal:
+        """The nodes' request journals (entries, count, clear, verify, wait_for), blocking."""
+        return SyncJournal(self.deployment.journal, self.portal)
+
     def inject(self, component: str, kind: str, **params: Any) -> str:
         return self.portal.call(self.deployment.inject(component, kind, **params))
+
+    def client_fault(self, node: str, kind: str, **params: Any) -> str:
+        return self.portal.call(self.deployment.client_fault(node, kind, **params))
+
+    def rest_rule(self, node: str, path: str, **params: Any) -> str:
+        return self.portal.call(self.deployment.rest_rule(node, path, **params))
 
     def clear(self, component: str, fault_id: str) -> None:
         self.portal.call(self.deployment.clear(component, fault_id))
@@ -209,8 +277,19 @@ class AsyncDeployment(_Facade):
     async def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return await self._call(coro)
 
+    @property
+    def journal(self) -> AsyncJournal:
+        """The nodes' request journals (entries, count, clear, verify, wait_for), as coroutines."""
+        return AsyncJournal(self.deployment.journal, self.portal)
+
     async def inject(self, component: str, kind: str, **params: Any) -> str:
         return await self._call(self.deployment.inject(component, kind, **params))
+
+    async def client_fault(self, node: str, kind: str, **params: Any) -> str:
+        return await self._call(self.deployment.client_fault(node, kind, **params))
+
+    async def rest_rule(self, node: str, path: str, **params: Any) -> str:
+        return await self._call(self.deployment.rest_rule(node, path, **params))
 
     async def clear(self, component: str, fault_id: str) -> None:
         await self._call(self.deployment.clear(component, fault_id))

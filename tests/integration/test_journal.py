@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from finesse_emu.deployment.journal import Journal
+from finesse_emu.deployment.journal import Journal, JournalError
 from tests.helpers import eventually
 from tests.integration.test_finesse_node import HOST, Deployment, deployment, text
 
@@ -158,6 +158,23 @@ async def test_the_client_verifies_with_near_misses(dep: Deployment) -> None:
     async with Journal.at({"finesse-a": admin(dep, "")}, "wrong") as client:
         with pytest.raises(Exception, match="401"):
             await client.entries()
+
+
+async def test_node_reads_and_clears_one_nodes_journal_only(dep: Deployment) -> None:
+    await dep.call("GET", "/User/1006", user="1006")
+    # The same node under two names: read through both, it is there twice; through one, once.
+    nodes = {"finesse-a": admin(dep, ""), "mirror": admin(dep, "")}
+    async with Journal.at(nodes, TOKEN) as client:
+        assert await client.count("GET", "/finesse/api/User/1006") == 2
+        found = await client.verify("GET", "/finesse/api/User/1006", count=1, node="mirror")
+        assert [e["node_name"] for e in found] == ["mirror"]
+        with pytest.raises(AssertionError, match="found 0") as failed:
+            await client.verify("PUT", "/finesse/api/User/1006", node="finesse-a")
+        assert str(failed.value).count("GET /finesse/api/User/1006") == 1  # near misses of one node
+        with pytest.raises(JournalError, match="no Finesse node 'finesse-c'"):
+            await client.entries(node="finesse-c")
+        await client.clear(node="finesse-a")
+        assert await client.entries(node="mirror") == []
 
 
 async def test_the_control_plane_describes_the_journal(dep: Deployment) -> None:

@@ -3,12 +3,14 @@ bookkeeping, the addresses read from a deployment.json."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from finesse_emu.testing.deployment import addresses_from_state
+from finesse_emu.deployment.launcher import STATE_FILE
+from finesse_emu.testing.deployment import Deployment, DeploymentError, addresses_from_state
 from finesse_emu.testing.healing import ClearFault, Healing, Restart, Resume
 from finesse_emu.testing.network import FIRST, LAST, NetworkClaim, candidates, claim_network, pick, try_lock
 from finesse_emu.testing.plugin import Settings, pytest_configure, settings_from
@@ -210,3 +212,71 @@ def test_addresses_are_read_from_the_deployment_state() -> None:
         "http://127.0.150.1:42029",
     )
     assert a.awdb["awdb-b"].url == "http://127.0.150.4:1433"
+
+
+# -- where a fault goes ----------------------------------------------------------------------------
+def _deployment(tmp_path: Path, *, proxy: bool = True) -> Deployment:
+    node = {"ports": {"rest_http": 8082, "rest_https": 8445, "admin": 8089}}
+    components: list[dict[str, Any]] = [
+        {"name": "cti-a", "role": "cti", "host": "127.0.150.1", "ports": {"cti": 42027, "admin": 42029}},
+        {"name": "finesse-a", "role": "publisher", "host": "127.0.150.7", **node},
+        {"name": "finesse-b", "role": "subscriber", "host": "127.0.150.8", **node},
+    ]
+    if proxy:
+        components += [
+            {"name": "edge-a", "role": "edge", "host": "127.0.150.7", "ports": {"rest": 8082, "admin": 8090}},
+            {"name": "edge-b", "role": "edge", "host": "127.0.150.8", "ports": {"rest": 8082, "admin": 8090}},
+        ]
+    (tmp_path / STATE_FILE).write_text(json.dumps({"components": components}))
+    return Deployment(tmp_path, [])
+
+
+def test_client_path_kinds_on_a_node_go_to_its_proxy_and_the_rest_stay(tmp_path: Path) -> None:
+    d = _deployment(tmp_path)
+    for kind in ("client_latency", "client_bandwidth", "client_slicer", "client_timeout", "client_reset"):
+        assert d._fault_target("finesse-a", kind) == "edge-a"
+        assert d._fault_target("finesse-b", kind) == "edge-b"
+    assert d._fault_target("finesse-a", "rest_rule") == "finesse-a"
+    assert d._fault_target("cti-a", "client_latency") == "cti-a"  # its control plane refuses it, as it says
+    assert d._fault_target("finesse-a", "no_such_kind") == "finesse-a"  # likewise
+    assert d.client_proxy("finesse-b") == "edge-b"
+
+
+def test_without_the_proxy_a_client_path_fault_is_refused_with_the_reason(tmp_path: Path) -> None:
+    d = _deployment(tmp_path, proxy=False)
+    with pytest.raises(DeploymentError, match=r"finesse-a has no client-path proxy.*--no-client-proxy"):
+        d._fault_target("finesse-a", "client_reset")
+    assert d._fault_target("finesse-a", "rest_rule") == "finesse-a"
+
+
+async def test_client_fault_takes_the_kind_with_or_without_its_prefix_and_only_on_a_node(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = _deployment(tmp_path)
+    posted: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def inject(component: str, kind: str, **params: Any) -> str:
+        posted.append((component, kind, params))
+        return "f1"
+
+    monkeypatch.setattr(d, "inject", inject)
+    assert await d.client_fault("finesse-a", "latency", ms=5, port="rest") == "f1"
+    await d.client_fault("finesse-b", "client_reset")
+    await d.rest_rule("finesse-a", "/finesse/api/User/*", status=503)
+    assert posted == [
+        ("finesse-a", "client_latency", {"ms": 5, "port": "rest"}),
+        ("finesse-b", "client_reset", {}),
+        ("finesse-a", "rest_rule", {"path": "/finesse/api/User/*", "status": 503}),
+    ]
+    with pytest.raises(DeploymentError, match="no client-path fault 'jitter'; kinds: client_latency"):
+        await d.client_fault("finesse-a", "jitter")
+    with pytest.raises(DeploymentError, match="cti-a is not a Finesse node"):
+        await d.client_fault("cti-a", "latency", ms=5)
+
+
+def test_the_journal_reads_the_nodes_of_the_run_and_says_when_there_is_none(tmp_path: Path) -> None:
+    d = _deployment(tmp_path)
+    assert d.journal.nodes == {"finesse-a": "http://127.0.150.7:8089", "finesse-b": "http://127.0.150.8:8089"}
+    assert d.journal is d.journal  # one reader (one HTTP session) for the deployment's life
+    with pytest.raises(DeploymentError, match="no deployment readable"):
+        _ = Deployment(tmp_path / "nowhere", []).journal
