@@ -421,7 +421,7 @@ REST_RULE = KINDS.register(
             "probability": Param(float, 1.0, minimum=0, maximum=1, help="0..1 per matching request"),
             "count": Param(int, 0, minimum=0, help="how many times it fires; 0 no limit"),
             "body": Param(str, "", help="the answer's body; '' an ApiErrors document"),
-            "seed": Param(int, 0, help="the seed of the rule's RNG (probability)"),
+            "seed": Param(int, 0, help="the rule's random seed (probability)"),
         },
     )
 )
