@@ -46,6 +46,10 @@ class IppaConfig:
     agent_id: str
     node: str
     timers: Timers
+    # The emulated agent, like the desktop's (machine.py, Step.RETRY), presses Sign In again a poll
+    # interval after a sign-in of its own failed (a timeout, a 401 while the AWDBs are out of reach).
+    # Not after a failover: the Sign In screen shown when both services resume waits for the agent.
+    sign_in_again: bool = True
 
 
 class IppaMachine:
@@ -59,6 +63,7 @@ class IppaMachine:
         self._xmpp_pending = False
         self._attempting = False  # an attempt's SystemInfo / XMPP answers are awaited
         self._retry_due: float | None = None  # the next attempt ("every 5 seconds")
+        self._sign_in_due: float | None = None  # the agent's next sign-in after a failed one
         self._out: list[Output] = []
 
     # -- the sans-IO surface -----------------------------------------------------------------------
@@ -67,12 +72,17 @@ class IppaMachine:
         return out
 
     def next_deadline(self) -> float | None:
-        return self._retry_due
+        due = [d for d in (self._retry_due, self._sign_in_due) if d is not None]
+        return min(due) if due else None
 
     def handle_timer(self, now: float) -> None:
         if self._retry_due is not None and self._retry_due <= now:
             self._retry_due = None
             self._attempt(now)
+        if self._sign_in_due is not None and self._sign_in_due <= now:
+            self._sign_in_due = None
+            if self.state is IppaState.SIGN_IN_SCREEN:
+                self.sign_in(now)
 
     def _record(self, event: HistoryEvent) -> None:
         self._out.append(Record(event))
@@ -88,6 +98,7 @@ class IppaMachine:
 
     # -- signing in (also the agent's explicit sign-in on another server) ------------------------------
     def sign_in(self, now: float, node: str | None = None) -> None:
+        self._sign_in_due = None
         if self.state in (IppaState.SIGNED_OUT, IppaState.SIGN_IN_SCREEN, IppaState.SERVER_UNAVAILABLE):
             if node is not None and node != self.node:
                 # "the agent must exit the current Finesse service" and sign in to the other one.
@@ -104,12 +115,17 @@ class IppaMachine:
             return
         if not result.ok:
             self._record(H.SignInFailed(agent=self._agent, node=node, error=result.error))
-            self._to(IppaState.SIGN_IN_SCREEN)
+            self._sign_in_failed(now)
         elif self.xmpp_up:
             self._signed_in()
         else:
             self._xmpp_pending = True
             self._out.append(ConnectNotification(node))
+
+    def _sign_in_failed(self, now: float) -> None:
+        self._to(IppaState.SIGN_IN_SCREEN)
+        if self.config.sign_in_again:
+            self._sign_in_due = now + self.config.timers.ippa_poll_interval
 
     def _signed_in(self) -> None:
         self.failed_attempts = 0
@@ -167,7 +183,7 @@ class IppaMachine:
                 self._record(
                     H.SignInFailed(agent=self._agent, node=node, error=result.error or "notification")
                 )
-                self._to(IppaState.SIGN_IN_SCREEN)
+                self._sign_in_failed(now)
         else:
             self._attempt_done()
 

@@ -35,6 +35,8 @@ def test_publisher_down_server_unavailable_after_three_polls_and_never_the_subsc
     w.nodes[PUB] = NodeSim()
     w.advance(5)
     assert state(w) is IppaState.SIGN_IN_SCREEN and w.m.node == PUB
+    w.advance(60)  # the Sign In screen of a failover waits for the agent
+    assert state(w) is IppaState.SIGN_IN_SCREEN and w.m.next_deadline() is None
     w.m.sign_in(w.now)
     w.run()
     assert state(w) is IppaState.SIGNED_IN and w.m.node == PUB
@@ -96,3 +98,27 @@ def test_attempts_keep_a_5_s_cadence_however_long_each_takes_to_fail() -> None:
     m.outputs()
     m.handle_timer(25.0)
     assert m.outputs() == [] and m.next_deadline() == 30.0
+
+
+def test_the_agent_signs_in_again_a_poll_after_its_own_sign_in_failed() -> None:
+    w = World(IppaMachine(IppaConfig(agent_id="1050", node=PUB, timers=Timers.build(1.0))))
+    w.nodes[PUB].status = "OUT_OF_SERVICE"
+    w.m.sign_in(w.now)
+    w.run()
+    assert state(w) is IppaState.SIGN_IN_SCREEN and len(w.commands(SignIn)) == 1
+    w.advance(4.9)
+    assert len(w.commands(SignIn)) == 1
+    w.nodes[PUB].status = "IN_SERVICE"
+    w.advance(0.1)  # "every 5 seconds", as the phone's own attempts
+    assert state(w) is IppaState.SIGNED_IN and len(w.commands(SignIn)) == 2
+    assert w.m.next_deadline() is None
+
+
+def test_without_sign_in_again_a_failed_sign_in_stays_on_the_sign_in_screen() -> None:
+    config = IppaConfig(agent_id="1050", node=PUB, timers=Timers.build(1.0), sign_in_again=False)
+    w = World(IppaMachine(config))
+    w.nodes[PUB].status = "OUT_OF_SERVICE"
+    w.m.sign_in(w.now)
+    w.run()
+    w.advance(60)
+    assert state(w) is IppaState.SIGN_IN_SCREEN and len(w.commands(SignIn)) == 1
