@@ -1,6 +1,6 @@
 """``python -m bench`` (``make bench``): every benchmark, each printing a table.
 
-``python -m bench [cti|awdb|auth|finesse|desktops|failover|xmpp-login|pubsub ...] [--quick]``: only
+``python -m bench [cti|awdb|auth|finesse|desktops|failover|xmpp-login|pubsub|edge ...] [--quick]``: only
 those, optionally short runs.
 """
 
@@ -13,6 +13,7 @@ from bench import (
     awdb_bench,
     cti_bench,
     desktops,
+    edge_bench,
     failover,
     finesse_bench,
     pubsub_bench,
@@ -28,6 +29,7 @@ BENCHES = {
     "failover": failover.main,
     "xmpp-login": xmpp_login.main,
     "pubsub": pubsub_bench.main,
+    "edge": edge_bench.main,
 }
 
 

@@ -13,7 +13,9 @@ for the one-shot ``secrets``, for its exit 0; a named volume is a private direct
 compose mounts it); then the script checks SystemInfo, verifies each node's HTTPS certificate by its
 service name with the CA the secrets service made (Python ``ssl``, hostname checked), optionally
 runs one desktops replica for SECONDS (through emu-desktops, as replica 1 of the project) and prints
-what the swarm reported, kills cti-a (SIGKILL, as ``docker compose kill cti-a``), waits for both
+what the swarm reported, reaches both nodes and their Prosodys through their client-path proxies
+(edge-a, edge-b: REST, HTTPS verified for the node's name, XMPP) and resets then heals REST through
+edge-a with a client_reset fault, kills cti-a (SIGKILL, as ``docker compose kill cti-a``), waits for both
 nodes to be IN_SERVICE on side B, and stops everything it started. ``--sso`` runs docker-compose.yml
 merged with docker-compose.sso.yml (Compose's merge, :func:`merge`) and also signs agent 1001 in at
 the Identity Service (https://ids:8553, verified with the same CA) and checks that both nodes take its
@@ -35,11 +37,13 @@ import os
 import re
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -291,6 +295,8 @@ class Smoke:
         for node in ("finesse-a", "finesse-b"):
             h = self.health(node)
             print(f"{node}: {h['state']} cti side {h['cti']['side']} notification {h['notification']}")
+        if "edge-a" in self.services:
+            self.check_edge(trust)
         if "ids" in self.services:
             self.check_sso(trust)
         if desktops_seconds > 0:
@@ -307,6 +313,45 @@ class Smoke:
             time.sleep(0.2)
         else:
             raise RuntimeError(f"no failover to side B: {states}")
+
+    def check_edge(self, trust: ssl.SSLContext) -> None:
+        """Each node's client-path proxy: REST, HTTPS (the node's certificate, TLS passed through)
+        and XMPP reach the node and its Prosody through it; a client_reset posted to its control
+        plane resets a new connection, and DELETE heals it."""
+        for edge, node in (("edge-a", "finesse-a"), ("edge-b", "finesse-b")):
+            with urllib.request.urlopen(f"http://{edge}:8082/finesse/api/SystemInfo", timeout=3) as resp:
+                info = resp.read().decode()
+                assert f"<xmppDomain>{node}</xmppDomain>" in info, f"{edge}: SystemInfo {info[:300]}"
+            with (
+                socket.create_connection((edge, 8445), timeout=3) as raw,
+                trust.wrap_socket(raw, server_hostname=node) as tls,
+            ):
+                tls.sendall(f"GET /finesse/api/SystemInfo HTTP/1.0\r\nHost: {node}\r\n\r\n".encode())
+                head = read_until(tls, b"\r\n")
+                assert head.split(b" ")[1:2] == [b"200"], f"{edge}: HTTPS answered {head[:100]!r}"
+            with socket.create_connection((edge, 5222), timeout=3) as xmpp:
+                xmpp.sendall(
+                    f"<?xml version='1.0'?><stream:stream to='{node}' xmlns='jabber:client' "
+                    "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>".encode()
+                )
+                stream = read_until(xmpp, b"<stream:stream")
+                assert b"<stream:stream" in stream, f"{edge}: XMPP answered {stream[:200]!r}"
+        print("REST, HTTPS (the node's certificate) and XMPP through edge-a and edge-b", flush=True)
+        faults = "http://edge-a:8090/emu/faults"
+        body = json.dumps({"kind": "client_reset", "port": "rest"}).encode()
+        post = urllib.request.Request(faults, data=body, method="POST")
+        with urllib.request.urlopen(post, timeout=3) as resp:
+            assert resp.status == 201, resp.status
+        try:
+            urllib.request.urlopen("http://edge-a:8082/finesse/api/SystemInfo", timeout=3)
+            raise AssertionError("REST through edge-a answered during client_reset")
+        except (ConnectionError, urllib.error.URLError) as exc:
+            print(f"client_reset on edge-a: {exc!r}", flush=True)
+        with urllib.request.urlopen(urllib.request.Request(faults, method="DELETE"), timeout=3) as resp:
+            assert resp.status == 200, resp.status
+        with urllib.request.urlopen("http://edge-a:8082/finesse/api/SystemInfo", timeout=3) as resp:
+            assert resp.status == 200
+        print("healed: REST through edge-a again", flush=True)
 
     def check_sso(self, trust: ssl.SSLContext) -> None:
         """Single sign-on: agent 1001 signs in at the IdS with the emulated desktop's own client
@@ -351,6 +396,17 @@ class Smoke:
             proc.wait(20)
         lines = (self.work / f"{DESKTOPS}.log").read_text(errors="replace").splitlines()
         print(f"desktops ({proc.returncode}):", *lines[:2], "...", *lines[-3:], sep="\n  ", flush=True)
+
+
+def read_until(sock: socket.socket, marker: bytes, limit: int = 65536) -> bytes:
+    """What a socket sends until marker, its close or limit bytes (its timeout applies)."""
+    data = b""
+    while marker not in data and len(data) < limit:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def main() -> int:

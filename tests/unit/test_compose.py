@@ -36,6 +36,7 @@ from cryptography import x509
 import awdb_stub.__main__ as awdb_cli
 import cti_stub.__main__ as cti_cli
 import finesse_emu.cli as emu_cli
+import finesse_emu.edge.__main__ as edge_cli
 import finesse_emu.ids.__main__ as ids_cli
 import finesse_emu.server.__main__ as node_cli
 from emu_base.procs import cti_stub_argv
@@ -47,6 +48,7 @@ from finesse_emu.deployment.topology import (
     CTI_A,
     CTI_B,
     CTI_LINK_PORT,
+    EDGE_ADMIN_PORT,
     FINESSE_A,
     FINESSE_B,
     FINESSE_HTTPS_PORT,
@@ -58,6 +60,7 @@ from finesse_emu.deployment.topology import (
     XMPP_C2S_PORT,
     XMPP_C2S_TLS_PORT,
     XMPP_HTTP_PORT,
+    edge_name,
 )
 from finesse_emu.desktop.swarm import parse_slice, take_slice
 from finesse_emu.server.node import NodeConfig
@@ -82,7 +85,12 @@ CTI = {CTI_A.name: ("A", CTI_A, CTI_B), CTI_B.name: ("B", CTI_B, CTI_A)}
 AWDB = {AWDB_A.name: AWDB_A, AWDB_B.name: AWDB_B}
 # Cisco IM&P's nodes (the desktop chat's server): Prosody on a presence domain of their own.
 IMP = {IMP_A.name: IMP_A, IMP_B.name: IMP_B}
-COMPONENTS = {*CTI, *AWDB, *NODES, *XMPP_OF_NODE.values(), *IMP}
+# Each node's client-path proxy (the launcher's edge-a, edge-b): the host ports of the node and of
+# its Notification Service are its, carried to those services on the compose network.
+EDGES = {edge_name(ep): ep for ep, _ in NODES.values()}
+# Where each of the proxy's port kinds goes: the node's own ports, or its Prosody's.
+EDGE_TO_PROSODY = {"xmpp", "xmpp_tls", "bosh", "bosh_https"}
+COMPONENTS = {*CTI, *AWDB, *NODES, *XMPP_OF_NODE.values(), *IMP, *EDGES}
 DESKTOPS = "desktops"
 # The one-shot service that writes the deployment's secrets into the named volume of the same name,
 # mounted read-only at /secrets by the services that read them (the contract of finesse-emu secrets).
@@ -100,12 +108,22 @@ REAL_PORTS: dict[str, set[int]] = {
     **{x: {XMPP_C2S_PORT, XMPP_HTTP_PORT, XMPP_C2S_TLS_PORT} for x in XMPP_OF_NODE.values()},
     **{n: {ep.port, IMP_HTTP_PORT} for n, ep in IMP.items()},
     IDS.name: {IDS.port, IDS.admin_port},  # in the SSO variant only
+    **{
+        e: {ep.port, FINESSE_HTTPS_PORT, XMPP_C2S_PORT, XMPP_HTTP_PORT, XMPP_C2S_TLS_PORT, EDGE_ADMIN_PORT}
+        for e, ep in EDGES.items()
+    },
+}
+# The client ports a node and its Prosody have but leave to their proxy to publish.
+PROXIED_PORTS: dict[str, set[int]] = {
+    **{n: {ep.port, FINESSE_HTTPS_PORT} for n, (ep, _) in NODES.items()},
+    **{x: {XMPP_C2S_PORT, XMPP_HTTP_PORT, XMPP_C2S_TLS_PORT} for x in XMPP_OF_NODE.values()},
 }
 ADMIN_PORT = {n: ep.admin_port for n, (_, ep, _) in CTI.items()} | {
     n: ep.admin_port for n, ep in AWDB.items()
 }
 ADMIN_PORT |= {n: ep.admin_port for n, (ep, _) in NODES.items()}
 ADMIN_PORT[IDS.name] = IDS.admin_port
+ADMIN_PORT |= dict.fromkeys(EDGES, EDGE_ADMIN_PORT)
 # The SSO variant's signing key in the secrets volume (read by the IdS and both nodes), its URL.
 SSO_KEY = f"{SECRETS_DIR}/{SSO_KEY_FILE}"
 IDS_URL = f"https://{IDS.name}:{IDS.port}"
@@ -212,8 +230,8 @@ def check_services(compose: dict[str, Any], sso: bool = False) -> list[str]:
 
 def launcher(sso: bool = False) -> Deployment:
     # The launcher's defaults: agents, time_scale; `up --sso` with the IdS's default lifetimes.
-    # Compose runs no client-path proxy (docs/compose.md): the launcher's `up --no-client-proxy`.
-    return Deployment(Path("/data"), sso={} if sso else None, client_proxy=False)
+    # With each node's client-path proxy (edge-a, edge-b), as `finesse-emu up` runs them.
+    return Deployment(Path("/data"), sso={} if sso else None)
 
 
 def check_cti(name: str, svc: dict[str, Any]) -> list[str]:
@@ -277,6 +295,9 @@ def expected_node_config(name: str, tmp: Path, sso: bool = False) -> NodeConfig:
     ep, role = NODES[name]
     run_dir = tmp / "launcher"
     run_dir.mkdir(exist_ok=True)
+    # The launcher moves a node behind its proxy to an internal address and names its public one
+    # apart (admin_host, xmpp_domain); a compose node keeps its own container, which the proxy's
+    # service reaches by the node's service name: its config is that of `up --no-client-proxy`.
     launched = node_cli.load_config(
         str(Deployment(run_dir, sso={} if sso else None, client_proxy=False)._node_config(ep, role)), {}
     )
@@ -441,6 +462,39 @@ def check_ids(name: str, svc: dict[str, Any]) -> list[str]:
     return problems
 
 
+def check_edge(name: str, svc: dict[str, Any]) -> list[str]:
+    """A node's client-path proxy: the launcher's ``edge_argv`` (the same port kinds and ports),
+    listening on every address, each kind carried to the node's service or its Prosody's."""
+    problems, argv = module_argv(name, svc, "finesse_emu.edge")
+    if problems:
+        return problems
+    ours = parse(edge_cli.build_parser(), argv)
+    if isinstance(ours, str):
+        return [f"{name}: python -m finesse_emu.edge rejects {argv}: {ours}"]
+    node = EDGES[name]
+    theirs = edge_cli.build_parser().parse_args(launcher().edge_argv(node)[2:])
+    # The launcher's proxy reads the deployment's token file; compose's control planes take
+    # FINESSE_EMU_ADMIN_TOKEN from the environment (x-emu).
+    skip = {"route", "admin_host", "admin_token_file"}
+    problems = [f"{name}: {p}" for p in diff(vars(ours), vars(theirs), skip)]
+    if ours.admin_host != BIND_ALL:
+        problems.append(f"{name}: --admin-host {ours.admin_host}, want {BIND_ALL}")
+    want = {
+        r.kind: (
+            BIND_ALL,
+            r.port,
+            XMPP_OF_NODE[node.name] if r.kind in EDGE_TO_PROSODY else node.name,
+            r.upstream_port,
+        )
+        for r in theirs.route
+    }
+    got = {r.kind: (r.host, r.port, r.upstream_host, r.upstream_port) for r in ours.route}
+    for kind in sorted(set(want) | set(got)):
+        if got.get(kind) != want.get(kind):
+            problems.append(f"{name}: route {kind} {got.get(kind)}, want {want.get(kind)}")
+    return problems
+
+
 def check_commands(compose: dict[str, Any], tmp: Path, sso: bool = False) -> list[str]:
     services = compose["services"]
     problems: list[str] = []
@@ -455,6 +509,8 @@ def check_commands(compose: dict[str, Any], tmp: Path, sso: bool = False) -> lis
             problems += check_ids(name, services[name])
         elif name in IMP:
             problems += check_imp(compose, name, tmp)
+        elif name in EDGES:
+            problems += check_edge(name, services[name])
         else:
             problems += check_xmpp(compose, name, tmp)
         for arg in command(services[name]):
@@ -489,6 +545,8 @@ def check_ports(compose: dict[str, Any]) -> list[str]:
                 problems.append(f"{name}: port {port} published on {ip or 'every address'}, not {LOOPBACK}")
             if port not in REAL_PORTS.get(name, set()):
                 problems.append(f"{name}: publishes container port {port}, not one of {REAL_PORTS.get(name)}")
+            elif port in PROXIED_PORTS.get(name, set()):
+                problems.append(f"{name}: publishes client port {port}, which its client-path proxy owns")
             if not host_port:
                 problems.append(f"{name}: port {port} published on a random host port")
             elif host_port in seen:
@@ -1002,6 +1060,16 @@ def _arg(c: dict[str, Any], svc: str, flag: str, value: str) -> None:
     cmd[cmd.index(flag) + 1] = value
 
 
+def _route(c: dict[str, Any], svc: str, kind: str, value: str | None) -> None:
+    """The proxy's ``--route`` of one port kind replaced by ``value`` (None: removed)."""
+    cmd = c["services"][svc]["command"]
+    i = next(i for i, a in enumerate(cmd) if a == "--route" and str(cmd[i + 1]).startswith(kind + "="))
+    if value is None:
+        del cmd[i : i + 2]
+    else:
+        cmd[i + 1] = value
+
+
 def _bad_node_config(c: dict[str, Any], tmp: Path) -> None:
     path = Path(c["configs"]["finesse-b"]["file"])
     bad = tmp / "mutated-finesse-b.yaml"
@@ -1056,7 +1124,7 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
         "commands",
     ),
     "published on every address": (
-        lambda c, _: c["services"]["finesse-a"].update(ports=["8082:8082"]),
+        lambda c, _: c["services"]["finesse-a"].update(ports=["8089:8089"]),
         "ports",
     ),
     "published link port clash": (
@@ -1064,7 +1132,7 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
         "ports",
     ),
     "container port the component lacks": (
-        lambda c, _: c["services"]["xmpp-a"]["ports"].append("127.0.0.1:5269:5269"),
+        lambda c, _: c["services"]["xmpp-a"].update(ports=["127.0.0.1:5269:5269"]),
         "ports",
     ),
     "no healthcheck": (lambda c, _: c["services"]["xmpp-b"].pop("healthcheck"), "health"),
@@ -1081,6 +1149,27 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
             {"cti-c": {"condition": "service_healthy"}}
         ),
         "depends",
+    ),
+    "proxy carrying REST to the other node": (
+        lambda c, _: _route(c, "edge-a", "rest", "rest=0.0.0.0:8082,finesse-b:8082"),
+        "commands",
+    ),
+    "proxy carrying XMPP to the node": (
+        lambda c, _: _route(c, "edge-b", "xmpp", "xmpp=0.0.0.0:5222,finesse-b:5222"),
+        "commands",
+    ),
+    "proxy without the secure XMPP port": (lambda c, _: _route(c, "edge-a", "xmpp_tls", None), "commands"),
+    "proxy control plane on loopback": (
+        lambda c, _: _arg(c, "edge-b", "--admin-host", "127.0.0.1"),
+        "commands",
+    ),
+    "node publishing its client port past the proxy": (
+        lambda c, _: c["services"]["finesse-a"]["ports"].append("127.0.0.1:18082:8082"),
+        "ports",
+    ),
+    "proxy healthcheck on a client port": (
+        lambda c, _: c["services"]["edge-a"]["healthcheck"].update(test=["CMD", "emu-health", "8082"]),
+        "health",
     ),
     "node not waiting for its Prosody": (
         lambda c, _: c["services"]["finesse-b"]["depends_on"].pop("xmpp-b"),

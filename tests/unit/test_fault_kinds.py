@@ -52,7 +52,7 @@ async def test_a_kind_added_in_one_place_reaches_chaos_the_scenario_and_the_cont
         # The scenario's fault step: the verb, its number required, inject checked against the kind.
         assert "wobble" in fault_actions()
         parse(scenario({"action": "wobble", "target": "awdb-a", "ms": 5}))
-        with pytest.raises(ScenarioError, match="ms must be a number"):
+        with pytest.raises(ScenarioError, match=r"wobble on awdb-a \(wobble\): .*ms is required"):
             parse(scenario({"action": "wobble", "target": "awdb-a"}))
         parse(scenario({"action": "inject", "target": "awdb-b", "fault": {"kind": "wobble", "ms": 2}}))
         with pytest.raises(ScenarioError, match=r"awdb-b: fault 'wobble': ms must be 1\.\.50"):

@@ -749,7 +749,9 @@ def check_job(m: Manifests, sso: bool = False) -> list[str]:
 def test_every_manifest_is_wellformed(manifests: Manifests) -> None:
     assert check_wellformed(manifests) == []
     kinds = sorted(o["kind"] for o in objects(manifests))
-    assert kinds.count("Deployment") == kinds.count("Service") == len(tc.COMPONENTS) == 10
+    assert (
+        kinds.count("Deployment") == kinds.count("Service") == len(tc.COMPONENTS) == 12
+    )  # with the nodes' client-path proxies, edge-a and edge-b
     assert kinds.count("Job") == 1 and kinds.count("ConfigMap") == 2
 
 
@@ -1007,6 +1009,17 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
         "ports",
     ),
     "cti-a on side B's port": (lambda m: _arg(m, "cti-a", "--port", "43027"), "commands"),
+    "proxy carrying XMPP to the node": (
+        lambda m: _main(m, "edge-b")["args"].__setitem__(
+            _main(m, "edge-b")["args"].index("xmpp=0.0.0.0:5222,xmpp-b:5222"),
+            "xmpp=0.0.0.0:5222,finesse-b:5222",
+        ),
+        "commands",
+    ),
+    "proxy's secure XMPP port not in its Service": (
+        lambda m: _doc(m, "Service", "edge-a")["spec"]["ports"].pop(4),
+        "ports",
+    ),
     "cti-b peer on the wrong link port": (lambda m: _arg(m, "cti-b", "--peer", "cti-a:42027"), "commands"),
     "a flag the CLI rejects": (lambda m: _main(m, "awdb-a")["args"].append("--no-such-flag"), "commands"),
     "a loopback address": (lambda m: _arg(m, "awdb-b", "--host", "127.0.10.4"), "commands"),

@@ -159,8 +159,27 @@ class Until(StepKind):
         run.expectation(f"until {cond}", False, f"timed out: {detail}", within, step.index + 1)
 
 
+def verb_params() -> tuple[str, ...]:
+    """The parameters a ``fault`` step may give its verb: every parameter of a fault kind that a
+    ``finesse-emu chaos`` verb posts (emu_base/faults.py), as the chaos command takes them."""
+    names = (name for kind in faults.KINDS if kind.chaos is not None for name in kind.params)
+    return tuple(dict.fromkeys(names))
+
+
+def verb_kind(action: str, target: str) -> faults.FaultKind | None:
+    """The fault kind ``finesse-emu chaos ACTION TARGET`` posts (None: a process verb, or nothing
+    there): on a node, a verb its web app lacks is its client-path proxy's (deployment/chaos.py)."""
+    component = target.split("-", maxsplit=1)[0]
+    kind = faults.KINDS.for_verb(action, component)
+    if kind is None and component == faults.FINESSE:
+        kind = faults.KINDS.for_verb(action, faults.EDGE)
+    return kind
+
+
 class Fault(StepKind):
-    """``fault: {action, target, ms, fault}``: a ``finesse-emu chaos`` verb on components, or
+    """``fault: {action, target, fault, <the verb's parameters>}``: a ``finesse-emu chaos`` verb on
+    components, with the parameters the chaos command takes (``ms``, ``port``, ``direction``,
+    ``rate_kb_s`` ...: :func:`verb_params`), checked against the fault registry at load time; or
     ``inject`` of any fault kind their control planes accept (emu_base/faults.py)."""
 
     name = "fault"
@@ -182,12 +201,21 @@ class Fault(StepKind):
         actions = fault_actions()
         require(action in actions, where, f"fault action must be one of {actions}")
         names = targets(value.get("target"), where)
-        # A verb whose fault takes a number (latency: ms) needs it.
-        for kind in faults.KINDS:
-            if kind.chaos == action and kind.chaos_value is not None:
-                number(value.get(kind.chaos_value), where, kind.chaos_value)
+        params = {k: v for k, v in value.items() if k not in ("action", "target", "fault")}
+        known = verb_params()
+        unknown = sorted(k for k in params if k not in known)
+        require(
+            not unknown,
+            where,
+            f"fault takes action, target, fault and a verb's parameters {known}; unknown: {unknown}",
+        )
         body = value.get("fault")
         if action == INJECT:
+            require(
+                not params,
+                where,
+                f"inject takes its parameters in fault: {{kind: ...}}, not {sorted(params)}",
+            )
             require(isinstance(body, dict) and "kind" in body, where, "inject needs fault: {kind: ...}")
             for target in names:
                 component = target.split("-")[0]
@@ -204,7 +232,25 @@ class Fault(StepKind):
                     faults.KINDS.validate(body, component)
                 except faults.FaultError as exc:
                     raise ScenarioError(f"{where}: {target}: {exc}") from exc
-        return {"action": action, "targets": names, "ms": value.get("ms"), "fault": body}
+            return {"action": action, "targets": names, "params": {}, "fault": body}
+        require(body is None, where, "fault: {kind: ...} goes with action: inject")
+        # Each target's kind for the verb checks the parameters as its control plane would.
+        for target in names:
+            kind = verb_kind(action, target)
+            if kind is None:
+                require(not params, where, f"{action} on {target} takes no parameters, got {sorted(params)}")
+                continue
+            extra = sorted(k for k in params if k not in kind.params)
+            require(
+                not extra,
+                where,
+                f"{action} on {target} ({kind.name}) takes {sorted(kind.params)}, not {extra}",
+            )
+            try:
+                kind.validate(params)
+            except faults.FaultError as exc:
+                raise ScenarioError(f"{where}: {action} on {target} ({kind.name}): {exc}") from exc
+        return {"action": action, "targets": names, "params": params, "fault": None}
 
     async def run(self, run: Run, step: Step) -> None:
         a = step.args
@@ -213,7 +259,7 @@ class Fault(StepKind):
                 if a["action"] == INJECT:
                     message = await chaos.inject(run.run_dir, target, a["fault"])
                 else:
-                    message = await chaos.chaos(run.run_dir, a["action"], target, a.get("ms"))
+                    message = await chaos.chaos(run.run_dir, a["action"], target, None, a["params"])
             except chaos.ChaosError as exc:
                 raise ScenarioError(f"{step.where()}: {exc}") from exc
             heals = a["action"] in ("start", chaos.HEAL)
