@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -224,7 +225,10 @@ def status(args: argparse.Namespace) -> int:
     if args.interval <= 0:
         raise CannotRun("--interval must be more than 0")
     if args.watch:
-        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a watch ends
+        # Ctrl-C is how a watch ends, even when started with SIGINT ignored (a background job of a
+        # shell without job control inherits SIG_IGN, and Python then installs no handler).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_watch(run_dir, args.interval, args.json))
         return EXIT_OK
     report = asyncio.run(_status(run_dir))

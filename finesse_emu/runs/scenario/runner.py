@@ -116,8 +116,9 @@ async def run_scenario(
         state = json.loads((run_dir / "deployment.json").read_text())
         scale = float(state.get("time_scale", 1.0))
         wanted = time_scale or scenario.time_scale
-        if wanted != scale and not quiet:
+        if wanted != scale:
             # The deployment's timers run at the scale it was started with; the run's waits must too.
+            # Said even when quiet (the CLI prints its own summary): the user asked for another scale.
             print(
                 f"using the deployment's time scale {scale:g} (from {run_dir}), not "
                 f"{'--time-scale' if time_scale else 'the scenario'}'s {wanted:g}",
