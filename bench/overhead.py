@@ -52,10 +52,14 @@ _OWN_HEADERS = {"date", "server", "content-length", "connection", "keep-alive", 
 def serve(host: str, port: int, body_file: Path, headers_file: Path) -> None:
     """Answer every request with the same bytes: the floor the node's own work is measured against."""
     body = body_file.read_bytes()
-    headers = [tuple(line.split(": ", 1)) for line in headers_file.read_text().splitlines() if line]
+    headers: dict[str, str] = {}
+    for line in headers_file.read_text().splitlines():
+        name, _, value = line.partition(": ")
+        if name:
+            headers[name] = value
 
     async def answer(_request: web.Request) -> web.Response:
-        return web.Response(body=body, headers=dict(headers))
+        return web.Response(body=body, headers=headers)
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", answer)
