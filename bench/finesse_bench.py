@@ -93,12 +93,20 @@ class MachineCpu:
 class Deployment:
     """CTI A/B, AWDB, Prosody and one Finesse node, each its own process, on free loopback ports."""
 
-    def __init__(self, workdir: Path, agents: int, uvloop: bool, host: str = HOST) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        agents: int,
+        uvloop: bool,
+        host: str = HOST,
+        node_env: dict[str, str] | None = None,
+    ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.agents = agents
         self.uvloop = uvloop
         self.host = host
+        self.node_env = node_env or {}  # e.g. PYTHONPATH: the node from another checkout
         self.ports = {
             k: free_port(host)
             for k in ("a", "b", "la", "lb", "adm_a", "adm_b", "awdb", "awdb_adm", "http", "adm")
@@ -151,7 +159,7 @@ class Deployment:
             argv.append("--uvloop")
         # The asyncio half pins the standard loop (the node's default is uvloop when installed).
         loop_env = {} if self.uvloop else {"FINESSE_EMU_LOOP": "asyncio"}
-        self.node = Proc("finesse-a", argv, self.workdir / "finesse-a.log", loop_env)
+        self.node = Proc("finesse-a", argv, self.workdir / "finesse-a.log", {**loop_env, **self.node_env})
         self.procs.append(self.node)
         try:
             await wait_health(self.host, p["adm"], "IN_SERVICE", timeout=60)

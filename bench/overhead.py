@@ -117,35 +117,56 @@ def result_rows(
     return rows
 
 
+async def warm_up(dep: Deployment, agents: int) -> tuple[bytes, list[tuple[str, str]]]:
+    """SystemInfo's answer (body, headers) and every agent's credentials in the node's cache."""
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{dep.base}/SystemInfo") as resp:
+            body = await resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"GET SystemInfo answered {resp.status}")
+            headers = [(k, v) for k, v in resp.headers.items() if k.lower() not in _OWN_HEADERS]
+        # One AWDB lookup (and one set of subscriptions) per agent, before any round.
+        sem = asyncio.Semaphore(16)
+
+        async def warm(agent: str) -> None:
+            hdrs = {"Authorization": basic(agent)}
+            async with sem, http.get(f"{dep.base}/User/{agent}", headers=hdrs) as resp:
+                await resp.read()
+                if resp.status != 200:
+                    raise RuntimeError(f"GET User/{agent} answered {resp.status}")
+
+        await asyncio.gather(*(warm(str(FIRST_AGENT + i)) for i in range(agents)))
+    return body, headers
+
+
 async def run(
-    host: str, agents: int, rounds: int, seconds: float, connections: int, workdir: Path
+    host: str,
+    agents: int,
+    rounds: int,
+    seconds: float,
+    connections: int,
+    workdir: Path,
+    compare: Path | None = None,
 ) -> list[Row]:
+    """One deployment (the node of this checkout), and with ``compare`` a second one whose node runs
+    the code of that checkout (``PYTHONPATH``): both measured in the same interleaved rounds."""
     pin(os.getpid(), CLIENT_CORE)
     load0 = os.getloadavg()
-    dep = Deployment(workdir / "deployment", agents, uvloop=uvloop_installed(), host=host)
+    uvloop = uvloop_installed()
+    trees = {"this checkout": None} if compare is None else {"this checkout": None, str(compare): compare}
+    deps: dict[str, Deployment] = {}
     bare_proc: Proc | None = None
     try:
-        await dep.start()
-        assert dep.node is not None
-        pin(dep.node.pid, SERVER_CORE)
-        port = dep.ports["http"]
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"{dep.base}/SystemInfo") as resp:
-                body = await resp.read()
-                assert resp.status == 200, resp.status
-                node_headers = [(k, v) for k, v in resp.headers.items() if k.lower() not in _OWN_HEADERS]
-            # Warm the credential cache: one AWDB lookup (and one set of subscriptions) per agent.
-            sem = asyncio.Semaphore(16)
-            ids = [str(FIRST_AGENT + i) for i in range(agents)]
-
-            async def warm(agent: str) -> None:
-                hdrs = {"Authorization": basic(agent)}
-                async with sem, http.get(f"{dep.base}/User/{agent}", headers=hdrs) as resp:
-                    await resp.read()
-                    if resp.status != 200:
-                        raise RuntimeError(f"GET User/{agent} answered {resp.status}")
-
-            await asyncio.gather(*(warm(a) for a in ids))
+        for n, (label, tree) in enumerate(trees.items()):
+            # PYTHONSAFEPATH: `python -m` must not put the working directory (this checkout) first.
+            env = None if tree is None else {"PYTHONPATH": str(tree.resolve()), "PYTHONSAFEPATH": "1"}
+            deps[label] = dep = Deployment(workdir / f"deployment-{n}", agents, uvloop, host, env)
+            await dep.start()
+            assert dep.node is not None
+            pin(dep.node.pid, SERVER_CORE)
+        body, node_headers = b"", list[tuple[str, str]]()
+        for dep in deps.values():
+            body, node_headers = await warm_up(dep, agents)
         (workdir / "body").write_bytes(body)
         (workdir / "headers").write_text("".join(f"{k}: {v}\n" for k, v in node_headers))
         bare_port = free_port(host)
@@ -154,26 +175,30 @@ async def run(
         bare_proc = Proc("bare-aiohttp", argv, workdir / "bare.log")
         await wait_port(host, bare_port)
         pin(bare_proc.pid, SERVER_CORE)
-        await asyncio.sleep(1.0)  # the node's pubsub subscriptions for the warmed agents settle
+        await asyncio.sleep(1.0)  # the nodes' pubsub subscriptions for the warmed agents settle
 
-        plans = {
-            "bare": (bare_port, bare_proc.pid, [get_request(bare_port, "SystemInfo", host=host)]),
-            "info": (port, dep.node.pid, [get_request(port, "SystemInfo", host=host)]),
-            "user": (port, dep.node.pid, [get_request(port, f"User/{a}", a, host) for a in ids]),
+        ids = [str(FIRST_AGENT + i) for i in range(agents)]
+        plans: dict[tuple[str, str], tuple[int, int, list[bytes]]] = {
+            ("", "bare"): (bare_port, bare_proc.pid, [get_request(bare_port, "SystemInfo", host=host)])
         }
-        got: dict[str, list[LoadResult]] = {k: [] for k in plans}
+        for label, dep in deps.items():
+            assert dep.node is not None
+            port = dep.ports["http"]
+            plans[(label, "info")] = (port, dep.node.pid, [get_request(port, "SystemInfo", host=host)])
+            users = [get_request(port, f"User/{a}", a, host) for a in ids]
+            plans[(label, "user")] = (port, dep.node.pid, users)
+        got: dict[tuple[str, str], list[LoadResult]] = {k: [] for k in plans}
         for _ in range(rounds):
-            for name, (p, pid, requests) in plans.items():
-                r = await http_load(p, requests, connections, seconds, pid, host)
-                got[name].append(r)
+            for key, (p, pid, requests) in plans.items():
+                got[key].append(await http_load(p, requests, connections, seconds, pid, host))
         load1 = os.getloadavg()
     finally:
         if bare_proc is not None:
             bare_proc.stop()
-        await dep.stop()
-    bare_best = max(got["bare"], key=lambda r: r.per_s)
-    bare_best_cpu = max(got["bare"], key=per_cpu_s)
-    return [
+        for dep in deps.values():
+            await dep.stop()
+    bare = (max(got[("", "bare")], key=lambda r: r.per_s), max(got[("", "bare")], key=per_cpu_s))
+    rows: list[Row] = [
         (
             f"machine: {psutil.cpu_count()} cores; load average (1 min) before / after",
             f"{load0[0]:.2f} / {load1[0]:.2f}",
@@ -182,18 +207,21 @@ async def run(
         (
             f"servers on core {SERVER_CORE}, load generator on core {CLIENT_CORE}; "
             f"{connections} connections, {rounds} x {seconds:g} s interleaved",
-            "uvloop" if uvloop_installed() else "asyncio",
+            "uvloop" if uvloop else "asyncio",
             "-",
         ),
-        *result_rows(f"bare aiohttp, SystemInfo's bytes ({len(body)} B)", got["bare"], None, "-"),
-        *result_rows("node SystemInfo GET", got["info"], (bare_best, bare_best_cpu), ">= 60% of bare"),
-        *result_rows(
-            f"node User GET (Basic, warm cache, {agents} users)",
-            got["user"],
-            (bare_best, bare_best_cpu),
-            ">= 10,000 req/s",
-        ),
+        *result_rows(f"bare aiohttp, SystemInfo's bytes ({len(body)} B)", got[("", "bare")], None, "-"),
     ]
+    for label in deps:
+        node = "node" if compare is None else f"node ({label})"
+        rows += result_rows(f"{node} SystemInfo GET", got[(label, "info")], bare, ">= 60% of bare")
+        rows += result_rows(
+            f"{node} User GET (Basic, warm cache, {agents} users)",
+            got[(label, "user")],
+            bare,
+            ">= 10,000 req/s",
+        )
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,6 +234,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=2.0, help="seconds per round and row")
     p.add_argument("--connections", type=int, default=32, help="kept-alive connections")
     p.add_argument("--quick", action="store_true", help="2 rounds of 1 s")
+    p.add_argument(
+        "--compare",
+        type=Path,
+        default=None,
+        metavar="CHECKOUT",
+        help="also measure a node running another checkout's code (e.g. main's), in the same rounds",
+    )
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--workdir", type=Path, default=None, help=argparse.SUPPRESS)
@@ -222,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging("bench", "WARNING")
     with contextlib.suppress(KeyboardInterrupt), tempfile.TemporaryDirectory(prefix="overhead-") as tmp:
         rows = asyncio.run(
-            run(args.host, args.agents, args.rounds, args.seconds, args.connections, Path(tmp))
+            run(args.host, args.agents, args.rounds, args.seconds, args.connections, Path(tmp), args.compare)
         )
         print_table("The emulator's own overhead: node REST against a bare aiohttp server (issue 20)", rows)
     return 0
