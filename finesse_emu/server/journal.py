@@ -285,6 +285,13 @@ def rest_middleware(
     service gate, a 401, an injected fault) and the agent authentication found (``agent``)."""
 
     async def record(request: web.Request, start: float, status: int, body: bytes | str | None) -> None:
+        # The request body is awaited only when there is one (no coroutine for a GET).
+        sent = await _request_body(request) if request.body_exists else None
+        enter(request, start, status, body, sent)
+
+    def enter(
+        request: web.Request, start: float, status: int, body: bytes | str | None, sent: bytes | None
+    ) -> None:
         journal.rest(
             wall(),
             request.method,
@@ -293,7 +300,7 @@ def rest_middleware(
             status,
             agent(request),
             (now() - start) * 1000.0,
-            await _request_body(request) if request.body_exists else None,
+            sent,
             body,
             request.get(FAULT_KEY),
         )
@@ -312,7 +319,11 @@ def rest_middleware(
             await record(request, start, 500, None)
             raise
         body = response.body if isinstance(response, web.Response) else None
-        await record(request, start, response.status, body if isinstance(body, bytes) else None)
+        body = body if isinstance(body, bytes) else None
+        if request.body_exists:
+            await record(request, start, response.status, body)
+        else:
+            enter(request, start, response.status, body, None)
         return response
 
     return journal_requests
