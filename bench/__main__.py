@@ -1,6 +1,6 @@
 """``python -m bench`` (``make bench``): every benchmark, each printing a table.
 
-``python -m bench [cti|awdb|auth|finesse|desktops|failover|xmpp-login|pubsub|edge ...] [--quick]``: only
+``python -m bench [cti|awdb|auth|finesse|overhead|desktops|failover|xmpp-login|pubsub|edge ...] [--quick]``: only
 those, optionally short runs.
 """
 
@@ -16,6 +16,7 @@ from bench import (
     edge_bench,
     failover,
     finesse_bench,
+    overhead,
     pubsub_bench,
     xmpp_login,
 )
@@ -25,6 +26,7 @@ BENCHES = {
     "awdb": awdb_bench.main,
     "auth": auth_bench.main,
     "finesse": finesse_bench.main,
+    "overhead": overhead.main,
     "desktops": desktops.main,
     "failover": failover.main,
     "xmpp-login": xmpp_login.main,

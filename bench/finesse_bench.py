@@ -93,18 +93,27 @@ class MachineCpu:
 class Deployment:
     """CTI A/B, AWDB, Prosody and one Finesse node, each its own process, on free loopback ports."""
 
-    def __init__(self, workdir: Path, agents: int, uvloop: bool) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        agents: int,
+        uvloop: bool,
+        host: str = HOST,
+        node_env: dict[str, str] | None = None,
+    ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.agents = agents
         self.uvloop = uvloop
+        self.host = host
+        self.node_env = node_env or {}  # e.g. PYTHONPATH: the node from another checkout
         self.ports = {
-            k: free_port()
+            k: free_port(host)
             for k in ("a", "b", "la", "lb", "adm_a", "adm_b", "awdb", "awdb_adm", "http", "adm")
         }
         # Real passwords, as every deployment: the stubs' agents, finesse's in prosody/xmpp-password.
         self.prosody = ProsodyProcess(
-            HOST, host=HOST, c2s_port=free_port(), http_port=free_port(), run_dir=workdir / "prosody",
+            host, host=host, c2s_port=free_port(host), http_port=free_port(host), run_dir=workdir / "prosody",
             accounts=agent_accounts(agents),
         )  # fmt: skip
         self.procs: list[Proc] = []
@@ -117,7 +126,7 @@ class Deployment:
 
     @property
     def base(self) -> str:
-        return f"http://{HOST}:{self.ports['http']}{API}"
+        return f"http://{self.host}:{self.ports['http']}{API}"
 
     async def start(self) -> None:
         p = self.ports
@@ -125,21 +134,21 @@ class Deployment:
         quiet = ("--log-level", "WARNING")
         for side, port, adm, link, peer in (("A", "a", "adm_a", "la", "lb"), ("B", "b", "adm_b", "lb", "la")):
             argv = cti_stub_argv(
-                side, HOST, p[port], p[adm], p[link], (HOST, p[peer]), self.agents, 1.0, quiet
+                side, self.host, p[port], p[adm], p[link], (self.host, p[peer]), self.agents, 1.0, quiet
             )
             self.procs.append(Proc(f"cti-{side.lower()}", argv, self.workdir / f"cti-{side.lower()}.log"))
-        awdb = ["-m", "awdb_stub", "--host", HOST, "--port", str(p["awdb"]), "--admin-port"]
+        awdb = ["-m", "awdb_stub", "--host", self.host, "--port", str(p["awdb"]), "--admin-port"]
         awdb += [str(p["awdb_adm"]), "--agents", str(self.agents), *quiet]
         self.procs.append(Proc("awdb-a", awdb, self.workdir / "awdb-a.log"))
         config = {
             "name": "finesse-a",
-            "host": HOST,
+            "host": self.host,
             "http_port": p["http"],
             "https_port": -1,
             "admin_port": p["adm"],
-            "cti_sides": [["A", HOST, p["a"]], ["B", HOST, p["b"]]],
-            "awdb_urls": [f"http://{HOST}:{p['awdb']}"],
-            "xmpp_host": HOST,
+            "cti_sides": [["A", self.host, p["a"]], ["B", self.host, p["b"]]],
+            "awdb_urls": [f"http://{self.host}:{p['awdb']}"],
+            "xmpp_host": self.host,
             "xmpp_port": self.prosody.c2s_port,
             "xmpp_password_file": str(self.prosody.config.password_file),
         }
@@ -150,10 +159,10 @@ class Deployment:
             argv.append("--uvloop")
         # The asyncio half pins the standard loop (the node's default is uvloop when installed).
         loop_env = {} if self.uvloop else {"FINESSE_EMU_LOOP": "asyncio"}
-        self.node = Proc("finesse-a", argv, self.workdir / "finesse-a.log", loop_env)
+        self.node = Proc("finesse-a", argv, self.workdir / "finesse-a.log", {**loop_env, **self.node_env})
         self.procs.append(self.node)
         try:
-            await wait_health(HOST, p["adm"], "IN_SERVICE", timeout=60)
+            await wait_health(self.host, p["adm"], "IN_SERVICE", timeout=60)
         except TimeoutError as exc:
             tail = "\n".join(self.node.log_lines()[-20:])
             raise RuntimeError(f"the Finesse node did not come IN_SERVICE:\n{tail}") from exc
@@ -266,7 +275,7 @@ async def best_of(
 
 
 async def http_load(
-    port: int, requests: list[bytes], connections: int, seconds: float, node_pid: int
+    port: int, requests: list[bytes], connections: int, seconds: float, node_pid: int, host: str = HOST
 ) -> LoadResult:
     """``connections`` kept-alive connections, each cycling through ``requests`` for ``seconds``."""
     loop = asyncio.get_running_loop()
@@ -283,7 +292,7 @@ async def http_load(
         mine = requests[i % len(requests) :: connections] or requests
         proto = _KeepAlive(mine, deadline, latencies)
         protos.append(proto)
-        await loop.create_connection(lambda p=proto: p, HOST, port)  # type: ignore[misc]
+        await loop.create_connection(lambda p=proto: p, host, port)  # type: ignore[misc]
     async with asyncio.timeout(seconds + 10):
         await asyncio.gather(*(p.done for p in protos))
     elapsed = time.perf_counter() - t0
@@ -301,8 +310,8 @@ async def http_load(
     )
 
 
-def get_request(port: int, path: str, user: str | None = None) -> bytes:
-    lines = [f"GET {API}/{path} HTTP/1.1", f"Host: {HOST}:{port}", "Accept: application/xml"]
+def get_request(port: int, path: str, user: str | None = None, host: str = HOST) -> bytes:
+    lines = [f"GET {API}/{path} HTTP/1.1", f"Host: {host}:{port}", "Accept: application/xml"]
     if user is not None:
         lines.append(f"Authorization: {basic(user)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
 
 from aiohttp import typedefs as aiohttp_typedefs
 from aiohttp import web
@@ -57,6 +58,9 @@ class HttpMetrics:
         route_name: Callable[[str], str] = lambda template: template,
     ) -> None:
         self._route_name = route_name
+        # The labelled children by (template, method, status): prometheus_client's labels() takes a
+        # lock and validates its arguments on every call; the keys are bounded (route templates).
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.requests = Counter(
             f"{prefix}_{what}",
             f"{what} answered, by {route_label} (route template), method and status",
@@ -71,9 +75,14 @@ class HttpMetrics:
         )
 
     def observe(self, template: str, method: str, status: int, seconds: float) -> None:
-        route = self._route_name(template)
-        self.requests.labels(route, method, str(status)).inc()
-        self.duration.labels(route, method).observe(seconds)
+        key = (template, method, status)
+        children = self._children.get(key)
+        if children is None:
+            route = self._route_name(template)
+            children = (self.requests.labels(route, method, str(status)), self.duration.labels(route, method))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def middleware(self) -> Middleware:
         """The outermost middleware of the application it counts: what every inner one answers (a 401,

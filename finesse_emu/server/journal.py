@@ -75,6 +75,29 @@ def truncate(data: bytes | str | None, limit: int = BODY_LIMIT) -> str | None:
     return text[:limit] + TRUNCATED if cut else text
 
 
+class _Body:
+    """A body of at most :data:`BODY_LIMIT` bytes, kept as received and made text when the journal
+    is read: most entries are never read, and decoding every answer on the REST path cost the node
+    a share of each request. No longer than the text it becomes (a byte is at most a character)."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+
+def _kept(data: bytes | str | None) -> str | _Body | None:
+    """What an entry keeps of a body: short bytes as they are (the same object, no copy), else the
+    text :func:`truncate` makes of it now."""
+    if isinstance(data, bytes) and len(data) <= BODY_LIMIT:
+        return _Body(data)
+    return truncate(data)
+
+
+def _text(value: Any) -> Any:
+    return truncate(value.raw) if isinstance(value, _Body) else value
+
+
 def agents_of_node(node: str) -> list[str]:
     """The agent a pubsub node belongs to: ``/finesse/api/User/1001[/...]`` is agent 1001's."""
     prefix = f"{API}/User/"
@@ -197,8 +220,8 @@ class Journal:
         request_body: bytes | str | None = None,
         response_body: bytes | str | None = None,
         fault: str | None = None,
-    ) -> Entry:
-        return self._add(
+    ) -> None:
+        self._add(
             {
                 "t": t,
                 "kind": "rest",
@@ -208,8 +231,8 @@ class Journal:
                 "status": status,
                 "agent": agent,
                 "duration_ms": round(duration_ms, 3),
-                "request_body": truncate(request_body),
-                "response_body": truncate(response_body),
+                "request_body": _kept(request_body),
+                "response_body": _kept(response_body),
                 "fault": fault,
             }
         )
@@ -231,6 +254,10 @@ class Journal:
         found = [e for e in self._entries if query.matches(e)]
         if query.limit is not None:
             found = found[len(found) - query.limit :] if query.limit else []
+        for entry in found:  # bodies kept as received become text once, on their first read
+            if entry["kind"] == "rest":
+                entry["request_body"] = _text(entry["request_body"])
+                entry["response_body"] = _text(entry["response_body"])
         return found
 
     def clear(self) -> int:
@@ -258,22 +285,30 @@ def rest_middleware(
     service gate, a 401, an injected fault) and the agent authentication found (``agent``)."""
 
     async def record(request: web.Request, start: float, status: int, body: bytes | str | None) -> None:
-        if journal.size:
-            journal.rest(
-                wall(),
-                request.method,
-                request.path,
-                request.query_string,
-                status,
-                agent(request),
-                (now() - start) * 1000.0,
-                await _request_body(request),
-                body,
-                request.get(FAULT_KEY),
-            )
+        # The request body is awaited only when there is one (no coroutine for a GET).
+        sent = await _request_body(request) if request.body_exists else None
+        enter(request, start, status, body, sent)
+
+    def enter(
+        request: web.Request, start: float, status: int, body: bytes | str | None, sent: bytes | None
+    ) -> None:
+        journal.rest(
+            wall(),
+            request.method,
+            request.path,
+            request.query_string,
+            status,
+            agent(request),
+            (now() - start) * 1000.0,
+            sent,
+            body,
+            request.get(FAULT_KEY),
+        )
 
     @web.middleware
     async def journal_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not journal.size:  # journal_size 0: the journal is off, and costs nothing
+            return await handler(request)
         start = now()
         try:
             response = await handler(request)
@@ -284,7 +319,11 @@ def rest_middleware(
             await record(request, start, 500, None)
             raise
         body = response.body if isinstance(response, web.Response) else None
-        await record(request, start, response.status, body if isinstance(body, bytes) else None)
+        body = body if isinstance(body, bytes) else None
+        if request.body_exists:
+            await record(request, start, response.status, body)
+        else:
+            enter(request, start, response.status, body, None)
         return response
 
     return journal_requests

@@ -396,7 +396,7 @@ async def system_info(request: web.Request) -> web.Response:
 
 @on_target(user(Access.READ))
 async def get_user(request: web.Request, node: RestNode, target: AuthUser) -> web.Response:
-    return xml_response(X.user(node.core.user_view(target.id)))
+    return xml_response(node.core.user_document(target.id))
 
 
 @on_target(user(Access.CHANGE))

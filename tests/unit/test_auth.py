@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 from collections.abc import Callable
 
 import pytest
@@ -292,3 +294,13 @@ def test_a_nodes_credential_cache_lifetime_is_configurable_in_emulated_seconds()
         with pytest.raises(ValueError, match="credential_cache"):
             node_options({"credential_cache": bad}, "deployment.yaml")
     assert node_options({"credential_cache": 90}, "deployment.yaml") == {"credential_cache": 90}
+
+
+def test_the_cache_digest_is_the_keyed_hmac_of_the_password() -> None:
+    """The keyed HMAC is copied per digest (cheaper than keying it again): the same bytes as
+    hmac.new with the key, for every password, one after another."""
+    key = b"k" * 32
+    cache = CredentialCache(1800.0, key)
+    for password in ("pass1000", "", "pässwörd", "pass1000"):
+        expected = hmac.new(key, password.encode("utf-8"), hashlib.sha256).digest()
+        assert cache.digest(password) == expected

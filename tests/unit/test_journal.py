@@ -178,3 +178,27 @@ def test_only_the_head_of_a_large_body_is_kept() -> None:
     assert truncate(b"x" * BODY_LIMIT) == "x" * BODY_LIMIT  # exactly the limit: kept whole
     assert truncate(b"x" * (BODY_LIMIT + 1)) == "x" * BODY_LIMIT + TRUNCATED
     assert truncate(b"x" * (4 * BODY_LIMIT + 1)) == "x" * BODY_LIMIT + TRUNCATED
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"<User/>",
+        b"\xff<a/>",  # not UTF-8: replaced, as truncate does
+        ("é" * (BODY_LIMIT // 2)).encode(),  # exactly the limit in bytes, half of it in characters
+        b"x" * BODY_LIMIT,
+        b"x" * (BODY_LIMIT + 1),
+        ("é" * BODY_LIMIT).encode() + b"tail",
+        "a str body " * 500,
+    ],
+)
+def test_an_entry_shows_its_bodies_as_truncate_makes_them(body: bytes | str) -> None:
+    """Short bodies are kept as received and made text when the journal is read: what a reader
+    sees is what truncating at once gave, on every read."""
+    j = Journal(10)
+    j.rest(1.0, "PUT", "/finesse/api/User/1001", "", 202, "1001", 0.1, body, body)
+    for _ in range(2):
+        [entry] = j.entries()
+        assert entry["request_body"] == entry["response_body"] == truncate(body)
+        assert json.loads(json.dumps(j.to_json()))["entries"][0]["response_body"] == truncate(body)

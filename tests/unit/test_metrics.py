@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry, generate_latest
@@ -231,3 +232,43 @@ def test_awdb_queries_by_kind_and_status_and_the_stub_state() -> None:
 
 def test_role_values_are_the_states_listed() -> None:
     assert {r.value for r in Role} == {"starting", "active", "idle"}
+
+
+def test_the_labelled_series_are_looked_up_once_per_route_method_and_status(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """prometheus_client's labels() locks and checks its arguments: a request after the first of its
+    kind moves the series found then, and still the right ones (the route named as configured)."""
+    registry = CollectorRegistry()
+    http = HttpMetrics(registry, "t", route_name=lambda template: template.removeprefix("/api"))
+    lookups: list[tuple[str, ...]] = []
+    counter_labels, histogram_labels = http.requests.labels, http.duration.labels
+
+    def counting_counter(*values: str) -> Any:
+        lookups.append(values)
+        return counter_labels(*values)
+
+    def counting_histogram(*values: str) -> Any:
+        lookups.append(values)
+        return histogram_labels(*values)
+
+    monkeypatch.setattr(http.requests, "labels", counting_counter)
+    monkeypatch.setattr(http.duration, "labels", counting_histogram)
+    for _ in range(3):
+        http.observe("/api/User/{user}", "GET", 200, 0.01)
+    http.observe("/api/User/{user}", "GET", 401, 0.01)
+    http.observe("/api/User/{user}", "PUT", 202, 0.01)
+    assert lookups == [
+        ("/User/{user}", "GET", "200"),
+        ("/User/{user}", "GET"),
+        ("/User/{user}", "GET", "401"),
+        ("/User/{user}", "GET"),
+        ("/User/{user}", "PUT", "202"),
+        ("/User/{user}", "PUT"),
+    ]
+    route = {"route": "/User/{user}"}
+    assert value(registry, "t_requests_total", **route, method="GET", status="200") == 3
+    assert value(registry, "t_requests_total", **route, method="GET", status="401") == 1
+    assert value(registry, "t_requests_total", **route, method="PUT", status="202") == 1
+    assert value(registry, "t_request_duration_seconds_count", **route, method="GET") == 4
+    assert value(registry, "t_request_duration_seconds_count", **route, method="PUT") == 1

@@ -31,13 +31,17 @@ class CredentialCache:
     def __init__(self, ttl: float, key: bytes | None = None) -> None:
         self.ttl = ttl
         self._key = key or os.urandom(32)
+        # The HMAC keyed once; each digest copies it (every cached REST authentication takes one).
+        self._keyed = hmac.new(self._key, digestmod=hashlib.sha256)
         self._entries: dict[str, _Entry] = {}  # by agent id
         self._aliases: dict[str, str] = {}  # lower-cased id or login -> agent id
         self.hits = 0
         self.misses = 0
 
     def digest(self, password: str) -> bytes:
-        return hmac.new(self._key, password.encode("utf-8"), hashlib.sha256).digest()
+        mac = self._keyed.copy()
+        mac.update(password.encode("utf-8"))
+        return mac.digest()
 
     def agent_id(self, username: str) -> str | None:
         """The agent a user name (id or login, any case) was last seen to belong to, if known."""

@@ -104,6 +104,7 @@ class NodeCore:
         self.sessions = Sessions(config.event_log)
         self.updates = Updates()
         self._system_info = views.SystemInfoDocument()
+        self._user_documents = views.UserDocuments()
         self.resync = Resync()
         self._cti_up_at: float | None = None
         # SystemInfo's lastCTIHeartbeatStatus: the session's open counts as a success, then every
@@ -470,6 +471,10 @@ class NodeCore:
     def user_view(self, user_id: str) -> X.UserView:
         return views.user_view(self.directory, self.model, user_id)
 
+    def user_document(self, user_id: str) -> bytes:
+        """GET User/{id}'s XML (rendered again only when the user's view changed)."""
+        return self._user_documents.render(self.user_view(user_id))
+
     def media_view(self, user_id: str, mrd: int) -> X.MediaView:
         return views.media_view(self.directory, self.model, self.updates.media_limits, user_id, mrd)
 
@@ -497,12 +502,13 @@ class NodeCore:
         return views.team_view(self.directory, self.model, team_id)
 
     def system_info_document(self, now: float) -> bytes:
-        return self._system_info.render(self.system_info_view(now))
+        return self._system_info.render(self._system_info_view(now, 0.0), self.wall(now))
 
     def system_info_view(self, now: float) -> X.SystemInfoView:
+        return self._system_info_view(now, self.wall(now))
+
+    def _system_info_view(self, now: float, wall: float) -> X.SystemInfoView:
         cti = views.CtiInfo(
             self._cti.active_side, self._cti_up_at, self._heartbeat_ok, self._heartbeat_ok_wall
         )
-        return views.system_info_view(
-            self.config, self.timers, self.status, self.https_port, cti, now, self.wall(now)
-        )
+        return views.system_info_view(self.config, self.timers, self.status, self.https_port, cti, now, wall)

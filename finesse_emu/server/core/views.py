@@ -219,20 +219,48 @@ class SystemInfoDocument:
     """GET SystemInfo, rendered once per change of its content and stamped per request.
 
     Clients poll SystemInfo (desktops every 20 s, IP Phone Agents every 5 s): rendering the XML
-    was most of each request's cost, and only currentTimestamp changes between most polls.
+    was most of each request's cost, and only currentTimestamp changes between most polls. The
+    stamp's date and time to the second is formatted once a second, its milliseconds per request.
     """
 
     def __init__(self) -> None:
         self._key: X.SystemInfoView | None = None
         self._template = b""
+        self._second: int | None = None
+        self._second_text = b""
 
-    def render(self, view: X.SystemInfoView) -> bytes:
-        key = dataclasses.replace(view, current_timestamp=0.0)
-        if key != self._key:
+    def render(self, view: X.SystemInfoView, wall: float) -> bytes:
+        """The document of ``view`` (its own current_timestamp unused) stamped with ``wall``."""
+        if view != self._key:
+            key = view if view.current_timestamp == 0.0 else dataclasses.replace(view, current_timestamp=0.0)
             self._key = key
             self._template = X.system_info(key)
-        stamp = X.format_time(view.current_timestamp).encode()
+        ms = round(wall * 1000)  # as format_time rounds
+        second = ms // 1000
+        if second != self._second:
+            self._second = second
+            self._second_text = X.format_time(second).encode()[:-5]  # without ".SSSZ"
+        stamp = b"%s.%03dZ" % (self._second_text, ms % 1000)
         return self._template.replace(_EPOCH_STAMP, b"<currentTimestamp>" + stamp, 1)
+
+
+class UserDocuments:
+    """GET User/{id} of each agent, rendered again only when the agent's view changed.
+
+    Desktops read their User at every sign-in, reload and failover; the XML serialisation was most
+    of such a request's cost on the node, and the view (a frozen dataclass) compares far cheaper.
+    """
+
+    def __init__(self) -> None:
+        self._docs: dict[str, tuple[X.UserView, bytes]] = {}
+
+    def render(self, view: X.UserView) -> bytes:
+        known = self._docs.get(view.login_id)
+        if known is not None and known[0] == view:
+            return known[1]
+        body = X.user(view)
+        self._docs[view.login_id] = (view, body)
+        return body
 
 
 @dataclass(frozen=True)
