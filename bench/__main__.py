@@ -1,7 +1,7 @@
 """``python -m bench`` (``make bench``): every benchmark, each printing a table.
 
-``python -m bench [cti|awdb|auth|finesse|overhead|desktops|failover|xmpp-login|pubsub|edge ...] [--quick]``: only
-those, optionally short runs.
+``python -m bench [cti|awdb|auth|finesse|overhead|desktops|failover|xmpp-login|pubsub|edge ...]
+[--quick]``: only those, optionally short runs.
 """
 
 from __future__ import annotations
