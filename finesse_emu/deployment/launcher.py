@@ -277,6 +277,7 @@ NODE_KEYS: dict[str, type | tuple[type, ...]] = {
     "layout": (list, dict),  # the desktop layout (server/layout.py): gadget URLs, or counts by kind
     "team_layouts": dict,
     "vcpus": int,
+    "capacity": str,  # the product's capacity, live: none, 4vcpu or 8vcpu (server/capacity.py)
     "thirdparty_dir": str,  # same-origin hosting: the folder served at /3rdpartygadget/files/
     "cors_origins": list,  # the origins allowed cross-origin (REST and Notification Service)
     "version": (str, float),  # the Finesse release, "12.5" or "12.6": its secure ports (server/versions.py)
