@@ -73,6 +73,7 @@ from emu_base.procs import (
 )
 from emu_base.secret_files import write_private_file
 from emu_base.timers import Timers
+from finesse_emu.capacity.profile import profile as capacity_profile
 from finesse_emu.deployment.topology import (
     AWDB_A,
     AWDB_B,
@@ -405,6 +406,11 @@ def node_options(raw: Any, where: str) -> dict[str, Any]:
             desktop_properties(raw["desktop_properties"])
         except ValueError as exc:
             raise ValueError(f"{where}: finesse.desktop_properties: {exc}") from exc
+    if "capacity" in raw:  # checked here, not when the nodes start
+        try:
+            capacity_profile(raw["capacity"])
+        except ValueError as exc:
+            raise ValueError(f"{where}: finesse.{exc}") from None
     out = dict(raw)
     if "version" in out:
         try:

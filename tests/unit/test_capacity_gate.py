@@ -88,3 +88,16 @@ def test_the_node_component_takes_capacity() -> None:
 
     args = build_parser().parse_args(["--capacity", "4vcpu"])
     assert load_config(None, {"capacity": args.capacity}).capacity == "4vcpu"
+
+
+def test_a_deployment_file_takes_capacity_and_refuses_an_unknown_one() -> None:
+    from finesse_emu.deployment.launcher import node_options
+
+    assert node_options({"capacity": "4vcpu", "old_pg": True}, "deployment.yaml") == {
+        "capacity": "4vcpu",
+        "old_pg": True,
+    }
+    with pytest.raises(
+        ValueError, match=r"deployment\.yaml: finesse\.capacity must be one of none, 4vcpu, 8vcpu"
+    ):
+        node_options({"capacity": "16vcpu"}, "deployment.yaml")
