@@ -43,6 +43,19 @@ def _up_arguments(u: argparse.ArgumentParser) -> None:
         "email MRDs (a voice sign-in then publishes their Media events); or an agent file",
     )
     u.add_argument("--time-scale", type=float, default=None, help="timer factor (default 1)")
+    u.add_argument(
+        "--capacity",
+        choices=["none", "4vcpu", "8vcpu"],
+        default=None,
+        help="the product's capacity, live: requests queue for the nodes' vCPUs, the Agent PG and the "
+        "egress link as the planner's model has them (default none: every request at once; docs/finesse.md)",
+    )
+    u.add_argument(
+        "--pg",
+        choices=["12.5", "older"],
+        default=None,
+        help="the Agent PG's version (default 12.5): an older PG detects a CTI failure up to 40 s later",
+    )
     u.add_argument("--run-dir", default=None, help=f"logs, state and configs (default ./{DEFAULT_RUN_DIR})")
     u.add_argument("--detach", action="store_true", help="return once healthy, leave it running")
     u.add_argument(
@@ -85,6 +98,11 @@ def _up_settings(args: argparse.Namespace) -> dict[str, object]:
     for key in ("agents", "time_scale", "network", "run_dir"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
+    node_options: dict[str, object] = settings["node_options"]  # type: ignore[assignment]
+    if args.capacity is not None:
+        node_options["capacity"] = args.capacity
+    if args.pg is not None:
+        node_options["old_pg"] = args.pg == "older"
     if args.sso:  # on, with the config file's lifetimes if it gives any
         settings["sso"] = settings.get("sso") or {}
     settings["admin_token"] = _up_admin_token(args, settings)
@@ -164,7 +182,13 @@ def _up_detached(args: argparse.Namespace, run_dir: Path, token: str | None) -> 
     argv = [sys.executable, "-m", "finesse_emu.cli", "up", "--run-dir", str(run_dir)]
     if args.config:
         argv += ["--config", str(Path(args.config).resolve())]
-    for flag, key in (("--agents", "agents"), ("--time-scale", "time_scale"), ("--network", "network")):
+    for flag, key in (
+        ("--agents", "agents"),
+        ("--time-scale", "time_scale"),
+        ("--network", "network"),
+        ("--capacity", "capacity"),
+        ("--pg", "pg"),
+    ):
         if getattr(args, key) is not None:
             argv += [flag, str(getattr(args, key))]
     if args.sso:

@@ -73,6 +73,7 @@ from emu_base.procs import (
 )
 from emu_base.secret_files import write_private_file
 from emu_base.timers import Timers
+from finesse_emu.capacity.profile import profile as capacity_profile
 from finesse_emu.deployment.topology import (
     AWDB_A,
     AWDB_B,
@@ -277,6 +278,7 @@ NODE_KEYS: dict[str, type | tuple[type, ...]] = {
     "layout": (list, dict),  # the desktop layout (server/layout.py): gadget URLs, or counts by kind
     "team_layouts": dict,
     "vcpus": int,
+    "capacity": str,  # the product's capacity, live: none, 4vcpu or 8vcpu (server/capacity.py)
     "thirdparty_dir": str,  # same-origin hosting: the folder served at /3rdpartygadget/files/
     "cors_origins": list,  # the origins allowed cross-origin (REST and Notification Service)
     "version": (str, float),  # the Finesse release, "12.5" or "12.6": its secure ports (server/versions.py)
@@ -404,6 +406,11 @@ def node_options(raw: Any, where: str) -> dict[str, Any]:
             desktop_properties(raw["desktop_properties"])
         except ValueError as exc:
             raise ValueError(f"{where}: finesse.desktop_properties: {exc}") from exc
+    if "capacity" in raw:  # checked here, not when the nodes start
+        try:
+            capacity_profile(raw["capacity"])
+        except ValueError as exc:
+            raise ValueError(f"{where}: finesse.{exc}") from None
     out = dict(raw)
     if "version" in out:
         try:

@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from finesse_emu.capacity.profile import COSTS, INITIAL_WINDOW, Costs
 from finesse_emu.planner.inputs import PlanInputs
-from finesse_emu.planner.server import Costs
 
 
 @dataclass(frozen=True)
@@ -43,29 +43,11 @@ class Calibration:
 # "fitted": solved from Cisco's figures (docs/planner.md, "How it was calibrated");
 # "chosen": a plausible value fixed beforehand and left alone; "Cisco"/"emulator": taken from there.
 CALIBRATION = Calibration(
-    costs=Costs(
-        systeminfo=0.002,  # chosen: a small cached document
-        rest=0.004,  # chosen: User, Dialogs (an XML document built per agent)
-        sign_in=0.004,  # chosen: the node's part of PUT User LOGIN
-        xml_gadget=0.011,  # fitted: the 2000-agent LAN row (a desktop costs 111 ms of CPU in all)
-        jsp_factor=3.0,  # Cisco: "JSP-based gadgets take thrice the time to load"
-        resource=0.001,  # chosen: a 304 revalidation
-        resource_full=0.004,  # chosen
-        xmpp=0.015,  # chosen: TLS, BOSH session, SASL, bind, presence, subscriptions
-        resync=0.140,  # fitted loosely: CTI failover 35-75 s for 0-2000 agents
-        pg_sign_in=0.0203,  # fitted: the 8-vCPU 20% (what vCPUs cannot speed up)
-        systeminfo_bytes=1_200,
-        rest_bytes=2_500,
-        sign_in_bytes=300,
-        gadget_bytes=112_000,  # fitted: ~250 Mbps peak for 2000 agents (a rendered gadget)
-        resource_bytes=400,
-        resource_full_bytes=60_000,  # the emulator's RESOURCE_BYTES
-        xmpp_bytes=12_000,
-    ),
+    costs=COSTS,  # the capacity model's costs (finesse_emu/capacity/profile.py: each one's origin)
     bosh_detect_window=33.0,  # fitted: the 1000-agent LAN row
     presence_spread=0.05,  # chosen: one presence broadcast, sent to the sessions one by one
     dead_timeout=3.0,  # chosen: a LAN host that is gone: ARP gives up after 3 x 1 s
-    initial_window=14_600,  # RFC 6928: 10 segments of 1460 bytes
+    initial_window=INITIAL_WINDOW,  # RFC 6928: 10 segments of 1460 bytes
     browser_connections=6,  # what browsers open per host
     connect_round_trips=3,  # TCP, then a TLS 1.2 handshake
     xmpp_round_trips=8,  # chosen: BOSH session, SASL, restart, bind, session, roster, presence, finesse

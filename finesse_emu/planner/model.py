@@ -137,7 +137,7 @@ def _warm_up(world: World, desktops: list[SimDesktop]) -> None:
     for node in world.nodes.values():
         node.bins.clear()
         node.requests = 0
-        node.cpu_busy = 0.0
+        node.capacity.cpu_busy = 0.0
     world.records.clear()
     world.sim.run(until=0.0)
 
@@ -216,7 +216,7 @@ class _CtiNode:
         if self.left == 0:
             self._back()
         for _i in range(self.left):
-            self.node.run_local(self.world.cal.costs.resync, self._rebuilt)
+            self.node.run_local(self._rebuilt)
 
     def _rebuilt(self, _: object) -> None:
         self.left -= 1

@@ -1,86 +1,29 @@
-"""The server model: a Finesse node as a multi-server queue, its egress link, and the Agent PG.
+"""The planner's driver of the capacity model: a Finesse node's health in front of its capacity.
 
-A request travels: client -> (one-way delay) -> the node's vCPUs -> the node's egress link ->
-(one-way delay, plus a round trip per extra TCP window of response) -> client.
+The model itself (the node's vCPUs as a c-server FIFO queue, its egress link, the Agent PG's
+serial login processing, the costs by kind) is ``finesse_emu.capacity``: the same pure cores the
+live node runs with ``--capacity`` (docs/planner.md, "One model"). Here the planner drives them on
+its discrete-event clock (``SimClock``) and adds what the node decides when a request has been
+worked: its health (a host gone, Tomcat down, OUT_OF_SERVICE) and reload coordination.
 
-* vCPUs: ``vcpus`` identical cores, first come first served (a c-server FIFO queue). A request
-  waits for the earliest free core and holds it for its service time. Core assignment is done when
-  the request is *sent*, with arrival = send time + one-way delay: every sender sees the same
-  one-way delay, and the event loop hands out sends in time order, so arrivals are assigned in
-  arrival order and the queue is exact without an arrival event.
-* Egress link: one FIFO transmitter of ``bandwidth_mbps`` shared by every response of the node.
-  Bytes are counted per second of virtual time (``bins``): the peak of those is the peak
-  bandwidth the planner reports.
-* Agent PG: one FIFO server shared by both nodes. An agent sign-in (PUT User LOGIN) is confirmed
-  only after the PG has processed the login, one agent at a time; this is the part of a failover
-  that more vCPUs on Finesse do not speed up (docs/planner.md, calibration).
+* Agent PG: one ``AgentPg`` core shared by both nodes. An agent sign-in (PUT User LOGIN) is
+  confirmed only after the PG has processed the login, one agent at a time; this is the part of a
+  failover that more vCPUs on Finesse do not speed up (docs/planner.md, calibration).
 """
 
 from __future__ import annotations
 
-import heapq
-import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
+from typing import cast
 
-from finesse_emu.planner.events import Simulator
+from emu_base.sansio import Driver
+from finesse_emu.capacity import AgentPg, Capacity, Costs, Kind, Link, NodeCapacity, Output, Served, Worked
+from finesse_emu.capacity.profile import COSTS
+from finesse_emu.planner.events import SimClock, Simulator
 
-
-class Kind(StrEnum):
-    """What a request asks for; each kind has a service time and a response size (``Costs``)."""
-
-    SYSTEMINFO = "systeminfo"
-    REST = "rest"  # User, Dialogs, ReasonCodes, WrapUpReasons
-    SIGN_IN = "sign_in"  # PUT User LOGIN: REST work on the node, then the Agent PG
-    XML_GADGET = "xml_gadget"
-    JSP_GADGET = "jsp_gadget"
-    RESOURCE = "resource"  # a desktop resource the browser holds: revalidated (304)
-    RESOURCE_FULL = "resource_full"  # one it does not hold: fetched whole
-    XMPP = "xmpp"  # a Notification Service session (BOSH session, SASL, bind, subscriptions)
-    RESYNC = "resync"  # CTI failover: the node rebuilds one agent's state after reconnecting
-
-
-@dataclass(frozen=True)
-class Costs:
-    """Per-request service time (CPU seconds on one vCPU) and response size (bytes) by kind.
-
-    The values are the calibration's (``calibration.py``); see docs/planner.md for how they were
-    chosen. JSP gadgets cost ``jsp_factor`` times an XML gadget: Cisco's "The JSP-based gadgets
-    take thrice the time to load than the XML-based gadgets"."""
-
-    systeminfo: float
-    rest: float
-    sign_in: float
-    xml_gadget: float
-    jsp_factor: float
-    resource: float
-    resource_full: float
-    xmpp: float
-    resync: float
-    pg_sign_in: float  # Agent PG seconds per login (serial, shared by both nodes)
-    systeminfo_bytes: int
-    rest_bytes: int
-    sign_in_bytes: int
-    gadget_bytes: int
-    resource_bytes: int  # a 304 revalidation
-    resource_full_bytes: int
-    xmpp_bytes: int
-
-    def service(self, kind: Kind) -> float:
-        if kind is Kind.XML_GADGET:
-            return self.xml_gadget
-        if kind is Kind.JSP_GADGET:
-            return self.xml_gadget * self.jsp_factor
-        return float(getattr(self, kind.value))
-
-    def size(self, kind: Kind) -> int:
-        if kind in (Kind.XML_GADGET, Kind.JSP_GADGET):
-            return self.gadget_bytes
-        if kind is Kind.RESYNC:
-            return 0  # stays inside the node
-        return int(getattr(self, f"{kind.value}_bytes"))
+__all__ = ["Costs", "Kind", "Network", "Node", "Request", "SerialResource"]
 
 
 @dataclass(frozen=True)
@@ -95,16 +38,13 @@ class Network:
     def one_way(self) -> float:
         return self.rtt / 2
 
-    def window_delay(self, size: int) -> float:
-        """Extra round trips for a response bigger than TCP's first flight.
+    @property
+    def link(self) -> Link:
+        return Link(rtt=self.rtt, initial_window=self.initial_window)
 
-        A reload's requests go out on keep-alive connections that sat idle since the desktop's
-        last sign-in, and TCP restarts slow start after idle (RFC 5681 section 4.1; Linux's
-        tcp_slow_start_after_idle=1): the first flight is ``initial_window`` bytes and each further
-        one doubles, so ``size`` bytes need log2(size / initial_window + 1) flights. Continuous
-        (no rounding up), so that more RTT or more bytes are never faster."""
-        flights = math.log2(size / self.initial_window + 1.0)
-        return self.rtt * (flights - 1.0) if flights > 1.0 else 0.0
+    def window_delay(self, size: int) -> float:
+        """Extra round trips for a response bigger than TCP's first flight (``Link.window_delay``)."""
+        return self.link.window_delay(size)
 
 
 class Request:
@@ -124,23 +64,38 @@ class Request:
 
 
 class SerialResource:
-    """One FIFO server (the Agent PG's login processing)."""
+    """The Agent PG (one ``AgentPg`` core on the simulator's clock), shared by both nodes."""
 
-    def __init__(self, sim: Simulator) -> None:
+    def __init__(self, sim: Simulator, pg_sign_in: float = COSTS.pg_sign_in) -> None:
+        self.core = AgentPg(pg_sign_in)
+        self.driver: Driver[Output] = Driver(self.core, SimClock(sim), self._on_output)
         self.sim = sim
-        self.free_at = 0.0
-        self.busy = 0.0  # seconds of work done (utilisation in the result)
 
-    def finish_time(self, service: float) -> float:
-        """Book ``service`` seconds for a job that arrives now (callers arrive in time order)."""
-        start = self.free_at if self.free_at > self.sim.now else self.sim.now
-        self.free_at = start + service
-        self.busy += service
-        return self.free_at
+    @property
+    def busy(self) -> float:
+        return self.core.busy
+
+    def login(self, node: Node, request: Request) -> None:
+        self.core.login(self.sim.now, (node, request))
+        self.driver.pump()
+
+    @staticmethod
+    def _on_output(output: Output) -> None:
+        node, request = cast("tuple[Node, Request]", output.request_id)
+        node.respond(request)
+
+
+class _Local:
+    """The node's own work (CTI resync) in the vCPU queue, and whom to tell when it is done."""
+
+    __slots__ = ("done",)
+
+    def __init__(self, done: Callable[[object], None]) -> None:
+        self.done = done
 
 
 class Node:
-    """One Finesse node: health flags, vCPUs, egress link, byte meter."""
+    """One Finesse node: health flags in front of its capacity (vCPUs, egress link, byte meter)."""
 
     def __init__(
         self,
@@ -152,16 +107,15 @@ class Node:
         bandwidth_mbps: float,
         pg: SerialResource,
     ) -> None:
-        if vcpus < 1:
-            raise ValueError("vcpus must be >= 1")
-        if not bandwidth_mbps > 0:
-            raise ValueError("bandwidth must be > 0")
         self.name = name
         self.sim = sim
         self.net = net
         self.costs = costs
         self.pg = pg
-        self.bytes_per_second = bandwidth_mbps * 1e6 / 8
+        self.capacity = NodeCapacity(
+            Capacity(vcpus=vcpus, costs=costs, bandwidth_mbps=bandwidth_mbps, link=net.link)
+        )
+        self.driver: Driver[Output] = Driver(self.capacity, SimClock(sim), self._on_output)
         # Health, as a desktop finds it: host_up False = the host is gone (no answer at all, the
         # client gives up after its timeout); web_up False = Tomcat down on a live host (refused);
         # xmpp_up False = the Notification Service down; status = SystemInfo's status.
@@ -175,37 +129,36 @@ class Node:
         self.reload_slots = 0
         self._holders: set[object] = set()
         self._waiting: deque[Request] = deque()
-        self._cores = [0.0] * vcpus  # a heap of the times each core becomes free
-        # Per-kind figures looked up once per request (the planner's hot path).
-        self._service = {kind: costs.service(kind) for kind in Kind}
-        self._size = {kind: costs.size(kind) for kind in Kind}
-        self._return: dict[int, float] = {}  # response size -> one-way delay + window delay
-        self._link_free = 0.0
-        self.bins: dict[int, float] = {}  # bytes sent per second of virtual time
         self.request_bins: dict[int, int] = {}  # requests served per second of virtual time
         self.requests = 0
-        self.cpu_busy = 0.0
+
+    @property
+    def bins(self) -> dict[int, float]:
+        """Bytes sent per second of virtual time."""
+        return self.capacity.bins
 
     # -- the queue -----------------------------------------------------------------------------------
     def send(self, request: Request) -> None:
         """The client sends ``request`` now: it reaches the node one one-way delay later."""
-        service = self._service[request.kind]
-        arrival = self.sim.now + self.net.one_way
-        cores = self._cores
-        free = cores[0]
-        start = free if free > arrival else arrival
-        heapq.heapreplace(cores, start + service)
-        self.cpu_busy += service
-        self.sim.at(start + service, self._served, request)
+        self.capacity.submit(self.sim.now, request, request.kind)
+        self.driver.pump()
 
-    def run_local(self, service: float, done: Callable[[object], None]) -> None:
-        """Work the node does for itself (CTI resync) on the same vCPUs, first come first served."""
-        cores = self._cores
-        free = cores[0]
-        start = free if free > self.sim.now else self.sim.now
-        heapq.heapreplace(cores, start + service)
-        self.cpu_busy += service
-        self.sim.at(start + service, done)
+    def run_local(self, done: Callable[[object], None]) -> None:
+        """Work the node does for itself (a CTI resync: ``Costs.resync``) on the same vCPUs,
+        first come first served."""
+        self.capacity.submit(self.sim.now, _Local(done), Kind.RESYNC)
+        self.driver.pump()
+
+    def _on_output(self, output: Output) -> None:
+        rid = output.request_id
+        if isinstance(output, Worked):
+            if isinstance(rid, _Local):
+                rid.done(None)
+            else:
+                self._served(rid)  # type: ignore[arg-type]
+        elif isinstance(output, Served):
+            request: Request = rid  # type: ignore[assignment]
+            request.done(request)
 
     def _served(self, request: Request) -> None:
         # What the node answers is decided when it has done the work (its health may have changed
@@ -233,13 +186,13 @@ class Node:
             else:
                 self._admit(request)
         else:
-            self._respond(request)
+            self.respond(request)
 
     def _admit(self, request: Request) -> None:
         if self.reload_slots:
             self._holders.add(request.owner)
         # The login goes through the Agent PG (one at a time) before it is confirmed.
-        self.sim.at(self.pg.finish_time(self.costs.pg_sign_in), self._respond, request)
+        self.pg.login(self, request)
 
     def release(self, owner: object) -> None:
         """``owner``'s reload is over (loaded or failed): its slot goes to the next sign-in."""
@@ -248,38 +201,22 @@ class Node:
             if self._waiting:
                 self._admit(self._waiting.popleft())
 
-    def _respond(self, request: Request) -> None:
-        size = self._size[request.kind] if request.ok else self._size[Kind.REST]
-        now = self.sim.now
-        start = self._link_free if self._link_free > now else now
-        end = start + size / self.bytes_per_second
-        self._link_free = end
-        self._meter(start, end, size)
-        back = self._return.get(size)
-        if back is None:
-            back = self._return[size] = self.net.one_way + self.net.window_delay(size)
-        self.sim.at(end + back, request.done, request)
+    def respond(self, request: Request) -> None:
+        kind = request.kind if request.ok else Kind.REST
+        self.capacity.respond(self.sim.now, request, self.capacity.size(kind))
+        self.driver.pump()
 
-    def _meter(self, start: float, end: float, size: float) -> None:
-        first, last = int(start), int(end)
-        bins = self.bins
-        if first == last:
-            bins[first] = bins.get(first, 0.0) + size
-            return
-        rate = size / (end - start)  # spread over the seconds the transfer spans
-        for second in range(first, last + 1):
-            lo = start if start > second else float(second)
-            hi = end if end < second + 1 else float(second + 1)
-            bins[second] = bins.get(second, 0.0) + rate * (hi - lo)
+    @property
+    def cpu_busy(self) -> float:
+        return self.capacity.cpu_busy
 
     @property
     def peak_requests(self) -> int:
         return max(self.request_bins.values(), default=0)
 
     def peak_mbps(self) -> float:
-        return max(self.bins.values(), default=0.0) * 8 / 1e6
+        return self.capacity.peak_mbps()
 
     def seconds_above(self, fraction: float) -> int:
         """Seconds in which the node sent at least ``fraction`` of its peak rate."""
-        peak = max(self.bins.values(), default=0.0)
-        return sum(1 for v in self.bins.values() if peak > 0 and v >= fraction * peak)
+        return self.capacity.seconds_above(fraction)

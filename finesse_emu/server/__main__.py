@@ -93,6 +93,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="ORIGIN",
         help="an origin allowed cross-origin (scheme://host[:port]; repeat for more; default none: CORS off)",
     )
+    p.add_argument(
+        "--capacity",
+        choices=["none", "4vcpu", "8vcpu"],
+        help="the product's capacity, live: requests queue as the capacity model says (default none)",
+    )
     p.add_argument("--uvloop", action="store_true", help="run on uvloop's event loop (must be installed)")
 
 
@@ -135,6 +140,7 @@ def run_args(args: argparse.Namespace) -> int:
         "https_port": args.https_port, "admin_port": args.admin_port, "xmpp_host": args.xmpp_host,
         "xmpp_port": args.xmpp_port, "xmpp_password_file": args.xmpp_password_file, "run_dir": args.run_dir,
         "thirdparty_dir": args.thirdparty_dir, "cors_origins": args.cors_origins,
+        "capacity": args.capacity,
     }  # fmt: skip
     try:
         config = load_config(args.config, overrides)

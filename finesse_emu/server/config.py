@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emu_base.secret_files import read_secret_file
+from finesse_emu.capacity.profile import profile as capacity_profile
 from finesse_emu.server.layout import STANDARD_VCPUS, DesktopLayout
 from finesse_emu.server.versions import DEFAULT_VERSION, SecurePorts, check_version, offers
 
@@ -81,6 +82,10 @@ class NodeConfig:
     team_layouts: dict[Any, Any] = field(default_factory=dict)
     # The node's vCPUs (the Finesse OVA's size): the 8 vCPU recommendation is checked against it.
     vcpus: int = STANDARD_VCPUS
+    # The product's capacity, live (server/capacity.py; docs/finesse.md, Capacity): "none" (the
+    # default: every request at once), "4vcpu" or "8vcpu" (the capacity model's profiles: requests
+    # queue for the node's vCPUs, the Agent PG and the egress link as the planner has them).
+    capacity: str = "none"
     # Same-origin hosting (server/thirdparty.py): the folder served at /3rdpartygadget/files/ on the
     # web ports ("" = none: 404).
     thirdparty_dir: str = ""
@@ -117,6 +122,7 @@ class NodeConfig:
             raise ValueError(f"auth_mode {self.auth_mode} needs sso_signing_key_file (the IdS's signing key)")
         if isinstance(self.vcpus, bool) or not isinstance(self.vcpus, int) or self.vcpus < 1:
             raise ValueError("vcpus: a whole number >= 1")
+        capacity_profile(self.capacity)  # an unknown profile stops the node at start
         if (
             isinstance(self.journal_size, bool)
             or not isinstance(self.journal_size, int)

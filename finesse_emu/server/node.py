@@ -27,7 +27,7 @@ from emu_base.httpbody import app_runner
 from emu_base.logs import get_logger
 from emu_base.sansio import Driver
 from emu_base.timers import Timers
-from finesse_emu.server import journal, layout_admin, rest_rules, ws_proxy
+from finesse_emu.server import capacity, journal, layout_admin, rest_rules, ws_proxy
 from finesse_emu.server.admin_api import ADMIN_KEY
 from finesse_emu.server.auth import Authenticator, AuthUser, AwdbClient
 from finesse_emu.server.awdb_directory import load_directory
@@ -85,6 +85,7 @@ class FinesseNode:
         )
         self.core = NodeCore(config, self.timers, self.cti, notification=notifier is not None)
         self.driver: Driver[Output] = Driver(self.core, self.clock, self._on_output)
+        self.capacity_gate = capacity.gate(config.capacity, self.clock, self.timers.time_scale)  # None: none
         # Clients that go away mid-request: counted in the node's stats, logged once per kind.
         self.dropped_peers = DroppedPeers(self.core.stats, "finesse")
         self.forced_logouts: deque[ForcedLogout] = deque(maxlen=2000)  # newest last
@@ -361,6 +362,7 @@ class FinesseNode:
                 ),
             )
         self._journal_rest(app)
+        capacity.install(app, self.capacity_gate)  # --capacity: requests queue as the model says
         app.middlewares.insert(0, self.metrics.rest_middleware())  # every answer, 401s and 503s too
         app.middlewares.insert(
             0, self.dropped_peers.middleware(lambda r: "ws_relay" if r.path in ws_proxy.WS_PATHS else "rest")

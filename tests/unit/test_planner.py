@@ -80,13 +80,11 @@ def test_jsp_gadgets_cost_three_times_an_xml_gadget_and_fail_over_slower() -> No
 
 
 def test_gadget_load_time_three_times_slower_on_an_idle_node() -> None:
-    sim = Simulator()
-    node = _node(sim, vcpus=1, rtt=0.0)
     done: dict[Kind, float] = {}
     for kind in (Kind.XML_GADGET, Kind.JSP_GADGET):
-        sim.now = 0.0
-        node._cores = [0.0]
-        node.send(Request(None, "n", kind, lambda r: done.__setitem__(r.kind, sim.now)))
+        sim = Simulator()  # each on an idle node
+        node = _node(sim, vcpus=1, rtt=0.0)
+        node.send(Request(None, "n", kind, lambda r, s=sim: done.__setitem__(r.kind, s.now)))  # type: ignore[misc]
         sim.run()
     # "about 3x": the service time is 3x, the response's time on the link is the same for both.
     assert done[Kind.JSP_GADGET] / done[Kind.XML_GADGET] == pytest.approx(3.0, rel=0.1)
