@@ -60,10 +60,19 @@ chromium:
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null; \
 	  command -v chromium >/dev/null; }
 
-# pytest exit code 5 means "no tests were collected": never let that pass as green.
+# Two pytest runs, both always made; the target fails if either does. First the unit tests (pure,
+# CPU-bound) on two workers (pytest-xdist, a module per worker); then every other test in one
+# process: the integration and e2e tests start real processes and deployments (test_scenarios.py
+# runs its scenarios two at a time itself, each on a /24 of its own). pytest exit code 5 means
+# "no tests were collected": never let that pass as green.
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
 test: lint typecheck prosody chromium
-	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; \
-	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+	@status=0; \
+	for run in "tests/unit -n 2 --dist loadfile" "tests --ignore=tests/unit"; do \
+	  $(PYTEST) $$run; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest $$run collected no tests: failing"; rc=1; fi; \
+	  if [ $$rc -ne 0 ]; then status=$$rc; fi; \
+	done; exit $$status
 
 bench: install
 	$(BIN)/python -m bench

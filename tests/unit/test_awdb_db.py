@@ -81,9 +81,12 @@ def test_schema_has_the_awdb_tables_and_lookups_are_index_searches(db: AwdbDatab
 
 def test_seeding_2000_generated_agents_is_well_under_a_second() -> None:
     database = AwdbDatabase()
-    t0 = time.perf_counter()
+    # The process's CPU time, not the wall clock: the seeding (an in-memory database) is pure CPU in
+    # this process, and on a loaded machine (the unit tests on two workers, neighbours) the wall
+    # clock mostly measures the wait for a core (~0.25 s of CPU took 1.2 s of wall clock there).
+    t0 = time.process_time()
     assert database.seed(SeedData(generate(2000))) == 2000
-    elapsed = time.perf_counter() - t0
+    elapsed = time.process_time() - t0
     assert elapsed < 1.0, f"seeding 2000 agents took {elapsed:.3f} s"
     assert database.agent_count() == 2000
     teams = database.teams()
