@@ -92,6 +92,7 @@ class Run:
         self.run_dir = run_dir
         self.history = History()
         self.phase_fault_t: float | None = None
+        self.injected: dict[str, str] = {}  # what --attach heals at the end (runner.py)
 
 
 async def test_the_step_posts_its_parameters_to_the_node_proxy(tmp_path: Path) -> None:
@@ -138,5 +139,6 @@ async def test_the_step_posts_its_parameters_to_the_node_proxy(tmp_path: Path) -
         assert proxy.toxics("rest", "upstream") == Toxics(slice_size=7)
         assert [e["event"] for e in run.history.events] == ["fault", "fault"]
         assert "edge-a" in run.history.events[0]["detail"] and run.phase_fault_t is not None
+        assert run.injected == {"finesse-a": "heal"}  # --attach heals the node, and so its proxy
     finally:
         await proxy.stop()

@@ -27,7 +27,9 @@ class FaultRun:
 async def test_fault_steps_track_what_is_left_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
     done: list[tuple[str, str]] = []
 
-    async def fake_chaos(run_dir: Path, action: str, name: str, ms: float | None = None) -> str:
+    async def fake_chaos(
+        run_dir: Path, action: str, name: str, ms: float | None = None, params: dict[str, Any] | None = None
+    ) -> str:
         done.append((action, name))
         return f"{name} {action}"
 
@@ -59,7 +61,9 @@ async def test_fault_steps_track_what_is_left_in_place(monkeypatch: pytest.Monke
 async def test_the_run_end_heals_what_is_left(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     done: list[tuple[str, str]] = []
 
-    async def fake_chaos(run_dir: Path, action: str, name: str, ms: float | None = None) -> str:
+    async def fake_chaos(
+        run_dir: Path, action: str, name: str, ms: float | None = None, params: dict[str, Any] | None = None
+    ) -> str:
         if name == "awdb-b":
             raise chaos.ChaosError("awdb-b refused heal: 401")
         if name == "finesse-a":

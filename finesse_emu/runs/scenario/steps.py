@@ -193,6 +193,11 @@ class Fault(StepKind):
         }
         # The number a verb's fault takes (latency: ms), as the fault kinds name it.
         fields |= {k.chaos_value: (float | None, None) for k in faults.KINDS if k.chaos_value}
+        # The verbs' other parameters (port, direction, rate_kb_s ...), typed as their fault kind has them.
+        for kind in faults.KINDS:
+            if kind.chaos is not None:
+                for name, param in kind.params.items():
+                    fields.setdefault(name, (param.type | None, None))
         return closed("FaultValue", self.__doc__ or "", fields)
 
     def parse(self, value: Any, raw: dict[str, Any], where: str) -> dict[str, Any]:
