@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,11 @@ import pytest
 
 from emu_base.procs import free_port
 from finesse_emu.xmpp.prosody import ProsodyNotFound, ProsodyProcess, agent_accounts, prosody_binary
+
+# A pytest started in the background by a shell without job control (make test runs two side by
+# side) has SIGINT ignored, and so would every process it starts: the CLI commands that end on
+# Ctrl-C, which tests interrupt, would not. A handler of our own is SIG_DFL again in each child.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ProsodyFactory = Callable[..., ProsodyProcess]
 # The fixtures' agent directory: agents 1000..1099, password pass<id> (emu_base.directory.generate).
