@@ -60,25 +60,30 @@ chromium:
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null; \
 	  command -v chromium >/dev/null; }
 
-# Three pytest runs, all always made; the target fails if any does. First the unit tests (pure,
+# Four pytest runs, all always made; the target fails if any does. First the unit tests (pure,
 # CPU-bound) on two workers (pytest-xdist, a module per worker). Then the tests that start real
 # processes, as two pytest processes side by side: most of their time is waiting on emulated time,
-# so two fill the 2 cores. The split is by module (BESIDE: the CI scenarios and the swarm runs, each
-# on loopback /24s no module of the other run uses; docs/design.md, "Tests"), each run with a
-# TMPDIR of its own; the run beside prints its output when it ends. pytest exit code 5 means "no
-# tests were collected": never let that pass as green.
+# so two fill the 2 cores. The split is by module (BESIDE: the CI scenarios, the swarm runs and a few
+# launcher modules, each on loopback /24s no module of the other run uses; docs/design.md, "Tests"),
+# each run with a TMPDIR of its own; the run beside prints its output when it ends. Last, ALONE:
+# the scenarios whose expectations measure the host's own throughput (a node's busiest second),
+# with nothing beside them. pytest exit code 5 means "no tests were collected": never let that
+# pass as green.
 PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
 BESIDE := tests/e2e/test_scenarios.py tests/e2e/test_desktop_swarm.py tests/e2e/test_chaos_run.py \
-          tests/e2e/test_swarm_slices.py
+          tests/e2e/test_swarm_slices.py tests/e2e/test_launcher_awdb.py tests/e2e/test_launcher_reaping.py \
+          tests/e2e/test_cache_guidelines.py tests/e2e/test_slow_network.py tests/e2e/test_report_browser.py
+ALONE := reload-coordination
 test: lint typecheck prosody chromium
 	@$(PYTEST) tests/unit -n 2 --dist loadfile; unit=$$?; \
 	beside=$$(mktemp -d); rest=$$(mktemp -d); \
-	TMPDIR=$$beside $(PYTEST) $(BESIDE) > $$beside.log 2>&1 & pid=$$!; \
+	TMPDIR=$$beside $(PYTEST) $(BESIDE) -k "not $(ALONE)" > $$beside.log 2>&1 & pid=$$!; \
 	TMPDIR=$$rest $(PYTEST) tests --ignore=tests/unit $(addprefix --ignore=,$(BESIDE)); others=$$?; \
 	wait $$pid; besides=$$?; \
-	echo "== pytest $(BESIDE) (run beside the one above)"; cat $$beside.log; \
-	rm -rf $$beside $$beside.log $$rest; status=0; \
-	for rc in $$unit $$others $$besides; do \
+	echo "== pytest $(BESIDE) -k 'not $(ALONE)' (run beside the one above)"; cat $$beside.log; \
+	rm -rf $$beside $$beside.log $$rest; \
+	$(PYTEST) tests/e2e/test_scenarios.py -k "$(ALONE)"; alone=$$?; status=0; \
+	for rc in $$unit $$others $$besides $$alone; do \
 	  if [ $$rc -eq 5 ]; then echo "a pytest run collected no tests: failing"; rc=1; fi; \
 	  if [ $$rc -ne 0 ]; then status=$$rc; fi; \
 	done; exit $$status
