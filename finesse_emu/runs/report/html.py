@@ -233,14 +233,7 @@ def render_chart(summary: dict[str, Any], window: dict[str, Any] | None = None) 
             f'<text x="{_n(chart.x(mark["t"]) + 3)}" y="{_n(marks_y + (i % 2) * MARKS / 2 + 12)}" '
             f'fill="{colour}">{_e(text)}<title>{_e(text)} at {secs(mark["t"])} s</title></text>'
         )
-    # Time axis.
-    step = nice_step(chart.t1 - chart.t0)
-    k = math.ceil(chart.t0 / step)
-    while k * step <= chart.t1 + 1e-9:
-        t = k * step
-        chart.vline(t, bottom, bottom + 5, "#616161")
-        chart.add(f'<text x="{_n(chart.x(t))}" y="{_n(bottom + 18)}" text-anchor="middle">{t:g} s</text>')
-        k += 1
+    _time_axis(chart, bottom)
     height = bottom + AXIS
     what, ident = ("the fault window", "focused-timeline") if window else ("the run", "timeline")
     svg = (
